@@ -1,0 +1,5 @@
+"""Entry point for ``python -m scorer``."""
+
+from scorer.cli import main
+
+raise SystemExit(main())

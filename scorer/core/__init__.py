@@ -1,0 +1,1 @@
+"""The domain: scoring methods, reads, totals, change and progression. Pure Python."""

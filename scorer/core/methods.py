@@ -1,0 +1,378 @@
+"""Scoring methods as data: loading and validating the method files in ``resources/methods``.
+
+A method is a joint list, grade ranges, weights, grade descriptions and a citation. Each file is
+validated at load time; a broken file is refused with a message that names the file and the entry.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, NamedTuple
+
+REGIONS: tuple[str, ...] = ("LH", "RH", "LF", "RF")
+HAND_REGIONS: frozenset[str] = frozenset({"LH", "RH"})
+FOOT_REGIONS: frozenset[str] = frozenset({"LF", "RF"})
+FEATURES: tuple[str, ...] = ("ERO", "JSN", "LAR")
+REASONS: tuple[str, ...] = ("not_visible", "image_quality", "operated", "other")
+REGION_NAMES: Mapping[str, str] = {
+    "LH": "left hand and wrist",
+    "RH": "right hand and wrist",
+    "LF": "left foot",
+    "RF": "right foot",
+}
+
+
+class MethodError(ValueError):
+    """A method file that cannot be used, with the file and entry named in the message."""
+
+
+class Area(NamedTuple):
+    """The key of one score: region, joint and feature (spec §1)."""
+
+    region: str
+    joint: str
+    feature: str
+
+    def __str__(self) -> str:
+        return f"{self.region} {self.joint} {self.feature}"
+
+
+@dataclass(frozen=True)
+class Feature:
+    """A scored feature of a method (erosion, JSN, Larsen grade) with its grade range."""
+
+    code: str
+    name: str
+    min: int
+    max: int
+    grades: Mapping[int, str]
+    check: bool = False
+
+
+@dataclass(frozen=True)
+class AreaDef:
+    """One scored area of a method, with its range and weight.
+
+    ``sides`` names the sub-scores of an area graded in parts (foot erosion: proximal and
+    distal, each over the feature's range); the area score is their sum.
+    """
+
+    area: Area
+    min: int
+    max: int
+    weight: float = 1.0
+    sides: tuple[str, ...] = ()
+    label: str = ""
+
+    @property
+    def region(self) -> str:
+        return self.area.region
+
+    @property
+    def joint(self) -> str:
+        return self.area.joint
+
+    @property
+    def feature(self) -> str:
+        return self.area.feature
+
+
+@dataclass(frozen=True)
+class Method:
+    """A scoring method: its features, its areas in their canonical order, and its source."""
+
+    id: str
+    name: str
+    short_name: str
+    version: int
+    citation: str
+    features: Mapping[str, Feature]
+    areas: tuple[AreaDef, ...]
+    derived_from: str | None = None
+    derivation: str | None = None
+    source: str = ""
+    _index: Mapping[Area, int] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_index", {a.area: i for i, a in enumerate(self.areas)})
+
+    @property
+    def is_derived(self) -> bool:
+        return self.derived_from is not None
+
+    def area(self, key: Area) -> AreaDef:
+        """The definition of an area; KeyError if the method does not score it."""
+        return self.areas[self._index[key]]
+
+    def has_area(self, key: Area) -> bool:
+        return key in self._index
+
+    def order(self, key: Area) -> int:
+        """Position of an area in the method's canonical order (the reads CSV's row order)."""
+        return self._index[key]
+
+    def areas_of(self, region: str | None = None, feature: str | None = None) -> list[AreaDef]:
+        return [
+            a
+            for a in self.areas
+            if (region is None or a.region == region) and (feature is None or a.feature == feature)
+        ]
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        present = {a.region for a in self.areas}
+        return tuple(r for r in REGIONS if r in present)
+
+    @property
+    def feature_codes(self) -> tuple[str, ...]:
+        return tuple(self.features)
+
+    @property
+    def max_total(self) -> float:
+        return sum(a.max * a.weight for a in self.areas)
+
+    def groups(self) -> Iterator[tuple[str, str]]:
+        """The (region, feature) groups that totals are built from, in canonical order."""
+        seen: list[tuple[str, str]] = []
+        for a in self.areas:
+            g = (a.region, a.feature)
+            if g not in seen:
+                seen.append(g)
+        yield from seen
+
+
+def resources_dir() -> Path:
+    """The ``resources`` folder: inside the installed package, or beside it in a checkout."""
+    packaged = Path(__file__).resolve().parents[1] / "resources"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "resources"
+
+
+def methods_dir() -> Path:
+    return resources_dir() / "methods"
+
+
+def _fail(source: str, entry: str, problem: str) -> MethodError:
+    return MethodError(f"{source}: {entry}: {problem}")
+
+
+def _int(value: Any, source: str, entry: str, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _fail(source, entry, f"{what} must be a whole number, not {value!r}")
+    return value
+
+
+def _str(value: Any, source: str, entry: str, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _fail(source, entry, f"{what} must be a non-empty string, not {value!r}")
+    return value
+
+
+def _parse_feature(code: str, raw: Any, source: str) -> Feature:
+    entry = f"features.{code}"
+    if code not in FEATURES:
+        raise _fail(source, entry, f"unknown feature {code!r} (known: {', '.join(FEATURES)})")
+    if not isinstance(raw, dict):
+        raise _fail(source, entry, "must be a table")
+    unknown = set(raw) - {"name", "min", "max", "grades", "check"}
+    if unknown:
+        raise _fail(source, entry, f"unknown key(s) {', '.join(sorted(unknown))}")
+    lo = _int(raw.get("min"), source, entry, "min")
+    hi = _int(raw.get("max"), source, entry, "max")
+    if hi < lo:
+        raise _fail(source, entry, f"max {hi} is below min {lo}")
+    if lo < 0:
+        raise _fail(source, entry, f"min {lo} is negative")
+    grades_raw = raw.get("grades", {})
+    if not isinstance(grades_raw, dict):
+        raise _fail(source, entry, "grades must be a table of grade = description")
+    grades: dict[int, str] = {}
+    for k, v in grades_raw.items():
+        try:
+            g = int(k)
+        except ValueError:
+            raise _fail(source, f"{entry}.grades.{k}", "grade must be a whole number") from None
+        if not lo <= g <= hi:
+            raise _fail(source, f"{entry}.grades.{k}", f"grade outside the range {lo}-{hi}")
+        grades[g] = _str(v, source, f"{entry}.grades.{k}", "description")
+    return Feature(
+        code=code,
+        name=_str(raw.get("name"), source, entry, "name"),
+        min=lo,
+        max=hi,
+        grades=dict(sorted(grades.items())),
+        check=bool(raw.get("check", False)),
+    )
+
+
+def parse_method(data: Mapping[str, Any], source: str, base: Method | None = None) -> Method:
+    """Build and validate a method from the parsed contents of a method file.
+
+    ``base`` is the method a derived method (``derived_from``) takes its areas from.
+    """
+    known = {
+        "id", "name", "short_name", "version", "citation", "features", "areas", "labels",
+        "derived_from", "derivation",
+    }
+    unknown = set(data) - known
+    if unknown:
+        raise _fail(source, "top level", f"unknown key(s) {', '.join(sorted(unknown))}")
+    method_id = _str(data.get("id"), source, "id", "id")
+    feats_raw = data.get("features")
+    if not isinstance(feats_raw, dict) or not feats_raw:
+        raise _fail(source, "features", "at least one feature is required")
+    features = {code: _parse_feature(code, raw, source) for code, raw in feats_raw.items()}
+    labels_raw = data.get("labels", {})
+    if not isinstance(labels_raw, dict):
+        raise _fail(source, "labels", "must be a table of joint = label")
+    labels = {str(k): str(v) for k, v in labels_raw.items()}
+
+    derived_from = data.get("derived_from")
+    derivation = data.get("derivation")
+    areas: list[AreaDef] = []
+    if derived_from is not None:
+        derived_from = _str(derived_from, source, "derived_from", "derived_from")
+        if derivation != "nonzero":
+            raise _fail(source, "derivation", f"unknown derivation {derivation!r} (known: nonzero)")
+        if base is None or base.id != derived_from:
+            raise _fail(source, "derived_from", f"base method {derived_from!r} is not available")
+        if "areas" in data:
+            raise _fail(source, "areas", "a derived method takes its areas from its base")
+        for a in base.areas:
+            if a.feature not in features:
+                raise _fail(source, "features", f"feature {a.feature} of {base.id} is not defined")
+            f = features[a.feature]
+            areas.append(AreaDef(a.area, f.min, f.max, 1.0, (), a.label))
+    else:
+        groups = data.get("areas")
+        if not isinstance(groups, list) or not groups:
+            raise _fail(source, "areas", "at least one [[areas]] group is required")
+        seen: set[Area] = set()
+        for gi, group in enumerate(groups):
+            entry = f"areas[{gi}]"
+            if not isinstance(group, dict):
+                raise _fail(source, entry, "must be a table")
+            unknown = set(group) - {"regions", "feature", "joints", "sides", "weight", "check"}
+            if unknown:
+                raise _fail(source, entry, f"unknown key(s) {', '.join(sorted(unknown))}")
+            feature = _str(group.get("feature"), source, entry, "feature")
+            if feature not in features:
+                raise _fail(source, entry, f"unknown feature {feature!r}")
+            regions = group.get("regions")
+            if not isinstance(regions, list) or not regions:
+                raise _fail(source, entry, "regions must be a non-empty list")
+            for r in regions:
+                if r not in REGIONS:
+                    raise _fail(source, entry, f"unknown region {r!r} (known: {', '.join(REGIONS)})")
+            joints = group.get("joints")
+            if not isinstance(joints, list) or not joints:
+                raise _fail(source, entry, "joints must be a non-empty list")
+            sides_raw = group.get("sides", [])
+            if not isinstance(sides_raw, list) or not all(isinstance(s, str) for s in sides_raw):
+                raise _fail(source, entry, "sides must be a list of names")
+            sides = tuple(sides_raw)
+            if len(sides) == 1:
+                raise _fail(source, entry, "sides needs at least two names, or none")
+            weight = group.get("weight", 1.0)
+            if (
+                isinstance(weight, bool)
+                or not isinstance(weight, int | float)
+                or not weight > 0
+                or weight != weight
+                or weight == float("inf")
+            ):
+                raise _fail(source, entry, f"bad weight {weight!r}: must be a positive number")
+            f = features[feature]
+            n_parts = max(1, len(sides))
+            for region in regions:
+                for joint in joints:
+                    j = _str(joint, source, entry, "joint")
+                    key = Area(region, j, feature)
+                    if key in seen:
+                        raise _fail(source, f"{entry} ({key})", "duplicate area")
+                    seen.add(key)
+                    areas.append(
+                        AreaDef(key, f.min * n_parts, f.max * n_parts, float(weight), sides,
+                                labels.get(j, j))
+                    )
+    # Canonical order: region (LH, RH, LF, RF), then the file's order within a region.
+    areas.sort(key=lambda a: REGIONS.index(a.region))
+    version = data.get("version", 1)
+    return Method(
+        id=method_id,
+        name=_str(data.get("name"), source, "name", "name"),
+        short_name=str(data.get("short_name", method_id)),
+        version=_int(version, source, "version", "version"),
+        citation=_str(data.get("citation"), source, "citation", "citation"),
+        features=features,
+        areas=tuple(areas),
+        derived_from=derived_from,
+        derivation=derivation if derived_from else None,
+        source=source,
+    )
+
+
+def load_method_file(path: Path, base: Method | None = None) -> Method:
+    """Read and validate one method file."""
+    source = str(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise MethodError(f"{source}: cannot read: {exc.strerror or exc}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise MethodError(f"{source}: not valid TOML: {exc}") from exc
+    return parse_method(data, source, base)
+
+
+def load_methods(paths: Iterable[Path]) -> dict[str, Method]:
+    """Load method files, base methods before the methods derived from them."""
+    pending: list[tuple[Path, dict[str, Any]]] = []
+    for path in sorted(paths):
+        try:
+            pending.append((path, tomllib.loads(path.read_text(encoding="utf-8"))))
+        except OSError as exc:
+            raise MethodError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise MethodError(f"{path}: not valid TOML: {exc}") from exc
+    methods: dict[str, Method] = {}
+    while pending:
+        progressed = False
+        for item in list(pending):
+            path, data = item
+            base_id = data.get("derived_from")
+            if base_id is not None and base_id not in methods:
+                continue
+            m = parse_method(data, str(path), methods.get(base_id) if base_id else None)
+            if m.id in methods:
+                raise MethodError(f"{path}: id: method {m.id!r} is defined twice")
+            methods[m.id] = m
+            pending.remove(item)
+            progressed = True
+        if not progressed:
+            path, data = pending[0]
+            raise MethodError(
+                f"{path}: derived_from: base method {data.get('derived_from')!r} is not available"
+            )
+    return methods
+
+
+@cache
+def builtin_methods() -> Mapping[str, Method]:
+    """The methods shipped in ``resources/methods``, validated once per process."""
+    return load_methods(methods_dir().glob("*.toml"))
+
+
+def get_method(method_id: str) -> Method:
+    """A built-in method by id; MethodError naming the known ids otherwise."""
+    methods = builtin_methods()
+    try:
+        return methods[method_id]
+    except KeyError:
+        raise MethodError(
+            f"unknown method {method_id!r} (known: {', '.join(sorted(methods))})"
+        ) from None
