@@ -1,0 +1,594 @@
+"""The reads CSV: the exchange format for reads, imported and exported (spec §9).
+
+One row per scored area, UTF-8 without BOM, LF line endings, comma-separated, with the header
+row :data:`HEADER`. :func:`parse_reads_csv` validates strictly and reports every problem it
+finds (up to :data:`MAX_ERRORS`) with its physical line and column; :func:`format_reads_csv`
+writes a canonical, deterministic text, so export -> import -> export gives byte-identical files.
+
+The CSV carries neither the side scores of areas graded in parts (only the area score, their
+sum: foot erosion in ``svh``) nor the free-text note of a not-assessable area: reads parsed
+from a CSV have ``sides=None`` and ``note=""``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import os
+import re
+import secrets
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import NamedTuple
+
+from scorer.core.methods import REASONS, Area, Method, builtin_methods
+from scorer.core.reads import READ_STATUSES, READ_TYPES, AreaScore, Read, ReadError, validate_read
+from scorer.core.visits import natural_key
+
+HEADER: tuple[str, ...] = (
+    "trial",
+    "patient",
+    "visit",
+    "visit_date",
+    "reader",
+    "method",
+    "read_type",
+    "region",
+    "joint",
+    "feature",
+    "score",
+    "assessable",
+    "reason",
+    "read_id",
+    "read_status",
+)
+
+#: Problems kept in a :class:`ReadsCsvError`; the rest are only counted.
+MAX_ERRORS = 200
+
+#: Free-text identifier columns: required, no control characters.
+_TEXT_COLUMNS: tuple[str, ...] = ("trial", "patient", "visit", "reader", "read_id")
+#: Columns that every row of one read must repeat unchanged.
+_READ_COLUMNS: tuple[str, ...] = (
+    "trial",
+    "patient",
+    "visit",
+    "visit_date",
+    "reader",
+    "method",
+    "read_type",
+    "read_status",
+)
+_BOM = "\ufeff"
+_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_INT_RE = re.compile(r"-?[0-9]+")
+
+
+class CsvProblem(NamedTuple):
+    """One problem in a reads CSV: physical line (the header is line 1), column, message."""
+
+    line: int
+    column: str | None
+    message: str
+
+    def __str__(self) -> str:
+        if self.column is None:
+            return f"line {self.line}: {self.message}"
+        return f"line {self.line}, column {self.column}: {self.message}"
+
+
+class ReadsCsvError(ValueError):
+    """A reads CSV that cannot be imported; ``errors`` lists the problems, in line order.
+
+    At most :data:`MAX_ERRORS` problems are kept; ``total`` counts all of them.
+    """
+
+    def __init__(self, errors: Iterable[CsvProblem], total: int | None = None) -> None:
+        self.errors: list[CsvProblem] = list(errors)
+        self.total: int = max(total or 0, len(self.errors))
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        lines = [str(e) for e in self.errors]
+        if self.total > len(self.errors):
+            lines.append(f"... and {self.total - len(self.errors)} more")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self._text()
+
+    def __reduce__(self) -> tuple[type[ReadsCsvError], tuple[list[CsvProblem], int]]:
+        return (type(self), (self.errors, self.total))
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.items: list[CsvProblem] = []
+
+    def add(self, line: int, column: str | None, message: str) -> None:
+        self.items.append(CsvProblem(line, column, message))
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def error(self) -> ReadsCsvError:
+        ordered = sorted(self.items, key=lambda p: p.line)  # stable: file order within a line
+        return ReadsCsvError(ordered[:MAX_ERRORS], len(ordered))
+
+
+@dataclass
+class _Group:
+    """The rows of one read_id seen so far."""
+
+    first_line: int
+    values: dict[str, str]
+    method: Method | None
+    scores: dict[Area, AreaScore] = field(default_factory=dict)
+    lines: dict[Area, int] = field(default_factory=dict)
+
+
+def _has_control(s: str) -> bool:
+    return any(unicodedata.category(c) == "Cc" for c in s)
+
+
+def _known_methods(methods: Mapping[str, Method]) -> str:
+    return ", ".join(sorted(m for m, v in methods.items() if not v.is_derived))
+
+
+# --- import ---------------------------------------------------------------------------------
+
+
+def _decode(data: str | bytes, p: _Problems) -> str:
+    if isinstance(data, str):
+        text = data
+    else:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            for i, chunk in enumerate(data.split(b"\n"), start=1):
+                try:
+                    chunk.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    p.add(
+                        i,
+                        None,
+                        f"not valid UTF-8 (byte 0x{chunk[exc.start]:02x} at byte {exc.start + 1}"
+                        " of the line); the reads CSV is UTF-8",
+                    )
+            text = data.decode("utf-8", errors="replace")
+    if text.startswith(_BOM):
+        p.add(
+            1,
+            None,
+            "the file starts with a byte order mark (BOM); the reads CSV is UTF-8 without BOM",
+        )
+        text = text[len(_BOM) :]
+    return text
+
+
+def _physical_lines(text: str, p: _Problems) -> list[str | None]:
+    """The file's lines without terminators; None for a line that cannot be read as CSV."""
+    raw = text.split("\n")
+    if raw and raw[-1] == "":
+        raw.pop()  # the file's final LF; a missing final LF is accepted
+    lines: list[str | None] = []
+    for i, line in enumerate(raw, start=1):
+        if line.endswith("\r"):
+            p.add(i, None, "CR LF line ending; the reads CSV uses LF")
+            line = line[:-1]
+        if "\r" in line:
+            p.add(i, None, "carriage return (CR) inside the line; the reads CSV uses LF")
+            lines.append(None)
+            continue
+        lines.append(line)
+    return lines
+
+
+def _split(line: str, line_no: int, p: _Problems) -> list[str] | None:
+    try:
+        rows = list(csv.reader([line], strict=True))
+    except csv.Error as exc:
+        msg = str(exc)
+        if "unexpected end of data" in msg:
+            msg = "a quoted field is not closed on this line (a field cannot span lines)"
+        p.add(line_no, None, f"not valid CSV: {msg}")
+        return None
+    return rows[0] if rows else []
+
+
+def _check_header(fields: list[str], p: _Problems) -> dict[str, int] | None:
+    """Column positions by name, or None when the rows cannot be read at all."""
+    if tuple(fields) == HEADER:
+        return {name: i for i, name in enumerate(HEADER)}
+    if fields in ([], [""]):
+        p.add(1, None, f"the header row is empty; expected {','.join(HEADER)}")
+        return None
+    missing = [name for name in HEADER if name not in fields]
+    for name in missing:
+        p.add(1, name, "missing column")
+    seen: set[str] = set()
+    duplicated = False
+    for pos, name in enumerate(fields, start=1):
+        if name in seen:
+            if name in HEADER:
+                duplicated = True
+                p.add(1, name, f"column appears more than once (again at position {pos})")
+            continue
+        seen.add(name)
+        if name not in HEADER:
+            hint = ""
+            if name.strip().lower() in HEADER and name.strip().lower() in missing:
+                hint = f"; did you mean {name.strip().lower()!r}?"
+            p.add(1, name or None, f"unexpected column {name!r} at position {pos}{hint}")
+    if missing or duplicated:
+        return None
+    present = [name for name in fields if name in HEADER]
+    if present != list(HEADER):
+        first = next(a for a, b in zip(present, HEADER, strict=True) if a != b)
+        p.add(1, first, f"column out of order; the header is {','.join(HEADER)}")
+    return {name: fields.index(name) for name in HEADER}
+
+
+def _check_row(
+    row: Mapping[str, str],
+    line: int,
+    methods: Mapping[str, Method],
+    p: _Problems,
+) -> tuple[Method | None, Area | None, AreaScore | None]:
+    """Check one row on its own; returns its method, area and score where they are valid."""
+    for col in _TEXT_COLUMNS:
+        text = row[col]
+        if not text.strip():
+            p.add(line, col, "must not be empty")
+        elif _has_control(text):
+            p.add(line, col, f"contains a control character: {text!r}")
+
+    vd = row["visit_date"]
+    if vd:
+        ok = _DATE_RE.fullmatch(vd) is not None
+        if ok:
+            try:
+                date.fromisoformat(vd)
+            except ValueError:
+                ok = False
+        if not ok:
+            p.add(line, "visit_date", f"{vd!r} is not a date YYYY-MM-DD (ISO 8601) or empty")
+
+    method: Method | None = None
+    mid = row["method"]
+    if mid not in methods:
+        p.add(line, "method", f"unknown method {mid!r} (known: {_known_methods(methods)})")
+    elif methods[mid].is_derived:
+        p.add(
+            line,
+            "method",
+            f"method {mid!r} is derived from {methods[mid].derived_from!r}; it is computed, "
+            "not imported",
+        )
+    else:
+        method = methods[mid]
+
+    if row["read_type"] not in READ_TYPES:
+        p.add(
+            line,
+            "read_type",
+            f"unknown read type {row['read_type']!r} (known: {', '.join(READ_TYPES)})",
+        )
+    if row["read_status"] not in READ_STATUSES:
+        p.add(
+            line,
+            "read_status",
+            f"unknown read status {row['read_status']!r} (known: {', '.join(READ_STATUSES)})",
+        )
+
+    area: Area | None = None
+    region, joint, feature = row["region"], row["joint"], row["feature"]
+    if method is not None:
+        if region not in method.regions:
+            p.add(
+                line,
+                "region",
+                f"{region!r} is not a region of method {method.id} "
+                f"(known: {', '.join(method.regions)})",
+            )
+        elif feature not in method.features:
+            p.add(
+                line,
+                "feature",
+                f"{feature!r} is not a feature of method {method.id} "
+                f"(known: {', '.join(method.features)})",
+            )
+        elif not method.has_area(Area(region, joint, feature)):
+            p.add(
+                line, "joint", f"{joint!r} is not a {region} {feature} area of method {method.id}"
+            )
+        else:
+            area = Area(region, joint, feature)
+
+    score_text, reason = row["score"], row["reason"]
+    value: AreaScore | None = None
+    assessable = row["assessable"]
+    if assessable == "1":
+        if reason:
+            p.add(line, "reason", f"must be empty when assessable is 1, not {reason!r}")
+        if not score_text:
+            p.add(line, "score", "is empty; an assessable area (assessable 1) needs a score")
+        elif _INT_RE.fullmatch(score_text) is None:
+            p.add(line, "score", f"{score_text!r} is not a whole number")
+        else:
+            n = int(score_text)
+            if area is not None and method is not None:
+                d = method.area(area)
+                if not d.min <= n <= d.max:
+                    p.add(line, "score", f"{n} is outside {d.min}-{d.max} for {area}")
+                elif not reason:
+                    value = AreaScore(score=n)
+    elif assessable == "0":
+        if score_text:
+            p.add(line, "score", f"must be empty when assessable is 0, not {score_text!r}")
+        if not reason:
+            p.add(
+                line,
+                "reason",
+                f"is empty; a not-assessable area needs a reason (one of {', '.join(REASONS)})",
+            )
+        elif reason not in REASONS:
+            p.add(line, "reason", f"unknown reason {reason!r} (known: {', '.join(REASONS)})")
+        elif not score_text:
+            value = AreaScore(reason=reason)
+    else:
+        p.add(line, "assessable", f"must be 1 or 0, not {assessable!r}")
+    return method, area, value
+
+
+def parse_reads_csv(text: str | bytes, methods: Mapping[str, Method] | None = None) -> list[Read]:
+    """Read a reads CSV into reads, one per read_id in the order of first appearance.
+
+    ``methods`` are the methods reads may use (default: the built-in ones; derived methods
+    such as ``sens`` are refused, they are computed). Raises :class:`ReadsCsvError` listing
+    every problem found, each with its physical line (the header is line 1) and column.
+    """
+    methods = builtin_methods() if methods is None else methods
+    p = _Problems()
+    decoded = _decode(text, p)
+    if decoded == "":
+        p.add(
+            1, None, f"the file is empty; a reads CSV starts with the header row {','.join(HEADER)}"
+        )
+        raise p.error()
+    lines = _physical_lines(decoded, p)
+
+    header_line = lines[0]
+    header = _split(header_line, 1, p) if header_line is not None else None
+    columns = _check_header(header, p) if header is not None else None
+    if columns is None or header is None:
+        raise p.error()
+    width = len(header)
+
+    groups: dict[str, _Group] = {}
+    for line_no, line in enumerate(lines[1:], start=2):
+        if line is None:
+            continue
+        if line == "":
+            p.add(line_no, None, "empty line")
+            continue
+        fields = _split(line, line_no, p)
+        if fields is None:
+            continue
+        if len(fields) != width:
+            p.add(line_no, None, f"expected {width} fields, found {len(fields)}")
+            continue
+        row = {name: fields[i] for name, i in columns.items()}
+        method, area, value = _check_row(row, line_no, methods, p)
+
+        rid = row["read_id"]
+        if not rid.strip():
+            continue
+        group = groups.get(rid)
+        if group is None:
+            group = _Group(line_no, {c: row[c] for c in _READ_COLUMNS}, method)
+            groups[rid] = group
+        else:
+            for col in _READ_COLUMNS:
+                if row[col] != group.values[col]:
+                    p.add(
+                        line_no,
+                        col,
+                        f"read {rid!r} has {col} {group.values[col]!r} on its first line "
+                        f"{group.first_line}, not {row[col]!r}",
+                    )
+        if area is not None:
+            if area in group.lines:
+                p.add(
+                    line_no,
+                    None,
+                    f"{area} appears twice in read {rid!r} (first on line {group.lines[area]})",
+                )
+            else:
+                group.lines[area] = line_no
+                if value is not None:
+                    group.scores[area] = value
+
+    for rid, group in groups.items():
+        m = group.method
+        if group.values["read_status"] == "signed" and m is not None:
+            missing = [a.area for a in m.areas if a.area not in group.lines]
+            if missing:
+                p.add(
+                    group.first_line,
+                    "read_status",
+                    f"read {rid!r} is signed but does not cover every area of {m.id}: "
+                    f"{len(missing)} missing, first {missing[0]}",
+                )
+    if p:
+        raise p.error()
+
+    reads: list[Read] = []
+    for rid, group in groups.items():
+        m = group.method
+        assert m is not None  # no problems: every row named a usable method
+        v = group.values
+        scores = dict(sorted(group.scores.items(), key=lambda kv: m.order(kv[0])))
+        reads.append(
+            Read(
+                trial=v["trial"],
+                patient=v["patient"],
+                visit=v["visit"],
+                reader=v["reader"],
+                method=v["method"],
+                read_type=v["read_type"],
+                read_id=rid,
+                status=v["read_status"],
+                visit_date=date.fromisoformat(v["visit_date"]) if v["visit_date"] else None,
+                scores=scores,
+            )
+        )
+    return reads
+
+
+def read_reads_csv(
+    path: str | os.PathLike[str], methods: Mapping[str, Method] | None = None
+) -> list[Read]:
+    """Read and parse a reads CSV file (see :func:`parse_reads_csv`)."""
+    return parse_reads_csv(Path(path).read_bytes(), methods)
+
+
+# --- export ---------------------------------------------------------------------------------
+
+
+def _read_problems(read: Read, methods: Mapping[str, Method]) -> list[str]:
+    problems: list[str] = []
+    for col, value in (
+        ("trial", read.trial),
+        ("patient", read.patient),
+        ("visit", read.visit),
+        ("reader", read.reader),
+        ("read_id", read.read_id),
+    ):
+        if not isinstance(value, str) or not value.strip():
+            problems.append(f"{col} must not be empty")
+        elif _has_control(value):
+            problems.append(f"{col} contains a control character: {value!r}")
+    if read.visit_date is not None and (
+        isinstance(read.visit_date, datetime) or not isinstance(read.visit_date, date)
+    ):
+        problems.append(f"visit_date must be a date or None, not {read.visit_date!r}")
+    method = methods.get(read.method)
+    if method is None:
+        problems.append(f"unknown method {read.method!r} (known: {_known_methods(methods)})")
+    elif method.is_derived:
+        problems.append(f"method {read.method!r} is derived; it is computed, not exported")
+    else:
+        problems.extend(validate_read(read, method))
+        if not read.scores:
+            problems.append("a read without scores has no rows in a reads CSV")
+    return problems
+
+
+def format_reads_csv(reads: Iterable[Read], methods: Mapping[str, Method] | None = None) -> str:
+    """The reads CSV text of ``reads``: header, then one LF-terminated row per area.
+
+    Rows are ordered by trial, patient, visit, reader, read_id, then the method's area order.
+    Raises :class:`ReadError` naming every invalid read (nothing is written for any of them).
+    """
+    methods = builtin_methods() if methods is None else methods
+    reads = list(reads)
+    problems: list[str] = []
+    seen: set[str] = set()
+    for read in reads:
+        for msg in _read_problems(read, methods):
+            problems.append(f"read {read.read_id!r}: {msg}")
+        if read.read_id in seen:
+            problems.append(f"read {read.read_id!r}: read_id is used by more than one read")
+        seen.add(read.read_id)
+    if problems:
+        raise ReadError("cannot write the reads CSV:\n" + "\n".join(problems))
+
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+    writer.writerow(HEADER)
+    # Visits in natural order (W4 before W24): people read these files too.
+    for read in sorted(
+        reads,
+        key=lambda r: (r.trial, r.patient, natural_key(r.visit), r.visit, r.reader, r.read_id),
+    ):
+        method = methods[read.method]
+        d = read.visit_date
+        visit_date = "" if d is None else f"{d.year:04d}-{d.month:02d}-{d.day:02d}"
+        for area in sorted(read.scores, key=method.order):
+            value = read.scores[area]
+            writer.writerow(
+                (
+                    read.trial,
+                    read.patient,
+                    read.visit,
+                    visit_date,
+                    read.reader,
+                    read.method,
+                    read.read_type,
+                    area[0],
+                    area[1],
+                    area[2],
+                    "" if value.score is None else str(value.score),
+                    "1" if value.score is not None else "0",
+                    "" if value.score is not None else (value.reason or ""),
+                    read.read_id,
+                    read.status,
+                )
+            )
+    return out.getvalue()
+
+
+def write_reads_csv(
+    reads: Iterable[Read],
+    path: str | os.PathLike[str],
+    methods: Mapping[str, Method] | None = None,
+) -> None:
+    """Write a reads CSV file atomically: all of it, or nothing (an existing file is kept).
+
+    The text is built and validated first, written to a temporary file in the same folder,
+    flushed to disk, then moved over ``path``.
+    """
+    data = format_reads_csv(reads, methods).encode("utf-8")
+    target = Path(path)
+    folder = target.parent
+    while True:
+        tmp = folder / f".{target.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            fd = os.open(
+                tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666
+            )
+        except FileExistsError:
+            continue
+        break
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            mode = os.stat(target).st_mode & 0o7777
+        except OSError:
+            pass
+        else:
+            os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    if os.name == "posix":
+        try:
+            dir_fd = os.open(folder, os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            os.fsync(dir_fd)
+        except OSError:
+            pass
+        finally:
+            os.close(dir_fd)
