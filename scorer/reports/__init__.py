@@ -1,0 +1,1 @@
+"""scorer.reports (filled in by later issues)."""

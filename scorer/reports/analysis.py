@@ -1,0 +1,487 @@
+"""The reader-agreement and progression analysis of a set of reads (``scorer analyze``).
+
+Built from core objects (reads, totals, change) and stats results; returns one plain,
+JSON-ready dictionary that the text formatter, the CLI and later the reports all use.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import numpy as np
+
+from scorer.core.methods import Area, Method
+from scorer.core.progression import DEFAULT_THRESHOLDS, RAPID_PROGRESSION, Threshold
+from scorer.core.reads import Read
+from scorer.core.totals import (
+    MIN_ANNUALISATION_DAYS,
+    MissingDataRules,
+    Totals,
+    annualised,
+    change_totals,
+    status_totals,
+)
+from scorer.core.visits import order_visits
+from scorer.stats.agreement import bland_altman, sdc
+from scorer.stats.anova import complete_rows, two_way_anova
+from scorer.stats.distribution import cumulative_probability, summary
+from scorer.stats.icc import icc
+from scorer.stats.kappa import weighted_kappa
+
+
+class AnalysisError(ValueError):
+    """The reads cannot be analysed as asked (no reads, unknown visit, one reader, ...)."""
+
+
+@dataclass(frozen=True)
+class AnalysisOptions:
+    """What to analyse and how; every field is printed with the result."""
+
+    method: str | None = None
+    visit_from: str | None = None
+    visit_to: str | None = None
+    sdc_level: int = 95
+    rules: MissingDataRules = field(default_factory=MissingDataRules)
+    thresholds: tuple[Threshold, ...] = DEFAULT_THRESHOLDS
+    rapid: Threshold = RAPID_PROGRESSION
+    read_types: tuple[str, ...] = ("primary",)
+    statuses: tuple[str, ...] = ("signed",)
+    confidence: float = 0.95
+    kappa: bool = True
+
+
+def _r(x: float | None, nd: int = 6) -> float | None:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return None
+    return round(float(x), nd)
+
+
+def _icc_table(matrix: np.ndarray, confidence: float) -> dict[str, Any] | None:
+    """The six ICC forms over the targets every reader scored."""
+    data, _ = complete_rows(matrix)
+    if data.shape[0] < 2 or data.shape[1] < 2:
+        return None
+    results = icc(data, confidence=confidence)
+    return {name: res.to_dict() for name, res in results.items()}
+
+
+def _anova(matrix: np.ndarray) -> dict[str, Any] | None:
+    """The two-way ANOVA mean squares behind the ICCs (BMS, JMS, EMS, WMS)."""
+    data, _ = complete_rows(matrix)
+    if data.shape[0] < 2 or data.shape[1] < 2:
+        return None
+    ms = two_way_anova(data)
+    return {"n": ms.n, "k": ms.k, "bms": ms.bms, "jms": ms.jms, "ems": ms.ems, "wms": ms.wms}
+
+
+def _summ(values: Sequence[float]) -> dict[str, Any]:
+    return summary(np.asarray(values, dtype=float)).to_dict() if values else {"n": 0}
+
+
+def analyze(
+    reads: Iterable[Read], methods: dict[str, Method], options: AnalysisOptions
+) -> dict[str, Any]:
+    """Totals, change, SDC, progression, ICCs, Bland–Altman and per-area kappa of the reads."""
+    all_reads = list(reads)
+    if not all_reads:
+        raise AnalysisError("there are no reads to analyse")
+    method_ids = sorted({r.method for r in all_reads})
+    method_id = options.method or ("svh" if "svh" in method_ids else method_ids[0])
+    if method_id not in methods:
+        raise AnalysisError(f"unknown method {method_id!r}")
+    method = methods[method_id]
+    notes: list[str] = []
+    selected = [
+        r
+        for r in all_reads
+        if r.method == method_id
+        and r.read_type in options.read_types
+        and r.status in options.statuses
+    ]
+    excluded = len(all_reads) - len(selected)
+    if excluded:
+        notes.append(
+            f"{excluded} read(s) left out: only {'/'.join(options.read_types)} reads with status "
+            f"{'/'.join(options.statuses)} and method {method_id} enter the analysis"
+        )
+    if not selected:
+        raise AnalysisError(
+            f"no {'/'.join(options.read_types)} {'/'.join(options.statuses)} reads "
+            f"with method {method_id}"
+        )
+    # (patient, visit, reader) -> read; a reader with two reads of one visit is ambiguous.
+    table: dict[tuple[str, str, str], Read] = {}
+    for r in selected:
+        key = (r.patient, r.visit, r.reader)
+        if key in table:
+            raise AnalysisError(
+                f"reader {r.reader} has two {r.read_type} reads of patient {r.patient} at visit "
+                f"{r.visit} (read ids {table[key].read_id} and {r.read_id})"
+            )
+        table[key] = r
+    readers = sorted({r.reader for r in selected})
+    patients = sorted({r.patient for r in selected})
+    visit_dates: dict[str, date | None] = {}
+    for r in selected:
+        if r.visit_date is not None:
+            cur = visit_dates.get(r.visit)
+            visit_dates[r.visit] = r.visit_date if cur is None else min(cur, r.visit_date)
+    visits = order_visits({r.visit for r in selected}, visit_dates)
+    for label, given in (("--from", options.visit_from), ("--to", options.visit_to)):
+        if given is not None and given not in visits:
+            raise AnalysisError(
+                f"{label} visit {given!r} is not in the reads (visits: {', '.join(visits)})"
+            )
+    v_from = options.visit_from or visits[0]
+    v_to = options.visit_to or visits[-1]
+    if visits.index(v_from) > visits.index(v_to):
+        raise AnalysisError(f"visit {v_from} comes after {v_to}")
+    rules = options.rules
+    single_visit = v_from == v_to
+
+    # Status totals per (patient, visit, reader).
+    status: dict[tuple[str, str, str], Totals] = {
+        k: status_totals(r, method, rules) for k, r in table.items()
+    }
+    n_missing_status = sum(1 for t in status.values() if t.total is None)
+    n_adjusted = sum(1 for t in status.values() if t.total is not None and t.adjusted)
+    if n_missing_status:
+        notes.append(f"{n_missing_status} status total(s) missing under the missing-area rule")
+    if n_adjusted:
+        notes.append(f"{n_adjusted} status total(s) scaled up for areas not assessable")
+
+    totals_out: dict[str, Any] = {}
+    icc_by_visit: dict[str, Any] = {}
+    for v in visits:
+        per_reader = {}
+        for rd in readers:
+            vals = [
+                status[(p, v, rd)].total
+                for p in patients
+                if (p, v, rd) in status and status[(p, v, rd)].total is not None
+            ]
+            per_reader[rd] = _summ([float(x) for x in vals if x is not None])
+        totals_out[v] = {
+            "date": _iso(visit_dates.get(v)),
+            "readers": per_reader,
+        }
+        m = np.array(
+            [[_tot(status.get((p, v, rd))) for rd in readers] for p in patients], dtype=float
+        )
+        icc_by_visit[v] = _icc_table(m, options.confidence)
+    pooled = np.array(
+        [[_tot(status.get((p, v, rd))) for rd in readers] for p in patients for v in visits],
+        dtype=float,
+    )
+    icc_status = _icc_table(pooled, options.confidence)
+    n_status_targets = int(complete_rows(pooled)[0].shape[0]) if len(readers) >= 2 else 0
+    if len(visits) > 1:
+        notes.append("pooled status ICC treats each patient's visits as independent targets")
+
+    result: dict[str, Any] = {
+        "method": method.id,
+        "method_name": method.name,
+        "n_patients": len(patients),
+        "readers": readers,
+        "visits": visits,
+        "from": None if single_visit else v_from,
+        "to": None if single_visit else v_to,
+        "rules": {
+            "missing_areas": rules.areas,
+            "max_unused_share": rules.max_unused_share,
+            "operated": rules.operated,
+            "missing_visits": rules.visits,
+            "description": rules.describe(),
+        },
+        "read_types": list(options.read_types),
+        "totals": totals_out,
+        "change": None,
+        "sdc": None,
+        "icc": {
+            "status": icc_status,
+            "status_n": n_status_targets,
+            "status_anova": _anova(pooled) if len(readers) >= 2 else None,
+            "status_by_visit": icc_by_visit,
+            "change": None,
+            "change_n": 0,
+            "change_anova": None,
+        },
+        "bland_altman": [],
+        "kappa": [],
+        "progression": None,
+        "cumulative_probability": None,
+        "notes": notes,
+    }
+    if len(readers) < 2:
+        notes.append("one reader only: no agreement statistics")
+
+    # Bland–Altman on status over all pooled targets.
+    for a, b in itertools.combinations(range(len(readers)), 2):
+        pair = pooled[:, [a, b]]
+        pair = pair[~np.isnan(pair).any(axis=1)]
+        if pair.shape[0] >= 2:
+            ba = bland_altman(pair[:, 0], pair[:, 1]).to_dict()
+            result["bland_altman"].append(
+                {"measure": "status", "reader_a": readers[a], "reader_b": readers[b], **ba}
+            )
+
+    if not single_visit:
+        _change_section(
+            result, method, table, readers, patients, visit_dates, v_from, v_to, options, notes
+        )
+    if options.kappa and len(readers) >= 2:
+        result["kappa"] = _kappa_section(method, table, readers, patients, visits, rules)
+    return result
+
+
+def _iso(d: date | None) -> str | None:
+    return d.isoformat() if d is not None else None
+
+
+def _tot(t: Totals | None) -> float:
+    return float("nan") if t is None or t.total is None else float(t.total)
+
+
+def _change_section(
+    result: dict[str, Any],
+    method: Method,
+    table: dict[tuple[str, str, str], Read],
+    readers: list[str],
+    patients: list[str],
+    visit_dates: dict[str, date | None],
+    v_from: str,
+    v_to: str,
+    options: AnalysisOptions,
+    notes: list[str],
+) -> None:
+    rules = options.rules
+    changes = np.full((len(patients), len(readers)), np.nan)
+    per_patient: list[dict[str, Any]] = []
+    annual_ok = True
+    for i, p in enumerate(patients):
+        row: dict[str, Any] = {"patient": p, "readers": {}}
+        d0: date | None = None
+        d1: date | None = None
+        for j, rd in enumerate(readers):
+            r0 = table.get((p, v_from, rd))
+            r1 = table.get((p, v_to, rd))
+            if r0 is None or r1 is None:
+                row["readers"][rd] = None
+                continue
+            ch = change_totals(r0, r1, method, rules)
+            if ch.total is not None:
+                changes[i, j] = ch.total
+            row["readers"][rd] = _r(ch.total)
+            d0 = r0.visit_date if d0 is None or (r0.visit_date and r0.visit_date < d0) else d0
+            d1 = r1.visit_date if d1 is None or (r1.visit_date and r1.visit_date < d1) else d1
+        vals = changes[i][~np.isnan(changes[i])]
+        mean = float(vals.mean()) if vals.size else None
+        row["mean"] = _r(mean)
+        row["n_readers"] = int(vals.size)
+        row["annualised"] = None
+        if mean is not None and d0 is not None and d1 is not None:
+            if (d1 - d0).days >= MIN_ANNUALISATION_DAYS:
+                row["annualised"] = _r(annualised(mean, d0, d1))
+            else:
+                annual_ok = False
+        per_patient.append(row)
+    if not annual_ok:
+        notes.append(
+            f"some visit intervals are under {MIN_ANNUALISATION_DAYS} days: not annualised"
+        )
+    complete, mask = complete_rows(changes)
+    n_incomplete = len(patients) - int(mask.sum())
+    if n_incomplete:
+        notes.append(
+            f"{n_incomplete} patient(s) without a change score from every reader are left out of "
+            "the ICC and SDC"
+        )
+    result["change"] = {
+        "readers": {
+            rd: _summ([float(x) for x in changes[:, j] if not math.isnan(x)])
+            for j, rd in enumerate(readers)
+        },
+        "reader_mean": _summ([row["mean"] for row in per_patient if row["mean"] is not None]),
+        "patients": per_patient,
+    }
+    sdc95: float | None = None
+    sdc80: float | None = None
+    sdc1_95: float | None = None
+    sdc1_80: float | None = None
+    if len(readers) >= 2 and complete.shape[0] >= 2:
+        res = sdc(complete, level=options.sdc_level)
+        sdc95 = sdc(complete, level=95).value
+        sdc80 = sdc(complete, level=80).value
+        sdc1_95 = sdc(complete, level=95, k=1).value
+        sdc1_80 = sdc(complete, level=80, k=1).value
+        result["sdc"] = {
+            **res.to_dict(),
+            # Every level and k at once: the reader mean uses k = readers, one reader k = 1.
+            "table": [
+                {"level": 95, "k": res.k, "value": sdc95},
+                {"level": 95, "k": 1, "value": sdc1_95},
+                {"level": 80, "k": res.k, "value": sdc80},
+                {"level": 80, "k": 1, "value": sdc1_80},
+            ],
+        }
+        result["icc"]["change"] = _icc_table(changes, options.confidence)
+        result["icc"]["change_n"] = int(complete.shape[0])
+        result["icc"]["change_anova"] = _anova(changes)
+        for a, b in itertools.combinations(range(len(readers)), 2):
+            pair = changes[:, [a, b]]
+            pair = pair[~np.isnan(pair).any(axis=1)]
+            if pair.shape[0] >= 2:
+                ba = bland_altman(pair[:, 0], pair[:, 1]).to_dict()
+                result["bland_altman"].append(
+                    {"measure": "change", "reader_a": readers[a], "reader_b": readers[b], **ba}
+                )
+
+    # Progression: reader-mean change against each threshold; per reader with k = 1.
+    means = [
+        (row["patient"], row["mean"], row["annualised"])
+        for row in per_patient
+        if row["mean"] is not None
+    ]
+    prog: list[dict[str, Any]] = []
+    for th in options.thresholds:
+        cut = th.resolve(sdc95, sdc80)
+        entry: dict[str, Any] = {
+            "threshold": th.label,
+            "kind": th.kind,
+            "op": th.op,
+            "cutoff": _r(cut),
+            "n": len(means),
+        }
+        if cut is None:
+            entry.update(n_progressors=None, pct=None, per_reader=None)
+        else:
+            k_prog = sum(1 for _, m, _ in means if th.exceeded(m, cut))
+            entry.update(
+                n_progressors=k_prog, pct=_r(100.0 * k_prog / len(means)) if means else None
+            )
+            cut1 = th.resolve(sdc1_95, sdc1_80)
+            per_reader: dict[str, Any] = {}
+            for j, rd in enumerate(readers):
+                col = [float(x) for x in changes[:, j] if not math.isnan(x)]
+                if cut1 is None:
+                    per_reader[rd] = None
+                    continue
+                per_reader[rd] = {
+                    "n": len(col),
+                    "cutoff": _r(cut1),
+                    "n_progressors": sum(1 for x in col if th.exceeded(x, cut1)),
+                }
+            entry["per_reader"] = per_reader
+        prog.append(entry)
+    ann = [a for _, _, a in means if a is not None]
+    rapid = options.rapid
+    prog.append(
+        {
+            "threshold": rapid.label + f" (annualised change {rapid.op} {rapid.value:g})",
+            "kind": "rapid",
+            "op": rapid.op,
+            "cutoff": rapid.value,
+            "n": len(ann),
+            "n_progressors": sum(1 for a in ann if rapid.exceeded(a, float(rapid.value or 0)))
+            if ann
+            else None,
+            "pct": _r(
+                100.0 * sum(1 for a in ann if rapid.exceeded(a, float(rapid.value or 0))) / len(ann)
+            )
+            if ann
+            else None,
+            "per_reader": None,
+        }
+    )
+    result["progression"] = {
+        "sdc_k_reader_mean": len(readers),
+        "sdc_k_single_reader": 1,
+        "thresholds": prog,
+    }
+    if means:
+        cp = cumulative_probability(np.array([m for _, m, _ in means], dtype=float))
+        result["cumulative_probability"] = {
+            "group": "reader mean",
+            "plotting_position": "(i - 0.5) / n",
+            "n": cp.n,
+            "change": [_r(float(x)) for x in cp.values],
+            "probability_pct": [_r(float(q)) for q in cp.percent],
+            "sdc": _r(sdc95 if options.sdc_level == 95 else sdc80),
+        }
+
+
+def _kappa_section(
+    method: Method,
+    table: dict[tuple[str, str, str], Read],
+    readers: list[str],
+    patients: list[str],
+    visits: list[str],
+    rules: MissingDataRules,
+) -> list[dict[str, Any]]:
+    """Weighted kappa per area and side, and pooled over sides, for each reader pair."""
+    out: list[dict[str, Any]] = []
+    joints: dict[tuple[str, str], list[Area]] = defaultdict(list)
+    for d in method.areas:
+        joints[(d.joint, d.feature)].append(d.area)
+    for a, b in itertools.combinations(readers, 2):
+        for (joint, feature), areas in joints.items():
+            d0 = method.area(areas[0])
+            pooled_a: list[int] = []
+            pooled_b: list[int] = []
+            for area in areas:
+                xs: list[int] = []
+                ys: list[int] = []
+                for p in patients:
+                    for v in visits:
+                        ra = table.get((p, v, a))
+                        rb = table.get((p, v, b))
+                        if ra is None or rb is None:
+                            continue
+                        sa = ra.scores.get(area)
+                        sb = rb.scores.get(area)
+                        if sa is None or sb is None or sa.score is None or sb.score is None:
+                            continue
+                        xs.append(sa.score)
+                        ys.append(sb.score)
+                pooled_a += xs
+                pooled_b += ys
+                out.append(_kappa_entry(a, b, area.region, joint, feature, xs, ys, d0.min, d0.max))
+            if len(areas) > 1:
+                out.append(
+                    _kappa_entry(a, b, "pooled", joint, feature, pooled_a, pooled_b, d0.min, d0.max)
+                )
+    return out
+
+
+def _kappa_entry(
+    a: str,
+    b: str,
+    region: str,
+    joint: str,
+    feature: str,
+    xs: list[int],
+    ys: list[int],
+    lo: int,
+    hi: int,
+) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "reader_a": a,
+        "reader_b": b,
+        "region": region,
+        "joint": joint,
+        "feature": feature,
+    }
+    if not xs:
+        entry.update(
+            n=0, linear=None, quadratic=None, pct_exact=None, pct_within_one=None, estimable=False
+        )
+        return entry
+    k = weighted_kappa(np.array(xs), np.array(ys), lo, hi).to_dict()
+    entry.update(k)
+    return entry
