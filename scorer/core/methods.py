@@ -216,8 +216,16 @@ def parse_method(data: Mapping[str, Any], source: str, base: Method | None = Non
     ``base`` is the method a derived method (``derived_from``) takes its areas from.
     """
     known = {
-        "id", "name", "short_name", "version", "citation", "features", "areas", "labels",
-        "derived_from", "derivation",
+        "id",
+        "name",
+        "short_name",
+        "version",
+        "citation",
+        "features",
+        "areas",
+        "labels",
+        "derived_from",
+        "derivation",
     }
     unknown = set(data) - known
     if unknown:
@@ -268,7 +276,9 @@ def parse_method(data: Mapping[str, Any], source: str, base: Method | None = Non
                 raise _fail(source, entry, "regions must be a non-empty list")
             for r in regions:
                 if r not in REGIONS:
-                    raise _fail(source, entry, f"unknown region {r!r} (known: {', '.join(REGIONS)})")
+                    raise _fail(
+                        source, entry, f"unknown region {r!r} (known: {', '.join(REGIONS)})"
+                    )
             joints = group.get("joints")
             if not isinstance(joints, list) or not joints:
                 raise _fail(source, entry, "joints must be a non-empty list")
@@ -297,8 +307,14 @@ def parse_method(data: Mapping[str, Any], source: str, base: Method | None = Non
                         raise _fail(source, f"{entry} ({key})", "duplicate area")
                     seen.add(key)
                     areas.append(
-                        AreaDef(key, f.min * n_parts, f.max * n_parts, float(weight), sides,
-                                labels.get(j, j))
+                        AreaDef(
+                            key,
+                            f.min * n_parts,
+                            f.max * n_parts,
+                            float(weight),
+                            sides,
+                            labels.get(j, j),
+                        )
                     )
     # Canonical order: region (LH, RH, LF, RF), then the file's order within a region.
     areas.sort(key=lambda a: REGIONS.index(a.region))

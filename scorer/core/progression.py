@@ -69,15 +69,16 @@ def parse_threshold(text: str) -> Threshold:
     for prefix, ann in (("rapid", True), ("", False)):
         if prefix and not t.startswith(prefix):
             continue
-        rest = t[len(prefix):]
+        rest = t[len(prefix) :]
         m = _FIXED.match(rest)
         if m:
-            if m.group(1) == ">=":
-                op = ">="
-            elif prefix == "rapid" and m.group(1) is None:
+            if m.group(1) == ">=" or (prefix == "rapid" and m.group(1) is None):
                 op = ">="
             return Threshold(
-                "fixed", float(m.group(2)), op, annualised=ann,
+                "fixed",
+                float(m.group(2)),
+                op,
+                annualised=ann,
                 name="rapid progression" if ann else "",
             )
     raise ValueError(

@@ -56,10 +56,15 @@ class MissingDataRules:
                 if self.areas == "paired_proportional"
                 else "per-visit mean imputation"
             )
-            area = f"{how}; a (region, feature) total with over {self.max_unused_share:.0%} " \
+            area = (
+                f"{how}; a (region, feature) total with over {self.max_unused_share:.0%} "
                 "of its areas unused is missing"
-        operated = "operated areas take the maximum grade" if self.operated == "max" \
+            )
+        operated = (
+            "operated areas take the maximum grade"
+            if self.operated == "max"
             else "operated areas count as missing"
+        )
         visits = {
             "missing": "missing visits are left missing",
             "locf": "missing visits: last observation carried forward",
@@ -107,14 +112,14 @@ def _roll_up(
     by_feature: dict[str, float | None] = {}
     for feature in method.features:
         vals = [v for (r, f), v in groups.items() if f == feature]
-        by_feature[feature] = None if any(v is None for v in vals) else sum(
-            v for v in vals if v is not None
+        by_feature[feature] = (
+            None if any(v is None for v in vals) else sum(v for v in vals if v is not None)
         )
     by_region: dict[str, float | None] = {}
     for region in method.regions:
         vals = [v for (r, f), v in groups.items() if r == region]
-        by_region[region] = None if any(v is None for v in vals) else sum(
-            v for v in vals if v is not None
+        by_region[region] = (
+            None if any(v is None for v in vals) else sum(v for v in vals if v is not None)
         )
     all_vals = list(groups.values())
     total = None if any(v is None for v in all_vals) else sum(v for v in all_vals if v is not None)

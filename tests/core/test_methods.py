@@ -16,10 +16,41 @@ from scorer.core.methods import (
     methods_dir,
 )
 
-HAND_ERO = ["MCP1", "MCP2", "MCP3", "MCP4", "MCP5", "IP1", "PIP2", "PIP3", "PIP4", "PIP5",
-            "CMC1", "MUL", "NAV", "LUN", "RAD", "ULN"]
-HAND_JSN = ["MCP1", "MCP2", "MCP3", "MCP4", "MCP5", "PIP2", "PIP3", "PIP4", "PIP5",
-            "CMC3", "CMC4", "CMC5", "MNA", "CNL", "RCA"]
+HAND_ERO = [
+    "MCP1",
+    "MCP2",
+    "MCP3",
+    "MCP4",
+    "MCP5",
+    "IP1",
+    "PIP2",
+    "PIP3",
+    "PIP4",
+    "PIP5",
+    "CMC1",
+    "MUL",
+    "NAV",
+    "LUN",
+    "RAD",
+    "ULN",
+]
+HAND_JSN = [
+    "MCP1",
+    "MCP2",
+    "MCP3",
+    "MCP4",
+    "MCP5",
+    "PIP2",
+    "PIP3",
+    "PIP4",
+    "PIP5",
+    "CMC3",
+    "CMC4",
+    "CMC5",
+    "MNA",
+    "CNL",
+    "RCA",
+]
 FOOT = ["MTP1", "MTP2", "MTP3", "MTP4", "MTP5", "IP1"]
 
 
@@ -58,8 +89,19 @@ def test_larsen1995_has_32_units_0_to_5() -> None:
     assert m.max_total == 160
     for hand in ("LH", "RH"):
         assert [a.joint for a in m.areas_of(hand)] == [
-            "PIP2", "PIP3", "PIP4", "PIP5", "MCP2", "MCP3", "MCP4", "MCP5",
-            "WQ1", "WQ2", "WQ3", "WQ4"]
+            "PIP2",
+            "PIP3",
+            "PIP4",
+            "PIP5",
+            "MCP2",
+            "MCP3",
+            "MCP4",
+            "MCP5",
+            "WQ1",
+            "WQ2",
+            "WQ3",
+            "WQ4",
+        ]
     for foot in ("LF", "RF"):
         assert [a.joint for a in m.areas_of(foot)] == ["MTP2", "MTP3", "MTP4", "MTP5"]
     assert "1995;22:1974" in m.citation
@@ -108,14 +150,20 @@ def test_a_good_custom_method_loads(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("change", "entry", "problem"),
     [
-        (('[features.ERO]', '[features.XYZ]'), "features.XYZ", "unknown feature 'XYZ'"),
+        (("[features.ERO]", "[features.XYZ]"), "features.XYZ", "unknown feature 'XYZ'"),
         (('feature = "ERO"', 'feature = "JSN"'), r"areas\[0\]", "unknown feature 'JSN'"),
         (("max = 5", "max = -1"), "features.ERO", "max -1 is below min 0"),
         (('"MCP1", "MCP2"', '"MCP1", "MCP1"'), r"areas\[0\] \(LH MCP1 ERO\)", "duplicate area"),
-        (('joints = ["MCP1", "MCP2"]', 'joints = ["MCP1"]\nweight = -2'), r"areas\[0\]",
-         "bad weight -2"),
-        (('joints = ["MCP1", "MCP2"]', 'joints = ["MCP1"]\nweight = "x"'), r"areas\[0\]",
-         "bad weight 'x'"),
+        (
+            ('joints = ["MCP1", "MCP2"]', 'joints = ["MCP1"]\nweight = -2'),
+            r"areas\[0\]",
+            "bad weight -2",
+        ),
+        (
+            ('joints = ["MCP1", "MCP2"]', 'joints = ["MCP1"]\nweight = "x"'),
+            r"areas\[0\]",
+            "bad weight 'x'",
+        ),
         (('regions = ["LH"]', 'regions = ["XX"]'), r"areas\[0\]", "unknown region 'XX'"),
         (('name = "Mini"', 'name = "Mini"\ncolour = 3'), "top level", "unknown key"),
     ],

@@ -12,10 +12,15 @@ from scorer.core.visits import order_visits
 
 @pytest.mark.parametrize(
     ("text", "kind", "value", "op", "annual"),
-    [("sdc95", "sdc95", None, ">", False), ("SDC80", "sdc80", None, ">", False),
-     ("0", "fixed", 0.0, ">", False), ("0.5", "fixed", 0.5, ">", False),
-     (">=3", "fixed", 3.0, ">=", False), ("rapid>=5", "fixed", 5.0, ">=", True),
-     ("rapid>5", "fixed", 5.0, ">", True)],
+    [
+        ("sdc95", "sdc95", None, ">", False),
+        ("SDC80", "sdc80", None, ">", False),
+        ("0", "fixed", 0.0, ">", False),
+        ("0.5", "fixed", 0.5, ">", False),
+        (">=3", "fixed", 3.0, ">=", False),
+        ("rapid>=5", "fixed", 5.0, ">=", True),
+        ("rapid>5", "fixed", 5.0, ">", True),
+    ],
 )
 def test_parse_threshold(text: str, kind: str, value: float | None, op: str, annual: bool) -> None:
     t = parse_threshold(text)

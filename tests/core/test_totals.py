@@ -22,15 +22,25 @@ SVH = get_method("svh")
 def make(scores: dict[Area, AreaScore] | None = None, fill: int = 0, **kw: object) -> Read:
     base = {a.area: AreaScore(score=fill) for a in SVH.areas}
     base.update(scores or {})
-    fields: dict[str, object] = {"trial": "T", "patient": "P", "visit": "W0", "reader": "R",
-                                 "method": "svh", **kw}
+    fields: dict[str, object] = {
+        "trial": "T",
+        "patient": "P",
+        "visit": "W0",
+        "reader": "R",
+        "method": "svh",
+        **kw,
+    }
     return Read(scores=base, **fields)  # type: ignore[arg-type]
 
 
 def test_totals_by_feature_region_and_all() -> None:
-    r = make({Area("LH", "MCP2", "ERO"): AreaScore(score=3),
-              Area("RF", "MTP1", "ERO"): AreaScore.from_sides([2, 4]),
-              Area("LF", "IP1", "JSN"): AreaScore(score=4)})
+    r = make(
+        {
+            Area("LH", "MCP2", "ERO"): AreaScore(score=3),
+            Area("RF", "MTP1", "ERO"): AreaScore.from_sides([2, 4]),
+            Area("LF", "IP1", "JSN"): AreaScore(score=4),
+        }
+    )
     t = status_totals(r, SVH)
     assert t.groups[("LH", "ERO")] == 3
     assert t.groups[("RF", "ERO")] == 6
@@ -41,8 +51,7 @@ def test_totals_by_feature_region_and_all() -> None:
 
 
 def test_maximum_read_totals_448() -> None:
-    r = Read("T", "P", "W0", "R", "svh",
-             scores={a.area: AreaScore(score=a.max) for a in SVH.areas})
+    r = Read("T", "P", "W0", "R", "svh", scores={a.area: AreaScore(score=a.max) for a in SVH.areas})
     t = status_totals(r, SVH)
     assert t.by_feature == {"ERO": 280, "JSN": 168}
     assert t.total == 448
@@ -50,8 +59,10 @@ def test_maximum_read_totals_448() -> None:
 
 def test_status_scales_up_for_unassessable_areas_within_the_share() -> None:
     # LH ERO: 16 areas; 4 unassessable (25 %) is allowed, scaled by 16/12.
-    na = {Area("LH", j, "ERO"): AreaScore.not_assessable("not_visible")
-          for j in ("RAD", "ULN", "LUN", "NAV")}
+    na = {
+        Area("LH", j, "ERO"): AreaScore.not_assessable("not_visible")
+        for j in ("RAD", "ULN", "LUN", "NAV")
+    }
     r = make({**na, Area("LH", "MCP1", "ERO"): AreaScore(score=3)})
     t = status_totals(r, SVH)
     assert t.groups[("LH", "ERO")] == pytest.approx(3 * 16 / 12)
@@ -99,7 +110,9 @@ def test_negative_change_is_kept() -> None:
 
 
 def test_annualised_change_and_short_intervals_refused() -> None:
-    assert annualised(10, date(2024, 1, 1), date(2024, 12, 31)) == pytest.approx(10 / (365 / 365.25))
+    assert annualised(10, date(2024, 1, 1), date(2024, 12, 31)) == pytest.approx(
+        10 / (365 / 365.25)
+    )
     assert annualised(3, date(2024, 1, 1), date(2024, 1, 31)) == pytest.approx(3 / (30 / 365.25))
     with pytest.raises(ValueError, match="29 days"):
         annualised(3, date(2024, 1, 1), date(2024, 1, 30))
@@ -148,15 +161,21 @@ def test_validate_read_requires_every_area_when_signed() -> None:
     del scores[Area("RF", "IP1", "JSN")]
     partial = Read("T", "P", "W0", "R", "svh", status="signed", scores=scores)
     assert any("RF IP1 JSN" in p for p in validate_read(partial, SVH))
-    assert validate_read(Read("T", "P", "W0", "R", "svh", status="in_progress",
-                              scores=scores), SVH) == []
+    assert (
+        validate_read(Read("T", "P", "W0", "R", "svh", status="in_progress", scores=scores), SVH)
+        == []
+    )
 
 
 def test_sens_counts_nonzero_areas_and_keeps_missing() -> None:
-    r = make({Area("LH", "MCP1", "ERO"): AreaScore(score=3),
-              Area("LH", "MCP1", "JSN"): AreaScore(score=1),
-              Area("RF", "MTP1", "ERO"): AreaScore.from_sides([0, 2]),
-              Area("RH", "RCA", "JSN"): AreaScore.not_assessable("not_visible")})
+    r = make(
+        {
+            Area("LH", "MCP1", "ERO"): AreaScore(score=3),
+            Area("LH", "MCP1", "JSN"): AreaScore(score=1),
+            Area("RF", "MTP1", "ERO"): AreaScore.from_sides([0, 2]),
+            Area("RH", "RCA", "JSN"): AreaScore.not_assessable("not_visible"),
+        }
+    )
     sens = get_method("sens")
     s = derive_sens(r, sens)
     assert status_totals(s, sens, MissingDataRules(areas="missing")).total is None
