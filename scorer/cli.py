@@ -9,6 +9,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from scorer import __version__
 
@@ -124,6 +125,245 @@ def cmd_example(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ------------------------------------------------------------------ store commands
+
+
+class _Passwords:
+    """Passwords from a prompt, or one per line from standard input (never from argv)."""
+
+    def __init__(self, from_stdin: bool) -> None:
+        self.from_stdin = from_stdin
+        self._lines: list[str] | None = None
+
+    def get(self, prompt: str, confirm: bool = False) -> str:
+        if self.from_stdin:
+            if self._lines is None:
+                self._lines = sys.stdin.read().splitlines()
+            if not self._lines:
+                raise _CliError("--password-stdin: standard input has no more password lines")
+            return self._lines.pop(0)
+        import getpass
+
+        first = getpass.getpass(prompt)
+        if confirm and getpass.getpass("again: ") != first:
+            raise _CliError("the two passwords differ")
+        return first
+
+
+class _CliError(Exception):
+    """A problem to report on standard error with exit status 1."""
+
+
+def _open_ws(args: argparse.Namespace) -> Any:
+    from scorer.workspace import Workspace
+
+    return Workspace.open(db=args.db)
+
+
+def _login(args: argparse.Namespace, ws: Any, pw: _Passwords) -> Any:
+    user = args.user or os.environ.get("SCORER_USER")
+    if not user:
+        raise _CliError("say who you are: --user NAME (or SCORER_USER)")
+    return ws.login(user, pw.get(f"password for {user}: "))
+
+
+def _run_store(args: argparse.Namespace, body: Any) -> int:
+    """Open the workspace, log in, run ``body(ws, session, passwords)``, log out."""
+    from scorer.workspace import ScorerError
+
+    pw = _Passwords(getattr(args, "password_stdin", False))
+    try:
+        ws = _open_ws(args)
+    except ScorerError as exc:
+        _err(str(exc))
+        return EXIT_ERROR
+    try:
+        s = _login(args, ws, pw)
+        try:
+            rc: int = body(ws, s, pw)
+            return rc
+        finally:
+            ws.logout(s)
+    except (ScorerError, _CliError) as exc:
+        _err(str(exc))
+        return EXIT_ERROR
+    finally:
+        ws.close()
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from scorer.store.location import resolve
+    from scorer.workspace import ScorerError, Workspace
+
+    pw = _Passwords(args.password_stdin)
+    try:
+        loc = resolve(args.db)
+        password = pw.get(f"new password for {args.admin}: ", confirm=True)
+        ws = Workspace.initialize(args.admin, args.name or args.admin, password, location=loc)
+    except (ScorerError, _CliError, ValueError) as exc:
+        _err(str(exc))
+        return EXIT_ERROR
+    ws.close()
+    print(f"created the scorer database at {loc.url}")
+    print(f"  audit key: {loc.key_path} (keep a copy apart from the database)")
+    print(f"  receipts:  {loc.receipts_path}")
+    print(f"  administrator: {args.admin}")
+    return EXIT_OK
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from scorer.store.database import Store
+    from scorer.store.location import resolve
+    from scorer.store.migrate import current_revision, head_revision, upgrade
+
+    try:
+        loc = resolve(args.db)
+        store = Store(loc)
+    except Exception as exc:
+        _err(str(exc))
+        return EXIT_ERROR
+    try:
+        before = current_revision(store.engine)
+        upgrade(store.engine)
+        with store.write("system") as tx:
+            if before != head_revision():
+                tx.audit(
+                    "database.migrate",
+                    "database",
+                    "1",
+                    old={"schema": before},
+                    new={"schema": head_revision()},
+                )
+    finally:
+        store.close()
+    print(f"schema: {before} -> {head_revision()}")
+    return EXIT_OK
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    def body(ws: Any, s: Any, pw: _Passwords) -> int:
+        if args.user_cmd == "add":
+            password = pw.get(f"first password for {args.username}: ", confirm=True)
+            ws.add_user(s, args.username, args.name, args.role, password)
+            print(
+                f"added {args.role} {args.username}; they must change the password at first log-in"
+            )
+        elif args.user_cmd == "list":
+            users = ws.list_users(s)
+            if args.format == "json":
+                print(json.dumps(users, indent=2))
+            else:
+                for u in users:
+                    flags = [f for f in ("disabled", "locked", "must_change_password") if u[f]]
+                    print(
+                        f"{u['username']:<16} {u['role']:<12} {u['full_name']}"
+                        + (f"  [{', '.join(flags)}]" if flags else "")
+                    )
+        elif args.user_cmd == "disable":
+            ws.disable_user(s, args.username, args.reason)
+            print(f"disabled {args.username}")
+        elif args.user_cmd == "reset-password":
+            password = pw.get(f"temporary password for {args.username}: ", confirm=True)
+            ws.reset_password(s, args.username, password, args.reason)
+            print(f"reset the password of {args.username}; they must change it at next log-in")
+        return EXIT_OK
+
+    return _run_store(args, body)
+
+
+def cmd_trial(args: argparse.Namespace) -> int:
+    def body(ws: Any, s: Any, pw: _Passwords) -> int:
+        if args.trial_cmd == "create":
+            visits = [(v, None) for v in (args.visits.split(",") if args.visits else [])]
+            ws.create_trial(
+                s,
+                args.code,
+                args.name or args.code,
+                methods=args.method or ["svh"],
+                design=args.design,
+                visits=visits,
+            )
+            print(f"created trial {args.code}")
+        elif args.trial_cmd == "list":
+            trials = ws.list_trials(s)
+            if args.format == "json":
+                print(json.dumps(trials, indent=2))
+            else:
+                for t in trials:
+                    print(
+                        f"{t['code']:<16} {t['design']:<15} {','.join(t['methods']):<12} "
+                        f"{t['name']}" + ("  [locked]" if t["locked"] else "")
+                    )
+        return EXIT_OK
+
+    return _run_store(args, body)
+
+
+def cmd_reads(args: argparse.Namespace) -> int:
+    def body(ws: Any, s: Any, pw: _Passwords) -> int:
+        path = Path(args.file)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise _CliError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        added = ws.import_reads(s, args.trial, data, source=str(path))
+        print(f"imported {added} read(s) into {args.trial}")
+        return EXIT_OK
+
+    return _run_store(args, body)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    def body(ws: Any, s: Any, pw: _Passwords) -> int:
+        text = ws.export_reads(s, args.trial, blinded=args.blinded)
+        try:
+            _write_atomic(Path(args.out), text)
+        except OSError as exc:
+            raise _CliError(f"cannot write {args.out}: {exc.strerror or exc}") from exc
+        print(f"wrote {args.out}")
+        return EXIT_OK
+
+    return _run_store(args, body)
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from scorer.workspace import ScorerError
+
+    try:
+        ws = _open_ws(args)
+    except ScorerError as exc:
+        _err(str(exc))
+        return EXIT_ERROR
+    try:
+        result = ws.verify()
+    finally:
+        ws.close()
+    if args.format == "json":
+        print(
+            json.dumps(
+                {
+                    "ok": result.ok,
+                    "errors": result.errors,
+                    "warnings": result.warnings,
+                    "rows": result.rows,
+                    "signatures": result.signatures,
+                    "heads": {t: {"rows": h.seq, "mac": h.mac} for t, h in result.heads.items()},
+                },
+                indent=2,
+            )
+        )
+    else:
+        for t, h in result.heads.items():
+            print(f"{t}: {h.seq} rows, head {h.mac[:16]}...")
+        print(f"signatures checked: {result.signatures}")
+        for w in result.warnings:
+            print(f"warning: {w}")
+        for e in result.errors:
+            print(f"FAILED: {e}")
+        print("audit trail verifies" if result.ok else "audit trail does NOT verify")
+    return EXIT_OK if result.ok else EXIT_ERROR
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="scorer",
@@ -181,6 +421,96 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("example", help="write the worked example (spec §10) as a reads CSV")
     e.add_argument("--out", metavar="FILE")
     e.set_defaults(func=cmd_example)
+
+    def db_opts(sp: argparse.ArgumentParser, login: bool = True) -> None:
+        sp.add_argument(
+            "--db",
+            metavar="URL",
+            help="database URL or SQLite path (default: SCORER_DB, the site config, "
+            "or the user data directory)",
+        )
+        if login:
+            sp.add_argument("--user", metavar="NAME", help="your user ID (or SCORER_USER)")
+            sp.add_argument(
+                "--password-stdin",
+                action="store_true",
+                help="read passwords from standard input, one per line",
+            )
+
+    i = sub.add_parser("init", help="create the database and the first administrator")
+    db_opts(i, login=False)
+    i.add_argument("--admin", required=True, metavar="NAME", help="the administrator's user ID")
+    i.add_argument("--name", metavar="FULL NAME", help="printed name for signatures")
+    i.add_argument("--password-stdin", action="store_true")
+    i.set_defaults(func=cmd_init)
+
+    mg = sub.add_parser("migrate", help="upgrade the database schema (back it up first)")
+    db_opts(mg, login=False)
+    mg.set_defaults(func=cmd_migrate)
+
+    u = sub.add_parser("user", help="accounts: add, list, disable, reset-password (admin)")
+    usub = u.add_subparsers(dest="user_cmd", required=True)
+    ua = usub.add_parser("add")
+    ua.add_argument("username")
+    ua.add_argument("--name", required=True, metavar="FULL NAME")
+    ua.add_argument(
+        "--role",
+        required=True,
+        choices=("reader", "adjudicator", "coordinator", "monitor", "admin"),
+    )
+    ul = usub.add_parser("list")
+    ul.add_argument("--format", choices=("text", "json"), default="text")
+    ud = usub.add_parser("disable")
+    ud.add_argument("username")
+    ud.add_argument("--reason", required=True)
+    ur = usub.add_parser("reset-password")
+    ur.add_argument("username")
+    ur.add_argument("--reason", required=True)
+    for sp in (ua, ul, ud, ur):
+        db_opts(sp)
+    u.set_defaults(func=cmd_user)
+
+    t = sub.add_parser("trial", help="trials: create, list")
+    tsub = t.add_subparsers(dest="trial_cmd", required=True)
+    tc = tsub.add_parser("create")
+    tc.add_argument("code")
+    tc.add_argument("--name")
+    tc.add_argument("--method", action="append", choices=("svh", "larsen1995"))
+    tc.add_argument(
+        "--design", default="paired_blinded", choices=("paired_blinded", "chronological", "single")
+    )
+    tc.add_argument("--visits", metavar="W0,W24,W52")
+    tl = tsub.add_parser("list")
+    tl.add_argument("--format", choices=("text", "json"), default="text")
+    for sp in (tc, tl):
+        db_opts(sp)
+    t.set_defaults(func=cmd_trial)
+
+    r = sub.add_parser("reads", help="reads: import a reads CSV")
+    rsub = r.add_subparsers(dest="reads_cmd", required=True)
+    ri = rsub.add_parser("import")
+    ri.add_argument("file", metavar="FILE.csv")
+    ri.add_argument("--trial", required=True)
+    db_opts(ri)
+    r.set_defaults(func=cmd_reads)
+
+    x = sub.add_parser("export", help="exports: the reads CSV")
+    xsub = x.add_subparsers(dest="export_cmd", required=True)
+    xr = xsub.add_parser("reads")
+    xr.add_argument("--trial", required=True)
+    xr.add_argument("--out", required=True, metavar="FILE.csv")
+    xr.add_argument(
+        "--blinded", action="store_true", help="patient codes instead of real identifiers"
+    )
+    db_opts(xr)
+    x.set_defaults(func=cmd_export)
+
+    au = sub.add_parser("audit", help="audit: verify the trail, receipts and signatures")
+    ausub = au.add_subparsers(dest="audit_cmd", required=True)
+    av = ausub.add_parser("verify")
+    av.add_argument("--format", choices=("text", "json"), default="text")
+    db_opts(av, login=False)
+    au.set_defaults(func=cmd_audit)
     return p
 
 

@@ -1,0 +1,1 @@
+"""scorer.gui (filled in by later issues)."""

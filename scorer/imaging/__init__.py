@@ -1,0 +1,1 @@
+"""scorer.imaging (filled in by later issues)."""

@@ -1,0 +1,1 @@
+"""scorer.store (filled in by later issues)."""

@@ -1,0 +1,238 @@
+"""The tamper-evident audit trail and event log: HMAC-SHA-256 chains with receipts.
+
+Each row's MAC covers its own content and the previous row's MAC, keyed by a secret kept
+outside the database, so editing, deleting, inserting or reordering rows breaks the chain, and
+rewriting the whole chain needs the key. After each commit the head (table, row count, MAC) is
+appended to a receipts file outside the database, so a cut tail is caught too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import stat
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from scorer.store.schema import AuditEvent, Event
+
+GENESIS = "0" * 64
+CHAINED = ("audit_events", "events")
+
+
+class KeyError_(RuntimeError):
+    """The audit key cannot be read, created or trusted."""
+
+
+def load_key(path: Path, create: bool = False) -> bytes:
+    """The audit HMAC key from its file; created (owner-only) when ``create`` is set."""
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        if not create:
+            raise KeyError_(
+                f"the audit key file {path} is missing; without it the audit trail cannot be "
+                "written or verified (restore it from backup, or set audit_key in the config)"
+            ) from None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_hex(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(key + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        return bytes.fromhex(key)
+    except OSError as exc:
+        raise KeyError_(f"cannot read the audit key file {path}: {exc.strerror or exc}") from exc
+    if sys.platform != "win32":
+        mode = path.stat().st_mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise KeyError_(
+                f"the audit key file {path} is readable by other accounts (mode "
+                f"{stat.S_IMODE(mode):o}); make it owner-only: chmod 600 {path}"
+            )
+    try:
+        key_bytes = bytes.fromhex(text)
+    except ValueError:
+        raise KeyError_(f"the audit key file {path} is damaged (not hexadecimal)") from None
+    if len(key_bytes) < 16:
+        raise KeyError_(f"the audit key file {path} is damaged (too short)")
+    return key_bytes
+
+
+def _audit_content(r: AuditEvent) -> list[object]:
+    return [
+        r.seq,
+        r.at,
+        r.username,
+        r.action,
+        r.entity,
+        r.entity_id,
+        r.old,
+        r.new,
+        r.reason,
+        r.trial_id,
+    ]
+
+
+def _event_content(r: Event) -> list[object]:
+    return [r.seq, r.at, r.username, r.session, r.kind, r.trial_id, r.subject, r.detail]
+
+
+def compute_mac(key: bytes, prev: str, content: Sequence[object]) -> str:
+    """HMAC-SHA-256 over the previous MAC and the row's content in canonical JSON."""
+    body = json.dumps(list(content), separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+    return hmac.new(key, (prev + "\n" + body).encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def event_mac(key: bytes, prev: str, row: Event) -> str:
+    return compute_mac(key, prev, _event_content(row))
+
+
+def audit_mac(key: bytes, prev: str, row: AuditEvent) -> str:
+    return compute_mac(key, prev, _audit_content(row))
+
+
+@dataclass(frozen=True)
+class Head:
+    """The head of a chain: its table, row count (= last seq) and last MAC."""
+
+    table: str
+    seq: int
+    mac: str
+
+
+def head(session: Session, table: str) -> Head:
+    model = AuditEvent if table == "audit_events" else Event
+    row = session.execute(select(model.seq, model.mac).order_by(model.seq.desc()).limit(1)).first()
+    if row is None:
+        return Head(table, 0, GENESIS)
+    return Head(table, int(row[0]), str(row[1]))
+
+
+def append_receipts(path: Path, heads: Iterable[Head], at: str) -> None:
+    """Append chain heads to the receipts file (one line each, fsynced)."""
+    lines = "".join(f"{h.table} {h.seq} {h.mac} {at}\n" for h in heads)
+    if not lines:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, lines.encode("ascii"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_receipts(path: Path) -> tuple[dict[str, list[tuple[int, str]]], list[str]]:
+    """Receipts per table as (seq, mac) in file order, and problems with unreadable lines."""
+    out: dict[str, list[tuple[int, str]]] = {t: [] for t in CHAINED}
+    problems: list[str] = []
+    try:
+        text = path.read_text(encoding="ascii", errors="replace")
+    except FileNotFoundError:
+        return out, problems
+    for i, line in enumerate(text.splitlines(), start=1):
+        parts = line.split()
+        if len(parts) < 3 or parts[0] not in out or not parts[1].isdigit():
+            # A torn last line (crash mid-write) is harmless; anything else is suspicious.
+            problems.append(f"receipts line {i} is unreadable: {line[:60]!r}")
+            continue
+        out[parts[0]].append((int(parts[1]), parts[2]))
+    return out, problems
+
+
+@dataclass
+class Verification:
+    """The result of verifying the chains, receipts and signatures."""
+
+    ok: bool = True
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    heads: dict[str, Head] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)
+    signatures: int = 0
+
+    def fail(self, message: str) -> None:
+        self.ok = False
+        self.errors.append(message)
+
+
+def verify_chain(
+    session: Session,
+    key: bytes,
+    table: str,
+    result: Verification,
+    receipts: dict[int, str] | None = None,
+) -> None:
+    """Recompute a chain's MACs in order and check receipted rows against their receipts;
+    report the first row that does not verify."""
+    model: Any = AuditEvent if table == "audit_events" else Event
+    mac_of: Any = audit_mac if table == "audit_events" else event_mac
+    receipts = receipts or {}
+    prev = GENESIS
+    expected_seq = 1
+    for row in session.scalars(select(model).order_by(model.seq)).yield_per(2000):
+        if row.seq != expected_seq:
+            result.fail(
+                f"{table}: row {expected_seq} is missing or out of order (found seq {row.seq})"
+            )
+            return
+        if not hmac.compare_digest(mac_of(key, prev, row), row.mac):
+            result.fail(
+                f"{table}: row {row.seq} does not verify (changed, inserted, reordered, or "
+                "written without the key)"
+            )
+            return
+        receipted = receipts.get(row.seq)
+        if receipted is not None and not hmac.compare_digest(receipted, row.mac):
+            result.fail(f"{table}: row {row.seq} differs from its receipt (chain rewritten)")
+            return
+        prev = row.mac
+        expected_seq += 1
+    result.rows[table] = expected_seq - 1
+    result.heads[table] = Head(table, expected_seq - 1, prev)
+
+
+def verify(session: Session, key: bytes, receipts_path: Path) -> Verification:
+    """Verify both chains against each other's receipts (signatures are checked by the caller)."""
+    result = Verification()
+    receipts, problems = read_receipts(receipts_path)
+    result.warnings.extend(problems)
+    have_file = receipts_path.exists()
+    if not have_file:
+        result.warnings.append(
+            f"no receipts file at {receipts_path}: a cut tail cannot be detected"
+        )
+    for table in CHAINED:
+        entries = dict(receipts[table])
+        verify_chain(session, key, table, result, entries)
+        if not result.ok:
+            return result
+        h = result.heads[table]
+        if not entries:
+            if h.seq and have_file:
+                result.warnings.append(f"{table}: no receipt yet for its {h.seq} rows")
+            continue
+        last = max(entries)
+        if last > h.seq:
+            result.fail(
+                f"{table}: the receipts record {last} rows but the database has {h.seq}: "
+                f"rows {h.seq + 1} to {last} were removed"
+            )
+            return result
+        if last < h.seq:
+            result.warnings.append(
+                f"{table}: the last receipt is behind the head ({last} of {h.seq} rows), as "
+                "after a crash between a commit and its receipt"
+            )
+    return result

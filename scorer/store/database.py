@@ -1,0 +1,236 @@
+"""Opening the database and running each change as one transaction with its audit rows.
+
+SQLite runs in WAL mode with ``synchronous=FULL``, foreign keys on and a busy timeout; every
+write transaction starts with ``BEGIN IMMEDIATE`` so two writers queue instead of failing
+half-way. The audit and event rows of a change are appended inside the same transaction, and
+the chain heads go to the receipts file after the commit returns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from scorer.store.audit import Head, append_receipts, audit_mac, event_mac, head, load_key
+from scorer.store.location import Location, refuse_network_filesystem
+from scorer.store.schema import AuditEvent, Event
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+class StoreError(RuntimeError):
+    """The database cannot be opened or written, with a message for the person at the desk."""
+
+
+def utcnow() -> str:
+    """Now in UTC, ISO 8601 with microseconds and a Z: the one timestamp format stored."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _json(value: Any) -> str:
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def make_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Engine:
+    """An engine with the durability settings of this store."""
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url,
+            connect_args={"timeout": busy_timeout_ms / 1000, "isolation_level": None},
+        )
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            # A write takes the write lock at its start, so it never fails half-way on a lock;
+            # a read-only session begins deferred and never blocks writers (WAL).
+            readonly = conn.get_execution_options().get("scorer_readonly", False)
+            conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+@dataclass
+class Tx:
+    """One open transaction: the ORM session plus audit and event appenders."""
+
+    session: Session
+    key: bytes
+    username: str
+    _heads: dict[str, Head]
+    now: str
+
+    def _next(self, table: str) -> Head:
+        h = self._heads.get(table)
+        if h is None:
+            h = head(self.session, table)
+        return h
+
+    def audit(
+        self,
+        action: str,
+        entity: str,
+        entity_id: object,
+        old: Any = None,
+        new: Any = None,
+        reason: str = "",
+        trial_id: int | None = None,
+    ) -> AuditEvent:
+        """Append an audit row (who, when, what, old, new, why) to the chain."""
+        h = self._next("audit_events")
+        row = AuditEvent(
+            seq=h.seq + 1,
+            at=self.now,
+            username=self.username,
+            action=action,
+            entity=entity,
+            entity_id=str(entity_id),
+            old=_json(old),
+            new=_json(new),
+            reason=reason or "",
+            trial_id=trial_id,
+        )
+        row.mac = audit_mac(self.key, h.mac, row)
+        self.session.add(row)
+        self._heads["audit_events"] = Head("audit_events", row.seq, row.mac)
+        return row
+
+    def event(
+        self,
+        kind: str,
+        subject: str = "",
+        detail: Any = None,
+        session_id: str = "",
+        trial_id: int | None = None,
+    ) -> Event:
+        """Append an event-log row (logins, cases opened, images viewed, exports)."""
+        h = self._next("events")
+        row = Event(
+            seq=h.seq + 1,
+            at=self.now,
+            username=self.username,
+            session=session_id,
+            kind=kind,
+            trial_id=trial_id,
+            subject=subject,
+            detail=_json(detail),
+        )
+        row.mac = event_mac(self.key, h.mac, row)
+        self.session.add(row)
+        self._heads["events"] = Head("events", row.seq, row.mac)
+        return row
+
+
+class Store:
+    """The open database of one workstation: engine, audit key and receipts."""
+
+    def __init__(self, location: Location, create_key: bool = False) -> None:
+        self.location = location
+        path = location.sqlite_path
+        if path is not None:
+            refuse_network_filesystem(path)
+        self.key = load_key(location.key_path, create=create_key)
+        self.engine = make_engine(location.url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._readers = sessionmaker(
+            self.engine.execution_options(scorer_readonly=True), expire_on_commit=False
+        )
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only session (no audit rows, nothing committed)."""
+        with self._readers() as s:
+            try:
+                yield s
+            finally:
+                s.rollback()
+
+    @contextmanager
+    def write(self, username: str) -> Iterator[Tx]:
+        """One write transaction: the change and its audit rows commit together or not at all;
+        the chain heads are appended to the receipts file after the commit."""
+        with self._sessions() as s:
+            tx = Tx(s, self.key, username, {}, utcnow())
+            try:
+                s.begin()
+                yield tx
+                s.commit()
+            except OperationalError as exc:
+                s.rollback()
+                raise StoreError(describe_operational_error(exc)) from exc
+            except BaseException:
+                s.rollback()
+                raise
+        heads = [h for h in tx._heads.values()]
+        if heads:
+            # If this fails the commit stands and the receipt is one step behind, which
+            # verification reports and accepts; the next commit brings it up to date.
+            with contextlib.suppress(OSError):
+                append_receipts(self.location.receipts_path, heads, tx.now)
+
+
+def describe_operational_error(exc: OperationalError) -> str:
+    msg = str(exc.orig) if exc.orig is not None else str(exc)
+    low = msg.lower()
+    if "locked" in low or "busy" in low:
+        return (
+            "the database is busy: another program has held it locked for longer than the "
+            f"{BUSY_TIMEOUT_MS // 1000} s wait. Nothing was saved; try again."
+        )
+    if "readonly" in low or "read-only" in low:
+        return "the database is read-only: nothing was saved. Check the file's permissions."
+    if "disk" in low and ("full" in low or "i/o" in low):
+        return "the disk is full or failing: nothing was saved. Free space and try again."
+    return f"the database refused the change: {msg}. Nothing was saved."
+
+
+def database_exists(location: Location) -> bool:
+    path = location.sqlite_path
+    if path is not None:
+        return path.exists() and path.stat().st_size > 0
+    eng = make_engine(location.url)
+    try:
+        with eng.connect() as c:
+            return bool(
+                c.execute(
+                    text(
+                        "SELECT 1 FROM information_schema.tables WHERE table_name = "
+                        "'alembic_version'"
+                    )
+                ).first()
+            )
+    except OperationalError:
+        return False
+    finally:
+        eng.dispose()
+
+
+def integrity_check(engine: Engine) -> str:
+    with engine.connect() as c:
+        return str(c.exec_driver_sql("PRAGMA integrity_check").scalar())

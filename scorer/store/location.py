@@ -1,0 +1,160 @@
+"""Where the database, the audit key and the receipts live.
+
+The database URL comes from ``--db URL``, else ``SCORER_DB``, else the site-wide config file
+(so several OS users of one workstation share one database), else the platform user-data
+directory. ``SCORER_DATA_DIR`` and ``SCORER_CONFIG`` override the data directory and the config
+file's path (tests point both at a temporary folder).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+APP = "scorer"
+NETWORK_FS = frozenset(
+    {
+        "nfs",
+        "nfs4",
+        "cifs",
+        "smb",
+        "smb2",
+        "smb3",
+        "smbfs",
+        "afs",
+        "9p",
+        "fuse.sshfs",
+        "glusterfs",
+        "ceph",
+        "lustre",
+        "davfs",
+        "fuse.davfs2",
+    }
+)
+
+
+class LocationError(ValueError):
+    """The database location is unusable (bad config file, network file system, ...)."""
+
+
+@dataclass(frozen=True)
+class Location:
+    """The resolved places: database URL, audit key file, receipts file, data directory."""
+
+    url: str
+    key_path: Path
+    receipts_path: Path
+    data_dir: Path
+    source: str
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.startswith("sqlite")
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        if not self.is_sqlite:
+            return None
+        tail = self.url.split(":///", 1)[1] if ":///" in self.url else ""
+        return Path(tail) if tail and tail != ":memory:" else None
+
+
+def site_config_path() -> Path:
+    env = os.environ.get("SCORER_CONFIG")
+    if env:
+        return Path(env)
+    if sys.platform.startswith("linux"):
+        return Path("/etc/scorer/scorer.toml")
+    return Path(platformdirs.site_config_dir(APP, appauthor=False)) / "scorer.toml"
+
+
+def data_dir() -> Path:
+    env = os.environ.get("SCORER_DATA_DIR")
+    if env:
+        return Path(env)
+    return Path(platformdirs.user_data_dir(APP, appauthor=False))
+
+
+def _read_config(path: Path) -> dict[str, object]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise LocationError(f"cannot read the config file {path}: {exc.strerror or exc}") from exc
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise LocationError(f"the config file {path} is not valid TOML: {exc}") from exc
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path.resolve()}"
+
+
+def resolve(db: str | None = None) -> Location:
+    """Resolve the database location from the flag, the environment, the config, the default."""
+    config_path = site_config_path()
+    config = _read_config(config_path)
+    base = data_dir()
+    if db:
+        url, source = db, "--db"
+    elif os.environ.get("SCORER_DB"):
+        url, source = os.environ["SCORER_DB"], "SCORER_DB"
+    elif isinstance(config.get("db"), str) and config["db"]:
+        url, source = str(config["db"]), f"config file {config_path}"
+    else:
+        url, source = sqlite_url(base / "scorer.sqlite"), "user data directory"
+    if "://" not in url:
+        url = sqlite_url(Path(url).expanduser())
+    key = config.get("audit_key")
+    receipts = config.get("receipts")
+    db_file = Location(url, Path(), Path(), base, source).sqlite_path
+    loc_dir = db_file.parent if db_file is not None else base
+    stem = db_file.stem if db_file is not None else "scorer"
+    # By default beside an SQLite file (one folder for an admin to protect), or in the data
+    # directory for a server database; the config file may put either elsewhere.
+    key_path = Path(str(key)) if key else loc_dir / f"{stem}.audit-key"
+    receipts_path = Path(str(receipts)) if receipts else loc_dir / f"{stem}.receipts"
+    return Location(url, key_path, receipts_path, base, source)
+
+
+def filesystem_type(path: Path, mounts_text: str | None = None) -> str | None:
+    """The file-system type holding ``path`` from /proc/mounts (Linux); None elsewhere."""
+    if mounts_text is None:
+        try:
+            mounts_text = Path("/proc/mounts").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
+    target = path.resolve()  # non-strict: the file need not exist yet
+    best: tuple[int, str] | None = None
+    for line in mounts_text.splitlines():
+        parts = line.split()
+        if len(parts) < 3:
+            continue
+        mount = Path(parts[1].replace("\\040", " "))
+        try:
+            target.relative_to(mount)
+        except ValueError:
+            continue
+        depth = len(mount.parts)
+        if best is None or depth >= best[0]:
+            best = (depth, parts[2])
+    return best[1] if best else None
+
+
+def refuse_network_filesystem(path: Path, mounts_text: str | None = None) -> None:
+    """Raise LocationError if an SQLite file would sit on a network file system."""
+    fs = filesystem_type(path, mounts_text)
+    if fs is not None and (fs in NETWORK_FS or fs.startswith("nfs") or fs.startswith("smb")):
+        raise LocationError(
+            f"{path} is on a network file system ({fs}). SQLite must not be shared over a "
+            "network: several workstations corrupt it. Use PostgreSQL for a reading centre "
+            "(--db postgresql+psycopg://user@server/scorer), or keep the SQLite file on a "
+            "local disk."
+        )

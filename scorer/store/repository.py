@@ -1,0 +1,468 @@
+"""Queries and row-level changes the facade composes into transactions."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from scorer.core.methods import Area, get_method
+from scorer.core.reads import AreaScore
+from scorer.core.reads import Read as CoreRead
+from scorer.store.audit import Verification
+from scorer.store.database import Tx
+from scorer.store.schema import (
+    AreaScoreRow,
+    AuditEvent,
+    Event,
+    Image,
+    Patient,
+    Read,
+    Signature,
+    Trial,
+    User,
+    Visit,
+)
+
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+def _code(n: int) -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(n))
+
+
+# ------------------------------------------------------------------ users
+
+
+def add_user(
+    db: Session,
+    username: str,
+    full_name: str,
+    role: str,
+    password_hash: str,
+    must_change: bool,
+    now: str,
+    disabled: bool = False,
+) -> User:
+    u = User(
+        username=username,
+        full_name=full_name,
+        role=role,
+        password_hash=password_hash,
+        must_change_password=must_change,
+        failed_logins=0,
+        disabled=disabled,
+        created_at=now,
+    )
+    db.add(u)
+    db.flush()
+    return u
+
+
+def user_by_name(db: Session, username: str) -> User | None:
+    return db.scalar(select(User).where(User.username == username))
+
+
+def user_by_id(db: Session, user_id: int) -> User:
+    u = db.get(User, user_id)
+    if u is None:
+        raise LookupError(f"user {user_id} vanished")
+    return u
+
+
+def all_users(db: Session) -> list[User]:
+    return list(db.scalars(select(User).order_by(User.username)))
+
+
+# ------------------------------------------------------------------ trials
+
+
+def add_trial(db: Session, code: str, name: str, methods: str, design: str, now: str) -> Trial:
+    t = Trial(
+        code=code,
+        name=name,
+        methods=methods,
+        design=design,
+        config="{}",
+        locked=False,
+        created_at=now,
+    )
+    db.add(t)
+    db.flush()
+    return t
+
+
+def trial_by_code(db: Session, code: str) -> Trial | None:
+    return db.scalar(select(Trial).where(Trial.code == code))
+
+
+def trial_by_id(db: Session, trial_id: int) -> Trial:
+    t = db.get(Trial, trial_id)
+    if t is None:
+        raise LookupError(f"trial {trial_id} vanished")
+    return t
+
+
+def all_trials(db: Session) -> list[Trial]:
+    return list(db.scalars(select(Trial).order_by(Trial.code)))
+
+
+def add_visit(db: Session, t: Trial, label: str, week: float | None) -> Visit:
+    v = Visit(trial_id=t.id, label=label, nominal_week=week)
+    db.add(v)
+    db.flush()
+    return v
+
+
+def visit_by_label(db: Session, t: Trial, label: str) -> Visit | None:
+    return db.scalar(select(Visit).where(Visit.trial_id == t.id, Visit.label == label))
+
+
+def add_patient(db: Session, t: Trial, real_id: str, code: str, now: str) -> Patient:
+    p = Patient(trial_id=t.id, code=code, real_id=real_id, created_at=now)
+    db.add(p)
+    db.flush()
+    return p
+
+
+def patient_by_code(db: Session, t: Trial, code: str) -> Patient | None:
+    return db.scalar(select(Patient).where(Patient.trial_id == t.id, Patient.code == code))
+
+
+def patient_by_real_id(db: Session, t: Trial, real_id: str) -> Patient | None:
+    return db.scalar(select(Patient).where(Patient.trial_id == t.id, Patient.real_id == real_id))
+
+
+def patients_of(db: Session, t: Trial) -> list[Patient]:
+    return list(db.scalars(select(Patient).where(Patient.trial_id == t.id).order_by(Patient.code)))
+
+
+# ------------------------------------------------------------------ reads
+
+
+def unique_read_code(db: Session) -> str:
+    while True:
+        code = _code(12)
+        if read_by_code(db, code) is None:
+            return code
+
+
+def add_read(
+    db: Session,
+    t: Trial,
+    p: Patient,
+    v: Visit,
+    reader_id: int,
+    method: str,
+    read_type: str,
+    code: str,
+    now: str,
+    status: str = "in_progress",
+    origin: str = "entered",
+) -> Read:
+    r = Read(
+        code=code,
+        trial_id=t.id,
+        patient_id=p.id,
+        visit_id=v.id,
+        reader_id=reader_id,
+        method=method,
+        read_type=read_type,
+        status=status,
+        note="",
+        origin=origin,
+        created_at=now,
+        updated_at=now,
+    )
+    db.add(r)
+    db.flush()
+    return r
+
+
+def read_by_code(db: Session, code: str) -> Read | None:
+    return db.scalar(select(Read).where(Read.code == code))
+
+
+def find_read(
+    db: Session, t: Trial, p: Patient, v: Visit, reader_id: int, method: str, read_type: str
+) -> Read | None:
+    return db.scalar(
+        select(Read).where(
+            Read.trial_id == t.id,
+            Read.patient_id == p.id,
+            Read.visit_id == v.id,
+            Read.reader_id == reader_id,
+            Read.method == method,
+            Read.read_type == read_type,
+            Read.status != "void",
+        )
+    )
+
+
+def reads_of_reader(db: Session, t: Trial, reader_id: int) -> list[tuple[Read, str]]:
+    rows = db.execute(
+        select(Read, Patient.code)
+        .join(Patient, Patient.id == Read.patient_id)
+        .where(Read.trial_id == t.id, Read.reader_id == reader_id)
+        .order_by(Read.code)
+    ).all()
+    return [(r, str(c)) for r, c in rows]
+
+
+def reads_of_trial(db: Session, t: Trial) -> list[Read]:
+    return list(db.scalars(select(Read).where(Read.trial_id == t.id).order_by(Read.id)))
+
+
+def score_row(db: Session, r: Read, area: Area) -> AreaScoreRow | None:
+    return db.get(AreaScoreRow, (r.id, area.region, area.joint, area.feature))
+
+
+def row_score(row: AreaScoreRow) -> AreaScore:
+    sides = tuple(json.loads(row.sides)) if row.sides else None
+    return AreaScore(score=row.score, reason=row.reason, sides=sides)
+
+
+def put_score(
+    db: Session, r: Read, area: Area, value: AreaScore, reason_text: str, position: int, now: str
+) -> None:
+    row = score_row(db, r, area)
+    sides = json.dumps(list(value.sides)) if value.sides is not None else None
+    if row is None:
+        row = AreaScoreRow(
+            read_id=r.id,
+            region=area.region,
+            joint=area.joint,
+            feature=area.feature,
+            position=position,
+        )
+        db.add(row)
+    row.score = value.score
+    row.sides = sides
+    row.reason = value.reason
+    row.reason_text = reason_text if value.reason is not None else ""
+    row.updated_at = now
+
+
+def read_view(db: Session, r: Read, view_cls: Any) -> Any:
+    t = trial_by_id(db, r.trial_id)
+    p = db.get(Patient, r.patient_id)
+    v = db.get(Visit, r.visit_id)
+    u = user_by_id(db, r.reader_id)
+    scores: dict[Area, AreaScore] = {}
+    texts: dict[Area, str] = {}
+    for row in db.scalars(select(AreaScoreRow).where(AreaScoreRow.read_id == r.id)):
+        a = Area(row.region, row.joint, row.feature)
+        scores[a] = row_score(row)
+        if row.reason_text:
+            texts[a] = row.reason_text
+    assert p is not None and v is not None
+    return view_cls(
+        code=r.code,
+        trial=t.code,
+        patient_code=p.code,
+        visit=v.label,
+        reader=u.username,
+        method=r.method,
+        read_type=r.read_type,
+        status=r.status,
+        version=r.version,
+        note=r.note,
+        scores=scores,
+        reason_text=texts,
+    )
+
+
+def visit_date(db: Session, patient_id: int, visit_id: int) -> date | None:
+    """The earliest acquisition date among a visit's images (spec §6)."""
+    dates = [
+        d
+        for d in db.scalars(
+            select(Image.acquisition_date).where(
+                Image.patient_id == patient_id, Image.visit_id == visit_id
+            )
+        )
+        if d
+    ]
+    return date.fromisoformat(min(dates)) if dates else None
+
+
+def to_core_read(db: Session, r: Read, real_ids: bool) -> CoreRead:
+    t = trial_by_id(db, r.trial_id)
+    p = db.get(Patient, r.patient_id)
+    v = db.get(Visit, r.visit_id)
+    u = user_by_id(db, r.reader_id)
+    assert p is not None and v is not None
+    scores = {
+        Area(row.region, row.joint, row.feature): AreaScore(score=row.score, reason=row.reason)
+        for row in db.scalars(select(AreaScoreRow).where(AreaScoreRow.read_id == r.id))
+    }
+    return CoreRead(
+        trial=t.code,
+        patient=p.real_id if real_ids else p.code,
+        visit=v.label,
+        reader=u.username,
+        method=r.method,
+        read_type=r.read_type,
+        read_id=r.code,
+        status=r.status,
+        visit_date=visit_date(db, p.id, v.id),
+        scores=scores,
+    )
+
+
+def import_read(tx: Tx, t: Trial, r: CoreRead, new_patient_code: str) -> int:
+    """Add one read from a reads CSV, creating its patient, visit and reader account."""
+    db = tx.session
+    p = patient_by_real_id(db, t, r.patient)
+    if p is None:
+        p = add_patient(db, t, r.patient, new_patient_code, tx.now)
+        tx.audit(
+            "patient.add",
+            "patient",
+            p.code,
+            trial_id=t.id,
+            new={"code": p.code},
+            reason="reads import",
+        )
+    v = visit_by_label(db, t, r.visit)
+    if v is None:
+        v = add_visit(db, t, r.visit, None)
+        tx.audit(
+            "visit.add",
+            "visit",
+            v.label,
+            trial_id=t.id,
+            new={"label": v.label},
+            reason="reads import",
+        )
+    u = user_by_name(db, r.reader)
+    if u is None:
+        # A reader of an earlier system: an account that cannot log in, so reads keep a name.
+        u = add_user(
+            db,
+            r.reader,
+            r.reader,
+            "reader",
+            "!imported",
+            must_change=True,
+            now=tx.now,
+            disabled=True,
+        )
+        tx.audit(
+            "user.add",
+            "user",
+            u.username,
+            new={"role": "reader", "disabled": True},
+            reason="reader of imported reads",
+        )
+    method = get_method(r.method)
+    row = add_read(
+        db,
+        t,
+        p,
+        v,
+        u.id,
+        r.method,
+        r.read_type,
+        r.read_id,
+        tx.now,
+        status=r.status,
+        origin="imported",
+    )
+    for area, value in r.scores.items():
+        put_score(db, row, area, value, "", method.order(area), tx.now)
+    return 1
+
+
+# ------------------------------------------------------------------ signatures
+
+
+def add_signature(
+    db: Session,
+    entity: str,
+    entity_id: str,
+    kind: str,
+    user: User,
+    meaning: str,
+    now: str,
+    digest: str,
+    reason: str,
+) -> Signature:
+    sig = Signature(
+        entity=entity,
+        entity_id=entity_id,
+        kind=kind,
+        user_id=user.id,
+        printed_name=user.full_name,
+        meaning=meaning,
+        signed_at=now,
+        content_hash=digest,
+        reason=reason,
+    )
+    db.add(sig)
+    db.flush()
+    return sig
+
+
+def last_signature(db: Session, entity_id: str) -> Signature:
+    sig = db.scalar(
+        select(Signature)
+        .where(Signature.entity_id == entity_id)
+        .order_by(Signature.id.desc())
+        .limit(1)
+    )
+    if sig is None:
+        raise LookupError(f"no signature for {entity_id}")
+    return sig
+
+
+def verify_signatures(db: Session, result: Verification, view_cls: Any, hasher: Any) -> None:
+    """Each signature must match its audit row, and each signed read its last signature."""
+    audited: dict[int, dict[str, Any]] = {}
+    for a in db.scalars(
+        select(AuditEvent).where(AuditEvent.action.in_(("read.sign", "read.void_signature")))
+    ):
+        info = json.loads(a.new) if a.new else {}
+        if "signature" in info:
+            audited[int(info["signature"])] = {"read": a.entity_id, **info}
+    for sig in db.scalars(select(Signature).order_by(Signature.id)):
+        result.signatures += 1
+        rec = audited.get(sig.id)
+        if (
+            rec is None
+            or rec["read"] != sig.entity_id
+            or (sig.kind == "sign" and rec.get("content_hash") != sig.content_hash)
+        ):
+            result.fail(f"signature {sig.id} does not match the audit trail (moved or altered)")
+            return
+    for r in db.scalars(select(Read).where(Read.status == "signed", Read.origin == "entered")):
+        last = db.scalar(
+            select(Signature)
+            .where(Signature.entity == "read", Signature.entity_id == r.code)
+            .order_by(Signature.id.desc())
+            .limit(1)
+        )
+        if last is None or last.kind != "sign":
+            result.fail(f"read {r.code} is marked signed without a valid signature")
+            return
+        if hasher(read_view(db, r, view_cls)) != last.content_hash:
+            result.fail(f"read {r.code} has changed since signature {last.id} was given")
+            return
+
+
+# ------------------------------------------------------------------ trails
+
+
+def events(db: Session, username: str | None = None) -> list[Event]:
+    q = select(Event).order_by(Event.seq)
+    if username:
+        q = q.where(Event.username == username)
+    return list(db.scalars(q))
+
+
+def audit_rows(db: Session) -> list[AuditEvent]:
+    return list(db.scalars(select(AuditEvent).order_by(AuditEvent.seq)))

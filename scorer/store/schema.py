@@ -1,0 +1,262 @@
+"""The database schema: trials, patients, visits, images, users, reads, scores, signatures,
+the audit trail and the event log (SQLAlchemy 2, typed)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Stable constraint names so Alembic migrations are the same on SQLite and PostgreSQL.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ROLES = ("reader", "adjudicator", "coordinator", "monitor", "admin")
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a naming convention for constraints."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class User(Base):
+    """An account. Passwords are argon2id hashes; nothing else about them is stored."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    must_change_password: Mapped[bool] = mapped_column(default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[str | None] = mapped_column(String(32), default=None)
+    disabled: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[str] = mapped_column(String(32))
+
+    __table_args__ = (
+        CheckConstraint(
+            "role IN ('reader','adjudicator','coordinator','monitor','admin')", name="role"
+        ),
+    )
+
+
+class Trial(Base):
+    """A trial: its protocol settings live in ``config`` (JSON text), versioned."""
+
+    __tablename__ = "trials"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    methods: Mapped[str] = mapped_column(String(200))
+    design: Mapped[str] = mapped_column(String(32), default="paired_blinded")
+    config: Mapped[str] = mapped_column(Text, default="{}")
+    locked: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[str] = mapped_column(String(32))
+
+    patients: Mapped[list[Patient]] = relationship(back_populates="trial")
+    visits: Mapped[list[Visit]] = relationship(back_populates="trial")
+
+
+class Patient(Base):
+    """A patient of a trial: a random opaque code for everyone, the real ID for coordinators."""
+
+    __tablename__ = "patients"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id"))
+    code: Mapped[str] = mapped_column(String(32))
+    real_id: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[str] = mapped_column(String(32))
+
+    trial: Mapped[Trial] = relationship(back_populates="patients")
+
+    __table_args__ = (
+        UniqueConstraint("trial_id", "code", name="uq_patients_trial_code"),
+        UniqueConstraint("trial_id", "real_id", name="uq_patients_trial_real_id"),
+    )
+
+
+class Visit(Base):
+    """A protocol visit of a trial (W0, W24, ...), with its nominal week."""
+
+    __tablename__ = "visits"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id"))
+    label: Mapped[str] = mapped_column(String(32))
+    nominal_week: Mapped[float | None] = mapped_column(default=None)
+
+    trial: Mapped[Trial] = relationship(back_populates="visits")
+
+    __table_args__ = (UniqueConstraint("trial_id", "label", name="uq_visits_trial_label"),)
+
+
+class Image(Base):
+    """A radiograph of a patient at a visit; the regions it covers are in ImageRegion."""
+
+    __tablename__ = "images"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id"))
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), default=None)
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"), default=None)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    sop_instance_uid: Mapped[str | None] = mapped_column(String(128), default=None)
+    acquisition_date: Mapped[str | None] = mapped_column(String(10), default=None)
+    reader_path: Mapped[str] = mapped_column(Text, default="")
+    original_path: Mapped[str] = mapped_column(Text, default="")
+    flags: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[str] = mapped_column(String(32))
+
+    regions: Mapped[list[ImageRegion]] = relationship(cascade="all, delete-orphan")
+
+
+class ImageRegion(Base):
+    """One region (LH, RH, LF, RF) an image covers."""
+
+    __tablename__ = "image_regions"
+
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id"), primary_key=True)
+    region: Mapped[str] = mapped_column(String(2), primary_key=True)
+
+
+class Read(Base):
+    """One reader's read of one patient at one visit with one method and read type."""
+
+    __tablename__ = "reads"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id"))
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"))
+    visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id"))
+    reader_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    method: Mapped[str] = mapped_column(String(32))
+    read_type: Mapped[str] = mapped_column(String(16), default="primary")
+    status: Mapped[str] = mapped_column(String(16), default="in_progress")
+    note: Mapped[str] = mapped_column(Text, default="")
+    # "entered" at a workstation (e-signed there) or "imported" from a reads CSV.
+    origin: Mapped[str] = mapped_column(String(16), default="entered")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[str] = mapped_column(String(32))
+    updated_at: Mapped[str] = mapped_column(String(32))
+
+    scores: Mapped[list[AreaScoreRow]] = relationship(
+        cascade="all, delete-orphan", order_by="AreaScoreRow.position"
+    )
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+    __table_args__ = (
+        CheckConstraint(
+            "read_type IN ('primary','reread','adjudication','calibration','imported')",
+            name="read_type",
+        ),
+        CheckConstraint("status IN ('in_progress','signed','void')", name="status"),
+        Index("ix_reads_reader", "reader_id", "trial_id"),
+        Index("ix_reads_patient_visit", "patient_id", "visit_id"),
+    )
+
+
+class AreaScoreRow(Base):
+    """The score of one area in a read, or the reason it is not assessable."""
+
+    __tablename__ = "area_scores"
+
+    read_id: Mapped[int] = mapped_column(ForeignKey("reads.id"), primary_key=True)
+    region: Mapped[str] = mapped_column(String(2), primary_key=True)
+    joint: Mapped[str] = mapped_column(String(8), primary_key=True)
+    feature: Mapped[str] = mapped_column(String(3), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    score: Mapped[int | None] = mapped_column(Integer, default=None)
+    sides: Mapped[str | None] = mapped_column(String(32), default=None)
+    reason: Mapped[str | None] = mapped_column(String(16), default=None)
+    reason_text: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[str] = mapped_column(String(32))
+
+    __table_args__ = (
+        CheckConstraint("(score IS NULL) <> (reason IS NULL)", name="score_or_reason"),
+        CheckConstraint(
+            "reason IS NULL OR reason IN ('not_visible','image_quality','operated','other')",
+            name="reason",
+        ),
+    )
+
+
+class Signature(Base):
+    """An electronic signature event (append-only): signing, or voiding a signature."""
+
+    __tablename__ = "signatures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entity: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(8))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    printed_name: Mapped[str] = mapped_column(String(200))
+    meaning: Mapped[str] = mapped_column(String(16))
+    signed_at: Mapped[str] = mapped_column(String(32))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (
+        CheckConstraint("kind IN ('sign','void')", name="kind"),
+        CheckConstraint("meaning IN ('authored','reviewed','approved')", name="meaning"),
+        Index("ix_signatures_entity", "entity", "entity_id"),
+    )
+
+
+class AuditEvent(Base):
+    """One row of the tamper-evident audit trail (HMAC-chained, append-only)."""
+
+    __tablename__ = "audit_events"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[str] = mapped_column(String(32))
+    username: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    entity: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[str] = mapped_column(String(64))
+    old: Mapped[str] = mapped_column(Text, default="")
+    new: Mapped[str] = mapped_column(Text, default="")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    trial_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    mac: Mapped[str] = mapped_column(String(64))
+
+
+class Event(Base):
+    """One fact of the event log: logins, locks, cases opened, images viewed, exports."""
+
+    __tablename__ = "events"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[str] = mapped_column(String(32))
+    username: Mapped[str] = mapped_column(String(64))
+    session: Mapped[str] = mapped_column(String(32), default="")
+    kind: Mapped[str] = mapped_column(String(32))
+    trial_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    subject: Mapped[str] = mapped_column(String(64), default="")
+    detail: Mapped[str] = mapped_column(Text, default="")
+    mac: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_events_user_at", "username", "at"),)
+
+
+APPEND_ONLY_TABLES = ("audit_events", "signatures", "events")

@@ -1,0 +1,1110 @@
+"""The one Qt-free facade the GUI and the CLI call: log in, set up trials, score, sign, export.
+
+Every operation checks the caller's role and ownership here (not only in windows), opens one
+transaction, writes the change and its audit row together, and returns plain values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from scorer.core.methods import Area, MethodError, builtin_methods, get_method
+from scorer.core.reads import READ_TYPES, AreaScore, ReadError, check_score
+from scorer.core.reads import Read as CoreRead
+from scorer.core.readscsv import ReadsCsvError, format_reads_csv, parse_reads_csv
+from scorer.store import repository as repo
+from scorer.store.audit import Verification
+from scorer.store.database import Store, StoreError, Tx, database_exists
+from scorer.store.location import Location, resolve
+from scorer.store.migrate import current_revision, head_revision, upgrade
+from scorer.store.passwords import (
+    PasswordPolicyError,
+    check_policy,
+    hash_password,
+    needs_rehash,
+    verify_password,
+)
+from scorer.store.schema import ROLES
+
+DESIGNS = ("paired_blinded", "chronological", "single")
+MEANINGS = ("authored", "reviewed", "approved")
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+class ScorerError(Exception):
+    """Base of the errors the facade raises; the message is meant for the person at the desk."""
+
+
+class AuthError(ScorerError):
+    """Wrong user ID or password, a locked or disabled account."""
+
+
+class PermissionDenied(ScorerError):
+    """The caller's role or ownership does not allow the operation."""
+
+
+class SessionLocked(ScorerError):
+    """The session was locked for inactivity; unlock with the password."""
+
+
+class NotFound(ScorerError):
+    """No such trial, patient, visit, read or user (for this caller)."""
+
+
+class InvalidInput(ScorerError):
+    """Input that breaks a rule: a score out of range, a missing reason, a bad name."""
+
+
+class Conflict(ScorerError):
+    """Someone else changed the record first; the current value comes with the message."""
+
+
+class Locked(ScorerError):
+    """The trial's reading is locked: no read can change."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Security settings, declared once with their defaults (version 1)."""
+
+    lockout_attempts: int = 5
+    lockout_minutes: float = 15.0
+    inactivity_minutes: float = 15.0
+    version: int = 1
+
+
+@dataclass
+class UserSession:
+    """A logged-in user at one workstation: who, since when, and the signature state."""
+
+    user_id: int
+    username: str
+    full_name: str
+    role: str
+    id: str
+    started: datetime
+    last_active: datetime
+    must_change_password: bool = False
+    locked: bool = False
+    signed_once: bool = False
+    closed: bool = False
+
+
+@dataclass(frozen=True)
+class ScoreAck:
+    """The acknowledgement of a committed score: the read's new version and status."""
+
+    read_code: str
+    area: Area
+    version: int
+    status: str
+
+
+@dataclass(frozen=True)
+class ReadView:
+    """What the caller may see of a read."""
+
+    code: str
+    trial: str
+    patient_code: str
+    visit: str
+    reader: str
+    method: str
+    read_type: str
+    status: str
+    version: int
+    note: str
+    scores: dict[Area, AreaScore] = field(default_factory=dict)
+    reason_text: dict[Area, str] = field(default_factory=dict)
+
+
+def new_code(length: int = 10) -> str:
+    """A random opaque code (never sequential, betrays no order)."""
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(length))
+
+
+def content_hash(view: ReadView) -> str:
+    """SHA-256 of a read's signed content: identity, method, type, every score and the note."""
+    body = {
+        "read": view.code,
+        "trial": view.trial,
+        "patient": view.patient_code,
+        "visit": view.visit,
+        "reader": view.reader,
+        "method": view.method,
+        "read_type": view.read_type,
+        "note": view.note,
+        "scores": [
+            [
+                a.region,
+                a.joint,
+                a.feature,
+                s.score,
+                list(s.sides) if s.sides else None,
+                s.reason,
+                view.reason_text.get(a, ""),
+            ]
+            for a, s in sorted(view.scores.items())
+        ],
+    }
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _parse_time(s: str) -> datetime:
+    return datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def _fmt_time(d: datetime) -> str:
+    return d.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _score_json(s: AreaScore | None, text: str = "") -> dict[str, Any] | None:
+    if s is None:
+        return None
+    out: dict[str, Any] = {"score": s.score}
+    if s.sides is not None:
+        out["sides"] = list(s.sides)
+    if s.reason is not None:
+        out["reason"] = s.reason
+        if text:
+            out["reason_text"] = text
+    return out
+
+
+class Workspace:
+    """The facade over one database. Create with :meth:`open` or :meth:`initialize`."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings or Settings()
+        self._clock = clock or (lambda: datetime.now(UTC))
+
+    # ----------------------------------------------------------------- opening
+
+    @classmethod
+    def open(
+        cls,
+        db: str | None = None,
+        settings: Settings | None = None,
+        clock: Callable[[], datetime] | None = None,
+        location: Location | None = None,
+    ) -> Workspace:
+        """Open an existing database at its current schema; refuse an old or missing one."""
+        loc = location or resolve(db)
+        if not database_exists(loc):
+            raise ScorerError(
+                f"no scorer database at {loc.url} (from {loc.source}); create one with "
+                "`scorer init`"
+            )
+        try:
+            store = Store(loc)
+        except Exception as exc:
+            raise ScorerError(str(exc)) from exc
+        rev = current_revision(store.engine)
+        if rev != head_revision():
+            store.close()
+            raise ScorerError(
+                f"the database at {loc.url} is at schema revision {rev}, this scorer needs "
+                f"{head_revision()}: run `scorer migrate` (after a backup)"
+            )
+        return cls(store, settings, clock)
+
+    @classmethod
+    def initialize(
+        cls,
+        admin_username: str,
+        admin_full_name: str,
+        admin_password: str,
+        db: str | None = None,
+        settings: Settings | None = None,
+        clock: Callable[[], datetime] | None = None,
+        location: Location | None = None,
+    ) -> Workspace:
+        """Create the database, the audit key and the first admin account."""
+        loc = location or resolve(db)
+        if database_exists(loc):
+            raise ScorerError(f"a scorer database already exists at {loc.url}")
+        _check_username(admin_username)
+        try:
+            check_policy(admin_password, admin_username)
+        except PasswordPolicyError as exc:
+            raise InvalidInput(str(exc)) from exc
+        path = loc.sqlite_path
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            store = Store(loc, create_key=True)
+        except Exception as exc:
+            raise ScorerError(str(exc)) from exc
+        upgrade(store.engine)
+        ws = cls(store, settings, clock)
+        with store.write(admin_username) as tx:
+            tx.now = ws._now_str()
+            user = repo.add_user(
+                tx.session,
+                admin_username,
+                admin_full_name,
+                "admin",
+                hash_password(admin_password),
+                must_change=False,
+                now=tx.now,
+            )
+            tx.audit("database.init", "database", "1", new={"schema": head_revision()})
+            tx.audit(
+                "user.add",
+                "user",
+                user.username,
+                new={"role": "admin", "full_name": admin_full_name},
+            )
+        return ws
+
+    def close(self) -> None:
+        self.store.close()
+
+    # ----------------------------------------------------------------- helpers
+
+    def _now(self) -> datetime:
+        return self._clock()
+
+    def _now_str(self) -> str:
+        return _fmt_time(self._now())
+
+    def _write(self, s: UserSession | None, username: str | None = None) -> Any:
+        tx_cm = self.store.write(username or (s.username if s else "system"))
+        return _TimedWrite(tx_cm, self._now_str())
+
+    def _active(self, s: UserSession, *roles: str, allow_must_change: bool = False) -> None:
+        """Check the session is open, unlocked and recent, and the role allowed."""
+        if s.closed:
+            raise AuthError("this session has ended; log in again")
+        now = self._now()
+        idle = now - s.last_active
+        if s.locked or idle > timedelta(minutes=self.settings.inactivity_minutes):
+            if not s.locked:
+                s.locked = True
+                with self._write(s) as tx:
+                    tx.event(
+                        "session.locked",
+                        s.username,
+                        {"idle_seconds": round(idle.total_seconds())},
+                        s.id,
+                    )
+            raise SessionLocked(
+                "the session is locked after inactivity; enter your password to unlock it"
+            )
+        if s.must_change_password and not allow_must_change:
+            raise PermissionDenied("you must change your password before anything else")
+        if roles and s.role not in roles:
+            raise PermissionDenied(f"a {s.role} may not do this (needs: {' or '.join(roles)})")
+        s.last_active = now
+
+    # ----------------------------------------------------------------- accounts
+
+    def login(self, username: str, password: str) -> UserSession:
+        """Check the password; count failures and lock the account after too many."""
+        now = self._now()
+        with self._write(None, username) as tx:
+            user = repo.user_by_name(tx.session, username)
+            if user is None:
+                tx.audit("user.login_failed", "user", username, reason="unknown user ID")
+                failure = "wrong user ID or password"
+            elif user.disabled:
+                tx.audit("user.login_failed", "user", username, reason="account disabled")
+                failure = "this account is disabled; ask an administrator"
+            elif user.locked_until and _parse_time(user.locked_until) > now:
+                tx.audit("user.login_failed", "user", username, reason="account locked")
+                until = _parse_time(user.locked_until)
+                mins = max(1, round((until - now).total_seconds() / 60))
+                failure = (
+                    f"this account is locked after repeated failed log-ins; try again in "
+                    f"{mins} minute(s) or ask an administrator"
+                )
+            elif not verify_password(user.password_hash, password):
+                failure = self._count_failure(tx, user, now)
+            else:
+                failure = ""
+                if user.failed_logins or user.locked_until:
+                    tx.audit(
+                        "user.unlock",
+                        "user",
+                        username,
+                        old={
+                            "failed_logins": user.failed_logins,
+                            "locked_until": user.locked_until,
+                        },
+                        new={"failed_logins": 0, "locked_until": None},
+                        reason="successful log-in",
+                    )
+                    user.failed_logins = 0
+                    user.locked_until = None
+                if needs_rehash(user.password_hash):
+                    user.password_hash = hash_password(password)
+                    tx.audit("user.rehash", "user", username, reason="hash parameters changed")
+                session = UserSession(
+                    user.id,
+                    user.username,
+                    user.full_name,
+                    user.role,
+                    new_code(16),
+                    now,
+                    now,
+                    must_change_password=user.must_change_password,
+                )
+                tx.event("login", username, {"role": user.role}, session.id)
+        if failure:
+            raise AuthError(failure)
+        return session
+
+    def _count_failure(self, tx: Tx, user: Any, now: datetime) -> str:
+        user.failed_logins += 1
+        tx.audit(
+            "user.login_failed",
+            "user",
+            user.username,
+            reason="wrong password",
+            new={"failed_logins": user.failed_logins},
+        )
+        if user.failed_logins >= self.settings.lockout_attempts:
+            until = now + timedelta(minutes=self.settings.lockout_minutes)
+            user.locked_until = _fmt_time(until)
+            tx.audit(
+                "user.lockout",
+                "user",
+                user.username,
+                new={"locked_until": user.locked_until},
+                reason=f"{user.failed_logins} consecutive failed log-ins",
+            )
+            return (
+                f"wrong password; the account is now locked for "
+                f"{self.settings.lockout_minutes:g} minutes"
+            )
+        left = self.settings.lockout_attempts - user.failed_logins
+        return f"wrong user ID or password ({left} attempt(s) left before the account locks)"
+
+    def logout(self, s: UserSession) -> None:
+        if s.closed:
+            return
+        with self._write(s) as tx:
+            tx.event("logout", s.username, None, s.id)
+        s.closed = True
+
+    def lock(self, s: UserSession) -> None:
+        """Lock the session now (the reader steps away)."""
+        s.locked = True
+        with self._write(s) as tx:
+            tx.event("session.locked", s.username, {"by": "user"}, s.id)
+
+    def unlock(self, s: UserSession, password: str) -> None:
+        """Unlock a locked session with the same user's password."""
+        if s.closed:
+            raise AuthError("this session has ended; log in again")
+        now = self._now()
+        with self._write(s) as tx:
+            user = repo.user_by_id(tx.session, s.user_id)
+            if user.disabled:
+                raise AuthError("this account is disabled")
+            if user.locked_until and _parse_time(user.locked_until) > now:
+                failure = "this account is locked after repeated failed attempts"
+            elif not verify_password(user.password_hash, password):
+                failure = self._count_failure(tx, user, now)
+            else:
+                failure = ""
+                user.failed_logins = 0
+                tx.event("session.unlocked", s.username, None, s.id)
+        if failure:
+            raise AuthError(failure)
+        s.locked = False
+        s.last_active = now
+
+    def change_password(self, s: UserSession, old: str, new: str) -> None:
+        self._active(s, allow_must_change=True)
+        try:
+            check_policy(new, s.username)
+        except PasswordPolicyError as exc:
+            raise InvalidInput(str(exc)) from exc
+        if old == new:
+            raise InvalidInput("the new password must differ from the old one")
+        with self._write(s) as tx:
+            user = repo.user_by_id(tx.session, s.user_id)
+            if not verify_password(user.password_hash, old):
+                failure = self._count_failure(tx, user, self._now())
+            else:
+                failure = ""
+                user.password_hash = hash_password(new)
+                user.must_change_password = False
+                tx.audit("user.password_changed", "user", s.username, reason="by the user")
+        if failure:
+            raise AuthError(failure)
+        s.must_change_password = False
+
+    def add_user(
+        self, s: UserSession, username: str, full_name: str, role: str, password: str
+    ) -> None:
+        """Create an account (admin); it must change its password at first log-in."""
+        self._active(s, "admin")
+        _check_username(username)
+        if role not in ROLES:
+            raise InvalidInput(f"unknown role {role!r} (roles: {', '.join(ROLES)})")
+        if not full_name.strip():
+            raise InvalidInput("a printed name is required (it appears on signatures)")
+        try:
+            check_policy(password, username)
+        except PasswordPolicyError as exc:
+            raise InvalidInput(str(exc)) from exc
+        with self._write(s) as tx:
+            if repo.user_by_name(tx.session, username) is not None:
+                raise InvalidInput(f"the user ID {username!r} is taken")
+            repo.add_user(
+                tx.session,
+                username,
+                full_name,
+                role,
+                hash_password(password),
+                must_change=True,
+                now=tx.now,
+            )
+            tx.audit("user.add", "user", username, new={"role": role, "full_name": full_name})
+
+    def list_users(self, s: UserSession) -> list[dict[str, Any]]:
+        self._active(s, "admin", "coordinator")
+        with self.store.read() as db:
+            return [
+                {
+                    "username": u.username,
+                    "full_name": u.full_name,
+                    "role": u.role,
+                    "disabled": u.disabled,
+                    "locked": bool(u.locked_until and _parse_time(u.locked_until) > self._now()),
+                    "must_change_password": u.must_change_password,
+                }
+                for u in repo.all_users(db)
+            ]
+
+    def disable_user(self, s: UserSession, username: str, reason: str) -> None:
+        self._active(s, "admin")
+        _need_reason(reason)
+        if username == s.username:
+            raise InvalidInput("you cannot disable your own account")
+        with self._write(s) as tx:
+            user = repo.user_by_name(tx.session, username)
+            if user is None:
+                raise NotFound(f"no user {username!r}")
+            tx.audit(
+                "user.disable",
+                "user",
+                username,
+                old={"disabled": user.disabled},
+                new={"disabled": True},
+                reason=reason,
+            )
+            user.disabled = True
+
+    def reset_password(self, s: UserSession, username: str, password: str, reason: str) -> None:
+        """Set a temporary password (admin); the user must change it at next log-in."""
+        self._active(s, "admin")
+        _need_reason(reason)
+        try:
+            check_policy(password, username)
+        except PasswordPolicyError as exc:
+            raise InvalidInput(str(exc)) from exc
+        with self._write(s) as tx:
+            user = repo.user_by_name(tx.session, username)
+            if user is None:
+                raise NotFound(f"no user {username!r}")
+            user.password_hash = hash_password(password)
+            user.must_change_password = True
+            user.failed_logins = 0
+            user.locked_until = None
+            tx.audit("user.password_reset", "user", username, reason=reason)
+
+    # ----------------------------------------------------------------- trials
+
+    def create_trial(
+        self,
+        s: UserSession,
+        code: str,
+        name: str,
+        methods: Sequence[str] = ("svh",),
+        design: str = "paired_blinded",
+        visits: Sequence[tuple[str, float | None]] = (),
+    ) -> None:
+        self._active(s, "coordinator", "admin")
+        _check_code(code, "trial code")
+        for m in methods:
+            try:
+                meth = get_method(m)
+            except MethodError as exc:
+                raise InvalidInput(str(exc)) from exc
+            if meth.is_derived:
+                raise InvalidInput(f"{m} is derived from {meth.derived_from}; pick that method")
+        if design not in DESIGNS:
+            raise InvalidInput(f"unknown reading design {design!r} ({', '.join(DESIGNS)})")
+        with self._write(s) as tx:
+            if repo.trial_by_code(tx.session, code) is not None:
+                raise InvalidInput(f"a trial {code!r} exists already")
+            t = repo.add_trial(tx.session, code, name, ",".join(methods), design, tx.now)
+            tx.audit(
+                "trial.create",
+                "trial",
+                code,
+                trial_id=t.id,
+                new={"name": name, "methods": list(methods), "design": design},
+            )
+            for label, week in visits:
+                _check_code(label, "visit label")
+                repo.add_visit(tx.session, t, label, week)
+                tx.audit(
+                    "visit.add",
+                    "visit",
+                    label,
+                    trial_id=t.id,
+                    new={"label": label, "nominal_week": week},
+                )
+
+    def list_trials(self, s: UserSession) -> list[dict[str, Any]]:
+        self._active(s)
+        with self.store.read() as db:
+            return [
+                {
+                    "code": t.code,
+                    "name": t.name,
+                    "methods": t.methods.split(","),
+                    "design": t.design,
+                    "locked": t.locked,
+                    "created_at": t.created_at,
+                    "visits": [v.label for v in sorted(t.visits, key=lambda v: v.id)],
+                }
+                for t in repo.all_trials(db)
+            ]
+
+    def add_visit(
+        self, s: UserSession, trial: str, label: str, nominal_week: float | None = None
+    ) -> None:
+        self._active(s, "coordinator", "admin")
+        _check_code(label, "visit label")
+        with self._write(s) as tx:
+            t = self._trial(tx.session, trial)
+            if repo.visit_by_label(tx.session, t, label) is not None:
+                raise InvalidInput(f"trial {trial} has a visit {label} already")
+            repo.add_visit(tx.session, t, label, nominal_week)
+            tx.audit(
+                "visit.add",
+                "visit",
+                label,
+                trial_id=t.id,
+                new={"label": label, "nominal_week": nominal_week},
+            )
+
+    def add_patient(self, s: UserSession, trial: str, real_id: str) -> str:
+        """Register a patient; returns the random opaque code everyone else sees."""
+        self._active(s, "coordinator")
+        if not real_id.strip():
+            raise InvalidInput("a patient identifier is required")
+        with self._write(s) as tx:
+            t = self._trial(tx.session, trial)
+            if repo.patient_by_real_id(tx.session, t, real_id) is not None:
+                raise InvalidInput(f"patient {real_id!r} is in trial {trial} already")
+            p = repo.add_patient(tx.session, t, real_id, self._unique_patient_code(tx, t), tx.now)
+            # The audit trail holds the code only: monitors and readers may read it.
+            tx.audit("patient.add", "patient", p.code, trial_id=t.id, new={"code": p.code})
+            return p.code
+
+    def _unique_patient_code(self, tx: Tx, t: Any) -> str:
+        while True:
+            code = new_code(8)
+            if repo.patient_by_code(tx.session, t, code) is None:
+                return code
+
+    def list_patients(self, s: UserSession, trial: str) -> list[dict[str, Any]]:
+        """Patients by code; the real identifier only for coordinators."""
+        self._active(s, "coordinator", "admin", "monitor")
+        with self.store.read() as db:
+            t = self._trial(db, trial)
+            out = []
+            for p in repo.patients_of(db, t):
+                row: dict[str, Any] = {"code": p.code}
+                if s.role == "coordinator":
+                    row["real_id"] = p.real_id
+                out.append(row)
+            return out
+
+    def _trial(self, db: Any, code: str) -> Any:
+        t = repo.trial_by_code(db, code)
+        if t is None:
+            raise NotFound(f"no trial {code!r}")
+        return t
+
+    # ----------------------------------------------------------------- reads
+
+    def start_read(
+        self,
+        s: UserSession,
+        trial: str,
+        patient_code: str,
+        visit: str,
+        method: str = "svh",
+        read_type: str = "primary",
+    ) -> str:
+        """Open a new read of a patient at a visit for the calling reader; returns its code."""
+        self._active(s, "reader", "adjudicator")
+        if read_type not in READ_TYPES or read_type == "imported":
+            raise InvalidInput(f"a reader cannot start a {read_type!r} read")
+        if read_type == "adjudication" and s.role != "adjudicator":
+            raise PermissionDenied("only an adjudicator starts adjudication reads")
+        with self._write(s) as tx:
+            t = self._trial(tx.session, trial)
+            self._not_locked(t)
+            if method not in t.methods.split(","):
+                raise InvalidInput(f"trial {trial} is not scored with {method}")
+            p = repo.patient_by_code(tx.session, t, patient_code)
+            v = repo.visit_by_label(tx.session, t, visit)
+            if p is None or v is None:
+                raise NotFound("no such case in this trial")
+            existing = repo.find_read(tx.session, t, p, v, s.user_id, method, read_type)
+            if existing is not None and existing.status != "void":
+                return str(existing.code)
+            r = repo.add_read(
+                tx.session,
+                t,
+                p,
+                v,
+                s.user_id,
+                method,
+                read_type,
+                repo.unique_read_code(tx.session),
+                tx.now,
+            )
+            tx.audit(
+                "read.start",
+                "read",
+                r.code,
+                trial_id=t.id,
+                new={"method": method, "read_type": read_type},
+            )
+            return str(r.code)
+
+    def _own_read(self, s: UserSession, db: Any, code: str, write: bool) -> Any:
+        r = repo.read_by_code(db, code)
+        if r is None:
+            raise NotFound("no such read")
+        if s.role in ("reader", "adjudicator"):
+            if r.reader_id != s.user_id:
+                # The same answer as for a read that does not exist: nothing to learn.
+                raise NotFound("no such read")
+        elif write:
+            raise PermissionDenied(f"a {s.role} does not enter scores")
+        elif s.role not in ("coordinator", "monitor", "admin"):
+            raise PermissionDenied("not allowed")
+        return r
+
+    def _not_locked(self, trial: Any) -> None:
+        if trial.locked:
+            raise Locked(f"the reading of trial {trial.code} is locked: no read can change")
+
+    def get_read(self, s: UserSession, code: str) -> ReadView:
+        self._active(s)
+        with self.store.read() as db:
+            r = self._own_read(s, db, code, write=False)
+            view: ReadView = repo.read_view(db, r, ReadView)
+            return view
+
+    def set_score(
+        self,
+        s: UserSession,
+        code: str,
+        area: Area,
+        value: AreaScore,
+        reason_text: str = "",
+        change_reason: str = "",
+        expected_version: int | None = None,
+    ) -> ScoreAck:
+        """Save one area's score (or not-assessable reason) in its own transaction.
+
+        Changing a signed read needs ``change_reason``: the signature is voided and the read
+        must be signed again.
+        """
+        self._active(s, "reader", "adjudicator")
+        with self._write(s) as tx:
+            r = self._own_read(s, tx.session, code, write=True)
+            t = repo.trial_by_id(tx.session, r.trial_id)
+            self._not_locked(t)
+            method = get_method(r.method)
+            try:
+                check_score(method, area, value)
+            except ReadError as exc:
+                raise InvalidInput(str(exc)) from exc
+            if value.reason == "other" and not reason_text.strip():
+                raise InvalidInput(f"{area}: describe the reason 'other'")
+            if expected_version is not None and r.version != expected_version:
+                raise Conflict(
+                    f"this read was changed elsewhere (version {r.version}, you had "
+                    f"{expected_version}); the current value is shown"
+                )
+            if r.status == "void":
+                raise InvalidInput("this read is void")
+            if r.status == "signed":
+                if not change_reason.strip():
+                    raise InvalidInput(
+                        "this read is signed: give a reason to change it (the signature is "
+                        "voided and the read must be signed again)"
+                    )
+                self._void_signature(tx, s, r, change_reason)
+            row = repo.score_row(tx.session, r, area)
+            old = None if row is None else _score_json(repo.row_score(row), row.reason_text)
+            new = _score_json(value, reason_text)
+            if old == new:
+                return ScoreAck(code, area, r.version, r.status)
+            repo.put_score(tx.session, r, area, value, reason_text, method.order(area), tx.now)
+            r.updated_at = tx.now
+            tx.session.flush()
+            tx.audit(
+                "score.set",
+                "read",
+                r.code,
+                trial_id=r.trial_id,
+                old={"area": str(area), **(old or {})} if old else {"area": str(area)},
+                new={"area": str(area), **(new or {})},
+                reason=change_reason,
+            )
+            return ScoreAck(code, area, r.version, r.status)
+
+    def clear_score(
+        self, s: UserSession, code: str, area: Area, change_reason: str = ""
+    ) -> ScoreAck:
+        """Remove an area's entry (undo of a first entry)."""
+        self._active(s, "reader", "adjudicator")
+        with self._write(s) as tx:
+            r = self._own_read(s, tx.session, code, write=True)
+            self._not_locked(repo.trial_by_id(tx.session, r.trial_id))
+            if r.status == "signed":
+                if not change_reason.strip():
+                    raise InvalidInput("this read is signed: give a reason to change it")
+                self._void_signature(tx, s, r, change_reason)
+            row = repo.score_row(tx.session, r, area)
+            if row is None:
+                return ScoreAck(code, area, r.version, r.status)
+            old = _score_json(repo.row_score(row), row.reason_text)
+            tx.session.delete(row)
+            r.updated_at = tx.now
+            tx.session.flush()
+            tx.audit(
+                "score.clear",
+                "read",
+                r.code,
+                trial_id=r.trial_id,
+                old={"area": str(area), **(old or {})},
+                reason=change_reason,
+            )
+            return ScoreAck(code, area, r.version, r.status)
+
+    def set_note(self, s: UserSession, code: str, note: str) -> None:
+        self._active(s, "reader", "adjudicator")
+        with self._write(s) as tx:
+            r = self._own_read(s, tx.session, code, write=True)
+            self._not_locked(repo.trial_by_id(tx.session, r.trial_id))
+            if r.status == "signed":
+                raise InvalidInput("this read is signed: reopen it with a reason first")
+            tx.audit("read.note", "read", r.code, trial_id=r.trial_id, old=r.note, new=note)
+            r.note = note
+            r.updated_at = tx.now
+
+    def sign_read(
+        self,
+        s: UserSession,
+        code: str,
+        password: str,
+        username: str | None = None,
+        meaning: str = "authored",
+    ) -> str:
+        """Sign a complete read (Part 11): user ID and password at the session's first
+        signature, the password after that. Returns the signed content's hash."""
+        self._active(s, "reader", "adjudicator")
+        if meaning not in MEANINGS:
+            raise InvalidInput(f"unknown signature meaning {meaning!r}")
+        if not s.signed_once and username is None:
+            raise AuthError("the first signature of a session needs your user ID and password")
+        if username is not None and username != s.username:
+            raise AuthError("the user ID does not match the logged-in user")
+        failure = ""
+        digest = ""
+        with self._write(s) as tx:
+            user = repo.user_by_id(tx.session, s.user_id)
+            if not verify_password(user.password_hash, password):
+                failure = self._count_failure(tx, user, self._now())
+            else:
+                r = self._own_read(s, tx.session, code, write=True)
+                self._not_locked(repo.trial_by_id(tx.session, r.trial_id))
+                if r.status == "signed":
+                    raise InvalidInput("this read is signed already")
+                view = repo.read_view(tx.session, r, ReadView)
+                missing = [a.area for a in get_method(r.method).areas if a.area not in view.scores]
+                if missing:
+                    raise InvalidInput(
+                        f"{len(missing)} area(s) are neither scored nor marked not assessable "
+                        f"(first: {missing[0]})"
+                    )
+                digest = content_hash(view)
+                sig = repo.add_signature(
+                    tx.session, "read", r.code, "sign", user, meaning, tx.now, digest, ""
+                )
+                old_status = r.status
+                r.status = "signed"
+                r.updated_at = tx.now
+                tx.session.flush()
+                tx.audit(
+                    "read.sign",
+                    "read",
+                    r.code,
+                    trial_id=r.trial_id,
+                    old={"status": old_status},
+                    new={
+                        "status": "signed",
+                        "signature": sig.id,
+                        "meaning": meaning,
+                        "printed_name": user.full_name,
+                        "content_hash": digest,
+                        "signed_at": tx.now,
+                    },
+                )
+        if failure:
+            raise AuthError(failure)
+        s.signed_once = True
+        return digest
+
+    def _void_signature(self, tx: Tx, s: UserSession, r: Any, reason: str) -> None:
+        user = repo.user_by_id(tx.session, s.user_id)
+        sig = repo.add_signature(
+            tx.session,
+            "read",
+            r.code,
+            "void",
+            user,
+            "authored",
+            tx.now,
+            repo.last_signature(tx.session, r.code).content_hash,
+            reason,
+        )
+        r.status = "in_progress"
+        tx.session.flush()
+        tx.audit(
+            "read.void_signature",
+            "read",
+            r.code,
+            trial_id=r.trial_id,
+            old={"status": "signed"},
+            new={"status": "in_progress", "signature": sig.id},
+            reason=reason,
+        )
+
+    def reopen_read(self, s: UserSession, code: str, reason: str) -> None:
+        """Reopen a signed read for changes: the signature is voided, with the reason."""
+        self._active(s, "reader", "adjudicator")
+        _need_reason(reason)
+        with self._write(s) as tx:
+            r = self._own_read(s, tx.session, code, write=True)
+            self._not_locked(repo.trial_by_id(tx.session, r.trial_id))
+            if r.status != "signed":
+                raise InvalidInput("only a signed read is reopened")
+            self._void_signature(tx, s, r, reason)
+
+    def my_reads(self, s: UserSession, trial: str) -> list[dict[str, Any]]:
+        """The calling reader's reads in a trial: code, patient code, status (no visit dates)."""
+        self._active(s, "reader", "adjudicator")
+        with self.store.read() as db:
+            t = self._trial(db, trial)
+            return [
+                {"code": r.code, "patient_code": p_code, "status": r.status, "method": r.method}
+                for r, p_code in repo.reads_of_reader(db, t, s.user_id)
+            ]
+
+    # ----------------------------------------------------------------- events
+
+    EVENT_KINDS = ("case.opened", "case.closed", "image.viewed")
+
+    def log_event(
+        self,
+        s: UserSession,
+        kind: str,
+        subject: str = "",
+        detail: dict[str, Any] | None = None,
+        trial: str | None = None,
+    ) -> None:
+        """Record a fact for monitors: a case opened or closed, an image viewed (seconds)."""
+        self._active(s)
+        if kind not in self.EVENT_KINDS:
+            raise InvalidInput(f"unknown event kind {kind!r}")
+        with self._write(s) as tx:
+            tid = self._trial(tx.session, trial).id if trial else None
+            tx.event(kind, subject, detail, s.id, tid)
+
+    def events(self, s: UserSession, username: str | None = None) -> list[dict[str, Any]]:
+        self._active(s, "monitor", "admin", "coordinator")
+        with self.store.read() as db:
+            return [
+                {
+                    "seq": e.seq,
+                    "at": e.at,
+                    "username": e.username,
+                    "session": e.session,
+                    "kind": e.kind,
+                    "subject": e.subject,
+                    "detail": json.loads(e.detail) if e.detail else None,
+                }
+                for e in repo.events(db, username)
+            ]
+
+    def audit_trail(self, s: UserSession) -> list[dict[str, Any]]:
+        self._active(s, "monitor", "admin", "coordinator")
+        with self.store.read() as db:
+            return [
+                {
+                    "seq": a.seq,
+                    "at": a.at,
+                    "username": a.username,
+                    "action": a.action,
+                    "entity": a.entity,
+                    "entity_id": a.entity_id,
+                    "old": a.old,
+                    "new": a.new,
+                    "reason": a.reason,
+                }
+                for a in repo.audit_rows(db)
+            ]
+
+    # ----------------------------------------------------------------- import / export
+
+    def import_reads(self, s: UserSession, trial: str, data: bytes | str, source: str = "") -> int:
+        """Import a reads CSV (spec §9) into a trial, all or nothing; returns reads added."""
+        self._active(s, "coordinator")
+        try:
+            reads = parse_reads_csv(data, builtin_methods())
+        except ReadsCsvError as exc:
+            raise InvalidInput(f"{source or 'the file'} is not a valid reads CSV:\n{exc}") from exc
+        raw = data.encode("utf-8") if isinstance(data, str) else data
+        digest = hashlib.sha256(raw).hexdigest()
+        added = 0
+        with self._write(s) as tx:
+            t = self._trial(tx.session, trial)
+            self._not_locked(t)
+            for r in reads:
+                if r.trial != trial:
+                    raise InvalidInput(
+                        f"read {r.read_id} belongs to trial {r.trial!r}, not {trial!r}"
+                    )
+                if r.method not in t.methods.split(","):
+                    raise InvalidInput(f"trial {trial} is not scored with {r.method}")
+            for r in reads:
+                existing = repo.read_by_code(tx.session, r.read_id)
+                if existing is not None:
+                    theirs = repo.to_core_read(tx.session, existing, real_ids=True)
+                    if _same_read(theirs, r):
+                        continue
+                    raise InvalidInput(f"read {r.read_id} exists with other content")
+                added += repo.import_read(
+                    tx,
+                    t,
+                    r,
+                    self._unique_patient_code(tx, t)
+                    if repo.patient_by_real_id(tx.session, t, r.patient) is None
+                    else "",
+                )
+            tx.audit(
+                "reads.import",
+                "trial",
+                trial,
+                trial_id=t.id,
+                new={
+                    "reads": added,
+                    "rows": sum(len(r.scores) for r in reads),
+                    "sha256": digest,
+                    "source": Path(source).name if source else "",
+                },
+            )
+        return added
+
+    def export_reads(self, s: UserSession, trial: str, blinded: bool = False) -> str:
+        """The trial's reads as the spec's CSV (coordinator); audited with the chain head."""
+        self._active(s, "coordinator")
+        with self._write(s) as tx:
+            t = self._trial(tx.session, trial)
+            reads = [
+                repo.to_core_read(tx.session, r, real_ids=not blinded)
+                for r in repo.reads_of_trial(tx.session, t)
+            ]
+            text = format_reads_csv(reads)
+            digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+            tx.audit(
+                "reads.export",
+                "trial",
+                trial,
+                trial_id=t.id,
+                new={"reads": len(reads), "sha256": digest, "blinded": blinded},
+            )
+            tx.event("export", trial, {"what": "reads", "sha256": digest}, s.id, t.id)
+        return text
+
+    # ----------------------------------------------------------------- verification
+
+    def verify(self) -> Verification:
+        """Verify the audit chain, the event chain, the receipts and every signature."""
+        from scorer.store.audit import verify as verify_chains
+
+        with self.store.read() as db:
+            result = verify_chains(db, self.store.key, self.store.location.receipts_path)
+            if result.ok:
+                repo.verify_signatures(db, result, ReadView, content_hash)
+        return result
+
+
+class _TimedWrite:
+    """A write transaction whose timestamps come from the workspace clock."""
+
+    def __init__(self, cm: Any, now: str) -> None:
+        self._cm = cm
+        self._now = now
+
+    def __enter__(self) -> Tx:
+        try:
+            tx: Tx = self._cm.__enter__()
+        except StoreError as exc:
+            raise ScorerError(str(exc)) from exc
+        tx.now = self._now
+        return tx
+
+    def __exit__(self, *exc: Any) -> Any:
+        try:
+            return self._cm.__exit__(*exc)
+        except StoreError as err:
+            raise ScorerError(str(err)) from err
+
+
+def _same_read(a: CoreRead, b: CoreRead) -> bool:
+    return replace(a, read_id="") == replace(b, read_id="")
+
+
+def _need_reason(reason: str) -> None:
+    if not reason or not reason.strip():
+        raise InvalidInput("a reason is required")
+
+
+def _check_username(name: str) -> None:
+    if not name or len(name) > 64 or not all(c.isalnum() or c in "._-" for c in name):
+        raise InvalidInput("a user ID is 1-64 letters, digits, dots, dashes or underscores")
+
+
+def _check_code(code: str, what: str) -> None:
+    if not code or len(code) > 64 or not all(c.isalnum() or c in "._-" for c in code):
+        raise InvalidInput(f"a {what} is 1-64 letters, digits, dots, dashes or underscores")
