@@ -300,6 +300,9 @@ def to_core_read(db: Session, r: Read, real_ids: bool) -> CoreRead:
         Area(row.region, row.joint, row.feature): AreaScore(score=row.score, reason=row.reason)
         for row in db.scalars(select(AreaScoreRow).where(AreaScoreRow.read_id == r.id))
     }
+    when = visit_date(db, p.id, v.id)
+    if when is None and r.visit_date:
+        when = date.fromisoformat(r.visit_date)
     return CoreRead(
         trial=t.code,
         patient=p.real_id if real_ids else p.code,
@@ -309,7 +312,7 @@ def to_core_read(db: Session, r: Read, real_ids: bool) -> CoreRead:
         read_type=r.read_type,
         read_id=r.code,
         status=r.status,
-        visit_date=visit_date(db, p.id, v.id),
+        visit_date=when,
         scores=scores,
     )
 
@@ -373,6 +376,7 @@ def import_read(tx: Tx, t: Trial, r: CoreRead, new_patient_code: str) -> int:
         status=r.status,
         origin="imported",
     )
+    row.visit_date = r.visit_date.isoformat() if r.visit_date else None
     for area, value in r.scores.items():
         put_score(db, row, area, value, "", method.order(area), tx.now)
     return 1

@@ -155,6 +155,8 @@ class Read(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     # "entered" at a workstation (e-signed there) or "imported" from a reads CSV.
     origin: Mapped[str] = mapped_column(String(16), default="entered")
+    # The visit date an imported read came with; entered reads take theirs from the images.
+    visit_date: Mapped[str | None] = mapped_column(String(10), default=None)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[str] = mapped_column(String(32))
     updated_at: Mapped[str] = mapped_column(String(32))

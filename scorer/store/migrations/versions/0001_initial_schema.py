@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: (none)
-Create Date: 2026-11-22 02:02:28.819968
+Create Date: 2026-11-22 02:11:11.797849
 """
 
 from __future__ import annotations
@@ -172,6 +172,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("note", sa.Text(), nullable=False),
         sa.Column("origin", sa.String(length=16), nullable=False),
+        sa.Column("visit_date", sa.String(length=10), nullable=True),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.String(length=32), nullable=False),
         sa.Column("updated_at", sa.String(length=32), nullable=False),
