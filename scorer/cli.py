@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -272,18 +273,31 @@ def cmd_user(args: argparse.Namespace) -> int:
 
 
 def cmd_trial(args: argparse.Namespace) -> int:
+    from scorer.core import protocol as protocol_mod
+
     def body(ws: Any, s: Any, pw: _Passwords) -> int:
         if args.trial_cmd == "create":
-            visits = [(v, None) for v in (args.visits.split(",") if args.visits else [])]
-            ws.create_trial(
-                s,
-                args.code,
-                args.name or args.code,
-                methods=args.method or ["svh"],
-                design=args.design,
-                visits=visits,
-            )
-            print(f"created trial {args.code}")
+            if args.protocol:
+                try:
+                    proto = protocol_mod.load(Path(args.protocol))
+                except protocol_mod.ProtocolError as exc:
+                    raise _CliError(str(exc)) from exc
+                code = args.code or proto.code
+                ws.create_trial(s, code, protocol=proto)
+            else:
+                if not args.code:
+                    raise _CliError("give a trial code, or --protocol FILE")
+                visits = [(v, None) for v in (args.visits.split(",") if args.visits else [])]
+                ws.create_trial(
+                    s,
+                    args.code,
+                    args.name or args.code,
+                    methods=args.method or ["svh"],
+                    design=args.design,
+                    visits=visits,
+                )
+                code = args.code
+            print(f"created trial {code}")
         elif args.trial_cmd == "list":
             trials = ws.list_trials(s)
             if args.format == "json":
@@ -294,6 +308,64 @@ def cmd_trial(args: argparse.Namespace) -> int:
                         f"{t['code']:<16} {t['design']:<15} {','.join(t['methods']):<12} "
                         f"{t['name']}" + ("  [locked]" if t["locked"] else "")
                     )
+        elif args.trial_cmd == "show":
+            settings = ws.trial_settings(s, args.code)
+            if args.format == "json":
+                print(json.dumps(settings, indent=2))
+            else:
+                for k, v in settings.items():
+                    print(f"{k:<24} {json.dumps(v)}")
+        elif args.trial_cmd == "set":
+            value: Any = args.value
+            with contextlib.suppress(json.JSONDecodeError):
+                value = json.loads(args.value)
+            ws.set_trial_setting(s, args.code, args.setting, value, args.reason)
+            print(f"{args.code}: {args.setting} set")
+        elif args.trial_cmd == "assign":
+            patients = args.patients.split(",") if args.patients else None
+            ws.assign_reader(s, args.code, args.reader, patients)
+            scope = f"{len(patients)} patient(s)" if patients else "all patients"
+            print(f"assigned {args.reader} to {args.code} ({scope})")
+        elif args.trial_cmd == "campaign":
+            visits = [(v, None) for v in args.visits.split(",")]
+            n = ws.add_campaign(s, args.code, args.name, visits)
+            print(f"{args.code}: campaign {n} ({args.name}) opened")
+        return EXIT_OK
+
+    return _run_store(args, body)
+
+
+def cmd_worklist(args: argparse.Namespace) -> int:
+    def body(ws: Any, s: Any, pw: _Passwords) -> int:
+        if args.worklist_cmd == "generate":
+            readers = [args.reader] if args.reader else None
+            made = ws.generate_worklists(s, args.trial, readers, args.campaign)
+            for reader, n in sorted(made.items()):
+                print(f"{reader}: {n} case(s)")
+            if not made:
+                print("every assigned reader has a worklist already")
+        elif args.worklist_cmd == "show":
+            rows = ws.worklist(s, args.trial, args.reader, args.campaign)
+            if args.format == "json":
+                print(json.dumps(rows, indent=2))
+            else:
+                for r in rows:
+                    extra = ""
+                    if "patient" in r:
+                        extra = (
+                            f"  {r['reader']:<10} patient {r['patient']} "
+                            f"{'/'.join(r['visits'])} {r['read_type']}"
+                        )
+                    elif "reader" in r:
+                        extra = f"  {r['reader']}"
+                    print(f"{r['progress']:>10}  {r['code']}  {r['status']:<12}{extra}")
+        elif args.worklist_cmd == "verify":
+            problems = ws.verify_worklists(s, args.trial)
+            for p in problems:
+                print(f"DIFFERS: {p}")
+            if problems:
+                return EXIT_ERROR
+            print("every worklist regenerates exactly from its stored seed")
         return EXIT_OK
 
     return _run_store(args, body)
@@ -470,10 +542,11 @@ def build_parser() -> argparse.ArgumentParser:
         db_opts(sp)
     u.set_defaults(func=cmd_user)
 
-    t = sub.add_parser("trial", help="trials: create, list")
+    t = sub.add_parser("trial", help="trials: create, list, show, set, assign, campaign")
     tsub = t.add_subparsers(dest="trial_cmd", required=True)
-    tc = tsub.add_parser("create")
-    tc.add_argument("code")
+    tc = tsub.add_parser("create", help="from a protocol file (TOML or JSON) or options")
+    tc.add_argument("code", nargs="?")
+    tc.add_argument("--protocol", metavar="FILE.toml|FILE.json")
     tc.add_argument("--name")
     tc.add_argument("--method", action="append", choices=("svh", "larsen1995"))
     tc.add_argument(
@@ -482,9 +555,39 @@ def build_parser() -> argparse.ArgumentParser:
     tc.add_argument("--visits", metavar="W0,W24,W52")
     tl = tsub.add_parser("list")
     tl.add_argument("--format", choices=("text", "json"), default="text")
-    for sp in (tc, tl):
+    ts = tsub.add_parser("show", help="the trial's settings")
+    ts.add_argument("code")
+    ts.add_argument("--format", choices=("text", "json"), default="text")
+    tset = tsub.add_parser("set", help="change one setting, with a reason (audited)")
+    tset.add_argument("code")
+    tset.add_argument("setting")
+    tset.add_argument("value", help="a number, a word, or JSON")
+    tset.add_argument("--reason", required=True)
+    tas = tsub.add_parser("assign", help="assign a reader (all patients, or --patients)")
+    tas.add_argument("code")
+    tas.add_argument("reader")
+    tas.add_argument("--patients", metavar="CODE,CODE", help="patient codes of a subset")
+    tcp = tsub.add_parser("campaign", help="open a campaign for visits added later")
+    tcp.add_argument("code")
+    tcp.add_argument("name")
+    tcp.add_argument("--visits", required=True, metavar="W104,W156")
+    for sp in (tc, tl, ts, tset, tas, tcp):
         db_opts(sp)
     t.set_defaults(func=cmd_trial)
+
+    w = sub.add_parser("worklist", help="worklists: generate, show, verify")
+    wsub = w.add_subparsers(dest="worklist_cmd", required=True)
+    wg = wsub.add_parser("generate", help="make worklists from fresh stored seeds")
+    ws_ = wsub.add_parser("show", help="a worklist as you may see it")
+    wv = wsub.add_parser("verify", help="regenerate every worklist from its seed and compare")
+    for sp in (wg, ws_, wv):
+        sp.add_argument("--trial", required=True)
+        db_opts(sp)
+    for sp in (wg, ws_):
+        sp.add_argument("--reader")
+        sp.add_argument("--campaign", type=int)
+    ws_.add_argument("--format", choices=("text", "json"), default="text")
+    w.set_defaults(func=cmd_worklist)
 
     r = sub.add_parser("reads", help="reads: import a reads CSV")
     rsub = r.add_subparsers(dest="reads_cmd", required=True)

@@ -15,10 +15,22 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from scorer.core.methods import Area, MethodError, builtin_methods, get_method
+from scorer.core.methods import Area, builtin_methods, get_method
+from scorer.core.protocol import (
+    FROZEN_AT_FIRST_SIGNATURE,
+    Protocol,
+    ProtocolError,
+    VisitDef,
+    with_setting,
+)
+from scorer.core.protocol import from_json as protocol_from_json
+from scorer.core.protocol import validate as validate_protocol
+from scorer.core.randomness import ALGORITHM as RANDOM_ALGORITHM
 from scorer.core.reads import READ_TYPES, AreaScore, ReadError, check_score
 from scorer.core.reads import Read as CoreRead
 from scorer.core.readscsv import ReadsCsvError, format_reads_csv, parse_reads_csv
+from scorer.core.worklist import LETTERS, WorklistInput
+from scorer.core.worklist import generate as generate_worklist
 from scorer.store import repository as repo
 from scorer.store.audit import Verification
 from scorer.store.database import Store, StoreError, Tx, database_exists
@@ -31,7 +43,15 @@ from scorer.store.passwords import (
     needs_rehash,
     verify_password,
 )
-from scorer.store.schema import ROLES
+from scorer.store.schema import (
+    ROLES,
+    Assignment,
+    AssignmentPatient,
+    Campaign,
+    Case,
+    Patient,
+    Worklist,
+)
 
 DESIGNS = ("paired_blinded", "chronological", "single")
 MEANINGS = ("authored", "reviewed", "approved")
@@ -536,43 +556,113 @@ class Workspace:
         self,
         s: UserSession,
         code: str,
-        name: str,
+        name: str = "",
         methods: Sequence[str] = ("svh",),
         design: str = "paired_blinded",
         visits: Sequence[tuple[str, float | None]] = (),
+        protocol: Protocol | None = None,
     ) -> None:
+        """Create a trial from its protocol (or from the common settings given directly)."""
         self._active(s, "coordinator", "admin")
         _check_code(code, "trial code")
-        for m in methods:
+        if protocol is None:
             try:
-                meth = get_method(m)
-            except MethodError as exc:
+                protocol = validate_protocol(
+                    Protocol(
+                        code=code,
+                        name=name,
+                        methods=tuple(methods),
+                        design=design,
+                        visits=tuple(VisitDef(lbl, wk) for lbl, wk in visits),
+                    )
+                )
+            except ProtocolError as exc:
                 raise InvalidInput(str(exc)) from exc
-            if meth.is_derived:
-                raise InvalidInput(f"{m} is derived from {meth.derived_from}; pick that method")
-        if design not in DESIGNS:
-            raise InvalidInput(f"unknown reading design {design!r} ({', '.join(DESIGNS)})")
+        elif protocol.code != code:
+            raise InvalidInput(f"the protocol is for trial {protocol.code!r}, not {code!r}")
+        for v in protocol.visits:
+            _check_code(v.label, "visit label")
         with self._write(s) as tx:
             if repo.trial_by_code(tx.session, code) is not None:
                 raise InvalidInput(f"a trial {code!r} exists already")
-            t = repo.add_trial(tx.session, code, name, ",".join(methods), design, tx.now)
-            tx.audit(
-                "trial.create",
-                "trial",
+            t = repo.add_trial(
+                tx.session,
                 code,
-                trial_id=t.id,
-                new={"name": name, "methods": list(methods), "design": design},
+                protocol.name or code,
+                ",".join(protocol.methods),
+                protocol.design,
+                tx.now,
             )
-            for label, week in visits:
-                _check_code(label, "visit label")
-                repo.add_visit(tx.session, t, label, week)
+            t.config = protocol.to_json()
+            tx.audit("trial.create", "trial", code, trial_id=t.id, new=protocol.to_dict())
+            for v in protocol.visits:
+                repo.add_visit(tx.session, t, v.label, v.week)
                 tx.audit(
                     "visit.add",
                     "visit",
-                    label,
+                    v.label,
                     trial_id=t.id,
-                    new={"label": label, "nominal_week": week},
+                    new={"label": v.label, "nominal_week": v.week},
                 )
+
+    def trial_settings(self, s: UserSession, trial: str) -> dict[str, Any]:
+        """The trial's protocol settings and whether the design is frozen yet."""
+        self._active(s, "coordinator", "admin", "monitor")
+        with self.store.read() as db:
+            t = self._trial(db, trial)
+            p = self._protocol(t)
+            return {**p.to_dict(), "frozen": repo.has_signed_read(db, t), "locked": t.locked}
+
+    def set_trial_setting(
+        self, s: UserSession, trial: str, name: str, value: Any, reason: str
+    ) -> None:
+        """Change one setting with a reason (audited). Methods, design and visits freeze at
+        the first signed read; nothing changes after lock."""
+        self._active(s, "coordinator")
+        _need_reason(reason)
+        with self._write(s) as tx:
+            t = self._trial(tx.session, trial)
+            self._not_locked(t)
+            old = self._protocol(t)
+            if name in FROZEN_AT_FIRST_SIGNATURE and repo.has_signed_read(tx.session, t):
+                raise InvalidInput(
+                    f"{name} is frozen: trial {trial} has signed reads. Start a new campaign "
+                    "for added visits."
+                )
+            try:
+                new = with_setting(old, name, value)
+            except ProtocolError as exc:
+                raise InvalidInput(str(exc)) from exc
+            if new == old:
+                return
+            t.config = new.to_json()
+            t.methods = ",".join(new.methods)
+            t.design = new.design
+            if name == "visits":
+                have = {v.label for v in t.visits}
+                for v in new.visits:
+                    if v.label not in have:
+                        repo.add_visit(tx.session, t, v.label, v.week)
+            tx.audit(
+                "trial.setting",
+                "trial",
+                trial,
+                trial_id=t.id,
+                old={name: old.to_dict()[name]},
+                new={name: new.to_dict()[name]},
+                reason=reason,
+            )
+
+    def _protocol(self, t: Any) -> Protocol:
+        if t.config and t.config != "{}":
+            return protocol_from_json(t.config)
+        return Protocol(
+            code=t.code,
+            name=t.name,
+            methods=tuple(t.methods.split(",")),
+            design=t.design,
+            visits=tuple(VisitDef(v.label, v.nominal_week) for v in t.visits),
+        )
 
     def list_trials(self, s: UserSession) -> list[dict[str, Any]]:
         self._active(s)
@@ -715,10 +805,14 @@ class Workspace:
             raise Locked(f"the reading of trial {trial.code} is locked: no read can change")
 
     def get_read(self, s: UserSession, code: str) -> ReadView:
+        """A read with its scores. Readers get it blinded: no patient code, visit label or
+        read type (a re-read must look like any other read)."""
         self._active(s)
         with self.store.read() as db:
             r = self._own_read(s, db, code, write=False)
             view: ReadView = repo.read_view(db, r, ReadView)
+            if s.role == "reader":
+                view = replace(view, patient_code="", visit="", read_type="")
             return view
 
     def set_score(
@@ -921,14 +1015,414 @@ class Workspace:
             self._void_signature(tx, s, r, reason)
 
     def my_reads(self, s: UserSession, trial: str) -> list[dict[str, Any]]:
-        """The calling reader's reads in a trial: code, patient code, status (no visit dates)."""
+        """The calling reader's reads in a trial: read code, status and method only."""
         self._active(s, "reader", "adjudicator")
         with self.store.read() as db:
             t = self._trial(db, trial)
             return [
-                {"code": r.code, "patient_code": p_code, "status": r.status, "method": r.method}
-                for r, p_code in repo.reads_of_reader(db, t, s.user_id)
+                {"code": r.code, "status": r.status, "method": r.method}
+                for r, _ in repo.reads_of_reader(db, t, s.user_id)
             ]
+
+    # ----------------------------------------------------------------- worklists
+
+    def assign_reader(
+        self, s: UserSession, trial: str, username: str, patient_codes: Sequence[str] | None = None
+    ) -> None:
+        """Assign a reader to a trial: all patients (default) or the listed patient codes."""
+        self._active(s, "coordinator")
+        with self._write(s) as tx:
+            t = self._trial(tx.session, trial)
+            self._not_locked(t)
+            u = repo.user_by_name(tx.session, username)
+            if u is None or u.role not in ("reader", "adjudicator"):
+                raise InvalidInput(f"{username!r} is not a reader or adjudicator")
+            patients: list[Any] = []
+            for code in patient_codes or ():
+                p = repo.patient_by_code(tx.session, t, code)
+                if p is None:
+                    raise NotFound(f"no patient {code!r} in trial {trial}")
+                patients.append(p)
+            a = repo.assignment(tx.session, t, u.id)
+            old = None
+            if a is None:
+                a = Assignment(trial_id=t.id, user_id=u.id, scope="all", created_at=tx.now)
+                tx.session.add(a)
+                tx.session.flush()
+            else:
+                old = {
+                    "scope": a.scope,
+                    "patients": [p.code for p in repo.assigned_patients(tx.session, t, a)]
+                    if a.scope == "subset"
+                    else None,
+                }
+                repo.clear_assignment_patients(tx.session, a)
+            a.scope = "subset" if patient_codes else "all"
+            for p in patients:
+                tx.session.add(AssignmentPatient(assignment_id=a.id, patient_id=p.id))
+            tx.audit(
+                "trial.assign",
+                "trial",
+                trial,
+                trial_id=t.id,
+                old=old,
+                new={
+                    "reader": username,
+                    "scope": a.scope,
+                    "patients": sorted(p.code for p in patients) or None,
+                },
+            )
+
+    def add_campaign(
+        self, s: UserSession, trial: str, name: str, new_visits: Sequence[tuple[str, float | None]]
+    ) -> int:
+        """Open a new reading campaign for visits added later (an extension year): its cases
+        read the new visits together with the earlier ones. Returns the campaign number."""
+        self._active(s, "coordinator")
+        if not new_visits:
+            raise InvalidInput("a new campaign needs at least one new visit")
+        with self._write(s) as tx:
+            t = self._trial(tx.session, trial)
+            self._not_locked(t)
+            campaigns = repo.campaigns_of(tx.session, t)
+            if not campaigns:
+                raise InvalidInput("generate the first worklists before adding a campaign")
+            proto = self._protocol(t)
+            added = []
+            for label, week in new_visits:
+                _check_code(label, "visit label")
+                if repo.visit_by_label(tx.session, t, label) is not None:
+                    raise InvalidInput(f"trial {trial} has a visit {label} already")
+                repo.add_visit(tx.session, t, label, week)
+                added.append(VisitDef(label, week))
+                tx.audit(
+                    "visit.add",
+                    "visit",
+                    label,
+                    trial_id=t.id,
+                    new={"label": label, "nominal_week": week},
+                    reason=f"campaign {name}",
+                )
+            proto = replace(proto, visits=(*proto.visits, *added))
+            t.config = proto.to_json()
+            number = campaigns[-1].number + 1
+            labels = [v.label for v in proto.visits]
+            tx.session.add(
+                Campaign(
+                    trial_id=t.id,
+                    number=number,
+                    name=name,
+                    visits=json.dumps(labels),
+                    created_at=tx.now,
+                )
+            )
+            tx.audit(
+                "campaign.add",
+                "trial",
+                trial,
+                trial_id=t.id,
+                new={"campaign": number, "name": name, "visits": labels},
+            )
+            return number
+
+    def generate_worklists(
+        self,
+        s: UserSession,
+        trial: str,
+        readers: Sequence[str] | None = None,
+        campaign: int | None = None,
+    ) -> dict[str, int]:
+        """Make the worklists of the assigned readers (default: all without one) from fresh
+        random seeds, stored with their inputs so every order can be regenerated."""
+        self._active(s, "coordinator")
+        made: dict[str, int] = {}
+        with self._write(s) as tx:
+            t = self._trial(tx.session, trial)
+            self._not_locked(t)
+            proto = self._protocol(t)
+            camp = self._campaign(tx, t, campaign, proto)
+            labels = json.loads(camp.visits)
+            visit_ids = {v.label: v.id for v in t.visits}
+            with_images = repo.visits_with_images(tx.session, t)
+            assigned = repo.assignments_of(tx.session, t)
+            if readers is not None:
+                names = set(readers)
+                unknown = names - {u.username for _, u in assigned}
+                if unknown:
+                    raise InvalidInput(f"not assigned to {trial}: {', '.join(sorted(unknown))}")
+                assigned = [(a, u) for a, u in assigned if u.username in names]
+            if not assigned:
+                raise InvalidInput(f"no readers are assigned to {trial}")
+            taken = set(repo.all_case_codes(tx.session))
+            for a, u in assigned:
+                if u.role != "reader":
+                    continue
+                if repo.worklist(tx.session, camp, u.id) is not None:
+                    if readers is None:
+                        continue
+                    raise InvalidInput(
+                        f"{u.username} has a worklist in campaign {camp.number}; its seed is kept"
+                    )
+                patients = repo.assigned_patients(tx.session, t, a)
+                visits: dict[str, list[str]] = {}
+                for p in patients:
+                    have = with_images.get(p.id)
+                    vs = [lbl for lbl in labels if have is None or visit_ids[lbl] in have]
+                    if vs:
+                        visits[p.code] = vs
+                inputs = {
+                    "reader": u.username,
+                    "design": proto.design,
+                    "patients": sorted(visits),
+                    "visits": visits,
+                    "reread_share": proto.reread_share,
+                    "min_gap": proto.reread_min_gap,
+                    "algorithm": RANDOM_ALGORITHM,
+                    "campaign": camp.number,
+                }
+                while True:
+                    seed = secrets.token_hex(16)
+                    cases = generate_worklist(self._worklist_input(seed, inputs))
+                    if not any(c.code in taken for c in cases):
+                        break
+                taken |= {c.code for c in cases}
+                w = Worklist(
+                    campaign_id=camp.id,
+                    reader_id=u.id,
+                    seed=seed,
+                    inputs=json.dumps(inputs, sort_keys=True),
+                    generated_at=tx.now,
+                )
+                tx.session.add(w)
+                tx.session.flush()
+                by_code = {p.code: p for p in patients}
+                for c in cases:
+                    tx.session.add(
+                        Case(
+                            worklist_id=w.id,
+                            position=c.position,
+                            code=c.code,
+                            patient_id=by_code[c.patient].id,
+                            read_type=c.read_type,
+                            original_position=c.original,
+                            visits=json.dumps(list(c.visits)),
+                        )
+                    )
+                digest = hashlib.sha256(
+                    json.dumps(
+                        [[c.code, c.patient, list(c.visits), c.read_type] for c in cases]
+                    ).encode()
+                ).hexdigest()
+                tx.audit(
+                    "worklist.generate",
+                    "worklist",
+                    f"{trial}/{camp.number}/{u.username}",
+                    trial_id=t.id,
+                    new={
+                        "seed": seed,
+                        "inputs": inputs,
+                        "cases": len(cases),
+                        "rereads": sum(c.read_type == "reread" for c in cases),
+                        "sha256": digest,
+                    },
+                )
+                made[u.username] = len(cases)
+        return made
+
+    @staticmethod
+    def _worklist_input(seed: str, inputs: dict[str, Any]) -> WorklistInput:
+        return WorklistInput(
+            seed=seed,
+            reader=inputs["reader"],
+            design=inputs["design"],
+            patients=inputs["patients"],
+            visits=inputs["visits"],
+            reread_share=inputs["reread_share"],
+            min_gap=inputs["min_gap"],
+            algorithm=inputs["algorithm"],
+        )
+
+    def _campaign(self, tx: Tx, t: Any, number: int | None, proto: Protocol) -> Any:
+        camps = repo.campaigns_of(tx.session, t)
+        if not camps:
+            if number not in (None, 1):
+                raise NotFound(f"trial {t.code} has no campaign {number}")
+            labels = [v.label for v in proto.visits] or [v.label for v in t.visits]
+            if not labels:
+                raise InvalidInput(f"trial {t.code} has no visits")
+            c = Campaign(
+                trial_id=t.id, number=1, name="main", visits=json.dumps(labels), created_at=tx.now
+            )
+            tx.session.add(c)
+            tx.session.flush()
+            tx.audit(
+                "campaign.add",
+                "trial",
+                t.code,
+                trial_id=t.id,
+                new={"campaign": 1, "name": "main", "visits": labels},
+            )
+            return c
+        if number is None:
+            return camps[-1]
+        for c in camps:
+            if c.number == number:
+                return c
+        raise NotFound(f"trial {t.code} has no campaign {number}")
+
+    def worklist(
+        self, s: UserSession, trial: str, reader: str | None = None, campaign: int | None = None
+    ) -> list[dict[str, Any]]:
+        """A worklist as its viewer may see it.
+
+        A reader sees their own cases only: opaque code, "n of N" and status. A monitor sees
+        case codes and status. A coordinator also sees patient, visit order and read type.
+        """
+        self._active(s, "reader", "coordinator", "monitor", "admin")
+        if s.role == "reader":
+            if reader not in (None, s.username):
+                raise PermissionDenied("a reader sees only their own worklist")
+            reader = s.username
+        with self.store.read() as db:
+            t = self._trial(db, trial)
+            camps = repo.campaigns_of(db, t)
+            if campaign is not None:
+                camps = [c for c in camps if c.number == campaign]
+            out: list[dict[str, Any]] = []
+            for camp in camps:
+                for w in repo.worklists_of(db, camp):
+                    u = repo.user_by_id(db, w.reader_id)
+                    if reader is not None and u.username != reader:
+                        continue
+                    cases = repo.cases_of(db, w)
+                    for c in cases:
+                        row: dict[str, Any] = {
+                            "code": c.code,
+                            "progress": f"{c.position + 1} of {len(cases)}",
+                            "status": self._case_status(db, c),
+                        }
+                        if s.role != "reader":
+                            row["reader"] = u.username
+                            row["campaign"] = camp.number
+                        if s.role in ("coordinator", "admin"):
+                            p = db.get(Patient, c.patient_id)
+                            row.update(
+                                position=c.position,
+                                patient=p.code if p else None,
+                                visits=json.loads(c.visits),
+                                read_type=c.read_type,
+                                original_position=c.original_position,
+                            )
+                        out.append(row)
+            return out
+
+    @staticmethod
+    def _case_status(db: Any, c: Any) -> str:
+        reads = [r for r in repo.reads_of_case(db, c) if r.status != "void"]
+        if not reads:
+            return "not started"
+        n_visits = len(json.loads(c.visits))
+        if len(reads) >= n_visits and all(r.status == "signed" for r in reads):
+            return "signed"
+        return "in progress"
+
+    def verify_worklists(self, s: UserSession, trial: str) -> list[str]:
+        """Regenerate every worklist from its stored seed and inputs; list any difference."""
+        self._active(s, "coordinator", "monitor", "admin")
+        problems: list[str] = []
+        with self.store.read() as db:
+            t = self._trial(db, trial)
+            for camp in repo.campaigns_of(db, t):
+                for w in repo.worklists_of(db, camp):
+                    inputs = json.loads(w.inputs)
+                    again = generate_worklist(self._worklist_input(w.seed, inputs))
+                    stored = repo.cases_of(db, w)
+                    codes = {p.id: p.code for p in repo.patients_of(db, t)}
+                    got = [
+                        (
+                            c.position,
+                            c.code,
+                            codes[c.patient_id],
+                            tuple(json.loads(c.visits)),
+                            c.read_type,
+                            c.original_position,
+                        )
+                        for c in stored
+                    ]
+                    want = [
+                        (c.position, c.code, c.patient, c.visits, c.read_type, c.original)
+                        for c in again
+                    ]
+                    if got != want:
+                        first = next(
+                            (i for i, (a, b) in enumerate(zip(got, want, strict=False)) if a != b),
+                            min(len(got), len(want)),
+                        )
+                        problems.append(
+                            f"campaign {camp.number}, reader {inputs['reader']}: "
+                            f"differs from its seed at position {first + 1}"
+                        )
+        return problems
+
+    def open_case(
+        self, s: UserSession, case_code: str, method: str | None = None
+    ) -> dict[str, Any]:
+        """Open one of the reader's cases: its visits as letters A, B, C with their read codes
+        (reads are started on first opening). Nothing else about the visits is returned."""
+        self._active(s, "reader", "adjudicator")
+        with self._write(s) as tx:
+            c = repo.case_by_code(tx.session, case_code)
+            w = tx.session.get(Worklist, c.worklist_id) if c is not None else None
+            if c is None or w is None or w.reader_id != s.user_id:
+                raise NotFound("no such case")
+            camp = tx.session.get(Campaign, w.campaign_id)
+            assert camp is not None
+            t = repo.trial_by_id(tx.session, camp.trial_id)
+            methods = t.methods.split(",")
+            method = method or methods[0]
+            if method not in methods:
+                raise InvalidInput(f"this trial is not scored with {method}")
+            p = tx.session.get(Patient, c.patient_id)
+            assert p is not None
+            existing = {
+                (r.visit_id, r.method): r
+                for r in repo.reads_of_case(tx.session, c)
+                if r.status != "void"
+            }
+            letters: dict[str, str] = {}
+            for i, label in enumerate(json.loads(c.visits)):
+                v = repo.visit_by_label(tx.session, t, label)
+                assert v is not None
+                r = existing.get((v.id, method))
+                if r is None:
+                    self._not_locked(t)
+                    r = repo.add_read(
+                        tx.session,
+                        t,
+                        p,
+                        v,
+                        s.user_id,
+                        method,
+                        c.read_type,
+                        repo.unique_read_code(tx.session),
+                        tx.now,
+                    )
+                    r.case_id = c.id
+                    tx.audit(
+                        "read.start",
+                        "read",
+                        r.code,
+                        trial_id=t.id,
+                        new={"case": c.code, "method": method, "read_type": c.read_type},
+                    )
+                letters[LETTERS[i]] = r.code
+            tx.event("case.opened", c.code, None, s.id, t.id)
+            return {
+                "code": c.code,
+                "reads": letters,
+                "method": method,
+                "status": self._case_status(tx.session, c),
+            }
 
     # ----------------------------------------------------------------- events
 

@@ -17,7 +17,11 @@ from scorer.store.audit import Verification
 from scorer.store.database import Tx
 from scorer.store.schema import (
     AreaScoreRow,
+    Assignment,
+    AssignmentPatient,
     AuditEvent,
+    Campaign,
+    Case,
     Event,
     Image,
     Patient,
@@ -26,6 +30,7 @@ from scorer.store.schema import (
     Trial,
     User,
     Visit,
+    Worklist,
 )
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -470,3 +475,102 @@ def events(db: Session, username: str | None = None) -> list[Event]:
 
 def audit_rows(db: Session) -> list[AuditEvent]:
     return list(db.scalars(select(AuditEvent).order_by(AuditEvent.seq)))
+
+
+# ------------------------------------------------------------------ trial design
+
+
+def has_signed_read(db: Session, t: Trial) -> bool:
+    """True once any read of the trial has been signed at a workstation."""
+    return (
+        db.scalar(
+            select(Signature.id)
+            .join(Read, Read.code == Signature.entity_id)
+            .where(Read.trial_id == t.id, Signature.entity == "read", Signature.kind == "sign")
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def assignment(db: Session, t: Trial, user_id: int) -> Assignment | None:
+    return db.scalar(
+        select(Assignment).where(Assignment.trial_id == t.id, Assignment.user_id == user_id)
+    )
+
+
+def assignments_of(db: Session, t: Trial) -> list[tuple[Assignment, User]]:
+    rows = db.execute(
+        select(Assignment, User)
+        .join(User, User.id == Assignment.user_id)
+        .where(Assignment.trial_id == t.id)
+        .order_by(User.username)
+    ).all()
+    return [(a, u) for a, u in rows]
+
+
+def assigned_patients(db: Session, t: Trial, a: Assignment) -> list[Patient]:
+    if a.scope == "all":
+        return patients_of(db, t)
+    return list(
+        db.scalars(
+            select(Patient)
+            .join(AssignmentPatient, AssignmentPatient.patient_id == Patient.id)
+            .where(AssignmentPatient.assignment_id == a.id)
+            .order_by(Patient.code)
+        )
+    )
+
+
+def campaigns_of(db: Session, t: Trial) -> list[Campaign]:
+    return list(
+        db.scalars(select(Campaign).where(Campaign.trial_id == t.id).order_by(Campaign.number))
+    )
+
+
+def campaign(db: Session, t: Trial, number: int) -> Campaign | None:
+    return db.scalar(select(Campaign).where(Campaign.trial_id == t.id, Campaign.number == number))
+
+
+def worklist(db: Session, c: Campaign, reader_id: int) -> Worklist | None:
+    return db.scalar(
+        select(Worklist).where(Worklist.campaign_id == c.id, Worklist.reader_id == reader_id)
+    )
+
+
+def worklists_of(db: Session, c: Campaign) -> list[Worklist]:
+    return list(db.scalars(select(Worklist).where(Worklist.campaign_id == c.id)))
+
+
+def cases_of(db: Session, w: Worklist) -> list[Case]:
+    return list(db.scalars(select(Case).where(Case.worklist_id == w.id).order_by(Case.position)))
+
+
+def case_by_code(db: Session, code: str) -> Case | None:
+    return db.scalar(select(Case).where(Case.code == code))
+
+
+def all_case_codes(db: Session) -> frozenset[str]:
+    return frozenset(db.scalars(select(Case.code)))
+
+
+def reads_of_case(db: Session, c: Case) -> list[Read]:
+    return list(db.scalars(select(Read).where(Read.case_id == c.id).order_by(Read.id)))
+
+
+def visits_with_images(db: Session, t: Trial) -> dict[int, set[int]]:
+    """Patient id -> visit ids that have at least one image."""
+    out: dict[int, set[int]] = {}
+    for pid, vid in db.execute(
+        select(Image.patient_id, Image.visit_id).where(
+            Image.trial_id == t.id, Image.patient_id.is_not(None), Image.visit_id.is_not(None)
+        )
+    ):
+        if pid is not None and vid is not None:
+            out.setdefault(pid, set()).add(vid)
+    return out
+
+
+def clear_assignment_patients(db: Session, a: Assignment) -> None:
+    for row in db.scalars(select(AssignmentPatient).where(AssignmentPatient.assignment_id == a.id)):
+        db.delete(row)

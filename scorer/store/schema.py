@@ -157,6 +157,7 @@ class Read(Base):
     origin: Mapped[str] = mapped_column(String(16), default="entered")
     # The visit date an imported read came with; entered reads take theirs from the images.
     visit_date: Mapped[str | None] = mapped_column(String(10), default=None)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), default=None)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[str] = mapped_column(String(32))
     updated_at: Mapped[str] = mapped_column(String(32))
@@ -174,6 +175,83 @@ class Read(Base):
         CheckConstraint("status IN ('in_progress','signed','void')", name="status"),
         Index("ix_reads_reader", "reader_id", "trial_id"),
         Index("ix_reads_patient_visit", "patient_id", "visit_id"),
+    )
+
+
+class Assignment(Base):
+    """A reader assigned to a trial: all patients, or the subset in AssignmentPatient."""
+
+    __tablename__ = "assignments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    scope: Mapped[str] = mapped_column(String(8), default="all")
+    created_at: Mapped[str] = mapped_column(String(32))
+
+    __table_args__ = (
+        UniqueConstraint("trial_id", "user_id", name="uq_assignments_trial_user"),
+        CheckConstraint("scope IN ('all','subset')", name="scope"),
+    )
+
+
+class AssignmentPatient(Base):
+    """A patient in a reader's subset assignment."""
+
+    __tablename__ = "assignment_patients"
+
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id"), primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), primary_key=True)
+
+
+class Campaign(Base):
+    """A reading campaign: the visits read together (an extension year is a new campaign)."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id"))
+    number: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(64))
+    visits: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[str] = mapped_column(String(32))
+
+    __table_args__ = (UniqueConstraint("trial_id", "number", name="uq_campaigns_trial_number"),)
+
+
+class Worklist(Base):
+    """One reader's worklist in a campaign, with the seed and inputs it is made from."""
+
+    __tablename__ = "worklists"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    reader_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    seed: Mapped[str] = mapped_column(String(64))
+    inputs: Mapped[str] = mapped_column(Text)
+    generated_at: Mapped[str] = mapped_column(String(32))
+
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "reader_id", name="uq_worklists_campaign_reader"),
+    )
+
+
+class Case(Base):
+    """A case of a worklist: a patient with visits in display order, under an opaque code."""
+
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    worklist_id: Mapped[int] = mapped_column(ForeignKey("worklists.id"))
+    position: Mapped[int] = mapped_column(Integer)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"))
+    read_type: Mapped[str] = mapped_column(String(16), default="primary")
+    original_position: Mapped[int | None] = mapped_column(Integer, default=None)
+    visits: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (
+        UniqueConstraint("worklist_id", "position", name="uq_cases_worklist_position"),
     )
 
 
