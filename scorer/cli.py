@@ -398,6 +398,55 @@ def cmd_export(args: argparse.Namespace) -> int:
     return _run_store(args, body)
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from scorer.imaging.manifest import ManifestError, parse_manifest
+
+    manifest = None
+    if args.manifest:
+        try:
+            manifest = parse_manifest(Path(args.manifest).read_text(encoding="utf-8"))
+        except (OSError, ManifestError, UnicodeDecodeError) as exc:
+            _err(f"manifest {args.manifest}: {exc}")
+            return EXIT_ERROR
+
+    def progress(done: int, total: int, name: str) -> None:
+        if args.quiet or not total:
+            return
+        width = 30
+        filled = int(width * done / total)
+        shown = (name[-40:]) if name else ""
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {shown:<40}")
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    def body(ws: Any, s: Any, pw: _Passwords) -> int:
+        report = ws.import_images(
+            s,
+            args.trial,
+            [Path(p) for p in args.paths],
+            manifest,
+            progress,
+            workers=args.workers,
+            timeout_s=args.timeout,
+        )
+        res = report.to_dict()
+        if args.format == "json":
+            print(json.dumps(res, indent=2))
+        else:
+            for f in res["files"]:
+                detail = f.get("reason") or "; ".join(f.get("flags", []))
+                img = f" -> {f['image']}" if f.get("image") else ""
+                print(f"{f['status']:<9} {f['file']}{img}" + (f"  ({detail})" if detail else ""))
+            print(
+                f"imported {res['imported']}, duplicates {res['duplicates']}, refused "
+                f"{res['refused']}, flagged for the coordinator {res['flagged']}"
+            )
+        return EXIT_OK if res["refused"] == 0 else EXIT_ERROR
+
+    return _run_store(args, body)
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     from scorer.workspace import ScorerError
 
@@ -607,6 +656,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     db_opts(xr)
     x.set_defaults(func=cmd_export)
+
+    im = sub.add_parser("import", help="import DICOM (and PNG/JPEG/TIFF with a manifest)")
+    im.add_argument("paths", nargs="+", metavar="PATH", help="files, folders or zip archives")
+    im.add_argument("--trial", required=True)
+    im.add_argument(
+        "--manifest", metavar="FILE.csv", help="file,patient,visit,date,regions for each file"
+    )
+    im.add_argument("--format", choices=("text", "json"), default="text")
+    im.add_argument("--workers", type=int, default=2, help="decode worker processes")
+    im.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="time limit to decode one file",
+    )
+    im.add_argument("--quiet", action="store_true", help="no progress bar")
+    db_opts(im)
+    im.set_defaults(func=cmd_import)
 
     au = sub.add_parser("audit", help="audit: verify the trail, receipts and signatures")
     ausub = au.add_subparsers(dest="audit_cmd", required=True)

@@ -459,7 +459,9 @@ class Workspace:
             raise InvalidInput("the new password must differ from the old one")
         with self._write(s) as tx:
             user = repo.user_by_id(tx.session, s.user_id)
-            if not verify_password(user.password_hash, old):
+            if user.locked_until and _parse_time(user.locked_until) > self._now():
+                failure = "this account is locked after repeated failed attempts"
+            elif not verify_password(user.password_hash, old):
                 failure = self._count_failure(tx, user, self._now())
             else:
                 failure = ""
@@ -936,7 +938,11 @@ class Workspace:
         digest = ""
         with self._write(s) as tx:
             user = repo.user_by_id(tx.session, s.user_id)
-            if not verify_password(user.password_hash, password):
+            if user.disabled:
+                failure = "this account is disabled"
+            elif user.locked_until and _parse_time(user.locked_until) > self._now():
+                failure = "this account is locked after repeated failed attempts"
+            elif not verify_password(user.password_hash, password):
                 failure = self._count_failure(tx, user, self._now())
             else:
                 r = self._own_read(s, tx.session, code, write=True)
@@ -1423,6 +1429,49 @@ class Workspace:
                 "method": method,
                 "status": self._case_status(tx.session, c),
             }
+
+    # ----------------------------------------------------------------- images
+
+    def import_images(
+        self,
+        s: UserSession,
+        trial: str,
+        paths: Sequence[Path],
+        manifest: Any = None,
+        progress: Any = None,
+        **limits: Any,
+    ) -> Any:
+        """Import files, folders and zips (coordinator); every file's outcome is reported.
+
+        See :mod:`scorer.intake` for the steps; ``limits`` pass to it (workers, timeout_s,
+        memory_mb, max_megapixels)."""
+        from scorer.intake import import_images
+
+        return import_images(self, s, trial, paths, manifest, progress, **limits)
+
+    def images(self, s: UserSession, trial: str) -> list[dict[str, Any]]:
+        """The trial's images for the coordinator: code, patient code, visit, regions, flags."""
+        self._active(s, "coordinator", "admin")
+        with self.store.read() as db:
+            t = self._trial(db, trial)
+            out = []
+            for img in repo.images_of(db, t):
+                p = db.get(Patient, img.patient_id) if img.patient_id else None
+                v = repo.visit_by_id(db, img.visit_id) if img.visit_id else None
+                out.append(
+                    {
+                        "code": img.code,
+                        "patient": p.code if p else None,
+                        "visit": v.label if v else None,
+                        "regions": sorted(r.region for r in img.regions),
+                        "flags": [f for f in img.flags.split("; ") if f],
+                        "acquisition_date": img.acquisition_date,
+                        "rows": img.rows,
+                        "columns": img.columns,
+                        "source": img.source_name,
+                    }
+                )
+            return out
 
     # ----------------------------------------------------------------- events
 

@@ -143,7 +143,14 @@ def read_receipts(path: Path) -> tuple[dict[str, list[tuple[int, str]]], list[st
         return out, problems
     for i, line in enumerate(text.splitlines(), start=1):
         parts = line.split()
-        if len(parts) < 3 or parts[0] not in out or not parts[1].isdigit():
+        if (
+            len(parts) < 3
+            or parts[0] not in out
+            or not parts[1].isdigit()
+            # A line torn inside the MAC must not pass as a receipt of a shorter MAC.
+            or len(parts[2]) != 64
+            or parts[2].strip("0123456789abcdef")
+        ):
             # A torn last line (crash mid-write) is harmless; anything else is suspicious.
             problems.append(f"receipts line {i} is unreadable: {line[:60]!r}")
             continue

@@ -51,6 +51,8 @@ class Location:
     receipts_path: Path
     data_dir: Path
     source: str
+    readers_store: Path = Path()
+    originals_store: Path = Path()
 
     @property
     def is_sqlite(self) -> bool:
@@ -121,7 +123,15 @@ def resolve(db: str | None = None) -> Location:
     # directory for a server database; the config file may put either elsewhere.
     key_path = Path(str(key)) if key else loc_dir / f"{stem}.audit-key"
     receipts_path = Path(str(receipts)) if receipts else loc_dir / f"{stem}.receipts"
-    return Location(url, key_path, receipts_path, base, source)
+    # The readers' de-identified copies and the byte-identical originals live apart, so the
+    # centre's file permissions can keep readers' accounts away from the originals.
+    readers = os.environ.get("SCORER_READERS_STORE") or config.get("readers_store")
+    originals = os.environ.get("SCORER_ORIGINALS_STORE") or config.get("originals_store")
+    readers_store = Path(str(readers)) if readers else loc_dir / f"{stem}-images" / "readers"
+    originals_store = (
+        Path(str(originals)) if originals else loc_dir / f"{stem}-images" / "originals"
+    )
+    return Location(url, key_path, receipts_path, base, source, readers_store, originals_store)
 
 
 def filesystem_type(path: Path, mounts_text: str | None = None) -> str | None:

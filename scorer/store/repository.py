@@ -24,6 +24,7 @@ from scorer.store.schema import (
     Case,
     Event,
     Image,
+    ImageRegion,
     Patient,
     Read,
     Signature,
@@ -437,16 +438,35 @@ def verify_signatures(db: Session, result: Verification, view_cls: Any, hasher: 
     ):
         info = json.loads(a.new) if a.new else {}
         if "signature" in info:
-            audited[int(info["signature"])] = {"read": a.entity_id, **info}
+            kind = "sign" if a.action == "read.sign" else "void"
+            audited[int(info["signature"])] = {"read": a.entity_id, **info, "kind": kind}
+    last_of: dict[str, Signature] = {}  # read code -> its last signature
     for sig in db.scalars(select(Signature).order_by(Signature.id)):
         result.signatures += 1
-        rec = audited.get(sig.id)
+        rec = audited.pop(sig.id, None)
         if (
             rec is None
             or rec["read"] != sig.entity_id
+            or rec["kind"] != sig.kind
             or (sig.kind == "sign" and rec.get("content_hash") != sig.content_hash)
         ):
             result.fail(f"signature {sig.id} does not match the audit trail (moved or altered)")
+            return
+        last_of[sig.entity_id] = sig
+    # Unsigning a read behind the facade (deleting its signature, or marking the read
+    # unsigned) would free it for silent changes: every audited signature must exist, and a
+    # read whose last signature signs it must be marked signed.
+    if audited:
+        gone = min(audited)
+        result.fail(
+            f"signature {gone} of read {audited[gone]['read']} is in the audit trail but not "
+            "in the signatures table (deleted)"
+        )
+        return
+    signed = set(db.scalars(select(Read.code).where(Read.status == "signed")))
+    for code, sig in last_of.items():
+        if sig.kind == "sign" and code not in signed:
+            result.fail(f"read {code} is not marked signed, but signature {sig.id} signs it")
             return
     for r in db.scalars(select(Read).where(Read.status == "signed", Read.origin == "entered")):
         last = db.scalar(
@@ -574,3 +594,85 @@ def visits_with_images(db: Session, t: Trial) -> dict[int, set[int]]:
 def clear_assignment_patients(db: Session, a: Assignment) -> None:
     for row in db.scalars(select(AssignmentPatient).where(AssignmentPatient.assignment_id == a.id)):
         db.delete(row)
+
+
+# ------------------------------------------------------------------ images
+
+
+def image_hashes(db: Session) -> dict[str, str]:
+    """Original file SHA-256 -> image code, for every image."""
+    return {h: c for h, c in db.execute(select(Image.sha256, Image.code))}
+
+
+def image_sop_uids(db: Session) -> dict[str, str]:
+    """Original SOP Instance UID -> image code."""
+    return {
+        u: c
+        for u, c in db.execute(
+            select(Image.sop_instance_uid, Image.code).where(Image.sop_instance_uid.is_not(None))
+        )
+        if u
+    }
+
+
+def add_image(
+    db: Session,
+    t: Trial,
+    p: Patient | None,
+    v: Visit | None,
+    *,
+    code: str,
+    sha256: str,
+    sop_uid: str | None,
+    acquisition_date: str | None,
+    reader_path: str,
+    original_path: str,
+    flags: str,
+    reader_sha256: str,
+    transfer_syntax: str,
+    rows: int | None,
+    columns: int | None,
+    source_name: str,
+    regions: tuple[str, ...],
+    now: str,
+) -> Image:
+    img = Image(
+        trial_id=t.id,
+        patient_id=p.id if p else None,
+        visit_id=v.id if v else None,
+        code=code,
+        sha256=sha256,
+        sop_instance_uid=sop_uid,
+        acquisition_date=acquisition_date,
+        reader_path=reader_path,
+        original_path=original_path,
+        flags=flags,
+        reader_sha256=reader_sha256,
+        transfer_syntax=transfer_syntax,
+        rows=rows,
+        columns=columns,
+        source_name=source_name,
+        created_at=now,
+    )
+    db.add(img)
+    db.flush()
+    for r in regions:
+        db.add(ImageRegion(image_id=img.id, region=r))
+    db.flush()
+    return img
+
+
+def images_of(db: Session, t: Trial) -> list[Image]:
+    return list(db.scalars(select(Image).where(Image.trial_id == t.id).order_by(Image.id)))
+
+
+def image_by_code(db: Session, code: str) -> Image | None:
+    return db.scalar(select(Image).where(Image.code == code))
+
+
+def visit_by_id(db: Session, visit_id: int) -> Visit | None:
+    return db.get(Visit, visit_id)
+
+
+def reader_paths(db: Session) -> list[str]:
+    return [p for p in db.scalars(select(Image.reader_path)) if p]

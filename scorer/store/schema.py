@@ -124,6 +124,12 @@ class Image(Base):
     reader_path: Mapped[str] = mapped_column(Text, default="")
     original_path: Mapped[str] = mapped_column(Text, default="")
     flags: Mapped[str] = mapped_column(Text, default="")
+    # The readers' copy: its SHA-256 (it never changes after import) and geometry.
+    reader_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    transfer_syntax: Mapped[str | None] = mapped_column(String(64), default=None)
+    rows: Mapped[int | None] = mapped_column(Integer, default=None)
+    columns: Mapped[int | None] = mapped_column(Integer, default=None)
+    source_name: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[str] = mapped_column(String(32))
 
     regions: Mapped[list[ImageRegion]] = relationship(cascade="all, delete-orphan")

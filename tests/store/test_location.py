@@ -63,8 +63,12 @@ tmpfs /mnt/share/local tmpfs rw 0 0
 
 @pytest.mark.parametrize(
     ("path", "fs"),
-    [("/home/reader/scorer.sqlite", "ext4"), ("/mnt/share/trial/x.sqlite", "nfs4"),
-     ("/mnt/smb/x.sqlite", "cifs"), ("/mnt/share/local/x.sqlite", "tmpfs")],
+    [
+        ("/home/reader/scorer.sqlite", "ext4"),
+        ("/mnt/share/trial/x.sqlite", "nfs4"),
+        ("/mnt/smb/x.sqlite", "cifs"),
+        ("/mnt/share/local/x.sqlite", "tmpfs"),
+    ],
 )
 def test_filesystem_type_uses_the_deepest_mount(path: str, fs: str) -> None:
     assert filesystem_type(Path(path), MOUNTS) == fs

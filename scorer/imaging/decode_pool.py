@@ -1,0 +1,245 @@
+"""Decoding untrusted images in a small pool of persistent worker processes.
+
+A codec fed a hostile file may crash, hang or try to allocate without bound. Each worker runs
+with an address-space limit (POSIX) and each task with a time limit; a worker that dies or
+overruns is killed and replaced, and that file is refused. The workers also make the readers'
+de-identified copy, so a decoder fault can never take the importing process down with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import multiprocessing as mp
+import os
+import sys
+import time
+import traceback
+import warnings
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+DEFAULT_TIMEOUT_S = 60.0
+DEFAULT_MEMORY_MB = 4096
+
+
+@dataclass(frozen=True)
+class DecodeTask:
+    """One file to decode and, if it decodes, to write as a readers' copy."""
+
+    data: bytes
+    out_path: str
+    secret: bytes
+    kind: str = "dicom"  # dicom | raster
+
+
+@dataclass(frozen=True)
+class DecodeResult:
+    """What a worker reports: success with image facts, or the reason it failed."""
+
+    ok: bool
+    reason: str = ""
+    rows: int = 0
+    columns: int = 0
+    minimum: float = 0.0
+    maximum: float = 0.0
+    seconds: float = 0.0
+
+
+def _limit_memory(megabytes: int) -> None:
+    if sys.platform == "win32" or megabytes <= 0:
+        return
+    import resource
+
+    limit = megabytes * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _decode(task: DecodeTask) -> DecodeResult:
+    import pydicom
+
+    from scorer.imaging.deidentify import deidentify
+
+    start = time.perf_counter()
+    if task.kind == "raster":
+        from scorer.imaging.raster import raster_to_dataset
+
+        ds = raster_to_dataset(task.data)
+        arr = ds.pixel_array
+        out = ds
+    else:
+        ds = pydicom.dcmread(io.BytesIO(task.data))
+        arr = ds.pixel_array
+        if arr.ndim == 3:  # multi-frame: the first frame is the radiograph shown
+            arr = arr[0]
+        out = deidentify(ds, task.secret)
+    if arr.ndim != 2 or arr.shape != (int(ds.Rows), int(ds.Columns)):
+        return DecodeResult(
+            False,
+            f"decoded pixels have shape {arr.shape}, the header says {ds.Rows} x {ds.Columns}",
+        )
+    tmp = task.out_path + ".part"
+    out.save_as(tmp, enforce_file_format=True)
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    # The copy must carry exactly the pixel data that decoded, before it replaces anything.
+    # (Comparing the encoded bytes is as strict as decoding again, at a fraction of the cost.)
+    written = pydicom.dcmread(tmp)
+    if written.PixelData != out.PixelData:
+        os.unlink(tmp)
+        return DecodeResult(False, "the de-identified copy does not hold the same pixel data")
+    os.replace(tmp, task.out_path)
+    return DecodeResult(
+        True,
+        "",
+        int(arr.shape[0]),
+        int(arr.shape[1]),
+        float(arr.min()),
+        float(arr.max()),
+        time.perf_counter() - start,
+    )
+
+
+def _worker(conn: Connection, memory_mb: int) -> None:
+    _limit_memory(memory_mb)
+    # Import the decoders now, so a task's time limit measures decoding, not start-up.
+    import numpy  # noqa: F401
+    import pydicom
+    import pydicom.pixels  # noqa: F401
+
+    from scorer.imaging import deidentify  # noqa: F401
+
+    conn.send("ready")
+    while True:
+        try:
+            task = conn.recv()
+        except EOFError:
+            return
+        if task is None:
+            return
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                result = _decode(task)
+        except MemoryError:
+            result = DecodeResult(False, "decoding needs more memory than the worker's limit")
+        except Exception as exc:
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            result = DecodeResult(False, f"the pixel data cannot be decoded: {msg[:200]}")
+            if os.environ.get("SCORER_DEBUG_DECODE"):
+                traceback.print_exc()
+        for leftover in (task.out_path + ".part",):
+            if not result.ok and os.path.exists(leftover):
+                os.unlink(leftover)
+        conn.send(result)
+
+
+class _Worker:
+    def __init__(self, ctx: Any, memory_mb: int) -> None:
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_worker, args=(child, memory_mb), daemon=True)
+        self.proc.start()
+        child.close()
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.join(5)
+        self.conn.close()
+
+
+class DecodePool:
+    """Persistent decode workers with per-task time and memory limits."""
+
+    def __init__(
+        self,
+        workers: int = 2,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        memory_mb: int = DEFAULT_MEMORY_MB,
+    ) -> None:
+        # spawn: a clean interpreter, safe beside Qt and database threads.
+        self._ctx = mp.get_context("spawn")
+        self.timeout_s = timeout_s
+        self.memory_mb = memory_mb
+        self._workers = [_Worker(self._ctx, memory_mb) for _ in range(max(1, workers))]
+        self.replaced = 0
+        for i in range(len(self._workers)):
+            self._await_ready(i)
+
+    def __enter__(self) -> DecodePool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for w in self._workers:
+            with contextlib.suppress(OSError):
+                w.conn.send(None)
+        for w in self._workers:
+            w.proc.join(2)
+            if w.proc.is_alive():
+                w.kill()
+        self._workers = []
+
+    def run(self, tasks: list[DecodeTask]) -> list[DecodeResult]:
+        """Decode tasks across the workers; results in task order."""
+        results: list[DecodeResult | None] = [None] * len(tasks)
+        pending = list(range(len(tasks)))
+        busy: dict[int, tuple[int, float]] = {}  # worker index -> (task index, started)
+        while pending or busy:
+            for wi, w in enumerate(self._workers):
+                if wi not in busy and pending:
+                    ti = pending.pop(0)
+                    try:
+                        w.conn.send(tasks[ti])
+                        busy[wi] = (ti, time.monotonic())
+                    except OSError:
+                        self._replace(wi)
+                        results[ti] = DecodeResult(False, "the decode worker failed to start")
+            for wi in list(busy):
+                w = self._workers[wi]
+                ti, started = busy[wi]
+                remaining = self.timeout_s - (time.monotonic() - started)
+                if w.conn.poll(0.005):
+                    try:
+                        results[ti] = w.conn.recv()
+                    except (EOFError, OSError):
+                        results[ti] = self._died(wi)
+                    del busy[wi]
+                elif not w.proc.is_alive():
+                    results[ti] = self._died(wi)
+                    del busy[wi]
+                elif remaining <= 0:
+                    self._replace(wi)
+                    results[ti] = DecodeResult(
+                        False, f"decoding ran past the time limit of {self.timeout_s:g} s"
+                    )
+                    del busy[wi]
+        return [r if r is not None else DecodeResult(False, "not decoded") for r in results]
+
+    def _await_ready(self, wi: int, wait_s: float = 60.0) -> None:
+        w = self._workers[wi]
+        if not w.conn.poll(wait_s) or w.conn.recv() != "ready":
+            raise RuntimeError("a decode worker did not start")
+
+    def _died(self, wi: int) -> DecodeResult:
+        code = self._workers[wi].proc.exitcode
+        self._replace(wi)
+        return DecodeResult(False, f"the decoder crashed on this file (worker exit {code})")
+
+    def _replace(self, wi: int) -> None:
+        self._workers[wi].kill()
+        self._workers[wi] = _Worker(self._ctx, self.memory_mb)
+        self._await_ready(wi)
+        self.replaced += 1
+
+
+def cleanup_partial(folder: Path) -> int:
+    """Remove readers' copies left half-written by a crash; returns how many."""
+    n = 0
+    for p in folder.glob("**/*.part"):
+        p.unlink(missing_ok=True)
+        n += 1
+    return n

@@ -1,0 +1,399 @@
+"""Image intake: files, folders and zips in; blinded readers' copies and originals out.
+
+Part of the facade layer: ``Workspace.import_images`` calls :func:`import_images`. For each
+file: a cheap header check in this process, then decoding and the de-identified copy in the
+worker pool, then the original into the content-addressed originals store, and only then one
+database transaction with the image and its audit row. A file that fails anywhere is refused
+with its reason and nothing of it is kept; the other files go on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from scorer.imaging.decode_pool import DecodePool, DecodeTask, cleanup_partial
+from scorer.imaging.deidentify import patient_secret
+from scorer.imaging.dicom_header import (
+    DEFAULT_MAX_MEGAPIXELS,
+    SUPPORTED_SYNTAXES,
+    HeaderFacts,
+    RefusedFile,
+    read_header,
+    shown,
+)
+from scorer.imaging.manifest import Manifest, ManifestRow
+from scorer.imaging.raster import check_raster, raster_kind
+from scorer.imaging.sources import SourceFile, find_files
+from scorer.store import repository as repo
+
+if TYPE_CHECKING:
+    from scorer.workspace import UserSession, Workspace
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class FileOutcome:
+    """What became of one file: imported (with its image code), duplicate, or refused."""
+
+    file: str
+    status: str
+    image: str | None = None
+    reason: str = ""
+    flags: list[str] = field(default_factory=list)
+    regions: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"file": self.file, "status": self.status}
+        if self.image:
+            d["image"] = self.image
+        if self.reason:
+            d["reason"] = shown(self.reason, 300)
+        if self.flags:
+            d["flags"] = self.flags
+        if self.regions:
+            d["regions"] = self.regions
+        return d
+
+
+@dataclass
+class ImportReport:
+    """Every file's outcome and the counts."""
+
+    files: list[FileOutcome] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(1 for f in self.files if f.status == status)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "imported": self.count("imported"),
+            "duplicates": self.count("duplicate"),
+            "refused": self.count("refused"),
+            "flagged": sum(1 for f in self.files if f.status == "imported" and f.flags),
+            "files": [f.to_dict() for f in self.files],
+        }
+
+
+@dataclass
+class _Candidate:
+    source: SourceFile
+    data: bytes
+    sha256: str
+    kind: str  # dicom | raster
+    facts: HeaderFacts | None
+    manifest: ManifestRow | None
+    patient_id: str | None = None
+    visit: str | None = None
+    when: date | None = None
+    regions: tuple[str, ...] = ()
+    flags: list[str] = field(default_factory=list)
+    code: str = ""
+
+
+def _store_original(root: Path, sha: str, data: bytes, suffix: str) -> Path:
+    """Keep the original byte-identical, content-addressed; idempotent."""
+    target = root / sha[:2] / f"{sha}{suffix}"
+    if target.exists() and target.stat().st_size == len(data):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".part-", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def import_images(
+    ws: Workspace,
+    s: UserSession,
+    trial: str,
+    paths: Sequence[Path],
+    manifest: Manifest | None = None,
+    progress: Progress | None = None,
+    workers: int = 2,
+    timeout_s: float = 60.0,
+    memory_mb: int = 4096,
+    max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
+) -> ImportReport:
+    """Import every file under ``paths`` into ``trial``; see the module docstring."""
+    from scorer.workspace import InvalidInput, new_code
+
+    ws._active(s, "coordinator")
+    loc = ws.store.location
+    readers_root = loc.readers_store
+    originals_root = loc.originals_store
+    if readers_root.resolve() == originals_root.resolve():
+        raise InvalidInput("the readers' store and the originals store must be apart")
+    readers_root.mkdir(parents=True, exist_ok=True)
+    originals_root.mkdir(parents=True, exist_ok=True)
+    cleanup_partial(readers_root)
+    _remove_orphans(ws, readers_root)
+    with ws.store.read() as db:
+        t = ws._trial(db, trial)
+        ws._not_locked(t)
+        trial_id = t.id
+        visit_labels = {v.label for v in t.visits}
+    sources = list(find_files(list(paths)))
+    report = ImportReport()
+    total = len(sources)
+    with ws.store.read() as db:
+        known_hashes = repo.image_hashes(db)
+        known_sops = repo.image_sop_uids(db)
+    batch_hashes: set[str] = set()
+    candidates: list[tuple[int, _Candidate]] = []
+    outcomes: list[FileOutcome | None] = [None] * total
+    for i, src in enumerate(sources):
+        if progress:
+            progress(i, total, src.name)
+        outcome, cand = _examine(src, manifest, max_megapixels)
+        if outcome is not None:
+            outcomes[i] = outcome
+            continue
+        assert cand is not None
+        if cand.sha256 in known_hashes or cand.sha256 in batch_hashes:
+            prev = known_hashes.get(cand.sha256)
+            outcomes[i] = FileOutcome(
+                src.name, "duplicate", prev, "the same file was imported already"
+            )
+            continue
+        sop = cand.facts.sop_instance_uid if cand.facts else None
+        if sop and sop in known_sops:
+            outcomes[i] = FileOutcome(
+                src.name,
+                "refused",
+                reason=(
+                    f"another file with SOP Instance UID {sop} was imported already (image "
+                    f"{known_sops[sop]}) with different content"
+                ),
+            )
+            continue
+        batch_hashes.add(cand.sha256)
+        _resolve_identity(cand, visit_labels)
+        candidates.append((i, cand))
+    # Patients first (one transaction), so each file's de-identification uses its patient.
+    codes = _ensure_patients(ws, s, trial, [c for _, c in candidates])
+    tasks: list[DecodeTask] = []
+    for _, cand in candidates:
+        cand.code = new_code(12)
+        patient_code = codes.get(cand.patient_id or "")
+        secret = patient_secret(ws.store.key, trial, patient_code or f"unassigned:{cand.sha256}")
+        out = readers_root / cand.code[:2] / f"{cand.code}.dcm"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tasks.append(DecodeTask(cand.data, str(out), secret, cand.kind))
+    if tasks:
+        with DecodePool(
+            workers=min(workers, len(tasks)), timeout_s=timeout_s, memory_mb=memory_mb
+        ) as pool:
+            results = pool.run(tasks)
+    else:
+        results = []
+    for (i, cand), task, result in zip(candidates, tasks, results, strict=True):
+        if progress:
+            progress(i, total, cand.source.name)
+        if not result.ok:
+            Path(task.out_path).unlink(missing_ok=True)
+            outcomes[i] = FileOutcome(cand.source.name, "refused", reason=result.reason)
+            continue
+        outcomes[i] = _commit(ws, s, trial, cand, Path(task.out_path), originals_root, codes)
+    report.files = [o for o in outcomes if o is not None]
+    with ws._write(s) as tx:
+        tx.audit(
+            "images.import",
+            "trial",
+            trial,
+            trial_id=trial_id,
+            new={
+                "files": total,
+                "imported": report.count("imported"),
+                "duplicates": report.count("duplicate"),
+                "refused": report.count("refused"),
+                "flagged": sum(1 for f in report.files if f.status == "imported" and f.flags),
+            },
+        )
+    if progress:
+        progress(total, total, "")
+    return report
+
+
+def _examine(
+    src: SourceFile, manifest: Manifest | None, max_megapixels: float
+) -> tuple[FileOutcome | None, _Candidate | None]:
+    if src.problem:
+        return FileOutcome(src.name, "refused", reason=src.problem), None
+    try:
+        data = src.read()
+    except Exception as exc:
+        return FileOutcome(src.name, "refused", reason=f"cannot read the file: {exc}"), None
+    sha = hashlib.sha256(data).hexdigest()
+    row = manifest.lookup(src.name) if manifest else None
+    if len(data) >= 132 and data[128:132] == b"DICM":
+        try:
+            facts = read_header(data, max_megapixels)
+        except RefusedFile as exc:
+            return FileOutcome(src.name, "refused", reason=str(exc)), None
+        return None, _Candidate(src, data, sha, "dicom", facts, row)
+    kind = raster_kind(data)
+    if kind is not None:
+        if row is None:
+            return FileOutcome(
+                src.name,
+                "refused",
+                reason=(
+                    f"a {kind} file needs a manifest row (file, patient, visit, date, regions)"
+                ),
+            ), None
+        try:
+            check_raster(data, int(max_megapixels * 1e6))
+        except Exception as exc:
+            return FileOutcome(src.name, "refused", reason=f"unreadable {kind}: {exc}"), None
+        return None, _Candidate(src, data, sha, "raster", None, row)
+    return FileOutcome(src.name, "refused", reason=("not a DICOM, PNG, JPEG or TIFF file")), None
+
+
+def _resolve_identity(c: _Candidate, visit_labels: set[str]) -> None:
+    """Patient, visit, date and regions from the manifest, else the header; flag the unknown."""
+    f, m = c.facts, c.manifest
+    c.patient_id = (m.patient if m and m.patient else None) or (f.patient_id if f else None)
+    visit = (m.visit if m and m.visit else None) or (f.visit if f else None)
+    c.when = (m.date if m and m.date else None) or (f.acquisition_date if f else None)
+    c.regions = (m.regions if m and m.regions else ()) or (f.regions if f else ())
+    if not c.patient_id:
+        c.flags.append("patient unknown")
+    if visit is None:
+        c.flags.append("visit unknown")
+    elif visit not in visit_labels:
+        c.flags.append(f"visit {visit} is not a visit of this trial")
+        visit = None
+    c.visit = visit
+    if not c.regions:
+        what = f" (body part {f.body_part or '?'}, laterality {f.laterality or '?'})" if f else ""
+        c.flags.append(f"regions unknown{what}")
+    if f is not None:
+        if f.burned_in == "YES":
+            c.flags.append("burned-in annotation")
+        elif f.burned_in is None and f.sop_class.endswith(".7"):
+            c.flags.append("burned-in annotation unknown (secondary capture)")
+    elif c.kind == "raster":
+        c.flags.append("burned-in annotation unknown (scanned image)")
+
+
+def _ensure_patients(
+    ws: Workspace, s: UserSession, trial: str, cands: list[_Candidate]
+) -> dict[str, str]:
+    """Real patient ID -> opaque code, registering new patients (audited, codes only)."""
+    wanted = sorted({c.patient_id for c in cands if c.patient_id})
+    codes: dict[str, str] = {}
+    if not wanted:
+        return codes
+    with ws._write(s) as tx:
+        t = ws._trial(tx.session, trial)
+        for real in wanted:
+            p = repo.patient_by_real_id(tx.session, t, real)
+            if p is None:
+                p = repo.add_patient(tx.session, t, real, ws._unique_patient_code(tx, t), tx.now)
+                tx.audit(
+                    "patient.add",
+                    "patient",
+                    p.code,
+                    trial_id=t.id,
+                    new={"code": p.code},
+                    reason="image import",
+                )
+            codes[real] = p.code
+    return codes
+
+
+def _commit(
+    ws: Workspace,
+    s: UserSession,
+    trial: str,
+    c: _Candidate,
+    reader_copy: Path,
+    originals_root: Path,
+    codes: dict[str, str],
+) -> FileOutcome:
+    suffix = ".dcm" if c.kind == "dicom" else f".{(raster_kind(c.data) or 'img').lower()}"
+    try:
+        original = _store_original(originals_root, c.sha256, c.data, suffix)
+        reader_sha = hashlib.sha256(reader_copy.read_bytes()).hexdigest()
+        os.chmod(reader_copy, 0o444)  # the readers' copy is immutable after import
+        with ws._write(s) as tx:
+            t = ws._trial(tx.session, trial)
+            p = repo.patient_by_real_id(tx.session, t, c.patient_id) if c.patient_id else None
+            v = repo.visit_by_label(tx.session, t, c.visit) if c.visit else None
+            img = repo.add_image(
+                tx.session,
+                t,
+                p,
+                v,
+                code=c.code,
+                sha256=c.sha256,
+                sop_uid=c.facts.sop_instance_uid if c.facts else None,
+                acquisition_date=c.when.isoformat() if c.when else None,
+                reader_path=str(reader_copy),
+                original_path=str(original),
+                flags="; ".join(c.flags),
+                reader_sha256=reader_sha,
+                transfer_syntax=c.facts.transfer_syntax if c.facts else "raster",
+                rows=c.facts.rows if c.facts else None,
+                columns=c.facts.columns if c.facts else None,
+                source_name=c.source.name,
+                regions=c.regions,
+                now=tx.now,
+            )
+            tx.audit(
+                "image.import",
+                "image",
+                img.code,
+                trial_id=t.id,
+                new={
+                    "patient": p.code if p else None,
+                    "visit": c.visit,
+                    "regions": list(c.regions),
+                    "sha256": c.sha256,
+                    "syntax": SUPPORTED_SYNTAXES.get(c.facts.transfer_syntax, "")
+                    if c.facts
+                    else "raster",
+                    "flags": c.flags,
+                },
+            )
+    except Exception as exc:
+        reader_copy.unlink(missing_ok=True)
+        return FileOutcome(c.source.name, "refused", reason=f"not saved: {exc}")
+    return FileOutcome(
+        c.source.name, "imported", c.code, flags=list(c.flags), regions=list(c.regions)
+    )
+
+
+def _remove_orphans(ws: Workspace, readers_root: Path, min_age_s: float = 3600.0) -> int:
+    """Delete readers' copies that no image row names: a crash came between writing the copy
+    and committing its row. Only old ones, so another workstation's import in flight is safe."""
+    with ws.store.read() as db:
+        known = {Path(p).name for p in repo.reader_paths(db)}
+    now = time.time()
+    removed = 0
+    for f in readers_root.glob("*/*.dcm"):
+        try:
+            old = now - f.stat().st_mtime > min_age_s
+        except OSError:
+            continue
+        if f.name not in known and old:
+            f.chmod(0o644)
+            f.unlink(missing_ok=True)
+            removed += 1
+    return removed

@@ -1,0 +1,353 @@
+"""Importing radiographs: real CR files, de-identification, manifests, zips, limits."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shutil
+import stat
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from PIL import Image
+from pydicom.data import get_testdata_file
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+
+from scorer.imaging.manifest import ManifestError, parse_manifest
+from tests.intake.conftest import COORD_PW, Desk
+from tests.intake.dicom_maker import dicom_bytes, make_dx, small_radiograph, write
+
+
+def cr(name: str) -> Path:
+    return Path(get_testdata_file(name, download=False))
+
+
+def test_real_cr_radiographs_import_with_their_header_window(desk: Desk, tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    names = ["RG3_UNCR.dcm", "RG3_J2KR.dcm", "RG1_UNCR.dcm", "RG1_J2KI.dcm"]
+    for n in names:
+        shutil.copy(cr(n), src / n)
+    report = desk.ws.import_images(desk.s, "T1", [src]).to_dict()
+    assert report["imported"] == 4 and report["refused"] == 0
+    images = {i["source"].split("/")[-1]: i for i in desk.ws.images(desk.s, "T1")}
+    from scorer.store import repository as repo
+
+    with desk.ws.store.read() as db:
+        for n in names:
+            img = repo.image_by_code(db, images[n]["code"])
+            assert img is not None
+            original = pydicom.dcmread(cr(n))
+            copy = pydicom.dcmread(img.reader_path)
+            assert copy.WindowCenter == original.WindowCenter
+            assert copy.WindowWidth == original.WindowWidth
+            assert copy.PhotometricInterpretation == original.PhotometricInterpretation
+            assert copy.file_meta.TransferSyntaxUID == original.file_meta.TransferSyntaxUID
+            assert np.array_equal(copy.pixel_array, original.pixel_array)
+            assert copy.PatientIdentityRemoved == "YES"
+            assert copy.SOPInstanceUID != original.SOPInstanceUID
+            assert Path(img.original_path).read_bytes() == cr(n).read_bytes()
+            assert (
+                hashlib.sha256(Path(img.reader_path).read_bytes()).hexdigest() == img.reader_sha256
+            )
+            assert not Path(img.reader_path).stat().st_mode & stat.S_IWUSR  # immutable copy
+    loc = desk.ws.store.location
+    assert loc.readers_store != loc.originals_store
+    assert not loc.originals_store.is_relative_to(loc.readers_store)
+    # EXTREMITY / CHEST say nothing about hands or feet: flagged, never guessed.
+    assert all(any("regions unknown" in f for f in i["flags"]) for i in images.values())
+
+
+PLANTED = "PLANTED"
+
+
+def planted_dataset(study_uid: str, date: str, n: int) -> Dataset:
+    """A DX with a marker in every identifying attribute of PS3.15 Table E.1-1 we could set,
+    in private tags and inside nested sequences."""
+    ds = make_dx(
+        patient_id=f"{PLANTED}-ID",
+        visit="W0" if n == 0 else "W52",
+        study_uid=study_uid,
+        study_date=date,
+    )
+    for kw in (
+        "PatientName",
+        "OtherPatientNames",
+        "PatientBirthName",
+        "PatientMotherBirthName",
+        "ReferringPhysicianName",
+        "PerformingPhysicianName",
+        "OperatorsName",
+        "NameOfPhysiciansReadingStudy",
+        "RequestingPhysician",
+    ):
+        setattr(ds, kw, f"{PLANTED}^{kw}")
+    for kw in (
+        "OtherPatientIDs",
+        "AccessionNumber",
+        "StudyID",
+        "InstitutionName",
+        "InstitutionAddress",
+        "InstitutionalDepartmentName",
+        "StationName",
+        "DeviceSerialNumber",
+        "StudyDescription",
+        "SeriesDescription",
+        "PatientAddress",
+        "MilitaryRank",
+        "Occupation",
+        "AdditionalPatientHistory",
+        "PatientComments",
+        "ImageComments",
+        "ProtocolName",
+        "RequestedProcedureID",
+        "PerformedProcedureStepID",
+        "ScheduledProcedureStepID",
+        "IssuerOfPatientID",
+        "PatientTelephoneNumbers",
+        "CountryOfResidence",
+        "RegionOfResidence",
+        "EthnicGroup",
+        "MedicalRecordLocator",
+        "AdmissionID",
+        "ClinicalTrialSponsorName",
+        "ClinicalTrialProtocolName",
+        "ClinicalTrialSiteName",
+        "DerivationDescription",
+        "AcquisitionDeviceProcessingDescription",
+        "PerformedProcedureStepDescription",
+    ):
+        setattr(ds, kw, f"{PLANTED}{len(kw)}")  # short enough for SH (16)
+    ds.PatientBirthDate = "19610203"
+    ds.PatientAge = "063Y"
+    ds.PatientSex = "F"
+    ds.PatientWeight = 71
+    ds.StudyTime = "101112"
+    ds.FrameOfReferenceUID = f"1.2.3.{n}"
+    req = Dataset()
+    req.RequestedProcedureID = f"{PLANTED}nr"
+    inner = Dataset()
+    inner.PatientID = f"{PLANTED}-nested-deeper"
+    req.ReferencedPatientSequence = Sequence([inner])
+    ds.RequestAttributesSequence = Sequence([req])
+    ds.private_block(0x0011, "ACME HOSPITAL", create=True).add_new(0x01, "LO", f"{PLANTED}-private")
+    ds.add_new(0x00191010, "LO", f"{PLANTED}-private-no-creator")
+    return ds
+
+
+def test_deidentification_removes_every_planted_identifier_and_keeps_intervals(
+    desk: Desk, tmp_path: Path
+) -> None:
+    study = "1.2.826.0.1.3680043.2.1125.9.1"
+    write(planted_dataset(study, "20240110", 0), tmp_path / "in" / "a.dcm")
+    write(planted_dataset(study, "20250115", 1), tmp_path / "in" / "b.dcm")
+    report = desk.ws.import_images(desk.s, "T1", [tmp_path / "in"]).to_dict()
+    assert report["imported"] == 2
+    from scorer.store import repository as repo
+
+    copies = []
+    with desk.ws.store.read() as db:
+        for f in report["files"]:
+            img = repo.image_by_code(db, f["image"])
+            raw = Path(img.reader_path).read_bytes()
+            assert PLANTED.encode() not in raw, f["file"]
+            assert b"19610203" not in raw and b"ACME" not in raw
+            copies.append(pydicom.dcmread(img.reader_path))
+    for c in copies:
+        assert not any(e.tag.is_private for e in c)
+        assert "RequestAttributesSequence" not in c and "PatientBirthDate" in c
+        assert c.PatientBirthDate == "" and c.PatientName == ""
+        assert c.DeidentificationMethod and c.PatientIdentityRemoved == "YES"
+        assert c.ImageLaterality == "B" and c.BodyPartExamined == "HAND"
+        assert c.ImagerPixelSpacing == [0.2, 0.2]
+    a, b = copies
+    from datetime import date
+
+    def d(text: str) -> date:
+        return date(int(text[:4]), int(text[4:6]), int(text[6:8]))
+
+    assert (d(b.StudyDate) - d(a.StudyDate)).days == (date(2025, 1, 15) - date(2024, 1, 10)).days
+    assert a.StudyDate != "20240110"
+    # One patient: the same original study UID maps to the same new one.
+    assert a.StudyInstanceUID == b.StudyInstanceUID != study
+    assert a.SOPInstanceUID != b.SOPInstanceUID
+    # The patient is registered under a code; the real ID is only in the coordinator's view.
+    patients = desk.ws.list_patients(desk.s, "T1")
+    assert patients[0]["real_id"] == f"{PLANTED}-ID"
+    images = desk.ws.images(desk.s, "T1")
+    assert {i["visit"] for i in images} == {"W0", "W52"}
+    assert all(i["regions"] == ["LH", "RH"] for i in images)
+
+
+def test_png_with_a_manifest_and_refusal_without(desk: Desk, tmp_path: Path) -> None:
+    src = tmp_path / "scans"
+    src.mkdir()
+    Image.fromarray(small_radiograph(80, 60).astype(np.uint16)).save(src / "film1.png")
+    Image.fromarray((small_radiograph(80, 60) // 16).astype(np.uint8)).save(src / "film2.jpg")
+    Image.fromarray((small_radiograph(80, 60) // 16).astype(np.uint8)).save(src / "film3.tif")
+    manifest = parse_manifest(
+        "file,patient,visit,date,regions\n"
+        "film1.png,SITE2-0007,W0,2024-02-01,LF RF\n"
+        "film2.jpg,SITE2-0007,W52,2025-02-03,LH;RH\n"
+    )
+    res = desk.ws.import_images(desk.s, "T1", [src], manifest).to_dict()
+    by = {Path(f["file"]).name: f for f in res["files"]}
+    assert by["film1.png"]["status"] == "imported" and by["film1.png"]["regions"] == ["LF", "RF"]
+    assert by["film2.jpg"]["status"] == "imported"
+    assert any("burned-in" in f for f in by["film1.png"]["flags"])
+    assert by["film3.tif"]["status"] == "refused" and "manifest" in by["film3.tif"]["reason"]
+    imgs = {i["source"].split("/")[-1]: i for i in desk.ws.images(desk.s, "T1")}
+    assert imgs["film1.png"]["acquisition_date"] == "2024-02-01"
+    assert imgs["film1.png"]["rows"] is None or imgs["film1.png"]["visit"] == "W0"
+
+
+def test_a_bad_manifest_names_each_line() -> None:
+    with pytest.raises(ManifestError) as info:
+        parse_manifest(
+            "file,patient,visit,date,regions\n"
+            "a.png,P1,W0,01/02/2024,LH\n"
+            "b.png,P1,W0,,XX\n"
+            "a.png,P2,W0,,LH\n"
+        )
+    msg = str(info.value)
+    assert "line 2, column date" in msg and "line 3, column regions" in msg
+    assert "line 4, column file: a.png is listed twice" in msg
+    with pytest.raises(ManifestError, match="line 1: the header"):
+        parse_manifest("name,patient\n")
+
+
+def test_zip_archives_and_folders_recursively(desk: Desk, tmp_path: Path) -> None:
+    inner = tmp_path / "site" / "visit1" / "deep"
+    write(make_dx(patient_id="Z-1"), inner / "a.dcm")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("export/b.dcm", dicom_bytes(make_dx(patient_id="Z-2")))
+        zf.writestr("export/readme.txt", "not an image")
+        zf.writestr("bomb.dcm", b"\0" * 50_000_000)  # expands ~50000-fold
+    (tmp_path / "site" / "batch.zip").write_bytes(buf.getvalue())
+    res = desk.ws.import_images(desk.s, "T1", [tmp_path / "site"]).to_dict()
+    status = {f["file"].split("site/")[-1]: f for f in res["files"]}
+    assert set(status) == {
+        "visit1/deep/a.dcm",
+        "batch.zip!export/b.dcm",
+        "batch.zip!export/readme.txt",
+        "batch.zip!bomb.dcm",
+    }
+    assert status["visit1/deep/a.dcm"]["status"] == "imported"
+    assert status["batch.zip!export/b.dcm"]["status"] == "imported"
+    assert status["batch.zip!export/readme.txt"]["status"] == "refused"
+    assert "zip bomb" in status["batch.zip!bomb.dcm"]["reason"]
+
+
+def test_a_decompression_bomb_is_refused_before_decoding(desk: Desk, tmp_path: Path) -> None:
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import JPEG2000Lossless
+
+    ds = make_dx()
+    ds.Rows, ds.Columns = 40000, 40000
+    ds.PixelData = encapsulate([b"\xff\x4f\xff\x51" + b"\0" * 60])
+    ds.file_meta.TransferSyntaxUID = JPEG2000Lossless
+    write(ds, tmp_path / "in" / "bomb.dcm")
+    liar = make_dx()
+    liar.PixelData = liar.PixelData[:-100]  # shorter than the header promises
+    write(liar, tmp_path / "in" / "short.dcm")
+    big_png = tmp_path / "in" / "huge.png"
+    Image.new("L", (1, 1)).save(big_png)
+    data = bytearray(big_png.read_bytes())
+    data[16:24] = (60000).to_bytes(4, "big") + (60000).to_bytes(4, "big")  # IHDR width/height
+    big_png.write_bytes(bytes(data))
+    manifest = parse_manifest("file,patient,visit,date,regions\nhuge.png,P9,W0,,LH\n")
+    res = desk.ws.import_images(desk.s, "T1", [tmp_path / "in"], manifest).to_dict()
+    by = {Path(f["file"]).name: f for f in res["files"]}
+    assert by["bomb.dcm"]["status"] == "refused"
+    assert "1600 megapixels is over the budget of 512" in by["bomb.dcm"]["reason"]
+    assert "pixel data is" in by["short.dcm"]["reason"] and "promises" in by["short.dcm"]["reason"]
+    assert by["huge.png"]["status"] == "refused"
+
+
+def test_a_decoder_past_its_time_limit_is_refused_and_the_import_goes_on(
+    desk: Desk, tmp_path: Path
+) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(cr("RG1_J2KR.dcm"), src / "slow.dcm")  # ~1 s to decode here
+    write(make_dx(patient_id="FAST-1"), src / "fast.dcm")
+    res = desk.ws.import_images(desk.s, "T1", [src], timeout_s=0.05, workers=1).to_dict()
+    by = {Path(f["file"]).name: f for f in res["files"]}
+    assert by["slow.dcm"]["status"] == "refused"
+    assert "time limit of 0.05 s" in by["slow.dcm"]["reason"]
+    assert by["fast.dcm"]["status"] == "imported"
+
+
+def test_importing_again_changes_nothing(desk: Desk, tmp_path: Path) -> None:
+    write(make_dx(patient_id="R-1"), tmp_path / "in" / "a.dcm")
+    write(make_dx(patient_id="R-2", visit="W52"), tmp_path / "in" / "b.dcm")
+    first = desk.ws.import_images(desk.s, "T1", [tmp_path / "in"]).to_dict()
+    images = desk.ws.images(desk.s, "T1")
+    again = desk.ws.import_images(desk.s, "T1", [tmp_path / "in"]).to_dict()
+    assert first["imported"] == 2 and again["imported"] == 0 and again["duplicates"] == 2
+    assert desk.ws.images(desk.s, "T1") == images
+    # The same SOP Instance UID with other content is refused, not merged.
+    ds = pydicom.dcmread(tmp_path / "in" / "a.dcm")
+    ds.PixelData = small_radiograph(seed=5).tobytes()
+    write(ds, tmp_path / "in2" / "a-changed.dcm")
+    res = desk.ws.import_images(desk.s, "T1", [tmp_path / "in2"]).to_dict()
+    assert res["refused"] == 1 and "SOP Instance UID" in res["files"][0]["reason"]
+    trail = [e for e in desk.ws.audit_trail(desk.s) if e["action"] == "images.import"]
+    assert [json.loads(e["new"])["imported"] for e in trail] == [2, 0, 0]
+    assert desk.ws.verify().ok
+
+
+def test_unknown_patient_visit_and_burned_in_are_flagged_not_guessed(
+    desk: Desk, tmp_path: Path
+) -> None:
+    a = make_dx(patient_id="", visit=None, laterality="")
+    del a.PatientID
+    a.BurnedInAnnotation = "YES"
+    write(a, tmp_path / "in" / "a.dcm")
+    write(make_dx(patient_id="K-1", visit="W104"), tmp_path / "in" / "b.dcm")
+    res = desk.ws.import_images(desk.s, "T1", [tmp_path / "in"]).to_dict()
+    by = {Path(f["file"]).name: f for f in res["files"]}
+    assert by["a.dcm"]["status"] == "imported"
+    assert {"patient unknown", "visit unknown", "burned-in annotation"} <= set(by["a.dcm"]["flags"])
+    assert any(f.startswith("regions unknown") for f in by["a.dcm"]["flags"])
+    assert "visit W104 is not a visit of this trial" in by["b.dcm"]["flags"]
+    assert res["flagged"] == 2
+
+
+def test_cli_import_reports_json_per_file(
+    desk: Desk, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scorer.cli import main
+
+    write(make_dx(patient_id="C-1"), tmp_path / "in" / "good.dcm")
+    (tmp_path / "in" / "bad.dcm").write_bytes(b"\0" * 128 + b"DICM" + b"\xff" * 50)
+    desk.ws.close()
+    monkeypatch.setattr("sys.stdin", io.StringIO(COORD_PW + "\n"))
+    rc = main(
+        [
+            "import",
+            str(tmp_path / "in"),
+            "--trial",
+            "T1",
+            "--format",
+            "json",
+            "--db",
+            str(desk.db),
+            "--user",
+            "cora",
+            "--password-stdin",
+        ]
+    )
+    out, err = capsys.readouterr()
+    res = json.loads(out)
+    assert rc == 1  # a refused file makes the exit status non-zero
+    by = {Path(f["file"]).name: f for f in res["files"]}
+    assert by["good.dcm"]["status"] == "imported" and len(by["good.dcm"]["image"]) == 12
+    assert by["bad.dcm"]["status"] == "refused" and by["bad.dcm"]["reason"]
+    assert "2/2" in err  # the progress bar
