@@ -6,10 +6,11 @@ transaction, writes the change and its audit row together, and returns plain val
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -325,6 +326,17 @@ class Workspace:
             raise SessionLocked(
                 "the session is locked after inactivity; enter your password to unlock it"
             )
+        # The account may have been disabled or its role changed since log-in.
+        with self.store.read() as db:
+            user = repo.user_by_id(db, s.user_id)
+            disabled, role = user.disabled, user.role
+        if disabled or role != s.role:
+            s.closed = True
+            raise AuthError(
+                "your account was disabled or its role changed; log in again"
+                if not disabled
+                else "this account is disabled; ask an administrator"
+            )
         if s.must_change_password and not allow_must_change:
             raise PermissionDenied("you must change your password before anything else")
         if roles and s.role not in roles:
@@ -339,8 +351,10 @@ class Workspace:
         with self._write(None, username) as tx:
             user = repo.user_by_name(tx.session, username)
             if user is None:
+                # Check a password anyway so an unknown ID takes as long as a known one.
+                verify_password(_timing_hash(), password)
                 tx.audit("user.login_failed", "user", username, reason="unknown user ID")
-                failure = "wrong user ID or password"
+                failure = self._generic_login_failure()
             elif user.disabled:
                 tx.audit("user.login_failed", "user", username, reason="account disabled")
                 failure = "this account is disabled; ask an administrator"
@@ -353,7 +367,7 @@ class Workspace:
                     f"{mins} minute(s) or ask an administrator"
                 )
             elif not verify_password(user.password_hash, password):
-                failure = self._count_failure(tx, user, now)
+                failure = self._count_failure(tx, user, now, at_login=True)
             else:
                 failure = ""
                 if user.failed_logins or user.locked_until:
@@ -388,7 +402,11 @@ class Workspace:
             raise AuthError(failure)
         return session
 
-    def _count_failure(self, tx: Tx, user: Any, now: datetime) -> str:
+    def _count_failure(self, tx: Tx, user: Any, now: datetime, at_login: bool = False) -> str:
+        if user.locked_until and _parse_time(user.locked_until) <= now:
+            # A lockout that has run out starts a fresh count of consecutive failures.
+            user.failed_logins = 0
+            user.locked_until = None
         user.failed_logins += 1
         tx.audit(
             "user.login_failed",
@@ -411,8 +429,17 @@ class Workspace:
                 f"wrong password; the account is now locked for "
                 f"{self.settings.lockout_minutes:g} minutes"
             )
+        if at_login:
+            # The same words as for an unknown user ID, so IDs cannot be probed.
+            return self._generic_login_failure()
         left = self.settings.lockout_attempts - user.failed_logins
-        return f"wrong user ID or password ({left} attempt(s) left before the account locks)"
+        return f"wrong password ({left} attempt(s) left before the account locks)"
+
+    def _generic_login_failure(self) -> str:
+        return (
+            f"wrong user ID or password (after {self.settings.lockout_attempts} failed attempts "
+            f"in a row an account locks for {self.settings.lockout_minutes:g} minutes)"
+        )
 
     def logout(self, s: UserSession) -> None:
         if s.closed:
@@ -442,7 +469,20 @@ class Workspace:
                 failure = self._count_failure(tx, user, now)
             else:
                 failure = ""
-                user.failed_logins = 0
+                if user.failed_logins or user.locked_until:
+                    tx.audit(
+                        "user.unlock",
+                        "user",
+                        s.username,
+                        old={
+                            "failed_logins": user.failed_logins,
+                            "locked_until": user.locked_until,
+                        },
+                        new={"failed_logins": 0, "locked_until": None},
+                        reason="session unlocked with the password",
+                    )
+                    user.failed_logins = 0
+                    user.locked_until = None
                 tx.event("session.unlocked", s.username, None, s.id)
         if failure:
             raise AuthError(failure)
@@ -798,8 +838,9 @@ class Workspace:
                 raise NotFound("no such read")
         elif write:
             raise PermissionDenied(f"a {s.role} does not enter scores")
-        elif s.role not in ("coordinator", "monitor", "admin"):
-            raise PermissionDenied("not allowed")
+        elif s.role not in ("coordinator", "monitor"):
+            # Administrators keep the system, not the trial: they do not see scores.
+            raise PermissionDenied(f"a {s.role} does not see reads")
         return r
 
     def _not_locked(self, trial: Any) -> None:
@@ -832,18 +873,41 @@ class Workspace:
         Changing a signed read needs ``change_reason``: the signature is voided and the read
         must be signed again.
         """
+        return self.set_scores(
+            s,
+            code,
+            {area: value},
+            {area: reason_text} if reason_text else None,
+            change_reason,
+            expected_version,
+        )[0]
+
+    def set_scores(
+        self,
+        s: UserSession,
+        code: str,
+        values: Mapping[Area, AreaScore],
+        reason_texts: Mapping[Area, str] | None = None,
+        change_reason: str = "",
+        expected_version: int | None = None,
+    ) -> list[ScoreAck]:
+        """Save several areas of one read in one transaction, each change audited on its own
+        row (used for "rest of this region = 0" and for bulk entry); all or nothing."""
         self._active(s, "reader", "adjudicator")
+        texts = reason_texts or {}
+        acks: list[ScoreAck] = []
         with self._write(s) as tx:
             r = self._own_read(s, tx.session, code, write=True)
             t = repo.trial_by_id(tx.session, r.trial_id)
             self._not_locked(t)
             method = get_method(r.method)
-            try:
-                check_score(method, area, value)
-            except ReadError as exc:
-                raise InvalidInput(str(exc)) from exc
-            if value.reason == "other" and not reason_text.strip():
-                raise InvalidInput(f"{area}: describe the reason 'other'")
+            for area, value in values.items():
+                try:
+                    check_score(method, area, value)
+                except ReadError as exc:
+                    raise InvalidInput(str(exc)) from exc
+                if value.reason == "other" and not texts.get(area, "").strip():
+                    raise InvalidInput(f"{area}: describe the reason 'other'")
             if expected_version is not None and r.version != expected_version:
                 raise Conflict(
                     f"this read was changed elsewhere (version {r.version}, you had "
@@ -851,31 +915,35 @@ class Workspace:
                 )
             if r.status == "void":
                 raise InvalidInput("this read is void")
-            if r.status == "signed":
-                if not change_reason.strip():
-                    raise InvalidInput(
-                        "this read is signed: give a reason to change it (the signature is "
-                        "voided and the read must be signed again)"
-                    )
-                self._void_signature(tx, s, r, change_reason)
-            row = repo.score_row(tx.session, r, area)
-            old = None if row is None else _score_json(repo.row_score(row), row.reason_text)
-            new = _score_json(value, reason_text)
-            if old == new:
-                return ScoreAck(code, area, r.version, r.status)
-            repo.put_score(tx.session, r, area, value, reason_text, method.order(area), tx.now)
-            r.updated_at = tx.now
-            tx.session.flush()
-            tx.audit(
-                "score.set",
-                "read",
-                r.code,
-                trial_id=r.trial_id,
-                old={"area": str(area), **(old or {})} if old else {"area": str(area)},
-                new={"area": str(area), **(new or {})},
-                reason=change_reason,
-            )
-            return ScoreAck(code, area, r.version, r.status)
+            for area, value in values.items():
+                reason_text = texts.get(area, "")
+                row = repo.score_row(tx.session, r, area)
+                old = None if row is None else _score_json(repo.row_score(row), row.reason_text)
+                new = _score_json(value, reason_text)
+                if old == new:
+                    acks.append(ScoreAck(code, area, r.version, r.status))
+                    continue
+                if r.status == "signed":
+                    if not change_reason.strip():
+                        raise InvalidInput(
+                            "this read is signed: give a reason to change it (the signature is "
+                            "voided and the read must be signed again)"
+                        )
+                    self._void_signature(tx, s, r, change_reason)
+                repo.put_score(tx.session, r, area, value, reason_text, method.order(area), tx.now)
+                r.updated_at = tx.now
+                tx.session.flush()
+                tx.audit(
+                    "score.set",
+                    "read",
+                    r.code,
+                    trial_id=r.trial_id,
+                    old={"area": str(area), **(old or {})} if old else {"area": str(area)},
+                    new={"area": str(area), **(new or {})},
+                    reason=change_reason,
+                )
+                acks.append(ScoreAck(code, area, r.version, r.status))
+        return acks
 
     def clear_score(
         self, s: UserSession, code: str, area: Area, change_reason: str = ""
@@ -1310,7 +1378,7 @@ class Workspace:
                         if s.role != "reader":
                             row["reader"] = u.username
                             row["campaign"] = camp.number
-                        if s.role in ("coordinator", "admin"):
+                        if s.role == "coordinator":
                             p = db.get(Patient, c.patient_id)
                             row.update(
                                 position=c.position,
@@ -1450,8 +1518,9 @@ class Workspace:
         return import_images(self, s, trial, paths, manifest, progress, **limits)
 
     def images(self, s: UserSession, trial: str) -> list[dict[str, Any]]:
-        """The trial's images for the coordinator: code, patient code, visit, regions, flags."""
-        self._active(s, "coordinator", "admin")
+        """The trial's images for the coordinator: code, patient code, visit, regions, flags
+        and the source file name (which may identify the patient)."""
+        self._active(s, "coordinator")
         with self.store.read() as db:
             t = self._trial(db, trial)
             out = []
@@ -1472,6 +1541,44 @@ class Workspace:
                     }
                 )
             return out
+
+    def export_image_png(
+        self,
+        s: UserSession,
+        image_code: str,
+        out: Path,
+        window: str | None = None,
+        max_size: int | None = None,
+    ) -> Path:
+        """Write exactly what a reader sees of an image by default (blinded copy, bone bright,
+        default window; or ``window`` "C,W") to a PNG, for quality control and teaching."""
+        from scorer.imaging.radiograph import open_radiograph
+        from scorer.imaging.render import export_png
+        from scorer.imaging.windowing import parse_window
+
+        self._active(s, "coordinator", "admin")
+        try:
+            voi = parse_window(window) if window else None
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from exc
+        with self.store.read() as db:
+            img = repo.image_by_code(db, image_code)
+            if img is None:
+                raise NotFound(f"no image {image_code!r}")
+            path, sha = img.reader_path, img.reader_sha256
+        try:
+            image = open_radiograph(path, cache_dir=self.cache_dir, content_sha256=sha)
+            written = export_png(image, out, voi=voi, max_size=max_size)
+        except (OSError, ValueError) as exc:
+            raise InvalidInput(f"image {image_code} cannot be exported: {exc}") from exc
+        with self._write(s) as tx:
+            tx.event("export", image_code, {"what": "image png", "window": window}, s.id)
+        return written
+
+    @property
+    def cache_dir(self) -> Path:
+        """Local, per-workstation cache of image pyramids (never on the shared store)."""
+        return self.store.location.data_dir / "cache"
 
     # ----------------------------------------------------------------- events
 
@@ -1636,6 +1743,12 @@ class _TimedWrite:
 
 def _same_read(a: CoreRead, b: CoreRead) -> bool:
     return replace(a, read_id="") == replace(b, read_id="")
+
+
+@functools.cache
+def _timing_hash() -> str:
+    """A hash to check passwords of unknown user IDs against (equal work, never matches)."""
+    return hash_password(secrets.token_urlsafe(24))
 
 
 def _need_reason(reason: str) -> None:

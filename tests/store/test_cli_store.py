@@ -159,7 +159,7 @@ def test_wrong_password_and_unknown_database_are_clear(
     cli: Cli, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rc, _, err = cli("user", "list", "--user", "ada", "--password-stdin", stdin="nope-nope-nope\n")
-    assert rc == 1 and "wrong user ID or password" in err and "4 attempt(s) left" in err
+    assert rc == 1 and "wrong user ID or password" in err and "locks for 15 minutes" in err
     other = Cli(tmp_path / "missing.sqlite", capsys, monkeypatch)
     rc, _, err = other("user", "list", "--user", "ada", "--password-stdin", stdin="x\n")
     assert rc == 1 and "no scorer database" in err and "scorer init" in err

@@ -1,0 +1,677 @@
+"""Roles: every public operation of the facade called as every role.
+
+The table ``ALLOWED`` says which roles may call each operation; the parametrised test calls
+each operation as each role on its own copy of the populated database. What is allowed must
+work (and a write must change something); what is not is refused with PermissionDenied and
+changes nothing. A new public method of Workspace without a row in the table fails
+``test_the_table_covers_every_public_operation``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from scorer.core.methods import get_method
+from scorer.core.reads import AreaScore
+from scorer.core.reads import Read as CoreRead
+from scorer.core.readscsv import format_reads_csv
+from scorer.workspace import (
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    ReadView,
+    UserSession,
+    Workspace,
+)
+
+ROLES = ("reader", "adjudicator", "coordinator", "monitor", "admin")
+ALL = frozenset(ROLES)
+SCORING = frozenset({"reader", "adjudicator"})
+OVERSIGHT = frozenset({"coordinator", "monitor", "admin"})
+
+#: Operation -> the roles allowed to call it (decided from scorer/workspace.py).
+ALLOWED: dict[str, frozenset[str]] = {
+    # the caller's own session and account
+    "logout": ALL,
+    "lock": ALL,
+    "unlock": ALL,
+    "change_password": ALL,
+    # user management: admin only (the coordinator may list accounts, e.g. to assign readers)
+    "add_user": frozenset({"admin"}),
+    "list_users": frozenset({"admin", "coordinator"}),
+    "disable_user": frozenset({"admin"}),
+    "reset_password": frozenset({"admin"}),
+    # trial set-up
+    "create_trial": frozenset({"coordinator", "admin"}),
+    "list_trials": ALL,
+    "add_visit": frozenset({"coordinator", "admin"}),
+    "add_patient": frozenset({"coordinator"}),
+    "list_patients": frozenset({"coordinator", "admin", "monitor"}),
+    "trial_settings": frozenset({"coordinator", "admin", "monitor"}),
+    "set_trial_setting": frozenset({"coordinator"}),
+    # worklists: the coordinator sets them up; a reader sees and opens only their own cases
+    "assign_reader": frozenset({"coordinator"}),
+    "add_campaign": frozenset({"coordinator"}),
+    "generate_worklists": frozenset({"coordinator"}),
+    "worklist": frozenset({"reader", "coordinator", "monitor", "admin"}),
+    "verify_worklists": frozenset({"coordinator", "monitor", "admin"}),
+    "open_case": SCORING,  # an adjudicator passes the role check but never has a worklist
+    # reading: readers and adjudicators, on their own reads only
+    "start_read": SCORING,
+    "get_read": frozenset({"reader", "adjudicator", "coordinator", "monitor"}),  # own reads
+    "set_score": SCORING,
+    "set_scores": SCORING,
+    "clear_score": SCORING,
+    "set_note": SCORING,
+    "sign_read": SCORING,
+    "reopen_read": SCORING,
+    "my_reads": SCORING,
+    # images: the coordinator imports them; the admin may list them (codes, no real IDs)
+    "import_images": frozenset({"coordinator"}),
+    "images": frozenset({"coordinator"}),
+    "export_image_png": frozenset({"coordinator", "admin"}),
+    # logs
+    "log_event": ALL,
+    "events": OVERSIGHT,
+    "audit_trail": OVERSIGHT,
+    # exchange
+    "import_reads": frozenset({"coordinator"}),
+    "export_reads": frozenset({"coordinator"}),
+}
+
+#: Public callables of Workspace that take no session.
+NO_SESSION = frozenset({"open", "initialize", "login", "close", "verify"})
+
+#: Operations that change trial data or accounts: when allowed they must change the database.
+WRITES = frozenset(
+    {
+        "change_password",
+        "add_user",
+        "disable_user",
+        "reset_password",
+        "create_trial",
+        "add_visit",
+        "add_patient",
+        "start_read",
+        "set_score",
+        "set_scores",
+        "clear_score",
+        "set_note",
+        "sign_read",
+        "reopen_read",
+        "import_reads",
+        "set_trial_setting",
+        "assign_reader",
+        "add_campaign",
+        "generate_worklists",
+        "open_case",
+    }
+)
+
+#: Allowed calls that cannot change anything here (see _open_case).
+NO_EFFECT = frozenset({("open_case", "adjudicator")})
+
+#: The tables that hold trial data (a monitor must never change any of them).
+TRIAL_DATA = (
+    "trials",
+    "visits",
+    "patients",
+    "images",
+    "image_regions",
+    "reads",
+    "area_scores",
+    "signatures",
+    "assignments",
+    "assignment_patients",
+    "campaigns",
+    "worklists",
+    "cases",
+)
+DATA = (*TRIAL_DATA, "users")
+
+SVH = get_method("svh")
+FIRST = SVH.areas[0].area
+NEW_PASSWORD = "Brand-New-Secret-42"
+
+
+def _import_csv() -> str:
+    read = CoreRead(
+        trial="T1",
+        patient="EXT-0001",
+        visit="W0",
+        reader="extreader",
+        method="svh",
+        read_id="EXT-READ-0001",
+        status="signed",
+        scores={a.area: AreaScore.scored(0) for a in SVH.areas},
+    )
+    return format_reads_csv([read])
+
+
+def _tables(c: Any, names: tuple[str, ...]) -> dict[str, list[tuple[Any, ...]]]:
+    dump: dict[str, list[tuple[Any, ...]]] = c.dump()
+    return {n: dump[n] for n in names}
+
+
+def _own(c: Any, s: UserSession, label: str) -> str:
+    """The caller's own read with that label; for a role that reads nothing, reader1's."""
+    return str(c.read(s.username if s.role in SCORING else "reader1", label))
+
+
+# Each call performs the operation as the session's user and, when it returns, checks its
+# visible effect.
+Call = Callable[[Any, UserSession], None]
+
+
+def _logout(c: Any, s: UserSession) -> None:
+    c.ws.logout(s)
+    assert s.closed
+
+
+def _lock(c: Any, s: UserSession) -> None:
+    c.ws.lock(s)
+    assert s.locked
+
+
+def _unlock(c: Any, s: UserSession) -> None:
+    c.ws.lock(s)
+    c.ws.unlock(s, c.password(s.username))
+    assert not s.locked
+
+
+def _change_password(c: Any, s: UserSession) -> None:
+    c.ws.change_password(s, c.password(s.username), NEW_PASSWORD)
+
+
+def _add_user(c: Any, s: UserSession) -> None:
+    c.ws.add_user(s, "nora", "Nora Newcomer", "reader", NEW_PASSWORD)
+    assert c.sql("SELECT role, must_change_password FROM users WHERE username='nora'") == [
+        ("reader", 1)
+    ]
+
+
+def _list_users(c: Any, s: UserSession) -> None:
+    users = c.ws.list_users(s)
+    assert {u["username"] for u in users} >= {"admin", "reader1", "monitor1"}
+    assert not any("hash" in k for u in users for k in u)
+    assert "$argon2" not in repr(users)
+
+
+def _disable_user(c: Any, s: UserSession) -> None:
+    c.ws.disable_user(s, "reader2", "left the reading centre")
+    assert c.sql("SELECT disabled FROM users WHERE username='reader2'") == [(1,)]
+
+
+def _reset_password(c: Any, s: UserSession) -> None:
+    c.ws.reset_password(s, "reader2", NEW_PASSWORD, "forgot the password")
+    assert c.sql("SELECT must_change_password FROM users WHERE username='reader2'") == [(1,)]
+
+
+def _create_trial(c: Any, s: UserSession) -> None:
+    c.ws.create_trial(s, "T9", "Another trial", visits=[("W0", 0.0)])
+    assert c.sql("SELECT code FROM trials WHERE code='T9'") == [("T9",)]
+
+
+def _list_trials(c: Any, s: UserSession) -> None:
+    assert [t["code"] for t in c.ws.list_trials(s)] == ["T1"]
+
+
+def _add_visit(c: Any, s: UserSession) -> None:
+    c.ws.add_visit(s, "T1", "W52", 52.0)
+    assert "W52" in c.ws.list_trials(s)[0]["visits"]
+
+
+def _add_patient(c: Any, s: UserSession) -> None:
+    code = c.ws.add_patient(s, "T1", "HOSP-0999")
+    assert code and code != "HOSP-0999"
+
+
+def _list_patients(c: Any, s: UserSession) -> None:
+    assert {p["code"] for p in c.ws.list_patients(s, "T1")} == set(c.patients.values())
+
+
+def _trial_settings(c: Any, s: UserSession) -> None:
+    settings = c.ws.trial_settings(s, "T1")
+    assert settings["code"] == "T1"
+    assert settings["frozen"] is True  # T1 has signed reads
+
+
+def _set_trial_setting(c: Any, s: UserSession) -> None:
+    c.ws.set_trial_setting(s, "T1", "sdc_level", 80, "protocol amendment 2")
+    assert c.ws.trial_settings(s, "T1")["sdc_level"] == 80
+
+
+def _assign_reader(c: Any, s: UserSession) -> None:
+    c.ws.assign_reader(s, "T1", "reader2", [c.patient(0)])
+
+
+def _add_campaign(c: Any, s: UserSession) -> None:
+    assert c.ws.add_campaign(s, "T1", "extension", [("W52", 52.0)]) == 2
+
+
+def _generate_worklists(c: Any, s: UserSession) -> None:
+    made = c.ws.generate_worklists(s, "T1")
+    assert set(made) == {"reader2"}  # reader1 has one already
+
+
+def _worklist(c: Any, s: UserSession) -> None:
+    rows = c.ws.worklist(s, "T1")
+    assert {r["code"] for r in rows} == set(c.cases("reader1"))
+    if s.role == "reader":
+        assert all(set(r) == {"code", "progress", "status"} for r in rows)
+
+
+def _verify_worklists(c: Any, s: UserSession) -> None:
+    assert c.ws.verify_worklists(s, "T1") == []
+
+
+def _open_case(c: Any, s: UserSession) -> None:
+    case = c.cases("reader1")[0]
+    if s.role == "adjudicator":
+        # Adjudicators pass the role check, but generate_worklists makes worklists for
+        # readers only: an adjudicator has no case to open, and reader1's is hidden.
+        with pytest.raises(NotFound):
+            c.ws.open_case(s, case)
+        return
+    opened = c.ws.open_case(s, case)
+    assert opened["code"] == case
+    assert set(opened["reads"]) <= {"A", "B"}
+    for code in opened["reads"].values():
+        assert c.ws.get_read(s, code).reader == "reader1"
+
+
+def _start_read(c: Any, s: UserSession) -> None:
+    code = c.ws.start_read(s, "T1", c.patient(2), "W0")
+    assert c.ws.get_read(s, code).reader == s.username
+
+
+def _get_read(c: Any, s: UserSession) -> None:
+    code = _own(c, s, "partial")
+    view = c.ws.get_read(s, code)
+    assert isinstance(view, ReadView)
+    assert view.code == code
+    assert set(view.scores) == {a.area for a in SVH.areas[:3]}
+
+
+def _set_score(c: Any, s: UserSession) -> None:
+    ack = c.ws.set_score(s, _own(c, s, "partial"), FIRST, AreaScore.scored(4))
+    assert ack.status == "in_progress"
+
+
+def _set_scores(c: Any, s: UserSession) -> None:
+    values = {FIRST: AreaScore.scored(4), SVH.areas[3].area: AreaScore.scored(1)}
+    acks = c.ws.set_scores(s, _own(c, s, "partial"), values)
+    assert [a.area for a in acks] == list(values)
+
+
+def _clear_score(c: Any, s: UserSession) -> None:
+    code = _own(c, s, "partial")
+    c.ws.clear_score(s, code, FIRST)
+    assert FIRST not in c.ws.get_read(s, code).scores
+
+
+def _set_note(c: Any, s: UserSession) -> None:
+    code = _own(c, s, "partial")
+    c.ws.set_note(s, code, "motion blur on the left foot")
+    assert c.ws.get_read(s, code).note == "motion blur on the left foot"
+
+
+def _sign_read(c: Any, s: UserSession) -> None:
+    code = _own(c, s, "complete")
+    c.ws.sign_read(s, code, c.password(s.username), username=s.username)
+    assert c.ws.get_read(s, code).status == "signed"
+
+
+def _reopen_read(c: Any, s: UserSession) -> None:
+    code = _own(c, s, "signed")
+    c.ws.reopen_read(s, code, "LH MCP1 ERO was entered for the wrong joint")
+    assert c.ws.get_read(s, code).status == "in_progress"
+
+
+def _my_reads(c: Any, s: UserSession) -> None:
+    mine = {r["code"] for r in c.ws.my_reads(s, "T1")}
+    assert mine == set(c.template.reads[s.username].values())
+
+
+def _import_images(c: Any, s: UserSession) -> None:
+    # Nothing to import (the intake's own tests import real files): the call is audited.
+    c.ws.import_images(s, "T1", [])
+    assert c.sql("SELECT action FROM audit_events ORDER BY seq DESC LIMIT 1") == [
+        ("images.import",)
+    ]
+
+
+def _images(c: Any, s: UserSession) -> None:
+    assert c.ws.images(s, "T1") == []
+
+
+def _export_image_png(c: Any, s: UserSession) -> None:
+    # The populated database has no images: an allowed caller gets past the role check to
+    # "no image" (the imaging tests export real ones).
+    with pytest.raises(NotFound, match="no image"):
+        c.ws.export_image_png(s, "NOSUCHIMAGE1", c.path.parent / "out.png")
+
+
+def _log_event(c: Any, s: UserSession) -> None:
+    c.ws.log_event(s, "case.opened", _own(c, s, "partial"), {"seconds": 3}, trial="T1")
+    assert c.sql("SELECT kind, username FROM events ORDER BY seq DESC LIMIT 1") == [
+        ("case.opened", s.username)
+    ]
+
+
+def _events(c: Any, s: UserSession) -> None:
+    assert any(e["kind"] == "login" for e in c.ws.events(s))
+
+
+def _audit_trail(c: Any, s: UserSession) -> None:
+    assert c.ws.audit_trail(s)[0]["action"] == "database.init"
+
+
+def _import_reads(c: Any, s: UserSession) -> None:
+    assert c.ws.import_reads(s, "T1", _import_csv(), source="/some/where/ext.csv") == 1
+
+
+def _export_reads(c: Any, s: UserSession) -> None:
+    text = c.ws.export_reads(s, "T1")
+    assert text.startswith("trial,patient,visit,")
+    assert "HOSP-0001" in text  # the coordinator's export carries real identifiers
+
+
+CALLS: dict[str, Call] = {
+    "logout": _logout,
+    "lock": _lock,
+    "unlock": _unlock,
+    "change_password": _change_password,
+    "add_user": _add_user,
+    "list_users": _list_users,
+    "disable_user": _disable_user,
+    "reset_password": _reset_password,
+    "create_trial": _create_trial,
+    "list_trials": _list_trials,
+    "add_visit": _add_visit,
+    "add_patient": _add_patient,
+    "list_patients": _list_patients,
+    "trial_settings": _trial_settings,
+    "set_trial_setting": _set_trial_setting,
+    "assign_reader": _assign_reader,
+    "add_campaign": _add_campaign,
+    "generate_worklists": _generate_worklists,
+    "worklist": _worklist,
+    "verify_worklists": _verify_worklists,
+    "open_case": _open_case,
+    "start_read": _start_read,
+    "get_read": _get_read,
+    "set_score": _set_score,
+    "set_scores": _set_scores,
+    "clear_score": _clear_score,
+    "set_note": _set_note,
+    "sign_read": _sign_read,
+    "reopen_read": _reopen_read,
+    "my_reads": _my_reads,
+    "import_images": _import_images,
+    "images": _images,
+    "export_image_png": _export_image_png,
+    "log_event": _log_event,
+    "events": _events,
+    "audit_trail": _audit_trail,
+    "import_reads": _import_reads,
+    "export_reads": _export_reads,
+}
+
+
+def _session_operations() -> set[str]:
+    """Public callables of Workspace whose first argument (after self) is a UserSession."""
+    out = set()
+    for name, member in inspect.getmembers(Workspace):
+        if name.startswith("_") or not callable(member):
+            continue
+        if isinstance(inspect.getattr_static(Workspace, name), classmethod | staticmethod):
+            continue
+        params = list(inspect.signature(member).parameters.values())
+        if len(params) < 2:
+            continue
+        hints = typing.get_type_hints(member)
+        if hints.get(params[1].name) is UserSession:
+            out.add(name)
+    return out
+
+
+def _public_callables() -> set[str]:
+    return {
+        name
+        for name, member in inspect.getmembers(Workspace)
+        if not name.startswith("_") and callable(member)
+    }
+
+
+def test_the_table_covers_every_public_operation() -> None:
+    ops = _session_operations()
+    assert ops, "found no session operations: the introspection is broken"
+    assert set(ALLOWED) == ops, (
+        f"rows without an operation: {sorted(set(ALLOWED) - ops)}; "
+        f"operations without a row: {sorted(ops - set(ALLOWED))}"
+    )
+    assert set(CALLS) == set(ALLOWED)
+    others = _public_callables() - ops
+    assert others == NO_SESSION, f"public callables neither in the table nor known: {others}"
+    assert set(ALLOWED) >= WRITES
+    assert all(roles <= ALL for roles in ALLOWED.values())
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("op", sorted(ALLOWED))
+def test_operation_as_role(populated_copy: Any, op: str, role: str) -> None:
+    c = populated_copy
+    s = c.session_of_role(role)
+    before = _tables(c, DATA)
+    audit_before = c.sql("SELECT count(*) FROM audit_events")
+    if role in ALLOWED[op]:
+        CALLS[op](c, s)
+        after = _tables(c, DATA)
+        if op in WRITES and (op, role) not in NO_EFFECT:
+            assert after != before, f"{op} as {role} was allowed but changed nothing"
+        else:
+            assert after == before, f"{op} as {role} is not a write but changed data"
+        if role == "monitor":
+            assert {t: after[t] for t in TRIAL_DATA} == {t: before[t] for t in TRIAL_DATA}
+    else:
+        with pytest.raises(PermissionDenied) as err:
+            CALLS[op](c, s)
+        msg = str(err.value)
+        assert f"a {role} may not" in msg or "only" in msg or f"a {role} does not" in msg
+        assert _tables(c, DATA) == before
+        assert c.sql("SELECT count(*) FROM audit_events") == audit_before
+        return
+    assert c.ws.verify().ok
+
+
+def test_a_monitor_changes_no_trial_data(populated_copy: Any) -> None:
+    """Every write, called as a monitor, is refused; the whole database stays as it was."""
+    c = populated_copy
+    s = c.session_of_role("monitor")
+    assert all("monitor" not in ALLOWED[op] for op in WRITES - {"change_password"})
+    before = c.dump()
+    for op in sorted(WRITES - {"change_password"}):
+        with pytest.raises(PermissionDenied):
+            CALLS[op](c, s)
+    assert c.dump() == before
+
+
+# ------------------------------------------------------------------ ownership of reads
+
+MISSING = "NOSUCHREAD99"
+
+
+def _attempts(c: Any, s: UserSession) -> dict[str, tuple[str, Callable[[str], object]]]:
+    """Operation -> (label of the other user's read to try it on, the attempt)."""
+    pw = c.password(s.username)
+    return {
+        "get_read": ("signed", lambda code: c.ws.get_read(s, code)),
+        "set_score": ("partial", lambda code: c.ws.set_score(s, code, FIRST, AreaScore.scored(5))),
+        "set_score signed": (
+            "signed",
+            lambda code: c.ws.set_score(
+                s, code, FIRST, AreaScore.scored(5), change_reason="correction"
+            ),
+        ),
+        "set_scores": (
+            "partial",
+            lambda code: c.ws.set_scores(s, code, {FIRST: AreaScore.scored(5)}),
+        ),
+        "clear_score": ("partial", lambda code: c.ws.clear_score(s, code, FIRST)),
+        "set_note": ("partial", lambda code: c.ws.set_note(s, code, "a note")),
+        "sign_read": ("partial", lambda code: c.ws.sign_read(s, code, pw, username=s.username)),
+        "reopen_read": ("signed", lambda code: c.ws.reopen_read(s, code, "a reason")),
+    }
+
+
+@pytest.mark.parametrize(
+    ("viewer", "owner"),
+    [("reader1", "reader2"), ("reader1", "adjud1"), ("adjud1", "reader1")],
+)
+def test_another_users_read_is_indistinguishable_from_a_missing_one(
+    populated_copy: Any, viewer: str, owner: str
+) -> None:
+    c = populated_copy
+    s = c.session(viewer)
+    before = c.dump()
+    for op, (label, attempt) in _attempts(c, s).items():
+        theirs = c.read(owner, label)
+        with pytest.raises(NotFound) as other:
+            attempt(theirs)
+        with pytest.raises(NotFound) as missing:
+            attempt(MISSING)
+        assert str(other.value) == str(missing.value), op
+        assert theirs not in str(other.value)
+    assert c.dump() == before
+    mine = {r["code"] for r in c.ws.my_reads(s, "T1")}
+    assert mine == set(c.template.reads[viewer].values())
+    assert not mine & set(c.template.reads[owner].values())
+
+
+def test_a_reader_sees_and_opens_only_their_own_worklist(populated_copy: Any) -> None:
+    c = populated_copy
+    r1, r2 = c.session("reader1"), c.session("reader2")
+    assert {row["code"] for row in c.ws.worklist(r1, "T1")} == set(c.cases("reader1"))
+    with pytest.raises(PermissionDenied):
+        c.ws.worklist(r1, "T1", reader="reader2")
+    assert c.ws.worklist(r2, "T1") == []  # assigned, no worklist generated yet
+    with pytest.raises(PermissionDenied):
+        c.ws.worklist(r2, "T1", reader="reader1")
+    before = c.dump()
+    with pytest.raises(NotFound) as theirs:
+        c.ws.open_case(r2, c.cases("reader1")[0])
+    with pytest.raises(NotFound) as missing:
+        c.ws.open_case(r2, "NOSUCHCASE99")
+    assert str(theirs.value) == str(missing.value)
+    assert c.dump() == before
+
+
+def test_a_reader_never_sees_another_readers_scores(populated_copy: Any) -> None:
+    """Nothing a reader may call returns reader2's read codes or scores."""
+    c = populated_copy
+    s = c.session("reader1")
+    theirs = set(c.template.reads["reader2"].values()) | set(c.template.reads["adjud1"].values())
+    seen = [c.ws.list_trials(s), c.ws.my_reads(s, "T1")]
+    seen += [c.ws.get_read(s, code) for code in c.template.reads["reader1"].values()]
+    text = repr(seen)
+    assert not any(code in text for code in theirs)
+    assert all(v.reader == "reader1" for v in seen[2:])
+    for op in ("events", "audit_trail", "list_patients", "export_reads"):
+        assert "reader" not in ALLOWED[op]
+
+
+@pytest.mark.parametrize("role", sorted(OVERSIGHT - {"admin"}))
+def test_oversight_roles_see_any_read_but_cannot_change_it(populated_copy: Any, role: str) -> None:
+    c = populated_copy
+    s = c.session_of_role(role)
+    code = c.read("reader2", "signed")
+    view = c.ws.get_read(s, code)
+    assert view.reader == "reader2" and view.status == "signed"
+    assert len(view.scores) == len(SVH.areas)
+    with pytest.raises(PermissionDenied):
+        c.ws.set_score(s, code, FIRST, AreaScore.scored(0), change_reason="oversight")
+
+
+# ------------------------------------------------------------------ real identifiers
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_only_a_coordinator_sees_real_patient_identifiers(populated_copy: Any, role: str) -> None:
+    c = populated_copy
+    s = c.session_of_role(role)
+    if role in SCORING:
+        with pytest.raises(PermissionDenied):
+            c.ws.list_patients(s, "T1")
+        return
+    rows = c.ws.list_patients(s, "T1")
+    if role == "coordinator":
+        assert {(r["code"], r["real_id"]) for r in rows} == {
+            (code, real) for real, code in c.patients.items()
+        }
+    else:
+        assert all(set(r) == {"code"} for r in rows)
+        assert {r["code"] for r in rows} == set(c.patients.values())
+        # Nor do the logs they may read carry a real identifier.
+        text = repr(c.ws.audit_trail(s)) + repr(c.ws.events(s))
+        if role != "admin":  # an administrator keeps the system and sees no reads
+            text += repr(c.ws.get_read(s, c.read("reader1", "signed")))
+        assert not any(real in text for real in c.patients)
+
+
+def test_the_blinded_export_carries_codes_only(populated_copy: Any) -> None:
+    c = populated_copy
+    text = c.ws.export_reads(c.session_of_role("coordinator"), "T1", blinded=True)
+    assert not any(real in text for real in c.patients)
+    assert c.patient(0) in text and c.patient(1) in text  # the third patient has no reads
+
+
+# ------------------------------------------------------------------ adjudication
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_only_an_adjudicator_starts_an_adjudication_read(populated_copy: Any, role: str) -> None:
+    c = populated_copy
+    s = c.session_of_role(role)
+    start = lambda: c.ws.start_read(s, "T1", c.patient(2), "W0", read_type="adjudication")  # noqa: E731
+    if role == "adjudicator":
+        code = start()
+        view = c.ws.get_read(s, code)
+        assert (view.read_type, view.reader) == ("adjudication", "adjud1")
+    else:
+        before = c.dump()
+        with pytest.raises(PermissionDenied):
+            start()
+        assert c.dump() == before
+
+
+@pytest.mark.parametrize("role", sorted(SCORING))
+def test_nobody_starts_an_imported_read(populated_copy: Any, role: str) -> None:
+    c = populated_copy
+    s = c.session_of_role(role)
+    with pytest.raises(InvalidInput):
+        c.ws.start_read(s, "T1", c.patient(1), "W0", read_type="imported")
+
+
+# ------------------------------------------------------------------ user management
+
+
+@pytest.mark.parametrize("role", sorted(ALL - {"admin"}))
+def test_only_an_admin_manages_users(populated_copy: Any, role: str) -> None:
+    c = populated_copy
+    s = c.session_of_role(role)
+    before = c.dump()
+    attempts = [
+        lambda: c.ws.add_user(s, "mallory", "Mallory", "admin", NEW_PASSWORD),
+        lambda: c.ws.disable_user(s, "admin", "take over"),
+        lambda: c.ws.reset_password(s, "admin", NEW_PASSWORD, "take over"),
+    ]
+    for attempt in attempts:
+        with pytest.raises(PermissionDenied):
+            attempt()
+    assert c.dump() == before
