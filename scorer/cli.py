@@ -447,6 +447,15 @@ def cmd_import(args: argparse.Namespace) -> int:
     return _run_store(args, body)
 
 
+def cmd_image(args: argparse.Namespace) -> int:
+    def body(ws: Any, s: Any, pw: _Passwords) -> int:
+        path = ws.export_image_png(s, args.image, Path(args.out), args.window, args.max_size)
+        print(f"wrote {path}")
+        return EXIT_OK
+
+    return _run_store(args, body)
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     from scorer.workspace import ScorerError
 
@@ -675,6 +684,16 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--quiet", action="store_true", help="no progress bar")
     db_opts(im)
     im.set_defaults(func=cmd_import)
+
+    ig = sub.add_parser("image", help="images: export-png")
+    igsub = ig.add_subparsers(dest="image_cmd", required=True)
+    ie = igsub.add_parser("export-png", help="what a reader sees of an image, as a PNG")
+    ie.add_argument("image", metavar="IMAGE_ID", help="the image code (from the import)")
+    ie.add_argument("--out", required=True, metavar="FILE.png")
+    ie.add_argument("--window", metavar="C,W", help="window centre,width instead of the default")
+    ie.add_argument("--max-size", type=int, metavar="PX", help="scale down to this longer side")
+    db_opts(ie)
+    ig.set_defaults(func=cmd_image)
 
     au = sub.add_parser("audit", help="audit: verify the trail, receipts and signatures")
     ausub = au.add_subparsers(dest="audit_cmd", required=True)

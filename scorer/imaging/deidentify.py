@@ -20,30 +20,68 @@ from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID
 
 # (0012,0063) is LO, at most 64 characters; the code sequence below says it in full.
 METHOD = "scorer keep-list: PS3.15 E basic, modified dates, clean descr."
-DEID_CODES = (("113100", "Basic Application Confidentiality Profile"),
-              ("113107", "Retain Longitudinal Temporal Information Modified Dates Option"),
-              ("113105", "Clean Descriptors Option"))
+DEID_CODES = (
+    ("113100", "Basic Application Confidentiality Profile"),
+    ("113107", "Retain Longitudinal Temporal Information Modified Dates Option"),
+    ("113105", "Clean Descriptors Option"),
+)
 
 # What the display needs: the pixel module, LUTs and windows, geometry, laterality, view,
 # body part, burned-in flag, and the class and (replaced) identity of the instance.
-KEEP: frozenset[str] = frozenset({
-    "SOPClassUID", "Modality", "ImageType",
-    "Rows", "Columns", "SamplesPerPixel", "PhotometricInterpretation", "BitsAllocated",
-    "BitsStored", "HighBit", "PixelRepresentation", "PlanarConfiguration", "NumberOfFrames",
-    "PixelData", "PixelPaddingValue", "PixelPaddingRangeLimit", "SmallestImagePixelValue",
-    "LargestImagePixelValue", "LossyImageCompression", "LossyImageCompressionRatio",
-    "LossyImageCompressionMethod",
-    "RescaleIntercept", "RescaleSlope", "RescaleType", "ModalityLUTSequence",
-    "VOILUTSequence", "WindowCenter", "WindowWidth", "WindowCenterWidthExplanation",
-    "VOILUTFunction", "PresentationLUTShape", "PresentationIntentType",
-    "PixelSpacing", "ImagerPixelSpacing", "PixelSpacingCalibrationType",
-    "PixelSpacingCalibrationDescription", "EstimatedRadiographicMagnificationFactor",
-    "PixelAspectRatio",
-    "ImageLaterality", "Laterality", "ViewPosition", "BodyPartExamined", "PatientOrientation",
-    "BurnedInAnnotation",
-})
-UIDS: tuple[str, ...] = ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID",
-                         "FrameOfReferenceUID")
+KEEP: frozenset[str] = frozenset(
+    {
+        "SOPClassUID",
+        "Modality",
+        "ImageType",
+        "Rows",
+        "Columns",
+        "SamplesPerPixel",
+        "PhotometricInterpretation",
+        "BitsAllocated",
+        "BitsStored",
+        "HighBit",
+        "PixelRepresentation",
+        "PlanarConfiguration",
+        "NumberOfFrames",
+        "PixelData",
+        "PixelPaddingValue",
+        "PixelPaddingRangeLimit",
+        "SmallestImagePixelValue",
+        "LargestImagePixelValue",
+        "LossyImageCompression",
+        "LossyImageCompressionRatio",
+        "LossyImageCompressionMethod",
+        "RescaleIntercept",
+        "RescaleSlope",
+        "RescaleType",
+        "ModalityLUTSequence",
+        "VOILUTSequence",
+        "WindowCenter",
+        "WindowWidth",
+        "WindowCenterWidthExplanation",
+        "VOILUTFunction",
+        "PresentationLUTShape",
+        "PresentationIntentType",
+        "PixelSpacing",
+        "ImagerPixelSpacing",
+        "PixelSpacingCalibrationType",
+        "PixelSpacingCalibrationDescription",
+        "EstimatedRadiographicMagnificationFactor",
+        "PixelAspectRatio",
+        "ImageLaterality",
+        "Laterality",
+        "ViewPosition",
+        "BodyPartExamined",
+        "PatientOrientation",
+        "BurnedInAnnotation",
+    }
+)
+UIDS: tuple[str, ...] = (
+    "SOPInstanceUID",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "FrameOfReferenceUID",
+)
 DATES: tuple[str, ...] = ("StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate")
 
 
@@ -116,8 +154,9 @@ def deidentify(ds: Dataset, secret: bytes, keep_extra: Iterable[str] = ()) -> Da
     src_meta = getattr(ds, "file_meta", None)
     meta.MediaStorageSOPClassUID = ds.SOPClassUID
     meta.MediaStorageSOPInstanceUID = out.SOPInstanceUID
-    meta.TransferSyntaxUID = src_meta.TransferSyntaxUID if src_meta is not None else UID(
-        "1.2.840.10008.1.2.1")
+    meta.TransferSyntaxUID = (
+        src_meta.TransferSyntaxUID if src_meta is not None else UID("1.2.840.10008.1.2.1")
+    )
     meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     out.file_meta = meta
     return out

@@ -36,8 +36,9 @@ def check_raster(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
     with Image.open(io.BytesIO(data)) as im:
         w, h = im.size
     if w * h > max_pixels:
-        raise ValueError(f"declared image size {h} x {w} is over the budget of "
-                         f"{max_pixels / 1e6:.0f} megapixels")
+        raise ValueError(
+            f"declared image size {h} x {w} is over the budget of {max_pixels / 1e6:.0f} megapixels"
+        )
     return h, w
 
 

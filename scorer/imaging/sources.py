@@ -37,8 +37,9 @@ def _zip_members(path: Path) -> Iterator[SourceFile]:
             yield SourceFile(shown, lambda: b"", "the archive member is larger than 2 GB")
             continue
         if info.compress_size and info.file_size / info.compress_size > MAX_RATIO:
-            yield SourceFile(shown, lambda: b"",
-                             "the archive member expands more than 200-fold (a zip bomb?)")
+            yield SourceFile(
+                shown, lambda: b"", "the archive member expands more than 200-fold (a zip bomb?)"
+            )
             continue
 
         def reader(p: Path = path, name: str = info.filename, size: int = info.file_size) -> bytes:
@@ -57,8 +58,7 @@ def find_files(paths: list[Path]) -> Iterator[SourceFile]:
         if not root.exists():
             yield SourceFile(str(root), lambda: b"", "no such file or folder")
             continue
-        candidates = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() \
-            else [root]
+        candidates = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
         for p in candidates:
             if p.name in SKIP_NAMES or p.name.startswith("."):
                 continue
