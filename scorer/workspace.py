@@ -1580,6 +1580,34 @@ class Workspace:
         """Local, per-workstation cache of image pyramids (never on the shared store)."""
         return self.store.location.data_dir / "cache"
 
+    def case_images(self, s: UserSession, case_code: str) -> dict[str, list[dict[str, Any]]]:
+        """The images of one of the reader's cases, by visit letter (A, B, C): image code,
+        regions covered, the readers' copy path and its SHA-256 (the cache key). Nothing
+        that identifies the visit, its date or the patient."""
+        self._active(s, "reader", "adjudicator")
+        with self.store.read() as db:
+            c = repo.case_by_code(db, case_code)
+            w = db.get(Worklist, c.worklist_id) if c is not None else None
+            if c is None or w is None or w.reader_id != s.user_id:
+                raise NotFound("no such case")
+            camp = db.get(Campaign, w.campaign_id)
+            assert camp is not None
+            t = repo.trial_by_id(db, camp.trial_id)
+            out: dict[str, list[dict[str, Any]]] = {}
+            for i, label in enumerate(json.loads(c.visits)):
+                v = repo.visit_by_label(db, t, label)
+                assert v is not None
+                out[LETTERS[i]] = [
+                    {
+                        "image": img.code,
+                        "regions": sorted(r.region for r in img.regions),
+                        "path": img.reader_path,
+                        "sha256": img.reader_sha256,
+                    }
+                    for img in repo.images_of_visit(db, c.patient_id, v.id)
+                ]
+            return out
+
     # ----------------------------------------------------------------- events
 
     EVENT_KINDS = ("case.opened", "case.closed", "image.viewed")

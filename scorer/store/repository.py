@@ -676,3 +676,15 @@ def visit_by_id(db: Session, visit_id: int) -> Visit | None:
 
 def reader_paths(db: Session) -> list[str]:
     return [p for p in db.scalars(select(Image.reader_path)) if p]
+
+
+def images_of_visit(db: Session, patient_id: int, visit_id: int) -> list[Image]:
+    """A patient's images at a visit, hands before feet, in import order."""
+    imgs = list(
+        db.scalars(
+            select(Image)
+            .where(Image.patient_id == patient_id, Image.visit_id == visit_id)
+            .order_by(Image.id)
+        )
+    )
+    return sorted(imgs, key=lambda i: (min((r.region for r in i.regions), default="ZZ")[1:], i.id))

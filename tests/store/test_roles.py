@@ -61,6 +61,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "worklist": frozenset({"reader", "coordinator", "monitor", "admin"}),
     "verify_worklists": frozenset({"coordinator", "monitor", "admin"}),
     "open_case": SCORING,  # an adjudicator passes the role check but never has a worklist
+    "case_images": SCORING,
     # reading: readers and adjudicators, on their own reads only
     "start_read": SCORING,
     "get_read": frozenset({"reader", "adjudicator", "coordinator", "monitor"}),  # own reads
@@ -285,6 +286,16 @@ def _open_case(c: Any, s: UserSession) -> None:
         assert c.ws.get_read(s, code).reader == "reader1"
 
 
+def _case_images(c: Any, s: UserSession) -> None:
+    case = c.cases("reader1")[0]
+    if s.role == "adjudicator":
+        with pytest.raises(NotFound):
+            c.ws.case_images(s, case)
+        return
+    images = c.ws.case_images(s, case)
+    assert set(images) <= {"A", "B"}  # visit letters only, never labels
+
+
 def _start_read(c: Any, s: UserSession) -> None:
     code = c.ws.start_read(s, "T1", c.patient(2), "W0")
     assert c.ws.get_read(s, code).reader == s.username
@@ -404,6 +415,7 @@ CALLS: dict[str, Call] = {
     "worklist": _worklist,
     "verify_worklists": _verify_worklists,
     "open_case": _open_case,
+    "case_images": _case_images,
     "start_read": _start_read,
     "get_read": _get_read,
     "set_score": _set_score,
