@@ -456,6 +456,45 @@ def cmd_image(args: argparse.Namespace) -> int:
     return _run_store(args, body)
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from scorer.demo import SAMPLE_SEED, generate_samples, run_demo
+
+    if args.samples_only:
+        out = Path(args.samples_dir or "sample_images")
+        print(f"Rendering the sample radiographs (seed {args.seed or SAMPLE_SEED}) into {out}")
+        generate_samples(out, seed=args.seed or SAMPLE_SEED)
+        return EXIT_OK
+    try:
+        result = run_demo(
+            args.db, reset=args.reset, samples=Path(args.samples_dir) if args.samples_dir else None
+        )
+    except Exception as exc:
+        _err(f"the demo could not be set up: {exc}")
+        return EXIT_ERROR
+    if result.created:
+        print(
+            f"\nDemo accounts (printed once; also in {result.accounts_file}, readable by you only):"
+        )
+        for user, password in result.passwords.items():
+            print(f"  {user:<10} {password}")
+    else:
+        print(f"Accounts and passwords: {result.accounts_file}")
+    db = f" --db {result.db}"
+    print(f"""
+What to try next (the database is {result.db}):
+  scorer worklist show --trial DEMO-RA --user reader3{db}     # the case list a reader sees
+  scorer export reads --trial DEMO-RA --out reads.csv --user coord{db}
+  scorer analyze reads.csv                                 # agreement of reader1 and reader2
+  scorer audit verify{db}
+""")
+    if not args.no_gui:
+        print(
+            "The reading window comes with the next release; until then the demo runs "
+            "from the command line."
+        )
+    return EXIT_OK
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     from scorer.workspace import ScorerError
 
@@ -694,6 +733,23 @@ def build_parser() -> argparse.ArgumentParser:
     ie.add_argument("--max-size", type=int, metavar="PX", help="scale down to this longer side")
     db_opts(ie)
     ig.set_defaults(func=cmd_image)
+
+    dm = sub.add_parser("demo", help="set up (or reuse) the demo trial and open the workstation")
+    dm.add_argument(
+        "--db",
+        metavar="URL",
+        help="demo database (default: SCORER_DB, or a demo folder in the data directory)",
+    )
+    dm.add_argument("--no-gui", action="store_true", help="set everything up, open no window")
+    dm.add_argument("--reset", action="store_true", help="start the demo database over")
+    dm.add_argument(
+        "--samples-only",
+        action="store_true",
+        help="only render the sample radiographs (into --samples-dir)",
+    )
+    dm.add_argument("--samples-dir", metavar="DIR", help="where the sample radiographs are")
+    dm.add_argument("--seed", type=int, help="seed of the sample radiographs")
+    dm.set_defaults(func=cmd_demo)
 
     au = sub.add_parser("audit", help="audit: verify the trail, receipts and signatures")
     ausub = au.add_subparsers(dest="audit_cmd", required=True)

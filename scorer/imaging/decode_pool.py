@@ -221,8 +221,16 @@ class DecodePool:
 
     def _await_ready(self, wi: int, wait_s: float = 60.0) -> None:
         w = self._workers[wi]
-        if not w.conn.poll(wait_s) or w.conn.recv() != "ready":
-            raise RuntimeError("a decode worker did not start")
+        try:
+            ready = w.conn.poll(wait_s) and w.conn.recv() == "ready"
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
+            w.kill()
+            raise RuntimeError(
+                "a decode worker process did not start (a program run from standard input "
+                "cannot start worker processes; run it from a file)"
+            )
 
     def _died(self, wi: int) -> DecodeResult:
         code = self._workers[wi].proc.exitcode

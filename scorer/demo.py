@@ -1,0 +1,434 @@
+"""The demo: synthetic sample radiographs and a demo trial a new user can open at once.
+
+``generate_samples`` renders the sample set (hands and feet films of about a dozen fictional
+patients at three visits, some progressing) with its manifest and ground truth, from a seed.
+``run_demo`` builds or reuses a demo database: accounts for every role, a paired-blinded svh
+trial, the sample images imported, worklists, and signed primary reads of two readers made from
+the ground truth with realistic disagreement; the third reader's worklist is left for the user.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import io
+import json
+import os
+import secrets
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from scorer.core.methods import Area, get_method
+from scorer.core.randomness import Stream
+from scorer.core.reads import AreaScore, Read
+from scorer.core.readscsv import format_reads_csv, parse_reads_csv
+
+SAMPLE_SEED = 2026
+N_PATIENTS = 12
+N_PROGRESSORS = 5
+VISITS: tuple[tuple[str, int], ...] = (("W0", 0), ("W24", 24), ("W52", 52))
+TRIAL = "DEMO-RA"
+LOSSY_RATIO = 10.0
+READERS = ("reader1", "reader2", "reader3")
+ACCOUNTS: tuple[tuple[str, str, str], ...] = (
+    ("admin", "Ada Administrator", "admin"),
+    ("coord", "Cora Coordinator", "coordinator"),
+    ("adjud", "Adam Adjudicator", "adjudicator"),
+    ("monitor", "Mona Monitor", "monitor"),
+    ("reader1", "Rita Reader", "reader"),
+    ("reader2", "Ravi Reader", "reader"),
+    ("reader3", "Rosa Reader", "reader"),
+)
+Say = Callable[[str], None]
+
+
+def repo_samples_dir() -> Path:
+    """``sample_images/`` of a source checkout (absent from an installed wheel)."""
+    return Path(__file__).resolve().parents[1] / "sample_images"
+
+
+def _subject(i: int) -> str:
+    return f"DEMO-{101 + i:03d}"
+
+
+def generate_samples(
+    out: Path,
+    seed: int = SAMPLE_SEED,
+    n_patients: int = N_PATIENTS,
+    only: set[int] | None = None,
+    say: Say | None = None,
+) -> None:
+    """Render the sample set into ``out``: DICOM films (JPEG 2000 at 10:1, DX, some
+    MONOCHROME1 as many CR systems send), ``manifest.csv``, ground truth as reads CSVs for
+    svh and larsen1995, and a README saying how it was made."""
+    from scorer.imaging.synthetic import damage_course, render_feet_film, render_hands_film
+    from scorer.imaging.synthetic_dicom import (
+        TrialInfo,
+        build_dataset,
+        fake_patient,
+        fake_site,
+        fake_study,
+        write_dicom,
+    )
+
+    out.mkdir(parents=True, exist_ok=True)
+    pick = Stream(str(seed), "demo-progressors")
+    progressors = set(pick.sample(range(n_patients), N_PROGRESSORS))
+    manifest_rows: list[list[str]] = []
+    truth_svh: list[Read] = []
+    truth_larsen: list[Read] = []
+    for i in range(n_patients):
+        if only is not None and i not in only:
+            continue
+        subject = _subject(i)
+        pseed = seed * 1000 + i
+        course = damage_course(pseed, visits=len(VISITS), progressor=i in progressors)
+        patient = fake_patient(pseed)
+        site = fake_site(seed * 10 + i % 3)
+        dates = Stream(str(seed), f"demo-dates-{i}")  # per patient: any subset regenerates
+        start = dt.date(2023, 1, 9) + dt.timedelta(days=7 * i + int(dates.below(5)))
+        mono1 = i % 3 == 2  # a third of the sites send MONOCHROME1, as many CR systems do
+        for vi, (label, week) in enumerate(VISITS):
+            when = start + dt.timedelta(days=7 * week + (int(dates.below(9)) - 4 if vi else 0))
+            study = fake_study(pseed * 10 + vi, patient, when)
+            trial = TrialInfo(
+                sponsor="Demo Pharma",
+                protocol_id=TRIAL,
+                site_id=f"S{i % 3 + 1}",
+                subject_id=subject,
+                time_point_id=label,
+            )
+            damage = course.visits[vi]
+            films = (
+                ("hands", render_hands_film(damage, pseed * 10 + vi, anatomy_seed=pseed)),
+                ("feet", render_feet_film(damage, pseed * 10 + vi, anatomy_seed=pseed)),
+            )
+            for n, (part, img) in enumerate(films, start=1):
+                ds = build_dataset(
+                    img,
+                    patient,
+                    study,
+                    site,
+                    modality="CR" if mono1 else "DX",
+                    photometric="MONOCHROME1" if mono1 else "MONOCHROME2",
+                    series_number=n,
+                    instance_number=1,
+                    trial=trial,
+                )
+                rel = Path(subject) / f"{label}-{part}.dcm"
+                (out / rel).parent.mkdir(parents=True, exist_ok=True)
+                write_dicom(ds, out / rel, "j2k-lossy", ratio=LOSSY_RATIO)
+                manifest_rows.append(
+                    [rel.as_posix(), subject, label, when.isoformat(), " ".join(img.regions)]
+                )
+                if say:
+                    say(f"  {rel}")
+            regions = ("LH", "RH", "LF", "RF")
+            from scorer.imaging.synthetic import larsen_truth, svh_truth
+
+            for method, scores, bucket in (
+                ("svh", svh_truth(damage, regions), truth_svh),
+                ("larsen1995", larsen_truth(damage, regions), truth_larsen),
+            ):
+                bucket.append(
+                    Read(
+                        trial=TRIAL,
+                        patient=subject,
+                        visit=label,
+                        reader="ground-truth",
+                        method=method,
+                        read_type="imported",
+                        read_id=f"truth-{subject}-{label}",
+                        status="signed",
+                        visit_date=when,
+                        scores={a: AreaScore(score=v) for a, v in scores.items()},
+                    )
+                )
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["file", "patient", "visit", "date", "regions"])
+    w.writerows(manifest_rows)
+    (out / "manifest.csv").write_text(buf.getvalue(), encoding="utf-8")
+    (out / "ground-truth-svh.csv").write_text(format_reads_csv(truth_svh), encoding="utf-8")
+    (out / "ground-truth-larsen1995.csv").write_text(
+        format_reads_csv(truth_larsen), encoding="utf-8"
+    )
+    (out / "README.md").write_text(_samples_readme(seed, n_patients, progressors), encoding="utf-8")
+
+
+def _samples_readme(seed: int, n: int, progressors: set[int]) -> str:
+    prog = ", ".join(_subject(i) for i in sorted(progressors))
+    return f"""# Sample radiographs (synthetic)
+
+Fictional patients and synthetic films: no real person's radiograph or data is here. Made by
+
+    scorer demo --samples-only --samples-dir sample_images --seed {seed}
+
+from seed {seed}: {n} patients, visits {", ".join(v for v, _ in VISITS)}, one film of both hands
+(ImageLaterality B) and one of both feet per visit, 1200 x 1000 pixels at 0.25 mm, 12-bit, as
+DX (MONOCHROME2) or, for a third of the patients, CR (MONOCHROME1), stored as JPEG 2000 at
+{LOSSY_RATIO:g}:1 (error below the detector noise). Progressing patients: {prog}.
+
+- `manifest.csv`: file, patient, visit, date, regions of each film (the headers say the same).
+- `ground-truth-svh.csv`, `ground-truth-larsen1995.csv`: the damage each film was drawn with,
+  in the reads CSV format, reader `ground-truth`.
+- The headers carry realistic fake identifiers (names, IDs, dates, institution, private tags,
+  nested sequences), so blinding and de-identification are tested against something.
+"""
+
+
+# ------------------------------------------------------------------ the demo database
+
+
+@dataclass
+class DemoResult:
+    """What the demo made or found."""
+
+    db: str
+    accounts_file: Path
+    created: bool
+    passwords: dict[str, str] = field(default_factory=dict)
+
+
+def demo_location(db: str | None) -> str:
+    """The demo database: ``--db``, else SCORER_DB, else a demo folder in the data directory."""
+    from scorer.store.location import data_dir
+
+    if db:
+        return db
+    if os.environ.get("SCORER_DB"):
+        return os.environ["SCORER_DB"]
+    return str(data_dir() / "demo" / "scorer-demo.sqlite")
+
+
+def _reader_read(
+    truth: dict[Area, int], reader: str, patient: str, visit: str
+) -> dict[Area, AreaScore]:
+    """A reader's scores from the truth: a persistent opinion per joint (the same at every
+    visit of a patient) and a little visit-to-visit noise, as real readers disagree."""
+    method = get_method("svh")
+    persistent = Stream(f"{reader}|{patient}", "demo-reader-opinion")
+    noise = Stream(f"{reader}|{patient}|{visit}", "demo-reader-noise")
+    out: dict[Area, AreaScore] = {}
+    for d in method.areas:
+        value = truth.get(d.area, 0)
+        if persistent.below(100) < 10:
+            value += 1 if persistent.below(2) else -1
+        if noise.below(100) < 3:
+            value += 1 if noise.below(2) else -1
+        value = max(d.min, min(d.max, value))
+        if d.sides:
+            a = min(5, value)
+            out[d.area] = AreaScore.from_sides([a, value - a])
+        else:
+            out[d.area] = AreaScore(score=value)
+    return out
+
+
+def run_demo(
+    db: str | None = None, reset: bool = False, samples: Path | None = None, say: Say = print
+) -> DemoResult:
+    """Create (or reuse) the demo database; see the module docstring."""
+    from scorer.store.location import resolve
+    from scorer.workspace import Workspace
+
+    url = demo_location(db)
+    loc = resolve(url)
+    accounts_file = (
+        loc.sqlite_path.parent if loc.sqlite_path else loc.data_dir
+    ) / "demo-accounts.txt"
+    if reset:
+        _remove_demo(loc, accounts_file, say)
+    if _demo_complete(url):
+        say(f"The demo database is ready at {loc.url} (reused; --reset starts over).")
+        return DemoResult(url, accounts_file, False)
+    if samples is None:
+        samples = repo_samples_dir()
+        if not (samples / "manifest.csv").exists():
+            samples = loc.data_dir / "demo" / "sample_images"
+            if not (samples / "manifest.csv").exists():
+                say(f"Generating the sample radiographs into {samples} ...")
+                generate_samples(samples)
+    passwords = _read_accounts(accounts_file)
+    fresh = not passwords
+    if fresh:
+        passwords = {user: _password() for user, _, _ in ACCOUNTS}
+    if loc.sqlite_path is not None:
+        loc.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+    _write_accounts(accounts_file, passwords)
+    try:
+        ws = Workspace.open(location=loc)
+    except Exception:
+        ws = Workspace.initialize("admin", "Ada Administrator", passwords["admin"], location=loc)
+    try:
+        _build(ws, passwords, samples, say)
+    finally:
+        ws.close()
+    return DemoResult(url, accounts_file, True, passwords)
+
+
+def _password() -> str:
+    return "demo-" + secrets.token_urlsafe(9)
+
+
+def _read_accounts(path: Path) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            parts = line.split()
+            if len(parts) >= 3 and parts[0] in {u for u, _, _ in ACCOUNTS}:
+                out[parts[0]] = parts[-1]
+    return out if len(out) == len(ACCOUNTS) else {}
+
+
+def _write_accounts(path: Path, passwords: dict[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["# scorer demo accounts: user ID, role, password (demo only; keep private)"]
+    lines += [f"{u:<10} {role:<12} {passwords[u]}" for u, _, role in ACCOUNTS]
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
+
+
+def _remove_demo(loc: object, accounts_file: Path, say: Say) -> None:
+    from scorer.store.location import Location
+
+    assert isinstance(loc, Location)
+    path = loc.sqlite_path
+    if path is None:
+        raise ValueError("--reset works on a SQLite demo database only")
+    for p in (
+        path,
+        path.with_name(path.name + "-wal"),
+        path.with_name(path.name + "-shm"),
+        loc.key_path,
+        loc.receipts_path,
+        accounts_file,
+    ):
+        p.unlink(missing_ok=True)
+    for d in (loc.readers_store, loc.originals_store):
+        if d.exists():
+            for f in d.rglob("*"):
+                if f.is_file():
+                    f.chmod(0o644)
+            shutil.rmtree(d, ignore_errors=True)
+    say(f"Removed the demo database at {path}.")
+
+
+def _demo_complete(url: str) -> bool:
+    """True when the demo trial exists with its two readers' reads all signed."""
+    from scorer.store.database import database_exists
+    from scorer.store.location import resolve
+
+    loc = resolve(url)
+    if not database_exists(loc):
+        return False
+    from scorer.workspace import Workspace
+
+    try:
+        ws = Workspace.open(location=loc)
+    except Exception:
+        return False
+    try:
+        return demo_state(ws) == "complete"
+    finally:
+        ws.close()
+
+
+def demo_state(ws: object) -> str:
+    """ "missing", "partial" or "complete": the demo trial and its two readers' signed cases."""
+    from scorer.store import repository as repo
+    from scorer.workspace import Workspace
+
+    assert isinstance(ws, Workspace)
+    with ws.store.read() as db:
+        t = repo.trial_by_code(db, TRIAL)
+        if t is None:
+            return "missing"
+        camps = repo.campaigns_of(db, t)
+        if not camps:
+            return "partial"
+        done = 0
+        for w in repo.worklists_of(db, camps[0]):
+            user = repo.user_by_id(db, w.reader_id)
+            if user.username not in READERS[:2]:
+                continue
+            cases = repo.cases_of(db, w)
+            reads = [r for c in cases for r in repo.reads_of_case(db, c)]
+            n_visits = sum(len(json.loads(c.visits)) for c in cases)
+            if cases and len(reads) == n_visits and all(r.status == "signed" for r in reads):
+                done += 1
+        return "complete" if done == 2 else "partial"
+
+
+def _build(ws: object, passwords: dict[str, str], samples: Path, say: Say) -> None:
+    from scorer.imaging.manifest import parse_manifest
+    from scorer.workspace import InvalidInput, Workspace
+
+    assert isinstance(ws, Workspace)
+    admin = ws.login("admin", passwords["admin"])
+    existing = {u["username"] for u in ws.list_users(admin)}
+    for user, name, role in ACCOUNTS:
+        if user in existing:
+            continue
+        temporary = _password()
+        ws.add_user(admin, user, name, role, temporary)
+        s = ws.login(user, temporary)
+        ws.change_password(s, temporary, passwords[user])
+        ws.logout(s)
+    ws.logout(admin)
+    say("Accounts ready.")
+    coord = ws.login("coord", passwords["coord"])
+    if TRIAL not in {t["code"] for t in ws.list_trials(coord)}:
+        from scorer.core.protocol import Protocol, VisitDef
+
+        proto = Protocol(
+            code=TRIAL,
+            name="Demo RA trial (synthetic radiographs)",
+            methods=("svh",),
+            design="paired_blinded",
+            visits=tuple(VisitDef(v, float(w)) for v, w in VISITS),
+            reread_share=0.10,
+        )
+        ws.create_trial(coord, TRIAL, protocol=proto)
+    if not ws.images(coord, TRIAL):
+        say(f"Importing the sample radiographs from {samples} ...")
+        manifest = parse_manifest((samples / "manifest.csv").read_text(encoding="utf-8"))
+        files = [samples / row.file for row in manifest.rows]
+        report = ws.import_images(coord, TRIAL, files, manifest).to_dict()
+        say(f"  imported {report['imported']}, refused {report['refused']}")
+    for reader in READERS:
+        with contextlib.suppress(InvalidInput):
+            ws.assign_reader(coord, TRIAL, reader)
+    ws.generate_worklists(coord, TRIAL)
+    patients = {p["code"]: p["real_id"] for p in ws.list_patients(coord, TRIAL)}
+    worklists = {r: ws.worklist(coord, TRIAL, r) for r in READERS[:2]}
+    ws.logout(coord)
+    truth = _truth(samples)
+    for reader in READERS[:2]:
+        s = ws.login(reader, passwords[reader])
+        full = {row["code"]: row for row in worklists[reader]}
+        signed = 0
+        for row in ws.worklist(s, TRIAL):
+            if row["status"] == "signed":
+                continue
+            case = ws.open_case(s, row["code"])
+            patient = patients[full[row["code"]]["patient"]]
+            for letter, read_code in case["reads"].items():
+                visit = full[row["code"]]["visits"]["ABC".index(letter)]
+                scores = _reader_read(truth[(patient, visit)], reader, patient, visit)
+                ws.set_scores(s, read_code, scores)
+                ws.sign_read(
+                    s, read_code, passwords[reader], username=reader if not s.signed_once else None
+                )
+            signed += 1
+        ws.logout(s)
+        say(f"{reader}: {signed} case(s) scored and signed.")
+
+
+def _truth(samples: Path) -> dict[tuple[str, str], dict[Area, int]]:
+    reads = parse_reads_csv((samples / "ground-truth-svh.csv").read_bytes())
+    return {(r.patient, r.visit): {a: s.score or 0 for a, s in r.scores.items()} for r in reads}

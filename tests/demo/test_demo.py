@@ -1,0 +1,161 @@
+"""The sample radiographs and `scorer demo`: reproducible, idempotent, with realistic content."""
+
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from scorer.cli import main
+from scorer.demo import READERS, TRIAL, generate_samples, repo_samples_dir
+
+SAMPLES = repo_samples_dir()
+
+
+def test_the_committed_samples_are_what_the_seed_makes(tmp_path: Path) -> None:
+    """Regenerating one patient from the recorded seed gives the committed bytes."""
+    generate_samples(tmp_path, only={0, 7})
+    for name in ("DEMO-101", "DEMO-108"):
+        made = sorted((tmp_path / name).glob("*.dcm"))
+        assert [p.name for p in made] == [
+            "W0-feet.dcm",
+            "W0-hands.dcm",
+            "W24-feet.dcm",
+            "W24-hands.dcm",
+            "W52-feet.dcm",
+            "W52-hands.dcm",
+        ]
+        for p in made:
+            assert p.read_bytes() == (SAMPLES / name / p.name).read_bytes(), p.name
+    committed = (SAMPLES / "manifest.csv").read_text(encoding="utf-8").splitlines()
+    for line in (tmp_path / "manifest.csv").read_text(encoding="utf-8").splitlines()[1:]:
+        assert line in committed
+    total = sum(p.stat().st_size for p in SAMPLES.rglob("*") if p.is_file())
+    assert total < 40 * 1024 * 1024
+
+
+def test_sample_headers_pass_dcmdump() -> None:
+    for path in (SAMPLES / "DEMO-101" / "W0-hands.dcm", SAMPLES / "DEMO-103" / "W52-feet.dcm"):
+        r = subprocess.run(
+            ["dcmdump", "+E", str(path)], capture_output=True, text=True, encoding="latin-1"
+        )  # ISO_IR 100 names
+        assert r.returncode == 0, r.stderr
+        assert not [
+            ln for ln in (r.stdout + r.stderr).splitlines() if ln.startswith(("W:", "E:", "F:"))
+        ]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
+    base = tmp_path_factory.mktemp("demo")
+    db = base / "demo.sqlite"
+    out = io.StringIO()
+    import contextlib
+
+    with contextlib.redirect_stdout(out):
+        rc = main(["demo", "--no-gui", "--db", str(db)])
+    assert rc == 0, out.getvalue()
+    yield {"db": db, "out": out.getvalue(), "base": base}
+
+
+def _dump(db: Path) -> list[str]:
+    con = sqlite3.connect(db)
+    try:
+        return list(con.iterdump())
+    finally:
+        con.close()
+
+
+def test_demo_twice_gives_identical_database_content(demo: dict[str, object]) -> None:
+    db = demo["db"]
+    assert isinstance(db, Path)
+    before = _dump(db)
+    receipts = db.with_name("demo.receipts").read_bytes()
+    out = io.StringIO()
+    import contextlib
+
+    with contextlib.redirect_stdout(out):
+        assert main(["demo", "--no-gui", "--db", str(db)]) == 0
+    assert "reused" in out.getvalue()
+    assert _dump(db) == before
+    assert db.with_name("demo.receipts").read_bytes() == receipts
+
+
+def test_demo_content_and_passwords_printed_once(demo: dict[str, object]) -> None:
+    text = str(demo["out"])
+    accounts = Path(str(demo["base"])) / "demo-accounts.txt"
+    lines = [
+        ln.split()
+        for ln in accounts.read_text(encoding="utf-8").splitlines()
+        if not ln.startswith("#")
+    ]
+    assert {ln[0] for ln in lines} == {"admin", "coord", "adjud", "monitor", *READERS}
+    assert accounts.stat().st_mode & 0o077 == 0
+    for user, _role, password in lines:
+        assert password in text, user
+    from scorer.workspace import Workspace
+
+    ws = Workspace.open(db=str(demo["db"]))
+    try:
+        pw = {ln[0]: ln[2] for ln in lines}
+        coord = ws.login("coord", pw["coord"])
+        images = ws.images(coord, TRIAL)
+        assert len(images) == 72 and not any(i["flags"] for i in images)
+        full = ws.worklist(coord, TRIAL)
+        for reader in READERS[:2]:
+            rows = [r for r in full if r["reader"] == reader]
+            assert rows and all(r["status"] == "signed" for r in rows)
+        third = [r for r in full if r["reader"] == READERS[2]]
+        assert third and all(r["status"] == "not started" for r in third)
+        assert ws.verify().ok
+    finally:
+        ws.close()
+
+
+def test_analyze_on_the_demo_export_has_realistic_agreement(
+    demo: dict[str, object],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    accounts = Path(str(demo["base"])) / "demo-accounts.txt"
+    pw = {
+        ln.split()[0]: ln.split()[2]
+        for ln in accounts.read_text().splitlines()
+        if not ln.startswith("#")
+    }
+    out = tmp_path / "reads.csv"
+    monkeypatch.setattr("sys.stdin", io.StringIO(pw["coord"] + "\n"))
+    assert (
+        main(
+            [
+                "export",
+                "reads",
+                "--trial",
+                TRIAL,
+                "--out",
+                str(out),
+                "--db",
+                str(demo["db"]),
+                "--user",
+                "coord",
+                "--password-stdin",
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    assert main(["analyze", str(out), "--format", "json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["n_patients"] == 12 and res["readers"] == ["reader1", "reader2"]
+    icc = res["icc"]["status"]["ICC(2,1)"]["value"]
+    assert 0.80 <= icc <= 0.999, icc
+    assert 0.5 <= res["sdc"]["value"] <= 10, res["sdc"]
+    # Some patients progress and some do not.
+    prog = res["progression"]["thresholds"][0]
+    assert 0 < prog["n_progressors"] < prog["n"]
