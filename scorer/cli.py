@@ -67,6 +67,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             areas=args.missing_areas,
             max_unused_share=args.max_unused / 100.0,
             operated=args.operated,
+            visits=args.missing_visits,
         )
         options = AnalysisOptions(
             method=args.method,
@@ -566,6 +567,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PERCENT",
         help="share of a region's areas that may be unused before its total is "
         "missing (default 25)",
+    )
+    a.add_argument(
+        "--missing-visits",
+        choices=("missing", "locf", "linear"),
+        default="missing",
+        help="a reader's missing later visit: left missing, last observation carried "
+        "forward, or linear extrapolation on actual dates",
     )
     a.add_argument(
         "--operated",

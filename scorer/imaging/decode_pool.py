@@ -70,10 +70,12 @@ def _decode(task: DecodeTask) -> DecodeResult:
         arr = ds.pixel_array
         out = ds
     else:
+        from scorer.imaging.pixels import stored_values
+
         ds = pydicom.dcmread(io.BytesIO(task.data))
-        arr = ds.pixel_array
-        if arr.ndim == 3:  # multi-frame: the first frame is the radiograph shown
-            arr = arr[0]
+        # The display pipeline's decoder: every syntax the viewer shows (12-bit JPEG extended
+        # included), frame 0 of a multi-frame image.
+        arr = stored_values(ds)
         out = deidentify(ds, task.secret)
     if arr.ndim != 2 or arr.shape != (int(ds.Rows), int(ds.Columns)):
         return DecodeResult(

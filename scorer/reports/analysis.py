@@ -25,6 +25,7 @@ from scorer.core.totals import (
     Totals,
     annualised,
     change_totals,
+    fill_missing_visit,
     status_totals,
 )
 from scorer.core.visits import order_visits
@@ -264,6 +265,8 @@ def _change_section(
     changes = np.full((len(patients), len(readers)), np.nan)
     per_patient: list[dict[str, Any]] = []
     annual_ok = True
+    imputed = 0
+    visits = order_visits({v for (_, v, _) in table}, visit_dates)
     for i, p in enumerate(patients):
         row: dict[str, Any] = {"patient": p, "readers": {}}
         d0: date | None = None
@@ -271,6 +274,13 @@ def _change_section(
         for j, rd in enumerate(readers):
             r0 = table.get((p, v_from, rd))
             r1 = table.get((p, v_to, rd))
+            if r0 is not None and r1 is None and rules.visits != "missing":
+                filled = _fill_visit(table, method, rules, p, rd, visits, visit_dates, v_from, v_to)
+                if filled is not None:
+                    changes[i, j] = filled
+                    row["readers"][rd] = _r(filled)
+                    imputed += 1
+                    continue
             if r0 is None or r1 is None:
                 row["readers"][rd] = None
                 continue
@@ -295,6 +305,13 @@ def _change_section(
         notes.append(
             f"some visit intervals are under {MIN_ANNUALISATION_DAYS} days: not annualised"
         )
+    if imputed:
+        how = (
+            "last observation carried forward"
+            if rules.visits == "locf"
+            else "linear extrapolation on actual dates"
+        )
+        notes.append(f"{imputed} change score(s) filled for a missing {v_to} visit by {how}")
     complete, mask = complete_rows(changes)
     n_incomplete = len(patients) - int(mask.sum())
     if n_incomplete:
@@ -414,6 +431,35 @@ def _change_section(
             "probability_pct": [_r(float(q)) for q in cp.percent],
             "sdc": _r(sdc95 if options.sdc_level == 95 else sdc80),
         }
+
+
+def _fill_visit(
+    table: dict[tuple[str, str, str], Read],
+    method: Method,
+    rules: MissingDataRules,
+    patient: str,
+    reader: str,
+    visits: list[str],
+    visit_dates: dict[str, date | None],
+    v_from: str,
+    v_to: str,
+) -> float | None:
+    """A reader's change to a visit they have no read of, under the missing-visit rule:
+    the earlier visits' totals carried forward or extended linearly on actual dates."""
+    start = table[(patient, v_from, reader)]
+    base = status_totals(start, method, rules).total
+    d_from, d_to = visit_dates.get(v_from), visit_dates.get(v_to)
+    if base is None or d_from is None or d_to is None:
+        return None
+    observed: list[tuple[float, float | None]] = []
+    for v in visits[visits.index(v_from) : visits.index(v_to)]:
+        r = table.get((patient, v, reader))
+        when = r.visit_date if r is not None and r.visit_date else visit_dates.get(v)
+        if r is None or when is None:
+            continue
+        observed.append((float((when - d_from).days), status_totals(r, method, rules).total))
+    value = fill_missing_visit(observed, float((d_to - d_from).days), rules.visits)
+    return None if value is None else value - base
 
 
 def _kappa_section(

@@ -351,3 +351,101 @@ def test_cli_import_reports_json_per_file(
     assert by["good.dcm"]["status"] == "imported" and len(by["good.dcm"]["image"]) == 12
     assert by["bad.dcm"]["status"] == "refused" and by["bad.dcm"]["reason"]
     assert "2/2" in err  # the progress bar
+
+
+def test_every_transfer_syntax_radiographs_arrive_in(desk: Desk, tmp_path: Path) -> None:
+    """Variants made by real encoders (dcmtk, and pydicom's codec plugins) all import, and
+    the readers' copy decodes to the pixels of the original file."""
+    import subprocess
+
+    from pydicom.uid import (
+        JPEG2000,
+        DeflatedExplicitVRLittleEndian,
+        ExplicitVRBigEndian,
+        ImplicitVRLittleEndian,
+        JPEG2000Lossless,
+        JPEGLSLossless,
+        JPEGLSNearLossless,
+        RLELossless,
+    )
+
+    src = tmp_path / "in"
+    src.mkdir()
+    base = make_dx(small_radiograph(96, 80, seed=9), patient_id="SYN-1")
+    plain = write(base, tmp_path / "plain.dcm")
+    for name, syntax in (
+        ("implicit", ImplicitVRLittleEndian),
+        ("big", ExplicitVRBigEndian),
+        ("deflate", DeflatedExplicitVRLittleEndian),
+    ):
+        ds = make_dx(small_radiograph(96, 80, seed=9), patient_id="SYN-1")
+        ds.file_meta.TransferSyntaxUID = syntax
+        ds.save_as(
+            src / f"{name}.dcm",
+            enforce_file_format=True,
+            little_endian=syntax != ExplicitVRBigEndian,
+            implicit_vr=syntax == ImplicitVRLittleEndian,
+        )
+    for name, syntax, kw in (
+        ("rle", RLELossless, {}),
+        ("jpeg-ls", JPEGLSLossless, {}),
+        ("jpeg-ls-near", JPEGLSNearLossless, {"jls_error": 2}),
+        ("j2k", JPEG2000Lossless, {}),
+        ("j2k-lossy", JPEG2000, {"j2k_cr": [10]}),
+    ):
+        ds = pydicom.dcmread(plain)
+        ds.SOPInstanceUID = f"{ds.SOPInstanceUID}.{len(name)}2"
+        ds.compress(syntax, generate_instance_uid=False, **kw)
+        ds.save_as(src / f"{name}.dcm", enforce_file_format=True)
+    # dcmtk: JPEG lossless process 14 and SV1, and 12-bit JPEG extended.
+    for name, flag in (("jpeg-p14", "+el"), ("jpeg-sv1", "+e1"), ("jpeg-ext12", "+ee")):
+        ds = pydicom.dcmread(plain)
+        ds.SOPInstanceUID = f"{ds.SOPInstanceUID}.{len(name)}3"
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        tmp = tmp_path / f"{name}-src.dcm"
+        ds.save_as(tmp, enforce_file_format=True)
+        subprocess.run(
+            ["dcmcjpeg", flag, "+sr", str(tmp), str(src / f"{name}.dcm")],
+            check=True,
+            capture_output=True,
+        )
+    # 8-bit JPEG baseline from an 8-bit image.
+    b8 = make_dx((small_radiograph(96, 80, seed=4) // 16).astype(np.uint8), patient_id="SYN-1")
+    b8.BitsAllocated, b8.BitsStored, b8.HighBit = 8, 8, 7
+    b8.WindowCenter, b8.WindowWidth = 128, 256
+    tmp8 = write(b8, tmp_path / "b8.dcm")
+    subprocess.run(
+        ["dcmcjpeg", "+eb", str(tmp8), str(src / "jpeg-baseline.dcm")],
+        check=True,
+        capture_output=True,
+    )
+    res = desk.ws.import_images(desk.s, "T1", [src]).to_dict()
+    by = {Path(f["file"]).stem: f for f in res["files"]}
+    assert set(by) == {
+        "implicit",
+        "big",
+        "deflate",
+        "rle",
+        "jpeg-ls",
+        "jpeg-ls-near",
+        "j2k",
+        "j2k-lossy",
+        "jpeg-p14",
+        "jpeg-sv1",
+        "jpeg-ext12",
+        "jpeg-baseline",
+    }
+    assert all(f["status"] == "imported" for f in by.values()), by
+    from scorer.imaging.pixels import stored_values
+    from scorer.store import repository as repo
+
+    with desk.ws.store.read() as db:
+        for stem, f in by.items():
+            img = repo.image_by_code(db, f["image"])
+            copy = stored_values(pydicom.dcmread(img.reader_path))
+            source = stored_values(pydicom.dcmread(src / f"{stem}.dcm"))
+            assert np.array_equal(copy, source), stem
+    # Lossless variants equal the uncompressed original exactly.
+    original = pydicom.dcmread(plain).pixel_array
+    for stem in ("implicit", "deflate", "rle", "jpeg-ls", "j2k", "jpeg-p14", "jpeg-sv1"):
+        assert np.array_equal(stored_values(pydicom.dcmread(src / f"{stem}.dcm")), original), stem

@@ -269,3 +269,35 @@ def test_no_reads_and_duplicate_reads_are_explained() -> None:
     dup = [*reads, replace(reads[0], read_id="another")]
     with pytest.raises(AnalysisError, match="two primary reads of patient P01"):
         analyze(dup, dict(builtin_methods()), AnalysisOptions())
+
+
+def test_missing_visit_rules_fill_a_readers_missing_later_visit() -> None:
+    """Reader B has no W52 read of one patient: LOCF uses W24, linear extends W0 -> W24."""
+    reads = _reads_three_visits_three_readers(3)
+    dropped = [
+        r for r in reads if not (r.patient == "P05" and r.reader == "B" and r.visit == "W52")
+    ]
+    dated = []
+    from datetime import date, timedelta
+
+    for r in dropped:
+        days = {"W0": 0, "W24": 168, "W52": 364}[r.visit]
+        dated.append(replace(r, visit_date=date(2024, 1, 1) + timedelta(days=days)))
+    methods = dict(builtin_methods())
+    tot = {
+        (r.patient, r.visit, r.reader): sum(s.score or 0 for s in r.scores.values()) for r in dated
+    }
+    res = analyze(dated, methods, AnalysisOptions())
+    row = next(x for x in res["change"]["patients"] if x["patient"] == "P05")
+    assert row["readers"]["B"] is None and res["icc"]["change_n"] == 11
+    from scorer.core.totals import MissingDataRules
+
+    locf = analyze(dated, methods, AnalysisOptions(rules=MissingDataRules(visits="locf")))
+    row = next(x for x in locf["change"]["patients"] if x["patient"] == "P05")
+    assert row["readers"]["B"] == tot[("P05", "W24", "B")] - tot[("P05", "W0", "B")]
+    assert locf["icc"]["change_n"] == 12
+    assert any("last observation carried forward" in n for n in locf["notes"])
+    lin = analyze(dated, methods, AnalysisOptions(rules=MissingDataRules(visits="linear")))
+    row = next(x for x in lin["change"]["patients"] if x["patient"] == "P05")
+    slope = (tot[("P05", "W24", "B")] - tot[("P05", "W0", "B")]) / 168
+    assert row["readers"]["B"] == pytest.approx(slope * 364, abs=1e-6)
