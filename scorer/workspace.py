@@ -51,6 +51,7 @@ from scorer.store.schema import (
     Campaign,
     Case,
     Patient,
+    ReaderFlag,
     Worklist,
 )
 
@@ -1607,6 +1608,77 @@ class Workspace:
                     for img in repo.images_of_visit(db, c.patient_id, v.id)
                 ]
             return out
+
+    def raise_flag(self, s: UserSession, case_code: str, message: str) -> int:
+        """A reader flags one of their cases to the coordinator (e.g. "visit B may be another
+        patient"); returns the flag's number."""
+        self._active(s, "reader", "adjudicator")
+        if not message.strip():
+            raise InvalidInput("write what the coordinator should look at")
+        with self._write(s) as tx:
+            c = repo.case_by_code(tx.session, case_code)
+            w = tx.session.get(Worklist, c.worklist_id) if c is not None else None
+            if c is None or w is None or w.reader_id != s.user_id:
+                raise NotFound("no such case")
+            camp = tx.session.get(Campaign, w.campaign_id)
+            flag = ReaderFlag(
+                case_id=c.id,
+                raised_by=s.user_id,
+                message=message.strip(),
+                raised_at=tx.now,
+                answer="",
+            )
+            tx.session.add(flag)
+            tx.session.flush()
+            tx.audit(
+                "flag.raise",
+                "case",
+                c.code,
+                trial_id=camp.trial_id if camp else None,
+                new={"flag": flag.id, "message": flag.message},
+            )
+            return int(flag.id)
+
+    def flags(self, s: UserSession, trial: str, open_only: bool = True) -> list[dict[str, Any]]:
+        """Reader flags of a trial: a coordinator sees all, a reader their own."""
+        self._active(s, "reader", "adjudicator", "coordinator")
+        with self.store.read() as db:
+            t = self._trial(db, trial)
+            out = []
+            for f, case_code, reader in repo.flags_of(db, t):
+                if s.role != "coordinator" and reader != s.username:
+                    continue
+                if open_only and f.closed_at:
+                    continue
+                out.append(
+                    {
+                        "flag": f.id,
+                        "case": case_code,
+                        "reader": reader,
+                        "message": f.message,
+                        "raised_at": f.raised_at,
+                        "answer": f.answer,
+                        "closed": bool(f.closed_at),
+                    }
+                )
+            return out
+
+    def answer_flag(self, s: UserSession, trial: str, flag_id: int, answer: str) -> None:
+        """The coordinator answers a reader's flag and closes it (audited)."""
+        self._active(s, "coordinator")
+        if not answer.strip():
+            raise InvalidInput("an answer is required to close a flag")
+        with self._write(s) as tx:
+            t = self._trial(tx.session, trial)
+            f = tx.session.get(ReaderFlag, flag_id)
+            if f is None or all(x.id != flag_id for x, _, _ in repo.flags_of(tx.session, t)):
+                raise NotFound(f"no flag {flag_id} in trial {trial}")
+            if f.closed_at:
+                raise InvalidInput(f"flag {flag_id} is closed already")
+            f.answer = answer.strip()
+            f.answered_by = s.user_id
+            f.closed_at = tx.now
+            tx.audit("flag.answer", "flag", str(flag_id), trial_id=t.id, new={"answer": f.answer})
 
     # ----------------------------------------------------------------- events
 

@@ -27,6 +27,7 @@ from scorer.store.schema import (
     ImageRegion,
     Patient,
     Read,
+    ReaderFlag,
     Signature,
     Trial,
     User,
@@ -688,3 +689,17 @@ def images_of_visit(db: Session, patient_id: int, visit_id: int) -> list[Image]:
         )
     )
     return sorted(imgs, key=lambda i: (min((r.region for r in i.regions), default="ZZ")[1:], i.id))
+
+
+def flags_of(db: Session, t: Trial) -> list[tuple[ReaderFlag, str, str]]:
+    """A trial's reader flags with their case code and reader's user ID."""
+    rows = db.execute(
+        select(ReaderFlag, Case.code, User.username)
+        .join(Case, Case.id == ReaderFlag.case_id)
+        .join(Worklist, Worklist.id == Case.worklist_id)
+        .join(Campaign, Campaign.id == Worklist.campaign_id)
+        .join(User, User.id == ReaderFlag.raised_by)
+        .where(Campaign.trial_id == t.id)
+        .order_by(ReaderFlag.id)
+    ).all()
+    return [(f, str(c), str(u)) for f, c, u in rows]

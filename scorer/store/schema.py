@@ -261,6 +261,21 @@ class Case(Base):
     )
 
 
+class ReaderFlag(Base):
+    """A message a reader raises on a case for the coordinator, and its answer."""
+
+    __tablename__ = "reader_flags"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    raised_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    message: Mapped[str] = mapped_column(Text)
+    raised_at: Mapped[str] = mapped_column(String(32))
+    answer: Mapped[str] = mapped_column(Text, default="")
+    answered_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    closed_at: Mapped[str | None] = mapped_column(String(32), default=None)
+
+
 class AreaScoreRow(Base):
     """The score of one area in a read, or the reason it is not assessable."""
 

@@ -62,6 +62,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     "verify_worklists": frozenset({"coordinator", "monitor", "admin"}),
     "open_case": SCORING,  # an adjudicator passes the role check but never has a worklist
     "case_images": SCORING,
+    "raise_flag": SCORING,
+    "flags": frozenset({"reader", "adjudicator", "coordinator"}),
+    "answer_flag": frozenset({"coordinator"}),
     # reading: readers and adjudicators, on their own reads only
     "start_read": SCORING,
     "get_read": frozenset({"reader", "adjudicator", "coordinator", "monitor"}),  # own reads
@@ -111,11 +114,13 @@ WRITES = frozenset(
         "add_campaign",
         "generate_worklists",
         "open_case",
+        "raise_flag",
+        "answer_flag",
     }
 )
 
 #: Allowed calls that cannot change anything here (see _open_case).
-NO_EFFECT = frozenset({("open_case", "adjudicator")})
+NO_EFFECT = frozenset({("open_case", "adjudicator"), ("raise_flag", "adjudicator")})
 
 #: The tables that hold trial data (a monitor must never change any of them).
 TRIAL_DATA = (
@@ -132,6 +137,7 @@ TRIAL_DATA = (
     "campaigns",
     "worklists",
     "cases",
+    "reader_flags",
 )
 DATA = (*TRIAL_DATA, "users")
 
@@ -296,6 +302,31 @@ def _case_images(c: Any, s: UserSession) -> None:
     assert set(images) <= {"A", "B"}  # visit letters only, never labels
 
 
+def _raise_flag(c: Any, s: UserSession) -> None:
+    case = c.cases("reader1")[0]
+    if s.role == "adjudicator":
+        with pytest.raises(NotFound):
+            c.ws.raise_flag(s, case, "visit B may be another patient")
+        return
+    number = c.ws.raise_flag(s, case, "visit B may be another patient")
+    assert any(f["flag"] == number for f in c.ws.flags(s, "T1"))
+
+
+def _flags(c: Any, s: UserSession) -> None:
+    assert c.ws.flags(s, "T1") == []
+
+
+def _answer_flag(c: Any, s: UserSession) -> None:
+    if s.role == "coordinator":
+        number = c.ws.raise_flag(c.session("reader1"), c.cases("reader1")[0], "blurred film")
+        c.ws.answer_flag(s, "T1", number, "re-imported the W24 hand film")
+        assert c.ws.flags(s, "T1") == []
+        closed = c.ws.flags(s, "T1", open_only=False)
+        assert closed[0]["answer"] == "re-imported the W24 hand film" and closed[0]["closed"]
+        return
+    c.ws.answer_flag(s, "T1", 1, "anything")
+
+
 def _start_read(c: Any, s: UserSession) -> None:
     code = c.ws.start_read(s, "T1", c.patient(2), "W0")
     assert c.ws.get_read(s, code).reader == s.username
@@ -416,6 +447,9 @@ CALLS: dict[str, Call] = {
     "verify_worklists": _verify_worklists,
     "open_case": _open_case,
     "case_images": _case_images,
+    "raise_flag": _raise_flag,
+    "flags": _flags,
+    "answer_flag": _answer_flag,
     "start_read": _start_read,
     "get_read": _get_read,
     "set_score": _set_score,
