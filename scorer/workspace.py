@@ -371,20 +371,7 @@ class Workspace:
                 failure = self._count_failure(tx, user, now, at_login=True)
             else:
                 failure = ""
-                if user.failed_logins or user.locked_until:
-                    tx.audit(
-                        "user.unlock",
-                        "user",
-                        username,
-                        old={
-                            "failed_logins": user.failed_logins,
-                            "locked_until": user.locked_until,
-                        },
-                        new={"failed_logins": 0, "locked_until": None},
-                        reason="successful log-in",
-                    )
-                    user.failed_logins = 0
-                    user.locked_until = None
+                self._reset_failures(tx, user, "successful log-in")
                 if needs_rehash(user.password_hash):
                     user.password_hash = hash_password(password)
                     tx.audit("user.rehash", "user", username, reason="hash parameters changed")
@@ -402,6 +389,22 @@ class Workspace:
         if failure:
             raise AuthError(failure)
         return session
+
+    @staticmethod
+    def _reset_failures(tx: Tx, user: Any, reason: str) -> None:
+        """Clear a failure count or lockout after a correct password (audited)."""
+        if not (user.failed_logins or user.locked_until):
+            return
+        tx.audit(
+            "user.unlock",
+            "user",
+            user.username,
+            old={"failed_logins": user.failed_logins, "locked_until": user.locked_until},
+            new={"failed_logins": 0, "locked_until": None},
+            reason=reason,
+        )
+        user.failed_logins = 0
+        user.locked_until = None
 
     def _count_failure(self, tx: Tx, user: Any, now: datetime, at_login: bool = False) -> str:
         if user.locked_until and _parse_time(user.locked_until) <= now:
@@ -470,20 +473,7 @@ class Workspace:
                 failure = self._count_failure(tx, user, now)
             else:
                 failure = ""
-                if user.failed_logins or user.locked_until:
-                    tx.audit(
-                        "user.unlock",
-                        "user",
-                        s.username,
-                        old={
-                            "failed_logins": user.failed_logins,
-                            "locked_until": user.locked_until,
-                        },
-                        new={"failed_logins": 0, "locked_until": None},
-                        reason="session unlocked with the password",
-                    )
-                    user.failed_logins = 0
-                    user.locked_until = None
+                self._reset_failures(tx, user, "session unlocked with the password")
                 tx.event("session.unlocked", s.username, None, s.id)
         if failure:
             raise AuthError(failure)
@@ -828,6 +818,17 @@ class Workspace:
                 new={"method": method, "read_type": read_type},
             )
             return str(r.code)
+
+    @staticmethod
+    def _own_case(s: UserSession, db: Any, case_code: str) -> tuple[Any, Any, Any]:
+        """A case of the calling reader's worklist with its worklist and trial; NotFound (the
+        same answer as for a code that does not exist) for anyone else's."""
+        c = repo.case_by_code(db, case_code)
+        w = db.get(Worklist, c.worklist_id) if c is not None else None
+        if c is None or w is None or w.reader_id != s.user_id:
+            raise NotFound("no such case")
+        camp = db.get(Campaign, w.campaign_id)
+        return c, w, repo.trial_by_id(db, camp.trial_id)
 
     def _own_read(self, s: UserSession, db: Any, code: str, write: bool) -> Any:
         r = repo.read_by_code(db, code)
@@ -1446,13 +1447,7 @@ class Workspace:
         (reads are started on first opening). Nothing else about the visits is returned."""
         self._active(s, "reader", "adjudicator")
         with self._write(s) as tx:
-            c = repo.case_by_code(tx.session, case_code)
-            w = tx.session.get(Worklist, c.worklist_id) if c is not None else None
-            if c is None or w is None or w.reader_id != s.user_id:
-                raise NotFound("no such case")
-            camp = tx.session.get(Campaign, w.campaign_id)
-            assert camp is not None
-            t = repo.trial_by_id(tx.session, camp.trial_id)
+            c, _, t = self._own_case(s, tx.session, case_code)
             methods = t.methods.split(",")
             method = method or methods[0]
             if method not in methods:
@@ -1587,13 +1582,7 @@ class Workspace:
         that identifies the visit, its date or the patient."""
         self._active(s, "reader", "adjudicator")
         with self.store.read() as db:
-            c = repo.case_by_code(db, case_code)
-            w = db.get(Worklist, c.worklist_id) if c is not None else None
-            if c is None or w is None or w.reader_id != s.user_id:
-                raise NotFound("no such case")
-            camp = db.get(Campaign, w.campaign_id)
-            assert camp is not None
-            t = repo.trial_by_id(db, camp.trial_id)
+            c, _, t = self._own_case(s, db, case_code)
             out: dict[str, list[dict[str, Any]]] = {}
             for i, label in enumerate(json.loads(c.visits)):
                 v = repo.visit_by_label(db, t, label)
@@ -1616,11 +1605,7 @@ class Workspace:
         if not message.strip():
             raise InvalidInput("write what the coordinator should look at")
         with self._write(s) as tx:
-            c = repo.case_by_code(tx.session, case_code)
-            w = tx.session.get(Worklist, c.worklist_id) if c is not None else None
-            if c is None or w is None or w.reader_id != s.user_id:
-                raise NotFound("no such case")
-            camp = tx.session.get(Campaign, w.campaign_id)
+            c, _, t = self._own_case(s, tx.session, case_code)
             flag = ReaderFlag(
                 case_id=c.id,
                 raised_by=s.user_id,
@@ -1634,7 +1619,7 @@ class Workspace:
                 "flag.raise",
                 "case",
                 c.code,
-                trial_id=camp.trial_id if camp else None,
+                trial_id=t.id,
                 new={"flag": flag.id, "message": flag.message},
             )
             return int(flag.id)
