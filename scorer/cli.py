@@ -483,11 +483,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     db = f" --db {result.db}"
     print(f"""
 What to try next (the database is {result.db}):
-  scorer worklist show --trial DEMO-RA --user reader3{db}     # the case list a reader sees
-  scorer export reads --trial DEMO-RA --out reads.csv --user coord{db}
-  scorer analyze reads.csv                                 # agreement of reader1 and reader2
-  scorer audit verify{db}
+  the case list a reader sees:
+    scorer worklist show --trial DEMO-RA --user reader3{db}
+  export the reads and look at reader1 and reader2's agreement:
+    scorer export reads --trial DEMO-RA --out reads.csv --user coord{db}
+    scorer analyze reads.csv
+  check the audit trail:
+    scorer audit verify{db}
 """)
+
     if not args.no_gui:
         print(
             "The reading window comes with the next release; until then the demo runs "
