@@ -1,0 +1,520 @@
+"""The case on screen: every visit of a patient side by side, labelled A, B, C and nothing else.
+
+:class:`CaseView` shows a :class:`~scorer.gui.prefetch.PreparedCase` with one
+:class:`~scorer.gui.viewer.ImageViewer` per visit, in the order the facade gives (the reader's
+random order for ``paired_blinded``, time order for ``chronological``, one visit for
+``single``). On a screen too narrow for all visits side by side they become tabs A, B, C.
+Nothing from the data is shown but the letters: no dates, visit labels, names, file names or
+codes.
+
+Keys (besides the viewer's own, see :mod:`scorer.gui.viewer`): ``Tab`` / ``Shift+Tab`` switch
+between the hands and feet films of every visit at once (a film of both hands serves both hand
+regions); ``S`` synchronises zoom and pan across the visits. The toolbar's buttons act on the
+active visit (the one last clicked), outlined in blue.
+
+Run it on its own: ``python -m scorer.gui.case_view [--screenshot PNG]``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QResizeEvent
+from PySide6.QtWidgets import (
+    QLabel,
+    QMenu,
+    QSplitter,
+    QTabBar,
+    QToolBar,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from scorer.gui.case_layout import Page, film_for_page, film_for_region, page_for_region, pages
+from scorer.gui.prefetch import PreparedCase, PreparedImage
+from scorer.gui.viewer import ImageViewer
+from scorer.gui.viewer_state import ViewerModel
+from scorer.imaging.render import ViewState
+
+MIN_PANEL_WIDTH = 300  # logical pixels a visit needs to be useful side by side
+NO_FILM = "No film of this region"
+
+
+@dataclass
+class _SavedView:
+    view: ViewState
+    fitted: bool
+    preset_index: int | None
+
+
+class VisitPanel(ImageViewer):
+    """A visit's viewer with its letter in the top-left corner, large and dim."""
+
+    def __init__(self, letter: str, parent: QWidget | None = None) -> None:
+        super().__init__(ViewerModel(), parent)
+        self.letter = letter
+        self.letter_label = QLabel(letter, self)
+        self.letter_label.setObjectName("visitLetter")
+        self.letter_label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.letter_label.move(14, 6)
+        self.letter_label.adjustSize()
+        self.shown: PreparedImage | None = None
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(160, 160)
+
+
+class CaseView(QWidget):
+    """A case's visits side by side (or as tabs), with the viewer tools in a toolbar.
+
+    Signals: ``caseShown(code)`` once a case's films are on screen, ``pageChanged(title)``.
+    """
+
+    caseShown = Signal(str)
+    pageChanged = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.panels: dict[str, VisitPanel] = {}
+        self.case: PreparedCase | None = None
+        self.page: Page | None = None
+        self._pages: list[Page] = []
+        self._active: str | None = None
+        self._syncing = False
+        self._saved: dict[tuple[str, str], _SavedView] = {}
+        self._tabs_forced = False
+
+        self.toolbar = QToolBar("Image tools", self)
+        self.toolbar.setObjectName("caseTools")
+        self.toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.toolbar.setIconSize(QSize(16, 16))
+        self._page_group = QActionGroup(self)
+        self._page_group.setExclusive(True)
+        self._page_actions: list[QAction] = []
+        self._page_separator = self.toolbar.addSeparator()
+        self._tool_actions = self._make_tools()
+
+        self.tab_bar = QTabBar(self)
+        self.tab_bar.setObjectName("visitTabs")
+        self.tab_bar.setExpanding(False)
+        self.tab_bar.setDrawBase(False)
+        self.tab_bar.currentChanged.connect(self._tab_selected)
+        self.tab_bar.hide()
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        self.splitter.setObjectName("visits")
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.setHandleWidth(3)
+
+        self.empty = QLabel("No case open", self)
+        self.empty.setObjectName("hint")
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.toolbar)
+        layout.addWidget(self.tab_bar)
+        layout.addWidget(self.splitter, 1)
+        layout.addWidget(self.empty, 1)
+        self.splitter.hide()
+
+        for text, keys, slot in (
+            ("Next region", "Tab", lambda: self.step_page(1)),
+            ("Previous region", "Shift+Tab", lambda: self.step_page(-1)),
+        ):
+            action = QAction(text, self)
+            action.setShortcut(QKeySequence(keys))
+            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            action.triggered.connect(slot)
+            self.addAction(action)
+
+    # ------------------------------------------------------------------ toolbar
+
+    def _make_tools(self) -> dict[str, QAction]:
+        """The toolbar: region pages, then window, invert, loupe, ruler, a View menu (fit,
+        1:1, rotate, flip, reset) and sync. Keys are the viewer's (shown in tooltips)."""
+
+        def on_active(method: str, *args: int) -> None:
+            viewer = self.active_viewer()
+            if viewer is not None:
+                getattr(viewer.model, method)(*args)
+
+        tools: dict[str, QAction] = {}
+        window = self._menu_button("Window", "Window presets (W cycles; right-drag adjusts)")
+        window.menu().aboutToShow.connect(lambda: self._fill_window_menu(window.menu()))
+        tools["window"] = self.toolbar.addWidget(window)
+        for key, text, tip, method in (
+            ("invert", "Invert", "Invert black and white (I)", "toggle_invert"),
+            (
+                "loupe",
+                "Loupe",
+                "Magnifier at the cursor (L; Shift+wheel: 2× to 4×)",
+                "toggle_loupe",
+            ),
+        ):
+            action = QAction(text, self)
+            action.setToolTip(tip)
+            action.triggered.connect(lambda _=False, m=method: on_active(m))
+            self.toolbar.addAction(action)
+            tools[key] = action
+        ruler = QAction("Ruler", self, checkable=True)
+        ruler.setToolTip("Measure in mm: drag with the left button (M)")
+        ruler.triggered.connect(self._toggle_ruler)
+        self.toolbar.addAction(ruler)
+        tools["ruler"] = ruler
+        view = self._menu_button("View", "Fit, 1:1, rotate, flip and reset")
+        for key, text, slot in (
+            ("fit", "Fit\tF", lambda: on_active("fit")),
+            ("one", "1:1\t1", lambda: on_active("one_to_one")),
+            ("rotate", "Rotate clockwise\tR", lambda: on_active("rotate", 1)),
+            ("rotate_back", "Rotate counter-clockwise\tShift+R", lambda: on_active("rotate", -1)),
+            ("flip", "Flip left-right\tH", lambda: on_active("flip")),
+            ("reset", "Reset\tEsc", self._reset_active),
+        ):
+            action = QAction(text, self)
+            action.triggered.connect(lambda _=False, slot=slot: slot())
+            view.menu().addAction(action)
+            tools[key] = action
+        tools["view"] = self.toolbar.addWidget(view)
+        self.toolbar.addSeparator()
+        sync = QAction("Sync", self, checkable=True)
+        sync.triggered.connect(self.set_sync)
+        sync.setToolTip("Zoom and pan all visits together (S)")
+        sync.setShortcut(QKeySequence("S"))
+        sync.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.toolbar.addAction(sync)
+        self.addAction(sync)  # the shortcut works wherever the focus is in the case view
+        tools["sync"] = sync
+        return tools
+
+    def _menu_button(self, text: str, tip: str) -> QToolButton:
+        button = QToolButton(self.toolbar)
+        button.setText(text)
+        button.setToolTip(tip)
+        button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        button.setMenu(QMenu(button))
+        return button
+
+    def _fill_window_menu(self, menu: QMenu) -> None:
+        viewer = self.active_viewer()
+        if viewer is None:
+            menu.clear()
+            menu.addAction("No image").setEnabled(False)
+        else:
+            viewer.fill_preset_menu(menu)
+
+    def _toggle_ruler(self, on: bool) -> None:
+        viewer = self.active_viewer()
+        if viewer is not None:
+            viewer.set_ruler_mode(on)
+
+    def _reset_active(self) -> None:
+        viewer = self.active_viewer()
+        if viewer is not None:
+            viewer.reset()
+
+    # ------------------------------------------------------------------ sync
+
+    @property
+    def sync(self) -> bool:
+        return self._tool_actions["sync"].isChecked()
+
+    def set_sync(self, on: bool) -> None:
+        """Zoom and pan every visit together (each keeps its own window and orientation)."""
+        action = self._tool_actions["sync"]
+        if action.isChecked() != on:
+            action.setChecked(on)
+        if on:
+            active = self.active_viewer()
+            if active is not None:
+                self._view_changed(active.letter)
+
+    def _view_changed(self, letter: str) -> None:
+        if not self.sync or self._syncing or letter not in self.panels:
+            return
+        geometry = self.panels[letter].model.relative_geometry()
+        self._syncing = True
+        try:
+            for other, panel in self.panels.items():
+                if other != letter and panel.model.image is not None:
+                    panel.model.set_relative_geometry(geometry)
+        finally:
+            self._syncing = False
+
+    # ------------------------------------------------------------------ visits
+
+    def active_viewer(self) -> VisitPanel | None:
+        if self._active in self.panels:
+            return self.panels[self._active]
+        return next(iter(self.panels.values()), None)
+
+    def set_active(self, letter: str) -> None:
+        """Make ``letter``'s viewer the one the toolbar acts on."""
+        if letter not in self.panels:
+            return
+        self._active = letter
+        for other, panel in self.panels.items():
+            panel.highlight = other == letter and len(self.panels) > 1
+            panel.update()
+        viewer = self.panels[letter]
+        self._tool_actions["ruler"].setChecked(viewer.ruler_mode)
+        if self.tabs_mode and self.tab_bar.currentIndex() != list(self.panels).index(letter):
+            self.tab_bar.setCurrentIndex(list(self.panels).index(letter))
+
+    def _set_letters(self, letters: Sequence[str]) -> None:
+        if list(self.panels) == list(letters):
+            return
+        for panel in self.panels.values():
+            panel.hide()
+            panel.setParent(None)
+            panel.deleteLater()
+        self.panels = {}
+        while self.tab_bar.count():
+            self.tab_bar.removeTab(0)
+        for letter in letters:
+            panel = VisitPanel(letter)
+            panel.viewChanged.connect(lambda letter=letter: self._view_changed(letter))
+            panel.activated.connect(lambda letter=letter: self.set_active(letter))
+            panel.rulerModeChanged.connect(
+                lambda on, letter=letter: self._ruler_mode_changed(letter, on)
+            )
+            self.splitter.addWidget(panel)
+            self.panels[letter] = panel
+            self.tab_bar.addTab(letter)
+        self.splitter.setSizes([1000] * len(letters))
+        self._active = letters[0] if letters else None
+        self._update_mode()
+
+    def _ruler_mode_changed(self, letter: str, on: bool) -> None:
+        if letter == self._active:
+            self._tool_actions["ruler"].setChecked(on)
+
+    # ------------------------------------------------------------------ tabs
+
+    @property
+    def tabs_mode(self) -> bool:
+        """Whether the visits show as tabs (the screen is too narrow for side by side)."""
+        return self.tab_bar.isVisibleTo(self)
+
+    def force_tabs(self, on: bool) -> None:
+        """Show tabs whatever the width (False: tabs only when narrow)."""
+        self._tabs_forced = on
+        self._update_mode()
+
+    def _update_mode(self) -> None:
+        count = len(self.panels)
+        tabs = count > 1 and (self._tabs_forced or self.width() < count * MIN_PANEL_WIDTH)
+        self.tab_bar.setVisible(tabs)
+        current = list(self.panels).index(self._active) if self._active in self.panels else 0
+        for index, panel in enumerate(self.panels.values()):
+            panel.setVisible(not tabs or index == current)
+        if tabs and self.tab_bar.currentIndex() != current:
+            self.tab_bar.setCurrentIndex(current)
+
+    def _tab_selected(self, index: int) -> None:
+        letters = list(self.panels)
+        if 0 <= index < len(letters):
+            self.set_active(letters[index])
+            self._update_mode()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._update_mode()
+
+    # ------------------------------------------------------------------ showing a case
+
+    def show_loading(self, text: str = "Preparing the case…") -> None:
+        """Say the next case is on its way (the previous one is taken off the screen)."""
+        self._save_views()
+        self.case = None
+        for panel in self.panels.values():
+            panel.placeholder = text
+            panel.shown = None
+            panel.set_image(None)
+        if not self.panels:
+            self.empty.setText(text)
+
+    def clear(self, text: str = "No case open") -> None:
+        """Show no case."""
+        self.case = None
+        self._saved.clear()
+        self._set_letters([])
+        self._set_pages([])
+        self.splitter.hide()
+        self.empty.setText(text)
+        self.empty.show()
+
+    def show_case(self, case: PreparedCase) -> None:
+        """Put a prepared case on screen: one viewer per visit, same region page for all."""
+        same_case = self.case is not None and self.case.code == case.code
+        if not same_case:
+            self._saved.clear()
+        self.case = case
+        self._set_letters(sorted(case.visits))
+        keep = self.page
+        self._set_pages(pages(case.visits))
+        page = keep if keep in self._pages else self._first_page_of(keep)
+        self.empty.hide()
+        self.splitter.show()
+        self._show_page(page)
+        if self._active is not None:
+            self.panels[self._active].setFocus(Qt.FocusReason.OtherFocusReason)
+            self.set_active(self._active)
+        self.caseShown.emit(case.code)
+
+    def _first_page_of(self, wanted: Page | None) -> Page | None:
+        if wanted is not None:
+            for page in self._pages:
+                if page.group == wanted.group:
+                    return page
+        return self._pages[0] if self._pages else None
+
+    def _set_pages(self, new_pages: list[Page]) -> None:
+        for action in self._page_actions:
+            self._page_group.removeAction(action)
+            self.toolbar.removeAction(action)
+            action.deleteLater()
+        self._page_actions = []
+        self._pages = new_pages
+        before = self._page_separator
+        for page in new_pages:
+            action = QAction(page.title, self)
+            action.setCheckable(True)
+            action.setToolTip(f"Show every visit's {page.title.lower()} film (Tab switches)")
+            action.triggered.connect(lambda _=False, page=page: self.show_page(page))
+            self._page_group.addAction(action)
+            self.toolbar.insertAction(before, action)
+            self._page_actions.append(action)
+        self._page_separator.setVisible(bool(new_pages))
+
+    def show_page(self, page: Page) -> None:
+        """Show every visit's film of ``page`` (hands, feet)."""
+        if page in self._pages:
+            self._save_views()
+            self._show_page(page)
+
+    def step_page(self, step: int = 1) -> None:
+        """The next (or previous) region page: hands and feet are one keystroke apart."""
+        if not self._pages:
+            return
+        index = self._pages.index(self.page) if self.page in self._pages else -step
+        self.show_page(self._pages[(index + step) % len(self._pages)])
+
+    def show_region(self, region: str) -> bool:
+        """Show the page with each visit's film covering ``region`` (LH, RH, LF, RF)."""
+        if self.case is None:
+            return False
+        page = page_for_region(self.case.visits, region)
+        if page is None:
+            return False
+        self.show_page(page)
+        return True
+
+    def film_for_region(self, letter: str, region: str) -> PreparedImage | None:
+        """The film of visit ``letter`` that covers ``region`` (a both-hands film for LH)."""
+        if self.case is None or letter not in self.case.visits:
+            return None
+        return film_for_region(self.case.visits[letter], region)
+
+    def _show_page(self, page: Page | None) -> None:
+        self.page = page
+        for action, candidate in zip(self._page_actions, self._pages, strict=True):
+            action.setChecked(candidate == page)
+        assert self.case is not None
+        for letter, panel in self.panels.items():
+            film = film_for_page(self.case.visits[letter], page) if page else None
+            panel.shown = film
+            if film is None:
+                panel.placeholder = NO_FILM
+                panel.set_image(None)
+            elif film.radiograph is None:
+                panel.placeholder = "This film cannot be shown"
+                panel.setToolTip(film.error)
+                panel.set_image(None)
+            else:
+                panel.placeholder = ""
+                panel.setToolTip("")
+                panel.set_image(film.radiograph)
+                self._restore_view(letter, panel)
+        if self.sync and self._active in self.panels:
+            self._view_changed(self._active)
+        self.pageChanged.emit(page.title if page else "")
+
+    def _save_views(self) -> None:
+        for letter, panel in self.panels.items():
+            if panel.shown is not None and panel.model.image is not None:
+                model = panel.model
+                self._saved[(letter, panel.shown.image)] = _SavedView(
+                    model.view, model.fitted, model.preset_index
+                )
+
+    def _restore_view(self, letter: str, panel: VisitPanel) -> None:
+        saved = self._saved.get((letter, panel.shown.image)) if panel.shown else None
+        if saved is None:
+            return
+        model = panel.model
+        model.view = saved.view
+        model.preset_index = saved.preset_index
+        if saved.fitted:
+            model.fit()
+        else:
+            model.fitted = False
+        panel.update()
+
+    def all_text(self) -> list[str]:
+        """Every text a reader can see in this view (labels, buttons, tabs, tooltips)."""
+        texts: list[str] = []
+        for widget in [self, *self.findChildren(QWidget)]:
+            texts += [widget.toolTip(), widget.windowTitle(), widget.statusTip()]
+            for attribute in ("text", "placeholderText"):
+                value = getattr(widget, attribute, None)
+                if callable(value):
+                    result = value()
+                    if isinstance(result, str):
+                        texts.append(result)
+        for action in self.findChildren(QAction):
+            texts += [action.text(), action.toolTip(), action.statusTip()]
+        texts += [self.tab_bar.tabText(i) for i in range(self.tab_bar.count())]
+        for panel in self.panels.values():
+            texts += [panel.placeholder, panel.message, panel.model.readout()]
+            texts += [preset.name for preset in panel.model.presets]
+        return [t for t in texts if t]
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
+    from scorer.gui.prefetch import CasePreparer
+    from scorer.gui.preview import (
+        preview_application,
+        preview_arguments,
+        run_preview,
+        save_when_ready,
+        temporary_folder,
+        window_size,
+    )
+    from scorer.gui.sample_case import sample_case_images, write_sample_films
+
+    args = preview_arguments("Show a synthetic paired case (3 visits) in the case view.", argv)
+    app = preview_application(args.theme)
+    folder = temporary_folder("scorer-case-view-")
+    view = CaseView()
+    view.setWindowTitle("scorer — case view")
+    view.resize(*window_size(args.size))
+    view.show_loading("Making synthetic films…")
+    view.show()
+    app.processEvents()
+    films = write_sample_films(folder / "films", visits=3)
+    images = sample_case_images(films)
+    preparer = CasePreparer(lambda _code: images, cache_dir=folder / "data" / "cache")
+    preparer.request("PREVIEW", view.show_case)
+    if args.screenshot:
+        save_when_ready(view, args.screenshot, lambda: view.case is not None)
+    return run_preview(app)
+
+
+if __name__ == "__main__":
+    sys.exit(_main())

@@ -1,0 +1,80 @@
+"""Running slow work off the UI thread: decoding, imports, statistics, exports.
+
+One small helper: a plain function runs on the thread pool; ``done`` or ``failed`` is called
+back on the UI thread with its result or exception; the function may report progress.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal, Slot
+
+
+class _Signals(QObject):
+    done = Signal(object)
+    failed = Signal(object)
+    progress = Signal(int, int, str)
+
+
+class BackgroundTask(QRunnable):
+    """A function run on a worker thread with done, failed and progress signals."""
+
+    def __init__(
+        self, fn: Callable[..., Any], *args: Any, with_progress: bool = False, **kwargs: Any
+    ) -> None:
+        super().__init__()
+        self.signals = _Signals()
+        self._fn = fn
+        self._args = args
+        self._kwargs = kwargs
+        if with_progress:
+            self._kwargs["progress"] = self._report
+
+    def _report(self, done: int, total: int, text: str) -> None:
+        self.signals.progress.emit(done, total, text)
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            result = self._fn(*self._args, **self._kwargs)
+        except BaseException as exc:  # reported to the UI, never lost on a thread
+            self.signals.failed.emit(exc)
+        else:
+            self.signals.done.emit(result)
+
+
+def run_in_background(
+    fn: Callable[..., Any],
+    *args: Any,
+    done: Callable[[Any], None] | None = None,
+    failed: Callable[[BaseException], None] | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+    pool: QThreadPool | None = None,
+    **kwargs: Any,
+) -> BackgroundTask:
+    """Start ``fn(*args, **kwargs)`` on the pool; callbacks arrive on the UI thread."""
+    task = BackgroundTask(fn, *args, with_progress=progress is not None, **kwargs)
+    if done:
+        task.signals.done.connect(done)
+    if failed:
+        task.signals.failed.connect(failed)
+    if progress:
+        task.signals.progress.connect(progress)
+    # Keep the task (and the signals that carry its answer) alive until the answer has been
+    # delivered on the UI thread: a task nobody holds can be freed on the worker thread.
+    _RUNNING.add(task)
+
+    def release(_: object) -> None:
+        QTimer.singleShot(0, lambda: _RUNNING.discard(task))
+
+    task.signals.done.connect(release)
+    task.signals.failed.connect(release)
+    (pool or QThreadPool.globalInstance()).start(task)
+    return task
+
+
+# Tasks started and not yet answered. Not application state: it only ties the Python objects'
+# lifetime to the work Qt is doing with them.
+_RUNNING: set[BackgroundTask] = set()

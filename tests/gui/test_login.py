@@ -1,0 +1,152 @@
+"""Logging in against a real workspace: the facade's messages for a wrong password and a
+locked account, the first-log-in password change with its policy, unlocking after
+inactivity, and passwords never shown or logged."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDialog, QLabel, QLineEdit
+from pytestqt.qtbot import QtBot
+
+from scorer.gui.login import ChangePasswordDialog, LoginDialog, UnlockDialog
+from scorer.workspace import Settings, Workspace
+
+ADMIN_PW = "Sunflower-Meadow-7"
+FIRST_PW = "Temporary-pass-9"  # set by the administrator; must be changed at first log-in
+OWN_PW = "Harbour-Lantern-2025"
+
+
+@dataclass
+class Desk:
+    ws: Workspace
+    folder: Path
+
+
+@pytest.fixture(scope="module")
+def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
+    """Accounts: rita (first log-in), rob (for lockouts), carl (password changed already).
+    Accounts lock after three failures, to keep the test short."""
+    folder = tmp_path_factory.mktemp("login")
+    ws = Workspace.initialize(
+        "ada",
+        "Ada Admin",
+        ADMIN_PW,
+        db=str(folder / "login.db"),
+        settings=Settings(lockout_attempts=3),
+    )
+    admin = ws.login("ada", ADMIN_PW)
+    for user in ("rita", "rob", "carl"):
+        ws.add_user(admin, user, user.title(), "reader", FIRST_PW)
+    carl = ws.login("carl", FIRST_PW)
+    ws.change_password(carl, FIRST_PW, OWN_PW)
+    yield Desk(ws, folder)
+    ws.close()
+
+
+def log_in(qtbot: QtBot, dialog: LoginDialog, user: str, password: str) -> None:
+    dialog.username.setText(user)
+    dialog.password.setText(password)
+    qtbot.mouseClick(dialog.ok, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not dialog.busy, timeout=10_000)
+
+
+def shown_text(dialog: QDialog) -> str:
+    return " ".join(label.text() for label in dialog.findChildren(QLabel))
+
+
+def test_a_wrong_password_shows_the_facades_message_in_red(
+    qtbot: QtBot, desk: Desk, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    dialog = LoginDialog(desk.ws.login, desk.ws.change_password)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert dialog.password.echoMode() == QLineEdit.EchoMode.Password
+    log_in(qtbot, dialog, "carl", "Not-the-password-1")
+    error = dialog.findChild(QLabel, "error")
+    assert error is dialog.error and error.isVisible()
+    assert error.text().startswith("wrong user ID or password")
+    assert dialog.password.text() == ""  # cleared for the next try
+    assert dialog.session is None and dialog.result() != QDialog.DialogCode.Accepted
+    # An unknown user ID gets the very same words.
+    log_in(qtbot, dialog, "nobody", "Not-the-password-1")
+    assert error.text().startswith("wrong user ID or password")
+    # The right password logs in.
+    with qtbot.waitSignal(dialog.logged_in, timeout=10_000):
+        log_in(qtbot, dialog, "carl", OWN_PW)
+    assert dialog.session is not None and dialog.session.username == "carl"
+    assert dialog.result() == QDialog.DialogCode.Accepted
+    for secret in ("Not-the-password-1", OWN_PW):
+        assert secret not in caplog.text
+        assert secret not in shown_text(dialog)
+
+
+def test_repeated_failures_lock_the_account_and_say_so(qtbot: QtBot, desk: Desk) -> None:
+    dialog = LoginDialog(desk.ws.login, desk.ws.change_password)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    for _ in range(3):
+        log_in(qtbot, dialog, "rob", "Wrong-password-22")
+    assert "locked for 15 minutes" in dialog.error.text()
+    log_in(qtbot, dialog, "rob", FIRST_PW)  # even the right password is refused now
+    assert "locked after repeated failed log-ins" in dialog.error.text()
+    assert dialog.session is None
+
+
+def test_the_first_log_in_asks_for_a_new_password_and_checks_the_policy(
+    qtbot: QtBot, desk: Desk
+) -> None:
+    dialog = LoginDialog(desk.ws.login, desk.ws.change_password)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    log_in(qtbot, dialog, "rita", FIRST_PW)
+    change = dialog.change_dialog
+    assert isinstance(change, ChangePasswordDialog)
+    qtbot.waitUntil(change.isVisible)
+    assert dialog.session is None  # not logged in until the password is changed
+    for field in (change.old, change.new, change.confirm):
+        assert field.echoMode() == QLineEdit.EchoMode.Password
+
+    def attempt(new: str, again: str | None = None) -> str:
+        change.new.setText(new)
+        change.confirm.setText(new if again is None else again)
+        qtbot.mouseClick(change.ok, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: not change.busy, timeout=10_000)
+        return change.error.text()
+
+    assert attempt("short") == "a password needs at least 10 characters"
+    assert attempt("rita-is-my-password") == "a password must not contain the user ID"
+    assert attempt(OWN_PW, OWN_PW + "x") == "The two new passwords differ."
+    assert attempt(FIRST_PW) == "the new password must differ from the old one"
+    with qtbot.waitSignal(dialog.logged_in, timeout=10_000):
+        attempt(OWN_PW)
+    assert change.result() == QDialog.DialogCode.Accepted
+    assert dialog.result() == QDialog.DialogCode.Accepted
+    assert dialog.session.must_change_password is False
+    assert not desk.ws.login("rita", OWN_PW).must_change_password
+
+
+def test_unlock_after_inactivity_needs_the_password(qtbot: QtBot, desk: Desk) -> None:
+    session = desk.ws.login("carl", OWN_PW)
+    desk.ws.lock(session)
+    dialog = UnlockDialog(lambda pw: desk.ws.unlock(session, pw), "carl")
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert "locked after inactivity" in dialog.message.text()
+    assert dialog.password.echoMode() == QLineEdit.EchoMode.Password
+    dialog.password.setText("Not-the-password-1")
+    qtbot.mouseClick(dialog.ok, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.error.isVisible(), timeout=10_000)
+    assert dialog.error.text().startswith("wrong password (2 attempt(s) left")
+    assert session.locked
+    dialog.password.setText(OWN_PW)
+    with qtbot.waitSignal(dialog.accepted, timeout=10_000):
+        qtbot.mouseClick(dialog.ok, Qt.MouseButton.LeftButton)
+    assert not session.locked
+    assert dialog.password.text() == ""
