@@ -493,11 +493,34 @@ What to try next (the database is {result.db}):
 """)
 
     if not args.no_gui:
-        print(
-            "The reading window comes with the next release; until then the demo runs "
-            "from the command line."
-        )
+        print("Opening the workstation: log in as reader3 to score the waiting cases.")
+        return _open_workstation(result.db, username="reader3", trial="DEMO-RA")
     return EXIT_OK
+
+
+def _open_workstation(db: str | None, username: str = "", trial: str | None = None) -> int:
+    try:
+        from scorer.gui.workstation import has_display, run_workstation
+    except ImportError as exc:
+        _err(f"the workstation needs Qt (PySide6) and its system libraries: {exc}")
+        return EXIT_ERROR
+    if not has_display():
+        _err(
+            "no display here (DISPLAY and WAYLAND_DISPLAY are unset): run this on a desktop, "
+            "or set QT_QPA_PLATFORM (e.g. offscreen, or xcb under Xvfb)"
+        )
+        return EXIT_ERROR
+    from scorer.workspace import ScorerError
+
+    try:
+        return run_workstation(db, username=username, trial=trial)
+    except ScorerError as exc:
+        _err(str(exc))
+        return EXIT_ERROR
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    return _open_workstation(args.db, username=args.user or "", trial=args.trial)
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -762,6 +785,12 @@ def build_parser() -> argparse.ArgumentParser:
     dm.add_argument("--samples-dir", metavar="DIR", help="where the sample radiographs are")
     dm.add_argument("--seed", type=int, help="seed of the sample radiographs")
     dm.set_defaults(func=cmd_demo)
+
+    g = sub.add_parser("gui", help="open the workstation (log in, worklist, scoring)")
+    g.add_argument("--db", help="database (SQLite path or URL; default as for every command)")
+    g.add_argument("--user", help="user ID to fill in at log-in")
+    g.add_argument("--trial", help="trial to open (default: ask when you read in several)")
+    g.set_defaults(func=cmd_gui)
 
     au = sub.add_parser("audit", help="audit: verify the trail, receipts and signatures")
     ausub = au.add_subparsers(dest="audit_cmd", required=True)

@@ -698,8 +698,12 @@ class Workspace:
         )
 
     def list_trials(self, s: UserSession) -> list[dict[str, Any]]:
+        """The trials; readers and adjudicators get code and name only (visit labels, dates and
+        designs are for the people who run the trial)."""
         self._active(s)
         with self.store.read() as db:
+            if s.role in ("reader", "adjudicator"):
+                return [{"code": t.code, "name": t.name} for t in repo.all_trials(db)]
             return [
                 {
                     "code": t.code,
@@ -1004,17 +1008,11 @@ class Workspace:
             raise AuthError("the first signature of a session needs your user ID and password")
         if username is not None and username != s.username:
             raise AuthError("the user ID does not match the logged-in user")
-        failure = ""
         digest = ""
         with self._write(s) as tx:
             user = repo.user_by_id(tx.session, s.user_id)
-            if user.disabled:
-                failure = "this account is disabled"
-            elif user.locked_until and _parse_time(user.locked_until) > self._now():
-                failure = "this account is locked after repeated failed attempts"
-            elif not verify_password(user.password_hash, password):
-                failure = self._count_failure(tx, user, self._now())
-            else:
+            failure = self._signature_refusal(tx, user, password)
+            if not failure:
                 r = self._own_read(s, tx.session, code, write=True)
                 self._not_locked(repo.trial_by_id(tx.session, r.trial_id))
                 if r.status == "signed":
@@ -1026,29 +1024,7 @@ class Workspace:
                         f"{len(missing)} area(s) are neither scored nor marked not assessable "
                         f"(first: {missing[0]})"
                     )
-                digest = content_hash(view)
-                sig = repo.add_signature(
-                    tx.session, "read", r.code, "sign", user, meaning, tx.now, digest, ""
-                )
-                old_status = r.status
-                r.status = "signed"
-                r.updated_at = tx.now
-                tx.session.flush()
-                tx.audit(
-                    "read.sign",
-                    "read",
-                    r.code,
-                    trial_id=r.trial_id,
-                    old={"status": old_status},
-                    new={
-                        "status": "signed",
-                        "signature": sig.id,
-                        "meaning": meaning,
-                        "printed_name": user.full_name,
-                        "content_hash": digest,
-                        "signed_at": tx.now,
-                    },
-                )
+                digest = self._sign_in_tx(tx, user, r, meaning)
         if failure:
             raise AuthError(failure)
         s.signed_once = True
@@ -1089,6 +1065,136 @@ class Workspace:
             if r.status != "signed":
                 raise InvalidInput("only a signed read is reopened")
             self._void_signature(tx, s, r, reason)
+
+    def reading_trials(self, s: UserSession) -> list[dict[str, Any]]:
+        """The trials in which the calling reader has a worklist: code, name, cases and cases
+        signed (what the workstation offers after log-in)."""
+        self._active(s, "reader", "adjudicator")
+        out: list[dict[str, Any]] = []
+        with self.store.read() as db:
+            for t in repo.all_trials(db):
+                cases = [
+                    c
+                    for camp in repo.campaigns_of(db, t)
+                    for w in repo.worklists_of(db, camp)
+                    if w.reader_id == s.user_id
+                    for c in repo.cases_of(db, w)
+                ]
+                if cases:
+                    signed = sum(self._case_status(db, c) == "signed" for c in cases)
+                    out.append(
+                        {"code": t.code, "name": t.name, "cases": len(cases), "signed": signed}
+                    )
+        return out
+
+    def sign_case(
+        self,
+        s: UserSession,
+        case_code: str,
+        password: str,
+        username: str | None = None,
+        meaning: str = "authored",
+    ) -> list[str]:
+        """Sign every read of one of the reader's cases together (spec §8: a patient's reads
+        for a reader are signed as one case), in one transaction: all or none. Each read gets
+        its own signature and audit row. Returns the signed contents' hashes, visit by visit."""
+        self._active(s, "reader", "adjudicator")
+        if meaning not in MEANINGS:
+            raise InvalidInput(f"unknown signature meaning {meaning!r}")
+        if not s.signed_once and username is None:
+            raise AuthError("the first signature of a session needs your user ID and password")
+        if username is not None and username != s.username:
+            raise AuthError("the user ID does not match the logged-in user")
+        failure = ""
+        digests: list[str] = []
+        with self._write(s) as tx:
+            user = repo.user_by_id(tx.session, s.user_id)
+            failure = self._signature_refusal(tx, user, password)
+            if not failure:
+                c, _, t = self._own_case(s, tx.session, case_code)
+                self._not_locked(t)
+                reads = self._case_reads(tx.session, c, t)
+                if not reads:
+                    raise InvalidInput("this case has not been opened yet")
+                if all(r.status == "signed" for _, r in reads):
+                    raise InvalidInput("this case is signed already")
+                problems = []
+                for letter, r in reads:
+                    view = repo.read_view(tx.session, r, ReadView)
+                    left = [a.area for a in get_method(r.method).areas if a.area not in view.scores]
+                    if left:
+                        problems.append(f"visit {letter}: {len(left)} (first: {left[0]})")
+                if problems:
+                    raise InvalidInput(
+                        "areas neither scored nor marked not assessable: " + "; ".join(problems)
+                    )
+                for _, r in reads:
+                    if r.status != "signed":
+                        digests.append(self._sign_in_tx(tx, user, r, meaning, case=c.code))
+                tx.event("case.signed", case_code, {"reads": len(digests)}, s.id, t.id)
+        if failure:
+            raise AuthError(failure)
+        s.signed_once = True
+        return digests
+
+    def reopen_case(self, s: UserSession, case_code: str, reason: str) -> None:
+        """Reopen a signed case for changes: every read's signature is voided, with the
+        reason; the case must be signed again."""
+        self._active(s, "reader", "adjudicator")
+        _need_reason(reason)
+        with self._write(s) as tx:
+            c, _, t = self._own_case(s, tx.session, case_code)
+            self._not_locked(t)
+            signed = [r for _, r in self._case_reads(tx.session, c, t) if r.status == "signed"]
+            if not signed:
+                raise InvalidInput("only a signed case is reopened")
+            for r in signed:
+                self._void_signature(tx, s, r, reason)
+
+    @staticmethod
+    def _case_reads(db: Any, c: Any, t: Any) -> list[tuple[str, Any]]:
+        """The case's current (not void) reads, with their visit letters, in letter order."""
+        reads = [r for r in repo.reads_of_case(db, c) if r.status != "void"]
+        labels = json.loads(c.visits)
+        label_of = {v.id: v.label for v in t.visits}
+        by_visit = {label_of[r.visit_id]: r for r in reads}
+        return [(LETTERS[i], by_visit[v]) for i, v in enumerate(labels) if v in by_visit]
+
+    def _signature_refusal(self, tx: Tx, user: Any, password: str) -> str:
+        """Why a signature's password check fails ("" when it passes); a wrong password counts
+        towards the lockout like a failed log-in."""
+        if user.disabled:
+            return "this account is disabled"
+        if user.locked_until and _parse_time(user.locked_until) > self._now():
+            return "this account is locked after repeated failed attempts"
+        if not verify_password(user.password_hash, password):
+            return self._count_failure(tx, user, self._now())
+        return ""
+
+    def _sign_in_tx(self, tx: Tx, user: Any, r: Any, meaning: str, case: str = "") -> str:
+        view = repo.read_view(tx.session, r, ReadView)
+        digest = content_hash(view)
+        sig = repo.add_signature(
+            tx.session, "read", r.code, "sign", user, meaning, tx.now, digest, ""
+        )
+        old_status = r.status
+        r.status = "signed"
+        r.updated_at = tx.now
+        tx.session.flush()
+        new: dict[str, Any] = {
+            "status": "signed",
+            "signature": sig.id,
+            "meaning": meaning,
+            "printed_name": user.full_name,
+            "content_hash": digest,
+            "signed_at": tx.now,
+        }
+        if case:
+            new["case"] = case
+        tx.audit(
+            "read.sign", "read", r.code, trial_id=r.trial_id, old={"status": old_status}, new=new
+        )
+        return digest
 
     def my_reads(self, s: UserSession, trial: str) -> list[dict[str, Any]]:
         """The calling reader's reads in a trial: read code, status and method only."""

@@ -412,7 +412,8 @@ class CaseView(QWidget):
         page = page_for_region(self.case.visits, region)
         if page is None:
             return False
-        self.show_page(page)
+        if page != self.page:
+            self.show_page(page)
         return True
 
     def film_for_region(self, letter: str, region: str) -> PreparedImage | None:

@@ -1,11 +1,23 @@
-"""The reading window: a reader's worklist and the case on screen, one case after another.
+"""The reading window: a reader's worklist, the case on screen and its scoring grid.
 
 :class:`ReadingWindow` lists the reader's worklist (case code, "n of N", status: nothing
-else) beside the :class:`~scorer.gui.case_view.CaseView`, with a panel kept for the scoring
-grid. ``PageDown`` / ``PageUp`` go to the next / previous case. While a case is on screen the
-next one is prepared on a worker thread (:class:`~scorer.gui.prefetch.CasePreparer`), so
-"next" is only drawing; every facade call (worklist, opening a case, listing its films) runs
-on the worker pool too, so the UI thread never waits for the database or a decoder.
+else) beside the :class:`~scorer.gui.case_view.CaseView` and the
+:class:`~scorer.gui.scoring_grid.ScoringGrid`. ``PageDown`` / ``PageUp`` go to the next /
+previous case; ``Ctrl+Return`` signs the case once every area of every visit is entered;
+a signed case is read-only until reopened with a reason. While a case is on screen the next
+one is prepared on a worker thread (:class:`~scorer.gui.prefetch.CasePreparer`), so "next" is
+only drawing; every facade call (worklist, opening a case, its films and stored scores,
+signing) runs on the worker pool, and every score goes through the window's single
+:class:`~scorer.gui.score_writer.ScoreWriter`, so the UI thread never waits for the database
+or a decoder and nothing acknowledged is lost.
+
+Keys typed in the grid that the grid does not use (``W``, ``I``, ``F``, ``L``, ``M``, ``H``,
+``R``, ``+``, ``-``) go to the film under the cursor's visit, so a reader can window, zoom and
+measure without leaving the keyboard. The films follow the grid: moving to a foot area shows
+the feet.
+
+A session idle for the facade's inactivity limit is locked: the films and scores are hidden
+and the password unlocks it (entries typed before stay queued and are written after).
 
 Window geometry, the panels' sizes, the theme and the sync toggle are remembered in an INI
 file beside the pyramid cache (local to the workstation, like the cache).
@@ -16,14 +28,16 @@ database with three synthetic patients and opens their reader's worklist.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
+from PySide6.QtCore import QByteArray, QEvent, QObject, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -31,7 +45,9 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QMainWindow,
+    QMessageBox,
     QSplitter,
+    QStackedWidget,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -39,15 +55,35 @@ from PySide6.QtWidgets import (
 )
 
 from scorer.gui.case_view import CaseView
+from scorer.gui.login import UnlockDialog
 from scorer.gui.prefetch import CasePreparer, PreparedCase
+from scorer.gui.score_writer import KeptTasks, ScoreWriter
+from scorer.gui.scoring_grid import CaseScores, GridModel, ScoringGrid, load_case
+from scorer.gui.signing import ReopenDialog, SignDialog
 from scorer.gui.tasks import run_in_background
 from scorer.gui.theme import apply_theme
 
 LAYOUT_FILE = "gui-layout.ini"
-WORKLIST_WIDTH = 290
-SCORING_WIDTH = 250
-MIN_CASE_VIEW_WIDTH = 400
+WORKLIST_WIDTH = 230
+SCORING_WIDTH = 430
+MIN_CASE_VIEW_WIDTH = 360
 WORKLIST_COLUMNS = ("Case", "Progress", "Status")
+STATUS_TEXT = {"not started": "not started", "in progress": "in progress", "signed": "signed"}
+#: Viewer keys a reader may type while the grid has the focus.
+VIEWER_KEYS = frozenset(
+    {
+        Qt.Key.Key_W,
+        Qt.Key.Key_I,
+        Qt.Key.Key_F,
+        Qt.Key.Key_L,
+        Qt.Key.Key_M,
+        Qt.Key.Key_H,
+        Qt.Key.Key_R,
+        Qt.Key.Key_Plus,
+        Qt.Key.Key_Equal,
+        Qt.Key.Key_Minus,
+    }
+)
 
 
 class ReadingFacade(Protocol):
@@ -62,6 +98,18 @@ class ReadingFacade(Protocol):
 
     def case_images(self, s: Any, case_code: str) -> dict[str, list[dict[str, Any]]]: ...
 
+    def get_read(self, s: Any, code: str) -> Any: ...
+
+    def sign_case(
+        self, s: Any, case_code: str, password: str, username: str | None = None
+    ) -> list[str]: ...
+
+    def reopen_case(self, s: Any, case_code: str, reason: str) -> None: ...
+
+    def unlock(self, s: Any, password: str) -> None: ...
+
+    def lock(self, s: Any) -> None: ...
+
 
 def layout_settings(folder: str | os.PathLike[str]) -> QSettings:
     """The INI file in ``folder`` that remembers window layout and view options."""
@@ -70,13 +118,21 @@ def layout_settings(folder: str | os.PathLike[str]) -> QSettings:
 
 
 class ReadingWindow(QMainWindow):
-    """A reader's session: worklist, the current case's films, and (next) the scoring grid.
+    """A reader's session: worklist, the current case's films and its scoring grid.
 
-    Signals: ``caseShown(code)`` when a case's films are on screen, ``worklistLoaded(count)``.
+    Signals: ``caseShown(code)`` when a case's films are on screen, ``worklistLoaded(count)``,
+    ``gridShown(code)`` when a case's stored scores are in the grid, ``caseSigned(code)``,
+    ``caseReopened(code)``, ``sessionLocked()`` and ``sessionUnlocked()``, ``loggedOut()``.
     """
 
     caseShown = Signal(str)
     worklistLoaded = Signal(int)
+    gridShown = Signal(str)
+    caseSigned = Signal(str)
+    caseReopened = Signal(str)
+    sessionLocked = Signal()
+    sessionUnlocked = Signal()
+    loggedOut = Signal()
 
     def __init__(
         self,
@@ -87,6 +143,9 @@ class ReadingWindow(QMainWindow):
         settings: QSettings | None = None,
         preparer: CasePreparer | None = None,
         prefetch: bool = True,
+        writer: ScoreWriter | None = None,
+        inactivity_minutes: float | None = None,
+        logout_on_close: bool = False,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -102,15 +161,32 @@ class ReadingWindow(QMainWindow):
             parent=self,
         )
         self.prefetch = prefetch
+        self.logout_on_close = logout_on_close
+        self.writer = writer or ScoreWriter(workspace, session, self)  # type: ignore[arg-type]
+        self.writer.sessionLocked.connect(lambda _m: self.lock_session(server_side=True))
+        self.tasks = KeptTasks()
         self.rows: list[dict[str, Any]] = []
         self.index = -1
         self.opened: dict[str, dict[str, Any]] = {}  # case code -> open_case's answer
+        self.models: dict[str, GridModel] = {}  # case code -> its scores on screen
+        self.grid: ScoringGrid | None = None
+        self.sign_dialog: SignDialog | None = None
+        self.reopen_dialog: ReopenDialog | None = None
+        self.unlock_dialog: UnlockDialog | None = None
+        self.locked = False
         self._shown_once = False
 
         self.case_view = CaseView(self)
         self.case_view.caseShown.connect(self.caseShown)
         self.worklist_table = self._make_worklist()
-        self.scoring_panel = self._make_scoring_panel()
+        self.scoring_stack = QStackedWidget(self)
+        self.scoring_stack.setObjectName("scoringStack")
+        self.scoring_hint = QLabel("Open a case from the worklist.", self)
+        self.scoring_hint.setObjectName("hint")
+        self.scoring_hint.setWordWrap(True)
+        self.scoring_hint.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.scoring_stack.addWidget(self.scoring_hint)
+        self.scoring_panel = self._panel("Scores", self.scoring_stack)
         self.worklist_panel = self._panel("Worklist", self.worklist_table)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.setObjectName("readingSplitter")
@@ -127,6 +203,21 @@ class ReadingWindow(QMainWindow):
         self._make_actions()
         self.statusBar().showMessage("Loading the worklist…")
         self.restore_layout()
+
+        # Inactivity: any key or click counts as activity; the facade's limit applies.
+        if inactivity_minutes is None:
+            inactivity_minutes = float(
+                getattr(getattr(workspace, "settings", None), "inactivity_minutes", 15.0)
+            )
+        self.inactivity_s = inactivity_minutes * 60.0
+        self._last_input = time.monotonic()
+        app = QApplication.instance()
+        if app is not None:
+            app.installEventFilter(self)
+        self._idle_timer = QTimer(self)
+        self._idle_timer.setInterval(max(250, min(30_000, int(self.inactivity_s * 1000 / 4))))
+        self._idle_timer.timeout.connect(self._check_idle)
+        self._idle_timer.start()
         self.load_worklist()
 
     # ------------------------------------------------------------------ building
@@ -160,13 +251,6 @@ class ReadingWindow(QMainWindow):
         table.cellClicked.connect(lambda row, _col: self.open_index(row))
         return table
 
-    def _make_scoring_panel(self) -> QWidget:
-        body = QLabel("The scoring grid comes here.", self)
-        body.setObjectName("hint")
-        body.setWordWrap(True)
-        body.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        return self._panel("Scores", body)
-
     def _make_actions(self) -> None:
         tools = self.addToolBar("Case")
         tools.setObjectName("caseNavigation")
@@ -179,15 +263,52 @@ class ReadingWindow(QMainWindow):
         self.next_action.setShortcut(QKeySequence(Qt.Key.Key_PageDown))
         self.next_action.setToolTip("Next case (PageDown)")
         self.next_action.triggered.connect(self.next_case)
-        for action in (self.previous_action, self.next_action):
+        self.sign_action = QAction("Sign case…", self)
+        self.sign_action.setObjectName("signCase")
+        self.sign_action.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
+        self.sign_action.setToolTip(
+            "Sign this case with your password once every area of every visit is scored or "
+            "marked not assessable (Ctrl+Enter)"
+        )
+        self.sign_action.triggered.connect(self.ask_sign)
+        self.sign_action.setEnabled(False)
+        self.reopen_action = QAction("Reopen…", self)
+        self.reopen_action.setObjectName("reopenCase")
+        self.reopen_action.setToolTip("Reopen this signed case to change it, with a reason")
+        self.reopen_action.triggered.connect(self.ask_reopen)
+        self.reopen_action.setEnabled(False)
+        self.lock_action = QAction("Lock", self)
+        self.lock_action.setShortcut(QKeySequence("Ctrl+L"))
+        self.lock_action.setToolTip("Lock the session now (Ctrl+L); your password unlocks it")
+        self.lock_action.triggered.connect(lambda: self.lock_session())
+        for action in (
+            self.previous_action,
+            self.next_action,
+            self.sign_action,
+            self.reopen_action,
+            self.lock_action,
+        ):
             action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-            tools.addAction(action)
+            self.addAction(action)
+        tools.addAction(self.previous_action)
+        tools.addAction(self.next_action)
         tools.addSeparator()
         tools.addWidget(self.position_label)
+        tools.addSeparator()
+        tools.addAction(self.sign_action)
+        tools.addAction(self.reopen_action)
+        self.case_state_label = QLabel("", self)
+        self.case_state_label.setObjectName("caseState")
+        tools.addWidget(self.case_state_label)
 
         case_menu = self.menuBar().addMenu("&Case")
-        case_menu.addAction(self.previous_action)
-        case_menu.addAction(self.next_action)
+        for action in (self.previous_action, self.next_action):
+            case_menu.addAction(action)
+        case_menu.addSeparator()
+        case_menu.addAction(self.sign_action)
+        case_menu.addAction(self.reopen_action)
+        case_menu.addSeparator()
+        case_menu.addAction(self.lock_action)
         view_menu = self.menuBar().addMenu("&View")
         self.worklist_action = QAction("Worklist", self, checkable=True, checked=True)
         self.worklist_action.toggled.connect(self.worklist_panel.setVisible)
@@ -238,8 +359,45 @@ class ReadingWindow(QMainWindow):
         self.settings.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.finish_writing(ask=True):
+            event.ignore()
+            return
         self.save_layout()
+        self._idle_timer.stop()
+        app = QApplication.instance()
+        if app is not None:
+            app.removeEventFilter(self)
+        self.writer.stop(5.0)
+        logout = getattr(self._ws, "logout", None)
+        if self.logout_on_close and logout is not None and not self.locked:
+            from scorer.workspace import ScorerError
+
+            with contextlib.suppress(ScorerError):  # the session may have ended already
+                logout(self._session)
         super().closeEvent(event)
+
+    def finish_writing(self, ask: bool = False, timeout_s: float = 10.0) -> bool:
+        """Write the note being typed and wait for every queued entry. When some cannot be
+        saved, ``ask`` lets the reader keep the window open (True: close anyway)."""
+        if self.grid is not None:
+            self.grid.commit_note()
+        if self.locked:
+            waiting = self.writer.pending_count
+        elif self.writer.flush(timeout_s):
+            waiting = sum(m.failed for m in self.models.values())
+        else:
+            waiting = self.writer.pending_count
+        if not waiting or not ask:
+            return not waiting
+        answer = QMessageBox.warning(
+            self,
+            "Entries not saved",
+            f"{waiting} entr{'y is' if waiting == 1 else 'ies are'} not saved yet. Close "
+            "anyway and lose them?",
+            QMessageBox.StandardButton.Close | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        return answer == QMessageBox.StandardButton.Close
 
     # ------------------------------------------------------------------ worklist
 
@@ -287,18 +445,33 @@ class ReadingWindow(QMainWindow):
         margins = (
             layout.contentsMargins().left() + layout.contentsMargins().right() if layout else 0
         )
-        needed = columns + scroll + 2 * table.frameWidth() + margins
+        # A little slack: the sections' own padding is not in their size hints.
+        needed = columns + scroll + 2 * table.frameWidth() + margins + 4 * table.columnCount()
         sizes = self.splitter.sizes()
         if not self.worklist_panel.isVisible() or sizes[0] >= needed or sizes[0] == 0:
             return
         grow = min(needed - sizes[0], max(0, sizes[1] - MIN_CASE_VIEW_WIDTH))
         self.splitter.setSizes([sizes[0] + grow, sizes[1] - grow, *sizes[2:]])
 
+    def _set_row_status(self, code: str, status: str) -> None:
+        for index, row in enumerate(self.rows):
+            if row["code"] == code:
+                row["status"] = status
+                item = self.worklist_table.item(index, 2)
+                if item is not None:
+                    item.setText(STATUS_TEXT.get(status, status))
+
     # ------------------------------------------------------------------ cases
 
     @property
     def current_code(self) -> str | None:
         return self.rows[self.index]["code"] if 0 <= self.index < len(self.rows) else None
+
+    @property
+    def model(self) -> GridModel | None:
+        """The scores of the case on screen (None until they are loaded)."""
+        code = self.current_code
+        return self.models.get(code) if code else None
 
     def next_case(self) -> None:
         if self.index + 1 < len(self.rows):
@@ -308,10 +481,22 @@ class ReadingWindow(QMainWindow):
         if self.index > 0:
             self.open_index(self.index - 1)
 
+    def next_unsigned(self) -> None:
+        """After signing: the next case not yet signed (after this one, then from the top)."""
+        n = len(self.rows)
+        for step in range(1, n + 1):
+            i = (self.index + step) % n
+            if self.rows[i]["status"] != "signed":
+                self.open_index(i)
+                return
+        self.statusBar().showMessage("Every case of your worklist is signed. Thank you.")
+
     def open_index(self, index: int) -> None:
         """Show case ``index`` of the worklist: at once when prepared, else when it is."""
-        if not 0 <= index < len(self.rows) or index == self.index:
+        if self.locked or not 0 <= index < len(self.rows) or index == self.index:
             return
+        if self.grid is not None:
+            self.grid.commit_note()
         self.index = index
         code = self.rows[index]["code"]
         self.worklist_table.selectRow(index)
@@ -321,35 +506,279 @@ class ReadingWindow(QMainWindow):
         if not self.preparer.is_ready(code):
             self.case_view.show_loading()
         self.preparer.request(code, self._prepared, self._case_failed)
-        # Opening starts the reads and logs that the reader saw the case: only for the case
-        # actually shown, never for one merely prepared.
-        run_in_background(
-            self._ws.open_case, self._session, code, done=self._opened, failed=self._failed
-        )
+        if code in self.models:
+            self._show_model(self.models[code])
+        else:
+            self.scoring_hint.setText("Loading the scores…")
+            self.scoring_stack.setCurrentWidget(self.scoring_hint)
+            self._update_case_actions()
+            # Opening starts the reads and logs that the reader saw the case: only for the
+            # case actually shown, never for one merely prepared.
+            run_in_background(
+                self._open_and_load, code, done=self._case_loaded, failed=self._failed
+            )
+
+    def _open_and_load(self, code: str) -> tuple[dict[str, Any], CaseScores]:
+        """On a worker thread: open the case (its reads start on first opening) and fetch
+        its stored scores, so the grid resumes where the reader stopped."""
+        answer = self._ws.open_case(self._session, code)
+        return answer, load_case(self._ws, self._session, answer)
 
     def _prepared(self, case: PreparedCase) -> None:
         if case.code != self.current_code:
             return  # the reader has moved on
         self.case_view.show_case(case)
+        if self.model is not None:
+            self._follow_grid(self.model.current_area, self.model.current_letter)
         if self.prefetch and self.index + 1 < len(self.rows):
             self.preparer.prepare(self.rows[self.index + 1]["code"])
 
-    def _opened(self, answer: dict[str, Any]) -> None:
+    def _case_loaded(self, result: tuple[dict[str, Any], CaseScores]) -> None:
+        answer, scores = result
         code = str(answer.get("code", ""))
         self.opened[code] = answer
-        for index, row in enumerate(self.rows):
-            if row["code"] == code and "status" in answer:
-                row["status"] = answer["status"]
-                item = self.worklist_table.item(index, 2)
-                if item is not None:
-                    item.setText(str(answer["status"]))
+        if "status" in answer:
+            self._set_row_status(code, str(answer["status"]))
+        if code not in self.models:
+            model = GridModel.from_case(scores, submit=self.writer.submit)
+            model.subscribe(lambda event, m=model: self._model_event(m, event.kind))
+            self.models[code] = model
+        if code == self.current_code:
+            self._show_model(self.models[code])
+
+    def _show_model(self, model: GridModel) -> None:
+        if self.grid is None:
+            self.grid = ScoringGrid(model, self.writer, self)
+            self.grid.currentChanged.connect(self._follow_grid)
+            self.scoring_stack.addWidget(self.grid)
+        elif self.grid.model is not model:
+            self.grid.set_model(model)
+        self.scoring_stack.setCurrentWidget(self.grid)
+        self._update_case_actions()
+        self._follow_grid(model.current_area, model.current_letter)
+        if not self.locked:
+            self.grid.table.setFocus()
+        self.gridShown.emit(model.case_code)
+
+    def _model_event(self, model: GridModel, kind: str) -> None:
+        if model is self.model and kind in ("cells", "saved", "save", "status"):
+            self._update_case_actions()
+
+    def _follow_grid(self, area: Any, letter: str) -> None:
+        """The films follow the grid: a foot area shows the feet, and the visit being scored
+        is the one the viewer's tools act on."""
+        if self.case_view.case is not None and area is not None:
+            self.case_view.show_region(area.region)
+            self.case_view.set_active(letter)
+
+    def case_state(self) -> str:
+        """``signed``, ``complete`` (ready to sign), ``incomplete`` or ``none``."""
+        m = self.model
+        if m is None:
+            return "none"
+        if all(m.status[letter] == "signed" for letter in m.letters):
+            return "signed"
+        left = sum(len(m.unscored(letter)) for letter in m.letters)
+        if left or m.pending or m.failed:
+            return "incomplete"
+        return "complete"
+
+    def _update_case_actions(self) -> None:
+        m = self.model
+        state = self.case_state()
+        self.sign_action.setEnabled(state == "complete" and not self.locked)
+        self.reopen_action.setEnabled(state == "signed" and not self.locked)
+        if m is None:
+            self.case_state_label.setText("")
+            return
+        left = sum(len(m.unscored(letter)) for letter in m.letters)
+        if state == "signed":
+            text = "Signed: read-only"
+        elif left:
+            text = f"{left} area{'s' if left != 1 else ''} left"
+        elif m.pending or m.failed:
+            text = "Saving…" if not m.failed else "Some entries are not saved"
+        else:
+            text = "Ready to sign (Ctrl+Enter)"
+        self.case_state_label.setText(f"  {text}")
+
+    # ------------------------------------------------------------------ signing
+
+    def ask_sign(self) -> None:
+        """Ask for the password (and the user ID at the session's first signature) and sign
+        every visit of the case together."""
+        m = self.model
+        code = self.current_code
+        if m is None or code is None:
+            return
+        if self.case_state() != "complete":
+            self.statusBar().showMessage(
+                "Sign when every area of every visit is scored or marked not assessable and saved."
+            )
+            return
+        if self.grid is not None:
+            self.grid.commit_note()
+        if not self.writer.flush(10.0):
+            self.statusBar().showMessage("Some entries are not saved yet; sign when they are.")
+            return
+        first = not bool(getattr(self._session, "signed_once", False))
+        dialog = SignDialog(
+            lambda user, pw: self._ws.sign_case(self._session, code, pw, username=user),
+            str(getattr(self._session, "username", "")),
+            str(getattr(self._session, "full_name", "")),
+            len(m.letters),
+            first_signature=first,
+            parent=self,
+        )
+        self.sign_dialog = dialog
+        dialog.accepted.connect(lambda: self._signed(code, m))
+        dialog.open()
+
+    def _signed(self, code: str, model: GridModel) -> None:
+        for letter in model.letters:
+            model.set_status(letter, "signed")
+        self._set_row_status(code, "signed")
+        self._update_case_actions()
+        self.statusBar().showMessage(f"Case {code} signed.", 6000)
+        self.caseSigned.emit(code)
+        if code == self.current_code:
+            self.next_unsigned()
+
+    def ask_reopen(self) -> None:
+        m = self.model
+        code = self.current_code
+        if m is None or code is None or self.case_state() != "signed":
+            return
+        dialog = ReopenDialog(
+            lambda reason: self._ws.reopen_case(self._session, code, reason), parent=self
+        )
+        self.reopen_dialog = dialog
+        dialog.accepted.connect(lambda: self._reopened(code, m))
+        dialog.open()
+
+    def _reopened(self, code: str, model: GridModel) -> None:
+        for letter in model.letters:
+            model.set_status(letter, "in_progress")
+        self._set_row_status(code, "in progress")
+        self._update_case_actions()
+        self.statusBar().showMessage(
+            f"Case {code} reopened: its signatures are void; sign it again after the change.",
+            8000,
+        )
+        self.caseReopened.emit(code)
+        if self.grid is not None:
+            self.grid.table.setFocus()
+
+    # ------------------------------------------------------------------ keys and locking
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        kind = event.type()
+        if kind in (QEvent.Type.KeyPress, QEvent.Type.MouseButtonPress, QEvent.Type.Wheel):
+            self._last_input = time.monotonic()
+        return bool(
+            kind == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and self.grid is not None
+            and watched is self.grid.table
+            and self._forward_to_viewer(event)
+        )
+
+    def _forward_to_viewer(self, event: QKeyEvent) -> bool:
+        """Viewer keys typed in the grid go to the film of the grid's visit."""
+        if event.key() not in VIEWER_KEYS or event.modifiers() & (
+            Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier
+        ):
+            return False
+        if self.grid is not None and self.grid.reason_popup.isVisible():
+            return False
+        letter = self.model.current_letter if self.model is not None else ""
+        viewer = self.case_view.panels.get(letter) or self.case_view.active_viewer()
+        if viewer is None:
+            return False
+        QApplication.sendEvent(viewer, QKeyEvent(event))
+        return True
+
+    def _check_idle(self) -> None:
+        if not self.locked and time.monotonic() - self._last_input > self.inactivity_s:
+            self.lock_session()
+
+    def lock_session(self, server_side: bool = False) -> None:
+        """Hide the films and scores and ask for the password. ``server_side``: the facade
+        has locked the session already (an entry met the inactivity limit)."""
+        if self.locked:
+            return
+        self.locked = True
+        if self.grid is not None:
+            self.grid.commit_note()
+        if not server_side:
+            self.tasks.run(self._ws.lock, self._session)
+        self.splitter.hide()
+        self._update_case_actions()
+        for action in (self.previous_action, self.next_action):
+            action.setEnabled(False)
+        self.statusBar().showMessage("Session locked")
+        dialog = UnlockDialog(
+            lambda pw: self._ws.unlock(self._session, pw),
+            str(getattr(self._session, "username", "")),
+            self,
+        )
+        self.unlock_dialog = dialog
+        dialog.accepted.connect(self._unlocked)
+        dialog.rejected.connect(self.log_out)
+        dialog.open()
+        self.sessionLocked.emit()
+
+    def _unlocked(self) -> None:
+        self.locked = False
+        self._last_input = time.monotonic()
+        self.splitter.show()
+        self.writer.resume()
+        self.previous_action.setEnabled(self.index > 0)
+        self.next_action.setEnabled(self.index + 1 < len(self.rows))
+        self._update_case_actions()
+        self.statusBar().showMessage("Unlocked", 3000)
+        if self.grid is not None:
+            self.grid.table.setFocus()
+        self.sessionUnlocked.emit()
+
+    def log_out(self) -> None:
+        """End the session: entries still queued wait for nothing (the session is locked),
+        so they are reported; then the window closes."""
+        self.locked = True
+        waiting = self.writer.pending_count
+        if waiting:
+            QMessageBox.warning(
+                self,
+                "Entries not saved",
+                f"{waiting} entr{'y was' if waiting == 1 else 'ies were'} typed while the "
+                "session was locked and could not be saved.",
+            )
+        logout = getattr(self._ws, "logout", None)
+        if logout is not None:
+            self.tasks.run(logout, self._session)
+        self.loggedOut.emit()
+        self._idle_timer.stop()
+        app = QApplication.instance()
+        if app is not None:
+            app.removeEventFilter(self)
+        self.save_layout()
+        self.writer.stop(0.5)
+        self.hide()
+        self.deleteLater()
 
     def _case_failed(self, message: str) -> None:
         self.case_view.clear("This case cannot be shown")
         self.statusBar().showMessage(f"This case cannot be shown: {message}")
 
     def _failed(self, exc: BaseException) -> None:
+        from scorer.workspace import SessionLocked
+
+        if isinstance(exc, SessionLocked):
+            self.lock_session(server_side=True)
+            return
         self.statusBar().showMessage(str(exc) or type(exc).__name__)
+        if self.model is None:
+            self.scoring_hint.setText(f"The scores cannot be loaded: {exc}")
 
 
 def _flag(value: object) -> bool:

@@ -1348,9 +1348,30 @@ class ScoringGrid(QWidget):
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setCollapsible(1, False)
         self.splitter.setSizes([215, 400, 390])
+        self.splitter.splitterMoved.connect(self._sizes_set_by_hand)
+        self._sizes_by_hand = False
+        self.grades.setMinimumHeight(60)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.splitter)
+
+    def resizeEvent(self, e: Any) -> None:
+        super().resizeEvent(e)
+        if not self._sizes_by_hand:
+            self.share_height()
+
+    def _sizes_set_by_hand(self, _pos: int, _index: int) -> None:
+        self._sizes_by_hand = True
+
+    def share_height(self) -> None:
+        """Give the grid itself at least half the height: on a short screen the joint map and
+        the grade definitions shrink first (both scroll or scale)."""
+        h = self.splitter.height()
+        if h <= 0:
+            return
+        joint_map = max(140, min(215, round(h * 0.24)))
+        lower = max(170, min(390, round(h * 0.30)))
+        self.splitter.setSizes([joint_map, max(200, h - joint_map - lower), lower])
 
     def set_model(self, model: GridModel) -> None:
         """Show another case (keep the old model: its pending entries still land in it)."""

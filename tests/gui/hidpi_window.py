@@ -13,7 +13,17 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QPoint
-from PySide6.QtWidgets import QAbstractButton, QLabel, QWidget
+from PySide6.QtWidgets import QAbstractButton, QAbstractScrollArea, QLabel, QWidget
+
+
+def in_scroll_area(widget: QWidget) -> bool:
+    """Whether ``widget`` is content of a scroll area (it may lie past the visible part)."""
+    parent = widget.parentWidget()
+    while parent is not None:
+        if isinstance(parent, QAbstractScrollArea) and parent.viewport().isAncestorOf(widget):
+            return True
+        parent = parent.parentWidget()
+    return False
 
 
 def describe(widget: QWidget, window: QWidget) -> dict[str, Any]:
@@ -31,23 +41,26 @@ def describe(widget: QWidget, window: QWidget) -> dict[str, Any]:
         "min_width": hint.width(),
         "min_height": hint.height(),
         "word_wrap": bool(isinstance(widget, QLabel) and widget.wordWrap()),
+        "scrolls": in_scroll_area(widget),
     }
 
 
 def main(folder: Path, width: int, height: int) -> int:
     from scorer.gui.preview import preview_application
     from scorer.gui.reading import ReadingWindow, layout_settings
-    from scorer.gui.sample_case import write_sample_films
-    from tests.gui.conftest import FakeReadingDesk
+    from scorer.gui.sample_case import build_sample_workspace
 
     app = preview_application("dark")
-    films = write_sample_films(folder / "films", visits=3, pixel_mm=1.0)
-    desk = FakeReadingDesk(films, folder / "cache")
-    window = ReadingWindow(desk, None, "T", settings=layout_settings(folder))
+    sample = build_sample_workspace(folder / "trial", patients=1, pixel_mm=1.0)
+    window = ReadingWindow(
+        sample.workspace, sample.session, sample.trial, settings=layout_settings(folder)
+    )
     window.resize(width, height)
     window.show()
     deadline = time.monotonic() + 60
-    while window.case_view.case is None and time.monotonic() < deadline:
+    while (
+        window.case_view.case is None or window.grid is None
+    ) and time.monotonic() < deadline:
         app.processEvents()
         time.sleep(0.01)
     for _ in range(20):
@@ -59,6 +72,7 @@ def main(folder: Path, width: int, height: int) -> int:
     frame = viewer.model.render() if viewer is not None else None
     report = {
         "case_shown": window.case_view.case is not None,
+        "grid_shown": window.grid is not None and window.grid.isVisible(),
         "device_pixel_ratio": window.devicePixelRatioF(),
         "window": [window.width(), window.height()],
         "png": [pixmap.width(), pixmap.height()],
@@ -74,6 +88,7 @@ def main(folder: Path, width: int, height: int) -> int:
     }
     print(json.dumps(report))
     window.close()
+    sample.workspace.close()
     return 0
 
 

@@ -74,7 +74,10 @@ ALLOWED: dict[str, frozenset[str]] = {
     "set_note": SCORING,
     "sign_read": SCORING,
     "reopen_read": SCORING,
+    "sign_case": SCORING,  # an adjudicator passes the role check but has no case here
+    "reopen_case": SCORING,
     "my_reads": SCORING,
+    "reading_trials": SCORING,
     # images: the coordinator imports them; the admin may list them (codes, no real IDs)
     "import_images": frozenset({"coordinator"}),
     "images": frozenset({"coordinator"}),
@@ -108,6 +111,8 @@ WRITES = frozenset(
         "set_note",
         "sign_read",
         "reopen_read",
+        "sign_case",
+        "reopen_case",
         "import_reads",
         "set_trial_setting",
         "assign_reader",
@@ -120,7 +125,14 @@ WRITES = frozenset(
 )
 
 #: Allowed calls that cannot change anything here (see _open_case).
-NO_EFFECT = frozenset({("open_case", "adjudicator"), ("raise_flag", "adjudicator")})
+NO_EFFECT = frozenset(
+    {
+        ("open_case", "adjudicator"),
+        ("raise_flag", "adjudicator"),
+        ("sign_case", "adjudicator"),
+        ("reopen_case", "adjudicator"),
+    }
+)
 
 #: The tables that hold trial data (a monitor must never change any of them).
 TRIAL_DATA = (
@@ -375,6 +387,52 @@ def _reopen_read(c: Any, s: UserSession) -> None:
     assert c.ws.get_read(s, code).status == "in_progress"
 
 
+def _complete_case(c: Any, s: UserSession) -> tuple[str, list[str]]:
+    """reader1's first case, every area of every visit scored 0: (case code, read codes)."""
+    case = c.cases("reader1")[0]
+    opened = c.ws.open_case(s, case)
+    zero = {a.area: AreaScore.scored(0) for a in SVH.areas}
+    for code in opened["reads"].values():
+        c.ws.set_scores(s, code, zero)
+    return case, list(opened["reads"].values())
+
+
+def _sign_case(c: Any, s: UserSession) -> None:
+    case = c.cases("reader1")[0]
+    if s.role == "reader":
+        case, codes = _complete_case(c, s)
+    pw = c.password(s.username)
+    if s.role == "adjudicator":
+        with pytest.raises(NotFound):
+            c.ws.sign_case(s, case, pw, username=s.username)
+        return
+    c.ws.sign_case(s, case, pw, username=s.username)  # refused here for other roles
+    assert {c.ws.get_read(s, code).status for code in codes} == {"signed"}
+
+
+def _reopen_case(c: Any, s: UserSession) -> None:
+    case = c.cases("reader1")[0]
+    if s.role == "reader":
+        case, codes = _complete_case(c, s)
+        c.ws.sign_case(s, case, c.password(s.username), username=s.username)
+    if s.role == "adjudicator":
+        with pytest.raises(NotFound):
+            c.ws.reopen_case(s, case, "wrong grade entered")
+        return
+    c.ws.reopen_case(s, case, "wrong grade entered")  # refused here for other roles
+    assert {c.ws.get_read(s, code).status for code in codes} == {"in_progress"}
+
+
+def _reading_trials(c: Any, s: UserSession) -> None:
+    trials = c.ws.reading_trials(s)
+    if s.role == "adjudicator":
+        assert trials == []  # no worklist
+        return
+    assert [(t["code"], t["cases"], t["signed"]) for t in trials] == [
+        ("T1", len(c.cases("reader1")), 0)
+    ]
+
+
 def _my_reads(c: Any, s: UserSession) -> None:
     mine = {r["code"] for r in c.ws.my_reads(s, "T1")}
     assert mine == set(c.template.reads[s.username].values())
@@ -458,7 +516,10 @@ CALLS: dict[str, Call] = {
     "set_note": _set_note,
     "sign_read": _sign_read,
     "reopen_read": _reopen_read,
+    "sign_case": _sign_case,
+    "reopen_case": _reopen_case,
     "my_reads": _my_reads,
+    "reading_trials": _reading_trials,
     "import_images": _import_images,
     "images": _images,
     "export_image_png": _export_image_png,

@@ -1,0 +1,197 @@
+"""The workstation: log in, pick the trial, and read.
+
+:func:`run_workstation` opens the database, shows the :class:`~scorer.gui.login.LoginDialog`
+(first-log-in password change included) and then, for a reader or an adjudicator, the
+:class:`~scorer.gui.reading.ReadingWindow` on their trial (a choice when they read in several).
+Other roles are told which tool serves them for now (the coordinator's desk and the monitor's
+window are separate windows). Logging out from a locked session brings the log-in back.
+
+``scorer gui`` and ``scorer demo`` call it; ``python -m scorer.gui.workstation --db FILE``
+runs it on its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox, QWidget
+
+from scorer.gui.login import LoginDialog
+from scorer.gui.reading import ReadingWindow, layout_settings
+from scorer.gui.score_writer import KeptTasks
+from scorer.gui.theme import apply_theme
+
+READING_ROLES = ("reader", "adjudicator")
+
+
+class Workstation(QObject):
+    """The log-in → trial → reading window sequence over one open workspace.
+
+    Signals: ``readingOpened(window)`` once a reading window is shown, ``finished()`` when
+    the person closes the log-in (or the last window).
+    """
+
+    readingOpened = Signal(object)
+    finished = Signal()
+
+    def __init__(
+        self,
+        workspace: Any,
+        *,
+        username: str = "",
+        trial: str | None = None,
+        choose_trial: Callable[[QWidget | None, list[dict[str, Any]]], str | None] | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.ws = workspace
+        self.username = username
+        self.trial = trial
+        self.choose_trial = choose_trial or _ask_trial
+        self.login_dialog: LoginDialog | None = None
+        self.window: ReadingWindow | None = None
+        self.tasks = KeptTasks()
+
+    def start(self) -> None:
+        """Show the log-in dialog."""
+        dialog = LoginDialog(self.ws.login, self.ws.change_password, username=self.username)
+        self.login_dialog = dialog
+        dialog.logged_in.connect(self._logged_in)
+        dialog.rejected.connect(self._login_cancelled)
+        dialog.show()
+        dialog.raise_()
+
+    def _login_cancelled(self) -> None:
+        if self.window is None:
+            self.finished.emit()
+
+    def _logged_in(self, session: Any) -> None:
+        self.username = session.username
+        if session.role not in READING_ROLES:
+            QMessageBox.information(
+                None,
+                "scorer",
+                f"You are logged in as a {session.role}. This window is for reading; "
+                "coordinators, monitors and administrators work from the command line "
+                "(`scorer --help`) until their windows arrive.",
+            )
+            self.ws.logout(session)
+            self.finished.emit()
+            return
+        self.tasks.run(
+            self.ws.reading_trials,
+            session,
+            done=lambda trials: self._trials_known(session, trials),
+            failed=lambda exc: self._failed(session, exc),
+        )
+
+    def _trials_known(self, session: Any, trials: list[dict[str, Any]]) -> None:
+        codes = [t["code"] for t in trials]
+        if self.trial is not None and self.trial in codes:
+            trial: str | None = self.trial
+        elif not trials:
+            QMessageBox.information(
+                None, "scorer", "You have no cases to read yet. Your coordinator assigns them."
+            )
+            self.ws.logout(session)
+            self.finished.emit()
+            return
+        elif len(trials) == 1:
+            trial = codes[0]
+        else:
+            trial = self.choose_trial(None, trials)
+        if trial is None:
+            self.ws.logout(session)
+            self.finished.emit()
+            return
+        self.open_reading(session, trial)
+
+    def open_reading(self, session: Any, trial: str) -> ReadingWindow:
+        window = ReadingWindow(
+            self.ws,
+            session,
+            trial,
+            settings=layout_settings(Path(self.ws.cache_dir).parent),
+            logout_on_close=True,
+        )
+        window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        window.loggedOut.connect(self.start)
+        window.destroyed.connect(self._window_gone)
+        self.window = window
+        window.show()
+        window.raise_()
+        self.readingOpened.emit(window)
+        return window
+
+    def _window_gone(self) -> None:
+        self.window = None
+        login = self.login_dialog
+        if login is None or not login.isVisible():
+            self.finished.emit()
+
+    def _failed(self, session: Any, exc: BaseException) -> None:
+        QMessageBox.warning(None, "scorer", str(exc) or type(exc).__name__)
+        self.ws.logout(session)
+        self.finished.emit()
+
+
+def _ask_trial(parent: QWidget | None, trials: list[dict[str, Any]]) -> str | None:
+    labels = [f"{t['code']} — {t['name']} ({t['signed']} of {t['cases']} signed)" for t in trials]
+    label, ok = QInputDialog.getItem(parent, "scorer", "Trial to read:", labels, 0, False)
+    return trials[labels.index(label)]["code"] if ok else None
+
+
+def has_display() -> bool:
+    """Whether a window can be shown here (a Linux machine without X or Wayland cannot)."""
+    import os
+
+    if os.environ.get("QT_QPA_PLATFORM"):
+        return True
+    if sys.platform.startswith("linux"):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
+def run_workstation(
+    db: str | None = None,
+    *,
+    username: str = "",
+    trial: str | None = None,
+    theme: str = "dark",
+) -> int:
+    """Open the database and run the workstation until its last window closes."""
+    from scorer.workspace import Workspace
+
+    app = QApplication.instance()
+    if not isinstance(app, QApplication):
+        app = QApplication(sys.argv[:1])
+    app.setApplicationName("scorer")
+    ws = Workspace.open(db)
+    try:
+        settings = layout_settings(Path(ws.cache_dir).parent)
+        apply_theme(app, str(settings.value("ui/theme", theme)))
+        app.setQuitOnLastWindowClosed(False)
+        station = Workstation(ws, username=username, trial=trial)
+        station.finished.connect(app.quit)
+        station.start()
+        return int(app.exec())
+    finally:
+        ws.close()
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="The scorer workstation.")
+    parser.add_argument("--db", help="database (SQLite path or URL)")
+    parser.add_argument("--user", default="", help="user ID to fill in")
+    parser.add_argument("--trial", help="trial to open")
+    args = parser.parse_args(list(argv) if argv is not None else sys.argv[1:])
+    return run_workstation(args.db, username=args.user, trial=args.trial)
+
+
+if __name__ == "__main__":
+    sys.exit(_main())
