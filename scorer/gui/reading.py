@@ -641,8 +641,15 @@ class ReadingWindow(QMainWindow):
         self._update_case_actions()
         self.statusBar().showMessage(f"Case {code} signed.", 6000)
         self.caseSigned.emit(code)
+        self._take_focus()
         if code == self.current_code:
             self.next_unsigned()
+
+    def _take_focus(self) -> None:
+        """After a dialog: the keyboard is the grid's again."""
+        self.activateWindow()
+        if self.grid is not None and not self.locked:
+            self.grid.table.setFocus()
 
     def ask_reopen(self) -> None:
         m = self.model
@@ -666,8 +673,7 @@ class ReadingWindow(QMainWindow):
             8000,
         )
         self.caseReopened.emit(code)
-        if self.grid is not None:
-            self.grid.table.setFocus()
+        self._take_focus()
 
     # ------------------------------------------------------------------ keys and locking
 
@@ -737,8 +743,7 @@ class ReadingWindow(QMainWindow):
         self.next_action.setEnabled(self.index + 1 < len(self.rows))
         self._update_case_actions()
         self.statusBar().showMessage("Unlocked", 3000)
-        if self.grid is not None:
-            self.grid.table.setFocus()
+        self._take_focus()
         self.sessionUnlocked.emit()
 
     def log_out(self) -> None:

@@ -58,9 +58,7 @@ def main(folder: Path, width: int, height: int) -> int:
     window.resize(width, height)
     window.show()
     deadline = time.monotonic() + 60
-    while (
-        window.case_view.case is None or window.grid is None
-    ) and time.monotonic() < deadline:
+    while (window.case_view.case is None or window.grid is None) and time.monotonic() < deadline:
         app.processEvents()
         time.sleep(0.01)
     for _ in range(20):

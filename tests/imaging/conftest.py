@@ -91,7 +91,7 @@ def _make_dataset(
     ds.PatientID = "TEST"
     if values.ndim == 3 and values.shape[-1] != 3:
         ds.NumberOfFrames = values.shape[0]
-    ds.Rows, ds.Columns = (values.shape[1:3] if "NumberOfFrames" in ds else values.shape[:2])
+    ds.Rows, ds.Columns = values.shape[1:3] if "NumberOfFrames" in ds else values.shape[:2]
     ds.SamplesPerPixel = 3 if photometric == "RGB" else 1
     if photometric == "RGB":
         ds.PlanarConfiguration = 0

@@ -56,9 +56,9 @@ def max_difference(a: npt.NDArray[Any], b: npt.NDArray[Any]) -> int:
 
 
 @pytest.fixture(scope="module")
-def sources(rg3_values: npt.NDArray[np.uint16], rg1_values: npt.NDArray[np.uint16]) -> dict[
-    str, tuple[npt.NDArray[Any], int, str]
-]:
+def sources(
+    rg3_values: npt.NDArray[np.uint16], rg1_values: npt.NDArray[np.uint16]
+) -> dict[str, tuple[npt.NDArray[Any], int, str]]:
     """Crops to encode: name → (stored values, Bits Stored, photometric interpretation)."""
     rng = np.random.default_rng(7)
     signed = (rg3_values[200:712, 400:912].astype(np.int32) * 4 - 2048).astype(np.int16)
@@ -90,9 +90,7 @@ DCMTK_LOSSLESS = {
 # Signed data is covered with the syntaxes that carry it most often.
 SIGNED_WITH_DCMTK = ("explicit-little-endian", "explicit-big-endian", "rle", "jpeg-ls-lossless")
 DCMTK_CASES = [
-    (source, variant)
-    for source in ("rg3-10bit", "rg1-15bit")
-    for variant in DCMTK_LOSSLESS
+    (source, variant) for source in ("rg3-10bit", "rg1-15bit") for variant in DCMTK_LOSSLESS
 ] + [("signed-12bit", variant) for variant in SIGNED_WITH_DCMTK]
 
 

@@ -1,0 +1,272 @@
+"""A reader's session end to end over a real database: log in, open a paired case, score every
+area of every visit from the keyboard, sign with the password, go on to the next case; the
+stored scores are what was typed. Also: signing refused until the case is complete, a signed
+case read-only until reopened with a reason, a wrong signing password changes nothing,
+resuming a half-scored case, viewer keys typed in the grid, and the inactivity lock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+from pytestqt.qtbot import QtBot
+
+from scorer.core.methods import get_method
+from scorer.core.reads import AreaScore
+from scorer.gui.reading import ReadingWindow, layout_settings
+from scorer.gui.sample_case import (
+    SAMPLE_READER,
+    SAMPLE_READER_PASSWORD,
+    SampleReading,
+    build_sample_workspace,
+)
+from scorer.gui.workstation import Workstation
+from tests.gui.reading_keys import case_keystrokes
+
+SVH = get_method("svh")
+COORDINATOR = ("cora", "Willow-Compass-2024")
+
+
+@pytest.fixture
+def reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SampleReading]:
+    """A new database per test: two synthetic patients (three visits, hands and feet),
+    reader rita's worklist generated."""
+    monkeypatch.setenv("SCORER_DATA_DIR", str(tmp_path / "data"))
+    sample = build_sample_workspace(tmp_path / "trial", patients=2, pixel_mm=1.0)
+    yield sample
+    sample.workspace.close()
+
+
+def open_window(qtbot: QtBot, sample: SampleReading, folder: Path, **kw: Any) -> ReadingWindow:
+    window = ReadingWindow(
+        sample.workspace, sample.session, sample.trial, settings=layout_settings(folder), **kw
+    )
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window.model is not None and window.grid is not None, timeout=30000)
+    return window
+
+
+def type_keys(window: ReadingWindow, keys: str) -> None:
+    assert window.grid is not None
+    for ch in keys:
+        QTest.keyClicks(window.grid.table, ch)
+
+
+def wait_saved(qtbot: QtBot, window: ReadingWindow) -> None:
+    qtbot.waitUntil(lambda: window.writer.pending_count == 0, timeout=60000)
+    assert window.model is not None and window.model.failed == 0
+
+
+def sign_with_dialog(qtbot: QtBot, window: ReadingWindow, password: str, user: str = "") -> None:
+    QTest.keyClick(window.grid.table, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: window.sign_dialog is not None and window.sign_dialog.isVisible())
+    dialog = window.sign_dialog
+    assert dialog is not None
+    if dialog.first_signature:
+        QTest.keyClicks(dialog.username, user)
+    QTest.keyClicks(dialog.password, password)
+    QTest.keyClick(dialog.password, Qt.Key.Key_Return)
+
+
+def test_log_in_score_a_paired_case_from_the_keyboard_sign_and_go_on(
+    qtbot: QtBot, reading: SampleReading
+) -> None:
+    ws = reading.workspace
+    station = Workstation(ws, username=SAMPLE_READER)
+    opened: list[ReadingWindow] = []
+    station.readingOpened.connect(opened.append)
+    station.start()
+    login = station.login_dialog
+    assert login is not None
+    qtbot.addWidget(login)
+    QTest.keyClicks(login.password, SAMPLE_READER_PASSWORD)
+    QTest.keyClick(login.password, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: bool(opened), timeout=30000)
+    window = opened[0]  # the workstation's own (deleted when closed)
+    qtbot.waitUntil(lambda: window.model is not None, timeout=30000)
+    first_case = window.current_code
+    model = window.model
+    assert model is not None and model.letters == ("A", "B", "C")
+    assert window.worklist_table.rowCount() == 2
+    assert not window.sign_action.isEnabled()
+
+    expected = {}
+    for n, stroke in enumerate(case_keystrokes(SVH, model.letters)):
+        # The cursor is where the next entry goes, with no mouse: the grid moves on by itself.
+        assert (model.current_letter, model.current_area) == (stroke.letter, stroke.area), n
+        type_keys(window, stroke.keys)
+        expected[(stroke.letter, stroke.area)] = stroke.value
+        if n == 40:
+            # Signing is refused while areas are left: the dialog does not even open.
+            window.ask_sign()
+            assert window.sign_dialog is None
+    assert len(expected) == 3 * 86
+    wait_saved(qtbot, window)
+    assert window.case_state() == "complete" and window.sign_action.isEnabled()
+    reads = dict(model.reads)
+
+    signed: list[str] = []
+    window.caseSigned.connect(signed.append)
+    sign_with_dialog(qtbot, window, SAMPLE_READER_PASSWORD, user=SAMPLE_READER)
+    qtbot.waitUntil(lambda: bool(signed), timeout=30000)
+    assert signed == [first_case]
+    # On to the next case by itself; the worklist says the first is signed.
+    qtbot.waitUntil(lambda: window.current_code != first_case and window.model is not None)
+    assert window.worklist_table.item(0, 2).text() == "signed"
+    nxt = window.model
+    assert nxt is not None and all(c.entry is None for c in nxt.cells.values())
+
+    coordinator = ws.login(*COORDINATOR)
+    for letter, code in reads.items():
+        view = ws.get_read(coordinator, code)
+        assert view.status == "signed"
+        stored = dict(view.scores)
+        want = {a: v for (lt, a), v in expected.items() if lt == letter}
+        assert stored == want
+    trail = ws.audit_trail(coordinator)
+    sets = [r for r in trail if r["action"] == "score.set" and r["entity_id"] in reads.values()]
+    assert len(sets) == 3 * 86  # every entry audited on its own row
+    signs = [r for r in trail if r["action"] == "read.sign" and r["entity_id"] in reads.values()]
+    assert len(signs) == 3
+    assert ws.verify().ok
+    window.close()
+
+
+def test_a_signed_case_is_read_only_until_reopened_with_a_reason(
+    qtbot: QtBot, reading: SampleReading, tmp_path: Path
+) -> None:
+    ws, s = reading.workspace, reading.session
+    window = open_window(qtbot, reading, tmp_path / "layout")
+    model = window.model
+    assert model is not None
+    for stroke in case_keystrokes(SVH, model.letters):
+        type_keys(window, stroke.keys)
+    wait_saved(qtbot, window)
+
+    # A wrong password: the message is shown, the dialog stays, nothing is signed.
+    window.ask_sign()
+    dialog = window.sign_dialog
+    assert dialog is not None
+    QTest.keyClicks(dialog.username, SAMPLE_READER)
+    QTest.keyClicks(dialog.password, "not-the-password")
+    QTest.keyClick(dialog.password, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: dialog.error.isVisible() and not dialog.busy, timeout=20000)
+    assert "password" in dialog.error.text().lower()
+    assert {ws.get_read(s, r).status for r in model.reads.values()} == {"in_progress"}
+    dialog.password.setText(SAMPLE_READER_PASSWORD)
+    with qtbot.waitSignal(window.caseSigned, timeout=20000):
+        dialog.submit()
+    assert {ws.get_read(s, r).status for r in model.reads.values()} == {"signed"}
+
+    # Back to the signed case: digits are refused and store nothing.
+    window.open_index(0)
+    qtbot.waitUntil(lambda: window.model is model)
+    assert window.case_state() == "signed" and window.reopen_action.isEnabled()
+    assert not window.sign_action.isEnabled()
+    version = {r: ws.get_read(s, r).version for r in model.reads.values()}
+    model.set_current(0, 0)
+    before = model.entry("A", model.current_area)
+    type_keys(window, "4")
+    assert model.entry("A", model.current_area) == before
+    assert "signed" in window.grid.message_label.text()
+
+    # Reopen with a reason: the signatures are void, the grid takes entries again.
+    window.ask_reopen()
+    reopen = window.reopen_dialog
+    assert reopen is not None
+    reopen.submit()  # no reason: refused
+    assert reopen.error.text() == "A reason is required."
+    QTest.keyClicks(reopen.reason, "LH MCP1 erosion entered on the wrong joint")
+    with qtbot.waitSignal(window.caseReopened, timeout=20000):
+        QTest.keyClick(reopen.reason, Qt.Key.Key_Return)
+    assert {ws.get_read(s, r).status for r in model.reads.values()} == {"in_progress"}
+    assert window.worklist_table.item(0, 2).text() == "in progress"
+    model.set_current(0, 0)
+    type_keys(window, "4")
+    wait_saved(qtbot, window)
+    assert ws.get_read(s, model.reads["A"]).scores[SVH.areas[0].area] == AreaScore.scored(4)
+    assert ws.get_read(s, model.reads["A"]).version > version[model.reads["A"]]
+    coordinator = ws.login(*COORDINATOR)
+    voids = [
+        r
+        for r in ws.audit_trail(coordinator)
+        if r["action"] == "read.void_signature" and r["entity_id"] in model.reads.values()
+    ]
+    assert len(voids) == 3
+    assert {v["reason"] for v in voids} == {"LH MCP1 erosion entered on the wrong joint"}
+    # Sign again: password only (the session's first signature has been given).
+    with qtbot.waitSignal(window.caseSigned, timeout=20000):
+        sign_with_dialog(qtbot, window, SAMPLE_READER_PASSWORD)
+    assert {ws.get_read(s, r).status for r in model.reads.values()} == {"signed"}
+    window.close()
+
+
+def test_reopening_the_window_resumes_where_the_reader_stopped(
+    qtbot: QtBot, reading: SampleReading, tmp_path: Path
+) -> None:
+    window = open_window(qtbot, reading, tmp_path / "layout")
+    code = window.current_code
+    strokes = list(case_keystrokes(SVH, ("A", "B", "C")))[:100]
+    for stroke in strokes:
+        type_keys(window, stroke.keys)
+    QTest.keyClicks(window.grid.note, "")  # nothing typed in the note
+    window.close()  # waits for the writer: every entry is acknowledged first
+    again = open_window(qtbot, reading, tmp_path / "layout")
+    assert again.current_code == code
+    model = again.model
+    assert model is not None
+    for stroke in strokes:
+        entry = model.entry(stroke.letter, stroke.area)
+        assert entry is not None and entry.score == stroke.value
+    nxt = list(case_keystrokes(SVH, ("A", "B", "C")))[100]
+    assert (model.current_letter, model.current_area) == (nxt.letter, nxt.area)
+    again.close()
+
+
+def test_viewer_keys_typed_in_the_grid_act_on_the_visit_being_scored(
+    qtbot: QtBot, reading: SampleReading, tmp_path: Path
+) -> None:
+    window = open_window(qtbot, reading, tmp_path / "layout")
+    qtbot.waitUntil(lambda: window.case_view.case is not None, timeout=30000)
+    model = window.model
+    assert model is not None
+    model.set_current(0, 1)  # visit B
+    panel_b = window.case_view.panels["B"]
+    inverted = panel_b.model.view.invert
+    type_keys(window, "i")
+    assert panel_b.model.view.invert != inverted
+    assert window.case_view.panels["A"].model.view.invert == inverted
+    assert all(c.entry is None for c in model.cells.values())  # no score was entered
+    # A foot area shows the feet films.
+    model.go_to_area(next(d.area for d in SVH.areas if d.region == "LF"))
+    assert window.case_view.page is not None and window.case_view.page.title == "Feet"
+    window.close()
+
+
+def test_an_idle_session_locks_and_the_password_unlocks_it(
+    qtbot: QtBot, reading: SampleReading, tmp_path: Path
+) -> None:
+    window = open_window(qtbot, reading, tmp_path / "layout", inactivity_minutes=0.01)
+    with qtbot.waitSignal(window.sessionLocked, timeout=10000):
+        pass
+    assert window.locked and not window.splitter.isVisible()
+    dialog = window.unlock_dialog
+    assert dialog is not None and dialog.isVisible()
+    assert "locked after inactivity" in dialog.message.text()
+    QTest.keyClicks(dialog.password, "wrong-password-1")
+    QTest.keyClick(dialog.password, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: dialog.error.isVisible() and not dialog.busy, timeout=20000)
+    assert window.locked
+    window.inactivity_s = 3600
+    QTest.keyClicks(dialog.password, SAMPLE_READER_PASSWORD)
+    with qtbot.waitSignal(window.sessionUnlocked, timeout=20000):
+        QTest.keyClick(dialog.password, Qt.Key.Key_Return)
+    assert not window.locked and window.splitter.isVisible()
+    type_keys(window, "1")
+    wait_saved(qtbot, window)
+    window.close()
