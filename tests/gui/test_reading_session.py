@@ -6,6 +6,7 @@ resuming a half-scored case, viewer keys typed in the grid, and the inactivity l
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -269,4 +270,73 @@ def test_an_idle_session_locks_and_the_password_unlocks_it(
     assert not window.locked and window.splitter.isVisible()
     type_keys(window, "1")
     wait_saved(qtbot, window)
+    window.close()
+
+
+def _shape(window: ReadingWindow, codes: set[str]) -> list[str]:
+    """What the reader sees of the case on screen, with its opaque codes blanked."""
+    assert window.grid is not None and window.grid.table_model is not None
+    tm = window.grid.table_model
+    texts = [*window.case_view.all_text(), window.position_label.text()]
+    texts += [str(tm.headerData(c, Qt.Orientation.Horizontal, 0)) for c in range(tm.columnCount())]
+    texts += [window.windowTitle(), window.case_state_label.text()]
+    out = []
+    for text in texts:
+        for code in codes:
+            text = text.replace(code, "CODE")
+        out.append(re.sub(r"\d+ of \d+", "n of N", text))
+    return sorted(out)
+
+
+def test_a_reread_case_looks_exactly_like_any_other_case(
+    qtbot: QtBot, reading: SampleReading, tmp_path: Path
+) -> None:
+    ws = reading.workspace
+    coordinator = ws.login(*COORDINATOR)
+    admin = ws.login("ada", "Sunflower-Meadow-7")
+    ws.add_user(admin, "rosa", "Rosa Reader", "reader", "Temporary-pass-3")
+    ws.set_trial_setting(coordinator, reading.trial, "reread_share", 0.5, "intra-reader check")
+    ws.set_trial_setting(coordinator, reading.trial, "reread_min_gap", 1, "a short worklist")
+    ws.assign_reader(coordinator, reading.trial, "rosa")
+    ws.generate_worklists(coordinator, reading.trial)
+    full = ws.worklist(coordinator, reading.trial, "rosa")
+    kinds = [row["read_type"] for row in full]
+    assert kinds.count("reread") == 1 and kinds.count("primary") == 2
+    reread = next(row for row in full if row["read_type"] == "reread")
+    original = next(
+        row for row in full if row["read_type"] == "primary" and row["patient"] == reread["patient"]
+    )
+    rosa = ws.login("rosa", "Temporary-pass-3")
+    ws.change_password(rosa, "Temporary-pass-3", "Harbour-Lantern-2024")
+    seen = ws.worklist(rosa, reading.trial)
+    assert all(set(row) == {"code", "progress", "status"} for row in seen)
+    window = ReadingWindow(ws, rosa, reading.trial, settings=layout_settings(tmp_path / "ui"))
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: len(window.rows) == 3 and window.model is not None, timeout=30000)
+    shapes = {}
+    answers = {}
+    for row in (original, reread):
+        window.open_index(next(i for i, r in enumerate(window.rows) if r["code"] == row["code"]))
+        qtbot.waitUntil(
+            lambda code=row["code"]: (
+                window.model is not None
+                and window.model.case_code == code
+                and window.case_view.case is not None
+                and window.case_view.case.code == code
+            ),
+            timeout=30000,
+        )
+        answers[row["code"]] = window.opened[row["code"]]
+        codes = {row["code"], *window.model.reads.values()}
+        codes |= {
+            img["image"] for imgs in ws.case_images(rosa, row["code"]).values() for img in imgs
+        }
+        shapes[row["code"]] = _shape(window, codes)
+        for read in window.model.reads.values():
+            view = ws.get_read(rosa, read)
+            assert (view.read_type, view.visit, view.patient_code) == ("", "", "")
+    assert shapes[original["code"]] == shapes[reread["code"]]
+    a, b = answers[original["code"]], answers[reread["code"]]
+    assert set(a) == set(b) and sorted(a["reads"]) == sorted(b["reads"])
     window.close()
