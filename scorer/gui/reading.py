@@ -530,6 +530,9 @@ class ReadingWindow(QMainWindow):
         self.case_view.show_case(case)
         if self.model is not None:
             self._follow_grid(self.model.current_area, self.model.current_letter)
+        if self.grid is not None and self.model is not None and not self.locked:
+            # Scoring is what the keyboard is for: the films appearing do not take it away.
+            self.grid.table.setFocus()
         if self.prefetch and self.index + 1 < len(self.rows):
             self.preparer.prepare(self.rows[self.index + 1]["code"])
 
@@ -794,24 +797,56 @@ def _flag(value: object) -> bool:
 
 
 def _main(argv: Sequence[str] | None = None) -> int:
+    import argparse
+
     from scorer.gui.preview import (
         preview_application,
-        preview_arguments,
         run_preview,
         save_when_ready,
         temporary_folder,
         window_size,
     )
     from scorer.gui.sample_case import SampleReading, build_sample_workspace
+    from scorer.gui.scoring_grid import _demo_typing
+    from scorer.gui.theme import THEMES
 
-    args = preview_arguments("A reader's session on a throw-away synthetic trial.", argv)
+    parser = argparse.ArgumentParser(description="A reader's session on a throw-away trial.")
+    parser.add_argument("--theme", choices=THEMES, default="dark")
+    parser.add_argument("--size", default="1400x860", help="window size WIDTHxHEIGHT")
+    parser.add_argument("--patients", type=int, default=3)
+    parser.add_argument(
+        "--typed", type=int, default=0, help="areas entered in the case on screen, as a reader"
+    )
+    parser.add_argument(
+        "--signed", type=int, default=0, help="cases scored (all 0) and signed beforehand"
+    )
+    parser.add_argument("--screenshot", metavar="PNG", help="save the window and quit")
+    parser.add_argument("--worklist-shot", metavar="PNG", help="also save the worklist panel")
+    args = parser.parse_args(list(argv) if argv is not None else sys.argv[1:])
     app = preview_application(args.theme)
     folder = temporary_folder("scorer-reading-")
-    splash = QLabel("Making a synthetic trial (three patients, three visits)…")
+    splash = QLabel("Making a synthetic trial (three visits per patient)…")
     splash.setAlignment(Qt.AlignmentFlag.AlignCenter)
     splash.resize(520, 120)
     splash.show()
     windows: list[ReadingWindow] = []
+
+    def build() -> SampleReading:
+        sample = build_sample_workspace(folder / "trial", patients=args.patients)
+        ws, s = sample.workspace, sample.session
+        from scorer.core.methods import get_method
+        from scorer.core.reads import AreaScore
+        from scorer.gui.sample_case import SAMPLE_READER, SAMPLE_READER_PASSWORD
+
+        zero = {d.area: AreaScore.scored(0) for d in get_method("svh").areas}
+        for n, row in enumerate(ws.worklist(s, sample.trial)[: args.signed]):
+            for code in ws.open_case(s, row["code"])["reads"].values():
+                ws.set_scores(s, code, zero)
+            first = n == 0
+            ws.sign_case(
+                s, row["code"], SAMPLE_READER_PASSWORD, username=SAMPLE_READER if first else None
+            )
+        return sample
 
     def ready(sample: SampleReading) -> None:
         settings = layout_settings(folder / "data")
@@ -821,13 +856,42 @@ def _main(argv: Sequence[str] | None = None) -> int:
         window.show()
         splash.close()
         windows.append(window)
+        typed = {"done": args.typed == 0}
+
+        def type_some(_code: str) -> None:
+            if not typed["done"] and window.grid is not None:
+                typed["done"] = True
+                _demo_typing(window.grid, args.typed)
+                window.grid.table.setFocus()
+
+        window.gridShown.connect(type_some)
+
+        def shown() -> bool:
+            return (
+                window.case_view.case is not None
+                and window.grid is not None
+                and typed["done"]
+                and window.writer.pending_count == 0
+            )
+
+        if args.worklist_shot:
+            shot = args.worklist_shot
+
+            def grab_worklist() -> None:
+                if shown():
+                    window.worklist_panel.grab().save(shot)
+                    print(f"saved {shot}")
+                else:
+                    QTimer.singleShot(200, grab_worklist)
+
+            QTimer.singleShot(500, grab_worklist)
         if args.screenshot:
-            save_when_ready(window, args.screenshot, lambda: window.case_view.case is not None)
+            save_when_ready(window, args.screenshot, shown)
 
     def failed(exc: BaseException) -> None:
         splash.setText(f"Could not make the synthetic trial: {exc}")
 
-    run_in_background(build_sample_workspace, folder / "trial", done=ready, failed=failed)
+    run_in_background(build, done=ready, failed=failed)
     return run_preview(app)
 
 

@@ -173,7 +173,8 @@ class Subtotal:
 
     def text(self) -> str:
         if self.left:
-            return f"{_number(self.value or 0)}…"
+            # The sum so far: grades are never negative, so the total will be at least this.
+            return f"≥{_number(self.value or 0)}"
         if self.value is None:
             return "–"
         return _number(self.value) + ("*" if self.adjusted else "")
@@ -1224,10 +1225,15 @@ class ScoringGrid(QWidget):
         self.totals_table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.totals_table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.totals_table.verticalHeader().setDefaultSectionSize(20)
-        self.totals_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.totals_table.horizontalHeader().setMinimumSectionSize(30)
+        # Numbers are never elided: columns take their contents' width, spare room is shared.
+        self.totals_table.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.totals_table.horizontalHeader().setSectionResizeMode(
+            QHeaderView.ResizeMode.ResizeToContents
+        )
+        self.totals_table.horizontalHeader().setStretchLastSection(True)
+        self.totals_table.horizontalHeader().setMinimumSectionSize(24)
         self.totals_table.setToolTip(
-            "Live totals per visit. 12… = the sum so far (areas left to enter); "
+            "Live totals per visit. ≥12 = the sum so far (areas left to enter); "
             "* = scaled up for areas not assessable; – = missing (too many not assessable)."
         )
 

@@ -123,15 +123,22 @@ class Workstation(QObject):
         window.loggedOut.connect(self.start)
         window.destroyed.connect(self._window_gone)
         self.window = window
-        window.show()
+        if window.settings.value("reading/geometry") is None:
+            window.showMaximized()  # the first time on this workstation: the whole screen
+        else:
+            window.show()
         window.raise_()
+        window.activateWindow()
         self.readingOpened.emit(window)
         return window
 
     def _window_gone(self) -> None:
         self.window = None
-        login = self.login_dialog
-        if login is None or not login.isVisible():
+        try:
+            login_open = self.login_dialog is not None and self.login_dialog.isVisible()
+        except RuntimeError:  # the dialog is gone already (the application is closing)
+            login_open = False
+        if not login_open:
             self.finished.emit()
 
     def _failed(self, session: Any, exc: BaseException) -> None:
