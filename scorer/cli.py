@@ -450,8 +450,178 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_image(args: argparse.Namespace) -> int:
     def body(ws: Any, s: Any, pw: _Passwords) -> int:
-        path = ws.export_image_png(s, args.image, Path(args.out), args.window, args.max_size)
-        print(f"wrote {path}")
+        if args.image_cmd == "export-png":
+            path = ws.export_image_png(s, args.image, Path(args.out), args.window, args.max_size)
+            print(f"wrote {path}")
+        elif args.image_cmd == "list":
+            images = ws.images(s, args.trial)
+            if args.flagged:
+                images = [i for i in images if i["flags"]]
+            if args.format == "json":
+                print(json.dumps(images, indent=2))
+            for i in images if args.format == "text" else []:
+                flags = "; ".join(i["flags"])
+                print(
+                    f"{i['code']}  {i['patient'] or '?':<12} {i['visit'] or '?':<6} "
+                    f"{','.join(i['regions']) or '?':<6} {flags}"
+                )
+        elif args.image_cmd == "reassign":
+            regions = args.regions.split(",") if args.regions else None
+            new = ws.reassign_image(
+                s, args.image, args.reason, patient=args.patient, visit=args.visit, regions=regions
+            )
+            print(
+                f"{args.image}: patient {new['patient']}, visit {new['visit']}, "
+                f"regions {','.join(new['regions'])}"
+            )
+        elif args.image_cmd == "mask":
+            rects = [_rectangle(r) for r in args.rect]
+            out = ws.mask_image(s, args.image, rects, args.reason)
+            print(f"{args.image}: {len(rects)} rectangle(s) masked on the readers' copy")
+            print(f"  readers' copy SHA-256 {out['reader_sha256']} (the original is untouched)")
+        elif args.image_cmd == "region-missing":
+            out = ws.mark_region_missing(
+                s, args.trial, args.patient, args.visit, args.region, args.reason
+            )
+            print(
+                f"{args.region} of {args.patient} at {args.visit}: not assessable for all readers"
+            )
+            print(f"  {out['reads_changed']} read(s) marked")
+            if out["signed_reads_left"]:
+                left = ", ".join(out["signed_reads_left"])
+                print(f"  signed reads left as they are (their readers reopen them): {left}")
+        return EXIT_OK
+
+    return _run_store(args, body)
+
+
+def _rectangle(text: str) -> tuple[int, int, int, int]:
+    try:
+        x, y, w, h = (int(v) for v in text.split(","))
+    except ValueError:
+        raise _CliError(f"a rectangle is X,Y,WIDTH,HEIGHT in pixels, not {text!r}") from None
+    return x, y, w, h
+
+
+def cmd_progress(args: argparse.Namespace) -> int:
+    def body(ws: Any, s: Any, pw: _Passwords) -> int:
+        p = ws.progress(s, args.trial)
+        if args.format == "json":
+            print(json.dumps(p, indent=2))
+            return EXIT_OK
+        print(
+            f"{'reader':<12} {'cases':>5} {'signed':>6} {'in prog.':>8} {'not st.':>7} "
+            f"{'re-reads':>9} {'calib.':>7} {'median s/case':>13}"
+        )
+        for r in p["readers"]:
+            med = r["median_seconds_per_case"]
+            print(
+                f"{r['reader']:<12} {r['cases']:>5} {r['signed']:>6} {r['in progress']:>8} "
+                f"{r['not started']:>7} {r['rereads_signed']:>4}/{r['rereads']:<4} "
+                f"{r['calibration_signed']:>3}/{r['calibration']:<3} "
+                f"{med if med is not None else '-':>13}"
+            )
+        return EXIT_OK
+
+    return _run_store(args, body)
+
+
+def cmd_flags(args: argparse.Namespace) -> int:
+    def body(ws: Any, s: Any, pw: _Passwords) -> int:
+        if args.flags_cmd == "list":
+            flags = ws.flags(s, args.trial, open_only=not args.all)
+            if args.format == "json":
+                print(json.dumps(flags, indent=2))
+            for f in flags if args.format == "text" else []:
+                state = "closed" if f["closed"] else "open"
+                print(f"#{f['flag']} {state:<6} case {f['case']} {f['reader']}: {f['message']}")
+                if f["answer"]:
+                    print(f"      answer: {f['answer']}")
+        else:
+            ws.answer_flag(s, args.trial, args.flag, args.answer)
+            print(f"flag {args.flag} answered and closed")
+        return EXIT_OK
+
+    return _run_store(args, body)
+
+
+def cmd_calibration(args: argparse.Namespace) -> int:
+    def body(ws: Any, s: Any, pw: _Passwords) -> int:
+        if args.cal_cmd == "set":
+            ws.set_trial_setting(
+                s, args.trial, "calibration_reference", args.reference, args.reason
+            )
+            ws.set_trial_setting(
+                s, args.trial, "calibration_patients", args.patients.split(","), args.reason
+            )
+            print(f"calibration set: {args.patients} (reference reads: {args.reference})")
+        elif args.cal_cmd == "worklists":
+            made = ws.calibration_worklists(s, args.trial)
+            for reader, n in sorted(made.items()):
+                print(f"{reader}: {n} calibration case(s)")
+            if not made:
+                print("every assigned reader has a calibration worklist already")
+        elif args.cal_cmd == "show":
+            report = ws.calibration_report(s, args.trial)
+            if args.format == "json":
+                print(json.dumps(report, indent=2))
+                return EXIT_OK
+            print(f"reference: {report['reference']} ({report['reference_reads']} reads)")
+            for r in report["readers"]:
+                icc = r["icc"]
+                icc_text = f"{icc['value']} (n={r['icc_n']})" if icc else f"- (n={r['icc_n']})"
+                state = "released" if r["released"] else "in calibration"
+                print(
+                    f"{r['reader']:<12} {r['signed']}/{r['cases']} signed  "
+                    f"ICC(A,1) {icc_text}  {state}"
+                )
+                for feature, f in r["features"].items():
+                    print(
+                        f"    {feature}: {f['pct_exact']}% exact, {f['pct_within_one']}% within "
+                        f"one grade (n={f['n']} areas)"
+                    )
+        else:
+            ws.release_reader(s, args.trial, args.reader, args.reason)
+            print(f"{args.reader} released to the trial's cases")
+        return EXIT_OK
+
+    return _run_store(args, body)
+
+
+def cmd_adjudication(args: argparse.Namespace) -> int:
+    def body(ws: Any, s: Any, pw: _Passwords) -> int:
+        if args.adj_cmd == "freeze-sdc":
+            value = ws.freeze_sdc(s, args.trial, args.reason)
+            print(f"SDC frozen at {value:g}")
+        elif args.adj_cmd == "update":
+            out = ws.update_adjudication(s, args.trial)
+            print(
+                f"{out['checked']} patient(s) checked, {out['queued']} newly discrepant, "
+                f"{out['done']} adjudication(s) completed"
+            )
+        elif args.adj_cmd == "assign":
+            n = ws.assign_adjudications(s, args.trial, args.adjudicator)
+            print(f"{n} patient(s) assigned to {args.adjudicator}")
+        else:
+            report = ws.adjudications(s, args.trial)
+            if args.format == "json":
+                print(json.dumps(report, indent=2))
+                return EXIT_OK
+            limit = (
+                f"difference {report['difference']}"
+                if report["trigger"] == "difference"
+                else f"frozen SDC {report['frozen_sdc']}"
+            )
+            print(f"trigger: {limit}; final rule: {report['final_rule']}")
+            for a in report["patients"]:
+                who = a.get("patient", "-")
+                res = a["result"]
+                final = (
+                    f" final change {res['final_change']:g} from {', '.join(res['reads'])}"
+                    if res
+                    else ""
+                )
+                print(f"{who:<12} {a['status']:<9} {'; '.join(a['reasons'])}{final}")
         return EXIT_OK
 
     return _run_store(args, body)
@@ -766,8 +936,79 @@ def build_parser() -> argparse.ArgumentParser:
     ie.add_argument("--out", required=True, metavar="FILE.png")
     ie.add_argument("--window", metavar="C,W", help="window centre,width instead of the default")
     ie.add_argument("--max-size", type=int, metavar="PX", help="scale down to this longer side")
-    db_opts(ie)
+    il = igsub.add_parser("list", help="the trial's images with their flags")
+    il.add_argument("--trial", required=True)
+    il.add_argument("--flagged", action="store_true", help="only images flagged at import")
+    il.add_argument("--format", choices=("text", "json"), default="text")
+    ir = igsub.add_parser("reassign", help="move an image to another patient, visit or regions")
+    ir.add_argument("image", metavar="IMAGE_ID")
+    ir.add_argument("--patient", metavar="CODE")
+    ir.add_argument("--visit", metavar="LABEL")
+    ir.add_argument("--regions", metavar="LH,RH")
+    ir.add_argument("--reason", required=True)
+    imk = igsub.add_parser("mask", help="black out burned-in text on the readers' copy")
+    imk.add_argument("image", metavar="IMAGE_ID")
+    imk.add_argument("--rect", action="append", required=True, metavar="X,Y,W,H")
+    imk.add_argument("--reason", required=True)
+    irm = igsub.add_parser("region-missing", help="a region without image: not assessable")
+    irm.add_argument("--trial", required=True)
+    irm.add_argument("--patient", required=True, metavar="CODE")
+    irm.add_argument("--visit", required=True, metavar="LABEL")
+    irm.add_argument("--region", required=True, choices=("LH", "RH", "LF", "RF"))
+    irm.add_argument("--reason", required=True)
+    for sp in (ie, il, ir, imk, irm):
+        db_opts(sp)
     ig.set_defaults(func=cmd_image)
+
+    pg = sub.add_parser("progress", help="the reading's progress per reader (coordinator)")
+    pg.add_argument("--trial", required=True)
+    pg.add_argument("--format", choices=("text", "json"), default="text")
+    db_opts(pg)
+    pg.set_defaults(func=cmd_progress)
+
+    fl = sub.add_parser("flags", help="reader flags: list, answer (coordinator)")
+    flsub = fl.add_subparsers(dest="flags_cmd", required=True)
+    fll = flsub.add_parser("list")
+    fll.add_argument("--all", action="store_true", help="closed flags too")
+    fll.add_argument("--format", choices=("text", "json"), default="text")
+    fla = flsub.add_parser("answer", help="answer a flag and close it")
+    fla.add_argument("flag", type=int)
+    fla.add_argument("--answer", required=True)
+    for sp in (fll, fla):
+        sp.add_argument("--trial", required=True)
+        db_opts(sp)
+    fl.set_defaults(func=cmd_flags)
+
+    cal = sub.add_parser("calibration", help="calibration: set, worklists, show, release")
+    calsub = cal.add_subparsers(dest="cal_cmd", required=True)
+    cs = calsub.add_parser("set", help="the calibration patients and whose reads are reference")
+    cs.add_argument("--patients", required=True, metavar="CODE,CODE")
+    cs.add_argument("--reference", required=True, metavar="USER")
+    cs.add_argument("--reason", required=True)
+    cw = calsub.add_parser("worklists", help="calibration worklists for the assigned readers")
+    csh = calsub.add_parser("show", help="each reader's agreement with the reference")
+    csh.add_argument("--format", choices=("text", "json"), default="text")
+    cr = calsub.add_parser("release", help="release a calibrated reader to the trial's cases")
+    cr.add_argument("reader")
+    cr.add_argument("--reason", required=True)
+    for sp in (cs, cw, csh, cr):
+        sp.add_argument("--trial", required=True)
+        db_opts(sp)
+    cal.set_defaults(func=cmd_calibration)
+
+    adj = sub.add_parser("adjudication", help="adjudication: freeze-sdc, update, assign, show")
+    adjsub = adj.add_subparsers(dest="adj_cmd", required=True)
+    af = adjsub.add_parser("freeze-sdc", help="compute the SDC now and freeze it")
+    af.add_argument("--reason", required=True)
+    au_ = adjsub.add_parser("update", help="queue discrepant patients, finish adjudications")
+    aa = adjsub.add_parser("assign", help="give the queued patients to an adjudicator")
+    aa.add_argument("adjudicator")
+    ash = adjsub.add_parser("show", help="the queue, the rule applied and the results")
+    ash.add_argument("--format", choices=("text", "json"), default="text")
+    for sp in (af, au_, aa, ash):
+        sp.add_argument("--trial", required=True)
+        db_opts(sp)
+    adj.set_defaults(func=cmd_adjudication)
 
     dm = sub.add_parser("demo", help="set up (or reuse) the demo trial and open the workstation")
     dm.add_argument(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -16,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from scorer.core.methods import Area, builtin_methods, get_method
+from scorer.core.methods import REGIONS, Area, builtin_methods, get_method
 from scorer.core.protocol import (
     FROZEN_AT_FIRST_SIGNATURE,
     Protocol,
@@ -46,12 +47,16 @@ from scorer.store.passwords import (
 )
 from scorer.store.schema import (
     ROLES,
+    Adjudication,
     Assignment,
     AssignmentPatient,
     Campaign,
     Case,
+    ImageRegion,
+    MissingRegion,
     Patient,
     ReaderFlag,
+    Release,
     Worklist,
 )
 
@@ -1348,6 +1353,8 @@ class Workspace:
                 patients = repo.assigned_patients(tx.session, t, a)
                 visits: dict[str, list[str]] = {}
                 for p in patients:
+                    if p.code in proto.calibration_patients:
+                        continue  # the training set is read in calibration only
                     have = with_images.get(p.id)
                     vs = [lbl for lbl in labels if have is None or visit_ids[lbl] in have]
                     if vs:
@@ -1426,7 +1433,7 @@ class Workspace:
 
     def _campaign(self, tx: Tx, t: Any, number: int | None, proto: Protocol) -> Any:
         camps = repo.campaigns_of(tx.session, t)
-        if not camps:
+        if not [c for c in camps if c.number >= 1]:
             if number not in (None, 1):
                 raise NotFound(f"trial {t.code} has no campaign {number}")
             labels = [v.label for v in proto.visits] or [v.label for v in t.visits]
@@ -1445,8 +1452,10 @@ class Workspace:
                 new={"campaign": 1, "name": "main", "visits": labels},
             )
             return c
-        if number is None:
-            return camps[-1]
+        # Campaigns 0 (calibration) and -1 (adjudication) are never the default.
+        reading = [c for c in camps if c.number >= 1]
+        if number is None and reading:
+            return reading[-1]
         for c in camps:
             if c.number == number:
                 return c
@@ -1460,10 +1469,10 @@ class Workspace:
         A reader sees their own cases only: opaque code, "n of N" and status. A monitor sees
         case codes and status. A coordinator also sees patient, visit order and read type.
         """
-        self._active(s, "reader", "coordinator", "monitor", "admin")
-        if s.role == "reader":
+        self._active(s, "reader", "adjudicator", "coordinator", "monitor", "admin")
+        if s.role in ("reader", "adjudicator"):
             if reader not in (None, s.username):
-                raise PermissionDenied("a reader sees only their own worklist")
+                raise PermissionDenied(f"a {s.role} sees only their own worklist")
             reader = s.username
         with self.store.read() as db:
             t = self._trial(db, trial)
@@ -1483,7 +1492,7 @@ class Workspace:
                             "progress": f"{c.position + 1} of {len(cases)}",
                             "status": self._case_status(db, c),
                         }
-                        if s.role != "reader":
+                        if s.role not in ("reader", "adjudicator"):
                             row["reader"] = u.username
                             row["campaign"] = camp.number
                         if s.role == "coordinator":
@@ -1515,9 +1524,11 @@ class Workspace:
         with self.store.read() as db:
             t = self._trial(db, trial)
             for camp in repo.campaigns_of(db, t):
+                if camp.number < 0:
+                    continue  # adjudication cases come batch by batch (seeds in the audit trail)
                 for w in repo.worklists_of(db, camp):
                     inputs = json.loads(w.inputs)
-                    again = generate_worklist(self._worklist_input(w.seed, inputs))
+                    again = self._generated(w.seed, inputs)
                     stored = repo.cases_of(db, w)
                     codes = {p.id: p.code for p in repo.patients_of(db, t)}
                     got = [
@@ -1554,6 +1565,7 @@ class Workspace:
         self._active(s, "reader", "adjudicator")
         with self._write(s) as tx:
             c, _, t = self._own_case(s, tx.session, case_code)
+            self._must_calibrate(tx.session, t, s, c)
             methods = t.methods.split(",")
             method = method or methods[0]
             if method not in methods:
@@ -1591,6 +1603,13 @@ class Workspace:
                         trial_id=t.id,
                         new={"case": c.code, "method": method, "read_type": c.read_type},
                     )
+                    gone = [
+                        m.region
+                        for m in repo.missing_regions_of(tx.session, t)
+                        if m.patient_id == p.id and m.visit_id == v.id
+                    ]
+                    if gone:
+                        self._apply_missing(tx, r, gone, "marked by the coordinator")
                 letters[LETTERS[i]] = r.code
             tx.event("case.opened", c.code, None, s.id, t.id)
             return {
@@ -1689,6 +1708,7 @@ class Workspace:
         self._active(s, "reader", "adjudicator")
         with self.store.read() as db:
             c, _, t = self._own_case(s, db, case_code)
+            self._must_calibrate(db, t, s, c)
             out: dict[str, list[dict[str, Any]]] = {}
             for i, label in enumerate(json.loads(c.visits)):
                 v = repo.visit_by_label(db, t, label)
@@ -1896,6 +1916,886 @@ class Workspace:
             )
             tx.event("export", trial, {"what": "reads", "sha256": digest}, s.id, t.id)
         return text
+
+    # ----------------------------------------------------------------- coordinator's desk
+
+    def progress(self, s: UserSession, trial: str) -> dict[str, Any]:
+        """The reading's progress: per reader, per case and (for the coordinator) per patient.
+
+        A case is "in progress" from its first opening until every visit is signed; time per
+        case adds up the seconds the reading window logged on leaving it (event log)."""
+        self._active(s, "coordinator", "monitor")
+        with self.store.read() as db:
+            t = self._trial(db, trial)
+            seconds: dict[str, float] = {}
+            for e in repo.events(db):
+                if e.kind == "case.closed" and e.detail:
+                    detail = json.loads(e.detail)
+                    seconds[e.subject] = seconds.get(e.subject, 0.0) + float(
+                        detail.get("seconds", 0.0)
+                    )
+            cases: list[dict[str, Any]] = []
+            patients: dict[str, dict[str, str]] = {}
+            for camp in repo.campaigns_of(db, t):
+                for w in repo.worklists_of(db, camp):
+                    u = repo.user_by_id(db, w.reader_id)
+                    for c in repo.cases_of(db, w):
+                        status = self._case_status(db, c)
+                        row: dict[str, Any] = {
+                            "reader": u.username,
+                            "case": c.code,
+                            "campaign": camp.number,
+                            "read_type": c.read_type,
+                            "status": status,
+                            "seconds": round(seconds.get(c.code, 0.0), 1),
+                        }
+                        if s.role == "coordinator":
+                            p = db.get(Patient, c.patient_id)
+                            row["patient"] = p.code if p else None
+                            if c.read_type == "primary" and p is not None:
+                                patients.setdefault(p.code, {})[u.username] = status
+                        cases.append(row)
+            readers: dict[str, dict[str, Any]] = {}
+            for row in cases:
+                r = readers.setdefault(
+                    row["reader"],
+                    {
+                        "reader": row["reader"],
+                        "cases": 0,
+                        "signed": 0,
+                        "in progress": 0,
+                        "not started": 0,
+                        "rereads": 0,
+                        "rereads_signed": 0,
+                        "calibration": 0,
+                        "calibration_signed": 0,
+                        "adjudication": 0,
+                        "seconds": 0.0,
+                    },
+                )
+                r["cases"] += 1
+                r[row["status"]] += 1
+                r["seconds"] = round(r["seconds"] + row["seconds"], 1)
+                for kind, key in (
+                    ("reread", "rereads"),
+                    ("calibration", "calibration"),
+                    ("adjudication", "adjudication"),
+                ):
+                    if row["read_type"] == kind:
+                        r[key] += 1
+                        if row["status"] == "signed" and f"{key}_signed" in r:
+                            r[f"{key}_signed"] += 1
+            for r in readers.values():
+                timed = [
+                    c["seconds"] for c in cases if c["reader"] == r["reader"] and c["seconds"] > 0
+                ]
+                r["median_seconds_per_case"] = (
+                    round(float(sorted(timed)[len(timed) // 2]), 1) if timed else None
+                )
+            out: dict[str, Any] = {
+                "trial": trial,
+                "readers": [readers[k] for k in sorted(readers)],
+                "cases": cases,
+            }
+            if s.role == "coordinator":
+                out["patients"] = [
+                    {"patient": code, "readers": patients[code]} for code in sorted(patients)
+                ]
+            return out
+
+    # ..... image quality control
+
+    def reassign_image(
+        self,
+        s: UserSession,
+        image_code: str,
+        reason: str,
+        patient: str | None = None,
+        visit: str | None = None,
+        regions: Sequence[str] | None = None,
+    ) -> dict[str, Any]:
+        """Move an image to another patient (code), visit (label) or regions, with a reason;
+        the flags it resolves are cleared. Every reader's case follows at once."""
+        self._active(s, "coordinator")
+        _need_reason(reason)
+        if patient is None and visit is None and regions is None:
+            raise InvalidInput("name the patient, the visit or the regions to assign")
+        with self._write(s) as tx:
+            img = repo.image_by_code(tx.session, image_code)
+            if img is None:
+                raise NotFound(f"no image {image_code!r}")
+            t = repo.trial_by_id(tx.session, img.trial_id)
+            self._not_locked(t)
+            old = self._image_place(tx.session, img)
+            flags = [f for f in img.flags.split("; ") if f]
+            if patient is not None:
+                p = repo.patient_by_code(tx.session, t, patient)
+                if p is None:
+                    raise NotFound(f"no patient {patient!r} in trial {t.code}")
+                img.patient_id = p.id
+                flags = [f for f in flags if f != "patient unknown"]
+            if visit is not None:
+                v = repo.visit_by_label(tx.session, t, visit)
+                if v is None:
+                    raise NotFound(f"no visit {visit!r} in trial {t.code}")
+                img.visit_id = v.id
+                flags = [f for f in flags if not f.startswith("visit ")]
+            if regions is not None:
+                wanted = sorted({r.strip().upper() for r in regions if r.strip()})
+                bad = [r for r in wanted if r not in REGIONS]
+                if not wanted or bad:
+                    raise InvalidInput(f"regions are some of {', '.join(REGIONS)}")
+                img.regions.clear()
+                tx.session.flush()
+                for r in wanted:
+                    img.regions.append(ImageRegion(region=r))
+                flags = [f for f in flags if not f.startswith("regions unknown")]
+            img.flags = "; ".join(flags)
+            tx.session.flush()
+            new = self._image_place(tx.session, img)
+            tx.audit(
+                "image.reassign", "image", img.code, trial_id=t.id, old=old, new=new, reason=reason
+            )
+            return new
+
+    @staticmethod
+    def _image_place(db: Any, img: Any) -> dict[str, Any]:
+        p = db.get(Patient, img.patient_id) if img.patient_id else None
+        v = repo.visit_by_id(db, img.visit_id) if img.visit_id else None
+        return {
+            "patient": p.code if p else None,
+            "visit": v.label if v else None,
+            "regions": sorted(r.region for r in img.regions),
+            "flags": [f for f in img.flags.split("; ") if f],
+        }
+
+    def mask_image(
+        self,
+        s: UserSession,
+        image_code: str,
+        rectangles: Sequence[Sequence[int]],
+        reason: str,
+    ) -> dict[str, Any]:
+        """Mask burned-in text: the rectangles (x, y, width, height in stored pixels) are
+        painted black on a new readers' copy; the original is untouched. Audited with the
+        rectangles and both copies' SHA-256."""
+        from scorer.imaging.masking import MaskError, mask_rectangles
+
+        self._active(s, "coordinator")
+        _need_reason(reason)
+        rects = [tuple(int(v) for v in r) for r in rectangles]
+        if not rects or any(len(r) != 4 for r in rects):
+            raise InvalidInput("give each rectangle as x, y, width, height")
+        with self.store.read() as db:
+            img = repo.image_by_code(db, image_code)
+            if img is None:
+                raise NotFound(f"no image {image_code!r}")
+            self._not_locked(repo.trial_by_id(db, img.trial_id))
+            source = Path(img.reader_path)
+        target = source.with_name(f"{new_code(16)}.dcm")
+        try:
+            mask_rectangles(source, target, rects)
+        except MaskError as exc:
+            raise InvalidInput(f"image {image_code}: {exc}") from exc
+        except OSError as exc:
+            raise ScorerError(f"image {image_code} cannot be masked: {exc}") from exc
+        digest = hashlib.sha256(target.read_bytes()).hexdigest()
+        os.chmod(target, 0o444)
+        try:
+            with self._write(s) as tx:
+                img = repo.image_by_code(tx.session, image_code)
+                assert img is not None
+                old = {"reader_sha256": img.reader_sha256, "masks": img.masks or "[]"}
+                masks = json.loads(img.masks or "[]") + [list(r) for r in rects]
+                img.reader_path = str(target)
+                img.reader_sha256 = digest
+                img.masks = json.dumps(masks)
+                img.flags = "; ".join(
+                    f for f in img.flags.split("; ") if f and not f.startswith("burned-in")
+                )
+                tx.audit(
+                    "image.mask",
+                    "image",
+                    img.code,
+                    trial_id=img.trial_id,
+                    old=old,
+                    new={"reader_sha256": digest, "rectangles": [list(r) for r in rects]},
+                    reason=reason,
+                )
+        except BaseException:
+            target.chmod(0o644)
+            target.unlink(missing_ok=True)
+            raise
+        return {"image": image_code, "reader_sha256": digest, "masks": masks}
+
+    def mark_region_missing(
+        self, s: UserSession, trial: str, patient: str, visit: str, region: str, reason: str
+    ) -> dict[str, Any]:
+        """A region of a patient's visit has no usable image: every reader's read of that visit
+        gets the region's areas marked not assessable ("not visible"), now and when reads
+        start later. Signed reads are left as they are and listed (their readers reopen them).
+        """
+        self._active(s, "coordinator")
+        _need_reason(reason)
+        region = region.strip().upper()
+        if region not in REGIONS:
+            raise InvalidInput(f"a region is one of {', '.join(REGIONS)}")
+        with self._write(s) as tx:
+            t = self._trial(tx.session, trial)
+            self._not_locked(t)
+            p = repo.patient_by_code(tx.session, t, patient)
+            v = repo.visit_by_label(tx.session, t, visit)
+            if p is None or v is None:
+                raise NotFound(f"no patient {patient!r} or visit {visit!r} in trial {trial}")
+            if repo.missing_region(tx.session, p.id, v.id, region) is not None:
+                raise InvalidInput(f"{region} of {patient} at {visit} is marked already")
+            tx.session.add(
+                MissingRegion(
+                    trial_id=t.id,
+                    patient_id=p.id,
+                    visit_id=v.id,
+                    region=region,
+                    reason=reason.strip(),
+                    created_by=s.user_id,
+                    created_at=tx.now,
+                )
+            )
+            tx.audit(
+                "region.missing",
+                "patient",
+                p.code,
+                trial_id=t.id,
+                new={"visit": v.label, "region": region},
+                reason=reason,
+            )
+            changed: list[str] = []
+            skipped: list[str] = []
+            for r in repo.reads_of_trial(tx.session, t):
+                if r.patient_id != p.id or r.visit_id != v.id or r.status == "void":
+                    continue
+                if r.status == "signed":
+                    skipped.append(r.code)
+                    continue
+                self._apply_missing(tx, r, [region], reason)
+                changed.append(r.code)
+            return {"reads_changed": len(changed), "signed_reads_left": skipped}
+
+    MISSING_TEXT = "no image of this region"
+
+    def _apply_missing(self, tx: Tx, r: Any, regions: Sequence[str], reason: str) -> None:
+        """Mark the regions' areas of read ``r`` not assessable (audited per area)."""
+        method = get_method(r.method)
+        value = AreaScore.not_assessable("not_visible")
+        for d in method.areas:
+            if d.region not in regions:
+                continue
+            row = repo.score_row(tx.session, r, d.area)
+            old = None if row is None else _score_json(repo.row_score(row), row.reason_text)
+            new = _score_json(value, self.MISSING_TEXT)
+            if old == new:
+                continue
+            repo.put_score(
+                tx.session, r, d.area, value, self.MISSING_TEXT, method.order(d.area), tx.now
+            )
+            r.updated_at = tx.now
+            tx.session.flush()
+            tx.audit(
+                "score.set",
+                "read",
+                r.code,
+                trial_id=r.trial_id,
+                old={"area": str(d.area), **(old or {})},
+                new={"area": str(d.area), **(new or {})},
+                reason=f"region without image: {reason}",
+            )
+
+    def missing_regions(self, s: UserSession, trial: str) -> list[dict[str, Any]]:
+        self._active(s, "coordinator", "monitor")
+        with self.store.read() as db:
+            t = self._trial(db, trial)
+            out = []
+            for m in repo.missing_regions_of(db, t):
+                p = db.get(Patient, m.patient_id)
+                v = repo.visit_by_id(db, m.visit_id)
+                out.append(
+                    {
+                        "patient": p.code if p else None,
+                        "visit": v.label if v else None,
+                        "region": m.region,
+                        "reason": m.reason,
+                        "at": m.created_at,
+                    }
+                )
+            return out
+
+    # ..... calibration
+
+    def _released(self, db: Any, t: Any, user_id: int) -> bool:
+        return repo.release_of(db, t, user_id) is not None
+
+    def _must_calibrate(self, db: Any, t: Any, s: UserSession, case: Any) -> None:
+        """Refuse a trial case to a reader not yet released from calibration."""
+        proto = self._protocol(t)
+        if not proto.calibration_patients or case.read_type in ("calibration", "adjudication"):
+            return
+        if s.username == proto.calibration_reference or self._released(db, t, s.user_id):
+            return
+        raise PermissionDenied(
+            "you are in calibration: score your calibration cases first; the coordinator "
+            "releases you to the trial's cases"
+        )
+
+    def calibration_worklists(self, s: UserSession, trial: str) -> dict[str, int]:
+        """Give every assigned reader without one a calibration worklist: the trial's
+        calibration patients, all visits, in a seeded random order (campaign 0)."""
+        self._active(s, "coordinator")
+        made: dict[str, int] = {}
+        with self._write(s) as tx:
+            t = self._trial(tx.session, trial)
+            self._not_locked(t)
+            proto = self._protocol(t)
+            if not proto.calibration_patients:
+                raise InvalidInput(
+                    f"trial {trial} has no calibration set (setting calibration_patients)"
+                )
+            camp = self._special_campaign(tx, t, 0, "calibration", proto)
+            by_code = {p.code: p for p in repo.patients_of(tx.session, t)}
+            missing = [c for c in proto.calibration_patients if c not in by_code]
+            if missing:
+                raise InvalidInput(f"calibration patients not in {trial}: {', '.join(missing)}")
+            labels = json.loads(camp.visits)
+            taken = set(repo.all_case_codes(tx.session))
+            for _a, u in repo.assignments_of(tx.session, t):
+                if u.role != "reader" or repo.worklist(tx.session, camp, u.id) is not None:
+                    continue
+                inputs = {
+                    "reader": u.username,
+                    "design": proto.design,
+                    "patients": list(proto.calibration_patients),
+                    "visits": {code: labels for code in proto.calibration_patients},
+                    "reread_share": 0.0,
+                    "min_gap": 0,
+                    "algorithm": RANDOM_ALGORITHM,
+                    "campaign": 0,
+                    "read_type": "calibration",
+                }
+                made[u.username] = self._store_worklist(tx, t, camp, u, inputs, by_code, taken)
+        return made
+
+    def _special_campaign(self, tx: Tx, t: Any, number: int, name: str, proto: Protocol) -> Any:
+        """Campaign 0 (calibration) or -1 (adjudication): made on first use, all visits."""
+        camp = repo.campaign(tx.session, t, number)
+        if camp is not None:
+            return camp
+        labels = [v.label for v in proto.visits] or [v.label for v in t.visits]
+        camp = Campaign(
+            trial_id=t.id, number=number, name=name, visits=json.dumps(labels), created_at=tx.now
+        )
+        tx.session.add(camp)
+        tx.session.flush()
+        tx.audit(
+            "campaign.add",
+            "trial",
+            t.code,
+            trial_id=t.id,
+            new={"campaign": number, "name": name, "visits": labels},
+        )
+        return camp
+
+    def _store_worklist(
+        self,
+        tx: Tx,
+        t: Any,
+        camp: Any,
+        u: Any,
+        inputs: dict[str, Any],
+        by_code: Mapping[str, Any],
+        taken: set[str],
+    ) -> int:
+        """Generate a worklist from a fresh seed and store it with its cases; returns the
+        number of cases."""
+        while True:
+            seed = secrets.token_hex(16)
+            cases = self._generated(seed, inputs)
+            if not any(c.code in taken for c in cases):
+                break
+        taken |= {c.code for c in cases}
+        w = Worklist(
+            campaign_id=camp.id,
+            reader_id=u.id,
+            seed=seed,
+            inputs=json.dumps(inputs, sort_keys=True),
+            generated_at=tx.now,
+        )
+        tx.session.add(w)
+        tx.session.flush()
+        for c in cases:
+            tx.session.add(
+                Case(
+                    worklist_id=w.id,
+                    position=c.position,
+                    code=c.code,
+                    patient_id=by_code[c.patient].id,
+                    read_type=c.read_type,
+                    original_position=c.original,
+                    visits=json.dumps(list(c.visits)),
+                )
+            )
+        digest = hashlib.sha256(
+            json.dumps([[c.code, c.patient, list(c.visits), c.read_type] for c in cases]).encode()
+        ).hexdigest()
+        tx.audit(
+            "worklist.generate",
+            "worklist",
+            f"{t.code}/{camp.number}/{u.username}",
+            trial_id=t.id,
+            new={"seed": seed, "cases": len(cases), "sha256": digest, "inputs": inputs},
+        )
+        return len(cases)
+
+    def _generated(self, seed: str, inputs: Mapping[str, Any]) -> list[Any]:
+        """The cases a stored worklist's seed and inputs make (with its read type)."""
+        cases = generate_worklist(self._worklist_input(seed, dict(inputs)))
+        kind = inputs.get("read_type")
+        if kind:
+            cases = [replace(c, read_type=kind) for c in cases]
+        return cases
+
+    def calibration_feedback(self, s: UserSession, case_code: str) -> dict[str, Any]:
+        """After a calibration case is signed: each visit's areas, the reader's entry beside
+        the reference's (training mode). Only for calibration cases, only once signed."""
+        from scorer.reports.calibration import feedback
+
+        self._active(s, "reader", "adjudicator")
+        with self.store.read() as db:
+            c, _, t = self._own_case(s, db, case_code)
+            if c.read_type != "calibration":
+                raise NotFound("no feedback for this case")
+            reads = self._case_reads(db, c, t)
+            if not reads or any(r.status != "signed" for _, r in reads):
+                raise InvalidInput("feedback comes once the case is signed")
+            reference = self._reference_reads(db, t)
+            out: dict[str, Any] = {"case": c.code, "visits": {}}
+            for letter, r in reads:
+                ref = reference.get((r.patient_id, r.visit_id, r.method))
+                mine = repo.to_core_read(db, r, real_ids=False)
+                if ref is None:
+                    out["visits"][letter] = None
+                    continue
+                rows = feedback(mine, ref, get_method(r.method))
+                out["visits"][letter] = [
+                    {
+                        "area": str(f.area),
+                        "yours": _score_json(f.yours),
+                        "reference": _score_json(f.reference),
+                        "difference": f.difference,
+                        "verdict": f.verdict,
+                    }
+                    for f in rows
+                ]
+            return out
+
+    def _reference_reads(self, db: Any, t: Any) -> dict[tuple[int, int, str], CoreRead]:
+        """(patient id, visit id, method) -> the reference reader's signed read."""
+        proto = self._protocol(t)
+        ref_user = repo.user_by_name(db, proto.calibration_reference)
+        if ref_user is None:
+            return {}
+        out: dict[tuple[int, int, str], CoreRead] = {}
+        for r in repo.reads_of_trial(db, t):
+            if r.reader_id == ref_user.id and r.status == "signed":
+                out[(r.patient_id, r.visit_id, r.method)] = repo.to_core_read(db, r, real_ids=False)
+        return out
+
+    def calibration_report(self, s: UserSession, trial: str) -> dict[str, Any]:
+        """Each reader's calibration against the reference: cases signed, status ICC(A,1),
+        % exact and within one grade per feature, and whether they are released."""
+        from scorer.reports.calibration import agreement
+
+        self._active(s, "coordinator", "monitor")
+        with self.store.read() as db:
+            t = self._trial(db, trial)
+            proto = self._protocol(t)
+            camp = repo.campaign(db, t, 0)
+            reference = self._reference_reads(db, t)
+            readers = []
+            for w in repo.worklists_of(db, camp) if camp is not None else []:
+                u = repo.user_by_id(db, w.reader_id)
+                cases = repo.cases_of(db, w)
+                pairs = []
+                method = proto.methods[0]
+                for c in cases:
+                    for _, r in self._case_reads(db, c, t):
+                        ref = reference.get((r.patient_id, r.visit_id, r.method))
+                        if r.status == "signed" and ref is not None and r.method == method:
+                            pairs.append((repo.to_core_read(db, r, real_ids=False), ref))
+                rel = repo.release_of(db, t, u.id)
+                readers.append(
+                    {
+                        "reader": u.username,
+                        "cases": len(cases),
+                        "signed": sum(self._case_status(db, c) == "signed" for c in cases),
+                        "released": rel is not None,
+                        "released_at": rel.released_at if rel else None,
+                        **agreement(pairs, get_method(method), self._rules(proto)),
+                    }
+                )
+            return {
+                "trial": trial,
+                "calibration_patients": list(proto.calibration_patients),
+                "reference": proto.calibration_reference,
+                "reference_reads": len(reference),
+                "readers": readers,
+            }
+
+    @staticmethod
+    def _rules(proto: Protocol) -> Any:
+        from scorer.core.totals import MissingDataRules
+
+        return MissingDataRules(
+            areas=proto.missing_areas,  # type: ignore[arg-type]
+            max_unused_share=proto.max_unused_share,
+            operated=proto.operated,  # type: ignore[arg-type]
+            visits=proto.missing_visits,  # type: ignore[arg-type]
+        )
+
+    def release_reader(self, s: UserSession, trial: str, reader: str, reason: str) -> None:
+        """Release a reader from calibration to the trial's cases (audited, with a reason);
+        every calibration case of theirs must be signed."""
+        self._active(s, "coordinator")
+        _need_reason(reason)
+        with self._write(s) as tx:
+            t = self._trial(tx.session, trial)
+            self._not_locked(t)
+            u = repo.user_by_name(tx.session, reader)
+            if u is None or u.role != "reader":
+                raise NotFound(f"no reader {reader!r}")
+            if self._released(tx.session, t, u.id):
+                raise InvalidInput(f"{reader} is released already")
+            camp = repo.campaign(tx.session, t, 0)
+            w = repo.worklist(tx.session, camp, u.id) if camp is not None else None
+            if w is None:
+                raise InvalidInput(f"{reader} has no calibration worklist")
+            left = [
+                c
+                for c in repo.cases_of(tx.session, w)
+                if self._case_status(tx.session, c) != "signed"
+            ]
+            if left:
+                raise InvalidInput(f"{reader} has {len(left)} calibration case(s) not signed")
+            tx.session.add(
+                Release(
+                    trial_id=t.id,
+                    user_id=u.id,
+                    released_by=s.user_id,
+                    released_at=tx.now,
+                    reason=reason.strip(),
+                )
+            )
+            tx.audit("reader.release", "user", reader, trial_id=t.id, reason=reason)
+
+    # ..... adjudication
+
+    def freeze_sdc(self, s: UserSession, trial: str, reason: str) -> float:
+        """Compute the SDC from the signed primary reads now and record it as the trial's
+        frozen SDC (it no longer moves as reads arrive); audited like any setting."""
+        from scorer.reports.analysis import AnalysisError, AnalysisOptions, analyze
+
+        self._active(s, "coordinator")
+        _need_reason(reason)
+        with self.store.read() as db:
+            t = self._trial(db, trial)
+            proto = self._protocol(t)
+            reads = [repo.to_core_read(db, r, real_ids=False) for r in repo.reads_of_trial(db, t)]
+        try:
+            result = analyze(
+                reads,
+                dict(builtin_methods()),
+                AnalysisOptions(
+                    method=proto.methods[0],
+                    sdc_level=proto.sdc_level,
+                    rules=self._rules(proto),
+                    kappa=False,
+                ),
+            )
+        except AnalysisError as exc:
+            raise InvalidInput(f"the SDC cannot be computed yet: {exc}") from exc
+        value = (result.get("sdc") or {}).get("value")
+        if value is None:
+            raise InvalidInput("the SDC cannot be computed yet: too few patients read twice")
+        value = round(float(value), 6)
+        self.set_trial_setting(s, trial, "frozen_sdc", value, reason)
+        return value
+
+    def _primary_changes(
+        self, db: Any, t: Any, proto: Protocol
+    ) -> dict[int, dict[str, tuple[float, dict[str, Any]]]]:
+        """patient id -> reader -> (change first→last visit, {visit label: status total})
+        from signed primary reads (only readers with both visits signed)."""
+        from scorer.core.totals import change_totals, status_totals
+
+        method = get_method(proto.methods[0])
+        rules = self._rules(proto)
+        labels = [v.label for v in proto.visits] or [v.label for v in t.visits]
+        label_of = {v.id: v.label for v in t.visits}
+        by: dict[int, dict[str, dict[str, CoreRead]]] = {}
+        names: dict[int, str] = {}
+        for r in repo.reads_of_trial(db, t):
+            if r.read_type != "primary" or r.status != "signed" or r.method != method.id:
+                continue
+            names.setdefault(r.reader_id, repo.user_by_id(db, r.reader_id).username)
+            by.setdefault(r.patient_id, {}).setdefault(names[r.reader_id], {})[
+                label_of[r.visit_id]
+            ] = repo.to_core_read(db, r, real_ids=False)
+        out: dict[int, dict[str, tuple[float, dict[str, Any]]]] = {}
+        for pid, readers in by.items():
+            for reader, visits in readers.items():
+                present = [lbl for lbl in labels if lbl in visits]
+                if len(present) < 2 or present[0] != labels[0] or present[-1] != labels[-1]:
+                    continue
+                ch = change_totals(visits[labels[0]], visits[labels[-1]], method, rules).total
+                if ch is None:
+                    continue
+                totals = {lbl: status_totals(visits[lbl], method, rules).total for lbl in present}
+                out.setdefault(pid, {})[reader] = (float(ch), totals)
+        return out
+
+    def update_adjudication(self, s: UserSession, trial: str) -> dict[str, Any]:
+        """Apply the trial's rule (spec §8) to every patient whose primary reads are signed:
+        discrepant patients enter the queue; adjudications whose reads are signed get their
+        final scores. Each queued patient and each result is audited with the rule applied."""
+        from scorer.core.adjudication import check_discrepancy, select_reads
+
+        self._active(s, "coordinator")
+        with self._write(s) as tx:
+            t = self._trial(tx.session, trial)
+            self._not_locked(t)
+            proto = self._protocol(t)
+            if proto.adjudication_trigger == "none":
+                raise InvalidInput(f"trial {trial} has no adjudication (adjudication_trigger)")
+            if proto.adjudication_trigger == "frozen_sdc":
+                if proto.frozen_sdc is None:
+                    raise InvalidInput(
+                        "the trigger is the frozen SDC, and it is not frozen yet: freeze it first"
+                    )
+                limit = float(proto.frozen_sdc)
+            else:
+                assert proto.adjudication_difference is not None
+                limit = float(proto.adjudication_difference)
+            cutoff = proto.frozen_sdc
+            rule = {
+                "trigger": proto.adjudication_trigger,
+                "limit": limit,
+                "progression_cutoff": cutoff,
+                "final_rule": proto.final_rule,
+            }
+            changes = self._primary_changes(tx.session, t, proto)
+            existing = {a.patient_id: a for a in repo.adjudications_of(tx.session, t)}
+            queued = 0
+            checked = 0
+            for pid in sorted(changes):
+                readers = changes[pid]
+                if len(readers) < 2:
+                    continue
+                checked += 1
+                p = tx.session.get(Patient, pid)
+                values = {r: v[0] for r, v in readers.items()}
+                d = check_discrepancy(p.code, values, limit, cutoff)
+                if not d.discrepant or pid in existing:
+                    continue
+                a = Adjudication(
+                    trial_id=t.id,
+                    patient_id=pid,
+                    reasons=json.dumps(list(d.reasons)),
+                    changes=json.dumps(values, sort_keys=True),
+                    rule=json.dumps(rule, sort_keys=True),
+                    status="queued",
+                    result="",
+                    queued_at=tx.now,
+                )
+                tx.session.add(a)
+                tx.session.flush()
+                existing[pid] = a
+                queued += 1
+                tx.audit(
+                    "adjudication.queue",
+                    "patient",
+                    p.code,
+                    trial_id=t.id,
+                    new={"reasons": list(d.reasons), "changes": values, "rule": rule},
+                )
+            done = 0
+            adjudicated = self._adjudicator_changes(tx.session, t, proto)
+            for pid, a in existing.items():
+                if a.status != "assigned" or pid not in adjudicated:
+                    continue
+                adj_name, (adj_change, adj_totals) = adjudicated[pid]
+                primaries = changes.get(pid, {})
+                pool = {r: v for r, v in primaries.items()}
+                key = f"adjudicator:{adj_name}"
+                pool[key] = (adj_change, adj_totals)
+                chosen = select_reads({k: v[0] for k, v in pool.items()}, proto.final_rule, key)
+                final_change = sum(pool[k][0] for k in chosen) / len(chosen)
+                visits = sorted({lbl for k in chosen for lbl in pool[k][1]})
+                final_totals = {}
+                for lbl in visits:
+                    vals = [pool[k][1][lbl] for k in chosen if pool[k][1].get(lbl) is not None]
+                    final_totals[lbl] = round(sum(vals) / len(vals), 6) if vals else None
+                result = {
+                    "rule": proto.final_rule,
+                    "reads": list(chosen),
+                    "changes": {k: v[0] for k, v in pool.items()},
+                    "final_change": round(final_change, 6),
+                    "final_totals": final_totals,
+                }
+                a.result = json.dumps(result, sort_keys=True)
+                a.status = "done"
+                a.done_at = tx.now
+                done += 1
+                p = tx.session.get(Patient, pid)
+                tx.audit("adjudication.result", "patient", p.code, trial_id=t.id, new=result)
+            return {"checked": checked, "queued": queued, "done": done}
+
+    def _adjudicator_changes(
+        self, db: Any, t: Any, proto: Protocol
+    ) -> dict[int, tuple[str, tuple[float, dict[str, Any]]]]:
+        """patient id -> (adjudicator, (change, totals)) for fully signed adjudication cases."""
+        from scorer.core.totals import change_totals, status_totals
+
+        method = get_method(proto.methods[0])
+        rules = self._rules(proto)
+        labels = [v.label for v in proto.visits] or [v.label for v in t.visits]
+        out: dict[int, tuple[str, tuple[float, dict[str, Any]]]] = {}
+        for a in repo.adjudications_of(db, t):
+            if a.case_id is None:
+                continue
+            c = db.get(Case, a.case_id)
+            reads = {
+                lbl: r for lbl, r in self._case_reads_by_label(db, c, t) if r.method == method.id
+            }
+            if not reads or any(r.status != "signed" for r in reads.values()):
+                continue
+            if labels[0] not in reads or labels[-1] not in reads:
+                continue
+            core = {lbl: repo.to_core_read(db, r, real_ids=False) for lbl, r in reads.items()}
+            ch = change_totals(core[labels[0]], core[labels[-1]], method, rules).total
+            if ch is None:
+                continue
+            totals = {lbl: status_totals(core[lbl], method, rules).total for lbl in core}
+            assert a.adjudicator_id is not None
+            name = repo.user_by_id(db, a.adjudicator_id).username
+            out[a.patient_id] = (name, (float(ch), totals))
+        return out
+
+    @staticmethod
+    def _case_reads_by_label(db: Any, c: Any, t: Any) -> list[tuple[str, Any]]:
+        label_of = {v.id: v.label for v in t.visits}
+        return [(label_of[r.visit_id], r) for r in repo.reads_of_case(db, c) if r.status != "void"]
+
+    def assign_adjudications(self, s: UserSession, trial: str, adjudicator: str) -> int:
+        """Give the queued discrepant patients to an adjudicator: one case each in their
+        worklist, visits in a seeded random order, blinded to the first reads."""
+        self._active(s, "coordinator")
+        with self._write(s) as tx:
+            t = self._trial(tx.session, trial)
+            self._not_locked(t)
+            proto = self._protocol(t)
+            u = repo.user_by_name(tx.session, adjudicator)
+            if u is None or u.role != "adjudicator" or u.disabled:
+                raise NotFound(f"no adjudicator {adjudicator!r}")
+            queue = repo.adjudications_of(tx.session, t, "queued")
+            if not queue:
+                raise InvalidInput("the adjudication queue is empty")
+            camp = self._special_campaign(tx, t, -1, "adjudication", proto)
+            labels = json.loads(camp.visits)
+            w = repo.worklist(tx.session, camp, u.id)
+            if w is None:
+                w = Worklist(
+                    campaign_id=camp.id,
+                    reader_id=u.id,
+                    seed="",
+                    inputs=json.dumps({"reader": u.username, "read_type": "adjudication"}),
+                    generated_at=tx.now,
+                )
+                tx.session.add(w)
+                tx.session.flush()
+            position = len(repo.cases_of(tx.session, w))
+            taken = set(repo.all_case_codes(tx.session))
+            seed = secrets.token_hex(16)
+            from scorer.core.randomness import Stream
+
+            rng = Stream(seed, f"adjudication:{u.username}")
+            for a in queue:
+                code = new_code()
+                while code in taken:
+                    code = new_code()
+                taken.add(code)
+                order = rng.shuffled(labels) if proto.design == "paired_blinded" else labels
+                c = Case(
+                    worklist_id=w.id,
+                    position=position,
+                    code=code,
+                    patient_id=a.patient_id,
+                    read_type="adjudication",
+                    original_position=None,
+                    visits=json.dumps(list(order)),
+                )
+                tx.session.add(c)
+                tx.session.flush()
+                position += 1
+                a.status = "assigned"
+                a.adjudicator_id = u.id
+                a.case_id = c.id
+                p = tx.session.get(Patient, a.patient_id)
+                tx.audit(
+                    "adjudication.assign",
+                    "patient",
+                    p.code,
+                    trial_id=t.id,
+                    new={"adjudicator": u.username, "case": code, "visits": list(order)},
+                )
+            tx.audit(
+                "worklist.extend",
+                "worklist",
+                f"{t.code}/-1/{u.username}",
+                trial_id=t.id,
+                new={"seed": seed, "cases": len(queue)},
+            )
+            return len(queue)
+
+    def adjudications(self, s: UserSession, trial: str) -> dict[str, Any]:
+        """The queue and the results: per patient the reasons, the readers' changes, the rule
+        applied, the adjudicator and the final scores."""
+        self._active(s, "coordinator", "monitor")
+        with self.store.read() as db:
+            t = self._trial(db, trial)
+            proto = self._protocol(t)
+            rows = []
+            for a in repo.adjudications_of(db, t):
+                p = db.get(Patient, a.patient_id)
+                row: dict[str, Any] = {
+                    "status": a.status,
+                    "reasons": json.loads(a.reasons),
+                    "rule": json.loads(a.rule),
+                    "queued_at": a.queued_at,
+                    "done_at": a.done_at,
+                    "adjudicator": repo.user_by_id(db, a.adjudicator_id).username
+                    if a.adjudicator_id
+                    else None,
+                    "result": json.loads(a.result) if a.result else None,
+                }
+                if s.role == "coordinator":
+                    row["patient"] = p.code if p else None
+                    row["changes"] = json.loads(a.changes)
+                rows.append(row)
+            return {
+                "trial": trial,
+                "trigger": proto.adjudication_trigger,
+                "difference": proto.adjudication_difference,
+                "frozen_sdc": proto.frozen_sdc,
+                "final_rule": proto.final_rule,
+                "patients": rows,
+            }
 
     # ----------------------------------------------------------------- verification
 

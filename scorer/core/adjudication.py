@@ -87,3 +87,39 @@ def final_score(values: Sequence[float], rule: str, adjudicator: float | None = 
     assert best is not None
     a, b = best[2]
     return (a + b) / 2
+
+
+def select_reads(
+    changes: Mapping[str, float], rule: str, adjudicator: str | None = None
+) -> tuple[str, ...]:
+    """Which reads make a patient's final score under the trial's rule, by their change.
+
+    ``changes`` maps each read (a reader, the adjudicator included) to its change score;
+    ``adjudicator`` names the adjudicator's read. "mean_all": every read; "adjudicator": the
+    adjudicator's alone; "closest_two": the two reads whose changes are closest, a tie going
+    to the pair whose mean is nearer the median of all (then to the pair first in name order,
+    so the result never depends on input order).
+    """
+    if rule not in FINAL_RULES:
+        raise ValueError(f"unknown final-score rule {rule!r} ({', '.join(FINAL_RULES)})")
+    if not changes:
+        raise ValueError("no reads to combine")
+    names = sorted(changes)
+    if rule == "adjudicator":
+        if adjudicator is None or adjudicator not in changes:
+            raise ValueError("the 'adjudicator' rule needs the adjudicator's read")
+        return (adjudicator,)
+    if rule == "mean_all" or len(names) <= 2:
+        return tuple(names)
+    median = statistics.median(changes.values())
+    best: tuple[float, float, tuple[str, str]] | None = None
+    for a, b in itertools.combinations(names, 2):
+        key = (
+            round(abs(changes[a] - changes[b]), 9),
+            round(abs((changes[a] + changes[b]) / 2 - median), 9),
+            (a, b),
+        )
+        if best is None or key < best:
+            best = key
+    assert best is not None
+    return best[2]

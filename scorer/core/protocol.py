@@ -59,6 +59,10 @@ class Protocol:
     final_rule: str = "closest_two"
     reread_share: float = 0.10
     reread_min_gap: int = 20
+    # Calibration: patient codes of the training set (never on primary worklists) and the
+    # user whose signed reads of them are the reference; none means no calibration step.
+    calibration_patients: tuple[str, ...] = ()
+    calibration_reference: str = ""
     version: int = 1
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -67,6 +71,7 @@ class Protocol:
         d["methods"] = list(self.methods)
         d["visits"] = [{"label": v.label, "week": v.week} for v in self.visits]
         d["thresholds"] = list(self.thresholds)
+        d["calibration_patients"] = list(self.calibration_patients)
         d.pop("extra")
         return d
 
@@ -128,6 +133,8 @@ def validate(p: Protocol) -> Protocol:
         raise ProtocolError("reread_share: must be between 0 and 1")
     if p.reread_min_gap < 0:
         raise ProtocolError("reread_min_gap: cannot be negative")
+    if p.calibration_patients and not p.calibration_reference:
+        raise ProtocolError("calibration_reference: name whose reads are the reference")
     return p
 
 
@@ -143,6 +150,11 @@ def _coerce(name: str, value: Any) -> Any:
         if not isinstance(items, list | tuple):
             raise ProtocolError("thresholds: a list such as ['sdc95', '0.5']")
         return tuple(str(t).strip() for t in items)
+    if name == "calibration_patients":
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            raise ProtocolError("calibration_patients: a list of patient codes")
+        return tuple(sorted({str(t).strip() for t in items if str(t).strip()}))
     if name == "visits":
         out = []
         items = value.split(",") if isinstance(value, str) else value

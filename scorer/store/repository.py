@@ -16,6 +16,7 @@ from scorer.core.reads import Read as CoreRead
 from scorer.store.audit import Verification
 from scorer.store.database import Tx
 from scorer.store.schema import (
+    Adjudication,
     AreaScoreRow,
     Assignment,
     AssignmentPatient,
@@ -25,9 +26,11 @@ from scorer.store.schema import (
     Event,
     Image,
     ImageRegion,
+    MissingRegion,
     Patient,
     Read,
     ReaderFlag,
+    Release,
     Signature,
     Trial,
     User,
@@ -703,3 +706,37 @@ def flags_of(db: Session, t: Trial) -> list[tuple[ReaderFlag, str, str]]:
         .order_by(ReaderFlag.id)
     ).all()
     return [(f, str(c), str(u)) for f, c, u in rows]
+
+
+# ------------------------------------------------------------------ coordination
+
+
+def missing_region(
+    db: Session, patient_id: int, visit_id: int, region: str
+) -> MissingRegion | None:
+    return db.scalar(
+        select(MissingRegion).where(
+            MissingRegion.patient_id == patient_id,
+            MissingRegion.visit_id == visit_id,
+            MissingRegion.region == region,
+        )
+    )
+
+
+def missing_regions_of(db: Session, t: Trial) -> list[MissingRegion]:
+    return list(
+        db.scalars(
+            select(MissingRegion).where(MissingRegion.trial_id == t.id).order_by(MissingRegion.id)
+        )
+    )
+
+
+def release_of(db: Session, t: Trial, user_id: int) -> Release | None:
+    return db.scalar(select(Release).where(Release.trial_id == t.id, Release.user_id == user_id))
+
+
+def adjudications_of(db: Session, t: Trial, status: str | None = None) -> list[Adjudication]:
+    q = select(Adjudication).where(Adjudication.trial_id == t.id)
+    if status is not None:
+        q = q.where(Adjudication.status == status)
+    return list(db.scalars(q.order_by(Adjudication.id)))

@@ -131,6 +131,8 @@ class Image(Base):
     columns: Mapped[int | None] = mapped_column(Integer, default=None)
     source_name: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[str] = mapped_column(String(32))
+    # Rectangles masked on the readers' copy (JSON [[x, y, width, height], ...]).
+    masks: Mapped[str] = mapped_column(Text, default="")
 
     regions: Mapped[list[ImageRegion]] = relationship(cascade="all, delete-orphan")
 
@@ -274,6 +276,61 @@ class ReaderFlag(Base):
     answer: Mapped[str] = mapped_column(Text, default="")
     answered_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
     closed_at: Mapped[str | None] = mapped_column(String(32), default=None)
+
+
+class MissingRegion(Base):
+    """A region of a patient's visit with no usable image: not assessable for every reader."""
+
+    __tablename__ = "missing_regions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id"))
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"))
+    visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id"))
+    region: Mapped[str] = mapped_column(String(2))
+    reason: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[str] = mapped_column(String(32))
+
+    __table_args__ = (
+        UniqueConstraint("patient_id", "visit_id", "region", name="uq_missing_regions_area"),
+    )
+
+
+class Release(Base):
+    """A reader released to real reading after calibration (by a coordinator, with a reason)."""
+
+    __tablename__ = "releases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    released_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    released_at: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (UniqueConstraint("trial_id", "user_id", name="uq_releases_reader"),)
+
+
+class Adjudication(Base):
+    """A discrepant patient in the adjudication queue: why, who adjudicates, the result."""
+
+    __tablename__ = "adjudications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id"))
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"))
+    reasons: Mapped[str] = mapped_column(Text)  # JSON list of sentences
+    changes: Mapped[str] = mapped_column(Text)  # JSON {reader: change}
+    rule: Mapped[str] = mapped_column(Text)  # JSON: trigger, limit, cutoff
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # assigned, done
+    adjudicator_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), default=None)
+    result: Mapped[str] = mapped_column(Text, default="")  # JSON once done
+    queued_at: Mapped[str] = mapped_column(String(32))
+    done_at: Mapped[str | None] = mapped_column(String(32), default=None)
+
+    __table_args__ = (UniqueConstraint("trial_id", "patient_id", name="uq_adjudications_patient"),)
 
 
 class AreaScoreRow(Base):

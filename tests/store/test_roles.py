@@ -58,7 +58,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "assign_reader": frozenset({"coordinator"}),
     "add_campaign": frozenset({"coordinator"}),
     "generate_worklists": frozenset({"coordinator"}),
-    "worklist": frozenset({"reader", "coordinator", "monitor", "admin"}),
+    "worklist": frozenset({"reader", "adjudicator", "coordinator", "monitor", "admin"}),
     "verify_worklists": frozenset({"coordinator", "monitor", "admin"}),
     "open_case": SCORING,  # an adjudicator passes the role check but never has a worklist
     "case_images": SCORING,
@@ -82,6 +82,20 @@ ALLOWED: dict[str, frozenset[str]] = {
     "import_images": frozenset({"coordinator"}),
     "images": frozenset({"coordinator"}),
     "export_image_png": frozenset({"coordinator", "admin"}),
+    # the coordinator's desk (the monitor looks, changes nothing)
+    "progress": frozenset({"coordinator", "monitor"}),
+    "reassign_image": frozenset({"coordinator"}),
+    "mask_image": frozenset({"coordinator"}),
+    "mark_region_missing": frozenset({"coordinator"}),
+    "missing_regions": frozenset({"coordinator", "monitor"}),
+    "calibration_worklists": frozenset({"coordinator"}),
+    "calibration_feedback": SCORING,
+    "calibration_report": frozenset({"coordinator", "monitor"}),
+    "release_reader": frozenset({"coordinator"}),
+    "freeze_sdc": frozenset({"coordinator"}),
+    "update_adjudication": frozenset({"coordinator"}),
+    "assign_adjudications": frozenset({"coordinator"}),
+    "adjudications": frozenset({"coordinator", "monitor"}),
     # logs
     "log_event": ALL,
     "events": OVERSIGHT,
@@ -121,6 +135,8 @@ WRITES = frozenset(
         "open_case",
         "raise_flag",
         "answer_flag",
+        "mark_region_missing",
+        "calibration_worklists",
     }
 )
 
@@ -280,6 +296,9 @@ def _generate_worklists(c: Any, s: UserSession) -> None:
 
 def _worklist(c: Any, s: UserSession) -> None:
     rows = c.ws.worklist(s, "T1")
+    if s.role == "adjudicator":
+        assert rows == []  # their own worklist only, and they have none yet
+        return
     assert {r["code"] for r in rows} == set(c.cases("reader1"))
     if s.role == "reader":
         assert all(set(r) == {"code", "progress", "status"} for r in rows)
@@ -482,6 +501,74 @@ def _export_reads(c: Any, s: UserSession) -> None:
     assert "HOSP-0001" in text  # the coordinator's export carries real identifiers
 
 
+def _progress(c: Any, s: UserSession) -> None:
+    p = c.ws.progress(s, "T1")
+    assert [r["reader"] for r in p["readers"]] == ["reader1"]
+    assert {row["case"] for row in p["cases"]} == set(c.cases("reader1"))
+    assert ("patients" in p) == (s.role == "coordinator")  # a monitor sees case codes only
+
+
+def _reassign_image(c: Any, s: UserSession) -> None:
+    with pytest.raises(NotFound, match="no image"):  # no images here (tests/desk import some)
+        c.ws.reassign_image(s, "NOSUCHIMAGE1", "wrong patient", patient=c.patient(1))
+
+
+def _mask_image(c: Any, s: UserSession) -> None:
+    with pytest.raises(NotFound, match="no image"):
+        c.ws.mask_image(s, "NOSUCHIMAGE1", [(0, 0, 10, 10)], "burned-in name")
+
+
+def _mark_region_missing(c: Any, s: UserSession) -> None:
+    out = c.ws.mark_region_missing(s, "T1", c.patient(0), "W0", "LF", "no foot film taken")
+    assert out["reads_changed"] >= 1
+    assert c.ws.missing_regions(s, "T1")[0]["region"] == "LF"
+
+
+def _missing_regions(c: Any, s: UserSession) -> None:
+    assert c.ws.missing_regions(s, "T1") == []
+
+
+def _calibration_worklists(c: Any, s: UserSession) -> None:
+    if s.role == "coordinator":
+        c.ws.set_trial_setting(s, "T1", "calibration_reference", "reader2", "lead reader")
+        c.ws.set_trial_setting(s, "T1", "calibration_patients", [c.patient(2)], "training set")
+    made = c.ws.calibration_worklists(s, "T1")
+    assert set(made) == {"reader1", "reader2"}
+
+
+def _calibration_feedback(c: Any, s: UserSession) -> None:
+    with pytest.raises(NotFound):  # a primary case (reader1's), or none at all
+        c.ws.calibration_feedback(s, c.cases("reader1")[0])
+
+
+def _calibration_report(c: Any, s: UserSession) -> None:
+    assert c.ws.calibration_report(s, "T1")["readers"] == []
+
+
+def _release_reader(c: Any, s: UserSession) -> None:
+    with pytest.raises(InvalidInput, match="no calibration worklist"):
+        c.ws.release_reader(s, "T1", "reader1", "calibrated")
+
+
+def _freeze_sdc(c: Any, s: UserSession) -> None:
+    with pytest.raises(InvalidInput, match="SDC cannot be computed"):
+        c.ws.freeze_sdc(s, "T1", "after the first 20 patients")
+
+
+def _update_adjudication(c: Any, s: UserSession) -> None:
+    with pytest.raises(InvalidInput, match="not frozen"):
+        c.ws.update_adjudication(s, "T1")
+
+
+def _assign_adjudications(c: Any, s: UserSession) -> None:
+    with pytest.raises(InvalidInput, match="queue is empty"):
+        c.ws.assign_adjudications(s, "T1", "adjud1")
+
+
+def _adjudications(c: Any, s: UserSession) -> None:
+    assert c.ws.adjudications(s, "T1")["patients"] == []
+
+
 CALLS: dict[str, Call] = {
     "logout": _logout,
     "lock": _lock,
@@ -523,6 +610,19 @@ CALLS: dict[str, Call] = {
     "import_images": _import_images,
     "images": _images,
     "export_image_png": _export_image_png,
+    "progress": _progress,
+    "reassign_image": _reassign_image,
+    "mask_image": _mask_image,
+    "mark_region_missing": _mark_region_missing,
+    "missing_regions": _missing_regions,
+    "calibration_worklists": _calibration_worklists,
+    "calibration_feedback": _calibration_feedback,
+    "calibration_report": _calibration_report,
+    "release_reader": _release_reader,
+    "freeze_sdc": _freeze_sdc,
+    "update_adjudication": _update_adjudication,
+    "assign_adjudications": _assign_adjudications,
+    "adjudications": _adjudications,
     "log_event": _log_event,
     "events": _events,
     "audit_trail": _audit_trail,
