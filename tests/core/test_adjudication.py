@@ -58,3 +58,24 @@ def test_final_scores_by_rule_with_ties() -> None:
         final_score([1, 2], "adjudicator")
     with pytest.raises(ValueError, match="unknown final-score rule"):
         final_score([1, 2], "coin")
+
+
+def test_select_reads_picks_the_reads_of_the_final_score() -> None:
+    from scorer.core.adjudication import select_reads
+
+    changes = {"r1": 2.0, "r2": 6.0, "adj": 5.0}
+    assert select_reads(changes, "mean_all", "adj") == ("adj", "r1", "r2")
+    assert select_reads(changes, "adjudicator", "adj") == ("adj",)
+    assert select_reads(changes, "closest_two", "adj") == ("adj", "r2")  # |6 - 5| = 1
+    # Two pairs equally close (2 apart); the median of all (3) is the mean of r2 and adj.
+    tie = {"r1": 0.0, "r2": 2.0, "r3": 10.0, "adj": 4.0}
+    assert select_reads(tie, "closest_two", "adj") == ("adj", "r2")
+    # Equally close and equally near the median: the pair first in name order, whatever the
+    # order the reads come in.
+    sym = {"b": 4.0, "a": 0.0, "c": 2.0}
+    assert select_reads(sym, "closest_two") == ("a", "c")
+    assert select_reads(dict(reversed(list(sym.items()))), "closest_two") == ("a", "c")
+    with pytest.raises(ValueError, match="adjudicator's read"):
+        select_reads({"r1": 1.0, "r2": 2.0}, "adjudicator")
+    with pytest.raises(ValueError, match="unknown final-score rule"):
+        select_reads(changes, "median")
