@@ -1659,6 +1659,7 @@ class Workspace:
                         "rows": img.rows,
                         "columns": img.columns,
                         "source": img.source_name,
+                        "masked": bool(img.masks and img.masks != "[]"),
                     }
                 )
             return out
@@ -1695,6 +1696,25 @@ class Workspace:
         with self._write(s) as tx:
             tx.event("export", image_code, {"what": "image png", "window": window}, s.id)
         return written
+
+    def render_image(self, s: UserSession, image_code: str, max_size: int = 1600) -> Any:
+        """The readers' copy of an image as the display draws it (8-bit, bone bright, default
+        window), scaled so its longer side is at most ``max_size``, with the stored size:
+        ``(pixels, (rows, columns))``. For the coordinator's quality control (masking)."""
+        from scorer.imaging.radiograph import open_radiograph
+        from scorer.imaging.render import render_full
+
+        self._active(s, "coordinator")
+        with self.store.read() as db:
+            img = repo.image_by_code(db, image_code)
+            if img is None:
+                raise NotFound(f"no image {image_code!r}")
+            path, sha = img.reader_path, img.reader_sha256
+        try:
+            image = open_radiograph(path, cache_dir=self.cache_dir, content_sha256=sha)
+            return render_full(image, max_size), tuple(image.shape)
+        except (OSError, ValueError) as exc:
+            raise InvalidInput(f"image {image_code} cannot be shown: {exc}") from exc
 
     @property
     def cache_dir(self) -> Path:
@@ -1936,6 +1956,7 @@ class Workspace:
                     )
             cases: list[dict[str, Any]] = []
             patients: dict[str, dict[str, str]] = {}
+            real_ids: dict[str, str] = {}
             for camp in repo.campaigns_of(db, t):
                 for w in repo.worklists_of(db, camp):
                     u = repo.user_by_id(db, w.reader_id)
@@ -1954,6 +1975,7 @@ class Workspace:
                             row["patient"] = p.code if p else None
                             if c.read_type == "primary" and p is not None:
                                 patients.setdefault(p.code, {})[u.username] = status
+                                real_ids[p.code] = p.real_id
                         cases.append(row)
             readers: dict[str, dict[str, Any]] = {}
             for row in cases:
@@ -1999,7 +2021,8 @@ class Workspace:
             }
             if s.role == "coordinator":
                 out["patients"] = [
-                    {"patient": code, "readers": patients[code]} for code in sorted(patients)
+                    {"patient": code, "real_id": real_ids[code], "readers": patients[code]}
+                    for code in sorted(patients)
                 ]
             return out
 

@@ -175,6 +175,7 @@ class ReadingWindow(QMainWindow):
         self.unlock_dialog: UnlockDialog | None = None
         self.locked = False
         self._shown_once = False
+        self._case_since: float | None = None
 
         self.case_view = CaseView(self)
         self.case_view.caseShown.connect(self.caseShown)
@@ -368,6 +369,7 @@ class ReadingWindow(QMainWindow):
         if app is not None:
             app.removeEventFilter(self)
         self.writer.stop(5.0)
+        self._log_time_now()
         logout = getattr(self._ws, "logout", None)
         if self.logout_on_close and logout is not None and not self.locked:
             from scorer.workspace import ScorerError
@@ -497,8 +499,10 @@ class ReadingWindow(QMainWindow):
             return
         if self.grid is not None:
             self.grid.commit_note()
+        self.log_time()
         self.index = index
         code = self.rows[index]["code"]
+        self._case_since = time.monotonic()
         self.worklist_table.selectRow(index)
         self.position_label.setText(f"Case {self.rows[index]['progress']}")
         self.previous_action.setEnabled(index > 0)
@@ -516,6 +520,35 @@ class ReadingWindow(QMainWindow):
             # case actually shown, never for one merely prepared.
             run_in_background(
                 self._open_and_load, code, done=self._case_loaded, failed=self._failed
+            )
+
+    def log_time(self) -> None:
+        """Log the seconds the case on screen was open (the event log the coordinator's
+        progress adds up): when leaving it, locking, or closing the window."""
+        code, since = self.current_code, self._case_since
+        self._case_since = None
+        log = getattr(self._ws, "log_event", None)
+        if code is None or since is None or log is None:
+            return
+        seconds = round(time.monotonic() - since, 1)
+        self.tasks.run(log, self._session, "case.closed", code, {"seconds": seconds}, self._trial)
+
+    def _log_time_now(self) -> None:
+        """The same, waiting for it (the window is closing)."""
+        code, since = self.current_code, self._case_since
+        self._case_since = None
+        log = getattr(self._ws, "log_event", None)
+        if code is None or since is None or log is None or self.locked:
+            return
+        from scorer.workspace import ScorerError
+
+        with contextlib.suppress(ScorerError):
+            log(
+                self._session,
+                "case.closed",
+                code,
+                {"seconds": round(time.monotonic() - since, 1)},
+                self._trial,
             )
 
     def _open_and_load(self, code: str) -> tuple[dict[str, Any], CaseScores]:
@@ -716,6 +749,8 @@ class ReadingWindow(QMainWindow):
         has locked the session already (an entry met the inactivity limit)."""
         if self.locked:
             return
+        if not server_side:
+            self.log_time()
         self.locked = True
         if self.grid is not None:
             self.grid.commit_note()
@@ -740,6 +775,7 @@ class ReadingWindow(QMainWindow):
     def _unlocked(self) -> None:
         self.locked = False
         self._last_input = time.monotonic()
+        self._case_since = time.monotonic()
         self.splitter.show()
         self.writer.resume()
         self.previous_action.setEnabled(self.index > 0)

@@ -1,10 +1,10 @@
-"""The workstation: log in, pick the trial, and read.
+"""The workstation: log in, pick the trial, and read (or coordinate).
 
 :func:`run_workstation` opens the database, shows the :class:`~scorer.gui.login.LoginDialog`
 (first-log-in password change included) and then, for a reader or an adjudicator, the
-:class:`~scorer.gui.reading.ReadingWindow` on their trial (a choice when they read in several).
-Other roles are told which tool serves them for now (the coordinator's desk and the monitor's
-window are separate windows). Logging out from a locked session brings the log-in back.
+:class:`~scorer.gui.reading.ReadingWindow` on their trial (a choice when they read in several),
+for a coordinator the :class:`~scorer.gui.desk.DeskWindow`. Monitors and administrators are
+told which tool serves them for now. Logging out from a locked session brings the log-in back.
 
 ``scorer gui`` and ``scorer demo`` call it; ``python -m scorer.gui.workstation --db FILE``
 runs it on its own.
@@ -37,6 +37,7 @@ class Workstation(QObject):
     """
 
     readingOpened = Signal(object)
+    deskOpened = Signal(object)
     finished = Signal()
 
     def __init__(
@@ -72,13 +73,21 @@ class Workstation(QObject):
 
     def _logged_in(self, session: Any) -> None:
         self.username = session.username
+        if session.role == "coordinator":
+            self.tasks.run(
+                self.ws.list_trials,
+                session,
+                done=lambda trials: self._desk_trials(session, trials),
+                failed=lambda exc: self._failed(session, exc),
+            )
+            return
         if session.role not in READING_ROLES:
             QMessageBox.information(
                 None,
                 "scorer",
-                f"You are logged in as a {session.role}. This window is for reading; "
-                "coordinators, monitors and administrators work from the command line "
-                "(`scorer --help`) until their windows arrive.",
+                f"You are logged in as a {session.role}. Monitors and administrators work "
+                "from the command line (`scorer audit verify`, `scorer user ...`) until their "
+                "window arrives.",
             )
             self.ws.logout(session)
             self.finished.emit()
@@ -110,6 +119,38 @@ class Workstation(QObject):
             self.finished.emit()
             return
         self.open_reading(session, trial)
+
+    def _desk_trials(self, session: Any, trials: list[dict[str, Any]]) -> None:
+        codes = [t["code"] for t in trials]
+        if self.trial in codes:
+            trial: str | None = self.trial
+        elif not trials:
+            QMessageBox.information(
+                None, "scorer", "There is no trial yet: create one with `scorer trial create`."
+            )
+            trial = None
+        elif len(trials) == 1:
+            trial = codes[0]
+        else:
+            trial = self.choose_trial(None, [{**t, "cases": "", "signed": ""} for t in trials])
+        if trial is None:
+            self.ws.logout(session)
+            self.finished.emit()
+            return
+        self.open_desk(session, trial)
+
+    def open_desk(self, session: Any, trial: str) -> Any:
+        from scorer.gui.desk import DeskWindow
+
+        window = DeskWindow(self.ws, session, trial)
+        window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        window.destroyed.connect(self._window_gone)
+        self.window = window  # type: ignore[assignment]
+        window.show()
+        window.raise_()
+        window.activateWindow()
+        self.deskOpened.emit(window)
+        return window
 
     def open_reading(self, session: Any, trial: str) -> ReadingWindow:
         window = ReadingWindow(

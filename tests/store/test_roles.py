@@ -86,6 +86,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "progress": frozenset({"coordinator", "monitor"}),
     "reassign_image": frozenset({"coordinator"}),
     "mask_image": frozenset({"coordinator"}),
+    "render_image": frozenset({"coordinator"}),
     "mark_region_missing": frozenset({"coordinator"}),
     "missing_regions": frozenset({"coordinator", "monitor"}),
     "calibration_worklists": frozenset({"coordinator"}),
@@ -518,6 +519,11 @@ def _mask_image(c: Any, s: UserSession) -> None:
         c.ws.mask_image(s, "NOSUCHIMAGE1", [(0, 0, 10, 10)], "burned-in name")
 
 
+def _render_image(c: Any, s: UserSession) -> None:
+    with pytest.raises(NotFound, match="no image"):
+        c.ws.render_image(s, "NOSUCHIMAGE1")
+
+
 def _mark_region_missing(c: Any, s: UserSession) -> None:
     out = c.ws.mark_region_missing(s, "T1", c.patient(0), "W0", "LF", "no foot film taken")
     assert out["reads_changed"] >= 1
@@ -613,6 +619,7 @@ CALLS: dict[str, Call] = {
     "progress": _progress,
     "reassign_image": _reassign_image,
     "mask_image": _mask_image,
+    "render_image": _render_image,
     "mark_region_missing": _mark_region_missing,
     "missing_regions": _missing_regions,
     "calibration_worklists": _calibration_worklists,

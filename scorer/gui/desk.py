@@ -1,0 +1,1005 @@
+"""The coordinator's desk: progress, image QC, reader flags, calibration and adjudication.
+
+:class:`DeskWindow` is one window with a page per job, each over the facade (every change goes
+through it, audited, with a reason where the facade asks for one):
+
+- **Progress**: per reader (signed, in progress, not started, re-reads, calibration, median
+  time per case) and per patient; refreshed every 30 seconds on a worker thread, never
+  blocking the window.
+- **Images**: every imported image with its flags; reassign to a patient, visit or regions;
+  mask burned-in text by drawing rectangles on the image (the readers' copy changes, the
+  original does not); mark a region without an image not assessable for all readers.
+- **Flags**: the readers' messages, answered and closed here.
+- **Calibration**: each reader's agreement with the reference reads (ICC, % exact, % within
+  one grade per feature); make the calibration worklists; release a reader.
+- **Adjudication**: the rule in force, the queue with its reasons, the adjudicator, and the
+  final scores; freeze the SDC, update the queue, assign it to an adjudicator.
+
+Run it on its own: ``python -m scorer.gui.desk [--screenshot PNG]`` builds a throw-away trial.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from scorer.gui.login import _error_label, _message
+from scorer.gui.score_writer import KeptTasks
+from scorer.gui.viewer import frame_to_qimage
+
+REFRESH_MS = 30_000
+REGIONS = ("LH", "RH", "LF", "RF")
+
+
+def fill_table(table: QTableWidget, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Put ``rows`` in ``table`` under ``headers`` (read-only cells, text as given)."""
+    table.setSortingEnabled(False)
+    table.clear()
+    table.setColumnCount(len(headers))
+    table.setHorizontalHeaderLabels(list(headers))
+    table.setRowCount(len(rows))
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            item = QTableWidgetItem("" if value is None else str(value))
+            item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
+            table.setItem(r, c, item)
+    table.resizeColumnsToContents()
+    table.horizontalHeader().setStretchLastSection(True)
+
+
+def make_table(parent: QWidget, name: str) -> QTableWidget:
+    table = QTableWidget(parent)
+    table.setObjectName(name)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setAlternatingRowColors(True)
+    table.verticalHeader().hide()
+    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+    return table
+
+
+class ActionDialog(QDialog):
+    """A form whose OK runs ``run(values)`` on the worker pool; the facade's message is shown
+    on failure (the dialog stays, nothing changed), and the dialog closes on success."""
+
+    succeeded = Signal(object)
+
+    def __init__(
+        self,
+        title: str,
+        text: str,
+        fields: Sequence[tuple[str, QWidget]],
+        run: Callable[[dict[str, Any]], Any],
+        parent: QWidget | None = None,
+        ok_text: str = "OK",
+        extra: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.setObjectName("actionDialog")
+        self._run = run
+        self.fields = dict(fields)
+        self.tasks = KeptTasks()
+        self.busy = False
+        self.result_value: Any = None
+        layout = QVBoxLayout(self)
+        if text:
+            label = QLabel(text, self)
+            label.setWordWrap(True)
+            layout.addWidget(label)
+        if extra is not None:
+            layout.addWidget(extra, 1)
+        form = QFormLayout()
+        for name, widget in fields:
+            widget.setParent(self)
+            form.addRow(name, widget)
+        layout.addLayout(form)
+        self.error = _error_label(self)
+        layout.addWidget(self.error)
+        self.buttons = QDialogButtonBox(self)
+        self.ok = self.buttons.addButton(ok_text, QDialogButtonBox.ButtonRole.AcceptRole)
+        self.ok.setObjectName("okButton")
+        self.ok.setDefault(True)
+        self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.accepted.connect(self.submit)
+        self.buttons.rejected.connect(self.reject)
+        layout.addWidget(self.buttons)
+        self.setMinimumWidth(440)
+
+    def values(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, w in self.fields.items():
+            if isinstance(w, QLineEdit):
+                out[name] = w.text().strip()
+            elif isinstance(w, QComboBox):
+                out[name] = w.currentData() if w.currentData() is not None else w.currentText()
+            elif isinstance(w, QCheckBox):
+                out[name] = w.isChecked()
+            elif isinstance(w, RegionChoice):
+                out[name] = w.regions()
+        return out
+
+    def show_error(self, text: str) -> None:
+        self.error.setText(text)
+        self.error.setVisible(bool(text))
+
+    def submit(self) -> None:
+        if self.busy:
+            return
+        self.busy = True
+        self.ok.setEnabled(False)
+        self.show_error("")
+        self.tasks.run(self._run, self.values(), done=self._done, failed=self._failed)
+
+    def _done(self, result: Any) -> None:
+        self.busy = False
+        self.ok.setEnabled(True)
+        self.result_value = result
+        self.succeeded.emit(result)
+        self.accept()
+
+    def _failed(self, exc: BaseException) -> None:
+        self.busy = False
+        self.ok.setEnabled(True)
+        self.show_error(_message(exc))
+
+
+class RegionChoice(QWidget):
+    """Four check boxes, LH RH LF RF."""
+
+    def __init__(self, checked: Sequence[str] = (), parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.boxes = {}
+        for r in REGIONS:
+            box = QCheckBox(r, self)
+            box.setChecked(r in checked)
+            layout.addWidget(box)
+            self.boxes[r] = box
+        layout.addStretch(1)
+
+    def regions(self) -> list[str]:
+        return [r for r, b in self.boxes.items() if b.isChecked()]
+
+
+class MaskCanvas(QWidget):
+    """An image on which rectangles are drawn with the left button (right click: remove the
+    last); :meth:`rectangles` gives them in stored pixels (x, y, width, height)."""
+
+    changed = Signal()
+
+    def __init__(
+        self, pixels: np.ndarray, stored: tuple[int, int], parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("maskCanvas")
+        self._pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+        self._image = frame_to_qimage(self._pixels)
+        self.stored = stored  # rows, columns of the stored image
+        self.rects: list[QRectF] = []  # in stored pixels
+        self._start: QPointF | None = None
+        self._current: QRectF | None = None
+        self.setMinimumSize(420, 360)
+        self.setCursor(Qt.CursorShape.CrossCursor)
+        self.setMouseTracking(False)
+
+    # geometry: the image fitted in the widget, centred
+    def _frame(self) -> tuple[float, float, float]:
+        rows, cols = self.stored
+        scale = min(self.width() / cols, self.height() / rows)
+        x0 = (self.width() - cols * scale) / 2
+        y0 = (self.height() - rows * scale) / 2
+        return scale, x0, y0
+
+    def to_stored(self, p: QPointF) -> QPointF:
+        scale, x0, y0 = self._frame()
+        rows, cols = self.stored
+        x = min(max((p.x() - x0) / scale, 0.0), float(cols))
+        y = min(max((p.y() - y0) / scale, 0.0), float(rows))
+        return QPointF(x, y)
+
+    def to_widget(self, r: QRectF) -> QRectF:
+        scale, x0, y0 = self._frame()
+        return QRectF(x0 + r.x() * scale, y0 + r.y() * scale, r.width() * scale, r.height() * scale)
+
+    def rectangles(self) -> list[tuple[int, int, int, int]]:
+        out = []
+        for r in self.rects:
+            x, y = int(r.left()), int(r.top())
+            w = max(1, round(r.right()) - x)
+            h = max(1, round(r.bottom()) - y)
+            out.append((x, y, w, h))
+        return out
+
+    def add_rectangle(self, x: float, y: float, w: float, h: float) -> None:
+        """Add a rectangle in stored pixels (what a drag does; for tests and keyboards)."""
+        self.rects.append(QRectF(x, y, w, h))
+        self.changed.emit()
+        self.update()
+
+    def mousePressEvent(self, e: QMouseEvent) -> None:
+        if e.button() == Qt.MouseButton.LeftButton:
+            self._start = self.to_stored(e.position())
+            self._current = QRectF(self._start, self._start)
+        elif e.button() == Qt.MouseButton.RightButton and self.rects:
+            self.rects.pop()
+            self.changed.emit()
+            self.update()
+
+    def mouseMoveEvent(self, e: QMouseEvent) -> None:
+        if self._start is not None:
+            self._current = QRectF(self._start, self.to_stored(e.position())).normalized()
+            self.update()
+
+    def mouseReleaseEvent(self, e: QMouseEvent) -> None:
+        if self._start is not None and self._current is not None:
+            r = self._current.normalized()
+            if r.width() >= 1 and r.height() >= 1:
+                self.rects.append(r)
+                self.changed.emit()
+        self._start = None
+        self._current = None
+        self.update()
+
+    def paintEvent(self, _e: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), QColor(0, 0, 0))
+        rows, cols = self.stored
+        painter.drawImage(self.to_widget(QRectF(0, 0, cols, rows)), self._image)
+        painter.setPen(QPen(QColor(255, 200, 60), 2))
+        for r in [*self.rects, *([self._current] if self._current is not None else [])]:
+            w = self.to_widget(r)
+            painter.fillRect(w, QColor(0, 0, 0, 200))
+            painter.drawRect(w)
+        painter.end()
+
+
+class _Page(QWidget):
+    """A page of the desk: a status line, its tables and buttons, loading off the UI thread."""
+
+    def __init__(self, desk: DeskWindow) -> None:
+        super().__init__(desk)
+        self.desk = desk
+        self.tasks = KeptTasks()
+        self.loading = False
+        self.loaded_at: float | None = None
+        self.status = QLabel("", self)
+        self.status.setObjectName("hint")
+        self.status.setWordWrap(True)
+
+    def refresh(self) -> None:
+        if self.loading:
+            return  # one refresh at a time; the next timer tick tries again
+        self.loading = True
+        self.tasks.run(self.fetch, done=self._loaded, failed=self._load_failed)
+
+    def fetch(self) -> Any:  # on a worker thread
+        raise NotImplementedError
+
+    def show_data(self, data: Any) -> None:
+        raise NotImplementedError
+
+    def _loaded(self, data: Any) -> None:
+        self.loading = False
+        self.loaded_at = time.monotonic()
+        self.show_data(data)
+        self.desk.pageLoaded.emit(self.objectName())
+
+    def _load_failed(self, exc: BaseException) -> None:
+        self.loading = False
+        self.status.setText(f"Could not load: {_message(exc)}")
+        self.desk.report_failure(exc)
+
+    def buttons(self, *specs: tuple[str, str, Callable[[], None]]) -> QHBoxLayout:
+        row = QHBoxLayout()
+        for name, text, slot in specs:
+            b = QPushButton(text, self)
+            b.setObjectName(name)
+            b.clicked.connect(slot)
+            row.addWidget(b)
+            setattr(self, f"{name}_button", b)
+        row.addStretch(1)
+        return row
+
+    def selected_row(self, table: QTableWidget) -> int | None:
+        rows = table.selectionModel().selectedRows() if table.selectionModel() else []
+        if not rows:
+            self.status.setText("Select a row first.")
+            return None
+        return rows[0].row()
+
+    def open_dialog(self, dialog: ActionDialog, done: str) -> None:
+        self.desk.dialog = dialog
+
+        def finished(_result: Any) -> None:
+            self.status.setText(done)
+            self.desk.refresh_all()
+
+        dialog.succeeded.connect(finished)
+        dialog.open()
+
+
+class ProgressPage(_Page):
+    def __init__(self, desk: DeskWindow) -> None:
+        super().__init__(desk)
+        self.setObjectName("progressPage")
+        self.readers = make_table(self, "readersTable")
+        self.patients = make_table(self, "patientsTable")
+        layout = QVBoxLayout(self)
+        layout.addLayout(self.buttons(("refresh", "Refresh", self.refresh)))
+        layout.addWidget(QLabel("Readers", self))
+        layout.addWidget(self.readers, 1)
+        layout.addWidget(QLabel("Patients (primary reading)", self))
+        layout.addWidget(self.patients, 2)
+        layout.addWidget(self.status)
+
+    def fetch(self) -> Any:
+        return self.desk.ws.progress(self.desk.session, self.desk.trial)
+
+    def show_data(self, data: Any) -> None:
+        rows = []
+        for r in data["readers"]:
+            med = r["median_seconds_per_case"]
+            rows.append(
+                [
+                    r["reader"],
+                    r["cases"],
+                    r["signed"],
+                    r["in progress"],
+                    r["not started"],
+                    f"{r['rereads_signed']} / {r['rereads']}",
+                    f"{r['calibration_signed']} / {r['calibration']}",
+                    r["adjudication"],
+                    f"{med / 60:.1f} min" if med else "–",
+                    f"{r['seconds'] / 3600:.1f} h",
+                ]
+            )
+        fill_table(
+            self.readers,
+            (
+                "Reader",
+                "Cases",
+                "Signed",
+                "In progress",
+                "Not started",
+                "Re-reads signed",
+                "Calibration signed",
+                "Adjudication",
+                "Median time per case",
+                "Time in all",
+            ),
+            rows,
+        )
+        readers = sorted({name for p in data.get("patients", []) for name in p["readers"]})
+        fill_table(
+            self.patients,
+            ("Patient", "Patient ID", *readers),
+            [
+                [p["patient"], p["real_id"], *(p["readers"].get(name, "–") for name in readers)]
+                for p in data.get("patients", [])
+            ],
+        )
+        signed = sum(r["signed"] for r in data["readers"])
+        total = sum(r["cases"] for r in data["readers"])
+        self.status.setText(
+            f"{signed} of {total} cases signed. Updated {time.strftime('%H:%M:%S')}; "
+            "refreshes every 30 s."
+        )
+
+
+class ImagesPage(_Page):
+    COLUMNS = ("Image", "Patient", "Visit", "Regions", "Flags", "Masked", "Source file")
+
+    def __init__(self, desk: DeskWindow) -> None:
+        super().__init__(desk)
+        self.setObjectName("imagesPage")
+        self.table = make_table(self, "imagesTable")
+        self.only_flagged = QCheckBox("Only images flagged at import", self)
+        self.only_flagged.toggled.connect(lambda _on: self.show_data(self.data))
+        self.data: dict[str, Any] = {"images": []}
+        layout = QVBoxLayout(self)
+        top = self.buttons(
+            ("reassign", "Reassign…", self.ask_reassign),
+            ("mask", "Mask…", self.ask_mask),
+            ("missing", "Region without image…", self.ask_missing),
+            ("refresh", "Refresh", self.refresh),
+        )
+        top.addWidget(self.only_flagged)
+        layout.addLayout(top)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.status)
+
+    def fetch(self) -> Any:
+        ws, s, t = self.desk.ws, self.desk.session, self.desk.trial
+        return {
+            "images": ws.images(s, t),
+            "patients": [p["code"] for p in ws.list_patients(s, t)],
+            "visits": ws.trial_settings(s, t)["visits"],
+            "missing": ws.missing_regions(s, t),
+        }
+
+    def show_data(self, data: Any) -> None:
+        self.data = data
+        images = data["images"]
+        if self.only_flagged.isChecked():
+            images = [i for i in images if i["flags"]]
+        self.shown = images
+        fill_table(
+            self.table,
+            self.COLUMNS,
+            [
+                [
+                    i["code"],
+                    i["patient"] or "?",
+                    i["visit"] or "?",
+                    " ".join(i["regions"]) or "?",
+                    "; ".join(i["flags"]),
+                    "yes" if i.get("masked") else "",
+                    i["source"],
+                ]
+                for i in images
+            ],
+        )
+        flagged = sum(bool(i["flags"]) for i in data["images"])
+        missing = len(data.get("missing", []))
+        self.status.setText(
+            f"{len(data['images'])} images, {flagged} flagged at import; "
+            f"{missing} region(s) marked without image."
+        )
+
+    def _current(self) -> dict[str, Any] | None:
+        row = self.selected_row(self.table)
+        return None if row is None else self.shown[row]
+
+    def _visit_labels(self) -> list[str]:
+        return [v["label"] if isinstance(v, dict) else str(v) for v in self.data.get("visits", [])]
+
+    def ask_reassign(self) -> None:
+        image = self._current()
+        if image is None:
+            return
+        patient = QComboBox()
+        for code in self.data["patients"]:
+            patient.addItem(code, code)
+        if image["patient"]:
+            patient.setCurrentText(image["patient"])
+        visit = QComboBox()
+        for label in self._visit_labels():
+            visit.addItem(label, label)
+        if image["visit"]:
+            visit.setCurrentText(image["visit"])
+        regions = RegionChoice(image["regions"])
+        reason = QLineEdit()
+        reason.setObjectName("reason")
+        code = image["code"]
+        ws, s = self.desk.ws, self.desk.session
+
+        def run(v: dict[str, Any]) -> Any:
+            return ws.reassign_image(
+                s,
+                code,
+                v["Reason"],
+                patient=v["Patient"],
+                visit=v["Visit"],
+                regions=v["Regions"],
+            )
+
+        dialog = ActionDialog(
+            f"Reassign image {code}",
+            "Every reader's case follows at once. The change and its reason are audited.",
+            [("Patient", patient), ("Visit", visit), ("Regions", regions), ("Reason", reason)],
+            run,
+            self,
+            ok_text="Reassign",
+        )
+        self.open_dialog(dialog, f"Image {code} reassigned.")
+
+    def ask_mask(self) -> None:
+        image = self._current()
+        if image is None:
+            return
+        code = image["code"]
+        ws, s = self.desk.ws, self.desk.session
+        self.status.setText(f"Opening image {code}…")
+
+        def shown(result: Any) -> None:
+            pixels, stored = result
+            canvas = MaskCanvas(pixels, stored)
+            reason = QLineEdit()
+            reason.setObjectName("reason")
+
+            def run(v: dict[str, Any]) -> Any:
+                return ws.mask_image(s, code, canvas.rectangles(), v["Reason"])
+
+            dialog = ActionDialog(
+                f"Mask burned-in text on image {code}",
+                "Drag rectangles over the text (right click removes the last one). They are "
+                "blacked out on the readers' copy; the original stays as imported.",
+                [("Reason", reason)],
+                run,
+                self,
+                ok_text="Mask",
+                extra=canvas,
+            )
+            dialog.canvas = canvas  # type: ignore[attr-defined]
+            dialog.resize(760, 720)
+            self.open_dialog(dialog, f"Image {code} masked.")
+
+        self.tasks.run(ws.render_image, s, code, 1400, done=shown, failed=self._load_failed)
+
+    def ask_missing(self) -> None:
+        image = self._current() if self.table.selectionModel().selectedRows() else None
+        patient = QComboBox()
+        for p in self.data["patients"]:
+            patient.addItem(p, p)
+        visit = QComboBox()
+        for label in self._visit_labels():
+            visit.addItem(label, label)
+        if image is not None:
+            if image["patient"]:
+                patient.setCurrentText(image["patient"])
+            if image["visit"]:
+                visit.setCurrentText(image["visit"])
+        region = QComboBox()
+        for r in REGIONS:
+            region.addItem(r, r)
+        reason = QLineEdit()
+        reason.setObjectName("reason")
+        ws, s, trial = self.desk.ws, self.desk.session, self.desk.trial
+
+        def run(v: dict[str, Any]) -> Any:
+            return ws.mark_region_missing(
+                s, trial, v["Patient"], v["Visit"], v["Region"], v["Reason"]
+            )
+
+        dialog = ActionDialog(
+            "Region without image",
+            "The region's areas become not assessable ('not visible') for every reader of "
+            "that visit, now and for reads that start later. Signed reads are listed, not "
+            "changed.",
+            [("Patient", patient), ("Visit", visit), ("Region", region), ("Reason", reason)],
+            run,
+            self,
+            ok_text="Mark",
+        )
+        self.open_dialog(dialog, "Region marked not assessable for all readers.")
+
+
+class FlagsPage(_Page):
+    def __init__(self, desk: DeskWindow) -> None:
+        super().__init__(desk)
+        self.setObjectName("flagsPage")
+        self.table = make_table(self, "flagsTable")
+        self.show_closed = QCheckBox("Show closed flags", self)
+        self.show_closed.toggled.connect(lambda _on: self.refresh())
+        self.flags: list[dict[str, Any]] = []
+        layout = QVBoxLayout(self)
+        top = self.buttons(
+            ("answer", "Answer and close…", self.ask_answer), ("refresh", "Refresh", self.refresh)
+        )
+        top.addWidget(self.show_closed)
+        layout.addLayout(top)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.status)
+
+    def fetch(self) -> Any:
+        return self.desk.ws.flags(
+            self.desk.session, self.desk.trial, open_only=not self.show_closed.isChecked()
+        )
+
+    def show_data(self, data: Any) -> None:
+        self.flags = data
+        fill_table(
+            self.table,
+            ("#", "Case", "Reader", "Message", "Raised", "Answer", "State"),
+            [
+                [
+                    f["flag"],
+                    f["case"],
+                    f["reader"],
+                    f["message"],
+                    f["raised_at"][:16].replace("T", " "),
+                    f["answer"],
+                    "closed" if f["closed"] else "open",
+                ]
+                for f in data
+            ],
+        )
+        open_n = sum(not f["closed"] for f in data)
+        self.status.setText(f"{open_n} open flag(s).")
+        self.desk.set_badge(self, open_n)
+
+    def ask_answer(self) -> None:
+        row = self.selected_row(self.table)
+        if row is None:
+            return
+        flag = self.flags[row]
+        if flag["closed"]:
+            self.status.setText(f"Flag {flag['flag']} is closed already.")
+            return
+        answer = QLineEdit()
+        answer.setObjectName("answer")
+        ws, s, trial = self.desk.ws, self.desk.session, self.desk.trial
+
+        def run(v: dict[str, Any]) -> Any:
+            return ws.answer_flag(s, trial, flag["flag"], v["Answer"])
+
+        dialog = ActionDialog(
+            f"Answer flag {flag['flag']}",
+            f"Case {flag['case']}, {flag['reader']}: “{flag['message']}”",
+            [("Answer", answer)],
+            run,
+            self,
+            ok_text="Answer and close",
+        )
+        self.open_dialog(dialog, f"Flag {flag['flag']} answered and closed.")
+
+
+class CalibrationPage(_Page):
+    def __init__(self, desk: DeskWindow) -> None:
+        super().__init__(desk)
+        self.setObjectName("calibrationPage")
+        self.table = make_table(self, "calibrationTable")
+        self.info = QLabel("", self)
+        self.info.setWordWrap(True)
+        self.report: dict[str, Any] = {"readers": []}
+        layout = QVBoxLayout(self)
+        layout.addLayout(
+            self.buttons(
+                ("worklists", "Make calibration worklists", self.make_worklists),
+                ("release", "Release reader…", self.ask_release),
+                ("refresh", "Refresh", self.refresh),
+            )
+        )
+        layout.addWidget(self.info)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.status)
+
+    def fetch(self) -> Any:
+        return self.desk.ws.calibration_report(self.desk.session, self.desk.trial)
+
+    def show_data(self, data: Any) -> None:
+        self.report = data
+        patients = ", ".join(data["calibration_patients"]) or "none"
+        self.info.setText(
+            f"Calibration set: {patients}. Reference: {data['reference'] or '–'} "
+            f"({data['reference_reads']} signed reads)."
+        )
+        rows = []
+        for r in data["readers"]:
+            icc = r["icc"]
+            icc_text = (
+                f"{icc['value']:.3f} ({icc['ci_low']:.2f}–{icc['ci_high']:.2f}), n={r['icc_n']}"
+                if icc and icc["value"] is not None and icc["ci_low"] is not None
+                else f"– (n={r['icc_n']})"
+            )
+            feats = []
+            for feature in ("ERO", "JSN", "LAR"):
+                f = r["features"].get(feature)
+                feats.append(
+                    f"{f['pct_exact']:.0f}% / {f['pct_within_one']:.0f}% (n={f['n']})" if f else "–"
+                )
+            rows.append(
+                [
+                    r["reader"],
+                    f"{r['signed']} / {r['cases']}",
+                    icc_text,
+                    *feats,
+                    "released" if r["released"] else "in calibration",
+                ]
+            )
+        fill_table(
+            self.table,
+            (
+                "Reader",
+                "Signed",
+                "Status ICC(A,1) vs reference",
+                "Erosion exact / within one",
+                "JSN exact / within one",
+                "Larsen exact / within one",
+                "State",
+            ),
+            rows,
+        )
+        self.status.setText(f"{len(data['readers'])} reader(s) in calibration.")
+
+    def make_worklists(self) -> None:
+        ws, s, trial = self.desk.ws, self.desk.session, self.desk.trial
+
+        def done(made: Any) -> None:
+            self.status.setText(
+                ", ".join(f"{k}: {v} case(s)" for k, v in made.items())
+                or "Every assigned reader has a calibration worklist already."
+            )
+            self.refresh()
+
+        self.tasks.run(ws.calibration_worklists, s, trial, done=done, failed=self._action_failed)
+
+    def _action_failed(self, exc: BaseException) -> None:
+        self.status.setText(_message(exc))
+
+    def ask_release(self) -> None:
+        row = self.selected_row(self.table)
+        if row is None:
+            return
+        reader = self.report["readers"][row]["reader"]
+        reason = QLineEdit()
+        reason.setObjectName("reason")
+        ws, s, trial = self.desk.ws, self.desk.session, self.desk.trial
+
+        def run(v: dict[str, Any]) -> Any:
+            return ws.release_reader(s, trial, reader, v["Reason"])
+
+        dialog = ActionDialog(
+            f"Release {reader}",
+            f"{reader} may then open the trial's cases. The release and its reason are audited.",
+            [("Reason", reason)],
+            run,
+            self,
+            ok_text="Release",
+        )
+        self.open_dialog(dialog, f"{reader} released to the trial's cases.")
+
+
+class AdjudicationPage(_Page):
+    def __init__(self, desk: DeskWindow) -> None:
+        super().__init__(desk)
+        self.setObjectName("adjudicationPage")
+        self.table = make_table(self, "adjudicationTable")
+        self.rule = QLabel("", self)
+        self.rule.setWordWrap(True)
+        self.data: dict[str, Any] = {"patients": []}
+        layout = QVBoxLayout(self)
+        layout.addLayout(
+            self.buttons(
+                ("freeze", "Freeze SDC…", self.ask_freeze),
+                ("update", "Update queue", self.update_queue),
+                ("assign", "Assign to adjudicator…", self.ask_assign),
+                ("refresh", "Refresh", self.refresh),
+            )
+        )
+        layout.addWidget(self.rule)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.status)
+
+    def fetch(self) -> Any:
+        ws, s = self.desk.ws, self.desk.session
+        out = ws.adjudications(s, self.desk.trial)
+        out["adjudicators"] = [
+            u["username"]
+            for u in ws.list_users(s)
+            if u["role"] == "adjudicator" and not u.get("disabled")
+        ]
+        return out
+
+    def show_data(self, data: Any) -> None:
+        self.data = data
+        if data["trigger"] == "difference":
+            trigger = f"readers' changes differ by more than {data['difference']}"
+        elif data["trigger"] == "frozen_sdc":
+            trigger = (
+                f"readers' changes differ by more than the frozen SDC ({data['frozen_sdc']})"
+                if data["frozen_sdc"] is not None
+                else "the frozen SDC (not frozen yet)"
+            )
+        else:
+            trigger = "none (no adjudication)"
+        status_cut = (
+            f"; or they disagree on progression at {data['frozen_sdc']}"
+            if data["frozen_sdc"] is not None
+            else ""
+        )
+        self.rule.setText(
+            f"Discrepant when {trigger}{status_cut}. Final score: {data['final_rule']}."
+        )
+        rows = []
+        for a in data["patients"]:
+            changes = ", ".join(f"{k} {v:g}" for k, v in (a.get("changes") or {}).items())
+            res = a["result"] or {}
+            rows.append(
+                [
+                    a.get("patient", ""),
+                    a["status"],
+                    "; ".join(a["reasons"]),
+                    changes,
+                    a["adjudicator"] or "",
+                    f"{res['final_change']:g}" if res else "",
+                    ", ".join(res.get("reads", [])) if res else "",
+                ]
+            )
+        fill_table(
+            self.table,
+            ("Patient", "Status", "Why", "Changes", "Adjudicator", "Final change", "Reads used"),
+            rows,
+        )
+        queued = sum(a["status"] == "queued" for a in data["patients"])
+        self.status.setText(f"{len(rows)} discrepant patient(s), {queued} waiting for assignment.")
+
+    def update_queue(self) -> None:
+        ws, s, trial = self.desk.ws, self.desk.session, self.desk.trial
+
+        def done(out: Any) -> None:
+            self.status.setText(
+                f"{out['checked']} patient(s) checked: {out['queued']} newly discrepant, "
+                f"{out['done']} adjudication(s) completed."
+            )
+            self.refresh()
+
+        self.tasks.run(
+            ws.update_adjudication,
+            s,
+            trial,
+            done=done,
+            failed=lambda e: self.status.setText(_message(e)),
+        )
+
+    def ask_freeze(self) -> None:
+        reason = QLineEdit()
+        reason.setObjectName("reason")
+        ws, s, trial = self.desk.ws, self.desk.session, self.desk.trial
+        dialog = ActionDialog(
+            "Freeze the SDC",
+            "The SDC is computed now from the signed primary reads and recorded; it then no "
+            "longer moves as reads arrive.",
+            [("Reason", reason)],
+            lambda v: ws.freeze_sdc(s, trial, v["Reason"]),
+            self,
+            ok_text="Freeze",
+        )
+        self.open_dialog(dialog, "SDC frozen.")
+
+    def ask_assign(self) -> None:
+        who = QComboBox()
+        for name in self.data.get("adjudicators", []):
+            who.addItem(name, name)
+        ws, s, trial = self.desk.ws, self.desk.session, self.desk.trial
+        dialog = ActionDialog(
+            "Assign the queue",
+            "Each queued patient becomes a case in the adjudicator's worklist, visits in a "
+            "random order, blinded to the first reads.",
+            [("Adjudicator", who)],
+            lambda v: ws.assign_adjudications(s, trial, v["Adjudicator"]),
+            self,
+            ok_text="Assign",
+        )
+        self.open_dialog(dialog, "Queue assigned.")
+
+
+class DeskWindow(QMainWindow):
+    """The coordinator's desk over one trial. Signals: ``pageLoaded(name)``."""
+
+    pageLoaded = Signal(str)
+
+    def __init__(
+        self, workspace: Any, session: Any, trial: str, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("deskWindow")
+        self.setWindowTitle(f"scorer — coordinator's desk — {trial}")
+        self.ws = workspace
+        self.session = session
+        self.trial = trial
+        self.dialog: ActionDialog | None = None
+        self.tabs = QTabWidget(self)
+        self.progress = ProgressPage(self)
+        self.images = ImagesPage(self)
+        self.flags = FlagsPage(self)
+        self.calibration = CalibrationPage(self)
+        self.adjudication = AdjudicationPage(self)
+        self.pages: list[_Page] = [
+            self.progress,
+            self.images,
+            self.flags,
+            self.calibration,
+            self.adjudication,
+        ]
+        self._titles = ["Progress", "Images", "Flags", "Calibration", "Adjudication"]
+        for page, title in zip(self.pages, self._titles, strict=True):
+            self.tabs.addTab(page, title)
+        self.setCentralWidget(self.tabs)
+        self.statusBar().showMessage(f"Logged in as {getattr(session, 'full_name', '')}")
+        self.timer = QTimer(self)
+        self.timer.setInterval(REFRESH_MS)
+        self.timer.timeout.connect(self.progress.refresh)
+        self.timer.timeout.connect(self.flags.refresh)
+        self.timer.start()
+        self.resize(1300, 800)
+        self.refresh_all()
+
+    def refresh_all(self) -> None:
+        for page in self.pages:
+            page.refresh()
+
+    def set_badge(self, page: _Page, count: int) -> None:
+        index = self.pages.index(page)
+        title = self._titles[index]
+        self.tabs.setTabText(index, f"{title} ({count})" if count else title)
+
+    def report_failure(self, exc: BaseException) -> None:
+        self.statusBar().showMessage(_message(exc), 10_000)
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
+    import argparse
+
+    from scorer.gui.preview import (
+        preview_application,
+        run_preview,
+        save_when_ready,
+        temporary_folder,
+        window_size,
+    )
+    from scorer.gui.tasks import run_in_background
+
+    parser = argparse.ArgumentParser(description="The coordinator's desk on a throw-away trial.")
+    parser.add_argument("--theme", choices=("dark", "light"), default="dark")
+    parser.add_argument("--size", default="1400x860")
+    parser.add_argument("--page", default="progress", help="the page shown first")
+    parser.add_argument("--screenshot", metavar="PNG")
+    args = parser.parse_args(list(argv) if argv is not None else sys.argv[1:])
+    app = preview_application(args.theme)
+    folder = temporary_folder("scorer-desk-")
+    splash = QLabel("Making a throw-away trial with reads, flags and a discrepancy…")
+    splash.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    splash.resize(520, 120)
+    splash.show()
+    windows: list[DeskWindow] = []
+
+    def ready(built: Any) -> None:
+        ws, coordinator, trial = built
+        window = DeskWindow(ws, coordinator, trial)
+        window.resize(*window_size(args.size))
+        names = [p.objectName().removesuffix("Page") for p in window.pages]
+        if args.page in names:
+            window.tabs.setCurrentIndex(names.index(args.page))
+        window.show()
+        splash.close()
+        windows.append(window)
+        if args.screenshot:
+            save_when_ready(
+                window,
+                args.screenshot,
+                lambda: all(p.loaded_at is not None for p in window.pages),
+            )
+
+    def failed(exc: BaseException) -> None:
+        splash.setText(f"Could not make the throw-away trial: {exc}")
+        if args.screenshot:
+            print(f"could not make the throw-away trial: {exc}", file=sys.stderr)
+            app.exit(1)
+
+    from scorer.gui.desk_sample import build_desk_sample
+
+    run_in_background(build_desk_sample, folder / "trial", done=ready, failed=failed)
+    return run_preview(app)
+
+
+if __name__ == "__main__":
+    sys.exit(_main())
