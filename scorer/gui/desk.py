@@ -67,9 +67,14 @@ def fill_table(table: QTableWidget, headers: Sequence[str], rows: Sequence[Seque
         for c, value in enumerate(row):
             item = QTableWidgetItem("" if value is None else str(value))
             item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
+            item.setData(Qt.ItemDataRole.UserRole, r)  # the row's place in ``rows``
             table.setItem(r, c, item)
     table.resizeColumnsToContents()
     table.horizontalHeader().setStretchLastSection(True)
+    if not table.property("sortChosen"):
+        table.setProperty("sortChosen", True)
+        table.horizontalHeader().setSortIndicator(0, Qt.SortOrder.AscendingOrder)
+    table.setSortingEnabled(True)  # click a heading to sort; rows keep their data index
 
 
 def make_table(parent: QWidget, name: str) -> QTableWidget:
@@ -333,7 +338,8 @@ class _Page(QWidget):
         if not rows:
             self.status.setText("Select a row first.")
             return None
-        return rows[0].row()
+        item = table.item(rows[0].row(), 0)
+        return int(item.data(Qt.ItemDataRole.UserRole)) if item is not None else None
 
     def open_dialog(self, dialog: ActionDialog, done: str) -> None:
         self.desk.dialog = dialog

@@ -59,7 +59,7 @@ from scorer.gui.login import UnlockDialog
 from scorer.gui.prefetch import CasePreparer, PreparedCase
 from scorer.gui.score_writer import KeptTasks, ScoreWriter
 from scorer.gui.scoring_grid import CaseScores, GridModel, ScoringGrid, load_case
-from scorer.gui.signing import ReopenDialog, SignDialog
+from scorer.gui.signing import FeedbackDialog, ReopenDialog, SignDialog
 from scorer.gui.tasks import run_in_background
 from scorer.gui.theme import apply_theme
 
@@ -173,6 +173,7 @@ class ReadingWindow(QMainWindow):
         self.sign_dialog: SignDialog | None = None
         self.reopen_dialog: ReopenDialog | None = None
         self.unlock_dialog: UnlockDialog | None = None
+        self.feedback_dialog: FeedbackDialog | None = None
         self.locked = False
         self._shown_once = False
         self._case_since: float | None = None
@@ -678,8 +679,19 @@ class ReadingWindow(QMainWindow):
         self.statusBar().showMessage(f"Case {code} signed.", 6000)
         self.caseSigned.emit(code)
         self._take_focus()
+        feedback = getattr(self._ws, "calibration_feedback", None)
+        if feedback is not None:
+            # Training mode: a calibration case shows the reference after signing (any other
+            # case answers "not found", and nothing is shown).
+            self.tasks.run(feedback, self._session, code, done=self._show_feedback)
         if code == self.current_code:
             self.next_unsigned()
+
+    def _show_feedback(self, feedback: dict[str, Any]) -> None:
+        dialog = FeedbackDialog(feedback, self)
+        self.feedback_dialog = dialog
+        dialog.finished.connect(lambda _r: self._take_focus())
+        dialog.open()
 
     def _take_focus(self) -> None:
         """After a dialog: the keyboard is the grid's again."""

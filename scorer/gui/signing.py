@@ -6,18 +6,22 @@ takes the password (and, at the session's first signature, the user ID too: 21 C
 signatures and the case must be signed again. Both take the facade call as a plain callable
 and run it on the worker pool; the facade's message is shown on failure (wrong password,
 account locked, areas left), the dialog stays open and nothing changes.
+:class:`FeedbackDialog` shows a signed calibration case against the reference (training).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from PySide6.QtWidgets import (
+    QDialog,
     QDialogButtonBox,
     QFormLayout,
     QLabel,
     QLineEdit,
+    QTableWidget,
+    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -162,3 +166,77 @@ class ReopenDialog(_CheckingDialog):
     def _failed(self, exc: BaseException) -> None:
         self._set_busy(False, self.ok, "Reopen")
         self.show_error(_message(exc))
+
+
+class FeedbackDialog(QDialog):
+    """Training mode: after a calibration case is signed, each visit's areas with the reader's
+    entry beside the reference's; differences first, then the rest."""
+
+    VERDICT_ORDER: ClassVar[dict[str, int]] = {
+        "differs": 0,
+        "within one": 1,
+        "not comparable": 2,
+        "same": 3,
+    }
+
+    def __init__(self, feedback: dict[str, Any], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("feedbackDialog")
+        self.setWindowTitle("Calibration feedback")
+        rows = [
+            (letter, row)
+            for letter, visit in sorted(feedback["visits"].items())
+            for row in (visit or [])
+        ]
+        compared = [r for _, r in rows if r["verdict"] != "not comparable"]
+        same = sum(r["verdict"] == "same" for r in compared)
+        within = sum(r["verdict"] in ("same", "within one") for r in compared)
+        n = len(compared) or 1
+        self.summary = QLabel(
+            f"This was a calibration case. Against the reference: {same} of {len(compared)} "
+            f"areas the same ({100 * same / n:.0f}%), {within} within one grade "
+            f"({100 * within / n:.0f}%).",
+            self,
+        )
+        self.summary.setObjectName("feedbackSummary")
+        self.summary.setWordWrap(True)
+        self.table = QTableWidget(self)
+        self.table.setObjectName("feedbackTable")
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        headers = ["Visit", "Area", "Yours", "Reference", "Difference", ""]
+        self.table.setColumnCount(len(headers))
+        self.table.setHorizontalHeaderLabels(headers)
+        ordered = sorted(rows, key=lambda lr: (self.VERDICT_ORDER[lr[1]["verdict"]], lr[0]))
+        self.table.setRowCount(len(ordered))
+        for i, (letter, row) in enumerate(ordered):
+            diff = row["difference"]
+            values = [
+                letter,
+                row["area"],
+                _entry_text(row["yours"]),
+                _entry_text(row["reference"]),
+                "" if diff is None else f"{diff:+d}",
+                row["verdict"],
+            ]
+            for c, value in enumerate(values):
+                self.table.setItem(i, c, QTableWidgetItem(value))
+        self.table.resizeColumnsToContents()
+        self.table.horizontalHeader().setStretchLastSection(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
+        buttons.rejected.connect(self.reject)
+        buttons.accepted.connect(self.accept)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(buttons)
+        self.resize(620, 640)
+
+
+def _entry_text(entry: dict[str, Any] | None) -> str:
+    if entry is None:
+        return "–"
+    if entry.get("score") is None:
+        return f"not assessable ({entry.get('reason', '')})"
+    sides = entry.get("sides")
+    return "+".join(str(s) for s in sides) + f"={entry['score']}" if sides else str(entry["score"])

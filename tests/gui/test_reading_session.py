@@ -348,3 +348,58 @@ def test_a_reread_case_looks_exactly_like_any_other_case(
     a, b = answers[original["code"]], answers[reread["code"]]
     assert set(a) == set(b) and sorted(a["reads"]) == sorted(b["reads"])
     window.close()
+
+
+def test_a_calibration_case_shows_the_reference_after_signing(
+    qtbot: QtBot, reading: SampleReading, tmp_path: Path
+) -> None:
+    from scorer.core.reads import Read as CoreRead
+    from scorer.core.readscsv import format_reads_csv
+
+    ws = reading.workspace
+    coordinator = ws.login(*COORDINATOR)
+    zero = {
+        d.area: AreaScore.from_sides([0, 0]) if d.sides else AreaScore.scored(0) for d in SVH.areas
+    }
+    reference = [
+        CoreRead(
+            trial=reading.trial,
+            patient="CAL-1",
+            visit=v,
+            reader="lead-ref",
+            method="svh",
+            read_id=f"REF-{v}",
+            read_type="imported",
+            status="signed",
+            scores=zero,
+        )
+        for v in ("W0", "W24", "W52")
+    ]
+    ws.import_reads(coordinator, reading.trial, format_reads_csv(reference))
+    code = next(
+        p["code"] for p in ws.list_patients(coordinator, reading.trial) if p["real_id"] == "CAL-1"
+    )
+    ws.set_trial_setting(coordinator, reading.trial, "calibration_reference", "lead-ref", "ref")
+    ws.set_trial_setting(coordinator, reading.trial, "calibration_patients", [code], "set")
+    assert ws.calibration_worklists(coordinator, reading.trial) == {"rita": 1}
+    window = open_window(qtbot, reading, tmp_path / "layout")
+    assert window.worklist_table.rowCount() == 3  # the calibration case, then the trial's two
+    model = window.model
+    assert model is not None and window.current_code == window.rows[0]["code"]
+    strokes = list(case_keystrokes(SVH, model.letters))
+    for stroke in strokes:
+        type_keys(window, stroke.keys)
+    wait_saved(qtbot, window)
+    with qtbot.waitSignal(window.caseSigned, timeout=20000):
+        sign_with_dialog(qtbot, window, SAMPLE_READER_PASSWORD, user=SAMPLE_READER)
+    qtbot.waitUntil(lambda: window.feedback_dialog is not None, timeout=20000)
+    dialog = window.feedback_dialog
+    compared = [s for s in strokes if s.value.score is not None]
+    same = sum(s.value.score == 0 for s in compared)
+    assert f"{same} of {len(compared)} areas the same" in dialog.summary.text()
+    assert dialog.table.rowCount() == len(strokes)
+    dialog.close()
+    # The next case is a trial case: closed until the coordinator releases the reader.
+    qtbot.waitUntil(lambda: "calibration" in window.statusBar().currentMessage(), timeout=20000)
+    ws.release_reader(coordinator, reading.trial, "rita", "agreement acceptable")
+    window.close()
