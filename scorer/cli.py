@@ -663,7 +663,10 @@ What to try next (the database is {result.db}):
 """)
 
     if not args.no_gui:
-        print("Opening the workstation: log in as reader3 to score the waiting cases.")
+        print(
+            "Opening the workstation: log in as reader3 to score the waiting cases, or as "
+            "coord for the coordinator's desk."
+        )
         return _open_workstation(result.db, username="reader3", trial="DEMO-RA")
     return EXIT_OK
 

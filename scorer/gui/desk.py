@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen
+from PySide6.QtGui import QCloseEvent, QColor, QMouseEvent, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -47,6 +47,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from shiboken6 import isValid
 
 from scorer.gui.login import _error_label, _message
 from scorer.gui.score_writer import KeptTasks
@@ -164,6 +165,8 @@ class ActionDialog(QDialog):
 
     def _done(self, result: Any) -> None:
         self.busy = False
+        if not isValid(self) or not isValid(self.ok):
+            return
         self.ok.setEnabled(True)
         self.result_value = result
         self.succeeded.emit(result)
@@ -171,6 +174,8 @@ class ActionDialog(QDialog):
 
     def _failed(self, exc: BaseException) -> None:
         self.busy = False
+        if not isValid(self) or not isValid(self.ok):
+            return
         self.ok.setEnabled(True)
         self.show_error(_message(exc))
 
@@ -311,14 +316,22 @@ class _Page(QWidget):
     def show_data(self, data: Any) -> None:
         raise NotImplementedError
 
+    def _gone(self) -> bool:
+        """The window closed while the answer was on its way: nothing to show it in."""
+        return self.desk.closed or not isValid(self) or not isValid(self.status)
+
     def _loaded(self, data: Any) -> None:
         self.loading = False
+        if self._gone():
+            return
         self.loaded_at = time.monotonic()
         self.show_data(data)
         self.desk.pageLoaded.emit(self.objectName())
 
     def _load_failed(self, exc: BaseException) -> None:
         self.loading = False
+        if self._gone():
+            return
         self.status.setText(f"Could not load: {_message(exc)}")
         self.desk.report_failure(exc)
 
@@ -345,6 +358,8 @@ class _Page(QWidget):
         self.desk.dialog = dialog
 
         def finished(_result: Any) -> None:
+            if self._gone():
+                return
             self.status.setText(done)
             self.desk.refresh_all()
 
@@ -536,6 +551,8 @@ class ImagesPage(_Page):
         self.status.setText(f"Opening image {code}…")
 
         def shown(result: Any) -> None:
+            if self._gone():
+                return
             pixels, stored = result
             canvas = MaskCanvas(pixels, stored)
             reason = QLineEdit()
@@ -740,6 +757,8 @@ class CalibrationPage(_Page):
         ws, s, trial = self.desk.ws, self.desk.session, self.desk.trial
 
         def done(made: Any) -> None:
+            if self._gone():
+                return
             self.status.setText(
                 ", ".join(f"{k}: {v} case(s)" for k, v in made.items())
                 or "Every assigned reader has a calibration worklist already."
@@ -749,7 +768,8 @@ class CalibrationPage(_Page):
         self.tasks.run(ws.calibration_worklists, s, trial, done=done, failed=self._action_failed)
 
     def _action_failed(self, exc: BaseException) -> None:
-        self.status.setText(_message(exc))
+        if not self._gone():
+            self.status.setText(_message(exc))
 
     def ask_release(self) -> None:
         row = self.selected_row(self.table)
@@ -852,6 +872,8 @@ class AdjudicationPage(_Page):
         ws, s, trial = self.desk.ws, self.desk.session, self.desk.trial
 
         def done(out: Any) -> None:
+            if self._gone():
+                return
             self.status.setText(
                 f"{out['checked']} patient(s) checked: {out['queued']} newly discrepant, "
                 f"{out['done']} adjudication(s) completed."
@@ -863,7 +885,7 @@ class AdjudicationPage(_Page):
             s,
             trial,
             done=done,
-            failed=lambda e: self.status.setText(_message(e)),
+            failed=self._action_failed,
         )
 
     def ask_freeze(self) -> None:
@@ -913,6 +935,7 @@ class DeskWindow(QMainWindow):
         self.session = session
         self.trial = trial
         self.dialog: ActionDialog | None = None
+        self.closed = False
         self.tabs = QTabWidget(self)
         self.progress = ProgressPage(self)
         self.images = ImagesPage(self)
@@ -940,8 +963,15 @@ class DeskWindow(QMainWindow):
         self.refresh_all()
 
     def refresh_all(self) -> None:
+        if self.closed:
+            return
         for page in self.pages:
             page.refresh()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.closed = True  # answers still on their way are dropped
+        self.timer.stop()
+        super().closeEvent(event)
 
     def set_badge(self, page: _Page, count: int) -> None:
         index = self.pages.index(page)
