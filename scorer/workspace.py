@@ -729,6 +729,7 @@ class Workspace:
         _check_code(label, "visit label")
         with self._write(s) as tx:
             t = self._trial(tx.session, trial)
+            self._not_locked(t)
             if repo.visit_by_label(tx.session, t, label) is not None:
                 raise InvalidInput(f"trial {trial} has a visit {label} already")
             repo.add_visit(tx.session, t, label, nominal_week)
@@ -747,6 +748,7 @@ class Workspace:
             raise InvalidInput("a patient identifier is required")
         with self._write(s) as tx:
             t = self._trial(tx.session, trial)
+            self._not_locked(t)
             if repo.patient_by_real_id(tx.session, t, real_id) is not None:
                 raise InvalidInput(f"patient {real_id!r} is in trial {trial} already")
             p = repo.add_patient(tx.session, t, real_id, self._unique_patient_code(tx, t), tx.now)
@@ -1221,6 +1223,7 @@ class Workspace:
         with self._write(s) as tx:
             t = self._trial(tx.session, trial)
             self._not_locked(t)
+            self._not_locked(t)
             u = repo.user_by_name(tx.session, username)
             if u is None or u.role not in ("reader", "adjudicator"):
                 raise InvalidInput(f"{username!r} is not a reader or adjudicator")
@@ -1270,6 +1273,7 @@ class Workspace:
             raise InvalidInput("a new campaign needs at least one new visit")
         with self._write(s) as tx:
             t = self._trial(tx.session, trial)
+            self._not_locked(t)
             self._not_locked(t)
             campaigns = repo.campaigns_of(tx.session, t)
             if not campaigns:
@@ -1752,6 +1756,7 @@ class Workspace:
             raise InvalidInput("write what the coordinator should look at")
         with self._write(s) as tx:
             c, _, t = self._own_case(s, tx.session, case_code)
+            self._not_locked(t)
             flag = ReaderFlag(
                 case_id=c.id,
                 raised_by=s.user_id,
@@ -1801,6 +1806,7 @@ class Workspace:
             raise InvalidInput("an answer is required to close a flag")
         with self._write(s) as tx:
             t = self._trial(tx.session, trial)
+            self._not_locked(t)
             f = tx.session.get(ReaderFlag, flag_id)
             if f is None or all(x.id != flag_id for x, _, _ in repo.flags_of(tx.session, t)):
                 raise NotFound(f"no flag {flag_id} in trial {trial}")
@@ -2820,6 +2826,373 @@ class Workspace:
                 "patients": rows,
             }
 
+    # ----------------------------------------------------------------- lock, exports, reports
+
+    def lock_trial(
+        self, s: UserSession, trial: str, password: str, username: str | None = None
+    ) -> str:
+        """Lock the reading (Part 11 signature, meaning "approved"): after this no read can
+        change. Every read must be signed first. Returns the locked content's hash (the
+        SHA-256 of the trial's reads CSV at lock)."""
+        self._active(s, "coordinator")
+        if not s.signed_once and username is None:
+            raise AuthError("the first signature of a session needs your user ID and password")
+        if username is not None and username != s.username:
+            raise AuthError("the user ID does not match the logged-in user")
+        digest = ""
+        with self._write(s) as tx:
+            user = repo.user_by_id(tx.session, s.user_id)
+            failure = self._signature_refusal(tx, user, password)
+            if not failure:
+                t = self._trial(tx.session, trial)
+                if t.locked:
+                    raise Locked(f"the reading of trial {trial} is locked already")
+                open_reads = [
+                    r for r in repo.reads_of_trial(tx.session, t) if r.status == "in_progress"
+                ]
+                if open_reads:
+                    raise InvalidInput(
+                        f"{len(open_reads)} read(s) are not signed yet (first: "
+                        f"{open_reads[0].code}); every read is signed before the lock"
+                    )
+                digest = self._reads_digest(tx.session, t)
+                sig = repo.add_signature(
+                    tx.session, "trial", t.code, "sign", user, "approved", tx.now, digest, ""
+                )
+                t.locked = True
+                tx.session.flush()
+                tx.audit(
+                    "trial.lock",
+                    "trial",
+                    t.code,
+                    trial_id=t.id,
+                    old={"locked": False},
+                    new={
+                        "locked": True,
+                        "signature": sig.id,
+                        "meaning": "approved",
+                        "printed_name": user.full_name,
+                        "content_hash": digest,
+                        "signed_at": tx.now,
+                    },
+                )
+        if failure:
+            raise AuthError(failure)
+        s.signed_once = True
+        return digest
+
+    def unlock_trial(
+        self,
+        s: UserSession,
+        trial: str,
+        reason: str,
+        password: str,
+        second_username: str,
+        second_password: str,
+    ) -> None:
+        """Unlock a locked reading: a reason, the coordinator's password, and a second
+        person's (another coordinator or an administrator) user ID and password; both
+        signatures and the reason go into the audit trail."""
+        self._active(s, "coordinator")
+        _need_reason(reason)
+        if second_username == s.username:
+            raise AuthError("the second signature must be another person's")
+        failure = ""
+        with self._write(s) as tx:
+            t = self._trial(tx.session, trial)
+            if not t.locked:
+                raise InvalidInput(f"the reading of trial {trial} is not locked")
+            user = repo.user_by_id(tx.session, s.user_id)
+            failure = self._signature_refusal(tx, user, password)
+            second = repo.user_by_name(tx.session, second_username)
+            if not failure:
+                if second is None or second.role not in ("coordinator", "admin"):
+                    verify_password(_timing_hash(), second_password)
+                    failure = "the second person must be a coordinator or an administrator"
+                else:
+                    refusal = self._signature_refusal(tx, second, second_password)
+                    if refusal:
+                        failure = f"second signature: {refusal}"
+            if not failure:
+                assert second is not None
+                digest = self._reads_digest(tx.session, t)
+                sigs = [
+                    repo.add_signature(
+                        tx.session, "trial", t.code, "unlock", u, "approved", tx.now, digest, reason
+                    )
+                    for u in (user, second)
+                ]
+                t.locked = False
+                tx.session.flush()
+                tx.audit(
+                    "trial.unlock",
+                    "trial",
+                    t.code,
+                    trial_id=t.id,
+                    old={"locked": True},
+                    new={
+                        "locked": False,
+                        "signatures": [sig.id for sig in sigs],
+                        "printed_names": [user.full_name, second.full_name],
+                    },
+                    reason=reason,
+                )
+        if failure:
+            raise AuthError(failure)
+
+    def _reads_digest(self, db: Any, t: Any) -> str:
+        reads = [repo.to_core_read(db, r, real_ids=True) for r in repo.reads_of_trial(db, t)]
+        return hashlib.sha256(format_reads_csv(reads).encode("utf-8")).hexdigest()
+
+    def _head(self, db: Any) -> dict[str, Any]:
+        """The audit chain's head (rows, MAC) that every export carries."""
+        from scorer.store.audit import chain_head
+
+        return dict(chain_head(db))
+
+    def _lock_info(self, db: Any, t: Any) -> dict[str, Any] | None:
+        if not t.locked:
+            return None
+        sig = repo.last_signature(db, t.code)
+        return {
+            "signature": sig.id,
+            "by": sig.printed_name,
+            "at": sig.signed_at,
+            "meaning": sig.meaning,
+            "content_hash": sig.content_hash,
+        }
+
+    def export_reads_with_manifest(
+        self, s: UserSession, trial: str, blinded: bool = False
+    ) -> tuple[str, dict[str, Any]]:
+        """The reads CSV and its manifest: trial, lock signature (when locked), protocol
+        settings, the audit head and the CSV's SHA-256 — what `scorer report endpoints`
+        checks before it uses an export."""
+        text = self.export_reads(s, trial, blinded)
+        with self.store.read() as db:
+            t = self._trial(db, trial)
+            manifest = {
+                "kind": "scorer reads export",
+                "trial": trial,
+                "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+                "blinded": blinded,
+                "locked": bool(t.locked),
+                "lock": self._lock_info(db, t),
+                "protocol": self._protocol(t).to_dict(),
+                "audit_head": self._head(db),
+                "exported_by": s.username,
+                "exported_at": self._now_str(),
+            }
+        return text, manifest
+
+    def export_totals(self, s: UserSession, trial: str) -> str:
+        """Per patient and reader: status totals per visit (mTSS, erosion, JSN) and the change
+        from the first to the last visit, as CSV; audited with the audit head."""
+        import csv
+        import io
+
+        from scorer.core.totals import change_totals, status_totals
+
+        self._active(s, "coordinator")
+        with self.store.read() as db:
+            t = self._trial(db, trial)
+            proto = self._protocol(t)
+            method = get_method(proto.methods[0])
+            rules = self._rules(proto)
+            labels = [v.label for v in proto.visits] or [v.label for v in t.visits]
+            by: dict[tuple[str, str, str], dict[str, CoreRead]] = {}
+            for r in repo.reads_of_trial(db, t):
+                if r.status != "signed" or r.method != method.id:
+                    continue
+                core = repo.to_core_read(db, r, real_ids=True)
+                by.setdefault((core.patient, core.reader, core.read_type), {})[core.visit] = core
+        out = io.StringIO()
+        w = csv.writer(out, lineterminator="\n")
+        w.writerow(
+            [
+                "trial",
+                "patient",
+                "reader",
+                "read_type",
+                "visit",
+                "mtss",
+                "erosion",
+                "jsn",
+                "change_from",
+                "change_to",
+                "change_mtss",
+                "change_erosion",
+                "change_jsn",
+            ]
+        )
+        for (patient, reader, read_type), visits in sorted(by.items()):
+            present = [lbl for lbl in labels if lbl in visits]
+            ch = None
+            if len(present) >= 2:
+                ch = change_totals(visits[present[0]], visits[present[-1]], method, rules)
+            for lbl in present:
+                st = status_totals(visits[lbl], method, rules)
+                w.writerow(
+                    [
+                        trial,
+                        patient,
+                        reader,
+                        read_type,
+                        lbl,
+                        _n(st.total),
+                        _n(st.by_feature.get("ERO")),
+                        _n(st.by_feature.get("JSN")),
+                        present[0] if ch else "",
+                        present[-1] if ch else "",
+                        _n(ch.total) if ch else "",
+                        _n(ch.by_feature.get("ERO")) if ch else "",
+                        _n(ch.by_feature.get("JSN")) if ch else "",
+                    ]
+                )
+        text = out.getvalue()
+        self._audit_export(s, trial, "totals", text)
+        return text
+
+    def export_audit(self, s: UserSession) -> str:
+        """The whole audit trail as CSV (every row, with its MAC); audited itself."""
+        import csv
+        import io
+
+        self._active(s, "coordinator", "monitor", "admin")
+        out = io.StringIO()
+        w = csv.writer(out, lineterminator="\n")
+        w.writerow(
+            [
+                "seq",
+                "at",
+                "username",
+                "action",
+                "entity",
+                "entity_id",
+                "old",
+                "new",
+                "reason",
+                "mac",
+            ]
+        )
+        with self.store.read() as db:
+            for a in repo.audit_rows(db):
+                w.writerow(
+                    [
+                        a.seq,
+                        a.at,
+                        a.username,
+                        a.action,
+                        a.entity,
+                        a.entity_id,
+                        a.old,
+                        a.new,
+                        a.reason,
+                        a.mac,
+                    ]
+                )
+        text = out.getvalue()
+        self._audit_export(s, None, "audit trail", text)
+        return text
+
+    def _audit_export(self, s: UserSession, trial: str | None, what: str, text: str) -> None:
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        with self._write(s) as tx:
+            t = self._trial(tx.session, trial) if trial else None
+            head = self._head(tx.session)
+            tx.audit(
+                "export",
+                "trial" if t else "database",
+                trial or "1",
+                trial_id=t.id if t else None,
+                new={"what": what, "sha256": digest, "audit_head": head},
+            )
+            tx.event(
+                "export", trial or "", {"what": what, "sha256": digest}, s.id, t.id if t else None
+            )
+
+    def agreement_report(self, s: UserSession, trial: str) -> Any:
+        """The agreement report (a :class:`scorer.reports.document.Document`) of the trial's
+        reads exactly as `scorer export reads --blinded` writes them, with calibration."""
+        from scorer.core.progression import parse_threshold
+        from scorer.reports.agreement_report import agreement_document
+        from scorer.reports.analysis import AnalysisError, AnalysisOptions
+
+        self._active(s, "coordinator", "monitor")
+        with self.store.read() as db:
+            t = self._trial(db, trial)
+            proto = self._protocol(t)
+            text = format_reads_csv(
+                [repo.to_core_read(db, r, real_ids=False) for r in repo.reads_of_trial(db, t)]
+            )
+            head = self._head(db)
+            lock = self._lock_info(db, t)
+        reads = parse_reads_csv(text, builtin_methods())
+        options = AnalysisOptions(
+            method=proto.methods[0],
+            sdc_level=proto.sdc_level,
+            rules=self._rules(proto),
+            thresholds=tuple(parse_threshold(x) for x in proto.thresholds),
+            rapid=parse_threshold(proto.rapid_threshold),
+        )
+        calibration = self.calibration_report(s, trial) if proto.calibration_patients else None
+        facts = [
+            ("Reads CSV SHA-256", hashlib.sha256(text.encode("utf-8")).hexdigest()),
+            ("Audit head", f"{head['rows']} rows, MAC {head['mac'][:16]}…"),
+            ("Locked", f"yes, by {lock['by']} at {lock['at']}" if lock else "no (reading open)"),
+            ("Generated", self._now_str()),
+        ]
+        try:
+            doc = agreement_document(
+                reads, options, trial=trial, facts=facts, calibration=calibration
+            )
+        except AnalysisError as exc:
+            raise InvalidInput(f"the agreement report cannot be made yet: {exc}") from exc
+        doc.data["reads_csv"] = text
+        self._audit_export(s, trial, "agreement report", to_json_text(doc))
+        return doc
+
+    def transfer_package(self, s: UserSession, trial: str, out: Path) -> dict[str, str]:
+        """A zip for the sponsor: the locked reads export and its manifest, per-patient
+        totals, the agreement report (HTML, PDF, JSON, XLSX), the protocol settings, the audit
+        trail and MANIFEST.sha256 with every file's SHA-256. Only a locked trial."""
+        import tempfile
+        import zipfile
+
+        from scorer.reports.document import write as write_document
+
+        self._active(s, "coordinator")
+        with self.store.read() as db:
+            if not self._trial(db, trial).locked:
+                raise InvalidInput(f"trial {trial} is not locked: lock the reading first")
+        text, manifest = self.export_reads_with_manifest(s, trial)
+        files: dict[str, bytes] = {
+            "reads.csv": text.encode("utf-8"),
+            "reads.csv.manifest.json": (json.dumps(manifest, indent=2) + "\n").encode("utf-8"),
+            "totals.csv": self.export_totals(s, trial).encode("utf-8"),
+            "protocol.json": (json.dumps(manifest["protocol"], indent=2) + "\n").encode("utf-8"),
+        }
+        doc = self.agreement_report(s, trial)
+        with tempfile.TemporaryDirectory() as tmp:
+            for ext in ("html", "pdf", "json", "xlsx"):
+                path = write_document(doc, Path(tmp) / f"agreement.{ext}")
+                files[f"agreement.{ext}"] = path.read_bytes()
+        files["audit-trail.csv"] = self.export_audit(s).encode("utf-8")
+        sums = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
+        files["MANIFEST.sha256"] = "".join(f"{h}  {n}\n" for n, h in sorted(sums.items())).encode()
+        target = Path(out)
+        temporary = target.with_name(f".{target.name}.part")
+        try:
+            with zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as z:
+                for name in sorted(files):
+                    z.writestr(name, files[name])
+            os.replace(temporary, target)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+        self._audit_export(s, trial, "transfer package", json.dumps(sums, sort_keys=True))
+        return sums
+
     # ----------------------------------------------------------------- verification
 
     def verify(self) -> Verification:
@@ -2878,3 +3251,16 @@ def _check_username(name: str) -> None:
 def _check_code(code: str, what: str) -> None:
     if not code or len(code) > 64 or not all(c.isalnum() or c in "._-" for c in code):
         raise InvalidInput(f"a {what} is 1-64 letters, digits, dots, dashes or underscores")
+
+
+def _n(value: float | None) -> str:
+    """A total in a CSV cell: integers as integers, scaled totals to 6 places, missing empty."""
+    if value is None:
+        return ""
+    return f"{value:.0f}" if abs(value - round(value)) < 1e-9 else f"{value:.6f}"
+
+
+def to_json_text(doc: Any) -> str:
+    from scorer.reports.document import to_json
+
+    return str(to_json(doc))

@@ -243,3 +243,9 @@ def verify(session: Session, key: bytes, receipts_path: Path) -> Verification:
                 "after a crash between a commit and its receipt"
             )
     return result
+
+
+def chain_head(session: Session) -> dict[str, object]:
+    """The audit trail's head as exports carry it: rows and the last MAC."""
+    h = head(session, "audit_events")
+    return {"rows": h.seq, "mac": h.mac}

@@ -437,13 +437,17 @@ def last_signature(db: Session, entity_id: str) -> Signature:
 def verify_signatures(db: Session, result: Verification, view_cls: Any, hasher: Any) -> None:
     """Each signature must match its audit row, and each signed read its last signature."""
     audited: dict[int, dict[str, Any]] = {}
-    for a in db.scalars(
-        select(AuditEvent).where(AuditEvent.action.in_(("read.sign", "read.void_signature")))
-    ):
+    kinds = {
+        "read.sign": "sign",
+        "read.void_signature": "void",
+        "trial.lock": "sign",
+        "trial.unlock": "unlock",
+    }
+    for a in db.scalars(select(AuditEvent).where(AuditEvent.action.in_(tuple(kinds)))):
         info = json.loads(a.new) if a.new else {}
-        if "signature" in info:
-            kind = "sign" if a.action == "read.sign" else "void"
-            audited[int(info["signature"])] = {"read": a.entity_id, **info, "kind": kind}
+        ids = info.get("signatures") or ([info["signature"]] if "signature" in info else [])
+        for sid in ids:
+            audited[int(sid)] = {"read": a.entity_id, **info, "kind": kinds[a.action]}
     last_of: dict[str, Signature] = {}  # read code -> its last signature
     for sig in db.scalars(select(Signature).order_by(Signature.id)):
         result.signatures += 1
@@ -468,10 +472,20 @@ def verify_signatures(db: Session, result: Verification, view_cls: Any, hasher: 
         )
         return
     signed = set(db.scalars(select(Read.code).where(Read.status == "signed")))
+    locked = {t.code for t in db.scalars(select(Trial).where(Trial.locked.is_(True)))}
     for code, sig in last_of.items():
+        if sig.entity == "trial":
+            # A trial is locked exactly when its last signature is the lock's.
+            if (sig.kind == "sign") != (code in locked):
+                result.fail(f"trial {code}'s lock does not match its signature {sig.id}")
+                return
+            continue
         if sig.kind == "sign" and code not in signed:
             result.fail(f"read {code} is not marked signed, but signature {sig.id} signs it")
             return
+    for code in sorted(locked - {c for c, sig in last_of.items() if sig.entity == "trial"}):
+        result.fail(f"trial {code} is marked locked without a lock signature")
+        return
     for r in db.scalars(select(Read).where(Read.status == "signed", Read.origin == "entered")):
         last = db.scalar(
             select(Signature)

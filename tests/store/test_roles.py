@@ -97,6 +97,14 @@ ALLOWED: dict[str, frozenset[str]] = {
     "update_adjudication": frozenset({"coordinator"}),
     "assign_adjudications": frozenset({"coordinator"}),
     "adjudications": frozenset({"coordinator", "monitor"}),
+    # lock, exports and reports
+    "lock_trial": frozenset({"coordinator"}),
+    "unlock_trial": frozenset({"coordinator"}),
+    "export_reads_with_manifest": frozenset({"coordinator"}),
+    "export_totals": frozenset({"coordinator"}),
+    "export_audit": OVERSIGHT,
+    "agreement_report": frozenset({"coordinator", "monitor"}),
+    "transfer_package": frozenset({"coordinator"}),
     # logs
     "log_event": ALL,
     "events": OVERSIGHT,
@@ -575,6 +583,40 @@ def _adjudications(c: Any, s: UserSession) -> None:
     assert c.ws.adjudications(s, "T1")["patients"] == []
 
 
+def _lock_trial(c: Any, s: UserSession) -> None:
+    with pytest.raises(InvalidInput, match="not signed yet"):  # T1 has reads in progress
+        c.ws.lock_trial(s, "T1", c.password(s.username), username=s.username)
+
+
+def _unlock_trial(c: Any, s: UserSession) -> None:
+    with pytest.raises(InvalidInput, match="not locked"):
+        c.ws.unlock_trial(s, "T1", "re-read", c.password(s.username), "admin", "x")
+
+
+def _export_reads_with_manifest(c: Any, s: UserSession) -> None:
+    text, manifest = c.ws.export_reads_with_manifest(s, "T1")
+    assert manifest["locked"] is False and manifest["trial"] == "T1"
+    assert manifest["sha256"] == __import__("hashlib").sha256(text.encode()).hexdigest()
+
+
+def _export_totals(c: Any, s: UserSession) -> None:
+    assert c.ws.export_totals(s, "T1").startswith("trial,patient,reader,read_type,visit,mtss")
+
+
+def _export_audit(c: Any, s: UserSession) -> None:
+    assert c.ws.export_audit(s).splitlines()[1].startswith("1,")
+
+
+def _agreement_report(c: Any, s: UserSession) -> None:
+    doc = c.ws.agreement_report(s, "T1")
+    assert doc.title.endswith("T1") and doc.data["analysis"]["n_patients"] >= 1
+
+
+def _transfer_package(c: Any, s: UserSession) -> None:
+    with pytest.raises(InvalidInput, match="not locked"):
+        c.ws.transfer_package(s, "T1", c.path.parent / "package.zip")
+
+
 CALLS: dict[str, Call] = {
     "logout": _logout,
     "lock": _lock,
@@ -630,6 +672,13 @@ CALLS: dict[str, Call] = {
     "update_adjudication": _update_adjudication,
     "assign_adjudications": _assign_adjudications,
     "adjudications": _adjudications,
+    "lock_trial": _lock_trial,
+    "unlock_trial": _unlock_trial,
+    "export_reads_with_manifest": _export_reads_with_manifest,
+    "export_totals": _export_totals,
+    "export_audit": _export_audit,
+    "agreement_report": _agreement_report,
+    "transfer_package": _transfer_package,
     "log_event": _log_event,
     "events": _events,
     "audit_trail": _audit_trail,

@@ -1,0 +1,467 @@
+"""The agreement report: what a statistician needs to trust the reading.
+
+Built from the trial's reads (the same rows as its reads CSV) with :func:`scorer.reports.
+analysis.analyze` — so its numbers are the ones `scorer analyze` prints for that CSV — plus
+intra-reader agreement from re-reads and the calibration results: ICC tables (status per visit
+and pooled, change) with confidence intervals, the SDC, Bland–Altman tables and plots per
+reader pair, per-area kappa with % agreement, cumulative probability plots per reader, and the
+data-quality notes. Every table and figure states its n.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure as MplFigure
+
+from scorer.core.methods import Method, builtin_methods
+from scorer.core.reads import Read
+from scorer.core.totals import status_totals
+from scorer.reports.analysis import AnalysisError, AnalysisOptions, analyze
+from scorer.reports.document import Document, Figure, Paragraph, Section, Table
+
+ICC_FORMS = ("ICC(2,1)", "ICC(3,1)", "ICC(1,1)", "ICC(2,k)", "ICC(3,k)", "ICC(1,k)")
+
+
+def _icc_rows(label: str, table: Mapping[str, Any] | None) -> list[list[Any]]:
+    if not table:
+        return []
+    rows = []
+    for form in ICC_FORMS:
+        r = table.get(form)
+        if r is None:
+            continue
+        rows.append(
+            [label, form, r["mcgraw_wong"], r["value"], r["ci_low"], r["ci_high"], r["n"], r["k"]]
+        )
+    return rows
+
+
+def _status_pairs(
+    reads: Sequence[Read], method: Method, options: AnalysisOptions, a: str, b: str
+) -> list[tuple[float, float]]:
+    """(reader a, reader b) status totals over the (patient, visit) targets both read."""
+    tot: dict[tuple[str, str, str], float] = {}
+    for r in reads:
+        if r.method != method.id or r.read_type not in options.read_types:
+            continue
+        if r.status not in options.statuses:
+            continue
+        t = status_totals(r, method, options.rules).total
+        if t is not None:
+            tot[(r.patient, r.visit, r.reader)] = float(t)
+    keys = sorted({(p, v) for p, v, _ in tot})
+    return [
+        (tot[(p, v, a)], tot[(p, v, b)]) for p, v in keys if (p, v, a) in tot and (p, v, b) in tot
+    ]
+
+
+def _bland_altman_figure(name: str, caption: str, pairs: list[tuple[float, float]]) -> Figure:
+    x = np.array([(p + q) / 2 for p, q in pairs], dtype=float)
+    d = np.array([p - q for p, q in pairs], dtype=float)
+
+    def draw(fig: MplFigure) -> None:
+        ax = fig.add_subplot(1, 1, 1)
+        ax.scatter(x, d, s=14, color="#3d5a80", alpha=0.8)
+        if len(d) >= 2:
+            mean, sd = float(d.mean()), float(d.std(ddof=1))
+            for y, style in ((mean, "-"), (mean - 1.96 * sd, "--"), (mean + 1.96 * sd, "--")):
+                ax.axhline(y, color="#c0392b", linestyle=style, linewidth=1)
+        ax.axhline(0, color="#888", linewidth=0.6)
+        ax.set_xlabel("mean of the two readers")
+        ax.set_ylabel("difference (A − B)")
+        ax.set_title(f"n = {len(d)}", fontsize=9)
+
+    return Figure(name, caption, draw, {"n": len(d), "mean": x.tolist(), "difference": d.tolist()})
+
+
+def _cumulative_figure(
+    name: str, caption: str, curves: Mapping[str, Sequence[float]], sdc: float | None
+) -> Figure:
+    def draw(fig: MplFigure) -> None:
+        ax = fig.add_subplot(1, 1, 1)
+        for label, values in curves.items():
+            v = np.sort(np.asarray(values, dtype=float))
+            n = len(v)
+            if not n:
+                continue
+            p = (np.arange(1, n + 1) - 0.5) / n * 100
+            ax.step(v, p, where="mid", label=f"{label} (n = {n})")
+        ax.axvline(0, color="#888", linewidth=0.8)
+        if sdc is not None:
+            ax.axvline(sdc, color="#c0392b", linestyle="--", linewidth=1, label=f"SDC {sdc:.2f}")
+        ax.set_xlabel("change score")
+        ax.set_ylabel("cumulative probability (%)")
+        ax.set_ylim(0, 100)
+        ax.legend(fontsize=7, loc="lower right")
+
+    data = {"curves": {k: sorted(float(x) for x in v) for k, v in curves.items()}, "sdc": sdc}
+    return Figure(name, caption, draw, data)
+
+
+def intra_reader(reads: Sequence[Read], options: AnalysisOptions) -> list[dict[str, Any]]:
+    """Per reader with re-reads: agreement of the first read and the re-read of the same
+    patient and visit (status ICC, Bland–Altman, pooled kappa)."""
+    out: list[dict[str, Any]] = []
+    signed = [r for r in reads if r.status in options.statuses]
+    rereads = [r for r in signed if r.read_type == "reread"]
+    for reader in sorted({r.reader for r in rereads}):
+        again = {(r.patient, r.visit, r.method): r for r in rereads if r.reader == reader}
+        first = {
+            (r.patient, r.visit, r.method): r
+            for r in signed
+            if r.reader == reader and r.read_type == "primary"
+        }
+        both = sorted(set(again) & set(first))
+        if not both:
+            continue
+        pairs = [replace(first[k], reader=f"{reader} (first)") for k in both]
+        pairs += [
+            replace(again[k], reader=f"{reader} (re-read)", read_type="primary") for k in both
+        ]
+        try:
+            result = analyze(
+                pairs, dict(builtin_methods()), replace(options, read_types=("primary",))
+            )
+        except AnalysisError:
+            continue
+        icc = (result["icc"]["status"] or {}).get("ICC(2,1)")
+        ba = next((b for b in result["bland_altman"] if b["measure"] == "status"), None)
+        pooled = [k for k in result["kappa"] if k["region"] == "pooled" and k["n"]]
+        exact = (
+            sum(k["pct_exact"] * k["n"] for k in pooled) / sum(k["n"] for k in pooled)
+            if pooled
+            else None
+        )
+        out.append(
+            {
+                "reader": reader,
+                "targets": len(both),
+                "icc": icc,
+                "bland_altman": ba,
+                "pct_exact_areas": exact,
+            }
+        )
+    return out
+
+
+def agreement_document(
+    reads: Sequence[Read],
+    options: AnalysisOptions,
+    *,
+    trial: str,
+    facts: Sequence[tuple[str, str]] = (),
+    calibration: Mapping[str, Any] | None = None,
+) -> Document:
+    """The agreement report of ``reads`` (all of the trial's, as exported)."""
+    methods = dict(builtin_methods())
+    result = analyze(reads, methods, options)
+    method = methods[result["method"]]
+    readers: list[str] = result["readers"]
+    sections: list[Section] = []
+
+    # Status totals.
+    rows = []
+    for visit, v in result["totals"].items():
+        for reader, s in v["readers"].items():
+            rows.append(
+                [visit, v["date"], reader, s["n"], s.get("mean"), s.get("sd"), s.get("median")]
+            )
+    n_targets = result["icc"]["status_n"]
+    sections.append(
+        Section(
+            "Scores",
+            [
+                Paragraph(
+                    f"{result['n_patients']} patients, readers {', '.join(readers)}, visits "
+                    f"{', '.join(result['visits'])}; {result['method_name']}."
+                ),
+                Table(
+                    "Status totals",
+                    "Status totals per visit and reader (n per row)",
+                    ["Visit", "Date (earliest)", "Reader", "n", "Mean", "SD", "Median"],
+                    rows,
+                ),
+            ],
+        )
+    )
+
+    # ICCs.
+    icc_rows = _icc_rows("status, pooled over visits", result["icc"]["status"])
+    for visit, table in result["icc"]["status_by_visit"].items():
+        icc_rows += _icc_rows(f"status, {visit}", table)
+    icc_rows += _icc_rows("change", result["icc"]["change"])
+    sections.append(
+        Section(
+            "Inter-reader agreement (ICC)",
+            [
+                Paragraph(
+                    "Shrout & Fleiss forms with McGraw & Wong's names; 95 % intervals exact "
+                    "F-based for ICC(1,·) and ICC(3,·), McGraw & Wong's approximation for "
+                    "ICC(2,·). The pooled status ICC treats each patient's visits as "
+                    "independent targets."
+                ),
+                Table(
+                    "ICC",
+                    f"ICC of status (n = {n_targets} patient-visit targets pooled) and change "
+                    f"(n = {result['icc']['change_n']} patients); n per row",
+                    ["Measure", "Form", "McGraw & Wong", "ICC", "95% low", "95% high", "n", "k"],
+                    icc_rows,
+                ),
+            ],
+        )
+    )
+
+    # SDC.
+    blocks: list[Any] = []
+    sdc = result["sdc"]
+    sdc_value: float | None = None
+    if sdc:
+        sdc_value = sdc["value"]
+        blocks.append(
+            Table(
+                "SDC",
+                f"Smallest detectable change (n = {sdc['n']} patients, {sdc['n_readers']} "
+                "readers; Bruynesteyn 2005)",
+                ["Level", "Readers averaged (k)", "SDC", "n"],
+                [[t["level"], t["k"], t["value"], sdc["n"]] for t in sdc["table"]],
+            )
+        )
+    else:
+        blocks.append(Paragraph("No SDC: it needs change scores of two or more readers."))
+    sections.append(Section("Smallest detectable change", blocks))
+
+    # Bland–Altman.
+    blocks = [
+        Table(
+            "Bland-Altman",
+            "Bland–Altman per reader pair: mean difference (A − B) and limits of agreement "
+            "(mean ± 1.96 SD); n per row",
+            [
+                "Measure",
+                "Reader A",
+                "Reader B",
+                "n",
+                "Mean difference",
+                "SD",
+                "LoA low",
+                "LoA high",
+            ],
+            [
+                [
+                    b["measure"],
+                    b["reader_a"],
+                    b["reader_b"],
+                    b["n"],
+                    b["mean_diff"],
+                    b["sd_diff"],
+                    b["loa_low"],
+                    b["loa_high"],
+                ]
+                for b in result["bland_altman"]
+            ],
+        )
+    ]
+    change_patients = (result["change"] or {}).get("patients", [])
+    for a, b in itertools.combinations(readers, 2):
+        pairs = _status_pairs(reads, method, options, a, b)
+        blocks.append(
+            _bland_altman_figure(
+                f"ba-status-{a}-{b}",
+                f"Bland–Altman, status: {a} − {b} (n = {len(pairs)} patient-visit targets)",
+                pairs,
+            )
+        )
+        cpairs = [
+            (float(p["readers"][a]), float(p["readers"][b]))
+            for p in change_patients
+            if p["readers"].get(a) is not None and p["readers"].get(b) is not None
+        ]
+        if cpairs:
+            blocks.append(
+                _bland_altman_figure(
+                    f"ba-change-{a}-{b}",
+                    f"Bland–Altman, change: {a} − {b} (n = {len(cpairs)} patients)",
+                    cpairs,
+                )
+            )
+    sections.append(Section("Bland–Altman", blocks))
+
+    # Kappa.
+    kappa_rows = [
+        [
+            k["reader_a"],
+            k["reader_b"],
+            k["region"],
+            k["joint"],
+            k["feature"],
+            k["n"],
+            k["linear"],
+            k["quadratic"],
+            k["pct_exact"],
+            k["pct_within_one"],
+        ]
+        for k in result["kappa"]
+    ]
+    sections.append(
+        Section(
+            "Per-area agreement (weighted kappa)",
+            [
+                Paragraph(
+                    "Cohen's weighted kappa over the method's full grade range, per area and "
+                    "side and pooled over sides; '–' where expected agreement is 1 (not "
+                    "estimable)."
+                ),
+                Table(
+                    "Kappa",
+                    f"Weighted kappa and % agreement per area ({len(kappa_rows)} rows; n per row)",
+                    [
+                        "Reader A",
+                        "Reader B",
+                        "Region",
+                        "Joint",
+                        "Feature",
+                        "n",
+                        "Linear",
+                        "Quadratic",
+                        "% exact",
+                        "% within one",
+                    ],
+                    kappa_rows,
+                ),
+            ],
+        )
+    )
+
+    # Intra-reader.
+    intra = intra_reader(reads, options)
+    sections.append(
+        Section(
+            "Intra-reader agreement (re-reads)",
+            [
+                Table(
+                    "Intra-reader",
+                    "First read against the hidden re-read of the same patient and visit "
+                    "(n = targets per reader)",
+                    [
+                        "Reader",
+                        "n",
+                        "Status ICC(A,1)",
+                        "95% low",
+                        "95% high",
+                        "Mean diff",
+                        "% exact areas",
+                    ],
+                    [
+                        [
+                            i["reader"],
+                            i["targets"],
+                            (i["icc"] or {}).get("value"),
+                            (i["icc"] or {}).get("ci_low"),
+                            (i["icc"] or {}).get("ci_high"),
+                            (i["bland_altman"] or {}).get("mean_diff"),
+                            i["pct_exact_areas"],
+                        ]
+                        for i in intra
+                    ],
+                )
+                if intra
+                else Paragraph("No signed re-reads yet.")
+            ],
+        )
+    )
+
+    # Calibration.
+    if calibration and calibration.get("readers"):
+        cal_rows = []
+        for r in calibration["readers"]:
+            icc = r.get("icc") or {}
+            feats = r.get("features", {})
+            cal_rows.append(
+                [
+                    r["reader"],
+                    r["signed"],
+                    r["icc_n"],
+                    icc.get("value"),
+                    (feats.get("ERO") or {}).get("pct_exact"),
+                    (feats.get("ERO") or {}).get("pct_within_one"),
+                    (feats.get("JSN") or {}).get("pct_exact"),
+                    (feats.get("JSN") or {}).get("pct_within_one"),
+                    r["released"],
+                ]
+            )
+        sections.append(
+            Section(
+                "Calibration",
+                [
+                    Table(
+                        "Calibration",
+                        f"Readers against the reference reads of {calibration.get('reference')} "
+                        "(n = calibration targets per reader)",
+                        [
+                            "Reader",
+                            "Cases signed",
+                            "n",
+                            "ICC(A,1)",
+                            "ERO % exact",
+                            "ERO % within one",
+                            "JSN % exact",
+                            "JSN % within one",
+                            "Released",
+                        ],
+                        cal_rows,
+                    )
+                ],
+            )
+        )
+
+    # Cumulative probability per reader.
+    curves: dict[str, list[float]] = {}
+    for reader in readers:
+        vals = [
+            float(p["readers"][reader])
+            for p in change_patients
+            if p["readers"].get(reader) is not None
+        ]
+        if vals:
+            curves[reader] = vals
+    means = [float(p["mean"]) for p in change_patients if p.get("mean") is not None]
+    if means:
+        curves["reader mean"] = means
+    if curves:
+        sections.append(
+            Section(
+                "Cumulative probability of change",
+                [
+                    _cumulative_figure(
+                        "cumulative-probability",
+                        "Change scores per reader, sorted, against cumulative probability "
+                        f"(plotting position (i − 0.5)/n; n = {len(means)} patients)",
+                        curves,
+                        sdc_value,
+                    )
+                ],
+            )
+        )
+
+    notes = [result["rules"]["description"], *result["notes"]]
+    sections.append(Section("Data quality", [Paragraph(n) for n in notes]))
+    doc_facts = [
+        ("Trial", trial),
+        ("Method", f"{result['method_name']} ({result['method']})"),
+        ("Patients", str(result["n_patients"])),
+        ("Readers", ", ".join(readers)),
+        ("Change", f"{result['from']} to {result['to']}" if result["from"] else "one visit"),
+        ("Rules", result["rules"]["description"]),
+        *facts,
+    ]
+    return Document(
+        f"Reader agreement — {trial}",
+        doc_facts,
+        sections,
+        {"analysis": result, "intra_reader": intra, "calibration": calibration},
+    )

@@ -1,0 +1,360 @@
+"""A report as data — title, facts, sections of paragraphs, tables and figures — and its four
+renderings: JSON, HTML (figures inline), PDF (matplotlib, one figure or table block a page
+section) and XLSX (one sheet per table, readable column names).
+
+Reports build a :class:`Document`; :func:`write` picks the rendering from the file's suffix and
+writes to a temporary file renamed into place, so a failed write leaves nothing half-written.
+Every table and figure carries its n in its caption.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+from matplotlib.backends.backend_pdf import PdfPages
+from matplotlib.figure import Figure as MplFigure
+
+FORMATS = ("html", "pdf", "json", "xlsx")
+
+
+@dataclass
+class Table:
+    """A table: a caption (stating n), column names and rows of plain values."""
+
+    name: str  # short, also the XLSX sheet name
+    caption: str
+    columns: list[str]
+    rows: list[list[Any]]
+
+
+@dataclass
+class Figure:
+    """A figure drawn by ``draw(figure)`` on a matplotlib figure; the caption states n."""
+
+    name: str
+    caption: str
+    draw: Callable[[MplFigure], None]
+    data: dict[str, Any] = field(default_factory=dict)  # what it plots (for JSON)
+
+
+@dataclass
+class Paragraph:
+    text: str
+
+
+Block = Table | Figure | Paragraph
+
+
+@dataclass
+class Section:
+    title: str
+    blocks: list[Block] = field(default_factory=list)
+
+
+@dataclass
+class Document:
+    """A report: title, facts (key/value lines at the top), sections, and raw data for JSON."""
+
+    title: str
+    facts: list[tuple[str, str]]
+    sections: list[Section]
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def tables(self) -> list[Table]:
+        return [b for s in self.sections for b in s.blocks if isinstance(b, Table)]
+
+    def figures(self) -> list[Figure]:
+        return [b for s in self.sections for b in s.blocks if isinstance(b, Figure)]
+
+
+def fmt(value: Any, digits: int = 3) -> str:
+    """A value as a report prints it: numbers rounded, None as a dash."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "–"
+        return f"{value:.{digits}f}".rstrip("0").rstrip(".") if digits else f"{value:.0f}"
+    return str(value)
+
+
+def render_figure(fig: Figure, width: float = 7.0, height: float = 4.2, dpi: int = 110) -> bytes:
+    """The figure as PNG bytes."""
+    mfig = plt.figure(figsize=(width, height), dpi=dpi)
+    try:
+        fig.draw(mfig)
+        buf = io.BytesIO()
+        mfig.savefig(buf, format="png", bbox_inches="tight")
+        return buf.getvalue()
+    finally:
+        plt.close(mfig)
+
+
+# ---------------------------------------------------------------------------------- writers
+
+
+def to_json(doc: Document) -> str:
+    body = {
+        "title": doc.title,
+        "facts": dict(doc.facts),
+        **doc.data,
+        "tables": {
+            t.name: {"caption": t.caption, "columns": t.columns, "rows": t.rows}
+            for t in doc.tables()
+        },
+        "figures": {f.name: {"caption": f.caption, **f.data} for f in doc.figures()},
+    }
+    return json.dumps(body, indent=2, ensure_ascii=False, default=_json_default) + "\n"
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, float) and math.isnan(o):
+        return None
+    raise TypeError(f"cannot write {type(o).__name__} to JSON")
+
+
+CSS = """
+body { font-family: sans-serif; margin: 2em auto; max-width: 64em; color: #1d2127; }
+h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 2em; border-bottom: 1px solid #ccd; }
+table { border-collapse: collapse; margin: 0.6em 0 1.4em; font-size: 0.9em; }
+th, td { border: 1px solid #c8ccd4; padding: 0.25em 0.6em; text-align: right; }
+th { background: #eef0f4; } td:first-child, th:first-child { text-align: left; }
+caption { caption-side: top; text-align: left; font-weight: bold; padding: 0.3em 0; }
+figure { margin: 1em 0 2em; } figcaption { font-weight: bold; margin-bottom: 0.4em; }
+dl.facts { display: grid; grid-template-columns: max-content auto; gap: 0.2em 1em; }
+dl.facts dt { font-weight: bold; }
+"""
+
+
+def to_html(doc: Document) -> str:
+    e = html.escape
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{e(doc.title)}</title><style>{CSS}</style></head><body>",
+        f"<h1>{e(doc.title)}</h1>",
+        '<dl class="facts">',
+    ]
+    for k, v in doc.facts:
+        out.append(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>")
+    out.append("</dl>")
+    for section in doc.sections:
+        out.append(f"<h2>{e(section.title)}</h2>")
+        for b in section.blocks:
+            if isinstance(b, Paragraph):
+                out.append(f"<p>{e(b.text)}</p>")
+            elif isinstance(b, Table):
+                out.append(f'<table id="{e(b.name)}"><caption>{e(b.caption)}</caption><tr>')
+                out += [f"<th>{e(c)}</th>" for c in b.columns]
+                out.append("</tr>")
+                for row in b.rows:
+                    out.append("<tr>" + "".join(f"<td>{e(fmt(v))}</td>" for v in row) + "</tr>")
+                out.append("</table>")
+            else:
+                png = base64.b64encode(render_figure(b)).decode("ascii")
+                out.append(
+                    f'<figure id="{e(b.name)}"><figcaption>{e(b.caption)}</figcaption>'
+                    f'<img alt="{e(b.caption)}" src="data:image/png;base64,{png}"></figure>'
+                )
+    out.append("</body></html>\n")
+    return "\n".join(out)
+
+
+A4 = (8.27, 11.69)
+
+
+def to_pdf(doc: Document, target: Path) -> None:
+    """A4 pages: the title and facts, then each section's blocks; long tables continue on
+    further pages with their heading repeated."""
+    with PdfPages(target, metadata={"Title": doc.title, "Creator": "scorer"}) as pdf:
+        page = _Page(pdf)
+        page.text(doc.title, size=16, bold=True, gap=0.04)
+        for k, v in doc.facts:
+            page.text(f"{k}: {v}", size=8.5, gap=0.018)
+        for section in doc.sections:
+            page.space(0.02)
+            page.text(section.title, size=12.5, bold=True, gap=0.03)
+            for b in section.blocks:
+                if isinstance(b, Paragraph):
+                    page.wrapped(b.text)
+                elif isinstance(b, Table):
+                    page.table(b)
+                else:
+                    page.figure(b)
+        page.finish()
+
+
+class _Page:
+    """Lays blocks down an A4 page from the top, starting new pages as needed."""
+
+    def __init__(self, pdf: PdfPages) -> None:
+        self.pdf = pdf
+        self.fig: MplFigure | None = None
+        self.y = 0.0
+        self.pages = 0
+
+    def _new(self) -> MplFigure:
+        if self.fig is not None:
+            self.pdf.savefig(self.fig)  # type: ignore[no-untyped-call]
+            plt.close(self.fig)
+        self.fig = plt.figure(figsize=A4)
+        self.pages += 1
+        self.fig.text(0.5, 0.02, f"page {self.pages}", ha="center", size=7, color="#666")
+        self.y = 0.95
+        return self.fig
+
+    def _room(self, need: float) -> MplFigure:
+        if self.fig is None or self.y - need < 0.05:
+            return self._new()
+        return self.fig
+
+    def space(self, h: float) -> None:
+        self.y -= h
+
+    def text(self, s: str, size: float = 9, bold: bool = False, gap: float = 0.02) -> None:
+        fig = self._room(gap)
+        fig.text(0.07, self.y, s, size=size, weight="bold" if bold else "normal", va="top")
+        self.y -= gap
+
+    def wrapped(self, s: str, width: int = 105) -> None:
+        import textwrap
+
+        for line in textwrap.wrap(s, width) or [""]:
+            self.text(line, size=8.5, gap=0.016)
+        self.y -= 0.006
+
+    def table(self, t: Table) -> None:
+        row_h = 0.0165
+        rows = [[fmt(v) for v in r] for r in t.rows] or [["(none)"] + [""] * (len(t.columns) - 1)]
+        start = 0
+        while start < len(rows):
+            fig = self._room(row_h * 4)
+            fits = max(1, int((self.y - 0.06) / row_h) - 2)
+            chunk = rows[start : start + fits]
+            caption = t.caption if start == 0 else f"{t.caption} (continued)"
+            fig.text(0.07, self.y, caption, size=8.5, weight="bold", va="top")
+            self.y -= 0.02
+            height = row_h * (len(chunk) + 1)
+            ax = fig.add_axes((0.07, self.y - height, 0.86, height))
+            ax.axis("off")
+            tab = ax.table(cellText=chunk, colLabels=t.columns, loc="upper left", cellLoc="right")
+            tab.auto_set_font_size(False)
+            tab.set_fontsize(6.5 if len(t.columns) > 7 else 7.5)
+            tab.scale(1, 1)
+            for (r, _c), cell in tab.get_celld().items():
+                cell.set_height(1 / (len(chunk) + 1))
+                cell.set_linewidth(0.3)
+                if r == 0:
+                    cell.set_facecolor("#eef0f4")
+            self.y -= height + 0.02
+            start += len(chunk)
+            if start < len(rows):
+                self._new()
+
+    def figure(self, f: Figure) -> None:
+        h = 0.36
+        fig = self._room(h + 0.03)
+        fig.text(0.07, self.y, f.caption, size=8.5, weight="bold", va="top")
+        self.y -= 0.02
+        png = render_figure(f, 7.0, 3.6, dpi=130)
+        from PIL import Image
+
+        with Image.open(io.BytesIO(png)) as im:
+            pixels = im.convert("RGB")
+            ax = fig.add_axes((0.07, self.y - h, 0.86, h))
+            ax.imshow(pixels)
+            ax.axis("off")
+        self.y -= h + 0.02
+
+    def finish(self) -> None:
+        if self.fig is None:
+            self._new()
+        assert self.fig is not None
+        self.pdf.savefig(self.fig)  # type: ignore[no-untyped-call]
+        plt.close(self.fig)
+
+
+def to_xlsx(doc: Document, target: Path) -> None:
+    """One sheet per table (named after it, headings in bold), and an "About" sheet with the
+    title and facts."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    wb = Workbook()
+    about = wb.active
+    about.title = "About"
+    about.append([doc.title])
+    about["A1"].font = Font(bold=True, size=13)
+    for k, v in doc.facts:
+        about.append([k, v])
+    used: set[str] = {"About"}
+    for t in doc.tables():
+        name = _sheet_name(t.name, used)
+        ws = wb.create_sheet(name)
+        ws.append([t.caption])
+        ws["A1"].font = Font(bold=True)
+        ws.append(t.columns)
+        for cell in ws[2]:
+            cell.font = Font(bold=True)
+        for row in t.rows:
+            ws.append([_cell(v) for v in row])
+        for i, col in enumerate(t.columns, start=1):
+            width = max([len(str(col))] + [len(fmt(r[i - 1])) for r in t.rows if i - 1 < len(r)])
+            ws.column_dimensions[ws.cell(row=2, column=i).column_letter].width = min(60, width + 2)
+    wb.save(target)
+
+
+def _cell(v: Any) -> Any:
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    if isinstance(v, (list, tuple, dict)):
+        return json.dumps(v)
+    return v
+
+
+def _sheet_name(name: str, used: set[str]) -> str:
+    base = "".join(c for c in name if c not in "[]:*?/\\")[:31] or "Sheet"
+    out, n = base, 2
+    while out in used:
+        out = f"{base[:28]}-{n}"
+        n += 1
+    used.add(out)
+    return out
+
+
+def write(doc: Document, out: str | os.PathLike[str]) -> Path:
+    """Write ``doc`` to ``out`` in the format its suffix names (.html, .pdf, .json, .xlsx)."""
+    target = Path(out)
+    kind = target.suffix.lower().lstrip(".")
+    if kind not in FORMATS:
+        raise ValueError(f"{target.name}: the report is written as .{', .'.join(FORMATS)}")
+    temporary = target.with_name(f".{target.name}.part")
+    try:
+        if kind == "json":
+            temporary.write_text(to_json(doc), encoding="utf-8")
+        elif kind == "html":
+            temporary.write_text(to_html(doc), encoding="utf-8")
+        elif kind == "pdf":
+            to_pdf(doc, temporary)
+        else:
+            to_xlsx(doc, temporary)
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return target
