@@ -331,6 +331,15 @@ def cmd_trial(args: argparse.Namespace) -> int:
             visits = [(v, None) for v in args.visits.split(",")]
             n = ws.add_campaign(s, args.code, args.name, visits)
             print(f"{args.code}: campaign {n} ({args.name}) opened")
+        elif args.trial_cmd == "lock":
+            password = pw.get(f"password of {s.username} to sign the lock (meaning approved): ")
+            digest = ws.lock_trial(s, args.code, password, username=s.username)
+            print(f"{args.code}: reading locked (signed by {s.full_name}); reads SHA-256 {digest}")
+        elif args.trial_cmd == "unlock":
+            password = pw.get(f"password of {s.username} to sign the unlock: ")
+            second = pw.get(f"password of {args.second} (second signature): ")
+            ws.unlock_trial(s, args.code, args.reason, password, args.second, second)
+            print(f"{args.code}: reading unlocked by {s.username} and {args.second}")
         return EXIT_OK
 
     return _run_store(args, body)
@@ -388,15 +397,90 @@ def cmd_reads(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     def body(ws: Any, s: Any, pw: _Passwords) -> int:
-        text = ws.export_reads(s, args.trial, blinded=args.blinded)
+        out = Path(args.out)
         try:
-            _write_atomic(Path(args.out), text)
+            if args.export_cmd == "reads":
+                text, manifest = ws.export_reads_with_manifest(s, args.trial, blinded=args.blinded)
+                _write_atomic(out, text)
+                side = out.with_name(out.name + ".manifest.json")
+                _write_atomic(side, json.dumps(manifest, indent=2) + "\n")
+                state = "locked" if manifest["locked"] else "NOT locked (the reading is open)"
+                print(f"wrote {out} and {side.name}: trial {args.trial}, {state}")
+            elif args.export_cmd == "totals":
+                _write_atomic(out, ws.export_totals(s, args.trial))
+                print(f"wrote {out}")
+            elif args.export_cmd == "audit":
+                _write_atomic(out, ws.export_audit(s))
+                print(f"wrote {out}")
+            else:
+                sums = ws.transfer_package(s, args.trial, out)
+                print(f"wrote {out}: {len(sums)} files and MANIFEST.sha256")
         except OSError as exc:
             raise _CliError(f"cannot write {args.out}: {exc.strerror or exc}") from exc
-        print(f"wrote {args.out}")
         return EXIT_OK
 
     return _run_store(args, body)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from scorer.reports.document import FORMATS, write
+
+    out = Path(args.out)
+    if out.suffix.lower().lstrip(".") not in FORMATS:
+        _err(f"{out.name}: write the report as .{', .'.join(FORMATS)}")
+        return EXIT_ERROR
+    if args.report_cmd == "endpoints":
+        return _report_endpoints(args, out)
+
+    def body(ws: Any, s: Any, pw: _Passwords) -> int:
+        doc = ws.agreement_report(s, args.trial)
+        try:
+            write(doc, out)
+        except OSError as exc:
+            raise _CliError(f"cannot write {out}: {exc.strerror or exc}") from exc
+        print(f"wrote {out}")
+        return EXIT_OK
+
+    return _run_store(args, body)
+
+
+def _report_endpoints(args: argparse.Namespace, out: Path) -> int:
+    """The endpoint table from a locked export and the allocation file (no database)."""
+    from scorer.core.readscsv import ReadsCsvError, parse_reads_csv
+    from scorer.reports.document import write
+    from scorer.reports.endpoints import (
+        EndpointError,
+        check_export,
+        endpoint_document,
+        load_manifest,
+        read_allocation,
+    )
+
+    reads_path = Path(args.reads)
+    manifest_path = (
+        Path(args.manifest)
+        if args.manifest
+        else reads_path.with_name(reads_path.name + ".manifest.json")
+    )
+    try:
+        data = reads_path.read_bytes()
+        manifest = load_manifest(manifest_path.read_bytes())
+        check_export(data, manifest)
+        arms = read_allocation(Path(args.arms).read_bytes())
+        reads = parse_reads_csv(data)
+        doc = endpoint_document(reads, manifest, arms)
+        write(doc, out)
+    except FileNotFoundError as exc:
+        _err(f"cannot read {exc.filename}: no such file")
+        return EXIT_ERROR
+    except OSError as exc:
+        _err(f"{exc.filename or ''}: {exc.strerror or exc}")
+        return EXIT_ERROR
+    except (EndpointError, ReadsCsvError) as exc:
+        _err(str(exc))
+        return EXIT_ERROR
+    print(f"wrote {out}")
+    return EXIT_OK
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -847,7 +931,9 @@ def build_parser() -> argparse.ArgumentParser:
         db_opts(sp)
     u.set_defaults(func=cmd_user)
 
-    t = sub.add_parser("trial", help="trials: create, list, show, set, assign, campaign")
+    t = sub.add_parser(
+        "trial", help="trials: create, list, show, set, assign, campaign, lock, unlock"
+    )
     tsub = t.add_subparsers(dest="trial_cmd", required=True)
     tc = tsub.add_parser("create", help="from a protocol file (TOML or JSON) or options")
     tc.add_argument("code", nargs="?")
@@ -876,7 +962,13 @@ def build_parser() -> argparse.ArgumentParser:
     tcp.add_argument("code")
     tcp.add_argument("name")
     tcp.add_argument("--visits", required=True, metavar="W104,W156")
-    for sp in (tc, tl, ts, tset, tas, tcp):
+    tlk = tsub.add_parser("lock", help="lock the reading (signed, meaning approved)")
+    tlk.add_argument("code")
+    tul = tsub.add_parser("unlock", help="unlock: a reason and a second person's signature")
+    tul.add_argument("code")
+    tul.add_argument("--reason", required=True)
+    tul.add_argument("--second", required=True, metavar="USER", help="the second signer")
+    for sp in (tc, tl, ts, tset, tas, tcp, tlk, tul):
         db_opts(sp)
     t.set_defaults(func=cmd_trial)
 
@@ -902,16 +994,42 @@ def build_parser() -> argparse.ArgumentParser:
     db_opts(ri)
     r.set_defaults(func=cmd_reads)
 
-    x = sub.add_parser("export", help="exports: the reads CSV")
+    x = sub.add_parser("export", help="exports: reads, totals, audit trail, transfer package")
     xsub = x.add_subparsers(dest="export_cmd", required=True)
-    xr = xsub.add_parser("reads")
+    xr = xsub.add_parser("reads", help="the reads CSV (spec §9) and its manifest beside it")
     xr.add_argument("--trial", required=True)
     xr.add_argument("--out", required=True, metavar="FILE.csv")
     xr.add_argument(
         "--blinded", action="store_true", help="patient codes instead of real identifiers"
     )
-    db_opts(xr)
+    xt = xsub.add_parser("totals", help="per-patient totals per visit and change")
+    xt.add_argument("--trial", required=True)
+    xt.add_argument("--out", required=True, metavar="FILE.csv")
+    xa = xsub.add_parser("audit", help="the whole audit trail as CSV")
+    xa.add_argument("--out", required=True, metavar="FILE.csv")
+    xp = xsub.add_parser("package", help="the sponsor's zip of a locked trial, with checksums")
+    xp.add_argument("--trial", required=True)
+    xp.add_argument("--out", required=True, metavar="FILE.zip")
+    for sp in (xr, xt, xa, xp):
+        db_opts(sp)
     x.set_defaults(func=cmd_export)
+
+    rp = sub.add_parser("report", help="reports: agreement (from the database), endpoints")
+    rpsub = rp.add_subparsers(dest="report_cmd", required=True)
+    rpa = rpsub.add_parser("agreement", help="reader agreement: ICC, SDC, Bland-Altman, kappa")
+    rpa.add_argument("--trial", required=True)
+    rpa.add_argument("--out", required=True, metavar="FILE.{html,pdf,json,xlsx}")
+    db_opts(rpa)
+    rpe = rpsub.add_parser(
+        "endpoints", help="change and progression per arm from a locked export (no database)"
+    )
+    rpe.add_argument("--reads", required=True, metavar="LOCKED_EXPORT.csv")
+    rpe.add_argument("--arms", required=True, metavar="ALLOCATION.csv", help="patient,arm")
+    rpe.add_argument(
+        "--manifest", metavar="FILE.json", help="default: the .manifest.json beside the export"
+    )
+    rpe.add_argument("--out", required=True, metavar="FILE.{html,pdf,json,xlsx}")
+    rp.set_defaults(func=cmd_report)
 
     im = sub.add_parser("import", help="import DICOM (and PNG/JPEG/TIFF with a manifest)")
     im.add_argument("paths", nargs="+", metavar="PATH", help="files, folders or zip archives")

@@ -242,6 +242,7 @@ def run_demo(
     ) / "demo-accounts.txt"
     if reset:
         _remove_demo(loc, accounts_file, say)
+    _upgrade_old_demo(loc, say)
     if _demo_complete(url):
         say(f"The demo database is ready at {loc.url} (reused; --reset starts over).")
         return DemoResult(url, accounts_file, False)
@@ -316,6 +317,23 @@ def _remove_demo(loc: object, accounts_file: Path, say: Say) -> None:
                     f.chmod(0o644)
             shutil.rmtree(d, ignore_errors=True)
     say(f"Removed the demo database at {path}.")
+
+
+def _upgrade_old_demo(loc: object, say: Say) -> None:
+    """A demo database made by an earlier scorer is brought up to this one's schema."""
+    from scorer.store.database import database_exists
+    from scorer.store.location import Location
+    from scorer.workspace import ScorerError, Workspace
+
+    assert isinstance(loc, Location)
+    if not database_exists(loc):
+        return
+    try:
+        Workspace.open(location=loc).close()
+    except ScorerError as exc:
+        if "scorer migrate" in str(exc):
+            before, after = Workspace.migrate(location=loc)
+            say(f"Upgraded the demo database's schema from {before} to {after}.")
 
 
 def _demo_complete(url: str) -> bool:

@@ -298,6 +298,32 @@ class Workspace:
             )
         return ws
 
+    @staticmethod
+    def migrate(db: str | None = None, location: Location | None = None) -> tuple[str | None, str]:
+        """Upgrade a database's schema to this scorer's (audited); (before, after)."""
+        loc = location or resolve(db)
+        if not database_exists(loc):
+            raise ScorerError(f"no scorer database at {loc.url} (from {loc.source})")
+        try:
+            store = Store(loc)
+        except Exception as exc:
+            raise ScorerError(str(exc)) from exc
+        try:
+            before = current_revision(store.engine)
+            upgrade(store.engine)
+            if before != head_revision():
+                with store.write("system") as tx:
+                    tx.audit(
+                        "database.migrate",
+                        "database",
+                        "1",
+                        old={"schema": before},
+                        new={"schema": head_revision()},
+                    )
+        finally:
+            store.close()
+        return before, head_revision()
+
     def close(self) -> None:
         self.store.close()
 
@@ -1927,10 +1953,7 @@ class Workspace:
         self._active(s, "coordinator")
         with self._write(s) as tx:
             t = self._trial(tx.session, trial)
-            reads = [
-                repo.to_core_read(tx.session, r, real_ids=not blinded)
-                for r in repo.reads_of_trial(tx.session, t)
-            ]
+            reads = self._csv_reads(tx.session, t, real_ids=not blinded)
             text = format_reads_csv(reads)
             digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
             tx.audit(
@@ -2918,7 +2941,7 @@ class Workspace:
                 digest = self._reads_digest(tx.session, t)
                 sigs = [
                     repo.add_signature(
-                        tx.session, "trial", t.code, "unlock", u, "approved", tx.now, digest, reason
+                        tx.session, "trial", t.code, "void", u, "approved", tx.now, digest, reason
                     )
                     for u in (user, second)
                 ]
@@ -2941,8 +2964,19 @@ class Workspace:
             raise AuthError(failure)
 
     def _reads_digest(self, db: Any, t: Any) -> str:
-        reads = [repo.to_core_read(db, r, real_ids=True) for r in repo.reads_of_trial(db, t)]
-        return hashlib.sha256(format_reads_csv(reads).encode("utf-8")).hexdigest()
+        text = format_reads_csv(self._csv_reads(db, t, real_ids=True))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    @staticmethod
+    def _csv_reads(db: Any, t: Any, real_ids: bool) -> list[CoreRead]:
+        """The trial's reads as the reads CSV holds them: a read opened but not yet scored
+        has no rows, so it is not among them."""
+        out = []
+        for r in repo.reads_of_trial(db, t):
+            core = repo.to_core_read(db, r, real_ids=real_ids)
+            if core.scores:
+                out.append(core)
+        return out
 
     def _head(self, db: Any) -> dict[str, Any]:
         """The audit chain's head (rows, MAC) that every export carries."""
@@ -3122,9 +3156,7 @@ class Workspace:
         with self.store.read() as db:
             t = self._trial(db, trial)
             proto = self._protocol(t)
-            text = format_reads_csv(
-                [repo.to_core_read(db, r, real_ids=False) for r in repo.reads_of_trial(db, t)]
-            )
+            text = format_reads_csv(self._csv_reads(db, t, real_ids=False))
             head = self._head(db)
             lock = self._lock_info(db, t)
         reads = parse_reads_csv(text, builtin_methods())
@@ -3148,7 +3180,7 @@ class Workspace:
             )
         except AnalysisError as exc:
             raise InvalidInput(f"the agreement report cannot be made yet: {exc}") from exc
-        doc.data["reads_csv"] = text
+
         self._audit_export(s, trial, "agreement report", to_json_text(doc))
         return doc
 

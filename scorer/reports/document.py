@@ -185,7 +185,7 @@ def to_pdf(doc: Document, target: Path) -> None:
         page = _Page(pdf)
         page.text(doc.title, size=16, bold=True, gap=0.04)
         for k, v in doc.facts:
-            page.text(f"{k}: {v}", size=8.5, gap=0.018)
+            page.wrapped(f"{k}: {v}")
         for section in doc.sections:
             page.space(0.02)
             page.text(section.title, size=12.5, bold=True, gap=0.03)
@@ -256,9 +256,12 @@ class _Page:
             tab.auto_set_font_size(False)
             tab.set_fontsize(6.5 if len(t.columns) > 7 else 7.5)
             tab.scale(1, 1)
-            for (r, _c), cell in tab.get_celld().items():
+            for (r, c), cell in tab.get_celld().items():
                 cell.set_height(1 / (len(chunk) + 1))
                 cell.set_linewidth(0.3)
+                if c == 0:
+                    cell.get_text().set_horizontalalignment("left")
+                    cell.PAD = 0.03
                 if r == 0:
                     cell.set_facecolor("#eef0f4")
             self.y -= height + 0.02

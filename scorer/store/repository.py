@@ -441,7 +441,7 @@ def verify_signatures(db: Session, result: Verification, view_cls: Any, hasher: 
         "read.sign": "sign",
         "read.void_signature": "void",
         "trial.lock": "sign",
-        "trial.unlock": "unlock",
+        "trial.unlock": "void",
     }
     for a in db.scalars(select(AuditEvent).where(AuditEvent.action.in_(tuple(kinds)))):
         info = json.loads(a.new) if a.new else {}
