@@ -268,7 +268,18 @@ def run_demo(
         _build(ws, passwords, samples, say)
     finally:
         ws.close()
+    write_allocation(accounts_file.with_name("demo-allocation.csv"))
     return DemoResult(url, accounts_file, True, passwords)
+
+
+def write_allocation(path: Path, n: int = N_PATIENTS) -> Path:
+    """The demo's arm allocation (``patient,arm``), kept apart from the reading database as a
+    trial's randomisation list is: half the patients "active", half "placebo", by a seed."""
+    order = Stream("demo-allocation", "arms").shuffled([_subject(i) for i in range(n)])
+    arms = {p: ("active" if k % 2 == 0 else "placebo") for k, p in enumerate(order)}
+    lines = ["patient,arm"] + [f"{p},{arms[p]}" for p in sorted(arms)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
 
 
 def _password() -> str:

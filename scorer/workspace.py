@@ -2870,6 +2870,12 @@ class Workspace:
                 t = self._trial(tx.session, trial)
                 if t.locked:
                     raise Locked(f"the reading of trial {trial} is locked already")
+                pending = [a for a in repo.adjudications_of(tx.session, t) if a.status != "done"]
+                if pending:
+                    raise InvalidInput(
+                        f"{len(pending)} discrepant patient(s) are waiting for adjudication; "
+                        "finish it (`scorer adjudication update`) before the lock"
+                    )
                 open_reads = [
                     r for r in repo.reads_of_trial(tx.session, t) if r.status == "in_progress"
                 ]

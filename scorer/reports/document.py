@@ -252,14 +252,25 @@ class _Page:
             height = row_h * (len(chunk) + 1)
             ax = fig.add_axes((0.07, self.y - height, 0.86, height))
             ax.axis("off")
-            tab = ax.table(cellText=chunk, colLabels=t.columns, loc="upper left", cellLoc="right")
+            lengths = [
+                max([len(str(t.columns[c]))] + [len(row[c]) for row in rows if c < len(row)])
+                for c in range(len(t.columns))
+            ]
+            widths = [max(3, min(n, 40)) for n in lengths]
+            tab = ax.table(
+                cellText=chunk,
+                colLabels=t.columns,
+                loc="upper left",
+                cellLoc="right",
+                colWidths=[w / sum(widths) for w in widths],
+            )
             tab.auto_set_font_size(False)
             tab.set_fontsize(6.5 if len(t.columns) > 7 else 7.5)
             tab.scale(1, 1)
-            for (r, c), cell in tab.get_celld().items():
+            for (r, _c), cell in tab.get_celld().items():
                 cell.set_height(1 / (len(chunk) + 1))
                 cell.set_linewidth(0.3)
-                if c == 0:
+                if not _numeric(cell.get_text().get_text()):
                     cell.get_text().set_horizontalalignment("left")
                     cell.PAD = 0.03
                 if r == 0:
@@ -290,6 +301,14 @@ class _Page:
         assert self.fig is not None
         self.pdf.savefig(self.fig)  # type: ignore[no-untyped-call]
         plt.close(self.fig)
+
+
+def _numeric(text: str) -> bool:
+    try:
+        float(text.replace("–", "nan"))
+    except ValueError:
+        return False
+    return True
 
 
 def to_xlsx(doc: Document, target: Path) -> None:

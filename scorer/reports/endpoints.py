@@ -301,30 +301,37 @@ def endpoint_document(
     head = manifest.get("audit_head") or {}
     rows = []
     for a in r["arms"]:
-        row: list[Any] = [a["arm"], a["n"]]
-        for m, _ in MEASURES:
-            s = a[m]
-            row += [s.get("mean"), s.get("sd"), s.get("median"), s.get("q1"), s.get("q3")]
-        rows.append(row)
-    columns = ["Arm", "n"]
-    for _, name in MEASURES:
-        columns += [f"{name} mean", f"{name} SD", f"{name} median", f"{name} Q1", f"{name} Q3"]
+        for m, name in MEASURES:
+            st = a[m]
+            rows.append(
+                [
+                    a["arm"],
+                    name,
+                    st.get("n"),
+                    st.get("mean"),
+                    st.get("sd"),
+                    st.get("median"),
+                    st.get("q1"),
+                    st.get("q3"),
+                ]
+            )
+    columns = ["Arm", "Measure", "n", "Mean", "SD", "Median", "Q1", "Q3"]
     prog_rows = []
     for a in r["arms"]:
         for t in a["non_progressors"]:
             prog_rows.append(
-                [a["arm"], t["threshold"], t["cutoff"], t["n"], t.get("non_progressors"), t["pct"]]
+                [
+                    a["arm"],
+                    _non_progressor_label(t["threshold"]),
+                    t["cutoff"],
+                    t["n"],
+                    t.get("non_progressors"),
+                    t["pct"],
+                ]
             )
         rp = a["rapid"]
         prog_rows.append(
-            [
-                a["arm"],
-                f"rapid progression ({rp['threshold']})",
-                None,
-                rp["n"],
-                rp["rapid"],
-                rp["pct"],
-            ]
+            [a["arm"], f"rapid: {rp['threshold']}", None, rp["n"], rp["rapid"], rp["pct"]]
         )
     curves = {f"{a['arm']}": a["changes"] for a in r["arms"]}
     sdc = r["sdc95"] if r["sdc95"] is not None else r["sdc80"]
@@ -353,7 +360,7 @@ def endpoint_document(
                     "Non-progressors",
                     "Non-progressors (change at or below the threshold) and rapid progressors "
                     "by arm (n per row)",
-                    ["Arm", "Threshold", "Cutoff", "n", "Patients", "%"],
+                    ["Arm", "Non-progressor (or rapid progressor)", "Cutoff", "n", "Patients", "%"],
                     prog_rows,
                 ),
                 _cumulative_figure(
@@ -394,13 +401,26 @@ def endpoint_document(
         ("Locked", f"by {lock.get('by')} at {lock.get('at')} (signature {lock.get('signature')})"),
         ("Reads CSV SHA-256", str(manifest.get("sha256"))),
         ("Audit head", f"{head.get('rows')} rows, MAC {str(head.get('mac'))[:16]}…"),
-        (
-            "SDC",
-            f"95 %: {r['sdc95']}, 80 %: {r['sdc80']}"
-            + (" (frozen)" if r["frozen_sdc"] is not None else ""),
-        ),
+        ("SDC", _sdc_text(r)),
     ]
     return Document(f"Endpoints — {r['trial']}", facts, sections, {"endpoints": r})
+
+
+def _non_progressor_label(progression: str) -> str:
+    """ "change > SDC95" (progression) as its complement, "change ≤ SDC95"."""
+    if progression.startswith("change >= "):
+        return "change < " + progression.removeprefix("change >= ")
+    if progression.startswith("change > "):
+        return "change ≤ " + progression.removeprefix("change > ")
+    return f"not ({progression})"
+
+
+def _sdc_text(r: Mapping[str, Any]) -> str:
+    def f(v: float | None) -> str:
+        return "–" if v is None else f"{v:.3f}"
+
+    frozen = " (frozen at the trial's level)" if r["frozen_sdc"] is not None else ""
+    return f"95 %: {f(r['sdc95'])}, 80 %: {f(r['sdc80'])}{frozen}; reader mean"
 
 
 def load_manifest(data: bytes) -> dict[str, Any]:
