@@ -214,31 +214,14 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from scorer.store.database import Store
-    from scorer.store.location import resolve
-    from scorer.store.migrate import current_revision, head_revision, upgrade
+    from scorer.workspace import ScorerError, Workspace
 
     try:
-        loc = resolve(args.db)
-        store = Store(loc)
-    except Exception as exc:
+        before, after = Workspace.migrate(args.db)
+    except ScorerError as exc:
         _err(str(exc))
         return EXIT_ERROR
-    try:
-        before = current_revision(store.engine)
-        upgrade(store.engine)
-        with store.write("system") as tx:
-            if before != head_revision():
-                tx.audit(
-                    "database.migrate",
-                    "database",
-                    "1",
-                    old={"schema": before},
-                    new={"schema": head_revision()},
-                )
-    finally:
-        store.close()
-    print(f"schema: {before} -> {head_revision()}")
+    print(f"schema: {before} -> {after}")
     return EXIT_OK
 
 

@@ -1399,53 +1399,8 @@ class Workspace:
                     "algorithm": RANDOM_ALGORITHM,
                     "campaign": camp.number,
                 }
-                while True:
-                    seed = secrets.token_hex(16)
-                    cases = generate_worklist(self._worklist_input(seed, inputs))
-                    if not any(c.code in taken for c in cases):
-                        break
-                taken |= {c.code for c in cases}
-                w = Worklist(
-                    campaign_id=camp.id,
-                    reader_id=u.id,
-                    seed=seed,
-                    inputs=json.dumps(inputs, sort_keys=True),
-                    generated_at=tx.now,
-                )
-                tx.session.add(w)
-                tx.session.flush()
                 by_code = {p.code: p for p in patients}
-                for c in cases:
-                    tx.session.add(
-                        Case(
-                            worklist_id=w.id,
-                            position=c.position,
-                            code=c.code,
-                            patient_id=by_code[c.patient].id,
-                            read_type=c.read_type,
-                            original_position=c.original,
-                            visits=json.dumps(list(c.visits)),
-                        )
-                    )
-                digest = hashlib.sha256(
-                    json.dumps(
-                        [[c.code, c.patient, list(c.visits), c.read_type] for c in cases]
-                    ).encode()
-                ).hexdigest()
-                tx.audit(
-                    "worklist.generate",
-                    "worklist",
-                    f"{trial}/{camp.number}/{u.username}",
-                    trial_id=t.id,
-                    new={
-                        "seed": seed,
-                        "inputs": inputs,
-                        "cases": len(cases),
-                        "rereads": sum(c.read_type == "reread" for c in cases),
-                        "sha256": digest,
-                    },
-                )
-                made[u.username] = len(cases)
+                made[u.username] = self._store_worklist(tx, t, camp, u, inputs, by_code, taken)
         return made
 
     @staticmethod
@@ -2401,7 +2356,13 @@ class Workspace:
             "worklist",
             f"{t.code}/{camp.number}/{u.username}",
             trial_id=t.id,
-            new={"seed": seed, "cases": len(cases), "sha256": digest, "inputs": inputs},
+            new={
+                "seed": seed,
+                "inputs": inputs,
+                "cases": len(cases),
+                "rereads": sum(c.read_type == "reread" for c in cases),
+                "sha256": digest,
+            },
         )
         return len(cases)
 

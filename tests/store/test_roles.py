@@ -115,7 +115,7 @@ ALLOWED: dict[str, frozenset[str]] = {
 }
 
 #: Public callables of Workspace that take no session.
-NO_SESSION = frozenset({"open", "initialize", "login", "close", "verify"})
+NO_SESSION = frozenset({"open", "initialize", "migrate", "login", "close", "verify"})
 
 #: Operations that change trial data or accounts: when allowed they must change the database.
 WRITES = frozenset(
