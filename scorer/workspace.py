@@ -1324,22 +1324,7 @@ class Workspace:
             t.config = proto.to_json()
             number = campaigns[-1].number + 1
             labels = [v.label for v in proto.visits]
-            tx.session.add(
-                Campaign(
-                    trial_id=t.id,
-                    number=number,
-                    name=name,
-                    visits=json.dumps(labels),
-                    created_at=tx.now,
-                )
-            )
-            tx.audit(
-                "campaign.add",
-                "trial",
-                trial,
-                trial_id=t.id,
-                new={"campaign": number, "name": name, "visits": labels},
-            )
+            self._new_campaign(tx, t, number, name, labels)
             return number
 
     def generate_worklists(
@@ -1424,19 +1409,7 @@ class Workspace:
             labels = [v.label for v in proto.visits] or [v.label for v in t.visits]
             if not labels:
                 raise InvalidInput(f"trial {t.code} has no visits")
-            c = Campaign(
-                trial_id=t.id, number=1, name="main", visits=json.dumps(labels), created_at=tx.now
-            )
-            tx.session.add(c)
-            tx.session.flush()
-            tx.audit(
-                "campaign.add",
-                "trial",
-                t.code,
-                trial_id=t.id,
-                new={"campaign": 1, "name": "main", "visits": labels},
-            )
-            return c
+            return self._new_campaign(tx, t, 1, "main", labels)
         # Campaigns 0 (calibration) and -1 (adjudication) are never the default.
         reading = [c for c in camps if c.number >= 1]
         if number is None and reading:
@@ -2295,8 +2268,17 @@ class Workspace:
         if camp is not None:
             return camp
         labels = [v.label for v in proto.visits] or [v.label for v in t.visits]
+        return self._new_campaign(tx, t, number, name, labels)
+
+    @staticmethod
+    def _new_campaign(tx: Tx, t: Any, number: int, name: str, labels: Sequence[str]) -> Any:
+        """Add a campaign of visits ``labels`` to trial ``t`` (audited)."""
         camp = Campaign(
-            trial_id=t.id, number=number, name=name, visits=json.dumps(labels), created_at=tx.now
+            trial_id=t.id,
+            number=number,
+            name=name,
+            visits=json.dumps(list(labels)),
+            created_at=tx.now,
         )
         tx.session.add(camp)
         tx.session.flush()
@@ -2305,7 +2287,7 @@ class Workspace:
             "trial",
             t.code,
             trial_id=t.id,
-            new={"campaign": number, "name": name, "visits": labels},
+            new={"campaign": number, "name": name, "visits": list(labels)},
         )
         return camp
 
