@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import secrets
+import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -3173,6 +3174,93 @@ class Workspace:
             raise
         self._audit_export(s, trial, "transfer package", json.dumps(sums, sort_keys=True))
         return sums
+
+    # ----------------------------------------------------------------- backup
+
+    def backup(self, s: UserSession, out: Path) -> dict[str, Any]:
+        """An online backup of the SQLite store, with its receipts and the key's location
+        (never the key), in one zip; audited with the row counts and heads it recorded."""
+        from scorer.store.backup import BackupError
+        from scorer.store.backup import backup as make_backup
+
+        self._active(s, "admin", "coordinator")
+        loc = self.store.location
+        if loc.sqlite_path is None:
+            raise ScorerError("backups are made here of SQLite stores; use pg_dump for PostgreSQL")
+        try:
+            info = make_backup(
+                loc.sqlite_path,
+                loc.receipts_path,
+                loc.key_path,
+                Path(out),
+                s.username,
+                self._now_str(),
+            )
+        except (BackupError, OSError, sqlite3.Error) as exc:
+            raise ScorerError(f"the backup was not made: {exc}") from exc
+        with self._write(s) as tx:
+            tx.audit(
+                "database.backup",
+                "database",
+                "1",
+                new={"file": Path(out).name, "sha256": info["sha256"], "heads": info["heads"]},
+            )
+        return info
+
+    @staticmethod
+    def restore(
+        archive: Path, db: str | None = None, location: Location | None = None
+    ) -> dict[str, Any]:
+        """Restore a backup to a new database path, checked by row counts and chain heads,
+        then verify the audit trail with the key at its configured place."""
+        from scorer.store.backup import BackupError, read_info
+        from scorer.store.backup import restore as unpack
+
+        loc = location or resolve(db)
+        if loc.sqlite_path is None:
+            raise ScorerError("backups restore to an SQLite path")
+        try:
+            recorded = read_info(Path(archive))
+        except BackupError as exc:
+            raise ScorerError(f"nothing was restored: {exc}") from exc
+        from scorer.store.audit import load_key
+
+        if not loc.key_path.exists():
+            raise ScorerError(
+                f"nothing was restored: the audit key is not at {loc.key_path} (backups never "
+                "hold it): copy it there from its secured place, or set audit_key in the config"
+            )
+        try:
+            load_key(loc.key_path)  # present, owner-only and well formed, before anything moves
+        except Exception as exc:
+            raise ScorerError(f"nothing was restored: {exc}") from exc
+        fingerprint = hashlib.sha256(loc.key_path.read_bytes()).hexdigest()[:16]
+        if recorded["key"].get("fingerprint") not in (None, fingerprint):
+            raise ScorerError(
+                f"nothing was restored: the key at {loc.key_path} is not this database's key"
+            )
+        try:
+            info = unpack(Path(archive), loc.sqlite_path, loc.receipts_path)
+        except (BackupError, OSError, sqlite3.Error) as exc:
+            raise ScorerError(f"nothing was restored: {exc}") from exc
+        ws = Workspace.open(location=loc)
+        try:
+            result = ws.verify()
+            if not result.ok:
+                raise ScorerError(
+                    "restored, but the audit trail does not verify with the key at "
+                    f"{loc.key_path}: {'; '.join(result.errors[:3])}"
+                )
+            with ws.store.write("system") as tx:
+                tx.audit(
+                    "database.restore",
+                    "database",
+                    "1",
+                    new={"from": Path(archive).name, "sha256": info["sha256"]},
+                )
+        finally:
+            ws.close()
+        return info
 
     # ----------------------------------------------------------------- verification
 

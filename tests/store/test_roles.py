@@ -105,6 +105,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "export_audit": OVERSIGHT,
     "agreement_report": frozenset({"coordinator", "monitor"}),
     "transfer_package": frozenset({"coordinator"}),
+    "backup": frozenset({"admin", "coordinator"}),
     # logs
     "log_event": ALL,
     "events": OVERSIGHT,
@@ -115,7 +116,7 @@ ALLOWED: dict[str, frozenset[str]] = {
 }
 
 #: Public callables of Workspace that take no session.
-NO_SESSION = frozenset({"open", "initialize", "migrate", "login", "close", "verify"})
+NO_SESSION = frozenset({"open", "initialize", "migrate", "restore", "login", "close", "verify"})
 
 #: Operations that change trial data or accounts: when allowed they must change the database.
 WRITES = frozenset(
@@ -617,6 +618,11 @@ def _transfer_package(c: Any, s: UserSession) -> None:
         c.ws.transfer_package(s, "T1", c.path.parent / "package.zip")
 
 
+def _backup(c: Any, s: UserSession) -> None:
+    info = c.ws.backup(s, c.path.parent / f"backup-{s.role}.zip")
+    assert info["rows"]["reads"] > 0 and (c.path.parent / f"backup-{s.role}.zip").exists()
+
+
 CALLS: dict[str, Call] = {
     "logout": _logout,
     "lock": _lock,
@@ -679,6 +685,7 @@ CALLS: dict[str, Call] = {
     "export_audit": _export_audit,
     "agreement_report": _agreement_report,
     "transfer_package": _transfer_package,
+    "backup": _backup,
     "log_event": _log_event,
     "events": _events,
     "audit_trail": _audit_trail,

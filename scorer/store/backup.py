@@ -1,0 +1,140 @@
+"""Backing up and restoring an SQLite store: one zip, checked by row counts and the audit head.
+
+:func:`backup` takes SQLite's online backup (a consistent copy while workstations keep
+writing) into a zip with the receipts file and ``backup.json``: schema revision, row counts of
+every table, the audit and event chain heads, and where the HMAC key lives (its path and a
+fingerprint, never the key itself: a backup must not let its holder forge the trail).
+
+:func:`restore` unpacks a backup to a database path that does not exist yet, and checks that
+the restored file has the recorded revision, row counts and chain heads before it is renamed
+into place; on any difference nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+BACKUP_KIND = "scorer backup"
+DB_NAME = "database.sqlite"
+RECEIPTS_NAME = "receipts"
+INFO_NAME = "backup.json"
+
+
+class BackupError(RuntimeError):
+    """A backup that cannot be made or restored, with the reason."""
+
+
+def _tables(con: sqlite3.Connection) -> list[str]:
+    rows = con.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+        "ORDER BY name"
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def facts(path: Path) -> dict[str, Any]:
+    """Row counts, chain heads and schema revision of an SQLite store file."""
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        counts = {
+            t: int(con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]) for t in _tables(con)
+        }
+        heads = {}
+        for table in ("audit_events", "events"):
+            row = con.execute(f"SELECT seq, mac FROM {table} ORDER BY seq DESC LIMIT 1").fetchone()
+            heads[table] = (
+                {"rows": int(row[0]), "mac": str(row[1])} if row else {"rows": 0, "mac": ""}
+            )
+        rev = con.execute("SELECT version_num FROM alembic_version").fetchone()
+    finally:
+        con.close()
+    return {"revision": rev[0] if rev else None, "rows": counts, "heads": heads}
+
+
+def backup(
+    db_path: Path, receipts: Path, key_path: Path, out: Path, made_by: str, at: str
+) -> dict[str, Any]:
+    """Write the backup zip ``out`` of the store at ``db_path``; returns its ``backup.json``."""
+    if out.exists():
+        raise BackupError(f"{out} exists already: choose another file")
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        copy = Path(tmp) / DB_NAME
+        source = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        target = sqlite3.connect(copy)
+        try:
+            source.backup(target)  # SQLite's online backup: consistent while others write
+        finally:
+            target.close()
+            source.close()
+        info = {
+            "kind": BACKUP_KIND,
+            "made_by": made_by,
+            "made_at": at,
+            "source": str(db_path),
+            "sha256": hashlib.sha256(copy.read_bytes()).hexdigest(),
+            "key": {
+                "path": str(key_path),
+                "fingerprint": hashlib.sha256(key_path.read_bytes()).hexdigest()[:16]
+                if key_path.exists()
+                else None,
+            },
+            **facts(copy),
+        }
+        part = out.with_name(f".{out.name}.part")
+        try:
+            with zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED) as z:
+                z.write(copy, DB_NAME)
+                if receipts.exists():
+                    z.write(receipts, RECEIPTS_NAME)
+                z.writestr(INFO_NAME, json.dumps(info, indent=2) + "\n")
+            os.replace(part, out)
+        except BaseException:
+            part.unlink(missing_ok=True)
+            raise
+    return info
+
+
+def read_info(archive: Path) -> dict[str, Any]:
+    try:
+        with zipfile.ZipFile(archive) as z:
+            info = json.loads(z.read(INFO_NAME))
+    except (OSError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
+        raise BackupError(f"{archive} is not a scorer backup: {exc}") from exc
+    if info.get("kind") != BACKUP_KIND:
+        raise BackupError(f"{archive} is not a scorer backup")
+    return dict(info)
+
+
+def restore(archive: Path, db_path: Path, receipts: Path) -> dict[str, Any]:
+    """Unpack ``archive`` to ``db_path`` (which must not exist) and its receipts; check the
+    restored store against the backup's record first. Returns the record."""
+    info = read_info(archive)
+    if db_path.exists():
+        raise BackupError(f"a database exists at {db_path}: restore to a new path")
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    part = db_path.with_name(f".{db_path.name}.restoring")
+    try:
+        with zipfile.ZipFile(archive) as z:
+            part.write_bytes(z.read(DB_NAME))
+            saved_receipts = z.read(RECEIPTS_NAME) if RECEIPTS_NAME in z.namelist() else None
+        if hashlib.sha256(part.read_bytes()).hexdigest() != info["sha256"]:
+            raise BackupError("the backup's database does not match its record (SHA-256)")
+        got = facts(part)
+        for key in ("revision", "rows", "heads"):
+            if got[key] != info[key]:
+                raise BackupError(f"the restored database differs from the backup's {key}")
+        if saved_receipts is not None:
+            if receipts.exists():
+                raise BackupError(f"a receipts file exists at {receipts}: restore to a new path")
+            receipts.write_bytes(saved_receipts)
+        os.replace(part, db_path)
+    finally:
+        part.unlink(missing_ok=True)
+    return info

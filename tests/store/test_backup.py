@@ -1,0 +1,85 @@
+"""Backup and restore of the SQLite store: the restored copy has the same row counts and audit
+head and verifies; a damaged backup or an existing target restores nothing; the key stays out
+of the backup."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scorer.cli import main
+from scorer.store.backup import facts
+from scorer.workspace import ScorerError, Workspace
+
+
+@pytest.mark.posix  # the key file's owner-only mode is checked on POSIX systems
+def test_backup_and_restore_keep_every_row_and_the_audit_head(
+    populated_copy: Any, tmp_path: Path
+) -> None:
+    c = populated_copy
+    admin = c.session_of_role("admin")
+    before = facts(c.path)
+    info = c.ws.backup(admin, tmp_path / "b.zip")
+    assert info["rows"] == before["rows"] and info["heads"] == before["heads"]
+    with zipfile.ZipFile(tmp_path / "b.zip") as z:
+        assert set(z.namelist()) == {"database.sqlite", "receipts", "backup.json"}
+        key = Path(info["key"]["path"]).read_bytes()
+        assert all(key not in z.read(n) for n in z.namelist())  # never the key itself
+    target = c.path.with_name("restored.sqlite")
+    with pytest.raises(ScorerError, match="audit key is not at"):
+        Workspace.restore(tmp_path / "b.zip", str(target))
+    assert not target.exists()
+    # The administrator puts the key in place from its secured copy, then restores.
+    placed = target.with_name("restored.audit-key")
+    placed.write_bytes(key)
+    placed.chmod(0o644)
+    with pytest.raises(ScorerError, match="nothing was restored: .*owner-only"):
+        Workspace.restore(tmp_path / "b.zip", str(target))
+    placed.chmod(0o600)
+    restored = Workspace.restore(tmp_path / "b.zip", str(target))
+    after = facts(target)
+    # The restore appends its own audit row; everything before it is as backed up.
+    assert {k: v for k, v in after["rows"].items() if k != "audit_events"} == {
+        k: v for k, v in info["rows"].items() if k != "audit_events"
+    }
+    assert after["rows"]["audit_events"] == info["rows"]["audit_events"] + 1
+    assert restored["heads"]["audit_events"] == before["heads"]["audit_events"]
+    ws = Workspace.open(str(target))
+    try:
+        assert ws.verify().ok
+    finally:
+        ws.close()
+
+
+def test_a_damaged_backup_or_an_existing_target_restores_nothing(
+    populated_copy: Any, tmp_path: Path
+) -> None:
+    c = populated_copy
+    c.ws.backup(c.session_of_role("admin"), tmp_path / "b.zip")
+    with pytest.raises(ScorerError, match="exists"):
+        Workspace.restore(tmp_path / "b.zip", str(c.path))
+    damaged = tmp_path / "damaged.zip"
+    with zipfile.ZipFile(tmp_path / "b.zip") as src, zipfile.ZipFile(damaged, "w") as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            if name == "database.sqlite":
+                data = data[:-4096] + bytes(4096)
+            dst.writestr(name, data)
+    target = tmp_path / "new" / "restored.sqlite"
+    target.parent.mkdir()
+    key = Path(c.ws.store.location.key_path).read_bytes()
+    target.with_name("restored.audit-key").write_bytes(key)
+    target.with_name("restored.audit-key").chmod(0o600)
+    with pytest.raises(ScorerError, match="nothing was restored"):
+        Workspace.restore(damaged, str(target))
+    assert not target.exists() and not list(target.parent.glob("*restoring*"))
+    assert not target.with_name("restored.receipts").exists()
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert main(["restore", str(tmp_path / "nothing.zip"), "--db", str(target)]) == 1
+    assert "not a scorer backup" in err.getvalue()
