@@ -20,6 +20,7 @@ Run it on its own: ``python -m scorer.gui.desk [--screenshot PNG]`` builds a thr
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -926,10 +927,16 @@ class DeskWindow(QMainWindow):
     pageLoaded = Signal(str)
 
     def __init__(
-        self, workspace: Any, session: Any, trial: str, parent: QWidget | None = None
+        self,
+        workspace: Any,
+        session: Any,
+        trial: str,
+        parent: QWidget | None = None,
+        logout_on_close: bool = False,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("deskWindow")
+        self.logout_on_close = logout_on_close
         self.setWindowTitle(f"scorer — coordinator's desk — {trial}")
         self.ws = workspace
         self.session = session
@@ -971,6 +978,11 @@ class DeskWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.closed = True  # answers still on their way are dropped
         self.timer.stop()
+        if self.logout_on_close:
+            from scorer.workspace import ScorerError
+
+            with contextlib.suppress(ScorerError):  # the session may have ended already
+                self.ws.logout(self.session)
         super().closeEvent(event)
 
     def set_badge(self, page: _Page, count: int) -> None:

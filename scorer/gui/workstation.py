@@ -142,7 +142,7 @@ class Workstation(QObject):
     def open_desk(self, session: Any, trial: str) -> Any:
         from scorer.gui.desk import DeskWindow
 
-        window = DeskWindow(self.ws, session, trial)
+        window = DeskWindow(self.ws, session, trial, logout_on_close=True)
         window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
         window.destroyed.connect(self._window_gone)
         self.window = window  # type: ignore[assignment]
