@@ -38,6 +38,7 @@ class Workstation(QObject):
 
     readingOpened = Signal(object)
     deskOpened = Signal(object)
+    monitorOpened = Signal(object)
     finished = Signal()
 
     def __init__(
@@ -81,13 +82,24 @@ class Workstation(QObject):
                 failed=lambda exc: self._failed(session, exc),
             )
             return
+        if session.role == "monitor":
+            from scorer.gui.monitor import MonitorWindow
+
+            window = MonitorWindow(self.ws, session)
+            window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+            window.destroyed.connect(self._window_gone)
+            self.window = window  # type: ignore[assignment]
+            window.show()
+            window.activateWindow()
+            self.monitorOpened.emit(window)
+            return
         if session.role not in READING_ROLES:
             QMessageBox.information(
                 None,
                 "scorer",
-                f"You are logged in as a {session.role}. Monitors and administrators work "
-                "from the command line (`scorer audit verify`, `scorer user ...`) until their "
-                "window arrives.",
+                "You are logged in as an administrator: accounts, backups and the audit "
+                "trail's verification are on the command line (`scorer user ...`, "
+                "`scorer backup`, `scorer audit verify`).",
             )
             self.ws.logout(session)
             self.finished.emit()

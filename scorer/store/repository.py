@@ -754,3 +754,9 @@ def adjudications_of(db: Session, t: Trial, status: str | None = None) -> list[A
     if status is not None:
         q = q.where(Adjudication.status == status)
     return list(db.scalars(q.order_by(Adjudication.id)))
+
+
+def case_codes_of_reads(db: Session) -> dict[str, str]:
+    """Read code -> the code of its case, for every read that belongs to a case."""
+    rows = db.execute(select(Read.code, Case.code).join(Case, Case.id == Read.case_id)).all()
+    return {str(r): str(c) for r, c in rows}

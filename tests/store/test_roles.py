@@ -106,6 +106,11 @@ ALLOWED: dict[str, frozenset[str]] = {
     "agreement_report": frozenset({"coordinator", "monitor"}),
     "transfer_package": frozenset({"coordinator"}),
     "backup": frozenset({"admin", "coordinator"}),
+    # the monitor's view (coordinators and administrators may look too)
+    "reading_sessions": OVERSIGHT,
+    "session_timeline": OVERSIGHT,
+    "session_document": OVERSIGHT,
+    "audit_document": OVERSIGHT,
     # logs
     "log_event": ALL,
     "events": OVERSIGHT,
@@ -623,6 +628,30 @@ def _backup(c: Any, s: UserSession) -> None:
     assert info["rows"]["reads"] > 0 and (c.path.parent / f"backup-{s.role}.zip").exists()
 
 
+def _first_session(c: Any, s: UserSession) -> str:
+    return str(c.ws.reading_sessions(s, "reader1")[0]["session"])
+
+
+def _reading_sessions(c: Any, s: UserSession) -> None:
+    rows = c.ws.reading_sessions(s, "reader1")
+    assert rows and all(r["user"] == "reader1" for r in rows)
+
+
+def _session_timeline(c: Any, s: UserSession) -> None:
+    rows = c.ws.session_timeline(s, _first_session(c, s))
+    assert rows[0]["what"] == "login"
+
+
+def _session_document(c: Any, s: UserSession) -> None:
+    doc = c.ws.session_document(s, _first_session(c, s))
+    assert doc.tables()[0].rows
+
+
+def _audit_document(c: Any, s: UserSession) -> None:
+    doc = c.ws.audit_document(s)
+    assert dict(doc.facts)["Verification"] == "verifies"
+
+
 CALLS: dict[str, Call] = {
     "logout": _logout,
     "lock": _lock,
@@ -686,6 +715,10 @@ CALLS: dict[str, Call] = {
     "agreement_report": _agreement_report,
     "transfer_package": _transfer_package,
     "backup": _backup,
+    "reading_sessions": _reading_sessions,
+    "session_timeline": _session_timeline,
+    "session_document": _session_document,
+    "audit_document": _audit_document,
     "log_event": _log_event,
     "events": _events,
     "audit_trail": _audit_trail,

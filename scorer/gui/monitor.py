@@ -1,0 +1,336 @@
+"""The monitor's window: reading sessions, their timelines, and the audit trail's verification.
+
+Changes no trial data. Sessions (user, start, end, cases opened, time on cases) come from the
+event log; a session's timeline merges its events with the audit rows its user wrote meanwhile
+(each score with old → new and reason, signatures, exports). Filters: user, day, case code.
+The audit verification result and head are shown; a session or the whole trail exports to CSV
+or PDF (each export audited). A monitor sees case codes, never patients or visits.
+
+Run it on its own: ``python -m scorer.gui.monitor [--screenshot PNG]``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+from shiboken6 import isValid
+
+from scorer.gui.desk import fill_table, make_table
+from scorer.gui.login import _message
+from scorer.gui.score_writer import KeptTasks
+
+
+class MonitorWindow(QMainWindow):
+    """Sessions and timelines over the facade. Signals: ``sessionsLoaded(n)``,
+    ``timelineLoaded(n)``, ``verified(ok)``, ``exported(path)``."""
+
+    sessionsLoaded = Signal(int)
+    timelineLoaded = Signal(int)
+    verified = Signal(bool)
+    exported = Signal(str)
+
+    def __init__(self, workspace: Any, session: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("monitorWindow")
+        self.setWindowTitle("scorer — monitor")
+        self.ws = workspace
+        self.session = session
+        self.tasks = KeptTasks()
+        self.sessions: list[dict[str, Any]] = []
+        self.timeline: list[dict[str, Any]] = []
+        self.closed = False
+
+        self.user = QComboBox(self)
+        self.user.setObjectName("userFilter")
+        self.user.addItem("all users", None)
+        self.day = QLineEdit(self)
+        self.day.setObjectName("dayFilter")
+        self.day.setPlaceholderText("day: YYYY-MM-DD")
+        self.case = QLineEdit(self)
+        self.case.setObjectName("caseFilter")
+        self.case.setPlaceholderText("case code")
+        apply = QPushButton("Apply", self)
+        apply.clicked.connect(self.load_sessions)
+        self.day.returnPressed.connect(self.load_sessions)
+        self.case.returnPressed.connect(self.load_sessions)
+        filters = QHBoxLayout()
+        for w in (QLabel("Sessions of", self), self.user, self.day, self.case, apply):
+            filters.addWidget(w)
+        filters.addStretch(1)
+
+        self.verification = QLabel("Verifying the audit trail…", self)
+        self.verification.setObjectName("verification")
+        self.verification.setWordWrap(True)
+        self.sessions_table = make_table(self, "sessionsTable")
+        self.sessions_table.itemSelectionChanged.connect(self.load_timeline)
+        self.timeline_table = make_table(self, "timelineTable")
+        self.status = QLabel("", self)
+        self.status.setObjectName("hint")
+
+        exports = QHBoxLayout()
+        for text, slot in (
+            ("Session to CSV…", lambda: self.ask_export("session", "csv")),
+            ("Session to PDF…", lambda: self.ask_export("session", "pdf")),
+            ("Whole trail to CSV…", lambda: self.ask_export("trail", "csv")),
+            ("Whole trail to PDF…", lambda: self.ask_export("trail", "pdf")),
+        ):
+            b = QPushButton(text, self)
+            b.clicked.connect(slot)
+            exports.addWidget(b)
+        exports.addStretch(1)
+
+        splitter = QSplitter(Qt.Orientation.Vertical, self)
+        splitter.addWidget(self.sessions_table)
+        splitter.addWidget(self.timeline_table)
+        splitter.setSizes([260, 440])
+        body = QWidget(self)
+        layout = QVBoxLayout(body)
+        layout.addWidget(self.verification)
+        layout.addLayout(filters)
+        layout.addWidget(splitter, 1)
+        layout.addLayout(exports)
+        layout.addWidget(self.status)
+        self.setCentralWidget(body)
+        self.resize(1300, 820)
+        self.verify()
+        self.load_sessions()
+
+    def closeEvent(self, event: Any) -> None:
+        self.closed = True
+        super().closeEvent(event)
+
+    def _gone(self) -> bool:
+        return self.closed or not isValid(self) or not isValid(self.status)
+
+    def _failed(self, exc: BaseException) -> None:
+        if not self._gone():
+            self.status.setText(_message(exc))
+
+    # ------------------------------------------------------------------ loading
+
+    def verify(self) -> None:
+        def done(result: Any) -> None:
+            if self._gone():
+                return
+            heads = ", ".join(
+                f"{t} {h.seq} rows, head {h.mac[:16]}…" for t, h in result.heads.items()
+            )
+            if result.ok:
+                self.verification.setText(
+                    f"The audit trail verifies ({result.signatures} signatures checked): {heads}"
+                )
+            else:
+                self.verification.setText(
+                    "THE AUDIT TRAIL DOES NOT VERIFY: " + "; ".join(result.errors)
+                )
+            self.verified.emit(bool(result.ok))
+
+        self.tasks.run(self.ws.verify, done=done, failed=self._failed)
+
+    def load_sessions(self) -> None:
+        user = self.user.currentData()
+        day = self.day.text().strip() or None
+        case = self.case.text().strip() or None
+        self.tasks.run(
+            self.ws.reading_sessions,
+            self.session,
+            user,
+            day,
+            case,
+            done=self._sessions_loaded,
+            failed=self._failed,
+        )
+
+    def _sessions_loaded(self, rows: list[dict[str, Any]]) -> None:
+        if self._gone():
+            return
+        self.sessions = rows
+        known = {self.user.itemData(i) for i in range(self.user.count())}
+        for name in sorted({r["user"] for r in rows} - known):
+            self.user.addItem(name, name)
+        fill_table(
+            self.sessions_table,
+            ("Start", "End", "User", "Cases opened", "Minutes on cases", "Events", "Logged out"),
+            [
+                [
+                    r["start"][:19].replace("T", " "),
+                    r["end"][:19].replace("T", " "),
+                    r["user"],
+                    r["cases_opened"],
+                    round(r["seconds_on_cases"] / 60, 1),
+                    r["events"],
+                    r["ended"],
+                ]
+                for r in rows
+            ],
+        )
+        self.status.setText(f"{len(rows)} session(s).")
+        self.sessionsLoaded.emit(len(rows))
+
+    def selected_session(self) -> dict[str, Any] | None:
+        rows = self.sessions_table.selectionModel().selectedRows()
+        if not rows:
+            return None
+        item = self.sessions_table.item(rows[0].row(), 0)
+        return self.sessions[int(item.data(Qt.ItemDataRole.UserRole))] if item else None
+
+    def load_timeline(self) -> None:
+        chosen = self.selected_session()
+        if chosen is None:
+            return
+        self.tasks.run(
+            self.ws.session_timeline,
+            self.session,
+            chosen["session"],
+            done=self._timeline_loaded,
+            failed=self._failed,
+        )
+
+    def _timeline_loaded(self, rows: list[dict[str, Any]]) -> None:
+        if self._gone():
+            return
+        self.timeline = rows
+        fill_table(
+            self.timeline_table,
+            ("At", "Source", "What", "Subject", "Detail", "Reason"),
+            [
+                [
+                    r["at"][:23].replace("T", " "),
+                    r["source"],
+                    r["what"],
+                    r["subject"],
+                    _detail_text(r["detail"]),
+                    r["reason"],
+                ]
+                for r in rows
+            ],
+        )
+        self.timelineLoaded.emit(len(rows))
+
+    # ------------------------------------------------------------------ exports
+
+    def ask_export(self, what: str, fmt: str) -> None:
+        if what == "session" and self.selected_session() is None:
+            self.status.setText("Select a session first.")
+            return
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export", f"{what}.{fmt}", f"{fmt.upper()} (*.{fmt})"
+        )
+        if path:
+            self.export(what, fmt, Path(path))
+
+    def export(self, what: str, fmt: str, path: Path) -> None:
+        """Write the selected session or the whole trail as CSV or PDF (on a worker thread)."""
+        chosen = self.selected_session()
+        ws, s = self.ws, self.session
+
+        def run() -> str:
+            from scorer.reports.document import write
+
+            if what == "trail" and fmt == "csv":
+                path.write_text(ws.export_audit(s), encoding="utf-8")
+                return str(path)
+            if what == "trail":
+                write(ws.audit_document(s), path)
+                return str(path)
+            assert chosen is not None
+            doc = ws.session_document(s, chosen["session"])
+            if fmt == "pdf":
+                write(doc, path)
+            else:
+                out = io.StringIO()
+                w = csv.writer(out, lineterminator="\n")
+                w.writerow(doc.tables()[0].columns)
+                w.writerows(doc.tables()[0].rows)
+                path.write_text(out.getvalue(), encoding="utf-8")
+            return str(path)
+
+        def done(written: str) -> None:
+            if not self._gone():
+                self.status.setText(f"Wrote {written}")
+                self.exported.emit(written)
+
+        self.tasks.run(run, done=done, failed=self._failed)
+
+
+def _detail_text(detail: Any) -> str:
+    if detail is None:
+        return ""
+    if isinstance(detail, dict) and set(detail) == {"old", "new"}:
+        return f"{_flat(detail['old'])} → {_flat(detail['new'])}"
+    return _flat(detail)
+
+
+def _flat(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_flat(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return "[" + ", ".join(_flat(v) for v in value) + "]"
+    return "" if value is None else str(value)
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
+    import argparse
+
+    from scorer.gui.desk_sample import build_desk_sample
+    from scorer.gui.preview import (
+        preview_application,
+        run_preview,
+        save_when_ready,
+        temporary_folder,
+    )
+    from scorer.gui.tasks import run_in_background
+
+    parser = argparse.ArgumentParser(description="The monitor's window on a throw-away trial.")
+    parser.add_argument("--screenshot", metavar="PNG")
+    args = parser.parse_args(list(argv) if argv is not None else sys.argv[1:])
+    app = preview_application("dark")
+    folder = temporary_folder("scorer-monitor-")
+    windows: list[MonitorWindow] = []
+
+    def build() -> Any:
+        ws, _coordinator, _trial = build_desk_sample(folder / "trial")
+        admin = ws.login("ada", "Sunflower-Meadow-7")
+        ws.add_user(admin, "mona", "Mona Monitor", "monitor", "Temporary-pass-0")
+        s = ws.login("mona", "Temporary-pass-0")
+        ws.change_password(s, "Temporary-pass-0", "Harbour-Lantern-2024")
+        return ws, s
+
+    def ready(built: Any) -> None:
+        ws, s = built
+        window = MonitorWindow(ws, s)
+        window.show()
+        windows.append(window)
+
+        def pick(n: int) -> None:
+            if n:
+                window.sessions_table.selectRow(n - 1)
+
+        window.sessionsLoaded.connect(pick)
+        if args.screenshot:
+            save_when_ready(window, args.screenshot, lambda: bool(window.timeline))
+
+    run_in_background(build, done=ready, failed=lambda e: print(e, file=sys.stderr))
+    return run_preview(app)
+
+
+if __name__ == "__main__":
+    sys.exit(_main())

@@ -1,0 +1,121 @@
+"""The monitor's window over a real database: sessions from the event log, a reader's
+timeline with each score's old → new, filters, the verification result, exports of a session
+and of the whole trail; a monitor sees case codes only and changes no trial data."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from scorer.gui.desk_sample import build_desk_sample
+from scorer.gui.monitor import MonitorWindow
+
+TRIAL_TABLES = (
+    "trials",
+    "patients",
+    "visits",
+    "images",
+    "reads",
+    "area_scores",
+    "signatures",
+    "cases",
+    "worklists",
+    "reader_flags",
+    "adjudications",
+)
+
+
+@pytest.fixture
+def monitored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Any, Any]]:
+    monkeypatch.setenv("SCORER_DATA_DIR", str(tmp_path / "data"))
+    ws, coord, _trial = build_desk_sample(tmp_path / "trial")
+    admin = ws.login("ada", "Sunflower-Meadow-7")
+    ws.add_user(admin, "mona", "Mona Monitor", "monitor", "Temporary-pass-0")
+    mona = ws.login("mona", "Temporary-pass-0")
+    ws.change_password(mona, "Temporary-pass-0", "Harbour-Lantern-2024")
+    yield ws, mona, coord
+    ws.close()
+
+
+def dump(ws: Any) -> dict[str, list[tuple[Any, ...]]]:
+    con = sqlite3.connect(ws.store.location.sqlite_path)
+    try:
+        return {t: con.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in TRIAL_TABLES}
+    finally:
+        con.close()
+
+
+def test_sessions_timelines_filters_and_exports(
+    qtbot: QtBot, monitored: tuple[Any, Any, Any], tmp_path: Path
+) -> None:
+    ws, mona, coord = monitored
+    before = dump(ws)
+    window = MonitorWindow(ws, mona)
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(window.verified, timeout=30000) as ok:
+        window.show()
+    assert ok.args == [True] and "verifies" in window.verification.text()
+    qtbot.waitUntil(lambda: bool(window.sessions), timeout=20000)
+    rita = [s for s in window.sessions if s["user"] == "rita"]
+    assert len(rita) == 1 and rita[0]["cases_opened"] == 4
+    # Filter by user, by day, by case code.
+    window.user.setCurrentIndex(window.user.findData("rita"))
+    with qtbot.waitSignal(window.sessionsLoaded, timeout=20000) as n:
+        window.load_sessions()
+    assert n.args == [1]
+    case = rita[0]["cases"][0]
+    window.user.setCurrentIndex(0)
+    window.case.setText(case)
+    with qtbot.waitSignal(window.sessionsLoaded, timeout=20000) as n:
+        window.load_sessions()
+    assert {s["user"] for s in window.sessions} == {"rita"}
+    window.case.setText("")
+    window.day.setText("1999-01-01")
+    with qtbot.waitSignal(window.sessionsLoaded, timeout=20000) as n:
+        window.load_sessions()
+    assert n.args == [0]
+    window.day.setText("")
+    window.user.setCurrentIndex(window.user.findData("rita"))
+    with qtbot.waitSignal(window.sessionsLoaded, timeout=20000):
+        window.load_sessions()
+    with qtbot.waitSignal(window.timelineLoaded, timeout=20000):
+        window.sessions_table.selectRow(0)
+    whats = [r["what"] for r in window.timeline]
+    assert whats[0] == "login" and "case.opened" in whats and "read.sign" in whats
+    scores = [r for r in window.timeline if r["what"] == "score.set"]
+    assert scores and all(r["subject"].startswith("case ") for r in scores)
+    # Case codes only: no patient code, real ID or visit label anywhere in the timeline.
+    patients = {p["code"] for p in ws.list_patients(coord, "DEMO-RA")}
+    real = {p["real_id"] for p in ws.list_patients(coord, "DEMO-RA")}
+    texts = [
+        window.timeline_table.item(r, c).text()
+        for r in range(window.timeline_table.rowCount())
+        for c in range(window.timeline_table.columnCount())
+    ]
+    for text in texts:
+        assert not any(p in text for p in patients | real), text
+        assert not re.search(r"\bW(0|24|52)\b", text), text
+    # Exports: the session as CSV and PDF, the whole trail as CSV.
+    for what, fmt in (("session", "csv"), ("session", "pdf"), ("trail", "csv")):
+        out = tmp_path / f"{what}.{fmt}"
+        with qtbot.waitSignal(window.exported, timeout=60000):
+            window.export(what, fmt, out)
+        assert out.stat().st_size > 0
+    assert (tmp_path / "session.pdf").read_bytes().startswith(b"%PDF")
+    lines = (tmp_path / "session.csv").read_text().splitlines()
+    assert (
+        lines[0] == "At,Source,What,Subject,Detail,Reason"
+        and len(lines) == len(window.timeline) + 1
+    )
+    assert dump(ws) == before  # the monitor changed no trial data
+    exports = [
+        r for r in ws.audit_trail(coord) if r["action"] == "export" and r["username"] == "mona"
+    ]
+    assert len(exports) == 3  # each export audited
+    window.close()
