@@ -272,11 +272,26 @@ class MonitorWindow(QMainWindow):
 
 
 def _detail_text(detail: Any) -> str:
+    """A timeline row's detail in one line: "LH MCP1 ERO: 2 → 3" for a score."""
     if detail is None:
         return ""
     if isinstance(detail, dict) and set(detail) == {"old", "new"}:
-        return f"{_flat(detail['old'])} → {_flat(detail['new'])}"
+        old, new = detail["old"], detail["new"]
+        if isinstance(old, dict) and isinstance(new, dict) and "area" in new:
+            return f"{new['area']}: {_entry(old)} → {_entry(new)}"
+        return f"{_flat(old)} → {_flat(new)}"
+    if isinstance(detail, dict) and "area" in detail:
+        return f"{detail['area']}: – → {_entry(detail)}"
     return _flat(detail)
+
+
+def _entry(value: dict[str, Any]) -> str:
+    """A score as the audit row holds it: the grade (sides summed), or not assessable."""
+    if "reason" in value:
+        return f"not assessable ({value['reason']})"
+    if "sides" in value:
+        return "+".join(str(v) for v in value["sides"]) + f"={value.get('score')}"
+    return "–" if value.get("score") is None else str(value["score"])
 
 
 def _flat(value: Any) -> str:
@@ -321,8 +336,13 @@ def _main(argv: Sequence[str] | None = None) -> int:
         windows.append(window)
 
         def pick(n: int) -> None:
-            if n:
-                window.sessions_table.selectRow(n - 1)
+            if n and not window.timeline:
+                # The busiest session: a reader's, with scores and signatures.
+                busiest = max(range(n), key=lambda i: window.sessions[i]["events"])
+                for row in range(n):
+                    item = window.sessions_table.item(row, 0)
+                    if int(item.data(Qt.ItemDataRole.UserRole)) == busiest:
+                        window.sessions_table.selectRow(row)
 
         window.sessionsLoaded.connect(pick)
         if args.screenshot:
