@@ -1038,10 +1038,7 @@ class Workspace:
         self._active(s, "reader", "adjudicator")
         if meaning not in MEANINGS:
             raise InvalidInput(f"unknown signature meaning {meaning!r}")
-        if not s.signed_once and username is None:
-            raise AuthError("the first signature of a session needs your user ID and password")
-        if username is not None and username != s.username:
-            raise AuthError("the user ID does not match the logged-in user")
+        self._check_signer(s, username)
         digest = ""
         with self._write(s) as tx:
             user = repo.user_by_id(tx.session, s.user_id)
@@ -1135,10 +1132,7 @@ class Workspace:
         self._active(s, "reader", "adjudicator")
         if meaning not in MEANINGS:
             raise InvalidInput(f"unknown signature meaning {meaning!r}")
-        if not s.signed_once and username is None:
-            raise AuthError("the first signature of a session needs your user ID and password")
-        if username is not None and username != s.username:
-            raise AuthError("the user ID does not match the logged-in user")
+        self._check_signer(s, username)
         failure = ""
         digests: list[str] = []
         with self._write(s) as tx:
@@ -1193,6 +1187,15 @@ class Workspace:
         label_of = {v.id: v.label for v in t.visits}
         by_visit = {label_of[r.visit_id]: r for r in reads}
         return [(LETTERS[i], by_visit[v]) for i, v in enumerate(labels) if v in by_visit]
+
+    @staticmethod
+    def _check_signer(s: UserSession, username: str | None) -> None:
+        """Part 11: the session's first signature takes the user ID and the password, later
+        ones the password; a user ID given must be the logged-in user's."""
+        if not s.signed_once and username is None:
+            raise AuthError("the first signature of a session needs your user ID and password")
+        if username is not None and username != s.username:
+            raise AuthError("the user ID does not match the logged-in user")
 
     def _signature_refusal(self, tx: Tx, user: Any, password: str) -> str:
         """Why a signature's password check fails ("" when it passes); a wrong password counts
@@ -2802,10 +2805,7 @@ class Workspace:
         change. Every read must be signed first. Returns the locked content's hash (the
         SHA-256 of the trial's reads CSV at lock)."""
         self._active(s, "coordinator")
-        if not s.signed_once and username is None:
-            raise AuthError("the first signature of a session needs your user ID and password")
-        if username is not None and username != s.username:
-            raise AuthError("the user ID does not match the logged-in user")
+        self._check_signer(s, username)
         digest = ""
         with self._write(s) as tx:
             user = repo.user_by_id(tx.session, s.user_id)
