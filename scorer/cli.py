@@ -758,12 +758,28 @@ What to try next (the database is {result.db}):
 """)
 
     if not args.no_gui:
+        if not _display_available():
+            # The demo is ready; only the window cannot open here.
+            print(
+                "No display here (DISPLAY and WAYLAND_DISPLAY are unset), so no window: on a "
+                f"desktop, open it with `scorer gui --db {result.db} --user reader3`."
+            )
+            return EXIT_OK
         print(
             "Opening the workstation: log in as reader3 to score the waiting cases, or as "
             "coord for the coordinator's desk."
         )
         return _open_workstation(result.db, username="reader3", trial="DEMO-RA")
     return EXIT_OK
+
+
+def _display_available() -> bool:
+    """Whether a window could open here (True when Qt is missing: that is reported later)."""
+    try:
+        from scorer.gui.workstation import has_display
+    except ImportError:
+        return True
+    return has_display()
 
 
 def _open_workstation(db: str | None, username: str = "", trial: str | None = None) -> int:

@@ -159,3 +159,19 @@ def test_analyze_on_the_demo_export_has_realistic_agreement(
     # Some patients progress and some do not.
     prog = res["progression"]["thresholds"][0]
     assert 0 < prog["n_progressors"] < prog["n"]
+
+
+def test_without_a_display_the_demo_says_how_to_open_the_window(
+    demo: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's first command on a machine with no screen: the demo is ready, and the
+    message says where to open it; nothing fails."""
+    import contextlib
+
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(name, raising=False)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        rc = main(["demo", "--db", str(demo["db"])])
+    assert rc == 0, out.getvalue()
+    assert "No display here" in out.getvalue() and "scorer gui --db" in out.getvalue()
