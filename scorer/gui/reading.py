@@ -68,7 +68,6 @@ WORKLIST_WIDTH = 230
 SCORING_WIDTH = 430
 MIN_CASE_VIEW_WIDTH = 360
 WORKLIST_COLUMNS = ("Case", "Progress", "Status")
-STATUS_TEXT = {"not started": "not started", "in progress": "in progress", "signed": "signed"}
 #: Viewer keys a reader may type while the grid has the focus.
 VIEWER_KEYS = frozenset(
     {
@@ -370,7 +369,7 @@ class ReadingWindow(QMainWindow):
         if app is not None:
             app.removeEventFilter(self)
         self.writer.stop(5.0)
-        self._log_time_now()
+        self.log_time(wait=True)
         logout = getattr(self._ws, "logout", None)
         if self.logout_on_close and logout is not None and not self.locked:
             from scorer.workspace import ScorerError
@@ -462,7 +461,7 @@ class ReadingWindow(QMainWindow):
                 row["status"] = status
                 item = self.worklist_table.item(index, 2)
                 if item is not None:
-                    item.setText(STATUS_TEXT.get(status, status))
+                    item.setText(status)
 
     # ------------------------------------------------------------------ cases
 
@@ -523,34 +522,23 @@ class ReadingWindow(QMainWindow):
                 self._open_and_load, code, done=self._case_loaded, failed=self._failed
             )
 
-    def log_time(self) -> None:
+    def log_time(self, wait: bool = False) -> None:
         """Log the seconds the case on screen was open (the event log the coordinator's
-        progress adds up): when leaving it, locking, or closing the window."""
+        progress adds up): when leaving it or locking (on a worker), or closing the window
+        (``wait``: done before the window goes)."""
         code, since = self.current_code, self._case_since
         self._case_since = None
         log = getattr(self._ws, "log_event", None)
-        if code is None or since is None or log is None:
+        if code is None or since is None or log is None or (wait and self.locked):
             return
-        seconds = round(time.monotonic() - since, 1)
-        self.tasks.run(log, self._session, "case.closed", code, {"seconds": seconds}, self._trial)
-
-    def _log_time_now(self) -> None:
-        """The same, waiting for it (the window is closing)."""
-        code, since = self.current_code, self._case_since
-        self._case_since = None
-        log = getattr(self._ws, "log_event", None)
-        if code is None or since is None or log is None or self.locked:
+        args = (self._session, "case.closed", code, {"seconds": round(time.monotonic() - since, 1)})
+        if not wait:
+            self.tasks.run(log, *args, self._trial)
             return
         from scorer.workspace import ScorerError
 
         with contextlib.suppress(ScorerError):
-            log(
-                self._session,
-                "case.closed",
-                code,
-                {"seconds": round(time.monotonic() - since, 1)},
-                self._trial,
-            )
+            log(*args, self._trial)
 
     def _open_and_load(self, code: str) -> tuple[dict[str, Any], CaseScores]:
         """On a worker thread: open the case (its reads start on first opening) and fetch
