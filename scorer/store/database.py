@@ -9,12 +9,15 @@ the chain heads go to the receipts file after the commit returns.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
@@ -175,6 +178,7 @@ class Store:
     def write(self, username: str) -> Iterator[Tx]:
         """One write transaction: the change and its audit rows commit together or not at all;
         the chain heads are appended to the receipts file after the commit."""
+        failure: OperationalError | None = None
         with self._sessions() as s:
             tx = Tx(s, self.key, username, {}, utcnow())
             try:
@@ -183,10 +187,18 @@ class Store:
                 s.commit()
             except OperationalError as exc:
                 s.rollback()
-                raise StoreError(describe_operational_error(exc)) from exc
+                failure = exc
             except BaseException:
                 s.rollback()
                 raise
+        if failure is not None:
+            message = describe_operational_error(failure, self.location.sqlite_path)
+            if not _is_lock_error(failure):
+                # After an I/O error or a read-only disk the open connections are not to be
+                # trusted (and they pin the volume): close them, so the next attempt opens the
+                # database afresh once the disk is repaired or writable again.
+                self.engine.dispose()
+            raise StoreError(message) from failure
         heads = [h for h in tx._heads.values()]
         if heads:
             # If this fails the commit stands and the receipt is one step behind, which
@@ -195,19 +207,58 @@ class Store:
                 append_receipts(self.location.receipts_path, heads, tx.now)
 
 
-def describe_operational_error(exc: OperationalError) -> str:
+def _is_lock_error(exc: OperationalError) -> bool:
+    low = str(exc.orig if exc.orig is not None else exc).lower()
+    return "locked" in low or "busy" in low
+
+
+def describe_operational_error(exc: OperationalError, path: Path | None = None) -> str:
+    """A message for the person at the desk; ``path`` (the SQLite file) lets an I/O error be
+    told apart: a volume the system has turned read-only, a full disk, or a failing one."""
     msg = str(exc.orig) if exc.orig is not None else str(exc)
     low = msg.lower()
-    if "locked" in low or "busy" in low:
+    if _is_lock_error(exc):
         return (
             "the database is busy: another program has held it locked for longer than the "
             f"{BUSY_TIMEOUT_MS // 1000} s wait. Nothing was saved; try again."
         )
-    if "readonly" in low or "read-only" in low:
-        return "the database is read-only: nothing was saved. Check the file's permissions."
+    readonly_volume, full = _volume_state(path)
+    if "readonly" in low or "read-only" in low or readonly_volume:
+        where = f" ({path.parent})" if path is not None else ""
+        return (
+            f"the database is read-only: the disk or folder holding it{where} cannot be written "
+            "now. Nothing was saved. When it is writable again, try again."
+        )
     if "disk" in low and ("full" in low or "i/o" in low):
-        return "the disk is full or failing: nothing was saved. Free space and try again."
+        if full or "full" in low:
+            return "the disk is full or failing: nothing was saved. Free space and try again."
+        return (
+            "the disk holding the database reported an error (disk I/O error): nothing was "
+            "saved. Have the disk checked, then try again."
+        )
     return f"the database refused the change: {msg}. Nothing was saved."
+
+
+def _volume_state(path: Path | None) -> tuple[bool, bool]:
+    """(read-only, full) for the folder holding ``path``, found by trying to create a small
+    file there (the kernel's answer is the truth: a volume it turned read-only after an
+    error, a folder without write permission, no space); (False, False) when unknown."""
+    if path is None:
+        return False, False
+    probe = path.parent / f".scorer-probe-{os.getpid()}"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        return exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM), exc.errno == errno.ENOSPC
+    try:
+        os.write(fd, b"\0" * 4096)
+        full = False
+    except OSError as exc:
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    finally:
+        os.close(fd)
+        probe.unlink(missing_ok=True)
+    return False, full
 
 
 def database_exists(location: Location) -> bool:

@@ -5,6 +5,7 @@ byte, and a second process holding SQLite's write lock past the busy timeout."""
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import sys
@@ -143,5 +144,82 @@ def test_a_database_locked_by_another_program_is_reported_then_scoring_goes_on(
     grid.retry()
     qtbot.waitUntil(lambda: writer.pending_count == 0 and grid.model.failed == 0, timeout=20000)
     assert len(stored(sample, grid)) == 1
+    assert writer.stop(10)
+    sample.workspace.close()
+
+
+@pytest.fixture
+def failing_volume(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
+    """A 48 MB ext4 volume on a loop device, mounted with errors=remount-ro: when the kernel
+    records a filesystem error it turns the volume read-only under the open database, as it
+    does on a failing disk. Yields (mount point, image file)."""
+    image = tmp_path / "volume.img"
+    with image.open("wb") as f:
+        f.truncate(48 << 20)
+    subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True)
+    mnt = tmp_path / "volume"
+    mnt.mkdir()
+    subprocess.run(["mount", "-o", "loop,errors=remount-ro", str(image), str(mnt)], check=True)
+    try:
+        yield mnt, image
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+        subprocess.run(["umount", "-l", str(mnt)], check=False, capture_output=True)
+
+
+def turn_read_only(mnt: Path) -> None:
+    """Record an ext4 error on the volume (the kernel's own test hook): the journal aborts and
+    the kernel remounts the volume read-only, open files and all."""
+    source = subprocess.run(
+        ["findmnt", "-n", "-o", "SOURCE", str(mnt)], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    Path("/sys/fs/ext4", Path(source).name, "trigger_fs_error").write_text("scorer fault test\n")
+    with pytest.raises(OSError) as refused:
+        (mnt / "probe").write_bytes(b"x")
+    assert refused.value.errno == errno.EROFS
+
+
+def repair(mnt: Path, image: Path) -> None:
+    """What the centre's IT does: unmount, check the filesystem, mount it again."""
+    subprocess.run(["umount", str(mnt)], check=True)  # fails if the workstation pins it
+    fsck = subprocess.run(["e2fsck", "-fy", str(image)], capture_output=True, text=True)
+    assert fsck.returncode in (0, 1), fsck.stdout + fsck.stderr  # 1: errors corrected
+    subprocess.run(["mount", "-o", "loop,errors=remount-ro", str(image), str(mnt)], check=True)
+
+
+@pytest.mark.posix
+@needs_root
+def test_a_database_turned_read_only_loses_nothing_and_scoring_goes_on_after_repair(
+    qtbot: QtBot,
+    failing_volume: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    mnt, image = failing_volume
+    monkeypatch.setenv("SCORER_DATA_DIR", str(tmp_path / "data"))
+    sample = build_scoring_sample(mnt / "trial", patients=1, visits=2)
+    grid, writer = open_grid(qtbot, sample)
+    qtbot.keyClicks(grid.table, "12")
+    qtbot.waitUntil(lambda: writer.pending_count == 0, timeout=20000)
+    assert grid.model.failed == 0
+    before = stored(sample, grid)
+    turn_read_only(mnt)
+    qtbot.keyClicks(grid.table, "3210")
+    qtbot.waitUntil(lambda: writer.pending_count == 0, timeout=60000)
+    assert grid.model.failed == 4
+    errors = {c.error for c in grid.model.cells.values() if c.save == "failed"}
+    assert errors and all("read-only" in e and "Nothing was saved" in e for e in errors), errors
+    assert str(mnt / "trial") in next(iter(errors))  # it names where the database is
+    assert "not saved" in grid.save_label.text()
+    assert grid.retry_button.isVisible()
+    # The failed writes closed the store's connections: the volume can be repaired under the
+    # running window, and what is on it is exactly what was acknowledged before the fault.
+    repair(mnt, image)
+    assert stored(sample, grid) == before
+    grid.retry()
+    qtbot.waitUntil(lambda: writer.pending_count == 0 and grid.model.failed == 0, timeout=20000)
+    after = stored(sample, grid)
+    assert len(after) == len(before) + 4
+    assert sample.workspace.verify().ok
     assert writer.stop(10)
     sample.workspace.close()
