@@ -1788,12 +1788,26 @@ class Workspace:
         trial: str | None = None,
     ) -> None:
         """Record a fact for monitors: a case opened or closed, an image viewed (seconds)."""
+        self.log_events(s, [(kind, subject, detail)], trial)
+
+    def log_events(
+        self,
+        s: UserSession,
+        events: Sequence[tuple[str, str, dict[str, Any] | None]],
+        trial: str | None = None,
+    ) -> None:
+        """Record several facts in one transaction, (kind, subject, detail) each: a case
+        closed and the films viewed while it was open, say. All are stored or none."""
         self._active(s)
-        if kind not in self.EVENT_KINDS:
-            raise InvalidInput(f"unknown event kind {kind!r}")
+        for kind, _subject, _detail in events:
+            if kind not in self.EVENT_KINDS:
+                raise InvalidInput(f"unknown event kind {kind!r}")
+        if not events:
+            return
         with self._write(s) as tx:
             tid = self._trial(tx.session, trial).id if trial else None
-            tx.event(kind, subject, detail, s.id, tid)
+            for kind, subject, detail in events:
+                tx.event(kind, subject, detail, s.id, tid)
 
     def events(self, s: UserSession, username: str | None = None) -> list[dict[str, Any]]:
         self._active(s, "monitor", "admin", "coordinator")
@@ -3189,7 +3203,8 @@ class Workspace:
         case: str | None = None,
     ) -> list[dict[str, Any]]:
         """Every log-in session from the event log: who, start, end, cases opened, seconds
-        on cases; filtered by user, day (YYYY-MM-DD of the start) or a case code opened."""
+        on cases, films viewed and seconds per film; filtered by user, day (YYYY-MM-DD of the
+        start) or a case code opened."""
         self._active(s, "monitor", "coordinator", "admin")
         with self.store.read() as db:
             by: dict[str, dict[str, Any]] = {}
@@ -3205,6 +3220,7 @@ class Workspace:
                         "end": e.at,
                         "cases": [],
                         "seconds_on_cases": 0.0,
+                        "images": {},
                         "events": 0,
                         "ended": False,
                     },
@@ -3215,6 +3231,9 @@ class Workspace:
                     row["cases"].append(e.subject)
                 if e.kind == "case.closed" and e.detail:
                     row["seconds_on_cases"] += float(json.loads(e.detail).get("seconds", 0.0))
+                if e.kind == "image.viewed" and e.detail:
+                    seconds = float(json.loads(e.detail).get("seconds", 0.0))
+                    row["images"][e.subject] = row["images"].get(e.subject, 0.0) + seconds
                 if e.kind == "logout":
                     row["ended"] = True
         out = []
@@ -3225,6 +3244,12 @@ class Workspace:
                 continue
             row["cases_opened"] = len(row["cases"])
             row["seconds_on_cases"] = round(row["seconds_on_cases"], 1)
+            images = row.pop("images")
+            row["images_viewed"] = len(images)
+            # Time per image: seconds on screen per film viewed (both films of a pair count).
+            row["seconds_per_image"] = (
+                round(sum(images.values()) / len(images), 1) if images else None
+            )
             out.append(row)
         return sorted(out, key=lambda r: r["start"])
 

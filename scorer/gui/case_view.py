@@ -18,8 +18,9 @@ Run it on its own: ``python -m scorer.gui.case_view [--screenshot PNG]``.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QResizeEvent
@@ -49,6 +50,42 @@ class _SavedView:
     view: ViewState
     fitted: bool
     preset_index: int | None
+
+
+@dataclass
+class FilmClock:
+    """Seconds each film (by image code) has been on screen, for the monitor's "time per
+    image": every film shown counts while it is shown, so the two films of a paired case
+    both count. Paused while the session is locked."""
+
+    now: Callable[[], float] = time.monotonic
+    seconds: dict[str, float] = field(default_factory=dict)
+    _shown: tuple[str, ...] = ()
+    _since: float | None = None
+    paused: bool = False
+
+    def _tick(self) -> None:
+        t = self.now()
+        if self._since is not None and not self.paused:
+            for code in self._shown:
+                self.seconds[code] = self.seconds.get(code, 0.0) + (t - self._since)
+        self._since = t
+
+    def show(self, codes: Sequence[str]) -> None:
+        """The films on screen from now on (none: an empty list)."""
+        self._tick()
+        self._shown = tuple(dict.fromkeys(codes))
+
+    def pause(self, on: bool) -> None:
+        self._tick()
+        self.paused = on
+
+    def take(self) -> dict[str, float]:
+        """The seconds counted since the last take, by image code (the clock goes on)."""
+        self._tick()
+        out = {code: round(sec, 1) for code, sec in self.seconds.items()}
+        self.seconds.clear()
+        return out
 
 
 class VisitPanel(ImageViewer):
@@ -87,6 +124,7 @@ class CaseView(QWidget):
         self._syncing = False
         self._saved: dict[tuple[str, str], _SavedView] = {}
         self._tabs_forced = False
+        self.film_clock = FilmClock()
 
         self.toolbar = QToolBar("Image tools", self)
         self.toolbar.setObjectName("caseTools")
@@ -332,6 +370,7 @@ class CaseView(QWidget):
         """Say the next case is on its way (the previous one is taken off the screen)."""
         self._save_views()
         self.case = None
+        self.film_clock.show(())
         for panel in self.panels.values():
             panel.placeholder = text
             panel.shown = None
@@ -342,6 +381,7 @@ class CaseView(QWidget):
     def clear(self, text: str = "No case open") -> None:
         """Show no case."""
         self.case = None
+        self.film_clock.show(())
         self._saved.clear()
         self._set_letters([])
         self._set_pages([])
@@ -442,6 +482,9 @@ class CaseView(QWidget):
                 panel.setToolTip("")
                 panel.set_image(film.radiograph)
                 self._restore_view(letter, panel)
+        self.film_clock.show(
+            [p.shown.image for p in self.panels.values() if p.shown and p.shown.radiograph]
+        )
         if self.sync and self._active in self.panels:
             self._view_changed(self._active)
         self.pageChanged.emit(page.title if page else "")

@@ -168,7 +168,17 @@ class MonitorWindow(QMainWindow):
             self.user.addItem(name, name)
         fill_table(
             self.sessions_table,
-            ("Start", "End", "User", "Cases opened", "Minutes on cases", "Events", "Logged out"),
+            (
+                "Start",
+                "End",
+                "User",
+                "Cases opened",
+                "Minutes on cases",
+                "Films viewed",
+                "Seconds per film",
+                "Events",
+                "Logged out",
+            ),
             [
                 [
                     r["start"][:19].replace("T", " "),
@@ -176,6 +186,8 @@ class MonitorWindow(QMainWindow):
                     r["user"],
                     r["cases_opened"],
                     round(r["seconds_on_cases"] / 60, 1),
+                    r["images_viewed"],
+                    "" if r["seconds_per_image"] is None else r["seconds_per_image"],
                     r["events"],
                     r["ended"],
                 ]

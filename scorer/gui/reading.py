@@ -528,17 +528,25 @@ class ReadingWindow(QMainWindow):
         (``wait``: done before the window goes)."""
         code, since = self.current_code, self._case_since
         self._case_since = None
-        log = getattr(self._ws, "log_event", None)
+        films = self.case_view.film_clock.take()
+        log = getattr(self._ws, "log_events", None)
         if code is None or since is None or log is None or (wait and self.locked):
             return
-        args = (self._session, "case.closed", code, {"seconds": round(time.monotonic() - since, 1)})
+        events: list[tuple[str, str, dict[str, Any] | None]] = [
+            ("case.closed", code, {"seconds": round(time.monotonic() - since, 1)})
+        ]
+        events += [
+            ("image.viewed", image, {"seconds": seconds, "case_code": code})
+            for image, seconds in films.items()
+            if seconds > 0
+        ]
         if not wait:
-            self.tasks.run(log, *args, self._trial)
+            self.tasks.run(log, self._session, events, self._trial)
             return
         from scorer.workspace import ScorerError
 
         with contextlib.suppress(ScorerError):
-            log(*args, self._trial)
+            log(self._session, events, self._trial)
 
     def _open_and_load(self, code: str) -> tuple[dict[str, Any], CaseScores]:
         """On a worker thread: open the case (its reads start on first opening) and fetch
@@ -757,6 +765,7 @@ class ReadingWindow(QMainWindow):
         if not server_side:
             self.tasks.run(self._ws.lock, self._session)
         self.splitter.hide()
+        self.case_view.film_clock.pause(True)
         self._update_case_actions()
         for action in (self.previous_action, self.next_action):
             action.setEnabled(False)
@@ -777,6 +786,7 @@ class ReadingWindow(QMainWindow):
         self._last_input = time.monotonic()
         self._case_since = time.monotonic()
         self.splitter.show()
+        self.case_view.film_clock.pause(False)
         self.writer.resume()
         self.previous_action.setEnabled(self.index > 0)
         self.next_action.setEnabled(self.index + 1 < len(self.rows))

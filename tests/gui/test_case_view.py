@@ -171,3 +171,24 @@ def test_nothing_from_the_data_is_shown_but_the_letters(
             assert secret.lower() not in text.lower(), (secret, text)
         assert text in UI_WORDS or any(p.fullmatch(text) for p in ALLOWED), text
     assert view.windowTitle() == ""
+
+
+def test_the_film_clock_counts_each_film_on_screen_and_nothing_while_paused() -> None:
+    from scorer.gui.case_view import FilmClock
+
+    t = [100.0]
+    clock = FilmClock(now=lambda: t[0])
+    clock.show(["H1", "H2"])
+    t[0] += 2.0
+    clock.show(["F1"])  # the feet page
+    t[0] += 1.0
+    clock.pause(True)
+    t[0] += 50.0  # locked
+    clock.pause(False)
+    t[0] += 0.5
+    assert clock.take() == {"H1": 2.0, "H2": 2.0, "F1": 1.5}
+    t[0] += 3.0
+    clock.show([])
+    t[0] += 9.0
+    assert clock.take() == {"F1": 3.0}
+    assert clock.take() == {}

@@ -403,3 +403,48 @@ def test_a_calibration_case_shows_the_reference_after_signing(
     qtbot.waitUntil(lambda: "calibration" in window.statusBar().currentMessage(), timeout=20000)
     ws.release_reader(coordinator, reading.trial, "rita", "agreement acceptable")
     window.close()
+
+
+def test_time_on_each_film_is_logged_paused_while_locked_and_shown_per_session(
+    qtbot: QtBot, reading: SampleReading, tmp_path: Path
+) -> None:
+    ws = reading.workspace
+    window = open_window(qtbot, reading, tmp_path / "layout")
+    qtbot.waitUntil(lambda: window.case_view.case is not None, timeout=30000)
+    first = window.current_code
+    hands = sorted(p.shown.image for p in window.case_view.panels.values() if p.shown)
+    assert len(hands) == 3  # one hands film per visit on screen
+    qtbot.wait(700)
+    window.case_view.step_page(1)  # the feet
+    feet = sorted(p.shown.image for p in window.case_view.panels.values() if p.shown)
+    assert feet and not set(feet) & set(hands)
+    qtbot.wait(400)
+    window.lock_session()
+    qtbot.wait(1500)  # locked: the films are hidden and not timed
+    window.unlock_dialog.password.setText(SAMPLE_READER_PASSWORD)
+    with qtbot.waitSignal(window.sessionUnlocked, timeout=20000):
+        window.unlock_dialog.submit()
+    qtbot.wait(300)
+    window.open_index(1)
+    qtbot.waitUntil(lambda: window.current_code != first, timeout=20000)
+    window.close()
+
+    coordinator = ws.login(*COORDINATOR)
+    events = [e for e in ws.events(coordinator, SAMPLE_READER) if e["session"]]
+    viewed = [e for e in events if e["kind"] == "image.viewed"]
+    by_image: dict[str, float] = {}
+    for e in viewed:
+        assert e["detail"]["case_code"] in (first, window.current_code)
+        by_image[e["subject"]] = by_image.get(e["subject"], 0.0) + e["detail"]["seconds"]
+    for code in hands:
+        assert 0.6 <= by_image[code] < 1.5, (code, by_image)  # 0.7 s before the feet, not after
+    for code in feet:
+        # 0.4 s before the lock and 0.3 s after it; the 1.5 s locked are not counted.
+        assert 0.6 <= by_image[code] < 1.5, (code, by_image)
+    closed = [e for e in events if e["kind"] == "case.closed" and e["subject"] == first]
+    assert closed and sum(e["detail"]["seconds"] for e in closed) >= 1.3
+    (row,) = ws.reading_sessions(coordinator, SAMPLE_READER)
+    assert row["images_viewed"] == len(by_image) >= 6
+    assert row["seconds_per_image"] == pytest.approx(
+        sum(by_image.values()) / len(by_image), abs=0.05
+    )

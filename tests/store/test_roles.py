@@ -113,6 +113,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "audit_document": OVERSIGHT,
     # logs
     "log_event": ALL,
+    "log_events": ALL,
     "events": OVERSIGHT,
     "audit_trail": OVERSIGHT,
     # exchange
@@ -491,6 +492,19 @@ def _export_image_png(c: Any, s: UserSession) -> None:
         c.ws.export_image_png(s, "NOSUCHIMAGE1", c.path.parent / "out.png")
 
 
+def _log_events(c: Any, s: UserSession) -> None:
+    code = _own(c, s, "partial")
+    c.ws.log_events(
+        s,
+        [("case.closed", code, {"seconds": 3}), ("image.viewed", "IMG1", {"seconds": 2})],
+        trial="T1",
+    )
+    assert c.sql("SELECT kind, username FROM events ORDER BY seq DESC LIMIT 2") == [
+        ("image.viewed", s.username),
+        ("case.closed", s.username),
+    ]
+
+
 def _log_event(c: Any, s: UserSession) -> None:
     c.ws.log_event(s, "case.opened", _own(c, s, "partial"), {"seconds": 3}, trial="T1")
     assert c.sql("SELECT kind, username FROM events ORDER BY seq DESC LIMIT 1") == [
@@ -720,6 +734,7 @@ CALLS: dict[str, Call] = {
     "session_document": _session_document,
     "audit_document": _audit_document,
     "log_event": _log_event,
+    "log_events": _log_events,
     "events": _events,
     "audit_trail": _audit_trail,
     "import_reads": _import_reads,
