@@ -1826,7 +1826,10 @@ class Workspace:
             ]
 
     def audit_trail(self, s: UserSession) -> list[dict[str, Any]]:
+        """Every audit row; a monitor's leave out what would tie a case to a patient or a
+        visit (see :attr:`BLINDED_KEYS`)."""
         self._active(s, "monitor", "admin", "coordinator")
+        blind = s.role == "monitor"
         with self.store.read() as db:
             return [
                 {
@@ -1836,8 +1839,8 @@ class Workspace:
                     "action": a.action,
                     "entity": a.entity,
                     "entity_id": a.entity_id,
-                    "old": a.old,
-                    "new": a.new,
+                    "old": self._blinded_text(a.old, blind),
+                    "new": self._blinded_text(a.new, blind),
                     "reason": a.reason,
                 }
                 for a in repo.audit_rows(db)
@@ -3052,11 +3055,14 @@ class Workspace:
         return text
 
     def export_audit(self, s: UserSession) -> str:
-        """The whole audit trail as CSV (every row, with its MAC); audited itself."""
+        """The whole audit trail as CSV (every row, with its MAC); audited itself. A monitor's
+        copy leaves out what would tie a case to a patient or a visit (the worklists'
+        randomisation inputs): their rows' MACs then cover more than the CSV shows."""
         import csv
         import io
 
         self._active(s, "coordinator", "monitor", "admin")
+        blind = s.role == "monitor"
         out = io.StringIO()
         w = csv.writer(out, lineterminator="\n")
         w.writerow(
@@ -3083,8 +3089,8 @@ class Workspace:
                         a.action,
                         a.entity,
                         a.entity_id,
-                        a.old,
-                        a.new,
+                        self._blinded_text(a.old, blind),
+                        self._blinded_text(a.new, blind),
                         a.reason,
                         a.mac,
                     ]
@@ -3140,7 +3146,12 @@ class Workspace:
         ]
         try:
             doc = agreement_document(
-                reads, options, trial=trial, facts=facts, calibration=calibration
+                reads,
+                options,
+                trial=trial,
+                facts=facts,
+                calibration=calibration,
+                dates=s.role != "monitor",
             )
         except AnalysisError as exc:
             raise InvalidInput(f"the agreement report cannot be made yet: {exc}") from exc
@@ -3193,7 +3204,11 @@ class Workspace:
 
     #: Keys of audit details that would tell a monitor who the patient is or which visit a
     #: read is: dropped from timelines before unblinding (a monitor sees case codes only).
-    BLINDED_KEYS = frozenset({"patient", "real_id", "visit", "visits", "visit_date", "case"})
+    #: Also the worklists' randomisation inputs (patients, their visits, the seed), from
+    #: which each case's visit order could be recomputed.
+    BLINDED_KEYS = frozenset(
+        {"patient", "patients", "real_id", "visit", "visits", "visit_date", "case", "seed"}
+    )
 
     def reading_sessions(
         self,
@@ -3303,12 +3318,31 @@ class Workspace:
                 value = json.loads(text)
             except json.JSONDecodeError:
                 return text
-            if blind and isinstance(value, dict):
-                value = {k: v for k, v in value.items() if k not in self.BLINDED_KEYS}
-            return value
+            return self._blinded(value) if blind else value
 
         o, n = load(old), load(new)
         return {"old": o, "new": n} if o is not None else n
+
+    def _blinded(self, value: Any) -> Any:
+        """``value`` without the keys a monitor may not see (at any depth)."""
+        if isinstance(value, dict):
+            return {k: self._blinded(v) for k, v in value.items() if k not in self.BLINDED_KEYS}
+        if isinstance(value, list):
+            return [self._blinded(v) for v in value]
+        return value
+
+    def _blinded_text(self, text: str, blind: bool) -> str:
+        """An audit row's stored old/new JSON, blinded for a monitor (same JSON form)."""
+        if not blind or not text:
+            return text
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            return text
+        blinded = self._blinded(value)
+        if blinded == value:
+            return text
+        return json.dumps(blinded, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
     def session_document(self, s: UserSession, session_id: str) -> Any:
         """One session's timeline as a report document (CSV, PDF, ...); audited as an export."""
@@ -3359,9 +3393,18 @@ class Workspace:
 
         self._active(s, "monitor", "coordinator", "admin")
         result = self.verify()
+        blind = s.role == "monitor"
         with self.store.read() as db:
             rows = [
-                [a.seq, a.at, a.username, a.action, a.entity_id, _short(a.new), a.reason]
+                [
+                    a.seq,
+                    a.at,
+                    a.username,
+                    a.action,
+                    a.entity_id,
+                    _short(self._blinded_text(a.new, blind)),
+                    a.reason,
+                ]
                 for a in repo.audit_rows(db)
             ]
             head = self._head(db)

@@ -156,8 +156,10 @@ def agreement_document(
     trial: str,
     facts: Sequence[tuple[str, str]] = (),
     calibration: Mapping[str, Any] | None = None,
+    dates: bool = True,
 ) -> Document:
-    """The agreement report of ``reads`` (all of the trial's, as exported)."""
+    """The agreement report of ``reads`` (all of the trial's, as exported). ``dates=False``
+    leaves the visits' dates out (a monitor before unblinding sees no dates)."""
     methods = dict(builtin_methods())
     result = analyze(reads, methods, options)
     method = methods[result["method"]]
@@ -168,9 +170,8 @@ def agreement_document(
     rows = []
     for visit, v in result["totals"].items():
         for reader, s in v["readers"].items():
-            rows.append(
-                [visit, v["date"], reader, s["n"], s.get("mean"), s.get("sd"), s.get("median")]
-            )
+            row = [visit, v["date"], reader, s["n"], s.get("mean"), s.get("sd"), s.get("median")]
+            rows.append(row if dates else [row[0], *row[2:]])
     n_targets = result["icc"]["status_n"]
     sections.append(
         Section(
@@ -183,7 +184,9 @@ def agreement_document(
                 Table(
                     "Status totals",
                     "Status totals per visit and reader (n per row)",
-                    ["Visit", "Date (earliest)", "Reader", "n", "Mean", "SD", "Median"],
+                    ["Visit", "Date (earliest)", "Reader", "n", "Mean", "SD", "Median"]
+                    if dates
+                    else ["Visit", "Reader", "n", "Mean", "SD", "Median"],
                     rows,
                 ),
             ],
@@ -459,9 +462,19 @@ def agreement_document(
         ("Rules", result["rules"]["description"]),
         *facts,
     ]
+    data = {"analysis": result, "intra_reader": intra, "calibration": calibration}
     return Document(
         f"Reader agreement — {trial}",
         doc_facts,
         sections,
-        {"analysis": result, "intra_reader": intra, "calibration": calibration},
+        data if dates else _without_dates(data),
     )
+
+
+def _without_dates(value: Any) -> Any:
+    """``value`` with every key naming a date dropped, at any depth."""
+    if isinstance(value, Mapping):
+        return {k: _without_dates(v) for k, v in value.items() if "date" not in str(k).lower()}
+    if isinstance(value, list | tuple):
+        return [_without_dates(v) for v in value]
+    return value
