@@ -448,3 +448,62 @@ def test_time_on_each_film_is_logged_paused_while_locked_and_shown_per_session(
     assert row["seconds_per_image"] == pytest.approx(
         sum(by_image.values()) / len(by_image), abs=0.05
     )
+
+
+def test_session_security_end_to_end_lockout_through_the_workstation(
+    qtbot: QtBot, reading: SampleReading
+) -> None:
+    """Log in through the workstation (a wrong password first), lock the session from the
+    keyboard, then fail the unlock until the account locks: the films and scores stay hidden,
+    the right password is refused while locked, a new log-in is refused too, and the trail
+    records every failure and the lockout."""
+    ws = reading.workspace
+    attempts = ws.settings.lockout_attempts
+    station = Workstation(ws, username=SAMPLE_READER)
+    opened: list[ReadingWindow] = []
+    station.readingOpened.connect(opened.append)
+    station.start()
+    login = station.login_dialog
+    assert login is not None
+    qtbot.addWidget(login)
+    QTest.keyClicks(login.password, "Not-my-password-1")
+    QTest.keyClick(login.password, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: login.error.isVisible() and not login.busy, timeout=20000)
+    assert login.error.text().startswith("wrong user ID or password")
+    QTest.keyClicks(login.password, SAMPLE_READER_PASSWORD)
+    QTest.keyClick(login.password, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: bool(opened), timeout=30000)
+    window = opened[0]
+    qtbot.waitUntil(lambda: window.case_view.case is not None and window.grid is not None)
+    type_keys(window, "1")
+    wait_saved(qtbot, window)
+
+    with qtbot.waitSignal(window.sessionLocked, timeout=10000):
+        QTest.keyClick(window.grid.table, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier)
+    dialog = window.unlock_dialog
+    assert dialog is not None and dialog.isVisible()
+    for n in range(attempts):
+        QTest.keyClicks(dialog.password, f"Wrong-unlock-{n}x")
+        QTest.keyClick(dialog.password, Qt.Key.Key_Return)
+        qtbot.waitUntil(lambda: dialog.error.isVisible() and not dialog.busy, timeout=20000)
+        assert window.locked and not window.splitter.isVisible()
+    assert "locked" in dialog.error.text(), dialog.error.text()
+    QTest.keyClicks(dialog.password, SAMPLE_READER_PASSWORD)  # right, but the account is locked
+    QTest.keyClick(dialog.password, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not dialog.busy, timeout=20000)
+    assert window.locked and not window.splitter.isVisible()
+    assert "locked after repeated failed attempts" in dialog.error.text()
+    coordinator = ws.login(*COORDINATOR)
+    assert window.model is not None
+    stored = [len(ws.get_read(coordinator, code).scores) for code in window.model.reads.values()]
+    assert sum(stored) == 1, stored  # the entry made before the lock is kept
+    trail = [r for r in ws.audit_trail(coordinator) if r["entity_id"] == SAMPLE_READER]
+    failures = [r for r in trail if r["action"] == "user.login_failed"]
+    assert len(failures) == 1 + attempts  # the log-in typo and every unlock failure
+    assert [r["action"] for r in trail].count("user.lockout") == 1
+    from scorer.workspace import AuthError
+
+    with pytest.raises(AuthError, match="locked"):
+        ws.login(SAMPLE_READER, SAMPLE_READER_PASSWORD)
+    dialog.reject()  # giving up logs out and closes the window
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=20000)
