@@ -73,7 +73,26 @@ def make_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Engine:
             conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # A writer waits at most the busy timeout for another's lock, then fails with a message.
+    engine = create_engine(
+        url,
+        pool_pre_ping=True,
+        connect_args={"options": f"-c lock_timeout={int(busy_timeout_ms)}"},
+    )
+
+    @event.listens_for(engine, "begin")
+    def _on_pg_begin(conn: Any) -> None:
+        # Every write transaction first takes one transaction-scoped advisory lock, so the
+        # audit and event chains are appended by one workstation at a time and stay linear
+        # (the lock is released at commit or rollback). Reads never take it.
+        if not conn.get_execution_options().get("scorer_readonly", False):
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_WRITE_LOCK})")
+
+    return engine
+
+
+#: The advisory-lock key every PostgreSQL write transaction holds ("scorer" in ASCII).
+PG_WRITE_LOCK = 0x73636F726572
 
 
 @dataclass
@@ -209,7 +228,7 @@ class Store:
 
 def _is_lock_error(exc: OperationalError) -> bool:
     low = str(exc.orig if exc.orig is not None else exc).lower()
-    return "locked" in low or "busy" in low
+    return "locked" in low or "busy" in low or "lock timeout" in low
 
 
 def describe_operational_error(exc: OperationalError, path: Path | None = None) -> str:

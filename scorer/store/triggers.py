@@ -12,7 +12,7 @@ def create_append_only_triggers(conn: Connection) -> None:
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(
             "CREATE OR REPLACE FUNCTION scorer_append_only() RETURNS trigger AS $$ "
-            "BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$ LANGUAGE plpgsql"
+            "BEGIN RAISE EXCEPTION '%% is append-only', TG_TABLE_NAME; END $$ LANGUAGE plpgsql"
         )
         for t in APPEND_ONLY_TABLES:
             conn.exec_driver_sql(
