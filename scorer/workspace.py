@@ -91,7 +91,20 @@ class InvalidInput(ScorerError):
 
 
 class Conflict(ScorerError):
-    """Someone else changed the record first; the current value comes with the message."""
+    """Someone else changed the record first; the current value comes with the message.
+
+    ``version`` is the record's current version: sending the change again with it overwrites
+    deliberately, once the person has seen the current value."""
+
+    def __init__(
+        self,
+        message: str,
+        version: int | None = None,
+        current: Mapping[Area, AreaScore | None] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.version = version
+        self.current = dict(current or {})
 
 
 class Locked(ScorerError):
@@ -205,6 +218,17 @@ def _score_json(s: AreaScore | None, text: str = "") -> dict[str, Any] | None:
         if text:
             out["reason_text"] = text
     return out
+
+
+def _shown(s: AreaScore | None) -> str:
+    """A stored entry in the words the grid uses: 2, 1+2 (two sides), NA (reason)."""
+    if s is None:
+        return "not entered"
+    if s.reason is not None:
+        return f"NA ({s.reason})"
+    if s.sides is not None:
+        return "+".join(str(v) for v in s.sides) + f" = {s.score}"
+    return str(s.score)
 
 
 class Workspace:
@@ -907,11 +931,12 @@ class Workspace:
         reason_text: str = "",
         change_reason: str = "",
         expected_version: int | None = None,
+        expected: Mapping[Area, AreaScore | None] | None = None,
     ) -> ScoreAck:
         """Save one area's score (or not-assessable reason) in its own transaction.
 
         Changing a signed read needs ``change_reason``: the signature is voided and the read
-        must be signed again.
+        must be signed again. ``expected_version`` / ``expected``: see :meth:`set_scores`.
         """
         return self.set_scores(
             s,
@@ -920,6 +945,7 @@ class Workspace:
             {area: reason_text} if reason_text else None,
             change_reason,
             expected_version,
+            expected,
         )[0]
 
     def set_scores(
@@ -930,9 +956,14 @@ class Workspace:
         reason_texts: Mapping[Area, str] | None = None,
         change_reason: str = "",
         expected_version: int | None = None,
+        expected: Mapping[Area, AreaScore | None] | None = None,
     ) -> list[ScoreAck]:
         """Save several areas of one read in one transaction, each change audited on its own
-        row (used for "rest of this region = 0" and for bulk entry); all or nothing."""
+        row (used for "rest of this region = 0" and for bulk entry); all or nothing.
+
+        No lost update between workstations: with ``expected_version`` the read must be at
+        that version; with ``expected`` each named area must still hold what the caller last
+        saw (``None``: not entered). Otherwise :class:`Conflict` with the current values."""
         self._active(s, "reader", "adjudicator")
         texts = reason_texts or {}
         acks: list[ScoreAck] = []
@@ -949,10 +980,9 @@ class Workspace:
                 if value.reason == "other" and not texts.get(area, "").strip():
                     raise InvalidInput(f"{area}: describe the reason 'other'")
             if expected_version is not None and r.version != expected_version:
-                raise Conflict(
-                    f"this read was changed elsewhere (version {r.version}, you had "
-                    f"{expected_version}); the current value is shown"
-                )
+                raise self._stale(tx, r, list(values), expected_version)
+            if expected:
+                self._check_expected(tx, r, {a: expected[a] for a in values if a in expected})
             if r.status == "void":
                 raise InvalidInput("this read is void")
             for area, value in values.items():
@@ -985,14 +1015,55 @@ class Workspace:
                 acks.append(ScoreAck(code, area, r.version, r.status))
         return acks
 
+    def _check_expected(self, tx: Tx, r: Any, expected: Mapping[Area, AreaScore | None]) -> None:
+        """Raise Conflict if an area no longer holds what the caller saw."""
+        changed: dict[Area, AreaScore | None] = {}
+        for area, seen in expected.items():
+            row = repo.score_row(tx.session, r, area)
+            now = repo.row_score(row) if row is not None else None
+            if _score_json(now) != _score_json(seen):
+                changed[area] = now
+        if changed:
+            words = "; ".join(f"{a} is now {_shown(v)}" for a, v in changed.items())
+            raise Conflict(
+                f"changed on another workstation: {words}. Nothing was saved; check the value "
+                "and enter it again (Retry keeps yours).",
+                r.version,
+                changed,
+            )
+
+    def _stale(self, tx: Tx, r: Any, areas: Sequence[Area], expected: int) -> Conflict:
+        """The conflict of a change made on a stale copy of read ``r``, with the current
+        value of each area it would have changed."""
+        now = []
+        for area in areas:
+            row = repo.score_row(tx.session, r, area)
+            now.append(f"{area} is now {_shown(repo.row_score(row) if row else None)}")
+        return Conflict(
+            "this read was changed on another workstation since you had it (version "
+            f"{r.version}, yours {expected}): {'; '.join(now)}. Nothing was saved; check the "
+            "value and enter it again.",
+            r.version,
+        )
+
     def clear_score(
-        self, s: UserSession, code: str, area: Area, change_reason: str = ""
+        self,
+        s: UserSession,
+        code: str,
+        area: Area,
+        change_reason: str = "",
+        expected_version: int | None = None,
+        expected: Mapping[Area, AreaScore | None] | None = None,
     ) -> ScoreAck:
-        """Remove an area's entry (undo of a first entry)."""
+        """Remove an area's entry (undo of a first entry); ``expected`` as for set_scores."""
         self._active(s, "reader", "adjudicator")
         with self._write(s) as tx:
             r = self._own_read(s, tx.session, code, write=True)
             self._not_locked(repo.trial_by_id(tx.session, r.trial_id))
+            if expected_version is not None and r.version != expected_version:
+                raise self._stale(tx, r, [area], expected_version)
+            if expected and area in expected:
+                self._check_expected(tx, r, {area: expected[area]})
             if r.status == "signed":
                 if not change_reason.strip():
                     raise InvalidInput("this read is signed: give a reason to change it")
@@ -1014,7 +1085,8 @@ class Workspace:
             )
             return ScoreAck(code, area, r.version, r.status)
 
-    def set_note(self, s: UserSession, code: str, note: str) -> None:
+    def set_note(self, s: UserSession, code: str, note: str) -> int:
+        """Set the read's note; returns the read's new version."""
         self._active(s, "reader", "adjudicator")
         with self._write(s) as tx:
             r = self._own_read(s, tx.session, code, write=True)
@@ -1024,6 +1096,8 @@ class Workspace:
             tx.audit("read.note", "read", r.code, trial_id=r.trial_id, old=r.note, new=note)
             r.note = note
             r.updated_at = tx.now
+            tx.session.flush()
+            return int(r.version)
 
     def sign_read(
         self,

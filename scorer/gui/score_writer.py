@@ -50,11 +50,20 @@ class WritingFacade(Protocol):
         reason_texts: Mapping[Area, str] | None = None,
         change_reason: str = "",
         expected_version: int | None = None,
+        expected: Mapping[Area, AreaScore | None] | None = None,
     ) -> list[Any]: ...
 
-    def clear_score(self, s: Any, code: str, area: Area, change_reason: str = "") -> Any: ...
+    def clear_score(
+        self,
+        s: Any,
+        code: str,
+        area: Area,
+        change_reason: str = "",
+        expected_version: int | None = None,
+        expected: Mapping[Area, AreaScore | None] | None = None,
+    ) -> Any: ...
 
-    def set_note(self, s: Any, code: str, note: str) -> None: ...
+    def set_note(self, s: Any, code: str, note: str) -> Any: ...
 
     def raise_flag(self, s: Any, case_code: str, message: str) -> int: ...
 
@@ -153,6 +162,11 @@ class ScoreWriter(QObject):
         self.facade = facade
         self.session = session
         self._queue: queue.Queue[WriteEntry | None] = queue.Queue()
+        # What this workstation believes each area of each read holds (loaded, then what it
+        # saved): sent with every change, so a change made meanwhile on another workstation
+        # is reported as a conflict instead of being overwritten unseen.
+        self._known: dict[tuple[str, Area], AreaScore | None] = {}
+        self._known_lock = threading.Lock()
         self._pending = 0
         self._go = threading.Event()
         self._go.set()
@@ -179,6 +193,23 @@ class ScoreWriter(QObject):
     @property
     def running(self) -> bool:
         return self._thread.isRunning()
+
+    def expect(self, read_code: str, values: Mapping[Area, AreaScore | None]) -> None:
+        """What the read's areas hold as loaded (``None``: not entered); later changes of
+        these areas are checked against it. An area already known keeps what this writer
+        learnt (a case shown again may hold entries still on their way)."""
+        with self._known_lock:
+            for area, value in values.items():
+                self._known.setdefault((read_code, area), value)
+
+    def _expected(self, code: str, areas: Any) -> dict[Area, AreaScore | None]:
+        with self._known_lock:
+            return {a: self._known[(code, a)] for a in areas if (code, a) in self._known}
+
+    def _learn(self, code: str, values: Mapping[Area, AreaScore | None]) -> None:
+        with self._known_lock:
+            for area, value in values.items():
+                self._known[(code, area)] = value
 
     def submit(self, entry: WriteEntry) -> None:
         """Queue an entry; it is committed after every entry submitted before it."""
@@ -283,24 +314,39 @@ class ScoreWriter(QObject):
             if entry.note is not None:
                 self.facade.set_note(self.session, entry.read_code, entry.note)
                 return [AreaOutcome(None)]
+            code = entry.read_code
+            expected = self._expected(code, entry.values)
+            check: dict[str, Any] = {"expected": expected} if expected else {}
             sets = {a: v for a, v in entry.values.items() if v is not None}
             if sets:
                 texts = {a: t for a, t in entry.reason_texts.items() if a in sets and t}
                 acks = self.facade.set_scores(
-                    self.session, entry.read_code, sets, texts, entry.change_reason
+                    self.session,
+                    code,
+                    sets,
+                    texts,
+                    entry.change_reason,
+                    **check,
                 )
+                self._learn(code, sets)
                 return [AreaOutcome(ack.area, int(ack.version)) for ack in acks]
             # A clear entry holds one area (see submit), so it is all or nothing too.
             outcomes = []
             for area in entry.values:
                 ack = self.facade.clear_score(
-                    self.session, entry.read_code, area, entry.change_reason
+                    self.session, code, area, entry.change_reason, **check
                 )
+                self._learn(code, {area: None})
                 outcomes.append(AreaOutcome(area, int(ack.version)))
             return outcomes
         except SessionLocked:
             raise
         except Exception as exc:
+            current = getattr(exc, "current", None)
+            if isinstance(current, dict):
+                # A conflict: now this workstation knows what is stored, so Retry overwrites
+                # deliberately, after the reader has seen the current value.
+                self._learn(entry.read_code, current)
             areas: list[Area | None] = [None] if entry.note is not None else list(entry.values)
             return [AreaOutcome(a, error=_message(exc)) for a in areas]
 

@@ -1389,6 +1389,13 @@ class ScoringGrid(QWidget):
         self._bind(model)
 
     def _bind(self, model: GridModel) -> None:
+        expect = getattr(self.writer, "expect", None)
+        if expect is not None:
+            # What each area held when the case was loaded: the writer sends it with every
+            # change, so another workstation's change meanwhile is a conflict, not lost.
+            for letter, code in model.reads.items():
+                cells = {d.area: model.cells[(letter, d.area)].entry for d in model.areas}
+                expect(code, {a: (e.score if e is not None else None) for a, e in cells.items()})
         old = self.table_model
         if old is not None:
             old.detach()

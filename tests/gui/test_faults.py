@@ -223,3 +223,31 @@ def test_a_database_turned_read_only_loses_nothing_and_scoring_goes_on_after_rep
     assert sample.workspace.verify().ok
     assert writer.stop(10)
     sample.workspace.close()
+
+
+def test_a_change_made_on_another_workstation_is_a_conflict_not_lost(
+    qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same reader on two workstations: the second changes an area after the first
+    loaded the case; the first's change of that area is refused with the value now stored,
+    nothing is overwritten unseen, and Retry then overwrites deliberately."""
+    from scorer.core.reads import AreaScore
+
+    monkeypatch.setenv("SCORER_DATA_DIR", str(tmp_path / "data"))
+    sample = build_scoring_sample(tmp_path / "trial", patients=1, visits=2)
+    grid, writer = open_grid(qtbot, sample)
+    ws = sample.workspace
+    other = ws.login(sample.reader, sample.password)  # the other workstation's session
+    area = SVH.areas[0].area
+    ws.set_score(other, grid.model.reads["A"], area, AreaScore.scored(4))
+    qtbot.keyClicks(grid.table, "2")  # A, first area, over a value this grid never saw
+    qtbot.waitUntil(lambda: writer.pending_count == 0, timeout=20000)
+    cell = grid.model.cell("A", area)
+    assert cell.save == "failed"
+    assert "changed on another workstation" in cell.error and "is now 4" in cell.error
+    assert stored(sample, grid)[area] == AreaScore.scored(4)  # the other's value stands
+    grid.retry()  # the reader has seen it and keeps their own
+    qtbot.waitUntil(lambda: writer.pending_count == 0 and grid.model.failed == 0, timeout=20000)
+    assert stored(sample, grid)[area] == AreaScore.scored(2)
+    assert writer.stop(10)
+    ws.close()

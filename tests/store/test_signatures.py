@@ -370,7 +370,7 @@ def test_a_stale_version_is_a_conflict(populated_copy: Any) -> None:
     version = ws.get_read(s, code).version
     ack = ws.set_score(s, code, HAND_ERO, AreaScore.scored(2), expected_version=version)
     assert ack.version == version + 1
-    with pytest.raises(Conflict, match="changed elsewhere"):
+    with pytest.raises(Conflict, match="changed on another workstation.*LH MCP1 ERO is now 2"):
         ws.set_score(s, code, HAND_ERO, AreaScore.scored(3), expected_version=version)
     assert ws.get_read(s, code).scores[HAND_ERO] == AreaScore.scored(2)
 
