@@ -523,15 +523,29 @@ class ReadingWindow(QMainWindow):
             )
 
     def log_time(self, wait: bool = False) -> None:
-        """Log the seconds the case on screen was open (the event log the coordinator's
-        progress adds up): when leaving it or locking (on a worker), or closing the window
-        (``wait``: done before the window goes)."""
+        """Log the seconds the case on screen was open and each film was shown (the event
+        log the coordinator's progress and the monitor's sessions add up): when leaving it (on
+        a worker), or closing the window (``wait``: done before the window goes)."""
+        events = self._time_events()
+        log = getattr(self._ws, "log_events", None)
+        if not events or log is None or (wait and self.locked):
+            return
+        if not wait:
+            self.tasks.run(log, self._session, events, self._trial)
+            return
+        from scorer.workspace import ScorerError
+
+        with contextlib.suppress(ScorerError):
+            log(self._session, events, self._trial)
+
+    def _time_events(self) -> list[tuple[str, str, dict[str, Any] | None]]:
+        """The case.closed and image.viewed events of the case on screen, since it was shown
+        (the clocks restart)."""
         code, since = self.current_code, self._case_since
         self._case_since = None
         films = self.case_view.film_clock.take()
-        log = getattr(self._ws, "log_events", None)
-        if code is None or since is None or log is None or (wait and self.locked):
-            return
+        if code is None or since is None:
+            return []
         events: list[tuple[str, str, dict[str, Any] | None]] = [
             ("case.closed", code, {"seconds": round(time.monotonic() - since, 1)})
         ]
@@ -540,13 +554,7 @@ class ReadingWindow(QMainWindow):
             for image, seconds in films.items()
             if seconds > 0
         ]
-        if not wait:
-            self.tasks.run(log, self._session, events, self._trial)
-            return
-        from scorer.workspace import ScorerError
-
-        with contextlib.suppress(ScorerError):
-            log(self._session, events, self._trial)
+        return events
 
     def _open_and_load(self, code: str) -> tuple[dict[str, Any], CaseScores]:
         """On a worker thread: open the case (its reads start on first opening) and fetch
@@ -757,13 +765,14 @@ class ReadingWindow(QMainWindow):
         has locked the session already (an entry met the inactivity limit)."""
         if self.locked:
             return
-        if not server_side:
-            self.log_time()
+        events = [] if server_side else self._time_events()
         self.locked = True
         if self.grid is not None:
             self.grid.commit_note()
         if not server_side:
-            self.tasks.run(self._ws.lock, self._session)
+            # The time on the case is logged before the session locks, in one task (two
+            # tasks could run in either order, and a locked session logs nothing).
+            self.tasks.run(self._log_then_lock, events)
         self.splitter.hide()
         self.case_view.film_clock.pause(True)
         self._update_case_actions()
@@ -780,6 +789,15 @@ class ReadingWindow(QMainWindow):
         dialog.rejected.connect(self.log_out)
         dialog.open()
         self.sessionLocked.emit()
+
+    def _log_then_lock(self, events: list[tuple[str, str, dict[str, Any] | None]]) -> None:
+        log = getattr(self._ws, "log_events", None)
+        if events and log is not None:
+            from scorer.workspace import ScorerError
+
+            with contextlib.suppress(ScorerError):
+                log(self._session, events, self._trial)
+        self._ws.lock(self._session)
 
     def _unlocked(self) -> None:
         self.locked = False

@@ -415,6 +415,7 @@ def test_time_on_each_film_is_logged_paused_while_locked_and_shown_per_session(
     first = window.current_code
     hands = sorted(p.shown.image for p in window.case_view.panels.values() if p.shown)
     assert len(hands) == 3  # one hands film per visit on screen
+    window.case_view.film_clock.take()  # count from here (the films came up a moment ago)
     t0 = time.monotonic()
     qtbot.wait(700)
     window.case_view.step_page(1)  # the feet
@@ -442,8 +443,8 @@ def test_time_on_each_film_is_logged_paused_while_locked_and_shown_per_session(
     for e in viewed:
         assert e["detail"]["case_code"] in (first, window.current_code)
         by_image[e["subject"]] = by_image.get(e["subject"], 0.0) + e["detail"]["seconds"]
-    for code in hands:  # on screen from t0 (or a little before) to t1, not after
-        assert 0.6 <= by_image[code] <= (t1 - t0) + 0.5, (code, by_image, t1 - t0)
+    for code in hands:  # on screen from t0 to t1, not after
+        assert 0.6 <= by_image[code] <= (t1 - t0) + 0.2, (code, by_image, t1 - t0)
     for code in feet:  # from t1 to t4 less the time locked (at least t3 - t2)
         assert 0.6 <= by_image[code] <= (t4 - t1) - (t3 - t2) + 0.2, (code, by_image)
     closed = [e for e in events if e["kind"] == "case.closed" and e["subject"] == first]
