@@ -85,17 +85,19 @@ class FlakyFacade:
         if self.calls in self.fail_calls:
             raise ScorerError(DISK_FULL)
 
-    def set_scores(self, s: Any, code: str, values: Mapping[Area, AreaScore], *a: Any) -> Any:
+    def set_scores(
+        self, s: Any, code: str, values: Mapping[Area, AreaScore], *a: Any, **kw: Any
+    ) -> Any:
         self._maybe_fail()
-        return self.real.set_scores(s, code, values, *a)
+        return self.real.set_scores(s, code, values, *a, **kw)
 
-    def clear_score(self, s: Any, code: str, area: Area, change_reason: str = "") -> Any:
+    def clear_score(self, s: Any, code: str, area: Area, change_reason: str = "", **kw: Any) -> Any:
         self._maybe_fail()
-        return self.real.clear_score(s, code, area, change_reason)
+        return self.real.clear_score(s, code, area, change_reason, **kw)
 
-    def set_note(self, s: Any, code: str, note: str) -> None:
+    def set_note(self, s: Any, code: str, note: str) -> Any:
         self._maybe_fail()
-        self.real.set_note(s, code, note)
+        return self.real.set_note(s, code, note)
 
     def raise_flag(self, s: Any, case_code: str, message: str) -> int:
         return int(self.real.raise_flag(s, case_code, message))
@@ -248,7 +250,9 @@ class GatedFacade:
     def __init__(self) -> None:
         self.gate = threading.Event()
 
-    def set_scores(self, s: Any, code: str, values: Mapping[Area, AreaScore], *a: Any) -> Any:
+    def set_scores(
+        self, s: Any, code: str, values: Mapping[Area, AreaScore], *a: Any, **kw: Any
+    ) -> Any:
         self.gate.wait(10)
         return [type("Ack", (), {"area": a, "version": 1})() for a in values]
 
