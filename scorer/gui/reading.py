@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -171,6 +172,8 @@ class ReadingWindow(QMainWindow):
         self.grid: ScoringGrid | None = None
         self.sign_dialog: SignDialog | None = None
         self.reopen_dialog: ReopenDialog | None = None
+        self._server_locked = threading.Event()  # set once a lock has reached the facade
+        self._server_locked.set()
         self.unlock_dialog: UnlockDialog | None = None
         self.feedback_dialog: FeedbackDialog | None = None
         self.locked = False
@@ -766,6 +769,9 @@ class ReadingWindow(QMainWindow):
         if self.locked:
             return
         events = [] if server_side else self._time_events()
+        self._server_locked.clear()
+        if server_side:
+            self._server_locked.set()
         self.locked = True
         if self.grid is not None:
             self.grid.commit_note()
@@ -780,7 +786,7 @@ class ReadingWindow(QMainWindow):
             action.setEnabled(False)
         self.statusBar().showMessage("Session locked")
         dialog = UnlockDialog(
-            lambda pw: self._ws.unlock(self._session, pw),
+            self._unlock_after_lock,
             str(getattr(self._session, "username", "")),
             self,
         )
@@ -791,13 +797,22 @@ class ReadingWindow(QMainWindow):
         self.sessionLocked.emit()
 
     def _log_then_lock(self, events: list[tuple[str, str, dict[str, Any] | None]]) -> None:
-        log = getattr(self._ws, "log_events", None)
-        if events and log is not None:
-            from scorer.workspace import ScorerError
+        try:
+            log = getattr(self._ws, "log_events", None)
+            if events and log is not None:
+                from scorer.workspace import ScorerError
 
-            with contextlib.suppress(ScorerError):
-                log(self._session, events, self._trial)
-        self._ws.lock(self._session)
+                with contextlib.suppress(ScorerError):
+                    log(self._session, events, self._trial)
+            self._ws.lock(self._session)
+        finally:
+            self._server_locked.set()
+
+    def _unlock_after_lock(self, password: str) -> Any:
+        """On the dialog's worker: unlock only once the lock has reached the facade (else a
+        quick unlock could be overtaken by the lock, leaving the session locked)."""
+        self._server_locked.wait(30)
+        return self._ws.unlock(self._session, password)
 
     def _unlocked(self) -> None:
         self.locked = False
