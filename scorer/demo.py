@@ -447,6 +447,8 @@ def _build(ws: object, passwords: dict[str, str], samples: Path, say: Say) -> No
             case = ws.open_case(s, row["code"])
             patient = patients[full[row["code"]]["patient"]]
             for letter, read_code in case["reads"].items():
+                if ws.get_read(s, read_code).status == "signed":
+                    continue  # an interrupted earlier set-up signed this one already
                 visit = full[row["code"]]["visits"]["ABC".index(letter)]
                 scores = _reader_read(truth[(patient, visit)], reader, patient, visit)
                 ws.set_scores(s, read_code, scores)
