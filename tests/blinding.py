@@ -34,33 +34,43 @@ def mini_demo_samples(folder: Path) -> Path:
     return folder
 
 
-def planted(samples: Path) -> set[str]:
-    """Everything in the source files that would betray a patient, a visit or a date."""
+#: What de-identification removes from every file: no role ever sees it.
+REMOVED = (
+    "PatientBirthDate",
+    "AccessionNumber",
+    "InstitutionName",
+    "ReferringPhysicianName",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "SOPInstanceUID",
+    "ClinicalTrialSiteName",
+    "OtherPatientIDs",
+)
+#: What a coordinator may know (real IDs, visit dates and labels) but a reader may not.
+KEPT_FOR_COORDINATORS = (
+    "PatientID",
+    "StudyDate",
+    "AcquisitionDate",
+    "ClinicalTrialSubjectID",
+    "ClinicalTrialTimePointDescription",
+)
+
+
+def _from_files(samples: Path, keywords: tuple[str, ...], file_names: bool) -> set[str]:
     found: set[str] = set()
     for path in samples.rglob("*.dcm"):
         ds = pydicom.dcmread(path)
         name = ds.PatientName
         found |= {str(name), name.family_name, name.given_name}
-        for keyword in (
-            "PatientID",
-            "PatientBirthDate",
-            "StudyDate",
-            "AcquisitionDate",
-            "AccessionNumber",
-            "InstitutionName",
-            "ReferringPhysicianName",
-            "StudyInstanceUID",
-            "SeriesInstanceUID",
-            "SOPInstanceUID",
-            "ClinicalTrialSubjectID",
-            "ClinicalTrialTimePointDescription",
-            "ClinicalTrialSiteName",
-            "OtherPatientIDs",
-        ):
-            value = ds.get(keyword)
-            if value:
-                found.add(str(value))
-        found |= {path.name, f"{path.parent.name}/{path.name}"}
+        found |= {str(ds.get(k)) for k in keywords if ds.get(k)}
+        if file_names:
+            found |= {path.name, f"{path.parent.name}/{path.name}"}
+    return found
+
+
+def planted(samples: Path) -> set[str]:
+    """Everything in the source files that would betray a patient, a visit or a date."""
+    found = _from_files(samples, REMOVED + KEPT_FOR_COORDINATORS, file_names=True)
     with (samples / "manifest.csv").open(encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
             y, m, d = row["date"].split("-")
@@ -72,26 +82,7 @@ def planted(samples: Path) -> set[str]:
 def deidentified_away(samples: Path) -> set[str]:
     """What de-identification removes: no role ever sees it (a coordinator knows real IDs and
     visit dates, which the manifest gives, but never names, birth dates and the like)."""
-    gone: set[str] = set()
-    for path in samples.rglob("*.dcm"):
-        ds = pydicom.dcmread(path)
-        name = ds.PatientName
-        gone |= {str(name), name.family_name, name.given_name}
-        for keyword in (
-            "PatientBirthDate",
-            "AccessionNumber",
-            "InstitutionName",
-            "ReferringPhysicianName",
-            "StudyInstanceUID",
-            "SeriesInstanceUID",
-            "SOPInstanceUID",
-            "ClinicalTrialSiteName",
-            "OtherPatientIDs",
-        ):
-            value = ds.get(keyword)
-            if value:
-                gone.add(str(value))
-    return {g for g in gone if g and len(g) >= 3}
+    return {g for g in _from_files(samples, REMOVED, file_names=False) if g and len(g) >= 3}
 
 
 def visible_texts(window: QMainWindow) -> list[str]:
