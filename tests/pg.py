@@ -43,18 +43,35 @@ class PgServer:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
 
-    def new_database(self) -> str:
-        """A fresh, empty database; its URL."""
+    def new_database(self, template: str | None = None) -> str:
+        """A fresh database, empty or a copy of the database at URL ``template`` (which must
+        have no open connection); its URL."""
         from sqlalchemy import create_engine, text
 
         name = "t_" + uuid.uuid4().hex[:12]
+        copy = f' TEMPLATE "{database_name(template)}"' if template else ""
         eng = create_engine(self.url(), isolation_level="AUTOCOMMIT")
         try:
             with eng.connect() as c:
-                c.execute(text(f'CREATE DATABASE "{name}"'))
+                c.execute(text(f'CREATE DATABASE "{name}"{copy}'))
         finally:
             eng.dispose()
         return self.url(name)
+
+    def drop_database(self, url: str) -> None:
+        """Drop the database at ``url``, closing whatever is still connected to it."""
+        from sqlalchemy import create_engine, text
+
+        eng = create_engine(self.url(), isolation_level="AUTOCOMMIT")
+        try:
+            with eng.connect() as c:
+                c.execute(text(f'DROP DATABASE IF EXISTS "{database_name(url)}" WITH (FORCE)'))
+        finally:
+            eng.dispose()
+
+
+def database_name(url: str) -> str:
+    return url.rsplit("/", 1)[1].split("?", 1)[0]
 
 
 def _as_postgres(cmd: list[str]) -> list[str]:

@@ -3,12 +3,15 @@ built once per test session and copied (database, audit key, receipts) for each 
 
 Argon2 hashing costs a noticeable fraction of a second per call, so the users, the trial and the
 reads are made once; a test that changes data works on its own copy in its ``tmp_path``.
+
+Every test of ``populated_copy`` runs twice: on an SQLite file (copied) and on a PostgreSQL
+server (a database created from the template database), with the audit key and receipts
+copied beside it and named in a config file, as a reading centre's workstations name them.
 """
 
 from __future__ import annotations
 
 import shutil
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -20,6 +23,8 @@ import pytest
 from scorer.core.methods import Area, get_method
 from scorer.core.reads import AreaScore
 from scorer.workspace import UserSession, Workspace
+from tests.behind import behind
+from tests.pg import PgServer, pg_server  # noqa: F401  (the fixture)
 
 #: The time every populated database is built at (a Monday morning, UTC).
 POPULATED_START = datetime(2025, 3, 3, 9, 0, 0, tzinfo=UTC)
@@ -92,11 +97,16 @@ class PopulatedTemplate:
 
     folder: Path
     stem: str
+    db: str  # the SQLite file's path, or the template database's URL
     patients: dict[str, str]  # real ID -> code
     reads: dict[str, dict[str, str]]  # username -> label -> read code
     cases: dict[str, list[str]]  # username -> worklist case codes
     sessions: dict[str, UserSession]  # username -> a fresh session logged in at the start
     start: datetime = POPULATED_START
+
+    @property
+    def backend(self) -> str:
+        return "postgresql" if self.db.startswith("postgresql") else "sqlite"
 
 
 @dataclass
@@ -105,9 +115,28 @@ class PopulatedCopy:
 
     ws: Workspace
     clock: SettableClock
-    path: Path
+    db: str  # what --db takes: the SQLite file's path or the server database's URL
+    folder: Path  # the test's own folder: the copy's key and receipts, files it writes
     template: PopulatedTemplate
     _sessions: dict[str, UserSession] = field(default_factory=dict)
+
+    @property
+    def backend(self) -> str:
+        return self.template.backend
+
+    @property
+    def path(self) -> Path:
+        """The SQLite file (SQLite copies only)."""
+        assert self.backend == "sqlite", "a PostgreSQL copy has no file: use .db"
+        return Path(self.db)
+
+    @property
+    def key_path(self) -> Path:
+        return self.folder / f"{self.template.stem}.audit-key"
+
+    @property
+    def receipts_path(self) -> Path:
+        return self.folder / f"{self.template.stem}.receipts"
 
     @property
     def trial(self) -> str:
@@ -159,25 +188,18 @@ class PopulatedCopy:
         fill_read(self.ws, s, code, seed)
 
     def sql(self, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        """Run a read-only query on the copy's SQLite file (a separate connection)."""
-        con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
-        try:
-            return list(con.execute(query, params))
-        finally:
-            con.close()
+        """Run a read-only query on the copy behind the facade (``?`` placeholders)."""
+        with behind(self.db, readonly=True) as con:
+            return con.rows(query, params)
 
     def sql_write(self, query: str, params: tuple[Any, ...] = ()) -> None:
-        """Change the copy's SQLite file behind the facade (test set-up only)."""
-        con = sqlite3.connect(self.path)
-        try:
-            with con:
-                con.execute(query, params)
-        finally:
-            con.close()
+        """Change the copy behind the facade (test set-up only)."""
+        with behind(self.db) as con:
+            con.execute(query, params)
 
     def audit(self, action: str | None = None) -> list[tuple[Any, ...]]:
         """Audit rows (seq, username, action, entity_id, old, new, reason), optionally of one
-        action, straight from the file."""
+        action, straight from the database."""
         q = "SELECT seq, username, action, entity_id, old, new, reason FROM audit_events"
         if action is None:
             return self.sql(q + " ORDER BY seq")
@@ -185,22 +207,12 @@ class PopulatedCopy:
 
     def dump(self) -> dict[str, list[tuple[Any, ...]]]:
         """Every row of every table: to show that a refused call changed nothing."""
-        con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
-        try:
-            tables = [
-                r[0]
-                for r in con.execute(
-                    "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
-                )
-            ]
-            return {t: list(con.execute(f'SELECT * FROM "{t}" ORDER BY 1')) for t in tables}
-        finally:
-            con.close()
+        with behind(self.db, readonly=True) as con:
+            return con.dump()
 
 
-def _build_populated(folder: Path) -> PopulatedTemplate:
+def _build_populated(folder: Path, db: str) -> PopulatedTemplate:
     clock = SettableClock(POPULATED_START)
-    db = folder / "populated.sqlite"
     admin_name, _, admin_pw = POPULATED_USERS["admin"]
     ws = Workspace.initialize("admin", admin_name, admin_pw, db=str(db), clock=clock)
     try:
@@ -211,11 +223,9 @@ def _build_populated(folder: Path) -> PopulatedTemplate:
     finally:
         ws.close()
     # The first-log-in password change costs four argon2 runs per user; test_accounts tests it
-    # through the facade, so here the flag is cleared in the file (users is not a chained table).
-    con = sqlite3.connect(db)
-    with con:
-        con.execute("UPDATE users SET must_change_password = 0")
-    con.close()
+    # through the facade, so here it is cleared behind it (users is not a chained table).
+    with behind(db) as con:
+        con.execute("UPDATE users SET must_change_password = false")
     ws = Workspace.open(db=str(db), clock=clock)
     try:
         admin = ws.login("admin", admin_pw)
@@ -285,41 +295,95 @@ def _build_populated(folder: Path) -> PopulatedTemplate:
         ws.close()
     for suffix in ("-wal", "-shm"):
         assert not (folder / f"populated.sqlite{suffix}").exists(), "WAL left after close"
-    return PopulatedTemplate(folder, "populated", patients, reads, cases, sessions)
+    return PopulatedTemplate(folder, "populated", db, patients, reads, cases, sessions)
+
+
+def _key_config(folder: Path, stem: str) -> Path:
+    """A config file naming the audit key and receipts in ``folder`` (a server database keeps
+    them outside the database, where the config says)."""
+    config = folder / "scorer.toml"
+    config.write_text(
+        f'audit_key = "{folder / (stem + ".audit-key")}"\n'
+        f'receipts = "{folder / (stem + ".receipts")}"\n',
+        encoding="utf-8",
+    )
+    return config
 
 
 @pytest.fixture(scope="session")
 def populated_template(tmp_path_factory: pytest.TempPathFactory) -> PopulatedTemplate:
-    """One database for the whole run: six users (one per role, plus a second reader), all past
-    their first password change; trial T1 with visits W0 and W24 and three patients (the third
-    without reads); reads of reader1, reader2 and adjud1 labelled partial / complete / complete2
-    / signed; reader1 and reader2 assigned to T1, a worklist generated for reader1 only."""
+    """One SQLite database for the whole run: six users (one per role, plus a second reader),
+    all past their first password change; trial T1 with visits W0 and W24 and three patients
+    (the third without reads); reads of reader1, reader2 and adjud1 labelled partial / complete
+    / complete2 / signed; reader1 and reader2 assigned to T1, a worklist generated for reader1
+    only."""
     folder = tmp_path_factory.mktemp("populated")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SCORER_DATA_DIR", str(folder / "data"))
         mp.setenv("SCORER_CONFIG", str(folder / "no-site-config.toml"))
         mp.delenv("SCORER_DB", raising=False)
-        return _build_populated(folder)
+        return _build_populated(folder, str(folder / "populated.sqlite"))
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
+def populated_pg_template(
+    tmp_path_factory: pytest.TempPathFactory,
+    pg_server: PgServer,  # noqa: F811
+) -> PopulatedTemplate:
+    """The same database on the PostgreSQL server, used as the template of each test's copy."""
+    folder = tmp_path_factory.mktemp("populated-pg")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SCORER_DATA_DIR", str(folder / "data"))
+        mp.setenv("SCORER_CONFIG", str(_key_config(folder, "populated")))
+        mp.delenv("SCORER_DB", raising=False)
+        return _build_populated(folder, pg_server.new_database())
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
 def populated_copy(
-    tmp_path: Path, populated_template: PopulatedTemplate
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[PopulatedCopy]:
     """The test's own copy of the populated database (with its audit key and receipts), opened
-    with a clock one minute after the template's sessions logged in."""
+    with a clock one minute after the template's sessions logged in; once on SQLite, once on
+    PostgreSQL."""
+    template: PopulatedTemplate = request.getfixturevalue(
+        "populated_template" if request.param == "sqlite" else "populated_pg_template"
+    )
     folder = tmp_path / "populated-copy"
     folder.mkdir()
-    for f in populated_template.folder.iterdir():
-        if f.is_file() and f.name.startswith(populated_template.stem + "."):
+    for f in template.folder.iterdir():
+        if f.is_file() and f.name.startswith(template.stem + "."):
             shutil.copy2(f, folder / f.name)
-    path = folder / f"{populated_template.stem}.sqlite"
-    clock = SettableClock(populated_template.start + timedelta(minutes=1))
-    ws = Workspace.open(db=str(path), clock=clock)
+    server: PgServer | None = None
+    if template.backend == "sqlite":
+        db = str(folder / f"{template.stem}.sqlite")
+    else:
+        server = request.getfixturevalue("pg_server")
+        db = server.new_database(template=template.db)
+        monkeypatch.setenv("SCORER_CONFIG", str(_key_config(folder, template.stem)))
+    clock = SettableClock(template.start + timedelta(minutes=1))
+    ws = Workspace.open(db=db, clock=clock)
     try:
-        yield PopulatedCopy(ws, clock, path, populated_template)
+        yield PopulatedCopy(ws, clock, db, folder, template)
     finally:
         ws.close()
+        if server is not None:
+            server.drop_database(db)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Where a test makes its own database, once on each backend: an SQLite path in the test's
+    folder, or a new empty database on the PostgreSQL server (its URL)."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "t.sqlite")
+        return
+    server: PgServer = request.getfixturevalue("pg_server")
+    url = server.new_database()
+    try:
+        yield url
+    finally:
+        server.drop_database(url)
 
 
 @pytest.fixture

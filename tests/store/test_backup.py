@@ -1,6 +1,7 @@
 """Backup and restore of the SQLite store: the restored copy has the same row counts and audit
 head and verifies; a damaged backup or an existing target restores nothing; the key stays out
-of the backup."""
+of the backup. A PostgreSQL store is backed up with the server's own tools (pg_dump), which
+`scorer backup` says."""
 
 from __future__ import annotations
 
@@ -16,8 +17,11 @@ from scorer.cli import main
 from scorer.store.backup import facts
 from scorer.workspace import ScorerError, Workspace
 
+SQLITE_ONLY = pytest.mark.parametrize("populated_copy", ["sqlite"], indirect=True)
+
 
 @pytest.mark.posix  # the key file's owner-only mode is checked on POSIX systems
+@SQLITE_ONLY
 def test_backup_and_restore_keep_every_row_and_the_audit_head(
     populated_copy: Any, tmp_path: Path
 ) -> None:
@@ -56,6 +60,7 @@ def test_backup_and_restore_keep_every_row_and_the_audit_head(
         ws.close()
 
 
+@SQLITE_ONLY
 def test_a_damaged_backup_or_an_existing_target_restores_nothing(
     populated_copy: Any, tmp_path: Path
 ) -> None:
@@ -83,3 +88,15 @@ def test_a_damaged_backup_or_an_existing_target_restores_nothing(
     with contextlib.redirect_stderr(err):
         assert main(["restore", str(tmp_path / "nothing.zip"), "--db", str(target)]) == 1
     assert "not a scorer backup" in err.getvalue()
+
+
+@pytest.mark.parametrize("populated_copy", ["postgresql"], indirect=True)
+def test_a_server_database_is_backed_up_by_the_servers_tools(
+    populated_copy: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    c = populated_copy
+    audit_before = c.sql("SELECT count(*) FROM audit_events")
+    with pytest.raises(ScorerError, match="use pg_dump for PostgreSQL"):
+        c.ws.backup(c.session_of_role("admin"), tmp_path / "b.zip")
+    assert not (tmp_path / "b.zip").exists()
+    assert c.sql("SELECT count(*) FROM audit_events") == audit_before

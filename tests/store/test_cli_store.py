@@ -1,4 +1,5 @@
-"""The admin and coordinator command line over a real SQLite database."""
+"""The admin and coordinator command line over a real database: an SQLite file and a PostgreSQL
+server."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ class Cli:
     """Runs `scorer ...` in-process with passwords fed on standard input."""
 
     def __init__(
-        self, db: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+        self, db: str | Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
     ) -> None:
         self.db = db
         self.capsys = capsys
@@ -33,8 +34,8 @@ class Cli:
 
 
 @pytest.fixture
-def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
-    c = Cli(tmp_path / "trial.sqlite", capsys, monkeypatch)
+def cli(fresh_db: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
+    c = Cli(fresh_db, capsys, monkeypatch)
     rc, out, err = c(
         "init", "--admin", "ada", "--name", "Ada Admin", "--password-stdin", stdin=ADMIN_PW + "\n"
     )

@@ -100,6 +100,6 @@ def test_unlock_needs_a_reason_and_a_second_persons_signature(populated_copy: An
 
 def test_a_lock_flag_set_behind_the_facade_fails_verification(populated_copy: Any) -> None:
     c = populated_copy
-    c.sql_write("UPDATE trials SET locked = 1 WHERE code = 'T1'")
+    c.sql_write("UPDATE trials SET locked = true WHERE code = 'T1'")
     result = c.ws.verify()
     assert not result.ok and any("without a lock signature" in e for e in result.errors)

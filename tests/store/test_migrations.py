@@ -1,8 +1,8 @@
-"""Schema migrations: a database made at every earlier revision upgrades to head."""
+"""Schema migrations: a database made at every earlier revision upgrades to head, on SQLite
+and on PostgreSQL, and gets the append-only triggers."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -11,6 +11,11 @@ from sqlalchemy import inspect
 from scorer.store.database import make_engine
 from scorer.store.migrate import current_revision, head_revision, revisions, upgrade
 from scorer.store.schema import Base
+from tests.behind import APPEND_ONLY, behind
+
+
+def _url(db: str) -> str:
+    return db if "://" in db else f"sqlite:///{db}"
 
 
 def test_revisions_form_one_line_from_0001() -> None:
@@ -21,9 +26,8 @@ def test_revisions_form_one_line_from_0001() -> None:
 
 
 @pytest.mark.parametrize("start", revisions())
-def test_every_revision_upgrades_to_head(tmp_path: Path, start: str) -> None:
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    engine = make_engine(url)
+def test_every_revision_upgrades_to_head(fresh_db: str, start: str) -> None:
+    engine = make_engine(_url(fresh_db))
     upgrade(engine, start)
     assert current_revision(engine) == start
     upgrade(engine)
@@ -36,16 +40,19 @@ def test_every_revision_upgrades_to_head(tmp_path: Path, start: str) -> None:
     engine.dispose()
 
 
-def test_migrations_install_the_append_only_triggers(tmp_path: Path) -> None:
-    path = tmp_path / "db.sqlite"
-    engine = make_engine(f"sqlite:///{path}")
+def test_migrations_install_the_append_only_triggers(fresh_db: str) -> None:
+    engine = make_engine(_url(fresh_db))
     upgrade(engine)
     engine.dispose()
-    con = sqlite3.connect(path)
-    names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='trigger'")}
-    con.close()
-    for table in ("audit_events", "signatures", "events"):
-        assert {f"{table}_no_update", f"{table}_no_delete"} <= names
+    with behind(fresh_db) as con:
+        found = con.triggers()
+        sqlite = con.dialect == "sqlite"
+    names = {name for name, _ in found}
+    for table in APPEND_ONLY:
+        if sqlite:
+            assert {f"{table}_no_update", f"{table}_no_delete"} <= names
+        else:  # one BEFORE UPDATE OR DELETE trigger per table
+            assert (f"{table}_append_only", table) in found
 
 
 def test_sqlite_runs_wal_with_full_sync_and_foreign_keys(tmp_path: Path) -> None:

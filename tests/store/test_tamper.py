@@ -1,17 +1,18 @@
-"""Tamper detection: whoever holds the SQLite file (but not the audit key) cannot change the
+"""Tamper detection: whoever holds the database (but not the audit key) cannot change the
 audit trail, the event log or a signed read without ``scorer audit verify`` saying so.
 
-The attacker opens the file with the standard library, drops the append-only triggers as anyone
-holding the file can, and then edits, deletes, inserts, reorders, cuts or rewrites rows. Each
-attack must fail ``Workspace.verify()`` with an error naming the table and the first bad row,
-and make ``scorer audit verify`` exit non-zero naming it too.
+The attacker opens the database with the plain driver (the SQLite file with the standard
+library; the PostgreSQL database as the server's owner account), drops the append-only triggers
+as anyone holding it can, and then edits, deletes, inserts, reorders, cuts or rewrites rows.
+Each attack must fail ``Workspace.verify()`` with an error naming the table and the first bad
+row, and make ``scorer audit verify`` exit non-zero naming it too. Every test runs on both
+databases.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,8 +24,9 @@ from scorer.cli import main
 from scorer.core.reads import AreaScore
 from scorer.store.audit import GENESIS, Verification, compute_mac, load_key
 from scorer.workspace import ScorerError, Workspace
+from tests.behind import APPEND_ONLY, Behind, behind
+from tests.store.conftest import PopulatedCopy
 
-APPEND_ONLY = ("audit_events", "signatures", "events")
 # The columns an audit row's MAC covers, in the order it covers them (scorer.store.audit).
 AUDIT_COLUMNS = "seq, at, username, action, entity, entity_id, old, new, reason, trial_id"
 
@@ -33,70 +35,59 @@ AUDIT_COLUMNS = "seq, at, username, action, entity, entity_id, old, new, reason,
 
 
 @contextmanager
-def attacker(path: Path, drop_triggers: bool = True) -> Iterator[sqlite3.Connection]:
-    """The SQLite file opened with the stdlib (autocommit), the append-only triggers dropped
-    as anyone holding the file could."""
-    con = sqlite3.connect(path, isolation_level=None)
-    try:
+def attacker(db: PopulatedCopy, drop_triggers: bool = True) -> Iterator[Behind]:
+    """The database opened with the plain driver (autocommit), the append-only triggers
+    dropped as anyone holding the database could."""
+    with behind(db.db) as con:
         if drop_triggers:
-            names = [
-                r[0]
-                for r in con.execute(
-                    "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN "
-                    "(?, ?, ?)",
-                    APPEND_ONLY,
-                )
-            ]
-            assert len(names) == 6, names  # UPDATE and DELETE on each append-only table
-            for name in names:
-                con.execute(f'DROP TRIGGER "{name}"')
+            # UPDATE and DELETE on each append-only table: two triggers each on SQLite, one
+            # on PostgreSQL.
+            assert con.drop_append_only_triggers() == (6 if con.dialect == "sqlite" else 3)
         yield con
-    finally:
-        con.close()
 
 
 @contextmanager
-def plain(path: Path) -> Iterator[sqlite3.Connection]:
-    """The SQLite file opened with the stdlib, triggers in place."""
-    with attacker(path, drop_triggers=False) as con:
+def plain(db: PopulatedCopy) -> Iterator[Behind]:
+    """The database opened with the plain driver, triggers in place."""
+    with attacker(db, drop_triggers=False) as con:
         yield con
 
 
-def verify(path: Path) -> Verification:
-    ws = Workspace.open(db=str(path))
+def verify(db: PopulatedCopy) -> Verification:
+    ws = Workspace.open(db=db.db)
     try:
         return ws.verify()
     finally:
         ws.close()
 
 
-def cli_verify(path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+def cli_verify(db: PopulatedCopy, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     capsys.readouterr()
-    rc = main(["audit", "verify", "--db", str(path)])
+    rc = main(["audit", "verify", "--db", db.db])
     out, err = capsys.readouterr()
     return rc, out, err
 
 
-def assert_caught(path: Path, capsys: pytest.CaptureFixture[str], *needles: str) -> str:
+def assert_caught(db: PopulatedCopy, capsys: pytest.CaptureFixture[str], *needles: str) -> str:
     """Verification fails, its first error contains every needle, and the CLI exits 1 with
     that error in its output."""
-    result = verify(path)
+    result = verify(db)
     assert not result.ok, f"tampering not detected: {result}"
     first = result.errors[0]
     for needle in needles:
         assert needle in first, f"{needle!r} not in {first!r}"
-    rc, out, _ = cli_verify(path, capsys)
+    rc, out, _ = cli_verify(db, capsys)
     assert rc == 1, out
     assert f"FAILED: {first}" in out
     assert "audit trail does NOT verify" in out
     return first
 
 
-def count(con: sqlite3.Connection, table: str) -> int:
+def count(con: Behind, table: str) -> int:
     return int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
 
-def row(con: sqlite3.Connection, table: str, seq: int) -> dict[str, Any]:
+def row(con: Behind, table: str, seq: int) -> dict[str, Any]:
     cur = con.execute(f"SELECT * FROM {table} WHERE seq = ?", (seq,))
     names = [d[0] for d in cur.description]
     values = cur.fetchone()
@@ -104,13 +95,13 @@ def row(con: sqlite3.Connection, table: str, seq: int) -> dict[str, Any]:
     return dict(zip(names, values, strict=True))
 
 
-def put(con: sqlite3.Connection, table: str, values: dict[str, Any]) -> None:
+def put(con: Behind, table: str, values: dict[str, Any]) -> None:
     cols = ", ".join(values)
     marks = ", ".join("?" for _ in values)
     con.execute(f"INSERT INTO {table} ({cols}) VALUES ({marks})", tuple(values.values()))
 
 
-def signature_of(con: sqlite3.Connection, read_code: str) -> int:
+def signature_of(con: Behind, read_code: str) -> int:
     r = con.execute(
         "SELECT id FROM signatures WHERE entity = 'read' AND entity_id = ? AND kind = 'sign' "
         "ORDER BY id DESC",
@@ -121,16 +112,16 @@ def signature_of(con: sqlite3.Connection, read_code: str) -> int:
 
 
 @pytest.fixture
-def db(populated_copy: Any) -> Path:
+def db(populated_copy: PopulatedCopy) -> PopulatedCopy:
     """A test's own copy of the populated database (users, a trial, partial, complete and
-    signed reads), with its audit key and receipts beside it."""
-    return Path(populated_copy.path)
+    signed reads), with its audit key and receipts."""
+    return populated_copy
 
 
 # ------------------------------------------------------------------ the untouched database
 
 
-def test_untouched_database_verifies(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_untouched_database_verifies(db: PopulatedCopy, capsys: pytest.CaptureFixture[str]) -> None:
     result = verify(db)
     assert result.ok, result.errors
     assert result.errors == [] and result.warnings == []
@@ -150,7 +141,7 @@ def test_untouched_database_verifies(db: Path, capsys: pytest.CaptureFixture[str
     assert "audit trail verifies" in out and "FAILED" not in out and "warning" not in out
 
 
-def test_append_only_tables_refuse_update_and_delete(db: Path) -> None:
+def test_append_only_tables_refuse_update_and_delete(db: PopulatedCopy) -> None:
     """With the triggers in place the database itself refuses changes to the trail."""
     statements = {
         "audit_events": ("SET username = 'mallory'", "seq = 2"),
@@ -163,11 +154,11 @@ def test_append_only_tables_refuse_update_and_delete(db: Path) -> None:
             update = f"UPDATE {table} {change} WHERE {where}"
             delete = f"DELETE FROM {table} WHERE {where}"
             for sql in (update, delete):
-                with pytest.raises(sqlite3.DatabaseError, match=f"{table} is append-only"):
+                with pytest.raises(con.Error, match=f"{table} is append-only"):
                     con.execute(sql)
             # Also inside an explicit transaction, and for every row at once.
             con.execute("BEGIN")
-            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            with pytest.raises(con.Error, match="append-only"):
                 con.execute(f"DELETE FROM {table}")
             con.execute("ROLLBACK")
         after = {t: con.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in APPEND_ONLY}
@@ -192,7 +183,7 @@ def test_append_only_tables_refuse_update_and_delete(db: Path) -> None:
     ],
 )
 def test_an_edited_audit_row_is_caught(
-    db: Path, capsys: pytest.CaptureFixture[str], column: str, value: object
+    db: PopulatedCopy, capsys: pytest.CaptureFixture[str], column: str, value: object
 ) -> None:
     with attacker(db) as con:
         k = count(con, "audit_events") // 2
@@ -201,7 +192,9 @@ def test_an_edited_audit_row_is_caught(
     assert_caught(db, capsys, "audit_events", f"row {k} does not verify")
 
 
-def test_a_deleted_middle_audit_row_is_caught(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_deleted_middle_audit_row_is_caught(
+    db: PopulatedCopy, capsys: pytest.CaptureFixture[str]
+) -> None:
     with attacker(db) as con:
         k = count(con, "audit_events") // 2
         con.execute("DELETE FROM audit_events WHERE seq = ?", (k,))
@@ -209,7 +202,7 @@ def test_a_deleted_middle_audit_row_is_caught(db: Path, capsys: pytest.CaptureFi
 
 
 def test_a_deleted_middle_row_with_the_rest_renumbered_is_caught(
-    db: Path, capsys: pytest.CaptureFixture[str]
+    db: PopulatedCopy, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Closing the gap (seq k+1 becomes k, ...) does not help: row k's MAC covers its seq."""
     with attacker(db) as con:
@@ -222,7 +215,7 @@ def test_a_deleted_middle_row_with_the_rest_renumbered_is_caught(
 
 @pytest.mark.parametrize("where", ["middle", "end"])
 def test_a_forged_audit_row_is_caught(
-    db: Path, capsys: pytest.CaptureFixture[str], where: str
+    db: PopulatedCopy, capsys: pytest.CaptureFixture[str], where: str
 ) -> None:
     with attacker(db) as con:
         n = count(con, "audit_events")
@@ -243,7 +236,9 @@ def test_a_forged_audit_row_is_caught(
     assert_caught(db, capsys, "audit_events", f"row {k + 1} does not verify")
 
 
-def test_two_swapped_audit_rows_are_caught(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_two_swapped_audit_rows_are_caught(
+    db: PopulatedCopy, capsys: pytest.CaptureFixture[str]
+) -> None:
     with attacker(db) as con:
         n = count(con, "audit_events")
         a, b = n // 3, 2 * n // 3
@@ -255,7 +250,9 @@ def test_two_swapped_audit_rows_are_caught(db: Path, capsys: pytest.CaptureFixtu
     assert_caught(db, capsys, "audit_events", f"row {a} does not verify")
 
 
-def test_a_cut_tail_is_caught_by_the_receipts(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_cut_tail_is_caught_by_the_receipts(
+    db: PopulatedCopy, capsys: pytest.CaptureFixture[str]
+) -> None:
     cut = 3
     with attacker(db) as con:
         n = count(con, "audit_events")
@@ -270,14 +267,16 @@ def test_a_cut_tail_is_caught_by_the_receipts(db: Path, capsys: pytest.CaptureFi
     )
 
 
-def test_an_emptied_audit_table_is_caught(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_emptied_audit_table_is_caught(
+    db: PopulatedCopy, capsys: pytest.CaptureFixture[str]
+) -> None:
     with attacker(db) as con:
         n = count(con, "audit_events")
         con.execute("DELETE FROM audit_events")
     assert_caught(db, capsys, "audit_events", f"rows 1 to {n} were removed")
 
 
-def _rewrite_chain(con: sqlite3.Connection, key: bytes, start: int = 1) -> dict[int, str]:
+def _rewrite_chain(con: Behind, key: bytes, start: int = 1) -> dict[int, str]:
     """Recompute the audit MACs from row ``start`` on with ``key``; returns the new MACs."""
     rows = con.execute(f"SELECT mac, {AUDIT_COLUMNS} FROM audit_events ORDER BY seq").fetchall()
     prev = GENESIS
@@ -304,7 +303,7 @@ def _rewrite_receipts(receipts: Path, table: str, macs: dict[int, str]) -> None:
 
 @pytest.mark.parametrize("receipts_too", [False, True], ids=["receipts-kept", "receipts-forged"])
 def test_a_chain_rewritten_without_the_key_is_caught(
-    db: Path, capsys: pytest.CaptureFixture[str], receipts_too: bool
+    db: PopulatedCopy, capsys: pytest.CaptureFixture[str], receipts_too: bool
 ) -> None:
     """The attacker changes a row and recomputes every MAC with a key of their own: the chain
     is consistent, and even receipts rewritten to match do not help."""
@@ -313,18 +312,18 @@ def test_a_chain_rewritten_without_the_key_is_caught(
         con.execute("UPDATE audit_events SET reason = 'rewritten' WHERE seq = ?", (k,))
         macs = _rewrite_chain(con, secrets.token_bytes(32))
     if receipts_too:
-        _rewrite_receipts(db.with_suffix(".receipts"), "audit_events", macs)
+        _rewrite_receipts(db.receipts_path, "audit_events", macs)
     assert_caught(db, capsys, "audit_events", "row 1 does not verify")
 
 
 def test_a_chain_rewritten_with_a_stolen_key_is_caught_by_the_receipts(
-    db: Path, capsys: pytest.CaptureFixture[str]
+    db: PopulatedCopy, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Even with the key, rewriting history is caught where the receipts recorded a head."""
-    key = load_key(db.with_suffix(".audit-key"))
+    key = load_key(db.key_path)
     receipted = sorted(
         int(line.split()[1])
-        for line in db.with_suffix(".receipts").read_text(encoding="ascii").splitlines()
+        for line in db.receipts_path.read_text(encoding="ascii").splitlines()
         if line.startswith("audit_events ")
     )
     with attacker(db) as con:
@@ -340,7 +339,7 @@ def test_a_chain_rewritten_with_a_stolen_key_is_caught_by_the_receipts(
 
 @pytest.mark.parametrize("column", ["detail", "username", "kind"])
 def test_an_edited_event_row_is_caught(
-    db: Path, capsys: pytest.CaptureFixture[str], column: str
+    db: PopulatedCopy, capsys: pytest.CaptureFixture[str], column: str
 ) -> None:
     with attacker(db) as con:
         k = count(con, "events") // 2
@@ -348,7 +347,9 @@ def test_an_edited_event_row_is_caught(
     assert_caught(db, capsys, "events", f"row {k} does not verify")
 
 
-def test_a_deleted_event_row_is_caught(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_deleted_event_row_is_caught(
+    db: PopulatedCopy, capsys: pytest.CaptureFixture[str]
+) -> None:
     with attacker(db) as con:
         k = count(con, "events") // 2
         con.execute("DELETE FROM events WHERE seq = ?", (k,))
@@ -356,7 +357,7 @@ def test_a_deleted_event_row_is_caught(db: Path, capsys: pytest.CaptureFixture[s
 
 
 def test_a_cut_event_tail_is_caught_by_the_receipts(
-    db: Path, capsys: pytest.CaptureFixture[str]
+    db: PopulatedCopy, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with attacker(db) as con:
         n = count(con, "events")
@@ -368,7 +369,7 @@ def test_a_cut_event_tail_is_caught_by_the_receipts(
 
 
 def test_a_signature_moved_onto_another_read_is_caught(
-    db: Path, populated_copy: Any, capsys: pytest.CaptureFixture[str]
+    db: PopulatedCopy, populated_copy: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     signed = populated_copy.read("reader1", "signed")
     other = populated_copy.read("reader1", "complete")
@@ -383,7 +384,7 @@ def test_a_signature_moved_onto_another_read_is_caught(
 
 @pytest.mark.parametrize("attack", ["delete", "void", "status", "read-deleted"])
 def test_a_signed_read_unsigned_behind_the_facade_is_caught(
-    db: Path, populated_copy: Any, capsys: pytest.CaptureFixture[str], attack: str
+    db: PopulatedCopy, populated_copy: Any, capsys: pytest.CaptureFixture[str], attack: str
 ) -> None:
     """Making a signed read look unsigned (to change it without trace) is caught: the audit
     trail knows the signature and that it was never voided."""
@@ -417,7 +418,7 @@ def test_a_signed_read_unsigned_behind_the_facade_is_caught(
 
 @pytest.mark.parametrize("change", ["score", "delete", "reason"])
 def test_a_signed_read_changed_behind_the_facade_is_caught(
-    db: Path, populated_copy: Any, capsys: pytest.CaptureFixture[str], change: str
+    db: PopulatedCopy, populated_copy: Any, capsys: pytest.CaptureFixture[str], change: str
 ) -> None:
     """area_scores has no triggers (scores change all the time), but a signed read's content
     is bound to its signature."""
@@ -442,7 +443,7 @@ def test_a_signed_read_changed_behind_the_facade_is_caught(
 
 
 def test_a_signed_read_changed_through_the_facade_still_verifies(
-    db: Path, populated_copy: Any
+    db: PopulatedCopy, populated_copy: Any
 ) -> None:
     """The legitimate way (a reason, the signature voided, signed again) keeps verifying."""
     c = populated_copy
@@ -469,12 +470,12 @@ def test_a_signed_read_changed_through_the_facade_still_verifies(
 
 
 def test_receipts_one_step_behind_verify_with_a_warning(
-    db: Path, populated_copy: Any, capsys: pytest.CaptureFixture[str]
+    db: PopulatedCopy, populated_copy: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A crash between a commit and its receipt: the commit stands, the receipts lag one step;
     that verifies, with a warning."""
     c = populated_copy
-    receipts = db.with_suffix(".receipts")
+    receipts = db.receipts_path
     size = receipts.stat().st_size
     code = c.read("reader1", "partial")
     area = list(c.complete_scores())[10]
@@ -502,7 +503,7 @@ def test_receipts_one_step_behind_verify_with_a_warning(
 @pytest.mark.parametrize("keep", [3, 8, 30, 74, 80])
 @pytest.mark.parametrize("then_commit", [False, True], ids=["last", "continued"])
 def test_a_torn_receipt_line_verifies_with_a_warning(
-    db: Path,
+    db: PopulatedCopy,
     populated_copy: Any,
     capsys: pytest.CaptureFixture[str],
     keep: int,
@@ -511,7 +512,7 @@ def test_a_torn_receipt_line_verifies_with_a_warning(
     """A crash in the middle of writing a receipt line leaves a torn line (in the table name,
     the row number, the MAC or the time), possibly continued by the next commit's receipt on
     the same line: harmless, never taken for a rewritten chain."""
-    receipts = db.with_suffix(".receipts")
+    receipts = db.receipts_path
     lines = receipts.read_text(encoding="ascii").splitlines(keepends=True)
     assert len(lines[-1]) > keep
     receipts.write_text("".join(lines[:-1]) + lines[-1][:keep], encoding="ascii")
@@ -529,21 +530,21 @@ def test_a_torn_receipt_line_verifies_with_a_warning(
     assert rc == 0, out
 
 
-def test_a_missing_receipts_file_is_reported(db: Path) -> None:
+def test_a_missing_receipts_file_is_reported(db: PopulatedCopy) -> None:
     """Without receipts a cut tail cannot be seen: verification says so."""
-    db.with_suffix(".receipts").unlink()
+    db.receipts_path.unlink()
     result = verify(db)
     assert result.ok
     assert any("a cut tail cannot be detected" in w for w in result.warnings)
 
 
 def test_a_missing_key_file_gives_a_clear_error(
-    db: Path, capsys: pytest.CaptureFixture[str]
+    db: PopulatedCopy, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    key = db.with_suffix(".audit-key")
+    key = db.key_path
     key.unlink()
     with pytest.raises(ScorerError, match="audit key file .* is missing") as info:
-        Workspace.open(db=str(db))
+        Workspace.open(db=db.db)
     assert str(key) in str(info.value)
     rc, out, err = cli_verify(db, capsys)
     assert rc == 1
@@ -552,28 +553,32 @@ def test_a_missing_key_file_gives_a_clear_error(
 
 
 @pytest.mark.posix
-def test_a_key_readable_by_others_is_refused(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    key = db.with_suffix(".audit-key")
+def test_a_key_readable_by_others_is_refused(
+    db: PopulatedCopy, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = db.key_path
     key.chmod(0o644)
     rc, _, err = cli_verify(db, capsys)
     assert rc == 1 and "readable by other accounts" in err
 
 
-def test_another_databases_key_is_caught(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_another_databases_key_is_caught(
+    db: PopulatedCopy, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A key swapped for another one (say, a new database's): nothing verifies."""
-    key = db.with_suffix(".audit-key")
+    key = db.key_path
     key.write_text(secrets.token_hex(32) + "\n", encoding="ascii")
     assert_caught(db, capsys, "audit_events", "row 1 does not verify")
 
 
 def test_the_error_message_is_also_in_the_json_report(
-    db: Path, capsys: pytest.CaptureFixture[str]
+    db: PopulatedCopy, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with attacker(db) as con:
         k = count(con, "audit_events") - 5
         con.execute("UPDATE audit_events SET username = 'mallory' WHERE seq = ?", (k,))
     capsys.readouterr()
-    rc = main(["audit", "verify", "--db", str(db), "--format", "json"])
+    rc = main(["audit", "verify", "--db", db.db, "--format", "json"])
     report = json.loads(capsys.readouterr().out)
     assert rc == 1
     assert report["ok"] is False

@@ -25,12 +25,11 @@ ROLE = {"cora": "coordinator", "rita": "reader", "remy": "reader", "moe": "monit
 
 
 def setup_trial(
-    tmp_path: Path,
+    db: str,
     n_patients: int = 30,
     visits: tuple[str, ...] = ("W0", "W52"),
     design: str = "paired_blinded",
 ) -> tuple[Workspace, dict[str, object], list[str]]:
-    db = str(tmp_path / "t.sqlite")
     ws = Workspace.initialize("admin", "Ada Admin", PW["admin"], db=db)
     a = ws.login("admin", PW["admin"])
     sessions: dict[str, object] = {"admin": a}
@@ -54,8 +53,8 @@ def sign_case(ws: Workspace, s: object, case_code: str) -> None:
         ws.sign_read(s, read, PW[s.username], username=s.username)
 
 
-def test_worklists_per_reader_reproduce_from_their_seeds(tmp_path: Path) -> None:
-    ws, ss, codes = setup_trial(tmp_path)
+def test_worklists_per_reader_reproduce_from_their_seeds(fresh_db: str, tmp_path: Path) -> None:
+    ws, ss, codes = setup_trial(fresh_db)
     c = ss["cora"]
     ws.assign_reader(c, "T1", "rita")
     ws.assign_reader(c, "T1", "remy", codes[:12])
@@ -99,8 +98,8 @@ def test_worklists_per_reader_reproduce_from_their_seeds(tmp_path: Path) -> None
     ws.close()
 
 
-def test_a_reader_sees_only_codes_progress_and_status(tmp_path: Path) -> None:
-    ws, ss, _codes = setup_trial(tmp_path, n_patients=25)
+def test_a_reader_sees_only_codes_progress_and_status(fresh_db: str, tmp_path: Path) -> None:
+    ws, ss, _codes = setup_trial(fresh_db, n_patients=25)
     c, rita, moe = ss["cora"], ss["rita"], ss["moe"]
     ws.assign_reader(c, "T1", "rita")
     ws.assign_reader(c, "T1", "remy")
@@ -131,8 +130,8 @@ def test_a_reader_sees_only_codes_progress_and_status(tmp_path: Path) -> None:
     ws.close()
 
 
-def test_freeze_rules_after_the_first_signed_read(tmp_path: Path) -> None:
-    ws, ss, _ = setup_trial(tmp_path, n_patients=3)
+def test_freeze_rules_after_the_first_signed_read(fresh_db: str, tmp_path: Path) -> None:
+    ws, ss, _ = setup_trial(fresh_db, n_patients=3)
     c, rita = ss["cora"], ss["rita"]
     ws.set_trial_setting(c, "T1", "design", "chronological", "protocol v2 before reading")
     ws.set_trial_setting(c, "T1", "design", "paired_blinded", "back to paired")
@@ -164,8 +163,10 @@ def test_freeze_rules_after_the_first_signed_read(tmp_path: Path) -> None:
     ws.close()
 
 
-def test_a_new_campaign_reads_new_visits_with_the_earlier_ones(tmp_path: Path) -> None:
-    ws, ss, _codes = setup_trial(tmp_path, n_patients=4)
+def test_a_new_campaign_reads_new_visits_with_the_earlier_ones(
+    fresh_db: str, tmp_path: Path
+) -> None:
+    ws, ss, _codes = setup_trial(fresh_db, n_patients=4)
     c = ss["cora"]
     ws.assign_reader(c, "T1", "rita")
     ws.generate_worklists(c, "T1")
@@ -180,8 +181,8 @@ def test_a_new_campaign_reads_new_visits_with_the_earlier_ones(tmp_path: Path) -
     ws.close()
 
 
-def test_single_and_chronological_designs(tmp_path: Path) -> None:
-    ws, ss, _ = setup_trial(tmp_path, n_patients=5, design="single", visits=("W0", "W24", "W52"))
+def test_single_and_chronological_designs(fresh_db: str, tmp_path: Path) -> None:
+    ws, ss, _ = setup_trial(fresh_db, n_patients=5, design="single", visits=("W0", "W24", "W52"))
     c = ss["cora"]
     ws.assign_reader(c, "T1", "rita")
     ws.set_trial_setting(c, "T1", "reread_share", 0, "no re-reads in this pilot")
@@ -218,11 +219,14 @@ def test_protocol_files_in_toml_and_json(tmp_path: Path) -> None:
 
 
 def test_cli_trial_and_worklist_commands(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    fresh_db: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    ws, _ss, codes = setup_trial(tmp_path, n_patients=6)
+    db = fresh_db
+    ws, _ss, codes = setup_trial(db, n_patients=6)
     ws.close()
-    db = str(tmp_path / "t.sqlite")
 
     def cli(*args: str, user: str = "cora") -> tuple[int, str, str]:
         monkeypatch.setattr("sys.stdin", io.StringIO(PW[user] + "\n"))
