@@ -222,6 +222,27 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         _err(str(exc))
         return EXIT_ERROR
     print(f"schema: {before} -> {after}")
+    from scorer.store.location import resolve
+
+    if before != after and not resolve(args.db).is_sqlite:
+        print("new tables: run scorer grant ROLE again for the workstations' role")
+    return EXIT_OK
+
+
+def cmd_grant(args: argparse.Namespace) -> int:
+    from scorer.workspace import ScorerError, Workspace
+
+    try:
+        statements = Workspace.grant_workstation(args.role, args.db)
+    except ScorerError as exc:
+        _err(str(exc))
+        return EXIT_ERROR
+    for sql in statements:
+        print(sql)
+    print(
+        f"{args.role} may now run workstations: trial data read and written, the audit trail, "
+        "event log and signatures append-only. Run this again after scorer migrate."
+    )
     return EXIT_OK
 
 
@@ -935,6 +956,14 @@ def build_parser() -> argparse.ArgumentParser:
     mg = sub.add_parser("migrate", help="upgrade the database schema (back it up first)")
     db_opts(mg, login=False)
     mg.set_defaults(func=cmd_migrate)
+
+    gr = sub.add_parser(
+        "grant",
+        help="PostgreSQL: give the workstations' role its privileges (trail append-only)",
+    )
+    gr.add_argument("role", help="the PostgreSQL role the workstations log in as")
+    db_opts(gr, login=False)
+    gr.set_defaults(func=cmd_grant)
 
     u = sub.add_parser("user", help="accounts: add, list, disable, reset-password (admin)")
     usub = u.add_subparsers(dest="user_cmd", required=True)

@@ -349,6 +349,46 @@ class Workspace:
             store.close()
         return before, head_revision()
 
+    @staticmethod
+    def grant_workstation(
+        role: str, db: str | None = None, location: Location | None = None
+    ) -> list[str]:
+        """Give a PostgreSQL role what a reading centre's workstations need, with the audit
+        trail, event log and signatures append-only at the privilege level (run as the
+        database's owner; audited in the same transaction). Returns the statements run."""
+        from sqlalchemy.exc import DBAPIError
+
+        from scorer.store.grants import GrantError, grant_workstation
+
+        loc = location or resolve(db)
+        if not database_exists(loc):
+            raise ScorerError(f"no scorer database at {loc.url} (from {loc.source})")
+        try:
+            store = Store(loc)
+        except Exception as exc:
+            raise ScorerError(str(exc)) from exc
+        try:
+            with store.write("system") as tx:
+                try:
+                    statements = grant_workstation(tx.session.connection(), role)
+                except GrantError as exc:
+                    raise ScorerError(f"nothing was granted: {exc}") from exc
+                except DBAPIError as exc:
+                    raise ScorerError(
+                        f"nothing was granted: {exc.orig or exc} (run this as the database's owner)"
+                    ) from exc
+                tx.audit(
+                    "database.grant",
+                    "database",
+                    "1",
+                    new={"role": role, "statements": statements},
+                )
+        except StoreError as exc:
+            raise ScorerError(str(exc)) from exc
+        finally:
+            store.close()
+        return statements
+
     def close(self) -> None:
         self.store.close()
 

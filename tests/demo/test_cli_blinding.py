@@ -169,11 +169,12 @@ def steps(w: Walk) -> list[Step]:
         # No log-in: these act on files.
         ("restore", [w.out("backup.zip"), "--db", w.out("restored.sqlite")], []),
         ("migrate", [], []),
+        ("grant", ["workstations"], []),  # refused on SQLite, with a message
         ("init", ["--admin", "eve", "--password-stdin"], []),
     ]
 
 
-NO_LOGIN = {"restore", "migrate", "audit verify", "init"}
+NO_LOGIN = {"restore", "migrate", "grant", "audit verify", "init"}
 
 
 def run_step(w: Walk, step: Step, capsys: pytest.CaptureFixture[str], mp: Any) -> None:

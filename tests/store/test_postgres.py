@@ -11,6 +11,7 @@ import itertools
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,8 @@ from scorer.cli import main
 from scorer.core.methods import get_method
 from scorer.core.reads import AreaScore
 from scorer.workspace import Workspace
-from tests.pg import PgServer, pg_server  # noqa: F401  (the fixture)
+from tests.behind import behind
+from tests.pg import PgServer, database_name, pg_server  # noqa: F401  (the fixture)
 
 SVH = get_method("svh")
 ADMIN_PW = "Sunflower-Meadow-7"
@@ -197,3 +199,91 @@ def test_two_processes_appending_at_once_leave_both_chains_linear(
     # The two writers really interleaved (else this proved nothing about concurrency).
     switches = sum(1 for a, b in itertools.pairwise(notes) if a[0] != b[0])
     assert switches > 10, switches
+
+
+def _as_role(url: str, role: str) -> str:
+    """The same database, logged in as ``role`` (the test server trusts loopback)."""
+    return url.replace("postgres@", f"{role}@", 1)
+
+
+def test_a_workstation_role_scores_but_cannot_rewrite_the_trail(
+    trial_on_pg: tuple[str, dict[str, str]],
+    pg_server: PgServer,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`scorer grant ROLE`: the workstations' own database role reads and changes trial data,
+    appends to the trail, and is refused by the server itself every rewrite, cut, trigger drop
+    or schema change, with the credentials in hand and no trigger needed."""
+    url, reads = trial_on_pg
+    role = "ws_" + uuid.uuid4().hex[:8]
+    # Refusals first: no such role yet; the owner; SQLite.
+    assert main(["grant", role, "--db", url]) == 1
+    assert f"there is no PostgreSQL role {role!r}" in capsys.readouterr().err
+    owner = "own_" + uuid.uuid4().hex[:8]
+    with behind(url) as con:
+        con.execute(f"CREATE ROLE {role} LOGIN")
+        con.execute(f"CREATE ROLE {owner} LOGIN")
+        con.execute(f'ALTER DATABASE "{database_name(url)}" OWNER TO {owner}')
+        audit_before = con.rows("SELECT count(*) FROM audit_events")[0][0]
+    assert main(["grant", "postgres", "--db", url]) == 1
+    assert "superuser" in capsys.readouterr().err
+    assert main(["grant", owner, "--db", url]) == 1
+    assert "owns the database or its tables" in capsys.readouterr().err
+    assert main(["grant", role, "--db", url]) == 0
+    out = capsys.readouterr().out
+    assert "REVOKE UPDATE, DELETE, TRUNCATE ON audit_events, signatures, events" in out
+    # A workstation logged in as the role does a reader's whole job.
+    ws_url = _as_role(url, role)
+    ws = Workspace.open(db=ws_url)
+    try:
+        s = ws.login("rita", "Tulip-Garden-2024")
+        code = reads["rita"]
+        for i, d in enumerate(SVH.areas):
+            value = AreaScore.from_sides([i % 2, 0]) if d.sides else AreaScore.scored(i % 2)
+            ws.set_score(s, code, d.area, value)
+        ws.sign_read(s, code, "Tulip-Garden-2024", username="rita")
+        area = SVH.areas[0].area
+        ws.set_score(s, code, area, AreaScore.scored(1), change_reason="second look")
+        ws.log_event(s, "case.opened", "x")
+        result = ws.verify()
+    finally:
+        ws.close()
+    assert result.ok, result.errors
+    # The grant itself is in the trail.
+    with behind(url) as con:
+        granted = con.rows("SELECT username, new FROM audit_events WHERE action = 'database.grant'")
+        assert con.rows("SELECT count(*) FROM audit_events")[0][0] > audit_before
+    assert len(granted) == 1 and granted[0][0] == "system" and role in granted[0][1]
+    # The same credentials, used by hand: every rewrite is refused by the server.
+    attacks = [
+        "UPDATE audit_events SET reason = 'x' WHERE seq = 2",
+        "DELETE FROM audit_events WHERE seq > 5",
+        "TRUNCATE audit_events",
+        "UPDATE signatures SET kind = 'void'",
+        "DELETE FROM events",
+        "DROP TRIGGER audit_events_append_only ON audit_events",
+        "ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only",
+        "ALTER TABLE events DROP COLUMN mac",
+        "DROP TABLE signatures",
+        "UPDATE alembic_version SET version_num = '0001'",
+        "CREATE TABLE public.mine (x int)",
+    ]
+    with behind(ws_url) as con:
+        for sql in attacks:
+            with pytest.raises(con.Error, match="permission denied|must be owner") as refused:
+                con.execute(sql)
+            assert "append-only" not in str(refused.value), sql  # the privilege, not a trigger
+        # What a workstation must do still works: trial data can change.
+        con.execute("UPDATE reads SET note = note WHERE code = ?", (reads["rob"],))
+    ws = Workspace.open(db=url)
+    try:
+        assert ws.verify().ok
+    finally:
+        ws.close()
+
+
+def test_grant_refuses_an_sqlite_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "t.sqlite"
+    Workspace.initialize("ada", "Ada Admin", ADMIN_PW, db=str(db)).close()
+    assert main(["grant", "someone", "--db", str(db)]) == 1
+    assert "workstation roles are PostgreSQL's" in capsys.readouterr().err

@@ -1,0 +1,81 @@
+"""The privileges of a reading centre's workstation role on PostgreSQL.
+
+The database belongs to an owner role (it runs ``scorer init`` and ``scorer migrate``); the
+workstations connect as a separate role that can read and change trial data but can only
+append to the audit trail, the event log and the signatures: no UPDATE, DELETE or TRUNCATE
+there, and, not being the owner, it cannot drop the append-only triggers or alter a table. So
+whoever gets hold of a workstation's database credentials still cannot rewrite or cut the
+trail; the server refuses before any trigger runs.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, text
+
+from scorer.store.schema import APPEND_ONLY_TABLES
+
+#: What the workstation role may do on every table but the append-only ones and the schema
+#: revision.
+TABLE_PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE"
+
+
+class GrantError(ValueError):
+    """The role cannot be given the workstation's privileges (named in the message)."""
+
+
+def workstation_statements(conn: Connection, role: str) -> list[str]:
+    """The GRANT and REVOKE statements for ``role``, after checking it exists and is neither a
+    superuser nor the database's owner (privileges do not bind either)."""
+    if conn.dialect.name != "postgresql":
+        raise GrantError(
+            "workstation roles are PostgreSQL's: an SQLite file is protected by the operating "
+            "system's file permissions"
+        )
+    found = conn.execute(
+        text("SELECT rolsuper, rolcanlogin FROM pg_roles WHERE rolname = :r"), {"r": role}
+    ).first()
+    if found is None:
+        raise GrantError(
+            f"there is no PostgreSQL role {role!r}: create it first, as the database's owner "
+            f"or a superuser: CREATE ROLE {role} LOGIN PASSWORD '...'"
+        )
+    if found[0]:
+        raise GrantError(f"{role!r} is a superuser: no privilege binds it; use an ordinary role")
+    database, owner = conn.execute(
+        text(
+            "SELECT d.datname, pg_get_userbyid(d.datdba) FROM pg_database d "
+            "WHERE d.datname = current_database()"
+        )
+    ).one()
+    tables_owner = conn.execute(
+        text("SELECT tableowner FROM pg_tables WHERE schemaname = 'public' AND tablename = :t"),
+        {"t": "audit_events"},
+    ).scalar()
+    if tables_owner is None:
+        raise GrantError("this database has no scorer schema yet: run scorer init first")
+    if role in (owner, tables_owner):
+        raise GrantError(
+            f"{role!r} owns the database or its tables, so it could drop the append-only "
+            "triggers; the workstations need a role of their own"
+        )
+    q = conn.dialect.identifier_preparer.quote
+    r, db = q(role), q(str(database))
+    trail = ", ".join(q(t) for t in APPEND_ONLY_TABLES)
+    return [
+        f"GRANT CONNECT ON DATABASE {db} TO {r}",
+        f"GRANT USAGE ON SCHEMA public TO {r}",
+        f"REVOKE CREATE ON SCHEMA public FROM {r}",
+        f"GRANT {TABLE_PRIVILEGES} ON ALL TABLES IN SCHEMA public TO {r}",
+        f"REVOKE UPDATE, DELETE, TRUNCATE ON {trail} FROM {r}",
+        f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON alembic_version FROM {r}",
+        f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {r}",
+    ]
+
+
+def grant_workstation(conn: Connection, role: str) -> list[str]:
+    """Give ``role`` the workstation's privileges on the connection's database (inside the
+    caller's transaction); returns the statements run."""
+    statements = workstation_statements(conn, role)
+    for sql in statements:
+        conn.exec_driver_sql(sql)
+    return statements
