@@ -328,6 +328,7 @@ def _commit(
     codes: dict[str, str],
 ) -> FileOutcome:
     suffix = ".dcm" if c.kind == "dicom" else f".{(raster_kind(c.data) or 'img').lower()}"
+    loc = ws.store.location
     try:
         original = _store_original(originals_root, c.sha256, c.data, suffix)
         reader_sha = hashlib.sha256(reader_copy.read_bytes()).hexdigest()
@@ -345,8 +346,8 @@ def _commit(
                 sha256=c.sha256,
                 sop_uid=c.facts.sop_instance_uid if c.facts else None,
                 acquisition_date=c.when.isoformat() if c.when else None,
-                reader_path=str(reader_copy),
-                original_path=str(original),
+                reader_path=loc.stored_name(reader_copy),
+                original_path=loc.stored_name(original, original=True),
                 flags="; ".join(c.flags),
                 reader_sha256=reader_sha,
                 transfer_syntax=c.facts.transfer_syntax if c.facts else "raster",

@@ -1763,7 +1763,8 @@ class Workspace:
             img = repo.image_by_code(db, image_code)
             if img is None:
                 raise NotFound(f"no image {image_code!r}")
-            path, sha = img.reader_path, img.reader_sha256
+            path = self.store.location.image_file(img.reader_path)
+            sha = img.reader_sha256
         try:
             image = open_radiograph(path, cache_dir=self.cache_dir, content_sha256=sha)
             written = export_png(image, out, voi=voi, max_size=max_size)
@@ -1785,7 +1786,8 @@ class Workspace:
             img = repo.image_by_code(db, image_code)
             if img is None:
                 raise NotFound(f"no image {image_code!r}")
-            path, sha = img.reader_path, img.reader_sha256
+            path = self.store.location.image_file(img.reader_path)
+            sha = img.reader_sha256
         try:
             image = open_radiograph(path, cache_dir=self.cache_dir, content_sha256=sha)
             return render_full(image, max_size), tuple(image.shape)
@@ -1813,7 +1815,7 @@ class Workspace:
                     {
                         "image": img.code,
                         "regions": sorted(r.region for r in img.regions),
-                        "path": img.reader_path,
+                        "path": str(self.store.location.image_file(img.reader_path)),
                         "sha256": img.reader_sha256,
                     }
                     for img in repo.images_of_visit(db, c.patient_id, v.id)
@@ -2206,7 +2208,7 @@ class Workspace:
             if img is None:
                 raise NotFound(f"no image {image_code!r}")
             self._not_locked(repo.trial_by_id(db, img.trial_id))
-            source = Path(img.reader_path)
+            source = self.store.location.image_file(img.reader_path)
         target = source.with_name(f"{new_code(16)}.dcm")
         try:
             mask_rectangles(source, target, rects)
@@ -2222,7 +2224,7 @@ class Workspace:
                 assert img is not None
                 old = {"reader_sha256": img.reader_sha256, "masks": img.masks or "[]"}
                 masks = json.loads(img.masks or "[]") + [list(r) for r in rects]
-                img.reader_path = str(target)
+                img.reader_path = self.store.location.stored_name(target)
                 img.reader_sha256 = digest
                 img.masks = json.dumps(masks)
                 img.flags = "; ".join(
@@ -3603,7 +3605,9 @@ class Workspace:
                 "hold it): copy it there from its secured place, or set audit_key in the config"
             )
         try:
-            load_key(loc.key_path)  # present, owner-only and well formed, before anything moves
+            load_key(
+                loc.key_path, group=loc.audit_group
+            )  # present, owner-only and well formed, before anything moves
         except Exception as exc:
             raise ScorerError(f"nothing was restored: {exc}") from exc
         fingerprint = hashlib.sha256(loc.key_path.read_bytes()).hexdigest()[:16]

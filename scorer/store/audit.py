@@ -33,8 +33,28 @@ class KeyError_(RuntimeError):
     """The audit key cannot be read, created or trusted."""
 
 
-def load_key(path: Path, create: bool = False) -> bytes:
-    """The audit HMAC key from its file; created (owner-only) when ``create`` is set."""
+def group_id(group: str) -> int:
+    """The numeric ID of a POSIX group, or a KeyError_ naming it."""
+    import grp  # POSIX only: a shared group is a POSIX set-up
+
+    try:
+        return grp.getgrnam(group).gr_gid
+    except KeyError:
+        raise KeyError_(f"there is no group {group!r} (audit_group in the config)") from None
+
+
+def _share(fd: int, group: str | None, mode: int) -> None:
+    """Give a file just created the workstations' group and ``mode`` (the umask aside)."""
+    if group is None or sys.platform == "win32":
+        return
+    os.fchown(fd, -1, group_id(group))
+    os.fchmod(fd, mode)
+
+
+def load_key(path: Path, create: bool = False, group: str | None = None) -> bytes:
+    """The audit HMAC key from its file; created when ``create`` is set. The file must be
+    owner-only, or, with ``group`` (a reading centre's workstations' group), readable by that
+    group too: never writable by it, never readable by anyone else."""
     try:
         text = path.read_text(encoding="ascii").strip()
     except FileNotFoundError:
@@ -47,6 +67,7 @@ def load_key(path: Path, create: bool = False) -> bytes:
         key = secrets.token_hex(32)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="ascii") as fh:
+            _share(fh.fileno(), group, 0o640)
             fh.write(key + "\n")
             fh.flush()
             os.fsync(fh.fileno())
@@ -54,12 +75,25 @@ def load_key(path: Path, create: bool = False) -> bytes:
     except OSError as exc:
         raise KeyError_(f"cannot read the audit key file {path}: {exc.strerror or exc}") from exc
     if sys.platform != "win32":
-        mode = path.stat().st_mode
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        st = path.stat()
+        mode = st.st_mode
+        if mode & stat.S_IRWXO or (group is None and mode & stat.S_IRWXG):
             raise KeyError_(
                 f"the audit key file {path} is readable by other accounts (mode "
                 f"{stat.S_IMODE(mode):o}); make it owner-only: chmod 600 {path}"
+                + ("" if group is None else f", or chmod 640 and chgrp {group}")
             )
+        if group is not None and mode & stat.S_IRWXG:
+            if mode & (stat.S_IWGRP | stat.S_IXGRP):
+                raise KeyError_(
+                    f"the audit key file {path} is writable by its group (mode "
+                    f"{stat.S_IMODE(mode):o}): chmod 640 {path}"
+                )
+            if st.st_gid != group_id(group):
+                raise KeyError_(
+                    f"the audit key file {path} is group-readable but its group is not "
+                    f"{group!r} (audit_group in the config): chgrp {group} {path}"
+                )
     try:
         key_bytes = bytes.fromhex(text)
     except ValueError:
@@ -119,13 +153,24 @@ def head(session: Session, table: str) -> Head:
     return Head(table, int(row[0]), str(row[1]))
 
 
-def append_receipts(path: Path, heads: Iterable[Head], at: str) -> None:
-    """Append chain heads to the receipts file (one line each, fsynced)."""
+def append_receipts(path: Path, heads: Iterable[Head], at: str, group: str | None = None) -> None:
+    """Append chain heads to the receipts file (one line each, fsynced). It is only ever
+    opened for appending, so it may carry the file system's append-only attribute; a new
+    file is owner-only, or with ``group`` writable by the workstations' group."""
     lines = "".join(f"{h.table} {h.seq} {h.mac} {at}\n" for h in heads)
     if not lines:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    else:
+        try:
+            _share(fd, group, 0o660)
+        except BaseException:
+            os.close(fd)
+            raise
     try:
         os.write(fd, lines.encode("ascii"))
         os.fsync(fd)

@@ -174,7 +174,7 @@ class Store:
         path = location.sqlite_path
         if path is not None:
             refuse_network_filesystem(path)
-        self.key = load_key(location.key_path, create=create_key)
+        self.key = load_key(location.key_path, create=create_key, group=location.audit_group)
         self.engine = make_engine(location.url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._readers = sessionmaker(
@@ -223,7 +223,9 @@ class Store:
             # If this fails the commit stands and the receipt is one step behind, which
             # verification reports and accepts; the next commit brings it up to date.
             with contextlib.suppress(OSError):
-                append_receipts(self.location.receipts_path, heads, tx.now)
+                append_receipts(
+                    self.location.receipts_path, heads, tx.now, self.location.audit_group
+                )
 
 
 def _is_lock_error(exc: OperationalError) -> bool:

@@ -53,6 +53,27 @@ class Location:
     source: str
     readers_store: Path = Path()
     originals_store: Path = Path()
+    #: A reading centre's workstations' POSIX group: the audit key may be readable by it and
+    #: the receipts writable by it (config ``audit_group``); None: owner-only.
+    audit_group: str | None = None
+
+    def image_file(self, stored: str, original: bool = False) -> Path:
+        """Where an image the database names is on this workstation: the database keeps paths
+        relative to the store (readers' or originals), so workstations may mount the shared
+        store at different places; an absolute path (older databases) is taken as it is."""
+        p = Path(stored)
+        if p.is_absolute():
+            return p
+        return (self.originals_store if original else self.readers_store) / p
+
+    def stored_name(self, path: Path, original: bool = False) -> str:
+        """How the database names a file in the readers' (or originals) store: relative to
+        the store, with forward slashes; a file outside it keeps its absolute path."""
+        root = self.originals_store if original else self.readers_store
+        try:
+            return Path(path).relative_to(root).as_posix()
+        except ValueError:
+            return str(path)
 
     @property
     def is_sqlite(self) -> bool:
@@ -131,7 +152,12 @@ def resolve(db: str | None = None) -> Location:
     originals_store = (
         Path(str(originals)) if originals else loc_dir / f"{stem}-images" / "originals"
     )
-    return Location(url, key_path, receipts_path, base, source, readers_store, originals_store)
+    group = config.get("audit_group")
+    if group is not None and (not isinstance(group, str) or not group):
+        raise LocationError(f"audit_group in {config_path} must be a group name")
+    return Location(
+        url, key_path, receipts_path, base, source, readers_store, originals_store, group or None
+    )
 
 
 def filesystem_type(path: Path, mounts_text: str | None = None) -> str | None:

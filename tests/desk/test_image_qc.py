@@ -98,7 +98,9 @@ def test_masked_pixels_are_black_for_readers_and_untouched_in_the_original(
         from scorer.store import repository as repo
 
         row = repo.image_by_code(db, image["code"])
-        original, old_reader = Path(row.original_path), Path(row.reader_path)
+        loc = ws.store.location
+        original = loc.image_file(row.original_path, original=True)
+        old_reader = loc.image_file(row.reader_path)
         original_sha = row.sha256
     original_bytes = original.read_bytes()
     rect = (20, 30, 60, 25)  # x, y, width, height

@@ -124,7 +124,7 @@ def test_mutated_files_are_imported_or_refused_never_crash(desk: Desk, tmp_path:
         for img in repo.images_of(db, repo.trial_by_code(db, "T1")):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # mutated-but-decodable data makes pydicom chatty
-                copy = pydicom.dcmread(img.reader_path)
+                copy = pydicom.dcmread(desk.ws.store.location.image_file(img.reader_path))
                 arr = copy.pixel_array
             assert arr.shape == (img.rows, img.columns)
     assert not list(desk.ws.store.location.readers_store.rglob("*.part"))

@@ -43,7 +43,7 @@ def test_real_cr_radiographs_import_with_their_header_window(desk: Desk, tmp_pat
             img = repo.image_by_code(db, images[n]["code"])
             assert img is not None
             original = pydicom.dcmread(cr(n))
-            copy = pydicom.dcmread(img.reader_path)
+            copy = pydicom.dcmread(desk.ws.store.location.image_file(img.reader_path))
             assert copy.WindowCenter == original.WindowCenter
             assert copy.WindowWidth == original.WindowWidth
             assert copy.PhotometricInterpretation == original.PhotometricInterpretation
@@ -51,11 +51,19 @@ def test_real_cr_radiographs_import_with_their_header_window(desk: Desk, tmp_pat
             assert np.array_equal(copy.pixel_array, original.pixel_array)
             assert copy.PatientIdentityRemoved == "YES"
             assert copy.SOPInstanceUID != original.SOPInstanceUID
-            assert Path(img.original_path).read_bytes() == cr(n).read_bytes()
             assert (
-                hashlib.sha256(Path(img.reader_path).read_bytes()).hexdigest() == img.reader_sha256
+                desk.ws.store.location.image_file(img.original_path, original=True).read_bytes()
+                == cr(n).read_bytes()
             )
-            assert not Path(img.reader_path).stat().st_mode & stat.S_IWUSR  # immutable copy
+            assert (
+                hashlib.sha256(
+                    desk.ws.store.location.image_file(img.reader_path).read_bytes()
+                ).hexdigest()
+                == img.reader_sha256
+            )
+            assert (
+                not desk.ws.store.location.image_file(img.reader_path).stat().st_mode & stat.S_IWUSR
+            )  # immutable copy
     loc = desk.ws.store.location
     assert loc.readers_store != loc.originals_store
     assert not loc.originals_store.is_relative_to(loc.readers_store)
@@ -154,10 +162,10 @@ def test_deidentification_removes_every_planted_identifier_and_keeps_intervals(
     with desk.ws.store.read() as db:
         for f in report["files"]:
             img = repo.image_by_code(db, f["image"])
-            raw = Path(img.reader_path).read_bytes()
+            raw = desk.ws.store.location.image_file(img.reader_path).read_bytes()
             assert PLANTED.encode() not in raw, f["file"]
             assert b"19610203" not in raw and b"ACME" not in raw
-            copies.append(pydicom.dcmread(img.reader_path))
+            copies.append(pydicom.dcmread(desk.ws.store.location.image_file(img.reader_path)))
     for c in copies:
         assert not any(e.tag.is_private for e in c)
         assert "RequestAttributesSequence" not in c and "PatientBirthDate" in c
@@ -442,7 +450,9 @@ def test_every_transfer_syntax_radiographs_arrive_in(desk: Desk, tmp_path: Path)
     with desk.ws.store.read() as db:
         for stem, f in by.items():
             img = repo.image_by_code(db, f["image"])
-            copy = stored_values(pydicom.dcmread(img.reader_path))
+            copy = stored_values(
+                pydicom.dcmread(desk.ws.store.location.image_file(img.reader_path))
+            )
             source = stored_values(pydicom.dcmread(src / f"{stem}.dcm"))
             assert np.array_equal(copy, source), stem
     # Lossless variants equal the uncompressed original exactly.

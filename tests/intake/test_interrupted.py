@@ -79,13 +79,16 @@ def test_sigkill_during_import_leaves_only_whole_images(desk: Desk, tmp_path: Pa
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     con.close()
     assert 5 <= len(rows) < n
-    for _code, reader, reader_sha, original, sha in rows:
-        assert hashlib.sha256(Path(reader).read_bytes()).hexdigest() == reader_sha
-        assert hashlib.sha256(Path(original).read_bytes()).hexdigest() == sha
-    # The next import finishes the job: nothing twice, nothing lost.
     from scorer.workspace import Workspace
 
     ws = Workspace.open(db=str(desk.db))
+    loc = ws.store.location
+    for _code, reader, reader_sha, original, sha in rows:
+        assert not Path(reader).is_absolute()  # named relative to the store
+        assert hashlib.sha256(loc.image_file(reader).read_bytes()).hexdigest() == reader_sha
+        original_bytes = loc.image_file(original, original=True).read_bytes()
+        assert hashlib.sha256(original_bytes).hexdigest() == sha
+    # The next import finishes the job: nothing twice, nothing lost.
     s = ws.login("cora", COORD_PW)
     res = ws.import_images(s, "T1", [src]).to_dict()
     assert res["imported"] + res["duplicates"] == n and res["refused"] == 0
