@@ -437,7 +437,7 @@ class Workspace:
         if s.must_change_password and not allow_must_change:
             raise PermissionDenied("you must change your password before anything else")
         if roles and s.role not in roles:
-            raise PermissionDenied(f"a {s.role} may not do this (needs: {' or '.join(roles)})")
+            raise PermissionDenied(f"{_a(s.role)} may not do this (needs: {' or '.join(roles)})")
         s.last_active = now
 
     # ----------------------------------------------------------------- accounts
@@ -941,10 +941,10 @@ class Workspace:
                 # The same answer as for a read that does not exist: nothing to learn.
                 raise NotFound("no such read")
         elif write:
-            raise PermissionDenied(f"a {s.role} does not enter scores")
+            raise PermissionDenied(f"{_a(s.role)} does not enter scores")
         elif s.role not in ("coordinator", "monitor"):
             # Administrators keep the system, not the trial: they do not see scores.
-            raise PermissionDenied(f"a {s.role} does not see reads")
+            raise PermissionDenied(f"{_a(s.role)} does not see reads")
         return r
 
     def _not_locked(self, trial: Any) -> None:
@@ -1548,7 +1548,7 @@ class Workspace:
         self._active(s, "reader", "adjudicator", "coordinator", "monitor", "admin")
         if s.role in ("reader", "adjudicator"):
             if reader not in (None, s.username):
-                raise PermissionDenied(f"a {s.role} sees only their own worklist")
+                raise PermissionDenied(f"{_a(s.role)} sees only their own worklist")
             reader = s.username
         with self.store.read() as db:
             t = self._trial(db, trial)
@@ -3560,7 +3560,11 @@ class Workspace:
         self._active(s, "admin", "coordinator")
         loc = self.store.location
         if loc.sqlite_path is None:
-            raise ScorerError("backups are made here of SQLite stores; use pg_dump for PostgreSQL")
+            raise ScorerError(
+                "scorer backup copies an SQLite file; a server database is backed up with the "
+                "server's own tools: use pg_dump for PostgreSQL (or continuous archiving), and "
+                f"copy the receipts file ({loc.receipts_path}) with it"
+            )
         try:
             info = make_backup(
                 loc.sqlite_path,
@@ -3681,6 +3685,11 @@ def _same_read(a: CoreRead, b: CoreRead) -> bool:
 def _timing_hash() -> str:
     """A hash to check passwords of unknown user IDs against (equal work, never matches)."""
     return hash_password(secrets.token_urlsafe(24))
+
+
+def _a(role: str) -> str:
+    """'a reader', 'an admin', 'an adjudicator'."""
+    return ("an " if role[:1] in "aeiou" else "a ") + role
 
 
 def _need_reason(reason: str) -> None:

@@ -14,7 +14,7 @@ import socket
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,11 +80,12 @@ def _as_postgres(cmd: list[str]) -> list[str]:
     return cmd
 
 
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[PgServer]:
+def start_server() -> tuple[PgServer, Callable[[], None]] | None:
+    """Start a server on a free loopback port in a new temporary folder: (server, stop), or
+    None when no server binaries are installed."""
     bin_dir = _bin_dir()
     if bin_dir is None:
-        pytest.skip("no PostgreSQL server binaries (Debian package postgresql)")
+        return None
     # Its own folder in the system's temporary directory, which the postgres user can reach
     # (pytest's temporary folders are the caller's only).
     folder = Path(tempfile.mkdtemp(prefix="scorer-pg-"))
@@ -130,12 +131,26 @@ def pg_server() -> Iterator[PgServer]:
         capture_output=True,
         text=True,
     )
-    assert started.returncode == 0, started.stdout + started.stderr
-    try:
-        yield PgServer(port, folder)
-    finally:
+    if started.returncode != 0:
+        raise RuntimeError("PostgreSQL did not start: " + started.stdout + started.stderr)
+
+    def stop() -> None:
         subprocess.run(
             _as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"]),
             capture_output=True,
         )
         shutil.rmtree(folder, ignore_errors=True)
+
+    return PgServer(port, folder), stop
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    started = start_server()
+    if started is None:
+        pytest.skip("no PostgreSQL server binaries (Debian package postgresql)")
+    server, stop = started
+    try:
+        yield server
+    finally:
+        stop()

@@ -287,3 +287,39 @@ def test_grant_refuses_an_sqlite_file(tmp_path: Path, capsys: pytest.CaptureFixt
     Workspace.initialize("ada", "Ada Admin", ADMIN_PW, db=str(db)).close()
     assert main(["grant", "someone", "--db", str(db)]) == 1
     assert "workstation roles are PostgreSQL's" in capsys.readouterr().err
+
+
+def test_the_readme_set_up_an_owner_role_and_a_workstation_role(
+    pg_server: PgServer,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The README's steps, as written: a database owned by an ordinary role that runs `scorer
+    init` and `scorer grant`, and workstations logging in as their own role."""
+    monkeypatch.setenv("SCORER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SCORER_CONFIG", str(tmp_path / "no-config.toml"))
+    suffix = uuid.uuid4().hex[:8]
+    owner, ws_role, name = f"owner_{suffix}", f"ws_{suffix}", f"scorer_{suffix}"
+    with behind(pg_server.url()) as con:
+        con.execute(f"CREATE ROLE {owner} LOGIN")
+        con.execute(f"CREATE DATABASE {name} OWNER {owner}")
+        con.execute(f"CREATE ROLE {ws_role} LOGIN")
+    as_owner = _as_role(pg_server.url(name), owner)
+    monkeypatch.setattr("sys.stdin", io.StringIO(ADMIN_PW + "\n"))
+    rc = main(["init", "--db", as_owner, "--admin", "ada", "--name", "Ada", "--password-stdin"])
+    assert rc == 0, capsys.readouterr().err
+    assert main(["grant", ws_role, "--db", as_owner]) == 0, capsys.readouterr().err
+    ws = Workspace.open(db=_as_role(pg_server.url(name), ws_role))
+    try:
+        admin = ws.login("ada", ADMIN_PW)
+        coord = new_user(ws, admin, "cora", "coordinator", "Willow-Compass-2024")
+        ws.create_trial(coord, "T1", visits=[("W0", 0.0)])
+        ws.add_patient(coord, "T1", "HOSP-0001")
+        assert ws.verify().ok
+    finally:
+        ws.close()
+    capsys.readouterr()
+    assert main(["audit", "verify", "--db", _as_role(pg_server.url(name), ws_role)]) == 0
+    assert "audit trail verifies" in capsys.readouterr().out
+    pg_server.drop_database(pg_server.url(name))

@@ -1,0 +1,211 @@
+"""Score-commit benchmark: one score entry to its acknowledged, durable commit.
+
+Each figure is what a reader waits for after typing a score: ``Workspace.set_score`` returns
+only after the change and its audit row are committed (SQLite: WAL with synchronous=FULL, so
+fsynced; PostgreSQL: the server's commit, with its WAL flushed) and the receipt appended.
+
+- SQLite and PostgreSQL, one workstation: median, p95 and spread (min..max of the per-run
+  medians) over ``--runs`` runs of ``--n`` entries each;
+- PostgreSQL, a reading centre: 1, 2 and 4 workstation processes scoring at once (every write
+  transaction holds the centre's advisory lock, so writes queue): commits per second over all,
+  and each entry's median and p95 latency.
+
+The PostgreSQL server is started on loopback in a temporary folder (as in the tests) when its
+binaries are installed; without them those rows are left out and said so.
+
+Usage (from the repository root):
+
+    .venv/bin/python benchmarks/commit.py [--quick] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from scorer.core.methods import get_method  # noqa: E402
+from scorer.workspace import Workspace  # noqa: E402
+
+SVH = get_method("svh")
+PW = "Bench-mark-pass-2024"
+
+CHILD = r"""
+import json, sys, time
+from scorer.core.methods import get_method
+from scorer.core.reads import AreaScore
+from scorer.workspace import Workspace
+db, user, read, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+areas = [d for d in get_method("svh").areas if not d.sides]
+ws = Workspace.open(db=db)
+s = ws.login(user, "Bench-mark-pass-2024")
+print("ready", flush=True)
+sys.stdin.readline()
+times = []
+for i in range(n):
+    d = areas[i % len(areas)]
+    t = time.perf_counter()
+    ws.set_score(s, read, d.area, AreaScore.scored(i % (d.max + 1)))
+    times.append(time.perf_counter() - t)
+ws.close()
+print(json.dumps(times), flush=True)
+"""
+
+
+def set_up(db: str, readers: int) -> dict[str, str]:
+    """A trial with ``readers`` readers, each with one open read; reader -> read code."""
+    ws = Workspace.initialize("admin", "Ada Admin", PW, db=db)
+    try:
+        admin = ws.login("admin", PW)
+        ws.add_user(admin, "coord", "Coordinator", "coordinator", PW[::-1])
+        coord = ws.login("coord", PW[::-1])
+        ws.change_password(coord, PW[::-1], PW)
+        coord = ws.login("coord", PW)
+        ws.create_trial(coord, "B1", "Benchmark", visits=[("W0", 0.0)])
+        reads: dict[str, str] = {}
+        patients = [ws.add_patient(coord, "B1", f"P-{i:03d}") for i in range(readers)]
+        for i in range(readers):
+            user = f"reader{i}"
+            ws.add_user(admin, user, f"Reader {i}", "reader", PW[::-1])
+            s = ws.login(user, PW[::-1])
+            ws.change_password(s, PW[::-1], PW)
+            s = ws.login(user, PW)
+            reads[user] = ws.start_read(s, "B1", patients[i], "W0")
+        return reads
+    finally:
+        ws.close()
+
+
+def run_writers(db: str, reads: dict[str, str], n: int) -> tuple[float, list[float]]:
+    """Start one process per reader, start them together; (wall s, every entry's seconds)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CHILD, db, user, code, str(n)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for user, code in reads.items()
+    ]
+    for p in procs:
+        assert p.stdout is not None
+        line = p.stdout.readline().strip()
+        if line != "ready":
+            raise RuntimeError(p.communicate()[1])
+    started = time.perf_counter()
+    for p in procs:
+        assert p.stdin is not None
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    times: list[float] = []
+    for p in procs:
+        out, err = p.communicate(timeout=600)
+        if p.returncode != 0:
+            raise RuntimeError(err)
+        times += json.loads(out.strip().splitlines()[-1])
+    return time.perf_counter() - started, times
+
+
+def ms(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def single(db_for: Any, runs: int, n: int) -> dict[str, float]:
+    medians, p95s, every = [], [], []
+    for r in range(runs):
+        db = db_for(r)
+        reads = set_up(db, 1)
+        _, times = run_writers(db, reads, n)
+        medians.append(ms(times, 0.5))
+        p95s.append(ms(times, 0.95))
+        every += times
+    return {
+        "median_ms": statistics.median(medians),
+        "p95_ms": statistics.median(p95s),
+        "spread_median_ms": [min(medians), max(medians)],
+        "entries": len(every),
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="a smoke run: few entries, one run")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--n", type=int, default=200, help="entries per run and writer")
+    ap.add_argument("--json", type=Path, default=REPO / "benchmarks" / "results" / "commit.json")
+    args = ap.parse_args()
+    runs, n = (1, 20) if args.quick else (args.runs, args.n)
+    tmp = Path(tempfile.mkdtemp(prefix="scorer-bench-commit-"))
+    os.environ["SCORER_DATA_DIR"] = str(tmp / "data")
+    os.environ["SCORER_CONFIG"] = str(tmp / "no-config.toml")
+    os.environ.pop("SCORER_DB", None)
+    out: dict[str, Any] = {
+        "machine": {
+            "python": platform.python_version(),
+            "system": platform.platform(),
+            "cpus": os.cpu_count(),
+        },
+        "runs": runs,
+        "entries_per_run": n,
+    }
+    out["sqlite"] = single(lambda r: str(tmp / f"s{r}.sqlite"), runs, n)
+    print(
+        f"SQLite, one workstation:      median {out['sqlite']['median_ms']:.2f} ms, "
+        f"p95 {out['sqlite']['p95_ms']:.2f} ms"
+    )
+    sys.path.insert(0, str(REPO / "tests"))
+    from tests.pg import start_server
+
+    server = start_server()
+    if server is None:
+        print("PostgreSQL: no server binaries installed; its rows are left out")
+    else:
+        pg, stop = server
+        try:
+            out["postgresql"] = single(lambda r: pg.new_database(), runs, n)
+            print(
+                f"PostgreSQL, one workstation:  median {out['postgresql']['median_ms']:.2f} ms, "
+                f"p95 {out['postgresql']['p95_ms']:.2f} ms"
+            )
+            centre = {}
+            for writers in (1, 2, 4):
+                db = pg.new_database()
+                reads = set_up(db, writers)
+                wall, times = run_writers(db, reads, n)
+                centre[str(writers)] = {
+                    "commits_per_s": len(times) / wall,
+                    "median_ms": ms(times, 0.5),
+                    "p95_ms": ms(times, 0.95),
+                }
+                print(
+                    f"PostgreSQL, {writers} workstation(s) at once: "
+                    f"{centre[str(writers)]['commits_per_s']:.0f} commits/s, median "
+                    f"{centre[str(writers)]['median_ms']:.2f} ms, p95 "
+                    f"{centre[str(writers)]['p95_ms']:.2f} ms"
+                )
+            out["postgresql_centre"] = centre
+        finally:
+            stop()
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+    print(f"written: {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
