@@ -356,8 +356,6 @@ class Workspace:
         """Give a PostgreSQL role what a reading centre's workstations need, with the audit
         trail, event log and signatures append-only at the privilege level (run as the
         database's owner; audited in the same transaction). Returns the statements run."""
-        from sqlalchemy.exc import DBAPIError
-
         from scorer.store.grants import GrantError, grant_workstation
 
         loc = location or resolve(db)
@@ -373,10 +371,6 @@ class Workspace:
                     statements = grant_workstation(tx.session.connection(), role)
                 except GrantError as exc:
                     raise ScorerError(f"nothing was granted: {exc}") from exc
-                except DBAPIError as exc:
-                    raise ScorerError(
-                        f"nothing was granted: {exc.orig or exc} (run this as the database's owner)"
-                    ) from exc
                 tx.audit(
                     "database.grant",
                     "database",

@@ -11,6 +11,7 @@ trail; the server refuses before any trigger runs.
 from __future__ import annotations
 
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
 
 from scorer.store.schema import APPEND_ONLY_TABLES
 
@@ -53,6 +54,15 @@ def workstation_statements(conn: Connection, role: str) -> list[str]:
     ).scalar()
     if tables_owner is None:
         raise GrantError("this database has no scorer schema yet: run scorer init first")
+    me, me_super = conn.execute(
+        text("SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user")
+    ).one()
+    if me != tables_owner and not me_super:
+        # A GRANT by someone without the right is only a warning in PostgreSQL: refuse here.
+        raise GrantError(
+            f"you are connected as {me!r}; run this as the owner of scorer's tables "
+            f"({tables_owner!r})"
+        )
     if role in (owner, tables_owner):
         raise GrantError(
             f"{role!r} owns the database or its tables, so it could drop the append-only "
@@ -76,6 +86,9 @@ def grant_workstation(conn: Connection, role: str) -> list[str]:
     """Give ``role`` the workstation's privileges on the connection's database (inside the
     caller's transaction); returns the statements run."""
     statements = workstation_statements(conn, role)
-    for sql in statements:
-        conn.exec_driver_sql(sql)
+    try:
+        for sql in statements:
+            conn.exec_driver_sql(sql)
+    except DBAPIError as exc:
+        raise GrantError(f"{exc.orig or exc} (run this as the database's owner)") from exc
     return statements

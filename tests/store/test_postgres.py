@@ -234,6 +234,9 @@ def test_a_workstation_role_scores_but_cannot_rewrite_the_trail(
     assert "REVOKE UPDATE, DELETE, TRUNCATE ON audit_events, signatures, events" in out
     # A workstation logged in as the role does a reader's whole job.
     ws_url = _as_role(url, role)
+    # ... but cannot hand out privileges itself (PostgreSQL would only warn).
+    assert main(["grant", owner, "--db", ws_url]) == 1
+    assert f"you are connected as {role!r}" in capsys.readouterr().err
     ws = Workspace.open(db=ws_url)
     try:
         s = ws.login("rita", "Tulip-Garden-2024")

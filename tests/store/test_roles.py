@@ -123,7 +123,9 @@ ALLOWED: dict[str, frozenset[str]] = {
 }
 
 #: Public callables of Workspace that take no session.
-NO_SESSION = frozenset({"open", "initialize", "migrate", "restore", "login", "close", "verify"})
+NO_SESSION = frozenset(
+    {"open", "initialize", "migrate", "grant_workstation", "restore", "login", "close", "verify"}
+)
 
 #: Operations that change trial data or accounts: when allowed they must change the database.
 WRITES = frozenset(
