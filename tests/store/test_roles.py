@@ -816,7 +816,8 @@ def test_operation_as_role(populated_copy: Any, op: str, role: str) -> None:
         with pytest.raises(PermissionDenied) as err:
             CALLS[op](c, s)
         msg = str(err.value)
-        assert f"a {role} may not" in msg or "only" in msg or f"a {role} does not" in msg
+        a = "an" if role[0] in "aeiou" else "a"  # "an admin", "an adjudicator", "a reader"
+        assert f"{a} {role} may not" in msg or "only" in msg or f"{a} {role} does not" in msg
         assert _tables(c, DATA) == before
         assert c.sql("SELECT count(*) FROM audit_events") == audit_before
         return
