@@ -72,7 +72,8 @@ def painted(window):
     )
 
 def poll():
-    if "window" not in marks and dialog.isVisible() and dialog.isExposed():
+    handle = dialog.windowHandle()
+    if "window" not in marks and handle is not None and handle.isExposed():
         mark("window")
         dialog.password.setText(password)
         login["start"] = time.time()
@@ -84,7 +85,8 @@ def poll():
         mark("reading")
     if w is not None and "reading" in marks and painted(w):
         mark("image")
-        print(json.dumps({**marks, "login_s": login.get("login_done", marks["image"]) - login["start"]}), flush=True)
+        took = login.get("login_done", marks["image"]) - login["start"]
+        print(json.dumps({**marks, "login_s": took}), flush=True)
         app.quit()
         return
     QTimer.singleShot(1, poll)
@@ -97,13 +99,17 @@ os._exit(0)
 
 def one_run(db: str, user: str, password: str, env: dict[str, str]) -> dict[str, float]:
     t0 = time.time()
-    proc = subprocess.run(
-        [sys.executable, "-c", CHILD, db, user, password],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", CHILD, db, user, password],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+    except subprocess.TimeoutExpired as exc:
+        err = exc.stderr.decode() if isinstance(exc.stderr, bytes) else str(exc.stderr)
+        raise RuntimeError(f"the workstation did not get there in 120 s:\n{err[-3000:]}") from None
     if proc.returncode != 0 or not proc.stdout.strip():
         raise RuntimeError(f"the workstation did not start:\n{proc.stderr[-3000:]}")
     marks = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -176,7 +182,8 @@ def main() -> int:
     for key in ("window_s", "reading_s", "login_s", "image_s", "image_after_login_s"):
         out[key] = summary([r[key] for r in results])
     print(
-        f"window shown: median {out['window_s']['median']:.2f} s (p95 {out['window_s']['p95']:.2f});"
+        f"window shown: median {out['window_s']['median']:.2f} s "
+        f"(p95 {out['window_s']['p95']:.2f});"
         f" first image: median {out['image_s']['median']:.2f} s, of which log-in "
         f"{out['login_s']['median']:.2f} s"
     )

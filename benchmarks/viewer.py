@@ -168,8 +168,38 @@ def frame_times(app: QApplication, path: Path, folder: Path, moves: int) -> dict
         viewer.model.render()
     out["render_only_fit_ms"] = (time.perf_counter() - started) * 1000 / moves
     out["physical_pixels"] = float(np.prod(viewer.model.physical_size()))
+    # The floor: copying as many 32-bit display pixels as the viewer shows, with numpy.
+    shown = np.zeros(int(out["physical_pixels"]), dtype=np.uint32)
+    floor = []
+    for _ in range(max(20, moves // 4)):
+        started = time.perf_counter()
+        shown.copy()
+        floor.append((time.perf_counter() - started) * 1000)
+    out["numpy_copy_floor_ms"] = statistics.median(floor)
     viewer.close()
     return out
+
+
+def reset_peak_rss() -> bool:
+    """Start a new peak-resident-memory measurement (Linux: clear_refs 5); False elsewhere."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_mb() -> float:
+    """The process's peak resident memory since the last reset (VmHWM), in MB."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def drag_times(viewer: Any, button: Qt.MouseButton, moves: int) -> list[float]:
@@ -224,8 +254,18 @@ def main(argv: list[str] | None = None) -> int:
         sample = build_sample_workspace(folder / "trial", patients=patients, pixel_mm=pixel_mm)
         print(f"  done in {time.perf_counter() - started:.1f} s", flush=True)
         next_case: dict[str, Any] = {}
+        memory: dict[str, Any] = {}
         for mode in ("prefetch", "cached", "cold"):
+            if mode == "prefetch":
+                memory["reset"] = reset_peak_rss()
             shown, prepared = next_case_times(app, sample, folder, mode)
+            if mode == "prefetch":
+                memory["reading_with_prefetch_peak_mb"] = peak_rss_mb()
+                print(
+                    f"peak resident memory while reading with prefetch: "
+                    f"{memory['reading_with_prefetch_peak_mb']:.0f} MB",
+                    flush=True,
+                )
             next_case[mode] = {
                 "median_ms": statistics.median(shown),
                 "max_ms": max(shown),
@@ -258,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         "next_case": next_case,
         "big_image": {"rows": BIG_IMAGE[0], "columns": BIG_IMAGE[1], "viewer": list(VIEWER)},
         "frames": frames,
+        "memory": memory,
         "moves": moves,
         "quick": args.quick,
         "machine": {

@@ -1,0 +1,213 @@
+"""Import benchmark: radiographs per second through the whole import, beside copying the bytes.
+
+Two folders of DX hand and foot films (12-bit, ``--rows`` x ``--cols``, drawn from a seed by
+the display benchmark's generator) are made: ``--files`` uncompressed (Explicit VR Little
+Endian) and ``--files`` JPEG 2000 Lossless. Every file is its own instance (own patient, UIDs
+and dates); a handful of pixel arrays is encoded once and shared, which the import cannot
+tell (it hashes whole files).
+
+Each folder is imported as a coordinator does (``Workspace.import_images``: validation, decode,
+de-identification, the readers' copy, the original kept byte-identical, deduplication, the
+audit row per image) into a fresh database, and copied with ``cp -r`` to the same disk. The
+figure is the source bytes per second, and the import's share of ``cp``'s throughput.
+
+Usage (from the repository root):
+
+    .venv/bin/python benchmarks/imports.py [--files N] [--runs N] [--quick] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import (
+    DigitalXRayImageStorageForPresentation,
+    ExplicitVRLittleEndian,
+    JPEG2000Lossless,
+    generate_uid,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from display import synthetic_radiograph  # noqa: E402
+
+PW = "Bench-mark-pass-2024"
+DISTINCT = 4  # pixel arrays drawn (and encoded) per folder
+
+
+def dataset(pixels: np.ndarray, n: int) -> Dataset:
+    ds = Dataset()
+    ds.SOPClassUID = DigitalXRayImageStorageForPresentation
+    ds.SOPInstanceUID = generate_uid()
+    ds.StudyInstanceUID = generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
+    ds.Modality = "DX"
+    ds.PatientName = f"Bench^{n}"
+    ds.PatientID = f"BENCH-{n:04d}"
+    ds.ClinicalTrialSubjectID = ds.PatientID
+    ds.ClinicalTrialTimePointID = "W0"
+    ds.StudyDate = ds.AcquisitionDate = ds.ContentDate = "20240115"
+    ds.BodyPartExamined = "HAND" if n % 2 == 0 else "FOOT"
+    ds.ImageLaterality = "B"
+    ds.ViewPosition = "PA"
+    ds.PresentationIntentType = "FOR PRESENTATION"
+    ds.ImagerPixelSpacing = [0.15, 0.15]
+    ds.WindowCenter, ds.WindowWidth = 2048, 4096
+    ds.Rows, ds.Columns = pixels.shape
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.PixelData = pixels.tobytes()
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta = meta
+    return ds
+
+
+def make_folder(folder: Path, files: int, shape: tuple[int, int], syntax: str | None) -> int:
+    """``files`` DICOM files in ``folder``; returns their total bytes."""
+    folder.mkdir(parents=True)
+    bases = [synthetic_radiograph(*shape, seed=i) for i in range(DISTINCT)]
+    encoded: dict[int, tuple[bytes, str]] = {}
+    total = 0
+    for n in range(files):
+        k = n % DISTINCT
+        ds = dataset(bases[k], n)
+        if syntax is not None:
+            if k not in encoded:
+                ds.compress(syntax)
+                encoded[k] = (ds.PixelData, ds.file_meta.TransferSyntaxUID)
+            else:
+                ds.PixelData, ds.file_meta.TransferSyntaxUID = encoded[k]
+                ds["PixelData"].is_undefined_length = True
+        path = folder / f"{n:04d}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        total += path.stat().st_size
+    return total
+
+
+def fresh_desk(db: Path) -> tuple[Any, Any]:
+    from scorer.workspace import Workspace
+
+    ws = Workspace.initialize("admin", "Ada Admin", PW, db=str(db))
+    admin = ws.login("admin", PW)
+    ws.add_user(admin, "coord", "Coordinator", "coordinator", PW[::-1])
+    s = ws.login("coord", PW[::-1])
+    ws.change_password(s, PW[::-1], PW)
+    s = ws.login("coord", PW)
+    ws.create_trial(s, "B1", "Benchmark", visits=[("W0", 0.0)])
+    return ws, s
+
+
+def import_once(source: Path, work: Path) -> float:
+    ws, s = fresh_desk(work / "db.sqlite")
+    try:
+        started = time.perf_counter()
+        report = ws.import_images(s, "B1", [source]).to_dict()
+        took = time.perf_counter() - started
+    finally:
+        ws.close()
+    if report["refused"]:
+        raise RuntimeError(f"files refused: {report['files'][:3]}")
+    return took
+
+
+def cp_once(source: Path, target: Path) -> float:
+    started = time.perf_counter()
+    subprocess.run(["cp", "-r", str(source), str(target)], check=True)
+    os.sync()
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--files", type=int, default=200)
+    ap.add_argument("--rows", type=int, default=2000)
+    ap.add_argument("--cols", type=int, default=1600)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="a smoke run: 8 small files, one run")
+    ap.add_argument("--json", type=Path, default=REPO / "benchmarks" / "results" / "imports.json")
+    args = ap.parse_args()
+    files, shape, runs = (
+        (8, (400, 320), 1) if args.quick else (args.files, (args.rows, args.cols), args.runs)
+    )
+    tmp = Path(tempfile.mkdtemp(prefix="scorer-bench-import-", dir=os.environ.get("TMPDIR")))
+    os.environ["SCORER_DATA_DIR"] = str(tmp / "data")
+    os.environ["SCORER_CONFIG"] = str(tmp / "no-config.toml")
+    os.environ.pop("SCORER_DB", None)
+    out: dict[str, Any] = {
+        "machine": {
+            "python": platform.python_version(),
+            "system": platform.platform(),
+            "cpus": os.cpu_count(),
+            "pydicom": pydicom.__version__,
+        },
+        "files": files,
+        "shape": list(shape),
+    }
+    try:
+        for name, syntax in (("uncompressed", None), ("jpeg2000_lossless", JPEG2000Lossless)):
+            source = tmp / name
+            made = time.perf_counter()
+            size = make_folder(source, files, shape, syntax)
+            print(
+                f"{files} {name} files, {size / 1e6:.0f} MB, made in "
+                f"{time.perf_counter() - made:.0f} s",
+                flush=True,
+            )
+            imports, copies = [], []
+            for r in range(runs):
+                work = tmp / f"work-{name}-{r}"
+                work.mkdir()
+                imports.append(import_once(source, work))
+                shutil.rmtree(tmp / "data", ignore_errors=True)
+                copies.append(cp_once(source, tmp / f"copy-{name}-{r}"))
+                shutil.rmtree(work, ignore_errors=True)
+                shutil.rmtree(tmp / f"copy-{name}-{r}", ignore_errors=True)
+            imp, cp = statistics.median(imports), statistics.median(copies)
+            out[name] = {
+                "bytes": size,
+                "import_median_s": imp,
+                "import_spread_s": [min(imports), max(imports)],
+                "import_mb_s": size / 1e6 / imp,
+                "import_files_s": files / imp,
+                "cp_median_s": cp,
+                "cp_mb_s": size / 1e6 / cp,
+                "share_of_cp": cp / imp,
+                "runs": runs,
+            }
+            o = out[name]
+            print(
+                f"  import {o['import_mb_s']:.0f} MB/s ({o['import_files_s']:.1f} files/s), "
+                f"cp {o['cp_mb_s']:.0f} MB/s: import at {100 * o['share_of_cp']:.0f} % of cp",
+                flush=True,
+            )
+            shutil.rmtree(source, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+    print(f"written: {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

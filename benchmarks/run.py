@@ -1,0 +1,317 @@
+"""Run every benchmark, print the figures beside their targets, and write one JSON summary.
+
+Each benchmark is its own script (and process): startup, viewer, commit, analysis, imports.
+This runs them in turn, reads the JSON each writes, and prints one table: the figure, its
+median, p95 and spread where the benchmark repeats it, the target, and whether it is met.
+
+Usage (from the repository root):
+
+    .venv/bin/python benchmarks/run.py [--quick] [--only NAME ...] [--out FOLDER]
+
+``--quick`` is the smoke run CI makes (small inputs, one repeat, untimed: the figures mean
+nothing, the point is that every benchmark still runs end to end). Results go to
+``benchmarks/results/`` (``--out`` elsewhere); the summary is ``summary.json`` there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+SCRIPTS = ("startup", "viewer", "commit", "analysis", "imports")
+
+
+@dataclass
+class Figure:
+    """One figure: where it is in a benchmark's JSON, its unit, and its target."""
+
+    name: str
+    script: str
+    get: Callable[[dict[str, Any]], Any]  # the median (or the only value)
+    unit: str
+    target: float | None = None
+    at_most: bool = True  # target is a ceiling (else a floor)
+    p95: Callable[[dict[str, Any]], Any] | None = None
+    spread: Callable[[dict[str, Any]], Any] | None = None
+
+
+def _g(*path: str) -> Callable[[dict[str, Any]], Any]:
+    def get(d: dict[str, Any]) -> Any:
+        for p in path:
+            d = d[p]
+        return d
+
+    return get
+
+
+FIGURES = [
+    Figure(
+        "cold start: window shown",
+        "startup",
+        _g("window_s", "median"),
+        "s",
+        1.0,
+        p95=_g("window_s", "p95"),
+        spread=_g("window_s", "spread"),
+    ),
+    Figure(
+        "cold start: first demo image drawn",
+        "startup",
+        _g("image_s", "median"),
+        "s",
+        2.0,
+        p95=_g("image_s", "p95"),
+        spread=_g("image_s", "spread"),
+    ),
+    Figure(
+        "  of which the log-in (argon2)",
+        "startup",
+        _g("login_s", "median"),
+        "s",
+        p95=_g("login_s", "p95"),
+    ),
+    Figure(
+        "next case, with prefetch",
+        "viewer",
+        _g("next_case", "prefetch", "median_ms"),
+        "ms",
+        100.0,
+        p95=_g("next_case", "prefetch", "max_ms"),
+    ),
+    Figure(
+        "next case, no prefetch, cached",
+        "viewer",
+        _g("next_case", "cached", "median_ms"),
+        "ms",
+        p95=_g("next_case", "cached", "max_ms"),
+    ),
+    Figure(
+        "next case, no prefetch, cold",
+        "viewer",
+        _g("next_case", "cold", "median_ms"),
+        "ms",
+        p95=_g("next_case", "cold", "max_ms"),
+    ),
+    Figure(
+        "window/level frame, fit",
+        "viewer",
+        _g("frames", "window_level_fit_ms"),
+        "ms",
+        16.0,
+        p95=_g("frames", "window_level_fit_p95_ms"),
+    ),
+    Figure(
+        "window/level frame, 1:1",
+        "viewer",
+        _g("frames", "window_level_1:1_ms"),
+        "ms",
+        16.0,
+        p95=_g("frames", "window_level_1:1_p95_ms"),
+    ),
+    Figure(
+        "pan frame, fit",
+        "viewer",
+        _g("frames", "pan_fit_ms"),
+        "ms",
+        16.0,
+        p95=_g("frames", "pan_fit_p95_ms"),
+    ),
+    Figure(
+        "pan frame, 1:1",
+        "viewer",
+        _g("frames", "pan_1:1_ms"),
+        "ms",
+        16.0,
+        p95=_g("frames", "pan_1:1_p95_ms"),
+    ),
+    Figure(
+        "  floor: numpy copy of the shown pixels",
+        "viewer",
+        _g("frames", "numpy_copy_floor_ms"),
+        "ms",
+    ),
+    Figure(
+        "peak memory reading with prefetch",
+        "viewer",
+        _g("memory", "reading_with_prefetch_peak_mb"),
+        "MB",
+        600.0,
+    ),
+    Figure(
+        "score commit, SQLite",
+        "commit",
+        _g("sqlite", "median_ms"),
+        "ms",
+        None,
+        p95=_g("sqlite", "p95_ms"),
+        spread=_g("sqlite", "spread_median_ms"),
+    ),
+    Figure("score commit p95, SQLite", "commit", _g("sqlite", "p95_ms"), "ms", 10.0),
+    Figure(
+        "score commit, PostgreSQL",
+        "commit",
+        _g("postgresql", "median_ms"),
+        "ms",
+        p95=_g("postgresql", "p95_ms"),
+        spread=_g("postgresql", "spread_median_ms"),
+    ),
+    Figure(
+        "scorer analyze, trial scale",
+        "analysis",
+        _g("analyze", "median_s"),
+        "s",
+        3.0,
+        p95=_g("analyze", "p95_s"),
+        spread=_g("analyze", "spread_s"),
+    ),
+    Figure("  peak memory", "analysis", _g("analyze", "peak_mb"), "MB"),
+    Figure(
+        "agreement report, trial scale",
+        "analysis",
+        _g("agreement_report", "median_s"),
+        "s",
+        p95=_g("agreement_report", "p95_s"),
+        spread=_g("agreement_report", "spread_s"),
+    ),
+    Figure("  peak memory", "analysis", _g("agreement_report", "peak_mb"), "MB"),
+    Figure(
+        "pandas + pingouin, status ICC only", "analysis", _g("pingouin_status_icc", "median_s"), "s"
+    ),
+    Figure(
+        "  pingouin time / scorer analyze time",
+        "analysis",
+        _g("analyze_vs_pingouin"),
+        "x",
+        1.0,
+        at_most=False,
+    ),
+    Figure(
+        "import, uncompressed",
+        "imports",
+        _g("uncompressed", "import_mb_s"),
+        "MB/s",
+        spread=_g("uncompressed", "import_spread_s"),
+    ),
+    Figure(
+        "  share of cp's throughput",
+        "imports",
+        _g("uncompressed", "share_of_cp"),
+        "x",
+        0.25,
+        at_most=False,
+    ),
+    Figure(
+        "import, JPEG 2000 lossless",
+        "imports",
+        _g("jpeg2000_lossless", "import_mb_s"),
+        "MB/s",
+        spread=_g("jpeg2000_lossless", "import_spread_s"),
+    ),
+    Figure("  share of cp's throughput", "imports", _g("jpeg2000_lossless", "share_of_cp"), "x"),
+]
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        return "..".join(_fmt(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
+    return str(value)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="the untimed smoke run")
+    ap.add_argument("--only", nargs="*", choices=SCRIPTS, default=list(SCRIPTS))
+    ap.add_argument("--out", type=Path, default=HERE / "results")
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")}
+    results: dict[str, Any] = {}
+    took: dict[str, float] = {}
+    failed: list[str] = []
+    for name in args.only:
+        target = args.out / f"{name}.json"
+        argv = [sys.executable, str(HERE / f"{name}.py"), "--json", str(target)]
+        if args.quick:
+            argv.append("--quick")
+        print(f"== {name}", flush=True)
+        started = time.perf_counter()
+        proc = subprocess.run(argv, env=env, cwd=REPO)
+        took[name] = time.perf_counter() - started
+        if proc.returncode != 0:
+            failed.append(name)
+            continue
+        results[name] = json.loads(target.read_text(encoding="utf-8"))
+    rows = []
+    for f in FIGURES:
+        if f.script not in results:
+            continue
+        data = results[f.script]
+        try:
+            value = f.get(data)
+        except (KeyError, TypeError):
+            continue  # e.g. no PostgreSQL or pingouin here: the benchmark said so
+        p95 = f.p95(data) if f.p95 else None
+        spread = f.spread(data) if f.spread else None
+        met = None
+        if f.target is not None and value is not None:
+            met = value <= f.target if f.at_most else value >= f.target
+        target = "" if f.target is None else ("<= " if f.at_most else ">= ") + _fmt(f.target)
+        rows.append(
+            {
+                "figure": f.name,
+                "unit": f.unit,
+                "median": value,
+                "p95": p95,
+                "spread": spread,
+                "target": target,
+                "met": met,
+            }
+        )
+    print()
+    head = f"{'figure':<42} {'median':>9} {'p95/max':>9} {'spread':>15} {'target':>11}  met"
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        met = "" if r["met"] is None else ("yes" if r["met"] else "NO")
+        print(
+            f"{r['figure']:<42} {_fmt(r['median']) + ' ' + r['unit']:>9} {_fmt(r['p95']):>9} "
+            f"{_fmt(r['spread']):>15} {r['target']:>11}  {met}"
+        )
+    print()
+    print("time per benchmark: " + ", ".join(f"{k} {v:.0f} s" for k, v in took.items()))
+    summary = {
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+        },
+        "quick": args.quick,
+        "figures": rows,
+        "seconds": took,
+        "failed": failed,
+    }
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    print(f"written: {args.out / 'summary.json'}")
+    if failed:
+        print(f"FAILED: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
