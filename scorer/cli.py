@@ -815,11 +815,13 @@ def _open_workstation(db: str | None, username: str = "", trial: str | None = No
             "or set QT_QPA_PLATFORM (e.g. offscreen, or xcb under Xvfb)"
         )
         return EXIT_ERROR
-    from scorer.workspace import ScorerError
-
     try:
         return run_workstation(db, username=username, trial=trial)
-    except ScorerError as exc:
+    except Exception as exc:
+        from scorer.workspace import ScorerError  # not before: the window comes up first
+
+        if not isinstance(exc, ScorerError):
+            raise
         _err(str(exc))
         return EXIT_ERROR
 

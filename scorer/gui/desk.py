@@ -51,7 +51,7 @@ from PySide6.QtWidgets import (
 from shiboken6 import isValid
 
 from scorer.gui.login import _error_label, _message
-from scorer.gui.score_writer import KeptTasks
+from scorer.gui.tasks import KeptTasks
 from scorer.gui.viewer import frame_to_qimage
 
 REFRESH_MS = 30_000

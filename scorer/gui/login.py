@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from scorer.gui.score_writer import KeptTasks
+from scorer.gui.tasks import KeptTasks
 
 MIN_PASSWORD_LENGTH = 10
 POLICY_HINT = (

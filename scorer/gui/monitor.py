@@ -35,7 +35,7 @@ from shiboken6 import isValid
 
 from scorer.gui.desk import fill_table, make_table
 from scorer.gui.login import _message
-from scorer.gui.score_writer import KeptTasks
+from scorer.gui.tasks import KeptTasks
 
 
 class MonitorWindow(QMainWindow):

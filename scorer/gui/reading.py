@@ -29,7 +29,6 @@ database with three synthetic patients and opens their reader's worklist.
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 import threading
 import time
@@ -58,13 +57,13 @@ from PySide6.QtWidgets import (
 from scorer.gui.case_view import CaseView
 from scorer.gui.login import UnlockDialog
 from scorer.gui.prefetch import CasePreparer, PreparedCase
-from scorer.gui.score_writer import KeptTasks, ScoreWriter
+from scorer.gui.score_writer import ScoreWriter
 from scorer.gui.scoring_grid import CaseScores, GridModel, ScoringGrid, load_case
+from scorer.gui.settings import LAYOUT_FILE, layout_settings  # noqa: F401  (re-exported)
 from scorer.gui.signing import FeedbackDialog, ReopenDialog, SignDialog
-from scorer.gui.tasks import run_in_background
+from scorer.gui.tasks import KeptTasks, run_in_background
 from scorer.gui.theme import apply_theme
 
-LAYOUT_FILE = "gui-layout.ini"
 WORKLIST_WIDTH = 230
 SCORING_WIDTH = 430
 MIN_CASE_VIEW_WIDTH = 360
@@ -109,12 +108,6 @@ class ReadingFacade(Protocol):
     def unlock(self, s: Any, password: str) -> None: ...
 
     def lock(self, s: Any) -> None: ...
-
-
-def layout_settings(folder: str | os.PathLike[str]) -> QSettings:
-    """The INI file in ``folder`` that remembers window layout and view options."""
-    Path(folder).mkdir(parents=True, exist_ok=True)
-    return QSettings(str(Path(folder) / LAYOUT_FILE), QSettings.Format.IniFormat)
 
 
 class ReadingWindow(QMainWindow):

@@ -26,11 +26,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, QThread, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, QThread, Signal
 
 from scorer.core.methods import Area
 from scorer.core.reads import AreaScore
-from scorer.gui.tasks import BackgroundTask, run_in_background
+from scorer.gui.tasks import KeptTasks, run_in_background  # noqa: F401  (KeptTasks: its old home)
 from scorer.workspace import ScorerError, SessionLocked
 
 #: Called on the UI thread for each area of an entry: (read code, area, new read version).
@@ -66,38 +66,6 @@ class WritingFacade(Protocol):
     def set_note(self, s: Any, code: str, note: str) -> Any: ...
 
     def raise_flag(self, s: Any, case_code: str, message: str) -> int: ...
-
-
-class KeptTasks:
-    """Runs calls with :func:`~scorer.gui.tasks.run_in_background`, holding each task until its
-    answer has arrived on the UI thread: a task dropped as soon as it is started can be freed
-    on the worker thread, with the signals that carry its answer (a crash)."""
-
-    def __init__(self) -> None:
-        self._live: set[BackgroundTask] = set()
-
-    def __len__(self) -> int:
-        return len(self._live)
-
-    def run(
-        self,
-        fn: Callable[..., Any],
-        *args: Any,
-        done: Callable[[Any], None] | None = None,
-        failed: Callable[[BaseException], None] | None = None,
-    ) -> None:
-        task: BackgroundTask | None = None
-
-        def finish(callback: Callable[[Any], None] | None, value: Any) -> None:
-            kept = task
-            QTimer.singleShot(0, lambda: self._live.discard(kept))
-            if callback is not None:
-                callback(value)
-
-        task = run_in_background(
-            fn, *args, done=lambda r: finish(done, r), failed=lambda e: finish(failed, e)
-        )
-        self._live.add(task)
 
 
 @dataclass(frozen=True, eq=False)

@@ -74,7 +74,8 @@ from scorer.core.reads import AreaScore, Read
 from scorer.core.totals import MissingDataRules, status_totals
 from scorer.gui.grades_panel import GradesPanel
 from scorer.gui.joint_map import JointMap
-from scorer.gui.score_writer import KeptTasks, ScoreWriter, WriteEntry
+from scorer.gui.score_writer import ScoreWriter, WriteEntry
+from scorer.gui.tasks import KeptTasks
 
 SaveState = Literal["saved", "pending", "failed"]
 CellKey = tuple[str, Area]

@@ -78,3 +78,35 @@ def run_in_background(
 # Tasks started and not yet answered. Not application state: it only ties the Python objects'
 # lifetime to the work Qt is doing with them.
 _RUNNING: set[BackgroundTask] = set()
+
+
+class KeptTasks:
+    """Runs calls with :func:`~scorer.gui.tasks.run_in_background`, holding each task until its
+    answer has arrived on the UI thread: a task dropped as soon as it is started can be freed
+    on the worker thread, with the signals that carry its answer (a crash)."""
+
+    def __init__(self) -> None:
+        self._live: set[BackgroundTask] = set()
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+    def run(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        done: Callable[[Any], None] | None = None,
+        failed: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        task: BackgroundTask | None = None
+
+        def finish(callback: Callable[[Any], None] | None, value: Any) -> None:
+            kept = task
+            QTimer.singleShot(0, lambda: self._live.discard(kept))
+            if callback is not None:
+                callback(value)
+
+        task = run_in_background(
+            fn, *args, done=lambda r: finish(done, r), failed=lambda e: finish(failed, e)
+        )
+        self._live.add(task)

@@ -1,6 +1,8 @@
 """The workstation: log in, pick the trial, and read (or coordinate).
 
-:func:`run_workstation` opens the database, shows the :class:`~scorer.gui.login.LoginDialog`
+:func:`run_workstation` shows the :class:`~scorer.gui.login.LoginDialog` at once and opens the
+database behind it (:class:`WorkspaceOpener`: the storage and imaging libraries load while the
+person types), then shows
 (first-log-in password change included) and then, for a reader or an adjudicator, the
 :class:`~scorer.gui.reading.ReadingWindow` on their trial (a choice when they read in several),
 for a coordinator the :class:`~scorer.gui.desk.DeskWindow`. Monitors and administrators are
@@ -14,19 +16,79 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox, QWidget
 
 from scorer.gui.login import LoginDialog
-from scorer.gui.reading import ReadingWindow, layout_settings
-from scorer.gui.score_writer import KeptTasks
+from scorer.gui.settings import layout_settings
+from scorer.gui.tasks import KeptTasks
 from scorer.gui.theme import apply_theme
 
+if TYPE_CHECKING:
+    from scorer.gui.reading import ReadingWindow
+
 READING_ROLES = ("reader", "adjudicator")
+
+
+class WorkspaceOpener:
+    """Opens the workspace on a thread of its own, so the log-in window is up before the
+    storage, imaging and reading-window modules have loaded; :meth:`get` waits for it (the
+    log-in's check runs on a worker, so waiting there costs the screen nothing)."""
+
+    def __init__(self, db: str | None) -> None:
+        self._db = db
+        self._done = threading.Event()
+        self._workspace: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._open, name="scorer-open", daemon=True)
+        self._starting = threading.Lock()
+        self._started = False
+
+    def start(self) -> None:
+        """Start opening (once, whoever asks first: the UI's timer or a waiting log-in)."""
+        with self._starting:
+            if not self._started:
+                self._started = True
+                self._thread.start()
+
+    def _open(self) -> None:
+        try:
+            from scorer.workspace import Workspace
+
+            self._workspace = Workspace.open(self._db)
+        except BaseException as exc:  # reported on the UI thread and to whoever waits
+            self._error = exc
+        finally:
+            self._done.set()
+        if self._error is None:
+            # What the windows after the log-in need, loaded while the person types.
+            import scorer.gui.desk
+            import scorer.gui.reading  # noqa: F401
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    @property
+    def error(self) -> BaseException | None:
+        return self._error if self._done.is_set() else None
+
+    def get(self) -> Any:
+        """The open workspace (waits for it); raises what opening raised."""
+        self.start()
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._workspace
+
+    def close(self) -> None:
+        if self._done.is_set() and self._workspace is not None:
+            self._workspace.close()
 
 
 class Workstation(QObject):
@@ -51,7 +113,8 @@ class Workstation(QObject):
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
-        self.ws = workspace
+        self._workspace = workspace
+        self.open_error: BaseException | None = None
         self.username = username
         self.trial = trial
         self.choose_trial = choose_trial or _ask_trial
@@ -59,14 +122,40 @@ class Workstation(QObject):
         self.window: ReadingWindow | None = None
         self.tasks = KeptTasks()
 
+    @property
+    def ws(self) -> Any:
+        """The open workspace (given, or waited for from its :class:`WorkspaceOpener`)."""
+        if isinstance(self._workspace, WorkspaceOpener):
+            return self._workspace.get()
+        return self._workspace
+
     def start(self) -> None:
         """Show the log-in dialog."""
-        dialog = LoginDialog(self.ws.login, self.ws.change_password, username=self.username)
+        dialog = LoginDialog(
+            lambda user, password: self.ws.login(user, password),
+            lambda *args: self.ws.change_password(*args),
+            username=self.username,
+        )
         self.login_dialog = dialog
         dialog.logged_in.connect(self._logged_in)
         dialog.rejected.connect(self._login_cancelled)
         dialog.show()
         dialog.raise_()
+        if isinstance(self._workspace, WorkspaceOpener):
+            QTimer.singleShot(0, self._workspace.start)
+            self._watch_opening()
+
+    def _watch_opening(self) -> None:
+        """Until the workspace is open: if opening fails, say why in the log-in window."""
+        opener = self._workspace
+        assert isinstance(opener, WorkspaceOpener)
+        if not opener.done:
+            QTimer.singleShot(25, self._watch_opening)
+            return
+        if opener.error is not None and self.login_dialog is not None:
+            self.open_error = opener.error
+            self.login_dialog.show_error(str(opener.error) or type(opener.error).__name__)
+            self.login_dialog.ok.setEnabled(False)
 
     def _login_cancelled(self) -> None:
         if self.window is None:
@@ -165,6 +254,8 @@ class Workstation(QObject):
         return window
 
     def open_reading(self, session: Any, trial: str) -> ReadingWindow:
+        from scorer.gui.reading import ReadingWindow
+
         window = ReadingWindow(
             self.ws,
             session,
@@ -224,24 +315,29 @@ def run_workstation(
     trial: str | None = None,
     theme: str = "dark",
 ) -> int:
-    """Open the database and run the workstation until its last window closes."""
-    from scorer.workspace import Workspace
+    """Show the log-in at once, open the database behind it, and run the workstation until
+    its last window closes. If the database cannot be opened, the log-in says why and this
+    raises it once the window is closed."""
+    from scorer.store.location import data_dir
 
     app = QApplication.instance()
     if not isinstance(app, QApplication):
         app = QApplication(sys.argv[:1])
     app.setApplicationName("scorer")
-    ws = Workspace.open(db)
+    settings = layout_settings(data_dir())
+    apply_theme(app, str(settings.value("ui/theme", theme)))
+    app.setQuitOnLastWindowClosed(False)
+    opener = WorkspaceOpener(db)
     try:
-        settings = layout_settings(Path(ws.cache_dir).parent)
-        apply_theme(app, str(settings.value("ui/theme", theme)))
-        app.setQuitOnLastWindowClosed(False)
-        station = Workstation(ws, username=username, trial=trial)
+        station = Workstation(opener, username=username, trial=trial)
         station.finished.connect(app.quit)
         station.start()
-        return int(app.exec())
+        code = int(app.exec())
+        if station.open_error is not None:
+            raise station.open_error
+        return code
     finally:
-        ws.close()
+        opener.close()
 
 
 def _main(argv: Sequence[str] | None = None) -> int:

@@ -150,3 +150,44 @@ def test_unlock_after_inactivity_needs_the_password(qtbot: QtBot, desk: Desk) ->
         qtbot.mouseClick(dialog.ok, Qt.MouseButton.LeftButton)
     assert not session.locked
     assert dialog.password.text() == ""
+
+
+def test_the_workstation_shows_the_log_in_before_the_database_is_open(
+    qtbot: QtBot, desk: Desk
+) -> None:
+    """`scorer gui` puts the log-in on screen at once and opens the database behind it; a
+    log-in typed before the opening finished waits for it and succeeds."""
+    from scorer.gui.workstation import WorkspaceOpener, Workstation
+
+    opener = WorkspaceOpener(str(desk.folder / "login.db"))
+    station = Workstation(opener, username="carl")
+    station.start()
+    dialog = station.login_dialog
+    assert dialog is not None and dialog.isVisible()
+    qtbot.addWidget(dialog)
+    assert not opener.done  # not even started: the window came first
+    dialog.logged_in.disconnect(station._logged_in)  # carl has no trial: stop at the log-in
+    with qtbot.waitSignal(dialog.logged_in, timeout=30_000):
+        log_in(qtbot, dialog, "carl", OWN_PW)
+    assert opener.done and opener.error is None
+    assert dialog.session is not None and dialog.session.username == "carl"
+    opener.get().logout(dialog.session)
+    opener.close()
+
+
+def test_a_database_that_cannot_be_opened_is_named_in_the_log_in(
+    qtbot: QtBot, tmp_path: Path
+) -> None:
+    from scorer.gui.workstation import WorkspaceOpener, Workstation
+
+    missing = tmp_path / "nowhere.sqlite"
+    station = Workstation(WorkspaceOpener(str(missing)))
+    station.start()
+    dialog = station.login_dialog
+    assert dialog is not None
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: station.open_error is not None, timeout=30_000)
+    assert dialog.error.isVisible() and "no scorer database" in dialog.error.text()
+    assert str(missing) in dialog.error.text()
+    assert not dialog.ok.isEnabled()
+    assert not missing.exists()  # nothing was created
