@@ -96,6 +96,9 @@ class Method:
     derivation: str | None = None
     source: str = ""
     _index: Mapping[Area, int] = field(default_factory=dict, repr=False, compare=False)
+    #: Answers worked out from ``areas`` once (a method never changes): totals and the reads
+    #: CSV ask them for every row.
+    _memo: dict[object, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_index", {a.area: i for i, a in enumerate(self.areas)})
@@ -116,16 +119,25 @@ class Method:
         return self._index[key]
 
     def areas_of(self, region: str | None = None, feature: str | None = None) -> list[AreaDef]:
-        return [
-            a
-            for a in self.areas
-            if (region is None or a.region == region) and (feature is None or a.feature == feature)
-        ]
+        key = ("areas_of", region, feature)
+        found = self._memo.get(key)
+        if found is None:
+            found = tuple(
+                a
+                for a in self.areas
+                if (region is None or a.region == region)
+                and (feature is None or a.feature == feature)
+            )
+            self._memo[key] = found
+        return list(found)
 
     @property
     def regions(self) -> tuple[str, ...]:
-        present = {a.region for a in self.areas}
-        return tuple(r for r in REGIONS if r in present)
+        found = self._memo.get("regions")
+        if found is None:
+            present = {a.region for a in self.areas}
+            found = self._memo["regions"] = tuple(r for r in REGIONS if r in present)
+        return tuple(found)
 
     @property
     def feature_codes(self) -> tuple[str, ...]:
@@ -137,12 +149,15 @@ class Method:
 
     def groups(self) -> Iterator[tuple[str, str]]:
         """The (region, feature) groups that totals are built from, in canonical order."""
-        seen: list[tuple[str, str]] = []
-        for a in self.areas:
-            g = (a.region, a.feature)
-            if g not in seen:
-                seen.append(g)
-        yield from seen
+        found = self._memo.get("groups")
+        if found is None:
+            seen: list[tuple[str, str]] = []
+            for a in self.areas:
+                g = (a.region, a.feature)
+                if g not in seen:
+                    seen.append(g)
+            found = self._memo["groups"] = tuple(seen)
+        yield from found
 
 
 def resources_dir() -> Path:

@@ -18,7 +18,6 @@ import io
 import os
 import re
 import secrets
-import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -131,8 +130,12 @@ class _Group:
     lines: dict[Area, int] = field(default_factory=dict)
 
 
+#: Unicode's control characters (category Cc): exactly U+0000-U+001F and U+007F-U+009F.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
 def _has_control(s: str) -> bool:
-    return any(unicodedata.category(c) == "Cc" for c in s)
+    return _CONTROL.search(s) is not None
 
 
 def _known_methods(methods: Mapping[str, Method]) -> str:

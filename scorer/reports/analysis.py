@@ -476,6 +476,13 @@ def _kappa_section(
     for d in method.areas:
         joints[(d.joint, d.feature)].append(d.area)
     for a, b in itertools.combinations(readers, 2):
+        # The pair's reads of the same patient and visit, found once for every area.
+        both = [
+            (ra.scores, rb.scores)
+            for p in patients
+            for v in visits
+            if (ra := table.get((p, v, a))) is not None and (rb := table.get((p, v, b))) is not None
+        ]
         for (joint, feature), areas in joints.items():
             d0 = method.area(areas[0])
             pooled_a: list[int] = []
@@ -483,18 +490,13 @@ def _kappa_section(
             for area in areas:
                 xs: list[int] = []
                 ys: list[int] = []
-                for p in patients:
-                    for v in visits:
-                        ra = table.get((p, v, a))
-                        rb = table.get((p, v, b))
-                        if ra is None or rb is None:
-                            continue
-                        sa = ra.scores.get(area)
-                        sb = rb.scores.get(area)
-                        if sa is None or sb is None or sa.score is None or sb.score is None:
-                            continue
-                        xs.append(sa.score)
-                        ys.append(sb.score)
+                for scores_a, scores_b in both:
+                    sa = scores_a.get(area)
+                    sb = scores_b.get(area)
+                    if sa is None or sb is None or sa.score is None or sb.score is None:
+                        continue
+                    xs.append(sa.score)
+                    ys.append(sb.score)
                 pooled_a += xs
                 pooled_b += ys
                 out.append(_kappa_entry(a, b, area.region, joint, feature, xs, ys, d0.min, d0.max))
