@@ -75,7 +75,7 @@ FIGURES = [
         spread=_g("image_s", "spread"),
     ),
     Figure(
-        "  of which the log-in (argon2)",
+        "  of which the log-in (loading + argon2)",
         "startup",
         _g("login_s", "median"),
         "s",
