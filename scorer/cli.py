@@ -451,6 +451,14 @@ def cmd_restore(args: argparse.Namespace) -> int:
         f"restored {sum(info['rows'].values())} rows (audit head {head['rows']} rows, "
         f"{head['mac'][:16]}…), checked against the backup; the audit trail verifies"
     )
+    if info.get("images_missing"):
+        print(
+            f"warning: {info['images_missing']} of {info['images']} images are not in the "
+            f"readers' store at {info['readers_store']} (backups hold no images): point "
+            "readers_store and originals_store in the config (or SCORER_READERS_STORE and "
+            "SCORER_ORIGINALS_STORE) at the image stores the database was using",
+            file=sys.stderr,
+        )
     return EXIT_OK
 
 

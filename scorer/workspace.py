@@ -3632,6 +3632,15 @@ class Workspace:
                     "1",
                     new={"from": Path(archive).name, "sha256": info["sha256"]},
                 )
+            # Backups hold no images, and the database names them relative to the stores:
+            # say how many the configured readers' store does not have.
+            with ws.store.read() as session:
+                stored = repo.reader_paths(session)
+            info["images"] = len(stored)
+            info["images_missing"] = sum(
+                1 for p in stored if not ws.store.location.image_file(p).exists()
+            )
+            info["readers_store"] = str(ws.store.location.readers_store)
         finally:
             ws.close()
         return info
