@@ -156,6 +156,7 @@ class Workstation(QObject):
             self.open_error = opener.error
             self.login_dialog.show_error(str(opener.error) or type(opener.error).__name__)
             self.login_dialog.ok.setEnabled(False)
+            self.login_dialog.adjustSize()  # room for the message
 
     def _login_cancelled(self) -> None:
         if self.window is None:
