@@ -6,13 +6,14 @@ transaction, writes the change and its audit row together, and returns plain val
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
 import os
 import secrets
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -326,14 +327,7 @@ class Workspace:
     @staticmethod
     def migrate(db: str | None = None, location: Location | None = None) -> tuple[str | None, str]:
         """Upgrade a database's schema to this scorer's (audited); (before, after)."""
-        loc = location or resolve(db)
-        if not database_exists(loc):
-            raise ScorerError(f"no scorer database at {loc.url} (from {loc.source})")
-        try:
-            store = Store(loc)
-        except Exception as exc:
-            raise ScorerError(str(exc)) from exc
-        try:
+        with _existing_store(location or resolve(db)) as store:
             before = current_revision(store.engine)
             upgrade(store.engine)
             if before != head_revision():
@@ -345,8 +339,6 @@ class Workspace:
                         old={"schema": before},
                         new={"schema": head_revision()},
                     )
-        finally:
-            store.close()
         return before, head_revision()
 
     @staticmethod
@@ -358,29 +350,17 @@ class Workspace:
         database's owner; audited in the same transaction). Returns the statements run."""
         from scorer.store.grants import GrantError, grant_workstation
 
-        loc = location or resolve(db)
-        if not database_exists(loc):
-            raise ScorerError(f"no scorer database at {loc.url} (from {loc.source})")
-        try:
-            store = Store(loc)
-        except Exception as exc:
-            raise ScorerError(str(exc)) from exc
-        try:
-            with store.write("system") as tx:
-                try:
-                    statements = grant_workstation(tx.session.connection(), role)
-                except GrantError as exc:
-                    raise ScorerError(f"nothing was granted: {exc}") from exc
-                tx.audit(
-                    "database.grant",
-                    "database",
-                    "1",
-                    new={"role": role, "statements": statements},
-                )
-        except StoreError as exc:
-            raise ScorerError(str(exc)) from exc
-        finally:
-            store.close()
+        with _existing_store(location or resolve(db)) as store, store.write("system") as tx:
+            try:
+                statements = grant_workstation(tx.session.connection(), role)
+            except GrantError as exc:
+                raise ScorerError(f"nothing was granted: {exc}") from exc
+            tx.audit(
+                "database.grant",
+                "database",
+                "1",
+                new={"role": role, "statements": statements},
+            )
         return statements
 
     def close(self) -> None:
@@ -3688,6 +3668,24 @@ def _same_read(a: CoreRead, b: CoreRead) -> bool:
 def _timing_hash() -> str:
     """A hash to check passwords of unknown user IDs against (equal work, never matches)."""
     return hash_password(secrets.token_urlsafe(24))
+
+
+@contextlib.contextmanager
+def _existing_store(loc: Location) -> Iterator[Store]:
+    """The store at ``loc`` for a maintenance command (migrate, grant): it must exist; opening
+    and store errors become ScorerError; closed afterwards."""
+    if not database_exists(loc):
+        raise ScorerError(f"no scorer database at {loc.url} (from {loc.source})")
+    try:
+        store = Store(loc)
+    except Exception as exc:
+        raise ScorerError(str(exc)) from exc
+    try:
+        yield store
+    except StoreError as exc:
+        raise ScorerError(str(exc)) from exc
+    finally:
+        store.close()
 
 
 def _a(role: str) -> str:
