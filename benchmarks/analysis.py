@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import os
-import platform
 import random
 import statistics
 import subprocess
@@ -36,6 +34,9 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from common import machine, quantile, write_json  # noqa: E402
 
 VISITS = (("W0", 0), ("W52", 364), ("W104", 728))
 READERS = ("R1", "R2", "R3")
@@ -129,11 +130,10 @@ def measure(argv: list[str], runs: int) -> dict[str, Any]:
         if proc.returncode != 0:
             raise RuntimeError(f"{argv[:4]} failed:\n{proc.stderr.decode()[-3000:]}")
         peaks.append(int(proc.stderr.decode().strip().splitlines()[-1]) / 1024)
-    ordered = sorted(walls)
     return {
         "median_s": statistics.median(walls),
-        "p95_s": ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))],
-        "spread_s": [ordered[0], ordered[-1]],
+        "p95_s": quantile(walls, 0.95),
+        "spread_s": [min(walls), max(walls)],
         "peak_mb": max(peaks),
         "runs": runs,
     }
@@ -160,11 +160,7 @@ def main() -> int:
         f"readers, svh), {size_mb:.0f} MB of CSV, made in {time.perf_counter() - started:.1f} s"
     )
     out: dict[str, Any] = {
-        "machine": {
-            "python": platform.python_version(),
-            "system": platform.platform(),
-            "cpus": os.cpu_count(),
-        },
+        "machine": machine(),
         "reads": len(reads),
         "patients": patients,
         "csv_mb": size_mb,
@@ -194,9 +190,7 @@ def main() -> int:
             f" peak {out['pingouin_status_icc']['peak_mb']:.0f} MB; scorer analyze is "
             f"{ratio:.2f}x as fast doing all of it"
         )
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
-    print(f"written: {args.json}")
+    write_json(args.json, out)
     return 0
 
 

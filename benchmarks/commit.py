@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,9 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from common import machine, quantile, write_json  # noqa: E402
 
 from scorer.core.methods import get_method  # noqa: E402
 from scorer.workspace import Workspace  # noqa: E402
@@ -121,8 +123,7 @@ def run_writers(db: str, reads: dict[str, str], n: int) -> tuple[float, list[flo
 
 
 def ms(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+    return 1000 * quantile(values, q)
 
 
 def single(db_for: Any, runs: int, n: int) -> dict[str, float]:
@@ -155,11 +156,7 @@ def main() -> int:
     os.environ["SCORER_CONFIG"] = str(tmp / "no-config.toml")
     os.environ.pop("SCORER_DB", None)
     out: dict[str, Any] = {
-        "machine": {
-            "python": platform.python_version(),
-            "system": platform.platform(),
-            "cpus": os.cpu_count(),
-        },
+        "machine": machine(),
         "runs": runs,
         "entries_per_run": n,
     }
@@ -201,9 +198,7 @@ def main() -> int:
             out["postgresql_centre"] = centre
         finally:
             stop()
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
-    print(f"written: {args.json}")
+    write_json(args.json, out)
     return 0
 
 

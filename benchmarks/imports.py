@@ -19,9 +19,7 @@ Usage (from the repository root):
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -31,55 +29,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pydicom
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import (
-    DigitalXRayImageStorageForPresentation,
-    ExplicitVRLittleEndian,
-    JPEG2000Lossless,
-    generate_uid,
-)
+from pydicom.uid import JPEG2000Lossless
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
+from common import machine, write_json  # noqa: E402
 from display import synthetic_radiograph  # noqa: E402
+
+from tests.intake.dicom_maker import make_dx  # noqa: E402  (the tests' valid DX film)
 
 PW = "Bench-mark-pass-2024"
 DISTINCT = 4  # pixel arrays drawn (and encoded) per folder
-
-
-def dataset(pixels: np.ndarray, n: int) -> Dataset:
-    ds = Dataset()
-    ds.SOPClassUID = DigitalXRayImageStorageForPresentation
-    ds.SOPInstanceUID = generate_uid()
-    ds.StudyInstanceUID = generate_uid()
-    ds.SeriesInstanceUID = generate_uid()
-    ds.Modality = "DX"
-    ds.PatientName = f"Bench^{n}"
-    ds.PatientID = f"BENCH-{n:04d}"
-    ds.ClinicalTrialSubjectID = ds.PatientID
-    ds.ClinicalTrialTimePointID = "W0"
-    ds.StudyDate = ds.AcquisitionDate = ds.ContentDate = "20240115"
-    ds.BodyPartExamined = "HAND" if n % 2 == 0 else "FOOT"
-    ds.ImageLaterality = "B"
-    ds.ViewPosition = "PA"
-    ds.PresentationIntentType = "FOR PRESENTATION"
-    ds.ImagerPixelSpacing = [0.15, 0.15]
-    ds.WindowCenter, ds.WindowWidth = 2048, 4096
-    ds.Rows, ds.Columns = pixels.shape
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-    ds.PixelData = pixels.tobytes()
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta = meta
-    return ds
 
 
 def make_folder(folder: Path, files: int, shape: tuple[int, int], syntax: str | None) -> int:
@@ -90,7 +53,7 @@ def make_folder(folder: Path, files: int, shape: tuple[int, int], syntax: str | 
     total = 0
     for n in range(files):
         k = n % DISTINCT
-        ds = dataset(bases[k], n)
+        ds = make_dx(bases[k], f"BENCH-{n:04d}", body_part="HAND" if n % 2 == 0 else "FOOT")
         if syntax is not None:
             if k not in encoded:
                 ds.compress(syntax)
@@ -154,12 +117,7 @@ def main() -> int:
     os.environ["SCORER_CONFIG"] = str(tmp / "no-config.toml")
     os.environ.pop("SCORER_DB", None)
     out: dict[str, Any] = {
-        "machine": {
-            "python": platform.python_version(),
-            "system": platform.platform(),
-            "cpus": os.cpu_count(),
-            "pydicom": pydicom.__version__,
-        },
+        "machine": machine(pydicom=pydicom.__version__),
         "files": files,
         "shape": list(shape),
     }
@@ -203,9 +161,7 @@ def main() -> int:
             shutil.rmtree(source, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
-    print(f"written: {args.json}")
+    write_json(args.json, out)
     return 0
 
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -38,6 +37,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from common import machine, quantile, write_json  # noqa: E402
 
 CHILD = r"""
 import json, os, sys, time
@@ -120,12 +122,11 @@ def one_run(db: str, user: str, password: str, env: dict[str, str]) -> dict[str,
 
 
 def summary(values: list[float]) -> dict[str, Any]:
-    ordered = sorted(values)
     return {
-        "median": statistics.median(ordered),
-        "p95": ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))],
-        "spread": [ordered[0], ordered[-1]],
-        "runs": len(ordered),
+        "median": statistics.median(values),
+        "p95": quantile(values, 0.95),
+        "spread": [min(values), max(values)],
+        "runs": len(values),
     }
 
 
@@ -178,12 +179,7 @@ def main() -> int:
             f" (log-in {r['login_s']:.2f} s), first image {r['image_s']:.2f} s"
         )
     out: dict[str, Any] = {
-        "machine": {
-            "python": platform.python_version(),
-            "system": platform.platform(),
-            "cpus": os.cpu_count(),
-            "qpa": env["QT_QPA_PLATFORM"],
-        },
+        "machine": machine(qpa=env["QT_QPA_PLATFORM"]),
         "cache": "warm" if args.warm else "cold",
     }
     for key in ("window_s", "reading_s", "login_s", "image_s", "image_after_login_s"):
@@ -194,9 +190,7 @@ def main() -> int:
         f" first image: median {out['image_s']['median']:.2f} s, of which log-in "
         f"{out['login_s']['median']:.2f} s"
     )
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
-    print(f"written: {args.json}")
+    write_json(args.json, out)
     shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
