@@ -11,6 +11,7 @@ data-quality notes. Every table and figure states its n.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -20,9 +21,9 @@ from matplotlib.figure import Figure as MplFigure
 
 from scorer.core.methods import Method, builtin_methods
 from scorer.core.reads import Read
-from scorer.core.totals import status_totals
 from scorer.reports.analysis import AnalysisError, AnalysisOptions, analyze
 from scorer.reports.document import Document, Figure, Paragraph, Section, Table
+from scorer.reports.score_matrix import ScoreMatrix, status_totals
 
 ICC_FORMS = ("ICC(2,1)", "ICC(3,1)", "ICC(1,1)", "ICC(2,k)", "ICC(3,k)", "ICC(1,k)")
 
@@ -41,19 +42,29 @@ def _icc_rows(label: str, table: Mapping[str, Any] | None) -> list[list[Any]]:
     return rows
 
 
+def _status_by_target(
+    reads: Sequence[Read], method: Method, options: AnalysisOptions
+) -> dict[tuple[str, str, str], float]:
+    """Status totals of the analysed reads by (patient, visit, reader); missing ones left out."""
+    chosen = [
+        r
+        for r in reads
+        if r.method == method.id
+        and r.read_type in options.read_types
+        and r.status in options.statuses
+    ]
+    totals = status_totals(ScoreMatrix.of(method, chosen), options.rules).total.tolist()
+    return {
+        (r.patient, r.visit, r.reader): t
+        for r, t in zip(chosen, totals, strict=True)
+        if not math.isnan(t)
+    }
+
+
 def _status_pairs(
-    reads: Sequence[Read], method: Method, options: AnalysisOptions, a: str, b: str
+    tot: Mapping[tuple[str, str, str], float], a: str, b: str
 ) -> list[tuple[float, float]]:
     """(reader a, reader b) status totals over the (patient, visit) targets both read."""
-    tot: dict[tuple[str, str, str], float] = {}
-    for r in reads:
-        if r.method != method.id or r.read_type not in options.read_types:
-            continue
-        if r.status not in options.statuses:
-            continue
-        t = status_totals(r, method, options.rules).total
-        if t is not None:
-            tot[(r.patient, r.visit, r.reader)] = float(t)
     keys = sorted({(p, v) for p, v, _ in tot})
     return [
         (tot[(p, v, a)], tot[(p, v, b)]) for p, v in keys if (p, v, a) in tot and (p, v, b) in tot
@@ -270,8 +281,9 @@ def agreement_document(
         )
     ]
     change_patients = (result["change"] or {}).get("patients", [])
+    status_of = _status_by_target(reads, method, options)
     for a, b in itertools.combinations(readers, 2):
-        pairs = _status_pairs(reads, method, options, a, b)
+        pairs = _status_pairs(status_of, a, b)
         blocks.append(
             _bland_altman_figure(
                 f"ba-status-{a}-{b}",

@@ -15,6 +15,7 @@ from datetime import date
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from scorer.core.methods import Area, Method
 from scorer.core.progression import DEFAULT_THRESHOLDS, RAPID_PROGRESSION, Threshold
@@ -22,13 +23,13 @@ from scorer.core.reads import Read
 from scorer.core.totals import (
     MIN_ANNUALISATION_DAYS,
     MissingDataRules,
-    Totals,
     annualised,
-    change_totals,
     fill_missing_visit,
     status_totals,
 )
 from scorer.core.visits import order_visits
+from scorer.reports import score_matrix
+from scorer.reports.score_matrix import ScoreMatrix
 from scorer.stats.agreement import bland_altman, sdc
 from scorer.stats.anova import complete_rows, two_way_anova
 from scorer.stats.distribution import cumulative_probability, summary
@@ -146,12 +147,15 @@ def analyze(
     rules = options.rules
     single_visit = v_from == v_to
 
-    # Status totals per (patient, visit, reader).
-    status: dict[tuple[str, str, str], Totals] = {
-        k: status_totals(r, method, rules) for k, r in table.items()
-    }
-    n_missing_status = sum(1 for t in status.values() if t.total is None)
-    n_adjusted = sum(1 for t in status.values() if t.total is not None and t.adjusted)
+    # Every read's scores as one array (a row per (patient, visit, reader)), totals at once.
+    scores = _Scores(method, table)
+    status = score_matrix.status_totals(scores.matrix, rules)
+    missing = np.isnan(status.total)
+    n_missing_status = int(missing.sum())
+    n_adjusted = int((status.adjusted & ~missing).sum())
+    tot: dict[tuple[str, str, str], float] = dict(
+        zip(scores.keys, status.total.tolist(), strict=True)
+    )
     if n_missing_status:
         notes.append(f"{n_missing_status} status total(s) missing under the missing-area rule")
     if n_adjusted:
@@ -162,22 +166,18 @@ def analyze(
     for v in visits:
         per_reader = {}
         for rd in readers:
-            vals = [
-                status[(p, v, rd)].total
-                for p in patients
-                if (p, v, rd) in status and status[(p, v, rd)].total is not None
-            ]
-            per_reader[rd] = _summ([float(x) for x in vals if x is not None])
+            vals = [tot.get((p, v, rd), math.nan) for p in patients]
+            per_reader[rd] = _summ([x for x in vals if not math.isnan(x)])
         totals_out[v] = {
             "date": _iso(visit_dates.get(v)),
             "readers": per_reader,
         }
         m = np.array(
-            [[_tot(status.get((p, v, rd))) for rd in readers] for p in patients], dtype=float
+            [[tot.get((p, v, rd), math.nan) for rd in readers] for p in patients], dtype=float
         )
         icc_by_visit[v] = _icc_table(m, options.confidence)
     pooled = np.array(
-        [[_tot(status.get((p, v, rd))) for rd in readers] for p in patients for v in visits],
+        [[tot.get((p, v, rd), math.nan) for rd in readers] for p in patients for v in visits],
         dtype=float,
     )
     icc_status = _icc_table(pooled, options.confidence)
@@ -234,25 +234,32 @@ def analyze(
 
     if not single_visit:
         _change_section(
-            result, method, table, readers, patients, visit_dates, v_from, v_to, options, notes
+            result, method, scores, readers, patients, visit_dates, v_from, v_to, options, notes
         )
     if options.kappa and len(readers) >= 2:
-        result["kappa"] = _kappa_section(method, table, readers, patients, visits, rules)
+        result["kappa"] = _kappa_section(method, scores, readers, patients, visits)
     return result
+
+
+class _Scores:
+    """The reads of the analysis by (patient, visit, reader), and their scores as one array
+    with a row per read in ``keys`` order."""
+
+    def __init__(self, method: Method, table: dict[tuple[str, str, str], Read]) -> None:
+        self.table = table
+        self.keys = list(table)
+        self.row = {k: i for i, k in enumerate(self.keys)}
+        self.matrix = ScoreMatrix.of(method, list(table.values()))
 
 
 def _iso(d: date | None) -> str | None:
     return d.isoformat() if d is not None else None
 
 
-def _tot(t: Totals | None) -> float:
-    return float("nan") if t is None or t.total is None else float(t.total)
-
-
 def _change_section(
     result: dict[str, Any],
     method: Method,
-    table: dict[tuple[str, str, str], Read],
+    scores: _Scores,
     readers: list[str],
     patients: list[str],
     visit_dates: dict[str, date | None],
@@ -262,6 +269,25 @@ def _change_section(
     notes: list[str],
 ) -> None:
     rules = options.rules
+    table, row_of = scores.table, scores.row
+    # The change of every reader and patient with both visits read, all at once.
+    both = [
+        (p, rd)
+        for p in patients
+        for rd in readers
+        if (p, v_from, rd) in row_of and (p, v_to, rd) in row_of
+    ]
+    change_of: dict[tuple[str, str], float] = dict(
+        zip(
+            both,
+            score_matrix.change_totals(
+                scores.matrix.rows([row_of[(p, v_from, rd)] for p, rd in both]),
+                scores.matrix.rows([row_of[(p, v_to, rd)] for p, rd in both]),
+                rules,
+            ).tolist(),
+            strict=True,
+        )
+    )
     changes = np.full((len(patients), len(readers)), np.nan)
     per_patient: list[dict[str, Any]] = []
     annual_ok = True
@@ -284,10 +310,10 @@ def _change_section(
             if r0 is None or r1 is None:
                 row["readers"][rd] = None
                 continue
-            ch = change_totals(r0, r1, method, rules)
-            if ch.total is not None:
-                changes[i, j] = ch.total
-            row["readers"][rd] = _r(ch.total)
+            ch = change_of[(p, rd)]
+            if not math.isnan(ch):
+                changes[i, j] = ch
+            row["readers"][rd] = _r(ch)
             d0 = r0.visit_date if d0 is None or (r0.visit_date and r0.visit_date < d0) else d0
             d1 = r1.visit_date if d1 is None or (r1.visit_date and r1.visit_date < d1) else d1
         vals = changes[i][~np.isnan(changes[i])]
@@ -464,45 +490,52 @@ def _fill_visit(
 
 def _kappa_section(
     method: Method,
-    table: dict[tuple[str, str, str], Read],
+    scores: _Scores,
     readers: list[str],
     patients: list[str],
     visits: list[str],
-    rules: MissingDataRules,
 ) -> list[dict[str, Any]]:
     """Weighted kappa per area and side, and pooled over sides, for each reader pair."""
     out: list[dict[str, Any]] = []
     joints: dict[tuple[str, str], list[Area]] = defaultdict(list)
     for d in method.areas:
         joints[(d.joint, d.feature)].append(d.area)
+    row_of, grades = scores.row, scores.matrix.scores
     for a, b in itertools.combinations(readers, 2):
         # The pair's reads of the same patient and visit, found once for every area.
-        both = [
-            (ra.scores, rb.scores)
+        targets = [
+            (row_of[(p, v, a)], row_of[(p, v, b)])
             for p in patients
             for v in visits
-            if (ra := table.get((p, v, a))) is not None and (rb := table.get((p, v, b))) is not None
+            if (p, v, a) in row_of and (p, v, b) in row_of
         ]
+        ga = grades[[i for i, _ in targets]].reshape(len(targets), grades.shape[1])
+        gb = grades[[j for _, j in targets]].reshape(len(targets), grades.shape[1])
+        scored = ~np.isnan(ga) & ~np.isnan(gb)
         for (joint, feature), areas in joints.items():
             d0 = method.area(areas[0])
-            pooled_a: list[int] = []
-            pooled_b: list[int] = []
+            pooled_a: list[npt.NDArray[np.int64]] = []
+            pooled_b: list[npt.NDArray[np.int64]] = []
             for area in areas:
-                xs: list[int] = []
-                ys: list[int] = []
-                for scores_a, scores_b in both:
-                    sa = scores_a.get(area)
-                    sb = scores_b.get(area)
-                    if sa is None or sb is None or sa.score is None or sb.score is None:
-                        continue
-                    xs.append(sa.score)
-                    ys.append(sb.score)
-                pooled_a += xs
-                pooled_b += ys
+                c = method.order(area)
+                xs = ga[scored[:, c], c].astype(np.int64)
+                ys = gb[scored[:, c], c].astype(np.int64)
+                pooled_a.append(xs)
+                pooled_b.append(ys)
                 out.append(_kappa_entry(a, b, area.region, joint, feature, xs, ys, d0.min, d0.max))
             if len(areas) > 1:
                 out.append(
-                    _kappa_entry(a, b, "pooled", joint, feature, pooled_a, pooled_b, d0.min, d0.max)
+                    _kappa_entry(
+                        a,
+                        b,
+                        "pooled",
+                        joint,
+                        feature,
+                        np.concatenate(pooled_a),
+                        np.concatenate(pooled_b),
+                        d0.min,
+                        d0.max,
+                    )
                 )
     return out
 
@@ -513,8 +546,8 @@ def _kappa_entry(
     region: str,
     joint: str,
     feature: str,
-    xs: list[int],
-    ys: list[int],
+    xs: npt.NDArray[np.int64],
+    ys: npt.NDArray[np.int64],
     lo: int,
     hi: int,
 ) -> dict[str, Any]:
@@ -525,11 +558,11 @@ def _kappa_entry(
         "joint": joint,
         "feature": feature,
     }
-    if not xs:
+    if not xs.size:
         entry.update(
             n=0, linear=None, quadratic=None, pct_exact=None, pct_within_one=None, estimable=False
         )
         return entry
-    k = weighted_kappa(np.array(xs), np.array(ys), lo, hi).to_dict()
+    k = weighted_kappa(xs, ys, lo, hi).to_dict()
     entry.update(k)
     return entry

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 import numpy.typing as npt
-from scipy import stats
+
+# scipy.special, not scipy.stats: the same F distribution, and a fifth of the import time.
+from scipy import special
 
 from scorer.stats._json import json_float
 from scorer.stats.anova import MeanSquares, two_way_anova
@@ -117,11 +119,16 @@ def _average_from_f(f_value: float) -> float:
 
 
 def _f_quantile(q: float, df1: float, df2: float) -> float:
-    return float(stats.f.ppf(q, df1, df2))
+    """The q-quantile of F(df1, df2) (0 at q = 0 and ∞ at q = 1, for every df)."""
+    if q <= 0.0:
+        return 0.0
+    if q >= 1.0:
+        return math.inf
+    return float(special.fdtri(df1, df2, q))
 
 
 def _p_value(f_value: float, df1: int, df2: int) -> float:
-    return NAN if math.isnan(f_value) else float(stats.f.sf(f_value, df1, df2))
+    return NAN if math.isnan(f_value) else float(special.fdtrc(df1, df2, f_value))
 
 
 def _f_bounds(f_value: float, df1: int, df2: int, q: float) -> tuple[float, float]:

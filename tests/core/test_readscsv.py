@@ -6,6 +6,7 @@ import csv
 import io
 import os
 import pickle
+import random
 import stat
 from collections.abc import Mapping
 from datetime import date, datetime
@@ -22,6 +23,8 @@ from scorer.core.readscsv import (
     MAX_ERRORS,
     CsvProblem,
     ReadsCsvError,
+    _parse_checked,
+    _parse_clean,
     format_reads_csv,
     parse_reads_csv,
     read_reads_csv,
@@ -756,3 +759,87 @@ def test_builtin_methods_are_the_default() -> None:
     assert parse_reads_csv(render(BASE_ROWS)) == parse_reads_csv(
         render(BASE_ROWS), builtin_methods()
     )
+
+
+# --- the one-pass reading of a clean file ----------------------------------------------------
+
+
+@ROUND_TRIP
+@given(READ_LISTS, st.randoms(use_true_random=False))
+def test_clean_files_take_the_one_pass_reading_and_agree_with_the_checked_one(
+    original: list[Read], rnd: random.Random
+) -> None:
+    lines = format_reads_csv(original).split("\n")[:-1]  # not splitlines: IDS hold U+2028
+    body = lines[1:]
+    rnd.shuffle(body)  # areas out of the method's order, reads interleaved
+    text = "\n".join([lines[0], *body, ""])
+    fast = _parse_clean(text, builtin_methods())
+    assert fast is not None, "a clean file fell back to the row-by-row reading"
+    assert fast == _parse_checked(text, builtin_methods())
+    assert _parse_clean(text.encode("utf-8"), builtin_methods()) == fast
+    assert parse_reads_csv(text) == fast
+
+
+SIGNED_ROWS = [
+    ["T1", "P01", "W0", "2024-01-15", "alice", "svh", "primary", d.region, d.joint, d.feature,
+     "1", "1", "", "S1", "signed"]
+    for d in SVH.areas
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {(2, "score"): "9"},  # out of range
+        {(2, "score"): "x"},
+        {(2, "assessable"): "0"},  # a score where none may be
+        {(2, "reason"): "operated"},
+        {(2, "region"): "XX"},
+        {(2, "feature"): "XX"},
+        {(2, "joint"): "MCP9"},
+        {(2, "method"): "sens"},
+        {(2, "method"): "nope"},
+        {(3, "patient"): "P02"},  # rows of one read disagree
+        {(3, "visit_date"): "2024-01-16"},
+        {(3, "read_status"): "void"},
+        {(2, "read_type"): "other"},
+        {(2, "read_status"): "done"},
+        {(2, "trial"): " "},
+        {(2, "read_id"): ""},
+        {(2, "reader"): "a\x01"},
+        {(2, "visit_date"): "2024-02-30"},
+        {(2, "visit_date"): "24-01-15"},
+        {(3, "joint"): "MCP1"},  # the same area twice (and another missing)
+    ],
+)
+def test_a_problem_sends_the_file_to_the_checked_reading(
+    changes: dict[tuple[int, str], str],
+) -> None:
+    text = edited(changes, SIGNED_ROWS)
+    assert _parse_clean(render(SIGNED_ROWS), builtin_methods()) is not None
+    assert _parse_clean(text, builtin_methods()) is None
+    with pytest.raises(ReadsCsvError):
+        parse_reads_csv(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        render(SIGNED_ROWS[:-1]),  # signed, one area short
+        render(SIGNED_ROWS).replace("\n", "\r\n"),
+        "\ufeff" + render(SIGNED_ROWS),
+        render(SIGNED_ROWS) + "\n",  # an empty line
+        render(SIGNED_ROWS).replace("S1,signed\n", 'S1,"signed\n', 1),  # a quote over a line end
+        render(SIGNED_ROWS).replace(",signed\n", ",signed,\n", 1),  # a field too many
+        render(SIGNED_ROWS, [*HEADER[:-1], "status"]),
+        render(SIGNED_ROWS).encode("utf-8").replace(b"alice", b"al\xffce", 1),
+        render(SIGNED_ROWS).replace("alice", "al\ud800ce", 1),
+        render(SIGNED_ROWS).replace("alice", "al\x00ce", 1),
+    ],
+    ids=["short", "crlf", "bom", "empty-line", "open-quote", "width", "header", "utf8",
+         "surrogate", "nul"],
+)  # fmt: skip
+def test_malformed_files_go_to_the_checked_reading(text: str | bytes) -> None:
+    assert _parse_clean(text, builtin_methods()) is None
+    with pytest.raises(ReadsCsvError):
+        parse_reads_csv(text)
