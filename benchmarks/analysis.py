@@ -9,8 +9,12 @@ own noise). Then, each in a fresh process, with wall time and peak resident memo
 - the agreement report of the same reads, written as HTML (its tables and figures: what
   ``scorer report agreement`` builds, less reading the database);
 - the comparison: pandas + pingouin computing only the status ICC (pingouin's
-  ``intraclass_corr`` on the per-read totals) from the same CSV — if pingouin is installed
-  (``pip install pingouin``; a measuring tool here, never a dependency of scorer).
+  ``intraclass_corr`` on the per-read totals) from the same CSV. pingouin is GPL-licensed: a
+  measuring tool here, never a dependency of scorer, so it lives in a Python of its own,
+  named by ``--compare-python`` or ``SCORER_BENCH_COMPARE_PYTHON``:
+
+      python3 -m venv /tmp/pingouin && /tmp/pingouin/bin/pip install pandas pingouin
+      SCORER_BENCH_COMPARE_PYTHON=/tmp/pingouin/bin/python .venv/bin/python benchmarks/run.py
 
 Usage (from the repository root):
 
@@ -64,7 +68,8 @@ rows["score"] = pd.to_numeric(rows["score"], errors="coerce")
 totals = rows.groupby(["patient", "visit", "reader"], as_index=False)["score"].sum()
 totals["target"] = totals["patient"] + "/" + totals["visit"]
 icc = pg.intraclass_corr(data=totals, targets="target", raters="reader", ratings="score")
-print(icc.set_index("Type").loc["ICC2", "ICC"])
+by_type = icc.set_index("Type")["ICC"]
+print(by_type.get("ICC(A,1)", by_type.get("ICC2")))  # pingouin 0.7 renamed ICC2 to ICC(A,1)
 """
 
 
@@ -145,6 +150,12 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="a smoke run: 30 patients, one run")
     ap.add_argument("--json", type=Path, default=REPO / "benchmarks" / "results" / "analysis.json")
+    ap.add_argument(
+        "--compare-python",
+        default=os.environ.get("SCORER_BENCH_COMPARE_PYTHON"),
+        help="a Python with pandas and pingouin, for the comparison (default: this one, if it "
+        "has them)",
+    )
     args = ap.parse_args()
     patients, runs = (30, 1) if args.quick else (args.patients, args.runs)
     from scorer.core.readscsv import format_reads_csv
@@ -179,10 +190,13 @@ def main() -> int:
         f"agreement report:      {out['agreement_report']['median_s']:.2f} s, "
         f"peak {out['agreement_report']['peak_mb']:.0f} MB"
     )
-    if importlib.util.find_spec("pingouin") is None:
-        print("pandas + pingouin: not installed (pip install pingouin); no ratio")
+    compare = args.compare_python
+    if compare is None and importlib.util.find_spec("pingouin") is not None:
+        compare = sys.executable
+    if compare is None:
+        print("pandas + pingouin: no Python with them named (--compare-python); no ratio")
     else:
-        out["pingouin_status_icc"] = measure([sys.executable, "-c", PINGOUIN_CHILD, str(csv)], runs)
+        out["pingouin_status_icc"] = measure([compare, "-c", PINGOUIN_CHILD, str(csv)], runs)
         ratio = out["pingouin_status_icc"]["median_s"] / out["analyze"]["median_s"]
         out["analyze_vs_pingouin"] = ratio
         print(

@@ -101,8 +101,9 @@ def synthetic_radiograph(rows: int, cols: int, seed: int) -> npt.NDArray[np.uint
     soft = np.zeros((rows, cols))
     bone = np.zeros((rows, cols))
     palm_y, palm_x = 0.68 * rows, 0.5 * cols
-    add_capsule(soft, 1.0, (palm_y, palm_x - 0.12 * cols), (palm_y, palm_x + 0.12 * cols),
-                0.2 * cols)
+    add_capsule(
+        soft, 1.0, (palm_y, palm_x - 0.12 * cols), (palm_y, palm_x + 0.12 * cols), 0.2 * cols
+    )
     add_capsule(soft, 1.0, (0.85 * rows, palm_x), (1.1 * rows, palm_x), 0.16 * cols)  # forearm
     for finger in range(5):
         angle = np.deg2rad(-40 + 20 * finger + rng.normal(0, 4))
@@ -178,24 +179,34 @@ def encodings() -> tuple[list[Encoding], list[str]]:
     """The syntaxes to measure, and notes on any left out."""
     chosen = [
         Encoding("Uncompressed (explicit VR LE)", uid.ExplicitVRLittleEndian, shutil.copyfile),
-        Encoding("RLE Lossless", uid.RLELossless,
-                 _pydicom_encoder(uid.RLELossless, encoding_plugin="pylibjpeg")),
+        Encoding(
+            "RLE Lossless",
+            uid.RLELossless,
+            _pydicom_encoder(uid.RLELossless, encoding_plugin="pylibjpeg"),
+        ),
     ]
     notes: list[str] = []
     if shutil.which("dcmcjpeg"):
-        chosen.append(Encoding("JPEG Lossless SV1", uid.JPEGLosslessSV1,
-                               _dcmtk_encoder("dcmcjpeg", "+e1")))
+        chosen.append(
+            Encoding("JPEG Lossless SV1", uid.JPEGLosslessSV1, _dcmtk_encoder("dcmcjpeg", "+e1"))
+        )
     else:
         notes.append("JPEG lossless and extended left out: DCMTK's dcmcjpeg is not installed")
     chosen += [
         Encoding("JPEG-LS Lossless", uid.JPEGLSLossless, _pydicom_encoder(uid.JPEGLSLossless)),
-        Encoding("JPEG 2000 Lossless", uid.JPEG2000Lossless,
-                 _pydicom_encoder(uid.JPEG2000Lossless)),
+        Encoding(
+            "JPEG 2000 Lossless", uid.JPEG2000Lossless, _pydicom_encoder(uid.JPEG2000Lossless)
+        ),
         Encoding("JPEG 2000 lossy 10:1", uid.JPEG2000, _pydicom_encoder(uid.JPEG2000, j2k_cr=[10])),
     ]
     if shutil.which("dcmcjpeg"):
-        chosen.append(Encoding("JPEG Extended 12-bit q90", uid.JPEGExtended12Bit,
-                               _dcmtk_encoder("dcmcjpeg", "+ee", "+sr", "+q", "90")))
+        chosen.append(
+            Encoding(
+                "JPEG Extended 12-bit q90",
+                uid.JPEGExtended12Bit,
+                _dcmtk_encoder("dcmcjpeg", "+ee", "+sr", "+q", "90"),
+            )
+        )
     return chosen, notes
 
 
@@ -227,9 +238,7 @@ class Row:
     copy_floor_u16_ms: float
 
 
-def measure(
-    encoding: Encoding, source: Path, work: Path, repeats: int, window_repeats: int
-) -> Row:
+def measure(encoding: Encoding, source: Path, work: Path, repeats: int, window_repeats: int) -> Row:
     """Make the file for one encoding and time decoding and display on it."""
     path = work / f"{encoding.syntax}.dcm"
     encoding.make(source, path)
@@ -307,8 +316,10 @@ def table(rows: list[Row]) -> str:
             f"{r.window_1to1_ms:8.2f} {r.window_kept_samples_ms:8.2f} "
             f"{r.copy_floor_u8_ms:8.2f} {r.copy_floor_u16_ms:8.2f}"
         )
-    lines.append("times in ms (median); first = decode + pyramid + first 1600x1000 render; "
-                 "reopen = from the pyramid cache")
+    lines.append(
+        "times in ms (median); first = decode + pyramid + first 1600x1000 render; "
+        "reopen = from the pyramid cache"
+    )
     return "\n".join(lines)
 
 
@@ -317,8 +328,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small image, 3 repeats")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write JSON")
     parser.add_argument("--seed", type=int, default=20240601)
-    parser.add_argument("--repeats", type=int, default=None,
-                        help="repeats for decode and first display (default 3)")
+    parser.add_argument(
+        "--repeats", type=int, default=None, help="repeats for decode and first display (default 3)"
+    )
     args = parser.parse_args(argv)
     rows, cols = (600, 480) if args.quick else (3000, 2400)
     repeats = args.repeats or 3
@@ -336,9 +348,11 @@ def main(argv: list[str] | None = None) -> int:
         for encoding in chosen:
             results.append(measure(encoding, source, work, repeats, window_repeats))
             print(f"  measured {encoding.name}", file=sys.stderr)
-    print(f"Synthetic {rows} x {cols} 12-bit radiograph (seed {args.seed}, made in "
-          f"{made_s:.1f} s); viewport {VIEWPORT[0]} x {VIEWPORT[1]}; "
-          f"{window_repeats} window/level runs")
+    print(
+        f"Synthetic {rows} x {cols} 12-bit radiograph (seed {args.seed}, made in "
+        f"{made_s:.1f} s); viewport {VIEWPORT[0]} x {VIEWPORT[1]}; "
+        f"{window_repeats} window/level runs"
+    )
     print(table(results))
     for note in notes:
         print(f"note: {note}")
