@@ -572,6 +572,130 @@ def cmd_import(args: argparse.Namespace) -> int:
     return _run_store(args, body)
 
 
+def cmd_receive(args: argparse.Namespace) -> int:
+    import logging
+    import signal
+    import threading
+
+    from scorer.network.common import NetworkError
+    from scorer.network.receiver import Receiver
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    net_log = logging.getLogger("scorer.network")
+    net_log.addHandler(handler)
+    net_log.setLevel(logging.INFO)
+
+    def body(ws: Any, s: Any, pw: _Passwords) -> int:
+        try:
+            receiver = Receiver(
+                ws,
+                s,
+                args.trial,
+                aet=args.aet,
+                port=args.port,
+                host=args.host,
+                allow=args.allow,
+                max_mb=args.max_mb,
+                workers=args.workers,
+            )
+            receiver.start()
+        except NetworkError as exc:
+            _err(str(exc))
+            return EXIT_ERROR
+        stop = threading.Event()
+
+        def on_signal(signum: int, frame: Any) -> None:
+            stop.set()
+
+        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        print(
+            f"receiving for trial {args.trial} as {receiver.aet} on {args.host}:{receiver.port}; "
+            f"allowed: {', '.join(receiver.allowed)}. Stop with Ctrl-C or SIGTERM.",
+            flush=True,
+        )
+        try:
+            receiver.wait(stop)
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+        counts = {
+            k: sum(1 for a in receiver.arrivals if a.status == k)
+            for k in ("imported", "duplicate", "refused")
+        }
+        print(
+            f"stopped: imported {counts['imported']}, duplicates {counts['duplicate']}, "
+            f"refused {counts['refused']}",
+            flush=True,
+        )
+        return EXIT_OK
+
+    return _run_store(args, body)
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    from scorer.network.common import NetworkError, Peer
+    from scorer.network.pull import pull
+
+    def progress(done: int, total: int | None, what: str) -> None:
+        if args.quiet:
+            return
+        of = f"/{total}" if total is not None else ""
+        sys.stderr.write(f"\r{done}{of} instance(s) retrieved ({what})        ")
+        sys.stderr.flush()
+
+    def body(ws: Any, s: Any, pw: _Passwords) -> int:
+        try:
+            report = pull(
+                ws,
+                s,
+                args.trial,
+                Peer.parse(args.source),
+                args.patient,
+                args.study,
+                aet=args.aet,
+                move_to=args.move_to,
+                progress=progress,
+                timeout_s=args.timeout,
+            )
+        except NetworkError as exc:
+            if not args.quiet:
+                sys.stderr.write("\n")
+            _err(str(exc))
+            return EXIT_ERROR
+        if not args.quiet:
+            sys.stderr.write("\n")
+        res = report.to_dict()
+        if args.format == "json":
+            print(json.dumps(res, indent=2))
+        else:
+            for st in res["studies"]:
+                print(f"study {st['study_instance_uid']} {st['date']} {st['description']}".rstrip())
+            for a in res["instances"]:
+                detail = a["reason"] or "; ".join(a["flags"])
+                img = f" -> {a['image']}" if a["image"] else ""
+                print(
+                    f"{a['status']:<9} {a['sop_instance_uid']}{img}"
+                    + (f"  ({detail})" if detail else "")
+                )
+            if args.move_to:
+                m = res["moved"]
+                print(
+                    f"moved to {args.move_to}: completed {m.get('completed', 0)}, failed "
+                    f"{m.get('failed', 0)}, warnings {m.get('warning', 0)}"
+                )
+            else:
+                print(
+                    f"imported {res['imported']}, duplicates {res['duplicates']}, refused "
+                    f"{res['refused']}"
+                )
+            for f in res["failures"]:
+                print(f"failed: {f}")
+        return EXIT_OK if not res["refused"] and not res["failures"] else EXIT_ERROR
+
+    return _run_store(args, body)
+
+
 def cmd_image(args: argparse.Namespace) -> int:
     def body(ws: Any, s: Any, pw: _Passwords) -> int:
         if args.image_cmd == "export-png":
@@ -1124,6 +1248,49 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--quiet", action="store_true", help="no progress bar")
     db_opts(im)
     im.set_defaults(func=cmd_import)
+
+    rv = sub.add_parser(
+        "receive",
+        help="receive radiographs over DICOM (C-STORE SCP) into a trial, until stopped",
+    )
+    rv.add_argument("--trial", required=True)
+    rv.add_argument("--port", type=int, default=11112, help="TCP port to listen on (11112)")
+    rv.add_argument("--aet", default="SCORER", help="this workstation's AE title (SCORER)")
+    rv.add_argument(
+        "--host", default="0.0.0.0", help="address to listen on (all; 127.0.0.1 for this host)"
+    )
+    rv.add_argument(
+        "--allow",
+        nargs="+",
+        default=[],
+        metavar="AET",
+        help="calling AE titles allowed to send, besides the trial's dicom_senders",
+    )
+    rv.add_argument(
+        "--max-mb", type=int, default=1024, help="refuse instances larger than this (1024 MB)"
+    )
+    rv.add_argument("--workers", type=int, default=1, help="decode worker processes")
+    db_opts(rv)
+    rv.set_defaults(func=cmd_receive)
+
+    pl = sub.add_parser(
+        "pull", help="query a PACS for a patient's studies and retrieve them into a trial"
+    )
+    pl.add_argument("--trial", required=True)
+    pl.add_argument("--from", dest="source", required=True, metavar="AET@HOST:PORT")
+    pl.add_argument("--patient", required=True, metavar="ID", help="the patient ID at the PACS")
+    pl.add_argument("--study", metavar="UID", help="only this Study Instance UID")
+    pl.add_argument("--aet", default="SCORER", help="this workstation's AE title (SCORER)")
+    pl.add_argument(
+        "--move-to",
+        metavar="AET",
+        help="C-MOVE to this receiver (scorer receive) instead of C-GET",
+    )
+    pl.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS")
+    pl.add_argument("--format", choices=("text", "json"), default="text")
+    pl.add_argument("--quiet", action="store_true", help="no progress")
+    db_opts(pl)
+    pl.set_defaults(func=cmd_pull)
 
     ig = sub.add_parser("image", help="images: export-png")
     igsub = ig.add_subparsers(dest="image_cmd", required=True)

@@ -129,8 +129,18 @@ def import_images(
     timeout_s: float = 60.0,
     memory_mb: int = 4096,
     max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
+    sources: Sequence[SourceFile] | None = None,
+    pool: DecodePool | None = None,
+    housekeeping: bool = True,
+    origin: dict[str, Any] | None = None,
 ) -> ImportReport:
-    """Import every file under ``paths`` into ``trial``; see the module docstring."""
+    """Import every file under ``paths`` into ``trial``; see the module docstring.
+
+    ``sources`` are files in hand instead (the network receiver's instances); ``pool`` a
+    decoding pool kept open across calls; ``housekeeping=False`` skips the sweep of partial
+    and orphaned readers' copies (a receiver does it once when it starts); ``origin`` is
+    written into the import's audit row (where the files came from).
+    """
     from scorer.workspace import InvalidInput, new_code
 
     ws._active(s, "coordinator")
@@ -141,14 +151,15 @@ def import_images(
         raise InvalidInput("the readers' store and the originals store must be apart")
     readers_root.mkdir(parents=True, exist_ok=True)
     originals_root.mkdir(parents=True, exist_ok=True)
-    cleanup_partial(readers_root)
-    _remove_orphans(ws, readers_root)
+    if housekeeping:
+        cleanup_partial(readers_root)
+        _remove_orphans(ws, readers_root)
     with ws.store.read() as db:
         t = ws._trial(db, trial)
         ws._not_locked(t)
         trial_id = t.id
         visit_labels = {v.label for v in t.visits}
-    sources = list(find_files(list(paths)))
+    sources = list(find_files(list(paths))) if sources is None else list(sources)
     report = ImportReport()
     total = len(sources)
     with ws.store.read() as db:
@@ -195,11 +206,13 @@ def import_images(
         out = readers_root / cand.code[:2] / f"{cand.code}.dcm"
         out.parent.mkdir(parents=True, exist_ok=True)
         tasks.append(DecodeTask(cand.data, str(out), secret, cand.kind))
-    if tasks:
+    if tasks and pool is not None:
+        results = pool.run(tasks)
+    elif tasks:
         with DecodePool(
             workers=min(workers, len(tasks)), timeout_s=timeout_s, memory_mb=memory_mb
-        ) as pool:
-            results = pool.run(tasks)
+        ) as own:
+            results = own.run(tasks)
     else:
         results = []
     for (i, cand), task, result in zip(candidates, tasks, results, strict=True):
@@ -223,6 +236,7 @@ def import_images(
                 "duplicates": report.count("duplicate"),
                 "refused": report.count("refused"),
                 "flagged": sum(1 for f in report.files if f.status == "imported" and f.flags),
+                **({"origin": origin} if origin else {}),
             },
         )
     if progress:

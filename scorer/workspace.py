@@ -1688,6 +1688,32 @@ class Workspace:
 
         return import_images(self, s, trial, paths, manifest, progress, **limits)
 
+    #: Audited DICOM network actions (scorer.network): receiving started and stopped, each
+    #: association (accepted with what it brought, or refused and why), each pull.
+    DICOM_ACTIONS: tuple[str, ...] = (
+        "dicom.receive.start",
+        "dicom.receive.stop",
+        "dicom.association",
+        "dicom.pull",
+    )
+
+    def audit_dicom(
+        self, s: UserSession, trial: str, action: str, details: Mapping[str, Any]
+    ) -> None:
+        """Record a DICOM network action on a trial (coordinator): who called, from where,
+        what came of it. Instances themselves are audited by the import that takes them."""
+        self._active(s, "coordinator")
+        if action not in self.DICOM_ACTIONS:
+            raise InvalidInput(f"unknown DICOM action {action!r}")
+        with self._write(s) as tx:
+            t = self._trial(tx.session, trial)
+            tx.audit(action, "trial", trial, trial_id=t.id, new=dict(details))
+
+    def keep_alive(self, s: UserSession) -> None:
+        """Mark a running service's session (the DICOM receiver) active, so it does not lock
+        for inactivity while it runs; refused like any call once the account is disabled."""
+        self._active(s)
+
     def images(self, s: UserSession, trial: str) -> list[dict[str, Any]]:
         """The trial's images for the coordinator: code, patient code, visit, regions, flags
         and the source file name (which may identify the patient)."""

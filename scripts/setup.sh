@@ -19,7 +19,7 @@ done
 # Qt's runtime libraries (PySide6 wheels do not bundle them).
 debs=(libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0)
 if [ "$with_tests" = 1 ]; then
-  debs+=(dcmtk poppler-utils e2fsprogs mount postgresql)
+  debs+=(dcmtk orthanc poppler-utils e2fsprogs mount postgresql)
 fi
 
 if command -v dpkg >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then

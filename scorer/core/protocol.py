@@ -63,6 +63,8 @@ class Protocol:
     # user whose signed reads of them are the reference; none means no calibration step.
     calibration_patients: tuple[str, ...] = ()
     calibration_reference: str = ""
+    # DICOM: the calling AE titles (modalities, PACS) allowed to send this trial images.
+    dicom_senders: tuple[str, ...] = ()
     version: int = 1
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -72,6 +74,7 @@ class Protocol:
         d["visits"] = [{"label": v.label, "week": v.week} for v in self.visits]
         d["thresholds"] = list(self.thresholds)
         d["calibration_patients"] = list(self.calibration_patients)
+        d["dicom_senders"] = list(self.dicom_senders)
         d.pop("extra")
         return d
 
@@ -135,7 +138,23 @@ def validate(p: Protocol) -> Protocol:
         raise ProtocolError("reread_min_gap: cannot be negative")
     if p.calibration_patients and not p.calibration_reference:
         raise ProtocolError("calibration_reference: name whose reads are the reference")
+    for aet in p.dicom_senders:
+        problem = ae_title_problem(aet)
+        if problem:
+            raise ProtocolError(f"dicom_senders: {problem}")
     return p
+
+
+def ae_title_problem(aet: str) -> str:
+    """What is wrong with a DICOM AE title (PS3.5 AE: 1-16 characters of the default
+    repertoire, no backslash or control character, not only spaces); "" if nothing."""
+    if not aet.strip():
+        return "an AE title cannot be empty"
+    if len(aet) > 16:
+        return f"AE title {aet!r} is longer than 16 characters"
+    if any(not (" " <= c <= "~") or c == "\\" for c in aet):
+        return f"AE title {aet!r} may hold only printable ASCII characters, no backslash"
+    return ""
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -154,6 +173,11 @@ def _coerce(name: str, value: Any) -> Any:
         items = value.split(",") if isinstance(value, str) else value
         if not isinstance(items, list | tuple):
             raise ProtocolError("calibration_patients: a list of patient codes")
+        return tuple(sorted({str(t).strip() for t in items if str(t).strip()}))
+    if name == "dicom_senders":
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            raise ProtocolError("dicom_senders: a list of AE titles")
         return tuple(sorted({str(t).strip() for t in items if str(t).strip()}))
     if name == "visits":
         out = []
