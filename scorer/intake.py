@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scorer.imaging.decode_pool import DecodePool, DecodeTask, cleanup_partial
+from scorer.imaging.decode_pool import (
+    DecodePool,
+    DecodeResult,
+    DecodeTask,
+    cleanup_partial,
+    write_durably,
+)
 from scorer.imaging.deidentify import patient_secret
 from scorer.imaging.dicom_header import (
     DEFAULT_MAX_MEGAPIXELS,
@@ -99,23 +104,10 @@ class _Candidate:
     code: str = ""
 
 
-def _store_original(root: Path, sha: str, data: bytes, suffix: str) -> Path:
-    """Keep the original byte-identical, content-addressed; idempotent."""
-    target = root / sha[:2] / f"{sha}{suffix}"
-    if target.exists() and target.stat().st_size == len(data):
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".part-", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+def _original_file(root: Path, c: _Candidate) -> Path:
+    """Where the original is kept: content-addressed, so a file imported twice is one file."""
+    suffix = ".dcm" if c.kind == "dicom" else f".{(raster_kind(c.data) or 'img').lower()}"
+    return root / c.sha256[:2] / f"{c.sha256}{suffix}"
 
 
 def import_images(
@@ -205,24 +197,29 @@ def import_images(
         secret = patient_secret(ws.store.key, trial, patient_code or f"unassigned:{cand.sha256}")
         out = readers_root / cand.code[:2] / f"{cand.code}.dcm"
         out.parent.mkdir(parents=True, exist_ok=True)
-        tasks.append(DecodeTask(cand.data, str(out), secret, cand.kind))
+        original = _original_file(originals_root, cand)
+        tasks.append(DecodeTask(cand.data, str(out), secret, cand.kind, str(original)))
+
+    def commit_each(results: Iterator[tuple[int, DecodeResult]]) -> None:
+        # Each file is committed as soon as it is decoded, while the workers go on.
+        for k, result in results:
+            i, cand = candidates[k]
+            task = tasks[k]
+            if progress:
+                progress(i, total, cand.source.name)
+            if not result.ok:
+                Path(task.out_path).unlink(missing_ok=True)
+                outcomes[i] = FileOutcome(cand.source.name, "refused", reason=result.reason)
+                continue
+            outcomes[i] = _commit(ws, s, trial, cand, Path(task.out_path), originals_root, result)
+
     if tasks and pool is not None:
-        results = pool.run(tasks)
+        commit_each(pool.stream(tasks))
     elif tasks:
         with DecodePool(
             workers=min(workers, len(tasks)), timeout_s=timeout_s, memory_mb=memory_mb
         ) as own:
-            results = own.run(tasks)
-    else:
-        results = []
-    for (i, cand), task, result in zip(candidates, tasks, results, strict=True):
-        if progress:
-            progress(i, total, cand.source.name)
-        if not result.ok:
-            Path(task.out_path).unlink(missing_ok=True)
-            outcomes[i] = FileOutcome(cand.source.name, "refused", reason=result.reason)
-            continue
-        outcomes[i] = _commit(ws, s, trial, cand, Path(task.out_path), originals_root, codes)
+            commit_each(own.stream(tasks))
     report.files = [o for o in outcomes if o is not None]
     with ws._write(s) as tx:
         tx.audit(
@@ -339,13 +336,15 @@ def _commit(
     c: _Candidate,
     reader_copy: Path,
     originals_root: Path,
-    codes: dict[str, str],
+    decoded: DecodeResult,
 ) -> FileOutcome:
-    suffix = ".dcm" if c.kind == "dicom" else f".{(raster_kind(c.data) or 'img').lower()}"
     loc = ws.store.location
     try:
-        original = _store_original(originals_root, c.sha256, c.data, suffix)
-        reader_sha = hashlib.sha256(reader_copy.read_bytes()).hexdigest()
+        # The worker kept the original and hashed the copy it wrote, as it wrote them.
+        original = _original_file(originals_root, c)
+        if not decoded.original_kept:
+            write_durably(original, c.data)
+        reader_sha = decoded.sha256 or hashlib.sha256(reader_copy.read_bytes()).hexdigest()
         os.chmod(reader_copy, 0o444)  # the readers' copy is immutable after import
         with ws._write(s) as tx:
             t = ws._trial(tx.session, trial)

@@ -9,15 +9,18 @@ de-identified copy, so a decoder fault can never take the importing process down
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import multiprocessing as mp
 import os
 import sys
+import tempfile
 import time
 import traceback
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +36,8 @@ class DecodeTask:
     out_path: str
     secret: bytes
     kind: str = "dicom"  # dicom | raster
+    #: Where to keep the original, byte-identical, once it decodes ("" for the caller to).
+    original_path: str = ""
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,28 @@ class DecodeResult:
     minimum: float = 0.0
     maximum: float = 0.0
     seconds: float = 0.0
+    #: The SHA-256 of the readers' copy as written, and whether the original was kept.
+    sha256: str = ""
+    original_kept: bool = False
+
+
+def write_durably(target: Path, data: bytes) -> None:
+    """Write ``data`` to ``target`` whole or not at all: a temporary file beside it, flushed
+    to disk, then moved over it. A file already there with the same size is kept (the
+    originals store is content-addressed: same name, same bytes)."""
+    if target.exists() and target.stat().st_size == len(data):
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".part-", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _limit_memory(megabytes: int) -> None:
@@ -88,11 +115,16 @@ def _decode(task: DecodeTask) -> DecodeResult:
         os.fsync(fh.fileno())
     # The copy must carry exactly the pixel data that decoded, before it replaces anything.
     # (Comparing the encoded bytes is as strict as decoding again, at a fraction of the cost.)
-    written = pydicom.dcmread(tmp)
+    with open(tmp, "rb") as fh:
+        copy = fh.read()
+    written = pydicom.dcmread(io.BytesIO(copy))
     if written.PixelData != out.PixelData:
         os.unlink(tmp)
         return DecodeResult(False, "the de-identified copy does not hold the same pixel data")
     os.replace(tmp, task.out_path)
+    # Here rather than in the importing process: the workers run side by side, it does not.
+    if task.original_path:
+        write_durably(Path(task.original_path), task.data)
     return DecodeResult(
         True,
         "",
@@ -101,6 +133,8 @@ def _decode(task: DecodeTask) -> DecodeResult:
         float(arr.min()),
         float(arr.max()),
         time.perf_counter() - start,
+        hashlib.sha256(copy).hexdigest(),
+        bool(task.original_path),
     )
 
 
@@ -188,38 +222,60 @@ class DecodePool:
     def run(self, tasks: list[DecodeTask]) -> list[DecodeResult]:
         """Decode tasks across the workers; results in task order."""
         results: list[DecodeResult | None] = [None] * len(tasks)
+        for ti, result in self.stream(tasks):
+            results[ti] = result
+        return [r if r is not None else DecodeResult(False, "not decoded") for r in results]
+
+    def stream(self, tasks: list[DecodeTask]) -> Iterator[tuple[int, DecodeResult]]:
+        """Decode tasks across the workers, yielding (task index, result) as each finishes:
+        the caller works on one result while the workers go on with the next tasks."""
         pending = list(range(len(tasks)))
         busy: dict[int, tuple[int, float]] = {}  # worker index -> (task index, started)
-        while pending or busy:
-            for wi, w in enumerate(self._workers):
-                if wi not in busy and pending:
-                    ti = pending.pop(0)
-                    try:
-                        w.conn.send(tasks[ti])
-                        busy[wi] = (ti, time.monotonic())
-                    except OSError:
-                        self._replace(wi)
-                        results[ti] = DecodeResult(False, "the decode worker failed to start")
+        failed: list[tuple[int, DecodeResult]] = []
+
+        def feed(wi: int) -> None:
+            """Give an idle worker the next task, before the caller has the last result."""
+            if pending and wi not in busy:
+                ti = pending.pop(0)
+                try:
+                    self._workers[wi].conn.send(tasks[ti])
+                    busy[wi] = (ti, time.monotonic())
+                except OSError:
+                    self._replace(wi)
+                    failed.append((ti, DecodeResult(False, "the decode worker failed to start")))
+
+        while pending or busy or failed:
+            for wi in range(len(self._workers)):
+                feed(wi)
+            while failed:
+                yield failed.pop(0)
+            if busy:
+                wait(
+                    [self._workers[wi].conn for wi in busy]
+                    + [self._workers[wi].proc.sentinel for wi in busy],
+                    timeout=0.05,
+                )
             for wi in list(busy):
                 w = self._workers[wi]
                 ti, started = busy[wi]
                 remaining = self.timeout_s - (time.monotonic() - started)
-                if w.conn.poll(0.005):
+                if w.conn.poll(0):
                     try:
-                        results[ti] = w.conn.recv()
+                        result: DecodeResult = w.conn.recv()
                     except (EOFError, OSError):
-                        results[ti] = self._died(wi)
-                    del busy[wi]
+                        result = self._died(wi)
                 elif not w.proc.is_alive():
-                    results[ti] = self._died(wi)
-                    del busy[wi]
+                    result = self._died(wi)
                 elif remaining <= 0:
                     self._replace(wi)
-                    results[ti] = DecodeResult(
+                    result = DecodeResult(
                         False, f"decoding ran past the time limit of {self.timeout_s:g} s"
                     )
-                    del busy[wi]
-        return [r if r is not None else DecodeResult(False, "not decoded") for r in results]
+                else:
+                    continue
+                del busy[wi]
+                feed(wi)
+                yield ti, result
 
     def _await_ready(self, wi: int, wait_s: float = 60.0) -> None:
         w = self._workers[wi]

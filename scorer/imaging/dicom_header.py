@@ -192,7 +192,9 @@ def _facts(ds: Any, data: bytes, max_megapixels: float) -> HeaderFacts:
             f"declared image size {rows} x {cols} x {frames} frame(s) = {megapixels:.0f} "
             f"megapixels is over the budget of {max_megapixels:.0f}"
         )
-    elem = ds["PixelData"]
+    # The element as parsed, its value still deferred: only its length is needed here, and
+    # reading the value would copy megabytes of pixels for nothing (decoding checks them).
+    elem = ds.get_item("PixelData", keep_deferred=True)
     if not uid.UID(syntax).is_compressed:
         expected = rows * cols * samples * bits * frames // 8
         length = _pixel_length(elem, data)
