@@ -150,11 +150,20 @@ def pull(
                             "instances": str(found.get("NumberOfStudyRelatedInstances", "") or ""),
                         }
                     )
+            elif code == -1:
+                raise NetworkError(
+                    f"{source} ended the association without answering the query (does it "
+                    f"know our AE title {aet}?)"
+                )
             elif code != 0x0000:
                 raise NetworkError(f"{source} refused the query: {_status_text(status)}")
         if not report.studies:
             what = f"study {study} of patient {patient}" if study else f"patient {patient}"
             raise NetworkError(f"{source} has no {what}")
+        counts = [st["instances"] for st in report.studies]
+        if all(c.isdigit() for c in counts):  # the PACS said how many: the total is known
+            expected[0] = sum(int(c) for c in counts)
+        base = 0  # instances of the studies before this one
         for st in report.studies:
             ident = Dataset()
             ident.QueryRetrieveLevel = "STUDY"
@@ -180,10 +189,24 @@ def pull(
                     )
                 )
                 if remaining is not None:
-                    expected[0] = done + int(remaining)
+                    expected[0] = max(expected[0] or 0, base + done + int(remaining))
                 if move_to is not None and progress:
-                    progress(done, expected[0], "moved")
+                    progress(base + done, expected[0], "moved")
             code = int(getattr(last, "Status", -1))
+            base = (
+                len(report.arrivals)
+                if move_to is None
+                else base
+                + sum(
+                    int(last.get(k) or 0)
+                    for k in (
+                        "NumberOfCompletedSuboperations",
+                        "NumberOfFailedSuboperations",
+                        "NumberOfWarningSuboperations",
+                    )
+                    if last is not None
+                )
+            )
             if move_to is not None and last is not None:
                 for key, name in (
                     ("NumberOfCompletedSuboperations", "completed"),
@@ -195,8 +218,8 @@ def pull(
                 report.failures.append(
                     f"study {st['study_instance_uid']}: {_status_text(last)}"
                     + (
-                        f" (is {move_to} known to {source.aet}?)"
-                        if move_to and code == 0xA801
+                        f" (is {move_to} a destination {source.aet} knows, and is it running?)"
+                        if move_to and not int(last.get("NumberOfCompletedSuboperations") or 0)
                         else ""
                     )
                 )
