@@ -1709,6 +1709,15 @@ class Workspace:
             t = self._trial(tx.session, trial)
             tx.audit(action, "trial", trial, trial_id=t.id, new=dict(details))
 
+    def dicom_settings(self, s: UserSession, trial: str) -> dict[str, Any]:
+        """What the DICOM receiver and puller need of a trial (coordinator): the calling AE
+        titles it allows, and whether it is locked (a locked trial takes no images)."""
+        self._active(s, "coordinator")
+        with self.store.read() as db:
+            t = self._trial(db, trial)
+            p = self._protocol(t)
+            return {"dicom_senders": list(p.dicom_senders), "locked": bool(t.locked)}
+
     def keep_alive(self, s: UserSession) -> None:
         """Mark a running service's session (the DICOM receiver) active, so it does not lock
         for inactivity while it runs; refused like any call once the account is disabled."""

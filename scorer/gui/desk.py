@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMainWindow,
     QPushButton,
+    QSpinBox,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -921,6 +922,167 @@ class AdjudicationPage(_Page):
         self.open_dialog(dialog, "Queue assigned.")
 
 
+class ReceivePage(_Page):
+    """Receiving radiographs over DICOM: start and stop the receiver, see what arrived.
+
+    The receiver (scorer.network) runs in this process on its own threads; what it reports
+    comes to the page through a queued signal, and every facade call runs off the UI thread.
+    """
+
+    COLUMNS = ("Time (UTC)", "From", "Address", "Outcome", "Image", "Reason or flags")
+    arrived = Signal(object)
+
+    def __init__(self, desk: DeskWindow) -> None:
+        super().__init__(desk)
+        self.setObjectName("receivePage")
+        self.receiver: Any = None
+        self.senders: list[str] = []
+        self.rows: list[list[Any]] = []
+        form = QFormLayout()
+        self.aet = QLineEdit("SCORER", self)
+        self.aet.setObjectName("aetEdit")
+        self.aet.setMaxLength(16)
+        self.port = QSpinBox(self)
+        self.port.setObjectName("portEdit")
+        self.port.setRange(0, 65535)
+        self.port.setValue(11112)
+        self.port.setSpecialValueText("any free port")
+        self.host = QLineEdit("0.0.0.0", self)
+        self.host.setObjectName("hostEdit")
+        self.allow = QLineEdit(self)
+        self.allow.setObjectName("allowEdit")
+        self.allow.setPlaceholderText("more calling AE titles, comma-separated")
+        self.trial_senders = QLabel("–", self)
+        self.trial_senders.setObjectName("trialSenders")
+        form.addRow("This workstation's AE title", self.aet)
+        form.addRow("Port", self.port)
+        form.addRow("Listen on", self.host)
+        form.addRow("Senders allowed by the trial", self.trial_senders)
+        form.addRow("Also allow", self.allow)
+        self.table = make_table(self, "arrivalsTable")
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(
+            self.buttons(
+                ("start", "Start receiving", self.start),
+                ("stop", "Stop receiving", self.stop),
+            )
+        )
+        layout.addWidget(QLabel("Arrived", self))
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.status)
+        self.arrived.connect(self._add_arrival)
+        self._set_running(False)
+        self.status.setText("Not receiving.")
+
+    def fetch(self) -> Any:
+        return self.desk.ws.dicom_settings(self.desk.session, self.desk.trial)
+
+    def show_data(self, data: Any) -> None:
+        self.senders = list(data.get("dicom_senders") or [])
+        self.trial_senders.setText(", ".join(self.senders) or "none (set dicom_senders)")
+
+    def _set_running(self, running: bool) -> None:
+        self.start_button.setEnabled(not running)
+        self.stop_button.setEnabled(running)
+        for w in (self.aet, self.port, self.host, self.allow):
+            w.setEnabled(not running)
+
+    def start(self) -> None:
+        from scorer.network.receiver import Receiver
+
+        allow = [a.strip() for a in self.allow.text().split(",") if a.strip()]
+        self.start_button.setEnabled(False)
+        self.status.setText("Starting…")
+        desk = self.desk
+
+        def begin() -> Any:
+            r = Receiver(
+                desk.ws,
+                desk.session,
+                desk.trial,
+                aet=self.aet.text().strip() or "SCORER",
+                port=self.port.value(),
+                host=self.host.text().strip() or "0.0.0.0",
+                allow=allow,
+                on_arrival=self.arrived.emit,
+            )
+            r.start()
+            return r
+
+        self.tasks.run(begin, done=self._started, failed=self._not_started)
+
+    def _started(self, receiver: Any) -> None:
+        if self._gone():
+            receiver.stop()
+            return
+        self.receiver = receiver
+        self._set_running(True)
+        self._show_counts()
+
+    def _not_started(self, exc: BaseException) -> None:
+        if self._gone():
+            return
+        self._set_running(False)
+        self.status.setText(f"Not receiving: {_message(exc)}")
+
+    def stop(self) -> None:
+        receiver, self.receiver = self.receiver, None
+        if receiver is None:
+            return
+        self.stop_button.setEnabled(False)
+        self.status.setText("Stopping: finishing the instance in hand…")
+
+        def stopped(_: Any) -> None:
+            if self._gone():
+                return
+            self._set_running(False)
+            self._show_counts(prefix="Stopped. ")
+
+        self.tasks.run(receiver.stop, done=stopped, failed=self._not_started)
+
+    def shutdown(self) -> None:
+        """The desk is closing: stop receiving before the workspace goes."""
+        receiver, self.receiver = self.receiver, None
+        if receiver is not None:
+            receiver.stop()
+
+    def _add_arrival(self, a: Any) -> None:
+        if self._gone():
+            return
+        self.rows.insert(
+            0,
+            [
+                a.at.replace("T", " ")[:19],
+                a.calling_aet,
+                a.peer,
+                a.status,
+                a.image or "",
+                a.reason or "; ".join(a.flags),
+            ],
+        )
+        fill_table(self.table, self.COLUMNS, self.rows)
+        self._show_counts()
+        if a.status == "imported" and a.flags:
+            self.desk.flags.refresh()
+
+    def _show_counts(self, prefix: str = "") -> None:
+        counts = {
+            k: sum(1 for r in self.rows if r[3] == k) for k in ("imported", "duplicate", "refused")
+        }
+        tally = (
+            f"{counts['imported']} imported, {counts['duplicate']} duplicate(s), "
+            f"{counts['refused']} refused"
+        )
+        r = self.receiver
+        if r is not None:
+            self.status.setText(
+                f"Receiving as {r.aet} on {r.host}:{r.port} from {', '.join(r.allowed)}. {tally}."
+            )
+        else:
+            self.status.setText(f"{prefix}Not receiving. {tally}.")
+
+
 class DeskWindow(QMainWindow):
     """The coordinator's desk over one trial. Signals: ``pageLoaded(name)``."""
 
@@ -949,14 +1111,16 @@ class DeskWindow(QMainWindow):
         self.flags = FlagsPage(self)
         self.calibration = CalibrationPage(self)
         self.adjudication = AdjudicationPage(self)
+        self.receive = ReceivePage(self)
         self.pages: list[_Page] = [
             self.progress,
             self.images,
             self.flags,
             self.calibration,
             self.adjudication,
+            self.receive,
         ]
-        self._titles = ["Progress", "Images", "Flags", "Calibration", "Adjudication"]
+        self._titles = ["Progress", "Images", "Flags", "Calibration", "Adjudication", "Receive"]
         for page, title in zip(self.pages, self._titles, strict=True):
             self.tabs.addTab(page, title)
         self.setCentralWidget(self.tabs)
@@ -978,6 +1142,7 @@ class DeskWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.closed = True  # answers still on their way are dropped
         self.timer.stop()
+        self.receive.shutdown()
         if self.logout_on_close:
             from scorer.workspace import ScorerError
 

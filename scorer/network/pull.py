@@ -87,7 +87,8 @@ def pull(
         check_ae_title(move_to, "--move-to")
     if not patient.strip():
         raise NetworkError("--patient: give the patient ID as the PACS knows it")
-    ws.trial_settings(s, trial)  # the trial exists and the caller may use it
+    if ws.dicom_settings(s, trial)["locked"]:  # a coordinator, and the trial exists
+        raise NetworkError(f"trial {trial} is locked: it takes no more images")
     report = PullReport()
 
     ae = AE(ae_title=aet)

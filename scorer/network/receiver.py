@@ -80,7 +80,7 @@ class Receiver:
         if not 0 <= port <= 65535:
             raise NetworkError(f"port {port} is outside 0-65535")
         self.host, self.port = host, port
-        settings = ws.trial_settings(s, trial)  # the trial exists, the caller may see it
+        settings = ws.dicom_settings(s, trial)  # a coordinator, and the trial exists
         if settings.get("locked"):
             raise NetworkError(f"trial {trial} is locked: it takes no more images")
         senders = {check_ae_title(a, "--allow") for a in allow}

@@ -122,6 +122,10 @@ def steps(w: Walk) -> list[Step]:
         # Changes.
         ("import", [str(c["dicom"]), "--trial", t, "--quiet"], []),
         ("reads import", [str(c["reads_csv"]), "--trial", t], []),
+        # DICOM: no sender allowed for the trial, so the receiver says so and does not listen;
+        # the PACS address answers nothing (port 9 on loopback), so the pull says so.
+        ("receive", ["--trial", t, "--port", "0", "--host", "127.0.0.1"], []),
+        ("pull", ["--trial", t, "--from", "PACS@127.0.0.1:9", "--patient", "P-1", "--quiet"], []),
         ("flags answer", ["1", "--answer", "checked", "--trial", t], []),
         ("trial set", [t, "reread_share", "0.2", "--reason", "walk"], []),
         ("trial assign", [t, "reader3"], []),

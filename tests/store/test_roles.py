@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import typing
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -82,6 +83,11 @@ ALLOWED: dict[str, frozenset[str]] = {
     # images: the coordinator imports them; the admin may list them (codes, no real IDs)
     "import_images": frozenset({"coordinator"}),
     "images": frozenset({"coordinator"}),
+    # DICOM networking: the coordinator's receiver and pulls audit what they do; a running
+    # service keeps its own session from locking
+    "audit_dicom": frozenset({"coordinator"}),
+    "dicom_settings": frozenset({"coordinator"}),
+    "keep_alive": ALL,
     "export_image_png": frozenset({"coordinator", "admin"}),
     # the coordinator's desk (the monitor looks, changes nothing)
     "progress": frozenset({"coordinator", "monitor"}),
@@ -484,6 +490,26 @@ def _import_images(c: Any, s: UserSession) -> None:
     ]
 
 
+def _audit_dicom(c: Any, s: UserSession) -> None:
+    c.ws.audit_dicom(s, "T1", "dicom.association", {"calling_aet": "XR1", "result": "refused"})
+    assert c.sql("SELECT action, new FROM audit_events ORDER BY seq DESC LIMIT 1")[0][0] == (
+        "dicom.association"
+    )
+    with pytest.raises(InvalidInput, match="unknown DICOM action"):
+        c.ws.audit_dicom(s, "T1", "dicom.other", {})
+
+
+def _dicom_settings(c: Any, s: UserSession) -> None:
+    assert c.ws.dicom_settings(s, "T1") == {"dicom_senders": [], "locked": False}
+
+
+def _keep_alive(c: Any, s: UserSession) -> None:
+    s.last_active -= timedelta(seconds=30)
+    before = s.last_active
+    c.ws.keep_alive(s)
+    assert s.last_active > before
+
+
 def _images(c: Any, s: UserSession) -> None:
     assert c.ws.images(s, "T1") == []
 
@@ -720,6 +746,9 @@ CALLS: dict[str, Call] = {
     "my_reads": _my_reads,
     "reading_trials": _reading_trials,
     "import_images": _import_images,
+    "audit_dicom": _audit_dicom,
+    "dicom_settings": _dicom_settings,
+    "keep_alive": _keep_alive,
     "images": _images,
     "export_image_png": _export_image_png,
     "progress": _progress,
