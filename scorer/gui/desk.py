@@ -959,7 +959,10 @@ class ReceivePage(_Page):
         form.addRow("Listen on", self.host)
         form.addRow("Senders allowed by the trial", self.trial_senders)
         form.addRow("Also allow", self.allow)
+        for w in (self.aet, self.port, self.host, self.allow):
+            w.setMaximumWidth(360)  # short values: the form stays readable on a wide desk
         self.table = make_table(self, "arrivalsTable")
+        fill_table(self.table, self.COLUMNS, [])
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addLayout(
