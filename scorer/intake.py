@@ -13,6 +13,7 @@ import hashlib
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -160,34 +161,39 @@ def import_images(
     batch_hashes: set[str] = set()
     candidates: list[tuple[int, _Candidate]] = []
     outcomes: list[FileOutcome | None] = [None] * total
-    for i, src in enumerate(sources):
-        if progress:
-            progress(i, total, src.name)
-        outcome, cand = _examine(src, manifest, max_megapixels)
-        if outcome is not None:
-            outcomes[i] = outcome
-            continue
-        assert cand is not None
-        if cand.sha256 in known_hashes or cand.sha256 in batch_hashes:
-            prev = known_hashes.get(cand.sha256)
-            outcomes[i] = FileOutcome(
-                src.name, "duplicate", prev, "the same file was imported already"
-            )
-            continue
-        sop = cand.facts.sop_instance_uid if cand.facts else None
-        if sop and sop in known_sops:
-            outcomes[i] = FileOutcome(
-                src.name,
-                "refused",
-                reason=(
-                    f"another file with SOP Instance UID {sop} was imported already (image "
-                    f"{known_sops[sop]}) with different content"
-                ),
-            )
-            continue
-        batch_hashes.add(cand.sha256)
-        _resolve_identity(cand, visit_labels)
-        candidates.append((i, cand))
+    # Reading and hashing release the GIL: two threads read and hash files side by side while
+    # the decode workers are still idle (the header checks stay on this thread: they silence
+    # pydicom's warnings, which is not thread-safe). Results come back in file order.
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="examine") as reader:
+        loaded = reader.map(_load, sources)
+        for i, src in enumerate(sources):
+            if progress:
+                progress(i, total, src.name)
+            outcome, cand = _examine(src, next(loaded), manifest, max_megapixels)
+            if outcome is not None:
+                outcomes[i] = outcome
+                continue
+            assert cand is not None
+            if cand.sha256 in known_hashes or cand.sha256 in batch_hashes:
+                prev = known_hashes.get(cand.sha256)
+                outcomes[i] = FileOutcome(
+                    src.name, "duplicate", prev, "the same file was imported already"
+                )
+                continue
+            sop = cand.facts.sop_instance_uid if cand.facts else None
+            if sop and sop in known_sops:
+                outcomes[i] = FileOutcome(
+                    src.name,
+                    "refused",
+                    reason=(
+                        f"another file with SOP Instance UID {sop} was imported already (image "
+                        f"{known_sops[sop]}) with different content"
+                    ),
+                )
+                continue
+            batch_hashes.add(cand.sha256)
+            _resolve_identity(cand, visit_labels)
+            candidates.append((i, cand))
     # Patients first (one transaction), so each file's de-identification uses its patient.
     codes = _ensure_patients(ws, s, trial, [c for _, c in candidates])
     tasks: list[DecodeTask] = []
@@ -241,16 +247,26 @@ def import_images(
     return report
 
 
-def _examine(
-    src: SourceFile, manifest: Manifest | None, max_megapixels: float
-) -> tuple[FileOutcome | None, _Candidate | None]:
+def _load(src: SourceFile) -> tuple[bytes, str] | str:
+    """A file's bytes and SHA-256, or why it cannot be read."""
     if src.problem:
-        return FileOutcome(src.name, "refused", reason=src.problem), None
+        return src.problem
     try:
         data = src.read()
     except Exception as exc:
-        return FileOutcome(src.name, "refused", reason=f"cannot read the file: {exc}"), None
-    sha = hashlib.sha256(data).hexdigest()
+        return f"cannot read the file: {exc}"
+    return data, hashlib.sha256(data).hexdigest()
+
+
+def _examine(
+    src: SourceFile,
+    loaded: tuple[bytes, str] | str,
+    manifest: Manifest | None,
+    max_megapixels: float,
+) -> tuple[FileOutcome | None, _Candidate | None]:
+    if isinstance(loaded, str):
+        return FileOutcome(src.name, "refused", reason=loaded), None
+    data, sha = loaded
     row = manifest.lookup(src.name) if manifest else None
     if len(data) >= 132 and data[128:132] == b"DICM":
         try:
