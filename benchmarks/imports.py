@@ -148,6 +148,7 @@ def main() -> int:
                 "import_mb_s": size / 1e6 / imp,
                 "import_files_s": files / imp,
                 "cp_median_s": cp,
+                "cp_spread_s": [min(copies), max(copies)],
                 "cp_mb_s": size / 1e6 / cp,
                 "share_of_cp": cp / imp,
                 "runs": runs,

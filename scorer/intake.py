@@ -153,79 +153,93 @@ def import_images(
         trial_id = t.id
         visit_labels = {v.label for v in t.visits}
     sources = list(find_files(list(paths))) if sources is None else list(sources)
-    report = ImportReport()
-    total = len(sources)
-    with ws.store.read() as db:
-        known_hashes = repo.image_hashes(db)
-        known_sops = repo.image_sop_uids(db)
-    batch_hashes: set[str] = set()
-    candidates: list[tuple[int, _Candidate]] = []
-    outcomes: list[FileOutcome | None] = [None] * total
-    # Reading and hashing release the GIL: two threads read and hash files side by side while
-    # the decode workers are still idle (the header checks stay on this thread: they silence
-    # pydicom's warnings, which is not thread-safe). Results come back in file order.
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="examine") as reader:
-        loaded = reader.map(_load, sources)
-        for i, src in enumerate(sources):
-            if progress:
-                progress(i, total, src.name)
-            outcome, cand = _examine(src, next(loaded), manifest, max_megapixels)
-            if outcome is not None:
-                outcomes[i] = outcome
-                continue
-            assert cand is not None
-            if cand.sha256 in known_hashes or cand.sha256 in batch_hashes:
-                prev = known_hashes.get(cand.sha256)
-                outcomes[i] = FileOutcome(
-                    src.name, "duplicate", prev, "the same file was imported already"
-                )
-                continue
-            sop = cand.facts.sop_instance_uid if cand.facts else None
-            if sop and sop in known_sops:
-                outcomes[i] = FileOutcome(
-                    src.name,
-                    "refused",
-                    reason=(
-                        f"another file with SOP Instance UID {sop} was imported already (image "
-                        f"{known_sops[sop]}) with different content"
-                    ),
-                )
-                continue
-            batch_hashes.add(cand.sha256)
-            _resolve_identity(cand, visit_labels)
-            candidates.append((i, cand))
-    # Patients first (one transaction), so each file's de-identification uses its patient.
-    codes = _ensure_patients(ws, s, trial, [c for _, c in candidates])
-    tasks: list[DecodeTask] = []
-    for _, cand in candidates:
-        cand.code = new_code(12)
-        patient_code = codes.get(cand.patient_id or "")
-        secret = patient_secret(ws.store.key, trial, patient_code or f"unassigned:{cand.sha256}")
-        out = readers_root / cand.code[:2] / f"{cand.code}.dcm"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        original = _original_file(originals_root, cand)
-        tasks.append(DecodeTask(cand.data, str(out), secret, cand.kind, str(original)))
+    # The decode workers start now and load their codecs while the files are examined.
+    own = (
+        DecodePool(
+            workers=min(workers, len(sources)),
+            timeout_s=timeout_s,
+            memory_mb=memory_mb,
+            wait=False,
+        )
+        if pool is None and sources
+        else None
+    )
+    try:
+        report = ImportReport()
+        total = len(sources)
+        with ws.store.read() as db:
+            known_hashes = repo.image_hashes(db)
+            known_sops = repo.image_sop_uids(db)
+        batch_hashes: set[str] = set()
+        candidates: list[tuple[int, _Candidate]] = []
+        outcomes: list[FileOutcome | None] = [None] * total
+        # Reading and hashing release the GIL: two threads read and hash files side by side while
+        # the decode workers are still idle (the header checks stay on this thread: they silence
+        # pydicom's warnings, which is not thread-safe). Results come back in file order.
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="examine") as reader:
+            loaded = reader.map(_load, sources)
+            for i, src in enumerate(sources):
+                if progress:
+                    progress(i, total, src.name)
+                outcome, cand = _examine(src, next(loaded), manifest, max_megapixels)
+                if outcome is not None:
+                    outcomes[i] = outcome
+                    continue
+                assert cand is not None
+                if cand.sha256 in known_hashes or cand.sha256 in batch_hashes:
+                    prev = known_hashes.get(cand.sha256)
+                    outcomes[i] = FileOutcome(
+                        src.name, "duplicate", prev, "the same file was imported already"
+                    )
+                    continue
+                sop = cand.facts.sop_instance_uid if cand.facts else None
+                if sop and sop in known_sops:
+                    outcomes[i] = FileOutcome(
+                        src.name,
+                        "refused",
+                        reason=(
+                            f"another file with SOP Instance UID {sop} was imported already (image "
+                            f"{known_sops[sop]}) with different content"
+                        ),
+                    )
+                    continue
+                batch_hashes.add(cand.sha256)
+                _resolve_identity(cand, visit_labels)
+                candidates.append((i, cand))
+        # Patients first (one transaction), so each file's de-identification uses its patient.
+        codes = _ensure_patients(ws, s, trial, [c for _, c in candidates])
+        tasks: list[DecodeTask] = []
+        for _, cand in candidates:
+            cand.code = new_code(12)
+            patient_code = codes.get(cand.patient_id or "")
+            secret = patient_secret(
+                ws.store.key, trial, patient_code or f"unassigned:{cand.sha256}"
+            )
+            out = readers_root / cand.code[:2] / f"{cand.code}.dcm"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            original = _original_file(originals_root, cand)
+            tasks.append(DecodeTask(cand.data, str(out), secret, cand.kind, str(original)))
 
-    def commit_each(results: Iterator[tuple[int, DecodeResult]]) -> None:
-        # Each file is committed as soon as it is decoded, while the workers go on.
-        for k, result in results:
-            i, cand = candidates[k]
-            task = tasks[k]
-            if progress:
-                progress(i, total, cand.source.name)
-            if not result.ok:
-                Path(task.out_path).unlink(missing_ok=True)
-                outcomes[i] = FileOutcome(cand.source.name, "refused", reason=result.reason)
-                continue
-            outcomes[i] = _commit(ws, s, trial, cand, Path(task.out_path), originals_root, result)
+        def commit_each(results: Iterator[tuple[int, DecodeResult]]) -> None:
+            # Each file is committed as soon as it is decoded, while the workers go on.
+            for k, result in results:
+                i, cand = candidates[k]
+                task = tasks[k]
+                if progress:
+                    progress(i, total, cand.source.name)
+                if not result.ok:
+                    Path(task.out_path).unlink(missing_ok=True)
+                    outcomes[i] = FileOutcome(cand.source.name, "refused", reason=result.reason)
+                    continue
+                outcomes[i] = _commit(
+                    ws, s, trial, cand, Path(task.out_path), originals_root, result
+                )
 
-    if tasks and pool is not None:
-        commit_each(pool.stream(tasks))
-    elif tasks:
-        with DecodePool(
-            workers=min(workers, len(tasks)), timeout_s=timeout_s, memory_mb=memory_mb
-        ) as own:
-            commit_each(own.stream(tasks))
+        if tasks:
+            commit_each((pool or own).stream(tasks))  # type: ignore[union-attr]
+    finally:
+        if own is not None:
+            own.close()
     report.files = [o for o in outcomes if o is not None]
     with ws._write(s) as tx:
         tx.audit(

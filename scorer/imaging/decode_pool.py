@@ -193,15 +193,25 @@ class DecodePool:
         workers: int = 2,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         memory_mb: int = DEFAULT_MEMORY_MB,
+        wait: bool = True,
     ) -> None:
+        """Start the workers; ``wait=False`` returns while they load their codecs (the first
+        decode waits for them), so the caller can do other work meanwhile."""
         # spawn: a clean interpreter, safe beside Qt and database threads.
         self._ctx = mp.get_context("spawn")
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
         self._workers = [_Worker(self._ctx, memory_mb) for _ in range(max(1, workers))]
         self.replaced = 0
-        for i in range(len(self._workers)):
-            self._await_ready(i)
+        self._ready = False
+        if wait:
+            self._all_ready()
+
+    def _all_ready(self) -> None:
+        if not self._ready:
+            for i in range(len(self._workers)):
+                self._await_ready(i)
+            self._ready = True
 
     def __enter__(self) -> DecodePool:
         return self
@@ -229,6 +239,7 @@ class DecodePool:
     def stream(self, tasks: list[DecodeTask]) -> Iterator[tuple[int, DecodeResult]]:
         """Decode tasks across the workers, yielding (task index, result) as each finishes:
         the caller works on one result while the workers go on with the next tasks."""
+        self._all_ready()
         pending = list(range(len(tasks)))
         busy: dict[int, tuple[int, float]] = {}  # worker index -> (task index, started)
         failed: list[tuple[int, DecodeResult]] = []
