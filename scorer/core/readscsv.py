@@ -1,9 +1,11 @@
 """The reads CSV: the exchange format for reads, imported and exported (spec §9).
 
-One row per scored area, UTF-8 without BOM, LF line endings, comma-separated, with the header
-row :data:`HEADER`. :func:`parse_reads_csv` validates strictly and reports every problem it
-finds (up to :data:`MAX_ERRORS`) with its physical line and column; :func:`format_reads_csv`
-writes a canonical, deterministic text, so export -> import -> export gives byte-identical files.
+One row per scored area, comma-separated, with the header row :data:`HEADER`; written as UTF-8
+without BOM with LF line endings, read also with a UTF-8 BOM and CRLF line endings (what Excel,
+R on Windows and Python's csv module write), to the same reads. :func:`parse_reads_csv`
+validates strictly and reports every problem it finds (up to :data:`MAX_ERRORS`) with its
+physical line and column; :func:`format_reads_csv` writes a canonical, deterministic text, so
+export -> import -> export gives byte-identical files.
 
 The CSV carries neither the side scores of areas graded in parts (only the area score, their
 sum: foot erosion in ``svh``) nor the free-text note of a not-assessable area: reads parsed
@@ -165,25 +167,23 @@ def _decode(data: str | bytes, p: _Problems) -> str:
                     )
             text = data.decode("utf-8", errors="replace")
     if text.startswith(_BOM):
-        p.add(
-            1,
-            None,
-            "the file starts with a byte order mark (BOM); the reads CSV is UTF-8 without BOM",
-        )
-        text = text[len(_BOM) :]
+        text = text[len(_BOM) :]  # Excel's "CSV UTF-8" starts with one
     return text
 
 
 def _physical_lines(text: str, p: _Problems) -> list[str | None]:
-    """The file's lines without terminators; None for a line that cannot be read as CSV."""
+    """The file's lines without terminators; None for a line that cannot be read as CSV.
+
+    A line ends with LF or CR LF (both may appear in one file); a CR anywhere else is refused.
+    """
     raw = text.split("\n")
     if raw and raw[-1] == "":
         raw.pop()  # the file's final LF; a missing final LF is accepted
+    last_ended = text.endswith("\n")
     lines: list[str | None] = []
     for i, line in enumerate(raw, start=1):
-        if line.endswith("\r"):
-            p.add(i, None, "CR LF line ending; the reads CSV uses LF")
-            line = line[:-1]
+        if line.endswith("\r") and (last_ended or i < len(raw)):
+            line = line[:-1]  # CR LF
         if "\r" in line:
             p.add(i, None, "carriage return (CR) inside the line; the reads CSV uses LF")
             lines.append(None)
@@ -372,6 +372,8 @@ def parse_reads_csv(text: str | bytes, methods: Mapping[str, Method] | None = No
 
 
 _HEADER_BYTES = (",".join(HEADER) + "\n").encode("ascii")
+_HEADER_CRLF_BYTES = (",".join(HEADER) + "\r\n").encode("ascii")
+_BOM_BYTES = _BOM.encode("utf-8")
 
 
 def _check_combo(
@@ -427,11 +429,19 @@ def _parse_clean(data: str | bytes, methods: Mapping[str, Method]) -> list[Read]
             data = data.encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate: the checked reading names the line
             return None
-    if b"\r" in data or not data.startswith(_HEADER_BYTES):
-        return None  # a BOM, CR, another header, an empty file: the checked reading says which
+    start = len(_BOM_BYTES) if data.startswith(_BOM_BYTES) else 0
+    if not (data.startswith(_HEADER_BYTES, start) or data.startswith(_HEADER_CRLF_BYTES, start)):
+        return None  # another header, an empty file: the checked reading says which
+    crs = data.count(b"\r")
+    if crs and crs != data.count(b"\r\n"):
+        return None  # a CR that does not end a line: the checked reading names it
     # Decoded a few kilobytes at a time: the file's text is never held whole (a str of a
     # trial's file, or a StringIO of it at four bytes a character, would cost hundreds of MB).
-    rows = csv.reader(io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline=""), strict=True)
+    # With newline="" a line ends at LF or CR LF (every CR was checked to be one), and the csv
+    # module takes either as the end of a row.
+    buffer = io.BytesIO(data)
+    buffer.seek(start)
+    rows = csv.reader(io.TextIOWrapper(buffer, encoding="utf-8", newline=""), strict=True)
     # read_id -> (its read columns, its scores); values shared by every row that has them.
     groups: dict[str, tuple[tuple[str, ...], dict[Area, AreaScore]]] = {}
     combos: dict[tuple[str, str, str, str, str, str, str], tuple[Area, AreaScore, Method]] = {}

@@ -312,11 +312,11 @@ def test_wholly_empty_file_is_an_error(empty: str | bytes) -> None:
     assert_problem(empty, 1, None, "the file is empty")
 
 
-def test_bom_is_an_error() -> None:
+@pytest.mark.parametrize("bom", [b"\xef\xbb\xbf", "\ufeff"], ids=["bytes", "str"])
+def test_a_bom_is_read_past(bom: str | bytes) -> None:
     text = render(BASE_ROWS)
-    err = assert_problem(b"\xef\xbb\xbf" + text.encode(), 1, None, "byte order mark (BOM)")
-    assert len(err.errors) == 1  # the rest of the file is still read, and is valid
-    assert_problem("\ufeff" + text, 1, None, "BOM")
+    data: str | bytes = bom + text.encode() if isinstance(bom, bytes) else bom + text
+    assert parse_reads_csv(data) == parse_reads_csv(text)
 
 
 def test_invalid_utf8_names_the_line() -> None:
@@ -328,16 +328,19 @@ def test_invalid_utf8_names_the_line() -> None:
     assert "byte 0xe9" in err[0].message
 
 
-def test_crlf_is_an_error_per_line() -> None:
-    text = render(BASE_ROWS).replace("\n", "\r\n")
-    err = assert_problem(text, 1, None, "CR LF line ending; the reads CSV uses LF")
-    assert [e.line for e in err.errors] == [1, 2, 3, 4, 5]
-    assert "line 3: CR LF line ending; the reads CSV uses LF" in str(err).splitlines()
+def test_crlf_lines_are_read_like_lf_ones() -> None:
+    text = render(BASE_ROWS)
+    assert parse_reads_csv(text.replace("\n", "\r\n")) == parse_reads_csv(text)
     # one CRLF line among LF lines
-    lines = render(BASE_ROWS).split("\n")
+    lines = text.split("\n")
     lines[2] += "\r"
-    err = assert_problem("\n".join(lines), 3, None, "CR LF")
-    assert len(err.errors) == 1
+    assert parse_reads_csv("\n".join(lines)) == parse_reads_csv(text)
+
+
+def test_a_cr_that_ends_no_line_is_an_error() -> None:
+    text = render(BASE_ROWS)
+    assert_problem(text[:-1] + "\r", 5, None, "carriage return (CR) inside the line")
+    assert_problem(text.replace("\n", "\r"), 1, None, "carriage return (CR) inside the line")
 
 
 def test_lone_cr_is_an_error() -> None:
@@ -566,11 +569,11 @@ def test_all_problems_are_reported() -> None:
             (5, "patient"): "P99",
         }
     )
-    text = text.replace("\n", "\r\n", 1) + "T1,P01\n"
+    # as Excel saves it: a BOM and CRLF line endings leave the lines and columns named the same
+    text = "\ufeff" + (text + "T1,P01\n").replace("\n", "\r\n")
     err = problems(text)
     got = [(e.line, e.column) for e in err]
     assert got == [
-        (1, None),
         (2, "score"),
         (3, "assessable"),
         (4, "reason"),
@@ -578,8 +581,9 @@ def test_all_problems_are_reported() -> None:
         (6, None),
     ]
     text_lines = str(ReadsCsvError(err)).splitlines()
-    assert len(text_lines) == 6
-    assert text_lines[1] == "line 2, column score: 6 is outside 0-5 for LH MCP1 ERO"
+    assert len(text_lines) == 5
+    assert text_lines[0] == "line 2, column score: 6 is outside 0-5 for LH MCP1 ERO"
+    assert text_lines[4] == "line 6: expected 15 fields, found 2"
 
 
 def test_problems_are_capped() -> None:
@@ -653,6 +657,39 @@ def test_write_and_read_file(tmp_path: Path) -> None:
     write_reads_csv(read_reads_csv(path), str(path))
     assert path.read_bytes() == data
     assert sorted(p.name for p in tmp_path.iterdir()) == ["reads.csv"]
+
+
+def test_files_saved_by_excel_r_or_python_read_to_the_same_reads(tmp_path: Path) -> None:
+    reads_ = [full_read(SVH, "S1", 2, visit_date=date(2023, 6, 1)), full_read(LARSEN, "L1")]
+    path = tmp_path / "reads.csv"
+    write_reads_csv(reads_, path)
+    data = path.read_bytes()
+    assert not data.startswith(b"\xef\xbb\xbf") and b"\r" not in data  # the writer: LF, no BOM
+    expected = read_reads_csv(path)
+    # Python's csv module writes CRLF by default; Excel's "CSV UTF-8" adds a BOM
+    with (tmp_path / "python.csv").open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows(csv.reader(io.StringIO(data.decode())))
+    assert b"\r\n" in (tmp_path / "python.csv").read_bytes()
+    variants = {
+        "python.csv": (tmp_path / "python.csv").read_bytes(),
+        "crlf.csv": data.replace(b"\n", b"\r\n"),
+        "bom.csv": b"\xef\xbb\xbf" + data,
+        "excel.csv": b"\xef\xbb\xbf" + data.replace(b"\n", b"\r\n"),
+    }
+    for name, content in variants.items():
+        (tmp_path / name).write_bytes(content)
+        assert read_reads_csv(tmp_path / name) == expected, name
+        assert _parse_clean(content, builtin_methods()) == expected, f"{name}: not one pass"
+        # written back, it is the canonical LF file without BOM
+        write_reads_csv(read_reads_csv(tmp_path / name), tmp_path / name)
+        assert (tmp_path / name).read_bytes() == data
+
+
+def test_a_crlf_file_with_a_bom_names_lines_and_columns_as_an_lf_file() -> None:
+    text = edited({(4, "score"): "9"})
+    excel = b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode()
+    assert [str(e) for e in problems(excel)] == [str(e) for e in problems(text)]
+    assert str(problems(excel)[0]).startswith("line 4, column score:")
 
 
 ORIGINAL = b"keep me\n"
@@ -778,6 +815,11 @@ def test_clean_files_take_the_one_pass_reading_and_agree_with_the_checked_one(
     assert fast == _parse_checked(text, builtin_methods())
     assert _parse_clean(text.encode("utf-8"), builtin_methods()) == fast
     assert parse_reads_csv(text) == fast
+    # as Excel, R on Windows or Python's csv module write it: the same reads, the same pass
+    crlf = text.replace("\n", "\r\n")
+    for variant in (crlf, "\ufeff" + text, "\ufeff" + crlf):
+        assert _parse_clean(variant.encode("utf-8"), builtin_methods()) == fast
+        assert _parse_checked(variant, builtin_methods()) == fast
 
 
 SIGNED_ROWS = [
@@ -826,8 +868,8 @@ def test_a_problem_sends_the_file_to_the_checked_reading(
     "text",
     [
         render(SIGNED_ROWS[:-1]),  # signed, one area short
-        render(SIGNED_ROWS).replace("\n", "\r\n"),
-        "\ufeff" + render(SIGNED_ROWS),
+        render(SIGNED_ROWS).replace("alice", "al\rice", 1),  # a CR that ends no line
+        render(SIGNED_ROWS)[:-1] + "\r",  # the last line ends with a lone CR
         render(SIGNED_ROWS) + "\n",  # an empty line
         render(SIGNED_ROWS).replace("S1,signed\n", 'S1,"signed\n', 1),  # a quote over a line end
         render(SIGNED_ROWS).replace(",signed\n", ",signed,\n", 1),  # a field too many
@@ -836,7 +878,7 @@ def test_a_problem_sends_the_file_to_the_checked_reading(
         render(SIGNED_ROWS).replace("alice", "al\ud800ce", 1),
         render(SIGNED_ROWS).replace("alice", "al\x00ce", 1),
     ],
-    ids=["short", "crlf", "bom", "empty-line", "open-quote", "width", "header", "utf8",
+    ids=["short", "lone-cr", "final-cr", "empty-line", "open-quote", "width", "header", "utf8",
          "surrogate", "nul"],
 )  # fmt: skip
 def test_malformed_files_go_to_the_checked_reading(text: str | bytes) -> None:
