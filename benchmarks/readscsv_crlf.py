@@ -39,7 +39,7 @@ def run(patients: int, runs: int) -> dict[str, Any]:
     excel = b"\xef\xbb\xbf" + lf.replace(b"\n", b"\r\n")
     expected = parse_reads_csv(lf, methods)
     if _parse_clean(excel, methods) != expected:
-        raise RuntimeError("the CRLF + BOM file did not take the one-pass reading to the same reads")
+        raise RuntimeError("the CRLF + BOM file did not read in one pass to the same reads")
     times: dict[str, list[float]] = {"lf": [], "crlf_bom": []}
     for _ in range(runs):
         for name, data in (("lf", lf), ("crlf_bom", excel)):
