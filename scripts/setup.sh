@@ -16,10 +16,18 @@ for arg in "$@"; do
   esac
 done
 
-# Qt's runtime libraries (PySide6 wheels do not bundle them).
-debs=(libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0)
+# Qt's runtime libraries (PySide6 wheels do not bundle them): what Qt itself and the xcb platform
+# plugin that opens the window link against (tests/gui/test_qt_runtime_debs.py checks this list
+# against ldd; scorer/gui/qt_runtime.py names the same packages when one is missing).
+debs=(libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0
+  libx11-6 libx11-xcb1 libxcb1 libxcb-cursor0 libxcb-glx0 libxcb-icccm4 libxcb-image0
+  libxcb-keysyms1 libxcb-randr0 libxcb-render0 libxcb-render-util0 libxcb-shape0 libxcb-shm0
+  libxcb-sync1 libxcb-util1 libxcb-xfixes0 libxcb-xkb1 libxkbcommon-x11-0)
 if [ "$with_tests" = 1 ]; then
   debs+=(dcmtk orthanc poppler-utils e2fsprogs mount postgresql)
+  # A real X display for the tests that open windows on the xcb platform, and its tools:
+  # xwd takes the screenshot, xwininfo lists the windows' titles.
+  debs+=(xvfb x11-apps x11-utils)
 fi
 
 if command -v dpkg >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
