@@ -7,7 +7,6 @@ import contextlib
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,18 +19,10 @@ EXIT_USAGE = 2
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    """Write a file whole or not at all."""
-    path = path.resolve()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write a file whole or not at all, owner-only (0600)."""
+    from scorer.core.private_files import write_file
+
+    write_file(path.resolve(), text)
 
 
 def _err(msg: str) -> None:
