@@ -302,6 +302,7 @@ class _Page(QWidget):
         self.tasks = KeptTasks()
         self.loading = False
         self.loaded_at: float | None = None
+        self.button: dict[str, QPushButton] = {}  # the page's buttons by name
         self.status = QLabel("", self)
         self.status.setObjectName("hint")
         self.status.setWordWrap(True)
@@ -337,6 +338,13 @@ class _Page(QWidget):
         self.status.setText(f"Could not load: {_message(exc)}")
         self.desk.report_failure(exc)
 
+    def _action_failed(self, exc: BaseException) -> None:
+        """A page's action (not a dialog's) failed: its message on the page and the desk."""
+        if self._gone():
+            return
+        self.status.setText(_message(exc))
+        self.desk.report_failure(exc)
+
     def buttons(self, *specs: tuple[str, str, Callable[[], None]]) -> QHBoxLayout:
         row = QHBoxLayout()
         for name, text, slot in specs:
@@ -344,7 +352,7 @@ class _Page(QWidget):
             b.setObjectName(name)
             b.clicked.connect(slot)
             row.addWidget(b)
-            setattr(self, f"{name}_button", b)
+            self.button[name] = b
         row.addStretch(1)
         return row
 
@@ -769,10 +777,6 @@ class CalibrationPage(_Page):
 
         self.tasks.run(ws.calibration_worklists, s, trial, done=done, failed=self._action_failed)
 
-    def _action_failed(self, exc: BaseException) -> None:
-        if not self._gone():
-            self.status.setText(_message(exc))
-
     def ask_release(self) -> None:
         row = self.selected_row(self.table)
         if row is None:
@@ -971,6 +975,7 @@ class ReceivePage(_Page):
                 ("stop", "Stop receiving", self.stop),
             )
         )
+        self.start_button, self.stop_button = self.button["start"], self.button["stop"]
         layout.addWidget(QLabel("Arrived", self))
         layout.addWidget(self.table, 1)
         layout.addWidget(self.status)

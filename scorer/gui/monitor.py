@@ -353,7 +353,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
                 busiest = max(range(n), key=lambda i: window.sessions[i]["events"])
                 for row in range(n):
                     item = window.sessions_table.item(row, 0)
-                    if int(item.data(Qt.ItemDataRole.UserRole)) == busiest:
+                    if item is not None and int(item.data(Qt.ItemDataRole.UserRole)) == busiest:
                         window.sessions_table.selectRow(row)
 
         window.sessionsLoaded.connect(pick)

@@ -578,7 +578,7 @@ class ReadingWindow(QMainWindow):
             self._set_row_status(code, str(answer["status"]))
         if code not in self.models:
             model = GridModel.from_case(scores, submit=self.writer.submit)
-            model.subscribe(lambda event, m=model: self._model_event(m, event.kind))
+            model.subscribe(lambda event: self._model_event(model, event.kind))
             self.models[code] = model
         if code == self.current_code:
             self._show_model(self.models[code])
