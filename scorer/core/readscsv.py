@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from scorer.core.methods import REASONS, Area, Method, builtin_methods
+from scorer.core.private_files import FILE_MODE, set_mode
 from scorer.core.reads import READ_STATUSES, READ_TYPES, AreaScore, Read, ReadError, validate_read
 from scorer.core.visits import natural_key
 
@@ -728,7 +729,8 @@ def write_reads_csv(
     """Write a reads CSV file atomically: all of it, or nothing (an existing file is kept).
 
     The text is built and validated first, written to a temporary file in the same folder,
-    flushed to disk, then moved over ``path``.
+    flushed to disk, then moved over ``path``. A new file is owner-only (0600, whatever the
+    umask); a file replaced keeps its mode.
     """
     data = format_reads_csv(reads, methods).encode("utf-8")
     target = Path(path)
@@ -737,7 +739,7 @@ def write_reads_csv(
         tmp = folder / f".{target.name}.{secrets.token_hex(6)}.tmp"
         try:
             fd = os.open(
-                tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666
+                tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), FILE_MODE
             )
         except FileExistsError:
             continue
@@ -750,9 +752,8 @@ def write_reads_csv(
         try:
             mode = os.stat(target).st_mode & 0o7777
         except OSError:
-            pass
-        else:
-            os.chmod(tmp, mode)
+            mode = FILE_MODE
+        set_mode(tmp, mode)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -782,13 +782,14 @@ def test_write_keeps_the_mode_of_an_existing_file(existing: Path) -> None:
 
 @pytest.mark.posix
 @pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
-def test_new_file_follows_the_umask(tmp_path: Path) -> None:
-    old = os.umask(0o027)
-    try:
-        write_reads_csv([full_read(SVH)], tmp_path / "new.csv")
-    finally:
-        os.umask(old)
-    assert stat.S_IMODE((tmp_path / "new.csv").stat().st_mode) == 0o640
+def test_a_new_file_is_owner_only_whatever_the_umask(tmp_path: Path) -> None:
+    for umask in (0o027, 0o000):
+        old = os.umask(umask)
+        try:
+            write_reads_csv([full_read(SVH)], tmp_path / f"new-{umask:o}.csv")
+        finally:
+            os.umask(old)
+        assert stat.S_IMODE((tmp_path / f"new-{umask:o}.csv").stat().st_mode) == 0o600
 
 
 def test_builtin_methods_are_the_default() -> None:
