@@ -545,6 +545,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             progress,
             workers=args.workers,
             timeout_s=args.timeout,
+            manifest_names=[Path(args.manifest).name] if args.manifest else [],
         )
         res = report.to_dict()
         if args.format == "json":
@@ -557,6 +558,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             print(
                 f"imported {res['imported']}, duplicates {res['duplicates']}, refused "
                 f"{res['refused']}, flagged for the coordinator {res['flagged']}"
+                + (f", skipped {res['skipped']}" if res["skipped"] else "")
             )
         return EXIT_OK if res["refused"] == 0 else EXIT_ERROR
 

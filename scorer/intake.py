@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
@@ -84,6 +84,7 @@ class ImportReport:
             "imported": self.count("imported"),
             "duplicates": self.count("duplicate"),
             "refused": self.count("refused"),
+            "skipped": self.count("skipped"),
             "flagged": sum(1 for f in self.files if f.status == "imported" and f.flags),
             "files": [f.to_dict() for f in self.files],
         }
@@ -126,13 +127,15 @@ def import_images(
     pool: DecodePool | None = None,
     housekeeping: bool = True,
     origin: dict[str, Any] | None = None,
+    manifest_names: Collection[str] = (),
 ) -> ImportReport:
     """Import every file under ``paths`` into ``trial``; see the module docstring.
 
     ``sources`` are files in hand instead (the network receiver's instances); ``pool`` a
     decoding pool kept open across calls; ``housekeeping=False`` skips the sweep of partial
     and orphaned readers' copies (a receiver does it once when it starts); ``origin`` is
-    written into the import's audit row (where the files came from).
+    written into the import's audit row (where the files came from); a file named
+    ``manifest.csv`` or one of ``manifest_names`` (the manifest given) is skipped, not examined.
     """
     from scorer.workspace import InvalidInput, new_code
 
@@ -152,7 +155,7 @@ def import_images(
         ws._not_locked(t)
         trial_id = t.id
         visit_labels = {v.label for v in t.visits}
-    sources = list(find_files(list(paths))) if sources is None else list(sources)
+    sources = list(find_files(list(paths), manifest_names)) if sources is None else list(sources)
     # The decode workers start now and load their codecs while the files are examined.
     own = (
         DecodePool(
@@ -252,6 +255,7 @@ def import_images(
                 "imported": report.count("imported"),
                 "duplicates": report.count("duplicate"),
                 "refused": report.count("refused"),
+                **({"skipped": report.count("skipped")} if report.count("skipped") else {}),
                 "flagged": sum(1 for f in report.files if f.status == "imported" and f.flags),
                 **({"origin": origin} if origin else {}),
             },
@@ -263,8 +267,8 @@ def import_images(
 
 def _load(src: SourceFile) -> tuple[bytes, str] | str:
     """A file's bytes and SHA-256, or why it cannot be read."""
-    if src.problem:
-        return src.problem
+    if src.problem or src.skipped:
+        return src.problem or src.skipped
     try:
         data = src.read()
     except Exception as exc:
@@ -278,6 +282,8 @@ def _examine(
     manifest: Manifest | None,
     max_megapixels: float,
 ) -> tuple[FileOutcome | None, _Candidate | None]:
+    if src.skipped:
+        return FileOutcome(src.name, "skipped", reason=src.skipped), None
     if isinstance(loaded, str):
         return FileOutcome(src.name, "refused", reason=loaded), None
     data, sha = loaded

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 MAX_MEMBER_BYTES = 2 * 1024**3
 MAX_RATIO = 200  # a zip member expanding more than this is treated as a bomb
 SKIP_NAMES = frozenset({"DICOMDIR", ".DS_Store", "Thumbs.db", "desktop.ini"})
+#: A file of this name (any case) in an imported folder or zip is an import manifest: it is
+#: reported as skipped, never examined as an image; so is a file named like the ``--manifest``.
+MANIFEST_NAME = "manifest.csv"
+MANIFEST_SKIPPED = "a manifest, not an image"
 
 
 @dataclass(frozen=True)
@@ -19,9 +23,15 @@ class SourceFile:
     name: str
     read: Callable[[], bytes]
     problem: str = ""
+    skipped: str = ""  # why the file is reported as skipped and not examined
 
 
-def _zip_members(path: Path) -> Iterator[SourceFile]:
+def _is_manifest(name: str, manifest_names: frozenset[str]) -> bool:
+    low = name.lower()
+    return low == MANIFEST_NAME or low in manifest_names
+
+
+def _zip_members(path: Path, manifest_names: frozenset[str] = frozenset()) -> Iterator[SourceFile]:
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
@@ -32,6 +42,9 @@ def _zip_members(path: Path) -> Iterator[SourceFile]:
     for info in infos:
         shown = f"{path}!{info.filename}"
         if Path(info.filename).name in SKIP_NAMES or Path(info.filename).name.startswith("._"):
+            continue
+        if _is_manifest(Path(info.filename).name, manifest_names):
+            yield SourceFile(shown, lambda: b"", skipped=MANIFEST_SKIPPED)
             continue
         if info.file_size > MAX_MEMBER_BYTES:
             yield SourceFile(shown, lambda: b"", "the archive member is larger than 2 GB")
@@ -52,8 +65,12 @@ def _zip_members(path: Path) -> Iterator[SourceFile]:
         yield SourceFile(shown, reader)
 
 
-def find_files(paths: list[Path]) -> Iterator[SourceFile]:
-    """Every file under the given paths, zip members included, in a stable order."""
+def find_files(paths: list[Path], manifest_names: Collection[str] = ()) -> Iterator[SourceFile]:
+    """Every file under the given paths, zip members included, in a stable order.
+
+    A file named ``manifest.csv`` or one of ``manifest_names`` (the ``--manifest`` file's
+    name; any case) comes back marked skipped: it is the import's manifest, not an image."""
+    names = frozenset(n.lower() for n in manifest_names)
     for root in paths:
         if not root.exists():
             yield SourceFile(str(root), lambda: b"", "no such file or folder")
@@ -62,7 +79,9 @@ def find_files(paths: list[Path]) -> Iterator[SourceFile]:
         for p in candidates:
             if p.name in SKIP_NAMES or p.name.startswith("."):
                 continue
-            if p.suffix.lower() == ".zip" and zipfile.is_zipfile(p):
-                yield from _zip_members(p)
+            if _is_manifest(p.name, names):
+                yield SourceFile(str(p), lambda: b"", skipped=MANIFEST_SKIPPED)
+            elif p.suffix.lower() == ".zip" and zipfile.is_zipfile(p):
+                yield from _zip_members(p, names)
             else:
                 yield SourceFile(str(p), p.read_bytes)

@@ -361,6 +361,49 @@ def test_cli_import_reports_json_per_file(
     assert "2/2" in err  # the progress bar
 
 
+def test_a_manifest_inside_the_imported_folder_is_skipped_by_name(
+    desk: Desk, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`scorer import films/ --manifest films/manifest.csv` exits 0: the manifest (and any file
+    named like the one given, or `manifest.csv`, in a folder or a zip) is skipped, not refused."""
+    from scorer.cli import main
+
+    films = tmp_path / "films"
+    write(make_dx(patient_id="M-1"), films / "a.dcm")
+    rows = "file,patient,visit,date,regions\na.dcm,M-1,W0,,LH\n"
+    (films / "manifest.csv").write_text(rows)
+    (films / "sub").mkdir()
+    (films / "sub" / "Files.CSV").write_text(rows)  # named like the --manifest given, any case
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("batch/manifest.csv", rows)
+        zf.writestr("batch/notes.csv", rows)  # any other CSV is still refused
+    (films / "batch.zip").write_bytes(buf.getvalue())
+    shutil.copy(films / "manifest.csv", tmp_path / "files.csv")
+    desk.ws.close()
+    args = ["import", str(films), "--trial", "T1", "--db", str(desk.db), "--user", "cora"]
+    monkeypatch.setattr("sys.stdin", io.StringIO(COORD_PW + "\n"))
+    rc = main([*args, "--manifest", str(tmp_path / "files.csv"), "--password-stdin", "--quiet"])
+    out, _ = capsys.readouterr()
+    assert rc == 1, out  # notes.csv is not an image
+    lines = {ln.split()[1].split("films/")[-1]: ln for ln in out.splitlines()[:-1]}
+    assert lines["a.dcm"].startswith("imported")
+    for name in ("manifest.csv", "sub/Files.CSV", "batch.zip!batch/manifest.csv"):
+        assert lines[name].startswith("skipped") and "(a manifest, not an image)" in lines[name]
+    assert lines["batch.zip!batch/notes.csv"].startswith("refused")
+    assert out.splitlines()[-1].endswith("refused 1, flagged for the coordinator 0, skipped 3")
+
+    (films / "batch.zip").unlink()
+    (films / "sub" / "Files.CSV").unlink()
+    monkeypatch.setattr("sys.stdin", io.StringIO(COORD_PW + "\n"))
+    rc = main(
+        [*args, "--manifest", str(films / "manifest.csv"), "--password-stdin", "--format", "json"]
+    )
+    res = json.loads(capsys.readouterr().out)
+    assert rc == 0 and res["refused"] == 0 and res["skipped"] == 1 and res["duplicates"] == 1
+    assert [f["status"] for f in res["files"]] == ["duplicate", "skipped"]
+
+
 def test_every_transfer_syntax_radiographs_arrive_in(desk: Desk, tmp_path: Path) -> None:
     """Variants made by real encoders (dcmtk, and pydicom's codec plugins) all import, and
     the readers' copy decodes to the pixels of the original file."""
