@@ -27,6 +27,8 @@ import matplotlib.pyplot as plt
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure as MplFigure
 
+from scorer.core.private_files import replacing
+
 FORMATS = ("html", "pdf", "json", "xlsx")
 
 
@@ -365,8 +367,8 @@ def write(doc: Document, out: str | os.PathLike[str]) -> Path:
     kind = target.suffix.lower().lstrip(".")
     if kind not in FORMATS:
         raise ValueError(f"{target.name}: the report is written as .{', .'.join(FORMATS)}")
-    temporary = target.with_name(f".{target.name}.part")
-    try:
+    # Owner-only (0600) from its first byte, whole or not at all.
+    with replacing(target) as temporary:
         if kind == "json":
             temporary.write_text(to_json(doc), encoding="utf-8")
         elif kind == "html":
@@ -375,8 +377,4 @@ def write(doc: Document, out: str | os.PathLike[str]) -> Path:
             to_pdf(doc, temporary)
         else:
             to_xlsx(doc, temporary)
-        os.replace(temporary, target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
     return target
