@@ -56,6 +56,18 @@ class User(Base):
     )
 
 
+class PasswordHistory(Base):
+    """The argon2id hashes of an account's last passwords (the current one included), so a new
+    password cannot repeat one of them; older rows are deleted."""
+
+    __tablename__ = "password_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    set_at: Mapped[str] = mapped_column(String(32))
+
+
 class Trial(Base):
     """A trial: its protocol settings live in ``config`` (JSON text), versioned."""
 
