@@ -108,11 +108,15 @@ class VisitPanel(ImageViewer):
 class CaseView(QWidget):
     """A case's visits side by side (or as tabs), with the viewer tools in a toolbar.
 
-    Signals: ``caseShown(code)`` once a case's films are on screen, ``pageChanged(title)``.
+    Signals: ``caseShown(code)`` once a case's films are on screen, ``pageChanged(title)``,
+    ``viewChanged(letter)`` after a visit's zoom, pan, rotation or flip, ``activeChanged(letter)``
+    when another visit becomes the active one (outlined).
     """
 
     caseShown = Signal(str)
     pageChanged = Signal(str)
+    viewChanged = Signal(str)
+    activeChanged = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -272,6 +276,10 @@ class CaseView(QWidget):
             if active is not None:
                 self._view_changed(active.letter)
 
+    def _panel_view_changed(self, letter: str) -> None:
+        self._view_changed(letter)
+        self.viewChanged.emit(letter)
+
     def _view_changed(self, letter: str) -> None:
         if not self.sync or self._syncing or letter not in self.panels:
             return
@@ -295,6 +303,7 @@ class CaseView(QWidget):
         """Make ``letter``'s viewer the one the toolbar acts on."""
         if letter not in self.panels:
             return
+        changed = letter != self._active
         self._active = letter
         for other, panel in self.panels.items():
             panel.highlight = other == letter and len(self.panels) > 1
@@ -303,6 +312,8 @@ class CaseView(QWidget):
         self._tool_actions["ruler"].setChecked(viewer.ruler_mode)
         if self.tabs_mode and self.tab_bar.currentIndex() != list(self.panels).index(letter):
             self.tab_bar.setCurrentIndex(list(self.panels).index(letter))
+        if changed:
+            self.activeChanged.emit(letter)
 
     def _set_letters(self, letters: Sequence[str]) -> None:
         if list(self.panels) == list(letters):
@@ -316,7 +327,7 @@ class CaseView(QWidget):
             self.tab_bar.removeTab(0)
         for letter in letters:
             panel = VisitPanel(letter)
-            panel.viewChanged.connect(lambda letter=letter: self._view_changed(letter))
+            panel.viewChanged.connect(lambda letter=letter: self._panel_view_changed(letter))
             panel.activated.connect(lambda letter=letter: self.set_active(letter))
             panel.rulerModeChanged.connect(
                 lambda on, letter=letter: self._ruler_mode_changed(letter, on)

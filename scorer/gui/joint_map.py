@@ -2,8 +2,20 @@
 
 The joint positions and bone outlines come from ``resources/diagrams/joint_map.toml`` and are
 drawn with QPainter (no image files). The map shows the pair of the current area (both hands
-or both feet, left on the left as readers look at their own hands); two tabs switch pairs
-and tell how many areas of each are still to enter in the current visit.
+or both feet); two tabs switch pairs and tell how many areas of each are still to enter in the
+current visit.
+
+Sides. The map is drawn as the film is shown, so a reader never has to turn it round in their
+head: each side's diagram sits on the side of the screen where that side of the patient is on
+the film, with a large ``R`` / ``L`` on it, and thumbs and great toes point to the middle as on
+a two-sided film. The map is shared by every visit of the case, so it follows ONE film: the
+film on screen for the visit being scored (the grid's current column), i.e. that visit's film
+of the current area's region (ImageLaterality, made into the film's regions at import, picks
+it: a both-hands film, or the left or right film). Its Patient Orientation (0020,0020) and the
+reader's flip and rotation of it decide (:meth:`ViewerModel.patient_right_on_left`); a header
+that says nothing of left and right means the conventional display, the patient's right on
+the viewer's left. The reading window calls :meth:`JointMap.set_right_on_left` whenever the
+scored visit, its film or its flip changes; on its own the map uses the convention.
 
 Each joint is a marker: amber ring = not entered, green = scored, grey = not assessable,
 red = not saved. A joint scored for erosion and JSN is split (erosion left half, JSN right
@@ -21,7 +33,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPainterPath, QPaintEvent, QPen
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QMouseEvent,
+    QPainter,
+    QPainterPath,
+    QPaintEvent,
+    QPen,
+)
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from scorer.core.methods import FOOT_REGIONS, HAND_REGIONS, Area, Method, resources_dir
@@ -48,6 +68,8 @@ MARK_EDGE: Mapping[str, QColor] = {
     "na": QColor(90, 92, 98),
     "failed": QColor(255, 140, 140),
 }
+SIDE_LETTER_SIZE = 20
+SIDE_LETTER = QColor(236, 178, 46)
 BONE = QColor(150, 156, 166)
 BONE_EDGE = QColor(96, 102, 112)
 CURRENT = QColor(255, 255, 255)
@@ -165,8 +187,16 @@ class JointMap(QWidget):
         self.diagrams = diagrams or builtin_diagrams()
         self.model = model
         self.pair = pair_of(model.current_area.region) or "hand"
+        self.right_on_left = True  # the patient's right on the viewer's left (convention)
         self._hover: Area | None = None
         model.subscribe(self._changed)
+
+    def set_right_on_left(self, right_on_left: bool) -> None:
+        """Draw the patient's right side on the left (True, the conventional display) or on
+        the right (False), as the film being scored shows it."""
+        if right_on_left != self.right_on_left:
+            self.right_on_left = right_on_left
+            self.update()
 
     def set_model(self, model: MapModel) -> None:
         self.model.unsubscribe(self._changed)
@@ -194,22 +224,41 @@ class JointMap(QWidget):
         w = self.width() / len(PAIRS)
         return {p: QRectF(i * w, 0, w, TAB_HEIGHT) for i, p in enumerate(PAIRS)}
 
+    def screen_sides(self) -> tuple[str, str]:
+        """The regions of the shown pair as drawn: (on the viewer's left, on the right)."""
+        patient_left, patient_right = PAIRS[self.pair]
+        if self.right_on_left:
+            return patient_right, patient_left
+        return patient_left, patient_right
+
     def _cells(self) -> dict[str, QRectF]:
         """The rectangle each region of the shown pair is drawn in."""
-        left, right = PAIRS[self.pair]
+        on_left, on_right = self.screen_sides()
         top = TAB_HEIGHT + 2
         h = max(10.0, self.height() - top - LABEL_HEIGHT)
         w = self.width() / 2
-        return {left: QRectF(0, top, w, h), right: QRectF(w, top, w, h)}
+        return {on_left: QRectF(0, top, w, h), on_right: QRectF(w, top, w, h)}
+
+    def side_letter_rects(self) -> dict[str, QRectF]:
+        """Where the side letter of each shown region is drawn ("R" or "L", by the region):
+        the outer top corner of its cell."""
+        out = {}
+        for region, cell in self._cells().items():
+            outer_left = cell.left() < self.width() / 2 - 1
+            x = cell.left() + 4 if outer_left else cell.right() - 4 - SIDE_LETTER_SIZE
+            out[region] = QRectF(x, cell.top() + 2, SIDE_LETTER_SIZE, SIDE_LETTER_SIZE)
+        return out
 
     def _transform(self, region: str) -> tuple[float, float, float, bool]:
-        """(scale, x0, y0, mirrored) mapping diagram units into the region's cell."""
+        """(scale, x0, y0, mirrored) mapping diagram units into the region's cell. The
+        diagram (thumb or great toe on its left) is mirrored in the left-hand cell, so both
+        point to the middle as on a film of both sides."""
         diagram = self.diagrams[pair_of(region)]
         cell = self._cells()[region].adjusted(6, 4, -6, -2)
         scale = min(cell.width(), cell.height() / diagram.height)
         x0 = cell.left() + (cell.width() - scale) / 2
         y0 = cell.top() + (cell.height() - scale * diagram.height) / 2
-        return scale, x0, y0, region in ("LH", "LF")
+        return scale, x0, y0, region == self.screen_sides()[0]
 
     def _point(self, region: str, x: float, y: float) -> QPointF:
         scale, x0, y0, mirrored = self._transform(region)
@@ -317,11 +366,19 @@ class JointMap(QWidget):
             p.setPen(text_colour if active else dim)
             label = PAIR_TITLES[pair] + (f" · {left} left" if left else " · done")
             p.drawText(rect, Qt.AlignmentFlag.AlignCenter, label)
+        letter_font = QFont(self.font())
+        letter_font.setBold(True)
+        letter_font.setPixelSize(SIDE_LETTER_SIZE - 2)
+        text_font = QFont(self.font())
         for region, cell in self._cells().items():
             self._draw_region(p, region)
             p.setPen(dim)
             label_rect = QRectF(cell.left(), cell.bottom(), cell.width(), LABEL_HEIGHT)
             p.drawText(label_rect, Qt.AlignmentFlag.AlignCenter, REGION_TITLES[region])
+            p.setFont(letter_font)
+            p.setPen(SIDE_LETTER)
+            p.drawText(self.side_letter_rects()[region], Qt.AlignmentFlag.AlignCenter, region[0])
+            p.setFont(text_font)
         p.end()
 
     def _draw_region(self, p: QPainter, region: str) -> None:

@@ -25,7 +25,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from scorer.imaging.radiograph import Radiograph
+from scorer.imaging.radiograph import Radiograph, patient_left_vector
 from scorer.imaging.render import (
     ViewportSamples,
     ViewState,
@@ -357,6 +357,20 @@ class ViewerModel:
             return
         self.view = replace(self.view, flip_h=not self.view.flip_h)
         self._changed("geometry")
+
+    def patient_right_on_left(self) -> bool:
+        """Whether the patient's right shows on the viewer's left now: from the header's
+        Patient Orientation, then the reader's rotation and flip. A header that says nothing
+        of left and right (or no image) means the conventional display as stored: the
+        patient's right on the image's left, so only the reader's own turns change it."""
+        dx, dy = patient_left_vector(self._image.patient_orientation if self._image else ())
+        if (dx, dy) == (0, 0):
+            dx = 1  # silent: stored as conventionally displayed
+        x0, _ = self.to_screen(0.0, 0.0)
+        x_col, _ = self.to_screen(1.0, 0.0)
+        x_row, _ = self.to_screen(0.0, 1.0)
+        towards_left = dx * (x_col - x0) + dy * (x_row - x0)  # screen x of the patient's left
+        return towards_left > 0 if abs(towards_left) > 1e-12 else True
 
     def reset(self) -> None:
         """Back to how the image first showed: fitted, upright, default preset, no overlays."""

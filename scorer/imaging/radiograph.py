@@ -42,7 +42,11 @@ class Radiograph:
     """A radiograph's pixel pyramid with its modality transform, polarity, presets and spacing.
 
     ``presets`` are the header's; ``automatic`` is the percentile window used when the header
-    has none. ``default_preset`` is what a reader sees first.
+    has none. ``default_preset`` is what a reader sees first. ``patient_orientation`` is the
+    header's Patient Orientation (0020,0020), upper case, () when absent: the patient
+    directions of the rows (increasing column) and the columns (increasing row), e.g.
+    ``("L", "F")``; ``laterality`` is Image Laterality (0020,0062) (else Laterality), "" when
+    absent. The readers' copy keeps both (de-identification's keep-list).
     """
 
     pyramid: Pyramid
@@ -52,6 +56,8 @@ class Radiograph:
     automatic: Preset
     spacing: Spacing | None
     padding: PaddingRange | None = None
+    patient_orientation: tuple[str, ...] = ()
+    laterality: str = ""
     _last_lut: list[tuple[VoiTransform, bool, npt.NDArray[np.uint8]]] = field(
         default_factory=list, init=False, repr=False
     )
@@ -121,7 +127,33 @@ def radiograph_from_dataset(
         automatic=automatic,
         spacing=pixel_spacing(ds),
         padding=padding,
+        patient_orientation=patient_orientation(ds),
+        laterality=str(ds.get("ImageLaterality") or ds.get("Laterality") or "").strip().upper(),
     )
+
+
+def patient_orientation(ds: Dataset) -> tuple[str, ...]:
+    """Patient Orientation (0020,0020) in upper case: two directions such as ("L", "F"), or
+    () when the header is silent or the value is not two directions."""
+    value = ds.get("PatientOrientation")
+    if value is None or value == "":
+        return ()
+    values = [value] if isinstance(value, str) else list(value)
+    out = tuple(str(v).strip().upper() for v in values)
+    return out if len(out) == 2 and all(out) else ()
+
+
+def patient_left_vector(orientation: tuple[str, ...]) -> tuple[int, int]:
+    """Which way the patient's left lies on the stored image, as (x, y) signs: x for
+    increasing columns, y for increasing rows (+1 towards the patient's left, -1 towards the
+    right, 0 when that axis says neither). () gives (0, 0): the header is silent."""
+
+    def sign(direction: str) -> int:
+        return (1 if "L" in direction else 0) - (1 if "R" in direction else 0)
+
+    if len(orientation) != 2:
+        return 0, 0
+    return sign(orientation[0]), sign(orientation[1])
 
 
 def _stored_sample(pyramid: Pyramid, max_samples: int = 1 << 18) -> npt.NDArray[np.int64]:
