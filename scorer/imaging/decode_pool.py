@@ -24,6 +24,8 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
+from scorer.core.private_files import create_file, make_folder
+
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_MEMORY_MB = 4096
 
@@ -62,8 +64,8 @@ def write_durably(target: Path, data: bytes) -> None:
     originals store is content-addressed: same name, same bytes)."""
     if target.exists() and target.stat().st_size == len(data):
         return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".part-", dir=target.parent)
+    make_folder(target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=".part-", dir=target.parent)  # owner-only
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -110,6 +112,7 @@ def _decode(task: DecodeTask) -> DecodeResult:
             f"decoded pixels have shape {arr.shape}, the header says {ds.Rows} x {ds.Columns}",
         )
     tmp = task.out_path + ".part"
+    os.close(create_file(tmp))  # owner-only before the first byte; importing sets its last mode
     out.save_as(tmp, enforce_file_format=True)
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())

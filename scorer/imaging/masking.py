@@ -17,6 +17,8 @@ import numpy as np
 import pydicom
 from pydicom.uid import ExplicitVRLittleEndian
 
+from scorer.core.private_files import create_file
+
 
 class MaskError(ValueError):
     """The rectangles do not fit the image, or the file cannot be masked."""
@@ -50,6 +52,7 @@ def mask_rectangles(source: Path, target: Path, rectangles: Sequence[Sequence[in
     ds.BurnedInAnnotation = "NO"
     temporary = target.with_name(f".{target.name}.{os.getpid()}.part")
     try:
+        os.close(create_file(temporary))  # owner-only before the first byte
         ds.save_as(temporary, enforce_file_format=True)
         with open(temporary, "rb") as fh:
             os.fsync(fh.fileno())

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from scorer.core.private_files import make_folder
 from scorer.imaging.pixels import ImageFormatError
 
 FORMAT_VERSION = 1
@@ -170,8 +171,7 @@ def save_pyramid(pyramid: Pyramid, cache_dir: str | os.PathLike[str], content_sh
 
     Files of the same image in other format versions are removed.
     """
-    directory = Path(cache_dir)
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = make_folder(cache_dir)  # owner-only; its files are too (mkstemp)
     manifest = manifest_path(directory, content_sha256)
     entries: list[dict[str, Any]] = []
     for number, values in enumerate(pyramid.levels):

@@ -26,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
+from scorer.core.private_files import replacing
 from scorer.imaging.pyramid import CompactValues, Pyramid
 from scorer.imaging.radiograph import Radiograph
 from scorer.imaging.windowing import VoiTransform, apply_lut
@@ -218,11 +219,6 @@ def export_png(
     """
     pixels = render_full(image, max_size, voi)
     target = Path(path)
-    temporary = target.with_name(f".{target.name}.part")
-    try:
+    with replacing(target) as temporary:  # owner-only, whole or not at all
         Image.fromarray(pixels).save(temporary, format="PNG")
-        os.replace(temporary, target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
     return target
