@@ -60,15 +60,17 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             operated=args.operated,
             visits=args.missing_visits,
         )
+        # Change thresholds given replace the defaults; rapid ones given replace rapid>=5.
+        given = [parse_threshold(t) for t in args.threshold or ()]
+        thresholds = tuple(t for t in given if not t.annualised) or AnalysisOptions().thresholds
+        thresholds += tuple(t for t in given if t.annualised)
         options = AnalysisOptions(
             method=args.method,
             visit_from=args.visit_from,
             visit_to=args.visit_to,
             sdc_level=args.sdc_level,
             rules=rules,
-            thresholds=tuple(parse_threshold(t) for t in args.threshold)
-            if args.threshold
-            else AnalysisOptions().thresholds,
+            thresholds=thresholds,
             kappa=not args.no_kappa,
         )
         result = analyze(reads, methods, options)
@@ -1044,7 +1046,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--threshold",
         action="append",
         metavar="T",
-        help="progression threshold: sdc95, sdc80, 0, 0.5, a number; repeatable",
+        help="progression threshold, repeatable: sdc95, sdc80 or a number, optionally after "
+        "> or >= (> when none is given), e.g. '>=sdc95', '>0.5'; rapid progression on "
+        "annualised change states its comparison: 'rapid>=5' (the default) or 'rapid>5'",
     )
     a.add_argument("--no-kappa", action="store_true", help="skip the per-area kappa table")
     a.add_argument("--out", metavar="FILE", help="write to FILE instead of standard output")

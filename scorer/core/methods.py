@@ -24,6 +24,15 @@ REGION_NAMES: Mapping[str, str] = {
     "LF": "left foot",
     "RF": "right foot",
 }
+REGION_KINDS: Mapping[str, str] = {"LH": "hand", "RH": "hand", "LF": "foot", "RF": "foot"}
+"""The kind of each region. One joint code can name a joint of a hand and a joint of a foot
+(``IP1``: the thumb's, eroded 0–5, and the hallux's, 0–10): areas are the same joint only
+within one kind, so anything that groups or pools areas over regions keys them by kind too."""
+
+
+def region_kind(region: str) -> str:
+    """``hand`` or ``foot``; KeyError for an unknown region."""
+    return REGION_KINDS[region]
 
 
 class MethodError(ValueError):
@@ -39,6 +48,11 @@ class Area(NamedTuple):
 
     def __str__(self) -> str:
         return f"{self.region} {self.joint} {self.feature}"
+
+    @property
+    def kind(self) -> str:
+        """``hand`` or ``foot`` (see :data:`REGION_KINDS`)."""
+        return REGION_KINDS[self.region]
 
 
 @dataclass(frozen=True)

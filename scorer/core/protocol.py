@@ -113,11 +113,25 @@ def validate(p: Protocol) -> Protocol:
             raise ProtocolError(f"visits: bad visit label {v.label!r}")
     if p.sdc_level not in (95, 80):
         raise ProtocolError("sdc_level: must be 95 or 80")
-    for t in (*p.thresholds, p.rapid_threshold):
+    for t in p.thresholds:
         try:
-            parse_threshold(t)
+            parsed = parse_threshold(t)
         except ValueError as exc:
             raise ProtocolError(f"thresholds: {exc}") from None
+        if parsed.annualised:
+            raise ProtocolError(
+                f"thresholds: {t!r} is rapid progression on annualised change: "
+                "set it as rapid_threshold"
+            )
+    try:
+        rapid = parse_threshold(p.rapid_threshold)
+    except ValueError as exc:
+        raise ProtocolError(f"rapid_threshold: {exc}") from None
+    if not rapid.annualised:
+        raise ProtocolError(
+            f"rapid_threshold: {p.rapid_threshold!r} is not on annualised change: "
+            "use rapid>=5 or rapid>5"
+        )
     if p.missing_areas not in AREA_RULES:
         raise ProtocolError(f"missing_areas: one of {', '.join(AREA_RULES)}")
     if not 0 <= p.max_unused_share < 1:

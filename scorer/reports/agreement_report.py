@@ -21,7 +21,7 @@ from matplotlib.figure import Figure as MplFigure
 
 from scorer.core.methods import Method, builtin_methods
 from scorer.core.reads import Read
-from scorer.reports.analysis import AnalysisError, AnalysisOptions, analyze
+from scorer.reports.analysis import POOLED_REGION, AnalysisError, AnalysisOptions, analyze
 from scorer.reports.document import Document, Figure, Paragraph, Section, Table
 from scorer.reports.score_matrix import ScoreMatrix, status_totals
 
@@ -142,7 +142,7 @@ def intra_reader(reads: Sequence[Read], options: AnalysisOptions) -> list[dict[s
             continue
         icc = (result["icc"]["status"] or {}).get("ICC(2,1)")
         ba = next((b for b in result["bland_altman"] if b["measure"] == "status"), None)
-        pooled = [k for k in result["kappa"] if k["region"] == "pooled" and k["n"]]
+        pooled = [k for k in result["kappa"] if k["region"] in POOLED_REGION.values() and k["n"]]
         exact = (
             sum(k["pct_exact"] * k["n"] for k in pooled) / sum(k["n"] for k in pooled)
             if pooled
@@ -327,9 +327,10 @@ def agreement_document(
             "Per-area agreement (weighted kappa)",
             [
                 Paragraph(
-                    "Cohen's weighted kappa over the method's full grade range, per area and "
-                    "side and pooled over sides; '–' where expected agreement is 1 (not "
-                    "estimable)."
+                    "Cohen's weighted kappa over the area's full grade range, per area and "
+                    "side and pooled over the two sides of one joint (pooled-hands, "
+                    "pooled-feet: the thumb's IP1 and the hallux's IP1 are different joints); "
+                    "'–' where expected agreement is 1 (not estimable)."
                 ),
                 Table(
                     "Kappa",
@@ -429,7 +430,19 @@ def agreement_document(
                             "Released",
                         ],
                         cal_rows,
-                    )
+                    ),
+                    Table(
+                        "Calibration by region kind",
+                        "Areas graded as the reference, hands and feet apart (a foot's erosion "
+                        "is 0–10, a hand's 0–5; n = areas compared)",
+                        ["Reader", "Region kind", "Feature", "n", "% exact", "% within one"],
+                        [
+                            [r["reader"], kind, code, f["n"], f["pct_exact"], f["pct_within_one"]]
+                            for r in calibration["readers"]
+                            for kind, by_feature in (r.get("by_region_kind") or {}).items()
+                            for code, f in by_feature.items()
+                        ],
+                    ),
                 ],
             )
         )

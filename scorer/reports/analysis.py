@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from scorer.core.methods import Area, Method
+from scorer.core.methods import AreaDef, Method
 from scorer.core.progression import DEFAULT_THRESHOLDS, RAPID_PROGRESSION, Threshold
 from scorer.core.reads import Read
 from scorer.core.totals import (
@@ -36,6 +36,9 @@ from scorer.stats.distribution import cumulative_probability, summary
 from scorer.stats.icc import icc
 from scorer.stats.kappa import weighted_kappa
 
+POOLED_REGION: dict[str, str] = {"hand": "pooled-hands", "foot": "pooled-feet"}
+"""The ``region`` of a kappa row pooled over the two sides, by region kind."""
+
 
 class AnalysisError(ValueError):
     """The reads cannot be analysed as asked (no reads, unknown visit, one reader, ...)."""
@@ -50,12 +53,22 @@ class AnalysisOptions:
     visit_to: str | None = None
     sdc_level: int = 95
     rules: MissingDataRules = field(default_factory=MissingDataRules)
+    #: Progression thresholds, reported in this order; annualised ones (``rapid>5``) come
+    #: last, count annualised change, and stand in for ``rapid``.
     thresholds: tuple[Threshold, ...] = DEFAULT_THRESHOLDS
+    #: Rapid progression, reported after ``thresholds`` unless they hold an annualised one.
     rapid: Threshold = RAPID_PROGRESSION
     read_types: tuple[str, ...] = ("primary",)
     statuses: tuple[str, ...] = ("signed",)
     confidence: float = 0.95
     kappa: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.rapid.annualised:
+            raise ValueError(
+                f"the rapid progression threshold must be on annualised change "
+                f"(rapid>=5 or rapid>5), not {self.rapid.label!r}"
+            )
 
 
 def _r(x: float | None, nd: int = 6) -> float | None:
@@ -291,6 +304,7 @@ def _change_section(
     changes = np.full((len(patients), len(readers)), np.nan)
     per_patient: list[dict[str, Any]] = []
     annual_ok = True
+    exact_annual: dict[str, float] = {}  # unrounded, for the thresholds
     imputed = 0
     visits = order_visits({v for (_, v, _) in table}, visit_dates)
     for i, p in enumerate(patients):
@@ -323,7 +337,8 @@ def _change_section(
         row["annualised"] = None
         if mean is not None and d0 is not None and d1 is not None:
             if (d1 - d0).days >= MIN_ANNUALISATION_DAYS:
-                row["annualised"] = _r(annualised(mean, d0, d1))
+                exact_annual[p] = annualised(mean, d0, d1)
+                row["annualised"] = _r(exact_annual[p])
             else:
                 annual_ok = False
         per_patient.append(row)
@@ -386,29 +401,37 @@ def _change_section(
                 )
 
     # Progression: reader-mean change against each threshold; per reader with k = 1.
+    # Annualised thresholds (rapid progression) compare the annualised reader-mean change,
+    # over the patients that have one (visit interval of 30 days or more).
     means = [
         (row["patient"], row["mean"], row["annualised"])
         for row in per_patient
         if row["mean"] is not None
     ]
+    per_year = [exact_annual[p] for p, _, a in means if a is not None]
+    wanted = [t for t in options.thresholds if not t.annualised]
+    wanted += [t for t in options.thresholds if t.annualised]
+    if not any(t.annualised for t in wanted):
+        wanted.append(options.rapid)
     prog: list[dict[str, Any]] = []
-    for th in options.thresholds:
+    for th in wanted:
         cut = th.resolve(sdc95, sdc80)
+        values = per_year if th.annualised else [m for _, m, _ in means]
         entry: dict[str, Any] = {
             "threshold": th.label,
-            "kind": th.kind,
+            "kind": "rapid" if th.annualised else th.kind,
             "op": th.op,
             "cutoff": _r(cut),
-            "n": len(means),
+            "n": len(values),
         }
-        if cut is None:
+        if cut is None or not values:
             entry.update(n_progressors=None, pct=None, per_reader=None)
-        else:
-            k_prog = sum(1 for _, m, _ in means if th.exceeded(m, cut))
-            entry.update(
-                n_progressors=k_prog, pct=_r(100.0 * k_prog / len(means)) if means else None
-            )
-            cut1 = th.resolve(sdc1_95, sdc1_80)
+            prog.append(entry)
+            continue
+        k_prog = sum(1 for x in values if th.exceeded(x, cut))
+        entry.update(n_progressors=k_prog, pct=_r(100.0 * k_prog / len(values)), per_reader=None)
+        cut1 = th.resolve(sdc1_95, sdc1_80)
+        if not th.annualised:
             per_reader: dict[str, Any] = {}
             for j, rd in enumerate(readers):
                 col = [float(x) for x in changes[:, j] if not math.isnan(x)]
@@ -422,26 +445,6 @@ def _change_section(
                 }
             entry["per_reader"] = per_reader
         prog.append(entry)
-    ann = [a for _, _, a in means if a is not None]
-    rapid = options.rapid
-    prog.append(
-        {
-            "threshold": rapid.label + f" (annualised change {rapid.op} {rapid.value:g})",
-            "kind": "rapid",
-            "op": rapid.op,
-            "cutoff": rapid.value,
-            "n": len(ann),
-            "n_progressors": sum(1 for a in ann if rapid.exceeded(a, float(rapid.value or 0)))
-            if ann
-            else None,
-            "pct": _r(
-                100.0 * sum(1 for a in ann if rapid.exceeded(a, float(rapid.value or 0))) / len(ann)
-            )
-            if ann
-            else None,
-            "per_reader": None,
-        }
-    )
     result["progression"] = {
         "sdc_k_reader_mean": len(readers),
         "sdc_k_single_reader": 1,
@@ -495,11 +498,15 @@ def _kappa_section(
     patients: list[str],
     visits: list[str],
 ) -> list[dict[str, Any]]:
-    """Weighted kappa per area and side, and pooled over sides, for each reader pair."""
+    """Weighted kappa per area and side, and pooled over sides, for each reader pair.
+
+    Areas are the same joint only within one region kind: the thumb's IP1 (hands) and the
+    hallux's IP1 (feet) are pooled apart (rows ``pooled-hands`` and ``pooled-feet``), each
+    over its own grade range."""
     out: list[dict[str, Any]] = []
-    joints: dict[tuple[str, str], list[Area]] = defaultdict(list)
+    joints: dict[tuple[str, str, str], list[AreaDef]] = defaultdict(list)
     for d in method.areas:
-        joints[(d.joint, d.feature)].append(d.area)
+        joints[(d.area.kind, d.joint, d.feature)].append(d)
     row_of, grades = scores.row, scores.matrix.scores
     for a, b in itertools.combinations(readers, 2):
         # The pair's reads of the same patient and visit, found once for every area.
@@ -512,29 +519,29 @@ def _kappa_section(
         ga = grades[[i for i, _ in targets]].reshape(len(targets), grades.shape[1])
         gb = grades[[j for _, j in targets]].reshape(len(targets), grades.shape[1])
         scored = ~np.isnan(ga) & ~np.isnan(gb)
-        for (joint, feature), areas in joints.items():
-            d0 = method.area(areas[0])
+        for (kind, joint, feature), defs in joints.items():
             pooled_a: list[npt.NDArray[np.int64]] = []
             pooled_b: list[npt.NDArray[np.int64]] = []
-            for area in areas:
-                c = method.order(area)
+            for d in defs:
+                c = method.order(d.area)
                 xs = ga[scored[:, c], c].astype(np.int64)
                 ys = gb[scored[:, c], c].astype(np.int64)
                 pooled_a.append(xs)
                 pooled_b.append(ys)
-                out.append(_kappa_entry(a, b, area.region, joint, feature, xs, ys, d0.min, d0.max))
-            if len(areas) > 1:
+                out.append(_kappa_entry(a, b, d.region, kind, joint, feature, xs, ys, d.min, d.max))
+            if len(defs) > 1:
                 out.append(
                     _kappa_entry(
                         a,
                         b,
-                        "pooled",
+                        POOLED_REGION[kind],
+                        kind,
                         joint,
                         feature,
                         np.concatenate(pooled_a),
                         np.concatenate(pooled_b),
-                        d0.min,
-                        d0.max,
+                        min(d.min for d in defs),
+                        max(d.max for d in defs),
                     )
                 )
     return out
@@ -544,6 +551,7 @@ def _kappa_entry(
     a: str,
     b: str,
     region: str,
+    kind: str,
     joint: str,
     feature: str,
     xs: npt.NDArray[np.int64],
@@ -555,6 +563,7 @@ def _kappa_entry(
         "reader_a": a,
         "reader_b": b,
         "region": region,
+        "region_kind": kind,
         "joint": joint,
         "feature": feature,
     }

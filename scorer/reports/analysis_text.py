@@ -118,7 +118,7 @@ def _progression(res: dict[str, Any]) -> list[str]:
 def _kappa(res: dict[str, Any]) -> list[str]:
     out = [
         "Weighted kappa per area (over the method's full grade range)",
-        f"  {'A':<8} {'B':<8} {'area':<18} {'n':>5} {'linear':>7} {'quadr.':>7} "
+        f"  {'A':<8} {'B':<8} {'area':<20} {'n':>5} {'linear':>7} {'quadr.':>7} "
         f"{'%exact':>7} {'%+-1':>7}",
     ]
     for k in res["kappa"]:
@@ -127,7 +127,7 @@ def _kappa(res: dict[str, Any]) -> list[str]:
         lin = _f(k.get("linear"), 3) if est else "n.e."
         quad = _f(k.get("quadratic"), 3) if est else "n.e."
         out.append(
-            f"  {k['reader_a']:<8} {k['reader_b']:<8} {area:<18} {k['n']:>5} {lin:>7} {quad:>7} "
+            f"  {k['reader_a']:<8} {k['reader_b']:<8} {area:<20} {k['n']:>5} {lin:>7} {quad:>7} "
             f"{_f(k.get('pct_exact'), 1):>7} {_f(k.get('pct_within_one'), 1):>7}"
         )
     out.append("  n.e. = not estimable: expected agreement is 1 (one grade throughout)")

@@ -67,8 +67,9 @@ def agreement(
     pairs: Sequence[tuple[Read, Read]], method: Method, rules: MissingDataRules | None = None
 ) -> dict[str, Any]:
     """A reader's calibration against the reference over (reader read, reference read) pairs
-    of the same patient and visit: status ICC(A,1) with n, and per feature the areas
-    compared, % exact and % within one grade."""
+    of the same patient and visit: status ICC(A,1) with n; per feature the areas compared,
+    % exact and % within one grade (``features``), and the same per region kind and feature
+    (``by_region_kind``: ``hand`` and ``foot``, each keyed by feature)."""
     rules = rules or MissingDataRules()
     totals = []
     for mine, ref in pairs:
@@ -85,25 +86,39 @@ def agreement(
         out["icc"] = {"form": "ICC(A,1)", "value": value, "ci_low": low, "ci_high": high}
     else:
         out["icc"] = None
+    # Counts per (region kind, feature): the thumb's IP1 (hands, 0-5) and the hallux's IP1
+    # (feet, 0-10) are different joints on different scales, so hands and feet apart.
+    counts: dict[tuple[str, str], list[int]] = {}
+    for mine, ref in pairs:
+        for d in method.areas:
+            fb = AreaFeedback(d.area, mine.scores.get(d.area), ref.scores.get(d.area))
+            diff = fb.difference
+            if diff is None:
+                continue
+            c = counts.setdefault((d.area.kind, d.feature), [0, 0, 0])
+            c[0] += 1
+            c[1] += diff == 0
+            c[2] += abs(diff) <= 1
+
+    def share(n: int, exact: int, within: int) -> dict[str, Any]:
+        return {
+            "n": n,
+            "pct_exact": round(100 * exact / n, 1),
+            "pct_within_one": round(100 * within / n, 1),
+        }
+
     features: dict[str, dict[str, Any]] = {}
+    by_kind: dict[str, dict[str, dict[str, Any]]] = {}
     for feature in method.features:
-        n = exact = within = 0
-        for mine, ref in pairs:
-            for d in method.areas:
-                if d.feature != feature:
-                    continue
-                fb = AreaFeedback(d.area, mine.scores.get(d.area), ref.scores.get(d.area))
-                diff = fb.difference
-                if diff is None:
-                    continue
-                n += 1
-                exact += diff == 0
-                within += abs(diff) <= 1
-        if n:
-            features[feature] = {
-                "n": n,
-                "pct_exact": round(100 * exact / n, 1),
-                "pct_within_one": round(100 * within / n, 1),
-            }
+        found = [c for (_, f), c in counts.items() if f == feature]
+        if found:
+            features[feature] = share(
+                sum(c[0] for c in found), sum(c[1] for c in found), sum(c[2] for c in found)
+            )
+    for kind in ("hand", "foot"):
+        for feature in method.features:
+            if (kind, feature) in counts:
+                by_kind.setdefault(kind, {})[feature] = share(*counts[(kind, feature)])
     out["features"] = features
+    out["by_region_kind"] = by_kind
     return out

@@ -20,6 +20,13 @@ from scorer.core.visits import order_visits
         (">=3", "fixed", 3.0, ">=", False),
         ("rapid>=5", "fixed", 5.0, ">=", True),
         ("rapid>5", "fixed", 5.0, ">", True),
+        ("rapid >= 5", "fixed", 5.0, ">=", True),
+        (">0.5", "fixed", 0.5, ">", False),
+        (">=0", "fixed", 0.0, ">=", False),
+        (">sdc95", "sdc95", None, ">", False),
+        (">=SDC95", "sdc95", None, ">=", False),
+        (">=sdc80", "sdc80", None, ">=", False),
+        ("sdc", "sdc95", None, ">", False),
     ],
 )
 def test_parse_threshold(text: str, kind: str, value: float | None, op: str, annual: bool) -> None:
@@ -37,7 +44,39 @@ def test_comparison_is_explicit() -> None:
     assert not Threshold("fixed", 5.0, ">").exceeded(5.0, 5.0)
     assert Threshold("sdc95").resolve(sdc95=1.85, sdc80=1.2) == 1.85
     assert Threshold("sdc80").resolve(sdc95=1.85, sdc80=1.2) == 1.2
-    assert "per year" in Threshold("fixed", 5.0, ">=", annualised=True).label
+    assert Threshold("fixed", 5.0, ">=", annualised=True).label == "annualised change >= 5"
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("0.5", "change > 0.5"),
+        (">0.5", "change > 0.5"),
+        (">=0.5", "change >= 0.5"),
+        ("sdc95", "change > SDC95"),
+        (">=sdc95", "change >= SDC95"),
+        ("sdc80", "change > SDC80"),
+        ("rapid>=5", "rapid progression (annualised change >= 5)"),
+        ("rapid>5", "rapid progression (annualised change > 5)"),
+    ],
+)
+def test_every_label_states_its_comparison(text: str, label: str) -> None:
+    assert parse_threshold(text).label == label
+    assert RAPID_PROGRESSION.label == "rapid progression (annualised change >= 5)"
+
+
+@pytest.mark.parametrize("text", ["rapid5", "rapid 5", "rapid=5"])
+def test_rapid_progression_without_its_comparison_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match=r"rapid>=5 or rapid>5|unknown threshold"):
+        parse_threshold(text)
+    if text != "rapid=5":
+        with pytest.raises(ValueError, match="does not say how it compares"):
+            parse_threshold(text)
+
+
+def test_rapid_progression_is_a_fixed_annualised_change() -> None:
+    with pytest.raises(ValueError, match="fixed annualised change"):
+        parse_threshold("rapid>=sdc95")
 
 
 def test_visits_order_by_date_else_by_number() -> None:
