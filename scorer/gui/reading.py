@@ -13,8 +13,12 @@ or a decoder and nothing acknowledged is lost.
 
 Keys typed in the grid that the grid does not use (``W``, ``I``, ``F``, ``L``, ``M``, ``H``,
 ``R``, ``+``, ``-``) go to the film under the cursor's visit, so a reader can window, zoom and
-measure without leaving the keyboard. The films follow the grid: moving to a foot area shows
-the feet.
+measure without leaving the keyboard; ``S`` switches synchronised zoom and pan on or off. The
+films follow the grid: moving to a foot area shows the feet, the visit being scored is the
+highlighted pane (clicking another visit's film moves the grid's cursor to that visit), and
+the joint map is drawn with the sides that visit's film shows. The Case menu also has "Flag
+to coordinator…" (``Ctrl+F``), Lock (``Ctrl+L``; the dialog says the reader locked it), Log
+out (back to the log-in) and Quit (``Ctrl+Q``).
 
 A session idle for the facade's inactivity limit is locked: the films and scores are hidden
 and the password unlocks it (entries typed before stay queued and are written after).
@@ -175,6 +179,10 @@ class ReadingWindow(QMainWindow):
 
         self.case_view = CaseView(self)
         self.case_view.caseShown.connect(self.caseShown)
+        self.case_view.caseShown.connect(lambda _code: self._update_map_sides())
+        self.case_view.pageChanged.connect(lambda _title: self._update_map_sides())
+        self.case_view.viewChanged.connect(self._film_view_changed)
+        self.case_view.activeChanged.connect(self._pane_activated)
         self.worklist_table = self._make_worklist()
         self.scoring_stack = QStackedWidget(self)
         self.scoring_stack.setObjectName("scoringStack")
@@ -277,13 +285,33 @@ class ReadingWindow(QMainWindow):
         self.lock_action = QAction("Lock", self)
         self.lock_action.setShortcut(QKeySequence("Ctrl+L"))
         self.lock_action.setToolTip("Lock the session now (Ctrl+L); your password unlocks it")
-        self.lock_action.triggered.connect(lambda: self.lock_session())
+        self.lock_action.triggered.connect(lambda: self.lock_session(by_user=True))
+        self.flag_action = QAction("Flag to coordinator…", self)
+        self.flag_action.setObjectName("flagCase")
+        self.flag_action.setShortcut(QKeySequence("Ctrl+F"))
+        self.flag_action.setToolTip(
+            'Send the coordinator a message about this case, e.g. "visit B may be another '
+            'patient" (Ctrl+F)'
+        )
+        self.flag_action.triggered.connect(self.ask_flag)
+        self.flag_action.setEnabled(False)
+        self.logout_action = QAction("Log out", self)
+        self.logout_action.setObjectName("logOut")
+        self.logout_action.setToolTip("Save what is typed, end the session and show the log-in")
+        self.logout_action.triggered.connect(self.ask_log_out)
+        self.quit_action = QAction("Quit", self)
+        self.quit_action.setObjectName("quit")
+        self.quit_action.setShortcut(QKeySequence("Ctrl+Q"))
+        self.quit_action.setToolTip("Save what is typed, end the session and quit (Ctrl+Q)")
+        self.quit_action.triggered.connect(self.close)
         for action in (
             self.previous_action,
             self.next_action,
             self.sign_action,
             self.reopen_action,
             self.lock_action,
+            self.flag_action,
+            self.quit_action,
         ):
             action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
             self.addAction(action)
@@ -304,8 +332,11 @@ class ReadingWindow(QMainWindow):
         case_menu.addSeparator()
         case_menu.addAction(self.sign_action)
         case_menu.addAction(self.reopen_action)
+        case_menu.addAction(self.flag_action)
         case_menu.addSeparator()
         case_menu.addAction(self.lock_action)
+        case_menu.addAction(self.logout_action)
+        case_menu.addAction(self.quit_action)
         view_menu = self.menuBar().addMenu("&View")
         self.worklist_action = QAction("Worklist", self, checkable=True, checked=True)
         self.worklist_action.toggled.connect(self.worklist_panel.setVisible)
@@ -603,10 +634,39 @@ class ReadingWindow(QMainWindow):
 
     def _follow_grid(self, area: Any, letter: str) -> None:
         """The films follow the grid: a foot area shows the feet, and the visit being scored
-        is the one the viewer's tools act on."""
+        is the one highlighted, the one the viewer's tools act on and the one whose film
+        the joint map's sides follow."""
         if self.case_view.case is not None and area is not None:
             self.case_view.show_region(area.region)
             self.case_view.set_active(letter)
+        self._update_map_sides()
+
+    def _pane_activated(self, letter: str) -> None:
+        """A click on another visit's film (or its tab) makes it the visit being scored: the
+        grid's cursor goes to the same area in that visit, so the highlighted pane and the
+        grid's column never disagree."""
+        m = self.model
+        if m is not None and letter in m.letters and letter != m.current_letter:
+            m.set_current(m.row, m.letters.index(letter))
+        self._update_map_sides()
+
+    def _film_view_changed(self, letter: str) -> None:
+        if self.model is not None and letter == self.model.current_letter:
+            self._update_map_sides()
+
+    def _update_map_sides(self) -> None:
+        """Draw the joint map with the sides of the film being scored as it is shown now
+        (Patient Orientation, then the reader's flip and rotation; the convention when the
+        header is silent or no film is shown)."""
+        if self.grid is None:
+            return
+        m = self.model
+        letter = m.current_letter if m is not None else ""
+        panel = self.case_view.panels.get(letter)
+        if panel is None or panel.model.image is None:
+            self.grid.joint_map.set_right_on_left(True)
+            return
+        self.grid.joint_map.set_right_on_left(panel.model.patient_right_on_left())
 
     def case_state(self) -> str:
         """``signed``, ``complete`` (ready to sign), ``incomplete`` or ``none``."""
@@ -625,6 +685,7 @@ class ReadingWindow(QMainWindow):
         state = self.case_state()
         self.sign_action.setEnabled(state == "complete" and not self.locked)
         self.reopen_action.setEnabled(state == "signed" and not self.locked)
+        self.flag_action.setEnabled(m is not None and self.grid is not None and not self.locked)
         if m is None:
             self.case_state_label.setText("")
             return
@@ -738,12 +799,18 @@ class ReadingWindow(QMainWindow):
         )
 
     def _forward_to_viewer(self, event: QKeyEvent) -> bool:
-        """Viewer keys typed in the grid go to the film of the grid's visit."""
-        if event.key() not in VIEWER_KEYS or event.modifiers() & (
+        """Viewer keys typed in the grid go to the film of the grid's visit; ``S`` switches
+        the synchronised zoom and pan of the visits on or off, as in the case view."""
+        if event.modifiers() & (
             Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier
         ):
             return False
         if self.grid is not None and self.grid.reason_popup.isVisible():
+            return False
+        if event.key() == Qt.Key.Key_S:
+            self.toggle_sync()
+            return True
+        if event.key() not in VIEWER_KEYS:
             return False
         letter = self.model.current_letter if self.model is not None else ""
         viewer = self.case_view.panels.get(letter) or self.case_view.active_viewer()
@@ -752,13 +819,40 @@ class ReadingWindow(QMainWindow):
         QApplication.sendEvent(viewer, QKeyEvent(event))
         return True
 
+    def toggle_sync(self) -> None:
+        """Zoom and pan every visit together, or each on its own again (``S``)."""
+        on = not self.case_view.sync
+        self.case_view.set_sync(on)
+        self.statusBar().showMessage(
+            "Zoom and pan synchronised across the visits (S)"
+            if on
+            else "Each visit zooms and pans on its own (S)",
+            4000,
+        )
+
+    def ask_flag(self) -> None:
+        """Flag to coordinator… (Ctrl+F): the grid's message dialog for this case."""
+        if self.grid is not None and self.model is not None and not self.locked:
+            self.grid.ask_flag()
+
+    def ask_log_out(self) -> None:
+        """Log out from the menu: write what is typed (asking when some cannot be), log the
+        time on the case, end the session and show the log-in again."""
+        if self.locked:
+            return  # the unlock dialog's own "Log out" does it
+        if not self.finish_writing(ask=True):
+            return
+        self.log_time(wait=True)
+        self._end_session(wait_s=5.0)
+
     def _check_idle(self) -> None:
         if not self.locked and time.monotonic() - self._last_input > self.inactivity_s:
             self.lock_session()
 
-    def lock_session(self, server_side: bool = False) -> None:
+    def lock_session(self, server_side: bool = False, by_user: bool = False) -> None:
         """Hide the films and scores and ask for the password. ``server_side``: the facade
-        has locked the session already (an entry met the inactivity limit)."""
+        has locked the session already (an entry met the inactivity limit); ``by_user``:
+        the reader locked it (``Ctrl+L``), which the dialog says instead of inactivity."""
         if self.locked:
             return
         events = [] if server_side else self._time_events()
@@ -782,6 +876,7 @@ class ReadingWindow(QMainWindow):
             self._unlock_after_lock,
             str(getattr(self._session, "username", "")),
             self,
+            reason="You locked this session (Ctrl+L)." if by_user else "",
         )
         self.unlock_dialog = dialog
         dialog.accepted.connect(self._unlocked)
@@ -833,6 +928,12 @@ class ReadingWindow(QMainWindow):
                 f"{waiting} entr{'y was' if waiting == 1 else 'ies were'} typed while the "
                 "session was locked and could not be saved.",
             )
+        self._end_session(wait_s=0.5)
+
+    def _end_session(self, wait_s: float) -> None:
+        """Log out at the facade (on a worker), close the window and say so (the
+        workstation shows the log-in again)."""
+        self.locked = True
         logout = getattr(self._ws, "logout", None)
         if logout is not None:
             self.tasks.run(logout, self._session)
@@ -842,7 +943,7 @@ class ReadingWindow(QMainWindow):
         if app is not None:
             app.removeEventFilter(self)
         self.save_layout()
-        self.writer.stop(0.5)
+        self.writer.stop(wait_s)
         self.hide()
         self.deleteLater()
 
