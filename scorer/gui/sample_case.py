@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,9 +137,11 @@ def build_sample_workspace(
     visits: int = 3,
     pixel_mm: float = DEMO_PIXEL_MM,
     design: str = "paired_blinded",
+    before_import: Callable[[list[SampleFilm]], None] | None = None,
 ) -> SampleReading:
     """A new database in ``folder`` with ``patients`` synthetic patients imported and one
-    reader (``rita``) assigned, worklist generated and logged in.
+    reader (``rita``) assigned, worklist generated and logged in. ``before_import`` may
+    change the written films (e.g. their headers) before they are imported.
 
     The database and its image stores live in ``folder``; the pyramid cache follows the data
     directory (``SCORER_DATA_DIR``), so point that at a temporary folder too.
@@ -152,6 +154,8 @@ def build_sample_workspace(
         films += write_sample_films(
             root / "incoming", seed=11 + number, visits=visits, pixel_mm=pixel_mm
         )
+    if before_import is not None:
+        before_import(films)
     ws = Workspace.initialize("ada", "Ada Admin", "Sunflower-Meadow-7", db=str(root / "demo.db"))
     admin = ws.login("ada", "Sunflower-Meadow-7")
     ws.add_user(admin, "cora", "Cora Coordinator", "coordinator", "Temporary-pass-1")
