@@ -27,6 +27,7 @@ from scorer.store.schema import (
     Image,
     ImageRegion,
     MissingRegion,
+    PasswordHistory,
     Patient,
     Read,
     ReaderFlag,
@@ -71,6 +72,33 @@ def add_user(
     db.add(u)
     db.flush()
     return u
+
+
+def set_password(db: Session, user: User, password_hash: str, now: str, keep: int) -> None:
+    """Give ``user`` a new password hash and remember it, keeping the last ``keep`` hashes."""
+    user.password_hash = password_hash
+    db.add(PasswordHistory(user_id=user.id, password_hash=password_hash, set_at=now))
+    db.flush()
+    old = db.scalars(
+        select(PasswordHistory.id)
+        .where(PasswordHistory.user_id == user.id)
+        .order_by(PasswordHistory.id.desc())
+        .offset(keep)
+    ).all()
+    for row_id in old:
+        db.delete(db.get(PasswordHistory, row_id))
+
+
+def password_history(db: Session, user: User, n: int) -> list[str]:
+    """The hashes of the account's last ``n`` passwords, newest (the current one) first."""
+    earlier = db.scalars(
+        select(PasswordHistory.password_hash)
+        .where(PasswordHistory.user_id == user.id)
+        .order_by(PasswordHistory.id.desc())
+        .limit(n)
+    ).all()
+    hashes = [user.password_hash, *(h for h in earlier if h != user.password_hash)]
+    return hashes[:n]
 
 
 def user_by_name(db: Session, username: str) -> User | None:

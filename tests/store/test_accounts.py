@@ -108,9 +108,9 @@ def test_initialize_creates_the_first_admin_who_need_not_change_password(
 @pytest.mark.parametrize(
     ("username", "password", "message"),
     [
-        ("ada", "short-pw1", "a password needs at least 10 characters"),
-        ("ada", "my-ADA-password-1", "a password must not contain the user ID"),
-        ("ada", "padded-password ", "a password must not begin or end with spaces"),
+        ("ada", "short-pw1", "password refused: it must be at least 10 characters"),
+        ("ada", "my-ADA-password-1", "password refused: it is (or contains) the user ID or name"),
+        ("ada", "padded-password ", "password refused: it must not begin or end with a space"),
         ("ada smith", ADMIN_PW, "a user ID is 1-64 letters"),
     ],
 )
@@ -190,10 +190,10 @@ POLICY_ENTRIES = {
     ),
 }
 POLICY_CASES = [
-    ("Short-1", "a password needs at least 10 characters"),
-    ("long-enough-but-has-{USER}-in-it", "a password must not contain the user ID"),
-    (" leading-space-password", "a password must not begin or end with spaces"),
-    ("trailing-space-password\t", "a password must not begin or end with spaces"),
+    ("Short-1", "password refused: it must be at least 10 characters"),
+    ("long-enough-but-has-{USER}-in-it", "password refused: it is (or contains) the user ID or name"),
+    (" leading-space-password", "password refused: it must not begin or end with a space"),
+    ("trailing-space-password\t", "password refused: it must not begin or end with a space"),
 ]
 
 

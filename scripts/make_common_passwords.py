@@ -1,0 +1,133 @@
+"""Write resources/common-passwords.txt: the passwords the policy refuses as too common.
+
+The list is generated here, not copied from a published leak list (whose licences vary): the
+well-known stems people choose (the classics, names, sports, keyboard walks), words of this
+product and its field, each with the digits and years people append. Only entries of at least
+the policy's minimum length are kept (shorter ones are refused anyway). Lower case: the policy
+compares case-insensitively. Run ``python scripts/make_common_passwords.py`` after a change;
+tests/store/test_password_policy.py checks the file matches this script's output.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+MIN_LENGTH = 10  # scorer.store.passwords.MIN_LENGTH
+
+#: Stems that top every published count of chosen passwords.
+CLASSICS = """
+password passw0rd p@ssword p@ssw0rd pa55word passwort motdepasse contrasena wachtwoord
+qwerty qwertz azerty qwertyuiop qwertyui asdfgh asdfghjkl zxcvbnm qazwsx qweasd
+letmein welcome welcome1 admin administrator root toor guest user login access changeme
+default secret private temp temporary test tester testing iloveyou loveyou lovely love
+monkey dragon master shadow trustno1 superman batman spiderman starwars pokemon minecraft
+football baseball basketball soccer hockey golfer tennis liverpool chelsea arsenal
+barcelona realmadrid juventus manchester yankees cowboys eagles lakers
+sunshine princess flower rainbow butterfly chocolate cookie cheese pepper ginger banana
+summer winter spring autumn monday friday january february march april june july august
+september october november december
+michael jennifer jessica ashley daniel charlie thomas jordan hunter hunter2 robert
+matthew andrew joshua william george oliver harry jack sophie emma olivia charlotte
+computer internet freedom whatever nothing something anything everything hello helloworld
+abc abc123 abcdef abcdefg qwe123 asd123 zxc123 killer ninja tigger buster maggie
+mustang ferrari porsche mercedes harley matrix nintendo playstation xbox google facebook
+samsung apple microsoft windows linux oracle database server system office company
+corona covid family friends forever angel heaven jesus christ blessed
+london berlin paris amsterdam madrid roma vienna zurich germany england america canada
+holland europe
+"""
+
+#: Words of this product and its field: the first a trial site's staff would think of.
+PRODUCT = """
+scorer scoring score radiograph radiographs radiography radiology radiologist xray x-ray
+sharp vanderheijde svh larsen sens rheumatoid arthritis rheuma rheumatology erosion
+erosions narrowing joint joints hand hands foot feet wrist image images dicom pacs
+trial trials study reader reading adjudicator coordinator monitor sponsor research
+clinic clinical hospital patient patients doctor nurse medical medicine health
+workstation
+"""
+
+SUFFIXES = (
+    "",
+    "1",
+    "12",
+    "123",
+    "1234",
+    "12345",
+    "123456",
+    "1234567",
+    "12345678",
+    "!",
+    "1!",
+    "123!",
+    "01",
+    "007",
+    "11",
+    "69",
+    "99",
+    "00",
+    "2",
+    "3",
+    "11!",
+)
+#: Years people append: recent ones with or without a dash, birth years without.
+YEARS = tuple(str(y) for y in range(1960, 2041))
+RECENT = tuple(str(y) for y in range(2000, 2041))
+SEPARATORS = ("-", "_", ".", "@")
+
+#: Keyboard walks and sequences, whole.
+WALKS = """
+1234567890 0123456789 0987654321 9876543210 12345678910 1234567890- 123456789a a123456789
+1q2w3e4r5t 1q2w3e4r5t6y 1q2w3e4r5t6y7u q1w2e3r4t5 q1w2e3r4t5y6 1qaz2wsx 1qaz2wsx3edc
+1qaz2wsx3edc4rfv !qaz2wsx !qaz@wsx qazwsxedc qazwsxedcrfv zaq12wsx zaq1zaq1 zaq1xsw2
+qwertyuiop qwertyuiop[] asdfghjkl asdfghjkl; zxcvbnm,./ qweasdzxc qweasdzxc123
+1qazxsw2 2wsx3edc 3edc4rfv qwer1234 asdf1234 zxcv1234 1234qwer 1234asdf
+"""
+REPEATED_UNITS = ("1", "12", "123", "1234", "ab", "abc", "qwe", "asd", "01", "10", "69", "xo")
+ALPHABET = "abcdefghijklmnopqrstuvwxyz"
+DIGITS = "0123456789"
+
+
+def candidates() -> set[str]:
+    stems = CLASSICS.split() + PRODUCT.split()
+    out: set[str] = set()
+    for stem in stems:
+        for suffix in SUFFIXES:
+            out.add(stem + suffix)
+        out.update(stem + year for year in YEARS)
+        out.update(stem + "-" + year for year in RECENT)
+        for sep in SEPARATORS:
+            for suffix in ("1", "123", "1234", "12345"):
+                out.add(stem + sep + suffix)
+        out.add(stem + stem)
+    out.update(WALKS.split())
+    for ch in ALPHABET + DIGITS:
+        for n in range(MIN_LENGTH, 17):
+            out.add(ch * n)
+    for unit in REPEATED_UNITS:
+        for n in range(MIN_LENGTH, 17):
+            out.add((unit * n)[:n])
+    for seq in (ALPHABET, DIGITS * 2, DIGITS[1:] + DIGITS * 2, "9876543210" * 2):
+        for n in range(MIN_LENGTH, min(len(seq), 16) + 1):
+            out.add(seq[:n])
+    return {c.lower() for c in out if len(c) >= MIN_LENGTH}
+
+
+def text() -> str:
+    header = (
+        "# Passwords refused as too common (case-insensitive). Generated by "
+        "scripts/make_common_passwords.py; do not edit by hand.\n"
+    )
+    return header + "".join(f"{c}\n" for c in sorted(candidates()))
+
+
+def main() -> int:
+    target = Path(__file__).resolve().parents[1] / "resources" / "common-passwords.txt"
+    target.write_text(text(), encoding="utf-8", newline="\n")
+    print(f"wrote {target} ({len(candidates())} passwords)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
