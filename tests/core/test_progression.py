@@ -7,6 +7,7 @@ from datetime import date
 import pytest
 
 from scorer.core.progression import RAPID_PROGRESSION, Threshold, parse_threshold
+from scorer.core.protocol import ProtocolError, from_mapping
 from scorer.core.visits import order_visits
 
 
@@ -83,3 +84,23 @@ def test_visits_order_by_date_else_by_number() -> None:
     assert order_visits(["W52", "W0", "W24", "W104"]) == ["W0", "W24", "W52", "W104"]
     dates = {"BL": date(2024, 1, 1), "Y1": date(2025, 1, 1), "EXT": date(2026, 1, 1)}
     assert order_visits(["Y1", "EXT", "BL"], dates) == ["BL", "Y1", "EXT"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"rapid_threshold": "rapid5"}, "rapid_threshold: .*does not say how it compares"),
+        ({"rapid_threshold": ">=5"}, "rapid_threshold: '>=5' is not on annualised change"),
+        ({"thresholds": ["sdc95", "rapid>5"]}, "thresholds: 'rapid>5' is rapid progression"),
+        ({"thresholds": ["lots"]}, "thresholds: unknown threshold 'lots'"),
+    ],
+)
+def test_protocol_thresholds_state_their_comparison_and_kind(
+    settings: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ProtocolError, match=message):
+        from_mapping({"code": "RA-1", **settings})
+    ok = from_mapping(
+        {"code": "RA-1", "thresholds": [">=sdc95", "0.5"], "rapid_threshold": "rapid>5"}
+    )
+    assert [parse_threshold(t).label for t in ok.thresholds] == ["change >= SDC95", "change > 0.5"]
