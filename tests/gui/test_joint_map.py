@@ -136,3 +136,75 @@ def test_a_broken_diagram_file_is_refused_with_its_entry(tmp_path: Path) -> None
     bad.write_text("[hand]\nheight = 1.4\n", encoding="utf-8")
     with pytest.raises(DiagramError, match="hand.sites"):
         load_diagrams(bad)
+
+
+def test_the_sides_are_drawn_as_told_with_their_letters(
+    qtbot: QtBot, model: GridModel, joint_map: JointMap
+) -> None:
+    """The patient's right on the viewer's left by default (the conventional display), the
+    other way round when the film shows it so; thumbs point to the middle either way."""
+    middle = joint_map.width() / 2
+
+    def x_of(region: str, joint: str = "MCP3") -> float:
+        at = joint_map.joint_position(Area(region, joint, "ERO"))
+        assert at is not None
+        return at.x()
+
+    assert joint_map.right_on_left
+    assert joint_map.screen_sides() == ("RH", "LH")
+    assert x_of("RH") < middle < x_of("LH")
+    letters = joint_map.side_letter_rects()
+    assert letters["RH"].center().x() < middle < letters["LH"].center().x()
+    # Thumbs (MCP1) nearer the middle than the little fingers (MCP5).
+    for region in ("RH", "LH"):
+        assert abs(x_of(region, "MCP1") - middle) < abs(x_of(region, "MCP5") - middle)
+    joint_map.set_right_on_left(False)
+    assert joint_map.screen_sides() == ("LH", "RH")
+    assert x_of("LH") < middle < x_of("RH")
+    letters = joint_map.side_letter_rects()
+    assert letters["LH"].center().x() < middle < letters["RH"].center().x()
+    for region in ("RH", "LH"):
+        assert abs(x_of(region, "MCP1") - middle) < abs(x_of(region, "MCP5") - middle)
+    # Clicks follow the drawing.
+    click(qtbot, joint_map, joint_map.joint_position(Area("RH", "PIP2", "ERO")))
+    assert model.current_area == Area("RH", "PIP2", "ERO")
+    # The side letters are drawn: bright pixels in the letter's box, none there without.
+    ratio = joint_map.devicePixelRatioF()
+    box = letters["RH"]
+    gray = grab_gray(joint_map)
+    rows = slice(round(box.top() * ratio), round(box.bottom() * ratio))
+    cols = slice(round(box.left() * ratio), round(box.right() * ratio))
+    assert gray[rows, cols].max() > 120
+
+
+@pytest.mark.parametrize(
+    ("orientation", "flip", "right_on_left"),
+    [
+        (["L", "F"], False, True),  # the conventional display
+        (["R", "F"], False, False),  # stored mirrored
+        (None, False, True),  # silent header: the convention
+        (["L", "F"], True, False),  # the reader's flip swaps the sides
+        (["R", "F"], True, True),
+        (None, True, False),
+        (["F", "L"], False, False),  # rows run to the feet: after a quarter turn clockwise ...
+    ],
+)
+def test_the_viewer_tells_which_side_of_the_patient_is_on_the_left(
+    orientation: list[str] | None, flip: bool, right_on_left: bool
+) -> None:
+    from scorer.gui.viewer_state import ViewerModel
+    from scorer.imaging.radiograph import radiograph_from_dataset
+    from tests.intake.dicom_maker import make_dx
+
+    ds = make_dx()
+    if orientation is not None:
+        ds.PatientOrientation = orientation
+    image = radiograph_from_dataset(ds)
+    assert image.patient_orientation == (tuple(orientation) if orientation else ())
+    assert image.laterality == "B"
+    viewer = ViewerModel(image, width=400, height=300)
+    if flip:
+        viewer.flip()
+    if orientation == ["F", "L"]:
+        viewer.rotate(1)  # ... the patient's left (down the rows) turns to the screen's left
+    assert viewer.patient_right_on_left() is right_on_left
