@@ -144,6 +144,13 @@ class _Passwords:
             raise _CliError("the two passwords differ")
         return first
 
+    def new(self, prompt: str) -> str:
+        """A new password, asked twice (with --password-stdin: the next two lines)."""
+        first = self.get(prompt)
+        if self.get("again: ") != first:
+            raise _CliError("the two new passwords differ")
+        return first
+
 
 class _CliError(Exception):
     """A problem to report on standard error with exit status 1."""
@@ -155,15 +162,40 @@ def _open_ws(args: argparse.Namespace) -> Any:
     return Workspace.open(db=args.db)
 
 
-def _login(args: argparse.Namespace, ws: Any, pw: _Passwords) -> Any:
+def _login(args: argparse.Namespace, ws: Any, pw: _Passwords, change: bool = False) -> Any:
+    """Log in; then change the password when asked to (``change``) or when the account must
+    (its first log-in, or after a reset): the new password twice, before the command runs."""
     user = args.user or os.environ.get("SCORER_USER")
     if not user:
         raise _CliError("say who you are: --user NAME (or SCORER_USER)")
-    return ws.login(user, pw.get(f"password for {user}: "))
+    old = pw.get(f"password for {user}: ")
+    s = ws.login(user, old)
+    if not (change or s.must_change_password):
+        return s
+    try:
+        if s.must_change_password and not change:
+            print(f"{user} must choose a new password before anything else.", file=sys.stderr)
+        try:
+            new = pw.new(f"new password for {user}: ")
+        except _CliError as exc:
+            if not s.must_change_password:
+                raise
+            raise _CliError(
+                f"you must change your password before anything else ({exc}): give the new "
+                "password twice (with --password-stdin, on the two lines after the current one)"
+            ) from exc
+        ws.change_password(s, old, new)
+    except BaseException:
+        ws.logout(s)
+        raise
+    if not change:
+        print(f"changed the password of {user}", file=sys.stderr)
+    return s
 
 
-def _run_store(args: argparse.Namespace, body: Any) -> int:
-    """Open the workspace, log in, run ``body(ws, session, passwords)``, log out."""
+def _run_store(args: argparse.Namespace, body: Any, change_password: bool = False) -> int:
+    """Open the workspace, log in (changing the password first when the account must, or when
+    ``change_password``), run ``body(ws, session, passwords)``, log out."""
     from scorer.workspace import ScorerError
 
     pw = _Passwords(getattr(args, "password_stdin", False))
@@ -173,7 +205,7 @@ def _run_store(args: argparse.Namespace, body: Any) -> int:
         _err(str(exc))
         return EXIT_ERROR
     try:
-        s = _login(args, ws, pw)
+        s = _login(args, ws, pw, change=change_password)
         try:
             rc: int = body(ws, s, pw)
             return rc
@@ -265,9 +297,11 @@ def cmd_user(args: argparse.Namespace) -> int:
             password = pw.get(f"temporary password for {args.username}: ", confirm=True)
             ws.reset_password(s, args.username, password, args.reason)
             print(f"reset the password of {args.username}; they must change it at next log-in")
+        elif args.user_cmd == "passwd":
+            print(f"{s.username}: password changed")
         return EXIT_OK
 
-    return _run_store(args, body)
+    return _run_store(args, body, change_password=args.user_cmd == "passwd")
 
 
 def cmd_trial(args: argparse.Namespace) -> int:
@@ -995,6 +1029,12 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return EXIT_OK if result.ok else EXIT_ERROR
 
 
+_POLICY = (
+    "Passwords: at least 10 characters, not the user ID or name, not in the bundled list of "
+    "common passwords, not one of the account's last 5; never given on the command line."
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="scorer",
@@ -1096,9 +1136,20 @@ def build_parser() -> argparse.ArgumentParser:
     db_opts(gr, login=False)
     gr.set_defaults(func=cmd_grant)
 
-    u = sub.add_parser("user", help="accounts: add, list, disable, reset-password (admin)")
+    u = sub.add_parser(
+        "user", help="accounts: add, list, disable, reset-password (admin); passwd (your own)"
+    )
     usub = u.add_subparsers(dest="user_cmd", required=True)
-    ua = usub.add_parser("add")
+    ua = usub.add_parser(
+        "add",
+        help="add an account with a first password (admin)",
+        description="Add an account. Its first password is asked twice (with --password-stdin: "
+        "the admin's password, then the new account's, one per line). The new account must "
+        "change it at its first log-in: in the window, or on its first command here, which "
+        "asks for the first password, then the new one twice (with --password-stdin: three "
+        "lines) before it runs; or with `scorer user passwd`.",
+        epilog=_POLICY,
+    )
     ua.add_argument("username")
     ua.add_argument("--name", required=True, metavar="FULL NAME")
     ua.add_argument(
@@ -1111,10 +1162,18 @@ def build_parser() -> argparse.ArgumentParser:
     ud = usub.add_parser("disable")
     ud.add_argument("username")
     ud.add_argument("--reason", required=True)
-    ur = usub.add_parser("reset-password")
+    ur = usub.add_parser("reset-password", epilog=_POLICY)
     ur.add_argument("username")
     ur.add_argument("--reason", required=True)
-    for sp in (ua, ul, ud, ur):
+    up = usub.add_parser(
+        "passwd",
+        help="change your own password",
+        description="Change your own password: the current one, then the new one twice (with "
+        "--password-stdin: three lines). Also for an account that must change its password "
+        "(a new account, or after reset-password).",
+        epilog=_POLICY,
+    )
+    for sp in (ua, ul, ud, ur, up):
         db_opts(sp)
     u.set_defaults(func=cmd_user)
 
@@ -1402,9 +1461,39 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+_PASSWORD_OPTIONS = ("--password", "--passwd", "--pass", "--pw", "--pwd", "-p")
+
+
+def _password_on_command_line(argv: Sequence[str]) -> str | None:
+    """The name of an option that looks like a password given on the command line, if any
+    (its value is never shown: only the part before any '=')."""
+    for arg in argv:
+        if arg == "--":
+            break
+        name = arg.split("=", 1)[0]
+        if name == "--password-stdin" and "=" not in arg:
+            continue
+        lowered = name.lower()
+        if lowered.startswith(("--pass", "--pw")) or (
+            lowered.startswith("-p") and not lowered.startswith("--")
+        ):
+            # Name only the usual spellings: "-pSECRET" or "--passSECRET" holds the value.
+            return name if lowered in _PASSWORD_OPTIONS else "a password option"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    args_in = list(sys.argv[1:] if argv is None else argv)
+    refused = _password_on_command_line(args_in)
+    if refused is not None:
+        # Refuse before argparse, whose errors would print the value back.
+        _err(
+            f"{refused}: passwords are never taken on the command line: use the prompt "
+            "or --password-stdin"
+        )
+        return EXIT_USAGE
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(args_in)
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
