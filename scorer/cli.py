@@ -940,13 +940,15 @@ What to try next (the database is {result.db}):
 """)
 
     if not args.no_gui:
-        if not _display_available():
+        problem = _window_problem()
+        if problem is not None:
             # The demo is ready; only the window cannot open here.
+            _err(problem)
             print(
-                "No display here (DISPLAY and WAYLAND_DISPLAY are unset), so no window: on a "
-                f"desktop, open it with `scorer gui --db {result.db} --user reader3`."
+                "The demo is set up. Once the window can open here, open it with "
+                f"`scorer gui --db {result.db} --user reader3`."
             )
-            return EXIT_OK
+            return EXIT_ERROR
         print(
             "Opening the workstation: log in as reader3 to score the waiting cases, or as "
             "coord for the coordinator's desk."
@@ -955,26 +957,32 @@ What to try next (the database is {result.db}):
     return EXIT_OK
 
 
-def _display_available() -> bool:
-    """Whether a window could open here (True when Qt is missing: that is reported later)."""
+def _window_problem() -> str | None:
+    """Why the workstation's window cannot open here (no display; the system libraries Qt's
+    platform plugin lacks, by name, with the command that installs them), or None."""
     try:
-        from scorer.gui.workstation import has_display
-    except ImportError:
-        return True
-    return has_display()
+        from scorer.gui.qt_runtime import window_problem  # standard library only
+    except ImportError as exc:
+        return _qt_missing(exc)
+    return window_problem()
+
+
+def _qt_missing(exc: ImportError) -> str:
+    return (
+        f"the workstation needs Qt (PySide6) and its system libraries: {exc}. "
+        "scripts/setup.sh, run as root, installs them."
+    )
 
 
 def _open_workstation(db: str | None, username: str = "", trial: str | None = None) -> int:
-    try:
-        from scorer.gui.workstation import has_display, run_workstation
-    except ImportError as exc:
-        _err(f"the workstation needs Qt (PySide6) and its system libraries: {exc}")
+    problem = _window_problem()
+    if problem is not None:
+        _err(problem)
         return EXIT_ERROR
-    if not has_display():
-        _err(
-            "no display here (DISPLAY and WAYLAND_DISPLAY are unset): run this on a desktop, "
-            "or set QT_QPA_PLATFORM (e.g. offscreen, or xcb under Xvfb)"
-        )
+    try:
+        from scorer.gui.workstation import run_workstation
+    except ImportError as exc:
+        _err(_qt_missing(exc))
         return EXIT_ERROR
     try:
         return run_workstation(db, username=username, trial=trial)

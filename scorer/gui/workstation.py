@@ -25,6 +25,7 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox, QWidget
 
 from scorer.gui.login import LoginDialog
+from scorer.gui.qt_runtime import WindowCannotOpen, window_problem
 from scorer.gui.settings import layout_settings
 from scorer.gui.tasks import KeptTasks
 from scorer.gui.theme import apply_theme
@@ -299,14 +300,9 @@ def _ask_trial(parent: QWidget | None, trials: list[dict[str, Any]]) -> str | No
 
 
 def has_display() -> bool:
-    """Whether a window can be shown here (a Linux machine without X or Wayland cannot)."""
-    import os
-
-    if os.environ.get("QT_QPA_PLATFORM"):
-        return True
-    if sys.platform.startswith("linux"):
-        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    return True
+    """Whether a window can be shown here (a Linux machine without X or Wayland cannot, nor
+    one that lacks a library Qt's xcb platform plugin needs: :func:`window_problem` says why)."""
+    return window_problem() is None
 
 
 def run_workstation(
@@ -323,6 +319,10 @@ def run_workstation(
 
     app = QApplication.instance()
     if not isinstance(app, QApplication):
+        # Qt would abort with "could not load the Qt platform plugin": say why first.
+        problem = window_problem()
+        if problem is not None:
+            raise WindowCannotOpen(problem)
         app = QApplication(sys.argv[:1])
     app.setApplicationName("scorer")
     settings = layout_settings(data_dir())
@@ -347,7 +347,11 @@ def _main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--user", default="", help="user ID to fill in")
     parser.add_argument("--trial", help="trial to open")
     args = parser.parse_args(list(argv) if argv is not None else sys.argv[1:])
-    return run_workstation(args.db, username=args.user, trial=args.trial)
+    try:
+        return run_workstation(args.db, username=args.user, trial=args.trial)
+    except WindowCannotOpen as exc:
+        print(f"scorer: error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

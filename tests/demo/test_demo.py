@@ -164,14 +164,20 @@ def test_analyze_on_the_demo_export_has_realistic_agreement(
 def test_without_a_display_the_demo_says_how_to_open_the_window(
     demo: dict[str, object], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The README's first command on a machine with no screen: the demo is ready, and the
-    message says where to open it; nothing fails."""
+    """The README's first command on a machine with no screen: the demo stays set up, the
+    error says there is no display, the next line where to open the window; the exit status
+    is 1, since the window did not open."""
     import contextlib
 
     for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
         monkeypatch.delenv(name, raising=False)
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        rc = main(["demo", "--db", str(demo["db"])])
-    assert rc == 0, out.getvalue()
-    assert "No display here" in out.getvalue() and "scorer gui --db" in out.getvalue()
+    db = demo["db"]
+    assert isinstance(db, Path)
+    before = _dump(db)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(["demo", "--db", str(db)])
+    assert rc == 1, out.getvalue() + err.getvalue()
+    assert "there is no display here (DISPLAY and WAYLAND_DISPLAY are unset)" in err.getvalue()
+    assert "The demo is set up" in out.getvalue() and "scorer gui --db" in out.getvalue()
+    assert _dump(db) == before

@@ -191,3 +191,23 @@ def test_the_checks_see_what_they_look_for() -> None:
     _, resolved = ldd(PLUGINS / "platforms" / "libqxcb.so")
     assert any(p.name.startswith("libc.so") for p in resolved)
     assert any(owning_packages({p}) for p in resolved if p.name.startswith("libc.so"))
+
+
+def test_the_message_names_the_packages_dpkg_does() -> None:
+    """scorer.gui.qt_runtime's table (what `scorer gui` tells to install) agrees with dpkg on
+    every library the Qt libraries load here, and knows each xcb and X11 one."""
+    from scorer.gui.qt_runtime import DEBIAN_PACKAGES
+
+    system: set[Path] = set()
+    for library in qt_libraries_scorer_loads():
+        system |= ldd(library)[1]
+    owner = owning_packages(system)
+    sonames = {path.name: package for path, package in owner.items()}
+    wrong = {
+        soname: (DEBIAN_PACKAGES[soname], package)
+        for soname, package in sonames.items()
+        if soname in DEBIAN_PACKAGES and DEBIAN_PACKAGES[soname] != package
+    }
+    assert not wrong, f"soname: (table, dpkg) {wrong}"
+    unknown = [s for s in sonames if s.startswith(("libxcb", "libX", "libxkb"))]
+    assert set(unknown) <= set(DEBIAN_PACKAGES), set(unknown) - set(DEBIAN_PACKAGES)

@@ -1,0 +1,158 @@
+"""Why the window cannot open, said before Qt aborts: no display, or the system libraries Qt's
+xcb platform plugin lacks, by name, with the one command that installs them.
+
+The missing-library cases use fabricated plugins: small ELF files written here whose needed
+libraries are absent from this machine (one Debian knows, one nobody does), linked through
+a fabricated bundled library and through the real bundled Qt libraries."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scorer.gui.qt_runtime import (
+    NO_DISPLAY,
+    elf_needed,
+    install_command,
+    missing_libraries,
+    pyside_dirs,
+    window_problem,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+ABSENT_KNOWN = "libxcb-xinput.so.0"  # Debian's libxcb-xinput0: setup.sh has no use for it
+ABSENT_UNKNOWN = "libscorer-absent.so.7"
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux's xcb")
+
+
+def write_elf(path: Path, needed: list[str]) -> Path:
+    """A minimal 64-bit little-endian shared object: no code, a .dynstr and a .dynamic
+    naming ``needed`` (what the dynamic loader and :func:`elf_needed` read)."""
+    dynstr = b"\0"
+    offsets = []
+    for name in needed:
+        offsets.append(len(dynstr))
+        dynstr += name.encode() + b"\0"
+    dynstr += b"\0" * (-len(dynstr) % 8)
+    dynamic = b"".join(struct.pack("<qQ", 1, off) for off in offsets) + struct.pack("<qQ", 0, 0)
+    dynstr_at = 64
+    dynamic_at = dynstr_at + len(dynstr)
+    sections_at = dynamic_at + len(dynamic)
+    header = b"\x7fELF" + bytes([2, 1, 1, 0]) + bytes(8)
+    header += struct.pack("<HHIQQQIHHHHHH", 3, 62, 1, 0, 0, sections_at, 0, 64, 0, 0, 64, 3, 0)
+    section = "<IIQQQQIIQQ"
+    sections = (
+        struct.pack(section, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        + struct.pack(section, 0, 3, 0, 0, dynstr_at, len(dynstr), 0, 0, 1, 0)
+        + struct.pack(section, 0, 6, 0, 0, dynamic_at, len(dynamic), 1, 0, 8, 16)
+    )
+    path.write_bytes(header + dynstr + dynamic + sections)
+    return path
+
+
+def test_the_absent_libraries_are_absent() -> None:
+    for soname in (ABSENT_KNOWN, ABSENT_UNKNOWN):
+        with pytest.raises(OSError):
+            ctypes.CDLL(soname)
+
+
+def test_the_needed_libraries_are_read_from_the_elf_headers(tmp_path: Path) -> None:
+    fake = write_elf(tmp_path / "libfake.so", ["libc.so.6", ABSENT_KNOWN, "libQt6Core.so.6"])
+    assert elf_needed(fake) == ["libc.so.6", ABSENT_KNOWN, "libQt6Core.so.6"]
+    found = pyside_dirs()
+    assert found is not None
+    xcb = elf_needed(found[1] / "plugins" / "platforms" / "libqxcb.so")
+    assert {"libQt6XcbQpa.so.6", "libxcb-icccm.so.4", "libxcb-keysyms.so.1"} <= set(xcb)
+    with pytest.raises(ValueError, match="not an ELF file"):
+        elf_needed(REPO / "README.md")
+
+
+def test_a_plugin_lacking_libraries_is_told_with_their_names_and_the_install_command(
+    tmp_path: Path,
+) -> None:
+    """The plugin needs a bundled library (fabricated) that needs one absent library Debian
+    packages, and the real bundled QtGui; and, itself, a library nobody packages."""
+    found = pyside_dirs()
+    assert found is not None
+    bundled = tmp_path / "bundled"
+    bundled.mkdir()
+    write_elf(bundled / "libQt6Fake.so.6", [ABSENT_KNOWN, "libc.so.6"])
+    plugin = write_elf(
+        tmp_path / "libqxcb.so",
+        ["libQt6Fake.so.6", "libQt6Gui.so.6", ABSENT_UNKNOWN, "libc.so.6", ABSENT_KNOWN],
+    )
+    dirs = [bundled, found[1] / "lib"]
+    assert missing_libraries([plugin], dirs) == [ABSENT_UNKNOWN, ABSENT_KNOWN]
+
+    message = window_problem({"DISPLAY": ":99"}, plugin=plugin, bundled_dirs=dirs)
+    assert message is not None
+    assert message.startswith(
+        "the workstation's window cannot open: Qt's X11 (xcb) platform plugin needs these "
+        f"libraries, not installed on this machine: {ABSENT_UNKNOWN}, {ABSENT_KNOWN}."
+    )
+    assert "Install them as root with:\n    apt-get install libxcb-xinput0\n" in message
+    assert f"`apt-file search {ABSENT_UNKNOWN}` finds it" in message
+    assert "libc.so.6" not in message and "libQt6" not in message
+
+    only_known = write_elf(tmp_path / "libqxcb2.so", ["libQt6Fake.so.6"])
+    message = window_problem({"DISPLAY": ":99"}, plugin=only_known, bundled_dirs=dirs)
+    assert message is not None
+    assert "needs this library, not installed on this machine: libxcb-xinput.so.0." in message
+    assert "apt-file" not in message
+
+
+def test_the_packages_are_named_once_in_the_order_met() -> None:
+    assert install_command(
+        ["libxcb-icccm.so.4", "libglib-2.0.so.0", "libgthread-2.0.so.0", "libxcb-keysyms.so.1"]
+    ) == ("apt-get install libxcb-icccm4 libglib2.0-0 libxcb-keysyms1", [])
+    assert install_command([ABSENT_UNKNOWN]) == (None, [ABSENT_UNKNOWN])
+
+
+def test_no_display_is_said_and_other_platforms_are_left_to_qt() -> None:
+    assert window_problem({}) == NO_DISPLAY
+    assert window_problem({"QT_QPA_PLATFORM": "xcb", "WAYLAND_DISPLAY": "wayland-0"}) == NO_DISPLAY
+    assert window_problem({"QT_QPA_PLATFORM": "offscreen"}) is None
+    assert window_problem({"WAYLAND_DISPLAY": "wayland-0"}) is None
+
+
+def test_on_this_machine_the_xcb_plugin_has_what_it_needs() -> None:
+    """scripts/setup.sh installed every library (tests/gui/test_qt_runtime_debs.py checks that
+    it names them)."""
+    assert window_problem({"DISPLAY": ":99"}) is None
+    assert window_problem({"DISPLAY": ":99", "QT_QPA_PLATFORM": "xcb"}) is None
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["-m", "scorer", "gui", "--user", "reader3"],
+        ["-m", "scorer.gui.workstation", "--user", "reader3"],
+    ],
+    ids=["scorer gui", "python -m scorer.gui.workstation"],
+)
+def test_without_a_display_the_window_commands_say_so_and_fail(
+    command: list[str], tmp_path: Path
+) -> None:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
+    }
+    r = subprocess.run(
+        [sys.executable, *command, "--db", str(tmp_path / "none.sqlite")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert r.stderr.strip() == f"scorer: error: {NO_DISPLAY}"
+    assert not (tmp_path / "none.sqlite").exists()
