@@ -41,7 +41,6 @@ from scorer.store.database import Store, StoreError, Tx, database_exists
 from scorer.store.location import Location, resolve
 from scorer.store.migrate import current_revision, head_revision, upgrade
 from scorer.store.passwords import (
-    HISTORY,
     PasswordPolicyError,
     check_policy,
     hash_password,
@@ -292,7 +291,11 @@ class Workspace:
         if database_exists(loc):
             raise ScorerError(f"a scorer database already exists at {loc.url}")
         _check_username(admin_username)
-        _check_password(admin_password, admin_username, admin_full_name)
+        _check_name(admin_full_name, "printed name")
+        try:
+            check_policy(admin_password, admin_username)
+        except PasswordPolicyError as exc:
+            raise InvalidInput(str(exc)) from exc
         path = loc.sqlite_path
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -304,17 +307,15 @@ class Workspace:
         ws = cls(store, settings, clock)
         with store.write(admin_username) as tx:
             tx.now = ws._now_str()
-            hashed = hash_password(admin_password)
             user = repo.add_user(
                 tx.session,
                 admin_username,
                 admin_full_name,
                 "admin",
-                hashed,
+                hash_password(admin_password),
                 must_change=False,
                 now=tx.now,
             )
-            repo.set_password(tx.session, user, hashed, tx.now, HISTORY)
             tx.audit("database.init", "database", "1", new={"schema": head_revision()})
             tx.audit(
                 "user.add",
@@ -551,10 +552,11 @@ class Workspace:
         s.last_active = now
 
     def change_password(self, s: UserSession, old: str, new: str) -> None:
-        """Change one's own password (also the first-log-in change): the old password, and a
-        new one meeting the policy (not one of the account's last passwords either)."""
         self._active(s, allow_must_change=True)
-        _check_password(new, s.username, s.full_name)
+        try:
+            check_policy(new, s.username)
+        except PasswordPolicyError as exc:
+            raise InvalidInput(str(exc)) from exc
         if old == new:
             raise InvalidInput("the new password must differ from the old one")
         with self._write(s) as tx:
@@ -565,9 +567,7 @@ class Workspace:
                 failure = self._count_failure(tx, user, self._now())
             else:
                 failure = ""
-                previous = repo.password_history(tx.session, user, HISTORY)
-                _check_password(new, s.username, user.full_name, previous)
-                repo.set_password(tx.session, user, hash_password(new), tx.now, HISTORY)
+                user.password_hash = hash_password(new)
                 user.must_change_password = False
                 tx.audit("user.password_changed", "user", s.username, reason="by the user")
         if failure:
@@ -584,21 +584,23 @@ class Workspace:
             raise InvalidInput(f"unknown role {role!r} (roles: {', '.join(ROLES)})")
         if not full_name.strip():
             raise InvalidInput("a printed name is required (it appears on signatures)")
-        _check_password(password, username, full_name)
+        _check_name(full_name, "printed name")
+        try:
+            check_policy(password, username)
+        except PasswordPolicyError as exc:
+            raise InvalidInput(str(exc)) from exc
         with self._write(s) as tx:
             if repo.user_by_name(tx.session, username) is not None:
                 raise InvalidInput(f"the user ID {username!r} is taken")
-            hashed = hash_password(password)
-            user = repo.add_user(
+            repo.add_user(
                 tx.session,
                 username,
                 full_name,
                 role,
-                hashed,
+                hash_password(password),
                 must_change=True,
                 now=tx.now,
             )
-            repo.set_password(tx.session, user, hashed, tx.now, HISTORY)
             tx.audit("user.add", "user", username, new={"role": role, "full_name": full_name})
 
     def list_users(self, s: UserSession) -> list[dict[str, Any]]:
@@ -639,14 +641,15 @@ class Workspace:
         """Set a temporary password (admin); the user must change it at next log-in."""
         self._active(s, "admin")
         _need_reason(reason)
-        _check_password(password, username)
+        try:
+            check_policy(password, username)
+        except PasswordPolicyError as exc:
+            raise InvalidInput(str(exc)) from exc
         with self._write(s) as tx:
             user = repo.user_by_name(tx.session, username)
             if user is None:
                 raise NotFound(f"no user {username!r}")
-            previous = repo.password_history(tx.session, user, HISTORY)
-            _check_password(password, username, user.full_name, previous)
-            repo.set_password(tx.session, user, hash_password(password), tx.now, HISTORY)
+            user.password_hash = hash_password(password)
             user.must_change_password = True
             user.failed_logins = 0
             user.locked_until = None
@@ -682,6 +685,7 @@ class Workspace:
                 raise InvalidInput(str(exc)) from exc
         elif protocol.code != code:
             raise InvalidInput(f"the protocol is for trial {protocol.code!r}, not {code!r}")
+        _check_name(protocol.name, "trial name")
         for v in protocol.visits:
             _check_code(v.label, "visit label")
         with self._write(s) as tx:
@@ -810,6 +814,7 @@ class Workspace:
         self._active(s, "coordinator")
         if not real_id.strip():
             raise InvalidInput("a patient identifier is required")
+        _check_name(real_id, "patient identifier")
         with self._write(s) as tx:
             t = self._trial(tx.session, trial)
             self._not_locked(t)
@@ -992,6 +997,7 @@ class Workspace:
                     raise InvalidInput(str(exc)) from exc
                 if value.reason == "other" and not texts.get(area, "").strip():
                     raise InvalidInput(f"{area}: describe the reason 'other'")
+                _check_text(texts.get(area, ""), f"description of {area}")
             if expected_version is not None and r.version != expected_version:
                 raise self._stale(tx, r, list(values), expected_version)
             if expected:
@@ -1101,6 +1107,7 @@ class Workspace:
     def set_note(self, s: UserSession, code: str, note: str) -> int:
         """Set the read's note; returns the read's new version."""
         self._active(s, "reader", "adjudicator")
+        _check_text(note, "note")
         with self._write(s) as tx:
             r = self._own_read(s, tx.session, code, write=True)
             self._not_locked(repo.trial_by_id(tx.session, r.trial_id))
@@ -1149,6 +1156,7 @@ class Workspace:
         return digest
 
     def _void_signature(self, tx: Tx, s: UserSession, r: Any, reason: str) -> None:
+        _check_text(reason, "reason")
         user = repo.user_by_id(tx.session, s.user_id)
         sig = repo.add_signature(
             tx.session,
@@ -1386,6 +1394,7 @@ class Workspace:
         """Open a new reading campaign for visits added later (an extension year): its cases
         read the new visits together with the earlier ones. Returns the campaign number."""
         self._active(s, "coordinator")
+        _check_name(name, "campaign name")
         if not new_visits:
             raise InvalidInput("a new campaign needs at least one new visit")
         with self._write(s) as tx:
@@ -1836,6 +1845,7 @@ class Workspace:
         self._active(s, "reader", "adjudicator")
         if not message.strip():
             raise InvalidInput("write what the coordinator should look at")
+        _check_text(message, "flag")
         with self._write(s) as tx:
             c, _, t = self._own_case(s, tx.session, case_code)
             self._not_locked(t)
@@ -1886,6 +1896,7 @@ class Workspace:
         self._active(s, "coordinator")
         if not answer.strip():
             raise InvalidInput("an answer is required to close a flag")
+        _check_text(answer, "answer")
         with self._write(s) as tx:
             t = self._trial(tx.session, trial)
             self._not_locked(t)
@@ -1992,16 +2003,6 @@ class Workspace:
                     )
                 if r.method not in t.methods.split(","):
                     raise InvalidInput(f"trial {trial} is not scored with {r.method}")
-            first_read = {r.reader: r.read_id for r in reversed(reads)}
-            for reader, read_id in sorted(first_read.items()):
-                if repo.user_by_name(tx.session, reader) is None:
-                    # A new reader becomes an account: the same user ID rules as `user add`.
-                    try:
-                        _check_username(reader)
-                    except InvalidInput as exc:
-                        raise InvalidInput(
-                            f"read {read_id}: the reader {reader!r} cannot be an account: {exc}"
-                        ) from exc
             for r in reads:
                 existing = repo.read_by_code(tx.session, r.read_id)
                 if existing is not None:
@@ -3737,14 +3738,30 @@ def _a(role: str) -> str:
     return ("an " if role[:1] in "aeiou" else "a ") + role
 
 
-def _need_reason(reason: str) -> None:
-    if not reason or not reason.strip():
-        raise InvalidInput("a reason is required")
+#: Longest free text (a note, a reason, a flag, an answer, a comment), in characters.
+MAX_TEXT = 10_000
+#: Longest name (a printed name, a trial's name, a patient identifier, a campaign), in characters.
+MAX_NAME = 200
+#: Bidi overrides and isolates (U+202A-U+202E, U+2066-U+2069): they make a name display as
+#: other text than it is.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
-def _check_username(name: str) -> None:
-    if not name or len(name) > 64 or not all(c.isalnum() or c in "._-" for c in name):
-        raise InvalidInput("a user ID is 1-64 letters, digits, dots, dashes or underscores")
+def _bad_char(text: str, allowed: str = "", bidi: bool = False) -> str | None:
+    """The first character ``text`` may not hold, described; None if it has none.
+
+    Refused: control characters (C0, DEL, C1) other than those in ``allowed``, bidi
+    overrides and isolates (unless ``bidi``), and lone surrogates (bytes that were not
+    UTF-8). Letters of every script are fine."""
+    for i, c in enumerate(text, start=1):
+        o = ord(c)
+        if (o < 0x20 or 0x7F <= o <= 0x9F) and c not in allowed:
+            return f"a control character (U+{o:04X}) at position {i}"
+        if c in _BIDI_CONTROLS and not bidi:
+            return f"a bidirectional override or isolate (U+{o:04X}) at position {i}"
+        if 0xD800 <= o <= 0xDFFF:
+            return f"bytes that are not UTF-8 text at position {i}"
+    return None
 
 
 def _check_password(
@@ -3755,6 +3772,37 @@ def _check_password(
         check_policy(password, username, full_name, previous)
     except PasswordPolicyError as exc:
         raise InvalidInput(str(exc)) from exc
+
+
+def _check_name(text: str, what: str, limit: int = MAX_NAME) -> None:
+    """A one-line name: at most ``limit`` characters, no control or bidi characters."""
+    if len(text) > limit:
+        raise InvalidInput(f"the {what} is {len(text):,} characters long; at most {limit:,}")
+    bad = _bad_char(text)
+    if bad:
+        raise InvalidInput(f"the {what} contains {bad}")
+
+
+def _check_text(text: str, what: str, limit: int = MAX_TEXT) -> None:
+    """A free text (note, reason, flag, answer): at most ``limit`` characters; tabs and line
+    breaks are fine, other control characters are not (bidi controls are: prose mixing
+    Arabic and Latin needs them)."""
+    if len(text) > limit:
+        raise InvalidInput(f"the {what} is {len(text):,} characters long; at most {limit:,}")
+    bad = _bad_char(text, allowed="\t\n", bidi=True)
+    if bad:
+        raise InvalidInput(f"the {what} contains {bad}")
+
+
+def _need_reason(reason: str) -> None:
+    if not reason or not reason.strip():
+        raise InvalidInput("a reason is required")
+    _check_text(reason, "reason")
+
+
+def _check_username(name: str) -> None:
+    if not name or len(name) > 64 or not all(c.isalnum() or c in "._-" for c in name):
+        raise InvalidInput("a user ID is 1-64 letters, digits, dots, dashes or underscores")
 
 
 def _check_code(code: str, what: str) -> None:

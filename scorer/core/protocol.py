@@ -247,9 +247,17 @@ def from_mapping(data: Mapping[str, Any], source: str = "protocol") -> Protocol:
 def load(path: Path) -> Protocol:
     """A protocol file in TOML (.toml) or JSON (.json)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise ProtocolError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProtocolError(
+            f"protocol file {path} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset "
+            f"{exc.start}); save it as UTF-8"
+        ) from exc
+    text = text.removeprefix("\ufeff")  # Windows editors start UTF-8 with a BOM
     try:
         data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:

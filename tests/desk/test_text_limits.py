@@ -1,0 +1,79 @@
+"""Text the facade stores: names of at most 200 characters and free text of at most 10,000,
+no control characters or bidi overrides in names, and letters of every script accepted."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from scorer.workspace import MAX_NAME, MAX_TEXT, InvalidInput
+from tests.desk.conftest import Desk
+
+NAMES = ["محمد الأحمد", "Zoë Ångström-Łukasiewicz", "李小龍", "Пётр Ильич", "שרה כהן", "Nguyễn Thị"]
+BIDI = ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069"]
+
+
+def test_names_in_any_script_are_accepted(desk: Desk) -> None:
+    for i, name in enumerate(NAMES):
+        desk.ws.add_user(desk.admin, f"u{i}", name, "reader", "Temporary-pass-0")
+        desk.ws.create_trial(desk.coord, f"T{i}", name)
+        desk.ws.add_patient(desk.coord, f"T{i}", name)
+        assert [p["real_id"] for p in desk.ws.list_patients(desk.coord, f"T{i}")] == [name]
+    users = {u["username"]: u["full_name"] for u in desk.ws.list_users(desk.admin)}
+    assert [users[f"u{i}"] for i in range(len(NAMES))] == NAMES
+    assert [t["name"] for t in desk.ws.list_trials(desk.coord)] == NAMES
+
+
+def test_names_have_a_length_limit(desk: Desk) -> None:
+    desk.ws.add_user(desk.admin, "u1", "x" * MAX_NAME, "reader", "Temporary-pass-0")
+    with pytest.raises(InvalidInput, match="printed name is 201 characters long; at most 200"):
+        desk.ws.add_user(desk.admin, "u2", "x" * 201, "reader", "Temporary-pass-0")
+    with pytest.raises(InvalidInput, match="trial name is 100,000 characters long; at most 200"):
+        desk.ws.create_trial(desk.coord, "T1", "x" * 100_000)
+    desk.ws.create_trial(desk.coord, "T1")
+    with pytest.raises(InvalidInput, match="patient identifier is 201 characters"):
+        desk.ws.add_patient(desk.coord, "T1", "P" * 201)
+    assert desk.ws.list_patients(desk.coord, "T1") == []
+
+
+BAD_NAMES = [
+    ("a\x00b", "a control character (U+0000) at position 2"),
+    ("a\x1b[31mred", "a control character (U+001B) at position 2"),
+    ("tab\there", "a control character (U+0009) at position 4"),
+    ("line\nbreak", "a control character (U+000A)"),
+    ("c1\x85", "a control character (U+0085) at position 3"),
+    ("del\x7f", "a control character (U+007F)"),
+    ("x\udcff", "bytes that are not UTF-8 text at position 2"),
+    *[(f"evil{c}txt.exe", f"a bidirectional override or isolate (U+{ord(c):04X})") for c in BIDI],
+]
+
+
+def test_names_refuse_control_and_bidi_characters(desk: Desk) -> None:
+    desk.ws.create_trial(desk.coord, "T2")
+    for bad, what in BAD_NAMES:
+        with pytest.raises(InvalidInput, match=re.escape(f"the printed name contains {what}")):
+            desk.ws.add_user(desk.admin, "u1", bad, "reader", "Temporary-pass-0")
+        with pytest.raises(InvalidInput, match=re.escape(f"the trial name contains {what}")):
+            desk.ws.create_trial(desk.coord, "T1", bad)
+        with pytest.raises(InvalidInput, match="the patient identifier contains"):
+            desk.ws.add_patient(desk.coord, "T2", bad)
+    assert [u["username"] for u in desk.ws.list_users(desk.admin)] == ["ada", "cora"]
+    assert [t["code"] for t in desk.ws.list_trials(desk.coord)] == ["T2"]
+    assert desk.ws.list_patients(desk.coord, "T2") == []
+
+
+def test_free_text_has_a_limit_and_keeps_line_breaks_and_bidi(desk: Desk) -> None:
+    desk.user("u1", "reader")
+    desk.user("u2", "reader")
+    with pytest.raises(InvalidInput, match="the reason is 10,001 characters long; at most 10,000"):
+        desk.ws.disable_user(desk.admin, "u1", "r" * (MAX_TEXT + 1))
+    with pytest.raises(InvalidInput, match=r"the reason contains a control character \(U\+001B\)"):
+        desk.ws.disable_user(desk.admin, "u1", "left\x1b[2J")
+    with pytest.raises(InvalidInput, match=r"the reason contains a control character \(U\+0085\)"):
+        desk.ws.disable_user(desk.admin, "u1", "left\x85")
+    assert not any(u["disabled"] for u in desk.ws.list_users(desk.admin))
+    # a reason of several lines, tabs, and Arabic with an isolate around a Latin word is prose
+    desk.ws.disable_user(desk.admin, "u1", "left the trial\n\tsee the memo " + "r" * 9_000)
+    desk.ws.disable_user(desk.admin, "u2", "غادر \u2066trial T1\u2069 اليوم")
+    assert all(u["disabled"] for u in desk.ws.list_users(desk.admin) if u["username"][0] == "u")
