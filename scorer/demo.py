@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from scorer.core.methods import Area, get_method
+from scorer.core.private_files import create_file, make_folder, write_file
 from scorer.core.randomness import Stream
 from scorer.core.reads import AreaScore, Read
 from scorer.core.readscsv import format_reads_csv, parse_reads_csv
@@ -258,7 +259,7 @@ def run_demo(
     if fresh:
         passwords = {user: _password() for user, _, _ in ACCOUNTS}
     if loc.sqlite_path is not None:
-        loc.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(loc.sqlite_path.parent)
     _write_accounts(accounts_file, passwords)
     try:
         ws = Workspace.open(location=loc)
@@ -278,7 +279,7 @@ def write_allocation(path: Path, n: int = N_PATIENTS) -> Path:
     order = Stream("demo-allocation", "arms").shuffled([_subject(i) for i in range(n)])
     arms = {p: ("active" if k % 2 == 0 else "placebo") for k, p in enumerate(order)}
     lines = ["patient,arm"] + [f"{p},{arms[p]}" for p in sorted(arms)]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_file(path, "\n".join(lines) + "\n")  # owner-only, as the trial's real list would be
     return path
 
 
@@ -297,11 +298,10 @@ def _read_accounts(path: Path) -> dict[str, str]:
 
 
 def _write_accounts(path: Path, passwords: dict[str, str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)
     lines = ["# scorer demo accounts: user ID, role, password (demo only; keep private)"]
     lines += [f"{u:<10} {role:<12} {passwords[u]}" for u, _, role in ACCOUNTS]
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+    with os.fdopen(create_file(path), "w", encoding="utf-8") as fh:  # owner-only (0600)
         fh.write("\n".join(lines) + "\n")
 
 
@@ -325,7 +325,7 @@ def _remove_demo(loc: object, accounts_file: Path, say: Say) -> None:
         if d.exists():
             for f in d.rglob("*"):
                 if f.is_file():
-                    f.chmod(0o644)
+                    f.chmod(0o600)
             shutil.rmtree(d, ignore_errors=True)
     say(f"Removed the demo database at {path}.")
 

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from scorer.core.private_files import FOLDER_MODE, make_folder
 from scorer.store.schema import AuditEvent, Event
 
 GENESIS = "0" * 64
@@ -41,6 +42,18 @@ def group_id(group: str) -> int:
         return grp.getgrnam(group).gr_gid
     except KeyError:
         raise KeyError_(f"there is no group {group!r} (audit_group in the config)") from None
+
+
+def shared_gid(group: str | None) -> int | None:
+    """The numeric ID of the workstations' group, None without one (or on Windows)."""
+    return None if group is None or sys.platform == "win32" else group_id(group)
+
+
+def make_audit_folder(folder: Path, group: str | None) -> None:
+    """Create the folder of the key or the receipts if missing: owner-only, or with the
+    workstations' group able to reach the files in it (0750, that group)."""
+    gid = shared_gid(group)
+    make_folder(folder, FOLDER_MODE if gid is None else 0o750, gid)
 
 
 def _share(fd: int, group: str | None, mode: int) -> None:
@@ -63,7 +76,7 @@ def load_key(path: Path, create: bool = False, group: str | None = None) -> byte
                 f"the audit key file {path} is missing; without it the audit trail cannot be "
                 "written or verified (restore it from backup, or set audit_key in the config)"
             ) from None
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_audit_folder(path.parent, group)
         key = secrets.token_hex(32)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="ascii") as fh:
@@ -160,7 +173,7 @@ def append_receipts(path: Path, heads: Iterable[Head], at: str, group: str | Non
     lines = "".join(f"{h.table} {h.seq} {h.mac} {at}\n" for h in heads)
     if not lines:
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_audit_folder(path.parent, group)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

@@ -21,6 +21,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from scorer.core.private_files import create_file, make_folder, replacing
+
 BACKUP_KIND = "scorer backup"
 DB_NAME = "database.sqlite"
 RECEIPTS_NAME = "receipts"
@@ -87,18 +89,21 @@ def backup(
             },
             **facts(copy),
         }
-        part = out.with_name(f".{out.name}.part")
-        try:
-            with zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED) as z:
-                z.write(copy, DB_NAME)
-                if receipts.exists():
-                    z.write(receipts, RECEIPTS_NAME)
-                z.writestr(INFO_NAME, json.dumps(info, indent=2) + "\n")
-            os.replace(part, out)
-        except BaseException:
-            part.unlink(missing_ok=True)
-            raise
+        # Owner-only (0600), whole or not at all.
+        with replacing(out) as part, zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED) as z:
+            z.write(copy, DB_NAME)
+            if receipts.exists():
+                z.write(receipts, RECEIPTS_NAME)
+            z.writestr(INFO_NAME, json.dumps(info, indent=2) + "\n")
     return info
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write a restored file owner-only (0600), as every store file is created."""
+    with os.fdopen(create_file(path), "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def read_info(archive: Path) -> dict[str, Any]:
@@ -118,11 +123,11 @@ def restore(archive: Path, db_path: Path, receipts: Path) -> dict[str, Any]:
     info = read_info(archive)
     if db_path.exists():
         raise BackupError(f"a database exists at {db_path}: restore to a new path")
-    db_path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(db_path.parent)
     part = db_path.with_name(f".{db_path.name}.restoring")
     try:
         with zipfile.ZipFile(archive) as z:
-            part.write_bytes(z.read(DB_NAME))
+            _write_private(part, z.read(DB_NAME))
             saved_receipts = z.read(RECEIPTS_NAME) if RECEIPTS_NAME in z.namelist() else None
         if hashlib.sha256(part.read_bytes()).hexdigest() != info["sha256"]:
             raise BackupError("the backup's database does not match its record (SHA-256)")
@@ -133,7 +138,8 @@ def restore(archive: Path, db_path: Path, receipts: Path) -> dict[str, Any]:
         if saved_receipts is not None:
             if receipts.exists():
                 raise BackupError(f"a receipts file exists at {receipts}: restore to a new path")
-            receipts.write_bytes(saved_receipts)
+            make_folder(receipts.parent)
+            _write_private(receipts, saved_receipts)
         os.replace(part, db_path)
     finally:
         part.unlink(missing_ok=True)

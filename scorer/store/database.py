@@ -13,6 +13,8 @@ import errno
 import json
 import os
 import sqlite3
+import stat
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,7 +26,16 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from scorer.store.audit import Head, append_receipts, audit_mac, event_mac, head, load_key
+from scorer.core.private_files import FILE_MODE, FOLDER_MODE, create_file, make_folder, set_mode
+from scorer.store.audit import (
+    Head,
+    append_receipts,
+    audit_mac,
+    event_mac,
+    head,
+    load_key,
+    shared_gid,
+)
 from scorer.store.location import Location, refuse_network_filesystem
 from scorer.store.schema import AuditEvent, Event
 
@@ -63,7 +74,10 @@ def make_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Engine:
             cur.execute("PRAGMA synchronous=FULL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            files = [str(row[2]) for row in cur.execute("PRAGMA database_list") if row[2]]
             cur.close()
+            for name in files:
+                _match_wal_files(Path(name))
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Any) -> None:
@@ -89,6 +103,39 @@ def make_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Engine:
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_WRITE_LOCK})")
 
     return engine
+
+
+def _match_wal_files(path: Path) -> None:
+    """Give the WAL and shared-memory files this process made beside an SQLite file the
+    database's own group and mode. SQLite copies the mode, but a process not running as root
+    creates them in its own group, which would lock out a reading centre's other accounts."""
+    if sys.platform == "win32":
+        return
+    try:
+        db = path.stat()
+    except OSError:
+        return
+    for side in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(OSError):  # gone meanwhile, or not ours: SQLite's to judge
+            st = side.stat()
+            if st.st_uid == os.geteuid() and (
+                st.st_gid != db.st_gid or stat.S_IMODE(st.st_mode) != stat.S_IMODE(db.st_mode)
+            ):
+                set_mode(side, stat.S_IMODE(db.st_mode), db.st_gid)
+
+
+def create_database_file(location: Location) -> None:
+    """Create a new SQLite file, and its folder if missing, before SQLite does, so that it is
+    owner-only from the start (0600; folder 0700) whatever the umask; with the site config's
+    ``audit_group`` the file is that group's to read and write (0660) and a new folder lets the
+    group create the WAL files in it (2770: they take the folder's group)."""
+    path = location.sqlite_path
+    if path is None or path.exists():
+        return
+    gid = shared_gid(location.audit_group)
+    make_folder(path.parent, FOLDER_MODE if gid is None else 0o2770, gid)
+    with contextlib.suppress(FileExistsError):
+        os.close(create_file(path, FILE_MODE if gid is None else 0o660, gid, exclusive=True))
 
 
 #: The advisory-lock key every PostgreSQL write transaction holds ("scorer" in ASCII).
@@ -174,6 +221,8 @@ class Store:
         path = location.sqlite_path
         if path is not None:
             refuse_network_filesystem(path)
+            if create_key:  # a new database
+                create_database_file(location)
         self.key = load_key(location.key_path, create=create_key, group=location.audit_group)
         self.engine = make_engine(location.url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
