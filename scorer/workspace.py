@@ -41,6 +41,7 @@ from scorer.store.database import Store, StoreError, Tx, database_exists
 from scorer.store.location import Location, resolve
 from scorer.store.migrate import current_revision, head_revision, upgrade
 from scorer.store.passwords import (
+    HISTORY,
     PasswordPolicyError,
     check_policy,
     hash_password,
@@ -292,10 +293,7 @@ class Workspace:
             raise ScorerError(f"a scorer database already exists at {loc.url}")
         _check_username(admin_username)
         _check_name(admin_full_name, "printed name")
-        try:
-            check_policy(admin_password, admin_username)
-        except PasswordPolicyError as exc:
-            raise InvalidInput(str(exc)) from exc
+        _check_password(admin_password, admin_username, admin_full_name)
         path = loc.sqlite_path
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -307,15 +305,17 @@ class Workspace:
         ws = cls(store, settings, clock)
         with store.write(admin_username) as tx:
             tx.now = ws._now_str()
+            hashed = hash_password(admin_password)
             user = repo.add_user(
                 tx.session,
                 admin_username,
                 admin_full_name,
                 "admin",
-                hash_password(admin_password),
+                hashed,
                 must_change=False,
                 now=tx.now,
             )
+            repo.set_password(tx.session, user, hashed, tx.now, HISTORY)
             tx.audit("database.init", "database", "1", new={"schema": head_revision()})
             tx.audit(
                 "user.add",
@@ -552,11 +552,10 @@ class Workspace:
         s.last_active = now
 
     def change_password(self, s: UserSession, old: str, new: str) -> None:
+        """Change one's own password (also the first-log-in change): the old password, and a
+        new one meeting the policy (not one of the account's last passwords either)."""
         self._active(s, allow_must_change=True)
-        try:
-            check_policy(new, s.username)
-        except PasswordPolicyError as exc:
-            raise InvalidInput(str(exc)) from exc
+        _check_password(new, s.username, s.full_name)
         if old == new:
             raise InvalidInput("the new password must differ from the old one")
         with self._write(s) as tx:
@@ -567,7 +566,9 @@ class Workspace:
                 failure = self._count_failure(tx, user, self._now())
             else:
                 failure = ""
-                user.password_hash = hash_password(new)
+                previous = repo.password_history(tx.session, user, HISTORY)
+                _check_password(new, s.username, user.full_name, previous)
+                repo.set_password(tx.session, user, hash_password(new), tx.now, HISTORY)
                 user.must_change_password = False
                 tx.audit("user.password_changed", "user", s.username, reason="by the user")
         if failure:
@@ -585,22 +586,21 @@ class Workspace:
         if not full_name.strip():
             raise InvalidInput("a printed name is required (it appears on signatures)")
         _check_name(full_name, "printed name")
-        try:
-            check_policy(password, username)
-        except PasswordPolicyError as exc:
-            raise InvalidInput(str(exc)) from exc
+        _check_password(password, username, full_name)
         with self._write(s) as tx:
             if repo.user_by_name(tx.session, username) is not None:
                 raise InvalidInput(f"the user ID {username!r} is taken")
-            repo.add_user(
+            hashed = hash_password(password)
+            user = repo.add_user(
                 tx.session,
                 username,
                 full_name,
                 role,
-                hash_password(password),
+                hashed,
                 must_change=True,
                 now=tx.now,
             )
+            repo.set_password(tx.session, user, hashed, tx.now, HISTORY)
             tx.audit("user.add", "user", username, new={"role": role, "full_name": full_name})
 
     def list_users(self, s: UserSession) -> list[dict[str, Any]]:
@@ -641,15 +641,14 @@ class Workspace:
         """Set a temporary password (admin); the user must change it at next log-in."""
         self._active(s, "admin")
         _need_reason(reason)
-        try:
-            check_policy(password, username)
-        except PasswordPolicyError as exc:
-            raise InvalidInput(str(exc)) from exc
+        _check_password(password, username)
         with self._write(s) as tx:
             user = repo.user_by_name(tx.session, username)
             if user is None:
                 raise NotFound(f"no user {username!r}")
-            user.password_hash = hash_password(password)
+            previous = repo.password_history(tx.session, user, HISTORY)
+            _check_password(password, username, user.full_name, previous)
+            repo.set_password(tx.session, user, hash_password(password), tx.now, HISTORY)
             user.must_change_password = True
             user.failed_logins = 0
             user.locked_until = None
@@ -2003,6 +2002,16 @@ class Workspace:
                     )
                 if r.method not in t.methods.split(","):
                     raise InvalidInput(f"trial {trial} is not scored with {r.method}")
+            first_read = {r.reader: r.read_id for r in reversed(reads)}
+            for reader, read_id in sorted(first_read.items()):
+                if repo.user_by_name(tx.session, reader) is None:
+                    # A new reader becomes an account: the same user ID rules as `user add`.
+                    try:
+                        _check_username(reader)
+                    except InvalidInput as exc:
+                        raise InvalidInput(
+                            f"read {read_id}: the reader {reader!r} cannot be an account: {exc}"
+                        ) from exc
             for r in reads:
                 existing = repo.read_by_code(tx.session, r.read_id)
                 if existing is not None:
@@ -3764,16 +3773,6 @@ def _bad_char(text: str, allowed: str = "", bidi: bool = False) -> str | None:
     return None
 
 
-def _check_password(
-    password: str, username: str, full_name: str = "", previous: Sequence[str] = ()
-) -> None:
-    """The password policy (scorer.store.passwords.check_policy) as the facade's InvalidInput."""
-    try:
-        check_policy(password, username, full_name, previous)
-    except PasswordPolicyError as exc:
-        raise InvalidInput(str(exc)) from exc
-
-
 def _check_name(text: str, what: str, limit: int = MAX_NAME) -> None:
     """A one-line name: at most ``limit`` characters, no control or bidi characters."""
     if len(text) > limit:
@@ -3803,6 +3802,16 @@ def _need_reason(reason: str) -> None:
 def _check_username(name: str) -> None:
     if not name or len(name) > 64 or not all(c.isalnum() or c in "._-" for c in name):
         raise InvalidInput("a user ID is 1-64 letters, digits, dots, dashes or underscores")
+
+
+def _check_password(
+    password: str, username: str, full_name: str = "", previous: Sequence[str] = ()
+) -> None:
+    """The password policy (scorer.store.passwords.check_policy) as the facade's InvalidInput."""
+    try:
+        check_policy(password, username, full_name, previous)
+    except PasswordPolicyError as exc:
+        raise InvalidInput(str(exc)) from exc
 
 
 def _check_code(code: str, what: str) -> None:
