@@ -278,6 +278,17 @@ def test_a_workstation_role_scores_but_cannot_rewrite_the_trail(
             assert "append-only" not in str(refused.value), sql  # the privilege, not a trigger
         # What a workstation must do still works: trial data can change.
         con.execute("UPDATE reads SET note = note WHERE code = ?", (reads["rob"],))
+        # And so can everything else that is not the trail: the README says so (with these
+        # credentials a workstation's OS account can change roles, reads and real IDs behind
+        # the facade, and read every real ID) until the server takes the login off workstations.
+        # Each change is undone in the same transaction here; the audit chain would not show it.
+        con.execute("BEGIN")
+        con.execute("UPDATE users SET role = 'admin' WHERE username = 'rita'")
+        con.execute("UPDATE patients SET real_id = real_id || '-x'")
+        con.execute("UPDATE area_scores SET score = score")
+        con.execute("UPDATE reads SET status = status")
+        assert con.rows("SELECT count(*) FROM patients WHERE real_id <> ''")[0][0] > 0
+        con.execute("ROLLBACK")
     ws = Workspace.open(db=url)
     try:
         assert ws.verify().ok
