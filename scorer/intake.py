@@ -10,7 +10,6 @@ with its reason and nothing of it is kept; the other files go on.
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +18,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from scorer.core.private_files import FOLDER_MODE, make_folder, set_mode
 from scorer.imaging.decode_pool import (
     DecodePool,
     DecodeResult,
@@ -39,6 +39,8 @@ from scorer.imaging.manifest import Manifest, ManifestRow
 from scorer.imaging.raster import check_raster, raster_kind
 from scorer.imaging.sources import SourceFile, find_files
 from scorer.store import repository as repo
+from scorer.store.audit import shared_gid
+from scorer.store.location import Location
 
 if TYPE_CHECKING:
     from scorer.workspace import UserSession, Workspace
@@ -106,6 +108,20 @@ class _Candidate:
     code: str = ""
 
 
+def make_readers_folder(folder: Path, loc: Location) -> None:
+    """Create a folder of the readers' store if missing: owner-only (0700), or with the site
+    config's ``audit_group`` readable by the workstations' group (0750, that group)."""
+    gid = shared_gid(loc.audit_group)
+    make_folder(folder, FOLDER_MODE if gid is None else 0o750, gid)
+
+
+def seal_readers_copy(path: Path, loc: Location) -> None:
+    """Make a readers' copy read-only, as it stays after import: its owner's only (0400), or
+    with ``audit_group`` the workstations' group's to read too (0440, that group)."""
+    gid = shared_gid(loc.audit_group)
+    set_mode(path, 0o400 if gid is None else 0o440, gid)
+
+
 def _original_file(root: Path, c: _Candidate) -> Path:
     """Where the original is kept: content-addressed, so a file imported twice is one file."""
     suffix = ".dcm" if c.kind == "dicom" else f".{(raster_kind(c.data) or 'img').lower()}"
@@ -145,8 +161,8 @@ def import_images(
     originals_root = loc.originals_store
     if readers_root.resolve() == originals_root.resolve():
         raise InvalidInput("the readers' store and the originals store must be apart")
-    readers_root.mkdir(parents=True, exist_ok=True)
-    originals_root.mkdir(parents=True, exist_ok=True)
+    make_readers_folder(readers_root, loc)
+    make_folder(originals_root)  # the originals stay the importing account's only
     if housekeeping:
         cleanup_partial(readers_root)
         _remove_orphans(ws, readers_root)
@@ -219,7 +235,7 @@ def import_images(
                 ws.store.key, trial, patient_code or f"unassigned:{cand.sha256}"
             )
             out = readers_root / cand.code[:2] / f"{cand.code}.dcm"
-            out.parent.mkdir(parents=True, exist_ok=True)
+            make_readers_folder(out.parent, loc)
             original = _original_file(originals_root, cand)
             tasks.append(DecodeTask(cand.data, str(out), secret, cand.kind, str(original)))
 
@@ -381,7 +397,7 @@ def _commit(
         if not decoded.original_kept:
             write_durably(original, c.data)
         reader_sha = decoded.sha256 or hashlib.sha256(reader_copy.read_bytes()).hexdigest()
-        os.chmod(reader_copy, 0o444)  # the readers' copy is immutable after import
+        seal_readers_copy(reader_copy, loc)
         with ws._write(s) as tx:
             t = ws._trial(tx.session, trial)
             p = repo.patient_by_real_id(tx.session, t, c.patient_id) if c.patient_id else None
@@ -443,7 +459,7 @@ def _remove_orphans(ws: Workspace, readers_root: Path, min_age_s: float = 3600.0
         except OSError:
             continue
         if f.name not in known and old:
-            f.chmod(0o644)
+            f.chmod(0o600)
             f.unlink(missing_ok=True)
             removed += 1
     return removed

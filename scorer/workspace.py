@@ -10,7 +10,6 @@ import contextlib
 import functools
 import hashlib
 import json
-import os
 import secrets
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -294,11 +293,8 @@ class Workspace:
         _check_username(admin_username)
         _check_name(admin_full_name, "printed name")
         _check_password(admin_password, admin_username, admin_full_name)
-        path = loc.sqlite_path
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            store = Store(loc, create_key=True)
+            store = Store(loc, create_key=True)  # it makes the file and folder owner-only
         except Exception as exc:
             raise ScorerError(str(exc)) from exc
         upgrade(store.engine)
@@ -2225,6 +2221,7 @@ class Workspace:
         painted black on a new readers' copy; the original is untouched. Audited with the
         rectangles and both copies' SHA-256."""
         from scorer.imaging.masking import MaskError, mask_rectangles
+        from scorer.intake import seal_readers_copy
 
         self._active(s, "coordinator")
         _need_reason(reason)
@@ -2245,7 +2242,7 @@ class Workspace:
         except OSError as exc:
             raise ScorerError(f"image {image_code} cannot be masked: {exc}") from exc
         digest = hashlib.sha256(target.read_bytes()).hexdigest()
-        os.chmod(target, 0o444)
+        seal_readers_copy(target, self.store.location)
         try:
             with self._write(s) as tx:
                 img = repo.image_by_code(tx.session, image_code)
@@ -2268,7 +2265,7 @@ class Workspace:
                     reason=reason,
                 )
         except BaseException:
-            target.chmod(0o644)
+            target.chmod(0o600)
             target.unlink(missing_ok=True)
             raise
         return {"image": image_code, "reader_sha256": digest, "masks": masks}
@@ -3310,6 +3307,7 @@ class Workspace:
         import tempfile
         import zipfile
 
+        from scorer.core.private_files import replacing
         from scorer.reports.document import write as write_document
 
         self._active(s, "coordinator")
@@ -3331,16 +3329,13 @@ class Workspace:
         files["audit-trail.csv"] = self.export_audit(s).encode("utf-8")
         sums = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
         files["MANIFEST.sha256"] = "".join(f"{h}  {n}\n" for n, h in sorted(sums.items())).encode()
-        target = Path(out)
-        temporary = target.with_name(f".{target.name}.part")
-        try:
-            with zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as z:
-                for name in sorted(files):
-                    z.writestr(name, files[name])
-            os.replace(temporary, target)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
+        # Owner-only (0600), whole or not at all.
+        with (
+            replacing(Path(out)) as temporary,
+            zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as z,
+        ):
+            for name in sorted(files):
+                z.writestr(name, files[name])
         self._audit_export(s, trial, "transfer package", json.dumps(sums, sort_keys=True))
         return sums
 

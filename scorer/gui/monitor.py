@@ -255,10 +255,11 @@ class MonitorWindow(QMainWindow):
         ws, s = self.ws, self.session
 
         def run() -> str:
+            from scorer.core.private_files import write_file
             from scorer.reports.document import write
 
             if what == "trail" and fmt == "csv":
-                path.write_text(ws.export_audit(s), encoding="utf-8")
+                write_file(path, ws.export_audit(s))  # owner-only, whole or not at all
                 return str(path)
             if what == "trail":
                 write(ws.audit_document(s), path)
@@ -272,7 +273,7 @@ class MonitorWindow(QMainWindow):
                 w = csv.writer(out, lineterminator="\n")
                 w.writerow(doc.tables()[0].columns)
                 w.writerows(doc.tables()[0].rows)
-                path.write_text(out.getvalue(), encoding="utf-8")
+                write_file(path, out.getvalue())
             return str(path)
 
         def done(written: str) -> None:
