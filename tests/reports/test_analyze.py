@@ -250,7 +250,7 @@ def test_kappa_per_area_side_and_pooled() -> None:
     entries = {(k["region"], k["joint"], k["feature"]): k for k in res["kappa"]}
     assert ("LH", "MCP2", "ERO") in entries and ("RH", "MCP2", "ERO") in entries
     pooled = entries[("pooled-hands", "MCP2", "ERO")]
-    assert pooled["region_kind"] == "hand" and entries[("LH", "MCP2", "ERO")]["region_kind"] == "hand"
+    assert pooled["region_kind"] == entries[("LH", "MCP2", "ERO")]["region_kind"] == "hand"
     assert pooled["n"] == entries[("LH", "MCP2", "ERO")]["n"] + entries[("RH", "MCP2", "ERO")]["n"]
     # All readers give 0 to an area -> not estimable, never 0 or 1.
     zero = [
