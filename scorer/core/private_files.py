@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import stat
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -147,8 +146,3 @@ def write_file(
     with replacing(target, mode, gid) as temporary, open(temporary, "wb") as fh:
         fh.write(raw)
     return Path(target)
-
-
-def is_owner_only(path: str | os.PathLike[str]) -> bool:
-    """Whether nobody but the owner has any access to ``path`` (always True on Windows)."""
-    return not POSIX or not stat.S_IMODE(os.stat(path).st_mode) & 0o077
