@@ -974,7 +974,9 @@ def _qt_missing(exc: ImportError) -> str:
     )
 
 
-def _open_workstation(db: str | None, username: str = "", trial: str | None = None) -> int:
+def _open_workstation(
+    db: str | None, username: str = "", trial: str | None = None, password: str | None = None
+) -> int:
     problem = _window_problem()
     if problem is not None:
         _err(problem)
@@ -985,7 +987,7 @@ def _open_workstation(db: str | None, username: str = "", trial: str | None = No
         _err(_qt_missing(exc))
         return EXIT_ERROR
     try:
-        return run_workstation(db, username=username, trial=trial)
+        return run_workstation(db, username=username, trial=trial, password=password)
     except Exception as exc:
         from scorer.workspace import ScorerError  # not before: the window comes up first
 
@@ -996,7 +998,17 @@ def _open_workstation(db: str | None, username: str = "", trial: str | None = No
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
-    return _open_workstation(args.db, username=args.user or "", trial=args.trial)
+    password = None
+    if args.password_stdin:
+        if not args.user:
+            _err("--password-stdin logs in as --user: name the user")
+            return EXIT_USAGE
+        try:
+            password = _Passwords(True).get("password: ")
+        except _CliError as exc:
+            _err(str(exc))
+            return EXIT_ERROR
+    return _open_workstation(args.db, username=args.user or "", trial=args.trial, password=password)
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -1458,6 +1470,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--db", help="database (SQLite path or URL; default as for every command)")
     g.add_argument("--user", help="user ID to fill in at log-in")
     g.add_argument("--trial", help="trial to open (default: ask when you read in several)")
+    g.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read --user's password from the first line of standard input and log in at once "
+        "(for scripts and tests; never put a password on the command line)",
+    )
     g.set_defaults(func=cmd_gui)
 
     au = sub.add_parser("audit", help="audit: verify the trail, receipts and signatures")

@@ -111,12 +111,14 @@ class Workstation(QObject):
         username: str = "",
         trial: str | None = None,
         choose_trial: Callable[[QWidget | None, list[dict[str, Any]]], str | None] | None = None,
+        password: str | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self._workspace = workspace
         self.open_error: BaseException | None = None
         self.username = username
+        self._password = password  # for the first log-in only (scorer gui --password-stdin)
         self.trial = trial
         self.choose_trial = choose_trial or _ask_trial
         self.login_dialog: LoginDialog | None = None
@@ -142,6 +144,11 @@ class Workstation(QObject):
         dialog.rejected.connect(self._login_cancelled)
         dialog.show()
         dialog.raise_()
+        if self._password:
+            # Given on standard input: log in as if typed, once; then forget it.
+            dialog.password.setText(self._password)
+            self._password = None
+            QTimer.singleShot(0, dialog.submit)
         if isinstance(self._workspace, WorkspaceOpener):
             QTimer.singleShot(0, self._workspace.start)
             self._watch_opening()
@@ -311,10 +318,11 @@ def run_workstation(
     username: str = "",
     trial: str | None = None,
     theme: str = "dark",
+    password: str | None = None,
 ) -> int:
     """Show the log-in at once, open the database behind it, and run the workstation until
     its last window closes. If the database cannot be opened, the log-in says why and this
-    raises it once the window is closed."""
+    raises it once the window is closed. A ``password`` logs ``username`` in at once."""
     from scorer.store.location import data_dir
 
     app = QApplication.instance()
@@ -330,7 +338,7 @@ def run_workstation(
     app.setQuitOnLastWindowClosed(False)
     opener = WorkspaceOpener(db)
     try:
-        station = Workstation(opener, username=username, trial=trial)
+        station = Workstation(opener, username=username, trial=trial, password=password)
         station.finished.connect(app.quit)
         station.start()
         code = int(app.exec())

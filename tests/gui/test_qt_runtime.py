@@ -156,3 +156,19 @@ def test_without_a_display_the_window_commands_say_so_and_fail(
     assert r.returncode == 1, r.stdout + r.stderr
     assert r.stderr.strip() == f"scorer: error: {NO_DISPLAY}"
     assert not (tmp_path / "none.sqlite").exists()
+
+
+def test_password_stdin_needs_a_user_and_a_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`scorer gui --password-stdin` logs --user in with the first line of standard input; no
+    user, or nothing to read, is said before any window."""
+    import io
+
+    from scorer.cli import main
+
+    assert main(["gui", "--password-stdin"]) == 2
+    assert "--password-stdin logs in as --user" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    assert main(["gui", "--user", "reader3", "--password-stdin"]) == 1
+    assert "standard input has no more password lines" in capsys.readouterr().err
