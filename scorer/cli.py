@@ -6,10 +6,11 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from scorer import __version__
 
@@ -25,8 +26,24 @@ def _write_atomic(path: Path, text: str) -> None:
     write_file(path.resolve(), text)
 
 
+#: Characters never echoed raw to a terminal: control characters but the line feed, and the
+#: bidi overrides and isolates (a message quoting hostile input must not rewrite the screen).
+_UNSAFE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+#: Longest message line printed; the rest is cut (a 100,000-character value echoed back).
+_MAX_LINE = 1000
+
+
+def _visible(msg: str) -> str:
+    def escape(m: re.Match[str]) -> str:
+        o = ord(m.group())
+        return f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}"
+
+    lines = _UNSAFE.sub(escape, msg).split("\n")
+    return "\n".join(x if len(x) <= _MAX_LINE else x[: _MAX_LINE - 1] + "…" for x in lines)
+
+
 def _err(msg: str) -> None:
-    print(f"scorer: error: {msg}", file=sys.stderr)
+    print(f"scorer: error: {_visible(msg)}", file=sys.stderr)
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
@@ -139,9 +156,14 @@ class _Passwords:
             return self._lines.pop(0)
         import getpass
 
-        first = getpass.getpass(prompt)
-        if confirm and getpass.getpass("again: ") != first:
-            raise _CliError("the two passwords differ")
+        if not sys.stdin.isatty():
+            raise _CliError("no terminal to ask for the password on: pipe it with --password-stdin")
+        try:
+            first = getpass.getpass(prompt)
+            if confirm and getpass.getpass("again: ") != first:
+                raise _CliError("the two passwords differ")
+        except (EOFError, KeyboardInterrupt):
+            raise _CliError("no password given") from None
         return first
 
     def new(self, prompt: str) -> str:
@@ -566,7 +588,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             return
         width = 30
         filled = int(width * done / total)
-        shown = (name[-40:]) if name else ""
+        shown = _visible(name[-40:]).replace("\n", " ") if name else ""
         sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {shown:<40}")
         if done >= total:
             sys.stderr.write("\n")
@@ -596,7 +618,10 @@ def cmd_import(args: argparse.Namespace) -> int:
                 f"{res['refused']}, flagged for the coordinator {res['flagged']}"
                 + (f", skipped {res['skipped']}" if res["skipped"] else "")
             )
-        return EXIT_OK if res["refused"] == 0 else EXIT_ERROR
+        if res["refused"]:
+            _err(f"{res['refused']} of {len(res['files'])} file(s) refused, each with its reason")
+            return EXIT_ERROR
+        return EXIT_OK
 
     return _run_store(args, body)
 
@@ -720,7 +745,13 @@ def cmd_pull(args: argparse.Namespace) -> int:
                 )
             for f in res["failures"]:
                 print(f"failed: {f}")
-        return EXIT_OK if not res["refused"] and not res["failures"] else EXIT_ERROR
+        if res["refused"] or res["failures"]:
+            _err(
+                f"{len(res['refused']) if isinstance(res['refused'], list) else res['refused']} "
+                f"instance(s) refused, {len(res['failures'])} failure(s)"
+            )
+            return EXIT_ERROR
+        return EXIT_OK
 
     return _run_store(args, body)
 
@@ -1055,8 +1086,16 @@ _POLICY = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error's value shown safely (escaped, cut short)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {_visible(message)}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="scorer",
         description="Radiographic scoring workstation for rheumatoid-arthritis trials.",
     )
@@ -1508,7 +1547,24 @@ def _password_on_command_line(argv: Sequence[str]) -> str | None:
     return None
 
 
+def _unreadable_argument(argv: Sequence[str]) -> str | None:
+    """Why an argument cannot be taken, or None: bytes that are not UTF-8 (they reach Python
+    as lone surrogates), or a NUL (no file name or value holds one)."""
+    for i, arg in enumerate(argv):
+        name = argv[i - 1] if i and argv[i - 1].startswith("-") else f"argument {i + 1}"
+        for c in arg:
+            if "\udc80" <= c <= "\udcff":
+                return (
+                    f"{name}: byte 0x{ord(c) - 0xDC00:02x} is not UTF-8 text; scorer's "
+                    "arguments are UTF-8"
+                )
+            if "\ud800" <= c <= "\udfff" or c == "\x00":
+                return f"{name}: U+{ord(c):04X} cannot be in an argument"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. Exit codes: 0 done, 1 input or data refused, 2 usage error."""
     args_in = list(sys.argv[1:] if argv is None else argv)
     refused = _password_on_command_line(args_in)
     if refused is not None:
@@ -1519,11 +1575,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return EXIT_USAGE
     parser = build_parser()
+    problem = _unreadable_argument(sys.argv[1:] if argv is None else list(argv))
+    if problem:
+        parser.print_usage(sys.stderr)
+        _err(problem)
+        return EXIT_USAGE
     args = parser.parse_args(args_in)
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
-    result: int = args.func(args)
+    try:
+        result: int = args.func(args)
+    except OSError as exc:  # a file or folder that cannot be used: a name too long, a folder
+        what = f"{exc.filename}: " if exc.filename else ""
+        _err(f"{what}{exc.strerror or exc}")
+        return EXIT_ERROR
     return result
 
 
