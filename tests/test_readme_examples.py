@@ -23,15 +23,16 @@ with their ``manifest.csv``.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import os
 import re
 import secrets
 import shlex
 import shutil
-import subprocess
-import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -163,15 +164,33 @@ def _option(argv: list[str], name: str) -> str | None:
     return None
 
 
-def _env(state: State, db: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCORER_")}
-    env.update(
-        SCORER_DB=str(db),
-        SCORER_CONFIG=str(state.work / "no-site-config.toml"),
-        SCORER_DATA_DIR=str(state.work / "data"),
-        PYTHONPATH=str(ROOT),
-    )
-    return env
+@dataclass
+class Done:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def _scorer(state: State, db: Path, argv: list[str], stdin: Sequence[str] = ()) -> Done:
+    """`scorer ARGV` in the working folder with the database in SCORER_DB: the console
+    script's own entry point, in this process (a new interpreter per line cost a minute)."""
+    from scorer.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as env:
+        for name in [k for k in os.environ if k.startswith("SCORER_")]:
+            env.delenv(name)
+        env.setenv("SCORER_DB", str(db))
+        env.setenv("SCORER_CONFIG", str(state.work / "no-site-config.toml"))
+        env.setenv("SCORER_DATA_DIR", str(state.work / "data"))
+        env.chdir(state.work)
+        env.setattr("sys.stdin", io.StringIO("".join(p + "\n" for p in stdin)))
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                rc = main(argv)
+            except SystemExit as exc:  # argparse
+                rc = exc.code if isinstance(exc.code, int) else 1
+    return Done(rc, out.getvalue(), err.getvalue())
 
 
 def _first_login(state: State, db: Path, user: str) -> None:
@@ -247,14 +266,7 @@ def _fixtures(state: State, argv: list[str]) -> None:
 def _build_demo(state: State) -> Path:
     if state.demo is None:
         db = state.work / "demo.sqlite"
-        done = subprocess.run(
-            [sys.executable, "-m", "scorer", "demo", "--no-gui", "--db", str(db)],
-            cwd=state.work,
-            env=_env(state, db),
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        done = _scorer(state, db, ["demo", "--no-gui", "--db", str(db)])
         assert done.returncode == 0, done.stdout + done.stderr
         book = state.book(db)
         for ln in (state.work / "demo-accounts.txt").read_text(encoding="utf-8").splitlines():
@@ -266,7 +278,7 @@ def _build_demo(state: State) -> Path:
     return state.demo
 
 
-def _run(state: State, cmd: Command, db: Path) -> subprocess.CompletedProcess[str]:
+def _run(state: State, cmd: Command, db: Path) -> Done:
     argv = list(cmd.argv)
     book = state.book(db)
     stdin: list[str] = []
@@ -278,7 +290,7 @@ def _run(state: State, cmd: Command, db: Path) -> subprocess.CompletedProcess[st
         state.first_login[str(db)] = set()
         admin = _option(argv, "--admin") or ""
         book[admin] = _password()
-        stdin = [book[admin]]
+        stdin = [book[admin], book[admin]]  # a new password is asked twice
     given = _option(argv, "--db")
     if given is not None:
         where = state.work / Path(given).name
@@ -288,13 +300,15 @@ def _run(state: State, cmd: Command, db: Path) -> subprocess.CompletedProcess[st
             os.chmod(where.with_suffix(".audit-key"), 0o600)
     user = _option(argv, "--user")
     if user:
-        if user in state.first_login.get(str(db), set()):
+        if argv[:2] == ["user", "passwd"]:
+            state.first_login.get(str(db), set()).discard(user)  # this is the change
+        elif user in state.first_login.get(str(db), set()):
             _first_login(state, db, user)
         stdin = [book[user]]
         if argv[:2] == ["user", "add"]:
             book[argv[2]] = _password()
             state.first_login[str(db)].add(argv[2])
-            stdin.append(book[argv[2]])
+            stdin += [book[argv[2]], book[argv[2]]]
         elif argv[:2] == ["user", "passwd"]:
             new = _password()
             stdin += [new, new]
@@ -304,15 +318,7 @@ def _run(state: State, cmd: Command, db: Path) -> subprocess.CompletedProcess[st
     if stdin and "--password-stdin" not in argv:
         argv.append("--password-stdin")
     _fixtures(state, argv)
-    done = subprocess.run(
-        [sys.executable, "-m", "scorer", *argv],
-        cwd=state.work,
-        env=_env(state, db),
-        input="".join(p + "\n" for p in stdin),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = _scorer(state, db, argv, stdin)
     if done.returncode == 0 and argv[:2] == ["adjudication", "assign"] and user:
         values = {k + 1 for k, a in enumerate(argv) if a in ("--trial", "--user")}
         adjudicator = next(
