@@ -2,6 +2,7 @@
 
 from scorer.stats.agreement import SDC_Z, BlandAltman, SdcResult, bland_altman, sdc
 from scorer.stats.anova import MeanSquares, complete_rows, two_way_anova
+from scorer.stats.blocks import CompleteBlock, largest_complete_block
 from scorer.stats.distribution import (
     PLOTTING_POSITIONS,
     CumulativeProbability,
@@ -18,6 +19,7 @@ __all__ = [
     "PLOTTING_POSITIONS",
     "SDC_Z",
     "BlandAltman",
+    "CompleteBlock",
     "CumulativeProbability",
     "IccResult",
     "KappaResult",
@@ -30,6 +32,7 @@ __all__ = [
     "cumulative_probability",
     "icc",
     "icc_from_mean_squares",
+    "largest_complete_block",
     "sdc",
     "summary",
     "two_way_anova",
