@@ -170,6 +170,8 @@ def steps(w: Walk) -> list[Step]:
         ("trial lock", [t], [w.passwords[w.user]]),
         ("export package", ["--trial", t, "--out", w.out("package.zip")], []),
         ("trial unlock", [t, "--reason", "walk", "--second", second], [w.passwords[w.user]]),
+        # Last of the logged-in steps: the caller's password changes.
+        ("user passwd", [], ["Changed-by-walk-77", "Changed-by-walk-77"]),
         # No log-in: these act on files.
         ("restore", [w.out("backup.zip"), "--db", w.out("restored.sqlite")], []),
         ("migrate", [], []),
