@@ -32,6 +32,7 @@ from scorer.reports import score_matrix
 from scorer.reports.score_matrix import ScoreMatrix
 from scorer.stats.agreement import bland_altman, sdc
 from scorer.stats.anova import complete_rows, two_way_anova
+from scorer.stats.blocks import largest_complete_block
 from scorer.stats.distribution import cumulative_probability, summary
 from scorer.stats.icc import icc
 from scorer.stats.kappa import weighted_kappa
@@ -77,13 +78,78 @@ def _r(x: float | None, nd: int = 6) -> float | None:
     return round(float(x), nd)
 
 
-def _icc_table(matrix: np.ndarray, confidence: float) -> dict[str, Any] | None:
-    """The six ICC forms over the targets every reader scored."""
+MIN_ICC_TARGETS = 3
+"""Fewer targets read by every reader in an ICC than this, and it is not estimable."""
+
+
+def _icc_estimate(
+    matrix: np.ndarray, confidence: float, what: str
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The six ICC forms over the targets every reader (column) scored, or None and the note
+    saying why not (docs/incomplete-designs.md): ``what`` names the ICC in the note."""
     data, _ = complete_rows(matrix)
-    if data.shape[0] < 2 or data.shape[1] < 2:
-        return None
+    n, k = data.shape
+    if k < 2:
+        return None, f"ICC of {what} not estimable: {k} reader(s), needs 2"
+    if n < MIN_ICC_TARGETS:
+        return None, (
+            f"ICC of {what} not estimable: n = {n} target{'' if n == 1 else 's'}, "
+            f"needs {MIN_ICC_TARGETS}"
+        )
+    if float(np.ptp(data)) == 0.0:
+        return None, f"ICC of {what} not estimable: every rating is the same"
     results = icc(data, confidence=confidence)
-    return {name: res.to_dict() for name, res in results.items()}
+    table = {name: res.to_dict() for name, res in results.items()}
+    lost = [name for name, res in results.items() if not res.estimable]
+    if lost:
+        return table, (
+            f"ICC of {what}: {', '.join(lost)} not estimable (a ratio of mean squares is 0/0)"
+        )
+    return table, None
+
+
+def _icc_table(
+    matrix: np.ndarray, confidence: float, what: str, notes: list[str]
+) -> tuple[dict[str, Any] | None, str | None]:
+    """:func:`_icc_estimate` with its note, if any, added to ``notes`` too."""
+    table, note = _icc_estimate(matrix, confidence, what)
+    if note:
+        notes.append(note)
+    return table, note
+
+
+def _pairwise_icc(
+    matrix: np.ndarray,
+    readers: Sequence[str],
+    measure: str,
+    visit: str | None,
+    confidence: float,
+    notes: list[str],
+    pooled: bool = False,
+) -> list[dict[str, Any]]:
+    """The ICC of every pair of readers (columns) over the targets both scored; ``pooled``:
+    the targets are every visit of every patient."""
+    out: list[dict[str, Any]] = []
+    for a, b in itertools.combinations(range(len(readers)), 2):
+        pair = matrix[:, [a, b]]
+        n = int((~np.isnan(pair).any(axis=1)).sum())
+        where = f"at {visit}" if visit else "pooled over visits" if pooled else ""
+        what = f"{' '.join(filter(None, (measure, where)))} ({readers[a]}–{readers[b]})"
+        table, note = _icc_estimate(pair, confidence, what)
+        if note:
+            notes.append(note)
+        out.append(
+            {
+                "measure": measure,
+                "visit": visit,
+                "reader_a": readers[a],
+                "reader_b": readers[b],
+                "n": n,
+                "icc": table,
+                "note": note,
+            }
+        )
+    return out
 
 
 def _anova(matrix: np.ndarray) -> dict[str, Any] | None:
@@ -93,6 +159,25 @@ def _anova(matrix: np.ndarray) -> dict[str, Any] | None:
         return None
     ms = two_way_anova(data)
     return {"n": ms.n, "k": ms.k, "bms": ms.bms, "jms": ms.jms, "ems": ms.ems, "wms": ms.wms}
+
+
+def _bland_altman_rows(
+    matrix: np.ndarray, readers: Sequence[str], measure: str, notes: list[str]
+) -> list[dict[str, Any]]:
+    """A Bland–Altman row for every pair of readers (columns) with 2 or more shared targets."""
+    out: list[dict[str, Any]] = []
+    for a, b in itertools.combinations(range(len(readers)), 2):
+        pair = matrix[:, [a, b]]
+        pair = pair[~np.isnan(pair).any(axis=1)]
+        if pair.shape[0] < 2:
+            notes.append(
+                f"Bland–Altman of {measure} ({readers[a]}–{readers[b]}): no row, "
+                f"n = {pair.shape[0]} shared target(s), needs 2"
+            )
+            continue
+        ba = bland_altman(pair[:, 0], pair[:, 1]).to_dict()
+        out.append({"measure": measure, "reader_a": readers[a], "reader_b": readers[b], **ba})
+    return out
 
 
 def _summ(values: Sequence[float]) -> dict[str, Any]:
@@ -176,6 +261,7 @@ def analyze(
 
     totals_out: dict[str, Any] = {}
     icc_by_visit: dict[str, Any] = {}
+    by_visit: dict[str, np.ndarray] = {}
     for v in visits:
         per_reader = {}
         for rd in readers:
@@ -185,15 +271,33 @@ def analyze(
             "date": _iso(visit_dates.get(v)),
             "readers": per_reader,
         }
-        m = np.array(
+        by_visit[v] = np.array(
             [[tot.get((p, v, rd), math.nan) for rd in readers] for p in patients], dtype=float
         )
-        icc_by_visit[v] = _icc_table(m, options.confidence)
     pooled = np.array(
         [[tot.get((p, v, rd), math.nan) for rd in readers] for p in patients for v in visits],
         dtype=float,
     )
-    icc_status = _icc_table(pooled, options.confidence)
+    pairwise: list[dict[str, Any]] = []
+    icc_status: dict[str, Any] | None = None
+    status_note: str | None = None
+    by_visit_notes: dict[str, str | None] = dict.fromkeys(visits)
+    if len(readers) >= 2:
+        what = "status pooled over visits" if len(visits) > 1 else "status"
+        icc_status, status_note = _icc_table(
+            pooled, options.confidence, f"{what} (all readers)", notes
+        )
+        pairwise += _pairwise_icc(
+            pooled, readers, "status", None, options.confidence, notes, pooled=len(visits) > 1
+        )
+        for v, m in by_visit.items():
+            icc_by_visit[v], by_visit_notes[v] = _icc_table(
+                m, options.confidence, f"status at {v} (all readers)", notes
+            )
+            if len(visits) > 1:
+                pairwise += _pairwise_icc(m, readers, "status", v, options.confidence, notes)
+    else:
+        icc_by_visit = dict.fromkeys(visits)
     n_status_targets = int(complete_rows(pooled)[0].shape[0]) if len(readers) >= 2 else 0
     if len(visits) > 1:
         notes.append("pooled status ICC treats each patient's visits as independent targets")
@@ -217,6 +321,7 @@ def analyze(
         "totals": totals_out,
         "change": None,
         "sdc": None,
+        "sdc_note": "No SDC: one visit only, no change scores" if single_visit else None,
         "icc": {
             "status": icc_status,
             "status_n": n_status_targets,
@@ -225,6 +330,11 @@ def analyze(
             "change": None,
             "change_n": 0,
             "change_anova": None,
+            "pairwise": pairwise,
+            # Why a table above is null (None when it is not): docs/incomplete-designs.md.
+            "status_note": status_note,
+            "status_by_visit_notes": by_visit_notes,
+            "change_note": None,
         },
         "bland_altman": [],
         "kappa": [],
@@ -236,14 +346,7 @@ def analyze(
         notes.append("one reader only: no agreement statistics")
 
     # Bland–Altman on status over all pooled targets.
-    for a, b in itertools.combinations(range(len(readers)), 2):
-        pair = pooled[:, [a, b]]
-        pair = pair[~np.isnan(pair).any(axis=1)]
-        if pair.shape[0] >= 2:
-            ba = bland_altman(pair[:, 0], pair[:, 1]).to_dict()
-            result["bland_altman"].append(
-                {"measure": "status", "reader_a": readers[a], "reader_b": readers[b], **ba}
-            )
+    result["bland_altman"] += _bland_altman_rows(pooled, readers, "status", notes)
 
     if not single_visit:
         _change_section(
@@ -353,13 +456,6 @@ def _change_section(
             else "linear extrapolation on actual dates"
         )
         notes.append(f"{imputed} change score(s) filled for a missing {v_to} visit by {how}")
-    complete, mask = complete_rows(changes)
-    n_incomplete = len(patients) - int(mask.sum())
-    if n_incomplete:
-        notes.append(
-            f"{n_incomplete} patient(s) without a change score from every reader are left out of "
-            "the ICC and SDC"
-        )
     result["change"] = {
         "readers": {
             rd: _summ([float(x) for x in changes[:, j] if not math.isnan(x)])
@@ -368,37 +464,31 @@ def _change_section(
         "reader_mean": _summ([row["mean"] for row in per_patient if row["mean"] is not None]),
         "patients": per_patient,
     }
+    if len(readers) >= 2:
+        complete, mask = complete_rows(changes)
+        n_incomplete = int((~np.isnan(changes).all(axis=1) & ~mask).sum())
+        if n_incomplete:
+            notes.append(
+                f"{n_incomplete} patient(s) without a change score from every reader are left "
+                "out of the all-reader change ICC"
+            )
+        icc_ = result["icc"]
+        icc_["change"], icc_["change_note"] = _icc_table(
+            changes, options.confidence, "change (all readers)", notes
+        )
+        icc_["change_n"] = int(complete.shape[0])
+        icc_["change_anova"] = _anova(changes)
+        icc_["pairwise"] += _pairwise_icc(
+            changes, readers, "change", None, options.confidence, notes
+        )
+        result["bland_altman"] += _bland_altman_rows(changes, readers, "change", notes)
+    result["sdc"], result["sdc_note"] = _sdc_section(changes, readers, options.sdc_level, notes)
     sdc95: float | None = None
     sdc80: float | None = None
     sdc1_95: float | None = None
     sdc1_80: float | None = None
-    if len(readers) >= 2 and complete.shape[0] >= 2:
-        res = sdc(complete, level=options.sdc_level)
-        sdc95 = sdc(complete, level=95).value
-        sdc80 = sdc(complete, level=80).value
-        sdc1_95 = sdc(complete, level=95, k=1).value
-        sdc1_80 = sdc(complete, level=80, k=1).value
-        result["sdc"] = {
-            **res.to_dict(),
-            # Every level and k at once: the reader mean uses k = readers, one reader k = 1.
-            "table": [
-                {"level": 95, "k": res.k, "value": sdc95},
-                {"level": 95, "k": 1, "value": sdc1_95},
-                {"level": 80, "k": res.k, "value": sdc80},
-                {"level": 80, "k": 1, "value": sdc1_80},
-            ],
-        }
-        result["icc"]["change"] = _icc_table(changes, options.confidence)
-        result["icc"]["change_n"] = int(complete.shape[0])
-        result["icc"]["change_anova"] = _anova(changes)
-        for a, b in itertools.combinations(range(len(readers)), 2):
-            pair = changes[:, [a, b]]
-            pair = pair[~np.isnan(pair).any(axis=1)]
-            if pair.shape[0] >= 2:
-                ba = bland_altman(pair[:, 0], pair[:, 1]).to_dict()
-                result["bland_altman"].append(
-                    {"measure": "change", "reader_a": readers[a], "reader_b": readers[b], **ba}
-                )
+    if result["sdc"] is not None:
+        sdc95, sdc1_95, sdc80, sdc1_80 = (t["value"] for t in result["sdc"]["table"])
 
     # Progression: reader-mean change against each threshold; per reader with k = 1.
     # Annualised thresholds (rapid progression) compare the annualised reader-mean change,
@@ -446,7 +536,7 @@ def _change_section(
             entry["per_reader"] = per_reader
         prog.append(entry)
     result["progression"] = {
-        "sdc_k_reader_mean": len(readers),
+        "sdc_k_reader_mean": result["sdc"]["k"] if result["sdc"] else len(readers),
         "sdc_k_single_reader": 1,
         "thresholds": prog,
     }
@@ -460,6 +550,70 @@ def _change_section(
             "probability_pct": [_r(float(q)) for q in cp.percent],
             "sdc": _r(sdc95 if options.sdc_level == 95 else sdc80),
         }
+
+
+def _sdc_section(
+    changes: np.ndarray, readers: Sequence[str], level: int, notes: list[str]
+) -> tuple[dict[str, Any] | None, str | None]:
+    """Spec §6's SDC on the largest complete block of the change scores (patients × readers),
+    with the SDC of every pair beside it; or None and why not (docs/incomplete-designs.md)."""
+    with_change = [rd for j, rd in enumerate(readers) if (~np.isnan(changes[:, j])).any()]
+    if len(with_change) < 2:
+        have = f" ({', '.join(with_change)} only)" if with_change else ""
+        note = f"No SDC: it needs change scores of two or more readers{have}"
+        notes.append(note)
+        return None, note
+    block = largest_complete_block(changes)
+    if block is None:
+        note = "No SDC: no two readers have change scores of two or more patients in common"
+        notes.append(note)
+        return None, note
+    data = changes[block.mask][:, list(block.readers)]
+    res = sdc(data, level=level)
+    by = {(lv, k): sdc(data, level=lv, k=k).value for lv in (95, 80) for k in (res.k, 1)}
+    names = [readers[j] for j in block.readers]
+    left_readers = [rd for rd in with_change if rd not in names]
+    has_any = ~np.isnan(changes).all(axis=1)
+    left_patients = int((has_any & ~block.mask).sum())
+    if left_readers or left_patients:
+        out = []
+        if left_readers:
+            out.append(f"{', '.join(left_readers)} left out")
+        if left_patients:
+            out.append(f"{left_patients} patient(s) with change scores outside the block left out")
+        notes.append(
+            f"SDC from the largest complete block: readers {', '.join(names)} on their "
+            f"n = {block.n} common patients; {'; '.join(out)}"
+        )
+    pairwise: list[dict[str, Any]] = []
+    for a, b in itertools.combinations(range(len(readers)), 2):
+        pair = changes[:, [a, b]]
+        pair = pair[~np.isnan(pair).any(axis=1)]
+        if pair.shape[0] < 2:
+            continue
+        p95 = sdc(pair, level=95)
+        pairwise.append(
+            {
+                "reader_a": readers[a],
+                "reader_b": readers[b],
+                "n": p95.n,
+                "sd_diff": _r(p95.sd_diff),
+                "sdc95": _r(p95.value),
+                "sdc80": _r(sdc(pair, level=80).value),
+            }
+        )
+    return {
+        **res.to_dict(),
+        "readers": names,
+        # Every level and k at once: the block's reader mean uses k = its readers, one reader 1.
+        "table": [
+            {"level": 95, "k": res.k, "value": by[(95, res.k)]},
+            {"level": 95, "k": 1, "value": by[(95, 1)]},
+            {"level": 80, "k": res.k, "value": by[(80, res.k)]},
+            {"level": 80, "k": 1, "value": by[(80, 1)]},
+        ],
+        "pairwise": pairwise,
+    }, None
 
 
 def _fill_visit(

@@ -19,9 +19,12 @@ def _f(x: Any, nd: int = 6) -> str:
     return str(x)
 
 
-def _icc_lines(title: str, table: dict[str, Any] | None, anova: dict[str, Any] | None) -> list[str]:
+def _icc_lines(
+    title: str, table: dict[str, Any] | None, anova: dict[str, Any] | None, note: str | None = None
+) -> list[str]:
     if not table:
-        return [f"{title}: not estimable (needs 2 readers and 2 targets read by all)"]
+        why = (note or "").split("not estimable: ", 1)[-1] or "needs 2 readers"
+        return [f"{title}: not estimable: {why}"]
     first = next(iter(table.values()))
     lines = [f"{title} (n = {first['n']} targets, k = {first['k']} readers)"]
     if anova:
@@ -63,7 +66,12 @@ def _change(res: dict[str, Any]) -> list[str]:
             f"n = {s.get('n', 0)}"
         )
     out.append("")
-    out += _icc_lines("Change ICC", res["icc"]["change"], res["icc"].get("change_anova"))
+    out += _icc_lines(
+        "Change ICC, all readers",
+        res["icc"]["change"],
+        res["icc"].get("change_anova"),
+        res["icc"].get("change_note"),
+    )
     out.append("")
     sd = res.get("sdc")
     if sd:
@@ -71,11 +79,52 @@ def _change(res: dict[str, Any]) -> list[str]:
             f"SDC{sd['level']} = {_f(sd['value'])} (z = {sd['z']}, k = {sd['k']} readers "
             f"averaged, SD of differences {_f(sd['sd_diff'])}, n = {sd['n']})"
         )
+        if sd.get("readers"):
+            out.append(
+                f"  from readers {', '.join(sd['readers'])} on the n = {sd['n']} patients all "
+                "of them read (the largest complete block)"
+            )
         for row in sd.get("table", []):
             who = "reader mean" if row["k"] > 1 else "single reader"
             out.append(f"  SDC{row['level']} with k = {row['k']} ({who}): {_f(row['value'])}")
+        if sd.get("pairwise"):
+            out.append("  Pairwise SDC (k = 2, each pair on the patients both read)")
+            out.append(
+                f"    {'A':<10} {'B':<10} {'n':>5} {'SD diff':>10} {'SDC95':>10} {'SDC80':>10}"
+            )
+            for p in sd["pairwise"]:
+                out.append(
+                    f"    {p['reader_a']:<10} {p['reader_b']:<10} {p['n']:>5} "
+                    f"{_f(p['sd_diff']):>10} {_f(p['sdc95']):>10} {_f(p['sdc80']):>10}"
+                )
     else:
-        out.append("SDC: not estimable")
+        out.append(res.get("sdc_note") or "No SDC: not estimable")
+    return out
+
+
+def _pairwise_icc(res: dict[str, Any]) -> list[str]:
+    rows = res["icc"].get("pairwise") or []
+    out = [
+        "Pairwise ICC (each pair on the targets both read; n per row)",
+        f"  {'measure':<8} {'visit':<8} {'A':<10} {'B':<10} {'n':>5} {'ICC(A,1)':>9} "
+        f"{'95% CI':<17} {'ICC(C,1)':>9} {'ICC(1)':>9}",
+    ]
+    for p in rows:
+        visit = (p["visit"] or "pooled") if p["measure"] == "status" else "-"
+        head = (
+            f"  {p['measure']:<8} {visit:<8} "
+            f"{p['reader_a']:<10} {p['reader_b']:<10} {p['n']:>5} "
+        )
+        table = p.get("icc")
+        if not table:
+            why = (p.get("note") or "").split("not estimable: ", 1)[-1]
+            out.append(head + "not estimable: " + why)
+            continue
+        a1, c1, o1 = table["ICC(2,1)"], table["ICC(3,1)"], table["ICC(1,1)"]
+        ci = f"{_f(a1['ci_low'], 4)} to {_f(a1['ci_high'], 4)}"
+        out.append(
+            head + f"{_f(a1['value']):>9} {ci:<17} {_f(c1['value']):>9} {_f(o1['value']):>9}"
+        )
     return out
 
 
@@ -145,16 +194,21 @@ def format_analysis(res: dict[str, Any]) -> str:
         *_totals(res),
         "",
         *_icc_lines(
-            "Status ICC, all (patient, visit) targets",
+            "Status ICC, all readers, all (patient, visit) targets",
             res["icc"]["status"],
             res["icc"].get("status_anova"),
+            res["icc"].get("status_note"),
         ),
     ]
     if len(res["visits"]) > 1:
+        why = res["icc"].get("status_by_visit_notes") or {}
         for visit, table in res["icc"]["status_by_visit"].items():
-            out += ["", *_icc_lines(f"Status ICC at {visit}", table, None)]
+            title = f"Status ICC at {visit}, all readers"
+            out += ["", *_icc_lines(title, table, None, why.get(visit))]
     if res.get("change"):
         out += ["", *_change(res)]
+    if res["icc"].get("pairwise"):
+        out += ["", *_pairwise_icc(res)]
     if res.get("bland_altman"):
         out += ["", *_bland_altman(res)]
     if res.get("progression"):
