@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from scorer.core.cells import csv_row, csv_text
 from scorer.core.methods import REGIONS, Area, builtin_methods, get_method
 from scorer.core.protocol import (
     FROZEN_AT_FIRST_SIGNATURE,
@@ -3174,18 +3175,16 @@ class Workspace:
                 ch = change_totals(visits[present[0]], visits[present[-1]], method, rules)
             for lbl in present:
                 st = status_totals(visits[lbl], method, rules)
+                # IDs and codes as text a spreadsheet never runs (scorer.core.cells); the
+                # totals are numbers, written as numbers, untouched.
                 w.writerow(
                     [
-                        trial,
-                        patient,
-                        reader,
-                        read_type,
-                        lbl,
+                        *csv_row([trial, patient, reader, read_type, lbl]),
                         _n(st.total),
                         _n(st.by_feature.get("ERO")),
                         _n(st.by_feature.get("JSN")),
-                        present[0] if ch else "",
-                        present[-1] if ch else "",
+                        csv_text(present[0]) if ch else "",
+                        csv_text(present[-1]) if ch else "",
                         _n(ch.total) if ch else "",
                         _n(ch.by_feature.get("ERO")) if ch else "",
                         _n(ch.by_feature.get("JSN")) if ch else "",
@@ -3222,18 +3221,24 @@ class Workspace:
         )
         with self.store.read() as db:
             for a in repo.audit_rows(db):
+                # Every column but seq is text, written so a spreadsheet never runs it
+                # (scorer.core.cells): a reason "-2" is written '-2.
                 w.writerow(
                     [
                         a.seq,
-                        a.at,
-                        a.username,
-                        a.action,
-                        a.entity,
-                        a.entity_id,
-                        self._blinded_text(a.old, blind),
-                        self._blinded_text(a.new, blind),
-                        a.reason,
-                        a.mac,
+                        *csv_row(
+                            [
+                                a.at,
+                                a.username,
+                                a.action,
+                                a.entity,
+                                a.entity_id,
+                                self._blinded_text(a.old, blind),
+                                self._blinded_text(a.new, blind),
+                                a.reason,
+                                a.mac,
+                            ]
+                        ),
                     ]
                 )
         text = out.getvalue()

@@ -27,6 +27,7 @@ import matplotlib.pyplot as plt
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure as MplFigure
 
+from scorer.core.cells import set_xlsx_cell
 from scorer.core.private_files import replacing
 
 FORMATS = ("html", "pdf", "json", "xlsx")
@@ -322,25 +323,34 @@ def to_xlsx(doc: Document, target: Path) -> None:
     wb = Workbook()
     about = wb.active
     about.title = "About"
-    about.append([doc.title])
+    _append(about, [doc.title])
     about["A1"].font = Font(bold=True, size=13)
     for k, v in doc.facts:
-        about.append([k, v])
+        _append(about, [k, v])
     used: set[str] = {"About"}
     for t in doc.tables():
         name = _sheet_name(t.name, used)
         ws = wb.create_sheet(name)
-        ws.append([t.caption])
+        _append(ws, [t.caption])
         ws["A1"].font = Font(bold=True)
-        ws.append(t.columns)
+        _append(ws, t.columns)
         for cell in ws[2]:
             cell.font = Font(bold=True)
         for row in t.rows:
-            ws.append([_cell(v) for v in row])
+            _append(ws, [_cell(v) for v in row])
         for i, col in enumerate(t.columns, start=1):
             width = max([len(str(col))] + [len(fmt(r[i - 1])) for r in t.rows if i - 1 < len(r)])
             ws.column_dimensions[ws.cell(row=2, column=i).column_letter].width = min(60, width + 2)
     wb.save(target)
+
+
+def _append(ws: Any, values: list[Any]) -> None:
+    """A row below the sheet's last, each text a string cell (never a formula), escaped where
+    XLSX cannot hold a character (scorer.core.cells); numbers stay numbers."""
+    ws.append([None] * len(values))  # the row openpyxl's append would take
+    row = ws.max_row
+    for col, value in enumerate(values, start=1):
+        set_xlsx_cell(ws.cell(row=row, column=col), value)
 
 
 def _cell(v: Any) -> Any:
