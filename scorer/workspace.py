@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from scorer.core.cells import csv_row, csv_text
+from scorer.core.cells import csv_row, csv_text, formula_lead
 from scorer.core.methods import REGIONS, Area, builtin_methods, get_method
 from scorer.core.protocol import (
     FROZEN_AT_FIRST_SIGNATURE,
@@ -720,6 +720,19 @@ class Workspace:
     ) -> None:
         """Change one setting with a reason (audited). Methods, design and visits freeze at
         the first signed read; nothing changes after lock."""
+        self._set_setting(s, trial, name, value, reason)
+
+    def _set_setting(
+        self,
+        s: UserSession,
+        trial: str,
+        name: str,
+        value: Any,
+        reason: str,
+        basis: Mapping[str, Any] | None = None,
+    ) -> None:
+        """:meth:`set_trial_setting`; ``basis`` (how a computed value was found) is recorded
+        beside the new value in the same audit row."""
         self._active(s, "coordinator")
         _need_reason(reason)
         with self._write(s) as tx:
@@ -751,7 +764,7 @@ class Workspace:
                 trial,
                 trial_id=t.id,
                 old={name: old.to_dict()[name]},
-                new={name: new.to_dict()[name]},
+                new={name: new.to_dict()[name], **({"basis": dict(basis)} if basis else {})},
                 reason=reason,
             )
 
@@ -811,6 +824,7 @@ class Workspace:
         if not real_id.strip():
             raise InvalidInput("a patient identifier is required")
         _check_name(real_id, "patient identifier")
+        _check_formula(real_id, "patient identifier")
         with self._write(s) as tx:
             t = self._trial(tx.session, trial)
             self._not_locked(t)
@@ -2678,11 +2692,19 @@ class Workspace:
             )
         except AnalysisError as exc:
             raise InvalidInput(f"the SDC cannot be computed yet: {exc}") from exc
-        value = (result.get("sdc") or {}).get("value")
-        if value is None:
-            raise InvalidInput("the SDC cannot be computed yet: too few patients read twice")
-        value = round(float(value), 6)
-        self.set_trial_setting(s, trial, "frozen_sdc", value, reason)
+        found = result.get("sdc") or {}
+        if found.get("value") is None:
+            why = result.get("sdc_note") or "No SDC: too few patients read twice"
+            raise InvalidInput(f"the SDC cannot be computed yet: {why}")
+        value = round(float(found["value"]), 6)
+        # The block it came from (docs/incomplete-designs.md), recorded in the audit row.
+        basis = {
+            "readers": found["readers"],
+            "n": found["n"],
+            "k": found["k"],
+            "level": found["level"],
+        }
+        self._set_setting(s, trial, "frozen_sdc", value, reason, basis=basis)
         return value
 
     def _primary_changes(
@@ -3802,6 +3824,7 @@ def _need_reason(reason: str) -> None:
 def _check_username(name: str) -> None:
     if not name or len(name) > 64 or not all(c.isalnum() or c in "._-" for c in name):
         raise InvalidInput("a user ID is 1-64 letters, digits, dots, dashes or underscores")
+    _check_formula(name, "user ID")
 
 
 def _check_password(
@@ -3817,6 +3840,17 @@ def _check_password(
 def _check_code(code: str, what: str) -> None:
     if not code or len(code) > 64 or not all(c.isalnum() or c in "._-" for c in code):
         raise InvalidInput(f"a {what} is 1-64 letters, digits, dots, dashes or underscores")
+    _check_formula(code, what)
+
+
+def _check_formula(text: str, what: str) -> None:
+    """An ID written raw in reads CSVs may not start with - + = @: a spreadsheet would run it
+    as a formula (scorer.core.cells)."""
+    lead = formula_lead(text)
+    if lead:
+        raise InvalidInput(
+            f"a {what} may not start with {lead}: a spreadsheet would run {text!r} as a formula"
+        )
 
 
 def _n(value: float | None) -> str:
