@@ -18,6 +18,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from scorer.core.cells import formula_lead
 from scorer.core.private_files import FOLDER_MODE, make_folder, set_mode
 from scorer.imaging.decode_pool import (
     DecodePool,
@@ -332,6 +333,13 @@ def _resolve_identity(c: _Candidate, visit_labels: set[str]) -> None:
     """Patient, visit, date and regions from the manifest, else the header; flag the unknown."""
     f, m = c.facts, c.manifest
     c.patient_id = (m.patient if m and m.patient else None) or (f.patient_id if f else None)
+    lead = formula_lead(c.patient_id) if c.patient_id else None
+    if lead:
+        # Reads CSVs keep IDs raw: none may be one a spreadsheet runs (scorer.core.cells).
+        c.flags.append(
+            f"patient ID not taken: it starts with {lead}, which a spreadsheet runs as a formula"
+        )
+        c.patient_id = None
     visit = (m.visit if m and m.visit else None) or (f.visit if f else None)
     c.when = (m.date if m and m.date else None) or (f.acquisition_date if f else None)
     c.regions = (m.regions if m and m.regions else ()) or (f.regions if f else ())

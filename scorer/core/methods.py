@@ -13,6 +13,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from scorer.core.cells import formula_lead
+
 REGIONS: tuple[str, ...] = ("LH", "RH", "LF", "RF")
 HAND_REGIONS: frozenset[str] = frozenset({"LH", "RH"})
 FOOT_REGIONS: frozenset[str] = frozenset({"LF", "RF"})
@@ -202,6 +204,21 @@ def _str(value: Any, source: str, entry: str, what: str) -> str:
     return value
 
 
+def _code(value: Any, source: str, entry: str, what: str) -> str:
+    """A code written raw in reads CSVs: a non-empty string not starting with - + = @ (a
+    spreadsheet would run it as a formula; scorer.core.cells)."""
+    text = _str(value, source, entry, what)
+    lead = formula_lead(text)
+    if lead:
+        raise _fail(
+            source,
+            entry,
+            f"{what} {text!r} starts with {lead}, which a spreadsheet runs as a formula; "
+            "codes may not start with - + = or @",
+        )
+    return text
+
+
 def _parse_feature(code: str, raw: Any, source: str) -> Feature:
     entry = f"features.{code}"
     if code not in FEATURES:
@@ -259,7 +276,7 @@ def parse_method(data: Mapping[str, Any], source: str, base: Method | None = Non
     unknown = set(data) - known
     if unknown:
         raise _fail(source, "top level", f"unknown key(s) {', '.join(sorted(unknown))}")
-    method_id = _str(data.get("id"), source, "id", "id")
+    method_id = _code(data.get("id"), source, "id", "id")
     feats_raw = data.get("features")
     if not isinstance(feats_raw, dict) or not feats_raw:
         raise _fail(source, "features", "at least one feature is required")
@@ -330,7 +347,7 @@ def parse_method(data: Mapping[str, Any], source: str, base: Method | None = Non
             n_parts = max(1, len(sides))
             for region in regions:
                 for joint in joints:
-                    j = _str(joint, source, entry, "joint")
+                    j = _code(joint, source, entry, "joint")
                     key = Area(region, j, feature)
                     if key in seen:
                         raise _fail(source, f"{entry} ({key})", "duplicate area")

@@ -111,6 +111,11 @@ def validate(p: Protocol) -> Protocol:
     for v in p.visits:
         if not v.label or not all(c.isalnum() or c in "._-" for c in v.label):
             raise ProtocolError(f"visits: bad visit label {v.label!r}")
+        if v.label.startswith("-"):
+            raise ProtocolError(
+                f"visits: visit label {v.label!r} starts with '-', which a spreadsheet runs "
+                "as a formula"
+            )
     if p.sdc_level not in (95, 80):
         raise ProtocolError("sdc_level: must be 95 or 80")
     for t in p.thresholds:

@@ -10,6 +10,11 @@ export -> import -> export gives byte-identical files.
 The CSV carries neither the side scores of areas graded in parts (only the area score, their
 sum: foot erosion in ``svh``) nor the free-text note of a not-assessable area: reads parsed
 from a CSV have ``sides=None`` and ``note=""``.
+
+The file keeps raw values (no ``'`` is added for a spreadsheet's sake: the round trip stays
+byte-identical), so its IDs and codes may not start with ``-``, ``+``, ``=`` or ``@``, which a
+spreadsheet would run as a formula: such an ID is refused on import (line and column) and on
+export; no method may define such a code (:mod:`scorer.core.methods`).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import NamedTuple
 
+from scorer.core.cells import formula_lead
 from scorer.core.methods import REASONS, Area, Method, builtin_methods
 from scorer.core.private_files import FILE_MODE, set_mode
 from scorer.core.reads import READ_STATUSES, READ_TYPES, AreaScore, Read, ReadError, validate_read
@@ -53,7 +59,8 @@ HEADER: tuple[str, ...] = (
 #: Problems kept in a :class:`ReadsCsvError`; the rest are only counted.
 MAX_ERRORS = 200
 
-#: Free-text identifier columns: required, no control characters.
+#: Free-text identifier columns: required, no control characters, not starting with - + = @
+#: (the file keeps raw values, so no ID may be one a spreadsheet runs: scorer.core.cells).
 _TEXT_COLUMNS: tuple[str, ...] = ("trial", "patient", "visit", "reader", "read_id")
 #: Columns that every row of one read must repeat unchanged.
 _READ_COLUMNS: tuple[str, ...] = (
@@ -251,6 +258,8 @@ def _check_row(
             p.add(line, col, "must not be empty")
         elif _has_control(text):
             p.add(line, col, f"contains a control character: {text!r}")
+        elif formula_lead(text):
+            p.add(line, col, _formula_message(text))
 
     vd = row["visit_date"]
     if vd:
@@ -405,7 +414,14 @@ def _check_combo(
 
 
 def _clean_text(text: str) -> bool:
-    return bool(text.strip()) and not _has_control(text)
+    return bool(text.strip()) and not _has_control(text) and formula_lead(text) is None
+
+
+def _formula_message(text: str) -> str:
+    return (
+        f"{text!r} starts with {formula_lead(text)}, which a spreadsheet runs as a formula; "
+        "IDs may not start with - + = or @"
+    )
 
 
 def _clean_date(text: str) -> bool:
@@ -651,6 +667,8 @@ def _read_problems(read: Read, methods: Mapping[str, Method]) -> list[str]:
             problems.append(f"{col} must not be empty")
         elif _has_control(value):
             problems.append(f"{col} contains a control character: {value!r}")
+        elif formula_lead(value):
+            problems.append(f"{col} {_formula_message(value)}")
     if read.visit_date is not None and (
         isinstance(read.visit_date, datetime) or not isinstance(read.visit_date, date)
     ):

@@ -11,8 +11,6 @@ Run it on its own: ``python -m scorer.gui.monitor [--screenshot PNG]``.
 
 from __future__ import annotations
 
-import csv
-import io
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -256,7 +254,7 @@ class MonitorWindow(QMainWindow):
 
         def run() -> str:
             from scorer.core.private_files import write_file
-            from scorer.reports.document import write
+            from scorer.reports.document import table_csv, write
 
             if what == "trail" and fmt == "csv":
                 write_file(path, ws.export_audit(s))  # owner-only, whole or not at all
@@ -268,12 +266,8 @@ class MonitorWindow(QMainWindow):
             doc = ws.session_document(s, chosen["session"])
             if fmt == "pdf":
                 write(doc, path)
-            else:
-                out = io.StringIO()
-                w = csv.writer(out, lineterminator="\n")
-                w.writerow(doc.tables()[0].columns)
-                w.writerows(doc.tables()[0].rows)
-                write_file(path, out.getvalue())
+            else:  # texts a spreadsheet shows as text, never runs as a formula
+                write_file(path, table_csv(doc.tables()[0]))
             return str(path)
 
         def done(written: str) -> None:

@@ -27,7 +27,7 @@ import matplotlib.pyplot as plt
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure as MplFigure
 
-from scorer.core.cells import set_xlsx_cell
+from scorer.core.cells import csv_row, set_xlsx_cell
 from scorer.core.private_files import replacing
 
 FORMATS = ("html", "pdf", "json", "xlsx")
@@ -342,6 +342,19 @@ def to_xlsx(doc: Document, target: Path) -> None:
             width = max([len(str(col))] + [len(fmt(r[i - 1])) for r in t.rows if i - 1 < len(r)])
             ws.column_dimensions[ws.cell(row=2, column=i).column_letter].width = min(60, width + 2)
     wb.save(target)
+
+
+def table_csv(table: Table) -> str:
+    """A table as CSV text (header row, then its rows; LF line ends): each text a spreadsheet
+    shows as text (``'`` before one starting with = + - @, tab or CR; scorer.core.cells),
+    numbers as numbers."""
+    import csv
+
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(csv_row(table.columns))
+    w.writerows(csv_row(row) for row in table.rows)
+    return out.getvalue()
 
 
 def _append(ws: Any, values: list[Any]) -> None:
