@@ -320,7 +320,9 @@ def visit_date(db: Session, patient_id: int, visit_id: int) -> date | None:
         d
         for d in db.scalars(
             select(Image.acquisition_date).where(
-                Image.patient_id == patient_id, Image.visit_id == visit_id
+                Image.patient_id == patient_id,
+                Image.visit_id == visit_id,
+                Image.qc_state != "failed",
             )
         )
         if d
@@ -625,11 +627,14 @@ def reads_of_case(db: Session, c: Case) -> list[Read]:
 
 
 def visits_with_images(db: Session, t: Trial) -> dict[int, set[int]]:
-    """Patient id -> visit ids that have at least one image."""
+    """Patient id -> visit ids that have at least one image not failed at QC."""
     out: dict[int, set[int]] = {}
     for pid, vid in db.execute(
         select(Image.patient_id, Image.visit_id).where(
-            Image.trial_id == t.id, Image.patient_id.is_not(None), Image.visit_id.is_not(None)
+            Image.trial_id == t.id,
+            Image.patient_id.is_not(None),
+            Image.visit_id.is_not(None),
+            Image.qc_state != "failed",
         )
     ):
         if pid is not None and vid is not None:
@@ -645,17 +650,24 @@ def clear_assignment_patients(db: Session, a: Assignment) -> None:
 # ------------------------------------------------------------------ images
 
 
-def image_hashes(db: Session) -> dict[str, str]:
-    """Original file SHA-256 -> image code, for every image."""
-    return {h: c for h, c in db.execute(select(Image.sha256, Image.code))}
+def image_hashes(db: Session, trial_id: int) -> dict[str, str]:
+    """Original file SHA-256 -> image code, for every image of a trial."""
+    return {
+        h: c
+        for h, c in db.execute(
+            select(Image.sha256, Image.code).where(Image.trial_id == trial_id)
+        )
+    }
 
 
-def image_sop_uids(db: Session) -> dict[str, str]:
-    """Original SOP Instance UID -> image code."""
+def image_sop_uids(db: Session, trial_id: int) -> dict[str, str]:
+    """Original SOP Instance UID -> image code, for every image of a trial."""
     return {
         u: c
         for u, c in db.execute(
-            select(Image.sop_instance_uid, Image.code).where(Image.sop_instance_uid.is_not(None))
+            select(Image.sop_instance_uid, Image.code).where(
+                Image.trial_id == trial_id, Image.sop_instance_uid.is_not(None)
+            )
         )
         if u
     }
@@ -681,6 +693,8 @@ def add_image(
     source_name: str,
     regions: tuple[str, ...],
     now: str,
+    qc_state: str = "passed",
+    pixel_sha256: str | None = None,
 ) -> Image:
     img = Image(
         trial_id=t.id,
@@ -699,6 +713,9 @@ def add_image(
         columns=columns,
         source_name=source_name,
         created_at=now,
+        qc_state=qc_state,
+        qc_reason="",
+        pixel_sha256=pixel_sha256,
     )
     db.add(img)
     db.flush()
@@ -716,6 +733,18 @@ def image_by_code(db: Session, code: str) -> Image | None:
     return db.scalar(select(Image).where(Image.code == code))
 
 
+def cases_showing(db: Session, patient_id: int, visit_label: str) -> list[tuple[str, str]]:
+    """(case code, reader's user ID) of every case of a patient that shows a visit."""
+    rows = db.execute(
+        select(Case.code, Case.visits, User.username)
+        .join(Worklist, Worklist.id == Case.worklist_id)
+        .join(User, User.id == Worklist.reader_id)
+        .where(Case.patient_id == patient_id)
+        .order_by(Case.id)
+    ).all()
+    return [(str(c), str(u)) for c, visits, u in rows if visit_label in json.loads(visits)]
+
+
 def visit_by_id(db: Session, visit_id: int) -> Visit | None:
     return db.get(Visit, visit_id)
 
@@ -725,11 +754,16 @@ def reader_paths(db: Session) -> list[str]:
 
 
 def images_of_visit(db: Session, patient_id: int, visit_id: int) -> list[Image]:
-    """A patient's images at a visit, hands before feet, in import order."""
+    """A patient's images at a visit that passed QC, hands before feet, in import order: an
+    image waiting for QC or failed reaches no case."""
     imgs = list(
         db.scalars(
             select(Image)
-            .where(Image.patient_id == patient_id, Image.visit_id == visit_id)
+            .where(
+                Image.patient_id == patient_id,
+                Image.visit_id == visit_id,
+                Image.qc_state == "passed",
+            )
             .order_by(Image.id)
         )
     )

@@ -145,6 +145,13 @@ class Image(Base):
     created_at: Mapped[str] = mapped_column(String(32))
     # Rectangles masked on the readers' copy (JSON [[x, y, width, height], ...]).
     masks: Mapped[str] = mapped_column(Text, default="")
+    # Quality control: "passed" (reaches cases), "pending" (flagged at import, waiting for
+    # the coordinator) or "failed" (never reaches a case), with the coordinator's reason.
+    qc_state: Mapped[str] = mapped_column(String(16), default="passed")
+    qc_reason: Mapped[str] = mapped_column(Text, default="")
+    # SHA-256 of the decoded stored pixel values: the same image re-sent in another transfer
+    # syntax is known by it (None for images imported before it was kept).
+    pixel_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
 
     regions: Mapped[list[ImageRegion]] = relationship(cascade="all, delete-orphan")
 

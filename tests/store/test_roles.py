@@ -93,6 +93,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "progress": frozenset({"coordinator", "monitor"}),
     "reassign_image": frozenset({"coordinator"}),
     "mask_image": frozenset({"coordinator"}),
+    "image_qc": frozenset({"coordinator"}),
     "render_image": frozenset({"coordinator"}),
     "mark_region_missing": frozenset({"coordinator"}),
     "missing_regions": frozenset({"coordinator", "monitor"}),
@@ -576,6 +577,11 @@ def _mask_image(c: Any, s: UserSession) -> None:
         c.ws.mask_image(s, "NOSUCHIMAGE1", [(0, 0, 10, 10)], "burned-in name")
 
 
+def _image_qc(c: Any, s: UserSession) -> None:
+    with pytest.raises(NotFound, match="no image"):
+        c.ws.image_qc(s, "NOSUCHIMAGE1", "failed", "a bone scan")
+
+
 def _render_image(c: Any, s: UserSession) -> None:
     with pytest.raises(NotFound, match="no image"):
         c.ws.render_image(s, "NOSUCHIMAGE1")
@@ -754,6 +760,7 @@ CALLS: dict[str, Call] = {
     "progress": _progress,
     "reassign_image": _reassign_image,
     "mask_image": _mask_image,
+    "image_qc": _image_qc,
     "render_image": _render_image,
     "mark_region_missing": _mark_region_missing,
     "missing_regions": _missing_regions,
