@@ -1763,6 +1763,8 @@ class Workspace:
                         "columns": img.columns,
                         "source": img.source_name,
                         "masked": bool(img.masks and img.masks != "[]"),
+                        "qc": img.qc_state,
+                        "qc_reason": img.qc_reason,
                     }
                 )
             return out
@@ -2213,6 +2215,60 @@ class Workspace:
                 "image.reassign", "image", img.code, trial_id=t.id, old=old, new=new, reason=reason
             )
             return new
+
+    #: An image's QC states: passed reaches cases, pending (flagged at import) waits for the
+    #: coordinator, failed never reaches a case.
+    QC_STATES: tuple[str, ...] = ("pending", "passed", "failed")
+
+    def image_qc(
+        self, s: UserSession, image_code: str, state: str, reason: str = ""
+    ) -> dict[str, Any]:
+        """Set an image's QC state (coordinator), audited with the reason in the same
+        transaction. ``passed`` lets it reach its patient's cases; ``failed`` (a reason is
+        required) keeps it from every case for good, and the cases that showed it are listed
+        (``cases``: code and reader) for the coordinator to follow up."""
+        self._active(s, "coordinator")
+        if state not in ("passed", "failed"):
+            raise InvalidInput(f"an image's QC is passed or failed, not {state!r}")
+        if state == "failed" or reason.strip():
+            _need_reason(reason)
+        with self._write(s) as tx:
+            img = repo.image_by_code(tx.session, image_code)
+            if img is None:
+                raise NotFound(f"no image {image_code!r}")
+            t = repo.trial_by_id(tx.session, img.trial_id)
+            self._not_locked(t)
+            if img.qc_state == "failed":
+                raise InvalidInput(
+                    f"image {image_code} failed QC ({img.qc_reason}): a failed image stays "
+                    "failed; import a better film"
+                )
+            if img.qc_state == state:
+                raise InvalidInput(f"image {image_code} has QC {state} already")
+            cases: list[dict[str, str]] = []
+            if img.patient_id is not None and img.visit_id is not None:
+                v = repo.visit_by_id(tx.session, img.visit_id)
+                assert v is not None
+                held = repo.cases_showing(tx.session, img.patient_id, v.label)
+                cases = [{"case": c, "reader": u} for c, u in held]
+            old = {"qc": img.qc_state, "qc_reason": img.qc_reason}
+            img.qc_state = state
+            img.qc_reason = reason.strip()
+            tx.audit(
+                "image.qc",
+                "image",
+                img.code,
+                trial_id=t.id,
+                old=old,
+                new={"qc": state, **({"cases": [c["case"] for c in cases]} if cases else {})},
+                reason=reason.strip(),
+            )
+            return {
+                "image": img.code,
+                "qc": state,
+                "qc_reason": img.qc_reason,
+                "cases": cases if state == "failed" else [],
+            }
 
     @staticmethod
     def _image_place(db: Any, img: Any) -> dict[str, Any]:
