@@ -23,6 +23,8 @@ ADJUDICATION_TRIGGERS: tuple[str, ...] = ("difference", "frozen_sdc", "none")
 FINAL_RULES: tuple[str, ...] = ("mean_all", "closest_two", "adjudicator")
 # Settings that decide what is read and how: frozen at the first signed read.
 FROZEN_AT_FIRST_SIGNATURE: frozenset[str] = frozenset({"methods", "design", "visits"})
+#: The modalities whose files may be declared free of burned-in text (no_burned_in_text).
+BURNED_IN_MODALITIES: tuple[str, ...] = ("CR", "DX")
 
 
 class ProtocolError(ValueError):
@@ -65,6 +67,9 @@ class Protocol:
     calibration_reference: str = ""
     # DICOM: the calling AE titles (modalities, PACS) allowed to send this trial images.
     dicom_senders: tuple[str, ...] = ()
+    # Image QC: modalities (CR, DX) whose files this trial knows carry no burned-in text, so
+    # such a file without Burned In Annotation is not flagged "burned-in text unknown".
+    no_burned_in_text: tuple[str, ...] = ()
     version: int = 1
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -75,6 +80,7 @@ class Protocol:
         d["thresholds"] = list(self.thresholds)
         d["calibration_patients"] = list(self.calibration_patients)
         d["dicom_senders"] = list(self.dicom_senders)
+        d["no_burned_in_text"] = list(self.no_burned_in_text)
         d.pop("extra")
         return d
 
@@ -161,6 +167,11 @@ def validate(p: Protocol) -> Protocol:
         problem = ae_title_problem(aet)
         if problem:
             raise ProtocolError(f"dicom_senders: {problem}")
+    for modality in p.no_burned_in_text:
+        if modality not in BURNED_IN_MODALITIES:
+            raise ProtocolError(
+                f"no_burned_in_text: {modality!r} is not one of {', '.join(BURNED_IN_MODALITIES)}"
+            )
     return p
 
 
@@ -198,6 +209,11 @@ def _coerce(name: str, value: Any) -> Any:
         if not isinstance(items, list | tuple):
             raise ProtocolError("dicom_senders: a list of AE titles")
         return tuple(sorted({str(t).strip() for t in items if str(t).strip()}))
+    if name == "no_burned_in_text":
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            raise ProtocolError("no_burned_in_text: a list of modalities (CR, DX)")
+        return tuple(sorted({str(t).strip().upper() for t in items if str(t).strip()}))
     if name == "visits":
         out = []
         items = value.split(",") if isinstance(value, str) else value
