@@ -412,8 +412,11 @@ def _change_section(
     visits = order_visits({v for (_, v, _) in table}, visit_dates)
     for i, p in enumerate(patients):
         row: dict[str, Any] = {"patient": p, "readers": {}}
-        d0: date | None = None
-        d1: date | None = None
+        # The patient's visit dates (spec §6: the earliest among the visit's images): from
+        # every analysed read of the visit, not only those of readers whose change was
+        # computed, so a mean of filled-in changes is annualised like any other.
+        d0 = _patient_visit_date(table, p, v_from, readers)
+        d1 = _patient_visit_date(table, p, v_to, readers)
         for j, rd in enumerate(readers):
             r0 = table.get((p, v_from, rd))
             r1 = table.get((p, v_to, rd))
@@ -431,8 +434,6 @@ def _change_section(
             if not math.isnan(ch):
                 changes[i, j] = ch
             row["readers"][rd] = _r(ch)
-            d0 = r0.visit_date if d0 is None or (r0.visit_date and r0.visit_date < d0) else d0
-            d1 = r1.visit_date if d1 is None or (r1.visit_date and r1.visit_date < d1) else d1
         vals = changes[i][~np.isnan(changes[i])]
         mean = float(vals.mean()) if vals.size else None
         row["mean"] = _r(mean)
@@ -614,6 +615,18 @@ def _sdc_section(
         ],
         "pairwise": pairwise,
     }, None
+
+
+def _patient_visit_date(
+    table: dict[tuple[str, str, str], Read], patient: str, visit: str, readers: Sequence[str]
+) -> date | None:
+    """The earliest date among the analysed reads of a patient's visit (None without one)."""
+    dates = [
+        r.visit_date
+        for rd in readers
+        if (r := table.get((patient, visit, rd))) is not None and r.visit_date is not None
+    ]
+    return min(dates, default=None)
 
 
 def _fill_visit(
