@@ -204,31 +204,83 @@ def agreement_document(
         )
     )
 
-    # ICCs.
-    icc_rows = _icc_rows("status, pooled over visits", result["icc"]["status"])
-    for visit, table in result["icc"]["status_by_visit"].items():
-        icc_rows += _icc_rows(f"status, {visit}", table)
-    icc_rows += _icc_rows("change", result["icc"]["change"])
-    sections.append(
-        Section(
-            "Inter-reader agreement (ICC)",
-            [
-                Paragraph(
-                    "Shrout & Fleiss forms with McGraw & Wong's names; 95 % intervals exact "
-                    "F-based for ICC(1,·) and ICC(3,·), McGraw & Wong's approximation for "
-                    "ICC(2,·). The pooled status ICC treats each patient's visits as "
-                    "independent targets."
-                ),
-                Table(
-                    "ICC",
-                    f"ICC of status (n = {n_targets} patient-visit targets pooled) and change "
-                    f"(n = {result['icc']['change_n']} patients); n per row",
-                    ["Measure", "Form", "McGraw & Wong", "ICC", "95% low", "95% high", "n", "k"],
-                    icc_rows,
-                ),
-            ],
+    # ICCs: all readers on the targets every one of them read, then every pair.
+    icc = result["icc"]
+    everyone = f"all readers ({', '.join(readers)})"
+    icc_rows = _icc_rows(f"status, pooled over visits, {everyone}", icc["status"])
+    for visit, table in icc["status_by_visit"].items():
+        icc_rows += _icc_rows(f"status, {visit}, {everyone}", table)
+    icc_rows += _icc_rows(f"change, {everyone}", icc["change"])
+    why_not = [
+        n
+        for n in (
+            icc.get("status_note"),
+            *(icc.get("status_by_visit_notes") or {}).values(),
+            icc.get("change_note"),
         )
-    )
+        if n
+    ]
+    pair_rows = []
+    for p in icc.get("pairwise") or []:
+        where = (p["visit"] or "pooled over visits") if p["measure"] == "status" else "—"
+        table = p["icc"] or {}
+        a1, c1, o1 = (table.get(f) or {} for f in ("ICC(2,1)", "ICC(3,1)", "ICC(1,1)"))
+        pair_rows.append(
+            [
+                p["measure"],
+                where,
+                p["reader_a"],
+                p["reader_b"],
+                p["n"],
+                a1.get("value"),
+                a1.get("ci_low"),
+                a1.get("ci_high"),
+                c1.get("value"),
+                o1.get("value"),
+                (p["note"] or "").split("not estimable: ", 1)[-1] if not table else p["note"],
+            ]
+        )
+    icc_blocks: list[Any] = [
+        Paragraph(
+            "Shrout & Fleiss forms with McGraw & Wong's names; 95 % intervals exact "
+            "F-based for ICC(1,·) and ICC(3,·), McGraw & Wong's approximation for "
+            "ICC(2,·). The pooled status ICC treats each patient's visits as "
+            "independent targets. The all-reader ICCs use the targets every reader read; "
+            "the pairwise ICCs each pair's shared targets. An ICC of fewer than 3 targets, "
+            "or of ratings all the same, is not estimable (docs/incomplete-designs.md)."
+        ),
+        Table(
+            "ICC",
+            f"ICC of status (n = {n_targets} patient-visit targets pooled) and change "
+            f"(n = {icc['change_n']} patients), {everyone}; n per row",
+            ["Measure", "Form", "McGraw & Wong", "ICC", "95% low", "95% high", "n", "k"],
+            icc_rows,
+        ),
+        *(Paragraph(n) for n in why_not),
+    ]
+    if pair_rows:
+        icc_blocks.append(
+            Table(
+                "Pairwise ICC",
+                "ICC of every reader pair on the targets both read (n per row): ICC(A,1) with "
+                "its 95 % interval, ICC(C,1) and ICC(1); a note where it is not estimable",
+                [
+                    "Measure",
+                    "Visit",
+                    "Reader A",
+                    "Reader B",
+                    "n",
+                    "ICC(A,1)",
+                    "95% low",
+                    "95% high",
+                    "ICC(C,1)",
+                    "ICC(1)",
+                    "Note",
+                ],
+                pair_rows,
+            )
+        )
+    sections.append(Section("Inter-reader agreement (ICC)", icc_blocks))
 
     # SDC.
     blocks: list[Any] = []
@@ -236,17 +288,38 @@ def agreement_document(
     sdc_value: float | None = None
     if sdc:
         sdc_value = sdc["value"]
+        names = ", ".join(sdc.get("readers") or readers)
         blocks.append(
             Table(
                 "SDC",
-                f"Smallest detectable change (n = {sdc['n']} patients, {sdc['n_readers']} "
-                "readers; Bruynesteyn 2005)",
-                ["Level", "Readers averaged (k)", "SDC", "n"],
-                [[t["level"], t["k"], t["value"], sdc["n"]] for t in sdc["table"]],
+                f"Smallest detectable change from readers {names} (n = {sdc['n']} patients, "
+                f"{sdc['n_readers']} readers; Bruynesteyn 2005)",
+                ["Level", "Readers averaged (k)", "SDC", "n", "Readers"],
+                [[t["level"], t["k"], t["value"], sdc["n"], names] for t in sdc["table"]],
             )
         )
+        if len(sdc.get("readers") or readers) < len(readers):
+            blocks.append(
+                Paragraph(
+                    f"Not every reader read every patient: the SDC uses the largest complete "
+                    f"block, readers {names} on the {sdc['n']} patients all of them read (most "
+                    "patients first, then most readers); the other readers are left out of it."
+                )
+            )
+        if sdc.get("pairwise"):
+            blocks.append(
+                Table(
+                    "Pairwise SDC",
+                    "SDC of every reader pair on the patients both read (k = 2; n per row)",
+                    ["Reader A", "Reader B", "n", "SD of differences", "SDC95", "SDC80"],
+                    [
+                        [p["reader_a"], p["reader_b"], p["n"], p["sd_diff"], p["sdc95"], p["sdc80"]]
+                        for p in sdc["pairwise"]
+                    ],
+                )
+            )
     else:
-        blocks.append(Paragraph("No SDC: it needs change scores of two or more readers."))
+        blocks.append(Paragraph(result.get("sdc_note") or "No SDC."))
     sections.append(Section("Smallest detectable change", blocks))
 
     # Bland–Altman.
