@@ -152,7 +152,7 @@ def test_pairwise_iccs_use_each_pairs_shared_targets(partial: dict[str, Any]) ->
         for p in partial["icc"]["pairwise"]
     }
     pairs = list(itertools.combinations(("R1", "R2", "R3"), 2))
-    expected = {("status", None, *ab) for ab in pairs}
+    expected: set[tuple[str, str | None, str, str]] = {("status", None, *ab) for ab in pairs}
     expected |= {("status", v, *ab) for v in ("W0", "W52") for ab in pairs}
     expected |= {("change", None, *ab) for ab in pairs}
     assert set(rows) == expected
