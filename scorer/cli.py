@@ -543,6 +543,7 @@ def _report_endpoints(args: argparse.Namespace, out: Path) -> int:
         endpoint_document,
         load_manifest,
         read_allocation,
+        read_strata,
     )
 
     reads_path = Path(args.reads)
@@ -555,9 +556,18 @@ def _report_endpoints(args: argparse.Namespace, out: Path) -> int:
         data = reads_path.read_bytes()
         manifest = load_manifest(manifest_path.read_bytes())
         check_export(data, manifest)
-        arms = read_allocation(Path(args.arms).read_bytes())
+        allocation = Path(args.arms).read_bytes()
+        arms, strata = read_allocation(allocation), read_strata(allocation)
         reads = parse_reads_csv(data)
-        doc = endpoint_document(reads, manifest, arms)
+        doc = endpoint_document(
+            reads,
+            manifest,
+            arms,
+            strata=strata,
+            control=args.control,
+            visit_from=args.visit_from,
+            visit_to=args.visit_to,
+        )
         write(doc, out)
     except FileNotFoundError as exc:
         _err(f"cannot read {exc.filename}: no such file")
@@ -1338,10 +1348,23 @@ def build_parser() -> argparse.ArgumentParser:
         "endpoints", help="change and progression per arm from a locked export (no database)"
     )
     rpe.add_argument("--reads", required=True, metavar="LOCKED_EXPORT.csv")
-    rpe.add_argument("--arms", required=True, metavar="ALLOCATION.csv", help="patient,arm")
+    rpe.add_argument(
+        "--arms",
+        required=True,
+        metavar="ALLOCATION.csv",
+        help="patient,arm[,factor...]: any further columns are stratification factors",
+    )
     rpe.add_argument(
         "--manifest", metavar="FILE.json", help="default: the .manifest.json beside the export"
     )
+    rpe.add_argument(
+        "--control",
+        metavar="ARM",
+        help="the control arm the others are compared with (default: an arm called placebo "
+        "or control, else the first by name; the report says which)",
+    )
+    rpe.add_argument("--from", dest="visit_from", metavar="VISIT", help="default: the first visit")
+    rpe.add_argument("--to", dest="visit_to", metavar="VISIT", help="default: the last visit")
     rpe.add_argument("--out", required=True, metavar="FILE.{html,pdf,json,xlsx}")
     rp.set_defaults(func=cmd_report)
 
