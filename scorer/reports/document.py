@@ -352,8 +352,12 @@ def table_csv(table: Table) -> str:
 
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
-    w.writerow(csv_row(table.columns))
-    w.writerows(csv_row(row) for row in table.rows)
+    # With LF line ends the csv module leaves a field holding a lone CR unquoted, which a
+    # reader takes for a line end: such a row is written with every field quoted.
+    quoted = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    for row in (table.columns, *table.rows):
+        cells = csv_row(row)
+        (quoted if any(isinstance(c, str) and "\r" in c for c in cells) else w).writerow(cells)
     return out.getvalue()
 
 
