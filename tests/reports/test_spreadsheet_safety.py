@@ -291,7 +291,8 @@ def test_every_export_opens_as_text(trial: dict[str, Any], tmp_path: Path, qtbot
     row = next(i for i, r in enumerate(window.sessions) if r["session"] == sid)
     with qtbot.waitSignal(window.timelineLoaded, timeout=20000):
         window.sessions_table.selectRow(row)
-    assert window.selected_session()["session"] == sid
+    chosen = window.selected_session()
+    assert chosen is not None and chosen["session"] == sid
     for what in ("session", "trail"):
         with qtbot.waitSignal(window.exported, timeout=60000):
             window.export(what, "csv", tmp_path / f"monitor-{what}.csv")
