@@ -832,10 +832,15 @@ def _analysis_sections(r: Mapping[str, Any], span: str) -> list[Section]:
                 ]
             )
         blocks.append(
+            Paragraph(
+                f"{a['name']} — model: {a['formula']}; n = {a['n']}; {rule}; LS means with "
+                f"{a['adjustment']}; residual df {a['residual_df']}."
+            )
+        )
+        blocks.append(
             Table(
                 f"ANCOVA {a['name']}",
-                f"{a['name']}: ANCOVA {a['formula']}; n = {a['n']}; {rule}; LS means with "
-                f"{a['adjustment']}; differences from {control}",
+                f"{a['name']}: LS means by arm and difference from {control} (n = {a['n']})",
                 [
                     "Arm",
                     "n",
@@ -869,23 +874,30 @@ def _analysis_sections(r: Mapping[str, Any], span: str) -> list[Section]:
                     100.0 * c["low"],
                     100.0 * c["high"],
                     c["p"],
-                    c["test"],
+                    _short_test(c["test"]),
                 ]
             )
             if c["note"]:
                 prog_notes.append(f"{t['non_progressor']}, {c['arm']}: {c['note']}.")
     n_prog = sum(a["n"] for a in r["arms"])
     blocks.append(
+        Paragraph(
+            f"Non-progressors (change in mTSS at or below each threshold) against {control}: "
+            "the difference in percentage points with Newcombe's hybrid score 95 % interval "
+            "(1998, method 10); p from "
+            + (
+                "the Cochran–Mantel–Haenszel test over the strata "
+                f"({', '.join(an['strata'])}; continuity-corrected)"
+                if an["strata"]
+                else "a logistic regression of non-progression on arm (Wald test)"
+            )
+            + f", or Fisher's exact test where that fit fails (said below); n = {n_prog}; {rule}."
+        )
+    )
+    blocks.append(
         Table(
             "Non-progression by arm",
-            f"Non-progressors (change in mTSS at or below each threshold) against {control}: "
-            "difference in percentage points with Newcombe's hybrid score 95 % interval; "
-            + (
-                "Cochran–Mantel–Haenszel test over the strata"
-                if an["strata"]
-                else "logistic regression on arm (Wald test)"
-            )
-            + f", or Fisher's exact test where that fit fails; n = {n_prog}; {rule}",
+            f"Non-progression: each arm against {control} (n = {n_prog})",
             [
                 "Non-progressor",
                 "Arm",
@@ -906,15 +918,16 @@ def _analysis_sections(r: Mapping[str, Any], span: str) -> list[Section]:
     sections = [Section(f"Treatment effect: change from {span}", list(blocks))]
     rank_rows = []
     rank_notes = []
+    rank_models = []
     for a in an["rank_sensitivity"]:
         if a["error"]:
             rank_notes.append(f"{a['name']}: the rank ANCOVA could not be fitted: {a['error']}")
             continue
+        rank_models.append(f"{a['name']} — model: {a['formula']}; n = {a['n']}; {rule}.")
         for d in a["differences"]:
             rank_rows.append(
                 [
                     a["name"],
-                    a["formula"],
                     a["n"],
                     d["arm"],
                     d["estimate"],
@@ -932,12 +945,12 @@ def _analysis_sections(r: Mapping[str, Any], span: str) -> list[Section]:
                     "ranks of change and of baseline (mid-ranks for ties); differences are in "
                     "mean rank."
                 ),
+                *(Paragraph(n) for n in rank_models),
                 Table(
                     "Rank sensitivity",
-                    f"ANCOVA on ranks by measure, against {control}; {rule} (n per row)",
+                    f"ANCOVA on ranks: difference from {control} by measure (n per row)",
                     [
                         "Measure",
-                        "Model",
                         "n",
                         "Arm",
                         "Difference in mean rank",
@@ -952,6 +965,14 @@ def _analysis_sections(r: Mapping[str, Any], span: str) -> list[Section]:
         )
     )
     return sections
+
+
+def _short_test(test: str) -> str:
+    """A test's name as the table's narrow column shows it (the text above names it in full)."""
+    for start, short in (("logistic", "logistic"), ("Cochran", "CMH"), ("Fisher", "Fisher")):
+        if test.startswith(start):
+            return short
+    return test
 
 
 def _non_progressor_label(progression: str) -> str:
