@@ -76,8 +76,7 @@ def generate_samples(
     )
 
     out.mkdir(parents=True, exist_ok=True)
-    pick = Stream(str(seed), "demo-progressors")
-    progressors = set(pick.sample(range(n_patients), N_PROGRESSORS))
+    progressors = demo_progressors(seed, n_patients)
     manifest_rows: list[list[str]] = []
     truth_svh: list[Read] = []
     truth_larsen: list[Read] = []
@@ -273,11 +272,28 @@ def run_demo(
     return DemoResult(url, accounts_file, True, passwords)
 
 
+def demo_progressors(seed: int = SAMPLE_SEED, n_patients: int = N_PATIENTS) -> set[int]:
+    """The indices of the sample patients whose films show progression (by the seed)."""
+    return set(Stream(str(seed), "demo-progressors").sample(range(n_patients), N_PROGRESSORS))
+
+
+PLACEBO_PROGRESSORS = 4
+
+
 def write_allocation(path: Path, n: int = N_PATIENTS) -> Path:
     """The demo's arm allocation (``patient,arm``), kept apart from the reading database as a
-    trial's randomisation list is: half the patients "active", half "placebo", by a seed."""
-    order = Stream("demo-allocation", "arms").shuffled([_subject(i) for i in range(n)])
-    arms = {p: ("active" if k % 2 == 0 else "placebo") for k, p in enumerate(order)}
+    trial's randomisation list is: half the patients "active", half "placebo", by a seed, with
+    4 of the 5 progressing patients on placebo, so the endpoint report tells the story of the
+    trials it imitates (less progression on the active arm). Only the allocation says so: the
+    films are the same."""
+    progressing = sorted(demo_progressors(SAMPLE_SEED, n) & set(range(n)))
+    stable = [i for i in range(n) if i not in progressing]
+    stream = Stream("demo-allocation", "arms")
+    progressing = stream.shuffled(progressing)
+    stable = stream.shuffled(stable)
+    on_placebo = min(PLACEBO_PROGRESSORS, len(progressing), n // 2)
+    placebo = set(progressing[:on_placebo]) | set(stable[: max(0, n // 2 - on_placebo)])
+    arms = {_subject(i): ("placebo" if i in placebo else "active") for i in range(n)}
     lines = ["patient,arm"] + [f"{p},{arms[p]}" for p in sorted(arms)]
     write_file(path, "\n".join(lines) + "\n")  # owner-only, as the trial's real list would be
     return path
