@@ -89,3 +89,34 @@ def test_non_gui_packages_never_need_qt(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stdout + r.stderr
     assert int(r.stdout.split()[-1]) >= 10
     assert (tmp_path / "out.json").stat().st_size > 1000
+
+
+def test_statsmodels_loads_only_for_the_endpoint_report(tmp_path: Path) -> None:
+    """statsmodels (and pandas) are runtime dependencies of `scorer report endpoints` alone:
+    importing every scorer module — the command line, the workspace, the reading window —
+    and running `scorer analyze` loads neither; the endpoint models load them when called."""
+    script = textwrap.dedent(
+        f"""
+        import os, sys, pkgutil, importlib
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        import scorer
+        import scorer.cli, scorer.workspace, scorer.gui.reading, scorer.gui.workstation
+        for m in pkgutil.walk_packages(scorer.__path__, "scorer."):
+            if m.name != "scorer.__main__":
+                importlib.import_module(m.name)
+        from scorer.cli import main
+        assert main(["example", "--out", {str(tmp_path / "ex.csv")!r}]) == 0
+        assert main(["analyze", {str(tmp_path / "ex.csv")!r}, "--format", "json",
+                     "--out", {str(tmp_path / "out.json")!r}]) == 0
+        heavy = sorted(n for n in sys.modules if n.split(".")[0] in ("statsmodels", "pandas"))
+        print("loaded:", heavy[:5])
+        assert not heavy, heavy
+        from scorer.stats.endpoint_models import newcombe_interval
+        newcombe_interval(1, 2, 1, 3)
+        assert "statsmodels" in sys.modules
+        print("ok")
+        """
+    )
+    r = _run(sys.executable, "-c", script)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.split()[-1] == "ok"
