@@ -87,8 +87,10 @@ def _limit_memory(megabytes: int) -> None:
 
 
 def _decode(task: DecodeTask) -> DecodeResult:
+    import numpy as np
     import pydicom
 
+    from scorer.imaging.codestream import CodestreamError
     from scorer.imaging.deidentify import deidentify
 
     start = time.perf_counter()
@@ -105,7 +107,16 @@ def _decode(task: DecodeTask) -> DecodeResult:
         # The display pipeline's decoder: every syntax the viewer shows (12-bit JPEG extended
         # included), frame 0 of a multi-frame image.
         arr = stored_values(ds)
-        out = deidentify(ds, task.secret)
+        try:
+            out = deidentify(ds, task.secret)
+        except CodestreamError as exc:
+            return DecodeResult(False, f"the compressed pixel data cannot be cleaned: {exc}")
+        if out.PixelData is not ds.PixelData and not np.array_equal(stored_values(out), arr):
+            # Comment or application segments were cut from the codestream: the copy must
+            # still decode to the very same pixels.
+            return DecodeResult(
+                False, "the pixel data decodes differently once its comments are removed"
+            )
     if arr.ndim != 2 or arr.shape != (int(ds.Rows), int(ds.Columns)):
         return DecodeResult(
             False,
