@@ -613,14 +613,22 @@ def cmd_import(args: argparse.Namespace) -> int:
             progress,
             workers=args.workers,
             timeout_s=args.timeout,
+            max_mb=args.max_mb,
             manifest_names=[Path(args.manifest).name] if args.manifest else [],
         )
         res = report.to_dict()
         if args.format == "json":
             print(json.dumps(res, indent=2))
         else:
+            if res["partial_removed"] or res["orphans_removed"]:
+                print(
+                    f"removed what an interrupted import left: {res['partial_removed']} partial "
+                    f"file(s), {res['orphans_removed']} readers' copy(ies) without an image"
+                )
             for f in res["files"]:
                 detail = f.get("reason") or "; ".join(f.get("flags", []))
+                if f.get("qc") == "pending":
+                    detail = f"QC pending: {detail}"
                 img = f" -> {f['image']}" if f.get("image") else ""
                 print(f"{f['status']:<9} {f['file']}{img}" + (f"  ({detail})" if detail else ""))
             print(
@@ -779,10 +787,21 @@ def cmd_image(args: argparse.Namespace) -> int:
                 print(json.dumps(images, indent=2))
             for i in images if args.format == "text" else []:
                 flags = "; ".join(i["flags"])
+                qc = i["qc"] + (f" ({i['qc_reason']})" if i["qc_reason"] else "")
                 print(
                     f"{i['code']}  {i['patient'] or '?':<12} {i['visit'] or '?':<6} "
-                    f"{','.join(i['regions']) or '?':<6} {flags}"
+                    f"{','.join(i['regions']) or '?':<6} QC {qc:<8} {flags}".rstrip()
                 )
+        elif args.image_cmd == "qc":
+            out = ws.image_qc(s, args.image, args.state, args.reason or "")
+            print(
+                f"{args.image}: QC {out['qc']}"
+                + (f" ({out['qc_reason']})" if out["qc_reason"] else "")
+            )
+            if out["cases"]:
+                print("  cases that showed it (their readers saw it; follow them up):")
+                for c in out["cases"]:
+                    print(f"    {c['case']}  {c['reader']}")
         elif args.image_cmd == "reassign":
             regions = args.regions.split(",") if args.regions else None
             new = ws.reassign_image(
@@ -1383,6 +1402,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="time limit to decode one file",
     )
+    im.add_argument(
+        "--max-mb",
+        type=float,
+        default=1024.0,
+        metavar="MB",
+        help="refuse files larger than this, from their size, unread (1024 MB)",
+    )
     im.add_argument("--quiet", action="store_true", help="no progress bar")
     db_opts(im)
     im.set_defaults(func=cmd_import)
@@ -1441,6 +1467,12 @@ def build_parser() -> argparse.ArgumentParser:
     il.add_argument("--trial", required=True)
     il.add_argument("--flagged", action="store_true", help="only images flagged at import")
     il.add_argument("--format", choices=("text", "json"), default="text")
+    iq = igsub.add_parser(
+        "qc", help="pass an image held for QC (it reaches its cases), or fail it (never)"
+    )
+    iq.add_argument("image", metavar="IMAGE_ID")
+    iq.add_argument("state", choices=("passed", "failed"))
+    iq.add_argument("--reason", help="why (required to fail an image)")
     ir = igsub.add_parser("reassign", help="move an image to another patient, visit or regions")
     ir.add_argument("image", metavar="IMAGE_ID")
     ir.add_argument("--patient", metavar="CODE")
@@ -1457,7 +1489,7 @@ def build_parser() -> argparse.ArgumentParser:
     irm.add_argument("--visit", required=True, metavar="LABEL")
     irm.add_argument("--region", required=True, choices=("LH", "RH", "LF", "RF"))
     irm.add_argument("--reason", required=True)
-    for sp in (ie, il, ir, imk, irm):
+    for sp in (ie, il, iq, ir, imk, irm):
         db_opts(sp)
     ig.set_defaults(func=cmd_image)
 

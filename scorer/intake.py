@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
@@ -25,11 +25,15 @@ from scorer.imaging.decode_pool import (
     DecodeResult,
     DecodeTask,
     cleanup_partial,
+    pixel_hash,
     write_durably,
 )
 from scorer.imaging.deidentify import patient_secret
 from scorer.imaging.dicom_header import (
     DEFAULT_MAX_MEGAPIXELS,
+    FOOT_PARTS,
+    HAND_PARTS,
+    RADIOGRAPH_CLASSES,
     SUPPORTED_SYNTAXES,
     HeaderFacts,
     RefusedFile,
@@ -39,6 +43,7 @@ from scorer.imaging.dicom_header import (
 from scorer.imaging.manifest import Manifest, ManifestRow
 from scorer.imaging.raster import check_raster, raster_kind
 from scorer.imaging.sources import SourceFile, find_files
+from scorer.imaging.streams import as_part10
 from scorer.store import repository as repo
 from scorer.store.audit import shared_gid
 from scorer.store.location import Location
@@ -47,6 +52,18 @@ if TYPE_CHECKING:
     from scorer.workspace import UserSession, Workspace
 
 Progress = Callable[[int, int, str], None]
+#: Files larger than this (MB) are refused from their size, unread (``scorer import --max-mb``).
+DEFAULT_MAX_MB = 1024.0
+SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
+#: The flags that hold an image for QC which no reassignment clears.
+SECONDARY_CAPTURE_FLAG = "secondary capture: review it is a hand or foot radiograph"
+BURNED_IN_UNKNOWN = "burned-in text unknown"
+#: A reason is printed whole (a decoder's lists every plugin's); this only stops a runaway.
+REASON_LIMIT = 4000
+#: Readers' copies no image names (an import was interrupted between writing one and saving
+#: its image) are removed when older than this: a younger one may be another workstation's
+#: import about to save its image.
+LEFTOVER_AGE_S = 120.0
 
 
 @dataclass
@@ -59,13 +76,18 @@ class FileOutcome:
     reason: str = ""
     flags: list[str] = field(default_factory=list)
     regions: list[str] = field(default_factory=list)
+    #: An imported image's QC state: "passed", or "pending" when flagged (it reaches no case
+    #: until the coordinator passes it).
+    qc: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"file": self.file, "status": self.status}
         if self.image:
             d["image"] = self.image
+        if self.qc:
+            d["qc"] = self.qc
         if self.reason:
-            d["reason"] = shown(self.reason, 300)
+            d["reason"] = shown(self.reason, REASON_LIMIT)
         if self.flags:
             d["flags"] = self.flags
         if self.regions:
@@ -78,6 +100,10 @@ class ImportReport:
     """Every file's outcome and the counts."""
 
     files: list[FileOutcome] = field(default_factory=list)
+    #: What the start of this import removed of an interrupted one: partial files and
+    #: readers' copies without an image.
+    partial_removed: int = 0
+    orphans_removed: int = 0
 
     def count(self, status: str) -> int:
         return sum(1 for f in self.files if f.status == status)
@@ -89,6 +115,8 @@ class ImportReport:
             "refused": self.count("refused"),
             "skipped": self.count("skipped"),
             "flagged": sum(1 for f in self.files if f.status == "imported" and f.flags),
+            "partial_removed": self.partial_removed,
+            "orphans_removed": self.orphans_removed,
             "files": [f.to_dict() for f in self.files],
         }
 
@@ -107,6 +135,12 @@ class _Candidate:
     regions: tuple[str, ...] = ()
     flags: list[str] = field(default_factory=list)
     code: str = ""
+    #: The file as it came when ``data`` is another form of it (a DICOM dataset without the
+    #: preamble, given one): the original kept and hashed.
+    raw: bytes | None = None
+    #: Its SOP Instance UID is an image's of this trial already (or an earlier file's of this
+    #: import), with other bytes: a duplicate if its decoded pixels are the same.
+    resend: bool = False
 
 
 def make_readers_folder(folder: Path, loc: Location) -> None:
@@ -140,6 +174,7 @@ def import_images(
     timeout_s: float = 60.0,
     memory_mb: int = 4096,
     max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
+    max_mb: float = DEFAULT_MAX_MB,
     sources: Sequence[SourceFile] | None = None,
     pool: DecodePool | None = None,
     housekeeping: bool = True,
@@ -153,6 +188,7 @@ def import_images(
     and orphaned readers' copies (a receiver does it once when it starts); ``origin`` is
     written into the import's audit row (where the files came from); a file named
     ``manifest.csv`` or one of ``manifest_names`` (the manifest given) is skipped, not examined.
+    A file over ``max_mb`` megabytes is refused from its size, unread.
     """
     from scorer.workspace import InvalidInput, new_code
 
@@ -164,14 +200,20 @@ def import_images(
         raise InvalidInput("the readers' store and the originals store must be apart")
     make_readers_folder(readers_root, loc)
     make_folder(originals_root)  # the originals stay the importing account's only
+    report = ImportReport()
     if housekeeping:
-        cleanup_partial(readers_root)
-        _remove_orphans(ws, readers_root)
+        # What an interrupted import left: its partial files and copies no image names.
+        # (A partial file lost by an import in flight only has that file refused.)
+        report.partial_removed = cleanup_partial(readers_root) + cleanup_partial(
+            originals_root, pattern=".part-*"
+        )
+        report.orphans_removed = _remove_orphans(ws, readers_root, LEFTOVER_AGE_S)
     with ws.store.read() as db:
         t = ws._trial(db, trial)
         ws._not_locked(t)
         trial_id = t.id
         visit_labels = {v.label for v in t.visits}
+        no_burned_in = frozenset(ws._protocol(t).no_burned_in_text)
     sources = list(find_files(list(paths), manifest_names)) if sources is None else list(sources)
     # The decode workers start now and load their codecs while the files are examined.
     own = (
@@ -185,19 +227,21 @@ def import_images(
         else None
     )
     try:
-        report = ImportReport()
         total = len(sources)
         with ws.store.read() as db:
-            known_hashes = repo.image_hashes(db)
-            known_sops = repo.image_sop_uids(db)
+            # Duplicates are of this trial: the same file into another trial is its image too.
+            known_hashes = repo.image_hashes(db, trial_id)
+            known_sops = repo.image_sop_uids(db, trial_id)
         batch_hashes: set[str] = set()
+        batch_sops: set[str] = set()
+        max_bytes = int(max_mb * 1024 * 1024)
         candidates: list[tuple[int, _Candidate]] = []
         outcomes: list[FileOutcome | None] = [None] * total
         # Reading and hashing release the GIL: two threads read and hash files side by side while
         # the decode workers are still idle (the header checks stay on this thread: they silence
         # pydicom's warnings, which is not thread-safe). Results come back in file order.
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="examine") as reader:
-            loaded = reader.map(_load, sources)
+            loaded = reader.map(lambda src: _load(src, max_bytes), sources)
             for i, src in enumerate(sources):
                 if progress:
                     progress(i, total, src.name)
@@ -213,19 +257,15 @@ def import_images(
                     )
                     continue
                 sop = cand.facts.sop_instance_uid if cand.facts else None
-                if sop and sop in known_sops:
-                    outcomes[i] = FileOutcome(
-                        src.name,
-                        "refused",
-                        reason=(
-                            f"another file with SOP Instance UID {sop} was imported already (image "
-                            f"{known_sops[sop]}) with different content"
-                        ),
-                    )
-                    continue
+                # Other bytes under a SOP Instance UID the trial has (a re-send in another
+                # transfer syntax?): decoded after the others, then compared by its pixels.
+                cand.resend = bool(sop) and (sop in known_sops or sop in batch_sops)
+                if sop:
+                    batch_sops.add(sop)
                 batch_hashes.add(cand.sha256)
-                _resolve_identity(cand, visit_labels)
+                _resolve_identity(cand, visit_labels, no_burned_in)
                 candidates.append((i, cand))
+        candidates.sort(key=lambda ic: ic[1].resend)  # stable: file order otherwise
         # Patients first (one transaction), so each file's de-identification uses its patient.
         codes = _ensure_patients(ws, s, trial, [c for _, c in candidates])
         tasks: list[DecodeTask] = []
@@ -237,12 +277,20 @@ def import_images(
             )
             out = readers_root / cand.code[:2] / f"{cand.code}.dcm"
             make_readers_folder(out.parent, loc)
-            original = _original_file(originals_root, cand)
+            # The worker keeps the original as it decodes it, unless the file came in another
+            # form (kept from ``raw`` on commit) or may be a re-sent duplicate (kept if not).
+            original = (
+                "" if cand.raw is not None or cand.resend else _original_file(originals_root, cand)
+            )
             tasks.append(DecodeTask(cand.data, str(out), secret, cand.kind, str(original)))
 
-        def commit_each(results: Iterator[tuple[int, DecodeResult]]) -> None:
+        def commit_each(ks: list[int]) -> None:
             # Each file is committed as soon as it is decoded, while the workers go on.
-            for k, result in results:
+            if not ks:
+                return
+            decoded = (pool or own).stream([tasks[k] for k in ks])  # type: ignore[union-attr]
+            for j, result in decoded:
+                k = ks[j]
                 i, cand = candidates[k]
                 task = tasks[k]
                 if progress:
@@ -251,12 +299,13 @@ def import_images(
                     Path(task.out_path).unlink(missing_ok=True)
                     outcomes[i] = FileOutcome(cand.source.name, "refused", reason=result.reason)
                     continue
-                outcomes[i] = _commit(
+                same = _same_image(ws, trial_id, cand, Path(task.out_path), result)
+                outcomes[i] = same or _commit(
                     ws, s, trial, cand, Path(task.out_path), originals_root, result
                 )
 
-        if tasks:
-            commit_each((pool or own).stream(tasks))  # type: ignore[union-attr]
+        commit_each([k for k, (_, c) in enumerate(candidates) if not c.resend])
+        commit_each([k for k, (_, c) in enumerate(candidates) if c.resend])
     finally:
         if own is not None:
             own.close()
@@ -282,14 +331,25 @@ def import_images(
     return report
 
 
-def _load(src: SourceFile) -> tuple[bytes, str] | str:
-    """A file's bytes and SHA-256, or why it cannot be read."""
+def _too_large(size: int, max_bytes: int) -> str:
+    return (
+        f"the file is {size / 2**20:.1f} MB, over the limit of {max_bytes / 2**20:g} MB (--max-mb)"
+    )
+
+
+def _load(src: SourceFile, max_bytes: int = 0) -> tuple[bytes, str] | str:
+    """A file's bytes and SHA-256, or why it cannot be read. A file over ``max_bytes`` is
+    refused from the size its folder or zip gives, before it is read."""
     if src.problem or src.skipped:
         return src.problem or src.skipped
+    if max_bytes and src.size is not None and src.size > max_bytes:
+        return _too_large(src.size, max_bytes)
     try:
         data = src.read()
     except Exception as exc:
         return f"cannot read the file: {exc}"
+    if max_bytes and len(data) > max_bytes:
+        return _too_large(len(data), max_bytes)
     return data, hashlib.sha256(data).hexdigest()
 
 
@@ -305,13 +365,19 @@ def _examine(
         return FileOutcome(src.name, "refused", reason=loaded), None
     data, sha = loaded
     row = manifest.lookup(src.name) if manifest else None
-    if len(data) >= 132 and data[128:132] == b"DICM":
+    kind = raster_kind(data)
+    # A DICOM dataset stored without the preamble is read as the Part 10 file it would be.
+    dicom = data if data[128:132] == b"DICM" else None if kind else as_part10(data)
+    if dicom is not None:
         try:
-            facts = read_header(data, max_megapixels)
+            facts = read_header(dicom, max_megapixels)
         except RefusedFile as exc:
             return FileOutcome(src.name, "refused", reason=str(exc)), None
-        return None, _Candidate(src, data, sha, "dicom", facts, row)
-    kind = raster_kind(data)
+        problem = _secondary_capture_problem(facts, row)
+        if problem:
+            return FileOutcome(src.name, "refused", reason=problem), None
+        raw = None if dicom is data else data
+        return None, _Candidate(src, dicom, sha, "dicom", facts, row, raw=raw)
     if kind is not None:
         if row is None:
             return FileOutcome(
@@ -329,8 +395,28 @@ def _examine(
     return FileOutcome(src.name, "refused", reason=("not a DICOM, PNG, JPEG or TIFF file")), None
 
 
-def _resolve_identity(c: _Candidate, visit_labels: set[str]) -> None:
-    """Patient, visit, date and regions from the manifest, else the header; flag the unknown."""
+def _secondary_capture_problem(f: HeaderFacts, row: ManifestRow | None) -> str:
+    """Why a Secondary Capture file is refused: it must say it is a hand or foot, or a
+    manifest row must. (Single-frame greyscale is the header check's, for every class.)"""
+    if f.sop_class != SECONDARY_CAPTURE or row is not None:
+        return ""
+    if f.body_part in HAND_PARTS or f.body_part in FOOT_PARTS:
+        return ""
+    part = f"is {shown(f.body_part)}" if f.body_part else "is missing"
+    return (
+        "a Secondary Capture image is imported only with a body part of the hand or foot "
+        f"or a manifest row (its Body Part Examined {part})"
+    )
+
+
+def _resolve_identity(
+    c: _Candidate, visit_labels: set[str], no_burned_in: Collection[str] = ()
+) -> None:
+    """Patient, visit, date and regions from the manifest, else the header; flag the unknown.
+
+    Every flag holds the image for QC. A Secondary Capture is always held (it may be a photo,
+    a bone scan or a test pattern); a CR or DX without Burned In Annotation is, unless the
+    trial's ``no_burned_in_text`` names its modality."""
     f, m = c.facts, c.manifest
     c.patient_id = (m.patient if m and m.patient else None) or (f.patient_id if f else None)
     lead = formula_lead(c.patient_id) if c.patient_id else None
@@ -355,10 +441,15 @@ def _resolve_identity(c: _Candidate, visit_labels: set[str]) -> None:
         what = f" (body part {f.body_part or '?'}, laterality {f.laterality or '?'})" if f else ""
         c.flags.append(f"regions unknown{what}")
     if f is not None:
+        secondary = f.sop_class == SECONDARY_CAPTURE
+        if secondary:
+            c.flags.append(SECONDARY_CAPTURE_FLAG)
         if f.burned_in == "YES":
             c.flags.append("burned-in annotation")
-        elif f.burned_in is None and f.sop_class.endswith(".7"):
+        elif f.burned_in is None and secondary:
             c.flags.append("burned-in annotation unknown (secondary capture)")
+        elif f.burned_in is None and RADIOGRAPH_CLASSES[f.sop_class][:2] not in no_burned_in:
+            c.flags.append(BURNED_IN_UNKNOWN)
     elif c.kind == "raster":
         c.flags.append("burned-in annotation unknown (scanned image)")
 
@@ -403,7 +494,8 @@ def _commit(
         # The worker kept the original and hashed the copy it wrote, as it wrote them.
         original = _original_file(originals_root, c)
         if not decoded.original_kept:
-            write_durably(original, c.data)
+            write_durably(original, c.raw if c.raw is not None else c.data)
+        qc = "pending" if c.flags else "passed"
         reader_sha = decoded.sha256 or hashlib.sha256(reader_copy.read_bytes()).hexdigest()
         seal_readers_copy(reader_copy, loc)
         with ws._write(s) as tx:
@@ -429,6 +521,8 @@ def _commit(
                 source_name=c.source.name,
                 regions=c.regions,
                 now=tx.now,
+                qc_state=qc,
+                pixel_sha256=decoded.pixel_sha256 or None,
             )
             tx.audit(
                 "image.import",
@@ -444,17 +538,71 @@ def _commit(
                     if c.facts
                     else "raster",
                     "flags": c.flags,
+                    "qc": qc,
                 },
             )
     except Exception as exc:
         reader_copy.unlink(missing_ok=True)
         return FileOutcome(c.source.name, "refused", reason=f"not saved: {exc}")
     return FileOutcome(
-        c.source.name, "imported", c.code, flags=list(c.flags), regions=list(c.regions)
+        c.source.name, "imported", c.code, flags=list(c.flags), regions=list(c.regions), qc=qc
     )
 
 
-def _remove_orphans(ws: Workspace, readers_root: Path, min_age_s: float = 3600.0) -> int:
+def _same_image(
+    ws: Workspace, trial_id: int, c: _Candidate, reader_copy: Path, decoded: DecodeResult
+) -> FileOutcome | None:
+    """A re-sent file (its SOP Instance UID is an image's of the trial, its bytes are not):
+    a duplicate of that image if its decoded pixels are the same, else refused; None if no
+    image has the UID (an earlier file of this import with it was refused), to import it."""
+    sop = c.facts.sop_instance_uid if c.facts else None
+    if not c.resend or not sop:
+        return None
+    with ws.store.read() as db:
+        img = repo.image_by_sop(db, trial_id, sop)
+        if img is None:
+            return None
+        code, known, original = img.code, img.pixel_sha256, img.original_path
+    reader_copy.unlink(missing_ok=True)  # either way nothing of this file is kept
+    if known is None:  # imported before the pixels' hash was kept: decode the original
+        known = _pixel_hash_of(ws.store.location.image_file(original, original=True))
+    if known and known == decoded.pixel_sha256:
+        return FileOutcome(
+            c.source.name,
+            "duplicate",
+            code,
+            f"the same image (SOP Instance UID {sop}, the same pixels) was imported already",
+        )
+    return FileOutcome(
+        c.source.name,
+        "refused",
+        reason=(
+            f"another file with SOP Instance UID {sop} was imported already (image {code}) "
+            "with different pixel data"
+        ),
+    )
+
+
+def _pixel_hash_of(path: Path) -> str:
+    """The decoded pixels' hash of a stored original ("" if it cannot be read)."""
+    import io as _io
+    import warnings
+
+    import pydicom
+
+    from scorer.imaging.pixels import stored_values
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            data = path.read_bytes()
+            data = data if data[128:132] == b"DICM" else as_part10(data) or data
+            return pixel_hash(stored_values(pydicom.dcmread(_io.BytesIO(data))))
+    except Exception:
+        return ""
+
+
+def _remove_orphans(ws: Workspace, readers_root: Path, min_age_s: float = LEFTOVER_AGE_S) -> int:
     """Delete readers' copies that no image row names: a crash came between writing the copy
     and committing its row. Only old ones, so another workstation's import in flight is safe."""
     with ws.store.read() as db:

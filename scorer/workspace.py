@@ -2225,8 +2225,9 @@ class Workspace:
     ) -> dict[str, Any]:
         """Set an image's QC state (coordinator), audited with the reason in the same
         transaction. ``passed`` lets it reach its patient's cases; ``failed`` (a reason is
-        required) keeps it from every case for good, and the cases that showed it are listed
-        (``cases``: code and reader) for the coordinator to follow up."""
+        required) keeps it from every case for good, and the cases that showed it until then
+        (it had passed) are listed (``cases``: code and reader) for the coordinator to follow
+        up."""
         self._active(s, "coordinator")
         if state not in ("passed", "failed"):
             raise InvalidInput(f"an image's QC is passed or failed, not {state!r}")
@@ -2245,8 +2246,8 @@ class Workspace:
                 )
             if img.qc_state == state:
                 raise InvalidInput(f"image {image_code} has QC {state} already")
-            cases: list[dict[str, str]] = []
-            if img.patient_id is not None and img.visit_id is not None:
+            cases: list[dict[str, str]] = []  # that showed it: only a passed image reached any
+            if img.qc_state == "passed" and img.patient_id is not None and img.visit_id:
                 v = repo.visit_by_id(tx.session, img.visit_id)
                 assert v is not None
                 held = repo.cases_showing(tx.session, img.patient_id, v.label)
@@ -2267,7 +2268,7 @@ class Workspace:
                 "image": img.code,
                 "qc": state,
                 "qc_reason": img.qc_reason,
-                "cases": cases if state == "failed" else [],
+                "cases": cases,
             }
 
     @staticmethod

@@ -56,6 +56,28 @@ class DecodeResult:
     #: The SHA-256 of the readers' copy as written, and whether the original was kept.
     sha256: str = ""
     original_kept: bool = False
+    #: The SHA-256 of the decoded stored values (see :func:`pixel_hash`).
+    pixel_sha256: str = ""
+
+
+def pixel_hash(arr: Any) -> str:
+    """SHA-256 of decoded stored pixel values with their shape and sample type, whatever
+    byte order they came in: the same image sent in two lossless transfer syntaxes hashes
+    the same."""
+    import numpy as np
+
+    a = np.ascontiguousarray(arr)
+    little = a.astype(a.dtype.newbyteorder("<"), copy=False)
+    h = hashlib.sha256(f"{a.shape[0]}x{a.shape[1]}:{a.dtype.kind}{a.dtype.itemsize};".encode())
+    h.update(little.tobytes())
+    return h.hexdigest()
+
+
+def whole_message(exc: BaseException) -> str:
+    """An exception's whole text on one line (a decoder's message lists every plugin that
+    failed on lines of their own)."""
+    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    return text or type(exc).__name__
 
 
 def write_durably(target: Path, data: bytes) -> None:
@@ -101,12 +123,26 @@ def _decode(task: DecodeTask) -> DecodeResult:
         arr = ds.pixel_array
         out = ds
     else:
+        from pydicom import uid
+
         from scorer.imaging.pixels import stored_values
+        from scorer.imaging.streams import codestream_problem
 
         ds = pydicom.dcmread(io.BytesIO(task.data))
+        problem = codestream_problem(ds)
+        if problem:
+            return DecodeResult(False, problem)
         # The display pipeline's decoder: every syntax the viewer shows (12-bit JPEG extended
         # included), frame 0 of a multi-frame image.
-        arr = stored_values(ds)
+        try:
+            arr = stored_values(ds)
+        except Exception as exc:
+            syntax = uid.UID(str(ds.file_meta.get("TransferSyntaxUID", "")))
+            if not syntax.is_compressed:
+                raise
+            return DecodeResult(
+                False, f"the compressed pixel data is truncated or damaged: {whole_message(exc)}"
+            )
         try:
             out = deidentify(ds, task.secret)
         except CodestreamError as exc:
@@ -149,6 +185,7 @@ def _decode(task: DecodeTask) -> DecodeResult:
         time.perf_counter() - start,
         hashlib.sha256(copy).hexdigest(),
         bool(task.original_path),
+        pixel_hash(arr),
     )
 
 
@@ -159,7 +196,7 @@ def _worker(conn: Connection, memory_mb: int) -> None:
     import pydicom
     import pydicom.pixels  # noqa: F401
 
-    from scorer.imaging import deidentify  # noqa: F401
+    from scorer.imaging import deidentify, pixels, streams  # noqa: F401
 
     conn.send("ready")
     while True:
@@ -176,8 +213,7 @@ def _worker(conn: Connection, memory_mb: int) -> None:
         except MemoryError:
             result = DecodeResult(False, "decoding needs more memory than the worker's limit")
         except Exception as exc:
-            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            result = DecodeResult(False, f"the pixel data cannot be decoded: {msg[:200]}")
+            result = DecodeResult(False, f"the pixel data cannot be decoded: {whole_message(exc)}")
             if os.environ.get("SCORER_DEBUG_DECODE"):
                 traceback.print_exc()
         for leftover in (task.out_path + ".part",):
@@ -327,10 +363,18 @@ class DecodePool:
         self.replaced += 1
 
 
-def cleanup_partial(folder: Path) -> int:
-    """Remove readers' copies left half-written by a crash; returns how many."""
+def cleanup_partial(folder: Path, min_age_s: float = 0.0, pattern: str = "*.part") -> int:
+    """Remove files left half-written by a crash (readers' copies ``*.part``; originals
+    ``.part-*``) at least ``min_age_s`` old (younger ones may be an import in flight);
+    returns how many."""
     n = 0
-    for p in folder.glob("**/*.part"):
-        p.unlink(missing_ok=True)
+    now = time.time()
+    for p in folder.glob(f"**/{pattern}"):
+        try:
+            if now - p.stat().st_mtime < min_age_s:
+                continue
+            p.unlink()
+        except OSError:
+            continue
         n += 1
     return n

@@ -112,10 +112,19 @@ def regions_from_header(body_part: str | None, laterality: str | None) -> tuple[
 def read_header(data: bytes, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) -> HeaderFacts:
     """Parse and check a DICOM file's header; RefusedFile with the reason when it fails."""
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(record=True) as warned:
             # A hostile header makes pydicom warn about every bad value; the refusal says why.
-            warnings.simplefilter("ignore")
+            warnings.simplefilter("always")
             ds = pydicom.dcmread(io.BytesIO(data), defer_size=1024)
+        ended = [str(w.message) for w in warned if "End of file reached" in str(w.message)]
+        if ended and "PixelData" not in ds:
+            # pydicom gives up on a dataset whose encapsulated pixel data the file cuts short.
+            raise RefusedFile(
+                "the compressed pixel data is truncated or damaged: "
+                + ended[0].replace(" in file <no filename>", "")
+            )
+    except RefusedFile:
+        raise
     except InvalidDicomError:
         raise RefusedFile("not a DICOM file (no DICM preamble or readable header)") from None
     except Exception as exc:  # pydicom raises many kinds on hostile input
@@ -137,8 +146,9 @@ def shown(value: object, limit: int = 80) -> str:
 
 
 def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return shown(text, 200)
+    """An exception's whole text on one printable line (long only if pydicom's is)."""
+    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    return shown(text or type(exc).__name__, 2000)
 
 
 def _facts(ds: Any, data: bytes, max_megapixels: float) -> HeaderFacts:
@@ -179,6 +189,10 @@ def _facts(ds: Any, data: bytes, max_megapixels: float) -> HeaderFacts:
     if bits not in (1, 8, 16, 32):
         raise RefusedFile(f"BitsAllocated {bits} is not 1, 8, 16 or 32")
     frames = whole("NumberOfFrames", 1, 100000, 1)
+    if frames > 1:
+        raise RefusedFile(
+            f"a multi-frame image ({frames} frames): only single-frame radiographs are imported"
+        )
     whole("BitsStored", 1, bits, bits)
     photometric = (_text(ds, "PhotometricInterpretation") or "").upper()
     if photometric not in ("MONOCHROME1", "MONOCHROME2"):

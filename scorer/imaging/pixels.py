@@ -51,6 +51,12 @@ def read_dataset(path: str | os.PathLike[str], *, pixels: bool = True) -> Datase
         ) from None
 
 
+def _whole(exc: BaseException) -> str:
+    """The whole text on one line: a decoder's message lists each plugin's on lines of its own."""
+    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    return text or type(exc).__name__
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0][:200] if text else type(exc).__name__
@@ -88,7 +94,7 @@ def stored_values(ds: Dataset, *, decoding_plugin: str = "") -> npt.NDArray[np.i
             values = _jpeg_12bit_frame(ds)
         else:
             name = getattr(syntax, "name", None) or str(syntax or "unknown transfer syntax")
-            reason = _first_line(exc)
+            reason = _whole(exc)
             raise ImageFormatError(f"pixel data ({name}) cannot be decoded: {reason}") from None
     if values.ndim != 2 or values.dtype.kind not in "iu":
         raise ImageFormatError(
@@ -137,7 +143,7 @@ def _jpeg_12bit_frame(ds: Dataset) -> npt.NDArray[np.integer[Any]]:
         buffer = image.GetBuffer().encode("utf-8", "surrogateescape")
     except Exception as exc:
         raise ImageFormatError(
-            f"12-bit JPEG Extended pixel data cannot be decoded: {_first_line(exc)}"
+            f"12-bit JPEG Extended pixel data cannot be decoded: {_whole(exc)}"
         ) from None
     if len(buffer) != rows * cols * 2:
         raise ImageFormatError(

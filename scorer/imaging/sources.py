@@ -9,7 +9,15 @@ from pathlib import Path
 
 MAX_MEMBER_BYTES = 2 * 1024**3
 MAX_RATIO = 200  # a zip member expanding more than this is treated as a bomb
-SKIP_NAMES = frozenset({"DICOMDIR", ".DS_Store", "Thumbs.db", "desktop.ini"})
+#: Files skipped by name, each reported with why: never examined as images.
+SKIP_NAMES: dict[str, str] = {
+    "dicomdir": "a DICOMDIR index, not an image",
+    "thumbs.db": "a system file, not an image",
+    "desktop.ini": "a system file, not an image",
+}
+#: A file whose name or folder (inside what was imported) starts with a dot, and what macOS
+#: puts in zips (``__MACOSX/``, ``._name``).
+HIDDEN_SKIPPED = "hidden file"
 #: A file of this name (any case) in an imported folder or zip is an import manifest: it is
 #: reported as skipped, never examined as an image; so is a file named like the ``--manifest``.
 MANIFEST_NAME = "manifest.csv"
@@ -24,6 +32,19 @@ class SourceFile:
     read: Callable[[], bytes]
     problem: str = ""
     skipped: str = ""  # why the file is reported as skipped and not examined
+    size: int | None = None  # bytes, when known before reading (refused over --max-mb unread)
+
+
+def skip_reason(parts: tuple[str, ...], manifest_names: frozenset[str]) -> str:
+    """Why a file at these path parts (inside what was imported) is skipped; "" if not."""
+    name = parts[-1]
+    if any(p.startswith(".") for p in parts) or "__MACOSX" in parts[:-1]:
+        return HIDDEN_SKIPPED
+    if name.lower() in SKIP_NAMES:
+        return SKIP_NAMES[name.lower()]
+    if _is_manifest(name, manifest_names):
+        return MANIFEST_SKIPPED
+    return ""
 
 
 def _is_manifest(name: str, manifest_names: frozenset[str]) -> bool:
@@ -41,10 +62,9 @@ def _zip_members(path: Path, manifest_names: frozenset[str] = frozenset()) -> It
         infos = [i for i in zf.infolist() if not i.is_dir()]
     for info in infos:
         shown = f"{path}!{info.filename}"
-        if Path(info.filename).name in SKIP_NAMES or Path(info.filename).name.startswith("._"):
-            continue
-        if _is_manifest(Path(info.filename).name, manifest_names):
-            yield SourceFile(shown, lambda: b"", skipped=MANIFEST_SKIPPED)
+        why = skip_reason(tuple(p for p in info.filename.split("/") if p), manifest_names)
+        if why:
+            yield SourceFile(shown, lambda: b"", skipped=why)
             continue
         if info.file_size > MAX_MEMBER_BYTES:
             yield SourceFile(shown, lambda: b"", "the archive member is larger than 2 GB")
@@ -62,14 +82,15 @@ def _zip_members(path: Path, manifest_names: frozenset[str] = frozenset()) -> It
                 raise ValueError("the archive member is longer than its header says")
             return data
 
-        yield SourceFile(shown, reader)
+        yield SourceFile(shown, reader, size=info.file_size)
 
 
 def find_files(paths: list[Path], manifest_names: Collection[str] = ()) -> Iterator[SourceFile]:
     """Every file under the given paths, zip members included, in a stable order.
 
     A file named ``manifest.csv`` or one of ``manifest_names`` (the ``--manifest`` file's
-    name; any case) comes back marked skipped: it is the import's manifest, not an image."""
+    name; any case) comes back marked skipped: it is the import's manifest, not an image; so
+    do hidden files and the system files of ``SKIP_NAMES``, each with why."""
     names = frozenset(n.lower() for n in manifest_names)
     for root in paths:
         if not root.exists():
@@ -77,11 +98,14 @@ def find_files(paths: list[Path], manifest_names: Collection[str] = ()) -> Itera
             continue
         candidates = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
         for p in candidates:
-            if p.name in SKIP_NAMES or p.name.startswith("."):
-                continue
-            if _is_manifest(p.name, names):
-                yield SourceFile(str(p), lambda: b"", skipped=MANIFEST_SKIPPED)
+            why = skip_reason(p.relative_to(root).parts if p != root else (p.name,), names)
+            if why:
+                yield SourceFile(str(p), lambda: b"", skipped=why)
             elif p.suffix.lower() == ".zip" and zipfile.is_zipfile(p):
                 yield from _zip_members(p, names)
             else:
-                yield SourceFile(str(p), p.read_bytes)
+                try:
+                    size: int | None = p.stat().st_size
+                except OSError:
+                    size = None
+                yield SourceFile(str(p), p.read_bytes, size=size)

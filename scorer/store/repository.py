@@ -654,9 +654,7 @@ def image_hashes(db: Session, trial_id: int) -> dict[str, str]:
     """Original file SHA-256 -> image code, for every image of a trial."""
     return {
         h: c
-        for h, c in db.execute(
-            select(Image.sha256, Image.code).where(Image.trial_id == trial_id)
-        )
+        for h, c in db.execute(select(Image.sha256, Image.code).where(Image.trial_id == trial_id))
     }
 
 
@@ -731,6 +729,16 @@ def images_of(db: Session, t: Trial) -> list[Image]:
 
 def image_by_code(db: Session, code: str) -> Image | None:
     return db.scalar(select(Image).where(Image.code == code))
+
+
+def image_by_sop(db: Session, trial_id: int, sop_uid: str) -> Image | None:
+    """A trial's image of an original SOP Instance UID (the first, if more)."""
+    return db.scalar(
+        select(Image)
+        .where(Image.trial_id == trial_id, Image.sop_instance_uid == sop_uid)
+        .order_by(Image.id)
+        .limit(1)
+    )
 
 
 def cases_showing(db: Session, patient_id: int, visit_label: str) -> list[tuple[str, str]]:

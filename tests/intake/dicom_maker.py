@@ -31,8 +31,10 @@ def make_dx(
     body_part: str = "HAND",
     study_uid: str | None = None,
     study_date: str = "20240115",
+    burned_in: str | None = "NO",
 ) -> Dataset:
-    """A valid DX for-presentation dataset of a hand film with ordinary identifiers."""
+    """A valid DX for-presentation dataset of a hand film with ordinary identifiers (saying
+    it has no burned-in text unless ``burned_in`` is None or "YES")."""
     arr = small_radiograph() if pixels is None else pixels
     ds = Dataset()
     ds.SOPClassUID = DigitalXRayImageStorageForPresentation
@@ -62,6 +64,8 @@ def make_dx(
     ds.BitsStored = 12
     ds.HighBit = 11
     ds.PixelRepresentation = 0
+    if burned_in is not None:
+        ds.BurnedInAnnotation = burned_in
     ds.PixelData = arr.tobytes()
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = ds.SOPClassUID

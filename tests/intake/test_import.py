@@ -17,6 +17,7 @@ from PIL import Image
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
+from pydicom.uid import generate_uid
 
 from scorer.imaging.manifest import ManifestError, parse_manifest
 from tests.intake.conftest import COORD_PW, Desk
@@ -441,13 +442,13 @@ def test_every_transfer_syntax_radiographs_arrive_in(desk: Desk, tmp_path: Path)
         ("j2k-lossy", JPEG2000, {"j2k_cr": [10]}),
     ):
         ds = pydicom.dcmread(plain)
-        ds.SOPInstanceUID = f"{ds.SOPInstanceUID}.{len(name)}2"
+        ds.SOPInstanceUID = generate_uid()  # each its own instance (same pixels: one image)
         ds.compress(syntax, generate_instance_uid=False, **kw)
         ds.save_as(src / f"{name}.dcm", enforce_file_format=True)
     # dcmtk: JPEG lossless process 14 and SV1, and 12-bit JPEG extended.
     for name, flag in (("jpeg-p14", "+el"), ("jpeg-sv1", "+e1"), ("jpeg-ext12", "+ee")):
         ds = pydicom.dcmread(plain)
-        ds.SOPInstanceUID = f"{ds.SOPInstanceUID}.{len(name)}3"
+        ds.SOPInstanceUID = generate_uid()
         ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
         tmp = tmp_path / f"{name}-src.dcm"
         ds.save_as(tmp, enforce_file_format=True)
