@@ -193,6 +193,8 @@ def import_images(
     from scorer.workspace import InvalidInput, new_code
 
     ws._active(s, "coordinator")
+    if not 0 < max_mb < float("inf"):
+        raise InvalidInput(f"--max-mb must be a positive number of megabytes, not {max_mb:g}")
     loc = ws.store.location
     readers_root = loc.readers_store
     originals_root = loc.originals_store
@@ -333,7 +335,8 @@ def import_images(
 
 def _too_large(size: int, max_bytes: int) -> str:
     return (
-        f"the file is {size / 2**20:.1f} MB, over the limit of {max_bytes / 2**20:g} MB (--max-mb)"
+        f"the file is {size / 2**20:.1f} MB, over the limit of {round(max_bytes / 2**20, 2):g} "
+        "MB (--max-mb)"
     )
 
 

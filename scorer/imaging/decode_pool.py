@@ -76,8 +76,10 @@ def pixel_hash(arr: Any) -> str:
 def whole_message(exc: BaseException) -> str:
     """An exception's whole text on one line (a decoder's message lists every plugin that
     failed on lines of their own)."""
-    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-    return text or type(exc).__name__
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    return " ".join([lines[0], "; ".join(lines[1:])]) if len(lines) > 1 else lines[0]
 
 
 def write_durably(target: Path, data: bytes) -> None:

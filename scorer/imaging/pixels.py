@@ -53,8 +53,10 @@ def read_dataset(path: str | os.PathLike[str], *, pixels: bool = True) -> Datase
 
 def _whole(exc: BaseException) -> str:
     """The whole text on one line: a decoder's message lists each plugin's on lines of its own."""
-    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-    return text or type(exc).__name__
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    return " ".join([lines[0], "; ".join(lines[1:])]) if len(lines) > 1 else lines[0]
 
 
 def _first_line(exc: BaseException) -> str:

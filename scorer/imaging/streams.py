@@ -121,7 +121,7 @@ def _rle_problem(frame: bytes, rows: int, cols: int) -> str | None:
         (n,) = lengths
         if n != rows * cols and n % cols == 0 and n:
             return (
-                f"the compressed image holds {n // cols} x {cols} pixels but the header says "
+                f"the compressed image is {n // cols} x {cols} pixels but the header says "
                 f"{rows} x {cols} (Rows x Columns)"
             )
     return None
