@@ -181,3 +181,117 @@ def test_without_a_display_the_demo_says_how_to_open_the_window(
     assert "there is no display here (DISPLAY and WAYLAND_DISPLAY are unset)" in err.getvalue()
     assert "The demo is set up" in out.getvalue() and "scorer gui --db" in out.getvalue()
     assert _dump(db) == before
+
+
+def _endpoint_tables(ep: dict[str, object]) -> str:
+    """The README's endpoint tables, made from the report's JSON (``endpoints``)."""
+    an: dict[str, object] = ep["analysis"]  # type: ignore[assignment]
+    control = an["control"]
+    lines = [
+        f"| Measure | Arm | n | LS mean (95 % CI) | Difference from {control} (95 % CI) | p |",
+        "|---|---|---|---|---|---|",
+    ]
+    for a in an["ancova"]:  # type: ignore[attr-defined]
+        diff = {d["arm"]: d for d in a["differences"]}
+        for m in a["means"]:
+            d = diff.get(m["arm"])
+            tail = (
+                f"{d['estimate']:.2f} ({d['low']:.2f} to {d['high']:.2f}) | {d['p']:.2f} |"
+                if d
+                else "| |"
+            )
+            lines.append(
+                f"| {a['name']} | {m['arm']} | {m['n']} | {m['mean']:.2f} ({m['low']:.2f} to "
+                f"{m['high']:.2f}) | " + tail
+            )
+    lines += [
+        "",
+        f"| Non-progressor | Arm | Non-progressors | {control} | Difference, points (95 % CI) "
+        "| p (test) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for t in an["non_progression"]:  # type: ignore[attr-defined]
+        for c in t["comparisons"]:
+            lines.append(
+                f"| {t['non_progressor']} | {c['arm']} | {c['x']}/{c['n']} | "
+                f"{c['x_control']}/{c['n_control']} | {100 * c['difference']:.1f} "
+                f"({100 * c['low']:.1f} to {100 * c['high']:.1f}) | {c['p']:.2f} "
+                f"({c['test'].split(' ')[0]}) |"
+            )
+    return "\n".join(lines)
+
+
+def test_the_demo_endpoint_report_tells_the_trials_story(
+    demo: dict[str, object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's walk from lock to the endpoint table, line by line, on a copy of the demo:
+    the active arm has the smaller adjusted mean change and more non-progressors, in HTML,
+    PDF, XLSX and JSON, and the README's tables are the report's."""
+    import contextlib
+    import re
+    import shlex
+    import shutil
+
+    base = Path(str(demo["base"]))
+    db = tmp_path / "demo.sqlite"
+    src, dst = sqlite3.connect(demo["db"]), sqlite3.connect(db)  # type: ignore[arg-type]
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
+    for name in ("demo.audit-key", "demo-accounts.txt", "demo-allocation.csv"):
+        shutil.copy(base / name, tmp_path / name)
+    pw = {
+        ln.split()[0]: ln.split()[2]
+        for ln in (base / "demo-accounts.txt").read_text().splitlines()
+        if not ln.startswith("#")
+    }
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    walk = readme[readme.index("**The demo, from lock to the endpoint table.**") :]
+    block = walk[walk.index("```\n") + 4 : walk.index("\n```", walk.index("```\n") + 4)]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SCORER_DB", str(db))
+    for line in block.splitlines():
+        argv = shlex.split(line, comments=True)[1:]
+        if "--user" in argv:
+            argv.append("--password-stdin")
+            monkeypatch.setattr("sys.stdin", io.StringIO(f"{pw['coord']}\n" * 3))
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            assert main(argv) == 0, line + "\n" + out.getvalue() + err.getvalue()
+        if argv[:2] == ["report", "endpoints"]:
+            for ext in ("pdf", "xlsx", "json"):
+                again = [*argv[:-1], f"endpoints.{ext}"]
+                with contextlib.redirect_stdout(io.StringIO()):
+                    assert main(again) == 0, again
+    ep = json.loads((tmp_path / "endpoints.json").read_text())["endpoints"]
+    (mtss,) = [a for a in ep["analysis"]["ancova"] if a["measure"] == "total"]
+    means = {m["arm"]: m["mean"] for m in mtss["means"]}
+    assert means["active"] < means["placebo"]
+    assert mtss["formula"] == 'change ~ C(arm, Treatment(reference="placebo")) + baseline'
+    assert mtss["n"] == 12 and ep["missing_visits"]["filled"] == {"active": 0, "placebo": 0}
+    pct = {a["arm"]: {t["threshold"]: t["pct"] for t in a["non_progressors"]} for a in ep["arms"]}
+    assert pct["active"]["change > 0.5"] > pct["placebo"]["change > 0.5"]
+    assert all(
+        c["difference"] >= 0 for t in ep["analysis"]["non_progression"] for c in t["comparisons"]
+    )
+    assert ep["analysis"]["rank_sensitivity"][0]["method"].startswith(
+        "sensitivity: ANCOVA on ranks"
+    )
+    html = (tmp_path / "endpoints.html").read_text(encoding="utf-8")
+    for text in ("LS mean", "Newcombe", "Conover &amp; Iman", "cumulative-probability-by-arm"):
+        assert text in html, text
+    from openpyxl import load_workbook
+
+    sheets = load_workbook(tmp_path / "endpoints.xlsx").sheetnames
+    assert {"ANCOVA mTSS", "Non-progression by arm", "Rank sensitivity"} <= set(sheets)
+    pdf = subprocess.run(
+        ["pdftotext", str(tmp_path / "endpoints.pdf"), "-"], capture_output=True, text=True
+    )
+    assert pdf.returncode == 0 and "LS mean" in pdf.stdout and "Non-progression" in pdf.stdout
+    tables = re.search(
+        r"<!-- endpoint-tables: begin -->\n(.*?)\n<!-- endpoint-tables: end -->", readme, re.S
+    )
+    assert tables is not None
+    assert tables.group(1) == _endpoint_tables(ep)
