@@ -373,3 +373,22 @@ def test_the_command_refuses_a_port_in_use(desk: Desk) -> None:
         proc.communicate(timeout=60)
     assert second.returncode != 0
     assert f"cannot listen on 127.0.0.1:{port}" in second.stderr
+
+
+def test_a_film_sent_again_in_another_syntax_answers_success_as_a_duplicate(
+    desk: Desk, receiver: Receiver, tmp_path: Path
+) -> None:
+    """A modality re-sending a study, or a PACS forwarding it in another transfer syntax: the
+    same SOP Instance UID with the same pixels is the image the trial has."""
+    sent = films(tmp_path / "films")
+    again = pydicom.dcmread(sent["uncompressed"])
+    again.compress(pydicom.uid.RLELossless, generate_instance_uid=False)
+    resent = tmp_path / "again-rle.dcm"
+    again.save_as(resent, enforce_file_format=True)
+    for path, propose in ((sent["uncompressed"], "-x="), (resent, "-xr"), (resent, "-xr")):
+        res = storescu(receiver.port, [path], propose=propose)
+        assert res.returncode == 0, res.stdout + res.stderr
+    first, *later = receiver.arrivals
+    assert first.status == "imported"
+    assert [(a.status, a.image) for a in later] == [("duplicate", first.image)] * 2
+    assert len(desk.ws.images(desk.s, "T1")) == 1
