@@ -242,6 +242,8 @@ def test_end_to_end_from_a_locked_database(
                     str(tmp_path / "locked.csv"),
                     "--arms",
                     str(tmp_path / "arms.csv"),
+                    "--control",
+                    "B",
                     "--out",
                     str(tmp_path / f"ep.{ext}"),
                 ]
@@ -253,3 +255,33 @@ def test_end_to_end_from_a_locked_database(
     assert next(a for a in data["arms"] if a["arm"] == "A")["total"]["mean"] == pytest.approx(
         mean_a
     )
+    # The comparison with the control arm named on the command line (issue 24).
+    an = data["analysis"]
+    assert an["control"] == "B" and an["control_chosen"] == "named with --control"
+    (mtss,) = [a for a in an["ancova"] if a["measure"] == "total"]
+    assert mtss["n"] == 6 and mtss["formula"].startswith(
+        'change ~ C(arm, Treatment(reference="B"))'
+    )
+    assert [d["arm"] for d in mtss["differences"]] == ["A"]
+    # An arm that is not in the allocation, or visits not in the export: one clear message.
+    for extra, message in (
+        (["--control", "C"], "--control C: no such arm with patients (arms: A, B)"),
+        (["--to", "W99"], "no visit W99 in the export (visits: W0, W52)"),
+    ):
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            rc = main(
+                [
+                    "report",
+                    "endpoints",
+                    "--reads",
+                    str(tmp_path / "locked.csv"),
+                    "--arms",
+                    str(tmp_path / "arms.csv"),
+                    *extra,
+                    "--out",
+                    str(tmp_path / "bad.json"),
+                ]
+            )
+        assert rc == 1 and message in err.getvalue(), err.getvalue()
+        assert not (tmp_path / "bad.json").exists()
