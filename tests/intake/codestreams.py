@@ -133,13 +133,7 @@ def plant_in_j2k(frame: bytes, texts: list[bytes], tail: bytes = b"") -> bytes:
     )
     end = frame.rindex(b"\xff\xd9") + 2
     return (
-        frame[:siz_end]
-        + com1
-        + frame[siz_end:sot]
-        + new_sot
-        + com2
-        + frame[sot + 12 : end]
-        + tail
+        frame[:siz_end] + com1 + frame[siz_end:sot] + new_sot + com2 + frame[sot + 12 : end] + tail
     )
 
 
