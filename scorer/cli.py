@@ -816,6 +816,20 @@ def cmd_image(args: argparse.Namespace) -> int:
             out = ws.mask_image(s, args.image, rects, args.reason)
             print(f"{args.image}: {len(rects)} rectangle(s) masked on the readers' copy")
             print(f"  readers' copy SHA-256 {out['reader_sha256']} (the original is untouched)")
+        elif args.image_cmd == "reissue":
+
+            def progress(done: int, total: int, _image: str) -> None:
+                if not args.quiet and total:
+                    sys.stderr.write(f"\rwriting readers' copies: {done}/{total}")
+                    if done >= total:
+                        sys.stderr.write("\n")
+                    sys.stderr.flush()
+
+            out = ws.reissue_readers_copies(s, args.trial, progress, workers=args.workers)
+            print(
+                f"{out['trial']}: {out['images']} readers' copy(ies) written again from the "
+                f"originals ({out['masked']} with their masks painted again); the old ones removed"
+            )
         elif args.image_cmd == "region-missing":
             out = ws.mark_region_missing(
                 s, args.trial, args.patient, args.visit, args.region, args.reason
@@ -1489,7 +1503,15 @@ def build_parser() -> argparse.ArgumentParser:
     irm.add_argument("--visit", required=True, metavar="LABEL")
     irm.add_argument("--region", required=True, choices=("LH", "RH", "LF", "RF"))
     irm.add_argument("--reason", required=True)
-    for sp in (ie, il, iq, ir, imk, irm):
+    irs = igsub.add_parser(
+        "reissue",
+        help="write every readers' copy of a trial again from its original under the current "
+        "rules (keep-list, UIDs drawn per image, masks painted again), audited",
+    )
+    irs.add_argument("--trial", required=True)
+    irs.add_argument("--workers", type=int, default=2, help="decode worker processes")
+    irs.add_argument("--quiet", action="store_true", help="no progress")
+    for sp in (ie, il, iq, ir, imk, irm, irs):
         db_opts(sp)
     ig.set_defaults(func=cmd_image)
 

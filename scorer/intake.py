@@ -10,6 +10,7 @@ with its reason and nothing of it is kept; the other files go on.
 from __future__ import annotations
 
 import hashlib
+import secrets
 import time
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +29,6 @@ from scorer.imaging.decode_pool import (
     pixel_hash,
     write_durably,
 )
-from scorer.imaging.deidentify import patient_secret
 from scorer.imaging.dicom_header import (
     DEFAULT_MAX_MEGAPIXELS,
     FOOT_PARTS,
@@ -268,15 +268,14 @@ def import_images(
                 _resolve_identity(cand, visit_labels, no_burned_in)
                 candidates.append((i, cand))
         candidates.sort(key=lambda ic: ic[1].resend)  # stable: file order otherwise
-        # Patients first (one transaction), so each file's de-identification uses its patient.
-        codes = _ensure_patients(ws, s, trial, [c for _, c in candidates])
+        # Patients first (one transaction), so each image row can name its patient.
+        _ensure_patients(ws, s, trial, [c for _, c in candidates])
         tasks: list[DecodeTask] = []
         for _, cand in candidates:
             cand.code = new_code(12)
-            patient_code = codes.get(cand.patient_id or "")
-            secret = patient_secret(
-                ws.store.key, trial, patient_code or f"unassigned:{cand.sha256}"
-            )
+            # The readers' copy's UIDs come from a secret drawn for this image alone: nothing
+            # in them ties two images of one patient, study or visit together.
+            secret = secrets.token_bytes(32)
             out = readers_root / cand.code[:2] / f"{cand.code}.dcm"
             make_readers_folder(out.parent, loc)
             # The worker keeps the original as it decodes it, unless the file came in another

@@ -245,6 +245,9 @@ class Workspace:
         self.store = store
         self.settings = settings or Settings()
         self._clock = clock or (lambda: datetime.now(UTC))
+        # Films delivered to readers' cases in this session: file -> (stored copy's SHA-256,
+        # pixel data's SHA-256), so listing a case again does not write its films again.
+        self._delivered: dict[str, tuple[str, str]] = {}
 
     # ----------------------------------------------------------------- opening
 
@@ -1706,6 +1709,18 @@ class Workspace:
 
         return import_images(self, s, trial, paths, manifest, progress, **limits)
 
+    def reissue_readers_copies(
+        self, s: UserSession, trial: str, progress: Any = None, **limits: Any
+    ) -> dict[str, Any]:
+        """Write every readers' copy of a trial again from its original under the current
+        rules (coordinator): the current keep-list, UIDs drawn for each image alone, its masks
+        painted again; the image rows and one audit row per image in one transaction, then
+        the old copies removed. See :mod:`scorer.reissue`; ``limits`` pass to it (workers,
+        timeout_s, memory_mb)."""
+        from scorer.reissue import reissue
+
+        return reissue(self, s, trial, progress, **limits)
+
     #: Audited DICOM network actions (scorer.network): receiving started and stopped, each
     #: association (accepted with what it brought, or refused and why), each pull.
     DICOM_ACTIONS: tuple[str, ...] = (
@@ -1829,27 +1844,62 @@ class Workspace:
         return self.store.location.data_dir / "cache"
 
     def case_images(self, s: UserSession, case_code: str) -> dict[str, list[dict[str, Any]]]:
-        """The images of one of the reader's cases, by visit letter (A, B, C): image code,
-        regions covered, the readers' copy path and its SHA-256 (the cache key). Nothing
-        that identifies the visit, its date or the patient."""
+        """The films of one of the reader's cases, by visit letter (A, B, C): the film's name
+        in this case, regions covered, the path of the case's own file of it and the SHA-256
+        of its pixel data (the cache key). The files are delivered here
+        (:mod:`scorer.imaging.delivery`): UIDs and names from (case, image), a neutral time,
+        owner-only, so nothing in them, their names or their times tells the visit, its date,
+        the patient, or another case that shows the same film."""
+        from scorer.imaging.delivery import deliver_film, film_name, remove_other_films
+
         self._active(s, "reader", "adjudicator")
         with self.store.read() as db:
             c, _, t = self._own_case(s, db, case_code)
             self._must_calibrate(db, t, s, c)
-            out: dict[str, list[dict[str, Any]]] = {}
-            for i, label in enumerate(json.loads(c.visits)):
+            films: list[tuple[str, str, list[str], Path, str]] = []
+            visits = json.loads(c.visits)
+            for i, label in enumerate(visits):
                 v = repo.visit_by_label(db, t, label)
                 assert v is not None
-                out[LETTERS[i]] = [
-                    {
-                        "image": img.code,
-                        "regions": sorted(r.region for r in img.regions),
-                        "path": str(self.store.location.image_file(img.reader_path)),
-                        "sha256": img.reader_sha256,
-                    }
+                films += [
+                    (
+                        LETTERS[i],
+                        img.code,
+                        sorted(r.region for r in img.regions),
+                        self.store.location.image_file(img.reader_path),
+                        img.reader_sha256 or "",
+                    )
                     for img in repo.images_of_visit(db, c.patient_id, v.id)
                 ]
-            return out
+        folder = self.films_dir / case_code
+        key = self.store.key
+        out: dict[str, list[dict[str, Any]]] = {LETTERS[i]: [] for i in range(len(visits))}
+        names: set[str] = set()
+        for letter, image_code, regions, stored, stored_sha in films:
+            name = film_name(key, case_code, image_code)
+            target = folder / f"{name}.dcm"
+            names.add(target.name)
+            known = self._delivered.get(str(target))
+            pixel_sha = known[1] if known and known[0] == stored_sha else ""
+            if not pixel_sha or not target.is_file():
+                try:
+                    pixel_sha = deliver_film(stored, target, key, case_code, image_code)
+                    self._delivered[str(target)] = (stored_sha, pixel_sha)
+                except (OSError, ValueError):
+                    # Shown as a film that cannot be opened; the rest of the case still shows.
+                    target.unlink(missing_ok=True)
+                    pixel_sha = stored_sha
+            out[letter].append(
+                {"image": name, "regions": regions, "path": str(target), "sha256": pixel_sha}
+            )
+        remove_other_films(folder, names)
+        return out
+
+    @property
+    def films_dir(self) -> Path:
+        """Where the films of the readers' cases are delivered on this workstation (local,
+        owner-only, beside the pyramid cache)."""
+        return self.store.location.data_dir / "films"
 
     def raise_flag(self, s: UserSession, case_code: str, message: str) -> int:
         """A reader flags one of their cases to the coordinator (e.g. "visit B may be another

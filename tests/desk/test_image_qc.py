@@ -13,8 +13,11 @@ import numpy as np
 import pydicom
 import pytest
 from PIL import Image
+from sqlalchemy import select
 
 from scorer.gui.sample_case import SampleReading, build_sample_workspace
+from scorer.imaging.delivery import film_name
+from scorer.store.schema import Image as ImageRow
 from scorer.workspace import InvalidInput, Workspace
 
 COORDINATOR = ("cora", "Willow-Compass-2024")
@@ -43,10 +46,14 @@ def cases_by_patient(ws: Workspace, coordinator: object, trial: str, reader: str
 
 
 def images_of(ws: Workspace, s: object, case: dict) -> dict[str, set[str]]:
-    """Visit label -> image codes the reader gets for that visit of the case."""
+    """Visit label -> image codes the reader gets for that visit of the case (a film's name
+    in a case is derived from the case and the image under the workstation's key)."""
     got = ws.case_images(s, case["code"])
+    with ws.store.read() as db:
+        codes = list(db.scalars(select(ImageRow.code)))
+    image_of = {film_name(ws.store.key, case["code"], code): code for code in codes}
     return {
-        label: {img["image"] for img in got[letter]}
+        label: {image_of[img["image"]] for img in got[letter]}
         for letter, label in zip("ABC", case["visits"], strict=False)
     }
 
@@ -107,20 +114,29 @@ def test_masked_pixels_are_black_for_readers_and_untouched_in_the_original(
     with pytest.raises(InvalidInput, match="not inside the image"):
         ws.mask_image(coord, image["code"], [(0, 0, 10_000, 10)], "too big")
     out = ws.mask_image(coord, image["code"], [rect], "burned-in patient name")
-    # What a reader gets now: the case's image entry points at the masked copy.
+    # What a reader gets now: the case's film is the masked copy.
+    with ws.store.read() as db:
+        new_reader = loc.image_file(repo.image_by_code(db, image["code"]).reader_path)
+    assert (
+        hashlib.sha256(new_reader.read_bytes()).hexdigest()
+        == out["reader_sha256"]
+        != hashlib.sha256(old_reader.read_bytes()).hexdigest()
+    )
     case = next(iter(cases_by_patient(ws, coord, trial, "rita").values()))
     entries = [e for visit in ws.case_images(sample.session, case["code"]).values() for e in visit]
-    entry = next((e for e in entries if e["image"] == image["code"]), None)
+    name = film_name(ws.store.key, case["code"], image["code"])
+    entry = next((e for e in entries if e["image"] == name), None)
     if entry is None:  # the image belongs to the other patient's case
         other = list(cases_by_patient(ws, coord, trial, "rita").values())[1]
         entries = [
             e for visit in ws.case_images(sample.session, other["code"]).values() for e in visit
         ]
-        entry = next(e for e in entries if e["image"] == image["code"])
+        name = film_name(ws.store.key, other["code"], image["code"])
+        entry = next(e for e in entries if e["image"] == name)
     assert (
-        entry["sha256"]
-        == out["reader_sha256"]
-        != hashlib.sha256(old_reader.read_bytes()).hexdigest()
+        entry["sha256"]  # the cache key: the pixel data's hash
+        == hashlib.sha256(pydicom.dcmread(new_reader).PixelData).hexdigest()
+        != hashlib.sha256(pydicom.dcmread(old_reader).PixelData).hexdigest()
     )
     masked = pydicom.dcmread(entry["path"])
     pixels = masked.pixel_array

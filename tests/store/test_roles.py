@@ -82,6 +82,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "reading_trials": SCORING,
     # images: the coordinator imports them; the admin may list them (codes, no real IDs)
     "import_images": frozenset({"coordinator"}),
+    "reissue_readers_copies": frozenset({"coordinator"}),
     "images": frozenset({"coordinator"}),
     # DICOM networking: the coordinator's receiver and pulls audit what they do; a running
     # service keeps its own session from locking
@@ -491,6 +492,14 @@ def _import_images(c: Any, s: UserSession) -> None:
     ]
 
 
+def _reissue_readers_copies(c: Any, s: UserSession) -> None:
+    # No images here (tests/intake/test_delivery.py reissues real ones): the call is audited.
+    assert c.ws.reissue_readers_copies(s, "T1")["images"] == 0
+    assert c.sql("SELECT action FROM audit_events ORDER BY seq DESC LIMIT 1") == [
+        ("images.reissue",)
+    ]
+
+
 def _audit_dicom(c: Any, s: UserSession) -> None:
     c.ws.audit_dicom(s, "T1", "dicom.association", {"calling_aet": "XR1", "result": "refused"})
     assert c.sql("SELECT action, new FROM audit_events ORDER BY seq DESC LIMIT 1")[0][0] == (
@@ -752,6 +761,7 @@ CALLS: dict[str, Call] = {
     "my_reads": _my_reads,
     "reading_trials": _reading_trials,
     "import_images": _import_images,
+    "reissue_readers_copies": _reissue_readers_copies,
     "audit_dicom": _audit_dicom,
     "dicom_settings": _dicom_settings,
     "keep_alive": _keep_alive,
