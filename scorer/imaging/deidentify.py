@@ -6,9 +6,11 @@ identifier in an attribute nobody thought of cannot survive. Private tags and ev
 not named are dropped, and a kept sequence's items are rebuilt from their own keep-list. What
 is kept is treated by its kind (:data:`KEEP` says which):
 
-- ``uid``: replaced consistently per patient (the same original UID maps to the same new one
-  within a patient, so series and studies still group); the SOP Class UID, a class, is kept
-  when it is one of the radiograph classes the importer takes.
+- ``uid``: replaced under the ``secret`` given, which import draws at random for each image
+  (the same original UID maps to the same new one within the file; nothing ties two images of
+  one patient, study or visit together); the SOP Class UID, a class, is kept when it is one of
+  the radiograph classes the importer takes. A reader receives each film with its UIDs
+  rewritten again for the case (:mod:`scorer.imaging.delivery`).
 - ``text``: free text kept for display (the window and LUT explanations, the calibration
   description; LO, LT, SH, ST, UT, PN, UC) is replaced by neutral generated text ("window 1").
 - ``code``: a coded string is kept only when it is one of the values the standard defines for
@@ -171,13 +173,8 @@ _DS = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _IS = re.compile(r"[+-]?\d+")
 
 
-def patient_secret(key: bytes, trial: str, patient_code: str) -> bytes:
-    """A per-patient secret derived from the workstation key, for replacing UIDs."""
-    return hmac.new(key, f"deid\x1f{trial}\x1f{patient_code}".encode(), hashlib.sha256).digest()
-
-
 def replace_uid(secret: bytes, original: str) -> UID:
-    """A new UID (2.25 form) for an original UID, the same every time for one patient."""
+    """A new UID (2.25 form) for an original UID, the same every time for one secret."""
     digest = hmac.new(secret, original.encode(), hashlib.sha256).digest()
     return UID(f"2.25.{int.from_bytes(digest[:16], 'big')}")
 
