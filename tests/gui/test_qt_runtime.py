@@ -9,20 +9,24 @@ from __future__ import annotations
 
 import ctypes
 import os
+import socket
 import struct
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from scorer.gui.qt_runtime import (
     NO_DISPLAY,
+    _x_socket_answers,
     elf_needed,
     install_command,
     missing_libraries,
     pyside_dirs,
     window_problem,
+    x_display_problem,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,6 +34,37 @@ ABSENT_KNOWN = "libxcb-xinput.so.0"  # Debian's libxcb-xinput0: setup.sh has no 
 ABSENT_UNKNOWN = "libscorer-absent.so.7"
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux's xcb")
+
+
+@pytest.fixture(scope="module")
+def xserver() -> Iterator[str]:
+    """An Xvfb server (scripts/setup.sh --test installs it) on a free display it picks."""
+    read, write = os.pipe()
+    server = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write), "-screen", "0", "640x480x24", "-nolisten", "tcp"],
+        pass_fds=(write,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(write)
+    try:
+        with os.fdopen(read) as said:
+            number = said.readline().strip()
+        assert number.isdigit(), "Xvfb did not start"
+        yield f":{number}"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def free_display() -> str:
+    """An X display number no server listens on here."""
+    number = next(
+        n
+        for n in range(4242, 4342)
+        if not Path(f"/tmp/.X11-unix/X{n}").exists() and not _x_socket_answers("", n)
+    )
+    return f":{number}"
 
 
 def write_elf(path: Path, needed: list[str]) -> Path:
@@ -75,7 +110,7 @@ def test_the_needed_libraries_are_read_from_the_elf_headers(tmp_path: Path) -> N
 
 
 def test_a_plugin_lacking_libraries_is_told_with_their_names_and_the_install_command(
-    tmp_path: Path,
+    tmp_path: Path, xserver: str
 ) -> None:
     """The plugin needs a bundled library (fabricated) that needs one absent library Debian
     packages, and the real bundled QtGui; and, itself, a library nobody packages."""
@@ -91,7 +126,7 @@ def test_a_plugin_lacking_libraries_is_told_with_their_names_and_the_install_com
     dirs = [bundled, found[1] / "lib"]
     assert missing_libraries([plugin], dirs) == [ABSENT_UNKNOWN, ABSENT_KNOWN]
 
-    message = window_problem({"DISPLAY": ":99"}, plugin=plugin, bundled_dirs=dirs)
+    message = window_problem({"DISPLAY": xserver}, plugin=plugin, bundled_dirs=dirs)
     assert message is not None
     assert message.startswith(
         "the workstation's window cannot open: Qt's X11 (xcb) platform plugin needs these "
@@ -102,7 +137,7 @@ def test_a_plugin_lacking_libraries_is_told_with_their_names_and_the_install_com
     assert "libc.so.6" not in message and "libQt6" not in message
 
     only_known = write_elf(tmp_path / "libqxcb2.so", ["libQt6Fake.so.6"])
-    message = window_problem({"DISPLAY": ":99"}, plugin=only_known, bundled_dirs=dirs)
+    message = window_problem({"DISPLAY": xserver}, plugin=only_known, bundled_dirs=dirs)
     assert message is not None
     assert "needs this library, not installed on this machine: libxcb-xinput.so.0." in message
     assert "apt-file" not in message
@@ -117,16 +152,140 @@ def test_the_packages_are_named_once_in_the_order_met() -> None:
 
 def test_no_display_is_said_and_other_platforms_are_left_to_qt() -> None:
     assert window_problem({}) == NO_DISPLAY
-    assert window_problem({"QT_QPA_PLATFORM": "xcb", "WAYLAND_DISPLAY": "wayland-0"}) == NO_DISPLAY
+    forced = window_problem({"QT_QPA_PLATFORM": "xcb", "WAYLAND_DISPLAY": "wayland-0"})
+    assert forced is not None
+    assert forced.startswith(
+        "the workstation's window cannot open: there is no X display (DISPLAY is unset)."
+    )
     assert window_problem({"QT_QPA_PLATFORM": "offscreen"}) is None
-    assert window_problem({"WAYLAND_DISPLAY": "wayland-0"}) is None
+    assert window_problem({"QT_QPA_PLATFORM": "minimal"}) is None
 
 
-def test_on_this_machine_the_xcb_plugin_has_what_it_needs() -> None:
+def test_on_this_machine_the_xcb_plugin_has_what_it_needs(xserver: str) -> None:
     """scripts/setup.sh installed every library (tests/gui/test_qt_runtime_debs.py checks that
     it names them)."""
-    assert window_problem({"DISPLAY": ":99"}) is None
-    assert window_problem({"DISPLAY": ":99", "QT_QPA_PLATFORM": "xcb"}) is None
+    assert window_problem({"DISPLAY": xserver}) is None
+    assert window_problem({"DISPLAY": xserver, "QT_QPA_PLATFORM": "xcb"}) is None
+    assert window_problem({"DISPLAY": f"unix{xserver}.0", "QT_QPA_PLATFORM": "XCB"}) is None
+
+
+def test_an_x_display_nobody_answers_on_is_named(xserver: str) -> None:
+    """DISPLAY set but no X server there (or not an X display name at all, or a screen the
+    server lacks): said before Qt aborts with its misleading "xcb-cursor0 is needed"."""
+    nobody = free_display()
+    message = window_problem({"DISPLAY": nobody})
+    assert message == (
+        f"the workstation's window cannot open: cannot connect to the X display '{nobody}' "
+        "(is an X server running there, and may this account use it?). Run scorer in a "
+        "desktop session on this machine; over ssh, connect with `ssh -X`; for a virtual "
+        "screen, start Xvfb and set DISPLAY to it."
+    )
+    assert "cannot connect to the X display 'localhost" in (
+        window_problem({"DISPLAY": "localhost" + nobody}) or ""
+    )
+    assert "DISPLAY='garbage' is not an X display name (like :0, host:0 or unix:0)" in (
+        window_problem({"DISPLAY": "garbage"}) or ""
+    )
+    assert x_display_problem(f"{xserver}.7") == f"the X display '{xserver}.7' has no such screen"
+    assert x_display_problem(xserver) is None
+    # Without libxcb, the server's socket alone answers.
+    assert _x_socket_answers("", int(xserver[1:])) is True
+    assert _x_socket_answers("unix", int(xserver[1:])) is True
+    assert _x_socket_answers("", int(nobody[1:])) is False
+
+
+def test_wayland_needs_its_compositor_and_falls_back_to_x11(tmp_path: Path, xserver: str) -> None:
+    """Qt tries Wayland then X11 in a Wayland session: either answering is enough; neither
+    answering names both problems."""
+    runtime = {"XDG_RUNTIME_DIR": str(tmp_path)}
+    both = window_problem({"WAYLAND_DISPLAY": "wayland-9", **runtime})
+    assert both == (
+        "the workstation's window cannot open: no Wayland compositor answers on the Wayland "
+        f"display 'wayland-9' ({tmp_path / 'wayland-9'}); and there is no X display (DISPLAY is "
+        "unset). Run scorer in a desktop session on this machine; over ssh, connect with "
+        "`ssh -X`; for a virtual screen, start Xvfb and set DISPLAY to it."
+    )
+    only = window_problem({"QT_QPA_PLATFORM": "wayland", "DISPLAY": xserver})
+    assert only is not None
+    assert "the Wayland display 'wayland-0' cannot be found: XDG_RUNTIME_DIR" in only
+    assert window_problem({"WAYLAND_DISPLAY": "wayland-9", "DISPLAY": xserver, **runtime}) is None
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as compositor:
+        compositor.bind(str(tmp_path / "wayland-9"))
+        compositor.listen(1)
+        assert window_problem({"WAYLAND_DISPLAY": "wayland-9", **runtime}) is None
+        assert (
+            window_problem(
+                {"QT_QPA_PLATFORM": "wayland-egl", "WAYLAND_DISPLAY": "wayland-9", **runtime}
+            )
+            is None
+        )
+
+
+def test_an_unknown_platform_plugin_is_named_with_the_installed_ones(xserver: str) -> None:
+    message = window_problem({"QT_QPA_PLATFORM": "bogus", "DISPLAY": xserver})
+    assert message is not None
+    assert message.startswith(
+        "the workstation's window cannot open: Qt has no platform plugin 'bogus' "
+        "(QT_QPA_PLATFORM='bogus'); the ones installed: "
+    )
+    assert "offscreen" in message and "xcb" in message and "wayland-egl" in message
+    assert message.endswith(": unset QT_QPA_PLATFORM or name one of them.")
+    assert window_problem({"QT_QPA_PLATFORM": "bogus;xcb", "DISPLAY": xserver}) is None
+
+
+def test_no_display_and_missing_libraries_are_both_said(tmp_path: Path) -> None:
+    found = pyside_dirs()
+    assert found is not None
+    plugin = write_elf(tmp_path / "libqxcb.so", [ABSENT_KNOWN, "libc.so.6"])
+    message = window_problem({}, plugin=plugin, bundled_dirs=[found[1] / "lib"])
+    assert message == (
+        f"{NO_DISPLAY}\nAlso, Qt's X11 (xcb) platform plugin needs this library, not installed "
+        f"on this machine: {ABSENT_KNOWN}.\nInstall it as root with:\n    apt-get install "
+        "libxcb-xinput0\n(scripts/setup.sh, run as root, installs everything the workstation "
+        "needs.)"
+    )
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"DISPLAY": "FREE"},
+        {"DISPLAY": "garbage"},
+        {"WAYLAND_DISPLAY": "wayland-9"},
+        {"QT_QPA_PLATFORM": "wayland"},
+        {"QT_QPA_PLATFORM": "bogus"},
+    ],
+    ids=["unreachable", "garbage", "wayland-9", "wayland", "bogus"],
+)
+@pytest.mark.parametrize(
+    "command",
+    [["-m", "scorer", "gui"], ["-m", "scorer.gui.workstation"]],
+    ids=["scorer gui", "python -m scorer.gui.workstation"],
+)
+def test_an_unusable_display_is_one_line_and_exit_1_not_an_abort(
+    env: dict[str, str], command: list[str], tmp_path: Path
+) -> None:
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM", "XDG_RUNTIME_DIR")
+    }
+    env = {k: free_display() if v == "FREE" else v for k, v in env.items()}
+    r = subprocess.run(
+        [sys.executable, *command, "--db", str(tmp_path / "none.sqlite")],
+        capture_output=True,
+        text=True,
+        env=base | env,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert r.returncode == 1, r.stdout + r.stderr
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        "scorer: error: the workstation's window cannot open: "
+    ), r.stderr
+    assert "xcb-cursor" not in r.stderr and "qt.qpa" not in r.stderr
+    assert not (tmp_path / "none.sqlite").exists()
 
 
 @pytest.mark.parametrize(
