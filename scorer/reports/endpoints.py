@@ -768,6 +768,7 @@ def endpoint_document(
         ("Audit head", f"{head.get('rows')} rows, MAC {str(head.get('mac'))[:16]}…"),
         ("Visits", span),
         ("Missing visits", _filled_text(r)),
+        ("Missing-data rules", _rules(manifest.get("protocol") or {}).describe()),
         ("SDC", _sdc_text(r)),
     ]
     if r["analysis"]:
