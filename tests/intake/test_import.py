@@ -176,9 +176,9 @@ def test_deidentification_removes_every_planted_identifier_and_every_date(
         assert c.ImageLaterality == "B" and c.BodyPartExamined == "HAND"
         assert c.ImagerPixelSpacing == [0.2, 0.2]
     a, b = copies
-    # One patient: the same original study UID maps to the same new one.
-    assert a.StudyInstanceUID == b.StudyInstanceUID != study
-    assert a.SOPInstanceUID != b.SOPInstanceUID
+    # UIDs drawn per image: one original study, two unrelated new study UIDs.
+    assert len({a.StudyInstanceUID, b.StudyInstanceUID, study}) == 3
+    assert a.SOPInstanceUID != b.SOPInstanceUID and a.SeriesInstanceUID != b.SeriesInstanceUID
     # The patient is registered under a code; the real ID is only in the coordinator's view.
     patients = desk.ws.list_patients(desk.s, "T1")
     assert patients[0]["real_id"] == f"{PLANTED}-ID"
