@@ -1129,12 +1129,49 @@ _POLICY = (
 )
 
 
+#: An unrecognised argument named in the error: an option's plain ASCII name, nothing else.
+_PLAIN_OPTION = re.compile(r"--[A-Za-z][A-Za-z-]{0,39}")
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse, with a usage error's value shown safely (escaped, cut short)."""
+    """argparse, with a usage error's value shown safely (escaped, cut short), and arguments
+    it does not understand never printed back (one of them may be a password)."""
 
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {_visible(message)}\n")
+
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        given = list(sys.argv[1:] if args is None else args)
+        parsed, extra = self.parse_known_args(given, namespace)
+        if extra:
+            command = self._command_for(given)
+            names = [
+                a
+                for a in extra
+                if _PLAIN_OPTION.fullmatch(a) and _password_on_command_line([a]) is None
+            ]
+            others = len(extra) - len(names)
+            said = ", ".join(names)
+            if others:
+                said += (" and " if names else "") + (
+                    f"{others} {'other ' if names else ''}argument{'s' if others > 1 else ''} "
+                    f"not understood by `{command.prog}` (not printed, in case one is a "
+                    "password)"
+                )
+            command.error(f"unrecognized arguments: {said}; see `{command.prog} --help`")
+        return parsed
+
+    def _command_for(self, argv: Sequence[str]) -> argparse.ArgumentParser:
+        """The (sub)command ``argv`` names, as deep as its words go."""
+        parser: argparse.ArgumentParser = self
+        for word in argv:
+            subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+            if subs and word in subs[0].choices:
+                parser = subs[0].choices[word]
+        return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -1603,24 +1640,44 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-_PASSWORD_OPTIONS = ("--password", "--passwd", "--pass", "--pw", "--pwd", "-p")
+#: Dashes a name may be typed with (a word processor turns "--" into an en or em dash).
+_DASHES = "-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"
+#: An option name that says a secret follows (or is glued to it): "pw" as a word.
+_SECRET_NAME = re.compile(r"pass|pwd|secret|token|(?<![a-z])pw(?![a-z])")
+#: Words an option naming a secret may be printed with: anything else might be the secret.
+_NAME_WORDS = frozenset(
+    {
+        *("new", "old", "initial", "admin", "user", "current", "confirm", "first", "again"),
+        *("db", "database", "api", "access", "auth", "root", "password", "passwd", "pass"),
+        *("pw", "pwd", "secret", "token"),
+    }
+)
 
 
 def _password_on_command_line(argv: Sequence[str]) -> str | None:
-    """The name of an option that looks like a password given on the command line, if any
-    (its value is never shown: only the part before any '=')."""
+    """How to name an option that looks like a password (or another secret) given on the
+    command line, if any: "--new-password", "—password" (any dashes), "--secret=...", "-pX".
+    Its value is never shown, nor a name that might hold it ("--passwordHunter2")."""
     for arg in argv:
         if arg == "--":
             break
         name = arg.split("=", 1)[0]
         if name == "--password-stdin" and "=" not in arg:
             continue
-        lowered = name.lower()
-        if lowered.startswith(("--pass", "--pw")) or (
-            lowered.startswith("-p") and not lowered.startswith("--")
-        ):
-            # Name only the usual spellings: "-pSECRET" or "--passSECRET" holds the value.
-            return name if lowered in _PASSWORD_OPTIONS else "a password option"
+        if not name or name[0] not in _DASHES or any(c.isspace() for c in name):
+            continue
+        bare = name.lstrip(_DASHES).lower()
+        single = name.startswith("-") and not name.startswith("--") and bare.startswith("p")
+        if not (single or _SECRET_NAME.search(bare)):
+            continue
+        words = bare.split("-")
+        shown = (
+            name.isascii()
+            and name.startswith("--")
+            and len(words) <= 4
+            and all(w in _NAME_WORDS for w in words)
+        ) or name in ("-p", "—password", "–password")
+        return name if shown else "a password option"
     return None
 
 

@@ -315,6 +315,15 @@ ON_ARGV = [
     [f"-p{SECRET}"],
     [f"--password{SECRET}"],
     [f"--password-stdin={SECRET}"],
+    ["--new-password", SECRET],
+    [f"--old-password={SECRET}"],
+    ["--initial-password", SECRET],
+    ["--admin-password", SECRET],
+    ["--secret", SECRET],
+    ["--api-token", SECRET],
+    ["\u2014password", SECRET],  # an em dash, as a word processor writes "--"
+    ["\u2013pw", SECRET],
+    [f"--PASSWORD{SECRET}"],
 ]
 
 
@@ -327,6 +336,54 @@ def test_a_password_on_the_command_line_is_refused_and_never_printed(cli: Cli) -
     # Refused before anything ran: cora never logged in, so still must change her password.
     rc, _, err = cli("trial", "list", *AS_CORA, stdin=FIRST_PW + "\n")
     assert rc == 1 and "change your password" in err
+
+
+def test_a_secret_option_is_named_only_when_its_name_cannot_hold_the_value(cli: Cli) -> None:
+    for given, named in [
+        (["--new-password", SECRET], "--new-password: "),
+        (["\u2014password", SECRET], "\u2014password: "),
+        ([f"--password{SECRET.lower()}"], "a password option: "),
+        ([f"-p{SECRET}"], "a password option: "),
+    ]:
+        rc, _, err = cli("user", "passwd", "--user", "cora", *given)
+        assert rc == 2 and err == (
+            f"scorer: error: {named}passwords are never taken on the command line: use the "
+            "prompt or --password-stdin\n"
+        ), given
+
+
+def test_arguments_argparse_does_not_understand_are_never_printed_back(cli: Cli) -> None:
+    """A password typed as a bare argument, or after an option scorer does not know, is
+    counted, not shown; an unknown option's plain name is shown."""
+
+    def usage_error(*args: str) -> tuple[int, str, str]:
+        with pytest.raises(SystemExit) as info:
+            main([*args, "--db", str(cli.db)])
+        out, err = cli.capsys.readouterr()
+        return int(str(info.value.code)), out, err
+
+    for given, said in [
+        ([SECRET], "1 argument not understood by `scorer user passwd`"),
+        (
+            ["--frobnicate", SECRET],
+            "--frobnicate and 1 other argument not understood by `scorer user passwd`",
+        ),
+        ([SECRET, SECRET + "x"], "2 arguments not understood by `scorer user passwd`"),
+    ]:
+        rc, out, err = usage_error("user", "passwd", "--user", "cora", *given)
+        assert rc == 2, given
+        last = err.splitlines()[-1]
+        assert last == (
+            f"scorer user passwd: error: unrecognized arguments: {said} (not printed, in case "
+            "one is a password); see `scorer user passwd --help`"
+        ), given
+        assert SECRET.lower() not in (out + err).lower(), given
+    rc, _, err = usage_error("trial", "list", "--frobnicate", "--zap")
+    assert rc == 2
+    assert err.splitlines()[-1] == (
+        "scorer trial list: error: unrecognized arguments: --frobnicate, --zap; see "
+        "`scorer trial list --help`"
+    )
 
 
 def test_the_installed_command_refuses_a_password_in_argv(tmp_path: Path) -> None:
