@@ -13,6 +13,7 @@ import struct
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -40,7 +41,7 @@ NATIVE: dict[str, str] = {
     "explicit-be": uid.ExplicitVRBigEndian,
     "deflated": uid.DeflatedExplicitVRLittleEndian,
 }
-_DCMCJPEG = {
+_DCMCJPEG: dict[str, tuple[str, ...]] = {
     uid.JPEGBaseline8Bit: ("+eb", "+sr", "+q", "90"),
     uid.JPEGExtended12Bit: ("+ee", "+sr", "+q", "90"),
     uid.JPEGLossless: ("+el",),
@@ -48,17 +49,18 @@ _DCMCJPEG = {
 }
 
 
-def sample_image(rows: int = 64, cols: int = 64, bits: int = 12, seed: int = 0) -> npt.NDArray:
+def sample_image(rows: int = 64, cols: int = 64, bits: int = 12, seed: int = 0) -> npt.NDArray[Any]:
     """A small image with structure and noise (codecs have work to do), ``bits`` deep."""
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:rows, 0:cols]
     top = (1 << bits) - 1
     img = top * (0.5 + 0.3 * np.sin(x / 5.0) * np.cos(y / 7.0)) + rng.normal(0, top / 90, x.shape)
     dtype = np.uint8 if bits <= 8 else np.uint16
-    return np.clip(img, 0, top).astype(dtype)
+    out: npt.NDArray[Any] = np.clip(img, 0, top).astype(dtype)
+    return out
 
 
-def _plain(values: npt.NDArray, bits: int) -> Dataset:
+def _plain(values: npt.NDArray[Any], bits: int) -> Dataset:
     ds = Dataset()
     ds.SOPClassUID = uid.DigitalXRayImageStorageForPresentation
     ds.SOPInstanceUID = uid.generate_uid()
@@ -79,7 +81,7 @@ def _plain(values: npt.NDArray, bits: int) -> Dataset:
     return ds
 
 
-def encode(values: npt.NDArray, syntax: str, bits: int) -> Dataset:
+def encode(values: npt.NDArray[Any], syntax: str, bits: int) -> Dataset:
     """A minimal DX dataset holding ``values`` compressed in ``syntax`` (with the lossy
     compression attributes the encoder sets)."""
     ds = _plain(values, bits)

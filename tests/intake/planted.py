@@ -33,7 +33,7 @@ from typing import Any
 import numpy.typing as npt
 import pydicom
 from pydicom import config, uid
-from pydicom.datadict import DicomDictionary
+from pydicom._dicom_dict import DicomDictionary
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
@@ -282,7 +282,7 @@ def planted_radiograph(
         meta.MediaStorageSOPClassUID = ds.SOPClassUID
         meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
         meta.TransferSyntaxUID = syntax
-        meta.ImplementationClassUID = ROOT + "1"
+        meta.ImplementationClassUID = uid.UID(ROOT + "1")
         meta.ImplementationVersionName = planted.marker(file)
         meta.SourceApplicationEntityTitle = planted.marker(file)
         ds.file_meta = meta
