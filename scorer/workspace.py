@@ -1088,34 +1088,53 @@ class Workspace:
         expected: Mapping[Area, AreaScore | None] | None = None,
     ) -> ScoreAck:
         """Remove an area's entry (undo of a first entry); ``expected`` as for set_scores."""
+        return self.clear_scores(s, code, [area], change_reason, expected_version, expected)[0]
+
+    def clear_scores(
+        self,
+        s: UserSession,
+        code: str,
+        areas: Sequence[Area],
+        change_reason: str = "",
+        expected_version: int | None = None,
+        expected: Mapping[Area, AreaScore | None] | None = None,
+    ) -> list[ScoreAck]:
+        """Remove several areas' entries of one read in one transaction, each removal audited
+        on its own row (the undo of "rest of this region = 0"); all or nothing.
+        ``expected_version`` / ``expected``: see :meth:`set_scores`."""
         self._active(s, "reader", "adjudicator")
+        areas = list(dict.fromkeys(areas))
+        acks: list[ScoreAck] = []
         with self._write(s) as tx:
             r = self._own_read(s, tx.session, code, write=True)
             self._not_locked(repo.trial_by_id(tx.session, r.trial_id))
             if expected_version is not None and r.version != expected_version:
-                raise self._stale(tx, r, [area], expected_version)
-            if expected and area in expected:
-                self._check_expected(tx, r, {area: expected[area]})
+                raise self._stale(tx, r, areas, expected_version)
+            if expected:
+                self._check_expected(tx, r, {a: expected[a] for a in areas if a in expected})
             if r.status == "signed":
                 if not change_reason.strip():
                     raise InvalidInput("this read is signed: give a reason to change it")
                 self._void_signature(tx, s, r, change_reason)
-            row = repo.score_row(tx.session, r, area)
-            if row is None:
-                return ScoreAck(code, area, r.version, r.status)
-            old = _score_json(repo.row_score(row), row.reason_text)
-            tx.session.delete(row)
-            r.updated_at = tx.now
-            tx.session.flush()
-            tx.audit(
-                "score.clear",
-                "read",
-                r.code,
-                trial_id=r.trial_id,
-                old={"area": str(area), **(old or {})},
-                reason=change_reason,
-            )
-            return ScoreAck(code, area, r.version, r.status)
+            for area in areas:
+                row = repo.score_row(tx.session, r, area)
+                if row is None:
+                    acks.append(ScoreAck(code, area, r.version, r.status))
+                    continue
+                old = _score_json(repo.row_score(row), row.reason_text)
+                tx.session.delete(row)
+                r.updated_at = tx.now
+                tx.session.flush()
+                tx.audit(
+                    "score.clear",
+                    "read",
+                    r.code,
+                    trial_id=r.trial_id,
+                    old={"area": str(area), **(old or {})},
+                    reason=change_reason,
+                )
+                acks.append(ScoreAck(code, area, r.version, r.status))
+        return acks
 
     def set_note(self, s: UserSession, code: str, note: str) -> int:
         """Set the read's note; returns the read's new version."""
