@@ -253,7 +253,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         _err(str(exc))
         return EXIT_ERROR
     ws.close()
-    print(f"created the scorer database at {loc.url}")
+    print(f"created the scorer database at {loc.shown}")
     print(f"  audit key: {loc.key_path} (keep a copy apart from the database)")
     print(f"  receipts:  {loc.receipts_path}")
     print(f"  administrator: {args.admin}")

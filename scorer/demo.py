@@ -244,7 +244,7 @@ def run_demo(
         _remove_demo(loc, accounts_file, say)
     _upgrade_old_demo(loc, say)
     if _demo_complete(url):
-        say(f"The demo database is ready at {loc.url} (reused; --reset starts over).")
+        say(f"The demo database is ready at {loc.shown} (reused; --reset starts over).")
         return DemoResult(url, accounts_file, False)
     if samples is None:
         samples = repo_samples_dir()

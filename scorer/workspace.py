@@ -37,8 +37,10 @@ from scorer.core.worklist import LETTERS, WorklistInput
 from scorer.core.worklist import generate as generate_worklist
 from scorer.store import repository as repo
 from scorer.store.audit import Verification
-from scorer.store.database import Store, StoreError, Tx, database_exists
-from scorer.store.location import Location, resolve
+from scorer.store.database import Store, StoreError, Tx
+from scorer.store.database import database_exists as _database_exists
+from scorer.store.location import Location, LocationError
+from scorer.store.location import resolve as _resolve
 from scorer.store.migrate import current_revision, head_revision, upgrade
 from scorer.store.passwords import (
     HISTORY,
@@ -70,6 +72,24 @@ CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
 class ScorerError(Exception):
     """Base of the errors the facade raises; the message is meant for the person at the desk."""
+
+
+def resolve(db: str | None = None) -> Location:
+    """The database's location (scorer.store.location.resolve), an unusable one (a bad URL,
+    an in-memory database, a bad config file) refused as a ScorerError."""
+    try:
+        return _resolve(db)
+    except LocationError as exc:
+        raise ScorerError(str(exc)) from None
+
+
+def database_exists(loc: Location) -> bool:
+    """Whether a scorer database is at ``loc``; a server that cannot be reached or refuses
+    the log-in is a ScorerError saying which."""
+    try:
+        return _database_exists(loc)
+    except StoreError as exc:
+        raise ScorerError(str(exc)) from None
 
 
 class AuthError(ScorerError):
@@ -263,7 +283,7 @@ class Workspace:
         loc = location or resolve(db)
         if not database_exists(loc):
             raise ScorerError(
-                f"no scorer database at {loc.url} (from {loc.source}); create one with "
+                f"no scorer database at {loc.shown} (from {loc.source}); create one with "
                 "`scorer init`"
             )
         try:
@@ -274,7 +294,7 @@ class Workspace:
         if rev != head_revision():
             store.close()
             raise ScorerError(
-                f"the database at {loc.url} is at schema revision {rev}, this scorer needs "
+                f"the database at {loc.shown} is at schema revision {rev}, this scorer needs "
                 f"{head_revision()}: run `scorer migrate` (after a backup)"
             )
         return cls(store, settings, clock)
@@ -293,7 +313,14 @@ class Workspace:
         """Create the database, the audit key and the first admin account."""
         loc = location or resolve(db)
         if database_exists(loc):
-            raise ScorerError(f"a scorer database already exists at {loc.url}")
+            raise ScorerError(f"a scorer database already exists at {loc.shown}")
+        if loc.receipts_path.exists() and loc.receipts_path.stat().st_size > 0:
+            raise ScorerError(
+                f"the receipts file {loc.receipts_path} already holds another database's chain "
+                "heads, and a new database needs its own: give --db a file of its own (its "
+                "receipts go beside it), or name another receipts file in the config file "
+                "(receipts = \"...\")"
+            )
         _check_username(admin_username)
         _check_name(admin_full_name, "printed name")
         _check_password(admin_password, admin_username, admin_full_name)
@@ -3877,7 +3904,7 @@ def _existing_store(loc: Location) -> Iterator[Store]:
     """The store at ``loc`` for a maintenance command (migrate, grant): it must exist; opening
     and store errors become ScorerError; closed afterwards."""
     if not database_exists(loc):
-        raise ScorerError(f"no scorer database at {loc.url} (from {loc.source})")
+        raise ScorerError(f"no scorer database at {loc.shown} (from {loc.source})")
     try:
         store = Store(loc)
     except Exception as exc:

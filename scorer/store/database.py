@@ -12,6 +12,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import sqlite3
 import stat
 import sys
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from scorer.core.private_files import FILE_MODE, FOLDER_MODE, create_file, make_folder, set_mode
@@ -36,7 +37,7 @@ from scorer.store.audit import (
     load_key,
     shared_gid,
 )
-from scorer.store.location import Location, refuse_network_filesystem
+from scorer.store.location import Location, display_url, refuse_network_filesystem
 from scorer.store.schema import AuditEvent, Event
 
 BUSY_TIMEOUT_MS = 10_000
@@ -133,9 +134,15 @@ def create_database_file(location: Location) -> None:
     if path is None or path.exists():
         return
     gid = shared_gid(location.audit_group)
-    make_folder(path.parent, FOLDER_MODE if gid is None else 0o2770, gid)
-    with contextlib.suppress(FileExistsError):
-        os.close(create_file(path, FILE_MODE if gid is None else 0o660, gid, exclusive=True))
+    try:
+        make_folder(path.parent, FOLDER_MODE if gid is None else 0o2770, gid)
+        with contextlib.suppress(FileExistsError):
+            os.close(create_file(path, FILE_MODE if gid is None else 0o660, gid, exclusive=True))
+    except OSError as exc:
+        raise StoreError(
+            f"cannot create the database file {path}: {exc.strerror or exc}"
+            + (f" ({exc.filename})" if exc.filename and str(exc.filename) != str(path) else "")
+        ) from exc
 
 
 #: The advisory-lock key every PostgreSQL write transaction holds ("scorer" in ASCII).
@@ -332,6 +339,9 @@ def _volume_state(path: Path | None) -> tuple[bool, bool]:
 
 
 def database_exists(location: Location) -> bool:
+    """Whether a scorer database is at ``location`` (an SQLite file with content, a server
+    database with scorer's tables). A server that cannot be reached, or refuses the log-in,
+    or has no such database raises StoreError saying which (the password never shown)."""
     path = location.sqlite_path
     if path is not None:
         return path.exists() and path.stat().st_size > 0
@@ -346,10 +356,45 @@ def database_exists(location: Location) -> bool:
                     )
                 ).first()
             )
-    except OperationalError:
-        return False
+    except DBAPIError as exc:
+        raise StoreError(describe_connection_error(exc, location.url)) from None
     finally:
         eng.dispose()
+
+
+def describe_connection_error(exc: BaseException, url: str) -> str:
+    """Why a database server could not be used, for the person at the desk: not reachable,
+    the log-in refused, no such database; the URL shown with its password masked."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    shown = display_url(url)
+    orig = getattr(exc, "orig", None) or exc
+    state = getattr(orig, "sqlstate", None)
+    detail = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    if parsed.password:
+        detail = detail.replace(parsed.password, "***")
+    low = str(orig).lower()
+    if state == "3D000" or re.search(r'database ".*" does not exist', low):
+        return (
+            f"no database {parsed.database!r} on the server at {shown}: create it first "
+            "(createdb), or check the name"
+        )
+    if (
+        state in ("28P01", "28000")
+        or "authentication failed" in low
+        or "pg_hba.conf" in low
+        or re.search(r'role ".*" does not exist', low)
+    ):
+        reason = re.sub(r"^(.*failed:)?\s*(FATAL:)?\s*", "", detail)
+        return f"the database server refused the log-in for user {parsed.username}: {reason}"
+    if "connection refused" in low:
+        return f"cannot connect to the database server at {shown}: connection refused"
+    if "translate host name" in low or "name or service not known" in low:
+        return f"cannot connect to the database server at {shown}: unknown host {parsed.host!r}"
+    if "timeout" in low or "timed out" in low:
+        return f"cannot connect to the database server at {shown}: no answer (timed out)"
+    return f"cannot use the database server at {shown}: {detail}"
 
 
 def integrity_check(engine: Engine) -> str:

@@ -9,12 +9,17 @@ file's path (tests point both at a temporary folder).
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import platformdirs
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 APP = "scorer"
 NETWORK_FS = frozenset(
@@ -76,6 +81,11 @@ class Location:
             return str(path)
 
     @property
+    def shown(self) -> str:
+        """The URL as it may be printed: its password masked."""
+        return display_url(self.url)
+
+    @property
     def is_sqlite(self) -> bool:
         return self.url.startswith("sqlite")
 
@@ -120,6 +130,66 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path.resolve()}"
 
 
+_PASSWORD_IN_URL = re.compile(r"(://[^:/@?#]*:)[^@/?#]*@")
+
+
+def display_url(url: str) -> str:
+    """A database URL as it may be printed or logged: the password masked (***)."""
+    from sqlalchemy.engine import make_url  # here: the log-in window comes up without it
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return _PASSWORD_IN_URL.sub(r"\1***@", url)
+
+
+def _parse_url(url: str) -> URL:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url)
+    except (ArgumentError, ValueError):
+        raise LocationError(f"not a valid database URL: {display_url(url)}") from None
+
+
+def check_url(url: str) -> None:
+    """Refuse what cannot hold a trial: a URL that does not parse, a database other than
+    SQLite or PostgreSQL (through psycopg), an in-memory SQLite database (gone when the
+    command ends, its audit receipts left behind), a folder given as the SQLite file."""
+    parsed = _parse_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        name = parsed.database or ""
+        if name in ("", ":memory:") or parsed.query.get("mode") == "memory":
+            raise LocationError(
+                "an in-memory database cannot hold a trial (it is gone when the command "
+                "ends): give --db an SQLite file path, or a PostgreSQL URL"
+            )
+        if Path(name).expanduser().is_dir():
+            raise LocationError(
+                f"{name} is a folder, not a database file: give a file in it, such as "
+                f"{Path(name) / 'scorer.sqlite'}"
+            )
+        return
+    if backend in ("postgresql", "postgres"):
+        if parsed.drivername not in ("postgresql", "postgresql+psycopg"):
+            raise LocationError(
+                "scorer reaches PostgreSQL through psycopg: write the URL as "
+                f"postgresql+psycopg://..., not {parsed.drivername}://"
+            )
+        if not parsed.database:
+            raise LocationError(
+                f"the URL {display_url(url)} names no database: end it with /DATABASE"
+            )
+        return
+    raise LocationError(
+        "scorer supports SQLite files and PostgreSQL (postgresql+psycopg://...) URLs, "
+        f"not {backend!r}"
+    )
+
+
 def resolve(db: str | None = None) -> Location:
     """Resolve the database location from the flag, the environment, the config, the default."""
     config_path = site_config_path()
@@ -135,6 +205,7 @@ def resolve(db: str | None = None) -> Location:
         url, source = sqlite_url(base / "scorer.sqlite"), "user data directory"
     if "://" not in url:
         url = sqlite_url(Path(url).expanduser())
+    check_url(url)
     key = config.get("audit_key")
     receipts = config.get("receipts")
     db_file = Location(url, Path(), Path(), base, source).sqlite_path

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import io
 import json
+import uuid
 from pathlib import Path
 
 import pytest
 
 from scorer.cli import main
+from tests.pg import PgServer
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "worked-example.csv"
@@ -164,3 +166,233 @@ def test_wrong_password_and_unknown_database_are_clear(
     other = Cli(tmp_path / "missing.sqlite", capsys, monkeypatch)
     rc, _, err = other("user", "list", "--user", "ada", "--password-stdin", stdin="x\n")
     assert rc == 1 and "no scorer database" in err and "scorer init" in err
+
+
+# ------------------------------------------------------------------ database URLs (issue 22)
+
+URL_SECRET = "TopSecret-9Q7"
+REFUSED_PORT = f"postgresql+psycopg://scorer:{URL_SECRET}@127.0.0.1:1/scorer"
+
+
+def _run(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str, stdin: str = ""
+) -> tuple[int, str, str]:
+    monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    rc = main(list(args))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+@pytest.mark.parametrize(
+    ("db", "said"),
+    [
+        (
+            "bogus://x",
+            "scorer supports SQLite files and PostgreSQL (postgresql+psycopg://...) "
+            "URLs, not 'bogus'",
+        ),
+        (
+            "mysql://u@127.0.0.1/x",
+            "scorer supports SQLite files and PostgreSQL "
+            "(postgresql+psycopg://...) URLs, not 'mysql'",
+        ),
+        (
+            f"postgresql+psycopg://u:{URL_SECRET}@[::1/x",
+            "not a valid database URL: postgresql+psycopg://u:***@[::1/x",
+        ),
+        ("postgresql+psycopg2://u@127.0.0.1/x", "scorer reaches PostgreSQL through psycopg"),
+        ("sqlite:///:memory:", "an in-memory database cannot hold a trial"),
+        ("sqlite://", "an in-memory database cannot hold a trial"),
+        (
+            "/proc/x.sqlite",
+            "cannot create the database file /proc/x.sqlite: No such file or directory",
+        ),
+        (
+            REFUSED_PORT,
+            "cannot connect to the database server at "
+            "postgresql+psycopg://scorer:***@127.0.0.1:1/scorer: connection refused",
+        ),
+        (
+            "postgresql://u@127.0.0.1:1/x",
+            "cannot connect to the database server at "
+            "postgresql://u@127.0.0.1:1/x: connection refused",
+        ),
+    ],
+    ids=[
+        "bogus",
+        "mysql",
+        "bad port",
+        "psycopg2",
+        "memory",
+        "sqlite://",
+        "proc",
+        "refused",
+        "plain postgresql",
+    ],
+)
+def test_init_refuses_an_unusable_database_url_in_one_line(
+    db: str,
+    said: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """Never a traceback, and never the URL's password; nothing written anywhere (the default
+    database's receipts least of all)."""
+    rc, out, err = _run(
+        capsys,
+        monkeypatch,
+        "init",
+        "--admin",
+        "yvonne",
+        "--db",
+        db,
+        "--password-stdin",
+        stdin="Zebra-Kettle-91\n",
+    )
+    assert rc == 1, out + err
+    assert err.startswith("scorer: error: ") and len(err.splitlines()) == 1, err
+    assert said in err
+    assert URL_SECRET not in out + err
+    assert not (tmp_path / "scorer-data").exists()
+
+
+def test_init_refuses_a_folder_and_names_it(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    rc, _, err = _run(
+        capsys,
+        monkeypatch,
+        "init",
+        "--admin",
+        "yvonne",
+        "--db",
+        str(tmp_path),
+        "--password-stdin",
+        stdin="Zebra-Kettle-91\n",
+    )
+    assert rc == 1
+    assert err == (
+        f"scorer: error: {tmp_path} is a folder, not a database file: give a file in it, such "
+        f"as {tmp_path / 'scorer.sqlite'}\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["trial", "list", "--user", "rita", "--password-stdin"],
+        ["migrate"],
+        ["grant", "scorer_ws"],
+        ["audit", "verify"],
+        ["backup", "--out", "b.zip", "--user", "rita", "--password-stdin"],
+    ],
+    ids=" ".join,
+)
+def test_every_command_masks_the_url_password_and_says_the_server_is_unreachable(
+    command: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rc, out, err = _run(capsys, monkeypatch, *command, "--db", REFUSED_PORT, stdin="x-x-x-x-x\n")
+    assert rc == 1, out + err
+    assert err == (
+        "scorer: error: cannot connect to the database server at "
+        "postgresql+psycopg://scorer:***@127.0.0.1:1/scorer: connection refused\n"
+    )
+    assert URL_SECRET not in out
+
+
+def test_a_missing_server_database_and_an_unknown_role_are_told_apart(
+    pg_server: PgServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    nodb = pg_server.url("no_such_db").replace("postgres@", f"postgres:{URL_SECRET}@")
+    rc, out, err = _run(capsys, monkeypatch, "audit", "verify", "--db", nodb)
+    assert rc == 1
+    assert err == (
+        f"scorer: error: no database 'no_such_db' on the server at "
+        f"{nodb.replace(URL_SECRET, '***')}: create it first (createdb), or check the name\n"
+    )
+    nobody = pg_server.url().replace("postgres@", f"nobody:{URL_SECRET}@")
+    rc, out, err = _run(capsys, monkeypatch, "migrate", "--db", nobody)
+    assert rc == 1
+    assert err.startswith(
+        "scorer: error: the database server refused the log-in for user nobody: "
+    ), err
+    assert 'role "nobody" does not exist' in err and URL_SECRET not in out + err
+
+
+def test_a_new_database_never_takes_over_another_ones_receipts(
+    pg_server: PgServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """The default SQLite database and a server database with no receipts file of its own
+    named would share the data folder's scorer.receipts: the second init is refused, and the
+    first database still verifies."""
+    rc, _, err = _run(
+        capsys,
+        monkeypatch,
+        "init",
+        "--admin",
+        "ada",
+        "--password-stdin",
+        stdin="Zebra-Kettle-91\n",
+    )
+    assert rc == 0, err
+    receipts = tmp_path / "scorer-data" / "scorer.receipts"
+    before = receipts.read_bytes()
+    url = pg_server.new_database()
+    try:
+        rc, out, err = _run(
+            capsys,
+            monkeypatch,
+            "init",
+            "--admin",
+            "yvonne",
+            "--db",
+            url,
+            "--password-stdin",
+            stdin="Zebra-Kettle-91\n",
+        )
+    finally:
+        pg_server.drop_database(url)
+    assert rc == 1, out
+    assert err == (
+        f"scorer: error: the receipts file {receipts} already holds another database's chain "
+        "heads, and a new database needs its own: give --db a file of its own (its receipts "
+        'go beside it), or name another receipts file in the config file (receipts = "...")\n'
+    )
+    assert receipts.read_bytes() == before
+    rc, out, err = _run(capsys, monkeypatch, "audit", "verify")
+    assert rc == 0 and "audit trail verifies" in out, out + err
+
+
+def test_a_wrong_server_password_is_a_refused_log_in(
+    pg_server: PgServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The test server trusts every role but this one, which must give its password."""
+    from sqlalchemy import create_engine, text
+
+    role = "pw_" + uuid.uuid4().hex[:8]
+    hba = pg_server.folder / "data" / "pg_hba.conf"
+    eng = create_engine(pg_server.url(), isolation_level="AUTOCOMMIT")
+    try:
+        with eng.connect() as c:
+            c.execute(text(f"CREATE ROLE {role} LOGIN PASSWORD 'Right-Password-1'"))
+            hba.write_text(
+                f"host all {role} 127.0.0.1/32 scram-sha-256\n" + hba.read_text(), "utf-8"
+            )
+            c.execute(text("SELECT pg_reload_conf()"))
+        url = pg_server.url().replace("postgres@", f"{role}:{URL_SECRET}@")
+        rc, out, err = _run(capsys, monkeypatch, "audit", "verify", "--db", url)
+    finally:
+        hba.write_text("".join(hba.read_text().splitlines(True)[1:]), "utf-8")
+        with eng.connect() as c:
+            c.execute(text("SELECT pg_reload_conf()"))
+        eng.dispose()
+    assert rc == 1
+    assert err == (
+        f"scorer: error: the database server refused the log-in for user {role}: password "
+        f'authentication failed for user "{role}"\n'
+    )
+    assert URL_SECRET not in out + err
