@@ -98,14 +98,15 @@ def _part(rng: random.Random, rows: list[tuple[OArea, int | None, str]]) -> list
 
 
 @st.composite
-def trials(draw: st.DrawFn) -> Trial:
+def trials(draw: st.DrawFn, max_readers: int = 5) -> Trial:
+    """A whole trial (see the module's docstring); ``max_readers`` 2-5."""
     method = draw(st.sampled_from(("svh", "larsen1995")))
     n_visits = draw(st.sampled_from((1, 2, 3, 4, 2, 3, 4)))
     labels = sorted(
         draw(st.lists(st.sampled_from(LABELS), min_size=n_visits, max_size=n_visits, unique=True)),
         key=natural_key,
     )
-    n_readers = draw(st.sampled_from((2, 3, 4, 5)))
+    n_readers = draw(st.sampled_from(tuple(range(2, max_readers + 1))))
     readers = sorted(draw(st.permutations(READER_NAMES))[:n_readers])
     n_patients = draw(st.sampled_from((2, 3, 4, 5, 6, 6)))
     rules = draw(st.one_of(st.just(Rules()), rules_strategy))

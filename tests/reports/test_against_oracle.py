@@ -299,7 +299,7 @@ def test_the_command_line_gives_the_same_json(trial: Trial) -> None:
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-@given(trials())
+@given(trials(max_readers=3))  # the PDF of 5 readers' kappa tables takes seconds each
 def test_agreement_report_builds_in_every_format(trial: Trial) -> None:
     reads = parse_reads_csv(trial.csv_text.encode("utf-8"), dict(builtin_methods()))
     doc = agreement_document(reads, _options(trial.rules), trial="ORACLE-TRIAL")
@@ -307,11 +307,9 @@ def test_agreement_report_builds_in_every_format(trial: Trial) -> None:
         for ext in FORMATS:
             path = write(doc, Path(folder) / f"agreement.{ext}")
             assert path.stat().st_size > 0, f"the {ext} report is empty"
-            if ext == "json":
+            if ext == "json":  # the report's numbers are the oracle's too
                 data = json.loads(path.read_text(encoding="utf-8"))
-                assert (
-                    data["analysis"]["readers"] == analyse(trial.csv_text, trial.rules)["readers"]
-                )
+                compare(data["analysis"], analyse(trial.csv_text, trial.rules))
 
 
 def test_a_mean_of_filled_in_changes_is_annualised_on_the_patients_visit_dates() -> None:
