@@ -2,7 +2,7 @@
 
 The scoring grid never waits for the database. Each keystroke that changes a score becomes a
 :class:`WriteEntry`; :class:`ScoreWriter` queues it, a single worker thread commits the
-entries one after another (``set_scores`` / ``clear_score`` / ``set_note``), and the outcome
+entries one after another (``set_scores`` / ``clear_scores`` / ``set_note``), and the outcome
 comes back on the UI thread as ``acknowledged(read_code, area, version)`` or
 ``failed(read_code, area, message)``. An entry is acknowledged only after its transaction has
 committed (SQLite ``synchronous=FULL``), so an acknowledged score survives a crash or a power
@@ -22,7 +22,7 @@ import queue
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -53,15 +53,15 @@ class WritingFacade(Protocol):
         expected: Mapping[Area, AreaScore | None] | None = None,
     ) -> list[Any]: ...
 
-    def clear_score(
+    def clear_scores(
         self,
         s: Any,
         code: str,
-        area: Area,
+        areas: Sequence[Area],
         change_reason: str = "",
         expected_version: int | None = None,
         expected: Mapping[Area, AreaScore | None] | None = None,
-    ) -> Any: ...
+    ) -> list[Any]: ...
 
     def set_note(self, s: Any, code: str, note: str) -> Any: ...
 
@@ -73,7 +73,7 @@ class WriteEntry:
     """One change of one read: scores (``None`` clears an area) or, instead, the read's note.
 
     The scores of one entry are committed in one transaction (each area still gets its own
-    audit row); clears follow one by one. ``on_ack`` / ``on_fail`` are called on the UI thread
+    audit row), then its clears in one more. ``on_ack`` / ``on_fail`` are called on the UI thread
     once per area (a note entry calls ``on_note``).
     """
 
@@ -298,15 +298,13 @@ class ScoreWriter(QObject):
                 )
                 self._learn(code, sets)
                 return [AreaOutcome(ack.area, int(ack.version)) for ack in acks]
-            # A clear entry holds one area (see submit), so it is all or nothing too.
-            outcomes = []
-            for area in entry.values:
-                ack = self.facade.clear_score(
-                    self.session, code, area, entry.change_reason, **check
-                )
-                self._learn(code, {area: None})
-                outcomes.append(AreaOutcome(area, int(ack.version)))
-            return outcomes
+            # A clear entry holds only clears (see _split): one transaction, all or nothing.
+            areas = list(entry.values)
+            if not areas:
+                return []
+            acks = self.facade.clear_scores(self.session, code, areas, entry.change_reason, **check)
+            self._learn(code, dict.fromkeys(areas))
+            return [AreaOutcome(ack.area, int(ack.version)) for ack in acks]
         except SessionLocked:
             raise
         except Exception as exc:
@@ -329,17 +327,15 @@ def _stop_at_exit(ref: weakref.ref[ScoreWriter]) -> None:
 
 
 def _split(entry: WriteEntry) -> list[WriteEntry]:
-    """An entry as the writer commits it: its scores together, then each clear on its own, so
-    an entry is always committed whole or not at all."""
+    """An entry as the writer commits it: its scores together, then its clears together
+    (the undo of "rest of region = 0" is one transaction), each part whole or not at all."""
     if entry.note is not None:
         return [entry]
     sets = {a: v for a, v in entry.values.items() if v is not None}
-    clears = [a for a, v in entry.values.items() if v is None]
-    if not clears or (len(clears) == 1 and not sets):
+    clears = {a: v for a, v in entry.values.items() if v is None}
+    if not sets or not clears:
         return [entry]
-    parts = [replace(entry, values=sets)] if sets else []
-    parts += [replace(entry, values={a: None}) for a in clears]
-    return parts
+    return [replace(entry, values=sets), replace(entry, values=clears)]
 
 
 def _message(exc: BaseException) -> str:

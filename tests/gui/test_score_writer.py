@@ -91,9 +91,11 @@ class FlakyFacade:
         self._maybe_fail()
         return self.real.set_scores(s, code, values, *a, **kw)
 
-    def clear_score(self, s: Any, code: str, area: Area, change_reason: str = "", **kw: Any) -> Any:
+    def clear_scores(
+        self, s: Any, code: str, areas: list[Area], change_reason: str = "", **kw: Any
+    ) -> Any:
         self._maybe_fail()
-        return self.real.clear_score(s, code, area, change_reason, **kw)
+        return self.real.clear_scores(s, code, areas, change_reason, **kw)
 
     def set_note(self, s: Any, code: str, note: str) -> Any:
         self._maybe_fail()
@@ -256,7 +258,7 @@ class GatedFacade:
         self.gate.wait(10)
         return [type("Ack", (), {"area": a, "version": 1})() for a in values]
 
-    def clear_score(self, *a: Any) -> Any:
+    def clear_scores(self, *a: Any) -> Any:
         raise AssertionError("not used")
 
     def set_note(self, *a: Any) -> None:

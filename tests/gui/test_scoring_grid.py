@@ -368,3 +368,107 @@ def test_a_grade_panel_shows_the_current_areas_definitions(
     grid.model.go_to_area(Area("RF", "MTP5", "ERO"), "A")
     assert grid.grades.grade_texts == dict(SVH.features["ERO"].grades)
     assert "proximal then distal" in grid.grades.subtitle.text()
+
+
+class CountingFacade:
+    """The real workspace, with a note of each write the score writer makes."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.calls: list[tuple[str, list[Area]]] = []
+
+    def set_scores(self, s: Any, code: str, values: Any, *a: Any, **kw: Any) -> Any:
+        self.calls.append(("set_scores", list(values)))
+        return self.real.set_scores(s, code, values, *a, **kw)
+
+    def clear_scores(self, s: Any, code: str, areas: Any, *a: Any, **kw: Any) -> Any:
+        self.calls.append(("clear_scores", list(areas)))
+        return self.real.clear_scores(s, code, areas, *a, **kw)
+
+    def set_note(self, s: Any, code: str, note: str) -> Any:
+        return self.real.set_note(s, code, note)
+
+    def raise_flag(self, s: Any, case_code: str, message: str) -> int:
+        return int(self.real.raise_flag(s, case_code, message))
+
+
+def audit_rows(sample: ScoringSample, code: str) -> list[tuple[str, str, str]]:
+    """(action, old, at) of a read's audit rows, oldest first, read from the file."""
+    import sqlite3
+
+    con = sqlite3.connect(f"file:{sample.workspace.store.location.sqlite_path}?mode=ro", uri=True)
+    try:
+        return con.execute(
+            "SELECT action, old, at FROM audit_events WHERE entity_id = ? ORDER BY seq", (code,)
+        ).fetchall()
+    finally:
+        con.close()
+
+
+def test_undo_of_rest_of_region_is_one_transaction(qtbot: QtBot, sample: ScoringSample) -> None:
+    """Undo of "rest of region = 0" over N areas is one clear_scores call: a failure on the
+    last area leaves all N stored (and unaudited), the cells red; the retry clears them all,
+    one score.clear audit row per area, all in one transaction."""
+    import json
+    import sqlite3
+
+    ws, s = sample.workspace, sample.session
+    facade = CountingFacade(ws)
+    writer = ScoreWriter(facade, s)
+    case = load_case(ws, s, ws.open_case(s, sample.cases[1]))
+    grid = ScoringGrid(GridModel.from_case(case, submit=writer.submit), writer)
+    qtbot.addWidget(grid)
+    grid.show()
+    model = grid.model
+    rh = model.region_rows("RH")
+    model.set_current(rh[0], 0)
+    qtbot.keyClicks(grid, "1")  # the first area scored by hand, the rest = 0
+    first = model.areas[rh[0]].area
+    qtbot.keyClick(grid, Qt.Key.Key_Z)
+    zeroed = [model.areas[r].area for r in rh[1:]]
+    assert [c.area for c in model.undo_stack[-1].changes] == zeroed and len(zeroed) > 10
+    code = model.reads["A"]
+    try:
+        wait_saved(qtbot, grid, writer)
+        scored = stored(sample, grid, "A").scores
+        assert scored == {first: AreaScore.scored(1), **dict.fromkeys(zeroed, ZERO)}
+        before = audit_rows(sample, code)
+        facade.calls.clear()
+
+        # The last area's delete fails inside the transaction, after the others were deleted.
+        last = zeroed[-1]
+        con = sqlite3.connect(sample.workspace.store.location.sqlite_path)
+        with con:
+            con.execute(
+                "CREATE TRIGGER test_fail_clear BEFORE DELETE ON area_scores "
+                f"WHEN OLD.region = '{last.region}' AND OLD.joint = '{last.joint}' "
+                f"AND OLD.feature = '{last.feature}' BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+            )
+        con.close()
+        qtbot.keyClick(grid, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+        assert all(model.cell("A", a).save == "pending" for a in zeroed)
+        qtbot.waitUntil(lambda: writer.pending_count == 0, timeout=60_000)
+        assert facade.calls == [("clear_scores", zeroed)]  # one call for the N areas
+        assert all(model.cell("A", a).save == "failed" for a in zeroed)
+        assert model.failed == len(zeroed) and model.pending == 0
+        assert all(model.entry("A", a) is None for a in zeroed)  # the grid shows the undo
+        assert stored(sample, grid, "A").scores == scored  # all N still stored
+        assert audit_rows(sample, code) == before  # nothing half-written, nothing audited
+
+        con = sqlite3.connect(sample.workspace.store.location.sqlite_path)
+        with con:
+            con.execute("DROP TRIGGER test_fail_clear")
+        con.close()
+        facade.calls.clear()
+        qtbot.keyClick(grid, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+        wait_saved(qtbot, grid, writer)
+        assert facade.calls == [("clear_scores", zeroed)]
+        assert all(model.cell("A", a).save == "saved" for a in zeroed)
+        assert stored(sample, grid, "A").scores == {first: AreaScore.scored(1)}
+        new = audit_rows(sample, code)[len(before) :]
+        assert [action for action, _old, _at in new] == ["score.clear"] * len(zeroed)
+        assert [json.loads(old)["area"] for _a, old, _at in new] == [str(a) for a in zeroed]
+        assert all(json.loads(old)["score"] == 0 for _a, old, _at in new)
+        assert len({at for _a, _o, at in new}) == 1  # one transaction's time
+    finally:
+        assert writer.stop(10)

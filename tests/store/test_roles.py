@@ -73,6 +73,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "set_score": SCORING,
     "set_scores": SCORING,
     "clear_score": SCORING,
+    "clear_scores": SCORING,
     "set_note": SCORING,
     "sign_read": SCORING,
     "reopen_read": SCORING,
@@ -149,6 +150,7 @@ WRITES = frozenset(
         "set_score",
         "set_scores",
         "clear_score",
+        "clear_scores",
         "set_note",
         "sign_read",
         "reopen_read",
@@ -413,6 +415,14 @@ def _clear_score(c: Any, s: UserSession) -> None:
     code = _own(c, s, "partial")
     c.ws.clear_score(s, code, FIRST)
     assert FIRST not in c.ws.get_read(s, code).scores
+
+
+def _clear_scores(c: Any, s: UserSession) -> None:
+    code = _own(c, s, "partial")
+    areas = [FIRST, SVH.areas[1].area]
+    acks = c.ws.clear_scores(s, code, areas)
+    assert [a.area for a in acks] == areas
+    assert not set(areas) & set(c.ws.get_read(s, code).scores)
 
 
 def _set_note(c: Any, s: UserSession) -> None:
@@ -753,6 +763,7 @@ CALLS: dict[str, Call] = {
     "set_score": _set_score,
     "set_scores": _set_scores,
     "clear_score": _clear_score,
+    "clear_scores": _clear_scores,
     "set_note": _set_note,
     "sign_read": _sign_read,
     "reopen_read": _reopen_read,
@@ -904,6 +915,7 @@ def _attempts(c: Any, s: UserSession) -> dict[str, tuple[str, Callable[[str], ob
             lambda code: c.ws.set_scores(s, code, {FIRST: AreaScore.scored(5)}),
         ),
         "clear_score": ("partial", lambda code: c.ws.clear_score(s, code, FIRST)),
+        "clear_scores": ("partial", lambda code: c.ws.clear_scores(s, code, [FIRST])),
         "set_note": ("partial", lambda code: c.ws.set_note(s, code, "a note")),
         "sign_read": ("partial", lambda code: c.ws.sign_read(s, code, pw, username=s.username)),
         "reopen_read": ("signed", lambda code: c.ws.reopen_read(s, code, "a reason")),
