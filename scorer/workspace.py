@@ -12,6 +12,7 @@ import hashlib
 import json
 import secrets
 import sqlite3
+import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -3926,22 +3927,30 @@ def _a(role: str) -> str:
 MAX_TEXT = 10_000
 #: Longest name (a printed name, a trial's name, a patient identifier, a campaign), in characters.
 MAX_NAME = 200
-#: Bidi overrides and isolates (U+202A-U+202E, U+2066-U+2069): they make a name display as
-#: other text than it is.
+#: Bidi embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069): they make text
+#: display as other text than it is ("evil\u202etxt.exe"), in a name, a reason or an export.
+#: The direction marks (U+200E, U+200F, U+061C), which real Arabic and Hebrew prose uses,
+#: are not among them.
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+#: Characters that print as nothing, refused in names: zero-width spaces and joiners, the
+#: word joiner, the byte-order mark, the Hangul fillers, the blank Braille pattern.
+_INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff\u115f\u1160\u3164\uffa0\u2800")
+#: The line and paragraph separators: line breaks, which a one-line name may not hold.
+_LINE_SEPARATORS = frozenset("\u2028\u2029")
 
 
 def _bad_char(text: str, allowed: str = "", bidi: bool = False) -> str | None:
     """The first character ``text`` may not hold, described; None if it has none.
 
     Refused: control characters (C0, DEL, C1) other than those in ``allowed``, bidi
-    overrides and isolates (unless ``bidi``), and lone surrogates (bytes that were not
-    UTF-8). Letters of every script are fine."""
+    embeddings, overrides and isolates (``bidi`` is kept for callers; they are refused
+    always), and lone surrogates (bytes that were not UTF-8). Letters of every script are
+    fine, and so are the direction marks."""
     for i, c in enumerate(text, start=1):
         o = ord(c)
         if (o < 0x20 or 0x7F <= o <= 0x9F) and c not in allowed:
             return f"a control character (U+{o:04X}) at position {i}"
-        if c in _BIDI_CONTROLS and not bidi:
+        if c in _BIDI_CONTROLS:
             return f"a bidirectional override or isolate (U+{o:04X}) at position {i}"
         if 0xD800 <= o <= 0xDFFF:
             return f"bytes that are not UTF-8 text at position {i}"
@@ -3949,21 +3958,35 @@ def _bad_char(text: str, allowed: str = "", bidi: bool = False) -> str | None:
 
 
 def _check_name(text: str, what: str, limit: int = MAX_NAME) -> None:
-    """A one-line name: at most ``limit`` characters, no control or bidi characters."""
+    """A one-line name: at most ``limit`` characters, no control or bidi characters, no
+    invisible characters or line separators, and (unless empty) a letter or digit, so that
+    it prints as something."""
     if len(text) > limit:
         raise InvalidInput(f"the {what} is {len(text):,} characters long; at most {limit:,}")
     bad = _bad_char(text)
+    for i, c in enumerate(text, start=1):
+        if bad:
+            break
+        if c in _INVISIBLE:
+            bad = f"an invisible character (U+{ord(c):04X}) at position {i}"
+        elif c in _LINE_SEPARATORS:
+            bad = f"a line separator (U+{ord(c):04X}) at position {i}"
     if bad:
         raise InvalidInput(f"the {what} contains {bad}")
+    if text and not any(unicodedata.category(c)[0] in "LN" for c in text):
+        raise InvalidInput(
+            f"the {what} has no letter or digit: it would print as blank space or marks only"
+        )
 
 
 def _check_text(text: str, what: str, limit: int = MAX_TEXT) -> None:
     """A free text (note, reason, flag, answer): at most ``limit`` characters; tabs and line
-    breaks are fine, other control characters are not (bidi controls are: prose mixing
-    Arabic and Latin needs them)."""
+    breaks are fine, other control characters are not, nor bidi embeddings, overrides and
+    isolates (the direction marks U+200E, U+200F and U+061C are fine: prose mixing Arabic
+    and Latin uses them)."""
     if len(text) > limit:
         raise InvalidInput(f"the {what} is {len(text):,} characters long; at most {limit:,}")
-    bad = _bad_char(text, allowed="\t\n", bidi=True)
+    bad = _bad_char(text, allowed="\t\n")
     if bad:
         raise InvalidInput(f"the {what} contains {bad}")
 

@@ -73,7 +73,65 @@ def test_free_text_has_a_limit_and_keeps_line_breaks_and_bidi(desk: Desk) -> Non
     with pytest.raises(InvalidInput, match=r"the reason contains a control character \(U\+0085\)"):
         desk.ws.disable_user(desk.admin, "u1", "left\x85")
     assert not any(u["disabled"] for u in desk.ws.list_users(desk.admin))
-    # a reason of several lines, tabs, and Arabic with an isolate around a Latin word is prose
+    # a reason of several lines, tabs, and Arabic with direction marks around a Latin word is
+    # prose
     desk.ws.disable_user(desk.admin, "u1", "left the trial\n\tsee the memo " + "r" * 9_000)
-    desk.ws.disable_user(desk.admin, "u2", "غادر \u2066trial T1\u2069 اليوم")
+    desk.ws.disable_user(desk.admin, "u2", "غادر \u200etrial T1\u200f اليوم\u061c")
     assert all(u["disabled"] for u in desk.ws.list_users(desk.admin) if u["username"][0] == "u")
+
+
+def test_free_text_refuses_bidi_embeddings_overrides_and_isolates(desk: Desk) -> None:
+    """They would make a reason, a note or an answer read as other text in every export
+    ("abc\u202eevil" shows as "abclive"); the direction marks stay allowed."""
+    desk.ws.create_trial(desk.coord, "T-R")
+    desk.user("u1", "reader")
+    for c in BIDI:
+        said = (
+            "the reason contains a bidirectional override or isolate "
+            f"(U+{ord(c):04X}) at position 4"
+        )
+        with pytest.raises(InvalidInput, match=re.escape(said)):
+            desk.ws.set_trial_setting(desk.coord, "T-R", "reread_share", 0.2, f"abc{c}evil")
+        with pytest.raises(InvalidInput, match=re.escape(said)):
+            desk.ws.disable_user(desk.admin, "u1", f"abc{c}evil")
+    assert not any(u["disabled"] for u in desk.ws.list_users(desk.admin))
+    desk.ws.set_trial_setting(desk.coord, "T-R", "reread_share", 0.2, "abc\u200fevil")
+
+
+INVISIBLE_NAMES = [
+    ("\u200b", "an invisible character (U+200B) at position 1"),
+    ("Ada\u200cLovelace", "an invisible character (U+200C) at position 4"),
+    ("Ada\u200d", "an invisible character (U+200D) at position 4"),
+    ("\u2060Ada", "an invisible character (U+2060) at position 1"),
+    ("\ufeff", "an invisible character (U+FEFF) at position 1"),
+    ("\u115f", "an invisible character (U+115F) at position 1"),
+    ("\u3164", "an invisible character (U+3164) at position 1"),
+    ("\u2800", "an invisible character (U+2800) at position 1"),
+    ("Trial\u2028one", "a line separator (U+2028) at position 6"),
+    ("Trial\u2029", "a line separator (U+2029) at position 6"),
+]
+NO_LETTER = ["\u0301\u0308", "---", "\u200e\u00b7", "(\u3000)"]
+
+
+def test_a_name_must_print_as_something(desk: Desk) -> None:
+    """A printed name, a trial's name, a patient identifier: no invisible character, no line
+    separator, and at least one letter or digit (combining marks, spaces or punctuation
+    alone print as nothing a person can read)."""
+    desk.ws.create_trial(desk.coord, "T2")
+    for bad, what in INVISIBLE_NAMES:
+        with pytest.raises(InvalidInput, match=re.escape(f"the printed name contains {what}")):
+            desk.ws.add_user(desk.admin, "inv0x", bad, "reader", "Temporary-pass-0")
+        with pytest.raises(InvalidInput, match=re.escape(f"the trial name contains {what}")):
+            desk.ws.create_trial(desk.coord, "T1", bad)
+    for bad in NO_LETTER:
+        with pytest.raises(InvalidInput, match="the printed name has no letter or digit"):
+            desk.ws.add_user(desk.admin, "inv0x", bad, "reader", "Temporary-pass-0")
+        with pytest.raises(InvalidInput, match="the trial name has no letter or digit"):
+            desk.ws.create_trial(desk.coord, "T1", bad)
+        with pytest.raises(InvalidInput, match="the patient identifier has no letter or digit"):
+            desk.ws.add_patient(desk.coord, "T2", bad)
+    assert [u["username"] for u in desk.ws.list_users(desk.admin)] == ["ada", "cora"]
+    assert [t["code"] for t in desk.ws.list_trials(desk.coord)] == ["T2"]
+    assert desk.ws.list_patients(desk.coord, "T2") == []
+    desk.ws.add_user(desk.admin, "u7", "\u200fשרה כהן", "reader", "Temporary-pass-0")
+    desk.ws.add_user(desk.admin, "u8", "7", "reader", "Temporary-pass-0")
