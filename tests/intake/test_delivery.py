@@ -170,10 +170,12 @@ def test_no_attribute_name_or_time_of_the_films_tells_the_visit_order(
         )
         told[attribute] = hits / len(groups)
     # Three films in random order come out in visit order (or its reverse) one time in three;
-    # an attribute that tells the order does it every time.
+    # an attribute that tells the order does it every time. A random one (a name, a UID) does
+    # it in 3 groups of 4 or more once in millions of runs (binomial, 36 groups, p = 1/3); the
+    # content's (window, size) are the same in every run.
     chance = 1 / 3
     assert statistics.mean(told.values()) < chance + 0.1, told
-    leaking = {a: share for a, share in told.items() if share > 0.6}
+    leaking = {a: share for a, share in told.items() if share >= 0.75}
     assert not leaking, f"attributes that sort the films by visit: {leaking}"
     times = {f["features"]["modification time"] for g in groups for f in g}
     assert times == {str(NEUTRAL_TIME * 1_000_000_000)}
