@@ -1002,15 +1002,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     else:
         print(f"Accounts and passwords: {result.accounts_file}")
     db = f" --db {result.db}"
+    scorer = _scorer_command()
     print(f"""
 What to try next (the database is {result.db}):
   the case list a reader sees:
-    scorer worklist show --trial DEMO-RA --user reader3{db}
+    {scorer} worklist show --trial DEMO-RA --user reader3{db}
   export the reads and look at reader1 and reader2's agreement:
-    scorer export reads --trial DEMO-RA --out reads.csv --user coord{db}
-    scorer analyze reads.csv
+    {scorer} export reads --trial DEMO-RA --out reads.csv --user coord{db}
+    {scorer} analyze reads.csv
   check the audit trail:
-    scorer audit verify{db}
+    {scorer} audit verify{db}
 """)
 
     if not args.no_gui:
@@ -1020,7 +1021,7 @@ What to try next (the database is {result.db}):
             _err(problem)
             print(
                 "The demo is set up. Once the window can open here, open it with "
-                f"`scorer gui --db {result.db} --user reader3`."
+                f"`{scorer} gui --db {result.db} --user reader3`."
             )
             return EXIT_ERROR
         print(
@@ -1029,6 +1030,23 @@ What to try next (the database is {result.db}):
         )
         return _open_workstation(result.db, username="reader3", trial="DEMO-RA")
     return EXIT_OK
+
+
+def _scorer_command() -> str:
+    """How to run scorer again from this shell: ``scorer`` when that is on PATH, else the
+    path this scorer was started by (``.venv/bin/scorer``), or ``PYTHON -m scorer``."""
+    import shlex
+    import shutil
+
+    on_path = shutil.which("scorer")
+    started = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if started is not None and started.stem == "scorer" and started.suffix in ("", ".exe"):
+        if on_path and Path(on_path).resolve() == started.resolve():
+            return "scorer"
+        return shlex.quote(str(started))
+    if on_path:
+        return "scorer"
+    return f"{shlex.quote(sys.executable)} -m scorer"
 
 
 def _window_problem() -> str | None:

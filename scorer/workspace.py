@@ -2832,6 +2832,16 @@ class Workspace:
         with self.store.read() as db:
             t = self._trial(db, trial)
             proto = self._protocol(t)
+            if proto.frozen_sdc is not None:
+                # Freezing again would change nothing (the same value) or move a value the
+                # adjudication rule was meant to hold still: say so and how, instead.
+                row = repo.last_setting_change(db, t.id, "frozen_sdc")
+                since = f" since {row.at} (by {row.username})" if row is not None else ""
+                raise InvalidInput(
+                    f"the SDC of trial {trial} is frozen already at {proto.frozen_sdc:g}{since}; "
+                    f"to freeze it anew, first clear it: scorer trial set {trial} frozen_sdc "
+                    "none --reason ..."
+                )
             reads = [repo.to_core_read(db, r, real_ids=False) for r in repo.reads_of_trial(db, t)]
         try:
             result = analyze(
@@ -3997,9 +4007,25 @@ def _need_reason(reason: str) -> None:
     _check_text(reason, "reason")
 
 
+def _id_problem(text: str, what: str) -> str | None:
+    """Why ``text`` cannot be a user ID, a trial code or a label: 1-64 letters (of any
+    script), digits, dots, dashes or underscores; the first other character is named."""
+    rule = f"a {what} is 1-64 letters, digits, dots, dashes or underscores"
+    if not text:
+        return f"{rule}; it is empty"
+    if len(text) > 64:
+        return f"{rule}; this one is {len(text):,} characters long"
+    for i, c in enumerate(text, start=1):
+        if not (c.isalnum() or c in "._-"):
+            shown = "a space" if c == " " else repr(c) if c.isprintable() else "a character"
+            return f"{rule}; {shown} (U+{ord(c):04X}) at position {i} is none of these"
+    return None
+
+
 def _check_username(name: str) -> None:
-    if not name or len(name) > 64 or not all(c.isalnum() or c in "._-" for c in name):
-        raise InvalidInput("a user ID is 1-64 letters, digits, dots, dashes or underscores")
+    problem = _id_problem(name, "user ID")
+    if problem:
+        raise InvalidInput(problem)
     _check_formula(name, "user ID")
 
 
@@ -4014,8 +4040,9 @@ def _check_password(
 
 
 def _check_code(code: str, what: str) -> None:
-    if not code or len(code) > 64 or not all(c.isalnum() or c in "._-" for c in code):
-        raise InvalidInput(f"a {what} is 1-64 letters, digits, dots, dashes or underscores")
+    problem = _id_problem(code, what)
+    if problem:
+        raise InvalidInput(problem)
     _check_formula(code, what)
 
 

@@ -313,3 +313,26 @@ def test_exit_codes_0_done_1_refused_2_usage(world: dict[str, object]) -> None:
     # bytes that are not UTF-8 in an argument
     rc, _, err = run(["trial", "show", BINARY, *coord], pw)
     assert rc == 2 and "byte 0xff is not UTF-8 text" in err.splitlines()[-1]
+
+
+@pytest.mark.posix
+def test_the_demo_hints_name_the_scorer_that_ran_when_scorer_is_not_on_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo's "What to try next" lines must run as printed: `scorer` only when that is
+    the command on PATH, else the path scorer was started by, or `PYTHON -m scorer`."""
+    from scorer.cli import _scorer_command
+
+    bin_dir = tmp_path / "venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    script = bin_dir / "scorer"
+    script.write_text("#!/bin/sh\n", encoding="utf-8")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setattr("sys.argv", [str(script), "demo"])
+    assert _scorer_command() == str(script)
+    monkeypatch.setattr("sys.argv", ["/somewhere/pytest"])
+    assert _scorer_command() == f"{sys.executable} -m scorer"
+    monkeypatch.setenv("PATH", str(bin_dir))
+    monkeypatch.setattr("sys.argv", [str(script), "demo"])
+    assert _scorer_command() == "scorer"

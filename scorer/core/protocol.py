@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import stat
 import tomllib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -235,12 +237,23 @@ def _coerce(name: str, value: Any) -> Any:
         except (TypeError, ValueError):
             raise ProtocolError(f"{name}: must be a whole number") from None
     if name in ("max_unused_share", "reread_share"):
-        return _float(float(value) if isinstance(value, str) else value, name)
+        return _float(_number(value, name), name)
     if name in ("adjudication_difference", "frozen_sdc"):
         if value in (None, "", "none"):
             return None
-        return _float(float(value) if isinstance(value, str) else value, name)
+        return _float(_number(value, name), name)
     return str(value)
+
+
+def _number(value: Any, name: str) -> Any:
+    """A number written as text ("0.2") as a float; anything else as it is (``_float``
+    judges it). Text that is no number is refused with the setting's name."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise ProtocolError(f"{name}: must be a number, not {value!r}") from None
 
 
 def from_mapping(data: Mapping[str, Any], source: str = "protocol") -> Protocol:
@@ -265,12 +278,33 @@ def from_mapping(data: Mapping[str, Any], source: str = "protocol") -> Protocol:
         raise ProtocolError(f"{source}: {exc}") from None
 
 
+#: The largest protocol file read, in bytes (a protocol is a few hundred).
+MAX_PROTOCOL_BYTES = 1_000_000
+
+
 def load(path: Path) -> Protocol:
-    """A protocol file in TOML (.toml) or JSON (.json)."""
+    """A protocol file in TOML (.toml) or JSON (.json): a regular file of at most
+    :data:`MAX_PROTOCOL_BYTES` (a device such as /dev/zero, a pipe or a folder is refused
+    before any reading)."""
     try:
-        raw = path.read_bytes()
+        # Without blocking: opening a named pipe for reading waits for a writer.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        with os.fdopen(fd, "rb") as file:
+            st = os.fstat(file.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise ProtocolError(
+                    f"{path}: not a regular file; a protocol is a .toml or .json file"
+                )
+            if st.st_size > MAX_PROTOCOL_BYTES:
+                raise ProtocolError(
+                    f"{path}: {st.st_size:,} bytes; a protocol file is at most "
+                    f"{MAX_PROTOCOL_BYTES:,}"
+                )
+            raw = file.read(MAX_PROTOCOL_BYTES + 1)
     except OSError as exc:
         raise ProtocolError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    if len(raw) > MAX_PROTOCOL_BYTES:
+        raise ProtocolError(f"{path}: a protocol file is at most {MAX_PROTOCOL_BYTES:,} bytes")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -545,6 +545,16 @@ def audit_rows(db: Session) -> list[AuditEvent]:
     return list(db.scalars(select(AuditEvent).order_by(AuditEvent.seq)))
 
 
+def last_setting_change(db: Session, trial_id: int, name: str) -> AuditEvent | None:
+    """The audit row that last set trial setting ``name`` (None if none did)."""
+    rows = db.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.action == "trial.setting", AuditEvent.trial_id == trial_id)
+        .order_by(AuditEvent.seq.desc())
+    )
+    return next((a for a in rows if a.new and name in json.loads(a.new)), None)
+
+
 # ------------------------------------------------------------------ trial design
 
 

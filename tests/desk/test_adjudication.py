@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from scorer.workspace import InvalidInput
 from tests.desk.conftest import Desk, scores
 
 # Patient -> (reader r1's change, reader r2's change), each from W0 = 0 to W52 = change.
@@ -116,6 +117,32 @@ def test_the_frozen_sdc_trigger_needs_a_frozen_sdc(desk: Desk) -> None:
     d = [a - b for a, b in CHANGES.values()]
     assert value == pytest.approx(1.96 * statistics.stdev(d) / 2, abs=1e-6)
     assert desk.ws.trial_settings(desk.coord, "ADJ")["frozen_sdc"] == value
+
+
+def audit_rows(desk: Desk) -> list[object]:
+    from scorer.store import repository as repo
+
+    with desk.ws.store.read() as db:
+        return list(repo.audit_rows(db))
+
+
+def test_a_frozen_sdc_is_not_frozen_again_unseen(desk: Desk) -> None:
+    """Freezing again (a new reason, the same reads) used to say "SDC frozen" and record
+    nothing: it is refused with when and by whom it was frozen and how to freeze anew."""
+    build(desk)
+    value = desk.ws.freeze_sdc(desk.coord, "ADJ", "after the primary reading")
+    before = len(audit_rows(desk))
+    with pytest.raises(InvalidInput, match=r"the SDC of trial ADJ is frozen already at ") as info:
+        desk.ws.freeze_sdc(desk.coord, "ADJ", "again, with another reason")
+    message = str(info.value)
+    assert f"at {value:g} since 20" in message and "(by cora)" in message
+    assert message.endswith(
+        "to freeze it anew, first clear it: scorer trial set ADJ frozen_sdc none --reason ..."
+    )
+    assert len(audit_rows(desk)) == before
+    desk.ws.set_trial_setting(desk.coord, "ADJ", "frozen_sdc", "none", "freeze anew")
+    assert desk.ws.freeze_sdc(desk.coord, "ADJ", "frozen anew") == value
+    assert len(audit_rows(desk)) == before + 2
 
 
 @pytest.mark.parametrize("final_rule", sorted(FINAL))

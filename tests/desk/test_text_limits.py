@@ -135,3 +135,19 @@ def test_a_name_must_print_as_something(desk: Desk) -> None:
     assert desk.ws.list_patients(desk.coord, "T2") == []
     desk.ws.add_user(desk.admin, "u7", "\u200fשרה כהן", "reader", "Temporary-pass-0")
     desk.ws.add_user(desk.admin, "u8", "7", "reader", "Temporary-pass-0")
+
+
+def test_a_code_names_the_character_it_may_not_hold(desk: Desk) -> None:
+    """Letters of any script are fine in a code; the first character that is none of the
+    allowed ones is named with its position."""
+    desk.ws.create_trial(desk.coord, "محمد")
+    with pytest.raises(InvalidInput) as info:
+        desk.ws.create_trial(desk.coord, "محمد الأحمد")
+    assert str(info.value) == (
+        "a trial code is 1-64 letters, digits, dots, dashes or underscores; a space (U+0020) "
+        "at position 5 is none of these"
+    )
+    with pytest.raises(InvalidInput, match=r"user ID .*; '/' \(U\+002F\) at position 2"):
+        desk.ws.add_user(desk.admin, "a/b", "Ada", "reader", "Temporary-pass-0")
+    with pytest.raises(InvalidInput, match="; it is empty"):
+        desk.ws.create_trial(desk.coord, "")
