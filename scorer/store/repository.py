@@ -636,6 +636,54 @@ def reads_of_case(db: Session, c: Case) -> list[Read]:
     return list(db.scalars(select(Read).where(Read.case_id == c.id).order_by(Read.id)))
 
 
+def _trial_case_ids(t: Trial) -> Any:
+    return (
+        select(Case.id)
+        .join(Worklist, Case.worklist_id == Worklist.id)
+        .join(Campaign, Worklist.campaign_id == Campaign.id)
+        .where(Campaign.trial_id == t.id)
+    )
+
+
+def progress_cases(db: Session, t: Trial) -> list[tuple[Case, int, str, Patient | None]]:
+    """Every case of a trial's worklists with its campaign number, its reader's username and
+    its patient: campaign by campaign, worklist by worklist, in worklist order (one query)."""
+    q = (
+        select(Case, Campaign.number, User.username, Patient)
+        .join(Worklist, Case.worklist_id == Worklist.id)
+        .join(Campaign, Worklist.campaign_id == Campaign.id)
+        .join(User, Worklist.reader_id == User.id)
+        .outerjoin(Patient, Case.patient_id == Patient.id)
+        .where(Campaign.trial_id == t.id)
+        .order_by(Campaign.number, Worklist.id, Case.position)
+    )
+    return [(c, int(number), str(username), p) for c, number, username, p in db.execute(q)]
+
+
+def case_read_statuses(db: Session, t: Trial) -> dict[int, list[str]]:
+    """Case id -> the statuses of its reads (void ones too), for every case of a trial."""
+    out: dict[int, list[str]] = {}
+    q = select(Read.case_id, Read.status).where(Read.case_id.in_(_trial_case_ids(t)))
+    for case_id, status in db.execute(q.order_by(Read.id)):
+        if case_id is not None:
+            out.setdefault(case_id, []).append(status)
+    return out
+
+
+def case_seconds(db: Session, t: Trial) -> dict[str, float]:
+    """Case code -> the seconds the reading window logged on leaving it (``case.closed``
+    events), summed, for the cases of a trial: only those events are read."""
+    codes = select(Case.code).where(Case.id.in_(_trial_case_ids(t)))
+    q = select(Event.subject, Event.detail).where(
+        Event.kind == "case.closed", Event.detail != "", Event.subject.in_(codes)
+    )
+    out: dict[str, float] = {}
+    for subject, detail in db.execute(q.order_by(Event.seq)):
+        seconds = float(json.loads(detail).get("seconds", 0.0))
+        out[subject] = out.get(subject, 0.0) + seconds
+    return out
+
+
 def visits_with_images(db: Session, t: Trial) -> dict[int, set[int]]:
     """Patient id -> visit ids that have at least one image not failed at QC."""
     out: dict[int, set[int]] = {}
