@@ -148,6 +148,7 @@ def steps(w: Walk) -> list[Step]:
             [],
         ),
         ("image mask", [c["other_image"], "--rect", "0,0,40,20", "--reason", "walk"], []),
+        ("image qc", [c["other_image"], "passed", "--reason", "walk"], []),
         ("image reissue", ["--trial", t, "--quiet"], []),
         (
             "image region-missing",
