@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from scorer import __version__
+from scorer.core.printable import printable
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -630,7 +631,11 @@ def cmd_import(args: argparse.Namespace) -> int:
                 if f.get("qc") == "pending":
                     detail = f"QC pending: {detail}"
                 img = f" -> {f['image']}" if f.get("image") else ""
-                print(f"{f['status']:<9} {f['file']}{img}" + (f"  ({detail})" if detail else ""))
+                # A file name or a quoted header value is untrusted: escaped (one line each).
+                print(
+                    f"{f['status']:<9} {printable(f['file'])}{img}"
+                    + (f"  ({printable(detail)})" if detail else "")
+                )
             print(
                 f"imported {res['imported']}, duplicates {res['duplicates']}, refused "
                 f"{res['refused']}, flagged for the coordinator {res['flagged']}"
@@ -653,7 +658,14 @@ def cmd_receive(args: argparse.Namespace) -> int:
     from scorer.network.receiver import Receiver
 
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+
+    class PrintableFormatter(logging.Formatter):
+        """Log lines with untrusted text (AE titles, UIDs, reasons) escaped, one line each."""
+
+        def format(self, record: logging.LogRecord) -> str:
+            return printable(super().format(record))
+
+    handler.setFormatter(PrintableFormatter("%(asctime)s %(levelname)s %(message)s"))
     net_log = logging.getLogger("scorer.network")
     net_log.addHandler(handler)
     net_log.setLevel(logging.INFO)
@@ -742,13 +754,17 @@ def cmd_pull(args: argparse.Namespace) -> int:
             print(json.dumps(res, indent=2))
         else:
             for st in res["studies"]:
-                print(f"study {st['study_instance_uid']} {st['date']} {st['description']}".rstrip())
+                print(
+                    printable(
+                        f"study {st['study_instance_uid']} {st['date']} {st['description']}"
+                    ).rstrip()
+                )
             for a in res["instances"]:
                 detail = a["reason"] or "; ".join(a["flags"])
                 img = f" -> {a['image']}" if a["image"] else ""
                 print(
-                    f"{a['status']:<9} {a['sop_instance_uid']}{img}"
-                    + (f"  ({detail})" if detail else "")
+                    f"{a['status']:<9} {printable(a['sop_instance_uid'])}{img}"
+                    + (f"  ({printable(detail)})" if detail else "")
                 )
             if args.move_to:
                 m = res["moved"]
@@ -762,7 +778,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
                     f"{res['refused']}"
                 )
             for f in res["failures"]:
-                print(f"failed: {f}")
+                print(f"failed: {printable(f)}")
         if res["refused"] or res["failures"]:
             _err(
                 f"{len(res['refused']) if isinstance(res['refused'], list) else res['refused']} "
