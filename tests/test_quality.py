@@ -120,3 +120,23 @@ def test_statsmodels_loads_only_for_the_endpoint_report(tmp_path: Path) -> None:
     r = _run(sys.executable, "-c", script)
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.split()[-1] == "ok"
+
+
+def test_no_module_imports_pyplot() -> None:
+    """Plots and PDFs use matplotlib's Figure API: pyplot keeps global state, is not
+    thread-safe, and reports are drawn on worker threads (the monitor's exports)."""
+    import ast
+
+    found = []
+    for path in sorted((REPO / "scorer").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                names = [base] + [f"{base}.{a.name}" for a in node.names]
+            else:
+                continue
+            if any(n == "matplotlib.pyplot" or n.startswith("matplotlib.pyplot.") for n in names):
+                found.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert found == [], found

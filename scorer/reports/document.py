@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
+# matplotlib's Figure API only, never pyplot: pyplot keeps global state and is not
+# thread-safe, and reports are written on worker threads (the monitor's exports).
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure as MplFigure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
 
 from scorer.core.cells import csv_row, set_xlsx_cell
 from scorer.core.private_files import replacing
@@ -98,14 +98,11 @@ def fmt(value: Any, digits: int = 3) -> str:
 
 def render_figure(fig: Figure, width: float = 7.0, height: float = 4.2, dpi: int = 110) -> bytes:
     """The figure as PNG bytes."""
-    mfig = plt.figure(figsize=(width, height), dpi=dpi)
-    try:
-        fig.draw(mfig)
-        buf = io.BytesIO()
-        mfig.savefig(buf, format="png", bbox_inches="tight")
-        return buf.getvalue()
-    finally:
-        plt.close(mfig)
+    mfig = MplFigure(figsize=(width, height), dpi=dpi)
+    fig.draw(mfig)
+    buf = io.BytesIO()
+    mfig.savefig(buf, format="png", bbox_inches="tight")
+    return buf.getvalue()
 
 
 # ---------------------------------------------------------------------------------- writers
@@ -214,8 +211,7 @@ class _Page:
     def _new(self) -> MplFigure:
         if self.fig is not None:
             self.pdf.savefig(self.fig)  # type: ignore[no-untyped-call]
-            plt.close(self.fig)
-        self.fig = plt.figure(figsize=A4)
+        self.fig = MplFigure(figsize=A4)
         self.pages += 1
         self.fig.text(0.5, 0.02, f"page {self.pages}", ha="center", size=7, color="#666")
         self.y = 0.95
@@ -242,8 +238,21 @@ class _Page:
         self.y -= 0.006
 
     def table(self, t: Table) -> None:
+        """The table drawn as text in ruled cells (numbers right-aligned, text left): one
+        text per cell and one line path per page, not matplotlib.table, whose per-cell layout
+        made a 2,000-row audit trail take a minute."""
         row_h = 0.0165
-        rows = [[fmt(v) for v in r] for r in t.rows] or [["(none)"] + [""] * (len(t.columns) - 1)]
+        n = len(t.columns)
+        rows = [[fmt(v) for v in r] for r in t.rows] or [["(none)"] + [""] * (n - 1)]
+        lengths = [
+            max([len(str(t.columns[c]))] + [len(row[c]) for row in rows if c < len(row)])
+            for c in range(n)
+        ]
+        widths = [max(3, min(k, 40)) for k in lengths]
+        spans = [0.86 * w / sum(widths) for w in widths]
+        lefts = [0.07 + sum(spans[:c]) for c in range(n)]
+        size = 6.5 if n > 7 else 7.5
+        pad = 0.005
         start = 0
         while start < len(rows):
             fig = self._room(row_h * 4)
@@ -252,32 +261,28 @@ class _Page:
             caption = t.caption if start == 0 else f"{t.caption} (continued)"
             fig.text(0.07, self.y, caption, size=8.5, weight="bold", va="top")
             self.y -= 0.02
-            height = row_h * (len(chunk) + 1)
-            ax = fig.add_axes((0.07, self.y - height, 0.86, height))
-            ax.axis("off")
-            lengths = [
-                max([len(str(t.columns[c]))] + [len(row[c]) for row in rows if c < len(row)])
-                for c in range(len(t.columns))
-            ]
-            widths = [max(3, min(n, 40)) for n in lengths]
-            tab = ax.table(
-                cellText=chunk,
-                colLabels=t.columns,
-                loc="upper left",
-                cellLoc="right",
-                colWidths=[w / sum(widths) for w in widths],
+            top, height = self.y, row_h * (len(chunk) + 1)
+            fig.add_artist(
+                Rectangle((0.07, top - row_h), 0.86, row_h, facecolor="#eef0f4", edgecolor="none")
             )
-            tab.auto_set_font_size(False)
-            tab.set_fontsize(6.5 if len(t.columns) > 7 else 7.5)
-            tab.scale(1, 1)
-            for (r, _c), cell in tab.get_celld().items():
-                cell.set_height(1 / (len(chunk) + 1))
-                cell.set_linewidth(0.3)
-                if not _numeric(cell.get_text().get_text()):
-                    cell.get_text().set_horizontalalignment("left")
-                    cell.PAD = 0.03
-                if r == 0:
-                    cell.set_facecolor("#eef0f4")
+            xs: list[float] = []
+            ys: list[float] = []
+            for r in range(len(chunk) + 2):  # the rules, one path with gaps (NaN)
+                xs += [0.07, 0.93, math.nan]
+                ys += [top - r * row_h] * 2 + [math.nan]
+            for x in [*lefts, 0.93]:
+                xs += [x, x, math.nan]
+                ys += [top, top - height, math.nan]
+            fig.add_artist(Line2D(xs, ys, linewidth=0.3, color="#000000"))
+            for r, row in enumerate([[str(c) for c in t.columns], *chunk]):
+                y = top - row_h * (r + 0.5)
+                for c, text in enumerate(row[:n]):
+                    if not text:
+                        continue
+                    right = _numeric(text)
+                    x = lefts[c] + spans[c] - pad if right else lefts[c] + pad
+                    ha = "right" if right else "left"
+                    fig.text(x, y, text, size=size, ha=ha, va="center")
             self.y -= height + 0.02
             start += len(chunk)
             if start < len(rows):
@@ -303,7 +308,6 @@ class _Page:
             self._new()
         assert self.fig is not None
         self.pdf.savefig(self.fig)  # type: ignore[no-untyped-call]
-        plt.close(self.fig)
 
 
 def _numeric(text: str) -> bool:

@@ -185,3 +185,54 @@ def test_exports_carry_the_audit_head_and_the_package_checksums_hold(
         locked = json.loads(z.read("reads.csv.manifest.json"))
         assert locked["locked"] and locked["lock"]["meaning"] == "approved"
     assert ws.verify().ok
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="pdftotext (poppler-utils) missing")
+def test_a_long_table_goes_to_pdf_whole_from_worker_threads(tmp_path: Path) -> None:
+    """A 600-row table over several pages, its heading repeated, every cell in the text;
+    two written at once on worker threads (Figure API, no pyplot state shared)."""
+    import threading
+    import time
+
+    from scorer.reports.document import Document, Section, Table
+
+    def doc(tag: str) -> Document:
+        rows = [
+            [i, f"2025-03-01T10:{i % 60:02d}:00Z", f"{tag}-user{i % 3}", "score.set", f"R{i:05d}"]
+            for i in range(1, 601)
+        ]
+        table = Table(
+            "Trail", "The trail (n = 600 rows)", ["Seq", "At", "User", "Action", "Entity"], rows
+        )
+        return Document(f"Trail {tag}", [("Rows", "600")], [Section("Rows", [table])])
+
+    errors: list[BaseException] = []
+
+    def run(tag: str) -> None:
+        try:
+            write(doc(tag), tmp_path / f"{tag}.pdf")
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=run, args=(tag,)) for tag in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    print(f"\ntwo 600-row tables to PDF at once: {time.perf_counter() - started:.1f} s")
+    assert errors == []
+    for tag in ("a", "b"):
+        text = subprocess.run(
+            ["pdftotext", "-layout", str(tmp_path / f"{tag}.pdf"), "-"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert text.count("The trail (n = 600 rows) (continued)") >= 10
+        assert text.count("Seq") == text.count("The trail (n = 600 rows)")  # heading each page
+        for i in (1, 2, 299, 600):
+            assert f"R{i:05d}" in text and f"{tag}-user{i % 3}" in text
+        assert len([ln for ln in text.splitlines() if "score.set" in ln]) == 600
+        other = "b" if tag == "a" else "a"
+        assert f"{other}-user" not in text
