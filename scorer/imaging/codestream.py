@@ -63,6 +63,12 @@ def _scan_end(data: bytes, pos: int, jpeg_ls: bool) -> int:
 def clean_jpeg(frame: bytes) -> bytes:
     """A JPEG or JPEG-LS frame without COM and APPn segments and without bytes after EOI;
     every other segment and the entropy-coded data unchanged."""
+    return _walk_jpeg(frame)[0]
+
+
+def _walk_jpeg(frame: bytes) -> tuple[bytes, int]:
+    """The cleaned JPEG / JPEG-LS codestream at the start of ``frame`` and where it ends
+    (just after its EOI)."""
     if frame[:2] != b"\xff\xd8":
         raise CodestreamError("a JPEG frame does not start with the SOI marker")
     out = bytearray(b"\xff\xd8")
@@ -79,7 +85,7 @@ def clean_jpeg(frame: bytes) -> bytes:
         i += 1
         if marker == 0xD9:  # EOI: whatever follows is not part of the image
             out += frame[start:i]
-            return bytes(out)
+            return bytes(out), i
         if marker in _STANDALONE:
             out += frame[start:i]
             continue
@@ -137,6 +143,12 @@ def clean_j2k(frame: bytes) -> bytes:
     Psot adjusted) and without bytes after EOC; tile data unchanged."""
     if frame[4:12] == b"jP  \r\n\x87\n":
         frame = _jp2_codestream(frame)
+    return _walk_j2k(frame)[0]
+
+
+def _walk_j2k(frame: bytes) -> tuple[bytes, int]:
+    """The cleaned JPEG 2000 codestream at the start of ``frame`` and where it ends (just
+    after its EOC, or after its last tile-part when it has none)."""
     if frame[:2] != b"\xff\x4f":
         raise CodestreamError("a JPEG 2000 frame does not start with the SOC marker")
     main: list[tuple[int, bytes]] = []
@@ -155,8 +167,9 @@ def clean_j2k(frame: bytes) -> bytes:
         isot, psot, tpsot, tnsot = struct.unpack(">HIBB", frame[i + 4 : i + 12])
         if psot:
             end = i + psot
-        else:  # the last tile-part runs to EOC
-            eoc = frame.rfind(b"\xff\xd9")
+        else:  # the last tile-part runs to EOC: the first one, as no tile data holds 0xFFD9
+            # (bytes after it, another codestream among them, are not this image's)
+            eoc = frame.find(b"\xff\xd9", header_end)
             end = eoc if eoc > i else n
         if end > n or end < header_end + 2:
             raise CodestreamError("a JPEG 2000 tile-part is longer than the codestream")
@@ -182,9 +195,42 @@ def clean_j2k(frame: bytes) -> bytes:
     out += tiles
     if frame[i : i + 2] == b"\xff\xd9":
         out += b"\xff\xd9"
+        i += 2
     elif i < n:
         raise CodestreamError(f"a JPEG 2000 codestream has unexpected bytes at {i}")
-    return bytes(out)
+    return bytes(out), i
+
+
+def count_codestreams(data: bytes, syntax: str) -> int:
+    """How many JPEG, JPEG-LS or JPEG 2000 codestreams ``data`` (a frame's fragments joined)
+    holds: the first walked marker by marker to its end marker, then every later start marker
+    (SOI 0xFFD8; SOC and SIZ 0xFF4F 0xFF51) counted as another image. 1 when the first cannot
+    be walked (the decoder and the cleaner say what is wrong); 0 for other syntaxes."""
+    if syntax in JPEG_SYNTAXES or syntax in JPEG_LS_SYNTAXES:
+        start, walk = b"\xff\xd8", _walk_jpeg
+    elif syntax in JPEG_2000_SYNTAXES:
+        start, walk = b"\xff\x4f\xff\x51", _walk_j2k
+        if data[4:12] == b"jP  \r\n\x87\n":
+            try:
+                data = _jp2_codestream(data)
+            except CodestreamError:
+                return 1
+    else:
+        return 0
+    try:
+        end = walk(data)[1]
+    except (CodestreamError, IndexError, struct.error):
+        return 1
+    count = 1
+    while True:
+        at = data.find(start, end)
+        if at < 0:
+            return count
+        count += 1
+        try:
+            end = at + walk(data[at:])[1]
+        except (CodestreamError, IndexError, struct.error):
+            end = at + len(start)
 
 
 def clean_frame(frame: bytes, syntax: str) -> bytes:

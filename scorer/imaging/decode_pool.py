@@ -101,6 +101,44 @@ def write_durably(target: Path, data: bytes) -> None:
         raise
 
 
+#: What a decoder writes to standard error when it made up pixels for data it could not read
+#: and still reported success (IJG libjpeg's corrupt-data warnings, which GDCM prints and
+#: otherwise ignores: a truncated frame with an end marker decodes to rows of garbage).
+DAMAGE_MESSAGES = (
+    "corrupt jpeg data",
+    "premature end of jpeg file",
+    "invalid sos parameters",
+    "inconsistent progression sequence",
+    "bogus",
+)
+
+
+@contextlib.contextmanager
+def decoder_messages() -> Iterator[list[str]]:
+    """Capture what C decoders print to standard error (file descriptor 2) while the block
+    runs: the lines land in the list yielded, not unattributed on the console."""
+    lines: list[str] = []
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            text = tmp.read(1 << 16).decode("utf-8", "replace")
+            lines.extend(line.strip() for line in text.splitlines() if line.strip())
+
+
+def damage_reported(lines: list[str]) -> str:
+    """The decoder's messages that say the data was damaged, joined; "" if none does."""
+    bad = [line for line in lines if any(m in line.lower() for m in DAMAGE_MESSAGES)]
+    return "; ".join(dict.fromkeys(bad))
+
+
 def _limit_memory(megabytes: int) -> None:
     if sys.platform == "win32" or megabytes <= 0:
         return
@@ -111,7 +149,6 @@ def _limit_memory(megabytes: int) -> None:
 
 
 def _decode(task: DecodeTask) -> DecodeResult:
-    import numpy as np
     import pydicom
 
     from scorer.imaging.codestream import CodestreamError
@@ -130,14 +167,22 @@ def _decode(task: DecodeTask) -> DecodeResult:
         from scorer.imaging.pixels import stored_values
         from scorer.imaging.streams import codestream_problem
 
-        ds = pydicom.dcmread(io.BytesIO(task.data))
+        try:
+            ds = pydicom.dcmread(io.BytesIO(task.data))
+        except Exception as exc:
+            return DecodeResult(False, f"the DICOM file cannot be read: {whole_message(exc)}")
         problem = codestream_problem(ds)
         if problem:
             return DecodeResult(False, problem)
         # The display pipeline's decoder: every syntax the viewer shows (12-bit JPEG extended
-        # included), frame 0 of a multi-frame image.
+        # included), frame 0 of a multi-frame image. A decoder that only warns of damaged data
+        # (on standard error) has still failed.
         try:
-            arr = stored_values(ds)
+            with decoder_messages() as messages:
+                arr = stored_values(ds)
+            damage = damage_reported(messages)
+            if damage:
+                raise ValueError(f"the decoder reported: {damage}")
         except Exception as exc:
             syntax = uid.UID(str(ds.file_meta.get("TransferSyntaxUID", "")))
             if not syntax.is_compressed:
@@ -149,7 +194,7 @@ def _decode(task: DecodeTask) -> DecodeResult:
             out = deidentify(ds, task.secret)
         except CodestreamError as exc:
             return DecodeResult(False, f"the compressed pixel data cannot be cleaned: {exc}")
-        if out.PixelData is not ds.PixelData and not np.array_equal(stored_values(out), arr):
+        if out.PixelData is not ds.PixelData and not _same_pixels(out, arr):
             # Comment or application segments were cut from the codestream: the copy must
             # still decode to the very same pixels.
             return DecodeResult(
@@ -189,6 +234,17 @@ def _decode(task: DecodeTask) -> DecodeResult:
         bool(task.original_path),
         pixel_hash(arr),
     )
+
+
+def _same_pixels(ds: Any, arr: Any) -> bool:
+    """Whether ``ds`` decodes, without a damage warning, to the pixels ``arr``."""
+    import numpy as np
+
+    from scorer.imaging.pixels import stored_values
+
+    with decoder_messages() as messages:
+        again = stored_values(ds)
+    return not damage_reported(messages) and bool(np.array_equal(again, arr))
 
 
 def _worker(conn: Connection, memory_mb: int) -> None:

@@ -5,7 +5,9 @@ dataset, or one starting with its file meta group) the Part 10 form the importer
 takes nothing else for DICOM. ``codestream_problem`` compares the image size a compressed
 frame declares (JPEG and JPEG-LS SOF, JPEG 2000 SIZ or JP2 ihdr, RLE segment lengths) with
 the header's Rows and Columns: a decoder fed a frame larger than the header says may write
-past its buffer, and "size disagrees" is a better reason than a decoder's message.
+past its buffer, and "size disagrees" is a better reason than a decoder's message. It first
+counts the frames the pixel data holds: a single-frame header over two codestreams (another
+patient's radiograph after the first's end marker) is refused, not decoded as its first.
 """
 
 from __future__ import annotations
@@ -70,6 +72,14 @@ def as_part10(data: bytes) -> bytes | None:
     return PREAMBLE + fp.getvalue() + data
 
 
+def dicom_part10(data: bytes) -> bytes | None:
+    """A DICOM file's bytes as import reads them: ``data`` itself when it has the preamble and
+    ``DICM``, its Part 10 form when it is a dataset without them (:func:`as_part10`), else
+    None. Every reader of a stored original (import, reissue, the re-send check) goes through
+    here, so an original import took is never one they cannot read."""
+    return data if data[128:132] == b"DICM" else as_part10(data)
+
+
 # JPEG start-of-frame markers (not DHT C4, JPG C8, DAC CC), and JPEG-LS SOF55 (F7).
 _SOF = frozenset({*range(0xC0, 0xD0)} - {0xC4, 0xC8, 0xCC}) | {0xF7}
 
@@ -127,9 +137,34 @@ def _rle_problem(frame: bytes, rows: int, cols: int) -> str | None:
     return None
 
 
+def _frames_held(value: bytes, syntax: str) -> int:
+    """How many frames encapsulated pixel data holds, whatever the header says: the Basic
+    Offset Table's entries, an RLE frame per fragment, and for JPEG, JPEG-LS and JPEG 2000
+    every codestream in the fragments joined (a second image appended after the first's end
+    marker, in its fragment or another, is a second frame). 1 if it cannot be told (the
+    decoder says what is wrong)."""
+    from pydicom.encaps import generate_fragments, parse_basic_offsets
+
+    from scorer.imaging.codestream import count_codestreams
+
+    try:
+        buffer = io.BytesIO(value)
+        offsets = parse_basic_offsets(buffer)
+        fragments = list(generate_fragments(buffer))
+    except Exception:
+        return 1
+    if syntax == "1.2.840.10008.1.2.5":  # RLE Lossless: one fragment per frame (PS3.5 A.4.2)
+        codestreams = len(fragments)
+    else:
+        codestreams = count_codestreams(b"".join(fragments), syntax)
+    return max(1, len(offsets), codestreams)
+
+
 def codestream_problem(ds: Any) -> str | None:
-    """Why the first compressed frame's size disagrees with Rows and Columns; None if it
-    agrees, the data is not compressed, or the frame does not say (the decoder decides)."""
+    """Why the compressed pixel data is refused before decoding: it holds more frames than the
+    header says (a second image hidden after the first), or the first frame's size disagrees
+    with Rows and Columns; None if neither, the data is not compressed, or the frame does not
+    say (the decoder decides)."""
     from pydicom import uid
     from pydicom.encaps import generate_frames
 
@@ -137,6 +172,14 @@ def codestream_problem(ds: Any) -> str | None:
     if not syntax.is_compressed or "PixelData" not in ds:
         return None
     rows, cols = int(ds.Rows), int(ds.Columns)
+    hidden = _frames_held(ds.PixelData, str(syntax))
+    declared = int(ds.get("NumberOfFrames", 1) or 1)
+    if hidden > max(1, declared):
+        says = f"says {declared}" if "NumberOfFrames" in ds else "gives no Number of Frames"
+        return (
+            f"the pixel data holds {hidden} frames, but the header {says}: multi-frame images "
+            "are refused"
+        )
     try:
         frame = next(generate_frames(ds.PixelData, number_of_frames=1))
     except Exception:

@@ -145,3 +145,27 @@ def test_the_readers_copy_carries_the_cleaned_stream(tmp_path: object) -> None:
     assert TEXTS[0] not in copy.PixelData and TAIL not in copy.PixelData
     np.testing.assert_array_equal(stored_values(copy), before)
     assert isinstance(copy, pydicom.Dataset)
+
+
+@pytest.mark.parametrize("name", ["jpeg-lossless-sv1", "jpeg-ls-lossless", "j2k-lossless", "j2k"])
+def test_a_second_codestream_after_the_first_is_counted_and_never_kept(name: str) -> None:
+    """A second image appended after the first one's end marker (the last JPEG 2000 tile-part
+    running to EOC, Psot 0, included) is counted as a second frame, and the cleaned frame
+    ends at the first image's end marker: the second never rides along."""
+    from scorer.imaging.codestream import count_codestreams
+
+    syntax, bits = COMPRESSED[name]
+    first = encode(sample_image(bits=bits, seed=11), syntax, bits)
+    frame = next(generate_frames(first.PixelData, number_of_frames=1))
+    other = encode(sample_image(80, 72, bits=bits, seed=12), syntax, bits)
+    hidden = next(generate_frames(other.PixelData, number_of_frames=1))
+    if syntax in J2K:  # the last tile-part "runs to EOC"
+        sot = frame.index(b"\xff\x90")
+        frame = frame[: sot + 6] + b"\0\0\0\0" + frame[sot + 10 :]
+    frame = frame.rstrip(b"\0")  # a codec's even-length padding
+    assert count_codestreams(frame, syntax) == 1
+    assert count_codestreams(frame + hidden, syntax) == 2
+    assert count_codestreams(frame + b"JUNK" + hidden + hidden, syntax) == 3
+    cleaned = clean_frame(frame + hidden, syntax)
+    assert cleaned == clean_frame(frame, syntax) and hidden not in cleaned
+    assert count_codestreams(frame, uid.RLELossless) == 0

@@ -466,3 +466,105 @@ def test_scorer_image_qc_and_image_list(
     rc, out, _ = cli("image", "list", "--trial", "T1", "--format", "json")
     (image,) = json.loads(out)
     assert (image["qc"], image["qc_reason"]) == ("failed", "a test pattern")
+
+
+# ------------------------------------------------------------------ damage decoders only warn of
+
+
+def test_a_truncated_jpeg_frame_with_an_end_marker_is_refused_not_half_garbage(
+    desk: Desk, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """GDCM decodes JPEG lossless (and baseline) with libjpeg, which only warns on standard
+    error of a frame cut short and makes up the missing rows; the worker takes the warning for
+    the failure it is, and it does not reach the console unattributed."""
+    from pydicom import uid
+
+    from tests.intake.codestreams import encode, sample_image
+
+    src = tmp_path / "in"
+    for name, syntax, bits in (
+        ("sv1.dcm", uid.JPEGLosslessSV1, 12),
+        ("baseline.dcm", uid.JPEGBaseline8Bit, 8),
+    ):
+        ds = encode(sample_image(96, 80, bits, seed=25), syntax, bits)
+        frame = get_frame(ds.PixelData, 0, number_of_frames=1)
+        ds.PixelData = encapsulate([frame[: len(frame) // 2] + b"\xff\xd9"])
+        ds.PatientID, ds.BurnedInAnnotation = "TR-1", "NO"
+        write(ds, src / name)
+    capfd.readouterr()
+    by = outcomes(desk, src)
+    for name in ("sv1.dcm", "baseline.dcm"):
+        assert by[name]["status"] == "refused", by[name]
+        assert by[name]["reason"] == (
+            TRUNCATED + "the decoder reported: Corrupt JPEG data: premature end of data segment"
+        )
+    assert "Corrupt JPEG" not in capfd.readouterr().err
+    assert desk.ws.images(desk.s, "T1") == []
+
+
+# ------------------------------------------------------------------ a second image hidden
+
+
+def _j2k(arr: np.ndarray) -> bytes:
+    ds = make_dx(arr, patient_id="OTHER-9")
+    ds.compress(JPEG2000Lossless, generate_instance_uid=False)
+    return get_frame(ds.PixelData, 0, number_of_frames=1)
+
+
+def test_a_second_image_hidden_in_single_frame_pixel_data_is_refused(
+    desk: Desk, tmp_path: Path
+) -> None:
+    """A film whose pixel data holds another radiograph after its own (a fragment of its own,
+    listed in the offset table or not, or appended after the end marker in the same fragment)
+    is refused: it would have reached every reader inside the copy."""
+    film = small_radiograph(64, 48, seed=1)
+    mine, other = _j2k(film), _j2k(small_radiograph(120, 100, seed=2))
+    src = tmp_path / "in"
+    layouts: dict[str, tuple[bytes, str | None]] = {
+        "two-fragments-no-bot.dcm": (encapsulate([mine, other], has_bot=False), None),
+        "two-frames-bot.dcm": (encapsulate([mine, mine], has_bot=True), None),
+        "appended-after-eoc.dcm": (encapsulate([mine + other]), None),
+        "appended-says-1.dcm": (encapsulate([mine + b"\0junk" + other]), "1"),
+    }
+    for k, (name, (pixel_data, number)) in enumerate(layouts.items()):
+        ds = make_dx(film, patient_id=f"HID-{k}")
+        ds.file_meta.TransferSyntaxUID = JPEG2000Lossless
+        ds.PixelData = pixel_data
+        ds["PixelData"].VR = "OB"
+        if number is not None:
+            ds.NumberOfFrames = number
+        write(ds, src / name)
+    # One codestream split over two fragments is one frame: imported.
+    split = make_dx(film, patient_id="SPLIT-1")
+    split.file_meta.TransferSyntaxUID = JPEG2000Lossless
+    split.PixelData = encapsulate([mine], fragments_per_frame=2, has_bot=False)
+    split["PixelData"].VR = "OB"
+    write(split, src / "split.dcm")
+    by = outcomes(desk, src)
+    for name, (_, number) in layouts.items():
+        says = "says 1" if number else "gives no Number of Frames"
+        assert by[name]["status"] == "refused", by[name]
+        assert by[name]["reason"] == (
+            f"the pixel data holds 2 frames, but the header {says}: multi-frame images are "
+            "refused"
+        )
+    assert by["split.dcm"]["status"] == "imported", by["split.dcm"]
+    (image,) = desk.ws.images(desk.s, "T1")
+    assert image["code"] == by["split.dcm"]["image"]
+
+
+@pytest.mark.parametrize("syntax", ["jpeg-ls", "rle"])
+def test_a_second_frame_in_jpeg_ls_or_rle_pixel_data_is_refused(
+    desk: Desk, tmp_path: Path, syntax: str
+) -> None:
+    ds = compressed(syntax, tmp_path)
+    frame = get_frame(ds.PixelData, 0, number_of_frames=1)
+    if syntax == "rle":  # an RLE frame is one fragment: a second fragment is a second frame
+        ds.PixelData = encapsulate([frame, frame], has_bot=False)
+    else:
+        ds.PixelData = encapsulate([frame + frame])
+    by = outcomes(desk, write(ds, tmp_path / "in" / "two.dcm"))
+    assert by["two.dcm"]["reason"] == (
+        "the pixel data holds 2 frames, but the header gives no Number of Frames: multi-frame "
+        "images are refused"
+    )
