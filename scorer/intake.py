@@ -43,7 +43,7 @@ from scorer.imaging.dicom_header import (
 from scorer.imaging.manifest import Manifest, ManifestRow
 from scorer.imaging.raster import check_raster, raster_kind
 from scorer.imaging.sources import SourceFile, find_files
-from scorer.imaging.streams import as_part10
+from scorer.imaging.streams import dicom_part10
 from scorer.store import repository as repo
 from scorer.store.audit import shared_gid
 from scorer.store.location import Location
@@ -369,7 +369,7 @@ def _examine(
     row = manifest.lookup(src.name) if manifest else None
     kind = raster_kind(data)
     # A DICOM dataset stored without the preamble is read as the Part 10 file it would be.
-    dicom = data if data[128:132] == b"DICM" else None if kind else as_part10(data)
+    dicom = None if kind and data[128:132] != b"DICM" else dicom_part10(data)
     if dicom is not None:
         try:
             facts = read_header(dicom, max_megapixels)
@@ -598,7 +598,7 @@ def _pixel_hash_of(path: Path) -> str:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             data = path.read_bytes()
-            data = data if data[128:132] == b"DICM" else as_part10(data) or data
+            data = dicom_part10(data) or data
             return pixel_hash(stored_values(pydicom.dcmread(_io.BytesIO(data))))
     except Exception:
         return ""

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scorer.imaging.decode_pool import DecodePool, DecodeTask
+from scorer.imaging.streams import dicom_part10
 from scorer.store import repository as repo
 
 if TYPE_CHECKING:
@@ -158,11 +159,18 @@ def _write_batch(
     loc = ws.store.location
     tasks = []
     for c in batch:
+        data = c.original.read_bytes()
+        if c.kind == "dicom":
+            # Read as import read it: an original without the preamble or file meta too.
+            part10 = dicom_part10(data)
+            if part10 is None:
+                raise InvalidInput(
+                    f"image {c.code}: its original is not a DICOM file; nothing was changed"
+                )
+            data = part10
         c.new = loc.readers_store / c.code[:2] / f"{new_code(16)}.dcm"
         make_readers_folder(c.new.parent, loc)
-        tasks.append(
-            DecodeTask(c.original.read_bytes(), str(c.new), secrets.token_bytes(32), c.kind)
-        )
+        tasks.append(DecodeTask(data, str(c.new), secrets.token_bytes(32), c.kind))
     for k, result in pool.stream(tasks):
         c = batch[k]
         assert c.new is not None
