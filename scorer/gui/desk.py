@@ -51,6 +51,7 @@ from PySide6.QtWidgets import (
 )
 from shiboken6 import isValid
 
+from scorer.core.printable import printable
 from scorer.gui.login import _error_label, _message
 from scorer.gui.tasks import KeptTasks
 from scorer.gui.viewer import frame_to_qimage
@@ -68,7 +69,8 @@ def fill_table(table: QTableWidget, headers: Sequence[str], rows: Sequence[Seque
     table.setRowCount(len(rows))
     for r, row in enumerate(rows):
         for c, value in enumerate(row):
-            item = QTableWidgetItem("" if value is None else str(value))
+            # Cells show untrusted text (source file names, reasons, AE titles): escaped.
+            item = QTableWidgetItem("" if value is None else printable(value))
             item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
             item.setData(Qt.ItemDataRole.UserRole, r)  # the row's place in ``rows``
             table.setItem(r, c, item)

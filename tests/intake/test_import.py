@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import shutil
 import stat
 import zipfile
@@ -499,3 +500,73 @@ def test_every_transfer_syntax_radiographs_arrive_in(desk: Desk, tmp_path: Path)
     original = pydicom.dcmread(plain).pixel_array
     for stem in ("implicit", "deflate", "rle", "jpeg-ls", "j2k", "jpeg-p14", "jpeg-sv1"):
         assert np.array_equal(stored_values(pydicom.dcmread(src / f"{stem}.dcm")), original), stem
+
+
+# ------------------------------------------------------------------ untrusted text shown safely
+
+HOSTILE_NAMES = {
+    "forged": "evil\nimported  fakefile.dcm -> AAAAAAAAAAAA  (QC passed)\n.dcm",
+    "escape": "esc\x1b[31mRED\x1b[0m.dcm",
+    "bidi": "bidi\u202egpj.dcm",
+    "c1": "c1\x9bcsi.dcm",
+}
+
+
+def test_printable_escapes_what_could_forge_a_line_or_drive_a_terminal() -> None:
+    from scorer.core.printable import printable
+
+    assert printable(HOSTILE_NAMES["forged"]) == (
+        "evil\\x0aimported  fakefile.dcm -> AAAAAAAAAAAA  (QC passed)\\x0a.dcm"
+    )
+    assert printable(HOSTILE_NAMES["escape"]) == "esc\\x1b[31mRED\\x1b[0m.dcm"
+    assert printable(HOSTILE_NAMES["bidi"]) == "bidi\\u202egpj.dcm"
+    assert printable(HOSTILE_NAMES["c1"]) == "c1\\x9bcsi.dcm"
+    # Letters of every script, a Windows path and a tab-free plain name pass unchanged.
+    for plain in ("שרה כהן.dcm", "李小龍.dcm", "C:\\in\\a b.dcm", "Zoë-Ångström"):
+        assert printable(plain) == plain
+
+
+@pytest.mark.posix
+def test_cli_import_text_lines_show_hostile_file_names_escaped(
+    desk: Desk, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scorer.cli import main
+
+    src = tmp_path / "in"
+    for k, name in enumerate(HOSTILE_NAMES.values()):
+        write(make_dx(small_radiograph(seed=k), patient_id=f"H-{k}"), src / name)
+    (src / "bad\x1b]0;title\x07.dcm").write_bytes(b"\0" * 128 + b"DICM" + b"\xff" * 50)
+    desk.ws.close()
+    monkeypatch.setattr("sys.stdin", io.StringIO(COORD_PW + "\n"))
+    argv = ["import", str(src), "--trial", "T1", "--quiet", "--db", str(desk.db)]
+    rc = main([*argv, "--user", "cora", "--password-stdin"])
+    out, _ = capsys.readouterr()
+    assert rc == 1
+    lines = out.splitlines()
+    # One line per file and the tally: no forged line, no control character, no bidi override.
+    assert len(lines) == len(HOSTILE_NAMES) + 2, out
+    assert not [ln for ln in lines if ln.startswith("imported  fakefile")]
+    assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", out)
+    forged = "evil\\x0aimported  fakefile.dcm -> AAAAAAAAAAAA  (QC passed)\\x0a.dcm -> "
+    assert f"imported  {src}/{forged}" in out
+    assert f"{src}/esc\\x1b[31mRED\\x1b[0m.dcm -> " in out
+    assert f"{src}/bidi\\u202egpj.dcm -> " in out
+    assert f"refused   {src}/bad\\x1b]0;title\\x07.dcm  (" in out
+    # JSON keeps the names as they are (JSON escapes control characters itself).
+    monkeypatch.setattr("sys.stdin", io.StringIO(COORD_PW + "\n"))
+    rc = main([*argv, "--format", "json", "--user", "cora", "--password-stdin"])
+    res = json.loads(capsys.readouterr().out)
+    assert {Path(f["file"]).name for f in res["files"]} >= set(HOSTILE_NAMES.values())
+
+
+def test_the_desks_tables_show_untrusted_text_escaped(qapp: object) -> None:
+    from PySide6.QtWidgets import QTableWidget
+
+    from scorer.gui.desk import fill_table
+
+    table = QTableWidget()
+    fill_table(table, ("Source file", "Reason"), [[HOSTILE_NAMES["forged"], "a\u202eb"]])
+    assert table.item(0, 0).text() == (
+        "evil\\x0aimported  fakefile.dcm -> AAAAAAAAAAAA  (QC passed)\\x0a.dcm"
+    )
+    assert table.item(0, 1).text() == "a\\u202eb"
