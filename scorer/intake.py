@@ -333,9 +333,16 @@ def import_images(
 
 
 def _too_large(size: int, max_bytes: int) -> str:
+    """Why a file is over ``--max-mb``: its size in MB with the decimals that show it over the
+    limit (never "1.0 MB, over the limit of 1 MB"), and in bytes."""
+    limit = max_bytes / 2**20
+    for decimals in range(1, 7):
+        shown_mb = f"{size / 2**20:.{decimals}f}"
+        if float(shown_mb) > limit:
+            break
     return (
-        f"the file is {size / 2**20:.1f} MB, over the limit of {round(max_bytes / 2**20, 2):g} "
-        "MB (--max-mb)"
+        f"the file is {shown_mb} MB ({size:,} bytes), over the limit of "
+        f"{round(limit, 2):g} MB (--max-mb)"
     )
 
 

@@ -22,6 +22,9 @@ HIDDEN_SKIPPED = "hidden file"
 #: reported as skipped, never examined as an image; so is a file named like the ``--manifest``.
 MANIFEST_NAME = "manifest.csv"
 MANIFEST_SKIPPED = "a manifest, not an image"
+#: A symbolic link in an imported folder that leads out of it (to /etc/passwd, another
+#: patient's folder): not followed, so a folder gives only what it holds.
+LINK_OUTSIDE = "a link to outside the folder"
 
 
 @dataclass(frozen=True)
@@ -85,20 +88,32 @@ def _zip_members(path: Path, manifest_names: frozenset[str] = frozenset()) -> It
         yield SourceFile(shown, reader, size=info.file_size)
 
 
+def _resolves_inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` (a link, or in a linked folder) leads to a file inside ``folder``."""
+    try:
+        return path.resolve().is_relative_to(folder)
+    except (OSError, RuntimeError):  # a link loop
+        return False
+
+
 def find_files(paths: list[Path], manifest_names: Collection[str] = ()) -> Iterator[SourceFile]:
     """Every file under the given paths, zip members included, in a stable order.
 
     A file named ``manifest.csv`` or one of ``manifest_names`` (the ``--manifest`` file's
     name; any case) comes back marked skipped: it is the import's manifest, not an image; so
-    do hidden files and the system files of ``SKIP_NAMES``, each with why."""
+    do hidden files and the system files of ``SKIP_NAMES``, each with why, and a link in a
+    folder that leads out of it (``LINK_OUTSIDE``: not read)."""
     names = frozenset(n.lower() for n in manifest_names)
     for root in paths:
         if not root.exists():
             yield SourceFile(str(root), lambda: b"", "no such file or folder")
             continue
         candidates = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+        inside = root.resolve()
         for p in candidates:
             why = skip_reason(p.relative_to(root).parts if p != root else (p.name,), names)
+            if not why and p != root and not _resolves_inside(p, inside):
+                why = LINK_OUTSIDE
             if why:
                 yield SourceFile(str(p), lambda: b"", skipped=why)
             elif p.suffix.lower() == ".zip" and zipfile.is_zipfile(p):

@@ -163,7 +163,11 @@ def test_a_file_over_max_mb_is_refused_from_its_size_unread(desk: Desk, tmp_path
         raise AssertionError("read")
 
     assert _load(SourceFile("huge.dcm", never, size=3 * 2**20), max_bytes=2**20) == (
-        "the file is 3.0 MB, over the limit of 1 MB (--max-mb)"
+        "the file is 3.0 MB (3,145,728 bytes), over the limit of 1 MB (--max-mb)"
+    )
+    # Just over the limit: enough decimals to show it over, and the bytes.
+    assert _load(SourceFile("near.dcm", never, size=1_050_540), max_bytes=2**20) == (
+        "the file is 1.002 MB (1,050,540 bytes), over the limit of 1 MB (--max-mb)"
     )
     big = write(make_dx(small_radiograph(400, 300), patient_id="BIG-1"), tmp_path / "in" / "b.dcm")
     buf = io.BytesIO()
@@ -173,7 +177,8 @@ def test_a_file_over_max_mb_is_refused_from_its_size_unread(desk: Desk, tmp_path
     write(make_dx(patient_id="SMALL-1"), tmp_path / "in" / "small.dcm")
     by = outcomes(desk, tmp_path / "in", max_mb=0.1)
     for name in ("b.dcm", "in-zip.dcm"):
-        assert by[name]["reason"] == "the file is 0.2 MB, over the limit of 0.1 MB (--max-mb)"
+        assert by[name]["reason"].startswith("the file is 0.2 MB (")
+        assert by[name]["reason"].endswith(" bytes), over the limit of 0.1 MB (--max-mb)")
     assert by["small.dcm"]["status"] == "imported"
     with pytest.raises(InvalidInput, match="--max-mb must be a positive number"):
         outcomes(desk, tmp_path / "in", max_mb=0)
@@ -280,6 +285,36 @@ def test_hidden_and_system_files_get_an_outcome_line(
     assert lines["Thumbs.db"].endswith("(a system file, not an image)")
     assert lines["DICOMDIR"].endswith("(a DICOMDIR index, not an image)")
     assert out.splitlines()[-1].endswith("skipped 6")
+
+
+@pytest.mark.posix
+def test_a_link_out_of_the_imported_folder_is_skipped_unread(desk: Desk, tmp_path: Path) -> None:
+    """A symbolic link in the folder to a file outside it (another patient's film, a system
+    file) is not followed; one to a file inside the folder is read as that file."""
+    films = tmp_path / "films"
+    write(make_dx(patient_id="L-1"), films / "a.dcm")
+    outside = write(make_dx(small_radiograph(seed=8), patient_id="OTHER-1"), tmp_path / "x.dcm")
+    (tmp_path / "secret.txt").write_text("root:x:0:0\n")
+    (films / "to-film.dcm").symlink_to(outside)
+    (films / "to-secret.dcm").symlink_to(tmp_path / "secret.txt")
+    (films / "sub").mkdir()
+    (films / "sub" / "up.dcm").symlink_to("../../x.dcm")
+    (films / "same.dcm").symlink_to("a.dcm")
+    (films / "loop").symlink_to(".")
+    (films / "dir-out").symlink_to(tmp_path, target_is_directory=True)
+    by = {
+        f["file"].split("films/")[-1]: f
+        for f in desk.ws.import_images(desk.s, "T1", [films], workers=1).to_dict()["files"]
+    }
+    for name in ("to-film.dcm", "to-secret.dcm", "sub/up.dcm"):
+        assert (by[name]["status"], by[name]["reason"]) == (
+            "skipped",
+            "a link to outside the folder",
+        ), by[name]
+    assert by["a.dcm"]["status"] == "imported"
+    assert by["same.dcm"]["status"] == "duplicate"  # a link inside the folder is that file
+    assert len(by) == 5  # no file through the loop or the linked folder
+    assert len(desk.ws.images(desk.s, "T1")) == 1
 
 
 # ------------------------------------------------------------------ duplicates
