@@ -1950,8 +1950,14 @@ class Workspace:
     @property
     def films_dir(self) -> Path:
         """Where the films of the readers' cases are delivered on this workstation (local,
-        owner-only, beside the pyramid cache)."""
-        return self.store.location.data_dir / "films"
+        owner-only, beside the pyramid cache): a folder of this database's own, named from its
+        URL under its key, so two databases used on one workstation never share (or prune)
+        each other's case folders, and the name tells nothing of either."""
+        import hmac
+
+        loc = self.store.location
+        tag = hmac.new(self.store.key, f"films\x1f{loc.url}".encode(), hashlib.sha256)
+        return loc.data_dir / "films" / tag.hexdigest()[:16]
 
     def raise_flag(self, s: UserSession, case_code: str, message: str) -> int:
         """A reader flags one of their cases to the coordinator (e.g. "visit B may be another
