@@ -27,7 +27,7 @@ from scorer.core.totals import (
     fill_missing_visit,
     status_totals,
 )
-from scorer.core.visits import order_visits
+from scorer.core.visits import visit_order
 from scorer.reports import score_matrix
 from scorer.reports.score_matrix import ScoreMatrix
 from scorer.stats.agreement import bland_altman, sdc
@@ -116,6 +116,24 @@ def _icc_table(
     if note:
         notes.append(note)
     return table, note
+
+
+ONE_READER = "one reader only: no agreement statistics"
+"""The note, and each ICC's reason for being null, when the reads have one reader."""
+
+
+def _note_left_out(
+    matrix: np.ndarray, readers: Sequence[str], what: str, unit: str, notes: list[str]
+) -> None:
+    """Note how many of the targets some reader has (rows) the all-reader ICC ``what`` uses,
+    and which readers lack a total for the others (docs/incomplete-designs.md)."""
+    has = ~np.isnan(matrix).all(axis=1)
+    n, m = int((~np.isnan(matrix).any(axis=1)).sum()), int(has.sum())
+    if n == m:
+        return
+    short = [rd for j, rd in enumerate(readers) if np.isnan(matrix[has, j]).any()]
+    who = f"reader {short[0]} has" if len(short) == 1 else f"readers {', '.join(short)} have"
+    notes.append(f"{what} uses {n} of {m} {unit}: {who} no total for the others")
 
 
 def _pairwise_icc(
@@ -227,12 +245,12 @@ def analyze(
         table[key] = r
     readers = sorted({r.reader for r in selected})
     patients = sorted({r.patient for r in selected})
-    visit_dates: dict[str, date | None] = {}
-    for r in selected:
-        if r.visit_date is not None:
-            cur = visit_dates.get(r.visit)
-            visit_dates[r.visit] = r.visit_date if cur is None else min(cur, r.visit_date)
-    visits = order_visits({r.visit for r in selected}, visit_dates)
+    # Visits in the order of the median over patients of their dates (one mis-dated visit
+    # cannot reorder them); the earliest date of each is the one shown and filled towards.
+    order = visit_order((r.patient, r.visit, r.visit_date) for r in selected)
+    visit_dates: dict[str, date | None] = dict(order.earliest)
+    visits = order.visits
+    notes += order.notes
     for label, given in (("--from", options.visit_from), ("--to", options.visit_to)):
         if given is not None and given not in visits:
             raise AnalysisError(
@@ -298,6 +316,15 @@ def analyze(
                 pairwise += _pairwise_icc(m, readers, "status", v, options.confidence, notes)
     else:
         icc_by_visit = dict.fromkeys(visits)
+    if len(readers) >= 2:
+        targets = "(patient, visit) targets"
+        _note_left_out(pooled, readers, "status ICC (all readers)", targets, notes)
+        if len(visits) > 1:
+            for v, m in by_visit.items():
+                _note_left_out(m, readers, f"status ICC at {v} (all readers)", "patients", notes)
+    else:
+        status_note = ONE_READER
+        by_visit_notes = dict.fromkeys(visits, ONE_READER)
     n_status_targets = int(complete_rows(pooled)[0].shape[0]) if len(readers) >= 2 else 0
     if len(visits) > 1:
         notes.append("pooled status ICC treats each patient's visits as independent targets")
@@ -343,7 +370,9 @@ def analyze(
         "notes": notes,
     }
     if len(readers) < 2:
-        notes.append("one reader only: no agreement statistics")
+        notes.append(ONE_READER)
+        if not single_visit:
+            result["icc"]["change_note"] = ONE_READER
 
     # Bland–Altman on status over all pooled targets.
     result["bland_altman"] += _bland_altman_rows(pooled, readers, "status", notes)
@@ -409,7 +438,7 @@ def _change_section(
     annual_ok = True
     exact_annual: dict[str, float] = {}  # unrounded, for the thresholds
     imputed = 0
-    visits = order_visits({v for (_, v, _) in table}, visit_dates)
+    visits: list[str] = result["visits"]
     for i, p in enumerate(patients):
         row: dict[str, Any] = {"patient": p, "readers": {}}
         # The patient's visit dates (spec §6: the earliest among the visit's images): from

@@ -38,7 +38,7 @@ from scorer.core.totals import (
     fill_missing_visit,
     status_totals,
 )
-from scorer.core.visits import order_visits
+from scorer.core.visits import visit_order
 from scorer.reports.agreement_report import _cumulative_figure
 from scorer.reports.analysis import AnalysisError, AnalysisOptions, analyze
 from scorer.reports.document import Document, Paragraph, Section, Table
@@ -309,13 +309,10 @@ def patient_changes(
     signed = [
         r for r in reads if r.status == "signed" and r.read_type in ("primary", "adjudication")
     ]
-    dates: dict[str, date | None] = {}
-    for r in signed:
-        if r.visit_date is not None:
-            d = dates.get(r.visit)
-            dates[r.visit] = r.visit_date if d is None else min(d, r.visit_date)
-    visits = order_visits({r.visit for r in signed if r.method == method.id}, dates)
-    notes: list[str] = []
+    # By the median over patients of their visit dates: one mis-dated visit cannot reorder.
+    order = visit_order((r.patient, r.visit, r.visit_date) for r in signed if r.method == method.id)
+    visits = order.visits
+    notes: list[str] = list(order.notes)
     if len(visits) < 2:
         raise EndpointError("the export has fewer than two visits: no change to report")
     first = visit_from or visits[0]

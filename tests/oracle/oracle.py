@@ -15,7 +15,7 @@ import itertools
 import math
 import re
 import tomllib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from fractions import Fraction
@@ -444,11 +444,25 @@ def kappa(xs: Sequence[int], ys: Sequence[int], lo: int, hi: int) -> dict[str, A
 # --- the analysis -----------------------------------------------------------------------------
 
 
-def visit_order(labels: Iterable[str], dates: dict[str, date | None]) -> list[str]:
-    uniq = sorted(set(labels), key=natural_key)
-    if all(dates.get(v) is not None for v in uniq):
-        return sorted(uniq, key=lambda v: (dates[v], natural_key(v)))
-    return uniq
+def visit_order(reads: Sequence[ORead]) -> list[str]:
+    """Visits by the median over patients of the patient's date of the visit (the earliest of
+    its reads), ties and undated visits by the label's number."""
+    uniq = sorted({r.visit for r in reads}, key=natural_key)
+    own: dict[tuple[str, str], int] = {}
+    for r in reads:
+        if r.visit_date is not None:
+            day = r.visit_date.toordinal()
+            own[(r.patient, r.visit)] = min(own.get((r.patient, r.visit), day), day)
+    middle: dict[str, Fraction] = {}
+    for v in uniq:
+        days = sorted(d for (_, w), d in own.items() if w == v)
+        if not days:
+            return uniq
+        half = len(days) // 2
+        middle[v] = (
+            Fraction(days[half]) if len(days) % 2 else Fraction(days[half - 1] + days[half], 2)
+        )
+    return sorted(uniq, key=lambda v: (middle[v], natural_key(v)))
 
 
 def analyse(text: str, rules: Rules | None = None) -> dict[str, Any]:
@@ -478,7 +492,7 @@ def analyse(text: str, rules: Rules | None = None) -> dict[str, Any]:
         if r.visit_date is not None:
             cur = label_date.get(r.visit)
             label_date[r.visit] = r.visit_date if cur is None else min(cur, r.visit_date)
-    visits = visit_order((r.visit for r in chosen), label_date)
+    visits = visit_order(chosen)
     tot: dict[tuple[str, str, str], Fraction] = {}
     for key, r in table.items():
         t = status_total(r, areas, rules)
