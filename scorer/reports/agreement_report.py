@@ -256,7 +256,7 @@ def agreement_document(
             ["Measure", "Form", "McGraw & Wong", "ICC", "95% low", "95% high", "n", "k"],
             icc_rows,
         ),
-        *(Paragraph(n) for n in why_not),
+        *(Paragraph(n) for n in dict.fromkeys(why_not)),  # one reader: the same reason
     ]
     if pair_rows:
         icc_blocks.append(

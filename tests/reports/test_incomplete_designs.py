@@ -143,6 +143,44 @@ def test_all_reader_iccs_need_three_targets_and_say_so(partial: dict[str, Any]) 
         assert icc["status"][form]["n"] == 4 and icc["status"][form]["k"] == 3
 
 
+def test_the_status_iccs_name_the_targets_they_leave_out(partial: dict[str, Any]) -> None:
+    """R3 read 2 of the 10 patients: the all-reader status ICCs use 4 of 20 (patient, visit)
+    targets and 2 of 10 patients per visit, and the notes say so and who is short."""
+    notes = partial["notes"]
+    assert (
+        "status ICC (all readers) uses 4 of 20 (patient, visit) targets: "
+        "reader R3 has no total for the others"
+    ) in notes
+    for visit in ("W0", "W52"):
+        assert (
+            f"status ICC at {visit} (all readers) uses 2 of 10 patients: "
+            "reader R3 has no total for the others"
+        ) in notes
+    # Every reader on every target: no such note.
+    full = analyze(worked_example_reads(), dict(builtin_methods()), AnalysisOptions())
+    assert not [n for n in full["notes"] if " uses " in n]
+
+
+def test_one_reader_gives_the_reason_beside_every_null_icc() -> None:
+    reads = [r for r in worked_example_reads() if r.reader == "R1"]
+    res = analyze(reads, dict(builtin_methods()), AnalysisOptions())
+    icc = res["icc"]
+    why = "one reader only: no agreement statistics"
+    assert icc["status"] is None and icc["status_note"] == why
+    assert icc["status_by_visit"] == {"W0": None, "W52": None}
+    assert icc["status_by_visit_notes"] == {"W0": why, "W52": why}
+    assert icc["change"] is None and icc["change_note"] == why
+    assert res["notes"].count(why) == 1
+    one_visit = analyze(
+        [r for r in reads if r.visit == "W0"], dict(builtin_methods()), AnalysisOptions()
+    )
+    assert one_visit["icc"]["status_note"] == why and one_visit["icc"]["change_note"] is None
+    # The report gives the reason once beside the ICCs, and among the data-quality notes.
+    doc = agreement_document(reads, AnalysisOptions(), trial="T")
+    text = [b.text for s in doc.sections for b in s.blocks if hasattr(b, "text")]
+    assert text.count(why) == 2
+
+
 def test_pairwise_iccs_use_each_pairs_shared_targets(partial: dict[str, Any]) -> None:
     reads = _with_r3()
     tot = {(r.patient, r.visit, r.reader): _total(r) for r in reads}
