@@ -19,8 +19,11 @@ from __future__ import annotations
 
 import sys
 import time
+from argparse import Namespace
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QResizeEvent
@@ -37,6 +40,7 @@ from PySide6.QtWidgets import (
 
 from scorer.gui.case_layout import Page, film_for_page, film_for_region, page_for_region, pages
 from scorer.gui.prefetch import PreparedCase, PreparedImage
+from scorer.gui.preview import Preview, run_preview
 from scorer.gui.viewer import ImageViewer
 from scorer.gui.viewer_state import ViewerModel
 from scorer.imaging.render import ViewState
@@ -541,34 +545,38 @@ class CaseView(QWidget):
         return [t for t in texts if t]
 
 
-def _main(argv: Sequence[str] | None = None) -> int:
-    from scorer.gui.prefetch import CasePreparer
-    from scorer.gui.preview import (
-        preview_application,
-        preview_arguments,
-        run_preview,
-        save_when_ready,
-        temporary_folder,
-        window_size,
-    )
+def _preview_build(folder: Path, _args: Namespace) -> tuple[dict[str, Any], Path]:
+    """Synthetic films of a paired case (three visits), as the workspace would give them."""
     from scorer.gui.sample_case import sample_case_images, write_sample_films
 
-    args = preview_arguments("Show a synthetic paired case (3 visits) in the case view.", argv)
-    app = preview_application(args.theme)
-    folder = temporary_folder("scorer-case-view-")
+    films = write_sample_films(folder / "films", visits=3)
+    return sample_case_images(films), folder / "data" / "cache"
+
+
+def _preview_window(built: tuple[dict[str, Any], Path], _args: Namespace) -> CaseView:
+    from scorer.gui.prefetch import CasePreparer
+
+    images, cache = built
     view = CaseView()
     view.setWindowTitle("scorer — case view")
-    view.resize(*window_size(args.size))
-    view.show_loading("Making synthetic films…")
-    view.show()
-    app.processEvents()
-    films = write_sample_films(folder / "films", visits=3)
-    images = sample_case_images(films)
-    preparer = CasePreparer(lambda _code: images, cache_dir=folder / "data" / "cache")
+    view.show_loading("Preparing the case…")
+    preparer = CasePreparer(lambda _code: images, cache_dir=cache, parent=view)
     preparer.request("PREVIEW", view.show_case)
-    if args.screenshot:
-        save_when_ready(view, args.screenshot, lambda: view.case is not None)
-    return run_preview(app)
+    return view
+
+
+PREVIEW = Preview(
+    "case-view",
+    "Show a synthetic paired case (3 visits) in the case view.",
+    _preview_window,
+    build=_preview_build,
+    ready=lambda view, _args: view.case is not None,
+    waiting="Making synthetic films…",
+)
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
+    return run_preview(PREVIEW, argv)
 
 
 if __name__ == "__main__":

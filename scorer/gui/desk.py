@@ -23,7 +23,9 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
+from argparse import ArgumentParser, Namespace
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -53,6 +55,7 @@ from shiboken6 import isValid
 
 from scorer.core.printable import printable
 from scorer.gui.login import _error_label, _message
+from scorer.gui.preview import Preview, run_preview
 from scorer.gui.tasks import KeptTasks
 from scorer.gui.viewer import frame_to_qimage
 
@@ -1169,59 +1172,38 @@ class DeskWindow(QMainWindow):
         self.statusBar().showMessage(_message(exc), 10_000)
 
 
-def _main(argv: Sequence[str] | None = None) -> int:
-    import argparse
-
-    from scorer.gui.preview import (
-        preview_application,
-        run_preview,
-        save_when_ready,
-        temporary_folder,
-        window_size,
-    )
-    from scorer.gui.tasks import run_in_background
-
-    parser = argparse.ArgumentParser(description="The coordinator's desk on a throw-away trial.")
-    parser.add_argument("--theme", choices=("dark", "light"), default="dark")
-    parser.add_argument("--size", default="1400x860")
-    parser.add_argument("--page", default="progress", help="the page shown first")
-    parser.add_argument("--screenshot", metavar="PNG")
-    args = parser.parse_args(list(argv) if argv is not None else sys.argv[1:])
-    app = preview_application(args.theme)
-    folder = temporary_folder("scorer-desk-")
-    splash = QLabel("Making a throw-away trial with reads, flags and a discrepancy…")
-    splash.setAlignment(Qt.AlignmentFlag.AlignCenter)
-    splash.resize(520, 120)
-    splash.show()
-    windows: list[DeskWindow] = []
-
-    def ready(built: Any) -> None:
-        ws, coordinator, trial = built
-        window = DeskWindow(ws, coordinator, trial)
-        window.resize(*window_size(args.size))
-        names = [p.objectName().removesuffix("Page") for p in window.pages]
-        if args.page in names:
-            window.tabs.setCurrentIndex(names.index(args.page))
-        window.show()
-        splash.close()
-        windows.append(window)
-        if args.screenshot:
-            save_when_ready(
-                window,
-                args.screenshot,
-                lambda: all(p.loaded_at is not None for p in window.pages),
-            )
-
-    def failed(exc: BaseException) -> None:
-        splash.setText(f"Could not make the throw-away trial: {exc}")
-        if args.screenshot:
-            print(f"could not make the throw-away trial: {exc}", file=sys.stderr)
-            app.exit(1)
-
+def _preview_build(folder: Path, _args: Namespace) -> tuple[Any, Any, str]:
     from scorer.gui.desk_sample import build_desk_sample
 
-    run_in_background(build_desk_sample, folder / "trial", done=ready, failed=failed)
-    return run_preview(app)
+    return build_desk_sample(folder / "trial")
+
+
+def _preview_window(built: tuple[Any, Any, str], args: Namespace) -> DeskWindow:
+    ws, coordinator, trial = built
+    window = DeskWindow(ws, coordinator, trial)
+    names = [p.objectName().removesuffix("Page") for p in window.pages]
+    if args.page in names:
+        window.tabs.setCurrentIndex(names.index(args.page))
+    return window
+
+
+def _preview_options(parser: ArgumentParser) -> None:
+    parser.add_argument("--page", default="progress", help="the page shown first")
+
+
+PREVIEW = Preview(
+    "desk",
+    "The coordinator's desk on a throw-away trial.",
+    _preview_window,
+    build=_preview_build,
+    ready=lambda window, _args: all(p.loaded_at is not None for p in window.pages),
+    options=_preview_options,
+    waiting="Making a throw-away trial with reads, flags and a discrepancy…",
+)
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
+    return run_preview(PREVIEW, argv)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,8 @@ or, when that is already the current area, its other feature (click again to cyc
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Callable, Mapping
+from argparse import Namespace
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -45,6 +46,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from scorer.core.methods import FOOT_REGIONS, HAND_REGIONS, Area, Method, resources_dir
+from scorer.gui.preview import Preview, run_preview
 
 PAIRS: Mapping[str, tuple[str, str]] = {"hand": ("LH", "RH"), "foot": ("LF", "RF")}
 PAIR_TITLES: Mapping[str, str] = {"hand": "Hands", "foot": "Feet"}
@@ -449,23 +451,21 @@ class JointMap(QWidget):
             p.drawLine(box.bottomLeft() + QPointF(2, -2), box.topRight() + QPointF(-2, 2))
 
 
-def _main() -> int:
-    import sys
-
-    from PySide6.QtWidgets import QApplication
-
+def _preview_window(_built: None, _args: Namespace) -> JointMap:
     from scorer.core.methods import get_method
     from scorer.gui.scoring_grid import GridModel
-    from scorer.gui.theme import apply_theme
 
-    app = QApplication(sys.argv[:1])
-    apply_theme(app, "dark")
     model = GridModel(get_method("svh"), {"A": "PREVIEW"})
     joint_map = JointMap(model)
     joint_map.area_clicked.connect(model.go_to_area)
-    joint_map.resize(360, 260)
-    joint_map.show()
-    return app.exec()
+    return joint_map
+
+
+PREVIEW = Preview("joint-map", "The joint map of the svh method.", _preview_window, size="360x260")
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
+    return run_preview(PREVIEW, argv)
 
 
 if __name__ == "__main__":

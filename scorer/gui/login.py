@@ -15,7 +15,9 @@ never echoed, logged, or kept after the check.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from argparse import Namespace
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -30,6 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from scorer.gui.preview import Preview, run_preview
 from scorer.gui.tasks import KeptTasks
 
 MIN_PASSWORD_LENGTH = 10
@@ -336,24 +339,32 @@ class UnlockDialog(_CheckingDialog):
         self.show_error(_message(exc))
 
 
-def _main() -> int:
-    """Show the log-in dialog against a throw-away database (user ``rita``, first log-in)."""
-    import sys
-
-    from scorer.gui.preview import preview_application, temporary_folder
+def _preview_build(folder: Path, _args: Namespace) -> Any:
+    """A throw-away database with reader ``rita`` before her first log-in."""
     from scorer.workspace import Workspace
 
-    app = preview_application("dark")
-    folder = temporary_folder("scorer-login-")
     ws = Workspace.initialize("ada", "Ada Admin", "Sunflower-Meadow-7", db=str(folder / "l.db"))
     admin = ws.login("ada", "Sunflower-Meadow-7")
     ws.add_user(admin, "rita", "Rita Reader", "reader", "Temporary-pass-2")
-    dialog = LoginDialog(ws.login, ws.change_password, username="rita")
-    dialog.show()
-    code = app.exec()
-    ws.close()
-    print("logged in" if dialog.session is not None else "not logged in")
-    return code if "--strict" in sys.argv else 0
+    return ws
+
+
+def _preview_window(ws: Any, _args: Namespace) -> LoginDialog:
+    return LoginDialog(ws.login, ws.change_password, username="rita")
+
+
+PREVIEW = Preview(
+    "login",
+    "The log-in dialog against a throw-away database (user rita, first log-in).",
+    _preview_window,
+    build=_preview_build,
+    size="",
+    waiting="Making a throw-away database…",
+)
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
+    return run_preview(PREVIEW, argv)
 
 
 if __name__ == "__main__":

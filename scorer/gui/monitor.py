@@ -12,6 +12,7 @@ Run it on its own: ``python -m scorer.gui.monitor [--screenshot PNG]``.
 from __future__ import annotations
 
 import sys
+from argparse import Namespace
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from shiboken6 import isValid
 
 from scorer.gui.desk import fill_table, make_table
 from scorer.gui.login import _message
+from scorer.gui.preview import Preview, run_preview
 from scorer.gui.tasks import KeptTasks
 
 
@@ -309,54 +311,48 @@ def _flat(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _main(argv: Sequence[str] | None = None) -> int:
-    import argparse
-
+def _preview_build(folder: Path, _args: Namespace) -> tuple[Any, Any]:
+    """The desk's throw-away trial, and a monitor logged in to it."""
     from scorer.gui.desk_sample import build_desk_sample
-    from scorer.gui.preview import (
-        preview_application,
-        run_preview,
-        save_when_ready,
-        temporary_folder,
-    )
-    from scorer.gui.tasks import run_in_background
 
-    parser = argparse.ArgumentParser(description="The monitor's window on a throw-away trial.")
-    parser.add_argument("--screenshot", metavar="PNG")
-    args = parser.parse_args(list(argv) if argv is not None else sys.argv[1:])
-    app = preview_application("dark")
-    folder = temporary_folder("scorer-monitor-")
-    windows: list[MonitorWindow] = []
+    ws, _coordinator, _trial = build_desk_sample(folder / "trial")
+    admin = ws.login("ada", "Sunflower-Meadow-7")
+    ws.add_user(admin, "mona", "Mona Monitor", "monitor", "Temporary-pass-0")
+    s = ws.login("mona", "Temporary-pass-0")
+    ws.change_password(s, "Temporary-pass-0", "Harbour-Lantern-2024")
+    return ws, s
 
-    def build() -> Any:
-        ws, _coordinator, _trial = build_desk_sample(folder / "trial")
-        admin = ws.login("ada", "Sunflower-Meadow-7")
-        ws.add_user(admin, "mona", "Mona Monitor", "monitor", "Temporary-pass-0")
-        s = ws.login("mona", "Temporary-pass-0")
-        ws.change_password(s, "Temporary-pass-0", "Harbour-Lantern-2024")
-        return ws, s
 
-    def ready(built: Any) -> None:
-        ws, s = built
-        window = MonitorWindow(ws, s)
-        window.show()
-        windows.append(window)
+def _preview_window(built: tuple[Any, Any], _args: Namespace) -> MonitorWindow:
+    ws, s = built
+    window = MonitorWindow(ws, s)
 
-        def pick(n: int) -> None:
-            if n and not window.timeline:
-                # The busiest session: a reader's, with scores and signatures.
-                busiest = max(range(n), key=lambda i: window.sessions[i]["events"])
-                for row in range(n):
-                    item = window.sessions_table.item(row, 0)
-                    if item is not None and int(item.data(Qt.ItemDataRole.UserRole)) == busiest:
-                        window.sessions_table.selectRow(row)
+    def pick(n: int) -> None:
+        if n and not window.timeline:
+            # The busiest session: a reader's, with scores and signatures.
+            busiest = max(range(n), key=lambda i: window.sessions[i]["events"])
+            for row in range(n):
+                item = window.sessions_table.item(row, 0)
+                if item is not None and int(item.data(Qt.ItemDataRole.UserRole)) == busiest:
+                    window.sessions_table.selectRow(row)
 
-        window.sessionsLoaded.connect(pick)
-        if args.screenshot:
-            save_when_ready(window, args.screenshot, lambda: bool(window.timeline))
+    window.sessionsLoaded.connect(pick)
+    return window
 
-    run_in_background(build, done=ready, failed=lambda e: print(e, file=sys.stderr))
-    return run_preview(app)
+
+PREVIEW = Preview(
+    "monitor",
+    "The monitor's window on a throw-away trial.",
+    _preview_window,
+    build=_preview_build,
+    ready=lambda window, _args: bool(window.timeline),
+    size="",
+    waiting="Making a throw-away trial with reads, flags and a discrepancy…",
+)
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
+    return run_preview(PREVIEW, argv)
 
 
 if __name__ == "__main__":

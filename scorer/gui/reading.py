@@ -36,6 +36,7 @@ import contextlib
 import sys
 import threading
 import time
+from argparse import ArgumentParser, Namespace
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -61,6 +62,7 @@ from PySide6.QtWidgets import (
 from scorer.gui.case_view import CaseView
 from scorer.gui.login import UnlockDialog
 from scorer.gui.prefetch import CasePreparer, PreparedCase
+from scorer.gui.preview import Preview, run_preview
 from scorer.gui.score_writer import ScoreWriter
 from scorer.gui.scoring_grid import CaseScores, GridModel, ScoringGrid, load_case
 from scorer.gui.settings import LAYOUT_FILE, layout_settings  # noqa: F401  (re-exported)
@@ -969,23 +971,71 @@ def _flag(value: object) -> bool:
     return bool(value)
 
 
-def _main(argv: Sequence[str] | None = None) -> int:
-    import argparse
-
-    from scorer.gui.preview import (
-        preview_application,
-        run_preview,
-        save_when_ready,
-        temporary_folder,
-        window_size,
+def _preview_build(folder: Path, args: Namespace) -> tuple[Any, Path]:
+    """A synthetic trial with the first ``--signed`` cases scored (all 0) and signed."""
+    from scorer.core.methods import get_method
+    from scorer.core.reads import AreaScore
+    from scorer.gui.sample_case import (
+        SAMPLE_READER,
+        SAMPLE_READER_PASSWORD,
+        build_sample_workspace,
     )
-    from scorer.gui.sample_case import SampleReading, build_sample_workspace
-    from scorer.gui.scoring_grid import _demo_typing
-    from scorer.gui.theme import THEMES
 
-    parser = argparse.ArgumentParser(description="A reader's session on a throw-away trial.")
-    parser.add_argument("--theme", choices=THEMES, default="dark")
-    parser.add_argument("--size", default="1400x860", help="window size WIDTHxHEIGHT")
+    sample = build_sample_workspace(folder / "trial", patients=args.patients)
+    ws, s = sample.workspace, sample.session
+    zero = {d.area: AreaScore.scored(0) for d in get_method("svh").areas}
+    for n, row in enumerate(ws.worklist(s, sample.trial)[: args.signed]):
+        for code in ws.open_case(s, row["code"])["reads"].values():
+            ws.set_scores(s, code, zero)
+        first = n == 0
+        ws.sign_case(
+            s, row["code"], SAMPLE_READER_PASSWORD, username=SAMPLE_READER if first else None
+        )
+    return sample, folder / "data"
+
+
+def _preview_window(built: tuple[Any, Path], args: Namespace) -> ReadingWindow:
+    from scorer.gui.scoring_grid import _demo_typing
+
+    sample, data = built
+    settings = layout_settings(data)
+    settings.setValue("ui/theme", args.theme)
+    window = ReadingWindow(sample.workspace, sample.session, sample.trial, settings=settings)
+    typed = {"done": args.typed == 0}
+
+    def type_some(_code: str) -> None:
+        if not typed["done"] and window.grid is not None:
+            typed["done"] = True
+            _demo_typing(window.grid, args.typed)
+            window.grid.table.setFocus()
+
+    window.gridShown.connect(type_some)
+    if args.worklist_shot:
+        shot = args.worklist_shot
+
+        def grab_worklist() -> None:
+            if _preview_ready(window, args):
+                window.worklist_panel.grab().save(shot)
+                print(f"saved {shot}")
+            else:
+                QTimer.singleShot(200, grab_worklist)
+
+        QTimer.singleShot(500, grab_worklist)
+    return window
+
+
+def _preview_ready(window: ReadingWindow, args: Namespace) -> bool:
+    """The case and its grid on screen, the ``--typed`` areas entered and saved."""
+    grid = window.grid
+    return (
+        window.case_view.case is not None
+        and grid is not None
+        and (args.typed == 0 or bool(grid.model.undo_stack))
+        and window.writer.pending_count == 0
+    )
+
+
+def _preview_options(parser: ArgumentParser) -> None:
     parser.add_argument("--patients", type=int, default=3)
     parser.add_argument(
         "--typed", type=int, default=0, help="areas entered in the case on screen, as a reader"
@@ -993,79 +1043,22 @@ def _main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--signed", type=int, default=0, help="cases scored (all 0) and signed beforehand"
     )
-    parser.add_argument("--screenshot", metavar="PNG", help="save the window and quit")
     parser.add_argument("--worklist-shot", metavar="PNG", help="also save the worklist panel")
-    args = parser.parse_args(list(argv) if argv is not None else sys.argv[1:])
-    app = preview_application(args.theme)
-    folder = temporary_folder("scorer-reading-")
-    splash = QLabel("Making a synthetic trial (three visits per patient)…")
-    splash.setAlignment(Qt.AlignmentFlag.AlignCenter)
-    splash.resize(520, 120)
-    splash.show()
-    windows: list[ReadingWindow] = []
 
-    def build() -> SampleReading:
-        sample = build_sample_workspace(folder / "trial", patients=args.patients)
-        ws, s = sample.workspace, sample.session
-        from scorer.core.methods import get_method
-        from scorer.core.reads import AreaScore
-        from scorer.gui.sample_case import SAMPLE_READER, SAMPLE_READER_PASSWORD
 
-        zero = {d.area: AreaScore.scored(0) for d in get_method("svh").areas}
-        for n, row in enumerate(ws.worklist(s, sample.trial)[: args.signed]):
-            for code in ws.open_case(s, row["code"])["reads"].values():
-                ws.set_scores(s, code, zero)
-            first = n == 0
-            ws.sign_case(
-                s, row["code"], SAMPLE_READER_PASSWORD, username=SAMPLE_READER if first else None
-            )
-        return sample
+PREVIEW = Preview(
+    "reading",
+    "A reader's session on a throw-away trial.",
+    _preview_window,
+    build=_preview_build,
+    ready=_preview_ready,
+    options=_preview_options,
+    waiting="Making a synthetic trial (three visits per patient)…",
+)
 
-    def ready(sample: SampleReading) -> None:
-        settings = layout_settings(folder / "data")
-        settings.setValue("ui/theme", args.theme)
-        window = ReadingWindow(sample.workspace, sample.session, sample.trial, settings=settings)
-        window.resize(*window_size(args.size))
-        window.show()
-        splash.close()
-        windows.append(window)
-        typed = {"done": args.typed == 0}
 
-        def type_some(_code: str) -> None:
-            if not typed["done"] and window.grid is not None:
-                typed["done"] = True
-                _demo_typing(window.grid, args.typed)
-                window.grid.table.setFocus()
-
-        window.gridShown.connect(type_some)
-
-        def shown() -> bool:
-            return (
-                window.case_view.case is not None
-                and window.grid is not None
-                and typed["done"]
-                and window.writer.pending_count == 0
-            )
-
-        if args.worklist_shot:
-            shot = args.worklist_shot
-
-            def grab_worklist() -> None:
-                if shown():
-                    window.worklist_panel.grab().save(shot)
-                    print(f"saved {shot}")
-                else:
-                    QTimer.singleShot(200, grab_worklist)
-
-            QTimer.singleShot(500, grab_worklist)
-        if args.screenshot:
-            save_when_ready(window, args.screenshot, shown)
-
-    def failed(exc: BaseException) -> None:
-        splash.setText(f"Could not make the synthetic trial: {exc}")
-
-    run_in_background(build, done=ready, failed=failed)
-    return run_preview(app)
+def _main(argv: Sequence[str] | None = None) -> int:
+    return run_preview(PREVIEW, argv)
 
 
 if __name__ == "__main__":

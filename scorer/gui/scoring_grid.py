@@ -28,6 +28,7 @@ builds a throw-away database with a paired case and opens its grid.
 from __future__ import annotations
 
 import sys
+from argparse import ArgumentParser, Namespace
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,8 +75,8 @@ from scorer.core.reads import AreaScore, Read
 from scorer.core.totals import MissingDataRules, status_totals
 from scorer.gui.grades_panel import GradesPanel
 from scorer.gui.joint_map import JointMap
+from scorer.gui.preview import Preview, run_preview
 from scorer.gui.score_writer import ScoreWriter, WriteEntry
-from scorer.gui.tasks import KeptTasks
 
 SaveState = Literal["saved", "pending", "failed"]
 CellKey = tuple[str, Area]
@@ -1797,57 +1798,46 @@ def build_scoring_sample(
     return ScoringSample(ws, reader, coord, trial, cases)
 
 
-def _main(argv: Sequence[str] | None = None) -> int:
-    import argparse
+def _preview_build(folder: Path, args: Namespace) -> tuple[ScoringSample, CaseScores]:
+    sample = build_scoring_sample(folder / "trial", patients=1, visits=args.visits)
+    opened = sample.workspace.open_case(sample.session, sample.cases[0])
+    return sample, load_case(sample.workspace, sample.session, opened)
 
+
+def _preview_window(built: tuple[ScoringSample, CaseScores], args: Namespace) -> ScoringGrid:
     from scorer.gui.login import UnlockDialog
-    from scorer.gui.preview import preview_application, save_when_ready, temporary_folder
 
-    parser = argparse.ArgumentParser(description="The scoring grid on a throw-away paired case.")
+    sample, case = built
+    writer = ScoreWriter(sample.workspace, sample.session)
+    grid = ScoringGrid(GridModel.from_case(case, submit=writer.submit), writer)
+    grid.setWindowTitle("scorer — scoring grid")
+    writer.sessionLocked.connect(
+        lambda _m: _unlock(grid, sample, writer, UnlockDialog)  # pragma: no cover
+    )
+    _demo_typing(grid, args.scored)
+    grid.table.setFocus()
+    return grid
+
+
+def _preview_options(parser: ArgumentParser) -> None:
     parser.add_argument("--visits", type=int, default=3, choices=(2, 3))
-    parser.add_argument("--theme", choices=("dark", "light"), default="dark")
-    parser.add_argument("--size", default="470x1000")
     parser.add_argument("--scored", type=int, default=40, help="areas of visit A pre-entered")
-    parser.add_argument("--screenshot", metavar="PNG")
-    args = parser.parse_args(list(argv) if argv is not None else sys.argv[1:])
-    app = preview_application(args.theme)
-    folder = temporary_folder("scorer-grid-")
-    splash = QLabel("Making a throw-away trial with a paired case…")
-    splash.setAlignment(Qt.AlignmentFlag.AlignCenter)
-    splash.resize(460, 120)
-    splash.show()
-    keep: list[Any] = []
 
-    def build() -> tuple[ScoringSample, CaseScores]:
-        sample = build_scoring_sample(folder / "trial", patients=1, visits=args.visits)
-        opened = sample.workspace.open_case(sample.session, sample.cases[0])
-        return sample, load_case(sample.workspace, sample.session, opened)
 
-    def ready(result: tuple[ScoringSample, CaseScores]) -> None:
-        sample, case = result
-        writer = ScoreWriter(sample.workspace, sample.session)
-        model = GridModel.from_case(case, submit=writer.submit)
-        grid = ScoringGrid(model, writer)
-        grid.setWindowTitle("scorer — scoring grid")
-        width, _, height = args.size.partition("x")
-        grid.resize(int(width), int(height))
-        writer.sessionLocked.connect(
-            lambda _m: _unlock(grid, sample, writer, UnlockDialog)  # pragma: no cover
-        )
-        grid.show()
-        splash.close()
-        keep.extend([writer, grid])
-        _demo_typing(grid, args.scored)
-        grid.table.setFocus()
-        if args.screenshot:
-            save_when_ready(grid, args.screenshot, lambda: writer.pending_count == 0)
+PREVIEW = Preview(
+    "grid",
+    "The scoring grid on a throw-away paired case.",
+    _preview_window,
+    build=_preview_build,
+    ready=lambda grid, _args: grid.writer.pending_count == 0,
+    options=_preview_options,
+    size="470x1000",
+    waiting="Making a throw-away trial with a paired case…",
+)
 
-    def failed(exc: BaseException) -> None:
-        splash.setText(f"Could not make the throw-away trial: {exc}")
 
-    tasks = KeptTasks()
-    tasks.run(build, done=ready, failed=failed)
-    return app.exec()
+def _main(argv: Sequence[str] | None = None) -> int:
+    return run_preview(PREVIEW, argv)
 
 
 def _unlock(grid: ScoringGrid, sample: ScoringSample, writer: ScoreWriter, dialog: Any) -> None:

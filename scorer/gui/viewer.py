@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import sys
+from argparse import ArgumentParser, Namespace
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -49,6 +50,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QMenu, QWidget
 
+from scorer.gui.preview import Preview, run_preview
 from scorer.gui.viewer_state import (
     NO_CALIBRATION,
     ZOOM_STEP,
@@ -431,32 +433,24 @@ class ImageViewer(QWidget):
         painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
 
 
-def _main(argv: Sequence[str] | None = None) -> int:
-    from scorer.gui.preview import (
-        preview_application,
-        preview_arguments,
-        run_preview,
-        save_when_ready,
-        temporary_folder,
-        window_size,
-    )
+def _preview_build(folder: Path, args: Namespace) -> tuple[Path, Path | None]:
+    """The file to show: the one named, or a synthetic film (with its pyramid cache)."""
     from scorer.gui.sample_case import write_sample_films
+
+    if args.files:
+        return Path(args.files[0]), None
+    path = write_sample_films(folder / "films", visits=1, feet=False)[0].path
+    return path, folder / "data" / "cache"
+
+
+def _preview_window(built: tuple[Path, Path | None], _args: Namespace) -> ImageViewer:
     from scorer.gui.tasks import run_in_background
     from scorer.imaging.radiograph import open_radiograph
 
-    args = preview_arguments("Show one radiograph in the image viewer.", argv)
-    app = preview_application(args.theme)
-    if args.files:
-        path = Path(args.files[0])
-        cache = None
-    else:
-        folder = temporary_folder("scorer-viewer-")
-        path = write_sample_films(folder / "films", visits=1, feet=False)[0].path
-        cache = folder / "data" / "cache"
+    path, cache = built
     viewer = ImageViewer()
     viewer.setWindowTitle("scorer — image viewer")
     viewer.placeholder = "Loading…"
-    viewer.resize(*window_size(args.size))
     run_in_background(
         open_radiograph,
         path,
@@ -464,10 +458,26 @@ def _main(argv: Sequence[str] | None = None) -> int:
         done=viewer.set_image,
         failed=lambda exc: viewer.show_message(f"Cannot show this file: {exc}", 600_000),
     )
-    viewer.show()
-    if args.screenshot:
-        save_when_ready(viewer, args.screenshot, lambda: viewer.painted_image is not None)
-    return run_preview(app)
+    return viewer
+
+
+def _preview_files(parser: ArgumentParser) -> None:
+    parser.add_argument("files", nargs="*", help="DICOM files to show (default: a synthetic film)")
+
+
+PREVIEW = Preview(
+    "viewer",
+    "Show one radiograph in the image viewer.",
+    _preview_window,
+    build=_preview_build,
+    ready=lambda viewer, _args: viewer.painted_image is not None,
+    options=_preview_files,
+    waiting="Making a synthetic film…",
+)
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
+    return run_preview(PREVIEW, argv)
 
 
 if __name__ == "__main__":
