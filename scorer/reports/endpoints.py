@@ -87,6 +87,7 @@ def _parse_allocation(data: bytes | str) -> tuple[dict[str, str], dict[str, dict
             "the allocation file's extra columns (stratification factors) need distinct names"
         )
     out: dict[str, str] = {}
+    first: dict[str, int] = {}  # patient -> line
     strata: dict[str, dict[str, str]] = {f: {} for f in factors}
     problems = []
     for n, row in enumerate(rows[1:], start=2):
@@ -96,9 +97,16 @@ def _parse_allocation(data: bytes | str) -> tuple[dict[str, str], dict[str, dict
             problems.append(f"line {n}: needs a patient and an arm")
             continue
         patient, arm = row[0].strip(), row[1].strip()
-        if patient in out and out[patient] != arm:
-            problems.append(f"line {n}: patient {patient} is in arms {out[patient]} and {arm}")
+        if patient in out:  # listed twice: refused even in the same arm
+            problems.append(
+                f"line {n}: patient {patient} is in arms {out[patient]} and {arm} "
+                f"(first on line {first[patient]})"
+                if out[patient] != arm
+                else f"line {n}: patient {patient} is listed again (first on line {first[patient]})"
+            )
+            continue
         out[patient] = arm
+        first[patient] = n
         for k, f in enumerate(factors):
             level = row[2 + k].strip() if len(row) > 2 + k else ""
             if not level:
@@ -217,8 +225,9 @@ def _method_changes(
     v_to: str,
     visits: Sequence[str],
     key: str | None = None,
-) -> tuple[list[PatientChange], int]:
-    """Final changes of one method's reads from ``v_from`` to ``v_to``; (changes, skipped)."""
+) -> tuple[list[PatientChange], list[str]]:
+    """Final changes of one method's reads from ``v_from`` to ``v_to``; (changes, the patients
+    without one)."""
     rules = _rules(protocol)
     rule = protocol.get("final_rule", "closest_two")
     table: dict[tuple[str, str], dict[str, Read]] = {}  # (patient, reader key) -> visit -> read
@@ -235,7 +244,7 @@ def _method_changes(
         planned = float(np.median(gaps)) if gaps else None
     total = "total" if key is None else key
     out: list[PatientChange] = []
-    skipped = 0
+    skipped: list[str] = []
     for patient in sorted({p for p, _ in table}):
         per: dict[str, dict[str, float]] = {}
         base: dict[str, dict[str, float]] = {}
@@ -268,7 +277,7 @@ def _method_changes(
         primaries = [k for k in per if not k.startswith("adjudicator:")]
         adjudicators = [k for k in per if k.startswith("adjudicator:")]
         if not primaries and not adjudicators:
-            skipped += 1
+            skipped.append(patient)
             continue
         if adjudicators:
             chosen = select_reads({k: v[total] for k, v in per.items()}, rule, adjudicators[0])
@@ -304,6 +313,21 @@ def patient_changes(
     from ``visit_from`` (default the first) to ``visit_to`` (default the last); with Larsen
     reads beside the method's, their change too (measure "LAR"). Returns (changes, visits,
     notes)."""
+    out, visits, notes, skipped = _patient_changes(reads, protocol, visit_from, visit_to)
+    if skipped:
+        notes.append(
+            f"{len(skipped)} patient(s) without a change from {visits[0]} to {visits[-1]} left out"
+        )
+    return out, visits, notes
+
+
+def _patient_changes(
+    reads: Sequence[Read],
+    protocol: Mapping[str, Any],
+    visit_from: str | None = None,
+    visit_to: str | None = None,
+) -> tuple[list[PatientChange], list[str], list[str], list[str]]:
+    """:func:`patient_changes`, and the patients of the export without a change, unnoted."""
     methods = builtin_methods()
     method = methods[(protocol.get("methods") or ["svh"])[0]]
     signed = [
@@ -341,9 +365,7 @@ def patient_changes(
             else c
             for c in out
         ]
-    if skipped:
-        notes.append(f"{skipped} patient(s) without a change from {first} to {last} left out")
-    return out, visits[visits.index(first) : visits.index(last) + 1], notes
+    return out, visits[visits.index(first) : visits.index(last) + 1], notes, skipped
 
 
 def _sdcs(
@@ -519,22 +541,37 @@ def endpoint_results(
     """The endpoint table as data (see the module docstring)."""
     protocol = manifest.get("protocol") or {}
     strata = dict(strata or {})
-    changes, visits, notes = patient_changes(reads, protocol, visit_from, visit_to)
+    changes, visits, notes, skipped = _patient_changes(reads, protocol, visit_from, visit_to)
     sdc95, sdc80 = _sdcs(reads, protocol, visits[0], visits[-1])
     thresholds = [
         parse_threshold(t) for t in protocol.get("thresholds", ["sdc95", "sdc80", "0", "0.5"])
     ]
     rapid = parse_threshold(protocol.get("rapid_threshold", "rapid>=5"))
-    unknown = sorted(c.patient for c in changes if c.patient not in arms)
+    unknown = sorted(p for p in {c.patient for c in changes} | set(skipped) if p not in arms)
     if unknown:
         notes.append(
             f"{len(unknown)} patient(s) in the reads are not in the allocation file and are left "
-            f"out: {', '.join(unknown[:10])}{'…' if len(unknown) > 10 else ''}"
+            f"out: {_first_ten(unknown)}"
         )
+    # Allocated patients without a change, per arm: a missing visit left missing, or no
+    # reads at all in the export (those named).
     read = {c.patient for c in changes}
-    unread = sorted(p for p in arms if p not in read)
-    if unread:
-        notes.append(f"{len(unread)} allocated patient(s) have no change in the export")
+    left_out = {a: 0 for a in sorted(set(arms.values()))}
+    for p in arms:
+        if p not in read:
+            left_out[arms[p]] += 1
+    if any(left_out.values()):
+        absent = sorted(p for p in arms if p not in read and p not in skipped)
+        notes.append(
+            f"{sum(left_out.values())} allocated patient(s) without a change from {visits[0]} "
+            f"to {visits[-1]} left out, per arm: "
+            + ", ".join(f"{a} {n}" for a, n in left_out.items())
+            + (
+                f"; {len(absent)} of them not in the export: {_first_ten(absent)}"
+                if absent
+                else ""
+            )
+        )
     by_arm: dict[str, list[PatientChange]] = {}
     for c in changes:
         if c.patient in arms:
@@ -605,6 +642,7 @@ def endpoint_results(
             "rule": rule,
             "description": _visit_rule_text(rule),
             "filled": {a["arm"]: a["filled"] for a in out_arms},
+            "left_out": left_out,
         },
         "sdc95": sdc95,
         "sdc80": sdc80,
@@ -780,7 +818,17 @@ def endpoint_document(
 def _filled_text(r: Mapping[str, Any]) -> str:
     mv = r["missing_visits"]
     filled = ", ".join(f"{a} {n}" for a, n in mv["filled"].items())
-    return f"{mv['description']} (rule '{mv['rule']}'; patients filled per arm: {filled})"
+    left = ", ".join(f"{a} {n}" for a, n in mv["left_out"].items())
+    return (
+        f"{mv['description']} (rule '{mv['rule']}'; patients filled per arm: {filled}; "
+        f"allocated patients left out without a change, per arm: {left})"
+    )
+
+
+def _first_ten(patients: Sequence[str]) -> str:
+    """The first ten patients named, then how many more."""
+    more = len(patients) - 10
+    return ", ".join(patients[:10]) + (f" and {more} more" if more > 0 else "")
 
 
 def _analysis_sections(r: Mapping[str, Any], span: str) -> list[Section]:

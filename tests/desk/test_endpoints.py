@@ -13,12 +13,20 @@ import statistics
 from datetime import date
 from pathlib import Path
 
+import openpyxl
 import pytest
 
 from scorer.cli import main
 from scorer.core.reads import Read
 from scorer.core.readscsv import format_reads_csv, parse_reads_csv
-from scorer.reports.endpoints import EndpointError, check_export, endpoint_results, read_allocation
+from scorer.reports.document import write
+from scorer.reports.endpoints import (
+    EndpointError,
+    check_export,
+    endpoint_document,
+    endpoint_results,
+    read_allocation,
+)
 from tests.desk.conftest import PASSWORD, Desk, scores
 
 # Patient -> arm, (r1 change, r2 change); P3 is adjudicated (change 9).
@@ -285,3 +293,76 @@ def test_end_to_end_from_a_locked_database(
             )
         assert rc == 1 and message in err.getvalue(), err.getvalue()
         assert not (tmp_path / "bad.json").exists()
+
+
+def test_patients_left_out_are_counted_per_arm_and_the_absent_named(tmp_path: Path) -> None:
+    """Under the missing-visit rule 'missing', P1 (arm A) and P4 (arm B) have no W52 read, and
+    the allocation lists P7 and P8 (arm B) whom the export does not hold: A 1 and B 3 left out,
+    in one note, in the JSON and in every format."""
+    kept = [r for r in reads() if not (r.patient in ("P1", "P4") and r.visit == "W52")]
+    text = format_reads_csv(kept)
+    arms = {p: a for p, (a, _) in PATIENTS.items()} | {"P7": "B", "P8": "B"}
+    result = endpoint_results(parse_reads_csv(text), manifest(text), arms)
+    assert result["missing_visits"]["left_out"] == {"A": 1, "B": 3}
+    assert {a["arm"]: a["n"] for a in result["arms"]} == {"A": 2, "B": 2}
+    note = (
+        "4 allocated patient(s) without a change from W0 to W52 left out, per arm: A 1, B 3; "
+        "2 of them not in the export: P7, P8"
+    )
+    assert note in result["notes"]
+    # One note for them (the generic count of patients without a change is not repeated).
+    assert [n for n in result["notes"] if "without a change" in n or "no change" in n] == [note]
+    doc = endpoint_document(parse_reads_csv(text), manifest(text), arms)
+    per_arm = "allocated patients left out without a change, per arm: A 1, B 3"
+    for ext in ("html", "json", "xlsx", "pdf"):
+        write(doc, tmp_path / f"ep.{ext}")
+    assert per_arm in (tmp_path / "ep.html").read_text(encoding="utf-8")
+    data = json.loads((tmp_path / "ep.json").read_text(encoding="utf-8"))
+    assert data["endpoints"]["missing_visits"]["left_out"] == {"A": 1, "B": 3}
+    assert per_arm in data["facts"]["Missing visits"]
+    book = openpyxl.load_workbook(tmp_path / "ep.xlsx")
+    cells = [str(c.value) for ws in book.worksheets for row in ws.iter_rows() for c in row]
+    assert any(per_arm in c for c in cells)
+    assert (tmp_path / "ep.pdf").stat().st_size > 0
+
+
+def test_the_absent_are_named_ten_at_most() -> None:
+    text = format_reads_csv(reads())
+    arms = {p: a for p, (a, _) in PATIENTS.items()} | {f"Q{i:02d}": "B" for i in range(12)}
+    result = endpoint_results(parse_reads_csv(text), manifest(text), arms)
+    (note,) = [n for n in result["notes"] if "not in the export" in n]
+    named = ", ".join(f"Q{i:02d}" for i in range(10))
+    assert note.endswith(f"12 of them not in the export: {named} and 2 more")
+    assert result["missing_visits"]["left_out"] == {"A": 0, "B": 12}
+
+
+def test_a_patient_listed_twice_in_the_allocation_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(EndpointError) as exc:
+        read_allocation("patient,arm\nP1,A\nP2,B\nP1,A\nP2,A\n")
+    assert str(exc.value) == (
+        "the allocation file has problems:\n"
+        "line 4: patient P1 is listed again (first on line 2)\n"
+        "line 5: patient P2 is in arms B and A (first on line 3)"
+    )
+    # Through the command line: status 1, the line named, nothing written.
+    text = format_reads_csv(reads())
+    (tmp_path / "reads.csv").write_text(text, encoding="utf-8")
+    (tmp_path / "reads.csv.manifest.json").write_text(json.dumps(manifest(text)))
+    rows = [f"{p},{a}" for p, (a, _) in PATIENTS.items()]
+    (tmp_path / "arms.csv").write_text("\n".join(["patient,arm", *rows, rows[2]]) + "\n")
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        rc = main(
+            [
+                "report",
+                "endpoints",
+                "--reads",
+                str(tmp_path / "reads.csv"),
+                "--arms",
+                str(tmp_path / "arms.csv"),
+                "--out",
+                str(tmp_path / "e.json"),
+            ]
+        )
+    assert rc == 1 and "line 8: patient P3 is listed again (first on line 4)" in err.getvalue()
+    assert not (tmp_path / "e.json").exists()
