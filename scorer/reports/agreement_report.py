@@ -554,7 +554,7 @@ def agreement_document(
     doc_facts = [
         ("Trial", trial),
         ("Method", f"{result['method_name']} ({result['method']})"),
-        ("Patients", str(result["n_patients"])),
+        ("Patients", int(result["n_patients"])),
         ("Readers", ", ".join(readers)),
         ("Change", f"{result['from']} to {result['to']}" if result["from"] else "one visit"),
         ("Rules", result["rules"]["description"]),

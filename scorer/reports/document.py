@@ -15,7 +15,7 @@ import io
 import json
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,10 +69,11 @@ class Section:
 
 @dataclass
 class Document:
-    """A report: title, facts (key/value lines at the top), sections, and raw data for JSON."""
+    """A report: title, facts (key/value lines at the top; a count as a number, so that the
+    XLSX and JSON hold a number), sections, and raw data for JSON."""
 
     title: str
-    facts: list[tuple[str, str]]
+    facts: Sequence[tuple[str, str | int | float]]
     sections: list[Section]
     data: dict[str, Any] = field(default_factory=dict)
 
@@ -151,7 +152,7 @@ def to_html(doc: Document) -> str:
         '<dl class="facts">',
     ]
     for k, v in doc.facts:
-        out.append(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>")
+        out.append(f"<dt>{e(k)}</dt><dd>{e(str(v))}</dd>")
     out.append("</dl>")
     for section in doc.sections:
         out.append(f"<h2>{e(section.title)}</h2>")
@@ -320,7 +321,7 @@ def _numeric(text: str) -> bool:
 
 def to_xlsx(doc: Document, target: Path) -> None:
     """One sheet per table (named after it, headings in bold), and an "About" sheet with the
-    title and facts."""
+    title and facts (numbers as numbers, texts as texts)."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
 

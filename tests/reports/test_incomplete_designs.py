@@ -426,3 +426,21 @@ def test_demo_with_reader3s_one_case_gives_finite_labelled_iccs_and_an_sdc(
     new = json.loads(row["new"])
     assert new["frozen_sdc"] == value
     assert new["basis"] == {"readers": ["reader1", "reader2"], "n": 12, "k": 2, "level": 95}
+
+
+def test_the_xlsx_about_sheet_holds_numbers_as_numbers(tmp_path: Path) -> None:
+    import openpyxl
+
+    from scorer.reports.document import to_json, write
+
+    doc = agreement_document(_with_r3(), AnalysisOptions(), trial="T23")
+    write(doc, tmp_path / "agreement.xlsx")
+    about = {
+        row[0].value: row[1].value
+        for row in openpyxl.load_workbook(tmp_path / "agreement.xlsx")["About"].iter_rows(min_row=2)
+    }
+    assert about["Patients"] == 10 and about["Trial"] == "T23"
+    assert about["Readers"] == "R1, R2, R3"
+    assert json.loads(to_json(doc))["facts"]["Patients"] == 10
+    write(doc, tmp_path / "agreement.html")
+    assert "<dt>Patients</dt><dd>10</dd>" in (tmp_path / "agreement.html").read_text("utf-8")
