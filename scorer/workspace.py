@@ -3945,9 +3945,12 @@ MAX_NAME = 200
 #: The direction marks (U+200E, U+200F, U+061C), which real Arabic and Hebrew prose uses,
 #: are not among them.
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-#: Characters that print as nothing, refused in names: zero-width spaces and joiners, the
-#: word joiner, the byte-order mark, the Hangul fillers, the blank Braille pattern.
-_INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff\u115f\u1160\u3164\uffa0\u2800")
+#: Characters that print as nothing, refused in names: the zero-width space, the word
+#: joiner, the byte-order mark, the Hangul fillers, the blank Braille pattern.
+_INVISIBLE = frozenset("\u200b\u2060\ufeff\u115f\u1160\u3164\uffa0\u2800")
+#: The zero-width non-joiner and joiner: part of the spelling of Persian, Kurdish and Indic
+#: names, so allowed between two letters (or a letter and a mark), refused anywhere else.
+_JOINERS = frozenset("\u200c\u200d")
 #: The line and paragraph separators: line breaks, which a one-line name may not hold.
 _LINE_SEPARATORS = frozenset("\u2028\u2029")
 
@@ -3970,6 +3973,19 @@ def _bad_char(text: str, allowed: str = "", bidi: bool = False) -> str | None:
     return None
 
 
+def _between_letters(text: str, i: int) -> bool:
+    """Whether ``text[i]`` stands between two letters (or marks) of a script beyond Latin,
+    as a joiner does in a Persian or Indic name ("علی‌رضا")."""
+    if not 0 < i < len(text) - 1:
+        return False
+    before, after = text[i - 1], text[i + 1]
+    return (
+        unicodedata.category(before)[0] in "LM"
+        and unicodedata.category(after)[0] in "LM"
+        and max(ord(before), ord(after)) > 0x024F
+    )
+
+
 def _check_name(text: str, what: str, limit: int = MAX_NAME) -> None:
     """A one-line name: at most ``limit`` characters, no control or bidi characters, no
     invisible characters or line separators, and (unless empty) a letter or digit, so that
@@ -3980,7 +3996,7 @@ def _check_name(text: str, what: str, limit: int = MAX_NAME) -> None:
     for i, c in enumerate(text, start=1):
         if bad:
             break
-        if c in _INVISIBLE:
+        if c in _INVISIBLE or (c in _JOINERS and not _between_letters(text, i - 1)):
             bad = f"an invisible character (U+{ord(c):04X}) at position {i}"
         elif c in _LINE_SEPARATORS:
             bad = f"a line separator (U+{ord(c):04X}) at position {i}"

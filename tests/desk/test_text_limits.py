@@ -135,6 +135,12 @@ def test_a_name_must_print_as_something(desk: Desk) -> None:
     assert desk.ws.list_patients(desk.coord, "T2") == []
     desk.ws.add_user(desk.admin, "u7", "\u200fשרה כהן", "reader", "Temporary-pass-0")
     desk.ws.add_user(desk.admin, "u8", "7", "reader", "Temporary-pass-0")
+    # the zero-width non-joiner is part of Persian spelling (Alireza), between two letters
+    desk.ws.add_user(desk.admin, "u9", "علی‌رضا", "reader",
+                     "Temporary-pass-0")
+    with pytest.raises(InvalidInput, match=re.escape("(U+200C) at position 1")):
+        desk.ws.add_user(desk.admin, "u10", "‌علی", "reader",
+                         "Temporary-pass-0")
 
 
 def test_a_code_names_the_character_it_may_not_hold(desk: Desk) -> None:
