@@ -1902,7 +1902,12 @@ class Workspace:
         (:mod:`scorer.imaging.delivery`): UIDs and names from (case, image), a neutral time,
         owner-only, so nothing in them, their names or their times tells the visit, its date,
         the patient, or another case that shows the same film."""
-        from scorer.imaging.delivery import deliver_film, film_name, remove_other_films
+        from scorer.imaging.delivery import (
+            deliver_film,
+            film_name,
+            prune_cases,
+            remove_other_films,
+        )
 
         self._active(s, "reader", "adjudicator")
         with self.store.read() as db:
@@ -1945,6 +1950,7 @@ class Workspace:
                 {"image": name, "regions": regions, "path": str(target), "sha256": pixel_sha}
             )
         remove_other_films(folder, names)
+        prune_cases(self.films_dir, folder)
         return out
 
     @property

@@ -122,3 +122,36 @@ def remove_other_films(folder: Path, keep: set[str]) -> int:
                 f.unlink()
                 removed += 1
     return removed
+
+
+#: Case folders kept on a workstation: the cases around the one on screen (the reading window
+#: prepares a few ahead and keeps a few behind); older ones are written again if listed again.
+KEEP_CASES = 16
+
+
+def prune_cases(root: Path, current: Path, keep: int = KEEP_CASES) -> int:
+    """Mark ``current`` (a case's folder under ``root``) as just used and delete the films of
+    all but the ``keep`` case folders used last; returns how many folders went."""
+    with contextlib.suppress(OSError):
+        os.utime(current)
+    try:
+        folders = [f for f in root.iterdir() if f.is_dir()]
+    except OSError:
+        return 0
+
+    def used(folder: Path) -> float:
+        try:
+            return folder.stat().st_mtime
+        except OSError:
+            return 0.0
+
+    folders.sort(key=used, reverse=True)
+    removed = 0
+    for folder in folders[keep:]:
+        if folder == current:
+            continue
+        remove_other_films(folder, set())
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+            removed += 1
+    return removed

@@ -31,7 +31,7 @@ from pydicom.dataset import Dataset
 
 from scorer.cli import main
 from scorer.demo import TRIAL, VISITS, repo_samples_dir, run_demo
-from scorer.imaging.delivery import NEUTRAL_TIME
+from scorer.imaging.delivery import NEUTRAL_TIME, deliver_film, film_name, prune_cases
 from scorer.store import repository as repo
 from scorer.workspace import InvalidInput, Workspace
 from tests.intake.conftest import COORD_PW, Desk
@@ -128,14 +128,25 @@ def _received(ws: Workspace, coord: Any, s: Any, reader: str) -> list[dict[str, 
     return cases
 
 
+def _workstation(demo: dict[str, Any], reader: str) -> Workspace:
+    """The reader's own workstation: the demo's database, a data folder of its own."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("SCORER_DATA_DIR", str(demo["base"] / f"data-{reader}"))
+        env.setenv("SCORER_CONFIG", str(demo["base"] / "no-site-config.toml"))
+        return Workspace.open(demo["db"])
+
+
 @pytest.fixture(scope="module")
 def received(demo: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     ws, pw = demo["ws"], demo["passwords"]
     coord = ws.login("coord", pw["coord"])
     out = {}
     for reader in READERS:
-        s = ws.login(reader, pw[reader])
-        out[reader] = _received(ws, coord, s, reader)
+        station = _workstation(demo, reader)
+        try:
+            out[reader] = _received(station, coord, station.login(reader, pw[reader]), reader)
+        finally:
+            station.close()
     return out
 
 
@@ -258,17 +269,15 @@ def test_the_delivered_pixel_data_is_the_stored_copys_and_the_files_are_owner_on
 def test_listing_a_case_again_gives_the_same_files_and_keeps_the_cache_key(
     demo: dict[str, Any],
     received: dict[str, list[dict[str, Any]]],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    ws, pw = demo["ws"], demo["passwords"]
-    monkeypatch.setenv("SCORER_DATA_DIR", str(demo["base"] / "data"))
-    monkeypatch.setenv("SCORER_CONFIG", str(demo["base"] / "no-site-config.toml"))
+    pw = demo["passwords"]
     case = received["reader3"][0]
-    s = ws.login("reader3", pw["reader3"])
     before = {f["path"]: f["path"].read_bytes() for f in case["films"]}
-    fresh = Workspace.open(demo["db"])
+    fresh = _workstation(demo, "reader3")  # opened again: nothing remembered but the files
     try:
-        again = fresh.case_images(fresh.login("reader3", pw["reader3"]), case["code"])
+        s = fresh.login("reader3", pw["reader3"])
+        again = fresh.case_images(s, case["code"])
+        assert fresh.case_images(s, case["code"]) == again
     finally:
         fresh.close()
     entries = [e for films in again.values() for e in films]
@@ -277,7 +286,6 @@ def test_listing_a_case_again_gives_the_same_files_and_keeps_the_cache_key(
     assert sorted(e["sha256"] for e in entries) == sorted(
         f["entry"]["sha256"] for f in case["films"]
     )
-    assert ws.case_images(s, case["code"]) == again
 
 
 # ------------------------------------------------------------------ scorer image reissue
@@ -368,3 +376,25 @@ def test_reissue_without_an_original_changes_nothing(desk: Desk) -> None:
         }
     assert after == before
     assert sorted(loc.readers_store.rglob("*.dcm")) == files
+
+
+def test_a_workstation_keeps_the_films_of_the_cases_used_last(tmp_path: Path) -> None:
+    stored = write(make_dx(), tmp_path / "stored.dcm")
+    root = tmp_path / "films"
+    key = b"k" * 32
+    folders = []
+    for i in range(6):
+        folder = root / f"CASE{i}"
+        deliver_film(
+            stored, folder / f"{film_name(key, folder.name, 'IMG')}.dcm", key, folder.name, "IMG"
+        )
+        os.utime(folder, (1_000_000 + i, 1_000_000 + i))  # used one after the other
+        folders.append(folder)
+    # CASE1 is listed again: it becomes the last used.
+    assert prune_cases(root, folders[1], keep=3) == 3
+    assert sorted(f.name for f in root.iterdir()) == ["CASE1", "CASE4", "CASE5"]
+    # A film's name and UIDs depend on (case, image) alone: the same in every delivery.
+    again = tmp_path / "again.dcm"
+    deliver_film(stored, again, key, "CASE1", "IMG")
+    (kept,) = (root / "CASE1").iterdir()
+    assert kept.read_bytes() == again.read_bytes()
