@@ -299,11 +299,12 @@ class ScoreWriter(QObject):
                 self._learn(code, sets)
                 return [AreaOutcome(ack.area, int(ack.version)) for ack in acks]
             # A clear entry holds only clears (see _split): one transaction, all or nothing.
-            areas = list(entry.values)
-            if not areas:
+            clears = list(entry.values)
+            if not clears:
                 return []
-            acks = self.facade.clear_scores(self.session, code, areas, entry.change_reason, **check)
-            self._learn(code, dict.fromkeys(areas))
+            reason = entry.change_reason
+            acks = self.facade.clear_scores(self.session, code, clears, reason, **check)
+            self._learn(code, dict.fromkeys(clears))
             return [AreaOutcome(ack.area, int(ack.version)) for ack in acks]
         except SessionLocked:
             raise
