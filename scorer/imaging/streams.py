@@ -38,6 +38,7 @@ def as_part10(data: bytes) -> bytes | None:
     from pydicom.filewriter import write_file_meta_info
     from pydicom.uid import (
         PYDICOM_IMPLEMENTATION_UID,
+        UID,
         ExplicitVRBigEndian,
         ExplicitVRLittleEndian,
         ImplicitVRLittleEndian,
@@ -60,8 +61,8 @@ def as_part10(data: bytes) -> bytes | None:
     else:
         syntax = ExplicitVRLittleEndian if little else ExplicitVRBigEndian
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = sop_class
-    meta.MediaStorageSOPInstanceUID = str(ds.get("SOPInstanceUID", "") or "")
+    meta.MediaStorageSOPClassUID = UID(sop_class)
+    meta.MediaStorageSOPInstanceUID = UID(str(ds.get("SOPInstanceUID", "") or ""))
     meta.TransferSyntaxUID = syntax
     meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     fp = DicomBytesIO()

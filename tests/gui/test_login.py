@@ -121,7 +121,9 @@ def test_the_first_log_in_asks_for_a_new_password_and_checks_the_policy(
         return change.error.text()
 
     assert attempt("short") == "password refused: it must be at least 10 characters"
-    assert attempt("rita-is-my-password") == "password refused: it is (or contains) the user ID or name"
+    assert attempt("rita-is-my-password") == (
+        "password refused: it is (or contains) the user ID or name"
+    )
     assert attempt(OWN_PW, OWN_PW + "x") == "The two new passwords differ."
     assert attempt(FIRST_PW) == "the new password must differ from the old one"
     with qtbot.waitSignal(dialog.logged_in, timeout=10_000):

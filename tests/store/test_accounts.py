@@ -191,7 +191,10 @@ POLICY_ENTRIES = {
 }
 POLICY_CASES = [
     ("Short-1", "password refused: it must be at least 10 characters"),
-    ("long-enough-but-has-{USER}-in-it", "password refused: it is (or contains) the user ID or name"),
+    (
+        "long-enough-but-has-{USER}-in-it",
+        "password refused: it is (or contains) the user ID or name",
+    ),
     (" leading-space-password", "password refused: it must not begin or end with a space"),
     ("trailing-space-password\t", "password refused: it must not begin or end with a space"),
 ]
