@@ -28,6 +28,7 @@ from scorer.gui.qt_runtime import (
     window_problem,
     x_display_problem,
 )
+from tests.gui.xvfb import xvfb
 
 REPO = Path(__file__).resolve().parents[2]
 ABSENT_KNOWN = "libxcb-xinput.so.0"  # Debian's libxcb-xinput0: setup.sh has no use for it
@@ -39,22 +40,8 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Li
 @pytest.fixture(scope="module")
 def xserver() -> Iterator[str]:
     """An Xvfb server (scripts/setup.sh --test installs it) on a free display it picks."""
-    read, write = os.pipe()
-    server = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write), "-screen", "0", "640x480x24", "-nolisten", "tcp"],
-        pass_fds=(write,),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(write)
-    try:
-        with os.fdopen(read) as said:
-            number = said.readline().strip()
-        assert number.isdigit(), "Xvfb did not start"
-        yield f":{number}"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    with xvfb("640x480x24") as display:
+        yield display
 
 
 def free_display() -> str:

@@ -28,6 +28,8 @@ import numpy as np
 import pytest
 from PySide6.QtGui import QImage
 
+from tests.gui.xvfb import xvfb
+
 REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = [
@@ -50,22 +52,8 @@ class Demo:
 @pytest.fixture(scope="module")
 def xserver() -> Iterator[str]:
     """An Xvfb server on a free display (Xvfb picks it and says which), 1920 x 1080 x 24."""
-    read, write = os.pipe()
-    server = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write), "-screen", "0", "1920x1080x24", "-nolisten", "tcp"],
-        pass_fds=(write,),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(write)
-    try:
-        with os.fdopen(read) as said:
-            number = said.readline().strip()
-        assert number.isdigit(), "Xvfb did not start"
-        yield f":{number}"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    with xvfb("1920x1080x24") as display:
+        yield display
 
 
 @pytest.fixture(scope="module")
