@@ -143,6 +143,14 @@ def single(db_for: Any, runs: int, n: int) -> dict[str, float]:
     }
 
 
+def own_data(tmp: Path, db: str) -> str:
+    """``db``, with a data folder of its own for its key and receipts (each database needs
+    its own receipts: a server's databases do not share one file)."""
+    data = Path(tempfile.mkdtemp(prefix="data-", dir=tmp))
+    os.environ["SCORER_DATA_DIR"] = str(data)
+    return db
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a smoke run: few entries, one run")
@@ -174,14 +182,14 @@ def main() -> int:
     else:
         pg, stop = server
         try:
-            out["postgresql"] = single(lambda r: pg.new_database(), runs, n)
+            out["postgresql"] = single(lambda r: own_data(tmp, pg.new_database()), runs, n)
             print(
                 f"PostgreSQL, one workstation:  median {out['postgresql']['median_ms']:.2f} ms, "
                 f"p95 {out['postgresql']['p95_ms']:.2f} ms"
             )
             centre = {}
             for writers in (1, 2, 4):
-                db = pg.new_database()
+                db = own_data(tmp, pg.new_database())
                 reads = set_up(db, writers)
                 wall, times = run_writers(db, reads, n)
                 centre[str(writers)] = {
