@@ -1163,6 +1163,11 @@ _POLICY = (
 )
 
 
+#: argparse's "invalid choice: 'VALUE'" (Python 3.11 quotes with repr, 3.12+ with quotes).
+_INVALID_CHOICE = re.compile(
+    r"(argument [^:]*: )invalid choice: (?:'[^\n]*?'|\"[^\n]*?\")(?= \(choose from)"
+)
+
 #: An unrecognised argument named in the error: an option's plain ASCII name, nothing else.
 _PLAIN_OPTION = re.compile(r"--[A-Za-z][A-Za-z-]{0,39}")
 
@@ -1172,6 +1177,11 @@ class _Parser(argparse.ArgumentParser):
     it does not understand never printed back (one of them may be a password)."""
 
     def error(self, message: str) -> NoReturn:
+        # argparse quotes the word it did not take ("invalid choice: 'Hunter2-x'"): a word in
+        # a command's place may be a password typed at the wrong prompt, so it is not shown.
+        message = _INVALID_CHOICE.sub(
+            r"\1invalid choice (not printed, in case it is a password)", message
+        )
         self.print_usage(sys.stderr)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {_visible(message)}\n")
 
