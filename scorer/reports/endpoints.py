@@ -447,6 +447,15 @@ def _model_dict(res: AncovaResult) -> dict[str, Any]:
     }
 
 
+def _fitted(model: Any, args: tuple[Any, ...], levels: Any, n: int) -> dict[str, Any]:
+    """``model(*args, strata=levels)`` as a report entry, or the reason it could not be
+    fitted (with the model's n, and no means or differences)."""
+    try:
+        return _model_dict(model(*args, strata=levels))
+    except ModelError as exc:
+        return {"formula": None, "n": n, "error": str(exc), "means": [], "differences": []}
+
+
 def _analysis(
     changes: Sequence[PatientChange],
     arms: Mapping[str, str],
@@ -466,27 +475,9 @@ def _analysis(
         arm = [arms[c.patient] for c in group]
         levels = {f: [strata[f].get(c.patient, "") for c in group] for f in factors}
         args = ([c.change[m] for c in group], [c.baseline[m] for c in group], arm, control)
-        try:
-            entry = _model_dict(ancova(*args, strata=levels))
-        except ModelError as exc:
-            entry = {
-                "formula": None,
-                "n": len(group),
-                "error": str(exc),
-                "means": [],
-                "differences": [],
-            }
+        entry = _fitted(ancova, args, levels, len(group))
         out["ancova"].append({"measure": m, "name": name, **entry})
-        try:
-            entry = _model_dict(rank_ancova(*args, strata=levels))
-        except ModelError as exc:
-            entry = {
-                "formula": None,
-                "n": len(group),
-                "error": str(exc),
-                "means": [],
-                "differences": [],
-            }
+        entry = _fitted(rank_ancova, args, levels, len(group))
         out["rank_sensitivity"].append(
             {
                 "measure": m,
