@@ -256,6 +256,108 @@ def _parse_feature(code: str, raw: Any, source: str) -> Feature:
     )
 
 
+def _derived_areas(
+    data: Mapping[str, Any],
+    source: str,
+    features: Mapping[str, Feature],
+    base: Method | None,
+    derived_from: str,
+) -> list[AreaDef]:
+    """The areas of a derived method: its base method's, over this method's feature ranges."""
+    derivation = data.get("derivation")
+    if derivation != "nonzero":
+        raise _fail(source, "derivation", f"unknown derivation {derivation!r} (known: nonzero)")
+    if base is None or base.id != derived_from:
+        raise _fail(source, "derived_from", f"base method {derived_from!r} is not available")
+    if "areas" in data:
+        raise _fail(source, "areas", "a derived method takes its areas from its base")
+    areas: list[AreaDef] = []
+    for a in base.areas:
+        if a.feature not in features:
+            raise _fail(source, "features", f"feature {a.feature} of {base.id} is not defined")
+        f = features[a.feature]
+        areas.append(AreaDef(a.area, f.min, f.max, 1.0, (), a.label))
+    return areas
+
+
+def _listed_areas(
+    groups: Any, source: str, features: Mapping[str, Feature], labels: Mapping[str, str]
+) -> list[AreaDef]:
+    """The areas a method file lists in its ``[[areas]]`` groups, in the file's order."""
+    if not isinstance(groups, list) or not groups:
+        raise _fail(source, "areas", "at least one [[areas]] group is required")
+    seen: set[Area] = set()
+    areas: list[AreaDef] = []
+    for gi, group in enumerate(groups):
+        areas += _group_areas(group, f"areas[{gi}]", source, features, labels, seen)
+    return areas
+
+
+def _group_areas(
+    group: Any,
+    entry: str,
+    source: str,
+    features: Mapping[str, Feature],
+    labels: Mapping[str, str],
+    seen: set[Area],
+) -> list[AreaDef]:
+    """The areas of one ``[[areas]]`` group; ``seen`` holds those of the groups before it and
+    gets this group's (an area defined twice is refused)."""
+    areas: list[AreaDef] = []
+    if not isinstance(group, dict):
+        raise _fail(source, entry, "must be a table")
+    unknown = set(group) - {"regions", "feature", "joints", "sides", "weight", "check"}
+    if unknown:
+        raise _fail(source, entry, f"unknown key(s) {', '.join(sorted(unknown))}")
+    feature = _str(group.get("feature"), source, entry, "feature")
+    if feature not in features:
+        raise _fail(source, entry, f"unknown feature {feature!r}")
+    regions = group.get("regions")
+    if not isinstance(regions, list) or not regions:
+        raise _fail(source, entry, "regions must be a non-empty list")
+    for r in regions:
+        if r not in REGIONS:
+            raise _fail(source, entry, f"unknown region {r!r} (known: {', '.join(REGIONS)})")
+    joints = group.get("joints")
+    if not isinstance(joints, list) or not joints:
+        raise _fail(source, entry, "joints must be a non-empty list")
+    sides_raw = group.get("sides", [])
+    if not isinstance(sides_raw, list) or not all(isinstance(s, str) for s in sides_raw):
+        raise _fail(source, entry, "sides must be a list of names")
+    sides = tuple(sides_raw)
+    if len(sides) == 1:
+        raise _fail(source, entry, "sides needs at least two names, or none")
+    weight = group.get("weight", 1.0)
+    if (
+        isinstance(weight, bool)
+        or not isinstance(weight, int | float)
+        or not weight > 0
+        or weight != weight
+        or weight == float("inf")
+    ):
+        raise _fail(source, entry, f"bad weight {weight!r}: must be a positive number")
+    f = features[feature]
+    n_parts = max(1, len(sides))
+    for region in regions:
+        for joint in joints:
+            j = _code(joint, source, entry, "joint")
+            key = Area(region, j, feature)
+            if key in seen:
+                raise _fail(source, f"{entry} ({key})", "duplicate area")
+            seen.add(key)
+            areas.append(
+                AreaDef(
+                    key,
+                    f.min * n_parts,
+                    f.max * n_parts,
+                    float(weight),
+                    sides,
+                    labels.get(j, j),
+                )
+            )
+    return areas
+
+
 def parse_method(data: Mapping[str, Any], source: str, base: Method | None = None) -> Method:
     """Build and validate a method from the parsed contents of a method file.
 
@@ -288,80 +390,11 @@ def parse_method(data: Mapping[str, Any], source: str, base: Method | None = Non
 
     derived_from = data.get("derived_from")
     derivation = data.get("derivation")
-    areas: list[AreaDef] = []
     if derived_from is not None:
         derived_from = _str(derived_from, source, "derived_from", "derived_from")
-        if derivation != "nonzero":
-            raise _fail(source, "derivation", f"unknown derivation {derivation!r} (known: nonzero)")
-        if base is None or base.id != derived_from:
-            raise _fail(source, "derived_from", f"base method {derived_from!r} is not available")
-        if "areas" in data:
-            raise _fail(source, "areas", "a derived method takes its areas from its base")
-        for a in base.areas:
-            if a.feature not in features:
-                raise _fail(source, "features", f"feature {a.feature} of {base.id} is not defined")
-            f = features[a.feature]
-            areas.append(AreaDef(a.area, f.min, f.max, 1.0, (), a.label))
+        areas = _derived_areas(data, source, features, base, derived_from)
     else:
-        groups = data.get("areas")
-        if not isinstance(groups, list) or not groups:
-            raise _fail(source, "areas", "at least one [[areas]] group is required")
-        seen: set[Area] = set()
-        for gi, group in enumerate(groups):
-            entry = f"areas[{gi}]"
-            if not isinstance(group, dict):
-                raise _fail(source, entry, "must be a table")
-            unknown = set(group) - {"regions", "feature", "joints", "sides", "weight", "check"}
-            if unknown:
-                raise _fail(source, entry, f"unknown key(s) {', '.join(sorted(unknown))}")
-            feature = _str(group.get("feature"), source, entry, "feature")
-            if feature not in features:
-                raise _fail(source, entry, f"unknown feature {feature!r}")
-            regions = group.get("regions")
-            if not isinstance(regions, list) or not regions:
-                raise _fail(source, entry, "regions must be a non-empty list")
-            for r in regions:
-                if r not in REGIONS:
-                    raise _fail(
-                        source, entry, f"unknown region {r!r} (known: {', '.join(REGIONS)})"
-                    )
-            joints = group.get("joints")
-            if not isinstance(joints, list) or not joints:
-                raise _fail(source, entry, "joints must be a non-empty list")
-            sides_raw = group.get("sides", [])
-            if not isinstance(sides_raw, list) or not all(isinstance(s, str) for s in sides_raw):
-                raise _fail(source, entry, "sides must be a list of names")
-            sides = tuple(sides_raw)
-            if len(sides) == 1:
-                raise _fail(source, entry, "sides needs at least two names, or none")
-            weight = group.get("weight", 1.0)
-            if (
-                isinstance(weight, bool)
-                or not isinstance(weight, int | float)
-                or not weight > 0
-                or weight != weight
-                or weight == float("inf")
-            ):
-                raise _fail(source, entry, f"bad weight {weight!r}: must be a positive number")
-            f = features[feature]
-            n_parts = max(1, len(sides))
-            for region in regions:
-                for joint in joints:
-                    j = _code(joint, source, entry, "joint")
-                    key = Area(region, j, feature)
-                    if key in seen:
-                        raise _fail(source, f"{entry} ({key})", "duplicate area")
-                    seen.add(key)
-                    areas.append(
-                        AreaDef(
-                            key,
-                            f.min * n_parts,
-                            f.max * n_parts,
-                            float(weight),
-                            sides,
-                            labels.get(j, j),
-                        )
-                    )
+        areas = _listed_areas(data.get("areas"), source, features, labels)
     # Canonical order: region (LH, RH, LF, RF), then the file's order within a region.
     areas.sort(key=lambda a: REGIONS.index(a.region))
     version = data.get("version", 1)
