@@ -245,13 +245,8 @@ def _check_header(fields: list[str], p: _Problems) -> dict[str, int] | None:
     return {name: fields.index(name) for name in HEADER}
 
 
-def _check_row(
-    row: Mapping[str, str],
-    line: int,
-    methods: Mapping[str, Method],
-    p: _Problems,
-) -> tuple[Method | None, Area | None, AreaScore | None]:
-    """Check one row on its own; returns its method, area and score where they are valid."""
+def _check_ids(row: Mapping[str, str], line: int, p: _Problems) -> None:
+    """Check a row's free-text identifiers and its visit date."""
     for col in _TEXT_COLUMNS:
         text = row[col]
         if not text.strip():
@@ -272,7 +267,11 @@ def _check_row(
         if not ok:
             p.add(line, "visit_date", f"{vd!r} is not a date YYYY-MM-DD (ISO 8601) or empty")
 
-    method: Method | None = None
+
+def _row_method(
+    row: Mapping[str, str], line: int, methods: Mapping[str, Method], p: _Problems
+) -> Method | None:
+    """The row's method if reads may use it (known, not derived); else None, problem noted."""
     mid = row["method"]
     if mid not in methods:
         p.add(line, "method", f"unknown method {mid!r} (known: {_known_methods(methods)})")
@@ -284,45 +283,42 @@ def _check_row(
             "not imported",
         )
     else:
-        method = methods[mid]
+        return methods[mid]
+    return None
 
-    if row["read_type"] not in READ_TYPES:
-        p.add(
-            line,
-            "read_type",
-            f"unknown read type {row['read_type']!r} (known: {', '.join(READ_TYPES)})",
-        )
-    if row["read_status"] not in READ_STATUSES:
-        p.add(
-            line,
-            "read_status",
-            f"unknown read status {row['read_status']!r} (known: {', '.join(READ_STATUSES)})",
-        )
 
-    area: Area | None = None
+def _row_area(row: Mapping[str, str], line: int, method: Method, p: _Problems) -> Area | None:
+    """The row's area if its region, joint and feature name one of ``method``; else None."""
     region, joint, feature = row["region"], row["joint"], row["feature"]
-    if method is not None:
-        if region not in method.regions:
-            p.add(
-                line,
-                "region",
-                f"{region!r} is not a region of method {method.id} "
-                f"(known: {', '.join(method.regions)})",
-            )
-        elif feature not in method.features:
-            p.add(
-                line,
-                "feature",
-                f"{feature!r} is not a feature of method {method.id} "
-                f"(known: {', '.join(method.features)})",
-            )
-        elif not method.has_area(Area(region, joint, feature)):
-            p.add(
-                line, "joint", f"{joint!r} is not a {region} {feature} area of method {method.id}"
-            )
-        else:
-            area = Area(region, joint, feature)
+    if region not in method.regions:
+        p.add(
+            line,
+            "region",
+            f"{region!r} is not a region of method {method.id} "
+            f"(known: {', '.join(method.regions)})",
+        )
+    elif feature not in method.features:
+        p.add(
+            line,
+            "feature",
+            f"{feature!r} is not a feature of method {method.id} "
+            f"(known: {', '.join(method.features)})",
+        )
+    elif not method.has_area(Area(region, joint, feature)):
+        p.add(line, "joint", f"{joint!r} is not a {region} {feature} area of method {method.id}")
+    else:
+        return Area(region, joint, feature)
+    return None
 
+
+def _row_score(
+    row: Mapping[str, str],
+    line: int,
+    method: Method | None,
+    area: Area | None,
+    p: _Problems,
+) -> AreaScore | None:
+    """The row's score, or reason for not scoring, if its columns agree and it is in range."""
     score_text, reason = row["score"], row["reason"]
     value: AreaScore | None = None
     assessable = row["assessable"]
@@ -356,7 +352,32 @@ def _check_row(
             value = AreaScore(reason=reason)
     else:
         p.add(line, "assessable", f"must be 1 or 0, not {assessable!r}")
-    return method, area, value
+    return value
+
+
+def _check_row(
+    row: Mapping[str, str],
+    line: int,
+    methods: Mapping[str, Method],
+    p: _Problems,
+) -> tuple[Method | None, Area | None, AreaScore | None]:
+    """Check one row on its own; returns its method, area and score where they are valid."""
+    _check_ids(row, line, p)
+    method = _row_method(row, line, methods, p)
+    if row["read_type"] not in READ_TYPES:
+        p.add(
+            line,
+            "read_type",
+            f"unknown read type {row['read_type']!r} (known: {', '.join(READ_TYPES)})",
+        )
+    if row["read_status"] not in READ_STATUSES:
+        p.add(
+            line,
+            "read_status",
+            f"unknown read status {row['read_status']!r} (known: {', '.join(READ_STATUSES)})",
+        )
+    area = _row_area(row, line, method, p) if method is not None else None
+    return method, area, _row_score(row, line, method, area, p)
 
 
 def parse_reads_csv(text: str | bytes, methods: Mapping[str, Method] | None = None) -> list[Read]:
