@@ -473,6 +473,17 @@ def _parse_clean(data: str | bytes, methods: Mapping[str, Method]) -> list[Read]
     crs = data.count(b"\r")
     if crs and crs != data.count(b"\r\n"):
         return None  # a CR that does not end a line: the checked reading names it
+    groups = _clean_groups(data, start, methods)
+    return None if groups is None else _clean_reads(groups, methods)
+
+
+#: read_id -> (its read columns, its scores), as the one-pass reading collects them.
+_CleanGroups = dict[str, tuple[tuple[str, ...], dict[Area, AreaScore]]]
+
+
+def _clean_groups(data: bytes, start: int, methods: Mapping[str, Method]) -> _CleanGroups | None:
+    """The rows after the header (at byte ``start``) grouped by read_id, each row's area and
+    score checked once per distinct value; None at the first row that is not clean."""
     # Decoded a few kilobytes at a time: the file's text is never held whole (a str of a
     # trial's file, or a StringIO of it at four bytes a character, would cost hundreds of MB).
     # With newline="" a line ends at LF or CR LF (every CR was checked to be one), and the csv
@@ -481,7 +492,7 @@ def _parse_clean(data: str | bytes, methods: Mapping[str, Method]) -> list[Read]
     buffer.seek(start)
     rows = csv.reader(io.TextIOWrapper(buffer, encoding="utf-8", newline=""), strict=True)
     # read_id -> (its read columns, its scores); values shared by every row that has them.
-    groups: dict[str, tuple[tuple[str, ...], dict[Area, AreaScore]]] = {}
+    groups: _CleanGroups = {}
     combos: dict[tuple[str, str, str, str, str, str, str], tuple[Area, AreaScore, Method]] = {}
     n_rows = 1
     try:
@@ -513,8 +524,12 @@ def _parse_clean(data: str | bytes, methods: Mapping[str, Method]) -> list[Read]
         return None
     if rows.line_num != n_rows:
         return None  # a quoted field ran over a line end (or the last line did not end)
-    if n_rows == 1:
-        return []
+    return groups
+
+
+def _clean_reads(groups: _CleanGroups, methods: Mapping[str, Method]) -> list[Read] | None:
+    """The reads of the one-pass reading's groups, once each distinct ID, date, read type and
+    status is checked and every signed read found complete; None if any is not."""
     checked: dict[str, bool] = {}
 
     def ok(text: str, check: Callable[[str], bool]) -> bool:
