@@ -824,9 +824,9 @@ def _erosion_spec_tubes(
     return _ErosionSpec(tuple(sites), col, cr)
 
 
-def _build_hand(region: str, pl: _Placement, anat: _Anatomy) -> _Part:
+def _wrist_bones(pl: _Placement) -> dict[str, _Bone]:
+    """The forearm's ends and the carpus of a hand, in drawing order."""
     bones: dict[str, _Bone] = {}
-    k = pl.scale
     # forearm bones: long tubes whose shafts run off the film
     radius = _tube(
         pl,
@@ -866,13 +866,12 @@ def _build_hand(region: str, pl: _Placement, anat: _Anatomy) -> _Part:
     bones["HOOK"] = _blob(pl, (-10.4, 25.0), 70.0, 3.0, 2.2, 3.0, 2.0, 0.9)
     bones["TZD"] = _blob(pl, (11.0, 31.0), 100.0, 5.6, 4.6, 7.0, 2.6, 0.5)
     bones["TZM"] = _blob(pl, (19.4, 26.0), 40.0, 6.8, 5.6, 6.5, 2.4, 0.5)
+    return bones
 
-    tubes, chains, fingers = _rays(pl, _HAND_RAYS, anat, (0.45, 1.5), (0.4, 1.15), 2.2)
-    bones.update(tubes)
-    mc1 = tubes["MC1"]
-    bones["SES1"] = _Blob(mc1.at(mc1.length - 3.5 * k, 2.6 * k), 0.0, 2.0 * k, 2.0 * k, 2.0 * k)
-    bones["SES2"] = _Blob(mc1.at(mc1.length - 3.0 * k, -2.8 * k), 0.0, 1.7 * k, 1.7 * k, 1.8 * k)
 
+def _hand_soft_tissue(pl: _Placement, fingers: Mapping[int, _Finger]) -> list[_Bone]:
+    """The soft tissue of a hand: forearm, palm, thenar and hypothenar, then each finger."""
+    k = pl.scale
     soft: list[_Bone] = [
         _soft_capsule(pl, (-3.0, -200.0), 0.0, 215.0, 29.0, 29.0, 0.55),
         _Blob(pl.point((-2.0, 62.0)), pl.film_angle(90.0), 54.0 * k, 32.0 * k, 13.5 * k, 3.0),
@@ -885,20 +884,36 @@ def _build_hand(region: str, pl: _Placement, anat: _Anatomy) -> _Part:
         direction = (math.sin(math.radians(f.deg)), math.cos(math.radians(f.deg)))
         start = _add(f.start, direction, -back)
         soft.append(_soft_capsule(pl, start, f.deg, f.length + back + 3.0, r0, r0 * 0.8, 0.82))
+    return soft
 
+
+def _hand_joints(
+    bones: Mapping[str, _Bone], chains: Mapping[int, list[str]], k: float
+) -> dict[str, _JointSpec]:
+    """How joint space narrowing is drawn at each joint of a hand (``k``: the hand's scale)."""
     joints: dict[str, _JointSpec] = {}
-    ero: dict[tuple[str, str], _ErosionSpec] = {}
     for ray, chain in chains.items():
         for j, code in enumerate(("MCP", "IP" if ray == 1 else "PIP")):
             gap = _HAND_RAYS[ray].gaps[j] * k
             joints[f"{code}{ray}"] = _JointSpec("tubes", (chain[j], chain[j + 1]), gap)
-            ero[(f"{code}{ray}", "")] = _erosion_spec_tubes(tubes, chain[j], chain[j + 1], "")
     for ray in (3, 4, 5):
         joints[f"CMC{ray}"] = _base_joint(bones, f"MC{ray}")
     joints["RCA"] = _head_joint(bones, "RAD")
     joints["MNA"] = _grow_joint(bones, "NAV", 0.0, 6.0 * k)
     joints["CNL"] = _grow_joint(bones, "CAP", 180.0, 5.0 * k)
+    return joints
 
+
+def _hand_erosions(
+    bones: Mapping[str, _Bone], tubes: Mapping[str, _Tube], chains: Mapping[int, list[str]]
+) -> dict[tuple[str, str], _ErosionSpec]:
+    """Where erosions bite at each eroded area of a hand: finger joints, CMC1, the carpal
+    bones, and the radius and ulna with their styloids."""
+    ero: dict[tuple[str, str], _ErosionSpec] = {}
+    for ray, chain in chains.items():
+        for j, code in enumerate(("MCP", "IP" if ray == 1 else "PIP")):
+            ero[(f"{code}{ray}", "")] = _erosion_spec_tubes(tubes, chain[j], chain[j + 1], "")
+    mc1 = tubes["MC1"]
     col, cr = _collapse_of_base("MC1", mc1)
     ero[("CMC1", "")] = _ErosionSpec(tuple(_tube_sites("MC1", mc1, "base")), col, cr)
     carpal_sites: tuple[tuple[str, tuple[str, ...], tuple[float, ...]], ...] = (
@@ -916,15 +931,27 @@ def _build_hand(region: str, pl: _Placement, anat: _Anatomy) -> _Part:
         assert isinstance(b0, _Blob)
         centre = _Site(names[0], b0.centre, (0.0, -1.0), 1.0)
         ero[(code, "")] = _ErosionSpec(tuple(sites), centre, 0.6 * min(b0.a, b0.b))
-    for code, tube, sty, angles in (
-        ("RAD", radius, "RSTY", (0.0, 60.0)),
-        ("ULN", ulna, "USTY", (0.0, 180.0)),
-    ):
-        sb = bones[sty]
-        assert isinstance(sb, _Blob)
+    for code, sty, angles in (("RAD", "RSTY", (0.0, 60.0)), ("ULN", "USTY", (0.0, 180.0))):
+        tube, sb = bones[code], bones[sty]
+        assert isinstance(tube, _Tube) and isinstance(sb, _Blob)
         col, cr = _collapse_of_head(code, tube)
         sites = _tube_sites(code, tube, "head") + _blob_sites(sty, sb, angles)
         ero[(code, "")] = _ErosionSpec(tuple(sites), col, cr * (0.5 if code == "RAD" else 1.0))
+    return ero
+
+
+def _build_hand(region: str, pl: _Placement, anat: _Anatomy) -> _Part:
+    """One hand laid out on the film: bones, soft tissue, joints and erosion sites."""
+    bones = _wrist_bones(pl)
+    k = pl.scale
+    tubes, chains, fingers = _rays(pl, _HAND_RAYS, anat, (0.45, 1.5), (0.4, 1.15), 2.2)
+    bones.update(tubes)
+    mc1 = tubes["MC1"]
+    bones["SES1"] = _Blob(mc1.at(mc1.length - 3.5 * k, 2.6 * k), 0.0, 2.0 * k, 2.0 * k, 2.0 * k)
+    bones["SES2"] = _Blob(mc1.at(mc1.length - 3.0 * k, -2.8 * k), 0.0, 1.7 * k, 1.7 * k, 1.8 * k)
+    soft = _hand_soft_tissue(pl, fingers)
+    joints = _hand_joints(bones, chains, k)
+    ero = _hand_erosions(bones, tubes, chains)
     return _Part(region, bones, soft, joints, ero)
 
 
