@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+from numpy.typing import NDArray
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import (
@@ -224,41 +225,32 @@ def _code(value: str, meaning: str) -> Dataset:
     return item
 
 
-def build_dataset(
-    image: SyntheticImage,
-    patient: FakePatient,
-    study: FakeStudy,
-    site: FakeSite,
-    *,
-    modality: Modality = "DX",
-    photometric: Photometric = "MONOCHROME2",
-    series_number: int = 1,
-    instance_number: int = 1,
-    trial: TrialInfo | None = None,
-) -> Dataset:
-    """A complete, uncompressed (explicit VR little endian) dataset for ``image``.
-
-    DX uses Digital X-Ray Image Storage - For Presentation; CR uses Computed Radiography Image
-    Storage. The series and instance UIDs derive from the study UID, the series and instance
-    numbers and the image's seed and body part.
-    """
-    hands = image.body_part == "HAND"
-    series_uid = derived_uid("series", study.study_uid, str(series_number), image.body_part)
-    sop_uid = derived_uid("instance", series_uid, str(instance_number), str(image.seed))
-    sop_class = DX_FOR_PRESENTATION if modality == "DX" else CR_IMAGE_STORAGE
-    when = study.when
-    acquired = when + dt.timedelta(minutes=2 if hands else 6)
-    content = acquired + dt.timedelta(seconds=14)
-
-    ds = Dataset()
+def _file_meta(sop_class: UID, sop_uid: UID) -> FileMetaDataset:
+    """The file meta information of an uncompressed (explicit VR little endian) file."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = sop_class
     meta.MediaStorageSOPInstanceUID = sop_uid
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
     meta.ImplementationVersionName = IMPLEMENTATION_VERSION
-    ds.file_meta = meta
+    return meta
 
+
+def _add_general(
+    ds: Dataset,
+    image: SyntheticImage,
+    study: FakeStudy,
+    site: FakeSite,
+    modality: Modality,
+    sop_class: UID,
+    sop_uid: UID,
+) -> None:
+    """SOP Common, and the dates, times, equipment and descriptions of the general study,
+    series and image modules."""
+    hands = image.body_part == "HAND"
+    when = study.when
+    acquired = when + dt.timedelta(minutes=2 if hands else 6)
+    content = acquired + dt.timedelta(seconds=14)
     # SOP Common
     ds.SpecificCharacterSet = "ISO_IR 100"
     ds.ImageType = ["ORIGINAL", "PRIMARY"]
@@ -288,7 +280,12 @@ def build_dataset(
     ds.InstitutionalDepartmentName = site.department
     ds.OperatorsName = site.operator
     ds.ManufacturerModelName = "Synthetic radiograph generator"
-    # Patient
+
+
+def _add_patient(
+    ds: Dataset, patient: FakePatient, site: FakeSite, when: dt.datetime, trial: TrialInfo | None
+) -> None:
+    """The patient's identifiers and, for a trial's film, the clinical trial attributes."""
     ds.PatientName = patient.name
     ds.PatientID = patient.patient_id
     ds.IssuerOfPatientID = site.institution
@@ -312,7 +309,13 @@ def build_dataset(
         ds.ClinicalTrialTimePointID = trial.time_point_id
         if trial.time_point_description:
             ds.ClinicalTrialTimePointDescription = trial.time_point_description
-    # Acquisition
+
+
+def _add_acquisition(
+    ds: Dataset, image: SyntheticImage, site: FakeSite, modality: Modality
+) -> None:
+    """The exposure, the device and the detector."""
+    hands = image.body_part == "HAND"
     ds.BodyPartExamined = image.body_part
     ds.KVP = "50" if hands else "55"
     ds.DistanceSourceToDetector = "1000"
@@ -327,7 +330,18 @@ def build_dataset(
         ds.DetectorType = "SCINTILLATOR"
         ds.DetectorConfiguration = "AREA"
         ds.EstimatedRadiographicMagnificationFactor = "1.0"
-    # Study and series identification
+
+
+def _add_identification(
+    ds: Dataset,
+    image: SyntheticImage,
+    study: FakeStudy,
+    modality: Modality,
+    series_uid: UID,
+    series_number: int,
+    instance_number: int,
+) -> None:
+    """The study and series identification, orientation and laterality."""
     ds.StudyInstanceUID = study.study_uid
     ds.SeriesInstanceUID = series_uid
     ds.StudyID = study.study_id
@@ -338,7 +352,13 @@ def build_dataset(
     ds.ImageLaterality = image.laterality
     if modality == "CR" and image.laterality in ("L", "R"):
         ds.Laterality = image.laterality
-    # Image Pixel
+
+
+def _add_image_pixel(
+    ds: Dataset, image: SyntheticImage, modality: Modality, photometric: Photometric
+) -> NDArray[np.uint16]:
+    """The Image Pixel, VOI LUT and Modality LUT attributes; returns the stored pixels
+    (inverted for MONOCHROME1)."""
     pixels = image.pixels
     if photometric == "MONOCHROME1":
         pixels = (MAX_VALUE - pixels.astype(np.int32)).astype(np.uint16)
@@ -370,6 +390,15 @@ def build_dataset(
     ds.LossyImageCompression = "00"
     if modality == "DX":
         ds.PresentationLUTShape = "INVERSE" if photometric == "MONOCHROME1" else "IDENTITY"
+    return pixels
+
+
+def _add_procedure(
+    ds: Dataset, image: SyntheticImage, study: FakeStudy, modality: Modality
+) -> None:
+    """The requested and performed procedure (identifiers nested in a sequence) and, for DX,
+    the presentation intent and anatomic region."""
+    when = study.when
     # Request and performed procedure: identifiers nested in a sequence
     request = Dataset()
     request.AccessionNumber = study.accession
@@ -386,11 +415,46 @@ def build_dataset(
         code, meaning = BODY_CODES[image.body_part]
         ds.AnatomicRegionSequence = DicomSequence([_code(code, meaning)])
         ds.AcquisitionContextSequence = DicomSequence([])
-    # Private block with identifiers
+
+
+def _add_private(ds: Dataset, patient: FakePatient, study: FakeStudy) -> None:
+    """The private block, with identifiers in it."""
     block = ds.private_block(PRIVATE_GROUP, PRIVATE_CREATOR, create=True)
     block.add_new(0x01, "LO", patient.hospital_id)
     block.add_new(0x02, "LO", f"Booked for {patient.given_name} {patient.family_name}")
     block.add_new(0x03, "DA", f"{study.referral_date:%Y%m%d}")
+
+
+def build_dataset(
+    image: SyntheticImage,
+    patient: FakePatient,
+    study: FakeStudy,
+    site: FakeSite,
+    *,
+    modality: Modality = "DX",
+    photometric: Photometric = "MONOCHROME2",
+    series_number: int = 1,
+    instance_number: int = 1,
+    trial: TrialInfo | None = None,
+) -> Dataset:
+    """A complete, uncompressed (explicit VR little endian) dataset for ``image``.
+
+    DX uses Digital X-Ray Image Storage - For Presentation; CR uses Computed Radiography Image
+    Storage. The series and instance UIDs derive from the study UID, the series and instance
+    numbers and the image's seed and body part.
+    """
+    series_uid = derived_uid("series", study.study_uid, str(series_number), image.body_part)
+    sop_uid = derived_uid("instance", series_uid, str(instance_number), str(image.seed))
+    sop_class = DX_FOR_PRESENTATION if modality == "DX" else CR_IMAGE_STORAGE
+    ds = Dataset()
+    ds.file_meta = _file_meta(sop_class, sop_uid)
+    _add_general(ds, image, study, site, modality, sop_class, sop_uid)
+    _add_patient(ds, patient, site, study.when, trial)
+    _add_acquisition(ds, image, site, modality)
+    _add_identification(ds, image, study, modality, series_uid, series_number, instance_number)
+    pixels = _add_image_pixel(ds, image, modality, photometric)
+    _add_procedure(ds, image, study, modality)
+    _add_private(ds, patient, study)
     ds.PixelData = pixels.tobytes()
     return ds
 
