@@ -36,12 +36,13 @@ class Opt:
     """What a parameter's name, type and default do not say of its argument.
 
     ``flag`` is an option's name when it is not ``--`` and the parameter's name with dashes
-    (``--from`` for ``visit_from``); ``choices`` a sequence or a function returning one
-    (called when the command's parser is built); ``nargs`` replaces the rule for lists.
+    (``--from`` for ``visit_from``); ``choices`` a sequence or a function returning one, and
+    ``metavar`` a text or a function returning one (called when the command's parser is
+    built); ``nargs`` replaces the rule for lists.
     """
 
     help: str | None = None
-    metavar: str | None = None
+    metavar: str | Callable[[], str] | None = None
     flag: str | None = None
     choices: Sequence[Any] | Callable[[], Sequence[Any]] | None = None
     nargs: str | None = None
@@ -314,12 +315,12 @@ def _argument(name: str, hint: Any, default: Any, keyword: bool, docs: dict[str,
             kwargs["type"] = value_type
         if choices is not None:
             kwargs["choices"] = choices
-        if default is not MISSING:
+        if default is not MISSING and default is not None:  # None is argparse's own default
             kwargs["default"] = default
-        elif keyword:
+        elif default is MISSING and keyword:
             kwargs["required"] = True
     if opt.metavar is not None:
-        kwargs["metavar"] = opt.metavar
+        kwargs["metavar"] = opt.metavar() if callable(opt.metavar) else opt.metavar
     help_text = opt.help if opt.help is not None else docs.get(name)
     if help_text is not None:
         kwargs["help"] = help_text

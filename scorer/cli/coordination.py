@@ -1,0 +1,220 @@
+"""Commands of the coordinator's desk: progress, flags, calibration, adjudication."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from scorer.cli.options import Login, Passwords, run_store
+from scorer.cli.output import EXIT_OK, OutputFormat, emit
+from scorer.cli.registry import Opt, command, group
+
+
+@command("progress")
+def progress(*, trial: str, format: OutputFormat = "text", login: Login) -> int:
+    """the reading's progress per reader (coordinator)"""
+
+    def body(ws: Any, s: Any, pw: Passwords) -> int:
+        emit(format, ws.progress(s, trial), _progress_lines)
+        return EXIT_OK
+
+    return run_store(login, body)
+
+
+def _progress_lines(p: dict[str, Any]) -> Iterator[str]:
+    yield (
+        f"{'reader':<12} {'cases':>5} {'signed':>6} {'in prog.':>8} {'not st.':>7} "
+        f"{'re-reads':>9} {'calib.':>7} {'median s/case':>13}"
+    )
+    for r in p["readers"]:
+        med = r["median_seconds_per_case"]
+        yield (
+            f"{r['reader']:<12} {r['cases']:>5} {r['signed']:>6} {r['in progress']:>8} "
+            f"{r['not started']:>7} {r['rereads_signed']:>4}/{r['rereads']:<4} "
+            f"{r['calibration_signed']:>3}/{r['calibration']:<3} "
+            f"{med if med is not None else '-':>13}"
+        )
+
+
+group("flags", help="reader flags: list, answer (coordinator)", dest="flags_cmd")
+
+
+@command("flags", "list", listed=False)
+def flags_list(
+    *, all: bool = False, format: OutputFormat = "text", trial: str, login: Login
+) -> int:
+    """The readers' flags of a trial, open ones (or all), with their answers.
+
+    Args:
+        all: closed flags too
+    """
+
+    def body(ws: Any, s: Any, pw: Passwords) -> int:
+        emit(format, ws.flags(s, trial, open_only=not all), _flag_lines)
+        return EXIT_OK
+
+    return run_store(login, body)
+
+
+def _flag_lines(flags: list[dict[str, Any]]) -> Iterator[str]:
+    for f in flags:
+        state = "closed" if f["closed"] else "open"
+        yield f"#{f['flag']} {state:<6} case {f['case']} {f['reader']}: {f['message']}"
+        if f["answer"]:
+            yield f"      answer: {f['answer']}"
+
+
+@command("flags", "answer")
+def flags_answer(flag: int, *, answer: str, trial: str, login: Login) -> int:
+    """answer a flag and close it"""
+
+    def body(ws: Any, s: Any, pw: Passwords) -> int:
+        ws.answer_flag(s, trial, flag, answer)
+        print(f"flag {flag} answered and closed")
+        return EXIT_OK
+
+    return run_store(login, body)
+
+
+group("calibration", help="calibration: set, worklists, show, release", dest="cal_cmd")
+
+
+@command("calibration", "set")
+def calibration_set(
+    *,
+    patients: Annotated[str, Opt(metavar="CODE,CODE")],
+    reference: Annotated[str, Opt(metavar="USER")],
+    reason: str,
+    trial: str,
+    login: Login,
+) -> int:
+    """the calibration patients and whose reads are reference"""
+
+    def body(ws: Any, s: Any, pw: Passwords) -> int:
+        ws.set_trial_setting(s, trial, "calibration_reference", reference, reason)
+        ws.set_trial_setting(s, trial, "calibration_patients", patients.split(","), reason)
+        print(f"calibration set: {patients} (reference reads: {reference})")
+        return EXIT_OK
+
+    return run_store(login, body)
+
+
+@command("calibration", "worklists")
+def calibration_worklists(*, trial: str, login: Login) -> int:
+    """calibration worklists for the assigned readers"""
+
+    def body(ws: Any, s: Any, pw: Passwords) -> int:
+        made = ws.calibration_worklists(s, trial)
+        for reader, n in sorted(made.items()):
+            print(f"{reader}: {n} calibration case(s)")
+        if not made:
+            print("every assigned reader has a calibration worklist already")
+        return EXIT_OK
+
+    return run_store(login, body)
+
+
+@command("calibration", "show")
+def calibration_show(*, format: OutputFormat = "text", trial: str, login: Login) -> int:
+    """each reader's agreement with the reference"""
+
+    def body(ws: Any, s: Any, pw: Passwords) -> int:
+        emit(format, ws.calibration_report(s, trial), _calibration_lines)
+        return EXIT_OK
+
+    return run_store(login, body)
+
+
+def _calibration_lines(report: dict[str, Any]) -> Iterator[str]:
+    yield f"reference: {report['reference']} ({report['reference_reads']} reads)"
+    for r in report["readers"]:
+        icc = r["icc"]
+        icc_text = f"{icc['value']} (n={r['icc_n']})" if icc else f"- (n={r['icc_n']})"
+        state = "released" if r["released"] else "in calibration"
+        yield f"{r['reader']:<12} {r['signed']}/{r['cases']} signed  ICC(A,1) {icc_text}  {state}"
+        for feature, f in r["features"].items():
+            yield (
+                f"    {feature}: {f['pct_exact']}% exact, {f['pct_within_one']}% within "
+                f"one grade (n={f['n']} areas)"
+            )
+
+
+@command("calibration", "release")
+def calibration_release(reader: str, *, reason: str, trial: str, login: Login) -> int:
+    """release a calibrated reader to the trial's cases"""
+
+    def body(ws: Any, s: Any, pw: Passwords) -> int:
+        ws.release_reader(s, trial, reader, reason)
+        print(f"{reader} released to the trial's cases")
+        return EXIT_OK
+
+    return run_store(login, body)
+
+
+group("adjudication", help="adjudication: freeze-sdc, update, assign, show", dest="adj_cmd")
+
+
+@command("adjudication", "freeze-sdc")
+def adjudication_freeze_sdc(*, reason: str, trial: str, login: Login) -> int:
+    """compute the SDC now and freeze it"""
+
+    def body(ws: Any, s: Any, pw: Passwords) -> int:
+        value = ws.freeze_sdc(s, trial, reason)
+        print(f"SDC frozen at {value:g}")
+        return EXIT_OK
+
+    return run_store(login, body)
+
+
+@command("adjudication", "update")
+def adjudication_update(*, trial: str, login: Login) -> int:
+    """queue discrepant patients, finish adjudications"""
+
+    def body(ws: Any, s: Any, pw: Passwords) -> int:
+        out = ws.update_adjudication(s, trial)
+        print(
+            f"{out['checked']} patient(s) checked, {out['queued']} newly discrepant, "
+            f"{out['done']} adjudication(s) completed"
+        )
+        return EXIT_OK
+
+    return run_store(login, body)
+
+
+@command("adjudication", "assign")
+def adjudication_assign(adjudicator: str, *, trial: str, login: Login) -> int:
+    """give the queued patients to an adjudicator"""
+
+    def body(ws: Any, s: Any, pw: Passwords) -> int:
+        n = ws.assign_adjudications(s, trial, adjudicator)
+        print(f"{n} patient(s) assigned to {adjudicator}")
+        return EXIT_OK
+
+    return run_store(login, body)
+
+
+@command("adjudication", "show")
+def adjudication_show(*, format: OutputFormat = "text", trial: str, login: Login) -> int:
+    """the queue, the rule applied and the results"""
+
+    def body(ws: Any, s: Any, pw: Passwords) -> int:
+        emit(format, ws.adjudications(s, trial), _adjudication_lines)
+        return EXIT_OK
+
+    return run_store(login, body)
+
+
+def _adjudication_lines(report: dict[str, Any]) -> Iterator[str]:
+    limit = (
+        f"difference {report['difference']}"
+        if report["trigger"] == "difference"
+        else f"frozen SDC {report['frozen_sdc']}"
+    )
+    yield f"trigger: {limit}; final rule: {report['final_rule']}"
+    for a in report["patients"]:
+        who = a.get("patient", "-")
+        res = a["result"]
+        final = (
+            f" final change {res['final_change']:g} from {', '.join(res['reads'])}" if res else ""
+        )
+        yield f"{who:<12} {a['status']:<9} {'; '.join(a['reasons'])}{final}"

@@ -1,0 +1,135 @@
+"""Commands that make, upgrade, open to workstations, back up and restore the database: init,
+migrate, grant, backup, restore."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+from scorer.cli.options import CliError, Database, Login, Passwords, run_store
+from scorer.cli.output import EXIT_ERROR, EXIT_OK, err
+from scorer.cli.registry import Opt, command
+
+
+@command("init")
+def init(
+    *,
+    database: Database,
+    admin: Annotated[str, Opt(metavar="NAME")],
+    name: Annotated[str | None, Opt(metavar="FULL NAME")] = None,
+    password_stdin: bool = False,
+) -> int:
+    """create the database and the first administrator
+
+    Args:
+        admin: the administrator's user ID
+        name: printed name for signatures
+    """
+    from scorer.store.location import resolve
+    from scorer.workspace import ScorerError, Workspace
+
+    pw = Passwords(password_stdin)
+    try:
+        loc = resolve(database.db)
+        password = pw.get(f"new password for {admin}: ", confirm=True)
+        ws = Workspace.initialize(admin, name or admin, password, location=loc)
+    except (ScorerError, CliError, ValueError) as exc:
+        err(str(exc))
+        return EXIT_ERROR
+    ws.close()
+    print(f"created the scorer database at {loc.shown}")
+    print(f"  audit key: {loc.key_path} (keep a copy apart from the database)")
+    print(f"  receipts:  {loc.receipts_path}")
+    print(f"  administrator: {admin}")
+    return EXIT_OK
+
+
+@command("migrate")
+def migrate(*, database: Database) -> int:
+    """upgrade the database schema (back it up first)"""
+    from scorer.workspace import ScorerError, Workspace
+
+    try:
+        before, after = Workspace.migrate(database.db)
+    except ScorerError as exc:
+        err(str(exc))
+        return EXIT_ERROR
+    print(f"schema: {before} -> {after}")
+    from scorer.store.location import resolve
+
+    if before != after and not resolve(database.db).is_sqlite:
+        print("new tables: run scorer grant ROLE again for the workstations' role")
+    return EXIT_OK
+
+
+@command("grant")
+def grant(role: str, *, database: Database) -> int:
+    """PostgreSQL: give the workstations' role its privileges (trail append-only)
+
+    Args:
+        role: the PostgreSQL role the workstations log in as
+    """
+    from scorer.workspace import ScorerError, Workspace
+
+    try:
+        statements = Workspace.grant_workstation(role, database.db)
+    except ScorerError as exc:
+        err(str(exc))
+        return EXIT_ERROR
+    for sql in statements:
+        print(sql)
+    print(
+        f"{role} may now run workstations: trial data read and written, the audit trail, "
+        "event log and signatures append-only. Run this again after scorer migrate."
+    )
+    return EXIT_OK
+
+
+@command("backup")
+def backup(*, out: Annotated[str, Opt(metavar="FILE.zip")], login: Login) -> int:
+    """an online backup of the SQLite store, in one zip"""
+
+    def body(ws: Any, s: Any, pw: Passwords) -> int:
+        info = ws.backup(s, Path(out))
+        rows = sum(info["rows"].values())
+        head = info["heads"]["audit_events"]
+        print(f"wrote {out}: {rows} rows, audit head {head['rows']} rows {head['mac'][:16]}…")
+        print(f"  the audit key is not in the backup; it stays at {info['key']['path']}")
+        return EXIT_OK
+
+    return run_store(login, body)
+
+
+@command("restore")
+def restore(
+    file: Annotated[str, Opt(metavar="FILE.zip")],
+    *,
+    db: Annotated[str | None, Opt(metavar="PATH")] = None,
+) -> int:
+    """restore a backup to a new database path, checked
+
+    Args:
+        db: where to restore (must not exist)
+    """
+    from scorer.workspace import ScorerError, Workspace
+
+    try:
+        info = Workspace.restore(Path(file), db)
+    except ScorerError as exc:
+        err(str(exc))
+        return EXIT_ERROR
+    head = info["heads"]["audit_events"]
+    print(
+        f"restored {sum(info['rows'].values())} rows (audit head {head['rows']} rows, "
+        f"{head['mac'][:16]}…), checked against the backup; the audit trail verifies"
+    )
+    if info.get("images_missing"):
+        print(
+            f"warning: {info['images_missing']} of {info['images']} images are not in the "
+            f"readers' store at {info['readers_store']} (backups hold no images): point "
+            "readers_store and originals_store in the config (or SCORER_READERS_STORE and "
+            "SCORER_ORIGINALS_STORE) at the image stores the database was using",
+            file=sys.stderr,
+        )
+    return EXIT_OK
