@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from scorer.cli.output import EXIT_ERROR, EXIT_OK, OutputFormat, err, write_atomic
 from scorer.cli.registry import Opt, command
@@ -58,30 +58,17 @@ def analyze(
         no_kappa: skip the per-area kappa table
         out: write to FILE instead of standard output
     """
-    from scorer.core.methods import MethodError, builtin_methods
+    from scorer.core.methods import builtin_methods
     from scorer.core.progression import parse_threshold
-    from scorer.core.readscsv import ReadsCsvError, parse_reads_csv
     from scorer.core.totals import MissingDataRules
     from scorer.reports.analysis import AnalysisError, AnalysisOptions
     from scorer.reports.analysis import analyze as run_analysis
     from scorer.reports.analysis_text import format_analysis
 
-    path = Path(reads)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        err(f"cannot read {path}: {exc.strerror or exc}")
+    parsed = _read_reads(Path(reads))
+    if parsed is None:
         return EXIT_ERROR
-    try:
-        methods = dict(builtin_methods())
-        parsed = parse_reads_csv(data, methods)
-    except ReadsCsvError as exc:
-        err(f"{path} is not a valid reads CSV:")
-        print(str(exc), file=sys.stderr)
-        return EXIT_ERROR
-    except MethodError as exc:
-        err(str(exc))
-        return EXIT_ERROR
+    methods = dict(builtin_methods())
     try:
         rules = MissingDataRules(
             areas=missing_areas,
@@ -120,6 +107,27 @@ def analyze(
     else:
         sys.stdout.write(text)
     return EXIT_OK
+
+
+def _read_reads(path: Path) -> Any | None:
+    """The reads of a reads CSV, or None (said why) when it cannot be read or is not valid."""
+    from scorer.core.methods import MethodError, builtin_methods
+    from scorer.core.readscsv import ReadsCsvError, parse_reads_csv
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        err(f"cannot read {path}: {exc.strerror or exc}")
+        return None
+    try:
+        return parse_reads_csv(data, dict(builtin_methods()))
+    except ReadsCsvError as exc:
+        err(f"{path} is not a valid reads CSV:")
+        print(str(exc), file=sys.stderr)
+        return None
+    except MethodError as exc:
+        err(str(exc))
+        return None
 
 
 @command("methods")
