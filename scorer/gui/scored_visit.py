@@ -1,0 +1,133 @@
+"""The link between the scoring grid and the films of the visit it scores."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import QApplication
+
+from scorer.gui.case_view import CaseView
+from scorer.gui.scoring_grid import GridModel, ScoringGrid
+
+#: Viewer keys a reader may type while the grid has the focus.
+VIEWER_KEYS = frozenset(
+    {
+        Qt.Key.Key_W,
+        Qt.Key.Key_I,
+        Qt.Key.Key_F,
+        Qt.Key.Key_L,
+        Qt.Key.Key_M,
+        Qt.Key.Key_H,
+        Qt.Key.Key_R,
+        Qt.Key.Key_Plus,
+        Qt.Key.Key_Equal,
+        Qt.Key.Key_Minus,
+    }
+)
+
+
+class ScoredVisitLink(QObject):
+    """Keeps the films and the scoring grid on the same visit.
+
+    The films follow the grid: a foot area shows the feet, and the visit being scored is the
+    highlighted pane, the one the viewer's tools act on and the one whose film the joint
+    map's sides follow; a click on another visit's film moves the grid's cursor to that
+    visit. Keys typed in the grid that the grid does not use (:data:`VIEWER_KEYS`) go to the
+    film of the grid's visit, so a reader can window, zoom and measure without leaving the
+    keyboard; ``S`` calls ``toggle_sync`` (synchronised zoom and pan on or off).
+
+    ``model`` gives the scores of the case on screen (None while they load); the grid is
+    :meth:`attach`-ed once the window has made it.
+    """
+
+    def __init__(
+        self,
+        case_view: CaseView,
+        model: Callable[[], GridModel | None],
+        toggle_sync: Callable[[], None],
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._case_view = case_view
+        self._model = model
+        self._toggle_sync = toggle_sync
+        self.grid: ScoringGrid | None = None
+        case_view.caseShown.connect(lambda _code: self.update_map_sides())
+        case_view.pageChanged.connect(lambda _title: self.update_map_sides())
+        case_view.viewChanged.connect(self._film_view_changed)
+        case_view.activeChanged.connect(self._pane_activated)
+
+    def attach(self, grid: ScoringGrid) -> None:
+        """The grid the films follow, whose keys go to them."""
+        self.grid = grid
+        grid.currentChanged.connect(self.follow_grid)
+        grid.table.installEventFilter(self)
+
+    def follow_grid(self, area: Any, letter: str) -> None:
+        """Show the grid's area (its region) and visit ``letter`` as the highlighted pane."""
+        if self._case_view.case is not None and area is not None:
+            self._case_view.show_region(area.region)
+            self._case_view.set_active(letter)
+        self.update_map_sides()
+
+    def _pane_activated(self, letter: str) -> None:
+        """A click on another visit's film (or its tab) makes it the visit being scored: the
+        grid's cursor goes to the same area in that visit, so the highlighted pane and the
+        grid's column never disagree."""
+        m = self._model()
+        if m is not None and letter in m.letters and letter != m.current_letter:
+            m.set_current(m.row, m.letters.index(letter))
+        self.update_map_sides()
+
+    def _film_view_changed(self, letter: str) -> None:
+        m = self._model()
+        if m is not None and letter == m.current_letter:
+            self.update_map_sides()
+
+    def update_map_sides(self) -> None:
+        """Draw the joint map with the sides of the film being scored as it is shown now
+        (Patient Orientation, then the reader's flip and rotation; the convention when the
+        header is silent or no film is shown)."""
+        if self.grid is None:
+            return
+        m = self._model()
+        letter = m.current_letter if m is not None else ""
+        panel = self._case_view.panels.get(letter)
+        if panel is None or panel.model.image is None:
+            self.grid.joint_map.set_right_on_left(True)
+            return
+        self.grid.joint_map.set_right_on_left(panel.model.patient_right_on_left())
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        return bool(
+            event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and self.grid is not None
+            and watched is self.grid.table
+            and self._forward_to_viewer(event)
+        )
+
+    def _forward_to_viewer(self, event: QKeyEvent) -> bool:
+        """Send a viewer key typed in the grid to the film of the grid's visit (True: the
+        grid does not get it); ``S`` switches the visits' synchronised zoom and pan."""
+        if event.modifiers() & (
+            Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier
+        ):
+            return False
+        if self.grid is not None and self.grid.reason_popup.isVisible():
+            return False
+        if event.key() == Qt.Key.Key_S:
+            self._toggle_sync()
+            return True
+        if event.key() not in VIEWER_KEYS:
+            return False
+        m = self._model()
+        letter = m.current_letter if m is not None else ""
+        viewer = self._case_view.panels.get(letter) or self._case_view.active_viewer()
+        if viewer is None:
+            return False
+        QApplication.sendEvent(viewer, QKeyEvent(event))
+        return True
