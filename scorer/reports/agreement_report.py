@@ -174,39 +174,63 @@ def agreement_document(
     methods = dict(builtin_methods())
     result = analyze(reads, methods, options)
     method = methods[result["method"]]
-    readers: list[str] = result["readers"]
-    sections: list[Section] = []
+    intra = intra_reader(reads, options)
+    sections = [
+        _scores_section(result, dates),
+        _icc_section(result),
+        _sdc_section(result),
+        _bland_altman_section(result, _status_by_target(reads, method, options)),
+        _kappa_section(result),
+        _intra_reader_section(intra),
+    ]
+    if calibration and calibration.get("readers"):
+        sections.append(_calibration_section(calibration))
+    cumulative = _cumulative_section(result)
+    if cumulative is not None:
+        sections.append(cumulative)
+    notes = [result["rules"]["description"], *result["notes"]]
+    sections.append(Section("Data quality", [Paragraph(n) for n in notes]))
+    data = {"analysis": result, "intra_reader": intra, "calibration": calibration}
+    return Document(
+        f"Reader agreement — {trial}",
+        _document_facts(result, trial, facts),
+        sections,
+        data if dates else _without_dates(data),
+    )
 
-    # Status totals.
+
+def _scores_section(result: Mapping[str, Any], dates: bool) -> Section:
+    """The "Scores" section: patients, readers and visits, and the status totals per visit and
+    reader (the visits' dates left out when ``dates`` is false)."""
     rows = []
     for visit, v in result["totals"].items():
         for reader, s in v["readers"].items():
             row = [visit, v["date"], reader, s["n"], s.get("mean"), s.get("sd"), s.get("median")]
             rows.append(row if dates else [row[0], *row[2:]])
-    n_targets = result["icc"]["status_n"]
-    sections.append(
-        Section(
-            "Scores",
-            [
-                Paragraph(
-                    f"{result['n_patients']} patients, readers {', '.join(readers)}, visits "
-                    f"{', '.join(result['visits'])}; {result['method_name']}."
-                ),
-                Table(
-                    "Status totals",
-                    "Status totals per visit and reader (n per row)",
-                    ["Visit", "Date (earliest)", "Reader", "n", "Mean", "SD", "Median"]
-                    if dates
-                    else ["Visit", "Reader", "n", "Mean", "SD", "Median"],
-                    rows,
-                ),
-            ],
-        )
+    return Section(
+        "Scores",
+        [
+            Paragraph(
+                f"{result['n_patients']} patients, readers {', '.join(result['readers'])}, "
+                f"visits {', '.join(result['visits'])}; {result['method_name']}."
+            ),
+            Table(
+                "Status totals",
+                "Status totals per visit and reader (n per row)",
+                ["Visit", "Date (earliest)", "Reader", "n", "Mean", "SD", "Median"]
+                if dates
+                else ["Visit", "Reader", "n", "Mean", "SD", "Median"],
+                rows,
+            ),
+        ],
     )
 
-    # ICCs: all readers on the targets every one of them read, then every pair.
+
+def _icc_section(result: Mapping[str, Any]) -> Section:
+    """The inter-reader ICC section: all readers on the targets every one of them read (status
+    pooled and per visit, change), why a table is not estimable, then every pair."""
     icc = result["icc"]
-    everyone = f"all readers ({', '.join(readers)})"
+    everyone = f"all readers ({', '.join(result['readers'])})"
     icc_rows = _icc_rows(f"status, pooled over visits, {everyone}", icc["status"])
     for visit, table in icc["status_by_visit"].items():
         icc_rows += _icc_rows(f"status, {visit}, {everyone}", table)
@@ -220,12 +244,38 @@ def agreement_document(
         )
         if n
     ]
-    pair_rows = []
-    for p in icc.get("pairwise") or []:
+    blocks: list[Any] = [
+        Paragraph(
+            "Shrout & Fleiss forms with McGraw & Wong's names; 95 % intervals exact "
+            "F-based for ICC(1,·) and ICC(3,·), McGraw & Wong's approximation for "
+            "ICC(2,·). The pooled status ICC treats each patient's visits as "
+            "independent targets. The all-reader ICCs use the targets every reader read; "
+            "the pairwise ICCs each pair's shared targets. An ICC of fewer than 3 targets, "
+            "or of ratings all the same, is not estimable (docs/incomplete-designs.md)."
+        ),
+        Table(
+            "ICC",
+            f"ICC of status (n = {icc['status_n']} patient-visit targets pooled) and change "
+            f"(n = {icc['change_n']} patients), {everyone}; n per row",
+            ["Measure", "Form", "McGraw & Wong", "ICC", "95% low", "95% high", "n", "k"],
+            icc_rows,
+        ),
+        *(Paragraph(n) for n in dict.fromkeys(why_not)),  # one reader: the same reason
+    ]
+    pairwise = _pairwise_icc_table(icc.get("pairwise") or [])
+    if pairwise is not None:
+        blocks.append(pairwise)
+    return Section("Inter-reader agreement (ICC)", blocks)
+
+
+def _pairwise_icc_table(pairwise: Sequence[Mapping[str, Any]]) -> Table | None:
+    """The ICC of every reader pair on the targets both read; None without a pair."""
+    rows = []
+    for p in pairwise:
         where = (p["visit"] or "pooled over visits") if p["measure"] == "status" else "—"
         table = p["icc"] or {}
         a1, c1, o1 = (table.get(f) or {} for f in ("ICC(2,1)", "ICC(3,1)", "ICC(1,1)"))
-        pair_rows.append(
+        rows.append(
             [
                 p["measure"],
                 where,
@@ -240,90 +290,77 @@ def agreement_document(
                 (p["note"] or "").split("not estimable: ", 1)[-1] if not table else p["note"],
             ]
         )
-    icc_blocks: list[Any] = [
-        Paragraph(
-            "Shrout & Fleiss forms with McGraw & Wong's names; 95 % intervals exact "
-            "F-based for ICC(1,·) and ICC(3,·), McGraw & Wong's approximation for "
-            "ICC(2,·). The pooled status ICC treats each patient's visits as "
-            "independent targets. The all-reader ICCs use the targets every reader read; "
-            "the pairwise ICCs each pair's shared targets. An ICC of fewer than 3 targets, "
-            "or of ratings all the same, is not estimable (docs/incomplete-designs.md)."
-        ),
+    if not rows:
+        return None
+    return Table(
+        "Pairwise ICC",
+        "ICC of every reader pair on the targets both read (n per row): ICC(A,1) with "
+        "its 95 % interval, ICC(C,1) and ICC(1); a note where it is not estimable",
+        [
+            "Measure",
+            "Visit",
+            "Reader A",
+            "Reader B",
+            "n",
+            "ICC(A,1)",
+            "95% low",
+            "95% high",
+            "ICC(C,1)",
+            "ICC(1)",
+            "Note",
+        ],
+        rows,
+    )
+
+
+def _sdc_section(result: Mapping[str, Any]) -> Section:
+    """The smallest detectable change: its table (or why there is none), the readers left
+    out of its block, and every pair's SDC."""
+    readers = result["readers"]
+    sdc = result["sdc"]
+    if not sdc:
+        return Section(
+            "Smallest detectable change", [Paragraph(result.get("sdc_note") or "No SDC.")]
+        )
+    names = ", ".join(sdc.get("readers") or readers)
+    blocks: list[Any] = [
         Table(
-            "ICC",
-            f"ICC of status (n = {n_targets} patient-visit targets pooled) and change "
-            f"(n = {icc['change_n']} patients), {everyone}; n per row",
-            ["Measure", "Form", "McGraw & Wong", "ICC", "95% low", "95% high", "n", "k"],
-            icc_rows,
-        ),
-        *(Paragraph(n) for n in dict.fromkeys(why_not)),  # one reader: the same reason
+            "SDC",
+            f"Smallest detectable change from readers {names} (n = {sdc['n']} patients, "
+            f"{sdc['n_readers']} readers; Bruynesteyn 2005)",
+            ["Level", "Readers averaged (k)", "SDC", "n", "Readers"],
+            [[t["level"], t["k"], t["value"], sdc["n"], names] for t in sdc["table"]],
+        )
     ]
-    if pair_rows:
-        icc_blocks.append(
-            Table(
-                "Pairwise ICC",
-                "ICC of every reader pair on the targets both read (n per row): ICC(A,1) with "
-                "its 95 % interval, ICC(C,1) and ICC(1); a note where it is not estimable",
-                [
-                    "Measure",
-                    "Visit",
-                    "Reader A",
-                    "Reader B",
-                    "n",
-                    "ICC(A,1)",
-                    "95% low",
-                    "95% high",
-                    "ICC(C,1)",
-                    "ICC(1)",
-                    "Note",
-                ],
-                pair_rows,
+    if len(sdc.get("readers") or readers) < len(readers):
+        blocks.append(
+            Paragraph(
+                f"Not every reader read every patient: the SDC uses the largest complete "
+                f"block, readers {names} on the {sdc['n']} patients all of them read (most "
+                "patients first, then most readers); the other readers are left out of it."
             )
         )
-    sections.append(Section("Inter-reader agreement (ICC)", icc_blocks))
-
-    # SDC.
-    blocks: list[Any] = []
-    sdc = result["sdc"]
-    sdc_value: float | None = None
-    if sdc:
-        sdc_value = sdc["value"]
-        names = ", ".join(sdc.get("readers") or readers)
+    if sdc.get("pairwise"):
         blocks.append(
             Table(
-                "SDC",
-                f"Smallest detectable change from readers {names} (n = {sdc['n']} patients, "
-                f"{sdc['n_readers']} readers; Bruynesteyn 2005)",
-                ["Level", "Readers averaged (k)", "SDC", "n", "Readers"],
-                [[t["level"], t["k"], t["value"], sdc["n"], names] for t in sdc["table"]],
+                "Pairwise SDC",
+                "SDC of every reader pair on the patients both read (k = 2; n per row)",
+                ["Reader A", "Reader B", "n", "SD of differences", "SDC95", "SDC80"],
+                [
+                    [p["reader_a"], p["reader_b"], p["n"], p["sd_diff"], p["sdc95"], p["sdc80"]]
+                    for p in sdc["pairwise"]
+                ],
             )
         )
-        if len(sdc.get("readers") or readers) < len(readers):
-            blocks.append(
-                Paragraph(
-                    f"Not every reader read every patient: the SDC uses the largest complete "
-                    f"block, readers {names} on the {sdc['n']} patients all of them read (most "
-                    "patients first, then most readers); the other readers are left out of it."
-                )
-            )
-        if sdc.get("pairwise"):
-            blocks.append(
-                Table(
-                    "Pairwise SDC",
-                    "SDC of every reader pair on the patients both read (k = 2; n per row)",
-                    ["Reader A", "Reader B", "n", "SD of differences", "SDC95", "SDC80"],
-                    [
-                        [p["reader_a"], p["reader_b"], p["n"], p["sd_diff"], p["sdc95"], p["sdc80"]]
-                        for p in sdc["pairwise"]
-                    ],
-                )
-            )
-    else:
-        blocks.append(Paragraph(result.get("sdc_note") or "No SDC."))
-    sections.append(Section("Smallest detectable change", blocks))
+    return Section("Smallest detectable change", blocks)
 
-    # Bland–Altman.
-    blocks = [
+
+def _bland_altman_section(
+    result: Mapping[str, Any], status_of: Mapping[tuple[str, str, str], float]
+) -> Section:
+    """The Bland–Altman table of every reader pair and measure, and each pair's plots of
+    status (``status_of``: totals by patient, visit and reader) and of change."""
+    blocks: list[Any] = [
         Table(
             "Bland-Altman",
             "Bland–Altman per reader pair: mean difference (A − B) and limits of agreement "
@@ -354,8 +391,7 @@ def agreement_document(
         )
     ]
     change_patients = (result["change"] or {}).get("patients", [])
-    status_of = _status_by_target(reads, method, options)
-    for a, b in itertools.combinations(readers, 2):
+    for a, b in itertools.combinations(result["readers"], 2):
         pairs = _status_pairs(status_of, a, b)
         blocks.append(
             _bland_altman_figure(
@@ -377,9 +413,11 @@ def agreement_document(
                     cpairs,
                 )
             )
-    sections.append(Section("Bland–Altman", blocks))
+    return Section("Bland–Altman", blocks)
 
-    # Kappa.
+
+def _kappa_section(result: Mapping[str, Any]) -> Section:
+    """Per-area agreement: weighted kappa and % agreement per area and side, and pooled."""
     kappa_rows = [
         [
             k["reader_a"],
@@ -395,134 +433,135 @@ def agreement_document(
         ]
         for k in result["kappa"]
     ]
-    sections.append(
-        Section(
-            "Per-area agreement (weighted kappa)",
-            [
-                Paragraph(
-                    "Cohen's weighted kappa over the area's full grade range, per area and "
-                    "side and pooled over the two sides of one joint (pooled-hands, "
-                    "pooled-feet: the thumb's IP1 and the hallux's IP1 are different joints); "
-                    "'–' where expected agreement is 1 (not estimable)."
-                ),
-                Table(
-                    "Kappa",
-                    f"Weighted kappa and % agreement per area ({len(kappa_rows)} rows; n per row)",
-                    [
-                        "Reader A",
-                        "Reader B",
-                        "Region",
-                        "Joint",
-                        "Feature",
-                        "n",
-                        "Linear",
-                        "Quadratic",
-                        "% exact",
-                        "% within one",
-                    ],
-                    kappa_rows,
-                ),
-            ],
-        )
+    return Section(
+        "Per-area agreement (weighted kappa)",
+        [
+            Paragraph(
+                "Cohen's weighted kappa over the area's full grade range, per area and "
+                "side and pooled over the two sides of one joint (pooled-hands, "
+                "pooled-feet: the thumb's IP1 and the hallux's IP1 are different joints); "
+                "'–' where expected agreement is 1 (not estimable)."
+            ),
+            Table(
+                "Kappa",
+                f"Weighted kappa and % agreement per area ({len(kappa_rows)} rows; n per row)",
+                [
+                    "Reader A",
+                    "Reader B",
+                    "Region",
+                    "Joint",
+                    "Feature",
+                    "n",
+                    "Linear",
+                    "Quadratic",
+                    "% exact",
+                    "% within one",
+                ],
+                kappa_rows,
+            ),
+        ],
     )
 
-    # Intra-reader.
-    intra = intra_reader(reads, options)
-    sections.append(
-        Section(
-            "Intra-reader agreement (re-reads)",
-            [
-                Table(
-                    "Intra-reader",
-                    "First read against the hidden re-read of the same patient and visit "
-                    "(n = targets per reader)",
-                    [
-                        "Reader",
-                        "n",
-                        "Status ICC(A,1)",
-                        "95% low",
-                        "95% high",
-                        "Mean diff",
-                        "% exact areas",
-                    ],
-                    [
-                        [
-                            i["reader"],
-                            i["targets"],
-                            (i["icc"] or {}).get("value"),
-                            (i["icc"] or {}).get("ci_low"),
-                            (i["icc"] or {}).get("ci_high"),
-                            (i["bland_altman"] or {}).get("mean_diff"),
-                            i["pct_exact_areas"],
-                        ]
-                        for i in intra
-                    ],
-                )
-                if intra
-                else Paragraph("No signed re-reads yet.")
-            ],
-        )
-    )
 
-    # Calibration.
-    if calibration and calibration.get("readers"):
-        cal_rows = []
-        for r in calibration["readers"]:
-            icc = r.get("icc") or {}
-            feats = r.get("features", {})
-            cal_rows.append(
+def _intra_reader_section(intra: Sequence[Mapping[str, Any]]) -> Section:
+    """Intra-reader agreement: each reader's first read against the re-read (or a line saying
+    there are no signed re-reads yet)."""
+    if not intra:
+        return Section("Intra-reader agreement (re-reads)", [Paragraph("No signed re-reads yet.")])
+    return Section(
+        "Intra-reader agreement (re-reads)",
+        [
+            Table(
+                "Intra-reader",
+                "First read against the hidden re-read of the same patient and visit "
+                "(n = targets per reader)",
                 [
-                    r["reader"],
-                    r["signed"],
-                    r["icc_n"],
-                    icc.get("value"),
-                    (feats.get("ERO") or {}).get("pct_exact"),
-                    (feats.get("ERO") or {}).get("pct_within_one"),
-                    (feats.get("JSN") or {}).get("pct_exact"),
-                    (feats.get("JSN") or {}).get("pct_within_one"),
-                    r["released"],
-                ]
-            )
-        sections.append(
-            Section(
-                "Calibration",
+                    "Reader",
+                    "n",
+                    "Status ICC(A,1)",
+                    "95% low",
+                    "95% high",
+                    "Mean diff",
+                    "% exact areas",
+                ],
                 [
-                    Table(
-                        "Calibration",
-                        f"Readers against the reference reads of {calibration.get('reference')} "
-                        "(n = calibration targets per reader)",
-                        [
-                            "Reader",
-                            "Cases signed",
-                            "n",
-                            "ICC(A,1)",
-                            "ERO % exact",
-                            "ERO % within one",
-                            "JSN % exact",
-                            "JSN % within one",
-                            "Released",
-                        ],
-                        cal_rows,
-                    ),
-                    Table(
-                        "Calibration by region kind",
-                        "Areas graded as the reference, hands and feet apart (a foot's erosion "
-                        "is 0–10, a hand's 0–5; n = areas compared)",
-                        ["Reader", "Region kind", "Feature", "n", "% exact", "% within one"],
-                        [
-                            [r["reader"], kind, code, f["n"], f["pct_exact"], f["pct_within_one"]]
-                            for r in calibration["readers"]
-                            for kind, by_feature in (r.get("by_region_kind") or {}).items()
-                            for code, f in by_feature.items()
-                        ],
-                    ),
+                    [
+                        i["reader"],
+                        i["targets"],
+                        (i["icc"] or {}).get("value"),
+                        (i["icc"] or {}).get("ci_low"),
+                        (i["icc"] or {}).get("ci_high"),
+                        (i["bland_altman"] or {}).get("mean_diff"),
+                        i["pct_exact_areas"],
+                    ]
+                    for i in intra
                 ],
             )
-        )
+        ],
+    )
 
-    # Cumulative probability per reader.
+
+def _calibration_section(calibration: Mapping[str, Any]) -> Section:
+    """Calibration: each reader against the reference reads, overall and by region kind."""
+    rows = []
+    for r in calibration["readers"]:
+        icc = r.get("icc") or {}
+        feats = r.get("features", {})
+        rows.append(
+            [
+                r["reader"],
+                r["signed"],
+                r["icc_n"],
+                icc.get("value"),
+                (feats.get("ERO") or {}).get("pct_exact"),
+                (feats.get("ERO") or {}).get("pct_within_one"),
+                (feats.get("JSN") or {}).get("pct_exact"),
+                (feats.get("JSN") or {}).get("pct_within_one"),
+                r["released"],
+            ]
+        )
+    return Section(
+        "Calibration",
+        [
+            Table(
+                "Calibration",
+                f"Readers against the reference reads of {calibration.get('reference')} "
+                "(n = calibration targets per reader)",
+                [
+                    "Reader",
+                    "Cases signed",
+                    "n",
+                    "ICC(A,1)",
+                    "ERO % exact",
+                    "ERO % within one",
+                    "JSN % exact",
+                    "JSN % within one",
+                    "Released",
+                ],
+                rows,
+            ),
+            Table(
+                "Calibration by region kind",
+                "Areas graded as the reference, hands and feet apart (a foot's erosion "
+                "is 0–10, a hand's 0–5; n = areas compared)",
+                ["Reader", "Region kind", "Feature", "n", "% exact", "% within one"],
+                [
+                    [r["reader"], kind, code, f["n"], f["pct_exact"], f["pct_within_one"]]
+                    for r in calibration["readers"]
+                    for kind, by_feature in (r.get("by_region_kind") or {}).items()
+                    for code, f in by_feature.items()
+                ],
+            ),
+        ],
+    )
+
+
+def _cumulative_section(result: Mapping[str, Any]) -> Section | None:
+    """The cumulative probability plot of change per reader and of the reader mean, the SDC
+    drawn; None without a change score."""
+    change_patients = (result["change"] or {}).get("patients", [])
     curves: dict[str, list[float]] = {}
-    for reader in readers:
+    for reader in result["readers"]:
         vals = [
             float(p["readers"][reader])
             for p in change_patients
@@ -533,40 +572,36 @@ def agreement_document(
     means = [float(p["mean"]) for p in change_patients if p.get("mean") is not None]
     if means:
         curves["reader mean"] = means
-    if curves:
-        sections.append(
-            Section(
-                "Cumulative probability of change",
-                [
-                    _cumulative_figure(
-                        "cumulative-probability",
-                        "Change scores per reader, sorted, against cumulative probability "
-                        f"(plotting position (i − 0.5)/n; n = {len(means)} patients)",
-                        curves,
-                        sdc_value,
-                    )
-                ],
+    if not curves:
+        return None
+    return Section(
+        "Cumulative probability of change",
+        [
+            _cumulative_figure(
+                "cumulative-probability",
+                "Change scores per reader, sorted, against cumulative probability "
+                f"(plotting position (i − 0.5)/n; n = {len(means)} patients)",
+                curves,
+                result["sdc"]["value"] if result["sdc"] else None,
             )
-        )
+        ],
+    )
 
-    notes = [result["rules"]["description"], *result["notes"]]
-    sections.append(Section("Data quality", [Paragraph(n) for n in notes]))
-    doc_facts = [
+
+def _document_facts(
+    result: Mapping[str, Any], trial: str, facts: Sequence[tuple[str, str]]
+) -> list[tuple[str, str | int | float]]:
+    """The facts at the report's top: trial, method, patients, readers, change and rules,
+    then the caller's ``facts``."""
+    return [
         ("Trial", trial),
         ("Method", f"{result['method_name']} ({result['method']})"),
         ("Patients", int(result["n_patients"])),
-        ("Readers", ", ".join(readers)),
+        ("Readers", ", ".join(result["readers"])),
         ("Change", f"{result['from']} to {result['to']}" if result["from"] else "one visit"),
         ("Rules", result["rules"]["description"]),
         *facts,
     ]
-    data = {"analysis": result, "intra_reader": intra, "calibration": calibration}
-    return Document(
-        f"Reader agreement — {trial}",
-        doc_facts,
-        sections,
-        data if dates else _without_dates(data),
-    )
 
 
 def _without_dates(value: Any) -> Any:
