@@ -16,12 +16,19 @@ from scorer.gui.tasks import KeptTasks
 ACTIVITY = (QEvent.Type.KeyPress, QEvent.Type.MouseButtonPress, QEvent.Type.Wheel)
 
 
-class LockingFacade(Protocol):
-    """What a session's lock needs of ``scorer.workspace.Workspace``."""
+class LockingAccounts(Protocol):
+    """What a session's lock needs of the workspace's accounts service."""
 
     def lock(self, s: Any) -> None: ...
 
     def unlock(self, s: Any, password: str) -> None: ...
+
+
+class LockingFacade(Protocol):
+    """What a session's lock needs of ``scorer.workspace.Workspace``."""
+
+    @property
+    def accounts(self) -> LockingAccounts: ...
 
 
 class SessionLock(QObject):
@@ -95,7 +102,7 @@ class SessionLock(QObject):
     def _log_then_lock(self, events: list[TimeEvent]) -> None:
         try:
             self._time_log.write(events)
-            self._ws.lock(self._session)
+            self._ws.accounts.lock(self._session)
         finally:
             self._server_locked.set()
 
@@ -103,7 +110,7 @@ class SessionLock(QObject):
         """On the unlock dialog's worker: unlock only once the lock has reached the facade
         (else a quick unlock could be overtaken by the lock, leaving the session locked)."""
         self._server_locked.wait(30)
-        self._ws.unlock(self._session, password)
+        self._ws.accounts.unlock(self._session, password)
 
     def unlocked(self) -> None:
         """The session is unlocked: the inactivity limit counts from now."""
