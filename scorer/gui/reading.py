@@ -160,20 +160,7 @@ class ReadingWindow(QMainWindow):
         )
         film_clock = self.case_view.film_clock
         self.time_log = CaseTimeLog(workspace, session, trial, self.tasks, film_clock)
-        self.worklist_table = WorklistTable(self.worklist, self)
-        self.worklist_table.cellClicked.connect(lambda row, _col: self.open_index(row))
-        self.scoring_stack = ScoresStack(self)
-        self.scoring_panel = TitledPanel("Scores", self.scoring_stack, self)
-        self.worklist_panel = TitledPanel("Worklist", self.worklist_table, self)
-        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
-        self.splitter.setObjectName("readingSplitter")
-        self.splitter.addWidget(self.worklist_panel)
-        self.splitter.addWidget(self.case_view)
-        self.splitter.addWidget(self.scoring_panel)
-        self.splitter.setStretchFactor(1, 1)
-        self.splitter.setCollapsible(1, False)
-        self.splitter.setSizes([WORKLIST_WIDTH, 1000, SCORING_WIDTH])
-        self.setCentralWidget(self.splitter)
+        self._build_panels()
 
         self.case_actions = actions = CaseActions(self, self)
         # The actions and labels keep the names they have always had on the window.
@@ -203,6 +190,23 @@ class ReadingWindow(QMainWindow):
         )
         self.session_lock.idle.connect(self.lock_session)
         self.load_worklist()
+
+    def _build_panels(self) -> None:
+        """The worklist, the case's films and the Scores panel side by side."""
+        self.worklist_table = WorklistTable(self.worklist, self)
+        self.worklist_table.cellClicked.connect(lambda row, _col: self.open_index(row))
+        self.scoring_stack = ScoresStack(self)
+        self.scoring_panel = TitledPanel("Scores", self.scoring_stack, self)
+        self.worklist_panel = TitledPanel("Worklist", self.worklist_table, self)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        self.splitter.setObjectName("readingSplitter")
+        self.splitter.addWidget(self.worklist_panel)
+        self.splitter.addWidget(self.case_view)
+        self.splitter.addWidget(self.scoring_panel)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setCollapsible(1, False)
+        self.splitter.setSizes([WORKLIST_WIDTH, 1000, SCORING_WIDTH])
+        self.setCentralWidget(self.splitter)
 
     # ------------------------------------------------------------------ layout memory
 
