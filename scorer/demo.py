@@ -20,12 +20,17 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scorer.core.methods import Area, get_method
 from scorer.core.private_files import create_file, make_folder, write_file
 from scorer.core.randomness import Stream
 from scorer.core.reads import AreaScore, Read
 from scorer.core.readscsv import format_reads_csv, parse_reads_csv
+
+if TYPE_CHECKING:
+    from scorer.imaging.synthetic import Damage
+    from scorer.imaging.synthetic_dicom import FakePatient, FakeSite
 
 SAMPLE_SEED = 2026
 N_PATIENTS = 12
@@ -65,15 +70,8 @@ def generate_samples(
     """Render the sample set into ``out``: DICOM films (JPEG 2000 at 10:1, DX, some
     MONOCHROME1 as many CR systems send), ``manifest.csv``, ground truth as reads CSVs for
     svh and larsen1995, and a README saying how it was made."""
-    from scorer.imaging.synthetic import damage_course, render_feet_film, render_hands_film
-    from scorer.imaging.synthetic_dicom import (
-        TrialInfo,
-        build_dataset,
-        fake_patient,
-        fake_site,
-        fake_study,
-        write_dicom,
-    )
+    from scorer.imaging.synthetic import damage_course
+    from scorer.imaging.synthetic_dicom import fake_patient, fake_site
 
     out.mkdir(parents=True, exist_ok=True)
     progressors = demo_progressors(seed, n_patients)
@@ -90,63 +88,101 @@ def generate_samples(
         site = fake_site(seed * 10 + i % 3)
         dates = Stream(str(seed), f"demo-dates-{i}")  # per patient: any subset regenerates
         start = dt.date(2023, 1, 9) + dt.timedelta(days=7 * i + int(dates.below(5)))
-        mono1 = i % 3 == 2  # a third of the sites send MONOCHROME1, as many CR systems do
         for vi, (label, week) in enumerate(VISITS):
             when = start + dt.timedelta(days=7 * week + (int(dates.below(9)) - 4 if vi else 0))
-            study = fake_study(pseed * 10 + vi, patient, when)
-            trial = TrialInfo(
-                sponsor="Demo Pharma",
-                protocol_id=TRIAL,
-                site_id=f"S{i % 3 + 1}",
-                subject_id=subject,
-                time_point_id=label,
-            )
             damage = course.visits[vi]
-            films = (
-                ("hands", render_hands_film(damage, pseed * 10 + vi, anatomy_seed=pseed)),
-                ("feet", render_feet_film(damage, pseed * 10 + vi, anatomy_seed=pseed)),
-            )
-            for n, (part, img) in enumerate(films, start=1):
-                ds = build_dataset(
-                    img,
-                    patient,
-                    study,
-                    site,
-                    modality="CR" if mono1 else "DX",
-                    photometric="MONOCHROME1" if mono1 else "MONOCHROME2",
-                    series_number=n,
-                    instance_number=1,
-                    trial=trial,
-                )
-                rel = Path(subject) / f"{label}-{part}.dcm"
-                (out / rel).parent.mkdir(parents=True, exist_ok=True)
-                write_dicom(ds, out / rel, "j2k-lossy", ratio=LOSSY_RATIO)
-                manifest_rows.append(
-                    [rel.as_posix(), subject, label, when.isoformat(), " ".join(img.regions)]
-                )
-                if say:
-                    say(f"  {rel}")
-            regions = ("LH", "RH", "LF", "RF")
-            from scorer.imaging.synthetic import larsen_truth, svh_truth
+            manifest_rows += _write_visit_films(out, i, pseed, vi, when, damage, patient, site, say)
+            svh, larsen = _truth_reads(subject, label, when, damage)
+            truth_svh.append(svh)
+            truth_larsen.append(larsen)
+    _write_sample_tables(out, manifest_rows, truth_svh, truth_larsen)
+    (out / "README.md").write_text(_samples_readme(seed, n_patients, progressors), encoding="utf-8")
 
-            for method, scores, bucket in (
-                ("svh", svh_truth(damage, regions), truth_svh),
-                ("larsen1995", larsen_truth(damage, regions), truth_larsen),
-            ):
-                bucket.append(
-                    Read(
-                        trial=TRIAL,
-                        patient=subject,
-                        visit=label,
-                        reader="ground-truth",
-                        method=method,
-                        read_type="imported",
-                        read_id=f"truth-{subject}-{label}",
-                        status="signed",
-                        visit_date=when,
-                        scores={a: AreaScore(score=v) for a, v in scores.items()},
-                    )
-                )
+
+def _write_visit_films(
+    out: Path,
+    i: int,
+    pseed: int,
+    vi: int,
+    when: dt.date,
+    damage: Damage,
+    patient: FakePatient,
+    site: FakeSite,
+    say: Say | None,
+) -> list[list[str]]:
+    """Render sample patient ``i``'s hands and feet films of visit ``vi`` and write them as
+    DICOM under ``out``; returns their manifest rows."""
+    from scorer.imaging.synthetic import render_feet_film, render_hands_film
+    from scorer.imaging.synthetic_dicom import TrialInfo, build_dataset, fake_study, write_dicom
+
+    subject = _subject(i)
+    label = VISITS[vi][0]
+    mono1 = i % 3 == 2  # a third of the sites send MONOCHROME1, as many CR systems do
+    study = fake_study(pseed * 10 + vi, patient, when)
+    trial = TrialInfo(
+        sponsor="Demo Pharma",
+        protocol_id=TRIAL,
+        site_id=f"S{i % 3 + 1}",
+        subject_id=subject,
+        time_point_id=label,
+    )
+    films = (
+        ("hands", render_hands_film(damage, pseed * 10 + vi, anatomy_seed=pseed)),
+        ("feet", render_feet_film(damage, pseed * 10 + vi, anatomy_seed=pseed)),
+    )
+    rows: list[list[str]] = []
+    for n, (part, img) in enumerate(films, start=1):
+        ds = build_dataset(
+            img,
+            patient,
+            study,
+            site,
+            modality="CR" if mono1 else "DX",
+            photometric="MONOCHROME1" if mono1 else "MONOCHROME2",
+            series_number=n,
+            instance_number=1,
+            trial=trial,
+        )
+        rel = Path(subject) / f"{label}-{part}.dcm"
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        write_dicom(ds, out / rel, "j2k-lossy", ratio=LOSSY_RATIO)
+        rows.append([rel.as_posix(), subject, label, when.isoformat(), " ".join(img.regions)])
+        if say:
+            say(f"  {rel}")
+    return rows
+
+
+def _truth_reads(subject: str, label: str, when: dt.date, damage: Damage) -> tuple[Read, Read]:
+    """The ground truth of one visit's films: the svh and the larsen1995 read they were drawn
+    from, reader ``ground-truth``."""
+    from scorer.imaging.synthetic import larsen_truth, svh_truth
+
+    regions = ("LH", "RH", "LF", "RF")
+    svh, larsen = (
+        Read(
+            trial=TRIAL,
+            patient=subject,
+            visit=label,
+            reader="ground-truth",
+            method=method,
+            read_type="imported",
+            read_id=f"truth-{subject}-{label}",
+            status="signed",
+            visit_date=when,
+            scores={a: AreaScore(score=v) for a, v in scores.items()},
+        )
+        for method, scores in (
+            ("svh", svh_truth(damage, regions)),
+            ("larsen1995", larsen_truth(damage, regions)),
+        )
+    )
+    return svh, larsen
+
+
+def _write_sample_tables(
+    out: Path, manifest_rows: list[list[str]], truth_svh: list[Read], truth_larsen: list[Read]
+) -> None:
+    """Write the sample set's manifest and its ground truth as reads CSVs."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["file", "patient", "visit", "date", "regions"])
@@ -156,7 +192,6 @@ def generate_samples(
     (out / "ground-truth-larsen1995.csv").write_text(
         format_reads_csv(truth_larsen), encoding="utf-8"
     )
-    (out / "README.md").write_text(_samples_readme(seed, n_patients, progressors), encoding="utf-8")
 
 
 def _samples_readme(seed: int, n: int, progressors: set[int]) -> str:
