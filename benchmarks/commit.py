@@ -51,14 +51,14 @@ from scorer.workspace import Workspace
 db, user, read, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 areas = [d for d in get_method("svh").areas if not d.sides]
 ws = Workspace.open(db=db)
-s = ws.login(user, "Bench-mark-pass-2024")
+s = ws.accounts.login(user, "Bench-mark-pass-2024")
 print("ready", flush=True)
 sys.stdin.readline()
 times = []
 for i in range(n):
     d = areas[i % len(areas)]
     t = time.perf_counter()
-    ws.set_score(s, read, d.area, AreaScore.scored(i % (d.max + 1)))
+    ws.reading.set_score(s, read, d.area, AreaScore.scored(i % (d.max + 1)))
     times.append(time.perf_counter() - t)
 ws.close()
 print(json.dumps(times), flush=True)
@@ -69,21 +69,21 @@ def set_up(db: str, readers: int) -> dict[str, str]:
     """A trial with ``readers`` readers, each with one open read; reader -> read code."""
     ws = Workspace.initialize("admin", "Ada Admin", PW, db=db)
     try:
-        admin = ws.login("admin", PW)
-        ws.add_user(admin, "coord", "Coordinator", "coordinator", PW[::-1])
-        coord = ws.login("coord", PW[::-1])
-        ws.change_password(coord, PW[::-1], PW)
-        coord = ws.login("coord", PW)
-        ws.create_trial(coord, "B1", "Benchmark", visits=[("W0", 0.0)])
+        admin = ws.accounts.login("admin", PW)
+        ws.accounts.add_user(admin, "coord", "Coordinator", "coordinator", PW[::-1])
+        coord = ws.accounts.login("coord", PW[::-1])
+        ws.accounts.change_password(coord, PW[::-1], PW)
+        coord = ws.accounts.login("coord", PW)
+        ws.trials.create_trial(coord, "B1", "Benchmark", visits=[("W0", 0.0)])
         reads: dict[str, str] = {}
-        patients = [ws.add_patient(coord, "B1", f"P-{i:03d}") for i in range(readers)]
+        patients = [ws.trials.add_patient(coord, "B1", f"P-{i:03d}") for i in range(readers)]
         for i in range(readers):
             user = f"reader{i}"
-            ws.add_user(admin, user, f"Reader {i}", "reader", PW[::-1])
-            s = ws.login(user, PW[::-1])
-            ws.change_password(s, PW[::-1], PW)
-            s = ws.login(user, PW)
-            reads[user] = ws.start_read(s, "B1", patients[i], "W0")
+            ws.accounts.add_user(admin, user, f"Reader {i}", "reader", PW[::-1])
+            s = ws.accounts.login(user, PW[::-1])
+            ws.accounts.change_password(s, PW[::-1], PW)
+            s = ws.accounts.login(user, PW)
+            reads[user] = ws.reading.start_read(s, "B1", patients[i], "W0")
         return reads
     finally:
         ws.close()

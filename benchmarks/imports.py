@@ -71,12 +71,12 @@ def fresh_desk(db: Path) -> tuple[Any, Any]:
     from scorer.workspace import Workspace
 
     ws = Workspace.initialize("admin", "Ada Admin", PW, db=str(db))
-    admin = ws.login("admin", PW)
-    ws.add_user(admin, "coord", "Coordinator", "coordinator", PW[::-1])
-    s = ws.login("coord", PW[::-1])
-    ws.change_password(s, PW[::-1], PW)
-    s = ws.login("coord", PW)
-    ws.create_trial(s, "B1", "Benchmark", visits=[("W0", 0.0)])
+    admin = ws.accounts.login("admin", PW)
+    ws.accounts.add_user(admin, "coord", "Coordinator", "coordinator", PW[::-1])
+    s = ws.accounts.login("coord", PW[::-1])
+    ws.accounts.change_password(s, PW[::-1], PW)
+    s = ws.accounts.login("coord", PW)
+    ws.trials.create_trial(s, "B1", "Benchmark", visits=[("W0", 0.0)])
     return ws, s
 
 
@@ -84,7 +84,7 @@ def import_once(source: Path, work: Path) -> float:
     ws, s = fresh_desk(work / "db.sqlite")
     try:
         started = time.perf_counter()
-        report = ws.import_images(s, "B1", [source]).to_dict()
+        report = ws.images.import_images(s, "B1", [source]).to_dict()
         took = time.perf_counter() - started
     finally:
         ws.close()

@@ -103,7 +103,7 @@ def next_case_times(
         else:
             window.preparer.forget()
             if mode == "cold":
-                shutil.rmtree(sample.workspace.cache_dir, ignore_errors=True)
+                shutil.rmtree(sample.workspace.images.cache_dir, ignore_errors=True)
         app.processEvents()
         started = time.perf_counter()
         window.next_case()

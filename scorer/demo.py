@@ -449,20 +449,20 @@ def _build(ws: object, passwords: dict[str, str], samples: Path, say: Say) -> No
     from scorer.workspace import InvalidInput, Workspace
 
     assert isinstance(ws, Workspace)
-    admin = ws.login("admin", passwords["admin"])
-    existing = {u["username"] for u in ws.list_users(admin)}
+    admin = ws.accounts.login("admin", passwords["admin"])
+    existing = {u["username"] for u in ws.accounts.list_users(admin)}
     for user, name, role in ACCOUNTS:
         if user in existing:
             continue
         temporary = _password()
-        ws.add_user(admin, user, name, role, temporary)
-        s = ws.login(user, temporary)
-        ws.change_password(s, temporary, passwords[user])
-        ws.logout(s)
-    ws.logout(admin)
+        ws.accounts.add_user(admin, user, name, role, temporary)
+        s = ws.accounts.login(user, temporary)
+        ws.accounts.change_password(s, temporary, passwords[user])
+        ws.accounts.logout(s)
+    ws.accounts.logout(admin)
     say("Accounts ready.")
-    coord = ws.login("coord", passwords["coord"])
-    if TRIAL not in {t["code"] for t in ws.list_trials(coord)}:
+    coord = ws.accounts.login("coord", passwords["coord"])
+    if TRIAL not in {t["code"] for t in ws.trials.list_trials(coord)}:
         from scorer.core.protocol import Protocol, VisitDef
 
         proto = Protocol(
@@ -473,41 +473,41 @@ def _build(ws: object, passwords: dict[str, str], samples: Path, say: Say) -> No
             visits=tuple(VisitDef(v, float(w)) for v, w in VISITS),
             reread_share=0.10,
         )
-        ws.create_trial(coord, TRIAL, protocol=proto)
-    if not ws.images(coord, TRIAL):
+        ws.trials.create_trial(coord, TRIAL, protocol=proto)
+    if not ws.images.list_images(coord, TRIAL):
         say(f"Importing the sample radiographs from {samples} ...")
         manifest = parse_manifest((samples / "manifest.csv").read_text(encoding="utf-8"))
         files = [samples / row.file for row in manifest.rows]
-        report = ws.import_images(coord, TRIAL, files, manifest).to_dict()
+        report = ws.images.import_images(coord, TRIAL, files, manifest).to_dict()
         say(f"  imported {report['imported']}, refused {report['refused']}")
     for reader in READERS:
         with contextlib.suppress(InvalidInput):
-            ws.assign_reader(coord, TRIAL, reader)
-    ws.generate_worklists(coord, TRIAL)
-    patients = {p["code"]: p["real_id"] for p in ws.list_patients(coord, TRIAL)}
-    worklists = {r: ws.worklist(coord, TRIAL, r) for r in READERS[:2]}
-    ws.logout(coord)
+            ws.worklists.assign_reader(coord, TRIAL, reader)
+    ws.worklists.generate_worklists(coord, TRIAL)
+    patients = {p["code"]: p["real_id"] for p in ws.trials.list_patients(coord, TRIAL)}
+    worklists = {r: ws.worklists.worklist(coord, TRIAL, r) for r in READERS[:2]}
+    ws.accounts.logout(coord)
     truth = _truth(samples)
     for reader in READERS[:2]:
-        s = ws.login(reader, passwords[reader])
+        s = ws.accounts.login(reader, passwords[reader])
         full = {row["code"]: row for row in worklists[reader]}
         signed = 0
-        for row in ws.worklist(s, TRIAL):
+        for row in ws.worklists.worklist(s, TRIAL):
             if row["status"] == "signed":
                 continue
-            case = ws.open_case(s, row["code"])
+            case = ws.reading.open_case(s, row["code"])
             patient = patients[full[row["code"]]["patient"]]
             for letter, read_code in case["reads"].items():
-                if ws.get_read(s, read_code).status == "signed":
+                if ws.reading.get_read(s, read_code).status == "signed":
                     continue  # an interrupted earlier set-up signed this one already
                 visit = full[row["code"]]["visits"]["ABC".index(letter)]
                 scores = _reader_read(truth[(patient, visit)], reader, patient, visit)
-                ws.set_scores(s, read_code, scores)
-                ws.sign_read(
+                ws.reading.set_scores(s, read_code, scores)
+                ws.reading.sign_read(
                     s, read_code, passwords[reader], username=reader if not s.signed_once else None
                 )
             signed += 1
-        ws.logout(s)
+        ws.accounts.logout(s)
         say(f"{reader}: {signed} case(s) scored and signed.")
 
 

@@ -78,17 +78,17 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         from scorer.workspace import Workspace
 
         ws = Workspace.initialize("admin", "Ada Admin", PASSWORD, db=str(folder / "db" / "s.db"))
-        admin = ws.login("admin", PASSWORD)
+        admin = ws.accounts.login("admin", PASSWORD)
         for user, role in USERS.items():
             if user != "admin":
-                ws.add_user(admin, user, user.title(), role, "Temporary-pass-0")
-                s = ws.login(user, "Temporary-pass-0")
-                ws.change_password(s, "Temporary-pass-0", PASSWORD)
-        coord = ws.login("coord", PASSWORD)
-        ws.create_trial(coord, "T1", "Trial one", visits=[("W0", 0.0), ("W24", 24.0)])
-        ws.add_patient(coord, "T1", "HOSP-1")
-        ws.assign_reader(coord, "T1", "reader1")
-        ws.generate_worklists(coord, "T1")
+                ws.accounts.add_user(admin, user, user.title(), role, "Temporary-pass-0")
+                s = ws.accounts.login(user, "Temporary-pass-0")
+                ws.accounts.change_password(s, "Temporary-pass-0", PASSWORD)
+        coord = ws.accounts.login("coord", PASSWORD)
+        ws.trials.create_trial(coord, "T1", "Trial one", visits=[("W0", 0.0), ("W24", 24.0)])
+        ws.trials.add_patient(coord, "T1", "HOSP-1")
+        ws.worklists.assign_reader(coord, "T1", "reader1")
+        ws.worklists.generate_worklists(coord, "T1")
         ws.close()
     return folder / "db"
 

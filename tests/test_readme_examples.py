@@ -200,10 +200,10 @@ def _first_login(state: State, db: Path, user: str) -> None:
     book = state.book(db)
     ws = Workspace.open(db=str(db))
     try:
-        s = ws.login(user, book[user])
+        s = ws.accounts.login(user, book[user])
         new = _password()
-        ws.change_password(s, book[user], new)
-        ws.logout(s)
+        ws.accounts.change_password(s, book[user], new)
+        ws.accounts.logout(s)
     finally:
         ws.close()
     book[user] = new
@@ -222,14 +222,14 @@ def _adjudicator_reads(db: Path, user: str, password: str, trial: str) -> None:
     }
     ws = Workspace.open(db=str(db))
     try:
-        s = ws.login(user, password)
-        for row in ws.worklist(s, trial):
+        s = ws.accounts.login(user, password)
+        for row in ws.worklists.worklist(s, trial):
             if row["status"] == "signed":
                 continue
-            for code in ws.open_case(s, row["code"])["reads"].values():
-                ws.set_scores(s, code, zero)
-                ws.sign_read(s, code, password, username=None if s.signed_once else user)
-        ws.logout(s)
+            for code in ws.reading.open_case(s, row["code"])["reads"].values():
+                ws.reading.set_scores(s, code, zero)
+                ws.reading.sign_read(s, code, password, username=None if s.signed_once else user)
+        ws.accounts.logout(s)
     finally:
         ws.close()
 

@@ -49,7 +49,7 @@ def user_add(
 
     def body(ws: Any, s: Any, pw: Passwords) -> int:
         password = pw.get(f"first password for {username}: ", confirm=True)
-        ws.add_user(s, username, name, role, password)
+        ws.accounts.add_user(s, username, name, role, password)
         print(f"added {role} {username}; they must change the password at first log-in")
         return EXIT_OK
 
@@ -61,7 +61,7 @@ def user_list(*, format: OutputFormat = "text", login: Login) -> int:
     """The accounts, with their role and whether disabled, locked or due a new password."""
 
     def body(ws: Any, s: Any, pw: Passwords) -> int:
-        emit(format, ws.list_users(s), _user_lines)
+        emit(format, ws.accounts.list_users(s), _user_lines)
         return EXIT_OK
 
     return run_store(login, body)
@@ -81,7 +81,7 @@ def user_disable(username: str, *, reason: str, login: Login) -> int:
     """Disable an account, with a reason (audited)."""
 
     def body(ws: Any, s: Any, pw: Passwords) -> int:
-        ws.disable_user(s, username, reason)
+        ws.accounts.disable_user(s, username, reason)
         print(f"disabled {username}")
         return EXIT_OK
 
@@ -94,7 +94,7 @@ def user_reset_password(username: str, *, reason: str, login: Login) -> int:
 
     def body(ws: Any, s: Any, pw: Passwords) -> int:
         password = pw.get(f"temporary password for {username}: ", confirm=True)
-        ws.reset_password(s, username, password, reason)
+        ws.accounts.reset_password(s, username, password, reason)
         print(f"reset the password of {username}; they must change it at next log-in")
         return EXIT_OK
 

@@ -15,7 +15,7 @@ def progress(*, trial: str, format: OutputFormat = "text", login: Login) -> int:
     """the reading's progress per reader (coordinator)"""
 
     def body(ws: Any, s: Any, pw: Passwords) -> int:
-        emit(format, ws.progress(s, trial), _progress_lines)
+        emit(format, ws.coordination.progress(s, trial), _progress_lines)
         return EXIT_OK
 
     return run_store(login, body)
@@ -50,7 +50,7 @@ def flags_list(
     """
 
     def body(ws: Any, s: Any, pw: Passwords) -> int:
-        emit(format, ws.flags(s, trial, open_only=not all), _flag_lines)
+        emit(format, ws.coordination.flags(s, trial, open_only=not all), _flag_lines)
         return EXIT_OK
 
     return run_store(login, body)
@@ -69,7 +69,7 @@ def flags_answer(flag: int, *, answer: str, trial: str, login: Login) -> int:
     """answer a flag and close it"""
 
     def body(ws: Any, s: Any, pw: Passwords) -> int:
-        ws.answer_flag(s, trial, flag, answer)
+        ws.coordination.answer_flag(s, trial, flag, answer)
         print(f"flag {flag} answered and closed")
         return EXIT_OK
 
@@ -91,8 +91,8 @@ def calibration_set(
     """the calibration patients and whose reads are reference"""
 
     def body(ws: Any, s: Any, pw: Passwords) -> int:
-        ws.set_trial_setting(s, trial, "calibration_reference", reference, reason)
-        ws.set_trial_setting(s, trial, "calibration_patients", patients.split(","), reason)
+        ws.trials.set_trial_setting(s, trial, "calibration_reference", reference, reason)
+        ws.trials.set_trial_setting(s, trial, "calibration_patients", patients.split(","), reason)
         print(f"calibration set: {patients} (reference reads: {reference})")
         return EXIT_OK
 
@@ -104,7 +104,7 @@ def calibration_worklists(*, trial: str, login: Login) -> int:
     """calibration worklists for the assigned readers"""
 
     def body(ws: Any, s: Any, pw: Passwords) -> int:
-        made = ws.calibration_worklists(s, trial)
+        made = ws.calibration.calibration_worklists(s, trial)
         for reader, n in sorted(made.items()):
             print(f"{reader}: {n} calibration case(s)")
         if not made:
@@ -119,7 +119,7 @@ def calibration_show(*, format: OutputFormat = "text", trial: str, login: Login)
     """each reader's agreement with the reference"""
 
     def body(ws: Any, s: Any, pw: Passwords) -> int:
-        emit(format, ws.calibration_report(s, trial), _calibration_lines)
+        emit(format, ws.calibration.calibration_report(s, trial), _calibration_lines)
         return EXIT_OK
 
     return run_store(login, body)
@@ -144,7 +144,7 @@ def calibration_release(reader: str, *, reason: str, trial: str, login: Login) -
     """release a calibrated reader to the trial's cases"""
 
     def body(ws: Any, s: Any, pw: Passwords) -> int:
-        ws.release_reader(s, trial, reader, reason)
+        ws.calibration.release_reader(s, trial, reader, reason)
         print(f"{reader} released to the trial's cases")
         return EXIT_OK
 
@@ -159,7 +159,7 @@ def adjudication_freeze_sdc(*, reason: str, trial: str, login: Login) -> int:
     """compute the SDC now and freeze it"""
 
     def body(ws: Any, s: Any, pw: Passwords) -> int:
-        value = ws.freeze_sdc(s, trial, reason)
+        value = ws.adjudication.freeze_sdc(s, trial, reason)
         print(f"SDC frozen at {value:g}")
         return EXIT_OK
 
@@ -171,7 +171,7 @@ def adjudication_update(*, trial: str, login: Login) -> int:
     """queue discrepant patients, finish adjudications"""
 
     def body(ws: Any, s: Any, pw: Passwords) -> int:
-        out = ws.update_adjudication(s, trial)
+        out = ws.adjudication.update_adjudication(s, trial)
         print(
             f"{out['checked']} patient(s) checked, {out['queued']} newly discrepant, "
             f"{out['done']} adjudication(s) completed"
@@ -186,7 +186,7 @@ def adjudication_assign(adjudicator: str, *, trial: str, login: Login) -> int:
     """give the queued patients to an adjudicator"""
 
     def body(ws: Any, s: Any, pw: Passwords) -> int:
-        n = ws.assign_adjudications(s, trial, adjudicator)
+        n = ws.adjudication.assign_adjudications(s, trial, adjudicator)
         print(f"{n} patient(s) assigned to {adjudicator}")
         return EXIT_OK
 
@@ -198,7 +198,7 @@ def adjudication_show(*, format: OutputFormat = "text", trial: str, login: Login
     """the queue, the rule applied and the results"""
 
     def body(ws: Any, s: Any, pw: Passwords) -> int:
-        emit(format, ws.adjudications(s, trial), _adjudication_lines)
+        emit(format, ws.adjudication.adjudications(s, trial), _adjudication_lines)
         return EXIT_OK
 
     return run_store(login, body)

@@ -91,7 +91,7 @@ def backup(*, out: Annotated[str, Opt(metavar="FILE.zip")], login: Login) -> int
     """an online backup of the SQLite store, in one zip"""
 
     def body(ws: Any, s: Any, pw: Passwords) -> int:
-        info = ws.backup(s, Path(out))
+        info = ws.database.backup(s, Path(out))
         rows = sum(info["rows"].values())
         head = info["heads"]["audit_events"]
         print(f"wrote {out}: {rows} rows, audit head {head['rows']} rows {head['mac'][:16]}…")

@@ -25,7 +25,7 @@ def reads_import(file: Annotated[str, Opt(metavar="FILE.csv")], *, trial: str, l
             data = path.read_bytes()
         except OSError as exc:
             raise CliError(f"cannot read {path}: {exc.strerror or exc}") from exc
-        added = ws.import_reads(s, trial, data, source=str(path))
+        added = ws.exchange.import_reads(s, trial, data, source=str(path))
         print(f"imported {added} read(s) into {trial}")
         return EXIT_OK
 
@@ -66,7 +66,7 @@ def export_reads(
     """
 
     def write(ws: Any, s: Any, path: Path) -> str:
-        text, manifest = ws.export_reads_with_manifest(s, trial, blinded=blinded)
+        text, manifest = ws.exchange.export_reads_with_manifest(s, trial, blinded=blinded)
         write_atomic(path, text)
         side = path.with_name(path.name + ".manifest.json")
         write_atomic(side, json.dumps(manifest, indent=2) + "\n")
@@ -81,7 +81,7 @@ def export_totals(*, trial: str, out: Annotated[str, Opt(metavar="FILE.csv")], l
     """per-patient totals per visit and change"""
 
     def write(ws: Any, s: Any, path: Path) -> str:
-        write_atomic(path, ws.export_totals(s, trial))
+        write_atomic(path, ws.exchange.export_totals(s, trial))
         return f"wrote {path}"
 
     return _export(login, out, write)
@@ -92,7 +92,7 @@ def export_audit(*, out: Annotated[str, Opt(metavar="FILE.csv")], login: Login) 
     """the whole audit trail as CSV"""
 
     def write(ws: Any, s: Any, path: Path) -> str:
-        write_atomic(path, ws.export_audit(s))
+        write_atomic(path, ws.exchange.export_audit(s))
         return f"wrote {path}"
 
     return _export(login, out, write)
@@ -105,7 +105,7 @@ def export_package(
     """the sponsor's zip of a locked trial, with checksums"""
 
     def write(ws: Any, s: Any, path: Path) -> str:
-        sums = ws.transfer_package(s, trial, path)
+        sums = ws.exchange.transfer_package(s, trial, path)
         return f"wrote {path}: {len(sums)} files and MANIFEST.sha256"
 
     return _export(login, out, write)
@@ -144,7 +144,7 @@ def report_agreement(
         return EXIT_ERROR
 
     def body(ws: Any, s: Any, pw: Passwords) -> int:
-        doc = ws.agreement_report(s, trial)
+        doc = ws.exchange.agreement_report(s, trial)
         try:
             write(doc, path)
         except OSError as exc:

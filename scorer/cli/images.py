@@ -61,7 +61,7 @@ def import_images(
         sys.stderr.flush()
 
     def body(ws: Any, s: Any, pw: Passwords) -> int:
-        report = ws.import_images(
+        report = ws.images.import_images(
             s,
             trial,
             [Path(p) for p in paths],
@@ -321,7 +321,7 @@ def image_export_png(
     """
 
     def body(ws: Any, s: Any, pw: Passwords) -> int:
-        path = ws.export_image_png(s, image, Path(out), window, max_size)
+        path = ws.images.export_image_png(s, image, Path(out), window, max_size)
         print(f"wrote {path}")
         return EXIT_OK
 
@@ -339,7 +339,7 @@ def image_list(
     """
 
     def body(ws: Any, s: Any, pw: Passwords) -> int:
-        images = ws.images(s, trial)
+        images = ws.images.list_images(s, trial)
         if flagged:
             images = [i for i in images if i["flags"]]
         emit(format, images, _image_lines)
@@ -373,7 +373,7 @@ def image_qc(
     """
 
     def body(ws: Any, s: Any, pw: Passwords) -> int:
-        out = ws.image_qc(s, image, state, reason or "")
+        out = ws.images.image_qc(s, image, state, reason or "")
         print(f"{image}: QC {out['qc']}" + (f" ({out['qc_reason']})" if out["qc_reason"] else ""))
         if out["cases"]:
             print("  cases that showed it (their readers saw it; follow them up):")
@@ -397,7 +397,7 @@ def image_reassign(
     """move an image to another patient, visit or regions"""
 
     def body(ws: Any, s: Any, pw: Passwords) -> int:
-        new = ws.reassign_image(
+        new = ws.images.reassign_image(
             s,
             image,
             reason,
@@ -435,7 +435,7 @@ def image_mask(
 
     def body(ws: Any, s: Any, pw: Passwords) -> int:
         rects = [_rectangle(r) for r in rect]
-        out = ws.mask_image(s, image, rects, reason)
+        out = ws.images.mask_image(s, image, rects, reason)
         print(f"{image}: {len(rects)} rectangle(s) masked on the readers' copy")
         print(f"  readers' copy SHA-256 {out['reader_sha256']} (the original is untouched)")
         return EXIT_OK
@@ -456,7 +456,7 @@ def image_region_missing(
     """a region without image: not assessable"""
 
     def body(ws: Any, s: Any, pw: Passwords) -> int:
-        out = ws.mark_region_missing(s, trial, patient, visit, region, reason)
+        out = ws.images.mark_region_missing(s, trial, patient, visit, region, reason)
         print(f"{region} of {patient} at {visit}: not assessable for all readers")
         print(f"  {out['reads_changed']} read(s) marked")
         if out["signed_reads_left"]:
@@ -485,7 +485,7 @@ def image_reissue(*, trial: str, workers: int = 2, quiet: bool = False, login: L
             sys.stderr.flush()
 
     def body(ws: Any, s: Any, pw: Passwords) -> int:
-        out = ws.reissue_readers_copies(s, trial, progress, workers=workers)
+        out = ws.images.reissue_readers_copies(s, trial, progress, workers=workers)
         print(
             f"{out['trial']}: {out['images']} readers' copy(ies) written again from the "
             f"originals ({out['masked']} with their masks painted again); the old ones removed"

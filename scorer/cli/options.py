@@ -94,7 +94,7 @@ def log_in(login: Login, ws: Any, pw: Passwords, change: bool = False) -> Any:
     if not user:
         raise CliError("say who you are: --user NAME (or SCORER_USER)")
     old = pw.get(f"password for {user}: ")
-    s = ws.login(user, old)
+    s = ws.accounts.login(user, old)
     if not (change or s.must_change_password):
         return s
     try:
@@ -109,9 +109,9 @@ def log_in(login: Login, ws: Any, pw: Passwords, change: bool = False) -> Any:
                 f"you must change your password before anything else ({exc}): give the new "
                 "password twice (with --password-stdin, on the two lines after the current one)"
             ) from exc
-        ws.change_password(s, old, new)
+        ws.accounts.change_password(s, old, new)
     except BaseException:
-        ws.logout(s)
+        ws.accounts.logout(s)
         raise
     if not change:
         print(f"changed the password of {user}", file=sys.stderr)
@@ -135,7 +135,7 @@ def run_store(login: Login, body: Body, change_password: bool = False) -> int:
             rc: int = body(ws, s, pw)
             return rc
         finally:
-            ws.logout(s)
+            ws.accounts.logout(s)
     except (ScorerError, CliError) as exc:
         err(str(exc))
         return EXIT_ERROR

@@ -60,12 +60,12 @@ def trial_create(
             except protocol_mod.ProtocolError as exc:
                 raise CliError(str(exc)) from exc
             created = code or proto.code
-            ws.create_trial(s, created, protocol=proto)
+            ws.trials.create_trial(s, created, protocol=proto)
         else:
             if not code:
                 raise CliError("give a trial code, or --protocol FILE")
             visit_list = [(v, None) for v in (visits.split(",") if visits else [])]
-            ws.create_trial(
+            ws.trials.create_trial(
                 s,
                 code,
                 name or code,
@@ -85,7 +85,7 @@ def trial_list(*, format: OutputFormat = "text", login: Login) -> int:
     """The trials you may see, with their design, methods and whether locked."""
 
     def body(ws: Any, s: Any, pw: Passwords) -> int:
-        emit(format, ws.list_trials(s), _trial_lines)
+        emit(format, ws.trials.list_trials(s), _trial_lines)
         return EXIT_OK
 
     return run_store(login, body)
@@ -104,7 +104,7 @@ def trial_show(code: str, *, format: OutputFormat = "text", login: Login) -> int
     """the trial's settings"""
 
     def body(ws: Any, s: Any, pw: Passwords) -> int:
-        settings = ws.trial_settings(s, code)
+        settings = ws.trials.trial_settings(s, code)
         emit(format, settings, lambda d: (f"{k:<24} {json.dumps(v)}" for k, v in d.items()))
         return EXIT_OK
 
@@ -123,7 +123,7 @@ def trial_set(code: str, setting: str, value: str, *, reason: str, login: Login)
         parsed: Any = value
         with contextlib.suppress(json.JSONDecodeError):
             parsed = json.loads(value)
-        ws.set_trial_setting(s, code, setting, parsed, reason)
+        ws.trials.set_trial_setting(s, code, setting, parsed, reason)
         print(f"{code}: {setting} set")
         return EXIT_OK
 
@@ -146,7 +146,7 @@ def trial_assign(
 
     def body(ws: Any, s: Any, pw: Passwords) -> int:
         subset = patients.split(",") if patients else None
-        ws.assign_reader(s, code, reader, subset)
+        ws.worklists.assign_reader(s, code, reader, subset)
         scope = f"{len(subset)} patient(s)" if subset else "all patients"
         print(f"assigned {reader} to {code} ({scope})")
         return EXIT_OK
@@ -161,7 +161,7 @@ def trial_campaign(
     """open a campaign for visits added later"""
 
     def body(ws: Any, s: Any, pw: Passwords) -> int:
-        n = ws.add_campaign(s, code, name, [(v, None) for v in visits.split(",")])
+        n = ws.worklists.add_campaign(s, code, name, [(v, None) for v in visits.split(",")])
         print(f"{code}: campaign {n} ({name}) opened")
         return EXIT_OK
 
@@ -174,7 +174,7 @@ def trial_lock(code: str, *, login: Login) -> int:
 
     def body(ws: Any, s: Any, pw: Passwords) -> int:
         password = pw.get(f"password of {s.username} to sign the lock (meaning approved): ")
-        digest = ws.lock_trial(s, code, password, username=s.username)
+        digest = ws.trials.lock_trial(s, code, password, username=s.username)
         print(f"{code}: reading locked (signed by {s.full_name}); reads SHA-256 {digest}")
         return EXIT_OK
 
@@ -194,7 +194,7 @@ def trial_unlock(
     def body(ws: Any, s: Any, pw: Passwords) -> int:
         password = pw.get(f"password of {s.username} to sign the unlock: ")
         second_password = pw.get(f"password of {second} (second signature): ")
-        ws.unlock_trial(s, code, reason, password, second, second_password)
+        ws.trials.unlock_trial(s, code, reason, password, second, second_password)
         print(f"{code}: reading unlocked by {s.username} and {second}")
         return EXIT_OK
 

@@ -19,7 +19,7 @@ def worklist_generate(
     """make worklists from fresh stored seeds"""
 
     def body(ws: Any, s: Any, pw: Passwords) -> int:
-        made = ws.generate_worklists(s, trial, [reader] if reader else None, campaign)
+        made = ws.worklists.generate_worklists(s, trial, [reader] if reader else None, campaign)
         for who, n in sorted(made.items()):
             print(f"{who}: {n} case(s)")
         if not made:
@@ -41,7 +41,7 @@ def worklist_show(
     """a worklist as you may see it"""
 
     def body(ws: Any, s: Any, pw: Passwords) -> int:
-        emit(format, ws.worklist(s, trial, reader, campaign), _worklist_lines)
+        emit(format, ws.worklists.worklist(s, trial, reader, campaign), _worklist_lines)
         return EXIT_OK
 
     return run_store(login, body)
@@ -65,7 +65,7 @@ def worklist_verify(*, trial: str, login: Login) -> int:
     """regenerate every worklist from its seed and compare"""
 
     def body(ws: Any, s: Any, pw: Passwords) -> int:
-        problems = ws.verify_worklists(s, trial)
+        problems = ws.worklists.verify_worklists(s, trial)
         for p in problems:
             print(f"DIFFERS: {p}")
         if problems:

@@ -397,7 +397,7 @@ class ProgressPage(_Page):
         layout.addWidget(self.status)
 
     def fetch(self) -> Any:
-        return self.desk.ws.progress(self.desk.session, self.desk.trial)
+        return self.desk.ws.coordination.progress(self.desk.session, self.desk.trial)
 
     def show_data(self, data: Any) -> None:
         rows = []
@@ -475,10 +475,10 @@ class ImagesPage(_Page):
     def fetch(self) -> Any:
         ws, s, t = self.desk.ws, self.desk.session, self.desk.trial
         return {
-            "images": ws.images(s, t),
-            "patients": [p["code"] for p in ws.list_patients(s, t)],
-            "visits": ws.trial_settings(s, t)["visits"],
-            "missing": ws.missing_regions(s, t),
+            "images": ws.images.list_images(s, t),
+            "patients": [p["code"] for p in ws.trials.list_patients(s, t)],
+            "visits": ws.trials.trial_settings(s, t)["visits"],
+            "missing": ws.images.missing_regions(s, t),
         }
 
     def show_data(self, data: Any) -> None:
@@ -538,7 +538,7 @@ class ImagesPage(_Page):
         ws, s = self.desk.ws, self.desk.session
 
         def run(v: dict[str, Any]) -> Any:
-            return ws.reassign_image(
+            return ws.images.reassign_image(
                 s,
                 code,
                 v["Reason"],
@@ -574,7 +574,7 @@ class ImagesPage(_Page):
             reason.setObjectName("reason")
 
             def run(v: dict[str, Any]) -> Any:
-                return ws.mask_image(s, code, canvas.rectangles(), v["Reason"])
+                return ws.images.mask_image(s, code, canvas.rectangles(), v["Reason"])
 
             dialog = ActionDialog(
                 f"Mask burned-in text on image {code}",
@@ -590,7 +590,7 @@ class ImagesPage(_Page):
             dialog.resize(760, 720)
             self.open_dialog(dialog, f"Image {code} masked.")
 
-        self.tasks.run(ws.render_image, s, code, 1400, done=shown, failed=self._load_failed)
+        self.tasks.run(ws.images.render_image, s, code, 1400, done=shown, failed=self._load_failed)
 
     def ask_missing(self) -> None:
         image = self._current() if self.table.selectionModel().selectedRows() else None
@@ -613,7 +613,7 @@ class ImagesPage(_Page):
         ws, s, trial = self.desk.ws, self.desk.session, self.desk.trial
 
         def run(v: dict[str, Any]) -> Any:
-            return ws.mark_region_missing(
+            return ws.images.mark_region_missing(
                 s, trial, v["Patient"], v["Visit"], v["Region"], v["Reason"]
             )
 
@@ -648,7 +648,7 @@ class FlagsPage(_Page):
         layout.addWidget(self.status)
 
     def fetch(self) -> Any:
-        return self.desk.ws.flags(
+        return self.desk.ws.coordination.flags(
             self.desk.session, self.desk.trial, open_only=not self.show_closed.isChecked()
         )
 
@@ -687,7 +687,7 @@ class FlagsPage(_Page):
         ws, s, trial = self.desk.ws, self.desk.session, self.desk.trial
 
         def run(v: dict[str, Any]) -> Any:
-            return ws.answer_flag(s, trial, flag["flag"], v["Answer"])
+            return ws.coordination.answer_flag(s, trial, flag["flag"], v["Answer"])
 
         dialog = ActionDialog(
             f"Answer flag {flag['flag']}",
@@ -721,7 +721,7 @@ class CalibrationPage(_Page):
         layout.addWidget(self.status)
 
     def fetch(self) -> Any:
-        return self.desk.ws.calibration_report(self.desk.session, self.desk.trial)
+        return self.desk.ws.calibration.calibration_report(self.desk.session, self.desk.trial)
 
     def show_data(self, data: Any) -> None:
         self.report = data
@@ -780,7 +780,9 @@ class CalibrationPage(_Page):
             )
             self.refresh()
 
-        self.tasks.run(ws.calibration_worklists, s, trial, done=done, failed=self._action_failed)
+        self.tasks.run(
+            ws.calibration.calibration_worklists, s, trial, done=done, failed=self._action_failed
+        )
 
     def ask_release(self) -> None:
         row = self.selected_row(self.table)
@@ -792,7 +794,7 @@ class CalibrationPage(_Page):
         ws, s, trial = self.desk.ws, self.desk.session, self.desk.trial
 
         def run(v: dict[str, Any]) -> Any:
-            return ws.release_reader(s, trial, reader, v["Reason"])
+            return ws.calibration.release_reader(s, trial, reader, v["Reason"])
 
         dialog = ActionDialog(
             f"Release {reader}",
@@ -828,10 +830,10 @@ class AdjudicationPage(_Page):
 
     def fetch(self) -> Any:
         ws, s = self.desk.ws, self.desk.session
-        out = ws.adjudications(s, self.desk.trial)
+        out = ws.adjudication.adjudications(s, self.desk.trial)
         out["adjudicators"] = [
             u["username"]
-            for u in ws.list_users(s)
+            for u in ws.accounts.list_users(s)
             if u["role"] == "adjudicator" and not u.get("disabled")
         ]
         return out
@@ -892,7 +894,7 @@ class AdjudicationPage(_Page):
             self.refresh()
 
         self.tasks.run(
-            ws.update_adjudication,
+            ws.adjudication.update_adjudication,
             s,
             trial,
             done=done,
@@ -908,7 +910,7 @@ class AdjudicationPage(_Page):
             "The SDC is computed now from the signed primary reads and recorded; it then no "
             "longer moves as reads arrive.",
             [("Reason", reason)],
-            lambda v: ws.freeze_sdc(s, trial, v["Reason"]),
+            lambda v: ws.adjudication.freeze_sdc(s, trial, v["Reason"]),
             self,
             ok_text="Freeze",
         )
@@ -924,7 +926,7 @@ class AdjudicationPage(_Page):
             "Each queued patient becomes a case in the adjudicator's worklist, visits in a "
             "random order, blinded to the first reads.",
             [("Adjudicator", who)],
-            lambda v: ws.assign_adjudications(s, trial, v["Adjudicator"]),
+            lambda v: ws.adjudication.assign_adjudications(s, trial, v["Adjudicator"]),
             self,
             ok_text="Assign",
         )
@@ -989,7 +991,7 @@ class ReceivePage(_Page):
         self.status.setText("Not receiving.")
 
     def fetch(self) -> Any:
-        return self.desk.ws.dicom_settings(self.desk.session, self.desk.trial)
+        return self.desk.ws.images.dicom_settings(self.desk.session, self.desk.trial)
 
     def show_data(self, data: Any) -> None:
         self.senders = list(data.get("dicom_senders") or [])
@@ -1160,7 +1162,7 @@ class DeskWindow(QMainWindow):
             from scorer.workspace import ScorerError
 
             with contextlib.suppress(ScorerError):  # the session may have ended already
-                self.ws.logout(self.session)
+                self.ws.accounts.logout(self.session)
         super().closeEvent(event)
 
     def set_badge(self, page: _Page, count: int) -> None:

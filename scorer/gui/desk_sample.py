@@ -32,40 +32,42 @@ def build_desk_sample(folder: str | os.PathLike[str]) -> tuple[Any, Any, str]:
     """(workspace, the coordinator's session, trial) of a trial part-way through reading."""
     sample = build_sample_workspace(Path(folder), patients=4, pixel_mm=1.0)
     ws, trial = sample.workspace, sample.trial
-    admin = ws.login("ada", "Sunflower-Meadow-7")
-    coord = ws.login("cora", "Willow-Compass-2024")
+    admin = ws.accounts.login("ada", "Sunflower-Meadow-7")
+    coord = ws.accounts.login("cora", "Willow-Compass-2024")
     sessions = {SAMPLE_READER: (sample.session, SAMPLE_READER_PASSWORD)}
     for name, full, role in (
         ("ravi", "Ravi Reader", "reader"),
         ("rosa", "Rosa Reader", "reader"),
         ("adam", "Adam Adjudicator", "adjudicator"),
     ):
-        ws.add_user(admin, name, full, role, "Temporary-pass-0")
-        s = ws.login(name, "Temporary-pass-0")
-        ws.change_password(s, "Temporary-pass-0", PASSWORD)
+        ws.accounts.add_user(admin, name, full, role, "Temporary-pass-0")
+        s = ws.accounts.login(name, "Temporary-pass-0")
+        ws.accounts.change_password(s, "Temporary-pass-0", PASSWORD)
         sessions[name] = (s, PASSWORD)
         if role == "reader":
-            ws.assign_reader(coord, trial, name)
-    ws.generate_worklists(coord, trial)
+            ws.worklists.assign_reader(coord, trial, name)
+    ws.worklists.generate_worklists(coord, trial)
     # Changes W0 -> W52 per patient (real ID order) for rita and ravi: patient 3 discrepant.
     changes = {SAMPLE_READER: [0, 2, 1, 7], "ravi": [1, 2, 1, 1]}
-    patients = {p["code"]: p["real_id"] for p in ws.list_patients(coord, trial)}
+    patients = {p["code"]: p["real_id"] for p in ws.trials.list_patients(coord, trial)}
     order = sorted(patients.values())
     for reader, per_patient in changes.items():
         s, pw = sessions[reader]
-        for row in ws.worklist(coord, trial, reader):
+        for row in ws.worklists.worklist(coord, trial, reader):
             change = per_patient[order.index(patients[row["patient"]])]
-            opened = ws.open_case(s, row["code"])
+            opened = ws.reading.open_case(s, row["code"])
             for letter, label in zip("ABC", row["visits"], strict=False):
                 total = {"W0": 0, "W24": change // 2, "W52": change}[label]
-                ws.set_scores(s, opened["reads"][letter], graded(total))
-            ws.sign_case(s, row["code"], pw, username=None if s.signed_once else reader)
+                ws.reading.set_scores(s, opened["reads"][letter], graded(total))
+            ws.reading.sign_case(s, row["code"], pw, username=None if s.signed_once else reader)
     rosa, pw = sessions["rosa"]
-    first = ws.worklist(rosa, trial)[0]["code"]
-    opened = ws.open_case(rosa, first)
-    ws.set_scores(rosa, opened["reads"]["A"], graded(1))
-    ws.raise_flag(rosa, first, "Visit B may be another patient: the left hand looks different.")
-    ws.set_trial_setting(coord, trial, "adjudication_difference", 3.0, "protocol §8")
-    ws.set_trial_setting(coord, trial, "adjudication_trigger", "difference", "protocol §8")
-    ws.update_adjudication(coord, trial)
+    first = ws.worklists.worklist(rosa, trial)[0]["code"]
+    opened = ws.reading.open_case(rosa, first)
+    ws.reading.set_scores(rosa, opened["reads"]["A"], graded(1))
+    ws.reading.raise_flag(
+        rosa, first, "Visit B may be another patient: the left hand looks different."
+    )
+    ws.trials.set_trial_setting(coord, trial, "adjudication_difference", 3.0, "protocol §8")
+    ws.trials.set_trial_setting(coord, trial, "adjudication_trigger", "difference", "protocol §8")
+    ws.adjudication.update_adjudication(coord, trial)
     return ws, coord, trial

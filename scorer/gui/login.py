@@ -344,13 +344,13 @@ def _preview_build(folder: Path, _args: Namespace) -> Any:
     from scorer.workspace import Workspace
 
     ws = Workspace.initialize("ada", "Ada Admin", "Sunflower-Meadow-7", db=str(folder / "l.db"))
-    admin = ws.login("ada", "Sunflower-Meadow-7")
-    ws.add_user(admin, "rita", "Rita Reader", "reader", "Temporary-pass-2")
+    admin = ws.accounts.login("ada", "Sunflower-Meadow-7")
+    ws.accounts.add_user(admin, "rita", "Rita Reader", "reader", "Temporary-pass-2")
     return ws
 
 
 def _preview_window(ws: Any, _args: Namespace) -> LoginDialog:
-    return LoginDialog(ws.login, ws.change_password, username="rita")
+    return LoginDialog(ws.accounts.login, ws.accounts.change_password, username="rita")
 
 
 PREVIEW = Preview(

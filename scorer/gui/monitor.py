@@ -143,14 +143,14 @@ class MonitorWindow(QMainWindow):
                 )
             self.verified.emit(bool(result.ok))
 
-        self.tasks.run(self.ws.verify, done=done, failed=self._failed)
+        self.tasks.run(self.ws.oversight.verify, done=done, failed=self._failed)
 
     def load_sessions(self) -> None:
         user = self.user.currentData()
         day = self.day.text().strip() or None
         case = self.case.text().strip() or None
         self.tasks.run(
-            self.ws.reading_sessions,
+            self.ws.oversight.reading_sessions,
             self.session,
             user,
             day,
@@ -209,7 +209,7 @@ class MonitorWindow(QMainWindow):
         if chosen is None:
             return
         self.tasks.run(
-            self.ws.session_timeline,
+            self.ws.oversight.session_timeline,
             self.session,
             chosen["session"],
             done=self._timeline_loaded,
@@ -259,13 +259,13 @@ class MonitorWindow(QMainWindow):
             from scorer.reports.document import table_csv, write
 
             if what == "trail" and fmt == "csv":
-                write_file(path, ws.export_audit(s))  # owner-only, whole or not at all
+                write_file(path, ws.exchange.export_audit(s))  # owner-only, whole or not at all
                 return str(path)
             if what == "trail":
-                write(ws.audit_document(s), path)
+                write(ws.oversight.audit_document(s), path)
                 return str(path)
             assert chosen is not None
-            doc = ws.session_document(s, chosen["session"])
+            doc = ws.oversight.session_document(s, chosen["session"])
             if fmt == "pdf":
                 write(doc, path)
             else:  # texts a spreadsheet shows as text, never runs as a formula
@@ -316,10 +316,10 @@ def _preview_build(folder: Path, _args: Namespace) -> tuple[Any, Any]:
     from scorer.gui.desk_sample import build_desk_sample
 
     ws, _coordinator, _trial = build_desk_sample(folder / "trial")
-    admin = ws.login("ada", "Sunflower-Meadow-7")
-    ws.add_user(admin, "mona", "Mona Monitor", "monitor", "Temporary-pass-0")
-    s = ws.login("mona", "Temporary-pass-0")
-    ws.change_password(s, "Temporary-pass-0", "Harbour-Lantern-2024")
+    admin = ws.accounts.login("ada", "Sunflower-Meadow-7")
+    ws.accounts.add_user(admin, "mona", "Mona Monitor", "monitor", "Temporary-pass-0")
+    s = ws.accounts.login("mona", "Temporary-pass-0")
+    ws.accounts.change_password(s, "Temporary-pass-0", "Harbour-Lantern-2024")
     return ws, s
 
 

@@ -37,7 +37,7 @@ import sys
 from argparse import ArgumentParser, Namespace
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QShowEvent
@@ -69,29 +69,9 @@ SCORING_WIDTH = 430
 MIN_CASE_VIEW_WIDTH = 360
 
 
-class ReadingFacade(Protocol):
-    """What the reading window needs of ``scorer.workspace.Workspace``."""
-
-    @property
-    def cache_dir(self) -> Path: ...
-
-    def worklist(self, s: Any, trial: str) -> list[dict[str, Any]]: ...
-
-    def open_case(self, s: Any, case_code: str) -> dict[str, Any]: ...
-
-    def case_images(self, s: Any, case_code: str) -> dict[str, list[dict[str, Any]]]: ...
-
-    def get_read(self, s: Any, code: str) -> Any: ...
-
-    def sign_case(
-        self, s: Any, case_code: str, password: str, username: str | None = None
-    ) -> list[str]: ...
-
-    def reopen_case(self, s: Any, case_code: str, reason: str) -> None: ...
-
-    def unlock(self, s: Any, password: str) -> None: ...
-
-    def lock(self, s: Any) -> None: ...
+#: What the reading window holds: the workspace (its accounts, worklists, reading and images
+#: services), or a test's stand-in with the same attributes.
+ReadingFacade = Any
 
 
 class ReadingWindow(QMainWindow):
@@ -131,15 +111,15 @@ class ReadingWindow(QMainWindow):
         self._ws = workspace
         self._session = session
         self._trial = trial
-        self.settings = settings or layout_settings(Path(workspace.cache_dir).parent)
+        self.settings = settings or layout_settings(Path(workspace.images.cache_dir).parent)
         self.preparer = preparer or CasePreparer(
-            lambda code: workspace.case_images(session, code),
-            cache_dir=workspace.cache_dir,
+            lambda code: workspace.images.case_images(session, code),
+            cache_dir=workspace.images.cache_dir,
             parent=self,
         )
         self.prefetch = prefetch
         self.logout_on_close = logout_on_close
-        self.writer = writer or ScoreWriter(workspace, session, self)  # type: ignore[arg-type]
+        self.writer = writer or ScoreWriter(workspace.reading, session, self)
         self.writer.sessionLocked.connect(lambda _m: self.lock_session(server_side=True))
         self.tasks = KeptTasks()
         self.worklist = ReaderWorklist()
@@ -159,7 +139,9 @@ class ReadingWindow(QMainWindow):
             self.case_view, lambda: self.model, self.toggle_sync, self
         )
         film_clock = self.case_view.film_clock
-        self.time_log = CaseTimeLog(workspace, session, trial, self.tasks, film_clock)
+        self.time_log = CaseTimeLog(
+            getattr(workspace, "reading", None), session, trial, self.tasks, film_clock
+        )
         self._build_panels()
 
         self.case_actions = actions = CaseActions(self, self)
@@ -224,7 +206,7 @@ class ReadingWindow(QMainWindow):
         self.session_lock.stop()
         self.writer.stop(5.0)
         self.log_time(wait=True)
-        logout = getattr(self._ws, "logout", None)
+        logout = getattr(getattr(self._ws, "accounts", None), "logout", None)
         if self.logout_on_close and logout is not None and not self.locked:
             from scorer.workspace import ScorerError
 
@@ -260,7 +242,7 @@ class ReadingWindow(QMainWindow):
     def load_worklist(self) -> None:
         """Fetch the reader's worklist (on a worker thread) and open the first unsigned case."""
         run_in_background(
-            self._ws.worklist,
+            self._ws.worklists.worklist,
             self._session,
             self._trial,
             done=self._worklist_loaded,
@@ -368,8 +350,8 @@ class ReadingWindow(QMainWindow):
     def _open_and_load(self, code: str) -> tuple[dict[str, Any], CaseScores]:
         """On a worker thread: open the case (its reads start on first opening) and fetch
         its stored scores, so the grid resumes where the reader stopped."""
-        answer = self._ws.open_case(self._session, code)
-        return answer, load_case(self._ws, self._session, answer)
+        answer = self._ws.reading.open_case(self._session, code)
+        return answer, load_case(self._ws.reading, self._session, answer)
 
     def _prepared(self, case: PreparedCase) -> None:
         if case.code != self.current_code:
@@ -441,7 +423,7 @@ class ReadingWindow(QMainWindow):
             return
         first = not bool(getattr(self._session, "signed_once", False))
         dialog = SignDialog(
-            lambda user, pw: self._ws.sign_case(self._session, code, pw, username=user),
+            lambda user, pw: self._ws.reading.sign_case(self._session, code, pw, username=user),
             str(getattr(self._session, "username", "")),
             str(getattr(self._session, "full_name", "")),
             len(m.letters),
@@ -460,7 +442,7 @@ class ReadingWindow(QMainWindow):
         self.statusBar().showMessage(f"Case {code} signed.", 6000)
         self.caseSigned.emit(code)
         self._take_focus()
-        feedback = getattr(self._ws, "calibration_feedback", None)
+        feedback = getattr(getattr(self._ws, "calibration", None), "calibration_feedback", None)
         if feedback is not None:
             # Training mode: a calibration case shows the reference after signing (any other
             # case answers "not found", and nothing is shown).
@@ -486,7 +468,7 @@ class ReadingWindow(QMainWindow):
         if m is None or code is None or self.case_state() != "signed":
             return
         dialog = ReopenDialog(
-            lambda reason: self._ws.reopen_case(self._session, code, reason), parent=self
+            lambda reason: self._ws.reading.reopen_case(self._session, code, reason), parent=self
         )
         self.reopen_dialog = dialog
         dialog.accepted.connect(lambda: self._reopened(code, m))
@@ -604,7 +586,7 @@ class ReadingWindow(QMainWindow):
         """Log out at the facade (on a worker), close the window and say so (the
         workstation shows the log-in again)."""
         self.locked = True
-        logout = getattr(self._ws, "logout", None)
+        logout = getattr(getattr(self._ws, "accounts", None), "logout", None)
         if logout is not None:
             self.tasks.run(logout, self._session)
         self.loggedOut.emit()
@@ -642,11 +624,11 @@ def _preview_build(folder: Path, args: Namespace) -> tuple[Any, Path]:
     sample = build_sample_workspace(folder / "trial", patients=args.patients)
     ws, s = sample.workspace, sample.session
     zero = {d.area: AreaScore.scored(0) for d in get_method("svh").areas}
-    for n, row in enumerate(ws.worklist(s, sample.trial)[: args.signed]):
-        for code in ws.open_case(s, row["code"])["reads"].values():
-            ws.set_scores(s, code, zero)
+    for n, row in enumerate(ws.worklists.worklist(s, sample.trial)[: args.signed]):
+        for code in ws.reading.open_case(s, row["code"])["reads"].values():
+            ws.reading.set_scores(s, code, zero)
         first = n == 0
-        ws.sign_case(
+        ws.reading.sign_case(
             s, row["code"], SAMPLE_READER_PASSWORD, username=SAMPLE_READER if first else None
         )
     return sample, folder / "data"

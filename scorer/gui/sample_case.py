@@ -157,21 +157,21 @@ def build_sample_workspace(
     if before_import is not None:
         before_import(films)
     ws = Workspace.initialize("ada", "Ada Admin", "Sunflower-Meadow-7", db=str(root / "demo.db"))
-    admin = ws.login("ada", "Sunflower-Meadow-7")
-    ws.add_user(admin, "cora", "Cora Coordinator", "coordinator", "Temporary-pass-1")
-    ws.add_user(admin, SAMPLE_READER, "Rita Reader", "reader", "Temporary-pass-2")
-    coordinator = ws.login("cora", "Temporary-pass-1")
-    ws.change_password(coordinator, "Temporary-pass-1", "Willow-Compass-2024")
-    ws.create_trial(
+    admin = ws.accounts.login("ada", "Sunflower-Meadow-7")
+    ws.accounts.add_user(admin, "cora", "Cora Coordinator", "coordinator", "Temporary-pass-1")
+    ws.accounts.add_user(admin, SAMPLE_READER, "Rita Reader", "reader", "Temporary-pass-2")
+    coordinator = ws.accounts.login("cora", "Temporary-pass-1")
+    ws.accounts.change_password(coordinator, "Temporary-pass-1", "Willow-Compass-2024")
+    ws.trials.create_trial(
         coordinator,
         SAMPLE_TRIAL,
         "Demo trial",
         design=design,
         visits=list(SAMPLE_VISITS[:visits]),
     )
-    ws.import_images(coordinator, SAMPLE_TRIAL, [root / "incoming"], workers=1)
-    ws.assign_reader(coordinator, SAMPLE_TRIAL, SAMPLE_READER)
-    ws.generate_worklists(coordinator, SAMPLE_TRIAL)
-    reader = ws.login(SAMPLE_READER, "Temporary-pass-2")
-    ws.change_password(reader, "Temporary-pass-2", SAMPLE_READER_PASSWORD)
+    ws.images.import_images(coordinator, SAMPLE_TRIAL, [root / "incoming"], workers=1)
+    ws.worklists.assign_reader(coordinator, SAMPLE_TRIAL, SAMPLE_READER)
+    ws.worklists.generate_worklists(coordinator, SAMPLE_TRIAL)
+    reader = ws.accounts.login(SAMPLE_READER, "Temporary-pass-2")
+    ws.accounts.change_password(reader, "Temporary-pass-2", SAMPLE_READER_PASSWORD)
     return SampleReading(ws, reader, SAMPLE_TRIAL, films)

@@ -1781,34 +1781,34 @@ def build_scoring_sample(
     root = Path(folder)
     root.mkdir(parents=True, exist_ok=True)
     ws = Workspace.initialize("ada", "Ada Admin", "Sunflower-Meadow-7", db=str(root / "grid.db"))
-    admin = ws.login("ada", "Sunflower-Meadow-7")
-    ws.add_user(admin, "cora", "Cora Coordinator", "coordinator", "Temporary-pass-1")
-    ws.add_user(admin, "rita", "Rita Reader", "reader", "Temporary-pass-2")
-    coord = ws.login("cora", "Temporary-pass-1")
-    ws.change_password(coord, "Temporary-pass-1", "Willow-Compass-2024")
+    admin = ws.accounts.login("ada", "Sunflower-Meadow-7")
+    ws.accounts.add_user(admin, "cora", "Cora Coordinator", "coordinator", "Temporary-pass-1")
+    ws.accounts.add_user(admin, "rita", "Rita Reader", "reader", "Temporary-pass-2")
+    coord = ws.accounts.login("cora", "Temporary-pass-1")
+    ws.accounts.change_password(coord, "Temporary-pass-1", "Willow-Compass-2024")
     labels = [("W0", 0.0), ("W24", 24.0), ("W52", 52.0), ("W104", 104.0)][:visits]
-    ws.create_trial(coord, trial, "Scoring grid demo", visits=labels)
+    ws.trials.create_trial(coord, trial, "Scoring grid demo", visits=labels)
     for i in range(patients):
-        ws.add_patient(coord, trial, f"SUBJ-{i + 1:03d}")
-    ws.assign_reader(coord, trial, "rita")
-    ws.generate_worklists(coord, trial)
-    reader = ws.login("rita", "Temporary-pass-2")
-    ws.change_password(reader, "Temporary-pass-2", "Tulip-Garden-2024")
-    cases = [row["code"] for row in ws.worklist(reader, trial)]
+        ws.trials.add_patient(coord, trial, f"SUBJ-{i + 1:03d}")
+    ws.worklists.assign_reader(coord, trial, "rita")
+    ws.worklists.generate_worklists(coord, trial)
+    reader = ws.accounts.login("rita", "Temporary-pass-2")
+    ws.accounts.change_password(reader, "Temporary-pass-2", "Tulip-Garden-2024")
+    cases = [row["code"] for row in ws.worklists.worklist(reader, trial)]
     return ScoringSample(ws, reader, coord, trial, cases)
 
 
 def _preview_build(folder: Path, args: Namespace) -> tuple[ScoringSample, CaseScores]:
     sample = build_scoring_sample(folder / "trial", patients=1, visits=args.visits)
-    opened = sample.workspace.open_case(sample.session, sample.cases[0])
-    return sample, load_case(sample.workspace, sample.session, opened)
+    opened = sample.workspace.reading.open_case(sample.session, sample.cases[0])
+    return sample, load_case(sample.workspace.reading, sample.session, opened)
 
 
 def _preview_window(built: tuple[ScoringSample, CaseScores], args: Namespace) -> ScoringGrid:
     from scorer.gui.login import UnlockDialog
 
     sample, case = built
-    writer = ScoreWriter(sample.workspace, sample.session)
+    writer = ScoreWriter(sample.workspace.reading, sample.session)
     grid = ScoringGrid(GridModel.from_case(case, submit=writer.submit), writer)
     grid.setWindowTitle("scorer — scoring grid")
     writer.sessionLocked.connect(
@@ -1841,7 +1841,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
 
 
 def _unlock(grid: ScoringGrid, sample: ScoringSample, writer: ScoreWriter, dialog: Any) -> None:
-    d = dialog(lambda pw: sample.workspace.unlock(sample.session, pw), sample.reader, grid)
+    d = dialog(lambda pw: sample.workspace.accounts.unlock(sample.session, pw), sample.reader, grid)
     d.accepted.connect(writer.resume)
     d.open()
 

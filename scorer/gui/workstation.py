@@ -135,8 +135,8 @@ class Workstation(QObject):
     def start(self) -> None:
         """Show the log-in dialog."""
         dialog = LoginDialog(
-            lambda user, password: self.ws.login(user, password),
-            lambda *args: self.ws.change_password(*args),
+            lambda user, password: self.ws.accounts.login(user, password),
+            lambda *args: self.ws.accounts.change_password(*args),
             username=self.username,
         )
         self.login_dialog = dialog
@@ -174,7 +174,7 @@ class Workstation(QObject):
         self.username = session.username
         if session.role == "coordinator":
             self.tasks.run(
-                self.ws.list_trials,
+                self.ws.trials.list_trials,
                 session,
                 done=lambda trials: self._desk_trials(session, trials),
                 failed=lambda exc: self._failed(session, exc),
@@ -199,11 +199,11 @@ class Workstation(QObject):
                 "trail's verification are on the command line (`scorer user ...`, "
                 "`scorer backup`, `scorer audit verify`).",
             )
-            self.ws.logout(session)
+            self.ws.accounts.logout(session)
             self.finished.emit()
             return
         self.tasks.run(
-            self.ws.reading_trials,
+            self.ws.worklists.reading_trials,
             session,
             done=lambda trials: self._trials_known(session, trials),
             failed=lambda exc: self._failed(session, exc),
@@ -217,7 +217,7 @@ class Workstation(QObject):
             QMessageBox.information(
                 None, "scorer", "You have no cases to read yet. Your coordinator assigns them."
             )
-            self.ws.logout(session)
+            self.ws.accounts.logout(session)
             self.finished.emit()
             return
         elif len(trials) == 1:
@@ -225,7 +225,7 @@ class Workstation(QObject):
         else:
             trial = self.choose_trial(None, trials)
         if trial is None:
-            self.ws.logout(session)
+            self.ws.accounts.logout(session)
             self.finished.emit()
             return
         self.open_reading(session, trial)
@@ -244,7 +244,7 @@ class Workstation(QObject):
         else:
             trial = self.choose_trial(None, [{**t, "cases": "", "signed": ""} for t in trials])
         if trial is None:
-            self.ws.logout(session)
+            self.ws.accounts.logout(session)
             self.finished.emit()
             return
         self.open_desk(session, trial)
@@ -269,7 +269,7 @@ class Workstation(QObject):
             self.ws,
             session,
             trial,
-            settings=layout_settings(Path(self.ws.cache_dir).parent),
+            settings=layout_settings(Path(self.ws.images.cache_dir).parent),
             logout_on_close=True,
         )
         window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
@@ -296,7 +296,7 @@ class Workstation(QObject):
 
     def _failed(self, session: Any, exc: BaseException) -> None:
         QMessageBox.warning(None, "scorer", str(exc) or type(exc).__name__)
-        self.ws.logout(session)
+        self.ws.accounts.logout(session)
         self.finished.emit()
 
 

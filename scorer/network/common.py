@@ -148,7 +148,7 @@ class Importer:
             if self._pool is None:
                 return refused(OUT_OF_RESOURCES, "the receiver is stopping")
             try:
-                report = self.ws.import_images(
+                report = self.ws.images.import_images(
                     self.s,
                     self.trial,
                     [],

@@ -80,7 +80,7 @@ class Receiver:
         if not 0 <= port <= 65535:
             raise NetworkError(f"port {port} is outside 0-65535")
         self.host, self.port = host, port
-        settings = ws.dicom_settings(s, trial)  # a coordinator, and the trial exists
+        settings = ws.images.dicom_settings(s, trial)  # a coordinator, and the trial exists
         if settings.get("locked"):
             raise NetworkError(f"trial {trial} is locked: it takes no more images")
         senders = {check_ae_title(a, "--allow") for a in allow}
@@ -137,7 +137,7 @@ class Receiver:
         self._ae = ae
         self.port = self._server.server_address[1]  # the port given, or the one chosen for 0
         self.importer.call(
-            self.ws.audit_dicom,
+            self.ws.images.audit_dicom,
             self.s,
             self.trial,
             "dicom.receive.start",
@@ -176,7 +176,7 @@ class Receiver:
         for a in self.arrivals:
             counts[a.status] = counts.get(a.status, 0) + 1
         try:
-            self.ws.audit_dicom(
+            self.ws.images.audit_dicom(
                 self.s,
                 self.trial,
                 "dicom.receive.stop",
@@ -196,7 +196,7 @@ class Receiver:
     def _keep_alive(self) -> None:
         while not self._stopping.wait(KEEP_ALIVE_S):
             try:
-                self.importer.call(self.ws.keep_alive, self.s)
+                self.importer.call(self.ws.accounts.keep_alive, self.s)
             except Exception as exc:
                 log.error("the receiver's session ended (%s): stopping", exc)
                 threading.Thread(target=self.stop, name="receiver-stop").start()
@@ -256,7 +256,7 @@ class Receiver:
     def _audit_association(self, details: dict[str, Any]) -> None:
         try:
             self.importer.call(
-                self.ws.audit_dicom, self.s, self.trial, "dicom.association", details
+                self.ws.images.audit_dicom, self.s, self.trial, "dicom.association", details
             )
         except Exception as exc:
             log.error("could not audit an association (%s): %s", details, exc)

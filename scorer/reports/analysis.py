@@ -206,129 +206,19 @@ def analyze(
     reads: Iterable[Read], methods: dict[str, Method], options: AnalysisOptions
 ) -> dict[str, Any]:
     """Totals, change, SDC, progression, ICCs, Bland–Altman and per-area kappa of the reads."""
-    all_reads = list(reads)
-    if not all_reads:
-        raise AnalysisError("there are no reads to analyse")
-    method_ids = sorted({r.method for r in all_reads})
-    method_id = options.method or ("svh" if "svh" in method_ids else method_ids[0])
-    if method_id not in methods:
-        raise AnalysisError(f"unknown method {method_id!r}")
-    method = methods[method_id]
     notes: list[str] = []
-    selected = [
-        r
-        for r in all_reads
-        if r.method == method_id
-        and r.read_type in options.read_types
-        and r.status in options.statuses
-    ]
-    excluded = len(all_reads) - len(selected)
-    if excluded:
-        notes.append(
-            f"{excluded} read(s) left out: only {'/'.join(options.read_types)} reads with status "
-            f"{'/'.join(options.statuses)} and method {method_id} enter the analysis"
-        )
-    if not selected:
-        raise AnalysisError(
-            f"no {'/'.join(options.read_types)} {'/'.join(options.statuses)} reads "
-            f"with method {method_id}"
-        )
-    # (patient, visit, reader) -> read; a reader with two reads of one visit is ambiguous.
-    table: dict[tuple[str, str, str], Read] = {}
-    for r in selected:
-        key = (r.patient, r.visit, r.reader)
-        if key in table:
-            raise AnalysisError(
-                f"reader {r.reader} has two {r.read_type} reads of patient {r.patient} at visit "
-                f"{r.visit} (read ids {table[key].read_id} and {r.read_id})"
-            )
-        table[key] = r
+    method, selected = _selected_reads(list(reads), methods, options, notes)
+    table = _read_table(selected)
     readers = sorted({r.reader for r in selected})
     patients = sorted({r.patient for r in selected})
-    # Visits in the order of the median over patients of their dates (one mis-dated visit
-    # cannot reorder them); the earliest date of each is the one shown and filled towards.
-    order = visit_order((r.patient, r.visit, r.visit_date) for r in selected)
-    visit_dates: dict[str, date | None] = dict(order.earliest)
-    visits = order.visits
-    notes += order.notes
-    for label, given in (("--from", options.visit_from), ("--to", options.visit_to)):
-        if given is not None and given not in visits:
-            raise AnalysisError(
-                f"{label} visit {given!r} is not in the reads (visits: {', '.join(visits)})"
-            )
-    v_from = options.visit_from or visits[0]
-    v_to = options.visit_to or visits[-1]
-    if visits.index(v_from) > visits.index(v_to):
-        raise AnalysisError(f"visit {v_from} comes after {v_to}")
+    visits, visit_dates, v_from, v_to = _visit_span(selected, options, notes)
     rules = options.rules
     single_visit = v_from == v_to
 
     # Every read's scores as one array (a row per (patient, visit, reader)), totals at once.
     scores = _Scores(method, table)
-    status = score_matrix.status_totals(scores.matrix, rules)
-    missing = np.isnan(status.total)
-    n_missing_status = int(missing.sum())
-    n_adjusted = int((status.adjusted & ~missing).sum())
-    tot: dict[tuple[str, str, str], float] = dict(
-        zip(scores.keys, status.total.tolist(), strict=True)
-    )
-    if n_missing_status:
-        notes.append(f"{n_missing_status} status total(s) missing under the missing-area rule")
-    if n_adjusted:
-        notes.append(f"{n_adjusted} status total(s) scaled up for areas not assessable")
-
-    totals_out: dict[str, Any] = {}
-    icc_by_visit: dict[str, Any] = {}
-    by_visit: dict[str, np.ndarray] = {}
-    for v in visits:
-        per_reader = {}
-        for rd in readers:
-            vals = [tot.get((p, v, rd), math.nan) for p in patients]
-            per_reader[rd] = _summ([x for x in vals if not math.isnan(x)])
-        totals_out[v] = {
-            "date": _iso(visit_dates.get(v)),
-            "readers": per_reader,
-        }
-        by_visit[v] = np.array(
-            [[tot.get((p, v, rd), math.nan) for rd in readers] for p in patients], dtype=float
-        )
-    pooled = np.array(
-        [[tot.get((p, v, rd), math.nan) for rd in readers] for p in patients for v in visits],
-        dtype=float,
-    )
-    pairwise: list[dict[str, Any]] = []
-    icc_status: dict[str, Any] | None = None
-    status_note: str | None = None
-    by_visit_notes: dict[str, str | None] = dict.fromkeys(visits)
-    if len(readers) >= 2:
-        what = "status pooled over visits" if len(visits) > 1 else "status"
-        icc_status, status_note = _icc_table(
-            pooled, options.confidence, f"{what} (all readers)", notes
-        )
-        pairwise += _pairwise_icc(
-            pooled, readers, "status", None, options.confidence, notes, pooled=len(visits) > 1
-        )
-        for v, m in by_visit.items():
-            icc_by_visit[v], by_visit_notes[v] = _icc_table(
-                m, options.confidence, f"status at {v} (all readers)", notes
-            )
-            if len(visits) > 1:
-                pairwise += _pairwise_icc(m, readers, "status", v, options.confidence, notes)
-    else:
-        icc_by_visit = dict.fromkeys(visits)
-    if len(readers) >= 2:
-        targets = "(patient, visit) targets"
-        _note_left_out(pooled, readers, "status ICC (all readers)", targets, notes)
-        if len(visits) > 1:
-            for v, m in by_visit.items():
-                _note_left_out(m, readers, f"status ICC at {v} (all readers)", "patients", notes)
-    else:
-        status_note = ONE_READER
-        by_visit_notes = dict.fromkeys(visits, ONE_READER)
-    n_status_targets = int(complete_rows(pooled)[0].shape[0]) if len(readers) >= 2 else 0
-    if len(visits) > 1:
-        notes.append("pooled status ICC treats each patient's visits as independent targets")
-
+    tot = _status_of(scores, rules, notes)
+    totals_out, by_visit, pooled = _status_by_visit(tot, patients, readers, visits, visit_dates)
     result: dict[str, Any] = {
         "method": method.id,
         "method_name": method.name,
@@ -349,20 +239,7 @@ def analyze(
         "change": None,
         "sdc": None,
         "sdc_note": "No SDC: one visit only, no change scores" if single_visit else None,
-        "icc": {
-            "status": icc_status,
-            "status_n": n_status_targets,
-            "status_anova": _anova(pooled) if len(readers) >= 2 else None,
-            "status_by_visit": icc_by_visit,
-            "change": None,
-            "change_n": 0,
-            "change_anova": None,
-            "pairwise": pairwise,
-            # Why a table above is null (None when it is not): docs/incomplete-designs.md.
-            "status_note": status_note,
-            "status_by_visit_notes": by_visit_notes,
-            "change_note": None,
-        },
+        "icc": _status_icc(pooled, by_visit, readers, visits, options.confidence, notes),
         "bland_altman": [],
         "kappa": [],
         "progression": None,
@@ -384,6 +261,178 @@ def analyze(
     if options.kappa and len(readers) >= 2:
         result["kappa"] = _kappa_section(method, scores, readers, patients, visits)
     return result
+
+
+def _selected_reads(
+    all_reads: list[Read], methods: dict[str, Method], options: AnalysisOptions, notes: list[str]
+) -> tuple[Method, list[Read]]:
+    """The method analysed (``options.method``, else svh if read, else the first) and its
+    reads of the read types and statuses asked for, the others noted as left out; refused
+    without reads, with an unknown method, or with none left."""
+    if not all_reads:
+        raise AnalysisError("there are no reads to analyse")
+    method_ids = sorted({r.method for r in all_reads})
+    method_id = options.method or ("svh" if "svh" in method_ids else method_ids[0])
+    if method_id not in methods:
+        raise AnalysisError(f"unknown method {method_id!r}")
+    selected = [
+        r
+        for r in all_reads
+        if r.method == method_id
+        and r.read_type in options.read_types
+        and r.status in options.statuses
+    ]
+    excluded = len(all_reads) - len(selected)
+    if excluded:
+        notes.append(
+            f"{excluded} read(s) left out: only {'/'.join(options.read_types)} reads with status "
+            f"{'/'.join(options.statuses)} and method {method_id} enter the analysis"
+        )
+    if not selected:
+        raise AnalysisError(
+            f"no {'/'.join(options.read_types)} {'/'.join(options.statuses)} reads "
+            f"with method {method_id}"
+        )
+    return methods[method_id], selected
+
+
+def _read_table(selected: Sequence[Read]) -> dict[tuple[str, str, str], Read]:
+    """(patient, visit, reader) -> read; a reader with two reads of one visit is ambiguous
+    and refused."""
+    table: dict[tuple[str, str, str], Read] = {}
+    for r in selected:
+        key = (r.patient, r.visit, r.reader)
+        if key in table:
+            raise AnalysisError(
+                f"reader {r.reader} has two {r.read_type} reads of patient {r.patient} at visit "
+                f"{r.visit} (read ids {table[key].read_id} and {r.read_id})"
+            )
+        table[key] = r
+    return table
+
+
+def _visit_span(
+    selected: Sequence[Read], options: AnalysisOptions, notes: list[str]
+) -> tuple[list[str], dict[str, date | None], str, str]:
+    """The visits in order with the earliest date of each, and the two visits the change is
+    between (``--from``/``--to``, default the first and the last); refused when either is not
+    in the reads or they are the wrong way round."""
+    # Visits in the order of the median over patients of their dates (one mis-dated visit
+    # cannot reorder them); the earliest date of each is the one shown and filled towards.
+    order = visit_order((r.patient, r.visit, r.visit_date) for r in selected)
+    visit_dates: dict[str, date | None] = dict(order.earliest)
+    visits = order.visits
+    notes.extend(order.notes)
+    for label, given in (("--from", options.visit_from), ("--to", options.visit_to)):
+        if given is not None and given not in visits:
+            raise AnalysisError(
+                f"{label} visit {given!r} is not in the reads (visits: {', '.join(visits)})"
+            )
+    v_from = options.visit_from or visits[0]
+    v_to = options.visit_to or visits[-1]
+    if visits.index(v_from) > visits.index(v_to):
+        raise AnalysisError(f"visit {v_from} comes after {v_to}")
+    return visits, visit_dates, v_from, v_to
+
+
+def _status_of(
+    scores: _Scores, rules: MissingDataRules, notes: list[str]
+) -> dict[tuple[str, str, str], float]:
+    """Every read's status total by (patient, visit, reader), NaN where the missing-area rule
+    leaves it missing; how many are missing and how many scaled up noted."""
+    status = score_matrix.status_totals(scores.matrix, rules)
+    missing = np.isnan(status.total)
+    n_missing_status = int(missing.sum())
+    n_adjusted = int((status.adjusted & ~missing).sum())
+    tot: dict[tuple[str, str, str], float] = dict(
+        zip(scores.keys, status.total.tolist(), strict=True)
+    )
+    if n_missing_status:
+        notes.append(f"{n_missing_status} status total(s) missing under the missing-area rule")
+    if n_adjusted:
+        notes.append(f"{n_adjusted} status total(s) scaled up for areas not assessable")
+    return tot
+
+
+def _status_by_visit(
+    tot: dict[tuple[str, str, str], float],
+    patients: list[str],
+    readers: list[str],
+    visits: list[str],
+    visit_dates: dict[str, date | None],
+) -> tuple[dict[str, Any], dict[str, np.ndarray], np.ndarray]:
+    """The status totals' summary per visit and reader (the result's ``totals``), and as
+    patients × readers arrays: one per visit, and every visit pooled (a row per patient and
+    visit)."""
+    totals_out: dict[str, Any] = {}
+    by_visit: dict[str, np.ndarray] = {}
+    for v in visits:
+        per_reader = {}
+        for rd in readers:
+            vals = [tot.get((p, v, rd), math.nan) for p in patients]
+            per_reader[rd] = _summ([x for x in vals if not math.isnan(x)])
+        totals_out[v] = {
+            "date": _iso(visit_dates.get(v)),
+            "readers": per_reader,
+        }
+        by_visit[v] = np.array(
+            [[tot.get((p, v, rd), math.nan) for rd in readers] for p in patients], dtype=float
+        )
+    pooled = np.array(
+        [[tot.get((p, v, rd), math.nan) for rd in readers] for p in patients for v in visits],
+        dtype=float,
+    )
+    return totals_out, by_visit, pooled
+
+
+def _status_icc(
+    pooled: np.ndarray,
+    by_visit: dict[str, np.ndarray],
+    readers: list[str],
+    visits: list[str],
+    confidence: float,
+    notes: list[str],
+) -> dict[str, Any]:
+    """The result's ``icc`` with its status ICCs — all readers pooled over visits and at each
+    visit, every pair — and why any is null; the change ICCs are left for the change."""
+    pairwise: list[dict[str, Any]] = []
+    icc_status: dict[str, Any] | None = None
+    status_note: str | None = ONE_READER
+    icc_by_visit: dict[str, Any] = dict.fromkeys(visits)
+    by_visit_notes: dict[str, str | None] = dict.fromkeys(visits, ONE_READER)
+    if len(readers) >= 2:
+        what = "status pooled over visits" if len(visits) > 1 else "status"
+        icc_status, status_note = _icc_table(pooled, confidence, f"{what} (all readers)", notes)
+        pairwise += _pairwise_icc(
+            pooled, readers, "status", None, confidence, notes, pooled=len(visits) > 1
+        )
+        for v, m in by_visit.items():
+            icc_by_visit[v], by_visit_notes[v] = _icc_table(
+                m, confidence, f"status at {v} (all readers)", notes
+            )
+            if len(visits) > 1:
+                pairwise += _pairwise_icc(m, readers, "status", v, confidence, notes)
+        targets = "(patient, visit) targets"
+        _note_left_out(pooled, readers, "status ICC (all readers)", targets, notes)
+        if len(visits) > 1:
+            for v, m in by_visit.items():
+                _note_left_out(m, readers, f"status ICC at {v} (all readers)", "patients", notes)
+    if len(visits) > 1:
+        notes.append("pooled status ICC treats each patient's visits as independent targets")
+    return {
+        "status": icc_status,
+        "status_n": int(complete_rows(pooled)[0].shape[0]) if len(readers) >= 2 else 0,
+        "status_anova": _anova(pooled) if len(readers) >= 2 else None,
+        "status_by_visit": icc_by_visit,
+        "change": None,
+        "change_n": 0,
+        "change_anova": None,
+        "pairwise": pairwise,
+        # Why a table above is null (None when it is not): docs/incomplete-designs.md.
+        "status_note": status_note,
+        "status_by_visit_notes": by_visit_notes,
+        "change_note": None,
+    }
 
 
 class _Scores:
@@ -413,16 +462,83 @@ def _change_section(
     options: AnalysisOptions,
     notes: list[str],
 ) -> None:
-    rules = options.rules
-    table, row_of = scores.table, scores.row
-    # The change of every reader and patient with both visits read, all at once.
+    """Into ``result``: the change from ``v_from`` to ``v_to`` per patient and reader, its
+    all-reader and pairwise ICCs and Bland–Altman, the SDC, progression against each
+    threshold and the cumulative probability of the reader-mean change."""
+    visits: list[str] = result["visits"]
+    ch = _changes(
+        method, scores, readers, patients, visits, visit_dates, v_from, v_to, options, notes
+    )
+    changes, per_patient = ch.changes, ch.per_patient
+    result["change"] = {
+        "readers": {
+            rd: _summ([float(x) for x in changes[:, j] if not math.isnan(x)])
+            for j, rd in enumerate(readers)
+        },
+        "reader_mean": _summ([row["mean"] for row in per_patient if row["mean"] is not None]),
+        "patients": per_patient,
+    }
+    if len(readers) >= 2:
+        _change_agreement(result, changes, readers, options.confidence, notes)
+    result["sdc"], result["sdc_note"] = _sdc_section(changes, readers, options.sdc_level, notes)
+    sdcs = _SdcValues.of(result["sdc"])
+
+    # Progression: reader-mean change against each threshold; per reader with k = 1.
+    # Annualised thresholds (rapid progression) compare the annualised reader-mean change,
+    # over the patients that have one (visit interval of 30 days or more).
+    means = [
+        (row["patient"], row["mean"], row["annualised"])
+        for row in per_patient
+        if row["mean"] is not None
+    ]
+    per_year = [ch.exact_annual[p] for p, _, a in means if a is not None]
+    result["progression"] = {
+        "sdc_k_reader_mean": result["sdc"]["k"] if result["sdc"] else len(readers),
+        "sdc_k_single_reader": 1,
+        "thresholds": _progression(
+            options, readers, changes, [m for _, m, _ in means], per_year, sdcs
+        ),
+    }
+    if means:
+        cp = cumulative_probability(np.array([m for _, m, _ in means], dtype=float))
+        result["cumulative_probability"] = {
+            "group": "reader mean",
+            "plotting_position": "(i - 0.5) / n",
+            "n": cp.n,
+            "change": [_r(float(x)) for x in cp.values],
+            "probability_pct": [_r(float(q)) for q in cp.percent],
+            "sdc": _r(sdcs.sdc95 if options.sdc_level == 95 else sdcs.sdc80),
+        }
+
+
+@dataclass
+class _Changes:
+    """The change of every patient (row) and reader (column), NaN where there is none; each
+    patient's row of the result's ``change.patients``; and the unrounded annualised
+    reader-mean change by patient (for the thresholds)."""
+
+    changes: np.ndarray
+    per_patient: list[dict[str, Any]]
+    exact_annual: dict[str, float]
+
+
+def _change_of(
+    scores: _Scores,
+    patients: list[str],
+    readers: list[str],
+    v_from: str,
+    v_to: str,
+    rules: MissingDataRules,
+) -> dict[tuple[str, str], float]:
+    """The change of every reader and patient with both visits read, all at once."""
+    row_of = scores.row
     both = [
         (p, rd)
         for p in patients
         for rd in readers
         if (p, v_from, rd) in row_of and (p, v_to, rd) in row_of
     ]
-    change_of: dict[tuple[str, str], float] = dict(
+    return dict(
         zip(
             both,
             score_matrix.change_totals(
@@ -433,12 +549,31 @@ def _change_section(
             strict=True,
         )
     )
+
+
+def _changes(
+    method: Method,
+    scores: _Scores,
+    readers: list[str],
+    patients: list[str],
+    visits: list[str],
+    visit_dates: dict[str, date | None],
+    v_from: str,
+    v_to: str,
+    options: AnalysisOptions,
+    notes: list[str],
+) -> _Changes:
+    """Each patient's change per reader (a missing ``v_to`` filled under the missing-visit
+    rule), their mean and its annualised value; the fills and the intervals too short to
+    annualise noted."""
+    rules = options.rules
+    table = scores.table
+    change_of = _change_of(scores, patients, readers, v_from, v_to, rules)
     changes = np.full((len(patients), len(readers)), np.nan)
     per_patient: list[dict[str, Any]] = []
     annual_ok = True
     exact_annual: dict[str, float] = {}  # unrounded, for the thresholds
     imputed = 0
-    visits: list[str] = result["visits"]
     for i, p in enumerate(patients):
         row: dict[str, Any] = {"patient": p, "readers": {}}
         # The patient's visit dates (spec §6: the earliest among the visit's images): from
@@ -486,57 +621,72 @@ def _change_section(
             else "linear extrapolation on actual dates"
         )
         notes.append(f"{imputed} change score(s) filled for a missing {v_to} visit by {how}")
-    result["change"] = {
-        "readers": {
-            rd: _summ([float(x) for x in changes[:, j] if not math.isnan(x)])
-            for j, rd in enumerate(readers)
-        },
-        "reader_mean": _summ([row["mean"] for row in per_patient if row["mean"] is not None]),
-        "patients": per_patient,
-    }
-    if len(readers) >= 2:
-        complete, mask = complete_rows(changes)
-        n_incomplete = int((~np.isnan(changes).all(axis=1) & ~mask).sum())
-        if n_incomplete:
-            notes.append(
-                f"{n_incomplete} patient(s) without a change score from every reader are left "
-                "out of the all-reader change ICC"
-            )
-        icc_ = result["icc"]
-        icc_["change"], icc_["change_note"] = _icc_table(
-            changes, options.confidence, "change (all readers)", notes
-        )
-        icc_["change_n"] = int(complete.shape[0])
-        icc_["change_anova"] = _anova(changes)
-        icc_["pairwise"] += _pairwise_icc(
-            changes, readers, "change", None, options.confidence, notes
-        )
-        result["bland_altman"] += _bland_altman_rows(changes, readers, "change", notes)
-    result["sdc"], result["sdc_note"] = _sdc_section(changes, readers, options.sdc_level, notes)
-    sdc95: float | None = None
-    sdc80: float | None = None
-    sdc1_95: float | None = None
-    sdc1_80: float | None = None
-    if result["sdc"] is not None:
-        sdc95, sdc1_95, sdc80, sdc1_80 = (t["value"] for t in result["sdc"]["table"])
+    return _Changes(changes, per_patient, exact_annual)
 
-    # Progression: reader-mean change against each threshold; per reader with k = 1.
-    # Annualised thresholds (rapid progression) compare the annualised reader-mean change,
-    # over the patients that have one (visit interval of 30 days or more).
-    means = [
-        (row["patient"], row["mean"], row["annualised"])
-        for row in per_patient
-        if row["mean"] is not None
-    ]
-    per_year = [exact_annual[p] for p, _, a in means if a is not None]
+
+def _change_agreement(
+    result: dict[str, Any],
+    changes: np.ndarray,
+    readers: list[str],
+    confidence: float,
+    notes: list[str],
+) -> None:
+    """Into ``result``: the all-reader change ICC (with the patients it leaves out noted),
+    its ANOVA, every pair's change ICC and the change Bland–Altman rows."""
+    complete, mask = complete_rows(changes)
+    n_incomplete = int((~np.isnan(changes).all(axis=1) & ~mask).sum())
+    if n_incomplete:
+        notes.append(
+            f"{n_incomplete} patient(s) without a change score from every reader are left "
+            "out of the all-reader change ICC"
+        )
+    icc_ = result["icc"]
+    icc_["change"], icc_["change_note"] = _icc_table(
+        changes, confidence, "change (all readers)", notes
+    )
+    icc_["change_n"] = int(complete.shape[0])
+    icc_["change_anova"] = _anova(changes)
+    icc_["pairwise"] += _pairwise_icc(changes, readers, "change", None, confidence, notes)
+    result["bland_altman"] += _bland_altman_rows(changes, readers, "change", notes)
+
+
+@dataclass(frozen=True)
+class _SdcValues:
+    """The SDC at 95 % and 80 %, of the reader mean and of one reader (k = 1); None without
+    an SDC."""
+
+    sdc95: float | None = None
+    sdc1_95: float | None = None
+    sdc80: float | None = None
+    sdc1_80: float | None = None
+
+    @staticmethod
+    def of(sdc: dict[str, Any] | None) -> _SdcValues:
+        """The values of :func:`_sdc_section`'s table (95 at k, 95 at 1, 80 at k, 80 at 1)."""
+        if sdc is None:
+            return _SdcValues()
+        return _SdcValues(*(t["value"] for t in sdc["table"]))
+
+
+def _progression(
+    options: AnalysisOptions,
+    readers: list[str],
+    changes: np.ndarray,
+    means: list[float],
+    per_year: list[float],
+    sdcs: _SdcValues,
+) -> list[dict[str, Any]]:
+    """Each threshold (annualised ones last; rapid progression added if none) against the
+    reader-mean change (``means``; an annualised one against ``per_year``), and per reader
+    with k = 1: how many progress."""
     wanted = [t for t in options.thresholds if not t.annualised]
     wanted += [t for t in options.thresholds if t.annualised]
     if not any(t.annualised for t in wanted):
         wanted.append(options.rapid)
     prog: list[dict[str, Any]] = []
     for th in wanted:
-        cut = th.resolve(sdc95, sdc80)
-        values = per_year if th.annualised else [m for _, m, _ in means]
+        cut = th.resolve(sdcs.sdc95, sdcs.sdc80)
+        values = per_year if th.annualised else means
         entry: dict[str, Any] = {
             "threshold": th.label,
             "kind": "rapid" if th.annualised else th.kind,
@@ -550,7 +700,7 @@ def _change_section(
             continue
         k_prog = sum(1 for x in values if th.exceeded(x, cut))
         entry.update(n_progressors=k_prog, pct=_r(100.0 * k_prog / len(values)), per_reader=None)
-        cut1 = th.resolve(sdc1_95, sdc1_80)
+        cut1 = th.resolve(sdcs.sdc1_95, sdcs.sdc1_80)
         if not th.annualised:
             per_reader: dict[str, Any] = {}
             for j, rd in enumerate(readers):
@@ -565,21 +715,7 @@ def _change_section(
                 }
             entry["per_reader"] = per_reader
         prog.append(entry)
-    result["progression"] = {
-        "sdc_k_reader_mean": result["sdc"]["k"] if result["sdc"] else len(readers),
-        "sdc_k_single_reader": 1,
-        "thresholds": prog,
-    }
-    if means:
-        cp = cumulative_probability(np.array([m for _, m, _ in means], dtype=float))
-        result["cumulative_probability"] = {
-            "group": "reader mean",
-            "plotting_position": "(i - 0.5) / n",
-            "n": cp.n,
-            "change": [_r(float(x)) for x in cp.values],
-            "probability_pct": [_r(float(q)) for q in cp.percent],
-            "sdc": _r(sdc95 if options.sdc_level == 95 else sdc80),
-        }
+    return prog
 
 
 def _sdc_section(

@@ -25,7 +25,10 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+
+# Session is re-exported: the services type a transaction with it.
+from sqlalchemy.orm import Session as Session
+from sqlalchemy.orm import sessionmaker
 
 from scorer.core.private_files import FILE_MODE, FOLDER_MODE, create_file, make_folder, set_mode
 from scorer.store.audit import (

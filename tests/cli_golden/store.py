@@ -49,7 +49,7 @@ def film(path: Path, n: int, patient: str = "HOSP-0001", visit: str = "W0") -> P
 
 
 def _fill_read(ws: Workspace, s: UserSession, code: str, seed: int = 0) -> None:
-    ws.set_scores(s, code, complete_scores(seed))
+    ws.reading.set_scores(s, code, complete_scores(seed))
 
 
 @dataclass(frozen=True)
@@ -84,19 +84,21 @@ def build_store(folder: Path) -> GoldenStore:
             db=template.db, clock=SettableClock(POPULATED_START + timedelta(hours=1))
         )
         try:
-            coord = ws.login("coord1", PASSWORDS["coord1"])
+            coord = ws.accounts.login("coord1", PASSWORDS["coord1"])
             f = film(folder / "incoming" / "film1.dcm", 1)
-            report = ws.import_images(coord, TRIAL, [f], workers=1).to_dict()
+            report = ws.images.import_images(coord, TRIAL, [f], workers=1).to_dict()
             image = report["files"][0]["image"]
             assert image, report
-            ws.create_trial(coord, "EXAMPLE", "Worked example", visits=[("W0", 0), ("W52", 52)])
-            ws.import_reads(
+            ws.trials.create_trial(
+                coord, "EXAMPLE", "Worked example", visits=[("W0", 0), ("W52", 52)]
+            )
+            ws.exchange.import_reads(
                 coord, "EXAMPLE", (REPO / "examples" / "worked-example.csv").read_bytes()
             )
-            reader = ws.login("reader1", PASSWORDS["reader1"])
+            reader = ws.accounts.login("reader1", PASSWORDS["reader1"])
             case = template.cases["reader1"][0]
-            flag = ws.raise_flag(reader, case, "visit B may be another patient")
-            assert ws.verify().ok
+            flag = ws.reading.raise_flag(reader, case, "visit B may be another patient")
+            assert ws.oversight.verify().ok
         finally:
             ws.close()
     shutil.rmtree(folder / "incoming")

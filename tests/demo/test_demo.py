@@ -103,16 +103,16 @@ def test_demo_content_and_passwords_printed_once(demo: dict[str, object]) -> Non
     ws = Workspace.open(db=str(demo["db"]))
     try:
         pw = {ln[0]: ln[2] for ln in lines}
-        coord = ws.login("coord", pw["coord"])
-        images = ws.images(coord, TRIAL)
+        coord = ws.accounts.login("coord", pw["coord"])
+        images = ws.images.list_images(coord, TRIAL)
         assert len(images) == 72 and not any(i["flags"] for i in images)
-        full = ws.worklist(coord, TRIAL)
+        full = ws.worklists.worklist(coord, TRIAL)
         for reader in READERS[:2]:
             rows = [r for r in full if r["reader"] == reader]
             assert rows and all(r["status"] == "signed" for r in rows)
         third = [r for r in full if r["reader"] == READERS[2]]
         assert third and all(r["status"] == "not started" for r in third)
-        assert ws.verify().ok
+        assert ws.oversight.verify().ok
     finally:
         ws.close()
 

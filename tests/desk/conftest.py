@@ -38,23 +38,23 @@ class Desk:
     sessions: dict[str, UserSession] = field(default_factory=dict)
 
     def user(self, name: str, role: str) -> UserSession:
-        self.ws.add_user(self.admin, name, name.title(), role, "Temporary-pass-0")
-        s = self.ws.login(name, "Temporary-pass-0")
-        self.ws.change_password(s, "Temporary-pass-0", PASSWORD)
+        self.ws.accounts.add_user(self.admin, name, name.title(), role, "Temporary-pass-0")
+        s = self.ws.accounts.login(name, "Temporary-pass-0")
+        self.ws.accounts.change_password(s, "Temporary-pass-0", PASSWORD)
         self.sessions[name] = s
         return s
 
     def sign(self, s: UserSession, code: str) -> None:
-        self.ws.sign_read(s, code, PASSWORD, username=None if s.signed_once else s.username)
+        self.ws.reading.sign_read(s, code, PASSWORD, username=None if s.signed_once else s.username)
 
     def patient_codes(self, trial: str) -> dict[str, str]:
-        return {p["real_id"]: p["code"] for p in self.ws.list_patients(self.coord, trial)}
+        return {p["real_id"]: p["code"] for p in self.ws.trials.list_patients(self.coord, trial)}
 
 
 @pytest.fixture
 def desk(tmp_path: Path) -> Iterator[Desk]:
     ws = Workspace.initialize("ada", "Ada Admin", "Sunflower-Meadow-7", db=str(tmp_path / "d.db"))
-    admin = ws.login("ada", "Sunflower-Meadow-7")
+    admin = ws.accounts.login("ada", "Sunflower-Meadow-7")
     d = Desk(ws, admin, admin)
     d.coord = d.user("cora", "coordinator")
     yield d

@@ -60,16 +60,16 @@ CHOSEN = {
 
 def build(desk: Desk) -> dict[str, str]:
     ws, coord = desk.ws, desk.coord
-    ws.create_trial(coord, "ADJ", "Adjudication test", visits=[("W0", 0.0), ("W52", 52.0)])
+    ws.trials.create_trial(coord, "ADJ", "Adjudication test", visits=[("W0", 0.0), ("W52", 52.0)])
     for real in CHANGES:
-        ws.add_patient(coord, "ADJ", real)
+        ws.trials.add_patient(coord, "ADJ", real)
     codes = desk.patient_codes("ADJ")
     for i, reader in enumerate(("r1", "r2")):
         s = desk.user(reader, "reader")
         for real, change in CHANGES.items():
             for visit, total in (("W0", 0), ("W52", change[i])):
-                code = ws.start_read(s, "ADJ", codes[real], visit)
-                ws.set_scores(s, code, scores(total))
+                code = ws.reading.start_read(s, "ADJ", codes[real], visit)
+                ws.reading.set_scores(s, code, scores(total))
                 desk.sign(s, code)
     desk.user("adam", "adjudicator")
     return codes
@@ -78,7 +78,7 @@ def build(desk: Desk) -> dict[str, str]:
 def configure(desk: Desk, settings: dict[str, object]) -> None:
     for name in ("adjudication_difference", "frozen_sdc", "adjudication_trigger"):
         if name in settings:
-            desk.ws.set_trial_setting(desk.coord, "ADJ", name, settings[name], "test rule")
+            desk.ws.trials.set_trial_setting(desk.coord, "ADJ", name, settings[name], "test rule")
 
 
 @pytest.mark.parametrize("rule", sorted(RULES))
@@ -86,15 +86,15 @@ def test_exactly_the_expected_patients_are_queued(desk: Desk, rule: str) -> None
     codes = build(desk)
     settings, expected = RULES[rule]
     configure(desk, settings)
-    out = desk.ws.update_adjudication(desk.coord, "ADJ")
+    out = desk.ws.adjudication.update_adjudication(desk.coord, "ADJ")
     assert out == {"checked": 6, "queued": len(expected), "done": 0}
-    report = desk.ws.adjudications(desk.coord, "ADJ")
+    report = desk.ws.adjudication.adjudications(desk.coord, "ADJ")
     by_code = {v: k for k, v in codes.items()}
     assert {by_code[a["patient"]] for a in report["patients"]} == expected
     assert all(a["status"] == "queued" and a["reasons"] for a in report["patients"])
     # Running it again queues nobody twice.
-    assert desk.ws.update_adjudication(desk.coord, "ADJ")["queued"] == 0
-    trail = desk.ws.audit_trail(desk.coord)
+    assert desk.ws.adjudication.update_adjudication(desk.coord, "ADJ")["queued"] == 0
+    trail = desk.ws.oversight.audit_trail(desk.coord)
     queued = [r for r in trail if r["action"] == "adjudication.queue"]
     assert {by_code[r["entity_id"]] for r in queued} == expected
     assert all(
@@ -102,21 +102,21 @@ def test_exactly_the_expected_patients_are_queued(desk: Desk, rule: str) -> None
     )
     # A monitor sees the queue without patients or changes.
     mona = desk.user("mona", "monitor")
-    seen = desk.ws.adjudications(mona, "ADJ")["patients"]
+    seen = desk.ws.adjudication.adjudications(mona, "ADJ")["patients"]
     assert len(seen) == len(expected) and all("patient" not in a for a in seen)
 
 
 def test_the_frozen_sdc_trigger_needs_a_frozen_sdc(desk: Desk) -> None:
     build(desk)
     with pytest.raises(Exception, match="not frozen yet"):
-        desk.ws.update_adjudication(desk.coord, "ADJ")
-    value = desk.ws.freeze_sdc(desk.coord, "ADJ", "after the primary reading")
+        desk.ws.adjudication.update_adjudication(desk.coord, "ADJ")
+    value = desk.ws.adjudication.freeze_sdc(desk.coord, "ADJ", "after the primary reading")
     # SD of the readers' differences d = r1 - r2 over the six patients, 1.96 SD / (√2 √2).
     import statistics
 
     d = [a - b for a, b in CHANGES.values()]
     assert value == pytest.approx(1.96 * statistics.stdev(d) / 2, abs=1e-6)
-    assert desk.ws.trial_settings(desk.coord, "ADJ")["frozen_sdc"] == value
+    assert desk.ws.trials.trial_settings(desk.coord, "ADJ")["frozen_sdc"] == value
 
 
 def audit_rows(desk: Desk) -> list[object]:
@@ -130,18 +130,18 @@ def test_a_frozen_sdc_is_not_frozen_again_unseen(desk: Desk) -> None:
     """Freezing again (a new reason, the same reads) used to say "SDC frozen" and record
     nothing: it is refused with when and by whom it was frozen and how to freeze anew."""
     build(desk)
-    value = desk.ws.freeze_sdc(desk.coord, "ADJ", "after the primary reading")
+    value = desk.ws.adjudication.freeze_sdc(desk.coord, "ADJ", "after the primary reading")
     before = len(audit_rows(desk))
     with pytest.raises(InvalidInput, match=r"the SDC of trial ADJ is frozen already at ") as info:
-        desk.ws.freeze_sdc(desk.coord, "ADJ", "again, with another reason")
+        desk.ws.adjudication.freeze_sdc(desk.coord, "ADJ", "again, with another reason")
     message = str(info.value)
     assert f"at {value:g} since 20" in message and "(by cora)" in message
     assert message.endswith(
         "to freeze it anew, first clear it: scorer trial set ADJ frozen_sdc none --reason ..."
     )
     assert len(audit_rows(desk)) == before
-    desk.ws.set_trial_setting(desk.coord, "ADJ", "frozen_sdc", "none", "freeze anew")
-    assert desk.ws.freeze_sdc(desk.coord, "ADJ", "frozen anew") == value
+    desk.ws.trials.set_trial_setting(desk.coord, "ADJ", "frozen_sdc", "none", "freeze anew")
+    assert desk.ws.adjudication.freeze_sdc(desk.coord, "ADJ", "frozen anew") == value
     assert len(audit_rows(desk)) == before + 2
 
 
@@ -151,31 +151,31 @@ def test_final_scores_follow_the_rule_with_its_tie_break(desk: Desk, final_rule:
     codes = build(desk)
     by_code = {v: k for k, v in codes.items()}
     configure(desk, RULES["difference 2.5"][0])
-    ws.set_trial_setting(coord, "ADJ", "final_rule", final_rule, "test rule")
-    ws.update_adjudication(coord, "ADJ")
-    assert ws.assign_adjudications(coord, "ADJ", "adam") == 3
+    ws.trials.set_trial_setting(coord, "ADJ", "final_rule", final_rule, "test rule")
+    ws.adjudication.update_adjudication(coord, "ADJ")
+    assert ws.adjudication.assign_adjudications(coord, "ADJ", "adam") == 3
     adam = desk.sessions["adam"]
-    rows = ws.worklist(coord, "ADJ", "adam")
+    rows = ws.worklists.worklist(coord, "ADJ", "adam")
     assert [r["read_type"] for r in rows] == ["adjudication"] * 3
-    mine = ws.worklist(adam, "ADJ")
+    mine = ws.worklists.worklist(adam, "ADJ")
     assert all(set(r) == {"code", "progress", "status"} for r in mine)  # blinded
     for row in rows:
-        opened = ws.open_case(adam, row["code"])
+        opened = ws.reading.open_case(adam, row["code"])
         real = by_code[row["patient"]]
         for letter, label in zip("AB", row["visits"], strict=True):
             read = opened["reads"][letter]
             # Blind to the first reads: the adjudicator's own reads start empty.
-            assert ws.get_read(adam, read).scores == {}
-            ws.set_scores(adam, read, scores(0 if label == "W0" else ADJUDICATED[real]))
-        ws.sign_case(
+            assert ws.reading.get_read(adam, read).scores == {}
+            ws.reading.set_scores(adam, read, scores(0 if label == "W0" else ADJUDICATED[real]))
+        ws.reading.sign_case(
             adam,
             row["code"],
             "Correct-Horse-Battery-9",
             username=None if adam.signed_once else "adam",
         )
-    out = ws.update_adjudication(coord, "ADJ")
+    out = ws.adjudication.update_adjudication(coord, "ADJ")
     assert out["done"] == 3
-    report = ws.adjudications(coord, "ADJ")
+    report = ws.adjudication.adjudications(coord, "ADJ")
     for a in report["patients"]:
         real = by_code[a["patient"]]
         assert a["status"] == "done" and a["adjudicator"] == "adam"
@@ -186,6 +186,6 @@ def test_final_scores_follow_the_rule_with_its_tie_break(desk: Desk, final_rule:
         assert result["final_totals"]["W52"] == pytest.approx(FINAL[final_rule][real], abs=1e-6)
         if final_rule in CHOSEN:
             assert result["reads"] == CHOSEN[final_rule][real]
-    results = [r for r in ws.audit_trail(coord) if r["action"] == "adjudication.result"]
+    results = [r for r in ws.oversight.audit_trail(coord) if r["action"] == "adjudication.result"]
     assert len(results) == 3
-    assert ws.verify().ok
+    assert ws.oversight.verify().ok

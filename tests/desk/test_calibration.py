@@ -37,36 +37,38 @@ def reference_csv() -> str:
 
 def test_calibration_feedback_agreement_and_release(desk: Desk) -> None:
     ws, coord = desk.ws, desk.coord
-    ws.create_trial(coord, "CAL", "Calibration test", visits=[("W0", 0.0), ("W52", 52.0)])
+    ws.trials.create_trial(coord, "CAL", "Calibration test", visits=[("W0", 0.0), ("W52", 52.0)])
     for real in ("P1", "P2"):
-        ws.add_patient(coord, "CAL", real)
-    assert ws.import_reads(coord, "CAL", reference_csv(), source="reference.csv") == 2
+        ws.trials.add_patient(coord, "CAL", real)
+    assert ws.exchange.import_reads(coord, "CAL", reference_csv(), source="reference.csv") == 2
     codes = desk.patient_codes("CAL")
-    ws.set_trial_setting(coord, "CAL", "calibration_reference", REFERENCE, "reference reads")
-    ws.set_trial_setting(coord, "CAL", "calibration_patients", [codes["CAL-1"]], "training set")
+    ws.trials.set_trial_setting(coord, "CAL", "calibration_reference", REFERENCE, "reference reads")
+    ws.trials.set_trial_setting(
+        coord, "CAL", "calibration_patients", [codes["CAL-1"]], "training set"
+    )
     rita = desk.user("rita", "reader")
-    ws.assign_reader(coord, "CAL", "rita")
-    ws.generate_worklists(coord, "CAL")
-    assert ws.calibration_worklists(coord, "CAL") == {"rita": 1}
-    full = ws.worklist(coord, "CAL", "rita")
+    ws.worklists.assign_reader(coord, "CAL", "rita")
+    ws.worklists.generate_worklists(coord, "CAL")
+    assert ws.calibration.calibration_worklists(coord, "CAL") == {"rita": 1}
+    full = ws.worklists.worklist(coord, "CAL", "rita")
     calibration = [r for r in full if r["read_type"] == "calibration"]
     primary = [r for r in full if r["read_type"] == "primary"]
     assert [r["patient"] for r in calibration] == [codes["CAL-1"]]
     assert sorted(r["patient"] for r in primary) == sorted([codes["P1"], codes["P2"]])
     # To the reader every case looks the same: code, n of N, status.
-    seen = ws.worklist(rita, "CAL")
+    seen = ws.worklists.worklist(rita, "CAL")
     assert all(set(r) == {"code", "progress", "status"} for r in seen)
     assert seen[0]["code"] == calibration[0]["code"]  # calibration comes first
 
     # Not released: the trial's cases and their images are closed.
     for r in primary:
         with pytest.raises(PermissionDenied, match="calibration"):
-            ws.open_case(rita, r["code"])
+            ws.reading.open_case(rita, r["code"])
         with pytest.raises(PermissionDenied, match="calibration"):
-            ws.case_images(rita, r["code"])
+            ws.images.case_images(rita, r["code"])
 
     case = calibration[0]["code"]
-    opened = ws.open_case(rita, case)
+    opened = ws.reading.open_case(rita, case)
     visits = calibration[0]["visits"]
     reference = {"W0": scores(4), "W52": scores(6)}
     typed = {}
@@ -77,11 +79,11 @@ def test_calibration_feedback_agreement_and_release(desk: Desk) -> None:
         mine[b] = AreaScore.scored(3)  # reference 0: differs by 3
         mine[c] = AreaScore.not_assessable("image_quality")  # not comparable
         typed[letter] = mine
-        ws.set_scores(rita, opened["reads"][letter], mine)
+        ws.reading.set_scores(rita, opened["reads"][letter], mine)
     with pytest.raises(InvalidInput, match="once the case is signed"):
-        ws.calibration_feedback(rita, case)
-    ws.sign_case(rita, case, PASSWORD, username="rita")
-    fb = ws.calibration_feedback(rita, case)
+        ws.calibration.calibration_feedback(rita, case)
+    ws.reading.sign_case(rita, case, PASSWORD, username="rita")
+    fb = ws.calibration.calibration_feedback(rita, case)
     for letter, label in zip("AB", visits, strict=True):
         rows = {row["area"]: row for row in fb["visits"][letter]}
         assert len(rows) == len(SVH.areas)
@@ -95,9 +97,9 @@ def test_calibration_feedback_agreement_and_release(desk: Desk) -> None:
                 want = {0: "same", 1: "within one"}.get(abs(mine.score - ref.score), "differs")
                 assert row["verdict"] == want
     with pytest.raises(NotFound):
-        ws.calibration_feedback(rita, primary[0]["code"])  # no feedback on trial cases
+        ws.calibration.calibration_feedback(rita, primary[0]["code"])  # no feedback on trial cases
 
-    report = ws.calibration_report(coord, "CAL")
+    report = ws.calibration.calibration_report(coord, "CAL")
     assert report["reference_reads"] == 2
     (r,) = report["readers"]
     assert (r["reader"], r["cases"], r["signed"], r["released"]) == ("rita", 1, 1, False)
@@ -110,26 +112,30 @@ def test_calibration_feedback_agreement_and_release(desk: Desk) -> None:
     assert r["features"]["JSN"] == {"n": 84, "pct_exact": 100.0, "pct_within_one": 100.0}
     assert r["icc_n"] == 2
 
-    ws.release_reader(coord, "CAL", "rita", "calibration agreement acceptable")
-    assert ws.calibration_report(coord, "CAL")["readers"][0]["released"]
-    opened = ws.open_case(rita, primary[0]["code"])  # now the trial's cases open
+    ws.calibration.release_reader(coord, "CAL", "rita", "calibration agreement acceptable")
+    assert ws.calibration.calibration_report(coord, "CAL")["readers"][0]["released"]
+    opened = ws.reading.open_case(rita, primary[0]["code"])  # now the trial's cases open
     assert sorted(opened["reads"]) == ["A", "B"]
     with pytest.raises(InvalidInput, match="released already"):
-        ws.release_reader(coord, "CAL", "rita", "again")
-    assert [a["action"] for a in ws.audit_trail(coord)].count("reader.release") == 1
+        ws.calibration.release_reader(coord, "CAL", "rita", "again")
+    assert [a["action"] for a in ws.oversight.audit_trail(coord)].count("reader.release") == 1
 
 
 def test_release_waits_for_every_calibration_case(desk: Desk) -> None:
     ws, coord = desk.ws, desk.coord
-    ws.create_trial(coord, "CAL", "Calibration test", visits=[("W0", 0.0), ("W52", 52.0)])
-    ws.add_patient(coord, "CAL", "P1")
-    ws.import_reads(coord, "CAL", reference_csv())
+    ws.trials.create_trial(coord, "CAL", "Calibration test", visits=[("W0", 0.0), ("W52", 52.0)])
+    ws.trials.add_patient(coord, "CAL", "P1")
+    ws.exchange.import_reads(coord, "CAL", reference_csv())
     codes = desk.patient_codes("CAL")
-    ws.set_trial_setting(coord, "CAL", "calibration_reference", REFERENCE, "reference reads")
-    ws.set_trial_setting(coord, "CAL", "calibration_patients", [codes["CAL-1"]], "training set")
+    ws.trials.set_trial_setting(coord, "CAL", "calibration_reference", REFERENCE, "reference reads")
+    ws.trials.set_trial_setting(
+        coord, "CAL", "calibration_patients", [codes["CAL-1"]], "training set"
+    )
     desk.user("rita", "reader")
-    ws.assign_reader(coord, "CAL", "rita")
-    ws.calibration_worklists(coord, "CAL")
+    ws.worklists.assign_reader(coord, "CAL", "rita")
+    ws.calibration.calibration_worklists(coord, "CAL")
     with pytest.raises(InvalidInput, match="1 calibration case"):
-        ws.release_reader(coord, "CAL", "rita", "too early")
-    assert ws.verify_worklists(coord, "CAL") == []  # the calibration worklist regenerates too
+        ws.calibration.release_reader(coord, "CAL", "rita", "too early")
+    assert (
+        ws.worklists.verify_worklists(coord, "CAL") == []
+    )  # the calibration worklist regenerates too

@@ -203,18 +203,18 @@ def test_end_to_end_from_a_locked_database(
     desk: Desk, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ws, coord = desk.ws, desk.coord
-    ws.create_trial(coord, "EP", "Endpoint test", visits=[("W0", 0.0), ("W52", 52.0)])
+    ws.trials.create_trial(coord, "EP", "Endpoint test", visits=[("W0", 0.0), ("W52", 52.0)])
     for real in PATIENTS:
-        ws.add_patient(coord, "EP", real)
+        ws.trials.add_patient(coord, "EP", real)
     codes = desk.patient_codes("EP")
     for i, reader in enumerate(("r1", "r2")):
         s = desk.user(reader, "reader")
         for real, (_arm, changes) in PATIENTS.items():
             for visit, total in (("W0", 0), ("W52", changes[i])):
-                code = ws.start_read(s, "EP", codes[real], visit)
-                ws.set_scores(s, code, scores(total))
+                code = ws.reading.start_read(s, "EP", codes[real], visit)
+                ws.reading.set_scores(s, code, scores(total))
                 desk.sign(s, code)
-    ws.lock_trial(coord, "EP", PASSWORD, username="cora")
+    ws.trials.lock_trial(coord, "EP", PASSWORD, username="cora")
     db = str(ws.store.location.sqlite_path)
     monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
     out = io.StringIO()

@@ -32,23 +32,23 @@ def sample(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SampleRe
 
 
 def second_reader(ws: Workspace, coordinator: object, trial: str) -> object:
-    admin = ws.login("ada", "Sunflower-Meadow-7")
-    ws.add_user(admin, "ravi", "Ravi Reader", "reader", "Temporary-pass-9")
-    ravi = ws.login("ravi", "Temporary-pass-9")
-    ws.change_password(ravi, "Temporary-pass-9", "Harbour-Lantern-2024")
-    ws.assign_reader(coordinator, trial, "ravi")
-    ws.generate_worklists(coordinator, trial)
+    admin = ws.accounts.login("ada", "Sunflower-Meadow-7")
+    ws.accounts.add_user(admin, "ravi", "Ravi Reader", "reader", "Temporary-pass-9")
+    ravi = ws.accounts.login("ravi", "Temporary-pass-9")
+    ws.accounts.change_password(ravi, "Temporary-pass-9", "Harbour-Lantern-2024")
+    ws.worklists.assign_reader(coordinator, trial, "ravi")
+    ws.worklists.generate_worklists(coordinator, trial)
     return ravi
 
 
 def cases_by_patient(ws: Workspace, coordinator: object, trial: str, reader: str) -> dict:
-    return {r["patient"]: r for r in ws.worklist(coordinator, trial, reader)}
+    return {r["patient"]: r for r in ws.worklists.worklist(coordinator, trial, reader)}
 
 
 def images_of(ws: Workspace, s: object, case: dict) -> dict[str, set[str]]:
     """Visit label -> image codes the reader gets for that visit of the case (a film's name
     in a case is derived from the case and the image under the workstation's key)."""
-    got = ws.case_images(s, case["code"])
+    got = ws.images.case_images(s, case["code"])
     with ws.store.read() as db:
         codes = list(db.scalars(select(ImageRow.code)))
     image_of = {film_name(ws.store.key, case["code"], code): code for code in codes}
@@ -62,10 +62,10 @@ def test_a_reassigned_image_moves_to_the_right_case_for_every_reader(
     sample: SampleReading,
 ) -> None:
     ws, trial = sample.workspace, sample.trial
-    coord = ws.login(*COORDINATOR)
+    coord = ws.accounts.login(*COORDINATOR)
     ravi = second_reader(ws, coord, trial)
     readers = {"rita": sample.session, "ravi": ravi}
-    images = ws.images(coord, trial)
+    images = ws.images.list_images(coord, trial)
     patients = sorted({i["patient"] for i in images})
     a, b = patients
     moving = next(
@@ -75,8 +75,8 @@ def test_a_reassigned_image_moves_to_the_right_case_for_every_reader(
         case_a = cases_by_patient(ws, coord, trial, name)[a]
         assert moving["code"] in images_of(ws, s, case_a)["W0"]
     with pytest.raises(InvalidInput, match="reason"):
-        ws.reassign_image(coord, moving["code"], " ", patient=b)
-    new = ws.reassign_image(
+        ws.images.reassign_image(coord, moving["code"], " ", patient=b)
+    new = ws.images.reassign_image(
         coord, moving["code"], "film labelled for the wrong subject", patient=b, visit="W24"
     )
     assert (new["patient"], new["visit"]) == (b, "W24")
@@ -85,22 +85,22 @@ def test_a_reassigned_image_moves_to_the_right_case_for_every_reader(
         assert moving["code"] not in set().union(*images_of(ws, s, cases[a]).values())
         assert moving["code"] in images_of(ws, s, cases[b])["W24"]
         assert moving["code"] not in images_of(ws, s, cases[b])["W0"]
-    (row,) = [r for r in ws.audit_trail(coord) if r["action"] == "image.reassign"]
+    (row,) = [r for r in ws.oversight.audit_trail(coord) if r["action"] == "image.reassign"]
     assert row["reason"] == "film labelled for the wrong subject"
     assert f'"patient": "{a}"' in row["old"] or f'"patient":"{a}"' in row["old"]
     # Regions too: a hands film marked as feet only.
-    out = ws.reassign_image(coord, moving["code"], "wrong regions", regions=["LF"])
+    out = ws.images.reassign_image(coord, moving["code"], "wrong regions", regions=["LF"])
     assert out["regions"] == ["LF"]
     with pytest.raises(InvalidInput, match="regions are some of"):
-        ws.reassign_image(coord, moving["code"], "bad", regions=["XX"])
+        ws.images.reassign_image(coord, moving["code"], "bad", regions=["XX"])
 
 
 def test_masked_pixels_are_black_for_readers_and_untouched_in_the_original(
     sample: SampleReading,
 ) -> None:
     ws, trial = sample.workspace, sample.trial
-    coord = ws.login(*COORDINATOR)
-    image = ws.images(coord, trial)[0]
+    coord = ws.accounts.login(*COORDINATOR)
+    image = ws.images.list_images(coord, trial)[0]
     with ws.store.read() as db:
         from scorer.store import repository as repo
 
@@ -112,8 +112,8 @@ def test_masked_pixels_are_black_for_readers_and_untouched_in_the_original(
     original_bytes = original.read_bytes()
     rect = (20, 30, 60, 25)  # x, y, width, height
     with pytest.raises(InvalidInput, match="not inside the image"):
-        ws.mask_image(coord, image["code"], [(0, 0, 10_000, 10)], "too big")
-    out = ws.mask_image(coord, image["code"], [rect], "burned-in patient name")
+        ws.images.mask_image(coord, image["code"], [(0, 0, 10_000, 10)], "too big")
+    out = ws.images.mask_image(coord, image["code"], [rect], "burned-in patient name")
     # What a reader gets now: the case's film is the masked copy.
     with ws.store.read() as db:
         new_reader = loc.image_file(repo.image_by_code(db, image["code"]).reader_path)
@@ -123,13 +123,17 @@ def test_masked_pixels_are_black_for_readers_and_untouched_in_the_original(
         != hashlib.sha256(old_reader.read_bytes()).hexdigest()
     )
     case = next(iter(cases_by_patient(ws, coord, trial, "rita").values()))
-    entries = [e for visit in ws.case_images(sample.session, case["code"]).values() for e in visit]
+    entries = [
+        e for visit in ws.images.case_images(sample.session, case["code"]).values() for e in visit
+    ]
     name = film_name(ws.store.key, case["code"], image["code"])
     entry = next((e for e in entries if e["image"] == name), None)
     if entry is None:  # the image belongs to the other patient's case
         other = list(cases_by_patient(ws, coord, trial, "rita").values())[1]
         entries = [
-            e for visit in ws.case_images(sample.session, other["code"]).values() for e in visit
+            e
+            for visit in ws.images.case_images(sample.session, other["code"]).values()
+            for e in visit
         ]
         name = film_name(ws.store.key, other["code"], image["code"])
         entry = next(e for e in entries if e["image"] == name)
@@ -146,7 +150,9 @@ def test_masked_pixels_are_black_for_readers_and_untouched_in_the_original(
     inside = pixels[y : y + h, x : x + w]
     assert np.all(inside == black)
     # What the reader's display draws there (the blinded copy, bone bright, default window).
-    png = ws.export_image_png(coord, image["code"], sample.films[0].path.parent / "shown.png")
+    png = ws.images.export_image_png(
+        coord, image["code"], sample.films[0].path.parent / "shown.png"
+    )
     with Image.open(png) as shown:
         drawn = np.asarray(shown.convert("L"))
     assert drawn.shape == pixels.shape
@@ -162,7 +168,7 @@ def test_masked_pixels_are_black_for_readers_and_untouched_in_the_original(
     mask = np.ones(before.shape, dtype=bool)
     mask[y : y + h, x : x + w] = False
     assert np.array_equal(before[mask], pixels[mask])
-    (audit,) = [r for r in ws.audit_trail(coord) if r["action"] == "image.mask"]
+    (audit,) = [r for r in ws.oversight.audit_trail(coord) if r["action"] == "image.mask"]
     assert json.loads(audit["new"])["rectangles"] == [[20, 30, 60, 25]]
     assert audit["reason"] == "burned-in patient name"
 
@@ -171,25 +177,25 @@ def test_a_region_without_an_image_is_not_assessable_for_every_reader(
     sample: SampleReading,
 ) -> None:
     ws, trial = sample.workspace, sample.trial
-    coord = ws.login(*COORDINATOR)
+    coord = ws.accounts.login(*COORDINATOR)
     rita = sample.session
     cases = cases_by_patient(ws, coord, trial, "rita")
     patient, case = next(iter(cases.items()))
-    opened = ws.open_case(rita, case["code"])  # rita's reads exist before the marking
-    out = ws.mark_region_missing(coord, trial, patient, "W24", "RF", "right foot not filmed")
+    opened = ws.reading.open_case(rita, case["code"])  # rita's reads exist before the marking
+    out = ws.images.mark_region_missing(coord, trial, patient, "W24", "RF", "right foot not filmed")
     assert out == {"reads_changed": 1, "signed_reads_left": []}
     letter = "ABC"[case["visits"].index("W24")]
-    view = ws.get_read(rita, opened["reads"][letter])
+    view = ws.reading.get_read(rita, opened["reads"][letter])
     rf = {a: v for a, v in view.scores.items() if a.region == "RF"}
     assert len(rf) == 12 and all(v.reason == "not_visible" for v in rf.values())
     assert not [a for a in view.scores if a.region != "RF"]
     # A reader whose reads start later gets the same.
     ravi = second_reader(ws, coord, trial)
     theirs = cases_by_patient(ws, coord, trial, "ravi")[patient]
-    later = ws.open_case(ravi, theirs["code"])
+    later = ws.reading.open_case(ravi, theirs["code"])
     letter = "ABC"[theirs["visits"].index("W24")]
-    view = ws.get_read(ravi, later["reads"][letter])
+    view = ws.reading.get_read(ravi, later["reads"][letter])
     assert {a for a in view.scores} == {a for a in rf}
     with pytest.raises(InvalidInput, match="marked already"):
-        ws.mark_region_missing(coord, trial, patient, "W24", "RF", "again")
-    assert ws.missing_regions(coord, trial)[0]["region"] == "RF"
+        ws.images.mark_region_missing(coord, trial, patient, "W24", "RF", "again")
+    assert ws.images.missing_regions(coord, trial)[0]["region"] == "RF"

@@ -29,7 +29,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any, 
         env.setenv("SCORER_CONFIG", str(folder / "no-site-config.toml"))
         env.delenv("SCORER_DB", raising=False)
         ws, coord, trial = build_desk_sample(folder / "trial")
-        ws.assign_adjudications(coord, trial, "adam")  # the discrepant patient: adam's case
+        ws.adjudication.assign_adjudications(
+            coord, trial, "adam"
+        )  # the discrepant patient: adam's case
         codes = log_reading_time(ws, coord, trial)
         yield ws, coord, trial, codes
     ws.close()
@@ -38,11 +40,13 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any, 
 def log_reading_time(ws: Any, coord: Any, trial: str) -> dict[str, list[str]]:
     """case.closed events for some of rita's and ravi's cases, with noise around them; returns
     each reader's case codes in worklist order."""
-    codes = {r: [row["code"] for row in ws.worklist(coord, trial, r)] for r in ("rita", "ravi")}
-    rita = ws.login("rita", "Tulip-Garden-2024")
-    ravi = ws.login("ravi", PASSWORD)
+    codes = {
+        r: [row["code"] for row in ws.worklists.worklist(coord, trial, r)] for r in ("rita", "ravi")
+    }
+    rita = ws.accounts.login("rita", "Tulip-Garden-2024")
+    ravi = ws.accounts.login("ravi", PASSWORD)
     a, b, c, _ = codes["rita"]
-    ws.log_events(
+    ws.reading.log_events(
         rita,
         [
             ("case.opened", a, None),
@@ -56,14 +60,14 @@ def log_reading_time(ws: Any, coord: Any, trial: str) -> dict[str, list[str]]:
         ],
         trial,
     )
-    ws.log_event(ravi, "case.closed", codes["ravi"][3], {"seconds": 100.25})
-    ws.log_event(ravi, "case.opened", codes["ravi"][0], None)
+    ws.reading.log_event(ravi, "case.closed", codes["ravi"][3], {"seconds": 100.25})
+    ws.reading.log_event(ravi, "case.opened", codes["ravi"][0], None)
     return codes
 
 
 def test_progress_shows_counts_times_and_patients(built: tuple[Any, Any, str, Any]) -> None:
     ws, coord, trial, codes = built
-    out = ws.progress(coord, trial)
+    out = ws.coordination.progress(coord, trial)
     assert out["trial"] == trial
     assert out["readers"] == [
         {
@@ -125,8 +129,8 @@ def test_progress_shows_counts_times_and_patients(built: tuple[Any, Any, str, An
     assert [r["status"] for r in cases if r["reader"] == "rosa"] == ["in progress"] + [
         "not started"
     ] * 3
-    patients = {p["code"]: p["real_id"] for p in ws.list_patients(coord, trial)}
-    worklist = {row["code"]: row["patient"] for row in ws.worklist(coord, trial, "rita")}
+    patients = {p["code"]: p["real_id"] for p in ws.trials.list_patients(coord, trial)}
+    worklist = {row["code"]: row["patient"] for row in ws.worklists.worklist(coord, trial, "rita")}
     assert all(by_code[c]["patient"] == worklist[c] for c in codes["rita"])
     assert len(out["patients"]) == 4
     assert [p["patient"] for p in out["patients"]] == sorted(patients)
@@ -145,12 +149,12 @@ def test_progress_shows_counts_times_and_patients(built: tuple[Any, Any, str, An
 
 def test_a_monitor_sees_no_patients(built: tuple[Any, Any, str, Any]) -> None:
     ws, coord, trial, _codes = built
-    admin = ws.login("ada", "Sunflower-Meadow-7")
-    ws.add_user(admin, "mona", "Mona Monitor", "monitor", "Temporary-pass-0")
-    monitor = ws.login("mona", "Temporary-pass-0")
-    ws.change_password(monitor, "Temporary-pass-0", PASSWORD)
-    seen = ws.progress(monitor, trial)
-    full = ws.progress(coord, trial)
+    admin = ws.accounts.login("ada", "Sunflower-Meadow-7")
+    ws.accounts.add_user(admin, "mona", "Mona Monitor", "monitor", "Temporary-pass-0")
+    monitor = ws.accounts.login("mona", "Temporary-pass-0")
+    ws.accounts.change_password(monitor, "Temporary-pass-0", PASSWORD)
+    seen = ws.coordination.progress(monitor, trial)
+    full = ws.coordination.progress(coord, trial)
     assert "patients" not in seen
     assert all("patient" not in row for row in seen["cases"])
     assert seen["readers"] == full["readers"]
@@ -163,15 +167,15 @@ def test_progress_does_not_read_the_whole_event_log(built: tuple[Any, Any, str, 
     """A benchmark figure, printed (not asserted): progress with 50,000 events logged
     (run last in the module: the events stay)."""
     ws, coord, trial, _codes = built
-    before = ws.progress(coord, trial)
+    before = ws.coordination.progress(coord, trial)
     t0 = time.perf_counter()
-    ws.progress(coord, trial)
+    ws.coordination.progress(coord, trial)
     few = time.perf_counter() - t0
-    rita = ws.login("rita", "Tulip-Garden-2024")
+    rita = ws.accounts.login("rita", "Tulip-Garden-2024")
     for _ in range(10):
-        ws.log_events(rita, [("image.viewed", "IMG1", {"seconds": 1.0})] * 5000, trial)
+        ws.reading.log_events(rita, [("image.viewed", "IMG1", {"seconds": 1.0})] * 5000, trial)
     t0 = time.perf_counter()
-    after = ws.progress(coord, trial)
+    after = ws.coordination.progress(coord, trial)
     many = time.perf_counter() - t0
     assert after == before
     print(f"\nprogress: {few * 1000:.0f} ms with a few events, {many * 1000:.0f} ms with 50,000")

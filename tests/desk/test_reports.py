@@ -37,31 +37,31 @@ DATA = {
 
 def build(desk: Desk, rereads: bool = True) -> None:
     ws, coord = desk.ws, desk.coord
-    ws.create_trial(coord, "REP", "Report test", visits=[("W0", 0.0), ("W52", 52.0)])
+    ws.trials.create_trial(coord, "REP", "Report test", visits=[("W0", 0.0), ("W52", 52.0)])
     for real in DATA:
-        ws.add_patient(coord, "REP", real)
+        ws.trials.add_patient(coord, "REP", real)
     codes = desk.patient_codes("REP")
     for i, reader in enumerate(("r1", "r2")):
         s = desk.user(reader, "reader")
         for n, (real, visits) in enumerate(DATA.items()):
             for visit, totals in zip(("W0", "W52"), visits, strict=True):
-                code = ws.start_read(s, "REP", codes[real], visit)
-                ws.set_scores(s, code, scores(totals[i], base=(n + i) % 3))
+                code = ws.reading.start_read(s, "REP", codes[real], visit)
+                ws.reading.set_scores(s, code, scores(totals[i], base=(n + i) % 3))
                 desk.sign(s, code)
         if rereads and reader == "r1":
             for real in ("P2", "P4"):
                 for visit, totals in zip(("W0", "W52"), DATA[real], strict=True):
-                    code = ws.start_read(s, "REP", codes[real], visit, read_type="reread")
-                    ws.set_scores(s, code, scores(totals[0] + 1))
+                    code = ws.reading.start_read(s, "REP", codes[real], visit, read_type="reread")
+                    ws.reading.set_scores(s, code, scores(totals[0] + 1))
                     desk.sign(s, code)
 
 
 def test_the_report_equals_scorer_analyze_on_the_exported_csv(desk: Desk, tmp_path: Path) -> None:
     build(desk)
     ws, coord = desk.ws, desk.coord
-    doc = ws.agreement_report(coord, "REP")
+    doc = ws.exchange.agreement_report(coord, "REP")
     exported = tmp_path / "reads.csv"
-    exported.write_text(ws.export_reads(coord, "REP", blinded=True), encoding="utf-8")
+    exported.write_text(ws.exchange.export_reads(coord, "REP", blinded=True), encoding="utf-8")
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         assert main(["analyze", str(exported), "--format", "json"]) == 0
@@ -96,14 +96,14 @@ def test_the_report_equals_scorer_analyze_on_the_exported_csv(desk: Desk, tmp_pa
     assert all("n =" in f.caption for f in doc.figures())
     assert all("n" in t.caption for t in doc.tables())
     # The report is audited with the audit head it was made at.
-    rows = [r for r in ws.audit_trail(coord) if r["action"] == "export"]
+    rows = [r for r in ws.oversight.audit_trail(coord) if r["action"] == "export"]
     assert any(json.loads(r["new"])["what"] == "agreement report" for r in rows)
 
 
 @pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="pdftoppm (poppler-utils) missing")
 def test_every_format_writes_and_the_pdf_renders_with_its_plots(desk: Desk, tmp_path: Path) -> None:
     build(desk)
-    doc = desk.ws.agreement_report(desk.coord, "REP")
+    doc = desk.ws.exchange.agreement_report(desk.coord, "REP")
     paths = {
         ext: write(doc, tmp_path / f"agreement.{ext}") for ext in ("html", "pdf", "json", "xlsx")
     }
@@ -146,10 +146,10 @@ def test_exports_carry_the_audit_head_and_the_package_checksums_hold(
 ) -> None:
     build(desk, rereads=False)
     ws, coord = desk.ws, desk.coord
-    text, manifest = ws.export_reads_with_manifest(coord, "REP")
+    text, manifest = ws.exchange.export_reads_with_manifest(coord, "REP")
     assert manifest["sha256"] == hashlib.sha256(text.encode()).hexdigest()
     assert manifest["audit_head"]["rows"] > 0 and not manifest["locked"]
-    totals = ws.export_totals(coord, "REP").splitlines()
+    totals = ws.exchange.export_totals(coord, "REP").splitlines()
     header = totals[0].split(",")
     rows = [dict(zip(header, ln.split(","), strict=True)) for ln in totals[1:]]
     p2 = [r for r in rows if r["patient"] == "P2" and r["reader"] == "r2"]
@@ -157,14 +157,18 @@ def test_exports_carry_the_audit_head_and_the_package_checksums_hold(
         ("W0", "3", "5"),
         ("W52", "8", "5"),
     ]
-    audit = ws.export_audit(coord).splitlines()
+    audit = ws.exchange.export_audit(coord).splitlines()
     assert audit[0].startswith("seq,at,username,action")
-    whats = [json.loads(r["new"])["what"] for r in ws.audit_trail(coord) if r["action"] == "export"]
+    whats = [
+        json.loads(r["new"])["what"]
+        for r in ws.oversight.audit_trail(coord)
+        if r["action"] == "export"
+    ]
     assert "totals" in whats and "audit trail" in whats
     with pytest.raises(Exception, match="not locked"):
-        ws.transfer_package(coord, "REP", tmp_path / "p.zip")
-    ws.lock_trial(coord, "REP", PASSWORD, username="cora")
-    sums = ws.transfer_package(coord, "REP", tmp_path / "package.zip")
+        ws.exchange.transfer_package(coord, "REP", tmp_path / "p.zip")
+    ws.trials.lock_trial(coord, "REP", PASSWORD, username="cora")
+    sums = ws.exchange.transfer_package(coord, "REP", tmp_path / "package.zip")
     with zipfile.ZipFile(tmp_path / "package.zip") as z:
         names = set(z.namelist())
         assert {
@@ -184,7 +188,7 @@ def test_exports_carry_the_audit_head_and_the_package_checksums_hold(
             assert hashlib.sha256(z.read(name)).hexdigest() == digest == sums[name]
         locked = json.loads(z.read("reads.csv.manifest.json"))
         assert locked["locked"] and locked["lock"]["meaning"] == "approved"
-    assert ws.verify().ok
+    assert ws.oversight.verify().ok
 
 
 @pytest.mark.skipif(shutil.which("pdftotext") is None, reason="pdftotext (poppler-utils) missing")

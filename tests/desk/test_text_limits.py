@@ -16,25 +16,25 @@ BIDI = ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\
 
 def test_names_in_any_script_are_accepted(desk: Desk) -> None:
     for i, name in enumerate(NAMES):
-        desk.ws.add_user(desk.admin, f"u{i}", name, "reader", "Temporary-pass-0")
-        desk.ws.create_trial(desk.coord, f"T{i}", name)
-        desk.ws.add_patient(desk.coord, f"T{i}", name)
-        assert [p["real_id"] for p in desk.ws.list_patients(desk.coord, f"T{i}")] == [name]
-    users = {u["username"]: u["full_name"] for u in desk.ws.list_users(desk.admin)}
+        desk.ws.accounts.add_user(desk.admin, f"u{i}", name, "reader", "Temporary-pass-0")
+        desk.ws.trials.create_trial(desk.coord, f"T{i}", name)
+        desk.ws.trials.add_patient(desk.coord, f"T{i}", name)
+        assert [p["real_id"] for p in desk.ws.trials.list_patients(desk.coord, f"T{i}")] == [name]
+    users = {u["username"]: u["full_name"] for u in desk.ws.accounts.list_users(desk.admin)}
     assert [users[f"u{i}"] for i in range(len(NAMES))] == NAMES
-    assert [t["name"] for t in desk.ws.list_trials(desk.coord)] == NAMES
+    assert [t["name"] for t in desk.ws.trials.list_trials(desk.coord)] == NAMES
 
 
 def test_names_have_a_length_limit(desk: Desk) -> None:
-    desk.ws.add_user(desk.admin, "u1", "x" * MAX_NAME, "reader", "Temporary-pass-0")
+    desk.ws.accounts.add_user(desk.admin, "u1", "x" * MAX_NAME, "reader", "Temporary-pass-0")
     with pytest.raises(InvalidInput, match="printed name is 201 characters long; at most 200"):
-        desk.ws.add_user(desk.admin, "u2", "x" * 201, "reader", "Temporary-pass-0")
+        desk.ws.accounts.add_user(desk.admin, "u2", "x" * 201, "reader", "Temporary-pass-0")
     with pytest.raises(InvalidInput, match="trial name is 100,000 characters long; at most 200"):
-        desk.ws.create_trial(desk.coord, "T1", "x" * 100_000)
-    desk.ws.create_trial(desk.coord, "T1")
+        desk.ws.trials.create_trial(desk.coord, "T1", "x" * 100_000)
+    desk.ws.trials.create_trial(desk.coord, "T1")
     with pytest.raises(InvalidInput, match="patient identifier is 201 characters"):
-        desk.ws.add_patient(desk.coord, "T1", "P" * 201)
-    assert desk.ws.list_patients(desk.coord, "T1") == []
+        desk.ws.trials.add_patient(desk.coord, "T1", "P" * 201)
+    assert desk.ws.trials.list_patients(desk.coord, "T1") == []
 
 
 BAD_NAMES = [
@@ -50,40 +50,42 @@ BAD_NAMES = [
 
 
 def test_names_refuse_control_and_bidi_characters(desk: Desk) -> None:
-    desk.ws.create_trial(desk.coord, "T2")
+    desk.ws.trials.create_trial(desk.coord, "T2")
     for bad, what in BAD_NAMES:
         with pytest.raises(InvalidInput, match=re.escape(f"the printed name contains {what}")):
-            desk.ws.add_user(desk.admin, "u1", bad, "reader", "Temporary-pass-0")
+            desk.ws.accounts.add_user(desk.admin, "u1", bad, "reader", "Temporary-pass-0")
         with pytest.raises(InvalidInput, match=re.escape(f"the trial name contains {what}")):
-            desk.ws.create_trial(desk.coord, "T1", bad)
+            desk.ws.trials.create_trial(desk.coord, "T1", bad)
         with pytest.raises(InvalidInput, match="the patient identifier contains"):
-            desk.ws.add_patient(desk.coord, "T2", bad)
-    assert [u["username"] for u in desk.ws.list_users(desk.admin)] == ["ada", "cora"]
-    assert [t["code"] for t in desk.ws.list_trials(desk.coord)] == ["T2"]
-    assert desk.ws.list_patients(desk.coord, "T2") == []
+            desk.ws.trials.add_patient(desk.coord, "T2", bad)
+    assert [u["username"] for u in desk.ws.accounts.list_users(desk.admin)] == ["ada", "cora"]
+    assert [t["code"] for t in desk.ws.trials.list_trials(desk.coord)] == ["T2"]
+    assert desk.ws.trials.list_patients(desk.coord, "T2") == []
 
 
 def test_free_text_has_a_limit_and_keeps_line_breaks_and_bidi(desk: Desk) -> None:
     desk.user("u1", "reader")
     desk.user("u2", "reader")
     with pytest.raises(InvalidInput, match="the reason is 10,001 characters long; at most 10,000"):
-        desk.ws.disable_user(desk.admin, "u1", "r" * (MAX_TEXT + 1))
+        desk.ws.accounts.disable_user(desk.admin, "u1", "r" * (MAX_TEXT + 1))
     with pytest.raises(InvalidInput, match=r"the reason contains a control character \(U\+001B\)"):
-        desk.ws.disable_user(desk.admin, "u1", "left\x1b[2J")
+        desk.ws.accounts.disable_user(desk.admin, "u1", "left\x1b[2J")
     with pytest.raises(InvalidInput, match=r"the reason contains a control character \(U\+0085\)"):
-        desk.ws.disable_user(desk.admin, "u1", "left\x85")
-    assert not any(u["disabled"] for u in desk.ws.list_users(desk.admin))
+        desk.ws.accounts.disable_user(desk.admin, "u1", "left\x85")
+    assert not any(u["disabled"] for u in desk.ws.accounts.list_users(desk.admin))
     # a reason of several lines, tabs, and Arabic with direction marks around a Latin word is
     # prose
-    desk.ws.disable_user(desk.admin, "u1", "left the trial\n\tsee the memo " + "r" * 9_000)
-    desk.ws.disable_user(desk.admin, "u2", "غادر \u200etrial T1\u200f اليوم\u061c")
-    assert all(u["disabled"] for u in desk.ws.list_users(desk.admin) if u["username"][0] == "u")
+    desk.ws.accounts.disable_user(desk.admin, "u1", "left the trial\n\tsee the memo " + "r" * 9_000)
+    desk.ws.accounts.disable_user(desk.admin, "u2", "غادر \u200etrial T1\u200f اليوم\u061c")
+    assert all(
+        u["disabled"] for u in desk.ws.accounts.list_users(desk.admin) if u["username"][0] == "u"
+    )
 
 
 def test_free_text_refuses_bidi_embeddings_overrides_and_isolates(desk: Desk) -> None:
     """They would make a reason, a note or an answer read as other text in every export
     ("abc\u202eevil" shows as "abclive"); the direction marks stay allowed."""
-    desk.ws.create_trial(desk.coord, "T-R")
+    desk.ws.trials.create_trial(desk.coord, "T-R")
     desk.user("u1", "reader")
     for c in BIDI:
         said = (
@@ -91,11 +93,11 @@ def test_free_text_refuses_bidi_embeddings_overrides_and_isolates(desk: Desk) ->
             f"(U+{ord(c):04X}) at position 4"
         )
         with pytest.raises(InvalidInput, match=re.escape(said)):
-            desk.ws.set_trial_setting(desk.coord, "T-R", "reread_share", 0.2, f"abc{c}evil")
+            desk.ws.trials.set_trial_setting(desk.coord, "T-R", "reread_share", 0.2, f"abc{c}evil")
         with pytest.raises(InvalidInput, match=re.escape(said)):
-            desk.ws.disable_user(desk.admin, "u1", f"abc{c}evil")
-    assert not any(u["disabled"] for u in desk.ws.list_users(desk.admin))
-    desk.ws.set_trial_setting(desk.coord, "T-R", "reread_share", 0.2, "abc\u200fevil")
+            desk.ws.accounts.disable_user(desk.admin, "u1", f"abc{c}evil")
+    assert not any(u["disabled"] for u in desk.ws.accounts.list_users(desk.admin))
+    desk.ws.trials.set_trial_setting(desk.coord, "T-R", "reread_share", 0.2, "abc\u200fevil")
 
 
 INVISIBLE_NAMES = [
@@ -117,43 +119,41 @@ def test_a_name_must_print_as_something(desk: Desk) -> None:
     """A printed name, a trial's name, a patient identifier: no invisible character, no line
     separator, and at least one letter or digit (combining marks, spaces or punctuation
     alone print as nothing a person can read)."""
-    desk.ws.create_trial(desk.coord, "T2")
+    desk.ws.trials.create_trial(desk.coord, "T2")
     for bad, what in INVISIBLE_NAMES:
         with pytest.raises(InvalidInput, match=re.escape(f"the printed name contains {what}")):
-            desk.ws.add_user(desk.admin, "inv0x", bad, "reader", "Temporary-pass-0")
+            desk.ws.accounts.add_user(desk.admin, "inv0x", bad, "reader", "Temporary-pass-0")
         with pytest.raises(InvalidInput, match=re.escape(f"the trial name contains {what}")):
-            desk.ws.create_trial(desk.coord, "T1", bad)
+            desk.ws.trials.create_trial(desk.coord, "T1", bad)
     for bad in NO_LETTER:
         with pytest.raises(InvalidInput, match="the printed name has no letter or digit"):
-            desk.ws.add_user(desk.admin, "inv0x", bad, "reader", "Temporary-pass-0")
+            desk.ws.accounts.add_user(desk.admin, "inv0x", bad, "reader", "Temporary-pass-0")
         with pytest.raises(InvalidInput, match="the trial name has no letter or digit"):
-            desk.ws.create_trial(desk.coord, "T1", bad)
+            desk.ws.trials.create_trial(desk.coord, "T1", bad)
         with pytest.raises(InvalidInput, match="the patient identifier has no letter or digit"):
-            desk.ws.add_patient(desk.coord, "T2", bad)
-    assert [u["username"] for u in desk.ws.list_users(desk.admin)] == ["ada", "cora"]
-    assert [t["code"] for t in desk.ws.list_trials(desk.coord)] == ["T2"]
-    assert desk.ws.list_patients(desk.coord, "T2") == []
-    desk.ws.add_user(desk.admin, "u7", "\u200fשרה כהן", "reader", "Temporary-pass-0")
-    desk.ws.add_user(desk.admin, "u8", "7", "reader", "Temporary-pass-0")
+            desk.ws.trials.add_patient(desk.coord, "T2", bad)
+    assert [u["username"] for u in desk.ws.accounts.list_users(desk.admin)] == ["ada", "cora"]
+    assert [t["code"] for t in desk.ws.trials.list_trials(desk.coord)] == ["T2"]
+    assert desk.ws.trials.list_patients(desk.coord, "T2") == []
+    desk.ws.accounts.add_user(desk.admin, "u7", "\u200fשרה כהן", "reader", "Temporary-pass-0")
+    desk.ws.accounts.add_user(desk.admin, "u8", "7", "reader", "Temporary-pass-0")
     # the zero-width non-joiner is part of Persian spelling (Alireza), between two letters
-    desk.ws.add_user(desk.admin, "u9", "علی‌رضا", "reader",
-                     "Temporary-pass-0")
+    desk.ws.accounts.add_user(desk.admin, "u9", "علی‌رضا", "reader", "Temporary-pass-0")
     with pytest.raises(InvalidInput, match=re.escape("(U+200C) at position 1")):
-        desk.ws.add_user(desk.admin, "u10", "‌علی", "reader",
-                         "Temporary-pass-0")
+        desk.ws.accounts.add_user(desk.admin, "u10", "‌علی", "reader", "Temporary-pass-0")
 
 
 def test_a_code_names_the_character_it_may_not_hold(desk: Desk) -> None:
     """Letters of any script are fine in a code; the first character that is none of the
     allowed ones is named with its position."""
-    desk.ws.create_trial(desk.coord, "محمد")
+    desk.ws.trials.create_trial(desk.coord, "محمد")
     with pytest.raises(InvalidInput) as info:
-        desk.ws.create_trial(desk.coord, "محمد الأحمد")
+        desk.ws.trials.create_trial(desk.coord, "محمد الأحمد")
     assert str(info.value) == (
         "a trial code is 1-64 letters, digits, dots, dashes or underscores; a space (U+0020) "
         "at position 5 is none of these"
     )
     with pytest.raises(InvalidInput, match=r"user ID .*; '/' \(U\+002F\) at position 2"):
-        desk.ws.add_user(desk.admin, "a/b", "Ada", "reader", "Temporary-pass-0")
+        desk.ws.accounts.add_user(desk.admin, "a/b", "Ada", "reader", "Temporary-pass-0")
     with pytest.raises(InvalidInput, match="; it is empty"):
-        desk.ws.create_trial(desk.coord, "")
+        desk.ws.trials.create_trial(desk.coord, "")

@@ -27,9 +27,9 @@ def main(db: str, start: int) -> int:
 
     app = preview_application("dark")
     ws = Workspace.open(db)
-    session = ws.login(SAMPLE_READER, SAMPLE_READER_PASSWORD)
+    session = ws.accounts.login(SAMPLE_READER, SAMPLE_READER_PASSWORD)
     window = ReadingWindow(
-        ws, session, SAMPLE_TRIAL, settings=layout_settings(ws.cache_dir.parent / "child")
+        ws, session, SAMPLE_TRIAL, settings=layout_settings(ws.images.cache_dir.parent / "child")
     )
     window.show()
 

@@ -46,15 +46,18 @@ def test_a_reader_sees_nothing_that_unblinds(
     caplog.set_level(logging.DEBUG)
     ws = Workspace.open(demo["db"])
     passwords = demo["passwords"]
-    coordinator = ws.login("coord", passwords["coord"])
-    patient_codes = {p["code"] for p in ws.list_patients(coordinator, TRIAL)}
-    others = {r: {row["code"] for row in ws.worklist(coordinator, TRIAL, r)} for r in READERS[:2]}
+    coordinator = ws.accounts.login("coord", passwords["coord"])
+    patient_codes = {p["code"] for p in ws.trials.list_patients(coordinator, TRIAL)}
+    others = {
+        r: {row["code"] for row in ws.worklists.worklist(coordinator, TRIAL, r)}
+        for r in READERS[:2]
+    }
     other_reads = [code for reader in READERS[:2] for code in _reads_of(ws, passwords, reader)]
     assert other_reads  # the two readers' signed reads exist
-    ws.logout(coordinator)
+    ws.accounts.logout(coordinator)
 
     reader = READERS[2]
-    session = ws.login(reader, passwords[reader])
+    session = ws.accounts.login(reader, passwords[reader])
     window = ReadingWindow(ws, session, TRIAL, settings=layout_settings(demo["base"] / "ui"))
     qtbot.addWidget(window)
     messages: list[str] = []
@@ -73,7 +76,7 @@ def test_a_reader_sees_nothing_that_unblinds(
     assert not set(model.reads.values()) & set(other_reads)
     for code in other_reads[:6]:
         with pytest.raises(NotFound):
-            ws.get_read(session, code)
+            ws.reading.get_read(session, code)
     assert not {row["code"] for row in window.rows} & set().union(*others.values())
 
     # Walk every area of every visit (grade definitions, joint map, both film pages).
@@ -126,8 +129,8 @@ def test_a_reader_sees_nothing_that_unblinds(
 
 
 def _reads_of(ws: Workspace, passwords: dict[str, str], reader: str) -> list[str]:
-    s = ws.login(reader, passwords[reader])
+    s = ws.accounts.login(reader, passwords[reader])
     try:
-        return [r["code"] for r in ws.my_reads(s, TRIAL)]
+        return [r["code"] for r in ws.worklists.my_reads(s, TRIAL)]
     finally:
-        ws.logout(s)
+        ws.accounts.logout(s)

@@ -73,7 +73,7 @@ def test_every_page_loads_off_the_ui_thread_and_shows_the_facades_numbers(
     recording = Recording(ws)
     window = open_desk(qtbot, recording, coord, trial)
     assert recording.on_ui == []
-    progress = ws.progress(coord, trial)
+    progress = ws.coordination.progress(coord, trial)
     rows = cells(window.progress.readers)
     assert [r[0] for r in rows] == [r["reader"] for r in progress["readers"]]
     assert [int(r[2]) for r in rows] == [r["signed"] for r in progress["readers"]]
@@ -83,7 +83,7 @@ def test_every_page_loads_off_the_ui_thread_and_shows_the_facades_numbers(
     adjudication = cells(window.adjudication.table)
     assert len(adjudication) == 1 and adjudication[0][1] == "queued"
     assert "differ by 6" in adjudication[0][2]
-    images = ws.images(coord, trial)
+    images = ws.images.list_images(coord, trial)
     assert len(cells(window.images.table)) == len(images)
     window.progress.refresh()
     qtbot.waitUntil(lambda: not window.progress.loading, timeout=10000)
@@ -102,13 +102,13 @@ def test_a_flag_is_answered_and_closed_from_the_desk(
     dialog.submit()  # no answer: the facade refuses, the flag stays open
     qtbot.waitUntil(lambda: dialog.error.isVisible(), timeout=10000)
     assert "answer is required" in dialog.error.text()
-    assert ws.flags(coord, trial)
+    assert ws.coordination.flags(coord, trial)
     QTest.keyClicks(dialog.fields["Answer"], "Checked: the W24 hand film was re-imported.")
     with qtbot.waitSignal(dialog.succeeded, timeout=10000):
         dialog.submit()
-    assert ws.flags(coord, trial) == []
+    assert ws.coordination.flags(coord, trial) == []
     qtbot.waitUntil(lambda: window.tabs.tabText(2) == "Flags", timeout=10000)
-    closed = ws.flags(coord, trial, open_only=False)[0]
+    closed = ws.coordination.flags(coord, trial, open_only=False)[0]
     assert closed["answer"] == "Checked: the W24 hand film was re-imported."
 
 
@@ -137,7 +137,9 @@ def test_an_image_is_masked_by_drawing_on_it(
     with qtbot.waitSignal(dialog.succeeded, timeout=20000):
         dialog.submit()
     (audit,) = [
-        r for r in ws.audit_trail(coord) if r["action"] == "image.mask" and r["entity_id"] == code
+        r
+        for r in ws.oversight.audit_trail(coord)
+        if r["action"] == "image.mask" and r["entity_id"] == code
     ]
     assert list(rect) in json.loads(audit["new"])["rectangles"]
     qtbot.waitUntil(lambda: cells(window.images.table)[0][5] == "yes", timeout=10000)
@@ -159,11 +161,13 @@ def test_reassign_and_adjudication_assignment_through_the_dialogs(
     dialog.submit()  # no reason: refused
     qtbot.waitUntil(lambda: dialog.error.isVisible(), timeout=10000)
     assert "reason" in dialog.error.text()
-    assert next(i for i in ws.images(coord, trial) if i["code"] == code)["visit"] == "W24"
+    assert (
+        next(i for i in ws.images.list_images(coord, trial) if i["code"] == code)["visit"] == "W24"
+    )
     QTest.keyClicks(dialog.fields["Reason"], "acquired at the W52 visit")
     with qtbot.waitSignal(dialog.succeeded, timeout=10000):
         dialog.submit()
-    moved = next(i for i in ws.images(coord, trial) if i["code"] == code)
+    moved = next(i for i in ws.images.list_images(coord, trial) if i["code"] == code)
     assert (moved["patient"], moved["visit"]) == (patient, "W52")
 
     window.adjudication.ask_assign()

@@ -369,11 +369,11 @@ def trial(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         mp.setenv("SCORER_DATA_DIR", str(folder / "data"))
         mp.setenv("SCORER_CONFIG", str(folder / "no-site-config.toml"))
         ws, coord, code = build_desk_sample(folder / "trial")
-        admin = ws.login("ada", ADMIN_PW)
+        admin = ws.accounts.login("ada", ADMIN_PW)
         for user, role in (("mona", "monitor"), ("nina", "reader")):
-            ws.add_user(admin, user, user.title(), role, FIRST_PW)
-        mona = ws.login("mona", FIRST_PW)
-        ws.change_password(mona, FIRST_PW, PASSWORD)
+            ws.accounts.add_user(admin, user, user.title(), role, FIRST_PW)
+        mona = ws.accounts.login("mona", FIRST_PW)
+        ws.accounts.change_password(mona, FIRST_PW, PASSWORD)
         yield {"ws": ws, "coord": coord, "trial": code, "folder": folder}
         ws.close()
 
@@ -423,7 +423,7 @@ def open_reading(qtbot: QtBot, trial: dict[str, Any], ui: Path) -> ReadingWindow
     """Rosa's reading window (a fresh log-in), once her case and its scores are on screen.
     Not handed to qtbot: logging out deletes the window."""
     ws = trial["ws"]
-    rosa = ws.login("rosa", PASSWORD)
+    rosa = ws.accounts.login("rosa", PASSWORD)
     window = ReadingWindow(
         ws, rosa, trial["trial"], settings=layout_settings(ui), logout_on_close=True
     )
@@ -438,13 +438,13 @@ def test_every_control_of_the_reading_window(
     qtbot: QtBot, walker: Walker, trial: dict[str, Any], tmp_path: Path
 ) -> None:
     ws, code = trial["ws"], trial["trial"]
-    rosa = ws.login("rosa", PASSWORD)
+    rosa = ws.accounts.login("rosa", PASSWORD)
     # Rosa's first case has every visit scored (ready to sign); the others are untouched.
-    first = ws.worklist(rosa, code)[0]["code"]
-    opened = ws.open_case(rosa, first)
+    first = ws.worklists.worklist(rosa, code)[0]["code"]
+    opened = ws.reading.open_case(rosa, first)
     for read in opened["reads"].values():
-        ws.set_scores(rosa, read, graded(1))
-    ws.logout(rosa)
+        ws.reading.set_scores(rosa, read, graded(1))
+    ws.accounts.logout(rosa)
     window = open_reading(qtbot, trial, tmp_path / "ui")
     walker.settle()
     assert window.sign_action.isEnabled()
@@ -471,7 +471,7 @@ def test_every_control_of_the_reading_window(
         before_pass=back_to_a_signed_case,
     )
     qtbot.waitUntil(lambda: not isValid(window) or not window.isVisible(), timeout=20_000)
-    status = {r["code"]: r["status"] for r in ws.worklist(trial["coord"], code, "rosa")}
+    status = {r["code"]: r["status"] for r in ws.worklists.worklist(trial["coord"], code, "rosa")}
     assert status[first] != "not started"
     for ending in ENDS_READING:
         window = open_reading(qtbot, trial, tmp_path / "ui")
@@ -508,7 +508,7 @@ def test_every_control_of_every_desk_page(
     qtbot: QtBot, walker: Walker, trial: dict[str, Any]
 ) -> None:
     ws, code = trial["ws"], trial["trial"]
-    coord = ws.login("cora", "Willow-Compass-2024")
+    coord = ws.accounts.login("cora", "Willow-Compass-2024")
     window = DeskWindow(ws, coord, code)
     qtbot.addWidget(window)
     window.show()
@@ -561,13 +561,13 @@ def small_trial(tmp_path: Path) -> Iterator[Any]:
     shared trial's 2,300 rows would take a minute and a half.)"""
     sample = build_sample_workspace(tmp_path / "small", patients=1, visits=2, pixel_mm=1.0)
     ws, rita = sample.workspace, sample.session
-    case = ws.worklist(rita, sample.trial)[0]["code"]
-    ws.set_scores(rita, ws.open_case(rita, case)["reads"]["A"], graded(2))
-    ws.logout(rita)
-    admin = ws.login("ada", ADMIN_PW)
-    ws.add_user(admin, "mona", "Mona Monitor", "monitor", FIRST_PW)
-    mona = ws.login("mona", FIRST_PW)
-    ws.change_password(mona, FIRST_PW, PASSWORD)
+    case = ws.worklists.worklist(rita, sample.trial)[0]["code"]
+    ws.reading.set_scores(rita, ws.reading.open_case(rita, case)["reads"]["A"], graded(2))
+    ws.accounts.logout(rita)
+    admin = ws.accounts.login("ada", ADMIN_PW)
+    ws.accounts.add_user(admin, "mona", "Mona Monitor", "monitor", FIRST_PW)
+    mona = ws.accounts.login("mona", FIRST_PW)
+    ws.accounts.change_password(mona, FIRST_PW, PASSWORD)
     yield ws
     ws.close()
 
@@ -576,7 +576,7 @@ def test_every_control_of_the_monitor(
     qtbot: QtBot, walker: Walker, small_trial: Any, tmp_path: Path
 ) -> None:
     ws = small_trial
-    mona = ws.login("mona", PASSWORD)
+    mona = ws.accounts.login("mona", PASSWORD)
     window = MonitorWindow(ws, mona)
     qtbot.addWidget(window)
     with qtbot.waitSignal(window.sessionsLoaded, timeout=30_000):

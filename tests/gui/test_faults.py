@@ -46,8 +46,8 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 def open_grid(qtbot: QtBot, sample: ScoringSample) -> tuple[ScoringGrid, ScoreWriter]:
     ws, s = sample.workspace, sample.session
-    case = load_case(ws, s, ws.open_case(s, sample.cases[0]))
-    writer = ScoreWriter(ws, s)
+    case = load_case(ws.reading, s, ws.reading.open_case(s, sample.cases[0]))
+    writer = ScoreWriter(ws.reading, s)
     grid = ScoringGrid(GridModel.from_case(case, submit=writer.submit), writer)
     qtbot.addWidget(grid)
     grid.show()
@@ -71,7 +71,7 @@ def fill(mnt: Path) -> Path:
 
 
 def stored(sample: ScoringSample, grid: ScoringGrid) -> dict[object, object]:
-    return dict(sample.workspace.get_read(sample.session, grid.model.reads["A"]).scores)
+    return dict(sample.workspace.reading.get_read(sample.session, grid.model.reads["A"]).scores)
 
 
 @pytest.mark.posix
@@ -102,7 +102,7 @@ def test_a_full_disk_loses_nothing_and_scoring_goes_on_when_space_is_back(
     qtbot.waitUntil(lambda: writer.pending_count == 0 and grid.model.failed == 0, timeout=20000)
     after = stored(sample, grid)
     assert len(after) == len(before) + 4
-    assert sample.workspace.verify().ok
+    assert sample.workspace.oversight.verify().ok
     assert writer.stop(10)
     sample.workspace.close()
 
@@ -220,7 +220,7 @@ def test_a_database_turned_read_only_loses_nothing_and_scoring_goes_on_after_rep
     qtbot.waitUntil(lambda: writer.pending_count == 0 and grid.model.failed == 0, timeout=20000)
     after = stored(sample, grid)
     assert len(after) == len(before) + 4
-    assert sample.workspace.verify().ok
+    assert sample.workspace.oversight.verify().ok
     assert writer.stop(10)
     sample.workspace.close()
 
@@ -237,9 +237,9 @@ def test_a_change_made_on_another_workstation_is_a_conflict_not_lost(
     sample = build_scoring_sample(tmp_path / "trial", patients=1, visits=2)
     grid, writer = open_grid(qtbot, sample)
     ws = sample.workspace
-    other = ws.login(sample.reader, sample.password)  # the other workstation's session
+    other = ws.accounts.login(sample.reader, sample.password)  # the other workstation's session
     area = SVH.areas[0].area
-    ws.set_score(other, grid.model.reads["A"], area, AreaScore.scored(4))
+    ws.reading.set_score(other, grid.model.reads["A"], area, AreaScore.scored(4))
     qtbot.keyClicks(grid.table, "2")  # A, first area, over a value this grid never saw
     qtbot.waitUntil(lambda: writer.pending_count == 0, timeout=20000)
     cell = grid.model.cell("A", area)

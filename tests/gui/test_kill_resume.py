@@ -66,12 +66,12 @@ def stored_prefix(db: Path, reads: dict[str, str]) -> tuple[int, dict[tuple[str,
     typed values; and every stored (read code, area) -> value."""
     ws = Workspace.open(str(db))
     try:
-        coordinator = ws.login(*COORDINATOR)
+        coordinator = ws.accounts.login(*COORDINATOR)
         stored = {}
         for letter, code in reads.items():
-            for area, value in ws.get_read(coordinator, code).scores.items():
+            for area, value in ws.reading.get_read(coordinator, code).scores.items():
                 stored[(letter, area)] = value
-        assert ws.verify().ok
+        assert ws.oversight.verify().ok
     finally:
         ws.close()
     n = 0
@@ -91,8 +91,8 @@ def test_sigkill_in_the_middle_of_a_case_loses_no_acknowledged_entry(
     monkeypatch.setenv("SCORER_DATA_DIR", str(data))
     sample = build_sample_workspace(tmp_path / "trial", patients=1, pixel_mm=1.0)
     ws = sample.workspace
-    case = ws.worklist(sample.session, sample.trial)[0]["code"]
-    reads = ws.open_case(sample.session, case)["reads"]
+    case = ws.worklists.worklist(sample.session, sample.trial)[0]["code"]
+    reads = ws.reading.open_case(sample.session, case)["reads"]
     db = Path(ws.store.location.sqlite_path)
     ws.close()
     env = {

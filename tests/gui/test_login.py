@@ -40,11 +40,11 @@ def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
         db=str(folder / "login.db"),
         settings=Settings(lockout_attempts=3),
     )
-    admin = ws.login("ada", ADMIN_PW)
+    admin = ws.accounts.login("ada", ADMIN_PW)
     for user in ("rita", "rob", "carl"):
-        ws.add_user(admin, user, user.title(), "reader", FIRST_PW)
-    carl = ws.login("carl", FIRST_PW)
-    ws.change_password(carl, FIRST_PW, OWN_PW)
+        ws.accounts.add_user(admin, user, user.title(), "reader", FIRST_PW)
+    carl = ws.accounts.login("carl", FIRST_PW)
+    ws.accounts.change_password(carl, FIRST_PW, OWN_PW)
     yield Desk(ws, folder)
     ws.close()
 
@@ -64,7 +64,7 @@ def test_a_wrong_password_shows_the_facades_message_in_red(
     qtbot: QtBot, desk: Desk, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    dialog = LoginDialog(desk.ws.login, desk.ws.change_password)
+    dialog = LoginDialog(desk.ws.accounts.login, desk.ws.accounts.change_password)
     qtbot.addWidget(dialog)
     dialog.show()
     assert dialog.password.echoMode() == QLineEdit.EchoMode.Password
@@ -88,7 +88,7 @@ def test_a_wrong_password_shows_the_facades_message_in_red(
 
 
 def test_repeated_failures_lock_the_account_and_say_so(qtbot: QtBot, desk: Desk) -> None:
-    dialog = LoginDialog(desk.ws.login, desk.ws.change_password)
+    dialog = LoginDialog(desk.ws.accounts.login, desk.ws.accounts.change_password)
     qtbot.addWidget(dialog)
     dialog.show()
     for _ in range(3):
@@ -102,7 +102,7 @@ def test_repeated_failures_lock_the_account_and_say_so(qtbot: QtBot, desk: Desk)
 def test_the_first_log_in_asks_for_a_new_password_and_checks_the_policy(
     qtbot: QtBot, desk: Desk
 ) -> None:
-    dialog = LoginDialog(desk.ws.login, desk.ws.change_password)
+    dialog = LoginDialog(desk.ws.accounts.login, desk.ws.accounts.change_password)
     qtbot.addWidget(dialog)
     dialog.show()
     log_in(qtbot, dialog, "rita", FIRST_PW)
@@ -131,13 +131,13 @@ def test_the_first_log_in_asks_for_a_new_password_and_checks_the_policy(
     assert change.result() == QDialog.DialogCode.Accepted
     assert dialog.result() == QDialog.DialogCode.Accepted
     assert dialog.session.must_change_password is False
-    assert not desk.ws.login("rita", OWN_PW).must_change_password
+    assert not desk.ws.accounts.login("rita", OWN_PW).must_change_password
 
 
 def test_unlock_after_inactivity_needs_the_password(qtbot: QtBot, desk: Desk) -> None:
-    session = desk.ws.login("carl", OWN_PW)
-    desk.ws.lock(session)
-    dialog = UnlockDialog(lambda pw: desk.ws.unlock(session, pw), "carl")
+    session = desk.ws.accounts.login("carl", OWN_PW)
+    desk.ws.accounts.lock(session)
+    dialog = UnlockDialog(lambda pw: desk.ws.accounts.unlock(session, pw), "carl")
     qtbot.addWidget(dialog)
     dialog.show()
     assert "locked after inactivity" in dialog.message.text()

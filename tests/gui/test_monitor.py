@@ -35,10 +35,10 @@ TRIAL_TABLES = (
 def monitored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Any, Any]]:
     monkeypatch.setenv("SCORER_DATA_DIR", str(tmp_path / "data"))
     ws, coord, _trial = build_desk_sample(tmp_path / "trial")
-    admin = ws.login("ada", "Sunflower-Meadow-7")
-    ws.add_user(admin, "mona", "Mona Monitor", "monitor", "Temporary-pass-0")
-    mona = ws.login("mona", "Temporary-pass-0")
-    ws.change_password(mona, "Temporary-pass-0", "Harbour-Lantern-2024")
+    admin = ws.accounts.login("ada", "Sunflower-Meadow-7")
+    ws.accounts.add_user(admin, "mona", "Mona Monitor", "monitor", "Temporary-pass-0")
+    mona = ws.accounts.login("mona", "Temporary-pass-0")
+    ws.accounts.change_password(mona, "Temporary-pass-0", "Harbour-Lantern-2024")
     yield ws, mona, coord
     ws.close()
 
@@ -91,8 +91,8 @@ def test_sessions_timelines_filters_and_exports(
     scores = [r for r in window.timeline if r["what"] == "score.set"]
     assert scores and all(r["subject"].startswith("case ") for r in scores)
     # Case codes only: no patient code, real ID or visit label anywhere in the timeline.
-    patients = {p["code"] for p in ws.list_patients(coord, "DEMO-RA")}
-    real = {p["real_id"] for p in ws.list_patients(coord, "DEMO-RA")}
+    patients = {p["code"] for p in ws.trials.list_patients(coord, "DEMO-RA")}
+    real = {p["real_id"] for p in ws.trials.list_patients(coord, "DEMO-RA")}
     texts = [
         window.timeline_table.item(r, c).text()
         for r in range(window.timeline_table.rowCount())
@@ -115,7 +115,9 @@ def test_sessions_timelines_filters_and_exports(
     )
     assert dump(ws) == before  # the monitor changed no trial data
     exports = [
-        r for r in ws.audit_trail(coord) if r["action"] == "export" and r["username"] == "mona"
+        r
+        for r in ws.oversight.audit_trail(coord)
+        if r["action"] == "export" and r["username"] == "mona"
     ]
     assert len(exports) == 3  # each export audited
     window.close()

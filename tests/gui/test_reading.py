@@ -126,7 +126,7 @@ def test_by_default_the_layout_lives_beside_the_local_cache(
 ) -> None:
     window = ReadingWindow(reading.workspace, reading.session, reading.trial)
     qtbot.addWidget(window)
-    expected = reading.workspace.cache_dir.parent / LAYOUT_FILE
+    expected = reading.workspace.images.cache_dir.parent / LAYOUT_FILE
     assert Path(window.settings.fileName()) == expected
 
 

@@ -237,8 +237,8 @@ def test_flag_to_coordinator_has_a_key_and_a_menu_item(
     QTest.keyClicks(dialog.text, "visit B may be another patient")
     with qtbot.waitSignal(grid.flagRaised, timeout=20000) as raised:
         dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
-    coordinator = reading.workspace.login("cora", "Willow-Compass-2024")
-    flags = reading.workspace.flags(coordinator, reading.trial)
+    coordinator = reading.workspace.accounts.login("cora", "Willow-Compass-2024")
+    flags = reading.workspace.coordination.flags(coordinator, reading.trial)
     sent = [f for f in flags if f["flag"] == raised.args[0]]
     assert [(f["case"], f["message"]) for f in sent] == [
         (window.current_code, "visit B may be another patient")

@@ -129,19 +129,19 @@ def test_log_in_score_a_paired_case_from_the_keyboard_sign_and_go_on(
     nxt = window.model
     assert nxt is not None and all(c.entry is None for c in nxt.cells.values())
 
-    coordinator = ws.login(*COORDINATOR)
+    coordinator = ws.accounts.login(*COORDINATOR)
     for letter, code in reads.items():
-        view = ws.get_read(coordinator, code)
+        view = ws.reading.get_read(coordinator, code)
         assert view.status == "signed"
         stored = dict(view.scores)
         want = {a: v for (lt, a), v in expected.items() if lt == letter}
         assert stored == want
-    trail = ws.audit_trail(coordinator)
+    trail = ws.oversight.audit_trail(coordinator)
     sets = [r for r in trail if r["action"] == "score.set" and r["entity_id"] in reads.values()]
     assert len(sets) == 3 * 86  # every entry audited on its own row
     signs = [r for r in trail if r["action"] == "read.sign" and r["entity_id"] in reads.values()]
     assert len(signs) == 3
-    assert ws.verify().ok
+    assert ws.oversight.verify().ok
     window.close()
 
 
@@ -165,18 +165,18 @@ def test_a_signed_case_is_read_only_until_reopened_with_a_reason(
     QTest.keyClick(dialog.password, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: dialog.error.isVisible() and not dialog.busy, timeout=20000)
     assert "password" in dialog.error.text().lower()
-    assert {ws.get_read(s, r).status for r in model.reads.values()} == {"in_progress"}
+    assert {ws.reading.get_read(s, r).status for r in model.reads.values()} == {"in_progress"}
     dialog.password.setText(SAMPLE_READER_PASSWORD)
     with qtbot.waitSignal(window.caseSigned, timeout=20000):
         dialog.submit()
-    assert {ws.get_read(s, r).status for r in model.reads.values()} == {"signed"}
+    assert {ws.reading.get_read(s, r).status for r in model.reads.values()} == {"signed"}
 
     # Back to the signed case: digits are refused and store nothing.
     window.open_index(0)
     qtbot.waitUntil(lambda: window.model is model)
     assert window.case_state() == "signed" and window.reopen_action.isEnabled()
     assert not window.sign_action.isEnabled()
-    version = {r: ws.get_read(s, r).version for r in model.reads.values()}
+    version = {r: ws.reading.get_read(s, r).version for r in model.reads.values()}
     model.set_current(0, 0)
     before = model.entry("A", model.current_area)
     type_keys(window, "4")
@@ -192,17 +192,17 @@ def test_a_signed_case_is_read_only_until_reopened_with_a_reason(
     QTest.keyClicks(reopen.reason, "LH MCP1 erosion entered on the wrong joint")
     with qtbot.waitSignal(window.caseReopened, timeout=20000):
         QTest.keyClick(reopen.reason, Qt.Key.Key_Return)
-    assert {ws.get_read(s, r).status for r in model.reads.values()} == {"in_progress"}
+    assert {ws.reading.get_read(s, r).status for r in model.reads.values()} == {"in_progress"}
     assert window.worklist_table.item(0, 2).text() == "in progress"
     model.set_current(0, 0)
     type_keys(window, "4")
     wait_saved(qtbot, window)
-    assert ws.get_read(s, model.reads["A"]).scores[SVH.areas[0].area] == AreaScore.scored(4)
-    assert ws.get_read(s, model.reads["A"]).version > version[model.reads["A"]]
-    coordinator = ws.login(*COORDINATOR)
+    assert ws.reading.get_read(s, model.reads["A"]).scores[SVH.areas[0].area] == AreaScore.scored(4)
+    assert ws.reading.get_read(s, model.reads["A"]).version > version[model.reads["A"]]
+    coordinator = ws.accounts.login(*COORDINATOR)
     voids = [
         r
-        for r in ws.audit_trail(coordinator)
+        for r in ws.oversight.audit_trail(coordinator)
         if r["action"] == "read.void_signature" and r["entity_id"] in model.reads.values()
     ]
     assert len(voids) == 3
@@ -210,7 +210,7 @@ def test_a_signed_case_is_read_only_until_reopened_with_a_reason(
     # Sign again: password only (the session's first signature has been given).
     with qtbot.waitSignal(window.caseSigned, timeout=20000):
         sign_with_dialog(qtbot, window, SAMPLE_READER_PASSWORD)
-    assert {ws.get_read(s, r).status for r in model.reads.values()} == {"signed"}
+    assert {ws.reading.get_read(s, r).status for r in model.reads.values()} == {"signed"}
     window.close()
 
 
@@ -300,23 +300,25 @@ def test_a_reread_case_looks_exactly_like_any_other_case(
     qtbot: QtBot, reading: SampleReading, tmp_path: Path
 ) -> None:
     ws = reading.workspace
-    coordinator = ws.login(*COORDINATOR)
-    admin = ws.login("ada", "Sunflower-Meadow-7")
-    ws.add_user(admin, "rosa", "Rosa Reader", "reader", "Temporary-pass-3")
-    ws.set_trial_setting(coordinator, reading.trial, "reread_share", 0.5, "intra-reader check")
-    ws.set_trial_setting(coordinator, reading.trial, "reread_min_gap", 1, "a short worklist")
-    ws.assign_reader(coordinator, reading.trial, "rosa")
-    ws.generate_worklists(coordinator, reading.trial)
-    full = ws.worklist(coordinator, reading.trial, "rosa")
+    coordinator = ws.accounts.login(*COORDINATOR)
+    admin = ws.accounts.login("ada", "Sunflower-Meadow-7")
+    ws.accounts.add_user(admin, "rosa", "Rosa Reader", "reader", "Temporary-pass-3")
+    ws.trials.set_trial_setting(
+        coordinator, reading.trial, "reread_share", 0.5, "intra-reader check"
+    )
+    ws.trials.set_trial_setting(coordinator, reading.trial, "reread_min_gap", 1, "a short worklist")
+    ws.worklists.assign_reader(coordinator, reading.trial, "rosa")
+    ws.worklists.generate_worklists(coordinator, reading.trial)
+    full = ws.worklists.worklist(coordinator, reading.trial, "rosa")
     kinds = [row["read_type"] for row in full]
     assert kinds.count("reread") == 1 and kinds.count("primary") == 2
     reread = next(row for row in full if row["read_type"] == "reread")
     original = next(
         row for row in full if row["read_type"] == "primary" and row["patient"] == reread["patient"]
     )
-    rosa = ws.login("rosa", "Temporary-pass-3")
-    ws.change_password(rosa, "Temporary-pass-3", "Harbour-Lantern-2024")
-    seen = ws.worklist(rosa, reading.trial)
+    rosa = ws.accounts.login("rosa", "Temporary-pass-3")
+    ws.accounts.change_password(rosa, "Temporary-pass-3", "Harbour-Lantern-2024")
+    seen = ws.worklists.worklist(rosa, reading.trial)
     assert all(set(row) == {"code", "progress", "status"} for row in seen)
     window = ReadingWindow(ws, rosa, reading.trial, settings=layout_settings(tmp_path / "ui"))
     qtbot.addWidget(window)
@@ -339,11 +341,13 @@ def test_a_reread_case_looks_exactly_like_any_other_case(
         answers[row["code"]] = window.opened[row["code"]]
         codes = {row["code"], *window.model.reads.values()}
         codes |= {
-            img["image"] for imgs in ws.case_images(rosa, row["code"]).values() for img in imgs
+            img["image"]
+            for imgs in ws.images.case_images(rosa, row["code"]).values()
+            for img in imgs
         }
         shapes[row["code"]] = _shape(window, codes)
         for read in window.model.reads.values():
-            view = ws.get_read(rosa, read)
+            view = ws.reading.get_read(rosa, read)
             assert (view.read_type, view.visit, view.patient_code) == ("", "", "")
     assert shapes[original["code"]] == shapes[reread["code"]]
     a, b = answers[original["code"]], answers[reread["code"]]
@@ -358,7 +362,7 @@ def test_a_calibration_case_shows_the_reference_after_signing(
     from scorer.core.readscsv import format_reads_csv
 
     ws = reading.workspace
-    coordinator = ws.login(*COORDINATOR)
+    coordinator = ws.accounts.login(*COORDINATOR)
     zero = {
         d.area: AreaScore.from_sides([0, 0]) if d.sides else AreaScore.scored(0) for d in SVH.areas
     }
@@ -376,13 +380,17 @@ def test_a_calibration_case_shows_the_reference_after_signing(
         )
         for v in ("W0", "W24", "W52")
     ]
-    ws.import_reads(coordinator, reading.trial, format_reads_csv(reference))
+    ws.exchange.import_reads(coordinator, reading.trial, format_reads_csv(reference))
     code = next(
-        p["code"] for p in ws.list_patients(coordinator, reading.trial) if p["real_id"] == "CAL-1"
+        p["code"]
+        for p in ws.trials.list_patients(coordinator, reading.trial)
+        if p["real_id"] == "CAL-1"
     )
-    ws.set_trial_setting(coordinator, reading.trial, "calibration_reference", "lead-ref", "ref")
-    ws.set_trial_setting(coordinator, reading.trial, "calibration_patients", [code], "set")
-    assert ws.calibration_worklists(coordinator, reading.trial) == {"rita": 1}
+    ws.trials.set_trial_setting(
+        coordinator, reading.trial, "calibration_reference", "lead-ref", "ref"
+    )
+    ws.trials.set_trial_setting(coordinator, reading.trial, "calibration_patients", [code], "set")
+    assert ws.calibration.calibration_worklists(coordinator, reading.trial) == {"rita": 1}
     window = open_window(qtbot, reading, tmp_path / "layout")
     assert window.worklist_table.rowCount() == 3  # the calibration case, then the trial's two
     model = window.model
@@ -402,7 +410,7 @@ def test_a_calibration_case_shows_the_reference_after_signing(
     dialog.close()
     # The next case is a trial case: closed until the coordinator releases the reader.
     qtbot.waitUntil(lambda: "calibration" in window.statusBar().currentMessage(), timeout=20000)
-    ws.release_reader(coordinator, reading.trial, "rita", "agreement acceptable")
+    ws.calibration.release_reader(coordinator, reading.trial, "rita", "agreement acceptable")
     window.close()
 
 
@@ -436,8 +444,8 @@ def test_time_on_each_film_is_logged_paused_while_locked_and_shown_per_session(
     t4 = time.monotonic()
     window.close()
 
-    coordinator = ws.login(*COORDINATOR)
-    events = [e for e in ws.events(coordinator, SAMPLE_READER) if e["session"]]
+    coordinator = ws.accounts.login(*COORDINATOR)
+    events = [e for e in ws.oversight.events(coordinator, SAMPLE_READER) if e["session"]]
     viewed = [e for e in events if e["kind"] == "image.viewed"]
     by_image: dict[str, float] = {}
     for e in viewed:
@@ -449,7 +457,7 @@ def test_time_on_each_film_is_logged_paused_while_locked_and_shown_per_session(
         assert 0.6 <= by_image[code] <= (t4 - t1) - (t3 - t2) + 0.2, (code, by_image)
     closed = [e for e in events if e["kind"] == "case.closed" and e["subject"] == first]
     assert closed and sum(e["detail"]["seconds"] for e in closed) >= 1.3
-    (row,) = ws.reading_sessions(coordinator, SAMPLE_READER)
+    (row,) = ws.oversight.reading_sessions(coordinator, SAMPLE_READER)
     assert row["images_viewed"] == len(by_image) >= 6
     assert row["seconds_per_image"] == pytest.approx(
         sum(by_image.values()) / len(by_image), abs=0.05
@@ -499,17 +507,19 @@ def test_session_security_end_to_end_lockout_through_the_workstation(
     qtbot.waitUntil(lambda: not dialog.busy, timeout=20000)
     assert window.locked and not window.splitter.isVisible()
     assert "locked after repeated failed attempts" in dialog.error.text()
-    coordinator = ws.login(*COORDINATOR)
+    coordinator = ws.accounts.login(*COORDINATOR)
     assert window.model is not None
-    stored = [len(ws.get_read(coordinator, code).scores) for code in window.model.reads.values()]
+    stored = [
+        len(ws.reading.get_read(coordinator, code).scores) for code in window.model.reads.values()
+    ]
     assert sum(stored) == 1, stored  # the entry made before the lock is kept
-    trail = [r for r in ws.audit_trail(coordinator) if r["entity_id"] == SAMPLE_READER]
+    trail = [r for r in ws.oversight.audit_trail(coordinator) if r["entity_id"] == SAMPLE_READER]
     failures = [r for r in trail if r["action"] == "user.login_failed"]
     assert len(failures) == 1 + attempts  # the log-in typo and every unlock failure
     assert [r["action"] for r in trail].count("user.lockout") == 1
     from scorer.workspace import AuthError
 
     with pytest.raises(AuthError, match="locked"):
-        ws.login(SAMPLE_READER, SAMPLE_READER_PASSWORD)
+        ws.accounts.login(SAMPLE_READER, SAMPLE_READER_PASSWORD)
     dialog.reject()  # giving up logs out and closes the window
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=20000)

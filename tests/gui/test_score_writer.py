@@ -52,11 +52,11 @@ def writers() -> Iterator[Callable[..., ScoreWriter]]:
 
 
 def read_codes(sample: ScoringSample, n: int) -> dict[str, str]:
-    return dict(sample.workspace.open_case(sample.session, sample.cases[n])["reads"])
+    return dict(sample.workspace.reading.open_case(sample.session, sample.cases[n])["reads"])
 
 
 def scores(sample: ScoringSample, code: str) -> dict[Area, AreaScore]:
-    return sample.workspace.get_read(sample.session, code).scores
+    return sample.workspace.reading.get_read(sample.session, code).scores
 
 
 def set_trial_locked(sample: ScoringSample, locked: bool) -> None:
@@ -109,7 +109,7 @@ def test_entries_are_committed_and_acknowledged_in_submission_order(
     qtbot: QtBot, sample: ScoringSample, writers: Callable[..., ScoreWriter]
 ) -> None:
     code = read_codes(sample, 0)["A"]
-    facade = FlakyFacade(sample.workspace, set())
+    facade = FlakyFacade(sample.workspace.reading, set())
     writer = writers(facade, sample.session)
     acks: list[tuple[str, Area, int]] = []
     writer.acknowledged.connect(lambda c, a, v: acks.append((c, a, v)))
@@ -138,7 +138,7 @@ def test_a_failed_entry_is_reported_and_the_next_still_go_in_order(
     qtbot: QtBot, sample: ScoringSample, writers: Callable[..., ScoreWriter]
 ) -> None:
     codes = read_codes(sample, 1)
-    facade = FlakyFacade(sample.workspace, {2})
+    facade = FlakyFacade(sample.workspace.reading, {2})
     writer = writers(facade, sample.session)
     case = GridModel(SVH, codes, case_code=sample.cases[1], submit=writer.submit)
     grid = ScoringGrid(case, writer)
@@ -174,7 +174,7 @@ def test_a_locked_trial_fails_the_entries_until_unlocked_then_retry_saves_them(
     qtbot: QtBot, sample: ScoringSample, writers: Callable[..., ScoreWriter]
 ) -> None:
     codes = read_codes(sample, 2)
-    writer = writers(sample.workspace, sample.session)
+    writer = writers(sample.workspace.reading, sample.session)
     case = GridModel(SVH, codes, case_code=sample.cases[2], submit=writer.submit)
     messages: list[str] = []
     writer.failed.connect(lambda _c, _a, m: messages.append(m))
@@ -199,18 +199,18 @@ def test_a_locked_session_pauses_writing_and_loses_nothing(
     qtbot: QtBot, sample: ScoringSample, writers: Callable[..., ScoreWriter]
 ) -> None:
     ws = sample.workspace
-    session = ws.login(sample.reader, sample.password)
-    codes = dict(ws.open_case(session, sample.cases[3])["reads"])
-    writer = writers(ws, session)
+    session = ws.accounts.login(sample.reader, sample.password)
+    codes = dict(ws.reading.open_case(session, sample.cases[3])["reads"])
+    writer = writers(ws.reading, session)
     case = GridModel(SVH, codes, submit=writer.submit)
-    ws.lock(session)  # as after fifteen idle minutes
+    ws.accounts.lock(session)  # as after fifteen idle minutes
     with qtbot.waitSignal(writer.sessionLocked, timeout=10_000) as locked:
         case.type_digit(2)
         case.type_digit(1)
     assert "locked" in str(locked.args[0])
     assert writer.paused and not writer.flush(0.2)
     assert writer.pending_count == 2 and case.pending == 2 and case.failed == 0
-    ws.unlock(session, sample.password)
+    ws.accounts.unlock(session, sample.password)
     writer.resume()
     assert writer.flush(20)
     assert case.pending == 0 and case.failed == 0
@@ -223,7 +223,7 @@ def test_an_acknowledged_score_is_already_committed(
     """The acknowledgement comes after the commit: another connection to the file sees the
     score when the grid hears of it (a crash after that loses nothing)."""
     code = read_codes(sample, 0)["B"]
-    writer = writers(sample.workspace, sample.session)
+    writer = writers(sample.workspace.reading, sample.session)
     path = sample.workspace.store.location.sqlite_path
     seen: list[tuple[Area, Any]] = []
 

@@ -51,8 +51,8 @@ def make_grid(
 
     def make(n: int) -> tuple[ScoringGrid, ScoreWriter]:
         ws, s = sample.workspace, sample.session
-        case = load_case(ws, s, ws.open_case(s, sample.cases[n]))
-        writer = ScoreWriter(ws, s)
+        case = load_case(ws.reading, s, ws.reading.open_case(s, sample.cases[n]))
+        writer = ScoreWriter(ws.reading, s)
         writers.append(writer)
         grid = ScoringGrid(GridModel.from_case(case, submit=writer.submit), writer)
         qtbot.addWidget(grid)
@@ -72,7 +72,7 @@ def wait_saved(qtbot: QtBot, grid: ScoringGrid, writer: ScoreWriter) -> None:
 
 
 def stored(sample: ScoringSample, grid: ScoringGrid, letter: str) -> Any:
-    return sample.workspace.get_read(sample.session, grid.model.reads[letter])
+    return sample.workspace.reading.get_read(sample.session, grid.model.reads[letter])
 
 
 def test_a_paired_case_is_scored_from_the_keyboard_and_stored_as_typed(
@@ -215,7 +215,7 @@ def test_a_paired_case_is_scored_from_the_keyboard_and_stored_as_typed(
     codes = set(model.reads.values())
     trail = [
         row
-        for row in sample.workspace.audit_trail(sample.coordinator)
+        for row in sample.workspace.oversight.audit_trail(sample.coordinator)
         if row["action"] in ("score.set", "score.clear") and row["entity_id"] in codes
     ]
     assert len(trail) == writes == model.writes
@@ -304,7 +304,7 @@ def test_flag_to_coordinator_sends_the_message(
     dialog.text.setPlainText("visit B may be another patient")
     with qtbot.waitSignal(grid.flagRaised, timeout=10_000) as raised:
         dialog.accept()
-    flags = sample.workspace.flags(sample.coordinator, sample.trial)
+    flags = sample.workspace.coordination.flags(sample.coordinator, sample.trial)
     mine = [f for f in flags if f["flag"] == raised.args[0]]
     assert mine and mine[0]["message"] == "visit B may be another patient"
     assert mine[0]["case"] == grid.model.case_code
@@ -413,9 +413,9 @@ def test_undo_of_rest_of_region_is_one_transaction(qtbot: QtBot, sample: Scoring
     import sqlite3
 
     ws, s = sample.workspace, sample.session
-    facade = CountingFacade(ws)
+    facade = CountingFacade(ws.reading)
     writer = ScoreWriter(facade, s)
-    case = load_case(ws, s, ws.open_case(s, sample.cases[1]))
+    case = load_case(ws.reading, s, ws.reading.open_case(s, sample.cases[1]))
     grid = ScoringGrid(GridModel.from_case(case, submit=writer.submit), writer)
     qtbot.addWidget(grid)
     grid.show()

@@ -45,19 +45,21 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     d = build_mini_demo(tmp_path_factory.mktemp("window-blinding"))
     ws = Workspace.open(d["db"])
     try:
-        s = ws.login("reader3", d["passwords"]["reader3"])
-        case = ws.worklist(s, TRIAL)[0]["code"]
-        opened = ws.open_case(s, case)
-        ws.log_event(s, "case.opened", case, trial=TRIAL)
+        s = ws.accounts.login("reader3", d["passwords"]["reader3"])
+        case = ws.worklists.worklist(s, TRIAL)[0]["code"]
+        opened = ws.reading.open_case(s, case)
+        ws.reading.log_event(s, "case.opened", case, trial=TRIAL)
         read = next(iter(opened["reads"].values()))
-        ws.set_score(s, read, SVH.areas[0].area, AreaScore.scored(2))
-        ws.set_score(s, read, SVH.areas[0].area, AreaScore.scored(3), change_reason="misread")
-        ws.set_note(s, read, "soft tissue swelling")
-        ws.lock(s)
-        ws.logout(s)
-        coord = ws.login("coord", d["passwords"]["coord"])
-        d["real_ids"] = {p["real_id"] for p in ws.list_patients(coord, TRIAL)}
-        ws.logout(coord)
+        ws.reading.set_score(s, read, SVH.areas[0].area, AreaScore.scored(2))
+        ws.reading.set_score(
+            s, read, SVH.areas[0].area, AreaScore.scored(3), change_reason="misread"
+        )
+        ws.reading.set_note(s, read, "soft tissue swelling")
+        ws.accounts.lock(s)
+        ws.accounts.logout(s)
+        coord = ws.accounts.login("coord", d["passwords"]["coord"])
+        d["real_ids"] = {p["real_id"] for p in ws.trials.list_patients(coord, TRIAL)}
+        ws.accounts.logout(coord)
     finally:
         ws.close()
     yield d
@@ -79,7 +81,7 @@ def test_the_monitor_sees_case_codes_only(
     monkeypatch.setenv("SCORER_DATA_DIR", str(demo["base"] / "data"))
     caplog.set_level(logging.DEBUG)
     ws = Workspace.open(demo["db"])
-    monitor = ws.login("monitor", demo["passwords"]["monitor"])
+    monitor = ws.accounts.login("monitor", demo["passwords"]["monitor"])
     window = MonitorWindow(ws, monitor)
     qtbot.addWidget(window)
     with qtbot.waitSignal(window.verified, timeout=30000):
@@ -143,7 +145,7 @@ def test_the_desk_never_shows_what_de_identification_removed(
     monkeypatch.setenv("SCORER_DATA_DIR", str(demo["base"] / "data"))
     caplog.set_level(logging.DEBUG)
     ws = Workspace.open(demo["db"])
-    coord = ws.login("coord", demo["passwords"]["coord"])
+    coord = ws.accounts.login("coord", demo["passwords"]["coord"])
     window = DeskWindow(ws, coord, TRIAL)
     qtbot.addWidget(window)
     window.show()

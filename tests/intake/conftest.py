@@ -26,10 +26,10 @@ class Desk:
 def desk(tmp_path: Path) -> Iterator[Desk]:
     db = tmp_path / "t.sqlite"
     ws = Workspace.initialize("ada", "Ada Admin", "Sunflower-Meadow-7", db=str(db))
-    a = ws.login("ada", "Sunflower-Meadow-7")
-    ws.add_user(a, "cora", "Cora Coordinator", "coordinator", "Temporary-pass-1")
-    s = ws.login("cora", "Temporary-pass-1")
-    ws.change_password(s, "Temporary-pass-1", COORD_PW)
-    ws.create_trial(s, "T1", "Trial", visits=[("W0", 0.0), ("W52", 52.0)])
+    a = ws.accounts.login("ada", "Sunflower-Meadow-7")
+    ws.accounts.add_user(a, "cora", "Cora Coordinator", "coordinator", "Temporary-pass-1")
+    s = ws.accounts.login("cora", "Temporary-pass-1")
+    ws.accounts.change_password(s, "Temporary-pass-1", COORD_PW)
+    ws.trials.create_trial(s, "T1", "Trial", visits=[("W0", 0.0), ("W52", 52.0)])
     yield Desk(ws, s, db)
     ws.close()

@@ -110,8 +110,8 @@ def _received(ws: Workspace, coord: Any, s: Any, reader: str) -> list[dict[str, 
     """Every case of the reader: its read type, its films as received (features, pixel data
     hash, region) with each film's true visit index."""
     cases = []
-    for row in ws.worklist(coord, TRIAL, reader):
-        got = ws.case_images(s, row["code"])
+    for row in ws.worklists.worklist(coord, TRIAL, reader):
+        got = ws.images.case_images(s, row["code"])
         films = []
         for letter, label in zip("ABC", row["visits"], strict=False):
             for entry in got[letter]:
@@ -139,7 +139,7 @@ def _workstation(demo: dict[str, Any], reader: str) -> Workspace:
 @pytest.fixture(scope="module")
 def received(demo: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     ws, pw = demo["ws"], demo["passwords"]
-    coord = ws.login("coord", pw["coord"])
+    coord = ws.accounts.login("coord", pw["coord"])
     out = {}
     for reader in READERS:
         station = _workstation(demo, reader)
@@ -275,9 +275,9 @@ def test_listing_a_case_again_gives_the_same_files_and_keeps_the_cache_key(
     before = {f["path"]: f["path"].read_bytes() for f in case["films"]}
     fresh = _workstation(demo, "reader3")  # opened again: nothing remembered but the files
     try:
-        s = fresh.login("reader3", pw["reader3"])
-        again = fresh.case_images(s, case["code"])
-        assert fresh.case_images(s, case["code"]) == again
+        s = fresh.accounts.login("reader3", pw["reader3"])
+        again = fresh.images.case_images(s, case["code"])
+        assert fresh.images.case_images(s, case["code"]) == again
     finally:
         fresh.close()
     entries = [e for films in again.values() for e in films]
@@ -300,7 +300,7 @@ def _old_style(desk: Desk) -> list[str]:
             small_radiograph(seed=i), patient_id="P-1", body_part=part, study_uid="1.2.3.4"
         )
         write(ds, folder / f"{part}.dcm")
-    report = desk.ws.import_images(desk.s, "T1", [folder]).to_dict()
+    report = desk.ws.images.import_images(desk.s, "T1", [folder]).to_dict()
     assert report["imported"] == 2, report
     loc = desk.ws.store.location
     codes = []
@@ -322,7 +322,7 @@ def test_reissue_rewrites_an_old_style_trials_copies_under_the_current_rules(
     ws, s = desk.ws, desk.s
     codes = _old_style(desk)
     loc = ws.store.location
-    ws.mask_image(s, codes[0], [(0, 0, 10, 8)], "burned-in name")
+    ws.images.mask_image(s, codes[0], [(0, 0, 10, 8)], "burned-in name")
     with ws.store.read() as db:
         old = {
             i.code: loc.image_file(i.reader_path) for i in repo.images_of(db, ws._trial(db, "T1"))
@@ -351,11 +351,13 @@ def test_reissue_rewrites_an_old_style_trials_copies_under_the_current_rules(
         if os.name == "posix":
             assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0
     assert len(studies) == 2 and "2.25.1111" not in studies
-    trail = [r for r in ws.audit_trail(s) if r["action"] in ("image.reissue", "images.reissue")]
+    trail = [
+        r for r in ws.oversight.audit_trail(s) if r["action"] in ("image.reissue", "images.reissue")
+    ]
     assert sorted(r["entity_id"] for r in trail if r["action"] == "image.reissue") == sorted(codes)
     (trial_row,) = [r for r in trail if r["action"] == "images.reissue"]
     assert json.loads(trial_row["new"]) == {"images": 2, "masked": 1}
-    assert ws.verify().ok
+    assert ws.oversight.verify().ok
 
 
 def test_reissue_without_an_original_changes_nothing(desk: Desk) -> None:
@@ -368,7 +370,7 @@ def test_reissue_without_an_original_changes_nothing(desk: Desk) -> None:
         loc.image_file(images[1].original_path, original=True).unlink()
     files = sorted(loc.readers_store.rglob("*.dcm"))
     with pytest.raises(InvalidInput, match="not in the originals store"):
-        ws.reissue_readers_copies(s, "T1")
+        ws.images.reissue_readers_copies(s, "T1")
     with ws.store.read() as db:
         after = {
             i.code: (i.reader_path, i.reader_sha256)

@@ -25,7 +25,7 @@ def test_export_png_of_a_real_cr_file_is_bone_bright_and_windowed(
     src = tmp_path / "in"
     src.mkdir()
     shutil.copy(get_testdata_file("RG3_J2KR.dcm", download=False), src / "hand.dcm")
-    res = desk.ws.import_images(desk.s, "T1", [src]).to_dict()
+    res = desk.ws.images.import_images(desk.s, "T1", [src]).to_dict()
     code = res["files"][0]["image"]
     desk.ws.close()
     out = tmp_path / "hand.png"

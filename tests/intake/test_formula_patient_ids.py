@@ -21,9 +21,9 @@ def test_a_formula_led_patient_id_is_flagged_not_taken(desk: Desk, tmp_path: Pat
     manifest = parse_manifest(
         "file,patient,visit,date,regions\nf1.png,=cmd,W0,2024-02-01,LH\nf2.png,P-1,W0,,LH\n"
     )
-    res = desk.ws.import_images(desk.s, "T1", [src], manifest).to_dict()
+    res = desk.ws.images.import_images(desk.s, "T1", [src], manifest).to_dict()
     by = {Path(f["file"]).name: f for f in res["files"]}
     assert by["f1.png"]["status"] == by["f2.png"]["status"] == "imported"
     assert any("patient ID not taken: it starts with '='" in f for f in by["f1.png"]["flags"])
     assert not any("patient ID not taken" in f for f in by["f2.png"]["flags"])
-    assert [p["real_id"] for p in desk.ws.list_patients(desk.s, "T1")] == ["P-1"]
+    assert [p["real_id"] for p in desk.ws.trials.list_patients(desk.s, "T1")] == ["P-1"]

@@ -108,7 +108,7 @@ def test_mutated_files_are_imported_or_refused_never_crash(desk: Desk, tmp_path:
     for i in range(N_FILES):
         name = names[i % len(names)]
         (folder / f"{i:05d}-{name}.dcm").write_bytes(mutate(seeds[name], rng))
-    report = desk.ws.import_images(desk.s, "T1", [folder], workers=2, timeout_s=10.0)
+    report = desk.ws.images.import_images(desk.s, "T1", [folder], workers=2, timeout_s=10.0)
     res = report.to_dict()
     assert len(res["files"]) == N_FILES
     assert res["imported"] + res["refused"] + res["duplicates"] == N_FILES
@@ -128,4 +128,4 @@ def test_mutated_files_are_imported_or_refused_never_crash(desk: Desk, tmp_path:
                 arr = copy.pixel_array
             assert arr.shape == (img.rows, img.columns)
     assert not list(desk.ws.store.location.readers_store.rglob("*.part"))
-    assert desk.ws.verify().ok
+    assert desk.ws.oversight.verify().ok

@@ -35,9 +35,9 @@ def test_real_cr_radiographs_import_with_their_header_window(desk: Desk, tmp_pat
     names = ["RG3_UNCR.dcm", "RG3_J2KR.dcm", "RG1_UNCR.dcm", "RG1_J2KI.dcm"]
     for n in names:
         shutil.copy(cr(n), src / n)
-    report = desk.ws.import_images(desk.s, "T1", [src]).to_dict()
+    report = desk.ws.images.import_images(desk.s, "T1", [src]).to_dict()
     assert report["imported"] == 4 and report["refused"] == 0
-    images = {i["source"].split("/")[-1]: i for i in desk.ws.images(desk.s, "T1")}
+    images = {i["source"].split("/")[-1]: i for i in desk.ws.images.list_images(desk.s, "T1")}
     from scorer.store import repository as repo
 
     with desk.ws.store.read() as db:
@@ -156,7 +156,7 @@ def test_deidentification_removes_every_planted_identifier_and_every_date(
     study = "1.2.826.0.1.3680043.2.1125.9.1"
     write(planted_dataset(study, "20240110", 0), tmp_path / "in" / "a.dcm")
     write(planted_dataset(study, "20250115", 1), tmp_path / "in" / "b.dcm")
-    report = desk.ws.import_images(desk.s, "T1", [tmp_path / "in"]).to_dict()
+    report = desk.ws.images.import_images(desk.s, "T1", [tmp_path / "in"]).to_dict()
     assert report["imported"] == 2
     from scorer.store import repository as repo
 
@@ -181,9 +181,9 @@ def test_deidentification_removes_every_planted_identifier_and_every_date(
     assert len({a.StudyInstanceUID, b.StudyInstanceUID, study}) == 3
     assert a.SOPInstanceUID != b.SOPInstanceUID and a.SeriesInstanceUID != b.SeriesInstanceUID
     # The patient is registered under a code; the real ID is only in the coordinator's view.
-    patients = desk.ws.list_patients(desk.s, "T1")
+    patients = desk.ws.trials.list_patients(desk.s, "T1")
     assert patients[0]["real_id"] == f"{PLANTED}-ID"
-    images = desk.ws.images(desk.s, "T1")
+    images = desk.ws.images.list_images(desk.s, "T1")
     assert {i["visit"] for i in images} == {"W0", "W52"}
     # The real dates stay in the database, where the coordinator's intervals come from.
     assert {i["acquisition_date"] for i in images} == {"2024-01-10", "2025-01-15"}
@@ -201,13 +201,13 @@ def test_png_with_a_manifest_and_refusal_without(desk: Desk, tmp_path: Path) -> 
         "film1.png,SITE2-0007,W0,2024-02-01,LF RF\n"
         "film2.jpg,SITE2-0007,W52,2025-02-03,LH;RH\n"
     )
-    res = desk.ws.import_images(desk.s, "T1", [src], manifest).to_dict()
+    res = desk.ws.images.import_images(desk.s, "T1", [src], manifest).to_dict()
     by = {Path(f["file"]).name: f for f in res["files"]}
     assert by["film1.png"]["status"] == "imported" and by["film1.png"]["regions"] == ["LF", "RF"]
     assert by["film2.jpg"]["status"] == "imported"
     assert any("burned-in" in f for f in by["film1.png"]["flags"])
     assert by["film3.tif"]["status"] == "refused" and "manifest" in by["film3.tif"]["reason"]
-    imgs = {i["source"].split("/")[-1]: i for i in desk.ws.images(desk.s, "T1")}
+    imgs = {i["source"].split("/")[-1]: i for i in desk.ws.images.list_images(desk.s, "T1")}
     assert imgs["film1.png"]["acquisition_date"] == "2024-02-01"
     assert imgs["film1.png"]["rows"] is None or imgs["film1.png"]["visit"] == "W0"
 
@@ -236,7 +236,7 @@ def test_zip_archives_and_folders_recursively(desk: Desk, tmp_path: Path) -> Non
         zf.writestr("export/readme.txt", "not an image")
         zf.writestr("bomb.dcm", b"\0" * 50_000_000)  # expands ~50000-fold
     (tmp_path / "site" / "batch.zip").write_bytes(buf.getvalue())
-    res = desk.ws.import_images(desk.s, "T1", [tmp_path / "site"]).to_dict()
+    res = desk.ws.images.import_images(desk.s, "T1", [tmp_path / "site"]).to_dict()
     status = {f["file"].split("site/")[-1]: f for f in res["files"]}
     assert set(status) == {
         "visit1/deep/a.dcm",
@@ -268,7 +268,7 @@ def test_a_decompression_bomb_is_refused_before_decoding(desk: Desk, tmp_path: P
     data[16:24] = (60000).to_bytes(4, "big") + (60000).to_bytes(4, "big")  # IHDR width/height
     big_png.write_bytes(bytes(data))
     manifest = parse_manifest("file,patient,visit,date,regions\nhuge.png,P9,W0,,LH\n")
-    res = desk.ws.import_images(desk.s, "T1", [tmp_path / "in"], manifest).to_dict()
+    res = desk.ws.images.import_images(desk.s, "T1", [tmp_path / "in"], manifest).to_dict()
     by = {Path(f["file"]).name: f for f in res["files"]}
     assert by["bomb.dcm"]["status"] == "refused"
     assert "1600 megapixels is over the budget of 512" in by["bomb.dcm"]["reason"]
@@ -283,7 +283,7 @@ def test_a_decoder_past_its_time_limit_is_refused_and_the_import_goes_on(
     src.mkdir()
     shutil.copy(cr("RG1_J2KR.dcm"), src / "slow.dcm")  # ~1 s to decode here
     write(make_dx(patient_id="FAST-1"), src / "fast.dcm")
-    res = desk.ws.import_images(desk.s, "T1", [src], timeout_s=0.05, workers=1).to_dict()
+    res = desk.ws.images.import_images(desk.s, "T1", [src], timeout_s=0.05, workers=1).to_dict()
     by = {Path(f["file"]).name: f for f in res["files"]}
     assert by["slow.dcm"]["status"] == "refused"
     assert "time limit of 0.05 s" in by["slow.dcm"]["reason"]
@@ -293,20 +293,20 @@ def test_a_decoder_past_its_time_limit_is_refused_and_the_import_goes_on(
 def test_importing_again_changes_nothing(desk: Desk, tmp_path: Path) -> None:
     write(make_dx(patient_id="R-1"), tmp_path / "in" / "a.dcm")
     write(make_dx(patient_id="R-2", visit="W52"), tmp_path / "in" / "b.dcm")
-    first = desk.ws.import_images(desk.s, "T1", [tmp_path / "in"]).to_dict()
-    images = desk.ws.images(desk.s, "T1")
-    again = desk.ws.import_images(desk.s, "T1", [tmp_path / "in"]).to_dict()
+    first = desk.ws.images.import_images(desk.s, "T1", [tmp_path / "in"]).to_dict()
+    images = desk.ws.images.list_images(desk.s, "T1")
+    again = desk.ws.images.import_images(desk.s, "T1", [tmp_path / "in"]).to_dict()
     assert first["imported"] == 2 and again["imported"] == 0 and again["duplicates"] == 2
-    assert desk.ws.images(desk.s, "T1") == images
+    assert desk.ws.images.list_images(desk.s, "T1") == images
     # The same SOP Instance UID with other content is refused, not merged.
     ds = pydicom.dcmread(tmp_path / "in" / "a.dcm")
     ds.PixelData = small_radiograph(seed=5).tobytes()
     write(ds, tmp_path / "in2" / "a-changed.dcm")
-    res = desk.ws.import_images(desk.s, "T1", [tmp_path / "in2"]).to_dict()
+    res = desk.ws.images.import_images(desk.s, "T1", [tmp_path / "in2"]).to_dict()
     assert res["refused"] == 1 and "SOP Instance UID" in res["files"][0]["reason"]
-    trail = [e for e in desk.ws.audit_trail(desk.s) if e["action"] == "images.import"]
+    trail = [e for e in desk.ws.oversight.audit_trail(desk.s) if e["action"] == "images.import"]
     assert [json.loads(e["new"])["imported"] for e in trail] == [2, 0, 0]
-    assert desk.ws.verify().ok
+    assert desk.ws.oversight.verify().ok
 
 
 def test_unknown_patient_visit_and_burned_in_are_flagged_not_guessed(
@@ -317,7 +317,7 @@ def test_unknown_patient_visit_and_burned_in_are_flagged_not_guessed(
     a.BurnedInAnnotation = "YES"
     write(a, tmp_path / "in" / "a.dcm")
     write(make_dx(patient_id="K-1", visit="W104"), tmp_path / "in" / "b.dcm")
-    res = desk.ws.import_images(desk.s, "T1", [tmp_path / "in"]).to_dict()
+    res = desk.ws.images.import_images(desk.s, "T1", [tmp_path / "in"]).to_dict()
     by = {Path(f["file"]).name: f for f in res["files"]}
     assert by["a.dcm"]["status"] == "imported"
     assert {"patient unknown", "visit unknown", "burned-in annotation"} <= set(by["a.dcm"]["flags"])
@@ -468,7 +468,7 @@ def test_every_transfer_syntax_radiographs_arrive_in(desk: Desk, tmp_path: Path)
         check=True,
         capture_output=True,
     )
-    res = desk.ws.import_images(desk.s, "T1", [src]).to_dict()
+    res = desk.ws.images.import_images(desk.s, "T1", [src]).to_dict()
     by = {Path(f["file"]).stem: f for f in res["files"]}
     assert set(by) == {
         "implicit",

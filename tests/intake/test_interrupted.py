@@ -89,11 +89,11 @@ def test_sigkill_during_import_leaves_only_whole_images(desk: Desk, tmp_path: Pa
         original_bytes = loc.image_file(original, original=True).read_bytes()
         assert hashlib.sha256(original_bytes).hexdigest() == sha
     # The next import finishes the job: nothing twice, nothing lost.
-    s = ws.login("cora", COORD_PW)
-    res = ws.import_images(s, "T1", [src]).to_dict()
+    s = ws.accounts.login("cora", COORD_PW)
+    res = ws.images.import_images(s, "T1", [src]).to_dict()
     assert res["imported"] + res["duplicates"] == n and res["refused"] == 0
     assert res["duplicates"] == len(rows)
-    assert len(ws.images(s, "T1")) == n
+    assert len(ws.images.list_images(s, "T1")) == n
     assert not list(ws.store.location.readers_store.rglob("*.part"))
-    assert ws.verify().ok
+    assert ws.oversight.verify().ok
     ws.close()

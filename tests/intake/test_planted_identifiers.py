@@ -78,7 +78,7 @@ def test_the_planted_corpus_imported_from_files_leaves_nothing_in_the_readers_co
 ) -> None:
     planted, folder, files = corpus
     assert set(files) == set(SYNTAXES)
-    report = desk.ws.import_images(desk.s, "T1", [folder]).to_dict()
+    report = desk.ws.images.import_images(desk.s, "T1", [folder]).to_dict()
     statuses = {Path(f["file"]).name: (f["status"], f.get("reason")) for f in report["files"]}
     assert report["imported"] == len(SYNTAXES), statuses
     _check_readers_store(desk, planted, corpus)

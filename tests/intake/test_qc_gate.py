@@ -37,7 +37,7 @@ from pydicom.uid import (
 from scorer.gui.sample_case import SampleReading, build_sample_workspace
 from scorer.imaging.manifest import parse_manifest
 from scorer.imaging.sources import SourceFile
-from scorer.intake import BURNED_IN_UNKNOWN, SECONDARY_CAPTURE_FLAG, _load
+from scorer.services.intake import BURNED_IN_UNKNOWN, SECONDARY_CAPTURE_FLAG, _load
 from scorer.workspace import InvalidInput
 from tests.intake.conftest import COORD_PW, Desk
 from tests.intake.dicom_maker import dicom_bytes, make_dx, small_radiograph, write
@@ -46,7 +46,7 @@ TRUNCATED = "the compressed pixel data is truncated or damaged: "
 
 
 def outcomes(desk: Desk, *paths: Path, **kw: Any) -> dict[str, dict[str, Any]]:
-    res = desk.ws.import_images(desk.s, "T1", list(paths), workers=1, **kw).to_dict()
+    res = desk.ws.images.import_images(desk.s, "T1", list(paths), workers=1, **kw).to_dict()
     return {Path(f["file"].split("!")[-1]).name: f for f in res["files"]}
 
 
@@ -125,7 +125,7 @@ def test_secondary_capture_only_greyscale_hand_or_foot_and_always_held_for_qc(
         assert by[name]["status"] == "imported" and by[name]["qc"] == "pending"
         assert SECONDARY_CAPTURE_FLAG in by[name]["flags"]
     assert by["listed.dcm"]["regions"] == ["LF"]
-    qc = {i["code"]: i["qc"] for i in desk.ws.images(desk.s, "T1")}
+    qc = {i["code"]: i["qc"] for i in desk.ws.images.list_images(desk.s, "T1")}
     assert qc == {by["hand.dcm"]["image"]: "pending", by["listed.dcm"]["image"]: "pending"}
 
 
@@ -147,11 +147,11 @@ def test_cr_and_dx_without_burned_in_annotation_are_held_unless_the_trial_says_s
     assert "flags" not in by["says-no.dcm"] and by["says-no.dcm"]["qc"] == "passed"
 
     with pytest.raises(InvalidInput, match="no_burned_in_text: 'MR' is not one of CR, DX"):
-        desk.ws.set_trial_setting(desk.s, "T1", "no_burned_in_text", "MR", "sites checked")
-    desk.ws.set_trial_setting(
+        desk.ws.trials.set_trial_setting(desk.s, "T1", "no_burned_in_text", "MR", "sites checked")
+    desk.ws.trials.set_trial_setting(
         desk.s, "T1", "no_burned_in_text", "dx", "the sites' DX systems write no text"
     )
-    assert desk.ws.trial_settings(desk.s, "T1")["no_burned_in_text"] == ["DX"]
+    assert desk.ws.trials.trial_settings(desk.s, "T1")["no_burned_in_text"] == ["DX"]
     films(tmp_path / "b", 10)
     by = outcomes(desk, tmp_path / "b")
     assert "flags" not in by["dx.dcm"] and by["dx.dcm"]["qc"] == "passed"
@@ -214,7 +214,7 @@ def test_truncated_or_wrongly_sized_compressed_pixel_data_is_refused_so(
     assert by["taller.dcm"]["reason"] == (
         "the compressed image is 96 x 80 pixels but the header says 100 x 80 (Rows x Columns)"
     )
-    assert desk.ws.images(desk.s, "T1") == []
+    assert desk.ws.images.list_images(desk.s, "T1") == []
 
 
 def test_a_dicom_without_preamble_is_read_as_dicom_and_kept_as_it_came(
@@ -304,7 +304,7 @@ def test_a_link_out_of_the_imported_folder_is_skipped_unread(desk: Desk, tmp_pat
     (films / "dir-out").symlink_to(tmp_path, target_is_directory=True)
     by = {
         f["file"].split("films/")[-1]: f
-        for f in desk.ws.import_images(desk.s, "T1", [films], workers=1).to_dict()["files"]
+        for f in desk.ws.images.import_images(desk.s, "T1", [films], workers=1).to_dict()["files"]
     }
     for name in ("to-film.dcm", "to-secret.dcm", "sub/up.dcm"):
         assert (by[name]["status"], by[name]["reason"]) == (
@@ -314,7 +314,7 @@ def test_a_link_out_of_the_imported_folder_is_skipped_unread(desk: Desk, tmp_pat
     assert by["a.dcm"]["status"] == "imported"
     assert by["same.dcm"]["status"] == "duplicate"  # a link inside the folder is that file
     assert len(by) == 5  # no file through the loop or the linked folder
-    assert len(desk.ws.images(desk.s, "T1")) == 1
+    assert len(desk.ws.images.list_images(desk.s, "T1")) == 1
 
 
 # ------------------------------------------------------------------ duplicates
@@ -323,12 +323,12 @@ def test_a_link_out_of_the_imported_folder_is_skipped_unread(desk: Desk, tmp_pat
 def test_the_same_file_in_a_second_trial_is_an_image_of_that_trial(
     desk: Desk, tmp_path: Path
 ) -> None:
-    desk.ws.create_trial(desk.s, "T2", "Second trial", visits=[("W0", 0.0)])
+    desk.ws.trials.create_trial(desk.s, "T2", "Second trial", visits=[("W0", 0.0)])
     film = write(make_dx(patient_id="TWO-1"), tmp_path / "in" / "a.dcm")
     first = outcomes(desk, film)["a.dcm"]
     again = outcomes(desk, film)["a.dcm"]
     assert again["status"] == "duplicate" and again["image"] == first["image"]
-    second = desk.ws.import_images(desk.s, "T2", [film], workers=1).to_dict()["files"][0]
+    second = desk.ws.images.import_images(desk.s, "T2", [film], workers=1).to_dict()["files"][0]
     assert second["status"] == "imported" and second["image"] != first["image"]
     from scorer.store import repository as repo
 
@@ -340,7 +340,7 @@ def test_the_same_file_in_a_second_trial_is_an_image_of_that_trial(
         assert a.reader_path != b.reader_path  # each trial its own readers' copy
     originals = [p for p in desk.ws.store.location.originals_store.rglob("*") if p.is_file()]
     assert len(originals) == 1
-    assert [p["real_id"] for p in desk.ws.list_patients(desk.s, "T2")] == ["TWO-1"]
+    assert [p["real_id"] for p in desk.ws.trials.list_patients(desk.s, "T2")] == ["TWO-1"]
 
 
 def test_a_file_sent_again_in_another_syntax_is_a_duplicate_by_its_pixels(
@@ -371,7 +371,7 @@ def test_a_file_sent_again_in_another_syntax_is_a_duplicate_by_its_pixels(
         f"another file with SOP Instance UID {sop} was imported already (image "
         f"{first['image']}) with different pixel data"
     )
-    assert len(desk.ws.images(desk.s, "T1")) == 1
+    assert len(desk.ws.images.list_images(desk.s, "T1")) == 1
     originals = [p for p in desk.ws.store.location.originals_store.rglob("*") if p.is_file()]
     readers = [p for p in desk.ws.store.location.readers_store.rglob("*") if p.is_file()]
     assert len(originals) == 1 and len(readers) == 1  # nothing of the re-sends kept
@@ -438,25 +438,25 @@ def test_a_held_image_reaches_no_case_until_passed_and_a_failed_one_never(
     sample: SampleReading, tmp_path: Path
 ) -> None:
     ws, trial, rita = sample.workspace, sample.trial, sample.session
-    coord = ws.login("cora", "Willow-Compass-2024")
-    (patient,) = ws.list_patients(coord, trial)
-    (case,) = ws.worklist(rita, trial)
-    before = {k: len(v) for k, v in ws.case_images(rita, case["code"]).items()}
+    coord = ws.accounts.login("cora", "Willow-Compass-2024")
+    (patient,) = ws.trials.list_patients(coord, trial)
+    (case,) = ws.worklists.worklist(rita, trial)
+    before = {k: len(v) for k, v in ws.images.case_images(rita, case["code"]).items()}
     film = make_dx(patient_id=patient["real_id"], visit="W0", burned_in=None)
-    res = ws.import_images(coord, trial, [write(film, tmp_path / "late.dcm")], workers=1)
+    res = ws.images.import_images(coord, trial, [write(film, tmp_path / "late.dcm")], workers=1)
     code = res.files[0].image
     assert res.files[0].qc == "pending" and res.files[0].flags == [BURNED_IN_UNKNOWN]
-    assert ws.images(coord, trial)[-1]["qc"] == "pending"
+    assert ws.images.list_images(coord, trial)[-1]["qc"] == "pending"
 
     def shown() -> dict[str, int]:
-        return {k: len(v) for k, v in ws.case_images(rita, case["code"]).items()}
+        return {k: len(v) for k, v in ws.images.case_images(rita, case["code"]).items()}
 
     assert shown() == before  # pending: in no case
     with pytest.raises(InvalidInput, match="passed or failed"):
-        ws.image_qc(coord, code, "pending")
+        ws.images.image_qc(coord, code, "pending")
     with pytest.raises(InvalidInput, match="a reason is required"):
-        ws.image_qc(coord, code, "failed", " ")
-    assert ws.image_qc(coord, code, "passed") == {
+        ws.images.image_qc(coord, code, "failed", " ")
+    assert ws.images.image_qc(coord, code, "passed") == {
         "image": code,
         "qc": "passed",
         "qc_reason": "",
@@ -464,16 +464,16 @@ def test_a_held_image_reaches_no_case_until_passed_and_a_failed_one_never(
     }
     grown = shown()
     assert sum(grown.values()) == sum(before.values()) + 1  # it reaches the case at once
-    failed = ws.image_qc(coord, code, "failed", "a bone scan, not a radiograph")
+    failed = ws.images.image_qc(coord, code, "failed", "a bone scan, not a radiograph")
     assert failed["cases"] == [{"case": case["code"], "reader": "rita"}]
     assert shown() == before
     with pytest.raises(InvalidInput, match="a failed image stays failed"):
-        ws.image_qc(coord, code, "passed", "looked again")
-    rows = [e for e in ws.audit_trail(coord) if e["action"] == "image.qc"]
+        ws.images.image_qc(coord, code, "passed", "looked again")
+    rows = [e for e in ws.oversight.audit_trail(coord) if e["action"] == "image.qc"]
     assert [json.loads(str(e["new"]))["qc"] for e in rows] == ["passed", "failed"]
     assert rows[-1]["reason"] == "a bone scan, not a radiograph"
     assert json.loads(str(rows[-1]["new"]))["cases"] == [case["code"]]
-    assert ws.verify().ok
+    assert ws.oversight.verify().ok
 
 
 def test_scorer_image_qc_and_image_list(
@@ -534,7 +534,7 @@ def test_a_truncated_jpeg_frame_with_an_end_marker_is_refused_not_half_garbage(
             TRUNCATED + "the decoder reported: Corrupt JPEG data: premature end of data segment"
         )
     assert "Corrupt JPEG" not in capfd.readouterr().err
-    assert desk.ws.images(desk.s, "T1") == []
+    assert desk.ws.images.list_images(desk.s, "T1") == []
 
 
 # ------------------------------------------------------------------ a second image hidden
@@ -584,7 +584,7 @@ def test_a_second_image_hidden_in_single_frame_pixel_data_is_refused(
             "refused"
         )
     assert by["split.dcm"]["status"] == "imported", by["split.dcm"]
-    (image,) = desk.ws.images(desk.s, "T1")
+    (image,) = desk.ws.images.list_images(desk.s, "T1")
     assert image["code"] == by["split.dcm"]["image"]
 
 

@@ -53,7 +53,7 @@ def test_reissue_reads_originals_without_preamble_or_file_meta(
 ) -> None:
     ws, s = desk.ws, desk.s
     films = _originals_without_preamble(tmp_path / "in")
-    res = ws.import_images(s, "T1", [tmp_path / "in"], workers=1).to_dict()
+    res = ws.images.import_images(s, "T1", [tmp_path / "in"], workers=1).to_dict()
     by = {Path(f["file"]).name: f for f in res["files"]}
     assert {n: f["status"] for n, f in by.items()} == dict.fromkeys(films, "imported")
     loc = ws.store.location
@@ -83,7 +83,7 @@ def test_reissue_reads_originals_without_preamble_or_file_meta(
             np.testing.assert_array_equal(copy.pixel_array, pixels)
             assert "Doe" not in str(copy.get("PatientName", ""))
             assert copy.get("PatientID") != "RE-1" and "StudyDate" not in copy
-        trail = [r for r in ws2.audit_trail(ws2.login("cora", COORD_PW))]
+        trail = [r for r in ws2.oversight.audit_trail(ws2.accounts.login("cora", COORD_PW))]
         assert sum(r["action"] == "image.reissue" for r in trail) == 3
     finally:
         ws2.close()

@@ -76,7 +76,7 @@ def trail(desk: Desk, action: str, at_least: int = 1) -> list[dict[str, Any]]:
     while True:
         rows = [
             {**e, "new": json.loads(str(e["new"])) if e["new"] else {}}
-            for e in desk.ws.audit_trail(desk.s)
+            for e in desk.ws.oversight.audit_trail(desk.s)
             if e["action"] == action
         ]
         if len(rows) >= at_least or time.monotonic() > deadline:
@@ -104,7 +104,7 @@ def test_films_in_five_transfer_syntaxes_arrive_deidentified_and_ready(
     assert len(by_uid) == 5
     assert {a.status for a in by_uid.values()} == {"imported"}, [a.reason for a in by_uid.values()]
     assert {a.calling_aet for a in by_uid.values()} == {"MODALITY1"}
-    images = {i["code"]: i for i in desk.ws.images(desk.s, "T1")}
+    images = {i["code"]: i for i in desk.ws.images.list_images(desk.s, "T1")}
     assert set(images) == {a.image for a in by_uid.values()}
     with desk.ws.store.read() as db:
         trial = repo.trial_by_code(db, "T1")
@@ -147,7 +147,7 @@ def test_an_unknown_calling_ae_title_is_refused(
     assert res.returncode != 0
     assert "reject" in (res.stdout + res.stderr).lower()
     assert receiver.arrivals == type(receiver.arrivals)(maxlen=receiver.arrivals.maxlen)
-    assert desk.ws.images(desk.s, "T1") == []
+    assert desk.ws.images.list_images(desk.s, "T1") == []
     refused = trail(desk, "dicom.association")
     assert [e["new"]["result"] for e in refused] == ["refused"]
     assert refused[0]["new"]["calling_aet"] == "INTRUDER"
@@ -161,13 +161,15 @@ def test_an_unknown_calling_ae_title_is_refused(
     )
     assert echo.returncode == 0, echo.stderr
     assert storescu(receiver.port, [sent["uncompressed"]]).returncode == 0
-    assert len(desk.ws.images(desk.s, "T1")) == 1
+    assert len(desk.ws.images.list_images(desk.s, "T1")) == 1
 
 
 def test_the_trials_own_senders_are_allowed(desk: Desk, tmp_path: Path) -> None:
     with pytest.raises(NetworkError, match="no sender is allowed"):
         Receiver(desk.ws, desk.s, "T1", port=0, host="127.0.0.1")
-    desk.ws.set_trial_setting(desk.s, "T1", "dicom_senders", "PACS1, XR-ROOM-2", "sites named")
+    desk.ws.trials.set_trial_setting(
+        desk.s, "T1", "dicom_senders", "PACS1, XR-ROOM-2", "sites named"
+    )
     r = Receiver(desk.ws, desk.s, "T1", port=0, host="127.0.0.1")
     assert r.allowed == ("PACS1", "XR-ROOM-2")
     r.start()
@@ -179,7 +181,9 @@ def test_the_trials_own_senders_are_allowed(desk: Desk, tmp_path: Path) -> None:
         r.stop()
     assert [a.status for a in r.arrivals] == ["imported"]
     with pytest.raises(Exception, match="AE title"):
-        desk.ws.set_trial_setting(desk.s, "T1", "dicom_senders", "FAR-TOO-LONG-AE-TITLE", "x")
+        desk.ws.trials.set_trial_setting(
+            desk.s, "T1", "dicom_senders", "FAR-TOO-LONG-AE-TITLE", "x"
+        )
 
 
 def test_a_malformed_or_oversized_instance_fails_alone(desk: Desk, tmp_path: Path) -> None:
@@ -217,7 +221,7 @@ def test_a_malformed_or_oversized_instance_fails_alone(desk: Desk, tmp_path: Pat
         "Refused: OutOfResources)",
         "Success)",
     ], out
-    assert len(desk.ws.images(desk.s, "T1")) == 2
+    assert len(desk.ws.images.list_images(desk.s, "T1")) == 2
     assoc = trail(desk, "dicom.association")[-1]["new"]
     assert (assoc["imported"], assoc["refused"], assoc["received"]) == (2, 2, 4)
 
@@ -306,8 +310,8 @@ def test_the_command_runs_until_sigterm_and_leaves_nothing_half_imported(
         from scorer.workspace import Workspace
 
         ws = Workspace.open(db=str(desk.db))
-        s = ws.login("cora", COORD_PW)
-        while time.monotonic() < deadline and len(ws.images(s, "T1")) < 3:
+        s = ws.accounts.login("cora", COORD_PW)
+        while time.monotonic() < deadline and len(ws.images.list_images(s, "T1")) < 3:
             time.sleep(0.05)
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
@@ -317,7 +321,7 @@ def test_the_command_runs_until_sigterm_and_leaves_nothing_half_imported(
             proc.kill()
     assert proc.returncode == 0, err
     assert "stopped: imported" in out
-    images = ws.images(s, "T1")
+    images = ws.images.list_images(s, "T1")
     assert 3 <= len(images) < 30  # stopped part-way: the rest were answered, not imported
     # Every image row's files exist, and every file in the readers' store has its row.
     loc = ws.store.location
@@ -330,10 +334,10 @@ def test_the_command_runs_until_sigterm_and_leaves_nothing_half_imported(
             assert loc.image_file(r.original_path, original=True).is_file()
     on_disk = {p.resolve() for p in loc.readers_store.rglob("*") if p.is_file()}
     assert on_disk == named
-    actions = [e["action"] for e in ws.audit_trail(s)]
+    actions = [e["action"] for e in ws.oversight.audit_trail(s)]
     assert actions.count("dicom.receive.start") == 1 and actions.count("dicom.receive.stop") == 1
     assert "dicom.association" in actions
-    check = ws.verify()
+    check = ws.oversight.verify()
     assert check.ok, check.errors
     ws.close()
 
@@ -391,4 +395,4 @@ def test_a_film_sent_again_in_another_syntax_answers_success_as_a_duplicate(
     first, *later = receiver.arrivals
     assert first.status == "imported"
     assert [(a.status, a.image) for a in later] == [("duplicate", first.image)] * 2
-    assert len(desk.ws.images(desk.s, "T1")) == 1
+    assert len(desk.ws.images.list_images(desk.s, "T1")) == 1

@@ -364,23 +364,23 @@ def demo_with_reader3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict
     passwords = made.passwords
     ws = Workspace.open(made.db)
     try:
-        coord = ws.login("coord", passwords["coord"])
-        real = {p["code"]: p["real_id"] for p in ws.list_patients(coord, TRIAL)}
-        planned = {row["code"]: row for row in ws.worklist(coord, TRIAL, "reader3")}
+        coord = ws.accounts.login("coord", passwords["coord"])
+        real = {p["code"]: p["real_id"] for p in ws.trials.list_patients(coord, TRIAL)}
+        planned = {row["code"]: row for row in ws.worklists.worklist(coord, TRIAL, "reader3")}
         truth = _truth(samples)
-        s = ws.login("reader3", passwords["reader3"])
-        row = ws.worklist(s, TRIAL)[0]
-        case = ws.open_case(s, row["code"])
+        s = ws.accounts.login("reader3", passwords["reader3"])
+        row = ws.worklists.worklist(s, TRIAL)[0]
+        case = ws.reading.open_case(s, row["code"])
         patient = real[planned[row["code"]]["patient"]]
         for letter, read_code in case["reads"].items():
             visit = planned[row["code"]]["visits"]["ABC".index(letter)]
-            ws.set_scores(
+            ws.reading.set_scores(
                 s, read_code, _reader_read(truth[(patient, visit)], "reader3", patient, visit)
             )
-            ws.sign_read(
+            ws.reading.sign_read(
                 s, read_code, passwords["reader3"], username=None if s.signed_once else "reader3"
             )
-        ws.logout(s)
+        ws.accounts.logout(s)
         yield {"ws": ws, "coord": coord, "trial": TRIAL, "patient": patient}
     finally:
         ws.close()
@@ -395,7 +395,7 @@ def test_demo_with_reader3s_one_case_gives_finite_labelled_iccs_and_an_sdc(
         demo_with_reader3["coord"],
         demo_with_reader3["trial"],
     )
-    doc = ws.agreement_report(coord, trial)
+    doc = ws.exchange.agreement_report(coord, trial)
     res = doc.data["analysis"]
     assert res["readers"] == ["reader1", "reader2", "reader3"]
     tables = {t.name: t for t in doc.tables()}
@@ -419,10 +419,12 @@ def test_demo_with_reader3s_one_case_gives_finite_labelled_iccs_and_an_sdc(
     ba = {(r[0], r[1], r[2]) for r in tables["Bland-Altman"].rows}
     assert ("change", "reader1", "reader2") in ba and ("status", "reader1", "reader3") in ba
     # Freezing uses the same block and records it.
-    value = ws.freeze_sdc(coord, trial, "reader3 has begun; freeze from readers 1 and 2")
+    value = ws.adjudication.freeze_sdc(
+        coord, trial, "reader3 has begun; freeze from readers 1 and 2"
+    )
     assert value == round(sdc["value"], 6)
-    assert ws.trial_settings(coord, trial)["frozen_sdc"] == value
-    row = [r for r in ws.audit_trail(coord) if r["action"] == "trial.setting"][-1]
+    assert ws.trials.trial_settings(coord, trial)["frozen_sdc"] == value
+    row = [r for r in ws.oversight.audit_trail(coord) if r["action"] == "trial.setting"][-1]
     new = json.loads(row["new"])
     assert new["frozen_sdc"] == value
     assert new["basis"] == {"readers": ["reader1", "reader2"], "n": 12, "k": 2, "level": 95}

@@ -58,41 +58,41 @@ ARMS = {"P1": "=cmd", "P2": "=cmd", "P3": "=cmd", "P4": NOTE, "P5": NOTE, "P6": 
 def trial(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     monkeypatch.setenv("SCORER_DATA_DIR", str(tmp_path / "data"))
     ws = Workspace.initialize("ada", "Ada Admin", "Sunflower-Meadow-7", db=str(tmp_path / "d.db"))
-    admin = ws.login("ada", "Sunflower-Meadow-7")
+    admin = ws.accounts.login("ada", "Sunflower-Meadow-7")
 
     def user(name: str, printed: str, role: str) -> UserSession:
-        ws.add_user(admin, name, printed, role, "Temporary-pass-0")
-        s = ws.login(name, "Temporary-pass-0")
-        ws.change_password(s, "Temporary-pass-0", PASSWORD)
+        ws.accounts.add_user(admin, name, printed, role, "Temporary-pass-0")
+        s = ws.accounts.login(name, "Temporary-pass-0")
+        ws.accounts.change_password(s, "Temporary-pass-0", PASSWORD)
         return s
 
     coord = user("cora", "Cora Coordinator", "coordinator")
     rcmd = user("rcmd", "=cmd", "reader")
     r2 = user("r2", "Rita Two", "reader")
     mona = user("mona", "Mona Monitor", "monitor")
-    ws.create_trial(coord, "SAFE", "Spreadsheet safety", visits=[("W0", 0.0), ("W52", 52.0)])
+    ws.trials.create_trial(coord, "SAFE", "Spreadsheet safety", visits=[("W0", 0.0), ("W52", 52.0)])
     for real in DATA:
-        ws.add_patient(coord, "SAFE", real)
-    codes = {p["real_id"]: p["code"] for p in ws.list_patients(coord, "SAFE")}
+        ws.trials.add_patient(coord, "SAFE", real)
+    codes = {p["real_id"]: p["code"] for p in ws.trials.list_patients(coord, "SAFE")}
     first = {rcmd.username: True, r2.username: True}
 
     def sign(s: UserSession, code: str) -> None:
-        ws.sign_read(s, code, PASSWORD, username=s.username if first[s.username] else None)
+        ws.reading.sign_read(s, code, PASSWORD, username=s.username if first[s.username] else None)
         first[s.username] = False
 
     for i, s in enumerate((rcmd, r2)):
         for n, (real, visits) in enumerate(DATA.items()):
             for visit, total in zip(("W0", "W52"), visits[i], strict=True):
-                code = ws.start_read(s, "SAFE", codes[real], visit)
-                ws.set_scores(s, code, scores(total, base=n % 3))
+                code = ws.reading.start_read(s, "SAFE", codes[real], visit)
+                ws.reading.set_scores(s, code, scores(total, base=n % 3))
                 if s is rcmd and real == "P1":
-                    ws.set_note(s, code, NOTE if visit == "W0" else TAB_NOTE)
+                    ws.reading.set_note(s, code, NOTE if visit == "W0" else TAB_NOTE)
                 sign(s, code)
                 if s is rcmd and real == "P2":
-                    ws.reopen_read(s, code, REASONS[visit == "W52"])
+                    ws.reading.reopen_read(s, code, REASONS[visit == "W52"])
                     sign(s, code)
-    ws.logout(rcmd)  # the session's last event: its timeline spans the work above
-    ws.lock_trial(coord, "SAFE", PASSWORD, username="cora")
+    ws.accounts.logout(rcmd)  # the session's last event: its timeline spans the work above
+    ws.trials.lock_trial(coord, "SAFE", PASSWORD, username="cora")
     yield {"ws": ws, "coord": coord, "rcmd": rcmd, "mona": mona, "codes": codes}
     ws.close()
 
@@ -222,7 +222,7 @@ def test_every_export_opens_as_text(trial: dict[str, Any], tmp_path: Path, qtbot
     ws, coord, mona = trial["ws"], trial["coord"], trial["mona"]
 
     # The reads CSV: raw values, byte-identical round trip; the reader is a user ID.
-    reads_text, manifest = ws.export_reads_with_manifest(coord, "SAFE")
+    reads_text, manifest = ws.exchange.export_reads_with_manifest(coord, "SAFE")
     assert format_reads_csv(parse_reads_csv(reads_text)) == reads_text
     rows = list(csv.DictReader(io.StringIO(reads_text, newline="")))
     assert {r["reader"] for r in rows} == {"rcmd", "r2"}
@@ -230,20 +230,20 @@ def test_every_export_opens_as_text(trial: dict[str, Any], tmp_path: Path, qtbot
 
     # Totals: texts neutralised, totals as numbers (P6's change is negative, unprefixed).
     numeric = {"mtss", "erosion", "jsn", "change_mtss", "change_erosion", "change_jsn"}
-    totals = check_csv(ws.export_totals(coord, "SAFE"), numeric)
+    totals = check_csv(ws.exchange.export_totals(coord, "SAFE"), numeric)
     p6 = {r["reader"]: r["change_mtss"] for r in totals if r["patient"] == "P6"}
     assert p6 == {"rcmd": "-2", "r2": "-2"}
 
     # The audit trail, the coordinator's and the monitor's.
     for who in (coord, mona):
-        audit = check_csv(ws.export_audit(who), {"seq"}, (NOTE, TAB_NOTE, *REASONS))
+        audit = check_csv(ws.exchange.export_audit(who), {"seq"}, (NOTE, TAB_NOTE, *REASONS))
         assert any('"full_name":"=cmd"' in r["new"] for r in audit)  # the reader's printed
         assert any('"printed_name":"=cmd"' in r["new"] for r in audit)  # name, as text
         note = next(r for r in audit if r["action"] == "read.note")
         assert note["new"] == "'" + NOTE
 
     # The agreement report's XLSX: no formula; its numbers numbers (some negative).
-    doc = ws.agreement_report(coord, "SAFE")
+    doc = ws.exchange.agreement_report(coord, "SAFE")
     agreement = write(doc, tmp_path / "agreement.xlsx").read_bytes()
     assert min(check_xlsx(agreement)) < 0
 
@@ -270,7 +270,7 @@ def test_every_export_opens_as_text(trial: dict[str, Any], tmp_path: Path, qtbot
     assert min(check_xlsx(endpoints, ("=cmd", NOTE))) < 0
 
     # The transfer package: its CSVs and its XLSX.
-    ws.transfer_package(coord, "SAFE", tmp_path / "package.zip")
+    ws.exchange.transfer_package(coord, "SAFE", tmp_path / "package.zip")
     with zipfile.ZipFile(tmp_path / "package.zip") as z:
         assert z.read("reads.csv").decode() == reads_text
         check_csv(z.read("totals.csv").decode(), numeric)
@@ -306,11 +306,11 @@ def test_every_export_opens_as_text(trial: dict[str, Any], tmp_path: Path, qtbot
 
     # The same documents as XLSX: the note and the reasons are string cells.
     check_xlsx(
-        write(ws.session_document(mona, sid), tmp_path / "s.xlsx").read_bytes(),
+        write(ws.oversight.session_document(mona, sid), tmp_path / "s.xlsx").read_bytes(),
         (NOTE, TAB_NOTE, *REASONS),
     )
     check_xlsx(
-        write(ws.audit_document(mona), tmp_path / "a.xlsx").read_bytes(),
+        write(ws.oversight.audit_document(mona), tmp_path / "a.xlsx").read_bytes(),
         REASONS,
         containing=('"full_name":"=cmd"',),
     )
@@ -360,27 +360,29 @@ def test_ids_a_spreadsheet_would_run_are_refused_on_import() -> None:
 def test_ids_a_spreadsheet_would_run_are_refused_where_they_are_made(tmp_path: Path) -> None:
     ws = Workspace.initialize("ada", "Ada Admin", "Sunflower-Meadow-7", db=str(tmp_path / "d.db"))
     try:
-        admin = ws.login("ada", "Sunflower-Meadow-7")
+        admin = ws.accounts.login("ada", "Sunflower-Meadow-7")
         with pytest.raises(InvalidInput, match="user ID may not start with '-'"):
-            ws.add_user(admin, "-cmd", "Minus", "reader", "Temporary-pass-0")
-        ws.add_user(admin, "cora", "=cmd", "coordinator", "Temporary-pass-0")  # a printed name
-        coord = ws.login("cora", "Temporary-pass-0")
-        ws.change_password(coord, "Temporary-pass-0", PASSWORD)
+            ws.accounts.add_user(admin, "-cmd", "Minus", "reader", "Temporary-pass-0")
+        ws.accounts.add_user(
+            admin, "cora", "=cmd", "coordinator", "Temporary-pass-0"
+        )  # a printed name
+        coord = ws.accounts.login("cora", "Temporary-pass-0")
+        ws.accounts.change_password(coord, "Temporary-pass-0", PASSWORD)
         with pytest.raises(InvalidInput, match="trial code may not start with '-'"):
-            ws.create_trial(coord, "-T", "x")
+            ws.trials.create_trial(coord, "-T", "x")
         with pytest.raises(InvalidInput, match="visit label"):
-            ws.create_trial(coord, "T2", "x", visits=[("-W0", 0.0)])
-        ws.create_trial(coord, "T", "=cmd")  # a trial's name is not in the reads CSV
+            ws.trials.create_trial(coord, "T2", "x", visits=[("-W0", 0.0)])
+        ws.trials.create_trial(coord, "T", "=cmd")  # a trial's name is not in the reads CSV
         with pytest.raises(InvalidInput, match="visit label may not start with '-'"):
-            ws.add_visit(coord, "T", "-W4")
+            ws.trials.add_visit(coord, "T", "-W4")
         for bad in ("=cmd", "-1", "+1", "@SUM(1+1)"):
             with pytest.raises(InvalidInput, match="patient identifier may not start with"):
-                ws.add_patient(coord, "T", bad)
-        ws.add_patient(coord, "T", "P=1")  # inside is fine
+                ws.trials.add_patient(coord, "T", bad)
+        ws.trials.add_patient(coord, "T", "P=1")  # inside is fine
         with pytest.raises(InvalidInput, match="line 2, column patient: '=cmd' starts with"):
-            ws.import_reads(coord, "T", _reads_csv(trial="T", patient="=cmd"))
-        assert [t["code"] for t in ws.list_trials(coord)] == ["T"]
-        assert [p["real_id"] for p in ws.list_patients(coord, "T")] == ["P=1"]
+            ws.exchange.import_reads(coord, "T", _reads_csv(trial="T", patient="=cmd"))
+        assert [t["code"] for t in ws.trials.list_trials(coord)] == ["T"]
+        assert [p["real_id"] for p in ws.trials.list_patients(coord, "T")] == ["P=1"]
     finally:
         ws.close()
     with pytest.raises(ProtocolError, match="starts with '-'"):

@@ -88,7 +88,7 @@ def complete_scores(seed: int = 0) -> dict[Area, AreaScore]:
 def fill_read(ws: Workspace, s: UserSession, code: str, seed: int = 0) -> None:
     """Score every area of an svh read through the facade."""
     for area, value in complete_scores(seed).items():
-        ws.set_score(s, code, area, value)
+        ws.reading.set_score(s, code, area, value)
 
 
 @dataclass
@@ -178,7 +178,7 @@ class PopulatedCopy:
 
     def new_session(self, username: str) -> UserSession:
         """Log in afresh (costs an argon2 verification)."""
-        return self.ws.login(username, self.password(username))
+        return self.ws.accounts.login(username, self.password(username))
 
     @staticmethod
     def complete_scores(seed: int = 0) -> dict[Area, AreaScore]:
@@ -216,10 +216,10 @@ def _build_populated(folder: Path, db: str) -> PopulatedTemplate:
     admin_name, _, admin_pw = POPULATED_USERS["admin"]
     ws = Workspace.initialize("admin", admin_name, admin_pw, db=str(db), clock=clock)
     try:
-        admin = ws.login("admin", admin_pw)
+        admin = ws.accounts.login("admin", admin_pw)
         for username, (full_name, role, pw) in POPULATED_USERS.items():
             if username != "admin":
-                ws.add_user(admin, username, full_name, role, pw)
+                ws.accounts.add_user(admin, username, full_name, role, pw)
     finally:
         ws.close()
     # The first-log-in password change costs four argon2 runs per user; test_accounts tests it
@@ -228,11 +228,11 @@ def _build_populated(folder: Path, db: str) -> PopulatedTemplate:
         con.execute("UPDATE users SET must_change_password = false")
     ws = Workspace.open(db=str(db), clock=clock)
     try:
-        admin = ws.login("admin", admin_pw)
-        coord = ws.login("coord1", POPULATED_USERS["coord1"][2])
-        ws.create_trial(coord, POPULATED_TRIAL, "Populated trial", visits=POPULATED_VISITS)
+        admin = ws.accounts.login("admin", admin_pw)
+        coord = ws.accounts.login("coord1", POPULATED_USERS["coord1"][2])
+        ws.trials.create_trial(coord, POPULATED_TRIAL, "Populated trial", visits=POPULATED_VISITS)
         patients = {
-            real: ws.add_patient(coord, POPULATED_TRIAL, real) for real in POPULATED_REAL_IDS
+            real: ws.trials.add_patient(coord, POPULATED_TRIAL, real) for real in POPULATED_REAL_IDS
         }
         p0, p1 = (patients[r] for r in POPULATED_REAL_IDS[:2])
 
@@ -240,19 +240,21 @@ def _build_populated(folder: Path, db: str) -> PopulatedTemplate:
 
         def make(username: str, plan: dict[str, tuple[str, str, str, str]]) -> None:
             pw = POPULATED_USERS[username][2]
-            s = ws.login(username, pw)
+            s = ws.accounts.login(username, pw)
             reads[username] = {}
             for label, (patient, visit, read_type, state) in plan.items():
-                code = ws.start_read(s, POPULATED_TRIAL, patient, visit, read_type=read_type)
+                code = ws.reading.start_read(
+                    s, POPULATED_TRIAL, patient, visit, read_type=read_type
+                )
                 reads[username][label] = code
                 if state == "partial":
                     for area in PARTIAL_AREAS:
-                        ws.set_score(s, code, area, AreaScore.scored(1))
+                        ws.reading.set_score(s, code, area, AreaScore.scored(1))
                 else:
                     fill_read(ws, s, code, seed=len(reads[username]))
                 if state == "signed":
-                    ws.sign_read(s, code, pw, username=username)
-            ws.logout(s)
+                    ws.reading.sign_read(s, code, pw, username=username)
+            ws.accounts.logout(s)
 
         make(
             "reader1",
@@ -280,17 +282,17 @@ def _build_populated(folder: Path, db: str) -> PopulatedTemplate:
             },
         )
         # Both readers are assigned to the trial; only reader1 has a worklist yet.
-        ws.assign_reader(coord, POPULATED_TRIAL, "reader1")
-        ws.assign_reader(coord, POPULATED_TRIAL, "reader2")
-        ws.generate_worklists(coord, POPULATED_TRIAL, readers=["reader1"])
-        cases = {"reader1": [row["code"] for row in ws.worklist(coord, POPULATED_TRIAL)]}
+        ws.worklists.assign_reader(coord, POPULATED_TRIAL, "reader1")
+        ws.worklists.assign_reader(coord, POPULATED_TRIAL, "reader2")
+        ws.worklists.generate_worklists(coord, POPULATED_TRIAL, readers=["reader1"])
+        cases = {"reader1": [row["code"] for row in ws.worklists.worklist(coord, POPULATED_TRIAL)]}
         assert cases["reader1"]
         # Fresh sessions (no signature given yet) for the tests.
         sessions = {"admin": admin, "coord1": coord}
         for u in POPULATED_USERS:
             if u not in sessions:
-                sessions[u] = ws.login(u, POPULATED_USERS[u][2])
-        assert ws.verify().ok
+                sessions[u] = ws.accounts.login(u, POPULATED_USERS[u][2])
+        assert ws.oversight.verify().ok
     finally:
         ws.close()
     for suffix in ("-wal", "-shm"):

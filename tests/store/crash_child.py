@@ -86,10 +86,10 @@ def work(cfg: dict[str, Any], reader: str, seed: int, session: Any = None) -> No
     trial = cfg["trial"]
     cases = cfg["cases"]
     ws = Workspace.open(db=cfg["db"])
-    s = session if session is not None else ws.login(reader, password)
+    s = session if session is not None else ws.accounts.login(reader, password)
     ready = False
     while True:
-        mine = ws.my_reads(s, trial)
+        mine = ws.worklists.my_reads(s, trial)
         open_reads = [r["code"] for r in mine if r["status"] == "in_progress"]
         if len(open_reads) > 1:
             raise AssertionError(f"{reader} has {len(open_reads)} open reads: {open_reads}")
@@ -97,15 +97,15 @@ def work(cfg: dict[str, Any], reader: str, seed: int, session: Any = None) -> No
             code = open_reads[0]
         elif len(mine) < len(cases):
             patient, visit = cases[len(mine)]
-            code = ws.start_read(s, trial, patient, visit)
+            code = ws.reading.start_read(s, trial, patient, visit)
             say(f"started {code} {patient} {visit}")
         else:
             say("done")
             return
-        view = ws.get_read(s, code)
+        view = ws.reading.get_read(s, code)
         todo = [d.area for d in SVH.areas if d.area not in view.scores]
         if not todo:
-            ws.sign_read(s, code, password, username=reader)
+            ws.reading.sign_read(s, code, password, username=reader)
             say(f"signed {code}")
             continue
         if not ready:
@@ -114,7 +114,7 @@ def work(cfg: dict[str, Any], reader: str, seed: int, session: Any = None) -> No
         rng.shuffle(todo)
         for area in todo:
             value = planned(code, area)
-            ws.set_score(s, code, area, value)
+            ws.reading.set_score(s, code, area, value)
             say(f"score {code} {area.region} {area.joint} {area.feature} {encode(value)}")
 
 
@@ -129,14 +129,14 @@ def serve(cfg: dict[str, Any], reader: str) -> None:
     from scorer.workspace import Workspace
 
     ws = Workspace.open(db=cfg["db"])
-    session = ws.login(reader, cfg["passwords"][reader])
+    session = ws.accounts.login(reader, cfg["passwords"][reader])
     say("server ready")
     for line in sys.stdin:
         cmd = json.loads(line)
         if cmd["cmd"] == "fork":
             # Use the session (keeps it active), then close every connection: no SQLite
             # connection may cross a fork. The worker opens the database afresh.
-            ws.my_reads(session, cfg["trial"])
+            ws.worklists.my_reads(session, cfg["trial"])
             ws.store.engine.dispose()
             pid = os.fork()
             if pid == 0:

@@ -51,7 +51,11 @@ def _user(c: Any, username: str) -> dict[str, Any]:
 
 def _audit(ws: Workspace, admin: UserSession, action: str, who: str) -> list[dict[str, Any]]:
     """Audit rows of one action about one user, as the admin sees them."""
-    return [a for a in ws.audit_trail(admin) if a["action"] == action and a["entity_id"] == who]
+    return [
+        a
+        for a in ws.oversight.audit_trail(admin)
+        if a["action"] == action and a["entity_id"] == who
+    ]
 
 
 def _events(c: Any, kind: str, username: str) -> list[tuple[Any, ...]]:
@@ -74,9 +78,9 @@ def test_initialize_creates_the_first_admin_who_need_not_change_password(
         assert db.stat().st_size > 0 and key.exists()
         if sys.platform != "win32":
             assert stat.S_IMODE(key.stat().st_mode) == 0o600
-        s = ws.login("ada", ADMIN_PW)
+        s = ws.accounts.login("ada", ADMIN_PW)
         assert (s.role, s.full_name, s.must_change_password) == ("admin", "Ada Admin", False)
-        assert ws.list_users(s) == [
+        assert ws.accounts.list_users(s) == [
             {
                 "username": "ada",
                 "full_name": "Ada Admin",
@@ -87,18 +91,20 @@ def test_initialize_creates_the_first_admin_who_need_not_change_password(
             }
         ]
         # The admin works at once: no password change first.
-        ws.add_user(s, "rita", "Rita Reader", "reader", "Tulip-Garden-2024")
-        actions = [(a["action"], a["entity_id"], a["username"]) for a in ws.audit_trail(s)]
+        ws.accounts.add_user(s, "rita", "Rita Reader", "reader", "Tulip-Garden-2024")
+        actions = [
+            (a["action"], a["entity_id"], a["username"]) for a in ws.oversight.audit_trail(s)
+        ]
         assert actions == [
             ("database.init", "1", "ada"),
             ("user.add", "ada", "ada"),
             ("user.add", "rita", "ada"),
         ]
-        assert json.loads(ws.audit_trail(s)[1]["new"]) == {
+        assert json.loads(ws.oversight.audit_trail(s)[1]["new"]) == {
             "role": "admin",
             "full_name": "Ada Admin",
         }
-        assert ws.verify().ok
+        assert ws.oversight.verify().ok
     finally:
         ws.close()
     with pytest.raises(ScorerError, match="already exists"):
@@ -133,43 +139,43 @@ def test_a_new_account_must_change_its_password_before_anything_else(
 ) -> None:
     c = populated_copy
     ws, admin = c.ws, c.session("admin")
-    ws.add_user(admin, "nora", "Nora Newcomer", "reader", TEMP_PW)
+    ws.accounts.add_user(admin, "nora", "Nora Newcomer", "reader", TEMP_PW)
     assert _user(c, "nora")["must_change_password"] == 1
-    s = ws.login("nora", TEMP_PW)
+    s = ws.accounts.login("nora", TEMP_PW)
     assert s.must_change_password
     code = c.read("reader1", "partial")
     refused = [
-        lambda: ws.list_trials(s),
-        lambda: ws.my_reads(s, "T1"),
-        lambda: ws.start_read(s, "T1", c.patient(2), "W0"),
-        lambda: ws.get_read(s, code),
-        lambda: ws.worklist(s, "T1"),
-        lambda: ws.log_event(s, "case.opened", "X"),
-        lambda: ws.list_users(s),
+        lambda: ws.trials.list_trials(s),
+        lambda: ws.worklists.my_reads(s, "T1"),
+        lambda: ws.reading.start_read(s, "T1", c.patient(2), "W0"),
+        lambda: ws.reading.get_read(s, code),
+        lambda: ws.worklists.worklist(s, "T1"),
+        lambda: ws.reading.log_event(s, "case.opened", "X"),
+        lambda: ws.accounts.list_users(s),
     ]
     for attempt in refused:
         with pytest.raises(PermissionDenied, match="must change your password"):
             attempt()
     # The change itself: the policy, a different password, and the old password are checked.
     with pytest.raises(InvalidInput, match="at least 10 characters"):
-        ws.change_password(s, TEMP_PW, "short")
+        ws.accounts.change_password(s, TEMP_PW, "short")
     with pytest.raises(InvalidInput, match="must differ"):
-        ws.change_password(s, TEMP_PW, TEMP_PW)
+        ws.accounts.change_password(s, TEMP_PW, TEMP_PW)
     with pytest.raises(AuthError):
-        ws.change_password(s, "Not-The-Old-One-1", NEW_PW)
+        ws.accounts.change_password(s, "Not-The-Old-One-1", NEW_PW)
     assert _user(c, "nora")["failed_logins"] == 1  # a wrong old password counts as a failure
     assert s.must_change_password
-    ws.change_password(s, TEMP_PW, NEW_PW)
+    ws.accounts.change_password(s, TEMP_PW, NEW_PW)
     assert not s.must_change_password
-    assert ws.list_trials(s)[0]["code"] == "T1"
+    assert ws.trials.list_trials(s)[0]["code"] == "T1"
     assert _user(c, "nora")["must_change_password"] == 0
     assert [a["reason"] for a in _audit(ws, admin, "user.password_changed", "nora")] == [
         "by the user"
     ]
-    ws.logout(s)
+    ws.accounts.logout(s)
     with pytest.raises(AuthError):
-        ws.login("nora", TEMP_PW)
-    again = ws.login("nora", NEW_PW)
+        ws.accounts.login("nora", TEMP_PW)
+    again = ws.accounts.login("nora", NEW_PW)
     assert not again.must_change_password
     assert _user(c, "nora")["failed_logins"] == 0
 
@@ -178,15 +184,19 @@ def test_a_new_account_must_change_its_password_before_anything_else(
 POLICY_ENTRIES = {
     "add_user": (
         "nora",
-        lambda c, pw: c.ws.add_user(c.session("admin"), "nora", "Nora Newcomer", "reader", pw),
+        lambda c, pw: c.ws.accounts.add_user(
+            c.session("admin"), "nora", "Nora Newcomer", "reader", pw
+        ),
     ),
     "change_password": (
         "reader1",
-        lambda c, pw: c.ws.change_password(c.session("reader1"), c.password("reader1"), pw),
+        lambda c, pw: c.ws.accounts.change_password(
+            c.session("reader1"), c.password("reader1"), pw
+        ),
     ),
     "reset_password": (
         "reader2",
-        lambda c, pw: c.ws.reset_password(c.session("admin"), "reader2", pw, "forgot it"),
+        lambda c, pw: c.ws.accounts.reset_password(c.session("admin"), "reader2", pw, "forgot it"),
     ),
 }
 POLICY_CASES = [
@@ -225,7 +235,7 @@ def test_five_failed_log_ins_lock_the_account_for_fifteen_minutes(populated_copy
     t0 = c.clock.now
     for left in (4, 3, 2, 1):
         with pytest.raises(AuthError) as err:
-            ws.login("reader1", "Wrong-Password-123")
+            ws.accounts.login("reader1", "Wrong-Password-123")
         # The same words as for an unknown user ID: nothing tells whether the ID exists.
         assert str(err.value) == (
             "wrong user ID or password (after 5 failed attempts in a row an account locks "
@@ -233,7 +243,7 @@ def test_five_failed_log_ins_lock_the_account_for_fifteen_minutes(populated_copy
         )
         assert _user(c, "reader1")["failed_logins"] == 5 - left
     with pytest.raises(AuthError) as err:
-        ws.login("reader1", "Wrong-Password-123")
+        ws.accounts.login("reader1", "Wrong-Password-123")
     assert str(err.value) == "wrong password; the account is now locked for 15 minutes"
 
     failed = _audit(ws, admin, "user.login_failed", "reader1")
@@ -245,51 +255,53 @@ def test_five_failed_log_ins_lock_the_account_for_fifteen_minutes(populated_copy
     assert json.loads(lockout[0]["new"]) == {"locked_until": _fmt(t0 + timedelta(minutes=15))}
     assert lockout[0]["reason"] == "5 consecutive failed log-ins"
     assert lockout[0]["at"] == _fmt(t0)
-    assert next(u for u in ws.list_users(admin) if u["username"] == "reader1")["locked"]
+    assert next(u for u in ws.accounts.list_users(admin) if u["username"] == "reader1")["locked"]
 
     # Nor can a session still open elsewhere guess on through change_password.
     other = c.session("reader1")
     with pytest.raises(AuthError, match="locked"):
-        ws.change_password(other, pw, NEW_PW)
+        ws.accounts.change_password(other, pw, NEW_PW)
     assert _user(c, "reader1")["failed_logins"] == 5
 
     # The right password is refused during the lockout, and that refusal is audited too.
     c.clock.advance(minutes=14, seconds=59)
     with pytest.raises(AuthError, match="locked after repeated failed log-ins"):
-        ws.login("reader1", pw)
+        ws.accounts.login("reader1", pw)
     failed = _audit(ws, admin, "user.login_failed", "reader1")
     assert failed[-1]["reason"] == "account locked"
     assert _user(c, "reader1")["failed_logins"] == 5
 
     # Fifteen minutes after the lockout the right password works and the counter resets.
     c.clock.advance(seconds=1)
-    s = ws.login("reader1", pw)
+    s = ws.accounts.login("reader1", pw)
     assert s.username == "reader1"
     assert (_user(c, "reader1")["failed_logins"], _user(c, "reader1")["locked_until"]) == (0, None)
     unlock = _audit(ws, admin, "user.unlock", "reader1")
     assert [(a["reason"], json.loads(a["new"])) for a in unlock] == [
         ("successful log-in", {"failed_logins": 0, "locked_until": None})
     ]
-    assert not next(u for u in ws.list_users(admin) if u["username"] == "reader1")["locked"]
+    assert not next(u for u in ws.accounts.list_users(admin) if u["username"] == "reader1")[
+        "locked"
+    ]
     # A fresh count: the next failure is the first of five again.
     with pytest.raises(AuthError, match="wrong user ID or password"):
-        ws.login("reader1", "Wrong-Password-123")
+        ws.accounts.login("reader1", "Wrong-Password-123")
     assert _user(c, "reader1")["failed_logins"] == 1
-    assert ws.verify().ok
+    assert ws.oversight.verify().ok
 
 
 def test_a_successful_log_in_resets_the_failure_count(populated_copy: Any) -> None:
     c = populated_copy
     for _ in range(2):
         with pytest.raises(AuthError):
-            c.ws.login("reader2", "Wrong-Password-123")
+            c.ws.accounts.login("reader2", "Wrong-Password-123")
     assert _user(c, "reader2")["failed_logins"] == 2
-    c.ws.login("reader2", c.password("reader2"))
+    c.ws.accounts.login("reader2", c.password("reader2"))
     assert _user(c, "reader2")["failed_logins"] == 0
     # Four more failures: six in all, but never five in a row, so no lockout.
     for _ in range(4):
         with pytest.raises(AuthError, match="wrong user ID or password"):
-            c.ws.login("reader2", "Wrong-Password-123")
+            c.ws.accounts.login("reader2", "Wrong-Password-123")
     assert _user(c, "reader2")["failed_logins"] == 4
     assert _user(c, "reader2")["locked_until"] is None
     assert c.audit("user.lockout") == []
@@ -298,7 +310,7 @@ def test_a_successful_log_in_resets_the_failure_count(populated_copy: Any) -> No
 def test_an_unknown_user_id_is_refused_and_audited(populated_copy: Any) -> None:
     c = populated_copy
     with pytest.raises(AuthError) as err:
-        c.ws.login("nobody", "Whatever-Password-1")
+        c.ws.accounts.login("nobody", "Whatever-Password-1")
     assert str(err.value).startswith("wrong user ID or password")
     rows = c.audit("user.login_failed")
     assert [(r[1], r[3], r[6]) for r in rows] == [("nobody", "nobody", "unknown user ID")]
@@ -311,19 +323,19 @@ def test_a_disabled_account_cannot_log_in(populated_copy: Any) -> None:
     c = populated_copy
     ws, admin = c.ws, c.session("admin")
     with pytest.raises(InvalidInput, match="reason"):
-        ws.disable_user(admin, "reader2", "  ")
+        ws.accounts.disable_user(admin, "reader2", "  ")
     with pytest.raises(InvalidInput, match="your own account"):
-        ws.disable_user(admin, "admin", "tidy up")
+        ws.accounts.disable_user(admin, "admin", "tidy up")
     with pytest.raises(NotFound):
-        ws.disable_user(admin, "nobody", "tidy up")
-    ws.disable_user(admin, "reader2", "left the reading centre")
+        ws.accounts.disable_user(admin, "nobody", "tidy up")
+    ws.accounts.disable_user(admin, "reader2", "left the reading centre")
     disabled = _audit(ws, admin, "user.disable", "reader2")
     assert [(a["reason"], json.loads(a["new"])) for a in disabled] == [
         ("left the reading centre", {"disabled": True})
     ]
-    assert next(u for u in ws.list_users(admin) if u["username"] == "reader2")["disabled"]
+    assert next(u for u in ws.accounts.list_users(admin) if u["username"] == "reader2")["disabled"]
     with pytest.raises(AuthError, match="disabled"):
-        ws.login("reader2", c.password("reader2"))
+        ws.accounts.login("reader2", c.password("reader2"))
     assert _audit(ws, admin, "user.login_failed", "reader2")[-1]["reason"] == "account disabled"
     assert _user(c, "reader2")["failed_logins"] == 0
 
@@ -338,23 +350,25 @@ def test_reset_password_forces_a_change_and_lifts_a_lockout(populated_copy: Any)
         (until,),
     )
     with pytest.raises(InvalidInput, match="reason"):
-        ws.reset_password(admin, "reader2", TEMP_PW, "")
+        ws.accounts.reset_password(admin, "reader2", TEMP_PW, "")
     with pytest.raises(NotFound):
-        ws.reset_password(admin, "nobody", TEMP_PW, "forgot it")
-    ws.reset_password(admin, "reader2", TEMP_PW, "forgot the password (ticket 42)")
+        ws.accounts.reset_password(admin, "nobody", TEMP_PW, "forgot it")
+    ws.accounts.reset_password(admin, "reader2", TEMP_PW, "forgot the password (ticket 42)")
     row = _user(c, "reader2")
     assert (row["must_change_password"], row["failed_logins"], row["locked_until"]) == (1, 0, None)
     assert [a["reason"] for a in _audit(ws, admin, "user.password_reset", "reader2")] == [
         "forgot the password (ticket 42)"
     ]
     with pytest.raises(AuthError):
-        ws.login("reader2", c.password("reader2"))  # the old password is gone
-    s = ws.login("reader2", TEMP_PW)
+        ws.accounts.login("reader2", c.password("reader2"))  # the old password is gone
+    s = ws.accounts.login("reader2", TEMP_PW)
     assert s.must_change_password
     with pytest.raises(PermissionDenied, match="must change your password"):
-        ws.my_reads(s, "T1")
-    ws.change_password(s, TEMP_PW, NEW_PW)
-    assert {r["code"] for r in ws.my_reads(s, "T1")} == set(c.template.reads["reader2"].values())
+        ws.worklists.my_reads(s, "T1")
+    ws.accounts.change_password(s, TEMP_PW, NEW_PW)
+    assert {r["code"] for r in ws.worklists.my_reads(s, "T1")} == set(
+        c.template.reads["reader2"].values()
+    )
 
 
 # ------------------------------------------------------------------ the session
@@ -363,17 +377,17 @@ def test_reset_password_forces_a_change_and_lifts_a_lockout(populated_copy: Any)
 def test_inactivity_locks_the_session_after_fifteen_minutes(populated_copy: Any) -> None:
     c = populated_copy
     ws, s = c.ws, c.session("reader1")
-    ws.list_trials(s)
+    ws.trials.list_trials(s)
     # Activity keeps the session open.
     c.clock.advance(minutes=14, seconds=59)
-    ws.list_trials(s)
+    ws.trials.list_trials(s)
     c.clock.advance(minutes=14, seconds=59)
-    ws.my_reads(s, "T1")
+    ws.worklists.my_reads(s, "T1")
     assert _events(c, "session.locked", "reader1") == []
     # Fifteen minutes and a second of nothing: the next operation finds the session locked.
     c.clock.advance(minutes=15, seconds=1)
     with pytest.raises(SessionLocked, match="enter your password"):
-        ws.list_trials(s)
+        ws.trials.list_trials(s)
     assert s.locked
     locked = _events(c, "session.locked", "reader1")
     assert len(locked) == 1
@@ -381,68 +395,68 @@ def test_inactivity_locks_the_session_after_fifteen_minutes(populated_copy: Any)
     assert json.loads(locked[0][2]) == {"idle_seconds": 901}
     # Everything stays refused until unlocked, and the lock is logged once.
     with pytest.raises(SessionLocked):
-        ws.get_read(s, c.read("reader1", "partial"))
+        ws.reading.get_read(s, c.read("reader1", "partial"))
     assert len(_events(c, "session.locked", "reader1")) == 1
 
     with pytest.raises(AuthError):
-        ws.unlock(s, "Wrong-Password-123")
+        ws.accounts.unlock(s, "Wrong-Password-123")
     assert s.locked
     assert _user(c, "reader1")["failed_logins"] == 1
     failed = c.audit("user.login_failed")
     assert [(r[3], r[6]) for r in failed] == [("reader1", "wrong password")]
     with pytest.raises(SessionLocked):
-        ws.list_trials(s)
+        ws.trials.list_trials(s)
 
-    ws.unlock(s, c.password("reader1"))
+    ws.accounts.unlock(s, c.password("reader1"))
     assert not s.locked
     assert _user(c, "reader1")["failed_logins"] == 0
     assert [e[0] for e in _events(c, "session.unlocked", "reader1")] == [s.id]
-    assert ws.list_trials(s)[0]["code"] == "T1"
+    assert ws.trials.list_trials(s)[0]["code"] == "T1"
 
 
 def test_a_user_locks_the_session_by_hand(populated_copy: Any) -> None:
     c = populated_copy
     ws, s = c.ws, c.session("monitor1")
-    ws.lock(s)
+    ws.accounts.lock(s)
     with pytest.raises(SessionLocked):
-        ws.audit_trail(s)
+        ws.oversight.audit_trail(s)
     assert [json.loads(e[2]) for e in _events(c, "session.locked", "monitor1")] == [{"by": "user"}]
-    ws.unlock(s, c.password("monitor1"))
-    assert ws.audit_trail(s)
+    ws.accounts.unlock(s, c.password("monitor1"))
+    assert ws.oversight.audit_trail(s)
 
 
 def test_logout_ends_the_session(populated_copy: Any) -> None:
     c = populated_copy
     ws, s = c.ws, c.session("reader1")
     area = next(iter(c.complete_scores()))
-    ws.logout(s)
+    ws.accounts.logout(s)
     assert s.closed
     for attempt in (
-        lambda: ws.list_trials(s),
-        lambda: ws.get_read(s, c.read("reader1", "partial")),
-        lambda: ws.set_score(s, c.read("reader1", "partial"), area, AreaScore.scored(1)),
-        lambda: ws.unlock(s, c.password("reader1")),
-        lambda: ws.change_password(s, c.password("reader1"), NEW_PW),
+        lambda: ws.trials.list_trials(s),
+        lambda: ws.reading.get_read(s, c.read("reader1", "partial")),
+        lambda: ws.reading.set_score(s, c.read("reader1", "partial"), area, AreaScore.scored(1)),
+        lambda: ws.accounts.unlock(s, c.password("reader1")),
+        lambda: ws.accounts.change_password(s, c.password("reader1"), NEW_PW),
     ):
         with pytest.raises(AuthError, match="this session has ended"):
             attempt()
-    ws.logout(s)  # a second log-out is harmless and logs nothing
+    ws.accounts.logout(s)  # a second log-out is harmless and logs nothing
     assert [e[0] for e in _events(c, "logout", "reader1")].count(s.id) == 1
 
 
 def test_log_in_and_log_out_are_in_the_event_log(populated_copy: Any) -> None:
     c = populated_copy
     ws, monitor = c.ws, c.session("monitor1")
-    s = ws.login("reader1", c.password("reader1"))
-    ws.logout(s)
-    mine = [e for e in ws.events(monitor, username="reader1") if e["session"] == s.id]
+    s = ws.accounts.login("reader1", c.password("reader1"))
+    ws.accounts.logout(s)
+    mine = [e for e in ws.oversight.events(monitor, username="reader1") if e["session"] == s.id]
     assert [(e["kind"], e["subject"], e["detail"]) for e in mine] == [
         ("login", "reader1", {"role": "reader"}),
         ("logout", "reader1", None),
     ]
     assert all(e["at"] == _fmt(c.clock.now) for e in mine)
-    assert all(e["username"] == "reader1" for e in ws.events(monitor, username="reader1"))
-    assert ws.verify().ok
+    assert all(e["username"] == "reader1" for e in ws.oversight.events(monitor, username="reader1"))
+    assert ws.oversight.verify().ok
 
 
 # ------------------------------------------------------------------ rehash
@@ -456,7 +470,7 @@ def test_log_in_rehashes_a_password_hashed_with_other_parameters(populated_copy:
     default = PasswordHasher()
     assert default.check_needs_rehash(cheap)
 
-    c.ws.login("reader2", pw)
+    c.ws.accounts.login("reader2", pw)
     stored = _user(c, "reader2")["hash"]
     assert stored != cheap
     assert stored.startswith("$argon2id$")
@@ -469,6 +483,6 @@ def test_log_in_rehashes_a_password_hashed_with_other_parameters(populated_copy:
     assert pw not in repr(c.audit())
 
     # Today's parameters: the next log-in leaves the hash alone.
-    c.ws.login("reader2", pw)
+    c.ws.accounts.login("reader2", pw)
     assert _user(c, "reader2")["hash"] == stored
     assert len(c.audit("user.rehash")) == 1

@@ -28,7 +28,7 @@ def test_backup_and_restore_keep_every_row_and_the_audit_head(
     c = populated_copy
     admin = c.session_of_role("admin")
     before = facts(c.path)
-    info = c.ws.backup(admin, tmp_path / "b.zip")
+    info = c.ws.database.backup(admin, tmp_path / "b.zip")
     assert info["rows"] == before["rows"] and info["heads"] == before["heads"]
     with zipfile.ZipFile(tmp_path / "b.zip") as z:
         assert set(z.namelist()) == {"database.sqlite", "receipts", "backup.json"}
@@ -56,7 +56,7 @@ def test_backup_and_restore_keep_every_row_and_the_audit_head(
     assert restored["heads"]["audit_events"] == before["heads"]["audit_events"]
     ws = Workspace.open(str(target))
     try:
-        assert ws.verify().ok
+        assert ws.oversight.verify().ok
     finally:
         ws.close()
 
@@ -66,7 +66,7 @@ def test_a_damaged_backup_or_an_existing_target_restores_nothing(
     populated_copy: Any, tmp_path: Path
 ) -> None:
     c = populated_copy
-    c.ws.backup(c.session_of_role("admin"), tmp_path / "b.zip")
+    c.ws.database.backup(c.session_of_role("admin"), tmp_path / "b.zip")
     with pytest.raises(ScorerError, match="exists"):
         Workspace.restore(tmp_path / "b.zip", str(c.path))
     damaged = tmp_path / "damaged.zip"
@@ -98,6 +98,6 @@ def test_a_server_database_is_backed_up_by_the_servers_tools(
     c = populated_copy
     audit_before = c.sql("SELECT count(*) FROM audit_events")
     with pytest.raises(ScorerError, match="use pg_dump for PostgreSQL"):
-        c.ws.backup(c.session_of_role("admin"), tmp_path / "b.zip")
+        c.ws.database.backup(c.session_of_role("admin"), tmp_path / "b.zip")
     assert not (tmp_path / "b.zip").exists()
     assert c.sql("SELECT count(*) FROM audit_events") == audit_before

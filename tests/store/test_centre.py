@@ -126,13 +126,13 @@ def centre(
         monkeypatch.setenv(k, v)
     ws = Workspace.initialize(*ADMIN)
     try:
-        admin = ws.login(ADMIN[0], ADMIN[2])
-        ws.add_user(admin, COORD[0], COORD[1], "coordinator", COORD[2][::-1])
-        s = ws.login(COORD[0], COORD[2][::-1])
-        ws.change_password(s, COORD[2][::-1], COORD[2])
-        s = ws.login(COORD[0], COORD[2])
-        ws.create_trial(s, "T1", "Centre trial", visits=[("W0", 0.0)])
-        ws.add_patient(s, "T1", "SITE1-0001")
+        admin = ws.accounts.login(ADMIN[0], ADMIN[2])
+        ws.accounts.add_user(admin, COORD[0], COORD[1], "coordinator", COORD[2][::-1])
+        s = ws.accounts.login(COORD[0], COORD[2][::-1])
+        ws.accounts.change_password(s, COORD[2][::-1], COORD[2])
+        s = ws.accounts.login(COORD[0], COORD[2])
+        ws.trials.create_trial(s, "T1", "Centre trial", visits=[("W0", 0.0)])
+        ws.trials.add_patient(s, "T1", "SITE1-0001")
     finally:
         ws.close()
     # Everything a forked child lazily imports, imported now: the child's account may not
@@ -141,7 +141,7 @@ def centre(
 
     import scorer.imaging.radiograph
     import scorer.imaging.render
-    import scorer.intake  # noqa: F401
+    import scorer.services.intake  # noqa: F401
 
     try:
         yield c
@@ -153,8 +153,8 @@ def centre(
 def _open_and_log_in() -> str:
     ws = Workspace.open()
     try:
-        ws.login(COORD[0], COORD[2])  # a log-in is written: an event row and a receipt
-        return str(ws.verify().ok)
+        ws.accounts.login(COORD[0], COORD[2])  # a log-in is written: an event row and a receipt
+        return str(ws.oversight.verify().ok)
     finally:
         ws.close()
 
@@ -205,7 +205,7 @@ def test_the_key_and_receipts_are_shared_with_the_workstations_group_only(
     os.environ["SCORER_CONFIG"] = str(centre.config)
     ws = Workspace.open()
     try:
-        assert ws.verify().ok
+        assert ws.oversight.verify().ok
     finally:
         ws.close()
 
@@ -221,9 +221,9 @@ def test_an_append_only_receipts_file_takes_receipts_and_refuses_rewrites(
         size = receipts.stat().st_size
         ws = Workspace.open()
         try:
-            s = ws.login(COORD[0], COORD[2])
-            ws.add_patient(s, "T1", "SITE1-0002")
-            result = ws.verify()
+            s = ws.accounts.login(COORD[0], COORD[2])
+            ws.trials.add_patient(s, "T1", "SITE1-0002")
+            result = ws.oversight.verify()
         finally:
             ws.close()
         assert result.ok and result.warnings == [], result
@@ -247,8 +247,8 @@ def test_a_workstation_mounting_the_store_elsewhere_shows_the_images_and_caches_
     source = write(make_dx(patient_id="SITE1-0001", visit="W0"), tmp_path / "in" / "a.dcm")
     ws = Workspace.open()
     try:
-        s = ws.login(COORD[0], COORD[2])
-        report = ws.import_images(s, "T1", [source]).to_dict()
+        s = ws.accounts.login(COORD[0], COORD[2])
+        report = ws.images.import_images(s, "T1", [source]).to_dict()
         assert report["imported"] == 1, report
         code = report["files"][0]["image"]
     finally:
@@ -270,8 +270,8 @@ def test_a_workstation_mounting_the_store_elsewhere_shows_the_images_and_caches_
     def show() -> str:
         ws = Workspace.open()
         try:
-            s = ws.login(COORD[0], COORD[2])
-            pixels, shape = ws.render_image(s, code, max_size=256)
+            s = ws.accounts.login(COORD[0], COORD[2])
+            pixels, shape = ws.images.render_image(s, code, max_size=256)
         finally:
             ws.close()
         try:

@@ -76,8 +76,8 @@ def test_users_trials_import_export_and_verify(cli: Cli, tmp_path: Path) -> None
     from scorer.workspace import Workspace
 
     ws = Workspace.open(db=str(cli.db))
-    s = ws.login("cora", "first-pass-12")
-    ws.change_password(s, "first-pass-12", "second-pass-34")
+    s = ws.accounts.login("cora", "first-pass-12")
+    ws.accounts.change_password(s, "first-pass-12", "second-pass-34")
     ws.close()
     as_coord = ("--user", "cora", "--password-stdin")
     rc, out, err = cli(
@@ -130,11 +130,11 @@ def test_a_bad_reads_file_is_refused_whole(cli: Cli, tmp_path: Path) -> None:
     from scorer.workspace import Workspace
 
     ws = Workspace.open(db=str(cli.db))
-    a = ws.login("ada", ADMIN_PW)
-    ws.add_user(a, "cora", "Cora Coordinator", "coordinator", "first-pass-12")
-    s = ws.login("cora", "first-pass-12")
-    ws.change_password(s, "first-pass-12", "second-pass-34")
-    ws.create_trial(s, "EXAMPLE", "Worked example")
+    a = ws.accounts.login("ada", ADMIN_PW)
+    ws.accounts.add_user(a, "cora", "Cora Coordinator", "coordinator", "first-pass-12")
+    s = ws.accounts.login("cora", "first-pass-12")
+    ws.accounts.change_password(s, "first-pass-12", "second-pass-34")
+    ws.trials.create_trial(s, "EXAMPLE", "Worked example")
     ws.close()
     lines = EXAMPLE.read_text(encoding="utf-8").split("\n")
     lines[200] = lines[200].replace(",signed", ",finished")
@@ -153,8 +153,8 @@ def test_a_bad_reads_file_is_refused_whole(cli: Cli, tmp_path: Path) -> None:
     )
     assert rc == 1 and "line 201, column read_status" in err
     ws = Workspace.open(db=str(cli.db))
-    s = ws.login("cora", "second-pass-34")
-    assert ws.list_patients(s, "EXAMPLE") == []  # nothing half-imported
+    s = ws.accounts.login("cora", "second-pass-34")
+    assert ws.trials.list_patients(s, "EXAMPLE") == []  # nothing half-imported
     ws.close()
 
 

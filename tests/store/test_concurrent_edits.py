@@ -38,15 +38,15 @@ from scorer.workspace import Conflict, Workspace
 url, code, step, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 area = get_method("svh").areas[0].area
 ws = Workspace.open(db=url)
-s = ws.login("rita", "{READER_PW}")
+s = ws.accounts.login("rita", "{READER_PW}")
 print("ready", flush=True)
 sys.stdin.readline()
 for i in range(n):
-    seen = ws.get_read(s, code).scores.get(area)
+    seen = ws.reading.get_read(s, code).scores.get(area)
     old = None if seen is None else seen.score
     new = AreaScore.scored(((old or 0) + step) % 6)
     try:
-        ws.set_score(s, code, area, new, expected={{area: seen}})
+        ws.reading.set_score(s, code, area, new, expected={{area: seen}})
         print(json.dumps({{"saved": [old, new.score]}}), flush=True)
     except Conflict as exc:
         now = exc.current.get(area)
@@ -60,22 +60,22 @@ print("done", flush=True)
 def build(url: str) -> str:
     """A trial with one patient, reader rita's case opened; returns her first read's code."""
     ws = Workspace.initialize("ada", "Ada Admin", ADMIN_PW, db=url)
-    admin = ws.login("ada", ADMIN_PW)
+    admin = ws.accounts.login("ada", ADMIN_PW)
     for name, role, pw in (
         ("cora", "coordinator", "Willow-Compass-2024"),
         ("rita", "reader", READER_PW),
     ):
-        ws.add_user(admin, name, name.title(), role, "Temporary-pass-0")
-        s = ws.login(name, "Temporary-pass-0")
-        ws.change_password(s, "Temporary-pass-0", pw)
-    coord = ws.login("cora", "Willow-Compass-2024")
-    ws.create_trial(coord, "T1", visits=[("W0", 0.0), ("W24", 24.0)])
-    ws.add_patient(coord, "T1", "HOSP-0001")
-    ws.assign_reader(coord, "T1", "rita")
-    ws.generate_worklists(coord, "T1")
-    rita = ws.login("rita", READER_PW)
-    case = ws.worklist(rita, "T1")[0]["code"]
-    code = str(next(iter(ws.open_case(rita, case)["reads"].values())))
+        ws.accounts.add_user(admin, name, name.title(), role, "Temporary-pass-0")
+        s = ws.accounts.login(name, "Temporary-pass-0")
+        ws.accounts.change_password(s, "Temporary-pass-0", pw)
+    coord = ws.accounts.login("cora", "Willow-Compass-2024")
+    ws.trials.create_trial(coord, "T1", visits=[("W0", 0.0), ("W24", 24.0)])
+    ws.trials.add_patient(coord, "T1", "HOSP-0001")
+    ws.worklists.assign_reader(coord, "T1", "rita")
+    ws.worklists.generate_worklists(coord, "T1")
+    rita = ws.accounts.login("rita", READER_PW)
+    case = ws.worklists.worklist(rita, "T1")[0]["code"]
+    code = str(next(iter(ws.reading.open_case(rita, case)["reads"].values())))
     ws.close()
     return code
 
@@ -127,11 +127,13 @@ def test_two_workstations_never_lose_an_update(database: str) -> None:
                     conflicts.append(rec["conflict"])
     assert len(saved) + len(conflicts) == 2 * n  # every attempt saved or reported
     ws = Workspace.open(db=database)
-    ws_admin = ws.login("ada", ADMIN_PW)
+    ws_admin = ws.accounts.login("ada", ADMIN_PW)
     trail = [
-        r for r in ws.audit_trail(ws_admin) if r["action"] == "score.set" and r["entity_id"] == code
+        r
+        for r in ws.oversight.audit_trail(ws_admin)
+        if r["action"] == "score.set" and r["entity_id"] == code
     ]
-    assert ws.verify().ok
+    assert ws.oversight.verify().ok
     ws.close()
     stored = []
     for r in trail:

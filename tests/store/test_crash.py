@@ -86,20 +86,20 @@ def _set_up(tmp_path: Path, db: str) -> Path:
     child's configuration file."""
     ws = Workspace.initialize(*ADMIN, db=db)
     try:
-        admin = ws.login(ADMIN[0], ADMIN[2])
+        admin = ws.accounts.login(ADMIN[0], ADMIN[2])
         users = {COORD[0]: (COORD[1], "coordinator", COORD[2])}
         users.update({u: (name, "reader", pw) for u, (name, pw) in READERS.items()})
         for username, (full_name, role, pw) in users.items():
             first = pw[::-1]
-            ws.add_user(admin, username, full_name, role, first)
-            s = ws.login(username, first)
-            ws.change_password(s, first, pw)
-            ws.logout(s)
-        ws.create_trial(admin, TRIAL, "Crash trial", visits=list(VISITS))
-        coord = ws.login(COORD[0], COORD[2])
-        patients = [ws.add_patient(coord, TRIAL, f"HOSP-{i:04d}") for i in range(PATIENTS)]
-        ws.logout(coord)
-        ws.logout(admin)
+            ws.accounts.add_user(admin, username, full_name, role, first)
+            s = ws.accounts.login(username, first)
+            ws.accounts.change_password(s, first, pw)
+            ws.accounts.logout(s)
+        ws.trials.create_trial(admin, TRIAL, "Crash trial", visits=list(VISITS))
+        coord = ws.accounts.login(COORD[0], COORD[2])
+        patients = [ws.trials.add_patient(coord, TRIAL, f"HOSP-{i:04d}") for i in range(PATIENTS)]
+        ws.accounts.logout(coord)
+        ws.accounts.logout(admin)
     finally:
         ws.close()
     cfg = {
@@ -375,7 +375,7 @@ def test_sigkill_while_scoring_loses_no_committed_score(
 
     ws = Workspace.open(db=db)
     try:
-        result = ws.verify()
+        result = ws.oversight.verify()
     finally:
         ws.close()
     assert result.ok, f"{summary}\n{result.errors}"

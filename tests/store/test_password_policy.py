@@ -109,13 +109,13 @@ def test_the_common_password_list_is_what_the_script_makes() -> None:
 
 #: Each way a password is set, for reader1 (or a new account nora).
 ROUTES = {
-    "add_user": lambda c, pw: c.ws.add_user(
+    "add_user": lambda c, pw: c.ws.accounts.add_user(
         c.session("admin"), "nora", "Nora Newcomer", "reader", pw
     ),
-    "change_password": lambda c, pw: c.ws.change_password(
+    "change_password": lambda c, pw: c.ws.accounts.change_password(
         c.session("reader1"), c.password("reader1"), pw
     ),
-    "reset_password": lambda c, pw: c.ws.reset_password(
+    "reset_password": lambda c, pw: c.ws.accounts.reset_password(
         c.session("admin"), "reader1", pw, "forgot it"
     ),
 }
@@ -138,15 +138,15 @@ def test_the_last_five_passwords_cannot_come_back(populated_copy: Any) -> None:
     ws, s = c.ws, c.session("reader1")
     chain = [c.password("reader1")] + [f"Rotating-Secret-{i}x" for i in range(1, HISTORY + 1)]
     for old, new in itertools.pairwise(chain):
-        ws.change_password(s, old, new)
+        ws.accounts.change_password(s, old, new)
     current = chain[-1]
     before = c.dump()
     for earlier in (chain[-HISTORY], chain[-3]):  # the oldest remembered, and a later one
         with pytest.raises(InvalidInput) as err:
-            ws.change_password(s, current, earlier)
+            ws.accounts.change_password(s, current, earlier)
         assert str(err.value) == REPEAT
     with pytest.raises(InvalidInput) as err:  # an admin's reset is held to it too
-        ws.reset_password(c.session("admin"), "reader1", chain[-2], "forgot it")
+        ws.accounts.reset_password(c.session("admin"), "reader1", chain[-2], "forgot it")
     assert str(err.value) == REPEAT
     assert c.dump() == before
     # Only the last 5 are kept; the one before them is allowed again.
@@ -155,8 +155,8 @@ def test_the_last_five_passwords_cannot_come_back(populated_copy: Any) -> None:
         "(SELECT id FROM users WHERE username = 'reader1')"
     )[0]
     assert count == HISTORY
-    ws.change_password(s, current, chain[0])
-    assert ws.login("reader1", chain[0]).username == "reader1"
+    ws.accounts.change_password(s, current, chain[0])
+    assert ws.accounts.login("reader1", chain[0]).username == "reader1"
 
 
 def test_the_0006_migration_seeds_the_history_with_the_current_passwords(fresh_db: str) -> None:
@@ -465,10 +465,10 @@ def test_a_reads_import_refuses_a_reader_id_that_user_add_refuses(cli: Cli, tmp_
     # Nothing was half-imported: no reads, no patients, no accounts.
     ws = Workspace.open(db=str(cli.db))
     try:
-        s = ws.login("cora", OWN_PW)
-        assert ws.list_patients(s, "EXAMPLE") == []
-        admin = ws.login("ada", ADMIN_PW)
-        assert {u["username"] for u in ws.list_users(admin)} == {"ada", "cora"}
+        s = ws.accounts.login("cora", OWN_PW)
+        assert ws.trials.list_patients(s, "EXAMPLE") == []
+        admin = ws.accounts.login("ada", ADMIN_PW)
+        assert {u["username"] for u in ws.accounts.list_users(admin)} == {"ada", "cora"}
     finally:
         ws.close()
     # The untouched file still imports (its readers R1, R2 are valid user IDs).

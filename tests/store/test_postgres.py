@@ -32,10 +32,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def new_user(ws: Workspace, admin: Any, name: str, role: str, password: str) -> Any:
-    ws.add_user(admin, name, name.title(), role, "Temporary-pass-0")
-    s = ws.login(name, "Temporary-pass-0")
-    ws.change_password(s, "Temporary-pass-0", password)
-    return ws.login(name, password)
+    ws.accounts.add_user(admin, name, name.title(), role, "Temporary-pass-0")
+    s = ws.accounts.login(name, "Temporary-pass-0")
+    ws.accounts.change_password(s, "Temporary-pass-0", password)
+    return ws.accounts.login(name, password)
 
 
 @pytest.fixture
@@ -49,19 +49,19 @@ def trial_on_pg(
     monkeypatch.setenv("SCORER_CONFIG", str(tmp_path / "no-config.toml"))
     url = pg_server.new_database()
     ws = Workspace.initialize("ada", "Ada Admin", ADMIN_PW, db=url)
-    admin = ws.login("ada", ADMIN_PW)
+    admin = ws.accounts.login("ada", ADMIN_PW)
     coord = new_user(ws, admin, "cora", "coordinator", "Willow-Compass-2024")
-    ws.create_trial(coord, "T1", visits=[("W0", 0.0), ("W24", 24.0)])
-    ws.add_patient(coord, "T1", "HOSP-0001")
+    ws.trials.create_trial(coord, "T1", visits=[("W0", 0.0), ("W24", 24.0)])
+    ws.trials.add_patient(coord, "T1", "HOSP-0001")
     reads: dict[str, str] = {}
     for name, pw in (("rita", "Tulip-Garden-2024"), ("rob", "Maple-Harbour-2024")):
         new_user(ws, admin, name, "reader", pw)
-        ws.assign_reader(coord, "T1", name)
-    ws.generate_worklists(coord, "T1")
+        ws.worklists.assign_reader(coord, "T1", name)
+    ws.worklists.generate_worklists(coord, "T1")
     for name, pw in (("rita", "Tulip-Garden-2024"), ("rob", "Maple-Harbour-2024")):
-        s = ws.login(name, pw)
-        case = ws.worklist(s, "T1")[0]["code"]
-        reads[name] = next(iter(ws.open_case(s, case)["reads"].values()))
+        s = ws.accounts.login(name, pw)
+        case = ws.worklists.worklist(s, "T1")[0]["code"]
+        reads[name] = next(iter(ws.reading.open_case(s, case)["reads"].values()))
     ws.close()
     return url, reads
 
@@ -71,15 +71,15 @@ def test_the_facade_scores_signs_and_verifies_on_postgresql(
 ) -> None:
     url, reads = trial_on_pg
     ws = Workspace.open(db=url)
-    s = ws.login("rita", "Tulip-Garden-2024")
+    s = ws.accounts.login("rita", "Tulip-Garden-2024")
     code = reads["rita"]
     for i, d in enumerate(SVH.areas):
         value = AreaScore.from_sides([i % 2, 1]) if d.sides else AreaScore.scored(i % 2)
-        ws.set_score(s, code, d.area, value)
-    ws.sign_read(s, code, "Tulip-Garden-2024", username="rita")
-    view = ws.get_read(s, code)
+        ws.reading.set_score(s, code, d.area, value)
+    ws.reading.sign_read(s, code, "Tulip-Garden-2024", username="rita")
+    view = ws.reading.get_read(s, code)
     assert view.status == "signed" and len(view.scores) == len(SVH.areas)
-    result = ws.verify()
+    result = ws.oversight.verify()
     assert result.ok, result.errors
     assert result.signatures == 1 and result.rows["audit_events"] > len(SVH.areas)
     ws.close()
@@ -106,7 +106,7 @@ def test_the_trail_is_append_only_and_tampering_is_caught(
     finally:
         eng.dispose()
     ws = Workspace.open(db=url)
-    result = ws.verify()
+    result = ws.oversight.verify()
     ws.close()
     assert not result.ok and any("row 3" in e for e in result.errors), result.errors
 
@@ -136,12 +136,12 @@ import sys
 from scorer.workspace import Workspace
 url, user, password, read, n = sys.argv[1:6]
 ws = Workspace.open(db=url)
-s = ws.login(user, password)
+s = ws.accounts.login(user, password)
 print("ready", flush=True)
 sys.stdin.readline()
 for i in range(int(n)):
-    ws.set_note(s, read, f"{user} note {i}")
-    ws.log_event(s, "case.opened", f"{user}-{i}")
+    ws.reading.set_note(s, read, f"{user} note {i}")
+    ws.reading.log_event(s, "case.opened", f"{user}-{i}")
 ws.close()
 print("done", flush=True)
 """
@@ -174,7 +174,7 @@ def test_two_processes_appending_at_once_leave_both_chains_linear(
         out, err = c.communicate(timeout=300)
         assert c.returncode == 0 and "done" in out, err
     ws = Workspace.open(db=url)
-    result = ws.verify()
+    result = ws.oversight.verify()
     assert result.ok, result.errors
     eng = create_engine(url)
     try:
@@ -239,16 +239,16 @@ def test_a_workstation_role_scores_but_cannot_rewrite_the_trail(
     assert f"you are connected as {role!r}" in capsys.readouterr().err
     ws = Workspace.open(db=ws_url)
     try:
-        s = ws.login("rita", "Tulip-Garden-2024")
+        s = ws.accounts.login("rita", "Tulip-Garden-2024")
         code = reads["rita"]
         for i, d in enumerate(SVH.areas):
             value = AreaScore.from_sides([i % 2, 0]) if d.sides else AreaScore.scored(i % 2)
-            ws.set_score(s, code, d.area, value)
-        ws.sign_read(s, code, "Tulip-Garden-2024", username="rita")
+            ws.reading.set_score(s, code, d.area, value)
+        ws.reading.sign_read(s, code, "Tulip-Garden-2024", username="rita")
         area = SVH.areas[0].area
-        ws.set_score(s, code, area, AreaScore.scored(1), change_reason="second look")
-        ws.log_event(s, "case.opened", "x")
-        result = ws.verify()
+        ws.reading.set_score(s, code, area, AreaScore.scored(1), change_reason="second look")
+        ws.reading.log_event(s, "case.opened", "x")
+        result = ws.oversight.verify()
     finally:
         ws.close()
     assert result.ok, result.errors
@@ -291,7 +291,7 @@ def test_a_workstation_role_scores_but_cannot_rewrite_the_trail(
         con.execute("ROLLBACK")
     ws = Workspace.open(db=url)
     try:
-        assert ws.verify().ok
+        assert ws.oversight.verify().ok
     finally:
         ws.close()
 
@@ -326,11 +326,11 @@ def test_the_readme_set_up_an_owner_role_and_a_workstation_role(
     assert main(["grant", ws_role, "--db", as_owner]) == 0, capsys.readouterr().err
     ws = Workspace.open(db=_as_role(pg_server.url(name), ws_role))
     try:
-        admin = ws.login("ada", ADMIN_PW)
+        admin = ws.accounts.login("ada", ADMIN_PW)
         coord = new_user(ws, admin, "cora", "coordinator", "Willow-Compass-2024")
-        ws.create_trial(coord, "T1", visits=[("W0", 0.0)])
-        ws.add_patient(coord, "T1", "HOSP-0001")
-        assert ws.verify().ok
+        ws.trials.create_trial(coord, "T1", visits=[("W0", 0.0)])
+        ws.trials.add_patient(coord, "T1", "HOSP-0001")
+        assert ws.oversight.verify().ok
     finally:
         ws.close()
     capsys.readouterr()

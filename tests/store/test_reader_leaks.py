@@ -52,38 +52,38 @@ def test_a_reader_obtains_nothing_that_unblinds(
         return out
 
     # Everything the reader may do, on their own data.
-    call(ws.list_trials, s)
-    call(ws.reading_trials, s)
-    call(ws.worklist, s, "T1")
-    opened = call(ws.open_case, s, case)
-    call(ws.case_images, s, case)
-    call(ws.my_reads, s, "T1")
+    call(ws.trials.list_trials, s)
+    call(ws.worklists.reading_trials, s)
+    call(ws.worklists.worklist, s, "T1")
+    opened = call(ws.reading.open_case, s, case)
+    call(ws.images.case_images, s, case)
+    call(ws.worklists.my_reads, s, "T1")
     for code in mine.values():
-        call(ws.get_read, s, code)
+        call(ws.reading.get_read, s, code)
     for code in (opened or {}).get("reads", {}).values():
-        call(ws.set_score, s, code, FIRST, AreaScore.scored(2))
-        call(ws.set_scores, s, code, {FIRST: AreaScore.scored(7)})  # out of range: refused
-        call(ws.clear_score, s, code, FIRST)
-        call(ws.set_note, s, code, "blurred")
-        call(ws.sign_read, s, code, c.password("reader1"), username="reader1")  # incomplete
-    call(ws.sign_case, s, case, "wrong-password-000", username="reader1")
-    call(ws.reopen_case, s, case, "no reason to")
-    call(ws.raise_flag, s, case, "visit B may be another patient")
-    call(ws.flags, s, "T1")
-    call(ws.calibration_feedback, s, case)
+        call(ws.reading.set_score, s, code, FIRST, AreaScore.scored(2))
+        call(ws.reading.set_scores, s, code, {FIRST: AreaScore.scored(7)})  # out of range: refused
+        call(ws.reading.clear_score, s, code, FIRST)
+        call(ws.reading.set_note, s, code, "blurred")
+        call(ws.reading.sign_read, s, code, c.password("reader1"), username="reader1")  # incomplete
+    call(ws.reading.sign_case, s, case, "wrong-password-000", username="reader1")
+    call(ws.reading.reopen_case, s, case, "no reason to")
+    call(ws.reading.raise_flag, s, case, "visit B may be another patient")
+    call(ws.coordination.flags, s, "T1")
+    call(ws.calibration.calibration_feedback, s, case)
     # Reaching for other readers' reads and cases, and for nonexistent ones.
     for code in [*theirs.values(), "NOSUCHREAD99"]:
-        call(ws.get_read, s, code)
-        call(ws.set_score, s, code, FIRST, AreaScore.scored(1))
-        call(ws.clear_score, s, code, FIRST)
-        call(ws.set_note, s, code, "x")
-        call(ws.reopen_read, s, code, "x")
+        call(ws.reading.get_read, s, code)
+        call(ws.reading.set_score, s, code, FIRST, AreaScore.scored(1))
+        call(ws.reading.clear_score, s, code, FIRST)
+        call(ws.reading.set_note, s, code, "x")
+        call(ws.reading.reopen_read, s, code, "x")
     for code in ("NOSUCHCASE1",):
-        call(ws.open_case, s, code)
-        call(ws.case_images, s, code)
-        call(ws.raise_flag, s, code, "x")
-        call(ws.sign_case, s, code, c.password("reader1"), username="reader1")
-    call(ws.worklist, s, "T1", reader="reader2")
+        call(ws.reading.open_case, s, code)
+        call(ws.images.case_images, s, code)
+        call(ws.reading.raise_flag, s, code, "x")
+        call(ws.reading.sign_case, s, code, c.password("reader1"), username="reader1")
+    call(ws.worklists.worklist, s, "T1", reader="reader2")
     # Everything the reader may not do: the refusals.
     for op in sorted(roles.ALLOWED):
         if "reader" in roles.ALLOWED[op]:

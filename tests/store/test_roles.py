@@ -233,98 +233,98 @@ Call = Callable[[Any, UserSession], None]
 
 
 def _logout(c: Any, s: UserSession) -> None:
-    c.ws.logout(s)
+    c.ws.accounts.logout(s)
     assert s.closed
 
 
 def _lock(c: Any, s: UserSession) -> None:
-    c.ws.lock(s)
+    c.ws.accounts.lock(s)
     assert s.locked
 
 
 def _unlock(c: Any, s: UserSession) -> None:
-    c.ws.lock(s)
-    c.ws.unlock(s, c.password(s.username))
+    c.ws.accounts.lock(s)
+    c.ws.accounts.unlock(s, c.password(s.username))
     assert not s.locked
 
 
 def _change_password(c: Any, s: UserSession) -> None:
-    c.ws.change_password(s, c.password(s.username), NEW_PASSWORD)
+    c.ws.accounts.change_password(s, c.password(s.username), NEW_PASSWORD)
 
 
 def _add_user(c: Any, s: UserSession) -> None:
-    c.ws.add_user(s, "nora", "Nora Newcomer", "reader", NEW_PASSWORD)
+    c.ws.accounts.add_user(s, "nora", "Nora Newcomer", "reader", NEW_PASSWORD)
     assert c.sql("SELECT role, must_change_password FROM users WHERE username='nora'") == [
         ("reader", 1)
     ]
 
 
 def _list_users(c: Any, s: UserSession) -> None:
-    users = c.ws.list_users(s)
+    users = c.ws.accounts.list_users(s)
     assert {u["username"] for u in users} >= {"admin", "reader1", "monitor1"}
     assert not any("hash" in k for u in users for k in u)
     assert "$argon2" not in repr(users)
 
 
 def _disable_user(c: Any, s: UserSession) -> None:
-    c.ws.disable_user(s, "reader2", "left the reading centre")
+    c.ws.accounts.disable_user(s, "reader2", "left the reading centre")
     assert c.sql("SELECT disabled FROM users WHERE username='reader2'") == [(1,)]
 
 
 def _reset_password(c: Any, s: UserSession) -> None:
-    c.ws.reset_password(s, "reader2", NEW_PASSWORD, "forgot the password")
+    c.ws.accounts.reset_password(s, "reader2", NEW_PASSWORD, "forgot the password")
     assert c.sql("SELECT must_change_password FROM users WHERE username='reader2'") == [(1,)]
 
 
 def _create_trial(c: Any, s: UserSession) -> None:
-    c.ws.create_trial(s, "T9", "Another trial", visits=[("W0", 0.0)])
+    c.ws.trials.create_trial(s, "T9", "Another trial", visits=[("W0", 0.0)])
     assert c.sql("SELECT code FROM trials WHERE code='T9'") == [("T9",)]
 
 
 def _list_trials(c: Any, s: UserSession) -> None:
-    assert [t["code"] for t in c.ws.list_trials(s)] == ["T1"]
+    assert [t["code"] for t in c.ws.trials.list_trials(s)] == ["T1"]
 
 
 def _add_visit(c: Any, s: UserSession) -> None:
-    c.ws.add_visit(s, "T1", "W52", 52.0)
-    assert "W52" in c.ws.list_trials(s)[0]["visits"]
+    c.ws.trials.add_visit(s, "T1", "W52", 52.0)
+    assert "W52" in c.ws.trials.list_trials(s)[0]["visits"]
 
 
 def _add_patient(c: Any, s: UserSession) -> None:
-    code = c.ws.add_patient(s, "T1", "HOSP-0999")
+    code = c.ws.trials.add_patient(s, "T1", "HOSP-0999")
     assert code and code != "HOSP-0999"
 
 
 def _list_patients(c: Any, s: UserSession) -> None:
-    assert {p["code"] for p in c.ws.list_patients(s, "T1")} == set(c.patients.values())
+    assert {p["code"] for p in c.ws.trials.list_patients(s, "T1")} == set(c.patients.values())
 
 
 def _trial_settings(c: Any, s: UserSession) -> None:
-    settings = c.ws.trial_settings(s, "T1")
+    settings = c.ws.trials.trial_settings(s, "T1")
     assert settings["code"] == "T1"
     assert settings["frozen"] is True  # T1 has signed reads
 
 
 def _set_trial_setting(c: Any, s: UserSession) -> None:
-    c.ws.set_trial_setting(s, "T1", "sdc_level", 80, "protocol amendment 2")
-    assert c.ws.trial_settings(s, "T1")["sdc_level"] == 80
+    c.ws.trials.set_trial_setting(s, "T1", "sdc_level", 80, "protocol amendment 2")
+    assert c.ws.trials.trial_settings(s, "T1")["sdc_level"] == 80
 
 
 def _assign_reader(c: Any, s: UserSession) -> None:
-    c.ws.assign_reader(s, "T1", "reader2", [c.patient(0)])
+    c.ws.worklists.assign_reader(s, "T1", "reader2", [c.patient(0)])
 
 
 def _add_campaign(c: Any, s: UserSession) -> None:
-    assert c.ws.add_campaign(s, "T1", "extension", [("W52", 52.0)]) == 2
+    assert c.ws.worklists.add_campaign(s, "T1", "extension", [("W52", 52.0)]) == 2
 
 
 def _generate_worklists(c: Any, s: UserSession) -> None:
-    made = c.ws.generate_worklists(s, "T1")
+    made = c.ws.worklists.generate_worklists(s, "T1")
     assert set(made) == {"reader2"}  # reader1 has one already
 
 
 def _worklist(c: Any, s: UserSession) -> None:
-    rows = c.ws.worklist(s, "T1")
+    rows = c.ws.worklists.worklist(s, "T1")
     if s.role == "adjudicator":
         assert rows == []  # their own worklist only, and they have none yet
         return
@@ -334,7 +334,7 @@ def _worklist(c: Any, s: UserSession) -> None:
 
 
 def _verify_worklists(c: Any, s: UserSession) -> None:
-    assert c.ws.verify_worklists(s, "T1") == []
+    assert c.ws.worklists.verify_worklists(s, "T1") == []
 
 
 def _open_case(c: Any, s: UserSession) -> None:
@@ -343,22 +343,22 @@ def _open_case(c: Any, s: UserSession) -> None:
         # Adjudicators pass the role check, but generate_worklists makes worklists for
         # readers only: an adjudicator has no case to open, and reader1's is hidden.
         with pytest.raises(NotFound):
-            c.ws.open_case(s, case)
+            c.ws.reading.open_case(s, case)
         return
-    opened = c.ws.open_case(s, case)
+    opened = c.ws.reading.open_case(s, case)
     assert opened["code"] == case
     assert set(opened["reads"]) <= {"A", "B"}
     for code in opened["reads"].values():
-        assert c.ws.get_read(s, code).reader == "reader1"
+        assert c.ws.reading.get_read(s, code).reader == "reader1"
 
 
 def _case_images(c: Any, s: UserSession) -> None:
     case = c.cases("reader1")[0]
     if s.role == "adjudicator":
         with pytest.raises(NotFound):
-            c.ws.case_images(s, case)
+            c.ws.images.case_images(s, case)
         return
-    images = c.ws.case_images(s, case)
+    images = c.ws.images.case_images(s, case)
     assert set(images) <= {"A", "B"}  # visit letters only, never labels
 
 
@@ -366,90 +366,92 @@ def _raise_flag(c: Any, s: UserSession) -> None:
     case = c.cases("reader1")[0]
     if s.role == "adjudicator":
         with pytest.raises(NotFound):
-            c.ws.raise_flag(s, case, "visit B may be another patient")
+            c.ws.reading.raise_flag(s, case, "visit B may be another patient")
         return
-    number = c.ws.raise_flag(s, case, "visit B may be another patient")
-    assert any(f["flag"] == number for f in c.ws.flags(s, "T1"))
+    number = c.ws.reading.raise_flag(s, case, "visit B may be another patient")
+    assert any(f["flag"] == number for f in c.ws.coordination.flags(s, "T1"))
 
 
 def _flags(c: Any, s: UserSession) -> None:
-    assert c.ws.flags(s, "T1") == []
+    assert c.ws.coordination.flags(s, "T1") == []
 
 
 def _answer_flag(c: Any, s: UserSession) -> None:
     if s.role == "coordinator":
-        number = c.ws.raise_flag(c.session("reader1"), c.cases("reader1")[0], "blurred film")
-        c.ws.answer_flag(s, "T1", number, "re-imported the W24 hand film")
-        assert c.ws.flags(s, "T1") == []
-        closed = c.ws.flags(s, "T1", open_only=False)
+        number = c.ws.reading.raise_flag(
+            c.session("reader1"), c.cases("reader1")[0], "blurred film"
+        )
+        c.ws.coordination.answer_flag(s, "T1", number, "re-imported the W24 hand film")
+        assert c.ws.coordination.flags(s, "T1") == []
+        closed = c.ws.coordination.flags(s, "T1", open_only=False)
         assert closed[0]["answer"] == "re-imported the W24 hand film" and closed[0]["closed"]
         return
-    c.ws.answer_flag(s, "T1", 1, "anything")
+    c.ws.coordination.answer_flag(s, "T1", 1, "anything")
 
 
 def _start_read(c: Any, s: UserSession) -> None:
-    code = c.ws.start_read(s, "T1", c.patient(2), "W0")
-    assert c.ws.get_read(s, code).reader == s.username
+    code = c.ws.reading.start_read(s, "T1", c.patient(2), "W0")
+    assert c.ws.reading.get_read(s, code).reader == s.username
 
 
 def _get_read(c: Any, s: UserSession) -> None:
     code = _own(c, s, "partial")
-    view = c.ws.get_read(s, code)
+    view = c.ws.reading.get_read(s, code)
     assert isinstance(view, ReadView)
     assert view.code == code
     assert set(view.scores) == {a.area for a in SVH.areas[:3]}
 
 
 def _set_score(c: Any, s: UserSession) -> None:
-    ack = c.ws.set_score(s, _own(c, s, "partial"), FIRST, AreaScore.scored(4))
+    ack = c.ws.reading.set_score(s, _own(c, s, "partial"), FIRST, AreaScore.scored(4))
     assert ack.status == "in_progress"
 
 
 def _set_scores(c: Any, s: UserSession) -> None:
     values = {FIRST: AreaScore.scored(4), SVH.areas[3].area: AreaScore.scored(1)}
-    acks = c.ws.set_scores(s, _own(c, s, "partial"), values)
+    acks = c.ws.reading.set_scores(s, _own(c, s, "partial"), values)
     assert [a.area for a in acks] == list(values)
 
 
 def _clear_score(c: Any, s: UserSession) -> None:
     code = _own(c, s, "partial")
-    c.ws.clear_score(s, code, FIRST)
-    assert FIRST not in c.ws.get_read(s, code).scores
+    c.ws.reading.clear_score(s, code, FIRST)
+    assert FIRST not in c.ws.reading.get_read(s, code).scores
 
 
 def _clear_scores(c: Any, s: UserSession) -> None:
     code = _own(c, s, "partial")
     areas = [FIRST, SVH.areas[1].area]
-    acks = c.ws.clear_scores(s, code, areas)
+    acks = c.ws.reading.clear_scores(s, code, areas)
     assert [a.area for a in acks] == areas
-    assert not set(areas) & set(c.ws.get_read(s, code).scores)
+    assert not set(areas) & set(c.ws.reading.get_read(s, code).scores)
 
 
 def _set_note(c: Any, s: UserSession) -> None:
     code = _own(c, s, "partial")
-    c.ws.set_note(s, code, "motion blur on the left foot")
-    assert c.ws.get_read(s, code).note == "motion blur on the left foot"
+    c.ws.reading.set_note(s, code, "motion blur on the left foot")
+    assert c.ws.reading.get_read(s, code).note == "motion blur on the left foot"
 
 
 def _sign_read(c: Any, s: UserSession) -> None:
     code = _own(c, s, "complete")
-    c.ws.sign_read(s, code, c.password(s.username), username=s.username)
-    assert c.ws.get_read(s, code).status == "signed"
+    c.ws.reading.sign_read(s, code, c.password(s.username), username=s.username)
+    assert c.ws.reading.get_read(s, code).status == "signed"
 
 
 def _reopen_read(c: Any, s: UserSession) -> None:
     code = _own(c, s, "signed")
-    c.ws.reopen_read(s, code, "LH MCP1 ERO was entered for the wrong joint")
-    assert c.ws.get_read(s, code).status == "in_progress"
+    c.ws.reading.reopen_read(s, code, "LH MCP1 ERO was entered for the wrong joint")
+    assert c.ws.reading.get_read(s, code).status == "in_progress"
 
 
 def _complete_case(c: Any, s: UserSession) -> tuple[str, list[str]]:
     """reader1's first case, every area of every visit scored 0: (case code, read codes)."""
     case = c.cases("reader1")[0]
-    opened = c.ws.open_case(s, case)
+    opened = c.ws.reading.open_case(s, case)
     zero = {a.area: AreaScore.scored(0) for a in SVH.areas}
     for code in opened["reads"].values():
-        c.ws.set_scores(s, code, zero)
+        c.ws.reading.set_scores(s, code, zero)
     return case, list(opened["reads"].values())
 
 
@@ -460,27 +462,27 @@ def _sign_case(c: Any, s: UserSession) -> None:
     pw = c.password(s.username)
     if s.role == "adjudicator":
         with pytest.raises(NotFound):
-            c.ws.sign_case(s, case, pw, username=s.username)
+            c.ws.reading.sign_case(s, case, pw, username=s.username)
         return
-    c.ws.sign_case(s, case, pw, username=s.username)  # refused here for other roles
-    assert {c.ws.get_read(s, code).status for code in codes} == {"signed"}
+    c.ws.reading.sign_case(s, case, pw, username=s.username)  # refused here for other roles
+    assert {c.ws.reading.get_read(s, code).status for code in codes} == {"signed"}
 
 
 def _reopen_case(c: Any, s: UserSession) -> None:
     case = c.cases("reader1")[0]
     if s.role == "reader":
         case, codes = _complete_case(c, s)
-        c.ws.sign_case(s, case, c.password(s.username), username=s.username)
+        c.ws.reading.sign_case(s, case, c.password(s.username), username=s.username)
     if s.role == "adjudicator":
         with pytest.raises(NotFound):
-            c.ws.reopen_case(s, case, "wrong grade entered")
+            c.ws.reading.reopen_case(s, case, "wrong grade entered")
         return
-    c.ws.reopen_case(s, case, "wrong grade entered")  # refused here for other roles
-    assert {c.ws.get_read(s, code).status for code in codes} == {"in_progress"}
+    c.ws.reading.reopen_case(s, case, "wrong grade entered")  # refused here for other roles
+    assert {c.ws.reading.get_read(s, code).status for code in codes} == {"in_progress"}
 
 
 def _reading_trials(c: Any, s: UserSession) -> None:
-    trials = c.ws.reading_trials(s)
+    trials = c.ws.worklists.reading_trials(s)
     if s.role == "adjudicator":
         assert trials == []  # no worklist
         return
@@ -490,13 +492,13 @@ def _reading_trials(c: Any, s: UserSession) -> None:
 
 
 def _my_reads(c: Any, s: UserSession) -> None:
-    mine = {r["code"] for r in c.ws.my_reads(s, "T1")}
+    mine = {r["code"] for r in c.ws.worklists.my_reads(s, "T1")}
     assert mine == set(c.template.reads[s.username].values())
 
 
 def _import_images(c: Any, s: UserSession) -> None:
     # Nothing to import (the intake's own tests import real files): the call is audited.
-    c.ws.import_images(s, "T1", [])
+    c.ws.images.import_images(s, "T1", [])
     assert c.sql("SELECT action FROM audit_events ORDER BY seq DESC LIMIT 1") == [
         ("images.import",)
     ]
@@ -504,46 +506,48 @@ def _import_images(c: Any, s: UserSession) -> None:
 
 def _reissue_readers_copies(c: Any, s: UserSession) -> None:
     # No images here (tests/intake/test_delivery.py reissues real ones): the call is audited.
-    assert c.ws.reissue_readers_copies(s, "T1")["images"] == 0
+    assert c.ws.images.reissue_readers_copies(s, "T1")["images"] == 0
     assert c.sql("SELECT action FROM audit_events ORDER BY seq DESC LIMIT 1") == [
         ("images.reissue",)
     ]
 
 
 def _audit_dicom(c: Any, s: UserSession) -> None:
-    c.ws.audit_dicom(s, "T1", "dicom.association", {"calling_aet": "XR1", "result": "refused"})
+    c.ws.images.audit_dicom(
+        s, "T1", "dicom.association", {"calling_aet": "XR1", "result": "refused"}
+    )
     assert c.sql("SELECT action, new FROM audit_events ORDER BY seq DESC LIMIT 1")[0][0] == (
         "dicom.association"
     )
     with pytest.raises(InvalidInput, match="unknown DICOM action"):
-        c.ws.audit_dicom(s, "T1", "dicom.other", {})
+        c.ws.images.audit_dicom(s, "T1", "dicom.other", {})
 
 
 def _dicom_settings(c: Any, s: UserSession) -> None:
-    assert c.ws.dicom_settings(s, "T1") == {"dicom_senders": [], "locked": False}
+    assert c.ws.images.dicom_settings(s, "T1") == {"dicom_senders": [], "locked": False}
 
 
 def _keep_alive(c: Any, s: UserSession) -> None:
     s.last_active -= timedelta(seconds=30)
     before = s.last_active
-    c.ws.keep_alive(s)
+    c.ws.accounts.keep_alive(s)
     assert s.last_active > before
 
 
 def _images(c: Any, s: UserSession) -> None:
-    assert c.ws.images(s, "T1") == []
+    assert c.ws.images.list_images(s, "T1") == []
 
 
 def _export_image_png(c: Any, s: UserSession) -> None:
     # The populated database has no images: an allowed caller gets past the role check to
     # "no image" (the imaging tests export real ones).
     with pytest.raises(NotFound, match="no image"):
-        c.ws.export_image_png(s, "NOSUCHIMAGE1", c.folder / "out.png")
+        c.ws.images.export_image_png(s, "NOSUCHIMAGE1", c.folder / "out.png")
 
 
 def _log_events(c: Any, s: UserSession) -> None:
     code = _own(c, s, "partial")
-    c.ws.log_events(
+    c.ws.reading.log_events(
         s,
         [("case.closed", code, {"seconds": 3}), ("image.viewed", "IMG1", {"seconds": 2})],
         trial="T1",
@@ -555,32 +559,32 @@ def _log_events(c: Any, s: UserSession) -> None:
 
 
 def _log_event(c: Any, s: UserSession) -> None:
-    c.ws.log_event(s, "case.opened", _own(c, s, "partial"), {"seconds": 3}, trial="T1")
+    c.ws.reading.log_event(s, "case.opened", _own(c, s, "partial"), {"seconds": 3}, trial="T1")
     assert c.sql("SELECT kind, username FROM events ORDER BY seq DESC LIMIT 1") == [
         ("case.opened", s.username)
     ]
 
 
 def _events(c: Any, s: UserSession) -> None:
-    assert any(e["kind"] == "login" for e in c.ws.events(s))
+    assert any(e["kind"] == "login" for e in c.ws.oversight.events(s))
 
 
 def _audit_trail(c: Any, s: UserSession) -> None:
-    assert c.ws.audit_trail(s)[0]["action"] == "database.init"
+    assert c.ws.oversight.audit_trail(s)[0]["action"] == "database.init"
 
 
 def _import_reads(c: Any, s: UserSession) -> None:
-    assert c.ws.import_reads(s, "T1", _import_csv(), source="/some/where/ext.csv") == 1
+    assert c.ws.exchange.import_reads(s, "T1", _import_csv(), source="/some/where/ext.csv") == 1
 
 
 def _export_reads(c: Any, s: UserSession) -> None:
-    text = c.ws.export_reads(s, "T1")
+    text = c.ws.exchange.export_reads(s, "T1")
     assert text.startswith("trial,patient,visit,")
     assert "HOSP-0001" in text  # the coordinator's export carries real identifiers
 
 
 def _progress(c: Any, s: UserSession) -> None:
-    p = c.ws.progress(s, "T1")
+    p = c.ws.coordination.progress(s, "T1")
     assert [r["reader"] for r in p["readers"]] == ["reader1"]
     assert {row["case"] for row in p["cases"]} == set(c.cases("reader1"))
     assert ("patients" in p) == (s.role == "coordinator")  # a monitor sees case codes only
@@ -588,114 +592,118 @@ def _progress(c: Any, s: UserSession) -> None:
 
 def _reassign_image(c: Any, s: UserSession) -> None:
     with pytest.raises(NotFound, match="no image"):  # no images here (tests/desk import some)
-        c.ws.reassign_image(s, "NOSUCHIMAGE1", "wrong patient", patient=c.patient(1))
+        c.ws.images.reassign_image(s, "NOSUCHIMAGE1", "wrong patient", patient=c.patient(1))
 
 
 def _mask_image(c: Any, s: UserSession) -> None:
     with pytest.raises(NotFound, match="no image"):
-        c.ws.mask_image(s, "NOSUCHIMAGE1", [(0, 0, 10, 10)], "burned-in name")
+        c.ws.images.mask_image(s, "NOSUCHIMAGE1", [(0, 0, 10, 10)], "burned-in name")
 
 
 def _image_qc(c: Any, s: UserSession) -> None:
     with pytest.raises(NotFound, match="no image"):
-        c.ws.image_qc(s, "NOSUCHIMAGE1", "failed", "a bone scan")
+        c.ws.images.image_qc(s, "NOSUCHIMAGE1", "failed", "a bone scan")
 
 
 def _render_image(c: Any, s: UserSession) -> None:
     with pytest.raises(NotFound, match="no image"):
-        c.ws.render_image(s, "NOSUCHIMAGE1")
+        c.ws.images.render_image(s, "NOSUCHIMAGE1")
 
 
 def _mark_region_missing(c: Any, s: UserSession) -> None:
-    out = c.ws.mark_region_missing(s, "T1", c.patient(0), "W0", "LF", "no foot film taken")
+    out = c.ws.images.mark_region_missing(s, "T1", c.patient(0), "W0", "LF", "no foot film taken")
     assert out["reads_changed"] >= 1
-    assert c.ws.missing_regions(s, "T1")[0]["region"] == "LF"
+    assert c.ws.images.missing_regions(s, "T1")[0]["region"] == "LF"
 
 
 def _missing_regions(c: Any, s: UserSession) -> None:
-    assert c.ws.missing_regions(s, "T1") == []
+    assert c.ws.images.missing_regions(s, "T1") == []
 
 
 def _calibration_worklists(c: Any, s: UserSession) -> None:
     if s.role == "coordinator":
-        c.ws.set_trial_setting(s, "T1", "calibration_reference", "reader2", "lead reader")
-        c.ws.set_trial_setting(s, "T1", "calibration_patients", [c.patient(2)], "training set")
-    made = c.ws.calibration_worklists(s, "T1")
+        c.ws.trials.set_trial_setting(s, "T1", "calibration_reference", "reader2", "lead reader")
+        c.ws.trials.set_trial_setting(
+            s, "T1", "calibration_patients", [c.patient(2)], "training set"
+        )
+    made = c.ws.calibration.calibration_worklists(s, "T1")
     assert set(made) == {"reader1", "reader2"}
 
 
 def _calibration_feedback(c: Any, s: UserSession) -> None:
     with pytest.raises(NotFound):  # a primary case (reader1's), or none at all
-        c.ws.calibration_feedback(s, c.cases("reader1")[0])
+        c.ws.calibration.calibration_feedback(s, c.cases("reader1")[0])
 
 
 def _calibration_report(c: Any, s: UserSession) -> None:
-    assert c.ws.calibration_report(s, "T1")["readers"] == []
+    assert c.ws.calibration.calibration_report(s, "T1")["readers"] == []
 
 
 def _release_reader(c: Any, s: UserSession) -> None:
     with pytest.raises(InvalidInput, match="no calibration worklist"):
-        c.ws.release_reader(s, "T1", "reader1", "calibrated")
+        c.ws.calibration.release_reader(s, "T1", "reader1", "calibrated")
 
 
 def _freeze_sdc(c: Any, s: UserSession) -> None:
     with pytest.raises(InvalidInput, match="SDC cannot be computed"):
-        c.ws.freeze_sdc(s, "T1", "after the first 20 patients")
+        c.ws.adjudication.freeze_sdc(s, "T1", "after the first 20 patients")
 
 
 def _update_adjudication(c: Any, s: UserSession) -> None:
     with pytest.raises(InvalidInput, match="not frozen"):
-        c.ws.update_adjudication(s, "T1")
+        c.ws.adjudication.update_adjudication(s, "T1")
 
 
 def _assign_adjudications(c: Any, s: UserSession) -> None:
     with pytest.raises(InvalidInput, match="queue is empty"):
-        c.ws.assign_adjudications(s, "T1", "adjud1")
+        c.ws.adjudication.assign_adjudications(s, "T1", "adjud1")
 
 
 def _adjudications(c: Any, s: UserSession) -> None:
-    assert c.ws.adjudications(s, "T1")["patients"] == []
+    assert c.ws.adjudication.adjudications(s, "T1")["patients"] == []
 
 
 def _lock_trial(c: Any, s: UserSession) -> None:
     with pytest.raises(InvalidInput, match="not signed yet"):  # T1 has reads in progress
-        c.ws.lock_trial(s, "T1", c.password(s.username), username=s.username)
+        c.ws.trials.lock_trial(s, "T1", c.password(s.username), username=s.username)
 
 
 def _unlock_trial(c: Any, s: UserSession) -> None:
     with pytest.raises(InvalidInput, match="not locked"):
-        c.ws.unlock_trial(s, "T1", "re-read", c.password(s.username), "admin", "x")
+        c.ws.trials.unlock_trial(s, "T1", "re-read", c.password(s.username), "admin", "x")
 
 
 def _export_reads_with_manifest(c: Any, s: UserSession) -> None:
-    text, manifest = c.ws.export_reads_with_manifest(s, "T1")
+    text, manifest = c.ws.exchange.export_reads_with_manifest(s, "T1")
     assert manifest["locked"] is False and manifest["trial"] == "T1"
     assert manifest["sha256"] == __import__("hashlib").sha256(text.encode()).hexdigest()
 
 
 def _export_totals(c: Any, s: UserSession) -> None:
-    assert c.ws.export_totals(s, "T1").startswith("trial,patient,reader,read_type,visit,mtss")
+    assert c.ws.exchange.export_totals(s, "T1").startswith(
+        "trial,patient,reader,read_type,visit,mtss"
+    )
 
 
 def _export_audit(c: Any, s: UserSession) -> None:
-    assert c.ws.export_audit(s).splitlines()[1].startswith("1,")
+    assert c.ws.exchange.export_audit(s).splitlines()[1].startswith("1,")
 
 
 def _agreement_report(c: Any, s: UserSession) -> None:
-    doc = c.ws.agreement_report(s, "T1")
+    doc = c.ws.exchange.agreement_report(s, "T1")
     assert doc.title.endswith("T1") and doc.data["analysis"]["n_patients"] >= 1
 
 
 def _transfer_package(c: Any, s: UserSession) -> None:
     with pytest.raises(InvalidInput, match="not locked"):
-        c.ws.transfer_package(s, "T1", c.folder / "package.zip")
+        c.ws.exchange.transfer_package(s, "T1", c.folder / "package.zip")
 
 
 def _backup(c: Any, s: UserSession) -> None:
     out = c.folder / f"backup-{s.role}.zip"
     if c.backend == "postgresql":  # the server's own tools back a server database up
         try:
-            c.ws.backup(s, out)
+            c.ws.database.backup(s, out)
         except PermissionDenied:
             raise
         except ScorerError as exc:
@@ -704,31 +712,31 @@ def _backup(c: Any, s: UserSession) -> None:
             raise AssertionError("a PostgreSQL database was backed up")
         assert not out.exists()
         return
-    info = c.ws.backup(s, out)
+    info = c.ws.database.backup(s, out)
     assert info["rows"]["reads"] > 0 and out.exists()
 
 
 def _first_session(c: Any, s: UserSession) -> str:
-    return str(c.ws.reading_sessions(s, "reader1")[0]["session"])
+    return str(c.ws.oversight.reading_sessions(s, "reader1")[0]["session"])
 
 
 def _reading_sessions(c: Any, s: UserSession) -> None:
-    rows = c.ws.reading_sessions(s, "reader1")
+    rows = c.ws.oversight.reading_sessions(s, "reader1")
     assert rows and all(r["user"] == "reader1" for r in rows)
 
 
 def _session_timeline(c: Any, s: UserSession) -> None:
-    rows = c.ws.session_timeline(s, _first_session(c, s))
+    rows = c.ws.oversight.session_timeline(s, _first_session(c, s))
     assert rows[0]["what"] == "login"
 
 
 def _session_document(c: Any, s: UserSession) -> None:
-    doc = c.ws.session_document(s, _first_session(c, s))
+    doc = c.ws.oversight.session_document(s, _first_session(c, s))
     assert doc.tables()[0].rows
 
 
 def _audit_document(c: Any, s: UserSession) -> None:
-    doc = c.ws.audit_document(s)
+    doc = c.ws.oversight.audit_document(s)
     assert dict(doc.facts)["Verification"] == "verifies"
 
 
@@ -878,7 +886,7 @@ def test_operation_as_role(populated_copy: Any, op: str, role: str) -> None:
         assert _tables(c, DATA) == before
         assert c.sql("SELECT count(*) FROM audit_events") == audit_before
         return
-    assert c.ws.verify().ok
+    assert c.ws.oversight.verify().ok
 
 
 def test_a_monitor_changes_no_trial_data(populated_copy: Any) -> None:
@@ -902,23 +910,29 @@ def _attempts(c: Any, s: UserSession) -> dict[str, tuple[str, Callable[[str], ob
     """Operation -> (label of the other user's read to try it on, the attempt)."""
     pw = c.password(s.username)
     return {
-        "get_read": ("signed", lambda code: c.ws.get_read(s, code)),
-        "set_score": ("partial", lambda code: c.ws.set_score(s, code, FIRST, AreaScore.scored(5))),
+        "get_read": ("signed", lambda code: c.ws.reading.get_read(s, code)),
+        "set_score": (
+            "partial",
+            lambda code: c.ws.reading.set_score(s, code, FIRST, AreaScore.scored(5)),
+        ),
         "set_score signed": (
             "signed",
-            lambda code: c.ws.set_score(
+            lambda code: c.ws.reading.set_score(
                 s, code, FIRST, AreaScore.scored(5), change_reason="correction"
             ),
         ),
         "set_scores": (
             "partial",
-            lambda code: c.ws.set_scores(s, code, {FIRST: AreaScore.scored(5)}),
+            lambda code: c.ws.reading.set_scores(s, code, {FIRST: AreaScore.scored(5)}),
         ),
-        "clear_score": ("partial", lambda code: c.ws.clear_score(s, code, FIRST)),
-        "clear_scores": ("partial", lambda code: c.ws.clear_scores(s, code, [FIRST])),
-        "set_note": ("partial", lambda code: c.ws.set_note(s, code, "a note")),
-        "sign_read": ("partial", lambda code: c.ws.sign_read(s, code, pw, username=s.username)),
-        "reopen_read": ("signed", lambda code: c.ws.reopen_read(s, code, "a reason")),
+        "clear_score": ("partial", lambda code: c.ws.reading.clear_score(s, code, FIRST)),
+        "clear_scores": ("partial", lambda code: c.ws.reading.clear_scores(s, code, [FIRST])),
+        "set_note": ("partial", lambda code: c.ws.reading.set_note(s, code, "a note")),
+        "sign_read": (
+            "partial",
+            lambda code: c.ws.reading.sign_read(s, code, pw, username=s.username),
+        ),
+        "reopen_read": ("signed", lambda code: c.ws.reading.reopen_read(s, code, "a reason")),
     }
 
 
@@ -941,7 +955,7 @@ def test_another_users_read_is_indistinguishable_from_a_missing_one(
         assert str(other.value) == str(missing.value), op
         assert theirs not in str(other.value)
     assert c.dump() == before
-    mine = {r["code"] for r in c.ws.my_reads(s, "T1")}
+    mine = {r["code"] for r in c.ws.worklists.my_reads(s, "T1")}
     assert mine == set(c.template.reads[viewer].values())
     assert not mine & set(c.template.reads[owner].values())
 
@@ -949,17 +963,17 @@ def test_another_users_read_is_indistinguishable_from_a_missing_one(
 def test_a_reader_sees_and_opens_only_their_own_worklist(populated_copy: Any) -> None:
     c = populated_copy
     r1, r2 = c.session("reader1"), c.session("reader2")
-    assert {row["code"] for row in c.ws.worklist(r1, "T1")} == set(c.cases("reader1"))
+    assert {row["code"] for row in c.ws.worklists.worklist(r1, "T1")} == set(c.cases("reader1"))
     with pytest.raises(PermissionDenied):
-        c.ws.worklist(r1, "T1", reader="reader2")
-    assert c.ws.worklist(r2, "T1") == []  # assigned, no worklist generated yet
+        c.ws.worklists.worklist(r1, "T1", reader="reader2")
+    assert c.ws.worklists.worklist(r2, "T1") == []  # assigned, no worklist generated yet
     with pytest.raises(PermissionDenied):
-        c.ws.worklist(r2, "T1", reader="reader1")
+        c.ws.worklists.worklist(r2, "T1", reader="reader1")
     before = c.dump()
     with pytest.raises(NotFound) as theirs:
-        c.ws.open_case(r2, c.cases("reader1")[0])
+        c.ws.reading.open_case(r2, c.cases("reader1")[0])
     with pytest.raises(NotFound) as missing:
-        c.ws.open_case(r2, "NOSUCHCASE99")
+        c.ws.reading.open_case(r2, "NOSUCHCASE99")
     assert str(theirs.value) == str(missing.value)
     assert c.dump() == before
 
@@ -969,8 +983,8 @@ def test_a_reader_never_sees_another_readers_scores(populated_copy: Any) -> None
     c = populated_copy
     s = c.session("reader1")
     theirs = set(c.template.reads["reader2"].values()) | set(c.template.reads["adjud1"].values())
-    seen = [c.ws.list_trials(s), c.ws.my_reads(s, "T1")]
-    seen += [c.ws.get_read(s, code) for code in c.template.reads["reader1"].values()]
+    seen = [c.ws.trials.list_trials(s), c.ws.worklists.my_reads(s, "T1")]
+    seen += [c.ws.reading.get_read(s, code) for code in c.template.reads["reader1"].values()]
     text = repr(seen)
     assert not any(code in text for code in theirs)
     assert all(v.reader == "reader1" for v in seen[2:])
@@ -983,11 +997,11 @@ def test_oversight_roles_see_any_read_but_cannot_change_it(populated_copy: Any, 
     c = populated_copy
     s = c.session_of_role(role)
     code = c.read("reader2", "signed")
-    view = c.ws.get_read(s, code)
+    view = c.ws.reading.get_read(s, code)
     assert view.reader == "reader2" and view.status == "signed"
     assert len(view.scores) == len(SVH.areas)
     with pytest.raises(PermissionDenied):
-        c.ws.set_score(s, code, FIRST, AreaScore.scored(0), change_reason="oversight")
+        c.ws.reading.set_score(s, code, FIRST, AreaScore.scored(0), change_reason="oversight")
 
 
 # ------------------------------------------------------------------ real identifiers
@@ -999,9 +1013,9 @@ def test_only_a_coordinator_sees_real_patient_identifiers(populated_copy: Any, r
     s = c.session_of_role(role)
     if role in SCORING:
         with pytest.raises(PermissionDenied):
-            c.ws.list_patients(s, "T1")
+            c.ws.trials.list_patients(s, "T1")
         return
-    rows = c.ws.list_patients(s, "T1")
+    rows = c.ws.trials.list_patients(s, "T1")
     if role == "coordinator":
         assert {(r["code"], r["real_id"]) for r in rows} == {
             (code, real) for real, code in c.patients.items()
@@ -1010,15 +1024,15 @@ def test_only_a_coordinator_sees_real_patient_identifiers(populated_copy: Any, r
         assert all(set(r) == {"code"} for r in rows)
         assert {r["code"] for r in rows} == set(c.patients.values())
         # Nor do the logs they may read carry a real identifier.
-        text = repr(c.ws.audit_trail(s)) + repr(c.ws.events(s))
+        text = repr(c.ws.oversight.audit_trail(s)) + repr(c.ws.oversight.events(s))
         if role != "admin":  # an administrator keeps the system and sees no reads
-            text += repr(c.ws.get_read(s, c.read("reader1", "signed")))
+            text += repr(c.ws.reading.get_read(s, c.read("reader1", "signed")))
         assert not any(real in text for real in c.patients)
 
 
 def test_the_blinded_export_carries_codes_only(populated_copy: Any) -> None:
     c = populated_copy
-    text = c.ws.export_reads(c.session_of_role("coordinator"), "T1", blinded=True)
+    text = c.ws.exchange.export_reads(c.session_of_role("coordinator"), "T1", blinded=True)
     assert not any(real in text for real in c.patients)
     assert c.patient(0) in text and c.patient(1) in text  # the third patient has no reads
 
@@ -1030,10 +1044,10 @@ def test_the_blinded_export_carries_codes_only(populated_copy: Any) -> None:
 def test_only_an_adjudicator_starts_an_adjudication_read(populated_copy: Any, role: str) -> None:
     c = populated_copy
     s = c.session_of_role(role)
-    start = lambda: c.ws.start_read(s, "T1", c.patient(2), "W0", read_type="adjudication")  # noqa: E731
+    start = lambda: c.ws.reading.start_read(s, "T1", c.patient(2), "W0", read_type="adjudication")  # noqa: E731
     if role == "adjudicator":
         code = start()
-        view = c.ws.get_read(s, code)
+        view = c.ws.reading.get_read(s, code)
         assert (view.read_type, view.reader) == ("adjudication", "adjud1")
     else:
         before = c.dump()
@@ -1047,7 +1061,7 @@ def test_nobody_starts_an_imported_read(populated_copy: Any, role: str) -> None:
     c = populated_copy
     s = c.session_of_role(role)
     with pytest.raises(InvalidInput):
-        c.ws.start_read(s, "T1", c.patient(1), "W0", read_type="imported")
+        c.ws.reading.start_read(s, "T1", c.patient(1), "W0", read_type="imported")
 
 
 # ------------------------------------------------------------------ user management
@@ -1059,9 +1073,9 @@ def test_only_an_admin_manages_users(populated_copy: Any, role: str) -> None:
     s = c.session_of_role(role)
     before = c.dump()
     attempts = [
-        lambda: c.ws.add_user(s, "mallory", "Mallory", "admin", NEW_PASSWORD),
-        lambda: c.ws.disable_user(s, "admin", "take over"),
-        lambda: c.ws.reset_password(s, "admin", NEW_PASSWORD, "take over"),
+        lambda: c.ws.accounts.add_user(s, "mallory", "Mallory", "admin", NEW_PASSWORD),
+        lambda: c.ws.accounts.disable_user(s, "admin", "take over"),
+        lambda: c.ws.accounts.reset_password(s, "admin", NEW_PASSWORD, "take over"),
     ]
     for attempt in attempts:
         with pytest.raises(PermissionDenied):

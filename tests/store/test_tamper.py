@@ -56,7 +56,7 @@ def plain(db: PopulatedCopy) -> Iterator[Behind]:
 def verify(db: PopulatedCopy) -> Verification:
     ws = Workspace.open(db=db.db)
     try:
-        return ws.verify()
+        return ws.oversight.verify()
     finally:
         ws.close()
 
@@ -450,10 +450,12 @@ def test_a_signed_read_changed_through_the_facade_still_verifies(
     code = c.read("reader1", "signed")
     s = c.session("reader1")
     area = next(iter(c.complete_scores()))
-    old = c.ws.get_read(s, code).scores[area].score
-    c.ws.set_score(s, code, area, AreaScore.scored(1 - min(old, 1)), change_reason="second look")
+    old = c.ws.reading.get_read(s, code).scores[area].score
+    c.ws.reading.set_score(
+        s, code, area, AreaScore.scored(1 - min(old, 1)), change_reason="second look"
+    )
     assert verify(db).ok
-    c.ws.sign_read(s, code, c.password("reader1"), username="reader1")
+    c.ws.reading.sign_read(s, code, c.password("reader1"), username="reader1")
     result = verify(db)
     assert result.ok, result.errors
     with plain(db) as con:
@@ -479,7 +481,7 @@ def test_receipts_one_step_behind_verify_with_a_warning(
     size = receipts.stat().st_size
     code = c.read("reader1", "partial")
     area = list(c.complete_scores())[10]
-    c.ws.set_score(c.session("reader1"), code, area, AreaScore.scored(1))
+    c.ws.reading.set_score(c.session("reader1"), code, area, AreaScore.scored(1))
     text = receipts.read_text(encoding="ascii")
     added = text[size:].splitlines()
     assert [line.split()[0] for line in added] == ["audit_events"]
@@ -519,7 +521,9 @@ def test_a_torn_receipt_line_verifies_with_a_warning(
     if then_commit:
         c = populated_copy
         area = list(c.complete_scores())[10]
-        c.ws.set_score(c.session("reader1"), c.read("reader1", "partial"), area, AreaScore(1))
+        c.ws.reading.set_score(
+            c.session("reader1"), c.read("reader1", "partial"), area, AreaScore(1)
+        )
     result = verify(db)
     assert result.ok, result.errors
     mac_whole = keep >= len(" ".join(lines[-1].split()[:3]))

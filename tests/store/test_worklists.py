@@ -31,47 +31,47 @@ def setup_trial(
     design: str = "paired_blinded",
 ) -> tuple[Workspace, dict[str, object], list[str]]:
     ws = Workspace.initialize("admin", "Ada Admin", PW["admin"], db=db)
-    a = ws.login("admin", PW["admin"])
+    a = ws.accounts.login("admin", PW["admin"])
     sessions: dict[str, object] = {"admin": a}
     for user, role in ROLE.items():
-        ws.add_user(a, user, user.title(), role, "Temporary-pass-9")
-        s = ws.login(user, "Temporary-pass-9")
-        ws.change_password(s, "Temporary-pass-9", PW[user])
+        ws.accounts.add_user(a, user, user.title(), role, "Temporary-pass-9")
+        s = ws.accounts.login(user, "Temporary-pass-9")
+        ws.accounts.change_password(s, "Temporary-pass-9", PW[user])
         sessions[user] = s
     c = sessions["cora"]
-    ws.create_trial(c, "T1", "Trial", design=design, visits=[(v, None) for v in visits])
-    codes = [ws.add_patient(c, "T1", f"SITE-{i:03d}") for i in range(n_patients)]
+    ws.trials.create_trial(c, "T1", "Trial", design=design, visits=[(v, None) for v in visits])
+    codes = [ws.trials.add_patient(c, "T1", f"SITE-{i:03d}") for i in range(n_patients)]
     return ws, sessions, codes
 
 
 def sign_case(ws: Workspace, s: object, case_code: str) -> None:
-    case = ws.open_case(s, case_code)
+    case = ws.reading.open_case(s, case_code)
     for read in case["reads"].values():
         for d in get_method("svh").areas:
             v = AreaScore.from_sides([0, 0]) if d.sides else AreaScore(score=0)
-            ws.set_score(s, read, d.area, v)
-        ws.sign_read(s, read, PW[s.username], username=s.username)
+            ws.reading.set_score(s, read, d.area, v)
+        ws.reading.sign_read(s, read, PW[s.username], username=s.username)
 
 
 def test_worklists_per_reader_reproduce_from_their_seeds(fresh_db: str, tmp_path: Path) -> None:
     ws, ss, codes = setup_trial(fresh_db)
     c = ss["cora"]
-    ws.assign_reader(c, "T1", "rita")
-    ws.assign_reader(c, "T1", "remy", codes[:12])
-    made = ws.generate_worklists(c, "T1")
+    ws.worklists.assign_reader(c, "T1", "rita")
+    ws.worklists.assign_reader(c, "T1", "remy", codes[:12])
+    made = ws.worklists.generate_worklists(c, "T1")
     assert made == {"rita": 33, "remy": 13}  # 30 + 3 re-reads; 12 + 1
-    full = ws.worklist(c, "T1")
+    full = ws.worklists.worklist(c, "T1")
     rita = [r for r in full if r["reader"] == "rita"]
     remy = [r for r in full if r["reader"] == "remy"]
     assert {r["patient"] for r in remy} == set(codes[:12])
     assert [r["patient"] for r in rita[:12]] != [r["patient"] for r in remy[:12]]
-    assert ws.verify_worklists(c, "T1") == []
+    assert ws.worklists.verify_worklists(c, "T1") == []
     # The audit trail holds the seed and inputs: regenerating from them gives the stored order.
     from scorer.core.worklist import WorklistInput, generate
 
     gen = next(
         e
-        for e in ws.audit_trail(c)
+        for e in ws.oversight.audit_trail(c)
         if e["action"] == "worklist.generate" and e["entity_id"].endswith("/rita")
     )
     info = json.loads(gen["new"])
@@ -92,74 +92,74 @@ def test_worklists_per_reader_reproduce_from_their_seeds(fresh_db: str, tmp_path
         (r["code"], r["patient"], r["visits"]) for r in rita
     ]
     # A second generation keeps the stored seeds.
-    assert ws.generate_worklists(c, "T1") == {}
+    assert ws.worklists.generate_worklists(c, "T1") == {}
     with pytest.raises(InvalidInput, match="seed is kept"):
-        ws.generate_worklists(c, "T1", ["rita"])
+        ws.worklists.generate_worklists(c, "T1", ["rita"])
     ws.close()
 
 
 def test_a_reader_sees_only_codes_progress_and_status(fresh_db: str, tmp_path: Path) -> None:
     ws, ss, _codes = setup_trial(fresh_db, n_patients=25)
     c, rita, moe = ss["cora"], ss["rita"], ss["moe"]
-    ws.assign_reader(c, "T1", "rita")
-    ws.assign_reader(c, "T1", "remy")
-    ws.generate_worklists(c, "T1")
-    mine = ws.worklist(rita, "T1")
+    ws.worklists.assign_reader(c, "T1", "rita")
+    ws.worklists.assign_reader(c, "T1", "remy")
+    ws.worklists.generate_worklists(c, "T1")
+    mine = ws.worklists.worklist(rita, "T1")
     assert all(set(r) == {"code", "progress", "status"} for r in mine)
     assert [r["progress"] for r in mine[:2]] == ["1 of 28", "2 of 28"]
     with pytest.raises(PermissionDenied):
-        ws.worklist(rita, "T1", reader="remy")
+        ws.worklists.worklist(rita, "T1", reader="remy")
     assert all(
         set(r) == {"code", "progress", "status", "reader", "campaign"}
-        for r in ws.worklist(moe, "T1")
+        for r in ws.worklists.worklist(moe, "T1")
     )
-    full = {r["code"]: r for r in ws.worklist(c, "T1", "rita")}
+    full = {r["code"]: r for r in ws.worklists.worklist(c, "T1", "rita")}
     reread = next(r for r in mine if full[r["code"]]["read_type"] == "reread")
     primary = next(r for r in mine if full[r["code"]]["read_type"] == "primary")
     # Nothing the reader can see differs in kind between a re-read and a new case.
     for row in (reread, primary):
-        case = ws.open_case(rita, row["code"])
+        case = ws.reading.open_case(rita, row["code"])
         assert set(case) == {"code", "reads", "method", "status"}
         assert list(case["reads"]) == ["A", "B"]
-        view = ws.get_read(rita, case["reads"]["A"])
+        view = ws.reading.get_read(rita, case["reads"]["A"])
         assert (view.patient_code, view.visit, view.read_type) == ("", "", "")
     # Another reader's case does not exist for rita.
-    remy_case = ws.worklist(c, "T1", "remy")[0]["code"]
+    remy_case = ws.worklists.worklist(c, "T1", "remy")[0]["code"]
     with pytest.raises(NotFound):
-        ws.open_case(rita, remy_case)
+        ws.reading.open_case(rita, remy_case)
     ws.close()
 
 
 def test_freeze_rules_after_the_first_signed_read(fresh_db: str, tmp_path: Path) -> None:
     ws, ss, _ = setup_trial(fresh_db, n_patients=3)
     c, rita = ss["cora"], ss["rita"]
-    ws.set_trial_setting(c, "T1", "design", "chronological", "protocol v2 before reading")
-    ws.set_trial_setting(c, "T1", "design", "paired_blinded", "back to paired")
-    ws.assign_reader(c, "T1", "rita")
-    ws.generate_worklists(c, "T1")
-    assert ws.trial_settings(c, "T1")["frozen"] is False
-    sign_case(ws, rita, ws.worklist(rita, "T1")[0]["code"])
-    assert ws.trial_settings(c, "T1")["frozen"] is True
+    ws.trials.set_trial_setting(c, "T1", "design", "chronological", "protocol v2 before reading")
+    ws.trials.set_trial_setting(c, "T1", "design", "paired_blinded", "back to paired")
+    ws.worklists.assign_reader(c, "T1", "rita")
+    ws.worklists.generate_worklists(c, "T1")
+    assert ws.trials.trial_settings(c, "T1")["frozen"] is False
+    sign_case(ws, rita, ws.worklists.worklist(rita, "T1")[0]["code"])
+    assert ws.trials.trial_settings(c, "T1")["frozen"] is True
     for name, value in (
         ("design", "single"),
         ("methods", ["larsen1995"]),
         ("visits", ["W0", "W52", "W104"]),
     ):
         with pytest.raises(InvalidInput, match=f"{name} is frozen"):
-            ws.set_trial_setting(c, "T1", name, value, "after signing")
+            ws.trials.set_trial_setting(c, "T1", name, value, "after signing")
     with pytest.raises(InvalidInput, match="seed is kept"):
-        ws.generate_worklists(c, "T1", ["rita"])
+        ws.worklists.generate_worklists(c, "T1", ["rita"])
     with pytest.raises(InvalidInput, match="reason is required"):
-        ws.set_trial_setting(c, "T1", "thresholds", ["sdc80"], "")
-    ws.set_trial_setting(c, "T1", "thresholds", ["sdc80", "0.5"], "SAP amendment 1")
-    assert ws.trial_settings(c, "T1")["thresholds"] == ["sdc80", "0.5"]
-    row = [e for e in ws.audit_trail(c) if e["action"] == "trial.setting"][-1]
+        ws.trials.set_trial_setting(c, "T1", "thresholds", ["sdc80"], "")
+    ws.trials.set_trial_setting(c, "T1", "thresholds", ["sdc80", "0.5"], "SAP amendment 1")
+    assert ws.trials.trial_settings(c, "T1")["thresholds"] == ["sdc80", "0.5"]
+    row = [e for e in ws.oversight.audit_trail(c) if e["action"] == "trial.setting"][-1]
     assert row["reason"] == "SAP amendment 1"
     assert json.loads(row["old"]) == {"thresholds": ["sdc95", "sdc80", "0", "0.5"]}
     assert json.loads(row["new"]) == {"thresholds": ["sdc80", "0.5"]}
     with pytest.raises(InvalidInput, match="sdc_level"):
-        ws.set_trial_setting(c, "T1", "sdc_level", 90, "typo")
-    assert ws.verify().ok
+        ws.trials.set_trial_setting(c, "T1", "sdc_level", 90, "typo")
+    assert ws.oversight.verify().ok
     ws.close()
 
 
@@ -168,12 +168,12 @@ def test_a_new_campaign_reads_new_visits_with_the_earlier_ones(
 ) -> None:
     ws, ss, _codes = setup_trial(fresh_db, n_patients=4)
     c = ss["cora"]
-    ws.assign_reader(c, "T1", "rita")
-    ws.generate_worklists(c, "T1")
-    assert ws.add_campaign(c, "T1", "extension", [("W104", 104.0)]) == 2
-    assert ws.generate_worklists(c, "T1", campaign=2) == {"rita": 4}
-    first = ws.worklist(c, "T1", "rita", campaign=1)
-    second = ws.worklist(c, "T1", "rita", campaign=2)
+    ws.worklists.assign_reader(c, "T1", "rita")
+    ws.worklists.generate_worklists(c, "T1")
+    assert ws.worklists.add_campaign(c, "T1", "extension", [("W104", 104.0)]) == 2
+    assert ws.worklists.generate_worklists(c, "T1", campaign=2) == {"rita": 4}
+    first = ws.worklists.worklist(c, "T1", "rita", campaign=1)
+    second = ws.worklists.worklist(c, "T1", "rita", campaign=2)
     assert all(sorted(r["visits"]) == ["W0", "W52"] for r in first)
     assert all(sorted(r["visits"]) == ["W0", "W104", "W52"] for r in second)
     assert {r["campaign"] for r in second} == {2}
@@ -184,15 +184,15 @@ def test_a_new_campaign_reads_new_visits_with_the_earlier_ones(
 def test_single_and_chronological_designs(fresh_db: str, tmp_path: Path) -> None:
     ws, ss, _ = setup_trial(fresh_db, n_patients=5, design="single", visits=("W0", "W24", "W52"))
     c = ss["cora"]
-    ws.assign_reader(c, "T1", "rita")
-    ws.set_trial_setting(c, "T1", "reread_share", 0, "no re-reads in this pilot")
-    ws.generate_worklists(c, "T1")
-    rows = ws.worklist(c, "T1", "rita")
+    ws.worklists.assign_reader(c, "T1", "rita")
+    ws.trials.set_trial_setting(c, "T1", "reread_share", 0, "no re-reads in this pilot")
+    ws.worklists.generate_worklists(c, "T1")
+    rows = ws.worklists.worklist(c, "T1", "rita")
     assert len(rows) == 15 and all(len(r["visits"]) == 1 for r in rows)
-    ws.set_trial_setting(c, "T1", "design", "chronological", "switch before reading")
-    ws.assign_reader(c, "T1", "remy")
-    ws.generate_worklists(c, "T1", ["remy"])
-    assert all(r["visits"] == ["W0", "W24", "W52"] for r in ws.worklist(c, "T1", "remy"))
+    ws.trials.set_trial_setting(c, "T1", "design", "chronological", "switch before reading")
+    ws.worklists.assign_reader(c, "T1", "remy")
+    ws.worklists.generate_worklists(c, "T1", ["remy"])
+    assert all(r["visits"] == ["W0", "W24", "W52"] for r in ws.worklists.worklist(c, "T1", "remy"))
     ws.close()
 
 

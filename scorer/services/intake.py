@@ -1,6 +1,6 @@
 """Image intake: files, folders and zips in; blinded readers' copies and originals out.
 
-Part of the facade layer: ``Workspace.import_images`` calls :func:`import_images`. For each
+Part of the images service: ``ImagesService.import_images`` calls :func:`import_images`. For each
 file: a cheap header check in this process, then decoding and the de-identified copy in the
 worker pool, then the original into the content-addressed originals store, and only then one
 database transaction with the image and its audit row. A file that fails anywhere is refused
@@ -44,12 +44,14 @@ from scorer.imaging.manifest import Manifest, ManifestRow
 from scorer.imaging.raster import check_raster, raster_kind
 from scorer.imaging.sources import SourceFile, find_files
 from scorer.imaging.streams import dicom_part10
+from scorer.services.lookups import find_trial, protocol_of, refuse_if_locked, unique_patient_code
 from scorer.store import repository as repo
 from scorer.store.audit import shared_gid
 from scorer.store.location import Location
 
 if TYPE_CHECKING:
-    from scorer.workspace import UserSession, Workspace
+    from scorer.services.images import ImagesService
+    from scorer.services.session import UserSession
 
 Progress = Callable[[int, int, str], None]
 #: Files larger than this (MB) are refused from their size, unread (``scorer import --max-mb``).
@@ -164,7 +166,7 @@ def _original_file(root: Path, c: _Candidate) -> Path:
 
 
 def import_images(
-    ws: Workspace,
+    ws: ImagesService,
     s: UserSession,
     trial: str,
     paths: Sequence[Path],
@@ -211,11 +213,11 @@ def import_images(
         )
         report.orphans_removed = _remove_orphans(ws, readers_root, LEFTOVER_AGE_S)
     with ws.store.read() as db:
-        t = ws._trial(db, trial)
-        ws._not_locked(t)
+        t = find_trial(db, trial)
+        refuse_if_locked(t)
         trial_id = t.id
         visit_labels = {v.label for v in t.visits}
-        no_burned_in = frozenset(ws._protocol(t).no_burned_in_text)
+        no_burned_in = frozenset(protocol_of(t).no_burned_in_text)
     sources = list(find_files(list(paths), manifest_names)) if sources is None else list(sources)
     # The decode workers start now and load their codecs while the files are examined.
     own = (
@@ -464,7 +466,7 @@ def _resolve_identity(
 
 
 def _ensure_patients(
-    ws: Workspace, s: UserSession, trial: str, cands: list[_Candidate]
+    ws: ImagesService, s: UserSession, trial: str, cands: list[_Candidate]
 ) -> dict[str, str]:
     """Real patient ID -> opaque code, registering new patients (audited, codes only)."""
     wanted = sorted({c.patient_id for c in cands if c.patient_id})
@@ -472,11 +474,11 @@ def _ensure_patients(
     if not wanted:
         return codes
     with ws._write(s) as tx:
-        t = ws._trial(tx.session, trial)
+        t = find_trial(tx.session, trial)
         for real in wanted:
             p = repo.patient_by_real_id(tx.session, t, real)
             if p is None:
-                p = repo.add_patient(tx.session, t, real, ws._unique_patient_code(tx, t), tx.now)
+                p = repo.add_patient(tx.session, t, real, unique_patient_code(tx, t), tx.now)
                 tx.audit(
                     "patient.add",
                     "patient",
@@ -490,7 +492,7 @@ def _ensure_patients(
 
 
 def _commit(
-    ws: Workspace,
+    ws: ImagesService,
     s: UserSession,
     trial: str,
     c: _Candidate,
@@ -508,7 +510,7 @@ def _commit(
         reader_sha = decoded.sha256 or hashlib.sha256(reader_copy.read_bytes()).hexdigest()
         seal_readers_copy(reader_copy, loc)
         with ws._write(s) as tx:
-            t = ws._trial(tx.session, trial)
+            t = find_trial(tx.session, trial)
             p = repo.patient_by_real_id(tx.session, t, c.patient_id) if c.patient_id else None
             v = repo.visit_by_label(tx.session, t, c.visit) if c.visit else None
             img = repo.add_image(
@@ -559,7 +561,7 @@ def _commit(
 
 
 def _same_image(
-    ws: Workspace, trial_id: int, c: _Candidate, reader_copy: Path, decoded: DecodeResult
+    ws: ImagesService, trial_id: int, c: _Candidate, reader_copy: Path, decoded: DecodeResult
 ) -> FileOutcome | None:
     """A re-sent file (its SOP Instance UID is an image's of the trial, its bytes are not):
     a duplicate of that image if its decoded pixels are the same, else refused; None if no
@@ -611,7 +613,9 @@ def _pixel_hash_of(path: Path) -> str:
         return ""
 
 
-def _remove_orphans(ws: Workspace, readers_root: Path, min_age_s: float = LEFTOVER_AGE_S) -> int:
+def _remove_orphans(
+    ws: ImagesService, readers_root: Path, min_age_s: float = LEFTOVER_AGE_S
+) -> int:
     """Delete readers' copies that no image row names: a crash came between writing the copy
     and committing its row. Only old ones, so another workstation's import in flight is safe."""
     with ws.store.read() as db:

@@ -1,6 +1,6 @@
 """Rebuilding a trial's readers' copies under the current rules (``scorer image reissue``).
 
-Part of the facade layer: ``Workspace.reissue_readers_copies`` calls :func:`reissue`. Each
+Part of the images service: ``ImagesService.reissue_readers_copies`` calls :func:`reissue`. Each
 image's readers' copy is written again from its original by the decode workers, as an import
 writes it — the current keep-list, UIDs from a secret drawn for that image alone — and the
 coordinator's masks are painted on it again. Only when every image has its new copy are the
@@ -22,10 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 from scorer.imaging.decode_pool import DecodePool, DecodeTask
 from scorer.imaging.streams import dicom_part10
+from scorer.services.lookups import find_trial, refuse_if_locked
 from scorer.store import repository as repo
 
 if TYPE_CHECKING:
-    from scorer.workspace import UserSession, Workspace
+    from scorer.services.images import ImagesService
+    from scorer.services.session import UserSession
 
 Progress = Callable[[int, int, str], None]
 #: Originals read into memory at once: a batch of this many goes to the decode workers.
@@ -52,7 +54,7 @@ def _discard(path: Path | None) -> None:
 
 
 def reissue(
-    ws: Workspace,
+    ws: ImagesService,
     s: UserSession,
     trial: str,
     progress: Progress | None = None,
@@ -67,8 +69,8 @@ def reissue(
     ws._active(s, "coordinator")
     loc = ws.store.location
     with ws.store.read() as db:
-        t = ws._trial(db, trial)
-        ws._not_locked(t)
+        t = find_trial(db, trial)
+        refuse_if_locked(t)
         copies = [
             _Copy(
                 img.code,
@@ -99,8 +101,8 @@ def reissue(
                         if progress:
                             progress(start + k + 1, total, c.code)
         with ws._write(s) as tx:
-            t = ws._trial(tx.session, trial)
-            ws._not_locked(t)
+            t = find_trial(tx.session, trial)
+            refuse_if_locked(t)
             for c in copies:
                 img = repo.image_by_code(tx.session, c.code)
                 if img is None or img.reader_path != c.old_path:
@@ -148,12 +150,12 @@ def reissue(
 
 
 def _write_batch(
-    ws: Workspace, pool: DecodePool, batch: list[_Copy], made: list[Path]
+    ws: ImagesService, pool: DecodePool, batch: list[_Copy], made: list[Path]
 ) -> Iterator[_Copy]:
     """Write the new copies of ``batch`` (each new file into ``made`` as it appears), yielding
     each image as its copy is sealed."""
     from scorer.imaging.masking import MaskError, mask_rectangles
-    from scorer.intake import make_readers_folder, seal_readers_copy
+    from scorer.services.intake import make_readers_folder, seal_readers_copy
     from scorer.workspace import InvalidInput, new_code
 
     loc = ws.store.location

@@ -1,0 +1,211 @@
+"""TODO docstring."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scorer.services.errors import AuthError, InvalidInput, NotFound
+from scorer.services.operation import Service
+from scorer.services.session import UserSession, new_code, parse_time, timing_hash
+from scorer.services.validation import check_name, check_password, check_username, need_reason
+from scorer.store import repository as repo
+from scorer.store.passwords import (
+    HISTORY,
+    hash_password,
+    needs_rehash,
+    verify_password,
+)
+from scorer.store.schema import (
+    ROLES,
+)
+
+
+class AccountsService(Service):
+    """TODO."""
+
+    def login(self, username: str, password: str) -> UserSession:
+        """Check the password; count failures and lock the account after too many."""
+        now = self._now()
+        with self._write(None, username) as tx:
+            user = repo.user_by_name(tx.session, username)
+            if user is None:
+                # Check a password anyway so an unknown ID takes as long as a known one.
+                verify_password(timing_hash(), password)
+                tx.audit("user.login_failed", "user", username, reason="unknown user ID")
+                failure = self._generic_login_failure()
+            elif user.disabled:
+                tx.audit("user.login_failed", "user", username, reason="account disabled")
+                failure = "this account is disabled; ask an administrator"
+            elif user.locked_until and parse_time(user.locked_until) > now:
+                tx.audit("user.login_failed", "user", username, reason="account locked")
+                until = parse_time(user.locked_until)
+                mins = max(1, round((until - now).total_seconds() / 60))
+                failure = (
+                    f"this account is locked after repeated failed log-ins; try again in "
+                    f"{mins} minute(s) or ask an administrator"
+                )
+            elif not verify_password(user.password_hash, password):
+                failure = self._count_failure(tx, user, now, at_login=True)
+            else:
+                failure = ""
+                self._reset_failures(tx, user, "successful log-in")
+                if needs_rehash(user.password_hash):
+                    user.password_hash = hash_password(password)
+                    tx.audit("user.rehash", "user", username, reason="hash parameters changed")
+                session = UserSession(
+                    user.id,
+                    user.username,
+                    user.full_name,
+                    user.role,
+                    new_code(16),
+                    now,
+                    now,
+                    must_change_password=user.must_change_password,
+                )
+                tx.event("login", username, {"role": user.role}, session.id)
+        if failure:
+            raise AuthError(failure)
+        return session
+
+    def logout(self, s: UserSession) -> None:
+        if s.closed:
+            return
+        with self._write(s) as tx:
+            tx.event("logout", s.username, None, s.id)
+        s.closed = True
+
+    def lock(self, s: UserSession) -> None:
+        """Lock the session now (the reader steps away)."""
+        s.locked = True
+        with self._write(s) as tx:
+            tx.event("session.locked", s.username, {"by": "user"}, s.id)
+
+    def unlock(self, s: UserSession, password: str) -> None:
+        """Unlock a locked session with the same user's password."""
+        if s.closed:
+            raise AuthError("this session has ended; log in again")
+        now = self._now()
+        with self._write(s) as tx:
+            user = repo.user_by_id(tx.session, s.user_id)
+            if user.disabled:
+                raise AuthError("this account is disabled")
+            if user.locked_until and parse_time(user.locked_until) > now:
+                failure = "this account is locked after repeated failed attempts"
+            elif not verify_password(user.password_hash, password):
+                failure = self._count_failure(tx, user, now)
+            else:
+                failure = ""
+                self._reset_failures(tx, user, "session unlocked with the password")
+                tx.event("session.unlocked", s.username, None, s.id)
+        if failure:
+            raise AuthError(failure)
+        s.locked = False
+        s.last_active = now
+
+    def change_password(self, s: UserSession, old: str, new: str) -> None:
+        """Change one's own password (also the first-log-in change): the old password, and a
+        new one meeting the policy (not one of the account's last passwords either)."""
+        self._active(s, allow_must_change=True)
+        check_password(new, s.username, s.full_name)
+        if old == new:
+            raise InvalidInput("the new password must differ from the old one")
+        with self._write(s) as tx:
+            user = repo.user_by_id(tx.session, s.user_id)
+            if user.locked_until and parse_time(user.locked_until) > self._now():
+                failure = "this account is locked after repeated failed attempts"
+            elif not verify_password(user.password_hash, old):
+                failure = self._count_failure(tx, user, self._now())
+            else:
+                failure = ""
+                previous = repo.password_history(tx.session, user, HISTORY)
+                check_password(new, s.username, user.full_name, previous)
+                repo.set_password(tx.session, user, hash_password(new), tx.now, HISTORY)
+                user.must_change_password = False
+                tx.audit("user.password_changed", "user", s.username, reason="by the user")
+        if failure:
+            raise AuthError(failure)
+        s.must_change_password = False
+
+    def add_user(
+        self, s: UserSession, username: str, full_name: str, role: str, password: str
+    ) -> None:
+        """Create an account (admin); it must change its password at first log-in."""
+        self._active(s, "admin")
+        check_username(username)
+        if role not in ROLES:
+            raise InvalidInput(f"unknown role {role!r} (roles: {', '.join(ROLES)})")
+        if not full_name.strip():
+            raise InvalidInput("a printed name is required (it appears on signatures)")
+        check_name(full_name, "printed name")
+        check_password(password, username, full_name)
+        with self._write(s) as tx:
+            if repo.user_by_name(tx.session, username) is not None:
+                raise InvalidInput(f"the user ID {username!r} is taken")
+            hashed = hash_password(password)
+            user = repo.add_user(
+                tx.session,
+                username,
+                full_name,
+                role,
+                hashed,
+                must_change=True,
+                now=tx.now,
+            )
+            repo.set_password(tx.session, user, hashed, tx.now, HISTORY)
+            tx.audit("user.add", "user", username, new={"role": role, "full_name": full_name})
+
+    def list_users(self, s: UserSession) -> list[dict[str, Any]]:
+        self._active(s, "admin", "coordinator")
+        with self.store.read() as db:
+            return [
+                {
+                    "username": u.username,
+                    "full_name": u.full_name,
+                    "role": u.role,
+                    "disabled": u.disabled,
+                    "locked": bool(u.locked_until and parse_time(u.locked_until) > self._now()),
+                    "must_change_password": u.must_change_password,
+                }
+                for u in repo.all_users(db)
+            ]
+
+    def disable_user(self, s: UserSession, username: str, reason: str) -> None:
+        self._active(s, "admin")
+        need_reason(reason)
+        if username == s.username:
+            raise InvalidInput("you cannot disable your own account")
+        with self._write(s) as tx:
+            user = repo.user_by_name(tx.session, username)
+            if user is None:
+                raise NotFound(f"no user {username!r}")
+            tx.audit(
+                "user.disable",
+                "user",
+                username,
+                old={"disabled": user.disabled},
+                new={"disabled": True},
+                reason=reason,
+            )
+            user.disabled = True
+
+    def reset_password(self, s: UserSession, username: str, password: str, reason: str) -> None:
+        """Set a temporary password (admin); the user must change it at next log-in."""
+        self._active(s, "admin")
+        need_reason(reason)
+        check_password(password, username)
+        with self._write(s) as tx:
+            user = repo.user_by_name(tx.session, username)
+            if user is None:
+                raise NotFound(f"no user {username!r}")
+            previous = repo.password_history(tx.session, user, HISTORY)
+            check_password(password, username, user.full_name, previous)
+            repo.set_password(tx.session, user, hash_password(password), tx.now, HISTORY)
+            user.must_change_password = True
+            user.failed_logins = 0
+            user.locked_until = None
+            tx.audit("user.password_reset", "user", username, reason=reason)
+
+    def keep_alive(self, s: UserSession) -> None:
+        """Mark a running service's session (the DICOM receiver) active, so it does not lock
+        for inactivity while it runs; refused like any call once the account is disabled."""
+        self._active(s)

@@ -1,0 +1,273 @@
+"""TODO docstring."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from scorer.services.errors import ScorerError
+from scorer.services.operation import Service
+from scorer.services.oversight import verify_store
+from scorer.services.session import UserSession
+from scorer.services.validation import check_name, check_password, check_username
+from scorer.store import repository as repo
+from scorer.store.database import Store, StoreError
+from scorer.store.database import database_exists as _database_exists
+from scorer.store.location import Location, LocationError
+from scorer.store.location import resolve as _resolve
+from scorer.store.migrate import current_revision, head_revision, upgrade
+from scorer.store.passwords import (
+    HISTORY,
+    hash_password,
+)
+
+
+def resolve(db: str | None = None) -> Location:
+    """The database's location (scorer.store.location.resolve), an unusable one (a bad URL,
+    an in-memory database, a bad config file) refused as a ScorerError."""
+    try:
+        return _resolve(db)
+    except LocationError as exc:
+        raise ScorerError(str(exc)) from None
+
+
+def database_exists(loc: Location) -> bool:
+    """Whether a scorer database is at ``loc``; a server that cannot be reached or refuses
+    the log-in is a ScorerError saying which."""
+    try:
+        return _database_exists(loc)
+    except StoreError as exc:
+        raise ScorerError(str(exc)) from None
+
+
+@contextlib.contextmanager
+def existing_store(loc: Location) -> Iterator[Store]:
+    """The store at ``loc`` for a maintenance command (migrate, grant): it must exist; opening
+    and store errors become ScorerError; closed afterwards."""
+    if not database_exists(loc):
+        raise ScorerError(f"no scorer database at {loc.shown} (from {loc.source})")
+    try:
+        store = Store(loc)
+    except Exception as exc:
+        raise ScorerError(str(exc)) from exc
+    try:
+        yield store
+    except StoreError as exc:
+        raise ScorerError(str(exc)) from exc
+    finally:
+        store.close()
+
+
+def open_store(location: Location) -> Store:
+    """Open an existing database at its current schema; refuse an old or missing one."""
+    loc = location
+    if not database_exists(loc):
+        raise ScorerError(
+            f"no scorer database at {loc.shown} (from {loc.source}); create one with `scorer init`"
+        )
+    try:
+        store = Store(loc)
+    except Exception as exc:
+        raise ScorerError(str(exc)) from exc
+    rev = current_revision(store.engine)
+    if rev != head_revision():
+        store.close()
+        raise ScorerError(
+            f"the database at {loc.shown} is at schema revision {rev}, this scorer needs "
+            f"{head_revision()}: run `scorer migrate` (after a backup)"
+        )
+    return store
+
+
+def create_store(
+    admin_username: str,
+    admin_full_name: str,
+    admin_password: str,
+    location: Location,
+    now: str,
+) -> Store:
+    """Create the database, the audit key and the first admin account."""
+    loc = location
+    if database_exists(loc):
+        raise ScorerError(f"a scorer database already exists at {loc.shown}")
+    if loc.receipts_path.exists() and loc.receipts_path.stat().st_size > 0:
+        raise ScorerError(
+            f"the receipts file {loc.receipts_path} already holds another database's chain "
+            "heads, and a new database needs its own: give --db a file of its own (its "
+            "receipts go beside it), or name another receipts file in the config file "
+            '(receipts = "...")'
+        )
+    check_username(admin_username)
+    check_name(admin_full_name, "printed name")
+    check_password(admin_password, admin_username, admin_full_name)
+    try:
+        store = Store(loc, create_key=True)  # it makes the file and folder owner-only
+    except Exception as exc:
+        raise ScorerError(str(exc)) from exc
+    upgrade(store.engine)
+    with store.write(admin_username) as tx:
+        tx.now = now
+        hashed = hash_password(admin_password)
+        user = repo.add_user(
+            tx.session,
+            admin_username,
+            admin_full_name,
+            "admin",
+            hashed,
+            must_change=False,
+            now=tx.now,
+        )
+        repo.set_password(tx.session, user, hashed, tx.now, HISTORY)
+        tx.audit("database.init", "database", "1", new={"schema": head_revision()})
+        tx.audit(
+            "user.add",
+            "user",
+            user.username,
+            new={"role": "admin", "full_name": admin_full_name},
+        )
+    return store
+
+
+def migrate(db: str | None = None, location: Location | None = None) -> tuple[str | None, str]:
+    """Upgrade a database's schema to this scorer's (audited); (before, after)."""
+    with existing_store(location or resolve(db)) as store:
+        before = current_revision(store.engine)
+        upgrade(store.engine)
+        if before != head_revision():
+            with store.write("system") as tx:
+                tx.audit(
+                    "database.migrate",
+                    "database",
+                    "1",
+                    old={"schema": before},
+                    new={"schema": head_revision()},
+                )
+    return before, head_revision()
+
+
+def grant_workstation(
+    role: str, db: str | None = None, location: Location | None = None
+) -> list[str]:
+    """Give a PostgreSQL role what a reading centre's workstations need, with the audit
+    trail, event log and signatures append-only at the privilege level (run as the
+    database's owner; audited in the same transaction). Returns the statements run."""
+    from scorer.store.grants import GrantError, grant_workstation
+
+    with existing_store(location or resolve(db)) as store, store.write("system") as tx:
+        try:
+            statements = grant_workstation(tx.session.connection(), role)
+        except GrantError as exc:
+            raise ScorerError(f"nothing was granted: {exc}") from exc
+        tx.audit(
+            "database.grant",
+            "database",
+            "1",
+            new={"role": role, "statements": statements},
+        )
+    return statements
+
+
+def restore(
+    archive: Path, db: str | None = None, location: Location | None = None
+) -> dict[str, Any]:
+    """Restore a backup to a new database path, checked by row counts and chain heads,
+    then verify the audit trail with the key at its configured place."""
+    from scorer.store.backup import BackupError, read_info
+    from scorer.store.backup import restore as unpack
+
+    loc = location or resolve(db)
+    if loc.sqlite_path is None:
+        raise ScorerError("backups restore to an SQLite path")
+    try:
+        recorded = read_info(Path(archive))
+    except BackupError as exc:
+        raise ScorerError(f"nothing was restored: {exc}") from exc
+    from scorer.store.audit import load_key
+
+    if not loc.key_path.exists():
+        raise ScorerError(
+            f"nothing was restored: the audit key is not at {loc.key_path} (backups never "
+            "hold it): copy it there from its secured place, or set audit_key in the config"
+        )
+    try:
+        load_key(
+            loc.key_path, group=loc.audit_group
+        )  # present, owner-only and well formed, before anything moves
+    except Exception as exc:
+        raise ScorerError(f"nothing was restored: {exc}") from exc
+    fingerprint = hashlib.sha256(loc.key_path.read_bytes()).hexdigest()[:16]
+    if recorded["key"].get("fingerprint") not in (None, fingerprint):
+        raise ScorerError(
+            f"nothing was restored: the key at {loc.key_path} is not this database's key"
+        )
+    try:
+        info = unpack(Path(archive), loc.sqlite_path, loc.receipts_path)
+    except (BackupError, OSError, sqlite3.Error) as exc:
+        raise ScorerError(f"nothing was restored: {exc}") from exc
+    store = open_store(loc)
+    try:
+        result = verify_store(store)
+        if not result.ok:
+            raise ScorerError(
+                "restored, but the audit trail does not verify with the key at "
+                f"{loc.key_path}: {'; '.join(result.errors[:3])}"
+            )
+        with store.write("system") as tx:
+            tx.audit(
+                "database.restore",
+                "database",
+                "1",
+                new={"from": Path(archive).name, "sha256": info["sha256"]},
+            )
+        # Backups hold no images, and the database names them relative to the stores:
+        # say how many the configured readers' store does not have.
+        with store.read() as session:
+            stored = repo.reader_paths(session)
+        info["images"] = len(stored)
+        info["images_missing"] = sum(1 for p in stored if not store.location.image_file(p).exists())
+        info["readers_store"] = str(store.location.readers_store)
+    finally:
+        store.close()
+    return info
+
+
+class DatabaseService(Service):
+    """Backups of the open database (the other database operations need no session)."""
+
+    def backup(self, s: UserSession, out: Path) -> dict[str, Any]:
+        """An online backup of the SQLite store, with its receipts and the key's location
+        (never the key), in one zip; audited with the row counts and heads it recorded."""
+        from scorer.store.backup import BackupError
+        from scorer.store.backup import backup as make_backup
+
+        self._active(s, "admin", "coordinator")
+        loc = self.store.location
+        if loc.sqlite_path is None:
+            raise ScorerError(
+                "scorer backup copies an SQLite file; a server database is backed up with the "
+                "server's own tools: use pg_dump for PostgreSQL (or continuous archiving), and "
+                f"copy the receipts file ({loc.receipts_path}) with it"
+            )
+        try:
+            info = make_backup(
+                loc.sqlite_path,
+                loc.receipts_path,
+                loc.key_path,
+                Path(out),
+                s.username,
+                self._now_str(),
+            )
+        except (BackupError, OSError, sqlite3.Error) as exc:
+            raise ScorerError(f"the backup was not made: {exc}") from exc
+        with self._write(s) as tx:
+            tx.audit(
+                "database.backup",
+                "database",
+                "1",
+                new={"file": Path(out).name, "sha256": info["sha256"], "heads": info["heads"]},
+            )
+        return info

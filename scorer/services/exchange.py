@@ -1,0 +1,358 @@
+"""TODO docstring."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from scorer.core.cells import csv_row, csv_text
+from scorer.core.methods import builtin_methods, get_method
+from scorer.core.reads import Read as CoreRead
+from scorer.core.readscsv import ReadsCsvError, format_reads_csv, parse_reads_csv
+from scorer.services.calibration import CalibrationService
+from scorer.services.errors import InvalidInput
+from scorer.services.lookups import (
+    chain_head,
+    csv_reads,
+    find_trial,
+    lock_info,
+    protocol_of,
+    refuse_if_locked,
+    rules_of,
+    unique_patient_code,
+)
+from scorer.services.operation import Context, Service
+from scorer.services.oversight import blinded_text
+from scorer.services.session import UserSession
+from scorer.services.validation import check_username
+from scorer.store import repository as repo
+
+
+def same_read(a: CoreRead, b: CoreRead) -> bool:
+    return replace(a, read_id="") == replace(b, read_id="")
+
+
+def total_cell(value: float | None) -> str:
+    """A total in a CSV cell: integers as integers, scaled totals to 6 places, missing empty."""
+    if value is None:
+        return ""
+    return f"{value:.0f}" if abs(value - round(value)) < 1e-9 else f"{value:.6f}"
+
+
+def to_json_text(doc: Any) -> str:
+    from scorer.reports.document import to_json
+
+    return str(to_json(doc))
+
+
+class ExchangeService(Service):
+    """TODO."""
+
+    def __init__(self, ctx: Context, calibration: CalibrationService) -> None:
+        super().__init__(ctx)
+        self._calibration = calibration
+
+    def import_reads(self, s: UserSession, trial: str, data: bytes | str, source: str = "") -> int:
+        """Import a reads CSV (spec §9) into a trial, all or nothing; returns reads added."""
+        self._active(s, "coordinator")
+        try:
+            reads = parse_reads_csv(data, builtin_methods())
+        except ReadsCsvError as exc:
+            raise InvalidInput(f"{source or 'the file'} is not a valid reads CSV:\n{exc}") from exc
+        raw = data.encode("utf-8") if isinstance(data, str) else data
+        digest = hashlib.sha256(raw).hexdigest()
+        added = 0
+        with self._write(s) as tx:
+            t = find_trial(tx.session, trial)
+            refuse_if_locked(t)
+            for r in reads:
+                if r.trial != trial:
+                    raise InvalidInput(
+                        f"read {r.read_id} belongs to trial {r.trial!r}, not {trial!r}"
+                    )
+                if r.method not in t.methods.split(","):
+                    raise InvalidInput(f"trial {trial} is not scored with {r.method}")
+            first_read = {r.reader: r.read_id for r in reversed(reads)}
+            for reader, read_id in sorted(first_read.items()):
+                if repo.user_by_name(tx.session, reader) is None:
+                    # A new reader becomes an account: the same user ID rules as `user add`.
+                    try:
+                        check_username(reader)
+                    except InvalidInput as exc:
+                        raise InvalidInput(
+                            f"read {read_id}: the reader {reader!r} cannot be an account: {exc}"
+                        ) from exc
+            for r in reads:
+                existing = repo.read_by_code(tx.session, r.read_id)
+                if existing is not None:
+                    theirs = repo.to_core_read(tx.session, existing, real_ids=True)
+                    if same_read(theirs, r):
+                        continue
+                    raise InvalidInput(f"read {r.read_id} exists with other content")
+                added += repo.import_read(
+                    tx,
+                    t,
+                    r,
+                    unique_patient_code(tx, t)
+                    if repo.patient_by_real_id(tx.session, t, r.patient) is None
+                    else "",
+                )
+            tx.audit(
+                "reads.import",
+                "trial",
+                trial,
+                trial_id=t.id,
+                new={
+                    "reads": added,
+                    "rows": sum(len(r.scores) for r in reads),
+                    "sha256": digest,
+                    "source": Path(source).name if source else "",
+                },
+            )
+        return added
+
+    def export_reads(self, s: UserSession, trial: str, blinded: bool = False) -> str:
+        """The trial's reads as the spec's CSV (coordinator); audited with the chain head."""
+        self._active(s, "coordinator")
+        with self._write(s) as tx:
+            t = find_trial(tx.session, trial)
+            reads = csv_reads(tx.session, t, real_ids=not blinded)
+            text = format_reads_csv(reads)
+            digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+            tx.audit(
+                "reads.export",
+                "trial",
+                trial,
+                trial_id=t.id,
+                new={"reads": len(reads), "sha256": digest, "blinded": blinded},
+            )
+            tx.event("export", trial, {"what": "reads", "sha256": digest}, s.id, t.id)
+        return text
+
+    def export_reads_with_manifest(
+        self, s: UserSession, trial: str, blinded: bool = False
+    ) -> tuple[str, dict[str, Any]]:
+        """The reads CSV and its manifest: trial, lock signature (when locked), protocol
+        settings, the audit head and the CSV's SHA-256 — what `scorer report endpoints`
+        checks before it uses an export."""
+        text = self.export_reads(s, trial, blinded)
+        with self.store.read() as db:
+            t = find_trial(db, trial)
+            manifest = {
+                "kind": "scorer reads export",
+                "trial": trial,
+                "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+                "blinded": blinded,
+                "locked": bool(t.locked),
+                "lock": lock_info(db, t),
+                "protocol": protocol_of(t).to_dict(),
+                "audit_head": chain_head(db),
+                "exported_by": s.username,
+                "exported_at": self._now_str(),
+            }
+        return text, manifest
+
+    def export_totals(self, s: UserSession, trial: str) -> str:
+        """Per patient and reader: status totals per visit (mTSS, erosion, JSN) and the change
+        from the first to the last visit, as CSV; audited with the audit head."""
+        import csv
+        import io
+
+        from scorer.core.totals import change_totals, status_totals
+
+        self._active(s, "coordinator")
+        with self.store.read() as db:
+            t = find_trial(db, trial)
+            proto = protocol_of(t)
+            method = get_method(proto.methods[0])
+            rules = rules_of(proto)
+            labels = [v.label for v in proto.visits] or [v.label for v in t.visits]
+            by: dict[tuple[str, str, str], dict[str, CoreRead]] = {}
+            for r in repo.reads_of_trial(db, t):
+                if r.status != "signed" or r.method != method.id:
+                    continue
+                core = repo.to_core_read(db, r, real_ids=True)
+                by.setdefault((core.patient, core.reader, core.read_type), {})[core.visit] = core
+        out = io.StringIO()
+        w = csv.writer(out, lineterminator="\n")
+        w.writerow(
+            [
+                "trial",
+                "patient",
+                "reader",
+                "read_type",
+                "visit",
+                "mtss",
+                "erosion",
+                "jsn",
+                "change_from",
+                "change_to",
+                "change_mtss",
+                "change_erosion",
+                "change_jsn",
+            ]
+        )
+        for (patient, reader, read_type), visits in sorted(by.items()):
+            present = [lbl for lbl in labels if lbl in visits]
+            ch = None
+            if len(present) >= 2:
+                ch = change_totals(visits[present[0]], visits[present[-1]], method, rules)
+            for lbl in present:
+                st = status_totals(visits[lbl], method, rules)
+                # IDs and codes as text a spreadsheet never runs (scorer.core.cells); the
+                # totals are numbers, written as numbers, untouched.
+                w.writerow(
+                    [
+                        *csv_row([trial, patient, reader, read_type, lbl]),
+                        total_cell(st.total),
+                        total_cell(st.by_feature.get("ERO")),
+                        total_cell(st.by_feature.get("JSN")),
+                        csv_text(present[0]) if ch else "",
+                        csv_text(present[-1]) if ch else "",
+                        total_cell(ch.total) if ch else "",
+                        total_cell(ch.by_feature.get("ERO")) if ch else "",
+                        total_cell(ch.by_feature.get("JSN")) if ch else "",
+                    ]
+                )
+        text = out.getvalue()
+        self._audit_export(s, trial, "totals", text)
+        return text
+
+    def export_audit(self, s: UserSession) -> str:
+        """The whole audit trail as CSV (every row, with its MAC); audited itself. A monitor's
+        copy leaves out what would tie a case to a patient or a visit (the worklists'
+        randomisation inputs): their rows' MACs then cover more than the CSV shows."""
+        import csv
+        import io
+
+        self._active(s, "coordinator", "monitor", "admin")
+        blind = s.role == "monitor"
+        out = io.StringIO()
+        w = csv.writer(out, lineterminator="\n")
+        w.writerow(
+            [
+                "seq",
+                "at",
+                "username",
+                "action",
+                "entity",
+                "entity_id",
+                "old",
+                "new",
+                "reason",
+                "mac",
+            ]
+        )
+        with self.store.read() as db:
+            for a in repo.audit_rows(db):
+                # Every column but seq is text, written so a spreadsheet never runs it
+                # (scorer.core.cells): a reason "-2" is written '-2.
+                w.writerow(
+                    [
+                        a.seq,
+                        *csv_row(
+                            [
+                                a.at,
+                                a.username,
+                                a.action,
+                                a.entity,
+                                a.entity_id,
+                                blinded_text(a.old, blind),
+                                blinded_text(a.new, blind),
+                                a.reason,
+                                a.mac,
+                            ]
+                        ),
+                    ]
+                )
+        text = out.getvalue()
+        self._audit_export(s, None, "audit trail", text)
+        return text
+
+    def agreement_report(self, s: UserSession, trial: str) -> Any:
+        """The agreement report (a :class:`scorer.reports.document.Document`) of the trial's
+        reads exactly as `scorer export reads --blinded` writes them, with calibration."""
+        from scorer.core.progression import parse_threshold
+        from scorer.reports.agreement_report import agreement_document
+        from scorer.reports.analysis import AnalysisError, AnalysisOptions
+
+        self._active(s, "coordinator", "monitor")
+        with self.store.read() as db:
+            t = find_trial(db, trial)
+            proto = protocol_of(t)
+            text = format_reads_csv(csv_reads(db, t, real_ids=False))
+            head = chain_head(db)
+            lock = lock_info(db, t)
+        reads = parse_reads_csv(text, builtin_methods())
+        options = AnalysisOptions(
+            method=proto.methods[0],
+            sdc_level=proto.sdc_level,
+            rules=rules_of(proto),
+            thresholds=tuple(parse_threshold(x) for x in proto.thresholds),
+            rapid=parse_threshold(proto.rapid_threshold),
+        )
+        calibration = (
+            self._calibration.calibration_report(s, trial) if proto.calibration_patients else None
+        )
+        facts = [
+            ("Reads CSV SHA-256", hashlib.sha256(text.encode("utf-8")).hexdigest()),
+            ("Audit head", f"{head['rows']} rows, MAC {head['mac'][:16]}…"),
+            ("Locked", f"yes, by {lock['by']} at {lock['at']}" if lock else "no (reading open)"),
+            ("Generated", self._now_str()),
+        ]
+        try:
+            doc = agreement_document(
+                reads,
+                options,
+                trial=trial,
+                facts=facts,
+                calibration=calibration,
+                dates=s.role != "monitor",
+            )
+        except AnalysisError as exc:
+            raise InvalidInput(f"the agreement report cannot be made yet: {exc}") from exc
+
+        self._audit_export(s, trial, "agreement report", to_json_text(doc))
+        return doc
+
+    def transfer_package(self, s: UserSession, trial: str, out: Path) -> dict[str, str]:
+        """A zip for the sponsor: the locked reads export and its manifest, per-patient
+        totals, the agreement report (HTML, PDF, JSON, XLSX), the protocol settings, the audit
+        trail and MANIFEST.sha256 with every file's SHA-256. Only a locked trial."""
+        import tempfile
+        import zipfile
+
+        from scorer.core.private_files import replacing
+        from scorer.reports.document import write as write_document
+
+        self._active(s, "coordinator")
+        with self.store.read() as db:
+            if not find_trial(db, trial).locked:
+                raise InvalidInput(f"trial {trial} is not locked: lock the reading first")
+        text, manifest = self.export_reads_with_manifest(s, trial)
+        files: dict[str, bytes] = {
+            "reads.csv": text.encode("utf-8"),
+            "reads.csv.manifest.json": (json.dumps(manifest, indent=2) + "\n").encode("utf-8"),
+            "totals.csv": self.export_totals(s, trial).encode("utf-8"),
+            "protocol.json": (json.dumps(manifest["protocol"], indent=2) + "\n").encode("utf-8"),
+        }
+        doc = self.agreement_report(s, trial)
+        with tempfile.TemporaryDirectory() as tmp:
+            for ext in ("html", "pdf", "json", "xlsx"):
+                path = write_document(doc, Path(tmp) / f"agreement.{ext}")
+                files[f"agreement.{ext}"] = path.read_bytes()
+        files["audit-trail.csv"] = self.export_audit(s).encode("utf-8")
+        sums = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
+        files["MANIFEST.sha256"] = "".join(f"{h}  {n}\n" for n, h in sorted(sums.items())).encode()
+        # Owner-only (0600), whole or not at all.
+        with (
+            replacing(Path(out)) as temporary,
+            zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as z,
+        ):
+            for name in sorted(files):
+                z.writestr(name, files[name])
+        self._audit_export(s, trial, "transfer package", json.dumps(sums, sort_keys=True))
+        return sums

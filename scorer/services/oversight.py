@@ -1,0 +1,313 @@
+"""TODO docstring."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from scorer.services.errors import NotFound
+from scorer.services.lookups import chain_head
+from scorer.services.operation import Service
+from scorer.services.reading import ReadView, content_hash
+from scorer.services.session import UserSession
+from scorer.store import repository as repo
+from scorer.store.audit import Verification
+from scorer.store.database import Store
+
+#: Keys of audit details that would tell a monitor who the patient is or which visit a
+#: read is: dropped from timelines before unblinding (a monitor sees case codes only).
+#: Also the worklists' randomisation inputs (patients, their visits, the seed), from
+#: which each case's visit order could be recomputed.
+BLINDED_KEYS = frozenset(
+    {"patient", "patients", "real_id", "visit", "visits", "visit_date", "case", "seed"}
+)
+
+
+def one_line(value: Any, limit: int = 120) -> str:
+    """A detail in one line for a table cell."""
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class OversightService(Service):
+    """TODO."""
+
+    def events(self, s: UserSession, username: str | None = None) -> list[dict[str, Any]]:
+        self._active(s, "monitor", "admin", "coordinator")
+        with self.store.read() as db:
+            return [
+                {
+                    "seq": e.seq,
+                    "at": e.at,
+                    "username": e.username,
+                    "session": e.session,
+                    "kind": e.kind,
+                    "subject": e.subject,
+                    "detail": json.loads(e.detail) if e.detail else None,
+                }
+                for e in repo.events(db, username)
+            ]
+
+    def audit_trail(self, s: UserSession) -> list[dict[str, Any]]:
+        """Every audit row; a monitor's leave out what would tie a case to a patient or a
+        visit (see :attr:`BLINDED_KEYS`)."""
+        self._active(s, "monitor", "admin", "coordinator")
+        blind = s.role == "monitor"
+        with self.store.read() as db:
+            return [
+                {
+                    "seq": a.seq,
+                    "at": a.at,
+                    "username": a.username,
+                    "action": a.action,
+                    "entity": a.entity,
+                    "entity_id": a.entity_id,
+                    "old": blinded_text(a.old, blind),
+                    "new": blinded_text(a.new, blind),
+                    "reason": a.reason,
+                }
+                for a in repo.audit_rows(db)
+            ]
+
+    def reading_sessions(
+        self,
+        s: UserSession,
+        reader: str | None = None,
+        day: str | None = None,
+        case: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Every log-in session from the event log: who, start, end, cases opened, seconds
+        on cases, films viewed and seconds per film; filtered by user, day (YYYY-MM-DD of the
+        start) or a case code opened."""
+        self._active(s, "monitor", "coordinator", "admin")
+        with self.store.read() as db:
+            by: dict[str, dict[str, Any]] = {}
+            for e in repo.events(db, reader):
+                if not e.session:
+                    continue
+                row = by.setdefault(
+                    e.session,
+                    {
+                        "session": e.session,
+                        "user": e.username,
+                        "start": e.at,
+                        "end": e.at,
+                        "cases": [],
+                        "seconds_on_cases": 0.0,
+                        "images": {},
+                        "events": 0,
+                        "ended": False,
+                    },
+                )
+                row["end"] = e.at
+                row["events"] += 1
+                if e.kind == "case.opened" and e.subject not in row["cases"]:
+                    row["cases"].append(e.subject)
+                if e.kind == "case.closed" and e.detail:
+                    row["seconds_on_cases"] += float(json.loads(e.detail).get("seconds", 0.0))
+                if e.kind == "image.viewed" and e.detail:
+                    seconds = float(json.loads(e.detail).get("seconds", 0.0))
+                    row["images"][e.subject] = row["images"].get(e.subject, 0.0) + seconds
+                if e.kind == "logout":
+                    row["ended"] = True
+        out = []
+        for row in by.values():
+            if day and not row["start"].startswith(day):
+                continue
+            if case and case not in row["cases"]:
+                continue
+            row["cases_opened"] = len(row["cases"])
+            row["seconds_on_cases"] = round(row["seconds_on_cases"], 1)
+            images = row.pop("images")
+            row["images_viewed"] = len(images)
+            # Time per image: seconds on screen per film viewed (both films of a pair count).
+            row["seconds_per_image"] = (
+                round(sum(images.values()) / len(images), 1) if images else None
+            )
+            out.append(row)
+        return sorted(out, key=lambda r: r["start"])
+
+    def session_timeline(self, s: UserSession, session_id: str) -> list[dict[str, Any]]:
+        """One session's timeline: its events (log-in, cases opened and closed, locks,
+        exports) and the audit rows its user wrote meanwhile (each score with old → new and
+        reason, signatures), in time order. A monitor sees case codes, never patients."""
+        self._active(s, "monitor", "coordinator", "admin")
+        with self.store.read() as db:
+            events = [e for e in repo.events(db) if e.session == session_id]
+            if not events:
+                raise NotFound(f"no session {session_id!r}")
+            user, start, end = events[0].username, events[0].at, events[-1].at
+            case_of_read = repo.case_codes_of_reads(db)
+            rows: list[dict[str, Any]] = [
+                {
+                    "at": e.at,
+                    "source": "event",
+                    "what": e.kind,
+                    "subject": e.subject,
+                    "detail": json.loads(e.detail) if e.detail else None,
+                    "reason": "",
+                }
+                for e in events
+            ]
+            for a in repo.audit_rows(db):
+                if a.username != user or not start <= a.at <= end:
+                    continue
+                subject = a.entity_id
+                if a.entity == "read" and a.entity_id in case_of_read:
+                    subject = f"case {case_of_read[a.entity_id]}"
+                elif a.entity == "patient" and s.role == "monitor":
+                    subject = "(a patient)"
+                rows.append(
+                    {
+                        "at": a.at,
+                        "source": "audit",
+                        "what": a.action,
+                        "subject": subject,
+                        "detail": detail(a.old, a.new, s.role == "monitor"),
+                        "reason": a.reason,
+                    }
+                )
+        return sorted(rows, key=lambda r: (r["at"], r["source"] != "event"))
+
+    def session_document(self, s: UserSession, session_id: str) -> Any:
+        """One session's timeline as a report document (CSV, PDF, ...); audited as an export."""
+        from scorer.reports.document import Document, Section, Table
+
+        rows = self.session_timeline(s, session_id)
+        info = next((r for r in self.reading_sessions(s) if r["session"] == session_id), None)
+        doc = Document(
+            f"Reading session {session_id[:8]}",
+            [
+                ("User", str(info["user"] if info else "")),
+                ("Start", str(info["start"] if info else "")),
+                ("End", str(info["end"] if info else "")),
+                ("Cases opened", str(info["cases_opened"] if info else "")),
+            ],
+            [
+                Section(
+                    "Timeline",
+                    [
+                        Table(
+                            "Timeline",
+                            f"Events and audit rows of the session (n = {len(rows)})",
+                            ["At", "Source", "What", "Subject", "Detail", "Reason"],
+                            [
+                                [
+                                    r["at"],
+                                    r["source"],
+                                    r["what"],
+                                    r["subject"],
+                                    one_line(r["detail"]),
+                                    r["reason"],
+                                ]
+                                for r in rows
+                            ],
+                        )
+                    ],
+                )
+            ],
+            {"timeline": rows},
+        )
+        self._audit_export(s, None, f"session {session_id}", json.dumps(rows, sort_keys=True))
+        return doc
+
+    def audit_document(self, s: UserSession) -> Any:
+        """The whole audit trail as a report document, with the verification result; audited
+        as an export."""
+        from scorer.reports.document import Document, Paragraph, Section, Table
+
+        self._active(s, "monitor", "coordinator", "admin")
+        result = self.verify()
+        blind = s.role == "monitor"
+        with self.store.read() as db:
+            rows = [
+                [
+                    a.seq,
+                    a.at,
+                    a.username,
+                    a.action,
+                    a.entity_id,
+                    one_line(blinded_text(a.new, blind)),
+                    a.reason,
+                ]
+                for a in repo.audit_rows(db)
+            ]
+            head = chain_head(db)
+        doc = Document(
+            "Audit trail",
+            [
+                ("Verification", "verifies" if result.ok else "; ".join(result.errors[:3])),
+                ("Head", f"{head['rows']} rows, MAC {head['mac']}"),
+                ("Signatures checked", str(result.signatures)),
+            ],
+            [
+                Section(
+                    "Rows",
+                    [
+                        Paragraph("Each row's MAC chains it to the one before (HMAC-SHA-256)."),
+                        Table(
+                            "Audit trail",
+                            f"The audit trail (n = {len(rows)} rows)",
+                            ["Seq", "At", "User", "Action", "Entity", "New", "Reason"],
+                            rows,
+                        ),
+                    ],
+                )
+            ],
+        )
+        self._audit_export(s, None, "audit trail document", str(head))
+        return doc
+
+    def verify(self) -> Verification:
+        """Verify the audit chain, the event chain, the receipts and every signature."""
+        return verify_store(self.store)
+
+
+def detail(old: str, new: str, blind: bool) -> Any:
+    def load(text: str) -> Any:
+        if not text:
+            return None
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            return text
+        return blinded(value) if blind else value
+
+    o, n = load(old), load(new)
+    return {"old": o, "new": n} if o is not None else n
+
+
+def blinded(value: Any) -> Any:
+    """``value`` without the keys a monitor may not see (at any depth)."""
+    if isinstance(value, dict):
+        return {k: blinded(v) for k, v in value.items() if k not in BLINDED_KEYS}
+    if isinstance(value, list):
+        return [blinded(v) for v in value]
+    return value
+
+
+def blinded_text(text: str, blind: bool) -> str:
+    """An audit row's stored old/new JSON, blinded for a monitor (same JSON form)."""
+    if not blind or not text:
+        return text
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return text
+    shown = blinded(value)
+    if shown == value:
+        return text
+    return json.dumps(shown, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def verify_store(store: Store) -> Verification:
+    """Verify a store's audit chain, event chain, receipts and every signature."""
+    from scorer.store.audit import verify as verify_chains
+
+    with store.read() as db:
+        result = verify_chains(db, store.key, store.location.receipts_path)
+        if result.ok:
+            repo.verify_signatures(db, result, ReadView, content_hash)
+    return result

@@ -1,0 +1,684 @@
+"""TODO docstring."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from scorer.core.methods import Area, get_method
+from scorer.core.reads import READ_TYPES, AreaScore, ReadError, check_score
+from scorer.core.worklist import LETTERS
+from scorer.services.errors import AuthError, Conflict, InvalidInput, NotFound, PermissionDenied
+from scorer.services.lookups import (
+    case_reads,
+    case_status,
+    find_trial,
+    must_calibrate,
+    own_case,
+    own_read,
+    refuse_if_locked,
+)
+from scorer.services.operation import Service
+from scorer.services.session import UserSession
+from scorer.services.validation import check_text, need_reason
+from scorer.store import repository as repo
+from scorer.store.database import Tx
+from scorer.store.schema import (
+    Patient,
+    ReaderFlag,
+)
+
+MISSING_TEXT = "no image of this region"
+
+
+MEANINGS = ("authored", "reviewed", "approved")
+
+
+@dataclass(frozen=True)
+class ScoreAck:
+    """The acknowledgement of a committed score: the read's new version and status."""
+
+    read_code: str
+    area: Area
+    version: int
+    status: str
+
+
+@dataclass(frozen=True)
+class ReadView:
+    """What the caller may see of a read."""
+
+    code: str
+    trial: str
+    patient_code: str
+    visit: str
+    reader: str
+    method: str
+    read_type: str
+    status: str
+    version: int
+    note: str
+    scores: dict[Area, AreaScore] = field(default_factory=dict)
+    reason_text: dict[Area, str] = field(default_factory=dict)
+
+
+def content_hash(view: ReadView) -> str:
+    """SHA-256 of a read's signed content: identity, method, type, every score and the note."""
+    body = {
+        "read": view.code,
+        "trial": view.trial,
+        "patient": view.patient_code,
+        "visit": view.visit,
+        "reader": view.reader,
+        "method": view.method,
+        "read_type": view.read_type,
+        "note": view.note,
+        "scores": [
+            [
+                a.region,
+                a.joint,
+                a.feature,
+                s.score,
+                list(s.sides) if s.sides else None,
+                s.reason,
+                view.reason_text.get(a, ""),
+            ]
+            for a, s in sorted(view.scores.items())
+        ],
+    }
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def score_json(s: AreaScore | None, text: str = "") -> dict[str, Any] | None:
+    if s is None:
+        return None
+    out: dict[str, Any] = {"score": s.score}
+    if s.sides is not None:
+        out["sides"] = list(s.sides)
+    if s.reason is not None:
+        out["reason"] = s.reason
+        if text:
+            out["reason_text"] = text
+    return out
+
+
+def shown(s: AreaScore | None) -> str:
+    """A stored entry in the words the grid uses: 2, 1+2 (two sides), NA (reason)."""
+    if s is None:
+        return "not entered"
+    if s.reason is not None:
+        return f"NA ({s.reason})"
+    if s.sides is not None:
+        return "+".join(str(v) for v in s.sides) + f" = {s.score}"
+    return str(s.score)
+
+
+class ReadingService(Service):
+    """TODO."""
+
+    def start_read(
+        self,
+        s: UserSession,
+        trial: str,
+        patient_code: str,
+        visit: str,
+        method: str = "svh",
+        read_type: str = "primary",
+    ) -> str:
+        """Open a new read of a patient at a visit for the calling reader; returns its code."""
+        self._active(s, "reader", "adjudicator")
+        if read_type not in READ_TYPES or read_type == "imported":
+            raise InvalidInput(f"a reader cannot start a {read_type!r} read")
+        if read_type == "adjudication" and s.role != "adjudicator":
+            raise PermissionDenied("only an adjudicator starts adjudication reads")
+        with self._write(s) as tx:
+            t = find_trial(tx.session, trial)
+            refuse_if_locked(t)
+            if method not in t.methods.split(","):
+                raise InvalidInput(f"trial {trial} is not scored with {method}")
+            p = repo.patient_by_code(tx.session, t, patient_code)
+            v = repo.visit_by_label(tx.session, t, visit)
+            if p is None or v is None:
+                raise NotFound("no such case in this trial")
+            existing = repo.find_read(tx.session, t, p, v, s.user_id, method, read_type)
+            if existing is not None and existing.status != "void":
+                return str(existing.code)
+            r = repo.add_read(
+                tx.session,
+                t,
+                p,
+                v,
+                s.user_id,
+                method,
+                read_type,
+                repo.unique_read_code(tx.session),
+                tx.now,
+            )
+            tx.audit(
+                "read.start",
+                "read",
+                r.code,
+                trial_id=t.id,
+                new={"method": method, "read_type": read_type},
+            )
+            return str(r.code)
+
+    def get_read(self, s: UserSession, code: str) -> ReadView:
+        """A read with its scores. Readers get it blinded: no patient code, visit label or
+        read type (a re-read must look like any other read)."""
+        self._active(s)
+        with self.store.read() as db:
+            r = own_read(s, db, code, write=False)
+            view: ReadView = repo.read_view(db, r, ReadView)
+            if s.role == "reader":
+                view = replace(view, patient_code="", visit="", read_type="")
+            return view
+
+    def set_score(
+        self,
+        s: UserSession,
+        code: str,
+        area: Area,
+        value: AreaScore,
+        reason_text: str = "",
+        change_reason: str = "",
+        expected_version: int | None = None,
+        expected: Mapping[Area, AreaScore | None] | None = None,
+    ) -> ScoreAck:
+        """Save one area's score (or not-assessable reason) in its own transaction.
+
+        Changing a signed read needs ``change_reason``: the signature is voided and the read
+        must be signed again. ``expected_version`` / ``expected``: see :meth:`set_scores`.
+        """
+        return self.set_scores(
+            s,
+            code,
+            {area: value},
+            {area: reason_text} if reason_text else None,
+            change_reason,
+            expected_version,
+            expected,
+        )[0]
+
+    def set_scores(
+        self,
+        s: UserSession,
+        code: str,
+        values: Mapping[Area, AreaScore],
+        reason_texts: Mapping[Area, str] | None = None,
+        change_reason: str = "",
+        expected_version: int | None = None,
+        expected: Mapping[Area, AreaScore | None] | None = None,
+    ) -> list[ScoreAck]:
+        """Save several areas of one read in one transaction, each change audited on its own
+        row (used for "rest of this region = 0" and for bulk entry); all or nothing.
+
+        No lost update between workstations: with ``expected_version`` the read must be at
+        that version; with ``expected`` each named area must still hold what the caller last
+        saw (``None``: not entered). Otherwise :class:`Conflict` with the current values."""
+        self._active(s, "reader", "adjudicator")
+        texts = reason_texts or {}
+        acks: list[ScoreAck] = []
+        with self._write(s) as tx:
+            r = own_read(s, tx.session, code, write=True)
+            t = repo.trial_by_id(tx.session, r.trial_id)
+            refuse_if_locked(t)
+            method = get_method(r.method)
+            for area, value in values.items():
+                try:
+                    check_score(method, area, value)
+                except ReadError as exc:
+                    raise InvalidInput(str(exc)) from exc
+                if value.reason == "other" and not texts.get(area, "").strip():
+                    raise InvalidInput(f"{area}: describe the reason 'other'")
+                check_text(texts.get(area, ""), f"description of {area}")
+            if expected_version is not None and r.version != expected_version:
+                raise self._stale(tx, r, list(values), expected_version)
+            if expected:
+                self._check_expected(tx, r, {a: expected[a] for a in values if a in expected})
+            if r.status == "void":
+                raise InvalidInput("this read is void")
+            for area, value in values.items():
+                reason_text = texts.get(area, "")
+                row = repo.score_row(tx.session, r, area)
+                old = None if row is None else score_json(repo.row_score(row), row.reason_text)
+                new = score_json(value, reason_text)
+                if old == new:
+                    acks.append(ScoreAck(code, area, r.version, r.status))
+                    continue
+                if r.status == "signed":
+                    if not change_reason.strip():
+                        raise InvalidInput(
+                            "this read is signed: give a reason to change it (the signature is "
+                            "voided and the read must be signed again)"
+                        )
+                    self._void_signature(tx, s, r, change_reason)
+                repo.put_score(tx.session, r, area, value, reason_text, method.order(area), tx.now)
+                r.updated_at = tx.now
+                tx.session.flush()
+                tx.audit(
+                    "score.set",
+                    "read",
+                    r.code,
+                    trial_id=r.trial_id,
+                    old={"area": str(area), **(old or {})} if old else {"area": str(area)},
+                    new={"area": str(area), **(new or {})},
+                    reason=change_reason,
+                )
+                acks.append(ScoreAck(code, area, r.version, r.status))
+        return acks
+
+    def _check_expected(self, tx: Tx, r: Any, expected: Mapping[Area, AreaScore | None]) -> None:
+        """Raise Conflict if an area no longer holds what the caller saw."""
+        changed: dict[Area, AreaScore | None] = {}
+        for area, seen in expected.items():
+            row = repo.score_row(tx.session, r, area)
+            now = repo.row_score(row) if row is not None else None
+            if score_json(now) != score_json(seen):
+                changed[area] = now
+        if changed:
+            words = "; ".join(f"{a} is now {shown(v)}" for a, v in changed.items())
+            raise Conflict(
+                f"changed on another workstation: {words}. Nothing was saved; check the value "
+                "and enter it again (Retry keeps yours).",
+                r.version,
+                changed,
+            )
+
+    def _stale(self, tx: Tx, r: Any, areas: Sequence[Area], expected: int) -> Conflict:
+        """The conflict of a change made on a stale copy of read ``r``, with the current
+        value of each area it would have changed."""
+        now = []
+        for area in areas:
+            row = repo.score_row(tx.session, r, area)
+            now.append(f"{area} is now {shown(repo.row_score(row) if row else None)}")
+        return Conflict(
+            "this read was changed on another workstation since you had it (version "
+            f"{r.version}, yours {expected}): {'; '.join(now)}. Nothing was saved; check the "
+            "value and enter it again.",
+            r.version,
+        )
+
+    def clear_score(
+        self,
+        s: UserSession,
+        code: str,
+        area: Area,
+        change_reason: str = "",
+        expected_version: int | None = None,
+        expected: Mapping[Area, AreaScore | None] | None = None,
+    ) -> ScoreAck:
+        """Remove an area's entry (undo of a first entry); ``expected`` as for set_scores."""
+        return self.clear_scores(s, code, [area], change_reason, expected_version, expected)[0]
+
+    def clear_scores(
+        self,
+        s: UserSession,
+        code: str,
+        areas: Sequence[Area],
+        change_reason: str = "",
+        expected_version: int | None = None,
+        expected: Mapping[Area, AreaScore | None] | None = None,
+    ) -> list[ScoreAck]:
+        """Remove several areas' entries of one read in one transaction, each removal audited
+        on its own row (the undo of "rest of this region = 0"); all or nothing.
+        ``expected_version`` / ``expected``: see :meth:`set_scores`."""
+        self._active(s, "reader", "adjudicator")
+        areas = list(dict.fromkeys(areas))
+        acks: list[ScoreAck] = []
+        with self._write(s) as tx:
+            r = own_read(s, tx.session, code, write=True)
+            refuse_if_locked(repo.trial_by_id(tx.session, r.trial_id))
+            if expected_version is not None and r.version != expected_version:
+                raise self._stale(tx, r, areas, expected_version)
+            if expected:
+                self._check_expected(tx, r, {a: expected[a] for a in areas if a in expected})
+            if r.status == "signed":
+                if not change_reason.strip():
+                    raise InvalidInput("this read is signed: give a reason to change it")
+                self._void_signature(tx, s, r, change_reason)
+            for area in areas:
+                row = repo.score_row(tx.session, r, area)
+                if row is None:
+                    acks.append(ScoreAck(code, area, r.version, r.status))
+                    continue
+                old = score_json(repo.row_score(row), row.reason_text)
+                tx.session.delete(row)
+                r.updated_at = tx.now
+                tx.session.flush()
+                tx.audit(
+                    "score.clear",
+                    "read",
+                    r.code,
+                    trial_id=r.trial_id,
+                    old={"area": str(area), **(old or {})},
+                    reason=change_reason,
+                )
+                acks.append(ScoreAck(code, area, r.version, r.status))
+        return acks
+
+    def set_note(self, s: UserSession, code: str, note: str) -> int:
+        """Set the read's note; returns the read's new version."""
+        self._active(s, "reader", "adjudicator")
+        check_text(note, "note")
+        with self._write(s) as tx:
+            r = own_read(s, tx.session, code, write=True)
+            refuse_if_locked(repo.trial_by_id(tx.session, r.trial_id))
+            if r.status == "signed":
+                raise InvalidInput("this read is signed: reopen it with a reason first")
+            tx.audit("read.note", "read", r.code, trial_id=r.trial_id, old=r.note, new=note)
+            r.note = note
+            r.updated_at = tx.now
+            tx.session.flush()
+            return int(r.version)
+
+    def sign_read(
+        self,
+        s: UserSession,
+        code: str,
+        password: str,
+        username: str | None = None,
+        meaning: str = "authored",
+    ) -> str:
+        """Sign a complete read (Part 11): user ID and password at the session's first
+        signature, the password after that. Returns the signed content's hash."""
+        self._active(s, "reader", "adjudicator")
+        if meaning not in MEANINGS:
+            raise InvalidInput(f"unknown signature meaning {meaning!r}")
+        self._check_signer(s, username)
+        digest = ""
+        with self._write(s) as tx:
+            user = repo.user_by_id(tx.session, s.user_id)
+            failure = self._signature_refusal(tx, user, password)
+            if not failure:
+                r = own_read(s, tx.session, code, write=True)
+                refuse_if_locked(repo.trial_by_id(tx.session, r.trial_id))
+                if r.status == "signed":
+                    raise InvalidInput("this read is signed already")
+                view = repo.read_view(tx.session, r, ReadView)
+                missing = [a.area for a in get_method(r.method).areas if a.area not in view.scores]
+                if missing:
+                    raise InvalidInput(
+                        f"{len(missing)} area(s) are neither scored nor marked not assessable "
+                        f"(first: {missing[0]})"
+                    )
+                digest = self._sign_in_tx(tx, user, r, meaning)
+        if failure:
+            raise AuthError(failure)
+        s.signed_once = True
+        return digest
+
+    def _void_signature(self, tx: Tx, s: UserSession, r: Any, reason: str) -> None:
+        check_text(reason, "reason")
+        user = repo.user_by_id(tx.session, s.user_id)
+        sig = repo.add_signature(
+            tx.session,
+            "read",
+            r.code,
+            "void",
+            user,
+            "authored",
+            tx.now,
+            repo.last_signature(tx.session, r.code).content_hash,
+            reason,
+        )
+        r.status = "in_progress"
+        tx.session.flush()
+        tx.audit(
+            "read.void_signature",
+            "read",
+            r.code,
+            trial_id=r.trial_id,
+            old={"status": "signed"},
+            new={"status": "in_progress", "signature": sig.id},
+            reason=reason,
+        )
+
+    def reopen_read(self, s: UserSession, code: str, reason: str) -> None:
+        """Reopen a signed read for changes: the signature is voided, with the reason."""
+        self._active(s, "reader", "adjudicator")
+        need_reason(reason)
+        with self._write(s) as tx:
+            r = own_read(s, tx.session, code, write=True)
+            refuse_if_locked(repo.trial_by_id(tx.session, r.trial_id))
+            if r.status != "signed":
+                raise InvalidInput("only a signed read is reopened")
+            self._void_signature(tx, s, r, reason)
+
+    def sign_case(
+        self,
+        s: UserSession,
+        case_code: str,
+        password: str,
+        username: str | None = None,
+        meaning: str = "authored",
+    ) -> list[str]:
+        """Sign every read of one of the reader's cases together (spec §8: a patient's reads
+        for a reader are signed as one case), in one transaction: all or none. Each read gets
+        its own signature and audit row. Returns the signed contents' hashes, visit by visit."""
+        self._active(s, "reader", "adjudicator")
+        if meaning not in MEANINGS:
+            raise InvalidInput(f"unknown signature meaning {meaning!r}")
+        self._check_signer(s, username)
+        failure = ""
+        digests: list[str] = []
+        with self._write(s) as tx:
+            user = repo.user_by_id(tx.session, s.user_id)
+            failure = self._signature_refusal(tx, user, password)
+            if not failure:
+                c, _, t = own_case(s, tx.session, case_code)
+                refuse_if_locked(t)
+                reads = case_reads(tx.session, c, t)
+                if not reads:
+                    raise InvalidInput("this case has not been opened yet")
+                if all(r.status == "signed" for _, r in reads):
+                    raise InvalidInput("this case is signed already")
+                problems = []
+                for letter, r in reads:
+                    view = repo.read_view(tx.session, r, ReadView)
+                    left = [a.area for a in get_method(r.method).areas if a.area not in view.scores]
+                    if left:
+                        problems.append(f"visit {letter}: {len(left)} (first: {left[0]})")
+                if problems:
+                    raise InvalidInput(
+                        "areas neither scored nor marked not assessable: " + "; ".join(problems)
+                    )
+                for _, r in reads:
+                    if r.status != "signed":
+                        digests.append(self._sign_in_tx(tx, user, r, meaning, case=c.code))
+                tx.event("case.signed", case_code, {"reads": len(digests)}, s.id, t.id)
+        if failure:
+            raise AuthError(failure)
+        s.signed_once = True
+        return digests
+
+    def reopen_case(self, s: UserSession, case_code: str, reason: str) -> None:
+        """Reopen a signed case for changes: every read's signature is voided, with the
+        reason; the case must be signed again."""
+        self._active(s, "reader", "adjudicator")
+        need_reason(reason)
+        with self._write(s) as tx:
+            c, _, t = own_case(s, tx.session, case_code)
+            refuse_if_locked(t)
+            signed = [r for _, r in case_reads(tx.session, c, t) if r.status == "signed"]
+            if not signed:
+                raise InvalidInput("only a signed case is reopened")
+            for r in signed:
+                self._void_signature(tx, s, r, reason)
+
+    def _sign_in_tx(self, tx: Tx, user: Any, r: Any, meaning: str, case: str = "") -> str:
+        view = repo.read_view(tx.session, r, ReadView)
+        digest = content_hash(view)
+        sig = repo.add_signature(
+            tx.session, "read", r.code, "sign", user, meaning, tx.now, digest, ""
+        )
+        old_status = r.status
+        r.status = "signed"
+        r.updated_at = tx.now
+        tx.session.flush()
+        new: dict[str, Any] = {
+            "status": "signed",
+            "signature": sig.id,
+            "meaning": meaning,
+            "printed_name": user.full_name,
+            "content_hash": digest,
+            "signed_at": tx.now,
+        }
+        if case:
+            new["case"] = case
+        tx.audit(
+            "read.sign", "read", r.code, trial_id=r.trial_id, old={"status": old_status}, new=new
+        )
+        return digest
+
+    def open_case(
+        self, s: UserSession, case_code: str, method: str | None = None
+    ) -> dict[str, Any]:
+        """Open one of the reader's cases: its visits as letters A, B, C with their read codes
+        (reads are started on first opening). Nothing else about the visits is returned."""
+        self._active(s, "reader", "adjudicator")
+        with self._write(s) as tx:
+            c, _, t = own_case(s, tx.session, case_code)
+            must_calibrate(tx.session, t, s, c)
+            methods = t.methods.split(",")
+            method = method or methods[0]
+            if method not in methods:
+                raise InvalidInput(f"this trial is not scored with {method}")
+            p = tx.session.get(Patient, c.patient_id)
+            assert p is not None
+            existing = {
+                (r.visit_id, r.method): r
+                for r in repo.reads_of_case(tx.session, c)
+                if r.status != "void"
+            }
+            letters: dict[str, str] = {}
+            for i, label in enumerate(json.loads(c.visits)):
+                v = repo.visit_by_label(tx.session, t, label)
+                assert v is not None
+                r = existing.get((v.id, method))
+                if r is None:
+                    refuse_if_locked(t)
+                    r = repo.add_read(
+                        tx.session,
+                        t,
+                        p,
+                        v,
+                        s.user_id,
+                        method,
+                        c.read_type,
+                        repo.unique_read_code(tx.session),
+                        tx.now,
+                    )
+                    r.case_id = c.id
+                    tx.audit(
+                        "read.start",
+                        "read",
+                        r.code,
+                        trial_id=t.id,
+                        new={"case": c.code, "method": method, "read_type": c.read_type},
+                    )
+                    gone = [
+                        m.region
+                        for m in repo.missing_regions_of(tx.session, t)
+                        if m.patient_id == p.id and m.visit_id == v.id
+                    ]
+                    if gone:
+                        apply_missing(tx, r, gone, "marked by the coordinator")
+                letters[LETTERS[i]] = r.code
+            tx.event("case.opened", c.code, None, s.id, t.id)
+            return {
+                "code": c.code,
+                "reads": letters,
+                "method": method,
+                "status": case_status(tx.session, c),
+            }
+
+    def raise_flag(self, s: UserSession, case_code: str, message: str) -> int:
+        """A reader flags one of their cases to the coordinator (e.g. "visit B may be another
+        patient"); returns the flag's number."""
+        self._active(s, "reader", "adjudicator")
+        if not message.strip():
+            raise InvalidInput("write what the coordinator should look at")
+        check_text(message, "flag")
+        with self._write(s) as tx:
+            c, _, t = own_case(s, tx.session, case_code)
+            refuse_if_locked(t)
+            flag = ReaderFlag(
+                case_id=c.id,
+                raised_by=s.user_id,
+                message=message.strip(),
+                raised_at=tx.now,
+                answer="",
+            )
+            tx.session.add(flag)
+            tx.session.flush()
+            tx.audit(
+                "flag.raise",
+                "case",
+                c.code,
+                trial_id=t.id,
+                new={"flag": flag.id, "message": flag.message},
+            )
+            return int(flag.id)
+
+    EVENT_KINDS = ("case.opened", "case.closed", "image.viewed")
+
+    def log_event(
+        self,
+        s: UserSession,
+        kind: str,
+        subject: str = "",
+        detail: dict[str, Any] | None = None,
+        trial: str | None = None,
+    ) -> None:
+        """Record a fact for monitors: a case opened or closed, an image viewed (seconds)."""
+        self.log_events(s, [(kind, subject, detail)], trial)
+
+    def log_events(
+        self,
+        s: UserSession,
+        events: Sequence[tuple[str, str, dict[str, Any] | None]],
+        trial: str | None = None,
+    ) -> None:
+        """Record several facts in one transaction, (kind, subject, detail) each: a case
+        closed and the films viewed while it was open, say. All are stored or none."""
+        self._active(s)
+        for kind, _subject, _detail in events:
+            if kind not in self.EVENT_KINDS:
+                raise InvalidInput(f"unknown event kind {kind!r}")
+        if not events:
+            return
+        with self._write(s) as tx:
+            tid = find_trial(tx.session, trial).id if trial else None
+            for kind, subject, detail in events:
+                tx.event(kind, subject, detail, s.id, tid)
+
+
+def apply_missing(tx: Tx, r: Any, regions: Sequence[str], reason: str) -> None:
+    """Mark the regions' areas of read ``r`` not assessable (audited per area)."""
+    method = get_method(r.method)
+    value = AreaScore.not_assessable("not_visible")
+    for d in method.areas:
+        if d.region not in regions:
+            continue
+        row = repo.score_row(tx.session, r, d.area)
+        old = None if row is None else score_json(repo.row_score(row), row.reason_text)
+        new = score_json(value, MISSING_TEXT)
+        if old == new:
+            continue
+        repo.put_score(tx.session, r, d.area, value, MISSING_TEXT, method.order(d.area), tx.now)
+        r.updated_at = tx.now
+        tx.session.flush()
+        tx.audit(
+            "score.set",
+            "read",
+            r.code,
+            trial_id=r.trial_id,
+            old={"area": str(d.area), **(old or {})},
+            new={"area": str(d.area), **(new or {})},
+            reason=f"region without image: {reason}",
+        )

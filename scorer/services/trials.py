@@ -1,0 +1,335 @@
+"""TODO docstring."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from scorer.core.protocol import (
+    FROZEN_AT_FIRST_SIGNATURE,
+    Protocol,
+    ProtocolError,
+    VisitDef,
+    with_setting,
+)
+from scorer.core.protocol import validate as validate_protocol
+from scorer.services.errors import AuthError, InvalidInput, Locked
+from scorer.services.lookups import (
+    find_trial,
+    protocol_of,
+    reads_digest,
+    refuse_if_locked,
+    unique_patient_code,
+)
+from scorer.services.operation import Service
+from scorer.services.session import UserSession, timing_hash
+from scorer.services.validation import check_code, check_formula, check_name, need_reason
+from scorer.store import repository as repo
+from scorer.store.passwords import (
+    verify_password,
+)
+
+DESIGNS = ("paired_blinded", "chronological", "single")
+
+
+class TrialsService(Service):
+    """TODO."""
+
+    def create_trial(
+        self,
+        s: UserSession,
+        code: str,
+        name: str = "",
+        methods: Sequence[str] = ("svh",),
+        design: str = "paired_blinded",
+        visits: Sequence[tuple[str, float | None]] = (),
+        protocol: Protocol | None = None,
+    ) -> None:
+        """Create a trial from its protocol (or from the common settings given directly)."""
+        self._active(s, "coordinator", "admin")
+        check_code(code, "trial code")
+        if protocol is None:
+            try:
+                protocol = validate_protocol(
+                    Protocol(
+                        code=code,
+                        name=name,
+                        methods=tuple(methods),
+                        design=design,
+                        visits=tuple(VisitDef(lbl, wk) for lbl, wk in visits),
+                    )
+                )
+            except ProtocolError as exc:
+                raise InvalidInput(str(exc)) from exc
+        elif protocol.code != code:
+            raise InvalidInput(f"the protocol is for trial {protocol.code!r}, not {code!r}")
+        check_name(protocol.name, "trial name")
+        for v in protocol.visits:
+            check_code(v.label, "visit label")
+        with self._write(s) as tx:
+            if repo.trial_by_code(tx.session, code) is not None:
+                raise InvalidInput(f"a trial {code!r} exists already")
+            t = repo.add_trial(
+                tx.session,
+                code,
+                protocol.name or code,
+                ",".join(protocol.methods),
+                protocol.design,
+                tx.now,
+            )
+            t.config = protocol.to_json()
+            tx.audit("trial.create", "trial", code, trial_id=t.id, new=protocol.to_dict())
+            for v in protocol.visits:
+                repo.add_visit(tx.session, t, v.label, v.week)
+                tx.audit(
+                    "visit.add",
+                    "visit",
+                    v.label,
+                    trial_id=t.id,
+                    new={"label": v.label, "nominal_week": v.week},
+                )
+
+    def trial_settings(self, s: UserSession, trial: str) -> dict[str, Any]:
+        """The trial's protocol settings and whether the design is frozen yet."""
+        self._active(s, "coordinator", "admin", "monitor")
+        with self.store.read() as db:
+            t = find_trial(db, trial)
+            p = protocol_of(t)
+            return {**p.to_dict(), "frozen": repo.has_signed_read(db, t), "locked": t.locked}
+
+    def set_trial_setting(
+        self, s: UserSession, trial: str, name: str, value: Any, reason: str
+    ) -> None:
+        """Change one setting with a reason (audited). Methods, design and visits freeze at
+        the first signed read; nothing changes after lock."""
+        self._set_setting(s, trial, name, value, reason)
+
+    def _set_setting(
+        self,
+        s: UserSession,
+        trial: str,
+        name: str,
+        value: Any,
+        reason: str,
+        basis: Mapping[str, Any] | None = None,
+    ) -> None:
+        """:meth:`set_trial_setting`; ``basis`` (how a computed value was found) is recorded
+        beside the new value in the same audit row."""
+        self._active(s, "coordinator")
+        need_reason(reason)
+        with self._write(s) as tx:
+            t = find_trial(tx.session, trial)
+            refuse_if_locked(t)
+            old = protocol_of(t)
+            if name in FROZEN_AT_FIRST_SIGNATURE and repo.has_signed_read(tx.session, t):
+                raise InvalidInput(
+                    f"{name} is frozen: trial {trial} has signed reads. Start a new campaign "
+                    "for added visits."
+                )
+            try:
+                new = with_setting(old, name, value)
+            except ProtocolError as exc:
+                raise InvalidInput(str(exc)) from exc
+            if new == old:
+                return
+            t.config = new.to_json()
+            t.methods = ",".join(new.methods)
+            t.design = new.design
+            if name == "visits":
+                have = {v.label for v in t.visits}
+                for v in new.visits:
+                    if v.label not in have:
+                        repo.add_visit(tx.session, t, v.label, v.week)
+            tx.audit(
+                "trial.setting",
+                "trial",
+                trial,
+                trial_id=t.id,
+                old={name: old.to_dict()[name]},
+                new={name: new.to_dict()[name], **({"basis": dict(basis)} if basis else {})},
+                reason=reason,
+            )
+
+    def list_trials(self, s: UserSession) -> list[dict[str, Any]]:
+        """The trials; readers and adjudicators get code and name only (visit labels, dates and
+        designs are for the people who run the trial)."""
+        self._active(s)
+        with self.store.read() as db:
+            if s.role in ("reader", "adjudicator"):
+                return [{"code": t.code, "name": t.name} for t in repo.all_trials(db)]
+            return [
+                {
+                    "code": t.code,
+                    "name": t.name,
+                    "methods": t.methods.split(","),
+                    "design": t.design,
+                    "locked": t.locked,
+                    "created_at": t.created_at,
+                    "visits": [v.label for v in sorted(t.visits, key=lambda v: v.id)],
+                }
+                for t in repo.all_trials(db)
+            ]
+
+    def add_visit(
+        self, s: UserSession, trial: str, label: str, nominal_week: float | None = None
+    ) -> None:
+        self._active(s, "coordinator", "admin")
+        check_code(label, "visit label")
+        with self._write(s) as tx:
+            t = find_trial(tx.session, trial)
+            refuse_if_locked(t)
+            if repo.visit_by_label(tx.session, t, label) is not None:
+                raise InvalidInput(f"trial {trial} has a visit {label} already")
+            repo.add_visit(tx.session, t, label, nominal_week)
+            tx.audit(
+                "visit.add",
+                "visit",
+                label,
+                trial_id=t.id,
+                new={"label": label, "nominal_week": nominal_week},
+            )
+
+    def add_patient(self, s: UserSession, trial: str, real_id: str) -> str:
+        """Register a patient; returns the random opaque code everyone else sees."""
+        self._active(s, "coordinator")
+        if not real_id.strip():
+            raise InvalidInput("a patient identifier is required")
+        check_name(real_id, "patient identifier")
+        check_formula(real_id, "patient identifier")
+        with self._write(s) as tx:
+            t = find_trial(tx.session, trial)
+            refuse_if_locked(t)
+            if repo.patient_by_real_id(tx.session, t, real_id) is not None:
+                raise InvalidInput(f"patient {real_id!r} is in trial {trial} already")
+            p = repo.add_patient(tx.session, t, real_id, unique_patient_code(tx, t), tx.now)
+            # The audit trail holds the code only: monitors and readers may read it.
+            tx.audit("patient.add", "patient", p.code, trial_id=t.id, new={"code": p.code})
+            return p.code
+
+    def list_patients(self, s: UserSession, trial: str) -> list[dict[str, Any]]:
+        """Patients by code; the real identifier only for coordinators."""
+        self._active(s, "coordinator", "admin", "monitor")
+        with self.store.read() as db:
+            t = find_trial(db, trial)
+            out = []
+            for p in repo.patients_of(db, t):
+                row: dict[str, Any] = {"code": p.code}
+                if s.role == "coordinator":
+                    row["real_id"] = p.real_id
+                out.append(row)
+            return out
+
+    def lock_trial(
+        self, s: UserSession, trial: str, password: str, username: str | None = None
+    ) -> str:
+        """Lock the reading (Part 11 signature, meaning "approved"): after this no read can
+        change. Every read must be signed first. Returns the locked content's hash (the
+        SHA-256 of the trial's reads CSV at lock)."""
+        self._active(s, "coordinator")
+        self._check_signer(s, username)
+        digest = ""
+        with self._write(s) as tx:
+            user = repo.user_by_id(tx.session, s.user_id)
+            failure = self._signature_refusal(tx, user, password)
+            if not failure:
+                t = find_trial(tx.session, trial)
+                if t.locked:
+                    raise Locked(f"the reading of trial {trial} is locked already")
+                pending = [a for a in repo.adjudications_of(tx.session, t) if a.status != "done"]
+                if pending:
+                    raise InvalidInput(
+                        f"{len(pending)} discrepant patient(s) are waiting for adjudication; "
+                        "finish it (`scorer adjudication update`) before the lock"
+                    )
+                open_reads = [
+                    r for r in repo.reads_of_trial(tx.session, t) if r.status == "in_progress"
+                ]
+                if open_reads:
+                    raise InvalidInput(
+                        f"{len(open_reads)} read(s) are not signed yet (first: "
+                        f"{open_reads[0].code}); every read is signed before the lock"
+                    )
+                digest = reads_digest(tx.session, t)
+                sig = repo.add_signature(
+                    tx.session, "trial", t.code, "sign", user, "approved", tx.now, digest, ""
+                )
+                t.locked = True
+                tx.session.flush()
+                tx.audit(
+                    "trial.lock",
+                    "trial",
+                    t.code,
+                    trial_id=t.id,
+                    old={"locked": False},
+                    new={
+                        "locked": True,
+                        "signature": sig.id,
+                        "meaning": "approved",
+                        "printed_name": user.full_name,
+                        "content_hash": digest,
+                        "signed_at": tx.now,
+                    },
+                )
+        if failure:
+            raise AuthError(failure)
+        s.signed_once = True
+        return digest
+
+    def unlock_trial(
+        self,
+        s: UserSession,
+        trial: str,
+        reason: str,
+        password: str,
+        second_username: str,
+        second_password: str,
+    ) -> None:
+        """Unlock a locked reading: a reason, the coordinator's password, and a second
+        person's (another coordinator or an administrator) user ID and password; both
+        signatures and the reason go into the audit trail."""
+        self._active(s, "coordinator")
+        need_reason(reason)
+        if second_username == s.username:
+            raise AuthError("the second signature must be another person's")
+        failure = ""
+        with self._write(s) as tx:
+            t = find_trial(tx.session, trial)
+            if not t.locked:
+                raise InvalidInput(f"the reading of trial {trial} is not locked")
+            user = repo.user_by_id(tx.session, s.user_id)
+            failure = self._signature_refusal(tx, user, password)
+            second = repo.user_by_name(tx.session, second_username)
+            if not failure:
+                if second is None or second.role not in ("coordinator", "admin"):
+                    verify_password(timing_hash(), second_password)
+                    failure = "the second person must be a coordinator or an administrator"
+                else:
+                    refusal = self._signature_refusal(tx, second, second_password)
+                    if refusal:
+                        failure = f"second signature: {refusal}"
+            if not failure:
+                assert second is not None
+                digest = reads_digest(tx.session, t)
+                sigs = [
+                    repo.add_signature(
+                        tx.session, "trial", t.code, "void", u, "approved", tx.now, digest, reason
+                    )
+                    for u in (user, second)
+                ]
+                t.locked = False
+                tx.session.flush()
+                tx.audit(
+                    "trial.unlock",
+                    "trial",
+                    t.code,
+                    trial_id=t.id,
+                    old={"locked": True},
+                    new={
+                        "locked": False,
+                        "signatures": [sig.id for sig in sigs],
+                        "printed_names": [user.full_name, second.full_name],
+                    },
+                    reason=reason,
+                )
+        if failure:
+            raise AuthError(failure)
