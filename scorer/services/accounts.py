@@ -1,4 +1,4 @@
-"""TODO docstring."""
+"""Accounts: log in and out, session lock, passwords, and the users an administrator keeps."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from scorer.store.schema import (
 
 
 class AccountsService(Service):
-    """TODO."""
+    """Log-in, log-out, lock and unlock of a session; password changes; users added, listed, disabled and reset."""
 
     def login(self, username: str, password: str) -> UserSession:
         """Check the password; count failures and lock the account after too many."""

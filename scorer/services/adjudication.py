@@ -1,4 +1,4 @@
-"""TODO docstring."""
+"""Adjudication: the frozen SDC, the queue of discrepant patients, and the adjudicators' results."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from scorer.store.schema import (
 
 
 class AdjudicationService(Service):
-    """TODO."""
+    """Freeze the SDC, queue discrepant patients, assign them, and report the results."""
 
     def __init__(self, ctx: Context, trials: TrialsService) -> None:
         super().__init__(ctx)

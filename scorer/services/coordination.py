@@ -1,4 +1,4 @@
-"""TODO docstring."""
+"""Coordination: the reading's progress and the readers' flags, as the coordinator's desk shows them."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from scorer.store.schema import (
 
 
 class CoordinationService(Service):
-    """TODO."""
+    """Progress per reader, patient and case; reader flags and their answers."""
 
     def flags(self, s: UserSession, trial: str, open_only: bool = True) -> list[dict[str, Any]]:
         """Reader flags of a trial: a coordinator sees all, a reader their own."""

@@ -1,4 +1,4 @@
-"""TODO docstring."""
+"""The database itself: where it is, creating, opening, migrating, granting, backing up, restoring."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""TODO docstring."""
+"""The errors every service raises; each message is meant for the person at the desk."""
 
 from __future__ import annotations
 

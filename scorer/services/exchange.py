@@ -1,4 +1,4 @@
-"""TODO docstring."""
+"""Exchange: reads CSVs in and out, totals, the agreement report, audit exports and the sponsor's package."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def to_json_text(doc: Any) -> str:
 
 
 class ExchangeService(Service):
-    """TODO."""
+    """Reads in and out, totals, reports and the transfer package, each export audited."""
 
     def __init__(self, ctx: Context, calibration: CalibrationService) -> None:
         super().__init__(ctx)

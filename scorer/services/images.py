@@ -1,4 +1,4 @@
-"""TODO docstring."""
+"""Images: import and reissue, QC, masks, reassignment, regions without image, and readers' films."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from scorer.store.schema import (
 
 
 class ImagesService(Service):
-    """TODO."""
+    """Everything done to a trial's images, and the films a reader's case shows."""
 
     #: Audited DICOM network actions (scorer.network): receiving started and stopped, each
     #: association (accepted with what it brought, or refused and why), each pull.

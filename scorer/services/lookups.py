@@ -1,4 +1,4 @@
-"""TODO docstring."""
+"""Lookups several services share: a trial by code, its protocol, a caller's own case or read, case state."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""TODO docstring."""
+"""Reading: a reader's reads and scores, notes, signatures, opened cases and the time spent on them."""
 
 from __future__ import annotations
 
@@ -118,7 +118,7 @@ def shown(s: AreaScore | None) -> str:
 
 
 class ReadingService(Service):
-    """TODO."""
+    """A reader's (or adjudicator's) work on their own cases: scores, notes, signatures, events, flags."""
 
     def start_read(
         self,

@@ -1,4 +1,4 @@
-"""TODO docstring."""
+"""Trials: creating one from its protocol, its settings, visits and patients, and locking the reading."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ DESIGNS = ("paired_blinded", "chronological", "single")
 
 
 class TrialsService(Service):
-    """TODO."""
+    """Trials, their settings, visits and patients, and the lock of their reading."""
 
     def create_trial(
         self,

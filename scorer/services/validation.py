@@ -1,4 +1,4 @@
-"""TODO docstring."""
+"""The rules free text, names, IDs and passwords must meet before anything is stored."""
 
 from __future__ import annotations
 

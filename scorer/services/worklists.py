@@ -1,4 +1,4 @@
-"""TODO docstring."""
+"""Worklists: readers assigned to patients, campaigns, and the seeded, blinded worklists made from them."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ from scorer.store.schema import (
 
 
 class WorklistsService(Service):
-    """TODO."""
+    """Assignments, campaigns and worklists, and their verification from the stored seeds."""
 
     def reading_trials(self, s: UserSession) -> list[dict[str, Any]]:
         """The trials in which the calling reader has a worklist: code, name, cases and cases
