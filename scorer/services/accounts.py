@@ -21,7 +21,8 @@ from scorer.store.schema import (
 
 
 class AccountsService(Service):
-    """Log-in, log-out, lock and unlock of a session; password changes; users added, listed, disabled and reset."""
+    """Log-in, log-out, lock and unlock of a session; password changes; users added, listed,
+    disabled and reset."""
 
     def login(self, username: str, password: str) -> UserSession:
         """Check the password; count failures and lock the account after too many."""

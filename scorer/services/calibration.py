@@ -1,4 +1,5 @@
-"""Calibration: reading the calibration patients, feedback against the reference, release to the trial."""
+"""Calibration: reading the calibration patients, feedback against the reference, release to the
+trial."""
 
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ from scorer.store.schema import (
 
 
 class CalibrationService(Service):
-    """Calibration worklists, each reader's agreement with the reference reads, and releasing a reader."""
+    """Calibration worklists, each reader's agreement with the reference reads, and releasing a
+    reader."""
 
     def calibration_worklists(self, s: UserSession, trial: str) -> dict[str, int]:
         """Give every assigned reader without one a calibration worklist: the trial's

@@ -1,4 +1,5 @@
-"""Coordination: the reading's progress and the readers' flags, as the coordinator's desk shows them."""
+"""Coordination: the reading's progress and the readers' flags, as the coordinator's desk shows
+them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The database itself: where it is, creating, opening, migrating, granting, backing up, restoring."""
+"""The database itself: where it is, creating, opening, migrating, granting, backing up and
+restoring it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Exchange: reads CSVs in and out, totals, the agreement report, audit exports and the sponsor's package."""
+"""Exchange: reads CSVs in and out, totals, the agreement report, audit exports and the sponsor's
+package."""
 
 from __future__ import annotations
 

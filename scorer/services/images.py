@@ -1,4 +1,5 @@
-"""Images: import and reissue, QC, masks, reassignment, regions without image, and readers' films."""
+"""Images: import and reissue, QC, masks, reassignment, regions without image, and the films
+readers see."""
 
 from __future__ import annotations
 

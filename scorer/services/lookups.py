@@ -1,4 +1,5 @@
-"""Lookups several services share: a trial by code, its protocol, a caller's own case or read, case state."""
+"""Lookups several services share: a trial by code, its protocol, a caller's own case or read, case
+state."""
 
 from __future__ import annotations
 

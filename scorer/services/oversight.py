@@ -1,4 +1,5 @@
-"""Oversight: what a monitor sees — reading sessions, their timelines, the trail — and its verification."""
+"""Oversight: what a monitor sees — reading sessions, their timelines, the trail — and its
+verification."""
 
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ def one_line(value: Any, limit: int = 120) -> str:
 
 
 class OversightService(Service):
-    """Reading sessions and timelines, the audit trail and events (blinded for a monitor), and verification."""
+    """Reading sessions and timelines, the audit trail and events (blinded for a monitor), and
+    verification."""
 
     def events(self, s: UserSession, username: str | None = None) -> list[dict[str, Any]]:
         self._active(s, "monitor", "admin", "coordinator")

@@ -1,4 +1,5 @@
-"""Reading: a reader's reads and scores, notes, signatures, opened cases and the time spent on them."""
+"""Reading: a reader's reads and scores, notes, signatures, opened cases and the time spent on
+them."""
 
 from __future__ import annotations
 
@@ -118,7 +119,8 @@ def shown(s: AreaScore | None) -> str:
 
 
 class ReadingService(Service):
-    """A reader's (or adjudicator's) work on their own cases: scores, notes, signatures, events, flags."""
+    """A reader's (or adjudicator's) work on their own cases: scores, notes, signatures, events,
+    flags."""
 
     def start_read(
         self,

@@ -1,4 +1,5 @@
-"""Trials: creating one from its protocol, its settings, visits and patients, and locking the reading."""
+"""Trials: creating one from its protocol, its settings, visits and patients, and locking the
+reading."""
 
 from __future__ import annotations
 

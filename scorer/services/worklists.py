@@ -1,4 +1,5 @@
-"""Worklists: readers assigned to patients, campaigns, and the seeded, blinded worklists made from them."""
+"""Worklists: readers assigned to patients, campaigns, and the seeded, blinded worklists made from
+them."""
 
 from __future__ import annotations
 
