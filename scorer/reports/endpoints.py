@@ -538,93 +538,19 @@ def endpoint_results(
         parse_threshold(t) for t in protocol.get("thresholds", ["sdc95", "sdc80", "0", "0.5"])
     ]
     rapid = parse_threshold(protocol.get("rapid_threshold", "rapid>=5"))
-    unknown = sorted(p for p in {c.patient for c in changes} | set(skipped) if p not in arms)
-    if unknown:
-        notes.append(
-            f"{len(unknown)} patient(s) in the reads are not in the allocation file and are left "
-            f"out: {_first_ten(unknown)}"
-        )
-    # Allocated patients without a change, per arm: a missing visit left missing, or no
-    # reads at all in the export (those named).
-    read = {c.patient for c in changes}
-    left_out = {a: 0 for a in sorted(set(arms.values()))}
-    for p in arms:
-        if p not in read:
-            left_out[arms[p]] += 1
-    if any(left_out.values()):
-        absent = sorted(p for p in arms if p not in read and p not in skipped)
-        notes.append(
-            f"{sum(left_out.values())} allocated patient(s) without a change from {visits[0]} "
-            f"to {visits[-1]} left out, per arm: "
-            + ", ".join(f"{a} {n}" for a, n in left_out.items())
-            + (
-                f"; {len(absent)} of them not in the export: {_first_ten(absent)}"
-                if absent
-                else ""
-            )
-        )
+    left_out = _left_out_per_arm(changes, skipped, arms, visits, notes)
     by_arm: dict[str, list[PatientChange]] = {}
     for c in changes:
         if c.patient in arms:
             by_arm.setdefault(arms[c.patient], []).append(c)
     measures = [(m, name) for m, name in MEASURES if any(m in c.change for c in changes)]
     cutoffs = [(t, t.resolve(sdc95, sdc80)) for t in thresholds]
-    out_arms = []
-    for arm in sorted(by_arm):
-        group = by_arm[arm]
-        entry: dict[str, Any] = {"arm": arm, "n": len(group)}
-        for m, _ in measures:
-            vals = [c.change[m] for c in group if m in c.change]
-            entry[m] = summary(np.array(vals, dtype=float)).to_dict()
-        totals = [c.change["total"] for c in group]
-        rows: list[dict[str, Any]] = []
-        for t, cutoff in cutoffs:
-            if cutoff is None:
-                rows.append({"threshold": t.label, "cutoff": None, "n": len(totals), "pct": None})
-                continue
-            non = sum(not t.exceeded(v, cutoff) for v in totals)
-            rows.append(
-                {
-                    "threshold": t.label,
-                    "cutoff": cutoff,
-                    "n": len(totals),
-                    "non_progressors": non,
-                    "pct": 100.0 * non / len(totals),
-                }
-            )
-        entry["non_progressors"] = rows
-        ann = [c.annualised for c in group if c.annualised is not None]
-        cutoff = rapid.resolve(sdc95, sdc80)
-        fast = sum(rapid.exceeded(v, cutoff) for v in ann) if cutoff is not None else 0
-        entry["rapid"] = {
-            "threshold": f"annualised change {rapid.op} {cutoff:g}" if cutoff is not None else "",
-            "n": len(ann),
-            "rapid": fast,
-            "pct": 100.0 * fast / len(ann) if ann else None,
-        }
-        entry["filled"] = sum(c.filled for c in group)
-        entry["changes"] = sorted(totals)
-        out_arms.append(entry)
+    out_arms = [
+        _arm_summary(arm, by_arm[arm], measures, cutoffs, rapid, sdc95, sdc80)
+        for arm in sorted(by_arm)
+    ]
     rule = _rules(protocol).visits
-    analysis: dict[str, Any] = {}
-    if len(by_arm) >= 2:
-        chosen, how = _control_arm(sorted(by_arm), control)
-        for f, levels in strata.items():
-            lacking = sorted(
-                c.patient for c in changes if c.patient in arms and c.patient not in levels
-            )
-            if lacking:
-                raise EndpointError(f"patient(s) {', '.join(lacking[:10])} have no {f}")
-        analysis = {
-            "control": chosen,
-            "control_chosen": how,
-            "strata": list(strata),
-            **_analysis(changes, arms, strata, chosen, measures, cutoffs, rule),
-        }
-    elif control is not None and control not in by_arm:
-        raise EndpointError(f"--control {control}: no such arm with patients")
-    else:
-        notes.append("fewer than two arms have patients: no comparison between arms")
+    analysis = _between_arms(changes, arms, strata, by_arm, control, measures, cutoffs, rule, notes)
     return {
         "trial": manifest.get("trial"),
         "visits": {"from": visits[0], "to": visits[-1]},
@@ -657,6 +583,126 @@ def endpoint_results(
     }
 
 
+def _left_out_per_arm(
+    changes: Sequence[PatientChange],
+    skipped: Sequence[str],
+    arms: Mapping[str, str],
+    visits: Sequence[str],
+    notes: list[str],
+) -> dict[str, int]:
+    """The allocated patients without a change, per arm (a missing visit left missing, or no
+    reads at all in the export); noted with those not in the export named, after a note of
+    the patients read but not allocated."""
+    unknown = sorted(p for p in {c.patient for c in changes} | set(skipped) if p not in arms)
+    if unknown:
+        notes.append(
+            f"{len(unknown)} patient(s) in the reads are not in the allocation file and are left "
+            f"out: {_first_ten(unknown)}"
+        )
+    read = {c.patient for c in changes}
+    left_out = {a: 0 for a in sorted(set(arms.values()))}
+    for p in arms:
+        if p not in read:
+            left_out[arms[p]] += 1
+    if any(left_out.values()):
+        absent = sorted(p for p in arms if p not in read and p not in skipped)
+        notes.append(
+            f"{sum(left_out.values())} allocated patient(s) without a change from {visits[0]} "
+            f"to {visits[-1]} left out, per arm: "
+            + ", ".join(f"{a} {n}" for a, n in left_out.items())
+            + (f"; {len(absent)} of them not in the export: {_first_ten(absent)}" if absent else "")
+        )
+    return left_out
+
+
+def _arm_summary(
+    arm: str,
+    group: Sequence[PatientChange],
+    measures: Sequence[tuple[str, str]],
+    cutoffs: Sequence[tuple[Threshold, float | None]],
+    rapid: Threshold,
+    sdc95: float | None,
+    sdc80: float | None,
+) -> dict[str, Any]:
+    """One arm's entry: n, each measure's summary, non-progressors per threshold, rapid
+    progressors (annualised change against ``rapid``), the patients filled under the
+    missing-visit rule and the sorted changes in mTSS (for the plot)."""
+    entry: dict[str, Any] = {"arm": arm, "n": len(group)}
+    for m, _ in measures:
+        vals = [c.change[m] for c in group if m in c.change]
+        entry[m] = summary(np.array(vals, dtype=float)).to_dict()
+    totals = [c.change["total"] for c in group]
+    entry["non_progressors"] = _non_progressors(totals, cutoffs)
+    ann = [c.annualised for c in group if c.annualised is not None]
+    cutoff = rapid.resolve(sdc95, sdc80)
+    fast = sum(rapid.exceeded(v, cutoff) for v in ann) if cutoff is not None else 0
+    entry["rapid"] = {
+        "threshold": f"annualised change {rapid.op} {cutoff:g}" if cutoff is not None else "",
+        "n": len(ann),
+        "rapid": fast,
+        "pct": 100.0 * fast / len(ann) if ann else None,
+    }
+    entry["filled"] = sum(c.filled for c in group)
+    entry["changes"] = sorted(totals)
+    return entry
+
+
+def _non_progressors(
+    totals: Sequence[float], cutoffs: Sequence[tuple[Threshold, float | None]]
+) -> list[dict[str, Any]]:
+    """How many of an arm's changes in mTSS (``totals``) do not exceed each threshold."""
+    rows: list[dict[str, Any]] = []
+    for t, cutoff in cutoffs:
+        if cutoff is None:
+            rows.append({"threshold": t.label, "cutoff": None, "n": len(totals), "pct": None})
+            continue
+        non = sum(not t.exceeded(v, cutoff) for v in totals)
+        rows.append(
+            {
+                "threshold": t.label,
+                "cutoff": cutoff,
+                "n": len(totals),
+                "non_progressors": non,
+                "pct": 100.0 * non / len(totals),
+            }
+        )
+    return rows
+
+
+def _between_arms(
+    changes: Sequence[PatientChange],
+    arms: Mapping[str, str],
+    strata: Mapping[str, Mapping[str, str]],
+    by_arm: Mapping[str, Sequence[PatientChange]],
+    control: str | None,
+    measures: Sequence[tuple[str, str]],
+    cutoffs: Sequence[tuple[Threshold, float | None]],
+    rule: str,
+    notes: list[str],
+) -> dict[str, Any]:
+    """The comparison of the arms with the control arm (:func:`_analysis`) when two or more
+    arms have patients, else nothing and a note why; refused for a ``control`` arm without
+    patients, or a patient without a stratification factor's level."""
+    if len(by_arm) >= 2:
+        chosen, how = _control_arm(sorted(by_arm), control)
+        for f, levels in strata.items():
+            lacking = sorted(
+                c.patient for c in changes if c.patient in arms and c.patient not in levels
+            )
+            if lacking:
+                raise EndpointError(f"patient(s) {', '.join(lacking[:10])} have no {f}")
+        return {
+            "control": chosen,
+            "control_chosen": how,
+            "strata": list(strata),
+            **_analysis(changes, arms, strata, chosen, measures, cutoffs, rule),
+        }
+    if control is not None and control not in by_arm:
+        raise EndpointError(f"--control {control}: no such arm with patients")
+    notes.append("fewer than two arms have patients: no comparison between arms")
+    return {}
+
+
 def endpoint_document(
     reads: Sequence[Read],
     manifest: Mapping[str, Any],
@@ -667,6 +713,8 @@ def endpoint_document(
     visit_from: str | None = None,
     visit_to: str | None = None,
 ) -> Document:
+    """The endpoint report of :func:`endpoint_results`: change by arm, the comparison between
+    arms, progression, each patient's change, and the notes."""
     r = endpoint_results(
         reads,
         manifest,
@@ -676,9 +724,22 @@ def endpoint_document(
         visit_from=visit_from,
         visit_to=visit_to,
     )
-    lock = manifest.get("lock") or {}
-    head = manifest.get("audit_head") or {}
     names = {m["measure"]: m["name"] for m in r["measures"]}
+    span = f"{r['visits']['from']} to {r['visits']['to']}"
+    sections = [
+        _change_by_arm_section(r, names, span),
+        *_analysis_sections(r, span),
+        _progression_section(r),
+        _patients_section(r, names),
+        Section("Notes", [Paragraph(n) for n in r["notes"]] or [Paragraph("None.")]),
+    ]
+    return Document(
+        f"Endpoints — {r['trial']}", _endpoint_facts(r, manifest, span), sections, {"endpoints": r}
+    )
+
+
+def _change_by_arm_section(r: Mapping[str, Any], names: Mapping[str, str], span: str) -> Section:
+    """How the final change is made, and each measure's change summarised by arm."""
     rows = []
     for a in r["arms"]:
         for m, name in names.items():
@@ -695,7 +756,28 @@ def endpoint_document(
                     st.get("q3"),
                 ]
             )
-    columns = ["Arm", "Measure", "n", "Mean", "SD", "Median", "Q1", "Q3"]
+    return Section(
+        f"Change from {span}",
+        [
+            Paragraph(
+                "Final change per patient: the mean of the primary readers' changes, or, "
+                f"where the patient was adjudicated, the reads the rule '{r['final_rule']}' "
+                f"selects. Missing visits: {_filled_text(r)}."
+            ),
+            Table(
+                "Change by arm",
+                f"Change in {', '.join(names.values())} by arm "
+                f"(n = {sum(a['n'] for a in r['arms'])} patients; n per arm)",
+                ["Arm", "Measure", "n", "Mean", "SD", "Median", "Q1", "Q3"],
+                rows,
+            ),
+        ],
+    )
+
+
+def _progression_section(r: Mapping[str, Any]) -> Section:
+    """Non-progressors per threshold and rapid progressors by arm, and the cumulative
+    probability plot of change in mTSS by arm with the SDC drawn."""
     prog_rows = []
     for a in r["arms"]:
         for t in a["non_progressors"]:
@@ -715,79 +797,71 @@ def endpoint_document(
         )
     curves = {f"{a['arm']}": a["changes"] for a in r["arms"]}
     sdc = r["sdc95"] if r["sdc95"] is not None else r["sdc80"]
-    span = f"{r['visits']['from']} to {r['visits']['to']}"
-    sections = [
-        Section(
-            f"Change from {span}",
-            [
-                Paragraph(
-                    "Final change per patient: the mean of the primary readers' changes, or, "
-                    f"where the patient was adjudicated, the reads the rule '{r['final_rule']}' "
-                    f"selects. Missing visits: {_filled_text(r)}."
-                ),
-                Table(
-                    "Change by arm",
-                    f"Change in {', '.join(names.values())} by arm "
-                    f"(n = {sum(a['n'] for a in r['arms'])} patients; n per arm)",
-                    columns,
-                    rows,
-                ),
-            ],
-        ),
-        *_analysis_sections(r, span),
-        Section(
-            "Progression",
-            [
-                Table(
-                    "Non-progressors",
-                    "Non-progressors (change at or below the threshold) and rapid progressors "
-                    "by arm (n per row)",
-                    ["Arm", "Non-progressor (or rapid progressor)", "Cutoff", "n", "Patients", "%"],
-                    prog_rows,
-                ),
-                _cumulative_figure(
-                    "cumulative-probability-by-arm",
-                    "Cumulative probability of change in mTSS by arm, the SDC drawn "
-                    f"(n = {sum(a['n'] for a in r['arms'])} patients)",
-                    curves,
-                    sdc,
-                ),
-            ],
-        ),
-        Section(
-            "Patients",
-            [
-                Table(
-                    "Patients",
-                    f"Final change per patient (n = {len(r['patients'])}); baseline at "
-                    f"{r['visits']['from']}",
+    return Section(
+        "Progression",
+        [
+            Table(
+                "Non-progressors",
+                "Non-progressors (change at or below the threshold) and rapid progressors "
+                "by arm (n per row)",
+                ["Arm", "Non-progressor (or rapid progressor)", "Cutoff", "n", "Patients", "%"],
+                prog_rows,
+            ),
+            _cumulative_figure(
+                "cumulative-probability-by-arm",
+                "Cumulative probability of change in mTSS by arm, the SDC drawn "
+                f"(n = {sum(a['n'] for a in r['arms'])} patients)",
+                curves,
+                sdc,
+            ),
+        ],
+    )
+
+
+def _patients_section(r: Mapping[str, Any], names: Mapping[str, str]) -> Section:
+    """Each patient's final change and baseline per measure, how it was made, and its
+    annualised change in mTSS."""
+    return Section(
+        "Patients",
+        [
+            Table(
+                "Patients",
+                f"Final change per patient (n = {len(r['patients'])}); baseline at "
+                f"{r['visits']['from']}",
+                [
+                    "Patient",
+                    "Arm",
+                    *names.values(),
+                    *(f"Baseline {n}" for n in names.values()),
+                    "Filled",
+                    "Reads",
+                    "Annualised mTSS",
+                ],
+                [
                     [
-                        "Patient",
-                        "Arm",
-                        *names.values(),
-                        *(f"Baseline {n}" for n in names.values()),
-                        "Filled",
-                        "Reads",
-                        "Annualised mTSS",
-                    ],
-                    [
-                        [
-                            p["patient"],
-                            p["arm"],
-                            *(p[f"change_{m.lower()}"] for m in names),
-                            *(p[f"baseline_{m.lower()}"] for m in names),
-                            p["filled"],
-                            ", ".join(p["reads"]),
-                            p["annualised"],
-                        ]
-                        for p in r["patients"]
-                    ],
-                )
-            ],
-        ),
-        Section("Notes", [Paragraph(n) for n in r["notes"]] or [Paragraph("None.")]),
-    ]
-    facts = [
+                        p["patient"],
+                        p["arm"],
+                        *(p[f"change_{m.lower()}"] for m in names),
+                        *(p[f"baseline_{m.lower()}"] for m in names),
+                        p["filled"],
+                        ", ".join(p["reads"]),
+                        p["annualised"],
+                    ]
+                    for p in r["patients"]
+                ],
+            )
+        ],
+    )
+
+
+def _endpoint_facts(
+    r: Mapping[str, Any], manifest: Mapping[str, Any], span: str
+) -> list[tuple[str, str | int | float]]:
+    """The facts at the report's top: the trial, its lock, the export's SHA-256 and audit
+    head, visits, missing-data rules and SDC; the control arm and strata when compared."""
+    lock = manifest.get("lock") or {}
+    head = manifest.get("audit_head") or {}
+    facts: list[tuple[str, str | int | float]] = [
         ("Trial", str(r["trial"])),
         ("Locked", f"by {lock.get('by')} at {lock.get('at')} (signature {lock.get('signature')})"),
         ("Reads CSV SHA-256", str(manifest.get("sha256"))),
@@ -803,7 +877,7 @@ def endpoint_document(
         )
         if r["analysis"]["strata"]:
             facts.append(("Stratification factors", ", ".join(r["analysis"]["strata"])))
-    return Document(f"Endpoints — {r['trial']}", facts, sections, {"endpoints": r})
+    return facts
 
 
 def _filled_text(r: Mapping[str, Any]) -> str:
@@ -829,6 +903,19 @@ def _analysis_sections(r: Mapping[str, Any], span: str) -> list[Section]:
     if not an:
         return []
     rule = f"missing visits: {r['missing_visits']['rule']}"
+    return [
+        Section(
+            f"Treatment effect: change from {span}",
+            [*_ancova_blocks(r, span, rule), *_non_progression_blocks(r, rule)],
+        ),
+        _rank_sensitivity_section(an, rule),
+    ]
+
+
+def _ancova_blocks(r: Mapping[str, Any], span: str, rule: str) -> list[Paragraph | Table]:
+    """The ANCOVA described, then per measure its model and its LS means by arm with each
+    arm's difference from control (or why it could not be fitted)."""
+    an = r["analysis"]
     control = an["control"]
     blocks: list[Paragraph | Table] = [
         Paragraph(
@@ -892,6 +979,14 @@ def _analysis_sections(r: Mapping[str, Any], span: str) -> list[Section]:
                 rows,
             )
         )
+    return blocks
+
+
+def _non_progression_blocks(r: Mapping[str, Any], rule: str) -> list[Paragraph | Table]:
+    """Non-progression compared between arms: the method, each arm against control per
+    threshold, and the notes (a threshold without a value, a test that fell back)."""
+    an = r["analysis"]
+    control = an["control"]
     prog_rows = []
     prog_notes = []
     for t in an["non_progression"]:
@@ -917,7 +1012,7 @@ def _analysis_sections(r: Mapping[str, Any], span: str) -> list[Section]:
             if c["note"]:
                 prog_notes.append(f"{t['non_progressor']}, {c['arm']}: {c['note']}.")
     n_prog = sum(a["n"] for a in r["arms"])
-    blocks.append(
+    return [
         Paragraph(
             f"Non-progressors (change in mTSS at or below each threshold) against {control}: "
             "the difference in percentage points with Newcombe's hybrid score 95 % interval "
@@ -929,9 +1024,7 @@ def _analysis_sections(r: Mapping[str, Any], span: str) -> list[Section]:
                 else "a logistic regression of non-progression on arm (Wald test)"
             )
             + f", or Fisher's exact test where that fit fails (said below); n = {n_prog}; {rule}."
-        )
-    )
-    blocks.append(
+        ),
         Table(
             "Non-progression by arm",
             f"Non-progression: each arm against {control} (n = {n_prog})",
@@ -949,10 +1042,14 @@ def _analysis_sections(r: Mapping[str, Any], span: str) -> list[Section]:
                 "Test",
             ],
             prog_rows,
-        )
-    )
-    blocks += [Paragraph(n) for n in prog_notes]
-    sections = [Section(f"Treatment effect: change from {span}", list(blocks))]
+        ),
+        *(Paragraph(n) for n in prog_notes),
+    ]
+
+
+def _rank_sensitivity_section(an: Mapping[str, Any], rule: str) -> Section:
+    """The sensitivity analysis: ANCOVA on ranks per measure, each model and its differences
+    from control (or why it could not be fitted)."""
     rank_rows = []
     rank_notes = []
     rank_models = []
@@ -973,35 +1070,32 @@ def _analysis_sections(r: Mapping[str, Any], span: str) -> list[Section]:
                     d["p"],
                 ]
             )
-    sections.append(
-        Section(
-            "Sensitivity analysis",
-            [
-                Paragraph(
-                    "Sensitivity: ANCOVA on ranks (Conover & Iman 1982) — the same model on the "
-                    "ranks of change and of baseline (mid-ranks for ties); differences are in "
-                    "mean rank."
-                ),
-                *(Paragraph(n) for n in rank_models),
-                Table(
-                    "Rank sensitivity",
-                    f"ANCOVA on ranks: difference from {control} by measure (n per row)",
-                    [
-                        "Measure",
-                        "n",
-                        "Arm",
-                        "Difference in mean rank",
-                        "CI low",
-                        "CI high",
-                        "p",
-                    ],
-                    rank_rows,
-                ),
-                *(Paragraph(n) for n in rank_notes),
-            ],
-        )
+    return Section(
+        "Sensitivity analysis",
+        [
+            Paragraph(
+                "Sensitivity: ANCOVA on ranks (Conover & Iman 1982) — the same model on the "
+                "ranks of change and of baseline (mid-ranks for ties); differences are in "
+                "mean rank."
+            ),
+            *(Paragraph(n) for n in rank_models),
+            Table(
+                "Rank sensitivity",
+                f"ANCOVA on ranks: difference from {an['control']} by measure (n per row)",
+                [
+                    "Measure",
+                    "n",
+                    "Arm",
+                    "Difference in mean rank",
+                    "CI low",
+                    "CI high",
+                    "p",
+                ],
+                rank_rows,
+            ),
+            *(Paragraph(n) for n in rank_notes),
+        ],
     )
-    return sections
 
 
 def _short_test(test: str) -> str:
