@@ -9,8 +9,8 @@ changes nothing. A new public method of Workspace without a row in the table fai
 
 from __future__ import annotations
 
+import importlib
 import inspect
-import typing
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -84,7 +84,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     # images: the coordinator imports them; the admin may list them (codes, no real IDs)
     "import_images": frozenset({"coordinator"}),
     "reissue_readers_copies": frozenset({"coordinator"}),
-    "images": frozenset({"coordinator"}),
+    "list_images": frozenset({"coordinator"}),
     # DICOM networking: the coordinator's receiver and pulls audit what they do; a running
     # service keeps its own session from locking
     "audit_dicom": frozenset({"coordinator"}),
@@ -784,7 +784,7 @@ CALLS: dict[str, Call] = {
     "audit_dicom": _audit_dicom,
     "dicom_settings": _dicom_settings,
     "keep_alive": _keep_alive,
-    "images": _images,
+    "list_images": _images,
     "export_image_png": _export_image_png,
     "progress": _progress,
     "reassign_image": _reassign_image,
@@ -822,29 +822,57 @@ CALLS: dict[str, Call] = {
 }
 
 
-def _session_operations() -> set[str]:
-    """Public callables of Workspace whose first argument (after self) is a UserSession."""
-    out = set()
-    for name, member in inspect.getmembers(Workspace):
-        if name.startswith("_") or not callable(member):
-            continue
-        if isinstance(inspect.getattr_static(Workspace, name), classmethod | staticmethod):
-            continue
-        params = list(inspect.signature(member).parameters.values())
-        if len(params) < 2:
-            continue
-        hints = typing.get_type_hints(member)
-        if hints.get(params[1].name) is UserSession:
-            out.add(name)
+def _service_classes() -> list[type]:
+    """The classes of the services the facade holds (ws.accounts, ws.reading, ...)."""
+    source = inspect.getsource(Workspace.__init__)
+    names = [line.split("=")[0].strip()[5:] for line in source.splitlines() if "Service(" in line]
+    assert names, "found no services in Workspace.__init__"
+    classes = []
+    for name in names:
+        cls_name = source.split(f"self.{name} = ", 1)[1].split("(", 1)[0]
+        classes.append(getattr(importlib.import_module("scorer.workspace"), cls_name))
+    return classes
+
+
+def _takes_session(member: Any) -> bool:
+    """Whether a service method is an operation called with the caller's session: declared
+    with @operation, or (not yet declared) with a UserSession as its first argument."""
+    if hasattr(member, "rights"):
+        return getattr(member.rights, "session", "checked") == "checked" or (
+            len(inspect.signature(member).parameters) >= 2
+        )
+    params = list(inspect.signature(member).parameters.values())
+    if len(params) < 2:
+        return False
+    return params[1].annotation in (UserSession, "UserSession")
+
+
+def _service_members() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for cls in _service_classes():
+        for name, member in inspect.getmembers(cls):
+            if name.startswith("_") or not callable(member) or isinstance(member, type):
+                continue
+            if isinstance(inspect.getattr_static(cls, name), classmethod | staticmethod):
+                continue
+            assert name not in out, f"two services have an operation called {name}"
+            out[name] = member
     return out
 
 
+def _session_operations() -> set[str]:
+    """Public operations of the services whose caller passes a UserSession."""
+    return {name for name, member in _service_members().items() if _takes_session(member)}
+
+
 def _public_callables() -> set[str]:
-    return {
+    """Public callables of the facade itself and of its services."""
+    on_facade = {
         name
         for name, member in inspect.getmembers(Workspace)
         if not name.startswith("_") and callable(member)
     }
+    return on_facade | set(_service_members())
 
 
 def test_the_table_covers_every_public_operation() -> None:
