@@ -453,7 +453,7 @@ class JointMap(QWidget):
 
 def _preview_window(_built: None, _args: Namespace) -> JointMap:
     from scorer.core.methods import get_method
-    from scorer.gui.scoring_grid import GridModel
+    from scorer.gui.grid_model import GridModel
 
     model = GridModel(get_method("svh"), {"A": "PREVIEW"})
     joint_map = JointMap(model)
