@@ -140,3 +140,135 @@ def test_no_module_imports_pyplot() -> None:
             if any(n == "matplotlib.pyplot" or n.startswith("matplotlib.pyplot.") for n in names):
                 found.append(f"{path.relative_to(REPO)}:{node.lineno}")
     assert found == [], found
+
+
+#: Longest class and function under scorer/, in lines (issue 26). A function may be longer
+#: only if a comment on the line above its ``def`` starts with ``# long:`` and says why
+#: (generated-image code); Alembic revisions are never edited and are not counted.
+MAX_CLASS_LINES = 600
+MAX_FUNCTION_LINES = 100
+
+
+def _sources() -> list[Path]:
+    return [
+        p
+        for p in sorted((REPO / "scorer").rglob("*.py"))
+        if "migrations" not in p.relative_to(REPO / "scorer").parts
+    ]
+
+
+def test_no_class_over_600_and_no_function_over_100_lines() -> None:
+    import ast
+
+    too_long = []
+    for path in _sources():
+        text = path.read_text(encoding="utf-8")
+        lines = text.splitlines()
+        for node in ast.walk(ast.parse(text, str(path))):
+            if isinstance(node, ast.ClassDef):
+                limit = MAX_CLASS_LINES
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                limit = MAX_FUNCTION_LINES
+                first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+                if first > 1 and lines[first - 2].strip().startswith("# long:"):
+                    continue
+            else:
+                continue
+            length = (node.end_lineno or node.lineno) - node.lineno + 1
+            if length > limit:
+                too_long.append(f"{path.relative_to(REPO)}:{node.lineno} {node.name}: {length}")
+    assert too_long == [], too_long
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Module -> the scorer modules it imports at run time (anywhere in the module, lazy
+    imports in functions included; imports under ``if TYPE_CHECKING:`` are not run)."""
+    import ast
+
+    modules: dict[str, Path] = {}
+    for path in sorted((REPO / "scorer").rglob("*.py")):
+        parts = list(path.relative_to(REPO).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        modules[".".join(parts)] = path
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        typing_only = {
+            id(inner)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+            for stmt in node.body
+            for inner in ast.walk(stmt)
+        }
+        package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        deps: set[str] = set()
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
+            if isinstance(node, ast.Import):
+                deps |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package[: len(package) - (node.level - 1)]
+                    module = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    module = node.module or ""
+                for a in node.names:
+                    deps.add(f"{module}.{a.name}" if f"{module}.{a.name}" in modules else module)
+        graph[name] = {d for d in deps if d in modules and d != name}
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan, iteratively)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+    assert _cycles(graph) == [["a", "b", "c"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_cycle_between_modules() -> None:
+    graph = _import_graph()
+    assert "scorer.services.reading" in graph["scorer.workspace"]  # the graph sees imports
+    assert _cycles(graph) == []
