@@ -62,6 +62,7 @@ __all__ = [
     "MAX_NAME",
     "MAX_TEXT",
     "MEANINGS",
+    "QC_STATES",
     "AuthError",
     "Conflict",
     "InvalidInput",
@@ -80,6 +81,9 @@ __all__ = [
     "new_code",
     "resolve",
 ]
+
+#: An image's QC states (passed, pending, failed), as the images service keeps them.
+QC_STATES = ImagesService.QC_STATES
 
 
 class Workspace:

@@ -299,9 +299,9 @@ ImageId = Annotated[str, Opt(metavar="IMAGE_ID")]
 
 def _qc_decisions() -> tuple[str, ...]:
     """The QC states a coordinator may give an image (all but pending, the state it waits in)."""
-    from scorer.services.images import ImagesService
+    from scorer.workspace import QC_STATES
 
-    return tuple(state for state in ImagesService.QC_STATES if state != "pending")
+    return tuple(state for state in QC_STATES if state != "pending")
 
 
 @command("image", "export-png")
