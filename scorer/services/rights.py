@@ -1,7 +1,7 @@
 """The rights table: every operation of every service and the roles that may run it.
 
 Made from the same ``@operation`` declarations that enforce the rights, and committed as
-``docs/roles.md``; ``tests/test_roles_doc.py`` fails when the two differ, so a change of
+``docs/roles.md``; ``tests/store/test_operations.py`` fails when the two differ, so a change of
 rights is a reviewed change of that file. Write it again with
 ``python -m scorer.services.rights docs/roles.md``.
 """
@@ -54,7 +54,7 @@ def rights_table() -> str:
         "# Who may do what",
         "",
         "Generated from the `@operation` declarations in `scorer/services/` by",
-        "`python -m scorer.services.rights docs/roles.md`; `tests/test_roles_doc.py` fails when",
+        "`python -m scorer.services.rights docs/roles.md`; `tests/store/test_operations.py` fails when",
         "this file and the code differ. \"yes\": the role may run the operation (the service",
         "checks it in the operation's own transaction); \"own\": the operation handles the session",
         "itself (logging in, out, locking, unlocking, a first password change), for any user.",
