@@ -13,8 +13,8 @@ from scorer.core.protocol import (
 from scorer.core.reads import Read as CoreRead
 from scorer.services.errors import InvalidInput, NotFound
 from scorer.services.lookups import find_trial, protocol_of, refuse_if_locked, rules_of
-from scorer.services.operation import Context, Service
-from scorer.services.session import UserSession, new_code
+from scorer.services.operation import Context, Op, Service, operation
+from scorer.services.session import new_code
 from scorer.services.trials import TrialsService
 from scorer.services.validation import need_reason
 from scorer.services.worklists import special_campaign
@@ -34,14 +34,17 @@ class AdjudicationService(Service):
         super().__init__(ctx)
         self._trials = trials
 
-    def freeze_sdc(self, s: UserSession, trial: str, reason: str) -> float:
+    @operation("coordinator", transaction=False)
+    def freeze_sdc(self, op: Op, trial: str, reason: str) -> float:
         """Compute the SDC from the signed primary reads now and record it as the trial's
         frozen SDC (it no longer moves as reads arrive); audited like any setting."""
         from scorer.reports.analysis import AnalysisError, AnalysisOptions, analyze
 
-        self._active(s, "coordinator")
         need_reason(reason)
-        with self.store.read() as db:
+        # No transaction held while the analysis runs (it reads every signed read of the trial
+        # and fits the SDC's model): the reads are taken in a read transaction of their own,
+        # and the value is written by the setting's own checked write transaction.
+        with self._ctx.read() as db:
             t = find_trial(db, trial)
             proto = protocol_of(t)
             if proto.frozen_sdc is not None:
@@ -80,7 +83,7 @@ class AdjudicationService(Service):
             "k": found["k"],
             "level": found["level"],
         }
-        self._trials._set_setting(s, trial, "frozen_sdc", value, reason, basis=basis)
+        self._trials._set_setting(op.user, trial, "frozen_sdc", value, reason, basis=basis)
         return value
 
     def _primary_changes(
@@ -116,101 +119,101 @@ class AdjudicationService(Service):
                 out.setdefault(pid, {})[reader] = (float(ch), totals)
         return out
 
-    def update_adjudication(self, s: UserSession, trial: str) -> dict[str, Any]:
+    @operation("coordinator", write=True)
+    def update_adjudication(self, op: Op, trial: str) -> dict[str, Any]:
         """Apply the trial's rule (spec §8) to every patient whose primary reads are signed:
         discrepant patients enter the queue; adjudications whose reads are signed get their
         final scores. Each queued patient and each result is audited with the rule applied."""
         from scorer.core.adjudication import check_discrepancy, select_reads
 
-        self._active(s, "coordinator")
-        with self._write(s) as tx:
-            t = find_trial(tx.session, trial)
-            refuse_if_locked(t)
-            proto = protocol_of(t)
-            if proto.adjudication_trigger == "none":
-                raise InvalidInput(f"trial {trial} has no adjudication (adjudication_trigger)")
-            if proto.adjudication_trigger == "frozen_sdc":
-                if proto.frozen_sdc is None:
-                    raise InvalidInput(
-                        "the trigger is the frozen SDC, and it is not frozen yet: freeze it first"
-                    )
-                limit = float(proto.frozen_sdc)
-            else:
-                assert proto.adjudication_difference is not None
-                limit = float(proto.adjudication_difference)
-            cutoff = proto.frozen_sdc
-            rule = {
-                "trigger": proto.adjudication_trigger,
-                "limit": limit,
-                "progression_cutoff": cutoff,
-                "final_rule": proto.final_rule,
+        tx = op.tx
+        t = find_trial(tx.session, trial)
+        refuse_if_locked(t)
+        proto = protocol_of(t)
+        if proto.adjudication_trigger == "none":
+            raise InvalidInput(f"trial {trial} has no adjudication (adjudication_trigger)")
+        if proto.adjudication_trigger == "frozen_sdc":
+            if proto.frozen_sdc is None:
+                raise InvalidInput(
+                    "the trigger is the frozen SDC, and it is not frozen yet: freeze it first"
+                )
+            limit = float(proto.frozen_sdc)
+        else:
+            assert proto.adjudication_difference is not None
+            limit = float(proto.adjudication_difference)
+        cutoff = proto.frozen_sdc
+        rule = {
+            "trigger": proto.adjudication_trigger,
+            "limit": limit,
+            "progression_cutoff": cutoff,
+            "final_rule": proto.final_rule,
+        }
+        changes = self._primary_changes(tx.session, t, proto)
+        existing = {a.patient_id: a for a in repo.adjudications_of(tx.session, t)}
+        queued = 0
+        checked = 0
+        for pid in sorted(changes):
+            readers = changes[pid]
+            if len(readers) < 2:
+                continue
+            checked += 1
+            p = patient_of(tx.session, pid)
+            values = {r: v[0] for r, v in readers.items()}
+            d = check_discrepancy(p.code, values, limit, cutoff)
+            if not d.discrepant or pid in existing:
+                continue
+            a = Adjudication(
+                trial_id=t.id,
+                patient_id=pid,
+                reasons=json.dumps(list(d.reasons)),
+                changes=json.dumps(values, sort_keys=True),
+                rule=json.dumps(rule, sort_keys=True),
+                status="queued",
+                result="",
+                queued_at=tx.now,
+            )
+            tx.session.add(a)
+            tx.session.flush()
+            existing[pid] = a
+            queued += 1
+            tx.audit(
+                "adjudication.queue",
+                "patient",
+                p.code,
+                trial_id=t.id,
+                new={"reasons": list(d.reasons), "changes": values, "rule": rule},
+            )
+        done = 0
+        adjudicated = self._adjudicator_changes(tx.session, t, proto)
+        for pid, a in existing.items():
+            if a.status != "assigned" or pid not in adjudicated:
+                continue
+            adj_name, (adj_change, adj_totals) = adjudicated[pid]
+            primaries = changes.get(pid, {})
+            pool = {r: v for r, v in primaries.items()}
+            key = f"adjudicator:{adj_name}"
+            pool[key] = (adj_change, adj_totals)
+            chosen = select_reads({k: v[0] for k, v in pool.items()}, proto.final_rule, key)
+            final_change = sum(pool[k][0] for k in chosen) / len(chosen)
+            visits = sorted({lbl for k in chosen for lbl in pool[k][1]})
+            final_totals = {}
+            for lbl in visits:
+                vals = [pool[k][1][lbl] for k in chosen if pool[k][1].get(lbl) is not None]
+                final_totals[lbl] = round(sum(vals) / len(vals), 6) if vals else None
+            result = {
+                "rule": proto.final_rule,
+                "reads": list(chosen),
+                "changes": {k: v[0] for k, v in pool.items()},
+                "final_change": round(final_change, 6),
+                "final_totals": final_totals,
             }
-            changes = self._primary_changes(tx.session, t, proto)
-            existing = {a.patient_id: a for a in repo.adjudications_of(tx.session, t)}
-            queued = 0
-            checked = 0
-            for pid in sorted(changes):
-                readers = changes[pid]
-                if len(readers) < 2:
-                    continue
-                checked += 1
-                p = tx.session.get(Patient, pid)
-                values = {r: v[0] for r, v in readers.items()}
-                d = check_discrepancy(p.code, values, limit, cutoff)
-                if not d.discrepant or pid in existing:
-                    continue
-                a = Adjudication(
-                    trial_id=t.id,
-                    patient_id=pid,
-                    reasons=json.dumps(list(d.reasons)),
-                    changes=json.dumps(values, sort_keys=True),
-                    rule=json.dumps(rule, sort_keys=True),
-                    status="queued",
-                    result="",
-                    queued_at=tx.now,
-                )
-                tx.session.add(a)
-                tx.session.flush()
-                existing[pid] = a
-                queued += 1
-                tx.audit(
-                    "adjudication.queue",
-                    "patient",
-                    p.code,
-                    trial_id=t.id,
-                    new={"reasons": list(d.reasons), "changes": values, "rule": rule},
-                )
-            done = 0
-            adjudicated = self._adjudicator_changes(tx.session, t, proto)
-            for pid, a in existing.items():
-                if a.status != "assigned" or pid not in adjudicated:
-                    continue
-                adj_name, (adj_change, adj_totals) = adjudicated[pid]
-                primaries = changes.get(pid, {})
-                pool = {r: v for r, v in primaries.items()}
-                key = f"adjudicator:{adj_name}"
-                pool[key] = (adj_change, adj_totals)
-                chosen = select_reads({k: v[0] for k, v in pool.items()}, proto.final_rule, key)
-                final_change = sum(pool[k][0] for k in chosen) / len(chosen)
-                visits = sorted({lbl for k in chosen for lbl in pool[k][1]})
-                final_totals = {}
-                for lbl in visits:
-                    vals = [pool[k][1][lbl] for k in chosen if pool[k][1].get(lbl) is not None]
-                    final_totals[lbl] = round(sum(vals) / len(vals), 6) if vals else None
-                result = {
-                    "rule": proto.final_rule,
-                    "reads": list(chosen),
-                    "changes": {k: v[0] for k, v in pool.items()},
-                    "final_change": round(final_change, 6),
-                    "final_totals": final_totals,
-                }
-                a.result = json.dumps(result, sort_keys=True)
-                a.status = "done"
-                a.done_at = tx.now
-                done += 1
-                p = tx.session.get(Patient, pid)
-                tx.audit("adjudication.result", "patient", p.code, trial_id=t.id, new=result)
-            return {"checked": checked, "queued": queued, "done": done}
+            a.result = json.dumps(result, sort_keys=True)
+            a.status = "done"
+            a.done_at = tx.now
+            done += 1
+            p = patient_of(tx.session, pid)
+            tx.audit("adjudication.result", "patient", p.code, trial_id=t.id, new=result)
+        return {"checked": checked, "queued": queued, "done": done}
 
     def _adjudicator_changes(
         self, db: Any, t: Any, proto: Protocol
@@ -241,110 +244,119 @@ class AdjudicationService(Service):
             out[a.patient_id] = (name, (float(ch), totals))
         return out
 
-    def assign_adjudications(self, s: UserSession, trial: str, adjudicator: str) -> int:
+    @operation("coordinator", write=True)
+    def assign_adjudications(self, op: Op, trial: str, adjudicator: str) -> int:
         """Give the queued discrepant patients to an adjudicator: one case each in their
         worklist, visits in a seeded random order, blinded to the first reads."""
-        self._active(s, "coordinator")
-        with self._write(s) as tx:
-            t = find_trial(tx.session, trial)
-            refuse_if_locked(t)
-            proto = protocol_of(t)
-            u = repo.user_by_name(tx.session, adjudicator)
-            if u is None or u.role != "adjudicator" or u.disabled:
-                raise NotFound(f"no adjudicator {adjudicator!r}")
-            queue = repo.adjudications_of(tx.session, t, "queued")
-            if not queue:
-                raise InvalidInput("the adjudication queue is empty")
-            camp = special_campaign(tx, t, -1, "adjudication", proto)
-            labels = json.loads(camp.visits)
-            w = repo.worklist(tx.session, camp, u.id)
-            if w is None:
-                w = Worklist(
-                    campaign_id=camp.id,
-                    reader_id=u.id,
-                    seed="",
-                    inputs=json.dumps({"reader": u.username, "read_type": "adjudication"}),
-                    generated_at=tx.now,
-                )
-                tx.session.add(w)
-                tx.session.flush()
-            position = len(repo.cases_of(tx.session, w))
-            taken = set(repo.all_case_codes(tx.session))
-            seed = secrets.token_hex(16)
-            from scorer.core.randomness import Stream
-
-            rng = Stream(seed, f"adjudication:{u.username}")
-            for a in queue:
-                code = new_code()
-                while code in taken:
-                    code = new_code()
-                taken.add(code)
-                order = rng.shuffled(labels) if proto.design == "paired_blinded" else labels
-                c = Case(
-                    worklist_id=w.id,
-                    position=position,
-                    code=code,
-                    patient_id=a.patient_id,
-                    read_type="adjudication",
-                    original_position=None,
-                    visits=json.dumps(list(order)),
-                )
-                tx.session.add(c)
-                tx.session.flush()
-                position += 1
-                a.status = "assigned"
-                a.adjudicator_id = u.id
-                a.case_id = c.id
-                p = tx.session.get(Patient, a.patient_id)
-                tx.audit(
-                    "adjudication.assign",
-                    "patient",
-                    p.code,
-                    trial_id=t.id,
-                    new={"adjudicator": u.username, "case": code, "visits": list(order)},
-                )
-            tx.audit(
-                "worklist.extend",
-                "worklist",
-                f"{t.code}/-1/{u.username}",
-                trial_id=t.id,
-                new={"seed": seed, "cases": len(queue)},
+        tx = op.tx
+        t = find_trial(tx.session, trial)
+        refuse_if_locked(t)
+        proto = protocol_of(t)
+        u = repo.user_by_name(tx.session, adjudicator)
+        if u is None or u.role != "adjudicator" or u.disabled:
+            raise NotFound(f"no adjudicator {adjudicator!r}")
+        queue = repo.adjudications_of(tx.session, t, "queued")
+        if not queue:
+            raise InvalidInput("the adjudication queue is empty")
+        camp = special_campaign(tx, t, -1, "adjudication", proto)
+        labels = json.loads(camp.visits)
+        w = repo.worklist(tx.session, camp, u.id)
+        if w is None:
+            w = Worklist(
+                campaign_id=camp.id,
+                reader_id=u.id,
+                seed="",
+                inputs=json.dumps({"reader": u.username, "read_type": "adjudication"}),
+                generated_at=tx.now,
             )
-            return len(queue)
+            tx.session.add(w)
+            tx.session.flush()
+        position = len(repo.cases_of(tx.session, w))
+        taken = set(repo.all_case_codes(tx.session))
+        seed = secrets.token_hex(16)
+        from scorer.core.randomness import Stream
 
-    def adjudications(self, s: UserSession, trial: str) -> dict[str, Any]:
+        rng = Stream(seed, f"adjudication:{u.username}")
+        for a in queue:
+            code = new_code()
+            while code in taken:
+                code = new_code()
+            taken.add(code)
+            order = rng.shuffled(labels) if proto.design == "paired_blinded" else labels
+            c = Case(
+                worklist_id=w.id,
+                position=position,
+                code=code,
+                patient_id=a.patient_id,
+                read_type="adjudication",
+                original_position=None,
+                visits=json.dumps(list(order)),
+            )
+            tx.session.add(c)
+            tx.session.flush()
+            position += 1
+            a.status = "assigned"
+            a.adjudicator_id = u.id
+            a.case_id = c.id
+            p = patient_of(tx.session, a.patient_id)
+            tx.audit(
+                "adjudication.assign",
+                "patient",
+                p.code,
+                trial_id=t.id,
+                new={"adjudicator": u.username, "case": code, "visits": list(order)},
+            )
+        tx.audit(
+            "worklist.extend",
+            "worklist",
+            f"{t.code}/-1/{u.username}",
+            trial_id=t.id,
+            new={"seed": seed, "cases": len(queue)},
+        )
+        return len(queue)
+
+    @operation("coordinator", "monitor")
+    def adjudications(self, op: Op, trial: str) -> dict[str, Any]:
         """The queue and the results: per patient the reasons, the readers' changes, the rule
         applied, the adjudicator and the final scores."""
-        self._active(s, "coordinator", "monitor")
-        with self.store.read() as db:
-            t = find_trial(db, trial)
-            proto = protocol_of(t)
-            rows = []
-            for a in repo.adjudications_of(db, t):
-                p = db.get(Patient, a.patient_id)
-                row: dict[str, Any] = {
-                    "status": a.status,
-                    "reasons": json.loads(a.reasons),
-                    "rule": json.loads(a.rule),
-                    "queued_at": a.queued_at,
-                    "done_at": a.done_at,
-                    "adjudicator": repo.user_by_id(db, a.adjudicator_id).username
-                    if a.adjudicator_id
-                    else None,
-                    "result": json.loads(a.result) if a.result else None,
-                }
-                if s.role == "coordinator":
-                    row["patient"] = p.code if p else None
-                    row["changes"] = json.loads(a.changes)
-                rows.append(row)
-            return {
-                "trial": trial,
-                "trigger": proto.adjudication_trigger,
-                "difference": proto.adjudication_difference,
-                "frozen_sdc": proto.frozen_sdc,
-                "final_rule": proto.final_rule,
-                "patients": rows,
+        db = op.db
+        t = find_trial(db, trial)
+        proto = protocol_of(t)
+        rows = []
+        for a in repo.adjudications_of(db, t):
+            p = db.get(Patient, a.patient_id)
+            row: dict[str, Any] = {
+                "status": a.status,
+                "reasons": json.loads(a.reasons),
+                "rule": json.loads(a.rule),
+                "queued_at": a.queued_at,
+                "done_at": a.done_at,
+                "adjudicator": repo.user_by_id(db, a.adjudicator_id).username
+                if a.adjudicator_id
+                else None,
+                "result": json.loads(a.result) if a.result else None,
             }
+            if op.user.role == "coordinator":
+                row["patient"] = p.code if p else None
+                row["changes"] = json.loads(a.changes)
+            rows.append(row)
+        return {
+            "trial": trial,
+            "trigger": proto.adjudication_trigger,
+            "difference": proto.adjudication_difference,
+            "frozen_sdc": proto.frozen_sdc,
+            "final_rule": proto.final_rule,
+            "patients": rows,
+        }
+
+
+def patient_of(db: Any, patient_id: int) -> Patient:
+    """The patient a read or a queued adjudication refers to (a foreign key, so it exists;
+    NotFound names the id if the database says otherwise)."""
+    p: Patient | None = db.get(Patient, patient_id)
+    if p is None:
+        raise NotFound(f"no patient with id {patient_id}")
+    return p
 
 
 def case_reads_by_label(db: Any, c: Any, t: Any) -> list[tuple[str, Any]]:
