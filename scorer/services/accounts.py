@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from scorer.services.errors import AuthError, InvalidInput, NotFound
-from scorer.services.operation import Service
+from scorer.services.operation import Op, Service, check_account, check_open, operation, own_session
 from scorer.services.session import UserSession, new_code, parse_time, timing_hash
 from scorer.services.validation import check_name, check_password, check_username, need_reason
 from scorer.store import repository as repo
@@ -24,8 +24,9 @@ class AccountsService(Service):
     """Log-in, log-out, lock and unlock of a session; password changes; users added, listed,
     disabled and reset."""
 
+    @own_session
     def login(self, username: str, password: str) -> UserSession:
-        """Check the password; count failures and lock the account after too many."""
+        """Log in: check the password; count failures and lock the account after too many."""
         now = self._now()
         with self._write(None, username) as tx:
             user = repo.user_by_name(tx.session, username)
@@ -68,19 +69,23 @@ class AccountsService(Service):
             raise AuthError(failure)
         return session
 
+    @own_session
     def logout(self, s: UserSession) -> None:
+        """Log out: end the session (recorded); an ended session stays ended."""
         if s.closed:
             return
         with self._write(s) as tx:
             tx.event("logout", s.username, None, s.id)
         s.closed = True
 
+    @own_session
     def lock(self, s: UserSession) -> None:
         """Lock the session now (the reader steps away)."""
         s.locked = True
         with self._write(s) as tx:
             tx.event("session.locked", s.username, {"by": "user"}, s.id)
 
+    @own_session
     def unlock(self, s: UserSession, password: str) -> None:
         """Unlock a locked session with the same user's password."""
         if s.closed:
@@ -103,14 +108,19 @@ class AccountsService(Service):
         s.locked = False
         s.last_active = now
 
+    @own_session
     def change_password(self, s: UserSession, old: str, new: str) -> None:
         """Change one's own password (also the first-log-in change): the old password, and a
         new one meeting the policy (not one of the account's last passwords either)."""
-        self._active(s, allow_must_change=True)
-        check_password(new, s.username, s.full_name)
-        if old == new:
-            raise InvalidInput("the new password must differ from the old one")
+        # Its own session handling: the session checked as for any operation but allowed to
+        # change a password it must change; a wrong old password's count is committed before
+        # the error, as a failed log-in's is.
+        now = check_open(self._ctx, s)
         with self._write(s) as tx:
+            check_account(tx.session, s, (), True, now)
+            check_password(new, s.username, s.full_name)
+            if old == new:
+                raise InvalidInput("the new password must differ from the old one")
             user = repo.user_by_id(tx.session, s.user_id)
             if user.locked_until and parse_time(user.locked_until) > self._now():
                 failure = "this account is locked after repeated failed attempts"
@@ -127,11 +137,9 @@ class AccountsService(Service):
             raise AuthError(failure)
         s.must_change_password = False
 
-    def add_user(
-        self, s: UserSession, username: str, full_name: str, role: str, password: str
-    ) -> None:
+    @operation("admin", write=True)
+    def add_user(self, op: Op, username: str, full_name: str, role: str, password: str) -> None:
         """Create an account (admin); it must change its password at first log-in."""
-        self._active(s, "admin")
         check_username(username)
         if role not in ROLES:
             raise InvalidInput(f"unknown role {role!r} (roles: {', '.join(ROLES)})")
@@ -139,74 +147,68 @@ class AccountsService(Service):
             raise InvalidInput("a printed name is required (it appears on signatures)")
         check_name(full_name, "printed name")
         check_password(password, username, full_name)
-        with self._write(s) as tx:
-            if repo.user_by_name(tx.session, username) is not None:
-                raise InvalidInput(f"the user ID {username!r} is taken")
-            hashed = hash_password(password)
-            user = repo.add_user(
-                tx.session,
-                username,
-                full_name,
-                role,
-                hashed,
-                must_change=True,
-                now=tx.now,
-            )
-            repo.set_password(tx.session, user, hashed, tx.now, HISTORY)
-            tx.audit("user.add", "user", username, new={"role": role, "full_name": full_name})
+        if repo.user_by_name(op.db, username) is not None:
+            raise InvalidInput(f"the user ID {username!r} is taken")
+        hashed = hash_password(password)
+        user = repo.add_user(op.db, username, full_name, role, hashed, must_change=True, now=op.now)
+        repo.set_password(op.db, user, hashed, op.now, HISTORY)
+        op.tx.audit("user.add", "user", username, new={"role": role, "full_name": full_name})
 
-    def list_users(self, s: UserSession) -> list[dict[str, Any]]:
-        self._active(s, "admin", "coordinator")
-        with self.store.read() as db:
-            return [
-                {
-                    "username": u.username,
-                    "full_name": u.full_name,
-                    "role": u.role,
-                    "disabled": u.disabled,
-                    "locked": bool(u.locked_until and parse_time(u.locked_until) > self._now()),
-                    "must_change_password": u.must_change_password,
-                }
-                for u in repo.all_users(db)
-            ]
+    @operation("admin", "coordinator")
+    def list_users(self, op: Op) -> list[dict[str, Any]]:
+        """List the accounts: role, and whether disabled, locked or due a new password."""
+        now = self._now()
+        return [
+            {
+                "username": u.username,
+                "full_name": u.full_name,
+                "role": u.role,
+                "disabled": u.disabled,
+                "locked": bool(u.locked_until and parse_time(u.locked_until) > now),
+                "must_change_password": u.must_change_password,
+            }
+            for u in repo.all_users(op.db)
+        ]
 
-    def disable_user(self, s: UserSession, username: str, reason: str) -> None:
-        self._active(s, "admin")
+    @operation("admin", write=True)
+    def disable_user(self, op: Op, username: str, reason: str) -> None:
+        """Disable an account, with a reason (admin; not one's own)."""
         need_reason(reason)
-        if username == s.username:
+        if username == op.user.username:
             raise InvalidInput("you cannot disable your own account")
-        with self._write(s) as tx:
-            user = repo.user_by_name(tx.session, username)
-            if user is None:
-                raise NotFound(f"no user {username!r}")
-            tx.audit(
-                "user.disable",
-                "user",
-                username,
-                old={"disabled": user.disabled},
-                new={"disabled": True},
-                reason=reason,
-            )
-            user.disabled = True
+        user = repo.user_by_name(op.db, username)
+        if user is None:
+            raise NotFound(f"no user {username!r}")
+        op.tx.audit(
+            "user.disable",
+            "user",
+            username,
+            old={"disabled": user.disabled},
+            new={"disabled": True},
+            reason=reason,
+        )
+        user.disabled = True
 
-    def reset_password(self, s: UserSession, username: str, password: str, reason: str) -> None:
+    @operation("admin", write=True)
+    def reset_password(self, op: Op, username: str, password: str, reason: str) -> None:
         """Set a temporary password (admin); the user must change it at next log-in."""
-        self._active(s, "admin")
         need_reason(reason)
         check_password(password, username)
-        with self._write(s) as tx:
-            user = repo.user_by_name(tx.session, username)
-            if user is None:
-                raise NotFound(f"no user {username!r}")
-            previous = repo.password_history(tx.session, user, HISTORY)
-            check_password(password, username, user.full_name, previous)
-            repo.set_password(tx.session, user, hash_password(password), tx.now, HISTORY)
-            user.must_change_password = True
-            user.failed_logins = 0
-            user.locked_until = None
-            tx.audit("user.password_reset", "user", username, reason=reason)
+        user = repo.user_by_name(op.db, username)
+        if user is None:
+            raise NotFound(f"no user {username!r}")
+        previous = repo.password_history(op.db, user, HISTORY)
+        check_password(password, username, user.full_name, previous)
+        repo.set_password(op.db, user, hash_password(password), op.now, HISTORY)
+        user.must_change_password = True
+        user.failed_logins = 0
+        user.locked_until = None
+        op.tx.audit("user.password_reset", "user", username, reason=reason)
 
+    @own_session
     def keep_alive(self, s: UserSession) -> None:
         """Mark a running service's session (the DICOM receiver) active, so it does not lock
         for inactivity while it runs; refused like any call once the account is disabled."""
-        self._active(s)
+        now = check_open(self._ctx, s)
+        with self._ctx.read() as db:
+            check_account(db, s, (), False, now)

@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from scorer.services.errors import ScorerError
-from scorer.services.operation import Service
+from scorer.services.operation import Op, Service, operation
 from scorer.services.oversight import verify_store
-from scorer.services.session import UserSession
 from scorer.services.validation import check_name, check_password, check_username
 from scorer.store import repository as repo
 from scorer.store.database import Store, StoreError
@@ -239,13 +238,15 @@ def restore(
 class DatabaseService(Service):
     """Backups of the open database (the other database operations need no session)."""
 
-    def backup(self, s: UserSession, out: Path) -> dict[str, Any]:
+    # No transaction of its own: the copy is long work, and SQLite's online backup takes a
+    # consistent copy while others write; its audit row is written after, in a short one.
+    @operation("admin", "coordinator", transaction=False)
+    def backup(self, op: Op, out: Path) -> dict[str, Any]:
         """An online backup of the SQLite store, with its receipts and the key's location
         (never the key), in one zip; audited with the row counts and heads it recorded."""
         from scorer.store.backup import BackupError
         from scorer.store.backup import backup as make_backup
 
-        self._active(s, "admin", "coordinator")
         loc = self.store.location
         if loc.sqlite_path is None:
             raise ScorerError(
@@ -259,12 +260,12 @@ class DatabaseService(Service):
                 loc.receipts_path,
                 loc.key_path,
                 Path(out),
-                s.username,
+                op.user.username,
                 self._now_str(),
             )
         except (BackupError, OSError, sqlite3.Error) as exc:
             raise ScorerError(f"the backup was not made: {exc}") from exc
-        with self._write(s) as tx:
+        with self._ctx.write(op.user.username) as tx:
             tx.audit(
                 "database.backup",
                 "database",

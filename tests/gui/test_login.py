@@ -173,7 +173,7 @@ def test_the_workstation_shows_the_log_in_before_the_database_is_open(
         log_in(qtbot, dialog, "carl", OWN_PW)
     assert opener.done and opener.error is None
     assert dialog.session is not None and dialog.session.username == "carl"
-    opener.get().logout(dialog.session)
+    opener.get().accounts.logout(dialog.session)
     opener.close()
 
 

@@ -836,11 +836,10 @@ def _service_classes() -> list[type]:
 
 def _takes_session(member: Any) -> bool:
     """Whether a service method is an operation called with the caller's session: declared
-    with @operation, or (not yet declared) with a UserSession as its first argument."""
-    if hasattr(member, "rights"):
-        return getattr(member.rights, "session", "checked") == "checked" or (
-            len(inspect.signature(member).parameters) >= 2
-        )
+    with @operation, or (@own_session or not yet declared) with a UserSession as its first
+    argument (log-in is declared @own_session but takes none)."""
+    if hasattr(member, "rights") and getattr(member.rights, "session", "checked") == "checked":
+        return True
     params = list(inspect.signature(member).parameters.values())
     if len(params) < 2:
         return False
