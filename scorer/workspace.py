@@ -26,14 +26,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from scorer.services import database
 from scorer.services.accounts import AccountsService
 from scorer.services.adjudication import AdjudicationService
 from scorer.services.calibration import CalibrationService
 from scorer.services.coordination import CoordinationService
-from scorer.services.database import DatabaseService, database_exists, resolve
+from scorer.services.database import DatabaseService, Restored, database_exists, resolve
 from scorer.services.errors import (
     AuthError,
     Conflict,
@@ -47,7 +46,7 @@ from scorer.services.errors import (
 from scorer.services.exchange import ExchangeService
 from scorer.services.images import ImagesService
 from scorer.services.operation import Context
-from scorer.services.oversight import OversightService
+from scorer.services.oversight import OversightService, verify_store
 from scorer.services.reading import MEANINGS, ReadingService, ReadView, ScoreAck, content_hash
 from scorer.services.session import Settings, UserSession, format_time, new_code
 from scorer.services.trials import DESIGNS, TrialsService
@@ -157,15 +156,13 @@ class Workspace:
         return database.grant_workstation(role, db, location)
 
     @staticmethod
-    def restore(
-        archive: Path, db: str | None = None, location: Location | None = None
-    ) -> dict[str, Any]:
+    def restore(archive: Path, db: str | None = None, location: Location | None = None) -> Restored:
         """Restore a backup to a new database path, checked, then verified."""
         return database.restore(archive, db, location)
 
     def verify(self) -> Verification:
         """Verify the audit chain, the event chain, the receipts and every signature."""
-        return self.oversight.verify()
+        return verify_store(self.store)
 
     def close(self) -> None:
         self.store.close()

@@ -61,7 +61,7 @@ def user_list(*, format: OutputFormat = "text", login: Login) -> int:
     """The accounts, with their role and whether disabled, locked or due a new password."""
 
     def body(ws: Any, s: Any, pw: Passwords) -> int:
-        emit(format, ws.accounts.list_users(s), _user_lines)
+        emit(format, [u.to_dict() for u in ws.accounts.list_users(s)], _user_lines)
         return EXIT_OK
 
     return run_store(login, body)

@@ -15,7 +15,7 @@ def progress(*, trial: str, format: OutputFormat = "text", login: Login) -> int:
     """the reading's progress per reader (coordinator)"""
 
     def body(ws: Any, s: Any, pw: Passwords) -> int:
-        emit(format, ws.coordination.progress(s, trial), _progress_lines)
+        emit(format, ws.coordination.progress(s, trial).to_dict(), _progress_lines)
         return EXIT_OK
 
     return run_store(login, body)
@@ -50,7 +50,8 @@ def flags_list(
     """
 
     def body(ws: Any, s: Any, pw: Passwords) -> int:
-        emit(format, ws.coordination.flags(s, trial, open_only=not all), _flag_lines)
+        flags = ws.coordination.flags(s, trial, open_only=not all)
+        emit(format, [f.to_dict() for f in flags], _flag_lines)
         return EXIT_OK
 
     return run_store(login, body)
@@ -104,7 +105,7 @@ def calibration_worklists(*, trial: str, login: Login) -> int:
     """calibration worklists for the assigned readers"""
 
     def body(ws: Any, s: Any, pw: Passwords) -> int:
-        made = ws.calibration.calibration_worklists(s, trial)
+        made = ws.calibration.calibration_worklists(s, trial).cases
         for reader, n in sorted(made.items()):
             print(f"{reader}: {n} calibration case(s)")
         if not made:
@@ -119,7 +120,7 @@ def calibration_show(*, format: OutputFormat = "text", trial: str, login: Login)
     """each reader's agreement with the reference"""
 
     def body(ws: Any, s: Any, pw: Passwords) -> int:
-        emit(format, ws.calibration.calibration_report(s, trial), _calibration_lines)
+        emit(format, ws.calibration.calibration_report(s, trial).to_dict(), _calibration_lines)
         return EXIT_OK
 
     return run_store(login, body)
@@ -173,8 +174,8 @@ def adjudication_update(*, trial: str, login: Login) -> int:
     def body(ws: Any, s: Any, pw: Passwords) -> int:
         out = ws.adjudication.update_adjudication(s, trial)
         print(
-            f"{out['checked']} patient(s) checked, {out['queued']} newly discrepant, "
-            f"{out['done']} adjudication(s) completed"
+            f"{out.checked} patient(s) checked, {out.queued} newly discrepant, "
+            f"{out.done} adjudication(s) completed"
         )
         return EXIT_OK
 
@@ -198,7 +199,7 @@ def adjudication_show(*, format: OutputFormat = "text", trial: str, login: Login
     """the queue, the rule applied and the results"""
 
     def body(ws: Any, s: Any, pw: Passwords) -> int:
-        emit(format, ws.adjudication.adjudications(s, trial), _adjudication_lines)
+        emit(format, ws.adjudication.adjudications(s, trial).to_dict(), _adjudication_lines)
         return EXIT_OK
 
     return run_store(login, body)

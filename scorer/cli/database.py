@@ -92,10 +92,10 @@ def backup(*, out: Annotated[str, Opt(metavar="FILE.zip")], login: Login) -> int
 
     def body(ws: Any, s: Any, pw: Passwords) -> int:
         info = ws.database.backup(s, Path(out))
-        rows = sum(info["rows"].values())
-        head = info["heads"]["audit_events"]
-        print(f"wrote {out}: {rows} rows, audit head {head['rows']} rows {head['mac'][:16]}…")
-        print(f"  the audit key is not in the backup; it stays at {info['key']['path']}")
+        rows = sum(info.rows.values())
+        head = info.heads["audit_events"]
+        print(f"wrote {out}: {rows} rows, audit head {head.rows} rows {head.mac[:16]}…")
+        print(f"  the audit key is not in the backup; it stays at {info.key.path}")
         return EXIT_OK
 
     return run_store(login, body)
@@ -119,15 +119,15 @@ def restore(
     except ScorerError as exc:
         err(str(exc))
         return EXIT_ERROR
-    head = info["heads"]["audit_events"]
+    head = info.record.heads["audit_events"]
     print(
-        f"restored {sum(info['rows'].values())} rows (audit head {head['rows']} rows, "
-        f"{head['mac'][:16]}…), checked against the backup; the audit trail verifies"
+        f"restored {sum(info.record.rows.values())} rows (audit head {head.rows} rows, "
+        f"{head.mac[:16]}…), checked against the backup; the audit trail verifies"
     )
-    if info.get("images_missing"):
+    if info.images_missing:
         print(
-            f"warning: {info['images_missing']} of {info['images']} images are not in the "
-            f"readers' store at {info['readers_store']} (backups hold no images): point "
+            f"warning: {info.images_missing} of {info.images} images are not in the "
+            f"readers' store at {info.readers_store} (backups hold no images): point "
             "readers_store and originals_store in the config (or SCORER_READERS_STORE and "
             "SCORER_ORIGINALS_STORE) at the image stores the database was using",
             file=sys.stderr,

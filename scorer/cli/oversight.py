@@ -23,7 +23,7 @@ def audit_verify(*, format: OutputFormat = "text", database: Database) -> int:
         err(str(exc))
         return EXIT_ERROR
     try:
-        result = ws.oversight.verify()
+        result = ws.verify()
     finally:
         ws.close()
     report = {

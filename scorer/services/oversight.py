@@ -8,12 +8,11 @@ from typing import Any
 
 from scorer.services.errors import NotFound
 from scorer.services.lookups import chain_head
-from scorer.services.operation import Service
+from scorer.services.operation import Op, Service, operation
 from scorer.services.reading import ReadView, content_hash
-from scorer.services.session import UserSession
 from scorer.store import repository as repo
 from scorer.store.audit import Verification
-from scorer.store.database import Store
+from scorer.store.database import Session, Store
 
 #: Keys of audit details that would tell a monitor who the patient is or which visit a
 #: read is: dropped from timelines before unblinding (a monitor sees case codes only).
@@ -36,46 +35,48 @@ class OversightService(Service):
     """Reading sessions and timelines, the audit trail and events (blinded for a monitor), and
     verification."""
 
-    def events(self, s: UserSession, username: str | None = None) -> list[dict[str, Any]]:
-        self._active(s, "monitor", "admin", "coordinator")
-        with self.store.read() as db:
-            return [
-                {
-                    "seq": e.seq,
-                    "at": e.at,
-                    "username": e.username,
-                    "session": e.session,
-                    "kind": e.kind,
-                    "subject": e.subject,
-                    "detail": json.loads(e.detail) if e.detail else None,
-                }
-                for e in repo.events(db, username)
-            ]
+    @operation("monitor", "admin", "coordinator")
+    def events(self, op: Op, username: str | None = None) -> list[dict[str, Any]]:
+        """The event log (log-ins, cases opened, films viewed, exports), of one user or all."""
+        db = op.db
+        return [
+            {
+                "seq": e.seq,
+                "at": e.at,
+                "username": e.username,
+                "session": e.session,
+                "kind": e.kind,
+                "subject": e.subject,
+                "detail": json.loads(e.detail) if e.detail else None,
+            }
+            for e in repo.events(db, username)
+        ]
 
-    def audit_trail(self, s: UserSession) -> list[dict[str, Any]]:
+    @operation("monitor", "admin", "coordinator")
+    def audit_trail(self, op: Op) -> list[dict[str, Any]]:
         """Every audit row; a monitor's leave out what would tie a case to a patient or a
         visit (see :attr:`BLINDED_KEYS`)."""
-        self._active(s, "monitor", "admin", "coordinator")
-        blind = s.role == "monitor"
-        with self.store.read() as db:
-            return [
-                {
-                    "seq": a.seq,
-                    "at": a.at,
-                    "username": a.username,
-                    "action": a.action,
-                    "entity": a.entity,
-                    "entity_id": a.entity_id,
-                    "old": blinded_text(a.old, blind),
-                    "new": blinded_text(a.new, blind),
-                    "reason": a.reason,
-                }
-                for a in repo.audit_rows(db)
-            ]
+        blind = op.user.role == "monitor"
+        db = op.db
+        return [
+            {
+                "seq": a.seq,
+                "at": a.at,
+                "username": a.username,
+                "action": a.action,
+                "entity": a.entity,
+                "entity_id": a.entity_id,
+                "old": blinded_text(a.old, blind),
+                "new": blinded_text(a.new, blind),
+                "reason": a.reason,
+            }
+            for a in repo.audit_rows(db)
+        ]
 
+    @operation("monitor", "coordinator", "admin")
     def reading_sessions(
         self,
-        s: UserSession,
+        op: Op,
         reader: str | None = None,
         day: str | None = None,
         case: str | None = None,
@@ -83,147 +84,34 @@ class OversightService(Service):
         """Every log-in session from the event log: who, start, end, cases opened, seconds
         on cases, films viewed and seconds per film; filtered by user, day (YYYY-MM-DD of the
         start) or a case code opened."""
-        self._active(s, "monitor", "coordinator", "admin")
-        with self.store.read() as db:
-            by: dict[str, dict[str, Any]] = {}
-            for e in repo.events(db, reader):
-                if not e.session:
-                    continue
-                row = by.setdefault(
-                    e.session,
-                    {
-                        "session": e.session,
-                        "user": e.username,
-                        "start": e.at,
-                        "end": e.at,
-                        "cases": [],
-                        "seconds_on_cases": 0.0,
-                        "images": {},
-                        "events": 0,
-                        "ended": False,
-                    },
-                )
-                row["end"] = e.at
-                row["events"] += 1
-                if e.kind == "case.opened" and e.subject not in row["cases"]:
-                    row["cases"].append(e.subject)
-                if e.kind == "case.closed" and e.detail:
-                    row["seconds_on_cases"] += float(json.loads(e.detail).get("seconds", 0.0))
-                if e.kind == "image.viewed" and e.detail:
-                    seconds = float(json.loads(e.detail).get("seconds", 0.0))
-                    row["images"][e.subject] = row["images"].get(e.subject, 0.0) + seconds
-                if e.kind == "logout":
-                    row["ended"] = True
-        out = []
-        for row in by.values():
-            if day and not row["start"].startswith(day):
-                continue
-            if case and case not in row["cases"]:
-                continue
-            row["cases_opened"] = len(row["cases"])
-            row["seconds_on_cases"] = round(row["seconds_on_cases"], 1)
-            images = row.pop("images")
-            row["images_viewed"] = len(images)
-            # Time per image: seconds on screen per film viewed (both films of a pair count).
-            row["seconds_per_image"] = (
-                round(sum(images.values()) / len(images), 1) if images else None
-            )
-            out.append(row)
-        return sorted(out, key=lambda r: r["start"])
+        return sessions_of(op.db, reader, day, case)
 
-    def session_timeline(self, s: UserSession, session_id: str) -> list[dict[str, Any]]:
+    @operation("monitor", "coordinator", "admin")
+    def session_timeline(self, op: Op, session_id: str) -> list[dict[str, Any]]:
         """One session's timeline: its events (log-in, cases opened and closed, locks,
         exports) and the audit rows its user wrote meanwhile (each score with old → new and
         reason, signatures), in time order. A monitor sees case codes, never patients."""
-        self._active(s, "monitor", "coordinator", "admin")
-        with self.store.read() as db:
-            events = [e for e in repo.events(db) if e.session == session_id]
-            if not events:
-                raise NotFound(f"no session {session_id!r}")
-            user, start, end = events[0].username, events[0].at, events[-1].at
-            case_of_read = repo.case_codes_of_reads(db)
-            rows: list[dict[str, Any]] = [
-                {
-                    "at": e.at,
-                    "source": "event",
-                    "what": e.kind,
-                    "subject": e.subject,
-                    "detail": json.loads(e.detail) if e.detail else None,
-                    "reason": "",
-                }
-                for e in events
-            ]
-            for a in repo.audit_rows(db):
-                if a.username != user or not start <= a.at <= end:
-                    continue
-                subject = a.entity_id
-                if a.entity == "read" and a.entity_id in case_of_read:
-                    subject = f"case {case_of_read[a.entity_id]}"
-                elif a.entity == "patient" and s.role == "monitor":
-                    subject = "(a patient)"
-                rows.append(
-                    {
-                        "at": a.at,
-                        "source": "audit",
-                        "what": a.action,
-                        "subject": subject,
-                        "detail": detail(a.old, a.new, s.role == "monitor"),
-                        "reason": a.reason,
-                    }
-                )
-        return sorted(rows, key=lambda r: (r["at"], r["source"] != "event"))
+        return timeline_of(op.db, session_id, blind=op.user.role == "monitor")
 
-    def session_document(self, s: UserSession, session_id: str) -> Any:
+    @operation("monitor", "coordinator", "admin", transaction=False)
+    def session_document(self, op: Op, session_id: str) -> Any:
         """One session's timeline as a report document (CSV, PDF, ...); audited as an export."""
-        from scorer.reports.document import Document, Section, Table
-
-        rows = self.session_timeline(s, session_id)
-        info = next((r for r in self.reading_sessions(s) if r["session"] == session_id), None)
-        doc = Document(
-            f"Reading session {session_id[:8]}",
-            [
-                ("User", str(info["user"] if info else "")),
-                ("Start", str(info["start"] if info else "")),
-                ("End", str(info["end"] if info else "")),
-                ("Cases opened", str(info["cases_opened"] if info else "")),
-            ],
-            [
-                Section(
-                    "Timeline",
-                    [
-                        Table(
-                            "Timeline",
-                            f"Events and audit rows of the session (n = {len(rows)})",
-                            ["At", "Source", "What", "Subject", "Detail", "Reason"],
-                            [
-                                [
-                                    r["at"],
-                                    r["source"],
-                                    r["what"],
-                                    r["subject"],
-                                    one_line(r["detail"]),
-                                    r["reason"],
-                                ]
-                                for r in rows
-                            ],
-                        )
-                    ],
-                )
-            ],
-            {"timeline": rows},
-        )
-        self._audit_export(s, None, f"session {session_id}", json.dumps(rows, sort_keys=True))
+        # Read in one transaction, then record the export in a short write of its own: the
+        # document is built in between without holding the lock readers' saves need.
+        with self._ctx.read() as db:
+            rows = timeline_of(db, session_id, blind=op.user.role == "monitor")
+            info = next((r for r in sessions_of(db) if r["session"] == session_id), None)
+        doc = session_report(session_id, rows, info)
+        self._audit_export(op.user, None, f"session {session_id}", json.dumps(rows, sort_keys=True))
         return doc
 
-    def audit_document(self, s: UserSession) -> Any:
+    @operation("monitor", "coordinator", "admin", transaction=False)
+    def audit_document(self, op: Op) -> Any:
         """The whole audit trail as a report document, with the verification result; audited
         as an export."""
-        from scorer.reports.document import Document, Paragraph, Section, Table
-
-        self._active(s, "monitor", "coordinator", "admin")
-        result = self.verify()
-        blind = s.role == "monitor"
-        with self.store.read() as db:
+        # Verification and the rows are read first; the export is recorded in a short write.
+        result = verify_store(self.store)
+        with self._ctx.read() as db:
             rows = [
                 [
                     a.seq,
@@ -231,40 +119,64 @@ class OversightService(Service):
                     a.username,
                     a.action,
                     a.entity_id,
-                    one_line(blinded_text(a.new, blind)),
+                    one_line(blinded_text(a.new, op.user.role == "monitor")),
                     a.reason,
                 ]
                 for a in repo.audit_rows(db)
             ]
             head = chain_head(db)
-        doc = Document(
-            "Audit trail",
-            [
-                ("Verification", "verifies" if result.ok else "; ".join(result.errors[:3])),
-                ("Head", f"{head['rows']} rows, MAC {head['mac']}"),
-                ("Signatures checked", str(result.signatures)),
-            ],
-            [
-                Section(
-                    "Rows",
-                    [
-                        Paragraph("Each row's MAC chains it to the one before (HMAC-SHA-256)."),
-                        Table(
-                            "Audit trail",
-                            f"The audit trail (n = {len(rows)} rows)",
-                            ["Seq", "At", "User", "Action", "Entity", "New", "Reason"],
-                            rows,
-                        ),
-                    ],
-                )
-            ],
-        )
-        self._audit_export(s, None, "audit trail document", str(head))
+        doc = trail_report(rows, head, result)
+        self._audit_export(op.user, None, "audit trail document", str(head))
         return doc
 
-    def verify(self) -> Verification:
-        """Verify the audit chain, the event chain, the receipts and every signature."""
-        return verify_store(self.store)
+
+def sessions_of(
+    db: Session, reader: str | None = None, day: str | None = None, case: str | None = None
+) -> list[dict[str, Any]]:
+    """The log-in sessions of the event log, filtered (see OversightService.reading_sessions)."""
+    by: dict[str, dict[str, Any]] = {}
+    for e in repo.events(db, reader):
+        if not e.session:
+            continue
+        row = by.setdefault(
+            e.session,
+            {
+                "session": e.session,
+                "user": e.username,
+                "start": e.at,
+                "end": e.at,
+                "cases": [],
+                "seconds_on_cases": 0.0,
+                "images": {},
+                "events": 0,
+                "ended": False,
+            },
+        )
+        row["end"] = e.at
+        row["events"] += 1
+        if e.kind == "case.opened" and e.subject not in row["cases"]:
+            row["cases"].append(e.subject)
+        if e.kind == "case.closed" and e.detail:
+            row["seconds_on_cases"] += float(json.loads(e.detail).get("seconds", 0.0))
+        if e.kind == "image.viewed" and e.detail:
+            seconds = float(json.loads(e.detail).get("seconds", 0.0))
+            row["images"][e.subject] = row["images"].get(e.subject, 0.0) + seconds
+        if e.kind == "logout":
+            row["ended"] = True
+    out = []
+    for row in by.values():
+        if day and not row["start"].startswith(day):
+            continue
+        if case and case not in row["cases"]:
+            continue
+        row["cases_opened"] = len(row["cases"])
+        row["seconds_on_cases"] = round(row["seconds_on_cases"], 1)
+        images = row.pop("images")
+        row["images_viewed"] = len(images)
+        # Time per image: seconds on screen per film viewed (both films of a pair count).
+        row["seconds_per_image"] = round(sum(images.values()) / len(images), 1) if images else None
+        out.append(row)
+    return sorted(out, key=lambda r: r["start"])
 
 
 def detail(old: str, new: str, blind: bool) -> Any:
@@ -313,3 +225,100 @@ def verify_store(store: Store) -> Verification:
         if result.ok:
             repo.verify_signatures(db, result, ReadView, content_hash)
     return result
+
+
+def timeline_of(db: Session, session_id: str, blind: bool) -> list[dict[str, Any]]:
+    """One session's events and its user's audit rows meanwhile, in time order (see
+    OversightService.session_timeline); ``blind`` for a monitor."""
+    events = [e for e in repo.events(db) if e.session == session_id]
+    if not events:
+        raise NotFound(f"no session {session_id!r}")
+    user, start, end = events[0].username, events[0].at, events[-1].at
+    case_of_read = repo.case_codes_of_reads(db)
+    rows: list[dict[str, Any]] = [
+        {
+            "at": e.at,
+            "source": "event",
+            "what": e.kind,
+            "subject": e.subject,
+            "detail": json.loads(e.detail) if e.detail else None,
+            "reason": "",
+        }
+        for e in events
+    ]
+    for a in repo.audit_rows(db):
+        if a.username != user or not start <= a.at <= end:
+            continue
+        subject = a.entity_id
+        if a.entity == "read" and a.entity_id in case_of_read:
+            subject = f"case {case_of_read[a.entity_id]}"
+        elif a.entity == "patient" and blind:
+            subject = "(a patient)"
+        rows.append(
+            {
+                "at": a.at,
+                "source": "audit",
+                "what": a.action,
+                "subject": subject,
+                "detail": detail(a.old, a.new, blind),
+                "reason": a.reason,
+            }
+        )
+    return sorted(rows, key=lambda r: (r["at"], r["source"] != "event"))
+
+
+def session_report(session_id: str, rows: list[dict[str, Any]], info: dict[str, Any] | None) -> Any:
+    """One session's timeline as a report document."""
+    from scorer.reports.document import Document, Section, Table
+
+    def fact(key: str) -> str:
+        return str(info[key] if info else "")
+
+    table = Table(
+        "Timeline",
+        f"Events and audit rows of the session (n = {len(rows)})",
+        ["At", "Source", "What", "Subject", "Detail", "Reason"],
+        [
+            [r["at"], r["source"], r["what"], r["subject"], one_line(r["detail"]), r["reason"]]
+            for r in rows
+        ],
+    )
+    return Document(
+        f"Reading session {session_id[:8]}",
+        [
+            ("User", fact("user")),
+            ("Start", fact("start")),
+            ("End", fact("end")),
+            ("Cases opened", fact("cases_opened")),
+        ],
+        [Section("Timeline", [table])],
+        {"timeline": rows},
+    )
+
+
+def trail_report(rows: list[list[Any]], head: dict[str, Any], result: Verification) -> Any:
+    """The audit trail's rows as a report document, with the verification result."""
+    from scorer.reports.document import Document, Paragraph, Section, Table
+
+    return Document(
+        "Audit trail",
+        [
+            ("Verification", "verifies" if result.ok else "; ".join(result.errors[:3])),
+            ("Head", f"{head['rows']} rows, MAC {head['mac']}"),
+            ("Signatures checked", str(result.signatures)),
+        ],
+        [
+            Section(
+                "Rows",
+                [
+                    Paragraph("Each row's MAC chains it to the one before (HMAC-SHA-256)."),
+                    Table(
+                        "Audit trail",
+                        f"The audit trail (n = {len(rows)} rows)",
+                        ["Seq", "At", "User", "Action", "Entity", "New", "Reason"],
+                        rows,
+                    ),
+                ],
+            )
+        ],
+    )

@@ -98,7 +98,7 @@ def build_store(folder: Path) -> GoldenStore:
             reader = ws.accounts.login("reader1", PASSWORDS["reader1"])
             case = template.cases["reader1"][0]
             flag = ws.reading.raise_flag(reader, case, "visit B may be another patient")
-            assert ws.oversight.verify().ok
+            assert ws.verify().ok
         finally:
             ws.close()
     shutil.rmtree(folder / "incoming")

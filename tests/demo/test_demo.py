@@ -112,7 +112,7 @@ def test_demo_content_and_passwords_printed_once(demo: dict[str, object]) -> Non
             assert rows and all(r["status"] == "signed" for r in rows)
         third = [r for r in full if r["reader"] == READERS[2]]
         assert third and all(r["status"] == "not started" for r in third)
-        assert ws.oversight.verify().ok
+        assert ws.verify().ok
     finally:
         ws.close()
 

@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from scorer.services.adjudication import AdjudicationUpdate
 from scorer.workspace import InvalidInput
 from tests.desk.conftest import Desk, scores
 
@@ -87,13 +88,13 @@ def test_exactly_the_expected_patients_are_queued(desk: Desk, rule: str) -> None
     settings, expected = RULES[rule]
     configure(desk, settings)
     out = desk.ws.adjudication.update_adjudication(desk.coord, "ADJ")
-    assert out == {"checked": 6, "queued": len(expected), "done": 0}
-    report = desk.ws.adjudication.adjudications(desk.coord, "ADJ")
+    assert out == AdjudicationUpdate(checked=6, queued=len(expected), done=0)
+    report = desk.ws.adjudication.adjudications(desk.coord, "ADJ").to_dict()  # as the CLI prints
     by_code = {v: k for k, v in codes.items()}
     assert {by_code[a["patient"]] for a in report["patients"]} == expected
     assert all(a["status"] == "queued" and a["reasons"] for a in report["patients"])
     # Running it again queues nobody twice.
-    assert desk.ws.adjudication.update_adjudication(desk.coord, "ADJ")["queued"] == 0
+    assert desk.ws.adjudication.update_adjudication(desk.coord, "ADJ").queued == 0
     trail = desk.ws.oversight.audit_trail(desk.coord)
     queued = [r for r in trail if r["action"] == "adjudication.queue"]
     assert {by_code[r["entity_id"]] for r in queued} == expected
@@ -102,7 +103,7 @@ def test_exactly_the_expected_patients_are_queued(desk: Desk, rule: str) -> None
     )
     # A monitor sees the queue without patients or changes.
     mona = desk.user("mona", "monitor")
-    seen = desk.ws.adjudication.adjudications(mona, "ADJ")["patients"]
+    seen = desk.ws.adjudication.adjudications(mona, "ADJ").to_dict()["patients"]
     assert len(seen) == len(expected) and all("patient" not in a for a in seen)
 
 
@@ -174,8 +175,8 @@ def test_final_scores_follow_the_rule_with_its_tie_break(desk: Desk, final_rule:
             username=None if adam.signed_once else "adam",
         )
     out = ws.adjudication.update_adjudication(coord, "ADJ")
-    assert out["done"] == 3
-    report = ws.adjudication.adjudications(coord, "ADJ")
+    assert out.done == 3
+    report = ws.adjudication.adjudications(coord, "ADJ").to_dict()
     for a in report["patients"]:
         real = by_code[a["patient"]]
         assert a["status"] == "done" and a["adjudicator"] == "adam"
@@ -188,4 +189,4 @@ def test_final_scores_follow_the_rule_with_its_tie_break(desk: Desk, final_rule:
             assert result["reads"] == CHOSEN[final_rule][real]
     results = [r for r in ws.oversight.audit_trail(coord) if r["action"] == "adjudication.result"]
     assert len(results) == 3
-    assert ws.oversight.verify().ok
+    assert ws.verify().ok

@@ -49,7 +49,7 @@ def test_calibration_feedback_agreement_and_release(desk: Desk) -> None:
     rita = desk.user("rita", "reader")
     ws.worklists.assign_reader(coord, "CAL", "rita")
     ws.worklists.generate_worklists(coord, "CAL")
-    assert ws.calibration.calibration_worklists(coord, "CAL") == {"rita": 1}
+    assert ws.calibration.calibration_worklists(coord, "CAL").cases == {"rita": 1}
     full = ws.worklists.worklist(coord, "CAL", "rita")
     calibration = [r for r in full if r["read_type"] == "calibration"]
     primary = [r for r in full if r["read_type"] == "primary"]
@@ -85,21 +85,21 @@ def test_calibration_feedback_agreement_and_release(desk: Desk) -> None:
     ws.reading.sign_case(rita, case, PASSWORD, username="rita")
     fb = ws.calibration.calibration_feedback(rita, case)
     for letter, label in zip("AB", visits, strict=True):
-        rows = {row["area"]: row for row in fb["visits"][letter]}
+        rows = {row.area: row for row in fb.visits[letter]}
         assert len(rows) == len(SVH.areas)
         for d in SVH.areas:
             row = rows[str(d.area)]
             mine, ref = typed[letter][d.area], reference[label][d.area]
             if mine.score is None:
-                assert row["verdict"] == "not comparable" and row["difference"] is None
+                assert row.verdict == "not comparable" and row.difference is None
             else:
-                assert row["difference"] == mine.score - ref.score
+                assert row.difference == mine.score - ref.score
                 want = {0: "same", 1: "within one"}.get(abs(mine.score - ref.score), "differs")
-                assert row["verdict"] == want
+                assert row.verdict == want
     with pytest.raises(NotFound):
         ws.calibration.calibration_feedback(rita, primary[0]["code"])  # no feedback on trial cases
 
-    report = ws.calibration.calibration_report(coord, "CAL")
+    report = ws.calibration.calibration_report(coord, "CAL").to_dict()  # as the CLI prints it
     assert report["reference_reads"] == 2
     (r,) = report["readers"]
     assert (r["reader"], r["cases"], r["signed"], r["released"]) == ("rita", 1, 1, False)
@@ -113,7 +113,7 @@ def test_calibration_feedback_agreement_and_release(desk: Desk) -> None:
     assert r["icc_n"] == 2
 
     ws.calibration.release_reader(coord, "CAL", "rita", "calibration agreement acceptable")
-    assert ws.calibration.calibration_report(coord, "CAL")["readers"][0]["released"]
+    assert ws.calibration.calibration_report(coord, "CAL").readers[0].released
     opened = ws.reading.open_case(rita, primary[0]["code"])  # now the trial's cases open
     assert sorted(opened["reads"]) == ["A", "B"]
     with pytest.raises(InvalidInput, match="released already"):

@@ -67,7 +67,7 @@ def log_reading_time(ws: Any, coord: Any, trial: str) -> dict[str, list[str]]:
 
 def test_progress_shows_counts_times_and_patients(built: tuple[Any, Any, str, Any]) -> None:
     ws, coord, trial, codes = built
-    out = ws.coordination.progress(coord, trial)
+    out = ws.coordination.progress(coord, trial).to_dict()  # as `scorer progress` prints it
     assert out["trial"] == trial
     assert out["readers"] == [
         {
@@ -153,8 +153,8 @@ def test_a_monitor_sees_no_patients(built: tuple[Any, Any, str, Any]) -> None:
     ws.accounts.add_user(admin, "mona", "Mona Monitor", "monitor", "Temporary-pass-0")
     monitor = ws.accounts.login("mona", "Temporary-pass-0")
     ws.accounts.change_password(monitor, "Temporary-pass-0", PASSWORD)
-    seen = ws.coordination.progress(monitor, trial)
-    full = ws.coordination.progress(coord, trial)
+    seen = ws.coordination.progress(monitor, trial).to_dict()
+    full = ws.coordination.progress(coord, trial).to_dict()
     assert "patients" not in seen
     assert all("patient" not in row for row in seen["cases"])
     assert seen["readers"] == full["readers"]

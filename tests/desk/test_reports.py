@@ -188,7 +188,7 @@ def test_exports_carry_the_audit_head_and_the_package_checksums_hold(
             assert hashlib.sha256(z.read(name)).hexdigest() == digest == sums[name]
         locked = json.loads(z.read("reads.csv.manifest.json"))
         assert locked["locked"] and locked["lock"]["meaning"] == "approved"
-    assert ws.oversight.verify().ok
+    assert ws.verify().ok
 
 
 @pytest.mark.skipif(shutil.which("pdftotext") is None, reason="pdftotext (poppler-utils) missing")

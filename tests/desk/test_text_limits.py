@@ -20,7 +20,7 @@ def test_names_in_any_script_are_accepted(desk: Desk) -> None:
         desk.ws.trials.create_trial(desk.coord, f"T{i}", name)
         desk.ws.trials.add_patient(desk.coord, f"T{i}", name)
         assert [p["real_id"] for p in desk.ws.trials.list_patients(desk.coord, f"T{i}")] == [name]
-    users = {u["username"]: u["full_name"] for u in desk.ws.accounts.list_users(desk.admin)}
+    users = {u.username: u.full_name for u in desk.ws.accounts.list_users(desk.admin)}
     assert [users[f"u{i}"] for i in range(len(NAMES))] == NAMES
     assert [t["name"] for t in desk.ws.trials.list_trials(desk.coord)] == NAMES
 
@@ -58,7 +58,7 @@ def test_names_refuse_control_and_bidi_characters(desk: Desk) -> None:
             desk.ws.trials.create_trial(desk.coord, "T1", bad)
         with pytest.raises(InvalidInput, match="the patient identifier contains"):
             desk.ws.trials.add_patient(desk.coord, "T2", bad)
-    assert [u["username"] for u in desk.ws.accounts.list_users(desk.admin)] == ["ada", "cora"]
+    assert [u.username for u in desk.ws.accounts.list_users(desk.admin)] == ["ada", "cora"]
     assert [t["code"] for t in desk.ws.trials.list_trials(desk.coord)] == ["T2"]
     assert desk.ws.trials.list_patients(desk.coord, "T2") == []
 
@@ -72,14 +72,12 @@ def test_free_text_has_a_limit_and_keeps_line_breaks_and_bidi(desk: Desk) -> Non
         desk.ws.accounts.disable_user(desk.admin, "u1", "left\x1b[2J")
     with pytest.raises(InvalidInput, match=r"the reason contains a control character \(U\+0085\)"):
         desk.ws.accounts.disable_user(desk.admin, "u1", "left\x85")
-    assert not any(u["disabled"] for u in desk.ws.accounts.list_users(desk.admin))
+    assert not any(u.disabled for u in desk.ws.accounts.list_users(desk.admin))
     # a reason of several lines, tabs, and Arabic with direction marks around a Latin word is
     # prose
     desk.ws.accounts.disable_user(desk.admin, "u1", "left the trial\n\tsee the memo " + "r" * 9_000)
     desk.ws.accounts.disable_user(desk.admin, "u2", "غادر \u200etrial T1\u200f اليوم\u061c")
-    assert all(
-        u["disabled"] for u in desk.ws.accounts.list_users(desk.admin) if u["username"][0] == "u"
-    )
+    assert all(u.disabled for u in desk.ws.accounts.list_users(desk.admin) if u.username[0] == "u")
 
 
 def test_free_text_refuses_bidi_embeddings_overrides_and_isolates(desk: Desk) -> None:
@@ -96,7 +94,7 @@ def test_free_text_refuses_bidi_embeddings_overrides_and_isolates(desk: Desk) ->
             desk.ws.trials.set_trial_setting(desk.coord, "T-R", "reread_share", 0.2, f"abc{c}evil")
         with pytest.raises(InvalidInput, match=re.escape(said)):
             desk.ws.accounts.disable_user(desk.admin, "u1", f"abc{c}evil")
-    assert not any(u["disabled"] for u in desk.ws.accounts.list_users(desk.admin))
+    assert not any(u.disabled for u in desk.ws.accounts.list_users(desk.admin))
     desk.ws.trials.set_trial_setting(desk.coord, "T-R", "reread_share", 0.2, "abc\u200fevil")
 
 
@@ -132,7 +130,7 @@ def test_a_name_must_print_as_something(desk: Desk) -> None:
             desk.ws.trials.create_trial(desk.coord, "T1", bad)
         with pytest.raises(InvalidInput, match="the patient identifier has no letter or digit"):
             desk.ws.trials.add_patient(desk.coord, "T2", bad)
-    assert [u["username"] for u in desk.ws.accounts.list_users(desk.admin)] == ["ada", "cora"]
+    assert [u.username for u in desk.ws.accounts.list_users(desk.admin)] == ["ada", "cora"]
     assert [t["code"] for t in desk.ws.trials.list_trials(desk.coord)] == ["T2"]
     assert desk.ws.trials.list_patients(desk.coord, "T2") == []
     desk.ws.accounts.add_user(desk.admin, "u7", "\u200fשרה כהן", "reader", "Temporary-pass-0")

@@ -127,6 +127,19 @@ class FakeReadingDesk:
             for n in range(1, cases + 1)
         }
 
+    # The window reaches the workspace's services by name; this stand-in plays each of them.
+    @property
+    def images(self) -> FakeReadingDesk:
+        return self
+
+    @property
+    def worklists(self) -> FakeReadingDesk:
+        return self
+
+    @property
+    def reading(self) -> FakeReadingDesk:
+        return self
+
     def _record(self, name: str) -> None:
         self.calls.append((name, threading.get_ident() == self.ui_thread))
 

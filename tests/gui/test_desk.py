@@ -75,8 +75,8 @@ def test_every_page_loads_off_the_ui_thread_and_shows_the_facades_numbers(
     assert recording.on_ui == []
     progress = ws.coordination.progress(coord, trial)
     rows = cells(window.progress.readers)
-    assert [r[0] for r in rows] == [r["reader"] for r in progress["readers"]]
-    assert [int(r[2]) for r in rows] == [r["signed"] for r in progress["readers"]]
+    assert [r[0] for r in rows] == [r.reader for r in progress.readers]
+    assert [int(r[2]) for r in rows] == [r.signed for r in progress.readers]
     assert len(cells(window.progress.patients)) == 4
     assert window.tabs.tabText(2) == "Flags (1)"
     assert "another patient" in cells(window.flags.table)[0][3]
@@ -109,7 +109,7 @@ def test_a_flag_is_answered_and_closed_from_the_desk(
     assert ws.coordination.flags(coord, trial) == []
     qtbot.waitUntil(lambda: window.tabs.tabText(2) == "Flags", timeout=10000)
     closed = ws.coordination.flags(coord, trial, open_only=False)[0]
-    assert closed["answer"] == "Checked: the W24 hand film was re-imported."
+    assert closed.answer == "Checked: the W24 hand film was re-imported."
 
 
 def test_an_image_is_masked_by_drawing_on_it(

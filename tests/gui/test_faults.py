@@ -102,7 +102,7 @@ def test_a_full_disk_loses_nothing_and_scoring_goes_on_when_space_is_back(
     qtbot.waitUntil(lambda: writer.pending_count == 0 and grid.model.failed == 0, timeout=20000)
     after = stored(sample, grid)
     assert len(after) == len(before) + 4
-    assert sample.workspace.oversight.verify().ok
+    assert sample.workspace.verify().ok
     assert writer.stop(10)
     sample.workspace.close()
 
@@ -220,7 +220,7 @@ def test_a_database_turned_read_only_loses_nothing_and_scoring_goes_on_after_rep
     qtbot.waitUntil(lambda: writer.pending_count == 0 and grid.model.failed == 0, timeout=20000)
     after = stored(sample, grid)
     assert len(after) == len(before) + 4
-    assert sample.workspace.oversight.verify().ok
+    assert sample.workspace.verify().ok
     assert writer.stop(10)
     sample.workspace.close()
 

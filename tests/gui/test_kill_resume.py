@@ -71,7 +71,7 @@ def stored_prefix(db: Path, reads: dict[str, str]) -> tuple[int, dict[tuple[str,
         for letter, code in reads.items():
             for area, value in ws.reading.get_read(coordinator, code).scores.items():
                 stored[(letter, area)] = value
-        assert ws.oversight.verify().ok
+        assert ws.verify().ok
     finally:
         ws.close()
     n = 0

@@ -239,8 +239,8 @@ def test_flag_to_coordinator_has_a_key_and_a_menu_item(
         dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
     coordinator = reading.workspace.accounts.login("cora", "Willow-Compass-2024")
     flags = reading.workspace.coordination.flags(coordinator, reading.trial)
-    sent = [f for f in flags if f["flag"] == raised.args[0]]
-    assert [(f["case"], f["message"]) for f in sent] == [
+    sent = [f for f in flags if f.flag == raised.args[0]]
+    assert [(f.case, f.message) for f in sent] == [
         (window.current_code, "visit B may be another patient")
     ]
     # The menu item opens it too.

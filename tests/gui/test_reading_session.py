@@ -141,7 +141,7 @@ def test_log_in_score_a_paired_case_from_the_keyboard_sign_and_go_on(
     assert len(sets) == 3 * 86  # every entry audited on its own row
     signs = [r for r in trail if r["action"] == "read.sign" and r["entity_id"] in reads.values()]
     assert len(signs) == 3
-    assert ws.oversight.verify().ok
+    assert ws.verify().ok
     window.close()
 
 
@@ -390,7 +390,7 @@ def test_a_calibration_case_shows_the_reference_after_signing(
         coordinator, reading.trial, "calibration_reference", "lead-ref", "ref"
     )
     ws.trials.set_trial_setting(coordinator, reading.trial, "calibration_patients", [code], "set")
-    assert ws.calibration.calibration_worklists(coordinator, reading.trial) == {"rita": 1}
+    assert ws.calibration.calibration_worklists(coordinator, reading.trial).cases == {"rita": 1}
     window = open_window(qtbot, reading, tmp_path / "layout")
     assert window.worklist_table.rowCount() == 3  # the calibration case, then the trial's two
     model = window.model

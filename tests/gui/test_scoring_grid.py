@@ -305,9 +305,9 @@ def test_flag_to_coordinator_sends_the_message(
     with qtbot.waitSignal(grid.flagRaised, timeout=10_000) as raised:
         dialog.accept()
     flags = sample.workspace.coordination.flags(sample.coordinator, sample.trial)
-    mine = [f for f in flags if f["flag"] == raised.args[0]]
-    assert mine and mine[0]["message"] == "visit B may be another patient"
-    assert mine[0]["case"] == grid.model.case_code
+    mine = [f for f in flags if f.flag == raised.args[0]]
+    assert mine and mine[0].message == "visit B may be another patient"
+    assert mine[0].case == grid.model.case_code
 
 
 def test_live_totals_follow_the_entries(

@@ -32,6 +32,7 @@ from pydicom.dataset import Dataset
 from scorer.cli import main
 from scorer.demo import TRIAL, VISITS, repo_samples_dir, run_demo
 from scorer.imaging.delivery import NEUTRAL_TIME, deliver_film, film_name, prune_cases
+from scorer.services.lookups import find_trial
 from scorer.store import repository as repo
 from scorer.workspace import InvalidInput, Workspace
 from tests.intake.conftest import COORD_PW, Desk
@@ -144,7 +145,8 @@ def received(demo: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     for reader in READERS:
         station = _workstation(demo, reader)
         try:
-            out[reader] = _received(station, coord, station.login(reader, pw[reader]), reader)
+            s = station.accounts.login(reader, pw[reader])
+            out[reader] = _received(station, coord, s, reader)
         finally:
             station.close()
     return out
@@ -242,7 +244,7 @@ def test_the_delivered_pixel_data_is_the_stored_copys_and_the_files_are_owner_on
     stored: dict[str, bytes] = {}
     stored_uids: list[set[str]] = []
     with ws.store.read() as db:
-        t = ws._trial(db, TRIAL)
+        t = find_trial(db, TRIAL)
         for img in repo.images_of(db, t):
             ds = pydicom.dcmread(loc.image_file(img.reader_path))
             stored[hashlib.sha256(ds.PixelData).hexdigest()] = ds.PixelData
@@ -305,7 +307,7 @@ def _old_style(desk: Desk) -> list[str]:
     loc = desk.ws.store.location
     codes = []
     with desk.ws.store.read() as db:
-        for img in repo.images_of(db, desk.ws._trial(db, "T1")):
+        for img in repo.images_of(db, find_trial(db, "T1")):
             path = loc.image_file(img.reader_path)
             ds = pydicom.dcmread(path)
             ds.StudyInstanceUID = "2.25.1111"
@@ -325,13 +327,13 @@ def test_reissue_rewrites_an_old_style_trials_copies_under_the_current_rules(
     ws.images.mask_image(s, codes[0], [(0, 0, 10, 8)], "burned-in name")
     with ws.store.read() as db:
         old = {
-            i.code: loc.image_file(i.reader_path) for i in repo.images_of(db, ws._trial(db, "T1"))
+            i.code: loc.image_file(i.reader_path) for i in repo.images_of(db, find_trial(db, "T1"))
         }
     monkeypatch.setattr("sys.stdin", io.StringIO(COORD_PW + "\n"))
     argv = ["image", "reissue", "--trial", "T1", "--quiet", "--db", str(desk.db)]
     assert main([*argv, "--user", "cora", "--password-stdin"]) == 0
     with ws.store.read() as db:
-        images = repo.images_of(db, ws._trial(db, "T1"))
+        images = repo.images_of(db, find_trial(db, "T1"))
         new = {i.code: (loc.image_file(i.reader_path), i.reader_sha256) for i in images}
         originals = {i.code: loc.image_file(i.original_path, original=True) for i in images}
     assert not any(p.exists() for p in old.values())
@@ -357,7 +359,7 @@ def test_reissue_rewrites_an_old_style_trials_copies_under_the_current_rules(
     assert sorted(r["entity_id"] for r in trail if r["action"] == "image.reissue") == sorted(codes)
     (trial_row,) = [r for r in trail if r["action"] == "images.reissue"]
     assert json.loads(trial_row["new"]) == {"images": 2, "masked": 1}
-    assert ws.oversight.verify().ok
+    assert ws.verify().ok
 
 
 def test_reissue_without_an_original_changes_nothing(desk: Desk) -> None:
@@ -365,7 +367,7 @@ def test_reissue_without_an_original_changes_nothing(desk: Desk) -> None:
     _old_style(desk)
     loc = ws.store.location
     with ws.store.read() as db:
-        images = repo.images_of(db, ws._trial(db, "T1"))
+        images = repo.images_of(db, find_trial(db, "T1"))
         before = {i.code: (i.reader_path, i.reader_sha256) for i in images}
         loc.image_file(images[1].original_path, original=True).unlink()
     files = sorted(loc.readers_store.rglob("*.dcm"))
@@ -374,7 +376,7 @@ def test_reissue_without_an_original_changes_nothing(desk: Desk) -> None:
     with ws.store.read() as db:
         after = {
             i.code: (i.reader_path, i.reader_sha256)
-            for i in repo.images_of(db, ws._trial(db, "T1"))
+            for i in repo.images_of(db, find_trial(db, "T1"))
         }
     assert after == before
     assert sorted(loc.readers_store.rglob("*.dcm")) == files

@@ -44,6 +44,6 @@ def test_two_databases_on_one_workstation_deliver_into_folders_of_their_own(
     # The same database opened again delivers into the same folder (its films are found).
     again = Workspace.open(db=str(tmp_path / "trial" / "demo.db"))
     try:
-        assert again.films_dir == trial
+        assert again.images.films_dir == trial
     finally:
         again.close()

@@ -128,4 +128,4 @@ def test_mutated_files_are_imported_or_refused_never_crash(desk: Desk, tmp_path:
                 arr = copy.pixel_array
             assert arr.shape == (img.rows, img.columns)
     assert not list(desk.ws.store.location.readers_store.rglob("*.part"))
-    assert desk.ws.oversight.verify().ok
+    assert desk.ws.verify().ok

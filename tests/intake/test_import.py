@@ -306,7 +306,7 @@ def test_importing_again_changes_nothing(desk: Desk, tmp_path: Path) -> None:
     assert res["refused"] == 1 and "SOP Instance UID" in res["files"][0]["reason"]
     trail = [e for e in desk.ws.oversight.audit_trail(desk.s) if e["action"] == "images.import"]
     assert [json.loads(e["new"])["imported"] for e in trail] == [2, 0, 0]
-    assert desk.ws.oversight.verify().ok
+    assert desk.ws.verify().ok
 
 
 def test_unknown_patient_visit_and_burned_in_are_flagged_not_guessed(

@@ -95,5 +95,5 @@ def test_sigkill_during_import_leaves_only_whole_images(desk: Desk, tmp_path: Pa
     assert res["duplicates"] == len(rows)
     assert len(ws.images.list_images(s, "T1")) == n
     assert not list(ws.store.location.readers_store.rglob("*.part"))
-    assert ws.oversight.verify().ok
+    assert ws.verify().ok
     ws.close()

@@ -18,6 +18,7 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
 
 from scorer.cli import main
+from scorer.services.lookups import find_trial
 from scorer.store import repository as repo
 from scorer.workspace import Workspace
 from tests.intake.conftest import COORD_PW, Desk
@@ -60,7 +61,7 @@ def test_reissue_reads_originals_without_preamble_or_file_meta(
     with ws.store.read() as db:
         kept = {
             i.source_name: loc.image_file(i.original_path, original=True).read_bytes()
-            for i in repo.images_of(db, ws._trial(db, "T1"))
+            for i in repo.images_of(db, find_trial(db, "T1"))
         }
     # The originals are kept as they came: no preamble, no file meta.
     assert kept[str(tmp_path / "in" / "meta-first.dcm")][128:132] != b"DICM"
@@ -76,7 +77,7 @@ def test_reissue_reads_originals_without_preamble_or_file_meta(
         with ws2.store.read() as db:
             copies = {
                 Path(i.source_name).name: ws2.store.location.image_file(i.reader_path)
-                for i in repo.images_of(db, ws2._trial(db, "T1"))
+                for i in repo.images_of(db, find_trial(db, "T1"))
             }
         for name, pixels in films.items():
             copy = pydicom.dcmread(copies[name])

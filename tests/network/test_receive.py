@@ -337,7 +337,7 @@ def test_the_command_runs_until_sigterm_and_leaves_nothing_half_imported(
     actions = [e["action"] for e in ws.oversight.audit_trail(s)]
     assert actions.count("dicom.receive.start") == 1 and actions.count("dicom.receive.stop") == 1
     assert "dicom.association" in actions
-    check = ws.oversight.verify()
+    check = ws.verify()
     assert check.ok, check.errors
     ws.close()
 

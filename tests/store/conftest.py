@@ -292,7 +292,7 @@ def _build_populated(folder: Path, db: str) -> PopulatedTemplate:
         for u in POPULATED_USERS:
             if u not in sessions:
                 sessions[u] = ws.accounts.login(u, POPULATED_USERS[u][2])
-        assert ws.oversight.verify().ok
+        assert ws.verify().ok
     finally:
         ws.close()
     for suffix in ("-wal", "-shm"):

@@ -29,10 +29,10 @@ def test_backup_and_restore_keep_every_row_and_the_audit_head(
     admin = c.session_of_role("admin")
     before = facts(c.path)
     info = c.ws.database.backup(admin, tmp_path / "b.zip")
-    assert info["rows"] == before["rows"] and info["heads"] == before["heads"]
+    assert info.to_dict()["rows"] == before["rows"] and info.to_dict()["heads"] == before["heads"]
     with zipfile.ZipFile(tmp_path / "b.zip") as z:
         assert set(z.namelist()) == {"database.sqlite", "receipts", "backup.json"}
-        key = Path(info["key"]["path"]).read_bytes()
+        key = Path(info.key.path).read_bytes()
         assert all(key not in z.read(n) for n in z.namelist())  # never the key itself
     target = c.path.with_name("restored.sqlite")
     with pytest.raises(ScorerError, match="audit key is not at"):
@@ -46,17 +46,17 @@ def test_backup_and_restore_keep_every_row_and_the_audit_head(
         Workspace.restore(tmp_path / "b.zip", str(target))
     placed.chmod(0o600)
     restored = Workspace.restore(tmp_path / "b.zip", str(target))
-    assert restored["images"] == restored["images_missing"] == 0  # the populated store has none
+    assert restored.images == restored.images_missing == 0  # the populated store has none
     after = facts(target)
     # The restore appends its own audit row; everything before it is as backed up.
     assert {k: v for k, v in after["rows"].items() if k != "audit_events"} == {
-        k: v for k, v in info["rows"].items() if k != "audit_events"
+        k: v for k, v in info.rows.items() if k != "audit_events"
     }
-    assert after["rows"]["audit_events"] == info["rows"]["audit_events"] + 1
-    assert restored["heads"]["audit_events"] == before["heads"]["audit_events"]
+    assert after["rows"]["audit_events"] == info.rows["audit_events"] + 1
+    assert restored.record.to_dict()["heads"]["audit_events"] == before["heads"]["audit_events"]
     ws = Workspace.open(str(target))
     try:
-        assert ws.oversight.verify().ok
+        assert ws.verify().ok
     finally:
         ws.close()
 

@@ -154,7 +154,7 @@ def _open_and_log_in() -> str:
     ws = Workspace.open()
     try:
         ws.accounts.login(COORD[0], COORD[2])  # a log-in is written: an event row and a receipt
-        return str(ws.oversight.verify().ok)
+        return str(ws.verify().ok)
     finally:
         ws.close()
 
@@ -205,7 +205,7 @@ def test_the_key_and_receipts_are_shared_with_the_workstations_group_only(
     os.environ["SCORER_CONFIG"] = str(centre.config)
     ws = Workspace.open()
     try:
-        assert ws.oversight.verify().ok
+        assert ws.verify().ok
     finally:
         ws.close()
 
@@ -223,7 +223,7 @@ def test_an_append_only_receipts_file_takes_receipts_and_refuses_rewrites(
         try:
             s = ws.accounts.login(COORD[0], COORD[2])
             ws.trials.add_patient(s, "T1", "SITE1-0002")
-            result = ws.oversight.verify()
+            result = ws.verify()
         finally:
             ws.close()
         assert result.ok and result.warnings == [], result

@@ -133,7 +133,7 @@ def test_two_workstations_never_lose_an_update(database: str) -> None:
         for r in ws.oversight.audit_trail(ws_admin)
         if r["action"] == "score.set" and r["entity_id"] == code
     ]
-    assert ws.oversight.verify().ok
+    assert ws.verify().ok
     ws.close()
     stored = []
     for r in trail:

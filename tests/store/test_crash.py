@@ -375,7 +375,7 @@ def test_sigkill_while_scoring_loses_no_committed_score(
 
     ws = Workspace.open(db=db)
     try:
-        result = ws.oversight.verify()
+        result = ws.verify()
     finally:
         ws.close()
     assert result.ok, f"{summary}\n{result.errors}"

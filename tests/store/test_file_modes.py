@@ -134,7 +134,7 @@ def test_everything_the_demo_an_import_and_the_exports_write_is_owner_only(
     monkeypatch.delenv("SCORER_DB", raising=False)
     ws = Workspace.open(str(demo["db"]))
     try:
-        assert ws.oversight.verify().ok  # an open connection keeps the WAL files to look at
+        assert ws.verify().ok  # an open connection keeps the WAL files to look at
         write_everything(demo, out, monkeypatch)
         for name, path in store_files(base).items():
             assert path.is_file(), name
@@ -192,7 +192,7 @@ def test_with_audit_group_the_shared_files_take_the_group_and_exports_stay_owner
     monkeypatch.delenv("SCORER_DB", raising=False)
     ws = Workspace.open(str(demo["db"]))
     try:
-        assert ws.oversight.verify().ok
+        assert ws.verify().ok
         write_everything(demo, out, monkeypatch)
         shared = store_files(base)
         for name, expected in (

@@ -56,7 +56,7 @@ def test_lock_needs_every_read_signed_and_the_password(populated_copy: Any) -> N
     assert c.ws.trials.trial_settings(coord, "T1")["locked"]
     (row,) = [r for r in c.ws.oversight.audit_trail(coord) if r["action"] == "trial.lock"]
     assert digest in row["new"] and '"approved"' in row["new"]
-    assert c.ws.oversight.verify().ok
+    assert c.ws.verify().ok
 
 
 @pytest.mark.parametrize(
@@ -95,7 +95,7 @@ def test_unlock_needs_a_reason_and_a_second_persons_signature(populated_copy: An
     (row,) = [r for r in c.ws.oversight.audit_trail(coord) if r["action"] == "trial.unlock"]
     assert row["reason"] == "data query from the sponsor"
     assert c.full_name(admin) in row["new"] and c.full_name(coord.username) in row["new"]
-    assert c.ws.oversight.verify().ok
+    assert c.ws.verify().ok
     # Writes work again.
     s = c.session("reader1")
     code = c.ws.reading.start_read(s, "T1", c.patient(2), "W0")
@@ -105,5 +105,5 @@ def test_unlock_needs_a_reason_and_a_second_persons_signature(populated_copy: An
 def test_a_lock_flag_set_behind_the_facade_fails_verification(populated_copy: Any) -> None:
     c = populated_copy
     c.sql_write("UPDATE trials SET locked = true WHERE code = 'T1'")
-    result = c.ws.oversight.verify()
+    result = c.ws.verify()
     assert not result.ok and any("without a lock signature" in e for e in result.errors)

@@ -468,7 +468,7 @@ def test_a_reads_import_refuses_a_reader_id_that_user_add_refuses(cli: Cli, tmp_
         s = ws.accounts.login("cora", OWN_PW)
         assert ws.trials.list_patients(s, "EXAMPLE") == []
         admin = ws.accounts.login("ada", ADMIN_PW)
-        assert {u["username"] for u in ws.accounts.list_users(admin)} == {"ada", "cora"}
+        assert {u.username for u in ws.accounts.list_users(admin)} == {"ada", "cora"}
     finally:
         ws.close()
     # The untouched file still imports (its readers R1, R2 are valid user IDs).

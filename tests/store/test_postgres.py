@@ -79,7 +79,7 @@ def test_the_facade_scores_signs_and_verifies_on_postgresql(
     ws.reading.sign_read(s, code, "Tulip-Garden-2024", username="rita")
     view = ws.reading.get_read(s, code)
     assert view.status == "signed" and len(view.scores) == len(SVH.areas)
-    result = ws.oversight.verify()
+    result = ws.verify()
     assert result.ok, result.errors
     assert result.signatures == 1 and result.rows["audit_events"] > len(SVH.areas)
     ws.close()
@@ -106,7 +106,7 @@ def test_the_trail_is_append_only_and_tampering_is_caught(
     finally:
         eng.dispose()
     ws = Workspace.open(db=url)
-    result = ws.oversight.verify()
+    result = ws.verify()
     ws.close()
     assert not result.ok and any("row 3" in e for e in result.errors), result.errors
 
@@ -174,7 +174,7 @@ def test_two_processes_appending_at_once_leave_both_chains_linear(
         out, err = c.communicate(timeout=300)
         assert c.returncode == 0 and "done" in out, err
     ws = Workspace.open(db=url)
-    result = ws.oversight.verify()
+    result = ws.verify()
     assert result.ok, result.errors
     eng = create_engine(url)
     try:
@@ -248,7 +248,7 @@ def test_a_workstation_role_scores_but_cannot_rewrite_the_trail(
         area = SVH.areas[0].area
         ws.reading.set_score(s, code, area, AreaScore.scored(1), change_reason="second look")
         ws.reading.log_event(s, "case.opened", "x")
-        result = ws.oversight.verify()
+        result = ws.verify()
     finally:
         ws.close()
     assert result.ok, result.errors
@@ -291,7 +291,7 @@ def test_a_workstation_role_scores_but_cannot_rewrite_the_trail(
         con.execute("ROLLBACK")
     ws = Workspace.open(db=url)
     try:
-        assert ws.oversight.verify().ok
+        assert ws.verify().ok
     finally:
         ws.close()
 
@@ -330,7 +330,7 @@ def test_the_readme_set_up_an_owner_role_and_a_workstation_role(
         coord = new_user(ws, admin, "cora", "coordinator", "Willow-Compass-2024")
         ws.trials.create_trial(coord, "T1", visits=[("W0", 0.0)])
         ws.trials.add_patient(coord, "T1", "HOSP-0001")
-        assert ws.oversight.verify().ok
+        assert ws.verify().ok
     finally:
         ws.close()
     capsys.readouterr()

@@ -261,8 +261,8 @@ def _add_user(c: Any, s: UserSession) -> None:
 
 def _list_users(c: Any, s: UserSession) -> None:
     users = c.ws.accounts.list_users(s)
-    assert {u["username"] for u in users} >= {"admin", "reader1", "monitor1"}
-    assert not any("hash" in k for u in users for k in u)
+    assert {u.username for u in users} >= {"admin", "reader1", "monitor1"}
+    assert not any("hash" in k for u in users for k in u.to_dict())
     assert "$argon2" not in repr(users)
 
 
@@ -369,7 +369,7 @@ def _raise_flag(c: Any, s: UserSession) -> None:
             c.ws.reading.raise_flag(s, case, "visit B may be another patient")
         return
     number = c.ws.reading.raise_flag(s, case, "visit B may be another patient")
-    assert any(f["flag"] == number for f in c.ws.coordination.flags(s, "T1"))
+    assert any(f.flag == number for f in c.ws.coordination.flags(s, "T1"))
 
 
 def _flags(c: Any, s: UserSession) -> None:
@@ -384,7 +384,7 @@ def _answer_flag(c: Any, s: UserSession) -> None:
         c.ws.coordination.answer_flag(s, "T1", number, "re-imported the W24 hand film")
         assert c.ws.coordination.flags(s, "T1") == []
         closed = c.ws.coordination.flags(s, "T1", open_only=False)
-        assert closed[0]["answer"] == "re-imported the W24 hand film" and closed[0]["closed"]
+        assert closed[0].answer == "re-imported the W24 hand film" and closed[0].closed
         return
     c.ws.coordination.answer_flag(s, "T1", 1, "anything")
 
@@ -585,9 +585,9 @@ def _export_reads(c: Any, s: UserSession) -> None:
 
 def _progress(c: Any, s: UserSession) -> None:
     p = c.ws.coordination.progress(s, "T1")
-    assert [r["reader"] for r in p["readers"]] == ["reader1"]
-    assert {row["case"] for row in p["cases"]} == set(c.cases("reader1"))
-    assert ("patients" in p) == (s.role == "coordinator")  # a monitor sees case codes only
+    assert [r.reader for r in p.readers] == ["reader1"]
+    assert {row.case for row in p.cases} == set(c.cases("reader1"))
+    assert ("patients" in p.to_dict()) == (s.role == "coordinator")  # a monitor: case codes only
 
 
 def _reassign_image(c: Any, s: UserSession) -> None:
@@ -627,7 +627,7 @@ def _calibration_worklists(c: Any, s: UserSession) -> None:
             s, "T1", "calibration_patients", [c.patient(2)], "training set"
         )
     made = c.ws.calibration.calibration_worklists(s, "T1")
-    assert set(made) == {"reader1", "reader2"}
+    assert set(made.cases) == {"reader1", "reader2"}
 
 
 def _calibration_feedback(c: Any, s: UserSession) -> None:
@@ -636,7 +636,7 @@ def _calibration_feedback(c: Any, s: UserSession) -> None:
 
 
 def _calibration_report(c: Any, s: UserSession) -> None:
-    assert c.ws.calibration.calibration_report(s, "T1")["readers"] == []
+    assert c.ws.calibration.calibration_report(s, "T1").readers == ()
 
 
 def _release_reader(c: Any, s: UserSession) -> None:
@@ -660,7 +660,7 @@ def _assign_adjudications(c: Any, s: UserSession) -> None:
 
 
 def _adjudications(c: Any, s: UserSession) -> None:
-    assert c.ws.adjudication.adjudications(s, "T1")["patients"] == []
+    assert c.ws.adjudication.adjudications(s, "T1").patients == ()
 
 
 def _lock_trial(c: Any, s: UserSession) -> None:
@@ -713,7 +713,7 @@ def _backup(c: Any, s: UserSession) -> None:
         assert not out.exists()
         return
     info = c.ws.database.backup(s, out)
-    assert info["rows"]["reads"] > 0 and out.exists()
+    assert info.rows["reads"] > 0 and out.exists()
 
 
 def _first_session(c: Any, s: UserSession) -> str:
@@ -913,7 +913,7 @@ def test_operation_as_role(populated_copy: Any, op: str, role: str) -> None:
         assert _tables(c, DATA) == before
         assert c.sql("SELECT count(*) FROM audit_events") == audit_before
         return
-    assert c.ws.oversight.verify().ok
+    assert c.ws.verify().ok
 
 
 def test_a_monitor_changes_no_trial_data(populated_copy: Any) -> None:

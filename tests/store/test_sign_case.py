@@ -76,4 +76,4 @@ def test_signing_a_complete_case_signs_every_visit_and_reopening_voids_them(
         c.ws.reading.reopen_case(s, case, "again")
     c.ws.reading.sign_case(s, case, c.password("reader1"))  # later signatures: the password alone
     assert _statuses(c, s, reads) == {"signed"}
-    assert c.ws.oversight.verify().ok
+    assert c.ws.verify().ok

@@ -94,7 +94,7 @@ def test_signing_needs_every_area_scored_or_not_assessable(populated_copy: Any) 
     assert view.status == "signed"
     assert view.scores[missing[-1]] == AreaScore(reason="other")
     assert view.reason_text[missing[-1]] == "toe amputated"
-    assert ws.oversight.verify().ok
+    assert ws.verify().ok
 
 
 # ------------------------------------------------------------------ user ID and password
@@ -126,7 +126,7 @@ def test_the_first_signature_of_a_session_needs_the_user_id_later_ones_the_passw
     with pytest.raises(AuthError, match="needs your user ID"):
         ws.reading.sign_read(again, second, pw)
     ws.reading.sign_read(again, second, pw, username="reader1")
-    assert ws.oversight.verify().ok
+    assert ws.verify().ok
 
 
 def test_a_wrong_password_at_signing_is_refused_and_counts_toward_lockout(
@@ -155,7 +155,7 @@ def test_a_wrong_password_at_signing_is_refused_and_counts_toward_lockout(
         ws.reading.sign_read(s, code, pw, username="reader1")
     assert ws.reading.get_read(s, code).status == "in_progress"
     assert _signatures(c, code) == []
-    assert ws.oversight.verify().ok
+    assert ws.verify().ok
 
 
 def test_a_disabled_account_does_not_sign_from_a_session_still_open(populated_copy: Any) -> None:
@@ -224,7 +224,7 @@ def test_a_signature_records_printed_name_utc_time_meaning_and_content_hash(
     # A signed read is not signed twice.
     with pytest.raises(InvalidInput, match="signed already"):
         ws.reading.sign_read(s, code, pw)
-    assert ws.oversight.verify().ok
+    assert ws.verify().ok
 
 
 def test_the_content_hash_covers_the_scores(populated_copy: Any) -> None:
@@ -295,14 +295,14 @@ def test_changing_a_signed_read_needs_a_reason_and_voids_the_signature(
     assert json.loads(change["old"]) == {"area": str(HAND_ERO), "score": old.score}
     assert json.loads(change["new"]) == {"area": str(HAND_ERO), "score": new.score}
     assert change["reason"] == "typo: 5, not the value entered"
-    assert ws.oversight.verify().ok
+    assert ws.verify().ok
 
     # Signed again: a second "sign" row over the new content.
     digest = ws.reading.sign_read(s, code, pw, username="reader1")
     sigs = _signatures(c, code)
     assert [x["kind"] for x in sigs] == ["sign", "void", "sign"]
     assert sigs[2]["content_hash"] == digest != signed["content_hash"]
-    result = ws.oversight.verify()
+    result = ws.verify()
     assert result.ok, result.errors
     assert result.signatures == c.sql("SELECT count(*) FROM signatures")[0][0]
 
@@ -334,7 +334,7 @@ def test_reopen_needs_a_reason_and_the_read_must_be_signed_again(populated_copy:
     ws.reading.sign_read(s, code, pw, username="reader1")
     assert ws.reading.get_read(s, code).status == "signed"
     assert [x["kind"] for x in _signatures(c, code)] == ["sign", "void", "sign"]
-    assert ws.oversight.verify().ok
+    assert ws.verify().ok
 
 
 def test_verify_is_ok_after_signing_changing_reopening_and_re_signing(
@@ -354,7 +354,7 @@ def test_verify_is_ok_after_signing_changing_reopening_and_re_signing(
     ws.reading.sign_read(s, code, pw)
     adj_code = c.read("adjud1", "complete")
     ws.reading.sign_read(adj, adj_code, adj_pw, username="adjud1")
-    result = ws.oversight.verify()
+    result = ws.verify()
     assert result.ok, result.errors
     assert [x["kind"] for x in _signatures(c, code)] == [
         "sign",
@@ -468,4 +468,4 @@ def test_the_audit_trail_records_old_and_new_for_a_score_change(populated_copy: 
     ]
     [cleared] = _audit(ws, monitor, "score.clear", code)
     assert json.loads(cleared["old"]) == {"area": str(new_area), "score": 2}
-    assert ws.oversight.verify().ok
+    assert ws.verify().ok

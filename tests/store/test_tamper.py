@@ -56,7 +56,7 @@ def plain(db: PopulatedCopy) -> Iterator[Behind]:
 def verify(db: PopulatedCopy) -> Verification:
     ws = Workspace.open(db=db.db)
     try:
-        return ws.oversight.verify()
+        return ws.verify()
     finally:
         ws.close()
 

@@ -159,7 +159,7 @@ def test_freeze_rules_after_the_first_signed_read(fresh_db: str, tmp_path: Path)
     assert json.loads(row["new"]) == {"thresholds": ["sdc80", "0.5"]}
     with pytest.raises(InvalidInput, match="sdc_level"):
         ws.trials.set_trial_setting(c, "T1", "sdc_level", 90, "typo")
-    assert ws.oversight.verify().ok
+    assert ws.verify().ok
     ws.close()
 
 
