@@ -450,7 +450,7 @@ def _build(ws: object, passwords: dict[str, str], samples: Path, say: Say) -> No
 
     assert isinstance(ws, Workspace)
     admin = ws.accounts.login("admin", passwords["admin"])
-    existing = {u["username"] for u in ws.accounts.list_users(admin)}
+    existing = {u.username for u in ws.accounts.list_users(admin)}
     for user, name, role in ACCOUNTS:
         if user in existing:
             continue

@@ -832,9 +832,9 @@ class AdjudicationPage(_Page):
         ws, s = self.desk.ws, self.desk.session
         out = ws.adjudication.adjudications(s, self.desk.trial)
         out["adjudicators"] = [
-            u["username"]
+            u.username
             for u in ws.accounts.list_users(s)
-            if u["role"] == "adjudicator" and not u.get("disabled")
+            if u.role == "adjudicator" and not u.disabled
         ]
         return out
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from scorer.services.errors import AuthError, InvalidInput, NotFound
@@ -18,6 +19,23 @@ from scorer.store.passwords import (
 from scorer.store.schema import (
     ROLES,
 )
+
+
+@dataclass(frozen=True)
+class Account:
+    """One account as listed: user ID, printed name, role, and whether it is disabled, locked
+    after failed log-ins, or due a new password."""
+
+    username: str
+    full_name: str
+    role: str
+    disabled: bool
+    locked: bool
+    must_change_password: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """The account as JSON: the fields in their order (``scorer user list --format json``)."""
+        return asdict(self)
 
 
 class AccountsService(Service):
@@ -155,18 +173,18 @@ class AccountsService(Service):
         op.tx.audit("user.add", "user", username, new={"role": role, "full_name": full_name})
 
     @operation("admin", "coordinator")
-    def list_users(self, op: Op) -> list[dict[str, Any]]:
+    def list_users(self, op: Op) -> list[Account]:
         """List the accounts: role, and whether disabled, locked or due a new password."""
         now = self._now()
         return [
-            {
-                "username": u.username,
-                "full_name": u.full_name,
-                "role": u.role,
-                "disabled": u.disabled,
-                "locked": bool(u.locked_until and parse_time(u.locked_until) > now),
-                "must_change_password": u.must_change_password,
-            }
+            Account(
+                username=u.username,
+                full_name=u.full_name,
+                role=u.role,
+                disabled=u.disabled,
+                locked=bool(u.locked_until and parse_time(u.locked_until) > now),
+                must_change_password=u.must_change_password,
+            )
             for u in repo.all_users(op.db)
         ]
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,73 @@ from scorer.store.passwords import (
     HISTORY,
     hash_password,
 )
+
+
+@dataclass(frozen=True)
+class ChainHead:
+    """The last row of a MAC chain (the audit trail, the event log): its number and MAC."""
+
+    rows: int
+    mac: str
+
+
+@dataclass(frozen=True)
+class KeyPlace:
+    """Where the audit key lives (a backup never holds the key): its path, and the first 16
+    hex digits of its SHA-256 when it was there."""
+
+    path: str
+    fingerprint: str | None
+
+
+@dataclass(frozen=True)
+class BackupRecord:
+    """What a backup records of itself (its ``backup.json``): who made it, when, of which
+    file, the copy's SHA-256, where the key is, the schema revision, every table's row count
+    and the chain heads by table."""
+
+    kind: str
+    made_by: str
+    made_at: str
+    source: str
+    sha256: str
+    key: KeyPlace
+    revision: str | None
+    rows: dict[str, int]
+    heads: dict[str, ChainHead]
+
+    @classmethod
+    def from_dict(cls, info: Mapping[str, Any]) -> BackupRecord:
+        """The record from its JSON form (:mod:`scorer.store.backup`'s ``backup.json``)."""
+        key = info["key"]
+        return cls(
+            kind=str(info["kind"]),
+            made_by=str(info["made_by"]),
+            made_at=str(info["made_at"]),
+            source=str(info["source"]),
+            sha256=str(info["sha256"]),
+            key=KeyPlace(str(key["path"]), key.get("fingerprint")),
+            revision=info["revision"],
+            rows={str(t): int(n) for t, n in info["rows"].items()},
+            heads={
+                str(t): ChainHead(int(h["rows"]), str(h["mac"])) for t, h in info["heads"].items()
+            },
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record's JSON form, keys in ``backup.json``'s order."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Restored:
+    """A restore's outcome: the backup's record, and how many of the images the database
+    names the readers' store (its path) does not have (backups hold no images)."""
+
+    record: BackupRecord
+    images: int
+    images_missing: int
+    readers_store: str
 
 
 def resolve(db: str | None = None) -> Location:
@@ -171,9 +239,7 @@ def grant_workstation(
     return statements
 
 
-def restore(
-    archive: Path, db: str | None = None, location: Location | None = None
-) -> dict[str, Any]:
+def restore(archive: Path, db: str | None = None, location: Location | None = None) -> Restored:
     """Restore a backup to a new database path, checked by row counts and chain heads,
     then verify the audit trail with the key at its configured place."""
     from scorer.store.backup import BackupError, read_info
@@ -227,12 +293,14 @@ def restore(
         # say how many the configured readers' store does not have.
         with store.read() as session:
             stored = repo.reader_paths(session)
-        info["images"] = len(stored)
-        info["images_missing"] = sum(1 for p in stored if not store.location.image_file(p).exists())
-        info["readers_store"] = str(store.location.readers_store)
+        return Restored(
+            BackupRecord.from_dict(info),
+            images=len(stored),
+            images_missing=sum(1 for p in stored if not store.location.image_file(p).exists()),
+            readers_store=str(store.location.readers_store),
+        )
     finally:
         store.close()
-    return info
 
 
 class DatabaseService(Service):
@@ -241,7 +309,7 @@ class DatabaseService(Service):
     # No transaction of its own: the copy is long work, and SQLite's online backup takes a
     # consistent copy while others write; its audit row is written after, in a short one.
     @operation("admin", "coordinator", transaction=False)
-    def backup(self, op: Op, out: Path) -> dict[str, Any]:
+    def backup(self, op: Op, out: Path) -> BackupRecord:
         """An online backup of the SQLite store, with its receipts and the key's location
         (never the key), in one zip; audited with the row counts and heads it recorded."""
         from scorer.store.backup import BackupError
@@ -272,4 +340,4 @@ class DatabaseService(Service):
                 "1",
                 new={"file": Path(out).name, "sha256": info["sha256"], "heads": info["heads"]},
             )
-        return info
+        return BackupRecord.from_dict(info)
