@@ -3,7 +3,8 @@ reading."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from scorer.core.protocol import (
@@ -22,13 +23,12 @@ from scorer.services.lookups import (
     refuse_if_locked,
     unique_patient_code,
 )
-from scorer.services.operation import Service
+from scorer.services.operation import Op, Service, check_account, check_open, operation
 from scorer.services.session import UserSession, timing_hash
 from scorer.services.validation import check_code, check_formula, check_name, need_reason
 from scorer.store import repository as repo
-from scorer.store.passwords import (
-    verify_password,
-)
+from scorer.store.database import Tx
+from scorer.store.passwords import verify_password
 
 DESIGNS = ("paired_blinded", "chronological", "single")
 
@@ -36,9 +36,10 @@ DESIGNS = ("paired_blinded", "chronological", "single")
 class TrialsService(Service):
     """Trials, their settings, visits and patients, and the lock of their reading."""
 
+    @operation("coordinator", "admin", write=True)
     def create_trial(
         self,
-        s: UserSession,
+        op: Op,
         code: str,
         name: str = "",
         methods: Sequence[str] = ("svh",),
@@ -47,7 +48,6 @@ class TrialsService(Service):
         protocol: Protocol | None = None,
     ) -> None:
         """Create a trial from its protocol (or from the common settings given directly)."""
-        self._active(s, "coordinator", "admin")
         check_code(code, "trial code")
         if protocol is None:
             try:
@@ -67,43 +67,41 @@ class TrialsService(Service):
         check_name(protocol.name, "trial name")
         for v in protocol.visits:
             check_code(v.label, "visit label")
-        with self._write(s) as tx:
-            if repo.trial_by_code(tx.session, code) is not None:
-                raise InvalidInput(f"a trial {code!r} exists already")
-            t = repo.add_trial(
-                tx.session,
-                code,
-                protocol.name or code,
-                ",".join(protocol.methods),
-                protocol.design,
-                tx.now,
+        if repo.trial_by_code(op.db, code) is not None:
+            raise InvalidInput(f"a trial {code!r} exists already")
+        t = repo.add_trial(
+            op.db,
+            code,
+            protocol.name or code,
+            ",".join(protocol.methods),
+            protocol.design,
+            op.now,
+        )
+        t.config = protocol.to_json()
+        op.tx.audit("trial.create", "trial", code, trial_id=t.id, new=protocol.to_dict())
+        for v in protocol.visits:
+            repo.add_visit(op.db, t, v.label, v.week)
+            op.tx.audit(
+                "visit.add",
+                "visit",
+                v.label,
+                trial_id=t.id,
+                new={"label": v.label, "nominal_week": v.week},
             )
-            t.config = protocol.to_json()
-            tx.audit("trial.create", "trial", code, trial_id=t.id, new=protocol.to_dict())
-            for v in protocol.visits:
-                repo.add_visit(tx.session, t, v.label, v.week)
-                tx.audit(
-                    "visit.add",
-                    "visit",
-                    v.label,
-                    trial_id=t.id,
-                    new={"label": v.label, "nominal_week": v.week},
-                )
 
-    def trial_settings(self, s: UserSession, trial: str) -> dict[str, Any]:
+    @operation("coordinator", "admin", "monitor")
+    def trial_settings(self, op: Op, trial: str) -> dict[str, Any]:
         """The trial's protocol settings and whether the design is frozen yet."""
-        self._active(s, "coordinator", "admin", "monitor")
-        with self.store.read() as db:
-            t = find_trial(db, trial)
-            p = protocol_of(t)
-            return {**p.to_dict(), "frozen": repo.has_signed_read(db, t), "locked": t.locked}
+        t = find_trial(op.db, trial)
+        p = protocol_of(t)
+        return {**p.to_dict(), "frozen": repo.has_signed_read(op.db, t), "locked": t.locked}
 
-    def set_trial_setting(
-        self, s: UserSession, trial: str, name: str, value: Any, reason: str
-    ) -> None:
+    @operation("coordinator", write=True)
+    def set_trial_setting(self, op: Op, trial: str, name: str, value: Any, reason: str) -> None:
         """Change one setting with a reason (audited). Methods, design and visits freeze at
         the first signed read; nothing changes after lock."""
-        self._set_setting(s, trial, name, value, reason)
+        need_reason(reason)
+        self._apply_setting(op.tx, trial, name, value, reason)
 
     def _set_setting(
         self,
@@ -114,122 +112,134 @@ class TrialsService(Service):
         reason: str,
         basis: Mapping[str, Any] | None = None,
     ) -> None:
-        """:meth:`set_trial_setting`; ``basis`` (how a computed value was found) is recorded
-        beside the new value in the same audit row."""
-        self._active(s, "coordinator")
-        need_reason(reason)
-        with self._write(s) as tx:
-            t = find_trial(tx.session, trial)
-            refuse_if_locked(t)
-            old = protocol_of(t)
-            if name in FROZEN_AT_FIRST_SIGNATURE and repo.has_signed_read(tx.session, t):
-                raise InvalidInput(
-                    f"{name} is frozen: trial {trial} has signed reads. Start a new campaign "
-                    "for added visits."
-                )
-            try:
-                new = with_setting(old, name, value)
-            except ProtocolError as exc:
-                raise InvalidInput(str(exc)) from exc
-            if new == old:
-                return
-            t.config = new.to_json()
-            t.methods = ",".join(new.methods)
-            t.design = new.design
-            if name == "visits":
-                have = {v.label for v in t.visits}
-                for v in new.visits:
-                    if v.label not in have:
-                        repo.add_visit(tx.session, t, v.label, v.week)
-            tx.audit(
-                "trial.setting",
-                "trial",
-                trial,
-                trial_id=t.id,
-                old={name: old.to_dict()[name]},
-                new={name: new.to_dict()[name], **({"basis": dict(basis)} if basis else {})},
-                reason=reason,
-            )
+        """:meth:`set_trial_setting` for another service's operation that holds no transaction
+        (adjudication's freeze_sdc computes the value outside one): the coordinator's session
+        checked and the setting written in one write transaction of its own."""
+        now = check_open(self._ctx, s)
+        with self._ctx.write(s.username) as tx:
+            check_account(tx.session, s, ("coordinator",), False, now)
+            need_reason(reason)
+            self._apply_setting(tx, trial, name, value, reason, basis)
 
-    def list_trials(self, s: UserSession) -> list[dict[str, Any]]:
+    @staticmethod
+    def _apply_setting(
+        tx: Tx,
+        trial: str,
+        name: str,
+        value: Any,
+        reason: str,
+        basis: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Change one setting in the caller's write transaction ``tx`` (audited); ``basis``
+        (how a computed value was found) is recorded beside the new value in the same row."""
+        t = find_trial(tx.session, trial)
+        refuse_if_locked(t)
+        old = protocol_of(t)
+        if name in FROZEN_AT_FIRST_SIGNATURE and repo.has_signed_read(tx.session, t):
+            raise InvalidInput(
+                f"{name} is frozen: trial {trial} has signed reads. Start a new campaign "
+                "for added visits."
+            )
+        try:
+            new = with_setting(old, name, value)
+        except ProtocolError as exc:
+            raise InvalidInput(str(exc)) from exc
+        if new == old:
+            return
+        t.config = new.to_json()
+        t.methods = ",".join(new.methods)
+        t.design = new.design
+        if name == "visits":
+            have = {v.label for v in t.visits}
+            for v in new.visits:
+                if v.label not in have:
+                    repo.add_visit(tx.session, t, v.label, v.week)
+        tx.audit(
+            "trial.setting",
+            "trial",
+            trial,
+            trial_id=t.id,
+            old={name: old.to_dict()[name]},
+            new={name: new.to_dict()[name], **({"basis": dict(basis)} if basis else {})},
+            reason=reason,
+        )
+
+    @operation()
+    def list_trials(self, op: Op) -> list[dict[str, Any]]:
         """The trials; readers and adjudicators get code and name only (visit labels, dates and
         designs are for the people who run the trial)."""
-        self._active(s)
-        with self.store.read() as db:
-            if s.role in ("reader", "adjudicator"):
-                return [{"code": t.code, "name": t.name} for t in repo.all_trials(db)]
-            return [
-                {
-                    "code": t.code,
-                    "name": t.name,
-                    "methods": t.methods.split(","),
-                    "design": t.design,
-                    "locked": t.locked,
-                    "created_at": t.created_at,
-                    "visits": [v.label for v in sorted(t.visits, key=lambda v: v.id)],
-                }
-                for t in repo.all_trials(db)
-            ]
+        if op.user.role in ("reader", "adjudicator"):
+            return [{"code": t.code, "name": t.name} for t in repo.all_trials(op.db)]
+        return [
+            {
+                "code": t.code,
+                "name": t.name,
+                "methods": t.methods.split(","),
+                "design": t.design,
+                "locked": t.locked,
+                "created_at": t.created_at,
+                "visits": [v.label for v in sorted(t.visits, key=lambda v: v.id)],
+            }
+            for t in repo.all_trials(op.db)
+        ]
 
-    def add_visit(
-        self, s: UserSession, trial: str, label: str, nominal_week: float | None = None
-    ) -> None:
-        self._active(s, "coordinator", "admin")
+    @operation("coordinator", "admin", write=True)
+    def add_visit(self, op: Op, trial: str, label: str, nominal_week: float | None = None) -> None:
+        """Add a visit to a trial (audited); refused once the reading is locked."""
         check_code(label, "visit label")
-        with self._write(s) as tx:
-            t = find_trial(tx.session, trial)
-            refuse_if_locked(t)
-            if repo.visit_by_label(tx.session, t, label) is not None:
-                raise InvalidInput(f"trial {trial} has a visit {label} already")
-            repo.add_visit(tx.session, t, label, nominal_week)
-            tx.audit(
-                "visit.add",
-                "visit",
-                label,
-                trial_id=t.id,
-                new={"label": label, "nominal_week": nominal_week},
-            )
+        t = find_trial(op.db, trial)
+        refuse_if_locked(t)
+        if repo.visit_by_label(op.db, t, label) is not None:
+            raise InvalidInput(f"trial {trial} has a visit {label} already")
+        repo.add_visit(op.db, t, label, nominal_week)
+        op.tx.audit(
+            "visit.add",
+            "visit",
+            label,
+            trial_id=t.id,
+            new={"label": label, "nominal_week": nominal_week},
+        )
 
-    def add_patient(self, s: UserSession, trial: str, real_id: str) -> str:
+    @operation("coordinator", write=True)
+    def add_patient(self, op: Op, trial: str, real_id: str) -> str:
         """Register a patient; returns the random opaque code everyone else sees."""
-        self._active(s, "coordinator")
         if not real_id.strip():
             raise InvalidInput("a patient identifier is required")
         check_name(real_id, "patient identifier")
         check_formula(real_id, "patient identifier")
-        with self._write(s) as tx:
-            t = find_trial(tx.session, trial)
-            refuse_if_locked(t)
-            if repo.patient_by_real_id(tx.session, t, real_id) is not None:
-                raise InvalidInput(f"patient {real_id!r} is in trial {trial} already")
-            p = repo.add_patient(tx.session, t, real_id, unique_patient_code(tx, t), tx.now)
-            # The audit trail holds the code only: monitors and readers may read it.
-            tx.audit("patient.add", "patient", p.code, trial_id=t.id, new={"code": p.code})
-            return p.code
+        t = find_trial(op.db, trial)
+        refuse_if_locked(t)
+        if repo.patient_by_real_id(op.db, t, real_id) is not None:
+            raise InvalidInput(f"patient {real_id!r} is in trial {trial} already")
+        p = repo.add_patient(op.db, t, real_id, unique_patient_code(op.tx, t), op.now)
+        # The audit trail holds the code only: monitors and readers may read it.
+        op.tx.audit("patient.add", "patient", p.code, trial_id=t.id, new={"code": p.code})
+        return p.code
 
-    def list_patients(self, s: UserSession, trial: str) -> list[dict[str, Any]]:
+    @operation("coordinator", "admin", "monitor")
+    def list_patients(self, op: Op, trial: str) -> list[dict[str, Any]]:
         """Patients by code; the real identifier only for coordinators."""
-        self._active(s, "coordinator", "admin", "monitor")
-        with self.store.read() as db:
-            t = find_trial(db, trial)
-            out = []
-            for p in repo.patients_of(db, t):
-                row: dict[str, Any] = {"code": p.code}
-                if s.role == "coordinator":
-                    row["real_id"] = p.real_id
-                out.append(row)
-            return out
+        t = find_trial(op.db, trial)
+        out = []
+        for p in repo.patients_of(op.db, t):
+            row: dict[str, Any] = {"code": p.code}
+            if op.user.role == "coordinator":
+                row["real_id"] = p.real_id
+            out.append(row)
+        return out
 
-    def lock_trial(
-        self, s: UserSession, trial: str, password: str, username: str | None = None
-    ) -> str:
+    # A wrong password's failure count (and lockout) is committed before the AuthError is
+    # raised, which one transaction that rolls back on the error cannot do: the signing
+    # operations open their write transaction themselves and check the account again in it.
+    @operation("coordinator", transaction=False)
+    def lock_trial(self, op: Op, trial: str, password: str, username: str | None = None) -> str:
         """Lock the reading (Part 11 signature, meaning "approved"): after this no read can
         change. Every read must be signed first. Returns the locked content's hash (the
         SHA-256 of the trial's reads CSV at lock)."""
-        self._active(s, "coordinator")
+        s = op.user
         self._check_signer(s, username)
         digest = ""
-        with self._write(s) as tx:
+        with self._signing_write(s) as tx:
             user = repo.user_by_id(tx.session, s.user_id)
             failure = self._signature_refusal(tx, user, password)
             if not failure:
@@ -276,9 +286,10 @@ class TrialsService(Service):
         s.signed_once = True
         return digest
 
+    @operation("coordinator", transaction=False)
     def unlock_trial(
         self,
-        s: UserSession,
+        op: Op,
         trial: str,
         reason: str,
         password: str,
@@ -288,12 +299,12 @@ class TrialsService(Service):
         """Unlock a locked reading: a reason, the coordinator's password, and a second
         person's (another coordinator or an administrator) user ID and password; both
         signatures and the reason go into the audit trail."""
-        self._active(s, "coordinator")
+        s = op.user
         need_reason(reason)
         if second_username == s.username:
             raise AuthError("the second signature must be another person's")
         failure = ""
-        with self._write(s) as tx:
+        with self._signing_write(s) as tx:
             t = find_trial(tx.session, trial)
             if not t.locked:
                 raise InvalidInput(f"the reading of trial {trial} is not locked")
@@ -334,3 +345,11 @@ class TrialsService(Service):
                 )
         if failure:
             raise AuthError(failure)
+
+    @contextmanager
+    def _signing_write(self, s: UserSession) -> Iterator[Tx]:
+        """The write transaction of lock or unlock, the coordinator's account checked again
+        inside it (the role check and the signature share one transaction)."""
+        with self._ctx.write(s.username) as tx:
+            check_account(tx.session, s, ("coordinator",), False, self._now())
+            yield tx

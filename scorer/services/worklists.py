@@ -19,8 +19,8 @@ from scorer.core.worklist import WorklistInput
 from scorer.core.worklist import generate as generate_worklist
 from scorer.services.errors import InvalidInput, NotFound, PermissionDenied
 from scorer.services.lookups import case_status, find_trial, protocol_of, refuse_if_locked
-from scorer.services.operation import Service
-from scorer.services.session import UserSession, with_article
+from scorer.services.operation import Op, Service, operation
+from scorer.services.session import with_article
 from scorer.services.validation import check_code, check_name
 from scorer.store import repository as repo
 from scorer.store.database import Tx
@@ -37,269 +37,264 @@ from scorer.store.schema import (
 class WorklistsService(Service):
     """Assignments, campaigns and worklists, and their verification from the stored seeds."""
 
-    def reading_trials(self, s: UserSession) -> list[dict[str, Any]]:
+    @operation("reader", "adjudicator")
+    def reading_trials(self, op: Op) -> list[dict[str, Any]]:
         """The trials in which the calling reader has a worklist: code, name, cases and cases
         signed (what the workstation offers after log-in)."""
-        self._active(s, "reader", "adjudicator")
+        db = op.db
         out: list[dict[str, Any]] = []
-        with self.store.read() as db:
-            for t in repo.all_trials(db):
-                cases = [
-                    c
-                    for camp in repo.campaigns_of(db, t)
-                    for w in repo.worklists_of(db, camp)
-                    if w.reader_id == s.user_id
-                    for c in repo.cases_of(db, w)
-                ]
-                if cases:
-                    signed = sum(case_status(db, c) == "signed" for c in cases)
-                    out.append(
-                        {"code": t.code, "name": t.name, "cases": len(cases), "signed": signed}
-                    )
+        for t in repo.all_trials(db):
+            cases = [
+                c
+                for camp in repo.campaigns_of(db, t)
+                for w in repo.worklists_of(db, camp)
+                if w.reader_id == op.user.user_id
+                for c in repo.cases_of(db, w)
+            ]
+            if cases:
+                signed = sum(case_status(db, c) == "signed" for c in cases)
+                out.append({"code": t.code, "name": t.name, "cases": len(cases), "signed": signed})
         return out
 
-    def my_reads(self, s: UserSession, trial: str) -> list[dict[str, Any]]:
+    @operation("reader", "adjudicator")
+    def my_reads(self, op: Op, trial: str) -> list[dict[str, Any]]:
         """The calling reader's reads in a trial: read code, status and method only."""
-        self._active(s, "reader", "adjudicator")
-        with self.store.read() as db:
-            t = find_trial(db, trial)
-            return [
-                {"code": r.code, "status": r.status, "method": r.method}
-                for r, _ in repo.reads_of_reader(db, t, s.user_id)
-            ]
+        t = find_trial(op.db, trial)
+        return [
+            {"code": r.code, "status": r.status, "method": r.method}
+            for r, _ in repo.reads_of_reader(op.db, t, op.user.user_id)
+        ]
 
+    @operation("coordinator", write=True)
     def assign_reader(
-        self, s: UserSession, trial: str, username: str, patient_codes: Sequence[str] | None = None
+        self, op: Op, trial: str, username: str, patient_codes: Sequence[str] | None = None
     ) -> None:
         """Assign a reader to a trial: all patients (default) or the listed patient codes."""
-        self._active(s, "coordinator")
-        with self._write(s) as tx:
-            t = find_trial(tx.session, trial)
-            refuse_if_locked(t)
-            refuse_if_locked(t)
-            u = repo.user_by_name(tx.session, username)
-            if u is None or u.role not in ("reader", "adjudicator"):
-                raise InvalidInput(f"{username!r} is not a reader or adjudicator")
-            patients: list[Any] = []
-            for code in patient_codes or ():
-                p = repo.patient_by_code(tx.session, t, code)
-                if p is None:
-                    raise NotFound(f"no patient {code!r} in trial {trial}")
-                patients.append(p)
-            a = repo.assignment(tx.session, t, u.id)
-            old = None
-            if a is None:
-                a = Assignment(trial_id=t.id, user_id=u.id, scope="all", created_at=tx.now)
-                tx.session.add(a)
-                tx.session.flush()
-            else:
-                old = {
-                    "scope": a.scope,
-                    "patients": [p.code for p in repo.assigned_patients(tx.session, t, a)]
-                    if a.scope == "subset"
-                    else None,
-                }
-                repo.clear_assignment_patients(tx.session, a)
-            a.scope = "subset" if patient_codes else "all"
-            for p in patients:
-                tx.session.add(AssignmentPatient(assignment_id=a.id, patient_id=p.id))
-            tx.audit(
-                "trial.assign",
-                "trial",
-                trial,
-                trial_id=t.id,
-                old=old,
-                new={
-                    "reader": username,
-                    "scope": a.scope,
-                    "patients": sorted(p.code for p in patients) or None,
-                },
-            )
+        db = op.db
+        t = find_trial(db, trial)
+        refuse_if_locked(t)
+        u = repo.user_by_name(db, username)
+        if u is None or u.role not in ("reader", "adjudicator"):
+            raise InvalidInput(f"{username!r} is not a reader or adjudicator")
+        patients: list[Any] = []
+        for code in patient_codes or ():
+            p = repo.patient_by_code(db, t, code)
+            if p is None:
+                raise NotFound(f"no patient {code!r} in trial {trial}")
+            patients.append(p)
+        a = repo.assignment(db, t, u.id)
+        old = None
+        if a is None:
+            a = Assignment(trial_id=t.id, user_id=u.id, scope="all", created_at=op.now)
+            db.add(a)
+            db.flush()
+        else:
+            old = {
+                "scope": a.scope,
+                "patients": [p.code for p in repo.assigned_patients(db, t, a)]
+                if a.scope == "subset"
+                else None,
+            }
+            repo.clear_assignment_patients(db, a)
+        a.scope = "subset" if patient_codes else "all"
+        for p in patients:
+            db.add(AssignmentPatient(assignment_id=a.id, patient_id=p.id))
+        op.tx.audit(
+            "trial.assign",
+            "trial",
+            trial,
+            trial_id=t.id,
+            old=old,
+            new={
+                "reader": username,
+                "scope": a.scope,
+                "patients": sorted(p.code for p in patients) or None,
+            },
+        )
 
+    @operation("coordinator", write=True)
     def add_campaign(
-        self, s: UserSession, trial: str, name: str, new_visits: Sequence[tuple[str, float | None]]
+        self, op: Op, trial: str, name: str, new_visits: Sequence[tuple[str, float | None]]
     ) -> int:
         """Open a new reading campaign for visits added later (an extension year): its cases
         read the new visits together with the earlier ones. Returns the campaign number."""
-        self._active(s, "coordinator")
         check_name(name, "campaign name")
         if not new_visits:
             raise InvalidInput("a new campaign needs at least one new visit")
-        with self._write(s) as tx:
-            t = find_trial(tx.session, trial)
-            refuse_if_locked(t)
-            refuse_if_locked(t)
-            campaigns = repo.campaigns_of(tx.session, t)
-            if not campaigns:
-                raise InvalidInput("generate the first worklists before adding a campaign")
-            proto = protocol_of(t)
-            added = []
-            for label, week in new_visits:
-                check_code(label, "visit label")
-                if repo.visit_by_label(tx.session, t, label) is not None:
-                    raise InvalidInput(f"trial {trial} has a visit {label} already")
-                repo.add_visit(tx.session, t, label, week)
-                added.append(VisitDef(label, week))
-                tx.audit(
-                    "visit.add",
-                    "visit",
-                    label,
-                    trial_id=t.id,
-                    new={"label": label, "nominal_week": week},
-                    reason=f"campaign {name}",
-                )
-            proto = replace(proto, visits=(*proto.visits, *added))
-            t.config = proto.to_json()
-            number = campaigns[-1].number + 1
-            labels = [v.label for v in proto.visits]
-            new_campaign(tx, t, number, name, labels)
-            return number
+        db = op.db
+        t = find_trial(db, trial)
+        refuse_if_locked(t)
+        campaigns = repo.campaigns_of(db, t)
+        if not campaigns:
+            raise InvalidInput("generate the first worklists before adding a campaign")
+        proto = protocol_of(t)
+        added = []
+        for label, week in new_visits:
+            check_code(label, "visit label")
+            if repo.visit_by_label(db, t, label) is not None:
+                raise InvalidInput(f"trial {trial} has a visit {label} already")
+            repo.add_visit(db, t, label, week)
+            added.append(VisitDef(label, week))
+            op.tx.audit(
+                "visit.add",
+                "visit",
+                label,
+                trial_id=t.id,
+                new={"label": label, "nominal_week": week},
+                reason=f"campaign {name}",
+            )
+        proto = replace(proto, visits=(*proto.visits, *added))
+        t.config = proto.to_json()
+        number = campaigns[-1].number + 1
+        labels = [v.label for v in proto.visits]
+        new_campaign(op.tx, t, number, name, labels)
+        return number
 
+    @operation("coordinator", write=True)
     def generate_worklists(
         self,
-        s: UserSession,
+        op: Op,
         trial: str,
         readers: Sequence[str] | None = None,
         campaign: int | None = None,
     ) -> dict[str, int]:
         """Make the worklists of the assigned readers (default: all without one) from fresh
         random seeds, stored with their inputs so every order can be regenerated."""
-        self._active(s, "coordinator")
         made: dict[str, int] = {}
-        with self._write(s) as tx:
-            t = find_trial(tx.session, trial)
-            refuse_if_locked(t)
-            proto = protocol_of(t)
-            camp = campaign_for(tx, t, campaign, proto)
-            labels = json.loads(camp.visits)
-            visit_ids = {v.label: v.id for v in t.visits}
-            with_images = repo.visits_with_images(tx.session, t)
-            assigned = repo.assignments_of(tx.session, t)
-            if readers is not None:
-                names = set(readers)
-                unknown = names - {u.username for _, u in assigned}
-                if unknown:
-                    raise InvalidInput(f"not assigned to {trial}: {', '.join(sorted(unknown))}")
-                assigned = [(a, u) for a, u in assigned if u.username in names]
-            if not assigned:
-                raise InvalidInput(f"no readers are assigned to {trial}")
-            taken = set(repo.all_case_codes(tx.session))
-            for a, u in assigned:
-                if u.role != "reader":
+        db = op.db
+        t = find_trial(db, trial)
+        refuse_if_locked(t)
+        proto = protocol_of(t)
+        camp = campaign_for(op.tx, t, campaign, proto)
+        labels = json.loads(camp.visits)
+        visit_ids = {v.label: v.id for v in t.visits}
+        with_images = repo.visits_with_images(db, t)
+        assigned = repo.assignments_of(db, t)
+        if readers is not None:
+            names = set(readers)
+            unknown = names - {u.username for _, u in assigned}
+            if unknown:
+                raise InvalidInput(f"not assigned to {trial}: {', '.join(sorted(unknown))}")
+            assigned = [(a, u) for a, u in assigned if u.username in names]
+        if not assigned:
+            raise InvalidInput(f"no readers are assigned to {trial}")
+        taken = set(repo.all_case_codes(db))
+        for a, u in assigned:
+            if u.role != "reader":
+                continue
+            if repo.worklist(db, camp, u.id) is not None:
+                if readers is None:
                     continue
-                if repo.worklist(tx.session, camp, u.id) is not None:
-                    if readers is None:
-                        continue
-                    raise InvalidInput(
-                        f"{u.username} has a worklist in campaign {camp.number}; its seed is kept"
-                    )
-                patients = repo.assigned_patients(tx.session, t, a)
-                visits: dict[str, list[str]] = {}
-                for p in patients:
-                    if p.code in proto.calibration_patients:
-                        continue  # the training set is read in calibration only
-                    have = with_images.get(p.id)
-                    vs = [lbl for lbl in labels if have is None or visit_ids[lbl] in have]
-                    if vs:
-                        visits[p.code] = vs
-                inputs = {
-                    "reader": u.username,
-                    "design": proto.design,
-                    "patients": sorted(visits),
-                    "visits": visits,
-                    "reread_share": proto.reread_share,
-                    "min_gap": proto.reread_min_gap,
-                    "algorithm": RANDOM_ALGORITHM,
-                    "campaign": camp.number,
-                }
-                by_code = {p.code: p for p in patients}
-                made[u.username] = store_worklist(tx, t, camp, u, inputs, by_code, taken)
+                raise InvalidInput(
+                    f"{u.username} has a worklist in campaign {camp.number}; its seed is kept"
+                )
+            patients = repo.assigned_patients(db, t, a)
+            visits: dict[str, list[str]] = {}
+            for p in patients:
+                if p.code in proto.calibration_patients:
+                    continue  # the training set is read in calibration only
+                have = with_images.get(p.id)
+                vs = [lbl for lbl in labels if have is None or visit_ids[lbl] in have]
+                if vs:
+                    visits[p.code] = vs
+            inputs = {
+                "reader": u.username,
+                "design": proto.design,
+                "patients": sorted(visits),
+                "visits": visits,
+                "reread_share": proto.reread_share,
+                "min_gap": proto.reread_min_gap,
+                "algorithm": RANDOM_ALGORITHM,
+                "campaign": camp.number,
+            }
+            by_code = {p.code: p for p in patients}
+            made[u.username] = store_worklist(op.tx, t, camp, u, inputs, by_code, taken)
         return made
 
+    @operation("reader", "adjudicator", "coordinator", "monitor", "admin")
     def worklist(
-        self, s: UserSession, trial: str, reader: str | None = None, campaign: int | None = None
+        self, op: Op, trial: str, reader: str | None = None, campaign: int | None = None
     ) -> list[dict[str, Any]]:
         """A worklist as its viewer may see it.
 
         A reader sees their own cases only: opaque code, "n of N" and status. A monitor sees
         case codes and status. A coordinator also sees patient, visit order and read type.
         """
-        self._active(s, "reader", "adjudicator", "coordinator", "monitor", "admin")
+        s, db = op.user, op.db
         if s.role in ("reader", "adjudicator"):
             if reader not in (None, s.username):
                 raise PermissionDenied(f"{with_article(s.role)} sees only their own worklist")
             reader = s.username
-        with self.store.read() as db:
-            t = find_trial(db, trial)
-            camps = repo.campaigns_of(db, t)
-            if campaign is not None:
-                camps = [c for c in camps if c.number == campaign]
-            out: list[dict[str, Any]] = []
-            for camp in camps:
-                for w in repo.worklists_of(db, camp):
-                    u = repo.user_by_id(db, w.reader_id)
-                    if reader is not None and u.username != reader:
-                        continue
-                    cases = repo.cases_of(db, w)
-                    for c in cases:
-                        row: dict[str, Any] = {
-                            "code": c.code,
-                            "progress": f"{c.position + 1} of {len(cases)}",
-                            "status": case_status(db, c),
-                        }
-                        if s.role not in ("reader", "adjudicator"):
-                            row["reader"] = u.username
-                            row["campaign"] = camp.number
-                        if s.role == "coordinator":
-                            p = db.get(Patient, c.patient_id)
-                            row.update(
-                                position=c.position,
-                                patient=p.code if p else None,
-                                visits=json.loads(c.visits),
-                                read_type=c.read_type,
-                                original_position=c.original_position,
-                            )
-                        out.append(row)
-            return out
+        t = find_trial(db, trial)
+        camps = repo.campaigns_of(db, t)
+        if campaign is not None:
+            camps = [c for c in camps if c.number == campaign]
+        out: list[dict[str, Any]] = []
+        for camp in camps:
+            for w in repo.worklists_of(db, camp):
+                u = repo.user_by_id(db, w.reader_id)
+                if reader is not None and u.username != reader:
+                    continue
+                cases = repo.cases_of(db, w)
+                for c in cases:
+                    row: dict[str, Any] = {
+                        "code": c.code,
+                        "progress": f"{c.position + 1} of {len(cases)}",
+                        "status": case_status(db, c),
+                    }
+                    if s.role not in ("reader", "adjudicator"):
+                        row["reader"] = u.username
+                        row["campaign"] = camp.number
+                    if s.role == "coordinator":
+                        p = db.get(Patient, c.patient_id)
+                        row.update(
+                            position=c.position,
+                            patient=p.code if p else None,
+                            visits=json.loads(c.visits),
+                            read_type=c.read_type,
+                            original_position=c.original_position,
+                        )
+                    out.append(row)
+        return out
 
-    def verify_worklists(self, s: UserSession, trial: str) -> list[str]:
+    @operation("coordinator", "monitor", "admin")
+    def verify_worklists(self, op: Op, trial: str) -> list[str]:
         """Regenerate every worklist from its stored seed and inputs; list any difference."""
-        self._active(s, "coordinator", "monitor", "admin")
+        db = op.db
         problems: list[str] = []
-        with self.store.read() as db:
-            t = find_trial(db, trial)
-            for camp in repo.campaigns_of(db, t):
-                if camp.number < 0:
-                    continue  # adjudication cases come batch by batch (seeds in the audit trail)
-                for w in repo.worklists_of(db, camp):
-                    inputs = json.loads(w.inputs)
-                    again = generated_worklists(w.seed, inputs)
-                    stored = repo.cases_of(db, w)
-                    codes = {p.id: p.code for p in repo.patients_of(db, t)}
-                    got = [
-                        (
-                            c.position,
-                            c.code,
-                            codes[c.patient_id],
-                            tuple(json.loads(c.visits)),
-                            c.read_type,
-                            c.original_position,
-                        )
-                        for c in stored
-                    ]
-                    want = [
-                        (c.position, c.code, c.patient, c.visits, c.read_type, c.original)
-                        for c in again
-                    ]
-                    if got != want:
-                        first = next(
-                            (i for i, (a, b) in enumerate(zip(got, want, strict=False)) if a != b),
-                            min(len(got), len(want)),
-                        )
-                        problems.append(
-                            f"campaign {camp.number}, reader {inputs['reader']}: "
-                            f"differs from its seed at position {first + 1}"
-                        )
+        t = find_trial(db, trial)
+        for camp in repo.campaigns_of(db, t):
+            if camp.number < 0:
+                continue  # adjudication cases come batch by batch (seeds in the audit trail)
+            for w in repo.worklists_of(db, camp):
+                inputs = json.loads(w.inputs)
+                again = generated_worklists(w.seed, inputs)
+                stored = repo.cases_of(db, w)
+                codes = {p.id: p.code for p in repo.patients_of(db, t)}
+                got = [
+                    (
+                        c.position,
+                        c.code,
+                        codes[c.patient_id],
+                        tuple(json.loads(c.visits)),
+                        c.read_type,
+                        c.original_position,
+                    )
+                    for c in stored
+                ]
+                want = [
+                    (c.position, c.code, c.patient, c.visits, c.read_type, c.original)
+                    for c in again
+                ]
+                if got != want:
+                    first = next(
+                        (i for i, (a, b) in enumerate(zip(got, want, strict=False)) if a != b),
+                        min(len(got), len(want)),
+                    )
+                    problems.append(
+                        f"campaign {camp.number}, reader {inputs['reader']}: "
+                        f"differs from its seed at position {first + 1}"
+                    )
         return problems
 
 
