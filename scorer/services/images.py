@@ -19,9 +19,9 @@ from scorer.services.lookups import (
     protocol_of,
     refuse_if_locked,
 )
-from scorer.services.operation import Service
+from scorer.services.operation import Op, Service, operation
 from scorer.services.reading import apply_missing
-from scorer.services.session import UserSession, new_code
+from scorer.services.session import new_code
 from scorer.services.validation import need_reason
 from scorer.store import repository as repo
 from scorer.store.schema import (
@@ -47,9 +47,12 @@ class ImagesService(Service):
     #: coordinator, failed never reaches a case.
     QC_STATES: tuple[str, ...] = ("pending", "passed", "failed")
 
+    # The import decodes files and commits each as it comes, in many transactions of its own.
+    @operation("coordinator", transaction=False)
     def import_images(
         self,
-        s: UserSession,
+        op: Op,
+        /,
         trial: str,
         paths: Sequence[Path],
         manifest: Any = None,
@@ -62,10 +65,13 @@ class ImagesService(Service):
         memory_mb, max_megapixels)."""
         from scorer.services.intake import import_images
 
-        return import_images(self, s, trial, paths, manifest, progress, **limits)
+        return import_images(self, op, trial, paths, manifest, progress, **limits)
 
+    # Every copy is written again by the decode workers before the one transaction that
+    # changes the image rows: the writing stays outside any transaction.
+    @operation("coordinator", transaction=False)
     def reissue_readers_copies(
-        self, s: UserSession, trial: str, progress: Any = None, **limits: Any
+        self, op: Op, /, trial: str, progress: Any = None, **limits: Any
     ) -> dict[str, Any]:
         """Write every readers' copy of a trial again from its original under the current
         rules (coordinator): the current keep-list, UIDs drawn for each image alone, its masks
@@ -74,60 +80,58 @@ class ImagesService(Service):
         timeout_s, memory_mb)."""
         from scorer.services.reissue import reissue
 
-        return reissue(self, s, trial, progress, **limits)
+        return reissue(self, op, trial, progress, **limits)
 
-    def audit_dicom(
-        self, s: UserSession, trial: str, action: str, details: Mapping[str, Any]
-    ) -> None:
+    @operation("coordinator", write=True)
+    def audit_dicom(self, op: Op, trial: str, action: str, details: Mapping[str, Any]) -> None:
         """Record a DICOM network action on a trial (coordinator): who called, from where,
         what came of it. Instances themselves are audited by the import that takes them."""
-        self._active(s, "coordinator")
         if action not in self.DICOM_ACTIONS:
             raise InvalidInput(f"unknown DICOM action {action!r}")
-        with self._write(s) as tx:
-            t = find_trial(tx.session, trial)
-            tx.audit(action, "trial", trial, trial_id=t.id, new=dict(details))
+        t = find_trial(op.db, trial)
+        op.tx.audit(action, "trial", trial, trial_id=t.id, new=dict(details))
 
-    def dicom_settings(self, s: UserSession, trial: str) -> dict[str, Any]:
+    @operation("coordinator")
+    def dicom_settings(self, op: Op, trial: str) -> dict[str, Any]:
         """What the DICOM receiver and puller need of a trial (coordinator): the calling AE
         titles it allows, and whether it is locked (a locked trial takes no images)."""
-        self._active(s, "coordinator")
-        with self.store.read() as db:
-            t = find_trial(db, trial)
-            p = protocol_of(t)
-            return {"dicom_senders": list(p.dicom_senders), "locked": bool(t.locked)}
+        t = find_trial(op.db, trial)
+        p = protocol_of(t)
+        return {"dicom_senders": list(p.dicom_senders), "locked": bool(t.locked)}
 
-    def list_images(self, s: UserSession, trial: str) -> list[dict[str, Any]]:
+    @operation("coordinator")
+    def list_images(self, op: Op, trial: str) -> list[dict[str, Any]]:
         """The trial's images for the coordinator: code, patient code, visit, regions, flags
         and the source file name (which may identify the patient)."""
-        self._active(s, "coordinator")
-        with self.store.read() as db:
-            t = find_trial(db, trial)
-            out = []
-            for img in repo.images_of(db, t):
-                p = db.get(Patient, img.patient_id) if img.patient_id else None
-                v = repo.visit_by_id(db, img.visit_id) if img.visit_id else None
-                out.append(
-                    {
-                        "code": img.code,
-                        "patient": p.code if p else None,
-                        "visit": v.label if v else None,
-                        "regions": sorted(r.region for r in img.regions),
-                        "flags": [f for f in img.flags.split("; ") if f],
-                        "acquisition_date": img.acquisition_date,
-                        "rows": img.rows,
-                        "columns": img.columns,
-                        "source": img.source_name,
-                        "masked": bool(img.masks and img.masks != "[]"),
-                        "qc": img.qc_state,
-                        "qc_reason": img.qc_reason,
-                    }
-                )
-            return out
+        db = op.db
+        t = find_trial(db, trial)
+        out = []
+        for img in repo.images_of(db, t):
+            p = db.get(Patient, img.patient_id) if img.patient_id else None
+            v = repo.visit_by_id(db, img.visit_id) if img.visit_id else None
+            out.append(
+                {
+                    "code": img.code,
+                    "patient": p.code if p else None,
+                    "visit": v.label if v else None,
+                    "regions": sorted(r.region for r in img.regions),
+                    "flags": [f for f in img.flags.split("; ") if f],
+                    "acquisition_date": img.acquisition_date,
+                    "rows": img.rows,
+                    "columns": img.columns,
+                    "source": img.source_name,
+                    "masked": bool(img.masks and img.masks != "[]"),
+                    "qc": img.qc_state,
+                    "qc_reason": img.qc_reason,
+                }
+            )
+        return out
 
+    # Rendering the film is long work: it runs between a read and the write of the event.
+    @operation("coordinator", "admin", transaction=False)
     def export_image_png(
         self,
-        s: UserSession,
+        op: Op,
         image_code: str,
         out: Path,
         window: str | None = None,
@@ -139,12 +143,11 @@ class ImagesService(Service):
         from scorer.imaging.render import export_png
         from scorer.imaging.windowing import parse_window
 
-        self._active(s, "coordinator", "admin")
         try:
             voi = parse_window(window) if window else None
         except ValueError as exc:
             raise InvalidInput(str(exc)) from exc
-        with self.store.read() as db:
+        with self._ctx.read() as db:
             img = repo.image_by_code(db, image_code)
             if img is None:
                 raise NotFound(f"no image {image_code!r}")
@@ -155,19 +158,20 @@ class ImagesService(Service):
             written = export_png(image, out, voi=voi, max_size=max_size)
         except (OSError, ValueError) as exc:
             raise InvalidInput(f"image {image_code} cannot be exported: {exc}") from exc
-        with self._write(s) as tx:
-            tx.event("export", image_code, {"what": "image png", "window": window}, s.id)
+        with self._ctx.write(op.user.username) as tx:
+            tx.event("export", image_code, {"what": "image png", "window": window}, op.user.id)
         return written
 
-    def render_image(self, s: UserSession, image_code: str, max_size: int = 1600) -> Any:
+    # Decoding and scaling the film is long work: it runs after the read, outside it.
+    @operation("coordinator", transaction=False)
+    def render_image(self, op: Op, image_code: str, max_size: int = 1600) -> Any:
         """The readers' copy of an image as the display draws it (8-bit, bone bright, default
         window), scaled so its longer side is at most ``max_size``, with the stored size:
         ``(pixels, (rows, columns))``. For the coordinator's quality control (masking)."""
         from scorer.imaging.radiograph import open_radiograph
         from scorer.imaging.render import render_full
 
-        self._active(s, "coordinator")
-        with self.store.read() as db:
+        with self._ctx.read() as db:
             img = repo.image_by_code(db, image_code)
             if img is None:
                 raise NotFound(f"no image {image_code!r}")
@@ -184,7 +188,9 @@ class ImagesService(Service):
         """Local, per-workstation cache of image pyramids (never on the shared store)."""
         return self.store.location.data_dir / "cache"
 
-    def case_images(self, s: UserSession, case_code: str) -> dict[str, list[dict[str, Any]]]:
+    # Delivering the films writes files: after the read, outside any transaction.
+    @operation("reader", "adjudicator", transaction=False)
+    def case_images(self, op: Op, case_code: str) -> dict[str, list[dict[str, Any]]]:
         """The films of one of the reader's cases, by visit letter (A, B, C): the film's name
         in this case, regions covered, the path of the case's own file of it and the SHA-256
         of its pixel data (the cache key). The files are delivered here
@@ -198,10 +204,9 @@ class ImagesService(Service):
             remove_other_films,
         )
 
-        self._active(s, "reader", "adjudicator")
-        with self.store.read() as db:
-            c, _, t = own_case(s, db, case_code)
-            must_calibrate(db, t, s, c)
+        with self._ctx.read() as db:
+            c, _, t = own_case(op.user, db, case_code)
+            must_calibrate(db, t, op.user, c)
             films: list[tuple[str, str, list[str], Path, str]] = []
             visits = json.loads(c.visits)
             for i, label in enumerate(visits):
@@ -254,9 +259,10 @@ class ImagesService(Service):
         tag = hmac.new(self.store.key, f"films\x1f{loc.url}".encode(), hashlib.sha256)
         return loc.data_dir / "films" / tag.hexdigest()[:16]
 
+    @operation("coordinator", write=True)
     def reassign_image(
         self,
-        s: UserSession,
+        op: Op,
         image_code: str,
         reason: str,
         patient: str | None = None,
@@ -265,102 +271,99 @@ class ImagesService(Service):
     ) -> dict[str, Any]:
         """Move an image to another patient (code), visit (label) or regions, with a reason;
         the flags it resolves are cleared. Every reader's case follows at once."""
-        self._active(s, "coordinator")
         need_reason(reason)
         if patient is None and visit is None and regions is None:
             raise InvalidInput("name the patient, the visit or the regions to assign")
-        with self._write(s) as tx:
-            img = repo.image_by_code(tx.session, image_code)
-            if img is None:
-                raise NotFound(f"no image {image_code!r}")
-            t = repo.trial_by_id(tx.session, img.trial_id)
-            refuse_if_locked(t)
-            old = image_place(tx.session, img)
-            flags = [f for f in img.flags.split("; ") if f]
-            if patient is not None:
-                p = repo.patient_by_code(tx.session, t, patient)
-                if p is None:
-                    raise NotFound(f"no patient {patient!r} in trial {t.code}")
-                img.patient_id = p.id
-                flags = [f for f in flags if f != "patient unknown"]
-            if visit is not None:
-                v = repo.visit_by_label(tx.session, t, visit)
-                if v is None:
-                    raise NotFound(f"no visit {visit!r} in trial {t.code}")
-                img.visit_id = v.id
-                flags = [f for f in flags if not f.startswith("visit ")]
-            if regions is not None:
-                wanted = sorted({r.strip().upper() for r in regions if r.strip()})
-                bad = [r for r in wanted if r not in REGIONS]
-                if not wanted or bad:
-                    raise InvalidInput(f"regions are some of {', '.join(REGIONS)}")
-                img.regions.clear()
-                tx.session.flush()
-                for r in wanted:
-                    img.regions.append(ImageRegion(region=r))
-                flags = [f for f in flags if not f.startswith("regions unknown")]
-            img.flags = "; ".join(flags)
-            tx.session.flush()
-            new = image_place(tx.session, img)
-            tx.audit(
-                "image.reassign", "image", img.code, trial_id=t.id, old=old, new=new, reason=reason
-            )
-            return new
+        img = repo.image_by_code(op.db, image_code)
+        if img is None:
+            raise NotFound(f"no image {image_code!r}")
+        t = repo.trial_by_id(op.db, img.trial_id)
+        refuse_if_locked(t)
+        old = image_place(op.db, img)
+        flags = [f for f in img.flags.split("; ") if f]
+        if patient is not None:
+            p = repo.patient_by_code(op.db, t, patient)
+            if p is None:
+                raise NotFound(f"no patient {patient!r} in trial {t.code}")
+            img.patient_id = p.id
+            flags = [f for f in flags if f != "patient unknown"]
+        if visit is not None:
+            v = repo.visit_by_label(op.db, t, visit)
+            if v is None:
+                raise NotFound(f"no visit {visit!r} in trial {t.code}")
+            img.visit_id = v.id
+            flags = [f for f in flags if not f.startswith("visit ")]
+        if regions is not None:
+            wanted = sorted({r.strip().upper() for r in regions if r.strip()})
+            bad = [r for r in wanted if r not in REGIONS]
+            if not wanted or bad:
+                raise InvalidInput(f"regions are some of {', '.join(REGIONS)}")
+            img.regions.clear()
+            op.db.flush()
+            for r in wanted:
+                img.regions.append(ImageRegion(region=r))
+            flags = [f for f in flags if not f.startswith("regions unknown")]
+        img.flags = "; ".join(flags)
+        op.db.flush()
+        new = image_place(op.db, img)
+        op.tx.audit(
+            "image.reassign", "image", img.code, trial_id=t.id, old=old, new=new, reason=reason
+        )
+        return new
 
-    def image_qc(
-        self, s: UserSession, image_code: str, state: str, reason: str = ""
-    ) -> dict[str, Any]:
+    @operation("coordinator", write=True)
+    def image_qc(self, op: Op, image_code: str, state: str, reason: str = "") -> dict[str, Any]:
         """Set an image's QC state (coordinator), audited with the reason in the same
         transaction. ``passed`` lets it reach its patient's cases; ``failed`` (a reason is
         required) keeps it from every case for good, and the cases that showed it until then
         (it had passed) are listed (``cases``: code and reader) for the coordinator to follow
         up."""
-        self._active(s, "coordinator")
         if state not in ("passed", "failed"):
             raise InvalidInput(f"an image's QC is passed or failed, not {state!r}")
         if state == "failed" or reason.strip():
             need_reason(reason)
-        with self._write(s) as tx:
-            img = repo.image_by_code(tx.session, image_code)
-            if img is None:
-                raise NotFound(f"no image {image_code!r}")
-            t = repo.trial_by_id(tx.session, img.trial_id)
-            refuse_if_locked(t)
-            if img.qc_state == "failed":
-                raise InvalidInput(
-                    f"image {image_code} failed QC ({img.qc_reason}): a failed image stays "
-                    "failed; import a better film"
-                )
-            if img.qc_state == state:
-                raise InvalidInput(f"image {image_code} has QC {state} already")
-            cases: list[dict[str, str]] = []  # that showed it: only a passed image reached any
-            if img.qc_state == "passed" and img.patient_id is not None and img.visit_id:
-                v = repo.visit_by_id(tx.session, img.visit_id)
-                assert v is not None
-                held = repo.cases_showing(tx.session, img.patient_id, v.label)
-                cases = [{"case": c, "reader": u} for c, u in held]
-            old = {"qc": img.qc_state, "qc_reason": img.qc_reason}
-            img.qc_state = state
-            img.qc_reason = reason.strip()
-            tx.audit(
-                "image.qc",
-                "image",
-                img.code,
-                trial_id=t.id,
-                old=old,
-                new={"qc": state, **({"cases": [c["case"] for c in cases]} if cases else {})},
-                reason=reason.strip(),
+        img = repo.image_by_code(op.db, image_code)
+        if img is None:
+            raise NotFound(f"no image {image_code!r}")
+        t = repo.trial_by_id(op.db, img.trial_id)
+        refuse_if_locked(t)
+        if img.qc_state == "failed":
+            raise InvalidInput(
+                f"image {image_code} failed QC ({img.qc_reason}): a failed image stays "
+                "failed; import a better film"
             )
-            return {
-                "image": img.code,
-                "qc": state,
-                "qc_reason": img.qc_reason,
-                "cases": cases,
-            }
+        if img.qc_state == state:
+            raise InvalidInput(f"image {image_code} has QC {state} already")
+        cases: list[dict[str, str]] = []  # that showed it: only a passed image reached any
+        if img.qc_state == "passed" and img.patient_id is not None and img.visit_id:
+            v = repo.visit_by_id(op.db, img.visit_id)
+            assert v is not None
+            held = repo.cases_showing(op.db, img.patient_id, v.label)
+            cases = [{"case": c, "reader": u} for c, u in held]
+        old = {"qc": img.qc_state, "qc_reason": img.qc_reason}
+        img.qc_state = state
+        img.qc_reason = reason.strip()
+        op.tx.audit(
+            "image.qc",
+            "image",
+            img.code,
+            trial_id=t.id,
+            old=old,
+            new={"qc": state, **({"cases": [c["case"] for c in cases]} if cases else {})},
+            reason=reason.strip(),
+        )
+        return {
+            "image": img.code,
+            "qc": state,
+            "qc_reason": img.qc_reason,
+            "cases": cases,
+        }
 
+    # Painting the rectangles writes a new copy: after a read, before the write of its row.
+    @operation("coordinator", transaction=False)
     def mask_image(
         self,
-        s: UserSession,
+        op: Op,
         image_code: str,
         rectangles: Sequence[Sequence[int]],
         reason: str,
@@ -371,12 +374,11 @@ class ImagesService(Service):
         from scorer.imaging.masking import MaskError, mask_rectangles
         from scorer.services.intake import seal_readers_copy
 
-        self._active(s, "coordinator")
         need_reason(reason)
         rects = [tuple(int(v) for v in r) for r in rectangles]
         if not rects or any(len(r) != 4 for r in rects):
             raise InvalidInput("give each rectangle as x, y, width, height")
-        with self.store.read() as db:
+        with self._ctx.read() as db:
             img = repo.image_by_code(db, image_code)
             if img is None:
                 raise NotFound(f"no image {image_code!r}")
@@ -392,7 +394,7 @@ class ImagesService(Service):
         digest = hashlib.sha256(target.read_bytes()).hexdigest()
         seal_readers_copy(target, self.store.location)
         try:
-            with self._write(s) as tx:
+            with self._ctx.write(op.user.username) as tx:
                 img = repo.image_by_code(tx.session, image_code)
                 assert img is not None
                 old = {"reader_sha256": img.reader_sha256, "masks": img.masks or "[]"}
@@ -418,76 +420,77 @@ class ImagesService(Service):
             raise
         return {"image": image_code, "reader_sha256": digest, "masks": masks}
 
+    @operation("coordinator", write=True)
     def mark_region_missing(
-        self, s: UserSession, trial: str, patient: str, visit: str, region: str, reason: str
+        self, op: Op, trial: str, patient: str, visit: str, region: str, reason: str
     ) -> dict[str, Any]:
         """A region of a patient's visit has no usable image: every reader's read of that visit
         gets the region's areas marked not assessable ("not visible"), now and when reads
         start later. Signed reads are left as they are and listed (their readers reopen them).
         """
-        self._active(s, "coordinator")
         need_reason(reason)
         region = region.strip().upper()
         if region not in REGIONS:
             raise InvalidInput(f"a region is one of {', '.join(REGIONS)}")
-        with self._write(s) as tx:
-            t = find_trial(tx.session, trial)
-            refuse_if_locked(t)
-            p = repo.patient_by_code(tx.session, t, patient)
-            v = repo.visit_by_label(tx.session, t, visit)
-            if p is None or v is None:
-                raise NotFound(f"no patient {patient!r} or visit {visit!r} in trial {trial}")
-            if repo.missing_region(tx.session, p.id, v.id, region) is not None:
-                raise InvalidInput(f"{region} of {patient} at {visit} is marked already")
-            tx.session.add(
-                MissingRegion(
-                    trial_id=t.id,
-                    patient_id=p.id,
-                    visit_id=v.id,
-                    region=region,
-                    reason=reason.strip(),
-                    created_by=s.user_id,
-                    created_at=tx.now,
-                )
-            )
-            tx.audit(
-                "region.missing",
-                "patient",
-                p.code,
+        t = find_trial(op.db, trial)
+        refuse_if_locked(t)
+        p = repo.patient_by_code(op.db, t, patient)
+        v = repo.visit_by_label(op.db, t, visit)
+        if p is None or v is None:
+            raise NotFound(f"no patient {patient!r} or visit {visit!r} in trial {trial}")
+        if repo.missing_region(op.db, p.id, v.id, region) is not None:
+            raise InvalidInput(f"{region} of {patient} at {visit} is marked already")
+        op.db.add(
+            MissingRegion(
                 trial_id=t.id,
-                new={"visit": v.label, "region": region},
-                reason=reason,
+                patient_id=p.id,
+                visit_id=v.id,
+                region=region,
+                reason=reason.strip(),
+                created_by=op.user.user_id,
+                created_at=op.now,
             )
-            changed: list[str] = []
-            skipped: list[str] = []
-            for r in repo.reads_of_trial(tx.session, t):
-                if r.patient_id != p.id or r.visit_id != v.id or r.status == "void":
-                    continue
-                if r.status == "signed":
-                    skipped.append(r.code)
-                    continue
-                apply_missing(tx, r, [region], reason)
-                changed.append(r.code)
-            return {"reads_changed": len(changed), "signed_reads_left": skipped}
+        )
+        op.tx.audit(
+            "region.missing",
+            "patient",
+            p.code,
+            trial_id=t.id,
+            new={"visit": v.label, "region": region},
+            reason=reason,
+        )
+        changed: list[str] = []
+        skipped: list[str] = []
+        for r in repo.reads_of_trial(op.db, t):
+            if r.patient_id != p.id or r.visit_id != v.id or r.status == "void":
+                continue
+            if r.status == "signed":
+                skipped.append(r.code)
+                continue
+            apply_missing(op.tx, r, [region], reason)
+            changed.append(r.code)
+        return {"reads_changed": len(changed), "signed_reads_left": skipped}
 
-    def missing_regions(self, s: UserSession, trial: str) -> list[dict[str, Any]]:
-        self._active(s, "coordinator", "monitor")
-        with self.store.read() as db:
-            t = find_trial(db, trial)
-            out = []
-            for m in repo.missing_regions_of(db, t):
-                p = db.get(Patient, m.patient_id)
-                v = repo.visit_by_id(db, m.visit_id)
-                out.append(
-                    {
-                        "patient": p.code if p else None,
-                        "visit": v.label if v else None,
-                        "region": m.region,
-                        "reason": m.reason,
-                        "at": m.created_at,
-                    }
-                )
-            return out
+    @operation("coordinator", "monitor")
+    def missing_regions(self, op: Op, trial: str) -> list[dict[str, Any]]:
+        """The regions of a trial's visits marked as having no usable image: patient, visit,
+        region, reason and when."""
+        db = op.db
+        t = find_trial(db, trial)
+        out = []
+        for m in repo.missing_regions_of(db, t):
+            p = db.get(Patient, m.patient_id)
+            v = repo.visit_by_id(db, m.visit_id)
+            out.append(
+                {
+                    "patient": p.code if p else None,
+                    "visit": v.label if v else None,
+                    "region": m.region,
+                    "reason": m.reason,
+                    "at": m.created_at,
+                }
+            )
+        return out
 
 
 def image_place(db: Any, img: Any) -> dict[str, Any]:

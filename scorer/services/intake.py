@@ -44,14 +44,16 @@ from scorer.imaging.manifest import Manifest, ManifestRow
 from scorer.imaging.raster import check_raster, raster_kind
 from scorer.imaging.sources import SourceFile, find_files
 from scorer.imaging.streams import dicom_part10
+from scorer.services.errors import InvalidInput
 from scorer.services.lookups import find_trial, protocol_of, refuse_if_locked, unique_patient_code
+from scorer.services.session import new_code
 from scorer.store import repository as repo
 from scorer.store.audit import shared_gid
 from scorer.store.location import Location
 
 if TYPE_CHECKING:
     from scorer.services.images import ImagesService
-    from scorer.services.session import UserSession
+    from scorer.services.operation import Op
 
 Progress = Callable[[int, int, str], None]
 #: Files larger than this (MB) are refused from their size, unread (``scorer import --max-mb``).
@@ -165,9 +167,20 @@ def _original_file(root: Path, c: _Candidate) -> Path:
     return root / c.sha256[:2] / f"{c.sha256}{suffix}"
 
 
+@dataclass(frozen=True)
+class _Trial:
+    """What an import needs of its trial, read once before the files: its code and id, its
+    visits' labels, and the modalities its protocol says carry no burned-in text."""
+
+    code: str
+    id: int
+    visit_labels: set[str]
+    no_burned_in: frozenset[str]
+
+
 def import_images(
     ws: ImagesService,
-    s: UserSession,
+    op: Op,
     trial: str,
     paths: Sequence[Path],
     manifest: Manifest | None = None,
@@ -185,6 +198,7 @@ def import_images(
 ) -> ImportReport:
     """Import every file under ``paths`` into ``trial``; see the module docstring.
 
+    ``op`` is the coordinator's operation (its role checked by ``ImagesService.import_images``);
     ``sources`` are files in hand instead (the network receiver's instances); ``pool`` a
     decoding pool kept open across calls; ``housekeeping=False`` skips the sweep of partial
     and orphaned readers' copies (a receiver does it once when it starts); ``origin`` is
@@ -192,33 +206,16 @@ def import_images(
     ``manifest.csv`` or one of ``manifest_names`` (the manifest given) is skipped, not examined.
     A file over ``max_mb`` megabytes is refused from its size, unread.
     """
-    from scorer.workspace import InvalidInput, new_code
-
-    ws._active(s, "coordinator")
     if not 0 < max_mb < float("inf"):
         raise InvalidInput(f"--max-mb must be a positive number of megabytes, not {max_mb:g}")
     loc = ws.store.location
-    readers_root = loc.readers_store
-    originals_root = loc.originals_store
-    if readers_root.resolve() == originals_root.resolve():
-        raise InvalidInput("the readers' store and the originals store must be apart")
-    make_readers_folder(readers_root, loc)
-    make_folder(originals_root)  # the originals stay the importing account's only
+    _prepare_stores(loc)
     report = ImportReport()
     if housekeeping:
-        # What an interrupted import left: its partial files and copies no image names.
-        # (A partial file lost by an import in flight only has that file refused.)
-        report.partial_removed = cleanup_partial(readers_root) + cleanup_partial(
-            originals_root, pattern=".part-*"
-        )
-        report.orphans_removed = _remove_orphans(ws, readers_root, LEFTOVER_AGE_S)
-    with ws.store.read() as db:
-        t = find_trial(db, trial)
-        refuse_if_locked(t)
-        trial_id = t.id
-        visit_labels = {v.label for v in t.visits}
-        no_burned_in = frozenset(protocol_of(t).no_burned_in_text)
+        report.partial_removed, report.orphans_removed = _sweep_interrupted(ws, loc)
+    into = _import_trial(ws, trial)
     sources = list(find_files(list(paths), manifest_names)) if sources is None else list(sources)
+    total = len(sources)
     # The decode workers start now and load their codecs while the files are examined.
     own = (
         DecodePool(
@@ -231,94 +228,181 @@ def import_images(
         else None
     )
     try:
-        total = len(sources)
-        with ws.store.read() as db:
-            # Duplicates are of this trial: the same file into another trial is its image too.
-            known_hashes = repo.image_hashes(db, trial_id)
-            known_sops = repo.image_sop_uids(db, trial_id)
-        batch_hashes: set[str] = set()
-        batch_sops: set[str] = set()
-        max_bytes = int(max_mb * 1024 * 1024)
-        candidates: list[tuple[int, _Candidate]] = []
-        outcomes: list[FileOutcome | None] = [None] * total
-        # Reading and hashing release the GIL: two threads read and hash files side by side while
-        # the decode workers are still idle (the header checks stay on this thread: they silence
-        # pydicom's warnings, which is not thread-safe). Results come back in file order.
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="examine") as reader:
-            loaded = reader.map(lambda src: _load(src, max_bytes), sources)
-            for i, src in enumerate(sources):
-                if progress:
-                    progress(i, total, src.name)
-                outcome, cand = _examine(src, next(loaded), manifest, max_megapixels)
-                if outcome is not None:
-                    outcomes[i] = outcome
-                    continue
-                assert cand is not None
-                if cand.sha256 in known_hashes or cand.sha256 in batch_hashes:
-                    prev = known_hashes.get(cand.sha256)
-                    outcomes[i] = FileOutcome(
-                        src.name, "duplicate", prev, "the same file was imported already"
-                    )
-                    continue
-                sop = cand.facts.sop_instance_uid if cand.facts else None
-                # Other bytes under a SOP Instance UID the trial has (a re-send in another
-                # transfer syntax?): decoded after the others, then compared by its pixels.
-                cand.resend = bool(sop) and (sop in known_sops or sop in batch_sops)
-                if sop:
-                    batch_sops.add(sop)
-                batch_hashes.add(cand.sha256)
-                _resolve_identity(cand, visit_labels, no_burned_in)
-                candidates.append((i, cand))
-        candidates.sort(key=lambda ic: ic[1].resend)  # stable: file order otherwise
+        outcomes, candidates = _examine_all(
+            ws, into, sources, manifest, progress, max_mb, max_megapixels
+        )
         # Patients first (one transaction), so each image row can name its patient.
-        _ensure_patients(ws, s, trial, [c for _, c in candidates])
-        tasks: list[DecodeTask] = []
-        for _, cand in candidates:
-            cand.code = new_code(12)
-            # The readers' copy's UIDs come from a secret drawn for this image alone: nothing
-            # in them ties two images of one patient, study or visit together.
-            secret = secrets.token_bytes(32)
-            out = readers_root / cand.code[:2] / f"{cand.code}.dcm"
-            make_readers_folder(out.parent, loc)
-            # The worker keeps the original as it decodes it, unless the file came in another
-            # form (kept from ``raw`` on commit) or may be a re-sent duplicate (kept if not).
-            original = (
-                "" if cand.raw is not None or cand.resend else _original_file(originals_root, cand)
-            )
-            tasks.append(DecodeTask(cand.data, str(out), secret, cand.kind, str(original)))
-
-        def commit_each(ks: list[int]) -> None:
-            # Each file is committed as soon as it is decoded, while the workers go on.
-            if not ks:
-                return
-            decoded = (pool or own).stream([tasks[k] for k in ks])  # type: ignore[union-attr]
-            for j, result in decoded:
-                k = ks[j]
-                i, cand = candidates[k]
-                task = tasks[k]
-                if progress:
-                    progress(i, total, cand.source.name)
-                if not result.ok:
-                    Path(task.out_path).unlink(missing_ok=True)
-                    outcomes[i] = FileOutcome(cand.source.name, "refused", reason=result.reason)
-                    continue
-                same = _same_image(ws, trial_id, cand, Path(task.out_path), result)
-                outcomes[i] = same or _commit(
-                    ws, s, trial, cand, Path(task.out_path), originals_root, result
-                )
-
-        commit_each([k for k, (_, c) in enumerate(candidates) if not c.resend])
-        commit_each([k for k, (_, c) in enumerate(candidates) if c.resend])
+        _ensure_patients(ws, op, trial, [c for _, c in candidates])
+        tasks = _decode_tasks(loc, candidates)
+        decoder = pool or own
+        _commit_decoded(ws, op, into, decoder, candidates, tasks, outcomes, progress, False)
+        _commit_decoded(ws, op, into, decoder, candidates, tasks, outcomes, progress, True)
     finally:
         if own is not None:
             own.close()
     report.files = [o for o in outcomes if o is not None]
-    with ws._write(s) as tx:
+    _audit_import(ws, op, into, total, report, origin)
+    if progress:
+        progress(total, total, "")
+    return report
+
+
+def _prepare_stores(loc: Location) -> None:
+    """Check the readers' store and the originals store are apart and create them: the
+    readers' as :func:`make_readers_folder` does, the originals the importing account's only."""
+    readers_root = loc.readers_store
+    originals_root = loc.originals_store
+    if readers_root.resolve() == originals_root.resolve():
+        raise InvalidInput("the readers' store and the originals store must be apart")
+    make_readers_folder(readers_root, loc)
+    make_folder(originals_root)  # the originals stay the importing account's only
+
+
+def _sweep_interrupted(ws: ImagesService, loc: Location) -> tuple[int, int]:
+    """Remove what an interrupted import left: its partial files, and readers' copies no
+    image names. Returns (partial files removed, copies removed)."""
+    # (A partial file lost by an import in flight only has that file refused.)
+    partial = cleanup_partial(loc.readers_store) + cleanup_partial(
+        loc.originals_store, pattern=".part-*"
+    )
+    return partial, _remove_orphans(ws, loc.readers_store, LEFTOVER_AGE_S)
+
+
+def _import_trial(ws: ImagesService, trial: str) -> _Trial:
+    """The trial the files go into, refused if it is locked."""
+    with ws._ctx.read() as db:
+        t = find_trial(db, trial)
+        refuse_if_locked(t)
+        return _Trial(
+            trial,
+            t.id,
+            {v.label for v in t.visits},
+            frozenset(protocol_of(t).no_burned_in_text),
+        )
+
+
+def _examine_all(
+    ws: ImagesService,
+    into: _Trial,
+    sources: list[SourceFile],
+    manifest: Manifest | None,
+    progress: Progress | None,
+    max_mb: float,
+    max_megapixels: float,
+) -> tuple[list[FileOutcome | None], list[tuple[int, _Candidate]]]:
+    """Read, hash and check every file: the outcome of each refused, skipped or duplicate
+    file by its place, and the candidates to decode with their places (re-sent ones last)."""
+    total = len(sources)
+    with ws._ctx.read() as db:
+        # Duplicates are of this trial: the same file into another trial is its image too.
+        known_hashes = repo.image_hashes(db, into.id)
+        known_sops = repo.image_sop_uids(db, into.id)
+    batch_hashes: set[str] = set()
+    batch_sops: set[str] = set()
+    max_bytes = int(max_mb * 1024 * 1024)
+    candidates: list[tuple[int, _Candidate]] = []
+    outcomes: list[FileOutcome | None] = [None] * total
+    # Reading and hashing release the GIL: two threads read and hash files side by side while
+    # the decode workers are still idle (the header checks stay on this thread: they silence
+    # pydicom's warnings, which is not thread-safe). Results come back in file order.
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="examine") as reader:
+        loaded = reader.map(lambda src: _load(src, max_bytes), sources)
+        for i, src in enumerate(sources):
+            if progress:
+                progress(i, total, src.name)
+            outcome, cand = _examine(src, next(loaded), manifest, max_megapixels)
+            if outcome is not None:
+                outcomes[i] = outcome
+                continue
+            assert cand is not None
+            if cand.sha256 in known_hashes or cand.sha256 in batch_hashes:
+                prev = known_hashes.get(cand.sha256)
+                outcomes[i] = FileOutcome(
+                    src.name, "duplicate", prev, "the same file was imported already"
+                )
+                continue
+            sop = cand.facts.sop_instance_uid if cand.facts else None
+            # Other bytes under a SOP Instance UID the trial has (a re-send in another
+            # transfer syntax?): decoded after the others, then compared by its pixels.
+            cand.resend = bool(sop) and (sop in known_sops or sop in batch_sops)
+            if sop:
+                batch_sops.add(sop)
+            batch_hashes.add(cand.sha256)
+            _resolve_identity(cand, into.visit_labels, into.no_burned_in)
+            candidates.append((i, cand))
+    candidates.sort(key=lambda ic: ic[1].resend)  # stable: file order otherwise
+    return outcomes, candidates
+
+
+def _decode_tasks(loc: Location, candidates: list[tuple[int, _Candidate]]) -> list[DecodeTask]:
+    """Give each candidate its image code and its decode task: where its readers' copy goes,
+    the secret its UIDs come from, and whether the worker keeps the original."""
+    tasks: list[DecodeTask] = []
+    for _, cand in candidates:
+        cand.code = new_code(12)
+        # The readers' copy's UIDs come from a secret drawn for this image alone: nothing
+        # in them ties two images of one patient, study or visit together.
+        secret = secrets.token_bytes(32)
+        out = loc.readers_store / cand.code[:2] / f"{cand.code}.dcm"
+        make_readers_folder(out.parent, loc)
+        # The worker keeps the original as it decodes it, unless the file came in another
+        # form (kept from ``raw`` on commit) or may be a re-sent duplicate (kept if not).
+        originals = loc.originals_store
+        original = "" if cand.raw is not None or cand.resend else _original_file(originals, cand)
+        tasks.append(DecodeTask(cand.data, str(out), secret, cand.kind, str(original)))
+    return tasks
+
+
+def _commit_decoded(
+    ws: ImagesService,
+    op: Op,
+    into: _Trial,
+    decoder: DecodePool | None,
+    candidates: list[tuple[int, _Candidate]],
+    tasks: list[DecodeTask],
+    outcomes: list[FileOutcome | None],
+    progress: Progress | None,
+    resend: bool,
+) -> None:
+    """Decode the candidates that are (or are not) re-sends and commit each as soon as it is
+    decoded, while the workers go on; each file's outcome goes into its place."""
+    ks = [k for k, (_, c) in enumerate(candidates) if c.resend == resend]
+    if not ks:
+        return
+    assert decoder is not None, "a decoding pool is open whenever there are files"
+    total = len(outcomes)
+    originals_root = ws.store.location.originals_store
+    for j, result in decoder.stream([tasks[k] for k in ks]):
+        k = ks[j]
+        i, cand = candidates[k]
+        task = tasks[k]
+        if progress:
+            progress(i, total, cand.source.name)
+        if not result.ok:
+            Path(task.out_path).unlink(missing_ok=True)
+            outcomes[i] = FileOutcome(cand.source.name, "refused", reason=result.reason)
+            continue
+        same = _same_image(ws, into.id, cand, Path(task.out_path), result)
+        outcomes[i] = same or _commit(
+            ws, op, into.code, cand, Path(task.out_path), originals_root, result
+        )
+
+
+def _audit_import(
+    ws: ImagesService,
+    op: Op,
+    into: _Trial,
+    total: int,
+    report: ImportReport,
+    origin: dict[str, Any] | None,
+) -> None:
+    """The import's own audit row on the trial: the counts, and where the files came from."""
+    with ws._ctx.write(op.user.username) as tx:
         tx.audit(
             "images.import",
             "trial",
-            trial,
-            trial_id=trial_id,
+            into.code,
+            trial_id=into.id,
             new={
                 "files": total,
                 "imported": report.count("imported"),
@@ -329,9 +413,6 @@ def import_images(
                 **({"origin": origin} if origin else {}),
             },
         )
-    if progress:
-        progress(total, total, "")
-    return report
 
 
 def _too_large(size: int, max_bytes: int) -> str:
@@ -466,14 +547,14 @@ def _resolve_identity(
 
 
 def _ensure_patients(
-    ws: ImagesService, s: UserSession, trial: str, cands: list[_Candidate]
+    ws: ImagesService, op: Op, trial: str, cands: list[_Candidate]
 ) -> dict[str, str]:
     """Real patient ID -> opaque code, registering new patients (audited, codes only)."""
     wanted = sorted({c.patient_id for c in cands if c.patient_id})
     codes: dict[str, str] = {}
     if not wanted:
         return codes
-    with ws._write(s) as tx:
+    with ws._ctx.write(op.user.username) as tx:
         t = find_trial(tx.session, trial)
         for real in wanted:
             p = repo.patient_by_real_id(tx.session, t, real)
@@ -493,7 +574,7 @@ def _ensure_patients(
 
 def _commit(
     ws: ImagesService,
-    s: UserSession,
+    op: Op,
     trial: str,
     c: _Candidate,
     reader_copy: Path,
@@ -509,7 +590,7 @@ def _commit(
         qc = "pending" if c.flags else "passed"
         reader_sha = decoded.sha256 or hashlib.sha256(reader_copy.read_bytes()).hexdigest()
         seal_readers_copy(reader_copy, loc)
-        with ws._write(s) as tx:
+        with ws._ctx.write(op.user.username) as tx:
             t = find_trial(tx.session, trial)
             p = repo.patient_by_real_id(tx.session, t, c.patient_id) if c.patient_id else None
             v = repo.visit_by_label(tx.session, t, c.visit) if c.visit else None
@@ -569,7 +650,7 @@ def _same_image(
     sop = c.facts.sop_instance_uid if c.facts else None
     if not c.resend or not sop:
         return None
-    with ws.store.read() as db:
+    with ws._ctx.read() as db:
         img = repo.image_by_sop(db, trial_id, sop)
         if img is None:
             return None
@@ -618,7 +699,7 @@ def _remove_orphans(
 ) -> int:
     """Delete readers' copies that no image row names: a crash came between writing the copy
     and committing its row. Only old ones, so another workstation's import in flight is safe."""
-    with ws.store.read() as db:
+    with ws._ctx.read() as db:
         known = {Path(p).name for p in repo.reader_paths(db)}
     now = time.time()
     removed = 0

@@ -22,12 +22,14 @@ from typing import TYPE_CHECKING, Any
 
 from scorer.imaging.decode_pool import DecodePool, DecodeTask
 from scorer.imaging.streams import dicom_part10
+from scorer.services.errors import InvalidInput
 from scorer.services.lookups import find_trial, refuse_if_locked
+from scorer.services.session import new_code
 from scorer.store import repository as repo
 
 if TYPE_CHECKING:
     from scorer.services.images import ImagesService
-    from scorer.services.session import UserSession
+    from scorer.services.operation import Op
 
 Progress = Callable[[int, int, str], None]
 #: Originals read into memory at once: a batch of this many goes to the decode workers.
@@ -55,7 +57,7 @@ def _discard(path: Path | None) -> None:
 
 def reissue(
     ws: ImagesService,
-    s: UserSession,
+    op: Op,
     trial: str,
     progress: Progress | None = None,
     workers: int = 2,
@@ -63,12 +65,11 @@ def reissue(
     memory_mb: int = 4096,
 ) -> dict[str, Any]:
     """Write every readers' copy of ``trial`` again from its original; see the module
-    docstring. Returns the counts and, per image, the old and new copy's SHA-256."""
-    from scorer.workspace import InvalidInput
-
-    ws._active(s, "coordinator")
+    docstring. ``op`` is the coordinator's operation (its role checked by
+    ``ImagesService.reissue_readers_copies``). Returns the counts and, per image, the old and
+    new copy's SHA-256."""
     loc = ws.store.location
-    with ws.store.read() as db:
+    with ws._ctx.read() as db:
         t = find_trial(db, trial)
         refuse_if_locked(t)
         copies = [
@@ -100,7 +101,7 @@ def reissue(
                     for k, c in enumerate(_write_batch(ws, pool, batch, made)):
                         if progress:
                             progress(start + k + 1, total, c.code)
-        with ws._write(s) as tx:
+        with ws._ctx.write(op.user.username) as tx:
             t = find_trial(tx.session, trial)
             refuse_if_locked(t)
             for c in copies:
@@ -156,7 +157,6 @@ def _write_batch(
     each image as its copy is sealed."""
     from scorer.imaging.masking import MaskError, mask_rectangles
     from scorer.services.intake import make_readers_folder, seal_readers_copy
-    from scorer.workspace import InvalidInput, new_code
 
     loc = ws.store.location
     tasks = []
