@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -22,7 +23,7 @@ from scorer.services.lookups import (
     own_read,
     refuse_if_locked,
 )
-from scorer.services.operation import Service
+from scorer.services.operation import Op, Service, check_account, operation
 from scorer.services.session import UserSession
 from scorer.services.validation import check_text, need_reason
 from scorer.store import repository as repo
@@ -36,6 +37,9 @@ MISSING_TEXT = "no image of this region"
 
 
 MEANINGS = ("authored", "reviewed", "approved")
+
+#: The roles that enter scores and sign reads.
+SCORERS = ("reader", "adjudicator")
 
 
 @dataclass(frozen=True)
@@ -122,9 +126,10 @@ class ReadingService(Service):
     """A reader's (or adjudicator's) work on their own cases: scores, notes, signatures, events,
     flags."""
 
+    @operation("reader", "adjudicator", write=True)
     def start_read(
         self,
-        s: UserSession,
+        op: Op,
         trial: str,
         patient_code: str,
         visit: str,
@@ -132,57 +137,48 @@ class ReadingService(Service):
         read_type: str = "primary",
     ) -> str:
         """Open a new read of a patient at a visit for the calling reader; returns its code."""
-        self._active(s, "reader", "adjudicator")
         if read_type not in READ_TYPES or read_type == "imported":
             raise InvalidInput(f"a reader cannot start a {read_type!r} read")
-        if read_type == "adjudication" and s.role != "adjudicator":
+        if read_type == "adjudication" and op.user.role != "adjudicator":
             raise PermissionDenied("only an adjudicator starts adjudication reads")
-        with self._write(s) as tx:
-            t = find_trial(tx.session, trial)
-            refuse_if_locked(t)
-            if method not in t.methods.split(","):
-                raise InvalidInput(f"trial {trial} is not scored with {method}")
-            p = repo.patient_by_code(tx.session, t, patient_code)
-            v = repo.visit_by_label(tx.session, t, visit)
-            if p is None or v is None:
-                raise NotFound("no such case in this trial")
-            existing = repo.find_read(tx.session, t, p, v, s.user_id, method, read_type)
-            if existing is not None and existing.status != "void":
-                return str(existing.code)
-            r = repo.add_read(
-                tx.session,
-                t,
-                p,
-                v,
-                s.user_id,
-                method,
-                read_type,
-                repo.unique_read_code(tx.session),
-                tx.now,
-            )
-            tx.audit(
-                "read.start",
-                "read",
-                r.code,
-                trial_id=t.id,
-                new={"method": method, "read_type": read_type},
-            )
-            return str(r.code)
+        db = op.db
+        t = find_trial(db, trial)
+        refuse_if_locked(t)
+        if method not in t.methods.split(","):
+            raise InvalidInput(f"trial {trial} is not scored with {method}")
+        p = repo.patient_by_code(db, t, patient_code)
+        v = repo.visit_by_label(db, t, visit)
+        if p is None or v is None:
+            raise NotFound("no such case in this trial")
+        existing = repo.find_read(db, t, p, v, op.user.user_id, method, read_type)
+        if existing is not None and existing.status != "void":
+            return str(existing.code)
+        r = repo.add_read(
+            db, t, p, v, op.user.user_id, method, read_type, repo.unique_read_code(db), op.now
+        )
+        op.tx.audit(
+            "read.start",
+            "read",
+            r.code,
+            trial_id=t.id,
+            new={"method": method, "read_type": read_type},
+        )
+        return str(r.code)
 
-    def get_read(self, s: UserSession, code: str) -> ReadView:
+    @operation()
+    def get_read(self, op: Op, code: str) -> ReadView:
         """A read with its scores. Readers get it blinded: no patient code, visit label or
         read type (a re-read must look like any other read)."""
-        self._active(s)
-        with self.store.read() as db:
-            r = own_read(s, db, code, write=False)
-            view: ReadView = repo.read_view(db, r, ReadView)
-            if s.role == "reader":
-                view = replace(view, patient_code="", visit="", read_type="")
-            return view
+        r = own_read(op.user, op.db, code, write=False)
+        view: ReadView = repo.read_view(op.db, r, ReadView)
+        if op.user.role == "reader":
+            view = replace(view, patient_code="", visit="", read_type="")
+        return view
 
+    @operation("reader", "adjudicator", write=True)
     def set_score(
         self,
-        s: UserSession,
+        op: Op,
         code: str,
         area: Area,
         value: AreaScore,
@@ -196,8 +192,8 @@ class ReadingService(Service):
         Changing a signed read needs ``change_reason``: the signature is voided and the read
         must be signed again. ``expected_version`` / ``expected``: see :meth:`set_scores`.
         """
-        return self.set_scores(
-            s,
+        return self._set_scores(
+            op,
             code,
             {area: value},
             {area: reason_text} if reason_text else None,
@@ -206,9 +202,10 @@ class ReadingService(Service):
             expected,
         )[0]
 
+    @operation("reader", "adjudicator", write=True)
     def set_scores(
         self,
-        s: UserSession,
+        op: Op,
         code: str,
         values: Mapping[Area, AreaScore],
         reason_texts: Mapping[Area, str] | None = None,
@@ -222,56 +219,70 @@ class ReadingService(Service):
         No lost update between workstations: with ``expected_version`` the read must be at
         that version; with ``expected`` each named area must still hold what the caller last
         saw (``None``: not entered). Otherwise :class:`Conflict` with the current values."""
-        self._active(s, "reader", "adjudicator")
+        return self._set_scores(
+            op, code, values, reason_texts, change_reason, expected_version, expected
+        )
+
+    def _set_scores(
+        self,
+        op: Op,
+        code: str,
+        values: Mapping[Area, AreaScore],
+        reason_texts: Mapping[Area, str] | None,
+        change_reason: str,
+        expected_version: int | None,
+        expected: Mapping[Area, AreaScore | None] | None,
+    ) -> list[ScoreAck]:
+        """Save areas of one read in the operation's transaction (set_score, set_scores)."""
         texts = reason_texts or {}
         acks: list[ScoreAck] = []
-        with self._write(s) as tx:
-            r = own_read(s, tx.session, code, write=True)
-            t = repo.trial_by_id(tx.session, r.trial_id)
-            refuse_if_locked(t)
-            method = get_method(r.method)
-            for area, value in values.items():
-                try:
-                    check_score(method, area, value)
-                except ReadError as exc:
-                    raise InvalidInput(str(exc)) from exc
-                if value.reason == "other" and not texts.get(area, "").strip():
-                    raise InvalidInput(f"{area}: describe the reason 'other'")
-                check_text(texts.get(area, ""), f"description of {area}")
-            if expected_version is not None and r.version != expected_version:
-                raise self._stale(tx, r, list(values), expected_version)
-            if expected:
-                self._check_expected(tx, r, {a: expected[a] for a in values if a in expected})
-            if r.status == "void":
-                raise InvalidInput("this read is void")
-            for area, value in values.items():
-                reason_text = texts.get(area, "")
-                row = repo.score_row(tx.session, r, area)
-                old = None if row is None else score_json(repo.row_score(row), row.reason_text)
-                new = score_json(value, reason_text)
-                if old == new:
-                    acks.append(ScoreAck(code, area, r.version, r.status))
-                    continue
-                if r.status == "signed":
-                    if not change_reason.strip():
-                        raise InvalidInput(
-                            "this read is signed: give a reason to change it (the signature is "
-                            "voided and the read must be signed again)"
-                        )
-                    self._void_signature(tx, s, r, change_reason)
-                repo.put_score(tx.session, r, area, value, reason_text, method.order(area), tx.now)
-                r.updated_at = tx.now
-                tx.session.flush()
-                tx.audit(
-                    "score.set",
-                    "read",
-                    r.code,
-                    trial_id=r.trial_id,
-                    old={"area": str(area), **(old or {})} if old else {"area": str(area)},
-                    new={"area": str(area), **(new or {})},
-                    reason=change_reason,
-                )
+        tx = op.tx
+        r = own_read(op.user, tx.session, code, write=True)
+        t = repo.trial_by_id(tx.session, r.trial_id)
+        refuse_if_locked(t)
+        method = get_method(r.method)
+        for area, value in values.items():
+            try:
+                check_score(method, area, value)
+            except ReadError as exc:
+                raise InvalidInput(str(exc)) from exc
+            if value.reason == "other" and not texts.get(area, "").strip():
+                raise InvalidInput(f"{area}: describe the reason 'other'")
+            check_text(texts.get(area, ""), f"description of {area}")
+        if expected_version is not None and r.version != expected_version:
+            raise self._stale(tx, r, list(values), expected_version)
+        if expected:
+            self._check_expected(tx, r, {a: expected[a] for a in values if a in expected})
+        if r.status == "void":
+            raise InvalidInput("this read is void")
+        for area, value in values.items():
+            reason_text = texts.get(area, "")
+            row = repo.score_row(tx.session, r, area)
+            old = None if row is None else score_json(repo.row_score(row), row.reason_text)
+            new = score_json(value, reason_text)
+            if old == new:
                 acks.append(ScoreAck(code, area, r.version, r.status))
+                continue
+            if r.status == "signed":
+                if not change_reason.strip():
+                    raise InvalidInput(
+                        "this read is signed: give a reason to change it (the signature is "
+                        "voided and the read must be signed again)"
+                    )
+                self._void_signature(tx, op.user, r, change_reason)
+            repo.put_score(tx.session, r, area, value, reason_text, method.order(area), tx.now)
+            r.updated_at = tx.now
+            tx.session.flush()
+            tx.audit(
+                "score.set",
+                "read",
+                r.code,
+                trial_id=r.trial_id,
+                old={"area": str(area), **(old or {})} if old else {"area": str(area)},
+                new={"area": str(area), **(new or {})},
+                reason=change_reason,
+            )
+            acks.append(ScoreAck(code, area, r.version, r.status))
         return acks
 
     def _check_expected(self, tx: Tx, r: Any, expected: Mapping[Area, AreaScore | None]) -> None:
@@ -305,9 +316,10 @@ class ReadingService(Service):
             r.version,
         )
 
+    @operation("reader", "adjudicator", write=True)
     def clear_score(
         self,
-        s: UserSession,
+        op: Op,
         code: str,
         area: Area,
         change_reason: str = "",
@@ -315,11 +327,12 @@ class ReadingService(Service):
         expected: Mapping[Area, AreaScore | None] | None = None,
     ) -> ScoreAck:
         """Remove an area's entry (undo of a first entry); ``expected`` as for set_scores."""
-        return self.clear_scores(s, code, [area], change_reason, expected_version, expected)[0]
+        return self._clear_scores(op, code, [area], change_reason, expected_version, expected)[0]
 
+    @operation("reader", "adjudicator", write=True)
     def clear_scores(
         self,
-        s: UserSession,
+        op: Op,
         code: str,
         areas: Sequence[Area],
         change_reason: str = "",
@@ -329,58 +342,71 @@ class ReadingService(Service):
         """Remove several areas' entries of one read in one transaction, each removal audited
         on its own row (the undo of "rest of this region = 0"); all or nothing.
         ``expected_version`` / ``expected``: see :meth:`set_scores`."""
-        self._active(s, "reader", "adjudicator")
+        return self._clear_scores(op, code, areas, change_reason, expected_version, expected)
+
+    def _clear_scores(
+        self,
+        op: Op,
+        code: str,
+        areas: Sequence[Area],
+        change_reason: str,
+        expected_version: int | None,
+        expected: Mapping[Area, AreaScore | None] | None,
+    ) -> list[ScoreAck]:
+        """Remove areas' entries of one read in the operation's transaction (clear_score,
+        clear_scores)."""
         areas = list(dict.fromkeys(areas))
         acks: list[ScoreAck] = []
-        with self._write(s) as tx:
-            r = own_read(s, tx.session, code, write=True)
-            refuse_if_locked(repo.trial_by_id(tx.session, r.trial_id))
-            if expected_version is not None and r.version != expected_version:
-                raise self._stale(tx, r, areas, expected_version)
-            if expected:
-                self._check_expected(tx, r, {a: expected[a] for a in areas if a in expected})
-            if r.status == "signed":
-                if not change_reason.strip():
-                    raise InvalidInput("this read is signed: give a reason to change it")
-                self._void_signature(tx, s, r, change_reason)
-            for area in areas:
-                row = repo.score_row(tx.session, r, area)
-                if row is None:
-                    acks.append(ScoreAck(code, area, r.version, r.status))
-                    continue
-                old = score_json(repo.row_score(row), row.reason_text)
-                tx.session.delete(row)
-                r.updated_at = tx.now
-                tx.session.flush()
-                tx.audit(
-                    "score.clear",
-                    "read",
-                    r.code,
-                    trial_id=r.trial_id,
-                    old={"area": str(area), **(old or {})},
-                    reason=change_reason,
-                )
+        tx = op.tx
+        r = own_read(op.user, tx.session, code, write=True)
+        refuse_if_locked(repo.trial_by_id(tx.session, r.trial_id))
+        if expected_version is not None and r.version != expected_version:
+            raise self._stale(tx, r, areas, expected_version)
+        if expected:
+            self._check_expected(tx, r, {a: expected[a] for a in areas if a in expected})
+        if r.status == "signed":
+            if not change_reason.strip():
+                raise InvalidInput("this read is signed: give a reason to change it")
+            self._void_signature(tx, op.user, r, change_reason)
+        for area in areas:
+            row = repo.score_row(tx.session, r, area)
+            if row is None:
                 acks.append(ScoreAck(code, area, r.version, r.status))
-        return acks
-
-    def set_note(self, s: UserSession, code: str, note: str) -> int:
-        """Set the read's note; returns the read's new version."""
-        self._active(s, "reader", "adjudicator")
-        check_text(note, "note")
-        with self._write(s) as tx:
-            r = own_read(s, tx.session, code, write=True)
-            refuse_if_locked(repo.trial_by_id(tx.session, r.trial_id))
-            if r.status == "signed":
-                raise InvalidInput("this read is signed: reopen it with a reason first")
-            tx.audit("read.note", "read", r.code, trial_id=r.trial_id, old=r.note, new=note)
-            r.note = note
+                continue
+            old = score_json(repo.row_score(row), row.reason_text)
+            tx.session.delete(row)
             r.updated_at = tx.now
             tx.session.flush()
-            return int(r.version)
+            tx.audit(
+                "score.clear",
+                "read",
+                r.code,
+                trial_id=r.trial_id,
+                old={"area": str(area), **(old or {})},
+                reason=change_reason,
+            )
+            acks.append(ScoreAck(code, area, r.version, r.status))
+        return acks
 
+    @operation("reader", "adjudicator", write=True)
+    def set_note(self, op: Op, code: str, note: str) -> int:
+        """Set the read's note; returns the read's new version."""
+        check_text(note, "note")
+        tx = op.tx
+        r = own_read(op.user, tx.session, code, write=True)
+        refuse_if_locked(repo.trial_by_id(tx.session, r.trial_id))
+        if r.status == "signed":
+            raise InvalidInput("this read is signed: reopen it with a reason first")
+        tx.audit("read.note", "read", r.code, trial_id=r.trial_id, old=r.note, new=note)
+        r.note = note
+        r.updated_at = tx.now
+        tx.session.flush()
+        return int(r.version)
+
+    @operation("reader", "adjudicator", transaction=False)
     def sign_read(
         self,
-        s: UserSession,
+        op: Op,
         code: str,
         password: str,
         username: str | None = None,
@@ -388,16 +414,18 @@ class ReadingService(Service):
     ) -> str:
         """Sign a complete read (Part 11): user ID and password at the session's first
         signature, the password after that. Returns the signed content's hash."""
-        self._active(s, "reader", "adjudicator")
+        # Not the operation's transaction: a wrong password counts towards the lockout, and
+        # that count (audited) must commit before AuthError is raised; _signing opens the
+        # write transaction and checks the account again inside it.
         if meaning not in MEANINGS:
             raise InvalidInput(f"unknown signature meaning {meaning!r}")
-        self._check_signer(s, username)
+        self._check_signer(op.user, username)
         digest = ""
-        with self._write(s) as tx:
-            user = repo.user_by_id(tx.session, s.user_id)
+        with self._signing(op) as tx:
+            user = repo.user_by_id(tx.session, op.user.user_id)
             failure = self._signature_refusal(tx, user, password)
             if not failure:
-                r = own_read(s, tx.session, code, write=True)
+                r = own_read(op.user, tx.session, code, write=True)
                 refuse_if_locked(repo.trial_by_id(tx.session, r.trial_id))
                 if r.status == "signed":
                     raise InvalidInput("this read is signed already")
@@ -411,8 +439,16 @@ class ReadingService(Service):
                 digest = self._sign_in_tx(tx, user, r, meaning)
         if failure:
             raise AuthError(failure)
-        s.signed_once = True
+        op.user.signed_once = True
         return digest
+
+    @contextmanager
+    def _signing(self, op: Op) -> Iterator[Tx]:
+        """The write transaction of a signature, the account and role checked again in it (a
+        signature commits a wrong password's count before refusing: see sign_read)."""
+        with self._ctx.write(op.user.username) as tx:
+            check_account(tx.session, op.user, SCORERS, False, op.user.last_active)
+            yield tx
 
     def _void_signature(self, tx: Tx, s: UserSession, r: Any, reason: str) -> None:
         check_text(reason, "reason")
@@ -440,20 +476,21 @@ class ReadingService(Service):
             reason=reason,
         )
 
-    def reopen_read(self, s: UserSession, code: str, reason: str) -> None:
+    @operation("reader", "adjudicator", write=True)
+    def reopen_read(self, op: Op, code: str, reason: str) -> None:
         """Reopen a signed read for changes: the signature is voided, with the reason."""
-        self._active(s, "reader", "adjudicator")
         need_reason(reason)
-        with self._write(s) as tx:
-            r = own_read(s, tx.session, code, write=True)
-            refuse_if_locked(repo.trial_by_id(tx.session, r.trial_id))
-            if r.status != "signed":
-                raise InvalidInput("only a signed read is reopened")
-            self._void_signature(tx, s, r, reason)
+        tx = op.tx
+        r = own_read(op.user, tx.session, code, write=True)
+        refuse_if_locked(repo.trial_by_id(tx.session, r.trial_id))
+        if r.status != "signed":
+            raise InvalidInput("only a signed read is reopened")
+        self._void_signature(tx, op.user, r, reason)
 
+    @operation("reader", "adjudicator", transaction=False)
     def sign_case(
         self,
-        s: UserSession,
+        op: Op,
         case_code: str,
         password: str,
         username: str | None = None,
@@ -462,17 +499,17 @@ class ReadingService(Service):
         """Sign every read of one of the reader's cases together (spec §8: a patient's reads
         for a reader are signed as one case), in one transaction: all or none. Each read gets
         its own signature and audit row. Returns the signed contents' hashes, visit by visit."""
-        self._active(s, "reader", "adjudicator")
+        # Not the operation's transaction, as for sign_read: a wrong password's count commits.
         if meaning not in MEANINGS:
             raise InvalidInput(f"unknown signature meaning {meaning!r}")
-        self._check_signer(s, username)
+        self._check_signer(op.user, username)
         failure = ""
         digests: list[str] = []
-        with self._write(s) as tx:
-            user = repo.user_by_id(tx.session, s.user_id)
+        with self._signing(op) as tx:
+            user = repo.user_by_id(tx.session, op.user.user_id)
             failure = self._signature_refusal(tx, user, password)
             if not failure:
-                c, _, t = own_case(s, tx.session, case_code)
+                c, _, t = own_case(op.user, tx.session, case_code)
                 refuse_if_locked(t)
                 reads = case_reads(tx.session, c, t)
                 if not reads:
@@ -492,25 +529,25 @@ class ReadingService(Service):
                 for _, r in reads:
                     if r.status != "signed":
                         digests.append(self._sign_in_tx(tx, user, r, meaning, case=c.code))
-                tx.event("case.signed", case_code, {"reads": len(digests)}, s.id, t.id)
+                tx.event("case.signed", case_code, {"reads": len(digests)}, op.user.id, t.id)
         if failure:
             raise AuthError(failure)
-        s.signed_once = True
+        op.user.signed_once = True
         return digests
 
-    def reopen_case(self, s: UserSession, case_code: str, reason: str) -> None:
+    @operation("reader", "adjudicator", write=True)
+    def reopen_case(self, op: Op, case_code: str, reason: str) -> None:
         """Reopen a signed case for changes: every read's signature is voided, with the
         reason; the case must be signed again."""
-        self._active(s, "reader", "adjudicator")
         need_reason(reason)
-        with self._write(s) as tx:
-            c, _, t = own_case(s, tx.session, case_code)
-            refuse_if_locked(t)
-            signed = [r for _, r in case_reads(tx.session, c, t) if r.status == "signed"]
-            if not signed:
-                raise InvalidInput("only a signed case is reopened")
-            for r in signed:
-                self._void_signature(tx, s, r, reason)
+        tx = op.tx
+        c, _, t = own_case(op.user, tx.session, case_code)
+        refuse_if_locked(t)
+        signed = [r for _, r in case_reads(tx.session, c, t) if r.status == "signed"]
+        if not signed:
+            raise InvalidInput("only a signed case is reopened")
+        for r in signed:
+            self._void_signature(tx, op.user, r, reason)
 
     def _sign_in_tx(self, tx: Tx, user: Any, r: Any, meaning: str, case: str = "") -> str:
         view = repo.read_view(tx.session, r, ReadView)
@@ -537,127 +574,141 @@ class ReadingService(Service):
         )
         return digest
 
-    def open_case(
-        self, s: UserSession, case_code: str, method: str | None = None
-    ) -> dict[str, Any]:
+    @operation("reader", "adjudicator", write=True)
+    def open_case(self, op: Op, case_code: str, method: str | None = None) -> dict[str, Any]:
         """Open one of the reader's cases: its visits as letters A, B, C with their read codes
         (reads are started on first opening). Nothing else about the visits is returned."""
-        self._active(s, "reader", "adjudicator")
-        with self._write(s) as tx:
-            c, _, t = own_case(s, tx.session, case_code)
-            must_calibrate(tx.session, t, s, c)
-            methods = t.methods.split(",")
-            method = method or methods[0]
-            if method not in methods:
-                raise InvalidInput(f"this trial is not scored with {method}")
-            p = tx.session.get(Patient, c.patient_id)
-            assert p is not None
-            existing = {
-                (r.visit_id, r.method): r
-                for r in repo.reads_of_case(tx.session, c)
-                if r.status != "void"
-            }
-            letters: dict[str, str] = {}
-            for i, label in enumerate(json.loads(c.visits)):
-                v = repo.visit_by_label(tx.session, t, label)
-                assert v is not None
-                r = existing.get((v.id, method))
-                if r is None:
-                    refuse_if_locked(t)
-                    r = repo.add_read(
-                        tx.session,
-                        t,
-                        p,
-                        v,
-                        s.user_id,
-                        method,
-                        c.read_type,
-                        repo.unique_read_code(tx.session),
-                        tx.now,
-                    )
-                    r.case_id = c.id
-                    tx.audit(
-                        "read.start",
-                        "read",
-                        r.code,
-                        trial_id=t.id,
-                        new={"case": c.code, "method": method, "read_type": c.read_type},
-                    )
-                    gone = [
-                        m.region
-                        for m in repo.missing_regions_of(tx.session, t)
-                        if m.patient_id == p.id and m.visit_id == v.id
-                    ]
-                    if gone:
-                        apply_missing(tx, r, gone, "marked by the coordinator")
-                letters[LETTERS[i]] = r.code
-            tx.event("case.opened", c.code, None, s.id, t.id)
-            return {
-                "code": c.code,
-                "reads": letters,
-                "method": method,
-                "status": case_status(tx.session, c),
-            }
+        tx = op.tx
+        c, _, t = own_case(op.user, tx.session, case_code)
+        must_calibrate(tx.session, t, op.user, c)
+        methods = t.methods.split(",")
+        method = method or methods[0]
+        if method not in methods:
+            raise InvalidInput(f"this trial is not scored with {method}")
+        p = tx.session.get(Patient, c.patient_id)
+        assert p is not None, "a case's patient is a foreign key"
+        existing = {
+            (r.visit_id, r.method): r
+            for r in repo.reads_of_case(tx.session, c)
+            if r.status != "void"
+        }
+        letters: dict[str, str] = {}
+        for i, label in enumerate(json.loads(c.visits)):
+            v = repo.visit_by_label(tx.session, t, label)
+            assert v is not None, "a case's visits are the trial's"
+            r = existing.get((v.id, method))
+            if r is None:
+                r = self._start_case_read(op, c, t, p, v, method)
+            letters[LETTERS[i]] = r.code
+        tx.event("case.opened", c.code, None, op.user.id, t.id)
+        return {
+            "code": c.code,
+            "reads": letters,
+            "method": method,
+            "status": case_status(tx.session, c),
+        }
 
-    def raise_flag(self, s: UserSession, case_code: str, message: str) -> int:
+    def _start_case_read(self, op: Op, c: Any, t: Any, p: Patient, v: Any, method: str) -> Any:
+        """Start the reader's read of a case's visit (audited), its regions without image
+        marked not assessable."""
+        tx = op.tx
+        refuse_if_locked(t)
+        r = repo.add_read(
+            tx.session,
+            t,
+            p,
+            v,
+            op.user.user_id,
+            method,
+            c.read_type,
+            repo.unique_read_code(tx.session),
+            tx.now,
+        )
+        r.case_id = c.id
+        tx.audit(
+            "read.start",
+            "read",
+            r.code,
+            trial_id=t.id,
+            new={"case": c.code, "method": method, "read_type": c.read_type},
+        )
+        gone = [
+            m.region
+            for m in repo.missing_regions_of(tx.session, t)
+            if m.patient_id == p.id and m.visit_id == v.id
+        ]
+        if gone:
+            apply_missing(tx, r, gone, "marked by the coordinator")
+        return r
+
+    @operation("reader", "adjudicator", write=True)
+    def raise_flag(self, op: Op, case_code: str, message: str) -> int:
         """A reader flags one of their cases to the coordinator (e.g. "visit B may be another
         patient"); returns the flag's number."""
-        self._active(s, "reader", "adjudicator")
         if not message.strip():
             raise InvalidInput("write what the coordinator should look at")
         check_text(message, "flag")
-        with self._write(s) as tx:
-            c, _, t = own_case(s, tx.session, case_code)
-            refuse_if_locked(t)
-            flag = ReaderFlag(
-                case_id=c.id,
-                raised_by=s.user_id,
-                message=message.strip(),
-                raised_at=tx.now,
-                answer="",
-            )
-            tx.session.add(flag)
-            tx.session.flush()
-            tx.audit(
-                "flag.raise",
-                "case",
-                c.code,
-                trial_id=t.id,
-                new={"flag": flag.id, "message": flag.message},
-            )
-            return int(flag.id)
+        tx = op.tx
+        c, _, t = own_case(op.user, tx.session, case_code)
+        refuse_if_locked(t)
+        flag = ReaderFlag(
+            case_id=c.id,
+            raised_by=op.user.user_id,
+            message=message.strip(),
+            raised_at=tx.now,
+            answer="",
+        )
+        tx.session.add(flag)
+        tx.session.flush()
+        tx.audit(
+            "flag.raise",
+            "case",
+            c.code,
+            trial_id=t.id,
+            new={"flag": flag.id, "message": flag.message},
+        )
+        return int(flag.id)
 
     EVENT_KINDS = ("case.opened", "case.closed", "image.viewed")
 
+    @operation(write=True)
     def log_event(
         self,
-        s: UserSession,
+        op: Op,
         kind: str,
         subject: str = "",
         detail: dict[str, Any] | None = None,
         trial: str | None = None,
     ) -> None:
         """Record a fact for monitors: a case opened or closed, an image viewed (seconds)."""
-        self.log_events(s, [(kind, subject, detail)], trial)
+        self._log_events(op, [(kind, subject, detail)], trial)
 
+    @operation(write=True)
     def log_events(
         self,
-        s: UserSession,
+        op: Op,
         events: Sequence[tuple[str, str, dict[str, Any] | None]],
         trial: str | None = None,
     ) -> None:
         """Record several facts in one transaction, (kind, subject, detail) each: a case
         closed and the films viewed while it was open, say. All are stored or none."""
-        self._active(s)
+        self._log_events(op, events, trial)
+
+    def _log_events(
+        self,
+        op: Op,
+        events: Sequence[tuple[str, str, dict[str, Any] | None]],
+        trial: str | None,
+    ) -> None:
+        """Record events in the operation's transaction (log_event, log_events)."""
         for kind, _subject, _detail in events:
             if kind not in self.EVENT_KINDS:
                 raise InvalidInput(f"unknown event kind {kind!r}")
         if not events:
             return
-        with self._write(s) as tx:
-            tid = find_trial(tx.session, trial).id if trial else None
-            for kind, subject, detail in events:
-                tx.event(kind, subject, detail, s.id, tid)
+        tid = find_trial(op.db, trial).id if trial else None
+        for kind, subject, detail in events:
+            op.tx.event(kind, subject, detail, op.user.id, tid)
 
 
 def apply_missing(tx: Tx, r: Any, regions: Sequence[str], reason: str) -> None:
