@@ -341,6 +341,7 @@ class ReadingService(Service):
     ) -> list[ScoreAck]:
         """Remove several areas' entries of one read in one transaction, each removal audited
         on its own row (the undo of "rest of this region = 0"); all or nothing.
+
         ``expected_version`` / ``expected``: see :meth:`set_scores`."""
         return self._clear_scores(op, code, areas, change_reason, expected_version, expected)
 
