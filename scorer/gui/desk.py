@@ -58,6 +58,9 @@ from scorer.gui.login import _error_label, _message
 from scorer.gui.preview import Preview, run_preview
 from scorer.gui.tasks import KeptTasks
 from scorer.gui.viewer import frame_to_qimage
+from scorer.services.adjudication import Adjudications, AdjudicationUpdate
+from scorer.services.calibration import CalibrationReport, CalibrationWorklists
+from scorer.services.coordination import Flag, Progress
 
 REFRESH_MS = 30_000
 REGIONS = ("LH", "RH", "LF", "RF")
@@ -399,22 +402,22 @@ class ProgressPage(_Page):
     def fetch(self) -> Any:
         return self.desk.ws.coordination.progress(self.desk.session, self.desk.trial)
 
-    def show_data(self, data: Any) -> None:
+    def show_data(self, data: Progress) -> None:
         rows = []
-        for r in data["readers"]:
-            med = r["median_seconds_per_case"]
+        for r in data.readers:
+            med = r.median_seconds_per_case
             rows.append(
                 [
-                    r["reader"],
-                    r["cases"],
-                    r["signed"],
-                    r["in progress"],
-                    r["not started"],
-                    f"{r['rereads_signed']} / {r['rereads']}",
-                    f"{r['calibration_signed']} / {r['calibration']}",
-                    r["adjudication"],
+                    r.reader,
+                    r.cases,
+                    r.signed,
+                    r.in_progress,
+                    r.not_started,
+                    f"{r.rereads_signed} / {r.rereads}",
+                    f"{r.calibration_signed} / {r.calibration}",
+                    r.adjudication,
                     f"{med / 60:.1f} min" if med else "–",
-                    f"{r['seconds'] / 3600:.1f} h",
+                    f"{r.seconds / 3600:.1f} h",
                 ]
             )
         fill_table(
@@ -433,17 +436,18 @@ class ProgressPage(_Page):
             ),
             rows,
         )
-        readers = sorted({name for p in data.get("patients", []) for name in p["readers"]})
+        patients = data.patients or ()
+        readers = sorted({name for p in patients for name in p.readers})
         fill_table(
             self.patients,
             ("Patient", "Patient ID", *readers),
             [
-                [p["patient"], p["real_id"], *(p["readers"].get(name, "–") for name in readers)]
-                for p in data.get("patients", [])
+                [p.patient, p.real_id, *(p.readers.get(name, "–") for name in readers)]
+                for p in patients
             ],
         )
-        signed = sum(r["signed"] for r in data["readers"])
-        total = sum(r["cases"] for r in data["readers"])
+        signed = sum(r.signed for r in data.readers)
+        total = sum(r.cases for r in data.readers)
         self.status.setText(
             f"{signed} of {total} cases signed. Updated {time.strftime('%H:%M:%S')}; "
             "refreshes every 30 s."
@@ -637,7 +641,7 @@ class FlagsPage(_Page):
         self.table = make_table(self, "flagsTable")
         self.show_closed = QCheckBox("Show closed flags", self)
         self.show_closed.toggled.connect(lambda _on: self.refresh())
-        self.flags: list[dict[str, Any]] = []
+        self.flags: list[Flag] = []
         layout = QVBoxLayout(self)
         top = self.buttons(
             ("answer", "Answer and close…", self.ask_answer), ("refresh", "Refresh", self.refresh)
@@ -652,25 +656,25 @@ class FlagsPage(_Page):
             self.desk.session, self.desk.trial, open_only=not self.show_closed.isChecked()
         )
 
-    def show_data(self, data: Any) -> None:
+    def show_data(self, data: list[Flag]) -> None:
         self.flags = data
         fill_table(
             self.table,
             ("#", "Case", "Reader", "Message", "Raised", "Answer", "State"),
             [
                 [
-                    f["flag"],
-                    f["case"],
-                    f["reader"],
-                    f["message"],
-                    f["raised_at"][:16].replace("T", " "),
-                    f["answer"],
-                    "closed" if f["closed"] else "open",
+                    f.flag,
+                    f.case,
+                    f.reader,
+                    f.message,
+                    f.raised_at[:16].replace("T", " "),
+                    f.answer,
+                    "closed" if f.closed else "open",
                 ]
                 for f in data
             ],
         )
-        open_n = sum(not f["closed"] for f in data)
+        open_n = sum(not f.closed for f in data)
         self.status.setText(f"{open_n} open flag(s).")
         self.desk.set_badge(self, open_n)
 
@@ -679,25 +683,25 @@ class FlagsPage(_Page):
         if row is None:
             return
         flag = self.flags[row]
-        if flag["closed"]:
-            self.status.setText(f"Flag {flag['flag']} is closed already.")
+        if flag.closed:
+            self.status.setText(f"Flag {flag.flag} is closed already.")
             return
         answer = QLineEdit()
         answer.setObjectName("answer")
         ws, s, trial = self.desk.ws, self.desk.session, self.desk.trial
 
         def run(v: dict[str, Any]) -> Any:
-            return ws.coordination.answer_flag(s, trial, flag["flag"], v["Answer"])
+            return ws.coordination.answer_flag(s, trial, flag.flag, v["Answer"])
 
         dialog = ActionDialog(
-            f"Answer flag {flag['flag']}",
-            f"Case {flag['case']}, {flag['reader']}: “{flag['message']}”",
+            f"Answer flag {flag.flag}",
+            f"Case {flag.case}, {flag.reader}: “{flag.message}”",
             [("Answer", answer)],
             run,
             self,
             ok_text="Answer and close",
         )
-        self.open_dialog(dialog, f"Flag {flag['flag']} answered and closed.")
+        self.open_dialog(dialog, f"Flag {flag.flag} answered and closed.")
 
 
 class CalibrationPage(_Page):
@@ -707,7 +711,7 @@ class CalibrationPage(_Page):
         self.table = make_table(self, "calibrationTable")
         self.info = QLabel("", self)
         self.info.setWordWrap(True)
-        self.report: dict[str, Any] = {"readers": []}
+        self.report: CalibrationReport | None = None
         layout = QVBoxLayout(self)
         layout.addLayout(
             self.buttons(
@@ -723,34 +727,34 @@ class CalibrationPage(_Page):
     def fetch(self) -> Any:
         return self.desk.ws.calibration.calibration_report(self.desk.session, self.desk.trial)
 
-    def show_data(self, data: Any) -> None:
+    def show_data(self, data: CalibrationReport) -> None:
         self.report = data
-        patients = ", ".join(data["calibration_patients"]) or "none"
+        patients = ", ".join(data.calibration_patients) or "none"
         self.info.setText(
-            f"Calibration set: {patients}. Reference: {data['reference'] or '–'} "
-            f"({data['reference_reads']} signed reads)."
+            f"Calibration set: {patients}. Reference: {data.reference or '–'} "
+            f"({data.reference_reads} signed reads)."
         )
         rows = []
-        for r in data["readers"]:
-            icc = r["icc"]
+        for r in data.readers:
+            icc = r.icc
             icc_text = (
-                f"{icc['value']:.3f} ({icc['ci_low']:.2f}–{icc['ci_high']:.2f}), n={r['icc_n']}"
-                if icc and icc["value"] is not None and icc["ci_low"] is not None
-                else f"– (n={r['icc_n']})"
+                f"{icc.value:.3f} ({icc.ci_low:.2f}–{icc.ci_high:.2f}), n={r.icc_n}"
+                if icc and icc.value is not None and icc.ci_low is not None
+                else f"– (n={r.icc_n})"
             )
             feats = []
             for feature in ("ERO", "JSN", "LAR"):
-                f = r["features"].get(feature)
+                f = r.features.get(feature)
                 feats.append(
-                    f"{f['pct_exact']:.0f}% / {f['pct_within_one']:.0f}% (n={f['n']})" if f else "–"
+                    f"{f.pct_exact:.0f}% / {f.pct_within_one:.0f}% (n={f.n})" if f else "–"
                 )
             rows.append(
                 [
-                    r["reader"],
-                    f"{r['signed']} / {r['cases']}",
+                    r.reader,
+                    f"{r.signed} / {r.cases}",
                     icc_text,
                     *feats,
-                    "released" if r["released"] else "in calibration",
+                    "released" if r.released else "in calibration",
                 ]
             )
         fill_table(
@@ -766,16 +770,16 @@ class CalibrationPage(_Page):
             ),
             rows,
         )
-        self.status.setText(f"{len(data['readers'])} reader(s) in calibration.")
+        self.status.setText(f"{len(data.readers)} reader(s) in calibration.")
 
     def make_worklists(self) -> None:
         ws, s, trial = self.desk.ws, self.desk.session, self.desk.trial
 
-        def done(made: Any) -> None:
+        def done(made: CalibrationWorklists) -> None:
             if self._gone():
                 return
             self.status.setText(
-                ", ".join(f"{k}: {v} case(s)" for k, v in made.items())
+                ", ".join(f"{k}: {v} case(s)" for k, v in made.cases.items())
                 or "Every assigned reader has a calibration worklist already."
             )
             self.refresh()
@@ -786,9 +790,9 @@ class CalibrationPage(_Page):
 
     def ask_release(self) -> None:
         row = self.selected_row(self.table)
-        if row is None:
+        if row is None or self.report is None:
             return
-        reader = self.report["readers"][row]["reader"]
+        reader = self.report.readers[row].reader
         reason = QLineEdit()
         reason.setObjectName("reason")
         ws, s, trial = self.desk.ws, self.desk.session, self.desk.trial
@@ -814,7 +818,7 @@ class AdjudicationPage(_Page):
         self.table = make_table(self, "adjudicationTable")
         self.rule = QLabel("", self)
         self.rule.setWordWrap(True)
-        self.data: dict[str, Any] = {"patients": []}
+        self.adjudicators: list[str] = []
         layout = QVBoxLayout(self)
         layout.addLayout(
             self.buttons(
@@ -828,49 +832,48 @@ class AdjudicationPage(_Page):
         layout.addWidget(self.table, 1)
         layout.addWidget(self.status)
 
-    def fetch(self) -> Any:
+    def fetch(self) -> tuple[Adjudications, list[str]]:
+        """The adjudications, and the adjudicators the queue may be given to."""
         ws, s = self.desk.ws, self.desk.session
         out = ws.adjudication.adjudications(s, self.desk.trial)
-        out["adjudicators"] = [
+        adjudicators = [
             u.username
             for u in ws.accounts.list_users(s)
             if u.role == "adjudicator" and not u.disabled
         ]
-        return out
+        return out, adjudicators
 
-    def show_data(self, data: Any) -> None:
-        self.data = data
-        if data["trigger"] == "difference":
-            trigger = f"readers' changes differ by more than {data['difference']}"
-        elif data["trigger"] == "frozen_sdc":
+    def show_data(self, fetched: tuple[Adjudications, list[str]]) -> None:
+        data, self.adjudicators = fetched
+        if data.trigger == "difference":
+            trigger = f"readers' changes differ by more than {data.difference}"
+        elif data.trigger == "frozen_sdc":
             trigger = (
-                f"readers' changes differ by more than the frozen SDC ({data['frozen_sdc']})"
-                if data["frozen_sdc"] is not None
+                f"readers' changes differ by more than the frozen SDC ({data.frozen_sdc})"
+                if data.frozen_sdc is not None
                 else "the frozen SDC (not frozen yet)"
             )
         else:
             trigger = "none (no adjudication)"
         status_cut = (
-            f"; or they disagree on progression at {data['frozen_sdc']}"
-            if data["frozen_sdc"] is not None
+            f"; or they disagree on progression at {data.frozen_sdc}"
+            if data.frozen_sdc is not None
             else ""
         )
-        self.rule.setText(
-            f"Discrepant when {trigger}{status_cut}. Final score: {data['final_rule']}."
-        )
+        self.rule.setText(f"Discrepant when {trigger}{status_cut}. Final score: {data.final_rule}.")
         rows = []
-        for a in data["patients"]:
-            changes = ", ".join(f"{k} {v:g}" for k, v in (a.get("changes") or {}).items())
-            res = a["result"] or {}
+        for a in data.patients:
+            changes = ", ".join(f"{k} {v:g}" for k, v in (a.changes or {}).items())
+            res = a.result
             rows.append(
                 [
-                    a.get("patient", ""),
-                    a["status"],
-                    "; ".join(a["reasons"]),
+                    a.patient or "",
+                    a.status,
+                    "; ".join(a.reasons),
                     changes,
-                    a["adjudicator"] or "",
-                    f"{res['final_change']:g}" if res else "",
-                    ", ".join(res.get("reads", [])) if res else "",
+                    a.adjudicator or "",
+                    f"{res.final_change:g}" if res else "",
+                    ", ".join(res.reads) if res else "",
                 ]
             )
         fill_table(
@@ -878,18 +881,18 @@ class AdjudicationPage(_Page):
             ("Patient", "Status", "Why", "Changes", "Adjudicator", "Final change", "Reads used"),
             rows,
         )
-        queued = sum(a["status"] == "queued" for a in data["patients"])
+        queued = sum(a.status == "queued" for a in data.patients)
         self.status.setText(f"{len(rows)} discrepant patient(s), {queued} waiting for assignment.")
 
     def update_queue(self) -> None:
         ws, s, trial = self.desk.ws, self.desk.session, self.desk.trial
 
-        def done(out: Any) -> None:
+        def done(out: AdjudicationUpdate) -> None:
             if self._gone():
                 return
             self.status.setText(
-                f"{out['checked']} patient(s) checked: {out['queued']} newly discrepant, "
-                f"{out['done']} adjudication(s) completed."
+                f"{out.checked} patient(s) checked: {out.queued} newly discrepant, "
+                f"{out.done} adjudication(s) completed."
             )
             self.refresh()
 
@@ -918,7 +921,7 @@ class AdjudicationPage(_Page):
 
     def ask_assign(self) -> None:
         who = QComboBox()
-        for name in self.data.get("adjudicators", []):
+        for name in self.adjudicators:
             who.addItem(name, name)
         ws, s, trial = self.desk.ws, self.desk.session, self.desk.trial
         dialog = ActionDialog(

@@ -63,6 +63,7 @@ from scorer.gui.worklist_table import (
     ReaderWorklist,
     WorklistTable,
 )
+from scorer.services.calibration import CalibrationFeedback
 
 WORKLIST_WIDTH = 230
 SCORING_WIDTH = 430
@@ -450,7 +451,7 @@ class ReadingWindow(QMainWindow):
         if code == self.current_code:
             self.next_unsigned()
 
-    def _show_feedback(self, feedback: dict[str, Any]) -> None:
+    def _show_feedback(self, feedback: CalibrationFeedback) -> None:
         dialog = FeedbackDialog(feedback, self)
         self.feedback_dialog = dialog
         dialog.finished.connect(lambda _r: self._take_focus())

@@ -26,7 +26,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from scorer.core.reads import AreaScore
 from scorer.gui.login import _CheckingDialog, _message, _password_field
+from scorer.services.calibration import CalibrationFeedback
 
 
 class SignDialog(_CheckingDialog):
@@ -179,18 +181,18 @@ class FeedbackDialog(QDialog):
         "same": 3,
     }
 
-    def __init__(self, feedback: dict[str, Any], parent: QWidget | None = None) -> None:
+    def __init__(self, feedback: CalibrationFeedback, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("feedbackDialog")
         self.setWindowTitle("Calibration feedback")
         rows = [
             (letter, row)
-            for letter, visit in sorted(feedback["visits"].items())
-            for row in (visit or [])
+            for letter, visit in sorted(feedback.visits.items())
+            for row in (visit or ())
         ]
-        compared = [r for _, r in rows if r["verdict"] != "not comparable"]
-        same = sum(r["verdict"] == "same" for r in compared)
-        within = sum(r["verdict"] in ("same", "within one") for r in compared)
+        compared = [r for _, r in rows if r.verdict != "not comparable"]
+        same = sum(r.verdict == "same" for r in compared)
+        within = sum(r.verdict in ("same", "within one") for r in compared)
         n = len(compared) or 1
         self.summary = QLabel(
             f"This was a calibration case. Against the reference: {same} of {len(compared)} "
@@ -207,17 +209,17 @@ class FeedbackDialog(QDialog):
         headers = ["Visit", "Area", "Yours", "Reference", "Difference", ""]
         self.table.setColumnCount(len(headers))
         self.table.setHorizontalHeaderLabels(headers)
-        ordered = sorted(rows, key=lambda lr: (self.VERDICT_ORDER[lr[1]["verdict"]], lr[0]))
+        ordered = sorted(rows, key=lambda lr: (self.VERDICT_ORDER[lr[1].verdict], lr[0]))
         self.table.setRowCount(len(ordered))
         for i, (letter, row) in enumerate(ordered):
-            diff = row["difference"]
+            diff = row.difference
             values = [
                 letter,
-                row["area"],
-                _entry_text(row["yours"]),
-                _entry_text(row["reference"]),
+                row.area,
+                _entry_text(row.yours),
+                _entry_text(row.reference),
                 "" if diff is None else f"{diff:+d}",
-                row["verdict"],
+                row.verdict,
             ]
             for c, value in enumerate(values):
                 self.table.setItem(i, c, QTableWidgetItem(value))
@@ -233,10 +235,10 @@ class FeedbackDialog(QDialog):
         self.resize(620, 640)
 
 
-def _entry_text(entry: dict[str, Any] | None) -> str:
+def _entry_text(entry: AreaScore | None) -> str:
     if entry is None:
         return "–"
-    if entry.get("score") is None:
-        return f"not assessable ({entry.get('reason', '')})"
-    sides = entry.get("sides")
-    return "+".join(str(s) for s in sides) + f"={entry['score']}" if sides else str(entry["score"])
+    if entry.score is None:
+        return f"not assessable ({entry.reason or ''})"
+    sides = entry.sides
+    return "+".join(str(s) for s in sides) + f"={entry.score}" if sides else str(entry.score)

@@ -14,7 +14,7 @@ import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from matplotlib.figure import Figure as MplFigure
@@ -160,17 +160,26 @@ def intra_reader(reads: Sequence[Read], options: AnalysisOptions) -> list[dict[s
     return out
 
 
+class Serialisable(Protocol):
+    """A typed result that gives its JSON form (a service's calibration report)."""
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
 def agreement_document(
     reads: Sequence[Read],
     options: AnalysisOptions,
     *,
     trial: str,
     facts: Sequence[tuple[str, str]] = (),
-    calibration: Mapping[str, Any] | None = None,
+    calibration: Mapping[str, Any] | Serialisable | None = None,
     dates: bool = True,
 ) -> Document:
     """The agreement report of ``reads`` (all of the trial's, as exported). ``dates=False``
-    leaves the visits' dates out (a monitor before unblinding sees no dates)."""
+    leaves the visits' dates out (a monitor before unblinding sees no dates); ``calibration``
+    is the calibration report (its JSON form, or the typed report that gives it)."""
+    if calibration is not None and not isinstance(calibration, Mapping):
+        calibration = calibration.to_dict()
     methods = dict(builtin_methods())
     result = analyze(reads, methods, options)
     method = methods[result["method"]]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from scorer.core.methods import builtin_methods, get_method
@@ -25,6 +27,108 @@ from scorer.store.schema import (
     Patient,
     Worklist,
 )
+
+
+@dataclass(frozen=True)
+class AdjudicationUpdate:
+    """What one update did: patients checked (two or more readers' changes signed), patients
+    newly queued as discrepant, and adjudications completed with their final scores."""
+
+    checked: int
+    queued: int
+    done: int
+
+
+@dataclass(frozen=True)
+class AdjudicationRule:
+    """The rule a patient was checked by, as recorded when it was queued."""
+
+    final_rule: str
+    limit: float
+    progression_cutoff: float | None
+    trigger: str
+
+
+@dataclass(frozen=True)
+class AdjudicationResult:
+    """A completed adjudication: every candidate read's change, the reads the final rule
+    chose, and the final change and status totals per visit."""
+
+    changes: Mapping[str, float]
+    final_change: float
+    final_totals: Mapping[str, float | None]
+    reads: tuple[str, ...]
+    rule: str
+
+    @classmethod
+    def from_json(cls, text: str) -> AdjudicationResult:
+        d = json.loads(text)
+        return cls(d["changes"], d["final_change"], d["final_totals"], tuple(d["reads"]), d["rule"])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "changes": dict(self.changes),
+            "final_change": self.final_change,
+            "final_totals": dict(self.final_totals),
+            "reads": list(self.reads),
+            "rule": self.rule,
+        }
+
+
+@dataclass(frozen=True)
+class PatientAdjudication:
+    """One discrepant patient: status, reasons, rule, times, adjudicator and result; for the
+    coordinator also the patient's code and the readers' changes (both None for a monitor)."""
+
+    status: str
+    reasons: tuple[str, ...]
+    rule: AdjudicationRule
+    queued_at: str
+    done_at: str | None
+    adjudicator: str | None
+    result: AdjudicationResult | None
+    patient: str | None = None
+    changes: Mapping[str, float] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form: ``patient`` and ``changes`` only where they are shown."""
+        out: dict[str, Any] = {
+            "status": self.status,
+            "reasons": list(self.reasons),
+            "rule": asdict(self.rule),
+            "queued_at": self.queued_at,
+            "done_at": self.done_at,
+            "adjudicator": self.adjudicator,
+            "result": self.result.to_dict() if self.result else None,
+        }
+        if self.changes is not None:
+            out["patient"] = self.patient
+            out["changes"] = dict(self.changes)
+        return out
+
+
+@dataclass(frozen=True)
+class Adjudications:
+    """A trial's adjudication: its trigger and limit, the final rule, and every discrepant
+    patient in the order queued."""
+
+    trial: str
+    trigger: str
+    difference: float | None
+    frozen_sdc: float | None
+    final_rule: str
+    patients: tuple[PatientAdjudication, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON of ``scorer adjudication show``."""
+        return {
+            "trial": self.trial,
+            "trigger": self.trigger,
+            "difference": self.difference,
+            "frozen_sdc": self.frozen_sdc,
+            "final_rule": self.final_rule,
+            "patients": [p.to_dict() for p in self.patients],
+        }
 
 
 class AdjudicationService(Service):
@@ -120,7 +224,7 @@ class AdjudicationService(Service):
         return out
 
     @operation("coordinator", write=True)
-    def update_adjudication(self, op: Op, trial: str) -> dict[str, Any]:
+    def update_adjudication(self, op: Op, trial: str) -> AdjudicationUpdate:
         """Apply the trial's rule (spec §8) to every patient whose primary reads are signed:
         discrepant patients enter the queue; adjudications whose reads are signed get their
         final scores. Each queued patient and each result is audited with the rule applied."""
@@ -213,7 +317,7 @@ class AdjudicationService(Service):
             done += 1
             p = patient_of(tx.session, pid)
             tx.audit("adjudication.result", "patient", p.code, trial_id=t.id, new=result)
-        return {"checked": checked, "queued": queued, "done": done}
+        return AdjudicationUpdate(checked=checked, queued=queued, done=done)
 
     def _adjudicator_changes(
         self, db: Any, t: Any, proto: Protocol
@@ -316,38 +420,39 @@ class AdjudicationService(Service):
         return len(queue)
 
     @operation("coordinator", "monitor")
-    def adjudications(self, op: Op, trial: str) -> dict[str, Any]:
+    def adjudications(self, op: Op, trial: str) -> Adjudications:
         """The queue and the results: per patient the reasons, the readers' changes, the rule
         applied, the adjudicator and the final scores."""
         db = op.db
         t = find_trial(db, trial)
         proto = protocol_of(t)
+        identified = op.user.role == "coordinator"
         rows = []
         for a in repo.adjudications_of(db, t):
-            p = db.get(Patient, a.patient_id)
-            row: dict[str, Any] = {
-                "status": a.status,
-                "reasons": json.loads(a.reasons),
-                "rule": json.loads(a.rule),
-                "queued_at": a.queued_at,
-                "done_at": a.done_at,
-                "adjudicator": repo.user_by_id(db, a.adjudicator_id).username
-                if a.adjudicator_id
-                else None,
-                "result": json.loads(a.result) if a.result else None,
-            }
-            if op.user.role == "coordinator":
-                row["patient"] = p.code if p else None
-                row["changes"] = json.loads(a.changes)
-            rows.append(row)
-        return {
-            "trial": trial,
-            "trigger": proto.adjudication_trigger,
-            "difference": proto.adjudication_difference,
-            "frozen_sdc": proto.frozen_sdc,
-            "final_rule": proto.final_rule,
-            "patients": rows,
-        }
+            p = db.get(Patient, a.patient_id) if identified else None
+            rows.append(
+                PatientAdjudication(
+                    status=a.status,
+                    reasons=tuple(json.loads(a.reasons)),
+                    rule=AdjudicationRule(**json.loads(a.rule)),
+                    queued_at=a.queued_at,
+                    done_at=a.done_at,
+                    adjudicator=repo.user_by_id(db, a.adjudicator_id).username
+                    if a.adjudicator_id
+                    else None,
+                    result=AdjudicationResult.from_json(a.result) if a.result else None,
+                    patient=p.code if p else None,
+                    changes=json.loads(a.changes) if identified else None,
+                )
+            )
+        return Adjudications(
+            trial=trial,
+            trigger=proto.adjudication_trigger,
+            difference=proto.adjudication_difference,
+            frozen_sdc=proto.frozen_sdc,
+            final_rule=proto.final_rule,
+            patients=tuple(rows),
+        )
 
 
 def patient_of(db: Any, patient_id: int) -> Patient:

@@ -4,10 +4,13 @@ trial."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from scorer.core.methods import get_method
 from scorer.core.randomness import ALGORITHM as RANDOM_ALGORITHM
+from scorer.core.reads import AreaScore
 from scorer.core.reads import Read as CoreRead
 from scorer.services.errors import InvalidInput, NotFound
 from scorer.services.lookups import (
@@ -21,7 +24,6 @@ from scorer.services.lookups import (
     rules_of,
 )
 from scorer.services.operation import Op, Service, operation
-from scorer.services.reading import score_json
 from scorer.services.validation import need_reason
 from scorer.services.worklists import special_campaign, store_worklist
 from scorer.store import repository as repo
@@ -30,12 +32,125 @@ from scorer.store.schema import (
 )
 
 
+@dataclass(frozen=True)
+class CalibrationWorklists:
+    """The calibration worklists just made: reader -> cases in it (readers who had one
+    already are not listed)."""
+
+    cases: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class AreaComparison:
+    """One area of a signed calibration visit: the reader's entry beside the reference's, the
+    difference in grades (None unless both are scored) and the verdict ("same", "within one",
+    "differs" or "not comparable")."""
+
+    area: str
+    yours: AreaScore | None
+    reference: AreaScore | None
+    difference: int | None
+    verdict: str
+
+
+@dataclass(frozen=True)
+class CalibrationFeedback:
+    """A signed calibration case against the reference: per visit letter its areas (None for a
+    visit the reference has no signed read of)."""
+
+    case: str
+    visits: Mapping[str, tuple[AreaComparison, ...] | None]
+
+
+@dataclass(frozen=True)
+class IccEstimate:
+    """A reader's status ICC(A,1) against the reference, with its 95% interval (None where it
+    cannot be computed)."""
+
+    form: str
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+
+@dataclass(frozen=True)
+class FeatureAgreement:
+    """Areas of one feature compared with the reference: how many, % graded the same and %
+    within one grade."""
+
+    n: int
+    pct_exact: float
+    pct_within_one: float
+
+
+@dataclass(frozen=True)
+class ReaderCalibration:
+    """One reader's calibration: cases and signed ones, release, the targets compared, the
+    status ICC and the per-feature agreement (overall and per region kind, hand and foot)."""
+
+    reader: str
+    cases: int
+    signed: int
+    released: bool
+    released_at: str | None
+    targets: int
+    icc_n: int
+    icc: IccEstimate | None
+    features: Mapping[str, FeatureAgreement]
+    by_region_kind: Mapping[str, Mapping[str, FeatureAgreement]]
+
+
+@dataclass(frozen=True)
+class CalibrationReport:
+    """A trial's calibration: its patients, whose reads are the reference and how many of
+    them are signed, and each reader's agreement with them."""
+
+    trial: str
+    calibration_patients: tuple[str, ...]
+    reference: str
+    reference_reads: int
+    readers: tuple[ReaderCalibration, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON of ``scorer calibration show`` and of the agreement report's data."""
+        out = asdict(self)
+        out["calibration_patients"] = list(self.calibration_patients)
+        out["readers"] = [asdict(r) for r in self.readers]
+        return out
+
+
+def reader_calibration(
+    user: str, cases: int, signed: int, released_at: str | None, stats: Mapping[str, Any]
+) -> ReaderCalibration:
+    """A reader's row from their counts and :func:`scorer.reports.calibration.agreement`."""
+
+    def shares(by_feature: Mapping[str, Mapping[str, Any]]) -> dict[str, FeatureAgreement]:
+        return {
+            f: FeatureAgreement(v["n"], v["pct_exact"], v["pct_within_one"])
+            for f, v in by_feature.items()
+        }
+
+    icc = stats["icc"]
+    return ReaderCalibration(
+        reader=user,
+        cases=cases,
+        signed=signed,
+        released=released_at is not None,
+        released_at=released_at,
+        targets=stats["targets"],
+        icc_n=stats["icc_n"],
+        icc=IccEstimate(icc["form"], icc["value"], icc["ci_low"], icc["ci_high"]) if icc else None,
+        features=shares(stats["features"]),
+        by_region_kind={k: shares(v) for k, v in stats["by_region_kind"].items()},
+    )
+
+
 class CalibrationService(Service):
     """Calibration worklists, each reader's agreement with the reference reads, and releasing a
     reader."""
 
     @operation("coordinator", write=True)
-    def calibration_worklists(self, op: Op, trial: str) -> dict[str, int]:
+    def calibration_worklists(self, op: Op, trial: str) -> CalibrationWorklists:
         """Give every assigned reader without one a calibration worklist: the trial's
         calibration patients, all visits, in a seeded random order (campaign 0)."""
         made: dict[str, int] = {}
@@ -69,10 +184,10 @@ class CalibrationService(Service):
                 "read_type": "calibration",
             }
             made[u.username] = store_worklist(tx, t, camp, u, inputs, by_code, taken)
-        return made
+        return CalibrationWorklists(made)
 
     @operation("reader", "adjudicator")
-    def calibration_feedback(self, op: Op, case_code: str) -> dict[str, Any]:
+    def calibration_feedback(self, op: Op, case_code: str) -> CalibrationFeedback:
         """After a calibration case is signed: each visit's areas, the reader's entry beside
         the reference's (training mode). Only for calibration cases, only once signed."""
         from scorer.reports.calibration import feedback
@@ -85,25 +200,19 @@ class CalibrationService(Service):
         if not reads or any(r.status != "signed" for _, r in reads):
             raise InvalidInput("feedback comes once the case is signed")
         reference = self._reference_reads(db, t)
-        out: dict[str, Any] = {"case": c.code, "visits": {}}
+        visits: dict[str, tuple[AreaComparison, ...] | None] = {}
         for letter, r in reads:
             ref = reference.get((r.patient_id, r.visit_id, r.method))
             mine = repo.to_core_read(db, r, real_ids=False)
             if ref is None:
-                out["visits"][letter] = None
+                visits[letter] = None
                 continue
             rows = feedback(mine, ref, get_method(r.method))
-            out["visits"][letter] = [
-                {
-                    "area": str(f.area),
-                    "yours": score_json(f.yours),
-                    "reference": score_json(f.reference),
-                    "difference": f.difference,
-                    "verdict": f.verdict,
-                }
+            visits[letter] = tuple(
+                AreaComparison(str(f.area), f.yours, f.reference, f.difference, f.verdict)
                 for f in rows
-            ]
-        return out
+            )
+        return CalibrationFeedback(c.code, visits)
 
     def _reference_reads(self, db: Any, t: Any) -> dict[tuple[int, int, str], CoreRead]:
         """(patient id, visit id, method) -> the reference reader's signed read."""
@@ -118,7 +227,7 @@ class CalibrationService(Service):
         return out
 
     @operation("coordinator", "monitor")
-    def calibration_report(self, op: Op, trial: str) -> dict[str, Any]:
+    def calibration_report(self, op: Op, trial: str) -> CalibrationReport:
         """Each reader's calibration against the reference: cases signed, status ICC(A,1),
         % exact and within one grade per feature, and whether they are released."""
         from scorer.reports.calibration import agreement
@@ -141,22 +250,21 @@ class CalibrationService(Service):
                         pairs.append((repo.to_core_read(db, r, real_ids=False), ref))
             rel = repo.release_of(db, t, u.id)
             readers.append(
-                {
-                    "reader": u.username,
-                    "cases": len(cases),
-                    "signed": sum(case_status(db, c) == "signed" for c in cases),
-                    "released": rel is not None,
-                    "released_at": rel.released_at if rel else None,
-                    **agreement(pairs, get_method(method), rules_of(proto)),
-                }
+                reader_calibration(
+                    u.username,
+                    len(cases),
+                    sum(case_status(db, c) == "signed" for c in cases),
+                    rel.released_at if rel else None,
+                    agreement(pairs, get_method(method), rules_of(proto)),
+                )
             )
-        return {
-            "trial": trial,
-            "calibration_patients": list(proto.calibration_patients),
-            "reference": proto.calibration_reference,
-            "reference_reads": len(reference),
-            "readers": readers,
-        }
+        return CalibrationReport(
+            trial=trial,
+            calibration_patients=tuple(proto.calibration_patients),
+            reference=proto.calibration_reference,
+            reference_reads=len(reference),
+            readers=tuple(readers),
+        )
 
     @operation("coordinator", write=True)
     def release_reader(self, op: Op, trial: str, reader: str, reason: str) -> None:

@@ -3,6 +3,8 @@ them."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from scorer.services.errors import InvalidInput, NotFound
@@ -15,11 +17,112 @@ from scorer.store.schema import (
 )
 
 
+@dataclass(frozen=True)
+class Flag:
+    """A reader's flag on a case: the message, when it was raised, and the coordinator's answer
+    ("" until answered; answering closes it)."""
+
+    flag: int
+    case: str
+    reader: str
+    message: str
+    raised_at: str
+    answer: str
+    closed: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class CaseProgress:
+    """One case of a reader's worklist: its campaign, read type, status ("not started", "in
+    progress" or "signed"), the seconds spent on it, and its patient's code (None for a
+    monitor, who sees no patient codes, or a case without a patient)."""
+
+    reader: str
+    case: str
+    campaign: int
+    read_type: str
+    status: str
+    seconds: float
+    patient: str | None = None
+
+
+@dataclass(frozen=True)
+class ReaderProgress:
+    """One reader's cases: counted by status and by kind (re-reads, calibration and
+    adjudication), the seconds spent in all and the median per timed case."""
+
+    reader: str
+    cases: int
+    signed: int
+    in_progress: int
+    not_started: int
+    rereads: int
+    rereads_signed: int
+    calibration: int
+    calibration_signed: int
+    adjudication: int
+    seconds: float
+    median_seconds_per_case: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields, the two statuses keyed as they read ("in progress", "not started")."""
+        out = asdict(self)
+        return {
+            {"in_progress": "in progress", "not_started": "not started"}.get(k, k): v
+            for k, v in out.items()
+        }
+
+
+@dataclass(frozen=True)
+class PatientProgress:
+    """A patient's primary reading: code, real identifier and each reader's status."""
+
+    patient: str
+    real_id: str
+    readers: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A trial's reading progress: per reader (by name), per case (in worklist order) and, for
+    the coordinator only, per patient (``patients`` is None for a monitor)."""
+
+    trial: str
+    readers: tuple[ReaderProgress, ...]
+    cases: tuple[CaseProgress, ...]
+    patients: tuple[PatientProgress, ...] | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON of ``scorer progress``: a monitor's cases carry no ``patient`` key and
+        there is no ``patients`` list."""
+        identified = self.patients is not None
+        cases = []
+        for c in self.cases:
+            row = asdict(c)
+            if not identified:
+                del row["patient"]
+            cases.append(row)
+        out: dict[str, Any] = {
+            "trial": self.trial,
+            "readers": [r.to_dict() for r in self.readers],
+            "cases": cases,
+        }
+        if self.patients is not None:
+            out["patients"] = [
+                {"patient": p.patient, "real_id": p.real_id, "readers": dict(p.readers)}
+                for p in self.patients
+            ]
+        return out
+
+
 class CoordinationService(Service):
     """Progress per reader, patient and case; reader flags and their answers."""
 
     @operation("reader", "adjudicator", "coordinator")
-    def flags(self, op: Op, trial: str, open_only: bool = True) -> list[dict[str, Any]]:
+    def flags(self, op: Op, trial: str, open_only: bool = True) -> list[Flag]:
         """Reader flags of a trial: a coordinator sees all, a reader their own."""
         s = op.user
         t = find_trial(op.db, trial)
@@ -30,15 +133,15 @@ class CoordinationService(Service):
             if open_only and f.closed_at:
                 continue
             out.append(
-                {
-                    "flag": f.id,
-                    "case": case_code,
-                    "reader": reader,
-                    "message": f.message,
-                    "raised_at": f.raised_at,
-                    "answer": f.answer,
-                    "closed": bool(f.closed_at),
-                }
+                Flag(
+                    flag=f.id,
+                    case=case_code,
+                    reader=reader,
+                    message=f.message,
+                    raised_at=f.raised_at,
+                    answer=f.answer,
+                    closed=bool(f.closed_at),
+                )
             )
         return out
 
@@ -62,78 +165,68 @@ class CoordinationService(Service):
         tx.audit("flag.answer", "flag", str(flag_id), trial_id=t.id, new={"answer": f.answer})
 
     @operation("coordinator", "monitor")
-    def progress(self, op: Op, trial: str) -> dict[str, Any]:
+    def progress(self, op: Op, trial: str) -> Progress:
         """The reading's progress: per reader, per case and (for the coordinator) per patient.
 
         A case is "in progress" from its first opening until every visit is signed; time per
         case adds up the seconds the reading window logged on leaving it (event log)."""
-        s, db = op.user, op.db
+        db = op.db
+        identified = op.user.role == "coordinator"
         t = find_trial(db, trial)
         # Three queries, whatever the size of the event log: what the page shows.
         seconds = repo.case_seconds(db, t)
         statuses = repo.case_read_statuses(db, t)
-        cases: list[dict[str, Any]] = []
+        cases: list[CaseProgress] = []
         patients: dict[str, dict[str, str]] = {}
         real_ids: dict[str, str] = {}
         for c, campaign, username, p in repo.progress_cases(db, t):
             status = case_state(statuses.get(c.id, []), c.visits)
-            row: dict[str, Any] = {
-                "reader": username,
-                "case": c.code,
-                "campaign": campaign,
-                "read_type": c.read_type,
-                "status": status,
-                "seconds": round(seconds.get(c.code, 0.0), 1),
-            }
-            if s.role == "coordinator":
-                row["patient"] = p.code if p else None
-                if c.read_type == "primary" and p is not None:
-                    patients.setdefault(p.code, {})[username] = status
-                    real_ids[p.code] = p.real_id
-            cases.append(row)
-        readers: dict[str, dict[str, Any]] = {}
-        for row in cases:
-            r = readers.setdefault(
-                row["reader"],
-                {
-                    "reader": row["reader"],
-                    "cases": 0,
-                    "signed": 0,
-                    "in progress": 0,
-                    "not started": 0,
-                    "rereads": 0,
-                    "rereads_signed": 0,
-                    "calibration": 0,
-                    "calibration_signed": 0,
-                    "adjudication": 0,
-                    "seconds": 0.0,
-                },
+            code = p.code if p is not None and identified else None
+            seconds_here = round(seconds.get(c.code, 0.0), 1)
+            cases.append(
+                CaseProgress(username, c.code, campaign, c.read_type, status, seconds_here, code)
             )
-            r["cases"] += 1
-            r[row["status"]] += 1
-            r["seconds"] = round(r["seconds"] + row["seconds"], 1)
-            for kind, key in (
-                ("reread", "rereads"),
-                ("calibration", "calibration"),
-                ("adjudication", "adjudication"),
-            ):
-                if row["read_type"] == kind:
-                    r[key] += 1
-                    if row["status"] == "signed" and f"{key}_signed" in r:
-                        r[f"{key}_signed"] += 1
-        for r in readers.values():
-            timed = [c["seconds"] for c in cases if c["reader"] == r["reader"] and c["seconds"] > 0]
-            r["median_seconds_per_case"] = (
-                round(float(sorted(timed)[len(timed) // 2]), 1) if timed else None
+            if identified and c.read_type == "primary" and p is not None:
+                patients.setdefault(p.code, {})[username] = status
+                real_ids[p.code] = p.real_id
+        names = sorted({c.reader for c in cases})
+        return Progress(
+            trial=trial,
+            readers=tuple(reader_progress(n, [c for c in cases if c.reader == n]) for n in names),
+            cases=tuple(cases),
+            patients=tuple(
+                PatientProgress(code, real_ids[code], patients[code]) for code in sorted(patients)
             )
-        out: dict[str, Any] = {
-            "trial": trial,
-            "readers": [readers[k] for k in sorted(readers)],
-            "cases": cases,
-        }
-        if s.role == "coordinator":
-            out["patients"] = [
-                {"patient": code, "real_id": real_ids[code], "readers": patients[code]}
-                for code in sorted(patients)
-            ]
-        return out
+            if identified
+            else None,
+        )
+
+
+def reader_progress(reader: str, cases: Sequence[CaseProgress]) -> ReaderProgress:
+    """One reader's counts, time in all and median time per timed case over their cases."""
+
+    def count(read_type: str | None = None, status: str | None = None) -> int:
+        return sum(
+            (read_type is None or c.read_type == read_type)
+            and (status is None or c.status == status)
+            for c in cases
+        )
+
+    seconds = 0.0
+    for c in cases:
+        seconds = round(seconds + c.seconds, 1)  # rounded as it adds up, as it always was
+    timed = sorted(c.seconds for c in cases if c.seconds > 0)
+    return ReaderProgress(
+        reader=reader,
+        cases=len(cases),
+        signed=count(status="signed"),
+        in_progress=count(status="in progress"),
+        not_started=count(status="not started"),
+        rereads=count("reread"),
+        rereads_signed=count("reread", "signed"),
+        calibration=count("calibration"),
+        calibration_signed=count("calibration", "signed"),
+        adjudication=count("adjudication"),
+        seconds=seconds,
+        median_seconds_per_case=round(float(timed[len(timed) // 2]), 1) if timed else None,
+    )
