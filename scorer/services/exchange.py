@@ -25,9 +25,8 @@ from scorer.services.lookups import (
     rules_of,
     unique_patient_code,
 )
-from scorer.services.operation import Context, Service
+from scorer.services.operation import Context, Op, Service, operation
 from scorer.services.oversight import blinded_text
-from scorer.services.session import UserSession
 from scorer.services.validation import check_username
 from scorer.store import repository as repo
 
@@ -56,9 +55,9 @@ class ExchangeService(Service):
         super().__init__(ctx)
         self._calibration = calibration
 
-    def import_reads(self, s: UserSession, trial: str, data: bytes | str, source: str = "") -> int:
+    @operation("coordinator", write=True)
+    def import_reads(self, op: Op, trial: str, data: bytes | str, source: str = "") -> int:
         """Import a reads CSV (spec §9) into a trial, all or nothing; returns reads added."""
-        self._active(s, "coordinator")
         try:
             reads = parse_reads_csv(data, builtin_methods())
         except ReadsCsvError as exc:
@@ -66,97 +65,102 @@ class ExchangeService(Service):
         raw = data.encode("utf-8") if isinstance(data, str) else data
         digest = hashlib.sha256(raw).hexdigest()
         added = 0
-        with self._write(s) as tx:
-            t = find_trial(tx.session, trial)
-            refuse_if_locked(t)
-            for r in reads:
-                if r.trial != trial:
+        tx = op.tx
+        t = find_trial(tx.session, trial)
+        refuse_if_locked(t)
+        for r in reads:
+            if r.trial != trial:
+                raise InvalidInput(f"read {r.read_id} belongs to trial {r.trial!r}, not {trial!r}")
+            if r.method not in t.methods.split(","):
+                raise InvalidInput(f"trial {trial} is not scored with {r.method}")
+        first_read = {r.reader: r.read_id for r in reversed(reads)}
+        for reader, read_id in sorted(first_read.items()):
+            if repo.user_by_name(tx.session, reader) is None:
+                # A new reader becomes an account: the same user ID rules as `user add`.
+                try:
+                    check_username(reader)
+                except InvalidInput as exc:
                     raise InvalidInput(
-                        f"read {r.read_id} belongs to trial {r.trial!r}, not {trial!r}"
-                    )
-                if r.method not in t.methods.split(","):
-                    raise InvalidInput(f"trial {trial} is not scored with {r.method}")
-            first_read = {r.reader: r.read_id for r in reversed(reads)}
-            for reader, read_id in sorted(first_read.items()):
-                if repo.user_by_name(tx.session, reader) is None:
-                    # A new reader becomes an account: the same user ID rules as `user add`.
-                    try:
-                        check_username(reader)
-                    except InvalidInput as exc:
-                        raise InvalidInput(
-                            f"read {read_id}: the reader {reader!r} cannot be an account: {exc}"
-                        ) from exc
-            for r in reads:
-                existing = repo.read_by_code(tx.session, r.read_id)
-                if existing is not None:
-                    theirs = repo.to_core_read(tx.session, existing, real_ids=True)
-                    if same_read(theirs, r):
-                        continue
-                    raise InvalidInput(f"read {r.read_id} exists with other content")
-                added += repo.import_read(
-                    tx,
-                    t,
-                    r,
-                    unique_patient_code(tx, t)
-                    if repo.patient_by_real_id(tx.session, t, r.patient) is None
-                    else "",
-                )
-            tx.audit(
-                "reads.import",
-                "trial",
-                trial,
-                trial_id=t.id,
-                new={
-                    "reads": added,
-                    "rows": sum(len(r.scores) for r in reads),
-                    "sha256": digest,
-                    "source": Path(source).name if source else "",
-                },
+                        f"read {read_id}: the reader {reader!r} cannot be an account: {exc}"
+                    ) from exc
+        for r in reads:
+            existing = repo.read_by_code(tx.session, r.read_id)
+            if existing is not None:
+                theirs = repo.to_core_read(tx.session, existing, real_ids=True)
+                if same_read(theirs, r):
+                    continue
+                raise InvalidInput(f"read {r.read_id} exists with other content")
+            added += repo.import_read(
+                tx,
+                t,
+                r,
+                unique_patient_code(tx, t)
+                if repo.patient_by_real_id(tx.session, t, r.patient) is None
+                else "",
             )
+        tx.audit(
+            "reads.import",
+            "trial",
+            trial,
+            trial_id=t.id,
+            new={
+                "reads": added,
+                "rows": sum(len(r.scores) for r in reads),
+                "sha256": digest,
+                "source": Path(source).name if source else "",
+            },
+        )
         return added
 
-    def export_reads(self, s: UserSession, trial: str, blinded: bool = False) -> str:
+    @operation("coordinator", write=True)
+    def export_reads(self, op: Op, trial: str, blinded: bool = False) -> str:
         """The trial's reads as the spec's CSV (coordinator); audited with the chain head."""
-        self._active(s, "coordinator")
-        with self._write(s) as tx:
-            t = find_trial(tx.session, trial)
-            reads = csv_reads(tx.session, t, real_ids=not blinded)
-            text = format_reads_csv(reads)
-            digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-            tx.audit(
-                "reads.export",
-                "trial",
-                trial,
-                trial_id=t.id,
-                new={"reads": len(reads), "sha256": digest, "blinded": blinded},
-            )
-            tx.event("export", trial, {"what": "reads", "sha256": digest}, s.id, t.id)
+        return self._export_reads(op, trial, blinded)
+
+    @staticmethod
+    def _export_reads(op: Op, trial: str, blinded: bool) -> str:
+        """export_reads inside an operation's write transaction."""
+        tx = op.tx
+        t = find_trial(tx.session, trial)
+        reads = csv_reads(tx.session, t, real_ids=not blinded)
+        text = format_reads_csv(reads)
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        tx.audit(
+            "reads.export",
+            "trial",
+            trial,
+            trial_id=t.id,
+            new={"reads": len(reads), "sha256": digest, "blinded": blinded},
+        )
+        tx.event("export", trial, {"what": "reads", "sha256": digest}, op.user.id, t.id)
         return text
 
+    @operation("coordinator", write=True)
     def export_reads_with_manifest(
-        self, s: UserSession, trial: str, blinded: bool = False
+        self, op: Op, trial: str, blinded: bool = False
     ) -> tuple[str, dict[str, Any]]:
         """The reads CSV and its manifest: trial, lock signature (when locked), protocol
         settings, the audit head and the CSV's SHA-256 — what `scorer report endpoints`
         checks before it uses an export."""
-        text = self.export_reads(s, trial, blinded)
-        with self.store.read() as db:
-            t = find_trial(db, trial)
-            manifest = {
-                "kind": "scorer reads export",
-                "trial": trial,
-                "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
-                "blinded": blinded,
-                "locked": bool(t.locked),
-                "lock": lock_info(db, t),
-                "protocol": protocol_of(t).to_dict(),
-                "audit_head": chain_head(db),
-                "exported_by": s.username,
-                "exported_at": self._now_str(),
-            }
+        text = self._export_reads(op, trial, blinded)
+        db = op.db
+        t = find_trial(db, trial)
+        manifest = {
+            "kind": "scorer reads export",
+            "trial": trial,
+            "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+            "blinded": blinded,
+            "locked": bool(t.locked),
+            "lock": lock_info(db, t),
+            "protocol": protocol_of(t).to_dict(),
+            "audit_head": chain_head(db),
+            "exported_by": op.user.username,
+            "exported_at": op.now,
+        }
         return text, manifest
 
-    def export_totals(self, s: UserSession, trial: str) -> str:
+    @operation("coordinator", transaction=False)
+    def export_totals(self, op: Op, trial: str) -> str:
         """Per patient and reader: status totals per visit (mTSS, erosion, JSN) and the change
         from the first to the last visit, as CSV; audited with the audit head."""
         import csv
@@ -164,8 +168,9 @@ class ExchangeService(Service):
 
         from scorer.core.totals import change_totals, status_totals
 
-        self._active(s, "coordinator")
-        with self.store.read() as db:
+        # Exports read in one transaction and record themselves in a short write of their own:
+        # building the file never holds the lock readers' saves need.
+        with self._ctx.read() as db:
             t = find_trial(db, trial)
             proto = protocol_of(t)
             method = get_method(proto.methods[0])
@@ -219,18 +224,18 @@ class ExchangeService(Service):
                     ]
                 )
         text = out.getvalue()
-        self._audit_export(s, trial, "totals", text)
+        self._audit_export(op.user, trial, "totals", text)
         return text
 
-    def export_audit(self, s: UserSession) -> str:
+    @operation("coordinator", "monitor", "admin", transaction=False)
+    def export_audit(self, op: Op) -> str:
         """The whole audit trail as CSV (every row, with its MAC); audited itself. A monitor's
         copy leaves out what would tie a case to a patient or a visit (the worklists'
         randomisation inputs): their rows' MACs then cover more than the CSV shows."""
         import csv
         import io
 
-        self._active(s, "coordinator", "monitor", "admin")
-        blind = s.role == "monitor"
+        blind = op.user.role == "monitor"
         out = io.StringIO()
         w = csv.writer(out, lineterminator="\n")
         w.writerow(
@@ -247,7 +252,7 @@ class ExchangeService(Service):
                 "mac",
             ]
         )
-        with self.store.read() as db:
+        with self._ctx.read() as db:  # then the export is recorded in a write of its own
             for a in repo.audit_rows(db):
                 # Every column but seq is text, written so a spreadsheet never runs it
                 # (scorer.core.cells): a reason "-2" is written '-2.
@@ -270,18 +275,20 @@ class ExchangeService(Service):
                     ]
                 )
         text = out.getvalue()
-        self._audit_export(s, None, "audit trail", text)
+        self._audit_export(op.user, None, "audit trail", text)
         return text
 
-    def agreement_report(self, s: UserSession, trial: str) -> Any:
+    @operation("coordinator", "monitor", transaction=False)
+    def agreement_report(self, op: Op, trial: str) -> Any:
         """The agreement report (a :class:`scorer.reports.document.Document`) of the trial's
         reads exactly as `scorer export reads --blinded` writes them, with calibration."""
         from scorer.core.progression import parse_threshold
         from scorer.reports.agreement_report import agreement_document
         from scorer.reports.analysis import AnalysisError, AnalysisOptions
 
-        self._active(s, "coordinator", "monitor")
-        with self.store.read() as db:
+        # The reads are read in one transaction, the statistics run outside any, and the
+        # export is recorded in a short write of its own.
+        with self._ctx.read() as db:
             t = find_trial(db, trial)
             proto = protocol_of(t)
             text = format_reads_csv(csv_reads(db, t, real_ids=False))
@@ -296,7 +303,9 @@ class ExchangeService(Service):
             rapid=parse_threshold(proto.rapid_threshold),
         )
         calibration = (
-            self._calibration.calibration_report(s, trial) if proto.calibration_patients else None
+            self._calibration.calibration_report(op.user, trial)
+            if proto.calibration_patients
+            else None
         )
         facts = [
             ("Reads CSV SHA-256", hashlib.sha256(text.encode("utf-8")).hexdigest()),
@@ -311,15 +320,16 @@ class ExchangeService(Service):
                 trial=trial,
                 facts=facts,
                 calibration=calibration,
-                dates=s.role != "monitor",
+                dates=op.user.role != "monitor",
             )
         except AnalysisError as exc:
             raise InvalidInput(f"the agreement report cannot be made yet: {exc}") from exc
 
-        self._audit_export(s, trial, "agreement report", to_json_text(doc))
+        self._audit_export(op.user, trial, "agreement report", to_json_text(doc))
         return doc
 
-    def transfer_package(self, s: UserSession, trial: str, out: Path) -> dict[str, str]:
+    @operation("coordinator", transaction=False)
+    def transfer_package(self, op: Op, trial: str, out: Path) -> dict[str, str]:
         """A zip for the sponsor: the locked reads export and its manifest, per-patient
         totals, the agreement report (HTML, PDF, JSON, XLSX), the protocol settings, the audit
         trail and MANIFEST.sha256 with every file's SHA-256. Only a locked trial."""
@@ -329,8 +339,9 @@ class ExchangeService(Service):
         from scorer.core.private_files import replacing
         from scorer.reports.document import write as write_document
 
-        self._active(s, "coordinator")
-        with self.store.read() as db:
+        # Assembled from the export operations, each checked and audited on its own.
+        s = op.user
+        with self._ctx.read() as db:
             if not find_trial(db, trial).locked:
                 raise InvalidInput(f"trial {trial} is not locked: lock the reading first")
         text, manifest = self.export_reads_with_manifest(s, trial)
