@@ -128,3 +128,27 @@ def test_a_role_changed_after_log_in_is_seen_inside_the_operation(populated_copy
         c.ws.trials.add_visit(s, c.trial, "W52", 52.0)
     assert s.closed
     assert c.sql("SELECT count(*) FROM audit_events") == audit_before
+
+
+def test_no_operation_takes_or_returns_any() -> None:
+    """Typed results (issue 26): an operation's parameters and result are typed values that
+    cross a wire without guessing — dataclasses, enums, str, numbers, and sequences or
+    mappings of them (films by visit letter) — never Any, nor a dict of anything."""
+    loose = []
+    for rights_name, member in _declared_operations():
+        for name, text in inspect.get_annotations(member).items():
+            if name == "op":
+                continue
+            shown = str(text)
+            if "Any" in shown.replace("AnyStr", "") or "object" in shown:
+                loose.append(f"{rights_name}: {name} is {shown}")
+    assert loose == []
+
+
+def _declared_operations() -> list[tuple[str, Any]]:
+    out = []
+    for name, cls in _service_classes().items():
+        for attr, member in inspect.getmembers(cls):
+            if hasattr(member, "rights"):
+                out.append((f"{name}.{attr}", inspect.unwrap(member)))
+    return out
