@@ -341,8 +341,8 @@ def image_list(
     def body(ws: Any, s: Any, pw: Passwords) -> int:
         images = ws.images.list_images(s, trial)
         if flagged:
-            images = [i for i in images if i["flags"]]
-        emit(format, images, _image_lines)
+            images = [i for i in images if i.flags]
+        emit(format, [i.to_dict() for i in images], _image_lines)
         return EXIT_OK
 
     return run_store(login, body)
@@ -374,11 +374,11 @@ def image_qc(
 
     def body(ws: Any, s: Any, pw: Passwords) -> int:
         out = ws.images.image_qc(s, image, state, reason or "")
-        print(f"{image}: QC {out['qc']}" + (f" ({out['qc_reason']})" if out["qc_reason"] else ""))
-        if out["cases"]:
+        print(f"{image}: QC {out.qc}" + (f" ({out.qc_reason})" if out.qc_reason else ""))
+        if out.cases:
             print("  cases that showed it (their readers saw it; follow them up):")
-            for c in out["cases"]:
-                print(f"    {c['case']}  {c['reader']}")
+            for c in out.cases:
+                print(f"    {c.case}  {c.reader}")
         return EXIT_OK
 
     return run_store(login, body)
@@ -405,10 +405,7 @@ def image_reassign(
             visit=visit,
             regions=regions.split(",") if regions else None,
         )
-        print(
-            f"{image}: patient {new['patient']}, visit {new['visit']}, "
-            f"regions {','.join(new['regions'])}"
-        )
+        print(f"{image}: patient {new.patient}, visit {new.visit}, regions {','.join(new.regions)}")
         return EXIT_OK
 
     return run_store(login, body)
@@ -437,7 +434,7 @@ def image_mask(
         rects = [_rectangle(r) for r in rect]
         out = ws.images.mask_image(s, image, rects, reason)
         print(f"{image}: {len(rects)} rectangle(s) masked on the readers' copy")
-        print(f"  readers' copy SHA-256 {out['reader_sha256']} (the original is untouched)")
+        print(f"  readers' copy SHA-256 {out.reader_sha256} (the original is untouched)")
         return EXIT_OK
 
     return run_store(login, body)
@@ -458,9 +455,9 @@ def image_region_missing(
     def body(ws: Any, s: Any, pw: Passwords) -> int:
         out = ws.images.mark_region_missing(s, trial, patient, visit, region, reason)
         print(f"{region} of {patient} at {visit}: not assessable for all readers")
-        print(f"  {out['reads_changed']} read(s) marked")
-        if out["signed_reads_left"]:
-            left = ", ".join(out["signed_reads_left"])
+        print(f"  {out.reads_changed} read(s) marked")
+        if out.signed_reads_left:
+            left = ", ".join(out.signed_reads_left)
             print(f"  signed reads left as they are (their readers reopen them): {left}")
         return EXIT_OK
 
@@ -487,8 +484,8 @@ def image_reissue(*, trial: str, workers: int = 2, quiet: bool = False, login: L
     def body(ws: Any, s: Any, pw: Passwords) -> int:
         out = ws.images.reissue_readers_copies(s, trial, progress, workers=workers)
         print(
-            f"{out['trial']}: {out['images']} readers' copy(ies) written again from the "
-            f"originals ({out['masked']} with their masks painted again); the old ones removed"
+            f"{out.trial}: {out.images} readers' copy(ies) written again from the "
+            f"originals ({out.masked} with their masks painted again); the old ones removed"
         )
         return EXIT_OK
 

@@ -489,32 +489,32 @@ class ImagesPage(_Page):
         self.data = data
         images = data["images"]
         if self.only_flagged.isChecked():
-            images = [i for i in images if i["flags"]]
+            images = [i for i in images if i.flags]
         self.shown = images
         fill_table(
             self.table,
             self.COLUMNS,
             [
                 [
-                    i["code"],
-                    i["patient"] or "?",
-                    i["visit"] or "?",
-                    " ".join(i["regions"]) or "?",
-                    "; ".join(i["flags"]),
-                    "yes" if i.get("masked") else "",
-                    i["source"],
+                    i.code,
+                    i.patient or "?",
+                    i.visit or "?",
+                    " ".join(i.regions) or "?",
+                    "; ".join(i.flags),
+                    "yes" if i.masked else "",
+                    i.source,
                 ]
                 for i in images
             ],
         )
-        flagged = sum(bool(i["flags"]) for i in data["images"])
+        flagged = sum(bool(i.flags) for i in data["images"])
         missing = len(data.get("missing", []))
         self.status.setText(
             f"{len(data['images'])} images, {flagged} flagged at import; "
             f"{missing} region(s) marked without image."
         )
 
-    def _current(self) -> dict[str, Any] | None:
+    def _current(self) -> Any:  # an ImageRow of the facade's images service, or None
         row = self.selected_row(self.table)
         return None if row is None else self.shown[row]
 
@@ -528,17 +528,17 @@ class ImagesPage(_Page):
         patient = QComboBox()
         for code in self.data["patients"]:
             patient.addItem(code, code)
-        if image["patient"]:
-            patient.setCurrentText(image["patient"])
+        if image.patient:
+            patient.setCurrentText(image.patient)
         visit = QComboBox()
         for label in self._visit_labels():
             visit.addItem(label, label)
-        if image["visit"]:
-            visit.setCurrentText(image["visit"])
-        regions = RegionChoice(image["regions"])
+        if image.visit:
+            visit.setCurrentText(image.visit)
+        regions = RegionChoice(image.regions)
         reason = QLineEdit()
         reason.setObjectName("reason")
-        code = image["code"]
+        code = image.code
         ws, s = self.desk.ws, self.desk.session
 
         def run(v: dict[str, Any]) -> Any:
@@ -565,7 +565,7 @@ class ImagesPage(_Page):
         image = self._current()
         if image is None:
             return
-        code = image["code"]
+        code = image.code
         ws, s = self.desk.ws, self.desk.session
         self.status.setText(f"Opening image {code}…")
 
@@ -605,10 +605,10 @@ class ImagesPage(_Page):
         for label in self._visit_labels():
             visit.addItem(label, label)
         if image is not None:
-            if image["patient"]:
-                patient.setCurrentText(image["patient"])
-            if image["visit"]:
-                visit.setCurrentText(image["visit"])
+            if image.patient:
+                patient.setCurrentText(image.patient)
+            if image.visit:
+                visit.setCurrentText(image.visit)
         region = QComboBox()
         for r in REGIONS:
             region.addItem(r, r)
@@ -997,7 +997,7 @@ class ReceivePage(_Page):
         return self.desk.ws.images.dicom_settings(self.desk.session, self.desk.trial)
 
     def show_data(self, data: Any) -> None:
-        self.senders = list(data.get("dicom_senders") or [])
+        self.senders = list(data.dicom_senders)
         self.trial_senders.setText(", ".join(self.senders) or "none (set dicom_senders)")
 
     def _set_running(self, running: bool) -> None:

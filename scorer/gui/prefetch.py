@@ -26,13 +26,14 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
+from scorer.core.case_films import CaseFilm
 from scorer.gui.tasks import BackgroundTask, run_in_background
 from scorer.imaging.radiograph import Radiograph, open_radiograph
 
 ImageOpener = Callable[[str, str], Radiograph]
 """Opens a film from its path and content SHA-256."""
 
-CaseLoader = Callable[[str], Mapping[str, Sequence[Mapping[str, Any]]]]
+CaseLoader = Callable[[str], Mapping[str, Sequence[CaseFilm]]]
 """Lists a case's films by visit letter, as ``Workspace.case_images`` does."""
 
 DEFAULT_KEEP = 4  # previous, current, next, and one spare
@@ -91,15 +92,15 @@ def prepare_case(code: str, load_images: CaseLoader, open_image: ImageOpener) ->
     for letter, films in entries.items():
         prepared: list[PreparedImage] = []
         for film in films:
-            sha = str(film["sha256"])
-            regions = tuple(film.get("regions") or ())
+            sha = film.sha256
+            regions = film.regions
             if sha not in opened:
                 try:
-                    image = open_image(str(film["path"]), sha)
+                    image = open_image(film.path, sha)
                     warm(image)
-                    opened[sha] = PreparedImage(str(film["image"]), regions, image)
+                    opened[sha] = PreparedImage(film.image, regions, image)
                 except (OSError, ValueError) as exc:  # ImageFormatError is a ValueError
-                    opened[sha] = PreparedImage(str(film["image"]), regions, None, str(exc))
+                    opened[sha] = PreparedImage(film.image, regions, None, str(exc))
             prepared.append(opened[sha])
         visits[letter] = tuple(prepared)
     return PreparedCase(code, visits, time.perf_counter() - started)

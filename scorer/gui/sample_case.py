@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from scorer.core.case_films import CaseFilm
 from scorer.core.worklist import LETTERS
 from scorer.imaging.synthetic import damage_course, render_feet_film, render_hands_film
 from scorer.imaging.synthetic_dicom import (
@@ -97,7 +98,7 @@ def write_sample_films(
 
 def sample_case_images(
     films: Sequence[SampleFilm], order: Sequence[str] | None = None
-) -> dict[str, list[dict[str, Any]]]:
+) -> dict[str, list[CaseFilm]]:
     """The films as ``Workspace.case_images`` gives them: by letter A, B, C in ``order``.
 
     ``order`` lists visit labels as this reader sees them (default: reversed, so the letters
@@ -105,15 +106,10 @@ def sample_case_images(
     """
     labels = list(dict.fromkeys(f.visit for f in films))
     shown = list(order) if order is not None else labels[::-1]
-    out: dict[str, list[dict[str, Any]]] = {}
+    out: dict[str, list[CaseFilm]] = {}
     for letter, label in zip(LETTERS, shown, strict=False):
         out[letter] = [
-            {
-                "image": f.sha256[:10].upper(),
-                "regions": sorted(f.regions),
-                "path": str(f.path),
-                "sha256": f.sha256,
-            }
+            CaseFilm(f.sha256[:10].upper(), tuple(sorted(f.regions)), str(f.path), f.sha256)
             for f in films
             if f.visit == label
         ]

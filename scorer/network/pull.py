@@ -219,7 +219,7 @@ def pull(
         check_ae_title(move_to, "--move-to")
     if not patient.strip():
         raise NetworkError("--patient: give the patient ID as the PACS knows it")
-    if ws.images.dicom_settings(s, trial)["locked"]:  # a coordinator, and the trial exists
+    if ws.images.dicom_settings(s, trial).locked:  # a coordinator, and the trial exists
         raise NetworkError(f"trial {trial} is locked: it takes no more images")
     report = PullReport()
 

@@ -81,10 +81,10 @@ class Receiver:
             raise NetworkError(f"port {port} is outside 0-65535")
         self.host, self.port = host, port
         settings = ws.images.dicom_settings(s, trial)  # a coordinator, and the trial exists
-        if settings.get("locked"):
+        if settings.locked:
             raise NetworkError(f"trial {trial} is locked: it takes no more images")
         senders = {check_ae_title(a, "--allow") for a in allow}
-        senders |= set(settings.get("dicom_senders") or ())
+        senders |= set(settings.dicom_senders)
         if not senders:
             raise NetworkError(
                 f"no sender is allowed to send to trial {trial}: name their AE titles with "

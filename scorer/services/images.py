@@ -6,9 +6,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from scorer.core.case_films import CaseFilm
 from scorer.core.methods import REGIONS
 from scorer.core.worklist import LETTERS
 from scorer.services.errors import InvalidInput, NotFound, ScorerError
@@ -29,6 +31,128 @@ from scorer.store.schema import (
     MissingRegion,
     Patient,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from scorer.imaging.manifest import Manifest
+    from scorer.services.intake import ImportReport, Progress
+    from scorer.services.reissue import ReissueReport
+
+
+@dataclass(frozen=True)
+class ImageRow:
+    """One image of a trial as the coordinator lists it: code, patient code, visit, regions,
+    flags, date, size, the source file name (which may identify the patient), whether its
+    readers' copy is masked, and its QC state."""
+
+    code: str
+    patient: str | None
+    visit: str | None
+    regions: tuple[str, ...]
+    flags: tuple[str, ...]
+    acquisition_date: str | None
+    rows: int | None
+    columns: int | None
+    source: str
+    masked: bool
+    qc: str
+    qc_reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The row as ``scorer image list --format json`` prints it."""
+        return {
+            "code": self.code,
+            "patient": self.patient,
+            "visit": self.visit,
+            "regions": list(self.regions),
+            "flags": list(self.flags),
+            "acquisition_date": self.acquisition_date,
+            "rows": self.rows,
+            "columns": self.columns,
+            "source": self.source,
+            "masked": self.masked,
+            "qc": self.qc,
+            "qc_reason": self.qc_reason,
+        }
+
+
+@dataclass(frozen=True)
+class DicomSettings:
+    """What the DICOM receiver and puller need of a trial: the calling AE titles it allows,
+    and whether it is locked."""
+
+    dicom_senders: tuple[str, ...]
+    locked: bool
+
+
+@dataclass(frozen=True)
+class ImagePlace:
+    """Where an image belongs: patient code, visit, regions, and the flags still on it."""
+
+    patient: str | None
+    visit: str | None
+    regions: tuple[str, ...]
+    flags: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """As the reassignment's audit row records it."""
+        return {
+            "patient": self.patient,
+            "visit": self.visit,
+            "regions": list(self.regions),
+            "flags": list(self.flags),
+        }
+
+
+@dataclass(frozen=True)
+class CaseShown:
+    """A reader's case that showed an image."""
+
+    case: str
+    reader: str
+
+
+@dataclass(frozen=True)
+class QcDecision:
+    """An image's new QC state and reason, and the cases that showed it until then (an image
+    that had passed and now fails), for the coordinator to follow up."""
+
+    image: str
+    qc: str
+    qc_reason: str
+    cases: tuple[CaseShown, ...]
+
+
+@dataclass(frozen=True)
+class MaskedImage:
+    """An image masked: its new readers' copy's SHA-256 and every rectangle masked on it
+    (x, y, width, height)."""
+
+    image: str
+    reader_sha256: str
+    masks: tuple[tuple[int, ...], ...]
+
+
+@dataclass(frozen=True)
+class RegionMarked:
+    """A region marked as having no usable image: reads changed, and the signed reads left
+    as they are (their readers reopen them)."""
+
+    reads_changed: int
+    signed_reads_left: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RegionWithoutImage:
+    """A region of a patient's visit marked as having no usable image, why, and when."""
+
+    patient: str | None
+    visit: str | None
+    region: str
+    reason: str
+    at: str
 
 
 class ImagesService(Service):
@@ -55,10 +179,10 @@ class ImagesService(Service):
         /,
         trial: str,
         paths: Sequence[Path],
-        manifest: Any = None,
-        progress: Any = None,
+        manifest: Manifest | None = None,
+        progress: Progress | None = None,
         **limits: Any,
-    ) -> Any:
+    ) -> ImportReport:
         """Import files, folders and zips (coordinator); every file's outcome is reported.
 
         See :mod:`scorer.services.intake` for the steps; ``limits`` pass to it (workers, timeout_s,
@@ -71,8 +195,8 @@ class ImagesService(Service):
     # changes the image rows: the writing stays outside any transaction.
     @operation("coordinator", transaction=False)
     def reissue_readers_copies(
-        self, op: Op, /, trial: str, progress: Any = None, **limits: Any
-    ) -> dict[str, Any]:
+        self, op: Op, /, trial: str, progress: Progress | None = None, **limits: Any
+    ) -> ReissueReport:
         """Write every readers' copy of a trial again from its original under the current
         rules (coordinator): the current keep-list, UIDs drawn for each image alone, its masks
         painted again; the image rows and one audit row per image in one transaction, then
@@ -92,15 +216,15 @@ class ImagesService(Service):
         op.tx.audit(action, "trial", trial, trial_id=t.id, new=dict(details))
 
     @operation("coordinator")
-    def dicom_settings(self, op: Op, trial: str) -> dict[str, Any]:
+    def dicom_settings(self, op: Op, trial: str) -> DicomSettings:
         """What the DICOM receiver and puller need of a trial (coordinator): the calling AE
         titles it allows, and whether it is locked (a locked trial takes no images)."""
         t = find_trial(op.db, trial)
         p = protocol_of(t)
-        return {"dicom_senders": list(p.dicom_senders), "locked": bool(t.locked)}
+        return DicomSettings(tuple(p.dicom_senders), bool(t.locked))
 
     @operation("coordinator")
-    def list_images(self, op: Op, trial: str) -> list[dict[str, Any]]:
+    def list_images(self, op: Op, trial: str) -> list[ImageRow]:
         """The trial's images for the coordinator: code, patient code, visit, regions, flags
         and the source file name (which may identify the patient)."""
         db = op.db
@@ -110,20 +234,20 @@ class ImagesService(Service):
             p = db.get(Patient, img.patient_id) if img.patient_id else None
             v = repo.visit_by_id(db, img.visit_id) if img.visit_id else None
             out.append(
-                {
-                    "code": img.code,
-                    "patient": p.code if p else None,
-                    "visit": v.label if v else None,
-                    "regions": sorted(r.region for r in img.regions),
-                    "flags": [f for f in img.flags.split("; ") if f],
-                    "acquisition_date": img.acquisition_date,
-                    "rows": img.rows,
-                    "columns": img.columns,
-                    "source": img.source_name,
-                    "masked": bool(img.masks and img.masks != "[]"),
-                    "qc": img.qc_state,
-                    "qc_reason": img.qc_reason,
-                }
+                ImageRow(
+                    code=img.code,
+                    patient=p.code if p else None,
+                    visit=v.label if v else None,
+                    regions=tuple(sorted(r.region for r in img.regions)),
+                    flags=tuple(f for f in img.flags.split("; ") if f),
+                    acquisition_date=img.acquisition_date,
+                    rows=img.rows,
+                    columns=img.columns,
+                    source=img.source_name,
+                    masked=bool(img.masks and img.masks != "[]"),
+                    qc=img.qc_state,
+                    qc_reason=img.qc_reason,
+                )
             )
         return out
 
@@ -164,7 +288,9 @@ class ImagesService(Service):
 
     # Decoding and scaling the film is long work: it runs after the read, outside it.
     @operation("coordinator", transaction=False)
-    def render_image(self, op: Op, image_code: str, max_size: int = 1600) -> Any:
+    def render_image(
+        self, op: Op, image_code: str, max_size: int = 1600
+    ) -> tuple[npt.NDArray[np.uint8], tuple[int, ...]]:
         """The readers' copy of an image as the display draws it (8-bit, bone bright, default
         window), scaled so its longer side is at most ``max_size``, with the stored size:
         ``(pixels, (rows, columns))``. For the coordinator's quality control (masking)."""
@@ -190,7 +316,7 @@ class ImagesService(Service):
 
     # Delivering the films writes files: after the read, outside any transaction.
     @operation("reader", "adjudicator", transaction=False)
-    def case_images(self, op: Op, case_code: str) -> dict[str, list[dict[str, Any]]]:
+    def case_images(self, op: Op, case_code: str) -> dict[str, list[CaseFilm]]:
         """The films of one of the reader's cases, by visit letter (A, B, C): the film's name
         in this case, regions covered, the path of the case's own file of it and the SHA-256
         of its pixel data (the cache key). The files are delivered here
@@ -224,7 +350,7 @@ class ImagesService(Service):
                 ]
         folder = self.films_dir / case_code
         key = self.store.key
-        out: dict[str, list[dict[str, Any]]] = {LETTERS[i]: [] for i in range(len(visits))}
+        out: dict[str, list[CaseFilm]] = {LETTERS[i]: [] for i in range(len(visits))}
         names: set[str] = set()
         for letter, image_code, regions, stored, stored_sha in films:
             name = film_name(key, case_code, image_code)
@@ -240,9 +366,7 @@ class ImagesService(Service):
                     # Shown as a film that cannot be opened; the rest of the case still shows.
                     target.unlink(missing_ok=True)
                     pixel_sha = stored_sha
-            out[letter].append(
-                {"image": name, "regions": regions, "path": str(target), "sha256": pixel_sha}
-            )
+            out[letter].append(CaseFilm(name, tuple(regions), str(target), pixel_sha))
         remove_other_films(folder, names)
         prune_cases(self.films_dir, folder)
         return out
@@ -268,7 +392,7 @@ class ImagesService(Service):
         patient: str | None = None,
         visit: str | None = None,
         regions: Sequence[str] | None = None,
-    ) -> dict[str, Any]:
+    ) -> ImagePlace:
         """Move an image to another patient (code), visit (label) or regions, with a reason;
         the flags it resolves are cleared. Every reader's case follows at once."""
         need_reason(reason)
@@ -279,7 +403,7 @@ class ImagesService(Service):
             raise NotFound(f"no image {image_code!r}")
         t = repo.trial_by_id(op.db, img.trial_id)
         refuse_if_locked(t)
-        old = image_place(op.db, img)
+        old = image_place(op.db, img).to_dict()
         flags = [f for f in img.flags.split("; ") if f]
         if patient is not None:
             p = repo.patient_by_code(op.db, t, patient)
@@ -307,12 +431,18 @@ class ImagesService(Service):
         op.db.flush()
         new = image_place(op.db, img)
         op.tx.audit(
-            "image.reassign", "image", img.code, trial_id=t.id, old=old, new=new, reason=reason
+            "image.reassign",
+            "image",
+            img.code,
+            trial_id=t.id,
+            old=old,
+            new=new.to_dict(),
+            reason=reason,
         )
         return new
 
     @operation("coordinator", write=True)
-    def image_qc(self, op: Op, image_code: str, state: str, reason: str = "") -> dict[str, Any]:
+    def image_qc(self, op: Op, image_code: str, state: str, reason: str = "") -> QcDecision:
         """Set an image's QC state (coordinator), audited with the reason in the same
         transaction. ``passed`` lets it reach its patient's cases; ``failed`` (a reason is
         required) keeps it from every case for good, and the cases that showed it until then
@@ -334,12 +464,12 @@ class ImagesService(Service):
             )
         if img.qc_state == state:
             raise InvalidInput(f"image {image_code} has QC {state} already")
-        cases: list[dict[str, str]] = []  # that showed it: only a passed image reached any
+        cases: list[CaseShown] = []  # that showed it: only a passed image reached any
         if img.qc_state == "passed" and img.patient_id is not None and img.visit_id:
             v = repo.visit_by_id(op.db, img.visit_id)
             assert v is not None
             held = repo.cases_showing(op.db, img.patient_id, v.label)
-            cases = [{"case": c, "reader": u} for c, u in held]
+            cases = [CaseShown(c, u) for c, u in held]
         old = {"qc": img.qc_state, "qc_reason": img.qc_reason}
         img.qc_state = state
         img.qc_reason = reason.strip()
@@ -349,15 +479,10 @@ class ImagesService(Service):
             img.code,
             trial_id=t.id,
             old=old,
-            new={"qc": state, **({"cases": [c["case"] for c in cases]} if cases else {})},
+            new={"qc": state, **({"cases": [c.case for c in cases]} if cases else {})},
             reason=reason.strip(),
         )
-        return {
-            "image": img.code,
-            "qc": state,
-            "qc_reason": img.qc_reason,
-            "cases": cases,
-        }
+        return QcDecision(img.code, state, img.qc_reason, tuple(cases))
 
     # Painting the rectangles writes a new copy: after a read, before the write of its row.
     @operation("coordinator", transaction=False)
@@ -367,7 +492,7 @@ class ImagesService(Service):
         image_code: str,
         rectangles: Sequence[Sequence[int]],
         reason: str,
-    ) -> dict[str, Any]:
+    ) -> MaskedImage:
         """Mask burned-in text: the rectangles (x, y, width, height in stored pixels) are
         painted black on a new readers' copy; the original is untouched. Audited with the
         rectangles and both copies' SHA-256."""
@@ -418,12 +543,12 @@ class ImagesService(Service):
             target.chmod(0o600)
             target.unlink(missing_ok=True)
             raise
-        return {"image": image_code, "reader_sha256": digest, "masks": masks}
+        return MaskedImage(image_code, digest, tuple(tuple(int(v) for v in m) for m in masks))
 
     @operation("coordinator", write=True)
     def mark_region_missing(
         self, op: Op, trial: str, patient: str, visit: str, region: str, reason: str
-    ) -> dict[str, Any]:
+    ) -> RegionMarked:
         """A region of a patient's visit has no usable image: every reader's read of that visit
         gets the region's areas marked not assessable ("not visible"), now and when reads
         start later. Signed reads are left as they are and listed (their readers reopen them).
@@ -469,10 +594,10 @@ class ImagesService(Service):
                 continue
             apply_missing(op.tx, r, [region], reason)
             changed.append(r.code)
-        return {"reads_changed": len(changed), "signed_reads_left": skipped}
+        return RegionMarked(len(changed), tuple(skipped))
 
     @operation("coordinator", "monitor")
-    def missing_regions(self, op: Op, trial: str) -> list[dict[str, Any]]:
+    def missing_regions(self, op: Op, trial: str) -> list[RegionWithoutImage]:
         """The regions of a trial's visits marked as having no usable image: patient, visit,
         region, reason and when."""
         db = op.db
@@ -482,23 +607,24 @@ class ImagesService(Service):
             p = db.get(Patient, m.patient_id)
             v = repo.visit_by_id(db, m.visit_id)
             out.append(
-                {
-                    "patient": p.code if p else None,
-                    "visit": v.label if v else None,
-                    "region": m.region,
-                    "reason": m.reason,
-                    "at": m.created_at,
-                }
+                RegionWithoutImage(
+                    patient=p.code if p else None,
+                    visit=v.label if v else None,
+                    region=m.region,
+                    reason=m.reason,
+                    at=m.created_at,
+                )
             )
         return out
 
 
-def image_place(db: Any, img: Any) -> dict[str, Any]:
+def image_place(db: Any, img: Any) -> ImagePlace:
+    """Where an image belongs now, as its reassignment reports and audits it."""
     p = db.get(Patient, img.patient_id) if img.patient_id else None
     v = repo.visit_by_id(db, img.visit_id) if img.visit_id else None
-    return {
-        "patient": p.code if p else None,
-        "visit": v.label if v else None,
-        "regions": sorted(r.region for r in img.regions),
-        "flags": [f for f in img.flags.split("; ") if f],
-    }
+    return ImagePlace(
+        patient=p.code if p else None,
+        visit=v.label if v else None,
+        regions=tuple(sorted(r.region for r in img.regions)),
+        flags=tuple(f for f in img.flags.split("; ") if f),
+    )

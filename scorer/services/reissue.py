@@ -18,7 +18,7 @@ import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from scorer.imaging.decode_pool import DecodePool, DecodeTask
 from scorer.imaging.streams import dicom_part10
@@ -34,6 +34,26 @@ if TYPE_CHECKING:
 Progress = Callable[[int, int, str], None]
 #: Originals read into memory at once: a batch of this many goes to the decode workers.
 BATCH = 16
+
+
+@dataclass(frozen=True)
+class ReissuedCopy:
+    """One image whose readers' copy was written again: the old and the new copy's SHA-256."""
+
+    image: str
+    old_sha256: str
+    new_sha256: str
+
+
+@dataclass(frozen=True)
+class ReissueReport:
+    """A trial's readers' copies written again: how many, how many with their masks painted
+    again, and each image's old and new copy."""
+
+    trial: str
+    images: int
+    masked: int
+    copies: tuple[ReissuedCopy, ...]
 
 
 @dataclass
@@ -63,7 +83,7 @@ def reissue(
     workers: int = 2,
     timeout_s: float = 60.0,
     memory_mb: int = 4096,
-) -> dict[str, Any]:
+) -> ReissueReport:
     """Write every readers' copy of ``trial`` again from its original; see the module
     docstring. ``op`` is the coordinator's operation (its role checked by
     ``ImagesService.reissue_readers_copies``). Returns the counts and, per image, the old and
@@ -140,14 +160,12 @@ def reissue(
             _discard(old)
     if progress:
         progress(total, total, "")
-    return {
-        "trial": trial,
-        "images": total,
-        "masked": sum(1 for c in copies if c.masks),
-        "copies": [
-            {"image": c.code, "old_sha256": c.old_sha, "new_sha256": c.new_sha} for c in copies
-        ],
-    }
+    return ReissueReport(
+        trial,
+        total,
+        sum(1 for c in copies if c.masks),
+        tuple(ReissuedCopy(c.code, c.old_sha, c.new_sha) for c in copies),
+    )
 
 
 def _write_batch(

@@ -250,8 +250,8 @@ def context_of(db: str, passwords: dict[str, str], demo: dict[str, Any]) -> dict
         images = ws.images.list_images(coord, TRIAL)
         mine = ws.worklists.worklist(coord, TRIAL, "reader3")
         first = mine[0]
-        own = next(i["code"] for i in images if i["patient"] == first["patient"])
-        other = next(i["code"] for i in images if i["patient"] != first["patient"])
+        own = next(i.code for i in images if i.patient == first["patient"])
+        other = next(i.code for i in images if i.patient != first["patient"])
         others_cases = {
             r["code"] for reader in READERS[:2] for r in ws.worklists.worklist(coord, TRIAL, reader)
         }

@@ -105,7 +105,7 @@ def test_demo_content_and_passwords_printed_once(demo: dict[str, object]) -> Non
         pw = {ln[0]: ln[2] for ln in lines}
         coord = ws.accounts.login("coord", pw["coord"])
         images = ws.images.list_images(coord, TRIAL)
-        assert len(images) == 72 and not any(i["flags"] for i in images)
+        assert len(images) == 72 and not any(i.flags for i in images)
         full = ws.worklists.worklist(coord, TRIAL)
         for reader in READERS[:2]:
             rows = [r for r in full if r["reader"] == reader]

@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from scorer.gui.sample_case import SampleReading, build_sample_workspace
 from scorer.imaging.delivery import film_name
+from scorer.services.images import RegionMarked
 from scorer.store.schema import Image as ImageRow
 from scorer.workspace import InvalidInput, Workspace
 
@@ -53,7 +54,7 @@ def images_of(ws: Workspace, s: object, case: dict) -> dict[str, set[str]]:
         codes = list(db.scalars(select(ImageRow.code)))
     image_of = {film_name(ws.store.key, case["code"], code): code for code in codes}
     return {
-        label: {image_of[img["image"]] for img in got[letter]}
+        label: {image_of[img.image] for img in got[letter]}
         for letter, label in zip("ABC", case["visits"], strict=False)
     }
 
@@ -66,33 +67,31 @@ def test_a_reassigned_image_moves_to_the_right_case_for_every_reader(
     ravi = second_reader(ws, coord, trial)
     readers = {"rita": sample.session, "ravi": ravi}
     images = ws.images.list_images(coord, trial)
-    patients = sorted({i["patient"] for i in images})
+    patients = sorted({i.patient for i in images})
     a, b = patients
-    moving = next(
-        i for i in images if i["patient"] == a and i["visit"] == "W0" and "LH" in i["regions"]
-    )
+    moving = next(i for i in images if i.patient == a and i.visit == "W0" and "LH" in i.regions)
     for name, s in readers.items():
         case_a = cases_by_patient(ws, coord, trial, name)[a]
-        assert moving["code"] in images_of(ws, s, case_a)["W0"]
+        assert moving.code in images_of(ws, s, case_a)["W0"]
     with pytest.raises(InvalidInput, match="reason"):
-        ws.images.reassign_image(coord, moving["code"], " ", patient=b)
+        ws.images.reassign_image(coord, moving.code, " ", patient=b)
     new = ws.images.reassign_image(
-        coord, moving["code"], "film labelled for the wrong subject", patient=b, visit="W24"
+        coord, moving.code, "film labelled for the wrong subject", patient=b, visit="W24"
     )
-    assert (new["patient"], new["visit"]) == (b, "W24")
+    assert (new.patient, new.visit) == (b, "W24")
     for name, s in readers.items():
         cases = cases_by_patient(ws, coord, trial, name)
-        assert moving["code"] not in set().union(*images_of(ws, s, cases[a]).values())
-        assert moving["code"] in images_of(ws, s, cases[b])["W24"]
-        assert moving["code"] not in images_of(ws, s, cases[b])["W0"]
+        assert moving.code not in set().union(*images_of(ws, s, cases[a]).values())
+        assert moving.code in images_of(ws, s, cases[b])["W24"]
+        assert moving.code not in images_of(ws, s, cases[b])["W0"]
     (row,) = [r for r in ws.oversight.audit_trail(coord) if r["action"] == "image.reassign"]
     assert row["reason"] == "film labelled for the wrong subject"
     assert f'"patient": "{a}"' in row["old"] or f'"patient":"{a}"' in row["old"]
     # Regions too: a hands film marked as feet only.
-    out = ws.images.reassign_image(coord, moving["code"], "wrong regions", regions=["LF"])
-    assert out["regions"] == ["LF"]
+    out = ws.images.reassign_image(coord, moving.code, "wrong regions", regions=["LF"])
+    assert out.regions == ("LF",)
     with pytest.raises(InvalidInput, match="regions are some of"):
-        ws.images.reassign_image(coord, moving["code"], "bad", regions=["XX"])
+        ws.images.reassign_image(coord, moving.code, "bad", regions=["XX"])
 
 
 def test_masked_pixels_are_black_for_readers_and_untouched_in_the_original(
@@ -104,7 +103,7 @@ def test_masked_pixels_are_black_for_readers_and_untouched_in_the_original(
     with ws.store.read() as db:
         from scorer.store import repository as repo
 
-        row = repo.image_by_code(db, image["code"])
+        row = repo.image_by_code(db, image.code)
         loc = ws.store.location
         original = loc.image_file(row.original_path, original=True)
         old_reader = loc.image_file(row.reader_path)
@@ -112,22 +111,22 @@ def test_masked_pixels_are_black_for_readers_and_untouched_in_the_original(
     original_bytes = original.read_bytes()
     rect = (20, 30, 60, 25)  # x, y, width, height
     with pytest.raises(InvalidInput, match="not inside the image"):
-        ws.images.mask_image(coord, image["code"], [(0, 0, 10_000, 10)], "too big")
-    out = ws.images.mask_image(coord, image["code"], [rect], "burned-in patient name")
+        ws.images.mask_image(coord, image.code, [(0, 0, 10_000, 10)], "too big")
+    out = ws.images.mask_image(coord, image.code, [rect], "burned-in patient name")
     # What a reader gets now: the case's film is the masked copy.
     with ws.store.read() as db:
-        new_reader = loc.image_file(repo.image_by_code(db, image["code"]).reader_path)
+        new_reader = loc.image_file(repo.image_by_code(db, image.code).reader_path)
     assert (
         hashlib.sha256(new_reader.read_bytes()).hexdigest()
-        == out["reader_sha256"]
+        == out.reader_sha256
         != hashlib.sha256(old_reader.read_bytes()).hexdigest()
     )
     case = next(iter(cases_by_patient(ws, coord, trial, "rita").values()))
     entries = [
         e for visit in ws.images.case_images(sample.session, case["code"]).values() for e in visit
     ]
-    name = film_name(ws.store.key, case["code"], image["code"])
-    entry = next((e for e in entries if e["image"] == name), None)
+    name = film_name(ws.store.key, case["code"], image.code)
+    entry = next((e for e in entries if e.image == name), None)
     if entry is None:  # the image belongs to the other patient's case
         other = list(cases_by_patient(ws, coord, trial, "rita").values())[1]
         entries = [
@@ -135,14 +134,14 @@ def test_masked_pixels_are_black_for_readers_and_untouched_in_the_original(
             for visit in ws.images.case_images(sample.session, other["code"]).values()
             for e in visit
         ]
-        name = film_name(ws.store.key, other["code"], image["code"])
-        entry = next(e for e in entries if e["image"] == name)
+        name = film_name(ws.store.key, other["code"], image.code)
+        entry = next(e for e in entries if e.image == name)
     assert (
-        entry["sha256"]  # the cache key: the pixel data's hash
+        entry.sha256  # the cache key: the pixel data's hash
         == hashlib.sha256(pydicom.dcmread(new_reader).PixelData).hexdigest()
         != hashlib.sha256(pydicom.dcmread(old_reader).PixelData).hexdigest()
     )
-    masked = pydicom.dcmread(entry["path"])
+    masked = pydicom.dcmread(entry.path)
     pixels = masked.pixel_array
     x, y, w, h = rect
     bits = int(masked.BitsStored)
@@ -150,9 +149,7 @@ def test_masked_pixels_are_black_for_readers_and_untouched_in_the_original(
     inside = pixels[y : y + h, x : x + w]
     assert np.all(inside == black)
     # What the reader's display draws there (the blinded copy, bone bright, default window).
-    png = ws.images.export_image_png(
-        coord, image["code"], sample.films[0].path.parent / "shown.png"
-    )
+    png = ws.images.export_image_png(coord, image.code, sample.films[0].path.parent / "shown.png")
     with Image.open(png) as shown:
         drawn = np.asarray(shown.convert("L"))
     assert drawn.shape == pixels.shape
@@ -183,7 +180,7 @@ def test_a_region_without_an_image_is_not_assessable_for_every_reader(
     patient, case = next(iter(cases.items()))
     opened = ws.reading.open_case(rita, case["code"])  # rita's reads exist before the marking
     out = ws.images.mark_region_missing(coord, trial, patient, "W24", "RF", "right foot not filmed")
-    assert out == {"reads_changed": 1, "signed_reads_left": []}
+    assert out == RegionMarked(reads_changed=1, signed_reads_left=())
     letter = "ABC"[case["visits"].index("W24")]
     view = ws.reading.get_read(rita, opened["reads"][letter])
     rf = {a: v for a, v in view.scores.items() if a.region == "RF"}
@@ -198,4 +195,4 @@ def test_a_region_without_an_image_is_not_assessable_for_every_reader(
     assert {a for a in view.scores} == {a for a in rf}
     with pytest.raises(InvalidInput, match="marked already"):
         ws.images.mark_region_missing(coord, trial, patient, "W24", "RF", "again")
-    assert ws.images.missing_regions(coord, trial)[0]["region"] == "RF"
+    assert ws.images.missing_regions(coord, trial)[0].region == "RF"

@@ -15,6 +15,7 @@ from PySide6.QtGui import QImage, QWheelEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QWidget
 
+from scorer.core.case_films import CaseFilm
 from scorer.gui.sample_case import SampleFilm, sample_case_images, write_sample_films
 from scorer.imaging.radiograph import Radiograph, radiograph_from_dataset
 from tests.intake.dicom_maker import make_dx
@@ -61,7 +62,7 @@ def sample_films(tmp_path_factory: pytest.TempPathFactory) -> list[SampleFilm]:
 
 
 @pytest.fixture
-def case_images(sample_films: list[SampleFilm]) -> dict[str, list[dict[str, Any]]]:
+def case_images(sample_films: list[SampleFilm]) -> dict[str, list[CaseFilm]]:
     return sample_case_images(sample_films)
 
 
@@ -156,6 +157,6 @@ class FakeReadingDesk:
         letters = self.cases[case_code]
         return {"code": case_code, "reads": {k: f"R{k}" for k in letters}, "status": "in progress"}
 
-    def case_images(self, s: Any, case_code: str) -> dict[str, list[dict[str, Any]]]:
+    def case_images(self, s: Any, case_code: str) -> dict[str, list[CaseFilm]]:
         self._record("case_images")
         return self.cases[case_code]

@@ -4,7 +4,6 @@ synchronised zoom and pan, tabs on a narrow screen, and nothing from the data on
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import pydicom
 import pytest
@@ -12,6 +11,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
 
+from scorer.core.case_films import CaseFilm
 from scorer.gui.case_view import NO_FILM, CaseView
 from scorer.gui.prefetch import PreparedCase, prepare_case
 from scorer.gui.sample_case import SampleFilm
@@ -19,12 +19,12 @@ from scorer.imaging.radiograph import open_radiograph
 from tests.gui.conftest import drag, wheel
 
 
-def prepared(images: dict[str, list[dict[str, Any]]], code: str = "K7Q5Y87Y") -> PreparedCase:
+def prepared(images: dict[str, list[CaseFilm]], code: str = "K7Q5Y87Y") -> PreparedCase:
     return prepare_case(code, lambda _code: images, lambda path, _sha: open_radiograph(path))
 
 
 @pytest.fixture
-def view(qtbot: QtBot, case_images: dict[str, list[dict[str, Any]]]) -> CaseView:
+def view(qtbot: QtBot, case_images: dict[str, list[CaseFilm]]) -> CaseView:
     widget = CaseView()
     qtbot.addWidget(widget)
     widget.resize(1200, 600)
@@ -72,10 +72,10 @@ def test_a_region_page_remembers_each_visits_view(view: CaseView) -> None:
 
 
 def test_a_visit_without_a_film_of_the_region_says_so(
-    qtbot: QtBot, case_images: dict[str, list[dict[str, Any]]]
+    qtbot: QtBot, case_images: dict[str, list[CaseFilm]]
 ) -> None:
     images = {k: list(v) for k, v in case_images.items()}
-    images["C"] = [e for e in images["C"] if "LH" in e["regions"]]  # no feet film at C
+    images["C"] = [e for e in images["C"] if "LH" in e.regions]  # no feet film at C
     view = CaseView()
     qtbot.addWidget(view)
     view.resize(1200, 600)

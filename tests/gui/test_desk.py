@@ -161,14 +161,12 @@ def test_reassign_and_adjudication_assignment_through_the_dialogs(
     dialog.submit()  # no reason: refused
     qtbot.waitUntil(lambda: dialog.error.isVisible(), timeout=10000)
     assert "reason" in dialog.error.text()
-    assert (
-        next(i for i in ws.images.list_images(coord, trial) if i["code"] == code)["visit"] == "W24"
-    )
+    assert next(i for i in ws.images.list_images(coord, trial) if i.code == code).visit == "W24"
     QTest.keyClicks(dialog.fields["Reason"], "acquired at the W52 visit")
     with qtbot.waitSignal(dialog.succeeded, timeout=10000):
         dialog.submit()
-    moved = next(i for i in ws.images.list_images(coord, trial) if i["code"] == code)
-    assert (moved["patient"], moved["visit"]) == (patient, "W52")
+    moved = next(i for i in ws.images.list_images(coord, trial) if i.code == code)
+    assert (moved.patient, moved.visit) == (patient, "W52")
 
     window.adjudication.ask_assign()
     dialog = window.dialog

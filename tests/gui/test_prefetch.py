@@ -3,6 +3,7 @@ shown, and "next" draws the prepared case without decoding or querying on the UI
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
 
 import scorer.imaging.radiograph as radiograph_module
+from scorer.core.case_films import CaseFilm
 from scorer.gui.prefetch import CasePreparer
 from scorer.gui.reading import ReadingWindow, layout_settings
 from scorer.gui.sample_case import SampleFilm
@@ -36,7 +38,7 @@ def pixel_decodes(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
 
 def test_the_preparer_opens_films_on_a_worker_thread(
     qtbot: QtBot,
-    case_images: dict[str, list[dict[str, Any]]],
+    case_images: dict[str, list[CaseFilm]],
     tmp_path: Path,
     pixel_decodes: list[bool],
 ) -> None:
@@ -59,12 +61,12 @@ def test_the_preparer_opens_films_on_a_worker_thread(
 
 
 def test_a_film_that_cannot_be_opened_leaves_the_rest_of_the_case(
-    qtbot: QtBot, case_images: dict[str, list[dict[str, Any]]], tmp_path: Path
+    qtbot: QtBot, case_images: dict[str, list[CaseFilm]], tmp_path: Path
 ) -> None:
     broken = tmp_path / "broken.dcm"
     broken.write_bytes(b"not a dicom file")
-    images = {k: [dict(e) for e in v] for k, v in case_images.items()}
-    images["B"][0].update(path=str(broken), sha256="0" * 64)
+    images = {k: list(v) for k, v in case_images.items()}
+    images["B"][0] = dataclasses.replace(images["B"][0], path=str(broken), sha256="0" * 64)
     preparer = CasePreparer(lambda _code: images, cache_dir=tmp_path / "cache")
     got: list[Any] = []
     preparer.request("K2", got.append)
@@ -75,7 +77,7 @@ def test_a_film_that_cannot_be_opened_leaves_the_rest_of_the_case(
 
 
 def test_a_case_that_cannot_be_listed_reports_the_failure(qtbot: QtBot) -> None:
-    def refuse(_code: str) -> dict[str, list[dict[str, Any]]]:
+    def refuse(_code: str) -> dict[str, list[CaseFilm]]:
         raise LookupError("no such case")
 
     preparer = CasePreparer(refuse)

@@ -341,9 +341,7 @@ def test_a_reread_case_looks_exactly_like_any_other_case(
         answers[row["code"]] = window.opened[row["code"]]
         codes = {row["code"], *window.model.reads.values()}
         codes |= {
-            img["image"]
-            for imgs in ws.images.case_images(rosa, row["code"]).values()
-            for img in imgs
+            img.image for imgs in ws.images.case_images(rosa, row["code"]).values() for img in imgs
         }
         shapes[row["code"]] = _shape(window, codes)
         for read in window.model.reads.values():

@@ -119,10 +119,10 @@ def _received(ws: Workspace, coord: Any, s: Any, reader: str) -> list[dict[str, 
                 films.append(
                     {
                         "visit": ORDER[label],
-                        "region": "feet" if "LF" in entry["regions"] else "hands",
-                        "path": Path(entry["path"]),
+                        "region": "feet" if "LF" in entry.regions else "hands",
+                        "path": Path(entry.path),
                         "entry": entry,
-                        "features": _features(Path(entry["path"])),
+                        "features": _features(Path(entry.path)),
                     }
                 )
         cases.append({"code": row["code"], "row": row, "films": films})
@@ -223,13 +223,11 @@ def test_a_hidden_reread_shares_no_uid_name_or_time_with_its_original(
             pairs += 1
             a, b = original["films"], case["films"]
             # The same films (the same pixel data)...
-            assert sorted(f["entry"]["sha256"] for f in a) == sorted(
-                f["entry"]["sha256"] for f in b
-            )
+            assert sorted(f["entry"].sha256 for f in a) == sorted(f["entry"].sha256 for f in b)
             # ...and nothing else in common.
             assert _uids(a) and not _uids(a) & _uids(b)
             assert not {f["path"].name for f in a} & {f["path"].name for f in b}
-            assert not {f["entry"]["image"] for f in a} & {f["entry"]["image"] for f in b}
+            assert not {f["entry"].image for f in a} & {f["entry"].image for f in b}
             assert a[0]["path"].parent != b[0]["path"].parent
             times = {f["path"].stat().st_mtime for f in a + b}
             assert times == {NEUTRAL_TIME}
@@ -259,9 +257,9 @@ def test_the_delivered_pixel_data_is_the_stored_copys_and_the_files_are_owner_on
             for film in case["films"]:
                 ds = pydicom.dcmread(film["path"])
                 digest = hashlib.sha256(ds.PixelData).hexdigest()
-                assert film["entry"]["sha256"] == digest
+                assert film["entry"].sha256 == digest
                 assert stored[digest] == ds.PixelData
-                assert film["entry"]["image"] == film["path"].stem
+                assert film["entry"].image == film["path"].stem
                 assert str(ds.SOPInstanceUID) == str(ds.file_meta.MediaStorageSOPInstanceUID)
                 if os.name == "posix":
                     assert stat.S_IMODE(film["path"].stat().st_mode) & 0o077 == 0
@@ -283,11 +281,9 @@ def test_listing_a_case_again_gives_the_same_files_and_keeps_the_cache_key(
     finally:
         fresh.close()
     entries = [e for films in again.values() for e in films]
-    assert {Path(e["path"]) for e in entries} == set(before)
+    assert {Path(e.path) for e in entries} == set(before)
     assert all(Path(p).read_bytes() == data for p, data in before.items())
-    assert sorted(e["sha256"] for e in entries) == sorted(
-        f["entry"]["sha256"] for f in case["films"]
-    )
+    assert sorted(e.sha256 for e in entries) == sorted(f["entry"].sha256 for f in case["films"])
 
 
 # ------------------------------------------------------------------ scorer image reissue

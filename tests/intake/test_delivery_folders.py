@@ -27,7 +27,7 @@ def test_two_databases_on_one_workstation_deliver_into_folders_of_their_own(
         try:
             (case,) = ws.worklists.worklist(rita, sample.trial)
             paths = [
-                Path(f["path"])
+                Path(f.path)
                 for fs in ws.images.case_images(rita, case["code"]).values()
                 for f in fs
             ]

@@ -37,12 +37,12 @@ def test_real_cr_radiographs_import_with_their_header_window(desk: Desk, tmp_pat
         shutil.copy(cr(n), src / n)
     report = desk.ws.images.import_images(desk.s, "T1", [src]).to_dict()
     assert report["imported"] == 4 and report["refused"] == 0
-    images = {i["source"].split("/")[-1]: i for i in desk.ws.images.list_images(desk.s, "T1")}
+    images = {i.source.split("/")[-1]: i for i in desk.ws.images.list_images(desk.s, "T1")}
     from scorer.store import repository as repo
 
     with desk.ws.store.read() as db:
         for n in names:
-            img = repo.image_by_code(db, images[n]["code"])
+            img = repo.image_by_code(db, images[n].code)
             assert img is not None
             original = pydicom.dcmread(cr(n))
             copy = pydicom.dcmread(desk.ws.store.location.image_file(img.reader_path))
@@ -70,7 +70,7 @@ def test_real_cr_radiographs_import_with_their_header_window(desk: Desk, tmp_pat
     assert loc.readers_store != loc.originals_store
     assert not loc.originals_store.is_relative_to(loc.readers_store)
     # EXTREMITY / CHEST say nothing about hands or feet: flagged, never guessed.
-    assert all(any("regions unknown" in f for f in i["flags"]) for i in images.values())
+    assert all(any("regions unknown" in f for f in i.flags) for i in images.values())
 
 
 PLANTED = "PLANTED"
@@ -184,10 +184,10 @@ def test_deidentification_removes_every_planted_identifier_and_every_date(
     patients = desk.ws.trials.list_patients(desk.s, "T1")
     assert patients[0]["real_id"] == f"{PLANTED}-ID"
     images = desk.ws.images.list_images(desk.s, "T1")
-    assert {i["visit"] for i in images} == {"W0", "W52"}
+    assert {i.visit for i in images} == {"W0", "W52"}
     # The real dates stay in the database, where the coordinator's intervals come from.
-    assert {i["acquisition_date"] for i in images} == {"2024-01-10", "2025-01-15"}
-    assert all(i["regions"] == ["LH", "RH"] for i in images)
+    assert {i.acquisition_date for i in images} == {"2024-01-10", "2025-01-15"}
+    assert all(i.regions == ("LH", "RH") for i in images)
 
 
 def test_png_with_a_manifest_and_refusal_without(desk: Desk, tmp_path: Path) -> None:
@@ -207,9 +207,9 @@ def test_png_with_a_manifest_and_refusal_without(desk: Desk, tmp_path: Path) -> 
     assert by["film2.jpg"]["status"] == "imported"
     assert any("burned-in" in f for f in by["film1.png"]["flags"])
     assert by["film3.tif"]["status"] == "refused" and "manifest" in by["film3.tif"]["reason"]
-    imgs = {i["source"].split("/")[-1]: i for i in desk.ws.images.list_images(desk.s, "T1")}
-    assert imgs["film1.png"]["acquisition_date"] == "2024-02-01"
-    assert imgs["film1.png"]["rows"] is None or imgs["film1.png"]["visit"] == "W0"
+    imgs = {i.source.split("/")[-1]: i for i in desk.ws.images.list_images(desk.s, "T1")}
+    assert imgs["film1.png"].acquisition_date == "2024-02-01"
+    assert imgs["film1.png"].rows is None or imgs["film1.png"].visit == "W0"
 
 
 def test_a_bad_manifest_names_each_line() -> None:

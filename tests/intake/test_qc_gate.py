@@ -37,6 +37,7 @@ from pydicom.uid import (
 from scorer.gui.sample_case import SampleReading, build_sample_workspace
 from scorer.imaging.manifest import parse_manifest
 from scorer.imaging.sources import SourceFile
+from scorer.services.images import CaseShown, QcDecision
 from scorer.services.intake import BURNED_IN_UNKNOWN, SECONDARY_CAPTURE_FLAG, _load
 from scorer.workspace import InvalidInput
 from tests.intake.conftest import COORD_PW, Desk
@@ -125,7 +126,7 @@ def test_secondary_capture_only_greyscale_hand_or_foot_and_always_held_for_qc(
         assert by[name]["status"] == "imported" and by[name]["qc"] == "pending"
         assert SECONDARY_CAPTURE_FLAG in by[name]["flags"]
     assert by["listed.dcm"]["regions"] == ["LF"]
-    qc = {i["code"]: i["qc"] for i in desk.ws.images.list_images(desk.s, "T1")}
+    qc = {i.code: i.qc for i in desk.ws.images.list_images(desk.s, "T1")}
     assert qc == {by["hand.dcm"]["image"]: "pending", by["listed.dcm"]["image"]: "pending"}
 
 
@@ -446,7 +447,7 @@ def test_a_held_image_reaches_no_case_until_passed_and_a_failed_one_never(
     res = ws.images.import_images(coord, trial, [write(film, tmp_path / "late.dcm")], workers=1)
     code = res.files[0].image
     assert res.files[0].qc == "pending" and res.files[0].flags == [BURNED_IN_UNKNOWN]
-    assert ws.images.list_images(coord, trial)[-1]["qc"] == "pending"
+    assert ws.images.list_images(coord, trial)[-1].qc == "pending"
 
     def shown() -> dict[str, int]:
         return {k: len(v) for k, v in ws.images.case_images(rita, case["code"]).items()}
@@ -456,16 +457,13 @@ def test_a_held_image_reaches_no_case_until_passed_and_a_failed_one_never(
         ws.images.image_qc(coord, code, "pending")
     with pytest.raises(InvalidInput, match="a reason is required"):
         ws.images.image_qc(coord, code, "failed", " ")
-    assert ws.images.image_qc(coord, code, "passed") == {
-        "image": code,
-        "qc": "passed",
-        "qc_reason": "",
-        "cases": [],
-    }
+    assert ws.images.image_qc(coord, code, "passed") == QcDecision(
+        image=code, qc="passed", qc_reason="", cases=()
+    )
     grown = shown()
     assert sum(grown.values()) == sum(before.values()) + 1  # it reaches the case at once
     failed = ws.images.image_qc(coord, code, "failed", "a bone scan, not a radiograph")
-    assert failed["cases"] == [{"case": case["code"], "reader": "rita"}]
+    assert failed.cases == (CaseShown(case=case["code"], reader="rita"),)
     assert shown() == before
     with pytest.raises(InvalidInput, match="a failed image stays failed"):
         ws.images.image_qc(coord, code, "passed", "looked again")
@@ -585,7 +583,7 @@ def test_a_second_image_hidden_in_single_frame_pixel_data_is_refused(
         )
     assert by["split.dcm"]["status"] == "imported", by["split.dcm"]
     (image,) = desk.ws.images.list_images(desk.s, "T1")
-    assert image["code"] == by["split.dcm"]["image"]
+    assert image.code == by["split.dcm"]["image"]
 
 
 @pytest.mark.parametrize("syntax", ["jpeg-ls", "rle"])

@@ -104,7 +104,7 @@ def test_films_in_five_transfer_syntaxes_arrive_deidentified_and_ready(
     assert len(by_uid) == 5
     assert {a.status for a in by_uid.values()} == {"imported"}, [a.reason for a in by_uid.values()]
     assert {a.calling_aet for a in by_uid.values()} == {"MODALITY1"}
-    images = {i["code"]: i for i in desk.ws.images.list_images(desk.s, "T1")}
+    images = {i.code: i for i in desk.ws.images.list_images(desk.s, "T1")}
     assert set(images) == {a.image for a in by_uid.values()}
     with desk.ws.store.read() as db:
         trial = repo.trial_by_code(db, "T1")
@@ -114,7 +114,7 @@ def test_films_in_five_transfer_syntaxes_arrive_deidentified_and_ready(
     for name, original in originals.items():
         a = by_uid[original.SOPInstanceUID]
         assert a.image is not None
-        assert images[a.image]["patient"] and images[a.image]["visit"] == "W0"
+        assert images[a.image].patient and images[a.image].visit == "W0"
         copy = pydicom.dcmread(loc.image_file(reader_paths[a.image]))
         text = repr(copy) + repr(copy.file_meta)
         for identifier in (

@@ -68,7 +68,7 @@ def write_everything(demo: dict[str, Any], out: Path, monkeypatch: pytest.Monkey
     run(monkeypatch, db, pw, ["import", str(film), "--trial", TRIAL, "--quiet"])
     ws = Workspace.open(db)
     try:
-        image = ws.images.list_images(ws.accounts.login(USER, pw), TRIAL)[0]["code"]
+        image = ws.images.list_images(ws.accounts.login(USER, pw), TRIAL)[0].code
     finally:
         ws.close()
     run(monkeypatch, db, pw, ["image", "export-png", image, "--out", o("image.png")])

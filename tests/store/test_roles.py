@@ -21,6 +21,7 @@ from scorer.core.methods import get_method
 from scorer.core.reads import AreaScore
 from scorer.core.reads import Read as CoreRead
 from scorer.core.readscsv import format_reads_csv
+from scorer.services.images import DicomSettings
 from scorer.workspace import (
     InvalidInput,
     NotFound,
@@ -506,7 +507,7 @@ def _import_images(c: Any, s: UserSession) -> None:
 
 def _reissue_readers_copies(c: Any, s: UserSession) -> None:
     # No images here (tests/intake/test_delivery.py reissues real ones): the call is audited.
-    assert c.ws.images.reissue_readers_copies(s, "T1")["images"] == 0
+    assert c.ws.images.reissue_readers_copies(s, "T1").images == 0
     assert c.sql("SELECT action FROM audit_events ORDER BY seq DESC LIMIT 1") == [
         ("images.reissue",)
     ]
@@ -524,7 +525,7 @@ def _audit_dicom(c: Any, s: UserSession) -> None:
 
 
 def _dicom_settings(c: Any, s: UserSession) -> None:
-    assert c.ws.images.dicom_settings(s, "T1") == {"dicom_senders": [], "locked": False}
+    assert c.ws.images.dicom_settings(s, "T1") == DicomSettings(dicom_senders=(), locked=False)
 
 
 def _keep_alive(c: Any, s: UserSession) -> None:
@@ -612,8 +613,8 @@ def _render_image(c: Any, s: UserSession) -> None:
 
 def _mark_region_missing(c: Any, s: UserSession) -> None:
     out = c.ws.images.mark_region_missing(s, "T1", c.patient(0), "W0", "LF", "no foot film taken")
-    assert out["reads_changed"] >= 1
-    assert c.ws.images.missing_regions(s, "T1")[0]["region"] == "LF"
+    assert out.reads_changed >= 1
+    assert c.ws.images.missing_regions(s, "T1")[0].region == "LF"
 
 
 def _missing_regions(c: Any, s: UserSession) -> None:

@@ -1,0 +1,17 @@
+"""The films of a reader's case as the reading window receives them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CaseFilm:
+    """One film of a case, under a visit letter: its name in this case (never the image's
+    code), the regions it covers, the path of the case's own file of it, and the SHA-256 of
+    its pixel data (the key of the pyramid cache)."""
+
+    image: str
+    regions: tuple[str, ...]
+    path: str
+    sha256: str
