@@ -462,7 +462,7 @@ def _build(ws: object, passwords: dict[str, str], samples: Path, say: Say) -> No
     ws.accounts.logout(admin)
     say("Accounts ready.")
     coord = ws.accounts.login("coord", passwords["coord"])
-    if TRIAL not in {t["code"] for t in ws.trials.list_trials(coord)}:
+    if TRIAL not in {t.code for t in ws.trials.list_trials(coord)}:
         from scorer.core.protocol import Protocol, VisitDef
 
         proto = Protocol(
@@ -484,23 +484,24 @@ def _build(ws: object, passwords: dict[str, str], samples: Path, say: Say) -> No
         with contextlib.suppress(InvalidInput):
             ws.worklists.assign_reader(coord, TRIAL, reader)
     ws.worklists.generate_worklists(coord, TRIAL)
-    patients = {p["code"]: p["real_id"] for p in ws.trials.list_patients(coord, TRIAL)}
+    # A coordinator's lists carry every patient's real identifier and every case's patient.
+    patients = {p.code: p.real_id or "" for p in ws.trials.list_patients(coord, TRIAL)}
     worklists = {r: ws.worklists.worklist(coord, TRIAL, r) for r in READERS[:2]}
     ws.accounts.logout(coord)
     truth = _truth(samples)
     for reader in READERS[:2]:
         s = ws.accounts.login(reader, passwords[reader])
-        full = {row["code"]: row for row in worklists[reader]}
+        full = {row.code: row for row in worklists[reader]}
         signed = 0
         for row in ws.worklists.worklist(s, TRIAL):
-            if row["status"] == "signed":
+            if row.status == "signed":
                 continue
-            case = ws.reading.open_case(s, row["code"])
-            patient = patients[full[row["code"]]["patient"]]
+            case = ws.reading.open_case(s, row.code)
+            patient = patients[full[row.code].patient or ""]
             for letter, read_code in case["reads"].items():
                 if ws.reading.get_read(s, read_code).status == "signed":
                     continue  # an interrupted earlier set-up signed this one already
-                visit = full[row["code"]]["visits"]["ABC".index(letter)]
+                visit = full[row.code].visits["ABC".index(letter)]
                 scores = _reader_read(truth[(patient, visit)], reader, patient, visit)
                 ws.reading.set_scores(s, read_code, scores)
                 ws.reading.sign_read(

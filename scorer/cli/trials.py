@@ -85,7 +85,7 @@ def trial_list(*, format: OutputFormat = "text", login: Login) -> int:
     """The trials you may see, with their design, methods and whether locked."""
 
     def body(ws: Any, s: Any, pw: Passwords) -> int:
-        emit(format, ws.trials.list_trials(s), _trial_lines)
+        emit(format, [t.to_dict() for t in ws.trials.list_trials(s)], _trial_lines)
         return EXIT_OK
 
     return run_store(login, body)
@@ -104,7 +104,7 @@ def trial_show(code: str, *, format: OutputFormat = "text", login: Login) -> int
     """the trial's settings"""
 
     def body(ws: Any, s: Any, pw: Passwords) -> int:
-        settings = ws.trials.trial_settings(s, code)
+        settings = ws.trials.trial_settings(s, code).to_dict()
         emit(format, settings, lambda d: (f"{k:<24} {json.dumps(v)}" for k, v in d.items()))
         return EXIT_OK
 

@@ -41,7 +41,8 @@ def worklist_show(
     """a worklist as you may see it"""
 
     def body(ws: Any, s: Any, pw: Passwords) -> int:
-        emit(format, ws.worklists.worklist(s, trial, reader, campaign), _worklist_lines)
+        rows = ws.worklists.worklist(s, trial, reader, campaign)
+        emit(format, [r.to_dict() for r in rows], _worklist_lines)
         return EXIT_OK
 
     return run_store(login, body)

@@ -480,8 +480,8 @@ class ImagesPage(_Page):
         ws, s, t = self.desk.ws, self.desk.session, self.desk.trial
         return {
             "images": ws.images.list_images(s, t),
-            "patients": [p["code"] for p in ws.trials.list_patients(s, t)],
-            "visits": ws.trials.trial_settings(s, t)["visits"],
+            "patients": [p.code for p in ws.trials.list_patients(s, t)],
+            "visits": ws.trials.trial_settings(s, t).to_dict()["visits"],
             "missing": ws.images.missing_regions(s, t),
         }
 

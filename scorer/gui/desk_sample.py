@@ -49,19 +49,19 @@ def build_desk_sample(folder: str | os.PathLike[str]) -> tuple[Any, Any, str]:
     ws.worklists.generate_worklists(coord, trial)
     # Changes W0 -> W52 per patient (real ID order) for rita and ravi: patient 3 discrepant.
     changes = {SAMPLE_READER: [0, 2, 1, 7], "ravi": [1, 2, 1, 1]}
-    patients = {p["code"]: p["real_id"] for p in ws.trials.list_patients(coord, trial)}
+    patients = {p.code: p.real_id for p in ws.trials.list_patients(coord, trial)}
     order = sorted(patients.values())
     for reader, per_patient in changes.items():
         s, pw = sessions[reader]
         for row in ws.worklists.worklist(coord, trial, reader):
-            change = per_patient[order.index(patients[row["patient"]])]
-            opened = ws.reading.open_case(s, row["code"])
-            for letter, label in zip("ABC", row["visits"], strict=False):
+            change = per_patient[order.index(patients[row.patient])]
+            opened = ws.reading.open_case(s, row.code)
+            for letter, label in zip("ABC", row.visits, strict=False):
                 total = {"W0": 0, "W24": change // 2, "W52": change}[label]
                 ws.reading.set_scores(s, opened["reads"][letter], graded(total))
-            ws.reading.sign_case(s, row["code"], pw, username=None if s.signed_once else reader)
+            ws.reading.sign_case(s, row.code, pw, username=None if s.signed_once else reader)
     rosa, pw = sessions["rosa"]
-    first = ws.worklists.worklist(rosa, trial)[0]["code"]
+    first = ws.worklists.worklist(rosa, trial)[0].code
     opened = ws.reading.open_case(rosa, first)
     ws.reading.set_scores(rosa, opened["reads"]["A"], graded(1))
     ws.reading.raise_flag(

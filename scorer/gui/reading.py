@@ -626,11 +626,11 @@ def _preview_build(folder: Path, args: Namespace) -> tuple[Any, Path]:
     ws, s = sample.workspace, sample.session
     zero = {d.area: AreaScore.scored(0) for d in get_method("svh").areas}
     for n, row in enumerate(ws.worklists.worklist(s, sample.trial)[: args.signed]):
-        for code in ws.reading.open_case(s, row["code"])["reads"].values():
+        for code in ws.reading.open_case(s, row.code)["reads"].values():
             ws.reading.set_scores(s, code, zero)
         first = n == 0
         ws.reading.sign_case(
-            s, row["code"], SAMPLE_READER_PASSWORD, username=SAMPLE_READER if first else None
+            s, row.code, SAMPLE_READER_PASSWORD, username=SAMPLE_READER if first else None
         )
     return sample, folder / "data"
 

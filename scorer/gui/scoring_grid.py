@@ -1113,7 +1113,7 @@ def build_scoring_sample(
     ws.worklists.generate_worklists(coord, trial)
     reader = ws.accounts.login("rita", "Temporary-pass-2")
     ws.accounts.change_password(reader, "Temporary-pass-2", "Tulip-Garden-2024")
-    cases = [row["code"] for row in ws.worklists.worklist(reader, trial)]
+    cases = [row.code for row in ws.worklists.worklist(reader, trial)]
     return ScoringSample(ws, reader, coord, trial, cases)
 
 

@@ -31,9 +31,10 @@ class ReaderWorklist:
         self.rows: list[dict[str, Any]] = []
         self.index = -1
 
-    def load(self, rows: Iterable[dict[str, Any]]) -> None:
-        """Keep the code, progress and status of the facade's rows (nothing else is shown)."""
-        self.rows = [{key: r[key] for key in _KEYS} for r in rows]
+    def load(self, rows: Iterable[Any]) -> None:
+        """Keep the code, progress and status of the facade's worklist rows (nothing else is
+        shown)."""
+        self.rows = [{key: getattr(r, key) for key in _KEYS} for r in rows]
 
     @property
     def current_code(self) -> str | None:

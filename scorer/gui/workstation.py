@@ -15,6 +15,7 @@ runs it on its own.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -209,8 +210,8 @@ class Workstation(QObject):
             failed=lambda exc: self._failed(session, exc),
         )
 
-    def _trials_known(self, session: Any, trials: list[dict[str, Any]]) -> None:
-        codes = [t["code"] for t in trials]
+    def _trials_known(self, session: Any, trials: list[Any]) -> None:
+        codes = [t.code for t in trials]
         if self.trial is not None and self.trial in codes:
             trial: str | None = self.trial
         elif not trials:
@@ -223,15 +224,15 @@ class Workstation(QObject):
         elif len(trials) == 1:
             trial = codes[0]
         else:
-            trial = self.choose_trial(None, trials)
+            trial = self.choose_trial(None, [dataclasses.asdict(t) for t in trials])
         if trial is None:
             self.ws.accounts.logout(session)
             self.finished.emit()
             return
         self.open_reading(session, trial)
 
-    def _desk_trials(self, session: Any, trials: list[dict[str, Any]]) -> None:
-        codes = [t["code"] for t in trials]
+    def _desk_trials(self, session: Any, trials: list[Any]) -> None:
+        codes = [t.code for t in trials]
         if self.trial in codes:
             trial: str | None = self.trial
         elif not trials:
@@ -242,7 +243,8 @@ class Workstation(QObject):
         elif len(trials) == 1:
             trial = codes[0]
         else:
-            trial = self.choose_trial(None, [{**t, "cases": "", "signed": ""} for t in trials])
+            rows = [{**t.to_dict(), "cases": "", "signed": ""} for t in trials]
+            trial = self.choose_trial(None, rows)
         if trial is None:
             self.ws.accounts.logout(session)
             self.finished.emit()

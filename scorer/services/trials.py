@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from scorer.core.protocol import (
@@ -31,6 +32,58 @@ from scorer.store.database import Tx
 from scorer.store.passwords import verify_password
 
 DESIGNS = ("paired_blinded", "chronological", "single")
+
+
+@dataclass(frozen=True)
+class TrialSettings:
+    """A trial's protocol, whether its design is frozen (a read is signed), and whether its
+    reading is locked."""
+
+    protocol: Protocol
+    frozen: bool
+    locked: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every setting by name, then ``frozen`` and ``locked`` (``scorer trial show``)."""
+        return {**self.protocol.to_dict(), "frozen": self.frozen, "locked": self.locked}
+
+
+@dataclass(frozen=True)
+class TrialSummary:
+    """One trial in the list. Readers and adjudicators get code and name only: the other
+    fields are None for them (visit labels, dates and designs are for the people who run the
+    trial)."""
+
+    code: str
+    name: str
+    methods: tuple[str, ...] | None = None
+    design: str | None = None
+    locked: bool | None = None
+    created_at: str | None = None
+    visits: tuple[str, ...] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The trial as ``scorer trial list`` prints it: code and name, and for the people
+        who run the trial methods, design, locked, created_at and visit labels."""
+        if self.methods is None:
+            return {"code": self.code, "name": self.name}
+        return {
+            "code": self.code,
+            "name": self.name,
+            "methods": list(self.methods),
+            "design": self.design,
+            "locked": self.locked,
+            "created_at": self.created_at,
+            "visits": list(self.visits or ()),
+        }
+
+
+@dataclass(frozen=True)
+class PatientEntry:
+    """A patient by opaque code; the real identifier for coordinators only (None otherwise)."""
+
+    code: str
+    real_id: str | None = None
 
 
 class TrialsService(Service):
@@ -90,11 +143,10 @@ class TrialsService(Service):
             )
 
     @operation("coordinator", "admin", "monitor")
-    def trial_settings(self, op: Op, trial: str) -> dict[str, Any]:
+    def trial_settings(self, op: Op, trial: str) -> TrialSettings:
         """The trial's protocol settings and whether the design is frozen yet."""
         t = find_trial(op.db, trial)
-        p = protocol_of(t)
-        return {**p.to_dict(), "frozen": repo.has_signed_read(op.db, t), "locked": t.locked}
+        return TrialSettings(protocol_of(t), repo.has_signed_read(op.db, t), t.locked)
 
     @operation("coordinator", write=True)
     def set_trial_setting(self, op: Op, trial: str, name: str, value: Any, reason: str) -> None:
@@ -165,21 +217,21 @@ class TrialsService(Service):
         )
 
     @operation()
-    def list_trials(self, op: Op) -> list[dict[str, Any]]:
+    def list_trials(self, op: Op) -> list[TrialSummary]:
         """The trials; readers and adjudicators get code and name only (visit labels, dates and
         designs are for the people who run the trial)."""
         if op.user.role in ("reader", "adjudicator"):
-            return [{"code": t.code, "name": t.name} for t in repo.all_trials(op.db)]
+            return [TrialSummary(t.code, t.name) for t in repo.all_trials(op.db)]
         return [
-            {
-                "code": t.code,
-                "name": t.name,
-                "methods": t.methods.split(","),
-                "design": t.design,
-                "locked": t.locked,
-                "created_at": t.created_at,
-                "visits": [v.label for v in sorted(t.visits, key=lambda v: v.id)],
-            }
+            TrialSummary(
+                code=t.code,
+                name=t.name,
+                methods=tuple(t.methods.split(",")),
+                design=t.design,
+                locked=t.locked,
+                created_at=t.created_at,
+                visits=tuple(v.label for v in sorted(t.visits, key=lambda v: v.id)),
+            )
             for t in repo.all_trials(op.db)
         ]
 
@@ -217,16 +269,13 @@ class TrialsService(Service):
         return p.code
 
     @operation("coordinator", "admin", "monitor")
-    def list_patients(self, op: Op, trial: str) -> list[dict[str, Any]]:
+    def list_patients(self, op: Op, trial: str) -> list[PatientEntry]:
         """Patients by code; the real identifier only for coordinators."""
         t = find_trial(op.db, trial)
-        out = []
-        for p in repo.patients_of(op.db, t):
-            row: dict[str, Any] = {"code": p.code}
-            if op.user.role == "coordinator":
-                row["real_id"] = p.real_id
-            out.append(row)
-        return out
+        real = op.user.role == "coordinator"
+        return [
+            PatientEntry(p.code, p.real_id if real else None) for p in repo.patients_of(op.db, t)
+        ]
 
     # A wrong password's failure count (and lockout) is committed before the AuthError is
     # raised, which one transaction that rolls back on the error cannot do: the signing

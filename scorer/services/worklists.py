@@ -7,7 +7,7 @@ import hashlib
 import json
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from scorer.core.protocol import (
@@ -34,15 +34,69 @@ from scorer.store.schema import (
 )
 
 
+@dataclass(frozen=True)
+class ReadingTrial:
+    """A trial in which the calling reader has a worklist: its code, name, cases and cases
+    signed."""
+
+    code: str
+    name: str
+    cases: int
+    signed: int
+
+
+@dataclass(frozen=True)
+class MyRead:
+    """One of the calling reader's reads: its code, status and method only."""
+
+    code: str
+    status: str
+    method: str
+
+
+@dataclass(frozen=True)
+class WorklistRow:
+    """One case of a worklist as its viewer may see it: code, "n of N" and status for
+    everyone; reader and campaign (None for readers and adjudicators); position, patient
+    code, visit order, read type and original position for coordinators only (position None
+    for the others)."""
+
+    code: str
+    progress: str
+    status: str
+    reader: str | None = None
+    campaign: int | None = None
+    position: int | None = None
+    patient: str | None = None
+    visits: tuple[str, ...] = ()
+    read_type: str | None = None
+    original_position: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The row as ``scorer worklist show`` prints it: only the keys its viewer may see."""
+        row: dict[str, Any] = {"code": self.code, "progress": self.progress, "status": self.status}
+        if self.reader is not None:
+            row.update(reader=self.reader, campaign=self.campaign)
+        if self.position is not None:
+            row.update(
+                position=self.position,
+                patient=self.patient,
+                visits=list(self.visits),
+                read_type=self.read_type,
+                original_position=self.original_position,
+            )
+        return row
+
+
 class WorklistsService(Service):
     """Assignments, campaigns and worklists, and their verification from the stored seeds."""
 
     @operation("reader", "adjudicator")
-    def reading_trials(self, op: Op) -> list[dict[str, Any]]:
+    def reading_trials(self, op: Op) -> list[ReadingTrial]:
         """The trials in which the calling reader has a worklist: code, name, cases and cases
         signed (what the workstation offers after log-in)."""
         db = op.db
-        out: list[dict[str, Any]] = []
+        out: list[ReadingTrial] = []
         for t in repo.all_trials(db):
             cases = [
                 c
@@ -53,15 +107,15 @@ class WorklistsService(Service):
             ]
             if cases:
                 signed = sum(case_status(db, c) == "signed" for c in cases)
-                out.append({"code": t.code, "name": t.name, "cases": len(cases), "signed": signed})
+                out.append(ReadingTrial(t.code, t.name, len(cases), signed))
         return out
 
     @operation("reader", "adjudicator")
-    def my_reads(self, op: Op, trial: str) -> list[dict[str, Any]]:
+    def my_reads(self, op: Op, trial: str) -> list[MyRead]:
         """The calling reader's reads in a trial: read code, status and method only."""
         t = find_trial(op.db, trial)
         return [
-            {"code": r.code, "status": r.status, "method": r.method}
+            MyRead(r.code, r.status, r.method)
             for r, _ in repo.reads_of_reader(op.db, t, op.user.user_id)
         ]
 
@@ -214,7 +268,7 @@ class WorklistsService(Service):
     @operation("reader", "adjudicator", "coordinator", "monitor", "admin")
     def worklist(
         self, op: Op, trial: str, reader: str | None = None, campaign: int | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[WorklistRow]:
         """A worklist as its viewer may see it.
 
         A reader sees their own cases only: opaque code, "n of N" and status. A monitor sees
@@ -229,7 +283,7 @@ class WorklistsService(Service):
         camps = repo.campaigns_of(db, t)
         if campaign is not None:
             camps = [c for c in camps if c.number == campaign]
-        out: list[dict[str, Any]] = []
+        out: list[WorklistRow] = []
         for camp in camps:
             for w in repo.worklists_of(db, camp):
                 u = repo.user_by_id(db, w.reader_id)
@@ -237,20 +291,18 @@ class WorklistsService(Service):
                     continue
                 cases = repo.cases_of(db, w)
                 for c in cases:
-                    row: dict[str, Any] = {
-                        "code": c.code,
-                        "progress": f"{c.position + 1} of {len(cases)}",
-                        "status": case_status(db, c),
-                    }
+                    row = WorklistRow(
+                        c.code, f"{c.position + 1} of {len(cases)}", case_status(db, c)
+                    )
                     if s.role not in ("reader", "adjudicator"):
-                        row["reader"] = u.username
-                        row["campaign"] = camp.number
+                        row = replace(row, reader=u.username, campaign=camp.number)
                     if s.role == "coordinator":
                         p = db.get(Patient, c.patient_id)
-                        row.update(
+                        row = replace(
+                            row,
                             position=c.position,
                             patient=p.code if p else None,
-                            visits=json.loads(c.visits),
+                            visits=tuple(json.loads(c.visits)),
                             read_type=c.read_type,
                             original_position=c.original_position,
                         )

@@ -246,20 +246,20 @@ def context_of(db: str, passwords: dict[str, str], demo: dict[str, Any]) -> dict
     ws = Workspace.open(db)
     try:
         coord = ws.accounts.login("coord", passwords["coord"])
-        patients = {p["code"]: p["real_id"] for p in ws.trials.list_patients(coord, TRIAL)}
+        patients = {p.code: p.real_id for p in ws.trials.list_patients(coord, TRIAL)}
         images = ws.images.list_images(coord, TRIAL)
         mine = ws.worklists.worklist(coord, TRIAL, "reader3")
         first = mine[0]
-        own = next(i.code for i in images if i.patient == first["patient"])
-        other = next(i.code for i in images if i.patient != first["patient"])
+        own = next(i.code for i in images if i.patient == first.patient)
+        other = next(i.code for i in images if i.patient != first.patient)
         others_cases = {
-            r["code"] for reader in READERS[:2] for r in ws.worklists.worklist(coord, TRIAL, reader)
+            r.code for reader in READERS[:2] for r in ws.worklists.worklist(coord, TRIAL, reader)
         }
         ws.accounts.logout(coord)
         others_reads: set[str] = set()
         for reader in READERS[:2]:
             s = ws.accounts.login(reader, passwords[reader])
-            others_reads |= {r["code"] for r in ws.worklists.my_reads(s, TRIAL)}
+            others_reads |= {r.code for r in ws.worklists.my_reads(s, TRIAL)}
             ws.accounts.logout(s)
     finally:
         ws.close()

@@ -108,10 +108,10 @@ def test_demo_content_and_passwords_printed_once(demo: dict[str, object]) -> Non
         assert len(images) == 72 and not any(i.flags for i in images)
         full = ws.worklists.worklist(coord, TRIAL)
         for reader in READERS[:2]:
-            rows = [r for r in full if r["reader"] == reader]
-            assert rows and all(r["status"] == "signed" for r in rows)
-        third = [r for r in full if r["reader"] == READERS[2]]
-        assert third and all(r["status"] == "not started" for r in third)
+            rows = [r for r in full if r.reader == reader]
+            assert rows and all(r.status == "signed" for r in rows)
+        third = [r for r in full if r.reader == READERS[2]]
+        assert third and all(r.status == "not started" for r in third)
         assert ws.verify().ok
     finally:
         ws.close()

@@ -48,7 +48,7 @@ class Desk:
         self.ws.reading.sign_read(s, code, PASSWORD, username=None if s.signed_once else s.username)
 
     def patient_codes(self, trial: str) -> dict[str, str]:
-        return {p["real_id"]: p["code"] for p in self.ws.trials.list_patients(self.coord, trial)}
+        return {p.real_id: p.code for p in self.ws.trials.list_patients(self.coord, trial)}
 
 
 @pytest.fixture

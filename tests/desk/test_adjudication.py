@@ -117,7 +117,7 @@ def test_the_frozen_sdc_trigger_needs_a_frozen_sdc(desk: Desk) -> None:
 
     d = [a - b for a, b in CHANGES.values()]
     assert value == pytest.approx(1.96 * statistics.stdev(d) / 2, abs=1e-6)
-    assert desk.ws.trials.trial_settings(desk.coord, "ADJ")["frozen_sdc"] == value
+    assert desk.ws.trials.trial_settings(desk.coord, "ADJ").protocol.frozen_sdc == value
 
 
 def audit_rows(desk: Desk) -> list[object]:
@@ -157,20 +157,20 @@ def test_final_scores_follow_the_rule_with_its_tie_break(desk: Desk, final_rule:
     assert ws.adjudication.assign_adjudications(coord, "ADJ", "adam") == 3
     adam = desk.sessions["adam"]
     rows = ws.worklists.worklist(coord, "ADJ", "adam")
-    assert [r["read_type"] for r in rows] == ["adjudication"] * 3
+    assert [r.read_type for r in rows] == ["adjudication"] * 3
     mine = ws.worklists.worklist(adam, "ADJ")
-    assert all(set(r) == {"code", "progress", "status"} for r in mine)  # blinded
+    assert all(set(r.to_dict()) == {"code", "progress", "status"} for r in mine)  # blinded
     for row in rows:
-        opened = ws.reading.open_case(adam, row["code"])
-        real = by_code[row["patient"]]
-        for letter, label in zip("AB", row["visits"], strict=True):
+        opened = ws.reading.open_case(adam, row.code)
+        real = by_code[row.patient]
+        for letter, label in zip("AB", row.visits, strict=True):
             read = opened["reads"][letter]
             # Blind to the first reads: the adjudicator's own reads start empty.
             assert ws.reading.get_read(adam, read).scores == {}
             ws.reading.set_scores(adam, read, scores(0 if label == "W0" else ADJUDICATED[real]))
         ws.reading.sign_case(
             adam,
-            row["code"],
+            row.code,
             "Correct-Horse-Battery-9",
             username=None if adam.signed_once else "adam",
         )

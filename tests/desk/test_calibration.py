@@ -51,25 +51,25 @@ def test_calibration_feedback_agreement_and_release(desk: Desk) -> None:
     ws.worklists.generate_worklists(coord, "CAL")
     assert ws.calibration.calibration_worklists(coord, "CAL").cases == {"rita": 1}
     full = ws.worklists.worklist(coord, "CAL", "rita")
-    calibration = [r for r in full if r["read_type"] == "calibration"]
-    primary = [r for r in full if r["read_type"] == "primary"]
-    assert [r["patient"] for r in calibration] == [codes["CAL-1"]]
-    assert sorted(r["patient"] for r in primary) == sorted([codes["P1"], codes["P2"]])
+    calibration = [r for r in full if r.read_type == "calibration"]
+    primary = [r for r in full if r.read_type == "primary"]
+    assert [r.patient for r in calibration] == [codes["CAL-1"]]
+    assert sorted(r.patient for r in primary) == sorted([codes["P1"], codes["P2"]])
     # To the reader every case looks the same: code, n of N, status.
     seen = ws.worklists.worklist(rita, "CAL")
-    assert all(set(r) == {"code", "progress", "status"} for r in seen)
-    assert seen[0]["code"] == calibration[0]["code"]  # calibration comes first
+    assert all(set(r.to_dict()) == {"code", "progress", "status"} for r in seen)
+    assert seen[0].code == calibration[0].code  # calibration comes first
 
     # Not released: the trial's cases and their images are closed.
     for r in primary:
         with pytest.raises(PermissionDenied, match="calibration"):
-            ws.reading.open_case(rita, r["code"])
+            ws.reading.open_case(rita, r.code)
         with pytest.raises(PermissionDenied, match="calibration"):
-            ws.images.case_images(rita, r["code"])
+            ws.images.case_images(rita, r.code)
 
-    case = calibration[0]["code"]
+    case = calibration[0].code
     opened = ws.reading.open_case(rita, case)
-    visits = calibration[0]["visits"]
+    visits = calibration[0].visits
     reference = {"W0": scores(4), "W52": scores(6)}
     typed = {}
     for letter, label in zip("AB", visits, strict=True):

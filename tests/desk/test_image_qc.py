@@ -8,6 +8,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pydicom
@@ -43,19 +44,19 @@ def second_reader(ws: Workspace, coordinator: object, trial: str) -> object:
 
 
 def cases_by_patient(ws: Workspace, coordinator: object, trial: str, reader: str) -> dict:
-    return {r["patient"]: r for r in ws.worklists.worklist(coordinator, trial, reader)}
+    return {r.patient: r for r in ws.worklists.worklist(coordinator, trial, reader)}
 
 
-def images_of(ws: Workspace, s: object, case: dict) -> dict[str, set[str]]:
+def images_of(ws: Workspace, s: object, case: Any) -> dict[str, set[str]]:
     """Visit label -> image codes the reader gets for that visit of the case (a film's name
     in a case is derived from the case and the image under the workstation's key)."""
-    got = ws.images.case_images(s, case["code"])
+    got = ws.images.case_images(s, case.code)
     with ws.store.read() as db:
         codes = list(db.scalars(select(ImageRow.code)))
-    image_of = {film_name(ws.store.key, case["code"], code): code for code in codes}
+    image_of = {film_name(ws.store.key, case.code, code): code for code in codes}
     return {
         label: {image_of[img.image] for img in got[letter]}
-        for letter, label in zip("ABC", case["visits"], strict=False)
+        for letter, label in zip("ABC", case.visits, strict=False)
     }
 
 
@@ -123,18 +124,18 @@ def test_masked_pixels_are_black_for_readers_and_untouched_in_the_original(
     )
     case = next(iter(cases_by_patient(ws, coord, trial, "rita").values()))
     entries = [
-        e for visit in ws.images.case_images(sample.session, case["code"]).values() for e in visit
+        e for visit in ws.images.case_images(sample.session, case.code).values() for e in visit
     ]
-    name = film_name(ws.store.key, case["code"], image.code)
+    name = film_name(ws.store.key, case.code, image.code)
     entry = next((e for e in entries if e.image == name), None)
     if entry is None:  # the image belongs to the other patient's case
         other = list(cases_by_patient(ws, coord, trial, "rita").values())[1]
         entries = [
             e
-            for visit in ws.images.case_images(sample.session, other["code"]).values()
+            for visit in ws.images.case_images(sample.session, other.code).values()
             for e in visit
         ]
-        name = film_name(ws.store.key, other["code"], image.code)
+        name = film_name(ws.store.key, other.code, image.code)
         entry = next(e for e in entries if e.image == name)
     assert (
         entry.sha256  # the cache key: the pixel data's hash
@@ -178,10 +179,10 @@ def test_a_region_without_an_image_is_not_assessable_for_every_reader(
     rita = sample.session
     cases = cases_by_patient(ws, coord, trial, "rita")
     patient, case = next(iter(cases.items()))
-    opened = ws.reading.open_case(rita, case["code"])  # rita's reads exist before the marking
+    opened = ws.reading.open_case(rita, case.code)  # rita's reads exist before the marking
     out = ws.images.mark_region_missing(coord, trial, patient, "W24", "RF", "right foot not filmed")
     assert out == RegionMarked(reads_changed=1, signed_reads_left=())
-    letter = "ABC"[case["visits"].index("W24")]
+    letter = "ABC"[case.visits.index("W24")]
     view = ws.reading.get_read(rita, opened["reads"][letter])
     rf = {a: v for a, v in view.scores.items() if a.region == "RF"}
     assert len(rf) == 12 and all(v.reason == "not_visible" for v in rf.values())
@@ -189,8 +190,8 @@ def test_a_region_without_an_image_is_not_assessable_for_every_reader(
     # A reader whose reads start later gets the same.
     ravi = second_reader(ws, coord, trial)
     theirs = cases_by_patient(ws, coord, trial, "ravi")[patient]
-    later = ws.reading.open_case(ravi, theirs["code"])
-    letter = "ABC"[theirs["visits"].index("W24")]
+    later = ws.reading.open_case(ravi, theirs.code)
+    letter = "ABC"[theirs.visits.index("W24")]
     view = ws.reading.get_read(ravi, later["reads"][letter])
     assert {a for a in view.scores} == {a for a in rf}
     with pytest.raises(InvalidInput, match="marked already"):

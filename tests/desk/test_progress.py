@@ -41,7 +41,7 @@ def log_reading_time(ws: Any, coord: Any, trial: str) -> dict[str, list[str]]:
     """case.closed events for some of rita's and ravi's cases, with noise around them; returns
     each reader's case codes in worklist order."""
     codes = {
-        r: [row["code"] for row in ws.worklists.worklist(coord, trial, r)] for r in ("rita", "ravi")
+        r: [row.code for row in ws.worklists.worklist(coord, trial, r)] for r in ("rita", "ravi")
     }
     rita = ws.accounts.login("rita", "Tulip-Garden-2024")
     ravi = ws.accounts.login("ravi", PASSWORD)
@@ -129,8 +129,8 @@ def test_progress_shows_counts_times_and_patients(built: tuple[Any, Any, str, An
     assert [r["status"] for r in cases if r["reader"] == "rosa"] == ["in progress"] + [
         "not started"
     ] * 3
-    patients = {p["code"]: p["real_id"] for p in ws.trials.list_patients(coord, trial)}
-    worklist = {row["code"]: row["patient"] for row in ws.worklists.worklist(coord, trial, "rita")}
+    patients = {p.code: p.real_id for p in ws.trials.list_patients(coord, trial)}
+    worklist = {row.code: row.patient for row in ws.worklists.worklist(coord, trial, "rita")}
     assert all(by_code[c]["patient"] == worklist[c] for c in codes["rita"])
     assert len(out["patients"]) == 4
     assert [p["patient"] for p in out["patients"]] == sorted(patients)

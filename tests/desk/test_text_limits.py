@@ -19,10 +19,10 @@ def test_names_in_any_script_are_accepted(desk: Desk) -> None:
         desk.ws.accounts.add_user(desk.admin, f"u{i}", name, "reader", "Temporary-pass-0")
         desk.ws.trials.create_trial(desk.coord, f"T{i}", name)
         desk.ws.trials.add_patient(desk.coord, f"T{i}", name)
-        assert [p["real_id"] for p in desk.ws.trials.list_patients(desk.coord, f"T{i}")] == [name]
+        assert [p.real_id for p in desk.ws.trials.list_patients(desk.coord, f"T{i}")] == [name]
     users = {u.username: u.full_name for u in desk.ws.accounts.list_users(desk.admin)}
     assert [users[f"u{i}"] for i in range(len(NAMES))] == NAMES
-    assert [t["name"] for t in desk.ws.trials.list_trials(desk.coord)] == NAMES
+    assert [t.name for t in desk.ws.trials.list_trials(desk.coord)] == NAMES
 
 
 def test_names_have_a_length_limit(desk: Desk) -> None:
@@ -59,7 +59,7 @@ def test_names_refuse_control_and_bidi_characters(desk: Desk) -> None:
         with pytest.raises(InvalidInput, match="the patient identifier contains"):
             desk.ws.trials.add_patient(desk.coord, "T2", bad)
     assert [u.username for u in desk.ws.accounts.list_users(desk.admin)] == ["ada", "cora"]
-    assert [t["code"] for t in desk.ws.trials.list_trials(desk.coord)] == ["T2"]
+    assert [t.code for t in desk.ws.trials.list_trials(desk.coord)] == ["T2"]
     assert desk.ws.trials.list_patients(desk.coord, "T2") == []
 
 
@@ -131,7 +131,7 @@ def test_a_name_must_print_as_something(desk: Desk) -> None:
         with pytest.raises(InvalidInput, match="the patient identifier has no letter or digit"):
             desk.ws.trials.add_patient(desk.coord, "T2", bad)
     assert [u.username for u in desk.ws.accounts.list_users(desk.admin)] == ["ada", "cora"]
-    assert [t["code"] for t in desk.ws.trials.list_trials(desk.coord)] == ["T2"]
+    assert [t.code for t in desk.ws.trials.list_trials(desk.coord)] == ["T2"]
     assert desk.ws.trials.list_patients(desk.coord, "T2") == []
     desk.ws.accounts.add_user(desk.admin, "u7", "\u200fשרה כהן", "reader", "Temporary-pass-0")
     desk.ws.accounts.add_user(desk.admin, "u8", "7", "reader", "Temporary-pass-0")

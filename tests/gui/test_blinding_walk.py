@@ -47,9 +47,9 @@ def test_a_reader_sees_nothing_that_unblinds(
     ws = Workspace.open(demo["db"])
     passwords = demo["passwords"]
     coordinator = ws.accounts.login("coord", passwords["coord"])
-    patient_codes = {p["code"] for p in ws.trials.list_patients(coordinator, TRIAL)}
+    patient_codes = {p.code for p in ws.trials.list_patients(coordinator, TRIAL)}
     others = {
-        r: {row["code"] for row in ws.worklists.worklist(coordinator, TRIAL, r)}
+        r: {row.code for row in ws.worklists.worklist(coordinator, TRIAL, r)}
         for r in READERS[:2]
     }
     other_reads = [code for reader in READERS[:2] for code in _reads_of(ws, passwords, reader)]
@@ -131,6 +131,6 @@ def test_a_reader_sees_nothing_that_unblinds(
 def _reads_of(ws: Workspace, passwords: dict[str, str], reader: str) -> list[str]:
     s = ws.accounts.login(reader, passwords[reader])
     try:
-        return [r["code"] for r in ws.worklists.my_reads(s, TRIAL)]
+        return [r.code for r in ws.worklists.my_reads(s, TRIAL)]
     finally:
         ws.accounts.logout(s)

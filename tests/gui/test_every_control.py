@@ -440,7 +440,7 @@ def test_every_control_of_the_reading_window(
     ws, code = trial["ws"], trial["trial"]
     rosa = ws.accounts.login("rosa", PASSWORD)
     # Rosa's first case has every visit scored (ready to sign); the others are untouched.
-    first = ws.worklists.worklist(rosa, code)[0]["code"]
+    first = ws.worklists.worklist(rosa, code)[0].code
     opened = ws.reading.open_case(rosa, first)
     for read in opened["reads"].values():
         ws.reading.set_scores(rosa, read, graded(1))
@@ -471,7 +471,7 @@ def test_every_control_of_the_reading_window(
         before_pass=back_to_a_signed_case,
     )
     qtbot.waitUntil(lambda: not isValid(window) or not window.isVisible(), timeout=20_000)
-    status = {r["code"]: r["status"] for r in ws.worklists.worklist(trial["coord"], code, "rosa")}
+    status = {r.code: r.status for r in ws.worklists.worklist(trial["coord"], code, "rosa")}
     assert status[first] != "not started"
     for ending in ENDS_READING:
         window = open_reading(qtbot, trial, tmp_path / "ui")
@@ -561,7 +561,7 @@ def small_trial(tmp_path: Path) -> Iterator[Any]:
     shared trial's 2,300 rows would take a minute and a half.)"""
     sample = build_sample_workspace(tmp_path / "small", patients=1, visits=2, pixel_mm=1.0)
     ws, rita = sample.workspace, sample.session
-    case = ws.worklists.worklist(rita, sample.trial)[0]["code"]
+    case = ws.worklists.worklist(rita, sample.trial)[0].code
     ws.reading.set_scores(rita, ws.reading.open_case(rita, case)["reads"]["A"], graded(2))
     ws.accounts.logout(rita)
     admin = ws.accounts.login("ada", ADMIN_PW)

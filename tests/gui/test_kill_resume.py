@@ -91,7 +91,7 @@ def test_sigkill_in_the_middle_of_a_case_loses_no_acknowledged_entry(
     monkeypatch.setenv("SCORER_DATA_DIR", str(data))
     sample = build_sample_workspace(tmp_path / "trial", patients=1, pixel_mm=1.0)
     ws = sample.workspace
-    case = ws.worklists.worklist(sample.session, sample.trial)[0]["code"]
+    case = ws.worklists.worklist(sample.session, sample.trial)[0].code
     reads = ws.reading.open_case(sample.session, case)["reads"]
     db = Path(ws.store.location.sqlite_path)
     ws.close()

@@ -91,8 +91,8 @@ def test_sessions_timelines_filters_and_exports(
     scores = [r for r in window.timeline if r["what"] == "score.set"]
     assert scores and all(r["subject"].startswith("case ") for r in scores)
     # Case codes only: no patient code, real ID or visit label anywhere in the timeline.
-    patients = {p["code"] for p in ws.trials.list_patients(coord, "DEMO-RA")}
-    real = {p["real_id"] for p in ws.trials.list_patients(coord, "DEMO-RA")}
+    patients = {p.code for p in ws.trials.list_patients(coord, "DEMO-RA")}
+    real = {p.real_id for p in ws.trials.list_patients(coord, "DEMO-RA")}
     texts = [
         window.timeline_table.item(r, c).text()
         for r in range(window.timeline_table.rowCount())

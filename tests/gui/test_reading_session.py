@@ -310,16 +310,16 @@ def test_a_reread_case_looks_exactly_like_any_other_case(
     ws.worklists.assign_reader(coordinator, reading.trial, "rosa")
     ws.worklists.generate_worklists(coordinator, reading.trial)
     full = ws.worklists.worklist(coordinator, reading.trial, "rosa")
-    kinds = [row["read_type"] for row in full]
+    kinds = [row.read_type for row in full]
     assert kinds.count("reread") == 1 and kinds.count("primary") == 2
-    reread = next(row for row in full if row["read_type"] == "reread")
+    reread = next(row for row in full if row.read_type == "reread")
     original = next(
-        row for row in full if row["read_type"] == "primary" and row["patient"] == reread["patient"]
+        row for row in full if row.read_type == "primary" and row.patient == reread.patient
     )
     rosa = ws.accounts.login("rosa", "Temporary-pass-3")
     ws.accounts.change_password(rosa, "Temporary-pass-3", "Harbour-Lantern-2024")
     seen = ws.worklists.worklist(rosa, reading.trial)
-    assert all(set(row) == {"code", "progress", "status"} for row in seen)
+    assert all(set(row.to_dict()) == {"code", "progress", "status"} for row in seen)
     window = ReadingWindow(ws, rosa, reading.trial, settings=layout_settings(tmp_path / "ui"))
     qtbot.addWidget(window)
     window.show()
@@ -329,7 +329,7 @@ def test_a_reread_case_looks_exactly_like_any_other_case(
     for row in (original, reread):
         window.open_index(next(i for i, r in enumerate(window.rows) if r["code"] == row["code"]))
         qtbot.waitUntil(
-            lambda code=row["code"]: (
+            lambda code=row.code: (
                 window.model is not None
                 and window.model.case_code == code
                 and window.case_view.case is not None
@@ -338,17 +338,17 @@ def test_a_reread_case_looks_exactly_like_any_other_case(
             timeout=30000,
         )
         qtbot.wait(300)  # let the films' layout settle
-        answers[row["code"]] = window.opened[row["code"]]
-        codes = {row["code"], *window.model.reads.values()}
+        answers[row.code] = window.opened[row.code]
+        codes = {row.code, *window.model.reads.values()}
         codes |= {
-            img.image for imgs in ws.images.case_images(rosa, row["code"]).values() for img in imgs
+            img.image for imgs in ws.images.case_images(rosa, row.code).values() for img in imgs
         }
-        shapes[row["code"]] = _shape(window, codes)
+        shapes[row.code] = _shape(window, codes)
         for read in window.model.reads.values():
             view = ws.reading.get_read(rosa, read)
             assert (view.read_type, view.visit, view.patient_code) == ("", "", "")
-    assert shapes[original["code"]] == shapes[reread["code"]]
-    a, b = answers[original["code"]], answers[reread["code"]]
+    assert shapes[original.code] == shapes[reread.code]
+    a, b = answers[original.code], answers[reread.code]
     assert set(a) == set(b) and sorted(a["reads"]) == sorted(b["reads"])
     window.close()
 
@@ -380,9 +380,9 @@ def test_a_calibration_case_shows_the_reference_after_signing(
     ]
     ws.exchange.import_reads(coordinator, reading.trial, format_reads_csv(reference))
     code = next(
-        p["code"]
+        p.code
         for p in ws.trials.list_patients(coordinator, reading.trial)
-        if p["real_id"] == "CAL-1"
+        if p.real_id == "CAL-1"
     )
     ws.trials.set_trial_setting(
         coordinator, reading.trial, "calibration_reference", "lead-ref", "ref"

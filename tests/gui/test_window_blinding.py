@@ -46,7 +46,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     ws = Workspace.open(d["db"])
     try:
         s = ws.accounts.login("reader3", d["passwords"]["reader3"])
-        case = ws.worklists.worklist(s, TRIAL)[0]["code"]
+        case = ws.worklists.worklist(s, TRIAL)[0].code
         opened = ws.reading.open_case(s, case)
         ws.reading.log_event(s, "case.opened", case, trial=TRIAL)
         read = next(iter(opened["reads"].values()))
@@ -58,7 +58,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         ws.accounts.lock(s)
         ws.accounts.logout(s)
         coord = ws.accounts.login("coord", d["passwords"]["coord"])
-        d["real_ids"] = {p["real_id"] for p in ws.trials.list_patients(coord, TRIAL)}
+        d["real_ids"] = {p.real_id for p in ws.trials.list_patients(coord, TRIAL)}
         ws.accounts.logout(coord)
     finally:
         ws.close()

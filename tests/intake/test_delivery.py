@@ -112,9 +112,9 @@ def _received(ws: Workspace, coord: Any, s: Any, reader: str) -> list[dict[str, 
     hash, region) with each film's true visit index."""
     cases = []
     for row in ws.worklists.worklist(coord, TRIAL, reader):
-        got = ws.images.case_images(s, row["code"])
+        got = ws.images.case_images(s, row.code)
         films = []
-        for letter, label in zip("ABC", row["visits"], strict=False):
+        for letter, label in zip("ABC", row.visits, strict=False):
             for entry in got[letter]:
                 films.append(
                     {

@@ -28,12 +28,12 @@ def test_two_databases_on_one_workstation_deliver_into_folders_of_their_own(
             (case,) = ws.worklists.worklist(rita, sample.trial)
             paths = [
                 Path(f.path)
-                for fs in ws.images.case_images(rita, case["code"]).values()
+                for fs in ws.images.case_images(rita, case.code).values()
                 for f in fs
             ]
             assert paths and all(p.is_file() for p in paths)
             (case_folder,) = {p.parent for p in paths}
-            assert case_folder.name == case["code"]
+            assert case_folder.name == case.code
             folders.append(case_folder.parent)
             assert ws.images.films_dir == case_folder.parent
         finally:

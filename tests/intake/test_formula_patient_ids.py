@@ -26,4 +26,4 @@ def test_a_formula_led_patient_id_is_flagged_not_taken(desk: Desk, tmp_path: Pat
     assert by["f1.png"]["status"] == by["f2.png"]["status"] == "imported"
     assert any("patient ID not taken: it starts with '='" in f for f in by["f1.png"]["flags"])
     assert not any("patient ID not taken" in f for f in by["f2.png"]["flags"])
-    assert [p["real_id"] for p in desk.ws.trials.list_patients(desk.s, "T1")] == ["P-1"]
+    assert [p.real_id for p in desk.ws.trials.list_patients(desk.s, "T1")] == ["P-1"]

@@ -182,7 +182,7 @@ def test_deidentification_removes_every_planted_identifier_and_every_date(
     assert a.SOPInstanceUID != b.SOPInstanceUID and a.SeriesInstanceUID != b.SeriesInstanceUID
     # The patient is registered under a code; the real ID is only in the coordinator's view.
     patients = desk.ws.trials.list_patients(desk.s, "T1")
-    assert patients[0]["real_id"] == f"{PLANTED}-ID"
+    assert patients[0].real_id == f"{PLANTED}-ID"
     images = desk.ws.images.list_images(desk.s, "T1")
     assert {i.visit for i in images} == {"W0", "W52"}
     # The real dates stay in the database, where the coordinator's intervals come from.

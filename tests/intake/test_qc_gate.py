@@ -152,7 +152,7 @@ def test_cr_and_dx_without_burned_in_annotation_are_held_unless_the_trial_says_s
     desk.ws.trials.set_trial_setting(
         desk.s, "T1", "no_burned_in_text", "dx", "the sites' DX systems write no text"
     )
-    assert desk.ws.trials.trial_settings(desk.s, "T1")["no_burned_in_text"] == ["DX"]
+    assert desk.ws.trials.trial_settings(desk.s, "T1").protocol.no_burned_in_text == ("DX",)
     films(tmp_path / "b", 10)
     by = outcomes(desk, tmp_path / "b")
     assert "flags" not in by["dx.dcm"] and by["dx.dcm"]["qc"] == "passed"
@@ -341,7 +341,7 @@ def test_the_same_file_in_a_second_trial_is_an_image_of_that_trial(
         assert a.reader_path != b.reader_path  # each trial its own readers' copy
     originals = [p for p in desk.ws.store.location.originals_store.rglob("*") if p.is_file()]
     assert len(originals) == 1
-    assert [p["real_id"] for p in desk.ws.trials.list_patients(desk.s, "T2")] == ["TWO-1"]
+    assert [p.real_id for p in desk.ws.trials.list_patients(desk.s, "T2")] == ["TWO-1"]
 
 
 def test_a_file_sent_again_in_another_syntax_is_a_duplicate_by_its_pixels(
@@ -442,15 +442,15 @@ def test_a_held_image_reaches_no_case_until_passed_and_a_failed_one_never(
     coord = ws.accounts.login("cora", "Willow-Compass-2024")
     (patient,) = ws.trials.list_patients(coord, trial)
     (case,) = ws.worklists.worklist(rita, trial)
-    before = {k: len(v) for k, v in ws.images.case_images(rita, case["code"]).items()}
-    film = make_dx(patient_id=patient["real_id"], visit="W0", burned_in=None)
+    before = {k: len(v) for k, v in ws.images.case_images(rita, case.code).items()}
+    film = make_dx(patient_id=patient.real_id, visit="W0", burned_in=None)
     res = ws.images.import_images(coord, trial, [write(film, tmp_path / "late.dcm")], workers=1)
     code = res.files[0].image
     assert res.files[0].qc == "pending" and res.files[0].flags == [BURNED_IN_UNKNOWN]
     assert ws.images.list_images(coord, trial)[-1].qc == "pending"
 
     def shown() -> dict[str, int]:
-        return {k: len(v) for k, v in ws.images.case_images(rita, case["code"]).items()}
+        return {k: len(v) for k, v in ws.images.case_images(rita, case.code).items()}
 
     assert shown() == before  # pending: in no case
     with pytest.raises(InvalidInput, match="passed or failed"):
@@ -463,7 +463,7 @@ def test_a_held_image_reaches_no_case_until_passed_and_a_failed_one_never(
     grown = shown()
     assert sum(grown.values()) == sum(before.values()) + 1  # it reaches the case at once
     failed = ws.images.image_qc(coord, code, "failed", "a bone scan, not a radiograph")
-    assert failed.cases == (CaseShown(case=case["code"], reader="rita"),)
+    assert failed.cases == (CaseShown(case=case.code, reader="rita"),)
     assert shown() == before
     with pytest.raises(InvalidInput, match="a failed image stays failed"):
         ws.images.image_qc(coord, code, "passed", "looked again")

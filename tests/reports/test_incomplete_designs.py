@@ -365,15 +365,15 @@ def demo_with_reader3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict
     ws = Workspace.open(made.db)
     try:
         coord = ws.accounts.login("coord", passwords["coord"])
-        real = {p["code"]: p["real_id"] for p in ws.trials.list_patients(coord, TRIAL)}
-        planned = {row["code"]: row for row in ws.worklists.worklist(coord, TRIAL, "reader3")}
+        real = {p.code: p.real_id for p in ws.trials.list_patients(coord, TRIAL)}
+        planned = {row.code: row for row in ws.worklists.worklist(coord, TRIAL, "reader3")}
         truth = _truth(samples)
         s = ws.accounts.login("reader3", passwords["reader3"])
         row = ws.worklists.worklist(s, TRIAL)[0]
-        case = ws.reading.open_case(s, row["code"])
-        patient = real[planned[row["code"]]["patient"]]
+        case = ws.reading.open_case(s, row.code)
+        patient = real[planned[row.code].patient]
         for letter, read_code in case["reads"].items():
-            visit = planned[row["code"]]["visits"]["ABC".index(letter)]
+            visit = planned[row.code].visits["ABC".index(letter)]
             ws.reading.set_scores(
                 s, read_code, _reader_read(truth[(patient, visit)], "reader3", patient, visit)
             )
@@ -423,7 +423,7 @@ def test_demo_with_reader3s_one_case_gives_finite_labelled_iccs_and_an_sdc(
         coord, trial, "reader3 has begun; freeze from readers 1 and 2"
     )
     assert value == round(sdc["value"], 6)
-    assert ws.trials.trial_settings(coord, trial)["frozen_sdc"] == value
+    assert ws.trials.trial_settings(coord, trial).protocol.frozen_sdc == value
     row = [r for r in ws.oversight.audit_trail(coord) if r["action"] == "trial.setting"][-1]
     new = json.loads(row["new"])
     assert new["frozen_sdc"] == value

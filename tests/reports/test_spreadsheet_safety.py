@@ -73,7 +73,7 @@ def trial(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str,
     ws.trials.create_trial(coord, "SAFE", "Spreadsheet safety", visits=[("W0", 0.0), ("W52", 52.0)])
     for real in DATA:
         ws.trials.add_patient(coord, "SAFE", real)
-    codes = {p["real_id"]: p["code"] for p in ws.trials.list_patients(coord, "SAFE")}
+    codes = {p.real_id: p.code for p in ws.trials.list_patients(coord, "SAFE")}
     first = {rcmd.username: True, r2.username: True}
 
     def sign(s: UserSession, code: str) -> None:
@@ -381,8 +381,8 @@ def test_ids_a_spreadsheet_would_run_are_refused_where_they_are_made(tmp_path: P
         ws.trials.add_patient(coord, "T", "P=1")  # inside is fine
         with pytest.raises(InvalidInput, match="line 2, column patient: '=cmd' starts with"):
             ws.exchange.import_reads(coord, "T", _reads_csv(trial="T", patient="=cmd"))
-        assert [t["code"] for t in ws.trials.list_trials(coord)] == ["T"]
-        assert [p["real_id"] for p in ws.trials.list_patients(coord, "T")] == ["P=1"]
+        assert [t.code for t in ws.trials.list_trials(coord)] == ["T"]
+        assert [p.real_id for p in ws.trials.list_patients(coord, "T")] == ["P=1"]
     finally:
         ws.close()
     with pytest.raises(ProtocolError, match="starts with '-'"):

@@ -285,7 +285,7 @@ def _build_populated(folder: Path, db: str) -> PopulatedTemplate:
         ws.worklists.assign_reader(coord, POPULATED_TRIAL, "reader1")
         ws.worklists.assign_reader(coord, POPULATED_TRIAL, "reader2")
         ws.worklists.generate_worklists(coord, POPULATED_TRIAL, readers=["reader1"])
-        cases = {"reader1": [row["code"] for row in ws.worklists.worklist(coord, POPULATED_TRIAL)]}
+        cases = {"reader1": [row.code for row in ws.worklists.worklist(coord, POPULATED_TRIAL)]}
         assert cases["reader1"]
         # Fresh sessions (no signature given yet) for the tests.
         sessions = {"admin": admin, "coord1": coord}

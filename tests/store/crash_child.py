@@ -90,7 +90,7 @@ def work(cfg: dict[str, Any], reader: str, seed: int, session: Any = None) -> No
     ready = False
     while True:
         mine = ws.worklists.my_reads(s, trial)
-        open_reads = [r["code"] for r in mine if r["status"] == "in_progress"]
+        open_reads = [r.code for r in mine if r.status == "in_progress"]
         if len(open_reads) > 1:
             raise AssertionError(f"{reader} has {len(open_reads)} open reads: {open_reads}")
         if open_reads:

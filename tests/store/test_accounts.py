@@ -167,7 +167,7 @@ def test_a_new_account_must_change_its_password_before_anything_else(
     assert s.must_change_password
     ws.accounts.change_password(s, TEMP_PW, NEW_PW)
     assert not s.must_change_password
-    assert ws.trials.list_trials(s)[0]["code"] == "T1"
+    assert ws.trials.list_trials(s)[0].code == "T1"
     assert _user(c, "nora")["must_change_password"] == 0
     assert [a["reason"] for a in _audit(ws, admin, "user.password_changed", "nora")] == [
         "by the user"
@@ -364,7 +364,7 @@ def test_reset_password_forces_a_change_and_lifts_a_lockout(populated_copy: Any)
     with pytest.raises(PermissionDenied, match="must change your password"):
         ws.worklists.my_reads(s, "T1")
     ws.accounts.change_password(s, TEMP_PW, NEW_PW)
-    assert {r["code"] for r in ws.worklists.my_reads(s, "T1")} == set(
+    assert {r.code for r in ws.worklists.my_reads(s, "T1")} == set(
         c.template.reads["reader2"].values()
     )
 
@@ -409,7 +409,7 @@ def test_inactivity_locks_the_session_after_fifteen_minutes(populated_copy: Any)
     assert not s.locked
     assert _user(c, "reader1")["failed_logins"] == 0
     assert [e[0] for e in _events(c, "session.unlocked", "reader1")] == [s.id]
-    assert ws.trials.list_trials(s)[0]["code"] == "T1"
+    assert ws.trials.list_trials(s)[0].code == "T1"
 
 
 def test_a_user_locks_the_session_by_hand(populated_copy: Any) -> None:

@@ -22,17 +22,17 @@ def finish_every_read(c: Any) -> None:
     for user in ("reader1", "reader2", "adjud1"):
         s = c.session(user)
         for r in c.ws.worklists.my_reads(s, "T1"):
-            if r["status"] != "in_progress":
+            if r.status != "in_progress":
                 continue
-            view = c.ws.reading.get_read(s, r["code"])
+            view = c.ws.reading.get_read(s, r.code)
             left = {
                 a.area: AreaScore.from_sides([0, 0]) if a.sides else AreaScore.scored(0)
                 for a in SVH.areas
                 if a.area not in view.scores
             }
             if left:
-                c.ws.reading.set_scores(s, r["code"], left)
-            c.ws.reading.sign_read(s, r["code"], c.password(user), username=user)
+                c.ws.reading.set_scores(s, r.code, left)
+            c.ws.reading.sign_read(s, r.code, c.password(user), username=user)
 
 
 def lock(c: Any) -> str:
@@ -49,11 +49,11 @@ def test_lock_needs_every_read_signed_and_the_password(populated_copy: Any) -> N
     finish_every_read(c)
     with pytest.raises(AuthError):
         c.ws.trials.lock_trial(coord, "T1", "Not-The-Password-1", username=coord.username)
-    assert not c.ws.trials.trial_settings(coord, "T1")["locked"]
+    assert not c.ws.trials.trial_settings(coord, "T1").locked
     digest = c.ws.trials.lock_trial(
         coord, "T1", c.password(coord.username), username=coord.username
     )
-    assert c.ws.trials.trial_settings(coord, "T1")["locked"]
+    assert c.ws.trials.trial_settings(coord, "T1").locked
     (row,) = [r for r in c.ws.oversight.audit_trail(coord) if r["action"] == "trial.lock"]
     assert digest in row["new"] and '"approved"' in row["new"]
     assert c.ws.verify().ok
@@ -87,11 +87,11 @@ def test_unlock_needs_a_reason_and_a_second_persons_signature(populated_copy: An
         c.ws.trials.unlock_trial(coord, "T1", "late query", pw, admin, "Not-The-Password-1")
     with pytest.raises(AuthError, match="coordinator or an administrator"):
         c.ws.trials.unlock_trial(coord, "T1", "late query", pw, "reader1", c.password("reader1"))
-    assert c.ws.trials.trial_settings(coord, "T1")["locked"]
+    assert c.ws.trials.trial_settings(coord, "T1").locked
     c.ws.trials.unlock_trial(
         coord, "T1", "data query from the sponsor", pw, admin, c.password(admin)
     )
-    assert not c.ws.trials.trial_settings(coord, "T1")["locked"]
+    assert not c.ws.trials.trial_settings(coord, "T1").locked
     (row,) = [r for r in c.ws.oversight.audit_trail(coord) if r["action"] == "trial.unlock"]
     assert row["reason"] == "data query from the sponsor"
     assert c.full_name(admin) in row["new"] and c.full_name(coord.username) in row["new"]

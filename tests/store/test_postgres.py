@@ -60,7 +60,7 @@ def trial_on_pg(
     ws.worklists.generate_worklists(coord, "T1")
     for name, pw in (("rita", "Tulip-Garden-2024"), ("rob", "Maple-Harbour-2024")):
         s = ws.accounts.login(name, pw)
-        case = ws.worklists.worklist(s, "T1")[0]["code"]
+        case = ws.worklists.worklist(s, "T1")[0].code
         reads[name] = next(iter(ws.reading.open_case(s, case)["reads"].values()))
     ws.close()
     return url, reads

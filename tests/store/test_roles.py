@@ -283,12 +283,12 @@ def _create_trial(c: Any, s: UserSession) -> None:
 
 
 def _list_trials(c: Any, s: UserSession) -> None:
-    assert [t["code"] for t in c.ws.trials.list_trials(s)] == ["T1"]
+    assert [t.code for t in c.ws.trials.list_trials(s)] == ["T1"]
 
 
 def _add_visit(c: Any, s: UserSession) -> None:
     c.ws.trials.add_visit(s, "T1", "W52", 52.0)
-    assert "W52" in c.ws.trials.list_trials(s)[0]["visits"]
+    assert "W52" in (c.ws.trials.list_trials(s)[0].visits or ())
 
 
 def _add_patient(c: Any, s: UserSession) -> None:
@@ -297,18 +297,18 @@ def _add_patient(c: Any, s: UserSession) -> None:
 
 
 def _list_patients(c: Any, s: UserSession) -> None:
-    assert {p["code"] for p in c.ws.trials.list_patients(s, "T1")} == set(c.patients.values())
+    assert {p.code for p in c.ws.trials.list_patients(s, "T1")} == set(c.patients.values())
 
 
 def _trial_settings(c: Any, s: UserSession) -> None:
     settings = c.ws.trials.trial_settings(s, "T1")
-    assert settings["code"] == "T1"
-    assert settings["frozen"] is True  # T1 has signed reads
+    assert settings.protocol.code == "T1"
+    assert settings.frozen is True  # T1 has signed reads
 
 
 def _set_trial_setting(c: Any, s: UserSession) -> None:
     c.ws.trials.set_trial_setting(s, "T1", "sdc_level", 80, "protocol amendment 2")
-    assert c.ws.trials.trial_settings(s, "T1")["sdc_level"] == 80
+    assert c.ws.trials.trial_settings(s, "T1").protocol.sdc_level == 80
 
 
 def _assign_reader(c: Any, s: UserSession) -> None:
@@ -329,9 +329,10 @@ def _worklist(c: Any, s: UserSession) -> None:
     if s.role == "adjudicator":
         assert rows == []  # their own worklist only, and they have none yet
         return
-    assert {r["code"] for r in rows} == set(c.cases("reader1"))
+    assert {r.code for r in rows} == set(c.cases("reader1"))
     if s.role == "reader":
-        assert all(set(r) == {"code", "progress", "status"} for r in rows)
+        assert all(set(r.to_dict()) == {"code", "progress", "status"} for r in rows)
+        assert all(r.reader is None and r.patient is None for r in rows)
 
 
 def _verify_worklists(c: Any, s: UserSession) -> None:
@@ -487,13 +488,13 @@ def _reading_trials(c: Any, s: UserSession) -> None:
     if s.role == "adjudicator":
         assert trials == []  # no worklist
         return
-    assert [(t["code"], t["cases"], t["signed"]) for t in trials] == [
+    assert [(t.code, t.cases, t.signed) for t in trials] == [
         ("T1", len(c.cases("reader1")), 0)
     ]
 
 
 def _my_reads(c: Any, s: UserSession) -> None:
-    mine = {r["code"] for r in c.ws.worklists.my_reads(s, "T1")}
+    mine = {r.code for r in c.ws.worklists.my_reads(s, "T1")}
     assert mine == set(c.template.reads[s.username].values())
 
 
@@ -983,7 +984,7 @@ def test_another_users_read_is_indistinguishable_from_a_missing_one(
         assert str(other.value) == str(missing.value), op
         assert theirs not in str(other.value)
     assert c.dump() == before
-    mine = {r["code"] for r in c.ws.worklists.my_reads(s, "T1")}
+    mine = {r.code for r in c.ws.worklists.my_reads(s, "T1")}
     assert mine == set(c.template.reads[viewer].values())
     assert not mine & set(c.template.reads[owner].values())
 
@@ -991,7 +992,7 @@ def test_another_users_read_is_indistinguishable_from_a_missing_one(
 def test_a_reader_sees_and_opens_only_their_own_worklist(populated_copy: Any) -> None:
     c = populated_copy
     r1, r2 = c.session("reader1"), c.session("reader2")
-    assert {row["code"] for row in c.ws.worklists.worklist(r1, "T1")} == set(c.cases("reader1"))
+    assert {row.code for row in c.ws.worklists.worklist(r1, "T1")} == set(c.cases("reader1"))
     with pytest.raises(PermissionDenied):
         c.ws.worklists.worklist(r1, "T1", reader="reader2")
     assert c.ws.worklists.worklist(r2, "T1") == []  # assigned, no worklist generated yet
@@ -1045,12 +1046,12 @@ def test_only_a_coordinator_sees_real_patient_identifiers(populated_copy: Any, r
         return
     rows = c.ws.trials.list_patients(s, "T1")
     if role == "coordinator":
-        assert {(r["code"], r["real_id"]) for r in rows} == {
+        assert {(r.code, r.real_id) for r in rows} == {
             (code, real) for real, code in c.patients.items()
         }
     else:
-        assert all(set(r) == {"code"} for r in rows)
-        assert {r["code"] for r in rows} == set(c.patients.values())
+        assert all(r.real_id is None for r in rows)
+        assert {r.code for r in rows} == set(c.patients.values())
         # Nor do the logs they may read carry a real identifier.
         text = repr(c.ws.oversight.audit_trail(s)) + repr(c.ws.oversight.events(s))
         if role != "admin":  # an administrator keeps the system and sees no reads

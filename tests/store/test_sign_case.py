@@ -57,7 +57,7 @@ def test_signing_a_complete_case_signs_every_visit_and_reopening_voids_them(
     digests = c.ws.reading.sign_case(s, case, c.password("reader1"), username="reader1")
     assert len(digests) == len(reads)
     assert _statuses(c, s, reads) == {"signed"}
-    assert c.ws.worklists.worklist(s, c.trial)[0]["status"] == "signed"
+    assert c.ws.worklists.worklist(s, c.trial)[0].status == "signed"
     rows = c.sql(
         "SELECT entity_id, new FROM audit_events WHERE action='read.sign' ORDER BY seq DESC "
         f"LIMIT {len(reads)}"

@@ -61,10 +61,10 @@ def test_worklists_per_reader_reproduce_from_their_seeds(fresh_db: str, tmp_path
     made = ws.worklists.generate_worklists(c, "T1")
     assert made == {"rita": 33, "remy": 13}  # 30 + 3 re-reads; 12 + 1
     full = ws.worklists.worklist(c, "T1")
-    rita = [r for r in full if r["reader"] == "rita"]
-    remy = [r for r in full if r["reader"] == "remy"]
-    assert {r["patient"] for r in remy} == set(codes[:12])
-    assert [r["patient"] for r in rita[:12]] != [r["patient"] for r in remy[:12]]
+    rita = [r for r in full if r.reader == "rita"]
+    remy = [r for r in full if r.reader == "remy"]
+    assert {r.patient for r in remy} == set(codes[:12])
+    assert [r.patient for r in rita[:12]] != [r.patient for r in remy[:12]]
     assert ws.worklists.verify_worklists(c, "T1") == []
     # The audit trail holds the seed and inputs: regenerating from them gives the stored order.
     from scorer.core.worklist import WorklistInput, generate
@@ -88,8 +88,8 @@ def test_worklists_per_reader_reproduce_from_their_seeds(fresh_db: str, tmp_path
             inputs["algorithm"],
         )
     )
-    assert [(x.code, x.patient, list(x.visits)) for x in again] == [
-        (r["code"], r["patient"], r["visits"]) for r in rita
+    assert [(x.code, x.patient, tuple(x.visits)) for x in again] == [
+        (r.code, r.patient, r.visits) for r in rita
     ]
     # A second generation keeps the stored seeds.
     assert ws.worklists.generate_worklists(c, "T1") == {}
@@ -105,26 +105,26 @@ def test_a_reader_sees_only_codes_progress_and_status(fresh_db: str, tmp_path: P
     ws.worklists.assign_reader(c, "T1", "remy")
     ws.worklists.generate_worklists(c, "T1")
     mine = ws.worklists.worklist(rita, "T1")
-    assert all(set(r) == {"code", "progress", "status"} for r in mine)
-    assert [r["progress"] for r in mine[:2]] == ["1 of 28", "2 of 28"]
+    assert all(set(r.to_dict()) == {"code", "progress", "status"} for r in mine)
+    assert [r.progress for r in mine[:2]] == ["1 of 28", "2 of 28"]
     with pytest.raises(PermissionDenied):
         ws.worklists.worklist(rita, "T1", reader="remy")
     assert all(
-        set(r) == {"code", "progress", "status", "reader", "campaign"}
+        set(r.to_dict()) == {"code", "progress", "status", "reader", "campaign"}
         for r in ws.worklists.worklist(moe, "T1")
     )
-    full = {r["code"]: r for r in ws.worklists.worklist(c, "T1", "rita")}
-    reread = next(r for r in mine if full[r["code"]]["read_type"] == "reread")
-    primary = next(r for r in mine if full[r["code"]]["read_type"] == "primary")
+    full = {r.code: r for r in ws.worklists.worklist(c, "T1", "rita")}
+    reread = next(r for r in mine if full[r.code].read_type == "reread")
+    primary = next(r for r in mine if full[r.code].read_type == "primary")
     # Nothing the reader can see differs in kind between a re-read and a new case.
     for row in (reread, primary):
-        case = ws.reading.open_case(rita, row["code"])
+        case = ws.reading.open_case(rita, row.code)
         assert set(case) == {"code", "reads", "method", "status"}
         assert list(case["reads"]) == ["A", "B"]
         view = ws.reading.get_read(rita, case["reads"]["A"])
         assert (view.patient_code, view.visit, view.read_type) == ("", "", "")
     # Another reader's case does not exist for rita.
-    remy_case = ws.worklists.worklist(c, "T1", "remy")[0]["code"]
+    remy_case = ws.worklists.worklist(c, "T1", "remy")[0].code
     with pytest.raises(NotFound):
         ws.reading.open_case(rita, remy_case)
     ws.close()
@@ -137,9 +137,9 @@ def test_freeze_rules_after_the_first_signed_read(fresh_db: str, tmp_path: Path)
     ws.trials.set_trial_setting(c, "T1", "design", "paired_blinded", "back to paired")
     ws.worklists.assign_reader(c, "T1", "rita")
     ws.worklists.generate_worklists(c, "T1")
-    assert ws.trials.trial_settings(c, "T1")["frozen"] is False
-    sign_case(ws, rita, ws.worklists.worklist(rita, "T1")[0]["code"])
-    assert ws.trials.trial_settings(c, "T1")["frozen"] is True
+    assert ws.trials.trial_settings(c, "T1").frozen is False
+    sign_case(ws, rita, ws.worklists.worklist(rita, "T1")[0].code)
+    assert ws.trials.trial_settings(c, "T1").frozen is True
     for name, value in (
         ("design", "single"),
         ("methods", ["larsen1995"]),
@@ -152,7 +152,7 @@ def test_freeze_rules_after_the_first_signed_read(fresh_db: str, tmp_path: Path)
     with pytest.raises(InvalidInput, match="reason is required"):
         ws.trials.set_trial_setting(c, "T1", "thresholds", ["sdc80"], "")
     ws.trials.set_trial_setting(c, "T1", "thresholds", ["sdc80", "0.5"], "SAP amendment 1")
-    assert ws.trials.trial_settings(c, "T1")["thresholds"] == ["sdc80", "0.5"]
+    assert ws.trials.trial_settings(c, "T1").protocol.thresholds == ("sdc80", "0.5")
     row = [e for e in ws.oversight.audit_trail(c) if e["action"] == "trial.setting"][-1]
     assert row["reason"] == "SAP amendment 1"
     assert json.loads(row["old"]) == {"thresholds": ["sdc95", "sdc80", "0", "0.5"]}
@@ -174,10 +174,10 @@ def test_a_new_campaign_reads_new_visits_with_the_earlier_ones(
     assert ws.worklists.generate_worklists(c, "T1", campaign=2) == {"rita": 4}
     first = ws.worklists.worklist(c, "T1", "rita", campaign=1)
     second = ws.worklists.worklist(c, "T1", "rita", campaign=2)
-    assert all(sorted(r["visits"]) == ["W0", "W52"] for r in first)
-    assert all(sorted(r["visits"]) == ["W0", "W104", "W52"] for r in second)
-    assert {r["campaign"] for r in second} == {2}
-    assert not {r["code"] for r in first} & {r["code"] for r in second}
+    assert all(sorted(r.visits) == ["W0", "W52"] for r in first)
+    assert all(sorted(r.visits) == ["W0", "W104", "W52"] for r in second)
+    assert {r.campaign for r in second} == {2}
+    assert not {r.code for r in first} & {r.code for r in second}
     ws.close()
 
 
@@ -188,11 +188,11 @@ def test_single_and_chronological_designs(fresh_db: str, tmp_path: Path) -> None
     ws.trials.set_trial_setting(c, "T1", "reread_share", 0, "no re-reads in this pilot")
     ws.worklists.generate_worklists(c, "T1")
     rows = ws.worklists.worklist(c, "T1", "rita")
-    assert len(rows) == 15 and all(len(r["visits"]) == 1 for r in rows)
+    assert len(rows) == 15 and all(len(r.visits) == 1 for r in rows)
     ws.trials.set_trial_setting(c, "T1", "design", "chronological", "switch before reading")
     ws.worklists.assign_reader(c, "T1", "remy")
     ws.worklists.generate_worklists(c, "T1", ["remy"])
-    assert all(r["visits"] == ["W0", "W24", "W52"] for r in ws.worklists.worklist(c, "T1", "remy"))
+    assert all(r.visits == ("W0", "W24", "W52") for r in ws.worklists.worklist(c, "T1", "remy"))
     ws.close()
 
 
