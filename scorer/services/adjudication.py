@@ -138,7 +138,7 @@ class AdjudicationService(Service):
         super().__init__(ctx)
         self._trials = trials
 
-    @operation("coordinator", transaction=False)
+    @operation("coordinator", write=True, transaction=False)
     def freeze_sdc(self, op: Op, trial: str, reason: str) -> float:
         """Compute the SDC from the signed primary reads now and record it as the trial's
         frozen SDC (it no longer moves as reads arrive); audited like any setting."""

@@ -308,7 +308,7 @@ class DatabaseService(Service):
 
     # No transaction of its own: the copy is long work, and SQLite's online backup takes a
     # consistent copy while others write; its audit row is written after, in a short one.
-    @operation("admin", "coordinator", transaction=False)
+    @operation("admin", "coordinator", write=True, transaction=False)
     def backup(self, op: Op, out: Path) -> BackupRecord:
         """An online backup of the SQLite store, with its receipts and the key's location
         (never the key), in one zip; audited with the row counts and heads it recorded."""

@@ -172,7 +172,7 @@ class ImagesService(Service):
     QC_STATES: tuple[str, ...] = ("pending", "passed", "failed")
 
     # The import decodes files and commits each as it comes, in many transactions of its own.
-    @operation("coordinator", transaction=False)
+    @operation("coordinator", write=True, transaction=False)
     def import_images(
         self,
         op: Op,
@@ -193,7 +193,7 @@ class ImagesService(Service):
 
     # Every copy is written again by the decode workers before the one transaction that
     # changes the image rows: the writing stays outside any transaction.
-    @operation("coordinator", transaction=False)
+    @operation("coordinator", write=True, transaction=False)
     def reissue_readers_copies(
         self, op: Op, /, trial: str, progress: Progress | None = None, **limits: Any
     ) -> ReissueReport:
@@ -485,7 +485,7 @@ class ImagesService(Service):
         return QcDecision(img.code, state, img.qc_reason, tuple(cases))
 
     # Painting the rectangles writes a new copy: after a read, before the write of its row.
-    @operation("coordinator", transaction=False)
+    @operation("coordinator", write=True, transaction=False)
     def mask_image(
         self,
         op: Op,

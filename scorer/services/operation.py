@@ -156,7 +156,13 @@ def operation(
     The wrapper checks that the session is open and recent (an idle one is locked, and that
     event committed, before SessionLocked is raised: the one write outside the operation's
     transaction), opens one transaction (a write transaction if ``write``), checks the account
-    and the role inside it, runs the method with an :class:`Op`, and commits once."""
+    and the role inside it, runs the method with an :class:`Op`, and commits once.
+
+    ``transaction=False`` is for long work (decoding, rendering, statistics, copying) and for
+    writes that must commit part of their work before an error (a wrong signature password
+    counts towards the lockout): the account and role are checked in a read transaction of
+    their own and the method opens what it needs through ``self._ctx``. ``write`` then only
+    says, in the rights table, that the operation changes the database."""
 
     def decorate(
         fn: Callable[Concatenate[S, Op, P], R],
@@ -167,7 +173,7 @@ def operation(
         def run(self: S, s: UserSession, /, *args: P.args, **kwargs: P.kwargs) -> R:
             ctx = self._ctx
             now = check_open(ctx, s)
-            if write:
+            if write and transaction:
                 with ctx.write(s.username) as tx:
                     check_account(tx.session, s, roles, allow_must_change, now)
                     return fn(self, Op(s, tx.now, tx.session, tx), *args, **kwargs)

@@ -404,7 +404,7 @@ class ReadingService(Service):
         tx.session.flush()
         return int(r.version)
 
-    @operation("reader", "adjudicator", transaction=False)
+    @operation("reader", "adjudicator", write=True, transaction=False)
     def sign_read(
         self,
         op: Op,
@@ -488,7 +488,7 @@ class ReadingService(Service):
             raise InvalidInput("only a signed read is reopened")
         self._void_signature(tx, op.user, r, reason)
 
-    @operation("reader", "adjudicator", transaction=False)
+    @operation("reader", "adjudicator", write=True, transaction=False)
     def sign_case(
         self,
         op: Op,

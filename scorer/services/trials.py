@@ -280,7 +280,7 @@ class TrialsService(Service):
     # A wrong password's failure count (and lockout) is committed before the AuthError is
     # raised, which one transaction that rolls back on the error cannot do: the signing
     # operations open their write transaction themselves and check the account again in it.
-    @operation("coordinator", transaction=False)
+    @operation("coordinator", write=True, transaction=False)
     def lock_trial(self, op: Op, trial: str, password: str, username: str | None = None) -> str:
         """Lock the reading (Part 11 signature, meaning "approved"): after this no read can
         change. Every read must be signed first. Returns the locked content's hash (the
@@ -335,7 +335,7 @@ class TrialsService(Service):
         s.signed_once = True
         return digest
 
-    @operation("coordinator", transaction=False)
+    @operation("coordinator", write=True, transaction=False)
     def unlock_trial(
         self,
         op: Op,
