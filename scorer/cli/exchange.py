@@ -69,8 +69,8 @@ def export_reads(
         text, manifest = ws.exchange.export_reads_with_manifest(s, trial, blinded=blinded)
         write_atomic(path, text)
         side = path.with_name(path.name + ".manifest.json")
-        write_atomic(side, json.dumps(manifest, indent=2) + "\n")
-        state = "locked" if manifest["locked"] else "NOT locked (the reading is open)"
+        write_atomic(side, json.dumps(manifest.to_dict(), indent=2) + "\n")
+        state = "locked" if manifest.locked else "NOT locked (the reading is open)"
         return f"wrote {path} and {side.name}: trial {trial}, {state}"
 
     return _export(login, out, write)

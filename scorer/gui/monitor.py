@@ -36,6 +36,7 @@ from scorer.gui.desk import fill_table, make_table
 from scorer.gui.login import _message
 from scorer.gui.preview import Preview, run_preview
 from scorer.gui.tasks import KeptTasks
+from scorer.services.oversight import ReadingSession, TimelineEntry
 
 
 class MonitorWindow(QMainWindow):
@@ -54,8 +55,8 @@ class MonitorWindow(QMainWindow):
         self.ws = workspace
         self.session = session
         self.tasks = KeptTasks()
-        self.sessions: list[dict[str, Any]] = []
-        self.timeline: list[dict[str, Any]] = []
+        self.sessions: list[ReadingSession] = []
+        self.timeline: list[TimelineEntry] = []
         self.closed = False
 
         self.user = QComboBox(self)
@@ -159,12 +160,12 @@ class MonitorWindow(QMainWindow):
             failed=self._failed,
         )
 
-    def _sessions_loaded(self, rows: list[dict[str, Any]]) -> None:
+    def _sessions_loaded(self, rows: list[ReadingSession]) -> None:
         if self._gone():
             return
         self.sessions = rows
         known = {self.user.itemData(i) for i in range(self.user.count())}
-        for name in sorted({r["user"] for r in rows} - known):
+        for name in sorted({r.user for r in rows} - known):
             self.user.addItem(name, name)
         fill_table(
             self.sessions_table,
@@ -181,15 +182,15 @@ class MonitorWindow(QMainWindow):
             ),
             [
                 [
-                    r["start"][:19].replace("T", " "),
-                    r["end"][:19].replace("T", " "),
-                    r["user"],
-                    r["cases_opened"],
-                    round(r["seconds_on_cases"] / 60, 1),
-                    r["images_viewed"],
-                    "" if r["seconds_per_image"] is None else r["seconds_per_image"],
-                    r["events"],
-                    r["ended"],
+                    r.start[:19].replace("T", " "),
+                    r.end[:19].replace("T", " "),
+                    r.user,
+                    r.cases_opened,
+                    round(r.seconds_on_cases / 60, 1),
+                    r.images_viewed,
+                    "" if r.seconds_per_image is None else r.seconds_per_image,
+                    r.events,
+                    r.ended,
                 ]
                 for r in rows
             ],
@@ -197,7 +198,7 @@ class MonitorWindow(QMainWindow):
         self.status.setText(f"{len(rows)} session(s).")
         self.sessionsLoaded.emit(len(rows))
 
-    def selected_session(self) -> dict[str, Any] | None:
+    def selected_session(self) -> ReadingSession | None:
         rows = self.sessions_table.selectionModel().selectedRows()
         if not rows:
             return None
@@ -211,12 +212,12 @@ class MonitorWindow(QMainWindow):
         self.tasks.run(
             self.ws.oversight.session_timeline,
             self.session,
-            chosen["session"],
+            chosen.session,
             done=self._timeline_loaded,
             failed=self._failed,
         )
 
-    def _timeline_loaded(self, rows: list[dict[str, Any]]) -> None:
+    def _timeline_loaded(self, rows: list[TimelineEntry]) -> None:
         if self._gone():
             return
         self.timeline = rows
@@ -225,12 +226,12 @@ class MonitorWindow(QMainWindow):
             ("At", "Source", "What", "Subject", "Detail", "Reason"),
             [
                 [
-                    r["at"][:23].replace("T", " "),
-                    r["source"],
-                    r["what"],
-                    r["subject"],
-                    _detail_text(r["detail"]),
-                    r["reason"],
+                    r.at[:23].replace("T", " "),
+                    r.source,
+                    r.what,
+                    r.subject,
+                    _detail_text(r.detail),
+                    r.reason,
                 ]
                 for r in rows
             ],
@@ -265,7 +266,7 @@ class MonitorWindow(QMainWindow):
                 write(ws.oversight.audit_document(s), path)
                 return str(path)
             assert chosen is not None
-            doc = ws.oversight.session_document(s, chosen["session"])
+            doc = ws.oversight.session_document(s, chosen.session)
             if fmt == "pdf":
                 write(doc, path)
             else:  # texts a spreadsheet shows as text, never runs as a formula
@@ -330,7 +331,7 @@ def _preview_window(built: tuple[Any, Any], _args: Namespace) -> MonitorWindow:
     def pick(n: int) -> None:
         if n and not window.timeline:
             # The busiest session: a reader's, with scores and signatures.
-            busiest = max(range(n), key=lambda i: window.sessions[i]["events"])
+            busiest = max(range(n), key=lambda i: window.sessions[i].events)
             for row in range(n):
                 item = window.sessions_table.item(row, 0)
                 if item is not None and int(item.data(Qt.ItemDataRole.UserRole)) == busiest:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, ClassVar
 
 from scorer.core.cells import csv_row, csv_text
+from scorer.core.json_value import JsonValue
 from scorer.core.methods import builtin_methods, get_method
 from scorer.core.reads import Read as CoreRead
 from scorer.core.readscsv import ReadsCsvError, format_reads_csv, parse_reads_csv
@@ -30,6 +31,9 @@ from scorer.services.oversight import blinded_text
 from scorer.services.validation import check_username
 from scorer.store import repository as repo
 
+if TYPE_CHECKING:
+    from scorer.reports.document import Document
+
 
 def same_read(a: CoreRead, b: CoreRead) -> bool:
     return replace(a, read_id="") == replace(b, read_id="")
@@ -42,10 +46,32 @@ def total_cell(value: float | None) -> str:
     return f"{value:.0f}" if abs(value - round(value)) < 1e-9 else f"{value:.6f}"
 
 
-def to_json_text(doc: Any) -> str:
+def to_json_text(doc: Document) -> str:
     from scorer.reports.document import to_json
 
     return str(to_json(doc))
+
+
+@dataclass(frozen=True)
+class ReadsManifest:
+    """What a reads export carries beside it (``reads.csv.manifest.json``): the trial, its lock
+    signature when locked, the protocol settings, the audit head and the CSV's SHA-256 —
+    what `scorer report endpoints` checks before it uses an export."""
+
+    kind: ClassVar[str] = "scorer reads export"
+    trial: str
+    sha256: str
+    blinded: bool
+    locked: bool
+    lock: dict[str, JsonValue] | None  # the lock's signature: id, by, at, meaning, hash
+    protocol: dict[str, JsonValue]  # Protocol.to_dict()
+    audit_head: dict[str, JsonValue]  # rows, MAC
+    exported_by: str
+    exported_at: str
+
+    def to_dict(self) -> dict[str, JsonValue]:
+        """The manifest as written to its JSON file ("kind" first, then the fields in order)."""
+        return {"kind": self.kind, **asdict(self)}
 
 
 class ExchangeService(Service):
@@ -138,25 +164,24 @@ class ExchangeService(Service):
     @operation("coordinator", write=True)
     def export_reads_with_manifest(
         self, op: Op, trial: str, blinded: bool = False
-    ) -> tuple[str, dict[str, Any]]:
+    ) -> tuple[str, ReadsManifest]:
         """The reads CSV and its manifest: trial, lock signature (when locked), protocol
         settings, the audit head and the CSV's SHA-256 — what `scorer report endpoints`
         checks before it uses an export."""
         text = self._export_reads(op, trial, blinded)
         db = op.db
         t = find_trial(db, trial)
-        manifest = {
-            "kind": "scorer reads export",
-            "trial": trial,
-            "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
-            "blinded": blinded,
-            "locked": bool(t.locked),
-            "lock": lock_info(db, t),
-            "protocol": protocol_of(t).to_dict(),
-            "audit_head": chain_head(db),
-            "exported_by": op.user.username,
-            "exported_at": op.now,
-        }
+        manifest = ReadsManifest(
+            trial=trial,
+            sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+            blinded=blinded,
+            locked=bool(t.locked),
+            lock=lock_info(db, t),
+            protocol=protocol_of(t).to_dict(),
+            audit_head=chain_head(db),
+            exported_by=op.user.username,
+            exported_at=op.now,
+        )
         return text, manifest
 
     @operation("coordinator", transaction=False)
@@ -279,7 +304,7 @@ class ExchangeService(Service):
         return text
 
     @operation("coordinator", "monitor", transaction=False)
-    def agreement_report(self, op: Op, trial: str) -> Any:
+    def agreement_report(self, op: Op, trial: str) -> Document:
         """The agreement report (a :class:`scorer.reports.document.Document`) of the trial's
         reads exactly as `scorer export reads --blinded` writes them, with calibration."""
         from scorer.core.progression import parse_threshold
@@ -347,9 +372,9 @@ class ExchangeService(Service):
         text, manifest = self.export_reads_with_manifest(s, trial)
         files: dict[str, bytes] = {
             "reads.csv": text.encode("utf-8"),
-            "reads.csv.manifest.json": (json.dumps(manifest, indent=2) + "\n").encode("utf-8"),
+            "reads.csv.manifest.json": (json.dumps(manifest.to_dict(), indent=2) + "\n").encode(),
             "totals.csv": self.export_totals(s, trial).encode("utf-8"),
-            "protocol.json": (json.dumps(manifest["protocol"], indent=2) + "\n").encode("utf-8"),
+            "protocol.json": (json.dumps(manifest.protocol, indent=2) + "\n").encode("utf-8"),
         }
         doc = self.agreement_report(s, trial)
         with tempfile.TemporaryDirectory() as tmp:

@@ -4,8 +4,11 @@ verification."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Literal
 
+from scorer.core.json_value import JsonValue
 from scorer.services.errors import NotFound
 from scorer.services.lookups import chain_head
 from scorer.services.operation import Op, Service, operation
@@ -13,6 +16,9 @@ from scorer.services.reading import ReadView, content_hash
 from scorer.store import repository as repo
 from scorer.store.audit import Verification
 from scorer.store.database import Session, Store
+
+if TYPE_CHECKING:
+    from scorer.reports.document import Document
 
 #: Keys of audit details that would tell a monitor who the patient is or which visit a
 #: read is: dropped from timelines before unblinding (a monitor sees case codes only).
@@ -23,7 +29,7 @@ BLINDED_KEYS = frozenset(
 )
 
 
-def one_line(value: Any, limit: int = 120) -> str:
+def one_line(value: JsonValue, limit: int = 120) -> str:
     """A detail in one line for a table cell."""
     if value is None:
         return ""
@@ -31,46 +37,104 @@ def one_line(value: Any, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+@dataclass(frozen=True)
+class LoggedEvent:
+    """One row of the event log (a log-in, a case opened, a film viewed, an export)."""
+
+    seq: int
+    at: str
+    username: str
+    session: str
+    kind: str
+    subject: str
+    detail: JsonValue  # the stored detail parsed, None when there is none
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One row of the audit trail; ``old``/``new`` are the stored JSON texts (blinded for a
+    monitor, see :func:`blinded_text`)."""
+
+    seq: int
+    at: str
+    username: str
+    action: str
+    entity: str
+    entity_id: str
+    old: str
+    new: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ReadingSession:
+    """One log-in session from the event log: who, when, the cases opened and the films
+    viewed (``seconds_per_image`` is None when no film was viewed)."""
+
+    session: str
+    user: str
+    start: str
+    end: str
+    cases: tuple[str, ...]
+    seconds_on_cases: float
+    events: int
+    ended: bool
+    cases_opened: int
+    images_viewed: int
+    seconds_per_image: float | None
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One row of a session's timeline: an event, or an audit row its user wrote meanwhile
+    (``detail`` is {"old": ..., "new": ...} when the row changed a value)."""
+
+    at: str
+    source: Literal["event", "audit"]
+    what: str
+    subject: str
+    detail: JsonValue
+    reason: str
+
+
 class OversightService(Service):
     """Reading sessions and timelines, the audit trail and events (blinded for a monitor), and
     verification."""
 
     @operation("monitor", "admin", "coordinator")
-    def events(self, op: Op, username: str | None = None) -> list[dict[str, Any]]:
+    def events(self, op: Op, username: str | None = None) -> list[LoggedEvent]:
         """The event log (log-ins, cases opened, films viewed, exports), of one user or all."""
-        db = op.db
         return [
-            {
-                "seq": e.seq,
-                "at": e.at,
-                "username": e.username,
-                "session": e.session,
-                "kind": e.kind,
-                "subject": e.subject,
-                "detail": json.loads(e.detail) if e.detail else None,
-            }
-            for e in repo.events(db, username)
+            LoggedEvent(
+                seq=e.seq,
+                at=e.at,
+                username=e.username,
+                session=e.session,
+                kind=e.kind,
+                subject=e.subject,
+                detail=json.loads(e.detail) if e.detail else None,
+            )
+            for e in repo.events(op.db, username)
         ]
 
     @operation("monitor", "admin", "coordinator")
-    def audit_trail(self, op: Op) -> list[dict[str, Any]]:
+    def audit_trail(self, op: Op) -> list[AuditEntry]:
         """Every audit row; a monitor's leave out what would tie a case to a patient or a
         visit (see :attr:`BLINDED_KEYS`)."""
         blind = op.user.role == "monitor"
-        db = op.db
         return [
-            {
-                "seq": a.seq,
-                "at": a.at,
-                "username": a.username,
-                "action": a.action,
-                "entity": a.entity,
-                "entity_id": a.entity_id,
-                "old": blinded_text(a.old, blind),
-                "new": blinded_text(a.new, blind),
-                "reason": a.reason,
-            }
-            for a in repo.audit_rows(db)
+            AuditEntry(
+                seq=a.seq,
+                at=a.at,
+                username=a.username,
+                action=a.action,
+                entity=a.entity,
+                entity_id=a.entity_id,
+                old=blinded_text(a.old, blind),
+                new=blinded_text(a.new, blind),
+                reason=a.reason,
+            )
+            for a in repo.audit_rows(op.db)
         ]
 
     @operation("monitor", "coordinator", "admin")
@@ -80,39 +144,40 @@ class OversightService(Service):
         reader: str | None = None,
         day: str | None = None,
         case: str | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[ReadingSession]:
         """Every log-in session from the event log: who, start, end, cases opened, seconds
         on cases, films viewed and seconds per film; filtered by user, day (YYYY-MM-DD of the
         start) or a case code opened."""
         return sessions_of(op.db, reader, day, case)
 
     @operation("monitor", "coordinator", "admin")
-    def session_timeline(self, op: Op, session_id: str) -> list[dict[str, Any]]:
+    def session_timeline(self, op: Op, session_id: str) -> list[TimelineEntry]:
         """One session's timeline: its events (log-in, cases opened and closed, locks,
         exports) and the audit rows its user wrote meanwhile (each score with old → new and
         reason, signatures), in time order. A monitor sees case codes, never patients."""
         return timeline_of(op.db, session_id, blind=op.user.role == "monitor")
 
     @operation("monitor", "coordinator", "admin", transaction=False)
-    def session_document(self, op: Op, session_id: str) -> Any:
+    def session_document(self, op: Op, session_id: str) -> Document:
         """One session's timeline as a report document (CSV, PDF, ...); audited as an export."""
         # Read in one transaction, then record the export in a short write of its own: the
         # document is built in between without holding the lock readers' saves need.
         with self._ctx.read() as db:
             rows = timeline_of(db, session_id, blind=op.user.role == "monitor")
-            info = next((r for r in sessions_of(db) if r["session"] == session_id), None)
+            info = next((r for r in sessions_of(db) if r.session == session_id), None)
         doc = session_report(session_id, rows, info)
-        self._audit_export(op.user, None, f"session {session_id}", json.dumps(rows, sort_keys=True))
+        data = json.dumps([asdict(r) for r in rows], sort_keys=True)
+        self._audit_export(op.user, None, f"session {session_id}", data)
         return doc
 
     @operation("monitor", "coordinator", "admin", transaction=False)
-    def audit_document(self, op: Op) -> Any:
+    def audit_document(self, op: Op) -> Document:
         """The whole audit trail as a report document, with the verification result; audited
         as an export."""
         # Verification and the rows are read first; the export is recorded in a short write.
         result = verify_store(self.store)
         with self._ctx.read() as db:
-            rows = [
+            rows: list[list[str | int]] = [
                 [
                     a.seq,
                     a.at,
@@ -130,61 +195,76 @@ class OversightService(Service):
         return doc
 
 
+@dataclass
+class _SessionTally:
+    """A reading session while the event log is walked: what its events add up to so far."""
+
+    session: str
+    user: str
+    start: str
+    end: str
+    cases: list[str] = field(default_factory=list)
+    seconds_on_cases: float = 0.0
+    images: dict[str, float] = field(default_factory=dict)
+    events: int = 0
+    ended: bool = False
+
+    def summary(self) -> ReadingSession:
+        """The session as reported: counts, and seconds rounded to a tenth."""
+        images = self.images
+        return ReadingSession(
+            session=self.session,
+            user=self.user,
+            start=self.start,
+            end=self.end,
+            cases=tuple(self.cases),
+            seconds_on_cases=round(self.seconds_on_cases, 1),
+            events=self.events,
+            ended=self.ended,
+            cases_opened=len(self.cases),
+            images_viewed=len(images),
+            # Time per image: seconds on screen per film viewed (both films of a pair count).
+            seconds_per_image=round(sum(images.values()) / len(images), 1) if images else None,
+        )
+
+
 def sessions_of(
     db: Session, reader: str | None = None, day: str | None = None, case: str | None = None
-) -> list[dict[str, Any]]:
+) -> list[ReadingSession]:
     """The log-in sessions of the event log, filtered (see OversightService.reading_sessions)."""
-    by: dict[str, dict[str, Any]] = {}
+    by: dict[str, _SessionTally] = {}
     for e in repo.events(db, reader):
         if not e.session:
             continue
-        row = by.setdefault(
-            e.session,
-            {
-                "session": e.session,
-                "user": e.username,
-                "start": e.at,
-                "end": e.at,
-                "cases": [],
-                "seconds_on_cases": 0.0,
-                "images": {},
-                "events": 0,
-                "ended": False,
-            },
-        )
-        row["end"] = e.at
-        row["events"] += 1
-        if e.kind == "case.opened" and e.subject not in row["cases"]:
-            row["cases"].append(e.subject)
+        row = by.setdefault(e.session, _SessionTally(e.session, e.username, e.at, e.at))
+        row.end = e.at
+        row.events += 1
+        if e.kind == "case.opened" and e.subject not in row.cases:
+            row.cases.append(e.subject)
         if e.kind == "case.closed" and e.detail:
-            row["seconds_on_cases"] += float(json.loads(e.detail).get("seconds", 0.0))
+            row.seconds_on_cases += float(json.loads(e.detail).get("seconds", 0.0))
         if e.kind == "image.viewed" and e.detail:
             seconds = float(json.loads(e.detail).get("seconds", 0.0))
-            row["images"][e.subject] = row["images"].get(e.subject, 0.0) + seconds
+            row.images[e.subject] = row.images.get(e.subject, 0.0) + seconds
         if e.kind == "logout":
-            row["ended"] = True
-    out = []
-    for row in by.values():
-        if day and not row["start"].startswith(day):
-            continue
-        if case and case not in row["cases"]:
-            continue
-        row["cases_opened"] = len(row["cases"])
-        row["seconds_on_cases"] = round(row["seconds_on_cases"], 1)
-        images = row.pop("images")
-        row["images_viewed"] = len(images)
-        # Time per image: seconds on screen per film viewed (both films of a pair count).
-        row["seconds_per_image"] = round(sum(images.values()) / len(images), 1) if images else None
-        out.append(row)
-    return sorted(out, key=lambda r: r["start"])
+            row.ended = True
+    out = [
+        row.summary()
+        for row in by.values()
+        if (not day or row.start.startswith(day)) and (not case or case in row.cases)
+    ]
+    return sorted(out, key=lambda r: r.start)
 
 
-def detail(old: str, new: str, blind: bool) -> Any:
-    def load(text: str) -> Any:
+def detail(old: str, new: str, blind: bool) -> JsonValue:
+    """An audit row's old and new values parsed (blinded for a monitor): {"old", "new"} when
+    there was an old value, else the new one alone."""
+
+    def load(text: str) -> JsonValue:
         if not text:
             return None
         try:
-            value = json.loads(text)
+            value: JsonValue = json.loads(text)
         except json.JSONDecodeError:
             return text
         return blinded(value) if blind else value
@@ -193,7 +273,7 @@ def detail(old: str, new: str, blind: bool) -> Any:
     return {"old": o, "new": n} if o is not None else n
 
 
-def blinded(value: Any) -> Any:
+def blinded(value: JsonValue) -> JsonValue:
     """``value`` without the keys a monitor may not see (at any depth)."""
     if isinstance(value, dict):
         return {k: blinded(v) for k, v in value.items() if k not in BLINDED_KEYS}
@@ -207,7 +287,7 @@ def blinded_text(text: str, blind: bool) -> str:
     if not blind or not text:
         return text
     try:
-        value = json.loads(text)
+        value: JsonValue = json.loads(text)
     except json.JSONDecodeError:
         return text
     shown = blinded(value)
@@ -227,7 +307,7 @@ def verify_store(store: Store) -> Verification:
     return result
 
 
-def timeline_of(db: Session, session_id: str, blind: bool) -> list[dict[str, Any]]:
+def timeline_of(db: Session, session_id: str, blind: bool) -> list[TimelineEntry]:
     """One session's events and its user's audit rows meanwhile, in time order (see
     OversightService.session_timeline); ``blind`` for a monitor."""
     events = [e for e in repo.events(db) if e.session == session_id]
@@ -235,15 +315,15 @@ def timeline_of(db: Session, session_id: str, blind: bool) -> list[dict[str, Any
         raise NotFound(f"no session {session_id!r}")
     user, start, end = events[0].username, events[0].at, events[-1].at
     case_of_read = repo.case_codes_of_reads(db)
-    rows: list[dict[str, Any]] = [
-        {
-            "at": e.at,
-            "source": "event",
-            "what": e.kind,
-            "subject": e.subject,
-            "detail": json.loads(e.detail) if e.detail else None,
-            "reason": "",
-        }
+    rows = [
+        TimelineEntry(
+            at=e.at,
+            source="event",
+            what=e.kind,
+            subject=e.subject,
+            detail=json.loads(e.detail) if e.detail else None,
+            reason="",
+        )
         for e in events
     ]
     for a in repo.audit_rows(db):
@@ -255,48 +335,46 @@ def timeline_of(db: Session, session_id: str, blind: bool) -> list[dict[str, Any
         elif a.entity == "patient" and blind:
             subject = "(a patient)"
         rows.append(
-            {
-                "at": a.at,
-                "source": "audit",
-                "what": a.action,
-                "subject": subject,
-                "detail": detail(a.old, a.new, blind),
-                "reason": a.reason,
-            }
+            TimelineEntry(
+                at=a.at,
+                source="audit",
+                what=a.action,
+                subject=subject,
+                detail=detail(a.old, a.new, blind),
+                reason=a.reason,
+            )
         )
-    return sorted(rows, key=lambda r: (r["at"], r["source"] != "event"))
+    return sorted(rows, key=lambda r: (r.at, r.source != "event"))
 
 
-def session_report(session_id: str, rows: list[dict[str, Any]], info: dict[str, Any] | None) -> Any:
-    """One session's timeline as a report document."""
+def session_report(
+    session_id: str, rows: list[TimelineEntry], info: ReadingSession | None
+) -> Document:
+    """One session's timeline as a report document (its JSON data: the rows as dicts)."""
     from scorer.reports.document import Document, Section, Table
-
-    def fact(key: str) -> str:
-        return str(info[key] if info else "")
 
     table = Table(
         "Timeline",
         f"Events and audit rows of the session (n = {len(rows)})",
         ["At", "Source", "What", "Subject", "Detail", "Reason"],
-        [
-            [r["at"], r["source"], r["what"], r["subject"], one_line(r["detail"]), r["reason"]]
-            for r in rows
-        ],
+        [[r.at, r.source, r.what, r.subject, one_line(r.detail), r.reason] for r in rows],
     )
     return Document(
         f"Reading session {session_id[:8]}",
         [
-            ("User", fact("user")),
-            ("Start", fact("start")),
-            ("End", fact("end")),
-            ("Cases opened", fact("cases_opened")),
+            ("User", info.user if info else ""),
+            ("Start", info.start if info else ""),
+            ("End", info.end if info else ""),
+            ("Cases opened", str(info.cases_opened) if info else ""),
         ],
         [Section("Timeline", [table])],
-        {"timeline": rows},
+        {"timeline": [asdict(r) for r in rows]},
     )
 
 
-def trail_report(rows: list[list[Any]], head: dict[str, Any], result: Verification) -> Any:
+def trail_report(
+    rows: list[list[str | int]], head: Mapping[str, object], result: Verification
+) -> Document:
     """The audit trail's rows as a report document, with the verification result."""
     from scorer.reports.document import Document, Paragraph, Section, Table
 

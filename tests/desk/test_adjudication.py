@@ -96,10 +96,10 @@ def test_exactly_the_expected_patients_are_queued(desk: Desk, rule: str) -> None
     # Running it again queues nobody twice.
     assert desk.ws.adjudication.update_adjudication(desk.coord, "ADJ").queued == 0
     trail = desk.ws.oversight.audit_trail(desk.coord)
-    queued = [r for r in trail if r["action"] == "adjudication.queue"]
-    assert {by_code[r["entity_id"]] for r in queued} == expected
+    queued = [r for r in trail if r.action == "adjudication.queue"]
+    assert {by_code[r.entity_id] for r in queued} == expected
     assert all(
-        json.loads(r["new"])["rule"]["trigger"] == settings["adjudication_trigger"] for r in queued
+        json.loads(r.new)["rule"]["trigger"] == settings["adjudication_trigger"] for r in queued
     )
     # A monitor sees the queue without patients or changes.
     mona = desk.user("mona", "monitor")
@@ -187,6 +187,6 @@ def test_final_scores_follow_the_rule_with_its_tie_break(desk: Desk, final_rule:
         assert result["final_totals"]["W52"] == pytest.approx(FINAL[final_rule][real], abs=1e-6)
         if final_rule in CHOSEN:
             assert result["reads"] == CHOSEN[final_rule][real]
-    results = [r for r in ws.oversight.audit_trail(coord) if r["action"] == "adjudication.result"]
+    results = [r for r in ws.oversight.audit_trail(coord) if r.action == "adjudication.result"]
     assert len(results) == 3
     assert ws.verify().ok

@@ -118,7 +118,7 @@ def test_calibration_feedback_agreement_and_release(desk: Desk) -> None:
     assert sorted(opened["reads"]) == ["A", "B"]
     with pytest.raises(InvalidInput, match="released already"):
         ws.calibration.release_reader(coord, "CAL", "rita", "again")
-    assert [a["action"] for a in ws.oversight.audit_trail(coord)].count("reader.release") == 1
+    assert [a.action for a in ws.oversight.audit_trail(coord)].count("reader.release") == 1
 
 
 def test_release_waits_for_every_calibration_case(desk: Desk) -> None:

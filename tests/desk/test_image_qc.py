@@ -85,9 +85,9 @@ def test_a_reassigned_image_moves_to_the_right_case_for_every_reader(
         assert moving.code not in set().union(*images_of(ws, s, cases[a]).values())
         assert moving.code in images_of(ws, s, cases[b])["W24"]
         assert moving.code not in images_of(ws, s, cases[b])["W0"]
-    (row,) = [r for r in ws.oversight.audit_trail(coord) if r["action"] == "image.reassign"]
-    assert row["reason"] == "film labelled for the wrong subject"
-    assert f'"patient": "{a}"' in row["old"] or f'"patient":"{a}"' in row["old"]
+    (row,) = [r for r in ws.oversight.audit_trail(coord) if r.action == "image.reassign"]
+    assert row.reason == "film labelled for the wrong subject"
+    assert f'"patient": "{a}"' in row.old or f'"patient":"{a}"' in row.old
     # Regions too: a hands film marked as feet only.
     out = ws.images.reassign_image(coord, moving.code, "wrong regions", regions=["LF"])
     assert out.regions == ("LF",)
@@ -166,9 +166,9 @@ def test_masked_pixels_are_black_for_readers_and_untouched_in_the_original(
     mask = np.ones(before.shape, dtype=bool)
     mask[y : y + h, x : x + w] = False
     assert np.array_equal(before[mask], pixels[mask])
-    (audit,) = [r for r in ws.oversight.audit_trail(coord) if r["action"] == "image.mask"]
-    assert json.loads(audit["new"])["rectangles"] == [[20, 30, 60, 25]]
-    assert audit["reason"] == "burned-in patient name"
+    (audit,) = [r for r in ws.oversight.audit_trail(coord) if r.action == "image.mask"]
+    assert json.loads(audit.new)["rectangles"] == [[20, 30, 60, 25]]
+    assert audit.reason == "burned-in patient name"
 
 
 def test_a_region_without_an_image_is_not_assessable_for_every_reader(

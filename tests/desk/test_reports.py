@@ -96,8 +96,8 @@ def test_the_report_equals_scorer_analyze_on_the_exported_csv(desk: Desk, tmp_pa
     assert all("n =" in f.caption for f in doc.figures())
     assert all("n" in t.caption for t in doc.tables())
     # The report is audited with the audit head it was made at.
-    rows = [r for r in ws.oversight.audit_trail(coord) if r["action"] == "export"]
-    assert any(json.loads(r["new"])["what"] == "agreement report" for r in rows)
+    rows = [r for r in ws.oversight.audit_trail(coord) if r.action == "export"]
+    assert any(json.loads(r.new)["what"] == "agreement report" for r in rows)
 
 
 @pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="pdftoppm (poppler-utils) missing")
@@ -147,8 +147,8 @@ def test_exports_carry_the_audit_head_and_the_package_checksums_hold(
     build(desk, rereads=False)
     ws, coord = desk.ws, desk.coord
     text, manifest = ws.exchange.export_reads_with_manifest(coord, "REP")
-    assert manifest["sha256"] == hashlib.sha256(text.encode()).hexdigest()
-    assert manifest["audit_head"]["rows"] > 0 and not manifest["locked"]
+    assert manifest.sha256 == hashlib.sha256(text.encode()).hexdigest()
+    assert manifest.audit_head["rows"] > 0 and not manifest.locked
     totals = ws.exchange.export_totals(coord, "REP").splitlines()
     header = totals[0].split(",")
     rows = [dict(zip(header, ln.split(","), strict=True)) for ln in totals[1:]]
@@ -160,9 +160,7 @@ def test_exports_carry_the_audit_head_and_the_package_checksums_hold(
     audit = ws.exchange.export_audit(coord).splitlines()
     assert audit[0].startswith("seq,at,username,action")
     whats = [
-        json.loads(r["new"])["what"]
-        for r in ws.oversight.audit_trail(coord)
-        if r["action"] == "export"
+        json.loads(r.new)["what"] for r in ws.oversight.audit_trail(coord) if r.action == "export"
     ]
     assert "totals" in whats and "audit trail" in whats
     with pytest.raises(Exception, match="not locked"):

@@ -139,9 +139,9 @@ def test_an_image_is_masked_by_drawing_on_it(
     (audit,) = [
         r
         for r in ws.oversight.audit_trail(coord)
-        if r["action"] == "image.mask" and r["entity_id"] == code
+        if r.action == "image.mask" and r.entity_id == code
     ]
-    assert list(rect) in json.loads(audit["new"])["rectangles"]
+    assert list(rect) in json.loads(audit.new)["rectangles"]
     qtbot.waitUntil(lambda: cells(window.images.table)[0][5] == "yes", timeout=10000)
 
 

@@ -74,11 +74,11 @@ def test_receiving_from_the_desk(qtbot: QtBot, desk: Desk, tmp_path: Path) -> No
     window.close()
     assert not receiver.running
 
-    actions = [e["action"] for e in desk.ws.oversight.audit_trail(desk.s)]
+    actions = [e.action for e in desk.ws.oversight.audit_trail(desk.s)]
     assert actions.count("dicom.receive.start") == 2
     assert actions.count("dicom.receive.stop") == 2
     assoc = [
-        json.loads(str(e["new"])) for e in desk.ws.oversight.audit_trail(desk.s)
-        if e["action"] == "dicom.association"
+        json.loads(str(e.new)) for e in desk.ws.oversight.audit_trail(desk.s)
+        if e.action == "dicom.association"
     ]  # fmt: skip
     assert assoc and assoc[0]["calling_aet"] == "MODALITY1" and assoc[0]["received"] == 2

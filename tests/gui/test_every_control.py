@@ -582,7 +582,7 @@ def test_every_control_of_the_monitor(
     with qtbot.waitSignal(window.sessionsLoaded, timeout=30_000):
         window.show()
     walker.settle()
-    assert any(s["user"] == "rita" for s in window.sessions)
+    assert any(s.user == "rita" for s in window.sessions)
 
     def select_the_readers_session() -> None:
         """The monitor picks the reader's session (reloading the sessions clears it)."""

@@ -62,19 +62,19 @@ def test_sessions_timelines_filters_and_exports(
         window.show()
     assert ok.args == [True] and "verifies" in window.verification.text()
     qtbot.waitUntil(lambda: bool(window.sessions), timeout=20000)
-    rita = [s for s in window.sessions if s["user"] == "rita"]
-    assert len(rita) == 1 and rita[0]["cases_opened"] == 4
+    rita = [s for s in window.sessions if s.user == "rita"]
+    assert len(rita) == 1 and rita[0].cases_opened == 4
     # Filter by user, by day, by case code.
     window.user.setCurrentIndex(window.user.findData("rita"))
     with qtbot.waitSignal(window.sessionsLoaded, timeout=20000) as n:
         window.load_sessions()
     assert n.args == [1]
-    case = rita[0]["cases"][0]
+    case = rita[0].cases[0]
     window.user.setCurrentIndex(0)
     window.case.setText(case)
     with qtbot.waitSignal(window.sessionsLoaded, timeout=20000) as n:
         window.load_sessions()
-    assert {s["user"] for s in window.sessions} == {"rita"}
+    assert {s.user for s in window.sessions} == {"rita"}
     window.case.setText("")
     window.day.setText("1999-01-01")
     with qtbot.waitSignal(window.sessionsLoaded, timeout=20000) as n:
@@ -86,10 +86,10 @@ def test_sessions_timelines_filters_and_exports(
         window.load_sessions()
     with qtbot.waitSignal(window.timelineLoaded, timeout=20000):
         window.sessions_table.selectRow(0)
-    whats = [r["what"] for r in window.timeline]
+    whats = [r.what for r in window.timeline]
     assert whats[0] == "login" and "case.opened" in whats and "read.sign" in whats
-    scores = [r for r in window.timeline if r["what"] == "score.set"]
-    assert scores and all(r["subject"].startswith("case ") for r in scores)
+    scores = [r for r in window.timeline if r.what == "score.set"]
+    assert scores and all(r.subject.startswith("case ") for r in scores)
     # Case codes only: no patient code, real ID or visit label anywhere in the timeline.
     patients = {p.code for p in ws.trials.list_patients(coord, "DEMO-RA")}
     real = {p.real_id for p in ws.trials.list_patients(coord, "DEMO-RA")}
@@ -115,9 +115,7 @@ def test_sessions_timelines_filters_and_exports(
     )
     assert dump(ws) == before  # the monitor changed no trial data
     exports = [
-        r
-        for r in ws.oversight.audit_trail(coord)
-        if r["action"] == "export" and r["username"] == "mona"
+        r for r in ws.oversight.audit_trail(coord) if r.action == "export" and r.username == "mona"
     ]
     assert len(exports) == 3  # each export audited
     window.close()

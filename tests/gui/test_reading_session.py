@@ -137,9 +137,9 @@ def test_log_in_score_a_paired_case_from_the_keyboard_sign_and_go_on(
         want = {a: v for (lt, a), v in expected.items() if lt == letter}
         assert stored == want
     trail = ws.oversight.audit_trail(coordinator)
-    sets = [r for r in trail if r["action"] == "score.set" and r["entity_id"] in reads.values()]
+    sets = [r for r in trail if r.action == "score.set" and r.entity_id in reads.values()]
     assert len(sets) == 3 * 86  # every entry audited on its own row
-    signs = [r for r in trail if r["action"] == "read.sign" and r["entity_id"] in reads.values()]
+    signs = [r for r in trail if r.action == "read.sign" and r.entity_id in reads.values()]
     assert len(signs) == 3
     assert ws.verify().ok
     window.close()
@@ -203,10 +203,10 @@ def test_a_signed_case_is_read_only_until_reopened_with_a_reason(
     voids = [
         r
         for r in ws.oversight.audit_trail(coordinator)
-        if r["action"] == "read.void_signature" and r["entity_id"] in model.reads.values()
+        if r.action == "read.void_signature" and r.entity_id in model.reads.values()
     ]
     assert len(voids) == 3
-    assert {v["reason"] for v in voids} == {"LH MCP1 erosion entered on the wrong joint"}
+    assert {v.reason for v in voids} == {"LH MCP1 erosion entered on the wrong joint"}
     # Sign again: password only (the session's first signature has been given).
     with qtbot.waitSignal(window.caseSigned, timeout=20000):
         sign_with_dialog(qtbot, window, SAMPLE_READER_PASSWORD)
@@ -443,23 +443,21 @@ def test_time_on_each_film_is_logged_paused_while_locked_and_shown_per_session(
     window.close()
 
     coordinator = ws.accounts.login(*COORDINATOR)
-    events = [e for e in ws.oversight.events(coordinator, SAMPLE_READER) if e["session"]]
-    viewed = [e for e in events if e["kind"] == "image.viewed"]
+    events = [e for e in ws.oversight.events(coordinator, SAMPLE_READER) if e.session]
+    viewed = [e for e in events if e.kind == "image.viewed"]
     by_image: dict[str, float] = {}
     for e in viewed:
-        assert e["detail"]["case_code"] in (first, window.current_code)
-        by_image[e["subject"]] = by_image.get(e["subject"], 0.0) + e["detail"]["seconds"]
+        assert e.detail["case_code"] in (first, window.current_code)
+        by_image[e.subject] = by_image.get(e.subject, 0.0) + e.detail["seconds"]
     for code in hands:  # on screen from t0 to t1, not after
         assert 0.6 <= by_image[code] <= (t1 - t0) + 0.2, (code, by_image, t1 - t0)
     for code in feet:  # from t1 to t4 less the time locked (at least t3 - t2)
         assert 0.6 <= by_image[code] <= (t4 - t1) - (t3 - t2) + 0.2, (code, by_image)
-    closed = [e for e in events if e["kind"] == "case.closed" and e["subject"] == first]
-    assert closed and sum(e["detail"]["seconds"] for e in closed) >= 1.3
+    closed = [e for e in events if e.kind == "case.closed" and e.subject == first]
+    assert closed and sum(e.detail["seconds"] for e in closed) >= 1.3
     (row,) = ws.oversight.reading_sessions(coordinator, SAMPLE_READER)
-    assert row["images_viewed"] == len(by_image) >= 6
-    assert row["seconds_per_image"] == pytest.approx(
-        sum(by_image.values()) / len(by_image), abs=0.05
-    )
+    assert row.images_viewed == len(by_image) >= 6
+    assert row.seconds_per_image == pytest.approx(sum(by_image.values()) / len(by_image), abs=0.05)
 
 
 def test_session_security_end_to_end_lockout_through_the_workstation(
@@ -511,10 +509,10 @@ def test_session_security_end_to_end_lockout_through_the_workstation(
         len(ws.reading.get_read(coordinator, code).scores) for code in window.model.reads.values()
     ]
     assert sum(stored) == 1, stored  # the entry made before the lock is kept
-    trail = [r for r in ws.oversight.audit_trail(coordinator) if r["entity_id"] == SAMPLE_READER]
-    failures = [r for r in trail if r["action"] == "user.login_failed"]
+    trail = [r for r in ws.oversight.audit_trail(coordinator) if r.entity_id == SAMPLE_READER]
+    failures = [r for r in trail if r.action == "user.login_failed"]
     assert len(failures) == 1 + attempts  # the log-in typo and every unlock failure
-    assert [r["action"] for r in trail].count("user.lockout") == 1
+    assert [r.action for r in trail].count("user.lockout") == 1
     from scorer.workspace import AuthError
 
     with pytest.raises(AuthError, match="locked"):

@@ -216,10 +216,10 @@ def test_a_paired_case_is_scored_from_the_keyboard_and_stored_as_typed(
     trail = [
         row
         for row in sample.workspace.oversight.audit_trail(sample.coordinator)
-        if row["action"] in ("score.set", "score.clear") and row["entity_id"] in codes
+        if row.action in ("score.set", "score.clear") and row.entity_id in codes
     ]
     assert len(trail) == writes == model.writes
-    reasons = [(row["action"], row["reason"]) for row in trail]
+    reasons = [(row.action, row.reason) for row in trail]
     assert reasons.count(("score.clear", "undo")) == 1  # undo of a first entry
     assert reasons.count(("score.set", "undo")) == 1  # undo of a change
     assert reasons.count(("score.set", "redo")) == 1

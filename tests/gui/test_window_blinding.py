@@ -31,6 +31,7 @@ from scorer.core.reads import AreaScore
 from scorer.demo import TRIAL
 from scorer.gui.desk import DeskWindow
 from scorer.gui.monitor import MonitorWindow
+from scorer.services.oversight import TimelineEntry
 from scorer.workspace import Workspace
 from tests.blinding import build_mini_demo, deidentified_away, planted, visible_texts
 
@@ -88,14 +89,14 @@ def test_the_monitor_sees_case_codes_only(
         window.show()
     qtbot.waitUntil(lambda: bool(window.sessions), timeout=20000)
     texts = visible_texts(window)
-    users = {s["user"] for s in window.sessions}
+    users = {s.user for s in window.sessions}
     assert {"reader1", "reader2", "reader3", "coord"} <= users
     whats: set[str] = set()
-    rows: list[dict[str, Any]] = []
+    rows: list[TimelineEntry] = []
     for row in range(len(window.sessions)):
         with qtbot.waitSignal(window.timelineLoaded, timeout=20000):
             window.sessions_table.selectRow(row)
-        whats |= {r["what"] for r in window.timeline}
+        whats |= {r.what for r in window.timeline}
         rows += window.timeline
         texts += visible_texts(window)
     # Every kind of row was seen: log-ins, cases, scores with old → new, notes, signatures.
@@ -103,7 +104,7 @@ def test_the_monitor_sees_case_codes_only(
     changed = [
         r
         for r in rows
-        if r["what"] == "score.set" and isinstance(r["detail"], dict) and "old" in r["detail"]
+        if r.what == "score.set" and isinstance(r.detail, dict) and "old" in r.detail
     ]
     lines: list[str] = []
     for what, fmt in (("session", "csv"), ("session", "pdf"), ("trail", "csv"), ("trail", "pdf")):
@@ -129,7 +130,7 @@ def test_the_monitor_sees_case_codes_only(
     # No case, read or image is tied to its visit: visit labels appear only where the
     # coordinator set up the protocol's schedule (which the trial's settings show anyway).
     assert rows and lines
-    for item in [repr(r) for r in rows if r["what"] not in PROTOCOL_ROWS] + [
+    for item in [repr(r) for r in rows if r.what not in PROTOCOL_ROWS] + [
         line for line in lines if not any(f",{w}," in line for w in PROTOCOL_ROWS)
     ]:
         assert not VISIT_WORDS.search(item), item

@@ -350,11 +350,11 @@ def test_reissue_rewrites_an_old_style_trials_copies_under_the_current_rules(
             assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0
     assert len(studies) == 2 and "2.25.1111" not in studies
     trail = [
-        r for r in ws.oversight.audit_trail(s) if r["action"] in ("image.reissue", "images.reissue")
+        r for r in ws.oversight.audit_trail(s) if r.action in ("image.reissue", "images.reissue")
     ]
-    assert sorted(r["entity_id"] for r in trail if r["action"] == "image.reissue") == sorted(codes)
-    (trial_row,) = [r for r in trail if r["action"] == "images.reissue"]
-    assert json.loads(trial_row["new"]) == {"images": 2, "masked": 1}
+    assert sorted(r.entity_id for r in trail if r.action == "image.reissue") == sorted(codes)
+    (trial_row,) = [r for r in trail if r.action == "images.reissue"]
+    assert json.loads(trial_row.new) == {"images": 2, "masked": 1}
     assert ws.verify().ok
 
 

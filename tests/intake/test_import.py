@@ -304,8 +304,8 @@ def test_importing_again_changes_nothing(desk: Desk, tmp_path: Path) -> None:
     write(ds, tmp_path / "in2" / "a-changed.dcm")
     res = desk.ws.images.import_images(desk.s, "T1", [tmp_path / "in2"]).to_dict()
     assert res["refused"] == 1 and "SOP Instance UID" in res["files"][0]["reason"]
-    trail = [e for e in desk.ws.oversight.audit_trail(desk.s) if e["action"] == "images.import"]
-    assert [json.loads(e["new"])["imported"] for e in trail] == [2, 0, 0]
+    trail = [e for e in desk.ws.oversight.audit_trail(desk.s) if e.action == "images.import"]
+    assert [json.loads(e.new)["imported"] for e in trail] == [2, 0, 0]
     assert desk.ws.verify().ok
 
 

@@ -85,6 +85,6 @@ def test_reissue_reads_originals_without_preamble_or_file_meta(
             assert "Doe" not in str(copy.get("PatientName", ""))
             assert copy.get("PatientID") != "RE-1" and "StudyDate" not in copy
         trail = [r for r in ws2.oversight.audit_trail(ws2.accounts.login("cora", COORD_PW))]
-        assert sum(r["action"] == "image.reissue" for r in trail) == 3
+        assert sum(r.action == "image.reissue" for r in trail) == 3
     finally:
         ws2.close()

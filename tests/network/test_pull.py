@@ -89,8 +89,8 @@ def test_pull_by_c_get_imports_the_patients_studies(
     assert len(images) == 4
     assert sorted(i.visit for i in images) == ["W0", "W0", "W0", "W52"]
     assert len({i.patient for i in images}) == 1
-    pulls = [e for e in ws.oversight.audit_trail(s) if e["action"] == "dicom.pull"]
-    assert len(pulls) == 1 and json.loads(str(pulls[0]["new"]))["imported"] == 4
+    pulls = [e for e in ws.oversight.audit_trail(s) if e.action == "dicom.pull"]
+    assert len(pulls) == 1 and json.loads(str(pulls[0].new))["imported"] == 4
     ws.close()
     # Pulling again brings nothing new: the same files are duplicates.
     again = run_pull(desk, "--from", pacs.address, "--patient", "SYN-PACS-1", "--format", "json")

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -75,9 +76,9 @@ def trail(desk: Desk, action: str, at_least: int = 1) -> list[dict[str, Any]]:
     deadline = time.monotonic() + 15
     while True:
         rows = [
-            {**e, "new": json.loads(str(e["new"])) if e["new"] else {}}
+            {**asdict(e), "new": json.loads(str(e.new)) if e.new else {}}
             for e in desk.ws.oversight.audit_trail(desk.s)
-            if e["action"] == action
+            if e.action == action
         ]
         if len(rows) >= at_least or time.monotonic() > deadline:
             return rows
@@ -334,7 +335,7 @@ def test_the_command_runs_until_sigterm_and_leaves_nothing_half_imported(
             assert loc.image_file(r.original_path, original=True).is_file()
     on_disk = {p.resolve() for p in loc.readers_store.rglob("*") if p.is_file()}
     assert on_disk == named
-    actions = [e["action"] for e in ws.oversight.audit_trail(s)]
+    actions = [e.action for e in ws.oversight.audit_trail(s)]
     assert actions.count("dicom.receive.start") == 1 and actions.count("dicom.receive.stop") == 1
     assert "dicom.association" in actions
     check = ws.verify()

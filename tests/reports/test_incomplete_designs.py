@@ -424,8 +424,8 @@ def test_demo_with_reader3s_one_case_gives_finite_labelled_iccs_and_an_sdc(
     )
     assert value == round(sdc["value"], 6)
     assert ws.trials.trial_settings(coord, trial).protocol.frozen_sdc == value
-    row = [r for r in ws.oversight.audit_trail(coord) if r["action"] == "trial.setting"][-1]
-    new = json.loads(row["new"])
+    row = [r for r in ws.oversight.audit_trail(coord) if r.action == "trial.setting"][-1]
+    new = json.loads(row.new)
     assert new["frozen_sdc"] == value
     assert new["basis"] == {"readers": ["reader1", "reader2"], "n": 12, "k": 2, "level": 95}
 

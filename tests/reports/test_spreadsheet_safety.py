@@ -249,7 +249,8 @@ def test_every_export_opens_as_text(trial: dict[str, Any], tmp_path: Path, qtbot
 
     # The endpoint report's XLSX, through `scorer report endpoints`: the arms are texts.
     (tmp_path / "reads.csv").write_text(reads_text, encoding="utf-8")
-    (tmp_path / "reads.csv.manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    manifest_json = json.dumps(manifest.to_dict())
+    (tmp_path / "reads.csv.manifest.json").write_text(manifest_json, encoding="utf-8")
     with (tmp_path / "arms.csv").open("w", newline="", encoding="utf-8") as fh:
         csv.writer(fh).writerows([("patient", "arm"), *ARMS.items()])
     with contextlib.redirect_stdout(io.StringIO()):
@@ -288,11 +289,11 @@ def test_every_export_opens_as_text(trial: dict[str, Any], tmp_path: Path, qtbot
     with qtbot.waitSignal(window.sessionsLoaded, timeout=20000):
         window.load_sessions()
     sid = trial["rcmd"].id
-    row = next(i for i, r in enumerate(window.sessions) if r["session"] == sid)
+    row = next(i for i, r in enumerate(window.sessions) if r.session == sid)
     with qtbot.waitSignal(window.timelineLoaded, timeout=20000):
         window.sessions_table.selectRow(row)
     chosen = window.selected_session()
-    assert chosen is not None and chosen["session"] == sid
+    assert chosen is not None and chosen.session == sid
     for what in ("session", "trail"):
         with qtbot.waitSignal(window.exported, timeout=60000):
             window.export(what, "csv", tmp_path / f"monitor-{what}.csv")

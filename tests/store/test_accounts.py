@@ -18,6 +18,7 @@ import pytest
 from argon2 import PasswordHasher
 
 from scorer.core.reads import AreaScore
+from scorer.services.oversight import AuditEntry
 from scorer.workspace import (
     AuthError,
     InvalidInput,
@@ -49,13 +50,9 @@ def _user(c: Any, username: str) -> dict[str, Any]:
     return dict(zip(keys, rows[0], strict=True))
 
 
-def _audit(ws: Workspace, admin: UserSession, action: str, who: str) -> list[dict[str, Any]]:
+def _audit(ws: Workspace, admin: UserSession, action: str, who: str) -> list[AuditEntry]:
     """Audit rows of one action about one user, as the admin sees them."""
-    return [
-        a
-        for a in ws.oversight.audit_trail(admin)
-        if a["action"] == action and a["entity_id"] == who
-    ]
+    return [a for a in ws.oversight.audit_trail(admin) if a.action == action and a.entity_id == who]
 
 
 def _events(c: Any, kind: str, username: str) -> list[tuple[Any, ...]]:
@@ -92,15 +89,13 @@ def test_initialize_creates_the_first_admin_who_need_not_change_password(
         ]
         # The admin works at once: no password change first.
         ws.accounts.add_user(s, "rita", "Rita Reader", "reader", "Tulip-Garden-2024")
-        actions = [
-            (a["action"], a["entity_id"], a["username"]) for a in ws.oversight.audit_trail(s)
-        ]
+        actions = [(a.action, a.entity_id, a.username) for a in ws.oversight.audit_trail(s)]
         assert actions == [
             ("database.init", "1", "ada"),
             ("user.add", "ada", "ada"),
             ("user.add", "rita", "ada"),
         ]
-        assert json.loads(ws.oversight.audit_trail(s)[1]["new"]) == {
+        assert json.loads(ws.oversight.audit_trail(s)[1].new) == {
             "role": "admin",
             "full_name": "Ada Admin",
         }
@@ -169,9 +164,7 @@ def test_a_new_account_must_change_its_password_before_anything_else(
     assert not s.must_change_password
     assert ws.trials.list_trials(s)[0].code == "T1"
     assert _user(c, "nora")["must_change_password"] == 0
-    assert [a["reason"] for a in _audit(ws, admin, "user.password_changed", "nora")] == [
-        "by the user"
-    ]
+    assert [a.reason for a in _audit(ws, admin, "user.password_changed", "nora")] == ["by the user"]
     ws.accounts.logout(s)
     with pytest.raises(AuthError):
         ws.accounts.login("nora", TEMP_PW)
@@ -247,14 +240,14 @@ def test_five_failed_log_ins_lock_the_account_for_fifteen_minutes(populated_copy
     assert str(err.value) == "wrong password; the account is now locked for 15 minutes"
 
     failed = _audit(ws, admin, "user.login_failed", "reader1")
-    assert [(a["reason"], json.loads(a["new"])) for a in failed] == [
+    assert [(a.reason, json.loads(a.new)) for a in failed] == [
         ("wrong password", {"failed_logins": n}) for n in range(1, 6)
     ]
     lockout = _audit(ws, admin, "user.lockout", "reader1")
     assert len(lockout) == 1
-    assert json.loads(lockout[0]["new"]) == {"locked_until": _fmt(t0 + timedelta(minutes=15))}
-    assert lockout[0]["reason"] == "5 consecutive failed log-ins"
-    assert lockout[0]["at"] == _fmt(t0)
+    assert json.loads(lockout[0].new) == {"locked_until": _fmt(t0 + timedelta(minutes=15))}
+    assert lockout[0].reason == "5 consecutive failed log-ins"
+    assert lockout[0].at == _fmt(t0)
     assert next(u for u in ws.accounts.list_users(admin) if u.username == "reader1").locked
 
     # Nor can a session still open elsewhere guess on through change_password.
@@ -268,7 +261,7 @@ def test_five_failed_log_ins_lock_the_account_for_fifteen_minutes(populated_copy
     with pytest.raises(AuthError, match="locked after repeated failed log-ins"):
         ws.accounts.login("reader1", pw)
     failed = _audit(ws, admin, "user.login_failed", "reader1")
-    assert failed[-1]["reason"] == "account locked"
+    assert failed[-1].reason == "account locked"
     assert _user(c, "reader1")["failed_logins"] == 5
 
     # Fifteen minutes after the lockout the right password works and the counter resets.
@@ -277,7 +270,7 @@ def test_five_failed_log_ins_lock_the_account_for_fifteen_minutes(populated_copy
     assert s.username == "reader1"
     assert (_user(c, "reader1")["failed_logins"], _user(c, "reader1")["locked_until"]) == (0, None)
     unlock = _audit(ws, admin, "user.unlock", "reader1")
-    assert [(a["reason"], json.loads(a["new"])) for a in unlock] == [
+    assert [(a.reason, json.loads(a.new)) for a in unlock] == [
         ("successful log-in", {"failed_logins": 0, "locked_until": None})
     ]
     assert not next(u for u in ws.accounts.list_users(admin) if u.username == "reader1").locked
@@ -328,13 +321,13 @@ def test_a_disabled_account_cannot_log_in(populated_copy: Any) -> None:
         ws.accounts.disable_user(admin, "nobody", "tidy up")
     ws.accounts.disable_user(admin, "reader2", "left the reading centre")
     disabled = _audit(ws, admin, "user.disable", "reader2")
-    assert [(a["reason"], json.loads(a["new"])) for a in disabled] == [
+    assert [(a.reason, json.loads(a.new)) for a in disabled] == [
         ("left the reading centre", {"disabled": True})
     ]
     assert next(u for u in ws.accounts.list_users(admin) if u.username == "reader2").disabled
     with pytest.raises(AuthError, match="disabled"):
         ws.accounts.login("reader2", c.password("reader2"))
-    assert _audit(ws, admin, "user.login_failed", "reader2")[-1]["reason"] == "account disabled"
+    assert _audit(ws, admin, "user.login_failed", "reader2")[-1].reason == "account disabled"
     assert _user(c, "reader2")["failed_logins"] == 0
 
 
@@ -354,7 +347,7 @@ def test_reset_password_forces_a_change_and_lifts_a_lockout(populated_copy: Any)
     ws.accounts.reset_password(admin, "reader2", TEMP_PW, "forgot the password (ticket 42)")
     row = _user(c, "reader2")
     assert (row["must_change_password"], row["failed_logins"], row["locked_until"]) == (1, 0, None)
-    assert [a["reason"] for a in _audit(ws, admin, "user.password_reset", "reader2")] == [
+    assert [a.reason for a in _audit(ws, admin, "user.password_reset", "reader2")] == [
         "forgot the password (ticket 42)"
     ]
     with pytest.raises(AuthError):
@@ -447,13 +440,13 @@ def test_log_in_and_log_out_are_in_the_event_log(populated_copy: Any) -> None:
     ws, monitor = c.ws, c.session("monitor1")
     s = ws.accounts.login("reader1", c.password("reader1"))
     ws.accounts.logout(s)
-    mine = [e for e in ws.oversight.events(monitor, username="reader1") if e["session"] == s.id]
-    assert [(e["kind"], e["subject"], e["detail"]) for e in mine] == [
+    mine = [e for e in ws.oversight.events(monitor, username="reader1") if e.session == s.id]
+    assert [(e.kind, e.subject, e.detail) for e in mine] == [
         ("login", "reader1", {"role": "reader"}),
         ("logout", "reader1", None),
     ]
-    assert all(e["at"] == _fmt(c.clock.now) for e in mine)
-    assert all(e["username"] == "reader1" for e in ws.oversight.events(monitor, username="reader1"))
+    assert all(e.at == _fmt(c.clock.now) for e in mine)
+    assert all(e.username == "reader1" for e in ws.oversight.events(monitor, username="reader1"))
     assert ws.verify().ok
 
 

@@ -131,14 +131,14 @@ def test_two_workstations_never_lose_an_update(database: str) -> None:
     trail = [
         r
         for r in ws.oversight.audit_trail(ws_admin)
-        if r["action"] == "score.set" and r["entity_id"] == code
+        if r.action == "score.set" and r.entity_id == code
     ]
     assert ws.verify().ok
     ws.close()
     stored = []
     for r in trail:
-        old = json.loads(r["old"]) if r["old"] else {}
-        stored.append((old.get("score"), json.loads(r["new"])["score"]))
+        old = json.loads(r.old) if r.old else {}
+        stored.append((old.get("score"), json.loads(r.new)["score"]))
     # Each reported save is one audited change whose stored old value is what the process
     # believed: no change was made over a value its writer had not seen.
     assert sorted(saved, key=str) == sorted(stored, key=str)

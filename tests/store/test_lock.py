@@ -54,8 +54,8 @@ def test_lock_needs_every_read_signed_and_the_password(populated_copy: Any) -> N
         coord, "T1", c.password(coord.username), username=coord.username
     )
     assert c.ws.trials.trial_settings(coord, "T1").locked
-    (row,) = [r for r in c.ws.oversight.audit_trail(coord) if r["action"] == "trial.lock"]
-    assert digest in row["new"] and '"approved"' in row["new"]
+    (row,) = [r for r in c.ws.oversight.audit_trail(coord) if r.action == "trial.lock"]
+    assert digest in row.new and '"approved"' in row.new
     assert c.ws.verify().ok
 
 
@@ -92,9 +92,9 @@ def test_unlock_needs_a_reason_and_a_second_persons_signature(populated_copy: An
         coord, "T1", "data query from the sponsor", pw, admin, c.password(admin)
     )
     assert not c.ws.trials.trial_settings(coord, "T1").locked
-    (row,) = [r for r in c.ws.oversight.audit_trail(coord) if r["action"] == "trial.unlock"]
-    assert row["reason"] == "data query from the sponsor"
-    assert c.full_name(admin) in row["new"] and c.full_name(coord.username) in row["new"]
+    (row,) = [r for r in c.ws.oversight.audit_trail(coord) if r.action == "trial.unlock"]
+    assert row.reason == "data query from the sponsor"
+    assert c.full_name(admin) in row.new and c.full_name(coord.username) in row.new
     assert c.ws.verify().ok
     # Writes work again.
     s = c.session("reader1")

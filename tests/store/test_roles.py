@@ -568,11 +568,11 @@ def _log_event(c: Any, s: UserSession) -> None:
 
 
 def _events(c: Any, s: UserSession) -> None:
-    assert any(e["kind"] == "login" for e in c.ws.oversight.events(s))
+    assert any(e.kind == "login" for e in c.ws.oversight.events(s))
 
 
 def _audit_trail(c: Any, s: UserSession) -> None:
-    assert c.ws.oversight.audit_trail(s)[0]["action"] == "database.init"
+    assert c.ws.oversight.audit_trail(s)[0].action == "database.init"
 
 
 def _import_reads(c: Any, s: UserSession) -> None:
@@ -677,8 +677,8 @@ def _unlock_trial(c: Any, s: UserSession) -> None:
 
 def _export_reads_with_manifest(c: Any, s: UserSession) -> None:
     text, manifest = c.ws.exchange.export_reads_with_manifest(s, "T1")
-    assert manifest["locked"] is False and manifest["trial"] == "T1"
-    assert manifest["sha256"] == __import__("hashlib").sha256(text.encode()).hexdigest()
+    assert manifest.locked is False and manifest.trial == "T1"
+    assert manifest.sha256 == __import__("hashlib").sha256(text.encode()).hexdigest()
 
 
 def _export_totals(c: Any, s: UserSession) -> None:
@@ -719,17 +719,17 @@ def _backup(c: Any, s: UserSession) -> None:
 
 
 def _first_session(c: Any, s: UserSession) -> str:
-    return str(c.ws.oversight.reading_sessions(s, "reader1")[0]["session"])
+    return str(c.ws.oversight.reading_sessions(s, "reader1")[0].session)
 
 
 def _reading_sessions(c: Any, s: UserSession) -> None:
     rows = c.ws.oversight.reading_sessions(s, "reader1")
-    assert rows and all(r["user"] == "reader1" for r in rows)
+    assert rows and all(r.user == "reader1" for r in rows)
 
 
 def _session_timeline(c: Any, s: UserSession) -> None:
     rows = c.ws.oversight.session_timeline(s, _first_session(c, s))
-    assert rows[0]["what"] == "login"
+    assert rows[0].what == "login"
 
 
 def _session_document(c: Any, s: UserSession) -> None:

@@ -17,6 +17,7 @@ import pytest
 
 from scorer.core.methods import Area, get_method
 from scorer.core.reads import AreaScore
+from scorer.services.oversight import AuditEntry
 from scorer.workspace import (
     AuthError,
     Conflict,
@@ -44,11 +45,9 @@ def _signatures(c: Any, code: str) -> list[dict[str, Any]]:
     return [dict(zip((*cols, "reason"), r, strict=True)) for r in rows]
 
 
-def _audit(ws: Workspace, viewer: UserSession, action: str, code: str) -> list[dict[str, Any]]:
+def _audit(ws: Workspace, viewer: UserSession, action: str, code: str) -> list[AuditEntry]:
     return [
-        a
-        for a in ws.oversight.audit_trail(viewer)
-        if a["action"] == action and a["entity_id"] == code
+        a for a in ws.oversight.audit_trail(viewer) if a.action == action and a.entity_id == code
     ]
 
 
@@ -142,7 +141,7 @@ def test_a_wrong_password_at_signing_is_refused_and_counts_toward_lockout(
     assert ws.reading.get_read(s, code).status == "in_progress"
     assert _signatures(c, code) == []
     failed = _audit(ws, c.session("admin"), "user.login_failed", "reader1")
-    assert [a["reason"] for a in failed] == ["wrong password"] * 4
+    assert [a.reason for a in failed] == ["wrong password"] * 4
 
     with pytest.raises(AuthError, match="locked for 15 minutes"):
         ws.reading.sign_read(s, code, "Wrong-Password-123", username="reader1")
@@ -205,10 +204,10 @@ def test_a_signature_records_printed_name_utc_time_meaning_and_content_hash(
         "reason": "",
     }
     [row] = _audit(ws, c.session("monitor1"), "read.sign", code)
-    assert row["username"] == "reader1"
-    assert row["at"] == utc_text
-    assert json.loads(row["old"]) == {"status": "in_progress"}
-    assert json.loads(row["new"]) == {
+    assert row.username == "reader1"
+    assert row.at == utc_text
+    assert json.loads(row.old) == {"status": "in_progress"}
+    assert json.loads(row.new) == {
         "status": "signed",
         "signature": sig["id"],
         "meaning": "authored",
@@ -287,14 +286,14 @@ def test_changing_a_signed_read_needs_a_reason_and_voids_the_signature(
 
     monitor = c.session("monitor1")
     [voided] = _audit(ws, monitor, "read.void_signature", code)
-    assert voided["reason"] == "typo: 5, not the value entered"
-    assert json.loads(voided["old"]) == {"status": "signed"}
-    assert json.loads(voided["new"]) == {"status": "in_progress", "signature": void["id"]}
+    assert voided.reason == "typo: 5, not the value entered"
+    assert json.loads(voided.old) == {"status": "signed"}
+    assert json.loads(voided.new) == {"status": "in_progress", "signature": void["id"]}
     change = _audit(ws, monitor, "score.set", code)[-1]
-    assert change["seq"] > voided["seq"]
-    assert json.loads(change["old"]) == {"area": str(HAND_ERO), "score": old.score}
-    assert json.loads(change["new"]) == {"area": str(HAND_ERO), "score": new.score}
-    assert change["reason"] == "typo: 5, not the value entered"
+    assert change.seq > voided.seq
+    assert json.loads(change.old) == {"area": str(HAND_ERO), "score": old.score}
+    assert json.loads(change.new) == {"area": str(HAND_ERO), "score": new.score}
+    assert change.reason == "typo: 5, not the value entered"
     assert ws.verify().ok
 
     # Signed again: a second "sign" row over the new content.
@@ -325,7 +324,7 @@ def test_reopen_needs_a_reason_and_the_read_must_be_signed_again(populated_copy:
         ("void", "adjudication query 7"),
     ]
     [row] = _audit(ws, c.session("admin"), "read.void_signature", code)
-    assert row["reason"] == "adjudication query 7"
+    assert row.reason == "adjudication query 7"
     with pytest.raises(InvalidInput, match="only a signed read"):
         ws.reading.reopen_read(s, code, "again")
     # Reopened, the read takes changes without a reason, then is signed again.
@@ -396,11 +395,11 @@ def test_foot_erosion_takes_two_sides(populated_copy: Any) -> None:
     ws.reading.set_score(s, code, FOOT_ERO, AreaScore.from_sides([5, 5]))
     assert ws.reading.get_read(s, code).scores[FOOT_ERO].score == 10
     rows = _audit(ws, c.session("monitor1"), "score.set", code)
-    assert [json.loads(r["new"]) for r in rows[-2:]] == [
+    assert [json.loads(r.new) for r in rows[-2:]] == [
         {"area": str(FOOT_ERO), "score": 7, "sides": [3, 4]},
         {"area": str(FOOT_ERO), "score": 10, "sides": [5, 5]},
     ]
-    assert json.loads(rows[-1]["old"]) == {"area": str(FOOT_ERO), "score": 7, "sides": [3, 4]}
+    assert json.loads(rows[-1].old) == {"area": str(FOOT_ERO), "score": 7, "sides": [3, 4]}
 
 
 BAD_ENTRIES = [
@@ -457,7 +456,7 @@ def test_the_audit_trail_records_old_and_new_for_a_score_change(populated_copy: 
     ws.reading.clear_score(s, code, new_area)
 
     rows = _audit(ws, monitor, "score.set", code)[n:]
-    assert [(json.loads(r["old"]), json.loads(r["new"]), r["username"]) for r in rows] == [
+    assert [(json.loads(r.old), json.loads(r.new), r.username) for r in rows] == [
         ({"area": str(area), "score": 1}, {"area": str(area), "score": 3}, "reader1"),
         (
             {"area": str(area), "score": 3},
@@ -467,5 +466,5 @@ def test_the_audit_trail_records_old_and_new_for_a_score_change(populated_copy: 
         ({"area": str(new_area)}, {"area": str(new_area), "score": 2}, "reader1"),
     ]
     [cleared] = _audit(ws, monitor, "score.clear", code)
-    assert json.loads(cleared["old"]) == {"area": str(new_area), "score": 2}
+    assert json.loads(cleared.old) == {"area": str(new_area), "score": 2}
     assert ws.verify().ok

@@ -72,9 +72,9 @@ def test_worklists_per_reader_reproduce_from_their_seeds(fresh_db: str, tmp_path
     gen = next(
         e
         for e in ws.oversight.audit_trail(c)
-        if e["action"] == "worklist.generate" and e["entity_id"].endswith("/rita")
+        if e.action == "worklist.generate" and e.entity_id.endswith("/rita")
     )
-    info = json.loads(gen["new"])
+    info = json.loads(gen.new)
     inputs = info["inputs"]
     again = generate(
         WorklistInput(
@@ -153,10 +153,10 @@ def test_freeze_rules_after_the_first_signed_read(fresh_db: str, tmp_path: Path)
         ws.trials.set_trial_setting(c, "T1", "thresholds", ["sdc80"], "")
     ws.trials.set_trial_setting(c, "T1", "thresholds", ["sdc80", "0.5"], "SAP amendment 1")
     assert ws.trials.trial_settings(c, "T1").protocol.thresholds == ("sdc80", "0.5")
-    row = [e for e in ws.oversight.audit_trail(c) if e["action"] == "trial.setting"][-1]
-    assert row["reason"] == "SAP amendment 1"
-    assert json.loads(row["old"]) == {"thresholds": ["sdc95", "sdc80", "0", "0.5"]}
-    assert json.loads(row["new"]) == {"thresholds": ["sdc80", "0.5"]}
+    row = [e for e in ws.oversight.audit_trail(c) if e.action == "trial.setting"][-1]
+    assert row.reason == "SAP amendment 1"
+    assert json.loads(row.old) == {"thresholds": ["sdc95", "sdc80", "0", "0.5"]}
+    assert json.loads(row.new) == {"thresholds": ["sdc80", "0.5"]}
     with pytest.raises(InvalidInput, match="sdc_level"):
         ws.trials.set_trial_setting(c, "T1", "sdc_level", 90, "typo")
     assert ws.verify().ok
