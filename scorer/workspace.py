@@ -29,9 +29,14 @@ from pathlib import Path
 
 from scorer.services import database
 from scorer.services.accounts import AccountsService
-from scorer.services.adjudication import AdjudicationService
-from scorer.services.calibration import CalibrationService
-from scorer.services.coordination import CoordinationService
+from scorer.services.adjudication import Adjudications, AdjudicationService, AdjudicationUpdate
+from scorer.services.calibration import (
+    CalibrationFeedback,
+    CalibrationReport,
+    CalibrationService,
+    CalibrationWorklists,
+)
+from scorer.services.coordination import CoordinationService, Flag, Progress
 from scorer.services.database import DatabaseService, Restored, database_exists, resolve
 from scorer.services.errors import (
     AuthError,
@@ -46,7 +51,7 @@ from scorer.services.errors import (
 from scorer.services.exchange import ExchangeService
 from scorer.services.images import ImagesService
 from scorer.services.operation import Context
-from scorer.services.oversight import OversightService, verify_store
+from scorer.services.oversight import OversightService, ReadingSession, TimelineEntry, verify_store
 from scorer.services.reading import MEANINGS, ReadingService, ReadView, ScoreAck, content_hash
 from scorer.services.session import Settings, UserSession, format_time, new_code
 from scorer.services.trials import DESIGNS, TrialsService
@@ -62,17 +67,26 @@ __all__ = [
     "MAX_TEXT",
     "MEANINGS",
     "QC_STATES",
+    "AdjudicationUpdate",
+    "Adjudications",
     "AuthError",
+    "CalibrationFeedback",
+    "CalibrationReport",
+    "CalibrationWorklists",
     "Conflict",
+    "Flag",
     "InvalidInput",
     "Locked",
     "NotFound",
     "PermissionDenied",
+    "Progress",
     "ReadView",
+    "ReadingSession",
     "ScoreAck",
     "ScorerError",
     "SessionLocked",
     "Settings",
+    "TimelineEntry",
     "UserSession",
     "Workspace",
     "content_hash",

@@ -58,9 +58,14 @@ from scorer.gui.login import _error_label, _message
 from scorer.gui.preview import Preview, run_preview
 from scorer.gui.tasks import KeptTasks
 from scorer.gui.viewer import frame_to_qimage
-from scorer.services.adjudication import Adjudications, AdjudicationUpdate
-from scorer.services.calibration import CalibrationReport, CalibrationWorklists
-from scorer.services.coordination import Flag, Progress
+from scorer.workspace import (
+    Adjudications,
+    AdjudicationUpdate,
+    CalibrationReport,
+    CalibrationWorklists,
+    Flag,
+    Progress,
+)
 
 REFRESH_MS = 30_000
 REGIONS = ("LH", "RH", "LF", "RF")

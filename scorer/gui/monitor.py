@@ -36,7 +36,7 @@ from scorer.gui.desk import fill_table, make_table
 from scorer.gui.login import _message
 from scorer.gui.preview import Preview, run_preview
 from scorer.gui.tasks import KeptTasks
-from scorer.services.oversight import ReadingSession, TimelineEntry
+from scorer.workspace import ReadingSession, TimelineEntry
 
 
 class MonitorWindow(QMainWindow):

@@ -63,7 +63,7 @@ from scorer.gui.worklist_table import (
     ReaderWorklist,
     WorklistTable,
 )
-from scorer.services.calibration import CalibrationFeedback
+from scorer.workspace import CalibrationFeedback
 
 WORKLIST_WIDTH = 230
 SCORING_WIDTH = 430

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 
 from scorer.core.reads import AreaScore
 from scorer.gui.login import _CheckingDialog, _message, _password_field
-from scorer.services.calibration import CalibrationFeedback
+from scorer.workspace import CalibrationFeedback
 
 
 class SignDialog(_CheckingDialog):
