@@ -267,7 +267,7 @@ def context_of(db: str, passwords: dict[str, str], demo: dict[str, Any]) -> dict
     reads_csv = Path(__file__).resolve().parents[2] / "examples" / "worked-example.csv"
     return {
         "patients": patients,
-        "patient": first["patient"],
+        "patient": first.patient,
         "own_image": own,
         "other_image": other,
         "others_cases": others_cases,

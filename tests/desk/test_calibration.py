@@ -97,7 +97,7 @@ def test_calibration_feedback_agreement_and_release(desk: Desk) -> None:
                 want = {0: "same", 1: "within one"}.get(abs(mine.score - ref.score), "differs")
                 assert row.verdict == want
     with pytest.raises(NotFound):
-        ws.calibration.calibration_feedback(rita, primary[0]["code"])  # no feedback on trial cases
+        ws.calibration.calibration_feedback(rita, primary[0].code)  # no feedback on trial cases
 
     report = ws.calibration.calibration_report(coord, "CAL").to_dict()  # as the CLI prints it
     assert report["reference_reads"] == 2
@@ -114,7 +114,7 @@ def test_calibration_feedback_agreement_and_release(desk: Desk) -> None:
 
     ws.calibration.release_reader(coord, "CAL", "rita", "calibration agreement acceptable")
     assert ws.calibration.calibration_report(coord, "CAL").readers[0].released
-    opened = ws.reading.open_case(rita, primary[0]["code"])  # now the trial's cases open
+    opened = ws.reading.open_case(rita, primary[0].code)  # now the trial's cases open
     assert sorted(opened["reads"]) == ["A", "B"]
     with pytest.raises(InvalidInput, match="released already"):
         ws.calibration.release_reader(coord, "CAL", "rita", "again")
