@@ -498,7 +498,7 @@ def _build(ws: object, passwords: dict[str, str], samples: Path, say: Say) -> No
                 continue
             case = ws.reading.open_case(s, row.code)
             patient = patients[full[row.code].patient or ""]
-            for letter, read_code in case["reads"].items():
+            for letter, read_code in case.reads.items():
                 if ws.reading.get_read(s, read_code).status == "signed":
                     continue  # an interrupted earlier set-up signed this one already
                 visit = full[row.code].visits["ABC".index(letter)]

@@ -52,11 +52,18 @@ from scorer.services.exchange import ExchangeService
 from scorer.services.images import ImagesService
 from scorer.services.operation import Context
 from scorer.services.oversight import OversightService, ReadingSession, TimelineEntry, verify_store
-from scorer.services.reading import MEANINGS, ReadingService, ReadView, ScoreAck, content_hash
+from scorer.services.reading import (
+    MEANINGS,
+    OpenedCase,
+    ReadingService,
+    ReadView,
+    ScoreAck,
+    content_hash,
+)
 from scorer.services.session import Settings, UserSession, format_time, new_code
 from scorer.services.trials import DESIGNS, TrialsService
 from scorer.services.validation import MAX_NAME, MAX_TEXT
-from scorer.services.worklists import WorklistsService
+from scorer.services.worklists import WorklistRow, WorklistsService
 from scorer.store.audit import Verification
 from scorer.store.database import Store
 from scorer.store.location import Location
@@ -78,6 +85,7 @@ __all__ = [
     "InvalidInput",
     "Locked",
     "NotFound",
+    "OpenedCase",
     "PermissionDenied",
     "Progress",
     "ReadView",
@@ -88,6 +96,7 @@ __all__ = [
     "Settings",
     "TimelineEntry",
     "UserSession",
+    "WorklistRow",
     "Workspace",
     "content_hash",
     "database_exists",

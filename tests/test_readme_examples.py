@@ -226,7 +226,7 @@ def _adjudicator_reads(db: Path, user: str, password: str, trial: str) -> None:
         for row in ws.worklists.worklist(s, trial):
             if row.status == "signed":
                 continue
-            for code in ws.reading.open_case(s, row.code)["reads"].values():
+            for code in ws.reading.open_case(s, row.code).reads.values():
                 ws.reading.set_scores(s, code, zero)
                 ws.reading.sign_read(s, code, password, username=None if s.signed_once else user)
         ws.accounts.logout(s)

@@ -58,12 +58,12 @@ def build_desk_sample(folder: str | os.PathLike[str]) -> tuple[Any, Any, str]:
             opened = ws.reading.open_case(s, row.code)
             for letter, label in zip("ABC", row.visits, strict=False):
                 total = {"W0": 0, "W24": change // 2, "W52": change}[label]
-                ws.reading.set_scores(s, opened["reads"][letter], graded(total))
+                ws.reading.set_scores(s, opened.reads[letter], graded(total))
             ws.reading.sign_case(s, row.code, pw, username=None if s.signed_once else reader)
     rosa, pw = sessions["rosa"]
     first = ws.worklists.worklist(rosa, trial)[0].code
     opened = ws.reading.open_case(rosa, first)
-    ws.reading.set_scores(rosa, opened["reads"]["A"], graded(1))
+    ws.reading.set_scores(rosa, opened.reads["A"], graded(1))
     ws.reading.raise_flag(
         rosa, first, "Visit B may be another patient: the left hand looks different."
     )

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from scorer.core.methods import REASONS, Area, AreaDef, Method, get_method
 from scorer.core.reads import AreaScore, Read
 from scorer.core.totals import MissingDataRules, status_totals
 from scorer.gui.score_writer import WriteEntry
+
+if TYPE_CHECKING:
+    from scorer.workspace import OpenedCase
 
 SaveState = Literal["saved", "pending", "failed"]
 CellKey = tuple[str, Area]
@@ -146,12 +149,12 @@ class CaseFacade(Protocol):
     def get_read(self, s: Any, code: str) -> Any: ...
 
 
-def load_case(facade: CaseFacade, session: Any, opened: Mapping[str, Any]) -> CaseScores:
+def load_case(facade: CaseFacade, session: Any, opened: OpenedCase) -> CaseScores:
     """The stored reads of a case opened with ``Workspace.open_case`` (run it off the UI
     thread): what the grid needs to resume where the reader stopped."""
-    reads = {str(k): str(v) for k, v in opened["reads"].items()}
+    reads = {str(k): str(v) for k, v in opened.reads.items()}
     views = {letter: facade.get_read(session, code) for letter, code in reads.items()}
-    return CaseScores(str(opened.get("code", "")), str(opened.get("method", "svh")), reads, views)
+    return CaseScores(opened.code, opened.method, reads, views)
 
 
 Submit = Callable[[WriteEntry], None]

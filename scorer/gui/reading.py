@@ -63,7 +63,7 @@ from scorer.gui.worklist_table import (
     ReaderWorklist,
     WorklistTable,
 )
-from scorer.workspace import CalibrationFeedback
+from scorer.workspace import CalibrationFeedback, OpenedCase
 
 WORKLIST_WIDTH = 230
 SCORING_WIDTH = 430
@@ -124,7 +124,7 @@ class ReadingWindow(QMainWindow):
         self.writer.sessionLocked.connect(lambda _m: self.lock_session(server_side=True))
         self.tasks = KeptTasks()
         self.worklist = ReaderWorklist()
-        self.opened: dict[str, dict[str, Any]] = {}  # case code -> open_case's answer
+        self.opened: dict[str, OpenedCase] = {}  # case code -> open_case's answer
         self.models: dict[str, GridModel] = {}  # case code -> its scores on screen
         self.grid: ScoringGrid | None = None
         self.sign_dialog: SignDialog | None = None
@@ -348,7 +348,7 @@ class ReadingWindow(QMainWindow):
         a worker), or closing the window (``wait``: done before the window goes)."""
         self.time_log.log(self.current_code, wait=wait, locked=self.locked)
 
-    def _open_and_load(self, code: str) -> tuple[dict[str, Any], CaseScores]:
+    def _open_and_load(self, code: str) -> tuple[OpenedCase, CaseScores]:
         """On a worker thread: open the case (its reads start on first opening) and fetch
         its stored scores, so the grid resumes where the reader stopped."""
         answer = self._ws.reading.open_case(self._session, code)
@@ -366,12 +366,11 @@ class ReadingWindow(QMainWindow):
         if self.prefetch and self.index + 1 < len(self.rows):
             self.preparer.prepare(self.rows[self.index + 1]["code"])
 
-    def _case_loaded(self, result: tuple[dict[str, Any], CaseScores]) -> None:
+    def _case_loaded(self, result: tuple[OpenedCase, CaseScores]) -> None:
         answer, scores = result
-        code = str(answer.get("code", ""))
+        code = answer.code
         self.opened[code] = answer
-        if "status" in answer:
-            self._set_row_status(code, str(answer["status"]))
+        self._set_row_status(code, answer.status)
         if code not in self.models:
             model = GridModel.from_case(scores, submit=self.writer.submit)
             model.subscribe(lambda event: self._model_event(model, event.kind))
@@ -626,7 +625,7 @@ def _preview_build(folder: Path, args: Namespace) -> tuple[Any, Path]:
     ws, s = sample.workspace, sample.session
     zero = {d.area: AreaScore.scored(0) for d in get_method("svh").areas}
     for n, row in enumerate(ws.worklists.worklist(s, sample.trial)[: args.signed]):
-        for code in ws.reading.open_case(s, row.code)["reads"].values():
+        for code in ws.reading.open_case(s, row.code).reads.values():
             ws.reading.set_scores(s, code, zero)
         first = n == 0
         ws.reading.sign_case(

@@ -273,7 +273,7 @@ def pull(
             "imported": report.count("imported"),
             "duplicates": report.count("duplicate"),
             "refused": report.count("refused"),
-            **({"moved": report.moved} if move_to else {}),
+            **({"moved": {k: v for k, v in report.moved.items()}} if move_to else {}),
             "failures": len(report.failures),
         },
     )

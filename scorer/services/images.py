@@ -8,9 +8,10 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from scorer.core.case_films import CaseFilm
+from scorer.core.json_value import JsonValue
 from scorer.core.methods import REGIONS
 from scorer.core.worklist import LETTERS
 from scorer.services.errors import InvalidInput, NotFound, ScorerError
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from scorer.imaging.manifest import Manifest
-    from scorer.services.intake import ImportReport, Progress
+    from scorer.services.intake import DecodeLimits, ImportLimits, ImportReport, Progress
     from scorer.services.reissue import ReissueReport
 
 
@@ -181,7 +182,7 @@ class ImagesService(Service):
         paths: Sequence[Path],
         manifest: Manifest | None = None,
         progress: Progress | None = None,
-        **limits: Any,
+        **limits: Unpack[ImportLimits],
     ) -> ImportReport:
         """Import files, folders and zips (coordinator); every file's outcome is reported.
 
@@ -195,7 +196,12 @@ class ImagesService(Service):
     # changes the image rows: the writing stays outside any transaction.
     @operation("coordinator", write=True, transaction=False)
     def reissue_readers_copies(
-        self, op: Op, /, trial: str, progress: Progress | None = None, **limits: Any
+        self,
+        op: Op,
+        /,
+        trial: str,
+        progress: Progress | None = None,
+        **limits: Unpack[DecodeLimits],
     ) -> ReissueReport:
         """Write every readers' copy of a trial again from its original under the current
         rules (coordinator): the current keep-list, UIDs drawn for each image alone, its masks
@@ -207,7 +213,9 @@ class ImagesService(Service):
         return reissue(self, op, trial, progress, **limits)
 
     @operation("coordinator", write=True)
-    def audit_dicom(self, op: Op, trial: str, action: str, details: Mapping[str, Any]) -> None:
+    def audit_dicom(
+        self, op: Op, trial: str, action: str, details: Mapping[str, JsonValue]
+    ) -> None:
         """Record a DICOM network action on a trial (coordinator): who called, from where,
         what came of it. Instances themselves are audited by the import that takes them."""
         if action not in self.DICOM_ACTIONS:

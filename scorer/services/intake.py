@@ -17,9 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from scorer.core.cells import formula_lead
+from scorer.core.json_value import JsonValue
 from scorer.core.private_files import FOLDER_MODE, make_folder, set_mode
 from scorer.imaging.decode_pool import (
     DecodePool,
@@ -176,6 +177,28 @@ class _Trial:
     id: int
     visit_labels: set[str]
     no_burned_in: frozenset[str]
+
+
+class DecodeLimits(TypedDict, total=False):
+    """How the decode workers run: how many, and each file's time and memory."""
+
+    workers: int
+    timeout_s: float
+    memory_mb: int
+
+
+class ImportLimits(DecodeLimits, total=False):
+    """What an import may take and where its files come from, beyond the decode limits: the
+    largest image and file, files already listed (the DICOM receiver's), a running pool,
+    whether leftovers are swept, the network origin, and the names a manifest lists."""
+
+    max_megapixels: float
+    max_mb: float
+    sources: Sequence[SourceFile] | None
+    pool: DecodePool | None
+    housekeeping: bool
+    origin: dict[str, JsonValue] | None
+    manifest_names: Collection[str]
 
 
 def import_images(

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from scorer.core.json_value import JsonValue
 from scorer.core.methods import Area, get_method
 from scorer.core.reads import READ_TYPES, AreaScore, ReadError, check_score
 from scorer.core.worklist import LETTERS
@@ -120,6 +121,17 @@ def shown(s: AreaScore | None) -> str:
     if s.sides is not None:
         return "+".join(str(v) for v in s.sides) + f" = {s.score}"
     return str(s.score)
+
+
+@dataclass(frozen=True)
+class OpenedCase:
+    """A case as its reader opens it: its visits as letters (A, B, C) with their read codes,
+    the method read, and the case's state. Nothing else about the visits."""
+
+    code: str
+    reads: dict[str, str]
+    method: str
+    status: str
 
 
 class ReadingService(Service):
@@ -576,7 +588,7 @@ class ReadingService(Service):
         return digest
 
     @operation("reader", "adjudicator", write=True)
-    def open_case(self, op: Op, case_code: str, method: str | None = None) -> dict[str, Any]:
+    def open_case(self, op: Op, case_code: str, method: str | None = None) -> OpenedCase:
         """Open one of the reader's cases: its visits as letters A, B, C with their read codes
         (reads are started on first opening). Nothing else about the visits is returned."""
         tx = op.tx
@@ -602,12 +614,7 @@ class ReadingService(Service):
                 r = self._start_case_read(op, c, t, p, v, method)
             letters[LETTERS[i]] = r.code
         tx.event("case.opened", c.code, None, op.user.id, t.id)
-        return {
-            "code": c.code,
-            "reads": letters,
-            "method": method,
-            "status": case_status(tx.session, c),
-        }
+        return OpenedCase(c.code, letters, method, case_status(tx.session, c))
 
     def _start_case_read(self, op: Op, c: Any, t: Any, p: Patient, v: Any, method: str) -> Any:
         """Start the reader's read of a case's visit (audited), its regions without image
@@ -678,7 +685,7 @@ class ReadingService(Service):
         op: Op,
         kind: str,
         subject: str = "",
-        detail: dict[str, Any] | None = None,
+        detail: Mapping[str, JsonValue] | None = None,
         trial: str | None = None,
     ) -> None:
         """Record a fact for monitors: a case opened or closed, an image viewed (seconds)."""
@@ -688,7 +695,7 @@ class ReadingService(Service):
     def log_events(
         self,
         op: Op,
-        events: Sequence[tuple[str, str, dict[str, Any] | None]],
+        events: Sequence[tuple[str, str, Mapping[str, JsonValue] | None]],
         trial: str | None = None,
     ) -> None:
         """Record several facts in one transaction, (kind, subject, detail) each: a case
@@ -698,7 +705,7 @@ class ReadingService(Service):
     def _log_events(
         self,
         op: Op,
-        events: Sequence[tuple[str, str, dict[str, Any] | None]],
+        events: Sequence[tuple[str, str, Mapping[str, JsonValue] | None]],
         trial: str | None,
     ) -> None:
         """Record events in the operation's transaction (log_event, log_events)."""

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from scorer.core.json_value import JsonValue
 from scorer.core.protocol import (
     FROZEN_AT_FIRST_SIGNATURE,
     Protocol,
@@ -149,7 +150,9 @@ class TrialsService(Service):
         return TrialSettings(protocol_of(t), repo.has_signed_read(op.db, t), t.locked)
 
     @operation("coordinator", write=True)
-    def set_trial_setting(self, op: Op, trial: str, name: str, value: Any, reason: str) -> None:
+    def set_trial_setting(
+        self, op: Op, trial: str, name: str, value: JsonValue, reason: str
+    ) -> None:
         """Change one setting with a reason (audited). Methods, design and visits freeze at
         the first signed read; nothing changes after lock."""
         need_reason(reason)

@@ -164,7 +164,7 @@ def test_final_scores_follow_the_rule_with_its_tie_break(desk: Desk, final_rule:
         opened = ws.reading.open_case(adam, row.code)
         real = by_code[row.patient]
         for letter, label in zip("AB", row.visits, strict=True):
-            read = opened["reads"][letter]
+            read = opened.reads[letter]
             # Blind to the first reads: the adjudicator's own reads start empty.
             assert ws.reading.get_read(adam, read).scores == {}
             ws.reading.set_scores(adam, read, scores(0 if label == "W0" else ADJUDICATED[real]))

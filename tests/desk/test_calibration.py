@@ -79,7 +79,7 @@ def test_calibration_feedback_agreement_and_release(desk: Desk) -> None:
         mine[b] = AreaScore.scored(3)  # reference 0: differs by 3
         mine[c] = AreaScore.not_assessable("image_quality")  # not comparable
         typed[letter] = mine
-        ws.reading.set_scores(rita, opened["reads"][letter], mine)
+        ws.reading.set_scores(rita, opened.reads[letter], mine)
     with pytest.raises(InvalidInput, match="once the case is signed"):
         ws.calibration.calibration_feedback(rita, case)
     ws.reading.sign_case(rita, case, PASSWORD, username="rita")
@@ -115,7 +115,7 @@ def test_calibration_feedback_agreement_and_release(desk: Desk) -> None:
     ws.calibration.release_reader(coord, "CAL", "rita", "calibration agreement acceptable")
     assert ws.calibration.calibration_report(coord, "CAL").readers[0].released
     opened = ws.reading.open_case(rita, primary[0].code)  # now the trial's cases open
-    assert sorted(opened["reads"]) == ["A", "B"]
+    assert sorted(opened.reads) == ["A", "B"]
     with pytest.raises(InvalidInput, match="released already"):
         ws.calibration.release_reader(coord, "CAL", "rita", "again")
     assert [a.action for a in ws.oversight.audit_trail(coord)].count("reader.release") == 1

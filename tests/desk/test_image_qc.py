@@ -183,7 +183,7 @@ def test_a_region_without_an_image_is_not_assessable_for_every_reader(
     out = ws.images.mark_region_missing(coord, trial, patient, "W24", "RF", "right foot not filmed")
     assert out == RegionMarked(reads_changed=1, signed_reads_left=())
     letter = "ABC"[case.visits.index("W24")]
-    view = ws.reading.get_read(rita, opened["reads"][letter])
+    view = ws.reading.get_read(rita, opened.reads[letter])
     rf = {a: v for a, v in view.scores.items() if a.region == "RF"}
     assert len(rf) == 12 and all(v.reason == "not_visible" for v in rf.values())
     assert not [a for a in view.scores if a.region != "RF"]
@@ -192,7 +192,7 @@ def test_a_region_without_an_image_is_not_assessable_for_every_reader(
     theirs = cases_by_patient(ws, coord, trial, "ravi")[patient]
     later = ws.reading.open_case(ravi, theirs.code)
     letter = "ABC"[theirs.visits.index("W24")]
-    view = ws.reading.get_read(ravi, later["reads"][letter])
+    view = ws.reading.get_read(ravi, later.reads[letter])
     assert {a for a in view.scores} == {a for a in rf}
     with pytest.raises(InvalidInput, match="marked already"):
         ws.images.mark_region_missing(coord, trial, patient, "W24", "RF", "again")

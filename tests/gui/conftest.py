@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 from scorer.core.case_films import CaseFilm
 from scorer.gui.sample_case import SampleFilm, sample_case_images, write_sample_films
 from scorer.imaging.radiograph import Radiograph, radiograph_from_dataset
+from scorer.workspace import OpenedCase, WorklistRow
 from tests.intake.dicom_maker import make_dx
 
 BACKGROUND, MID, BONE = 1000, 2000, 3000
@@ -144,18 +145,18 @@ class FakeReadingDesk:
     def _record(self, name: str) -> None:
         self.calls.append((name, threading.get_ident() == self.ui_thread))
 
-    def worklist(self, s: Any, trial: str) -> list[dict[str, Any]]:
+    def worklist(self, s: Any, trial: str) -> list[WorklistRow]:
         self._record("worklist")
         n = len(self.cases)
         return [
-            {"code": code, "progress": f"{i} of {n}", "status": "not started"}
+            WorklistRow(code, f"{i} of {n}", "not started")
             for i, code in enumerate(self.cases, start=1)
         ]
 
-    def open_case(self, s: Any, case_code: str) -> dict[str, Any]:
+    def open_case(self, s: Any, case_code: str) -> OpenedCase:
         self._record("open_case")
         letters = self.cases[case_code]
-        return {"code": case_code, "reads": {k: f"R{k}" for k in letters}, "status": "in progress"}
+        return OpenedCase(case_code, {k: f"R{k}" for k in letters}, "svh", "in progress")
 
     def case_images(self, s: Any, case_code: str) -> dict[str, list[CaseFilm]]:
         self._record("case_images")

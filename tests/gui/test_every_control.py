@@ -442,7 +442,7 @@ def test_every_control_of_the_reading_window(
     # Rosa's first case has every visit scored (ready to sign); the others are untouched.
     first = ws.worklists.worklist(rosa, code)[0].code
     opened = ws.reading.open_case(rosa, first)
-    for read in opened["reads"].values():
+    for read in opened.reads.values():
         ws.reading.set_scores(rosa, read, graded(1))
     ws.accounts.logout(rosa)
     window = open_reading(qtbot, trial, tmp_path / "ui")
@@ -562,7 +562,7 @@ def small_trial(tmp_path: Path) -> Iterator[Any]:
     sample = build_sample_workspace(tmp_path / "small", patients=1, visits=2, pixel_mm=1.0)
     ws, rita = sample.workspace, sample.session
     case = ws.worklists.worklist(rita, sample.trial)[0].code
-    ws.reading.set_scores(rita, ws.reading.open_case(rita, case)["reads"]["A"], graded(2))
+    ws.reading.set_scores(rita, ws.reading.open_case(rita, case).reads["A"], graded(2))
     ws.accounts.logout(rita)
     admin = ws.accounts.login("ada", ADMIN_PW)
     ws.accounts.add_user(admin, "mona", "Mona Monitor", "monitor", FIRST_PW)

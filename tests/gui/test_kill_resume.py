@@ -92,7 +92,7 @@ def test_sigkill_in_the_middle_of_a_case_loses_no_acknowledged_entry(
     sample = build_sample_workspace(tmp_path / "trial", patients=1, pixel_mm=1.0)
     ws = sample.workspace
     case = ws.worklists.worklist(sample.session, sample.trial)[0].code
-    reads = ws.reading.open_case(sample.session, case)["reads"]
+    reads = ws.reading.open_case(sample.session, case).reads
     db = Path(ws.store.location.sqlite_path)
     ws.close()
     env = {
@@ -118,7 +118,7 @@ def test_sigkill_in_the_middle_of_a_case_loses_no_acknowledged_entry(
     # cursor is on the first area not entered.
     again = Workspace.open(str(db))
     try:
-        session = again.login(SAMPLE_READER, SAMPLE_READER_PASSWORD)
+        session = again.accounts.login(SAMPLE_READER, SAMPLE_READER_PASSWORD)
         window = ReadingWindow(
             again, session, sample.trial, settings=layout_settings(tmp_path / "layout")
         )

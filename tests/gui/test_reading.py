@@ -63,7 +63,7 @@ def test_the_worklist_shows_code_progress_and_status_only(
     # Opening the case started its reads (on a worker thread) and the row says so.
     qtbot.waitUntil(lambda: table.item(0, 2).text() == "in progress", timeout=10000)
     opened = window.opened[table.item(0, 0).text()]
-    assert sorted(opened["reads"]) == ["A", "B", "C"]
+    assert sorted(opened.reads) == ["A", "B", "C"]
 
 
 def test_page_down_and_up_move_through_the_cases(

@@ -327,7 +327,7 @@ def test_a_reread_case_looks_exactly_like_any_other_case(
     shapes = {}
     answers = {}
     for row in (original, reread):
-        window.open_index(next(i for i, r in enumerate(window.rows) if r["code"] == row["code"]))
+        window.open_index(next(i for i, r in enumerate(window.rows) if r["code"] == row.code))
         qtbot.waitUntil(
             lambda code=row.code: (
                 window.model is not None
@@ -349,7 +349,7 @@ def test_a_reread_case_looks_exactly_like_any_other_case(
             assert (view.read_type, view.visit, view.patient_code) == ("", "", "")
     assert shapes[original.code] == shapes[reread.code]
     a, b = answers[original.code], answers[reread.code]
-    assert set(a) == set(b) and sorted(a["reads"]) == sorted(b["reads"])
+    assert type(a) is type(b) and sorted(a.reads) == sorted(b.reads)
     window.close()
 
 

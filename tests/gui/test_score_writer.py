@@ -52,7 +52,7 @@ def writers() -> Iterator[Callable[..., ScoreWriter]]:
 
 
 def read_codes(sample: ScoringSample, n: int) -> dict[str, str]:
-    return dict(sample.workspace.reading.open_case(sample.session, sample.cases[n])["reads"])
+    return dict(sample.workspace.reading.open_case(sample.session, sample.cases[n]).reads)
 
 
 def scores(sample: ScoringSample, code: str) -> dict[Area, AreaScore]:
@@ -200,7 +200,7 @@ def test_a_locked_session_pauses_writing_and_loses_nothing(
 ) -> None:
     ws = sample.workspace
     session = ws.accounts.login(sample.reader, sample.password)
-    codes = dict(ws.reading.open_case(session, sample.cases[3])["reads"])
+    codes = dict(ws.reading.open_case(session, sample.cases[3]).reads)
     writer = writers(ws.reading, session)
     case = GridModel(SVH, codes, submit=writer.submit)
     ws.accounts.lock(session)  # as after fifteen idle minutes

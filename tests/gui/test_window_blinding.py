@@ -50,7 +50,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         case = ws.worklists.worklist(s, TRIAL)[0].code
         opened = ws.reading.open_case(s, case)
         ws.reading.log_event(s, "case.opened", case, trial=TRIAL)
-        read = next(iter(opened["reads"].values()))
+        read = next(iter(opened.reads.values()))
         ws.reading.set_score(s, read, SVH.areas[0].area, AreaScore.scored(2))
         ws.reading.set_score(
             s, read, SVH.areas[0].area, AreaScore.scored(3), change_reason="misread"

@@ -125,7 +125,7 @@ def _received(ws: Workspace, coord: Any, s: Any, reader: str) -> list[dict[str, 
                         "features": _features(Path(entry.path)),
                     }
                 )
-        cases.append({"code": row["code"], "row": row, "films": films})
+        cases.append({"code": row.code, "row": row, "films": films})
     return cases
 
 

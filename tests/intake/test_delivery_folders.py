@@ -27,9 +27,7 @@ def test_two_databases_on_one_workstation_deliver_into_folders_of_their_own(
         try:
             (case,) = ws.worklists.worklist(rita, sample.trial)
             paths = [
-                Path(f.path)
-                for fs in ws.images.case_images(rita, case.code).values()
-                for f in fs
+                Path(f.path) for fs in ws.images.case_images(rita, case.code).values() for f in fs
             ]
             assert paths and all(p.is_file() for p in paths)
             (case_folder,) = {p.parent for p in paths}

@@ -470,7 +470,7 @@ def test_a_held_image_reaches_no_case_until_passed_and_a_failed_one_never(
     rows = [e for e in ws.oversight.audit_trail(coord) if e.action == "image.qc"]
     assert [json.loads(str(e.new))["qc"] for e in rows] == ["passed", "failed"]
     assert rows[-1].reason == "a bone scan, not a radiograph"
-    assert json.loads(str(rows[-1].new))["cases"] == [case["code"]]
+    assert json.loads(str(rows[-1].new))["cases"] == [case.code]
     assert ws.verify().ok
 
 

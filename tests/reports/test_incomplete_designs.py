@@ -372,7 +372,7 @@ def demo_with_reader3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict
         row = ws.worklists.worklist(s, TRIAL)[0]
         case = ws.reading.open_case(s, row.code)
         patient = real[planned[row.code].patient]
-        for letter, read_code in case["reads"].items():
+        for letter, read_code in case.reads.items():
             visit = planned[row.code].visits["ABC".index(letter)]
             ws.reading.set_scores(
                 s, read_code, _reader_read(truth[(patient, visit)], "reader3", patient, visit)

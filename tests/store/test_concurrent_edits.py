@@ -75,7 +75,7 @@ def build(url: str) -> str:
     ws.worklists.generate_worklists(coord, "T1")
     rita = ws.accounts.login("rita", READER_PW)
     case = ws.worklists.worklist(rita, "T1")[0].code
-    code = str(next(iter(ws.reading.open_case(rita, case)["reads"].values())))
+    code = str(next(iter(ws.reading.open_case(rita, case).reads.values())))
     ws.close()
     return code
 

@@ -61,7 +61,7 @@ def trial_on_pg(
     for name, pw in (("rita", "Tulip-Garden-2024"), ("rob", "Maple-Harbour-2024")):
         s = ws.accounts.login(name, pw)
         case = ws.worklists.worklist(s, "T1")[0].code
-        reads[name] = next(iter(ws.reading.open_case(s, case)["reads"].values()))
+        reads[name] = next(iter(ws.reading.open_case(s, case).reads.values()))
     ws.close()
     return url, reads
 

@@ -348,9 +348,9 @@ def _open_case(c: Any, s: UserSession) -> None:
             c.ws.reading.open_case(s, case)
         return
     opened = c.ws.reading.open_case(s, case)
-    assert opened["code"] == case
-    assert set(opened["reads"]) <= {"A", "B"}
-    for code in opened["reads"].values():
+    assert opened.code == case
+    assert set(opened.reads) <= {"A", "B"}
+    for code in opened.reads.values():
         assert c.ws.reading.get_read(s, code).reader == "reader1"
 
 
@@ -452,9 +452,9 @@ def _complete_case(c: Any, s: UserSession) -> tuple[str, list[str]]:
     case = c.cases("reader1")[0]
     opened = c.ws.reading.open_case(s, case)
     zero = {a.area: AreaScore.scored(0) for a in SVH.areas}
-    for code in opened["reads"].values():
+    for code in opened.reads.values():
         c.ws.reading.set_scores(s, code, zero)
-    return case, list(opened["reads"].values())
+    return case, list(opened.reads.values())
 
 
 def _sign_case(c: Any, s: UserSession) -> None:

@@ -18,7 +18,7 @@ ZERO = {a.area: AreaScore.scored(0) for a in SVH.areas}
 def _case(c: Any) -> tuple[Any, str, dict[str, str]]:
     s = c.session("reader1")
     case = c.cases("reader1")[0]
-    return s, case, c.ws.reading.open_case(s, case)["reads"]
+    return s, case, c.ws.reading.open_case(s, case).reads
 
 
 def _statuses(c: Any, s: Any, reads: dict[str, str]) -> set[str]:

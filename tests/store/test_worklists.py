@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from pathlib import Path
@@ -46,7 +47,7 @@ def setup_trial(
 
 def sign_case(ws: Workspace, s: object, case_code: str) -> None:
     case = ws.reading.open_case(s, case_code)
-    for read in case["reads"].values():
+    for read in case.reads.values():
         for d in get_method("svh").areas:
             v = AreaScore.from_sides([0, 0]) if d.sides else AreaScore(score=0)
             ws.reading.set_score(s, read, d.area, v)
@@ -119,9 +120,9 @@ def test_a_reader_sees_only_codes_progress_and_status(fresh_db: str, tmp_path: P
     # Nothing the reader can see differs in kind between a re-read and a new case.
     for row in (reread, primary):
         case = ws.reading.open_case(rita, row.code)
-        assert set(case) == {"code", "reads", "method", "status"}
-        assert list(case["reads"]) == ["A", "B"]
-        view = ws.reading.get_read(rita, case["reads"]["A"])
+        assert {f.name for f in dataclasses.fields(case)} == {"code", "reads", "method", "status"}
+        assert list(case.reads) == ["A", "B"]
+        view = ws.reading.get_read(rita, case.reads["A"])
         assert (view.patient_code, view.visit, view.read_type) == ("", "", "")
     # Another reader's case does not exist for rita.
     remy_case = ws.worklists.worklist(c, "T1", "remy")[0].code
