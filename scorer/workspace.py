@@ -52,14 +52,8 @@ from scorer.services.exchange import ExchangeService
 from scorer.services.images import ImagesService
 from scorer.services.operation import Context
 from scorer.services.oversight import OversightService, ReadingSession, TimelineEntry, verify_store
-from scorer.services.reading import (
-    MEANINGS,
-    OpenedCase,
-    ReadingService,
-    ReadView,
-    ScoreAck,
-    content_hash,
-)
+from scorer.services.read_views import OpenedCase, ReadView, ScoreAck, content_hash
+from scorer.services.reading import MEANINGS, ReadingService
 from scorer.services.session import Settings, UserSession, format_time, new_code
 from scorer.services.trials import DESIGNS, TrialsService
 from scorer.services.validation import MAX_NAME, MAX_TEXT

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from scorer.imaging.manifest import Manifest
-    from scorer.services.intake import DecodeLimits, ImportLimits, ImportReport, Progress
+    from scorer.services.import_report import DecodeLimits, ImportLimits, ImportReport, Progress
     from scorer.services.reissue import ReissueReport
 
 

@@ -12,15 +12,14 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any
 
 from scorer.core.cells import formula_lead
-from scorer.core.json_value import JsonValue
 from scorer.core.private_files import FOLDER_MODE, make_folder, set_mode
 from scorer.imaging.decode_pool import (
     DecodePool,
@@ -46,6 +45,11 @@ from scorer.imaging.raster import check_raster, raster_kind
 from scorer.imaging.sources import SourceFile, find_files
 from scorer.imaging.streams import dicom_part10
 from scorer.services.errors import InvalidInput
+from scorer.services.import_report import (
+    FileOutcome,
+    ImportReport,
+    Progress,
+)
 from scorer.services.lookups import find_trial, protocol_of, refuse_if_locked, unique_patient_code
 from scorer.services.session import new_code
 from scorer.store import repository as repo
@@ -56,74 +60,16 @@ if TYPE_CHECKING:
     from scorer.services.images import ImagesService
     from scorer.services.operation import Op
 
-Progress = Callable[[int, int, str], None]
 #: Files larger than this (MB) are refused from their size, unread (``scorer import --max-mb``).
 DEFAULT_MAX_MB = 1024.0
 SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 #: The flags that hold an image for QC which no reassignment clears.
 SECONDARY_CAPTURE_FLAG = "secondary capture: review it is a hand or foot radiograph"
 BURNED_IN_UNKNOWN = "burned-in text unknown"
-#: A reason is printed whole (a decoder's lists every plugin's); this only stops a runaway.
-REASON_LIMIT = 4000
 #: Readers' copies no image names (an import was interrupted between writing one and saving
 #: its image) are removed when older than this: a younger one may be another workstation's
 #: import about to save its image.
 LEFTOVER_AGE_S = 120.0
-
-
-@dataclass
-class FileOutcome:
-    """What became of one file: imported (with its image code), duplicate, or refused."""
-
-    file: str
-    status: str
-    image: str | None = None
-    reason: str = ""
-    flags: list[str] = field(default_factory=list)
-    regions: list[str] = field(default_factory=list)
-    #: An imported image's QC state: "passed", or "pending" when flagged (it reaches no case
-    #: until the coordinator passes it).
-    qc: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"file": self.file, "status": self.status}
-        if self.image:
-            d["image"] = self.image
-        if self.qc:
-            d["qc"] = self.qc
-        if self.reason:
-            d["reason"] = shown(self.reason, REASON_LIMIT)
-        if self.flags:
-            d["flags"] = self.flags
-        if self.regions:
-            d["regions"] = self.regions
-        return d
-
-
-@dataclass
-class ImportReport:
-    """Every file's outcome and the counts."""
-
-    files: list[FileOutcome] = field(default_factory=list)
-    #: What the start of this import removed of an interrupted one: partial files and
-    #: readers' copies without an image.
-    partial_removed: int = 0
-    orphans_removed: int = 0
-
-    def count(self, status: str) -> int:
-        return sum(1 for f in self.files if f.status == status)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "imported": self.count("imported"),
-            "duplicates": self.count("duplicate"),
-            "refused": self.count("refused"),
-            "skipped": self.count("skipped"),
-            "flagged": sum(1 for f in self.files if f.status == "imported" and f.flags),
-            "partial_removed": self.partial_removed,
-            "orphans_removed": self.orphans_removed,
-            "files": [f.to_dict() for f in self.files],
-        }
 
 
 @dataclass
@@ -177,28 +123,6 @@ class _Trial:
     id: int
     visit_labels: set[str]
     no_burned_in: frozenset[str]
-
-
-class DecodeLimits(TypedDict, total=False):
-    """How the decode workers run: how many, and each file's time and memory."""
-
-    workers: int
-    timeout_s: float
-    memory_mb: int
-
-
-class ImportLimits(DecodeLimits, total=False):
-    """What an import may take and where its files come from, beyond the decode limits: the
-    largest image and file, files already listed (the DICOM receiver's), a running pool,
-    whether leftovers are swept, the network origin, and the names a manifest lists."""
-
-    max_megapixels: float
-    max_mb: float
-    sources: Sequence[SourceFile] | None
-    pool: DecodePool | None
-    housekeeping: bool
-    origin: dict[str, JsonValue] | None
-    manifest_names: Collection[str]
 
 
 def import_images(

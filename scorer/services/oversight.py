@@ -12,7 +12,7 @@ from scorer.core.json_value import JsonValue
 from scorer.services.errors import NotFound
 from scorer.services.lookups import chain_head
 from scorer.services.operation import Op, Service, operation
-from scorer.services.reading import ReadView, content_hash
+from scorer.services.read_views import ReadView, content_hash
 from scorer.store import repository as repo
 from scorer.store.audit import Verification
 from scorer.store.database import Session, Store

@@ -3,11 +3,10 @@ them."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from scorer.core.json_value import JsonValue
@@ -25,6 +24,14 @@ from scorer.services.lookups import (
     refuse_if_locked,
 )
 from scorer.services.operation import Op, Service, check_account, operation
+from scorer.services.read_views import (
+    OpenedCase,
+    ReadView,
+    ScoreAck,
+    content_hash,
+    score_json,
+    shown,
+)
 from scorer.services.session import UserSession
 from scorer.services.validation import check_text, need_reason
 from scorer.store import repository as repo
@@ -41,97 +48,6 @@ MEANINGS = ("authored", "reviewed", "approved")
 
 #: The roles that enter scores and sign reads.
 SCORERS = ("reader", "adjudicator")
-
-
-@dataclass(frozen=True)
-class ScoreAck:
-    """The acknowledgement of a committed score: the read's new version and status."""
-
-    read_code: str
-    area: Area
-    version: int
-    status: str
-
-
-@dataclass(frozen=True)
-class ReadView:
-    """What the caller may see of a read."""
-
-    code: str
-    trial: str
-    patient_code: str
-    visit: str
-    reader: str
-    method: str
-    read_type: str
-    status: str
-    version: int
-    note: str
-    scores: dict[Area, AreaScore] = field(default_factory=dict)
-    reason_text: dict[Area, str] = field(default_factory=dict)
-
-
-def content_hash(view: ReadView) -> str:
-    """SHA-256 of a read's signed content: identity, method, type, every score and the note."""
-    body = {
-        "read": view.code,
-        "trial": view.trial,
-        "patient": view.patient_code,
-        "visit": view.visit,
-        "reader": view.reader,
-        "method": view.method,
-        "read_type": view.read_type,
-        "note": view.note,
-        "scores": [
-            [
-                a.region,
-                a.joint,
-                a.feature,
-                s.score,
-                list(s.sides) if s.sides else None,
-                s.reason,
-                view.reason_text.get(a, ""),
-            ]
-            for a, s in sorted(view.scores.items())
-        ],
-    }
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def score_json(s: AreaScore | None, text: str = "") -> dict[str, Any] | None:
-    if s is None:
-        return None
-    out: dict[str, Any] = {"score": s.score}
-    if s.sides is not None:
-        out["sides"] = list(s.sides)
-    if s.reason is not None:
-        out["reason"] = s.reason
-        if text:
-            out["reason_text"] = text
-    return out
-
-
-def shown(s: AreaScore | None) -> str:
-    """A stored entry in the words the grid uses: 2, 1+2 (two sides), NA (reason)."""
-    if s is None:
-        return "not entered"
-    if s.reason is not None:
-        return f"NA ({s.reason})"
-    if s.sides is not None:
-        return "+".join(str(v) for v in s.sides) + f" = {s.score}"
-    return str(s.score)
-
-
-@dataclass(frozen=True)
-class OpenedCase:
-    """A case as its reader opens it: its visits as letters (A, B, C) with their read codes,
-    the method read, and the case's state. Nothing else about the visits."""
-
-    code: str
-    reads: dict[str, str]
-    method: str
-    status: str
 
 
 class ReadingService(Service):

@@ -214,12 +214,12 @@ def test_a_hidden_reread_shares_no_uid_name_or_time_with_its_original(
 ) -> None:
     pairs = 0
     for cases in received.values():
-        by_position = {c["row"]["position"]: c for c in cases}
+        by_position = {c["row"].position: c for c in cases}
         for case in cases:
-            if case["row"]["read_type"] != "reread":
+            if case["row"].read_type != "reread":
                 continue
-            original = by_position[case["row"]["original_position"]]
-            assert original["row"]["patient"] == case["row"]["patient"]
+            original = by_position[case["row"].original_position]
+            assert original["row"].patient == case["row"].patient
             pairs += 1
             a, b = original["films"], case["films"]
             # The same films (the same pixel data)...
