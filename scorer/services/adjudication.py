@@ -148,7 +148,7 @@ class AdjudicationService(Service):
         # No transaction held while the analysis runs (it reads every signed read of the trial
         # and fits the SDC's model): the reads are taken in a read transaction of their own,
         # and the value is written by the setting's own checked write transaction.
-        with self._ctx.read() as db:
+        with op.read() as db:
             t = find_trial(db, trial)
             proto = protocol_of(t)
             if proto.frozen_sdc is not None:

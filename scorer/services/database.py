@@ -333,7 +333,7 @@ class DatabaseService(Service):
             )
         except (BackupError, OSError, sqlite3.Error) as exc:
             raise ScorerError(f"the backup was not made: {exc}") from exc
-        with self._ctx.write(op.user.username) as tx:
+        with op.write() as tx:
             tx.audit(
                 "database.backup",
                 "database",

@@ -195,7 +195,7 @@ class ExchangeService(Service):
 
         # Exports read in one transaction and record themselves in a short write of their own:
         # building the file never holds the lock readers' saves need.
-        with self._ctx.read() as db:
+        with op.read() as db:
             t = find_trial(db, trial)
             proto = protocol_of(t)
             method = get_method(proto.methods[0])
@@ -249,7 +249,7 @@ class ExchangeService(Service):
                     ]
                 )
         text = out.getvalue()
-        self._audit_export(op.user, trial, "totals", text)
+        self._audit_export(op, trial, "totals", text)
         return text
 
     @operation("coordinator", "monitor", "admin", transaction=False)
@@ -277,7 +277,7 @@ class ExchangeService(Service):
                 "mac",
             ]
         )
-        with self._ctx.read() as db:  # then the export is recorded in a write of its own
+        with op.read() as db:  # then the export is recorded in a write of its own
             for a in repo.audit_rows(db):
                 # Every column but seq is text, written so a spreadsheet never runs it
                 # (scorer.core.cells): a reason "-2" is written '-2.
@@ -300,7 +300,7 @@ class ExchangeService(Service):
                     ]
                 )
         text = out.getvalue()
-        self._audit_export(op.user, None, "audit trail", text)
+        self._audit_export(op, None, "audit trail", text)
         return text
 
     @operation("coordinator", "monitor", transaction=False)
@@ -313,7 +313,7 @@ class ExchangeService(Service):
 
         # The reads are read in one transaction, the statistics run outside any, and the
         # export is recorded in a short write of its own.
-        with self._ctx.read() as db:
+        with op.read() as db:
             t = find_trial(db, trial)
             proto = protocol_of(t)
             text = format_reads_csv(csv_reads(db, t, real_ids=False))
@@ -350,7 +350,7 @@ class ExchangeService(Service):
         except AnalysisError as exc:
             raise InvalidInput(f"the agreement report cannot be made yet: {exc}") from exc
 
-        self._audit_export(op.user, trial, "agreement report", to_json_text(doc))
+        self._audit_export(op, trial, "agreement report", to_json_text(doc))
         return doc
 
     @operation("coordinator", transaction=False)
@@ -366,7 +366,7 @@ class ExchangeService(Service):
 
         # Assembled from the export operations, each checked and audited on its own.
         s = op.user
-        with self._ctx.read() as db:
+        with op.read() as db:
             if not find_trial(db, trial).locked:
                 raise InvalidInput(f"trial {trial} is not locked: lock the reading first")
         text, manifest = self.export_reads_with_manifest(s, trial)
@@ -391,5 +391,5 @@ class ExchangeService(Service):
         ):
             for name in sorted(files):
                 z.writestr(name, files[name])
-        self._audit_export(s, trial, "transfer package", json.dumps(sums, sort_keys=True))
+        self._audit_export(op, trial, "transfer package", json.dumps(sums, sort_keys=True))
         return sums

@@ -279,7 +279,7 @@ class ImagesService(Service):
             voi = parse_window(window) if window else None
         except ValueError as exc:
             raise InvalidInput(str(exc)) from exc
-        with self._ctx.read() as db:
+        with op.read() as db:
             img = repo.image_by_code(db, image_code)
             if img is None:
                 raise NotFound(f"no image {image_code!r}")
@@ -290,7 +290,7 @@ class ImagesService(Service):
             written = export_png(image, out, voi=voi, max_size=max_size)
         except (OSError, ValueError) as exc:
             raise InvalidInput(f"image {image_code} cannot be exported: {exc}") from exc
-        with self._ctx.write(op.user.username) as tx:
+        with op.write() as tx:
             tx.event("export", image_code, {"what": "image png", "window": window}, op.user.id)
         return written
 
@@ -305,7 +305,7 @@ class ImagesService(Service):
         from scorer.imaging.radiograph import open_radiograph
         from scorer.imaging.render import render_full
 
-        with self._ctx.read() as db:
+        with op.read() as db:
             img = repo.image_by_code(db, image_code)
             if img is None:
                 raise NotFound(f"no image {image_code!r}")
@@ -338,7 +338,7 @@ class ImagesService(Service):
             remove_other_films,
         )
 
-        with self._ctx.read() as db:
+        with op.read() as db:
             c, _, t = own_case(op.user, db, case_code)
             must_calibrate(db, t, op.user, c)
             films: list[tuple[str, str, list[str], Path, str]] = []
@@ -511,7 +511,7 @@ class ImagesService(Service):
         rects = [tuple(int(v) for v in r) for r in rectangles]
         if not rects or any(len(r) != 4 for r in rects):
             raise InvalidInput("give each rectangle as x, y, width, height")
-        with self._ctx.read() as db:
+        with op.read() as db:
             img = repo.image_by_code(db, image_code)
             if img is None:
                 raise NotFound(f"no image {image_code!r}")
@@ -527,7 +527,7 @@ class ImagesService(Service):
         digest = hashlib.sha256(target.read_bytes()).hexdigest()
         seal_readers_copy(target, self.store.location)
         try:
-            with self._ctx.write(op.user.username) as tx:
+            with op.write() as tx:
                 img = repo.image_by_code(tx.session, image_code)
                 assert img is not None
                 old = {"reader_sha256": img.reader_sha256, "masks": img.masks or "[]"}

@@ -344,7 +344,7 @@ def _audit_import(
     origin: dict[str, Any] | None,
 ) -> None:
     """The import's own audit row on the trial: the counts, and where the files came from."""
-    with ws._ctx.write(op.user.username) as tx:
+    with op.write() as tx:
         tx.audit(
             "images.import",
             "trial",
@@ -501,7 +501,7 @@ def _ensure_patients(
     codes: dict[str, str] = {}
     if not wanted:
         return codes
-    with ws._ctx.write(op.user.username) as tx:
+    with op.write() as tx:
         t = find_trial(tx.session, trial)
         for real in wanted:
             p = repo.patient_by_real_id(tx.session, t, real)
@@ -537,7 +537,7 @@ def _commit(
         qc = "pending" if c.flags else "passed"
         reader_sha = decoded.sha256 or hashlib.sha256(reader_copy.read_bytes()).hexdigest()
         seal_readers_copy(reader_copy, loc)
-        with ws._ctx.write(op.user.username) as tx:
+        with op.write() as tx:
             t = find_trial(tx.session, trial)
             p = repo.patient_by_real_id(tx.session, t, c.patient_id) if c.patient_id else None
             v = repo.visit_by_label(tx.session, t, c.visit) if c.visit else None

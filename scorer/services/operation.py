@@ -108,12 +108,17 @@ class Op:
 
     ``db`` is the transaction's ORM session (read-only for a reading operation); ``tx`` is the
     audit writer of a writing operation. An operation declared ``transaction=False`` (long work:
-    decoding, imports, backups) gets neither and opens what it needs itself."""
+    decoding, imports, backups, exports) gets neither: it opens its writes with :meth:`write`
+    and its reads with :meth:`read`, each of which checks the caller's account and role again
+    inside the transaction it opens, so an account disabled while the work ran writes nothing
+    and reads nothing more."""
 
     user: UserSession
     now: str
     _db: Session | None = None
     _tx: Tx | None = None
+    _ctx: Context | None = None
+    _roles: tuple[str, ...] = ()
 
     @property
     def db(self) -> Session:
@@ -126,6 +131,27 @@ class Op:
         if self._tx is None:
             raise RuntimeError("this operation was declared read-only: it has no audit writer")
         return self._tx
+
+    def _context(self) -> Context:
+        if self._ctx is None:
+            raise RuntimeError("only an operation declared transaction=False opens its own")
+        return self._ctx
+
+    @contextmanager
+    def write(self) -> Iterator[Tx]:
+        """A write transaction of its own, the caller's account and role checked inside it."""
+        ctx = self._context()
+        with ctx.write(self.user.username) as tx:
+            check_account(tx.session, self.user, self._roles, False, ctx.now())
+            yield tx
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read transaction of its own, the caller's account and role checked inside it."""
+        ctx = self._context()
+        with ctx.read() as db:
+            check_account(db, self.user, self._roles, False, ctx.now())
+            yield db
 
 
 S = TypeVar("S", bound="Service")
@@ -181,7 +207,7 @@ def operation(
                 check_account(db, s, roles, allow_must_change, now)
                 if transaction:
                     return fn(self, Op(s, format_time(now), db), *args, **kwargs)
-            return fn(self, Op(s, format_time(now)), *args, **kwargs)
+            return fn(self, Op(s, format_time(now), _ctx=ctx, _roles=roles), *args, **kwargs)
 
         run.rights = rights  # type: ignore[attr-defined]
         return run
@@ -236,6 +262,10 @@ def check_account(
             if not user.disabled
             else "this account is disabled; ask an administrator"
         )
+    if user.must_change_password and not s.must_change_password:
+        # An administrator reset the password since this session began: the session may do
+        # nothing more until the new password is chosen.
+        s.must_change_password = True
     if s.must_change_password and not allow_must_change:
         raise PermissionDenied("you must change your password before anything else")
     if roles and s.role not in roles:
@@ -269,13 +299,6 @@ class Service:
 
     def _write(self, s: UserSession | None, username: str | None = None) -> TimedWrite:
         return self._ctx.write(username or (s.username if s else "system"))
-
-    def _active(self, s: UserSession, *roles: str, allow_must_change: bool = False) -> None:
-        """Check the session is open, unlocked and recent, and the role allowed (in a read
-        transaction of its own: operations not yet declared with @operation)."""
-        now = check_open(self._ctx, s)
-        with self._ctx.read() as db:
-            check_account(db, s, roles, allow_must_change, now)
 
     @staticmethod
     def _reset_failures(tx: Tx, user: Any, reason: str) -> None:
@@ -352,9 +375,12 @@ class Service:
             return self._count_failure(tx, user, self._now())
         return ""
 
-    def _audit_export(self, s: UserSession, trial: str | None, what: str, text: str) -> None:
+    def _audit_export(self, op: Op, trial: str | None, what: str, text: str) -> None:
+        """Record an export (what, its SHA-256, the chain head) in a write of its own, the
+        caller's account checked again in it."""
+        s = op.user
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-        with self._write(s) as tx:
+        with op.write() as tx:
             t = find_trial(tx.session, trial) if trial else None
             head = chain_head(tx.session)
             tx.audit(

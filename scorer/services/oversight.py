@@ -162,12 +162,12 @@ class OversightService(Service):
         """One session's timeline as a report document (CSV, PDF, ...); audited as an export."""
         # Read in one transaction, then record the export in a short write of its own: the
         # document is built in between without holding the lock readers' saves need.
-        with self._ctx.read() as db:
+        with op.read() as db:
             rows = timeline_of(db, session_id, blind=op.user.role == "monitor")
             info = next((r for r in sessions_of(db) if r.session == session_id), None)
         doc = session_report(session_id, rows, info)
         data = json.dumps([asdict(r) for r in rows], sort_keys=True)
-        self._audit_export(op.user, None, f"session {session_id}", data)
+        self._audit_export(op, None, f"session {session_id}", data)
         return doc
 
     @operation("monitor", "coordinator", "admin", transaction=False)
@@ -176,7 +176,7 @@ class OversightService(Service):
         as an export."""
         # Verification and the rows are read first; the export is recorded in a short write.
         result = verify_store(self.store)
-        with self._ctx.read() as db:
+        with op.read() as db:
             rows: list[list[str | int]] = [
                 [
                     a.seq,
@@ -191,7 +191,7 @@ class OversightService(Service):
             ]
             head = chain_head(db)
         doc = trail_report(rows, head, result)
-        self._audit_export(op.user, None, "audit trail document", str(head))
+        self._audit_export(op, None, "audit trail document", str(head))
         return doc
 
 

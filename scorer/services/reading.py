@@ -33,7 +33,7 @@ from scorer.services.read_views import (
     shown,
 )
 from scorer.services.session import UserSession
-from scorer.services.validation import check_text, need_reason
+from scorer.services.validation import check_code, check_text, need_reason
 from scorer.store import repository as repo
 from scorer.store.database import Tx
 from scorer.store.schema import (
@@ -45,6 +45,8 @@ MISSING_TEXT = "no image of this region"
 
 
 MEANINGS = ("authored", "reviewed", "approved")
+#: The longest time an event may record on a case or a film: a day.
+MAX_EVENT_SECONDS = 86_400
 
 #: The roles that enter scores and sign reads.
 SCORERS = ("reader", "adjudicator")
@@ -162,6 +164,7 @@ class ReadingService(Service):
         expected: Mapping[Area, AreaScore | None] | None,
     ) -> list[ScoreAck]:
         """Save areas of one read in the operation's transaction (set_score, set_scores)."""
+        check_text(change_reason, "reason")  # stored in the audit row, signed read or not
         texts = reason_texts or {}
         acks: list[ScoreAck] = []
         tx = op.tx
@@ -284,6 +287,7 @@ class ReadingService(Service):
     ) -> list[ScoreAck]:
         """Remove areas' entries of one read in the operation's transaction (clear_score,
         clear_scores)."""
+        check_text(change_reason, "reason")  # stored in the audit row, signed read or not
         areas = list(dict.fromkeys(areas))
         acks: list[ScoreAck] = []
         tx = op.tx
@@ -595,7 +599,7 @@ class ReadingService(Service):
 
     EVENT_KINDS = ("case.opened", "case.closed", "image.viewed")
 
-    @operation(write=True)
+    @operation(*SCORERS, write=True)
     def log_event(
         self,
         op: Op,
@@ -607,7 +611,7 @@ class ReadingService(Service):
         """Record a fact for monitors: a case opened or closed, an image viewed (seconds)."""
         self._log_events(op, [(kind, subject, detail)], trial)
 
-    @operation(write=True)
+    @operation(*SCORERS, write=True)
     def log_events(
         self,
         op: Op,
@@ -624,10 +628,33 @@ class ReadingService(Service):
         events: Sequence[tuple[str, str, Mapping[str, JsonValue] | None]],
         trial: str | None,
     ) -> None:
-        """Record events in the operation's transaction (log_event, log_events)."""
-        for kind, _subject, _detail in events:
+        """Record events in the operation's transaction (log_event, log_events). Each is about
+        one of the caller's own cases (a film's event names its case as ``case_code``), and its
+        detail holds only the seconds (at most a day) and that case code."""
+        checked: set[str] = set()
+        for kind, subject, detail in events:
             if kind not in self.EVENT_KINDS:
                 raise InvalidInput(f"unknown event kind {kind!r}")
+            check_code(subject, "event's subject")
+            detail = detail or {}
+            unknown = sorted(set(detail) - {"seconds", "case_code"})
+            if unknown:
+                raise InvalidInput(
+                    f"an event's detail holds only seconds and case_code, not {unknown}"
+                )
+            seconds = detail.get("seconds", 0)
+            if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+                raise InvalidInput(f"an event's seconds must be a number, not {seconds!r}")
+            if not 0 <= seconds <= MAX_EVENT_SECONDS:
+                raise InvalidInput(
+                    f"an event's seconds must be 0 to {MAX_EVENT_SECONDS:,}, not {seconds!r}"
+                )
+            case = subject if kind.startswith("case.") else detail.get("case_code")
+            if not isinstance(case, str):
+                raise InvalidInput("a film's event names its case (case_code)")
+            if case not in checked:
+                own_case(op.user, op.db, case)  # NotFound unless it is the caller's own case
+                checked.add(case)
         if not events:
             return
         tid = find_trial(op.db, trial).id if trial else None

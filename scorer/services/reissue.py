@@ -89,7 +89,7 @@ def reissue(
     ``ImagesService.reissue_readers_copies``). Returns the counts and, per image, the old and
     new copy's SHA-256."""
     loc = ws.store.location
-    with ws._ctx.read() as db:
+    with op.read() as db:
         t = find_trial(db, trial)
         refuse_if_locked(t)
         copies = [
@@ -121,7 +121,7 @@ def reissue(
                     for k, c in enumerate(_write_batch(ws, pool, batch, made)):
                         if progress:
                             progress(start + k + 1, total, c.code)
-        with ws._ctx.write(op.user.username) as tx:
+        with op.write() as tx:
             t = find_trial(tx.session, trial)
             refuse_if_locked(t)
             for c in copies:

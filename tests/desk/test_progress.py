@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from scorer.gui.desk_sample import PASSWORD, build_desk_sample
+from scorer.workspace import InvalidInput, NotFound, PermissionDenied
 
 ZERO_COUNTS = {
     "rereads": 0,
@@ -50,13 +51,12 @@ def log_reading_time(ws: Any, coord: Any, trial: str) -> dict[str, list[str]]:
         rita,
         [
             ("case.opened", a, None),
-            ("image.viewed", "IMG1", {"seconds": 500.0}),
+            ("image.viewed", "IMG1", {"seconds": 500.0, "case_code": a}),
             ("case.closed", a, {"seconds": 30.5}),
             ("case.closed", a, {"seconds": 12.0}),  # opened twice: the times add up
             ("case.closed", b, {"seconds": 40}),
             ("case.closed", c, {"seconds": 7.0}),
             ("case.closed", c, None),  # no seconds logged: counts nothing
-            ("case.closed", "NOSUCHCASE", {"seconds": 999.0}),  # no case of this trial
         ],
         trial,
     )
@@ -173,9 +173,33 @@ def test_progress_does_not_read_the_whole_event_log(built: tuple[Any, Any, str, 
     few = time.perf_counter() - t0
     rita = ws.accounts.login("rita", "Tulip-Garden-2024")
     for _ in range(10):
-        ws.reading.log_events(rita, [("image.viewed", "IMG1", {"seconds": 1.0})] * 5000, trial)
+        film = ("image.viewed", "IMG1", {"seconds": 1.0, "case_code": _codes["rita"][0]})
+        ws.reading.log_events(rita, [film] * 5000, trial)
     t0 = time.perf_counter()
     after = ws.coordination.progress(coord, trial)
     many = time.perf_counter() - t0
     assert after == before
     print(f"\nprogress: {few * 1000:.0f} ms with a few events, {many * 1000:.0f} ms with 50,000")
+
+
+def test_an_event_about_a_case_not_ones_own_is_refused_and_changes_nothing(
+    built: tuple[Any, Any, str, Any],
+) -> None:
+    """Time logged on a case counts in the coordinator's progress: a reader may log it only
+    on their own cases, within a day, and no other role may log it at all."""
+    ws, coord, trial, codes = built
+    before = ws.coordination.progress(coord, trial)
+    rita = ws.accounts.login("rita", "Tulip-Garden-2024")
+    with pytest.raises(NotFound):
+        ws.reading.log_event(rita, "case.closed", codes["ravi"][0], {"seconds": 360000 / 100})
+    with pytest.raises(NotFound):
+        ws.reading.log_event(rita, "case.closed", "NOSUCHCASE", {"seconds": 1.0})
+    with pytest.raises(InvalidInput, match="0 to 86,400"):
+        ws.reading.log_event(rita, "case.closed", codes["rita"][0], {"seconds": 360000})
+    with pytest.raises(InvalidInput, match="names its case"):
+        ws.reading.log_event(rita, "image.viewed", "IMG1", {"seconds": 1.0})
+    with pytest.raises(InvalidInput, match="subject"):
+        ws.reading.log_event(rita, "case.closed", "\u202e" + "x" * 50_000, {"seconds": 1.0})
+    with pytest.raises(PermissionDenied):
+        ws.reading.log_event(coord, "case.closed", codes["rita"][0], {"seconds": 1.0})
+    assert ws.coordination.progress(coord, trial) == before

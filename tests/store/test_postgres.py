@@ -137,11 +137,12 @@ from scorer.workspace import Workspace
 url, user, password, read, n = sys.argv[1:6]
 ws = Workspace.open(db=url)
 s = ws.accounts.login(user, password)
+case = ws.worklists.worklist(s, "T1")[0].code
 print("ready", flush=True)
 sys.stdin.readline()
 for i in range(int(n)):
     ws.reading.set_note(s, read, f"{user} note {i}")
-    ws.reading.log_event(s, "case.opened", f"{user}-{i}")
+    ws.reading.log_event(s, "case.opened", case)
 ws.close()
 print("done", flush=True)
 """
@@ -247,7 +248,7 @@ def test_a_workstation_role_scores_but_cannot_rewrite_the_trail(
         ws.reading.sign_read(s, code, "Tulip-Garden-2024", username="rita")
         area = SVH.areas[0].area
         ws.reading.set_score(s, code, area, AreaScore.scored(1), change_reason="second look")
-        ws.reading.log_event(s, "case.opened", "x")
+        ws.reading.log_event(s, "case.opened", ws.worklists.worklist(s, "T1")[0].code)
         result = ws.verify()
     finally:
         ws.close()

@@ -123,8 +123,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "session_document": OVERSIGHT,
     "audit_document": OVERSIGHT,
     # logs
-    "log_event": ALL,
-    "log_events": ALL,
+    "log_event": SCORING,
+    "log_events": SCORING,
     "events": OVERSIGHT,
     "audit_trail": OVERSIGHT,
     # exchange
@@ -547,11 +547,19 @@ def _export_image_png(c: Any, s: UserSession) -> None:
         c.ws.images.export_image_png(s, "NOSUCHIMAGE1", c.folder / "out.png")
 
 
+def _own_case(c: Any, s: UserSession) -> str:
+    """The caller's first case; for a role that reads nothing, reader1's."""
+    return str(c.cases(s.username if s.role in SCORING else "reader1")[0])
+
+
 def _log_events(c: Any, s: UserSession) -> None:
-    code = _own(c, s, "partial")
+    case = _own_case(c, s)
     c.ws.reading.log_events(
         s,
-        [("case.closed", code, {"seconds": 3}), ("image.viewed", "IMG1", {"seconds": 2})],
+        [
+            ("case.closed", case, {"seconds": 3}),
+            ("image.viewed", "IMG1", {"seconds": 2, "case_code": case}),
+        ],
         trial="T1",
     )
     assert c.sql("SELECT kind, username FROM events ORDER BY seq DESC LIMIT 2") == [
@@ -561,7 +569,7 @@ def _log_events(c: Any, s: UserSession) -> None:
 
 
 def _log_event(c: Any, s: UserSession) -> None:
-    c.ws.reading.log_event(s, "case.opened", _own(c, s, "partial"), {"seconds": 3}, trial="T1")
+    c.ws.reading.log_event(s, "case.opened", _own_case(c, s), {"seconds": 3}, trial="T1")
     assert c.sql("SELECT kind, username FROM events ORDER BY seq DESC LIMIT 1") == [
         ("case.opened", s.username)
     ]
