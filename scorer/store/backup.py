@@ -1,13 +1,19 @@
 """Backing up and restoring an SQLite store: one zip, checked by row counts and the audit head.
 
 :func:`backup` takes SQLite's online backup (a consistent copy while workstations keep
-writing) into a zip with the receipts file and ``backup.json``: schema revision, row counts of
-every table, the audit and event chain heads, and where the HMAC key lives (its path and a
+writing) into a zip with the receipts and ``backup.json``: schema revision, row counts of every
+table, the audit and event chain heads, and where the HMAC key lives (its path and a
 fingerprint, never the key itself: a backup must not let its holder forge the trail).
+
+The chain heads are read from the snapshot itself, and the receipts it carries are those of
+the receipts file up to those heads, ending with the heads themselves: a workstation appends
+its receipt after its commit, so the file runs ahead of any snapshot taken while readers save
+(and may lag behind it), and a copy of the whole file would make the restored database look
+cut short.
 
 :func:`restore` unpacks a backup to a database path that does not exist yet, and checks that
 the restored file has the recorded revision, row counts and chain heads before it is renamed
-into place; on any difference nothing is left behind.
+into place; on any difference it removes everything it wrote (:func:`discard`) and says so.
 """
 
 from __future__ import annotations
@@ -41,9 +47,12 @@ def _tables(con: sqlite3.Connection) -> list[str]:
     return [str(r[0]) for r in rows]
 
 
-def facts(path: Path) -> dict[str, Any]:
-    """Row counts, chain heads and schema revision of an SQLite store file."""
-    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+def facts(path: Path, own: bool = False) -> dict[str, Any]:
+    """Row counts, chain heads and schema revision of an SQLite store file. ``own``: a copy
+    no one else opens (a snapshot, a file being restored), read as it is, so that SQLite
+    makes no WAL or shared-memory file beside it."""
+    mode = "mode=ro&immutable=1" if own else "mode=ro"
+    con = sqlite3.connect(f"file:{path}?{mode}", uri=True)
     try:
         counts = {
             t: int(con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]) for t in _tables(con)
@@ -87,15 +96,49 @@ def backup(
                 if key_path.exists()
                 else None,
             },
-            **facts(copy),
+            **facts(copy, own=True),
+        }
+        # The receipts of this snapshot, read after it was taken: every receipt written by
+        # then up to its heads, none of the commits that came after it.
+        kept = receipts_up_to(receipts, info["heads"], at)
+        info["receipts"] = {
+            "sha256": hashlib.sha256(kept).hexdigest(),
+            "lines": kept.count(b"\n"),
         }
         # Owner-only (0600), whole or not at all.
         with replacing(out) as part, zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED) as z:
             z.write(copy, DB_NAME)
-            if receipts.exists():
-                z.write(receipts, RECEIPTS_NAME)
+            z.writestr(RECEIPTS_NAME, kept)
             z.writestr(INFO_NAME, json.dumps(info, indent=2) + "\n")
     return info
+
+
+def receipts_up_to(receipts: Path, heads: dict[str, Any], at: str) -> bytes:
+    """The receipts file's lines up to the chain ``heads`` of a snapshot, then a receipt of
+    each head not receipted yet (stamped ``at``): the receipts the snapshot's database has.
+
+    A line past a head is a later commit's receipt and is left out; so is a last line still
+    being appended (no newline yet). Every other line is kept as it is, unreadable ones too
+    (verification reports them, as it would in the file itself)."""
+    try:
+        raw = receipts.read_bytes()
+    except FileNotFoundError:
+        raw = b""
+    kept: list[bytes] = []
+    receipted: set[tuple[str, int]] = set()
+    for line in raw[: raw.rfind(b"\n") + 1].splitlines(keepends=True):
+        parts = line.split()
+        table = parts[0].decode("ascii", "replace") if parts else ""
+        if len(parts) >= 3 and table in heads and parts[1].isdigit():
+            seq = int(parts[1])
+            if seq > int(heads[table]["rows"]):
+                continue
+            receipted.add((table, seq))
+        kept.append(line)
+    for table, h in heads.items():
+        if h["rows"] and (table, int(h["rows"])) not in receipted:
+            kept.append(f"{table} {h['rows']} {h['mac']} {at}\n".encode("ascii"))
+    return b"".join(kept)
 
 
 def _write_private(path: Path, data: bytes) -> None:
