@@ -241,7 +241,8 @@ def grant_workstation(
 
 def restore(archive: Path, db: str | None = None, location: Location | None = None) -> Restored:
     """Restore a backup to a new database path, checked by row counts and chain heads,
-    then verify the audit trail with the key at its configured place."""
+    then verify the audit trail with the key at its configured place. A restore that fails
+    removes everything it wrote (the database, its WAL files, the receipts) and says so."""
     from scorer.store.backup import BackupError, read_info
     from scorer.store.backup import restore as unpack
 
@@ -274,12 +275,17 @@ def restore(archive: Path, db: str | None = None, location: Location | None = No
         info = unpack(Path(archive), loc.sqlite_path, loc.receipts_path)
     except (BackupError, OSError, sqlite3.Error) as exc:
         raise ScorerError(f"nothing was restored: {exc}") from exc
-    store = open_store(loc)
+    # The unpacking refuses a receipts file already there: one there now is the restore's.
+    wrote_receipts = loc.receipts_path.exists()
+    try:
+        store = open_store(loc)
+    except ScorerError as exc:
+        raise ScorerError(f"nothing was restored: {exc}{_removed(loc, wrote_receipts)}") from exc
     try:
         result = verify_store(store)
         if not result.ok:
             raise ScorerError(
-                "restored, but the audit trail does not verify with the key at "
+                "the restored audit trail does not verify with the key at "
                 f"{loc.key_path}: {'; '.join(result.errors[:3])}"
             )
         with store.write("system") as tx:
@@ -299,8 +305,24 @@ def restore(archive: Path, db: str | None = None, location: Location | None = No
             images_missing=sum(1 for p in stored if not store.location.image_file(p).exists()),
             readers_store=str(store.location.readers_store),
         )
+    except (ScorerError, StoreError, OSError, sqlite3.Error) as exc:
+        store.close()  # first: SQLite's files go with the connections
+        raise ScorerError(f"nothing was restored: {exc}{_removed(loc, wrote_receipts)}") from exc
     finally:
         store.close()
+
+
+def _removed(loc: Location, wrote_receipts: bool) -> str:
+    """Remove what a restore wrote at ``loc`` after unpacking (the database with its WAL
+    files, and the receipts when it wrote them); what to add to its message."""
+    from scorer.store.backup import BackupError, discard
+
+    assert loc.sqlite_path is not None
+    try:
+        removed = discard(loc.sqlite_path, loc.receipts_path if wrote_receipts else None)
+    except BackupError as exc:
+        return f"; {exc}"
+    return f" (the restore removed what it wrote: {', '.join(removed)})" if removed else ""
 
 
 class DatabaseService(Service):

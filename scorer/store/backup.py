@@ -160,30 +160,77 @@ def read_info(archive: Path) -> dict[str, Any]:
     return dict(info)
 
 
+def discard(db_path: Path, receipts: Path | None) -> list[str]:
+    """Remove what a restore wrote: the database at ``db_path`` with its WAL, shared-memory
+    and journal files, its part file, and ``receipts`` (None: the restore wrote none).
+    Returns the names removed; a file that cannot be removed is a BackupError naming it."""
+    part = _part(db_path)
+    paths = [
+        p.with_name(p.name + suffix)
+        for p in (db_path, part)
+        for suffix in ("", "-wal", "-shm", "-journal")
+    ]
+    if receipts is not None:
+        paths.append(receipts)
+    removed: list[str] = []
+    stuck: list[str] = []
+    for p in paths:
+        try:
+            p.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            stuck.append(f"{p} ({exc.strerror or exc})")
+            continue
+        removed.append(p.name)
+    if stuck:
+        raise BackupError(f"could not remove what the restore wrote: {', '.join(stuck)}")
+    return removed
+
+
+def _part(db_path: Path) -> Path:
+    return db_path.with_name(f".{db_path.name}.restoring")
+
+
 def restore(archive: Path, db_path: Path, receipts: Path) -> dict[str, Any]:
-    """Unpack ``archive`` to ``db_path`` (which must not exist) and its receipts; check the
-    restored store against the backup's record first. Returns the record."""
+    """Unpack ``archive`` to ``db_path`` (which must not exist) and its receipts (nor they);
+    check the restored store against the backup's record first. Returns the record. On any
+    failure everything it wrote is removed, and the BackupError says so."""
     info = read_info(archive)
     if db_path.exists():
         raise BackupError(f"a database exists at {db_path}: restore to a new path")
+    if receipts.exists():
+        raise BackupError(f"a receipts file exists at {receipts}: restore to a new path")
     make_folder(db_path.parent)
-    part = db_path.with_name(f".{db_path.name}.restoring")
+    part = _part(db_path)
+    wrote_receipts = False
     try:
         with zipfile.ZipFile(archive) as z:
-            _write_private(part, z.read(DB_NAME))
+            data = z.read(DB_NAME)
             saved_receipts = z.read(RECEIPTS_NAME) if RECEIPTS_NAME in z.namelist() else None
+        recorded = info.get("receipts")
+        if recorded is not None and (
+            saved_receipts is None
+            or hashlib.sha256(saved_receipts).hexdigest() != recorded["sha256"]
+        ):
+            raise BackupError("the backup's receipts do not match its record (SHA-256)")
+        _write_private(part, data)
         if hashlib.sha256(part.read_bytes()).hexdigest() != info["sha256"]:
             raise BackupError("the backup's database does not match its record (SHA-256)")
-        got = facts(part)
+        got = facts(part, own=True)
         for key in ("revision", "rows", "heads"):
             if got[key] != info[key]:
                 raise BackupError(f"the restored database differs from the backup's {key}")
         if saved_receipts is not None:
-            if receipts.exists():
-                raise BackupError(f"a receipts file exists at {receipts}: restore to a new path")
             make_folder(receipts.parent)
+            wrote_receipts = True
             _write_private(receipts, saved_receipts)
         os.replace(part, db_path)
-    finally:
-        part.unlink(missing_ok=True)
+    except (BackupError, OSError, sqlite3.Error, zipfile.BadZipFile, KeyError) as exc:
+        removed = discard(db_path, receipts if wrote_receipts else None)
+        said = f" (the restore removed what it wrote: {', '.join(removed)})" if removed else ""
+        raise BackupError(f"{exc}{said}") from exc
+    except BaseException:
+        discard(db_path, receipts if wrote_receipts else None)
+        raise
     return info

@@ -15,6 +15,7 @@ appears, or after ``WRITER_LIMIT_S`` whatever happens.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import os
@@ -29,7 +30,7 @@ import pytest
 
 from scorer.store.audit import read_receipts
 from scorer.store.backup import facts
-from scorer.workspace import Workspace
+from scorer.workspace import ScorerError, Workspace
 
 REPO = Path(__file__).resolve().parents[2]
 SQLITE_ONLY = pytest.mark.parametrize("populated_copy", ["sqlite"], indirect=True)
@@ -169,3 +170,62 @@ def read_receipts_text(text: str) -> tuple[dict[str, list[tuple[int, str]]], lis
         p = Path(tmp) / "receipts"
         p.write_text(text, encoding="ascii")
         return read_receipts(p)
+
+
+def _rewrite(archive: Path, out: Path, change: dict[str, bytes]) -> None:
+    with zipfile.ZipFile(archive) as src, zipfile.ZipFile(out, "w") as dst:
+        for name in src.namelist():
+            dst.writestr(name, change.get(name, src.read(name)))
+
+
+@pytest.mark.posix  # file modes, and what is left in the folder
+@SQLITE_ONLY
+@pytest.mark.parametrize("failure", ["receipts", "key", "database"])
+def test_a_restore_failing_midway_leaves_no_file_behind(
+    populated_copy: Any, tmp_path: Path, failure: str
+) -> None:
+    c = populated_copy
+    good = tmp_path / "b.zip"
+    c.ws.database.backup(c.session_of_role("admin"), good)
+    with zipfile.ZipFile(good) as z:
+        info = json.loads(z.read("backup.json"))
+        receipts = z.read("receipts").decode("ascii")
+        db = z.read("database.sqlite")
+    key = c.key_path.read_bytes()
+    bad = tmp_path / "bad.zip"
+    if failure == "receipts":
+        # A receipt of the audit head with another MAC, and the record's digest of the
+        # receipts made to match: caught by the verification that runs once the database
+        # and receipts are unpacked.
+        h = info["heads"]["audit_events"]
+        forged = f"audit_events {h['rows']} {'f' * 64} {info['made_at']}\n"
+        changed = (receipts + forged).encode("ascii")
+        info["receipts"]["sha256"] = hashlib.sha256(changed).hexdigest()
+        _rewrite(
+            good,
+            bad,
+            {"receipts": changed, "backup.json": json.dumps(info).encode("utf-8")},
+        )
+    elif failure == "key":
+        # Another key, and a backup record that does not say which key it needs: the
+        # mismatch shows only when the unpacked trail is verified.
+        key = bytes.fromhex("ab" * 32).hex().encode("ascii") + b"\n"
+        info["key"]["fingerprint"] = None
+        _rewrite(good, bad, {"backup.json": json.dumps(info).encode("utf-8")})
+    else:
+        # The database member cut short: caught by its SHA-256 before anything is renamed.
+        _rewrite(good, bad, {"database.sqlite": db[:-4096] + bytes(4096)})
+    target = tmp_path / "new" / "populated.sqlite"
+    target.parent.mkdir()
+    _place_key(key, target)
+    before = sorted(p.name for p in target.parent.iterdir())
+    with pytest.raises(ScorerError, match="nothing was restored") as exc:
+        Workspace.restore(bad, str(target))
+    if failure != "database":
+        assert "removed" in str(exc.value), str(exc.value)
+    assert sorted(p.name for p in target.parent.iterdir()) == before, str(exc.value)
+    # And the good backup still restores to the same path afterwards.
+    if failure != "key":
+        Workspace.restore(good, str(target))
+        modes = {p.name: p.stat().st_mode & 0o777 for p in target.parent.iterdir()}
+        assert all(m == 0o600 for m in modes.values()), modes
