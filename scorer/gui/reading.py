@@ -357,9 +357,7 @@ class ReadingWindow(QMainWindow):
     def _prepared(self, case: PreparedCase) -> None:
         if case.code != self.current_code:
             return  # the reader has moved on
-        self.case_view.show_case(case)
-        if self.model is not None:
-            self.visit_link.follow_grid(self.model.current_area, self.model.current_letter)
+        self.visit_link.show_case(case)
         if self.grid is not None and self.model is not None and not self.locked:
             # Scoring is what the keyboard is for: the films appearing do not take it away.
             self.grid.table.setFocus()

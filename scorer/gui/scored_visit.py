@@ -55,6 +55,7 @@ class ScoredVisitLink(QObject):
         self._model = model
         self._toggle_sync = toggle_sync
         self.grid: ScoringGrid | None = None
+        self._arriving = False  # a case's films are being put on screen
         case_view.caseShown.connect(lambda _code: self.update_map_sides())
         case_view.pageChanged.connect(lambda _title: self.update_map_sides())
         case_view.viewChanged.connect(self._film_view_changed)
@@ -73,10 +74,24 @@ class ScoredVisitLink(QObject):
             self._case_view.set_active(letter)
         self.update_map_sides()
 
+    def show_case(self, case: Any) -> None:
+        """Put a case's films on screen and make them follow the grid: the films arriving
+        (first pane active) do not move the grid's cursor, which stays where the reader is."""
+        self._arriving = True
+        try:
+            self._case_view.show_case(case)
+        finally:
+            self._arriving = False
+        m = self._model()
+        if m is not None:
+            self.follow_grid(m.current_area, m.current_letter)
+
     def _pane_activated(self, letter: str) -> None:
         """A click on another visit's film (or its tab) makes it the visit being scored: the
         grid's cursor goes to the same area in that visit, so the highlighted pane and the
         grid's column never disagree."""
+        if self._arriving:
+            return
         m = self._model()
         if m is not None and letter in m.letters and letter != m.current_letter:
             m.set_current(m.row, m.letters.index(letter))

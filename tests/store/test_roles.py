@@ -177,6 +177,8 @@ NO_EFFECT = frozenset(
         ("raise_flag", "adjudicator"),
         ("sign_case", "adjudicator"),
         ("reopen_case", "adjudicator"),
+        ("log_event", "adjudicator"),
+        ("log_events", "adjudicator"),
     }
 )
 
@@ -548,12 +550,19 @@ def _export_image_png(c: Any, s: UserSession) -> None:
 
 
 def _own_case(c: Any, s: UserSession) -> str:
-    """The caller's first case; for a role that reads nothing, reader1's."""
-    return str(c.cases(s.username if s.role in SCORING else "reader1")[0])
+    """The caller's first case; for a role without cases (adjudicators have none until
+    adjudication assigns them), reader1's."""
+    return str((c.cases(s.username) if s.role == "reader" else c.cases("reader1"))[0])
 
 
 def _log_events(c: Any, s: UserSession) -> None:
     case = _own_case(c, s)
+    if s.role == "adjudicator":
+        # Adjudicators pass the role check, but time is logged only on one's own case, and
+        # they have none here: reader1's is refused as not found.
+        with pytest.raises(NotFound):
+            c.ws.reading.log_events(s, [("case.closed", case, {"seconds": 3})], trial="T1")
+        return
     c.ws.reading.log_events(
         s,
         [
@@ -569,6 +578,10 @@ def _log_events(c: Any, s: UserSession) -> None:
 
 
 def _log_event(c: Any, s: UserSession) -> None:
+    if s.role == "adjudicator":  # no case of their own here (see _log_events)
+        with pytest.raises(NotFound):
+            c.ws.reading.log_event(s, "case.opened", _own_case(c, s), trial="T1")
+        return
     c.ws.reading.log_event(s, "case.opened", _own_case(c, s), {"seconds": 3}, trial="T1")
     assert c.sql("SELECT kind, username FROM events ORDER BY seq DESC LIMIT 1") == [
         ("case.opened", s.username)
