@@ -223,7 +223,7 @@ class AccountsService(Service):
         user.locked_until = None
         op.tx.audit("user.password_reset", "user", username, reason=reason)
 
-    @own_session
+    @own_session(write=False)
     def keep_alive(self, s: UserSession) -> None:
         """Mark a running service's session (the DICOM receiver) active, so it does not lock
         for inactivity while it runs; refused like any call once the account is disabled."""

@@ -184,7 +184,7 @@ class ExchangeService(Service):
         )
         return text, manifest
 
-    @operation("coordinator", transaction=False)
+    @operation("coordinator", write=True, transaction=False)
     def export_totals(self, op: Op, trial: str) -> str:
         """Per patient and reader: status totals per visit (mTSS, erosion, JSN) and the change
         from the first to the last visit, as CSV; audited with the audit head."""
@@ -252,7 +252,7 @@ class ExchangeService(Service):
         self._audit_export(op, trial, "totals", text)
         return text
 
-    @operation("coordinator", "monitor", "admin", transaction=False)
+    @operation("coordinator", "monitor", "admin", write=True, transaction=False)
     def export_audit(self, op: Op) -> str:
         """The whole audit trail as CSV (every row, with its MAC); audited itself. A monitor's
         copy leaves out what would tie a case to a patient or a visit (the worklists'
@@ -303,7 +303,7 @@ class ExchangeService(Service):
         self._audit_export(op, None, "audit trail", text)
         return text
 
-    @operation("coordinator", "monitor", transaction=False)
+    @operation("coordinator", "monitor", write=True, transaction=False)
     def agreement_report(self, op: Op, trial: str) -> Document:
         """The agreement report (a :class:`scorer.reports.document.Document`) of the trial's
         reads exactly as `scorer export reads --blinded` writes them, with calibration."""
@@ -353,7 +353,7 @@ class ExchangeService(Service):
         self._audit_export(op, trial, "agreement report", to_json_text(doc))
         return doc
 
-    @operation("coordinator", transaction=False)
+    @operation("coordinator", write=True, transaction=False)
     def transfer_package(self, op: Op, trial: str, out: Path) -> dict[str, str]:
         """A zip for the sponsor: the locked reads export and its manifest, per-patient
         totals, the agreement report (HTML, PDF, JSON, XLSX), the protocol settings, the audit

@@ -260,7 +260,7 @@ class ImagesService(Service):
         return out
 
     # Rendering the film is long work: it runs between a read and the write of the event.
-    @operation("coordinator", "admin", transaction=False)
+    @operation("coordinator", "admin", write=True, transaction=False)
     def export_image_png(
         self,
         op: Op,

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar, overload
 
 from scorer.services.errors import AuthError, PermissionDenied, ScorerError, SessionLocked
 from scorer.services.lookups import chain_head, find_trial
@@ -215,12 +215,28 @@ def operation(
     return decorate
 
 
-def own_session(fn: Callable[P, R]) -> Callable[P, R]:
+@overload
+def own_session(fn: Callable[P, R], *, write: bool = True) -> Callable[P, R]: ...
+
+
+@overload
+def own_session(
+    fn: None = None, *, write: bool = True
+) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+
+
+def own_session(
+    fn: Callable[P, R] | None = None, *, write: bool = True
+) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
     """Declare an operation that handles the session itself (log in, log out, lock, unlock,
     a first-log-in password change): it is listed in the rights table for every role, and
-    the method checks what it needs explicitly."""
-    fn.rights = _register(fn, (), True, "own")  # type: ignore[attr-defined]
-    return fn
+    the method checks what it needs explicitly. ``write=False`` for one that writes nothing."""
+
+    def declare(f: Callable[P, R]) -> Callable[P, R]:
+        f.rights = _register(f, (), write, "own")  # type: ignore[attr-defined]
+        return f
+
+    return declare(fn) if fn is not None else declare
 
 
 def check_open(ctx: Context, s: UserSession) -> datetime:

@@ -157,7 +157,7 @@ class OversightService(Service):
         reason, signatures), in time order. A monitor sees case codes, never patients."""
         return timeline_of(op.db, session_id, blind=op.user.role == "monitor")
 
-    @operation("monitor", "coordinator", "admin", transaction=False)
+    @operation("monitor", "coordinator", "admin", write=True, transaction=False)
     def session_document(self, op: Op, session_id: str) -> Document:
         """One session's timeline as a report document (CSV, PDF, ...); audited as an export."""
         # Read in one transaction, then record the export in a short write of its own: the
@@ -170,7 +170,7 @@ class OversightService(Service):
         self._audit_export(op, None, f"session {session_id}", data)
         return doc
 
-    @operation("monitor", "coordinator", "admin", transaction=False)
+    @operation("monitor", "coordinator", "admin", write=True, transaction=False)
     def audit_document(self, op: Op) -> Document:
         """The whole audit trail as a report document, with the verification result; audited
         as an export."""
