@@ -35,7 +35,7 @@ from scorer.services.read_views import (
 from scorer.services.session import UserSession
 from scorer.services.validation import check_code, check_text, need_reason
 from scorer.store import repository as repo
-from scorer.store.database import Tx
+from scorer.store.database import Session, Tx
 from scorer.store.schema import (
     Patient,
     ReaderFlag,
@@ -631,35 +631,45 @@ class ReadingService(Service):
         """Record events in the operation's transaction (log_event, log_events). Each is about
         one of the caller's own cases (a film's event names its case as ``case_code``), and its
         detail holds only the seconds (at most a day) and that case code."""
-        checked: set[str] = set()
-        for kind, subject, detail in events:
-            if kind not in self.EVENT_KINDS:
-                raise InvalidInput(f"unknown event kind {kind!r}")
-            check_code(subject, "event's subject")
-            detail = detail or {}
-            unknown = sorted(set(detail) - {"seconds", "case_code"})
-            if unknown:
-                raise InvalidInput(
-                    f"an event's detail holds only seconds and case_code, not {unknown}"
-                )
-            seconds = detail.get("seconds", 0)
-            if isinstance(seconds, bool) or not isinstance(seconds, int | float):
-                raise InvalidInput(f"an event's seconds must be a number, not {seconds!r}")
-            if not 0 <= seconds <= MAX_EVENT_SECONDS:
-                raise InvalidInput(
-                    f"an event's seconds must be 0 to {MAX_EVENT_SECONDS:,}, not {seconds!r}"
-                )
-            case = subject if kind.startswith("case.") else detail.get("case_code")
-            if not isinstance(case, str):
-                raise InvalidInput("a film's event names its case (case_code)")
-            if case not in checked:
-                own_case(op.user, op.db, case)  # NotFound unless it is the caller's own case
-                checked.add(case)
+        check_events(op.user, op.db, events, self.EVENT_KINDS)
         if not events:
             return
         tid = find_trial(op.db, trial).id if trial else None
         for kind, subject, detail in events:
             op.tx.event(kind, subject, detail, op.user.id, tid)
+
+
+def check_events(
+    user: UserSession,
+    db: Session,
+    events: Sequence[tuple[str, str, Mapping[str, JsonValue] | None]],
+    kinds: Sequence[str],
+) -> None:
+    """Time events a caller may record: a known kind, a code as subject, about one of the
+    caller's own cases (a film's event names its case as ``case_code``), and a detail of only
+    the seconds (a number, at most a day) and that case code."""
+    checked: set[str] = set()
+    for kind, subject, detail in events:
+        if kind not in kinds:
+            raise InvalidInput(f"unknown event kind {kind!r}")
+        check_code(subject, "event's subject")
+        detail = detail or {}
+        unknown = sorted(set(detail) - {"seconds", "case_code"})
+        if unknown:
+            raise InvalidInput(f"an event's detail holds only seconds and case_code, not {unknown}")
+        seconds = detail.get("seconds", 0)
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            raise InvalidInput(f"an event's seconds must be a number, not {seconds!r}")
+        if not 0 <= seconds <= MAX_EVENT_SECONDS:
+            raise InvalidInput(
+                f"an event's seconds must be 0 to {MAX_EVENT_SECONDS:,}, not {seconds!r}"
+            )
+        case = subject if kind.startswith("case.") else detail.get("case_code")
+        if not isinstance(case, str):
+            raise InvalidInput("a film's event names its case (case_code)")
+        if case not in checked:
+            own_case(user, db, case)  # NotFound unless it is the caller's own case
+            checked.add(case)
 
 
 def apply_missing(tx: Tx, r: Any, regions: Sequence[str], reason: str) -> None:
