@@ -60,7 +60,7 @@ def test_a_reader_obtains_nothing_that_unblinds(
     call(ws.worklists.my_reads, s, "T1")
     for code in mine.values():
         call(ws.reading.get_read, s, code)
-    for code in (opened or {}).get("reads", {}).values():
+    for code in (opened.reads if opened is not None else {}).values():
         call(ws.reading.set_score, s, code, FIRST, AreaScore.scored(2))
         call(ws.reading.set_scores, s, code, {FIRST: AreaScore.scored(7)})  # out of range: refused
         call(ws.reading.clear_score, s, code, FIRST)
