@@ -279,12 +279,7 @@ class ImagesService(Service):
             voi = parse_window(window) if window else None
         except ValueError as exc:
             raise InvalidInput(str(exc)) from exc
-        with op.read() as db:
-            img = repo.image_by_code(db, image_code)
-            if img is None:
-                raise NotFound(f"no image {image_code!r}")
-            path = self.store.location.image_file(img.reader_path)
-            sha = img.reader_sha256
+        path, sha = self._reader_copy(op, image_code)
         try:
             image = open_radiograph(path, cache_dir=self.cache_dir, content_sha256=sha)
             written = export_png(image, out, voi=voi, max_size=max_size)
@@ -305,17 +300,20 @@ class ImagesService(Service):
         from scorer.imaging.radiograph import open_radiograph
         from scorer.imaging.render import render_full
 
-        with op.read() as db:
-            img = repo.image_by_code(db, image_code)
-            if img is None:
-                raise NotFound(f"no image {image_code!r}")
-            path = self.store.location.image_file(img.reader_path)
-            sha = img.reader_sha256
+        path, sha = self._reader_copy(op, image_code)
         try:
             image = open_radiograph(path, cache_dir=self.cache_dir, content_sha256=sha)
             return render_full(image, max_size), tuple(image.shape)
         except (OSError, ValueError) as exc:
             raise InvalidInput(f"image {image_code} cannot be shown: {exc}") from exc
+
+    def _reader_copy(self, op: Op, image_code: str) -> tuple[Path, str]:
+        """The readers' copy of an image: its file and SHA-256 (NotFound for an unknown code)."""
+        with op.read() as db:
+            img = repo.image_by_code(db, image_code)
+            if img is None:
+                raise NotFound(f"no image {image_code!r}")
+            return self.store.location.image_file(img.reader_path), str(img.reader_sha256)
 
     @property
     def cache_dir(self) -> Path:
