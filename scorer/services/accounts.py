@@ -6,7 +6,15 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from scorer.services.errors import AuthError, InvalidInput, NotFound
-from scorer.services.operation import Op, Service, check_account, check_open, operation, own_session
+from scorer.services.operation import (
+    Op,
+    Service,
+    check_account,
+    check_open,
+    end_if_stale,
+    operation,
+    own_session,
+)
 from scorer.services.session import UserSession, new_code, parse_time, timing_hash
 from scorer.services.validation import check_name, check_password, check_username, need_reason
 from scorer.store import repository as repo
@@ -81,6 +89,7 @@ class AccountsService(Service):
                     now,
                     now,
                     must_change_password=user.must_change_password,
+                    password_mark=repo.password_mark(tx.session, user.id),
                 )
                 tx.event("login", username, {"role": user.role}, session.id)
         if failure:
@@ -111,11 +120,9 @@ class AccountsService(Service):
         now = self._now()
         with self._write(s) as tx:
             user = repo.user_by_id(tx.session, s.user_id)
-            if user.disabled:
-                raise AuthError("this account is disabled")
-            if user.locked_until and parse_time(user.locked_until) > now:
-                failure = "this account is locked after repeated failed attempts"
-            elif not verify_password(user.password_hash, password):
+            # Disabled, locked, its role or password changed meanwhile: the session has ended.
+            end_if_stale(tx.session, user, s, now)
+            if not verify_password(user.password_hash, password):
                 failure = self._count_failure(tx, user, now)
             else:
                 failure = ""
@@ -134,6 +141,7 @@ class AccountsService(Service):
         # change a password it must change; a wrong old password's count is committed before
         # the error, as a failed log-in's is.
         now = check_open(self._ctx, s)
+        mark = s.password_mark
         with self._write(s) as tx:
             check_account(tx.session, s, (), True, now)
             check_password(new, s.username, s.full_name)
@@ -151,9 +159,12 @@ class AccountsService(Service):
                 repo.set_password(tx.session, user, hash_password(new), tx.now, HISTORY)
                 user.must_change_password = False
                 tx.audit("user.password_changed", "user", s.username, reason="by the user")
+                mark = repo.password_mark(tx.session, user.id)
         if failure:
             raise AuthError(failure)
+        # This session carries on with the new password; the account's others end.
         s.must_change_password = False
+        s.password_mark = mark
 
     @operation("admin", write=True)
     def add_user(self, op: Op, username: str, full_name: str, role: str, password: str) -> None:
@@ -222,6 +233,9 @@ class AccountsService(Service):
         user.failed_logins = 0
         user.locked_until = None
         op.tx.audit("user.password_reset", "user", username, reason=reason)
+        if user.id == op.user.user_id:
+            # One's own reset: this session carries on (to choose a new password); others end.
+            op.user.password_mark = repo.password_mark(op.db, user.id)
 
     @own_session(write=False)
     def keep_alive(self, s: UserSession) -> None:

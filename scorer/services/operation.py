@@ -10,8 +10,9 @@ caller's :class:`~scorer.services.session.UserSession`::
         op.tx.audit(...)
 
 and is called with the session: ``ws.reading.set_note(session, code, note)``. The check of the
-account (not disabled, role unchanged) runs inside the operation's own transaction, so a change
-of role cannot fall between the check and the write.
+account (not disabled nor locked, role and password unchanged since log-in) runs inside the
+operation's own transaction, so a change of role cannot fall between the check and the write; a
+failed check ends the session on whichever workstation it is open.
 """
 
 from __future__ import annotations
@@ -268,16 +269,10 @@ def check_account(
     allow_must_change: bool,
     now: datetime,
 ) -> None:
-    """In the operation's transaction: the account is not disabled, its role is the
-    session's, its password need not be changed first, and the role may do this."""
+    """In the operation's transaction: the session still stands (:func:`end_if_stale`), its
+    password need not be changed first, and the role may do this."""
     user = repo.user_by_id(db, s.user_id)
-    if user.disabled or user.role != s.role:
-        s.closed = True
-        raise AuthError(
-            "your account was disabled or its role changed; log in again"
-            if not user.disabled
-            else "this account is disabled; ask an administrator"
-        )
+    end_if_stale(db, user, s, now)
     if user.must_change_password and not s.must_change_password:
         # An administrator reset the password since this session began: the session may do
         # nothing more until the new password is chosen.
@@ -289,6 +284,41 @@ def check_account(
             f"{with_article(s.role)} may not do this (needs: {' or '.join(roles)})"
         )
     s.last_active = now
+
+
+def end_if_stale(db: Session, user: Any, s: UserSession, now: datetime) -> None:
+    """End the session (``s.closed``, AuthError saying why) when its account changed since it
+    logged in, whichever workstation changed it: disabled, its role changed, locked after
+    repeated failed attempts, or its password changed or reset (the session that changed its
+    own password carries on: it holds the new password's mark)."""
+    ending = "which ends this session"
+    if user.disabled:
+        why = f"this account has been disabled, {ending}; ask an administrator"
+    elif user.role != s.role:
+        why = (
+            f"your role changed from {s.role} to {user.role} since you logged in, {ending}; "
+            "log in again"
+        )
+    elif user.locked_until and parse_time(user.locked_until) > now:
+        until = parse_time(user.locked_until)
+        mins = max(1, round((until - now).total_seconds() / 60))
+        why = (
+            f"this account is locked after repeated failed attempts until "
+            f"{until:%H:%M} UTC (in {mins} minute(s)), {ending}; log in again after that or "
+            "ask an administrator"
+        )
+    elif s.password_mark != repo.password_mark(db, user.id):
+        why = (
+            f"your password was reset by an administrator, {ending}; log in again with the "
+            "temporary password"
+            if user.must_change_password
+            else f"your password was changed at another workstation, {ending}; log in again "
+            "with the new password"
+        )
+    else:
+        return
+    s.closed = True
+    raise AuthError(why)
 
 
 class Service:

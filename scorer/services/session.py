@@ -27,7 +27,12 @@ class Settings:
 
 @dataclass
 class UserSession:
-    """A logged-in user at one workstation: who, since when, and the signature state."""
+    """A logged-in user at one workstation: who, since when, and the signature state.
+
+    ``password_mark`` names the password the session logged in with (or set itself): the id
+    of the account's newest password-history row, 0 when it has none. A password changed
+    anywhere else (by the user at another workstation, or an administrator's reset) adds a
+    newer row, and the session's next call ends it. Rehashing at log-in adds no row."""
 
     user_id: int
     username: str
@@ -40,6 +45,7 @@ class UserSession:
     locked: bool = False
     signed_once: bool = False
     closed: bool = False
+    password_mark: int = 0
 
 
 def new_code(length: int = 10) -> str:

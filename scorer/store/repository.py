@@ -7,7 +7,7 @@ import secrets
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from scorer.core.methods import Area, get_method
@@ -99,6 +99,15 @@ def password_history(db: Session, user: User, n: int) -> list[str]:
     ).all()
     hashes = [user.password_hash, *(h for h in earlier if h != user.password_hash)]
     return hashes[:n]
+
+
+def password_mark(db: Session, user_id: int) -> int:
+    """The id of the account's newest password-history row (0 for none): it changes with every
+    password set (:func:`set_password`), not when a hash is only rehashed."""
+    newest = db.scalar(
+        select(func.max(PasswordHistory.id)).where(PasswordHistory.user_id == user_id)
+    )
+    return int(newest or 0)
 
 
 def user_by_name(db: Session, username: str) -> User | None:

@@ -149,10 +149,11 @@ def test_a_wrong_password_at_signing_is_refused_and_counts_toward_lockout(
     with pytest.raises(AuthError, match="locked"):
         ws.accounts.login("reader1", pw)
     # While the account is locked, the right password does not sign either: otherwise an open
-    # session would allow unlimited password guesses.
-    with pytest.raises(AuthError, match="locked"):
+    # session would allow unlimited password guesses. The lockout ends the session (issue 27).
+    with pytest.raises(AuthError, match="locked after repeated failed attempts until"):
         ws.reading.sign_read(s, code, pw, username="reader1")
-    assert ws.reading.get_read(s, code).status == "in_progress"
+    assert s.closed
+    assert c.sql("SELECT status FROM reads WHERE code = ?", (code,)) == [("in_progress",)]
     assert _signatures(c, code) == []
     assert ws.verify().ok
 
