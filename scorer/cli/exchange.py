@@ -4,6 +4,7 @@ trail, transfer package), report (agreement, endpoints)."""
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,6 +19,17 @@ group("reads", help="reads: import a reads CSV", dest="reads_cmd")
 @command("reads", "import", listed=False)
 def reads_import(file: Annotated[str, Opt(metavar="FILE.csv")], *, trial: str, login: Login) -> int:
     """Import a reads CSV (spec §9) into a trial."""
+    line_open = [False]
+
+    def progress(done: int, total: int, _what: str) -> None:
+        # Only an import of more than one batch shows its progress, on one line of stderr.
+        if done >= total and not line_open[0]:
+            return
+        sys.stderr.write(f"\r{done}/{total} read(s) imported or already there")
+        line_open[0] = done < total
+        if not line_open[0]:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
 
     def body(ws: Any, s: Any, pw: Passwords) -> int:
         path = Path(file)
@@ -25,8 +37,15 @@ def reads_import(file: Annotated[str, Opt(metavar="FILE.csv")], *, trial: str, l
             data = path.read_bytes()
         except OSError as exc:
             raise CliError(f"cannot read {path}: {exc.strerror or exc}") from exc
-        added = ws.exchange.import_reads(s, trial, data, source=str(path))
-        print(f"imported {added} read(s) into {trial}")
+        try:
+            done = ws.exchange.import_reads(s, trial, data, source=str(path), progress=progress)
+        finally:
+            if line_open[0]:
+                sys.stderr.write("\n")  # an interrupted import's progress line ends
+        print(
+            f"imported {done.added} read(s) into {trial}; {done.already} already there"
+            f" (in {done.batches} batch(es))"
+        )
         return EXIT_OK
 
     return run_store(login, body)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -15,7 +17,7 @@ from scorer.core.methods import builtin_methods, get_method
 from scorer.core.reads import Read as CoreRead
 from scorer.core.readscsv import ReadsCsvError, format_reads_csv, parse_reads_csv
 from scorer.services.calibration import CalibrationService
-from scorer.services.errors import InvalidInput
+from scorer.services.errors import InvalidInput, ScorerError
 from scorer.services.lookups import (
     chain_head,
     csv_reads,
@@ -30,9 +32,33 @@ from scorer.services.operation import Context, Op, Service, operation
 from scorer.services.oversight import blinded_text
 from scorer.services.validation import check_username
 from scorer.store import repository as repo
+from scorer.store.database import Session
 
 if TYPE_CHECKING:
     from scorer.reports.document import Document
+
+
+#: A reads import commits in batches of whole reads, each closed once it has taken this long
+#: (or holds READS_BATCH_MAX reads): a reader's save waits at most about one batch.
+READS_BATCH_S = 0.25
+READS_BATCH_MAX = 2000
+#: Between two batches on SQLite the write lock stays free this long: a writer waiting for it
+#: polls (every 100 ms at most, SQLite's busy handler), it does not queue as on PostgreSQL.
+READS_BATCH_PAUSE_S = 0.12
+
+#: Called with (reads done, reads in the file, ""): done counts reads added and reads found
+#: already there.
+ReadsProgress = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True)
+class ReadsImported:
+    """What a reads import did: reads added, reads already there with the same content
+    (skipped: a re-run after an interruption), and the batches it committed."""
+
+    added: int
+    already: int
+    batches: int
 
 
 def same_read(a: CoreRead, b: CoreRead) -> bool:
@@ -81,18 +107,76 @@ class ExchangeService(Service):
         super().__init__(ctx)
         self._calibration = calibration
 
-    @operation("coordinator", write=True)
-    def import_reads(self, op: Op, trial: str, data: bytes | str, source: str = "") -> int:
-        """Import a reads CSV (spec §9) into a trial, all or nothing; returns reads added."""
+    @operation("coordinator", write=True, transaction=False)
+    def import_reads(
+        self,
+        op: Op,
+        trial: str,
+        data: bytes | str,
+        source: str = "",
+        progress: ReadsProgress | None = None,
+    ) -> ReadsImported:
+        """Import a reads CSV (spec §9) into a trial: the whole file checked first, then
+        committed in batches; a re-run skips the reads already imported.
+
+        Nothing is written unless every read passes (its trial, method and reader, and no read
+        ID already there with other content). The reads then commit in batches of whole reads,
+        each audited in its own short transaction, so a reader's save waits at most one batch;
+        an import interrupted part-way is finished by running it again."""
         try:
             reads = parse_reads_csv(data, builtin_methods())
         except ReadsCsvError as exc:
             raise InvalidInput(f"{source or 'the file'} is not a valid reads CSV:\n{exc}") from exc
         raw = data.encode("utf-8") if isinstance(data, str) else data
         digest = hashlib.sha256(raw).hexdigest()
-        added = 0
-        tx = op.tx
-        t = find_trial(tx.session, trial)
+        name = Path(source).name if source else ""
+        with op.read() as db:
+            there = self._check_reads(db, trial, reads)
+        pending = [r for r in reads if r.read_id not in there]
+        already, added, batches = len(there), 0, 0
+        pause = READS_BATCH_PAUSE_S if self.store.engine.dialect.name == "sqlite" else 0.0
+        while pending:
+            if batches:
+                # SQLite has no queue for its write lock: a writer waiting for it polls, so the
+                # lock is left free long enough for one poll before the next batch takes it.
+                time.sleep(pause)
+            try:
+                done, same = self._import_batch(op, trial, pending, batches + 1, digest, name)
+            except ScorerError as exc:
+                if not batches:
+                    raise
+                raise type(exc)(
+                    f"{exc}\n({added} read(s) were imported in {batches} batch(es) before "
+                    f"this; run the import again to continue: it skips what is there)"
+                ) from exc
+            pending = pending[done + same :]
+            added, already, batches = added + done, already + same, batches + (done > 0)
+            if progress is not None:
+                progress(added + already, len(reads), "")
+        with op.write() as tx:
+            t = find_trial(tx.session, trial)
+            tx.audit(
+                "reads.import",
+                "trial",
+                trial,
+                trial_id=t.id,
+                new={
+                    "reads": added,
+                    "rows": sum(len(r.scores) for r in reads),
+                    "sha256": digest,
+                    "source": name,
+                    "batches": batches,
+                    "already": already,
+                },
+            )
+        return ReadsImported(added=added, already=already, batches=batches)
+
+    @staticmethod
+    def _check_reads(db: Session, trial: str, reads: list[CoreRead]) -> set[str]:
+        """import_reads' check of the whole file, read-only: every read's trial, method and
+        reader account name, and every read ID already there. Returns the read IDs already
+        there with the same content; refuses (InvalidInput) anything else."""
+        t = find_trial(db, trial)
         refuse_if_locked(t)
         for r in reads:
             if r.trial != trial:
@@ -101,7 +185,7 @@ class ExchangeService(Service):
                 raise InvalidInput(f"trial {trial} is not scored with {r.method}")
         first_read = {r.reader: r.read_id for r in reversed(reads)}
         for reader, read_id in sorted(first_read.items()):
-            if repo.user_by_name(tx.session, reader) is None:
+            if repo.user_by_name(db, reader) is None:
                 # A new reader becomes an account: the same user ID rules as `user add`.
                 try:
                     check_username(reader)
@@ -109,34 +193,57 @@ class ExchangeService(Service):
                     raise InvalidInput(
                         f"read {read_id}: the reader {reader!r} cannot be an account: {exc}"
                     ) from exc
+        there: set[str] = set()
         for r in reads:
-            existing = repo.read_by_code(tx.session, r.read_id)
+            existing = repo.read_by_code(db, r.read_id)
             if existing is not None:
-                theirs = repo.to_core_read(tx.session, existing, real_ids=True)
-                if same_read(theirs, r):
+                if not same_read(repo.to_core_read(db, existing, real_ids=True), r):
+                    raise InvalidInput(f"read {r.read_id} exists with other content")
+                there.add(r.read_id)
+        return there
+
+    def _import_batch(
+        self, op: Op, trial: str, pending: list[CoreRead], batch: int, digest: str, name: str
+    ) -> tuple[int, int]:
+        """One batch of import_reads in its own write transaction: reads from the front of
+        ``pending`` until the batch has taken READS_BATCH_S (or READS_BATCH_MAX reads), audited
+        with their read IDs. Returns (reads added, reads found already there with the same
+        content: another import's meanwhile)."""
+        started = time.monotonic()
+        ids: list[str] = []
+        same = 0
+        with op.write() as tx:
+            t = find_trial(tx.session, trial)
+            refuse_if_locked(t)
+            for r in pending:
+                if ids and (
+                    len(ids) >= READS_BATCH_MAX or time.monotonic() - started >= READS_BATCH_S
+                ):
+                    break
+                existing = repo.read_by_code(tx.session, r.read_id)
+                if existing is not None:
+                    if not same_read(repo.to_core_read(tx.session, existing, real_ids=True), r):
+                        raise InvalidInput(f"read {r.read_id} exists with other content")
+                    same += 1
                     continue
-                raise InvalidInput(f"read {r.read_id} exists with other content")
-            added += repo.import_read(
-                tx,
-                t,
-                r,
-                unique_patient_code(tx, t)
-                if repo.patient_by_real_id(tx.session, t, r.patient) is None
-                else "",
-            )
-        tx.audit(
-            "reads.import",
-            "trial",
-            trial,
-            trial_id=t.id,
-            new={
-                "reads": added,
-                "rows": sum(len(r.scores) for r in reads),
-                "sha256": digest,
-                "source": Path(source).name if source else "",
-            },
-        )
-        return added
+                repo.import_read(
+                    tx,
+                    t,
+                    r,
+                    unique_patient_code(tx, t)
+                    if repo.patient_by_real_id(tx.session, t, r.patient) is None
+                    else "",
+                )
+                ids.append(r.read_id)
+            if ids:
+                tx.audit(
+                    "reads.import.batch",
+                    "trial",
+                    trial,
+                    trial_id=t.id,
+                    new={"batch": batch, "reads": ids, "sha256": digest, "source": name},
+                )
+        return len(ids), same
 
     @operation("coordinator", write=True)
     def export_reads(self, op: Op, trial: str, blinded: bool = False) -> str:

@@ -426,8 +426,23 @@ def import_read(tx: Tx, t: Trial, r: CoreRead, new_patient_code: str) -> int:
         origin="imported",
     )
     row.visit_date = r.visit_date.isoformat() if r.visit_date else None
-    for area, value in r.scores.items():
-        put_score(db, row, area, value, "", method.order(area), tx.now)
+    # A new read has no score rows yet: they are added as put_score would write them, without
+    # looking each one up first (a lookup flushes: one INSERT per area instead of one batch).
+    db.add_all(
+        AreaScoreRow(
+            read_id=row.id,
+            region=area.region,
+            joint=area.joint,
+            feature=area.feature,
+            position=method.order(area),
+            score=value.score,
+            sides=json.dumps(list(value.sides)) if value.sides is not None else None,
+            reason=value.reason,
+            reason_text="",
+            updated_at=tx.now,
+        )
+        for area, value in r.scores.items()
+    )
     return 1
 
 

@@ -40,7 +40,8 @@ def test_calibration_feedback_agreement_and_release(desk: Desk) -> None:
     ws.trials.create_trial(coord, "CAL", "Calibration test", visits=[("W0", 0.0), ("W52", 52.0)])
     for real in ("P1", "P2"):
         ws.trials.add_patient(coord, "CAL", real)
-    assert ws.exchange.import_reads(coord, "CAL", reference_csv(), source="reference.csv") == 2
+    done = ws.exchange.import_reads(coord, "CAL", reference_csv(), source="reference.csv")
+    assert done.added == 2
     codes = desk.patient_codes("CAL")
     ws.trials.set_trial_setting(coord, "CAL", "calibration_reference", REFERENCE, "reference reads")
     ws.trials.set_trial_setting(

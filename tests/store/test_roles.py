@@ -597,7 +597,8 @@ def _audit_trail(c: Any, s: UserSession) -> None:
 
 
 def _import_reads(c: Any, s: UserSession) -> None:
-    assert c.ws.exchange.import_reads(s, "T1", _import_csv(), source="/some/where/ext.csv") == 1
+    done = c.ws.exchange.import_reads(s, "T1", _import_csv(), source="/some/where/ext.csv")
+    assert done.added == 1
 
 
 def _export_reads(c: Any, s: UserSession) -> None:
