@@ -32,6 +32,10 @@ def audit_verify(*, format: OutputFormat = "text", database: Database) -> int:
         "warnings": result.warnings,
         "rows": result.rows,
         "signatures": result.signatures,
+        "replayed": result.replayed,
+        "differences": [
+            {"table": t, "key": k, "column": c, "problem": m} for t, k, c, m in result.differences
+        ],
         "heads": {t: {"rows": h.seq, "mac": h.mac} for t, h in result.heads.items()},
     }
     emit(format, report, _verify_lines)
@@ -43,6 +47,11 @@ def _verify_lines(report: dict[str, Any]) -> Iterator[str]:
     for t, h in report["heads"].items():
         yield f"{t}: {h['rows']} rows, head {h['mac'][:16]}..."
     yield f"signatures checked: {report['signatures']}"
+    if report["ok"]:
+        yield (
+            f"tables rebuilt from the trail ({report['replayed']} row changes replayed): "
+            "every table matches"
+        )
     for w in report["warnings"]:
         yield f"warning: {w}"
     for e in report["errors"]:

@@ -176,7 +176,7 @@ def create_store(
         store = Store(loc, create_key=True)  # it makes the file and folder owner-only
     except Exception as exc:
         raise ScorerError(str(exc)) from exc
-    upgrade(store.engine)
+    upgrade(store.engine, key=store.key)
     with store.write(admin_username) as tx:
         tx.now = now
         hashed = hash_password(admin_password)
@@ -204,7 +204,7 @@ def migrate(db: str | None = None, location: Location | None = None) -> tuple[st
     """Upgrade a database's schema to this scorer's (audited); (before, after)."""
     with existing_store(location or resolve(db)) as store:
         before = current_revision(store.engine)
-        upgrade(store.engine)
+        upgrade(store.engine, key=store.key)
         if before != head_revision():
             with store.write("system") as tx:
                 tx.audit(

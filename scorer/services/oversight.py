@@ -16,6 +16,7 @@ from scorer.services.read_views import ReadView, content_hash
 from scorer.store import repository as repo
 from scorer.store.audit import Verification
 from scorer.store.database import Session, Store
+from scorer.store.projection import Replay
 
 if TYPE_CHECKING:
     from scorer.reports.document import Document
@@ -297,14 +298,45 @@ def blinded_text(text: str, blind: bool) -> str:
 
 
 def verify_store(store: Store) -> Verification:
-    """Verify a store's audit chain, event chain, receipts and every signature."""
+    """Verify a store's audit chain, event chain, receipts and every signature, and replay
+    the audit trail and compare what it rebuilds with every projected table."""
     from scorer.store.audit import verify as verify_chains
+    from scorer.store.projection import DATA_ACTIONS
 
-    with store.read() as db:
-        result = verify_chains(db, store.key, store.location.receipts_path)
-        if result.ok:
-            repo.verify_signatures(db, result, ReadView, content_hash)
+    replay = Replay()
+
+    def on_row(seq: int, action: str, new: str) -> None:
+        if action in DATA_ACTIONS:
+            replay.apply(seq, action, new)
+
+    try:
+        with store.read() as db:
+            if db.get_bind().dialect.name == "postgresql":
+                # The trail and the tables are read from one snapshot whatever commits meanwhile.
+                db.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            result = verify_chains(db, store.key, store.location.receipts_path, on_row)
+            if result.ok:
+                repo.verify_signatures(db, result, ReadView, content_hash)
+            if result.ok:
+                compare_projection(db, store.key, replay, result)
+    finally:
+        replay.close()
     return result
+
+
+def compare_projection(db: Session, key: bytes, replay: Replay, result: Verification) -> None:
+    """Fail ``result`` on every way the tables differ from the replayed trail."""
+    result.replayed = replay.rows
+    if replay.baseline_seq is None:
+        result.fail(
+            "the audit trail has no baseline, so the tables cannot be checked against it: "
+            "the database was made before scorer kept its data in the trail (run `scorer "
+            "migrate` with this version)"
+        )
+        return
+    for d in replay.compare(db, key):
+        result.differences.append((d.table, d.key, d.column, d.message))
+        result.fail(str(d))
 
 
 def timeline_of(db: Session, session_id: str, blind: bool) -> list[TimelineEntry]:

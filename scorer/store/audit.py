@@ -15,12 +15,12 @@ import os
 import secrets
 import stat
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from scorer.core.private_files import FOLDER_MODE, make_folder
@@ -166,6 +166,13 @@ def head(session: Session, table: str) -> Head:
     return Head(table, int(row[0]), str(row[1]))
 
 
+def head_of(conn: Connection) -> tuple[int, str]:
+    """The audit trail's last seq and MAC on a plain connection (as a migration has)."""
+    t = AuditEvent.__table__
+    row = conn.execute(select(t.c.seq, t.c.mac).order_by(t.c.seq.desc()).limit(1)).first()
+    return (0, GENESIS) if row is None else (int(row[0]), str(row[1]))
+
+
 def append_receipts(path: Path, heads: Iterable[Head], at: str, group: str | None = None) -> None:
     """Append chain heads to the receipts file (one line each, fsynced). It is only ever
     opened for appending, so it may carry the file system's append-only attribute; a new
@@ -226,10 +233,20 @@ class Verification:
     heads: dict[str, Head] = field(default_factory=dict)
     rows: dict[str, int] = field(default_factory=dict)
     signatures: int = 0
+    #: Row changes the replay of the trail applied, and where the tables differ from it
+    #: (table, key, column, message).
+    replayed: int = 0
+    differences: list[tuple[str, str, str, str]] = field(default_factory=list)
 
     def fail(self, message: str) -> None:
         self.ok = False
         self.errors.append(message)
+
+
+_AUDIT_COLUMNS = (
+    "seq", "at", "username", "action", "entity", "entity_id", "old", "new", "reason", "trial_id"
+)
+_EVENT_COLUMNS = ("seq", "at", "username", "session", "kind", "trial_id", "subject", "detail")
 
 
 def verify_chain(
@@ -238,38 +255,52 @@ def verify_chain(
     table: str,
     result: Verification,
     receipts: dict[int, str] | None = None,
+    on_row: Callable[[int, str, str], None] | None = None,
 ) -> None:
     """Recompute a chain's MACs in order and check receipted rows against their receipts;
-    report the first row that does not verify."""
+    report the first row that does not verify. ``on_row(seq, action, new)`` sees each audit
+    row that verified (the replay of the trail)."""
     model: Any = AuditEvent if table == "audit_events" else Event
-    mac_of: Any = audit_mac if table == "audit_events" else event_mac
+    names = _AUDIT_COLUMNS if table == "audit_events" else _EVENT_COLUMNS
+    cols = [getattr(model, n) for n in names]
     receipts = receipts or {}
     prev = GENESIS
     expected_seq = 1
-    for row in session.scalars(select(model).order_by(model.seq)).yield_per(2000):
-        if row.seq != expected_seq:
-            result.fail(
-                f"{table}: row {expected_seq} is missing or out of order (found seq {row.seq})"
-            )
+    audit = table == "audit_events"
+    query = select(*cols, model.mac).order_by(model.seq)
+    for row in session.execute(query).yield_per(5000):
+        content = list(row)
+        mac = content.pop()
+        seq = content[0]
+        if seq != expected_seq:
+            result.fail(f"{table}: row {expected_seq} is missing or out of order (found seq {seq})")
             return
-        if not hmac.compare_digest(mac_of(key, prev, row), row.mac):
+        if not hmac.compare_digest(compute_mac(key, prev, content), mac):
             result.fail(
-                f"{table}: row {row.seq} does not verify (changed, inserted, reordered, or "
+                f"{table}: row {seq} does not verify (changed, inserted, reordered, or "
                 "written without the key)"
             )
             return
-        receipted = receipts.get(row.seq)
-        if receipted is not None and not hmac.compare_digest(receipted, row.mac):
-            result.fail(f"{table}: row {row.seq} differs from its receipt (chain rewritten)")
+        receipted = receipts.get(seq)
+        if receipted is not None and not hmac.compare_digest(receipted, mac):
+            result.fail(f"{table}: row {seq} differs from its receipt (chain rewritten)")
             return
-        prev = row.mac
+        if audit and on_row is not None:
+            on_row(seq, content[3], content[7])
+        prev = mac
         expected_seq += 1
     result.rows[table] = expected_seq - 1
     result.heads[table] = Head(table, expected_seq - 1, prev)
 
 
-def verify(session: Session, key: bytes, receipts_path: Path) -> Verification:
-    """Verify both chains against each other's receipts (signatures are checked by the caller)."""
+def verify(
+    session: Session,
+    key: bytes,
+    receipts_path: Path,
+    on_row: Callable[[int, str, str], None] | None = None,
+) -> Verification:
+    """Verify both chains against each other's receipts (signatures are checked by the caller);
+    ``on_row`` sees each audit row that verified, in order."""
     result = Verification()
     receipts, problems = read_receipts(receipts_path)
     result.warnings.extend(problems)
@@ -280,7 +311,7 @@ def verify(session: Session, key: bytes, receipts_path: Path) -> Verification:
         )
     for table in CHAINED:
         entries = dict(receipts[table])
-        verify_chain(session, key, table, result, entries)
+        verify_chain(session, key, table, result, entries, on_row)
         if not result.ok:
             return result
         h = result.heads[table]

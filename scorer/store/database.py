@@ -41,6 +41,7 @@ from scorer.store.audit import (
     shared_gid,
 )
 from scorer.store.location import Location, display_url, refuse_network_filesystem
+from scorer.store.projection import chunks, encode, take_changes
 from scorer.store.schema import AuditEvent, Event
 
 BUSY_TIMEOUT_MS = 10_000
@@ -197,6 +198,13 @@ class Tx:
         self._heads["audit_events"] = Head("audit_events", row.seq, row.mac)
         return row
 
+    def record_changes(self) -> None:
+        """Write the rows this transaction changed into the audit trail (``data.rows``): the
+        trail is the record, the tables its projection (see scorer.store.projection)."""
+        changes = take_changes(self.session, self.key)
+        for part in chunks(changes):
+            self.audit("data.rows", "transaction", len(part), new=encode(part))
+
     def event(
         self,
         kind: str,
@@ -262,6 +270,7 @@ class Store:
             try:
                 s.begin()
                 yield tx
+                tx.record_changes()
                 s.commit()
             except OperationalError as exc:
                 s.rollback()

@@ -64,11 +64,13 @@ def current_revision(engine: Engine) -> str | None:
         return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema up to ``revision`` in one transaction."""
+def upgrade(engine: Engine, revision: str = "head", key: bytes | None = None) -> None:
+    """Bring the schema up to ``revision`` in one transaction; ``key`` (the audit key) is
+    needed from revision 0008 on, which writes the audit trail's baseline."""
     from alembic import command
 
     cfg = alembic_config()
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
+        cfg.attributes["audit_key"] = key
         command.upgrade(cfg, revision)

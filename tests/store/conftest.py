@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from scorer.core.methods import Area, get_method
 from scorer.core.reads import AreaScore
+from scorer.store.schema import User
 from scorer.workspace import UserSession, Workspace
 from tests.behind import behind
 from tests.pg import PgServer, pg_server  # noqa: F401  (the fixture)
@@ -223,10 +225,12 @@ def _build_populated(folder: Path, db: str) -> PopulatedTemplate:
     finally:
         ws.close()
     # The first-log-in password change costs four argon2 runs per user; test_accounts tests it
-    # through the facade, so here it is cleared behind it (users is not a chained table).
-    with behind(db) as con:
-        con.execute("UPDATE users SET must_change_password = false")
+    # through the facade, so here it is cleared in one audited transaction of the store's own.
     ws = Workspace.open(db=str(db), clock=clock)
+    with ws.store.write("system") as tx:
+        for user in tx.session.scalars(select(User)):
+            user.must_change_password = False
+        tx.audit("test.setup", "users", "*", reason="the first-log-in change skipped")
     try:
         admin = ws.accounts.login("admin", admin_pw)
         coord = ws.accounts.login("coord1", POPULATED_USERS["coord1"][2])

@@ -29,7 +29,7 @@ def test_the_0007_migration_passes_unflagged_images_and_holds_flagged_ones(fresh
                 ),
                 {"c": code, "h": code.lower() * 4, "f": flags},
             )
-    upgrade(engine)
+    upgrade(engine, key=b"k" * 32)
     with engine.connect() as con:
         rows = con.execute(
             sa.text("SELECT code, qc_state, qc_reason, pixel_sha256 FROM images ORDER BY code")

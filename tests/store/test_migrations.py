@@ -28,9 +28,9 @@ def test_revisions_form_one_line_from_0001() -> None:
 @pytest.mark.parametrize("start", revisions())
 def test_every_revision_upgrades_to_head(fresh_db: str, start: str) -> None:
     engine = make_engine(_url(fresh_db))
-    upgrade(engine, start)
+    upgrade(engine, start, key=b"k" * 32)
     assert current_revision(engine) == start
-    upgrade(engine)
+    upgrade(engine, key=b"k" * 32)
     assert current_revision(engine) == head_revision()
     insp = inspect(engine)
     # The migrated schema has every table and column of the models.
@@ -42,7 +42,7 @@ def test_every_revision_upgrades_to_head(fresh_db: str, start: str) -> None:
 
 def test_migrations_install_the_append_only_triggers(fresh_db: str) -> None:
     engine = make_engine(_url(fresh_db))
-    upgrade(engine)
+    upgrade(engine, key=b"k" * 32)
     engine.dispose()
     with behind(fresh_db) as con:
         found = con.triggers()

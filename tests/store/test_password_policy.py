@@ -177,7 +177,7 @@ def test_the_0006_migration_seeds_the_history_with_the_current_passwords(fresh_d
             insert,
             {"u": "R1", "n": "R1", "r": "reader", "h": "!imported", "m": True, "d": True, "t": "y"},
         )
-    upgrade(engine)
+    upgrade(engine, key=b"k" * 32)
     with engine.connect() as con:
         rows = con.execute(
             sa.text(
