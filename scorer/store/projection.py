@@ -114,12 +114,16 @@ def _record(target: Any, change: list[object]) -> None:
         session.info.setdefault(_CHANGES, []).append(change)
 
 
+def _name(mapper: Mapper[Any]) -> str:
+    return str(mapper.persist_selectable.description)
+
+
 def _pk(mapper: Mapper[Any], target: Any) -> list[object]:
     return [_plain(v) for v in mapper.primary_key_from_instance(target)]
 
 
 def _after_insert(mapper: Mapper[Any], _conn: Connection, target: Any) -> None:
-    table = mapper.local_table.name  # type: ignore[union-attr]
+    table = _name(mapper)
     if table in EXEMPT:
         return
     values = {
@@ -131,7 +135,7 @@ def _after_insert(mapper: Mapper[Any], _conn: Connection, target: Any) -> None:
 
 
 def _after_update(mapper: Mapper[Any], _conn: Connection, target: Any) -> None:
-    table = mapper.local_table.name  # type: ignore[union-attr]
+    table = _name(mapper)
     if table in EXEMPT:
         return
     version = mapper.version_id_col
@@ -145,7 +149,7 @@ def _after_update(mapper: Mapper[Any], _conn: Connection, target: Any) -> None:
 
 
 def _after_delete(mapper: Mapper[Any], _conn: Connection, target: Any) -> None:
-    table = mapper.local_table.name  # type: ignore[union-attr]
+    table = _name(mapper)
     if table in EXEMPT:
         return
     _record(target, [table, "d", _pk(mapper, target), None])
@@ -239,7 +243,7 @@ def baseline_into_trail(conn: Connection, key: bytes) -> int:
     from scorer.store.database import utcnow
     from scorer.store.schema import AuditEvent
 
-    table = AuditEvent.__table__
+    table = Base.metadata.tables[AuditEvent.__tablename__]
     seq, mac = head_of(conn)
     now = utcnow()
 
