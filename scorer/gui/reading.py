@@ -42,6 +42,7 @@ from typing import Any
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QShowEvent
 from PySide6.QtWidgets import QMainWindow, QMessageBox, QSplitter, QWidget
+from shiboken6 import isValid
 
 from scorer.gui.case_actions import CaseActions, state_of_case
 from scorer.gui.case_time import CaseTimeLog
@@ -80,7 +81,10 @@ class ReadingWindow(QMainWindow):
 
     Signals: ``caseShown(code)`` when a case's films are on screen, ``worklistLoaded(count)``,
     ``gridShown(code)`` when a case's stored scores are in the grid, ``caseSigned(code)``,
-    ``caseReopened(code)``, ``sessionLocked()`` and ``sessionUnlocked()``, ``loggedOut()``.
+    ``caseReopened(code)``, ``sessionLocked()`` and ``sessionUnlocked()``, ``loggedOut()``;
+    ``sessionEnded(message)`` when a call finds the session ended by a change to the account
+    (disabled, locked, its role or password changed at any workstation): the window then logs
+    out with ``ended_because`` set to the message (the workstation shows it at the log-in).
     """
 
     caseShown = Signal(str)
@@ -91,6 +95,7 @@ class ReadingWindow(QMainWindow):
     sessionLocked = Signal()
     sessionUnlocked = Signal()
     loggedOut = Signal()
+    sessionEnded = Signal(str)
 
     def __init__(
         self,
@@ -122,6 +127,8 @@ class ReadingWindow(QMainWindow):
         self.logout_on_close = logout_on_close
         self.writer = writer or ScoreWriter(workspace.reading, session, self)
         self.writer.sessionLocked.connect(lambda _m: self.lock_session(server_side=True))
+        self.writer.failed.connect(lambda _code, _area, message: self._if_ended(message))
+        self.ended_because = ""
         self.tasks = KeptTasks()
         self.worklist = ReaderWorklist()
         self.opened: dict[str, OpenedCase] = {}  # case code -> open_case's answer
@@ -429,6 +436,7 @@ class ReadingWindow(QMainWindow):
             parent=self,
         )
         self.sign_dialog = dialog
+        self._watch(dialog)
         dialog.accepted.connect(lambda: self._signed(code, m))
         dialog.open()
 
@@ -469,6 +477,7 @@ class ReadingWindow(QMainWindow):
             lambda reason: self._ws.reading.reopen_case(self._session, code, reason), parent=self
         )
         self.reopen_dialog = dialog
+        self._watch(dialog)
         dialog.accepted.connect(lambda: self._reopened(code, m))
         dialog.open()
 
@@ -547,6 +556,7 @@ class ReadingWindow(QMainWindow):
             reason="You locked this session (Ctrl+L)." if by_user else "",
         )
         self.unlock_dialog = dialog
+        self._watch(dialog)
         dialog.accepted.connect(self._unlocked)
         dialog.rejected.connect(self.log_out)
         dialog.open()
@@ -594,6 +604,42 @@ class ReadingWindow(QMainWindow):
         self.hide()
         self.deleteLater()
 
+    def _watch(self, dialog: Any) -> None:
+        """When the check of ``dialog`` (signing, reopening, unlocking) has failed because the
+        session has ended, end the window too, once the dialog has shown the error."""
+
+        def checked(busy: bool) -> None:
+            if not busy:
+                QTimer.singleShot(0, lambda: self._dialog_checked(dialog))
+
+        dialog.busy_changed.connect(checked)
+
+    def _dialog_checked(self, dialog: Any) -> None:
+        if isValid(self) and isValid(dialog) and dialog.error.isVisible():
+            self._if_ended(dialog.error.text())
+
+    def _if_ended(self, message: str) -> bool:
+        """After a failed call: if it ended the session, go back to the log-in (True), saying
+        why (the first call that found the account changed may have run in the background)."""
+        if not getattr(self._session, "closed", False):
+            return False
+        self.end_ended_session(getattr(self._session, "ended_because", "") or message)
+        return True
+
+    def end_ended_session(self, message: str) -> None:
+        """The facade ended the session (the account changed): close the window and show the
+        log-in again, with the reason (once, whichever call found it first)."""
+        if self.ended_because:
+            return
+        self.ended_because = message
+        self.statusBar().showMessage(message)
+        self.sessionEnded.emit(message)
+        dialog = self.unlock_dialog
+        if self.locked and dialog is not None and isValid(dialog) and dialog.isVisible():
+            dialog.reject()  # its "Log out" ends the window
+            return
+        self._end_session(wait_s=0.5)
+
     def _case_failed(self, message: str) -> None:
         self.case_view.clear("This case cannot be shown")
         self.statusBar().showMessage(f"This case cannot be shown: {message}")
@@ -603,6 +649,8 @@ class ReadingWindow(QMainWindow):
 
         if isinstance(exc, SessionLocked):
             self.lock_session(server_side=True)
+            return
+        if self._if_ended(str(exc)):
             return
         self.statusBar().showMessage(str(exc) or type(exc).__name__)
         if self.model is None:

@@ -133,8 +133,8 @@ class Workstation(QObject):
             return self._workspace.get()
         return self._workspace
 
-    def start(self) -> None:
-        """Show the log-in dialog."""
+    def start(self, ended: str = "") -> None:
+        """Show the log-in dialog; ``ended``: why the last session ended, shown in it."""
         dialog = LoginDialog(
             lambda user, password: self.ws.accounts.login(user, password),
             lambda *args: self.ws.accounts.change_password(*args),
@@ -145,6 +145,9 @@ class Workstation(QObject):
         dialog.rejected.connect(self._login_cancelled)
         dialog.show()
         dialog.raise_()
+        if ended:
+            dialog.show_error(ended)
+            dialog.adjustSize()  # room for the message
         if self._password:
             # Given on standard input: log in as if typed, once; then forget it.
             dialog.password.setText(self._password)
@@ -275,7 +278,8 @@ class Workstation(QObject):
             logout_on_close=True,
         )
         window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
-        window.loggedOut.connect(self.start)
+        # Logged out, or the session ended by a change to the account (the log-in says why).
+        window.loggedOut.connect(lambda: self.start(ended=window.ended_because))
         window.destroyed.connect(self._window_gone)
         self.window = window
         if window.settings.value("reading/geometry") is None:

@@ -318,6 +318,7 @@ def end_if_stale(db: Session, user: Any, s: UserSession, now: datetime) -> None:
     else:
         return
     s.closed = True
+    s.ended_because = why
     raise AuthError(why)
 
 

@@ -46,6 +46,7 @@ class UserSession:
     signed_once: bool = False
     closed: bool = False
     password_mark: int = 0
+    ended_because: str = ""  # why a change to the account ended the session (its message)
 
 
 def new_code(length: int = 10) -> str:

@@ -465,7 +465,8 @@ def test_session_security_end_to_end_lockout_through_the_workstation(
 ) -> None:
     """Log in through the workstation (a wrong password first), lock the session from the
     keyboard, then fail the unlock until the account locks: the films and scores stay hidden,
-    the right password is refused while locked, a new log-in is refused too, and the trail
+    the right password is refused while locked and ends the session (the workstation is back
+    at the log-in, saying why), a new log-in is refused too, and the trail
     records every failure and the lockout."""
     ws = reading.workspace
     attempts = ws.settings.lockout_attempts
@@ -498,16 +499,22 @@ def test_session_security_end_to_end_lockout_through_the_workstation(
         qtbot.waitUntil(lambda: dialog.error.isVisible() and not dialog.busy, timeout=20000)
         assert window.locked and not window.splitter.isVisible()
     assert "locked" in dialog.error.text(), dialog.error.text()
-    QTest.keyClicks(dialog.password, SAMPLE_READER_PASSWORD)  # right, but the account is locked
-    QTest.keyClick(dialog.password, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: not dialog.busy, timeout=20000)
-    assert window.locked and not window.splitter.isVisible()
-    assert "locked after repeated failed attempts" in dialog.error.text()
-    coordinator = ws.accounts.login(*COORDINATOR)
     assert window.model is not None
-    stored = [
-        len(ws.reading.get_read(coordinator, code).scores) for code in window.model.reads.values()
-    ]
+    codes = list(window.model.reads.values())
+    # The right password, but the account is locked: that ends the session (issue 27), and the
+    # workstation goes back to the log-in, saying why.
+    QTest.keyClicks(dialog.password, SAMPLE_READER_PASSWORD)
+    with qtbot.waitSignal(window.sessionEnded, timeout=20000) as ended:
+        QTest.keyClick(dialog.password, Qt.Key.Key_Return)
+    assert "locked after repeated failed attempts until" in ended.args[0]
+    qtbot.waitUntil(
+        lambda: station.login_dialog is not login and station.login_dialog.isVisible(),
+        timeout=20000,
+    )
+    assert station.login_dialog.error.text() == ended.args[0]
+    qtbot.addWidget(station.login_dialog)
+    coordinator = ws.accounts.login(*COORDINATOR)
+    stored = [len(ws.reading.get_read(coordinator, code).scores) for code in codes]
     assert sum(stored) == 1, stored  # the entry made before the lock is kept
     trail = [r for r in ws.oversight.audit_trail(coordinator) if r.entity_id == SAMPLE_READER]
     failures = [r for r in trail if r.action == "user.login_failed"]
@@ -517,5 +524,3 @@ def test_session_security_end_to_end_lockout_through_the_workstation(
 
     with pytest.raises(AuthError, match="locked"):
         ws.accounts.login(SAMPLE_READER, SAMPLE_READER_PASSWORD)
-    dialog.reject()  # giving up logs out and closes the window
-    qtbot.waitUntil(lambda: not window.isVisible(), timeout=20000)

@@ -56,7 +56,7 @@ def _refused(call: Any, message: str, s: Any) -> None:
     with pytest.raises(AuthError) as err:
         call()
     assert str(err.value) == message
-    assert s.closed
+    assert s.closed and s.ended_because == message  # kept for the workstation to show
     with pytest.raises(AuthError) as again:
         call()
     assert str(again.value) == ENDED
