@@ -29,7 +29,7 @@ from scorer.services.lookups import (
     unique_patient_code,
 )
 from scorer.services.operation import Context, Op, Service, operation
-from scorer.services.oversight import blinded_text
+from scorer.services.oversight import trail_text
 from scorer.services.validation import check_username
 from scorer.store import repository as repo
 from scorer.store.database import Session
@@ -398,8 +398,8 @@ class ExchangeService(Service):
                                 a.action,
                                 a.entity,
                                 a.entity_id,
-                                blinded_text(a.old, blind),
-                                blinded_text(a.new, blind),
+                                trail_text(a.action, a.old, blind),
+                                trail_text(a.action, a.new, blind),
                                 a.reason,
                                 a.mac,
                             ]

@@ -131,8 +131,8 @@ class OversightService(Service):
                 action=a.action,
                 entity=a.entity,
                 entity_id=a.entity_id,
-                old=blinded_text(a.old, blind),
-                new=blinded_text(a.new, blind),
+                old=trail_text(a.action, a.old, blind),
+                new=trail_text(a.action, a.new, blind),
                 reason=a.reason,
             )
             for a in repo.audit_rows(op.db)
@@ -185,7 +185,7 @@ class OversightService(Service):
                     a.username,
                     a.action,
                     a.entity_id,
-                    one_line(blinded_text(a.new, op.user.role == "monitor")),
+                    one_line(trail_text(a.action, a.new, op.user.role == "monitor", True)),
                     a.reason,
                 ]
                 for a in repo.audit_rows(db)
@@ -295,6 +295,17 @@ def blinded_text(text: str, blind: bool) -> str:
     if shown == value:
         return text
     return json.dumps(shown, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def trail_text(action: str, text: str, blind: bool, brief: bool = False) -> str:
+    """An audit row's old/new as shown: blinded for a monitor; the rows a change wrote into
+    the trail (``data.*``) as a count per table for a monitor, whose view must not tie a read
+    to a patient or a visit through them, and in a ``brief`` listing."""
+    from scorer.store.projection import DATA_ACTIONS, summary
+
+    if action in DATA_ACTIONS:
+        return summary(text) if (blind or brief) and text else text
+    return blinded_text(text, blind)
 
 
 def verify_store(store: Store) -> Verification:

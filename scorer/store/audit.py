@@ -8,7 +8,6 @@ appended to a receipts file outside the database, so a cut tail is caught too.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import os
@@ -135,10 +134,13 @@ def _event_content(r: Event) -> list[object]:
     return [r.seq, r.at, r.username, r.session, r.kind, r.trial_id, r.subject, r.detail]
 
 
+_CANONICAL = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+
+
 def compute_mac(key: bytes, prev: str, content: Sequence[object]) -> str:
     """HMAC-SHA-256 over the previous MAC and the row's content in canonical JSON."""
-    body = json.dumps(list(content), separators=(",", ":"), ensure_ascii=False, sort_keys=True)
-    return hmac.new(key, (prev + "\n" + body).encode("utf-8"), hashlib.sha256).hexdigest()
+    body = _CANONICAL.encode(list(content))
+    return hmac.digest(key, (prev + "\n" + body).encode("utf-8"), "sha256").hex()
 
 
 def event_mac(key: bytes, prev: str, row: Event) -> str:
@@ -268,7 +270,8 @@ def verify_chain(
     expected_seq = 1
     audit = table == "audit_events"
     query = select(*cols, model.mac).order_by(model.seq)
-    for row in session.execute(query).yield_per(5000):
+    # Core rows on the session's connection (its transaction): no ORM work per row.
+    for row in session.connection().execute(query.execution_options(yield_per=5000)):
         content = list(row)
         mac = content.pop()
         seq = content[0]

@@ -198,6 +198,10 @@ class Tx:
         self._heads["audit_events"] = Head("audit_events", row.seq, row.mac)
         return row
 
+    def audit_rows(self) -> int:
+        """The audit trail's row count, this transaction's rows included."""
+        return self._next("audit_events").seq
+
     def record_changes(self) -> None:
         """Write the rows this transaction changed into the audit trail (``data.rows``): the
         trail is the record, the tables its projection (see scorer.store.projection)."""
