@@ -155,6 +155,20 @@ def _after_delete(mapper: Mapper[Any], _conn: Connection, target: Any) -> None:
     _record(target, [table, "d", _pk(mapper, target), None])
 
 
+def _no_bulk_writes(state: Any) -> None:
+    """ORM bulk INSERT, UPDATE and DELETE statements bypass the unit of work, so their rows
+    would never reach the trail: refused on projected tables (write through objects)."""
+    if not (state.is_insert or state.is_update or state.is_delete):
+        return
+    mapper = state.bind_mapper
+    if mapper is not None and _name(mapper) not in EXEMPT:
+        raise RuntimeError(
+            f"a bulk write to {_name(mapper)} would bypass the audit trail: change its rows "
+            "as objects of the session"
+        )
+
+
+event.listen(Session, "do_orm_execute", _no_bulk_writes)
 event.listen(Base, "after_insert", _after_insert, propagate=True)
 event.listen(Base, "after_update", _after_update, propagate=True)
 event.listen(Base, "after_delete", _after_delete, propagate=True)

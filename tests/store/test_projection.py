@@ -197,3 +197,24 @@ def test_a_demo_database_of_the_previous_version_gets_its_baseline_and_verifies(
         ws.close()
     assert not result.ok
     assert {(t, c) for t, _k, c, _m in result.differences} == {("users", "role")}
+
+
+def test_a_bulk_write_that_would_bypass_the_trail_is_refused(tmp_path: Path) -> None:
+    """ORM bulk statements skip the unit of work whose rows go into the trail: refused, and
+    nothing written."""
+    from sqlalchemy import update
+
+    from scorer.store.schema import User
+
+    ws = Workspace.initialize("admin", "Ada Admin", "Sunflower-Meadow-7", db=str(tmp_path / "d"))
+    try:
+        with (
+            pytest.raises(RuntimeError, match="bulk write to users would bypass the audit"),
+            ws.store.write("admin") as tx,
+        ):
+            tx.session.execute(update(User).values(full_name="Someone Else"))
+        s = ws.accounts.login("admin", "Sunflower-Meadow-7")
+        assert [u.full_name for u in ws.accounts.list_users(s)] == ["Ada Admin"]
+        assert ws.verify().ok
+    finally:
+        ws.close()
