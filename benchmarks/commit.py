@@ -8,7 +8,10 @@ fsynced; PostgreSQL: the server's commit, with its WAL flushed) and the receipt 
   medians) over ``--runs`` runs of ``--n`` entries each;
 - PostgreSQL, a reading centre: 1, 2 and 4 workstation processes scoring at once (every write
   transaction holds the centre's advisory lock, so writes queue): commits per second over all,
-  and each entry's median and p95 latency.
+  and each entry's median and p95 latency;
+- SQLite and PostgreSQL, a reader saving while a coordinator's `scorer reads import` of a large
+  file runs (``--import-reads`` reads, in another process): the median and the longest wait of
+  the reader's saves (the import commits in batches: a save waits at most about one).
 
 The PostgreSQL server is started on loopback in a temporary folder (as in the tests) when its
 binaries are installed; without them those rows are left out and said so.
@@ -65,6 +68,116 @@ print(json.dumps(times), flush=True)
 """
 
 
+#: A reader saving a score every 20 ms until the file named by argv[4] exists.
+SAVER = r"""
+import json, sys, time
+from pathlib import Path
+from scorer.core.methods import get_method
+from scorer.core.reads import AreaScore
+from scorer.workspace import Workspace
+db, user, read, stop = sys.argv[1], sys.argv[2], sys.argv[3], Path(sys.argv[4])
+areas = [d for d in get_method("svh").areas if not d.sides]
+ws = Workspace.open(db=db)
+s = ws.accounts.login(user, "Bench-mark-pass-2024")
+print("ready", flush=True)
+sys.stdin.readline()
+times = []
+i = 0
+while not stop.exists():
+    d = areas[i % len(areas)]
+    t = time.perf_counter()
+    ws.reading.set_score(s, read, d.area, AreaScore.scored(i % (d.max + 1)))
+    times.append(time.perf_counter() - t)
+    i += 1
+    time.sleep(0.02)
+ws.close()
+print(json.dumps(times), flush=True)
+"""
+
+#: The coordinator's import of argv[3] into trial B1, timed: prints its seconds and result.
+IMPORTER = r"""
+import json, sys, time
+from scorer.workspace import Workspace
+db, data = sys.argv[1], open(sys.argv[2], "rb").read()
+ws = Workspace.open(db=db)
+s = ws.accounts.login("coord", "Bench-mark-pass-2024")
+print("ready", flush=True)
+sys.stdin.readline()
+t = time.perf_counter()
+done = ws.exchange.import_reads(s, "B1", data, source="big.csv")
+took = time.perf_counter() - t
+ws.close()
+print(json.dumps({"seconds": took, "added": done.added, "batches": done.batches}), flush=True)
+"""
+
+
+def _child(script: str, *args: str) -> subprocess.Popen[str]:
+    """A benchmark child process, once it said it is ready (logged in)."""
+    p = subprocess.Popen(
+        [sys.executable, "-c", script, *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert p.stdout is not None
+    if p.stdout.readline().strip() != "ready":
+        raise RuntimeError(p.communicate()[1])
+    return p
+
+
+def _go(p: subprocess.Popen[str]) -> None:
+    assert p.stdin is not None
+    p.stdin.write("go\n")
+    p.stdin.flush()
+
+
+def _last_json(p: subprocess.Popen[str]) -> Any:
+    out, err = p.communicate(timeout=1800)
+    if p.returncode != 0:
+        raise RuntimeError(err)
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def during_import(db: str, tmp: Path, n_reads: int) -> dict[str, float]:
+    """A reader saving (one process) while the coordinator imports ``n_reads`` generated reads
+    (another): every save's wait, and the import's time."""
+    from tests.generated_reads import generated_csv
+
+    reads = set_up(db, 1)
+    big = Path(tempfile.mkstemp(suffix=".csv", dir=tmp)[1])
+    big.write_text(generated_csv("B1", n_reads, seed=27), encoding="utf-8")
+    stop = big.with_suffix(".stop")
+    ((user, code),) = reads.items()
+    saver = _child(SAVER, db, user, code, str(stop))
+    importer = _child(IMPORTER, db, str(big))
+    _go(saver)
+    time.sleep(0.5)  # saves before the import starts, then throughout it
+    _go(importer)
+    result = _last_json(importer)
+    stop.touch()
+    times = _last_json(saver)
+    return {
+        "median_ms": ms(times, 0.5),
+        "p95_ms": ms(times, 0.95),
+        "max_ms": 1000 * max(times),
+        "saves": len(times),
+        "import_reads": result["added"],
+        "import_batches": result["batches"],
+        "import_s": result["seconds"],
+    }
+
+
+def _say_during(backend: str, d: dict[str, float]) -> None:
+    print(
+        f"{backend}, reader saves during a reads import: median {d['median_ms']:.1f} ms, "
+        f"max {d['max_ms']:.0f} ms over {d['saves']:.0f} saves; the import of "
+        f"{d['import_reads']:.0f} reads took {d['import_s']:.1f} s in "
+        f"{d['import_batches']:.0f} batches"
+    )
+
+
 def set_up(db: str, readers: int) -> dict[str, str]:
     """A trial with ``readers`` readers, each with one open read; reader -> read code."""
     ws = Workspace.initialize("admin", "Ada Admin", PW, db=db)
@@ -74,7 +187,7 @@ def set_up(db: str, readers: int) -> dict[str, str]:
         coord = ws.accounts.login("coord", PW[::-1])
         ws.accounts.change_password(coord, PW[::-1], PW)
         coord = ws.accounts.login("coord", PW)
-        ws.trials.create_trial(coord, "B1", "Benchmark", visits=[("W0", 0.0)])
+        ws.trials.create_trial(coord, "B1", "Benchmark", visits=[("W0", 0.0), ("W24", 24.0)])
         reads: dict[str, str] = {}
         patients = [ws.trials.add_patient(coord, "B1", f"P-{i:03d}") for i in range(readers)]
         for i in range(readers):
@@ -156,9 +269,11 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="a smoke run: few entries, one run")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--n", type=int, default=200, help="entries per run and writer")
+    ap.add_argument("--import-reads", type=int, default=1500, help="reads of the large import")
     ap.add_argument("--json", type=Path, default=REPO / "benchmarks" / "results" / "commit.json")
     args = ap.parse_args()
     runs, n = (1, 20) if args.quick else (args.runs, args.n)
+    n_import = 40 if args.quick else args.import_reads
     tmp = Path(tempfile.mkdtemp(prefix="scorer-bench-commit-"))
     os.environ["SCORER_DATA_DIR"] = str(tmp / "data")
     os.environ["SCORER_CONFIG"] = str(tmp / "no-config.toml")
@@ -173,6 +288,8 @@ def main() -> int:
         f"SQLite, one workstation:      median {out['sqlite']['median_ms']:.2f} ms, "
         f"p95 {out['sqlite']['p95_ms']:.2f} ms"
     )
+    out["during_import"] = {"sqlite": during_import(str(tmp / "imp.sqlite"), tmp, n_import)}
+    _say_during("SQLite", out["during_import"]["sqlite"])
     sys.path.insert(0, str(REPO / "tests"))
     from tests.pg import start_server
 
@@ -204,6 +321,10 @@ def main() -> int:
                     f"{centre[str(writers)]['p95_ms']:.2f} ms"
                 )
             out["postgresql_centre"] = centre
+            out["during_import"]["postgresql"] = during_import(
+                own_data(tmp, pg.new_database()), tmp, n_import
+            )
+            _say_during("PostgreSQL", out["during_import"]["postgresql"])
         finally:
             stop()
     write_json(args.json, out)
