@@ -121,7 +121,7 @@ def test_an_import_killed_part_way_is_finished_by_running_it_again(
         cwd=REPO,
     )
     assert child.stdout is not None
-    lines = []
+    lines: list[str] = []
     try:
         while len(lines) < 3:
             line = child.stdout.readline()
