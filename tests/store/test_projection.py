@@ -218,3 +218,51 @@ def test_a_bulk_write_that_would_bypass_the_trail_is_refused(tmp_path: Path) -> 
         assert ws.verify().ok
     finally:
         ws.close()
+
+
+def test_verification_reads_the_trail_and_the_tables_from_one_snapshot(
+    db_copy: PopulatedCopy,
+) -> None:
+    """A reader saving throughout (another connection) never makes verification report a
+    difference: the trail and the tables are read in one snapshot (PostgreSQL: repeatable
+    read; SQLite: one read transaction in WAL)."""
+    import threading
+
+    from scorer.core.reads import AreaScore
+
+    c = db_copy
+    code = c.read("reader1", "partial")
+    areas = [a for a, v in c.complete_scores().items() if v.score is not None][:20]
+    stop = threading.Event()
+    saved: list[int] = []
+    failures: list[BaseException] = []
+
+    def saving() -> None:
+        writer = Workspace.open(db=c.db, clock=c.clock)
+        try:
+            i = 0
+            while not stop.is_set():
+                area = areas[i % len(areas)]
+                writer.reading.set_score(c.session("reader1"), code, area, AreaScore.scored(i % 2))
+                saved.append(i)
+                i += 1
+        except BaseException as exc:  # reported below
+            failures.append(exc)
+        finally:
+            writer.close()
+
+    thread = threading.Thread(target=saving)
+    thread.start()
+    results = []
+    try:
+        while len(results) < 3 or len(saved) < 10:
+            results.append(c.ws.verify())
+            if len(results) > 40:
+                break
+    finally:
+        stop.set()
+        thread.join(30)
+    assert not failures, failures
+    assert len(saved) >= 10
+    for r in results:
+        assert r.ok, r.errors[:3]
