@@ -327,8 +327,9 @@ def verify_store(store: Store) -> Verification:
                 db.connection(execution_options={"isolation_level": "REPEATABLE READ"})
             result = verify_chains(db, store.key, store.location.receipts_path, on_row)
             if result.ok:
+                # Both run on a trail that verified: a failed signature must not hide which
+                # rows differ from the trail, nor the other way round.
                 repo.verify_signatures(db, result, ReadView, content_hash)
-            if result.ok:
                 compare_projection(db, store.key, replay, result)
     finally:
         replay.close()

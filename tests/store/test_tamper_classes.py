@@ -59,9 +59,8 @@ from tests.store.conftest import POPULATED_TRIAL, PopulatedTemplate, _key_config
 
 TABLES: dict[str, Table] = projected_tables()
 
-#: Columns verification checks against the signatures before it compares the tables with the
-#: trail, and stops there: a change to one of them fails verification with the signature
-#: check's error, and the tables are not compared (so no difference names the column).
+#: Columns the signature check also covers: a change to one of them fails verification with the
+#: signature check's error as well as the difference that names the column.
 SIGNATURE_CHECKED: dict[tuple[str, str], str] = {
     ("trials", "locked"): "marked locked without a lock signature",
     ("signatures", "entity"): "is marked signed without a valid signature",
@@ -601,8 +600,8 @@ def insert_copy(con: Behind, table: str, source: dict[str, Any]) -> str:
 
 def signature_checked(db: Copy, table: str, column: str) -> None:
     """A column verification checks against the signatures (SIGNATURE_CHECKED): a change
-    fails verification on the signature check (which stops there, so the tables are not
-    compared), and is undone. The workstations' role cannot change a signature at all."""
+    fails verification on the signature check and is named among the differences too; then
+    it is undone. The workstations' role cannot change a signature at all."""
     with attacker(db) as con:
         row = rows_of(con, table)[0]
         cond, params = where_key(table, row)
@@ -616,6 +615,7 @@ def signature_checked(db: Copy, table: str, column: str) -> None:
     result = verify(db)
     assert not result.ok
     assert any(SIGNATURE_CHECKED[(table, column)] in e for e in result.errors), result.errors
+    assert (table, key_of(table, row), column) in named(result), result.errors
     with attacker(db) as con:
         con.execute(sql, (row[column], *params))
 
@@ -684,8 +684,8 @@ def test_every_change_to_a_projected_table_is_named(
     with attacker(db) as con:
         new_key = insert_copy(con, table, source)
     if table == "signatures":
-        # A signature the trail does not know: the signature check's, before the tables are
-        # compared (see SIGNATURE_CHECKED).
+        # A signature the trail does not know: named by the signature check (and among the
+        # differences, see SIGNATURE_CHECKED).
         result = verify(db)
         assert not result.ok
         assert any("does not match the audit trail" in e for e in result.errors), result.errors
@@ -765,9 +765,8 @@ def test_a_forged_signed_read_inserted(db: Copy, capsys: pytest.CaptureFixture[s
             con.execute(f"INSERT INTO area_scores ({cols}) VALUES ({marks})", tuple(row.values()))
     result = verify(db)
     assert not result.ok
-    assert result.errors == ["read FORGED000001 is marked signed without a valid signature"], (
-        result.errors
-    )
+    assert result.errors[0] == "read FORGED000001 is marked signed without a valid signature"
+    assert ("reads", f"[{forged['id']}]", "") in named(result), result.errors
     with attacker(db) as con:
         con.execute("UPDATE reads SET origin = 'imported' WHERE code = 'FORGED000001'")
     expected = [("reads", f"[{forged['id']}]", "")] + [
