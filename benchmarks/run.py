@@ -1,6 +1,6 @@
 """Run every benchmark, print the figures beside their targets, and write one JSON summary.
 
-Each benchmark is its own script (and process): startup, viewer, commit, analysis, imports.
+Each benchmark is its own script (and process): startup, viewer, commit, analysis, imports, verify.
 This runs them in turn, reads the JSON each writes, and prints one table: the figure, its
 median, p95 and spread where the benchmark repeats it, the target, and whether it is met.
 
@@ -29,7 +29,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-SCRIPTS = ("startup", "viewer", "commit", "analysis", "imports")
+SCRIPTS = ("startup", "viewer", "commit", "analysis", "imports", "verify")
 
 
 @dataclass
@@ -247,6 +247,18 @@ FIGURES = [
         spread=_g("jpeg2000_lossless", "import_spread_s"),
     ),
     Figure("  share of cp's throughput", "imports", _g("jpeg2000_lossless", "share_of_cp"), "x"),
+    Figure(
+        "audit verify: audit rows per second",
+        "verify",
+        _g("audit_rows_per_s"),
+        "rows/s",
+        50_000.0,
+        at_most=False,
+        spread=_g("spread_rows_per_s"),
+    ),
+    Figure("  row changes replayed per second", "verify", _g("row_changes_per_s"), "rows/s"),
+    Figure("  peak memory, whole trail", "verify", _g("peak_mb"), "MB"),
+    Figure("  peak memory, half the trail", "verify", _g("peak_mb_half_trail"), "MB"),
 ]
 
 

@@ -29,7 +29,14 @@ def test_every_benchmark_runs_end_to_end(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
     assert summary["quick"] is True and summary["failed"] == []
-    assert set(summary["seconds"]) == {"startup", "viewer", "commit", "analysis", "imports"}
+    assert set(summary["seconds"]) == {
+        "startup",
+        "viewer",
+        "commit",
+        "analysis",
+        "imports",
+        "verify",
+    }
     for name in summary["seconds"]:
         assert (tmp_path / f"{name}.json").exists(), name
     figures = {f["figure"].strip(): f for f in summary["figures"]}
@@ -42,6 +49,7 @@ def test_every_benchmark_runs_end_to_end(tmp_path: Path) -> None:
         "score commit, PostgreSQL",
         "scorer analyze, trial scale",
         "import, uncompressed",
+        "audit verify: audit rows per second",
     ):
         assert wanted in figures, sorted(figures)
         assert isinstance(figures[wanted]["median"], int | float) and figures[wanted]["median"] > 0
