@@ -21,14 +21,16 @@ import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Table, event, select
+from sqlalchemy import Connection, Table, event, inspect, select
 from sqlalchemy.orm import Mapper, Session, object_session
 from sqlalchemy.orm.attributes import get_history
 
-from scorer.store.schema import Base
+from scorer.store.audit import compute_mac, head_of
+from scorer.store.schema import AuditEvent, Base
 
 #: Tables kept out of the projection, and why.
 EXEMPT: dict[str, str] = {
@@ -253,13 +255,9 @@ def write_baseline(
 def baseline_into_trail(conn: Connection, key: bytes) -> int:
     """Write a database's baseline into its audit trail (the ``0008`` migration), chained
     after the trail's head like any audit row; returns the rows of the baseline."""
-    from scorer.store.audit import compute_mac, head_of
-    from scorer.store.database import utcnow
-    from scorer.store.schema import AuditEvent
-
     table = Base.metadata.tables[AuditEvent.__tablename__]
     seq, mac = head_of(conn)
-    now = utcnow()
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # the store's one format
 
     def append(action: str, entity_id: str, new: str) -> None:
         nonlocal seq, mac
@@ -307,7 +305,8 @@ class Difference:
     message: str
 
     def __str__(self) -> str:
-        where = f"{self.table} {self.key}" + (f" column {self.column}" if self.column else "")
+        where = " ".join(p for p in (self.table, self.key) if p)
+        where += f" column {self.column}" if self.column else ""
         return f"{where}: {self.message}"
 
 
@@ -386,7 +385,7 @@ class Replay:
     """Applies the trail's ``data.*`` rows in order, noting where the trail contradicts
     itself (a row inserted twice, a row updated or deleted that it never inserted)."""
 
-    def __init__(self, limit: int = 200_000) -> None:
+    def __init__(self, limit: int = 50_000) -> None:
         self.state = _State(limit)
         self.differences: list[Difference] = []
         self.baseline_seq: int | None = None
@@ -441,9 +440,20 @@ class Replay:
 
         if self.state._db is not None:
             self.state.spill()  # all on disk, so take() finds every row in one place
+        schema = inspect(db.connection())
+        present = set(schema.get_table_names())
         for name, table in sorted(projected_tables().items()):
             cols = _columns(table)
             pk = [c.name for c in table.primary_key.columns]
+            if name not in present:
+                note(Difference(name, "", "", "the table is missing from the database"))
+                continue
+            have_cols = {c["name"] for c in schema.get_columns(name)}
+            lost = [c.name for c in table.columns if c.name not in have_cols]
+            if lost:
+                for column in lost:
+                    note(Difference(name, "", column, "the column is missing from the table"))
+                continue
             result = db.execute(select(table).order_by(*table.primary_key.columns))
             for row in result.yield_per(2000):
                 values = dict(row._mapping)

@@ -266,3 +266,26 @@ def test_verification_reads_the_trail_and_the_tables_from_one_snapshot(
     assert len(saved) >= 10
     for r in results:
         assert r.ok, r.errors[:3]
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        ("DROP TABLE reader_flags", ("reader_flags", "", "")),
+        ("ALTER TABLE reader_flags DROP COLUMN answer", ("reader_flags", "", "answer")),
+    ],
+)
+def test_a_dropped_table_or_column_is_named_not_a_traceback(
+    tmp_path: Path, sql: str, expected: tuple[str, str, str]
+) -> None:
+    db = str(tmp_path / "d.sqlite")
+    Workspace.initialize("admin", "Ada Admin", "Sunflower-Meadow-7", db=db).close()
+    with behind(db) as con:
+        con.execute(sql)
+    ws = Workspace.open(db=db)
+    try:
+        result = ws.verify()
+    finally:
+        ws.close()
+    assert not result.ok
+    assert [d[:3] for d in result.differences] == [expected]
