@@ -11,12 +11,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
 from scorer.services.errors import ScorerError
 from scorer.services.operation import Op, Service, operation
 from scorer.services.oversight import verify_store
 from scorer.services.validation import check_name, check_password, check_username
 from scorer.store import repository as repo
-from scorer.store.database import Store, StoreError
+from scorer.store.database import Store, StoreError, describe_operational_error
 from scorer.store.database import database_exists as _database_exists
 from scorer.store.location import Location, LocationError
 from scorer.store.location import resolve as _resolve
@@ -279,8 +281,10 @@ def restore(archive: Path, db: str | None = None, location: Location | None = No
     wrote_receipts = loc.receipts_path.exists()
     try:
         store = open_store(loc)
-    except ScorerError as exc:
-        raise ScorerError(f"nothing was restored: {exc}{_removed(loc, wrote_receipts)}") from exc
+    except (ScorerError, SQLAlchemyError) as exc:
+        raise ScorerError(
+            f"nothing was restored: {_said(exc, loc)}{_removed(loc, wrote_receipts)}"
+        ) from exc
     try:
         result = verify_store(store)
         if not result.ok:
@@ -305,11 +309,22 @@ def restore(archive: Path, db: str | None = None, location: Location | None = No
             images_missing=sum(1 for p in stored if not store.location.image_file(p).exists()),
             readers_store=str(store.location.readers_store),
         )
-    except (ScorerError, StoreError, OSError, sqlite3.Error) as exc:
+    except (ScorerError, StoreError, OSError, sqlite3.Error, SQLAlchemyError) as exc:
+        # SQLAlchemy's errors too: a disk that fills while the restore's audit row or its
+        # checks run raises OperationalError (outsider's finding: it left a half-restored file)
         store.close()  # first: SQLite's files go with the connections
-        raise ScorerError(f"nothing was restored: {exc}{_removed(loc, wrote_receipts)}") from exc
+        raise ScorerError(
+            f"nothing was restored: {_said(exc, loc)}{_removed(loc, wrote_receipts)}"
+        ) from exc
     finally:
         store.close()
+
+
+def _said(exc: BaseException, loc: Location) -> str:
+    """An error of the restore for the person at the desk (a disk error as such)."""
+    if isinstance(exc, OperationalError):
+        return describe_operational_error(exc, loc.sqlite_path)
+    return str(exc)
 
 
 def _removed(loc: Location, wrote_receipts: bool) -> str:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
+import subprocess
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -101,3 +103,50 @@ def test_a_server_database_is_backed_up_by_the_servers_tools(
         c.ws.database.backup(c.session_of_role("admin"), tmp_path / "b.zip")
     assert not (tmp_path / "b.zip").exists()
     assert c.sql("SELECT count(*) FROM audit_events") == audit_before
+
+
+@pytest.mark.posix
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0, reason="mounting a tmpfs needs root"
+)
+@SQLITE_ONLY
+def test_a_restore_onto_a_disk_that_fills_up_leaves_nothing_half_written(
+    populated_copy: Any, tmp_path: Path
+) -> None:
+    """A real small disk (tmpfs) at sizes around what the restore needs: each attempt either
+    restores a database that verifies, or says nothing was restored and leaves only the key
+    (outsider's finding: a disk that filled late left a half-restored database and a
+    traceback)."""
+    c = populated_copy
+    info = c.ws.database.backup(c.session_of_role("admin"), tmp_path / "b.zip")
+    key = Path(info.key.path).read_bytes()
+    size = c.path.stat().st_size
+    outcomes: list[str] = []
+    late = 0  # refusals after the database was unpacked: the cases that must clean up
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    for kib in range(size // 1024, 5 * size // 2048, max(4, size // 1024 // 64)):
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={kib}k", "tmpfs", str(mnt)], check=True
+        )
+        try:
+            (mnt / "r.audit-key").write_bytes(key)
+            (mnt / "r.audit-key").chmod(0o600)
+            try:
+                Workspace.restore(tmp_path / "b.zip", str(mnt / "r.sqlite"))
+            except ScorerError as exc:
+                assert str(exc).startswith("nothing was restored: "), exc
+                assert sorted(p.name for p in mnt.iterdir()) == ["r.audit-key"], exc
+                outcomes.append("refused")
+                late += "the restore removed what it wrote" in str(exc)
+            else:
+                ws = Workspace.open(str(mnt / "r.sqlite"))
+                try:
+                    assert ws.verify().ok
+                finally:
+                    ws.close()
+                outcomes.append("restored")
+        finally:
+            subprocess.run(["umount", "-l", str(mnt)], check=False)
+    assert "refused" in outcomes and outcomes[-1] == "restored", outcomes
+    assert late, "no attempt failed after the database was unpacked: widen the sizes"
