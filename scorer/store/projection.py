@@ -84,9 +84,12 @@ def digest(key: bytes, table: str, column: str, value: object) -> str | None:
     return "hmac:" + hmac.new(key, body, hashlib.sha256).hexdigest()
 
 
+_PLAIN = frozenset({type(None), bool, int, float, str})
+
+
 def _plain(value: object) -> object:
     """A column value as JSON keeps it (bool, int, float, str or None)."""
-    if value is None or isinstance(value, bool | int | float | str):
+    if type(value) in _PLAIN or isinstance(value, bool | int | float | str):
         return value
     return str(value)
 
@@ -295,6 +298,19 @@ def _baseline_text(rows: list[list[object]], start: bool) -> str:
 # --- replay ----------------------------------------------------------------------------------
 
 
+def _key_part(v: object) -> str:
+    if type(v) is int:
+        return str(v)
+    if type(v) is str and v.isascii() and v.isalnum():
+        return '"' + v + '"'  # what JSON makes of it, without the encoder's cost
+    return json.dumps(v, ensure_ascii=False)
+
+
+def key_text(pk: list[object]) -> str:
+    """A primary key as the trail's JSON list, e.g. ``[3]`` or ``[12,"LH","MCP1","ERO"]``."""
+    return "[" + ",".join(map(_key_part, pk)) + "]"
+
+
 @dataclass(frozen=True)
 class Difference:
     """One way a table differs from what the trail rebuilds."""
@@ -317,6 +333,9 @@ class _State:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.cache: dict[tuple[str, str], dict[str, object] | None] = {}
+        #: The keys of the rows on disk (keys only: the values are what takes the room), so a
+        #: row never spilled is known absent without asking the disk.
+        self.on_disk: set[tuple[str, str]] = set()
         self._dir: tempfile.TemporaryDirectory[str] | None = None
         self._db: sqlite3.Connection | None = None
 
@@ -334,7 +353,7 @@ class _State:
     def get(self, table: str, key: str) -> dict[str, object] | None:
         if (table, key) in self.cache:
             return self.cache[(table, key)]
-        if self._db is None:
+        if self._db is None or (table, key) not in self.on_disk:
             return None
         row = self._db.execute("SELECT v FROM s WHERE t = ? AND k = ?", (table, key)).fetchone()
         return None if row is None else dict(json.loads(row[0]))
@@ -346,26 +365,39 @@ class _State:
 
     def clear(self) -> None:
         self.cache.clear()
+        self.on_disk.clear()
         if self._db is not None:
             self._db.execute("DELETE FROM s")
 
     def spill(self) -> None:
         db = self._disk()
-        live = [(t, k, json.dumps(v)) for (t, k), v in self.cache.items() if v is not None]
+        encode = json.JSONEncoder(ensure_ascii=False).encode
+        live = [(t, k, encode(v)) for (t, k), v in self.cache.items() if v is not None]
         gone = [(t, k) for (t, k), v in self.cache.items() if v is None]
         db.executemany("INSERT OR REPLACE INTO s VALUES (?, ?, ?)", live)
         db.executemany("DELETE FROM s WHERE t = ? AND k = ?", gone)
         db.commit()
+        self.on_disk.update((t, k) for t, k, _v in live)
+        self.on_disk.difference_update(gone)
         self.cache.clear()
 
-    def take(self, table: str, key: str) -> dict[str, object] | None:
-        """The rebuilt row, removed from the state (so what is left is what the tables lack)."""
+    def take(self, table: str, keys: list[str]) -> list[dict[str, object] | None]:
+        """The rebuilt rows of ``keys``, removed from the state (so what is left at the end
+        is what the tables lack)."""
         if self._db is None:
-            return self.cache.pop((table, key), None)
-        row = self._db.execute(
-            "DELETE FROM s WHERE t = ? AND k = ? RETURNING v", (table, key)
-        ).fetchone()
-        return None if row is None else dict(json.loads(row[0]))
+            return [self.cache.pop((table, k), None) for k in keys]
+        wanted = [k for k in keys if (table, k) in self.on_disk]
+        found: dict[str, dict[str, object]] = {}
+        for i in range(0, len(wanted), 500):
+            part = wanted[i : i + 500]
+            marks = ",".join("?" * len(part))
+            for k, v in self._db.execute(
+                f"SELECT k, v FROM s WHERE t = ? AND k IN ({marks})", (table, *part)
+            ):
+                found[k] = json.loads(v)
+            self._db.execute(f"DELETE FROM s WHERE t = ? AND k IN ({marks})", (table, *part))
+        self.on_disk.difference_update((table, k) for k in wanted)
+        return [found.get(k) for k in keys]
 
     def left(self, table: str) -> Iterator[str]:
         if self._db is None:
@@ -399,7 +431,7 @@ class Replay:
         state = self.state
         for table, op, pk, values in body["rows"]:
             self.rows += 1
-            key = json.dumps(pk, separators=(",", ":"))
+            key = key_text(pk)
             if op == "i":
                 if state.get(table, key) is not None:
                     self._trail(table, key, seq, "inserts a row that already exists")
@@ -454,19 +486,23 @@ class Replay:
                 for column in lost:
                     note(Difference(name, "", column, "the column is missing from the table"))
                 continue
-            result = db.execute(select(table).order_by(*table.primary_key.columns))
-            for row in result.yield_per(2000):
-                values = dict(row._mapping)
-                k = json.dumps([_plain(values[c]) for c in pk], separators=(",", ":"))
-                have = row_values(key, name, {c: values[c] for c in cols})
-                want = self.state.take(name, k)
-                if want is None:
-                    note(Difference(name, k, "", "is in the table but not in the audit trail"))
-                    continue
-                for column in cols:
-                    if _same(want.get(column), have[column]):
-                        continue
-                    note(Difference(name, k, column, _differs(name, column, want, have)))
+            query = select(table).order_by(*table.primary_key.columns)
+            result = db.connection().execute(query.execution_options(yield_per=2000))
+            for part in result.partitions():
+                batch = []
+                for row in part:
+                    values = row._mapping
+                    k = key_text([_plain(values[c]) for c in pk])
+                    batch.append((k, row_values(key, name, {c: values[c] for c in cols})))
+                wants = self.state.take(name, [k for k, _have in batch])
+                for (k, have), want in zip(batch, wants, strict=True):
+                    if want is None:
+                        note(Difference(name, k, "", "is in the table but not in the audit trail"))
+                    elif want != have:  # the rare case: which columns, and how
+                        for column in cols:
+                            if not _same(want.get(column), have[column]):
+                                message = _differs(name, column, want, have)
+                                note(Difference(name, k, column, message))
             for k in self.state.left(name):
                 note(Difference(name, k, "", "is in the audit trail but not in the table"))
         if extra:
