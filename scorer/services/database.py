@@ -206,6 +206,8 @@ def migrate(db: str | None = None, location: Location | None = None) -> tuple[st
     """Upgrade a database's schema to this scorer's (audited); (before, after)."""
     with existing_store(location or resolve(db)) as store:
         before = current_revision(store.engine)
+        if before is not None and before < BASELINE_REVISION:
+            _check_before_baseline(store)
         upgrade(store.engine, key=store.key)
         if before != head_revision():
             with store.write("system") as tx:
@@ -217,6 +219,27 @@ def migrate(db: str | None = None, location: Location | None = None) -> tuple[st
                     new={"schema": head_revision()},
                 )
     return before, head_revision()
+
+
+#: The revision that writes the audit trail's baseline (scorer.store.projection).
+BASELINE_REVISION = "0008"
+
+
+def _check_before_baseline(store: Store) -> None:
+    """The baseline makes the tables as they are the start of the record: refuse to write it
+    over a trail that does not verify (its chains and receipts), which would take in whatever
+    was changed behind scorer."""
+    from scorer.store.audit import verify as verify_chains
+
+    with store.read() as session:
+        result = verify_chains(session, store.key, store.location.receipts_path)
+    if not result.ok:
+        raise ScorerError(
+            "nothing was migrated: the audit trail does not verify ("
+            + "; ".join(result.errors[:3])
+            + "), and the migration would write the tables as they are now into it as its "
+            "baseline; find out what happened first, with the scorer this database was made by"
+        )
 
 
 def grant_workstation(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -20,7 +21,7 @@ from scorer.store.database import make_engine
 from scorer.store.migrate import upgrade
 from scorer.store.projection import DIGESTED, EXEMPT, EXEMPT_COLUMNS, Replay, projected_tables
 from scorer.store.schema import Base
-from scorer.workspace import Workspace
+from scorer.workspace import ScorerError, Workspace
 from tests.behind import behind
 from tests.store.conftest import POPULATED_REAL_IDS, PopulatedCopy
 
@@ -165,6 +166,17 @@ def test_a_demo_database_of_the_previous_version_gets_its_baseline_and_verifies(
         assert con.rows("SELECT version_num FROM alembic_version") == [("0007",)]
         before = con.rows("SELECT count(*) FROM audit_events")[0][0]
         rows = sum(con.rows(f"SELECT count(*) FROM {t}")[0][0] for t in projected_tables())
+    # A copy whose old trail was edited behind scorer is not migrated: its baseline would
+    # take in the edit.
+    broken = tmp_path / "broken"
+    shutil.copytree(db.parent, broken)
+    with behind(str(broken / db.name)) as con:
+        con.drop_append_only_triggers()
+        con.execute("UPDATE audit_events SET reason = 'edited' WHERE seq = 5")
+    with pytest.raises(ScorerError, match="nothing was migrated: the audit trail does not verify"):
+        Workspace.migrate(db=str(broken / db.name))
+    with behind(str(broken / db.name), readonly=True) as con:
+        assert con.rows("SELECT version_num FROM alembic_version") == [("0007",)]
     # This version opens it only once migrated.
     with pytest.raises(Exception, match="scorer migrate"):
         Workspace.open(db=str(db))
