@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session
 
 from scorer.core.private_files import FOLDER_MODE, make_folder
@@ -330,10 +330,22 @@ def verify(
             )
             return result
         if last < h.seq:
-            result.warnings.append(
-                f"{table}: the last receipt is behind the head ({last} of {h.seq} rows), as "
-                "after a crash between a commit and its receipt"
+            model: Any = AuditEvent if table == "audit_events" else Event
+            commits = session.scalar(
+                select(func.count(func.distinct(model.at))).where(model.seq > last)
             )
+            if commits == 1:
+                result.warnings.append(
+                    f"{table}: the last receipt is behind the head ({last} of {h.seq} rows), "
+                    "as after a crash between a commit and its receipt"
+                )
+            else:
+                result.warnings.append(
+                    f"{table}: the last receipt is behind the head ({last} of {h.seq} rows, "
+                    f"{commits} commits without a receipt): a crash leaves at most one per "
+                    "workstation, and a commit being receipted as this runs one more; more "
+                    "means the receipts file was cut, replaced or is another database's"
+                )
     return result
 
 
