@@ -175,6 +175,10 @@ def discard(db_path: Path, receipts: Path | None) -> list[str]:
     removed: list[str] = []
     stuck: list[str] = []
     for p in paths:
+        if not os.path.lexists(p):
+            # Not written (on a read-only file system unlinking a missing file fails with
+            # EROFS, which would hide the real error behind "could not remove").
+            continue
         try:
             p.unlink()
         except FileNotFoundError:

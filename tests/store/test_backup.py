@@ -150,3 +150,27 @@ def test_a_restore_onto_a_disk_that_fills_up_leaves_nothing_half_written(
             subprocess.run(["umount", "-l", str(mnt)], check=False)
     assert "refused" in outcomes and outcomes[-1] == "restored", outcomes
     assert late, "no attempt failed after the database was unpacked: widen the sizes"
+
+
+@pytest.mark.posix
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0, reason="mounting a tmpfs needs root"
+)
+@SQLITE_ONLY
+def test_a_restore_onto_a_read_only_disk_says_so(populated_copy: Any, tmp_path: Path) -> None:
+    """The real cause, not "could not remove" files that were never written (outsider's
+    finding)."""
+    c = populated_copy
+    info = c.ws.database.backup(c.session_of_role("admin"), tmp_path / "b.zip")
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mnt)], check=True)
+    try:
+        (mnt / "r.audit-key").write_bytes(Path(info.key.path).read_bytes())
+        (mnt / "r.audit-key").chmod(0o600)
+        subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True)
+        with pytest.raises(ScorerError, match="nothing was restored: .*Read-only file system"):
+            Workspace.restore(tmp_path / "b.zip", str(mnt / "r.sqlite"))
+        assert sorted(p.name for p in mnt.iterdir()) == ["r.audit-key"]
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
