@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -100,9 +102,17 @@ def _serve(ws: Workspace, loc: Location, host: str, port: int, tls: ServerCertif
         lifespan="on",
         server_header=False,
     )
+    # uvicorn finishes the requests in flight on SIGINT or SIGTERM, then raises the signal
+    # again for the handler it found: let that be a clean stop for a service manager too.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        uvicorn.Server(config).run()
-    except KeyboardInterrupt:
-        pass
+        with contextlib.suppress(KeyboardInterrupt):
+            uvicorn.Server(config).run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     print("scorer server stopped", flush=True)
     return EXIT_OK
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt

@@ -221,10 +221,7 @@ class Server:
         since = now - cfg.login_window_s
         keys = [f"user:{username}"[:128], f"addr:{address}"[:128]]
         counts = stored.count_attempts(self.ws.store, keys, since)
-        over = (
-            counts[keys[0]] >= cfg.login_per_account
-            or counts[keys[1]] >= cfg.login_per_address
-        )
+        over = counts[keys[0]] >= cfg.login_per_account or counts[keys[1]] >= cfg.login_per_address
         stored.add_attempts(self.ws.store, keys, now, since)
         if over:
             raise ApiError(
@@ -260,8 +257,9 @@ class Server:
             roles = call.rights.roles
             if roles and s.role not in roles:
                 raise ApiError(
-                    403, "PermissionDenied", f"a {s.role} may not do this (needs: "
-                    f"{' or '.join(roles)})"
+                    403,
+                    "PermissionDenied",
+                    f"a {s.role} may not do this (needs: {' or '.join(roles)})",
                 )
             why = "; ".join(call.signature.problems) or f"use {_endpoint(name)}"
             raise ApiError(501, "NotOffered", f"{name} is not offered over the server yet: {why}")

@@ -85,7 +85,7 @@ def hints(obj: Any) -> dict[str, Any]:
 
 
 @functools.cache
-def _class_hints(cls: type) -> dict[str, Any]:
+def _class_hints(cls: Any) -> dict[str, Any]:
     return hints(cls)
 
 
@@ -202,7 +202,7 @@ def unsupported(tp: Any, result: bool = False, _seen: frozenset[Any] = frozenset
     return f"no JSON form for {name}"
 
 
-def _init_fields(cls: type) -> tuple[dataclasses.Field[Any], ...]:
+def _init_fields(cls: Any) -> tuple[dataclasses.Field[Any], ...]:
     return tuple(f for f in dataclasses.fields(cls) if f.init)
 
 
@@ -341,7 +341,9 @@ def decode(tp: Any, value: Any, where: str) -> Any:
     if origin is tuple and args and args[-1] is not Ellipsis:
         if not isinstance(value, list) or len(value) != len(args):
             raise WireError(f"{where}: expected an array of {len(args)} values")
-        return tuple(decode(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+        return tuple(
+            decode(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value, strict=True))
+        )
     if origin in (list, tuple, set, frozenset, cabc.Sequence, cabc.Set, cabc.Iterable) or (
         tp in (list, tuple, set, frozenset)
     ):
@@ -392,8 +394,7 @@ def decode_arguments(sig: Signature, body: Any) -> dict[str, Any]:
     if unknown:
         offered = ", ".join(sig.parameters) or "none"
         raise WireError(
-            f"unknown argument(s) {', '.join(map(repr, unknown))} (this operation takes: "
-            f"{offered})"
+            f"unknown argument(s) {', '.join(map(repr, unknown))} (this operation takes: {offered})"
         )
     missing = [p.name for p in sig.parameters.values() if p.required and p.name not in body]
     if missing:
@@ -439,10 +440,10 @@ def encode(tp: Any, value: Any) -> Any:
             "data": base64.b64encode(value.tobytes(order="C")).decode("ascii"),
         }
     if _is_namedtuple(type(value)):
-        fh = _class_hints(type(value))
+        fh = _class_hints(value.__class__)
         return {name: encode(fh.get(name, Any), getattr(value, name)) for name in value._fields}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        fh = _class_hints(type(value))
+        fh = _class_hints(value.__class__)
         return {
             f.name: encode(fh.get(f.name, Any), getattr(value, f.name))
             for f in dataclasses.fields(value)

@@ -14,7 +14,7 @@ import pytest
 
 with warnings.catch_warnings():
     # Starlette would rather its test client ran on "httpx2"; httpx is what it runs on today.
-    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
 from scorer.server.app import ServerSettings, make_app
@@ -101,8 +101,13 @@ def test_logout_ends_the_token(served: tuple[TestClient, Clock]) -> None:
         ("/api/call/no.such", "auth", None, 404, "NotFound"),
         ("/api/call/trials.add_visit", "auth", {"trial": "T9", "label": "W0"}, 404, "NotFound"),
         ("/api/call/trials.add_visit", "auth", {"trial": 1, "label": "W0"}, 400, "BadRequest"),
-        ("/api/call/accounts.add_user", "auth", {"username": "x", "full_name": "X",
-         "role": "reader", "password": "short"}, 422, "InvalidInput"),
+        (
+            "/api/call/accounts.add_user",
+            "auth",
+            {"username": "x", "full_name": "X", "role": "reader", "password": "short"},
+            422,
+            "InvalidInput",
+        ),
         ("/api/call/accounts.login", "auth", None, 501, "NotOffered"),
         ("/api/call/database.backup", "auth", {}, 501, "NotOffered"),
     ],
@@ -129,9 +134,7 @@ def test_request_logs_are_json_lines_without_secrets(
     with caplog.at_level(logging.INFO, logger="scorer.server.access"):
         token = _login(client)
         client.post("/api/login", json={"username": "admin", "password": "Wrong-Password-1"})
-        client.post(
-            "/api/call/trials.list_trials", headers={"Authorization": f"Bearer {token}"}
-        )
+        client.post("/api/call/trials.list_trials", headers={"Authorization": f"Bearer {token}"})
     lines = [json.loads(r.getMessage()) for r in caplog.records if r.name.endswith("access")]
     assert [(x["path"], x["status"]) for x in lines] == [
         ("/api/login", 200),
@@ -139,7 +142,15 @@ def test_request_logs_are_json_lines_without_secrets(
         ("/api/call/trials.list_trials", 200),
     ]
     assert lines[2]["operation"] == "trials.list_trials" and lines[2]["user"] == "admin"
-    assert set(lines[0]) == {"time", "method", "path", "operation", "status", "ms", "user",
-                             "client"}
+    assert set(lines[0]) == {
+        "time",
+        "method",
+        "path",
+        "operation",
+        "status",
+        "ms",
+        "user",
+        "client",
+    }
     text = caplog.text
     assert token not in text and PASSWORD not in text and "Wrong-Password-1" not in text

@@ -32,9 +32,7 @@ def upgrade() -> None:
         sa.Column("locked", sa.Boolean(), nullable=False),
         sa.Column("signed_once", sa.Boolean(), nullable=False),
         sa.Column("password_mark", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name="fk_server_sessions_user_id_users"
-        ),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name="fk_server_sessions_user_id_users"),
         sa.PrimaryKeyConstraint("token_sha256", name="pk_server_sessions"),
     )
     op.create_table(
