@@ -20,6 +20,7 @@ from scorer.cli import (
     exchange,
     images,
     oversight,
+    server,
     trials,
     worklists,
     workstation,
@@ -45,6 +46,7 @@ COMMANDS = (
     (coordination, ("progress", "flags", "calibration", "adjudication")),
     (workstation, ("demo", "gui")),
     (oversight, ("audit",)),
+    (server, ("server",)),
 )
 
 

@@ -38,6 +38,10 @@ EXEMPT: dict[str, str] = {
     "events": "the event log: log-ins, sessions, cases opened, films viewed (its own HMAC "
     "chain and receipts)",
     "alembic_version": "the schema revision, checked each time the database is opened",
+    "server_sessions": "log-in sessions: their tokens' hashes and activity (the event log "
+    "records log-ins and log-outs)",
+    "server_login_attempts": "the server's log-in rate limit: recent attempts by account and "
+    "address (a failed log-in is in the audit trail, a successful one in the event log)",
 }
 
 #: Columns of projected tables kept out of the projection, and why.

@@ -436,4 +436,38 @@ class Event(Base):
     __table_args__ = (Index("ix_events_user_at", "username", "at"),)
 
 
+
+class ServerSession(Base):
+    """A log-in session held by ``scorer server``: the SHA-256 of its bearer token (the token
+    itself is never stored) and the session's state between requests."""
+
+    __tablename__ = "server_sessions"
+
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    session_id: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    username: Mapped[str] = mapped_column(String(64))
+    full_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    started: Mapped[str] = mapped_column(String(32))
+    last_active: Mapped[str] = mapped_column(String(32))
+    must_change_password: Mapped[bool] = mapped_column(default=False)
+    locked: Mapped[bool] = mapped_column(default=False)
+    signed_once: Mapped[bool] = mapped_column(default=False)
+    password_mark: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class LoginAttempt(Base):
+    """One log-in attempt at ``scorer server``, by account and by client address, kept for the
+    rate limit's sliding window (older rows are pruned)."""
+
+    __tablename__ = "server_login_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(128))
+    at: Mapped[float] = mapped_column()
+
+    __table_args__ = (Index("ix_server_login_attempts_key_at", "key", "at"),)
+
+
 APPEND_ONLY_TABLES = ("audit_events", "signatures", "events")

@@ -1,0 +1,118 @@
+"""The command that runs the HTTPS application server: scorer server."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+from scorer.cli.options import Database
+from scorer.cli.output import EXIT_ERROR, EXIT_OK, EXIT_USAGE, err
+from scorer.cli.registry import Opt, command
+
+if TYPE_CHECKING:
+    from scorer.server.tls import ServerCertificate
+    from scorer.store.location import Location
+    from scorer.workspace import Workspace
+
+
+@command("server")
+def server(
+    *,
+    database: Database,
+    host: Annotated[str, Opt(metavar="ADDRESS")] = "127.0.0.1",
+    port: Annotated[int, Opt(metavar="PORT")] = 8443,
+    cert: Annotated[str | None, Opt(metavar="PEM")] = None,
+    key: Annotated[str | None, Opt(metavar="PEM")] = None,
+) -> int:
+    """run the HTTPS application server in front of the database
+
+    The server alone opens the database; workstations talk to it over HTTPS. Without --cert
+    and --key a self-signed certificate is made on first run, kept owner-only beside the
+    database and reused; its SHA-256 fingerprint is printed for the workstations to pin.
+    Ctrl-C stops it.
+
+    Args:
+        host: the address to listen on (default 127.0.0.1: this machine only)
+        port: the TCP port (default 8443)
+        cert: the site's certificate (PEM), with --key
+        key: the certificate's private key (PEM), with --cert
+    """
+    from scorer.server.tls import TlsError, generated_certificate, site_certificate
+    from scorer.store.location import resolve
+    from scorer.workspace import ScorerError, Workspace
+
+    if (cert is None) != (key is None):
+        err("--cert and --key go together (or neither, for a generated certificate)")
+        return EXIT_USAGE
+    if not 0 < port < 65536:
+        err(f"--port {port}: a TCP port is 1 to 65535")
+        return EXIT_USAGE
+    try:
+        loc = resolve(database.db)
+        ws = Workspace.open(location=loc)
+    except (ScorerError, ValueError) as exc:
+        err(str(exc))
+        return EXIT_ERROR
+    try:
+        if cert is not None and key is not None:
+            tls = site_certificate(Path(cert), Path(key))
+        else:
+            path = loc.sqlite_path
+            folder, stem = (path.parent, path.stem) if path else (loc.data_dir, "scorer")
+            tls = generated_certificate(folder, stem, host)
+    except (TlsError, OSError) as exc:
+        ws.close()
+        err(f"TLS: {exc}")
+        return EXIT_ERROR
+    return _serve(ws, loc, host, port, tls)
+
+
+def _serve(ws: Workspace, loc: Location, host: str, port: int, tls: ServerCertificate) -> int:
+    """Run uvicorn with the certificate until Ctrl-C (or SIGTERM); structured request logs,
+    one JSON line each, go to standard error."""
+    import uvicorn
+
+    from scorer.server.app import make_app
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger("scorer.server")
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    root.propagate = False
+    app = make_app(loc, workspace=ws)
+    made = "generated now" if tls.generated else "in use"
+    print(f"scorer server for {loc.shown}", flush=True)
+    print(f"  certificate ({made}): {tls.cert}", flush=True)
+    print(f"  SHA-256 fingerprint: {tls.fingerprint}", flush=True)
+    shown = f"[{host}]" if ":" in host else host
+    print(f"  listening on https://{shown}:{port} (Ctrl-C stops it)", flush=True)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        ssl_certfile=str(tls.cert),
+        ssl_keyfile=str(tls.key),
+        access_log=False,
+        log_level="warning",
+        lifespan="on",
+        server_header=False,
+    )
+    # uvicorn finishes the requests in flight on SIGINT or SIGTERM, then raises the signal
+    # again for the handler it found: let that be a clean stop for a service manager too.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            uvicorn.Server(config).run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    print("scorer server stopped", flush=True)
+    return EXIT_OK
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt

@@ -1,0 +1,1 @@
+"""The HTTPS application server over the services (``scorer server``): see app.py."""

@@ -1,0 +1,408 @@
+"""The HTTPS API over the services: log-in, log-out, and every operation of the rights table.
+
+``make_app(location)`` is an ASGI application (FastAPI):
+
+- ``GET /health`` (no log-in): ``{"ok": true, "schema": <revision>, "version": <scorer>}``;
+- ``POST /api/login`` ``{"username", "password"}`` -> ``{"token", "session": {...}}``;
+- ``POST /api/logout`` with ``Authorization: Bearer <token>``;
+- ``POST /api/call/<operation>`` with the bearer token and a JSON object of keyword arguments
+  -> ``{"result": ...}``; the operation is its rights-table name (``reading.set_score``).
+
+Every role and ownership decision is the services' own, made here on the server: the caller's
+session is loaded from the database by its token's SHA-256 and passed to the operation, which
+checks it in its own transaction. The server keeps nothing between requests but the database
+(:mod:`scorer.store.server_sessions`), so several instances can serve one database.
+
+Errors come as ``{"error": kind, "message": text}``: AuthError 401, PermissionDenied 403,
+NotFound 404, InvalidInput 422, Conflict and Locked 409 (a Conflict adds ``version`` and
+``current``), SessionLocked 423, too many log-ins 429, anything else 500 with no traceback
+(the traceback goes to the server's log with an incident number).
+
+Log-in attempts are limited per account and per client address over a sliding window kept in
+the database (``server_login_attempts``), so the limit holds across instances.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from scorer import __version__
+from scorer.server.calls import Call, operations
+from scorer.server.wire import WireError, decode_arguments, encode
+from scorer.services.errors import (
+    AuthError,
+    Conflict,
+    InvalidInput,
+    Locked,
+    NotFound,
+    PermissionDenied,
+    ScorerError,
+    SessionLocked,
+)
+from scorer.services.session import UserSession, format_time, parse_time
+from scorer.store import server_sessions as stored
+from scorer.store.location import Location
+from scorer.store.migrate import current_revision
+from scorer.workspace import Workspace
+
+log = logging.getLogger("scorer.server")
+access = logging.getLogger("scorer.server.access")
+
+STATUS: tuple[tuple[type[ScorerError], int], ...] = (
+    (SessionLocked, 423),
+    (AuthError, 401),
+    (PermissionDenied, 403),
+    (NotFound, 404),
+    (InvalidInput, 422),
+    (Conflict, 409),
+    (Locked, 409),
+)
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """The server's own settings: when an idle session is forgotten (it locks much earlier,
+    by the workspace's inactivity rule), and the log-in rate limits."""
+
+    session_expiry_hours: float = 12.0
+    login_window_s: float = 60.0
+    login_per_account: int = 10
+    login_per_address: int = 30
+
+
+class ApiError(Exception):
+    """An error answered with its status, kind and message."""
+
+    def __init__(self, status: int, kind: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.kind = kind
+        self.message = message
+        self.extra = extra
+
+
+def token_hash(token: str) -> str:
+    """What the database keeps of a bearer token."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _to_stored(s: UserSession) -> stored.StoredSession:
+    return stored.StoredSession(
+        session_id=s.id,
+        user_id=s.user_id,
+        username=s.username,
+        full_name=s.full_name,
+        role=s.role,
+        started=format_time(s.started),
+        last_active=format_time(s.last_active),
+        must_change_password=s.must_change_password,
+        locked=s.locked,
+        signed_once=s.signed_once,
+        password_mark=s.password_mark,
+    )
+
+
+def _from_stored(r: stored.StoredSession) -> UserSession:
+    return UserSession(
+        user_id=r.user_id,
+        username=r.username,
+        full_name=r.full_name,
+        role=r.role,
+        id=r.session_id,
+        started=parse_time(r.started),
+        last_active=parse_time(r.last_active),
+        must_change_password=r.must_change_password,
+        locked=r.locked,
+        signed_once=r.signed_once,
+        password_mark=r.password_mark,
+    )
+
+
+def session_json(s: UserSession) -> dict[str, Any]:
+    """What a client learns of its session."""
+    return {
+        "username": s.username,
+        "full_name": s.full_name,
+        "role": s.role,
+        "must_change_password": s.must_change_password,
+    }
+
+
+def error_of(exc: ScorerError) -> ApiError:
+    """The answer to a service's error."""
+    for cls, status in STATUS:
+        if isinstance(exc, cls):
+            extra: dict[str, Any] = {}
+            if isinstance(exc, Conflict):
+                from scorer.core.methods import Area
+                from scorer.core.reads import AreaScore
+
+                extra = {
+                    "version": exc.version,
+                    "current": encode(dict[Area, AreaScore | None], exc.current),
+                }
+            return ApiError(status, cls.__name__, str(exc), **extra)
+    return ApiError(500, "ScorerError", str(exc))
+
+
+class Server:
+    """The state one server process holds: the open workspace, the operations, the settings
+    (nothing of any session: that is in the database)."""
+
+    def __init__(
+        self,
+        ws: Workspace,
+        settings: ServerSettings,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.ws = ws
+        self.settings = settings
+        self.calls: dict[str, Call] = operations()
+        self.clock = clock
+
+    # ------------------------------------------------------------- sessions
+
+    def now(self) -> datetime:
+        return self.ws.accounts._now()
+
+    def load(self, request: Request) -> tuple[str, UserSession]:
+        """The caller's session from its bearer token; 401 for none, unknown or expired."""
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ApiError(
+                401, "AuthError", "log in first: send Authorization: Bearer <token from /api/login>"
+            )
+        digest = token_hash(token.strip())
+        row = stored.get(self.ws.store, digest)
+        if row is None:
+            raise ApiError(
+                401, "AuthError", "unknown or ended session token (logged out, or ended); log in"
+            )
+        s = _from_stored(row)
+        expiry = timedelta(hours=self.settings.session_expiry_hours)
+        if self.now() - s.last_active > expiry:
+            stored.drop(self.ws.store, digest)
+            raise ApiError(
+                401,
+                "AuthError",
+                f"this session expired after {self.settings.session_expiry_hours:g} hours "
+                "without activity; log in again",
+            )
+        request.state.user = s.username
+        return digest, s
+
+    def keep(self, digest: str, s: UserSession) -> None:
+        """Write the session's state back after a call, or forget it once it has ended."""
+        if s.closed:
+            stored.drop(self.ws.store, digest)
+        else:
+            stored.save(self.ws.store, digest, _to_stored(s))
+
+    # ------------------------------------------------------------- log-in
+
+    def limit_login(self, username: str, address: str) -> None:
+        """Count this attempt; 429 when the account or the address has had too many."""
+        cfg = self.settings
+        now = self.clock()
+        since = now - cfg.login_window_s
+        keys = [f"user:{username}"[:128], f"addr:{address}"[:128]]
+        counts = stored.count_attempts(self.ws.store, keys, since)
+        over = counts[keys[0]] >= cfg.login_per_account or counts[keys[1]] >= cfg.login_per_address
+        stored.add_attempts(self.ws.store, keys, now, since)
+        if over:
+            raise ApiError(
+                429,
+                "TooManyAttempts",
+                f"too many log-in attempts; wait {cfg.login_window_s:g} seconds and try again",
+                retry_after=cfg.login_window_s,
+            )
+
+    def login(self, username: str, password: str, address: str) -> dict[str, Any]:
+        self.limit_login(username, address)
+        s = self.ws.accounts.login(username, password)
+        token = secrets.token_urlsafe(32)
+        stored.put(self.ws.store, token_hash(token), _to_stored(s))
+        return {"token": token, "session": session_json(s)}
+
+    def logout(self, request: Request) -> None:
+        digest, s = self.load(request)
+        try:
+            self.ws.accounts.logout(s)
+        finally:
+            stored.drop(self.ws.store, digest)
+
+    # ------------------------------------------------------------- operations
+
+    def call(self, request: Request, name: str, body: Any) -> Any:
+        digest, s = self.load(request)
+        call = self.calls.get(name)
+        if call is None:
+            raise ApiError(404, "NotFound", f"no operation {name!r} (see docs/roles.md)")
+        request.state.operation = name
+        if not call.reachable:
+            roles = call.rights.roles
+            if roles and s.role not in roles:
+                raise ApiError(
+                    403,
+                    "PermissionDenied",
+                    f"a {s.role} may not do this (needs: {' or '.join(roles)})",
+                )
+            why = "; ".join(call.signature.problems) or f"use {_endpoint(name)}"
+            raise ApiError(501, "NotOffered", f"{name} is not offered over the server yet: {why}")
+        try:
+            kwargs = decode_arguments(call.signature, body)
+        except WireError as exc:
+            raise ApiError(400, "BadRequest", f"{name}: {exc}") from None
+        try:
+            result = call.bound(self.ws)(s, **kwargs)
+        finally:
+            self.keep(digest, s)
+        return encode(call.signature.returns, result)
+
+
+def _endpoint(name: str) -> str:
+    from scorer.server.calls import ENDPOINTS
+
+    return ENDPOINTS.get(name, "another endpoint")
+
+
+def _answer(exc: ApiError) -> JSONResponse:
+    headers = {}
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    if "retry_after" in exc.extra:
+        headers["Retry-After"] = str(round(exc.extra["retry_after"]))
+    body = {"error": exc.kind, "message": exc.message}
+    body.update({k: v for k, v in exc.extra.items() if k != "retry_after"})
+    return JSONResponse(body, status_code=exc.status, headers=headers)
+
+
+async def _json_body(request: Request) -> Any:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ApiError(400, "BadRequest", f"the body is not JSON: {exc}") from None
+
+
+def make_app(
+    location: Location,
+    settings: ServerSettings | None = None,
+    workspace: Workspace | None = None,
+) -> FastAPI:
+    """The server's ASGI application over the database at ``location`` (or an open
+    ``workspace``, which the application then owns and closes at shutdown)."""
+    ws = workspace or Workspace.open(location=location)
+    server = Server(ws, settings or ServerSettings())
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        ws.close()
+
+    app = FastAPI(
+        lifespan=lifespan,
+        title="scorer server",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.server = server
+
+    async def run(fn: Callable[[], Any]) -> Any:
+        try:
+            return await run_in_threadpool(fn)
+        except ScorerError as exc:
+            raise error_of(exc) from None
+
+    @app.middleware("http")
+    async def logged(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        request.state.user = ""
+        request.state.operation = ""
+        try:
+            response = await call_next(request)
+        except ApiError as exc:
+            response = _answer(exc)
+        except Exception:
+            incident = secrets.token_hex(4)
+            log.exception("incident %s: %s %s failed", incident, request.method, request.url.path)
+            response = _answer(
+                ApiError(500, "InternalError", f"internal error (incident {incident}, logged)")
+            )
+        access.info(
+            json.dumps(
+                {
+                    "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                    "method": request.method,
+                    "path": request.url.path,
+                    "operation": request.state.operation,
+                    "status": response.status_code,
+                    "ms": round((time.perf_counter() - started) * 1000, 1),
+                    "user": request.state.user,
+                    "client": request.client.host if request.client else "",
+                },
+                ensure_ascii=False,
+            )
+        )
+        return response
+
+    @app.exception_handler(ApiError)
+    async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        return _answer(exc)
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        def schema() -> str | None:
+            return current_revision(ws.store.engine)
+
+        return {"ok": True, "schema": await run_in_threadpool(schema), "version": __version__}
+
+    @app.post("/api/login")
+    async def login(request: Request) -> dict[str, Any]:
+        body = await _json_body(request)
+        if not (
+            isinstance(body, dict)
+            and set(body) == {"username", "password"}
+            and all(isinstance(v, str) for v in body.values())
+        ):
+            raise ApiError(400, "BadRequest", 'send {"username": "...", "password": "..."}')
+        request.state.operation = "accounts.login"
+        request.state.user = body["username"][:64]
+        address = request.client.host if request.client else ""
+        result: dict[str, Any] = await run(
+            lambda: server.login(body["username"], body["password"], address)
+        )
+        return result
+
+    @app.post("/api/logout")
+    async def logout(request: Request) -> dict[str, Any]:
+        request.state.operation = "accounts.logout"
+        await run(lambda: server.logout(request))
+        return {"result": None}
+
+    @app.post("/api/call/{name}")
+    async def call(name: str, request: Request) -> dict[str, Any]:
+        body = await _json_body(request)
+        return {"result": await run(lambda: server.call(request, name, body))}
+
+    return app

@@ -1,0 +1,123 @@
+"""What ``scorer server`` keeps between requests: its log-in sessions, each under its bearer
+token's SHA-256 (the token itself is never stored), and recent log-in attempts for the rate
+limit. Both tables are exempt from the audit trail's projection (see
+:data:`scorer.store.projection.EXEMPT`): the event log records log-ins and log-outs, and the
+audit trail every failed log-in.
+
+Each function runs one short transaction of its own on the store's engine, outside the audit
+machinery (no audit row is written for a session's heartbeat)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, insert, select, update
+
+from scorer.store.database import Store
+from scorer.store.schema import LoginAttempt, ServerSession
+
+#: The stored fields of a session, besides its token's hash.
+FIELDS = (
+    "session_id",
+    "user_id",
+    "username",
+    "full_name",
+    "role",
+    "started",
+    "last_active",
+    "must_change_password",
+    "locked",
+    "signed_once",
+    "password_mark",
+)
+
+
+@dataclass
+class StoredSession:
+    """One server session's row: who, since when, last active, and its state."""
+
+    session_id: str
+    user_id: int
+    username: str
+    full_name: str
+    role: str
+    started: str
+    last_active: str
+    must_change_password: bool
+    locked: bool
+    signed_once: bool
+    password_mark: int
+
+
+def put(store: Store, token_sha256: str, s: StoredSession) -> None:
+    """Store a new session under its token's hash."""
+    with store.engine.begin() as c:
+        c.execute(
+            insert(ServerSession).values(
+                token_sha256=token_sha256, **{f: getattr(s, f) for f in FIELDS}
+            )
+        )
+
+
+def get(store: Store, token_sha256: str) -> StoredSession | None:
+    """The session stored under the hash, or None."""
+    with store.engine.execution_options(scorer_readonly=True).connect() as c:
+        row = c.execute(
+            select(*(getattr(ServerSession, f) for f in FIELDS)).where(
+                ServerSession.token_sha256 == token_sha256
+            )
+        ).first()
+        c.rollback()
+    if row is None:
+        return None
+    return StoredSession(**dict(zip(FIELDS, row, strict=True)))
+
+
+def save(store: Store, token_sha256: str, s: StoredSession) -> None:
+    """Write back a session's changed state (a session deleted meanwhile stays deleted)."""
+    with store.engine.begin() as c:
+        c.execute(
+            update(ServerSession)
+            .where(ServerSession.token_sha256 == token_sha256)
+            .values(
+                last_active=s.last_active,
+                must_change_password=s.must_change_password,
+                locked=s.locked,
+                signed_once=s.signed_once,
+                password_mark=s.password_mark,
+            )
+        )
+
+
+def drop(store: Store, token_sha256: str) -> None:
+    """Forget a session (log-out, ended, expired)."""
+    with store.engine.begin() as c:
+        c.execute(delete(ServerSession).where(ServerSession.token_sha256 == token_sha256))
+
+
+def drop_idle(store: Store, before: str) -> int:
+    """Forget every session last active before ``before`` (an ISO time); how many."""
+    with store.engine.begin() as c:
+        n = c.execute(delete(ServerSession).where(ServerSession.last_active < before)).rowcount
+    return int(n or 0)
+
+
+def count_attempts(store: Store, keys: list[str], since: float) -> dict[str, int]:
+    """The attempts of each key since ``since`` (seconds since the epoch)."""
+    with store.engine.execution_options(scorer_readonly=True).connect() as c:
+        rows = c.execute(
+            select(LoginAttempt.key, func.count())
+            .where(LoginAttempt.key.in_(keys), LoginAttempt.at >= since)
+            .group_by(LoginAttempt.key)
+        ).all()
+        c.rollback()
+    counts = {k: 0 for k in keys}
+    counts.update({str(k): int(n) for k, n in rows})
+    return counts
+
+
+def add_attempts(store: Store, keys: list[str], at: float, forget_before: float) -> None:
+    """Record one attempt under each key, and forget attempts older than the window."""
+    with store.engine.begin() as c:
+        c.execute(delete(LoginAttempt).where(LoginAttempt.at < forget_before))
+        c.execute(insert(LoginAttempt), [{"key": k, "at": at} for k in keys])

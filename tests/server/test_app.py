@@ -1,0 +1,156 @@
+"""The server's application in this process (no TLS): log-in rate limits, sessions that lock
+and expire by the workspace's clock, the error answers, and request logs without secrets."""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+with warnings.catch_warnings():
+    # Starlette would rather its test client ran on "httpx2"; httpx is what it runs on today.
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
+
+from scorer.server.app import ServerSettings, make_app
+from scorer.store.location import resolve
+from scorer.workspace import Workspace
+
+PASSWORD = "Sunflower-Meadow-7"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[TestClient, Clock]]:
+    clock = Clock()
+    db = str(tmp_path / "db.sqlite")
+    Workspace.initialize("admin", "Ada Admin", PASSWORD, db=db).close()
+    ws = Workspace.open(db=db, clock=clock)
+    settings = ServerSettings(login_window_s=60, login_per_account=3, login_per_address=5)
+    app = make_app(resolve(db), settings, workspace=ws)
+    with TestClient(app, base_url="https://testserver") as client:
+        yield client, clock
+
+
+def _login(client: TestClient, username: str = "admin", password: str = PASSWORD) -> str:
+    r = client.post("/api/login", json={"username": username, "password": password})
+    assert r.status_code == 200, r.text
+    return str(r.json()["token"])
+
+
+def test_login_attempts_are_limited_per_account_and_per_address(
+    served: tuple[TestClient, Clock],
+) -> None:
+    client, _ = served
+    for _ in range(3):
+        client.post("/api/login", json={"username": "admin", "password": "wrong"})
+    r = client.post("/api/login", json={"username": "admin", "password": PASSWORD})
+    assert r.status_code == 429 and r.json()["error"] == "TooManyAttempts"
+    assert r.headers["retry-after"] == "60"
+    # The address's limit (5) is reached with other IDs too.
+    r = client.post("/api/login", json={"username": "nobody", "password": "x"})
+    assert r.status_code == 401
+    r = client.post("/api/login", json={"username": "nobody2", "password": "x"})
+    assert r.status_code == 429
+
+
+def test_an_idle_session_locks_then_expires(served: tuple[TestClient, Clock]) -> None:
+    client, clock = served
+    token = _login(client)
+    auth = {"Authorization": f"Bearer {token}"}
+    assert client.post("/api/call/trials.list_trials", headers=auth).json() == {"result": []}
+    clock.now += timedelta(minutes=16)
+    r = client.post("/api/call/trials.list_trials", headers=auth)
+    assert r.status_code == 423 and r.json()["error"] == "SessionLocked"
+    # The lock is kept between requests: it stays locked until unlocked with the password.
+    assert client.post("/api/call/trials.list_trials", headers=auth).status_code == 423
+    r = client.post("/api/call/accounts.unlock", headers=auth, json={"password": PASSWORD})
+    assert r.status_code == 200, r.text
+    assert client.post("/api/call/trials.list_trials", headers=auth).status_code == 200
+    clock.now += timedelta(hours=13)
+    r = client.post("/api/call/trials.list_trials", headers=auth)
+    assert r.status_code == 401 and "expired" in r.json()["message"]
+
+
+def test_logout_ends_the_token(served: tuple[TestClient, Clock]) -> None:
+    client, _ = served
+    auth = {"Authorization": f"Bearer {_login(client)}"}
+    assert client.post("/api/logout", headers=auth).status_code == 200
+    r = client.post("/api/call/trials.list_trials", headers=auth)
+    assert r.status_code == 401 and r.json()["error"] == "AuthError"
+    assert client.post("/api/logout", headers=auth).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "body", "status", "kind"),
+    [
+        ("/api/call/trials.list_trials", {}, None, 401, "AuthError"),
+        ("/api/call/trials.list_trials", {"Authorization": "Bearer nope"}, None, 401, "AuthError"),
+        ("/api/call/no.such", "auth", None, 404, "NotFound"),
+        ("/api/call/trials.add_visit", "auth", {"trial": "T9", "label": "W0"}, 404, "NotFound"),
+        ("/api/call/trials.add_visit", "auth", {"trial": 1, "label": "W0"}, 400, "BadRequest"),
+        (
+            "/api/call/accounts.add_user",
+            "auth",
+            {"username": "x", "full_name": "X", "role": "reader", "password": "short"},
+            422,
+            "InvalidInput",
+        ),
+        ("/api/call/accounts.login", "auth", None, 501, "NotOffered"),
+        ("/api/call/database.backup", "auth", {}, 501, "NotOffered"),
+    ],
+)
+def test_errors_answer_with_kind_and_status(
+    served: tuple[TestClient, Clock],
+    path: str,
+    headers: object,
+    body: object,
+    status: int,
+    kind: str,
+) -> None:
+    client, _ = served
+    h = {"Authorization": f"Bearer {_login(client)}"} if headers == "auth" else headers
+    r = client.post(path, headers=h, json=body)  # type: ignore[arg-type]
+    assert (r.status_code, r.json()["error"]) == (status, kind), r.text
+    assert "Traceback" not in r.text
+
+
+def test_request_logs_are_json_lines_without_secrets(
+    served: tuple[TestClient, Clock], caplog: pytest.LogCaptureFixture
+) -> None:
+    client, _ = served
+    with caplog.at_level(logging.INFO, logger="scorer.server.access"):
+        token = _login(client)
+        client.post("/api/login", json={"username": "admin", "password": "Wrong-Password-1"})
+        client.post("/api/call/trials.list_trials", headers={"Authorization": f"Bearer {token}"})
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name.endswith("access")]
+    assert [(x["path"], x["status"]) for x in lines] == [
+        ("/api/login", 200),
+        ("/api/login", 401),
+        ("/api/call/trials.list_trials", 200),
+    ]
+    assert lines[2]["operation"] == "trials.list_trials" and lines[2]["user"] == "admin"
+    assert set(lines[0]) == {
+        "time",
+        "method",
+        "path",
+        "operation",
+        "status",
+        "ms",
+        "user",
+        "client",
+    }
+    text = caplog.text
+    assert token not in text and PASSWORD not in text and "Wrong-Password-1" not in text
