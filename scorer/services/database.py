@@ -11,14 +11,18 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
-
 from scorer.services.errors import ScorerError
 from scorer.services.operation import Op, Service, operation
 from scorer.services.oversight import verify_store
 from scorer.services.validation import check_name, check_password, check_username
 from scorer.store import repository as repo
-from scorer.store.database import Store, StoreError, describe_operational_error
+from scorer.store.database import (
+    OperationalError,
+    SQLAlchemyError,
+    Store,
+    StoreError,
+    describe_operational_error,
+)
 from scorer.store.database import database_exists as _database_exists
 from scorer.store.location import Location, LocationError
 from scorer.store.location import resolve as _resolve

@@ -24,7 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
+
+# OperationalError and SQLAlchemyError are re-exported: the services catch them.
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import SQLAlchemyError as SQLAlchemyError
 
 # Session is re-exported: the services type a transaction with it.
 from sqlalchemy.orm import Session as Session
