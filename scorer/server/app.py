@@ -301,36 +301,9 @@ async def _json_body(request: Request) -> Any:
         raise ApiError(400, "BadRequest", f"the body is not JSON: {exc}") from None
 
 
-def make_app(
-    location: Location,
-    settings: ServerSettings | None = None,
-    workspace: Workspace | None = None,
-) -> FastAPI:
-    """The server's ASGI application over the database at ``location`` (or an open
-    ``workspace``, which the application then owns and closes at shutdown)."""
-    ws = workspace or Workspace.open(location=location)
-    server = Server(ws, settings or ServerSettings())
-
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        ws.close()
-
-    app = FastAPI(
-        lifespan=lifespan,
-        title="scorer server",
-        version=__version__,
-        docs_url=None,
-        redoc_url=None,
-        openapi_url=None,
-    )
-    app.state.server = server
-
-    async def run(fn: Callable[[], Any]) -> Any:
-        try:
-            return await run_in_threadpool(fn)
-        except ScorerError as exc:
-            raise error_of(exc) from None
+def _install_request_log(app: FastAPI) -> None:
+    """One JSON line per request (time, method, path, operation, status, ms, user, client);
+    an unexpected error answers 500 with an incident number, its traceback only in the log."""
 
     @app.middleware("http")
     async def logged(
@@ -365,6 +338,40 @@ def make_app(
             )
         )
         return response
+
+
+def make_app(
+    location: Location,
+    settings: ServerSettings | None = None,
+    workspace: Workspace | None = None,
+) -> FastAPI:
+    """The server's ASGI application over the database at ``location`` (or an open
+    ``workspace``, which the application then owns and closes at shutdown)."""
+    ws = workspace or Workspace.open(location=location)
+    server = Server(ws, settings or ServerSettings())
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        ws.close()
+
+    app = FastAPI(
+        lifespan=lifespan,
+        title="scorer server",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.server = server
+
+    async def run(fn: Callable[[], Any]) -> Any:
+        try:
+            return await run_in_threadpool(fn)
+        except ScorerError as exc:
+            raise error_of(exc) from None
+
+    _install_request_log(app)
 
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, exc: ApiError) -> JSONResponse:

@@ -257,14 +257,12 @@ def _fail(where: str, tp: Any, value: Any) -> WireError:
     return WireError(f"{where}: expected {_describe(tp)}, got {_kind(value)}")
 
 
-def decode(tp: Any, value: Any, where: str) -> Any:
-    """The Python value of JSON ``value`` declared as ``tp``; WireError naming ``where``."""
-    if tp is Any or _is_json_value(tp):
-        return value
-    if tp is NoneType or tp is None:
-        if value is not None:
-            raise _fail(where, tp, value)
-        return None
+_NOT_SCALAR = object()
+
+
+def _decode_scalar(tp: Any, value: Any, where: str) -> Any:
+    """``decode`` for bool, int, float, str, bytes, datetime and date; ``_NOT_SCALAR`` for
+    any other type."""
     if tp is bool:
         if not isinstance(value, bool):
             raise _fail(where, tp, value)
@@ -299,6 +297,20 @@ def decode(tp: Any, value: Any, where: str) -> Any:
             return datetime.fromisoformat(value) if tp is datetime else date.fromisoformat(value)
         except ValueError:
             raise _fail(where, tp, value) from None
+    return _NOT_SCALAR
+
+
+def decode(tp: Any, value: Any, where: str) -> Any:
+    """The Python value of JSON ``value`` declared as ``tp``; WireError naming ``where``."""
+    if tp is Any or _is_json_value(tp):
+        return value
+    if tp is NoneType or tp is None:
+        if value is not None:
+            raise _fail(where, tp, value)
+        return None
+    scalar = _decode_scalar(tp, value, where)
+    if scalar is not _NOT_SCALAR:
+        return scalar
     origin = get_origin(tp)
     args = get_args(tp)
     if origin is typing.Annotated:

@@ -26,7 +26,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, text
 
 # OperationalError and SQLAlchemyError are re-exported: the services catch them.
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import OperationalError as OperationalError
 from sqlalchemy.exc import SQLAlchemyError as SQLAlchemyError
 
 # Session is re-exported: the services type a transaction with it.
