@@ -101,6 +101,9 @@ def _serve(ws: Workspace, loc: Location, host: str, port: int, tls: ServerCertif
         log_level="warning",
         lifespan="on",
         server_header=False,
+        # No proxy headers: X-Forwarded-For from loopback would otherwise forge the client
+        # address the log-in limit counts and the log records (security review's finding).
+        proxy_headers=False,
     )
     # uvicorn finishes the requests in flight on SIGINT or SIGTERM, then raises the signal
     # again for the handler it found: let that be a clean stop for a service manager too.

@@ -220,9 +220,8 @@ class Server:
         now = self.clock()
         since = now - cfg.login_window_s
         keys = [f"user:{username}"[:128], f"addr:{address}"[:128]]
-        counts = stored.count_attempts(self.ws.store, keys, since)
+        counts = stored.record_attempt(self.ws.store, keys, now, since)
         over = counts[keys[0]] >= cfg.login_per_account or counts[keys[1]] >= cfg.login_per_address
-        stored.add_attempts(self.ws.store, keys, now, since)
         if over:
             raise ApiError(
                 429,
@@ -291,14 +290,55 @@ def _answer(exc: ApiError) -> JSONResponse:
     return JSONResponse(body, status_code=exc.status, headers=headers)
 
 
-async def _json_body(request: Request) -> Any:
-    raw = await request.body()
+#: The largest request body taken (a reads CSV travels in one): anything longer is refused
+#: before it is read whole.
+MAX_BODY = 64 * 1024 * 1024
+
+
+async def _json_body(request: Request, limit: int = MAX_BODY) -> Any:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, "TooLarge", f"the request is larger than {limit // 1024} KiB")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "TooLarge", f"the request is larger than {limit // 1024} KiB")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
     if not raw.strip():
         return {}
     try:
-        return json.loads(raw)
+        value = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ApiError(400, "BadRequest", f"the body is not JSON: {exc}") from None
+    except RecursionError:
+        raise ApiError(400, "BadRequest", "the body is nested too deeply") from None
+    _check_text(value)
+    return value
+
+
+def _check_text(value: Any, depth: int = 0) -> None:
+    """Refuse text no column can hold: a NUL character, or a lone surrogate (not UTF-8)."""
+    if depth > 64:
+        raise ApiError(400, "BadRequest", "the body is nested too deeply")
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ApiError(400, "BadRequest", "text may not contain a NUL character")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ApiError(
+                400, "BadRequest", "text is not valid Unicode (a lone surrogate)"
+            ) from None
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _check_text(k, depth + 1)
+            _check_text(v, depth + 1)
+    elif isinstance(value, list):
+        for v in value:
+            _check_text(v, depth + 1)
 
 
 def _install_request_log(app: FastAPI) -> None:
@@ -386,7 +426,7 @@ def make_app(
 
     @app.post("/api/login")
     async def login(request: Request) -> dict[str, Any]:
-        body = await _json_body(request)
+        body = await _json_body(request, limit=64 * 1024)
         if not (
             isinstance(body, dict)
             and set(body) == {"username", "password"}

@@ -139,9 +139,12 @@ def display_url(url: str) -> str:
     from sqlalchemy.exc import ArgumentError
 
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
     except (ArgumentError, ValueError):
         return _PASSWORD_IN_URL.sub(r"\1***@", url)
+    # A password may come as a query parameter too (libpq's password=...): masked as well.
+    secret = {k: "***" for k in parsed.query if k.lower() in ("password", "passfile")}
+    return parsed.update_query_dict(secret).render_as_string(hide_password=True)
 
 
 def _parse_url(url: str) -> URL:

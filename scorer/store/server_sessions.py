@@ -102,22 +102,18 @@ def drop_idle(store: Store, before: str) -> int:
     return int(n or 0)
 
 
-def count_attempts(store: Store, keys: list[str], since: float) -> dict[str, int]:
-    """The attempts of each key since ``since`` (seconds since the epoch)."""
-    with store.engine.execution_options(scorer_readonly=True).connect() as c:
+def record_attempt(store: Store, keys: list[str], at: float, since: float) -> dict[str, int]:
+    """Record one attempt under each key and return each key's attempts since ``since``
+    before this one, in one write transaction: concurrent log-ins are counted one after the
+    other (SQLite's write lock, PostgreSQL's advisory lock), so none slips past the limit."""
+    with store.engine.begin() as c:
         rows = c.execute(
             select(LoginAttempt.key, func.count())
             .where(LoginAttempt.key.in_(keys), LoginAttempt.at >= since)
             .group_by(LoginAttempt.key)
         ).all()
-        c.rollback()
+        c.execute(delete(LoginAttempt).where(LoginAttempt.at < since))
+        c.execute(insert(LoginAttempt), [{"key": k, "at": at} for k in keys])
     counts = {k: 0 for k in keys}
     counts.update({str(k): int(n) for k, n in rows})
     return counts
-
-
-def add_attempts(store: Store, keys: list[str], at: float, forget_before: float) -> None:
-    """Record one attempt under each key, and forget attempts older than the window."""
-    with store.engine.begin() as c:
-        c.execute(delete(LoginAttempt).where(LoginAttempt.at < forget_before))
-        c.execute(insert(LoginAttempt), [{"key": k, "at": at} for k in keys])

@@ -154,3 +154,48 @@ def test_request_logs_are_json_lines_without_secrets(
     }
     text = caplog.text
     assert token not in text and PASSWORD not in text and "Wrong-Password-1" not in text
+
+
+def test_bodies_too_large_too_deep_or_with_text_no_column_holds_are_refused(
+    served: tuple[TestClient, Clock],
+) -> None:
+    """Security review's findings: a huge body, JSON nested past the parser's recursion, a NUL
+    (PostgreSQL's text cannot hold one) or a lone surrogate answered 500 or ran the server
+    out of memory; each is a 4xx naming the problem now."""
+    client, _ = served
+    big = b'{"username": "' + b"A" * (70 * 1024) + b'", "password": "x"}'
+    r = client.post("/api/login", content=big, headers={"content-type": "application/json"})
+    assert r.status_code == 413 and r.json()["error"] == "TooLarge"
+    auth = {"Authorization": f"Bearer {_login(client)}"}
+    deep = "[" * 5000 + "]" * 5000
+    r = client.post("/api/call/trials.list_trials", content=deep, headers=auth)
+    assert r.status_code == 400 and "nested too deeply" in r.json()["message"]
+    for text, why in (('"adm\\u0000in"', "NUL"), ('"\\ud800"', "surrogate")):
+        body = '{"username": ' + text + ', "password": "x"}'
+        r = client.post("/api/login", content=body, headers={"content-type": "application/json"})
+        assert r.status_code == 400 and why in r.json()["message"], r.text
+
+
+def test_concurrent_log_ins_cannot_slip_past_the_account_limit(
+    served: tuple[TestClient, Clock],
+) -> None:
+    """Counting and recording an attempt is one write transaction: of 12 log-ins at once for
+    one account (limit 3 a minute), at most 3 get past the limit (security review: all did)."""
+    import threading
+
+    client, _ = served
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def attempt() -> None:
+        r = client.post("/api/login", json={"username": "admin", "password": "wrong"})
+        with lock:
+            statuses.append(r.status_code)
+
+    threads = [threading.Thread(target=attempt) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(statuses) == 12
+    assert sum(s != 429 for s in statuses) <= 3, statuses

@@ -83,3 +83,13 @@ def test_sqlite_on_a_network_file_system_is_refused(path: str) -> None:
 def test_local_disk_is_accepted(tmp_path: Path) -> None:
     refuse_network_filesystem(Path("/home/reader/scorer.sqlite"), MOUNTS)
     refuse_network_filesystem(tmp_path / "x.sqlite")  # the real /proc/mounts of this machine
+
+
+def test_a_password_given_as_a_query_parameter_is_masked_too() -> None:
+    """Security review: `--db 'postgresql://u@h/d?password=...'` was printed in clear."""
+    from scorer.store.location import display_url
+
+    shown = display_url("postgresql://srv@127.0.0.1:5432/s28?password=QuerySecret999&x=1")
+    assert "QuerySecret999" not in shown and shown.startswith("postgresql://srv@127.0.0.1")
+    assert "x=1" in shown
+    assert "pw" not in display_url("postgresql://srv:pw@h/d?sslmode=require")
