@@ -51,6 +51,9 @@ def server(
     if not 0 < port < 65536:
         err(f"--port {port}: a TCP port is 1 to 65535")
         return EXIT_USAGE
+    if not _valid_host(host):
+        err(f"--host {host!r}: give an IP address or a host name (letters, digits, hyphens, dots)")
+        return EXIT_USAGE
     try:
         loc = resolve(database.db)
         ws = Workspace.open(location=loc)
@@ -69,6 +72,20 @@ def server(
         err(f"TLS: {exc}")
         return EXIT_ERROR
     return _serve(ws, loc, host, port, tls)
+
+
+def _valid_host(host: str) -> bool:
+    """An IP address, or a DNS name whose labels are 1 to 63 letters, digits or hyphens."""
+    import ipaddress
+    import re
+
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    label = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+    return 0 < len(host) <= 253 and all(label.match(p) for p in host.rstrip(".").split("."))
 
 
 def _serve(ws: Workspace, loc: Location, host: str, port: int, tls: ServerCertificate) -> int:

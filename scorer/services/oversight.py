@@ -384,7 +384,11 @@ def timeline_of(db: Session, session_id: str, blind: bool) -> list[TimelineEntry
                 source="audit",
                 what=a.action,
                 subject=subject,
-                detail=detail(a.old, a.new, blind),
+                detail=(
+                    trail_text(a.action, a.new, blind)
+                    if a.action.startswith("data.") and blind
+                    else detail(a.old, a.new, blind)
+                ),
                 reason=a.reason,
             )
         )

@@ -52,6 +52,7 @@ OUTSIDE = {
     "report endpoints": "works on a locked export and the allocation, without the database",
     "demo": "builds its own demo database",
     "gui": "opens the workstation: the window walks cover it",
+    "server": "serves the services over HTTPS: tests/server walks a reader's answers over the wire",
 }
 
 USER_OF_ROLE = {
