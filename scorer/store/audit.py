@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import json
 import os
+import re
 import secrets
 import stat
 import sys
@@ -194,10 +195,36 @@ def append_receipts(path: Path, heads: Iterable[Head], at: str, group: str | Non
             os.close(fd)
             raise
     try:
+        if _torn(path):
+            # A process killed while it appended left a line without its end: end it, so
+            # this receipt starts a line of its own (the torn one is reported as torn).
+            lines = "\n" + lines
         os.write(fd, lines.encode("ascii"))
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _torn(path: Path) -> bool:
+    """The receipts file ends inside a line (a writer was killed mid-write)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            if fh.tell() == 0:
+                return False
+            fh.seek(-1, os.SEEK_END)
+            return fh.read(1) != b"\n"
+    except OSError:
+        return False
+
+
+_CUT_SHORT = re.compile(r"(audit_events|events) \d*( [0-9a-f]{0,63})?")
+
+
+def _cut_short(line: str) -> bool:
+    """The start of a receipt line and no more: a table's name or part of it, its row count,
+    part of a MAC (what a process killed while appending leaves)."""
+    return any(t.startswith(line) for t in CHAINED) or bool(_CUT_SHORT.fullmatch(line))
 
 
 def read_receipts(path: Path) -> tuple[dict[str, list[tuple[int, str]]], list[str]]:
@@ -218,8 +245,14 @@ def read_receipts(path: Path) -> tuple[dict[str, list[tuple[int, str]]], list[st
             or len(parts[2]) != 64
             or parts[2].strip("0123456789abcdef")
         ):
-            # A torn last line (crash mid-write) is harmless; anything else is suspicious.
-            problems.append(f"receipts line {i} is unreadable: {line[:60]!r}")
+            # A line torn by a crash mid-write is harmless; anything else is suspicious.
+            if _cut_short(line):
+                problems.append(
+                    f"receipts line {i} is torn (a process stopped while writing it): "
+                    f"{line[:60]!r}"
+                )
+            else:
+                problems.append(f"receipts line {i} is unreadable: {line[:60]!r}")
             continue
         out[parts[0]].append((int(parts[1]), parts[2]))
     return out, problems
