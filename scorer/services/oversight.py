@@ -257,9 +257,14 @@ def sessions_of(
     return sorted(out, key=lambda r: r.start)
 
 
-def detail(old: str, new: str, blind: bool) -> JsonValue:
+def detail(action: str, old: str, new: str, blind: bool) -> JsonValue:
     """An audit row's old and new values parsed (blinded for a monitor): {"old", "new"} when
-    there was an old value, else the new one alone."""
+    there was an old value, else the new one alone; the rows of a ``data.*`` row as counts per
+    table for a monitor (:func:`trail_text`)."""
+    from scorer.store.projection import DATA_ACTIONS
+
+    if blind and action in DATA_ACTIONS:
+        return trail_text(action, new, blind)
 
     def load(text: str) -> JsonValue:
         if not text:
@@ -384,11 +389,7 @@ def timeline_of(db: Session, session_id: str, blind: bool) -> list[TimelineEntry
                 source="audit",
                 what=a.action,
                 subject=subject,
-                detail=(
-                    trail_text(a.action, a.new, blind)
-                    if a.action.startswith("data.") and blind
-                    else detail(a.old, a.new, blind)
-                ),
+                detail=detail(a.action, a.old, a.new, blind),
                 reason=a.reason,
             )
         )
