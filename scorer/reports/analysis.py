@@ -102,9 +102,12 @@ def _icc_estimate(
     table = {name: res.to_dict() for name, res in results.items()}
     lost = [name for name, res in results.items() if not res.estimable]
     if lost:
-        return table, (
-            f"ICC of {what}: {', '.join(lost)} not estimable (a ratio of mean squares is 0/0)"
+        why = (
+            "the targets do not differ: every target's mean rating is the same"
+            if float(np.ptp(data.mean(axis=1))) == 0.0
+            else "a ratio of mean squares is undefined"
         )
+        return table, f"ICC of {what}: {', '.join(lost)} not estimable ({why})"
     return table, None
 
 

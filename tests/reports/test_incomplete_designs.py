@@ -318,6 +318,23 @@ def test_every_rating_the_same_is_not_estimable_with_its_note() -> None:
     assert res["sdc"]["value"] == 0.0
 
 
+def test_targets_that_do_not_differ_give_null_iccs_and_say_why() -> None:
+    """One non-progressing patient read by three readers at three visits: every visit's mean
+    is the same (BMS 0) while the readers differ, so the average-measure ICCs divide by BMS and
+    are undefined; the single-measure ones are negative, as their formulas give."""
+    import numpy as np
+
+    from scorer.reports.analysis import _icc_estimate
+
+    matrix = np.array([[10.0, 12.0, 14.0], [10.0, 12.0, 14.0], [11.0, 12.0, 13.0]])
+    table, note = _icc_estimate(matrix, 0.95, "status")
+    assert table is not None and table["ICC(3,k)"]["value"] is None
+    assert note == (
+        "ICC of status: ICC(1,k), ICC(3,k) not estimable "
+        "(the targets do not differ: every target's mean rating is the same)"
+    )
+
+
 def test_no_block_of_two_patients_means_no_sdc_and_says_why() -> None:
     reads = worked_example_reads()
     # Each reader pair shares one patient at most: R1 reads P01-P02, R2 P02-P03, R3 P03 and P01.
@@ -369,7 +386,20 @@ def demo_with_reader3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict
         planned = {row.code: row for row in ws.worklists.worklist(coord, TRIAL, "reader3")}
         truth = _truth(samples)
         s = ws.accounts.login("reader3", passwords["reader3"])
-        row = ws.worklists.worklist(s, TRIAL)[0]
+        # A case whose patient progresses: the worklist's order is randomised per run, and a
+        # patient with the same truth at every visit gives targets that do not differ (BMS 0),
+        # whose ICC is rightly not estimable.
+        row = next(
+            r
+            for r in ws.worklists.worklist(s, TRIAL)
+            if len(
+                {
+                    sum(truth[(real[planned[r.code].patient], v)].values())
+                    for v in planned[r.code].visits
+                }
+            )
+            > 1
+        )
         case = ws.reading.open_case(s, row.code)
         patient = real[planned[row.code].patient]
         for letter, read_code in case.reads.items():
