@@ -121,6 +121,9 @@ def _serve(ws: Workspace, loc: Location, host: str, port: int, tls: ServerCertif
         # No proxy headers: X-Forwarded-For from loopback would otherwise forge the client
         # address the log-in limit counts and the log records (security review's finding).
         proxy_headers=False,
+        # A stop waits this long for requests in flight, then closes what is still open (a
+        # workstation's idle keep-alive connection must not hold the stop up).
+        timeout_graceful_shutdown=5,
     )
     # uvicorn finishes the requests in flight on SIGINT or SIGTERM, then raises the signal
     # again for the handler it found: let that be a clean stop for a service manager too.

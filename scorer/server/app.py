@@ -6,7 +6,10 @@
 - ``POST /api/login`` ``{"username", "password"}`` -> ``{"token", "session": {...}}``;
 - ``POST /api/logout`` with ``Authorization: Bearer <token>``;
 - ``POST /api/call/<operation>`` with the bearer token and a JSON object of keyword arguments
-  -> ``{"result": ...}``; the operation is its rights-table name (``reading.set_score``).
+  -> ``{"result": ..., "session": {...}}``; the operation is its rights-table name
+  (``reading.set_score``), the session the caller's as the call left it;
+- ``GET /api/film/<case>/<film>`` with the bearer token: the DICOM file of one film of one of
+  the caller's cases (as ``images.case_images`` names it), recorded as ``image.served``.
 
 Every role and ownership decision is the services' own, made here on the server: the caller's
 session is loaded from the database by its token's SHA-256 and passed to the operation, which
@@ -31,8 +34,9 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -132,25 +136,31 @@ def _from_stored(r: stored.StoredSession) -> UserSession:
 
 
 def session_json(s: UserSession) -> dict[str, Any]:
-    """What a client learns of its session."""
+    """What a client learns of its session (sent with every answer, so that a client's copy
+    follows what the call changed: a lock, a first signature, a password changed)."""
     return {
+        "id": s.id,
         "username": s.username,
         "full_name": s.full_name,
         "role": s.role,
         "must_change_password": s.must_change_password,
+        "locked": s.locked,
+        "signed_once": s.signed_once,
+        "closed": s.closed,
+        "ended_because": s.ended_because,
     }
 
 
-def error_of(exc: ScorerError) -> ApiError:
-    """The answer to a service's error."""
+def error_of(exc: ScorerError, session: dict[str, Any] | None = None) -> ApiError:
+    """The answer to a service's error (with the caller's session as the call left it)."""
     for cls, status in STATUS:
         if isinstance(exc, cls):
-            extra: dict[str, Any] = {}
+            extra: dict[str, Any] = {"session": session} if session is not None else {}
             if isinstance(exc, Conflict):
                 from scorer.core.methods import Area
                 from scorer.core.reads import AreaScore
 
-                extra = {
+                extra |= {
                     "version": exc.version,
                     "current": encode(dict[Area, AreaScore | None], exc.current),
                 }
@@ -246,20 +256,20 @@ class Server:
 
     # ------------------------------------------------------------- operations
 
-    def call(self, request: Request, name: str, body: Any) -> Any:
+    def call(self, request: Request, name: str, body: Any) -> dict[str, Any]:
+        """Run one operation for the caller: ``{"result": ..., "session": ...}``. The role is
+        checked before the arguments, so a caller without the right learns nothing of them."""
         digest, s = self.load(request)
         call = self.calls.get(name)
         if call is None:
             raise ApiError(404, "NotFound", f"no operation {name!r} (see docs/roles.md)")
         request.state.operation = name
+        roles = call.rights.roles
+        if roles and s.role not in roles:
+            raise ApiError(
+                403, "PermissionDenied", f"a {s.role} may not do this (needs: {' or '.join(roles)})"
+            )
         if not call.reachable:
-            roles = call.rights.roles
-            if roles and s.role not in roles:
-                raise ApiError(
-                    403,
-                    "PermissionDenied",
-                    f"a {s.role} may not do this (needs: {' or '.join(roles)})",
-                )
             why = "; ".join(call.signature.problems) or f"use {_endpoint(name)}"
             raise ApiError(501, "NotOffered", f"{name} is not offered over the server yet: {why}")
         try:
@@ -268,9 +278,39 @@ class Server:
             raise ApiError(400, "BadRequest", f"{name}: {exc}") from None
         try:
             result = call.bound(self.ws)(s, **kwargs)
+        except ScorerError as exc:
+            # The error says how the call left the session (locked, ended, or as it was).
+            raise error_of(exc, session_json(s)) from None
         finally:
             self.keep(digest, s)
-        return encode(call.signature.returns, result)
+        if name == "images.case_images":
+            # The films come from /api/film; where the server keeps them is its own business.
+            result = {k: [replace(f, path="") for f in v] for k, v in result.items()}
+        return {"result": encode(call.signature.returns, result), "session": session_json(s)}
+
+    def film(self, request: Request, case_code: str, film: str) -> Path:
+        """The file of one film of one of the caller's cases, authorised as ``case_images``
+        is (a reader gets only the films of their own worklist's cases), and an
+        ``image.served`` event recorded."""
+        digest, s = self.load(request)
+        request.state.operation = "images.film"
+        try:
+            films = self.ws.images.case_images(s, case_code)
+        except ScorerError as exc:
+            raise error_of(exc, session_json(s)) from None
+        finally:
+            self.keep(digest, s)
+        found = next((f for fs in films.values() for f in fs if f.image == film), None)
+        if found is None:
+            raise ApiError(404, "NotFound", "no such film in this case")
+        path = Path(found.path)
+        if not path.is_file():
+            raise ApiError(
+                409, "Unavailable", "this film cannot be delivered (see the server's log)"
+            )
+        with self.ws.store.write(s.username) as tx:
+            tx.event("image.served", case_code, {"film": film, "sha256": found.sha256}, s.id)
+        return path
 
 
 def _endpoint(name: str) -> str:
@@ -450,6 +490,20 @@ def make_app(
     @app.post("/api/call/{name}")
     async def call(name: str, request: Request) -> dict[str, Any]:
         body = await _json_body(request)
-        return {"result": await run(lambda: server.call(request, name, body))}
+        answer: dict[str, Any] = await run(lambda: server.call(request, name, body))
+        return answer
+
+    @app.get("/api/film/{case_code}/{film}")
+    async def film(case_code: str, film: str, request: Request) -> Response:
+        path: Path = await run(lambda: server.film(request, case_code, film))
+        data = await run_in_threadpool(path.read_bytes)
+        return Response(
+            data,
+            media_type="application/dicom",
+            headers={
+                "Cache-Control": "no-store",
+                "X-Content-SHA256": hashlib.sha256(data).hexdigest(),
+            },
+        )
 
     return app

@@ -370,7 +370,26 @@ def decode(tp: Any, value: Any, where: str) -> Any:
         return tuple(items) if origin is tuple or tp is tuple else items
     if _is_namedtuple(tp) or (isinstance(tp, type) and dataclasses.is_dataclass(tp)):
         return _decode_record(tp, value, where)
+    if _is_ndarray(tp):
+        return _decode_array(value, where)
     raise WireError(f"{where}: no JSON form for {getattr(tp, '__qualname__', tp)!r}")
+
+
+def _decode_array(value: Any, where: str) -> Any:
+    """An array as :func:`encode` sends it: dtype, shape and the C-ordered bytes in base64."""
+    import numpy as np
+
+    if not (isinstance(value, dict) and set(value) == {"dtype", "shape", "data"}):
+        raise WireError(f"{where}: expected an array object (dtype, shape, data)")
+    try:
+        dtype = np.dtype(value["dtype"])
+        shape = tuple(int(n) for n in value["shape"])
+        raw = base64.b64decode(value["data"], validate=True)
+        if dtype.hasobject or any(n < 0 for n in shape):
+            raise ValueError("not a plain array")
+        return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+    except (TypeError, ValueError) as exc:
+        raise WireError(f"{where}: not an array: {exc}") from None
 
 
 def _decode_record(tp: type, value: Any, where: str) -> Any:

@@ -158,6 +158,13 @@ class OversightService(Service):
         reason, signatures), in time order. A monitor sees case codes, never patients."""
         return timeline_of(op.db, session_id, blind=op.user.role == "monitor")
 
+    @operation("monitor", "coordinator", "admin", transaction=False)
+    def verify(self, op: Op) -> Verification:
+        """Verify the audit chain, the event chain, the receipts and every signature, and
+        replay the trail against the tables (what ``scorer audit verify`` does), on the
+        database's own host: the monitor's window over the server asks for it here."""
+        return verify_store(self.store)
+
     @operation("monitor", "coordinator", "admin", write=True, transaction=False)
     def session_document(self, op: Op, session_id: str) -> Document:
         """One session's timeline as a report document (CSV, PDF, ...); audited as an export."""

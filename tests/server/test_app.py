@@ -70,10 +70,12 @@ def test_an_idle_session_locks_then_expires(served: tuple[TestClient, Clock]) ->
     client, clock = served
     token = _login(client)
     auth = {"Authorization": f"Bearer {token}"}
-    assert client.post("/api/call/trials.list_trials", headers=auth).json() == {"result": []}
+    answer = client.post("/api/call/trials.list_trials", headers=auth).json()
+    assert answer["result"] == [] and answer["session"]["locked"] is False
     clock.now += timedelta(minutes=16)
     r = client.post("/api/call/trials.list_trials", headers=auth)
     assert r.status_code == 423 and r.json()["error"] == "SessionLocked"
+    assert r.json()["session"]["locked"] is True  # the client's copy follows
     # The lock is kept between requests: it stays locked until unlocked with the password.
     assert client.post("/api/call/trials.list_trials", headers=auth).status_code == 423
     r = client.post("/api/call/accounts.unlock", headers=auth, json={"password": PASSWORD})

@@ -1,0 +1,1 @@
+"""A workstation's side of the reading-centre server: the workspace over HTTPS."""

@@ -1,0 +1,385 @@
+"""The workspace over a reading-centre server: ``RemoteWorkspace.open("https://HOST:PORT")``.
+
+It offers what the windows and commands use of :class:`scorer.workspace.Workspace` —
+``ws.reading.set_scores(session, ...)``, ``ws.accounts.login(...)`` and the rest — and runs
+every operation on the server (``POST /api/call/<operation>``), so the workstation holds no
+database URL, no audit key and no patient file: only its log-in token and the films of the case
+on screen, fetched per request (``GET /api/film/...``) into an owner-only folder.
+
+Arguments and results cross the wire in the server's own codec (:mod:`scorer.server.wire`),
+driven by the services' type hints; the server's errors come back as the services' own
+exceptions (a Conflict with its version and current values), and a server that cannot be
+reached raises :class:`ServerUnavailable`, which the score writer waits out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from scorer.client.trust import TrustError, base_url, trust_for
+from scorer.core.case_films import CaseFilm
+from scorer.server.calls import Call, operations
+from scorer.server.wire import WireError, decode, encode
+from scorer.services.errors import (
+    AuthError,
+    Conflict,
+    InvalidInput,
+    Locked,
+    NotFound,
+    PermissionDenied,
+    ScorerError,
+    SessionLocked,
+)
+from scorer.services.session import UserSession
+from scorer.store.location import data_dir
+
+#: The errors the server names, as the services raise them.
+ERRORS: dict[str, type[ScorerError]] = {
+    "AuthError": AuthError,
+    "PermissionDenied": PermissionDenied,
+    "NotFound": NotFound,
+    "InvalidInput": InvalidInput,
+    "Locked": Locked,
+    "SessionLocked": SessionLocked,
+}
+
+#: What a session learns from each answer (the server's copy is the one that counts).
+SESSION_FIELDS = (
+    "role",
+    "full_name",
+    "must_change_password",
+    "locked",
+    "signed_once",
+    "closed",
+    "ended_because",
+)
+
+
+class ServerUnavailable(ScorerError):
+    """The server did not answer (down, unreachable, timed out): nothing was acknowledged."""
+
+
+class Connection:
+    """One HTTPS connection pool to the server, shared by the workstation's threads."""
+
+    def __init__(
+        self,
+        url: str,
+        cafile: str | None = None,
+        fingerprint: str | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self.url = base_url(url)
+        self.client = httpx.Client(
+            base_url=self.url,
+            verify=trust_for(self.url, cafile, fingerprint),
+            timeout=httpx.Timeout(timeout, connect=10.0),
+            headers={"User-Agent": "scorer-workstation"},
+        )
+
+    def request(
+        self, method: str, path: str, token: str | None = None, body: Any = None
+    ) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        try:
+            response = self.client.request(method, path, json=body, headers=headers)
+        except httpx.ConnectError as exc:
+            cause = str(exc)
+            if "CERTIFICATE_VERIFY_FAILED" in cause or "certificate" in cause.lower():
+                raise TrustError(
+                    f"the certificate of {self.url} is not trusted ({cause}): give the "
+                    "fingerprint scorer server printed (--fingerprint) or the site's CA "
+                    "certificate (--cacert)"
+                ) from None
+            raise ServerUnavailable(f"the server {self.url} cannot be reached: {cause}") from None
+        except httpx.TransportError as exc:
+            raise ServerUnavailable(
+                f"the server {self.url} did not answer ({type(exc).__name__}: {exc}); "
+                "nothing of this request was acknowledged"
+            ) from None
+        if response.status_code >= 400:
+            raise _error(response)
+        return response
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _error(response: httpx.Response) -> ScorerError:
+    """The service's exception for an error answer."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    kind = body.get("error", "") if isinstance(body, dict) else ""
+    message = body.get("message", "") if isinstance(body, dict) else ""
+    message = message or f"the server answered {response.status_code}"
+    exc: ScorerError
+    if kind == "Conflict":
+        from scorer.core.methods import Area
+        from scorer.core.reads import AreaScore
+
+        current = decode(dict[Area, AreaScore | None], body.get("current") or [], "current")
+        exc = Conflict(message, body.get("version"), current)
+    elif response.status_code in (502, 503, 504):
+        exc = ServerUnavailable(f"the server is not available ({response.status_code}): {message}")
+    else:
+        exc = ERRORS.get(kind, ScorerError)(message)
+    if isinstance(body, dict) and isinstance(body.get("session"), dict):
+        exc.session = body["session"]  # type: ignore[attr-defined]
+    return exc
+
+
+class RemoteService:
+    """One service of the facade (``ws.reading``...) whose methods run on the server."""
+
+    def __init__(self, workspace: RemoteWorkspace, name: str) -> None:
+        self._ws = workspace
+        self._name = name
+
+    def __getattr__(self, method: str) -> Callable[..., Any]:
+        call = self._ws.calls.get(f"{self._name}.{method}")
+        if call is None:
+            raise AttributeError(f"{self._name} has no operation {method!r}")
+
+        def run(session: UserSession, *args: Any, **kwargs: Any) -> Any:
+            return self._ws.call(call, session, args, kwargs)
+
+        run.__name__ = method
+        run.__doc__ = f"{call.name}, run on the server."
+        return run
+
+
+class RemoteImages(RemoteService):
+    """``ws.images``: as the server's, and the films of a case fetched to this workstation."""
+
+    @property
+    def cache_dir(self) -> Path:
+        """This workstation's pyramid cache for this server (local, owner-only)."""
+        return self._ws.local_dir / "cache"
+
+    @property
+    def films_dir(self) -> Path:
+        return self._ws.local_dir / "films"
+
+    def case_images(self, session: UserSession, case_code: str) -> dict[str, list[CaseFilm]]:
+        """The films of one of the reader's cases, each fetched from the server into this
+        workstation's owner-only folder of that case (kept while its content is the same)."""
+        call = self._ws.calls["images.case_images"]
+        films: dict[str, list[CaseFilm]] = self._ws.call(call, session, (case_code,), {})
+        folder = self.films_dir / _safe(case_code)
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        kept: set[str] = set()
+        out: dict[str, list[CaseFilm]] = {}
+        for letter, items in films.items():
+            out[letter] = []
+            for film in items:
+                target = folder / f"{_safe(film.image)}.dcm"
+                kept.add(target.name)
+                self._fetch(session, case_code, film, target)
+                out[letter].append(CaseFilm(film.image, film.regions, str(target), film.sha256))
+        for old in folder.glob("*.dcm"):
+            if old.name not in kept:
+                old.unlink(missing_ok=True)
+        return out
+
+    def _fetch(self, session: UserSession, case_code: str, film: CaseFilm, target: Path) -> None:
+        marker = target.with_suffix(".sha256")
+        if target.is_file() and marker.is_file() and marker.read_text() == film.sha256:
+            return
+        token = self._ws.token(session)
+        response = self._ws.connection.request(
+            "GET", f"/api/film/{case_code}/{film.image}", token=token
+        )
+        data = response.content
+        sent = response.headers.get("x-content-sha256", "")
+        if sent and not hmac.compare_digest(sent, hashlib.sha256(data).hexdigest()):
+            raise ServerUnavailable(f"film {film.image} arrived damaged; try again")
+        _write_private(target, data)
+        _write_private(marker, film.sha256.encode("ascii"))
+
+
+class RemoteOversight(RemoteService):
+    """``ws.oversight`` (verification runs on the server, for the caller's role)."""
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)[:80] or "_"
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".part")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+    os.replace(tmp, path)
+
+
+class RemoteWorkspace:
+    """What the windows and commands use of the facade, over a server."""
+
+    remote = True
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.calls: dict[str, Call] = operations()
+        self._tokens: dict[str, str] = {}
+        self._lock = threading.Lock()
+        tag = hashlib.sha256(f"server\x1f{connection.url}".encode()).hexdigest()[:16]
+        self.local_dir = data_dir() / "remote" / tag
+        self.accounts = RemoteAccounts(self, "accounts")
+        self.trials = RemoteService(self, "trials")
+        self.images = RemoteImages(self, "images")
+        self.worklists = RemoteService(self, "worklists")
+        self.reading = RemoteService(self, "reading")
+        self.adjudication = RemoteService(self, "adjudication")
+        self.calibration = RemoteService(self, "calibration")
+        self.coordination = RemoteService(self, "coordination")
+        self.exchange = RemoteService(self, "exchange")
+        self.oversight = RemoteOversight(self, "oversight")
+        self.database = RemoteService(self, "database")
+
+    @classmethod
+    def open(
+        cls, url: str, cafile: str | None = None, fingerprint: str | None = None
+    ) -> RemoteWorkspace:
+        """Connect to the server at ``url`` (checked with ``GET /health``)."""
+        connection = Connection(url, cafile, fingerprint)
+        try:
+            health = connection.request("GET", "/health").json()
+        except BaseException:
+            connection.close()
+            raise
+        if not (isinstance(health, dict) and health.get("ok") is True):
+            connection.close()
+            raise ServerUnavailable(f"{connection.url} does not answer as a scorer server")
+        return cls(connection)
+
+    @property
+    def url(self) -> str:
+        return self.connection.url
+
+    def token(self, session: UserSession) -> str:
+        with self._lock:
+            token = self._tokens.get(session.id)
+        if token is None:
+            raise AuthError("this session has ended; log in again")
+        return token
+
+    def remember(self, session: UserSession, token: str) -> None:
+        with self._lock:
+            self._tokens[session.id] = token
+
+    def forget(self, session: UserSession) -> None:
+        with self._lock:
+            self._tokens.pop(session.id, None)
+
+    def call(
+        self, call: Call, session: UserSession, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        """Run ``call`` on the server for ``session``; its answer decoded, the session updated."""
+        if not call.reachable:
+            raise InvalidInput(
+                f"{call.name} is not offered over the server yet: "
+                f"{'; '.join(call.signature.problems) or 'it has its own endpoint'}"
+            )
+        params = list(call.signature.parameters.values())
+        if len(args) > len(params):
+            raise TypeError(f"{call.name} takes {len(params)} arguments, {len(args)} given")
+        body: dict[str, Any] = {}
+        for p, value in zip(params, args, strict=False):
+            body[p.name] = value
+        for name, value in kwargs.items():
+            if name not in call.signature.parameters:
+                if value is None:
+                    continue  # a server-side default (progress callbacks and the like)
+                raise TypeError(f"{call.name} does not take {name!r} over the server")
+            body[name] = value
+        wire = {name: encode(call.signature.parameters[name].hint, v) for name, v in body.items()}
+        try:
+            answer = self.connection.request(
+                "POST", f"/api/call/{call.name}", token=self.token(session), body=wire
+            ).json()
+        except ScorerError as exc:
+            self._after_error(session, exc)
+            raise
+        self._update(session, answer.get("session"))
+        try:
+            return decode(call.signature.returns, answer.get("result"), f"{call.name} result")
+        except WireError as exc:
+            raise ScorerError(
+                f"the server's answer to {call.name} is not understood: {exc}"
+            ) from None
+
+    def _after_error(self, session: UserSession, exc: ScorerError) -> None:
+        """The session as an error left it: the state the server sent with it, or, for a
+        refused token (no state), ended."""
+        state = getattr(exc, "session", None)
+        if state is not None:
+            self._update(session, state)
+        elif isinstance(exc, AuthError):
+            session.closed = True
+            self.forget(session)
+
+    def _update(self, session: UserSession, state: Any) -> None:
+        if not isinstance(state, dict):
+            return
+        for name in SESSION_FIELDS:
+            if name in state:
+                setattr(session, name, state[name])
+        if session.closed:
+            self.forget(session)
+
+    def verify(self) -> Any:
+        raise InvalidInput(
+            "verification runs on the server: a monitor asks for it (oversight.verify), or "
+            "run scorer audit verify on the server's host"
+        )
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+class RemoteAccounts(RemoteService):
+    """``ws.accounts``: log-in and log-out through the server's own endpoints."""
+
+    def login(self, username: str, password: str) -> UserSession:
+        answer = self._ws.connection.request(
+            "POST", "/api/login", body={"username": username, "password": password}
+        ).json()
+        state = answer["session"]
+        now = datetime.now(UTC)
+        session = UserSession(
+            user_id=0,
+            username=state["username"],
+            full_name=state["full_name"],
+            role=state["role"],
+            id=state.get("id") or hashlib.sha256(answer["token"].encode()).hexdigest()[:16],
+            started=now,
+            last_active=now,
+        )
+        self._ws.remember(session, answer["token"])
+        self._ws._update(session, state)
+        return session
+
+    def logout(self, session: UserSession) -> None:
+        try:
+            token = self._ws.token(session)
+        except AuthError:
+            return  # already ended
+        try:
+            self._ws.connection.request("POST", "/api/logout", token=token)
+        except AuthError:
+            pass  # the server had ended it already
+        finally:
+            session.closed = True
+            self._ws.forget(session)

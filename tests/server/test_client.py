@@ -1,0 +1,257 @@
+"""The workstation's client of the server (scorer.client) against the real ``scorer server``
+process on loopback over the demo database: a reader logs in, opens a case of their worklist,
+gets its films over HTTPS into an owner-only folder, scores, meets a conflict, and signs with a
+password the server checks; the certificate is pinned by its fingerprint; a server that goes
+away raises ServerUnavailable and nothing acknowledged is lost."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pydicom
+import pytest
+
+from scorer.client.remote import RemoteWorkspace, ServerUnavailable
+from scorer.client.trust import TrustError, der_fingerprint, pinned_path
+from scorer.core.methods import Area
+from scorer.core.reads import AreaScore
+from scorer.workspace import AuthError, Conflict, NotFound, Workspace
+from tests.server.test_over_the_wire import pinned, start, stop
+
+pytestmark = [pytest.mark.posix, pytest.mark.slow]
+
+
+@dataclass
+class Served:
+    url: str
+    cert: Path
+    db: str
+    env: dict[str, str]
+    passwords: dict[str, str]
+    folder: Path
+    proc: object
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    from scorer.demo import repo_samples_dir, run_demo
+
+    folder = tmp_path_factory.mktemp("client")
+    env = dict(os.environ)
+    env.update(SCORER_DATA_DIR=str(folder / "server-data"), SCORER_CONFIG=str(folder / "none.toml"))
+    env.pop("SCORER_DB", None)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SCORER_DATA_DIR", env["SCORER_DATA_DIR"])
+        mp.setenv("SCORER_CONFIG", env["SCORER_CONFIG"])
+        made = run_demo(
+            str(folder / "demo.sqlite"), samples=repo_samples_dir(), say=lambda _t: None
+        )
+    proc, url, cert = start(str(folder / "demo.sqlite"), env)
+    try:
+        yield Served(url, cert, made.db, env, made.passwords, folder, proc)
+    finally:
+        rc, _out, err = stop(proc)  # type: ignore[arg-type]
+        assert rc == 0, err[-2000:]
+
+
+@pytest.fixture
+def workstation(
+    served: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[RemoteWorkspace]:
+    """A workstation of its own: its own data folder, nothing of the server's environment."""
+    monkeypatch.setenv("SCORER_DATA_DIR", str(tmp_path / "station"))
+    monkeypatch.setenv("SCORER_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.delenv("SCORER_DB", raising=False)
+    ws = RemoteWorkspace.open(served.url, cafile=str(served.cert))
+    try:
+        yield ws
+    finally:
+        ws.close()
+
+
+def _first_open_case(ws: RemoteWorkspace, s: object) -> str:
+    rows = ws.worklists.worklist(s, "DEMO-RA")
+    return next(r.code for r in rows if r.status != "signed")
+
+
+def test_a_reader_reads_a_case_through_the_server(
+    served: Served, workstation: RemoteWorkspace
+) -> None:
+    ws = workstation
+    s = ws.accounts.login("reader3", served.passwords["reader3"])
+    assert s.role == "reader" and not s.must_change_password
+    code = _first_open_case(ws, s)
+    case = ws.reading.open_case(s, code)
+    films = ws.images.case_images(s, code)
+    assert set(films) == set(case.reads)
+    local = Path(os.environ["SCORER_DATA_DIR"])
+    for letter, items in films.items():
+        assert items, letter
+        for film in items:
+            path = Path(film.path)
+            # The film is on this workstation, in its own folder, owner-only, and it is the
+            # case's de-identified copy: no patient in it.
+            assert local in path.parents and path.is_file()
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600
+            ds = pydicom.dcmread(path)
+            assert "DEMO" not in str(ds.get("PatientID", "")) + str(ds.get("PatientName", ""))
+            assert ds.pixel_array.size > 0
+    # Nothing of where the server keeps its files crossed the wire.
+    raw = ws.connection.request(
+        "POST", "/api/call/images.case_images", token=ws.token(s), body={"case_code": code}
+    ).json()
+    assert all(f["path"] == "" for fs in raw["result"].values() for f in fs)
+
+    read = case.reads["A"]
+    area = _areas(ws, s, read)[0]
+    acks = ws.reading.set_scores(s, read, {area: AreaScore(1)})
+    assert acks and acks[0].area == area
+    view = ws.reading.get_read(s, read)
+    assert view.scores[area].score == 1
+    ws.accounts.logout(s)
+    assert s.closed
+    with pytest.raises(AuthError):
+        ws.reading.get_read(s, read)
+
+
+def _areas(ws: RemoteWorkspace, s: object, read: str) -> list[Area]:
+    view = ws.reading.get_read(s, read)
+    from scorer.core.methods import get_method
+
+    return [d.area for d in get_method(view.method).areas]
+
+
+def test_a_conflict_comes_back_with_the_current_value(
+    served: Served, workstation: RemoteWorkspace
+) -> None:
+    ws = workstation
+    a = ws.accounts.login("reader3", served.passwords["reader3"])
+    b = ws.accounts.login("reader3", served.passwords["reader3"])
+    code = _first_open_case(ws, a)
+    read = ws.reading.open_case(a, code).reads["B"]
+    area = _areas(ws, a, read)[3]
+    ws.reading.set_scores(a, read, {area: AreaScore(2)})
+    with pytest.raises(Conflict) as caught:
+        ws.reading.set_scores(b, read, {area: AreaScore(0)}, expected={area: None})
+    assert caught.value.current[area] == AreaScore(2)
+    for s in (a, b):
+        ws.accounts.logout(s)
+
+
+def test_films_of_another_readers_case_are_refused_and_serving_is_recorded(
+    served: Served, workstation: RemoteWorkspace
+) -> None:
+    ws = workstation
+    s3 = ws.accounts.login("reader3", served.passwords["reader3"])
+    s1 = ws.accounts.login("reader1", served.passwords["reader1"])
+    code = _first_open_case(ws, s3)
+    ws.reading.open_case(s3, code)
+    films = ws.images.case_images(s3, code)
+    name = films["A"][0].image
+    with pytest.raises(NotFound):
+        ws.connection.request("GET", f"/api/film/{code}/{name}", token=ws.token(s1))
+    with pytest.raises(NotFound):
+        ws.connection.request("GET", f"/api/film/{code}/NOT-A-FILM", token=ws.token(s3))
+    with pytest.raises(AuthError):
+        ws.connection.request("GET", f"/api/film/{code}/{name}")
+    # Fetched again only when it changed: a second listing sends nothing new.
+    before = _served_events(served)
+    ws.images.case_images(s3, code)
+    assert _served_events(served) == before
+    assert before >= sum(len(v) for v in films.values())
+    for s in (s1, s3):
+        ws.accounts.logout(s)
+
+
+def _served_events(served: Served) -> int:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SCORER_DATA_DIR", served.env["SCORER_DATA_DIR"])
+        mp.setenv("SCORER_CONFIG", served.env["SCORER_CONFIG"])
+        ws = Workspace.open(served.db)
+        try:
+            admin = ws.accounts.login("admin", served.passwords["admin"])
+            n = sum(e.kind == "image.served" for e in ws.oversight.events(admin))
+            ws.accounts.logout(admin)
+            return n
+        finally:
+            ws.close()
+
+
+def test_signing_checks_the_password_on_the_server(
+    served: Served, workstation: RemoteWorkspace
+) -> None:
+    ws = workstation
+    s = ws.accounts.login("reader3", served.passwords["reader3"])
+    code = _first_open_case(ws, s)
+    case = ws.reading.open_case(s, code)
+    for read in case.reads.values():
+        ws.reading.set_scores(s, read, {a: AreaScore(0) for a in _areas(ws, s, read)})
+    with pytest.raises(AuthError):
+        ws.reading.sign_case(s, code, "not the password", username="reader3")
+    signed = ws.reading.sign_case(s, code, served.passwords["reader3"], username="reader3")
+    assert len(signed) == len(case.reads)
+    assert {ws.reading.get_read(s, r).status for r in case.reads.values()} == {"signed"}
+    assert s.signed_once  # the session's state follows the server's
+    ws.accounts.logout(s)
+
+
+def test_the_certificate_is_pinned_by_its_fingerprint(
+    served: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCORER_DATA_DIR", str(tmp_path / "station"))
+    fp = der_fingerprint(served.cert.read_bytes())
+    # Not trusted: fails closed, with a message that says what to do.
+    with pytest.raises(TrustError, match="fingerprint"):
+        RemoteWorkspace.open(served.url)
+    wrong = "AB:" * 31 + "CD"
+    with pytest.raises(TrustError, match="not the"):
+        RemoteWorkspace.open(served.url, fingerprint=wrong)
+    assert not pinned_path(served.url).exists()
+    ws = RemoteWorkspace.open(served.url, fingerprint=fp.lower().replace(":", ""))
+    ws.close()
+    assert stat.S_IMODE(pinned_path(served.url).stat().st_mode) == 0o600
+    # Pinned from now on: no fingerprint needed.
+    RemoteWorkspace.open(served.url).close()
+
+
+def test_a_server_that_goes_away_raises_unavailable_and_loses_nothing(
+    served: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second server process on the same database: stopped mid-case, the client's save
+    raises ServerUnavailable (not acknowledged); started again, the save goes through and what
+    was acknowledged before is there."""
+    monkeypatch.setenv("SCORER_DATA_DIR", str(tmp_path / "station"))
+    proc, url, cert = start(served.db.removeprefix("sqlite:///"), served.env)
+    ws = RemoteWorkspace.open(url, cafile=str(cert))
+    try:
+        s = ws.accounts.login("reader3", served.passwords["reader3"])
+        code = _first_open_case(ws, s)
+        read = ws.reading.open_case(s, code).reads["C"]
+        areas = _areas(ws, s, read)
+        ws.reading.set_scores(s, read, {areas[5]: AreaScore(1)})
+    finally:
+        stop(proc)
+    with pytest.raises(ServerUnavailable):
+        ws.reading.set_scores(s, read, {areas[6]: AreaScore(1)})
+    ws.close()
+    # The main server sees what was acknowledged, and not what was not.
+    other = RemoteWorkspace.open(served.url, cafile=str(served.cert))
+    try:
+        s2 = other.accounts.login("reader3", served.passwords["reader3"])
+        view = other.reading.get_read(s2, read)
+        assert view.scores[areas[5]].score == 1
+        assert areas[6] not in view.scores or view.scores[areas[6]].score != 1
+        other.accounts.logout(s2)
+    finally:
+        other.close()
+
+
+def test_a_raw_client_without_trust_fails_closed(served: Served) -> None:
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(served.url + "/health", timeout=5)
+    assert httpx.get(served.url + "/health", verify=pinned(served.cert), timeout=5).json()["ok"]
