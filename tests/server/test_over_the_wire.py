@@ -64,8 +64,12 @@ def pinned(cert: Path) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(cert))
 
 
-def start(db: str, env: dict[str, str]) -> tuple[subprocess.Popen[str], str, Path]:
-    port = _free_port()
+def start(
+    db: str, env: dict[str, str], port: int | None = None
+) -> tuple[subprocess.Popen[str], str, Path]:
+    """The real server process on loopback over ``db`` (a free port, or ``port``: a server
+    started again where its clients know it)."""
+    port = port or _free_port()
     # Its output goes to files: a pipe nobody reads would fill and stall the server.
     logs = Path(db).with_name(f"server-{port}")
     proc = subprocess.Popen(
