@@ -1,6 +1,7 @@
 """Run every benchmark, print the figures beside their targets, and write one JSON summary.
 
-Each benchmark is its own script (and process): startup, viewer, commit, analysis, imports, verify.
+Each benchmark is its own script (and process): startup, viewer, commit, analysis, imports, verify,
+server.
 This runs them in turn, reads the JSON each writes, and prints one table: the figure, its
 median, p95 and spread where the benchmark repeats it, the target, and whether it is met.
 
@@ -29,7 +30,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-SCRIPTS = ("startup", "viewer", "commit", "analysis", "imports", "verify")
+SCRIPTS = ("startup", "viewer", "commit", "analysis", "imports", "verify", "server")
 
 
 @dataclass
@@ -259,6 +260,29 @@ FIGURES = [
     Figure("  row changes replayed per second", "verify", _g("row_changes_per_s"), "rows/s"),
     Figure("  peak memory, whole trail", "verify", _g("peak_mb"), "MB"),
     Figure("  peak memory, half the trail", "verify", _g("peak_mb_half_trail"), "MB"),
+    Figure(
+        "server: save, 20 workstations, PostgreSQL",
+        "server",
+        _g("load", "save", "median_ms"),
+        "ms",
+        20.0,
+        p95=_g("load", "save", "p95_ms"),
+    ),
+    Figure("  save round trip p95", "server", _g("load", "save", "p95_ms"), "ms", 50.0),
+    Figure(
+        "server: next case, open + films",
+        "server",
+        _g("load", "next_case", "median_ms"),
+        "ms",
+        150.0,
+        p95=_g("load", "next_case", "p95_ms"),
+    ),
+    Figure(
+        "  saves/s at which save p95 passes 100 ms",
+        "server",
+        _g("saturation", "p95_passed_100ms_at_saves_per_s"),
+        "/s",
+    ),
 ]
 
 

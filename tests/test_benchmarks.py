@@ -36,6 +36,7 @@ def test_every_benchmark_runs_end_to_end(tmp_path: Path) -> None:
         "analysis",
         "imports",
         "verify",
+        "server",
     }
     for name in summary["seconds"]:
         assert (tmp_path / f"{name}.json").exists(), name
@@ -50,6 +51,8 @@ def test_every_benchmark_runs_end_to_end(tmp_path: Path) -> None:
         "scorer analyze, trial scale",
         "import, uncompressed",
         "audit verify: audit rows per second",
+        "server: save, 20 workstations, PostgreSQL",
+        "server: next case, open + films",
     ):
         assert wanted in figures, sorted(figures)
         assert isinstance(figures[wanted]["median"], int | float) and figures[wanted]["median"] > 0

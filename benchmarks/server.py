@@ -1,0 +1,610 @@
+"""Server benchmark: 20 reading workstations through one `scorer server` on PostgreSQL.
+
+A PostgreSQL server is started on loopback in a temporary folder (as in the tests), the demo
+trial is made in it (`scorer.demo.run_demo`) with 17 more reader accounts, so that reader3 to
+reader22 are 20 readers each with a worklist of their own (reader1 and reader2 have signed all
+theirs), and the real ``scorer server`` process is started on 127.0.0.1 (its self-signed
+certificate, made on first run, is the only one the clients trust). Then:
+
+- **Load.** 20 simulated workstations, one ``httpx.AsyncClient`` and one log-in each (20
+  readers, 20 sessions), open the next case of their worklist and save one score
+  (``reading.set_score`` with ``expected``: the area must still hold what this workstation last
+  saw, as the GUI's score writer sends it) at Poisson times, one every 2 s on average, for
+  ``--seconds``; every 10th save they move on to their next case. Figures: the save round trip
+  (request sent to answer read) and "next case through the server": ``reading.open_case`` +
+  ``images.case_images`` + downloading each film (``GET /api/film/<case>/<film>``, checked
+  against its SHA-256), one after the other, timed from asking to having every film. That is
+  the case without prefetch: a workstation that prefetches does this while the previous case
+  is read, so the reader waits less.
+- **Saturation.** The offered save rate is ramped in stages (``--stage-seconds`` each): each
+  stage runs ``2 s x rate`` virtual workstations (each the same Poisson saver, one save in
+  flight at a time, each on a read of its own), sharing the 20 sessions and clients (so
+  several workstations per session), until the stage's save p95 passes 100 ms or the
+  highest rate is reached. The client runs on the same 2 cores as the server and PostgreSQL,
+  so this is a floor of what the server alone does.
+
+Everything talks to 127.0.0.1 only, is bounded in count and time, and stops by itself: the
+server and PostgreSQL are stopped in ``finally`` blocks. Without PostgreSQL's binaries the
+benchmark says so and writes no figures.
+
+Usage (from the repository root):
+
+    .venv/bin/python benchmarks/server.py [--quick] [--seconds 60] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import math
+import os
+import random
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from common import machine, quantile, write_json  # noqa: E402
+
+from scorer.core.methods import get_method  # noqa: E402
+from scorer.demo import READERS, TRIAL  # noqa: E402
+
+WORKSTATIONS = 20
+MEAN_GAP_S = 2.0
+SAVES_PER_CASE = 10
+PW = "Bench-mark-pass-2024"
+#: The demo's reader3 and 19 more: 20 readers with untouched worklists.
+BENCH_READERS = tuple(f"reader{i}" for i in range(3, 3 + WORKSTATIONS))
+SAVE_TARGETS_MS = (20.0, 50.0)  # p50, p95
+NEXT_CASE_TARGET_MS = 150.0
+SATURATION_P95_MS = 100.0
+RATES = (10, 20, 40, 60, 80, 100, 120, 160, 200, 240, 320)
+QUICK_RATES = (10, 40)
+AREAS = [d for d in get_method("svh").areas if not d.sides]
+
+
+# ------------------------------------------------------------------ set-up
+
+
+def make_trial(db: str) -> dict[str, str]:
+    """The demo trial at ``db`` plus the readers up to reader22, each assigned and with a
+    worklist; reader -> password of every benchmark reader."""
+    from scorer.demo import run_demo
+    from scorer.workspace import InvalidInput, Workspace
+
+    result = run_demo(db, say=lambda _m: None)
+    passwords = dict(result.passwords)
+    ws = Workspace.open(db=db)
+    try:
+        admin = ws.accounts.login("admin", passwords["admin"])
+        coord = ws.accounts.login("coord", passwords["coord"])
+        for user in BENCH_READERS:
+            if user in READERS:
+                continue
+            ws.accounts.add_user(admin, user, f"Bench {user}", "reader", PW[::-1])
+            s = ws.accounts.login(user, PW[::-1])
+            ws.accounts.change_password(s, PW[::-1], PW)
+            ws.accounts.logout(s)
+            passwords[user] = PW
+            with contextlib.suppress(InvalidInput):  # already assigned
+                ws.worklists.assign_reader(coord, TRIAL, user)
+        ws.worklists.generate_worklists(coord, TRIAL)
+    finally:
+        ws.close()
+    return {u: passwords[u] for u in BENCH_READERS}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Served:
+    url: str
+    cert: Path
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+
+def start_server(db: str, data: Path, env: dict[str, str]) -> Served:
+    """``scorer server`` on a free loopback port, once its /health answers over TLS pinned to
+    the certificate it generated beside the database (in the data folder: PostgreSQL)."""
+    port = _free_port()
+    log = data / f"server-{port}.log"
+    with log.open("wb") as out:  # a file, not a pipe nobody reads (it would stall the server)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "scorer",
+                "server",
+                "--db",
+                db,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    served = Served(f"https://127.0.0.1:{port}", data / "scorer.server-cert.pem", proc, log)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("the server stopped: " + log.read_text(errors="replace")[-2000:])
+        if served.cert.exists():
+            try:
+                ctx = ssl.create_default_context(cafile=str(served.cert))
+                if httpx.get(served.url + "/health", verify=ctx, timeout=2).status_code == 200:
+                    return served
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.2)
+    stop_server(served)
+    raise RuntimeError("the server did not answer /health within 60 s")
+
+
+def stop_server(served: Served) -> None:
+    if served.proc.poll() is None:
+        served.proc.send_signal(signal.SIGTERM)
+        try:
+            served.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            served.proc.kill()
+            served.proc.wait(timeout=10)
+
+
+# ------------------------------------------------------------------ workstations
+
+
+class CallFailed(Exception):
+    def __init__(self, status: int, body: Any) -> None:
+        super().__init__(f"{status}: {body}")
+        self.status = status
+        self.body = body
+
+
+@dataclass
+class Station:
+    """One logged-in session over its own client, and what it learnt of its reads."""
+
+    reader: str
+    client: httpx.AsyncClient
+    token: str = ""
+    cases: list[str] = field(default_factory=list)
+    next_index: int = 0
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    async def call(self, name: str, **kwargs: Any) -> Any:
+        r = await self.client.post(f"/api/call/{name}", headers=self.auth, json=kwargs)
+        if r.status_code != 200:
+            raise CallFailed(r.status_code, r.json())
+        return r.json()["result"]
+
+
+@dataclass
+class Tally:
+    """Every timed save and next case, with what went wrong."""
+
+    saves: list[float] = field(default_factory=list)
+    first_cases: list[float] = field(default_factory=list)
+    next_cases: list[float] = field(default_factory=list)
+    films: list[int] = field(default_factory=list)
+    film_bytes: list[int] = field(default_factory=list)
+    conflicts: int = 0
+    errors: list[str] = field(default_factory=list)
+    film_endpoint: bool | None = None  # None: not tried yet
+
+
+#: What every read's areas hold as far as this client knows (read code, area) -> score
+#: (None: not entered); one writer per read at a time, so it is what the server holds.
+Known = dict[tuple[str, int], int | None]
+
+
+async def save_one(st: Station, read: str, rng: random.Random, known: Known, tally: Tally) -> None:
+    """Save one score on ``read`` with the conflict check the GUI sends (``expected``: the
+    area still holds what this workstation last saw); time it."""
+    i = rng.randrange(len(AREAS))
+    d = AREAS[i]
+    seen = known.get((read, i))
+    value = rng.choice([v for v in range(d.max + 1) if v != seen])
+    body = {
+        "code": read,
+        "area": d.area._asdict(),
+        "value": {"score": value},
+        "expected": [[d.area._asdict(), None if seen is None else {"score": seen}]],
+    }
+    started = time.perf_counter()
+    r = await st.client.post("/api/call/reading.set_score", headers=st.auth, json=body)
+    took = time.perf_counter() - started
+    if r.status_code == 200:
+        tally.saves.append(took)
+        known[(read, i)] = value
+    elif r.status_code == 409 and r.json().get("error") == "Conflict":
+        tally.conflicts += 1
+    else:
+        tally.errors.append(f"set_score {r.status_code}: {r.text[:200]}")
+
+
+async def fetch_film(st: Station, code: str, film: str, tally: Tally) -> bytes | None:
+    """One film of a case, checked against its SHA-256; None when the server has no film
+    endpoint (404/405 from the router, not the API's own error). A failed answer is
+    tallied as an error and asked again (twice at most), as a workstation would."""
+    for attempt in range(3):
+        r = await st.client.get(f"/api/film/{code}/{film}", headers=st.auth)
+        if r.status_code in (404, 405) and "error" not in r.json():
+            tally.film_endpoint = False  # the route is not there: no film downloads
+            return None
+        if r.status_code == 200:
+            if hashlib.sha256(r.content).hexdigest() != r.headers.get("x-content-sha256"):
+                raise RuntimeError(f"film {film} of {code} arrived damaged")
+            tally.film_endpoint = True
+            return r.content
+        tally.errors.append(f"film {r.status_code} (attempt {attempt + 1}): {r.text[:200]}")
+    raise CallFailed(r.status_code, r.text[:200])
+
+
+async def next_case(st: Station, tally: Tally, first: bool = False) -> list[str]:
+    """Open the station's next case, ask for its films and download each; time it all
+    (``first``: the workstation's first case, tallied apart). The case's read codes."""
+    code = st.cases[st.next_index % len(st.cases)]
+    st.next_index += 1
+    started = time.perf_counter()
+    opened = await st.call("reading.open_case", case_code=code)
+    films = await st.call("images.case_images", case_code=code)
+    n = size = 0
+    for visit in films.values():
+        for film in visit:
+            if tally.film_endpoint is False:
+                break
+            data = await fetch_film(st, code, film["image"], tally)
+            if data is not None:
+                n += 1
+                size += len(data)
+    (tally.first_cases if first else tally.next_cases).append(time.perf_counter() - started)
+    tally.films.append(n)
+    tally.film_bytes.append(size)
+    return list(opened["reads"].values())
+
+
+async def reading_station(
+    st: Station, until: float, per_case: int, rng: random.Random, known: Known, tally: Tally
+) -> None:
+    """One reader: the first case, then Poisson saves on its reads, the next case every
+    ``per_case`` saves, until ``until`` (monotonic)."""
+    await asyncio.sleep(rng.uniform(0, MEAN_GAP_S))  # the workstations start spread out
+    reads = await next_case(st, tally, first=True)
+    due = time.monotonic()
+    saved = 0
+    while True:
+        due += rng.expovariate(1 / MEAN_GAP_S)
+        if due >= until:
+            return
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+        await save_one(st, rng.choice(reads), rng, known, tally)
+        saved += 1
+        if saved % per_case == 0 and time.monotonic() < until:
+            reads = await next_case(st, tally)
+
+
+async def saver(
+    st: Station,
+    read: str,
+    until: float,
+    mean_gap: float,
+    rng: random.Random,
+    known: Known,
+    tally: Tally,
+) -> None:
+    """A virtual workstation of the saturation stages: Poisson saves on one read."""
+    due = time.monotonic() + rng.expovariate(1 / mean_gap)
+    while due < until:
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+        await save_one(st, read, rng, known, tally)
+        due += rng.expovariate(1 / mean_gap)
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"n": 0}
+    return {
+        "n": len(values),
+        "median_ms": 1000 * quantile(values, 0.5),
+        "p95_ms": 1000 * quantile(values, 0.95),
+        "max_ms": 1000 * max(values),
+    }
+
+
+async def log_in(served: Served, passwords: dict[str, str]) -> list[Station]:
+    ctx = ssl.create_default_context(cafile=str(served.cert))
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    stations = []
+    for user in BENCH_READERS:
+        client = httpx.AsyncClient(base_url=served.url, verify=ctx, timeout=30, limits=limits)
+        st = Station(user, client)
+        stations.append(st)
+        r = await client.post("/api/login", json={"username": user, "password": passwords[user]})
+        if r.status_code != 200:
+            raise RuntimeError(f"log-in of {user}: {r.status_code} {r.text}")
+        st.token = r.json()["token"]
+        rows = await st.call("worklists.worklist", trial=TRIAL)
+        st.cases = [row["code"] for row in rows if row["status"] != "signed"]
+        if not st.cases:
+            raise RuntimeError(f"{user} has no case to read")
+    return stations
+
+
+async def load(
+    stations: list[Station], seconds: float, per_case: int, known: Known
+) -> dict[str, Any]:
+    tally = Tally()
+    rng = random.Random(28)
+    started = time.monotonic()
+    until = started + seconds
+    await asyncio.gather(
+        *(
+            reading_station(st, until, per_case, random.Random(rng.random()), known, tally)
+            for st in stations
+        )
+    )
+    took = time.monotonic() - started
+    return {
+        "seconds": took,
+        "saves_per_s": len(tally.saves) / took,
+        "save": summary(tally.saves),
+        "next_case": {
+            **summary(tally.next_cases),
+            "films_downloaded": bool(tally.film_endpoint),
+            "films_per_case": sum(tally.films) / max(1, len(tally.films)),
+            "mb_per_case": sum(tally.film_bytes) / max(1, len(tally.film_bytes)) / 1e6,
+        },
+        "first_case": summary(tally.first_cases),
+        "conflicts": tally.conflicts,
+        "errors": len(tally.errors),
+        "first_errors": tally.errors[:3],
+    }
+
+
+async def saturation(
+    stations: list[Station], rates: tuple[int, ...], stage_s: float, known: Known
+) -> dict[str, Any]:
+    """Ramp the offered rate until the stage's save p95 passes SATURATION_P95_MS."""
+    # Every case of every station opened, so that each virtual workstation has a read.
+    reads: list[tuple[Station, str]] = []
+
+    async def open_all(st: Station) -> None:
+        for code in st.cases:
+            opened = await st.call("reading.open_case", case_code=code)
+            reads.extend((st, r) for r in opened["reads"].values())
+
+    await asyncio.gather(*(open_all(st) for st in stations))
+    rng = random.Random(6)
+    rng.shuffle(reads)  # each stage's workstations spread over the sessions
+    stages = []
+    passed_at = None
+    for rate in rates:
+        n = min(len(reads), max(1, round(rate * MEAN_GAP_S)))
+        mean_gap = n / rate
+        tally = Tally()
+        started = time.monotonic()
+        until = started + stage_s
+        await asyncio.gather(
+            *(
+                saver(st, read, until, mean_gap, random.Random(rng.random()), known, tally)
+                for st, read in reads[:n]
+            )
+        )
+        took = time.monotonic() - started
+        stage = {
+            "offered_per_s": rate,
+            "workstations": n,
+            "achieved_per_s": len(tally.saves) / took,
+            **summary(tally.saves),
+            "conflicts": tally.conflicts,
+            "errors": len(tally.errors),
+        }
+        stages.append(stage)
+        print(
+            f"  saturation: offered {rate:>4}/s by {n:>3} workstations, achieved "
+            f"{stage['achieved_per_s']:6.1f}/s, p50 {stage.get('median_ms', 0):6.1f} ms, "
+            f"p95 {stage.get('p95_ms', 0):7.1f} ms, errors {len(tally.errors)}",
+            flush=True,
+        )
+        if tally.errors:
+            print(f"    first error: {tally.errors[0]}", flush=True)
+        if stage.get("p95_ms", math.inf) > SATURATION_P95_MS:
+            passed_at = stage["achieved_per_s"]
+            break
+    under = [s for s in stages if s.get("p95_ms", math.inf) <= SATURATION_P95_MS]
+    return {
+        "stage_s": stage_s,
+        "stages": stages,
+        "p95_passed_100ms_at_saves_per_s": passed_at,
+        "highest_under_100ms_saves_per_s": max((s["achieved_per_s"] for s in under), default=None),
+    }
+
+
+async def drive(
+    served: Served,
+    passwords: dict[str, str],
+    seconds: float,
+    per_case: int,
+    rates: tuple[int, ...],
+    stage_s: float,
+) -> dict[str, Any]:
+    stations = await log_in(served, passwords)
+    known: Known = {}
+    try:
+        print(f"load: {len(stations)} workstations for {seconds:g} s ...", flush=True)
+        out = {"load": await load(stations, seconds, per_case, known)}
+        print("saturation ...", flush=True)
+        out["saturation"] = await saturation(stations, rates, stage_s, known)
+        for st in stations:
+            await st.client.post("/api/logout", headers=st.auth)
+        return out
+    finally:
+        for st in stations:
+            await st.client.aclose()
+
+
+# ------------------------------------------------------------------ report
+
+
+def table(out: dict[str, Any]) -> list[tuple[str, float | None, float | None, str, str]]:
+    """(figure, median, p95, target, PASS/MISS/"") rows."""
+    save = out["load"]["save"]
+    nxt = out["load"]["next_case"]
+    first = out["load"]["first_case"]
+    sat = out["saturation"]
+
+    def verdict(value: float | None, ceiling: float) -> str:
+        return "" if value is None else ("PASS" if value <= ceiling else "MISS")
+
+    what = "open + films" if nxt["films_downloaded"] else "open + film list; NO film download"
+    return [
+        (
+            "save round trip p50",
+            save.get("median_ms"),
+            None,
+            "<= 20 ms",
+            verdict(save.get("median_ms"), SAVE_TARGETS_MS[0]),
+        ),
+        (
+            "save round trip p95",
+            save.get("p95_ms"),
+            None,
+            "<= 50 ms",
+            verdict(save.get("p95_ms"), SAVE_TARGETS_MS[1]),
+        ),
+        (
+            f"next case ({what})",
+            nxt.get("median_ms"),
+            nxt.get("p95_ms"),
+            "<= 150 ms",
+            verdict(nxt.get("median_ms"), NEXT_CASE_TARGET_MS),
+        ),
+        (
+            "  first case, all 20 starting within 2 s",
+            first.get("median_ms"),
+            first.get("p95_ms"),
+            "",
+            "",
+        ),
+        (
+            "saves/s at which p95 passes 100 ms",
+            sat["p95_passed_100ms_at_saves_per_s"],
+            None,
+            "",
+            "",
+        ),
+        (
+            "highest saves/s with p95 <= 100 ms",
+            sat["highest_under_100ms_saves_per_s"],
+            None,
+            "",
+            "",
+        ),
+    ]
+
+
+def print_table(out: dict[str, Any]) -> None:
+    load_ = out["load"]
+    print()
+    print(
+        f"{WORKSTATIONS} workstations, {load_['seconds']:.0f} s: {load_['save']['n']} saves "
+        f"({load_['saves_per_s']:.1f}/s), {load_['next_case']['n']} next cases "
+        f"({load_['next_case']['films_per_case']:.1f} films, "
+        f"{load_['next_case']['mb_per_case']:.2f} MB each), {load_['conflicts']} conflicts, "
+        f"{load_['errors']} errors"
+    )
+    for e in load_["first_errors"]:
+        print(f"  error: {e}")
+    if not load_["next_case"]["films_downloaded"]:
+        print(
+            "NOTE: GET /api/film/<case>/<film> did not answer (404/405): next case is timed "
+            "without downloading the films"
+        )
+    head = f"{'figure':<52} {'median':>9} {'p95':>9} {'target':>10}  met"
+    print(head)
+    print("-" * len(head))
+    for name, median, p95, target, met in table(out):
+        m = "-" if median is None else f"{median:.1f}"
+        p = "-" if p95 is None else f"{p95:.1f}"
+        print(f"{name:<52} {m:>9} {p:>9} {target:>10}  {met}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="a smoke run: about 10 s of load")
+    ap.add_argument("--seconds", type=float, default=60.0, help="length of the load phase")
+    ap.add_argument("--stage-seconds", type=float, default=8.0, help="each saturation stage")
+    ap.add_argument("--json", type=Path, default=REPO / "benchmarks" / "results" / "server.json")
+    args = ap.parse_args()
+    seconds, per_case, stage_s, rates = (
+        (10.0, 2, 2.0, QUICK_RATES)
+        if args.quick
+        else (args.seconds, SAVES_PER_CASE, args.stage_seconds, RATES)
+    )
+    tmp = Path(tempfile.mkdtemp(prefix="scorer-bench-server-"))
+    data = tmp / "data"
+    env = {**os.environ, "SCORER_DATA_DIR": str(data), "SCORER_CONFIG": str(tmp / "none.toml")}
+    env.pop("SCORER_DB", None)
+    os.environ.update(SCORER_DATA_DIR=env["SCORER_DATA_DIR"], SCORER_CONFIG=env["SCORER_CONFIG"])
+    os.environ.pop("SCORER_DB", None)
+    from tests.pg import start_server as start_pg
+
+    out: dict[str, Any] = {"machine": machine(), "quick": args.quick, "workstations": WORKSTATIONS}
+    pg = start_pg()
+    if pg is None:
+        print("PostgreSQL: no server binaries installed; no figures")
+        write_json(args.json, out)
+        shutil.rmtree(tmp, ignore_errors=True)
+        return 0
+    server, stop_pg = pg
+    served: Served | None = None
+    try:
+        db = server.new_database()
+        t = time.perf_counter()
+        passwords = make_trial(db)
+        print(f"set-up: demo trial and {WORKSTATIONS} readers in {time.perf_counter() - t:.0f} s")
+        served = start_server(db, data, env)
+        out.update(asyncio.run(drive(served, passwords, seconds, per_case, rates, stage_s)))
+    finally:
+        if served is not None:
+            stop_server(served)
+        stop_pg()
+        shutil.rmtree(tmp, ignore_errors=True)
+    print_table(out)
+    out["figures"] = [
+        {"figure": n, "median": m, "p95": p, "target": tg, "met": v}
+        for n, m, p, tg, v in table(out)
+    ]
+    write_json(args.json, out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
