@@ -47,6 +47,7 @@ from scorer.services.errors import (
     PermissionDenied,
     ScorerError,
     SessionLocked,
+    Unavailable,
 )
 from scorer.services.exchange import ExchangeService
 from scorer.services.images import ImagesService
@@ -89,6 +90,7 @@ __all__ = [
     "SessionLocked",
     "Settings",
     "TimelineEntry",
+    "Unavailable",
     "UserSession",
     "WorklistRow",
     "Workspace",

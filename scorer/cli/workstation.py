@@ -9,7 +9,13 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-from scorer.cli.options import CliError, Passwords
+from scorer.cli.options import (
+    CliError,
+    Passwords,
+    Station,
+    refuse_server_database,
+    server_url,
+)
 from scorer.cli.output import EXIT_ERROR, EXIT_OK, EXIT_USAGE, err
 from scorer.cli.registry import Opt, command
 
@@ -23,6 +29,7 @@ def demo(
     samples_only: bool = False,
     samples_dir: Annotated[str | None, Opt(metavar="DIR")] = None,
     seed: int | None = None,
+    maintenance: bool = False,
 ) -> int:
     """set up (or reuse) the demo trial and open the workstation
 
@@ -33,7 +40,11 @@ def demo(
         samples_only: only render the sample radiographs (into --samples-dir)
         samples_dir: where the sample radiographs are
         seed: seed of the sample radiographs
+        maintenance: allow a PostgreSQL --db (SQLite is the demo's; a reading centre's
+            workstations go through its server)
     """
+    import os
+
     from scorer.demo import SAMPLE_SEED, generate_samples, run_demo
 
     if samples_only:
@@ -41,6 +52,12 @@ def demo(
         print(f"Rendering the sample radiographs (seed {seed or SAMPLE_SEED}) into {out}")
         generate_samples(out, seed=seed or SAMPLE_SEED)
         return EXIT_OK
+    if db or os.environ.get("SCORER_DB"):  # else the demo's own SQLite file
+        try:
+            refuse_server_database(db, maintenance)
+        except CliError as exc:
+            err(str(exc))
+            return EXIT_ERROR
     try:
         result = run_demo(db, reset=reset, samples=Path(samples_dir) if samples_dir else None)
     except Exception as exc:
@@ -120,7 +137,11 @@ def _qt_missing(exc: ImportError) -> str:
 
 
 def _open_workstation(
-    db: str | None, username: str = "", trial: str | None = None, password: str | None = None
+    db: str | None,
+    username: str = "",
+    trial: str | None = None,
+    password: str | None = None,
+    station: Station | None = None,
 ) -> int:
     problem = _window_problem()
     if problem is not None:
@@ -131,8 +152,31 @@ def _open_workstation(
     except ImportError as exc:
         err(_qt_missing(exc))
         return EXIT_ERROR
+    connect = None
     try:
-        return run_workstation(db, username=username, trial=trial, password=password)
+        server = server_url(station) if station is not None else None
+    except CliError as exc:
+        err(str(exc))
+        return EXIT_USAGE
+    if server:
+        from scorer.client.remote import RemoteWorkspace
+
+        assert station is not None
+        cafile, fingerprint = station.cacert, station.fingerprint
+
+        def connect() -> object:
+            return RemoteWorkspace.open(server, cafile=cafile, fingerprint=fingerprint)
+
+    elif station is not None:
+        try:
+            refuse_server_database(db, station.maintenance)
+        except CliError as exc:
+            err(str(exc))
+            return EXIT_ERROR
+    try:
+        return run_workstation(
+            db, username=username, trial=trial, password=password, connect=connect
+        )
     except Exception as exc:
         from scorer.workspace import ScorerError  # not before: the window comes up first
 
@@ -145,15 +189,15 @@ def _open_workstation(
 @command("gui")
 def gui(
     *,
-    db: str | None = None,
+    station: Station,
     user: str | None = None,
     trial: str | None = None,
     password_stdin: bool = False,
 ) -> int:
-    """open the workstation (log in, worklist, scoring)
+    """open the workstation (log in, worklist, scoring), on its database or on the reading
+    centre's server (--server https://HOST:PORT)
 
     Args:
-        db: database (SQLite path or URL; default as for every command)
         user: user ID to fill in at log-in
         trial: trial to open (default: ask when you read in several)
         password_stdin: read --user's password from the first line of standard input and log
@@ -169,4 +213,6 @@ def gui(
         except CliError as exc:
             err(str(exc))
             return EXIT_ERROR
-    return _open_workstation(db, username=user or "", trial=trial, password=password)
+    return _open_workstation(
+        station.db, username=user or "", trial=trial, password=password, station=station
+    )

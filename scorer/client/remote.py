@@ -38,6 +38,7 @@ from scorer.services.errors import (
     PermissionDenied,
     ScorerError,
     SessionLocked,
+    Unavailable,
 )
 from scorer.services.session import UserSession
 from scorer.store.location import data_dir
@@ -64,7 +65,7 @@ SESSION_FIELDS = (
 )
 
 
-class ServerUnavailable(ScorerError):
+class ServerUnavailable(Unavailable):
     """The server did not answer (down, unreachable, timed out): nothing was acknowledged."""
 
 

@@ -144,7 +144,7 @@ class MonitorWindow(QMainWindow):
                 )
             self.verified.emit(bool(result.ok))
 
-        self.tasks.run(self.ws.verify, done=done, failed=self._failed)
+        self.tasks.run(self.ws.oversight.verify, self.session, done=done, failed=self._failed)
 
     def load_sessions(self) -> None:
         user = self.user.currentData()

@@ -128,6 +128,10 @@ class ReadingWindow(QMainWindow):
         self.writer = writer or ScoreWriter(workspace.reading, session, self)
         self.writer.sessionLocked.connect(lambda _m: self.lock_session(server_side=True))
         self.writer.failed.connect(lambda _code, _area, message: self._if_ended(message))
+        self.writer.unavailable.connect(self._server_away)
+        self.writer.reconnected.connect(
+            lambda: self.statusBar().showMessage("The server answers again: saving goes on.", 6000)
+        )
         self.ended_because = ""
         self.tasks = KeptTasks()
         self.worklist = ReaderWorklist()
@@ -246,6 +250,14 @@ class ReadingWindow(QMainWindow):
         return answer == QMessageBox.StandardButton.Close
 
     # ------------------------------------------------------------------ worklist
+
+    def _server_away(self, message: str) -> None:
+        """The server did not answer a save: say so; the writer sends it again by itself."""
+        waiting = self.writer.pending_count
+        self.statusBar().showMessage(
+            f"Not saved yet — {message}. Trying again; {waiting} "
+            f"entr{'y' if waiting == 1 else 'ies'} waiting, nothing already saved is lost."
+        )
 
     def load_worklist(self) -> None:
         """Fetch the reader's worklist (on a worker thread) and open the first unsigned case."""

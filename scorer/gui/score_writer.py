@@ -31,7 +31,7 @@ from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, QThread, Signa
 from scorer.core.methods import Area
 from scorer.core.reads import AreaScore
 from scorer.gui.tasks import KeptTasks, run_in_background  # noqa: F401  (KeptTasks: its old home)
-from scorer.workspace import ScorerError, SessionLocked
+from scorer.workspace import Conflict, ScorerError, SessionLocked, Unavailable
 
 #: Called on the UI thread for each area of an entry: (read code, area, new read version).
 AckCallback = Callable[[str, Area, int], None]
@@ -96,6 +96,12 @@ class AreaOutcome:
     error: str = ""
 
 
+#: How long the writer waits before sending an entry again after the server did not answer:
+#: doubling from the first to the longest.
+RETRY_FIRST_S = 0.5
+RETRY_MAX_S = 8.0
+
+
 class _Worker(QThread):
     """The one thread that talks to the database for the grid."""
 
@@ -122,6 +128,10 @@ class ScoreWriter(QObject):
     pendingChanged = Signal(int)
     sessionLocked = Signal(str)
     resumed = Signal()
+    #: The server (or database) did not answer: the entry at the head waits and is sent again
+    #: (message); ``reconnected()`` once an entry went through after that.
+    unavailable = Signal(str)
+    reconnected = Signal()
     _delivered = Signal(object, object)  # (WriteEntry, list[AreaOutcome]) from the worker
     _paused = Signal(str)
 
@@ -258,14 +268,16 @@ class ScoreWriter(QObject):
     # ------------------------------------------------------------------ worker thread
 
     def _work(self) -> None:
+        away = False  # the server did not answer the last attempt
         while True:
             entry = self._queue.get()
             if entry is None:
                 return
+            tries = 0
             while True:
                 self._go.wait()
                 try:
-                    outcomes = self._commit(entry)
+                    outcomes = self._commit(entry, resent=tries > 0)
                 except SessionLocked as exc:
                     if self._stopping:
                         return  # the entry stays pending: nothing is claimed as saved
@@ -273,11 +285,31 @@ class ScoreWriter(QObject):
                     self.paused = True
                     self._paused.emit(str(exc))
                     continue
+                except Unavailable as exc:
+                    # Not a failure: the same entry is sent again until it is answered.
+                    if self._stopping:
+                        return
+                    away = True
+                    tries += 1
+                    self.unavailable.emit(str(exc))
+                    self._wait(min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** min(tries, 6)))
+                    continue
                 break
+            if away:
+                away = False
+                self.reconnected.emit()
             self._delivered.emit(entry, outcomes)
 
-    def _commit(self, entry: WriteEntry) -> list[AreaOutcome]:
-        """Write one entry; SessionLocked propagates (the entry is retried after unlocking)."""
+    def _wait(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self._stopping and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def _commit(self, entry: WriteEntry, resent: bool = False) -> list[AreaOutcome]:
+        """Write one entry; SessionLocked and Unavailable propagate (the entry is sent again
+        after unlocking, or once the server answers). A resent entry whose first sending was
+        committed before its answer was lost meets a "conflict" with exactly its own values:
+        that is its acknowledgement."""
         try:
             if entry.note is not None:
                 self.facade.set_note(self.session, entry.read_code, entry.note)
@@ -306,9 +338,14 @@ class ScoreWriter(QObject):
             acks = self.facade.clear_scores(self.session, code, clears, reason, **check)
             self._learn(code, dict.fromkeys(clears))
             return [AreaOutcome(ack.area, int(ack.version)) for ack in acks]
-        except SessionLocked:
+        except (SessionLocked, Unavailable):
             raise
         except Exception as exc:
+            if resent and isinstance(exc, Conflict) and exc.version is not None:
+                mine = {a: exc.current.get(a, None) for a in entry.values}
+                if entry.note is None and mine == dict(entry.values):
+                    self._learn(entry.read_code, mine)
+                    return [AreaOutcome(a, int(exc.version)) for a in entry.values]
             current = getattr(exc, "current", None)
             if isinstance(current, dict):
                 # A conflict: now this workstation knows what is stored, so Retry overwrites

@@ -42,8 +42,9 @@ class WorkspaceOpener:
     storage, imaging and reading-window modules have loaded; :meth:`get` waits for it (the
     log-in's check runs on a worker, so waiting there costs the screen nothing)."""
 
-    def __init__(self, db: str | None) -> None:
+    def __init__(self, db: str | None, connect: Callable[[], Any] | None = None) -> None:
         self._db = db
+        self._connect = connect  # a reading centre's server instead of a database
         self._done = threading.Event()
         self._workspace: Any = None
         self._error: BaseException | None = None
@@ -60,9 +61,12 @@ class WorkspaceOpener:
 
     def _open(self) -> None:
         try:
-            from scorer.workspace import Workspace
+            if self._connect is not None:
+                self._workspace = self._connect()
+            else:
+                from scorer.workspace import Workspace
 
-            self._workspace = Workspace.open(self._db)
+                self._workspace = Workspace.open(self._db)
         except BaseException as exc:  # reported on the UI thread and to whoever waits
             self._error = exc
         finally:
@@ -325,10 +329,12 @@ def run_workstation(
     trial: str | None = None,
     theme: str = "dark",
     password: str | None = None,
+    connect: Callable[[], Any] | None = None,
 ) -> int:
-    """Show the log-in at once, open the database behind it, and run the workstation until
-    its last window closes. If the database cannot be opened, the log-in says why and this
-    raises it once the window is closed. A ``password`` logs ``username`` in at once."""
+    """Show the log-in at once, open the database behind it (or ``connect()`` to a reading
+    centre's server), and run the workstation until its last window closes. If the database
+    cannot be opened, the log-in says why and this raises it once the window is closed. A
+    ``password`` logs ``username`` in at once."""
     from scorer.store.location import data_dir
 
     app = QApplication.instance()
@@ -342,7 +348,7 @@ def run_workstation(
     settings = layout_settings(data_dir())
     apply_theme(app, str(settings.value("ui/theme", theme)))
     app.setQuitOnLastWindowClosed(False)
-    opener = WorkspaceOpener(db)
+    opener = WorkspaceOpener(db, connect)
     try:
         station = Workstation(opener, username=username, trial=trial, password=password)
         station.finished.connect(app.quit)

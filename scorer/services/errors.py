@@ -24,6 +24,11 @@ class SessionLocked(ScorerError):
     """The session was locked for inactivity; unlock with the password."""
 
 
+class Unavailable(ScorerError):
+    """The database or the reading centre's server did not answer: nothing was committed,
+    and the same request may be sent again."""
+
+
 class NotFound(ScorerError):
     """No such trial, patient, visit, read or user (for this caller)."""
 
