@@ -98,7 +98,7 @@ def backup(*, out: Annotated[str, Opt(metavar="FILE.zip")], login: Login) -> int
         print(f"  the audit key is not in the backup; it stays at {info.key.path}")
         return EXIT_OK
 
-    return run_store(login, body)
+    return run_store(login, body, on_server_host=True)
 
 
 @command("restore")

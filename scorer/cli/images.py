@@ -196,7 +196,7 @@ def receive(
         )
         return EXIT_OK
 
-    return run_store(login, body)
+    return run_store(login, body, on_server_host=True)
 
 
 @command("pull")
@@ -263,7 +263,7 @@ def pull(
             return EXIT_ERROR
         return EXIT_OK
 
-    return run_store(login, body)
+    return run_store(login, body, on_server_host=True)
 
 
 def _pull_lines(res: dict[str, Any], move_to: str | None) -> Iterator[str]:

@@ -24,14 +24,36 @@ class Database(OptionSet):
     Args:
         db: database URL or SQLite path (default: SCORER_DB, the site config, or the user data
             directory)
+        maintenance: an administrator's maintenance on the reading-centre server's host: run
+            the command on a PostgreSQL database directly (workstations go through the server)
     """
 
     db: Annotated[str | None, Opt(metavar="URL")] = None
+    maintenance: bool = False
 
 
 @dataclass(frozen=True)
-class Login(Database):
-    """--db, and who logs in to it: --user, and whether passwords come from standard input.
+class Station(Database):
+    """--db, or --server: a command a workstation runs, on its own database or on the
+    reading centre's server.
+
+    Args:
+        server: the reading-centre server, https://HOST:PORT (or SCORER_SERVER, or server =
+            in the site config): the command runs there, this machine holds no database
+        fingerprint: the SHA-256 fingerprint scorer server printed: pins its certificate on
+            this workstation (needed once, for a self-signed certificate)
+        cacert: the site's CA certificate (PEM) that signed the server's certificate
+    """
+
+    server: Annotated[str | None, Opt(metavar="URL")] = None
+    fingerprint: Annotated[str | None, Opt(metavar="SHA256")] = None
+    cacert: Annotated[str | None, Opt(metavar="PEM")] = None
+
+
+@dataclass(frozen=True)
+class Login(Station):
+    """--db or --server, and who logs in: --user, and whether passwords come from standard
+    input.
 
     Args:
         user: your user ID (or SCORER_USER)
@@ -80,11 +102,59 @@ class Passwords:
         return first
 
 
-def open_workspace(db: Database) -> Any:
-    """The workspace over ``--db``."""
+def open_workspace(db: Database, on_server_host: bool = False) -> Any:
+    """The workspace over ``--server`` (a reading-centre server; a :class:`Station`'s), or
+    over ``--db`` (a PostgreSQL one only for a command of the server's host, or with
+    ``--maintenance``: see :func:`refuse_server_database`)."""
+    server = server_url(db) if isinstance(db, Station) else None
+    if server:
+        from scorer.client.remote import RemoteWorkspace
+
+        assert isinstance(db, Station)
+        return RemoteWorkspace.open(server, cafile=db.cacert, fingerprint=db.fingerprint)
+    if not on_server_host:
+        refuse_server_database(db.db, db.maintenance)
     from scorer.workspace import Workspace
 
     return Workspace.open(db=db.db)
+
+
+def refuse_server_database(db: str | None, maintenance: bool = False) -> None:
+    """Refuse a workstation's command (and ``scorer gui``) on a PostgreSQL database, unless an
+    administrator runs it with ``--maintenance`` on the server's host: a reading centre's
+    workstations hold no database login, they connect to its ``scorer server``. SQLite (a
+    one-user station, the demo) stays open to every command. The one check for every path
+    that opens a database for a workstation's command; the server host's own commands (init,
+    migrate, grant, revoke, backup, restore, receive, pull, server) do not call it."""
+    from scorer.store.location import LocationError, chosen_url, is_postgresql
+
+    if maintenance:
+        return
+    try:
+        url, source = chosen_url(db)
+    except LocationError as exc:
+        raise CliError(str(exc)) from None
+    if is_postgresql(url):
+        raise CliError(
+            f"this is a PostgreSQL database (from {source}): a reading centre's "
+            "workstations connect to its scorer server (scorer gui --server "
+            "https://HOST:PORT, see README 'A reading centre'); an administrator on the "
+            "server's host can run this command with --maintenance"
+        )
+
+
+def server_url(db: Station) -> str | None:
+    """The server a command runs on: --server, else (with no --db) SCORER_SERVER or the site
+    config's ``server``; None for a direct database."""
+    if db.server:
+        if db.db:
+            raise CliError("give --server or --db, not both")
+        return db.server
+    if db.db:
+        return None
+    from scorer.store.location import configured_server
+
+    return os.environ.get("SCORER_SERVER") or configured_server()
 
 
 def log_in(login: Login, ws: Any, pw: Passwords, change: bool = False) -> Any:
@@ -118,15 +188,18 @@ def log_in(login: Login, ws: Any, pw: Passwords, change: bool = False) -> Any:
     return s
 
 
-def run_store(login: Login, body: Body, change_password: bool = False) -> int:
+def run_store(
+    login: Login, body: Body, change_password: bool = False, on_server_host: bool = False
+) -> int:
     """Open the workspace, log in (changing the password first when the account must, or when
-    ``change_password``), run ``body(ws, session, passwords)``, log out."""
+    ``change_password``), run ``body(ws, session, passwords)``, log out. ``on_server_host``:
+    a command of the server's host (backup, receive, pull), allowed on PostgreSQL."""
     from scorer.workspace import ScorerError
 
     pw = Passwords(login.password_stdin)
     try:
-        ws = open_workspace(login)
-    except ScorerError as exc:
+        ws = open_workspace(login, on_server_host=on_server_host)
+    except (ScorerError, CliError) as exc:
         err(str(exc))
         return EXIT_ERROR
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from scorer.cli.options import Database, open_workspace
+from scorer.cli.options import CliError, Database, open_workspace
 from scorer.cli.output import EXIT_ERROR, EXIT_OK, OutputFormat, emit, err
 from scorer.cli.registry import command, group
 
@@ -19,7 +19,7 @@ def audit_verify(*, format: OutputFormat = "text", database: Database) -> int:
 
     try:
         ws = open_workspace(database)
-    except ScorerError as exc:
+    except (ScorerError, CliError) as exc:
         err(str(exc))
         return EXIT_ERROR
     try:

@@ -126,6 +126,17 @@ def _read_config(path: Path) -> dict[str, object]:
         raise LocationError(f"the config file {path} is not valid TOML: {exc}") from exc
 
 
+def configured_server() -> str | None:
+    """The site config's ``server = "https://HOST:PORT"`` (a workstation of a reading centre),
+    or None."""
+    value = _read_config(site_config_path()).get("server")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise LocationError(f"server in {site_config_path()} must be a https://HOST:PORT string")
+    return value.strip()
+
+
 def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path.resolve()}"
 
@@ -193,11 +204,11 @@ def check_url(url: str) -> None:
     )
 
 
-def resolve(db: str | None = None) -> Location:
-    """Resolve the database location from the flag, the environment, the config, the default."""
+def chosen_url(db: str | None = None) -> tuple[str, str]:
+    """The database URL a command opens, from the flag, the environment, the config or the
+    default, and where it came from (not yet checked; no SQLAlchemy import)."""
     config_path = site_config_path()
     config = _read_config(config_path)
-    base = data_dir()
     if db:
         url, source = db, "--db"
     elif os.environ.get("SCORER_DB"):
@@ -205,9 +216,24 @@ def resolve(db: str | None = None) -> Location:
     elif isinstance(config.get("db"), str) and config["db"]:
         url, source = str(config["db"]), f"config file {config_path}"
     else:
-        url, source = sqlite_url(base / "scorer.sqlite"), "user data directory"
+        url, source = sqlite_url(data_dir() / "scorer.sqlite"), "user data directory"
     if "://" not in url:
         url = sqlite_url(Path(url).expanduser())
+    return url, source
+
+
+def is_postgresql(url: str) -> bool:
+    """Whether a database URL names a PostgreSQL database (a reading centre's server)."""
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    return scheme.split("+", 1)[0].lower() in ("postgresql", "postgres")
+
+
+def resolve(db: str | None = None) -> Location:
+    """Resolve the database location from the flag, the environment, the config, the default."""
+    config_path = site_config_path()
+    config = _read_config(config_path)
+    base = data_dir()
+    url, source = chosen_url(db)
     check_url(url)
     key = config.get("audit_key")
     receipts = config.get("receipts")
