@@ -255,3 +255,63 @@ def test_a_raw_client_without_trust_fails_closed(served: Served) -> None:
     with pytest.raises(httpx.ConnectError):
         httpx.get(served.url + "/health", timeout=5)
     assert httpx.get(served.url + "/health", verify=pinned(served.cert), timeout=5).json()["ok"]
+
+
+def test_the_command_line_runs_through_the_server(served: Served, tmp_path: Path) -> None:
+    """A workstation's commands with --server: the worklist as reader3 and the trials as
+    coord, on a machine with no database (its data folder has no database file after)."""
+    import subprocess
+    import sys
+
+    env = dict(served.env)
+    env.update(SCORER_DATA_DIR=str(tmp_path / "station"), SCORER_CONFIG=str(tmp_path / "none"))
+    common = ["--server", served.url, "--cacert", str(served.cert), "--password-stdin"]
+
+    def scorer(*args: str, password: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "scorer", *args, *common],
+            input=password + "\n",
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+
+    shown = scorer(
+        "worklist",
+        "show",
+        "--trial",
+        "DEMO-RA",
+        "--user",
+        "reader3",
+        password=served.passwords["reader3"],
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert " of " in shown.stdout and "DEMO-1" not in shown.stdout
+    listed = scorer("trial", "list", "--user", "coord", password=served.passwords["coord"])
+    assert listed.returncode == 0 and "DEMO-RA" in listed.stdout, listed.stderr
+    wrong = scorer("trial", "list", "--user", "coord", password="not-it")
+    assert wrong.returncode == 1 and "wrong user ID or password" in wrong.stderr
+    assert not [p for p in (tmp_path / "station").rglob("*") if p.suffix in (".sqlite", ".db")]
+    both = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scorer",
+            "trial",
+            "list",
+            "--db",
+            "x.sqlite",
+            "--server",
+            served.url,
+            "--user",
+            "coord",
+            "--password-stdin",
+        ],
+        input="x\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert both.returncode == 1 and "not both" in both.stderr
