@@ -38,6 +38,7 @@ import argparse
 import asyncio
 import contextlib
 import hashlib
+import json
 import math
 import os
 import random
@@ -73,6 +74,7 @@ BENCH_READERS = tuple(f"reader{i}" for i in range(3, 3 + WORKSTATIONS))
 SAVE_TARGETS_MS = (20.0, 50.0)  # p50, p95
 NEXT_CASE_TARGET_MS = 150.0
 SATURATION_P95_MS = 100.0
+FILM_ATTEMPTS = 5
 RATES = (10, 20, 40, 60, 80, 100, 120, 160, 200, 240, 320)
 QUICK_RATES = (10, 40)
 AREAS = [d for d in get_method("svh").areas if not d.sides]
@@ -217,6 +219,7 @@ class Tally:
     conflicts: int = 0
     errors: list[str] = field(default_factory=list)
     film_endpoint: bool | None = None  # None: not tried yet
+    films_missing: int = 0  # not delivered in FILM_ATTEMPTS tries
 
 
 #: What every read's areas hold as far as this client knows (read code, area) -> score
@@ -251,9 +254,12 @@ async def save_one(st: Station, read: str, rng: random.Random, known: Known, tal
 
 async def fetch_film(st: Station, code: str, film: str, tally: Tally) -> bytes | None:
     """One film of a case, checked against its SHA-256; None when the server has no film
-    endpoint (404/405 from the router, not the API's own error). A failed answer is
-    tallied as an error and asked again (twice at most), as a workstation would."""
-    for attempt in range(3):
+    endpoint (404/405 from the router, not the API's own error) or did not deliver it in
+    FILM_ATTEMPTS tries. Each failed answer is tallied as an error and asked again, as a
+    workstation would (the server prunes its delivered films to the cases used last, across
+    every reader: with more readers at once than it keeps, a film can go between its check
+    and its sending, answered 409 or 500)."""
+    for attempt in range(FILM_ATTEMPTS):
         r = await st.client.get(f"/api/film/{code}/{film}", headers=st.auth)
         if r.status_code in (404, 405) and "error" not in r.json():
             tally.film_endpoint = False  # the route is not there: no film downloads
@@ -264,7 +270,9 @@ async def fetch_film(st: Station, code: str, film: str, tally: Tally) -> bytes |
             tally.film_endpoint = True
             return r.content
         tally.errors.append(f"film {r.status_code} (attempt {attempt + 1}): {r.text[:200]}")
-    raise CallFailed(r.status_code, r.text[:200])
+        await asyncio.sleep(0.02 * (attempt + 1))
+    tally.films_missing += 1
+    return None
 
 
 async def next_case(st: Station, tally: Tally, first: bool = False) -> list[str]:
@@ -290,13 +298,23 @@ async def next_case(st: Station, tally: Tally, first: bool = False) -> list[str]
     return list(opened["reads"].values())
 
 
+async def first_case(st: Station, rng: random.Random, tally: Tally) -> list[str]:
+    """The workstation's first case, after a start spread over one mean gap."""
+    await asyncio.sleep(rng.uniform(0, MEAN_GAP_S))
+    return await next_case(st, tally, first=True)
+
+
 async def reading_station(
-    st: Station, until: float, per_case: int, rng: random.Random, known: Known, tally: Tally
+    st: Station,
+    reads: list[str],
+    until: float,
+    per_case: int,
+    rng: random.Random,
+    known: Known,
+    tally: Tally,
 ) -> None:
-    """One reader: the first case, then Poisson saves on its reads, the next case every
-    ``per_case`` saves, until ``until`` (monotonic)."""
-    await asyncio.sleep(rng.uniform(0, MEAN_GAP_S))  # the workstations start spread out
-    reads = await next_case(st, tally, first=True)
+    """One reader on its case's ``reads``: Poisson saves, the next case every ``per_case``
+    saves, until ``until`` (monotonic)."""
     due = time.monotonic()
     saved = 0
     while True:
@@ -325,6 +343,25 @@ async def saver(
         await asyncio.sleep(max(0.0, due - time.monotonic()))
         await save_one(st, read, rng, known, tally)
         due += rng.expovariate(1 / mean_gap)
+
+
+def server_times(log: Path, offset: int) -> dict[str, dict[str, float]]:
+    """Median and p95 of the time the server itself took (its request log's ``ms``) per
+    operation, over the log written since ``offset``."""
+    times: dict[str, list[float]] = {}
+    with log.open("rb") as f:
+        f.seek(offset)
+        for line in f:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict) and "ms" in entry:
+                times.setdefault(entry["operation"] or entry["path"], []).append(entry["ms"])
+    return {
+        op: {"n": len(v), "median_ms": quantile(v, 0.5), "p95_ms": quantile(v, 0.95)}
+        for op, v in sorted(times.items())
+    }
 
 
 def summary(values: list[float]) -> dict[str, float]:
@@ -358,21 +395,29 @@ async def log_in(served: Served, passwords: dict[str, str]) -> list[Station]:
 
 
 async def load(
-    stations: list[Station], seconds: float, per_case: int, known: Known
+    stations: list[Station], seconds: float, per_case: int, known: Known, log: Path
 ) -> dict[str, Any]:
+    """Every workstation's first case (all starting within one mean gap: a burst, timed
+    apart), then ``seconds`` of Poisson saves and next cases."""
     tally = Tally()
     rng = random.Random(28)
+    rngs = [random.Random(rng.random()) for _ in stations]
+    firsts = await asyncio.gather(
+        *(first_case(st, r, tally) for st, r in zip(stations, rngs, strict=True))
+    )
+    offset = log.stat().st_size
     started = time.monotonic()
     until = started + seconds
     await asyncio.gather(
         *(
-            reading_station(st, until, per_case, random.Random(rng.random()), known, tally)
-            for st in stations
+            reading_station(st, reads, until, per_case, r, known, tally)
+            for st, reads, r in zip(stations, firsts, rngs, strict=True)
         )
     )
     took = time.monotonic() - started
     return {
         "seconds": took,
+        "server_ms": server_times(log, offset),
         "saves_per_s": len(tally.saves) / took,
         "save": summary(tally.saves),
         "next_case": {
@@ -384,6 +429,7 @@ async def load(
         "first_case": summary(tally.first_cases),
         "conflicts": tally.conflicts,
         "errors": len(tally.errors),
+        "films_missing": tally.films_missing,
         "first_errors": tally.errors[:3],
     }
 
@@ -459,7 +505,7 @@ async def drive(
     known: Known = {}
     try:
         print(f"load: {len(stations)} workstations for {seconds:g} s ...", flush=True)
-        out = {"load": await load(stations, seconds, per_case, known)}
+        out = {"load": await load(stations, seconds, per_case, known, served.log)}
         print("saturation ...", flush=True)
         out["saturation"] = await saturation(stations, rates, stage_s, known)
         for st in stations:
@@ -507,7 +553,7 @@ def table(out: dict[str, Any]) -> list[tuple[str, float | None, float | None, st
             verdict(nxt.get("median_ms"), NEXT_CASE_TARGET_MS),
         ),
         (
-            "  first case, all 20 starting within 2 s",
+            "  first case, 20 workstations starting within 2 s",
             first.get("median_ms"),
             first.get("p95_ms"),
             "",
@@ -533,12 +579,30 @@ def table(out: dict[str, Any]) -> list[tuple[str, float | None, float | None, st
 def print_table(out: dict[str, Any]) -> None:
     load_ = out["load"]
     print()
+    start, end = out["machine"]["load_average_at_start"], out["machine"]["load_average_at_end"]
+    if start and end:
+        print(f"this machine's load average: {start:.1f} at the start, {end:.1f} at the end")
     print(
         f"{WORKSTATIONS} workstations, {load_['seconds']:.0f} s: {load_['save']['n']} saves "
         f"({load_['saves_per_s']:.1f}/s), {load_['next_case']['n']} next cases "
         f"({load_['next_case']['films_per_case']:.1f} films, "
         f"{load_['next_case']['mb_per_case']:.2f} MB each), {load_['conflicts']} conflicts, "
-        f"{load_['errors']} errors"
+        f"{load_['errors']} errors, {load_['films_missing']} films not delivered in "
+        f"{FILM_ATTEMPTS} tries"
+    )
+    own = load_["server_ms"]
+    print(
+        "the server's own time per request (its log), median / p95: "
+        + ", ".join(
+            f"{op} {own[op]['median_ms']:.1f} / {own[op]['p95_ms']:.1f} ms"
+            for op in (
+                "reading.set_score",
+                "reading.open_case",
+                "images.case_images",
+                "images.film",
+            )
+            if op in own
+        )
     )
     for e in load_["first_errors"]:
         print(f"  error: {e}")
@@ -554,6 +618,11 @@ def print_table(out: dict[str, Any]) -> None:
         m = "-" if median is None else f"{median:.1f}"
         p = "-" if p95 is None else f"{p95:.1f}"
         print(f"{name:<52} {m:>9} {p:>9} {target:>10}  {met}")
+
+
+def _load() -> float | None:
+    """The machine's 1-minute load average (the figures mean more on a quiet machine)."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
 
 
 def main() -> int:
@@ -576,7 +645,11 @@ def main() -> int:
     os.environ.pop("SCORER_DB", None)
     from tests.pg import start_server as start_pg
 
-    out: dict[str, Any] = {"machine": machine(), "quick": args.quick, "workstations": WORKSTATIONS}
+    out: dict[str, Any] = {
+        "machine": machine(load_average_at_start=_load()),
+        "quick": args.quick,
+        "workstations": WORKSTATIONS,
+    }
     pg = start_pg()
     if pg is None:
         print("PostgreSQL: no server binaries installed; no figures")
@@ -592,11 +665,20 @@ def main() -> int:
         print(f"set-up: demo trial and {WORKSTATIONS} readers in {time.perf_counter() - t:.0f} s")
         served = start_server(db, data, env)
         out.update(asyncio.run(drive(served, passwords, seconds, per_case, rates, stage_s)))
+    except BaseException:
+        if served is not None:  # the server's log outlives the temporary folder
+            stop_server(served)
+            kept = args.json.with_suffix(".server.log")
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(served.log, kept)
+            print(f"the server's log: {kept}", file=sys.stderr)
+        raise
     finally:
         if served is not None:
             stop_server(served)
         stop_pg()
         shutil.rmtree(tmp, ignore_errors=True)
+    out["machine"]["load_average_at_end"] = _load()
     print_table(out)
     out["figures"] = [
         {"figure": n, "median": m, "p95": p, "target": tg, "met": v}
