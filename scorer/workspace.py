@@ -170,9 +170,17 @@ class Workspace:
     def grant_workstation(
         role: str, db: str | None = None, location: Location | None = None
     ) -> list[str]:
-        """Give a PostgreSQL role what a reading centre's workstations need (see
+        """Give a PostgreSQL role what a reading centre's server needs (see
         :func:`scorer.services.database.grant_workstation`)."""
         return database.grant_workstation(role, db, location)
+
+    @staticmethod
+    def revoke_workstation(
+        role: str, drop: bool = False, db: str | None = None, location: Location | None = None
+    ) -> list[str]:
+        """Take a PostgreSQL role's privileges away, and drop it when asked (see
+        :func:`scorer.services.database.revoke_workstation`)."""
+        return database.revoke_workstation(role, drop, db, location)
 
     @staticmethod
     def restore(archive: Path, db: str | None = None, location: Location | None = None) -> Restored:

@@ -35,7 +35,7 @@ __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_USAGE", "_scorer_command", "build_pars
 #: The commands in the order ``scorer --help`` lists them, by the module that holds them.
 COMMANDS = (
     (analysis, ("analyze", "methods", "example")),
-    (database, ("init", "migrate", "grant")),
+    (database, ("init", "migrate", "grant", "revoke")),
     (accounts, ("user",)),
     (trials, ("trial",)),
     (worklists, ("worklist",)),

@@ -1,5 +1,6 @@
-"""Commands that make, upgrade, open to workstations, back up and restore the database: init,
-migrate, grant, backup, restore."""
+"""Commands of the database's host (a reading centre's server host, or a one-user
+station) that make, upgrade, give the server its role on, back up and restore the database:
+init, migrate, grant, revoke, backup, restore."""
 
 from __future__ import annotations
 
@@ -59,16 +60,20 @@ def migrate(*, database: Database) -> int:
     from scorer.store.location import resolve
 
     if before != after and not resolve(database.db).is_sqlite:
-        print("new tables: run scorer grant ROLE again for the workstations' role")
+        print("new tables: run scorer grant ROLE again for the server's role")
     return EXIT_OK
 
 
 @command("grant")
 def grant(role: str, *, database: Database) -> int:
-    """PostgreSQL: give the workstations' role its privileges (trail append-only)
+    """PostgreSQL: give the role only the server holds its privileges (trail append-only)
+
+    The reading centre's scorer server logs in to the database as this role (scorer server
+    --db postgresql+psycopg://ROLE@HOST/DB); workstations hold no database login. Run it as
+    the database's owner, and again after scorer migrate.
 
     Args:
-        role: the PostgreSQL role the workstations log in as
+        role: the PostgreSQL role the server logs in as
     """
     from scorer.workspace import ScorerError, Workspace
 
@@ -80,9 +85,36 @@ def grant(role: str, *, database: Database) -> int:
     for sql in statements:
         print(sql)
     print(
-        f"{role} may now run workstations: trial data read and written, the audit trail, "
-        "event log and signatures append-only. Run this again after scorer migrate."
+        f"{role} is now the server's role: trial data read and written, the audit trail, event "
+        f"log and signatures append-only. Only scorer server logs in as {role} (--db "
+        f"postgresql+psycopg://{role}@HOST/DATABASE); give its credentials to no workstation. "
+        "Run this again after scorer migrate."
     )
+    return EXIT_OK
+
+
+@command("revoke")
+def revoke(role: str, *, drop: bool = False, database: Database) -> int:
+    """PostgreSQL: take a role's privileges away (the old workstations' role)
+
+    For a reading centre whose workstations logged in to the database themselves: once they
+    go through the server, their old role loses every privilege on the database (and, with
+    --drop, is dropped). Run it as the database's owner; all or nothing; audited.
+
+    Args:
+        role: the PostgreSQL role to take the privileges from
+        drop: drop the role too (needs a superuser or CREATEROLE)
+    """
+    from scorer.workspace import ScorerError, Workspace
+
+    try:
+        statements = Workspace.revoke_workstation(role, drop, database.db)
+    except ScorerError as exc:
+        err(str(exc))
+        return EXIT_ERROR
+    for sql in statements:
+        print(sql)
+    print(f"{role} was dropped." if drop else f"{role} has no privileges on this database now.")
     return EXIT_OK
 
 

@@ -249,9 +249,10 @@ def _check_before_baseline(store: Store) -> None:
 def grant_workstation(
     role: str, db: str | None = None, location: Location | None = None
 ) -> list[str]:
-    """Give a PostgreSQL role what a reading centre's workstations need, with the audit
-    trail, event log and signatures append-only at the privilege level (run as the
-    database's owner; audited in the same transaction). Returns the statements run."""
+    """Give a PostgreSQL role what the reading centre's server needs (the role only the
+    server's host holds), with the audit trail, event log and signatures append-only at the
+    privilege level (run as the database's owner; audited in the same transaction). Returns
+    the statements run."""
     from scorer.store.grants import GrantError, grant_workstation
 
     with existing_store(location or resolve(db)) as store, store.write("system") as tx:
@@ -264,6 +265,29 @@ def grant_workstation(
             "database",
             "1",
             new={"role": role, "statements": statements},
+        )
+    return statements
+
+
+def revoke_workstation(
+    role: str, drop: bool = False, db: str | None = None, location: Location | None = None
+) -> list[str]:
+    """Take every privilege on the database away from a PostgreSQL role (a reading centre's
+    old workstation role, once its server holds the database), and drop the role when asked
+    (run as the database's owner; a drop needs a superuser or CREATEROLE; audited in the same
+    transaction, nothing done if any statement fails). Returns the statements run."""
+    from scorer.store.grants import GrantError, revoke_workstation
+
+    with existing_store(location or resolve(db)) as store, store.write("system") as tx:
+        try:
+            statements = revoke_workstation(tx.session.connection(), role, drop)
+        except GrantError as exc:
+            raise ScorerError(f"nothing was revoked: {exc}") from exc
+        tx.audit(
+            "database.revoke",
+            "database",
+            "1",
+            new={"role": role, "dropped": drop, "statements": statements},
         )
     return statements
 

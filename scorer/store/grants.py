@@ -1,11 +1,13 @@
-"""The privileges of a reading centre's workstation role on PostgreSQL.
+"""The privileges of the database role a reading centre's server logs in as on PostgreSQL.
 
 The database belongs to an owner role (it runs ``scorer init`` and ``scorer migrate``); the
-workstations connect as a separate role that can read and change trial data but can only
-append to the audit trail, the event log and the signatures: no UPDATE, DELETE or TRUNCATE
-there, and, not being the owner, it cannot drop the append-only triggers or alter a table. So
-whoever gets hold of a workstation's database credentials still cannot rewrite or cut the
-trail; the server refuses before any trigger runs.
+server (``scorer server``) connects as a separate role, which only the server's host holds,
+that can read and change trial data but can only append to the audit trail, the event log and
+the signatures: no UPDATE, DELETE or TRUNCATE there, and, not being the owner, it cannot drop
+the append-only triggers or alter a table. So whoever gets hold of those credentials still
+cannot rewrite or cut the trail; PostgreSQL refuses before any trigger runs. A centre whose
+workstations used to log in to the database themselves takes their old role's privileges
+away (:func:`revoke_workstation`).
 """
 
 from __future__ import annotations
@@ -24,12 +26,13 @@ class GrantError(ValueError):
     """The role cannot be given the workstation's privileges (named in the message)."""
 
 
-def workstation_statements(conn: Connection, role: str) -> list[str]:
-    """The GRANT and REVOKE statements for ``role``, after checking it exists and is neither a
-    superuser nor the database's owner (privileges do not bind either)."""
+def _checked(conn: Connection, role: str) -> str:
+    """The database's name, after checking that ``role`` exists, is neither a superuser nor
+    the database's or its tables' owner (privileges do not bind either), and that the
+    connection's user owns scorer's tables (or is a superuser)."""
     if conn.dialect.name != "postgresql":
         raise GrantError(
-            "workstation roles are PostgreSQL's: an SQLite file is protected by the operating "
+            "database roles are PostgreSQL's: an SQLite file is protected only by the operating "
             "system's file permissions"
         )
     found = conn.execute(
@@ -66,10 +69,17 @@ def workstation_statements(conn: Connection, role: str) -> list[str]:
     if role in (owner, tables_owner):
         raise GrantError(
             f"{role!r} owns the database or its tables, so it could drop the append-only "
-            "triggers; the workstations need a role of their own"
+            "triggers; the server needs a role of its own"
         )
+    return str(database)
+
+
+def workstation_statements(conn: Connection, role: str) -> list[str]:
+    """The GRANT and REVOKE statements for ``role`` (the role the reading-centre server logs
+    in as), after :func:`_checked`."""
+    database = _checked(conn, role)
     q = conn.dialect.identifier_preparer.quote
-    r, db = q(role), q(str(database))
+    r, db = q(role), q(database)
     trail = ", ".join(q(t) for t in APPEND_ONLY_TABLES)
     return [
         f"GRANT CONNECT ON DATABASE {db} TO {r}",
@@ -91,4 +101,41 @@ def grant_workstation(conn: Connection, role: str) -> list[str]:
             conn.exec_driver_sql(sql)
     except DBAPIError as exc:
         raise GrantError(f"{exc.orig or exc} (run this as the database's owner)") from exc
+    return statements
+
+
+def revoke_statements(conn: Connection, role: str, drop: bool = False) -> list[str]:
+    """The statements that take every privilege :func:`workstation_statements` gave ``role``
+    away (an old workstation role, once the server holds the database), and with ``drop`` the
+    role itself; after :func:`_checked`."""
+    database = _checked(conn, role)
+    q = conn.dialect.identifier_preparer.quote
+    r, db = q(role), q(database)
+    statements = [
+        f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {r}",
+        f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {r}",
+        f"REVOKE ALL ON SCHEMA public FROM {r}",
+        f"REVOKE ALL ON DATABASE {db} FROM {r}",
+    ]
+    if drop:
+        statements.append(f"DROP ROLE {r}")
+    return statements
+
+
+def revoke_workstation(conn: Connection, role: str, drop: bool = False) -> list[str]:
+    """Take ``role``'s privileges on the connection's database away (inside the caller's
+    transaction), and drop it when asked; returns the statements run."""
+    statements = revoke_statements(conn, role, drop)
+    sql = ""
+    try:
+        for sql in statements:
+            conn.exec_driver_sql(sql)
+    except DBAPIError as exc:
+        hint = (
+            "dropping a role needs a superuser or a role with CREATEROLE, and a role that "
+            "holds no privileges or objects in other databases"
+            if sql.startswith("DROP ROLE")
+            else "run this as the database's owner"
+        )
+        raise GrantError(f"{exc.orig or exc} ({hint})") from exc
     return statements

@@ -179,11 +179,12 @@ def steps(w: Walk) -> list[Step]:
         ("restore", [w.out("backup.zip"), "--db", w.out("restored.sqlite")], []),
         ("migrate", [], []),
         ("grant", ["workstations"], []),  # refused on SQLite, with a message
+        ("revoke", ["workstations"], []),  # refused on SQLite, with a message
         ("init", ["--admin", "eve", "--password-stdin"], []),
     ]
 
 
-NO_LOGIN = {"restore", "migrate", "grant", "audit verify", "init"}
+NO_LOGIN = {"restore", "migrate", "grant", "revoke", "audit verify", "init"}
 
 
 def run_step(w: Walk, step: Step, capsys: pytest.CaptureFixture[str], mp: Any) -> None:

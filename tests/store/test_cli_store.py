@@ -19,7 +19,8 @@ ADMIN_PW = "first-admin-pw"
 
 
 class Cli:
-    """Runs `scorer ...` in-process with passwords fed on standard input."""
+    """Runs `scorer ...` in-process with passwords fed on standard input; on PostgreSQL as an
+    administrator on the server's host does (--maintenance: a workstation would be refused)."""
 
     def __init__(
         self, db: str | Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
@@ -30,7 +31,8 @@ class Cli:
 
     def __call__(self, *args: str, stdin: str = "") -> tuple[int, str, str]:
         self.monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
-        rc = main([*args, "--db", str(self.db)])
+        direct = ["--maintenance"] if str(self.db).startswith("postgresql") else []
+        rc = main([*args, "--db", str(self.db), *direct])
         out, err = self.capsys.readouterr()
         return rc, out, err
 
@@ -281,10 +283,11 @@ def test_init_refuses_a_folder_and_names_it(
 @pytest.mark.parametrize(
     "command",
     [
-        ["trial", "list", "--user", "rita", "--password-stdin"],
+        ["trial", "list", "--user", "rita", "--password-stdin", "--maintenance"],
         ["migrate"],
         ["grant", "scorer_ws"],
-        ["audit", "verify"],
+        ["revoke", "scorer_ws"],
+        ["audit", "verify", "--maintenance"],
         ["backup", "--out", "b.zip", "--user", "rita", "--password-stdin"],
     ],
     ids=" ".join,
@@ -305,7 +308,7 @@ def test_a_missing_server_database_and_an_unknown_role_are_told_apart(
     pg_server: PgServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     nodb = pg_server.url("no_such_db").replace("postgres@", f"postgres:{URL_SECRET}@")
-    rc, out, err = _run(capsys, monkeypatch, "audit", "verify", "--db", nodb)
+    rc, out, err = _run(capsys, monkeypatch, "audit", "verify", "--maintenance", "--db", nodb)
     assert rc == 1
     assert err == (
         f"scorer: error: no database 'no_such_db' on the server at "
@@ -384,7 +387,7 @@ def test_a_wrong_server_password_is_a_refused_log_in(
             )
             c.execute(text("SELECT pg_reload_conf()"))
         url = pg_server.url().replace("postgres@", f"{role}:{URL_SECRET}@")
-        rc, out, err = _run(capsys, monkeypatch, "audit", "verify", "--db", url)
+        rc, out, err = _run(capsys, monkeypatch, "audit", "verify", "--maintenance", "--db", url)
     finally:
         hba.write_text("".join(hba.read_text().splitlines(True)[1:]), "utf-8")
         with eng.connect() as c:

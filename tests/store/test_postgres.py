@@ -126,7 +126,7 @@ def test_scorer_init_and_migrate_on_a_server_url(
     assert main(["init", "--db", url, "--admin", "bob", "--password-stdin"]) == 1
     assert "already" in capsys.readouterr().err
     assert main(["migrate", "--db", url]) == 0
-    assert main(["audit", "verify", "--db", url]) == 0
+    assert main(["audit", "verify", "--db", url, "--maintenance"]) == 0  # on the server's host
     out = capsys.readouterr().out
     assert "audit trail verifies" in out
 
@@ -302,7 +302,7 @@ def test_grant_refuses_an_sqlite_file(tmp_path: Path, capsys: pytest.CaptureFixt
     db = tmp_path / "t.sqlite"
     Workspace.initialize("ada", "Ada Admin", ADMIN_PW, db=str(db)).close()
     assert main(["grant", "someone", "--db", str(db)]) == 1
-    assert "workstation roles are PostgreSQL's" in capsys.readouterr().err
+    assert "database roles are PostgreSQL's" in capsys.readouterr().err
 
 
 def test_the_readme_set_up_an_owner_role_and_a_workstation_role(
@@ -336,6 +336,7 @@ def test_the_readme_set_up_an_owner_role_and_a_workstation_role(
     finally:
         ws.close()
     capsys.readouterr()
-    assert main(["audit", "verify", "--db", _as_role(pg_server.url(name), ws_role)]) == 0
+    server_role = _as_role(pg_server.url(name), ws_role)
+    assert main(["audit", "verify", "--db", server_role, "--maintenance"]) == 0
     assert "audit trail verifies" in capsys.readouterr().out
     pg_server.drop_database(pg_server.url(name))

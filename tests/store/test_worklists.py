@@ -231,7 +231,8 @@ def test_cli_trial_and_worklist_commands(
 
     def cli(*args: str, user: str = "cora") -> tuple[int, str, str]:
         monkeypatch.setattr("sys.stdin", io.StringIO(PW[user] + "\n"))
-        rc = main([*args, "--db", db, "--user", user, "--password-stdin"])
+        direct = ["--maintenance"] if db.startswith("postgresql") else []  # the server host's
+        rc = main([*args, "--db", db, "--user", user, "--password-stdin", *direct])
         out, err = capsys.readouterr()
         return rc, out, err
 
