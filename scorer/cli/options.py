@@ -24,8 +24,9 @@ class Database(OptionSet):
     Args:
         db: database URL or SQLite path (default: SCORER_DB, the site config, or the user data
             directory)
-        maintenance: an administrator's maintenance on the reading-centre server's host: run
-            the command on a PostgreSQL database directly (workstations go through the server)
+        maintenance: an administrator's run on the reading-centre server's host: allows a
+            PostgreSQL database (workstations go through the server; the host's own commands
+            need no --maintenance)
     """
 
     db: Annotated[str | None, Opt(metavar="URL")] = None
