@@ -18,10 +18,11 @@ import hashlib
 import hmac
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
+from urllib.parse import quote
 
 import httpx
 
@@ -107,9 +108,22 @@ class Connection:
                 f"the server {self.url} did not answer ({type(exc).__name__}: {exc}); "
                 "nothing of this request was acknowledged"
             ) from None
-        if response.status_code >= 400:
+        if not response.is_success:  # a redirect too: nothing here follows one
             raise _error(response)
         return response
+
+    def upload(self, path: str, token: str, data: BinaryIO) -> None:
+        """Send one file's bytes (streamed) with PUT."""
+        try:
+            response = self.client.put(
+                path,
+                content=iter(lambda: data.read(1 << 20), b""),
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        except httpx.TransportError as exc:
+            raise ServerUnavailable(f"the upload to {self.url} broke off: {exc}") from None
+        if not response.is_success:  # a redirect too: nothing here follows one
+            raise _error(response)
 
     def close(self) -> None:
         self.client.close()
@@ -207,6 +221,77 @@ class RemoteImages(RemoteService):
             raise ServerUnavailable(f"film {film.image} arrived damaged; try again")
         _write_private(target, data)
         _write_private(marker, film.sha256.encode("ascii"))
+
+    def import_images(
+        self,
+        session: UserSession,
+        trial: str,
+        paths: Sequence[Path],
+        manifest: Any = None,
+        progress: Callable[[int, int, str], None] | None = None,
+        **limits: Any,
+    ) -> Any:
+        """Upload the files of ``paths`` (files, folders, zips) to the server and import them
+        there; the report names each file by its path here, as a local import does."""
+        from scorer.imaging.manifest import Manifest
+        from scorer.services.import_report import ImportReport
+
+        conn, token = self._ws.connection, self._ws.token(session)
+        files = list(_upload_plan(paths))
+        batch = conn.request("POST", "/api/upload", token=token, body={}).json()["batch"]
+        for n, (local, name) in enumerate(files):
+            if progress is not None:
+                progress(n, len(files), f"sending {local.name}")
+            with local.open("rb") as data:
+                conn.upload(f"/api/upload/{batch}/{quote(name)}", token, data)
+        if progress is not None:
+            progress(len(files), len(files), "importing on the server")
+        body: dict[str, Any] = {
+            "trial": trial,
+            "roots": [Path(p).name or "root" for p in paths],
+            "manifest": encode(Manifest | None, manifest),
+        }
+        for key in ("workers", "timeout_s", "max_mb", "manifest_names"):
+            if limits.get(key) is not None:
+                body[key] = list(limits[key]) if key == "manifest_names" else limits[key]
+        try:
+            answer = conn.request(
+                "POST", f"/api/upload/{batch}/import", token=token, body=body
+            ).json()
+        except ScorerError as exc:
+            self._ws._after_error(session, exc)
+            raise
+        self._ws._update(session, answer.get("session"))
+        report = decode(ImportReport, answer["result"], "import report")
+        for f in report.files:
+            f.file = _local_name(f.file, paths)
+        return report
+
+
+def _upload_plan(paths: Sequence[Path]) -> Iterator[tuple[Path, str]]:
+    """(local file, name in the upload batch) for every regular file of the paths: root ``i``
+    as ``i/<its name>``, a folder's files under it by their relative path (links that lead
+    out of the folder are not followed: the server reports them as it would locally)."""
+    for i, root in enumerate(Path(p) for p in paths):
+        name = root.name or "root"
+        if root.is_file():
+            yield root, f"{i}/{name}"
+        elif root.is_dir():
+            inside = root.resolve()
+            for p in sorted(root.rglob("*")):
+                if p.is_file() and p.resolve().is_relative_to(inside):
+                    yield p, f"{i}/{name}/{p.relative_to(root).as_posix()}"
+
+
+def _local_name(shown: str, paths: Sequence[Path]) -> str:
+    """A file the server reported as ``i/<root name>...`` by its path here."""
+    head, _, rest = shown.partition("/")
+    if head.isdigit() and int(head) < len(paths):
+        root = Path(paths[int(head)])
+        name = root.name or "root"
+        if rest == name or rest.startswith((name + "/", name + "!")):
+            return str(root) + rest[len(name) :]
+    return shown
 
 
 class RemoteOversight(RemoteService):

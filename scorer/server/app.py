@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -44,8 +45,9 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from scorer import __version__
+from scorer.server import uploads
 from scorer.server.calls import Call, operations
-from scorer.server.wire import WireError, decode_arguments, encode
+from scorer.server.wire import WireError, decode, decode_arguments, encode
 from scorer.services.errors import (
     AuthError,
     Conflict,
@@ -312,6 +314,58 @@ class Server:
             tx.event("image.served", case_code, {"film": film, "sha256": found.sha256}, s.id)
         return path
 
+    # ------------------------------------------------------------- uploads for an import
+
+    def open_batch(self, request: Request) -> str:
+        """A new upload batch for the caller, who must be allowed to import."""
+        _, s = self.load(request)
+        request.state.operation = "images.upload"
+        roles = self.calls["images.import_images"].rights.roles
+        if roles and s.role not in roles:
+            raise ApiError(
+                403, "PermissionDenied", f"a {s.role} may not do this (needs: {' or '.join(roles)})"
+            )
+        return uploads.new_batch(self.ws.store.location.data_dir, s.id)
+
+    def batch(self, request: Request, batch: str) -> tuple[str, UserSession, Path]:
+        digest, s = self.load(request)
+        try:
+            return digest, s, uploads.batch_folder(self.ws.store.location.data_dir, batch, s.id)
+        except uploads.UploadError as exc:
+            raise ApiError(404, "NotFound", str(exc)) from None
+
+    def import_batch(self, request: Request, batch: str, body: Any) -> dict[str, Any]:
+        """Import the batch's roots as ``images.import_images`` does, then remove the batch;
+        each file reported by its name in the batch."""
+        from scorer.imaging.manifest import Manifest
+        from scorer.services.import_report import ImportReport
+
+        digest, s, folder = self.batch(request, batch)
+        request.state.operation = "images.import_images"
+        wanted = {"trial": str, "roots": list[str], "manifest": Manifest | None,
+                  "manifest_names": list[str], "workers": int, "timeout_s": float,
+                  "max_mb": float}  # fmt: skip
+        if not isinstance(body, dict) or not {"trial", "roots"} <= set(body) <= set(wanted):
+            raise ApiError(400, "BadRequest", f"send {{{', '.join(wanted)}}} (trial, roots needed)")
+        try:
+            args = {k: decode(wanted[k], v, f"argument {k!r}") for k, v in body.items()}
+            paths = uploads.roots(folder, args.pop("roots"))
+        except (WireError, uploads.UploadError) as exc:
+            raise ApiError(400, "BadRequest", str(exc)) from None
+        if not 1 <= args.get("workers", 1) <= 8:
+            raise ApiError(400, "BadRequest", "workers: from 1 to 8")
+        trial, manifest = args.pop("trial"), args.pop("manifest", None)
+        try:
+            report = self.ws.images.import_images(s, trial, paths, manifest, None, **args)
+        except ScorerError as exc:
+            raise error_of(exc, session_json(s)) from None
+        finally:
+            self.keep(digest, s)
+            uploads.remove(folder)
+        for f in report.files:
+            f.file = uploads.shown_name(folder, f.file)
+        return {"result": encode(ImportReport, report), "session": session_json(s)}
+
 
 def _endpoint(name: str) -> str:
     from scorer.server.calls import ENDPOINTS
@@ -493,6 +547,8 @@ def make_app(
         answer: dict[str, Any] = await run(lambda: server.call(request, name, body))
         return answer
 
+    _install_uploads(app, server, run)
+
     @app.get("/api/film/{case_code}/{film}")
     async def film(case_code: str, film: str, request: Request) -> Response:
         path: Path = await run(lambda: server.film(request, case_code, film))
@@ -507,3 +563,45 @@ def make_app(
         )
 
     return app
+
+
+def _install_uploads(
+    app: FastAPI, server: Server, run: Callable[[Callable[[], Any]], Awaitable[Any]]
+) -> None:
+    """The upload endpoints of an import (:mod:`scorer.server.uploads`)."""
+
+    @app.post("/api/upload")
+    async def open_upload(request: Request) -> dict[str, Any]:
+        return {"batch": await run(lambda: server.open_batch(request))}
+
+    @app.put("/api/upload/{batch}/{name:path}")
+    async def upload_file(batch: str, name: str, request: Request) -> dict[str, Any]:
+        _, _, folder = await run(lambda: server.batch(request, batch))
+        try:
+            path = uploads.target(folder, name)
+            fd = await run_in_threadpool(uploads.open_target, path)
+        except uploads.UploadError as exc:
+            raise ApiError(400, "BadRequest", str(exc)) from None
+        size = 0
+        digest = hashlib.sha256()
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > uploads.MAX_FILE:
+                    raise ApiError(
+                        413, "TooLarge", f"a file may be {uploads.MAX_FILE >> 20} MiB at most"
+                    )
+                digest.update(chunk)
+                await run_in_threadpool(os.write, fd, chunk)
+        except BaseException:
+            os.close(fd)
+            path.unlink(missing_ok=True)
+            raise
+        os.close(fd)
+        return {"size": size, "sha256": digest.hexdigest()}
+
+    @app.post("/api/upload/{batch}/import")
+    async def import_upload(batch: str, request: Request) -> dict[str, Any]:
+        body = await _json_body(request)
+        answer: dict[str, Any] = await run(lambda: server.import_batch(request, batch, body))
+        return answer

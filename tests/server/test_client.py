@@ -20,7 +20,14 @@ from scorer.client.remote import RemoteWorkspace, ServerUnavailable
 from scorer.client.trust import TrustError, der_fingerprint, pinned_path
 from scorer.core.methods import Area
 from scorer.core.reads import AreaScore
-from scorer.workspace import AuthError, Conflict, NotFound, Workspace
+from scorer.workspace import (
+    AuthError,
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    ScorerError,
+    Workspace,
+)
 from tests.server.test_over_the_wire import pinned, start, stop
 
 pytestmark = [pytest.mark.posix, pytest.mark.slow]
@@ -315,3 +322,62 @@ def test_the_command_line_runs_through_the_server(served: Served, tmp_path: Path
         timeout=60,
     )
     assert both.returncode == 1 and "not both" in both.stderr
+
+
+def test_an_import_uploads_the_files_and_reports_them_by_their_paths_here(
+    served: Served, workstation: RemoteWorkspace, tmp_path: Path
+) -> None:
+    """A coordinator's import through the server: a folder (two demo films already in the
+    trial, a CT that is no radiograph, a text file, a zip holding one more film) and a
+    missing path; every file's outcome is reported by its path on this workstation, and the
+    batch is gone from the server afterwards."""
+    import shutil
+    import zipfile
+
+    from pydicom.data import get_testdata_file
+
+    ws = workstation
+    folder = tmp_path / "incoming"
+    (folder / "sub").mkdir(parents=True)
+    samples = Path(__file__).resolve().parents[2] / "sample_images" / "DEMO-101"
+    shutil.copy(samples / "W0-hands.dcm", folder / "a.dcm")
+    shutil.copy(samples / "W24-feet.dcm", folder / "sub" / "b.dcm")
+    shutil.copy(str(get_testdata_file("CT_small.dcm", download=False)), folder / "ct.dcm")
+    (folder / "notes.txt").write_text("not an image")
+    with zipfile.ZipFile(folder / "more.zip", "w") as z:
+        z.write(samples / "W52-hands.dcm", "inner/c.dcm")
+    missing = tmp_path / "nowhere"
+    coord = ws.accounts.login("coord", served.passwords["coord"])
+    seen: list[tuple[int, int, str]] = []
+    report = ws.images.import_images(
+        coord, "DEMO-RA", [folder, missing], None, lambda *a: seen.append(a), workers=1
+    )
+    by_file = {f.file: f for f in report.files}
+    assert by_file[str(folder / "a.dcm")].status == "duplicate"
+    assert by_file[str(folder / "sub" / "b.dcm")].status == "duplicate"
+    assert by_file[f"{folder / 'more.zip'}!inner/c.dcm"].status == "duplicate"
+    assert by_file[str(folder / "ct.dcm")].status == "refused"
+    assert by_file[str(folder / "notes.txt")].status == "refused"
+    assert by_file[str(missing)].status == "refused"
+    assert "no such file" in by_file[str(missing)].reason
+    assert seen and seen[-1][0] == seen[-1][1]
+    uploads = Path(served.env["SCORER_DATA_DIR"]) / "uploads"
+    assert uploads.is_dir() and not [p for p in uploads.iterdir() if p.is_dir()]
+
+    # A reader may not upload; a batch is its session's alone; names stay inside it.
+    reader = ws.accounts.login("reader3", served.passwords["reader3"])
+    with pytest.raises(PermissionDenied):
+        ws.connection.request("POST", "/api/upload", token=ws.token(reader), body={})
+    batch = ws.connection.request("POST", "/api/upload", token=ws.token(coord), body={})
+    name = batch.json()["batch"]
+    other = ws.accounts.login("coord", served.passwords["coord"])
+    with pytest.raises(NotFound):
+        ws.connection.request("PUT", f"/api/upload/{name}/0/x.dcm", token=ws.token(other))
+    for bad in ("0/../../x.dcm", "x.dcm", "0/a\\b.dcm", "0/%2e%2e/y.dcm", "0/sub/%2E%2E/z"):
+        with pytest.raises(ScorerError):
+            ws.connection.request("PUT", f"/api/upload/{name}/{bad}", token=ws.token(coord))
+    inside = uploads / name
+    assert [p.name for p in inside.rglob("*")] == [".owner"]
+    assert [p.name for p in uploads.iterdir()] == [name]
+    for s in (coord, reader, other):
+        ws.accounts.logout(s)
