@@ -30,6 +30,7 @@ def demo(
     samples_dir: Annotated[str | None, Opt(metavar="DIR")] = None,
     seed: int | None = None,
     maintenance: bool = False,
+    server: bool = False,
 ) -> int:
     """set up (or reuse) the demo trial and open the workstation
 
@@ -42,6 +43,8 @@ def demo(
         seed: seed of the sample radiographs
         maintenance: allow a PostgreSQL --db (SQLite is the demo's; a reading centre's
             workstations go through its server)
+        server: run the demo as a reading centre does: its database behind a scorer server
+            on this machine (127.0.0.1), the workstation connected to that server only
     """
     import os
 
@@ -84,6 +87,14 @@ What to try next (the database is {result.db}):
     {scorer} audit verify{db}
 """)
 
+    if server:
+        from scorer.cli.demo_server import serve_demo
+
+        folder = result.accounts_file.parent
+        if not no_gui and (problem := _window_problem()) is not None:
+            err(problem)
+            return EXIT_ERROR
+        return serve_demo(result.db, folder, gui=not no_gui, scorer=scorer)
     if not no_gui:
         problem = _window_problem()
         if problem is not None:
@@ -184,6 +195,13 @@ def _open_workstation(
             raise
         err(str(exc))
         return EXIT_ERROR
+
+
+def open_over_server(url: str, cafile: str) -> int:
+    """The workstation on the server at ``url`` (its certificate in ``cafile``)."""
+    station = Station(server=url, cacert=cafile)
+    print("Opening the workstation on the server: log in as reader3, or as coord.")
+    return _open_workstation(None, username="reader3", trial="DEMO-RA", station=station)
 
 
 @command("gui")
