@@ -55,7 +55,8 @@ def demo(
         print(f"Rendering the sample radiographs (seed {seed or SAMPLE_SEED}) into {out}")
         generate_samples(out, seed=seed or SAMPLE_SEED)
         return EXIT_OK
-    if db or os.environ.get("SCORER_DB"):  # else the demo's own SQLite file
+    # The demo's own SQLite file by default; with --server this machine is the server's host.
+    if not server and (db or os.environ.get("SCORER_DB")):
         try:
             refuse_server_database(db, maintenance)
         except CliError as exc:
