@@ -74,6 +74,15 @@ def own_case(s: UserSession, db: Any, case_code: str) -> tuple[Any, Any, Any]:
     return c, w, repo.trial_by_id(db, camp.trial_id)
 
 
+def own_case_of_visit(
+    s: UserSession, db: Any, t: Any, patient: Any, visit: str, read_type: str
+) -> Any | None:
+    """The first case of the calling user's own worklists in trial ``t`` that shows
+    ``patient`` at ``visit`` (a label) for reads of ``read_type``; None if there is none."""
+    cases = repo.cases_of_reader_patient(db, t, s.user_id, patient.id, read_type)
+    return next((c for c in cases if visit in json.loads(c.visits)), None)
+
+
 def own_read(s: UserSession, db: Any, code: str, write: bool) -> Any:
     r = repo.read_by_code(db, code)
     if r is None:

@@ -20,6 +20,7 @@ from scorer.services.lookups import (
     find_trial,
     must_calibrate,
     own_case,
+    own_case_of_visit,
     own_read,
     refuse_if_locked,
 )
@@ -66,7 +67,10 @@ class ReadingService(Service):
         method: str = "svh",
         read_type: str = "primary",
     ) -> str:
-        """Open a new read of a patient at a visit for the calling reader; returns its code."""
+        """Open a new read of a patient at a visit for the calling reader; returns its code.
+        Only of a visit of one of the caller's own worklist cases of that read type: any other
+        is "no such case", as for a patient or visit that does not exist. (An adjudicator's
+        adjudication read is not limited to the patients given to them yet.)"""
         if read_type not in READ_TYPES or read_type == "imported":
             raise InvalidInput(f"a reader cannot start a {read_type!r} read")
         if read_type == "adjudication" and op.user.role != "adjudicator":
@@ -78,8 +82,15 @@ class ReadingService(Service):
             raise InvalidInput(f"trial {trial} is not scored with {method}")
         p = repo.patient_by_code(db, t, patient_code)
         v = repo.visit_by_label(db, t, visit)
-        if p is None or v is None:
+        # Whether the patient code or the visit exists is not told to someone without a case
+        # of them: the very same answer.
+        c = None
+        if p is not None and v is not None:
+            c = own_case_of_visit(op.user, db, t, p, visit, read_type)
+        if p is None or v is None or (c is None and read_type != "adjudication"):
             raise NotFound("no such case in this trial")
+        if c is not None:
+            must_calibrate(db, t, op.user, c)
         existing = repo.find_read(db, t, p, v, op.user.user_id, method, read_type)
         if existing is not None and existing.status != "void":
             return str(existing.code)

@@ -652,6 +652,26 @@ def case_by_code(db: Session, code: str) -> Case | None:
     return db.scalar(select(Case).where(Case.code == code))
 
 
+def cases_of_reader_patient(
+    db: Session, t: Trial, reader_id: int, patient_id: int, read_type: str
+) -> list[Case]:
+    """A reader's cases of one patient in a trial (any campaign) for reads of ``read_type``."""
+    return list(
+        db.scalars(
+            select(Case)
+            .join(Worklist, Case.worklist_id == Worklist.id)
+            .join(Campaign, Worklist.campaign_id == Campaign.id)
+            .where(
+                Campaign.trial_id == t.id,
+                Worklist.reader_id == reader_id,
+                Case.patient_id == patient_id,
+                Case.read_type == read_type,
+            )
+            .order_by(Case.id)
+        )
+    )
+
+
 def all_case_codes(db: Session) -> frozenset[str]:
     return frozenset(db.scalars(select(Case.code)))
 

@@ -156,7 +156,7 @@ class PopulatedCopy:
         return self.template.reads[username][label]
 
     def cases(self, username: str) -> list[str]:
-        """The user's worklist case codes (reader1 only: reader2 is assigned, without one)."""
+        """The user's worklist case codes (reader1's and reader2's: all three patients)."""
         return self.template.cases.get(username, [])
 
     def password(self, username: str) -> str:
@@ -239,6 +239,10 @@ def _build_populated(folder: Path, db: str) -> PopulatedTemplate:
             real: ws.trials.add_patient(coord, POPULATED_TRIAL, real) for real in POPULATED_REAL_IDS
         }
         p0, p1 = (patients[r] for r in POPULATED_REAL_IDS[:2])
+        # A reader starts reads only of their worklist's cases: both readers get a worklist.
+        ws.worklists.assign_reader(coord, POPULATED_TRIAL, "reader1")
+        ws.worklists.assign_reader(coord, POPULATED_TRIAL, "reader2")
+        ws.worklists.generate_worklists(coord, POPULATED_TRIAL)
 
         reads: dict[str, dict[str, str]] = {}
 
@@ -285,12 +289,11 @@ def _build_populated(folder: Path, db: str) -> PopulatedTemplate:
                 "signed": (p0, "W24", "adjudication", "signed"),
             },
         )
-        # Both readers are assigned to the trial; only reader1 has a worklist yet.
-        ws.worklists.assign_reader(coord, POPULATED_TRIAL, "reader1")
-        ws.worklists.assign_reader(coord, POPULATED_TRIAL, "reader2")
-        ws.worklists.generate_worklists(coord, POPULATED_TRIAL, readers=["reader1"])
-        cases = {"reader1": [row.code for row in ws.worklists.worklist(coord, POPULATED_TRIAL)]}
-        assert cases["reader1"]
+        cases = {
+            u: [row.code for row in ws.worklists.worklist(coord, POPULATED_TRIAL, reader=u)]
+            for u in ("reader1", "reader2")
+        }
+        assert all(cases.values())
         # Fresh sessions (no signature given yet) for the tests.
         sessions = {"admin": admin, "coord1": coord}
         for u in POPULATED_USERS:
@@ -320,9 +323,9 @@ def _key_config(folder: Path, stem: str) -> Path:
 def populated_template(tmp_path_factory: pytest.TempPathFactory) -> PopulatedTemplate:
     """One SQLite database for the whole run: six users (one per role, plus a second reader),
     all past their first password change; trial T1 with visits W0 and W24 and three patients
-    (the third without reads); reads of reader1, reader2 and adjud1 labelled partial / complete
-    / complete2 / signed; reader1 and reader2 assigned to T1, a worklist generated for reader1
-    only."""
+    (the third without reads); reader1 and reader2 assigned to T1 with a worklist each; reads
+    of reader1, reader2 (of their cases' visits, started outside the cases) and adjud1
+    labelled partial / complete / complete2 / signed."""
     folder = tmp_path_factory.mktemp("populated")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SCORER_DATA_DIR", str(folder / "data"))

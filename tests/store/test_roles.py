@@ -322,8 +322,10 @@ def _add_campaign(c: Any, s: UserSession) -> None:
 
 
 def _generate_worklists(c: Any, s: UserSession) -> None:
-    made = c.ws.worklists.generate_worklists(s, "T1")
-    assert set(made) == {"reader2"}  # reader1 has one already
+    assert c.ws.worklists.generate_worklists(s, "T1") == {}  # both readers have one already
+    c.ws.worklists.add_campaign(s, "T1", "extension", [("W52", 52.0)])
+    made = c.ws.worklists.generate_worklists(s, "T1")  # the new campaign's
+    assert set(made) == {"reader1", "reader2"}
 
 
 def _worklist(c: Any, s: UserSession) -> None:
@@ -331,8 +333,10 @@ def _worklist(c: Any, s: UserSession) -> None:
     if s.role == "adjudicator":
         assert rows == []  # their own worklist only, and they have none yet
         return
-    assert {r.code for r in rows} == set(c.cases("reader1"))
-    if s.role == "reader":
+    if s.role != "reader":
+        assert {r.code for r in rows} == set(c.cases("reader1")) | set(c.cases("reader2"))
+    else:
+        assert {r.code for r in rows} == set(c.cases("reader1"))  # their own worklist only
         assert all(set(r.to_dict()) == {"code", "progress", "status"} for r in rows)
         assert all(r.reader is None and r.patient is None for r in rows)
 
@@ -394,7 +398,9 @@ def _answer_flag(c: Any, s: UserSession) -> None:
 
 
 def _start_read(c: Any, s: UserSession) -> None:
-    code = c.ws.reading.start_read(s, "T1", c.patient(2), "W0")
+    # An adjudicator has no primary case: their reads here are adjudication reads.
+    read_type = "adjudication" if s.role == "adjudicator" else "primary"
+    code = c.ws.reading.start_read(s, "T1", c.patient(2), "W0", read_type=read_type)
     assert c.ws.reading.get_read(s, code).reader == s.username
 
 
@@ -610,8 +616,8 @@ def _export_reads(c: Any, s: UserSession) -> None:
 
 def _progress(c: Any, s: UserSession) -> None:
     p = c.ws.coordination.progress(s, "T1")
-    assert [r.reader for r in p.readers] == ["reader1"]
-    assert {row.case for row in p.cases} == set(c.cases("reader1"))
+    assert [r.reader for r in p.readers] == ["reader1", "reader2"]
+    assert {row.case for row in p.cases} == set(c.cases("reader1")) | set(c.cases("reader2"))
     assert ("patients" in p.to_dict()) == (s.role == "coordinator")  # a monitor: case codes only
 
 
@@ -1018,7 +1024,7 @@ def test_a_reader_sees_and_opens_only_their_own_worklist(populated_copy: Any) ->
     assert {row.code for row in c.ws.worklists.worklist(r1, "T1")} == set(c.cases("reader1"))
     with pytest.raises(PermissionDenied):
         c.ws.worklists.worklist(r1, "T1", reader="reader2")
-    assert c.ws.worklists.worklist(r2, "T1") == []  # assigned, no worklist generated yet
+    assert {row.code for row in c.ws.worklists.worklist(r2, "T1")} == set(c.cases("reader2"))
     with pytest.raises(PermissionDenied):
         c.ws.worklists.worklist(r2, "T1", reader="reader1")
     before = c.dump()
@@ -1114,6 +1120,54 @@ def test_nobody_starts_an_imported_read(populated_copy: Any, role: str) -> None:
     s = c.session_of_role(role)
     with pytest.raises(InvalidInput):
         c.ws.reading.start_read(s, "T1", c.patient(1), "W0", read_type="imported")
+
+
+def test_a_reader_starts_reads_only_of_their_own_cases_visits(populated_copy: Any) -> None:
+    """start_read is open to any reader's workstation (and to curl over the server): outside
+    the caller's own cases it is refused exactly as a made-up patient or visit is, and it
+    writes nothing. A patient the coordinator registered after the worklists, a visit of a
+    campaign not generated yet, a read type the reader has no case of, another reader's
+    patient: all "no such case in this trial"."""
+    c = populated_copy
+    coord, r1, adj = c.session("coord1"), c.session("reader1"), c.session("adjud1")
+    # A patient registered later, only in reader2's worklist of a new campaign (W52).
+    later = c.ws.trials.add_patient(coord, "T1", "HOSP-0004")
+    c.ws.worklists.add_campaign(coord, "T1", "extension", [("W52", 52.0)])
+    c.ws.worklists.assign_reader(coord, "T1", "reader2", [later])
+    c.ws.worklists.generate_worklists(coord, "T1", readers=["reader2"])
+    refused = [
+        (r1, "NOSUCHPAT", "W0", "primary"),  # made up
+        (r1, c.patient(0), "W99", "primary"),  # made up
+        (r1, later, "W52", "primary"),  # reader2's case
+        (r1, later, "W0", "primary"),
+        (r1, c.patient(0), "W52", "primary"),  # no worklist of reader1's reads W52
+        (r1, c.patient(0), "W0", "reread"),
+        (r1, c.patient(0), "W0", "calibration"),
+        (adj, c.patient(0), "W0", "primary"),  # adjud1 has no primary case
+        (adj, "NOSUCHPAT", "W0", "adjudication"),  # made up
+    ]
+    before = c.dump()
+    answers = set()
+    for s, patient, visit, read_type in refused:
+        with pytest.raises(NotFound) as err:
+            c.ws.reading.start_read(s, "T1", patient, visit, read_type=read_type)
+        answers.add((type(err.value), str(err.value)))
+    assert answers == {(NotFound, "no such case in this trial")}
+    assert c.dump() == before
+
+    # Inside the worklist it works, and the read is the caller's to score and sign.
+    code = c.ws.reading.start_read(r1, "T1", c.patient(2), "W24")
+    c.fill_read(r1, code)
+    c.ws.reading.sign_read(r1, code, c.password("reader1"), username="reader1")
+    assert c.ws.reading.get_read(r1, code).status == "signed"
+    # reader2's own cases: the same patient and visit (in their own worklist too), and the
+    # patient reader1 was refused.
+    r2 = c.session("reader2")
+    other = c.ws.reading.start_read(r2, "T1", c.patient(2), "W24")
+    assert other != code and c.ws.reading.get_read(r2, other).reader == "reader2"
+    assert c.ws.reading.get_read(r2, c.ws.reading.start_read(r2, "T1", later, "W52")).reader == (
+        "reader2"
+    )
 
 
 # ------------------------------------------------------------------ user management
