@@ -14,6 +14,7 @@ reached raises :class:`ServerUnavailable`, which the score writer waits out.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import os
@@ -29,6 +30,7 @@ import httpx
 from scorer.client.trust import TrustError, base_url, trust_for
 from scorer.core.case_films import CaseFilm
 from scorer.server.calls import Call, operations
+from scorer.server.documents import decode_document
 from scorer.server.wire import WireError, decode, encode
 from scorer.services.errors import (
     AuthError,
@@ -298,6 +300,34 @@ class RemoteOversight(RemoteService):
     """``ws.oversight`` (verification runs on the server, for the caller's role)."""
 
 
+def _arguments(call: Call, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The call's arguments by name, positional ones in the method's order; an argument
+    left at None, or a callback (progress), that the wire does not take is the server's."""
+    if len(args) > len(call.order):
+        raise TypeError(f"{call.name} takes {len(call.order)} arguments, {len(args)} given")
+    body = dict(zip(call.order, args, strict=False))
+    for name, value in kwargs.items():
+        if name in body:
+            raise TypeError(f"{call.name} got {name!r} twice")
+        body[name] = value
+    taken = set(call.signature.parameters) | ({"out"} if call.carried == "file" else set())
+    for name in list(body):
+        if name not in taken:
+            if body[name] is None or callable(body[name]):
+                del body[name]  # the server keeps its default (no progress over the wire)
+                continue
+            raise TypeError(f"{call.name} does not take {name!r} over the server")
+    return body
+
+
+def _write_out(path: Path, data: bytes) -> None:
+    """A file the server made, written here owner-only, whole or not at all."""
+    from scorer.core.private_files import replacing
+
+    with replacing(path) as temporary:
+        temporary.write_bytes(data)
+
+
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)[:80] or "_"
 
@@ -375,22 +405,14 @@ class RemoteWorkspace:
         """Run ``call`` on the server for ``session``; its answer decoded, the session updated."""
         if not call.reachable:
             raise InvalidInput(
-                f"{call.name} is not offered over the server yet: "
+                f"{call.name} runs on the server's host only, not over the server: "
                 f"{'; '.join(call.signature.problems) or 'it has its own endpoint'}"
             )
-        params = list(call.signature.parameters.values())
-        if len(args) > len(params):
-            raise TypeError(f"{call.name} takes {len(params)} arguments, {len(args)} given")
-        body: dict[str, Any] = {}
-        for p, value in zip(params, args, strict=False):
-            body[p.name] = value
-        for name, value in kwargs.items():
-            if name not in call.signature.parameters:
-                if value is None:
-                    continue  # a server-side default (progress callbacks and the like)
-                raise TypeError(f"{call.name} does not take {name!r} over the server")
-            body[name] = value
+        body = _arguments(call, args, kwargs)
+        out = body.pop("out", None) if call.carried == "file" else None
         wire = {name: encode(call.signature.parameters[name].hint, v) for name, v in body.items()}
+        if out is not None:
+            wire["suffix"] = Path(out).suffix or ".bin"
         try:
             answer = self.connection.request(
                 "POST", f"/api/call/{call.name}", token=self.token(session), body=wire
@@ -400,8 +422,14 @@ class RemoteWorkspace:
             raise
         self._update(session, answer.get("session"))
         try:
+            if call.carried == "document":
+                return decode_document(answer.get("result"))
+            if out is not None:
+                _write_out(Path(out), base64.b64decode(answer.get("file") or "", validate=True))
+                if answer.get("result") is None:
+                    return Path(out)
             return decode(call.signature.returns, answer.get("result"), f"{call.name} result")
-        except WireError as exc:
+        except (WireError, ValueError, KeyError, TypeError) as exc:
             raise ScorerError(
                 f"the server's answer to {call.name} is not understood: {exc}"
             ) from None

@@ -27,6 +27,7 @@ the database (``server_login_attempts``), so the limit holds across instances.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -45,7 +46,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from scorer import __version__
-from scorer.server import uploads
+from scorer.server import documents, uploads
 from scorer.server.calls import Call, operations
 from scorer.server.wire import WireError, decode, decode_arguments, encode
 from scorer.services.errors import (
@@ -274,12 +275,24 @@ class Server:
         if not call.reachable:
             why = "; ".join(call.signature.problems) or f"use {_endpoint(name)}"
             raise ApiError(501, "NotOffered", f"{name} is not offered over the server yet: {why}")
+        suffix = ""
+        if call.carried == "file" and isinstance(body, dict):
+            suffix = str(body.pop("suffix", ""))
+            if not (1 < len(suffix) <= 8 and suffix[0] == "." and suffix[1:].isalnum()):
+                raise ApiError(400, "BadRequest", f"{name}: send the out file's suffix (.png)")
         try:
             kwargs = decode_arguments(call.signature, body)
         except WireError as exc:
             raise ApiError(400, "BadRequest", f"{name}: {exc}") from None
+        answer: dict[str, Any] = {}
         try:
-            result = call.bound(self.ws)(s, **kwargs)
+            if suffix:
+                result, data = documents.run_to_bytes(
+                    lambda out: call.bound(self.ws)(s, out=out, **kwargs), suffix
+                )
+                answer["file"] = base64.b64encode(data).decode("ascii")
+            else:
+                result = call.bound(self.ws)(s, **kwargs)
         except ScorerError as exc:
             # The error says how the call left the session (locked, ended, or as it was).
             raise error_of(exc, session_json(s)) from None
@@ -288,7 +301,13 @@ class Server:
         if name == "images.case_images":
             # The films come from /api/film; where the server keeps them is its own business.
             result = {k: [replace(f, path="") for f in v] for k, v in result.items()}
-        return {"result": encode(call.signature.returns, result), "session": session_json(s)}
+        if call.carried == "document":
+            answer["result"] = documents.encode_document(result)
+        elif isinstance(result, Path):
+            answer["result"] = None  # the file itself came back
+        else:
+            answer["result"] = encode(call.signature.returns, result)
+        return answer | {"session": session_json(s)}
 
     def film(self, request: Request, case_code: str, film: str) -> Path:
         """The file of one film of one of the caller's cases, authorised as ``case_images``

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from scorer.server.documents import DOCUMENT_OPERATIONS, FILE_OPERATIONS
 from scorer.server.wire import Signature, signature
 from scorer.services.operation import RIGHTS, Rights
 from scorer.services.rights import all_rights
@@ -23,6 +24,8 @@ from scorer.workspace import Workspace
 
 #: Own-session operations the server runs through its own endpoints, not /api/call.
 ENDPOINTS = {"accounts.login": "POST /api/login", "accounts.logout": "POST /api/logout"}
+#: Operations whose result or output file crosses the wire in another form.
+CARRIED = DOCUMENT_OPERATIONS | FILE_OPERATIONS
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,8 @@ class Call:
     service: str
     method: str
     signature: Signature
+    #: Every parameter's name in the method's order (the caller's positional arguments).
+    order: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -40,8 +45,18 @@ class Call:
 
     @property
     def reachable(self) -> bool:
-        """Whether it can be called over the wire (its types can cross it)."""
-        return not self.signature.problems and self.name not in ENDPOINTS
+        """Whether it can be called over the wire (its types can cross it, or it is one of
+        :mod:`scorer.server.documents`' operations, carried in another form)."""
+        if self.name in ENDPOINTS:
+            return False
+        return not self.signature.problems or self.name in CARRIED
+
+    @property
+    def carried(self) -> str:
+        """ "document", "file" (see :mod:`scorer.server.documents`), or "" for plain ones."""
+        if self.name in DOCUMENT_OPERATIONS:
+            return "document"
+        return "file" if self.name in FILE_OPERATIONS else ""
 
     def bound(self, ws: Workspace) -> Callable[..., Any]:
         return getattr(getattr(ws, self.service), self.method)  # type: ignore[no-any-return]
@@ -69,7 +84,13 @@ def operations() -> dict[str, Call]:
         fn = _method(service, method)
         # self and the session (a checked operation's Op); log-in has no session.
         skip = 1 if rights.name == "accounts.login" else 2
-        out[rights.name] = Call(rights, service, method, signature(fn, skip))
+        params = list(inspect.signature(inspect.unwrap(fn)).parameters.values())[skip:]
+        order = tuple(
+            p.name
+            for p in params
+            if p.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
+        )
+        out[rights.name] = Call(rights, service, method, signature(fn, skip), order)
     missing = set(RIGHTS) - set(out)
     if missing:
         raise LookupError(f"operations without a service method: {sorted(missing)}")

@@ -23,6 +23,7 @@ from scorer.core.reads import AreaScore
 from scorer.workspace import (
     AuthError,
     Conflict,
+    InvalidInput,
     NotFound,
     PermissionDenied,
     ScorerError,
@@ -381,3 +382,37 @@ def test_an_import_uploads_the_files_and_reports_them_by_their_paths_here(
     assert [p.name for p in uploads.iterdir()] == [name]
     for s in (coord, reader, other):
         ws.accounts.logout(s)
+
+
+def test_reports_and_files_come_back_whole(
+    served: Served, workstation: RemoteWorkspace, tmp_path: Path
+) -> None:
+    """The agreement report (a document whose figures are drawn on the server) is written here
+    in every format; an image's PNG made on the server lands at the path given here."""
+    import json
+
+    from PIL import Image
+
+    from scorer.reports.document import write
+
+    ws = workstation
+    coord = ws.accounts.login("coord", served.passwords["coord"])
+    doc = ws.exchange.agreement_report(coord, "DEMO-RA")
+    assert doc.figures() and doc.tables()
+    for suffix in ("html", "pdf", "json", "xlsx"):
+        out = write(doc, tmp_path / f"agreement.{suffix}")
+        assert out.stat().st_size > 1000 and stat.S_IMODE(out.stat().st_mode) == 0o600
+    body = json.loads((tmp_path / "agreement.json").read_text())
+    assert body["title"] == doc.title and set(body["tables"]) == {t.name for t in doc.tables()}
+    assert (tmp_path / "agreement.pdf").read_bytes().startswith(b"%PDF")
+    image = ws.images.list_images(coord, "DEMO-RA")[0].code
+    png = ws.images.export_image_png(coord, image, tmp_path / "film.png", None, 512)
+    assert png == tmp_path / "film.png"
+    with Image.open(png) as shown:
+        assert max(shown.size) <= 512 and shown.format == "PNG"
+    ws.accounts.logout(coord)
+    # The server's own host keeps its backups: not offered over the wire.
+    admin = ws.accounts.login("admin", served.passwords["admin"])
+    with pytest.raises(InvalidInput, match="server's host"):
+        ws.database.backup(admin, tmp_path / "backup.zip")
+    ws.accounts.logout(admin)
