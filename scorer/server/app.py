@@ -246,6 +246,10 @@ class Server:
     def login(self, username: str, password: str, address: str) -> dict[str, Any]:
         self.limit_login(username, address)
         s = self.ws.accounts.login(username, password)
+        # Sessions idle past the expiry are forgotten here too, not only when their token
+        # comes back (a workstation that went away never sends it again).
+        expiry = timedelta(hours=self.settings.session_expiry_hours)
+        stored.drop_idle(self.ws.store, format_time(self.now() - expiry))
         token = secrets.token_urlsafe(32)
         stored.put(self.ws.store, token_hash(token), _to_stored(s))
         return {"token": token, "session": session_json(s)}

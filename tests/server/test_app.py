@@ -201,3 +201,22 @@ def test_concurrent_log_ins_cannot_slip_past_the_account_limit(
         t.join(60)
     assert len(statuses) == 12
     assert sum(s != 429 for s in statuses) <= 3, statuses
+
+
+def test_sessions_idle_past_the_expiry_are_forgotten_at_the_next_log_in(
+    served: tuple[TestClient, Clock],
+) -> None:
+    """A workstation that went away never sends its token again: its session row goes at
+    the next log-in once idle past the expiry, and a recent one stays."""
+    from scorer.server.app import token_hash
+    from scorer.store import server_sessions
+
+    client, clock = served
+    old = _login(client)
+    clock.now += timedelta(hours=6)
+    recent = _login(client)
+    clock.now += timedelta(hours=7)
+    _login(client)
+    store = client.app.state.server.ws.store  # type: ignore[attr-defined]
+    assert server_sessions.get(store, token_hash(old)) is None
+    assert server_sessions.get(store, token_hash(recent)) is not None
