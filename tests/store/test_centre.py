@@ -1,4 +1,5 @@
-"""A reading centre's set-up, as the README describes it, with real accounts and files: the
+"""The file rules of a store shared by several OS accounts (a reading centre's set-up before
+its server, and still what the server's host relies on), with real accounts and files: the
 audit key and receipts shared with the workstations' group (and nobody else), the receipts
 file append-only on the file server, and the shared image store reached by each workstation at
 its own mount point, its originals out of the workstation accounts' reach, its caches local.
