@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,9 +96,11 @@ def local_server(db: str, log: Path) -> Iterator[LocalServer]:
             proc.wait(timeout=5)
 
 
-def serve_demo(db: str, folder: Path, gui: bool, scorer: str) -> int:
-    """Run the demo over a local server: the workstation (``gui``) until its windows close,
-    or the server alone until Ctrl-C."""
+def serve_demo(
+    db: str, folder: Path, scorer: str, open_window: Callable[[str, str], int] | None
+) -> int:
+    """Run the demo over a local server: the workstation (``open_window(url, cert)``) until
+    its windows close, or (None) the server alone until Ctrl-C."""
     try:
         with local_server(db, folder / "demo-server.log") as server:
             print(f"""
@@ -110,14 +112,12 @@ The demo's server runs at {server.url} (its log: {server.log}).
     {scorer} worklist show --trial DEMO-RA --user reader3 \\
         --server {server.url} --cacert {server.cert}
 """)
-            if not gui:
+            if open_window is None:
                 print("The server runs until Ctrl-C.", flush=True)
                 with contextlib.suppress(KeyboardInterrupt):
                     server.proc.wait()
                 return EXIT_OK
-            from scorer.cli.workstation import open_over_server
-
-            return open_over_server(server.url, str(server.cert))
+            return open_window(server.url, str(server.cert))
     except RuntimeError as exc:
         err(str(exc))
         return EXIT_ERROR

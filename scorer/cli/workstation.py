@@ -95,7 +95,7 @@ What to try next (the database is {result.db}):
         if not no_gui and (problem := _window_problem()) is not None:
             err(problem)
             return EXIT_ERROR
-        return serve_demo(result.db, folder, gui=not no_gui, scorer=scorer)
+        return serve_demo(result.db, folder, scorer, None if no_gui else open_over_server)
     if not no_gui:
         problem = _window_problem()
         if problem is not None:

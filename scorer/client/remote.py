@@ -453,6 +453,28 @@ class RemoteWorkspace:
         if session.closed:
             self.forget(session)
 
+    # ------------------------------------------------------------- the server's receivers
+
+    def receiver(self, session: UserSession, trial: str, action: str, **options: Any) -> Any:
+        """Start (``options``: aet, port, host, allow) or stop the server's DICOM receiver for
+        ``trial``, or ("status", ``since``) ask what arrived after the first ``since``."""
+        token = self.token(session)
+        path = f"/api/receiver/{quote(trial, safe='')}"
+        try:
+            if action == "status":
+                answer = self.connection.request(
+                    "GET", f"{path}?since={int(options.get('since', 0))}", token=token
+                ).json()
+            else:
+                answer = self.connection.request(
+                    "POST", f"{path}/{action}", token=token, body=options
+                ).json()
+        except ScorerError as exc:
+            self._after_error(session, exc)
+            raise
+        self._update(session, answer.get("session"))
+        return answer["result"]
+
     def verify(self) -> Any:
         raise InvalidInput(
             "verification runs on the server: a monitor asks for it (oversight.verify), or "

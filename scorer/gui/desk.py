@@ -25,6 +25,7 @@ import sys
 import time
 from argparse import ArgumentParser, Namespace
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -941,6 +942,20 @@ class AdjudicationPage(_Page):
         self.open_dialog(dialog, "Queue assigned.")
 
 
+@dataclass(frozen=True)
+class _ArrivalRow:
+    """An arrival as the server reports it (the fields the page shows)."""
+
+    at: str
+    calling_aet: str
+    peer: str
+    status: str
+    sop_instance_uid: str = ""
+    image: str | None = None
+    reason: str = ""
+    flags: tuple[str, ...] = ()
+
+
 class ReceivePage(_Page):
     """Receiving radiographs over DICOM: start and stop the receiver, see what arrived.
 
@@ -957,6 +972,13 @@ class ReceivePage(_Page):
         self.receiver: Any = None
         self.senders: list[str] = []
         self.rows: list[list[Any]] = []
+        # Over a server: its receiver's last state, the arrivals shown, and a poll for more.
+        self.remote_state: dict[str, Any] | None = None
+        self.seen = 0
+        self.asking = False
+        self.poll = QTimer(self)
+        self.poll.setInterval(2000)
+        self.poll.timeout.connect(self._ask_remote)
         form = QFormLayout()
         self.aet = QLineEdit("SCORER", self)
         self.aet.setObjectName("aetEdit")
@@ -1004,12 +1026,20 @@ class ReceivePage(_Page):
     def show_data(self, data: Any) -> None:
         self.senders = list(data.dicom_senders)
         self.trial_senders.setText(", ".join(self.senders) or "none (set dicom_senders)")
+        if self.on_server and self.remote_state is None:
+            self._ask_remote()  # the server's receiver may run already
 
     def _set_running(self, running: bool) -> None:
         self.start_button.setEnabled(not running)
         self.stop_button.setEnabled(running)
         for w in (self.aet, self.port, self.host, self.allow):
             w.setEnabled(not running)
+
+    @property
+    def on_server(self) -> bool:
+        """Whether the desk works through a reading centre's server, whose receiver this
+        page then starts and stops (it runs there, not in this process)."""
+        return bool(getattr(self.desk.ws, "remote", False))
 
     def start(self) -> None:
         from scorer.network.receiver import Receiver
@@ -1018,6 +1048,19 @@ class ReceivePage(_Page):
         self.start_button.setEnabled(False)
         self.status.setText("Starting…")
         desk = self.desk
+        if self.on_server:
+            options = {
+                "aet": self.aet.text().strip() or "SCORER",
+                "port": self.port.value(),
+                "host": self.host.text().strip() or "0.0.0.0",
+                "allow": allow,
+            }
+            self.tasks.run(
+                lambda: desk.ws.receiver(desk.session, desk.trial, "start", **options),
+                done=self._remote_state,
+                failed=self._not_started,
+            )
+            return
 
         def begin() -> Any:
             r = Receiver(
@@ -1049,7 +1092,56 @@ class ReceivePage(_Page):
         self._set_running(False)
         self.status.setText(f"Not receiving: {_message(exc)}")
 
+    # ------------------------------------------------------------- the server's receiver
+
+    def _remote_state(self, state: dict[str, Any]) -> None:
+        """What the server says of its receiver: shown, and its new arrivals added."""
+        if self._gone():
+            return
+        self.remote_state = state
+        for a in state.get("arrivals", []):
+            self._add_arrival(_ArrivalRow(**a))
+        self.seen = int(state.get("count", self.seen))
+        running = bool(state.get("running"))
+        self._set_running(running)
+        if running:
+            self.poll.start()
+        else:
+            self.poll.stop()
+        self._show_counts()
+
+    def _ask_remote(self) -> None:
+        if self._gone() or self.asking:
+            return
+        self.asking = True
+        desk, since = self.desk, self.seen
+
+        def answered(state: Any) -> None:
+            self.asking = False
+            self._remote_state(state)
+
+        def failed(exc: BaseException) -> None:
+            self.asking = False
+            if not self._gone():
+                self.status.setText(f"The server did not say what arrived: {_message(exc)}")
+
+        self.tasks.run(
+            lambda: desk.ws.receiver(desk.session, desk.trial, "status", since=since),
+            done=answered,
+            failed=failed,
+        )
+
     def stop(self) -> None:
+        if self.on_server:
+            self.stop_button.setEnabled(False)
+            self.poll.stop()
+            self.status.setText("Stopping the server's receiver…")
+            self.tasks.run(
+                lambda: self.desk.ws.receiver(self.desk.session, self.desk.trial, "stop"),
+                done=self._remote_state,
+                failed=self._not_started,
+            )
+            return
         receiver, self.receiver = self.receiver, None
         if receiver is None:
             return
@@ -1098,7 +1190,13 @@ class ReceivePage(_Page):
             f"{counts['refused']} refused"
         )
         r = self.receiver
-        if r is not None:
+        remote = self.remote_state if self.on_server else None
+        if remote is not None and remote.get("running"):
+            self.status.setText(
+                f"The server receives as {remote['aet']} on {remote['host']}:{remote['port']} "
+                f"from {', '.join(remote['allowed'])}. {tally}."
+            )
+        elif r is not None:
             self.status.setText(
                 f"Receiving as {r.aet} on {r.host}:{r.port} from {', '.join(r.allowed)}. {tally}."
             )

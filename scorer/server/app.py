@@ -48,6 +48,7 @@ from starlette.concurrency import run_in_threadpool
 from scorer import __version__
 from scorer.server import documents, uploads
 from scorer.server.calls import Call, operations
+from scorer.server.receivers import Receivers
 from scorer.server.wire import WireError, decode, decode_arguments, encode
 from scorer.services.errors import (
     AuthError,
@@ -185,6 +186,10 @@ class Server:
         self.settings = settings
         self.calls: dict[str, Call] = operations()
         self.clock = clock
+        self.receivers = Receivers(ws)
+        # Films are delivered here for every reader at once: keep many cases' (about 1.5 MB
+        # each), so that one reader's delivery does not prune another's case being fetched.
+        ws.images.keep_cases = SERVER_KEEP_CASES
 
     # ------------------------------------------------------------- sessions
 
@@ -206,6 +211,7 @@ class Server:
                 401, "AuthError", "unknown or ended session token (logged out, or ended); log in"
             )
         s = _from_stored(row)
+        request.state.loaded = row
         expiry = timedelta(hours=self.settings.session_expiry_hours)
         if self.now() - s.last_active > expiry:
             stored.drop(self.ws.store, digest)
@@ -218,12 +224,21 @@ class Server:
         request.state.user = s.username
         return digest, s
 
-    def keep(self, digest: str, s: UserSession) -> None:
-        """Write the session's state back after a call, or forget it once it has ended."""
+    def keep(self, digest: str, s: UserSession, request: Request) -> None:
+        """Write the session's state back after a call, or forget it once it has ended. A
+        call that changed nothing but the time of activity, by less than
+        :data:`ACTIVITY_STEP_S`, writes nothing (a write per save would double the writes that
+        queue for the database's one write lock)."""
         if s.closed:
             stored.drop(self.ws.store, digest)
-        else:
-            stored.save(self.ws.store, digest, _to_stored(s))
+            return
+        now = _to_stored(s)
+        before = getattr(request.state, "loaded", None)
+        if before is not None and replace(before, last_active=now.last_active) == now:
+            moved = parse_time(now.last_active) - parse_time(before.last_active)
+            if moved.total_seconds() < ACTIVITY_STEP_S:
+                return
+        stored.save(self.ws.store, digest, now)
 
     # ------------------------------------------------------------- log-in
 
@@ -301,7 +316,7 @@ class Server:
             # The error says how the call left the session (locked, ended, or as it was).
             raise error_of(exc, session_json(s)) from None
         finally:
-            self.keep(digest, s)
+            self.keep(digest, s, request)
         if name == "images.case_images":
             # The films come from /api/film; where the server keeps them is its own business.
             result = {k: [replace(f, path="") for f in v] for k, v in result.items()}
@@ -313,7 +328,7 @@ class Server:
             answer["result"] = encode(call.signature.returns, result)
         return answer | {"session": session_json(s)}
 
-    def film(self, request: Request, case_code: str, film: str) -> Path:
+    def film(self, request: Request, case_code: str, film: str) -> bytes:
         """The file of one film of one of the caller's cases, authorised as ``case_images``
         is (a reader gets only the films of their own worklist's cases), and an
         ``image.served`` event recorded."""
@@ -324,18 +339,25 @@ class Server:
         except ScorerError as exc:
             raise error_of(exc, session_json(s)) from None
         finally:
-            self.keep(digest, s)
+            self.keep(digest, s, request)
         found = next((f for fs in films.values() for f in fs if f.image == film), None)
         if found is None:
             raise ApiError(404, "NotFound", "no such film in this case")
-        path = Path(found.path)
-        if not path.is_file():
-            raise ApiError(
-                409, "Unavailable", "this film cannot be delivered (see the server's log)"
-            )
+        try:
+            data = Path(found.path).read_bytes()
+        except FileNotFoundError:
+            # Pruned by another reader's delivery in between: delivered again, read once more.
+            films = self.ws.images.case_images(s, case_code)
+            again = next((f for fs in films.values() for f in fs if f.image == film), found)
+            try:
+                data = Path(again.path).read_bytes()
+            except OSError:
+                raise ApiError(
+                    409, "Unavailable", "this film cannot be delivered now; try again"
+                ) from None
         with self.ws.store.write(s.username) as tx:
             tx.event("image.served", case_code, {"film": film, "sha256": found.sha256}, s.id)
-        return path
+        return data
 
     # ------------------------------------------------------------- uploads for an import
 
@@ -383,11 +405,34 @@ class Server:
         except ScorerError as exc:
             raise error_of(exc, session_json(s)) from None
         finally:
-            self.keep(digest, s)
+            self.keep(digest, s, request)
             uploads.remove(folder)
         for f in report.files:
             f.file = uploads.shown_name(folder, f.file)
         return {"result": encode(ImportReport, report), "session": session_json(s)}
+
+    # ------------------------------------------------------------- DICOM receivers
+
+    def receiver(self, request: Request, trial: str, action: str, body: Any) -> dict[str, Any]:
+        """Start, stop or ask about the server's DICOM receiver for ``trial``."""
+        digest, s = self.load(request)
+        request.state.operation = f"receiver.{action}"
+        try:
+            if action == "start":
+                if not isinstance(body, dict):
+                    raise ApiError(400, "BadRequest", "send the receiver's options as an object")
+                state = self.receivers.start(s, trial, body)
+            elif action == "stop":
+                state = self.receivers.stop(s, trial)
+            else:
+                state = self.receivers.status(s, trial, int(body))
+        except ScorerError as exc:
+            raise error_of(exc, session_json(s)) from None
+        except (TypeError, ValueError) as exc:
+            raise ApiError(400, "BadRequest", f"receiver: {exc}") from None
+        finally:
+            self.keep(digest, s, request)
+        return {"result": state, "session": session_json(s)}
 
 
 def _endpoint(name: str) -> str:
@@ -406,6 +451,13 @@ def _answer(exc: ApiError) -> JSONResponse:
     body.update({k: v for k, v in exc.extra.items() if k != "retry_after"})
     return JSONResponse(body, status_code=exc.status, headers=headers)
 
+
+#: The time of a session's activity is written back when it moved by this much (or with any
+#: other change): the inactivity lock counts in minutes, so seconds lost cost nothing.
+ACTIVITY_STEP_S = 30.0
+
+#: How many cases' delivered films the server keeps (the most recently asked for).
+SERVER_KEEP_CASES = 400
 
 #: The largest request body taken (a reads CSV travels in one): anything longer is refused
 #: before it is read whole.
@@ -510,6 +562,7 @@ def make_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        await run_in_threadpool(server.receivers.stop_all)
         ws.close()
 
     app = FastAPI(
@@ -572,10 +625,11 @@ def make_app(
 
     _install_uploads(app, server, run)
 
+    _install_receivers(app, server, run)
+
     @app.get("/api/film/{case_code}/{film}")
     async def film(case_code: str, film: str, request: Request) -> Response:
-        path: Path = await run(lambda: server.film(request, case_code, film))
-        data = await run_in_threadpool(path.read_bytes)
+        data: bytes = await run(lambda: server.film(request, case_code, film))
         return Response(
             data,
             media_type="application/dicom",
@@ -627,4 +681,23 @@ def _install_uploads(
     async def import_upload(batch: str, request: Request) -> dict[str, Any]:
         body = await _json_body(request)
         answer: dict[str, Any] = await run(lambda: server.import_batch(request, batch, body))
+        return answer
+
+
+def _install_receivers(
+    app: FastAPI, server: Server, run: Callable[[Callable[[], Any]], Awaitable[Any]]
+) -> None:
+    """The endpoints of the server's DICOM receivers (:mod:`scorer.server.receivers`)."""
+
+    @app.post("/api/receiver/{trial}/{action}")
+    async def receiver(trial: str, action: str, request: Request) -> dict[str, Any]:
+        if action not in ("start", "stop"):
+            raise ApiError(404, "NotFound", "the receiver is started or stopped")
+        body = await _json_body(request, limit=64 * 1024)
+        answer: dict[str, Any] = await run(lambda: server.receiver(request, trial, action, body))
+        return answer
+
+    @app.get("/api/receiver/{trial}")
+    async def receiving(trial: str, request: Request, since: int = 0) -> dict[str, Any]:
+        answer: dict[str, Any] = await run(lambda: server.receiver(request, trial, "status", since))
         return answer

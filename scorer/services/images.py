@@ -374,8 +374,12 @@ class ImagesService(Service):
                     pixel_sha = stored_sha
             out[letter].append(CaseFilm(name, tuple(regions), str(target), pixel_sha))
         remove_other_films(folder, names)
-        prune_cases(self.films_dir, folder)
+        prune_cases(self.films_dir, folder, self.keep_cases)
         return out
+
+    #: How many cases' delivered films are kept (the most recently shown): a workstation's
+    #: few; a server, which delivers for every reader at once, sets many more.
+    keep_cases: int = 16
 
     @property
     def films_dir(self) -> Path:

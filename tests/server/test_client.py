@@ -416,3 +416,50 @@ def test_reports_and_files_come_back_whole(
     with pytest.raises(InvalidInput, match="server's host"):
         ws.database.backup(admin, tmp_path / "backup.zip")
     ws.accounts.logout(admin)
+
+
+def test_the_servers_receiver_is_started_and_stopped_from_a_workstation(
+    served: Served, workstation: RemoteWorkspace
+) -> None:
+    """The desk's Receive page over the server: the coordinator starts the server's DICOM
+    receiver, dcmtk's storescu sends it a film, what arrived is reported, and it stops."""
+    import shutil
+    import subprocess
+    import time
+
+    storescu = shutil.which("storescu")
+    assert storescu, "dcmtk's storescu (Debian package dcmtk) is needed"
+    ws = workstation
+    coord = ws.accounts.login("coord", served.passwords["coord"])
+    reader = ws.accounts.login("reader3", served.passwords["reader3"])
+    with pytest.raises(PermissionDenied):
+        ws.receiver(reader, "DEMO-RA", "start", aet="SCORER", port=0, host="127.0.0.1")
+    state = ws.receiver(
+        coord, "DEMO-RA", "start", aet="SCORER", port=0, host="127.0.0.1", allow=["TESTSCU"]
+    )
+    try:
+        assert state["running"] and state["port"] > 0 and "TESTSCU" in state["allowed"]
+        with pytest.raises(InvalidInput, match="already receives"):
+            ws.receiver(coord, "DEMO-RA", "start", port=0, host="127.0.0.1", allow=["TESTSCU"])
+        film = Path(__file__).resolve().parents[2] / "sample_images" / "DEMO-101" / "W0-feet.dcm"
+        sent = subprocess.run(
+            [storescu, "-xw", "-aet", "TESTSCU", "-aec", "SCORER", "127.0.0.1", str(state["port"]),
+             str(film)],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert sent.returncode == 0, sent.stderr
+        deadline = time.monotonic() + 30
+        arrivals: list[dict[str, object]] = []
+        while not arrivals and time.monotonic() < deadline:
+            arrivals = ws.receiver(coord, "DEMO-RA", "status", since=0)["arrivals"]
+            time.sleep(0.2)
+        assert [a["status"] for a in arrivals] == ["duplicate"]
+        assert arrivals[0]["calling_aet"] == "TESTSCU"
+        later = ws.receiver(coord, "DEMO-RA", "status", since=1)
+        assert later["arrivals"] == [] and later["count"] == 1
+    finally:
+        stopped = ws.receiver(coord, "DEMO-RA", "stop")
+    assert not stopped["running"]
+    assert ws.receiver(coord, "DEMO-RA", "status")["running"] is False
+    for s in (coord, reader):
+        ws.accounts.logout(s)
