@@ -134,3 +134,46 @@ def test_a_monitor_verifies_the_trail_on_the_server(qtbot: QtBot, served: Served
     assert "does not verify" not in window.verification.text().lower()
     window.close()
     remote.close()
+
+
+def test_the_desks_receive_page_runs_the_servers_receiver(qtbot: QtBot, served: Served) -> None:
+    """Over the server the Receive page starts the server's receiver (not one in this
+    process), shows what dcmtk's storescu sent to it, and stops it."""
+    import shutil
+    import subprocess
+
+    from scorer.gui.desk import DeskWindow
+
+    remote = RemoteWorkspace.open(served.url, cafile=str(served.cert))
+    coord = remote.accounts.login("cora", "Willow-Compass-2024")
+    window = DeskWindow(remote, coord, "DEMO-RA")
+    qtbot.addWidget(window)
+    window.show()
+    page = window.receive
+    window.tabs.setCurrentWidget(page)
+    qtbot.waitUntil(lambda: page.loaded_at is not None, timeout=30000)
+    page.host.setText("127.0.0.1")
+    page.port.setValue(0)
+    page.allow.setText("TESTSCU")
+    qtbot.mouseClick(page.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: page.status.text().startswith("The server receives"), timeout=30000)
+    assert page.receiver is None  # nothing listens in this process
+    state = page.remote_state
+    assert state is not None
+    film = Path(__file__).resolve().parents[2] / "sample_images" / "DEMO-101" / "W0-feet.dcm"
+    storescu = shutil.which("storescu")
+    assert storescu
+    sent = subprocess.run(
+        [storescu, "-xw", "-aet", "TESTSCU", "-aec", "SCORER", "127.0.0.1", str(state["port"]),
+         str(film)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert sent.returncode == 0, sent.stderr
+    qtbot.waitUntil(lambda: page.table.rowCount() == 1, timeout=30000)
+    assert page.table.item(0, 1).text() == "TESTSCU"
+    qtbot.mouseClick(page.stop_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: page.status.text().startswith("Not receiving"), timeout=30000)
+    assert page.start_button.isEnabled()
+    window.close()
+    remote.accounts.logout(coord)
+    remote.close()
