@@ -5,6 +5,7 @@ server, and a clean stop."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -28,6 +29,7 @@ from scorer.server.calls import Call, operations
 from tests.store.conftest import (
     POPULATED_REAL_IDS,
     POPULATED_USERS,
+    POPULATED_VISITS,
     USER_OF_ROLE,
     PopulatedTemplate,
     _build_populated,
@@ -317,6 +319,24 @@ def test_a_readers_answers_hold_no_patient(running: Running) -> None:
     for text in bodies:
         for s in secrets_:
             assert s not in text
+        # No value is a visit label, and no read or score of reader2 (the other reader).
+        values = list(_strings(json.loads(text)))
+        assert not {v for v in values if v in {label for label, _ in POPULATED_VISITS}}, text
+        others = set(t.reads["reader2"].values()) | set(t.cases["reader2"])
+        assert others and not others & set(values), text
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string in a JSON value, keys included."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield k
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
 
 
 def test_a_client_that_does_not_trust_the_certificate_fails_closed(
