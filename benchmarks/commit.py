@@ -196,6 +196,9 @@ def set_up(db: str, readers: int) -> dict[str, str]:
             s = ws.accounts.login(user, PW[::-1])
             ws.accounts.change_password(s, PW[::-1], PW)
             s = ws.accounts.login(user, PW)
+            # A reader reads their own worklist's case: patient i.
+            ws.worklists.assign_reader(coord, "B1", user, [patients[i]])
+            ws.worklists.generate_worklists(coord, "B1", readers=[user])
             reads[user] = ws.reading.start_read(s, "B1", patients[i], "W0")
         return reads
     finally:

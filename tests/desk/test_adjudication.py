@@ -65,8 +65,11 @@ def build(desk: Desk) -> dict[str, str]:
     for real in CHANGES:
         ws.trials.add_patient(coord, "ADJ", real)
     codes = desk.patient_codes("ADJ")
-    for i, reader in enumerate(("r1", "r2")):
-        s = desk.user(reader, "reader")
+    sessions = [desk.user(reader, "reader") for reader in ("r1", "r2")]
+    for s in sessions:  # a reader reads their own worklist's cases
+        ws.worklists.assign_reader(coord, "ADJ", s.username)
+    ws.worklists.generate_worklists(coord, "ADJ")
+    for i, s in enumerate(sessions):
         for real, change in CHANGES.items():
             for visit, total in (("W0", 0), ("W52", change[i])):
                 code = ws.reading.start_read(s, "ADJ", codes[real], visit)

@@ -207,8 +207,11 @@ def test_end_to_end_from_a_locked_database(
     for real in PATIENTS:
         ws.trials.add_patient(coord, "EP", real)
     codes = desk.patient_codes("EP")
-    for i, reader in enumerate(("r1", "r2")):
-        s = desk.user(reader, "reader")
+    sessions = [desk.user(reader, "reader") for reader in ("r1", "r2")]
+    for s in sessions:  # a reader reads their own worklist's cases
+        ws.worklists.assign_reader(coord, "EP", s.username)
+    ws.worklists.generate_worklists(coord, "EP")
+    for i, s in enumerate(sessions):
         for real, (_arm, changes) in PATIENTS.items():
             for visit, total in (("W0", 0), ("W52", changes[i])):
                 code = ws.reading.start_read(s, "EP", codes[real], visit)

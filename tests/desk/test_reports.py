@@ -41,8 +41,16 @@ def build(desk: Desk, rereads: bool = True) -> None:
     for real in DATA:
         ws.trials.add_patient(coord, "REP", real)
     codes = desk.patient_codes("REP")
-    for i, reader in enumerate(("r1", "r2")):
-        s = desk.user(reader, "reader")
+    sessions = [desk.user(reader, "reader") for reader in ("r1", "r2")]
+    for s in sessions:  # a reader reads their own worklist's cases
+        ws.worklists.assign_reader(coord, "REP", s.username)
+    if rereads:  # every patient re-read, so that P2 and P4 are
+        ws.trials.set_trial_setting(coord, "REP", "reread_share", 1.0, "re-read cases for all")
+    ws.worklists.generate_worklists(coord, "REP")
+    if rereads:
+        ws.trials.set_trial_setting(coord, "REP", "reread_share", 0.1, "back to the protocol's")
+    for i, s in enumerate(sessions):
+        reader = s.username
         for n, (real, visits) in enumerate(DATA.items()):
             for visit, totals in zip(("W0", "W52"), visits, strict=True):
                 code = ws.reading.start_read(s, "REP", codes[real], visit)

@@ -75,6 +75,9 @@ def trial(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str,
         ws.trials.add_patient(coord, "SAFE", real)
     codes = {p.real_id: p.code for p in ws.trials.list_patients(coord, "SAFE")}
     first = {rcmd.username: True, r2.username: True}
+    for s in (rcmd, r2):  # a reader reads their own worklist's cases
+        ws.worklists.assign_reader(coord, "SAFE", s.username)
+    ws.worklists.generate_worklists(coord, "SAFE")
 
     def sign(s: UserSession, code: str) -> None:
         ws.reading.sign_read(s, code, PASSWORD, username=s.username if first[s.username] else None)

@@ -98,6 +98,10 @@ def _set_up(tmp_path: Path, db: str) -> Path:
         ws.trials.create_trial(admin, TRIAL, "Crash trial", visits=list(VISITS))
         coord = ws.accounts.login(COORD[0], COORD[2])
         patients = [ws.trials.add_patient(coord, TRIAL, f"HOSP-{i:04d}") for i in range(PATIENTS)]
+        # A reader starts reads only of their own worklist's cases.
+        for reader in READERS:
+            ws.worklists.assign_reader(coord, TRIAL, reader)
+        ws.worklists.generate_worklists(coord, TRIAL)
         ws.accounts.logout(coord)
         ws.accounts.logout(admin)
     finally:
