@@ -53,24 +53,36 @@ class AccountsService(Service):
     @own_session
     def login(self, username: str, password: str) -> UserSession:
         """Log in: check the password; count failures and lock the account after too many."""
+        # A wrong password gets the same words whether the user ID exists, is disabled or is
+        # locked out: only the right password learns that the account is disabled or locked.
+        # Every path checks a password, so none answers faster than another either.
         now = self._now()
         with self._write(None, username) as tx:
             user = repo.user_by_name(tx.session, username)
             if user is None:
-                # Check a password anyway so an unknown ID takes as long as a known one.
                 verify_password(timing_hash(), password)
                 tx.audit("user.login_failed", "user", username, reason="unknown user ID")
                 failure = self._generic_login_failure()
             elif user.disabled:
-                tx.audit("user.login_failed", "user", username, reason="account disabled")
-                failure = "this account is disabled; ask an administrator"
+                right = verify_password(user.password_hash, password)
+                why = "account disabled" if right else "account disabled; wrong password"
+                tx.audit("user.login_failed", "user", username, reason=why)
+                failure = (
+                    "this account is disabled; ask an administrator"
+                    if right
+                    else self._generic_login_failure()
+                )
             elif user.locked_until and parse_time(user.locked_until) > now:
-                tx.audit("user.login_failed", "user", username, reason="account locked")
+                right = verify_password(user.password_hash, password)
+                why = "account locked" if right else "account locked; wrong password"
+                tx.audit("user.login_failed", "user", username, reason=why)
                 until = parse_time(user.locked_until)
                 mins = max(1, round((until - now).total_seconds() / 60))
                 failure = (
                     f"this account is locked after repeated failed log-ins; try again in "
                     f"{mins} minute(s) or ask an administrator"
+                    if right
+                    else self._generic_login_failure()
                 )
             elif not verify_password(user.password_hash, password):
                 failure = self._count_failure(tx, user, now, at_login=True)

@@ -376,7 +376,8 @@ class Service:
             reason="wrong password",
             new={"failed_logins": user.failed_logins},
         )
-        if user.failed_logins >= self.settings.lockout_attempts:
+        locks = user.failed_logins >= self.settings.lockout_attempts
+        if locks:
             until = now + timedelta(minutes=self.settings.lockout_minutes)
             user.locked_until = format_time(until)
             tx.audit(
@@ -386,13 +387,15 @@ class Service:
                 new={"locked_until": user.locked_until},
                 reason=f"{user.failed_logins} consecutive failed log-ins",
             )
+        if at_login:
+            # The same words as for an unknown user ID, so IDs cannot be probed: not even the
+            # failure that locks the account says so (the words say after how many it would).
+            return self._generic_login_failure()
+        if locks:
             return (
                 f"wrong password; the account is now locked for "
                 f"{self.settings.lockout_minutes:g} minutes"
             )
-        if at_login:
-            # The same words as for an unknown user ID, so IDs cannot be probed.
-            return self._generic_login_failure()
         left = self.settings.lockout_attempts - user.failed_logins
         return f"wrong password ({left} attempt(s) left before the account locks)"
 

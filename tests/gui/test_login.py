@@ -93,8 +93,15 @@ def test_repeated_failures_lock_the_account_and_say_so(qtbot: QtBot, desk: Desk)
     dialog.show()
     for _ in range(3):
         log_in(qtbot, dialog, "rob", "Wrong-password-22")
-    assert "locked for 15 minutes" in dialog.error.text()
-    log_in(qtbot, dialog, "rob", FIRST_PW)  # even the right password is refused now
+    # The failure that locks it says what any wrong password says (an unknown user ID's
+    # words: nothing tells that "rob" exists), which names the lockout rule.
+    assert dialog.error.text() == (
+        "wrong user ID or password (after 3 failed attempts in a row an account locks for "
+        "15 minutes)"
+    )
+    log_in(qtbot, dialog, "rob", "Wrong-password-22")  # a wrong one while locked: the same
+    assert dialog.error.text().startswith("wrong user ID or password")
+    log_in(qtbot, dialog, "rob", FIRST_PW)  # the right password learns why it is refused
     assert "locked after repeated failed log-ins" in dialog.error.text()
     assert dialog.session is None
 

@@ -33,6 +33,12 @@ from scorer.workspace import (
 ADMIN_PW = "Sunflower-Meadow-7"
 NEW_PW = "Brand-New-Secret-42"
 TEMP_PW = "Temporary-Pass-99"
+#: What every failed log-in with a wrong password says: an unknown user ID, an existing one, a
+#: disabled one or one locked out alike.
+GENERIC = (
+    "wrong user ID or password (after 5 failed attempts in a row an account locks for 15 "
+    "minutes)"
+)
 
 
 def _fmt(d: Any) -> str:
@@ -235,14 +241,13 @@ def test_five_failed_log_ins_lock_the_account_for_fifteen_minutes(populated_copy
         with pytest.raises(AuthError) as err:
             ws.accounts.login("reader1", "Wrong-Password-123")
         # The same words as for an unknown user ID: nothing tells whether the ID exists.
-        assert str(err.value) == (
-            "wrong user ID or password (after 5 failed attempts in a row an account locks "
-            "for 15 minutes)"
-        )
+        assert str(err.value) == GENERIC
         assert _user(c, "reader1")["failed_logins"] == 5 - left
     with pytest.raises(AuthError) as err:
         ws.accounts.login("reader1", "Wrong-Password-123")
-    assert str(err.value) == "wrong password; the account is now locked for 15 minutes"
+    # Not even the failure that locks it tells that the ID exists: the words already say an
+    # account locks after five.
+    assert str(err.value) == GENERIC
 
     failed = _audit(ws, admin, "user.login_failed", "reader1")
     assert [(a.reason, json.loads(a.new)) for a in failed] == [
@@ -259,6 +264,15 @@ def test_five_failed_log_ins_lock_the_account_for_fifteen_minutes(populated_copy
     other = c.session("reader1")
     with pytest.raises(AuthError, match="locked"):
         ws.accounts.change_password(other, pw, NEW_PW)
+    assert _user(c, "reader1")["failed_logins"] == 5
+
+    # A wrong password during the lockout gets the same words as an unknown ID (it is not
+    # counted: the lockout runs its time); only the right password learns of the lockout.
+    with pytest.raises(AuthError) as err:
+        ws.accounts.login("reader1", "Wrong-Password-123")
+    assert str(err.value) == GENERIC
+    failed = _audit(ws, admin, "user.login_failed", "reader1")
+    assert failed[-1].reason == "account locked; wrong password"
     assert _user(c, "reader1")["failed_logins"] == 5
 
     # The right password is refused during the lockout, and that refusal is audited too.
@@ -312,6 +326,30 @@ def test_an_unknown_user_id_is_refused_and_audited(populated_copy: Any) -> None:
     assert [(r[1], r[3], r[6]) for r in rows] == [("nobody", "nobody", "unknown user ID")]
 
 
+def test_a_wrong_password_never_tells_whether_the_account_exists(populated_copy: Any) -> None:
+    """Unknown, existing, disabled and locked-out IDs: one answer to a wrong password, the
+    error's type and words alike; the right password of a disabled or locked account is told
+    which, so its owner knows what to do."""
+    c = populated_copy
+    ws, admin = c.ws, c.session("admin")
+    ws.accounts.disable_user(admin, "reader2", "left the reading centre")
+    until = _fmt(c.clock.now + timedelta(minutes=10))
+    c.sql_write(
+        "UPDATE users SET failed_logins = 5, locked_until = ? WHERE username = 'monitor1'",
+        (until,),
+    )
+    answers = set()
+    for username in ("nobody", "reader1", "reader2", "monitor1"):
+        with pytest.raises(AuthError) as err:
+            ws.accounts.login(username, "Wrong-Password-123")
+        answers.add((type(err.value), str(err.value)))
+    assert answers == {(AuthError, GENERIC)}
+    with pytest.raises(AuthError, match="^this account is disabled; ask an administrator$"):
+        ws.accounts.login("reader2", c.password("reader2"))
+    with pytest.raises(AuthError, match="^this account is locked after repeated failed log-ins"):
+        ws.accounts.login("monitor1", c.password("monitor1"))
+
+
 # ------------------------------------------------------------------ disabled accounts, resets
 
 
@@ -330,8 +368,18 @@ def test_a_disabled_account_cannot_log_in(populated_copy: Any) -> None:
         ("left the reading centre", {"disabled": True})
     ]
     assert next(u for u in ws.accounts.list_users(admin) if u.username == "reader2").disabled
-    with pytest.raises(AuthError, match="disabled"):
+    # A wrong password learns nothing: the words of an unknown user ID.
+    with pytest.raises(AuthError) as err:
+        ws.accounts.login("reader2", "Wrong-Password-123")
+    assert str(err.value) == GENERIC
+    assert (
+        _audit(ws, admin, "user.login_failed", "reader2")[-1].reason
+        == "account disabled; wrong password"
+    )
+    # The right password is told why, so its owner knows whom to ask.
+    with pytest.raises(AuthError) as err:
         ws.accounts.login("reader2", c.password("reader2"))
+    assert str(err.value) == "this account is disabled; ask an administrator"
     assert _audit(ws, admin, "user.login_failed", "reader2")[-1].reason == "account disabled"
     assert _user(c, "reader2")["failed_logins"] == 0
 
