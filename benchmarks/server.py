@@ -12,8 +12,8 @@ certificate, made on first run, is the only one the clients trust). Then:
   saw, as the GUI's score writer sends it) at Poisson times, one every 2 s on average, for
   ``--seconds``; every 10th save they move on to their next case. Figures: the save round trip
   (request sent to answer read) and "next case through the server": ``reading.open_case`` +
-  ``images.case_images`` + downloading each film (``GET /api/film/<case>/<film>``, checked
-  against its SHA-256), one after the other, timed from asking to having every film. That is
+  ``images.case_images`` + downloading its films in one request (``POST /api/films/<case>``,
+  a zip of them, as the workstation's client does), timed from asking to having every film. That is
   the case without prefetch: a workstation that prefetches does this while the previous case
   is read, so the reader waits less.
 - **Saturation.** The offered save rate is ramped in stages (``--stage-seconds`` each): each
@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import hashlib
 import json
 import math
 import os
@@ -252,27 +251,22 @@ async def save_one(st: Station, read: str, rng: random.Random, known: Known, tal
         tally.errors.append(f"set_score {r.status_code}: {r.text[:200]}")
 
 
-async def fetch_film(st: Station, code: str, film: str, tally: Tally) -> bytes | None:
-    """One film of a case, checked against its SHA-256; None when the server has no film
-    endpoint (404/405 from the router, not the API's own error) or did not deliver it in
-    FILM_ATTEMPTS tries. Each failed answer is tallied as an error and asked again, as a
-    workstation would (the server prunes its delivered films to the cases used last, across
-    every reader: with more readers at once than it keeps, a film can go between its check
-    and its sending, answered 409 or 500)."""
+async def fetch_films(st: Station, code: str, films: list[str], tally: Tally) -> list[bytes]:
+    """A case's films in one request (``POST /api/films/<case>``, a zip of them), as the
+    workstation's client asks for them; an answer that fails is tallied and asked again, up
+    to FILM_ATTEMPTS times."""
+    import io
+    import zipfile
+
     for attempt in range(FILM_ATTEMPTS):
-        r = await st.client.get(f"/api/film/{code}/{film}", headers=st.auth)
-        if r.status_code in (404, 405) and "error" not in r.json():
-            tally.film_endpoint = False  # the route is not there: no film downloads
-            return None
+        r = await st.client.post(f"/api/films/{code}", headers=st.auth, json={"films": films})
         if r.status_code == 200:
-            if hashlib.sha256(r.content).hexdigest() != r.headers.get("x-content-sha256"):
-                raise RuntimeError(f"film {film} of {code} arrived damaged")
-            tally.film_endpoint = True
-            return r.content
-        tally.errors.append(f"film {r.status_code} (attempt {attempt + 1}): {r.text[:200]}")
+            with zipfile.ZipFile(io.BytesIO(r.content)) as z:
+                return [z.read(name) for name in films]
+        tally.errors.append(f"films {r.status_code} (attempt {attempt + 1}): {r.text[:200]}")
         await asyncio.sleep(0.02 * (attempt + 1))
-    tally.films_missing += 1
-    return None
+    tally.films_missing += len(films)
+    return []
 
 
 async def next_case(st: Station, tally: Tally, first: bool = False) -> list[str]:
@@ -283,15 +277,10 @@ async def next_case(st: Station, tally: Tally, first: bool = False) -> list[str]
     started = time.perf_counter()
     opened = await st.call("reading.open_case", case_code=code)
     films = await st.call("images.case_images", case_code=code)
-    n = size = 0
-    for visit in films.values():
-        for film in visit:
-            if tally.film_endpoint is False:
-                break
-            data = await fetch_film(st, code, film["image"], tally)
-            if data is not None:
-                n += 1
-                size += len(data)
+    names = [film["image"] for visit in films.values() for film in visit]
+    got = await fetch_films(st, code, names, tally)
+    tally.film_endpoint = True
+    n, size = len(got), sum(len(d) for d in got)
     (tally.first_cases if first else tally.next_cases).append(time.perf_counter() - started)
     tally.films.append(n)
     tally.film_bytes.append(size)

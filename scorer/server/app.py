@@ -328,36 +328,47 @@ class Server:
             answer["result"] = encode(call.signature.returns, result)
         return answer | {"session": session_json(s)}
 
-    def film(self, request: Request, case_code: str, film: str) -> bytes:
-        """The file of one film of one of the caller's cases, authorised as ``case_images``
-        is (a reader gets only the films of their own worklist's cases), and an
-        ``image.served`` event recorded."""
+    def films(self, request: Request, case_code: str, names: list[str]) -> dict[str, bytes]:
+        """The files of films of one of the caller's cases, authorised as ``case_images`` is
+        (a reader gets only the films of their own worklist's cases), each recorded as an
+        ``image.served`` event (in one write)."""
         digest, s = self.load(request)
         request.state.operation = "images.film"
+        if not names or len(names) > MAX_FILMS or len(set(names)) != len(names):
+            raise ApiError(400, "BadRequest", f"name from 1 to {MAX_FILMS} films, each once")
+
+        def listed() -> dict[str, Any]:
+            try:
+                films = self.ws.images.case_images(s, case_code)
+            except ScorerError as exc:
+                raise error_of(exc, session_json(s)) from None
+            return {f.image: f for fs in films.values() for f in fs}
+
         try:
-            films = self.ws.images.case_images(s, case_code)
-        except ScorerError as exc:
-            raise error_of(exc, session_json(s)) from None
+            known = listed()
         finally:
             self.keep(digest, s, request)
-        found = next((f for fs in films.values() for f in fs if f.image == film), None)
-        if found is None:
+        if not set(names) <= set(known):
             raise ApiError(404, "NotFound", "no such film in this case")
-        try:
-            data = Path(found.path).read_bytes()
-        except FileNotFoundError:
-            # Pruned by another reader's delivery in between: delivered again, read once more.
-            films = self.ws.images.case_images(s, case_code)
-            again = next((f for fs in films.values() for f in fs if f.image == film), found)
+        out: dict[str, bytes] = {}
+        for name in names:
             try:
-                data = Path(again.path).read_bytes()
-            except OSError:
-                raise ApiError(
-                    409, "Unavailable", "this film cannot be delivered now; try again"
-                ) from None
+                out[name] = Path(known[name].path).read_bytes()
+            except FileNotFoundError:
+                # Pruned by another reader's delivery in between: delivered again, read again.
+                known = listed()
+                try:
+                    out[name] = Path(known[name].path).read_bytes()
+                except (OSError, KeyError):
+                    raise ApiError(
+                        409, "Unavailable", "this film cannot be delivered now; try again"
+                    ) from None
         with self.ws.store.write(s.username) as tx:
-            tx.event("image.served", case_code, {"film": film, "sha256": found.sha256}, s.id)
-        return data
+            for name in names:
+                tx.event(
+                    "image.served", case_code, {"film": name, "sha256": known[name].sha256}, s.id
+                )
+        return out
 
     # ------------------------------------------------------------- uploads for an import
 
@@ -455,6 +466,9 @@ def _answer(exc: ApiError) -> JSONResponse:
 #: The time of a session's activity is written back when it moved by this much (or with any
 #: other change): the inactivity lock counts in minutes, so seconds lost cost nothing.
 ACTIVITY_STEP_S = 30.0
+
+#: The most films one request may ask for.
+MAX_FILMS = 64
 
 #: How many cases' delivered films the server keeps (the most recently asked for).
 SERVER_KEEP_CASES = 400
@@ -627,9 +641,20 @@ def make_app(
 
     _install_receivers(app, server, run)
 
+    @app.post("/api/films/{case_code}")
+    async def films(case_code: str, request: Request) -> Response:
+        body = await _json_body(request, limit=64 * 1024)
+        names = body.get("films") if isinstance(body, dict) else None
+        if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+            raise ApiError(400, "BadRequest", 'send {"films": ["<film>", ...]}')
+        found: dict[str, bytes] = await run(lambda: server.films(request, case_code, names))
+        data = await run_in_threadpool(documents.zipped, found)
+        return Response(data, media_type="application/zip", headers={"Cache-Control": "no-store"})
+
     @app.get("/api/film/{case_code}/{film}")
     async def film(case_code: str, film: str, request: Request) -> Response:
-        data: bytes = await run(lambda: server.film(request, case_code, film))
+        found: dict[str, bytes] = await run(lambda: server.films(request, case_code, [film]))
+        data = found[film]
         return Response(
             data,
             media_type="application/dicom",

@@ -119,3 +119,14 @@ def run_to_bytes(run: Callable[[Path], Any], suffix: str) -> tuple[Any, bytes]:
         if out.stat().st_size > MAX_FILE_RESULT:
             raise ValueError(f"the file is larger than {MAX_FILE_RESULT >> 20} MiB")
         return result, out.read_bytes()
+
+
+def zipped(files: dict[str, bytes]) -> bytes:
+    """Files in one zip, stored as they are (films are compressed already)."""
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    return buf.getvalue()
