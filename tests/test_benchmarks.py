@@ -52,7 +52,8 @@ def test_every_benchmark_runs_end_to_end(tmp_path: Path) -> None:
         "import, uncompressed",
         "audit verify: audit rows per second",
         "server: save, 20 workstations, PostgreSQL",
-        "server: next case, open + films",
+        "server: next case, films prefetched",
+        "next case without prefetch, open + films",
     ):
         assert wanted in figures, sorted(figures)
         assert isinstance(figures[wanted]["median"], int | float) and figures[wanted]["median"] > 0
