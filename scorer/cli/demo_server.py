@@ -9,6 +9,7 @@ is stopped when the workstation's last window closes (or, with ``--no-gui``, on 
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import socket
 import subprocess
@@ -46,7 +47,8 @@ def local_server(db: str, log: Path) -> Iterator[LocalServer]:
 
     port = _free_port()
     log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("wb") as out:
+    log.unlink(missing_ok=True)
+    with os.fdopen(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
         proc = subprocess.Popen(
             [
                 sys.executable,
@@ -108,8 +110,10 @@ The demo's server runs at {server.url} (its log: {server.log}).
   its certificate's SHA-256 fingerprint: {server.fingerprint}
   another workstation of this machine connects with:
     {scorer} gui --server {server.url} --fingerprint {server.fingerprint}
-  a command through it:
+  commands through it (the accounts and passwords: {folder / "demo-accounts.txt"}):
     {scorer} worklist show --trial DEMO-RA --user reader3 \\
+        --server {server.url} --cacert {server.cert}
+    {scorer} export reads --trial DEMO-RA --out reads.csv --user coord \\
         --server {server.url} --cacert {server.cert}
 """)
             if open_window is None:

@@ -77,6 +77,15 @@ def demo(
         print(f"Accounts and passwords: {result.accounts_file}")
     db = f" --db {result.db}"
     scorer = scorer_command()
+    if server:
+        from scorer.cli.demo_server import serve_demo
+
+        # What to try next is said once the server runs: through it, not around it.
+        if not no_gui and (problem := _window_problem()) is not None:
+            err(problem)
+            return EXIT_ERROR
+        folder = result.accounts_file.parent
+        return serve_demo(result.db, folder, scorer, None if no_gui else open_over_server)
     print(f"""
 What to try next (the database is {result.db}):
   the case list a reader sees:
@@ -88,14 +97,6 @@ What to try next (the database is {result.db}):
     {scorer} audit verify{db}
 """)
 
-    if server:
-        from scorer.cli.demo_server import serve_demo
-
-        folder = result.accounts_file.parent
-        if not no_gui and (problem := _window_problem()) is not None:
-            err(problem)
-            return EXIT_ERROR
-        return serve_demo(result.db, folder, scorer, None if no_gui else open_over_server)
     if not no_gui:
         problem = _window_problem()
         if problem is not None:

@@ -15,6 +15,7 @@ reached raises :class:`ServerUnavailable`, which the score writer waits out.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import io
 import os
@@ -69,6 +70,10 @@ SESSION_FIELDS = (
 )
 
 
+#: How long an import may run on the server before the workstation stops waiting for it.
+IMPORT_TIMEOUT_S = 3600.0
+
+
 class ServerUnavailable(Unavailable):
     """The server did not answer (down, unreachable, timed out): nothing was acknowledged."""
 
@@ -92,11 +97,19 @@ class Connection:
         )
 
     def request(
-        self, method: str, path: str, token: str | None = None, body: Any = None
+        self,
+        method: str,
+        path: str,
+        token: str | None = None,
+        body: Any = None,
+        timeout: float | None = None,
     ) -> httpx.Response:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        extra: dict[str, Any] = {}
+        if timeout is not None:
+            extra["timeout"] = httpx.Timeout(timeout, connect=10.0)
         try:
-            response = self.client.request(method, path, json=body, headers=headers)
+            response = self.client.request(method, path, json=body, headers=headers, **extra)
         except httpx.ConnectError as exc:
             cause = str(exc)
             if "CERTIFICATE_VERIFY_FAILED" in cause or "certificate" in cause.lower():
@@ -248,16 +261,25 @@ class RemoteImages(RemoteService):
         """Upload the files of ``paths`` (files, folders, zips) to the server and import them
         there; the report names each file by its path here, as a local import does."""
         from scorer.imaging.manifest import Manifest
-        from scorer.services.import_report import ImportReport
+        from scorer.imaging.sources import LINK_OUTSIDE
+        from scorer.services.import_report import FileOutcome, ImportReport
 
         conn, token = self._ws.connection, self._ws.token(session)
-        files = list(_upload_plan(paths))
+        links: list[Path] = []
+        files = list(_upload_plan(paths, links))
         batch = conn.request("POST", "/api/upload", token=token, body={}).json()["batch"]
-        for n, (local, name) in enumerate(files):
-            if progress is not None:
-                progress(n, len(files), f"sending {local.name}")
-            with local.open("rb") as data:
-                conn.upload(f"/api/upload/{batch}/{quote(name)}", token, data)
+        try:
+            for n, (local, name) in enumerate(files):
+                if progress is not None:
+                    progress(n, len(files), f"sending {local.name}")
+                with local.open("rb") as data:
+                    conn.upload(f"/api/upload/{batch}/{quote(name)}", token, data)
+        except BaseException:
+            # Interrupted (Ctrl-C, a file that cannot be read, the server gone): the batch
+            # is removed on the server, as far as it can be.
+            with contextlib.suppress(Exception):
+                conn.request("DELETE", f"/api/upload/{batch}", token=token)
+            raise
         if progress is not None:
             progress(len(files), len(files), "importing on the server")
         body: dict[str, Any] = {
@@ -270,8 +292,17 @@ class RemoteImages(RemoteService):
                 body[key] = list(limits[key]) if key == "manifest_names" else limits[key]
         try:
             answer = conn.request(
-                "POST", f"/api/upload/{batch}/import", token=token, body=body
+                "POST",
+                f"/api/upload/{batch}/import",
+                token=token,
+                body=body,
+                timeout=IMPORT_TIMEOUT_S,
             ).json()
+        except Unavailable as exc:
+            raise Unavailable(
+                f"{exc} — the server may still be importing what was sent: look at the "
+                "trial's images (scorer image list) before importing the same files again"
+            ) from None
         except ScorerError as exc:
             self._ws._after_error(session, exc)
             raise
@@ -279,13 +310,15 @@ class RemoteImages(RemoteService):
         report = decode(ImportReport, answer["result"], "import report")
         for f in report.files:
             f.file = _local_name(f.file, paths)
+        report.files += [FileOutcome(str(p), "skipped", reason=LINK_OUTSIDE) for p in links]
         return report
 
 
-def _upload_plan(paths: Sequence[Path]) -> Iterator[tuple[Path, str]]:
+def _upload_plan(paths: Sequence[Path], links: list[Path]) -> Iterator[tuple[Path, str]]:
     """(local file, name in the upload batch) for every regular file of the paths: root ``i``
-    as ``i/<its name>``, a folder's files under it by their relative path (links that lead
-    out of the folder are not followed: the server reports them as it would locally)."""
+    as ``i/<its name>``, a folder's files under it by their relative path. A link in a folder
+    that leads out of it is not followed: it goes to ``links``, reported as a local import
+    reports it."""
     for i, root in enumerate(Path(p) for p in paths):
         name = root.name or "root"
         if root.is_file():
@@ -293,8 +326,12 @@ def _upload_plan(paths: Sequence[Path]) -> Iterator[tuple[Path, str]]:
         elif root.is_dir():
             inside = root.resolve()
             for p in sorted(root.rglob("*")):
-                if p.is_file() and p.resolve().is_relative_to(inside):
+                if not p.is_file():
+                    continue
+                if p.resolve().is_relative_to(inside):
                     yield p, f"{i}/{name}/{p.relative_to(root).as_posix()}"
+                else:
+                    links.append(p)
 
 
 def _local_name(shown: str, paths: Sequence[Path]) -> str:

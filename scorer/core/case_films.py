@@ -8,8 +8,9 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class CaseFilm:
     """One film of a case, under a visit letter: its name in this case (never the image's
-    code), the regions it covers, the path of the case's own file of it, and the SHA-256 of
-    its pixel data (the key of the pyramid cache)."""
+    code), the regions it covers, the path of the case's own file of it, and its key in the
+    pyramid cache (64 hex digits; a case's own: two cases that show the same film share no
+    key, see ``scorer.services.images.case_film_key``)."""
 
     image: str
     regions: tuple[str, ...]

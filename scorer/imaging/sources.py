@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import zipfile
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
@@ -79,13 +80,37 @@ def _zip_members(path: Path, manifest_names: frozenset[str] = frozenset()) -> It
             continue
 
         def reader(p: Path = path, name: str = info.filename, size: int = info.file_size) -> bytes:
-            with zipfile.ZipFile(p) as z, z.open(name) as fh:
-                data = fh.read(size + 1)
+            data = _read_member(p, name, size + 1)
             if len(data) > size:
                 raise ValueError("the archive member is longer than its header says")
             return data
 
         yield SourceFile(shown, reader, size=info.file_size)
+
+
+class _OpenZip:
+    """The archive members are read from: kept open from one member to the next (opening a
+    zip parses its whole central directory, so opening it again for each of 10,000 members
+    took minutes), opened again when it is another archive or it changed."""
+
+    lock = threading.Lock()
+    key: tuple[str, int, int] | None = None
+    zf: zipfile.ZipFile | None = None
+
+
+def _read_member(path: Path, name: str, limit: int) -> bytes:
+    """Up to ``limit`` bytes of member ``name`` of the archive at ``path``."""
+    with _OpenZip.lock:
+        st = path.stat()
+        key = (str(path), st.st_size, st.st_mtime_ns)
+        if _OpenZip.key != key or _OpenZip.zf is None:
+            if _OpenZip.zf is not None:
+                _OpenZip.zf.close()
+                _OpenZip.zf, _OpenZip.key = None, None
+            _OpenZip.zf = zipfile.ZipFile(path)
+            _OpenZip.key = key
+        with _OpenZip.zf.open(name) as fh:
+            return fh.read(limit)
 
 
 def _resolves_inside(path: Path, folder: Path) -> bool:

@@ -60,7 +60,7 @@ from scorer.services.errors import (
     ScorerError,
     SessionLocked,
 )
-from scorer.services.session import UserSession, format_time, parse_time
+from scorer.services.session import UserSession, format_time, parse_time, with_article
 from scorer.store import server_sessions as stored
 from scorer.store.location import Location
 from scorer.store.migrate import current_revision
@@ -289,7 +289,9 @@ class Server:
         roles = call.rights.roles
         if roles and s.role not in roles:
             raise ApiError(
-                403, "PermissionDenied", f"a {s.role} may not do this (needs: {' or '.join(roles)})"
+                403,
+                "PermissionDenied",
+                f"{with_article(s.role)} may not do this (needs: {' or '.join(roles)})",
             )
         if not call.reachable:
             why = "; ".join(call.signature.problems) or f"use {_endpoint(name)}"
@@ -379,7 +381,9 @@ class Server:
         roles = self.calls["images.import_images"].rights.roles
         if roles and s.role not in roles:
             raise ApiError(
-                403, "PermissionDenied", f"a {s.role} may not do this (needs: {' or '.join(roles)})"
+                403,
+                "PermissionDenied",
+                f"{with_article(s.role)} may not do this (needs: {' or '.join(roles)})",
             )
         return uploads.new_batch(self.ws.store.location.data_dir, s.id)
 
@@ -676,22 +680,38 @@ def _install_uploads(
     async def open_upload(request: Request) -> dict[str, Any]:
         return {"batch": await run(lambda: server.open_batch(request))}
 
+    @app.delete("/api/upload/{batch}")
+    async def cancel_upload(batch: str, request: Request) -> dict[str, Any]:
+        _, _, folder = await run(lambda: server.batch(request, batch))
+        await run_in_threadpool(uploads.remove, folder)
+        return {"result": None}
+
     @app.put("/api/upload/{batch}/{name:path}")
     async def upload_file(batch: str, name: str, request: Request) -> dict[str, Any]:
         _, _, folder = await run(lambda: server.batch(request, batch))
         try:
             path = uploads.target(folder, name)
-            fd = await run_in_threadpool(uploads.open_target, path)
+            fd = await run_in_threadpool(uploads.open_target, folder, path)
         except uploads.UploadError as exc:
             raise ApiError(400, "BadRequest", str(exc)) from None
         size = 0
         digest = hashlib.sha256()
         try:
+            room = await run_in_threadpool(uploads.room_left, folder)
             async for chunk in request.stream():
                 size += len(chunk)
                 if size > uploads.MAX_FILE:
                     raise ApiError(
                         413, "TooLarge", f"a file may be {uploads.MAX_FILE >> 20} MiB at most"
+                    )
+                if size > room:
+                    raise ApiError(
+                        507,
+                        "NoRoom",
+                        "the server has no room for more uploads in this batch "
+                        f"(a batch takes {uploads.MAX_BATCH >> 30} GiB at most, and the server "
+                        f"keeps {uploads.RESERVE >> 30} GiB free); import what is sent, then "
+                        "the rest",
                     )
                 digest.update(chunk)
                 await run_in_threadpool(os.write, fd, chunk)

@@ -19,6 +19,9 @@ from pathlib import Path, PurePosixPath
 
 #: The largest file one upload takes (a DICOM of a whole leg is far below this).
 MAX_FILE = 1024 * 1024 * 1024
+#: The most one batch holds, and the free space the server keeps on its data disk.
+MAX_BATCH = 50 * 1024 * 1024 * 1024
+RESERVE = 2 * 1024 * 1024 * 1024
 #: A batch not imported within this time is removed.
 STALE_AFTER_S = 6 * 3600.0
 OWNER = ".owner"
@@ -40,7 +43,9 @@ def new_batch(data_dir: Path, session_id: str, now: float | None = None) -> str:
     batch = secrets.token_hex(12)
     folder = root / batch
     folder.mkdir(mode=0o700)
-    (folder / OWNER).write_text(session_id, encoding="utf-8")
+    fd = os.open(folder / OWNER, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(session_id)
     return batch
 
 
@@ -68,6 +73,25 @@ def batch_folder(data_dir: Path, batch: str, session_id: str) -> Path:
     return folder
 
 
+def room_left(folder: Path) -> int:
+    """How many more bytes this batch may take: within MAX_BATCH, and leaving RESERVE free."""
+    held = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    free = shutil.disk_usage(folder).free - RESERVE
+    return max(0, min(MAX_BATCH - held, free))
+
+
+def _private_dirs(folder: Path, path: Path) -> None:
+    """The folders from ``folder`` down to ``path``'s, each owner-only."""
+    current = folder
+    for part in path.relative_to(folder).parts[:-1]:
+        current = current / part
+        try:
+            current.mkdir(mode=0o700)
+        except FileExistsError:
+            if not current.is_dir():
+                raise UploadError(f"{part} is a file in this batch, not a folder") from None
+
+
 def target(folder: Path, name: str) -> Path:
     """Where a file named ``name`` (``<root number>/<path inside the root>``) goes in the batch:
     a relative path of plain parts, the first a root number."""
@@ -81,13 +105,18 @@ def target(folder: Path, name: str) -> Path:
     return folder.joinpath(*parts)
 
 
-def open_target(path: Path) -> int:
-    """A new owner-only file for writing (never one already there)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+def open_target(folder: Path, path: Path) -> int:
+    """A new owner-only file for writing (never one already there), its folders made
+    owner-only; UploadError for a name the file system cannot take."""
     try:
+        _private_dirs(folder, path)
         return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        raise UploadError(f"{path.name} was uploaded twice in this batch") from None
+        raise UploadError(f"{path.name[:200]} was uploaded twice in this batch") from None
+    except OSError as exc:
+        raise UploadError(
+            f"the server cannot take the name {path.name[:200]!r}: {exc.strerror}"
+        ) from None
 
 
 def roots(folder: Path, names: list[str]) -> list[Path]:

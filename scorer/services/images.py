@@ -42,6 +42,18 @@ if TYPE_CHECKING:
     from scorer.services.reissue import ReissueReport
 
 
+def case_film_key(key: bytes, case_code: str, pixel_sha256: str) -> str:
+    """A film's key in the pyramid cache of one case: its pixel data's SHA-256 under the case
+    and the store's key (64 lowercase hex digits), so that a hidden re-read's films share no
+    key with the original case's (the same pixel data gave them away: the outsider grouped
+    the cases by it), while a case shown again finds its pyramids."""
+    import hmac
+
+    return hmac.new(
+        key, f"film\x1f{case_code}\x1f{pixel_sha256}".encode(), hashlib.sha256
+    ).hexdigest()
+
+
 @dataclass(frozen=True)
 class ImageRow:
     """One image of a trial as the coordinator lists it: code, patient code, visit, regions,
@@ -324,8 +336,8 @@ class ImagesService(Service):
     @operation("reader", "adjudicator", transaction=False)
     def case_images(self, op: Op, case_code: str) -> dict[str, list[CaseFilm]]:
         """The films of one of the reader's cases, by visit letter (A, B, C): the film's name
-        in this case, regions covered, the path of the case's own file of it and the SHA-256
-        of its pixel data (the cache key). The files are delivered here
+        in this case, regions covered, the path of the case's own file of it and its cache key
+        (:func:`case_film_key`: its pixel data's under the case). The files are delivered here
         (:mod:`scorer.imaging.delivery`): UIDs and names from (case, image), a neutral time,
         owner-only, so nothing in them, their names or their times tells the visit, its date,
         the patient, or another case that shows the same film."""
@@ -372,7 +384,11 @@ class ImagesService(Service):
                     # Shown as a film that cannot be opened; the rest of the case still shows.
                     target.unlink(missing_ok=True)
                     pixel_sha = stored_sha
-            out[letter].append(CaseFilm(name, tuple(regions), str(target), pixel_sha))
+            out[letter].append(
+                CaseFilm(
+                    name, tuple(regions), str(target), case_film_key(key, case_code, pixel_sha)
+                )
+            )
         remove_other_films(folder, names)
         prune_cases(self.films_dir, folder, self.keep_cases)
         return out

@@ -345,6 +345,7 @@ def test_an_import_uploads_the_files_and_reports_them_by_their_paths_here(
     shutil.copy(samples / "W24-feet.dcm", folder / "sub" / "b.dcm")
     shutil.copy(str(get_testdata_file("CT_small.dcm", download=False)), folder / "ct.dcm")
     (folder / "notes.txt").write_text("not an image")
+    (folder / "passwd.dcm").symlink_to("/etc/passwd")  # leads out of the folder
     with zipfile.ZipFile(folder / "more.zip", "w") as z:
         z.write(samples / "W52-hands.dcm", "inner/c.dcm")
     missing = tmp_path / "nowhere"
@@ -361,6 +362,8 @@ def test_an_import_uploads_the_files_and_reports_them_by_their_paths_here(
     assert by_file[str(folder / "notes.txt")].status == "refused"
     assert by_file[str(missing)].status == "refused"
     assert "no such file" in by_file[str(missing)].reason
+    link = by_file[str(folder / "passwd.dcm")]
+    assert (link.status, link.reason) == ("skipped", "a link to outside the folder")
     assert seen and seen[-1][0] == seen[-1][1]
     uploads = Path(served.env["SCORER_DATA_DIR"]) / "uploads"
     assert uploads.is_dir() and not [p for p in uploads.iterdir() if p.is_dir()]
@@ -380,6 +383,15 @@ def test_an_import_uploads_the_files_and_reports_them_by_their_paths_here(
     inside = uploads / name
     assert [p.name for p in inside.rglob("*")] == [".owner"]
     assert [p.name for p in uploads.iterdir()] == [name]
+    # Names the file system cannot take are refused as such (not a 500).
+    ws.connection.request("PUT", f"/api/upload/{name}/0/a.dcm", token=ws.token(coord))
+    for bad in ("0/a.dcm/b.dcm", "0/" + "a" * 300 + ".dcm"):
+        with pytest.raises(ScorerError, match="cannot take|is a file"):
+            ws.connection.request("PUT", f"/api/upload/{name}/{bad}", token=ws.token(coord))
+    assert stat.S_IMODE((inside / ".owner").stat().st_mode) == 0o600
+    # A batch given up is removed at once.
+    ws.connection.request("DELETE", f"/api/upload/{name}", token=ws.token(coord))
+    assert not inside.exists()
     for s in (coord, reader, other):
         ws.accounts.logout(s)
 
