@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import ssl
@@ -26,6 +27,7 @@ import pytest
 import trustme
 
 from scorer.server.calls import Call, operations
+from tests.pg import pg_server  # noqa: F401  (the fixture)
 from tests.store.conftest import (
     POPULATED_REAL_IDS,
     POPULATED_USERS,
@@ -56,6 +58,7 @@ class Running:
     proc: subprocess.Popen[str]
     template: PopulatedTemplate
     tokens: dict[str, str]
+    env: dict[str, str]
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, verify=pinned(self.cert), timeout=30)
@@ -67,13 +70,14 @@ def pinned(cert: Path) -> ssl.SSLContext:
 
 
 def start(
-    db: str, env: dict[str, str], port: int | None = None
+    db: str, env: dict[str, str], port: int | None = None, logs_in: Path | None = None
 ) -> tuple[subprocess.Popen[str], str, Path]:
     """The real server process on loopback over ``db`` (a free port, or ``port``: a server
-    started again where its clients know it)."""
+    started again where its clients know it); its output in files beside an SQLite ``db``
+    (or in ``logs_in``); its certificate where it says it put it."""
     port = port or _free_port()
     # Its output goes to files: a pipe nobody reads would fill and stall the server.
-    logs = Path(db).with_name(f"server-{port}")
+    logs = (logs_in / "server" if logs_in else Path(db)).with_name(f"server-{port}")
     proc = subprocess.Popen(
         [sys.executable, "-m", "scorer", "server", "--db", db, "--port", str(port)],
         cwd=REPO,
@@ -83,13 +87,14 @@ def start(
         text=True,
     )
     proc.args = [*proc.args, str(logs)]  # where stop() finds the output
-    cert = Path(db).with_name(Path(db).stem + ".server-cert.pem")
     url = f"https://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise AssertionError(f"the server stopped: {_output(proc)[1][-2000:]}")
-        if cert.exists():
+        said = re.search(r"certificate \([^)]*\): (.+)", logs.with_suffix(".out").read_text())
+        if said:
+            cert = Path(said.group(1).strip())
             try:
                 r = httpx.get(url + "/health", verify=pinned(cert), timeout=2)
                 if r.status_code == 200:
@@ -120,18 +125,25 @@ def _output(proc: subprocess.Popen[str]) -> tuple[str, str]:
     )
 
 
-@pytest.fixture(scope="module")
-def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def running(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Running]:
+    """The server over the populated database, on SQLite and on a real PostgreSQL."""
     folder = tmp_path_factory.mktemp("served")
     env = dict(os.environ)
     env.update(SCORER_DATA_DIR=str(folder / "data"), SCORER_CONFIG=str(folder / "none.toml"))
     env.pop("SCORER_DB", None)
+    if request.param == "postgresql":
+        db = request.getfixturevalue("pg_server").new_database()
+    else:
+        db = str(folder / "populated.sqlite")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SCORER_DATA_DIR", env["SCORER_DATA_DIR"])
         mp.setenv("SCORER_CONFIG", env["SCORER_CONFIG"])
-        template = _build_populated(folder, str(folder / "populated.sqlite"))
-    proc, url, cert = start(template.db, env)
-    run = Running(url, cert, proc, template, {})
+        template = _build_populated(folder, db)
+    proc, url, cert = start(template.db, env, logs_in=folder)
+    run = Running(url, cert, proc, template, {}, env)
     try:
         with run.client() as c:
             for role in ROLES:
@@ -356,12 +368,11 @@ def test_a_client_that_does_not_trust_the_certificate_fails_closed(
 def test_the_server_stops_on_ctrl_c_and_reuses_its_certificate(
     running: Running, tmp_path: Path
 ) -> None:
-    """A second server over the same database: the certificate made by the first is reused
-    (same fingerprint), and SIGINT stops it cleanly."""
-    env = dict(os.environ)
-    env.update(SCORER_DATA_DIR=str(tmp_path / "data"), SCORER_CONFIG=str(tmp_path / "no.toml"))
+    """A second server over the same database (and, for PostgreSQL, the same data folder,
+    where its certificate is kept): the certificate made by the first is reused (same
+    fingerprint), and SIGINT stops it cleanly."""
     before = running.cert.read_bytes()
-    proc, url, cert = start(running.template.db, env)
+    proc, url, cert = start(running.template.db, running.env, logs_in=tmp_path)
     assert cert == running.cert and cert.read_bytes() == before
     assert oct(cert.stat().st_mode & 0o777) == "0o600"
     key = cert.with_name(cert.name.replace("cert", "key"))
