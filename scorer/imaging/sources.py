@@ -26,6 +26,9 @@ MANIFEST_SKIPPED = "a manifest, not an image"
 #: A symbolic link in an imported folder that leads out of it (to /etc/passwd, another
 #: patient's folder): not followed, so a folder gives only what it holds.
 LINK_OUTSIDE = "a link to outside the folder"
+#: An archive member whose name climbs out of the archive (``../``) or uses backslashes: its
+#: bytes are never read (nothing is ever written from an archive either).
+UNSAFE_MEMBER = "an unsafe name in the archive (.. or backslashes)"
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,9 @@ def _zip_members(path: Path, manifest_names: frozenset[str] = frozenset()) -> It
         infos = [i for i in zf.infolist() if not i.is_dir()]
     for info in infos:
         shown = f"{path}!{info.filename}"
-        why = skip_reason(tuple(p for p in info.filename.split("/") if p), manifest_names)
+        parts = tuple(p for p in info.filename.split("/") if p)
+        unsafe = ".." in parts or "\\" in info.filename
+        why = UNSAFE_MEMBER if unsafe else skip_reason(parts, manifest_names)
         if why:
             yield SourceFile(shown, lambda: b"", skipped=why)
             continue
