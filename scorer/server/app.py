@@ -645,28 +645,7 @@ def make_app(
 
     _install_receivers(app, server, run)
 
-    @app.post("/api/films/{case_code}")
-    async def films(case_code: str, request: Request) -> Response:
-        body = await _json_body(request, limit=64 * 1024)
-        names = body.get("films") if isinstance(body, dict) else None
-        if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
-            raise ApiError(400, "BadRequest", 'send {"films": ["<film>", ...]}')
-        found: dict[str, bytes] = await run(lambda: server.films(request, case_code, names))
-        data = await run_in_threadpool(documents.zipped, found)
-        return Response(data, media_type="application/zip", headers={"Cache-Control": "no-store"})
-
-    @app.get("/api/film/{case_code}/{film}")
-    async def film(case_code: str, film: str, request: Request) -> Response:
-        found: dict[str, bytes] = await run(lambda: server.films(request, case_code, [film]))
-        data = found[film]
-        return Response(
-            data,
-            media_type="application/dicom",
-            headers={
-                "Cache-Control": "no-store",
-                "X-Content-SHA256": hashlib.sha256(data).hexdigest(),
-            },
-        )
+    _install_films(app, server, run)
 
     return app
 
@@ -746,3 +725,32 @@ def _install_receivers(
     async def receiving(trial: str, request: Request, since: int = 0) -> dict[str, Any]:
         answer: dict[str, Any] = await run(lambda: server.receiver(request, trial, "status", since))
         return answer
+
+
+def _install_films(
+    app: FastAPI, server: Server, run: Callable[[Callable[[], Any]], Awaitable[Any]]
+) -> None:
+    """The film endpoints: a case's films for its reader (:meth:`Server.films`)."""
+
+    @app.post("/api/films/{case_code}")
+    async def films(case_code: str, request: Request) -> Response:
+        body = await _json_body(request, limit=64 * 1024)
+        names = body.get("films") if isinstance(body, dict) else None
+        if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+            raise ApiError(400, "BadRequest", 'send {"films": ["<film>", ...]}')
+        found: dict[str, bytes] = await run(lambda: server.films(request, case_code, names))
+        data = await run_in_threadpool(documents.zipped, found)
+        return Response(data, media_type="application/zip", headers={"Cache-Control": "no-store"})
+
+    @app.get("/api/film/{case_code}/{film}")
+    async def film(case_code: str, film: str, request: Request) -> Response:
+        found: dict[str, bytes] = await run(lambda: server.films(request, case_code, [film]))
+        data = found[film]
+        return Response(
+            data,
+            media_type="application/dicom",
+            headers={
+                "Cache-Control": "no-store",
+                "X-Content-SHA256": hashlib.sha256(data).hexdigest(),
+            },
+        )

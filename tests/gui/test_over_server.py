@@ -109,9 +109,10 @@ def test_a_reader_scores_through_the_server_and_a_server_that_goes_away_loses_no
     qtbot.waitUntil(lambda: bool(away), timeout=30000)
     assert window.writer.pending_count == 1 and model.failed == 0
     assert "Not saved yet" in window.statusBar().currentMessage()
+    back: list[bool] = []
+    window.writer.reconnected.connect(lambda: back.append(True))  # before it can come
     served.start_again()
-    with qtbot.waitSignal(window.writer.reconnected, timeout=60000):
-        pass
+    qtbot.waitUntil(lambda: bool(back), timeout=60000)
     wait_saved(qtbot, window)
     # Both entries are on the server: the one saved before and the one sent again.
     s = remote.accounts.login(SAMPLE_READER, SAMPLE_READER_PASSWORD)
