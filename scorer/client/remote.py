@@ -31,6 +31,7 @@ import httpx
 
 from scorer.client.trust import TrustError, base_url, trust_for
 from scorer.core.case_films import CaseFilm
+from scorer.imaging.delivery import prune_cases
 from scorer.server.calls import Call, operations
 from scorer.server.documents import decode_document
 from scorer.server.wire import WireError, decode, encode
@@ -161,7 +162,7 @@ def _error(response: httpx.Response) -> ScorerError:
 
         current = decode(dict[Area, AreaScore | None], body.get("current") or [], "current")
         exc = Conflict(message, body.get("version"), current)
-    elif response.status_code in (502, 503, 504):
+    elif response.status_code in (502, 503, 504) or kind == "Unavailable":
         exc = ServerUnavailable(f"the server is not available ({response.status_code}): {message}")
     else:
         exc = ERRORS.get(kind, ScorerError)(message)
@@ -221,10 +222,17 @@ class RemoteImages(RemoteService):
                     wanted[film.image] = (target, film.sha256)
                 out[letter].append(CaseFilm(film.image, film.regions, str(target), film.sha256))
         if wanted:
-            self._fetch(session, case_code, wanted)
+            try:
+                self._fetch(session, case_code, wanted)
+            except ScorerError as exc:
+                self._ws._after_error(session, exc)
+                raise
         for old in folder.glob("*.dcm"):
             if old.name not in kept:
                 old.unlink(missing_ok=True)
+        # The films of the few cases shown last stay; the others go (as on a station of its
+        # own: scorer.imaging.delivery.prune_cases).
+        prune_cases(self.films_dir, folder)
         return out
 
     def _fetch(

@@ -1102,6 +1102,8 @@ class ReceivePage(_Page):
         for a in state.get("arrivals", []):
             self._add_arrival(_ArrivalRow(**a))
         self.seen = int(state.get("count", self.seen))
+        if state.get("more") and not self.asking:
+            QTimer.singleShot(0, self._ask_remote)  # more arrived than one answer holds
         running = bool(state.get("running"))
         self._set_running(running)
         if running:

@@ -342,9 +342,13 @@ class ScoreWriter(QObject):
             raise
         except Exception as exc:
             if resent and isinstance(exc, Conflict) and exc.version is not None:
-                mine = {a: exc.current.get(a, None) for a in entry.values}
-                if entry.note is None and mine == dict(entry.values):
-                    self._learn(entry.read_code, mine)
+                # Only when the server names every area of the entry with the entry's value:
+                # a conflict lists only the areas that differ from what was expected.
+                ours = all(
+                    a in exc.current and exc.current[a] == v for a, v in entry.values.items()
+                )
+                if entry.note is None and entry.values and ours:
+                    self._learn(entry.read_code, dict(entry.values))
                     return [AreaOutcome(a, int(exc.version)) for a in entry.values]
             current = getattr(exc, "current", None)
             if isinstance(current, dict):

@@ -99,15 +99,24 @@ class _OpenZip:
     took minutes), opened again when it is another archive or it changed."""
 
     lock = threading.Lock()
-    key: tuple[str, int, int] | None = None
+    key: tuple[str, int, int, int, int] | None = None
     zf: zipfile.ZipFile | None = None
+
+
+def release_archive() -> None:
+    """Close the archive kept open (an import calls it when it ends: the file may then be
+    deleted, its space freed, or on Windows moved)."""
+    with _OpenZip.lock:
+        if _OpenZip.zf is not None:
+            _OpenZip.zf.close()
+        _OpenZip.zf, _OpenZip.key = None, None
 
 
 def _read_member(path: Path, name: str, limit: int) -> bytes:
     """Up to ``limit`` bytes of member ``name`` of the archive at ``path``."""
     with _OpenZip.lock:
         st = path.stat()
-        key = (str(path), st.st_size, st.st_mtime_ns)
+        key = (str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
         if _OpenZip.key != key or _OpenZip.zf is None:
             if _OpenZip.zf is not None:
                 _OpenZip.zf.close()

@@ -238,7 +238,7 @@ class Server:
             moved = parse_time(now.last_active) - parse_time(before.last_active)
             if moved.total_seconds() < ACTIVITY_STEP_S:
                 return
-        stored.save(self.ws.store, digest, now)
+        stored.save(self.ws.store, digest, now, before)
 
     # ------------------------------------------------------------- log-in
 
@@ -440,7 +440,11 @@ class Server:
             elif action == "stop":
                 state = self.receivers.stop(s, trial)
             else:
+                # Polling what arrived is not the coordinator's activity: it must not keep
+                # an unattended desk's session from locking.
+                idle_since = s.last_active
                 state = self.receivers.status(s, trial, int(body))
+                s.last_active = idle_since
         except ScorerError as exc:
             raise error_of(exc, session_json(s)) from None
         except (TypeError, ValueError) as exc:

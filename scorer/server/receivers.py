@@ -10,6 +10,7 @@ instances, the coordinator's requests for one trial must reach the instance that
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import replace
 from typing import Any
@@ -31,6 +32,9 @@ class Receivers:
         self.ws = ws
         self._running: dict[str, Receiver] = {}
         self._lock = threading.Lock()
+        # What arrived, per trial, numbered from 0 for as long as this process runs (the
+        # receiver's own list keeps the last 10,000 only): a poll asks for those after ``since``.
+        self._arrived: dict[str, list[dict[str, Any]]] = {}
 
     def _check(self, s: UserSession, trial: str) -> None:
         """Only a coordinator, of a trial that exists (the service's own check)."""
@@ -51,12 +55,13 @@ class Receivers:
                     port=int(options.get("port", 11112)),
                     host=str(options.get("host") or "0.0.0.0"),
                     allow=[str(a) for a in options.get("allow", [])],
+                    on_arrival=functools.partial(self._note, trial),
                 )
                 r.start()
             except NetworkError as exc:
                 raise InvalidInput(str(exc)) from None
             self._running[trial] = r
-        return self._state(r, 0)
+        return self._state(r, 0, trial)
 
     def stop(self, s: UserSession, trial: str) -> dict[str, Any]:
         self._check(s, trial)
@@ -65,7 +70,7 @@ class Receivers:
         if r is None:
             raise NotFound(f"the server does not receive for trial {trial}")
         r.stop()
-        return self._state(r, 0)
+        return self._state(r, 0, trial)
 
     def status(self, s: UserSession, trial: str, since: int) -> dict[str, Any]:
         self._check(s, trial)
@@ -73,7 +78,11 @@ class Receivers:
             r = self._running.get(trial)
         if r is None:
             return {"running": False, "arrivals": [], "count": 0}
-        return self._state(r, since)
+        return self._state(r, since, trial)
+
+    def _note(self, trial: str, arrival: Arrival) -> None:
+        with self._lock:
+            self._arrived.setdefault(trial, []).append(arrival.to_dict())
 
     def stop_all(self) -> None:
         with self._lock:
@@ -81,16 +90,20 @@ class Receivers:
         for r in running:
             r.stop()
 
-    @staticmethod
-    def _state(r: Receiver, since: int) -> dict[str, Any]:
-        arrivals: list[Arrival] = list(r.arrivals)
-        new = arrivals[max(0, since) :][-MAX_ARRIVALS:]
+    def _state(self, r: Receiver, since: int, trial: str) -> dict[str, Any]:
+        """The receiver's state and the arrivals after the first ``since`` (at most
+        MAX_ARRIVALS: ``more`` says that more wait, asked for with the next ``since``)."""
+        with self._lock:
+            arrived = self._arrived.get(trial, [])
+            count = len(arrived)
+            new = arrived[max(0, since) :][:MAX_ARRIVALS]
         return {
             "running": r.running,
             "aet": r.aet,
             "host": r.host,
             "port": r.port,
             "allowed": list(r.allowed),
-            "count": len(arrivals),
-            "arrivals": [a.to_dict() for a in new],
+            "count": min(count, max(0, since) + len(new)),
+            "more": max(0, since) + len(new) < count,
+            "arrivals": new,
         }

@@ -42,7 +42,7 @@ from scorer.imaging.dicom_header import (
 )
 from scorer.imaging.manifest import Manifest, ManifestRow
 from scorer.imaging.raster import check_raster, raster_kind
-from scorer.imaging.sources import SourceFile, find_files
+from scorer.imaging.sources import SourceFile, find_files, release_archive
 from scorer.imaging.streams import dicom_part10
 from scorer.services.errors import InvalidInput
 from scorer.services.import_report import (
@@ -187,6 +187,7 @@ def import_images(
     finally:
         if own is not None:
             own.close()
+        release_archive()  # the zip it read from is not held open after the import
     report.files = [o for o in outcomes if o is not None]
     _audit_import(ws, op, into, total, report, origin)
     if progress:

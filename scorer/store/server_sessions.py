@@ -73,20 +73,36 @@ def get(store: Store, token_sha256: str) -> StoredSession | None:
     return StoredSession(**dict(zip(FIELDS, row, strict=True)))
 
 
-def save(store: Store, token_sha256: str, s: StoredSession) -> None:
-    """Write back a session's changed state (a session deleted meanwhile stays deleted)."""
+#: The columns a request may change of its session.
+STATE = ("last_active", "must_change_password", "locked", "signed_once", "password_mark")
+
+
+def save(
+    store: Store, token_sha256: str, s: StoredSession, before: StoredSession | None = None
+) -> None:
+    """Write back a session's changed state (a session deleted meanwhile stays deleted). With
+    ``before`` (the state the request loaded) only the columns this request changed are
+    written, so two requests on one session that overlap do not undo each other's change (a
+    save that loaded the session before a lock must not write ``locked`` back to false); the
+    time of activity only ever moves forward."""
+    changed = {
+        name: getattr(s, name)
+        for name in STATE
+        if before is None or getattr(before, name) != getattr(s, name)
+    }
+    if not changed:
+        return
+    where = [ServerSession.token_sha256 == token_sha256]
     with store.engine.begin() as c:
-        c.execute(
-            update(ServerSession)
-            .where(ServerSession.token_sha256 == token_sha256)
-            .values(
-                last_active=s.last_active,
-                must_change_password=s.must_change_password,
-                locked=s.locked,
-                signed_once=s.signed_once,
-                password_mark=s.password_mark,
+        active = changed.pop("last_active", None)
+        if changed:
+            c.execute(update(ServerSession).where(*where).values(**changed))
+        if active is not None:
+            c.execute(
+                update(ServerSession)
+                .where(*where, ServerSession.last_active < active)
+                .values(last_active=active)
             )
-        )
 
 
 def drop(store: Store, token_sha256: str) -> None:

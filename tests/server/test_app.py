@@ -220,3 +220,37 @@ def test_sessions_idle_past_the_expiry_are_forgotten_at_the_next_log_in(
     store = client.app.state.server.ws.store  # type: ignore[attr-defined]
     assert server_sessions.get(store, token_hash(old)) is None
     assert server_sessions.get(store, token_hash(recent)) is not None
+
+
+def test_overlapping_requests_do_not_undo_each_others_session_change(
+    served: tuple[TestClient, Clock],
+) -> None:
+    """A save that loaded the session before a lock, answered after it and 45 s later, writes
+    its time of activity and leaves the lock: only the columns a request changed are written
+    (the reviewer saw the lock undone by the last writer)."""
+    from dataclasses import replace as changed
+
+    from scorer.server.app import token_hash
+    from scorer.services.session import parse_time
+    from scorer.store import server_sessions
+
+    client, _clock = served
+    token = _login(client)
+    store = client.app.state.server.ws.store  # type: ignore[attr-defined]
+    digest = token_hash(token)
+    loaded = server_sessions.get(store, digest)
+    assert loaded is not None and not loaded.locked
+    # Request A locks; request B, loaded before A, only moved the time of activity.
+    server_sessions.save(store, digest, changed(loaded, locked=True), loaded)
+    later = (parse_time(loaded.last_active) + timedelta(seconds=45)).strftime(
+        "%Y-%m-%dT%H:%M:%S.%fZ"
+    )
+    server_sessions.save(store, digest, changed(loaded, last_active=later), loaded)
+    now = server_sessions.get(store, digest)
+    assert now is not None and now.locked and now.last_active == later
+    # An older time of activity never overwrites a newer one.
+    server_sessions.save(store, digest, changed(now, last_active=loaded.last_active), now)
+    again = server_sessions.get(store, digest)
+    assert again is not None and again.last_active == later
+    r = client.post("/api/call/trials.list_trials", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 423
