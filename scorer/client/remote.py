@@ -220,7 +220,9 @@ class RemoteImages(RemoteService):
                 kept.add(target.name)
                 if not _have(target, film.sha256):
                     wanted[film.image] = (target, film.sha256)
-                out[letter].append(CaseFilm(film.image, film.regions, str(target), film.sha256))
+                out[letter].append(
+                    CaseFilm(film.image, film.regions, str(target), film.sha256, film.joints)
+                )
         if wanted:
             try:
                 self._fetch(session, case_code, wanted)

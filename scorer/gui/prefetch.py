@@ -27,6 +27,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
 from scorer.core.case_films import CaseFilm
+from scorer.core.joints import JointPoint
 from scorer.gui.tasks import BackgroundTask, run_in_background
 from scorer.imaging.radiograph import Radiograph, open_radiograph
 
@@ -44,12 +45,14 @@ class PreparedImage:
     """One film of a prepared case: its image code, regions and opened radiograph.
 
     ``radiograph`` is None when the film could not be opened; ``error`` then says why.
+    ``joints`` are the joint positions placed on the film (stored-image pixels).
     """
 
     image: str
     regions: tuple[str, ...]
     radiograph: Radiograph | None
     error: str = ""
+    joints: tuple[JointPoint, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -98,9 +101,11 @@ def prepare_case(code: str, load_images: CaseLoader, open_image: ImageOpener) ->
                 try:
                     image = open_image(film.path, sha)
                     warm(image)
-                    opened[sha] = PreparedImage(film.image, regions, image)
+                    opened[sha] = PreparedImage(film.image, regions, image, joints=film.joints)
                 except (OSError, ValueError) as exc:  # ImageFormatError is a ValueError
-                    opened[sha] = PreparedImage(film.image, regions, None, str(exc))
+                    opened[sha] = PreparedImage(
+                        film.image, regions, None, str(exc), joints=film.joints
+                    )
             prepared.append(opened[sha])
         visits[letter] = tuple(prepared)
     return PreparedCase(code, visits, time.perf_counter() - started)
