@@ -509,6 +509,7 @@ class ScoringGrid(QWidget):
         self.model = model
         self.writer = writer
         self._region_scope = False  # the reason popup is for the whole region
+        self._asked_at: tuple[int, int] | None = None  # the cell the reason popup is for
         self.flag_dialog: FlagDialog | None = None
         self._syncing = False
 
@@ -852,6 +853,9 @@ class ScoringGrid(QWidget):
 
     def _show_popup(self, title: str) -> None:
         self.model.cancel_partial()
+        # The reason applies to the cell asked about: when the popup closes, the focus may
+        # fall to another visit's viewer, which makes that visit the grid's current one.
+        self._asked_at = (self.model.row, self.model.col)
         popup = self.reason_popup
         popup.ask(title)
         top_left = self.table.mapTo(self, QPoint(24, 28))
@@ -859,6 +863,9 @@ class ScoringGrid(QWidget):
 
     def _reason_chosen(self, reason: str, text: str) -> None:
         m = self.model
+        if self._asked_at is not None and self._asked_at != (m.row, m.col):
+            m.set_current(*self._asked_at)
+        self._asked_at = None
         if self._region_scope:
             self._report(m.mark_region_not_assessable(reason, text))
         else:
@@ -866,6 +873,7 @@ class ScoringGrid(QWidget):
         self.table.setFocus()
 
     def _reason_cancelled(self) -> None:
+        self._asked_at = None
         self.table.setFocus()
 
     def _set_across(self, on: bool) -> None:

@@ -526,3 +526,32 @@ def test_session_security_end_to_end_lockout_through_the_workstation(
 
     with pytest.raises(AuthError, match="locked"):
         ws.accounts.login(SAMPLE_READER, SAMPLE_READER_PASSWORD)
+
+
+def test_a_reason_chosen_in_the_popup_marks_the_cell_asked_about_not_the_visit_focus_falls_to(
+    qtbot: QtBot, reading: SampleReading, tmp_path: Path
+) -> None:
+    """With the visits side by side, closing the reason popup hands the focus to a visit's
+    viewer, which makes that visit the grid's current one; N then a reason still marks the
+    cell the reader was on (it used to mark visit A's, overwriting its score)."""
+    window = open_window(qtbot, reading, tmp_path / "settings")
+    window.resize(1920, 1080)
+    qtbot.waitUntil(lambda: window.case_view.case is not None, timeout=30000)
+    assert not window.case_view.tabs_mode
+    model = window.model
+    assert model is not None and model.letters == ("A", "B", "C")
+    model.set_current(0, 0)
+    window.grid.table.setFocus()
+    type_keys(window, "3")  # A's first area scored
+    first = model.areas[0].area
+    model.set_current(0, 1)  # B's first area
+    window.grid.table.setFocus()
+    for ch in "n2":
+        QTest.keyClicks(QApplication.focusWidget() or window, ch)
+        QApplication.processEvents()
+    assert model.cells[("B", first)].entry is not None
+    assert model.cells[("B", first)].entry.score == AreaScore.not_assessable("image_quality")
+    assert model.cells[("A", first)].entry is not None
+    assert model.cells[("A", first)].entry.score == AreaScore.scored(3)
+    wait_saved(qtbot, window)
+    window.close()
