@@ -25,6 +25,7 @@ from scorer.imaging.synthetic import (
     Grade,
     Side,
     SyntheticImage,
+    larsen_truth,
     render_foot,
     render_hand,
 )
@@ -58,11 +59,13 @@ def _svh_grade(area: Area, grade: int) -> Grade:
     return grade
 
 
-def atlas_damage(area: Area, grade: int) -> Damage:
+def atlas_damage(area: Area, grade: int) -> Damage | None:
     """The svh damage that shows ``grade`` of ``area`` (an svh or Larsen area), nothing else.
 
-    A foot erosion grade is drawn on both sides of the joint (each side is graded 0-5).
-    ValueError for a feature the generator cannot draw or a grade outside its range.
+    A foot erosion grade is drawn on both sides of the joint (each side is graded 0-5). None
+    when the generator cannot show that grade there: a wrist quadrant made only of joint
+    spaces (WQ4) has no erosion to draw Larsen 2 to 5 with. ValueError for a feature the
+    generator cannot draw or a grade outside its range.
     """
     if area.feature in ("ERO", "JSN"):
         if grade == 0:
@@ -80,7 +83,9 @@ def atlas_damage(area: Area, grade: int) -> Damage:
         if value:
             key = Area(area.region, joint, feature)
             damage[key] = _svh_grade(key, value)
-    return damage
+    # The generator's own Larsen truth decides: a quadrant of joint spaces only (WQ4) has no
+    # erosion to show grades 2 to 5 with.
+    return damage if larsen_truth(damage, [area.region]).get(area) == grade else None
 
 
 def _render(area: Area, damage: Damage, seed: int, pixel_mm: float) -> SyntheticImage:
@@ -110,12 +115,17 @@ def grade_drawings(
     pixel_mm: float = ATLAS_PIXEL_MM,
 ) -> dict[int, NDArray[np.uint8]]:
     """8-bit square drawings (bone bright) of ``area`` at each of ``grades``, one crop and
-    one window for all of them. Slow-ish (a film per grade): run it off the UI thread."""
+    one window for all of them (a grade :func:`atlas_damage` cannot show is left out).
+    Slow-ish (a film per grade): run it off the UI thread."""
     wanted = sorted(set(grades))
     crops: dict[int, NDArray[np.uint16]] = {}
     field: tuple[int, int, int, int] | None = None
-    for grade in wanted:
-        image = _render(area, atlas_damage(area, grade), seed, pixel_mm)
+    for grade in list(wanted):
+        damage = atlas_damage(area, grade)
+        if damage is None:
+            wanted.remove(grade)
+            continue
+        image = _render(area, damage, seed, pixel_mm)
         if field is None:
             field = _field(image, area, pixel_mm)
         top, left, bottom, right = field
