@@ -67,6 +67,9 @@ class Feature:
     max: int
     grades: Mapping[int, str]
     check: bool = False
+    #: Where each grade's wording comes from: the paper and its page or table (a grade
+    #: without one is cited by the method's ``citation`` alone).
+    sources: Mapping[int, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -225,7 +228,7 @@ def _parse_feature(code: str, raw: Any, source: str) -> Feature:
         raise _fail(source, entry, f"unknown feature {code!r} (known: {', '.join(FEATURES)})")
     if not isinstance(raw, dict):
         raise _fail(source, entry, "must be a table")
-    unknown = set(raw) - {"name", "min", "max", "grades", "check"}
+    unknown = set(raw) - {"name", "min", "max", "grades", "check", "sources"}
     if unknown:
         raise _fail(source, entry, f"unknown key(s) {', '.join(sorted(unknown))}")
     lo = _int(raw.get("min"), source, entry, "min")
@@ -253,7 +256,27 @@ def _parse_feature(code: str, raw: Any, source: str) -> Feature:
         max=hi,
         grades=dict(sorted(grades.items())),
         check=bool(raw.get("check", False)),
+        sources=_grade_sources(raw.get("sources", {}), grades, source, entry),
     )
+
+
+def _grade_sources(
+    raw: Any, grades: Mapping[int, str], source: str, entry: str
+) -> dict[int, str]:
+    """A feature's ``sources`` table: grade = the paper, page or table its wording is from."""
+    if not isinstance(raw, dict):
+        raise _fail(source, f"{entry}.sources", "must be a table of grade = citation")
+    found: dict[int, str] = {}
+    for k, v in raw.items():
+        where = f"{entry}.sources.{k}"
+        try:
+            g = int(k)
+        except ValueError:
+            raise _fail(source, where, "grade must be a whole number") from None
+        if g not in grades:
+            raise _fail(source, where, f"grade {g} has no wording to cite")
+        found[g] = _str(v, source, where, "citation")
+    return dict(sorted(found.items()))
 
 
 def _derived_areas(

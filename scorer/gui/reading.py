@@ -47,6 +47,7 @@ from shiboken6 import isValid
 from scorer.gui.case_actions import CaseActions, state_of_case
 from scorer.gui.case_time import CaseTimeLog
 from scorer.gui.case_view import CaseView
+from scorer.gui.grade_atlas import attach_grade_atlas
 from scorer.gui.login import UnlockDialog
 from scorer.gui.prefetch import CasePreparer, PreparedCase
 from scorer.gui.preview import Preview, run_preview
@@ -175,6 +176,7 @@ class ReadingWindow(QMainWindow):
         )
         self.worklist_action.toggled.connect(self.worklist_panel.setVisible)
         self.light_action.toggled.connect(self.layout_memory.set_light)
+        self.grade_atlas = attach_grade_atlas(self)  # G: every grade of the area, drawn
         self.statusBar().showMessage("Loading the worklist…")
         self.layout_memory.restore()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -205,3 +206,56 @@ def test_two_files_with_one_id_are_refused(tmp_path: Path) -> None:
 def test_builtin_methods_are_the_files_in_resources() -> None:
     ids = {p.stem for p in methods_dir().glob("*.toml")}
     assert set(builtin_methods()) == ids == {"svh", "sens", "larsen1995"}
+
+
+def test_every_grade_of_every_method_has_wording_and_a_citation_or_the_check_note() -> None:
+    """Issue 29: each grade's wording cites the paper it comes from (page or table); a grade
+    whose page or wording is not yet confirmed says so ("to be checked") rather than losing
+    the note."""
+    for method in builtin_methods().values():
+        for f in method.features.values():
+            assert set(f.grades) == set(range(f.min, f.max + 1)), (method.id, f.code)
+            for grade, wording in f.grades.items():
+                assert wording.strip(), (method.id, f.code, grade)
+                cited = f.sources.get(grade, "")
+                assert cited.strip() or f.check, (method.id, f.code, grade)
+                # A citation names the paper's year, and its volume and pages.
+                assert re.search(r"\b(19|20)\d\d\b", cited), cited
+                assert re.search(r"\b\d+:\d+-\d+\b", cited), cited
+                if "to be checked" not in cited:
+                    assert not f.check, (method.id, f.code, grade)
+
+
+def test_the_papers_each_method_cites_per_grade() -> None:
+    svh, larsen = get_method("svh"), get_method("larsen1995")
+    for code in ("ERO", "JSN"):
+        for cited in svh.features[code].sources.values():
+            assert "J Rheumatol 26:743-5" in cited and "J Rheumatol 27:261-3" in cited
+    for cited in larsen.features["LAR"].sources.values():
+        assert "J Rheumatol 22:1974-5" in cited and "Acta Radiol Diagn 18:481-91" in cited
+    # The erosion wording is unconfirmed: its note stays.
+    assert svh.features["ERO"].check
+
+
+@pytest.mark.parametrize(
+    ("sources", "entry", "problem"),
+    [
+        ('sources.7 = "Nobody 2020, p. 1"', r"features\.ERO\.sources\.7", "grade 7 has no wording"),
+        ('sources.x = "Nobody 2020, p. 1"', r"features\.ERO\.sources\.x", "whole number"),
+        ('sources.1 = ""', r"features\.ERO\.sources\.1", "non-empty string"),
+        ('sources = "Nobody"', r"features\.ERO\.sources", "table of grade = citation"),
+    ],
+)
+def test_a_bad_grade_citation_is_refused_naming_the_entry(
+    tmp_path: Path, sources: str, entry: str, problem: str
+) -> None:
+    text = GOOD.replace("max = 5", f'max = 5\ngrades.1 = "Small"\n{sources}', 1)
+    with pytest.raises(MethodError, match=entry) as info:
+        load_method_file(_write(tmp_path, text))
+    assert problem in str(info.value)
+
+
+def test_a_grade_citation_is_read_from_the_method_file(tmp_path: Path) -> None:
+    text = GOOD.replace("max = 5", 'max = 5\ngrades.1 = "Small"\nsources.1 = "Nobody 2020, p. 3"')
+    m = load_method_file(_write(tmp_path, text))
+    assert m.features["ERO"].sources == {1: "Nobody 2020, p. 3"}

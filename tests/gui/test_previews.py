@@ -28,6 +28,7 @@ PREVIEWS = {
     "reading": ["--patients", "1", "--typed", "5"],
     "desk": ["--page", "flags"],
     "monitor": [],
+    "grade_atlas": ["--method", "larsen1995", "--area", "RH WQ1 LAR"],
 }
 
 

@@ -1,0 +1,61 @@
+"""The grade atlas on a real X display (Qt's xcb platform, not offscreen): ``python -m
+scorer.gui.grade_atlas`` shows its window, by its title, with its drawings on screen."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.gui.test_xcb_windows import REPO, assert_drawn, keep, wait_for_window
+from tests.gui.xvfb import xvfb
+
+pytestmark = [
+    pytest.mark.posix,
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not sys.platform.startswith("linux") or shutil.which("Xvfb") is None,
+        reason="needs Linux with Xvfb, xwd and xwininfo (scripts/setup.sh --test installs them)",
+    ),
+]
+
+
+def test_the_grade_atlas_opens_on_xcb(tmp_path: Path) -> None:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("WAYLAND_DISPLAY", "SCORER_DB", "QT_QPA_PLATFORM", "QT_SCALE_FACTOR")
+    }
+    with xvfb("1920x1080x24") as display:
+        env |= {"DISPLAY": display, "QT_QPA_PLATFORM": "xcb"}
+        log = tmp_path / "atlas.log"
+        with log.open("w") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "scorer.gui.grade_atlas", "--area", "RF MTP3 ERO"],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env=env,
+                cwd=REPO,
+            )
+        try:
+            # The wording shows first, the drawings a moment later (made on a worker).
+            deadline = time.monotonic() + 90
+            while True:
+                shown = wait_for_window(display, "scorer — grade atlas", process, timeout=90)
+                try:
+                    assert_drawn(shown, 600, 500)
+                    break
+                except AssertionError:
+                    if time.monotonic() > deadline:
+                        raise
+            keep(shown, "grade-atlas-xcb", tmp_path)
+        finally:
+            process.terminate()
+            process.wait(timeout=15)
+    assert "Traceback" not in log.read_text(), log.read_text()
