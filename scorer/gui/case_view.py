@@ -283,7 +283,7 @@ class CaseView(QWidget):
         ruler.triggered.connect(self._toggle_ruler)
         self.toolbar.addAction(ruler)
         tools["ruler"] = ruler
-        view = self._menu_button("View", "Fit, 1:1, rotate, flip and reset")
+        view = self._menu_button("View", "Fit, 1:1, rotate, flip, reset and one visit")
         for key, text, slot in (
             ("fit", "Fit\tF", lambda: on_active("fit")),
             ("one", "1:1\t1", lambda: on_active("one_to_one")),
@@ -296,6 +296,16 @@ class CaseView(QWidget):
             action.triggered.connect(lambda _=False, slot=slot: slot())
             view.menu().addAction(action)
             tools[key] = action
+        one = QAction("One visit", self, checkable=True)
+        one.setToolTip(f"The active visit alone, filling the view ({ONE_VISIT_KEY})")
+        one.setShortcut(QKeySequence(ONE_VISIT_KEY))
+        # Anywhere in the window: the reader's keyboard is usually in the scoring grid.
+        one.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        one.triggered.connect(self.set_one_visit)
+        view.menu().addSeparator()
+        view.menu().addAction(one)  # in the menu: the toolbar has no room left on a laptop
+        self.addAction(one)
+        tools["one_visit"] = one
         tools["view"] = self.toolbar.addWidget(view)
         self.toolbar.addSeparator()
         sync = QAction("Sync", self, checkable=True)
@@ -306,15 +316,6 @@ class CaseView(QWidget):
         self.toolbar.addAction(sync)
         self.addAction(sync)  # the shortcut works wherever the focus is in the case view
         tools["sync"] = sync
-        one = QAction("One visit", self, checkable=True)
-        one.setToolTip(f"The active visit alone, filling the view ({ONE_VISIT_KEY})")
-        one.setShortcut(QKeySequence(ONE_VISIT_KEY))
-        # Anywhere in the window: the reader's keyboard is usually in the scoring grid.
-        one.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-        one.triggered.connect(self.set_one_visit)
-        self.toolbar.addAction(one)
-        self.addAction(one)
-        tools["one_visit"] = one
         return tools
 
     def _menu_button(self, text: str, tip: str) -> QToolButton:
@@ -472,8 +473,10 @@ class CaseView(QWidget):
         return sizes
 
     def _panes_area(self) -> tuple[int, int]:
-        """The width and height the panes share: the view below its toolbar."""
-        return self.width(), max(1, self.height() - self.toolbar.sizeHint().height())
+        """The width and height the panes share: the view below its toolbar (unless a
+        window has taken the toolbar into its own toolbar row)."""
+        tools = self.toolbar.sizeHint().height() if self.toolbar.parent() is self else 0
+        return self.width(), max(1, self.height() - tools)
 
     def _arrangement_for_view(self) -> Arrangement:
         if self._forced_arrangement is not None:

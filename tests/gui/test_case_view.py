@@ -127,7 +127,7 @@ def test_toolbar_acts_on_the_active_visit(view: CaseView) -> None:
 UI_WORDS = {
     "Hands", "Feet", "Invert", "Loupe", "Window", "Ruler", "View", "Sync", "Image tools",
     "Next region", "Previous region", "No case open", "FULL RANGE", "No image",
-    "Fit, 1:1, rotate, flip and reset", "One visit",
+    "Fit, 1:1, rotate, flip, reset and one visit", "One visit",
 }  # fmt: skip
 ALLOWED = [
     re.compile(r"[A-Z]"),  # a visit letter
