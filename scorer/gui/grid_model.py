@@ -38,7 +38,8 @@ KEYS_HELP = (
     "N  not assessable (then 1–4)    Shift+N  whole region not assessable\n"
     "Z  rest of this region = 0    Backspace  clear    Esc  drop a half-typed entry\n"
     "Ctrl+Z  undo    Ctrl+Y  redo    Ctrl+R  retry unsaved\n"
-    "↑ ↓ Enter  move    Tab / Shift+Tab  next / previous visit    Home / End"
+    "↑ ↓ Enter  move    Tab / Shift+Tab  next / previous visit    Home / End\n"
+    "V  the visit being scored alone, filling the films' view (V again: every visit)"
 )
 
 

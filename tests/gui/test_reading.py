@@ -245,3 +245,29 @@ def test_at_1920x1080_each_film_of_a_paired_case_gets_twice_the_area_of_a_row(
     qtbot.waitUntil(lambda: len({p.y() for p in panels}) == 1 and panels[0].width() < 450)
     row = [film_area_on_screen(p) for p in panels]
     assert all(new >= 2 * old for new, old in zip(arranged, row, strict=True)), (arranged, row)
+
+
+def test_v_in_the_grid_shows_the_visit_being_scored_alone_and_v_brings_the_others_back(
+    qtbot: QtBot, reading: SampleReading, tmp_path: Path
+) -> None:
+    window = open_window(qtbot, reading, tmp_path)
+    qtbot.waitUntil(lambda: window.grid is not None, timeout=30000)
+    model, grid, view = window.model, window.grid, window.case_view
+    assert model is not None and grid is not None
+    window.setWindowState(Qt.WindowState.WindowNoState)
+    window.resize(1920, 1080)  # room for every visit (not tabs)
+    qtbot.waitUntil(lambda: not view.tabs_mode and view.width() > 1100)
+    window.activateWindow()
+    grid.table.setFocus()
+    before = {letter: model.entry(letter, model.current_area) for letter in model.letters}
+    QTest.keyClick(grid.table, Qt.Key.Key_V)
+    assert view.one_visit
+    shown = [letter for letter, panel in view.panels.items() if panel.isVisible()]
+    assert shown == [model.current_letter]
+    QTest.keyClick(grid.table, Qt.Key.Key_Tab)  # the next visit in the grid: shown alone
+    assert [x for x, p in view.panels.items() if p.isVisible()] == [model.current_letter]
+    assert view.panels[model.current_letter].letter_label.text() == model.current_letter
+    QTest.keyClick(grid.table, Qt.Key.Key_V)
+    assert not view.one_visit and all(p.isVisible() for p in view.panels.values())
+    # V is the view's alone: nothing was entered in the grid
+    assert {letter: model.entry(letter, model.current_area) for letter in model.letters} == before
