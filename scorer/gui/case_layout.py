@@ -5,10 +5,15 @@ of both hands covers LH and RH). The viewer shows one *page* at a time: a region
 or feet) and, when a visit has more than one film of that group (separate left and right
 films), which of them. Every visit shows its film for the same page side by side, so the
 reader compares like with like; a film covering both hands serves both hand regions.
+
+How the visits' panes are arranged on the case view (:func:`best_arrangement`) is plain
+arithmetic too: for the view's size and the shape of the films shown, the row, column or grid
+of panes in which the smallest film is drawn largest.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -107,3 +112,94 @@ def next_page(all_pages: Sequence[Page], current: Page | None, step: int = 1) ->
     if current is None or current not in all_pages:
         return all_pages[0]
     return all_pages[(list(all_pages).index(current) + step) % len(all_pages)]
+
+
+# ====================================================================== arranging the panes
+
+
+@dataclass(frozen=True)
+class Arrangement:
+    """The visits' panes in ``rows`` rows of ``columns`` panes, filled row by row (a last row
+    with fewer panes shares its width among them)."""
+
+    columns: int
+    rows: int
+
+    @property
+    def name(self) -> str:
+        """``row``, ``column`` or ``grid``: what a reader would call it."""
+        if self.rows == 1:
+            return "row"
+        return "column" if self.columns == 1 else "grid"
+
+
+def arrangements(count: int) -> list[Arrangement]:
+    """Every useful arrangement of ``count`` panes, a single row first: for each number of
+    rows, the fewest columns that hold them all (a 3 x 2 grid of 4 panes is no better than
+    2 x 2)."""
+    if count < 1:
+        return [Arrangement(1, 1)]
+    out: list[Arrangement] = []
+    for columns in range(count, 0, -1):
+        rows = math.ceil(count / columns)
+        if not out or out[-1].rows != rows:
+            out.append(Arrangement(columns, rows))
+        else:
+            out[-1] = Arrangement(columns, rows)
+    return out
+
+
+def pane_size(
+    arrangement: Arrangement, width: float, height: float, gap: float = 0
+) -> tuple[float, float]:
+    """The width and height of one pane of a full row, in a ``width`` x ``height`` view whose
+    panes are ``gap`` apart (the splitter's handles)."""
+    columns, rows = arrangement.columns, arrangement.rows
+    return (
+        max(0.0, (width - gap * (columns - 1)) / columns),
+        max(0.0, (height - gap * (rows - 1)) / rows),
+    )
+
+
+def fitted_area(pane_w: float, pane_h: float, film_w: float, film_h: float) -> float:
+    """The area, in screen pixels, of a ``film_w`` x ``film_h`` film fitted whole into a
+    ``pane_w`` x ``pane_h`` pane (aspect kept)."""
+    if film_w <= 0 or film_h <= 0:
+        return 0.0
+    scale = min(pane_w / film_w, pane_h / film_h)
+    return film_w * film_h * scale * scale
+
+
+def smallest_film_area(
+    arrangement: Arrangement,
+    width: float,
+    height: float,
+    films: Sequence[tuple[float, float]],
+    gap: float = 0,
+) -> float:
+    """The area of the smallest of ``films`` (width, height each) fitted into a pane of
+    ``arrangement``; a pane's area when no film is shown."""
+    pane_w, pane_h = pane_size(arrangement, width, height, gap)
+    if not films:
+        return pane_w * pane_h
+    return min(fitted_area(pane_w, pane_h, w, h) for w, h in films)
+
+
+def best_arrangement(
+    count: int,
+    width: float,
+    height: float,
+    films: Sequence[tuple[float, float]] = (),
+    gap: float = 0,
+) -> Arrangement:
+    """The arrangement of ``count`` panes in a ``width`` x ``height`` view that draws the
+    smallest of ``films`` (each film's width and height, in any unit) largest: landscape
+    films on a wide screen go into a grid or a column rather than narrow portrait panes. A
+    tie (within half a percent) keeps the arrangement with fewer rows."""
+    best: tuple[float, Arrangement] | None = None
+    for arrangement in arrangements(count):
+        area = smallest_film_area(arrangement, width, height, films, gap)
+        if best is None or area > best[0] * 1.005:
+            best = (area, arrangement)
+    assert best is not None
+    return best[1]

@@ -3,14 +3,19 @@
 :class:`CaseView` shows a :class:`~scorer.gui.prefetch.PreparedCase` with one
 :class:`~scorer.gui.viewer.ImageViewer` per visit, in the order the facade gives (the reader's
 random order for ``paired_blinded``, time order for ``chronological``, one visit for
-``single``). On a screen too narrow for all visits side by side they become tabs A, B, C.
-Nothing from the data is shown but the letters: no dates, visit labels, names, file names or
-codes.
+``single``). The panes are arranged for the films' shape: in a row, a column or a grid,
+whichever draws the smallest film largest at the view's size
+(:func:`~scorer.gui.case_layout.best_arrangement`, again on each resize and region page), so
+landscape films of both hands are stacked rather than squeezed into portrait panes. On a view
+too small for any arrangement the visits become tabs A, B, C. Nothing from the data is shown
+but the letters: no dates, visit labels, names, file names or codes.
 
 Keys (besides the viewer's own, see :mod:`scorer.gui.viewer`): ``Tab`` / ``Shift+Tab`` switch
 between the hands and feet films of every visit at once (a film of both hands serves both hand
-regions); ``S`` synchronises zoom and pan across the visits. The toolbar's buttons act on the
-active visit (the one last clicked), outlined in blue.
+regions); ``S`` synchronises zoom and pan across the visits; ``V`` shows the active visit
+alone, filling the view, and ``V`` again brings the others back (anywhere in the window, the
+scoring grid included). The toolbar's buttons act on the active visit (the one last clicked),
+outlined in blue.
 
 Run it on its own: ``python -m scorer.gui.case_view [--screenshot PNG]``.
 """
@@ -38,14 +43,24 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from scorer.gui.case_layout import Page, film_for_page, film_for_region, page_for_region, pages
+from scorer.gui.case_layout import (
+    Arrangement,
+    Page,
+    best_arrangement,
+    film_for_page,
+    film_for_region,
+    page_for_region,
+    pages,
+)
 from scorer.gui.prefetch import PreparedCase, PreparedImage
 from scorer.gui.preview import Preview, run_preview
 from scorer.gui.viewer import ImageViewer
 from scorer.gui.viewer_state import ViewerModel
 from scorer.imaging.render import ViewState
 
-MIN_PANEL_WIDTH = 300  # logical pixels a visit needs to be useful side by side
+MIN_PANEL_WIDTH = 300  # logical pixels a visit's pane needs to be useful beside others
+MIN_PANEL_HEIGHT = 200  # and above or below others
+ONE_VISIT_KEY = "V"  # the active visit alone (free: see the key lists in the module docstring)
 NO_FILM = "No film of this region"
 
 
@@ -105,12 +120,68 @@ class VisitPanel(ImageViewer):
         self.letter_label.adjustSize()
         self.shown: PreparedImage | None = None
 
+    MIN_SIZE = 160
+
     def minimumSizeHint(self) -> QSize:
-        return QSize(160, 160)
+        return QSize(self.MIN_SIZE, self.MIN_SIZE)
+
+
+class VisitPanes(QSplitter):
+    """The visits' panes in rows (a vertical splitter of horizontal ones), arranged as an
+    :class:`~scorer.gui.case_layout.Arrangement`; every handle can be dragged."""
+
+    HANDLE = 3
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(Qt.Orientation.Vertical, parent)
+        self.setObjectName("visits")
+        self.setChildrenCollapsible(False)
+        self.setHandleWidth(self.HANDLE)
+        # The layout may shrink the view below what every pane needs: it then shows tabs.
+        self.setMinimumSize(VisitPanel.MIN_SIZE, VisitPanel.MIN_SIZE)
+        self.arrangement = Arrangement(1, 1)
+        self.rows: list[QSplitter] = []
+        self._panels: list[VisitPanel] = []
+
+    def place(self, panels: Sequence[VisitPanel], arrangement: Arrangement) -> None:
+        """Put ``panels`` into ``arrangement``'s rows, in order (equal sizes when it changes)."""
+        panels = list(panels)
+        if panels == self._panels and arrangement == self.arrangement:
+            return
+        self._panels, self.arrangement = panels, arrangement
+        columns = max(1, arrangement.columns)
+        chunks = [panels[i : i + columns] for i in range(0, len(panels), columns)]
+        while len(self.rows) < len(chunks):
+            row = QSplitter(Qt.Orientation.Horizontal, self)
+            row.setObjectName("visitRow")
+            row.setChildrenCollapsible(False)
+            row.setHandleWidth(self.HANDLE)
+            row.setMinimumSize(VisitPanel.MIN_SIZE, VisitPanel.MIN_SIZE)
+            self.addWidget(row)
+            self.rows.append(row)
+        for row, chunk in zip(self.rows, chunks, strict=False):
+            for index, panel in enumerate(chunk):
+                row.insertWidget(index, panel)
+            row.setSizes([1000] * len(chunk))
+        for row in self.rows[len(chunks) :]:
+            row.hide()
+            row.setParent(None)
+            row.deleteLater()
+        self.rows = self.rows[: len(chunks)]
+        self.setSizes([1000] * len(self.rows))
+
+    def show_panels(self, visible: Sequence[bool]) -> None:
+        """Show the panes marked True (in placing order), and only the rows holding one."""
+        shown = dict(zip(map(id, self._panels), visible, strict=True))
+        for panel in self._panels:
+            panel.setVisible(shown[id(panel)])
+        for row in self.rows:
+            row.setVisible(any(shown.get(id(row.widget(i)), False) for i in range(row.count())))
 
 
 class CaseView(QWidget):
-    """A case's visits side by side (or as tabs), with the viewer tools in a toolbar.
+    """A case's visits arranged for the films' shape (or as tabs), with the viewer tools in a
+    toolbar.
 
     Signals: ``caseShown(code)`` once a case's films are on screen, ``pageChanged(title)``,
     ``viewChanged(letter)`` after a visit's zoom, pan, rotation or flip, ``activeChanged(letter)``
@@ -132,6 +203,8 @@ class CaseView(QWidget):
         self._syncing = False
         self._saved: dict[tuple[str, str], _SavedView] = {}
         self._tabs_forced = False
+        self._forced_arrangement: Arrangement | None = None
+        self.one_visit = False  # the active visit alone fills the view (``V``)
         self.film_clock = FilmClock()
 
         self.toolbar = QToolBar("Image tools", self)
@@ -151,10 +224,7 @@ class CaseView(QWidget):
         self.tab_bar.currentChanged.connect(self._tab_selected)
         self.tab_bar.hide()
 
-        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
-        self.splitter.setObjectName("visits")
-        self.splitter.setChildrenCollapsible(False)
-        self.splitter.setHandleWidth(3)
+        self.splitter = VisitPanes(self)
 
         self.empty = QLabel("No case open", self)
         self.empty.setObjectName("hint")
@@ -213,7 +283,7 @@ class CaseView(QWidget):
         ruler.triggered.connect(self._toggle_ruler)
         self.toolbar.addAction(ruler)
         tools["ruler"] = ruler
-        view = self._menu_button("View", "Fit, 1:1, rotate, flip and reset")
+        view = self._menu_button("View", "Fit, 1:1, rotate, flip, reset and one visit")
         for key, text, slot in (
             ("fit", "Fit\tF", lambda: on_active("fit")),
             ("one", "1:1\t1", lambda: on_active("one_to_one")),
@@ -226,6 +296,16 @@ class CaseView(QWidget):
             action.triggered.connect(lambda _=False, slot=slot: slot())
             view.menu().addAction(action)
             tools[key] = action
+        one = QAction("One visit", self, checkable=True)
+        one.setToolTip(f"The active visit alone, filling the view ({ONE_VISIT_KEY})")
+        one.setShortcut(QKeySequence(ONE_VISIT_KEY))
+        # Anywhere in the window: the reader's keyboard is usually in the scoring grid.
+        one.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        one.triggered.connect(self.set_one_visit)
+        view.menu().addSeparator()
+        view.menu().addAction(one)  # in the menu: the toolbar has no room left on a laptop
+        self.addAction(one)
+        tools["one_visit"] = one
         tools["view"] = self.toolbar.addWidget(view)
         self.toolbar.addSeparator()
         sync = QAction("Sync", self, checkable=True)
@@ -316,6 +396,8 @@ class CaseView(QWidget):
         self._tool_actions["ruler"].setChecked(viewer.ruler_mode)
         if self.tabs_mode and self.tab_bar.currentIndex() != list(self.panels).index(letter):
             self.tab_bar.setCurrentIndex(list(self.panels).index(letter))
+        if self.one_visit and changed:
+            self._update_mode()  # the visit shown alone is the active one
         if changed:
             self.activeChanged.emit(letter)
 
@@ -336,36 +418,92 @@ class CaseView(QWidget):
             panel.rulerModeChanged.connect(
                 lambda on, letter=letter: self._ruler_mode_changed(letter, on)
             )
-            self.splitter.addWidget(panel)
             self.panels[letter] = panel
             self.tab_bar.addTab(letter)
-        self.splitter.setSizes([1000] * len(letters))
         self._active = letters[0] if letters else None
+        self.splitter.place(list(self.panels.values()), self._arrangement_for_view())
         self._update_mode()
 
     def _ruler_mode_changed(self, letter: str, on: bool) -> None:
         if letter == self._active:
             self._tool_actions["ruler"].setChecked(on)
 
-    # ------------------------------------------------------------------ tabs
+    # ------------------------------------------------------------------ arrangement and tabs
 
     @property
     def tabs_mode(self) -> bool:
-        """Whether the visits show as tabs (the screen is too narrow for side by side)."""
+        """Whether the visits show as tabs (the view is too small for any arrangement)."""
         return self.tab_bar.isVisibleTo(self)
 
+    @property
+    def arrangement(self) -> Arrangement:
+        """How the visits' panes are arranged now (rows and columns)."""
+        return self.splitter.arrangement
+
     def force_tabs(self, on: bool) -> None:
-        """Show tabs whatever the width (False: tabs only when narrow)."""
+        """Show tabs whatever the size (False: tabs only when the view is small)."""
         self._tabs_forced = on
         self._update_mode()
 
+    def force_arrangement(self, arrangement: Arrangement | None) -> None:
+        """Arrange the panes so whatever the films and size (None: the best for them again)."""
+        self._forced_arrangement = arrangement
+        self._update_mode()
+
+    def set_one_visit(self, on: bool) -> None:
+        """Show the active visit alone, filling the view (False: every visit again); the
+        visit keeps its letter, and moving to another visit shows that one alone."""
+        self.one_visit = bool(on)
+        action = self._tool_actions["one_visit"]
+        if action.isChecked() != self.one_visit:
+            action.setChecked(self.one_visit)
+        self._update_mode()
+
+    def toggle_one_visit(self) -> None:
+        self.set_one_visit(not self.one_visit)
+
+    def _films_shown(self) -> list[tuple[float, float]]:
+        """The width and height of each visit's film on screen (as stored, unrotated)."""
+        sizes = []
+        for panel in self.panels.values():
+            image = panel.model.image
+            if image is not None:
+                rows, cols = image.shape[:2]
+                sizes.append((float(cols), float(rows)))
+        return sizes
+
+    def _panes_area(self) -> tuple[int, int]:
+        """The width and height the panes share: the view below its toolbar (unless a
+        window has taken the toolbar into its own toolbar row)."""
+        tools = self.toolbar.sizeHint().height() if self.toolbar.parent() is self else 0
+        return self.width(), max(1, self.height() - tools)
+
+    def _arrangement_for_view(self) -> Arrangement:
+        if self._forced_arrangement is not None:
+            return self._forced_arrangement
+        width, height = self._panes_area()
+        return best_arrangement(
+            len(self.panels), width, height, self._films_shown(), VisitPanes.HANDLE
+        )
+
+    def _too_small_for(self, arrangement: Arrangement) -> bool:
+        width, height = self._panes_area()
+        handle = VisitPanes.HANDLE
+        pane_w = (width - handle * (arrangement.columns - 1)) / arrangement.columns
+        pane_h = (height - handle * (arrangement.rows - 1)) / arrangement.rows
+        return pane_w < MIN_PANEL_WIDTH or pane_h < MIN_PANEL_HEIGHT
+
     def _update_mode(self) -> None:
         count = len(self.panels)
-        tabs = count > 1 and (self._tabs_forced or self.width() < count * MIN_PANEL_WIDTH)
+        arrangement = self._arrangement_for_view()
+        alone = self.one_visit and count > 1
+        tabs = count > 1 and not alone and (self._tabs_forced or self._too_small_for(arrangement))
         self.tab_bar.setVisible(tabs)
+        self.splitter.place(list(self.panels.values()), arrangement)
         current = list(self.panels).index(self._active) if self._active in self.panels else 0
-        for index, panel in enumerate(self.panels.values()):
-            panel.setVisible(not tabs or index == current)
+        self.splitter.show_panels(
+            [not (tabs or alone) or index == current for index in range(count)]
+        )
         if tabs and self.tab_bar.currentIndex() != current:
             self.tab_bar.setCurrentIndex(current)
 
@@ -500,6 +638,7 @@ class CaseView(QWidget):
         self.film_clock.show(
             [p.shown.image for p in self.panels.values() if p.shown and p.shown.radiograph]
         )
+        self._update_mode()  # hands and feet films may want another arrangement
         if self.sync and self._active in self.panels:
             self._view_changed(self._active)
         self.pageChanged.emit(page.title if page else "")

@@ -39,7 +39,8 @@ KEYS_HELP = (
     "Z  rest of this region = 0    Backspace  clear    Esc  drop a half-typed entry\n"
     "Ctrl+Z  undo    Ctrl+Y  redo    Ctrl+R  retry unsaved\n"
     "↑ ↓ Enter  move    Tab / Shift+Tab  next / previous visit    Home / End\n"
-    "G  grade atlas: every grade of this area, drawn and cited"
+    "G  grade atlas: every grade of this area, drawn and cited\n"
+    "V  the visit being scored alone, filling the films' view (V again: every visit)"
 )
 
 

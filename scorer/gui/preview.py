@@ -125,7 +125,8 @@ def run_preview(preview: Preview, argv: Sequence[str] | None = None) -> int:
 
     def show(built: Any) -> None:
         window = preview.window(built, args)
-        if args.size:
+        if args.size:  # the size asked for, even of a window that would open maximised
+            window.setWindowState(window.windowState() & ~Qt.WindowState.WindowMaximized)
             window.resize(*window_size(args.size))
         window.show()
         splash.close()

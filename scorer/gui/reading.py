@@ -13,7 +13,8 @@ or a decoder and nothing acknowledged is lost.
 
 Keys typed in the grid that the grid does not use (``W``, ``I``, ``F``, ``L``, ``M``, ``H``,
 ``R``, ``+``, ``-``) go to the film under the cursor's visit, so a reader can window, zoom and
-measure without leaving the keyboard; ``S`` switches synchronised zoom and pan on or off. The
+measure without leaving the keyboard; ``S`` switches synchronised zoom and pan on or off, and
+``V`` shows the visit being scored alone (``V`` again: every visit). The
 films follow the grid: moving to a foot area shows the feet, the visit being scored is the
 highlighted pane (clicking another visit's film moves the grid's cursor to that visit), and
 the joint map is drawn with the sides that visit's film shows. The Case menu also has "Flag
@@ -23,8 +24,9 @@ out (back to the log-in) and Quit (``Ctrl+Q``).
 A session idle for the facade's inactivity limit is locked: the films and scores are hidden
 and the password unlocks it (entries typed before stay queued and are written after).
 
-Window geometry, the panels' sizes, the theme and the sync toggle are remembered in an INI
-file beside the pyramid cache (local to the workstation, like the cache).
+Window geometry, the panels' sizes, the worklist's and the sync toggle's state are remembered
+per reader (under the user ID), the theme per workstation, in an INI file beside the pyramid
+cache (local to the workstation, like the cache); a reader's first session opens maximised.
 
 Run it on its own: ``python -m scorer.gui.reading [--screenshot PNG]`` builds a throw-away
 database with three synthetic patients and opens their reader's worklist.
@@ -51,7 +53,7 @@ from scorer.gui.grade_atlas import attach_grade_atlas
 from scorer.gui.login import UnlockDialog
 from scorer.gui.prefetch import CasePreparer, PreparedCase
 from scorer.gui.preview import Preview, run_preview
-from scorer.gui.reading_layout import ReadingLayout
+from scorer.gui.reading_layout import ReadingLayout, join_image_tools
 from scorer.gui.score_writer import ScoreWriter
 from scorer.gui.scored_visit import ScoredVisitLink
 from scorer.gui.scoring_grid import CaseScores, GridModel, ScoringGrid, load_case
@@ -173,7 +175,9 @@ class ReadingWindow(QMainWindow):
             self.case_view,
             self.worklist_action,
             self.light_action,
+            username=str(getattr(session, "username", "")),
         )
+        join_image_tools(self, self.case_view)
         self.worklist_action.toggled.connect(self.worklist_panel.setVisible)
         self.light_action.toggled.connect(self.layout_memory.set_light)
         self.grade_atlas = attach_grade_atlas(self)  # G: every grade of the area, drawn
@@ -558,6 +562,7 @@ class ReadingWindow(QMainWindow):
         if not server_side:
             self.session_lock.lock_at_facade(events)
         self.splitter.hide()
+        self.case_view.toolbar.hide()
         self.case_view.film_clock.pause(True)
         self._update_case_actions()
         for action in (self.previous_action, self.next_action):
@@ -581,6 +586,7 @@ class ReadingWindow(QMainWindow):
         self.session_lock.unlocked()
         self.time_log.start()
         self.splitter.show()
+        self.case_view.toolbar.show()
         self.case_view.film_clock.pause(False)
         self.writer.resume()
         self.previous_action.setEnabled(self.worklist.has_previous)

@@ -1,25 +1,21 @@
-"""What the reading window remembers between sessions, in the workstation's INI file."""
+"""What the reading window remembers between sessions, per reader, in the workstation's INI
+file (:class:`~scorer.gui.settings.ReaderLayout`)."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QByteArray, QSettings
-from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QApplication, QMainWindow, QSplitter
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QAction, QGuiApplication
+from PySide6.QtWidgets import QApplication, QMainWindow, QSizePolicy, QSplitter, QToolBar
 
 from scorer.gui.case_view import CaseView
+from scorer.gui.settings import ReaderLayout
 from scorer.gui.theme import apply_theme
 
 
-def _flag(value: object) -> bool:
-    """A boolean from QSettings (INI files give back the strings "true" and "false")."""
-    if isinstance(value, str):
-        return value.lower() in ("true", "1", "yes")
-    return bool(value)
-
-
 class ReadingLayout:
-    """The reading window's layout and options as the reader left them: its geometry, the
-    panels' sizes, whether the worklist shows, synchronised zoom and pan, and the theme."""
+    """The reading window's layout and options as its reader left them: its geometry, the
+    panels' sizes, whether the worklist shows and synchronised zoom and pan (each reader's
+    own); and the theme (the workstation's). A reader's first session opens maximised."""
 
     def __init__(
         self,
@@ -29,44 +25,55 @@ class ReadingLayout:
         case_view: CaseView,
         worklist_action: QAction,
         light_action: QAction,
+        username: str = "",
     ) -> None:
         self.settings = settings
+        self.reader = ReaderLayout(settings, username)
         self._window = window
         self._splitter = splitter
         self._case_view = case_view
         self._worklist_action = worklist_action
         self._light_action = light_action
         self.panels_restored = False  # the panels' sizes are put back once shown
+        self.first_session = False  # no geometry kept for this reader: opened maximised
 
     def restore(self) -> None:
-        """Put back the window's geometry, panel sizes and options from the last session."""
-        geometry = self.settings.value("reading/geometry")
-        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
-            self._window.restoreGeometry(geometry)
-        else:
-            self._window.resize(1500, 900)
-        state = self.settings.value("reading/state")
-        if isinstance(state, QByteArray):
+        """Put back the window's geometry, panel sizes and options from the reader's last
+        session; the first time, make the window fill the screen (maximised)."""
+        geometry = self.reader.geometry
+        self.first_session = geometry is None or not self._window.restoreGeometry(geometry)
+        if self.first_session:
+            self._maximise()
+        state = self.reader.window_state
+        if state is not None:
             self._window.restoreState(state)
         self.panels_restored = False
-        self._worklist_action.setChecked(_flag(self.settings.value("reading/worklist", True)))
-        self._case_view.set_sync(_flag(self.settings.value("case/sync", False)))
+        self._worklist_action.setChecked(self.reader.worklist)
+        self._case_view.set_sync(self.reader.sync)
         self._light_action.setChecked(self.settings.value("ui/theme", "dark") == "light")
+
+    def _maximise(self) -> None:
+        """Maximised when shown; its normal geometry is the screen's available area too, so
+        that a display without a window manager (which maximises nothing) shows it whole."""
+        screen = self._window.screen() or QGuiApplication.primaryScreen()
+        if screen is not None:
+            self._window.setGeometry(screen.availableGeometry())
+        self._window.setWindowState(self._window.windowState() | Qt.WindowState.WindowMaximized)
 
     def restore_panels(self) -> None:
         """Put back the panels' sizes, once the window is first shown (sizes restored at the
         window's final size come back exactly)."""
-        splitter = self.settings.value("reading/splitter")
-        if isinstance(splitter, QByteArray) and self._splitter.restoreState(splitter):
+        panels = self.reader.panels
+        if panels is not None and self._splitter.restoreState(panels):
             self.panels_restored = True
 
     def save(self) -> None:
-        """Remember the window's geometry, panel sizes and options."""
-        self.settings.setValue("reading/geometry", self._window.saveGeometry())
-        self.settings.setValue("reading/state", self._window.saveState())
-        self.settings.setValue("reading/splitter", self._splitter.saveState())
-        self.settings.setValue("reading/worklist", self._worklist_action.isChecked())
-        self.settings.setValue("case/sync", self._case_view.sync)
+        """Remember the window's geometry, panel sizes and options for this reader."""
+        self.reader.geometry = self._window.saveGeometry()
+        self.reader.window_state = self._window.saveState()
+        self.reader.panels = self._splitter.saveState()
+        self.reader.worklist = self._worklist_action.isChecked()
+        self.reader.sync = self._case_view.sync
         self.settings.sync()
 
     def set_light(self, on: bool) -> None:
@@ -75,3 +82,19 @@ class ReadingLayout:
         if isinstance(app, QApplication):
             apply_theme(app, "light" if on else "dark")
         self.settings.setValue("ui/theme", "light" if on else "dark")
+
+
+def join_image_tools(window: QMainWindow, case_view: CaseView) -> None:
+    """Put the case view's image tools in the window's Case toolbar, after the case's own
+    buttons, so the films get the height of a toolbar row. One toolbar, not two side by side:
+    the case's labels change width as it is scored, and within one toolbar they reflow."""
+    navigation = window.findChild(QToolBar, "caseNavigation")
+    if navigation is None:
+        return
+    tools = case_view.toolbar
+    tools.setMovable(False)
+    tools.setContentsMargins(0, 0, 0, 0)
+    # All the room the case's labels leave: its buttons change with the case's pages.
+    tools.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+    navigation.addSeparator()
+    navigation.addWidget(tools)

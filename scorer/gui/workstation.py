@@ -286,10 +286,7 @@ class Workstation(QObject):
         window.loggedOut.connect(lambda: self.start(ended=window.ended_because))
         window.destroyed.connect(self._window_gone)
         self.window = window
-        if window.settings.value("reading/geometry") is None:
-            window.showMaximized()  # the first time on this workstation: the whole screen
-        else:
-            window.show()
+        window.show()  # maximised at a reader's first session (ReadingLayout.restore)
         window.raise_()
         window.activateWindow()
         self.readingOpened.emit(window)

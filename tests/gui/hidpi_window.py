@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QPoint
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QAbstractButton, QAbstractScrollArea, QLabel, QWidget
 
 
@@ -55,6 +55,8 @@ def main(folder: Path, width: int, height: int) -> int:
     window = ReadingWindow(
         sample.workspace, sample.session, sample.trial, settings=layout_settings(folder)
     )
+    # The size under test, not maximised as a reader's first session would be.
+    window.setWindowState(Qt.WindowState.WindowNoState)
     window.resize(width, height)
     window.show()
     deadline = time.monotonic() + 60
@@ -77,6 +79,7 @@ def main(folder: Path, width: int, height: int) -> int:
         "viewer": [viewer.width(), viewer.height()] if viewer else None,
         "frame": list(frame.shape) if frame is not None else None,
         "tabs_mode": window.case_view.tabs_mode,
+        "arrangement": [window.case_view.arrangement.columns, window.case_view.arrangement.rows],
         "table_scrolls_sideways": window.worklist_table.horizontalScrollBar().isVisible(),
         "widgets": [
             describe(w, window)

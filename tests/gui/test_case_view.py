@@ -12,7 +12,8 @@ from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
 
 from scorer.core.case_films import CaseFilm
-from scorer.gui.case_view import NO_FILM, CaseView
+from scorer.gui.case_layout import Arrangement
+from scorer.gui.case_view import NO_FILM, CaseView, VisitPanel
 from scorer.gui.prefetch import PreparedCase, prepare_case
 from scorer.gui.sample_case import SampleFilm
 from scorer.imaging.radiograph import open_radiograph
@@ -101,7 +102,7 @@ def test_sync_moves_every_visit_together(view: CaseView) -> None:
 
 
 def test_a_narrow_view_shows_the_visits_as_tabs(view: CaseView, qtbot: QtBot) -> None:
-    view.resize(600, 600)
+    view.resize(550, 550)  # no pane of any arrangement 300 wide and 200 high
     qtbot.waitUntil(lambda: view.tabs_mode)
     assert [view.tab_bar.tabText(i) for i in range(view.tab_bar.count())] == ["A", "B", "C"]
     assert [p.isVisible() for p in view.panels.values()] == [True, False, False]
@@ -110,6 +111,7 @@ def test_a_narrow_view_shows_the_visits_as_tabs(view: CaseView, qtbot: QtBot) ->
     assert view.active_viewer() is view.panels["C"]
     view.resize(1200, 600)
     qtbot.waitUntil(lambda: not view.tabs_mode)
+    assert view.arrangement == Arrangement(3, 1)
     assert all(p.isVisible() for p in view.panels.values())
 
 
@@ -125,7 +127,7 @@ def test_toolbar_acts_on_the_active_visit(view: CaseView) -> None:
 UI_WORDS = {
     "Hands", "Feet", "Invert", "Loupe", "Window", "Ruler", "View", "Sync", "Image tools",
     "Next region", "Previous region", "No case open", "FULL RANGE", "No image",
-    "Fit, 1:1, rotate, flip and reset",
+    "Fit, 1:1, rotate, flip, reset and one visit", "One visit",
 }  # fmt: skip
 ALLOWED = [
     re.compile(r"[A-Z]"),  # a visit letter
@@ -192,3 +194,70 @@ def test_the_film_clock_counts_each_film_on_screen_and_nothing_while_paused() ->
     t[0] += 9.0
     assert clock.take() == {"F1": 3.0}
     assert clock.take() == {}
+
+
+# ---------------------------------------------------------------- arrangement and one visit
+
+
+def film_area_on_screen(panel: VisitPanel) -> float:
+    """The area, in logical pixels, of the pane's film as drawn: its corners mapped to the
+    screen, clipped to the pane."""
+    image = panel.model.image
+    assert image is not None
+    rows, cols = image.shape[:2]
+    x0, y0 = panel.model.to_screen(0, 0)
+    x1, y1 = panel.model.to_screen(cols, rows)
+    left, right = max(0.0, min(x0, x1)), min(float(panel.width()), max(x0, x1))
+    top, bottom = max(0.0, min(y0, y1)), min(float(panel.height()), max(y0, y1))
+    return max(0.0, right - left) * max(0.0, bottom - top)
+
+
+def test_landscape_films_on_a_wide_view_are_stacked_in_a_grid(view: CaseView, qtbot: QtBot) -> None:
+    image = view.panels["A"].model.image
+    assert image is not None and image.shape[1] > image.shape[0]  # landscape: both hands
+    view.resize(1250, 950)  # the case view of a 1920 x 1080 reading window
+    qtbot.waitUntil(lambda: view.arrangement == Arrangement(2, 2))
+    a, b, c = (view.panels[x] for x in "ABC")
+    assert a.y() == b.y() and a.x() < b.x()  # A and B side by side, C below them
+    assert c.mapTo(view, c.rect().topLeft()).y() > a.mapTo(view, a.rect().bottomLeft()).y()
+    assert all(p.isVisible() for p in view.panels.values()) and not view.tabs_mode
+    grid = {x: film_area_on_screen(p) for x, p in view.panels.items()}
+    view.force_arrangement(Arrangement(3, 1))  # the single row of before
+    qtbot.waitUntil(lambda: abs(a.width() - c.width()) <= 1 and a.y() == c.y())
+    row = {x: film_area_on_screen(p) for x, p in view.panels.items()}
+    assert all(grid[x] > 1.7 * row[x] for x in "ABC"), (grid, row)  # 2x: test_reading
+    view.force_arrangement(None)
+    qtbot.waitUntil(lambda: view.arrangement == Arrangement(2, 2))
+
+
+def test_the_arrangement_follows_the_views_shape(view: CaseView, qtbot: QtBot) -> None:
+    view.resize(700, 1400)  # tall and narrow: one above the other
+    qtbot.waitUntil(lambda: view.arrangement == Arrangement(1, 3))
+    xs = {p.mapTo(view, p.rect().topLeft()).x() for p in view.panels.values()}
+    assert len(xs) == 1 and not view.tabs_mode
+    view.resize(1800, 500)  # wide and low: side by side
+    qtbot.waitUntil(lambda: view.arrangement == Arrangement(3, 1))
+    assert all(p.isVisible() for p in view.panels.values())
+
+
+def test_v_shows_the_active_visit_alone_and_v_again_brings_the_others_back(
+    view: CaseView, qtbot: QtBot
+) -> None:
+    view.resize(1250, 950)
+    qtbot.waitUntil(lambda: view.arrangement == Arrangement(2, 2))
+    b = view.panels["B"]
+    drag(b, Qt.MouseButton.LeftButton, (50, 50), (50, 50))  # a click makes B active
+    before = film_area_on_screen(b)
+    QTest.keyClick(b, Qt.Key.Key_V)
+    assert view.one_visit and view._tool_actions["one_visit"].isChecked()
+    assert [p.isVisible() for p in view.panels.values()] == [False, True, False]
+    qtbot.waitUntil(lambda: b.width() >= view.width() - 2)
+    assert b.height() >= view.splitter.height() - 2
+    assert b.letter_label.isVisible() and b.letter_label.text() == "B"  # the letter stays
+    assert film_area_on_screen(b) > 3 * before
+    view.set_active("C")  # the grid moving to another visit shows that one alone
+    assert [p.isVisible() for p in view.panels.values()] == [False, False, True]
+    QTest.keyClick(view.panels["C"], Qt.Key.Key_V)
+    assert not view.one_visit
+    assert all(p.isVisible() for p in view.panels.values())
+    assert view.arrangement == Arrangement(2, 2)

@@ -147,3 +147,127 @@ def test_the_light_theme_is_optional_and_remembered(
     finally:
         app.setStyleSheet(style_sheet)
         app.setPalette(palette)
+
+
+def test_a_readers_first_session_opens_maximised_then_as_they_left_it(
+    qtbot: QtBot, reading: SampleReading, tmp_path: Path
+) -> None:
+    window = open_window(qtbot, reading, tmp_path)
+    assert window.layout_memory.first_session
+    qtbot.waitUntil(window.isMaximized)
+    screen = window.screen().availableGeometry()
+    assert window.frameGeometry().size() == screen.size()
+    window.showNormal()
+    window.resize(700, 500)
+    qtbot.waitUntil(lambda: window.size().width() == 700)
+    window.close()
+    again = open_window(qtbot, reading, tmp_path)
+    assert not again.layout_memory.first_session
+    assert not again.isMaximized() and again.width() == 700
+
+
+def test_each_reader_keeps_their_own_layout(qtbot: QtBot, tmp_path: Path) -> None:
+    """Two readers on one workstation: each finds the window's size, the panels' sizes, the
+    worklist and sync as they left them; the theme is the workstation's."""
+    from PySide6.QtWidgets import QMainWindow, QSplitter
+
+    from scorer.gui.case_view import CaseView
+    from scorer.gui.reading_layout import ReadingLayout
+    from scorer.gui.settings import ReaderLayout
+
+    def session(user: str) -> tuple[QMainWindow, QSplitter, ReadingLayout]:
+        window = QMainWindow()
+        qtbot.addWidget(window)
+        splitter = QSplitter(window)
+        case_view = CaseView()
+        for widget in (QLabel("worklist"), case_view, QLabel("scores")):
+            splitter.addWidget(widget)
+        window.setCentralWidget(splitter)
+        worklist, light = QAction(window, checkable=True), QAction(window, checkable=True)
+        settings = layout_settings(tmp_path)
+        memory = ReadingLayout(settings, window, splitter, case_view, worklist, light, user)
+        memory.restore()
+        window.show()
+        memory.restore_panels()
+        return window, splitter, memory
+
+    rita_window, rita_splitter, rita = session("rita")
+    assert rita.first_session
+    rita_window.showNormal()
+    rita_window.resize(700, 500)  # within the offscreen screen's 800 x 600
+    rita_splitter.setSizes([100, 400, 200])
+    qtbot.waitUntil(lambda: rita_window.width() == 700)
+    rita_sizes = rita_splitter.sizes()
+    rita._case_view.set_sync(True)
+    rita.save()
+    rita_window.close()
+
+    # a reader with an unusual user ID, on the same workstation: a first session of their own
+    odd = "o'neil/2 [x]"
+    odd_window, _, odd_memory = session(odd)
+    assert odd_memory.first_session and not odd_memory._case_view.sync
+    odd_window.showNormal()
+    odd_window.resize(650, 450)
+    qtbot.waitUntil(lambda: odd_window.width() == 650)
+    odd_memory._worklist_action.setChecked(False)
+    odd_memory.save()
+    odd_window.close()
+
+    back_window, back_splitter, back = session("rita")
+    assert not back.first_session and back_window.size().toTuple() == (700, 500)
+    assert back.panels_restored and back_splitter.sizes() == rita_sizes
+    assert back._case_view.sync and back._worklist_action.isChecked()
+    stored = ReaderLayout(layout_settings(tmp_path), odd)
+    assert stored.geometry is not None and not stored.worklist and not stored.sync
+    groups = layout_settings(tmp_path).childGroups()
+    assert groups == ["readers"]  # nothing per reader outside their group
+
+
+def test_at_1920x1080_each_film_of_a_paired_case_gets_twice_the_area_of_a_row(
+    qtbot: QtBot, reading: SampleReading, tmp_path: Path
+) -> None:
+    """Issue 29: the three visits' landscape both-hands films, arranged for their shape, each
+    get at least twice the area on screen they got in the single row of visit panes (the
+    layout before), in the same 1920 x 1080 window."""
+    from scorer.gui.case_layout import Arrangement
+    from tests.gui.test_case_view import film_area_on_screen
+
+    window = open_window(qtbot, reading, tmp_path)
+    window.setWindowState(Qt.WindowState.WindowNoState)
+    window.resize(1920, 1080)
+    view = window.case_view
+    qtbot.waitUntil(lambda: view.width() > 1100 and view.arrangement == Arrangement(2, 2))
+    qtbot.wait(100)
+    panels = list(view.panels.values())
+    assert len(panels) == 3 and all(p.isVisible() and p.model.image is not None for p in panels)
+    arranged = [film_area_on_screen(p) for p in panels]
+    view.force_arrangement(Arrangement(3, 1))
+    qtbot.waitUntil(lambda: len({p.y() for p in panels}) == 1 and panels[0].width() < 450)
+    row = [film_area_on_screen(p) for p in panels]
+    assert all(new >= 2 * old for new, old in zip(arranged, row, strict=True)), (arranged, row)
+
+
+def test_v_in_the_grid_shows_the_visit_being_scored_alone_and_v_brings_the_others_back(
+    qtbot: QtBot, reading: SampleReading, tmp_path: Path
+) -> None:
+    window = open_window(qtbot, reading, tmp_path)
+    qtbot.waitUntil(lambda: window.grid is not None, timeout=30000)
+    model, grid, view = window.model, window.grid, window.case_view
+    assert model is not None and grid is not None
+    window.setWindowState(Qt.WindowState.WindowNoState)
+    window.resize(1920, 1080)  # room for every visit (not tabs)
+    qtbot.waitUntil(lambda: not view.tabs_mode and view.width() > 1100)
+    window.activateWindow()
+    grid.table.setFocus()
+    before = {letter: model.entry(letter, model.current_area) for letter in model.letters}
+    QTest.keyClick(grid.table, Qt.Key.Key_V)
+    assert view.one_visit
+    shown = [letter for letter, panel in view.panels.items() if panel.isVisible()]
+    assert shown == [model.current_letter]
+    QTest.keyClick(grid.table, Qt.Key.Key_Tab)  # the next visit in the grid: shown alone
+    assert [x for x, p in view.panels.items() if p.isVisible()] == [model.current_letter]
+    assert view.panels[model.current_letter].letter_label.text() == model.current_letter
+    QTest.keyClick(grid.table, Qt.Key.Key_V)
+    assert not view.one_visit and all(p.isVisible() for p in view.panels.values())
+    # V is the view's alone: nothing was entered in the grid
+    assert {letter: model.entry(letter, model.current_area) for letter in model.letters} == before

@@ -9,7 +9,8 @@ the coordinator's desk (coord) and the monitor's window (monitor); the last thre
 with ``scorer gui --password-stdin``.
 
 Set SCORER_XCB_SHOTS to a folder to keep each window's screenshot there as PNG (the
-README's docs/login-xcb.png is the first command's).
+README's docs/login-xcb.png is the first command's). The reading window, at a reader's first
+session, fills the 1920 x 1080 screen with the visits' films arranged for their shape.
 """
 
 from __future__ import annotations
@@ -302,6 +303,8 @@ def test_scorer_gui_opens_the_window_on_xcb(
     shown = wait_for_window(xserver, title, process)
     keep(shown, f"gui-{user or 'login'}-xcb", tmp_path)
     assert_drawn(shown, *size)
+    if user == "reader3":  # a reader's first session: the whole screen, the panes 2 x 2
+        assert (shown.window.width, shown.window.height) == (1920, 1080), shown.window
     if user:  # logged in: the log-in is gone
         assert not [w for w in windows(xserver) if w.title.startswith("scorer — log in")]
     assert process.poll() is None, log.read_text()
