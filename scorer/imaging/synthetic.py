@@ -33,14 +33,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Literal, TypeAlias
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from scorer.core.methods import FOOT_REGIONS, HAND_REGIONS, REGIONS, Area, get_method
+from scorer.core.methods import (
+    FOOT_REGIONS,
+    HAND_REGIONS,
+    REGIONS,
+    Area,
+    builtin_methods,
+    get_method,
+)
 from scorer.core.randomness import Stream
 
 FloatArray: TypeAlias = NDArray[np.float64]
@@ -127,6 +134,9 @@ class SyntheticImage:
     anatomy_seed: int
     window: tuple[int, int]  # (centre, width) in stored values
     bits_stored: int = BITS_STORED
+    joints: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
+    """True position of every joint of the covered regions, by ``(region, joint)``, in pixels
+    (x the column, y the row, from the top-left pixel's centre): see :func:`joint_positions`."""
 
     @property
     def rows(self) -> int:
@@ -1154,6 +1164,74 @@ def _ero_zone(part: _Part, joint: str) -> list[Point]:
 
 
 # --------------------------------------------------------------------------------------------
+# Joint positions: where a reader points at each joint
+
+
+def _joint_space_centre(part: _Part, joint: str) -> Point:
+    """The middle of a joint's space (film mm), between the bone ends JSN narrows."""
+    spec = part.joints[joint]
+    first = part.bones[spec.bones[0]]
+    if spec.kind == "tubes":
+        second = part.bones[spec.bones[1]]
+        assert isinstance(first, _Tube) and isinstance(second, _Tube)
+        head, base = first.head, second.p0
+        return ((head[0] + base[0]) / 2.0, (head[1] + base[1]) / 2.0)
+    if spec.kind == "base":
+        assert isinstance(first, _Tube)
+        return _add(first.p0, first.u, -spec.gap / 2.0)
+    if spec.kind == "head":
+        assert isinstance(first, _Tube)
+        return _add(first.head, first.u, spec.gap / 2.0)
+    assert spec.band is not None
+    return _add(spec.band.centre, spec.band.normal, spec.gap / 2.0)
+
+
+def _part_joints(part: _Part) -> dict[str, Point]:
+    """Every joint's position on the film (mm), by joint code, for one hand or foot.
+
+    A joint scored for narrowing is the middle of its joint space; a bone scored for erosion
+    only (the wrist's RAD, ULN, NAV, LUN, MUL and CMC1) is the centre of the zone its erosions
+    can take, which lies on the bone's articular end where a reader points; a Larsen wrist
+    quadrant is the mean of its areas' positions (:data:`WRIST_QUADRANTS`).
+    """
+    out: dict[str, Point] = {joint: _joint_space_centre(part, joint) for joint in part.joints}
+    for joint in dict.fromkeys(j for j, _side in part.erosions):
+        if joint not in out:
+            pts = _ero_zone(part, joint)
+            xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+            out[joint] = ((min(xs) + max(xs)) / 2.0, (min(ys) + max(ys)) / 2.0)
+    if part.region in HAND_REGIONS:
+        for quadrant, members in WRIST_QUADRANTS.items():
+            joints = list(dict.fromkeys(j for j, _f in members))
+            out[quadrant] = (
+                sum(out[j][0] for j in joints) / len(joints),
+                sum(out[j][1] for j in joints) / len(joints),
+            )
+    return out
+
+
+def region_joints(region: str) -> tuple[str, ...]:
+    """The joint codes of a region: every joint any built-in method scores there, sorted."""
+    codes = {a.joint for m in builtin_methods().values() for a in m.areas_of(region=region)}
+    return tuple(sorted(codes))
+
+
+def joint_positions(
+    film: _Film, parts: Iterable[_Part]
+) -> dict[tuple[str, str], tuple[float, float]]:
+    """The true joint positions of a film's parts in pixels (x column, y row, from the
+    top-left pixel's centre), by ``(region, joint)``, for every joint of
+    :func:`region_joints`. Taken from the undamaged anatomy: damage never moves a joint."""
+    out: dict[tuple[str, str], tuple[float, float]] = {}
+    for part in parts:
+        found = _part_joints(part)
+        for joint in region_joints(part.region):
+            x, y = found[joint]
+            out[(part.region, joint)] = (x / film.pixel_mm - 0.5, y / film.pixel_mm - 0.5)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
 # Rendering
 
 
@@ -1344,6 +1422,7 @@ def _image(
         seed=seed,
         anatomy_seed=aseed,
         window=_window(pixels),
+        joints=joint_positions(film, [part for part, _ in parts]),
     )
 
 
