@@ -181,3 +181,29 @@ def build_sample_workspace(
     reader = ws.accounts.login(SAMPLE_READER, "Temporary-pass-2")
     ws.accounts.change_password(reader, "Temporary-pass-2", SAMPLE_READER_PASSWORD)
     return SampleReading(ws, reader, SAMPLE_TRIAL, films)
+
+
+def _pixel_digest(path: str | os.PathLike[str]) -> str:
+    import pydicom
+
+    return hashlib.sha256(pydicom.dcmread(path).pixel_array.tobytes()).hexdigest()
+
+
+def case_images_with_truth(sample: SampleReading) -> Callable[[str], dict[str, list[CaseFilm]]]:
+    """The reader's ``case_images`` of a sample workspace with each film given the generator's
+    true joint positions, matched to the written films by their pixels (the case's own file
+    of a film has other bytes but the same pixels): the films as they come once positions are
+    placed, for the joint view's tests and benchmark."""
+    truth = {_pixel_digest(f.path): f.joints for f in sample.films}
+
+    def case_images(code: str) -> dict[str, list[CaseFilm]]:
+        films = sample.workspace.images.case_images(sample.session, code)
+        return {
+            letter: [
+                CaseFilm(f.image, f.regions, f.path, f.sha256, truth.get(_pixel_digest(f.path), ()))
+                for f in entries
+            ]
+            for letter, entries in films.items()
+        }
+
+    return case_images

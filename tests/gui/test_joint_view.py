@@ -4,13 +4,11 @@ paired case; a click on a joint selects its area; a film without positions says 
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import pydicom
 import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
@@ -21,7 +19,7 @@ from scorer.gui.case_view import CaseView
 from scorer.gui.joint_view import NO_POSITIONS, PICK_RADIUS, Placement, joint_label
 from scorer.gui.prefetch import CasePreparer, PreparedCase, prepare_case
 from scorer.gui.reading import ReadingWindow, layout_settings
-from scorer.gui.sample_case import SampleReading, build_sample_workspace
+from scorer.gui.sample_case import SampleReading, build_sample_workspace, case_images_with_truth
 from scorer.gui.viewer_state import DEFAULT_FIELD_MM, NO_SPACING_FIELD_FRACTION, ViewerModel
 from scorer.imaging.radiograph import open_radiograph
 from tests.gui.conftest import make_radiograph
@@ -214,28 +212,6 @@ def test_a_click_near_a_joint_selects_it_and_a_drag_moves_its_marker(
 # ---------------------------------------------------------------------- the reading window
 
 
-def pixel_digest(path: str | Path) -> str:
-    return hashlib.sha256(pydicom.dcmread(path).pixel_array.tobytes()).hexdigest()
-
-
-def with_true_joints(sample: SampleReading) -> Any:
-    """The workspace's ``case_images`` with each film given its true joint positions (the
-    sample films', matched by their pixels): the positions a placed film would carry."""
-    truth = {pixel_digest(f.path): f.joints for f in sample.films}
-
-    def case_images(code: str) -> dict[str, list[CaseFilm]]:
-        films = sample.workspace.images.case_images(sample.session, code)
-        return {
-            letter: [
-                CaseFilm(f.image, f.regions, f.path, f.sha256, truth[pixel_digest(f.path)])
-                for f in entries
-            ]
-            for letter, entries in films.items()
-        }
-
-    return case_images
-
-
 @pytest.fixture
 def reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SampleReading]:
     """A new database: one synthetic patient, three visits, reader rita's worklist."""
@@ -246,7 +222,9 @@ def reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SampleR
 
 
 def open_window(qtbot: QtBot, sample: SampleReading, folder: Path) -> ReadingWindow:
-    preparer = CasePreparer(with_true_joints(sample), cache_dir=sample.workspace.images.cache_dir)
+    preparer = CasePreparer(
+        case_images_with_truth(sample), cache_dir=sample.workspace.images.cache_dir
+    )
     window = ReadingWindow(
         sample.workspace,
         sample.session,
