@@ -243,9 +243,11 @@ DX (MONOCHROME2) or, for a third of the patients, CR (MONOCHROME1), stored as JP
   in the reads CSV format, reader `ground-truth`.
 - `joint-positions.csv`: where each joint of each film truly lies (file, region, joint, x, y):
   x the column and y the row in the stored image's pixels, from the top-left pixel's centre;
-  for the wrist's bones the centre of the bone's articular end, for Larsen's wrist quadrants
-  the mean of their areas' positions. `scorer demo` loads them as placed positions (source
-  `truth`), so joint view works on the demo at once. They are never written into the DICOM.
+  a joint scored for narrowing at the middle of its joint space, the wrist's bones where a
+  reader points at them (RAD, ULN, CMC1 at the centre of their articular end, NAV, LUN, MUL at
+  the bones' centre), Larsen's wrist quadrants at the mean of their areas' positions.
+  `scorer demo` loads them as placed positions (source `truth`), so joint view works on the
+  demo at once. They are never written into the DICOM.
 - The headers carry realistic fake identifiers (names, IDs, dates, institution, private tags,
   nested sequences), so blinding and de-identification are tested against something.
 """

@@ -40,12 +40,12 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from scorer.core.joint_fit import region_joints
 from scorer.core.methods import (
     FOOT_REGIONS,
     HAND_REGIONS,
     REGIONS,
     Area,
-    builtin_methods,
     get_method,
 )
 from scorer.core.randomness import Stream
@@ -1186,21 +1186,37 @@ def _joint_space_centre(part: _Part, joint: str) -> Point:
     return _add(spec.band.centre, spec.band.normal, spec.gap / 2.0)
 
 
+def _articular_end(part: _Part, bone: str, end: Literal["head", "base"]) -> Point:
+    """The centre of a long bone's articular end: on its axis, a dome's height inside the tip."""
+    t = part.bones[bone]
+    assert isinstance(t, _Tube)
+    return t.at(t.length - t.cap_head, 0.0) if end == "head" else t.at(t.cap_base, 0.0)
+
+
+def _blob_centre(part: _Part, *bones: str) -> Point:
+    """The mean centre of compact bones (the trapezium and trapezoid for MUL)."""
+    centres = [b.centre for name in bones if isinstance(b := part.bones[name], _Blob)]
+    return (sum(c[0] for c in centres) / len(centres), sum(c[1] for c in centres) / len(centres))
+
+
 def _part_joints(part: _Part) -> dict[str, Point]:
     """Every joint's position on the film (mm), by joint code, for one hand or foot.
 
-    A joint scored for narrowing is the middle of its joint space; a bone scored for erosion
-    only (the wrist's RAD, ULN, NAV, LUN, MUL and CMC1) is the centre of the zone its erosions
-    can take, which lies on the bone's articular end where a reader points; a Larsen wrist
-    quadrant is the mean of its areas' positions (:data:`WRIST_QUADRANTS`).
+    A joint scored for narrowing is the middle of its joint space. A bone scored for erosion
+    only is where a reader points at it: the radius, ulna and first metacarpal (RAD, ULN,
+    CMC1) at the centre of their articular end, the scaphoid and lunate (NAV, LUN) at their
+    centre, the multangulars (MUL) midway between theirs. A Larsen wrist quadrant is the mean
+    of its areas' positions (:data:`WRIST_QUADRANTS`). All of these follow the part's
+    shift, rotation, size and side exactly, so one patient's films differ by pose alone.
     """
     out: dict[str, Point] = {joint: _joint_space_centre(part, joint) for joint in part.joints}
-    for joint in dict.fromkeys(j for j, _side in part.erosions):
-        if joint not in out:
-            pts = _ero_zone(part, joint)
-            xs, ys = [p[0] for p in pts], [p[1] for p in pts]
-            out[joint] = ((min(xs) + max(xs)) / 2.0, (min(ys) + max(ys)) / 2.0)
     if part.region in HAND_REGIONS:
+        out["RAD"] = _articular_end(part, "RAD", "head")
+        out["ULN"] = _articular_end(part, "ULN", "head")
+        out["CMC1"] = _articular_end(part, "MC1", "base")
+        out["NAV"] = _blob_centre(part, "NAV")
+        out["LUN"] = _blob_centre(part, "LUN")
+        out["MUL"] = _blob_centre(part, "TZM", "TZD")
         for quadrant, members in WRIST_QUADRANTS.items():
             joints = list(dict.fromkeys(j for j, _f in members))
             out[quadrant] = (
@@ -1210,10 +1226,20 @@ def _part_joints(part: _Part) -> dict[str, Point]:
     return out
 
 
-def region_joints(region: str) -> tuple[str, ...]:
-    """The joint codes of a region: every joint any built-in method scores there, sorted."""
-    codes = {a.joint for m in builtin_methods().values() for a in m.areas_of(region=region)}
-    return tuple(sorted(codes))
+def mean_anatomy_joints(kind: str) -> dict[str, tuple[float, float]]:
+    """Where the joints of the generator's mean right hand or foot (``kind``) lie, in mm:
+    x to the right (towards the thumb or great toe), y down (proximal), from the part's
+    origin, unrotated, at the mean size (the mean of :class:`_Anatomy`'s draws: scale 0.96,
+    no extra spread, every ray at its nominal length). The three-click fit's template."""
+    if kind not in ("hand", "foot"):
+        raise ValueError(f"kind must be hand or foot, not {kind!r}")
+    scale = 0.96
+    placement = _Placement((0.0, 0.0), False, 0.0, scale)
+    anatomy = _Anatomy(scale, (0.0,) * 6, (1.0,) * 6)
+    region = "RH" if kind == "hand" else "RF"
+    part = (_build_hand if kind == "hand" else _build_foot)(region, placement, anatomy)
+    found = _part_joints(part)
+    return {joint: found[joint] for joint in region_joints(region)}
 
 
 def joint_positions(
@@ -1221,7 +1247,8 @@ def joint_positions(
 ) -> dict[tuple[str, str], tuple[float, float]]:
     """The true joint positions of a film's parts in pixels (x column, y row, from the
     top-left pixel's centre), by ``(region, joint)``, for every joint of
-    :func:`region_joints`. Taken from the undamaged anatomy: damage never moves a joint."""
+    :func:`scorer.core.joint_fit.region_joints`. Taken from the undamaged anatomy: damage
+    never moves a joint."""
     out: dict[tuple[str, str], tuple[float, float]] = {}
     for part in parts:
         found = _part_joints(part)
