@@ -22,7 +22,7 @@ Saving goes through ``saver(case_code, film, points)`` (the reading window gives
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Protocol
@@ -32,9 +32,14 @@ from PySide6.QtGui import QAction, QColor, QKeySequence, QMouseEvent, QPainter, 
 from PySide6.QtWidgets import QSpinBox, QToolBar, QWidget
 from shiboken6 import isValid
 
+from scorer.core.joint_fit import ANCHORS, FitError, fit_joints, patient_template
 from scorer.core.joints import JointPoint, by_key
+from scorer.core.methods import region_kind
 from scorer.gui.tasks import run_in_background
 from scorer.gui.viewer_state import DEFAULT_FIELD_MM, ViewerModel
+from scorer.imaging.radiograph import Radiograph
+
+Point = tuple[float, float]
 
 PICK_RADIUS = 15.0  # screen pixels from a stored position that a click still selects
 CLICK_SLOP = 3.0  # screen pixels a press may move and still be a click
@@ -49,9 +54,6 @@ PLACED_CLICK = QColor(255, 120, 80, 230)
 
 Saver = Callable[[str, str, tuple[JointPoint, ...]], object]
 """Stores positions: ``saver(case_code, film, points)`` (blocking; run on a worker)."""
-
-Fitter = Callable[[str, Sequence[tuple[float, float]], float | None], Sequence[JointPoint]]
-"""The three-click fit: ``fitter(region, clicks, pixel_mm)`` gives every joint of the region."""
 
 _ORDINALS = {"1": "1st", "2": "2nd", "3": "3rd", "4": "4th", "5": "5th"}
 _FINGER_JOINTS = {"MCP", "PIP", "DIP", "IP", "MTP", "CMC"}
@@ -107,6 +109,12 @@ class Placement:
         if not self.done:
             self.clicks.append((x, y))
         return self.done
+
+
+def pixel_mm_of(image: Radiograph | None) -> float | None:
+    """A film's pixel spacing as one number of mm (None without one)."""
+    spacing = image.spacing if image is not None else None
+    return math.sqrt(spacing.row_mm * spacing.col_mm) if spacing is not None else None
 
 
 def nearest_point(
@@ -171,8 +179,6 @@ class JointView(QObject):
         self.area: tuple[str, str] | None = None
         self.placement: Placement | None = None
         self.saver: Saver | None = None
-        self.fitter: Fitter | None = None
-        self.anchors: Mapping[str, Sequence[str]] = {}  # region -> the three joints to click
         self._settings: QSettings | None = None
         # Positions placed or dragged this session, by (case code, film): over the prepared ones.
         self._placed: dict[tuple[str, str], dict[tuple[str, str], JointPoint]] = {}
@@ -358,7 +364,7 @@ class JointView(QObject):
             panel.show_message("This film does not show the region being scored")
             return False
         anchors = self._anchors(region)
-        if not anchors:
+        if len(anchors) != 3:
             panel.show_message("No template to place this region's joints")
             return False
         self._watch_panels()
@@ -404,18 +410,21 @@ class JointView(QObject):
     def _finish_placement(self, panel: Any, placement: Placement) -> None:
         self.placement = None
         panel.setCursor(Qt.CursorShape.ArrowCursor)
-        spacing = panel.model.image.spacing
-        pixel_mm = math.sqrt(spacing.row_mm * spacing.col_mm) if spacing is not None else None
+        clicks = dict(zip(placement.anchors, placement.clicks, strict=True))
         try:
-            fitted = self._fit(placement.region, placement.clicks, pixel_mm)
-        except ValueError as exc:
-            panel.show_message(f"The joints cannot be placed: {exc}")
+            fitted = fit_joints(
+                placement.region,
+                clicks,
+                pixel_mm_of(panel.model.image),
+                template=self._patient_template(placement.region, panel),
+            )
+        except FitError as exc:
+            panel.show_message(f"The joints cannot be placed: {exc}", 8000)
             self.placingChanged.emit("")
+            self._apply_panel(panel)
             return
         points = tuple(
-            JointPoint(placement.region, p.joint, p.x, p.y, "fit")
-            for p in fitted
-            if p.region == placement.region
+            JointPoint(placement.region, joint, x, y, "fit") for joint, (x, y) in fitted.items()
         )
         self._store(placement.film, points)
         self.placingChanged.emit("")
@@ -425,14 +434,30 @@ class JointView(QObject):
             self._apply_panel(panel)
 
     def _anchors(self, region: str) -> tuple[str, ...]:
-        return tuple(self.anchors.get(region, ()))
+        return tuple(ANCHORS.get(region, ()))
 
-    def _fit(
-        self, region: str, clicks: Sequence[tuple[float, float]], pixel_mm: float | None
-    ) -> Sequence[JointPoint]:
-        if self.fitter is None:
-            raise ValueError("no template fit is available")
-        return self.fitter(region, clicks, pixel_mm)
+    def _patient_template(self, region: str, placing: Any) -> dict[str, Point] | None:
+        """The patient's own anatomy, when another pane's film has every joint of this part
+        placed (the same side first, else the other side mirrored): it places the joints far
+        closer than the generic hand or foot, whose rays cannot follow each patient's."""
+        kind = region_kind(region)
+        candidates: list[tuple[int, dict[str, Point], str, float | None]] = []
+        for panel in self._panes.panels.values():
+            if panel is placing or panel.shown is None or panel.model.image is None:
+                continue
+            by_region: dict[str, dict[str, Point]] = {}
+            for (r, joint), point in self.positions(panel).items():
+                by_region.setdefault(r, {})[joint] = (point.x, point.y)
+            for r, placed in by_region.items():
+                if region_kind(r) == kind:
+                    rank = 0 if r == region else 1
+                    candidates.append((rank, placed, r, pixel_mm_of(panel.model.image)))
+        for _rank, placed, placed_region, pixel_mm in sorted(candidates, key=lambda c: c[0]):
+            try:
+                return patient_template(region, placed, placed_region, pixel_mm)
+            except FitError:
+                continue  # that film lacks some of the joints: try another
+        return None
 
     def _store(self, film: str, points: tuple[JointPoint, ...]) -> None:
         """Keep ``points`` for the film at once (the panes use them) and save them."""

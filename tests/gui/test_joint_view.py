@@ -297,3 +297,90 @@ def test_clicking_a_joint_on_a_film_selects_its_area_in_the_grid(
     assert (model.current_area.joint, model.current_area.feature) == ("LUN", "ERO")
     assert joints.area == ("RH", "LUN")
     assert assert_centred(window.case_view, ("RH", "LUN"), 60) == 3
+
+
+def without_positions(
+    images: Mapping[str, Sequence[CaseFilm]], letters: str, region: str
+) -> dict[str, list[CaseFilm]]:
+    """The case's films with ``region``'s positions taken off the films of ``letters``."""
+    return {
+        letter: [
+            CaseFilm(
+                f.image,
+                f.regions,
+                f.path,
+                f.sha256,
+                tuple(p for p in f.joints if letter not in letters or p.region != region),
+            )
+            for f in films
+        ]
+        for letter, films in images.items()
+    }
+
+
+def place_by_clicks(qtbot: QtBot, view: CaseView, letter: str, truth: dict[str, Any]) -> None:
+    """Press P on pane ``letter`` and click each anchor it names exactly where it is."""
+    joints = view.joint_view
+    panel = view.panels[letter]
+    view.activateWindow()
+    panel.setFocus()
+    qtbot.waitUntil(panel.hasFocus)
+    view.set_active(letter)
+    QTest.keyClick(panel, Qt.Key.Key_P)
+    assert joints.placement is not None and joints.placement.letter == letter
+    assert panel.model.fitted  # the whole film, to find the anchors on
+    names = {"MCP2": "2nd MCP joint", "MCP5": "5th MCP joint", "RAD": "distal radius"}
+    for n, anchor in enumerate(joints.placement.anchors):
+        assert joints.placement.prompt().startswith(
+            f"Click the centre of the {names[anchor]} ({n + 1} of 3)"
+        )
+        assert joints.notices()[0] == joints.placement.prompt()
+        point = truth[anchor]
+        click(panel, panel.model.to_screen(point.x, point.y))
+    assert joints.placement is None
+
+
+@pytest.mark.parametrize("others_placed", [True, False])
+def test_three_clicks_place_every_joint_of_a_film(
+    qtbot: QtBot, case_images: dict[str, list[CaseFilm]], others_placed: bool
+) -> None:
+    hands = next(f for f in case_images["B"] if "LH" in f.regions)
+    truth = {p.joint: p for p in hands.joints if p.region == "LH"}
+    view = CaseView()
+    qtbot.addWidget(view)
+    view.resize(1500, 700)
+    view.show()
+    qtbot.waitExposed(view)
+    view.show_case(prepared(without_positions(case_images, "B" if others_placed else "ABC", "LH")))
+    joints = view.joint_view
+    joints.set_area("LH", "MCP3")
+    joints.set_on(True)
+    assert NO_POSITIONS in joints.notices()
+    place_by_clicks(qtbot, view, "B", truth)
+    placed = {j: p for (r, j), p in joints.positions(view.panels["B"]).items() if r == "LH"}
+    assert set(placed) == set(truth)
+    assert {p.source for p in placed.values()} == {"fit"}
+    errors = {j: math.hypot(p.x - truth[j].x, p.y - truth[j].y) for j, p in placed.items()}
+    # 1 mm pixels: with the patient's own joints from the other visits every joint is within
+    # 3 mm (the issue's bound); the generic hand cannot follow each finger's length (j-data
+    # measured at most 4.6 mm on the demo films).
+    assert max(errors.values()) <= (3.0 if others_placed else 5.0), errors
+    left_unplaced = 0 if others_placed else 2  # A and C still say so
+    assert joints.notices() == [NO_POSITIONS] * left_unplaced
+    assert assert_centred(view, ("LH", "MCP3"), DEFAULT_FIELD_MM) == 3 - left_unplaced
+
+
+def test_placing_can_be_cancelled_and_refuses_a_region_the_film_lacks(
+    qtbot: QtBot, view: CaseView
+) -> None:
+    joints = view.joint_view
+    joints.set_area("LF", "MTP2")  # the hands page is on screen
+    assert not joints.start_placement("A")
+    assert view.panels["A"].message == "This film does not show the region being scored"
+    joints.set_area("LH", "MCP2")
+    assert joints.start_placement("A")
+    QTest.keyClick(view.panels["A"], Qt.Key.Key_P)
+    assert joints.placement is None and joints.notices() == []
+    assert joints.start_placement("A")
+    QTest.keyClick(view.panels["A"], Qt.Key.Key_Escape)
+    assert joints.placement is None
