@@ -466,6 +466,8 @@ class JointView(QObject):
         key = self._film_key(film)
         self._placed.setdefault(key, {}).update({(p.region, p.joint): p for p in points})
         if self.saver is None:
+            # Said, not hidden: a reader must not believe positions kept only here are stored.
+            self._save_failed("this window cannot store them (kept until it closes)")
             return
         run_in_background(
             self.saver,

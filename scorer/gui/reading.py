@@ -13,7 +13,9 @@ or a decoder and nothing acknowledged is lost.
 
 Keys typed in the grid that the grid does not use (``W``, ``I``, ``F``, ``L``, ``M``, ``H``,
 ``R``, ``+``, ``-``) go to the film under the cursor's visit, so a reader can window, zoom and
-measure without leaving the keyboard; ``S`` switches synchronised zoom and pan on or off. The
+measure without leaving the keyboard; ``S`` switches synchronised zoom and pan on or off, and
+``J`` joint view (every visit magnified on the joint being scored; ``[`` / ``]`` its field, ``P``
+places a film's joints with three clicks, saved through the facade's ``place_joints``). The
 films follow the grid: moving to a foot area shows the feet, the visit being scored is the
 highlighted pane (clicking another visit's film moves the grid's cursor to that visit), and
 the joint map is drawn with the sides that visit's film shows. The Case menu also has "Flag
