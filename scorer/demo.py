@@ -20,7 +20,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from scorer.core.methods import Area, get_method
 from scorer.core.private_files import create_file, make_folder, write_file
@@ -518,6 +518,7 @@ def _build(ws: object, passwords: dict[str, str], samples: Path, say: Say) -> No
         files = [samples / row.file for row in manifest.rows]
         report = ws.images.import_images(coord, TRIAL, files, manifest).to_dict()
         say(f"  imported {report['imported']}, refused {report['refused']}")
+    _place_true_joints(ws, coord, samples, say)
     for reader in READERS:
         with contextlib.suppress(InvalidInput):
             ws.worklists.assign_reader(coord, TRIAL, reader)
@@ -548,6 +549,33 @@ def _build(ws: object, passwords: dict[str, str], samples: Path, say: Say) -> No
             signed += 1
         ws.accounts.logout(s)
         say(f"{reader}: {signed} case(s) scored and signed.")
+
+
+def _place_true_joints(ws: object, coord: Any, samples: Path, say: Say) -> None:
+    """Place every film's true joint positions (``joint-positions.csv``, source ``truth``)
+    through the coordinator's operation, audited, so joint view works on the demo at once.
+    Films that have positions already (an interrupted earlier set-up) are left alone."""
+    from scorer.core.joints import JointPoint
+    from scorer.imaging.manifest import parse_manifest
+    from scorer.workspace import Workspace
+
+    assert isinstance(ws, Workspace)
+    path = samples / JOINT_POSITIONS_CSV
+    if not path.exists():
+        say(f"  no {JOINT_POSITIONS_CSV} in {samples}: films keep no joint positions")
+        return
+    truth = read_joint_positions(path)
+    manifest = parse_manifest((samples / "manifest.csv").read_text(encoding="utf-8"))
+    files = {(row.patient, row.visit, frozenset(row.regions)): row.file for row in manifest.rows}
+    real = {p.code: p.real_id or "" for p in ws.trials.list_patients(coord, TRIAL)}
+    placed = 0
+    for img in ws.images.list_images(coord, TRIAL):
+        file = files.get((real.get(img.patient or "", ""), img.visit or "", frozenset(img.regions)))
+        if file is None or file not in truth or ws.images.joint_positions(coord, img.code):
+            continue
+        points = [JointPoint(r, j, x, y, "truth") for r, j, x, y in truth[file]]
+        placed += ws.images.place_image_joints(coord, img.code, points)
+    say(f"  placed {placed} true joint positions")
 
 
 def _truth(samples: Path) -> dict[tuple[str, str], dict[Area, int]]:
