@@ -384,3 +384,43 @@ def test_placing_can_be_cancelled_and_refuses_a_region_the_film_lacks(
     assert joints.start_placement("A")
     QTest.keyClick(view.panels["A"], Qt.Key.Key_Escape)
     assert joints.placement is None
+
+
+def test_the_reader_places_a_films_joints_and_they_are_saved(
+    qtbot: QtBot, reading: SampleReading, tmp_path: Path
+) -> None:
+    """The films come from the database without positions: the reader places the active
+    film's left hand with three clicks, and the positions are stored for that film."""
+    window = ReadingWindow(
+        reading.workspace,
+        reading.session,
+        reading.trial,
+        settings=layout_settings(tmp_path / "settings"),
+    )
+    qtbot.addWidget(window)
+    window.resize(1800, 1000)
+    window.show()
+    qtbot.waitUntil(
+        lambda: window.model is not None and window.case_view.case is not None, timeout=30000
+    )
+    code = window.current_code
+    assert code is not None
+    view, model = window.case_view, window.model
+    assert model is not None
+    model.go_to_area(next(d.area for d in model.areas if d.region == "LH"), "A")
+    panel = view.panels["A"]
+    assert panel.shown is not None and not panel.shown.joints
+    QTest.keyClick(window.grid.table, Qt.Key.Key_J)
+    assert NO_POSITIONS in view.joint_view.notices()
+    truth_films = case_images_with_truth(reading)(code)
+    hands = next(f for f in truth_films["A"] if f.image == panel.shown.image)
+    truth = {p.joint: p for p in hands.joints if p.region == "LH"}
+    with qtbot.waitSignal(view.joint_view.saved, timeout=30000) as saved:
+        place_by_clicks(qtbot, view, "A", truth)
+    assert saved.args == [panel.shown.image, len(truth)]
+    stored = reading.workspace.images.case_images(reading.session, code)["A"]
+    film = next(f for f in stored if f.image == panel.shown.image)
+    placed = {p.joint: p for p in film.joints if p.region == "LH"}
+    assert set(placed) == set(truth) and {p.source for p in placed.values()} == {"fit"}
+    assert max(math.hypot(p.x - truth[j].x, p.y - truth[j].y) for j, p in placed.items()) <= 5
+    assert assert_centred(view, model.current_area[:2], DEFAULT_FIELD_MM) == 1
