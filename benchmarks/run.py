@@ -1,7 +1,7 @@
 """Run every benchmark, print the figures beside their targets, and write one JSON summary.
 
-Each benchmark is its own script (and process): startup, viewer, commit, analysis, imports, verify,
-server.
+Each benchmark is its own script (and process): startup, viewer, joint_view, commit, analysis,
+imports, verify, server.
 This runs them in turn, reads the JSON each writes, and prints one table: the figure, its
 median, p95 and spread where the benchmark repeats it, the target, and whether it is met.
 
@@ -30,7 +30,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-SCRIPTS = ("startup", "viewer", "commit", "analysis", "imports", "verify", "server")
+SCRIPTS = ("startup", "viewer", "joint_view", "commit", "analysis", "imports", "verify", "server")
 
 
 @dataclass
@@ -149,6 +149,15 @@ FIGURES = [
         "MB",
         600.0,
     ),
+    Figure(
+        "next area in joint view, 3 panes",
+        "joint_view",
+        _g("next_area", "median_ms"),
+        "ms",
+        50.0,
+        p95=_g("next_area", "p95_ms"),
+    ),
+    Figure("  next area p95", "joint_view", _g("next_area", "p95_ms"), "ms", 50.0),
     Figure(
         "score commit, SQLite",
         "commit",

@@ -20,7 +20,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from scorer.core.methods import Area, get_method
 from scorer.core.private_files import create_file, make_folder, write_file
@@ -76,6 +76,7 @@ def generate_samples(
     out.mkdir(parents=True, exist_ok=True)
     progressors = demo_progressors(seed, n_patients)
     manifest_rows: list[list[str]] = []
+    joint_rows: list[list[str]] = []
     truth_svh: list[Read] = []
     truth_larsen: list[Read] = []
     for i in range(n_patients):
@@ -91,11 +92,14 @@ def generate_samples(
         for vi, (label, week) in enumerate(VISITS):
             when = start + dt.timedelta(days=7 * week + (int(dates.below(9)) - 4 if vi else 0))
             damage = course.visits[vi]
-            manifest_rows += _write_visit_films(out, i, pseed, vi, when, damage, patient, site, say)
+            films = _write_visit_films(out, i, pseed, vi, when, damage, patient, site, say)
+            manifest_rows += films[0]
+            joint_rows += films[1]
             svh, larsen = _truth_reads(subject, label, when, damage)
             truth_svh.append(svh)
             truth_larsen.append(larsen)
     _write_sample_tables(out, manifest_rows, truth_svh, truth_larsen)
+    _write_joint_positions(out, joint_rows)
     (out / "README.md").write_text(_samples_readme(seed, n_patients, progressors), encoding="utf-8")
 
 
@@ -109,9 +113,9 @@ def _write_visit_films(
     patient: FakePatient,
     site: FakeSite,
     say: Say | None,
-) -> list[list[str]]:
+) -> tuple[list[list[str]], list[list[str]]]:
     """Render sample patient ``i``'s hands and feet films of visit ``vi`` and write them as
-    DICOM under ``out``; returns their manifest rows."""
+    DICOM under ``out``; returns their manifest rows and their joint-position rows."""
     from scorer.imaging.synthetic import render_feet_film, render_hands_film
     from scorer.imaging.synthetic_dicom import TrialInfo, build_dataset, fake_study, write_dicom
 
@@ -131,6 +135,7 @@ def _write_visit_films(
         ("feet", render_feet_film(damage, pseed * 10 + vi, anatomy_seed=pseed)),
     )
     rows: list[list[str]] = []
+    joint_rows: list[list[str]] = []
     for n, (part, img) in enumerate(films, start=1):
         ds = build_dataset(
             img,
@@ -147,9 +152,11 @@ def _write_visit_films(
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         write_dicom(ds, out / rel, "j2k-lossy", ratio=LOSSY_RATIO)
         rows.append([rel.as_posix(), subject, label, when.isoformat(), " ".join(img.regions)])
+        for (region, joint), (x, y) in img.joints.items():
+            joint_rows.append([rel.as_posix(), region, joint, f"{x:.2f}", f"{y:.2f}"])
         if say:
             say(f"  {rel}")
-    return rows
+    return rows, joint_rows
 
 
 def _truth_reads(subject: str, label: str, when: dt.date, damage: Damage) -> tuple[Read, Read]:
@@ -194,6 +201,30 @@ def _write_sample_tables(
     )
 
 
+JOINT_POSITIONS_CSV = "joint-positions.csv"
+"""The sample set's true joint positions: file, region, joint, x, y (stored-image pixels)."""
+
+
+def _write_joint_positions(out: Path, rows: list[list[str]]) -> None:
+    """Write the films' true joint positions (kept beside the films, never in the DICOM)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["file", "region", "joint", "x", "y"])
+    w.writerows(rows)
+    (out / JOINT_POSITIONS_CSV).write_text(buf.getvalue(), encoding="utf-8")
+
+
+def read_joint_positions(path: Path) -> dict[str, list[tuple[str, str, float, float]]]:
+    """The true joint positions of a sample set's ``joint-positions.csv``, by film file:
+    ``(region, joint, x, y)`` in pixels."""
+    out: dict[str, list[tuple[str, str, float, float]]] = {}
+    with path.open(encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            point = (row["region"], row["joint"], float(row["x"]), float(row["y"]))
+            out.setdefault(row["file"], []).append(point)
+    return out
+
+
 def _samples_readme(seed: int, n: int, progressors: set[int]) -> str:
     prog = ", ".join(_subject(i) for i in sorted(progressors))
     return f"""# Sample radiographs (synthetic)
@@ -210,6 +241,13 @@ DX (MONOCHROME2) or, for a third of the patients, CR (MONOCHROME1), stored as JP
 - `manifest.csv`: file, patient, visit, date, regions of each film (the headers say the same).
 - `ground-truth-svh.csv`, `ground-truth-larsen1995.csv`: the damage each film was drawn with,
   in the reads CSV format, reader `ground-truth`.
+- `joint-positions.csv`: where each joint of each film truly lies (file, region, joint, x, y):
+  x the column and y the row in the stored image's pixels, from the top-left pixel's centre;
+  a joint scored for narrowing at the middle of its joint space, the wrist's bones where a
+  reader points at them (RAD, ULN, CMC1 at the centre of their articular end, NAV, LUN, MUL at
+  the bones' centre), Larsen's wrist quadrants at the mean of their areas' positions.
+  `scorer demo` loads them as placed positions (source `truth`), so joint view works on the
+  demo at once. They are never written into the DICOM.
 - The headers carry realistic fake identifiers (names, IDs, dates, institution, private tags,
   nested sequences), so blinding and de-identification are tested against something.
 """
@@ -480,6 +518,7 @@ def _build(ws: object, passwords: dict[str, str], samples: Path, say: Say) -> No
         files = [samples / row.file for row in manifest.rows]
         report = ws.images.import_images(coord, TRIAL, files, manifest).to_dict()
         say(f"  imported {report['imported']}, refused {report['refused']}")
+    _place_true_joints(ws, coord, samples, say)
     for reader in READERS:
         with contextlib.suppress(InvalidInput):
             ws.worklists.assign_reader(coord, TRIAL, reader)
@@ -510,6 +549,33 @@ def _build(ws: object, passwords: dict[str, str], samples: Path, say: Say) -> No
             signed += 1
         ws.accounts.logout(s)
         say(f"{reader}: {signed} case(s) scored and signed.")
+
+
+def _place_true_joints(ws: object, coord: Any, samples: Path, say: Say) -> None:
+    """Place every film's true joint positions (``joint-positions.csv``, source ``truth``)
+    through the coordinator's operation, audited, so joint view works on the demo at once.
+    Films that have positions already (an interrupted earlier set-up) are left alone."""
+    from scorer.core.joints import JointPoint
+    from scorer.imaging.manifest import parse_manifest
+    from scorer.workspace import Workspace
+
+    assert isinstance(ws, Workspace)
+    path = samples / JOINT_POSITIONS_CSV
+    if not path.exists():
+        say(f"  no {JOINT_POSITIONS_CSV} in {samples}: films keep no joint positions")
+        return
+    truth = read_joint_positions(path)
+    manifest = parse_manifest((samples / "manifest.csv").read_text(encoding="utf-8"))
+    files = {(row.patient, row.visit, frozenset(row.regions)): row.file for row in manifest.rows}
+    real = {p.code: p.real_id or "" for p in ws.trials.list_patients(coord, TRIAL)}
+    placed = 0
+    for img in ws.images.list_images(coord, TRIAL):
+        file = files.get((real.get(img.patient or "", ""), img.visit or "", frozenset(img.regions)))
+        if file is None or file not in truth or ws.images.joint_positions(coord, img.code):
+            continue
+        points = [JointPoint(r, j, x, y, "truth") for r, j, x, y in truth[file]]
+        placed += ws.images.place_image_joints(coord, img.code, points)
+    say(f"  placed {placed} true joint positions")
 
 
 def _truth(samples: Path) -> dict[tuple[str, str], dict[Area, int]]:

@@ -32,6 +32,7 @@ def test_every_benchmark_runs_end_to_end(tmp_path: Path) -> None:
     assert set(summary["seconds"]) == {
         "startup",
         "viewer",
+        "joint_view",
         "commit",
         "analysis",
         "imports",
@@ -44,6 +45,7 @@ def test_every_benchmark_runs_end_to_end(tmp_path: Path) -> None:
     for wanted in (
         "cold start: window shown",
         "next case, with prefetch",
+        "next area in joint view, 3 panes",
         "window/level frame, fit",
         "peak memory reading with prefetch",
         "score commit, SQLite",

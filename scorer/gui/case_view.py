@@ -14,8 +14,9 @@ Keys (besides the viewer's own, see :mod:`scorer.gui.viewer`): ``Tab`` / ``Shift
 between the hands and feet films of every visit at once (a film of both hands serves both hand
 regions); ``S`` synchronises zoom and pan across the visits; ``V`` shows the active visit
 alone, filling the view, and ``V`` again brings the others back (anywhere in the window, the
-scoring grid included). The toolbar's buttons act on the active visit (the one last clicked),
-outlined in blue.
+scoring grid included); ``J`` switches joint view (every visit magnified on the joint being
+scored, ``[`` / ``]`` the field, ``P`` places a film's joints: see :mod:`scorer.gui.joint_view`).
+The toolbar's buttons act on the active visit (the one last clicked), outlined in blue.
 
 Run it on its own: ``python -m scorer.gui.case_view [--screenshot PNG]``.
 """
@@ -52,6 +53,7 @@ from scorer.gui.case_layout import (
     page_for_region,
     pages,
 )
+from scorer.gui.joint_view import JointView
 from scorer.gui.prefetch import PreparedCase, PreparedImage
 from scorer.gui.preview import Preview, run_preview
 from scorer.gui.viewer import ImageViewer
@@ -216,6 +218,10 @@ class CaseView(QWidget):
         self._page_actions: list[QAction] = []
         self._page_separator = self.toolbar.addSeparator()
         self._tool_actions = self._make_tools()
+        self.joint_view = JointView(self, self)
+        self.joint_view.add_tools(self.toolbar, self)
+        self.pageChanged.connect(lambda _title: self.joint_view.apply())
+        self.joint_view.toggled.connect(self._joint_view_toggled)
 
         self.tab_bar = QTabBar(self)
         self.tab_bar.setObjectName("visitTabs")
@@ -365,7 +371,8 @@ class CaseView(QWidget):
         self.viewChanged.emit(letter)
 
     def _view_changed(self, letter: str) -> None:
-        if not self.sync or self._syncing or letter not in self.panels:
+        # In joint view each pane is centred on its own film's joint: nothing to copy.
+        if not self.sync or self._syncing or letter not in self.panels or self.joint_view.on:
             return
         geometry = self.panels[letter].model.relative_geometry()
         self._syncing = True
@@ -375,6 +382,10 @@ class CaseView(QWidget):
                     panel.model.set_relative_geometry(geometry)
         finally:
             self._syncing = False
+
+    def _joint_view_toggled(self, on: bool) -> None:
+        if not on:
+            self._saved.clear()  # leaving joint view: no page comes back magnified on a joint
 
     # ------------------------------------------------------------------ visits
 
@@ -681,6 +692,7 @@ class CaseView(QWidget):
         for panel in self.panels.values():
             texts += [panel.placeholder, panel.message, panel.model.readout()]
             texts += [preset.name for preset in panel.model.presets]
+        texts += self.joint_view.notices()
         return [t for t in texts if t]
 
 

@@ -14,7 +14,9 @@ or a decoder and nothing acknowledged is lost.
 Keys typed in the grid that the grid does not use (``W``, ``I``, ``F``, ``L``, ``M``, ``H``,
 ``R``, ``+``, ``-``) go to the film under the cursor's visit, so a reader can window, zoom and
 measure without leaving the keyboard; ``S`` switches synchronised zoom and pan on or off, and
-``V`` shows the visit being scored alone (``V`` again: every visit). The
+``V`` shows the visit being scored alone (``V`` again: every visit), ``J`` joint view (every
+visit magnified on the joint being scored; ``[`` / ``]`` its field, ``P`` places a film's joints
+with three clicks, saved through the facade's ``place_joints``). The
 films follow the grid: moving to a foot area shows the feet, the visit being scored is the
 highlighted pane (clicking another visit's film moves the grid's cursor to that visit), and
 the joint map is drawn with the sides that visit's film shows. The Case menu also has "Flag
@@ -46,6 +48,7 @@ from PySide6.QtGui import QCloseEvent, QShowEvent
 from PySide6.QtWidgets import QMainWindow, QMessageBox, QSplitter, QWidget
 from shiboken6 import isValid
 
+from scorer.core.joints import JointPoint
 from scorer.gui.case_actions import CaseActions, state_of_case
 from scorer.gui.case_time import CaseTimeLog
 from scorer.gui.case_view import CaseView
@@ -150,6 +153,9 @@ class ReadingWindow(QMainWindow):
 
         self.case_view = CaseView(self)
         self.case_view.caseShown.connect(self.caseShown)
+        self.case_view.joint_view.use_settings(self.settings)
+        if getattr(getattr(workspace, "reading", None), "place_joints", None) is not None:
+            self.case_view.joint_view.saver = self._place_joints
         self.visit_link = ScoredVisitLink(
             self.case_view, lambda: self.model, self.toggle_sync, self
         )
@@ -372,6 +378,10 @@ class ReadingWindow(QMainWindow):
         log the coordinator's progress and the monitor's sessions add up): when leaving it (on
         a worker), or closing the window (``wait``: done before the window goes)."""
         self.time_log.log(self.current_code, wait=wait, locked=self.locked)
+
+    def _place_joints(self, code: str, film: str, points: tuple[JointPoint, ...]) -> object:
+        """On a worker thread: store joint positions placed or dragged on a film of a case."""
+        return self._ws.reading.place_joints(self._session, code, film, list(points))
 
     def _open_and_load(self, code: str) -> tuple[OpenedCase, CaseScores]:
         """On a worker thread: open the case (its reads start on first opening) and fetch

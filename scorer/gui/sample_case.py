@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from scorer.core.case_films import CaseFilm
+from scorer.core.joints import JointPoint
 from scorer.core.worklist import LETTERS
 from scorer.imaging.synthetic import damage_course, render_feet_film, render_hands_film
 from scorer.imaging.synthetic_dicom import (
@@ -38,13 +39,15 @@ DEMO_PIXEL_MM = 0.25  # a 300 x 250 mm film of both hands is 1200 x 1000 pixels
 
 @dataclass(frozen=True)
 class SampleFilm:
-    """One written film: where, which visit, which regions, and its content hash."""
+    """One written film: where, which visit, which regions, its content hash, and the true
+    positions of its joints (the generator's, source ``truth``; never in the DICOM)."""
 
     path: Path
     patient_id: str
     visit: str
     regions: tuple[str, ...]
     sha256: str
+    joints: tuple[JointPoint, ...] = ()
 
 
 def write_sample_films(
@@ -92,14 +95,19 @@ def write_sample_films(
             digest = hashlib.sha256(temporary.read_bytes()).hexdigest()
             path = out_dir / f"{digest[:16]}.dcm"
             os.replace(temporary, path)
-            films.append(SampleFilm(path, patient.patient_id, label, image.regions, digest))
+            truth = tuple(
+                JointPoint(region, joint, x, y, "truth")
+                for (region, joint), (x, y) in image.joints.items()
+            )
+            films.append(SampleFilm(path, patient.patient_id, label, image.regions, digest, truth))
     return films
 
 
 def sample_case_images(
     films: Sequence[SampleFilm], order: Sequence[str] | None = None
 ) -> dict[str, list[CaseFilm]]:
-    """The films as ``Workspace.case_images`` gives them: by letter A, B, C in ``order``.
+    """The films as ``Workspace.case_images`` gives them: by letter A, B, C in ``order``,
+    each with its true joint positions as placed ones.
 
     ``order`` lists visit labels as this reader sees them (default: reversed, so the letters
     do not follow time); the entries carry no label, date or name.
@@ -109,7 +117,9 @@ def sample_case_images(
     out: dict[str, list[CaseFilm]] = {}
     for letter, label in zip(LETTERS, shown, strict=False):
         out[letter] = [
-            CaseFilm(f.sha256[:10].upper(), tuple(sorted(f.regions)), str(f.path), f.sha256)
+            CaseFilm(
+                f.sha256[:10].upper(), tuple(sorted(f.regions)), str(f.path), f.sha256, f.joints
+            )
             for f in films
             if f.visit == label
         ]
@@ -171,3 +181,29 @@ def build_sample_workspace(
     reader = ws.accounts.login(SAMPLE_READER, "Temporary-pass-2")
     ws.accounts.change_password(reader, "Temporary-pass-2", SAMPLE_READER_PASSWORD)
     return SampleReading(ws, reader, SAMPLE_TRIAL, films)
+
+
+def _pixel_digest(path: str | os.PathLike[str]) -> str:
+    import pydicom
+
+    return hashlib.sha256(pydicom.dcmread(path).pixel_array.tobytes()).hexdigest()
+
+
+def case_images_with_truth(sample: SampleReading) -> Callable[[str], dict[str, list[CaseFilm]]]:
+    """The reader's ``case_images`` of a sample workspace with each film given the generator's
+    true joint positions, matched to the written films by their pixels (the case's own file
+    of a film has other bytes but the same pixels): the films as they come once positions are
+    placed, for the joint view's tests and benchmark."""
+    truth = {_pixel_digest(f.path): f.joints for f in sample.films}
+
+    def case_images(code: str) -> dict[str, list[CaseFilm]]:
+        films = sample.workspace.images.case_images(sample.session, code)
+        return {
+            letter: [
+                CaseFilm(f.image, f.regions, f.path, f.sha256, truth.get(_pixel_digest(f.path), ()))
+                for f in entries
+            ]
+            for letter, entries in films.items()
+        }
+
+    return case_images

@@ -37,7 +37,9 @@ class ScoredVisitLink(QObject):
     map's sides follow; a click on another visit's film moves the grid's cursor to that
     visit. Keys typed in the grid that the grid does not use (:data:`VIEWER_KEYS`) go to the
     film of the grid's visit, so a reader can window, zoom and measure without leaving the
-    keyboard; ``S`` calls ``toggle_sync`` (synchronised zoom and pan on or off).
+    keyboard; ``S`` calls ``toggle_sync`` (synchronised zoom and pan on or off); ``J``, ``P``,
+    ``[`` and ``]`` are joint view's (:mod:`scorer.gui.joint_view`), and the active area is the
+    joint view's joint; a click on a joint of a film selects its area in the grid.
 
     ``model`` gives the scores of the case on screen (None while they load); the grid is
     :meth:`attach`-ed once the window has made it.
@@ -60,6 +62,7 @@ class ScoredVisitLink(QObject):
         case_view.pageChanged.connect(lambda _title: self.update_map_sides())
         case_view.viewChanged.connect(self._film_view_changed)
         case_view.activeChanged.connect(self._pane_activated)
+        case_view.joint_view.jointClicked.connect(self.select_joint)
 
     def attach(self, grid: ScoringGrid) -> None:
         """The grid the films follow, whose keys go to them."""
@@ -72,7 +75,22 @@ class ScoredVisitLink(QObject):
         if self._case_view.case is not None and area is not None:
             self._case_view.show_region(area.region)
             self._case_view.set_active(letter)
+        if area is not None:
+            self._case_view.joint_view.set_area(area.region, area.joint)
         self.update_map_sides()
+
+    def select_joint(self, region: str, joint: str) -> None:
+        """A click on a joint of a film: the grid's cursor goes to that joint's area for the
+        feature being scored (the joint's other feature when it has only that one)."""
+        m = self._model()
+        if m is None:
+            return
+        feature = m.current_area.feature
+        areas = [d.area for d in m.areas if (d.area.region, d.area.joint) == (region, joint)]
+        if not areas:
+            return
+        same = [a for a in areas if a.feature == feature]
+        m.go_to_area((same or areas)[0])
 
     def show_case(self, case: Any) -> None:
         """Put a case's films on screen and make them follow the grid: the films arriving
@@ -136,6 +154,16 @@ class ScoredVisitLink(QObject):
             return False
         if event.key() == Qt.Key.Key_S:
             self._toggle_sync()
+            return True
+        joint_view = self._case_view.joint_view
+        joint_keys: dict[int, Callable[[], None]] = {
+            int(Qt.Key.Key_J): joint_view.toggle,
+            int(Qt.Key.Key_P): joint_view.toggle_placement,
+            int(Qt.Key.Key_BracketLeft): lambda: joint_view.step_field(-1),
+            int(Qt.Key.Key_BracketRight): lambda: joint_view.step_field(1),
+        }
+        if event.key() in joint_keys:
+            joint_keys[int(event.key())]()
             return True
         if event.key() not in VIEWER_KEYS:
             return False

@@ -116,6 +116,8 @@ class ImageViewer(QWidget):
         self._loupe_frame: npt.NDArray[np.uint8] | None = None
         self.paint_count = 0
         self.painted_image: Radiograph | None = None
+        # Drawn over the film after the ruler (e.g. joint view's markers): each gets the painter.
+        self.overlays: list[Callable[[QPainter], None]] = []
 
     # ------------------------------------------------------------------ model
 
@@ -335,6 +337,8 @@ class ImageViewer(QWidget):
             painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.placeholder)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         self._paint_ruler(painter)
+        for overlay in self.overlays:
+            overlay(painter)
         self._paint_loupe(painter, dpr)
         self._paint_readout(painter)
         self._paint_message(painter)

@@ -47,6 +47,8 @@ MAX_PHYSICAL_ZOOM = 16.0  # screen pixels per image pixel at the most
 WINDOW_DRAG_PIXELS = 256.0  # a drag this long changes the window by its own width
 LOUPE_FACTORS = (2.0, 2.5, 3.0, 3.5, 4.0)
 NO_CALIBRATION = "no calibration: cannot measure"
+DEFAULT_FIELD_MM = 25.0  # joint view: about one joint and its neighbours' margins across
+NO_SPACING_FIELD_FRACTION = 0.1  # without a spacing, the default field is this share of the width
 
 Point = tuple[float, float]
 
@@ -199,6 +201,8 @@ class ViewerModel:
         sx = self._width / 2 if x is None else x
         sy = self._height / 2 if y is None else y
         low, high = self._zoom_limits()
+        # A joint view may be closer than the wheel's limit: zooming in from it must not zoom out.
+        high = max(high, self.view.zoom)
         self._set_zoom_keeping(min(high, max(low, self.view.zoom * factor)), sx, sy)
 
     def _set_zoom_keeping(self, zoom: float, sx: float, sy: float) -> None:
@@ -228,6 +232,44 @@ class ViewerModel:
         if self._image is None:
             return
         self._set_zoom_keeping(1.0 / self._dpr, self._width / 2, self._height / 2)
+
+    def field_pixels(self, field_mm: float) -> float | None:
+        """How many image pixels a field ``field_mm`` across spans on this film: from the pixel
+        spacing, so every film shows the same millimetres; without one, the default field is
+        :data:`NO_SPACING_FIELD_FRACTION` of the film's width (and other fields in proportion).
+        None without an image or with a field that is not a positive number."""
+        if self._image is None or not (math.isfinite(field_mm) and field_mm > 0):
+            return None
+        spacing = self._image.spacing
+        if spacing is None:
+            cols = self._image.shape[1]
+            return cols * NO_SPACING_FIELD_FRACTION * field_mm / DEFAULT_FIELD_MM
+        return field_mm / math.sqrt(spacing.row_mm * spacing.col_mm)
+
+    def focus_on(self, x: float, y: float, field_mm: float) -> bool:
+        """Centre the image point (x, y) on the screen, zoomed so that a field ``field_mm``
+        across fills the screen's shorter side (rotation, flip and window are kept). False
+        (nothing changed) without an image or a usable field."""
+        field = self.field_pixels(field_mm)
+        if field is None or not (math.isfinite(x) and math.isfinite(y)):
+            return False
+        zoom = min(self._width, self._height) / field
+        self.view = replace(self.view, zoom=zoom)
+        self._set_center(x, y)
+        self.fitted = False
+        self._changed("geometry")
+        return True
+
+    def shown_field_mm(self) -> float | None:
+        """The millimetres across the screen's shorter side now (None without a spacing)."""
+        if self._image is None or self._image.spacing is None:
+            return None
+        spacing = self._image.spacing
+        return (
+            min(self._width, self._height)
+            / self.view.zoom
+            * math.sqrt(spacing.row_mm * spacing.col_mm)
+        )
 
     def pan_by(self, dx: float, dy: float) -> None:
         """Move the image by (dx, dy) screen pixels (a drag to the right moves it right)."""

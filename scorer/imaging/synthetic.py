@@ -33,14 +33,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Literal, TypeAlias
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from scorer.core.methods import FOOT_REGIONS, HAND_REGIONS, REGIONS, Area, get_method
+from scorer.core.joint_fit import region_joints
+from scorer.core.methods import (
+    FOOT_REGIONS,
+    HAND_REGIONS,
+    REGIONS,
+    Area,
+    get_method,
+)
 from scorer.core.randomness import Stream
 
 FloatArray: TypeAlias = NDArray[np.float64]
@@ -127,6 +134,9 @@ class SyntheticImage:
     anatomy_seed: int
     window: tuple[int, int]  # (centre, width) in stored values
     bits_stored: int = BITS_STORED
+    joints: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
+    """True position of every joint of the covered regions, by ``(region, joint)``, in pixels
+    (x the column, y the row, from the top-left pixel's centre): see :func:`joint_positions`."""
 
     @property
     def rows(self) -> int:
@@ -1154,6 +1164,101 @@ def _ero_zone(part: _Part, joint: str) -> list[Point]:
 
 
 # --------------------------------------------------------------------------------------------
+# Joint positions: where a reader points at each joint
+
+
+def _joint_space_centre(part: _Part, joint: str) -> Point:
+    """The middle of a joint's space (film mm), between the bone ends JSN narrows."""
+    spec = part.joints[joint]
+    first = part.bones[spec.bones[0]]
+    if spec.kind == "tubes":
+        second = part.bones[spec.bones[1]]
+        assert isinstance(first, _Tube) and isinstance(second, _Tube)
+        head, base = first.head, second.p0
+        return ((head[0] + base[0]) / 2.0, (head[1] + base[1]) / 2.0)
+    if spec.kind == "base":
+        assert isinstance(first, _Tube)
+        return _add(first.p0, first.u, -spec.gap / 2.0)
+    if spec.kind == "head":
+        assert isinstance(first, _Tube)
+        return _add(first.head, first.u, spec.gap / 2.0)
+    assert spec.band is not None
+    return _add(spec.band.centre, spec.band.normal, spec.gap / 2.0)
+
+
+def _articular_end(part: _Part, bone: str, end: Literal["head", "base"]) -> Point:
+    """The centre of a long bone's articular end: on its axis, a dome's height inside the tip."""
+    t = part.bones[bone]
+    assert isinstance(t, _Tube)
+    return t.at(t.length - t.cap_head, 0.0) if end == "head" else t.at(t.cap_base, 0.0)
+
+
+def _blob_centre(part: _Part, *bones: str) -> Point:
+    """The mean centre of compact bones (the trapezium and trapezoid for MUL)."""
+    centres = [b.centre for name in bones if isinstance(b := part.bones[name], _Blob)]
+    return (sum(c[0] for c in centres) / len(centres), sum(c[1] for c in centres) / len(centres))
+
+
+def _part_joints(part: _Part) -> dict[str, Point]:
+    """Every joint's position on the film (mm), by joint code, for one hand or foot.
+
+    A joint scored for narrowing is the middle of its joint space. A bone scored for erosion
+    only is where a reader points at it: the radius, ulna and first metacarpal (RAD, ULN,
+    CMC1) at the centre of their articular end, the scaphoid and lunate (NAV, LUN) at their
+    centre, the multangulars (MUL) midway between theirs. A Larsen wrist quadrant is the mean
+    of its areas' positions (:data:`WRIST_QUADRANTS`). All of these follow the part's
+    shift, rotation, size and side exactly, so one patient's films differ by pose alone.
+    """
+    out: dict[str, Point] = {joint: _joint_space_centre(part, joint) for joint in part.joints}
+    if part.region in HAND_REGIONS:
+        out["RAD"] = _articular_end(part, "RAD", "head")
+        out["ULN"] = _articular_end(part, "ULN", "head")
+        out["CMC1"] = _articular_end(part, "MC1", "base")
+        out["NAV"] = _blob_centre(part, "NAV")
+        out["LUN"] = _blob_centre(part, "LUN")
+        out["MUL"] = _blob_centre(part, "TZM", "TZD")
+        for quadrant, members in WRIST_QUADRANTS.items():
+            joints = list(dict.fromkeys(j for j, _f in members))
+            out[quadrant] = (
+                sum(out[j][0] for j in joints) / len(joints),
+                sum(out[j][1] for j in joints) / len(joints),
+            )
+    return out
+
+
+def mean_anatomy_joints(kind: str) -> dict[str, tuple[float, float]]:
+    """Where the joints of the generator's mean right hand or foot (``kind``) lie, in mm:
+    x to the right (towards the thumb or great toe), y down (proximal), from the part's
+    origin, unrotated, at the mean size (the mean of :class:`_Anatomy`'s draws: scale 0.96,
+    no extra spread, every ray at its nominal length). The three-click fit's template."""
+    if kind not in ("hand", "foot"):
+        raise ValueError(f"kind must be hand or foot, not {kind!r}")
+    scale = 0.96
+    placement = _Placement((0.0, 0.0), False, 0.0, scale)
+    anatomy = _Anatomy(scale, (0.0,) * 6, (1.0,) * 6)
+    region = "RH" if kind == "hand" else "RF"
+    part = (_build_hand if kind == "hand" else _build_foot)(region, placement, anatomy)
+    found = _part_joints(part)
+    return {joint: found[joint] for joint in region_joints(region)}
+
+
+def joint_positions(
+    film: _Film, parts: Iterable[_Part]
+) -> dict[tuple[str, str], tuple[float, float]]:
+    """The true joint positions of a film's parts in pixels (x column, y row, from the
+    top-left pixel's centre), by ``(region, joint)``, for every joint of
+    :func:`scorer.core.joint_fit.region_joints`. Taken from the undamaged anatomy: damage
+    never moves a joint."""
+    out: dict[tuple[str, str], tuple[float, float]] = {}
+    for part in parts:
+        found = _part_joints(part)
+        for joint in region_joints(part.region):
+            x, y = found[joint]
+            out[(part.region, joint)] = (x / film.pixel_mm - 0.5, y / film.pixel_mm - 0.5)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
 # Rendering
 
 
@@ -1344,6 +1449,7 @@ def _image(
         seed=seed,
         anatomy_seed=aseed,
         window=_window(pixels),
+        joints=joint_positions(film, [part for part, _ in parts]),
     )
 
 

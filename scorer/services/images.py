@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
 
 from scorer.core.case_films import CaseFilm
+from scorer.core.joints import JointPoint
 from scorer.core.json_value import JsonValue
 from scorer.core.methods import REGIONS
 from scorer.core.worklist import LETTERS
 from scorer.services.errors import InvalidInput, NotFound, ScorerError
+from scorer.services.joint_positions import checked_points, joint_points, place_points
 from scorer.services.lookups import (
     find_trial,
     must_calibrate,
@@ -351,7 +353,7 @@ class ImagesService(Service):
         with op.read() as db:
             c, _, t = own_case(op.user, db, case_code)
             must_calibrate(db, t, op.user, c)
-            films: list[tuple[str, str, list[str], Path, str]] = []
+            films: list[tuple[str, str, list[str], Path, str, int]] = []
             visits = json.loads(c.visits)
             for i, label in enumerate(visits):
                 v = repo.visit_by_label(db, t, label)
@@ -363,14 +365,16 @@ class ImagesService(Service):
                         sorted(r.region for r in img.regions),
                         self.store.location.image_file(img.reader_path),
                         img.reader_sha256 or "",
+                        img.id,
                     )
                     for img in repo.images_of_visit(db, c.patient_id, v.id)
                 ]
+            placed = joint_points(db, [f[5] for f in films])
         folder = self.films_dir / case_code
         key = self.store.key
         out: dict[str, list[CaseFilm]] = {LETTERS[i]: [] for i in range(len(visits))}
         names: set[str] = set()
-        for letter, image_code, regions, stored, stored_sha in films:
+        for letter, image_code, regions, stored, stored_sha, image_id in films:
             name = film_name(key, case_code, image_code)
             target = folder / f"{name}.dcm"
             names.add(target.name)
@@ -386,12 +390,50 @@ class ImagesService(Service):
                     pixel_sha = stored_sha
             out[letter].append(
                 CaseFilm(
-                    name, tuple(regions), str(target), case_film_key(key, case_code, pixel_sha)
+                    name,
+                    tuple(regions),
+                    str(target),
+                    case_film_key(key, case_code, pixel_sha),
+                    placed.get(image_id, ()),
                 )
             )
         remove_other_films(folder, names)
         prune_cases(self.films_dir, folder, self.keep_cases)
         return out
+
+    @operation("coordinator", "admin")
+    def joint_positions(self, op: Op, image_code: str) -> tuple[JointPoint, ...]:
+        """The joint positions placed on an image (desk QC), in (region, joint) order."""
+        img = repo.image_by_code(op.db, image_code)
+        if img is None:
+            raise NotFound(f"no image {image_code!r}")
+        return joint_points(op.db, [img.id]).get(img.id, ())
+
+    @operation("coordinator", write=True)
+    def place_image_joints(self, op: Op, image_code: str, points: Sequence[JointPoint]) -> int:
+        """Place joints on an image (coordinator, desk QC): each point replaces its joint's
+        position, the others stay. Every point is checked first (region shown by the image,
+        joint of that region, x and y on the film, a known source); audited, one event per
+        call. Returns how many were placed."""
+        img = repo.image_by_code(op.db, image_code)
+        if img is None:
+            raise NotFound(f"no image {image_code!r}")
+        t = repo.trial_by_id(op.db, img.trial_id)
+        refuse_if_locked(t)
+        checked = checked_points(img, points, f"image {img.code}")
+        place_points(op.db, img, checked, op.now)
+        op.tx.audit(
+            "image.joints",
+            "image",
+            img.code,
+            trial_id=t.id,
+            new={
+                "points": len(checked),
+                "regions": sorted({p.region for p in checked}),
+                "sources": sorted({p.source for p in checked}),
+            },
+        )
+        return len(checked)
 
     #: How many cases' delivered films are kept (the most recently shown): a workstation's
     #: few; a server, which delivers for every reader at once, sets many more.

@@ -9,11 +9,13 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
+from scorer.core.joints import JointPoint
 from scorer.core.json_value import JsonValue
 from scorer.core.methods import Area, get_method
 from scorer.core.reads import READ_TYPES, AreaScore, ReadError, check_score
 from scorer.core.worklist import LETTERS
 from scorer.services.errors import AuthError, Conflict, InvalidInput, NotFound, PermissionDenied
+from scorer.services.joint_positions import place_on_case_film
 from scorer.services.lookups import (
     case_reads,
     case_status,
@@ -607,6 +609,11 @@ class ReadingService(Service):
             new={"flag": flag.id, "message": flag.message},
         )
         return int(flag.id)
+
+    @operation("reader", "adjudicator", write=True)
+    def place_joints(self, op: Op, case_code: str, film: str, points: Sequence[JointPoint]) -> int:
+        """Place joints on a film (named as in the case) of one of the caller's own cases."""
+        return place_on_case_film(op, self.store.key, case_code, film, points)
 
     EVENT_KINDS = ("case.opened", "case.closed", "image.viewed")
 

@@ -223,8 +223,14 @@ def summary(text: str) -> str:
 
 
 def baseline_changes(conn: Connection, key: bytes) -> Iterator[list[object]]:
-    """Every projected row of a database, as trail inserts, table by table in key order."""
+    """Every projected row of a database, as trail inserts, table by table in key order.
+
+    Tables a later revision creates are not there yet when the ``0008`` migration runs: they
+    have no rows to take in, and every row they get later is audited as it is written."""
+    present = set(inspect(conn).get_table_names())
     for name, table in sorted(projected_tables().items()):
+        if name not in present:
+            continue
         cols = _columns(table)
         pk = [c.name for c in table.primary_key.columns]
         for row in conn.execute(select(table).order_by(*table.primary_key.columns)):

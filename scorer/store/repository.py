@@ -26,6 +26,7 @@ from scorer.store.schema import (
     Event,
     Image,
     ImageRegion,
+    JointPosition,
     MissingRegion,
     PasswordHistory,
     Patient,
@@ -878,6 +879,49 @@ def images_of_visit(db: Session, patient_id: int, visit_id: int) -> list[Image]:
         )
     )
     return sorted(imgs, key=lambda i: (min((r.region for r in i.regions), default="ZZ")[1:], i.id))
+
+
+def joint_positions_of(db: Session, image_ids: list[int]) -> dict[int, list[JointPosition]]:
+    """The joint positions of images, by image id, in (region, joint) order (an image without
+    positions is absent)."""
+    out: dict[int, list[JointPosition]] = {}
+    if not image_ids:
+        return out
+    rows = db.scalars(
+        select(JointPosition)
+        .where(JointPosition.image_id.in_(image_ids))
+        .order_by(JointPosition.image_id, JointPosition.region, JointPosition.joint)
+    )
+    for row in rows:
+        out.setdefault(row.image_id, []).append(row)
+    return out
+
+
+def put_joint_position(
+    db: Session,
+    image: Image,
+    region: str,
+    joint: str,
+    xy: tuple[float, float],
+    source: str,
+    now: str,
+) -> None:
+    """Place one joint of an image: the row is replaced if the joint had a position."""
+    row = db.get(JointPosition, (image.id, region, joint))
+    if row is None:
+        db.add(
+            JointPosition(
+                image_id=image.id,
+                region=region,
+                joint=joint,
+                x=xy[0],
+                y=xy[1],
+                source=source,
+                placed_at=now,
+            )
+        )
+    else:
+        row.x, row.y, row.source, row.placed_at = xy[0], xy[1], source, now
 
 
 def flags_of(db: Session, t: Trial) -> list[tuple[ReaderFlag, str, str]]:

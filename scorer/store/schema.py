@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     CheckConstraint,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -163,6 +164,21 @@ class ImageRegion(Base):
 
     image_id: Mapped[int] = mapped_column(ForeignKey("images.id"), primary_key=True)
     region: Mapped[str] = mapped_column(String(2), primary_key=True)
+
+
+class JointPosition(Base):
+    """Where one joint lies on one image (stored-image pixels: x column, y row) and how it was
+    placed (scorer.core.joints.JOINT_SOURCES); the joint view centres on it."""
+
+    __tablename__ = "joint_positions"
+
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id"), primary_key=True)
+    region: Mapped[str] = mapped_column(String(2), primary_key=True)
+    joint: Mapped[str] = mapped_column(String(16), primary_key=True)
+    x: Mapped[float] = mapped_column(Float)
+    y: Mapped[float] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(16))
+    placed_at: Mapped[str] = mapped_column(String(32))
 
 
 class Read(Base):
@@ -434,7 +450,6 @@ class Event(Base):
     mac: Mapped[str] = mapped_column(String(64))
 
     __table_args__ = (Index("ix_events_user_at", "username", "at"),)
-
 
 
 class ServerSession(Base):

@@ -35,6 +35,11 @@ def test_the_committed_samples_are_what_the_seed_makes(tmp_path: Path) -> None:
     committed = (SAMPLES / "manifest.csv").read_text(encoding="utf-8").splitlines()
     for line in (tmp_path / "manifest.csv").read_text(encoding="utf-8").splitlines()[1:]:
         assert line in committed
+    # The films' true joint positions are committed beside them (never in the DICOM).
+    joints = set((SAMPLES / "joint-positions.csv").read_text(encoding="utf-8").splitlines())
+    made_joints = (tmp_path / "joint-positions.csv").read_text(encoding="utf-8").splitlines()
+    assert len(made_joints) == 1 + 2 * 3 * (2 * 26 + 2 * 6)  # hands: 26 joints, feet: 6
+    assert set(made_joints) <= joints
     total = sum(p.stat().st_size for p in SAMPLES.rglob("*") if p.is_file())
     assert total < 40 * 1024 * 1024
 

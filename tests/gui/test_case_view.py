@@ -128,6 +128,7 @@ UI_WORDS = {
     "Hands", "Feet", "Invert", "Loupe", "Window", "Ruler", "View", "Sync", "Image tools",
     "Next region", "Previous region", "No case open", "FULL RANGE", "No image",
     "Fit, 1:1, rotate, flip, reset and one visit", "One visit",
+    "Joints", "Place joints", "Narrower field", "Wider field",
 }  # fmt: skip
 ALLOWED = [
     re.compile(r"[A-Z]"),  # a visit letter
@@ -140,6 +141,8 @@ ALLOWED = [
     re.compile(r"Measure in mm: drag with the left button \(M\)"),
     re.compile(r"Window presets \(W cycles; right-drag adjusts\)"),
     re.compile(r"Zoom and pan all visits together \(S\)"),
+    re.compile(r"\d+ mm"),  # joint view's field
+    re.compile(r"Joint view's field: millimetres across each pane's shorter side \(\[ / \]\)"),
 ]
 
 

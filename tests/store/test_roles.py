@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from scorer.core.joints import JointPoint
 from scorer.core.methods import get_method
 from scorer.core.reads import AreaScore
 from scorer.core.reads import Read as CoreRead
@@ -97,6 +98,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     "reassign_image": frozenset({"coordinator"}),
     "mask_image": frozenset({"coordinator"}),
     "image_qc": frozenset({"coordinator"}),
+    "joint_positions": frozenset({"coordinator", "admin"}),
+    "place_image_joints": frozenset({"coordinator"}),
+    "place_joints": SCORING,
     "render_image": frozenset({"coordinator"}),
     "mark_region_missing": frozenset({"coordinator"}),
     "missing_regions": frozenset({"coordinator", "monitor"}),
@@ -646,6 +650,21 @@ def _image_qc(c: Any, s: UserSession) -> None:
         c.ws.images.image_qc(s, "NOSUCHIMAGE1", "failed", "a bone scan")
 
 
+def _joint_positions(c: Any, s: UserSession) -> None:
+    with pytest.raises(NotFound, match="no image"):  # placing is tested in tests/services
+        c.ws.images.joint_positions(s, "NOSUCHIMAGE1")
+
+
+def _place_image_joints(c: Any, s: UserSession) -> None:
+    with pytest.raises(NotFound, match="no image"):
+        c.ws.images.place_image_joints(s, "NOSUCHIMAGE1", [JointPoint("RH", "MCP2", 1.0, 1.0)])
+
+
+def _place_joints(c: Any, s: UserSession) -> None:
+    with pytest.raises(NotFound, match="no such case"):
+        c.ws.reading.place_joints(s, "NOSUCHCASE1", "film", [JointPoint("RH", "MCP2", 1.0, 1.0)])
+
+
 def _render_image(c: Any, s: UserSession) -> None:
     with pytest.raises(NotFound, match="no image"):
         c.ws.images.render_image(s, "NOSUCHIMAGE1")
@@ -836,6 +855,9 @@ CALLS: dict[str, Call] = {
     "reassign_image": _reassign_image,
     "mask_image": _mask_image,
     "image_qc": _image_qc,
+    "joint_positions": _joint_positions,
+    "place_image_joints": _place_image_joints,
+    "place_joints": _place_joints,
     "render_image": _render_image,
     "mark_region_missing": _mark_region_missing,
     "missing_regions": _missing_regions,

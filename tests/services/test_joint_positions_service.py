@@ -1,0 +1,201 @@
+"""Joint positions through the services (issue 29, item 1): the demo places every film's true
+positions, a reader's case carries them, a reader and the coordinator place joints, checked,
+audited, and blinded."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from scorer.core.joints import JointPoint
+from scorer.demo import TRIAL, read_joint_positions, repo_samples_dir, run_demo
+from scorer.store import repository as repo
+from scorer.workspace import InvalidInput, NotFound, PermissionDenied, Workspace
+
+PATIENTS = ("DEMO-101", "DEMO-102")
+
+
+def _samples(folder: Path) -> Path:
+    """Two patients of the committed sample set, with their rows of its tables."""
+    source = repo_samples_dir()
+    folder.mkdir(parents=True)
+    for patient in PATIENTS:
+        shutil.copytree(source / patient, folder / patient)
+    for name in ("manifest.csv", "ground-truth-svh.csv", "joint-positions.csv"):
+        lines = (source / name).read_text(encoding="utf-8").splitlines(keepends=True)
+        kept = [lines[0]] + [ln for ln in lines[1:] if any(p in ln for p in PATIENTS)]
+        (folder / name).write_text("".join(kept), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    base = tmp_path_factory.mktemp("joints")
+    samples = _samples(base / "samples")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("SCORER_DATA_DIR", str(base / "data"))
+        env.setenv("SCORER_CONFIG", str(base / "no-site-config.toml"))
+        env.delenv("SCORER_DB", raising=False)
+        result = run_demo(str(base / "demo.sqlite"), samples=samples, say=lambda _t: None)
+        ws = Workspace.open(result.db)
+        try:
+            yield {"ws": ws, "pw": result.passwords, "samples": samples}
+        finally:
+            ws.close()
+
+
+def _login(demo: dict[str, Any], user: str) -> Any:
+    return demo["ws"].accounts.login(user, demo["pw"][user])
+
+
+def _truth(demo: dict[str, Any]) -> dict[tuple[str, str, frozenset[str]], set[JointPoint]]:
+    """The CSV's points by (patient, visit, regions) of their film."""
+    out = {}
+    manifest = (demo["samples"] / "manifest.csv").read_text(encoding="utf-8").splitlines()[1:]
+    rows = {ln.split(",")[0]: ln.split(",") for ln in manifest}
+    for file, points in read_joint_positions(demo["samples"] / "joint-positions.csv").items():
+        _f, patient, visit, _date, regions = rows[file]
+        key = (patient, visit, frozenset(regions.split()))
+        out[key] = {JointPoint(r, j, x, y, "truth") for r, j, x, y in points}
+    return out
+
+
+def _reader_case(demo: dict[str, Any], reader: str) -> tuple[Any, str, dict[str, Any]]:
+    s = _login(demo, reader)
+    row = demo["ws"].worklists.worklist(s, TRIAL)[0]
+    return s, row.code, demo["ws"].images.case_images(s, row.code)
+
+
+def test_the_demo_places_the_true_positions_and_a_readers_case_carries_them(
+    demo: dict[str, Any],
+) -> None:
+    ws = demo["ws"]
+    coord = _login(demo, "coord")
+    truth = _truth(demo)
+    real = {p.code: p.real_id for p in ws.trials.list_patients(coord, TRIAL)}
+    images = ws.images.list_images(coord, TRIAL)
+    assert len(images) == 2 * 3 * 2
+    for img in images:
+        placed = ws.images.joint_positions(coord, img.code)
+        assert set(placed) == truth[(real[img.patient], img.visit, frozenset(img.regions))]
+    # Every film of a reader's case carries its film's true positions.
+    wanted = [set(points) for points in truth.values()]
+    for reader in ("reader1", "reader3"):
+        _s, _code, films = _reader_case(demo, reader)
+        shown = [f for letter in films for f in films[letter]]
+        assert len(shown) == 6
+        for film in shown:
+            assert film.joints and set(film.joints) in wanted
+            assert {p.region for p in film.joints} == set(film.regions)
+    with ws.store.read() as db:
+        actions = [e.action for e in repo.audit_rows(db)]
+    assert actions.count("image.joints") == len(images)  # one audited call per film
+
+
+def test_a_reader_places_joints_on_a_film_of_their_own_case(demo: dict[str, Any]) -> None:
+    ws = demo["ws"]
+    s, code, films = _reader_case(demo, "reader3")
+    n, film = next((n, f) for n, f in enumerate(films["A"]) if "RH" in f.regions)
+    region = "RH"
+    before = {(p.region, p.joint): p for p in film.joints}
+    moved = [JointPoint(region, "MCP2", 100.5, 200.25, "dragged")]
+    assert ws.reading.place_joints(s, code, film.image, moved) == 1
+    after = {(p.region, p.joint): p for p in ws.images.case_images(s, code)["A"][n].joints}
+    assert after[(region, "MCP2")] == moved[0]
+    del after[(region, "MCP2")], before[(region, "MCP2")]
+    assert after == before  # the others stay
+    with ws.store.read() as db:
+        image_codes = {i.code for i in repo.images_of(db, repo.trial_by_code(db, TRIAL))}
+    # One event for the call, on the case; the film by its name in the case, nothing else.
+    rows = _events(ws, "case.joints")
+    assert rows and rows[-1].entity == "case" and rows[-1].entity_id == code
+    new = json.loads(rows[-1].new)
+    assert new == {"film": film.image, "points": 1, "regions": [region], "sources": ["dragged"]}
+    assert not any(c in rows[-1].new for c in image_codes)
+    assert not any(v in rows[-1].new for v in ("W0", "W24", "W52"))
+
+
+def _events(ws: Workspace, action: str) -> list[SimpleNamespace]:
+    """The trail's events of an action: entity, entity id and new value."""
+    with ws.store.read() as db:
+        return [
+            SimpleNamespace(entity=e.entity, entity_id=e.entity_id, new=e.new)
+            for e in repo.audit_rows(db)
+            if e.action == action
+        ]
+
+
+def test_a_reader_cannot_place_on_another_readers_case_or_a_film_not_in_the_case(
+    demo: dict[str, Any],
+) -> None:
+    ws = demo["ws"]
+    _s1, code1, films1 = _reader_case(demo, "reader1")
+    s3, code3, _films3 = _reader_case(demo, "reader3")
+    point = [JointPoint("RH", "MCP2", 10.0, 10.0, "dragged")]
+    with pytest.raises(NotFound, match="no such case"):
+        ws.reading.place_joints(s3, code1, films1["A"][0].image, point)
+    with pytest.raises(NotFound, match="no film 'not-a-film' in this case"):
+        ws.reading.place_joints(s3, code3, "not-a-film", point)
+    # A film of reader1's case is not a film of reader3's, even of the same patient.
+    with pytest.raises(NotFound):
+        ws.reading.place_joints(s3, code3, films1["A"][0].image, point)
+    coord = _login(demo, "coord")
+    image = ws.images.list_images(coord, TRIAL)[0].code
+    with pytest.raises(PermissionDenied):
+        ws.images.place_image_joints(s3, image, point)
+    with pytest.raises(PermissionDenied):
+        ws.images.joint_positions(s3, image)
+
+
+BAD: list[tuple[list[JointPoint], str]] = [
+    ([], "no joint positions given"),
+    ([JointPoint("LF", "MTP1", 10.0, 10.0, "fit")], "does not show 'LF'"),
+    ([JointPoint("RH", "MTP1", 10.0, 10.0, "fit")], "'MTP1' is not a joint of RH"),
+    ([JointPoint("RH", "MCP2", 1e6, 10.0, "fit")], "x 1e\\+06 is off the film"),
+    ([JointPoint("RH", "MCP2", 10.0, -3.0, "fit")], "y -3 is off the film"),
+    ([JointPoint("RH", "MCP2", math.nan, 10.0, "fit")], "finite number"),
+    ([JointPoint("RH", "MCP2", 10.0, 10.0, "guessed")], "unknown source 'guessed'"),
+    (
+        [JointPoint("RH", "MCP2", 10.0, 10.0, "fit"), JointPoint("RH", "MCP2", 11.0, 9.0, "fit")],
+        "RH MCP2 is given twice",
+    ),
+    ([JointPoint("RH", "MCP2", "10", 10.0, "fit")], "must be a number"),  # type: ignore[arg-type]
+]
+
+
+@pytest.mark.parametrize(("points", "message"), BAD)
+def test_bad_points_are_refused_and_nothing_is_placed(
+    demo: dict[str, Any], points: list[JointPoint], message: str
+) -> None:
+    ws = demo["ws"]
+    coord = _login(demo, "coord")
+    hands = next(i for i in ws.images.list_images(coord, TRIAL) if "RH" in i.regions)
+    before = ws.images.joint_positions(coord, hands.code)
+    with pytest.raises(InvalidInput, match=message):
+        ws.images.place_image_joints(coord, hands.code, points)
+    s, code, films = _reader_case(demo, "reader3")
+    film = next(f for letter in films for f in films[letter] if "RH" in f.regions)
+    with pytest.raises(InvalidInput, match=message):
+        ws.reading.place_joints(s, code, film.image, points)
+    assert ws.images.joint_positions(coord, hands.code) == before
+
+
+def test_the_coordinator_places_and_reads_back_joints(demo: dict[str, Any]) -> None:
+    ws = demo["ws"]
+    coord = _login(demo, "coord")
+    feet = next(i for i in ws.images.list_images(coord, TRIAL) if "LF" in i.regions)
+    points = [JointPoint("LF", "MTP1", 300.0, 400.0, "fit"), JointPoint("RF", "IP1", 5, 6, "fit")]
+    assert ws.images.place_image_joints(coord, feet.code, points) == 2
+    placed = {(p.region, p.joint): p for p in ws.images.joint_positions(coord, feet.code)}
+    assert placed[("LF", "MTP1")] == points[0]
+    assert placed[("RF", "IP1")] == JointPoint("RF", "IP1", 5.0, 6.0, "fit")
+    assert len(placed) == 12 and placed[("LF", "MTP2")].source == "truth"
+    with pytest.raises(NotFound, match="no image 'NOPE'"):
+        ws.images.place_image_joints(coord, "NOPE", points)
