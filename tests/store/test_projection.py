@@ -165,7 +165,13 @@ def test_a_demo_database_of_the_previous_version_gets_its_baseline_and_verifies(
     with behind(str(db), readonly=True) as con:
         assert con.rows("SELECT version_num FROM alembic_version") == [("0007",)]
         before = con.rows("SELECT count(*) FROM audit_events")[0][0]
-        rows = sum(con.rows(f"SELECT count(*) FROM {t}")[0][0] for t in projected_tables())
+        # Tables of later revisions (joint_positions) are not there yet: nothing to count.
+        old_tables = set(con.tables())
+        rows = sum(
+            con.rows(f"SELECT count(*) FROM {t}")[0][0]
+            for t in projected_tables()
+            if t in old_tables
+        )
     # A copy whose old trail was edited behind scorer is not migrated: its baseline would
     # take in the edit.
     broken = tmp_path / "broken"
