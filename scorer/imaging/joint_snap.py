@@ -31,6 +31,7 @@ from scorer.core.joint_fit import (
     region_joints,
 )
 from scorer.core.methods import REGION_KINDS
+from scorer.imaging.radiograph import Radiograph
 
 FloatImage = npt.NDArray[np.float64]
 
@@ -39,6 +40,10 @@ SEARCH_MM = 6.0
 MIN_GAP_DEPTH = 0.04
 """A joint space must be at least this much darker than the bone ends on both sides (share of
 the film's bone-to-background range) to count as evidence; shallower dips are noise."""
+
+NOISE_FACTOR = 5.0
+"""Band heights and gap depths must also exceed this many times the film's pixel noise: the
+profiles are smoothed and averaged, so noise alone stays far below it."""
 
 RAYS: Mapping[str, tuple[tuple[str, str | None], ...]] = {
     "hand": (
@@ -86,6 +91,15 @@ def _contrast_range(image: FloatImage) -> float:
     sample = image[::step, ::step]
     lo, hi = np.percentile(sample[np.isfinite(sample)], [1.0, 99.5])
     return float(hi - lo)
+
+
+def _noise_sigma(image: FloatImage) -> float:
+    """The film's pixel noise (standard deviation), robustly from neighbouring pixels'
+    differences in a regular subsample: flat regions dominate, edges barely count."""
+    step = max(1, int(math.sqrt(image.size / 250_000)))
+    sample = image[:: 4 * step, :]  # whole rows: neighbours are adjacent pixels
+    diffs = np.abs(np.diff(sample, axis=1))
+    return float(1.4826 * np.median(diffs[np.isfinite(diffs)]) / math.sqrt(2.0))
 
 
 def _distal_direction(region: str, fitted: Mapping[str, Point]) -> Point:
@@ -139,7 +153,7 @@ def _smooth(values: FloatImage, sigma_samples: float) -> FloatImage:
 
 
 def _band_centre(
-    s: _Sampler, centre: Point, across: Point, half_mm: float, scale: float
+    s: _Sampler, centre: Point, across: Point, half_mm: float, floor: float
 ) -> float | None:
     """Offset (mm, along ``across``) of the middle of the bright band nearest ``centre``: the
     midpoint of its half-height edges. None when no band stands out."""
@@ -150,7 +164,7 @@ def _band_centre(
     near = np.flatnonzero(np.abs(t) <= 2.0)
     peak = int(near[np.argmax(v[near])])
     height = float(v[peak]) - lo
-    if height < MIN_GAP_DEPTH * scale:
+    if height < floor:
         return None
     half = lo + height / 2.0
     i0 = _band_edge(v, peak, -1, half, height)
@@ -176,7 +190,7 @@ def _band_edge(v: FloatImage, peak: int, step: int, half: float, height: float) 
 
 
 def _gap_offset(
-    s: _Sampler, centre: Point, along: Point, half_mm: float, scale: float
+    s: _Sampler, centre: Point, along: Point, half_mm: float, floor: float
 ) -> float | None:
     """Offset (mm, along ``along``) of the deepest dark gap between two bright stretches within
     ``half_mm`` of ``centre``; None when no gap is deep enough."""
@@ -190,7 +204,7 @@ def _gap_offset(
         left = float(v[max(0, i - window) : i].max())
         right = float(v[i + 1 : i + 1 + window].max())
         depth = min(left, right) - float(v[i])
-        if depth >= MIN_GAP_DEPTH * scale and (best is None or depth > best[0]):
+        if depth >= floor and (best is None or depth > best[0]):
             best = (depth, float(t[i]))
     return None if best is None else best[1]
 
@@ -202,7 +216,7 @@ def _unit(v: Point) -> Point | None:
 
 def _snap_one(
     s: _Sampler,
-    scale: float,
+    floor: float,
     predicted: Point,
     proximal: Point,
     pixel_mm: float,
@@ -217,7 +231,7 @@ def _snap_one(
     centres = []
     for frac in fracs:
         p = (proximal[0] + d0[0] * length * frac, proximal[1] + d0[1] * length * frac)
-        off = _band_centre(s, p, across, 9.0, scale)
+        off = _band_centre(s, p, across, 9.0, floor)
         if off is None:
             return None
         off_px = off / pixel_mm
@@ -229,7 +243,7 @@ def _snap_one(
     rel = (predicted[0] - centres[1][0], predicted[1] - centres[1][1])
     k = rel[0] * axis[0] + rel[1] * axis[1]
     foot = (centres[1][0] + axis[0] * k, centres[1][1] + axis[1] * k)
-    gap = _gap_offset(s, foot, axis, SEARCH_MM - 1.0, scale)
+    gap = _gap_offset(s, foot, axis, SEARCH_MM - 1.0, floor)
     if gap is None:
         return None
     return (foot[0] + axis[0] * gap / pixel_mm, foot[1] + axis[1] * gap / pixel_mm)
@@ -262,6 +276,8 @@ def refine_joints(
     scale = _contrast_range(image)
     if not math.isfinite(scale) or scale <= 0:
         return out  # a flat film shows nothing to refine on
+    # evidence must stand out of the film's contrast and, on a noisy film, of its noise
+    floor = max(MIN_GAP_DEPTH * scale, NOISE_FACTOR * _noise_sigma(image))
     s = _Sampler(image, float(pixel_mm))
     up = _distal_direction(region, out)
     for joint, prox in RAYS[REGION_KINDS[region]]:
@@ -277,13 +293,22 @@ def refine_joints(
             back = SHAFT_MM / pixel_mm
             proximal = (start[0] - up[0] * back, start[1] - up[1] * back)
         fracs = (0.45, 0.75) if prox is not None else (0.0, 0.5)
-        found = _snap_one(s, scale, start, proximal, float(pixel_mm), fracs)
+        found = _snap_one(s, floor, start, proximal, float(pixel_mm), fracs)
         if found is None:
             continue
         f0 = fitted[joint]
         if math.hypot(found[0] - f0[0], found[1] - f0[1]) * pixel_mm <= SEARCH_MM:
             out[joint] = found
     return out
+
+
+def bone_bright_pixels(radiograph: Radiograph) -> FloatImage:
+    """A radiograph's full-resolution modality values, negated when its polarity shows low
+    values bright (MONOCHROME1, INVERSE), so that bone is bright as :func:`refine_joints`
+    expects whatever the film's photometric interpretation."""
+    stored = radiograph.pyramid.levels[0].astype(np.int64) + radiograph.pyramid.offset
+    values = np.asarray(radiograph.modality.apply(stored), dtype=np.float64)
+    return -values if radiograph.polarity.invert else values
 
 
 def fit_and_refine(
