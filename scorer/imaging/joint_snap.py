@@ -313,7 +313,7 @@ def bone_bright_pixels(radiograph: Radiograph) -> FloatImage:
 
 def fit_and_refine(
     pixels: Any,
-    pixel_mm: float,
+    pixel_mm: float | None,
     region: str,
     clicks: Mapping[str, Point],
     transform: str = DEFAULT_TRANSFORM,
@@ -321,6 +321,9 @@ def fit_and_refine(
 ) -> dict[str, Point]:
     """Every joint of ``region`` from three (or more) clicks: the three-click fit
     (:func:`scorer.core.joint_fit.fit_joints`, whose FitError names bad clicks) refined on the
-    film's pixels by :func:`refine_joints`; the clicked joints stay where they were clicked."""
+    film's pixels by :func:`refine_joints`; the clicked joints stay where they were clicked.
+    A film without a pixel spacing keeps the fit: the search's bounds are in mm."""
     fitted = fit_joints(region, clicks, pixel_mm, transform, template)
+    if pixel_mm is None:
+        return fitted
     return refine_joints(pixels, pixel_mm, region, fitted, fixed=set(clicks))

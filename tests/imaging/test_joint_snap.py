@@ -129,6 +129,13 @@ def test_a_flat_film_keeps_the_fit() -> None:
         assert refine_joints(blank, 0.25, "RH", fitted, fixed=set(clicks)) == fitted
 
 
+def test_a_film_without_spacing_keeps_the_fit() -> None:
+    truth = _truth()[("DEMO-101/W0-hands.dcm", "RH")]
+    pixels, _pixel_mm = _film("DEMO-101/W0-hands.dcm")
+    clicks = {a: truth[a] for a in jf.ANCHORS["RH"]}
+    assert fit_and_refine(pixels, None, "RH", clicks) == jf.fit_joints("RH", clicks, None)
+
+
 @pytest.mark.parametrize("region", ["RF", "RH"])
 def test_noise_alone_keeps_the_fit(region: str) -> None:
     """A film of noise without bones has no bright bands and no gaps: nothing is evidence."""
