@@ -37,6 +37,7 @@ from scorer.core.joints import JointPoint, by_key
 from scorer.core.methods import region_kind
 from scorer.gui.tasks import run_in_background
 from scorer.gui.viewer_state import DEFAULT_FIELD_MM, ViewerModel
+from scorer.imaging.joint_snap import bone_bright_pixels, fit_and_refine
 from scorer.imaging.radiograph import Radiograph
 
 Point = tuple[float, float]
@@ -411,13 +412,18 @@ class JointView(QObject):
         self.placement = None
         panel.setCursor(Qt.CursorShape.ArrowCursor)
         clicks = dict(zip(placement.anchors, placement.clicks, strict=True))
+        image = panel.model.image
+        template = self._patient_template(placement.region, panel)
         try:
-            fitted = fit_joints(
-                placement.region,
-                clicks,
-                pixel_mm_of(panel.model.image),
-                template=self._patient_template(placement.region, panel),
-            )
+            if template is None:
+                # The generic template misses a few finger and toe joints by up to ~5 mm (each
+                # ray's own length and spread); the film's joint spaces put them right. A
+                # one-off ~20-30 ms after the third click.
+                fitted = fit_and_refine(
+                    bone_bright_pixels(image), pixel_mm_of(image), placement.region, clicks
+                )
+            else:
+                fitted = fit_joints(placement.region, clicks, pixel_mm_of(image), template=template)
         except FitError as exc:
             panel.show_message(f"The joints cannot be placed: {exc}", 8000)
             self.placingChanged.emit("")

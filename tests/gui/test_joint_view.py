@@ -15,12 +15,14 @@ from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
 
 from scorer.core.case_films import CaseFilm
+from scorer.core.joint_fit import ANCHORS, fit_joints
 from scorer.gui.case_view import CaseView
-from scorer.gui.joint_view import NO_POSITIONS, PICK_RADIUS, Placement, joint_label
+from scorer.gui.joint_view import NO_POSITIONS, PICK_RADIUS, Placement, joint_label, pixel_mm_of
 from scorer.gui.prefetch import CasePreparer, PreparedCase, prepare_case
 from scorer.gui.reading import ReadingWindow, layout_settings
 from scorer.gui.sample_case import SampleReading, build_sample_workspace, case_images_with_truth
 from scorer.gui.viewer_state import DEFAULT_FIELD_MM, NO_SPACING_FIELD_FRACTION, ViewerModel
+from scorer.imaging.joint_snap import bone_bright_pixels, fit_and_refine
 from scorer.imaging.radiograph import open_radiograph
 from tests.gui.conftest import make_radiograph
 
@@ -302,7 +304,8 @@ def test_clicking_a_joint_on_a_film_selects_its_area_in_the_grid(
 def without_positions(
     images: Mapping[str, Sequence[CaseFilm]], letters: str, region: str
 ) -> dict[str, list[CaseFilm]]:
-    """The case's films with ``region``'s positions taken off the films of ``letters``."""
+    """The case's films with the positions of ``region`` (regions, space-separated) taken
+    off the films of ``letters``."""
     return {
         letter: [
             CaseFilm(
@@ -310,7 +313,7 @@ def without_positions(
                 f.regions,
                 f.path,
                 f.sha256,
-                tuple(p for p in f.joints if letter not in letters or p.region != region),
+                tuple(p for p in f.joints if letter not in letters or p.region not in region.split()),
             )
             for f in films
         ]
@@ -351,7 +354,15 @@ def test_three_clicks_place_every_joint_of_a_film(
     view.resize(1500, 700)
     view.show()
     qtbot.waitExposed(view)
-    view.show_case(prepared(without_positions(case_images, "B" if others_placed else "ABC", "LH")))
+    # Without others: no film of the patient's hands has positions (the other hand, mirrored,
+    # would serve as the patient's own template too).
+    view.show_case(
+        prepared(
+            without_positions(case_images, "B", "LH")
+            if others_placed
+            else without_positions(case_images, "ABC", "LH RH")
+        )
+    )
     joints = view.joint_view
     joints.set_area("LH", "MCP3")
     joints.set_on(True)
@@ -361,10 +372,19 @@ def test_three_clicks_place_every_joint_of_a_film(
     assert set(placed) == set(truth)
     assert {p.source for p in placed.values()} == {"fit"}
     errors = {j: math.hypot(p.x - truth[j].x, p.y - truth[j].y) for j, p in placed.items()}
-    # 1 mm pixels: with the patient's own joints from the other visits every joint is within
-    # 3 mm (the issue's bound); the generic hand cannot follow each finger's length (j-data
-    # measured at most 4.6 mm on the demo films).
-    assert max(errors.values()) <= (3.0 if others_placed else 5.0), errors
+    # 1 mm pixels: every joint within 3 mm (the issue's bound), from the patient's own joints
+    # on the other visits, or from the generic hand refined on the film's joint spaces (the
+    # generic fit alone misses a few finger joints by up to ~5 mm).
+    assert max(errors.values()) <= 3.0, errors
+    if not others_placed:  # the window refines the generic fit on the film's pixels
+        image = view.panels["B"].model.image
+        clicks = {a: (truth[a].x, truth[a].y) for a in ANCHORS["LH"]}
+        refined = fit_and_refine(bone_bright_pixels(image), pixel_mm_of(image), "LH", clicks)
+        plain = fit_joints("LH", clicks, pixel_mm_of(image))
+        # The clicks land on screen pixels, a fraction of a film pixel off the truth.
+        off = {j: math.dist((p.x, p.y), refined[j]) for j, p in placed.items()}
+        assert max(off.values()) < 1.0, off
+        assert max(math.dist(plain[j], refined[j]) for j in refined) > 1.5
     left_unplaced = 0 if others_placed else 2  # A and C still say so
     assert joints.notices() == [NO_POSITIONS] * left_unplaced
     assert assert_centred(view, ("LH", "MCP3"), DEFAULT_FIELD_MM) == 3 - left_unplaced
