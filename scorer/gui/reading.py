@@ -40,6 +40,7 @@ import contextlib
 import sys
 from argparse import ArgumentParser, Namespace
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -155,7 +156,7 @@ class ReadingWindow(QMainWindow):
         self.case_view.caseShown.connect(self.caseShown)
         self.case_view.joint_view.use_settings(self.settings)
         if getattr(getattr(workspace, "reading", None), "place_joints", None) is not None:
-            self.case_view.joint_view.saver = self._place_joints
+            self.case_view.joint_view.saver = partial(_place_joints, workspace, session)
         self.visit_link = ScoredVisitLink(
             self.case_view, lambda: self.model, self.toggle_sync, self
         )
@@ -378,10 +379,6 @@ class ReadingWindow(QMainWindow):
         log the coordinator's progress and the monitor's sessions add up): when leaving it (on
         a worker), or closing the window (``wait``: done before the window goes)."""
         self.time_log.log(self.current_code, wait=wait, locked=self.locked)
-
-    def _place_joints(self, code: str, film: str, points: tuple[JointPoint, ...]) -> object:
-        """On a worker thread: store joint positions placed or dragged on a film of a case."""
-        return self._ws.reading.place_joints(self._session, code, film, list(points))
 
     def _open_and_load(self, code: str) -> tuple[OpenedCase, CaseScores]:
         """On a worker thread: open the case (its reads start on first opening) and fetch
@@ -685,6 +682,13 @@ class ReadingWindow(QMainWindow):
         self.statusBar().showMessage(str(exc) or type(exc).__name__)
         if self.model is None:
             self.scoring_stack.hint.setText(f"The scores cannot be loaded: {exc}")
+
+
+def _place_joints(
+    workspace: Any, session: Any, code: str, film: str, points: tuple[JointPoint, ...]
+) -> object:
+    """On a worker thread: store joint positions placed or dragged on a film of a case."""
+    return workspace.reading.place_joints(session, code, film, list(points))
 
 
 def _preview_build(folder: Path, args: Namespace) -> tuple[Any, Path]:

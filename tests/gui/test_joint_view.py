@@ -313,7 +313,9 @@ def without_positions(
                 f.regions,
                 f.path,
                 f.sha256,
-                tuple(p for p in f.joints if letter not in letters or p.region not in region.split()),
+                tuple(
+                    p for p in f.joints if letter not in letters or p.region not in region.split()
+                ),
             )
             for f in films
         ]
