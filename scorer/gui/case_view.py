@@ -219,7 +219,7 @@ class CaseView(QWidget):
         self._page_separator = self.toolbar.addSeparator()
         self._tool_actions = self._make_tools()
         self.joint_view = JointView(self, self)
-        self.joint_view.add_tools(self.toolbar, self)
+        self.joint_view.add_tools(self.toolbar, self, self._view_menu)
         self.pageChanged.connect(lambda _title: self.joint_view.apply())
         self.joint_view.toggled.connect(self._joint_view_toggled)
 
@@ -313,6 +313,7 @@ class CaseView(QWidget):
         self.addAction(one)
         tools["one_visit"] = one
         tools["view"] = self.toolbar.addWidget(view)
+        self._view_menu = view.menu()
         self.toolbar.addSeparator()
         sync = QAction("Sync", self, checkable=True)
         sync.triggered.connect(self.set_sync)

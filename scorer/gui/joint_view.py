@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QColor, QKeySequence, QMouseEvent, QPainter, QPen
-from PySide6.QtWidgets import QSpinBox, QToolBar, QWidget
+from PySide6.QtWidgets import QMenu, QSpinBox, QToolBar, QWidget
 from shiboken6 import isValid
 
 from scorer.core.joint_fit import ANCHORS, FitError, fit_joints, patient_template
@@ -201,9 +201,10 @@ class JointView(QObject):
         if mm is not None:
             self.set_field_mm(mm)
 
-    def add_tools(self, toolbar: QToolBar, keys_on: QWidget) -> None:
-        """Put the joint view's toggle (``J``), field box and "Place joints" (``P``) in
-        ``toolbar``; their keys work wherever the focus is within ``keys_on``."""
+    def add_tools(self, toolbar: QToolBar, keys_on: QWidget, menu: QMenu | None = None) -> None:
+        """Put the joint view's toggle (``J``) and field box in ``toolbar`` and "Place joints"
+        (``P``) in ``menu`` (the toolbar, without one: a laptop's toolbar has no room left);
+        their keys work wherever the focus is within ``keys_on``."""
         toolbar.addSeparator()
         toggle = QAction("Joints", keys_on, checkable=True)
         toggle.setToolTip("Joint view: every visit magnified on the joint being scored (J)")
@@ -231,7 +232,10 @@ class JointView(QObject):
         wider.triggered.connect(lambda _=False: self.step_field(1))
         toolbar.addAction(toggle)
         toolbar.addWidget(box)
-        toolbar.addAction(place)
+        if menu is None:
+            toolbar.addAction(place)
+        else:
+            menu.addAction(place)
         for action in (toggle, place, narrower, wider):
             action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             keys_on.addAction(action)
