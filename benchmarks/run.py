@@ -1,7 +1,7 @@
 """Run every benchmark, print the figures beside their targets, and write one JSON summary.
 
-Each benchmark is its own script (and process): startup, viewer, joint_view, commit, analysis,
-imports, verify, server.
+Each benchmark is its own script (and process): startup, viewer, joint_view, reading, commit,
+analysis, imports, verify, server.
 This runs them in turn, reads the JSON each writes, and prints one table: the figure, its
 median, p95 and spread where the benchmark repeats it, the target, and whether it is met.
 
@@ -30,7 +30,17 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-SCRIPTS = ("startup", "viewer", "joint_view", "commit", "analysis", "imports", "verify", "server")
+SCRIPTS = (
+    "startup",
+    "viewer",
+    "joint_view",
+    "reading",
+    "commit",
+    "analysis",
+    "imports",
+    "verify",
+    "server",
+)
 
 
 @dataclass
@@ -158,6 +168,22 @@ FIGURES = [
         p95=_g("next_area", "p95_ms"),
     ),
     Figure("  next area p95", "joint_view", _g("next_area", "p95_ms"), "ms", 50.0),
+    Figure(
+        "reader time per area, film view (window's own)",
+        "reading",
+        _g("views", "film", "per_area_median_ms"),
+        "ms",
+        p95=_g("views", "film", "per_area_p95_ms"),
+    ),
+    Figure("  keys per paired case, film view", "reading", _g("views", "film", "keystrokes"), ""),
+    Figure(
+        "reader time per area, joint view (window's own)",
+        "reading",
+        _g("views", "joint", "per_area_median_ms"),
+        "ms",
+        p95=_g("views", "joint", "per_area_p95_ms"),
+    ),
+    Figure("  keys per paired case, joint view", "reading", _g("views", "joint", "keystrokes"), ""),
     Figure(
         "score commit, SQLite",
         "commit",
