@@ -720,7 +720,17 @@ def _preview_window(built: tuple[Any, Path], args: Namespace) -> ReadingWindow:
     sample, data = built
     settings = layout_settings(data)
     settings.setValue("ui/theme", args.theme)
-    window = ReadingWindow(sample.workspace, sample.session, sample.trial, settings=settings)
+    preparer = None
+    if args.joint_view:
+        from scorer.gui.sample_case import case_images_with_truth
+
+        # The films with the generator's true joint positions, as the demo places them.
+        preparer = CasePreparer(
+            case_images_with_truth(sample), cache_dir=sample.workspace.images.cache_dir
+        )
+    window = ReadingWindow(
+        sample.workspace, sample.session, sample.trial, settings=settings, preparer=preparer
+    )
     typed = {"done": args.typed == 0}
 
     def type_some(_code: str) -> None:
@@ -728,6 +738,14 @@ def _preview_window(built: tuple[Any, Path], args: Namespace) -> ReadingWindow:
             typed["done"] = True
             _demo_typing(window.grid, args.typed)
             window.grid.table.setFocus()
+        if args.joint_view and window.grid is not None:
+            region, joint = args.joint_view.split()
+            model = window.grid.model
+            row = next(
+                i for i, d in enumerate(model.areas) if (d.region, d.joint) == (region, joint)
+            )
+            model.set_current(row, 0)
+            window.case_view.joint_view.set_on(True)
 
     window.gridShown.connect(type_some)
     if args.worklist_shot:
@@ -752,6 +770,7 @@ def _preview_ready(window: ReadingWindow, args: Namespace) -> bool:
         and grid is not None
         and (args.typed == 0 or bool(grid.model.undo_stack))
         and window.writer.pending_count == 0
+        and (not args.joint_view or window.case_view.joint_view.on)
     )
 
 
@@ -764,6 +783,11 @@ def _preview_options(parser: ArgumentParser) -> None:
         "--signed", type=int, default=0, help="cases scored (all 0) and signed beforehand"
     )
     parser.add_argument("--worklist-shot", metavar="PNG", help="also save the worklist panel")
+    parser.add_argument(
+        "--joint-view",
+        metavar="'REGION JOINT'",
+        help="the films with their true joint positions, in joint view on this joint",
+    )
 
 
 PREVIEW = Preview(
