@@ -70,6 +70,9 @@ def open_window(app: QApplication, sample: Any, folder: Path) -> Any:
         settings=layout_settings(folder / "settings"),
         preparer=preparer,
     )
+    # The size asked for: a reader's first session would open maximised (offscreen, at
+    # the platform's small default screen).
+    window.setWindowState(window.windowState() & ~Qt.WindowState.WindowMaximized)
     window.resize(*READING_WINDOW)
     window.show()
     spin(app, lambda: window.grid is not None and window.case_view.case is not None)

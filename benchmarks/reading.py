@@ -81,6 +81,9 @@ def score_case(app: QApplication, window: Any, view: str) -> dict[str, Any]:
     method = get_method("svh")
     model = window.model
     assert model is not None
+    hidden = [p.letter for p in window.case_view.panels.values() if not p.isVisible()]
+    if hidden:
+        raise AssertionError(f"visits {hidden} are not on screen")
     if view == "joint" and not window.case_view.joint_view.on:
         QTest.keyClicks(QApplication.focusWidget() or window, "j")
         settle(app, window)
@@ -180,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
             settings=layout_settings(folder / "settings"),
             preparer=preparer,
         )
+        # The size asked for: a reader's first session would open maximised (offscreen, at
+        # the platform's small default screen).
+        window.setWindowState(window.windowState() & ~Qt.WindowState.WindowMaximized)
         window.resize(*WINDOW)
         window.show()
         spin(app, lambda: window.model is not None and window.case_view.case is not None)

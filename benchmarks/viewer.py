@@ -91,6 +91,9 @@ def next_case_times(
         settings=layout_settings(settings_dir),
         prefetch=mode == "prefetch",
     )
+    # The size asked for: a reader's first session would open maximised (offscreen, at
+    # the platform's small default screen).
+    window.setWindowState(window.windowState() & ~Qt.WindowState.WindowMaximized)
     window.resize(*READING_WINDOW)
     window.show()
     spin(app, lambda: case_painted(window))
