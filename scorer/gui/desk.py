@@ -8,7 +8,9 @@ through it, audited, with a reason where the facade asks for one):
   blocking the window.
 - **Images**: every imported image with its flags; reassign to a patient, visit or regions;
   mask burned-in text by drawing rectangles on the image (the readers' copy changes, the
-  original does not); mark a region without an image not assessable for all readers.
+  original does not); place and correct the joint positions by a three-click fit and dragging
+  (:mod:`scorer.gui.desk_joints`); mark a region without an image not assessable for all
+  readers.
 - **Flags**: the readers' messages, answered and closed here.
 - **Calibration**: each reader's agreement with the reference reads (ICC, % exact, % within
   one grade per feature); make the calibration worklists; release a reader.
@@ -55,6 +57,8 @@ from PySide6.QtWidgets import (
 from shiboken6 import isValid
 
 from scorer.core.printable import printable
+from scorer.gui.desk_joints import JointCanvas, JointsPanel, joint_points_to_save
+from scorer.gui.desk_joints import loaded as joints_loaded
 from scorer.gui.login import _error_label, _message
 from scorer.gui.preview import Preview, run_preview
 from scorer.gui.tasks import KeptTasks
@@ -474,6 +478,7 @@ class ImagesPage(_Page):
         top = self.buttons(
             ("reassign", "Reassign…", self.ask_reassign),
             ("mask", "Mask…", self.ask_mask),
+            ("joints", "Joints…", self.ask_joints),
             ("missing", "Region without image…", self.ask_missing),
             ("refresh", "Refresh", self.refresh),
         )
@@ -601,6 +606,46 @@ class ImagesPage(_Page):
             self.open_dialog(dialog, f"Image {code} masked.")
 
         self.tasks.run(ws.images.render_image, s, code, 1400, done=shown, failed=self._load_failed)
+
+    def ask_joints(self) -> None:
+        """The image's joint positions: shown, placed by three clicks per region, dragged;
+        Save stores what changed (audited)."""
+        image = self._current()
+        if image is None:
+            return
+        code, regions = image.code, image.regions
+        ws, s = self.desk.ws, self.desk.session
+        self.status.setText(f"Opening image {code}…")
+
+        def shown(result: Any) -> None:
+            if self._gone():
+                return
+            pixels, stored, points = result
+            canvas = JointCanvas(pixels, stored, points)
+
+            def run(_v: dict[str, Any]) -> Any:
+                return ws.images.place_image_joints(s, code, joint_points_to_save(canvas))
+
+            dialog = ActionDialog(
+                f"Joint positions on image {code}",
+                "Each placed joint is marked with its code. Place a region by clicking its "
+                "three anchor joints as named; drag a marker to correct it. Save stores the "
+                "placed and moved joints.",
+                [],
+                run,
+                self,
+                ok_text="Save",
+            )
+            panel = JointsPanel(canvas, regions, dialog.show_error, dialog)
+            layout = dialog.layout()
+            assert isinstance(layout, QVBoxLayout)
+            layout.insertWidget(1, panel, 1)  # under the text, over the error line
+            dialog.canvas = canvas  # type: ignore[attr-defined]
+            dialog.panel = panel  # type: ignore[attr-defined]
+            dialog.resize(760, 760)
+            self.open_dialog(dialog, f"Joint positions of image {code} saved.")
+
+        self.tasks.run(joints_loaded, ws, s, code, 1400, done=shown, failed=self._load_failed)
 
     def ask_missing(self) -> None:
         image = self._current() if self.table.selectionModel().selectedRows() else None

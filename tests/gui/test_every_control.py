@@ -538,6 +538,8 @@ def test_every_control_of_every_desk_page(
             "progressPage < deskWindow: QPushButton “Refresh”",
             "Reassign",
             "Mask",
+            "Joints",
+            "JointsPanel < actionDialog",  # Place <region> of whichever image is first
             "Region without image",
             "Only images flagged",
             "Answer and close",
