@@ -317,15 +317,10 @@ def run_demo(
         _remove_demo(loc, accounts_file, say)
     _upgrade_old_demo(loc, say)
     if _demo_complete(url):
+        _joints_on_reuse(loc, accounts_file, samples, say)
         say(f"The demo database is ready at {loc.shown} (reused; --reset starts over).")
         return DemoResult(url, accounts_file, False)
-    if samples is None:
-        samples = repo_samples_dir()
-        if not (samples / "manifest.csv").exists():
-            samples = loc.data_dir / "demo" / "sample_images"
-            if not (samples / "manifest.csv").exists():
-                say(f"Generating the sample radiographs into {samples} ...")
-                generate_samples(samples)
+    samples = _samples_dir(loc, samples, say)
     passwords = _read_accounts(accounts_file)
     fresh = not passwords
     if fresh:
@@ -343,6 +338,41 @@ def run_demo(
         ws.close()
     write_allocation(accounts_file.with_name("demo-allocation.csv"))
     return DemoResult(url, accounts_file, True, passwords)
+
+
+def _samples_dir(loc: Any, samples: Path | None, say: Say) -> Path:
+    """The sample set: the one given, the repository's, or one generated into the data
+    directory."""
+    if samples is None:
+        samples = repo_samples_dir()
+        if not (samples / "manifest.csv").exists():
+            samples = loc.data_dir / "demo" / "sample_images"
+            if not (samples / "manifest.csv").exists():
+                say(f"Generating the sample radiographs into {samples} ...")
+                generate_samples(samples)
+    return samples
+
+
+def _joints_on_reuse(loc: Any, accounts_file: Path, samples: Path | None, say: Say) -> None:
+    """A demo made before films kept joint positions (upgraded by ``scorer migrate``) gets
+    the films' true positions, so joint view works on it too; nothing else changes."""
+    from scorer.workspace import Workspace
+
+    password = _read_accounts(accounts_file).get("coord")
+    if password is None:
+        return
+    ws = Workspace.open(location=loc)
+    try:
+        coord = ws.accounts.login("coord", password)
+        try:
+            images = ws.images.list_images(coord, TRIAL)
+            if images and not any(ws.images.joint_positions(coord, i.code) for i in images):
+                say("The demo's films have no joint positions yet: placing the true ones.")
+                _place_true_joints(ws, coord, _samples_dir(loc, samples, say), say)
+        finally:
+            ws.accounts.logout(coord)
+    finally:
+        ws.close()
 
 
 def demo_progressors(seed: int = SAMPLE_SEED, n_patients: int = N_PATIENTS) -> set[int]:

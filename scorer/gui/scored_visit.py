@@ -63,6 +63,7 @@ class ScoredVisitLink(QObject):
         case_view.viewChanged.connect(self._film_view_changed)
         case_view.activeChanged.connect(self._pane_activated)
         case_view.joint_view.jointClicked.connect(self.select_joint)
+        case_view.joint_view.placingChanged.connect(self._placing_changed)
 
     def attach(self, grid: ScoringGrid) -> None:
         """The grid the films follow, whose keys go to them."""
@@ -91,6 +92,16 @@ class ScoredVisitLink(QObject):
             return
         same = [a for a in areas if a.feature == feature]
         m.go_to_area((same or areas)[0])
+        self._keyboard_to_grid()
+
+    def _placing_changed(self, prompt: str) -> None:
+        """A placement ended (placed, refused or cancelled): the keyboard scores again."""
+        if not prompt:
+            self._keyboard_to_grid()
+
+    def _keyboard_to_grid(self) -> None:
+        if self.grid is not None:
+            self.grid.table.setFocus()
 
     def show_case(self, case: Any) -> None:
         """Put a case's films on screen and make them follow the grid: the films arriving

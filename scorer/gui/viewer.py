@@ -164,6 +164,10 @@ class ImageViewer(QWidget):
             return NO_CALIBRATION
         return self._message
 
+    def letter_bottom(self) -> float:
+        """Where overlays start below a corner label (none on a bare viewer)."""
+        return 0.0
+
     def show_message(self, text: str, ms: int = MESSAGE_MS) -> None:
         self._message = text
         self._message_timer.start(ms)
@@ -430,11 +434,17 @@ class ImageViewer(QWidget):
         font = QFont(self.font())
         painter.setFont(font)
         metrics = painter.fontMetrics()
-        box = QRectF(metrics.boundingRect(text)).adjusted(-10, -6, 10, 6)
-        box.moveCenter(QPointF(self.width() / 2, 20 + box.height() / 2))
+        # Wrapped within the pane, below the visit's letter: a long message (a refused joint
+        # placement says why and what to do) is read whole, not cut at the pane's edges.
+        width = max(80, min(self.width() - 24, metrics.horizontalAdvance(text) + 2))
+        flags = Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap
+        bounds = metrics.boundingRect(0, 0, width, 10_000, flags, text)
+        box = QRectF(bounds).adjusted(-10, -6, 10, 6)
+        box.moveCenter(QPointF(self.width() / 2, 0))
+        box.moveTop(max(20.0, self.letter_bottom()))
         painter.fillRect(box, QColor(60, 20, 20, 220))
         painter.setPen(QColor(255, 210, 200))
-        painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
+        painter.drawText(box.adjusted(10, 6, -10, -6), flags, text)
 
 
 def _preview_build(folder: Path, args: Namespace) -> tuple[Path, Path | None]:

@@ -32,9 +32,18 @@ def joint_points(db: Any, image_ids: Sequence[int]) -> dict[int, tuple[JointPoin
 def _number(value: Any, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidInput(f"{what} must be a number of pixels, not {value!r}")
-    if not math.isfinite(value):
-        raise InvalidInput(f"{what} must be a finite number of pixels, not {value!r}")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond any float
+        number = math.inf
+    if not math.isfinite(number):
+        shown = f"{value!r}" if len(repr(value)) <= 40 else f"{repr(value)[:40]}…"
+        raise InvalidInput(f"{what} must be a finite number of pixels, not {shown}")
+    return number
+
+
+READER_SOURCES = ("fit", "dragged")
+"""The sources a reader's placement may claim."""
 
 
 def checked_points(img: Any, points: Sequence[JointPoint], film: str) -> list[JointPoint]:
@@ -106,6 +115,12 @@ def place_on_case_film(
     if img is None:
         raise NotFound(f"no film {film!r} in this case")
     checked = checked_points(img, points, f"film {film}")
+    claimed = sorted({p.source for p in checked} - set(READER_SOURCES))
+    if claimed:
+        # "truth" and "locator" say where a position came from; a reader places by hand.
+        raise InvalidInput(
+            f"a reader places joints as {' or '.join(READER_SOURCES)}, not {', '.join(claimed)}"
+        )
     place_points(op.db, img, checked, op.now)
     op.tx.audit(
         "case.joints",

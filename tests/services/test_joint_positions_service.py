@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -161,6 +162,7 @@ BAD: list[tuple[list[JointPoint], str]] = [
     ([JointPoint("RH", "MCP2", 1e6, 10.0, "fit")], "x 1e\\+06 is off the film"),
     ([JointPoint("RH", "MCP2", 10.0, -3.0, "fit")], "y -3 is off the film"),
     ([JointPoint("RH", "MCP2", math.nan, 10.0, "fit")], "finite number"),
+    ([JointPoint("RH", "MCP2", 10**400, 10.0, "fit")], "finite number of pixels, not 1000"),
     ([JointPoint("RH", "MCP2", 10.0, 10.0, "guessed")], "unknown source 'guessed'"),
     (
         [JointPoint("RH", "MCP2", 10.0, 10.0, "fit"), JointPoint("RH", "MCP2", 11.0, 9.0, "fit")],
@@ -199,3 +201,48 @@ def test_the_coordinator_places_and_reads_back_joints(demo: dict[str, Any]) -> N
     assert len(placed) == 12 and placed[("LF", "MTP2")].source == "truth"
     with pytest.raises(NotFound, match="no image 'NOPE'"):
         ws.images.place_image_joints(coord, "NOPE", points)
+
+
+@pytest.mark.parametrize("source", ["truth", "locator"])
+def test_a_reader_cannot_claim_the_truth_or_the_locator(demo: dict[str, Any], source: str) -> None:
+    ws = demo["ws"]
+    s, code, films = _reader_case(demo, "reader3")
+    film = next(f for letter in films for f in films[letter] if "RH" in f.regions)
+    before = ws.images.case_images(s, code)
+    with pytest.raises(
+        InvalidInput, match=f"a reader places joints as fit or dragged, not {source}"
+    ):
+        ws.reading.place_joints(s, code, film.image, [JointPoint("RH", "MCP2", 10.0, 10.0, source)])
+    assert ws.images.case_images(s, code) == before
+
+
+def test_a_demo_made_before_joint_positions_gets_them_when_reused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An upgraded demo (its films without positions) is given the true ones by the next
+    ``scorer demo``, which otherwise reuses it as it is."""
+    samples = _samples(tmp_path / "samples")
+    monkeypatch.setenv("SCORER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SCORER_CONFIG", str(tmp_path / "no-site-config.toml"))
+    monkeypatch.delenv("SCORER_DB", raising=False)
+    db = str(tmp_path / "demo.sqlite")
+    first = run_demo(db, samples=samples, say=lambda _t: None)
+    ws = Workspace.open(first.db)
+    try:
+        coord = ws.accounts.login("coord", first.passwords["coord"])
+        images = ws.images.list_images(coord, TRIAL)
+        placed = {i.code: ws.images.joint_positions(coord, i.code) for i in images}
+    finally:
+        ws.close()
+    with sqlite3.connect(tmp_path / "demo.sqlite") as raw:  # as a demo made before 0010
+        raw.execute("DELETE FROM joint_positions")
+    said: list[str] = []
+    again = run_demo(db, samples=samples, say=said.append)
+    assert not again.created
+    assert any("placing the true ones" in line for line in said), said
+    ws = Workspace.open(again.db)
+    try:
+        coord = ws.accounts.login("coord", first.passwords["coord"])
+        assert {i.code: ws.images.joint_positions(coord, i.code) for i in images} == placed
+    finally:
+        ws.close()
