@@ -42,6 +42,7 @@ from scorer.store.schema import (
     Case,
     Image,
     ImageRegion,
+    JointPosition,
     MissingRegion,
     Patient,
     Read,
@@ -158,6 +159,20 @@ def _extend(ws: Workspace) -> None:
         s.add_all(images)
         s.flush()
         s.add_all([ImageRegion(image_id=images[0].id, region=r) for r in ("LH", "RH")])
+        s.add_all(
+            [
+                JointPosition(
+                    image_id=images[0].id,
+                    region="LH",
+                    joint=joint,
+                    x=40.5 + n,
+                    y=60.25,
+                    source="fit",
+                    placed_at=now,
+                )
+                for n, joint in enumerate(("MCP2", "MCP5"))
+            ]
+        )
         subset = assignments[1]
         s.add_all(
             [AssignmentPatient(assignment_id=subset.id, patient_id=p.id) for p in patients[:2]]
