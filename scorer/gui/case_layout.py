@@ -191,13 +191,21 @@ def best_arrangement(
     height: float,
     films: Sequence[tuple[float, float]] = (),
     gap: float = 0,
+    min_pane: tuple[float, float] = (0.0, 0.0),
 ) -> Arrangement:
     """The arrangement of ``count`` panes in a ``width`` x ``height`` view that draws the
     smallest of ``films`` (each film's width and height, in any unit) largest: landscape
     films on a wide screen go into a grid or a column rather than narrow portrait panes. A
-    tie (within half a percent) keeps the arrangement with fewer rows."""
+    tie (within half a percent) keeps the arrangement with fewer rows. Arrangements whose
+    panes are smaller than ``min_pane`` (width, height) are chosen only when none is larger."""
+    every = arrangements(count)
+    roomy = [
+        a
+        for a in every
+        if all(x >= m for x, m in zip(pane_size(a, width, height, gap), min_pane, strict=True))
+    ]
     best: tuple[float, Arrangement] | None = None
-    for arrangement in arrangements(count):
+    for arrangement in roomy or every:
         area = smallest_film_area(arrangement, width, height, films, gap)
         if best is None or area > best[0] * 1.005:
             best = (area, arrangement)

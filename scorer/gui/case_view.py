@@ -495,7 +495,12 @@ class CaseView(QWidget):
             return self._forced_arrangement
         width, height = self._panes_area()
         return best_arrangement(
-            len(self.panels), width, height, self._films_shown(), VisitPanes.HANDLE
+            len(self.panels),
+            width,
+            height,
+            self._films_shown(),
+            VisitPanes.HANDLE,
+            (MIN_PANEL_WIDTH, MIN_PANEL_HEIGHT),
         )
 
     def _too_small_for(self, arrangement: Arrangement) -> bool:

@@ -85,6 +85,8 @@ def main(folder: Path, width: int, height: int) -> int:
         "viewer": [viewer.width(), viewer.height()] if viewer else None,
         "frame": list(frame.shape) if frame is not None else None,
         "tabs_mode": window.case_view.tabs_mode,
+        "case_view": [window.case_view.width(), window.case_view.height()],
+        "panes_area": list(window.case_view._panes_area()),
         "arrangement": [window.case_view.arrangement.columns, window.case_view.arrangement.rows],
         "table_scrolls_sideways": window.worklist_table.horizontalScrollBar().isVisible(),
         "widgets": [

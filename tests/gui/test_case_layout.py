@@ -116,3 +116,18 @@ def test_without_films_or_on_a_tie_the_row_is_kept() -> None:
     # square films in a square view: two panes side by side or stacked tie; the row stays
     assert best_arrangement(2, 900, 900, [(10.0, 10.0)] * 2) == Arrangement(2, 1)
     assert best_arrangement(3, 900, 900, [(10.0, 10.0)] * 3) == Arrangement(2, 2)
+
+
+def test_an_arrangement_with_panes_too_small_is_passed_over_for_one_that_fits() -> None:
+    """A 569 x 713 view (a laptop's, beside the grid) and three landscape films: a 2 x 2 grid
+    draws them largest but its panes are 284 wide; a column of three fits 300 x 200 panes, so
+    the visits are stacked instead of going to tabs."""
+    films = [(1200.0, 1000.0)] * 3
+    grid = best_arrangement(3, 569, 713, films, 3)
+    assert (grid.columns, grid.rows) == (2, 2)
+    roomy = best_arrangement(3, 569, 713, films, 3, (300, 200))
+    assert (roomy.columns, roomy.rows) == (1, 3)
+    # Nothing fits: the best of all, as before (the view then shows tabs).
+    assert best_arrangement(3, 250, 300, films, 3, (300, 200)) == best_arrangement(
+        3, 250, 300, films, 3
+    )

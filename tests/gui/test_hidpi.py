@@ -45,7 +45,9 @@ def test_the_reading_window_at_device_pixel_ratio_2_clips_nothing(tmp_path: Path
     vw, vh = report["viewer"]
     assert report["frame"] == [2 * vh, 2 * vw]  # the film is drawn at physical pixels
     # 3 visits do not fit side by side here, but stacked (landscape films): no tabs needed
-    assert not report["tabs_mode"] and report["arrangement"][1] > 1
+    assert not report["tabs_mode"] and report["arrangement"][1] > 1, {
+        k: report[k] for k in ("case_view", "panes_area", "arrangement", "window")
+    }
     assert not report["table_scrolls_sideways"]  # the worklist's columns fit its panel
     problems = []
     for w in report["widgets"]:
