@@ -107,12 +107,14 @@ def repainted(panels: list[Any], before: list[int]) -> bool:
 
 def assert_centred(window: Any) -> None:
     """The benchmark times what the reader needs: each pane on its own film's joint."""
+    from scorer.gui.joint_view import on_view
+
     joints = window.case_view.joint_view
     for panel in window.case_view.panels.values():
         point = joints.positions(panel).get(joints.area)
         if point is None:
             continue
-        sx, sy = panel.model.to_screen(point.x, point.y)
+        sx, sy = panel.model.to_screen(*on_view(point.x, point.y))
         width, height = panel.model.size
         if abs(sx - width / 2) > 1 or abs(sy - height / 2) > 1:
             raise AssertionError(f"pane {panel.letter} is not centred on {joints.area}")

@@ -107,6 +107,10 @@ class GradeCard(QFrame):
         self.picture.setPixmap(pm)
 
 
+DrawingKey = tuple[Area, tuple[int, ...]]
+"""An area and the grades drawn of it."""
+
+
 class GradeAtlas(QWidget):
     """Every grade of the active area's feature, drawn, worded and cited (see the module).
 
@@ -127,8 +131,8 @@ class GradeAtlas(QWidget):
         self.setAttribute(Qt.WidgetAttribute.WA_ShowWithoutActivating)
         self._draw: DrawGrades = draw or (lambda area, grades: grade_drawings(area, grades))
         self.tasks = KeptTasks()
-        self.drawings: dict[Area, dict[int, QImage]] = {}
-        self._asked: set[Area] = set()
+        self.drawings: dict[DrawingKey, dict[int, QImage]] = {}
+        self._asked: set[DrawingKey] = set()
         self.method: Method | None = None
         self.area: AreaDef | None = None
         self._shown_key: tuple[str, Area] | None = None
@@ -212,40 +216,40 @@ class GradeAtlas(QWidget):
         self.cards = {}
 
     def _fill(self, area: Area, grades: list[int]) -> None:
-        """Put the drawings on the cards, making them on a worker the first time."""
-        made = self.drawings.get(area)
-        if made is not None:
-            self._show_drawings(area)
+        """Put the drawings on the cards, making them on a worker the first time. Kept by
+        area and grades: two methods (svh and sens) share areas but not grades."""
+        key = (area, tuple(grades))
+        if key in self.drawings:
+            self._show_drawings(key)
             return
-        if area in self._asked:
+        if key in self._asked:
             return
-        self._asked.add(area)
+        self._asked.add(key)
         self.tasks.run(
             self._draw,
             area,
             grades,
-            done=lambda result: self._drawn(area, result),
-            failed=lambda exc: self._not_drawn(area, exc),
+            done=lambda result: self._drawn(key, result),
+            failed=lambda exc: self._not_drawn(key, exc),
         )
 
-    def _drawn(self, area: Area, result: Mapping[int, NDArray[np.uint8]]) -> None:
-        self.drawings[area] = {g: _qimage(p) for g, p in result.items()}
-        self._asked.discard(area)
-        if self.area is not None and self.area.area == area:
-            self._show_drawings(area)
+    def _drawn(self, key: DrawingKey, result: Mapping[int, NDArray[np.uint8]]) -> None:
+        self.drawings[key] = {g: _qimage(p) for g, p in result.items()}
+        self._asked.discard(key)
+        if self.area is not None and self.area.area == key[0]:
+            self._show_drawings(key)
 
-    def _not_drawn(self, area: Area, exc: BaseException) -> None:
-        self._asked.discard(area)
-        self.drawings[area] = {}
-        if self.area is not None and self.area.area == area:
+    def _not_drawn(self, key: DrawingKey, exc: BaseException) -> None:
+        self._asked.discard(key)  # not kept: the next visit to the area tries again
+        if self.area is not None and self.area.area == key[0]:
             for card in self.cards.values():
                 card.picture.setText(f"no drawing: {exc}")
 
-    def _show_drawings(self, area: Area) -> None:
-        made = self.drawings.get(area, {})
+    def _show_drawings(self, key: DrawingKey) -> None:
+        area = key[0]
+        made = self.drawings.get(key, {})
         for grade, card in self.cards.items():
             card.set_image(made.get(grade))
-        self._fit_cards()
         self.drawingsShown.emit(area)
 
     # ------------------------------------------------------------------ layout
@@ -334,7 +338,7 @@ def _preview_window(_built: Any, args: Namespace) -> GradeAtlas:
 
 
 def _preview_ready(atlas: GradeAtlas, _args: Namespace) -> bool:
-    return atlas.area is not None and atlas.area.area in atlas.drawings
+    return atlas.area is not None and any(key[0] == atlas.area.area for key in atlas.drawings)
 
 
 def _preview_options(parser: ArgumentParser) -> None:

@@ -27,7 +27,17 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Protocol
 
-from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import (
+    QEvent,
+    QObject,
+    QPointF,
+    QRectF,
+    QSettings,
+    Qt,
+    QThreadPool,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import QAction, QColor, QKeySequence, QMouseEvent, QPainter, QPen
 from PySide6.QtWidgets import QMenu, QSpinBox, QToolBar, QWidget
 from shiboken6 import isValid
@@ -42,6 +52,9 @@ from scorer.imaging.radiograph import Radiograph
 
 Point = tuple[float, float]
 
+PIXEL_CENTRE = 0.5
+"""Stored positions count from the first pixel's centre; the viewer's image coordinates from
+its edge (pixel i spans i to i + 1): a stored x is the viewer's x - 0.5."""
 PICK_RADIUS = 15.0  # screen pixels from a stored position that a click still selects
 CLICK_SLOP = 3.0  # screen pixels a press may move and still be a click
 FIELD_RANGE_MM = (5, 150)
@@ -118,13 +131,32 @@ def pixel_mm_of(image: Radiograph | None) -> float | None:
     return math.sqrt(spacing.row_mm * spacing.col_mm) if spacing is not None else None
 
 
+def on_view(x: float, y: float) -> tuple[float, float]:
+    """A stored position in the viewer's image coordinates."""
+    return x + PIXEL_CENTRE, y + PIXEL_CENTRE
+
+
+def stored_at(x: float, y: float) -> tuple[float, float]:
+    """The viewer's image coordinates as a stored position."""
+    return x - PIXEL_CENTRE, y - PIXEL_CENTRE
+
+
+def on_film(x: float, y: float, rows: int, columns: int) -> tuple[float, float]:
+    """A stored position kept on the film (a fitted joint of a cut-off finger, a marker
+    dragged past the edge): the store refuses points off it."""
+    return (
+        min(max(x, -PIXEL_CENTRE), columns - PIXEL_CENTRE),
+        min(max(y, -PIXEL_CENTRE), rows - PIXEL_CENTRE),
+    )
+
+
 def nearest_point(
     model: ViewerModel, points: Iterable[JointPoint], sx: float, sy: float, radius: float
 ) -> JointPoint | None:
     """The stored position drawn nearest the screen point (sx, sy), if within ``radius``."""
     best: tuple[float, JointPoint] | None = None
     for point in points:
-        px, py = model.to_screen(point.x, point.y)
+        px, py = model.to_screen(*on_view(point.x, point.y))
         distance = math.hypot(px - sx, py - sy)
         if distance <= radius and (best is None or distance < best[0]):
             best = (distance, point)
@@ -180,6 +212,10 @@ class JointView(QObject):
         self.area: tuple[str, str] | None = None
         self.placement: Placement | None = None
         self.saver: Saver | None = None
+        # One save at a time, in order: a fit then a quick drag must reach the store in the
+        # order they were made (the last one wins there as on screen).
+        self._save_pool = QThreadPool(self)
+        self._save_pool.setMaxThreadCount(1)
         self._settings: QSettings | None = None
         # Positions placed or dragged this session, by (case code, film): over the prepared ones.
         self._placed: dict[tuple[str, str], dict[tuple[str, str], JointPoint]] = {}
@@ -340,7 +376,7 @@ class JointView(QObject):
         elif self.on and self.area is not None:
             point = self.positions(panel).get(self.area)
             if point is not None:
-                model.focus_on(point.x, point.y, self.field_mm)
+                model.focus_on(*on_view(point.x, point.y), self.field_mm)
             elif not model.fitted:
                 model.fit()
         panel.update()
@@ -403,10 +439,10 @@ class JointView(QObject):
             return
         x, y = panel.model.to_image(sx, sy)
         rows, cols = panel.model.image.shape
-        if not (0 <= x <= cols and 0 <= y <= rows):
+        if not (0 <= x < cols and 0 <= y < rows):
             panel.show_message("Click on the film")
             return
-        if placement.add(x, y):
+        if placement.add(*stored_at(x, y)):
             self._finish_placement(panel, placement)
         else:
             panel.update()
@@ -433,8 +469,10 @@ class JointView(QObject):
             self.placingChanged.emit("")
             self._apply_panel(panel)
             return
+        rows, cols = image.shape
         points = tuple(
-            JointPoint(placement.region, joint, x, y, "fit") for joint, (x, y) in fitted.items()
+            JointPoint(placement.region, joint, *on_film(x, y, rows, cols), "fit")
+            for joint, (x, y) in fitted.items()
         )
         self._store(placement.film, points)
         self.placingChanged.emit("")
@@ -486,6 +524,7 @@ class JointView(QObject):
             points,
             done=lambda _answer: self.saved.emit(film, len(points)),
             failed=lambda exc: self._save_failed(str(exc) or type(exc).__name__),
+            pool=self._save_pool,
         )
 
     def _save_failed(self, message: str) -> None:
@@ -546,7 +585,8 @@ class JointView(QObject):
         if not press.dragging and math.hypot(pos.x() - press.x, pos.y() - press.y) > CLICK_SLOP:
             press.dragging = True
         if press.dragging:
-            x, y = panel.model.to_image(pos.x(), pos.y())
+            rows, cols = panel.model.image.shape
+            x, y = on_film(*stored_at(*panel.model.to_image(pos.x(), pos.y())), rows, cols)
             moved = JointPoint(press.hit.region, press.hit.joint, x, y, "dragged")
             key = self._film_key(panel.shown.image)
             self._placed.setdefault(key, {})[(moved.region, moved.joint)] = moved
@@ -612,7 +652,7 @@ class JointView(QObject):
         *,
         filled: bool,
     ) -> None:
-        sx, sy = model.to_screen(x, y)
+        sx, sy = model.to_screen(*on_view(x, y))
         width, height = model.size
         if not (-radius <= sx <= width + radius and -radius <= sy <= height + radius):
             return

@@ -494,6 +494,9 @@ class ImagesService(Service):
             op.db.flush()
             for r in wanted:
                 img.regions.append(ImageRegion(region=r))
+            # A region the film no longer shows keeps no joints (they would be drawn, and
+            # refused in every later correction).
+            repo.drop_joint_positions(op.db, img, wanted)
             flags = [f for f in flags if not f.startswith("regions unknown")]
         img.flags = "; ".join(flags)
         op.db.flush()

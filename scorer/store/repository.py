@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
@@ -895,6 +896,19 @@ def joint_positions_of(db: Session, image_ids: list[int]) -> dict[int, list[Join
     for row in rows:
         out.setdefault(row.image_id, []).append(row)
     return out
+
+
+def drop_joint_positions(db: Session, image: Image, keep_regions: Sequence[str]) -> int:
+    """Remove the image's joint positions of regions it no longer shows (one ORM delete per
+    row, so the trail records each); how many were removed."""
+    rows = db.scalars(
+        select(JointPosition).where(
+            JointPosition.image_id == image.id, JointPosition.region.not_in(list(keep_regions))
+        )
+    ).all()
+    for row in rows:
+        db.delete(row)
+    return len(rows)
 
 
 def put_joint_position(

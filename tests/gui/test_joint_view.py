@@ -18,7 +18,16 @@ from pytestqt.qtbot import QtBot
 from scorer.core.case_films import CaseFilm
 from scorer.core.joint_fit import ANCHORS, fit_joints
 from scorer.gui.case_view import CaseView
-from scorer.gui.joint_view import NO_POSITIONS, PICK_RADIUS, Placement, joint_label, pixel_mm_of
+from scorer.gui.joint_view import (
+    NO_POSITIONS,
+    PICK_RADIUS,
+    Placement,
+    joint_label,
+    on_film,
+    on_view,
+    pixel_mm_of,
+    stored_at,
+)
 from scorer.gui.prefetch import CasePreparer, PreparedCase, prepare_case
 from scorer.gui.reading import ReadingWindow, layout_settings
 from scorer.gui.sample_case import SampleReading, build_sample_workspace, case_images_with_truth
@@ -107,7 +116,7 @@ def assert_centred(view: CaseView, area: tuple[str, str], field_mm: float) -> in
             continue
         width, height = panel.model.size
         assert (width, height) == (panel.width(), panel.height())
-        sx, sy = panel.model.to_screen(point.x, point.y)
+        sx, sy = panel.model.to_screen(*on_view(point.x, point.y))
         assert abs(sx - width / 2) <= 1 and abs(sy - height / 2) <= 1, (panel.letter, area)
         assert panel.model.shown_field_mm() == pytest.approx(field_mm)
         centred += 1
@@ -184,12 +193,12 @@ def test_a_click_near_a_joint_selects_it_and_a_drag_moves_its_marker(
     panel = view.panels["A"]
     target = joints.positions(panel)[("LH", "PIP4")]
     # Film view: a click near the position selects it, a click far from any does not.
-    sx, sy = panel.model.to_screen(target.x, target.y)
+    sx, sy = panel.model.to_screen(*on_view(target.x, target.y))
     click(panel, (sx, sy))
     assert clicked == [("LH", "PIP4")]
     joints.set_area("LH", "PIP3")
     joints.set_on(True)
-    sx, sy = panel.model.to_screen(target.x, target.y)
+    sx, sy = panel.model.to_screen(*on_view(target.x, target.y))
     click(panel, (sx + PICK_RADIUS / 2, sy))
     assert clicked[-1] == ("LH", "PIP4")
     far = (panel.width() - 5, panel.height() - 5)
@@ -197,7 +206,7 @@ def test_a_click_near_a_joint_selects_it_and_a_drag_moves_its_marker(
     assert len(clicked) == 2
     # A drag of a marker moves that position (and does not pan the film).
     centre = (panel.model.view.center_x, panel.model.view.center_y)
-    start = panel.model.to_screen(target.x, target.y)
+    start = panel.model.to_screen(*on_view(target.x, target.y))
     QTest.mousePress(panel, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
                      QPoint(*map(round, start)))  # fmt: skip
     for step in range(1, 6):
@@ -284,7 +293,7 @@ def test_clicking_a_joint_on_a_film_selects_its_area_in_the_grid(
     feature = model.current_area.feature
     panel = window.case_view.panels["C"]
     point = window.case_view.joint_view.positions(panel)[("RH", "MCP4")]
-    click(panel, panel.model.to_screen(point.x, point.y))
+    click(panel, panel.model.to_screen(*on_view(point.x, point.y)))
     area = model.current_area
     assert (area.region, area.joint, area.feature) == ("RH", "MCP4", feature)
     assert model.current_letter == "C"  # the clicked visit is the one being scored
@@ -294,7 +303,7 @@ def test_clicking_a_joint_on_a_film_selects_its_area_in_the_grid(
     joints.set_field_mm(60)
     joints.set_on(True)
     point = joints.positions(panel)[("RH", "LUN")]
-    sx, sy = panel.model.to_screen(point.x, point.y)
+    sx, sy = panel.model.to_screen(*on_view(point.x, point.y))
     assert 0 < sx < panel.width() and 0 < sy < panel.height()  # on screen, beside the RCA
     click(panel, (sx, sy))
     assert (model.current_area.joint, model.current_area.feature) == ("LUN", "ERO")
@@ -342,7 +351,7 @@ def place_by_clicks(qtbot: QtBot, view: CaseView, letter: str, truth: dict[str, 
         )
         assert joints.notices()[0] == joints.placement.prompt()
         point = truth[anchor]
-        click(panel, panel.model.to_screen(point.x, point.y))
+        click(panel, panel.model.to_screen(*on_view(point.x, point.y)))
     assert joints.placement is None
 
 
@@ -448,3 +457,20 @@ def test_the_reader_places_a_films_joints_and_they_are_saved(
     assert set(placed) == set(truth) and {p.source for p in placed.values()} == {"fit"}
     assert max(math.hypot(p.x - truth[j].x, p.y - truth[j].y) for j, p in placed.items()) <= 3
     assert assert_centred(view, model.current_area[:2], DEFAULT_FIELD_MM) == 1
+
+
+def test_a_stored_position_counts_from_the_first_pixels_centre(view: CaseView) -> None:
+    """Stored positions put pixel i's centre at i (the generator's truth, the fit, the store's
+    bounds -0.5 to n - 0.5); the viewer's image coordinates put it at i + 0.5. Joint view
+    centres on the stored pixel itself, and a click there stores that pixel's centre."""
+    joints = view.joint_view
+    panel = view.panels["A"]
+    point = joints.positions(panel)[("LH", "MCP3")]
+    joints.set_area("LH", "MCP3")
+    joints.set_on(True)
+    width, height = panel.model.size
+    cx, cy = panel.model.to_image(width / 2, height / 2)
+    assert (cx - 0.5, cy - 0.5) == pytest.approx((point.x, point.y), abs=1e-6)
+    assert stored_at(*on_view(12.0, 34.0)) == (12.0, 34.0)
+    assert on_film(-3.0, 99.7, rows=100, columns=50) == (-0.5, 99.5)
+    assert on_film(60.0, 10.0, rows=100, columns=50) == (49.5, 10.0)

@@ -246,3 +246,25 @@ def test_a_demo_made_before_joint_positions_gets_them_when_reused(
         assert {i.code: ws.images.joint_positions(coord, i.code) for i in images} == placed
     finally:
         ws.close()
+
+
+def test_a_region_taken_off_an_image_takes_its_joint_positions(demo: dict[str, Any]) -> None:
+    """A feet film reassigned to the left foot only keeps no right-foot joints (they would be
+    drawn, and every later correction naming one refused); the left foot's stay."""
+    ws = demo["ws"]
+    coord = _login(demo, "coord")
+    feet = next(i for i in ws.images.list_images(coord, TRIAL) if set(i.regions) == {"LF", "RF"})
+    before = ws.images.joint_positions(coord, feet.code)
+    assert {p.region for p in before} == {"LF", "RF"}
+    ws.images.reassign_image(coord, feet.code, "side marker read wrongly", regions=["LF"])
+    after = ws.images.joint_positions(coord, feet.code)
+    assert after == tuple(p for p in before if p.region == "LF")
+    placed = ws.images.place_image_joints(
+        coord, feet.code, [JointPoint("LF", "MTP2", 100.0, 120.0, "dragged")]
+    )
+    assert placed == 1
+    assert ws.verify().ok
+    # Put back as it was, for the module's other tests (and every position as the demo's).
+    ws.images.reassign_image(coord, feet.code, "put back", regions=["LF", "RF"])
+    ws.images.place_image_joints(coord, feet.code, list(before))
+    assert ws.images.joint_positions(coord, feet.code) == before
