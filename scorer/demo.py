@@ -356,6 +356,7 @@ def _samples_dir(loc: Any, samples: Path | None, say: Say) -> Path:
 def _joints_on_reuse(loc: Any, accounts_file: Path, samples: Path | None, say: Say) -> None:
     """A demo made before films kept joint positions (upgraded by ``scorer migrate``) gets
     the films' true positions, so joint view works on it too; nothing else changes."""
+    from scorer.store import repository as repo
     from scorer.workspace import Workspace
 
     password = _read_accounts(accounts_file).get("coord")
@@ -363,6 +364,9 @@ def _joints_on_reuse(loc: Any, accounts_file: Path, samples: Path | None, say: S
         return
     ws = Workspace.open(location=loc)
     try:
+        with ws.store.read() as db:
+            if repo.has_joint_positions(db):
+                return  # the usual reuse: nothing is written, not even a log-in
         coord = ws.accounts.login("coord", password)
         try:
             images = ws.images.list_images(coord, TRIAL)

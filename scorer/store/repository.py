@@ -898,6 +898,11 @@ def joint_positions_of(db: Session, image_ids: list[int]) -> dict[int, list[Join
     return out
 
 
+def has_joint_positions(db: Session) -> bool:
+    """Whether any image has a joint position."""
+    return db.scalars(select(JointPosition.image_id).limit(1)).first() is not None
+
+
 def drop_joint_positions(db: Session, image: Image, keep_regions: Sequence[str]) -> int:
     """Remove the image's joint positions of regions it no longer shows (one ORM delete per
     row, so the trail records each); how many were removed."""
