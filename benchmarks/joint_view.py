@@ -28,7 +28,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,41 +39,18 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.reading_window import open_reading_window, spin
+
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "joint_view.json"
 READING_WINDOW = (1800, 1000)
 TARGET_MS = 50.0
 
 
-def spin(app: QApplication, until: Callable[[], bool], timeout_s: float = 120.0) -> None:
-    """Process events until ``until()`` holds."""
-    deadline = time.perf_counter() + timeout_s
-    while not until():
-        if time.perf_counter() > deadline:
-            raise TimeoutError("the window did not get there in time")
-        app.processEvents()
-
-
 def open_window(app: QApplication, sample: Any, folder: Path) -> Any:
     """The reader's window on the case, its films prepared, in joint view."""
-    from scorer.gui.prefetch import CasePreparer
-    from scorer.gui.reading import ReadingWindow, layout_settings
-    from scorer.gui.sample_case import case_images_with_truth
-
-    preparer = CasePreparer(
-        case_images_with_truth(sample), cache_dir=sample.workspace.images.cache_dir
-    )
-    window = ReadingWindow(
-        sample.workspace,
-        sample.session,
-        sample.trial,
-        settings=layout_settings(folder / "settings"),
-        preparer=preparer,
-    )
-    # The size asked for: a reader's first session would open maximised (offscreen, at
-    # the platform's small default screen).
-    window.setWindowState(window.windowState() & ~Qt.WindowState.WindowMaximized)
-    window.resize(*READING_WINDOW)
-    window.show()
+    window = open_reading_window(sample, folder / "settings", READING_WINDOW, truth=True)
     spin(app, lambda: window.grid is not None and window.case_view.case is not None)
     window.case_view.joint_view.set_on(True)
     app.processEvents()

@@ -32,7 +32,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,19 +44,11 @@ from PySide6.QtWidgets import QApplication
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import machine, quantile, write_json
+from benchmarks.reading_window import open_reading_window, spin
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "reading.json"
 WINDOW = (1920, 1080)
 VIEWS = ("film", "joint")
-
-
-def spin(app: QApplication, until: Callable[[], bool], timeout_s: float = 120.0) -> None:
-    """Process events until ``until()`` holds."""
-    deadline = time.perf_counter() + timeout_s
-    while not until():
-        if time.perf_counter() > deadline:
-            raise TimeoutError("the window did not get there in time")
-        app.processEvents()
 
 
 def settle(app: QApplication, window: Any) -> None:
@@ -157,13 +148,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.pop("SCORER_DB", None)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
-    from scorer.gui.prefetch import CasePreparer
-    from scorer.gui.reading import ReadingWindow, layout_settings
     from scorer.gui.sample_case import (
         SAMPLE_READER,
         SAMPLE_READER_PASSWORD,
         build_sample_workspace,
-        case_images_with_truth,
     )
     from scorer.gui.theme import apply_theme
 
@@ -172,22 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print("making 3 synthetic patients (3 visits, hands + feet)…", flush=True)
         sample = build_sample_workspace(folder / "trial", patients=3, pixel_mm=pixel_mm)
-        # The films come with their true joint positions, as the demo's do.
-        preparer = CasePreparer(
-            case_images_with_truth(sample), cache_dir=sample.workspace.images.cache_dir
-        )
-        window = ReadingWindow(
-            sample.workspace,
-            sample.session,
-            sample.trial,
-            settings=layout_settings(folder / "settings"),
-            preparer=preparer,
-        )
-        # The size asked for: a reader's first session would open maximised (offscreen, at
-        # the platform's small default screen).
-        window.setWindowState(window.windowState() & ~Qt.WindowState.WindowMaximized)
-        window.resize(*WINDOW)
-        window.show()
+        window = open_reading_window(sample, folder / "settings", WINDOW, truth=True)
         spin(app, lambda: window.model is not None and window.case_view.case is not None)
         spin(app, lambda: QApplication.focusWidget() is window.grid.table)
         if len(window.rows) < len(VIEWS):

@@ -38,7 +38,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,19 +49,14 @@ from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.reading_window import open_reading_window, spin
+
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "viewer.json"
 READING_WINDOW = (1800, 1000)
 VIEWER = (1600, 1000)
 BIG_IMAGE = (3000, 2400)  # rows, columns
-
-
-def spin(app: QApplication, until: Callable[[], bool], timeout_s: float = 120.0) -> None:
-    """Process events until ``until()`` holds."""
-    deadline = time.perf_counter() + timeout_s
-    while not until():
-        if time.perf_counter() > deadline:
-            raise TimeoutError("the window did not get there in time")
-        app.processEvents()
 
 
 def case_painted(window: Any) -> bool:
@@ -81,21 +75,9 @@ def next_case_times(
 ) -> tuple[list[float], list[float]]:
     """Milliseconds from "next" to the new case painted, for each step through the worklist;
     and how long preparing each case took on the worker."""
-    from scorer.gui.reading import ReadingWindow, layout_settings
-
-    settings_dir = folder / f"settings-{mode}"
-    window = ReadingWindow(
-        sample.workspace,
-        sample.session,
-        sample.trial,
-        settings=layout_settings(settings_dir),
-        prefetch=mode == "prefetch",
+    window = open_reading_window(
+        sample, folder / f"settings-{mode}", READING_WINDOW, prefetch=mode == "prefetch"
     )
-    # The size asked for: a reader's first session would open maximised (offscreen, at
-    # the platform's small default screen).
-    window.setWindowState(window.windowState() & ~Qt.WindowState.WindowMaximized)
-    window.resize(*READING_WINDOW)
-    window.show()
     spin(app, lambda: case_painted(window))
     shown: list[float] = []
     prepared: list[float] = []
