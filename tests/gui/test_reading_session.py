@@ -456,7 +456,9 @@ def test_time_on_each_film_is_logged_paused_while_locked_and_shown_per_session(
         # and the unlock land: CI saw 0.4 s of the 0.7 s); never the time locked.
         assert 0.3 <= by_image[code] <= (t4 - t1) - (t3 - t2) + 0.2, (code, by_image)
     closed = [e for e in events if e.kind == "case.closed" and e.subject == first]
-    assert closed and sum(e.detail["seconds"] for e in closed) >= 1.3
+    # The case was on screen and unlocked at least from t0 to the lock at t2 (when the
+    # clock resumes after the unlock depends on the machine's load: CI saw 1.2 s of 1.4 s).
+    assert closed and sum(e.detail["seconds"] for e in closed) >= (t2 - t0) - 0.05
     (row,) = ws.oversight.reading_sessions(coordinator, SAMPLE_READER)
     assert row.images_viewed == len(by_image) >= 6
     assert row.seconds_per_image == pytest.approx(sum(by_image.values()) / len(by_image), abs=0.05)
