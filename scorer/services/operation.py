@@ -73,9 +73,10 @@ class Context:
     def now_str(self) -> str:
         return format_time(self.clock())
 
-    def write(self, username: str) -> TimedWrite:
-        """A write transaction stamped with this context's clock; store errors as ScorerError."""
-        return TimedWrite(self.store.write(username), self.now_str())
+    def write(self, username: str, session_id: str = "") -> TimedWrite:
+        """A write transaction stamped with this context's clock; store errors as ScorerError.
+        ``session_id``: the log-in session whose operation it is (on its audit rows)."""
+        return TimedWrite(self.store.write(username, session_id), self.now_str())
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -142,7 +143,7 @@ class Op:
     def write(self) -> Iterator[Tx]:
         """A write transaction of its own, the caller's account and role checked inside it."""
         ctx = self._context()
-        with ctx.write(self.user.username) as tx:
+        with ctx.write(self.user.username, self.user.id) as tx:
             check_account(tx.session, self.user, self._roles, False, ctx.now())
             yield tx
 
@@ -201,7 +202,7 @@ def operation(
             ctx = self._ctx
             now = check_open(ctx, s)
             if write and transaction:
-                with ctx.write(s.username) as tx:
+                with ctx.write(s.username, s.id) as tx:
                     check_account(tx.session, s, roles, allow_must_change, now)
                     return fn(self, Op(s, tx.now, tx.session, tx), *args, **kwargs)
             with ctx.read() as db:
@@ -249,7 +250,7 @@ def check_open(ctx: Context, s: UserSession) -> datetime:
     if s.locked or idle > timedelta(minutes=ctx.settings.inactivity_minutes):
         if not s.locked:
             s.locked = True
-            with ctx.write(s.username) as tx:
+            with ctx.write(s.username, s.id) as tx:
                 tx.event(
                     "session.locked",
                     s.username,
@@ -345,7 +346,7 @@ class Service:
         return self._ctx.now_str()
 
     def _write(self, s: UserSession | None, username: str | None = None) -> TimedWrite:
-        return self._ctx.write(username or (s.username if s else "system"))
+        return self._ctx.write(username or (s.username if s else "system"), s.id if s else "")
 
     @staticmethod
     def _reset_failures(tx: Tx, user: Any, reason: str) -> None:

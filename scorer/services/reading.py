@@ -392,7 +392,7 @@ class ReadingService(Service):
     def _signing(self, op: Op) -> Iterator[Tx]:
         """The write transaction of a signature, the account and role checked again in it (a
         signature commits a wrong password's count before refusing: see sign_read)."""
-        with self._ctx.write(op.user.username) as tx:
+        with self._ctx.write(op.user.username, op.user.id) as tx:
             check_account(tx.session, op.user, SCORERS, False, op.user.last_active)
             yield tx
 

@@ -171,7 +171,7 @@ class TrialsService(Service):
         (adjudication's freeze_sdc computes the value outside one): the coordinator's session
         checked and the setting written in one write transaction of its own."""
         now = check_open(self._ctx, s)
-        with self._ctx.write(s.username) as tx:
+        with self._ctx.write(s.username, s.id) as tx:
             check_account(tx.session, s, ("coordinator",), False, now)
             need_reason(reason)
             self._apply_setting(tx, trial, name, value, reason, basis)
@@ -402,6 +402,6 @@ class TrialsService(Service):
     def _signing_write(self, s: UserSession) -> Iterator[Tx]:
         """The write transaction of lock or unlock, the coordinator's account checked again
         inside it (the role check and the signature share one transaction)."""
-        with self._ctx.write(s.username) as tx:
+        with self._ctx.write(s.username, s.id) as tx:
             check_account(tx.session, s, ("coordinator",), False, self._now())
             yield tx

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, inspect, select
 from sqlalchemy.orm import Session
 
 from scorer.core.private_files import FOLDER_MODE, make_folder
@@ -117,18 +117,35 @@ def load_key(path: Path, create: bool = False, group: str | None = None) -> byte
 
 
 def _audit_content(r: AuditEvent) -> list[object]:
-    return [
-        r.seq,
-        r.at,
-        r.username,
-        r.action,
-        r.entity,
-        r.entity_id,
-        r.old,
-        r.new,
-        r.reason,
-        r.trial_id,
-    ]
+    return audit_content(
+        [
+            r.seq,
+            r.at,
+            r.username,
+            r.action,
+            r.entity,
+            r.entity_id,
+            r.old,
+            r.new,
+            r.reason,
+            r.trial_id,
+            r.session,
+        ]
+    )
+
+
+def audit_content(values: list[object]) -> list[object]:
+    """An audit row's MAC content from its columns in ``_AUDIT_COLUMNS`` order: the session
+    is covered only when there is one, so every row written before revision 0011 (and every
+    row written outside a log-in session) keeps the MAC it was written with."""
+    if len(values) > len(_AUDIT_COLUMNS) - 1 and not values[-1]:
+        return values[:-1]
+    return values
+
+
+def _has_session_column(session: Session) -> bool:
+    columns = inspect(session.connection()).get_columns("audit_events")
+    return any(c["name"] == "session" for c in columns)
 
 
 def _event_content(r: Event) -> list[object]:
@@ -279,7 +296,17 @@ class Verification:
 
 
 _AUDIT_COLUMNS = (
-    "seq", "at", "username", "action", "entity", "entity_id", "old", "new", "reason", "trial_id"
+    "seq",
+    "at",
+    "username",
+    "action",
+    "entity",
+    "entity_id",
+    "old",
+    "new",
+    "reason",
+    "trial_id",
+    "session",
 )
 _EVENT_COLUMNS = ("seq", "at", "username", "session", "kind", "trial_id", "subject", "detail")
 
@@ -296,7 +323,9 @@ def verify_chain(
     report the first row that does not verify. ``on_row(seq, action, new)`` sees each audit
     row that verified (the replay of the trail)."""
     model: Any = AuditEvent if table == "audit_events" else Event
-    names = _AUDIT_COLUMNS if table == "audit_events" else _EVENT_COLUMNS
+    names: tuple[str, ...] = _AUDIT_COLUMNS if table == "audit_events" else _EVENT_COLUMNS
+    if table == "audit_events" and not _has_session_column(session):
+        names = names[:-1]  # a trail checked before revision 0011 (its 0008 migration)
     cols = [getattr(model, n) for n in names]
     receipts = receipts or {}
     prev = GENESIS
@@ -307,6 +336,8 @@ def verify_chain(
     for row in session.connection().execute(query.execution_options(yield_per=5000)):
         content = list(row)
         mac = content.pop()
+        if audit:
+            content = audit_content(content)
         seq = content[0]
         if seq != expected_seq:
             result.fail(f"{table}: row {expected_seq} is missing or out of order (found seq {seq})")

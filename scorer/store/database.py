@@ -166,6 +166,7 @@ class Tx:
     username: str
     _heads: dict[str, Head]
     now: str
+    session_id: str = ""  # the log-in session whose operation this is ("" outside one)
 
     def _next(self, table: str) -> Head:
         h = self._heads.get(table)
@@ -196,6 +197,7 @@ class Tx:
             new=_json(new),
             reason=reason or "",
             trial_id=trial_id,
+            session=self.session_id,
         )
         row.mac = audit_mac(self.key, h.mac, row)
         self.session.add(row)
@@ -269,12 +271,13 @@ class Store:
                 s.rollback()
 
     @contextmanager
-    def write(self, username: str) -> Iterator[Tx]:
+    def write(self, username: str, session_id: str = "") -> Iterator[Tx]:
         """One write transaction: the change and its audit rows commit together or not at all;
-        the chain heads are appended to the receipts file after the commit."""
+        the chain heads are appended to the receipts file after the commit. ``session_id``
+        names the log-in session whose operation it is (kept on its audit rows)."""
         failure: OperationalError | None = None
         with self._sessions() as s:
-            tx = Tx(s, self.key, username, {}, utcnow())
+            tx = Tx(s, self.key, username, {}, utcnow(), session_id)
             try:
                 s.begin()
                 yield tx

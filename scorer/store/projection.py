@@ -225,15 +225,20 @@ def summary(text: str) -> str:
 def baseline_changes(conn: Connection, key: bytes) -> Iterator[list[object]]:
     """Every projected row of a database, as trail inserts, table by table in key order.
 
-    Tables a later revision creates are not there yet when the ``0008`` migration runs: they
-    have no rows to take in, and every row they get later is audited as it is written."""
-    present = set(inspect(conn).get_table_names())
+    Tables and columns a later revision creates are not there yet when the ``0008``
+    migration runs: they have no rows to take in, and every value they get later is audited
+    as it is written (a column added later is NULL on the rows before it, which is what the
+    replay takes a value the trail never named for)."""
+    schema = inspect(conn)
+    present = set(schema.get_table_names())
     for name, table in sorted(projected_tables().items()):
         if name not in present:
             continue
-        cols = _columns(table)
+        there = {c["name"] for c in schema.get_columns(name)}
+        cols = [c for c in _columns(table) if c in there]
         pk = [c.name for c in table.primary_key.columns]
-        for row in conn.execute(select(table).order_by(*table.primary_key.columns)):
+        query = select(*(table.c[c] for c in [c.name for c in table.columns] if c in there))
+        for row in conn.execute(query.order_by(*table.primary_key.columns)):
             values = dict(row._mapping)
             yield [
                 name,

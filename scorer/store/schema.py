@@ -311,6 +311,10 @@ class ReaderFlag(Base):
     answer: Mapped[str] = mapped_column(Text, default="")
     answered_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
     closed_at: Mapped[str | None] = mapped_column(String(32), default=None)
+    # What the reader had on screen when flagging: the visit (the one their focus was on,
+    # None for a flag on the whole case) and the images shown (JSON list of image codes).
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"), default=None)
+    images: Mapped[str | None] = mapped_column(Text, default=None)  # None before 0011
 
 
 class MissingRegion(Base):
@@ -432,6 +436,32 @@ class AuditEvent(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     trial_id: Mapped[int | None] = mapped_column(Integer, default=None)
     mac: Mapped[str] = mapped_column(String(64))
+    # The log-in session whose operation wrote the row ("" for rows written outside one and
+    # for every row before revision 0011). No Python default: the 0008 baseline inserts rows
+    # before the column exists.
+    session: Mapped[str] = mapped_column(String(32), server_default="")
+
+
+class DriftAlert(Base):
+    """A reader crossing a drift control limit, raised once when it happens (audited), and
+    the coordinator's acknowledgement."""
+
+    __tablename__ = "drift_alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id"))
+    reader_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    # What crossed: e.g. "difference" (CUSUM of status-total differences from the others'
+    # mean), "reread" or "calibration"; and in which direction ("up", "down" or "").
+    measure: Mapped[str] = mapped_column(String(32))
+    direction: Mapped[str] = mapped_column(String(8), default="")
+    statistic: Mapped[float] = mapped_column(Float)
+    limit: Mapped[float] = mapped_column(Float)
+    reads: Mapped[int] = mapped_column(Integer)  # the reader's signed reads counted so far
+    raised_at: Mapped[str] = mapped_column(String(32))
+    acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    acknowledged_at: Mapped[str | None] = mapped_column(String(32), default=None)
+    note: Mapped[str] = mapped_column(Text, default="")
 
 
 class Event(Base):

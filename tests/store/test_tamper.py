@@ -22,13 +22,13 @@ import pytest
 
 from scorer.cli import main
 from scorer.core.reads import AreaScore
-from scorer.store.audit import GENESIS, Verification, compute_mac, load_key
+from scorer.store.audit import GENESIS, Verification, audit_content, compute_mac, load_key
 from scorer.workspace import ScorerError, Workspace
 from tests.behind import APPEND_ONLY, Behind, behind
 from tests.store.conftest import PopulatedCopy
 
 # The columns an audit row's MAC covers, in the order it covers them (scorer.store.audit).
-AUDIT_COLUMNS = "seq, at, username, action, entity, entity_id, old, new, reason, trial_id"
+AUDIT_COLUMNS = "seq, at, username, action, entity, entity_id, old, new, reason, trial_id, session"
 
 
 # ------------------------------------------------------------------ helpers
@@ -285,7 +285,7 @@ def _rewrite_chain(con: Behind, key: bytes, start: int = 1) -> dict[int, str]:
     for mac, *content in rows:
         seq = content[0]
         if seq >= start:
-            mac = compute_mac(key, prev, content)
+            mac = compute_mac(key, prev, audit_content(content))
             con.execute("UPDATE audit_events SET mac = ? WHERE seq = ?", (mac, seq))
             macs[seq] = mac
         prev = mac
