@@ -60,7 +60,13 @@ def flags_list(
 def _flag_lines(flags: list[dict[str, Any]]) -> Iterator[str]:
     for f in flags:
         state = "closed" if f["closed"] else "open"
-        yield f"#{f['flag']} {state:<6} case {f['case']} {f['reader']}: {f['message']}"
+        where = f" visit {f['letter']}" if f.get("letter") else ""
+        yield f"#{f['flag']} {state:<6} case {f['case']}{where} {f['reader']}: {f['message']}"
+        if f.get("patient"):
+            visit = f" at {f['visit']}" if f.get("visit") else ""
+            date = f" ({f['visit_date']})" if f.get("visit_date") else ""
+            images = f"; images {', '.join(f['images'])}" if f.get("images") else ""
+            yield f"      patient {f['patient']}{visit}{date}{images}"
         if f["answer"]:
             yield f"      answer: {f['answer']}"
 

@@ -3,24 +3,31 @@ them."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from scorer.core.json_value import JsonValue
+from scorer.core.worklist import LETTERS
 from scorer.services.errors import InvalidInput, NotFound
-from scorer.services.lookups import case_state, find_trial, refuse_if_locked
+from scorer.services.joint_positions import case_film_images
+from scorer.services.lookups import case_state, find_trial, own_case, refuse_if_locked
 from scorer.services.operation import Op, Service, operation
 from scorer.services.validation import check_text
 from scorer.store import repository as repo
-from scorer.store.schema import (
-    ReaderFlag,
-)
+from scorer.store.schema import Case, Patient, ReaderFlag, Visit
 
 
 @dataclass(frozen=True)
 class Flag:
-    """A reader's flag on a case: the message, when it was raised, and the coordinator's answer
-    ("" until answered; answering closes it)."""
+    """A reader's flag on a case: the message, when it was raised, the visit letter the
+    reader's focus was on ("" for the whole case), and the coordinator's answer ("" until
+    answered; answering closes it).
+
+    For the coordinator only (None or empty for a reader): the patient's code, the true visit
+    the letter stands for and its date (the images' acquisition date), and the codes of the
+    images the reader had on screen."""
 
     flag: int
     case: str
@@ -29,9 +36,26 @@ class Flag:
     raised_at: str
     answer: str
     closed: bool
+    letter: str = ""
+    answered_at: str | None = None
+    patient: str | None = None
+    visit: str | None = None
+    visit_date: str | None = None
+    images: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out["images"] = list(self.images)
+        return out
+
+
+@dataclass(frozen=True)
+class FlagCount:
+    """One reader's flags in a trial: open and answered."""
+
+    reader: str
+    open: int
+    answered: int
 
 
 @dataclass(frozen=True)
@@ -123,27 +147,39 @@ class CoordinationService(Service):
 
     @operation("reader", "adjudicator", "coordinator")
     def flags(self, op: Op, trial: str, open_only: bool = True) -> list[Flag]:
-        """Reader flags of a trial: a coordinator sees all, a reader their own."""
+        """Reader flags of a trial: a coordinator sees all, with patient, true visit, its
+        date and the images on screen; a reader their own, as they raised them."""
         s = op.user
         t = find_trial(op.db, trial)
+        identified = s.role == "coordinator"
         out = []
         for f, case_code, reader in repo.flags_of(op.db, t):
-            if s.role != "coordinator" and reader != s.username:
+            if not identified and reader != s.username:
                 continue
             if open_only and f.closed_at:
                 continue
-            out.append(
-                Flag(
-                    flag=f.id,
-                    case=case_code,
-                    reader=reader,
-                    message=f.message,
-                    raised_at=f.raised_at,
-                    answer=f.answer,
-                    closed=bool(f.closed_at),
-                )
-            )
+            out.append(flag_view(op.db, t, f, case_code, reader, identified))
         return out
+
+    @operation("reader", "adjudicator")
+    def case_flags(self, op: Op, case_code: str) -> list[Flag]:
+        """The caller's own flags on one of their cases, answered or not, oldest first: what
+        the reading window shows on that case."""
+        c, _, t = own_case(op.user, op.db, case_code)
+        return [
+            flag_view(op.db, t, f, code, reader, identified=False)
+            for f, code, reader in repo.flags_of(op.db, t)
+            if f.case_id == c.id and f.raised_by == op.user.user_id
+        ]
+
+    @operation("coordinator")
+    def flag_counts(self, op: Op, trial: str) -> list[FlagCount]:
+        """Open and answered flags per reader who raised any, by name."""
+        t = find_trial(op.db, trial)
+        counts: dict[str, list[int]] = {}
+        for f, _code, reader in repo.flags_of(op.db, t):
+            counts.setdefault(reader, [0, 0])[1 if f.closed_at else 0] += 1
+        return [FlagCount(r, n[0], n[1]) for r, n in sorted(counts.items())]
 
     @operation("coordinator", write=True)
     def answer_flag(self, op: Op, trial: str, flag_id: int, answer: str) -> None:
@@ -230,3 +266,85 @@ def reader_progress(reader: str, cases: Sequence[CaseProgress]) -> ReaderProgres
         seconds=seconds,
         median_seconds_per_case=round(float(timed[len(timed) // 2]), 1) if timed else None,
     )
+
+
+def flag_view(db: Any, t: Any, f: Any, case_code: str, reader: str, identified: bool) -> Flag:
+    """A stored flag as its viewer may see it: the letter for everyone; the patient, true
+    visit, date and images only when ``identified`` (the coordinator)."""
+    c = db.get(Case, f.case_id)
+    labels: list[str] = json.loads(c.visits) if c is not None else []
+    v = db.get(Visit, f.visit_id) if f.visit_id is not None else None
+    letter = LETTERS[labels.index(v.label)] if v is not None and v.label in labels else ""
+    patient = visit = date = None
+    images: tuple[str, ...] = ()
+    if identified:
+        p = db.get(Patient, c.patient_id) if c is not None else None
+        patient = p.code if p is not None else None
+        images = tuple(json.loads(f.images)) if f.images else ()
+        if v is not None and p is not None:
+            visit = v.label
+            shown = [repo.image_by_code(db, code) for code in images]
+            dates = sorted(
+                i.acquisition_date
+                for i in [*shown, *repo.images_of_visit(db, p.id, v.id)]
+                if i is not None and i.visit_id == v.id and i.acquisition_date
+            )
+            date = dates[0] if dates else None
+    return Flag(
+        flag=f.id,
+        case=case_code,
+        reader=reader,
+        message=f.message,
+        raised_at=f.raised_at,
+        answer=f.answer,
+        closed=bool(f.closed_at),
+        letter=letter,
+        answered_at=f.closed_at,
+        patient=patient,
+        visit=visit,
+        visit_date=date,
+        images=images,
+    )
+
+
+def raise_case_flag(
+    op: Op, key: bytes, case_code: str, message: str, visit: str | None, films: Sequence[str]
+) -> int:
+    """``reading.raise_flag`` in the caller's write transaction: the flag stored with the
+    visit the letter stands for and the codes of the images the films show."""
+    if not message.strip():
+        raise InvalidInput("write what the coordinator should look at")
+    check_text(message, "flag")
+    tx = op.tx
+    c, _, t = own_case(op.user, tx.session, case_code)
+    refuse_if_locked(t)
+    labels = json.loads(c.visits)
+    visit_id = None
+    if visit is not None:
+        letters = LETTERS[: len(labels)]
+        if visit not in letters:
+            raise InvalidInput(
+                f"this case has visits {', '.join(letters)}, not {visit[:20]!r}"
+            )
+        v = repo.visit_by_label(tx.session, t, labels[letters.index(visit)])
+        visit_id = v.id if v is not None else None
+    images = case_film_images(key, tx.session, t, c, films)
+    flag = ReaderFlag(
+        case_id=c.id,
+        raised_by=op.user.user_id,
+        message=message.strip(),
+        raised_at=tx.now,
+        answer="",
+        visit_id=visit_id,
+        images=json.dumps(images),
+    )
+    tx.session.add(flag)
+    tx.session.flush()
+    shown: dict[str, JsonValue] = {"flag": flag.id, "message": flag.message}
+    if visit is not None:
+        shown["letter"] = visit
+    if films:
+        shown["films"] = list(films)
+    tx.audit("flag.raise", "case", c.code, trial_id=t.id, new=shown)
+    return int(flag.id)
+

@@ -102,18 +102,9 @@ def place_on_case_film(
     :func:`checked_points` checks them. Audited on the case with the film's name in the case
     only, never the image's code or visit (blinding). A film not in the case is "no such
     film", as for one that does not exist. Returns how many were placed."""
-    from scorer.imaging.delivery import film_name
-
     c, _, t = own_case(op.user, op.db, case_code)
     refuse_if_locked(t)
-    img = None
-    for label in json.loads(c.visits):
-        v = repo.visit_by_label(op.db, t, label)
-        for candidate in repo.images_of_visit(op.db, c.patient_id, v.id) if v else ():
-            if film_name(key, case_code, candidate.code) == film:
-                img = candidate
-    if img is None:
-        raise NotFound(f"no film {film!r} in this case")
+    img = case_film_image(key, op.db, t, c, film)
     checked = checked_points(img, points, f"film {film}")
     claimed = sorted({p.source for p in checked} - set(READER_SOURCES))
     if claimed:
@@ -135,3 +126,27 @@ def place_on_case_film(
         },
     )
     return len(checked)
+
+
+def case_film_image(key: bytes, db: Any, t: Any, c: Any, film: str) -> Any:
+    """The image a film of case ``c`` shows, the film named as ``images.case_images`` names it
+    there; "no film … in this case" (NotFound) for a film not in it, as for one that does
+    not exist."""
+    from scorer.imaging.delivery import film_name
+
+    for label in json.loads(c.visits):
+        v = repo.visit_by_label(db, t, label)
+        for candidate in repo.images_of_visit(db, c.patient_id, v.id) if v else ():
+            if film_name(key, c.code, candidate.code) == film:
+                return candidate
+    raise NotFound(f"no film {film[:40]!r} in this case")
+
+
+def case_film_images(key: bytes, db: Any, t: Any, c: Any, films: Sequence[str]) -> list[str]:
+    """The codes of the images films of case ``c`` show, in the order named (each once)."""
+    codes: list[str] = []
+    for film in films:
+        code = case_film_image(key, db, t, c, film).code
+        if code not in codes:
+            codes.append(code)
+    return codes

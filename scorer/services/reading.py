@@ -14,6 +14,7 @@ from scorer.core.json_value import JsonValue
 from scorer.core.methods import Area, get_method
 from scorer.core.reads import READ_TYPES, AreaScore, ReadError, check_score
 from scorer.core.worklist import LETTERS
+from scorer.services.coordination import raise_case_flag
 from scorer.services.errors import AuthError, Conflict, InvalidInput, NotFound, PermissionDenied
 from scorer.services.joint_positions import place_on_case_film
 from scorer.services.lookups import (
@@ -41,7 +42,6 @@ from scorer.store import repository as repo
 from scorer.store.database import Session, Tx
 from scorer.store.schema import (
     Patient,
-    ReaderFlag,
 )
 
 MISSING_TEXT = "no image of this region"
@@ -583,32 +583,20 @@ class ReadingService(Service):
         return r
 
     @operation("reader", "adjudicator", write=True)
-    def raise_flag(self, op: Op, case_code: str, message: str) -> int:
-        """A reader flags one of their cases to the coordinator (e.g. "visit B may be another
-        patient"); returns the flag's number."""
-        if not message.strip():
-            raise InvalidInput("write what the coordinator should look at")
-        check_text(message, "flag")
-        tx = op.tx
-        c, _, t = own_case(op.user, tx.session, case_code)
-        refuse_if_locked(t)
-        flag = ReaderFlag(
-            case_id=c.id,
-            raised_by=op.user.user_id,
-            message=message.strip(),
-            raised_at=tx.now,
-            answer="",
-        )
-        tx.session.add(flag)
-        tx.session.flush()
-        tx.audit(
-            "flag.raise",
-            "case",
-            c.code,
-            trial_id=t.id,
-            new={"flag": flag.id, "message": flag.message},
-        )
-        return int(flag.id)
+    def raise_flag(
+        self,
+        op: Op,
+        case_code: str,
+        message: str,
+        visit: str | None = None,
+        films: Sequence[str] = (),
+    ) -> int:
+        """A reader flags one of their cases to the coordinator (e.g. "this visit may be
+        another patient"); returns the flag's number. ``visit`` is the letter the reader's
+        focus was on (None for the whole case) and ``films`` the films on screen, named as in
+        the case: both are kept so the coordinator sees which visit and images were meant;
+        the audit row names only the letter and the films' names in the case (blinding)."""
+        return raise_case_flag(op, self.store.key, case_code, message, visit, films)
 
     @operation("reader", "adjudicator", write=True)
     def place_joints(self, op: Op, case_code: str, film: str, points: Sequence[JointPoint]) -> int:

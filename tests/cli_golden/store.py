@@ -105,7 +105,11 @@ def build_store(folder: Path) -> GoldenStore:
                 exchange.READS_BATCH_S = quarter
             reader = ws.accounts.login("reader1", PASSWORDS["reader1"])
             case = template.cases["reader1"][0]
-            flag = ws.reading.raise_flag(reader, case, "visit B may be another patient")
+            # As the reading window raises it: the visit in focus and the films on screen.
+            films = [f.image for f in ws.images.case_images(reader, case).get("B", [])]
+            flag = ws.reading.raise_flag(
+                reader, case, "visit B may be another patient", visit="B", films=films
+            )
             assert ws.verify().ok
         finally:
             ws.close()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,40 +15,15 @@ from typing import Any
 import pytest
 
 from scorer.core.joints import JointPoint
-from scorer.demo import TRIAL, read_joint_positions, repo_samples_dir, run_demo
+from scorer.demo import TRIAL, read_joint_positions, run_demo
 from scorer.store import repository as repo
 from scorer.workspace import InvalidInput, NotFound, PermissionDenied, Workspace
-
-PATIENTS = ("DEMO-101", "DEMO-102")
-
-
-def _samples(folder: Path) -> Path:
-    """Two patients of the committed sample set, with their rows of its tables."""
-    source = repo_samples_dir()
-    folder.mkdir(parents=True)
-    for patient in PATIENTS:
-        shutil.copytree(source / patient, folder / patient)
-    for name in ("manifest.csv", "ground-truth-svh.csv", "joint-positions.csv"):
-        lines = (source / name).read_text(encoding="utf-8").splitlines(keepends=True)
-        kept = [lines[0]] + [ln for ln in lines[1:] if any(p in ln for p in PATIENTS)]
-        (folder / name).write_text("".join(kept), encoding="utf-8")
-    return folder
+from tests.services.small_demo import small_demo, two_patient_samples
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    base = tmp_path_factory.mktemp("joints")
-    samples = _samples(base / "samples")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("SCORER_DATA_DIR", str(base / "data"))
-        env.setenv("SCORER_CONFIG", str(base / "no-site-config.toml"))
-        env.delenv("SCORER_DB", raising=False)
-        result = run_demo(str(base / "demo.sqlite"), samples=samples, say=lambda _t: None)
-        ws = Workspace.open(result.db)
-        try:
-            yield {"ws": ws, "pw": result.passwords, "samples": samples}
-        finally:
-            ws.close()
+    yield from small_demo(tmp_path_factory.mktemp("joints"))
 
 
 def _login(demo: dict[str, Any], user: str) -> Any:
@@ -221,7 +195,7 @@ def test_a_demo_made_before_joint_positions_gets_them_when_reused(
 ) -> None:
     """An upgraded demo (its films without positions) is given the true ones by the next
     ``scorer demo``, which otherwise reuses it as it is."""
-    samples = _samples(tmp_path / "samples")
+    samples = two_patient_samples(tmp_path / "samples")
     monkeypatch.setenv("SCORER_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("SCORER_CONFIG", str(tmp_path / "no-site-config.toml"))
     monkeypatch.delenv("SCORER_DB", raising=False)

@@ -69,6 +69,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "raise_flag": SCORING,
     "flags": frozenset({"reader", "adjudicator", "coordinator"}),
     "answer_flag": frozenset({"coordinator"}),
+    "case_flags": SCORING,  # own flags on own cases
+    "flag_counts": frozenset({"coordinator"}),
     # reading: readers and adjudicators, on their own reads only
     "start_read": SCORING,
     "get_read": frozenset({"reader", "adjudicator", "coordinator", "monitor"}),  # own reads
@@ -398,6 +400,19 @@ def _raise_flag(c: Any, s: UserSession) -> None:
 
 def _flags(c: Any, s: UserSession) -> None:
     assert c.ws.coordination.flags(s, "T1") == []
+
+
+def _case_flags(c: Any, s: UserSession) -> None:
+    case = c.cases("reader1")[0]
+    if s.role == "adjudicator":  # not their case: the same answer as no case at all
+        with pytest.raises(NotFound):
+            c.ws.coordination.case_flags(s, case)
+        return
+    assert c.ws.coordination.case_flags(s, case) == []
+
+
+def _flag_counts(c: Any, s: UserSession) -> None:
+    assert c.ws.coordination.flag_counts(s, "T1") == []
 
 
 def _answer_flag(c: Any, s: UserSession) -> None:
@@ -831,6 +846,8 @@ CALLS: dict[str, Call] = {
     "raise_flag": _raise_flag,
     "flags": _flags,
     "answer_flag": _answer_flag,
+    "case_flags": _case_flags,
+    "flag_counts": _flag_counts,
     "start_read": _start_read,
     "get_read": _get_read,
     "set_score": _set_score,
