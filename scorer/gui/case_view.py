@@ -652,13 +652,15 @@ class CaseView(QWidget):
                 panel.setToolTip("")
                 panel.set_image(film.radiograph)
                 self._restore_view(letter, panel)
-        self.film_clock.show(
-            [p.shown.image for p in self.panels.values() if p.shown and p.shown.radiograph]
-        )
+        self.film_clock.show(self.films_on_screen())
         self._update_mode()  # hands and feet films may want another arrangement
         if self.sync and self._active in self.panels:
             self._view_changed(self._active)
         self.pageChanged.emit(page.title if page else "")
+
+    def films_on_screen(self) -> list[str]:
+        """The names (in the case) of the films shown now, in the visits' order."""
+        return [p.shown.image for p in self.panels.values() if p.shown and p.shown.radiograph]
 
     def _save_views(self) -> None:
         for letter, panel in self.panels.items():

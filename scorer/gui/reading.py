@@ -53,6 +53,7 @@ from scorer.core.joints import JointPoint
 from scorer.gui.case_actions import CaseActions, state_of_case
 from scorer.gui.case_time import CaseTimeLog
 from scorer.gui.case_view import CaseView
+from scorer.gui.flag_answers import attach_flag_answers
 from scorer.gui.grade_atlas import attach_grade_atlas
 from scorer.gui.login import UnlockDialog
 from scorer.gui.prefetch import CasePreparer, PreparedCase
@@ -188,6 +189,7 @@ class ReadingWindow(QMainWindow):
         self.worklist_action.toggled.connect(self.worklist_panel.setVisible)
         self.light_action.toggled.connect(self.layout_memory.set_light)
         self.grade_atlas = attach_grade_atlas(self)  # G: every grade of the area, drawn
+        self.flag_answers = attach_flag_answers(self)  # the coordinator's answers, on the case
         self.statusBar().showMessage("Loading the worklist…")
         self.layout_memory.restore()
 

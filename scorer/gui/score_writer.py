@@ -65,7 +65,14 @@ class WritingFacade(Protocol):
 
     def set_note(self, s: Any, code: str, note: str) -> Any: ...
 
-    def raise_flag(self, s: Any, case_code: str, message: str) -> int: ...
+    def raise_flag(
+        self,
+        s: Any,
+        case_code: str,
+        message: str,
+        visit: str | None = None,
+        films: Sequence[str] = (),
+    ) -> int: ...
 
 
 @dataclass(frozen=True, eq=False)
@@ -234,12 +241,22 @@ class ScoreWriter(QObject):
         self,
         case_code: str,
         message: str,
+        visit: str | None = None,
+        films: Sequence[str] = (),
         done: Callable[[Any], None] | None = None,
         failed: Callable[[BaseException], None] | None = None,
     ) -> None:
-        """Send a flag to the coordinator (on the worker pool: it is not a score)."""
+        """Send a flag to the coordinator (on the worker pool: it is not a score), about
+        ``visit`` (a letter; None for the whole case) with the films on screen."""
         self._tasks.run(
-            self.facade.raise_flag, self.session, case_code, message, done=done, failed=failed
+            self.facade.raise_flag,
+            self.session,
+            case_code,
+            message,
+            visit,
+            list(films),
+            done=done,
+            failed=failed,
         )
 
     def _deliver(self, entry: WriteEntry, outcomes: list[AreaOutcome]) -> None:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import sys
 from argparse import ArgumentParser, Namespace
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,7 @@ from PySide6.QtGui import QBrush, QColor, QFont, QKeyEvent, QPainter, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QFrame,
@@ -72,6 +73,7 @@ from PySide6.QtWidgets import (
 
 from scorer.core.methods import REASONS, Area
 from scorer.core.reads import AreaScore
+from scorer.gui.flag_answers import FlagAnswersLabel
 from scorer.gui.grades_panel import GradesPanel
 
 # The grid's model, re-exported for the modules that know it by this module's name.
@@ -454,16 +456,29 @@ class ReasonPopup(QFrame):
 
 
 class FlagDialog(QDialog):
-    """A message to the trial coordinator about this case (e.g. "visit B may be another
-    patient")."""
+    """A message to the trial coordinator about this case (e.g. "this visit may be another
+    patient"), about one visit (the one the cursor is in, by default) or the whole case."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, letters: Sequence[str] = (), current: str = "", parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Flag to coordinator")
         layout = QVBoxLayout(self)
         layout.addWidget(
             QLabel("What should the coordinator look at? (Nothing about the patient.)", self)
         )
+        self.about = QComboBox(self)
+        self.about.setObjectName("flagAbout")
+        for letter in letters:
+            self.about.addItem(f"Visit {letter}", letter)
+        self.about.addItem("The whole case", None)
+        if current in letters:
+            self.about.setCurrentIndex(list(letters).index(current))
+        about_row = QHBoxLayout()
+        about_row.addWidget(QLabel("About:", self))
+        about_row.addWidget(self.about, 1)
+        layout.addLayout(about_row)
         self.text = QPlainTextEdit(self)
         self.text.setObjectName("flagMessage")
         layout.addWidget(self.text)
@@ -477,11 +492,17 @@ class FlagDialog(QDialog):
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         layout.addWidget(self.buttons)
-        self.resize(380, 200)
+        self.resize(380, 220)
 
     @property
     def message(self) -> str:
         return self.text.toPlainText().strip()
+
+    @property
+    def visit(self) -> str | None:
+        """The visit letter the flag is about (None: the whole case)."""
+        letter = self.about.currentData()
+        return str(letter) if letter else None
 
 
 # ====================================================================== the widget
@@ -577,6 +598,8 @@ class ScoringGrid(QWidget):
         self.flag_button.setObjectName("flag")
         self.flag_button.setFocusPolicy(Qt.FocusPolicy.TabFocus)
         self.flag_button.clicked.connect(self.ask_flag)
+        self.films_on_screen: Callable[[], Sequence[str]] = tuple
+        self.flag_answers = FlagAnswersLabel(self)
 
         self.reason_popup = ReasonPopup(self)
         self.reason_popup.chosen.connect(self._reason_chosen)
@@ -667,6 +690,7 @@ class ScoringGrid(QWidget):
         note_row.addWidget(self.flag_button)
         lower_layout.addLayout(note_row)
         lower_layout.addWidget(self.note)
+        lower_layout.addWidget(self.flag_answers)
 
         self.splitter = QSplitter(Qt.Orientation.Vertical, self)
         self.splitter.setObjectName("scoringSplitter")
@@ -707,6 +731,7 @@ class ScoringGrid(QWidget):
         self.reason_popup.hide()
         self.model.unsubscribe(self._model_changed)
         self.model = model
+        self.flag_answers.show_flags(())  # the new case's arrive when asked for
         self.joint_map.set_model(model)
         self._bind(model)
 
@@ -880,19 +905,23 @@ class ScoringGrid(QWidget):
         self.model.advance_across = on
 
     def ask_flag(self) -> None:
-        """Ask for the message (non-modal) and send it to the coordinator."""
-        dialog = FlagDialog(self)
+        """Ask for the message (non-modal) and send it to the coordinator, with the visit it
+        is about and the films on screen as the dialog opened."""
+        films = list(self.films_on_screen())
+        dialog = FlagDialog(self.model.letters, self.model.current_letter, self)
         self.flag_dialog = dialog
-        dialog.accepted.connect(lambda: self._send_flag(dialog.message))
+        dialog.accepted.connect(lambda: self._send_flag(dialog.message, dialog.visit, films))
         dialog.open()
 
-    def _send_flag(self, message: str) -> None:
+    def _send_flag(self, message: str, visit: str | None = None, films: Sequence[str] = ()) -> None:
         if self.writer is None or not message:
             return
         self._say("Sending the flag…")
         self.writer.raise_flag(
             self.model.case_code,
             message,
+            visit,
+            films,
             done=self._flag_sent,
             failed=lambda exc: self._say(f"The flag was not sent: {exc}", error=True),
         )

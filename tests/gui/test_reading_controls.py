@@ -234,15 +234,34 @@ def test_flag_to_coordinator_has_a_key_and_a_menu_item(
     dialog = grid.flag_dialog
     assert dialog is not None and dialog.isVisible()
     assert dialog.windowTitle() == "Flag to coordinator"
+    # About the visit the cursor is in, unless the reader says otherwise.
+    assert dialog.visit == grid.model.current_letter
+    dialog.about.setCurrentIndex(dialog.about.findData("B"))
+    on_screen = window.case_view.films_on_screen()
+    assert on_screen
     QTest.keyClicks(dialog.text, "visit B may be another patient")
     with qtbot.waitSignal(grid.flagRaised, timeout=20000) as raised:
         dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
     coordinator = reading.workspace.accounts.login("cora", "Willow-Compass-2024")
     flags = reading.workspace.coordination.flags(coordinator, reading.trial)
     sent = [f for f in flags if f.flag == raised.args[0]]
-    assert [(f.case, f.message) for f in sent] == [
-        (window.current_code, "visit B may be another patient")
+    assert [(f.case, f.message, f.letter) for f in sent] == [
+        (window.current_code, "visit B may be another patient", "B")
     ]
+    # The coordinator sees the images that were on screen, as the images they are.
+    case_films = reading.workspace.images.case_images(reading.session, window.current_code)
+    assert len(sent[0].images) == len(on_screen) and sent[0].visit is not None
+    assert {f.image for films in case_films.values() for f in films} >= set(on_screen)
+    # The reader sees that it waits, then the answer, on this case.
+    label = grid.flag_answers
+    qtbot.waitUntil(lambda: "waiting for the coordinator" in label.text(), timeout=20000)
+    reading.workspace.coordination.answer_flag(
+        coordinator, reading.trial, raised.args[0], "Checked: same patient"
+    )
+    window.flag_answers.refresh()
+    qtbot.waitUntil(lambda: "coordinator: “Checked: same patient”" in label.text(), timeout=20000)
+    assert label.isVisible()
+    assert "answered your flag" in window.statusBar().currentMessage()
     # The menu item opens it too.
     dialog.close()
     action.trigger()

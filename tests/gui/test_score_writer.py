@@ -101,8 +101,10 @@ class FlakyFacade:
         self._maybe_fail()
         return self.real.set_note(s, code, note)
 
-    def raise_flag(self, s: Any, case_code: str, message: str) -> int:
-        return int(self.real.raise_flag(s, case_code, message))
+    def raise_flag(
+        self, s: Any, case_code: str, message: str, visit: Any = None, films: Any = ()
+    ) -> int:
+        return int(self.real.raise_flag(s, case_code, message, visit, films))
 
 
 def test_entries_are_committed_and_acknowledged_in_submission_order(

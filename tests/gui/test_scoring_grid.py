@@ -388,8 +388,10 @@ class CountingFacade:
     def set_note(self, s: Any, code: str, note: str) -> Any:
         return self.real.set_note(s, code, note)
 
-    def raise_flag(self, s: Any, case_code: str, message: str) -> int:
-        return int(self.real.raise_flag(s, case_code, message))
+    def raise_flag(
+        self, s: Any, case_code: str, message: str, visit: Any = None, films: Any = ()
+    ) -> int:
+        return int(self.real.raise_flag(s, case_code, message, visit, films))
 
 
 def audit_rows(sample: ScoringSample, code: str) -> list[tuple[str, str, str]]:
