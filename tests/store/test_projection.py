@@ -127,16 +127,16 @@ def db_copy(populated_copy: PopulatedCopy) -> PopulatedCopy:
     return populated_copy
 
 
-def _previous_version(into: Path) -> Path:
-    """The previous landed version's files (from git), to run as it was."""
+def previous_version(into: Path, commit: str = PREVIOUS_LANDED) -> Path:
+    """A landed version's files (from git), to run as it was."""
     proc = subprocess.run(
-        ["git", "archive", "--format=tar", PREVIOUS_LANDED, "scorer", "resources", "sample_images"],
+        ["git", "archive", "--format=tar", commit, "scorer", "resources", "sample_images"],
         cwd=REPO,
         capture_output=True,
         check=False,
     )
     assert proc.returncode == 0, (
-        f"git cannot give the previous landed version {PREVIOUS_LANDED} (the test needs the "
+        f"git cannot give the landed version {commit} (the test needs the "
         f"repository's history): {proc.stderr.decode(errors='replace')}"
     )
     with tarfile.open(fileobj=BytesIO(proc.stdout)) as tar:
@@ -149,7 +149,7 @@ def _previous_version(into: Path) -> Path:
 def test_a_demo_database_of_the_previous_version_gets_its_baseline_and_verifies(
     tmp_path: Path,
 ) -> None:
-    old = _previous_version(tmp_path / "previous")
+    old = previous_version(tmp_path / "previous")
     db = tmp_path / "demo" / "demo.sqlite"
     env = {**os.environ, "PYTHONPATH": str(old), "QT_QPA_PLATFORM": "offscreen"}
     proc = subprocess.run(
