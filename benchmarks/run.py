@@ -76,9 +76,9 @@ FIGURES = [
         0.05,
     ),
     Figure(
-        "drift: detection delay of +2 (median), demo SD",
+        "drift: detection delay of +2 (median, cases), demo SD",
         "drift",
-        _g("demo", "median_delay"),
+        _g("demo", "median_delay_cases"),
         "cases",
         25.0,
     ),

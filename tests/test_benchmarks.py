@@ -60,7 +60,7 @@ def test_every_benchmark_runs_end_to_end(tmp_path: Path) -> None:
         "server: save, 20 workstations, PostgreSQL",
         "server: next case, films prefetched",
         "next case without prefetch, open + films",
-        "drift: detection delay of +2 (median), demo SD",
+        "drift: detection delay of +2 (median, cases), demo SD",
     ):
         assert wanted in figures, sorted(figures)
         assert isinstance(figures[wanted]["median"], int | float) and figures[wanted]["median"] > 0

@@ -237,22 +237,26 @@ def drift(*, trial: str, format: OutputFormat = "text", login: Login) -> int:
 def _drift_lines(d: dict[str, Any]) -> Iterator[str]:
     sigma = "-" if d["sigma"] is None else f"{d['sigma']:g}"
     yield (
-        f"read error SD {sigma} (from {d['sigma_source']}); CUSUM k = {d['k']:g}, "
+        f"read error SD {sigma} (from {d['sigma_source']}); within-case correlation "
+        f"{d['rho']:g} (from {d['rho_source']}); CUSUM over cases, k = {d['k']:g}, "
         f"limit h = {d['h']:g} SDs"
     )
-    yield f"{'reader':<12} {'reads':>5} {'compared':>8} {'mean diff':>9} {'CUSUM +/-':>13}  status"
+    yield (
+        f"{'reader':<12} {'reads':>5} {'cases':>5} {'compared':>8} {'mean diff':>9} "
+        f"{'CUSUM +/-':>13}  status"
+    )
     for r in d["readers"]:
         mean = r["mean"][-1] if r["mean"] else None
         up = r["upper"][-1] if r["upper"] else None
         down = r["lower"][-1] if r["lower"] else None
         sums = "-" if up is None else f"{up:.1f}/{down:.1f}"
         yield (
-            f"{r['reader']:<12} {r['reads']:>5} {len(r['differences']):>8} "
+            f"{r['reader']:<12} {r['reads']:>5} {r['cases']:>5} {len(r['differences']):>8} "
             f"{'-' if mean is None else f'{mean:+.2f}':>9} {sums:>13}  {r['status']}"
         )
     for a in d["alerts"]:
         state = f"acknowledged by {a['acknowledged_by']}" if a["acknowledged_at"] else "OPEN"
         yield (
-            f"alert #{a['alert']} {a['reader']} {a['direction']} at read {a['reads']} "
+            f"alert #{a['alert']} {a['reader']} {a['direction']} at case {a['case']} "
             f"({a['statistic']:g} > {a['limit']:g}), {state}"
         )

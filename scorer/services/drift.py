@@ -5,12 +5,16 @@ When alerts are evaluated: by :meth:`DriftService.check`, which the coordinator'
 each refresh and ``scorer drift`` calls when a coordinator runs it; not in the signing
 transaction. Signing stays as quick as it was (the chart needs every signed read of the trial),
 and a reader's own operation never computes from other readers' reads. An alert records the
-signed-read count at which the chart crossed, so the delay to its raising is the time until the
-coordinator next looks, not a loss of information.
+signed-case count at which the chart crossed (in the table's ``reads`` column), so the delay to
+its raising is the time until the coordinator next looks, not a loss of information.
+
+Counted in cases: the chart runs on each signed case's mean difference (a case is a patient's
+visits read together), standardised for the case's visit count and the within-case correlation
+of the differences, estimated from the trial's cases (scorer.stats.drift says why).
 
 Who sees it: the coordinator (charts, alerts, acknowledging) and the monitor (charts and alerts,
 read-only). Nothing in it names a patient, a visit, a date or an image: each series is indexed
-by the reader's signed-read count only, so it is blinded enough for the monitor.
+by the reader's signed-read or signed-case count only, so it is blinded enough for the monitor.
 """
 
 from __future__ import annotations
@@ -30,7 +34,15 @@ from scorer.services.lookups import find_trial, protocol_of, rules_of
 from scorer.services.operation import Op, Service, operation
 from scorer.services.validation import check_text
 from scorer.stats.agreement import SDC_Z
-from scorer.stats.drift import DRIFT_H, DRIFT_K, cusum, running_summary, standardise
+from scorer.stats.drift import (
+    DRIFT_H,
+    DRIFT_K,
+    RHO_UNKNOWN,
+    cusum,
+    running_summary,
+    standardise_cases,
+    within_case_correlation,
+)
 from scorer.store import repository as repo
 from scorer.store.drift_rows import drift_alerts_of, signed_reads_in_order
 from scorer.store.schema import DriftAlert
@@ -47,14 +59,17 @@ def _round(values: Any) -> tuple[float | None, ...]:
 @dataclass(frozen=True)
 class ReaderDrift:
     """One reader's drift: per signed primary read that other readers also read (in the order
-    signed) the difference of its status total from their mean, its running mean and SD, the
-    CUSUM's upper and lower sums (in SDs) and where it signalled (read number, direction);
-    re-read |differences| (re-read − own read) and differences from the calibration reference,
-    each with its running mean; and the status now."""
+    signed) the difference of its status total from their mean, its running mean and SD; per
+    signed case (a patient's visits read together) the mean of those differences, and the
+    CUSUM's upper and lower sums over the cases (in SDs of a case mean) and where it signalled
+    (case number, direction); re-read |differences| (re-read − own read) and differences from
+    the calibration reference, each with its running mean; and the status now."""
 
     reader: str
     reads: int
+    cases: int
     differences: tuple[float | None, ...]
+    case_differences: tuple[float | None, ...]
     mean: tuple[float | None, ...]
     sd: tuple[float | None, ...]
     upper: tuple[float | None, ...]
@@ -68,14 +83,14 @@ class ReaderDrift:
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        out["signals"] = [{"read": n, "direction": d} for n, d in self.signals]
+        out["signals"] = [{"case": n, "direction": d} for n, d in self.signals]
         return out
 
 
 @dataclass(frozen=True)
 class DriftAlertView:
     """A drift alert: who, what crossed, how far (statistic and limit in SDs), at which of the
-    reader's signed reads, when raised, and the acknowledgement (None until acknowledged)."""
+    reader's signed cases, when raised, and the acknowledgement (None until acknowledged)."""
 
     alert: int
     reader: str
@@ -83,7 +98,7 @@ class DriftAlertView:
     direction: str
     statistic: float
     limit: float
-    reads: int
+    case: int
     raised_at: str
     acknowledged_by: str | None
     acknowledged_at: str | None
@@ -96,12 +111,15 @@ class DriftAlertView:
 @dataclass(frozen=True)
 class DriftReport:
     """A trial's reader drift: one read's error SD σ (status-total units) and where it came
-    from ("frozen SDC", "current reads" or "none yet"), the CUSUM's k and h (in SDs of a
-    difference), each reader's series and the alerts."""
+    from ("frozen SDC", "current reads" or "none yet"), the within-case correlation ρ of the
+    differences and where it came from ("current cases" or "assumed 1 (too few cases)"), the
+    CUSUM's k and h (in SDs of a case's mean difference), each reader's series and the alerts."""
 
     trial: str
     sigma: float | None
     sigma_source: str
+    rho: float
+    rho_source: str
     k: float
     h: float
     readers: tuple[ReaderDrift, ...]
@@ -112,6 +130,8 @@ class DriftReport:
             "trial": self.trial,
             "sigma": None if self.sigma is None else round(self.sigma, 4),
             "sigma_source": self.sigma_source,
+            "rho": round(self.rho, 4),
+            "rho_source": self.rho_source,
             "k": self.k,
             "h": self.h,
             "readers": [r.to_dict() for r in self.readers],
@@ -126,6 +146,7 @@ class _Point:
     visit: int
     read_type: str
     total: float | None
+    case: tuple[int | str, ...]
 
 
 def _points(db: Any, t: Any) -> list[_Point]:
@@ -140,7 +161,10 @@ def _points(db: Any, t: Any) -> list[_Point]:
             continue
         names.setdefault(r.reader_id, repo.user_by_id(db, r.reader_id).username)
         total = status_totals(repo.to_core_read(db, r, real_ids=False), method, rules).total
-        out.append(_Point(names[r.reader_id], r.patient_id, r.visit_id, r.read_type, total))
+        # A read from a worklist belongs to its case; an imported one to its patient's reads
+        # of that type (the visits a reader would have read together).
+        case = (r.case_id,) if r.case_id is not None else ("patient", r.patient_id, r.read_type)
+        out.append(_Point(names[r.reader_id], r.patient_id, r.visit_id, r.read_type, total, case))
     return out
 
 
@@ -212,7 +236,7 @@ class DriftService(Service):
                     direction=direction,
                     statistic=round(statistic, 4),
                     limit=report.h,
-                    reads=last,
+                    reads=last,  # the column holds the signed-case count
                     raised_at=tx.now,
                 )
                 tx.session.add(alert)
@@ -228,7 +252,7 @@ class DriftService(Service):
                         "direction": direction,
                         "statistic": alert.statistic,
                         "limit": alert.limit,
-                        "reads": last,
+                        "case": last,
                         "sigma": report.sigma,
                         "sigma_source": report.sigma_source,
                     },
@@ -269,6 +293,15 @@ class DriftService(Service):
                 primary[(p.patient, p.visit)][p.reader] = p.total
         sigma, source = _sigma(db, t, primary)
         readers = sorted({p.reader for p in points if p.read_type in PRIMARY_TYPES})
+        compared = {name: _compared_cases(name, points, primary) for name in readers}
+        estimated = within_case_correlation(
+            [[d for d, _ in case] for cases in compared.values() for case in cases]
+        )
+        rho, rho_source = (
+            (estimated, "current cases")
+            if estimated is not None
+            else (RHO_UNKNOWN, "assumed 1 (too few cases)")
+        )
         names = {u.id: u.username for u in repo.all_users(db)}
         alerts = tuple(
             DriftAlertView(
@@ -278,7 +311,7 @@ class DriftService(Service):
                 direction=a.direction,
                 statistic=a.statistic,
                 limit=a.limit,
-                reads=a.reads,
+                case=a.reads,
                 raised_at=a.raised_at,
                 acknowledged_by=names[a.acknowledged_by] if a.acknowledged_by else None,
                 acknowledged_at=a.acknowledged_at,
@@ -291,33 +324,64 @@ class DriftService(Service):
             trial=trial,
             sigma=sigma,
             sigma_source=source,
+            rho=rho,
+            rho_source=rho_source,
             k=DRIFT_K,
             h=DRIFT_H,
             readers=tuple(
-                _reader_drift(name, points, primary, sigma, reference) for name in readers
+                _reader_drift(name, points, primary, compared[name], (sigma, rho), reference)
+                for name in readers
             ),
             alerts=alerts,
         )
+
+
+#: One case's compared visits: (difference from the others' mean, number of others) each.
+_Case = list[tuple[float, int]]
+
+
+def _compared_cases(
+    reader: str, points: list[_Point], primary: dict[tuple[int, int], dict[str, float]]
+) -> list[_Case]:
+    """The reader's signed primary cases that other readers also read, in the order their first
+    read was signed, each as its visits' differences from the other readers' mean."""
+    cases: dict[tuple[int | str, ...], _Case] = {}
+    for p in points:
+        if p.reader != reader or p.read_type not in PRIMARY_TYPES or p.total is None:
+            continue
+        rest = [v for name, v in primary[(p.patient, p.visit)].items() if name != reader]
+        if rest:
+            cases.setdefault(p.case, []).append((p.total - sum(rest) / len(rest), len(rest)))
+    return list(cases.values())
+
+
+def _case_chart(
+    cases: list[_Case], sigma: float | None, rho: float
+) -> tuple[tuple[float | None, ...], tuple[float | None, ...], tuple[tuple[int, str], ...], str]:
+    """The CUSUM over the cases' mean differences: upper, lower, signals (case number from 1,
+    direction) and the status they give."""
+    if sigma is None or not cases:
+        return (), (), (), "no limit yet (no SD)" if cases else "no reads compared yet"
+    means = [sum(d for d, _ in c) / len(c) for c in cases]
+    others = [sum(m for _, m in c) / len(c) for c in cases]
+    chart = cusum(standardise_cases(means, others, [len(c) for c in cases], sigma, rho))
+    signals = tuple((i + 1, d) for i, d in chart.signals)
+    status = f"signalled {signals[-1][1]} at case {signals[-1][0]}" if signals else "in control"
+    return _round(chart.upper), _round(chart.lower), signals, status
 
 
 def _reader_drift(
     reader: str,
     points: list[_Point],
     primary: dict[tuple[int, int], dict[str, float]],
-    sigma: float | None,
+    cases: list[_Case],
+    spread: tuple[float | None, float],
     reference: str,
 ) -> ReaderDrift:
-    """One reader's series from the trial's signed reads (in the order signed)."""
+    """One reader's series from the trial's signed reads (in the order signed); ``spread`` is
+    one read's error SD σ (None: not known yet) and the within-case correlation ρ."""
     own = [p for p in points if p.reader == reader]
-    differences: list[float] = []
-    others: list[int] = []
-    for p in own:
-        if p.read_type not in PRIMARY_TYPES or p.total is None:
-            continue
-        rest = [v for name, v in primary[(p.patient, p.visit)].items() if name != reader]
-        if rest:
-            differences.append(p.total - sum(rest) / len(rest))
-            others.append(len(rest))
+    differences = [d for case in cases for d, _ in case]
     rereads = [
         abs(p.total - primary[(p.patient, p.visit)][reader])
         for p in own
@@ -338,18 +402,13 @@ def _reader_drift(
         and (p.patient, p.visit) in reference_totals
     ]
     summary = running_summary(differences)
-    if sigma is not None and differences:
-        chart = cusum(standardise(differences, others, sigma))
-        upper, lower = _round(chart.upper), _round(chart.lower)
-        signals = tuple((i + 1, d) for i, d in chart.signals)
-        status = f"signalled {signals[-1][1]} at read {signals[-1][0]}" if signals else "in control"
-    else:
-        upper, lower, signals = (), (), ()
-        status = "no limit yet (no SD)" if differences else "no reads compared yet"
+    upper, lower, signals, status = _case_chart(cases, *spread)
     return ReaderDrift(
         reader=reader,
         reads=sum(p.read_type in PRIMARY_TYPES for p in own),
+        cases=len({p.case for p in own if p.read_type in PRIMARY_TYPES}),
         differences=_round(differences),
+        case_differences=_round([sum(d for d, _ in c) / len(c) for c in cases]),
         mean=_round(summary.mean),
         sd=_round(summary.sd),
         upper=upper,

@@ -81,7 +81,7 @@ def test_the_drifting_reader_signals_up(setup: Setup) -> None:
     by = {r.reader: r for r in report.readers}
     assert set(by) == {"alice", "bob", "carol"}
     carol = by["carol"]
-    assert carol.reads == PATIENTS and len(carol.differences) == PATIENTS
+    assert carol.reads == carol.cases == PATIENTS and len(carol.differences) == PATIENTS
     assert carol.differences[0] == 0.5  # base − mean(alice base, bob base − 1)
     ups = [n for n, d in carol.signals if d == "up"]
     assert ups and ups[0] > SHIFT_FROM  # not before the shift
@@ -111,7 +111,7 @@ def test_alerts_are_raised_once_audited_and_acknowledged(setup: Setup) -> None:
     acked = next(a for a in after.alerts if a.alert == carol[0].alert)
     assert acked.acknowledged_by == "cora" and acked.note.startswith("spoke to carol")
     later = [a for a in after.alerts if a.reader == "carol" and a.alert != acked.alert]
-    assert all(a.reads > acked.reads for a in later)
+    assert all(a.case > acked.case for a in later)
     with ws.store.read() as db:
         actions = [a.action for a in repo.audit_rows(db)]
         assert actions.count("drift.acknowledge") == 1
