@@ -72,6 +72,7 @@ class CusumChartView(QWidget):
 
         painter.setPen(QPen(QColor("#888888"), 1))
         painter.drawLine(at(0, 0.0), at(n - 1, 0.0))
+        painter.drawText(at(n - 1, 0.0) + QPointF(-60, 14), f"case {len(self.upper_sums)}")
         painter.setPen(QPen(QColor("#c0392b"), 1, Qt.PenStyle.DashLine))
         for limit in (self.h, -self.h):
             painter.drawLine(at(0, limit), at(n - 1, limit))
