@@ -77,9 +77,7 @@ def test_drift_page_raises_and_acknowledges_an_alert(qtbot: QtBot, drifted: Setu
     window.drift.note.setText("spoke to carol; re-calibrating")
     window.drift.acknowledge()
     qtbot.waitUntil(
-        lambda: any(
-            r[0] == opened[0][0] and r[6] == "acknowledged by cora" for r in _rows(window)
-        ),
+        lambda: any(r[0] == opened[0][0] and r[6] == "acknowledged by cora" for r in _rows(window)),
         timeout=10000,
     )
     assert _actions(ws).count("drift.acknowledge") == 1

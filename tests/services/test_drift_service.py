@@ -4,6 +4,7 @@ raised once and audited, acknowledged with a note, rights, and the trail verifyi
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -137,4 +138,38 @@ def test_no_reads_no_chart(tmp_path: Path) -> None:
     ws.trials.create_trial(d.coord, "EMPTY", "Empty", visits=[("W0", 0)])
     report = ws.drift.drift(d.coord, "EMPTY")
     assert (report.sigma, report.sigma_source, report.readers) == (None, "none yet", ())
+    ws.close()
+
+
+def test_cases_of_several_visits_are_charted_as_one_value_each(tmp_path: Path) -> None:
+    """A patient's visits read together are one case: the chart has one value per case (the
+    mean of its visits' differences), and the within-case correlation is estimated from the
+    trial's cases once there are enough of them."""
+    ws = Workspace.initialize("ada", "Ada Admin", PASSWORD, db=str(tmp_path / "v.db"))
+    d = Setup(ws, ws.accounts.login("ada", PASSWORD))
+    visits = [("W0", 0), ("W24", 24), ("W52", 52)]
+    ws.trials.create_trial(d.coord, "VISITS", "Visits", visits=visits)
+    reads = []
+    for p in range(12):
+        for v, (label, _) in enumerate(visits):
+            base = 10 + (p * 7) % 13 + v
+            opinion = 1 if p % 3 else -1  # a per-patient part shared by the patient's visits
+            for reader, total in (("alice", base), ("bob", base + opinion + (v == 1))):
+                reads.append(
+                    replace(
+                        _read(p, reader, total),
+                        trial="VISITS",
+                        visit=label,
+                        read_id=f"{reader}-{p:03d}-{label}",
+                        visit_date=date(2024, 1, 1 + v),
+                    )
+                )
+    ws.exchange.import_reads(d.coord, "VISITS", format_reads_csv(reads))
+    report = ws.drift.drift(d.coord, "VISITS")
+    bob = next(r for r in report.readers if r.reader == "bob")
+    assert (bob.reads, bob.cases, len(bob.differences)) == (36, 12, 36)
+    assert len(bob.case_differences) == len(bob.upper) == 12
+    first = bob.differences[:3]
+    assert bob.case_differences[0] == pytest.approx(sum(x or 0.0 for x in first) / 3, abs=1e-4)
+    assert report.rho_source == "current cases" and 0.0 < report.rho < 1.0
     ws.close()
