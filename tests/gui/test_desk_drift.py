@@ -10,11 +10,14 @@ from pathlib import Path
 import pytest
 from pytestqt.qtbot import QtBot
 
+from scorer.client.remote import RemoteWorkspace
 from scorer.core.readscsv import format_reads_csv
 from scorer.gui.desk import DeskWindow
 from scorer.gui.desk_drift import CusumChartView
 from scorer.store import repository as repo
 from scorer.workspace import Workspace
+from tests.gui import test_over_server
+from tests.gui.test_over_server import Served
 from tests.services.test_drift_service import PASSWORD, TRIAL, Setup, _reads
 
 
@@ -28,6 +31,10 @@ def drifted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setup]:
     ws.exchange.import_reads(d.coord, TRIAL, format_reads_csv(_reads()))
     yield d
     ws.close()
+
+
+#: The reading-centre server on loopback with the sample trial (test_over_server's fixture).
+served = test_over_server.served
 
 
 def _rows(window: DeskWindow) -> list[list[str]]:
@@ -87,3 +94,20 @@ def test_drift_page_raises_and_acknowledges_an_alert(qtbot: QtBot, drifted: Setu
     )
     window.close()
     assert ws.verify().ok
+
+
+@pytest.mark.posix
+@pytest.mark.slow
+def test_drift_page_over_the_server(qtbot: QtBot, served: Served) -> None:
+    """Over the reading-centre server the page runs drift.check there and shows its answer
+    (the remote workspace serves the drift operations like the others)."""
+    remote = RemoteWorkspace.open(served.url, cafile=str(served.cert))
+    coord = remote.accounts.login("cora", "Willow-Compass-2024")
+    window = DeskWindow(remote, coord, "DEMO-RA")
+    qtbot.addWidget(window)
+    window.show()
+    window.tabs.setCurrentWidget(window.drift)
+    qtbot.waitUntil(lambda: window.drift.loaded_at is not None, timeout=30000)
+    assert "k = 0.35" in window.drift.design.text()
+    assert window.drift.status.text().startswith("0 open drift alert(s)")
+    window.close()
