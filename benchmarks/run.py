@@ -40,6 +40,7 @@ SCRIPTS = (
     "imports",
     "verify",
     "server",
+    "drift",
 )
 
 
@@ -67,6 +68,20 @@ def _g(*path: str) -> Callable[[dict[str, Any]], Any]:
 
 
 FIGURES = [
+    Figure(
+        "drift: false alarms, unbiased reader, 300 cases",
+        "drift",
+        _g("demo", "false_alarm_share"),
+        "share",
+        0.05,
+    ),
+    Figure(
+        "drift: detection delay of +2 (median, cases), demo SD",
+        "drift",
+        _g("demo", "median_delay_cases"),
+        "cases",
+        25.0,
+    ),
     Figure(
         "cold start: window shown",
         "startup",

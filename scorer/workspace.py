@@ -17,6 +17,7 @@ opens one transaction, writes the change and its audit row together, and commits
 ``adjudication``   SDC, the adjudication queue and its results       services/adjudication.py
 ``exchange``       reads in and out, totals, reports, the package    services/exchange.py
 ``oversight``      the monitor's sessions, trail and verification    services/oversight.py
+``drift``          readers' drift charts, alerts, acknowledgements   services/drift.py
 ``database``       backups (init, migrate, grant, restore below)     services/database.py
 =================  ====================================================================
 """
@@ -38,6 +39,7 @@ from scorer.services.calibration import (
 )
 from scorer.services.coordination import CoordinationService, Flag, Progress
 from scorer.services.database import DatabaseService, Restored, database_exists, resolve
+from scorer.services.drift import DriftReport, DriftService
 from scorer.services.errors import (
     AuthError,
     Conflict,
@@ -76,6 +78,7 @@ __all__ = [
     "CalibrationReport",
     "CalibrationWorklists",
     "Conflict",
+    "DriftReport",
     "Flag",
     "InvalidInput",
     "Locked",
@@ -128,6 +131,7 @@ class Workspace:
         self.adjudication = AdjudicationService(ctx, self.trials)
         self.exchange = ExchangeService(ctx, self.calibration)
         self.oversight = OversightService(ctx)
+        self.drift = DriftService(ctx)
         self.database = DatabaseService(ctx)
 
     # ----------------------------------------------------------------- the database itself

@@ -39,6 +39,7 @@ def test_every_benchmark_runs_end_to_end(tmp_path: Path) -> None:
         "imports",
         "verify",
         "server",
+        "drift",
     }
     for name in summary["seconds"]:
         assert (tmp_path / f"{name}.json").exists(), name
@@ -59,6 +60,7 @@ def test_every_benchmark_runs_end_to_end(tmp_path: Path) -> None:
         "server: save, 20 workstations, PostgreSQL",
         "server: next case, films prefetched",
         "next case without prefetch, open + films",
+        "drift: detection delay of +2 (median, cases), demo SD",
     ):
         assert wanted in figures, sorted(figures)
         assert isinstance(figures[wanted]["median"], int | float) and figures[wanted]["median"] > 0

@@ -43,7 +43,7 @@ COMMANDS = (
     (database, ("backup", "restore")),
     (exchange, ("report",)),
     (images, ("import", "receive", "pull", "image")),
-    (coordination, ("progress", "flags", "calibration", "adjudication")),
+    (coordination, ("progress", "flags", "calibration", "adjudication", "drift")),
     (workstation, ("demo", "gui")),
     (oversight, ("audit",)),
     (server, ("server",)),

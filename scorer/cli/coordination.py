@@ -225,3 +225,44 @@ def _adjudication_lines(report: dict[str, Any]) -> Iterator[str]:
             f" final change {res['final_change']:g} from {', '.join(res['reads'])}" if res else ""
         )
         yield f"{who:<12} {a['status']:<9} {'; '.join(a['reasons'])}{final}"
+
+
+@command("drift")
+def drift(*, trial: str, format: OutputFormat = "text", login: Login) -> int:
+    """each reader's drift chart and alerts (coordinator: raises new alerts; monitor: reads)"""
+
+    def body(ws: Any, s: Any, pw: Passwords) -> int:
+        # The coordinator's look is when alerts are evaluated (scorer.services.drift).
+        report = ws.drift.check(s, trial) if s.role == "coordinator" else ws.drift.drift(s, trial)
+        emit(format, report.to_dict(), _drift_lines)
+        return EXIT_OK
+
+    return run_store(login, body)
+
+
+def _drift_lines(d: dict[str, Any]) -> Iterator[str]:
+    sigma = "-" if d["sigma"] is None else f"{d['sigma']:g}"
+    yield (
+        f"read error SD {sigma} (from {d['sigma_source']}); within-case correlation "
+        f"{d['rho']:g} (from {d['rho_source']}); CUSUM over cases, k = {d['k']:g}, "
+        f"limit h = {d['h']:g} SDs"
+    )
+    yield (
+        f"{'reader':<12} {'reads':>5} {'cases':>5} {'compared':>8} {'mean diff':>9} "
+        f"{'CUSUM +/-':>13}  status"
+    )
+    for r in d["readers"]:
+        mean = r["mean"][-1] if r["mean"] else None
+        up = r["upper"][-1] if r["upper"] else None
+        down = r["lower"][-1] if r["lower"] else None
+        sums = "-" if up is None else f"{up:.1f}/{down:.1f}"
+        yield (
+            f"{r['reader']:<12} {r['reads']:>5} {r['cases']:>5} {len(r['differences']):>8} "
+            f"{'-' if mean is None else f'{mean:+.2f}':>9} {sums:>13}  {r['status']}"
+        )
+    for a in d["alerts"]:
+        state = f"acknowledged by {a['acknowledged_by']}" if a["acknowledged_at"] else "OPEN"
+        yield (
+            f"alert #{a['alert']} {a['reader']} {a['direction']} at case {a['case']} "
+            f"({a['statistic']:g} > {a['limit']:g}), {state}"
+        )

@@ -428,6 +428,7 @@ class RemoteWorkspace:
         self.adjudication = RemoteService(self, "adjudication")
         self.calibration = RemoteService(self, "calibration")
         self.coordination = RemoteService(self, "coordination")
+        self.drift = RemoteService(self, "drift")
         self.exchange = RemoteService(self, "exchange")
         self.oversight = RemoteOversight(self, "oversight")
         self.database = RemoteService(self, "database")

@@ -57,6 +57,7 @@ from PySide6.QtWidgets import (
 from shiboken6 import isValid
 
 from scorer.core.printable import printable
+from scorer.gui.desk_drift import DriftPage
 from scorer.gui.desk_joints import JointCanvas, JointsPanel, joint_points_to_save
 from scorer.gui.desk_joints import loaded as joints_loaded
 from scorer.gui.login import _error_label, _message
@@ -1280,15 +1281,19 @@ class DeskWindow(QMainWindow):
         self.calibration = CalibrationPage(self)
         self.adjudication = AdjudicationPage(self)
         self.receive = ReceivePage(self)
-        self.pages: list[_Page] = [
+        self.drift = DriftPage(self)
+        self.pages: list[_Page | DriftPage] = [
             self.progress,
             self.images,
             self.flags,
             self.calibration,
             self.adjudication,
             self.receive,
+            self.drift,
         ]
-        self._titles = ["Progress", "Images", "Flags", "Calibration", "Adjudication", "Receive"]
+        self._titles = [
+            *("Progress", "Images", "Flags", "Calibration", "Adjudication", "Receive", "Drift")
+        ]
         for page, title in zip(self.pages, self._titles, strict=True):
             self.tabs.addTab(page, title)
         self.setCentralWidget(self.tabs)
@@ -1297,6 +1302,7 @@ class DeskWindow(QMainWindow):
         self.timer.setInterval(REFRESH_MS)
         self.timer.timeout.connect(self.progress.refresh)
         self.timer.timeout.connect(self.flags.refresh)
+        self.timer.timeout.connect(self.drift.refresh)  # raises drift alerts as reading goes on
         self.timer.start()
         self.resize(1300, 800)
         self.refresh_all()
@@ -1318,7 +1324,7 @@ class DeskWindow(QMainWindow):
                 self.ws.accounts.logout(self.session)
         super().closeEvent(event)
 
-    def set_badge(self, page: _Page, count: int) -> None:
+    def set_badge(self, page: _Page | DriftPage, count: int) -> None:
         index = self.pages.index(page)
         title = self._titles[index]
         self.tabs.setTabText(index, f"{title} ({count})" if count else title)

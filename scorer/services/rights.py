@@ -27,6 +27,7 @@ SERVICES = (
     "adjudication",
     "exchange",
     "oversight",
+    "drift",
     "database",
 )
 

@@ -38,6 +38,7 @@ CASES: dict[str, tuple[str, str]] = {
         "adjudication show --trial EXAMPLE --format json @coord1",
         "",
     ),
+    "drift": ("drift --trial EXAMPLE --format json @coord1", ""),
     "audit verify": ("audit verify --format json --db {db}", ""),
 }
 #: Commands whose JSON is not golden-tested, and why.
