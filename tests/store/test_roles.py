@@ -70,6 +70,10 @@ ALLOWED: dict[str, frozenset[str]] = {
     "flags": frozenset({"reader", "adjudicator", "coordinator"}),
     "answer_flag": frozenset({"coordinator"}),
     "case_flags": SCORING,  # own flags on own cases
+    # reader drift: the coordinator checks and acknowledges, the monitor may look
+    "drift": frozenset({"coordinator", "monitor"}),
+    "check": frozenset({"coordinator"}),
+    "acknowledge": frozenset({"coordinator"}),
     "flag_counts": frozenset({"coordinator"}),
     # reading: readers and adjudicators, on their own reads only
     "start_read": SCORING,
@@ -413,6 +417,24 @@ def _case_flags(c: Any, s: UserSession) -> None:
 
 def _flag_counts(c: Any, s: UserSession) -> None:
     assert c.ws.coordination.flag_counts(s, "T1") == []
+
+
+def _drift(c: Any, s: UserSession) -> None:
+    report = c.ws.drift.drift(s, "T1")
+    assert report.trial == "T1"
+
+
+def _drift_check(c: Any, s: UserSession) -> None:
+    # Too few reads here for any chart to cross: nothing is raised, nothing written.
+    assert c.ws.drift.check(s, "T1").trial == "T1"
+
+
+def _drift_acknowledge(c: Any, s: UserSession) -> None:
+    if s.role == "coordinator":
+        with pytest.raises(NotFound, match="no drift alert 1 in trial T1"):
+            c.ws.drift.acknowledge(s, "T1", 1, "spoke to the reader")
+        return
+    c.ws.drift.acknowledge(s, "T1", 1, "spoke to the reader")
 
 
 def _answer_flag(c: Any, s: UserSession) -> None:
@@ -847,6 +869,9 @@ CALLS: dict[str, Call] = {
     "flags": _flags,
     "answer_flag": _answer_flag,
     "case_flags": _case_flags,
+    "drift": _drift,
+    "check": _drift_check,
+    "acknowledge": _drift_acknowledge,
     "flag_counts": _flag_counts,
     "start_read": _start_read,
     "get_read": _get_read,
