@@ -51,7 +51,7 @@ from shiboken6 import isValid
 
 from scorer.core.joints import JointPoint
 from scorer.gui.case_actions import CaseActions, state_of_case
-from scorer.gui.case_time import CaseTimeLog
+from scorer.gui.case_time import CaseTimeLog, film_magnifications
 from scorer.gui.case_view import CaseView
 from scorer.gui.grade_atlas import attach_grade_atlas
 from scorer.gui.login import UnlockDialog
@@ -162,8 +162,11 @@ class ReadingWindow(QMainWindow):
         )
         film_clock = self.case_view.film_clock
         self.time_log = CaseTimeLog(
-            getattr(workspace, "reading", None), session, trial, self.tasks, film_clock
+            getattr(workspace, "reading", None), session, trial, self.tasks, film_clock, self
         )
+        self.time_log.current = lambda: self.current_code
+        self.time_log.magnifications = partial(film_magnifications, self.case_view)
+        self.case_view.viewChanged.connect(lambda _letter: self.time_log.sample_zoom())
         self._build_panels()
 
         self.case_actions = actions = CaseActions(self, self)
@@ -231,6 +234,7 @@ class ReadingWindow(QMainWindow):
         self.session_lock.stop()
         self.writer.stop(5.0)
         self.log_time(wait=True)
+        self.time_log.stop()
         logout = getattr(getattr(self._ws, "accounts", None), "logout", None)
         if self.logout_on_close and logout is not None and not self.locked:
             from scorer.workspace import ScorerError
@@ -626,6 +630,7 @@ class ReadingWindow(QMainWindow):
             self.tasks.run(logout, self._session)
         self.loggedOut.emit()
         self.session_lock.stop()
+        self.time_log.stop(0.5)
         self.layout_memory.save()
         self.writer.stop(wait_s)
         self.hide()
