@@ -16,9 +16,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer
 
-from scorer.gui.case_view import FilmClock
+from scorer.gui.case_view import CaseView, FilmClock
 from scorer.gui.event_queue import EventQueue, TimeEvent
-from scorer.gui.tasks import KeptTasks
 
 __all__ = ["RECORD_INTERVAL_S", "CaseTimeLog", "TimeEvent"]
 
@@ -32,30 +31,26 @@ class CaseTimeLog(QObject):
     facade as ``case.closed`` and ``image.viewed`` events (what the coordinator's progress and
     the monitor's sessions add up). A facade without ``log_events`` logs nothing.
 
-    ``current`` gives the code of the case on screen, ``magnifications`` the magnification of
-    each film on screen (by image code); the window sets both."""
+    ``parent`` is the reading window: its ``current_code`` is the case on screen; the films
+    on screen and their magnifications are ``case_view``'s."""
 
     def __init__(
-        self,
-        facade: object,
-        session: Any,
-        trial: str,
-        tasks: KeptTasks,
-        film_clock: FilmClock,
-        parent: QObject | None = None,
+        self, facade: object, session: Any, trial: str, case_view: CaseView, parent: Any
     ) -> None:
         super().__init__(parent)
         self._ws = facade
         self._session = session
         self._trial = trial
-        self._tasks = tasks
-        self._film_clock = film_clock
+        self._film_clock: FilmClock = case_view.film_clock
         self.queue = EventQueue(getattr(facade, "log_events", None), session, trial)
         self.since: float | None = None  # when the case on screen was shown (or unlocked)
-        self.current: Callable[[], str | None] = lambda: None
-        self.magnifications: Callable[[], dict[str, float]] = dict
+        self.current: Callable[[], str | None] = lambda: getattr(parent, "current_code", None)
+        self.magnifications: Callable[[], dict[str, float]] = lambda: film_magnifications(
+            case_view
+        )
         self._zoom: dict[str, float] = {}  # the last magnification seen of each film
-        film_clock.changed = self._films_changed
+        self._film_clock.changed = self._films_changed
+        case_view.viewChanged.connect(lambda _letter: self.sample_zoom())
         self.timer = QTimer(self)
         self.timer.setInterval(max(50, int(RECORD_INTERVAL_S * 1000)))
         self.timer.timeout.connect(self.record_films)

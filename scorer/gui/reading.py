@@ -51,7 +51,7 @@ from shiboken6 import isValid
 
 from scorer.core.joints import JointPoint
 from scorer.gui.case_actions import CaseActions, state_of_case
-from scorer.gui.case_time import CaseTimeLog, film_magnifications
+from scorer.gui.case_time import CaseTimeLog
 from scorer.gui.case_view import CaseView
 from scorer.gui.grade_atlas import attach_grade_atlas
 from scorer.gui.login import UnlockDialog
@@ -160,13 +160,9 @@ class ReadingWindow(QMainWindow):
         self.visit_link = ScoredVisitLink(
             self.case_view, lambda: self.model, self.toggle_sync, self
         )
-        film_clock = self.case_view.film_clock
         self.time_log = CaseTimeLog(
-            getattr(workspace, "reading", None), session, trial, self.tasks, film_clock, self
+            getattr(workspace, "reading", None), session, trial, self.case_view, self
         )
-        self.time_log.current = lambda: self.current_code
-        self.time_log.magnifications = partial(film_magnifications, self.case_view)
-        self.case_view.viewChanged.connect(lambda _letter: self.time_log.sample_zoom())
         self._build_panels()
 
         self.case_actions = actions = CaseActions(self, self)
