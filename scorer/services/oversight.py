@@ -378,13 +378,13 @@ def session_report(
         "Time per film",
         f"Seconds each film was on screen in the session (n = {len(images)} films)",
         ["Film", "Case", "Seconds", "Magnifications", "Records"],
-        [[i.image, i.case, i.seconds, magnifications(i.magnifications), i.records] for i in images],
+        [[i.image, i.case, i.seconds, i.magnification_text(), i.records] for i in images],
     )
     return Document(
         f"Reading session {session_id[:8]}",
         [
             ("User", info.user if info else ""),
-            ("Workstation", workstation_text(info) if info else ""),
+            ("Workstation", info.where() if info else ""),
             ("Start", info.start if info else ""),
             ("End", info.end if info else ""),
             ("Ended", info.ended if info else ""),
@@ -394,18 +394,6 @@ def session_report(
         [Section("Timeline", [table]), Section("Time per film", [films])],
         {"timeline": [asdict(r) for r in rows], "images": [asdict(i) for i in images]},
     )
-
-
-def magnifications(zooms: tuple[float, ...]) -> str:
-    """A film's magnifications in one cell: "1×, 2.5×" ("" when none was reported)."""
-    return ", ".join(f"{z:g}×" for z in zooms)
-
-
-def workstation_text(info: ReadingSession) -> str:
-    """Where a session ran: the workstation's name and, through the server, its address."""
-    if info.address and info.workstation:
-        return f"{info.workstation} ({info.address})"
-    return info.workstation or info.address or "not recorded"
 
 
 def trail_report(

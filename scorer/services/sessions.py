@@ -51,6 +51,10 @@ class ImageTime:
     magnifications: tuple[float, ...]
     records: int
 
+    def magnification_text(self) -> str:
+        """The magnifications in one cell: "1×, 2.5×" ("" when none was reported)."""
+        return ", ".join(f"{z:g}×" for z in self.magnifications)
+
 
 @dataclass(frozen=True)
 class ReadingSession:
@@ -72,11 +76,17 @@ class ReadingSession:
     open_seconds: float  # its open-ended time (from opening to the session's last row)
     events: int
     audit_rows: int
-    scores: int
+    scores: int  # score entries written (set or cleared)
     cases_opened: int
     images_viewed: int
     seconds_per_image: float | None
     images: tuple[ImageTime, ...]
+
+    def where(self) -> str:
+        """Where the session ran: the workstation's name and, through the server, its address."""
+        if self.address and self.workstation:
+            return f"{self.workstation} ({self.address})"
+        return self.workstation or self.address or "not recorded"
 
 
 @dataclass
@@ -242,7 +252,7 @@ def summary(rows: SessionRows) -> ReadingSession:
         open_seconds=round(open_seconds, 1),
         events=len(rows.events),
         audit_rows=len(rows.audit),
-        scores=sum(a.action == "score.set" for a in rows.audit),
+        scores=sum(a.action.startswith("score.") for a in rows.audit),
         cases_opened=len(cases),
         images_viewed=len(images),
         # Time per image: seconds on screen per film viewed (both films of a pair count).
