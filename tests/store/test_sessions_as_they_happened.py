@@ -7,7 +7,12 @@ the reader saw and the true visit."""
 
 from __future__ import annotations
 
+import json
+import os
 import platform
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +25,8 @@ from scorer.store.schema import AuditEvent
 from scorer.workspace import InvalidInput, SessionLocked
 
 SVH = get_method("svh")
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
 
 
 def _open_first_case(c: Any, s: Any) -> Any:
@@ -76,6 +83,58 @@ def test_a_session_killed_mid_case_holds_every_score_and_ends_at_its_last_row(
     sessions = c.ws.oversight.reading_sessions(c.session("coord1"))
     scores = len(c.audit("score.set"))
     assert sum(r.scores for r in sessions) == scores
+
+
+def test_a_workstation_killed_mid_case_in_another_process(populated_copy: Any) -> None:
+    """A second process logs reader1 in, opens a case, scores 41 areas and is killed (SIGKILL):
+    its session holds all 41 scores (counted against the audit rows), ends at its last row and
+    says it ended without a log-out, with the case open-ended."""
+    c = populated_copy
+    config = c.folder / "reader.json"
+    case = c.cases("reader1")[1]
+    config.write_text(
+        json.dumps(
+            {
+                "db": c.db,
+                "trial": c.trial,
+                "username": "reader1",
+                "password": c.password("reader1"),
+                "case": case,
+                "scores": 41,
+            }
+        ),
+        encoding="utf-8",
+    )
+    env = os.environ.copy()  # the test's SCORER_DATA_DIR and SCORER_CONFIG (the audit key)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+    child = subprocess.Popen(
+        [sys.executable, str(HERE / "reader_child.py"), str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert child.stdout is not None
+        sid = child.stdout.readline().strip()
+        ready = child.stdout.readline()
+        assert ready == "ready\n", ready + child.communicate(timeout=60)[1]
+    finally:
+        child.kill()
+        child.wait()
+    row = _session(c, sid, c.new_session("coord1"))
+    written = c.sql(
+        "SELECT count(*), max(at) FROM audit_events WHERE action = 'score.set' AND session = ?",
+        (sid,),
+    )
+    assert row.scores == written[0][0] == 41
+    assert row.end == written[0][1]  # the last score is the session's last row
+    assert (row.end_kind, row.ended) == (
+        "no log-out",
+        f"no log-out (last activity {row.end[:19].replace('T', ' ')})",
+    )
+    assert row.open_case == case and row.cases == (case,)
+    assert [(i.image, i.seconds, i.magnifications) for i in row.images] == [("FILM-A", 4.0, (1.5,))]
 
 
 def test_rows_without_a_session_id_go_to_the_users_session_started_last_before_them(
