@@ -308,10 +308,15 @@ def timeline_of(db: Session, session_id: str, blind: bool) -> list[TimelineEntry
     """One session's events and audit rows (:mod:`scorer.services.sessions`), in time order
     (see OversightService.session_timeline); ``blind`` for a monitor: case codes for
     patients, but a row about a read names its visit's letter and its true visit."""
-    events = [e for e in repo.events(db) if e.session == session_id]
-    user = events[0].username if events else None
-    audit = [a for a in repo.audit_rows(db) if a.session == session_id or a.username == user]
-    found = gather(events, audit).get(session_id)
+    # The user's every session is gathered: which one a row without a session id belongs to
+    # depends on when the user's other sessions started.
+    audit = repo.audit_rows(db)
+    user = next((e.username for e in repo.events(db) if e.session == session_id), None)
+    user = user or next((a.username for a in audit if a.session == session_id), None)
+    found = None
+    if user is not None:
+        mine = [a for a in audit if a.username == user]
+        found = gather(repo.events(db, user), mine).get(session_id)
     if found is None:
         raise NotFound(f"no session {session_id!r}")
     visit_of_read = repo.visits_of_reads(db)
