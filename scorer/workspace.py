@@ -54,10 +54,11 @@ from scorer.services.errors import (
 from scorer.services.exchange import ExchangeService
 from scorer.services.images import ImagesService
 from scorer.services.operation import Context
-from scorer.services.oversight import OversightService, ReadingSession, TimelineEntry, verify_store
+from scorer.services.oversight import OversightService, TimelineEntry, verify_store
 from scorer.services.read_views import OpenedCase, ReadView, ScoreAck, content_hash
 from scorer.services.reading import MEANINGS, ReadingService
 from scorer.services.session import Settings, UserSession, format_time, new_code
+from scorer.services.sessions import ImageTime, ReadingSession
 from scorer.services.trials import DESIGNS, TrialsService
 from scorer.services.validation import MAX_NAME, MAX_TEXT
 from scorer.services.worklists import WorklistRow, WorklistsService
@@ -80,6 +81,7 @@ __all__ = [
     "Conflict",
     "DriftReport",
     "Flag",
+    "ImageTime",
     "InvalidInput",
     "Locked",
     "NotFound",

@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import io
 import os
+import platform
 import threading
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -559,7 +560,10 @@ class RemoteAccounts(RemoteService):
 
     def login(self, username: str, password: str) -> UserSession:
         answer = self._ws.connection.request(
-            "POST", "/api/login", body={"username": username, "password": password}
+            "POST",
+            "/api/login",
+            # The server records which workstation logged in: this computer's name.
+            body={"username": username, "password": password, "workstation": platform.node()},
         ).json()
         state = answer["session"]
         now = datetime.now(UTC)

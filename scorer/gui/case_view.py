@@ -84,6 +84,8 @@ class FilmClock:
     _shown: tuple[str, ...] = ()
     _since: float | None = None
     paused: bool = False
+    # Called after the films on screen change (the reading window records them then).
+    changed: Callable[[], None] | None = None
 
     def _tick(self) -> None:
         t = self.now()
@@ -95,7 +97,9 @@ class FilmClock:
     def show(self, codes: Sequence[str]) -> None:
         """The films on screen from now on (none: an empty list)."""
         self._tick()
-        self._shown = tuple(dict.fromkeys(codes))
+        shown, self._shown = self._shown, tuple(dict.fromkeys(codes))
+        if self.changed is not None and shown != self._shown:
+            self.changed()
 
     def pause(self, on: bool) -> None:
         self._tick()

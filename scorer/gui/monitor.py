@@ -1,10 +1,14 @@
 """The monitor's window: reading sessions, their timelines, and the audit trail's verification.
 
-Changes no trial data. Sessions (user, start, end, cases opened, time on cases) come from the
-event log; a session's timeline merges its events with the audit rows its user wrote meanwhile
-(each score with old → new and reason, signatures, exports). Filters: user, day, case code.
-The audit verification result and head are shown; a session or the whole trail exports to CSV
-or PDF (each export audited). A monitor sees case codes, never patients or visits.
+Changes no trial data. Sessions come from the event log and the audit rows
+(:mod:`scorer.services.sessions`): user, workstation, start, end and how it ended (log-out,
+lock timeout, or no log-out with the last activity), cases opened, time on cases (a case left
+open counted to the session's last row, marked open-ended), films viewed, scores. A session's
+timeline merges its events with its audit rows (each score with old → new and reason, the
+visit letter the reader saw and the true visit, signatures, exports); its films table gives
+the time and magnifications per film. Filters: user, day, case code. The audit verification
+result and head are shown; a session or the whole trail exports to CSV or PDF (each export
+audited). A monitor sees case codes and visits, never patients.
 
 Run it on its own: ``python -m scorer.gui.monitor [--screenshot PNG]``.
 """
@@ -83,6 +87,7 @@ class MonitorWindow(QMainWindow):
         self.sessions_table = make_table(self, "sessionsTable")
         self.sessions_table.itemSelectionChanged.connect(self.load_timeline)
         self.timeline_table = make_table(self, "timelineTable")
+        self.films_table = make_table(self, "filmsTable")
         self.status = QLabel("", self)
         self.status.setObjectName("hint")
 
@@ -99,8 +104,12 @@ class MonitorWindow(QMainWindow):
         exports.addStretch(1)
 
         splitter = QSplitter(Qt.Orientation.Vertical, self)
+        below = QSplitter(Qt.Orientation.Horizontal, self)
+        below.addWidget(self.timeline_table)
+        below.addWidget(self.films_table)
+        below.setSizes([900, 400])
         splitter.addWidget(self.sessions_table)
-        splitter.addWidget(self.timeline_table)
+        splitter.addWidget(below)
         splitter.setSizes([260, 440])
         body = QWidget(self)
         layout = QVBoxLayout(body)
@@ -173,24 +182,28 @@ class MonitorWindow(QMainWindow):
                 "Start",
                 "End",
                 "User",
+                "Workstation",
+                "Ended",
                 "Cases opened",
                 "Minutes on cases",
                 "Films viewed",
                 "Seconds per film",
+                "Scores",
                 "Events",
-                "Logged out",
             ),
             [
                 [
                     r.start[:19].replace("T", " "),
                     r.end[:19].replace("T", " "),
                     r.user,
+                    r.where(),
+                    r.ended,
                     r.cases_opened,
-                    round(r.seconds_on_cases / 60, 1),
+                    f"{r.seconds_on_cases / 60:.1f}" + (" (open-ended)" if r.open_case else ""),
                     r.images_viewed,
                     "" if r.seconds_per_image is None else r.seconds_per_image,
+                    r.scores,
                     r.events,
-                    r.ended,
                 ]
                 for r in rows
             ],
@@ -216,6 +229,14 @@ class MonitorWindow(QMainWindow):
             done=self._timeline_loaded,
             failed=self._failed,
         )
+        fill_table(
+            self.films_table,
+            ("Film", "Case", "Seconds", "Magnification(s)", "Records"),
+            [
+                [i.image, i.case, i.seconds, i.magnification_text(), i.records]
+                for i in chosen.images
+            ],
+        )
 
     def _timeline_loaded(self, rows: list[TimelineEntry]) -> None:
         if self._gone():
@@ -223,13 +244,15 @@ class MonitorWindow(QMainWindow):
         self.timeline = rows
         fill_table(
             self.timeline_table,
-            ("At", "Source", "What", "Subject", "Detail", "Reason"),
+            ("At", "Source", "What", "Subject", "Visit letter", "Visit", "Detail", "Reason"),
             [
                 [
                     r.at[:23].replace("T", " "),
                     r.source,
                     r.what,
                     r.subject,
+                    r.visit_letter,
+                    r.visit,
                     _detail_text(r.detail),
                     r.reason,
                 ]

@@ -161,9 +161,8 @@ class ReadingWindow(QMainWindow):
         self.visit_link = ScoredVisitLink(
             self.case_view, lambda: self.model, self.toggle_sync, self
         )
-        film_clock = self.case_view.film_clock
         self.time_log = CaseTimeLog(
-            getattr(workspace, "reading", None), session, trial, self.tasks, film_clock
+            getattr(workspace, "reading", None), session, trial, self.case_view, self
         )
         self._build_panels()
 
@@ -233,6 +232,7 @@ class ReadingWindow(QMainWindow):
         self.session_lock.stop()
         self.writer.stop(5.0)
         self.log_time(wait=True)
+        self.time_log.stop()
         logout = getattr(getattr(self._ws, "accounts", None), "logout", None)
         if self.logout_on_close and logout is not None and not self.locked:
             from scorer.workspace import ScorerError
@@ -628,6 +628,7 @@ class ReadingWindow(QMainWindow):
             self.tasks.run(logout, self._session)
         self.loggedOut.emit()
         self.session_lock.stop()
+        self.time_log.stop(0.5)
         self.layout_memory.save()
         self.writer.stop(wait_s)
         self.hide()

@@ -258,9 +258,13 @@ class Server:
                 retry_after=cfg.login_window_s,
             )
 
-    def login(self, username: str, password: str, address: str) -> dict[str, Any]:
+    def login(
+        self, username: str, password: str, address: str, workstation: str = ""
+    ) -> dict[str, Any]:
+        """Log in for a client: the login event names the workstation the client sent (its
+        own name) and the address it called from."""
         self.limit_login(username, address)
-        s = self.ws.accounts.login(username, password)
+        s = self.ws.accounts.login(username, password, workstation, address)
         # Sessions idle past the expiry are forgotten here too, not only when their token
         # comes back (a workstation that went away never sends it again).
         expiry = timedelta(hours=self.settings.session_expiry_hours)
@@ -621,15 +625,21 @@ def make_app(
         body = await _json_body(request, limit=64 * 1024)
         if not (
             isinstance(body, dict)
-            and set(body) == {"username", "password"}
+            and {"username", "password"} <= set(body) <= {"username", "password", "workstation"}
             and all(isinstance(v, str) for v in body.values())
         ):
-            raise ApiError(400, "BadRequest", 'send {"username": "...", "password": "..."}')
+            raise ApiError(
+                400,
+                "BadRequest",
+                'send {"username": "...", "password": "...", "workstation": "..." (optional)}',
+            )
         request.state.operation = "accounts.login"
         request.state.user = body["username"][:64]
         address = request.client.host if request.client else ""
         result: dict[str, Any] = await run(
-            lambda: server.login(body["username"], body["password"], address)
+            lambda: server.login(
+                body["username"], body["password"], address, body.get("workstation", "")
+            )
         )
         return result
 

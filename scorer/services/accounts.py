@@ -46,13 +46,36 @@ class Account:
         return asdict(self)
 
 
+#: The longest workstation name a log-in records (a host name is at most 63 characters).
+MAX_WORKSTATION = 64
+
+
+def workstation_name(given: str | None) -> str:
+    """The workstation a log-in records: ``given`` (a client's own name, sent through the
+    server), or this computer's network name; printable, at most :data:`MAX_WORKSTATION`."""
+    import platform
+
+    name = platform.node() if given is None else given
+    if len(name) > MAX_WORKSTATION or not name.isprintable():
+        raise InvalidInput(
+            f"a workstation name is printable text of at most {MAX_WORKSTATION} characters, "
+            f"not {name[:80]!r}"
+        )
+    return name
+
+
 class AccountsService(Service):
     """Log-in, log-out, lock and unlock of a session; password changes; users added, listed,
     disabled and reset."""
 
     @own_session
-    def login(self, username: str, password: str) -> UserSession:
-        """Log in: check the password; count failures and lock the account after too many."""
+    def login(
+        self, username: str, password: str, workstation: str | None = None, address: str = ""
+    ) -> UserSession:
+        """Log in: check the password; count failures and lock the account after too many.
+        The login event names the workstation (this computer's name unless one is given: the
+        server passes the name its client sent) and, through the server, the peer address."""
+        station = workstation_name(workstation)
         # A wrong password gets the same words whether the user ID exists, is disabled or is
         # locked out: only the right password learns that the account is disabled or locked.
         # Every path checks a password, so none answers faster than another either.
@@ -103,7 +126,8 @@ class AccountsService(Service):
                     must_change_password=user.must_change_password,
                     password_mark=repo.password_mark(tx.session, user.id),
                 )
-                tx.event("login", username, {"role": user.role}, session.id)
+                where = {"workstation": station} | ({"address": address} if address else {})
+                tx.event("login", username, {"role": user.role} | where, session.id)
         if failure:
             raise AuthError(failure)
         return session

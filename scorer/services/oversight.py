@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Literal
 
 from scorer.core.json_value import JsonValue
+from scorer.core.worklist import LETTERS
 from scorer.services.errors import NotFound
 from scorer.services.lookups import chain_head
 from scorer.services.operation import Op, Service, operation
 from scorer.services.read_views import ReadView, content_hash
+from scorer.services.sessions import ReadingSession, gather, summary
 from scorer.store import repository as repo
 from scorer.store.audit import Verification
 from scorer.store.database import Session, Store
@@ -68,27 +70,11 @@ class AuditEntry:
 
 
 @dataclass(frozen=True)
-class ReadingSession:
-    """One log-in session from the event log: who, when, the cases opened and the films
-    viewed (``seconds_per_image`` is None when no film was viewed)."""
-
-    session: str
-    user: str
-    start: str
-    end: str
-    cases: tuple[str, ...]
-    seconds_on_cases: float
-    events: int
-    ended: bool
-    cases_opened: int
-    images_viewed: int
-    seconds_per_image: float | None
-
-
-@dataclass(frozen=True)
 class TimelineEntry:
-    """One row of a session's timeline: an event, or an audit row its user wrote meanwhile
-    (``detail`` is {"old": ..., "new": ...} when the row changed a value)."""
+    """One row of a session's timeline: an event, or one of the session's audit rows
+    (``detail`` is {"old": ..., "new": ...} when the row changed a value). A row about a read
+    names the visit: ``visit_letter`` as the reader saw it (A, B, C in the case's order) and
+    ``visit``, the true visit label, for the monitor and the coordinator ("" otherwise)."""
 
     at: str
     source: Literal["event", "audit"]
@@ -96,6 +82,8 @@ class TimelineEntry:
     subject: str
     detail: JsonValue
     reason: str
+    visit_letter: str = ""
+    visit: str = ""
 
 
 class OversightService(Service):
@@ -203,62 +191,15 @@ class OversightService(Service):
         return doc
 
 
-@dataclass
-class _SessionTally:
-    """A reading session while the event log is walked: what its events add up to so far."""
-
-    session: str
-    user: str
-    start: str
-    end: str
-    cases: list[str] = field(default_factory=list)
-    seconds_on_cases: float = 0.0
-    images: dict[str, float] = field(default_factory=dict)
-    events: int = 0
-    ended: bool = False
-
-    def summary(self) -> ReadingSession:
-        """The session as reported: counts, and seconds rounded to a tenth."""
-        images = self.images
-        return ReadingSession(
-            session=self.session,
-            user=self.user,
-            start=self.start,
-            end=self.end,
-            cases=tuple(self.cases),
-            seconds_on_cases=round(self.seconds_on_cases, 1),
-            events=self.events,
-            ended=self.ended,
-            cases_opened=len(self.cases),
-            images_viewed=len(images),
-            # Time per image: seconds on screen per film viewed (both films of a pair count).
-            seconds_per_image=round(sum(images.values()) / len(images), 1) if images else None,
-        )
-
-
 def sessions_of(
     db: Session, reader: str | None = None, day: str | None = None, case: str | None = None
 ) -> list[ReadingSession]:
-    """The log-in sessions of the event log, filtered (see OversightService.reading_sessions)."""
-    by: dict[str, _SessionTally] = {}
-    for e in repo.events(db, reader):
-        if not e.session:
-            continue
-        row = by.setdefault(e.session, _SessionTally(e.session, e.username, e.at, e.at))
-        row.end = e.at
-        row.events += 1
-        if e.kind == "case.opened" and e.subject not in row.cases:
-            row.cases.append(e.subject)
-        if e.kind == "case.closed" and e.detail:
-            row.seconds_on_cases += float(json.loads(e.detail).get("seconds", 0.0))
-        if e.kind == "image.viewed" and e.detail:
-            seconds = float(json.loads(e.detail).get("seconds", 0.0))
-            row.images[e.subject] = row.images.get(e.subject, 0.0) + seconds
-        if e.kind == "logout":
-            row.ended = True
+    """The log-in sessions from the event log and the audit rows, filtered (see
+    OversightService.reading_sessions and :mod:`scorer.services.sessions` for the rules)."""
+    audit = [a for a in repo.audit_rows(db) if not reader or a.username == reader]
     out = [
-        row.summary()
-        for row in by.values()
+        row
+        for row in (summary(rows) for rows in gather(repo.events(db, reader), audit).values())
         if (not day or row.start.startswith(day)) and (not case or case in row.cases)
     ]
     return sorted(out, key=lambda r: r.start)
@@ -364,13 +305,21 @@ def compare_projection(db: Session, key: bytes, replay: Replay, result: Verifica
 
 
 def timeline_of(db: Session, session_id: str, blind: bool) -> list[TimelineEntry]:
-    """One session's events and its user's audit rows meanwhile, in time order (see
-    OversightService.session_timeline); ``blind`` for a monitor."""
-    events = [e for e in repo.events(db) if e.session == session_id]
-    if not events:
+    """One session's events and audit rows (:mod:`scorer.services.sessions`), in time order
+    (see OversightService.session_timeline); ``blind`` for a monitor: case codes for
+    patients, but a row about a read names its visit's letter and its true visit."""
+    # The user's every session is gathered: which one a row without a session id belongs to
+    # depends on when the user's other sessions started.
+    audit = repo.audit_rows(db)
+    user = next((e.username for e in repo.events(db) if e.session == session_id), None)
+    user = user or next((a.username for a in audit if a.session == session_id), None)
+    found = None
+    if user is not None:
+        mine = [a for a in audit if a.username == user]
+        found = gather(repo.events(db, user), mine).get(session_id)
+    if found is None:
         raise NotFound(f"no session {session_id!r}")
-    user, start, end = events[0].username, events[0].at, events[-1].at
-    case_of_read = repo.case_codes_of_reads(db)
+    visit_of_read = repo.visits_of_reads(db)
     rows = [
         TimelineEntry(
             at=e.at,
@@ -380,14 +329,13 @@ def timeline_of(db: Session, session_id: str, blind: bool) -> list[TimelineEntry
             detail=json.loads(e.detail) if e.detail else None,
             reason="",
         )
-        for e in events
+        for e in found.events
     ]
-    for a in repo.audit_rows(db):
-        if a.username != user or not start <= a.at <= end:
-            continue
-        subject = a.entity_id
-        if a.entity == "read" and a.entity_id in case_of_read:
-            subject = f"case {case_of_read[a.entity_id]}"
+    for a in found.audit:
+        subject, letter, visit = a.entity_id, "", ""
+        if a.entity == "read" and a.entity_id in visit_of_read:
+            case, place, visit = visit_of_read[a.entity_id]
+            subject, letter = f"case {case}", LETTERS[place] if place >= 0 else "?"
         elif a.entity == "patient" and blind:
             subject = "(a patient)"
         rows.append(
@@ -398,6 +346,8 @@ def timeline_of(db: Session, session_id: str, blind: bool) -> list[TimelineEntry
                 subject=subject,
                 detail=detail(a.action, a.old, a.new, blind),
                 reason=a.reason,
+                visit_letter=letter,
+                visit=visit,
             )
         )
     return sorted(rows, key=lambda r: (r.at, r.source != "event"))
@@ -406,25 +356,48 @@ def timeline_of(db: Session, session_id: str, blind: bool) -> list[TimelineEntry
 def session_report(
     session_id: str, rows: list[TimelineEntry], info: ReadingSession | None
 ) -> Document:
-    """One session's timeline as a report document (its JSON data: the rows as dicts)."""
+    """One session's timeline, and its time per film, as a report document (its JSON data:
+    the rows as dicts)."""
     from scorer.reports.document import Document, Section, Table
 
     table = Table(
         "Timeline",
         f"Events and audit rows of the session (n = {len(rows)})",
-        ["At", "Source", "What", "Subject", "Detail", "Reason"],
-        [[r.at, r.source, r.what, r.subject, one_line(r.detail), r.reason] for r in rows],
+        ["At", "Source", "What", "Subject", "Visit letter", "Visit", "Detail", "Reason"],
+        [
+            [
+                r.at,
+                r.source,
+                r.what,
+                r.subject,
+                r.visit_letter,
+                r.visit,
+                one_line(r.detail),
+                r.reason,
+            ]
+            for r in rows
+        ],
+    )
+    images = info.images if info else ()
+    films = Table(
+        "Time per film",
+        f"Seconds each film was on screen in the session (n = {len(images)} films)",
+        ["Film", "Case", "Seconds", "Magnifications", "Records"],
+        [[i.image, i.case, i.seconds, i.magnification_text(), i.records] for i in images],
     )
     return Document(
         f"Reading session {session_id[:8]}",
         [
             ("User", info.user if info else ""),
+            ("Workstation", info.where() if info else ""),
             ("Start", info.start if info else ""),
             ("End", info.end if info else ""),
+            ("Ended", info.ended if info else ""),
             ("Cases opened", str(info.cases_opened) if info else ""),
+            ("Scores entered", str(info.scores) if info else ""),
         ],
-        [Section("Timeline", [table])],
-        {"timeline": [asdict(r) for r in rows]},
+        [Section("Timeline", [table]), Section("Time per film", [films])],
+        {"timeline": [asdict(r) for r in rows], "images": [asdict(i) for i in images]},
     )
 
 

@@ -50,6 +50,9 @@ MISSING_TEXT = "no image of this region"
 MEANINGS = ("authored", "reviewed", "approved")
 #: The longest time an event may record on a case or a film: a day.
 MAX_EVENT_SECONDS = 86_400
+#: The largest magnification an ``image.viewed`` event may report (the viewer's own limit is
+#: far below it; this only keeps nonsense out of the event log).
+MAX_ZOOM = 1_000
 
 #: The roles that enter scores and sign reads.
 SCORERS = ("reader", "adjudicator")
@@ -636,7 +639,7 @@ class ReadingService(Service):
     ) -> None:
         """Record events in the operation's transaction (log_event, log_events). Each is about
         one of the caller's own cases (a film's event names its case as ``case_code``), and its
-        detail holds only the seconds (at most a day) and that case code."""
+        detail holds only the seconds (at most a day), that case code and a film's zoom."""
         check_events(op.user, op.db, events, self.EVENT_KINDS)
         if not events:
             return
@@ -653,16 +656,23 @@ def check_events(
 ) -> None:
     """Time events a caller may record: a known kind, a code as subject, about one of the
     caller's own cases (a film's event names its case as ``case_code``), and a detail of only
-    the seconds (a number, at most a day) and that case code."""
+    the seconds (a number, at most a day), that case code and a film's zoom."""
     checked: set[str] = set()
     for kind, subject, detail in events:
         if kind not in kinds:
             raise InvalidInput(f"unknown event kind {kind!r}")
         check_code(subject, "event's subject")
         detail = detail or {}
-        unknown = sorted(set(detail) - {"seconds", "case_code"})
+        unknown = sorted(set(detail) - {"seconds", "case_code", "zoom"})
         if unknown:
-            raise InvalidInput(f"an event's detail holds only seconds and case_code, not {unknown}")
+            raise InvalidInput(
+                f"an event's detail holds only seconds, case_code and zoom, not {unknown}"
+            )
+        zoom = detail.get("zoom", 1.0)
+        if isinstance(zoom, bool) or not isinstance(zoom, int | float) or not 0 < zoom <= MAX_ZOOM:
+            raise InvalidInput(
+                f"a film's zoom must be a number above 0 to {MAX_ZOOM}, not {zoom!r}"
+            )
         seconds = detail.get("seconds", 0)
         if isinstance(seconds, bool) or not isinstance(seconds, int | float):
             raise InvalidInput(f"an event's seconds must be a number, not {seconds!r}")

@@ -995,3 +995,19 @@ def case_codes_of_reads(db: Session) -> dict[str, str]:
     """Read code -> the code of its case, for every read that belongs to a case."""
     rows = db.execute(select(Read.code, Case.code).join(Case, Case.id == Read.case_id)).all()
     return {str(r): str(c) for r, c in rows}
+
+
+def visits_of_reads(db: Session) -> dict[str, tuple[str, int, str]]:
+    """Read code -> (its case's code, the place of its visit in the case's display order,
+    the true visit label), for every read that belongs to a case (the place is -1 when the
+    case does not show the read's visit)."""
+    rows = db.execute(
+        select(Read.code, Case.code, Case.visits, Visit.label)
+        .join(Case, Case.id == Read.case_id)
+        .join(Visit, Visit.id == Read.visit_id)
+    ).all()
+    out: dict[str, tuple[str, int, str]] = {}
+    for read, case, order, label in rows:
+        labels = json.loads(order)
+        out[str(read)] = (str(case), labels.index(label) if label in labels else -1, str(label))
+    return out

@@ -12,6 +12,8 @@
 - ISO date-times (``2025-03-03T09:00:00.000000Z``; dates alone stay) by ``<datetime>``;
 - hexadecimal strings of 16 characters or more (hashes, MACs) by ``<hex>``;
 - the test's temporary folders by ``<tmp>``;
+- log-in session ids by ``<session>`` and this computer's name (the workstation a log-in
+  records) by ``<workstation>``;
 - numbers under a key naming a duration (``seconds``, ``elapsed``, ``duration``) by
   ``<number>``;
 - floats rounded to 10 significant digits (a last-digit change of a numeric library is not a
@@ -21,6 +23,7 @@
 from __future__ import annotations
 
 import json
+import platform
 import re
 import sqlite3
 from pathlib import Path
@@ -45,6 +48,8 @@ def codes(db: str) -> dict[str, str]:
         }
         for table in ("images", "reads", "cases"):
             out.update({c: f"<{table[:-1]}>" for (c,) in con.execute(f"SELECT code FROM {table}")})
+        sessions = con.execute("SELECT DISTINCT session FROM events WHERE session != ''")
+        out.update({sid: "<session>" for (sid,) in sessions})
     finally:
         con.close()
     # only what new_code drew (an imported read keeps its own read_id: not random)
@@ -56,9 +61,12 @@ class Normaliser:
         self.codes = codes(db)
         self.code = re.compile("|".join(map(re.escape, sorted(self.codes, key=len, reverse=True))))
         self.tmp = re.compile(re.escape(str(temporary)) + r"/[^/\"]+")
+        self.workstation = platform.node()  # what a log-in records as its workstation
 
     def text(self, s: str) -> str:
         s = self.tmp.sub("<tmp>", s)
+        if s == self.workstation:
+            return "<workstation>"
         s = self.code.sub(lambda m: self.codes[m.group()], s) if self.codes else s
         s = DATETIME.sub("<datetime>", s)
         return HEX.sub("<hex>", s)

@@ -7,6 +7,7 @@ away raises ServerUnavailable and nothing acknowledged is lost."""
 from __future__ import annotations
 
 import os
+import platform
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -125,6 +126,23 @@ def test_a_reader_reads_a_case_through_the_server(
     assert s.closed
     with pytest.raises(AuthError):
         ws.reading.get_read(s, read)
+
+
+def test_a_log_in_through_the_server_records_the_workstation_and_its_address(
+    served: Served, workstation: RemoteWorkspace
+) -> None:
+    """The client sends its computer's name at log-in, the server adds the address it called
+    from; the monitor (over the server too) sees both on the session, and how it ended."""
+    ws = workstation
+    s = ws.accounts.login("reader3", served.passwords["reader3"])
+    ws.accounts.logout(s)
+    mona = ws.accounts.login("monitor", served.passwords["monitor"])
+    rows = ws.oversight.reading_sessions(mona, "reader3")
+    assert rows and all(isinstance(r.images, tuple) for r in rows)
+    last = rows[-1]
+    assert (last.workstation, last.address) == (platform.node(), "127.0.0.1")
+    assert last.where() == f"{platform.node()} (127.0.0.1)"
+    assert (last.end_kind, last.ended) == ("log-out", "log-out")
 
 
 def _areas(ws: RemoteWorkspace, s: object, read: str) -> list[Area]:
