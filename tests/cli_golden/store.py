@@ -104,14 +104,27 @@ def build_store(folder: Path) -> GoldenStore:
             finally:
                 exchange.READS_BATCH_S = quarter
             reader = ws.accounts.login("reader1", PASSWORDS["reader1"])
-            case = template.cases["reader1"][0]
-            # As the reading window raises it: the visit in focus and the films on screen.
-            films = [f.image for f in ws.images.case_images(reader, case).get("B", [])]
-            flag = ws.reading.raise_flag(
-                reader, case, "visit B may be another patient", visit="B", films=films
-            )
+            # The same case whatever the worklists' random order: reader1's case of patient
+            # HOSP-0001 (a flag on the whole case: the letters' order is random too).
+            case = _case_of(ws, template.cases["reader1"], "HOSP-0001")
+            flag = ws.reading.raise_flag(reader, case, "visit B may be another patient")
             assert ws.verify().ok
         finally:
             ws.close()
     shutil.rmtree(folder / "incoming")
     return GoldenStore(folder, image, flag, case, template.patients["HOSP-0001"])
+
+
+def _case_of(ws: Workspace, cases: list[str], real_id: str) -> str:
+    """The case of ``cases`` showing the patient ``real_id`` (read behind the services: the
+    golden store's own set-up)."""
+    from scorer.store import repository as repo
+    from scorer.store.schema import Patient
+
+    with ws.store.read() as db:
+        for code in cases:
+            c = repo.case_by_code(db, code)
+            p = db.get(Patient, c.patient_id) if c is not None else None
+            if p is not None and p.real_id == real_id:
+                return code
+    raise AssertionError(f"no case of {real_id}")
