@@ -158,9 +158,8 @@ class ReadingWindow(QMainWindow):
         self.case_view.joint_view.use_settings(self.settings)
         if getattr(getattr(workspace, "reading", None), "place_joints", None) is not None:
             self.case_view.joint_view.saver = partial(_place_joints, workspace, session)
-        self.visit_link = ScoredVisitLink(
-            self.case_view, lambda: self.model, self.toggle_sync, self
-        )
+        link = ScoredVisitLink(self.case_view, lambda: self.model, self.toggle_sync, self)
+        self.visit_link = link
         self.time_log = CaseTimeLog(
             getattr(workspace, "reading", None), session, trial, self.case_view, self
         )
