@@ -13,9 +13,14 @@ through it, audited, with a reason where the facade asks for one):
   readers.
 - **Flags**: the readers' messages, answered and closed here.
 - **Calibration**: each reader's agreement with the reference reads (ICC, % exact, % within
-  one grade per feature); make the calibration worklists; release a reader.
+  one grade per feature); choose the calibration set; make the calibration worklists;
+  release a reader.
 - **Adjudication**: the rule in force, the queue with its reasons, the adjudicator, and the
-  final scores; freeze the SDC, update the queue, assign it to an adjudicator.
+  final scores; freeze the SDC (its value, level, n and readers shown first, then signed),
+  update the queue, assign it to an adjudicator.
+
+The Session menu locks (``Ctrl+L``), logs out and quits (``Ctrl+Q``); closing the window asks
+first (:mod:`scorer.gui.window_session`).
 
 Run it on its own: ``python -m scorer.gui.desk [--screenshot PNG]`` builds a throw-away trial.
 """

@@ -12,14 +12,96 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QMainWindow, QMessageBox
+from PySide6.QtWidgets import QMainWindow, QMessageBox, QWidget
 
 from scorer.gui.login import UnlockDialog
 from scorer.gui.tasks import KeptTasks
+
+#: The close question's answers (STAY also when it is closed unanswered).
+QUIT, LOG_OUT, STAY = "log out and quit", "log out", "stay"
+
+
+def open_close_question(parent: QWidget, answered: Callable[[str], None]) -> QMessageBox:
+    """Open (without blocking) the question closing a window asks: "Log out and quit?",
+    with Log out only, and Stay as the default (and Escape's answer); ``answered(answer)``
+    is called with QUIT, LOG_OUT or STAY."""
+    box = QMessageBox(parent)
+    box.setObjectName("closeQuestion")
+    box.setIcon(QMessageBox.Icon.Question)
+    box.setWindowTitle("Log out and quit?")
+    box.setText("Log out and quit?")
+    box.setInformativeText(
+        "Quitting ends your session and closes scorer. Log out ends the session and shows "
+        "the log-in, for the next person."
+    )
+    quit_button = box.addButton("Log out and quit", QMessageBox.ButtonRole.AcceptRole)
+    quit_button.setObjectName("logOutAndQuit")
+    log_out = box.addButton("Log out", QMessageBox.ButtonRole.DestructiveRole)
+    log_out.setObjectName("logOutOnly")
+    stay = box.addButton("Stay", QMessageBox.ButtonRole.RejectRole)
+    stay.setObjectName("stay")
+    box.setDefaultButton(stay)
+    box.setEscapeButton(stay)
+    answers = {"logOutAndQuit": QUIT, "logOutOnly": LOG_OUT}
+    box.buttonClicked.connect(lambda button: answered(answers.get(button.objectName(), STAY)))
+    box.open()
+    return box
+
+
+class CloseQuestion(QObject):
+    """A window's close, asked about: a close the person asked for (the title bar's close
+    button: a spontaneous event, from the window system) opens :func:`open_close_question`
+    and the window stays until it is answered; the program's own ``close()`` (after a
+    log-out, the menu's Quit, or as the application ends) goes through. It watches the
+    window's close events itself (an event filter), so the window's ``closeEvent`` need not
+    change."""
+
+    def __init__(
+        self,
+        window: QWidget,
+        log_out: Callable[[], None],
+        before_quit: Callable[[], None] = lambda: None,
+    ) -> None:
+        super().__init__(window)
+        window.installEventFilter(self)
+        self._window = window
+        self._log_out = log_out
+        self._before_quit = before_quit
+        self.box: QMessageBox | None = None  # the question while it is open
+        self.confirmed = False  # "Log out and quit" answered: the close goes through
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Close and not self.allows(event):
+            event.ignore()
+            return True
+        return False
+
+    def allows(self, event: QEvent) -> bool:
+        """From the window's ``closeEvent``: whether it closes now (else the question is
+        open)."""
+        if self.confirmed or not event.spontaneous():
+            return True
+        self.ask()
+        return False
+
+    def ask(self) -> None:
+        """Open the question (once; it does not block the window)."""
+        if self.box is None or not self.box.isVisible():
+            self.box = open_close_question(self._window, self._answered)
+
+    def _answered(self, answer: str) -> None:
+        self.box = None
+        if answer == LOG_OUT:
+            self._log_out()
+        elif answer == QUIT:
+            self.confirmed = True
+            self._before_quit()
+            self._window.close()
 
 
 class WindowSession(QObject):
@@ -44,7 +126,7 @@ class WindowSession(QObject):
         self.ending = False  # logging out or quitting: the close asks nothing more
         self.logged_out = False
         self.unlock_dialog: UnlockDialog | None = None
-        self.question: QMessageBox | None = None  # the close question while it is open
+        self.closing = CloseQuestion(window, self.log_out, self._before_quit)
         self._lock_sent = threading.Event()
         self._lock_sent.set()
         self.lock_action = QAction("Lock", window)
@@ -130,7 +212,7 @@ class WindowSession(QObject):
         if self.ending:
             self._window.close()
         else:
-            self.ask()
+            self.closing.ask()
 
     def end_at_facade(self) -> None:
         """Log out at the facade, once (the session may have ended already)."""
@@ -142,56 +224,19 @@ class WindowSession(QObject):
         with contextlib.suppress(ScorerError):
             self._ws.accounts.logout(self._session)
 
-    def close_question(self) -> QMessageBox:
-        """The question closing the window asks: quit, log out only, or stay (the
-        default, and what Escape answers)."""
-        box = QMessageBox(self._window)
-        box.setObjectName("closeQuestion")
-        box.setIcon(QMessageBox.Icon.Question)
-        box.setWindowTitle("Log out and quit?")
-        box.setText("Log out and quit?")
-        box.setInformativeText(
-            "Quitting ends your session and closes scorer. Log out ends the session and "
-            "shows the log-in, for the next person."
-        )
-        box.addButton("Log out and quit", QMessageBox.ButtonRole.AcceptRole).setObjectName(
-            "logOutAndQuit"
-        )
-        box.addButton("Log out", QMessageBox.ButtonRole.DestructiveRole).setObjectName(
-            "logOutOnly"
-        )
-        stay = box.addButton("Stay", QMessageBox.ButtonRole.RejectRole)
-        stay.setObjectName("stay")
-        box.setDefaultButton(stay)
-        box.setEscapeButton(stay)
-        return box
+    @property
+    def question(self) -> QMessageBox | None:
+        """The close question while it is open."""
+        return self.closing.box
 
     def may_close(self, event: QCloseEvent) -> bool:
-        """From the window's ``closeEvent``: whether it closes now. A close the person asked
-        for (the title bar's close button: a spontaneous event, from the window system)
-        opens the question and the window stays until it is answered; the program's own
-        ``close()`` (after a log-out, or as the application ends) goes through."""
-        if self.ending or not event.spontaneous():
-            return True
-        self.ask()
-        return False
+        """From the window's ``closeEvent``: whether it closes now (:class:`CloseQuestion`;
+        always once the session is ending)."""
+        return self.ending or self.closing.allows(event)
 
-    def ask(self) -> None:
-        """Open the close question (once; it does not block the window)."""
-        if self.question is not None and self.question.isVisible():
-            return
-        box = self.close_question()
-        box.buttonClicked.connect(lambda button: self._answered(button.objectName()))
-        self.question = box
-        box.open()
-
-    def _answered(self, name: str) -> None:
-        self.question = None
-        if name == "logOutOnly":
-            self.log_out()
-        elif name == "logOutAndQuit":
-            self.ending = True
-            self.end_at_facade()
-            if self.unlock_dialog is not None:
-                self.unlock_dialog.done(0)  # its "Log out" (rejected) is moot now
-            self._window.close()
+    def _before_quit(self) -> None:
+        """ "Log out and quit" was answered: end the session; a lock's dialog is moot."""
+        self.ending = True
+        self.end_at_facade()
+        if self.unlock_dialog is not None:
+            self.unlock_dialog.done(0)

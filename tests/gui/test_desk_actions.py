@@ -38,7 +38,8 @@ def open_freeze(qtbot: QtBot, window: Any) -> FreezeSdcDialog:
 
 
 def test_freeze_sdc_shows_what_it_freezes_and_needs_the_signature(
-    qtbot: QtBot, built: tuple[Any, Any, str, Path]  # noqa: F811
+    qtbot: QtBot,
+    built: tuple[Any, Any, str, Path],  # noqa: F811
 ) -> None:
     ws, coord, trial, _ = built
     window = open_desk(qtbot, ws, coord, trial)
@@ -76,7 +77,8 @@ def test_freeze_sdc_shows_what_it_freezes_and_needs_the_signature(
 
 
 def test_the_freeze_dialog_asks_for_what_is_missing_before_signing(
-    qtbot: QtBot, built: tuple[Any, Any, str, Path]  # noqa: F811
+    qtbot: QtBot,
+    built: tuple[Any, Any, str, Path],  # noqa: F811
 ) -> None:
     ws, coord, trial, _ = built
     window = open_desk(qtbot, ws, coord, trial)
@@ -109,7 +111,8 @@ def test_a_long_refusal_is_shown_in_full_in_a_desk_dialog(qtbot: QtBot) -> None:
 
 
 def test_the_calibration_set_is_chosen_on_the_desk(
-    qtbot: QtBot, built: tuple[Any, Any, str, Path]  # noqa: F811
+    qtbot: QtBot,
+    built: tuple[Any, Any, str, Path],  # noqa: F811
 ) -> None:
     ws, coord, trial, _ = built
     window = open_desk(qtbot, ws, coord, trial)
@@ -135,8 +138,10 @@ def test_the_calibration_set_is_chosen_on_the_desk(
     assert set(proto.calibration_patients) == {patients[0].code, patients[1].code}
     assert proto.calibration_reference == "ravi"
     qtbot.waitUntil(
-        lambda: patients[0].code in window.calibration.info.text()
-        and "ravi" in window.calibration.info.text(),
+        lambda: (
+            patients[0].code in window.calibration.info.text()
+            and "ravi" in window.calibration.info.text()
+        ),
         timeout=20000,
     )
     trail = [r for r in ws.oversight.audit_trail(coord) if r.action == "trial.setting"]
@@ -144,7 +149,8 @@ def test_the_calibration_set_is_chosen_on_the_desk(
 
 
 def test_a_calibration_set_without_a_reference_is_refused_in_the_dialog(
-    qtbot: QtBot, built: tuple[Any, Any, str, Path]  # noqa: F811
+    qtbot: QtBot,
+    built: tuple[Any, Any, str, Path],  # noqa: F811
 ) -> None:
     ws, coord, trial, _ = built
     patients = ws.trials.list_patients(coord, trial)

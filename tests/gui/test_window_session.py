@@ -1,18 +1,22 @@
 """Lock, log out and quit on the coordinator's desk and the monitor's window, and the question
-closing either asks (it used to quit the application at once)."""
+closing a window asks (the desk, the monitor's window and the reading window used to quit the
+application at once)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QMainWindow, QMessageBox
+from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox
 from pytestqt.qtbot import QtBot
 
 from scorer.gui.monitor import MonitorWindow
+from scorer.gui.reading import ReadingWindow, layout_settings
+from scorer.gui.sample_case import build_sample_workspace
 from scorer.gui.workstation import Workstation
 from tests.gui.test_desk import built, open_desk  # noqa: F401  (built: the fixture)
 
@@ -28,8 +32,9 @@ class WindowManagerClose(QCloseEvent):
 
 
 def close_by_hand(window: QMainWindow) -> QCloseEvent:
+    """The title bar's close: the window system's close event, sent to the window."""
     event = WindowManagerClose()
-    window.closeEvent(event)
+    QApplication.sendEvent(window, event)
     return event
 
 
@@ -46,7 +51,8 @@ def menu_actions(window: QMainWindow) -> dict[str, str]:
 
 
 def test_closing_the_desk_asks_and_stay_is_the_default(
-    qtbot: QtBot, built: tuple[Any, Any, str, Path]  # noqa: F811
+    qtbot: QtBot,
+    built: tuple[Any, Any, str, Path],  # noqa: F811
 ) -> None:
     ws, coord, trial, _ = built
     window = open_desk(qtbot, ws, coord, trial)
@@ -68,7 +74,8 @@ def test_closing_the_desk_asks_and_stay_is_the_default(
 
 
 def test_the_desk_locks_with_ctrl_l_and_the_password_unlocks_it(
-    qtbot: QtBot, built: tuple[Any, Any, str, Path]  # noqa: F811
+    qtbot: QtBot,
+    built: tuple[Any, Any, str, Path],  # noqa: F811
 ) -> None:
     ws, coord, trial, _ = built
     window = open_desk(qtbot, ws, coord, trial)
@@ -89,7 +96,8 @@ def test_the_desk_locks_with_ctrl_l_and_the_password_unlocks_it(
 
 
 def test_the_desks_log_out_brings_the_log_in_back(
-    qtbot: QtBot, built: tuple[Any, Any, str, Path]  # noqa: F811
+    qtbot: QtBot,
+    built: tuple[Any, Any, str, Path],  # noqa: F811
 ) -> None:
     ws, _coord, _trial, _ = built
     station = Workstation(ws, username="cora")
@@ -115,7 +123,8 @@ def test_the_desks_log_out_brings_the_log_in_back(
 
 
 def test_closing_the_monitor_asks_and_log_out_and_quit_ends_the_session(
-    qtbot: QtBot, built: tuple[Any, Any, str, Path]  # noqa: F811
+    qtbot: QtBot,
+    built: tuple[Any, Any, str, Path],  # noqa: F811
 ) -> None:
     ws, _coord, _trial, _ = built
     admin = ws.accounts.login("ada", "Sunflower-Meadow-7")
@@ -132,3 +141,33 @@ def test_closing_the_monitor_asks_and_log_out_and_quit_ends_the_session(
     next(b for b in box.buttons() if b.objectName() == "logOutAndQuit").click()
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)
     assert window.closed and mona.closed
+
+
+def test_closing_the_reading_window_asks_too(
+    qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCORER_DATA_DIR", str(tmp_path / "data"))
+    sample = build_sample_workspace(tmp_path / "trial", patients=1, visits=2, pixel_mm=1.0)
+    window = ReadingWindow(
+        sample.workspace,
+        sample.session,
+        sample.trial,
+        settings=layout_settings(tmp_path / "ui"),
+        logout_on_close=True,
+    )
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window.case_view.case is not None, timeout=30000)
+    assert not close_by_hand(window).isAccepted()
+    box = window.close_question.box
+    assert isinstance(box, QMessageBox) and box.isVisible()
+    assert box.text() == "Log out and quit?" and box.defaultButton().objectName() == "stay"
+    next(b for b in box.buttons() if b.objectName() == "stay").click()
+    assert window.isVisible() and not sample.session.closed
+    assert not close_by_hand(window).isAccepted()
+    box = window.close_question.box
+    assert isinstance(box, QMessageBox)
+    with qtbot.waitSignal(window.loggedOut, timeout=10000):
+        next(b for b in box.buttons() if b.objectName() == "logOutOnly").click()
+    qtbot.waitUntil(lambda: sample.session.closed, timeout=10000)
+    sample.workspace.close()
