@@ -10,6 +10,7 @@ import pytest
 from scorer.store import repository as repo
 from scorer.store.schema import Signature
 from scorer.workspace import AuthError, InvalidInput
+from tests.behind import behind
 from tests.desk.conftest import PASSWORD, Desk
 from tests.desk.test_adjudication import CHANGES, build, read_patient
 
@@ -112,3 +113,19 @@ def test_a_monitor_may_not_preview_and_too_few_reads_say_why(desk: Desk) -> None
     mona = desk.user("mona", "monitor")
     with pytest.raises(Exception, match="may not do this"):
         ws.adjudication.sdc_preview(mona, "EMPTY")
+
+
+def test_a_changed_sdc_signature_is_caught_by_verify(desk: Desk) -> None:
+    """The freeze's signature is matched with the setting's audit row: a content hash
+    changed behind the facade (the append-only triggers dropped) fails verification."""
+    build(desk)
+    desk.freeze_sdc("ADJ", "primary reading")
+    assert desk.ws.verify().ok
+    location = desk.ws.store.location.sqlite_path
+    with behind(location) as con:
+        con.drop_append_only_triggers()
+        (sig,) = con.rows("SELECT id FROM signatures WHERE entity = 'sdc'")[0]
+        con.execute("UPDATE signatures SET content_hash = ? WHERE id = ?", ("0" * 64, sig))
+    result = desk.ws.verify()
+    assert not result.ok
+    assert any(f"signature {sig} does not match the audit trail" in e for e in result.errors)
