@@ -30,7 +30,12 @@ from pathlib import Path
 
 from scorer.services import database
 from scorer.services.accounts import AccountsService
-from scorer.services.adjudication import Adjudications, AdjudicationService, AdjudicationUpdate
+from scorer.services.adjudication import (
+    Adjudications,
+    AdjudicationService,
+    AdjudicationUpdate,
+    SdcPreview,
+)
 from scorer.services.calibration import (
     CalibrationFeedback,
     CalibrationReport,
@@ -92,6 +97,7 @@ __all__ = [
     "ReadingSession",
     "ScoreAck",
     "ScorerError",
+    "SdcPreview",
     "SessionLocked",
     "Settings",
     "TimelineEntry",

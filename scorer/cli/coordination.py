@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from scorer.cli.options import Login, Passwords, run_store
+from scorer.cli.options import CliError, Login, Passwords, run_store
 from scorer.cli.output import EXIT_OK, OutputFormat, emit
 from scorer.cli.registry import Opt, command, group
 
@@ -163,11 +163,21 @@ group("adjudication", help="adjudication: freeze-sdc, update, assign, show", des
 
 @command("adjudication", "freeze-sdc")
 def adjudication_freeze_sdc(*, reason: str, trial: str, login: Login) -> int:
-    """compute the SDC now and freeze it"""
+    """compute the SDC now and freeze it (signed, meaning approved)"""
 
     def body(ws: Any, s: Any, pw: Passwords) -> int:
-        value = ws.adjudication.freeze_sdc(s, trial, reason)
-        print(f"SDC frozen at {value:g}")
+        preview = ws.adjudication.sdc_preview(s, trial)
+        if preview.problem:
+            raise CliError(preview.problem)
+        print(
+            f"SDC ({preview.level:g}%): {preview.value} from n={preview.n} patients read "
+            f"twice, k={preview.k} readers ({', '.join(preview.readers)})"
+        )
+        password = pw.get(f"password of {s.username} to sign the freeze (meaning approved): ")
+        value = ws.adjudication.freeze_sdc(
+            s, trial, reason, password, username=s.username, previewed=preview.value
+        )
+        print(f"SDC frozen at {value} (signed by {s.full_name})")
         return EXIT_OK
 
     return run_store(login, body)

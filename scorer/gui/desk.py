@@ -13,16 +13,20 @@ through it, audited, with a reason where the facade asks for one):
   readers.
 - **Flags**: the readers' messages, answered and closed here.
 - **Calibration**: each reader's agreement with the reference reads (ICC, % exact, % within
-  one grade per feature); make the calibration worklists; release a reader.
+  one grade per feature); choose the calibration set; make the calibration worklists;
+  release a reader.
 - **Adjudication**: the rule in force, the queue with its reasons, the adjudicator, and the
-  final scores; freeze the SDC, update the queue, assign it to an adjudicator.
+  final scores; freeze the SDC (its value, level, n and readers shown first, then signed),
+  update the queue, assign it to an adjudicator.
+
+The Session menu locks (``Ctrl+L``), logs out and quits (``Ctrl+Q``); closing the window asks
+first (:mod:`scorer.gui.window_session`).
 
 Run it on its own: ``python -m scorer.gui.desk [--screenshot PNG]`` builds a throw-away trial.
 """
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import time
 from argparse import ArgumentParser, Namespace
@@ -57,6 +61,7 @@ from PySide6.QtWidgets import (
 from shiboken6 import isValid
 
 from scorer.core.printable import printable
+from scorer.gui.desk_actions import CalibrationSetDialog, FreezeSdcDialog, WorkerDialog, grow_to_fit
 from scorer.gui.desk_drift import DriftPage
 from scorer.gui.desk_joints import JointCanvas, JointsPanel, joint_points_to_save
 from scorer.gui.desk_joints import loaded as joints_loaded
@@ -64,6 +69,7 @@ from scorer.gui.login import _error_label, _message
 from scorer.gui.preview import Preview, run_preview
 from scorer.gui.tasks import KeptTasks
 from scorer.gui.viewer import frame_to_qimage
+from scorer.gui.window_session import WindowSession
 from scorer.workspace import (
     Adjudications,
     AdjudicationUpdate,
@@ -175,6 +181,7 @@ class ActionDialog(QDialog):
     def show_error(self, text: str) -> None:
         self.error.setText(text)
         self.error.setVisible(bool(text))
+        grow_to_fit(self)  # else a long message is cut to the one line there was room for
 
     def submit(self) -> None:
         if self.busy:
@@ -383,7 +390,7 @@ class _Page(QWidget):
         item = table.item(rows[0].row(), 0)
         return int(item.data(Qt.ItemDataRole.UserRole)) if item is not None else None
 
-    def open_dialog(self, dialog: ActionDialog, done: str) -> None:
+    def open_dialog(self, dialog: ActionDialog | WorkerDialog, done: str) -> None:
         self.desk.dialog = dialog
 
         def finished(_result: Any) -> None:
@@ -767,6 +774,7 @@ class CalibrationPage(_Page):
         layout = QVBoxLayout(self)
         layout.addLayout(
             self.buttons(
+                ("choose", "Calibration set…", self.ask_set),
                 ("worklists", "Make calibration worklists", self.make_worklists),
                 ("release", "Release reader…", self.ask_release),
                 ("refresh", "Refresh", self.refresh),
@@ -823,6 +831,28 @@ class CalibrationPage(_Page):
             rows,
         )
         self.status.setText(f"{len(data.readers)} reader(s) in calibration.")
+
+    def ask_set(self) -> None:
+        """Choose the calibration patients and the reference reader (the patients and the
+        readers are fetched first, on the worker pool)."""
+        ws, s, trial = self.desk.ws, self.desk.session, self.desk.trial
+
+        def fetch() -> tuple[Any, list[str]]:
+            patients = ws.trials.list_patients(s, trial)
+            users = ws.accounts.list_users(s)
+            names = [u.username for u in users if u.role in ("reader", "adjudicator")]
+            return patients, names
+
+        def shown(fetched: tuple[Any, list[str]]) -> None:
+            if self._gone():
+                return
+            patients, names = fetched
+            current = self.report
+            chosen = (current.calibration_patients, current.reference) if current else ((), "")
+            dialog = CalibrationSetDialog(ws, s, trial, patients, names, chosen, self)
+            self.open_dialog(dialog, "Calibration set chosen.")
+
+        self.tasks.run(fetch, done=shown, failed=self._action_failed)
 
     def make_worklists(self) -> None:
         ws, s, trial = self.desk.ws, self.desk.session, self.desk.trial
@@ -957,19 +987,20 @@ class AdjudicationPage(_Page):
         )
 
     def ask_freeze(self) -> None:
-        reason = QLineEdit()
-        reason.setObjectName("reason")
+        """Freeze SDC…: what it would freeze (computed on the worker pool), then the signed
+        confirmation."""
         ws, s, trial = self.desk.ws, self.desk.session, self.desk.trial
-        dialog = ActionDialog(
-            "Freeze the SDC",
-            "The SDC is computed now from the signed primary reads and recorded; it then no "
-            "longer moves as reads arrive.",
-            [("Reason", reason)],
-            lambda v: ws.adjudication.freeze_sdc(s, trial, v["Reason"]),
-            self,
-            ok_text="Freeze",
+
+        def shown(preview: Any) -> None:
+            if self._gone():
+                return
+            dialog = FreezeSdcDialog(ws, s, trial, preview, self)
+            self.open_dialog(dialog, "SDC frozen (signed).")
+
+        self.status.setText("Computing the SDC from the signed reads…")
+        self.tasks.run(
+            ws.adjudication.sdc_preview, s, trial, done=shown, failed=self._action_failed
         )
-        self.open_dialog(dialog, "SDC frozen.")
 
     def ask_assign(self) -> None:
         who = QComboBox()
@@ -1253,9 +1284,12 @@ class ReceivePage(_Page):
 
 
 class DeskWindow(QMainWindow):
-    """The coordinator's desk over one trial. Signals: ``pageLoaded(name)``."""
+    """The coordinator's desk over one trial. Signals: ``pageLoaded(name)``, ``loggedOut()``
+    (the Session menu's Log out, or closing with "Log out": the workstation shows the
+    log-in again)."""
 
     pageLoaded = Signal(str)
+    loggedOut = Signal()
 
     def __init__(
         self,
@@ -1272,7 +1306,7 @@ class DeskWindow(QMainWindow):
         self.ws = workspace
         self.session = session
         self.trial = trial
-        self.dialog: ActionDialog | None = None
+        self.dialog: ActionDialog | WorkerDialog | None = None
         self.closed = False
         self.tabs = QTabWidget(self)
         self.progress = ProgressPage(self)
@@ -1304,6 +1338,12 @@ class DeskWindow(QMainWindow):
         self.timer.timeout.connect(self.flags.refresh)
         self.timer.timeout.connect(self.drift.refresh)  # raises drift alerts as reading goes on
         self.timer.start()
+        # Lock (Ctrl+L), Log out, Quit (Ctrl+Q); closing asks before it quits.
+        self.session_actions = WindowSession(self, workspace, session)
+        self.session_actions.locked.connect(self.timer.stop)
+        self.session_actions.unlocked.connect(self.timer.start)
+        self.session_actions.unlocked.connect(self.refresh_all)
+        self.session_actions.loggedOut.connect(self.loggedOut)
         self.resize(1300, 800)
         self.refresh_all()
 
@@ -1314,14 +1354,14 @@ class DeskWindow(QMainWindow):
             page.refresh()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.session_actions.may_close(event):
+            event.ignore()
+            return
         self.closed = True  # answers still on their way are dropped
         self.timer.stop()
         self.receive.shutdown()
         if self.logout_on_close:
-            from scorer.workspace import ScorerError
-
-            with contextlib.suppress(ScorerError):  # the session may have ended already
-                self.ws.accounts.logout(self.session)
+            self.session_actions.end_at_facade()
         super().closeEvent(event)
 
     def set_badge(self, page: _Page | DriftPage, count: int) -> None:

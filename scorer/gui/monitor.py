@@ -40,6 +40,7 @@ from scorer.gui.desk import fill_table, make_table
 from scorer.gui.login import _message
 from scorer.gui.preview import Preview, run_preview
 from scorer.gui.tasks import KeptTasks
+from scorer.gui.window_session import WindowSession
 from scorer.workspace import ReadingSession, TimelineEntry
 
 
@@ -47,12 +48,19 @@ class MonitorWindow(QMainWindow):
     """Sessions and timelines over the facade. Signals: ``sessionsLoaded(n)``,
     ``timelineLoaded(n)``, ``verified(ok)``, ``exported(path)``."""
 
+    loggedOut = Signal()
     sessionsLoaded = Signal(int)
     timelineLoaded = Signal(int)
     verified = Signal(bool)
     exported = Signal(str)
 
-    def __init__(self, workspace: Any, session: Any, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        workspace: Any,
+        session: Any,
+        parent: QWidget | None = None,
+        logout_on_close: bool = False,
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("monitorWindow")
         self.setWindowTitle("scorer — monitor")
@@ -62,6 +70,7 @@ class MonitorWindow(QMainWindow):
         self.sessions: list[ReadingSession] = []
         self.timeline: list[TimelineEntry] = []
         self.closed = False
+        self.logout_on_close = logout_on_close
 
         self.user = QComboBox(self)
         self.user.setObjectName("userFilter")
@@ -119,12 +128,20 @@ class MonitorWindow(QMainWindow):
         layout.addLayout(exports)
         layout.addWidget(self.status)
         self.setCentralWidget(body)
+        # Lock (Ctrl+L), Log out, Quit (Ctrl+Q); closing asks before it quits.
+        self.session_actions = WindowSession(self, workspace, session)
+        self.session_actions.loggedOut.connect(self.loggedOut)
         self.resize(1300, 820)
         self.verify()
         self.load_sessions()
 
     def closeEvent(self, event: Any) -> None:
+        if not self.session_actions.may_close(event):
+            event.ignore()
+            return
         self.closed = True
+        if self.logout_on_close:
+            self.session_actions.end_at_facade()
         super().closeEvent(event)
 
     def _gone(self) -> bool:

@@ -67,6 +67,7 @@ from scorer.gui.settings import LAYOUT_FILE, layout_settings  # noqa: F401  (re-
 from scorer.gui.side_panels import ScoresStack, TitledPanel
 from scorer.gui.signing import FeedbackDialog, ReopenDialog, SignDialog
 from scorer.gui.tasks import KeptTasks, run_in_background
+from scorer.gui.window_session import CloseQuestion
 from scorer.gui.worklist_table import (
     WORKLIST_COLUMNS,  # noqa: F401  (re-exported)
     ReaderWorklist,
@@ -152,6 +153,7 @@ class ReadingWindow(QMainWindow):
         self.feedback_dialog: FeedbackDialog | None = None
         self.locked = False
         self._shown_once = False
+        self.close_question = CloseQuestion(self, self.ask_log_out)  # the title bar's close
 
         self.case_view = CaseView(self)
         self.case_view.caseShown.connect(self.caseShown)

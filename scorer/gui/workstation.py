@@ -191,8 +191,9 @@ class Workstation(QObject):
         if session.role == "monitor":
             from scorer.gui.monitor import MonitorWindow
 
-            window = MonitorWindow(self.ws, session)
+            window = MonitorWindow(self.ws, session, logout_on_close=True)
             window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+            window.loggedOut.connect(lambda: self.start())
             window.destroyed.connect(self._window_gone)
             self.window = window  # type: ignore[assignment]
             window.show()
@@ -263,6 +264,7 @@ class Workstation(QObject):
 
         window = DeskWindow(self.ws, session, trial, logout_on_close=True)
         window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        window.loggedOut.connect(lambda: self.start())  # the log-in again, for the next person
         window.destroyed.connect(self._window_gone)
         self.window = window  # type: ignore[assignment]
         window.show()

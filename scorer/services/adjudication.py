@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from scorer.core.methods import builtin_methods, get_method
@@ -13,7 +14,7 @@ from scorer.core.protocol import (
     Protocol,
 )
 from scorer.core.reads import Read as CoreRead
-from scorer.services.errors import InvalidInput, NotFound
+from scorer.services.errors import AuthError, InvalidInput, NotFound
 from scorer.services.lookups import find_trial, protocol_of, refuse_if_locked, rules_of
 from scorer.services.operation import Context, Op, Service, operation
 from scorer.services.session import new_code
@@ -27,6 +28,47 @@ from scorer.store.schema import (
     Patient,
     Worklist,
 )
+
+
+@dataclass(frozen=True)
+class SdcPreview:
+    """What Freeze SDC would freeze now: the value at its level (%), the patients read twice
+    (n), the readers averaged (k) and who they are; or, in ``problem``, why it cannot be
+    frozen (not computable yet, or frozen already at ``frozen``)."""
+
+    trial: str
+    value: float | None
+    level: float | None
+    n: int | None
+    k: int | None
+    readers: tuple[str, ...]
+    frozen: float | None
+    problem: str
+
+    def content_hash(self) -> str:
+        """The SHA-256 the freeze's signature signs: trial, value, level, n, k and readers."""
+        what = {
+            "trial": self.trial,
+            "value": self.value,
+            "level": self.level,
+            "n": self.n,
+            "k": self.k,
+            "readers": list(self.readers),
+        }
+        return hashlib.sha256(json.dumps(what, sort_keys=True).encode("utf-8")).hexdigest()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (``scorer adjudication freeze-sdc`` prints it before freezing)."""
+        return {
+            "trial": self.trial,
+            "value": self.value,
+            "level": self.level,
+            "n": self.n,
+            "k": self.k,
+            "readers": list(self.readers),
+            "frozen": self.frozen,
+            "problem": self.problem,
+        }
 
 
 @dataclass(frozen=True)
@@ -138,57 +180,124 @@ class AdjudicationService(Service):
         super().__init__(ctx)
         self._trials = trials
 
-    @operation("coordinator", write=True, transaction=False)
-    def freeze_sdc(self, op: Op, trial: str, reason: str) -> float:
-        """Compute the SDC from the signed primary reads now and record it as the trial's
-        frozen SDC (it no longer moves as reads arrive); audited like any setting."""
+    @operation("coordinator", transaction=False)
+    def sdc_preview(self, op: Op, trial: str) -> SdcPreview:
+        """What Freeze SDC would freeze now: the value, its level, n, k and readers (computed
+        from the signed primary reads as the freeze computes it), or why it cannot be frozen."""
+        with op.read() as db:
+            return self._sdc_now(db, trial)
+
+    def _sdc_now(self, db: Any, trial: str) -> SdcPreview:
+        """:meth:`sdc_preview` in the caller's read transaction ``db``."""
         from scorer.reports.analysis import AnalysisError, AnalysisOptions, analyze
 
-        need_reason(reason)
-        # No transaction held while the analysis runs (it reads every signed read of the trial
-        # and fits the SDC's model): the reads are taken in a read transaction of their own,
-        # and the value is written by the setting's own checked write transaction.
-        with op.read() as db:
-            t = find_trial(db, trial)
-            proto = protocol_of(t)
-            if proto.frozen_sdc is not None:
-                # Freezing again would change nothing (the same value) or move a value the
-                # adjudication rule was meant to hold still: say so and how, instead.
-                row = repo.last_setting_change(db, t.id, "frozen_sdc")
-                since = f" since {row.at} (by {row.username})" if row is not None else ""
-                raise InvalidInput(
-                    f"the SDC of trial {trial} is frozen already at {proto.frozen_sdc:g}{since}; "
-                    f"to freeze it anew, first clear it: scorer trial set {trial} frozen_sdc "
-                    "none --reason ..."
-                )
-            reads = [repo.to_core_read(db, r, real_ids=False) for r in repo.reads_of_trial(db, t)]
-        try:
-            result = analyze(
-                reads,
-                dict(builtin_methods()),
-                AnalysisOptions(
-                    method=proto.methods[0],
-                    sdc_level=proto.sdc_level,
-                    rules=rules_of(proto),
-                    kappa=False,
-                ),
+        t = find_trial(db, trial)
+        proto = protocol_of(t)
+        blank = SdcPreview(trial, None, proto.sdc_level, None, None, (), proto.frozen_sdc, "")
+        if proto.frozen_sdc is not None:
+            # Freezing again would change nothing (the same value) or move a value the
+            # adjudication rule was meant to hold still: say so and how, instead.
+            row = repo.last_setting_change(db, t.id, "frozen_sdc")
+            since = f" since {row.at} (by {row.username})" if row is not None else ""
+            return replace(
+                blank,
+                problem=f"the SDC of trial {trial} is frozen already at {proto.frozen_sdc:g}"
+                f"{since}; to freeze it anew, first clear it: scorer trial set {trial} "
+                "frozen_sdc none --reason ...",
             )
+        reads = [repo.to_core_read(db, r, real_ids=False) for r in repo.reads_of_trial(db, t)]
+        options = AnalysisOptions(
+            method=proto.methods[0], sdc_level=proto.sdc_level, rules=rules_of(proto), kappa=False
+        )
+        try:
+            result = analyze(reads, dict(builtin_methods()), options)
         except AnalysisError as exc:
-            raise InvalidInput(f"the SDC cannot be computed yet: {exc}") from exc
+            return replace(blank, problem=f"the SDC cannot be computed yet: {exc}")
         found = result.get("sdc") or {}
         if found.get("value") is None:
             why = result.get("sdc_note") or "No SDC: too few patients read twice"
-            raise InvalidInput(f"the SDC cannot be computed yet: {why}")
-        value = round(float(found["value"]), 6)
-        # The block it came from (docs/incomplete-designs.md), recorded in the audit row.
-        basis = {
-            "readers": found["readers"],
-            "n": found["n"],
-            "k": found["k"],
-            "level": found["level"],
-        }
-        self._trials._set_setting(op.user, trial, "frozen_sdc", value, reason, basis=basis)
-        return value
+            return replace(blank, problem=f"the SDC cannot be computed yet: {why}")
+        return SdcPreview(
+            trial=trial,
+            value=round(float(found["value"]), 6),
+            level=found["level"],
+            n=int(found["n"]),
+            k=int(found["k"]),
+            readers=tuple(found["readers"]),
+            frozen=None,
+            problem="",
+        )
+
+    # A wrong password's failure count (and lockout) is committed before the AuthError is
+    # raised (as for the trial's lock): the operation opens its write transaction itself.
+    @operation("coordinator", write=True, transaction=False)
+    def freeze_sdc(
+        self,
+        op: Op,
+        trial: str,
+        reason: str,
+        password: str,
+        username: str | None = None,
+        previewed: float | None = None,
+    ) -> float:
+        """Compute the SDC from the signed primary reads now and freeze it as the trial's SDC
+        (it no longer moves as reads arrive), signed (Part 11, meaning "approved") over the
+        value, level, n and readers frozen; the setting and the signature in one audit row.
+
+        ``previewed``: the value the coordinator was shown (:meth:`sdc_preview`); the freeze is
+        refused if the reads have moved it since."""
+        s = op.user
+        need_reason(reason)
+        self._check_signer(s, username)
+        # The analysis runs outside the write transaction (it reads every signed read of the
+        # trial and fits the SDC's model); the write below checks nothing moved meanwhile.
+        with op.read() as db:
+            found = self._sdc_now(db, trial)
+        if found.problem:
+            raise InvalidInput(found.problem)
+        assert found.value is not None
+        if previewed is not None and abs(previewed - found.value) > 1e-9:
+            raise InvalidInput(
+                f"the SDC is {found.value:g} now, not the {previewed:g} shown before: reads "
+                f"were signed meanwhile; look at the new value (n={found.n}) and freeze again"
+            )
+        failure = ""
+        with op.write() as tx:
+            user = repo.user_by_id(tx.session, s.user_id)
+            failure = self._signature_refusal(tx, user, password)
+            if not failure:
+                if protocol_of(find_trial(tx.session, trial)).frozen_sdc is not None:
+                    raise InvalidInput(f"the SDC of trial {trial} was frozen meanwhile")
+                digest = found.content_hash()
+                sig = repo.add_signature(
+                    tx.session, "sdc", trial, "sign", user, "approved", tx.now, digest, ""
+                )
+                # The block it came from (docs/incomplete-designs.md) beside the value.
+                basis = {
+                    "readers": list(found.readers),
+                    "n": found.n,
+                    "k": found.k,
+                    "level": found.level,
+                }
+                self._trials._apply_setting(
+                    tx,
+                    trial,
+                    "frozen_sdc",
+                    found.value,
+                    reason,
+                    basis=basis,
+                    signed={
+                        "signature": sig.id,
+                        "meaning": "approved",
+                        "printed_name": user.full_name,
+                        "content_hash": digest,
+                        "signed_at": tx.now,
+                    },
+                )
+        if failure:
+            raise AuthError(failure)
+        s.signed_once = True
+        return found.value
 
     def _primary_changes(
         self, db: Any, t: Any, proto: Protocol

@@ -25,7 +25,7 @@ from scorer.services.lookups import (
     refuse_if_locked,
     unique_patient_code,
 )
-from scorer.services.operation import Op, Service, check_account, check_open, operation
+from scorer.services.operation import Op, Service, check_account, operation
 from scorer.services.session import UserSession, timing_hash
 from scorer.services.validation import check_code, check_formula, check_name, need_reason
 from scorer.store import repository as repo
@@ -158,24 +158,6 @@ class TrialsService(Service):
         need_reason(reason)
         self._apply_setting(op.tx, trial, name, value, reason)
 
-    def _set_setting(
-        self,
-        s: UserSession,
-        trial: str,
-        name: str,
-        value: Any,
-        reason: str,
-        basis: Mapping[str, Any] | None = None,
-    ) -> None:
-        """:meth:`set_trial_setting` for another service's operation that holds no transaction
-        (adjudication's freeze_sdc computes the value outside one): the coordinator's session
-        checked and the setting written in one write transaction of its own."""
-        now = check_open(self._ctx, s)
-        with self._ctx.write(s.username, s.id) as tx:
-            check_account(tx.session, s, ("coordinator",), False, now)
-            need_reason(reason)
-            self._apply_setting(tx, trial, name, value, reason, basis)
-
     @staticmethod
     def _apply_setting(
         tx: Tx,
@@ -184,9 +166,12 @@ class TrialsService(Service):
         value: Any,
         reason: str,
         basis: Mapping[str, Any] | None = None,
+        signed: Mapping[str, Any] | None = None,
     ) -> None:
         """Change one setting in the caller's write transaction ``tx`` (audited); ``basis``
-        (how a computed value was found) is recorded beside the new value in the same row."""
+        (how a computed value was found) is recorded beside the new value in the same row,
+        and so is ``signed``, the signature that approved it (its id and content hash, which
+        verification matches with the signatures table)."""
         t = find_trial(tx.session, trial)
         refuse_if_locked(t)
         old = protocol_of(t)
@@ -215,7 +200,11 @@ class TrialsService(Service):
             trial,
             trial_id=t.id,
             old={name: old.to_dict()[name]},
-            new={name: new.to_dict()[name], **({"basis": dict(basis)} if basis else {})},
+            new={
+                name: new.to_dict()[name],
+                **({"basis": dict(basis)} if basis else {}),
+                **(dict(signed) if signed else {}),
+            },
             reason=reason,
         )
 

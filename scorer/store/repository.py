@@ -498,6 +498,8 @@ def verify_signatures(db: Session, result: Verification, view_cls: Any, hasher: 
         "read.void_signature": "void",
         "trial.lock": "sign",
         "trial.unlock": "void",
+        # A setting signed when it was set (the frozen SDC): the row names its signature.
+        "trial.setting": "sign",
     }
     for a in db.scalars(select(AuditEvent).where(AuditEvent.action.in_(tuple(kinds)))):
         info = json.loads(a.new) if a.new else {}
@@ -516,6 +518,8 @@ def verify_signatures(db: Session, result: Verification, view_cls: Any, hasher: 
         ):
             result.fail(f"signature {sig.id} does not match the audit trail (moved or altered)")
             return
+        if sig.entity == "sdc":
+            continue  # a signed setting: matched with its audit row above, nothing else signed
         last_of[sig.entity_id] = sig
     # Unsigning a read behind the facade (deleting its signature, or marking the read
     # unsigned) would free it for silent changes: every audited signature must exist, and a

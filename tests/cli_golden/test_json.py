@@ -36,7 +36,7 @@ CASES: dict[str, tuple[str, str]] = {
         "adjudication freeze-sdc --trial EXAMPLE --reason golden @coord1 ;; "
         "adjudication update --trial EXAMPLE @coord1 ;; "
         "adjudication show --trial EXAMPLE --format json @coord1",
-        "",
+        "{pw[coord1]}\n",
     ),
     "drift": ("drift --trial EXAMPLE --format json @coord1", ""),
     "audit verify": ("audit verify --format json --db {db}", ""),

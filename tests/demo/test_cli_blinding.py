@@ -140,7 +140,7 @@ def steps(w: Walk) -> list[Step]:
         ),
         ("calibration worklists", ["--trial", t], []),
         ("calibration release", ["reader3", "--reason", "walk", "--trial", t], []),
-        ("adjudication freeze-sdc", ["--reason", "walk", "--trial", t], []),
+        ("adjudication freeze-sdc", ["--reason", "walk", "--trial", t], [w.passwords[w.user]]),
         ("adjudication update", ["--trial", t], []),
         ("adjudication assign", ["adjud", "--trial", t], []),
         (

@@ -47,6 +47,14 @@ class Desk:
     def sign(self, s: UserSession, code: str) -> None:
         self.ws.reading.sign_read(s, code, PASSWORD, username=None if s.signed_once else s.username)
 
+    def freeze_sdc(self, trial: str, reason: str) -> float:
+        """Freeze the trial's SDC as the coordinator, signed with the password (and the user
+        ID at the session's first signature)."""
+        s = self.coord
+        return self.ws.adjudication.freeze_sdc(
+            s, trial, reason, PASSWORD, username=None if s.signed_once else s.username
+        )
+
     def patient_codes(self, trial: str) -> dict[str, str]:
         return {p.real_id: p.code for p in self.ws.trials.list_patients(self.coord, trial)}
 

@@ -59,7 +59,9 @@ CHOSEN = {
 }
 
 
-def build(desk: Desk) -> dict[str, str]:
+def build(desk: Desk, held: frozenset[str] = frozenset()) -> dict[str, str]:
+    """The trial ADJ read by r1 and r2 as CHANGES says, but for the ``held`` patients (their
+    reads are left to the test: :func:`read_patient`)."""
     ws, coord = desk.ws, desk.coord
     ws.trials.create_trial(coord, "ADJ", "Adjudication test", visits=[("W0", 0.0), ("W52", 52.0)])
     for real in CHANGES:
@@ -69,14 +71,21 @@ def build(desk: Desk) -> dict[str, str]:
     for s in sessions:  # a reader reads their own worklist's cases
         ws.worklists.assign_reader(coord, "ADJ", s.username)
     ws.worklists.generate_worklists(coord, "ADJ")
-    for i, s in enumerate(sessions):
-        for real, change in CHANGES.items():
-            for visit, total in (("W0", 0), ("W52", change[i])):
-                code = ws.reading.start_read(s, "ADJ", codes[real], visit)
-                ws.reading.set_scores(s, code, scores(total))
-                desk.sign(s, code)
+    for real in CHANGES:
+        if real not in held:
+            read_patient(desk, codes, real)
     desk.user("adam", "adjudicator")
     return codes
+
+
+def read_patient(desk: Desk, codes: dict[str, str], real: str) -> None:
+    """r1 and r2 read and sign both visits of patient ``real`` with the changes of CHANGES."""
+    for i, reader in enumerate(("r1", "r2")):
+        s = desk.sessions[reader]
+        for visit, total in (("W0", 0), ("W52", CHANGES[real][i])):
+            code = desk.ws.reading.start_read(s, "ADJ", codes[real], visit)
+            desk.ws.reading.set_scores(s, code, scores(total))
+            desk.sign(s, code)
 
 
 def configure(desk: Desk, settings: dict[str, object]) -> None:
@@ -114,7 +123,7 @@ def test_the_frozen_sdc_trigger_needs_a_frozen_sdc(desk: Desk) -> None:
     build(desk)
     with pytest.raises(Exception, match="not frozen yet"):
         desk.ws.adjudication.update_adjudication(desk.coord, "ADJ")
-    value = desk.ws.adjudication.freeze_sdc(desk.coord, "ADJ", "after the primary reading")
+    value = desk.freeze_sdc("ADJ", "after the primary reading")
     # SD of the readers' differences d = r1 - r2 over the six patients, 1.96 SD / (√2 √2).
     import statistics
 
@@ -135,10 +144,10 @@ def test_a_frozen_sdc_is_not_frozen_again_unseen(desk: Desk) -> None:
     """Freezing again (a new reason, the same reads) used to say "SDC frozen" and record
     nothing: it is refused with when and by whom it was frozen and how to freeze anew."""
     build(desk)
-    value = desk.ws.adjudication.freeze_sdc(desk.coord, "ADJ", "after the primary reading")
+    value = desk.freeze_sdc("ADJ", "after the primary reading")
     before = len(audit_rows(desk))
     with pytest.raises(InvalidInput, match=r"the SDC of trial ADJ is frozen already at ") as info:
-        desk.ws.adjudication.freeze_sdc(desk.coord, "ADJ", "again, with another reason")
+        desk.freeze_sdc("ADJ", "again, with another reason")
     message = str(info.value)
     assert f"at {value:g} since 20" in message and "(by cora)" in message
     assert message.endswith(
@@ -146,7 +155,7 @@ def test_a_frozen_sdc_is_not_frozen_again_unseen(desk: Desk) -> None:
     )
     assert len(audit_rows(desk)) == before
     desk.ws.trials.set_trial_setting(desk.coord, "ADJ", "frozen_sdc", "none", "freeze anew")
-    assert desk.ws.adjudication.freeze_sdc(desk.coord, "ADJ", "frozen anew") == value
+    assert desk.freeze_sdc("ADJ", "frozen anew") == value
     assert len(audit_rows(desk)) == before + 2
 
 

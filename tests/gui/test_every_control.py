@@ -504,15 +504,49 @@ def test_every_control_of_the_reading_window(
     )
 
 
+#: The Session menu of the desk and the monitor: Lock (ended by its dialog's Log out) and Log
+#: out end the window, so they are walked last, each on a window of its own, and Quit too.
+SESSION_COMMANDS = ("Lock", "Log out", "Quit")
+
+
+def is_session_command(control: QObject) -> bool:
+    return (
+        isinstance(control, QAction)
+        and control.text() in SESSION_COMMANDS
+        and isinstance(control.parent(), DeskWindow | MonitorWindow)
+    )
+
+
+def walk_session_commands(qtbot: QtBot, walker: Walker, open_window: Callable[[], Any]) -> None:
+    for text in SESSION_COMMANDS:
+        window = open_window()
+        walker.settle()
+        (control,) = [
+            c for c in walker.controls(window) if is_session_command(c) and c.text() == text
+        ]
+        walker.fire_and_walk_dialogs(control)
+        if text == "Quit":
+            # Its question is closed as a blocking box is: Stay, the default; the window stays.
+            assert walker.dismissed[-1] == "QMessageBox: Log out and quit?"
+            assert window.isVisible()
+            window.close()
+        qtbot.waitUntil(lambda w=window: not isValid(w) or not w.isVisible(), timeout=20_000)
+
+
 def test_every_control_of_every_desk_page(
     qtbot: QtBot, walker: Walker, trial: dict[str, Any]
 ) -> None:
     ws, code = trial["ws"], trial["trial"]
-    coord = ws.accounts.login("cora", "Willow-Compass-2024")
-    window = DeskWindow(ws, coord, code)
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitUntil(lambda: all(p.loaded_at is not None for p in window.pages), timeout=60_000)
+
+    def open_desk() -> DeskWindow:
+        coord = ws.accounts.login("cora", "Willow-Compass-2024")
+        desk = DeskWindow(ws, coord, code)
+        qtbot.addWidget(desk)
+        desk.show()
+        qtbot.waitUntil(lambda: all(p.loaded_at is not None for p in desk.pages), timeout=60_000)
+        return desk
+
+    window = open_desk()
     # Receiving listens on a free port of this machine only, from one modality.
     window.receive.port.setValue(0)
     window.receive.host.setText("127.0.0.1")
@@ -528,9 +562,12 @@ def test_every_control_of_every_desk_page(
                     table.selectRow(0)
 
         walker.before_each = select_a_row
-        walker.walk(window)
+        walker.walk(window, skip=is_session_command)
     assert window.receive.receiver is None  # started and stopped again
     window.close()
+    walker.before_each = lambda: None
+    walker.fills = {"password": "Willow-Compass-2024"}  # the coordinator's, to unlock
+    walk_session_commands(qtbot, walker, open_desk)
     assert_walked(
         walker,
         32,
@@ -544,9 +581,15 @@ def test_every_control_of_every_desk_page(
             "Only images flagged",
             "Answer and close",
             "Show closed flags",
+            "Calibration set",
+            "calibrationSetDialog “Choose the calibration set”: QPushButton “Set”",
             "Make calibration worklists",
             "Release reader",
             "Freeze SDC",
+            "freezeSdcDialog “Freeze the SDC”: QPushButton “Sign and freeze”",
+            "deskWindow: QAction “Lock”",
+            "deskWindow: QAction “Log out”",
+            "deskWindow: QAction “Quit”",
             "Update queue",
             "Assign to adjudicator",
             "Start receiving",
@@ -578,11 +621,16 @@ def test_every_control_of_the_monitor(
     qtbot: QtBot, walker: Walker, small_trial: Any, tmp_path: Path
 ) -> None:
     ws = small_trial
-    mona = ws.accounts.login("mona", PASSWORD)
-    window = MonitorWindow(ws, mona)
-    qtbot.addWidget(window)
-    with qtbot.waitSignal(window.sessionsLoaded, timeout=30_000):
-        window.show()
+
+    def open_monitor() -> MonitorWindow:
+        mona = ws.accounts.login("mona", PASSWORD)
+        monitor = MonitorWindow(ws, mona)
+        qtbot.addWidget(monitor)
+        with qtbot.waitSignal(monitor.sessionsLoaded, timeout=30_000):
+            monitor.show()
+        return monitor
+
+    window = open_monitor()
     walker.settle()
     assert any(s.user == "rita" for s in window.sessions)
 
@@ -596,9 +644,15 @@ def test_every_control_of_the_monitor(
             walker.settle()
 
     walker.before_each = select_the_readers_session
-    walker.walk(window)
+    walker.walk(window, skip=is_session_command)
     window.close()
+    walker.before_each = lambda: None
+    walk_session_commands(qtbot, walker, open_monitor)
     written = sorted(p.name for p in (tmp_path / "saved").iterdir())
     assert written == ["session.csv", "session.pdf", "trail.csv", "trail.pdf"]
     assert all(os.path.getsize(tmp_path / "saved" / n) for n in written)
-    assert_walked(walker, 5, ["Apply", "Session to CSV", "Whole trail to PDF"])
+    assert_walked(
+        walker,
+        5,
+        ["Apply", "Session to CSV", "Whole trail to PDF", "“Lock”", "“Log out”", "“Quit”"],
+    )

@@ -411,7 +411,13 @@ def demo_with_reader3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict
                 s, read_code, passwords["reader3"], username=None if s.signed_once else "reader3"
             )
         ws.accounts.logout(s)
-        yield {"ws": ws, "coord": coord, "trial": TRIAL, "patient": patient}
+        yield {
+            "ws": ws,
+            "coord": coord,
+            "trial": TRIAL,
+            "patient": patient,
+            "password": passwords["coord"],
+        }
     finally:
         ws.close()
 
@@ -450,7 +456,11 @@ def test_demo_with_reader3s_one_case_gives_finite_labelled_iccs_and_an_sdc(
     assert ("change", "reader1", "reader2") in ba and ("status", "reader1", "reader3") in ba
     # Freezing uses the same block and records it.
     value = ws.adjudication.freeze_sdc(
-        coord, trial, "reader3 has begun; freeze from readers 1 and 2"
+        coord,
+        trial,
+        "reader3 has begun; freeze from readers 1 and 2",
+        demo_with_reader3["password"],
+        username="coord",
     )
     assert value == round(sdc["value"], 6)
     assert ws.trials.trial_settings(coord, trial).protocol.frozen_sdc == value

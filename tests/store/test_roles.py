@@ -115,6 +115,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "calibration_report": frozenset({"coordinator", "monitor"}),
     "release_reader": frozenset({"coordinator"}),
     "freeze_sdc": frozenset({"coordinator"}),
+    "sdc_preview": frozenset({"coordinator"}),
     "update_adjudication": frozenset({"coordinator"}),
     "assign_adjudications": frozenset({"coordinator"}),
     "adjudications": frozenset({"coordinator", "monitor"}),
@@ -743,7 +744,13 @@ def _release_reader(c: Any, s: UserSession) -> None:
 
 def _freeze_sdc(c: Any, s: UserSession) -> None:
     with pytest.raises(InvalidInput, match="SDC cannot be computed"):
-        c.ws.adjudication.freeze_sdc(s, "T1", "after the first 20 patients")
+        c.ws.adjudication.freeze_sdc(
+            s, "T1", "after the first 20 patients", c.password(s.username), username=s.username
+        )
+
+
+def _sdc_preview(c: Any, s: UserSession) -> None:
+    assert "SDC cannot be computed" in c.ws.adjudication.sdc_preview(s, "T1").problem
 
 
 def _update_adjudication(c: Any, s: UserSession) -> None:
@@ -908,6 +915,7 @@ CALLS: dict[str, Call] = {
     "calibration_report": _calibration_report,
     "release_reader": _release_reader,
     "freeze_sdc": _freeze_sdc,
+    "sdc_preview": _sdc_preview,
     "update_adjudication": _update_adjudication,
     "assign_adjudications": _assign_adjudications,
     "adjudications": _adjudications,
