@@ -1,5 +1,6 @@
-"""The walk of issue 30, end to end through the windows: a reader scores from the keyboard,
-flags visit B and is killed mid-case (reader3: the demo's reader with nothing read yet) (a second process, SIGKILL); the coordinator sees the
+"""The walk of issue 30, end to end through the windows: a reader (reader3: the demo's reader
+with nothing read yet) scores from the keyboard, flags visit B and is killed mid-case (a
+second process, SIGKILL); the coordinator sees the
 flag's patient and true visit on the desk, opens the film from the flag and answers; the
 reader sees the answer on that case; the monitor sees every score of the killed session with
 the visit letter and the true visit, and time per image for every film the reader had on
