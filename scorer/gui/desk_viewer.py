@@ -12,13 +12,19 @@ Pass and Fail set the image's QC (``images.image_qc``); Fail first shows what fa
 reads) and asks for the reason. Several images: the list on the left switches between them
 (``Page Down`` / ``Page Up`` too).
 
+Run it on its own: ``python -m scorer.gui.desk_viewer [--screenshot PNG]`` (a throw-away
+patient's films).
+
 The coordinator sees image codes here (the desk is not blinded); readers never see this window.
 """
 
 from __future__ import annotations
 
+import sys
+from argparse import Namespace
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QPointF, Qt, Signal
@@ -41,6 +47,7 @@ from shiboken6 import isValid
 from scorer.core.joints import JointPoint
 from scorer.gui.desk_joints import JointEditor, JointsPanel, Key
 from scorer.gui.login import _error_label, _message
+from scorer.gui.preview import Preview, run_preview
 from scorer.gui.tasks import KeptTasks
 from scorer.gui.viewer import ImageViewer
 from scorer.imaging.radiograph import Radiograph, radiograph_from_bytes
@@ -427,3 +434,36 @@ def open_viewer(desk: Any, films: Sequence[DeskFilm], title: str) -> DeskViewer:
     viewer.destroyed.connect(lambda _o=None, v=viewer: desk.viewers.remove(v))
     viewer.show()
     return viewer
+
+
+def _preview_build(folder: Path, _args: Namespace) -> tuple[Any, Any, list[DeskFilm]]:
+    from scorer.gui.sample_case import build_sample_workspace
+
+    sample = build_sample_workspace(folder / "trial", patients=1, visits=2)
+    ws = sample.workspace
+    coord = ws.accounts.login("cora", "Willow-Compass-2024")
+    images = ws.images.list_images(coord, sample.trial)
+    return ws, coord, [DeskFilm(i.code, i.regions) for i in images]
+
+
+def _preview_window(built: tuple[Any, Any, list[DeskFilm]], _args: Namespace) -> DeskViewer:
+    ws, coord, films = built
+    return DeskViewer(ws, coord, films, "sample films")
+
+
+PREVIEW = Preview(
+    "desk_viewer",
+    "The desk's image viewer over a throw-away patient's films.",
+    _preview_window,
+    build=_preview_build,
+    ready=lambda viewer, _args: viewer.current.loaded,
+    waiting="Making a throw-away patient's films…",
+)
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
+    return run_preview(PREVIEW, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(_main())
