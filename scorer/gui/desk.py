@@ -568,7 +568,7 @@ class ImagesPage(_Page):
         if image is None:
             return
         self.viewer = open_viewer(
-            self.desk, [DeskFilm(image.code, image.regions)], f"image {image.code}"
+            self.desk, [DeskFilm(image.code, image.regions, image.qc)], f"image {image.code}"
         )
 
     def pass_qc(self) -> None:
@@ -845,8 +845,11 @@ class FlagsPage(_Page):
                 "none on screen)."
             )
             return
-        regions = {i.code: i.regions for i in self.desk.images.data.get("images", [])}
-        films = [DeskFilm(code, tuple(regions.get(code, ()))) for code in flag.images]
+        known = {i.code: i for i in self.desk.images.data.get("images", [])}
+        films = [
+            DeskFilm(code, known[code].regions, known[code].qc) if code in known else DeskFilm(code)
+            for code in flag.images
+        ]
         title = f"flag {flag.flag}: patient {flag.patient or '?'}, {flag_visit(flag)}"
         self.viewer = open_viewer(self.desk, films, title)
 

@@ -55,10 +55,12 @@ from scorer.imaging.radiograph import Radiograph, radiograph_from_bytes
 
 @dataclass(frozen=True)
 class DeskFilm:
-    """One image the viewer shows: its code and the regions it covers (for Place buttons)."""
+    """One image the viewer shows: its code, the regions it covers (for Place buttons) and
+    its QC state when known ("" otherwise)."""
 
     code: str
     regions: tuple[str, ...] = ()
+    qc: str = ""
 
 
 class FilmView(ImageViewer):
@@ -273,6 +275,14 @@ class FilmPage(QWidget):
         layout.addLayout(row)
         self.loaded = False
         self.asked = False  # its film asked of the facade (once)
+        self.qc = film.qc
+        if film.qc:
+            self.status.setText(f"QC {film.qc}.")
+
+    def label(self) -> str:
+        """The film's line in the viewer's list: code, regions, QC state."""
+        qc = f"  ({self.qc})" if self.qc else ""
+        return f"{self.film.code}  {' '.join(self.film.regions)}{qc}"
 
     def _show_error(self, text: str) -> None:
         self.error.setText(text)
@@ -322,8 +332,9 @@ class FilmPage(QWidget):
 
         def passed(_decision: Any) -> None:
             if isValid(self):
+                self.qc = "passed"
                 self.status.setText(f"Image {self.film.code} passed QC.")
-                v.changed.emit(self.film.code)
+                v.qc_changed(self)
 
         v.tasks.run(
             v.ws.images.image_qc, v.session, self.film.code, "passed",
@@ -338,8 +349,9 @@ class FilmPage(QWidget):
 
             def failed(_decision: Any) -> None:
                 if isValid(self):
+                    self.qc = "failed"
                     self.status.setText(f"Image {self.film.code} failed QC.")
-                    v.changed.emit(self.film.code)
+                    v.qc_changed(self)
 
             dialog.succeeded.connect(failed)
 
@@ -378,9 +390,8 @@ class DeskViewer(QDialog):
         self.stack = QStackedWidget(self)
         self.pages: list[FilmPage] = []
         for film in films:
-            item = QListWidgetItem(f"{film.code}  {' '.join(film.regions)}")
-            self.list.addItem(item)
             page = FilmPage(self, film)
+            self.list.addItem(QListWidgetItem(page.label()))
             self.pages.append(page)
             self.stack.addWidget(page)
         self.list.setMaximumWidth(200)
@@ -395,6 +406,11 @@ class DeskViewer(QDialog):
         self.resize(1000, 820)
         self.list.setCurrentRow(0)
         self.show_film(0)
+
+    def qc_changed(self, page: FilmPage) -> None:
+        """A film's QC was decided here: its line in the list says so; the desk refreshes."""
+        self.list.item(self.pages.index(page)).setText(page.label())
+        self.changed.emit(page.film.code)
 
     @property
     def current(self) -> FilmPage:
@@ -443,7 +459,7 @@ def _preview_build(folder: Path, _args: Namespace) -> tuple[Any, Any, list[DeskF
     ws = sample.workspace
     coord = ws.accounts.login("cora", "Willow-Compass-2024")
     images = ws.images.list_images(coord, sample.trial)
-    return ws, coord, [DeskFilm(i.code, i.regions) for i in images]
+    return ws, coord, [DeskFilm(i.code, i.regions, i.qc) for i in images]
 
 
 def _preview_window(built: tuple[Any, Any, list[DeskFilm]], _args: Namespace) -> DeskViewer:
