@@ -57,7 +57,7 @@ from scorer.services.errors import (
     Unavailable,
 )
 from scorer.services.exchange import ExchangeService
-from scorer.services.images import ImagesService
+from scorer.services.images import ImagesService, QcImpact
 from scorer.services.operation import Context
 from scorer.services.oversight import OversightService, TimelineEntry, verify_store
 from scorer.services.read_views import OpenedCase, ReadView, ScoreAck, content_hash
@@ -93,6 +93,7 @@ __all__ = [
     "OpenedCase",
     "PermissionDenied",
     "Progress",
+    "QcImpact",
     "ReadView",
     "ReadingSession",
     "ScoreAck",

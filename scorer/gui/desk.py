@@ -60,11 +60,13 @@ from PySide6.QtWidgets import (
 )
 from shiboken6 import isValid
 
+from scorer.core.import_flags import FLAG_KINDS, flag_kinds
 from scorer.core.printable import printable
 from scorer.gui.desk_actions import CalibrationSetDialog, FreezeSdcDialog, WorkerDialog, grow_to_fit
 from scorer.gui.desk_drift import DriftPage
 from scorer.gui.desk_joints import JointCanvas, JointsPanel, joint_points_to_save
 from scorer.gui.desk_joints import loaded as joints_loaded
+from scorer.gui.desk_viewer import DeskFilm, DeskViewer, FailDialog, ask_fail, open_viewer
 from scorer.gui.login import _error_label, _message
 from scorer.gui.preview import Preview, run_preview
 from scorer.gui.tasks import KeptTasks
@@ -81,6 +83,14 @@ from scorer.workspace import (
 
 REFRESH_MS = 30_000
 REGIONS = ("LH", "RH", "LF", "RF")
+
+
+def flag_visit(f: Flag) -> str:
+    """A flag's visit for the coordinator: the reader's letter and the true visit it stands
+    for ("C → W52"), the letter alone, or "" for a flag on the whole case."""
+    if f.letter and f.visit:
+        return f"{f.letter} → {f.visit}"
+    return f.letter or f.visit or ""
 
 
 def fill_table(table: QTableWidget, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
@@ -473,24 +483,43 @@ class ProgressPage(_Page):
 
 
 class ImagesPage(_Page):
-    COLUMNS = ("Image", "Patient", "Visit", "Regions", "Flags", "Masked", "Source file")
+    COLUMNS = ("Image", "Patient", "Visit", "Regions", "Flags", "Masked", "QC", "Source file")
 
     def __init__(self, desk: DeskWindow) -> None:
         super().__init__(desk)
         self.setObjectName("imagesPage")
         self.table = make_table(self, "imagesTable")
-        self.only_flagged = QCheckBox("Only images flagged at import", self)
-        self.only_flagged.toggled.connect(lambda _on: self.show_data(self.data))
+        self.table.doubleClicked.connect(lambda _index: self.view_image())
+        # Filters: flagged imports by kind (scorer.core.import_flags), and QC state.
+        self.flag_filter = QComboBox(self)
+        self.flag_filter.setObjectName("flagFilter")
+        self.flag_filter.addItem("All images", None)
+        self.flag_filter.addItem("Flagged at import", "any")
+        for kind in FLAG_KINDS:
+            self.flag_filter.addItem(f"Flagged: {kind}", kind)
+        self.qc_filter = QComboBox(self)
+        self.qc_filter.setObjectName("qcFilter")
+        self.qc_filter.addItem("Any QC state", None)
+        for state in ("pending", "passed", "failed"):
+            self.qc_filter.addItem(f"QC {state}", state)
+        for combo in (self.flag_filter, self.qc_filter):
+            combo.currentIndexChanged.connect(lambda _i: self.show_data(self.data))
         self.data: dict[str, Any] = {"images": []}
+        self.viewer: DeskViewer | None = None
+        self.fail_dialog: FailDialog | None = None
         layout = QVBoxLayout(self)
         top = self.buttons(
+            ("view", "View…", self.view_image),
+            ("pass", "Pass", self.pass_qc),
+            ("fail", "Fail…", self.ask_fail),
             ("reassign", "Reassign…", self.ask_reassign),
             ("mask", "Mask…", self.ask_mask),
             ("joints", "Joints…", self.ask_joints),
             ("missing", "Region without image…", self.ask_missing),
             ("refresh", "Refresh", self.refresh),
         )
-        top.addWidget(self.only_flagged)
+        top.addWidget(self.flag_filter)
+        top.addWidget(self.qc_filter)
         layout.addLayout(top)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.status)
@@ -504,11 +533,17 @@ class ImagesPage(_Page):
             "missing": ws.images.missing_regions(s, t),
         }
 
+    def _wanted(self, image: Any) -> bool:
+        kind, qc = self.flag_filter.currentData(), self.qc_filter.currentData()
+        if qc is not None and image.qc != qc:
+            return False
+        if kind == "any":
+            return bool(image.flags)
+        return kind is None or kind in flag_kinds(image.flags)
+
     def show_data(self, data: Any) -> None:
         self.data = data
-        images = data["images"]
-        if self.only_flagged.isChecked():
-            images = [i for i in images if i.flags]
+        images = [i for i in data["images"] if self._wanted(i)]
         self.shown = images
         fill_table(
             self.table,
@@ -521,17 +556,62 @@ class ImagesPage(_Page):
                     " ".join(i.regions) or "?",
                     "; ".join(i.flags),
                     "yes" if i.masked else "",
+                    f"{i.qc}: {i.qc_reason}" if i.qc_reason else i.qc,
                     i.source,
                 ]
                 for i in images
             ],
         )
         flagged = sum(bool(i.flags) for i in data["images"])
+        pending = sum(i.qc == "pending" for i in data["images"])
         missing = len(data.get("missing", []))
         self.status.setText(
-            f"{len(data['images'])} images, {flagged} flagged at import; "
-            f"{missing} region(s) marked without image."
+            f"{len(images)} of {len(data['images'])} images shown; {flagged} flagged at import, "
+            f"{pending} waiting for QC; {missing} region(s) marked without image."
         )
+
+    def view_image(self) -> None:
+        """The selected image in the desk's viewer (window/level, zoom, joints, QC)."""
+        image = self._current()
+        if image is None:
+            return
+        self.viewer = open_viewer(
+            self.desk, [DeskFilm(image.code, image.regions, image.qc)], f"image {image.code}"
+        )
+
+    def pass_qc(self) -> None:
+        image = self._current()
+        if image is None:
+            return
+
+        def done(_decision: Any) -> None:
+            if not self._gone():
+                self.status.setText(f"Image {image.code} passed QC.")
+                self.refresh()
+
+        ws, s = self.desk.ws, self.desk.session
+        self.tasks.run(
+            ws.images.image_qc, s, image.code, "passed", done=done, failed=self._action_failed
+        )
+
+    def ask_fail(self) -> None:
+        """Fail the selected image, after the list of what that does to open and signed cases."""
+        image = self._current()
+        if image is None:
+            return
+
+        def opened(dialog: FailDialog) -> None:
+            self.fail_dialog = dialog
+
+            def done(_decision: Any) -> None:
+                if not self._gone():
+                    self.status.setText(f"Image {image.code} failed QC.")
+                    self.refresh()
+
+            dialog.succeeded.connect(done)
+
+        ws, s = self.desk.ws, self.desk.session
+        ask_fail(ws, s, image.code, self, self.tasks, opened, self._action_failed)
 
     def _current(self) -> Any:  # an ImageRow of the facade's images service, or None
         row = self.selected_row(self.table)
@@ -694,48 +774,92 @@ class ImagesPage(_Page):
 
 
 class FlagsPage(_Page):
+    """The readers' flags with what the coordinator needs to act: the patient, the visit the
+    reader's letter stands for and its date, the images the reader had on screen (opened in
+    the desk's viewer), and open/answered counts per reader."""
+
+    COLUMNS = (
+        "#", "Case", "Reader", "Visit", "Date", "Patient", "Images", "Message", "Raised",
+        "Answer", "State",
+    )  # fmt: skip
+
     def __init__(self, desk: DeskWindow) -> None:
         super().__init__(desk)
         self.setObjectName("flagsPage")
         self.table = make_table(self, "flagsTable")
+        self.table.doubleClicked.connect(lambda _index: self.open_images())
+        self.counts = QLabel("", self)
+        self.counts.setObjectName("flagCounts")
+        self.counts.setWordWrap(True)
         self.show_closed = QCheckBox("Show closed flags", self)
         self.show_closed.toggled.connect(lambda _on: self.refresh())
         self.flags: list[Flag] = []
+        self.viewer: DeskViewer | None = None
         layout = QVBoxLayout(self)
         top = self.buttons(
-            ("answer", "Answer and close…", self.ask_answer), ("refresh", "Refresh", self.refresh)
+            ("answer", "Answer and close…", self.ask_answer),
+            ("images", "Open images", self.open_images),
+            ("refresh", "Refresh", self.refresh),
         )
         top.addWidget(self.show_closed)
         layout.addLayout(top)
+        layout.addWidget(self.counts)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.status)
 
     def fetch(self) -> Any:
-        return self.desk.ws.coordination.flags(
-            self.desk.session, self.desk.trial, open_only=not self.show_closed.isChecked()
-        )
+        ws, s, trial = self.desk.ws, self.desk.session, self.desk.trial
+        flags = ws.coordination.flags(s, trial, open_only=not self.show_closed.isChecked())
+        return flags, ws.coordination.flag_counts(s, trial)
 
-    def show_data(self, data: list[Flag]) -> None:
-        self.flags = data
+    def show_data(self, data: tuple[list[Flag], Any]) -> None:
+        self.flags, counts = data
         fill_table(
             self.table,
-            ("#", "Case", "Reader", "Message", "Raised", "Answer", "State"),
+            self.COLUMNS,
             [
                 [
                     f.flag,
                     f.case,
                     f.reader,
+                    flag_visit(f),
+                    f.visit_date or "",
+                    f.patient or "",
+                    " ".join(f.images),
                     f.message,
                     f.raised_at[:16].replace("T", " "),
                     f.answer,
                     "closed" if f.closed else "open",
                 ]
-                for f in data
+                for f in self.flags
             ],
         )
-        open_n = sum(not f.closed for f in data)
+        per_reader = "; ".join(f"{c.reader} {c.open} open, {c.answered} answered" for c in counts)
+        self.counts.setText(f"Per reader: {per_reader or 'no flags yet'}")
+        open_n = sum(c.open for c in counts)
         self.status.setText(f"{open_n} open flag(s).")
         self.desk.set_badge(self, open_n)
+
+    def open_images(self) -> None:
+        """The selected flag's images (those the reader had on screen) in the desk's viewer,
+        titled with the patient and the true visit."""
+        row = self.selected_row(self.table)
+        if row is None:
+            return
+        flag = self.flags[row]
+        if not flag.images:
+            self.status.setText(
+                f"Flag {flag.flag} names no image (raised before images were kept, or with "
+                "none on screen)."
+            )
+            return
+        known = {i.code: i for i in self.desk.images.data.get("images", [])}
+        films = [
+            DeskFilm(code, known[code].regions, known[code].qc) if code in known else DeskFilm(code)
+            for code in flag.images
+        ]
+        title = f"flag {flag.flag}: patient {flag.patient or '?'}, {flag_visit(flag)}"
+        self.viewer = open_viewer(self.desk, films, title)
 
     def ask_answer(self) -> None:
         row = self.selected_row(self.table)
@@ -754,7 +878,8 @@ class FlagsPage(_Page):
 
         dialog = ActionDialog(
             f"Answer flag {flag.flag}",
-            f"Case {flag.case}, {flag.reader}: “{flag.message}”",
+            f"Case {flag.case} (patient {flag.patient or '?'}, visit {flag_visit(flag) or '–'}), "
+            f"{flag.reader}: “{flag.message}”",
             [("Answer", answer)],
             run,
             self,
@@ -1307,6 +1432,7 @@ class DeskWindow(QMainWindow):
         self.session = session
         self.trial = trial
         self.dialog: ActionDialog | WorkerDialog | None = None
+        self.viewers: list[DeskViewer] = []  # the desk's viewer windows open now
         self.closed = False
         self.tabs = QTabWidget(self)
         self.progress = ProgressPage(self)

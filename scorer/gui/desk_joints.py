@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QObject, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QMouseEvent, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
@@ -36,55 +36,22 @@ REGION_COLOURS = {
 }
 
 
-class JointCanvas(QWidget):
-    """A film with its joint markers: three clicks place a region (:meth:`start_placing`), a
-    press on a marker drags it. Positions are kept in stored-image pixels."""
+class JointEditor(QObject):
+    """The joints of one film being edited, whatever draws it: three clicks place a region
+    (:meth:`start_placing`), a marker is moved by :meth:`move_joint`. Positions are kept in
+    stored-image pixels; the widget that shows the film maps them to the screen."""
 
     changed = Signal()
     prompt = Signal(str)  # what the next click should be, or what happened
     fitFailed = Signal(str)
 
-    def __init__(
-        self,
-        pixels: np.ndarray,
-        stored: tuple[int, int],
-        points: Sequence[JointPoint] = (),
-        parent: QWidget | None = None,
-    ) -> None:
+    def __init__(self, points: Sequence[JointPoint] = (), parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.setObjectName("jointCanvas")
-        self._pixels = np.ascontiguousarray(pixels, dtype=np.uint8)  # the QImage's buffer
-        self._image = frame_to_qimage(self._pixels)
-        self.stored = stored  # rows, columns of the stored image
         self.points: dict[Key, JointPoint] = {(p.region, p.joint): p for p in points}
         self.edited: set[Key] = set()  # placed or moved here, not yet saved
         self.placing: str | None = None  # the region whose anchors are being clicked
         self.clicks: dict[str, tuple[float, float]] = {}
-        self._dragging: Key | None = None
-        self.setMinimumSize(420, 360)
-        self.setCursor(Qt.CursorShape.CrossCursor)
 
-    # geometry: the image fitted in the widget, centred (as the mask canvas does)
-    def _frame(self) -> tuple[float, float, float]:
-        rows, cols = self.stored
-        scale = min(self.width() / cols, self.height() / rows)
-        return scale, (self.width() - cols * scale) / 2, (self.height() - rows * scale) / 2
-
-    # Joint positions count from the first pixel's centre (0, 0), so the film's edge is -0.5.
-    def to_stored(self, p: QPointF) -> tuple[float, float]:
-        """A widget position in stored pixels (x column, y row), kept on the film."""
-        scale, x0, y0 = self._frame()
-        rows, cols = self.stored
-        x = min(max((p.x() - x0) / scale - 0.5, -0.5), cols - 0.5)
-        y = min(max((p.y() - y0) / scale - 0.5, -0.5), rows - 0.5)
-        return x, y
-
-    def to_widget(self, x: float, y: float) -> QPointF:
-        """A stored-pixel position in widget coordinates."""
-        scale, x0, y0 = self._frame()
-        return QPointF(x0 + (x + 0.5) * scale, y0 + (y + 0.5) * scale)
-
-    # placing
     def start_placing(self, region: str) -> None:
         """Ask for ``region``'s three anchors, one click each."""
         self.placing = region
@@ -110,7 +77,7 @@ class JointCanvas(QWidget):
         self.clicks[anchors[len(self.clicks)]] = (x, y)
         if len(self.clicks) < len(anchors):
             self.prompt.emit(self._next_prompt())
-            self.update()
+            self.changed.emit()
             return
         clicks, self.placing, self.clicks = self.clicks, None, {}
         try:
@@ -119,14 +86,13 @@ class JointCanvas(QWidget):
             fitted = fit_joints(region, clicks, None)
         except FitError as exc:
             self.fitFailed.emit(f"{region} not placed: {exc}. Click Place {region} to try again.")
-            self.update()
+            self.changed.emit()
             return
         for joint, (jx, jy) in fitted.items():
             self.points[(region, joint)] = JointPoint(region, joint, jx, jy, "fit")
             self.edited.add((region, joint))
         self.prompt.emit(f"{region} placed: drag any joint that is off, then Save.")
         self.changed.emit()
-        self.update()
 
     def move_joint(self, key: Key, x: float, y: float) -> None:
         """Move a placed joint to (x, y) in stored pixels (what a drag does)."""
@@ -134,38 +100,136 @@ class JointCanvas(QWidget):
         self.points[key] = JointPoint(old.region, old.joint, x, y, "dragged")
         self.edited.add(key)
         self.changed.emit()
-        self.update()
 
     def edited_points(self) -> list[JointPoint]:
-        """The points placed or moved in this dialog, for saving."""
+        """The points placed or moved here, for saving."""
         return [self.points[k] for k in sorted(self.edited)]
 
-    def joint_at(self, p: QPointF) -> Key | None:
+    def saved(self) -> None:
+        """What was edited is stored now: nothing left to save."""
+        self.edited.clear()
+        self.changed.emit()
+
+    def joint_at(self, p: QPointF, to_widget: Callable[[float, float], QPointF]) -> Key | None:
         """The marker nearest a widget position, within :data:`GRAB_RADIUS`."""
         best: tuple[float, Key] | None = None
         for key, point in self.points.items():
-            w = self.to_widget(point.x, point.y)
+            w = to_widget(point.x, point.y)
             d = float(np.hypot(w.x() - p.x(), w.y() - p.y()))
             if d <= GRAB_RADIUS and (best is None or d < best[0]):
                 best = (d, key)
         return None if best is None else best[1]
 
+    def paint(self, painter: QPainter, to_widget: Callable[[float, float], QPointF]) -> None:
+        """Each marker with its joint code (bolder when edited), and the anchor clicks so far."""
+        font = QFont(painter.font())
+        font.setPointSizeF(7.5)
+        painter.setFont(font)
+        for key, point in self.points.items():
+            colour = REGION_COLOURS.get(key[0], QColor(255, 255, 255))
+            painter.setPen(QPen(colour, 2 if key in self.edited else 1))
+            w = to_widget(point.x, point.y)
+            painter.drawEllipse(w, 4.0, 4.0)
+            painter.drawText(w + QPointF(6, -4), key[1])
+        painter.setPen(QPen(QColor(255, 80, 80), 2))
+        for x, y in self.clicks.values():
+            w = to_widget(x, y)
+            painter.drawLine(w + QPointF(-6, 0), w + QPointF(6, 0))
+            painter.drawLine(w + QPointF(0, -6), w + QPointF(0, 6))
+
+
+class JointCanvas(QWidget):
+    """A film fitted in the widget with its joint markers (a :class:`JointEditor`): three
+    clicks place a region (:meth:`start_placing`), a press on a marker drags it."""
+
+    changed = Signal()
+    prompt = Signal(str)
+    fitFailed = Signal(str)
+
+    def __init__(
+        self,
+        pixels: np.ndarray,
+        stored: tuple[int, int],
+        points: Sequence[JointPoint] = (),
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("jointCanvas")
+        self._pixels = np.ascontiguousarray(pixels, dtype=np.uint8)  # the QImage's buffer
+        self._image = frame_to_qimage(self._pixels)
+        self.stored = stored  # rows, columns of the stored image
+        self.editor = JointEditor(points, self)
+        self.editor.changed.connect(self.changed)
+        self.editor.changed.connect(self.update)
+        self.editor.prompt.connect(self.prompt)
+        self.editor.fitFailed.connect(self.fitFailed)
+        self._dragging: Key | None = None
+        self.setMinimumSize(420, 360)
+        self.setCursor(Qt.CursorShape.CrossCursor)
+
+    @property
+    def points(self) -> dict[Key, JointPoint]:
+        return self.editor.points
+
+    @property
+    def edited(self) -> set[Key]:
+        return self.editor.edited
+
+    @property
+    def placing(self) -> str | None:
+        return self.editor.placing
+
+    def start_placing(self, region: str) -> None:
+        self.editor.start_placing(region)
+
+    def click_anchor(self, x: float, y: float) -> None:
+        self.editor.click_anchor(x, y)
+
+    def move_joint(self, key: Key, x: float, y: float) -> None:
+        self.editor.move_joint(key, x, y)
+
+    def edited_points(self) -> list[JointPoint]:
+        return self.editor.edited_points()
+
+    def joint_at(self, p: QPointF) -> Key | None:
+        return self.editor.joint_at(p, self.to_widget)
+
+    # geometry: the image fitted in the widget, centred (as the mask canvas does)
+    def _frame(self) -> tuple[float, float, float]:
+        rows, cols = self.stored
+        scale = min(self.width() / cols, self.height() / rows)
+        return scale, (self.width() - cols * scale) / 2, (self.height() - rows * scale) / 2
+
+    # Joint positions count from the first pixel's centre (0, 0), so the film's edge is -0.5.
+    def to_stored(self, p: QPointF) -> tuple[float, float]:
+        """A widget position in stored pixels (x column, y row), kept on the film."""
+        scale, x0, y0 = self._frame()
+        rows, cols = self.stored
+        x = min(max((p.x() - x0) / scale - 0.5, -0.5), cols - 0.5)
+        y = min(max((p.y() - y0) / scale - 0.5, -0.5), rows - 0.5)
+        return x, y
+
+    def to_widget(self, x: float, y: float) -> QPointF:
+        """A stored-pixel position in widget coordinates."""
+        scale, x0, y0 = self._frame()
+        return QPointF(x0 + (x + 0.5) * scale, y0 + (y + 0.5) * scale)
+
     # mouse
     def mousePressEvent(self, e: QMouseEvent) -> None:
         if e.button() != Qt.MouseButton.LeftButton:
             return
-        if self.placing is not None:
-            self.click_anchor(*self.to_stored(e.position()))
+        if self.editor.placing is not None:
+            self.editor.click_anchor(*self.to_stored(e.position()))
         else:
             self._dragging = self.joint_at(e.position())
 
     def mouseMoveEvent(self, e: QMouseEvent) -> None:
         if self._dragging is not None:
-            self.move_joint(self._dragging, *self.to_stored(e.position()))
+            self.editor.move_joint(self._dragging, *self.to_stored(e.position()))
 
     def mouseReleaseEvent(self, e: QMouseEvent) -> None:
         if self._dragging is not None:
-            self.move_joint(self._dragging, *self.to_stored(e.position()))
+            self.editor.move_joint(self._dragging, *self.to_stored(e.position()))
         self._dragging = None
 
     def paintEvent(self, _e: QPaintEvent) -> None:
@@ -174,20 +238,7 @@ class JointCanvas(QWidget):
         rows, cols = self.stored
         scale, x0, y0 = self._frame()
         painter.drawImage(QRectF(x0, y0, cols * scale, rows * scale), self._image)
-        font = QFont(painter.font())
-        font.setPointSizeF(7.5)
-        painter.setFont(font)
-        for key, point in self.points.items():
-            colour = REGION_COLOURS.get(key[0], QColor(255, 255, 255))
-            painter.setPen(QPen(colour, 2 if key in self.edited else 1))
-            w = self.to_widget(point.x, point.y)
-            painter.drawEllipse(w, 4.0, 4.0)
-            painter.drawText(w + QPointF(6, -4), key[1])
-        painter.setPen(QPen(QColor(255, 80, 80), 2))
-        for x, y in self.clicks.values():
-            w = self.to_widget(x, y)
-            painter.drawLine(w + QPointF(-6, 0), w + QPointF(6, 0))
-            painter.drawLine(w + QPointF(0, -6), w + QPointF(0, 6))
+        self.editor.paint(painter, self.to_widget)
         painter.end()
 
 
@@ -197,7 +248,7 @@ class JointsPanel(QWidget):
 
     def __init__(
         self,
-        canvas: JointCanvas,
+        canvas: Any,  # a JointCanvas, or the desk viewer's film (start_placing, prompt, fitFailed)
         regions: Sequence[str],
         show_error: Callable[[str], None],
         parent: QWidget | None = None,

@@ -64,8 +64,13 @@ def build_desk_sample(folder: str | os.PathLike[str]) -> tuple[Any, Any, str]:
     first = ws.worklists.worklist(rosa, trial)[0].code
     opened = ws.reading.open_case(rosa, first)
     ws.reading.set_scores(rosa, opened.reads["A"], graded(1))
+    films = ws.images.case_images(rosa, first)
     ws.reading.raise_flag(
-        rosa, first, "Visit B may be another patient: the left hand looks different."
+        rosa,
+        first,
+        "Visit B may be another patient: the left hand looks different.",
+        visit="B",
+        films=[f.image for f in films["B"]],  # the films she had on screen
     )
     ws.trials.set_trial_setting(coord, trial, "adjudication_difference", 3.0, "protocol §8")
     ws.trials.set_trial_setting(coord, trial, "adjudication_trigger", "difference", "protocol §8")

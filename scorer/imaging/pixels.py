@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import numpy.typing as npt
@@ -32,22 +32,24 @@ class ImageFormatError(ValueError):
     """A file or dataset that cannot be shown as a greyscale radiograph, with the reason."""
 
 
-def read_dataset(path: str | os.PathLike[str], *, pixels: bool = True) -> Dataset:
-    """A DICOM file's dataset (without its pixel data when ``pixels`` is False).
+def read_dataset(path: str | os.PathLike[str] | BinaryIO, *, pixels: bool = True) -> Dataset:
+    """A DICOM file's dataset (without its pixel data when ``pixels`` is False), from its path
+    or an open binary file (a film fetched into memory).
 
     Only DICOM Part 10 files (with the "DICM" preamble) are read; anything else, or a header
     pydicom cannot parse, raises :class:`ImageFormatError`. A missing file raises OSError.
     """
+    name = os.fspath(path) if isinstance(path, str | os.PathLike) else "the film"
     try:
         return pydicom.dcmread(path, stop_before_pixels=not pixels)
     except InvalidDicomError as exc:
         reason = _first_line(exc)
-        raise ImageFormatError(f"{os.fspath(path)}: not a DICOM file ({reason})") from None
+        raise ImageFormatError(f"{name}: not a DICOM file ({reason})") from None
     except OSError:
         raise
     except Exception as exc:  # hostile or damaged files raise many kinds inside pydicom
         raise ImageFormatError(
-            f"{os.fspath(path)}: the DICOM header cannot be read ({_first_line(exc)})"
+            f"{name}: the DICOM header cannot be read ({_first_line(exc)})"
         ) from None
 
 

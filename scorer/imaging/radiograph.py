@@ -7,6 +7,7 @@ into a Secondary Capture dataset). The renderer (``render``) draws a :class:`Rad
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -130,6 +131,13 @@ def radiograph_from_dataset(
         patient_orientation=patient_orientation(ds),
         laterality=str(ds.get("ImageLaterality") or ds.get("Laterality") or "").strip().upper(),
     )
+
+
+def radiograph_from_bytes(data: bytes) -> Radiograph:
+    """A :class:`Radiograph` of a DICOM file's bytes (a film fetched into memory, as the desk's
+    viewer gets the readers' copy from the images service). Raises ``ImageFormatError`` for
+    bytes that cannot be shown."""
+    return radiograph_from_dataset(read_dataset(io.BytesIO(data)))
 
 
 def patient_orientation(ds: Dataset) -> tuple[str, ...]:

@@ -18,6 +18,7 @@ from scorer.core.worklist import LETTERS
 from scorer.services.errors import InvalidInput, NotFound, ScorerError
 from scorer.services.joint_positions import checked_points, joint_points, place_points
 from scorer.services.lookups import (
+    case_state,
     find_trial,
     must_calibrate,
     own_case,
@@ -138,6 +139,33 @@ class QcDecision:
     qc: str
     qc_reason: str
     cases: tuple[CaseShown, ...]
+
+
+@dataclass(frozen=True)
+class CaseImpact:
+    """A reader's case that shows an image, as failing the image would touch it: the case's
+    progress ("not started", "in progress" or "signed") and the codes of its signed reads of
+    the image's visit (their scores were given with the image on screen)."""
+
+    case: str
+    reader: str
+    status: str
+    signed_reads: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class QcImpact:
+    """What failing an image would do, for the coordinator to read before failing it: its QC
+    state now and every case that shows it (only a passed image reaches a case)."""
+
+    image: str
+    qc: str
+    cases: tuple[CaseImpact, ...]
+
+    @property
+    def signed_reads(self) -> tuple[str, ...]:
+        """Every signed read among the cases, in case order."""
+        return tuple(r for c in self.cases for r in c.signed_reads)
 
 
 @dataclass(frozen=True)
@@ -320,6 +348,18 @@ class ImagesService(Service):
             return render_full(image, max_size), tuple(image.shape)
         except (OSError, ValueError) as exc:
             raise InvalidInput(f"image {image_code} cannot be shown: {exc}") from exc
+
+    # Reading the file is long work for a big film: after the read, outside it.
+    @operation("coordinator", transaction=False)
+    def image_file(self, op: Op, image_code: str) -> bytes:
+        """The readers' copy of an image as its DICOM file's bytes (coordinator): the desk's
+        viewer opens it with the reading window's display pipeline (window/level, zoom,
+        invert), locally or over the server."""
+        path, _sha = self._reader_copy(op, image_code)
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise InvalidInput(f"image {image_code} cannot be read: {exc}") from exc
 
     def _reader_copy(self, op: Op, image_code: str) -> tuple[Path, str]:
         """The readers' copy of an image: its file and SHA-256 (NotFound for an unknown code)."""
@@ -554,6 +594,28 @@ class ImagesService(Service):
             reason=reason.strip(),
         )
         return QcDecision(img.code, state, img.qc_reason, tuple(cases))
+
+    @operation("coordinator")
+    def qc_impact(self, op: Op, image_code: str) -> QcImpact:
+        """What failing an image would do (coordinator; changes nothing): the cases that show
+        it, each with its reader, progress and signed reads of the image's visit, as
+        :meth:`image_qc` would list them after the image fails."""
+        img = repo.image_by_code(op.db, image_code)
+        if img is None:
+            raise NotFound(f"no image {image_code!r}")
+        if img.qc_state != "passed" or img.patient_id is None or not img.visit_id:
+            return QcImpact(img.code, img.qc_state, ())
+        v = repo.visit_by_id(op.db, img.visit_id)
+        assert v is not None
+        out = []
+        for code, reader in repo.cases_showing(op.db, img.patient_id, v.label):
+            c = repo.case_by_code(op.db, code)
+            assert c is not None
+            reads = [r for r in repo.reads_of_case(op.db, c) if r.status != "void"]
+            signed = tuple(r.code for r in reads if r.visit_id == v.id and r.status == "signed")
+            status = case_state([r.status for r in reads], c.visits)
+            out.append(CaseImpact(code, reader, status, signed))
+        return QcImpact(img.code, img.qc_state, tuple(out))
 
     # Painting the rectangles writes a new copy: after a read, before the write of its row.
     @operation("coordinator", write=True, transaction=False)

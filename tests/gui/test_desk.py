@@ -79,7 +79,7 @@ def test_every_page_loads_off_the_ui_thread_and_shows_the_facades_numbers(
     assert [int(r[2]) for r in rows] == [r.signed for r in progress.readers]
     assert len(cells(window.progress.patients)) == 4
     assert window.tabs.tabText(2) == "Flags (1)"
-    assert "another patient" in cells(window.flags.table)[0][3]
+    assert "another patient" in cells(window.flags.table)[0][7]  # the Message column
     adjudication = cells(window.adjudication.table)
     assert len(adjudication) == 1 and adjudication[0][1] == "queued"
     assert "differ by 6" in adjudication[0][2]

@@ -578,7 +578,10 @@ def test_every_control_of_every_desk_page(
             "Joints",
             "JointsPanel < actionDialog",  # Place <region> of whichever image is first
             "Region without image",
-            "Only images flagged",
+            "imagesPage < deskWindow: QPushButton “View…”",
+            "deskViewer",  # the viewer's Place, Save joints, Pass and Fail…
+            "failDialog",  # the impact shown before failing, and its Fail image / Cancel
+            "Open images",
             "Answer and close",
             "Show closed flags",
             "Calibration set",

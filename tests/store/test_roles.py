@@ -104,6 +104,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "reassign_image": frozenset({"coordinator"}),
     "mask_image": frozenset({"coordinator"}),
     "image_qc": frozenset({"coordinator"}),
+    "qc_impact": frozenset({"coordinator"}),
+    "image_file": frozenset({"coordinator"}),
     "joint_positions": frozenset({"coordinator", "admin"}),
     "place_image_joints": frozenset({"coordinator"}),
     "place_joints": SCORING,
@@ -703,6 +705,16 @@ def _place_joints(c: Any, s: UserSession) -> None:
         c.ws.reading.place_joints(s, "NOSUCHCASE1", "film", [JointPoint("RH", "MCP2", 1.0, 1.0)])
 
 
+def _qc_impact(c: Any, s: UserSession) -> None:
+    with pytest.raises(NotFound, match="no image"):  # the cases listed: tests/services
+        c.ws.images.qc_impact(s, "NOSUCHIMAGE1")
+
+
+def _image_file(c: Any, s: UserSession) -> None:
+    with pytest.raises(NotFound, match="no image"):
+        c.ws.images.image_file(s, "NOSUCHIMAGE1")
+
+
 def _render_image(c: Any, s: UserSession) -> None:
     with pytest.raises(NotFound, match="no image"):
         c.ws.images.render_image(s, "NOSUCHIMAGE1")
@@ -904,6 +916,8 @@ CALLS: dict[str, Call] = {
     "reassign_image": _reassign_image,
     "mask_image": _mask_image,
     "image_qc": _image_qc,
+    "qc_impact": _qc_impact,
+    "image_file": _image_file,
     "joint_positions": _joint_positions,
     "place_image_joints": _place_image_joints,
     "place_joints": _place_joints,
