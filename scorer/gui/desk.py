@@ -773,6 +773,14 @@ class ImagesPage(_Page):
         self.open_dialog(dialog, "Region marked not assessable for all readers.")
 
 
+def _cell_text(text: str, limit: int = 160) -> str:
+    """A long text's first ``limit`` characters on one line: a 10,000-character flag made its
+    column 70,000 pixels wide and pushed the answer off the table (the whole text is in the
+    answer dialog)."""
+    one = " ".join(text.split())
+    return one if len(one) <= limit else one[: limit - 1] + "…"
+
+
 class FlagsPage(_Page):
     """The readers' flags with what the coordinator needs to act: the patient, the visit the
     reader's letter stands for and its date, the images the reader had on screen (opened in
@@ -826,7 +834,7 @@ class FlagsPage(_Page):
                     f.visit_date or "",
                     f.patient or "",
                     " ".join(f.images),
-                    f.message,
+                    _cell_text(f.message),
                     f.raised_at[:16].replace("T", " "),
                     f.answer,
                     "closed" if f.closed else "open",

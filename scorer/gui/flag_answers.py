@@ -13,6 +13,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QLabel, QWidget
+from shiboken6 import isValid
 
 #: How often the answers are asked for while a case is open.
 POLL_MS = 60_000
@@ -102,10 +103,10 @@ class FlagAnswers(QObject):
         )
 
     def _arrived(self, code: str, flags: Sequence[Any]) -> None:
-        if code != self._case_code():
-            return  # the reader has moved on: the next case asks for its own
+        if not isValid(self) or code != self._case_code():
+            return  # the window has gone, or the reader has moved on (the next case asks)
         label = self._label()
-        if label is None:
+        if label is None or not isValid(label):
             return
         # Each answer is said once in the status bar (the line keeps showing it).
         new = [f for f in flags if f.closed and self._answered.get(f.flag) != f.answer]

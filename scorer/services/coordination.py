@@ -321,7 +321,7 @@ def raise_case_flag(
     labels = json.loads(c.visits)
     visit_id = None
     if visit is not None:
-        letters = LETTERS[: len(labels)]
+        letters = list(LETTERS[: len(labels)])  # a list: "BC" or "" is no letter
         if visit not in letters:
             raise InvalidInput(
                 f"this case has visits {', '.join(letters)}, not {visit[:20]!r}"

@@ -29,7 +29,7 @@ from scorer.services.lookups import (
     unique_patient_code,
 )
 from scorer.services.operation import Context, Op, Service, operation
-from scorer.services.oversight import trail_text
+from scorer.services.oversight import shown_entity_id, trail_text
 from scorer.services.validation import check_username
 from scorer.store import repository as repo
 from scorer.store.database import Session
@@ -397,9 +397,9 @@ class ExchangeService(Service):
                                 a.username,
                                 a.action,
                                 a.entity,
-                                a.entity_id,
-                                trail_text(a.action, a.old, blind),
-                                trail_text(a.action, a.new, blind),
+                                shown_entity_id(a.entity, a.entity_id, blind),
+                                trail_text(a.action, a.old, blind, entity=a.entity),
+                                trail_text(a.action, a.new, blind, entity=a.entity),
                                 a.reason,
                                 a.mac,
                             ]

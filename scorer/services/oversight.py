@@ -118,9 +118,9 @@ class OversightService(Service):
                 username=a.username,
                 action=a.action,
                 entity=a.entity,
-                entity_id=a.entity_id,
-                old=trail_text(a.action, a.old, blind),
-                new=trail_text(a.action, a.new, blind),
+                entity_id=shown_entity_id(a.entity, a.entity_id, blind),
+                old=trail_text(a.action, a.old, blind, entity=a.entity),
+                new=trail_text(a.action, a.new, blind, entity=a.entity),
                 reason=a.reason,
             )
             for a in repo.audit_rows(op.db)
@@ -179,8 +179,10 @@ class OversightService(Service):
                     a.at,
                     a.username,
                     a.action,
-                    a.entity_id,
-                    one_line(trail_text(a.action, a.new, op.user.role == "monitor", True)),
+                    shown_entity_id(a.entity, a.entity_id, op.user.role == "monitor"),
+                    one_line(
+                        trail_text(a.action, a.new, op.user.role == "monitor", True, a.entity)
+                    ),
                     a.reason,
                 ]
                 for a in repo.audit_rows(db)
@@ -205,7 +207,7 @@ def sessions_of(
     return sorted(out, key=lambda r: r.start)
 
 
-def detail(action: str, old: str, new: str, blind: bool) -> JsonValue:
+def detail(action: str, old: str, new: str, blind: bool, entity: str = "") -> JsonValue:
     """An audit row's old and new values parsed (blinded for a monitor): {"old", "new"} when
     there was an old value, else the new one alone; the rows of a ``data.*`` row as counts per
     table for a monitor (:func:`trail_text`)."""
@@ -221,36 +223,57 @@ def detail(action: str, old: str, new: str, blind: bool) -> JsonValue:
             value: JsonValue = json.loads(text)
         except json.JSONDecodeError:
             return text
-        return blinded(value) if blind else value
+        if not blind:
+            return value
+        hidden = entity in HIDDEN_ENTITIES
+        return blinded(value, BLINDED_KEYS | HIDDEN_ENTITY_KEYS if hidden else BLINDED_KEYS)
 
     o, n = load(old), load(new)
     return {"old": o, "new": n} if o is not None else n
 
 
-def blinded(value: JsonValue) -> JsonValue:
+#: Rows about these entities name a patient or an image by its code (their entity ID, and
+#: ``code``/``image`` keys): a monitor sees that such a row was written, not which one.
+HIDDEN_ENTITIES = {"patient": "(a patient)", "image": "(an image)"}
+HIDDEN_ENTITY_KEYS = frozenset(
+    {"code", "image", "images", "acquisition_date", "sop_instance_uid", "source_name", "path"}
+)
+
+
+def shown_entity_id(entity: str, entity_id: str, blind: bool) -> str:
+    """An audit row's entity ID as a viewer may see it: a patient's or image's code is hidden
+    from a monitor (the README: timelines show case codes, never patients)."""
+    return HIDDEN_ENTITIES.get(entity, entity_id) if blind else entity_id
+
+
+def blinded(value: JsonValue, keys: frozenset[str] = BLINDED_KEYS) -> JsonValue:
     """``value`` without the keys a monitor may not see (at any depth)."""
     if isinstance(value, dict):
-        return {k: blinded(v) for k, v in value.items() if k not in BLINDED_KEYS}
+        return {k: blinded(v, keys) for k, v in value.items() if k not in keys}
     if isinstance(value, list):
-        return [blinded(v) for v in value]
+        return [blinded(v, keys) for v in value]
     return value
 
 
-def blinded_text(text: str, blind: bool) -> str:
-    """An audit row's stored old/new JSON, blinded for a monitor (same JSON form)."""
+def blinded_text(text: str, blind: bool, entity: str = "") -> str:
+    """An audit row's stored old/new JSON, blinded for a monitor (same JSON form); a row about
+    a patient or an image also loses the codes that name it."""
     if not blind or not text:
         return text
     try:
         value: JsonValue = json.loads(text)
     except json.JSONDecodeError:
         return text
-    shown = blinded(value)
+    keys = BLINDED_KEYS | HIDDEN_ENTITY_KEYS if entity in HIDDEN_ENTITIES else BLINDED_KEYS
+    shown = blinded(value, keys)
     if shown == value:
         return text
     return json.dumps(shown, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
-def trail_text(action: str, text: str, blind: bool, brief: bool = False) -> str:
+def trail_text(
+    action: str, text: str, blind: bool, brief: bool = False, entity: str = ""
+) -> str:
     """An audit row's old/new as shown: blinded for a monitor; the rows a change wrote into
     the trail (``data.*``) as a count per table for a monitor, whose view must not tie a read
     to a patient or a visit through them, and in a ``brief`` listing."""
@@ -258,7 +281,7 @@ def trail_text(action: str, text: str, blind: bool, brief: bool = False) -> str:
 
     if action in DATA_ACTIONS:
         return summary(text) if (blind or brief) and text else text
-    return blinded_text(text, blind)
+    return blinded_text(text, blind, entity)
 
 
 def verify_store(store: Store) -> Verification:
@@ -336,15 +359,15 @@ def timeline_of(db: Session, session_id: str, blind: bool) -> list[TimelineEntry
         if a.entity == "read" and a.entity_id in visit_of_read:
             case, place, visit = visit_of_read[a.entity_id]
             subject, letter = f"case {case}", LETTERS[place] if place >= 0 else "?"
-        elif a.entity == "patient" and blind:
-            subject = "(a patient)"
+        else:
+            subject = shown_entity_id(a.entity, a.entity_id, blind)
         rows.append(
             TimelineEntry(
                 at=a.at,
                 source="audit",
                 what=a.action,
                 subject=subject,
-                detail=detail(a.action, a.old, a.new, blind),
+                detail=detail(a.action, a.old, a.new, blind, a.entity),
                 reason=a.reason,
                 visit_letter=letter,
                 visit=visit,

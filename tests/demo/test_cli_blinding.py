@@ -112,6 +112,9 @@ def steps(w: Walk) -> list[Step]:
         ("calibration show", ["--trial", t, "--format", "json"], []),
         ("adjudication show", ["--trial", t, "--format", "json"], []),
         ("audit verify", ["--format", "json"], []),
+        ("audit sessions", ["--format", "json"], []),
+        ("audit timeline", [c["session"], "--format", "json"], []),
+        ("drift", ["--trial", t, "--format", "json"], []),
         # Exports and reports.
         ("export reads", ["--trial", t, "--out", w.out("reads.csv")], []),
         ("export reads", ["--trial", t, "--blinded", "--out", w.out("reads-blinded.csv")], []),
@@ -257,6 +260,9 @@ def context_of(db: str, passwords: dict[str, str], demo: dict[str, Any]) -> dict
         others_cases = {
             r.code for reader in READERS[:2] for r in ws.worklists.worklist(coord, TRIAL, reader)
         }
+        # A session of another reader: its timeline names cases, not patients or visits' order.
+        sessions = ws.oversight.reading_sessions(coord)
+        session = next(s.session for s in sessions if s.user == "reader1")
         ws.accounts.logout(coord)
         others_reads: set[str] = set()
         for reader in READERS[:2]:
@@ -276,6 +282,7 @@ def context_of(db: str, passwords: dict[str, str], demo: dict[str, Any]) -> dict
         "others_reads": others_reads,
         "dicom": dicom,
         "reads_csv": reads_csv,
+        "session": session,
     }
 
 
@@ -314,7 +321,9 @@ def test_the_walk_covers_every_command(tmp_path: Path) -> None:
         "x",
         {"reader3": "p"},
         TRIAL,
-        dict.fromkeys(("patient", "own_image", "other_image", "dicom", "reads_csv"), "x"),
+        dict.fromkeys(
+            ("patient", "own_image", "other_image", "dicom", "reads_csv", "session"), "x"
+        ),
     )
     walked = {command for command, _argv, _extra in steps(dummy)}
     assert walked | set(OUTSIDE) == leaf_commands()

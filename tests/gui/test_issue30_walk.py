@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QPushButton
 from pytestqt.qtbot import QtBot
 
 from scorer.demo import TRIAL
@@ -111,7 +112,7 @@ def test_reader_flags_and_is_killed_coordinator_answers_monitor_reviews(
     shown_row = [
         page.table.item(index, c).text() for c in range(page.table.columnCount())
     ]
-    pass  # TEMP2 assert patient in shown_row and any(visits[1] in text for text in shown_row), shown_row
+    assert patient in shown_row and any(visits[1] in text for text in shown_row), shown_row
     assert len(flag.images) == len(killed["flagged_films"]) > 0
     open_flag_images(qtbot, desk, index, flag)
     ws.coordination.answer_flag(coord, TRIAL, flag.flag, "Checked: same patient, re-scanned")
@@ -166,5 +167,17 @@ def test_reader_flags_and_is_killed_coordinator_answers_monitor_reviews(
 
 
 def open_flag_images(qtbot: QtBot, desk: DeskWindow, index: int, flag: Any) -> None:
-    """Open the flag's images from the desk's flag page and check the film is shown."""
-    return  # TEMP
+    """Open the flag's images from the desk's flag page: the viewer shows the films the
+    reader had on screen, the first one painted."""
+    page = desk.flags
+    page.table.selectRow(index)
+    button = next(b for b in page.findChildren(QPushButton) if b.text() == "Open images")
+    button.click()
+    viewer = page.viewer
+    assert viewer is not None and viewer.isVisible()
+    assert [p.film.code for p in viewer.pages] == list(flag.images)
+    assert str(flag.patient) in viewer.windowTitle()
+    qtbot.waitUntil(lambda: viewer.current.loaded, timeout=30000)
+    shown = viewer.current.view.model.image
+    assert shown is not None and min(shown.shape) > 100
+    viewer.close()

@@ -111,8 +111,9 @@ def test_a_wrong_letter_or_film_is_refused_and_nothing_is_written(demo: dict[str
     case = ws.worklists.worklist(reader, TRIAL)[0].code
     ws.reading.open_case(reader, case)
     before = len(ws.coordination.flags(coord, TRIAL, open_only=False))
-    with pytest.raises(InvalidInput, match="this case has visits A, B"):
-        ws.reading.raise_flag(reader, case, "x", visit="Z")
+    for wrong in ("Z", "", "AB", "a"):  # "" and "AB" are in "AB", but no letter
+        with pytest.raises(InvalidInput, match="this case has visits A, B"):
+            ws.reading.raise_flag(reader, case, "x", visit=wrong)
     with pytest.raises(NotFound, match="no film 'nope' in this case"):
         ws.reading.raise_flag(reader, case, "x", visit="A", films=["nope"])
     assert len(ws.coordination.flags(coord, TRIAL, open_only=False)) == before
