@@ -394,7 +394,8 @@ class DeskViewer(QDialog):
             self.list.addItem(QListWidgetItem(page.label()))
             self.pages.append(page)
             self.stack.addWidget(page)
-        self.list.setMaximumWidth(200)
+        self.list.setMinimumWidth(260)  # code, regions and QC state unclipped
+        self.list.setMaximumWidth(320)
         self.list.setVisible(len(films) > 1)
         self.list.currentRowChanged.connect(self.show_film)
         layout = QHBoxLayout(self)
