@@ -12,6 +12,10 @@ Counted in cases: the chart runs on each signed case's mean difference (a case i
 visits read together), standardised for the case's visit count and the within-case correlation
 of the differences, estimated from the trial's cases (scorer.stats.drift says why).
 
+A grossly wrong reader: with three or more readers, a reader far off the others
+(scorer.stats.drift.far_off_readers) is set aside from σ, ρ and the other readers' comparisons,
+keeping their own chart; with two readers nothing tells which is wrong (the SD's source says so).
+
 Who sees it: the coordinator (charts, alerts, acknowledging) and the monitor (charts and alerts,
 read-only). Nothing in it names a patient, a visit, a date or an image: each series is indexed
 by the reader's signed-read or signed-case count only, so it is blinded enough for the monitor.
