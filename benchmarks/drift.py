@@ -13,6 +13,12 @@ written, in cases:
 - Siegmund's in-control and out-of-control ARLs (one- and two-sided);
 - the false-alarm share if the same visits were charted one by one as independent (ρ ignored).
 
+And with three readers (σ known, as with a frozen SDC; each reader charted against the mean of
+the others): two unbiased readers and a third who is grossly wrong (+400 from the start) or
+drifts (+2 after case 30), with and without setting aside the readers far off the others
+(scorer.stats.drift.far_off_readers, applied to the trial's 900 patient-visits): the good
+readers' alarm share and the third reader's detection delay.
+
 Usage (from the repository root):
 
     .venv/bin/python benchmarks/drift.py [--quick] [--trials N] [--json PATH]
@@ -38,9 +44,11 @@ from common import machine, write_json  # noqa: E402
 from scorer.stats.drift import (  # noqa: E402
     DRIFT_H,
     DRIFT_K,
+    FAR_OFF_SDS,
     case_mean_sd,
     first_signals,
     siegmund_arl,
+    standardise_cases,
     two_sided_arl,
 )
 
@@ -97,6 +105,66 @@ def simulate(rho: float, trials: int, seed: int) -> dict[str, Any]:
     }
 
 
+def reader_errors(
+    rng: np.random.Generator, trials: int, rho: float, readers: int
+) -> npt.NDArray[np.float64]:
+    """trials × cases × visits × readers read errors of SD σ = DEMO_SD/√2 (so two readers'
+    difference has SD DEMO_SD), correlated rho within a reader's case."""
+    shared = rng.standard_normal((trials, CASES, 1, readers))
+    own = rng.standard_normal((trials, CASES, VISITS, readers))
+    return DEMO_SD / np.sqrt(2.0) * (np.sqrt(rho) * shared + np.sqrt(1.0 - rho) * own)
+
+
+def far_off_third(reads: npt.NDArray[np.float64], sigma: float) -> npt.NDArray[np.bool_]:
+    """Per trial, whether far_off_readers sets the third reader aside (σ known): the median
+    over the trial's patient-visits of its distance from the three readers' median exceeds
+    FAR_OFF_SDS·σ (the same rule, vectorised over trials)."""
+    trials = reads.shape[0]
+    flat = reads.reshape(trials, -1, 3)
+    distance = np.abs(flat[:, :, 2] - np.median(flat, axis=2))
+    far: npt.NDArray[np.bool_] = np.median(distance, axis=1) > FAR_OFF_SDS * sigma
+    return far
+
+
+def three_readers(rho: float, trials: int, seed: int, offset: float, start: int) -> dict[str, Any]:
+    """Two unbiased readers and a third ``offset`` off from case ``start`` + 1: the first good
+    reader's alarm share and the third's median delay, with and without the set-aside rule."""
+    rng = np.random.default_rng(seed)
+    sigma = DEMO_SD / np.sqrt(2.0)
+    reads = reader_errors(rng, trials, rho, 3)
+    reads[:, start:, :, 2] += offset
+    far = far_off_third(reads, sigma)
+    visits = np.full(CASES, VISITS)
+
+    def chart(d: npt.NDArray[np.float64], others: int) -> npt.NDArray[np.int64]:
+        means = d.mean(axis=2)
+        z = np.vstack(
+            [standardise_cases(row, np.full(CASES, others), visits, sigma, rho) for row in means]
+        )
+        return first_signals(z)
+
+    good_all = chart(reads[..., 0] - reads[..., 1:].mean(axis=3), 2)
+    good_pair = chart(reads[..., 0] - reads[..., 1], 1)
+    good_kept = np.where(far, good_pair, good_all)
+    third = chart(reads[..., 2] - reads[..., :2].mean(axis=3), 2)
+    delay = third[third >= start] - (start - 1)
+    return {
+        "offset": offset,
+        "from_case": start + 1,
+        "trials": trials,
+        "third_set_aside_share": float(far.mean()),
+        "good_alarm_share_others_mean": float((good_all >= 0).mean()),
+        "good_alarm_share_with_set_aside": float((good_kept >= 0).mean()),
+        "third_median_delay_cases": float(np.median(delay)) if delay.size else float("nan"),
+        "good_median_first_alarm_case": float(np.median(good_kept[good_kept >= 0]) + 1)
+        if (good_kept >= 0).any()
+        else float("nan"),
+        "good_alarms_first_share": float(
+            ((good_kept >= 0) & ((third < 0) | (good_kept < third))).mean()
+        ),
+    }
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="the untimed smoke run (100 trials)")
@@ -109,6 +177,8 @@ def main() -> int:
         "h": DRIFT_H,
         "demo": simulate(0.625, trials, seed=30),
         "demo_model": simulate(0.76, trials, seed=31),
+        "three_gross": three_readers(0.625, trials, seed=34, offset=400.0, start=0),
+        "three_drift": three_readers(0.625, trials, seed=35, offset=SHIFT, start=CHANGE_AT),
         "machine": machine(),
     }
     print(
@@ -125,6 +195,17 @@ def main() -> int:
             f"{r['arl0_one_sided']:.0f}), ARL1 {r['arl1_two_sided']:.1f} cases; visits charted "
             f"as independent: {100 * r['false_alarm_share_visits_as_independent']:.0f} % "
             f"false alarms; {1000 * r['seconds']:.0f} ms"
+        )
+    for name in ("three_gross", "three_drift"):
+        r = res[name]
+        print(
+            f"  three readers, rho 0.625, the third {r['offset']:+g} from case {r['from_case']}: "
+            f"set aside in {100 * r['third_set_aside_share']:.0f} % of trials; a good reader "
+            f"alarms in {100 * r['good_alarm_share_with_set_aside']:.1f} % (against the "
+            f"others' mean without setting aside: {100 * r['good_alarm_share_others_mean']:.1f}"
+            f" %); the third's delay median {r['third_median_delay_cases']:.0f} cases; a good "
+            f"reader's first alarm at case {r['good_median_first_alarm_case']:.0f} (median), "
+            f"before the third's in {100 * r['good_alarms_first_share']:.1f} % of trials"
         )
     if args.json:
         write_json(args.json, res)

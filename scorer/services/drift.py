@@ -12,6 +12,10 @@ Counted in cases: the chart runs on each signed case's mean difference (a case i
 visits read together), standardised for the case's visit count and the within-case correlation
 of the differences, estimated from the trial's cases (scorer.stats.drift says why).
 
+A grossly wrong reader: with three or more readers, a reader far off the others
+(scorer.stats.drift.far_off_readers) is set aside from σ, ρ and the other readers' comparisons,
+keeping their own chart; with two readers nothing tells which is wrong (the SD's source says so).
+
 Who sees it: the coordinator (charts, alerts, acknowledging) and the monitor (charts and alerts,
 read-only). Nothing in it names a patient, a visit, a date or an image: each series is indexed
 by the reader's signed-read or signed-case count only, so it is blinded enough for the monitor.
@@ -25,8 +29,6 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
-
 from scorer.core.methods import get_method
 from scorer.core.totals import status_totals
 from scorer.services.errors import InvalidInput, NotFound
@@ -39,6 +41,8 @@ from scorer.stats.drift import (
     DRIFT_K,
     RHO_UNKNOWN,
     cusum,
+    far_off_readers,
+    pooled_read_sd,
     running_summary,
     standardise_cases,
     within_case_correlation,
@@ -168,29 +172,38 @@ def _points(db: Any, t: Any) -> list[_Point]:
     return out
 
 
-def _sigma(
-    db: Any, t: Any, primary: dict[tuple[int, int], dict[str, float]]
-) -> tuple[float | None, str]:
-    """One read's error SD: from the frozen SDC (SDC = z·σ/√k, Bruynesteyn 2005, so σ =
-    SDC·√k/z, k and the level from the freeze's audit row), else the pooled SD of the readers'
-    totals around each patient-visit's mean (which also holds any reader bias: conservative)."""
+def _frozen_sigma(db: Any, t: Any) -> float | None:
+    """One read's error SD from the frozen SDC (SDC = z·σ/√k, Bruynesteyn 2005, so σ =
+    SDC·√k/z, k and the level from the freeze's audit row); None while it is not frozen."""
     proto = protocol_of(t)
-    if proto.frozen_sdc is not None and proto.frozen_sdc > 0:
-        row = repo.last_setting_change(db, t.id, "frozen_sdc")
-        basis = json.loads(row.new).get("basis", {}) if row is not None else {}
-        k = int(basis.get("k", 1))
-        z = SDC_Z[int(basis.get("level", proto.sdc_level))]
-        return float(proto.frozen_sdc) * math.sqrt(k) / z, "frozen SDC"
-    squares = 0.0
-    df = 0
-    for totals in primary.values():
-        if len(totals) >= 2:
-            values = np.array(list(totals.values()))
-            squares += float(((values - values.mean()) ** 2).sum())
-            df += values.size - 1
-    if df < 2 or squares <= 0:
+    if proto.frozen_sdc is None or proto.frozen_sdc <= 0:
+        return None
+    row = repo.last_setting_change(db, t.id, "frozen_sdc")
+    basis = json.loads(row.new).get("basis", {}) if row is not None else {}
+    k = int(basis.get("k", 1))
+    z = SDC_Z[int(basis.get("level", proto.sdc_level))]
+    return float(proto.frozen_sdc) * math.sqrt(k) / z
+
+
+def _sigma(
+    frozen: float | None, primary: dict[tuple[int, int], dict[str, float]], far: frozenset[str]
+) -> tuple[float | None, str]:
+    """One read's error SD and where it came from: the frozen SDC's, else the pooled SD of the
+    readers' totals around each patient-visit's mean, leaving out the readers set aside as far
+    off the others (scorer.stats.drift.far_off_readers): one grossly wrong reader would
+    otherwise inflate it and hide themself. With two readers nothing tells which is wrong, and
+    the source says so."""
+    if frozen is not None:
+        return frozen, "frozen SDC"
+    sigma = pooled_read_sd(list(primary.values()), far)
+    if sigma is None:
         return None, "none yet"
-    return math.sqrt(squares / df), "current reads"
+    readers = {r for totals in primary.values() for r in totals} - far
+    if far:
+        return sigma, f"current reads, {', '.join(sorted(far))} set aside as far off the others"
+    if len(readers) == 2:
+        return sigma, "current reads of two readers: one far off would inflate it; freeze the SDC"
+    return sigma, "current reads"
 
 
 class DriftService(Service):
@@ -291,11 +304,13 @@ class DriftService(Service):
         for p in points:
             if p.read_type in PRIMARY_TYPES and p.total is not None:
                 primary[(p.patient, p.visit)][p.reader] = p.total
-        sigma, source = _sigma(db, t, primary)
+        frozen = _frozen_sigma(db, t)
+        far = far_off_readers(list(primary.values()), frozen)
+        sigma, source = _sigma(frozen, primary, far)
         readers = sorted({p.reader for p in points if p.read_type in PRIMARY_TYPES})
-        compared = {name: _compared_cases(name, points, primary) for name in readers}
+        compared = {name: _compared_cases(name, points, primary, far) for name in readers}
         estimated = within_case_correlation(
-            [[d for d, _ in case] for cases in compared.values() for case in cases]
+            _centred([cases for name, cases in compared.items() if name not in far])
         )
         rho, rho_source = (
             (estimated, "current cases")
@@ -329,7 +344,9 @@ class DriftService(Service):
             k=DRIFT_K,
             h=DRIFT_H,
             readers=tuple(
-                _reader_drift(name, points, primary, compared[name], (sigma, rho), reference)
+                _reader_drift(
+                    name, points, primary, compared[name], (sigma, rho), reference, name in far
+                )
                 for name in readers
             ),
             alerts=alerts,
@@ -341,18 +358,42 @@ _Case = list[tuple[float, int]]
 
 
 def _compared_cases(
-    reader: str, points: list[_Point], primary: dict[tuple[int, int], dict[str, float]]
+    reader: str,
+    points: list[_Point],
+    primary: dict[tuple[int, int], dict[str, float]],
+    far: frozenset[str],
 ) -> list[_Case]:
     """The reader's signed primary cases that other readers also read, in the order their first
-    read was signed, each as its visits' differences from the other readers' mean."""
+    read was signed, each as its visits' differences from the other readers' mean. Readers set
+    aside as far off the others are left out of that mean (one grossly wrong reader would
+    otherwise set off every other reader's chart); a visit only they read with this reader is
+    not compared."""
     cases: dict[tuple[int | str, ...], _Case] = {}
     for p in points:
         if p.reader != reader or p.read_type not in PRIMARY_TYPES or p.total is None:
             continue
-        rest = [v for name, v in primary[(p.patient, p.visit)].items() if name != reader]
+        rest = [
+            v
+            for name, v in primary[(p.patient, p.visit)].items()
+            if name != reader and name not in far
+        ]
         if rest:
             cases.setdefault(p.case, []).append((p.total - sum(rest) / len(rest), len(rest)))
     return list(cases.values())
+
+
+def _centred(by_reader: list[list[_Case]]) -> list[list[float]]:
+    """Each reader's cases' differences less that reader's mean difference, all readers' cases
+    together: the within-case correlation is of a reader's differences about their own level,
+    so one reader's bias does not pass for between-case spread (which drove ρ to 1)."""
+    out: list[list[float]] = []
+    for cases in by_reader:
+        values = [d for case in cases for d, _ in case]
+        if not values:
+            continue
+        level = sum(values) / len(values)
+        out.extend([d - level for d, _ in case] for case in cases)
+    return out
 
 
 def _case_chart(
@@ -377,9 +418,11 @@ def _reader_drift(
     cases: list[_Case],
     spread: tuple[float | None, float],
     reference: str,
+    set_aside: bool,
 ) -> ReaderDrift:
     """One reader's series from the trial's signed reads (in the order signed); ``spread`` is
-    one read's error SD σ (None: not known yet) and the within-case correlation ρ."""
+    one read's error SD σ (None: not known yet) and the within-case correlation ρ;
+    ``set_aside``: the reader is far off the others and left out of their comparisons."""
     own = [p for p in points if p.reader == reader]
     differences = [d for case in cases for d, _ in case]
     rereads = [
@@ -403,6 +446,8 @@ def _reader_drift(
     ]
     summary = running_summary(differences)
     upper, lower, signals, status = _case_chart(cases, *spread)
+    if set_aside:
+        status += "; far off the others: left out of their comparisons and of the SD"
     return ReaderDrift(
         reader=reader,
         reads=sum(p.read_type in PRIMARY_TYPES for p in own),

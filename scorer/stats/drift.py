@@ -43,6 +43,8 @@ which is the two-sided chart's; Monte Carlo 463 ± 3), so it would alarm in abou
 from __future__ import annotations
 
 import math
+from collections import defaultdict
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,6 +61,12 @@ DRIFT_H = 10.5
 RHO_UNKNOWN = 1.0
 #: Cases of two or more visits needed before the within-case correlation is estimated.
 RHO_MIN_CASES = 5
+#: A reader is set aside as far off the others when the median distance of their totals from
+#: each patient-visit's median (over the visits three or more readers read) exceeds this many
+#: read-error SDs of the other readers (:func:`far_off_readers`).
+FAR_OFF_SDS = 3.0
+#: Patient-visits read by three or more readers a reader needs before they can be set aside.
+FAR_OFF_MIN_READS = 3
 #: Siegmund's correction to the decision interval (b = h + 1.166, Siegmund 1985).
 SIEGMUND_SHIFT = 1.166
 
@@ -258,3 +266,57 @@ def standardise_cases(
     per_visit = standardise(means, others, sigma_read)
     result: FloatArray = per_visit / case_mean_sd(1.0, visits, rho)
     return result
+
+
+#: Each patient-visit's status totals by reader.
+VisitTotals = Sequence[Mapping[str, float]]
+
+
+def pooled_read_sd(totals: VisitTotals, leave_out: Collection[str] = ()) -> float | None:
+    """One read's error SD from readers' totals on the same patient-visits: the pooled SD of
+    each patient-visit's totals around their mean (which also holds any reader bias, so errs
+    large), leaving out the readers in ``leave_out``; None below 2 degrees of freedom or
+    without spread."""
+    squares = 0.0
+    df = 0
+    for by_reader in totals:
+        values = np.array([v for r, v in by_reader.items() if r not in leave_out])
+        if values.size >= 2:
+            squares += float(((values - values.mean()) ** 2).sum())
+            df += values.size - 1
+    if df < 2 or squares <= 0:
+        return None
+    return math.sqrt(squares / df)
+
+
+def far_off_readers(totals: VisitTotals, sigma: float | None = None) -> frozenset[str]:
+    """The readers far off the others: whose totals' median distance from each patient-visit's
+    median (over the patient-visits three or more readers read, at least
+    :data:`FAR_OFF_MIN_READS` of them) exceeds :data:`FAR_OFF_SDS` read-error SDs: ``sigma``
+    when known (the frozen SDC's), else the pooled SD of the other readers' totals
+    (:func:`pooled_read_sd` leaving the reader out).
+
+    Why this test: with three readers the median of a patient-visit's totals is a good
+    reader's whenever one reader is far off, so the far reader's distances are large and the
+    good readers' are not; and the scale is the others' (leave one reader out), so a far reader
+    cannot inflate the SD they are measured against. Three unbiased readers' median distance is
+    about 0.31 SD (a third of the reads are the median itself) and a reader 0.85 SD off (the
+    2 units the chart is designed for, at the demo's noise) has 0.52 SD (simulated), so 3 SDs
+    sets aside only a reader off by several SDs. Two readers cannot be told apart (each is as
+    far from the other), and a set that would leave fewer than two readers sets aside none."""
+    distances: dict[str, list[float]] = defaultdict(list)
+    readers: set[str] = set()
+    for by_reader in totals:
+        readers.update(by_reader)
+        if len(by_reader) >= 3:
+            centre = float(np.median(list(by_reader.values())))
+            for r, v in by_reader.items():
+                distances[r].append(abs(v - centre))
+    far = set()
+    for r, ds in distances.items():
+        if len(ds) < FAR_OFF_MIN_READS:
+            continue
+        scale = sigma if sigma is not None else pooled_read_sd(totals, {r})
+        if scale is not None and float(np.median(ds)) > FAR_OFF_SDS * scale:
+            far.add(r)
+    return frozenset(far) if len(readers - far) >= 2 else frozenset()

@@ -15,7 +15,14 @@ from scorer.core.reads import AreaScore, Read
 from scorer.core.readscsv import format_reads_csv
 from scorer.store import repository as repo
 from scorer.store.drift_rows import drift_alerts_of
-from scorer.workspace import InvalidInput, NotFound, PermissionDenied, UserSession, Workspace
+from scorer.workspace import (
+    DriftReport,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    UserSession,
+    Workspace,
+)
 
 PASSWORD = "Sunflower-Meadow-7"
 TRIAL = "DRIFT"
@@ -77,8 +84,10 @@ def setup(tmp_path: Path) -> Iterator[Setup]:
 
 def test_the_drifting_reader_signals_up(setup: Setup) -> None:
     report = setup.ws.drift.drift(setup.coord, TRIAL)
-    assert report.sigma_source == "current reads"
-    assert report.sigma is not None and report.sigma > 0
+    # Carol's +8 is over 3 SDs of alice's and bob's (who differ by ±1): she is set aside, so
+    # the SD and alice's and bob's comparisons are theirs alone.
+    assert report.sigma_source == "current reads, carol set aside as far off the others"
+    assert report.sigma == pytest.approx(0.5**0.5)
     by = {r.reader: r for r in report.readers}
     assert set(by) == {"alice", "bob", "carol"}
     carol = by["carol"]
@@ -87,7 +96,8 @@ def test_the_drifting_reader_signals_up(setup: Setup) -> None:
     ups = [n for n, d in carol.signals if d == "up"]
     assert ups and ups[0] > SHIFT_FROM  # not before the shift
     assert carol.status.startswith("signalled up")
-    assert all(d == "down" for r in ("alice", "bob") for _, d in by[r].signals)
+    assert "far off the others" in carol.status
+    assert by["alice"].signals == by["bob"].signals == ()
     assert len(carol.upper) == len(carol.lower) == PATIENTS
 
 
@@ -173,3 +183,119 @@ def test_cases_of_several_visits_are_charted_as_one_value_each(tmp_path: Path) -
     assert bob.case_differences[0] == pytest.approx(sum(x or 0.0 for x in first) / 3, abs=1e-4)
     assert report.rho_source == "current cases" and 0.0 < report.rho < 1.0
     ws.close()
+
+
+VISITS = [("W0", 0), ("W24", 24), ("W52", 52)]
+WRONG_CASES = 3  # cases the grossly wrong reader signs
+
+
+def _visit_read(patient: int, visit: int, reader: str, total: int, *, wrong: bool = False) -> Read:
+    """A signed primary read of one of VISITS of a 3-visit trial "WRONG"; ``wrong``: every area
+    scored at its maximum (the outsider's grossly wrong reader) instead of ``total``."""
+    read = replace(
+        _read(patient, reader, total),
+        trial="WRONG",
+        visit=VISITS[visit][0],
+        read_id=f"{reader}-{patient:03d}-{VISITS[visit][0]}",
+        visit_date=date(2024, 1, 1 + visit),
+    )
+    if wrong:
+        areas = get_method("svh").areas
+        read = replace(read, scores={d.area: AreaScore.scored(d.max) for d in areas})
+    return read
+
+
+def _good_reads(patients: int) -> list[Read]:
+    """Two unbiased readers with a few units of disagreement on patients whose totals grow
+    across visits."""
+    out = []
+    for p in range(patients):
+        for v in range(len(VISITS)):
+            truth = 10 + (p * 7) % 23 + 2 * v
+            out.append(_visit_read(p, v, "alice", truth + (p * 5 + v * 3) % 5 - 2))
+            out.append(_visit_read(p, v, "bob", truth + (p * 3 + v * 7) % 5 - 2))
+    return out
+
+
+def _wrong_reads(patients: int) -> list[Read]:
+    return [
+        _visit_read(p, v, "carol", 0, wrong=True)
+        for p in range(patients)
+        for v in range(len(VISITS))
+    ]
+
+
+def _wrong_reader_trial(tmp_path: Path) -> Setup:
+    ws = Workspace.initialize("ada", "Ada Admin", PASSWORD, db=str(tmp_path / "w.db"))
+    d = Setup(ws, ws.accounts.login("ada", PASSWORD))
+    ws.trials.create_trial(d.coord, "WRONG", "Wrong reader", visits=VISITS)
+    return d
+
+
+def _alerts_by_reader(report: DriftReport) -> dict[str, list[tuple[str, int]]]:
+    out: dict[str, list[tuple[str, int]]] = {}
+    for a in report.alerts:
+        out.setdefault(a.reader, []).append((a.direction, a.case))
+    return out
+
+
+def test_a_grossly_wrong_reader_does_not_hide_without_a_frozen_sdc(tmp_path: Path) -> None:
+    """The outsider's first finding: a reader scoring every area at its maximum on 3 cases,
+    the SDC not frozen. The SD from the current reads used to take in the wrong reader's
+    totals (2.4 → 154 on the demo) and hid them until case 10; the wrong reader is now set
+    aside from the SD and from the others' comparisons, alarms at their first case, and the
+    good readers raise nothing."""
+    d = _wrong_reader_trial(tmp_path)
+    d.ws.exchange.import_reads(
+        d.coord, "WRONG", format_reads_csv(_good_reads(12) + _wrong_reads(WRONG_CASES))
+    )
+    report = d.ws.drift.check(d.coord, "WRONG")
+    assert report.sigma_source == "current reads, carol set aside as far off the others"
+    assert report.sigma is not None and report.sigma < 3  # alice's and bob's spread only
+    assert report.rho_source == "current cases" and report.rho < 1
+    # One alert, for the chart's latest crossing: it crosses at every one of carol's cases.
+    assert _alerts_by_reader(report) == {"carol": [("up", WRONG_CASES)]}
+    by = {r.reader: r for r in report.readers}
+    assert by["carol"].signals[0] == (1, "up")
+    assert by["alice"].signals == by["bob"].signals == ()
+    assert len(by["carol"].case_differences) == WRONG_CASES
+    d.ws.close()
+
+
+def test_one_wrong_reader_sets_off_no_alert_on_the_good_ones_with_a_frozen_sdc(
+    tmp_path: Path,
+) -> None:
+    """The outsider's second finding: with the SDC frozen, a reader scoring the maximum used
+    to set off "down" alerts on both good readers (their difference was from a mean holding
+    the wrong reader's totals). The wrong reader is left out of the others' comparisons."""
+    d = _wrong_reader_trial(tmp_path)
+    d.ws.exchange.import_reads(d.coord, "WRONG", format_reads_csv(_good_reads(12)))
+    frozen = d.ws.adjudication.freeze_sdc(
+        d.coord, "WRONG", "after the good reads", PASSWORD, username="cora"
+    )
+    d.ws.exchange.import_reads(d.coord, "WRONG", format_reads_csv(_wrong_reads(12)))
+    report = d.ws.drift.check(d.coord, "WRONG")
+    assert report.sigma_source == "frozen SDC" and frozen > 0
+    assert _alerts_by_reader(report) == {"carol": [("up", 12)]}
+    by = {r.reader: r for r in report.readers}
+    assert by["carol"].signals[0] == (1, "up")
+    assert by["alice"].signals == by["bob"].signals == ()
+    assert "far off the others" in by["carol"].status
+    assert d.ws.verify().ok
+    d.ws.close()
+
+
+def test_two_readers_cannot_be_told_apart(tmp_path: Path) -> None:
+    """With only two readers nothing tells which is wrong: neither is set aside, the SD's source
+    says it would be inflated (it takes in the wrong reader's totals), and the two charts show
+    the disagreement only slowly, mirror images of each other: both cross at case 15."""
+    d = _wrong_reader_trial(tmp_path)
+    good = [r for r in _good_reads(15) if r.reader == "alice"]
+    d.ws.exchange.import_reads(d.coord, "WRONG", format_reads_csv(good + _wrong_reads(15)))
+    report = d.ws.drift.check(d.coord, "WRONG")
+    assert report.sigma_source.startswith("current reads of two readers")
+    assert report.sigma is not None and report.sigma > 100
+    by = {r.reader: r for r in report.readers}
+    assert all("far off" not in r.status for r in report.readers)
+    assert by["alice"].signals == ((15, "down"),) and by["carol"].signals == ((15, "up"),)
+    d.ws.close()

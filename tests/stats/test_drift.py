@@ -14,7 +14,9 @@ from scorer.stats.drift import (
     case_mean_sd,
     cusum,
     cusum_paths,
+    far_off_readers,
     first_signals,
+    pooled_read_sd,
     running_summary,
     siegmund_arl,
     standardise,
@@ -170,3 +172,36 @@ def test_design_constants_are_the_readme_ones() -> None:
     assert (DRIFT_K, DRIFT_H) == (0.35, 10.5)
     assert two_sided_arl(0.0) == pytest.approx(7164.9, abs=1.0)
     assert siegmund_arl(0.0) == pytest.approx(14329.7, abs=1.0)
+
+
+def test_pooled_read_sd_leaves_readers_out() -> None:
+    totals = [{"a": 10.0, "b": 12.0, "c": 90.0}, {"a": 20.0, "b": 18.0, "c": 90.0}]
+    # Around each visit's mean: a and b alone give (1² + 1²) × 2 over 2 df = 2.
+    assert pooled_read_sd(totals, {"c"}) == pytest.approx(math.sqrt(2.0))
+    assert pooled_read_sd(totals) is not None and pooled_read_sd(totals) > 30
+    assert pooled_read_sd(totals[:1], {"c"}) is None  # one degree of freedom
+
+
+def test_far_off_readers_sets_aside_one_grossly_wrong_reader() -> None:
+    rng = np.random.default_rng(7)
+    truth = rng.uniform(10, 60, size=20)
+    totals = [{"a": t + rng.normal(0, 2), "b": t + rng.normal(0, 2), "c": 400.0} for t in truth]
+    assert far_off_readers(totals) == {"c"}
+    assert far_off_readers(totals, sigma=2.0) == {"c"}
+    # A reader 2 units off (the drift the chart is for) is not set aside.
+    shifted = [{"a": t + rng.normal(0, 2), "b": t + rng.normal(0, 2), "c": t + 2} for t in truth]
+    assert far_off_readers(shifted) == frozenset()
+    # Two readers cannot be told apart; too few visits read by three readers: none set aside.
+    assert far_off_readers([{"a": v["a"], "c": v["c"]} for v in totals]) == frozenset()
+    assert far_off_readers(totals[:2]) == frozenset()
+
+
+def test_far_off_readers_rarely_sets_aside_unbiased_readers() -> None:
+    """Three unbiased readers on 12 visits, 2,000 times: none is set aside."""
+    rng = np.random.default_rng(8)
+    reads = rng.normal(0.0, 1.0, size=(2000, 12, 3))
+    names = ("a", "b", "c")
+    assert not any(
+        far_off_readers([dict(zip(names, visit, strict=True)) for visit in trial])
+        for trial in reads
+    )
