@@ -773,7 +773,7 @@ class ImagesPage(_Page):
         self.open_dialog(dialog, "Region marked not assessable for all readers.")
 
 
-def _cell_text(text: str, limit: int = 160) -> str:
+def _cell_text(text: str, limit: int = 80) -> str:
     """A long text's first ``limit`` characters on one line: a 10,000-character flag made its
     column 70,000 pixels wide and pushed the answer off the table (the whole text is in the
     answer dialog)."""

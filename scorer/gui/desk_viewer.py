@@ -278,6 +278,7 @@ class FilmPage(QWidget):
         self.qc = film.qc
         if film.qc:
             self.status.setText(f"QC {film.qc}.")
+        self._qc_final()
 
     def label(self) -> str:
         """The film's line in the viewer's list: code, regions, QC state."""
@@ -327,6 +328,15 @@ class FilmPage(QWidget):
             done=saved, failed=lambda e: self._show_error(_message(e)),
         )  # fmt: skip
 
+    def _qc_final(self) -> None:
+        """A failed image stays failed: Pass and Fail… are no longer offered (the service
+        refuses both)."""
+        final = self.qc == "failed"
+        for name in ("pass", "fail"):
+            self.button[name].setEnabled(not final)
+            if final:
+                self.button[name].setToolTip("A failed image stays failed: import a better film")
+
     def pass_qc(self) -> None:
         v = self.viewer
 
@@ -351,6 +361,7 @@ class FilmPage(QWidget):
                 if isValid(self):
                     self.qc = "failed"
                     self.status.setText(f"Image {self.film.code} failed QC.")
+                    self._qc_final()
                     v.qc_changed(self)
 
             dialog.succeeded.connect(failed)

@@ -6,10 +6,12 @@ back on the UI thread with its result or exception; the function may report prog
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal, Slot
+from shiboken6 import isValid
 
 
 class _Signals(QObject):
@@ -40,9 +42,16 @@ class BackgroundTask(QRunnable):
         try:
             result = self._fn(*self._args, **self._kwargs)
         except BaseException as exc:  # reported to the UI, never lost on a thread
-            self.signals.failed.emit(exc)
+            self._answer(self.signals.failed, exc)
         else:
-            self.signals.done.emit(result)
+            self._answer(self.signals.done, result)
+
+    def _answer(self, signal: Any, value: object) -> None:
+        # The application may have gone (its objects deleted at exit) while the call ran:
+        # nobody is left to tell, which is not an error of the call's.
+        if isValid(self.signals):
+            with contextlib.suppress(RuntimeError):  # deleted between the check and the emit
+                signal.emit(value)
 
 
 def run_in_background(

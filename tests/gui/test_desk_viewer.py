@@ -206,6 +206,9 @@ def test_failing_lists_open_and_signed_cases_first_and_is_audited(
     row = next(i for i in ws.images.list_images(coord, trial) if i.code == image.code)
     assert (row.qc, row.qc_reason) == ("failed", "the left hand of another patient")
     assert viewer.list.item(0).text().endswith("(failed)")
+    # A failed image stays failed: neither Pass nor Fail… is offered again.
+    assert not viewer.current.button["pass"].isEnabled()
+    assert not viewer.current.button["fail"].isEnabled()
     assert ws.verify().ok
     audited = [e for e in ws.oversight.audit_trail(coord) if e.action == "image.qc"]
     assert [e.reason for e in audited] == ["the left hand of another patient"]
