@@ -29,6 +29,7 @@ PREVIEWS = {
     "desk": ["--page", "flags"],
     "monitor": [],
     "grade_atlas": ["--method", "larsen1995", "--area", "RH WQ1 LAR"],
+    "desk_viewer": [],
 }
 
 

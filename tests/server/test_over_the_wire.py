@@ -27,6 +27,7 @@ import pytest
 import trustme
 
 from scorer.server.calls import Call, operations
+from scorer.store.migrate import head_revision
 from tests.pg import pg_server  # noqa: F401  (the fixture)
 from tests.store.conftest import (
     POPULATED_REAL_IDS,
@@ -378,7 +379,7 @@ def test_the_server_stops_on_ctrl_c_and_reuses_its_certificate(
     key = cert.with_name(cert.name.replace("cert", "key"))
     assert oct(key.stat().st_mode & 0o777) == "0o600"
     with httpx.Client(verify=pinned(cert), timeout=5) as c:
-        assert c.get(url + "/health").json()["schema"] == "0010"
+        assert c.get(url + "/health").json()["schema"] == head_revision()
     rc, out, _err = stop(proc, signal.SIGINT)
     assert rc == 0
     assert "SHA-256 fingerprint:" in out and "(in use)" in out and "stopped" in out

@@ -8,6 +8,7 @@ Time is a settable clock; the populated database (tests/store/conftest.py) is co
 from __future__ import annotations
 
 import json
+import platform
 import stat
 import sys
 from datetime import timedelta
@@ -495,7 +496,7 @@ def test_log_in_and_log_out_are_in_the_event_log(populated_copy: Any) -> None:
     ws.accounts.logout(s)
     mine = [e for e in ws.oversight.events(monitor, username="reader1") if e.session == s.id]
     assert [(e.kind, e.subject, e.detail) for e in mine] == [
-        ("login", "reader1", {"role": "reader"}),
+        ("login", "reader1", {"role": "reader", "workstation": platform.node()}),
         ("logout", "reader1", None),
     ]
     assert all(e.at == _fmt(c.clock.now) for e in mine)

@@ -40,6 +40,7 @@ from scorer.store.schema import (
     AssignmentPatient,
     Campaign,
     Case,
+    DriftAlert,
     Image,
     ImageRegion,
     JointPosition,
@@ -204,6 +205,24 @@ def _extend(ws: Workspace) -> None:
                     closed_at=now if i else None,
                 )
                 for i in (0, 1)
+            ]
+        )
+        s.add_all(
+            [
+                DriftAlert(
+                    trial_id=trial.id,
+                    reader_id=users["reader1"].id,
+                    measure="difference",
+                    direction=direction,
+                    statistic=11.2,
+                    limit=10.5,
+                    reads=30 + n,
+                    raised_at=now,
+                    acknowledged_by=users["coord1"].id if n else None,
+                    acknowledged_at=now if n else None,
+                    note="spoke to the reader" if n else "",
+                )
+                for n, direction in enumerate(("up", "down"))
             ]
         )
         s.add_all(
