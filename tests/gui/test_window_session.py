@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import shiboken6
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtTest import QTest
@@ -144,7 +145,10 @@ def test_closing_the_monitor_asks_and_log_out_and_quit_ends_the_session(
 
 
 def test_closing_the_reading_window_asks_too(
-    qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> None:
     monkeypatch.setenv("SCORER_DATA_DIR", str(tmp_path / "data"))
     sample = build_sample_workspace(tmp_path / "trial", patients=1, visits=2, pixel_mm=1.0)
@@ -155,7 +159,9 @@ def test_closing_the_reading_window_asks_too(
         settings=layout_settings(tmp_path / "ui"),
         logout_on_close=True,
     )
-    qtbot.addWidget(window)
+    # Not qtbot.addWidget: logging out deletes the window (deleteLater), and pytest-qt's
+    # teardown would then close a deleted object whenever the deferred delete ran first.
+    request.addfinalizer(lambda: window.close() if shiboken6.isValid(window) else None)
     window.show()
     qtbot.waitUntil(lambda: window.case_view.case is not None, timeout=30000)
     assert not close_by_hand(window).isAccepted()
@@ -170,4 +176,5 @@ def test_closing_the_reading_window_asks_too(
     with qtbot.waitSignal(window.loggedOut, timeout=10000):
         next(b for b in box.buttons() if b.objectName() == "logOutOnly").click()
     qtbot.waitUntil(lambda: sample.session.closed, timeout=10000)
+    qtbot.waitUntil(lambda: not shiboken6.isValid(window), timeout=10000)
     sample.workspace.close()
