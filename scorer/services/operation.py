@@ -73,10 +73,11 @@ class Context:
     def now_str(self) -> str:
         return format_time(self.clock())
 
-    def write(self, username: str, session_id: str = "") -> TimedWrite:
+    def write(self, username: str, session_id: str = "", scoped: bool = False) -> TimedWrite:
         """A write transaction stamped with this context's clock; store errors as ScorerError.
-        ``session_id``: the log-in session whose operation it is (on its audit rows)."""
-        return TimedWrite(self.store.write(username, session_id), self.now_str())
+        ``session_id``: the log-in session whose operation it is (on its audit rows);
+        ``scoped``: work in one trial, beside other trials' (:meth:`Store.write`)."""
+        return TimedWrite(self.store.write(username, session_id, scoped), self.now_str())
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -121,6 +122,7 @@ class Op:
     _tx: Tx | None = None
     _ctx: Context | None = None
     _roles: tuple[str, ...] = ()
+    _scoped: bool = False
 
     @property
     def db(self) -> Session:
@@ -143,7 +145,7 @@ class Op:
     def write(self) -> Iterator[Tx]:
         """A write transaction of its own, the caller's account and role checked inside it."""
         ctx = self._context()
-        with ctx.write(self.user.username, self.user.id) as tx:
+        with ctx.write(self.user.username, self.user.id, self._scoped) as tx:
             check_account(tx.session, self.user, self._roles, False, ctx.now())
             yield tx
 
@@ -177,7 +179,11 @@ def _register(fn: Callable[..., Any], roles: tuple[str, ...], write: bool, sessi
 
 
 def operation(
-    *roles: str, write: bool = False, transaction: bool = True, allow_must_change: bool = False
+    *roles: str,
+    write: bool = False,
+    transaction: bool = True,
+    allow_must_change: bool = False,
+    scoped: bool = False,
 ) -> Callable[[Callable[Concatenate[S, Op, P], R]], Callable[Concatenate[S, UserSession, P], R]]:
     """Declare a service method an operation for ``roles`` (none: any logged-in user).
 
@@ -190,7 +196,13 @@ def operation(
     writes that must commit part of their work before an error (a wrong signature password
     counts towards the lockout): the account and role are checked in a read transaction of
     their own and the method opens what it needs through ``self._ctx``. ``write`` then only
-    says, in the rights table, that the operation changes the database."""
+    says, in the rights table, that the operation changes the database.
+
+    ``scoped``: the operation works in one trial, found by its code or by the code of a case or
+    read of it (the lookups bind the transaction to that trial before they return), so its
+    writes wait only for the same trial's (and for the centre's work: accounts, set-up), and
+    its audit rows go into that trial's chain. Without it a write runs alone, as the centre's
+    work does (its rows in the chain of the one trial they name, or the centre's)."""
 
     def decorate(
         fn: Callable[Concatenate[S, Op, P], R],
@@ -202,14 +214,15 @@ def operation(
             ctx = self._ctx
             now = check_open(ctx, s)
             if write and transaction:
-                with ctx.write(s.username, s.id) as tx:
+                with ctx.write(s.username, s.id, scoped) as tx:
                     check_account(tx.session, s, roles, allow_must_change, now)
                     return fn(self, Op(s, tx.now, tx.session, tx), *args, **kwargs)
             with ctx.read() as db:
                 check_account(db, s, roles, allow_must_change, now)
                 if transaction:
                     return fn(self, Op(s, format_time(now), db), *args, **kwargs)
-            return fn(self, Op(s, format_time(now), _ctx=ctx, _roles=roles), *args, **kwargs)
+            op = Op(s, format_time(now), _ctx=ctx, _roles=roles, _scoped=scoped)
+            return fn(self, op, *args, **kwargs)
 
         run.rights = rights  # type: ignore[attr-defined]
         return run

@@ -62,7 +62,7 @@ class ReadingService(Service):
     """A reader's (or adjudicator's) work on their own cases: scores, notes, signatures, events,
     flags."""
 
-    @operation("reader", "adjudicator", write=True)
+    @operation("reader", "adjudicator", write=True, scoped=True)
     def start_read(
         self,
         op: Op,
@@ -121,7 +121,7 @@ class ReadingService(Service):
             view = replace(view, patient_code="", visit="", read_type="")
         return view
 
-    @operation("reader", "adjudicator", write=True)
+    @operation("reader", "adjudicator", write=True, scoped=True)
     def set_score(
         self,
         op: Op,
@@ -148,7 +148,7 @@ class ReadingService(Service):
             expected,
         )[0]
 
-    @operation("reader", "adjudicator", write=True)
+    @operation("reader", "adjudicator", write=True, scoped=True)
     def set_scores(
         self,
         op: Op,
@@ -263,7 +263,7 @@ class ReadingService(Service):
             r.version,
         )
 
-    @operation("reader", "adjudicator", write=True)
+    @operation("reader", "adjudicator", write=True, scoped=True)
     def clear_score(
         self,
         op: Op,
@@ -276,7 +276,7 @@ class ReadingService(Service):
         """Remove an area's entry (undo of a first entry); ``expected`` as for set_scores."""
         return self._clear_scores(op, code, [area], change_reason, expected_version, expected)[0]
 
-    @operation("reader", "adjudicator", write=True)
+    @operation("reader", "adjudicator", write=True, scoped=True)
     def clear_scores(
         self,
         op: Op,
@@ -337,7 +337,7 @@ class ReadingService(Service):
             acks.append(ScoreAck(code, area, r.version, r.status))
         return acks
 
-    @operation("reader", "adjudicator", write=True)
+    @operation("reader", "adjudicator", write=True, scoped=True)
     def set_note(self, op: Op, code: str, note: str) -> int:
         """Set the read's note; returns the read's new version."""
         check_text(note, "note")
@@ -352,7 +352,7 @@ class ReadingService(Service):
         tx.session.flush()
         return int(r.version)
 
-    @operation("reader", "adjudicator", write=True, transaction=False)
+    @operation("reader", "adjudicator", write=True, transaction=False, scoped=True)
     def sign_read(
         self,
         op: Op,
@@ -425,7 +425,7 @@ class ReadingService(Service):
             reason=reason,
         )
 
-    @operation("reader", "adjudicator", write=True)
+    @operation("reader", "adjudicator", write=True, scoped=True)
     def reopen_read(self, op: Op, code: str, reason: str) -> None:
         """Reopen a signed read for changes: the signature is voided, with the reason."""
         need_reason(reason)
@@ -436,7 +436,7 @@ class ReadingService(Service):
             raise InvalidInput("only a signed read is reopened")
         self._void_signature(tx, op.user, r, reason)
 
-    @operation("reader", "adjudicator", write=True, transaction=False)
+    @operation("reader", "adjudicator", write=True, transaction=False, scoped=True)
     def sign_case(
         self,
         op: Op,
@@ -484,7 +484,7 @@ class ReadingService(Service):
         op.user.signed_once = True
         return digests
 
-    @operation("reader", "adjudicator", write=True)
+    @operation("reader", "adjudicator", write=True, scoped=True)
     def reopen_case(self, op: Op, case_code: str, reason: str) -> None:
         """Reopen a signed case for changes: every read's signature is voided, with the
         reason; the case must be signed again."""
@@ -523,7 +523,7 @@ class ReadingService(Service):
         )
         return digest
 
-    @operation("reader", "adjudicator", write=True)
+    @operation("reader", "adjudicator", write=True, scoped=True)
     def open_case(self, op: Op, case_code: str, method: str | None = None) -> OpenedCase:
         """Open one of the reader's cases: its visits as letters A, B, C with their read codes
         (reads are started on first opening). Nothing else about the visits is returned."""
@@ -585,7 +585,7 @@ class ReadingService(Service):
             apply_missing(tx, r, gone, "marked by the coordinator")
         return r
 
-    @operation("reader", "adjudicator", write=True)
+    @operation("reader", "adjudicator", write=True, scoped=True)
     def raise_flag(
         self,
         op: Op,
@@ -601,7 +601,7 @@ class ReadingService(Service):
         the audit row names only the letter and the films' names in the case (blinding)."""
         return raise_case_flag(op, self.store.key, case_code, message, visit, films)
 
-    @operation("reader", "adjudicator", write=True)
+    @operation("reader", "adjudicator", write=True, scoped=True)
     def place_joints(self, op: Op, case_code: str, film: str, points: Sequence[JointPoint]) -> int:
         """Place joints on a film (named as in the case) of one of the caller's own cases."""
         return place_on_case_film(op, self.store.key, case_code, film, points)

@@ -130,26 +130,53 @@ def _audit_content(r: AuditEvent) -> list[object]:
             r.reason,
             r.trial_id,
             r.session,
+            r.chain,
+            r.link,
         ]
     )
 
 
 def audit_content(values: list[object]) -> list[object]:
-    """An audit row's MAC content from its columns in ``_AUDIT_COLUMNS`` order: the session
-    is covered only when there is one, so every row written before revision 0011 (and every
-    row written outside a log-in session) keeps the MAC it was written with."""
-    if len(values) > len(_AUDIT_COLUMNS) - 1 and not values[-1]:
-        return values[:-1]
-    return values
+    """An audit row's MAC content from its columns in ``_AUDIT_COLUMNS`` order (fewer on a
+    trail checked before revision 0011 or 0012): the session is covered only when there is
+    one, and the chain and place in it only when the row has a place (``link``), so every row
+    written before those revisions keeps the MAC it was written with, and a row moved to
+    another chain or place, or made to look older, does not verify."""
+    base = values[:10]
+    session = values[10] if len(values) > 10 else ""
+    link = values[12] if len(values) > 12 else None
+    if link is not None:
+        return [*base, session, values[11], link]
+    return [*base, session] if session else base
 
 
-def _has_session_column(session: Session) -> bool:
-    columns = inspect(session.connection()).get_columns("audit_events")
-    return any(c["name"] == "session" for c in columns)
+def _has_column(session: Session, table: str, name: str) -> bool:
+    columns = inspect(session.connection()).get_columns(table)
+    return any(c["name"] == name for c in columns)
+
+
+def event_content(values: list[object]) -> list[object]:
+    """An event row's MAC content from its columns in ``_EVENT_COLUMNS`` order: the chain
+    and place covered when the row has a place (revision 0012 on)."""
+    link = values[9] if len(values) > 9 else None
+    return list(values[:8]) if link is None else [*values[:8], values[8], link]
 
 
 def _event_content(r: Event) -> list[object]:
-    return [r.seq, r.at, r.username, r.session, r.kind, r.trial_id, r.subject, r.detail]
+    return event_content(
+        [
+            r.seq,
+            r.at,
+            r.username,
+            r.session,
+            r.kind,
+            r.trial_id,
+            r.subject,
+            r.detail,
+            r.chain,
+            r.link,
+        ]
+    )
 
 
 _CANONICAL = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, sort_keys=True)
@@ -171,23 +198,66 @@ def audit_mac(key: bytes, prev: str, row: AuditEvent) -> str:
 
 @dataclass(frozen=True)
 class Head:
-    """The head of a chain: its table, row count (= last seq) and last MAC."""
+    """The head of a chain: its name (``audit_events``, ``events``: the centre's chains;
+    ``audit_events/7``: trial 7's), its row count (= its last row's place) and last MAC."""
 
     table: str
     seq: int
     mac: str
 
 
-def head(session: Session, table: str) -> Head:
-    model = AuditEvent if table == "audit_events" else Event
-    row = session.execute(select(model.seq, model.mac).order_by(model.seq.desc()).limit(1)).first()
-    if row is None:
-        return Head(table, 0, GENESIS)
-    return Head(table, int(row[0]), str(row[1]))
+def chain_name(table: str, chain: int) -> str:
+    """The name a chain goes by in receipts, heads and messages."""
+    return table if not chain else f"{table}/{chain}"
+
+
+def split_chain_name(name: str) -> tuple[str, int] | None:
+    """(table, chain) from a chain's name; None for anything else."""
+    table, _, number = name.partition("/")
+    if table not in CHAINED:
+        return None
+    if not number:
+        return table, 0
+    if not number.isdigit() or number.startswith("0"):
+        return None
+    return table, int(number)
+
+
+def _model(table: str) -> Any:
+    return AuditEvent if table == "audit_events" else Event
+
+
+def head(session: Session, table: str, chain: int = 0) -> Head:
+    """A chain's head in the transaction of ``session``."""
+    model = _model(table)
+    row = session.execute(
+        select(model.link, model.mac)
+        .where(model.chain == chain, model.link.is_not(None))
+        .order_by(model.link.desc())
+        .limit(1)
+    ).first()
+    if row is None and chain == 0:
+        # The centre chain before its first row of revision 0012: its place is its seq.
+        row = session.execute(
+            select(model.seq, model.mac)
+            .where(model.link.is_(None))
+            .order_by(model.seq.desc())
+            .limit(1)
+        ).first()
+    name = chain_name(table, chain)
+    return Head(name, 0, GENESIS) if row is None else Head(name, int(row[0]), str(row[1]))
+
+
+def heads(session: Session, table: str) -> list[Head]:
+    """Every chain's head of ``table``, the centre's first, then by trial."""
+    model = _model(table)
+    chains = sorted(session.scalars(select(model.chain).distinct()))
+    return [head(session, table, c) for c in chains] or [head(session, table, 0)]
 
 
 def head_of(conn: Connection) -> tuple[int, str]:
-    """The audit trail's last seq and MAC on a plain connection (as a migration has)."""
+    """The audit trail's last seq and MAC on a plain connection (as a migration before
+    revision 0012 has: one chain)."""
     t = AuditEvent.__table__
     row = conn.execute(select(t.c.seq, t.c.mac).order_by(t.c.seq.desc()).limit(1)).first()
     return (0, GENESIS) if row is None else (int(row[0]), str(row[1]))
@@ -235,17 +305,18 @@ def _torn(path: Path) -> bool:
         return False
 
 
-_CUT_SHORT = re.compile(r"(audit_events|events) \d*( [0-9a-f]{0,63})?")
+_CUT_SHORT = re.compile(r"(audit_events|events)(/\d*)?( \d*( [0-9a-f]{0,63})?)?")
 
 
 def _cut_short(line: str) -> bool:
-    """The start of a receipt line and no more: a table's name or part of it, its row count,
+    """The start of a receipt line and no more: a chain's name or part of it, its row count,
     part of a MAC (what a process killed while appending leaves)."""
     return any(t.startswith(line) for t in CHAINED) or bool(_CUT_SHORT.fullmatch(line))
 
 
 def read_receipts(path: Path) -> tuple[dict[str, list[tuple[int, str]]], list[str]]:
-    """Receipts per table as (seq, mac) in file order, and problems with unreadable lines."""
+    """Receipts per chain (by name: ``audit_events``, ``audit_events/7``, ...) as (row count,
+    MAC) in file order, and problems with unreadable lines."""
     out: dict[str, list[tuple[int, str]]] = {t: [] for t in CHAINED}
     problems: list[str] = []
     try:
@@ -254,6 +325,8 @@ def read_receipts(path: Path) -> tuple[dict[str, list[tuple[int, str]]], list[st
         return out, problems
     for i, line in enumerate(text.splitlines(), start=1):
         parts = line.split()
+        if parts and parts[0] not in out and split_chain_name(parts[0]) is not None:
+            out[parts[0]] = []
         if (
             len(parts) < 3
             or parts[0] not in out
@@ -265,8 +338,7 @@ def read_receipts(path: Path) -> tuple[dict[str, list[tuple[int, str]]], list[st
             # A line torn by a crash mid-write is harmless; anything else is suspicious.
             if _cut_short(line):
                 problems.append(
-                    f"receipts line {i} is torn (a process stopped while writing it): "
-                    f"{line[:60]!r}"
+                    f"receipts line {i} is torn (a process stopped while writing it): {line[:60]!r}"
                 )
             else:
                 problems.append(f"receipts line {i} is unreadable: {line[:60]!r}")
@@ -282,7 +354,9 @@ class Verification:
     ok: bool = True
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: Every chain's head by its name (``audit_events``, ``audit_events/7``, ``events``, ...)
     heads: dict[str, Head] = field(default_factory=dict)
+    #: The rows of each table, every chain together.
     rows: dict[str, int] = field(default_factory=dict)
     signatures: int = 0
     #: Row changes the replay of the trail applied, and where the tables differ from it
@@ -307,8 +381,31 @@ _AUDIT_COLUMNS = (
     "reason",
     "trial_id",
     "session",
+    "chain",
+    "link",
 )
-_EVENT_COLUMNS = ("seq", "at", "username", "session", "kind", "trial_id", "subject", "detail")
+_EVENT_COLUMNS = (
+    "seq",
+    "at",
+    "username",
+    "session",
+    "kind",
+    "trial_id",
+    "subject",
+    "detail",
+    "chain",
+    "link",
+)
+
+
+@dataclass
+class _Walk:
+    """Where the walk of one chain has got to: the next place expected, the last MAC."""
+
+    name: str
+    receipts: dict[int, str]
+    expected: int = 1
+    prev: str = GENESIS
 
 
 def verify_chain(
@@ -316,48 +413,68 @@ def verify_chain(
     key: bytes,
     table: str,
     result: Verification,
-    receipts: dict[int, str] | None = None,
+    receipts: dict[str, dict[int, str]] | None = None,
     on_row: Callable[[int, str, str], None] | None = None,
 ) -> None:
-    """Recompute a chain's MACs in order and check receipted rows against their receipts;
-    report the first row that does not verify. ``on_row(seq, action, new)`` sees each audit
-    row that verified (the replay of the trail)."""
-    model: Any = AuditEvent if table == "audit_events" else Event
-    names: tuple[str, ...] = _AUDIT_COLUMNS if table == "audit_events" else _EVENT_COLUMNS
-    if table == "audit_events" and not _has_session_column(session):
-        names = names[:-1]  # a trail checked before revision 0011 (its 0008 migration)
+    """Recompute the MACs of every chain of ``table`` and check receipted rows against their
+    receipts (``receipts`` by chain name); report the first row that does not verify.
+
+    The rows are read once, in ``seq`` order, which orders every chain's rows by their place
+    too (a row out of place is reported), so ``on_row(seq, action, new)`` sees each audit row
+    that verified in the order the trail's changes happened (the replay of the trail)."""
+    model = _model(table)
+    audit = table == "audit_events"
+    names: tuple[str, ...] = _AUDIT_COLUMNS if audit else _EVENT_COLUMNS
+    if not _has_column(session, table, "link"):
+        names = names[:-2]  # a trail checked before revision 0012 (one chain)
+        if audit and not _has_column(session, table, "session"):
+            names = names[:-1]  # ... and before 0011 (its 0008 migration)
+    chained = "link" in names
     cols = [getattr(model, n) for n in names]
     receipts = receipts or {}
-    prev = GENESIS
-    expected_seq = 1
-    audit = table == "audit_events"
+    walks: dict[int, _Walk] = {}
     query = select(*cols, model.mac).order_by(model.seq)
     # Core rows on the session's connection (its transaction): no ORM work per row.
     for row in session.connection().execute(query.execution_options(yield_per=5000)):
         content = list(row)
         mac = content.pop()
-        if audit:
-            content = audit_content(content)
         seq = content[0]
-        if seq != expected_seq:
-            result.fail(f"{table}: row {expected_seq} is missing or out of order (found seq {seq})")
+        chain = int(content[-2]) if chained else 0
+        link = content[-1] if chained else None
+        walk = walks.get(chain)
+        if walk is None:
+            name = chain_name(table, chain)
+            walk = walks[chain] = _Walk(name, receipts.get(name, {}))
+        place = seq if link is None else int(link)
+        if link is None and chain:
+            result.fail(f"{walk.name}: row seq {seq} has no place in its chain")
             return
-        if not hmac.compare_digest(compute_mac(key, prev, content), mac):
+        if place != walk.expected:
             result.fail(
-                f"{table}: row {seq} does not verify (changed, inserted, reordered, or "
-                "written without the key)"
+                f"{walk.name}: row {walk.expected} is missing or out of order (found row "
+                f"{place}, seq {seq})"
             )
             return
-        receipted = receipts.get(seq)
+        content = audit_content(content) if audit else event_content(content)
+        if not hmac.compare_digest(compute_mac(key, walk.prev, content), mac):
+            result.fail(
+                f"{walk.name}: row {place} does not verify (changed, inserted, reordered, moved "
+                "from another chain, or written without the key)"
+            )
+            return
+        receipted = walk.receipts.get(place)
         if receipted is not None and not hmac.compare_digest(receipted, mac):
-            result.fail(f"{table}: row {seq} differs from its receipt (chain rewritten)")
+            result.fail(f"{walk.name}: row {place} differs from its receipt (chain rewritten)")
             return
         if audit and on_row is not None:
-            on_row(seq, content[3], content[7])
-        prev = mac
-        expected_seq += 1
-    result.rows[table] = expected_seq - 1
-    result.heads[table] = Head(table, expected_seq - 1, prev)
+            on_row(int(seq), str(content[3]), str(content[7]))
+        walk.prev = mac
+        walk.expected += 1
+    if 0 not in walks:
+        walks[0] = _Walk(table, receipts.get(table, {}))
+    result.rows[table] = sum(walk.expected - 1 for walk in walks.values())
+    for _chain, walk in sorted(walks.items()):
+        result.heads[walk.name] = Head(walk.name, walk.expected - 1, walk.prev)
 
 
 def verify(
@@ -366,8 +483,9 @@ def verify(
     receipts_path: Path,
     on_row: Callable[[int, str, str], None] | None = None,
 ) -> Verification:
-    """Verify both chains against each other's receipts (signatures are checked by the caller);
-    ``on_row`` sees each audit row that verified, in order."""
+    """Verify every chain of the audit trail and the event log against the receipts
+    (signatures are checked by the caller); ``on_row`` sees each audit row that verified, in
+    order."""
     result = Verification()
     receipts, problems = read_receipts(receipts_path)
     result.warnings.extend(problems)
@@ -376,44 +494,63 @@ def verify(
         result.warnings.append(
             f"no receipts file at {receipts_path}: a cut tail cannot be detected"
         )
+    by_chain = {name: dict(entries) for name, entries in receipts.items()}
     for table in CHAINED:
-        entries = dict(receipts[table])
-        verify_chain(session, key, table, result, entries, on_row)
+        verify_chain(session, key, table, result, by_chain, on_row)
         if not result.ok:
             return result
-        h = result.heads[table]
-        if not entries:
-            if h.seq and have_file:
-                result.warnings.append(f"{table}: no receipt yet for its {h.seq} rows")
-            continue
-        last = max(entries)
-        if last > h.seq:
-            result.fail(
-                f"{table}: the receipts record {last} rows but the database has {h.seq}: "
-                f"rows {h.seq + 1} to {last} were removed"
-            )
+    for name, entries in sorted(by_chain.items()):
+        _check_receipted_tail(session, result, name, entries, have_file)
+        if not result.ok:
             return result
-        if last < h.seq:
-            model: Any = AuditEvent if table == "audit_events" else Event
-            commits = session.scalar(
-                select(func.count(func.distinct(model.at))).where(model.seq > last)
-            )
-            if commits == 1:
-                result.warnings.append(
-                    f"{table}: the last receipt is behind the head ({last} of {h.seq} rows), "
-                    "as after a crash between a commit and its receipt"
-                )
-            else:
-                result.warnings.append(
-                    f"{table}: the last receipt is behind the head ({last} of {h.seq} rows, "
-                    f"{commits} commits without a receipt): a crash leaves at most one per "
-                    "workstation, and a commit being receipted as this runs one more; more "
-                    "means the receipts file was cut, replaced or is another database's"
-                )
     return result
 
 
-def chain_head(session: Session) -> dict[str, object]:
-    """The audit trail's head as exports carry it: rows and the last MAC."""
-    h = head(session, "audit_events")
-    return {"rows": h.seq, "mac": h.mac}
+def _check_receipted_tail(
+    session: Session, result: Verification, name: str, entries: dict[int, str], have_file: bool
+) -> None:
+    """A chain's head against its last receipt: fewer rows than receipted is a cut tail;
+    more, a commit not receipted yet (one per writer after a crash) or a receipts file that is
+    not this database's."""
+    h = result.heads.get(name) or Head(name, 0, GENESIS)
+    if not entries:
+        if h.seq and have_file:
+            result.warnings.append(f"{name}: no receipt yet for its {h.seq} rows")
+        return
+    last = max(entries)
+    if last > h.seq:
+        result.fail(
+            f"{name}: the receipts record {last} rows but the database has {h.seq}: "
+            f"rows {h.seq + 1} to {last} were removed"
+        )
+        return
+    if last == h.seq:
+        return
+    split = split_chain_name(name)
+    assert split is not None  # names come from read_receipts and the walk
+    table, chain = split
+    model = _model(table)
+    if _has_column(session, table, "link"):
+        behind = (model.chain == chain) & (func.coalesce(model.link, model.seq) > last)
+    else:  # before revision 0012: one chain, places are seqs
+        behind = model.seq > last
+    commits = session.scalar(select(func.count(func.distinct(model.at))).where(behind))
+    if commits == 1:
+        result.warnings.append(
+            f"{name}: the last receipt is behind the head ({last} of {h.seq} rows), "
+            "as after a crash between a commit and its receipt"
+        )
+    else:
+        result.warnings.append(
+            f"{name}: the last receipt is behind the head ({last} of {h.seq} rows, "
+            f"{commits} commits without a receipt): a crash leaves at most one per "
+            "workstation, and a commit being receipted as this runs one more; more "
+            "means the receipts file was cut, replaced or is another database's"
+        )
+
+
+def chain_head(session: Session, trial_id: int | None = None) -> dict[str, object]:
+    """The head exports carry: the chain of ``trial_id`` (the centre's without one), its name,
+    rows and last MAC."""
+    h = head(session, "audit_events", trial_id or 0)
+    return {"chain": h.table, "rows": h.seq, "mac": h.mac}

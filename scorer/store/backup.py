@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from scorer.core.private_files import create_file, make_folder, replacing
+from scorer.store.audit import CHAINED, chain_name
 
 BACKUP_KIND = "scorer backup"
 DB_NAME = "database.sqlite"
@@ -47,6 +48,21 @@ def _tables(con: sqlite3.Connection) -> list[str]:
     return [str(r[0]) for r in rows]
 
 
+def _chain_heads(con: sqlite3.Connection, table: str) -> dict[str, dict[str, Any]]:
+    """Every chain's head of ``table`` by the chain's name: rows (its last place) and MAC."""
+    columns = {str(r[1]) for r in con.execute(f"PRAGMA table_info({table})")}
+    if "link" not in columns:  # before revision 0012: one chain, places are seqs
+        rows = con.execute(f"SELECT 0, seq, mac FROM {table} ORDER BY seq DESC LIMIT 1")
+    else:  # a chain's last row is its highest seq
+        rows = con.execute(
+            f"SELECT t.chain, coalesce(t.link, t.seq), t.mac FROM {table} t JOIN "
+            f"(SELECT chain, max(seq) AS last FROM {table} GROUP BY chain) h ON t.seq = h.last"
+        )
+    out = {chain_name(table, int(c)): {"rows": int(n), "mac": str(m)} for c, n, m in rows}
+    out.setdefault(table, {"rows": 0, "mac": ""})
+    return dict(sorted(out.items()))
+
+
 def facts(path: Path, own: bool = False) -> dict[str, Any]:
     """Row counts, chain heads and schema revision of an SQLite store file. ``own``: a copy
     no one else opens (a snapshot, a file being restored), read as it is, so that SQLite
@@ -58,11 +74,8 @@ def facts(path: Path, own: bool = False) -> dict[str, Any]:
             t: int(con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]) for t in _tables(con)
         }
         heads = {}
-        for table in ("audit_events", "events"):
-            row = con.execute(f"SELECT seq, mac FROM {table} ORDER BY seq DESC LIMIT 1").fetchone()
-            heads[table] = (
-                {"rows": int(row[0]), "mac": str(row[1])} if row else {"rows": 0, "mac": ""}
-            )
+        for table in CHAINED:
+            heads.update(_chain_heads(con, table))
         rev = con.execute("SELECT version_num FROM alembic_version").fetchone()
     finally:
         con.close()

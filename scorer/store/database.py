@@ -18,12 +18,12 @@ import stat
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, func, select, text
 
 # OperationalError and SQLAlchemyError are re-exported: the services catch them.
 from sqlalchemy.exc import DBAPIError
@@ -105,11 +105,18 @@ def make_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_pg_begin(conn: Any) -> None:
-        # Every write transaction first takes one transaction-scoped advisory lock, so the
-        # audit and event chains are appended by one workstation at a time and stay linear
-        # (the lock is released at commit or rollback). Reads never take it.
-        if not conn.get_execution_options().get("scorer_readonly", False):
-            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_WRITE_LOCK})")
+        # A write transaction first takes the centre's transaction-scoped advisory lock
+        # (released at commit or rollback): exclusive, so it runs alone, as every write did
+        # before revision 0012; or, for an operation that works in one trial and says which
+        # (Tx.bind), shared, the trial's own lock following, so trials do not wait for each
+        # other and the centre's work still waits for them all. Reads take neither.
+        options = conn.get_execution_options()
+        if options.get("scorer_readonly", False):
+            return
+        if options.get("scorer_scoped", False):
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock_shared({PG_LOCKS}, 0)")
+        else:
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_LOCKS}, 0)")
 
     return engine
 
@@ -153,13 +160,39 @@ def create_database_file(location: Location) -> None:
         ) from exc
 
 
-#: The advisory-lock key every PostgreSQL write transaction holds ("scorer" in ASCII).
-PG_WRITE_LOCK = 0x73636F726572
+#: The advisory locks' first key ("scor" in ASCII); the second is 0 for the centre, a trial's
+#: ID for its chain.
+PG_LOCKS = 0x73636F72
+
+#: PostgreSQL's sequences for ``seq`` across chains (revision 0012).
+ORDER_SEQUENCES = {"audit_events": "audit_events_order", "events": "events_order"}
+
+
+_TX = "scorer_tx"
+
+
+def bind_trial(session: Session, trial_id: int) -> None:
+    """Tell the write transaction of ``session``, if it is one, that it works in trial
+    ``trial_id`` (:meth:`Tx.bind`): the lookups of a trial, case or read by its code call it,
+    before anything of the trial is read to be changed."""
+    tx = session.info.get(_TX)
+    if tx is not None:
+        tx.bind(trial_id)
+
+
+class ChainError(RuntimeError):
+    """An operation broke the rule of the chains (a programming error, never the user's)."""
 
 
 @dataclass
 class Tx:
-    """One open transaction: the ORM session plus audit and event appenders."""
+    """One open transaction: the ORM session plus audit and event appenders.
+
+    Audit and event rows are kept until the transaction's work is done, then written into
+    their chain at once (:meth:`seal`): the chain is the trial the transaction worked in
+    (:meth:`bind`, or the one trial its rows name), or the centre's; their places and MACs
+    follow the chain's head, read under the chain's lock, and their ``seq`` is taken after the
+    transaction's last change."""
 
     session: Session
     key: bytes
@@ -167,12 +200,37 @@ class Tx:
     _heads: dict[str, Head]
     now: str
     session_id: str = ""  # the log-in session whose operation this is ("" outside one)
+    scoped: bool = False  # began with the centre's lock shared: must bind one trial
+    trial_id: int | None = None  # the trial bound
+    _audits: list[AuditEvent] = field(default_factory=list)
+    _events: list[Event] = field(default_factory=list)
 
-    def _next(self, table: str) -> Head:
-        h = self._heads.get(table)
-        if h is None:
-            h = head(self.session, table)
-        return h
+    def __post_init__(self) -> None:
+        self.session.info[_TX] = self
+
+    def bind(self, trial_id: int) -> None:
+        """Say that this transaction works in trial ``trial_id``: its rows go into that trial's
+        chain; a scoped transaction takes the trial's lock here, before it reads what it will
+        change (PostgreSQL; SQLite writes one transaction at a time)."""
+        if self.trial_id == trial_id:
+            return
+        if self.trial_id is not None:
+            if not self.scoped:
+                self.trial_id = -1  # more than one trial: the centre's chain
+                return
+            raise ChainError(
+                f"a transaction working in trial {self.trial_id} went on to trial {trial_id}"
+            )
+        self.trial_id = trial_id
+        if self.scoped and self.session.get_bind().dialect.name == "postgresql":
+            if self.session.new or self.session.dirty or self.session.deleted:
+                raise ChainError("a scoped transaction changed rows before binding its trial")
+            self.session.execute(
+                text(f"SELECT pg_advisory_xact_lock({PG_LOCKS}, :t)"), {"t": trial_id}
+            )
+            # What was read before the lock may have been changed by the transaction that held
+            # it: read again from here on.
+            self.session.expire_all()
 
     def audit(
         self,
@@ -185,9 +243,7 @@ class Tx:
         trial_id: int | None = None,
     ) -> AuditEvent:
         """Append an audit row (who, when, what, old, new, why) to the chain."""
-        h = self._next("audit_events")
         row = AuditEvent(
-            seq=h.seq + 1,
             at=self.now,
             username=self.username,
             action=action,
@@ -199,14 +255,8 @@ class Tx:
             trial_id=trial_id,
             session=self.session_id,
         )
-        row.mac = audit_mac(self.key, h.mac, row)
-        self.session.add(row)
-        self._heads["audit_events"] = Head("audit_events", row.seq, row.mac)
+        self._audits.append(row)
         return row
-
-    def audit_rows(self) -> int:
-        """The audit trail's row count, this transaction's rows included."""
-        return self._next("audit_events").seq
 
     def record_changes(self) -> None:
         """Write the rows this transaction changed into the audit trail (``data.rows``): the
@@ -224,9 +274,7 @@ class Tx:
         trial_id: int | None = None,
     ) -> Event:
         """Append an event-log row (logins, cases opened, images viewed, exports)."""
-        h = self._next("events")
         row = Event(
-            seq=h.seq + 1,
             at=self.now,
             username=self.username,
             session=session_id,
@@ -235,10 +283,57 @@ class Tx:
             subject=subject,
             detail=_json(detail),
         )
-        row.mac = event_mac(self.key, h.mac, row)
-        self.session.add(row)
-        self._heads["events"] = Head("events", row.seq, row.mac)
+        self._events.append(row)
         return row
+
+    def _chain(self) -> int:
+        """The chain this transaction's rows go into."""
+        if self.trial_id is not None:
+            return max(self.trial_id, 0)
+        named = {r.trial_id for r in self._audits} | {e.trial_id for e in self._events}
+        named.discard(None)
+        if self.scoped and (self._audits or self._events):
+            raise ChainError("a scoped transaction wrote audit rows without binding its trial")
+        return named.pop() if len(named) == 1 else 0  # type: ignore[return-value]
+
+    def seal(self) -> None:
+        """Write the transaction's changes, audit rows and events into their chain (the last
+        thing before the commit)."""
+        self.record_changes()
+        if not (self._audits or self._events):
+            return
+        chain = self._chain()
+        for table, rows in (("audit_events", self._audits), ("events", self._events)):
+            if rows:
+                self._append(table, chain, rows)
+        self._audits, self._events = [], []
+
+    def _append(self, table: str, chain: int, rows: list[Any]) -> None:
+        h = head(self.session, table, chain)
+        seqs = self._order(table, len(rows))
+        mac_of = audit_mac if table == "audit_events" else event_mac
+        place, mac = h.seq, h.mac
+        for row, seq in zip(rows, seqs, strict=True):
+            place += 1
+            row.seq, row.chain, row.link = seq, chain, place
+            if table == "audit_events" and chain and row.action == "data.rows":
+                row.trial_id = chain
+            row.mac = mac = mac_of(self.key, mac, row)
+            self.session.add(row)
+        self.session.flush()
+        self._heads[h.table] = Head(h.table, place, mac)
+
+    def _order(self, table: str, n: int) -> list[int]:
+        """``n`` numbers of ``seq`` after every one taken so far."""
+        model = AuditEvent if table == "audit_events" else Event
+        if self.session.get_bind().dialect.name == "postgresql":
+            numbers = self.session.execute(
+                text(f"SELECT nextval('{ORDER_SEQUENCES[table]}') FROM generate_series(1, :n)"),
+                {"n": n},
+            ).scalars()
+            return sorted(int(x) for x in numbers)
+        last = self.session.scalar(select(func.max(model.seq))) or 0
+        return list(range(last + 1, last + 1 + n))
 
 
 class Store:
@@ -254,6 +349,9 @@ class Store:
         self.key = load_key(location.key_path, create=create_key, group=location.audit_group)
         self.engine = make_engine(location.url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._scoped = sessionmaker(
+            self.engine.execution_options(scorer_scoped=True), expire_on_commit=False
+        )
         self._readers = sessionmaker(
             self.engine.execution_options(scorer_readonly=True), expire_on_commit=False
         )
@@ -271,17 +369,19 @@ class Store:
                 s.rollback()
 
     @contextmanager
-    def write(self, username: str, session_id: str = "") -> Iterator[Tx]:
+    def write(self, username: str, session_id: str = "", scoped: bool = False) -> Iterator[Tx]:
         """One write transaction: the change and its audit rows commit together or not at all;
         the chain heads are appended to the receipts file after the commit. ``session_id``
-        names the log-in session whose operation it is (kept on its audit rows)."""
+        names the log-in session whose operation it is (kept on its audit rows). ``scoped``:
+        the work is in one trial, which it binds (:meth:`Tx.bind`) before reading what it
+        changes, and runs beside other trials' work."""
         failure: OperationalError | None = None
-        with self._sessions() as s:
-            tx = Tx(s, self.key, username, {}, utcnow(), session_id)
+        with (self._scoped if scoped else self._sessions)() as s:
+            tx = Tx(s, self.key, username, {}, utcnow(), session_id, scoped)
             try:
                 s.begin()
                 yield tx
-                tx.record_changes()
+                tx.seal()
                 s.commit()
             except OperationalError as exc:
                 s.rollback()

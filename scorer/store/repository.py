@@ -15,7 +15,7 @@ from scorer.core.methods import Area, get_method
 from scorer.core.reads import AreaScore
 from scorer.core.reads import Read as CoreRead
 from scorer.store.audit import Verification
-from scorer.store.database import Tx
+from scorer.store.database import Tx, bind_trial
 from scorer.store.schema import (
     Adjudication,
     AreaScoreRow,
@@ -146,7 +146,10 @@ def add_trial(db: Session, code: str, name: str, methods: str, design: str, now:
 
 
 def trial_by_code(db: Session, code: str) -> Trial | None:
-    return db.scalar(select(Trial).where(Trial.code == code))
+    t = db.scalar(select(Trial).where(Trial.code == code))
+    if t is not None:
+        bind_trial(db, t.id)
+    return t
 
 
 def trial_by_id(db: Session, trial_id: int) -> Trial:
@@ -233,7 +236,10 @@ def add_read(
 
 
 def read_by_code(db: Session, code: str) -> Read | None:
-    return db.scalar(select(Read).where(Read.code == code))
+    r = db.scalar(select(Read).where(Read.code == code))
+    if r is not None:
+        bind_trial(db, r.trial_id)
+    return r
 
 
 def find_read(
@@ -655,7 +661,16 @@ def cases_of(db: Session, w: Worklist) -> list[Case]:
 
 
 def case_by_code(db: Session, code: str) -> Case | None:
-    return db.scalar(select(Case).where(Case.code == code))
+    found = db.execute(
+        select(Case, Campaign.trial_id)
+        .join(Worklist, Case.worklist_id == Worklist.id)
+        .join(Campaign, Worklist.campaign_id == Campaign.id)
+        .where(Case.code == code)
+    ).first()
+    if found is None:
+        return None
+    bind_trial(db, found[1])
+    return found[0]
 
 
 def cases_of_reader_patient(

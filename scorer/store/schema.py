@@ -440,6 +440,15 @@ class AuditEvent(Base):
     # for every row before revision 0011). No Python default: the 0008 baseline inserts rows
     # before the column exists.
     session: Mapped[str] = mapped_column(String(32), server_default="")
+    # The chain the row belongs to (revision 0012): 0 the centre's (accounts, and every row
+    # before 0012), else the ID of the trial whose chain it is; and its place in that chain
+    # (1, 2, ...; NULL on the rows before 0012, whose place is their ``seq``). ``seq`` orders
+    # all chains together: taken after the transaction's last change, so that of two
+    # transactions changing one row, the later commit has the higher numbers.
+    chain: Mapped[int] = mapped_column(Integer, server_default="0")
+    link: Mapped[int | None] = mapped_column(Integer, default=None)
+
+    __table_args__ = (Index("ux_audit_events_chain_link", "chain", "link", unique=True),)
 
 
 class DriftAlert(Base):
@@ -478,8 +487,14 @@ class Event(Base):
     subject: Mapped[str] = mapped_column(String(64), default="")
     detail: Mapped[str] = mapped_column(Text, default="")
     mac: Mapped[str] = mapped_column(String(64))
+    # The chain and place in it, as on audit rows (revision 0012).
+    chain: Mapped[int] = mapped_column(Integer, server_default="0")
+    link: Mapped[int | None] = mapped_column(Integer, default=None)
 
-    __table_args__ = (Index("ix_events_user_at", "username", "at"),)
+    __table_args__ = (
+        Index("ix_events_user_at", "username", "at"),
+        Index("ux_events_chain_link", "chain", "link", unique=True),
+    )
 
 
 class ServerSession(Base):
