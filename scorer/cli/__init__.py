@@ -46,7 +46,7 @@ COMMANDS = (
     (coordination, ("progress", "flags", "calibration", "adjudication", "drift")),
     (workstation, ("demo", "gui")),
     (oversight, ("audit",)),
-    (server, ("server",)),
+    (server, ("server", "health")),
 )
 
 

@@ -7,7 +7,7 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from scorer.cli.options import Database
 from scorer.cli.output import EXIT_ERROR, EXIT_OK, EXIT_USAGE, err
@@ -139,3 +139,65 @@ def _serve(ws: Workspace, loc: Location, host: str, port: int, tls: ServerCertif
 
 def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
+
+
+#: Nagios' plugin exit codes (a monitoring system's convention, not scorer's own).
+NAGIOS = {"ok": 0, "warning": 1, "critical": 2, "unknown": 3}
+
+
+@command("health")
+def health(
+    *,
+    url: Annotated[str, Opt(metavar="https://HOST:PORT")],
+    fingerprint: Annotated[str | None, Opt(metavar="SHA256")] = None,
+    cacert: Annotated[str | None, Opt(metavar="PEM")] = None,
+    timeout: Annotated[float, Opt(metavar="SECONDS")] = 10.0,
+) -> int:
+    """poll a scorer server's health as a monitoring system does (exit 0 OK, 1 WARNING, 2 CRITICAL)
+
+    One line of output, in the form of a Nagios plugin's (with the response time as
+    performance data); exit status 0 OK, 1 WARNING, 2 CRITICAL (also: no answer, certificate
+    not trusted), 3 UNKNOWN (an answer that is not a scorer server's). No log-in, nothing
+    written on this machine.
+
+    Args:
+        url: the server, https://HOST:PORT
+        fingerprint: the SHA-256 fingerprint scorer server printed (checked on every poll)
+        cacert: the site's CA certificate, or the server's own certificate file (PEM)
+        timeout: seconds to wait for the answer (default 10)
+    """
+    from scorer.client.health import HealthUnavailable, poll
+    from scorer.client.trust import TrustError, normal_fingerprint, split_url
+
+    try:
+        split_url(url)
+        if fingerprint:
+            normal_fingerprint(fingerprint)
+        if not 0 < timeout <= 300:
+            raise ValueError(f"--timeout {timeout:g}: give 0 to 300 seconds")
+    except (TrustError, ValueError) as exc:
+        print(f"SCORER UNKNOWN - {exc}")
+        return NAGIOS["unknown"]
+    try:
+        polled = poll(url, cacert, fingerprint, timeout)
+    except TrustError as exc:
+        print(f"SCORER CRITICAL - {exc}")
+        return NAGIOS["critical"]
+    except HealthUnavailable as exc:
+        unknown = "answered" in str(exc)
+        print(f"SCORER {'UNKNOWN' if unknown else 'CRITICAL'} - {exc}")
+        return NAGIOS["unknown" if unknown else "critical"]
+    body = polled.body
+    state = str(body.get("status") or ("ok" if body["ok"] else "critical"))
+    if state not in NAGIOS:
+        state = "unknown"
+    found = body.get("checks")
+    checks: dict[str, Any] = found if isinstance(found, dict) else {}
+    bad = [
+        f"{name}: {c.get('detail', '')}"
+        for name, c in checks.items()
+        if isinstance(c, dict) and c.get("status") != "ok"
+    ]
+    summary = "; ".join(bad) or f"{len(checks)} checks ok, schema {body.get('schema')}"
+    print(f"SCORER {state.upper()} - {summary} | time={polled.seconds:.3f}s")
+    return NAGIOS[state]
