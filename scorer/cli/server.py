@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
+import ssl
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 from scorer.cli.options import Database
-from scorer.cli.output import EXIT_ERROR, EXIT_OK, EXIT_USAGE, err
+from scorer.cli.output import EXIT_ERROR, EXIT_OK, EXIT_USAGE, err, visible
 from scorer.cli.registry import Opt, command
 
 if TYPE_CHECKING:
@@ -141,8 +142,18 @@ def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
-#: Nagios' plugin exit codes (a monitoring system's convention, not scorer's own).
-NAGIOS = {"ok": 0, "warning": 1, "critical": 2, "unknown": 3}
+#: A monitoring plugin's states and exit codes (Nagios, Icinga): the numbers are scorer's own
+#: too, 0 done, 1 and 2 a problem named on standard error.
+STATES = {"ok": 0, "warning": 1, "critical": 2}
+
+
+def _said(state: str, summary: str) -> int:
+    """The plugin's one line on standard output; anything but OK named on standard error too,
+    as every scorer command names what went wrong there."""
+    print(visible(f"SCORER {state.upper()} - {summary}"), flush=True)
+    if state != "ok":
+        err(summary.split(" | ", 1)[0])
+    return STATES[state]
 
 
 @command("health")
@@ -156,9 +167,9 @@ def health(
     """poll a scorer server's health as a monitoring system does (exit 0 OK, 1 WARNING, 2 CRITICAL)
 
     One line of output, in the form of a Nagios plugin's (with the response time as
-    performance data); exit status 0 OK, 1 WARNING, 2 CRITICAL (also: no answer, certificate
-    not trusted), 3 UNKNOWN (an answer that is not a scorer server's). No log-in, nothing
-    written on this machine.
+    performance data); exit status 0 OK, 1 WARNING (also: this check's own arguments are
+    wrong), 2 CRITICAL (also: no answer, a certificate not trusted, an answer that is not a
+    scorer server's). No log-in, nothing written on this machine.
 
     Args:
         url: the server, https://HOST:PORT
@@ -173,24 +184,20 @@ def health(
         split_url(url)
         if fingerprint:
             normal_fingerprint(fingerprint)
+        if cacert is not None and not Path(cacert).is_file():
+            raise ValueError(f"--cacert {cacert}: no such certificate file")
         if not 0 < timeout <= 300:
             raise ValueError(f"--timeout {timeout:g}: give 0 to 300 seconds")
     except (TrustError, ValueError) as exc:
-        print(f"SCORER UNKNOWN - {exc}")
-        return NAGIOS["unknown"]
+        return _said("warning", f"this check is wrong: {exc}")
     try:
         polled = poll(url, cacert, fingerprint, timeout)
-    except TrustError as exc:
-        print(f"SCORER CRITICAL - {exc}")
-        return NAGIOS["critical"]
-    except HealthUnavailable as exc:
-        unknown = "answered" in str(exc)
-        print(f"SCORER {'UNKNOWN' if unknown else 'CRITICAL'} - {exc}")
-        return NAGIOS["unknown" if unknown else "critical"]
+    except (TrustError, HealthUnavailable, ssl.SSLError) as exc:
+        return _said("critical", str(exc))
     body = polled.body
     state = str(body.get("status") or ("ok" if body["ok"] else "critical"))
-    if state not in NAGIOS:
-        state = "unknown"
+    if state not in STATES:
+        state = "critical"
     found = body.get("checks")
     checks: dict[str, Any] = found if isinstance(found, dict) else {}
     bad = [
@@ -199,5 +206,4 @@ def health(
         if isinstance(c, dict) and c.get("status") != "ok"
     ]
     summary = "; ".join(bad) or f"{len(checks)} checks ok, schema {body.get('schema')}"
-    print(f"SCORER {state.upper()} - {summary} | time={polled.seconds:.3f}s")
-    return NAGIOS[state]
+    return _said(state, f"{summary} | time={polled.seconds:.3f}s")

@@ -168,6 +168,7 @@ def test_scorer_health_gives_nagios_exit_codes(running: tuple[str, Path, Path]) 
     wrong = "AA" * 32
     done = _health("--url", url, "--fingerprint", wrong)
     assert done.returncode == 2 and "fingerprint" in done.stdout
+    assert done.stderr.startswith("scorer: error: ")
     # Not trusted without a pin or a CA: critical, not a silent pass.
     assert _health("--url", url).returncode == 2
     # The key gone: the server answers 503, the check says CRITICAL and why.
@@ -194,4 +195,5 @@ def test_scorer_health_says_critical_when_nothing_answers(tmp_path: Path) -> Non
     done = _health("--url", f"https://127.0.0.1:{port}", "--fingerprint", "AA" * 32)
     assert done.returncode == 2 and done.stdout.startswith("SCORER CRITICAL - ")
     done = _health("--url", "http://127.0.0.1:1")  # not https: the check itself is wrong
-    assert done.returncode == 3 and done.stdout.startswith("SCORER UNKNOWN - ")
+    assert done.returncode == 1 and done.stdout.startswith("SCORER WARNING - this check is wrong")
+    assert done.stderr.startswith("scorer: error: this check is wrong")
