@@ -35,11 +35,12 @@ log = logging.getLogger("scorer.server")
 
 @dataclass(frozen=True)
 class DiskLimits:
-    """When free space on a disk the server writes to is a warning, and when it is critical
-    (the server then refuses uploads: :data:`scorer.server.uploads.RESERVE`)."""
+    """When free space on a disk the server writes to is a warning (under 2 GiB the server
+    already refuses uploads: :data:`scorer.server.uploads.RESERVE`), and when it is critical
+    (a new workstation then cannot connect; those connected go on)."""
 
     warning_bytes: int = 10 * GIB
-    critical_bytes: int = 2 * GIB
+    critical_bytes: int = 1 * GIB
 
 
 @dataclass(frozen=True)
@@ -64,13 +65,21 @@ class Health:
         return max((c.status for c in self.checks), key=_RANK.__getitem__, default=OK)
 
     def as_json(self, version: str) -> dict[str, object]:
-        return {
+        """The answer's body; when something is critical, a ``message`` a workstation shows
+        when it cannot connect (what failed, whom to ask)."""
+        body: dict[str, object] = {
             "ok": self.status != CRITICAL,
             "status": self.status,
             "schema": self.schema,
             "version": version,
             "checks": {c.name: {"status": c.status, "detail": c.detail} for c in self.checks},
         }
+        failed = [f"{c.name}: {c.detail}" for c in self.checks if c.status == CRITICAL]
+        if failed:
+            body["message"] = (
+                f"the server cannot work now ({'; '.join(failed)}); tell its administrator"
+            )
+        return body
 
 
 def database_down(reason: str) -> Health:

@@ -49,6 +49,7 @@ def test_a_healthy_server_answers_200_with_every_check_and_no_path(database: Pat
     assert r.status_code == 200
     body = r.json()
     assert body["ok"] is True and body["status"] in ("ok", "warning")
+    assert "message" not in body
     assert body["schema"] == head_revision()
     assert {"database", "schema", "audit_key", "receipts"} <= set(body["checks"])
     assert any(name.startswith("disk_") for name in body["checks"])
@@ -66,6 +67,7 @@ def test_a_missing_or_changed_audit_key_is_critical(database: Path) -> None:
         r = client.get("/health")
         assert r.status_code == 503 and r.json()["ok"] is False
         assert r.json()["checks"]["audit_key"]["status"] == "critical"
+        assert r.json()["message"].startswith("the server cannot work now (audit_key: ")
         # Another key in its place: the server signs with one the file no longer holds.
         fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         os.write(fd, (secrets.token_hex(32) + "\n").encode())
@@ -179,6 +181,11 @@ def test_scorer_health_gives_nagios_exit_codes(running: tuple[str, Path, Path]) 
         done = _health("--url", url, "--cacert", str(cert))
         assert done.returncode == 2, done.stdout
         assert done.stdout.startswith("SCORER CRITICAL - ") and "audit_key" in done.stdout
+        # A workstation connecting now is told what failed, and whom to tell.
+        from scorer.client.remote import RemoteWorkspace, ServerUnavailable
+
+        with pytest.raises(ServerUnavailable, match="audit_key: .*tell its administrator"):
+            RemoteWorkspace.open(url, cafile=str(cert))
     finally:
         fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         os.write(fd, saved)
