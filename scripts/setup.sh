@@ -25,6 +25,9 @@ debs=(libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0
   libxcb-sync1 libxcb-util1 libxcb-xfixes0 libxcb-xkb1 libxkbcommon-x11-0)
 if [ "$with_tests" = 1 ]; then
   debs+=(dcmtk orthanc poppler-utils e2fsprogs mount postgresql)
+  # The deployment's checks (tests/deploy): systemd-analyze on the units, logrotate on the
+  # request log's configuration.
+  debs+=(systemd logrotate)
   # A real X display for the tests that open windows on the xcb platform, and its tools:
   # xwd takes the screenshot, xwininfo lists the windows' titles.
   debs+=(xvfb x11-apps x11-utils)

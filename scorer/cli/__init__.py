@@ -20,6 +20,7 @@ from scorer.cli import (
     exchange,
     images,
     oversight,
+    pg_backup,
     server,
     trials,
     worklists,
@@ -41,12 +42,13 @@ COMMANDS = (
     (worklists, ("worklist",)),
     (exchange, ("reads", "export")),
     (database, ("backup", "restore")),
+    (pg_backup, ("pg-backup", "pg-restore")),
     (exchange, ("report",)),
     (images, ("import", "receive", "pull", "image")),
     (coordination, ("progress", "flags", "calibration", "adjudication", "drift")),
     (workstation, ("demo", "gui")),
     (oversight, ("audit",)),
-    (server, ("server",)),
+    (server, ("server", "health")),
 )
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
+import ssl
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from scorer.cli.options import Database
-from scorer.cli.output import EXIT_ERROR, EXIT_OK, EXIT_USAGE, err
+from scorer.cli.output import EXIT_ERROR, EXIT_OK, EXIT_USAGE, err, visible
 from scorer.cli.registry import Opt, command
 
 if TYPE_CHECKING:
@@ -139,3 +140,70 @@ def _serve(ws: Workspace, loc: Location, host: str, port: int, tls: ServerCertif
 
 def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
+
+
+#: A monitoring plugin's states and exit codes (Nagios, Icinga): the numbers are scorer's own
+#: too, 0 done, 1 and 2 a problem named on standard error.
+STATES = {"ok": 0, "warning": 1, "critical": 2}
+
+
+def _said(state: str, summary: str) -> int:
+    """The plugin's one line on standard output; anything but OK named on standard error too,
+    as every scorer command names what went wrong there."""
+    print(visible(f"SCORER {state.upper()} - {summary}"), flush=True)
+    if state != "ok":
+        err(summary.split(" | ", 1)[0])
+    return STATES[state]
+
+
+@command("health")
+def health(
+    *,
+    url: Annotated[str, Opt(metavar="https://HOST:PORT")],
+    fingerprint: Annotated[str | None, Opt(metavar="SHA256")] = None,
+    cacert: Annotated[str | None, Opt(metavar="PEM")] = None,
+    timeout: Annotated[float, Opt(metavar="SECONDS")] = 10.0,
+) -> int:
+    """poll a scorer server's health as a monitoring system does (exit 0 OK, 1 WARNING, 2 CRITICAL)
+
+    One line of output, in the form of a Nagios plugin's (with the response time as
+    performance data); exit status 0 OK, 1 WARNING (also: this check's own arguments are
+    wrong), 2 CRITICAL (also: no answer, a certificate not trusted, an answer that is not a
+    scorer server's). No log-in, nothing written on this machine.
+
+    Args:
+        url: the server, https://HOST:PORT
+        fingerprint: the SHA-256 fingerprint scorer server printed (checked on every poll)
+        cacert: the site's CA certificate, or the server's own certificate file (PEM)
+        timeout: seconds to wait for the answer (default 10)
+    """
+    from scorer.client.health import HealthUnavailable, poll
+    from scorer.client.trust import TrustError, normal_fingerprint, split_url
+
+    try:
+        split_url(url)
+        if fingerprint:
+            normal_fingerprint(fingerprint)
+        if cacert is not None and not Path(cacert).is_file():
+            raise ValueError(f"--cacert {cacert}: no such certificate file")
+        if not 0 < timeout <= 300:
+            raise ValueError(f"--timeout {timeout:g}: give 0 to 300 seconds")
+    except (TrustError, ValueError) as exc:
+        return _said("warning", f"this check is wrong: {exc}")
+    try:
+        polled = poll(url, cacert, fingerprint, timeout)
+    except (TrustError, HealthUnavailable, ssl.SSLError) as exc:
+        return _said("critical", str(exc))
+    body = polled.body
+    state = str(body.get("status") or ("ok" if body["ok"] else "critical"))
+    if state not in STATES:
+        state = "critical"
+    found = body.get("checks")
+    checks: dict[str, Any] = found if isinstance(found, dict) else {}
+    bad = [
+        f"{name}: {c.get('detail', '')}"
+        for name, c in checks.items()
+        if isinstance(c, dict) and c.get("status") != "ok"
+    ]
+    summary = "; ".join(bad) or f"{len(checks)} checks ok, schema {body.get('schema')}"
+    return _said(state, f"{summary} | time={polled.seconds:.3f}s")

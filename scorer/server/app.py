@@ -2,7 +2,8 @@
 
 ``make_app(location)`` is an ASGI application (FastAPI):
 
-- ``GET /health`` (no log-in): ``{"ok": true, "schema": <revision>, "version": <scorer>}``;
+- ``GET /health`` (no log-in): ``{"ok", "status", "schema", "version", "checks"}`` from
+  :mod:`scorer.server.health`, 200 while nothing is critical and 503 when something is;
 - ``POST /api/login`` ``{"username", "password"}`` -> ``{"token", "session": {...}}``;
 - ``POST /api/logout`` with ``Authorization: Bearer <token>``;
 - ``POST /api/call/<operation>`` with the bearer token and a JSON object of keyword arguments
@@ -27,6 +28,7 @@ the database (``server_login_attempts``), so the limit holds across instances.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -36,7 +38,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -46,8 +48,9 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from scorer import __version__
-from scorer.server import documents, uploads
+from scorer.server import documents, health, uploads
 from scorer.server.calls import Call, operations
+from scorer.server.health import DiskLimits
 from scorer.server.receivers import Receivers
 from scorer.server.wire import WireError, decode, decode_arguments, encode
 from scorer.services.errors import (
@@ -63,7 +66,6 @@ from scorer.services.errors import (
 from scorer.services.session import UserSession, format_time, parse_time, with_article
 from scorer.store import server_sessions as stored
 from scorer.store.location import Location
-from scorer.store.migrate import current_revision
 from scorer.workspace import Workspace
 
 log = logging.getLogger("scorer.server")
@@ -89,6 +91,11 @@ class ServerSettings:
     login_window_s: float = 60.0
     login_per_account: int = 10
     login_per_address: int = 30
+    #: Free space on the receipts' and the stores' disks that /health warns of, or calls
+    #: critical.
+    disk: DiskLimits = field(default_factory=DiskLimits)
+    #: How long /health waits for its checks (the database's answer) before it says critical.
+    health_timeout_s: float = 5.0
 
 
 class ApiError(Exception):
@@ -614,11 +621,17 @@ def make_app(
         return _answer(exc)
 
     @app.get("/health")
-    async def health() -> dict[str, Any]:
-        def schema() -> str | None:
-            return current_revision(ws.store.engine)
-
-        return {"ok": True, "schema": await run_in_threadpool(schema), "version": __version__}
+    async def healthy() -> JSONResponse:
+        limit = server.settings.health_timeout_s
+        try:
+            found = await asyncio.wait_for(
+                run_in_threadpool(health.examine, ws, server.settings.disk), limit
+            )
+        except TimeoutError:
+            found = health.database_down(f"no answer within {limit:g} s")
+        status = 503 if found.status == health.CRITICAL else 200
+        headers = {"Cache-Control": "no-store"}
+        return JSONResponse(found.as_json(__version__), status_code=status, headers=headers)
 
     @app.post("/api/login")
     async def login(request: Request) -> dict[str, Any]:

@@ -406,9 +406,9 @@ class DatabaseService(Service):
         loc = self.store.location
         if loc.sqlite_path is None:
             raise ScorerError(
-                "scorer backup copies an SQLite file; a server database is backed up with the "
-                "server's own tools: use pg_dump for PostgreSQL (or continuous archiving), and "
-                f"copy the receipts file ({loc.receipts_path}) with it"
+                "scorer backup copies an SQLite file; on the server's host a PostgreSQL "
+                "database is backed up with scorer pg-backup --to FOLDER (pg_dump, with the "
+                "receipts and a manifest; README: Running the server as a service)"
             )
         try:
             info = make_backup(

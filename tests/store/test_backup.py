@@ -99,7 +99,7 @@ def test_a_server_database_is_backed_up_by_the_servers_tools(
 ) -> None:
     c = populated_copy
     audit_before = c.sql("SELECT count(*) FROM audit_events")
-    with pytest.raises(ScorerError, match="use pg_dump for PostgreSQL"):
+    with pytest.raises(ScorerError, match="scorer pg-backup --to FOLDER"):
         c.ws.database.backup(c.session_of_role("admin"), tmp_path / "b.zip")
     assert not (tmp_path / "b.zip").exists()
     assert c.sql("SELECT count(*) FROM audit_events") == audit_before

@@ -154,7 +154,7 @@ def test_the_server_hosts_commands_run_on_postgresql_without_maintenance(
         capsys, monkeypatch, "backup", "--out", str(tmp_path / "b.zip"), "--db", pg_db, *AS_ADA,
         stdin=ADMIN_PW + "\n",
     )  # fmt: skip
-    assert rc == 1 and "use pg_dump for PostgreSQL" in err, err
+    assert rc == 1 and "scorer pg-backup --to FOLDER" in err, err
     rc, out, err = run(
         capsys, monkeypatch, "pull", "--trial", "NOPE", "--from", "PACS@127.0.0.1:1",
         "--patient", "P1", "--db", pg_db, *AS_ADA, stdin=ADMIN_PW + "\n",
