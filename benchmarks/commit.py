@@ -6,9 +6,10 @@ fsynced; PostgreSQL: the server's commit, with its WAL flushed) and the receipt 
 
 - SQLite and PostgreSQL, one workstation: median, p95 and spread (min..max of the per-run
   medians) over ``--runs`` runs of ``--n`` entries each;
-- PostgreSQL, a reading centre: 1, 2 and 4 workstation processes scoring at once (every write
-  transaction holds the centre's advisory lock, so writes queue): commits per second over all,
-  and each entry's median and p95 latency;
+- PostgreSQL, a reading centre: 1, 2 and 4 workstation processes scoring at once, all in one
+  trial (their transactions queue on the trial's advisory lock, as its chain is appended one
+  at a time) and each in a trial of its own (each trial's chain and lock are its own):
+  commits per second over all, and each entry's median and p95 latency;
 - SQLite and PostgreSQL, a reader saving while a coordinator's `scorer reads import` of a large
   file runs (``--import-reads`` reads, in another process): the median and the longest wait of
   the reader's saves (the import commits in batches: a save waits at most about one).
@@ -178,8 +179,9 @@ def _say_during(backend: str, d: dict[str, float]) -> None:
     )
 
 
-def set_up(db: str, readers: int) -> dict[str, str]:
-    """A trial with ``readers`` readers, each with one open read; reader -> read code."""
+def set_up(db: str, readers: int, trials: int = 1) -> dict[str, str]:
+    """``trials`` trials (B1, B2, ...) with ``readers`` readers over them in turn, each with
+    one open read; reader -> read code."""
     ws = Workspace.initialize("admin", "Ada Admin", PW, db=db)
     try:
         admin = ws.accounts.login("admin", PW)
@@ -187,19 +189,22 @@ def set_up(db: str, readers: int) -> dict[str, str]:
         coord = ws.accounts.login("coord", PW[::-1])
         ws.accounts.change_password(coord, PW[::-1], PW)
         coord = ws.accounts.login("coord", PW)
-        ws.trials.create_trial(coord, "B1", "Benchmark", visits=[("W0", 0.0), ("W24", 24.0)])
+        codes = [f"B{k + 1}" for k in range(trials)]
+        for code in codes:
+            ws.trials.create_trial(coord, code, "Benchmark", visits=[("W0", 0.0), ("W24", 24.0)])
         reads: dict[str, str] = {}
-        patients = [ws.trials.add_patient(coord, "B1", f"P-{i:03d}") for i in range(readers)]
         for i in range(readers):
+            trial = codes[i % trials]
+            patient = ws.trials.add_patient(coord, trial, f"P-{i:03d}")
             user = f"reader{i}"
             ws.accounts.add_user(admin, user, f"Reader {i}", "reader", PW[::-1])
             s = ws.accounts.login(user, PW[::-1])
             ws.accounts.change_password(s, PW[::-1], PW)
             s = ws.accounts.login(user, PW)
             # A reader reads their own worklist's case: patient i.
-            ws.worklists.assign_reader(coord, "B1", user, [patients[i]])
-            ws.worklists.generate_worklists(coord, "B1", readers=[user])
-            reads[user] = ws.reading.start_read(s, "B1", patients[i], "W0")
+            ws.worklists.assign_reader(coord, trial, user, [patient])
+            ws.worklists.generate_worklists(coord, trial, readers=[user])
+            reads[user] = ws.reading.start_read(s, trial, patient, "W0")
         return reads
     finally:
         ws.close()
@@ -267,6 +272,31 @@ def own_data(tmp: Path, db: str) -> str:
     return db
 
 
+def centre(pg: Any, tmp: Path, n: int) -> dict[str, Any]:
+    """1, 2 and 4 workstation processes scoring at once: all in one trial (they share its
+    chain and its lock) and each in a trial of its own (a chain and lock each)."""
+    figures: dict[str, Any] = {}
+    for layout in ("one trial", "a trial each"):
+        rows: dict[str, dict[str, float]] = {}
+        for writers in (1, 2, 4):
+            db = own_data(tmp, pg.new_database())
+            reads = set_up(db, writers, 1 if layout == "one trial" else writers)
+            wall, times = run_writers(db, reads, n)
+            rows[str(writers)] = {
+                "commits_per_s": len(times) / wall,
+                "median_ms": ms(times, 0.5),
+                "p95_ms": ms(times, 0.95),
+            }
+            print(
+                f"PostgreSQL, {writers} workstation(s) at once, {layout}: "
+                f"{rows[str(writers)]['commits_per_s']:.0f} commits/s, median "
+                f"{rows[str(writers)]['median_ms']:.2f} ms, p95 "
+                f"{rows[str(writers)]['p95_ms']:.2f} ms"
+            )
+        figures[layout] = rows
+    return figures
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a smoke run: few entries, one run")
@@ -307,23 +337,7 @@ def main() -> int:
                 f"PostgreSQL, one workstation:  median {out['postgresql']['median_ms']:.2f} ms, "
                 f"p95 {out['postgresql']['p95_ms']:.2f} ms"
             )
-            centre = {}
-            for writers in (1, 2, 4):
-                db = own_data(tmp, pg.new_database())
-                reads = set_up(db, writers)
-                wall, times = run_writers(db, reads, n)
-                centre[str(writers)] = {
-                    "commits_per_s": len(times) / wall,
-                    "median_ms": ms(times, 0.5),
-                    "p95_ms": ms(times, 0.95),
-                }
-                print(
-                    f"PostgreSQL, {writers} workstation(s) at once: "
-                    f"{centre[str(writers)]['commits_per_s']:.0f} commits/s, median "
-                    f"{centre[str(writers)]['median_ms']:.2f} ms, p95 "
-                    f"{centre[str(writers)]['p95_ms']:.2f} ms"
-                )
-            out["postgresql_centre"] = centre
+            out["postgresql_centre"] = centre(pg, tmp, n)
             out["during_import"]["postgresql"] = during_import(
                 own_data(tmp, pg.new_database()), tmp, n_import
             )

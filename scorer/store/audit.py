@@ -255,6 +255,34 @@ def heads(session: Session, table: str) -> list[Head]:
     return [head(session, table, c) for c in chains] or [head(session, table, 0)]
 
 
+def chain_heads_query(table: str, has_link: bool) -> str:
+    """The SQL giving (chain, rows, MAC) of every chain's head of ``table``; ``has_link``:
+    the table has revision 0012's columns (before it, one chain whose places are seqs)."""
+    if not has_link:
+        return f"SELECT 0, seq, mac FROM {table} ORDER BY seq DESC LIMIT 1"
+    # A chain's last row is its highest seq.
+    return (
+        f"SELECT t.chain, coalesce(t.link, t.seq), t.mac FROM {table} t JOIN "
+        f"(SELECT chain, max(seq) AS last FROM {table} GROUP BY chain) h ON t.seq = h.last"
+    )
+
+
+def named_heads(table: str, rows: Iterable[Sequence[Any]]) -> dict[str, dict[str, object]]:
+    """The result of :func:`chain_heads_query` by chain name (the centre's always named), as
+    a backup records them: rows and MAC."""
+    out: dict[str, dict[str, object]] = {
+        chain_name(table, int(c)): {"rows": int(n), "mac": str(m)} for c, n, m in rows
+    }
+    out.setdefault(table, {"rows": 0, "mac": ""})
+    return dict(sorted(out.items()))
+
+
+def chain_heads_of(conn: Connection, table: str) -> dict[str, dict[str, object]]:
+    """Every chain's head of ``table`` on a plain connection (a backup's snapshot)."""
+    has_link = any(c["name"] == "link" for c in inspect(conn).get_columns(table))
+    return named_heads(table, conn.exec_driver_sql(chain_heads_query(table, has_link)))
+
+
 def head_of(conn: Connection) -> tuple[int, str]:
     """The audit trail's last seq and MAC on a plain connection (as a migration before
     revision 0012 has: one chain)."""

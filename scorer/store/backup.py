@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from scorer.core.private_files import create_file, make_folder, replacing
-from scorer.store.audit import CHAINED, chain_name
+from scorer.store.audit import CHAINED, chain_heads_query, named_heads
 
 BACKUP_KIND = "scorer backup"
 DB_NAME = "database.sqlite"
@@ -48,19 +48,10 @@ def _tables(con: sqlite3.Connection) -> list[str]:
     return [str(r[0]) for r in rows]
 
 
-def _chain_heads(con: sqlite3.Connection, table: str) -> dict[str, dict[str, Any]]:
+def _chain_heads(con: sqlite3.Connection, table: str) -> dict[str, dict[str, object]]:
     """Every chain's head of ``table`` by the chain's name: rows (its last place) and MAC."""
-    columns = {str(r[1]) for r in con.execute(f"PRAGMA table_info({table})")}
-    if "link" not in columns:  # before revision 0012: one chain, places are seqs
-        rows = con.execute(f"SELECT 0, seq, mac FROM {table} ORDER BY seq DESC LIMIT 1")
-    else:  # a chain's last row is its highest seq
-        rows = con.execute(
-            f"SELECT t.chain, coalesce(t.link, t.seq), t.mac FROM {table} t JOIN "
-            f"(SELECT chain, max(seq) AS last FROM {table} GROUP BY chain) h ON t.seq = h.last"
-        )
-    out = {chain_name(table, int(c)): {"rows": int(n), "mac": str(m)} for c, n, m in rows}
-    out.setdefault(table, {"rows": 0, "mac": ""})
-    return dict(sorted(out.items()))
+    has_link = any(str(r[1]) == "link" for r in con.execute(f"PRAGMA table_info({table})"))
+    return named_heads(table, con.execute(chain_heads_query(table, has_link)))
 
 
 def facts(path: Path, own: bool = False) -> dict[str, Any]:

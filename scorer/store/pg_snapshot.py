@@ -20,7 +20,9 @@ from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-#: The tables whose last row is a chain head (seq, mac).
+from scorer.store.audit import chain_heads_of
+
+#: The tables of chains (one per trial and the centre's), whose heads a backup records.
 CHAINS = ("audit_events", "events")
 
 
@@ -55,10 +57,7 @@ def _facts(conn: Connection) -> dict[str, Any]:
     for table in CHAINS:
         if table not in rows:
             continue
-        last = conn.execute(text(f"SELECT seq, mac FROM {table} ORDER BY seq DESC LIMIT 1")).first()
-        heads[table] = (
-            {"rows": int(last[0]), "mac": str(last[1])} if last else {"rows": 0, "mac": ""}
-        )
+        heads.update(chain_heads_of(conn, table))
     revision = (
         conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
         if "alembic_version" in rows
