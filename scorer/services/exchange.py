@@ -285,7 +285,7 @@ class ExchangeService(Service):
             locked=bool(t.locked),
             lock=lock_info(db, t),
             protocol=protocol_of(t).to_dict(),
-            audit_head=chain_head(db),
+            audit_head=chain_head(db, t),
             exported_by=op.user.username,
             exported_at=op.now,
         )
@@ -424,7 +424,7 @@ class ExchangeService(Service):
             t = find_trial(db, trial)
             proto = protocol_of(t)
             text = format_reads_csv(csv_reads(db, t, real_ids=False))
-            head = chain_head(db)
+            head = chain_head(db, t)
             lock = lock_info(db, t)
         reads = parse_reads_csv(text, builtin_methods())
         options = AnalysisOptions(

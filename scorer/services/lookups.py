@@ -161,11 +161,12 @@ def csv_reads(db: Any, t: Any, real_ids: bool) -> list[CoreRead]:
     return out
 
 
-def chain_head(db: Any) -> dict[str, Any]:
-    """The audit chain's head (rows, MAC) that every export carries."""
+def chain_head(db: Any, trial: Any = None) -> dict[str, Any]:
+    """The head every export carries (chain name, rows, MAC): of the trial's audit chain, or
+    the centre's without a trial."""
     from scorer.store.audit import chain_head
 
-    return dict(chain_head(db))
+    return dict(chain_head(db, trial.id if trial is not None else None))
 
 
 def lock_info(db: Any, t: Any) -> dict[str, Any] | None:

@@ -446,7 +446,7 @@ class Service:
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
         with op.write() as tx:
             t = find_trial(tx.session, trial) if trial else None
-            head = chain_head(tx.session)
+            head = chain_head(tx.session, t)
             tx.audit(
                 "export",
                 "trial" if t else "database",
