@@ -304,6 +304,11 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=200, help="entries per run and writer")
     ap.add_argument("--import-reads", type=int, default=1500, help="reads of the large import")
     ap.add_argument("--json", type=Path, default=REPO / "benchmarks" / "results" / "commit.json")
+    ap.add_argument(
+        "--centre-only",
+        action="store_true",
+        help="only the reading centre's rows (several writers at once on PostgreSQL)",
+    )
     args = ap.parse_args()
     runs, n = (1, 20) if args.quick else (args.runs, args.n)
     n_import = 40 if args.quick else args.import_reads
@@ -316,13 +321,14 @@ def main() -> int:
         "runs": runs,
         "entries_per_run": n,
     }
-    out["sqlite"] = single(lambda r: str(tmp / f"s{r}.sqlite"), runs, n)
-    print(
-        f"SQLite, one workstation:      median {out['sqlite']['median_ms']:.2f} ms, "
-        f"p95 {out['sqlite']['p95_ms']:.2f} ms"
-    )
-    out["during_import"] = {"sqlite": during_import(str(tmp / "imp.sqlite"), tmp, n_import)}
-    _say_during("SQLite", out["during_import"]["sqlite"])
+    if not args.centre_only:
+        out["sqlite"] = single(lambda r: str(tmp / f"s{r}.sqlite"), runs, n)
+        print(
+            f"SQLite, one workstation:      median {out['sqlite']['median_ms']:.2f} ms, "
+            f"p95 {out['sqlite']['p95_ms']:.2f} ms"
+        )
+        out["during_import"] = {"sqlite": during_import(str(tmp / "imp.sqlite"), tmp, n_import)}
+        _say_during("SQLite", out["during_import"]["sqlite"])
     sys.path.insert(0, str(REPO / "tests"))
     from tests.pg import start_server
 
@@ -332,16 +338,19 @@ def main() -> int:
     else:
         pg, stop = server
         try:
-            out["postgresql"] = single(lambda r: own_data(tmp, pg.new_database()), runs, n)
-            print(
-                f"PostgreSQL, one workstation:  median {out['postgresql']['median_ms']:.2f} ms, "
-                f"p95 {out['postgresql']['p95_ms']:.2f} ms"
-            )
+            if not args.centre_only:
+                out["postgresql"] = single(lambda r: own_data(tmp, pg.new_database()), runs, n)
+                print(
+                    f"PostgreSQL, one workstation:  median "
+                    f"{out['postgresql']['median_ms']:.2f} ms, "
+                    f"p95 {out['postgresql']['p95_ms']:.2f} ms"
+                )
             out["postgresql_centre"] = centre(pg, tmp, n)
-            out["during_import"]["postgresql"] = during_import(
-                own_data(tmp, pg.new_database()), tmp, n_import
-            )
-            _say_during("PostgreSQL", out["during_import"]["postgresql"])
+            if not args.centre_only:
+                out["during_import"]["postgresql"] = during_import(
+                    own_data(tmp, pg.new_database()), tmp, n_import
+                )
+                _say_during("PostgreSQL", out["during_import"]["postgresql"])
         finally:
             stop()
     write_json(args.json, out)

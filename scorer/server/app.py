@@ -64,6 +64,7 @@ from scorer.services.errors import (
     SessionLocked,
 )
 from scorer.services.session import UserSession, format_time, parse_time, with_article
+from scorer.store import repository as repo
 from scorer.store import server_sessions as stored
 from scorer.store.location import Location
 from scorer.workspace import Workspace
@@ -376,7 +377,10 @@ class Server:
                     raise ApiError(
                         409, "Unavailable", "this film cannot be delivered now; try again"
                     ) from None
-        with self.ws.store.write(s.username) as tx:
+        # In the case's trial (its lookup binds the transaction to it), so that serving films
+        # does not wait for other trials' work, nor make every trial's work wait for it.
+        with self.ws.store.write(s.username, s.id, scoped=True) as tx:
+            repo.case_by_code(tx.session, case_code)
             for name in names:
                 tx.event(
                     "image.served", case_code, {"film": name, "sha256": known[name].sha256}, s.id
