@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from scorer.store.audit import read_receipts
+from scorer.store.audit import chain_name, read_receipts
 from scorer.store.backup import facts
 from scorer.workspace import ScorerError, Workspace
 
@@ -80,6 +80,10 @@ def test_twenty_backups_taken_while_four_readers_save_all_restore_and_verify(
     c = populated_copy
     admin = c.session_of_role("admin")
     code = c.read("reader1", "partial")
+    # The readers' saves go into their trial's audit chain; each backup's own audit row into
+    # the centre's.
+    ((trial,),) = c.sql("SELECT id FROM trials WHERE code = ?", (c.trial,))
+    scores = chain_name("audit_events", int(trial))
     stop = tmp_path / "stop"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     started = time.monotonic()
@@ -117,9 +121,9 @@ def test_twenty_backups_taken_while_four_readers_save_all_restore_and_verify(
             out = tmp_path / f"b{i:02d}.zip"
             record = c.ws.database.backup(admin, out)
             archives.append(out)
-            heads.append(record.heads["audit_events"].rows)
+            heads.append(record.heads[scores].rows)
             receipts, _ = read_receipts(c.receipts_path)
-            ahead += any(s > heads[-1] + 1 for s, _ in receipts["audit_events"])
+            ahead += any(s > heads[-1] for s, _ in receipts[scores])
             assert all(w.poll() is None for w in writers), "a writer stopped early"
     finally:
         stop.touch()
@@ -128,11 +132,12 @@ def test_twenty_backups_taken_while_four_readers_save_all_restore_and_verify(
         assert w.returncode == 0, stderr
     saved = [int(out.split()[-1]) for out, _ in results]
     assert all(n > 0 for n in saved), saved
-    # The readers really saved during the backups: the audit head moved between every two
-    # backups by more than the backup's own audit row.
-    assert all(b - a > 1 for a, b in itertools.pairwise(heads)), heads
-    # Readers' commits landed between a snapshot and the backup's own audit row (receipts
-    # past both): the receipts file ran ahead of the snapshot, the race a backup must not copy.
+    # The readers really saved during the backups: their trial's audit head moved between
+    # every two backups (a backup's own audit row is in the centre's chain).
+    assert all(b > a for a, b in itertools.pairwise(heads)), heads
+    # Readers' commits landed after a snapshot while its backup was being made (receipts of
+    # the trial's chain past the snapshot's head): the receipts file ran ahead of the
+    # snapshot, the race a backup must not copy.
     assert ahead, "no reader committed while a backup was being taken"
 
     key = c.key_path.read_bytes()
@@ -145,11 +150,15 @@ def test_twenty_backups_taken_while_four_readers_save_all_restore_and_verify(
             info = json.loads(z.read("backup.json"))
             kept, problems = read_receipts_text(z.read("receipts").decode("ascii"))
         recorded = info["heads"]
-        assert restored.record.heads["audit_events"].rows == recorded["audit_events"]["rows"]
-        # The backup's receipts end exactly at the snapshot's heads, never past them.
-        for table in ("audit_events", "events"):
-            assert max(s for s, _ in kept[table]) == recorded[table]["rows"], (i, table)
-            assert dict(kept[table])[recorded[table]["rows"]] == recorded[table]["mac"]
+        assert {"audit_events", scores, "events"} <= set(recorded), recorded
+        assert {n: h.rows for n, h in restored.record.heads.items()} == {
+            n: h["rows"] for n, h in recorded.items()
+        }
+        # The backup's receipts end exactly at the snapshot's heads (of every chain), never
+        # past them.
+        for name, h in recorded.items():
+            assert max(s for s, _ in kept[name]) == h["rows"], (i, name)
+            assert dict(kept[name])[h["rows"]] == h["mac"], (i, name)
         assert not problems
         ws = Workspace.open(str(target))
         try:
@@ -158,7 +167,12 @@ def test_twenty_backups_taken_while_four_readers_save_all_restore_and_verify(
             assert not [w for w in result.warnings if "removed" in w or "behind" in w], i
         finally:
             ws.close()
-        assert facts(target)["rows"]["audit_events"] == recorded["audit_events"]["rows"] + 1
+        # The restore's own audit row (the centre's) is the only row added.
+        after = facts(target)
+        assert after["heads"]["audit_events"]["rows"] == recorded["audit_events"]["rows"] + 1
+        assert after["heads"][scores] == recorded[scores]
+        audit_rows = sum(h["rows"] for n, h in recorded.items() if n.startswith("audit_events"))
+        assert after["rows"]["audit_events"] == audit_rows + 1
     assert time.monotonic() - started < 150
 
 

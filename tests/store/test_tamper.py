@@ -4,9 +4,11 @@ audit trail, the event log or a signed read without ``scorer audit verify`` sayi
 The attacker opens the database with the plain driver (the SQLite file with the standard
 library; the PostgreSQL database as the server's owner account), drops the append-only triggers
 as anyone holding it can, and then edits, deletes, inserts, reorders, cuts or rewrites rows.
-Each attack must fail ``Workspace.verify()`` with an error naming the table and the first bad
-row, and make ``scorer audit verify`` exit non-zero naming it too. Every test runs on both
-databases.
+Each table holds one chain per trial and the centre's (revision 0012): the attacks are aimed at
+the trial's chain, where the scores are, and most also at the centre's. Each must fail
+``Workspace.verify()`` with an error naming the chain (``audit_events/1``: trial 1's;
+``audit_events``: the centre's) and its first bad row, and make ``scorer audit verify`` exit
+non-zero naming it too. Every test runs on both databases.
 """
 
 from __future__ import annotations
@@ -22,14 +24,17 @@ import pytest
 
 from scorer.cli import main
 from scorer.core.reads import AreaScore
-from scorer.store.audit import GENESIS, Verification, audit_content, compute_mac, load_key
+from scorer.store.audit import (
+    GENESIS,
+    Verification,
+    audit_content,
+    chain_name,
+    compute_mac,
+    load_key,
+)
 from scorer.workspace import ScorerError, Workspace
 from tests.behind import APPEND_ONLY, Behind, behind
 from tests.store.conftest import PopulatedCopy
-
-# The columns an audit row's MAC covers, in the order it covers them (scorer.store.audit).
-AUDIT_COLUMNS = "seq, at, username, action, entity, entity_id, old, new, reason, trial_id, session"
-
 
 # ------------------------------------------------------------------ helpers
 
@@ -83,15 +88,32 @@ def assert_caught(db: PopulatedCopy, capsys: pytest.CaptureFixture[str], *needle
     return first
 
 
-def count(con: Behind, table: str) -> int:
-    return int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+def chain_of(db: PopulatedCopy, which: str) -> int:
+    """The chain an attack is aimed at: the populated trial's (its ID: where the scores are)
+    or the centre's (0: accounts, log-ins, and the rows written before revision 0012)."""
+    if which == "centre":
+        return 0
+    ((trial_id,),) = db.sql("SELECT id FROM trials WHERE code = ?", (db.trial,))
+    return int(trial_id)
 
 
-def row(con: Behind, table: str, seq: int) -> dict[str, Any]:
-    cur = con.execute(f"SELECT * FROM {table} WHERE seq = ?", (seq,))
+def count(con: Behind, table: str, chain: int | None = None) -> int:
+    """The rows of ``table``: of one chain, or of every chain together."""
+    if chain is None:
+        return int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+    return int(con.execute(f"SELECT count(*) FROM {table} WHERE chain = ?", (chain,)).fetchone()[0])
+
+
+# A row by its chain and place in it: its link; a row written before revision 0012 (the
+# centre's first) has none, and its place is its seq.
+AT = "chain = ? AND coalesce(link, seq) = ?"
+
+
+def row(con: Behind, table: str, chain: int, place: int) -> dict[str, Any]:
+    cur = con.execute(f"SELECT * FROM {table} WHERE {AT}", (chain, place))
     names = [d[0] for d in cur.description]
     values = cur.fetchone()
-    assert values is not None, f"{table} has no row {seq}"
+    assert values is not None, f"{chain_name(table, chain)} has no row {place}"
     return dict(zip(names, values, strict=True))
 
 
@@ -99,6 +121,18 @@ def put(con: Behind, table: str, values: dict[str, Any]) -> None:
     cols = ", ".join(values)
     marks = ", ".join("?" for _ in values)
     con.execute(f"INSERT INTO {table} ({cols}) VALUES ({marks})", tuple(values.values()))
+
+
+def make_room(con: Behind, table: str, chain: int, place: int) -> None:
+    """Move the rows after ``place`` in ``chain`` one place up, and every row (of any chain)
+    after its seq one seq up, as an attacker inserting a row there must: the primary key and
+    the UNIQUE (chain, link) index refuse two rows in one place. Each move goes through
+    negative numbers, as the index is checked row by row."""
+    seq = row(con, table, chain, place)["seq"]
+    con.execute(f"UPDATE {table} SET link = -link WHERE chain = ? AND link > ?", (chain, place))
+    con.execute(f"UPDATE {table} SET link = 1 - link WHERE chain = ? AND link < 0", (chain,))
+    con.execute(f"UPDATE {table} SET seq = -seq WHERE seq > ?", (seq,))
+    con.execute(f"UPDATE {table} SET seq = 1 - seq WHERE seq < 0")
 
 
 def signature_of(con: Behind, read_code: str) -> int:
@@ -118,6 +152,10 @@ def db(populated_copy: PopulatedCopy) -> PopulatedCopy:
     return populated_copy
 
 
+#: Attacks tried on both kinds of chain: the trial's and the centre's.
+CHAINS = pytest.mark.parametrize("which", ["trial", "centre"])
+
+
 # ------------------------------------------------------------------ the untouched database
 
 
@@ -125,19 +163,28 @@ def test_untouched_database_verifies(db: PopulatedCopy, capsys: pytest.CaptureFi
     result = verify(db)
     assert result.ok, result.errors
     assert result.errors == [] and result.warnings == []
+    trial = chain_of(db, "trial")
+    heads: dict[str, tuple[int, str]] = {}
     with plain(db) as con:
         n_audit, n_events = count(con, "audit_events"), count(con, "events")
         n_signatures = count(con, "signatures")
-        last_mac = con.execute("SELECT mac FROM audit_events ORDER BY seq DESC").fetchone()[0]
+        for table in ("audit_events", "events"):
+            for (chain,) in con.rows(f"SELECT DISTINCT chain FROM {table}"):
+                last = con.execute(
+                    f"SELECT mac FROM {table} WHERE chain = ? ORDER BY seq DESC", (chain,)
+                ).fetchone()[0]
+                heads[chain_name(table, chain)] = (count(con, table, chain), last)
     assert n_audit > 50 and n_events > 5 and n_signatures >= 3
+    # The scores are in the trial's chain, the log-ins in the centre's.
+    assert heads[chain_name("audit_events", trial)][0] > 50
+    assert heads["audit_events"][0] > 5 and heads["events"][0] > 5
     assert result.rows == {"audit_events": n_audit, "events": n_events}
-    assert result.heads["audit_events"].seq == n_audit
-    assert result.heads["audit_events"].mac == last_mac
+    assert {name: (h.seq, h.mac) for name, h in result.heads.items()} == heads
     assert result.signatures == n_signatures
     rc, out, err = cli_verify(db, capsys)
     assert rc == 0, out + err
-    assert f"audit_events: {n_audit} rows" in out
-    assert f"events: {n_events} rows" in out
+    for name, (n, _) in heads.items():
+        assert f"{name}: {n} rows" in out
     assert "audit trail verifies" in out and "FAILED" not in out and "warning" not in out
 
 
@@ -167,64 +214,80 @@ def test_append_only_tables_refuse_update_and_delete(db: PopulatedCopy) -> None:
     assert verify(db).ok
 
 
-# ------------------------------------------------------------------ the audit chain
+# ------------------------------------------------------------------ the audit chains
 
 
 @pytest.mark.parametrize(
-    ("column", "value"),
+    ("which", "column", "value"),
     [
-        ("new", '{"area":"LH MCP1 ERO","score":0}'),
-        ("username", "mallory"),
-        ("old", ""),
-        ("at", "2025-01-01T00:00:00.000000Z"),
-        ("reason", "nothing to see"),
-        ("trial_id", 999),
-        ("mac", "0" * 64),
+        ("trial", "new", '{"area":"LH MCP1 ERO","score":0}'),
+        ("trial", "username", "mallory"),
+        ("trial", "old", ""),
+        ("trial", "at", "2025-01-01T00:00:00.000000Z"),
+        ("trial", "reason", "nothing to see"),
+        ("trial", "trial_id", 999),
+        ("trial", "session", "0" * 32),
+        ("trial", "mac", "0" * 64),
+        ("centre", "username", "mallory"),
+        ("centre", "trial_id", 999),  # a centre row claimed for a trial
+        ("centre", "mac", "0" * 64),
     ],
 )
 def test_an_edited_audit_row_is_caught(
-    db: PopulatedCopy, capsys: pytest.CaptureFixture[str], column: str, value: object
+    db: PopulatedCopy, capsys: pytest.CaptureFixture[str], which: str, column: str, value: object
 ) -> None:
+    chain = chain_of(db, which)
     with attacker(db) as con:
-        k = count(con, "audit_events") // 2
-        while row(con, "audit_events", k)[column] == value:  # a row the edit changes
+        k = count(con, "audit_events", chain) // 2
+        while row(con, "audit_events", chain, k)[column] == value:  # a row the edit changes
             k += 1
-        con.execute(f"UPDATE audit_events SET {column} = ? WHERE seq = ?", (value, k))
-    assert_caught(db, capsys, "audit_events", f"row {k} does not verify")
+        con.execute(f"UPDATE audit_events SET {column} = ? WHERE {AT}", (value, chain, k))
+    assert_caught(db, capsys, f"{chain_name('audit_events', chain)}: row {k} does not verify")
 
 
+@CHAINS
 def test_a_deleted_middle_audit_row_is_caught(
-    db: PopulatedCopy, capsys: pytest.CaptureFixture[str]
+    db: PopulatedCopy, capsys: pytest.CaptureFixture[str], which: str
 ) -> None:
+    chain = chain_of(db, which)
     with attacker(db) as con:
-        k = count(con, "audit_events") // 2
-        con.execute("DELETE FROM audit_events WHERE seq = ?", (k,))
-    assert_caught(db, capsys, "audit_events", f"row {k} is missing or out of order")
+        k = count(con, "audit_events", chain) // 2
+        con.execute(f"DELETE FROM audit_events WHERE {AT}", (chain, k))
+    name = chain_name("audit_events", chain)
+    assert_caught(db, capsys, f"{name}: row {k} is missing or out of order")
 
 
+@CHAINS
 def test_a_deleted_middle_row_with_the_rest_renumbered_is_caught(
-    db: PopulatedCopy, capsys: pytest.CaptureFixture[str]
+    db: PopulatedCopy, capsys: pytest.CaptureFixture[str], which: str
 ) -> None:
-    """Closing the gap (seq k+1 becomes k, ...) does not help: row k's MAC covers its seq."""
+    """Closing both gaps (the chain's place k+1 becomes k, ..., and the seq after the deleted
+    row's moves down too) does not help: row k's MAC covers its place and its seq."""
+    chain = chain_of(db, which)
     with attacker(db) as con:
-        k = count(con, "audit_events") // 2
-        con.execute("DELETE FROM audit_events WHERE seq = ?", (k,))
-        con.execute("UPDATE audit_events SET seq = -seq WHERE seq > ?", (k,))
+        k = count(con, "audit_events", chain) // 2
+        seq = row(con, "audit_events", chain, k)["seq"]
+        con.execute(f"DELETE FROM audit_events WHERE {AT}", (chain, k))
+        con.execute("UPDATE audit_events SET link = -link WHERE chain = ? AND link > ?", (chain, k))
+        con.execute(
+            "UPDATE audit_events SET link = -link - 1 WHERE chain = ? AND link < 0", (chain,)
+        )
+        con.execute("UPDATE audit_events SET seq = -seq WHERE seq > ?", (seq,))
         con.execute("UPDATE audit_events SET seq = -seq - 1 WHERE seq < 0")
-    assert_caught(db, capsys, "audit_events", f"row {k} does not verify")
+        assert row(con, "audit_events", chain, k)["seq"] == seq  # no gap left anywhere
+    assert_caught(db, capsys, f"{chain_name('audit_events', chain)}: row {k} does not verify")
 
 
+@CHAINS
 @pytest.mark.parametrize("where", ["middle", "end"])
 def test_a_forged_audit_row_is_caught(
-    db: PopulatedCopy, capsys: pytest.CaptureFixture[str], where: str
+    db: PopulatedCopy, capsys: pytest.CaptureFixture[str], which: str, where: str
 ) -> None:
+    chain = chain_of(db, which)
     with attacker(db) as con:
-        n = count(con, "audit_events")
+        n = count(con, "audit_events", chain)
         k = n // 2 if where == "middle" else n
-        if where == "middle":  # make room: rows after k move up by one
-            con.execute("UPDATE audit_events SET seq = -seq WHERE seq > ?", (k,))
-            con.execute("UPDATE audit_events SET seq = 1 - seq WHERE seq < 0")
-        forged = {**row(con, "audit_events", k), "seq": k + 1}
+        forged = {**row(con, "audit_events", chain, k), "link": k + 1}
         forged.update(
             action="user.password_reset",
             entity="user",
@@ -232,138 +295,201 @@ def test_a_forged_audit_row_is_caught(
             reason="forged",
             mac=secrets.token_hex(32),  # a made-up MAC: the key is not in the file
         )
+        if where == "middle":
+            # The index refuses a second row in one place of a chain, whatever its seq ...
+            free = con.execute("SELECT max(seq) + 1 FROM audit_events").fetchone()[0]
+            with pytest.raises(con.Error, match="chain"):
+                put(con, "audit_events", {**forged, "seq": free})
+        # ... so the attacker makes room: the later rows move up by one.
+        make_room(con, "audit_events", chain, k)
+        forged["seq"] = row(con, "audit_events", chain, k)["seq"] + 1
         put(con, "audit_events", forged)
-        assert count(con, "audit_events") == n + 1
-    assert_caught(db, capsys, "audit_events", f"row {k + 1} does not verify")
+        assert count(con, "audit_events", chain) == n + 1
+    assert_caught(db, capsys, f"{chain_name('audit_events', chain)}: row {k + 1} does not verify")
 
 
+@CHAINS
 def test_two_swapped_audit_rows_are_caught(
-    db: PopulatedCopy, capsys: pytest.CaptureFixture[str]
+    db: PopulatedCopy, capsys: pytest.CaptureFixture[str], which: str
 ) -> None:
+    chain = chain_of(db, which)
     with attacker(db) as con:
-        n = count(con, "audit_events")
+        n = count(con, "audit_events", chain)
         a, b = n // 3, 2 * n // 3
-        ra, rb = row(con, "audit_events", a), row(con, "audit_events", b)
-        cols = [c for c in ra if c != "seq"]
+        ra, rb = row(con, "audit_events", chain, a), row(con, "audit_events", chain, b)
+        cols = [c for c in ra if c not in ("seq", "chain", "link")]  # the rows' places stay
         sets = ", ".join(f"{c} = ?" for c in cols)
-        con.execute(f"UPDATE audit_events SET {sets} WHERE seq = ?", (*[rb[c] for c in cols], a))
-        con.execute(f"UPDATE audit_events SET {sets} WHERE seq = ?", (*[ra[c] for c in cols], b))
-    assert_caught(db, capsys, "audit_events", f"row {a} does not verify")
+        update = f"UPDATE audit_events SET {sets} WHERE {AT}"
+        con.execute(update, (*[rb[c] for c in cols], chain, a))
+        con.execute(update, (*[ra[c] for c in cols], chain, b))
+    assert_caught(db, capsys, f"{chain_name('audit_events', chain)}: row {a} does not verify")
 
 
+@CHAINS
 def test_a_cut_tail_is_caught_by_the_receipts(
-    db: PopulatedCopy, capsys: pytest.CaptureFixture[str]
+    db: PopulatedCopy, capsys: pytest.CaptureFixture[str], which: str
 ) -> None:
+    chain = chain_of(db, which)
     cut = 3
     with attacker(db) as con:
-        n = count(con, "audit_events")
-        con.execute("DELETE FROM audit_events WHERE seq > ?", (n - cut,))
+        n = count(con, "audit_events", chain)
+        con.execute("DELETE FROM audit_events WHERE chain = ? AND link > ?", (chain, n - cut))
     # What is left is a perfectly valid chain: only the receipts know it was longer.
     assert_caught(
         db,
         capsys,
-        "audit_events",
-        f"the receipts record {n} rows but the database has {n - cut}",
+        f"{chain_name('audit_events', chain)}: the receipts record {n} rows but the database "
+        f"has {n - cut}",
         f"rows {n - cut + 1} to {n} were removed",
     )
 
 
+@pytest.mark.parametrize("what", ["trial-chain", "table"])
 def test_an_emptied_audit_table_is_caught(
-    db: PopulatedCopy, capsys: pytest.CaptureFixture[str]
+    db: PopulatedCopy, capsys: pytest.CaptureFixture[str], what: str
 ) -> None:
+    """A trial's chain removed whole, or the whole table emptied (the centre's chain, named
+    first, is reported)."""
+    chain = chain_of(db, "trial" if what == "trial-chain" else "centre")
     with attacker(db) as con:
-        n = count(con, "audit_events")
-        con.execute("DELETE FROM audit_events")
-    assert_caught(db, capsys, "audit_events", f"rows 1 to {n} were removed")
+        n = count(con, "audit_events", chain)
+        if what == "table":
+            con.execute("DELETE FROM audit_events")
+        else:
+            con.execute("DELETE FROM audit_events WHERE chain = ?", (chain,))
+    name = chain_name("audit_events", chain)
+    assert_caught(
+        db, capsys, f"{name}: the receipts record {n} rows", f"rows 1 to {n} were removed"
+    )
 
 
-def _rewrite_chain(con: Behind, key: bytes, start: int = 1) -> dict[int, str]:
-    """Recompute the audit MACs from row ``start`` on with ``key``; returns the new MACs."""
-    rows = con.execute(f"SELECT mac, {AUDIT_COLUMNS} FROM audit_events ORDER BY seq").fetchall()
+# The columns an audit row's MAC covers, in the order it covers them (scorer.store.audit):
+# since revision 0012 its chain and place too.
+AUDIT_COLUMNS = (
+    "seq, at, username, action, entity, entity_id, old, new, reason, trial_id, session, chain, link"
+)
+
+
+def _rewrite_chain(con: Behind, key: bytes, chain: int, start: int = 1) -> dict[int, str]:
+    """Recompute the MACs of one audit chain from place ``start`` on with ``key``, as the
+    store computes them; returns the new MACs by place."""
+    rows = con.execute(
+        f"SELECT mac, {AUDIT_COLUMNS} FROM audit_events WHERE chain = ? ORDER BY seq", (chain,)
+    ).fetchall()
     prev = GENESIS
     macs: dict[int, str] = {}
     for mac, *content in rows:
-        seq = content[0]
-        if seq >= start:
+        seq, link = content[0], content[-1]
+        place = seq if link is None else link
+        if place >= start:
             mac = compute_mac(key, prev, audit_content(content))
             con.execute("UPDATE audit_events SET mac = ? WHERE seq = ?", (mac, seq))
-            macs[seq] = mac
+            macs[place] = mac
         prev = mac
     return macs
 
 
-def _rewrite_receipts(receipts: Path, table: str, macs: dict[int, str]) -> None:
+def _rewrite_receipts(receipts: Path, name: str, macs: dict[int, str]) -> None:
     lines = []
     for line in receipts.read_text(encoding="ascii").splitlines():
-        t, seq, mac, at = line.split()
-        if t == table and int(seq) in macs:
-            mac = macs[int(seq)]
-        lines.append(f"{t} {seq} {mac} {at}\n")
+        t, place, mac, at = line.split()
+        if t == name and int(place) in macs:
+            mac = macs[int(place)]
+        lines.append(f"{t} {place} {mac} {at}\n")
     receipts.write_text("".join(lines), encoding="ascii")
 
 
+@CHAINS
 @pytest.mark.parametrize("receipts_too", [False, True], ids=["receipts-kept", "receipts-forged"])
 def test_a_chain_rewritten_without_the_key_is_caught(
-    db: PopulatedCopy, capsys: pytest.CaptureFixture[str], receipts_too: bool
+    db: PopulatedCopy, capsys: pytest.CaptureFixture[str], which: str, receipts_too: bool
 ) -> None:
-    """The attacker changes a row and recomputes every MAC with a key of their own: the chain
-    is consistent, and even receipts rewritten to match do not help."""
+    """The attacker changes a row and recomputes every MAC of its chain with a key of their
+    own: the chain is consistent, and even receipts rewritten to match do not help."""
+    chain = chain_of(db, which)
+    name = chain_name("audit_events", chain)
     with attacker(db) as con:
-        k = count(con, "audit_events") // 2
-        con.execute("UPDATE audit_events SET reason = 'rewritten' WHERE seq = ?", (k,))
-        macs = _rewrite_chain(con, secrets.token_bytes(32))
+        k = count(con, "audit_events", chain) // 2
+        con.execute(f"UPDATE audit_events SET reason = 'rewritten' WHERE {AT}", (chain, k))
+        macs = _rewrite_chain(con, secrets.token_bytes(32), chain)
     if receipts_too:
-        _rewrite_receipts(db.receipts_path, "audit_events", macs)
-    assert_caught(db, capsys, "audit_events", "row 1 does not verify")
+        _rewrite_receipts(db.receipts_path, name, macs)
+    assert_caught(db, capsys, f"{name}: row 1 does not verify")
 
 
+@CHAINS
 def test_a_chain_rewritten_with_a_stolen_key_is_caught_by_the_receipts(
-    db: PopulatedCopy, capsys: pytest.CaptureFixture[str]
+    db: PopulatedCopy, capsys: pytest.CaptureFixture[str], which: str
 ) -> None:
     """Even with the key, rewriting history is caught where the receipts recorded a head."""
     key = load_key(db.key_path)
+    chain = chain_of(db, which)
+    name = chain_name("audit_events", chain)
     receipted = sorted(
         int(line.split()[1])
         for line in db.receipts_path.read_text(encoding="ascii").splitlines()
-        if line.startswith("audit_events ")
+        if line.startswith(f"{name} ")
     )
     with attacker(db) as con:
-        k = count(con, "audit_events") // 2
-        con.execute("UPDATE audit_events SET reason = 'rewritten' WHERE seq = ?", (k,))
-        _rewrite_chain(con, key, start=k)
+        k = count(con, "audit_events", chain) // 2
+        con.execute(f"UPDATE audit_events SET reason = 'rewritten' WHERE {AT}", (chain, k))
+        _rewrite_chain(con, key, chain, start=k)
     first = min(s for s in receipted if s >= k)
-    assert_caught(db, capsys, "audit_events", f"row {first} differs from its receipt")
+    assert_caught(db, capsys, f"{name}: row {first} differs from its receipt")
 
 
 # ------------------------------------------------------------------ the event log
 
 
+def event_chain(db: PopulatedCopy, which: str) -> int:
+    """The event chain an attack is aimed at: the centre's (log-ins), or the trial's, given
+    rows first by opening reader1's cases (each opening is an event of the trial)."""
+    chain = chain_of(db, which)
+    if chain:
+        s = db.session("reader1")
+        for case in db.cases("reader1"):
+            db.ws.reading.open_case(s, case)
+        assert verify(db).ok
+    return chain
+
+
+@CHAINS
 @pytest.mark.parametrize("column", ["detail", "username", "kind"])
 def test_an_edited_event_row_is_caught(
-    db: PopulatedCopy, capsys: pytest.CaptureFixture[str], column: str
+    db: PopulatedCopy, capsys: pytest.CaptureFixture[str], which: str, column: str
 ) -> None:
+    chain = event_chain(db, which)
     with attacker(db) as con:
-        k = count(con, "events") // 2
-        con.execute(f"UPDATE events SET {column} = 'x' || {column} WHERE seq = ?", (k,))
-    assert_caught(db, capsys, "events", f"row {k} does not verify")
+        k = count(con, "events", chain) // 2
+        con.execute(f"UPDATE events SET {column} = 'x' || {column} WHERE {AT}", (chain, k))
+    assert_caught(db, capsys, f"{chain_name('events', chain)}: row {k} does not verify")
 
 
+@CHAINS
 def test_a_deleted_event_row_is_caught(
-    db: PopulatedCopy, capsys: pytest.CaptureFixture[str]
+    db: PopulatedCopy, capsys: pytest.CaptureFixture[str], which: str
 ) -> None:
+    chain = event_chain(db, which)
     with attacker(db) as con:
-        k = count(con, "events") // 2
-        con.execute("DELETE FROM events WHERE seq = ?", (k,))
-    assert_caught(db, capsys, "events", f"row {k} is missing or out of order")
+        k = count(con, "events", chain) // 2
+        con.execute(f"DELETE FROM events WHERE {AT}", (chain, k))
+    assert_caught(db, capsys, f"{chain_name('events', chain)}: row {k} is missing or out of order")
 
 
+@CHAINS
 def test_a_cut_event_tail_is_caught_by_the_receipts(
-    db: PopulatedCopy, capsys: pytest.CaptureFixture[str]
+    db: PopulatedCopy, capsys: pytest.CaptureFixture[str], which: str
 ) -> None:
+    chain = event_chain(db, which)
     with attacker(db) as con:
-        n = count(con, "events")
-        con.execute("DELETE FROM events WHERE seq = ?", (n,))
-    assert_caught(db, capsys, "events", f"receipts record {n} rows", f"rows {n} to {n} were")
+        n = count(con, "events", chain)
+        con.execute(f"DELETE FROM events WHERE {AT}", (chain, n))
+    assert_caught(
+        db,
+        capsys,
+        f"{chain_name('events', chain)}: the receipts record {n} rows",
+        f"rows {n} to {n} were",
+    )
 
 
 # ------------------------------------------------------------------ signatures
@@ -482,26 +608,28 @@ def test_receipts_one_step_behind_verify_with_a_warning(
     size = receipts.stat().st_size
     code = c.read("reader1", "partial")
     area = list(c.complete_scores())[10]
+    chain = chain_of(db, "trial")
+    name = chain_name("audit_events", chain)
     with plain(db) as con:
-        before = count(con, "audit_events")
+        before = count(con, "audit_events", chain)
     c.ws.reading.set_score(c.session("reader1"), code, area, AreaScore.scored(1))
     text = receipts.read_text(encoding="ascii")
     added = text[size:].splitlines()
-    assert [line.split()[0] for line in added] == ["audit_events"]
+    assert [line.split()[0] for line in added] == [name]  # the trial's chain only
     with open(receipts, "r+b") as fh:  # the receipt line never made it to the disk
         fh.truncate(size)
     with plain(db) as con:
-        n = count(con, "audit_events")
+        n = count(con, "audit_events", chain)
     assert int(added[0].split()[1]) == n
     result = verify(db)
     assert result.ok, result.errors
     assert result.warnings == [
-        f"audit_events: the last receipt is behind the head ({before} of {n} rows), as after a "
+        f"{name}: the last receipt is behind the head ({before} of {n} rows), as after a "
         "crash between a commit and its receipt"
     ]
     rc, out, _ = cli_verify(db, capsys)
     assert rc == 0, out
-    assert "warning: audit_events: the last receipt is behind the head" in out
+    assert f"warning: {name}: the last receipt is behind the head" in out
     assert "audit trail verifies" in out
 
 
@@ -576,21 +704,23 @@ def test_another_databases_key_is_caught(
     """A key swapped for another one (say, a new database's): nothing verifies."""
     key = db.key_path
     key.write_text(secrets.token_hex(32) + "\n", encoding="ascii")
-    assert_caught(db, capsys, "audit_events", "row 1 does not verify")
+    assert_caught(db, capsys, "audit_events: row 1 does not verify")  # the centre's, first
 
 
 def test_the_error_message_is_also_in_the_json_report(
     db: PopulatedCopy, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    chain = chain_of(db, "trial")
     with attacker(db) as con:
-        k = count(con, "audit_events") - 5
-        con.execute("UPDATE audit_events SET username = 'mallory' WHERE seq = ?", (k,))
+        k = count(con, "audit_events", chain) - 5
+        con.execute(f"UPDATE audit_events SET username = 'mallory' WHERE {AT}", (chain, k))
     capsys.readouterr()
     rc = main(["audit", "verify", "--db", db.db, "--format", "json", "--maintenance"])
     report = json.loads(capsys.readouterr().out)
     assert rc == 1
     assert report["ok"] is False
-    assert report["errors"][0].startswith(f"audit_events: row {k} does not verify")
+    name = chain_name("audit_events", chain)
+    assert report["errors"][0].startswith(f"{name}: row {k} does not verify")
 
 
 def test_receipts_cut_far_behind_are_not_called_a_crash(
@@ -609,7 +739,8 @@ def test_receipts_cut_far_behind_are_not_called_a_crash(
         fh.truncate(size)
     result = verify(db)
     assert result.ok, result.errors
-    behind_ = [w for w in result.warnings if w.startswith("audit_events: the last receipt")]
+    name = chain_name("audit_events", chain_of(db, "trial"))
+    behind_ = [w for w in result.warnings if w.startswith(f"{name}: the last receipt")]
     assert len(behind_) == 1 and "3 commits without a receipt" in behind_[0], result.warnings
     assert "as after a crash" not in behind_[0]
 
@@ -629,7 +760,7 @@ def test_a_receipt_line_torn_by_a_killed_writer_is_ended_by_the_next(
     c.ws.reading.set_score(c.session("reader1"), code, area, AreaScore.scored(1))
     lines = db.receipts_path.read_text(encoding="ascii").splitlines()
     assert lines[len(whole)] == whole[-1][:30]
-    assert lines[len(whole) + 1].startswith("audit_events ")
+    assert lines[len(whole) + 1].startswith(f"{chain_name('audit_events', chain_of(db, 'trial'))} ")
     result = verify(db)
     assert result.ok, result.errors
     assert [w for w in result.warnings if "receipts line" in w] == [

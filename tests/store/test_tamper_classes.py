@@ -31,7 +31,14 @@ import pytest
 from sqlalchemy import Boolean, CheckConstraint, Table, UniqueConstraint, create_engine, select
 
 from scorer.cli import main
-from scorer.store.audit import Head, Verification, append_receipts, compute_mac, load_key
+from scorer.store.audit import (
+    Head,
+    Verification,
+    append_receipts,
+    audit_content,
+    compute_mac,
+    load_key,
+)
 from scorer.store.grants import grant_workstation
 from scorer.store.projection import EXEMPT_COLUMNS, projected_tables
 from scorer.store.schema import (
@@ -951,13 +958,21 @@ def test_a_change_written_into_the_trail_with_the_stolen_key_verifies(db: Copy) 
     with attacker(db) as con:
         uid = user_id(con, "reader1")
         con.execute("UPDATE users SET role = 'admin' WHERE id = ?", (uid,))
-        seq, prev, at = con.rows("SELECT seq, mac, at FROM audit_events ORDER BY seq DESC")[0]
+        # An account's change goes into the centre's chain (0), after its head, with the next
+        # seq of all the chains (the replay's order).
+        (seq,) = con.rows("SELECT max(seq) FROM audit_events")[0]
+        place, prev, at = con.rows(
+            "SELECT coalesce(link, seq), mac, at FROM audit_events WHERE chain = 0 "
+            "ORDER BY seq DESC"
+        )[0]
         new = json.dumps(
             {"rows": [["users", "u", [uid], {"role": "admin"}]]},
             sort_keys=True,
             separators=(",", ":"),
         )
-        content: list[object] = [
+        # seq, at, username, action, entity, entity_id, old, new, reason, trial_id, session,
+        # chain, link: the columns in the order the store's MAC covers them.
+        columns: list[object] = [
             seq + 1,
             at,
             "admin",
@@ -968,16 +983,21 @@ def test_a_change_written_into_the_trail_with_the_stolen_key_verifies(db: Copy) 
             new,
             "",
             None,
+            "",
+            0,
+            place + 1,
         ]
-        mac = compute_mac(key, prev, content)
+        mac = compute_mac(key, prev, audit_content(columns))
         con.execute(
             "INSERT INTO audit_events (seq, at, username, action, entity, entity_id, old, new, "
-            "reason, trial_id, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (*content, mac),
+            "reason, trial_id, session, chain, link, mac) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (*columns, mac),
         )
-    append_receipts(db.receipts_path, [Head("audit_events", seq + 1, mac)], at)
+    append_receipts(db.receipts_path, [Head("audit_events", place + 1, mac)], at)
     result = verify(db)
     assert result.ok, result.errors
     assert result.warnings == []
+    assert result.heads["audit_events"] == Head("audit_events", place + 1, mac)
     with behind(db.db) as con:
         assert con.rows("SELECT role FROM users WHERE id = ?", (uid,)) == [("admin",)]
