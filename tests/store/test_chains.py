@@ -93,9 +93,10 @@ def test_each_trials_work_goes_into_its_chain_and_log_ins_into_the_centres(
     assert not problems
     for tid in ids.values():
         last = receipts[f"audit_events/{tid}"][-1]
-        assert last == (result.heads[f"audit_events/{tid}"].seq, result.heads[
-            f"audit_events/{tid}"
-        ].mac)
+        assert last == (
+            result.heads[f"audit_events/{tid}"].seq,
+            result.heads[f"audit_events/{tid}"].mac,
+        )
 
 
 def test_a_row_moved_into_another_trials_chain_is_named(
@@ -121,9 +122,11 @@ def test_a_scoped_transaction_may_not_write_without_binding_its_trial(
     centre: tuple[Workspace, dict[str, tuple[Any, str, int]], str],
 ) -> None:
     ws, _trials, _db = centre
-    with pytest.raises(ChainError, match="without binding"):
-        with ws.store.write("ada", scoped=True) as tx:
-            tx.audit("test", "trial", "x")
+    with (
+        pytest.raises(ChainError, match="without binding"),
+        ws.store.write("ada", scoped=True) as tx,
+    ):
+        tx.audit("test", "trial", "x")
 
 
 @pytest.mark.parametrize("same_trial", [False, True])
