@@ -1,21 +1,32 @@
-"""Server benchmark: 20 reading workstations through one `scorer server` on PostgreSQL.
+"""Server benchmark: reading workstations through `scorer server` on PostgreSQL, by size.
 
 A PostgreSQL server is started on loopback in a temporary folder (as in the tests), the demo
-trial is made in it (`scorer.demo.run_demo`) with 17 more reader accounts, so that reader3 to
-reader22 are 20 readers each with a worklist of their own (reader1 and reader2 have signed all
-theirs), and the real ``scorer server`` process is started on 127.0.0.1 (its self-signed
-certificate, made on first run, is the only one the clients trust). Then:
+trial is made in it (`scorer.demo.run_demo`) with 47 more reader accounts, so that reader3 to
+reader52 are 50 readers each with a worklist of their own (reader1 and reader2 have signed all
+theirs), and two real ``scorer server`` processes are started on 127.0.0.1 over it, one site
+(one data folder: the same audit key, receipts and self-signed certificate, the only one the
+clients trust), with the tests' round-robin proxy (``tests/server/roundrobin.py``, a process
+of its own) in front of them. The 50 readers log in once, through the proxy (fifty
+workstations behind one address); their sessions serve on either instance. Then:
 
-- **Load.** 20 simulated workstations, one ``httpx.AsyncClient`` and one log-in each (20
-  readers, 20 sessions), open the next case of their worklist and save one score
+- **Load.** 20 simulated workstations on the first instance, one ``httpx.AsyncClient`` and one
+  log-in each (20 readers, 20 sessions), open the next case of their worklist and save one score
   (``reading.set_score`` with ``expected``: the area must still hold what this workstation last
   saw, as the GUI's score writer sends it) at Poisson times, one every 2 s on average, for
   ``--seconds``; every 10th save they move on to their next case. Figures: the save round trip
   (request sent to answer read) and "next case through the server": ``reading.open_case`` +
-  ``images.case_images`` + downloading its films in one request (``POST /api/films/<case>``,
-  a zip of them, as the workstation's client does), timed from asking to having every film. That is
-  the case without prefetch: a workstation that prefetches does this while the previous case
+  ``images.case_images`` + downloading its films in one request (``POST /api/films/<case>``, a
+  zip of them, as the workstation's client does), timed from asking to having every film. That
+  is the case without prefetch: a workstation that prefetches does this while the previous case
   is read, so the reader waits less.
+- **By size.** 1, 5, 20 and 50 workstations (``--size-seconds`` each), over the first
+  instance alone and over both behind the proxy: each saves at Poisson times, one every 2 s
+  on average, and moves on every 10th save; the next case's films are prefetched while the
+  current one is read (as the reading window does), and "next case" is what the reader waits
+  when moving on: the prefetch's unfinished part, opening the case and listing its films.
+  Per row: save round trip p50/p95, next case p50/p95, saves per second, the instances'
+  user + system CPU over the row as % of one core (``/proc/PID/stat``), and each instance's
+  peak RSS over the row (``/proc/PID/status`` VmHWM, reset at the row's start).
 - **Saturation.** The offered save rate is ramped in stages (``--stage-seconds`` each): each
   stage runs ``2 s x rate`` virtual workstations (each the same Poisson saver, one save in
   flight at a time, each on a read of its own), sharing the 20 sessions and clients (so
@@ -29,7 +40,8 @@ benchmark says so and writes no figures.
 
 Usage (from the repository root):
 
-    .venv/bin/python benchmarks/server.py [--quick] [--seconds 60] [--json PATH]
+    .venv/bin/python benchmarks/server.py [--quick] [--seconds 60] [--size-seconds 30]
+        [--json PATH]
 """
 
 from __future__ import annotations
