@@ -362,10 +362,13 @@ async def saver(
         due += rng.expovariate(1 / mean_gap)
 
 
-def server_times(log: Path, offset: int) -> dict[str, dict[str, float]]:
+def server_times(
+    log: Path, offset: int, times: dict[str, list[float]] | None = None
+) -> dict[str, dict[str, float]]:
     """Median and p95 of the time the server itself took (its request log's ``ms``) per
-    operation, over the log written since ``offset``."""
-    times: dict[str, list[float]] = {}
+    operation, over the log written since ``offset`` (added to ``times``: several
+    instances' logs together)."""
+    times = {} if times is None else times
     with log.open("rb") as f:
         f.seek(offset)
         for line in f:
@@ -640,15 +643,18 @@ async def size_row(
     stations: list[Station],
     url: str,
     cert: Path,
-    pids: list[int],
+    servers: list[Served],
     seconds: float,
     per_case: int,
     known: Known,
 ) -> dict[str, Any]:
     """``len(stations)`` workstations reading through ``url`` for ``seconds``: the save
     round trip, the next case with prefetch, saves per second, and the server's processes'
-    CPU (user + system, as % of one core) and peak memory over the row."""
+    CPU (user + system, as % of one core) and peak memory over the row, and the servers' own
+    time per request (their logs)."""
+    pids = [s.proc.pid for s in servers]
     await moved_to(stations, url, cert)
+    offsets = [(s.log, s.log.stat().st_size) for s in servers]
     peaks_of_row = all([reset_peak_rss(p) for p in pids])
     cpu_before = sum(cpu_seconds(p) for p in pids)
     tally = Tally()
@@ -663,7 +669,12 @@ async def size_row(
     )
     took = time.monotonic() - started
     cpu = sum(cpu_seconds(p) for p in pids) - cpu_before
+    times: dict[str, list[float]] = {}
+    own: dict[str, dict[str, float]] = {}
+    for log, offset in offsets:
+        own = server_times(log, offset, times)
     return {
+        "server_ms": own,
         "workstations": len(stations),
         "instances": len(pids),
         "seconds": took,
@@ -693,10 +704,10 @@ async def by_size(
     rows = []
     for instances in INSTANCES:
         url = servers[0].url if instances == 1 else proxy.url
-        pids = [s.proc.pid for s in servers[:instances]]
+        used = servers[:instances]
         for n in sizes:
             proxy_cpu = cpu_seconds(proxy.proc.pid)
-            row = await size_row(stations[:n], url, servers[0].cert, pids, seconds, per_case, known)
+            row = await size_row(stations[:n], url, servers[0].cert, used, seconds, per_case, known)
             if instances > 1:
                 row["proxy_cpu_pct_of_one_core"] = (
                     100 * (cpu_seconds(proxy.proc.pid) - proxy_cpu) / row["seconds"]
@@ -715,17 +726,18 @@ def size_line(row: dict[str, Any]) -> str:
         return f"{d[k]:7.1f}" if k in d else "      -"
 
     save, nxt = row["save"], row["next_case_prefetched"]
+    own = row["server_ms"].get("reading.set_score", {})
     rss = " ".join(f"{m:.0f}" for m in row["peak_rss_mb"] if m is not None)
     return (
         f"{row['instances']:>9} {row['workstations']:>12} {ms(save, 'median_ms')} "
-        f"{ms(save, 'p95_ms')} {ms(nxt, 'median_ms')} {ms(nxt, 'p95_ms')} "
+        f"{ms(save, 'p95_ms')} {ms(own, 'p95_ms')} {ms(nxt, 'median_ms')} {ms(nxt, 'p95_ms')} "
         f"{row['saves_per_s']:7.1f} {row['server_cpu_pct_of_one_core']:6.0f}% {rss:>10}"
     )
 
 
 SIZE_HEAD = (
-    f"{'instances':>9} {'workstations':>12} {'save50':>7} {'save95':>7} {'next50':>7} "
-    f"{'next95':>7} {'saves/s':>7} {'CPU':>7} {'RSS MB':>10}"
+    f"{'instances':>9} {'workstations':>12} {'save50':>7} {'save95':>7} {'own95':>7} "
+    f"{'next50':>7} {'next95':>7} {'saves/s':>7} {'CPU':>7} {'RSS MB':>10}"
 )
 
 
@@ -867,7 +879,10 @@ def print_table(out: dict[str, Any]) -> None:
             "NOTE: GET /api/film/<case>/<film> did not answer (404/405): next case is timed "
             "without downloading the films"
         )
-    print("by size (ms; CPU: the instances' user + system as % of one core; peak RSS each):")
+    print(
+        "by size (ms; own95: the servers' own time of a save, p95, from their logs; CPU: the "
+        "instances' user + system as % of one core; peak RSS of each)"
+    )
     print(SIZE_HEAD)
     for row in out["by_size"]:
         print(size_line(row))
