@@ -20,7 +20,9 @@ workstations behind one address); their sessions serve on either instance. Then:
   is the case without prefetch: a workstation that prefetches does this while the previous case
   is read, so the reader waits less.
 - **By size.** 1, 5, 20 and 50 workstations (``--size-seconds`` each), over the first
-  instance alone and over both behind the proxy: each saves at Poisson times, one every 2 s
+  instance alone and over both behind the proxy: after every workstation has opened its
+  first case and prefetched the next one's films (starting within one mean gap: the start
+  burst, timed apart as ``start_burst``), each saves at Poisson times, one every 2 s
   on average, and moves on every 10th save; the next case's films are prefetched while the
   current one is read (as the reading window does), and "next case" is what the reader waits
   when moving on: the prefetch's unfinished part, opening the case and listing its films.
@@ -596,23 +598,41 @@ async def prefetch(st: Station, code: str, tally: Tally) -> None:
     await fetch_films(st, code, [f["image"] for v in listed.values() for f in v], tally)
 
 
+def _advance(st: Station) -> str:
+    """The station's next case code (and it moves on)."""
+    st.next_index += 1
+    return st.cases[(st.next_index - 1) % len(st.cases)]
+
+
+def _upcoming(st: Station) -> str:
+    return st.cases[st.next_index % len(st.cases)]
+
+
+async def warm_up(st: Station, rng: random.Random, tally: Tally) -> list[str]:
+    """The workstation's first case opened and the next one's films prefetched, after a start
+    spread over one mean gap (the row's start burst, timed apart); the case's read codes."""
+    await asyncio.sleep(rng.uniform(0, MEAN_GAP_S))
+    started = time.perf_counter()
+    reads = list((await st.call("reading.open_case", case_code=_advance(st)))["reads"].values())
+    await prefetch(st, _upcoming(st), tally)
+    tally.first_cases.append(time.perf_counter() - started)
+    return reads
+
+
 async def prefetching_station(
-    st: Station, until: float, per_case: int, rng: random.Random, known: Known, tally: Tally
+    st: Station,
+    reads: list[str],
+    until: float,
+    per_case: int,
+    rng: random.Random,
+    known: Known,
+    tally: Tally,
 ) -> None:
-    """One reader as the reading window works: the next case's films prefetched while the
+    """One reader as the reading window works, from its first case (``reads``, the next
+    one's films already here): Poisson saves; the next case's films prefetched while the
     current case is read; moving on is timed from the reader's click to the case shown (the
     prefetch's unfinished part waited for, the case opened and its films listed)."""
-
-    def advance() -> str:
-        st.next_index += 1
-        return st.cases[(st.next_index - 1) % len(st.cases)]
-
-    def upcoming() -> str:
-        return st.cases[st.next_index % len(st.cases)]
-
-    await asyncio.sleep(rng.uniform(0, MEAN_GAP_S))
-    reads = list((await st.call("reading.open_case", case_code=advance()))["reads"].values())
-    ahead = asyncio.ensure_future(prefetch(st, upcoming(), tally))
+    ahead: asyncio.Future[None] | None = None
     due = time.monotonic()
     saved = 0
     try:
@@ -626,17 +646,19 @@ async def prefetching_station(
             if saved % per_case:
                 continue
             started = time.perf_counter()
-            await ahead
-            code = advance()
+            if ahead is not None:
+                await ahead
+            code = _advance(st)
             opened = await st.call("reading.open_case", case_code=code)
             await st.call("images.case_images", case_code=code)
             tally.prefetched_cases.append(time.perf_counter() - started)
             reads = list(opened["reads"].values())
-            ahead = asyncio.ensure_future(prefetch(st, upcoming(), tally))
+            ahead = asyncio.ensure_future(prefetch(st, _upcoming(st), tally))
     finally:
-        ahead.cancel()
-        with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError, CallFailed):
-            await ahead
+        if ahead is not None:
+            ahead.cancel()
+            with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError, CallFailed):
+                await ahead
 
 
 async def size_row(
@@ -654,17 +676,23 @@ async def size_row(
     time per request (their logs)."""
     pids = [s.proc.pid for s in servers]
     await moved_to(stations, url, cert)
+    tally = Tally()
+    rng = random.Random(1000 + len(stations))
+    rngs = [random.Random(rng.random()) for _ in stations]
+    # Every workstation's first case and prefetch first (the start burst, timed apart), so
+    # that the row measures readers at work.
+    firsts = await asyncio.gather(
+        *(warm_up(st, r, tally) for st, r in zip(stations, rngs, strict=True))
+    )
     offsets = [(s.log, s.log.stat().st_size) for s in servers]
     peaks_of_row = all([reset_peak_rss(p) for p in pids])
     cpu_before = sum(cpu_seconds(p) for p in pids)
-    tally = Tally()
-    rng = random.Random(1000 + len(stations))
     started = time.monotonic()
     until = started + seconds
     await asyncio.gather(
         *(
-            prefetching_station(st, until, per_case, random.Random(rng.random()), known, tally)
-            for st in stations
+            prefetching_station(st, reads, until, per_case, r, known, tally)
+            for st, reads, r in zip(stations, firsts, rngs, strict=True)
         )
     )
     took = time.monotonic() - started
@@ -681,6 +709,7 @@ async def size_row(
         "saves_per_s": len(tally.saves) / took,
         "save": summary(tally.saves),
         "next_case_prefetched": summary(tally.prefetched_cases),
+        "start_burst": summary(tally.first_cases),
         "server_cpu_pct_of_one_core": 100 * cpu / took,
         "peak_rss_mb": [peak_rss_mb(p) for p in pids],
         "peak_rss_over": "the row" if peaks_of_row else "the process's life",
