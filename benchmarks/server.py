@@ -219,7 +219,10 @@ class Station:
         return {"Authorization": f"Bearer {self.token}"}
 
     async def call(self, name: str, **kwargs: Any) -> Any:
-        r = await self.client.post(f"/api/call/{name}", headers=self.auth, json=kwargs)
+        try:
+            r = await self.client.post(f"/api/call/{name}", headers=self.auth, json=kwargs)
+        except httpx.TransportError:  # a keep-alive connection closed as the request left
+            r = await self.client.post(f"/api/call/{name}", headers=self.auth, json=kwargs)
         if r.status_code != 200:
             raise CallFailed(r.status_code, r.json())
         return r.json()["result"]
@@ -239,6 +242,7 @@ class Tally:
     errors: list[str] = field(default_factory=list)
     film_endpoint: bool | None = None  # None: not tried yet
     films_missing: int = 0  # not delivered in FILM_ATTEMPTS tries
+    resent: int = 0  # requests sent again after a connection closed without an answer
 
 
 #: What every read's areas hold as far as this client knows (read code, area) -> score
@@ -260,15 +264,36 @@ async def save_one(st: Station, read: str, rng: random.Random, known: Known, tal
         "expected": [[d.area._asdict(), None if seen is None else {"score": seen}]],
     }
     started = time.perf_counter()
-    r = await st.client.post("/api/call/reading.set_score", headers=st.auth, json=body)
+    r = await send(st, "/api/call/reading.set_score", body, tally)
     took = time.perf_counter() - started
     if r.status_code == 200:
         tally.saves.append(took)
         known[(read, i)] = value
     elif r.status_code == 409 and r.json().get("error") == "Conflict":
-        tally.conflicts += 1
+        # One writer per read: after a resend, its own first sending that was committed.
+        now = [v for a, v in r.json()["current"] if a == d.area._asdict()]
+        known[(read, i)] = now[0]["score"] if now and now[0] else None
+        if known[(read, i)] == value:
+            tally.saves.append(took)
+        else:
+            tally.conflicts += 1
     else:
         tally.errors.append(f"set_score {r.status_code}: {r.text[:200]}")
+
+
+async def send(st: Station, path: str, body: Any, tally: Tally) -> httpx.Response:
+    """POST ``body``, sent again when the connection was closed under it without an answer
+    (a keep-alive connection the server closed as the request left, more often through a
+    proxy), as the workstation's score writer sends an unanswered entry again."""
+    for attempt in range(FILM_ATTEMPTS):
+        try:
+            return await st.client.post(path, headers=st.auth, json=body)
+        except httpx.TransportError:
+            if attempt == FILM_ATTEMPTS - 1:
+                raise
+            tally.resent += 1
+            await asyncio.sleep(0.02 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 async def fetch_films(st: Station, code: str, films: list[str], tally: Tally) -> list[bytes]:
@@ -279,7 +304,7 @@ async def fetch_films(st: Station, code: str, films: list[str], tally: Tally) ->
     import zipfile
 
     for attempt in range(FILM_ATTEMPTS):
-        r = await st.client.post(f"/api/films/{code}", headers=st.auth, json={"films": films})
+        r = await send(st, f"/api/films/{code}", {"films": films}, tally)
         if r.status_code == 200:
             with zipfile.ZipFile(io.BytesIO(r.content)) as z:
                 return [z.read(name) for name in films]
@@ -715,6 +740,7 @@ async def size_row(
         "peak_rss_over": "the row" if peaks_of_row else "the process's life",
         "conflicts": tally.conflicts,
         "errors": len(tally.errors),
+        "resent": tally.resent,
         "films_missing": tally.films_missing,
         "first_errors": tally.errors[:3],
     }
