@@ -1,21 +1,34 @@
-"""Server benchmark: 20 reading workstations through one `scorer server` on PostgreSQL.
+"""Server benchmark: reading workstations through `scorer server` on PostgreSQL, by size.
 
 A PostgreSQL server is started on loopback in a temporary folder (as in the tests), the demo
-trial is made in it (`scorer.demo.run_demo`) with 17 more reader accounts, so that reader3 to
-reader22 are 20 readers each with a worklist of their own (reader1 and reader2 have signed all
-theirs), and the real ``scorer server`` process is started on 127.0.0.1 (its self-signed
-certificate, made on first run, is the only one the clients trust). Then:
+trial is made in it (`scorer.demo.run_demo`) with 47 more reader accounts, so that reader3 to
+reader52 are 50 readers each with a worklist of their own (reader1 and reader2 have signed all
+theirs), and two real ``scorer server`` processes are started on 127.0.0.1 over it, one site
+(one data folder: the same audit key, receipts and self-signed certificate, the only one the
+clients trust), with the tests' round-robin proxy (``tests/server/roundrobin.py``, a process
+of its own) in front of them. The 50 readers log in once, through the proxy (fifty
+workstations behind one address); their sessions serve on either instance. Then:
 
-- **Load.** 20 simulated workstations, one ``httpx.AsyncClient`` and one log-in each (20
-  readers, 20 sessions), open the next case of their worklist and save one score
+- **Load.** 20 simulated workstations on the first instance, one ``httpx.AsyncClient`` and one
+  log-in each (20 readers, 20 sessions), open the next case of their worklist and save one score
   (``reading.set_score`` with ``expected``: the area must still hold what this workstation last
   saw, as the GUI's score writer sends it) at Poisson times, one every 2 s on average, for
   ``--seconds``; every 10th save they move on to their next case. Figures: the save round trip
   (request sent to answer read) and "next case through the server": ``reading.open_case`` +
-  ``images.case_images`` + downloading its films in one request (``POST /api/films/<case>``,
-  a zip of them, as the workstation's client does), timed from asking to having every film. That is
-  the case without prefetch: a workstation that prefetches does this while the previous case
+  ``images.case_images`` + downloading its films in one request (``POST /api/films/<case>``, a
+  zip of them, as the workstation's client does), timed from asking to having every film. That
+  is the case without prefetch: a workstation that prefetches does this while the previous case
   is read, so the reader waits less.
+- **By size.** 1, 5, 20 and 50 workstations (``--size-seconds`` each), over the first
+  instance alone and over both behind the proxy: after every workstation has opened its
+  first case and prefetched the next one's films (starting within one mean gap: the start
+  burst, timed apart as ``start_burst``), each saves at Poisson times, one every 2 s
+  on average, and moves on every 10th save; the next case's films are prefetched while the
+  current one is read (as the reading window does), and "next case" is what the reader waits
+  when moving on: the prefetch's unfinished part, opening the case and listing its films.
+  Per row: save round trip p50/p95, next case p50/p95, saves per second, the instances'
+  user + system CPU over the row as % of one core (``/proc/PID/stat``), and each instance's
+  peak RSS over the row (``/proc/PID/status`` VmHWM, reset at the row's start).
 - **Saturation.** The offered save rate is ramped in stages (``--stage-seconds`` each): each
   stage runs ``2 s x rate`` virtual workstations (each the same Poisson saver, one save in
   flight at a time, each on a read of its own), sharing the 20 sessions and clients (so
@@ -29,7 +42,8 @@ benchmark says so and writes no figures.
 
 Usage (from the repository root):
 
-    .venv/bin/python benchmarks/server.py [--quick] [--seconds 60] [--json PATH]
+    .venv/bin/python benchmarks/server.py [--quick] [--seconds 60] [--size-seconds 30]
+        [--json PATH]
 """
 
 from __future__ import annotations
@@ -68,8 +82,13 @@ WORKSTATIONS = 20
 MEAN_GAP_S = 2.0
 SAVES_PER_CASE = 10
 PW = "Bench-mark-pass-2024"
-#: The demo's reader3 and 19 more: 20 readers with untouched worklists.
-BENCH_READERS = tuple(f"reader{i}" for i in range(3, 3 + WORKSTATIONS))
+#: The figures by size: workstations, over one instance and two behind the proxy.
+SIZES = (1, 5, 20, 50)
+QUICK_SIZES = (1, 5)
+INSTANCES = (1, 2)
+#: The demo's reader3 and 49 more: 50 readers with untouched worklists (the load and
+#: saturation phases use the first 20).
+BENCH_READERS = tuple(f"reader{i}" for i in range(3, 3 + max(SIZES)))
 SAVE_TARGETS_MS = (20.0, 50.0)  # p50, p95
 NEXT_CASE_TARGET_MS = 150.0
 SATURATION_P95_MS = 100.0
@@ -82,9 +101,9 @@ AREAS = [d for d in get_method("svh").areas if not d.sides]
 # ------------------------------------------------------------------ set-up
 
 
-def make_trial(db: str) -> dict[str, str]:
-    """The demo trial at ``db`` plus the readers up to reader22, each assigned and with a
-    worklist; reader -> password of every benchmark reader."""
+def make_trial(db: str, readers: tuple[str, ...] = BENCH_READERS) -> dict[str, str]:
+    """The demo trial at ``db`` plus ``readers`` (reader3 and on), each assigned and with a
+    worklist; reader -> password of every one of them."""
     from scorer.demo import run_demo
     from scorer.workspace import InvalidInput, Workspace
 
@@ -94,7 +113,7 @@ def make_trial(db: str) -> dict[str, str]:
     try:
         admin = ws.accounts.login("admin", passwords["admin"])
         coord = ws.accounts.login("coord", passwords["coord"])
-        for user in BENCH_READERS:
+        for user in readers:
             if user in READERS:
                 continue
             ws.accounts.add_user(admin, user, f"Bench {user}", "reader", PW[::-1])
@@ -107,7 +126,7 @@ def make_trial(db: str) -> dict[str, str]:
         ws.worklists.generate_worklists(coord, TRIAL)
     finally:
         ws.close()
-    return {u: passwords[u] for u in BENCH_READERS}
+    return {u: passwords[u] for u in readers}
 
 
 def _free_port() -> int:
@@ -200,7 +219,10 @@ class Station:
         return {"Authorization": f"Bearer {self.token}"}
 
     async def call(self, name: str, **kwargs: Any) -> Any:
-        r = await self.client.post(f"/api/call/{name}", headers=self.auth, json=kwargs)
+        try:
+            r = await self.client.post(f"/api/call/{name}", headers=self.auth, json=kwargs)
+        except httpx.TransportError:  # a keep-alive connection closed as the request left
+            r = await self.client.post(f"/api/call/{name}", headers=self.auth, json=kwargs)
         if r.status_code != 200:
             raise CallFailed(r.status_code, r.json())
         return r.json()["result"]
@@ -220,6 +242,7 @@ class Tally:
     errors: list[str] = field(default_factory=list)
     film_endpoint: bool | None = None  # None: not tried yet
     films_missing: int = 0  # not delivered in FILM_ATTEMPTS tries
+    resent: int = 0  # requests sent again after a connection closed without an answer
 
 
 #: What every read's areas hold as far as this client knows (read code, area) -> score
@@ -241,15 +264,36 @@ async def save_one(st: Station, read: str, rng: random.Random, known: Known, tal
         "expected": [[d.area._asdict(), None if seen is None else {"score": seen}]],
     }
     started = time.perf_counter()
-    r = await st.client.post("/api/call/reading.set_score", headers=st.auth, json=body)
+    r = await send(st, "/api/call/reading.set_score", body, tally)
     took = time.perf_counter() - started
     if r.status_code == 200:
         tally.saves.append(took)
         known[(read, i)] = value
     elif r.status_code == 409 and r.json().get("error") == "Conflict":
-        tally.conflicts += 1
+        # One writer per read: after a resend, its own first sending that was committed.
+        now = [v for a, v in r.json()["current"] if a == d.area._asdict()]
+        known[(read, i)] = now[0]["score"] if now and now[0] else None
+        if known[(read, i)] == value:
+            tally.saves.append(took)
+        else:
+            tally.conflicts += 1
     else:
         tally.errors.append(f"set_score {r.status_code}: {r.text[:200]}")
+
+
+async def send(st: Station, path: str, body: Any, tally: Tally) -> httpx.Response:
+    """POST ``body``, sent again when the connection was closed under it without an answer
+    (a keep-alive connection the server closed as the request left, more often through a
+    proxy), as the workstation's score writer sends an unanswered entry again."""
+    for attempt in range(FILM_ATTEMPTS):
+        try:
+            return await st.client.post(path, headers=st.auth, json=body)
+        except httpx.TransportError:
+            if attempt == FILM_ATTEMPTS - 1:
+                raise
+            tally.resent += 1
+            await asyncio.sleep(0.02 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 async def fetch_films(st: Station, code: str, films: list[str], tally: Tally) -> list[bytes]:
@@ -260,7 +304,7 @@ async def fetch_films(st: Station, code: str, films: list[str], tally: Tally) ->
     import zipfile
 
     for attempt in range(FILM_ATTEMPTS):
-        r = await st.client.post(f"/api/films/{code}", headers=st.auth, json={"films": films})
+        r = await send(st, f"/api/films/{code}", {"films": films}, tally)
         if r.status_code == 200:
             with zipfile.ZipFile(io.BytesIO(r.content)) as z:
                 return [z.read(name) for name in films]
@@ -345,10 +389,13 @@ async def saver(
         due += rng.expovariate(1 / mean_gap)
 
 
-def server_times(log: Path, offset: int) -> dict[str, dict[str, float]]:
+def server_times(
+    log: Path, offset: int, times: dict[str, list[float]] | None = None
+) -> dict[str, dict[str, float]]:
     """Median and p95 of the time the server itself took (its request log's ``ms``) per
-    operation, over the log written since ``offset``."""
-    times: dict[str, list[float]] = {}
+    operation, over the log written since ``offset`` (added to ``times``: several
+    instances' logs together)."""
+    times = {} if times is None else times
     with log.open("rb") as f:
         f.seek(offset)
         for line in f:
@@ -375,12 +422,15 @@ def summary(values: list[float]) -> dict[str, float]:
     }
 
 
-async def log_in(served: Served, passwords: dict[str, str]) -> list[Station]:
-    ctx = ssl.create_default_context(cafile=str(served.cert))
+async def log_in(url: str, cert: Path, passwords: dict[str, str]) -> list[Station]:
+    """Every benchmark reader logged in once, one after the other, through ``url`` (the
+    proxy: fifty workstations behind one address), each on a client of its own to ``url``;
+    the sessions are the database's, valid on every instance."""
+    ctx = ssl.create_default_context(cafile=str(cert))
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
     stations = []
-    for user in BENCH_READERS:
-        client = httpx.AsyncClient(base_url=served.url, verify=ctx, timeout=30, limits=limits)
+    for user in passwords:
+        client = httpx.AsyncClient(base_url=url, verify=ctx, timeout=30, limits=limits)
         st = Station(user, client)
         stations.append(st)
         r = await client.post("/api/login", json={"username": user, "password": passwords[user]})
@@ -391,6 +441,15 @@ async def log_in(served: Served, passwords: dict[str, str]) -> list[Station]:
         st.cases = [row["code"] for row in rows if row["status"] != "signed"]
         if not st.cases:
             raise RuntimeError(f"{user} has no case to read")
+    return stations
+
+
+async def moved_to(stations: list[Station], url: str, cert: Path) -> list[Station]:
+    """The same sessions on new clients to ``url`` (one instance, or the proxy)."""
+    ctx = ssl.create_default_context(cafile=str(cert))
+    for st in stations:
+        await st.client.aclose()
+        st.client = httpx.AsyncClient(base_url=url, verify=ctx, timeout=30)
     return stations
 
 
@@ -494,27 +553,282 @@ async def saturation(
     }
 
 
+@dataclass(frozen=True)
+class Plan:
+    """How long each phase runs."""
+
+    seconds: float  # the load phase
+    per_case: int  # saves per case, load phase and by size
+    rates: tuple[int, ...]  # the saturation stages' offered saves per second
+    stage_s: float
+    sizes: tuple[int, ...]
+    size_s: float  # each row by size
+
+
 async def drive(
-    served: Served,
-    passwords: dict[str, str],
-    seconds: float,
-    per_case: int,
-    rates: tuple[int, ...],
-    stage_s: float,
+    servers: list[Served], proxy: Proxy, passwords: dict[str, str], plan: Plan
 ) -> dict[str, Any]:
-    stations = await log_in(served, passwords)
+    cert = servers[0].cert
+    stations = await log_in(proxy.url, cert, passwords)
     known: Known = {}
     try:
-        print(f"load: {len(stations)} workstations for {seconds:g} s ...", flush=True)
-        out = {"load": await load(stations, seconds, per_case, known, served.log)}
+        first = await moved_to(stations[:WORKSTATIONS], servers[0].url, cert)
+        print(f"load: {len(first)} workstations for {plan.seconds:g} s ...", flush=True)
+        out = {"load": await load(first, plan.seconds, plan.per_case, known, servers[0].log)}
+        print(f"by size, {plan.size_s:g} s each:\n{SIZE_HEAD}", flush=True)
+        out["by_size"] = await by_size(
+            stations, servers, proxy, plan.sizes, plan.size_s, plan.per_case, known
+        )
         print("saturation ...", flush=True)
-        out["saturation"] = await saturation(stations, rates, stage_s, known)
+        first = await moved_to(stations[:WORKSTATIONS], servers[0].url, cert)
+        out["saturation"] = await saturation(first, plan.rates, plan.stage_s, known)
         for st in stations:
             await st.client.post("/api/logout", headers=st.auth)
         return out
     finally:
         for st in stations:
             await st.client.aclose()
+
+
+# ------------------------------------------------------------------ by size
+
+
+def cpu_seconds(pid: int) -> float:
+    """A process's user + system CPU so far, in seconds (``/proc/PID/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def reset_peak_rss(pid: int) -> bool:
+    """Start a process's peak RSS afresh (Linux's clear_refs); False where it cannot be."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    """A process's peak resident memory (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return None
+
+
+async def prefetch(st: Station, code: str, tally: Tally) -> None:
+    """What the workstation does while the current case is read: the next case's film list
+    and its films."""
+    listed = await st.call("images.case_images", case_code=code)
+    await fetch_films(st, code, [f["image"] for v in listed.values() for f in v], tally)
+
+
+def _advance(st: Station) -> str:
+    """The station's next case code (and it moves on)."""
+    st.next_index += 1
+    return st.cases[(st.next_index - 1) % len(st.cases)]
+
+
+def _upcoming(st: Station) -> str:
+    return st.cases[st.next_index % len(st.cases)]
+
+
+async def warm_up(st: Station, rng: random.Random, tally: Tally) -> list[str]:
+    """The workstation's first case opened and the next one's films prefetched, after a start
+    spread over one mean gap (the row's start burst, timed apart); the case's read codes."""
+    await asyncio.sleep(rng.uniform(0, MEAN_GAP_S))
+    started = time.perf_counter()
+    reads = list((await st.call("reading.open_case", case_code=_advance(st)))["reads"].values())
+    await prefetch(st, _upcoming(st), tally)
+    tally.first_cases.append(time.perf_counter() - started)
+    return reads
+
+
+async def prefetching_station(
+    st: Station,
+    reads: list[str],
+    until: float,
+    per_case: int,
+    rng: random.Random,
+    known: Known,
+    tally: Tally,
+) -> None:
+    """One reader as the reading window works, from its first case (``reads``, the next
+    one's films already here): Poisson saves; the next case's films prefetched while the
+    current case is read; moving on is timed from the reader's click to the case shown (the
+    prefetch's unfinished part waited for, the case opened and its films listed)."""
+    ahead: asyncio.Future[None] | None = None
+    due = time.monotonic()
+    saved = 0
+    try:
+        while True:
+            due += rng.expovariate(1 / MEAN_GAP_S)
+            if due >= until:
+                return
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            await save_one(st, rng.choice(reads), rng, known, tally)
+            saved += 1
+            if saved % per_case:
+                continue
+            started = time.perf_counter()
+            if ahead is not None:
+                await ahead
+            code = _advance(st)
+            opened = await st.call("reading.open_case", case_code=code)
+            await st.call("images.case_images", case_code=code)
+            tally.prefetched_cases.append(time.perf_counter() - started)
+            reads = list(opened["reads"].values())
+            ahead = asyncio.ensure_future(prefetch(st, _upcoming(st), tally))
+    finally:
+        if ahead is not None:
+            ahead.cancel()
+            with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError, CallFailed):
+                await ahead
+
+
+async def size_row(
+    stations: list[Station],
+    url: str,
+    cert: Path,
+    servers: list[Served],
+    seconds: float,
+    per_case: int,
+    known: Known,
+) -> dict[str, Any]:
+    """``len(stations)`` workstations reading through ``url`` for ``seconds``: the save
+    round trip, the next case with prefetch, saves per second, and the server's processes'
+    CPU (user + system, as % of one core) and peak memory over the row, and the servers' own
+    time per request (their logs)."""
+    pids = [s.proc.pid for s in servers]
+    await moved_to(stations, url, cert)
+    tally = Tally()
+    rng = random.Random(1000 + len(stations))
+    rngs = [random.Random(rng.random()) for _ in stations]
+    # Every workstation's first case and prefetch first (the start burst, timed apart), so
+    # that the row measures readers at work.
+    firsts = await asyncio.gather(
+        *(warm_up(st, r, tally) for st, r in zip(stations, rngs, strict=True))
+    )
+    offsets = [(s.log, s.log.stat().st_size) for s in servers]
+    peaks_of_row = all([reset_peak_rss(p) for p in pids])
+    cpu_before = sum(cpu_seconds(p) for p in pids)
+    started = time.monotonic()
+    until = started + seconds
+    await asyncio.gather(
+        *(
+            prefetching_station(st, reads, until, per_case, r, known, tally)
+            for st, reads, r in zip(stations, firsts, rngs, strict=True)
+        )
+    )
+    took = time.monotonic() - started
+    cpu = sum(cpu_seconds(p) for p in pids) - cpu_before
+    times: dict[str, list[float]] = {}
+    own: dict[str, dict[str, float]] = {}
+    for log, offset in offsets:
+        own = server_times(log, offset, times)
+    return {
+        "server_ms": own,
+        "workstations": len(stations),
+        "instances": len(pids),
+        "seconds": took,
+        "saves_per_s": len(tally.saves) / took,
+        "save": summary(tally.saves),
+        "next_case_prefetched": summary(tally.prefetched_cases),
+        "start_burst": summary(tally.first_cases),
+        "server_cpu_pct_of_one_core": 100 * cpu / took,
+        "peak_rss_mb": [peak_rss_mb(p) for p in pids],
+        "peak_rss_over": "the row" if peaks_of_row else "the process's life",
+        "conflicts": tally.conflicts,
+        "errors": len(tally.errors),
+        "resent": tally.resent,
+        "films_missing": tally.films_missing,
+        "first_errors": tally.errors[:3],
+    }
+
+
+async def by_size(
+    stations: list[Station],
+    servers: list[Served],
+    proxy: Proxy,
+    sizes: tuple[int, ...],
+    seconds: float,
+    per_case: int,
+    known: Known,
+) -> list[dict[str, Any]]:
+    """Every size over one instance (its own address) and over two (behind the proxy)."""
+    rows = []
+    for instances in INSTANCES:
+        url = servers[0].url if instances == 1 else proxy.url
+        used = servers[:instances]
+        for n in sizes:
+            proxy_cpu = cpu_seconds(proxy.proc.pid)
+            row = await size_row(stations[:n], url, servers[0].cert, used, seconds, per_case, known)
+            if instances > 1:
+                row["proxy_cpu_pct_of_one_core"] = (
+                    100 * (cpu_seconds(proxy.proc.pid) - proxy_cpu) / row["seconds"]
+                )
+            rows.append(row)
+            print(size_line(row), flush=True)
+            for e in row["first_errors"]:
+                print(f"    error: {e}", flush=True)
+    return rows
+
+
+def size_line(row: dict[str, Any]) -> str:
+    """One row of the table by size."""
+
+    def ms(d: dict[str, float], k: str) -> str:
+        return f"{d[k]:7.1f}" if k in d else "      -"
+
+    save, nxt = row["save"], row["next_case_prefetched"]
+    own = row["server_ms"].get("reading.set_score", {})
+    rss = " ".join(f"{m:.0f}" for m in row["peak_rss_mb"] if m is not None)
+    return (
+        f"{row['instances']:>9} {row['workstations']:>12} {ms(save, 'median_ms')} "
+        f"{ms(save, 'p95_ms')} {ms(own, 'p95_ms')} {ms(nxt, 'median_ms')} {ms(nxt, 'p95_ms')} "
+        f"{row['saves_per_s']:7.1f} {row['server_cpu_pct_of_one_core']:6.0f}% {rss:>10}"
+    )
+
+
+SIZE_HEAD = (
+    f"{'instances':>9} {'workstations':>12} {'save50':>7} {'save95':>7} {'own95':>7} "
+    f"{'next50':>7} {'next95':>7} {'saves/s':>7} {'CPU':>7} {'RSS MB':>10}"
+)
+
+
+@dataclass
+class Proxy:
+    url: str
+    proc: subprocess.Popen[bytes]
+
+
+def start_proxy(servers: list[Served], data: Path) -> Proxy:
+    """The tests' round-robin proxy (``tests/server/roundrobin.py``) in a process of its own
+    in front of the instances, so that its copying is not the clients' CPU."""
+    ports = [s.url.rsplit(":", 1)[1] for s in servers]
+    with (data / "proxy.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.server.roundrobin", *ports, "--lifetime", "3600"],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=log,
+        )
+    assert proc.stdout is not None
+    line = proc.stdout.readline().decode().strip()
+    if not line.startswith("listening on "):
+        proc.kill()
+        raise RuntimeError(f"the proxy did not start: {line!r}")
+    return Proxy(f"https://127.0.0.1:{line.rsplit(' ', 1)[1]}", proc)
+
+
+def stop_proxy(proxy: Proxy) -> None:
+    if proxy.proc.poll() is None:
+        proxy.proc.terminate()
+        try:
+            proxy.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proxy.proc.kill()
+            proxy.proc.wait(timeout=10)
 
 
 # ------------------------------------------------------------------ report
@@ -620,6 +934,13 @@ def print_table(out: dict[str, Any]) -> None:
             "NOTE: GET /api/film/<case>/<film> did not answer (404/405): next case is timed "
             "without downloading the films"
         )
+    print(
+        "by size (ms; own95: the servers' own time of a save, p95, from their logs; CPU: the "
+        "instances' user + system as % of one core; peak RSS of each)"
+    )
+    print(SIZE_HEAD)
+    for row in out["by_size"]:
+        print(size_line(row))
     head = f"{'figure':<52} {'median':>9} {'p95':>9} {'target':>10}  met"
     print(head)
     print("-" * len(head))
@@ -634,17 +955,46 @@ def _load() -> float | None:
     return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
 
 
+def serve_and_drive(
+    db: str, data: Path, env: dict[str, str], passwords: dict[str, str], plan: Plan, json_path: Path
+) -> Any:
+    """Two ``scorer server`` instances on ``db`` (one site: the same data folder, so the
+    same audit key, receipts and certificate) and the proxy in front of them; the phases;
+    everything stopped in the end (a server's log kept beside the JSON if it failed)."""
+    servers: list[Served] = []
+    proxy: Proxy | None = None
+    try:
+        for _ in range(max(INSTANCES)):
+            servers.append(start_server(db, data, env))  # one after the other: one certificate
+        proxy = start_proxy(servers, data)
+        return asyncio.run(drive(servers, proxy, passwords, plan))
+    except BaseException:
+        for i, served in enumerate(servers):  # the servers' logs outlive the temporary folder
+            stop_server(served)
+            kept = json_path.with_suffix(f".server{i}.log")
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(served.log, kept)
+            print(f"a server's log: {kept}", file=sys.stderr)
+        raise
+    finally:
+        if proxy is not None:
+            stop_proxy(proxy)
+        for served in servers:
+            stop_server(served)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="a smoke run: about 10 s of load")
+    ap.add_argument("--quick", action="store_true", help="a smoke run: about 30 s of load")
     ap.add_argument("--seconds", type=float, default=60.0, help="length of the load phase")
     ap.add_argument("--stage-seconds", type=float, default=8.0, help="each saturation stage")
+    ap.add_argument("--size-seconds", type=float, default=30.0, help="each row by size")
     ap.add_argument("--json", type=Path, default=REPO / "benchmarks" / "results" / "server.json")
     args = ap.parse_args()
-    seconds, per_case, stage_s, rates = (
-        (10.0, 2, 2.0, QUICK_RATES)
+    plan = (
+        Plan(10.0, 2, QUICK_RATES, 2.0, QUICK_SIZES, 6.0)
         if args.quick
-        else (args.seconds, SAVES_PER_CASE, args.stage_seconds, RATES)
+        else Plan(args.seconds, SAVES_PER_CASE, RATES, args.stage_seconds, SIZES, args.size_seconds)
     )
     tmp = Path(tempfile.mkdtemp(prefix="scorer-bench-server-"))
     data = tmp / "data"
@@ -666,25 +1016,13 @@ def main() -> int:
         shutil.rmtree(tmp, ignore_errors=True)
         return 0
     server, stop_pg = pg
-    served: Served | None = None
     try:
         db = server.new_database()
         t = time.perf_counter()
-        passwords = make_trial(db)
-        print(f"set-up: demo trial and {WORKSTATIONS} readers in {time.perf_counter() - t:.0f} s")
-        served = start_server(db, data, env)
-        out.update(asyncio.run(drive(served, passwords, seconds, per_case, rates, stage_s)))
-    except BaseException:
-        if served is not None:  # the server's log outlives the temporary folder
-            stop_server(served)
-            kept = args.json.with_suffix(".server.log")
-            kept.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(served.log, kept)
-            print(f"the server's log: {kept}", file=sys.stderr)
-        raise
+        passwords = make_trial(db, BENCH_READERS[: max(WORKSTATIONS, *plan.sizes)])
+        print(f"set-up: demo trial and {len(passwords)} readers in {time.perf_counter() - t:.0f} s")
+        out.update(serve_and_drive(db, data, env, passwords, plan, args.json))
     finally:
-        if served is not None:
-            stop_server(served)
         stop_pg()
         shutil.rmtree(tmp, ignore_errors=True)
     out["machine"]["load_average_at_end"] = _load()

@@ -23,7 +23,8 @@ NotFound 404, InvalidInput 422, Conflict and Locked 409 (a Conflict adds ``versi
 (the traceback goes to the server's log with an incident number).
 
 Log-in attempts are limited per account and per client address over a sliding window kept in
-the database (``server_login_attempts``), so the limit holds across instances.
+the database (``server_login_attempts``), so the limit holds across instances; a log-in that
+succeeds is taken back from its address's count (workstations behind one NAT share an address).
 """
 
 from __future__ import annotations
@@ -250,12 +251,13 @@ class Server:
 
     # ------------------------------------------------------------- log-in
 
-    def limit_login(self, username: str, address: str) -> None:
-        """Count this attempt; 429 when the account or the address has had too many."""
+    def limit_login(self, username: str, address: str) -> float:
+        """Count this attempt; 429 when the account or the address has had too many. The
+        time it was counted at (to take it back from the address once it succeeds)."""
         cfg = self.settings
         now = self.clock()
         since = now - cfg.login_window_s
-        keys = [f"user:{username}"[:128], f"addr:{address}"[:128]]
+        keys = [f"user:{username}"[:128], _address_key(address)]
         counts = stored.record_attempt(self.ws.store, keys, now, since)
         over = counts[keys[0]] >= cfg.login_per_account or counts[keys[1]] >= cfg.login_per_address
         if over:
@@ -265,14 +267,19 @@ class Server:
                 f"too many log-in attempts; wait {cfg.login_window_s:g} seconds and try again",
                 retry_after=cfg.login_window_s,
             )
+        return now
 
     def login(
         self, username: str, password: str, address: str, workstation: str = ""
     ) -> dict[str, Any]:
         """Log in for a client: the login event names the workstation the client sent (its
         own name) and the address it called from."""
-        self.limit_login(username, address)
+        counted_at = self.limit_login(username, address)
         s = self.ws.accounts.login(username, password, workstation, address)
+        # A log-in that succeeded no longer counts against its address: a centre's fifty
+        # workstations behind one NAT or proxy all log in, while guesses (which fail) from one
+        # address stay limited. It counted until now, so concurrent guesses cannot slip past.
+        stored.forget_attempt(self.ws.store, _address_key(address), counted_at)
         # Sessions idle past the expiry are forgotten here too, not only when their token
         # comes back (a workstation that went away never sends it again).
         expiry = timedelta(hours=self.settings.session_expiry_hours)
@@ -467,6 +474,11 @@ class Server:
         finally:
             self.keep(digest, s, request)
         return {"result": state, "session": session_json(s)}
+
+
+def _address_key(address: str) -> str:
+    """The rate limit's key for a client address."""
+    return f"addr:{address}"[:128]
 
 
 def _endpoint(name: str) -> str:

@@ -16,6 +16,9 @@ from sqlalchemy import delete, func, insert, select, update
 from scorer.store.database import Store
 from scorer.store.schema import LoginAttempt, ServerSession
 
+#: The advisory-lock key that counts log-in attempts one at a time ("scorlog" in ASCII).
+PG_LOGIN_LOCK = 0x73636F726C6F67
+
 #: The stored fields of a session, besides its token's hash.
 FIELDS = (
     "session_id",
@@ -121,8 +124,13 @@ def drop_idle(store: Store, before: str) -> int:
 def record_attempt(store: Store, keys: list[str], at: float, since: float) -> dict[str, int]:
     """Record one attempt under each key and return each key's attempts since ``since``
     before this one, in one write transaction: concurrent log-ins are counted one after the
-    other (SQLite's write lock, PostgreSQL's advisory lock), so none slips past the limit."""
+    other (SQLite's write lock, PostgreSQL's advisory lock :data:`PG_LOGIN_LOCK`), so none
+    slips past the limit."""
     with store.engine.begin() as c:
+        if c.dialect.name == "postgresql":
+            # A lock of the count's own, not whatever lock the write transaction takes for
+            # the audit chains: the count must stay one at a time however those are locked.
+            c.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_LOGIN_LOCK})")
         rows = c.execute(
             select(LoginAttempt.key, func.count())
             .where(LoginAttempt.key.in_(keys), LoginAttempt.at >= since)
@@ -133,3 +141,15 @@ def record_attempt(store: Store, keys: list[str], at: float, since: float) -> di
     counts = {k: 0 for k in keys}
     counts.update({str(k): int(n) for k, n in rows})
     return counts
+
+
+def forget_attempt(store: Store, key: str, at: float) -> None:
+    """Take back one attempt recorded under ``key`` at ``at`` (a log-in that succeeded, which
+    the client address's limit does not count)."""
+    with store.engine.begin() as c:
+        one = (
+            select(func.min(LoginAttempt.id))
+            .where(LoginAttempt.key == key, LoginAttempt.at == at)
+            .scalar_subquery()
+        )
+        c.execute(delete(LoginAttempt).where(LoginAttempt.id == one))

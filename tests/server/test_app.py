@@ -66,6 +66,34 @@ def test_login_attempts_are_limited_per_account_and_per_address(
     assert r.status_code == 429
 
 
+def test_log_ins_that_succeed_do_not_count_against_their_address(tmp_path: Path) -> None:
+    """Workstations behind one NAT or proxy share an address: eight readers all log in from
+    it (the address's limit is 5), while failed log-ins from it are still limited, and each
+    account keeps its own limit, successes included."""
+    db = str(tmp_path / "db.sqlite")
+    ws = Workspace.initialize("admin", "Ada Admin", PASSWORD, db=db)
+    admin = ws.accounts.login("admin", PASSWORD)
+    readers = [f"reader{i}" for i in range(1, 9)]
+    for user in readers:
+        ws.accounts.add_user(admin, user, f"Reader {user}", "reader", PASSWORD)
+    ws.close()
+    settings = ServerSettings(login_window_s=60, login_per_account=3, login_per_address=5)
+    app = make_app(resolve(db), settings)
+    with TestClient(app, base_url="https://testserver") as client:
+        for user in readers:
+            _login(client, user)
+        for _ in range(2):
+            _login(client, "reader1")  # then its account's limit (3) holds, successes counted
+        r = client.post("/api/login", json={"username": "reader1", "password": PASSWORD})
+        assert r.status_code == 429
+        # That refused attempt and four guesses from the address: its limit (5).
+        for user in readers[1:5]:
+            r = client.post("/api/login", json={"username": user, "password": "guess"})
+            assert r.status_code == 401
+        r = client.post("/api/login", json={"username": "reader7", "password": PASSWORD})
+        assert r.status_code == 429 and r.json()["error"] == "TooManyAttempts"
+
+
 def test_an_idle_session_locks_then_expires(served: tuple[TestClient, Clock]) -> None:
     client, clock = served
     token = _login(client)
