@@ -43,9 +43,9 @@ SVH = get_method("svh")
 
 def make_trail(folder: Path, audit_rows: int) -> str:
     """A database whose audit trail has about ``audit_rows`` rows of scoring."""
-    from sqlalchemy import select
+    from sqlalchemy import func, select
 
-    from scorer.store.schema import AreaScoreRow, Read, User
+    from scorer.store.schema import AreaScoreRow, AuditEvent, Read, User
 
     db = str(folder / "bench.sqlite")
     ws = Workspace.initialize("admin", "Admin Bench", PW, db=db)
@@ -77,7 +77,9 @@ def make_trail(folder: Path, audit_rows: int) -> str:
             ).all()
             row = scores[0]
             i = 0
-            while tx.audit_rows() < audit_rows:
+            # Each step writes two audit rows: the score's and its data row.
+            existing = tx.session.scalar(select(func.count()).select_from(AuditEvent)) or 0
+            while existing + 2 * i < audit_rows:
                 value = i % 2
                 old = row.score
                 row.score = value

@@ -428,12 +428,14 @@ _EVENT_COLUMNS = (
 
 @dataclass
 class _Walk:
-    """Where the walk of one chain has got to: the next place expected, the last MAC."""
+    """Where the walk of one chain has got to: the next place expected, the last MAC, and
+    whether it has failed (its later rows are not checked: one error per chain)."""
 
     name: str
-    receipts: dict[int, str]
+    receipts: dict[int, set[str]]
     expected: int = 1
     prev: str = GENESIS
+    broken: bool = False
 
 
 def verify_chain(
@@ -441,11 +443,12 @@ def verify_chain(
     key: bytes,
     table: str,
     result: Verification,
-    receipts: dict[str, dict[int, str]] | None = None,
+    receipts: dict[str, dict[int, set[str]]] | None = None,
     on_row: Callable[[int, str, str], None] | None = None,
 ) -> None:
     """Recompute the MACs of every chain of ``table`` and check receipted rows against their
-    receipts (``receipts`` by chain name); report the first row that does not verify.
+    receipts (``receipts`` by chain name: each place's MACs); report the first row of each
+    chain that does not verify.
 
     The rows are read once, in ``seq`` order, which orders every chain's rows by their place
     too (a row out of place is reported), so ``on_row(seq, action, new)`` sees each audit row
@@ -468,41 +471,63 @@ def verify_chain(
         mac = content.pop()
         seq = content[0]
         chain = int(content[-2]) if chained else 0
-        link = content[-1] if chained else None
         walk = walks.get(chain)
         if walk is None:
             name = chain_name(table, chain)
             walk = walks[chain] = _Walk(name, receipts.get(name, {}))
-        place = seq if link is None else int(link)
-        if link is None and chain:
-            result.fail(f"{walk.name}: row seq {seq} has no place in its chain")
-            return
-        if place != walk.expected:
-            result.fail(
-                f"{walk.name}: row {walk.expected} is missing or out of order (found row "
-                f"{place}, seq {seq})"
-            )
-            return
-        content = audit_content(content) if audit else event_content(content)
-        if not hmac.compare_digest(compute_mac(key, walk.prev, content), mac):
-            result.fail(
-                f"{walk.name}: row {place} does not verify (changed, inserted, reordered, moved "
-                "from another chain, or written without the key)"
-            )
-            return
-        receipted = walk.receipts.get(place)
-        if receipted is not None and not hmac.compare_digest(receipted, mac):
-            result.fail(f"{walk.name}: row {place} differs from its receipt (chain rewritten)")
-            return
-        if audit and on_row is not None:
+        if walk.broken:
+            continue
+        problem = _check_row(key, walk, content, mac, audit, chained)
+        if problem:
+            walk.broken = True
+            result.fail(problem)
+            continue
+        if audit and on_row is not None and result.ok:
             on_row(int(seq), str(content[3]), str(content[7]))
-        walk.prev = mac
-        walk.expected += 1
     if 0 not in walks:
         walks[0] = _Walk(table, receipts.get(table, {}))
+    for name in receipts:  # a chain whose every row is gone has receipts only
+        split = split_chain_name(name)
+        if split is not None and split[0] == table and split[1] not in walks:
+            walks[split[1]] = _Walk(name, receipts[name])
     result.rows[table] = sum(walk.expected - 1 for walk in walks.values())
     for _chain, walk in sorted(walks.items()):
         result.heads[walk.name] = Head(walk.name, walk.expected - 1, walk.prev)
+
+
+def _check_row(
+    key: bytes, walk: _Walk, content: list[Any], mac: str, audit: bool, chained: bool
+) -> str:
+    """Check one row (its columns in ``content``, which become its MAC content) against its
+    chain's walk and move the walk on; the error, or ""."""
+    seq = content[0]
+    link = content[-1] if chained else None
+    if link is None and chained and content[-2]:
+        return f"{walk.name}: row seq {seq} has no place in its chain"
+    place = seq if link is None else int(link)
+    if place != walk.expected:
+        return (
+            f"{walk.name}: row {walk.expected} is missing or out of order (found row "
+            f"{place}, seq {seq})"
+        )
+    body = audit_content(content) if audit else event_content(content)
+    if not hmac.compare_digest(compute_mac(key, walk.prev, body), mac):
+        return (
+            f"{walk.name}: row {place} does not verify (changed, inserted, reordered, moved "
+            "from another chain, or written without the key)"
+        )
+    receipted = walk.receipts.get(place, set())
+    if any(not hmac.compare_digest(r, mac) for r in receipted):
+        if len(receipted) > 1:
+            return (
+                f"{walk.name}: row {place} differs from one of its {len(receipted)} receipts "
+                "(the chain was cut there and written again)"
+            )
+        return f"{walk.name}: row {place} differs from its receipt (chain rewritten)"
+    content[:] = body
+    walk.prev = mac
+    walk.expected += 1
+    return ""
 
 
 def verify(
@@ -522,20 +547,26 @@ def verify(
         result.warnings.append(
             f"no receipts file at {receipts_path}: a cut tail cannot be detected"
         )
-    by_chain = {name: dict(entries) for name, entries in receipts.items()}
+    by_chain: dict[str, dict[int, set[str]]] = {}
+    for name, entries in receipts.items():
+        places = by_chain.setdefault(name, {})
+        for place, mac in entries:
+            places.setdefault(place, set()).add(mac)
     for table in CHAINED:
         verify_chain(session, key, table, result, by_chain, on_row)
-        if not result.ok:
-            return result
-    for name, entries in sorted(by_chain.items()):
-        _check_receipted_tail(session, result, name, entries, have_file)
-        if not result.ok:
-            return result
+    failed = {e.split(":", 1)[0] for e in result.errors}
+    for name in sorted(set(by_chain) | set(result.heads)):
+        if name not in failed:
+            _check_receipted_tail(session, result, name, by_chain.get(name, {}), have_file)
     return result
 
 
 def _check_receipted_tail(
-    session: Session, result: Verification, name: str, entries: dict[int, str], have_file: bool
+    session: Session,
+    result: Verification,
+    name: str,
+    entries: dict[int, set[str]],
+    have_file: bool,
 ) -> None:
     """A chain's head against its last receipt: fewer rows than receipted is a cut tail;
     more, a commit not receipted yet (one per writer after a crash) or a receipts file that is

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from scorer.core.private_files import create_file, make_folder, replacing
-from scorer.store.audit import CHAINED, chain_heads_query, named_heads
+from scorer.store.audit import CHAINED, chain_heads_query, named_heads, read_receipts
 
 BACKUP_KIND = "scorer backup"
 DB_NAME = "database.sqlite"
@@ -79,6 +79,8 @@ def backup(
     """Write the backup zip ``out`` of the store at ``db_path``; returns its ``backup.json``."""
     if out.exists():
         raise BackupError(f"{out} exists already: choose another file")
+    # Read before the snapshot: every receipt here is of a commit the snapshot holds.
+    earlier, _problems = read_receipts(receipts)
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         copy = Path(tmp) / DB_NAME
         source = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
@@ -102,6 +104,7 @@ def backup(
             },
             **facts(copy, own=True),
         }
+        refuse_cut_tails(earlier, info["heads"])
         # The receipts of this snapshot, read after it was taken: every receipt written by
         # then up to its heads, none of the commits that came after it.
         kept = receipts_up_to(receipts, info["heads"], at)
@@ -115,6 +118,30 @@ def backup(
             z.writestr(RECEIPTS_NAME, kept)
             z.writestr(INFO_NAME, json.dumps(info, indent=2) + "\n")
     return info
+
+
+def refuse_cut_tails(
+    earlier: dict[str, list[tuple[int, str]]], heads: dict[str, dict[str, Any]]
+) -> None:
+    """Refuse to back up a snapshot whose chain is shorter than a receipt written before it
+    was taken (``earlier``: the receipts file read before the snapshot, whose every commit the
+    snapshot holds), or whose head differs from that place's receipt: its tail was cut (and
+    perhaps written again). A backup would drop those receipts and launder the cut."""
+    for name, entries in sorted(earlier.items()):
+        head = heads.get(name, {"rows": 0, "mac": ""})
+        rows, mac = int(head["rows"]), str(head["mac"])
+        past = [n for n, _m in entries if n > rows]
+        if past:
+            raise BackupError(
+                f"{name}: the receipts record {max(past)} rows but the database has {rows}: "
+                "rows were removed from its audit trail. No backup was made; run `scorer audit "
+                "verify` and find out what happened first"
+            )
+        if any(n == rows and m != mac for n, m in entries):
+            raise BackupError(
+                f"{name}: its last row differs from its receipt: the audit trail was cut and "
+                "written again. No backup was made; run `scorer audit verify` first"
+            )
 
 
 def receipts_up_to(receipts: Path, heads: dict[str, Any], at: str) -> bytes:

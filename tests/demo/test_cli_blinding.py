@@ -53,6 +53,9 @@ OUTSIDE = {
     "demo": "builds its own demo database",
     "gui": "opens the workstation: the window walks cover it",
     "server": "serves the services over HTTPS: tests/server walks a reader's answers over the wire",
+    "health": "asks a server's /health, which answers no trial data (tests/server/test_health.py)",
+    "pg-backup": "PostgreSQL only, on the server host, no log-in (tests/deploy/test_pg_backup.py)",
+    "pg-restore": "PostgreSQL only, into an empty database (tests/deploy/test_pg_backup.py)",
 }
 
 USER_OF_ROLE = {

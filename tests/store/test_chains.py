@@ -16,7 +16,7 @@ import pytest
 from scorer.store.audit import read_receipts
 from scorer.store.database import ChainError
 from scorer.store.schema import User
-from scorer.workspace import Workspace
+from scorer.workspace import ScorerError, Workspace
 from tests.behind import behind
 from tests.pg import PgServer, pg_server  # noqa: F401  (the fixture)
 
@@ -215,5 +215,77 @@ def test_two_trials_changing_one_row_replay_in_commit_order(
             assert db.get(User, uid).full_name == "Cora Second"  # type: ignore[union-attr]
         result = ws.verify()
         assert result.ok, result.errors + [str(d) for d in result.differences]
+    finally:
+        ws.close()
+
+
+def _cut_last_row(db: str, chain: int, rows: int = 1) -> None:
+    with behind(db) as con:
+        con.drop_append_only_triggers()
+        (top,) = con.rows(f"SELECT max(link) FROM audit_events WHERE chain = {chain}")[0]
+        con.execute(f"DELETE FROM audit_events WHERE chain = {chain} AND link > {top - rows}")
+
+
+def test_a_cut_tail_written_again_is_still_named_by_its_receipt(
+    centre: tuple[Workspace, dict[str, tuple[Any, str, int]], str],
+) -> None:
+    """The receipts keep the cut row's MAC: the row written at its place since differs."""
+    ws, trials, db = centre
+    reader, read, a = trials["A1"]
+    ws.reading.set_note(reader, read, "to be cut")
+    _cut_last_row(db, a, rows=2)  # the note's commit: its audit row and its data row
+    first = ws.verify()
+    assert not first.ok and f"audit_events/{a}: the receipts record" in first.errors[0]
+    ws.reading.set_note(reader, read, "written again")  # the cut place is taken again
+    result = ws.verify()
+    assert not result.ok
+    assert any(
+        e.startswith(f"audit_events/{a}: row") and "differs from one of its 2 receipts" in e
+        for e in result.errors
+    ), result.errors
+
+
+def test_every_broken_chain_is_named_and_a_trial_chain_without_receipts_is_warned_about(
+    centre: tuple[Workspace, dict[str, tuple[Any, str, int]], str],
+) -> None:
+    ws, trials, db = centre
+    (_r1, _c1, a), (_r2, _c2, b) = trials.values()
+    path = ws.store.location.receipts_path
+    kept = [
+        line for line in path.read_text().splitlines() if not line.startswith(f"audit_events/{b} ")
+    ]
+    path.write_text("\n".join(kept) + "\n")
+    quiet = ws.verify()
+    assert quiet.ok, quiet.errors
+    assert any(w.startswith(f"audit_events/{b}: no receipt yet") for w in quiet.warnings)
+    with behind(db) as con:
+        con.drop_append_only_triggers()
+        for chain in (a, b):
+            con.execute(
+                "UPDATE audit_events SET reason = 'edited' WHERE seq = (SELECT min(seq) FROM "
+                f"audit_events WHERE chain = {chain})"
+            )
+    result = ws.verify()
+    named = {e.split(":", 1)[0] for e in result.errors}
+    assert {f"audit_events/{a}", f"audit_events/{b}"} <= named, result.errors
+
+
+def test_a_backup_of_a_cut_trail_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backup drops receipts past its snapshot's heads (later commits'): over a cut tail
+    that would launder the cut, so the backup is refused, naming the chain."""
+    monkeypatch.setenv("SCORER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SCORER_CONFIG", str(tmp_path / "no-config.toml"))
+    db = str(tmp_path / "cut.sqlite")
+    ws, trials = two_trials(db)
+    try:
+        reader, read, a = trials["A1"]
+        ws.reading.set_note(reader, read, "to be cut")
+        _cut_last_row(db, a)
+        admin = ws.accounts.login("ada", PW)
+        with pytest.raises(ScorerError, match=f"audit_events/{a}: the receipts record"):
+            ws.database.backup(admin, tmp_path / "b.zip")
+        assert not (tmp_path / "b.zip").exists()
     finally:
         ws.close()
