@@ -125,6 +125,10 @@ def _serve(ws: Workspace, loc: Location, host: str, port: int, tls: ServerCertif
         # A stop waits this long for requests in flight, then closes what is still open (a
         # workstation's idle keep-alive connection must not hold the stop up).
         timeout_graceful_shutdown=5,
+        # An idle connection is closed by the workstation (httpx: after 5 s) before the server
+        # would close it, so a request never goes out on a connection the server (or a load
+        # balancer's backend) is closing just then.
+        timeout_keep_alive=30,
     )
     # uvicorn finishes the requests in flight on SIGINT or SIGTERM, then raises the signal
     # again for the handler it found: let that be a clean stop for a service manager too.
