@@ -235,3 +235,20 @@ def test_scorer_health_says_critical_when_nothing_answers(tmp_path: Path) -> Non
     assert done.returncode == 1 and done.stdout.startswith("SCORER WARNING - this check is wrong")
     assert done.stderr.startswith("scorer: error: this check is wrong")
 
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],  # no --url
+        ["--url", "https://127.0.0.1:1", "--no-such-option"],
+        ["--url", "https://127.0.0.1:1", "--timeout", "abc"],
+        ["--url", "https://127.0.0.1:1", "--password", "x"],  # refused before argparse
+    ],
+    ids=["no-url", "unknown-option", "timeout-not-a-number", "a-password"],
+)
+def test_scorer_health_with_wrong_arguments_is_a_warning(args: list[str]) -> None:
+    done = _health(*args)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout.startswith("SCORER WARNING - this check is wrong: ")
+    assert len(done.stdout.splitlines()) == 1
+    assert done.stderr.splitlines()[-1].startswith("scorer: error: this check is wrong: ")
