@@ -313,9 +313,17 @@ def _check_key(loc: Any, manifest: dict[str, Any]) -> bool:
 _TOC_TABLE = re.compile(r"^\d+; \d+ \d+ TABLE (\S+) (\S+) ", re.M)
 
 
-def _check_tables(pg_restore: str, folder: Path, manifest: dict[str, Any]) -> None:
-    """The dump holds the tables the manifest counts rows of, no more and no fewer (before
-    anything is restored)."""
+def _check_dump(pg_restore: str, folder: Path, manifest: dict[str, Any]) -> None:
+    """Before anything is restored: the manifest's schema revision is one this code knows, and
+    the dump holds the tables the manifest counts rows of, no more and no fewer."""
+    from scorer.store.migrate import head_revision, revisions
+
+    if manifest["revision"] not in revisions():
+        raise BackupFailed(
+            f"the backup is at schema revision {manifest['revision']}, which this scorer does "
+            f"not know (it goes up to {head_revision()}): restore it with the scorer that made "
+            "it, or a newer one"
+        )
     listing = _run([pg_restore, "--list", str(folder / DUMP)], None)
     dumped = {name for schema, name in _TOC_TABLE.findall(listing) if schema == "public"}
     counted = set(manifest["rows"])
@@ -378,7 +386,7 @@ def restore_backup(folder: Path, db: str | None) -> tuple[dict[str, Any], Any, b
             "move it away, or set receipts in the site config"
         )
     signed = _check_key(loc, manifest)
-    _check_tables(pg_restore, folder, manifest)
+    _check_dump(pg_restore, folder, manifest)
     before = database_objects(loc.url)
     target, password = libpq_target(loc.url)
     _run(

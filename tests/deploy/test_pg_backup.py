@@ -274,6 +274,11 @@ def test_a_manifest_edited_after_the_backup_is_named_and_restores_nothing(
         assert "manifest.json was changed after the backup was made" in done.stderr
         assert "Traceback" not in done.stderr and len(done.stderr.splitlines()) == 1
         assert _relations(target) == [] and not (site / "scorer.receipts").exists()
+        # Signed, but at a schema revision this scorer does not know: refused before pg_restore.
+        _edit_manifest(made, {"revision": "9999"}, source.data / "scorer.audit-key")
+        done = scorer(site, "pg-restore", str(made), "--db", target)
+        assert done.returncode == 1 and "schema revision 9999" in done.stderr, done.stderr
+        assert _relations(target) == []
     finally:
         source.pg.drop_database(target)
 
