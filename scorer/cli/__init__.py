@@ -73,18 +73,24 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command. Exit codes: 0 done, 1 input or data refused, 2 usage error."""
     args_in = list(sys.argv[1:] if argv is None else argv)
+    said_its_way = REGISTRY.usage_error_of(args_in)
     refused = password_on_command_line(args_in)
     if refused is not None:
         # Refuse before argparse, whose errors would print the value back.
-        err(
+        why = (
             f"{refused}: passwords are never taken on the command line: use the prompt "
             "or --password-stdin"
         )
+        if said_its_way is not None:
+            return said_its_way(why)
+        err(why)
         return EXIT_USAGE
     parser = build_parser()
     problem = unreadable_argument(args_in)
     if problem:
         parser.print_usage(sys.stderr)
+        if said_its_way is not None:
+            return said_its_way(problem)
         err(problem)
         return EXIT_USAGE
     args = parser.parse_args(args_in)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from scorer.cli.output import EXIT_USAGE, visible
@@ -23,7 +23,12 @@ _PLAIN_OPTION = re.compile(r"--[A-Za-z][A-Za-z-]{0,39}")
 
 class ScorerParser(argparse.ArgumentParser):
     """argparse, with a usage error's value shown safely (escaped, cut short), and arguments
-    it does not understand never printed back (one of them may be a password)."""
+    it does not understand never printed back (one of them may be a password).
+
+    ``on_usage_error``, when a command sets it, says a usage error of that command its own way
+    and gives its exit status (``scorer health``: a monitor's WARNING, not exit 2)."""
+
+    on_usage_error: Callable[[str], int] | None = None
 
     def error(self, message: str) -> NoReturn:
         # argparse quotes the word it did not take ("invalid choice: 'Hunter2-x'"): a word in
@@ -32,6 +37,8 @@ class ScorerParser(argparse.ArgumentParser):
             r"\1invalid choice (not printed, in case it is a password)", message
         )
         self.print_usage(sys.stderr)
+        if self.on_usage_error is not None:
+            self.exit(self.on_usage_error(message))
         self.exit(EXIT_USAGE, f"{self.prog}: error: {visible(message)}\n")
 
     def parse_args(  # type: ignore[override]

@@ -100,6 +100,7 @@ class Command:
     func: CommandFunc
     listed: bool = True
     epilog: str | None = None
+    on_usage_error: Callable[[str], int] | None = None
 
     @cached_property
     def _doc(self) -> tuple[list[str], dict[str, str]]:
@@ -138,6 +139,8 @@ class Command:
             for a in param.arguments:
                 parser.add_argument(*a.flags, **a.kwargs)
         parser.set_defaults(func=self.run)
+        if self.on_usage_error is not None:
+            parser.on_usage_error = self.on_usage_error  # type: ignore[attr-defined]
 
     def run(self, ns: argparse.Namespace) -> int:
         """Call the function with the parsed arguments."""
@@ -201,11 +204,17 @@ class Registry:
         return g
 
     def command(
-        self, *path: str, listed: bool = True, epilog: str | None = None
+        self,
+        *path: str,
+        listed: bool = True,
+        epilog: str | None = None,
+        on_usage_error: Callable[[str], int] | None = None,
     ) -> Callable[[CommandFunc], CommandFunc]:
         """Register the function as the command ``scorer PATH...``.
 
         ``listed=False``: its group names it among its choices without a line of help.
+        ``on_usage_error``: says a usage error of this command (given the message) and returns
+        its exit status, instead of exit 2 (a monitoring plugin's own codes).
         """
         if not 1 <= len(path) <= 2 or (len(path) == 2 and path[0] not in self.groups):
             raise ValueError(f"{' '.join(path)}: a command, or a declared group and a subcommand")
@@ -213,10 +222,16 @@ class Registry:
         def register(func: CommandFunc) -> CommandFunc:
             if path in self.commands:
                 raise ValueError(f"scorer {' '.join(path)} is registered twice")
-            self.commands[path] = Command(path, func, listed, epilog)
+            self.commands[path] = Command(path, func, listed, epilog, on_usage_error)
             return func
 
         return register
+
+    def usage_error_of(self, argv: Sequence[str]) -> Callable[[str], int] | None:
+        """The usage-error handler of the top-level command ``argv`` starts with, if it has
+        one (for refusals made before argparse runs)."""
+        found = self.commands.get(tuple(argv[:1]))
+        return found.on_usage_error if found is not None else None
 
     def top_level_names(self) -> set[str]:
         """The first words of the registered commands."""

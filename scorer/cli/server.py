@@ -160,7 +160,12 @@ def _said(state: str, summary: str) -> int:
     return STATES[state]
 
 
-@command("health")
+def _wrong_arguments(message: str) -> int:
+    """A usage error of scorer health, as a monitor reads it: WARNING, the check is wrong."""
+    return _said("warning", f"this check is wrong: {message}")
+
+
+@command("health", on_usage_error=_wrong_arguments)
 def health(
     *,
     url: Annotated[str, Opt(metavar="https://HOST:PORT")],

@@ -2,7 +2,7 @@
 
 ``make_app(location)`` is an ASGI application (FastAPI):
 
-- ``GET /health`` (no log-in): ``{"ok", "status", "schema", "version", "checks"}`` from
+- ``GET /health`` (no log-in): ``{"ok", "status", "schema", "checks"}`` from
   :mod:`scorer.server.health`, 200 while nothing is critical and 503 when something is;
 - ``POST /api/login`` ``{"username", "password"}`` -> ``{"token", "session": {...}}``;
 - ``POST /api/logout`` with ``Authorization: Bearer <token>``;
@@ -647,7 +647,7 @@ def make_app(
             found = health.database_down(f"no answer within {limit:g} s")
         status = 503 if found.status == health.CRITICAL else 200
         headers = {"Cache-Control": "no-store"}
-        return JSONResponse(found.as_json(__version__), status_code=status, headers=headers)
+        return JSONResponse(found.as_json(), status_code=status, headers=headers)
 
     @app.post("/api/login")
     async def login(request: Request) -> dict[str, Any]:

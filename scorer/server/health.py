@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scorer.store.audit import load_key
+from scorer.store.database import audit_trail_has_rows
 from scorer.store.location import Location
 from scorer.store.migrate import current_revision, head_revision
 from scorer.workspace import Workspace
@@ -64,14 +65,14 @@ class Health:
     def status(self) -> str:
         return max((c.status for c in self.checks), key=_RANK.__getitem__, default=OK)
 
-    def as_json(self, version: str) -> dict[str, object]:
+    def as_json(self) -> dict[str, object]:
         """The answer's body; when something is critical, a ``message`` a workstation shows
-        when it cannot connect (what failed, whom to ask)."""
+        when it cannot connect (what failed, whom to ask). No software version: nothing that
+        polls needs it, and it would tell anyone who reaches the port what to try."""
         body: dict[str, object] = {
             "ok": self.status != CRITICAL,
             "status": self.status,
             "schema": self.schema,
-            "version": version,
             "checks": {c.name: {"status": c.status, "detail": c.detail} for c in self.checks},
         }
         failed = [f"{c.name}: {c.detail}" for c in self.checks if c.status == CRITICAL]
@@ -113,7 +114,7 @@ def examine(ws: Workspace, limits: DiskLimits) -> Health:
                 )
             )
     found.append(_key(ws, loc))
-    found.append(_receipts(loc.receipts_path))
+    found.append(_receipts(loc.receipts_path, ws if schema is not None else None))
     found.extend(_disks(loc, limits))
     return Health(tuple(found), schema)
 
@@ -130,9 +131,10 @@ def _key(ws: Workspace, loc: Location) -> Check:
     return Check("audit_key", OK, "readable")
 
 
-def _receipts(path: Path) -> Check:
+def _receipts(path: Path, ws: Workspace | None) -> Check:
     """The receipts file opens for appending (or, before the first commit, can be created);
-    nothing is written."""
+    nothing is written. Missing or empty while the audit trail has rows (``ws``: the database
+    answered) is a warning: the server still works, but a cut tail is no longer detected."""
     try:
         if path.exists():
             os.close(os.open(path, os.O_WRONLY | os.O_APPEND))
@@ -141,6 +143,20 @@ def _receipts(path: Path) -> Check:
     except OSError as exc:
         log.warning("health: the receipts file %s cannot be appended to: %s", path, exc)
         return Check("receipts", CRITICAL, "the receipts file cannot be appended to")
+    if ws is not None and (not path.exists() or path.stat().st_size == 0):
+        try:
+            lost = audit_trail_has_rows(ws.store.engine)
+        except Exception as exc:  # the database stopped answering since its own check
+            log.warning("health: the audit trail could not be read: %s", exc)
+            lost = False
+        if lost:
+            log.warning("health: the receipts file %s is missing or empty", path)
+            return Check(
+                "receipts",
+                WARNING,
+                "the receipts file is missing or empty while the audit trail has rows: a cut "
+                "tail of the trail can no longer be detected (restore it from a backup)",
+            )
     return Check("receipts", OK, "appendable")
 
 

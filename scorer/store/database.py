@@ -523,3 +523,10 @@ def describe_connection_error(exc: BaseException, url: str) -> str:
 def integrity_check(engine: Engine) -> str:
     with engine.connect() as c:
         return str(c.exec_driver_sql("PRAGMA integrity_check").scalar())
+
+
+def audit_trail_has_rows(engine: Engine) -> bool:
+    """Whether the database's audit trail holds any row (then its receipts file should exist:
+    without it a cut tail of the trail is not detected)."""
+    with engine.connect() as c:
+        return c.execute(select(AuditEvent.seq).limit(1)).first() is not None

@@ -5,6 +5,8 @@ database, the audit trail verifying there, and every table identical to the sour
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -228,6 +230,118 @@ def test_a_damaged_backup_or_another_key_restores_nothing(source: Source, tmp_pa
         assert not (site / "scorer.receipts").exists()
     finally:
         source.pg.drop_database(target)
+
+
+def _edit_manifest(made: Path, change: dict[str, object], sign_with: Path | None) -> None:
+    """Change the manifest's top-level entries; re-sign it with the key at ``sign_with`` (a
+    backup made wrong), or drop its MAC (a backup from before manifests were signed)."""
+    from scorer.cli.pg_backup import manifest_mac
+    from scorer.store.audit import load_key
+
+    manifest = json.loads((made / "manifest.json").read_text(encoding="utf-8"))
+    manifest.update(change)
+    manifest.pop("mac", None)
+    if sign_with is not None:
+        manifest["mac"] = manifest_mac(load_key(sign_with), manifest)
+    (made / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+
+
+def _relations(url: str) -> list[str]:
+    """Every relation, routine and type outside PostgreSQL's own schemas."""
+    from scorer.store.pg_snapshot import database_objects
+
+    return sorted(f"{k} {s}.{n}" for k, s, n, _ in database_objects(url))
+
+
+def test_a_manifest_edited_after_the_backup_is_named_and_restores_nothing(
+    source: Source, tmp_path: Path
+) -> None:
+    backups = tmp_path / "backups"
+    done = scorer(source.data, "pg-backup", "--db", source.url, "--to", str(backups))
+    assert done.returncode == 0, done.stderr
+    (made,) = list(backups.iterdir())
+    manifest = json.loads((made / "manifest.json").read_text(encoding="utf-8"))
+    assert len(manifest["mac"]) == 64  # signed with (a key derived from) the audit key
+    target = source.pg.new_database()
+    try:
+        # Its date moved: the MAC names the manifest as edited, before anything is restored.
+        manifest["made_at"] = "2020-01-01T00:00:00+00:00"
+        raw = json.dumps(manifest, indent=2)  # the MAC of the manifest before the edit
+        (made / "manifest.json").write_text(raw, encoding="utf-8")
+        site = _restored_site(source, "restored-e")
+        done = scorer(site, "pg-restore", str(made), "--db", target)
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert "manifest.json was changed after the backup was made" in done.stderr
+        assert "Traceback" not in done.stderr and len(done.stderr.splitlines()) == 1
+        assert _relations(target) == [] and not (site / "scorer.receipts").exists()
+        # Signed, but at a schema revision this scorer does not know: refused before pg_restore.
+        _edit_manifest(made, {"revision": "9999"}, source.data / "scorer.audit-key")
+        done = scorer(site, "pg-restore", str(made), "--db", target)
+        assert done.returncode == 1 and "schema revision 9999" in done.stderr, done.stderr
+        assert _relations(target) == []
+    finally:
+        source.pg.drop_database(target)
+
+
+@pytest.mark.parametrize("signed", [False, True], ids=["unsigned", "signed"])
+def test_a_row_count_that_differs_names_the_table_and_drops_the_restore(
+    source: Source, tmp_path: Path, signed: bool
+) -> None:
+    backups = tmp_path / "backups"
+    done = scorer(source.data, "pg-backup", "--db", source.url, "--to", str(backups))
+    assert done.returncode == 0, done.stderr
+    (made,) = list(backups.iterdir())
+    rows = json.loads((made / "manifest.json").read_text(encoding="utf-8"))["rows"]
+    rows["reads"] += 1
+    key = source.data / "scorer.audit-key"
+    _edit_manifest(made, {"rows": rows}, key if signed else None)
+    target = source.pg.new_database()
+    try:
+        before = _relations(target)
+        site = _restored_site(source, f"restored-f-{signed}")
+        done = scorer(site, "pg-restore", str(made), "--db", target)
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert f"rows of reads: {rows['reads']} in the manifest, {rows['reads'] - 1} restored" in (
+            done.stderr
+        )
+        assert "dropped again" in done.stderr and "nothing was restored" in done.stderr
+        assert _relations(target) == before == []
+        assert not (site / "scorer.receipts").exists()
+        # The same database takes the intact backup afterwards.
+        _edit_manifest(made, {"rows": {**rows, "reads": rows["reads"] - 1}}, key)
+        done = scorer(site, "pg-restore", str(made), "--db", target)
+        assert done.returncode == 0, done.stdout + done.stderr
+    finally:
+        source.pg.drop_database(target)
+
+
+def test_a_database_that_does_not_answer_gets_one_line_and_no_folder(tmp_path: Path) -> None:
+    down = "postgresql+psycopg://scorer_srv:pw-x@127.0.0.1:1/scorer"  # nothing listens on 1
+    to = tmp_path / "backups"
+    done = scorer(tmp_path, "pg-backup", "--db", down, "--to", str(to))
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.splitlines() == [
+        "scorer: error: no backup was made: cannot connect to the database server at "
+        "postgresql+psycopg://scorer_srv:***@127.0.0.1:1/scorer: connection refused"
+    ]
+    assert not to.exists()
+    # A backup folder whose files match its manifest, restored into the same dead address.
+    made = tmp_path / "scorer-20261201T023000Z"
+    made.mkdir()
+    (made / "database.dump").write_bytes(b"dump")
+    (made / "receipts").write_bytes(b"")
+    manifest = {
+        "kind": "scorer postgresql backup",
+        "dump": {"file": "database.dump", "sha256": hashlib.sha256(b"dump").hexdigest()},
+        "receipts": {"file": "receipts", "sha256": hashlib.sha256(b"").hexdigest()},
+    }
+    (made / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    done = scorer(tmp_path, "pg-restore", str(made), "--db", down)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.splitlines() == [
+        "scorer: error: nothing was restored: cannot connect to the database server at "
+        "postgresql+psycopg://scorer_srv:***@127.0.0.1:1/scorer: connection refused"
+    ]
 
 
 def test_an_sqlite_database_is_sent_to_scorer_backup(tmp_path: Path) -> None:

@@ -74,6 +74,22 @@ def test_systemd_analyze_verifies_the_units(tmp_path: Path) -> None:
         assert (done.returncode, done.stderr.strip()) == (0, ""), f"{unit.name}: {done.stderr}"
 
 
+def test_a_hung_backup_is_stopped_before_the_next_nights_run() -> None:
+    """The oneshot backup has a finite start timeout under the timer's day (a hung pg_dump
+    would otherwise block every later run), in a form systemd parses."""
+    analyze = _tool("systemd-analyze")
+    text = (DEPLOY / "scorer-backup.service").read_text(encoding="utf-8")
+    found = re.findall(r"^TimeoutStartSec=(\S+)$", text, re.M)
+    assert len(found) == 1, "scorer-backup.service sets no TimeoutStartSec="
+    assert "OnCalendar=*-*-* 02:30:00" in (DEPLOY / "scorer-backup.timer").read_text()
+    done = subprocess.run(
+        [analyze, "timespan", found[0]], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    micros = int(re.search(r"μs: (\d+)", done.stdout).group(1))  # type: ignore[union-attr]
+    assert 0 < micros < 24 * 3600 * 10**6, done.stdout
+
+
 @pytest.mark.parametrize("name", ["scorer-server@.service", "scorer-backup.service"])
 def test_the_services_hardening_is_rated_ok_by_systemd(tmp_path: Path, name: str) -> None:
     analyze = _tool("systemd-analyze")

@@ -94,7 +94,37 @@ def test_receipts_that_cannot_be_appended_to_are_critical(database: Path) -> Non
             "detail": "the receipts file cannot be appended to",
         }
         receipts.rmdir()
-        assert client.get("/health").status_code == 200  # not there yet: it can be created
+        # Gone, and it can be created again: the server works (200), but the audit trail has
+        # rows whose receipts are lost, so a cut tail would go unseen: a warning.
+        r = client.get("/health")
+        assert r.status_code == 200 and r.json()["status"] == "warning"
+        assert r.json()["checks"]["receipts"]["status"] == "warning"
+
+
+def test_a_missing_or_emptied_receipts_file_is_a_warning_once_the_trail_has_rows(
+    database: Path, tmp_path: Path
+) -> None:
+    receipts = database.with_suffix(".receipts")
+    with _client(database) as client:
+        assert client.get("/health").json()["checks"]["receipts"]["status"] == "ok"
+        saved = receipts.read_bytes()
+        assert saved  # the first administrator's commit left its receipt
+        receipts.unlink()
+        r = client.get("/health")
+        assert r.status_code == 200 and r.json()["status"] == "warning"
+        check = r.json()["checks"]["receipts"]
+        assert check["status"] == "warning" and "cut tail" in check["detail"]
+        assert str(tmp_path) not in r.text
+        receipts.write_bytes(b"")  # emptied: the same
+        assert client.get("/health").json()["checks"]["receipts"]["status"] == "warning"
+        receipts.write_bytes(saved)
+        assert client.get("/health").json()["checks"]["receipts"]["status"] == "ok"
+
+
+def test_health_tells_no_software_version(database: Path) -> None:
+    with _client(database) as client:
+        body = client.get("/health").json()
+    assert set(body) == {"ok", "status", "schema", "checks"}
 
 
 def test_a_schema_changed_under_the_running_server_is_critical(database: Path) -> None:
@@ -204,3 +234,21 @@ def test_scorer_health_says_critical_when_nothing_answers(tmp_path: Path) -> Non
     done = _health("--url", "http://127.0.0.1:1")  # not https: the check itself is wrong
     assert done.returncode == 1 and done.stdout.startswith("SCORER WARNING - this check is wrong")
     assert done.stderr.startswith("scorer: error: this check is wrong")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],  # no --url
+        ["--url", "https://127.0.0.1:1", "--no-such-option"],
+        ["--url", "https://127.0.0.1:1", "--timeout", "abc"],
+        ["--url", "https://127.0.0.1:1", "--password", "x"],  # refused before argparse
+    ],
+    ids=["no-url", "unknown-option", "timeout-not-a-number", "a-password"],
+)
+def test_scorer_health_with_wrong_arguments_is_a_warning(args: list[str]) -> None:
+    done = _health(*args)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout.startswith("SCORER WARNING - this check is wrong: ")
+    assert len(done.stdout.splitlines()) == 1
+    assert done.stderr.splitlines()[-1].startswith("scorer: error: this check is wrong: ")
