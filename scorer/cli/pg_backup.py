@@ -157,6 +157,8 @@ def _finish(part: Path, pg_dump: str, loc: Any, facts: dict[str, Any], at: str) 
 def make_backup(db: str | None, to: Path, now: datetime) -> tuple[Path, dict[str, Any]]:
     """Dump the database, its receipts and manifest into a new folder under ``to``."""
     from scorer.core.private_files import make_folder
+    from scorer.store.audit import read_receipts
+    from scorer.store.backup import BackupError, refuse_cut_tails
     from scorer.store.pg_snapshot import exported_snapshot, libpq_target
 
     loc = _postgresql(db)
@@ -165,8 +167,14 @@ def make_backup(db: str | None, to: Path, now: datetime) -> tuple[Path, dict[str
     at = now.isoformat(timespec="seconds")
     target, password = libpq_target(loc.url)
     fresh = not to.exists()
+    # Read before the snapshot: every receipt here is of a commit the snapshot holds.
+    earlier, _problems = read_receipts(loc.receipts_path)
     # Connected before any folder is made: a database that does not answer leaves none.
     with exported_snapshot(loc.url) as snap:
+        try:
+            refuse_cut_tails(earlier, snap.facts["heads"])
+        except BackupError as exc:
+            raise BackupFailed(str(exc)) from None
         make_folder(to)
         final = to / f"scorer-{stamp}"
         part = to / f".scorer-{stamp}.partial"

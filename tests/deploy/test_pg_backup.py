@@ -365,3 +365,32 @@ def test_old_backups_are_pruned_and_nothing_else(tmp_path: Path) -> None:
     removed = prune(tmp_path, 14, now, newest)
     assert sorted(removed) == sorted([old.name, older.name, half.name])
     assert {p.name for p in tmp_path.iterdir()} == {newest.name, recent.name, other.name}
+
+
+def test_a_backup_of_a_cut_audit_trail_is_refused(source: Source, tmp_path: Path) -> None:
+    """A backup keeps the receipts up to its snapshot; over a chain whose tail was cut that
+    would drop the receipts showing the cut, so pg-backup refuses, naming the chain."""
+    import shutil
+
+    from tests.behind import behind
+
+    copy = source.pg.new_database(template=source.url)
+    site = tmp_path / "site"
+    site.mkdir(mode=0o700)
+    for name in ("scorer.audit-key", "scorer.receipts"):
+        shutil.copy2(source.data / name, site / name)
+    try:
+        with behind(copy) as con:
+            con.drop_append_only_triggers()
+            (chain, top) = con.rows(
+                "SELECT chain, max(link) FROM audit_events WHERE chain > 0 GROUP BY chain "
+                "ORDER BY chain LIMIT 1"
+            )[0]
+            con.execute(f"DELETE FROM audit_events WHERE chain = {chain} AND link = {top}")
+        backups = tmp_path / "backups"
+        done = scorer(site, "pg-backup", "--db", copy, "--to", str(backups))
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert f"audit_events/{chain}: the receipts record {top} rows" in done.stderr
+        assert not backups.exists() or not any(backups.iterdir())
+    finally:
+        source.pg.drop_database(copy)
