@@ -310,6 +310,9 @@ def append_receipts(path: Path, heads: Iterable[Head], at: str, group: str | Non
             os.close(fd)
             raise
     try:
+        # Writers append one at a time (several workstations' processes, or server
+        # instances): the check for a torn last line must not see another's append half done.
+        _lock(fd)
         if _torn(path):
             # A process killed while it appended left a line without its end: end it, so
             # this receipt starts a line of its own (the torn one is reported as torn).
@@ -317,7 +320,16 @@ def append_receipts(path: Path, heads: Iterable[Head], at: str, group: str | Non
         os.write(fd, lines.encode("ascii"))
         os.fsync(fd)
     finally:
-        os.close(fd)
+        os.close(fd)  # releases the lock
+
+
+def _lock(fd: int) -> None:
+    """An exclusive lock on the open receipts file until it is closed (POSIX; elsewhere the
+    torn-line check may, rarely, end another writer's line early: a warning, not an error)."""
+    if sys.platform != "win32":
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX)
 
 
 def _torn(path: Path) -> bool:

@@ -86,7 +86,11 @@ def centre(
         mp.setenv("SCORER_CONFIG", str(config))
         mp.delenv("SCORER_DB", raising=False)
         made = run_demo(url, samples=repo_samples_dir(), say=lambda _t: None)
-        heads = {t: max(_commit_heads(url, t), default=0) for t in ("audit_events", "events")}
+        heads = {
+            chain: max(places)
+            for t in ("audit_events", "events")
+            for chain, places in _commit_heads(url, t).items()
+        }
         with contextlib.ExitStack() as stack:
             # One after the other: the first makes the certificate, the second reuses it.
             instances = [
@@ -285,38 +289,44 @@ def _verify(c: Centre) -> str:
 def _receipts_once_per_commit(c: Centre, killed: int = 0) -> None:
     """No commit receipted twice; every commit the instances made receipted but, after
     ``killed`` instances were killed, the one each may have committed without writing its
-    receipt (of each chain: audit and events)."""
+    receipt (of each table: audit and events). Receipts name each chain's row count."""
     from scorer.store.audit import read_receipts
 
     chains, problems = read_receipts(c.site / "receipts")
     if not killed:
         assert problems == []
-    lines: dict[str, int] = {}
     for chain, entries in chains.items():
-        seqs = [seq for seq, _ in entries]
-        assert len(seqs) == len(set(seqs)), f"{chain}: a commit receipted twice"
-        table = chain.split("/", 1)[0]
-        lines[table] = lines.get(table, 0) + len(seqs)
-    receipted = {t: {seq for ch, e in chains.items() if ch.split("/")[0] == t for seq, _ in e}
-                 for t in lines}  # fmt: skip
+        counts = [n for n, _ in entries]
+        assert len(counts) == len(set(counts)), f"{chain}: a commit receipted twice"
     missing = {
-        table: [seq for seq in _commit_heads(c.db, table) if seq > c.heads_at_start[table]
-                and seq not in receipted.get(table, set())]
+        chain: [n for n in heads if n > c.heads_at_start.get(chain, 0)
+                and n not in {m for m, _ in chains.get(chain, [])}]
         for table in ("audit_events", "events")
+        for chain, heads in _commit_heads(c.db, table).items()
     }  # fmt: skip
     assert sum(len(m) for m in missing.values()) <= killed * 2, missing
 
 
-def _commit_heads(db: str, table: str) -> list[int]:
-    """The last row of each commit of ``table`` (a commit's rows share their time) in seq
-    order: what a receipt names."""
+def _commit_heads(db: str, table: str) -> dict[str, list[int]]:
+    """Each chain's (by its name) last place of each commit (a commit's rows share their
+    time and their chain), in order: what a receipt names."""
     from sqlalchemy import create_engine, text
+
+    from scorer.store.audit import chain_name
 
     engine = create_engine(db)
     try:
         with engine.connect() as conn:
-            rows = conn.execute(text(f"SELECT max(seq) FROM {table} GROUP BY at ORDER BY 1"))
-            return [int(r[0]) for r in rows]
+            rows = conn.execute(
+                text(
+                    f"SELECT chain, max(coalesce(link, seq)) FROM {table} GROUP BY chain, at "
+                    "ORDER BY 2"
+                )
+            )
+            out: dict[str, list[int]] = {}
+            for chain, head in rows:
+                out.setdefault(chain_name(table, int(chain)), []).append(int(head))
+            return out
     finally:
         engine.dispose()
 

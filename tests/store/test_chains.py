@@ -289,3 +289,30 @@ def test_a_backup_of_a_cut_trail_is_refused(
         assert not (tmp_path / "b.zip").exists()
     finally:
         ws.close()
+
+
+def _append_many(path: str, writer: int, n: int) -> None:
+    from scorer.store.audit import Head, append_receipts
+
+    for i in range(1, n + 1):
+        append_receipts(Path(path), [Head(f"audit_events/{writer}", i, "ab" * 32)], "t")
+
+
+@pytest.mark.posix
+def test_receipts_appended_by_several_processes_at_once_are_never_torn(tmp_path: Path) -> None:
+    """Several processes (workstations, server instances) append at once: no receipt line is
+    cut or ended early (the torn-line check once saw another's append half done)."""
+    import multiprocessing
+
+    path = tmp_path / "receipts"
+    context = multiprocessing.get_context("fork")
+    writers = [context.Process(target=_append_many, args=(str(path), w, 1500)) for w in (1, 2, 3)]
+    for w in writers:
+        w.start()
+    for w in writers:
+        w.join(120)
+        assert w.exitcode == 0
+    receipts, problems = read_receipts(path)
+    assert problems == []
+    for w in (1, 2, 3):
+        assert [n for n, _m in receipts[f"audit_events/{w}"]] == list(range(1, 1501))
