@@ -28,6 +28,9 @@ from scorer.store.schema import (
     Image,
     ImageRegion,
     JointPosition,
+    JointProposal,
+    LocatedJoint,
+    LocatorRun,
     MissingRegion,
     PasswordHistory,
     Patient,
@@ -933,6 +936,106 @@ def drop_joint_positions(db: Session, image: Image, keep_regions: Sequence[str])
     for row in rows:
         db.delete(row)
     return len(rows)
+
+
+def put_locator_run(
+    db: Session,
+    image: Image,
+    *,
+    version: str,
+    kind: str,
+    regions: str,
+    reason: str,
+    seconds: float,
+    now: str,
+) -> None:
+    """Keep the joint locator's run on an image (one per image: a new run replaces it)."""
+    row = db.get(LocatorRun, image.id)
+    if row is None:
+        row = LocatorRun(image_id=image.id)
+        db.add(row)
+    row.version, row.kind, row.regions = version, kind, regions
+    row.reason, row.seconds, row.ran_at = reason, seconds, now
+
+
+def put_located_joint(
+    db: Session,
+    image: Image,
+    region: str,
+    joint: str,
+    xy: tuple[float, float],
+    confidence: float,
+    sure: bool,
+) -> None:
+    """Keep where the locator found one joint of an image and how sure it was."""
+    row = db.get(LocatedJoint, (image.id, region, joint))
+    if row is None:
+        row = LocatedJoint(image_id=image.id, region=region, joint=joint)
+        db.add(row)
+    row.x, row.y, row.confidence, row.sure = xy[0], xy[1], confidence, sure
+
+
+def locator_runs_of(db: Session, image_ids: list[int]) -> dict[int, LocatorRun]:
+    """The locator's runs on images, by image id (an image it never ran on is absent)."""
+    if not image_ids:
+        return {}
+    rows = db.scalars(select(LocatorRun).where(LocatorRun.image_id.in_(image_ids)))
+    return {r.image_id: r for r in rows}
+
+
+def located_joints_of(db: Session, image_ids: list[int]) -> dict[int, list[LocatedJoint]]:
+    """What the locator found on images, by image id, in (region, joint) order."""
+    out: dict[int, list[LocatedJoint]] = {}
+    if not image_ids:
+        return out
+    rows = db.scalars(
+        select(LocatedJoint)
+        .where(LocatedJoint.image_id.in_(image_ids))
+        .order_by(LocatedJoint.image_id, LocatedJoint.region, LocatedJoint.joint)
+    )
+    for row in rows:
+        out.setdefault(row.image_id, []).append(row)
+    return out
+
+
+def proposals_of(db: Session, image_ids: list[int]) -> dict[int, list[JointProposal]]:
+    """The positions registration proposes on images, by image id, in (region, joint) order."""
+    out: dict[int, list[JointProposal]] = {}
+    if not image_ids:
+        return out
+    rows = db.scalars(
+        select(JointProposal)
+        .where(JointProposal.image_id.in_(image_ids))
+        .order_by(JointProposal.image_id, JointProposal.region, JointProposal.joint)
+    )
+    for row in rows:
+        out.setdefault(row.image_id, []).append(row)
+    return out
+
+
+def replace_proposals(
+    db: Session, image: Image, region: str, rows: Sequence[dict[str, Any]]
+) -> None:
+    """Replace the proposals of one region of an image with ``rows`` (each a JointProposal's
+    columns but the key's image and region): a joint no longer proposed loses its row."""
+    old = {
+        r.joint: r
+        for r in db.scalars(
+            select(JointProposal).where(
+                JointProposal.image_id == image.id, JointProposal.region == region
+            )
+        )
+    }
+    for values in rows:
+        row = old.pop(values["joint"], None)
+        if row is None:
+            row = JointProposal(image_id=image.id, region=region, joint=values["joint"])
+            db.add(row)
+        for column, value in values.items():
+            if column != "joint" and getattr(row, column, None) != value:
+                setattr(row, column, value)
+    for row in old.values():
+        db.delete(row)
 
 
 def put_joint_position(

@@ -4,6 +4,7 @@ the audit trail and the event log (SQLAlchemy 2, typed)."""
 from __future__ import annotations
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     Float,
     ForeignKey,
@@ -179,6 +180,58 @@ class JointPosition(Base):
     y: Mapped[float] = mapped_column(Float)
     source: Mapped[str] = mapped_column(String(16))
     placed_at: Mapped[str] = mapped_column(String(32))
+
+
+class LocatorRun(Base):
+    """The automatic joint locator's run on one image at import: what it took the film for
+    (``hand``, ``foot`` or ``other``: not a hand or foot film, left without positions), the
+    regions it found, why it found none, its version and how long it took."""
+
+    __tablename__ = "locator_runs"
+
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id"), primary_key=True)
+    version: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(8))
+    regions: Mapped[str] = mapped_column(String(16))  # found regions, space-separated
+    reason: Mapped[str] = mapped_column(Text, default="")
+    seconds: Mapped[float] = mapped_column(Float)
+    ran_at: Mapped[str] = mapped_column(String(32))
+
+
+class LocatedJoint(Base):
+    """Where the locator found one joint of an image and how sure it was. A sure joint is also
+    placed (``joint_positions``, source ``locator``); an unsure one is left to the three-click
+    fit and listed for QC on the desk."""
+
+    __tablename__ = "located_joints"
+
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id"), primary_key=True)
+    region: Mapped[str] = mapped_column(String(2), primary_key=True)
+    joint: Mapped[str] = mapped_column(String(16), primary_key=True)
+    x: Mapped[float] = mapped_column(Float)
+    y: Mapped[float] = mapped_column(Float)
+    confidence: Mapped[float] = mapped_column(Float)
+    sure: Mapped[bool] = mapped_column(Boolean)
+
+
+class JointProposal(Base):
+    """Where registration to the same patient's film of another visit (``reference_id``) puts
+    one joint of an image, how well the neighbourhood matched, and how far the image's own
+    position lies from it (``distance_mm``; NULL while it has none): a distance over the QC
+    threshold is a disagreement the desk lists."""
+
+    __tablename__ = "joint_proposals"
+
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id"), primary_key=True)
+    region: Mapped[str] = mapped_column(String(2), primary_key=True)
+    joint: Mapped[str] = mapped_column(String(16), primary_key=True)
+    reference_id: Mapped[int] = mapped_column(ForeignKey("images.id"))
+    x: Mapped[float] = mapped_column(Float)
+    y: Mapped[float] = mapped_column(Float)
+    quality: Mapped[float] = mapped_column(Float)
+    sure: Mapped[bool] = mapped_column(Boolean)
+    distance_mm: Mapped[float | None] = mapped_column(Float, nullable=True)
+    computed_at: Mapped[str] = mapped_column(String(32))
 
 
 class Read(Base):

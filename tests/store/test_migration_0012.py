@@ -6,9 +6,6 @@ is named."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,30 +15,12 @@ from scorer.store.audit import read_receipts
 from scorer.store.migrate import head_revision
 from scorer.workspace import Workspace
 from tests.behind import behind
+from tests.store.old_demo import old_demo
 from tests.store.test_migration_0011 import LANDED_AT_0010
-from tests.store.test_projection import previous_version
 
 
 def _old_demo(tmp_path: Path, db: Path) -> None:
-    old = previous_version(tmp_path / "previous", LANDED_AT_0010)
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(old),
-        "QT_QPA_PLATFORM": "offscreen",
-        "SCORER_DATA_DIR": str(tmp_path / "data"),
-        "SCORER_CONFIG": str(tmp_path / "no-site-config.toml"),
-    }
-    env.pop("SCORER_DB", None)
-    proc = subprocess.run(
-        [sys.executable, "-m", "scorer", "demo", "--no-gui", "--db", str(db)],
-        cwd=old,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    old_demo(tmp_path, db, LANDED_AT_0010)
 
 
 def _verify(db: Path) -> tuple[bool, list[str], dict[str, int]]:
