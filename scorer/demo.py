@@ -552,6 +552,8 @@ def _build(ws: object, passwords: dict[str, str], samples: Path, say: Say) -> No
         files = [samples / row.file for row in manifest.rows]
         report = ws.images.import_images(coord, TRIAL, files, manifest).to_dict()
         say(f"  imported {report['imported']}, refused {report['refused']}")
+        if report.get("registration"):
+            say(f"  {report['registration']}")
     _place_true_joints(ws, coord, samples, say)
     for reader in READERS:
         with contextlib.suppress(InvalidInput):
@@ -586,9 +588,11 @@ def _build(ws: object, passwords: dict[str, str], samples: Path, say: Say) -> No
 
 
 def _place_true_joints(ws: object, coord: Any, samples: Path, say: Say) -> None:
-    """Place every film's true joint positions (``joint-positions.csv``, source ``truth``)
-    through the coordinator's operation, audited, so joint view works on the demo at once.
-    Films that have positions already (an interrupted earlier set-up) are left alone."""
+    """Place the true joint positions (``joint-positions.csv``, source ``truth``) of every
+    joint the import left without one (the locator was unsure of it, and no other visit's film
+    gave it), through the coordinator's operation, audited, so joint view works on the demo at
+    once: the truth stands in for the coordinator's three-click fit. Joints placed already
+    (by the locator, by registration, or by an interrupted earlier set-up) are left alone."""
     from scorer.core.joints import JointPoint
     from scorer.imaging.manifest import parse_manifest
     from scorer.workspace import Workspace
@@ -605,11 +609,15 @@ def _place_true_joints(ws: object, coord: Any, samples: Path, say: Say) -> None:
     placed = 0
     for img in ws.images.list_images(coord, TRIAL):
         file = files.get((real.get(img.patient or "", ""), img.visit or "", frozenset(img.regions)))
-        if file is None or file not in truth or ws.images.joint_positions(coord, img.code):
+        if file is None or file not in truth:
             continue
-        points = [JointPoint(r, j, x, y, "truth") for r, j, x, y in truth[file]]
-        placed += ws.images.place_image_joints(coord, img.code, points)
-    say(f"  placed {placed} true joint positions")
+        have = {(p.region, p.joint) for p in ws.images.joint_positions(coord, img.code)}
+        points = [
+            JointPoint(r, j, x, y, "truth") for r, j, x, y in truth[file] if (r, j) not in have
+        ]
+        if points:
+            placed += ws.images.place_image_joints(coord, img.code, points)
+    say(f"  placed {placed} true joint positions where the import left none")
 
 
 def _truth(samples: Path) -> dict[tuple[str, str], dict[Area, int]]:

@@ -18,6 +18,7 @@ opens one transaction, writes the change and its audit row together, and commits
 ``exchange``       reads in and out, totals, reports, the package    services/exchange.py
 ``oversight``      the monitor's sessions, trail and verification    services/oversight.py
 ``drift``          readers' drift charts, alerts, acknowledgements   services/drift.py
+``joints``         located joints, registration across visits, QC   services/joints.py
 ``database``       backups (init, migrate, grant, restore below)     services/database.py
 =================  ====================================================================
 """
@@ -45,6 +46,7 @@ from scorer.services.calibration import (
 from scorer.services.coordination import CoordinationService, Flag, Progress
 from scorer.services.database import DatabaseService, Restored, database_exists, resolve
 from scorer.services.drift import DriftReport, DriftService
+from scorer.services.joints import JointsService
 from scorer.services.errors import (
     AuthError,
     Conflict,
@@ -141,6 +143,7 @@ class Workspace:
         self.exchange = ExchangeService(ctx, self.calibration)
         self.oversight = OversightService(ctx)
         self.drift = DriftService(ctx)
+        self.joints = JointsService(ctx)
         self.database = DatabaseService(ctx)
 
     # ----------------------------------------------------------------- the database itself

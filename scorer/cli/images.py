@@ -1,6 +1,6 @@
 """Commands that bring radiographs in and look after them: import (files), receive (DICOM
-C-STORE), pull (from a PACS), image (export-png, list, qc, reassign, mask, region-missing,
-reissue)."""
+C-STORE), pull (from a PACS), image (export-png, list, joints, register, qc, reassign, mask,
+region-missing, reissue)."""
 
 from __future__ import annotations
 
@@ -103,6 +103,8 @@ def _import_lines(res: dict[str, Any]) -> Iterator[str]:
         f"{res['refused']}, flagged for the coordinator {res['flagged']}"
         + (f", skipped {res['skipped']}" if res["skipped"] else "")
     )
+    if res.get("registration"):
+        yield printable(res["registration"])
 
 
 def _log_network_to_stderr() -> None:
@@ -356,6 +358,86 @@ def _image_lines(images: list[dict[str, Any]]) -> Iterator[str]:
             f"{i['code']}  {i['patient'] or '?':<12} {i['visit'] or '?':<6} "
             f"{','.join(i['regions']) or '?':<6} QC {qc:<8} {flags}".rstrip()
         )
+
+
+@command("image", "joints")
+def image_joints(
+    *, trial: str, to_check: bool = False, format: OutputFormat = "text", login: Login
+) -> int:
+    """the joint locator's results and registration's disagreements, per image
+
+    Args:
+        to_check: only images with joints to place or disagreements to look at
+    """
+
+    def body(ws: Any, s: Any, pw: Passwords) -> int:
+        checks = ws.joints.joint_checks(s, trial, to_check)
+        emit(format, [_check_dict(c) for c in checks], _check_lines)
+        return EXIT_OK
+
+    return run_store(login, body)
+
+
+def _check_dict(c: Any) -> dict[str, Any]:
+    return {
+        "image": c.image,
+        "patient": c.patient,
+        "visit": c.visit,
+        "regions": list(c.regions),
+        "located": c.located,
+        "reason": c.reason,
+        "sure": c.sure,
+        "unsure": list(c.unsure),
+        "unplaced": list(c.unplaced),
+        "disagreements": [
+            {
+                "joint": f"{d.region} {d.joint}",
+                "distance_mm": d.distance_mm,
+                "reference": d.reference,
+            }
+            for d in c.disagreements
+        ],
+        "summary": c.summary(),
+    }
+
+
+def _check_lines(checks: list[dict[str, Any]]) -> Iterator[str]:
+    for c in checks:
+        yield (
+            f"{c['image']}  {c['patient'] or '?':<12} {c['visit'] or '?':<6} "
+            f"{','.join(c['regions']) or '?':<6} {c['located'] or 'not run':<6} "
+            f"{printable(c['summary'])}"
+        )
+        if c["unplaced"]:
+            yield f"    to place: {', '.join(c['unplaced'])}"
+        for d in c["disagreements"]:
+            yield (
+                f"    {d['joint']}: {d['distance_mm']:.1f} mm from where the film "
+                f"{d['reference']} puts it"
+            )
+
+
+@command("image", "register")
+def image_register(
+    *,
+    trial: str,
+    patient: Annotated[str | None, Opt(metavar="CODE")] = None,
+    login: Login,
+) -> int:
+    """register a trial's films (or a patient's) across visits and propose joint positions
+
+    Args:
+        patient: only this patient's films (patient code)
+    """
+
+    def body(ws: Any, s: Any, pw: Passwords) -> int:
+        summary = ws.joints.register_visits(s, trial, patient)
+        print(summary.describe() or "nothing to register: no patient has two films of a part")
+        for problem in summary.problems:
+            print(f"  {printable(problem)}")
+        return EXIT_OK
+
+    return run_store(login, body)
 
 
 @command("image", "qc")

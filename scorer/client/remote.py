@@ -430,6 +430,7 @@ class RemoteWorkspace:
         self.calibration = RemoteService(self, "calibration")
         self.coordination = RemoteService(self, "coordination")
         self.drift = RemoteService(self, "drift")
+        self.joints = RemoteService(self, "joints")
         self.exchange = RemoteService(self, "exchange")
         self.oversight = RemoteOversight(self, "oversight")
         self.database = RemoteService(self, "database")

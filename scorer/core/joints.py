@@ -16,6 +16,7 @@ JOINT_SOURCES: Mapping[str, str] = {
     "fit": "placed by the three-click template fit",
     "dragged": "moved by hand",
     "locator": "placed by the automatic joint locator",
+    "registered": "proposed by registering the same patient's film of another visit",
 }
 """How a position was placed, with what each source means."""
 

@@ -483,7 +483,9 @@ class ProgressPage(_Page):
 
 
 class ImagesPage(_Page):
-    COLUMNS = ("Image", "Patient", "Visit", "Regions", "Flags", "Masked", "QC", "Source file")
+    COLUMNS = (
+        "Image", "Patient", "Visit", "Regions", "Flags", "Masked", "QC", "Joints", "Source file"
+    )  # fmt: skip
 
     def __init__(self, desk: DeskWindow) -> None:
         super().__init__(desk)
@@ -502,7 +504,13 @@ class ImagesPage(_Page):
         self.qc_filter.addItem("Any QC state", None)
         for state in ("pending", "passed", "failed"):
             self.qc_filter.addItem(f"QC {state}", state)
-        for combo in (self.flag_filter, self.qc_filter):
+        # Joints to check: the locator left joints without a position, or an own position
+        # disagrees with where registration to the patient's other film puts it.
+        self.joint_filter = QComboBox(self)
+        self.joint_filter.setObjectName("jointFilter")
+        self.joint_filter.addItem("Any joints", None)
+        self.joint_filter.addItem("Joints to check", "check")
+        for combo in (self.flag_filter, self.qc_filter, self.joint_filter):
             combo.currentIndexChanged.connect(lambda _i: self.show_data(self.data))
         self.data: dict[str, Any] = {"images": []}
         self.viewer: DeskViewer | None = None
@@ -520,6 +528,7 @@ class ImagesPage(_Page):
         )
         top.addWidget(self.flag_filter)
         top.addWidget(self.qc_filter)
+        top.addWidget(self.joint_filter)
         layout.addLayout(top)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.status)
@@ -531,11 +540,15 @@ class ImagesPage(_Page):
             "patients": [p.code for p in ws.trials.list_patients(s, t)],
             "visits": ws.trials.trial_settings(s, t).to_dict()["visits"],
             "missing": ws.images.missing_regions(s, t),
+            "joints": {c.image: c for c in ws.joints.joint_checks(s, t)},
         }
 
     def _wanted(self, image: Any) -> bool:
         kind, qc = self.flag_filter.currentData(), self.qc_filter.currentData()
         if qc is not None and image.qc != qc:
+            return False
+        check = self.data.get("joints", {}).get(image.code)
+        if self.joint_filter.currentData() == "check" and not (check and check.to_check):
             return False
         if kind == "any":
             return bool(image.flags)
@@ -545,6 +558,7 @@ class ImagesPage(_Page):
         self.data = data
         images = [i for i in data["images"] if self._wanted(i)]
         self.shown = images
+        checks = data.get("joints", {})
         fill_table(
             self.table,
             self.COLUMNS,
@@ -557,17 +571,20 @@ class ImagesPage(_Page):
                     "; ".join(i.flags),
                     "yes" if i.masked else "",
                     f"{i.qc}: {i.qc_reason}" if i.qc_reason else i.qc,
+                    checks[i.code].summary() if i.code in checks else "",
                     i.source,
                 ]
                 for i in images
             ],
         )
+        to_check = sum(c.to_check for c in checks.values())
         flagged = sum(bool(i.flags) for i in data["images"])
         pending = sum(i.qc == "pending" for i in data["images"])
         missing = len(data.get("missing", []))
         self.status.setText(
             f"{len(images)} of {len(data['images'])} images shown; {flagged} flagged at import, "
-            f"{pending} waiting for QC; {missing} region(s) marked without image."
+            f"{pending} waiting for QC; {missing} region(s) marked without image; "
+            f"{to_check} with joints to check."
         )
 
     def view_image(self) -> None:

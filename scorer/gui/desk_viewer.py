@@ -45,6 +45,7 @@ from PySide6.QtWidgets import (
 from shiboken6 import isValid
 
 from scorer.core.joints import JointPoint
+from scorer.gui.desk_joint_qc import JointQcOverlay, qc_text
 from scorer.gui.desk_joints import JointEditor, JointsPanel, Key
 from scorer.gui.login import _error_label, _message
 from scorer.gui.preview import Preview, run_preview
@@ -235,10 +236,12 @@ def ask_fail(
     tasks.run(ws.images.qc_impact, session, code, done=show, failed=failed)
 
 
-def load_film(ws: Any, session: Any, code: str) -> tuple[Radiograph, tuple[JointPoint, ...]]:
-    """The readers' copy of an image opened for display, and its joints (on a worker)."""
+def load_film(ws: Any, session: Any, code: str) -> tuple[Radiograph, tuple[JointPoint, ...], Any]:
+    """The readers' copy of an image opened for display, its joints, and their QC (what the
+    locator was unsure of, disagreements with registration) (on a worker)."""
     film = radiograph_from_bytes(ws.images.image_file(session, code))
-    return film, tuple(ws.images.joint_positions(session, code))
+    points = tuple(ws.images.joint_positions(session, code))
+    return film, points, ws.joints.image_joints(session, code)
 
 
 class FilmPage(QWidget):
@@ -254,7 +257,15 @@ class FilmPage(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         self.error = _error_label(self)
         self.panel = JointsPanel(self.view, film.regions, self._show_error, self)
+        self.joint_qc = JointQcOverlay()
+        self.view.overlays.append(
+            lambda p: self.joint_qc.paint(p, self.view.to_widget, self.view.editor.points)
+        )
+        self.qc_line = QLabel("", self)
+        self.qc_line.setObjectName("jointCheck")
+        self.qc_line.setWordWrap(True)
         layout.addWidget(self.panel, 1)
+        layout.addWidget(self.qc_line)
         layout.addWidget(self.error)
         row = QHBoxLayout()
         self.button: dict[str, QPushButton] = {}
@@ -294,11 +305,12 @@ class FilmPage(QWidget):
         v = self.viewer
         v.tasks.run(load_film, v.ws, v.session, self.film.code, done=self._shown, failed=self._fail)
 
-    def _shown(self, result: tuple[Radiograph, tuple[JointPoint, ...]]) -> None:
+    def _shown(self, result: tuple[Radiograph, tuple[JointPoint, ...], Any]) -> None:
         if not isValid(self):
             return
-        film, points = result
+        film, points, joints = result
         self.view.editor.points = {(p.region, p.joint): p for p in points}
+        self._joint_qc(joints)
         self.view.set_image(film)
         self.loaded = True
         self.viewer.filmShown.emit(self.film.code)
@@ -322,10 +334,44 @@ class FilmPage(QWidget):
                 self.view.editor.saved()
                 self.status.setText(f"{n} joint position(s) saved.")
                 v.changed.emit(self.film.code)
+                self.propose_on_other_visits()
 
         v.tasks.run(
             v.ws.images.place_image_joints, v.session, self.film.code, points,
             done=saved, failed=lambda e: self._show_error(_message(e)),
+        )  # fmt: skip
+
+    def _joint_qc(self, joints: Any) -> None:
+        self.joint_qc.joints = joints
+        self.qc_line.setText(qc_text(joints))
+        self.qc_line.setVisible(joints is not None)
+        self.view.update()
+
+    def _joint_qc_again(self, joints: Any) -> None:
+        if isValid(self):
+            self._joint_qc(joints)
+
+    def propose_on_other_visits(self) -> None:
+        """Register the patient's films again with this film's positions as they now are, so
+        its other visits get them proposed; then show this film's QC again."""
+        v = self.viewer
+        joints = self.joint_qc.joints
+        patient = joints.check.patient if joints is not None else None
+        if not v.trial or not patient:
+            return
+
+        def done(summary: Any) -> None:
+            if isValid(self):
+                text = summary.describe()
+                if text:
+                    self.status.setText(f"{self.status.text()} {text}.")
+                v.tasks.run(v.ws.joints.image_joints, v.session, self.film.code,
+                            done=self._joint_qc_again)  # fmt: skip
+                v.changed.emit(self.film.code)
+
+        v.tasks.run(
+            v.ws.joints.register_visits, v.session, v.trial, patient,
+            done=done, failed=lambda e: self._show_error(_message(e)),
         )  # fmt: skip
 
     def _qc_final(self) -> None:
@@ -386,12 +432,14 @@ class DeskViewer(QDialog):
         films: Sequence[DeskFilm],
         title: str = "",
         parent: QWidget | None = None,
+        trial: str = "",
     ) -> None:
         super().__init__(parent)
         if not films:
             raise ValueError("the desk's viewer needs at least one image")
         self.setObjectName("deskViewer")
         self.ws, self.session = ws, session
+        self.trial = trial  # registration across visits after joints are saved (if known)
         self.tasks = KeptTasks()
         self.fail_dialog: FailDialog | None = None
         codes = ", ".join(f.code for f in films)
@@ -455,7 +503,7 @@ class DeskViewer(QDialog):
 def open_viewer(desk: Any, films: Sequence[DeskFilm], title: str) -> DeskViewer:
     """Open the desk's viewer over ``films`` as a window of the desk (not modal): the desk's
     pages refresh when a film's joints or QC change."""
-    viewer = DeskViewer(desk.ws, desk.session, films, title, desk)
+    viewer = DeskViewer(desk.ws, desk.session, films, title, desk, trial=desk.trial or "")
     viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     viewer.changed.connect(lambda _code: desk.refresh_all())
     desk.viewers.append(viewer)

@@ -19,7 +19,7 @@ import time
 import traceback
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,9 @@ from scorer.core.private_files import create_file, make_folder
 
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_MEMORY_MB = 4096
+ASSUMED_PIXEL_MM = 0.15
+"""The pixel size the joint locator assumes for a film whose header gives none (CR and DX
+detectors sample at 0.1 to 0.2 mm)."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,10 @@ class DecodeTask:
     kind: str = "dicom"  # dicom | raster
     #: Where to keep the original, byte-identical, once it decodes ("" for the caller to).
     original_path: str = ""
+    #: Whether to run the automatic joint locator on the decoded film, and the regions the
+    #: import believes it shows (from the manifest or the header; empty if unknown).
+    locate: bool = False
+    regions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,8 @@ class DecodeResult:
     original_kept: bool = False
     #: The SHA-256 of the decoded stored values (see :func:`pixel_hash`).
     pixel_sha256: str = ""
+    #: The joint locator's result (:class:`scorer.imaging.locator.Location`), when asked for.
+    location: Any = None
 
 
 def pixel_hash(arr: Any) -> str:
@@ -148,6 +157,16 @@ def _limit_memory(megabytes: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
+def _run(task: Any) -> Any:
+    """A worker's task: a film to decode, or a patient's films to register across visits
+    (:class:`scorer.imaging.visit_registration.RegisterTask`)."""
+    from scorer.imaging.visit_registration import RegisterTask, run_register_task
+
+    if isinstance(task, RegisterTask):
+        return run_register_task(task)
+    return _decode(task)
+
+
 def _decode(task: DecodeTask) -> DecodeResult:
     import pydicom
 
@@ -222,6 +241,7 @@ def _decode(task: DecodeTask) -> DecodeResult:
     # Here rather than in the importing process: the workers run side by side, it does not.
     if task.original_path:
         write_durably(Path(task.original_path), task.data)
+    seconds = time.perf_counter() - start
     return DecodeResult(
         True,
         "",
@@ -229,11 +249,38 @@ def _decode(task: DecodeTask) -> DecodeResult:
         int(arr.shape[1]),
         float(arr.min()),
         float(arr.max()),
-        time.perf_counter() - start,
+        seconds,
         hashlib.sha256(copy).hexdigest(),
         bool(task.original_path),
         pixel_hash(arr),
+        _locate(ds, arr, task.regions) if task.locate else None,
     )
+
+
+def _locate(ds: Any, arr: Any, regions: tuple[str, ...]) -> Any:
+    """The joint locator's result on a decoded film. It never refuses a film: a film it
+    cannot work on (no pixel spacing, an error of its own) gets a result that says why."""
+    from scorer.imaging.locator import Location, locate_joints
+    from scorer.imaging.pixels import bone_bright_polarity
+    from scorer.imaging.spacing import pixel_spacing
+
+    started = time.perf_counter()
+    try:
+        spacing = pixel_spacing(ds)
+        # Without a spacing in the header, a detector's usual pitch: positions are in pixels
+        # either way, and the locator's sizes in mm are only a search range.
+        pixel_mm = (spacing.row_mm + spacing.col_mm) / 2.0 if spacing else ASSUMED_PIXEL_MM
+        invert = bone_bright_polarity(ds).invert
+        found = locate_joints(arr, pixel_mm, monochrome1=invert, regions=regions or None)
+        if spacing is None:
+            note = f"pixel spacing unknown: {ASSUMED_PIXEL_MM:g} mm assumed"
+            found = replace(found, reason=f"{found.reason} ({note})" if found.reason else note)
+        return found
+    except MemoryError:
+        raise
+    except Exception as exc:  # the import goes on: the joints are placed by hand instead
+        reason = f"the joint locator failed: {whole_message(exc)}"
+        return Location("other", (), (), reason, time.perf_counter() - started)
 
 
 def _same_pixels(ds: Any, arr: Any) -> bool:
@@ -267,16 +314,16 @@ def _worker(conn: Connection, memory_mb: int) -> None:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                result = _decode(task)
+                result = _run(task)
         except MemoryError:
             result = DecodeResult(False, "decoding needs more memory than the worker's limit")
         except Exception as exc:
             result = DecodeResult(False, f"the pixel data cannot be decoded: {whole_message(exc)}")
             if os.environ.get("SCORER_DEBUG_DECODE"):
                 traceback.print_exc()
-        for leftover in (task.out_path + ".part",):
-            if not result.ok and os.path.exists(leftover):
-                os.unlink(leftover)
+        out_path = getattr(task, "out_path", "")  # a registration task writes no file
+        if out_path and not result.ok and os.path.exists(out_path + ".part"):
+            os.unlink(out_path + ".part")
         conn.send(result)
 
 

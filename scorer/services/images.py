@@ -479,6 +479,10 @@ class ImagesService(Service):
     #: few; a server, which delivers for every reader at once, sets many more.
     keep_cases: int = 16
 
+    #: Whether the decode workers run the automatic joint locator on every film imported
+    #: (the import benchmark turns it off to show what it costs).
+    locate_joints: bool = True
+
     @property
     def films_dir(self) -> Path:
         """Where the films of the readers' cases are delivered on this workstation (local,

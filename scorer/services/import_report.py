@@ -56,6 +56,9 @@ class ImportReport:
     #: readers' copies without an image.
     partial_removed: int = 0
     orphans_removed: int = 0
+    #: What registering the imported patients' films across visits did, in words ("" if
+    #: nothing was registered).
+    registration: str = ""
 
     def count(self, status: str) -> int:
         return sum(1 for f in self.files if f.status == status)
@@ -69,6 +72,7 @@ class ImportReport:
             "flagged": sum(1 for f in self.files if f.status == "imported" and f.flags),
             "partial_removed": self.partial_removed,
             "orphans_removed": self.orphans_removed,
+            **({"registration": self.registration} if self.registration else {}),
             "files": [f.to_dict() for f in self.files],
         }
 

@@ -44,12 +44,13 @@ from scorer.imaging.manifest import Manifest, ManifestRow
 from scorer.imaging.raster import check_raster, raster_kind
 from scorer.imaging.sources import SourceFile, find_files, release_archive
 from scorer.imaging.streams import dicom_part10
-from scorer.services.errors import InvalidInput
+from scorer.services.errors import InvalidInput, ScorerError
 from scorer.services.import_report import (
     FileOutcome,
     ImportReport,
     Progress,
 )
+from scorer.services.located_joints import located_summary, record_location
 from scorer.services.lookups import find_trial, protocol_of, refuse_if_locked, unique_patient_code
 from scorer.services.session import new_code
 from scorer.store import repository as repo
@@ -180,10 +181,15 @@ def import_images(
         )
         # Patients first (one transaction), so each image row can name its patient.
         _ensure_patients(ws, op, trial, [c for _, c in candidates])
-        tasks = _decode_tasks(loc, candidates)
+        tasks = _decode_tasks(loc, candidates, ws.locate_joints)
         decoder = pool or own
         _commit_decoded(ws, op, into, decoder, candidates, tasks, outcomes, progress, False)
         _commit_decoded(ws, op, into, decoder, candidates, tasks, outcomes, progress, True)
+        if ws.locate_joints and decoder is not None:
+            try:
+                report.registration = _register_imported(ws, op, trial, outcomes, decoder)
+            except ScorerError as exc:  # the films are in: their positions are placed by hand
+                report.registration = f"registration across visits failed: {exc}"
     finally:
         if own is not None:
             own.close()
@@ -193,6 +199,42 @@ def import_images(
     if progress:
         progress(total, total, "")
     return report
+
+
+def _register_imported(
+    ws: ImagesService,
+    op: Op,
+    trial: str,
+    outcomes: list[FileOutcome | None],
+    pool: DecodePool,
+) -> str:
+    """Register the films of the patients this import brought films of across their visits,
+    on the decode workers; what it did, in words ("" if there was nothing to register)."""
+    from scorer.imaging.visit_registration import RegisterOutcome, RegisterTask
+    from scorer.services.joint_registration import register_patients
+
+    codes = [o.image for o in outcomes if o is not None and o.status == "imported" and o.image]
+    if not codes:
+        return ""
+    with op.read() as db:
+        patients = {
+            img.patient_id
+            for img in (repo.image_by_code(db, code) for code in codes)
+            if img is not None and img.patient_id is not None
+        }
+
+    def on_workers(tasks: Sequence[RegisterTask]) -> list[RegisterOutcome]:
+        out: list[RegisterOutcome] = []
+        results: list[Any] = pool.run(list(tasks))  # type: ignore[arg-type]
+        for result in results:
+            if isinstance(result, RegisterOutcome):
+                out.append(result)
+            else:  # the worker died or ran past its time: nothing proposed for that patient
+                out.append(RegisterOutcome((), (), ((-1, result.reason),), 0.0))
+        return out
+
+    summary = register_patients(op, ws.store.location, trial, patients, on_workers)
+    return summary.describe()
 
 
 def _prepare_stores(loc: Location) -> None:
@@ -282,9 +324,12 @@ def _examine_all(
     return outcomes, candidates
 
 
-def _decode_tasks(loc: Location, candidates: list[tuple[int, _Candidate]]) -> list[DecodeTask]:
+def _decode_tasks(
+    loc: Location, candidates: list[tuple[int, _Candidate]], ws_locates: bool
+) -> list[DecodeTask]:
     """Give each candidate its image code and its decode task: where its readers' copy goes,
-    the secret its UIDs come from, and whether the worker keeps the original."""
+    the secret its UIDs come from, whether the worker keeps the original, and whether it runs
+    the joint locator (``ws_locates``) on the film."""
     tasks: list[DecodeTask] = []
     for _, cand in candidates:
         cand.code = new_code(12)
@@ -297,7 +342,17 @@ def _decode_tasks(loc: Location, candidates: list[tuple[int, _Candidate]]) -> li
         # form (kept from ``raw`` on commit) or may be a re-sent duplicate (kept if not).
         originals = loc.originals_store
         original = "" if cand.raw is not None or cand.resend else _original_file(originals, cand)
-        tasks.append(DecodeTask(cand.data, str(out), secret, cand.kind, str(original)))
+        tasks.append(
+            DecodeTask(
+                cand.data,
+                str(out),
+                secret,
+                cand.kind,
+                str(original),
+                locate=ws_locates,
+                regions=tuple(cand.regions),
+            )
+        )
     return tasks
 
 
@@ -579,8 +634,11 @@ def _commit(
                     else "raster",
                     "flags": c.flags,
                     "qc": qc,
+                    **located_summary(decoded.location),
                 },
             )
+            if decoded.location is not None:
+                record_location(tx.session, img, decoded.location, tx.now)
     except Exception as exc:
         reader_copy.unlink(missing_ok=True)
         return FileOutcome(c.source.name, "refused", reason=f"not saved: {exc}")

@@ -28,6 +28,7 @@ SERVICES = (
     "exchange",
     "oversight",
     "drift",
+    "joints",
     "database",
 )
 

@@ -108,6 +108,10 @@ ALLOWED: dict[str, frozenset[str]] = {
     "image_file": frozenset({"coordinator"}),
     "joint_positions": frozenset({"coordinator", "admin"}),
     "place_image_joints": frozenset({"coordinator"}),
+    # joints found on their own: the locator's results, registration across visits, QC
+    "joint_checks": frozenset({"coordinator"}),
+    "image_joints": frozenset({"coordinator"}),
+    "register_visits": frozenset({"coordinator"}),
     "place_joints": SCORING,
     "render_image": frozenset({"coordinator"}),
     "mark_region_missing": frozenset({"coordinator"}),
@@ -700,6 +704,22 @@ def _place_image_joints(c: Any, s: UserSession) -> None:
         c.ws.images.place_image_joints(s, "NOSUCHIMAGE1", [JointPoint("RH", "MCP2", 1.0, 1.0)])
 
 
+def _joint_checks(c: Any, s: UserSession) -> None:
+    # Every image of T1 with its joint QC (the locator's work is tested in tests/services).
+    checks = c.ws.joints.joint_checks(s, "T1")
+    assert {ch.image for ch in checks} == {i.code for i in c.ws.images.list_images(s, "T1")}
+
+
+def _image_joints(c: Any, s: UserSession) -> None:
+    with pytest.raises(NotFound, match="no image"):
+        c.ws.joints.image_joints(s, "NOSUCHIMAGE1")
+
+
+def _register_visits(c: Any, s: UserSession) -> None:
+    with pytest.raises(NotFound, match="no patient"):  # registering: tests/services
+        c.ws.joints.register_visits(s, "T1", "NOSUCHPATIENT")
+
+
 def _place_joints(c: Any, s: UserSession) -> None:
     with pytest.raises(NotFound, match="no such case"):
         c.ws.reading.place_joints(s, "NOSUCHCASE1", "film", [JointPoint("RH", "MCP2", 1.0, 1.0)])
@@ -920,6 +940,9 @@ CALLS: dict[str, Call] = {
     "image_file": _image_file,
     "joint_positions": _joint_positions,
     "place_image_joints": _place_image_joints,
+    "joint_checks": _joint_checks,
+    "image_joints": _image_joints,
+    "register_visits": _register_visits,
     "place_joints": _place_joints,
     "render_image": _render_image,
     "mark_region_missing": _mark_region_missing,
