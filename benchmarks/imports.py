@@ -76,15 +76,20 @@ def fresh_desk(db: Path) -> tuple[Any, Any]:
     s = ws.accounts.login("coord", PW[::-1])
     ws.accounts.change_password(s, PW[::-1], PW)
     s = ws.accounts.login("coord", PW)
-    ws.trials.create_trial(s, "B1", "Benchmark", visits=[("W0", 0.0)])
+    ws.trials.create_trial(
+        s, "B1", "Benchmark", visits=[("W0", 0.0), ("W24", 24.0), ("W52", 52.0)]
+    )
     return ws, s
 
 
-def import_once(source: Path, work: Path) -> float:
+def import_once(source: Path, work: Path, locate: bool = True, manifest: Any = None) -> float:
+    """One import of ``source`` into a fresh database, with or without the joint locator (and
+    the registration across visits that follows it); its wall time."""
     ws, s = fresh_desk(work / "db.sqlite")
+    ws.images.locate_joints = locate
     try:
         started = time.perf_counter()
-        report = ws.images.import_images(s, "B1", [source]).to_dict()
+        report = ws.images.import_images(s, "B1", [source], manifest).to_dict()
         took = time.perf_counter() - started
     finally:
         ws.close()
@@ -98,6 +103,52 @@ def cp_once(source: Path, target: Path) -> float:
     subprocess.run(["cp", "-r", str(source), str(target)], check=True)
     os.sync()
     return time.perf_counter() - started
+
+
+def locator_cost(tmp: Path, runs: int, quick: bool) -> dict[str, Any]:
+    """The joint locator's cost at import: the demo's hand and foot films (``sample_images``,
+    JPEG 2000) imported with the locator and registration and without, interleaved."""
+    from scorer.demo import repo_samples_dir
+    from scorer.imaging.manifest import parse_manifest
+
+    samples = repo_samples_dir()
+    manifest = parse_manifest((samples / "manifest.csv").read_text(encoding="utf-8"))
+    rows = manifest.rows[:12] if quick else manifest.rows
+    source = tmp / "demo-films"
+    source.mkdir()
+    for row in rows:
+        (source / row.file).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(samples / row.file, source / row.file)
+    lines = (samples / "manifest.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = {row.file for row in rows}
+    text = lines[0] + "".join(ln for ln in lines[1:] if ln.split(",")[0] in kept)
+    (source / "manifest.csv").write_text(text, encoding="utf-8")
+    manifest = parse_manifest(text)
+    on: list[float] = []
+    off: list[float] = []
+    for r in range(runs):
+        for locate, into in ((True, on), (False, off)):
+            work = tmp / f"work-demo-{r}-{locate}"
+            work.mkdir()
+            into.append(import_once(source, work, locate, manifest))
+            shutil.rmtree(tmp / "data", ignore_errors=True)
+            shutil.rmtree(work, ignore_errors=True)
+    files = len(rows)
+    with_locator, without = statistics.median(on), statistics.median(off)
+    print(
+        f"{files} demo films (hands and feet, JPEG 2000): import {with_locator:.1f} s with the "
+        f"joint locator and registration across visits, {without:.1f} s without: "
+        f"{1000 * (with_locator - without) / files:.0f} ms a film "
+        f"({100 * (with_locator / without - 1):.0f} % more), median of {runs}",
+        flush=True,
+    )
+    return {
+        "files": files,
+        "with_locator_median_s": with_locator,
+        "without_locator_median_s": without,
+        "locator_ms_per_film": 1000 * (with_locator - without) / files,
+        "runs": runs,
+    }
 
 
 def main() -> int:
@@ -160,6 +211,7 @@ def main() -> int:
                 flush=True,
             )
             shutil.rmtree(source, ignore_errors=True)
+        out["demo_films"] = locator_cost(tmp, 1 if args.quick else runs, args.quick)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     write_json(args.json, out)
