@@ -24,6 +24,7 @@ CASES: dict[str, tuple[str, str]] = {
     "worklist show": ("worklist show --trial T1 --format json @coord1", ""),
     "import": ("import {tmp}/film2.dcm --trial T1 --format json --quiet @coord1", ""),
     "image list": ("image list --trial T1 --format json @coord1", ""),
+    "image joints": ("image joints --trial T1 --format json @coord1", ""),
     "progress": ("progress --trial T1 --format json @coord1", ""),
     "flags list": ("flags list --trial T1 --all --format json @coord1", ""),
     "calibration show": (
