@@ -1,7 +1,7 @@
 """Run every benchmark, print the figures beside their targets, and write one JSON summary.
 
 Each benchmark is its own script (and process): startup, viewer, joint_view, reading, commit,
-analysis, imports, verify, server.
+analysis, imports, verify, server, drift, locator.
 This runs them in turn, reads the JSON each writes, and prints one table: the figure, its
 median, p95 and spread where the benchmark repeats it, the target, and whether it is met.
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import subprocess
@@ -41,6 +42,7 @@ SCRIPTS = (
     "verify",
     "server",
     "drift",
+    "locator",
 )
 
 
@@ -341,6 +343,44 @@ FIGURES = [
         "/s",
     ),
 ]
+
+
+_LOCATOR_KINDS = ("hand MCP", "hand PIP", "thumb IP", "wrist", "foot MTP", "foot IP")
+
+
+def _locator_figures() -> list[Figure]:
+    """The locator's and the registration's error per area kind (synthetic hard films only):
+    the median against 1.5 mm with the p95 beside it, then the largest p95 against 4 mm."""
+    out: list[Figure] = []
+    for method in ("locator", "registration"):
+        for kind in _LOCATOR_KINDS:
+            out.append(
+                Figure(
+                    f"{method} error, {kind} (synthetic)",
+                    "locator",
+                    _g(method, "kinds", kind, "median_mm"),
+                    "mm",
+                    1.5,
+                    p95=_g(method, "kinds", kind, "p95_mm"),
+                )
+            )
+        out.append(
+            Figure(
+                f"  {method}: largest p95 of the area kinds",
+                "locator",
+                lambda d, m=method: max(r.get("p95_mm", math.inf) for r in d[m]["kinds"].values()),
+                "mm",
+                4.0,
+            )
+        )
+    out.append(Figure("  locator time per film", "locator", _g("locator", "median_s"), "s"))
+    out.append(
+        Figure("  registration time per film", "locator", _g("registration", "median_s"), "s")
+    )
+    return out
+
+
+FIGURES += _locator_figures()
 
 
 def _fmt(value: Any) -> str:
