@@ -62,8 +62,8 @@ def test_every_benchmark_runs_end_to_end(tmp_path: Path) -> None:
         "server: next case, films prefetched",
         "next case without prefetch, open + films",
         "drift: detection delay of +2 (median, cases), demo SD",
-        "locator error, hand MCP (synthetic)",
-        "registration error, foot MTP (synthetic)",
+        "locator, hand PIP (synthetic)",
+        "registration, foot MTP (synthetic)",
     ):
         assert wanted in figures, sorted(figures)
         assert isinstance(figures[wanted]["median"], int | float) and figures[wanted]["median"] > 0
