@@ -1,0 +1,566 @@
+"""The automatic joint locator: every joint of a PA hand or foot film found without clicks.
+
+Classical image analysis, no trained model. On a coarse copy of the film (about 1 mm a cell)
+two kinds of evidence are mapped per direction from the image's second derivatives: *ridges*
+(a bright bone shaft across its axis) and *gaps* (a dark joint space across a ray, between two
+bright bone ends). The generator's mean anatomy (:data:`scorer.core.joint_fit.TEMPLATES`, the
+three-click fit's template) is a constellation of joints and bone shafts; it is placed on the
+film by an exhaustive search over rotation, scale and shift that maximises the evidence at the
+places it predicts (each sample scored in its own bone's direction, with a few mm of
+tolerance). From that pose the three-click fit's local snap
+(:func:`scorer.imaging.joint_snap.refine_joints`) moves every finger and toe joint, ray by ray,
+onto the gap the film shows; a similarity fit of the template to the joints so found places
+the rest (wrist, carpus, CMC) and is iterated once. Each joint's confidence comes from its
+evidence: whether a gap was found, how deep it is, and how far the joint lies from where the
+fit of the other joints puts it. Joints below :data:`SURE` are returned but marked unsure:
+the caller leaves them to the three-click fit.
+
+A film where the constellation finds too little (a chest, a leg, a blank or noisy image, a
+film that is not a hand or foot) is kind ``other``, with the reason.
+
+Orientation: films are stored as displayed, fingers and toes up (within about 20 degrees),
+the patient's right on the viewer's left; a two-sided film has the right part on the left.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from scipy import ndimage
+
+from scorer.core.joint_fit import TEMPLATES, Point, region_joints
+from scorer.core.methods import REGION_KINDS, REGIONS
+from scorer.imaging.joint_snap import RAYS, evidence_floor, refine_joints
+
+FloatImage = npt.NDArray[np.float64]
+
+LOCATOR_VERSION = "1"
+"""Bumped whenever the locator's results can change for the same film."""
+SURE = 0.6
+"""Confidence at or above which a joint is placed; below it the joint is left unsure."""
+
+CELL_MM = 1.0
+"""The coarse copy's cell size: joint gaps (1-2 mm) still show, the search stays quick."""
+ANGLES_DEG = tuple(float(a) for a in range(-20, 21, 4))
+"""Rotations searched first: films are displayed fingers up, positioned within about 15
+degrees; the best is then refined by ANGLE_STEP_DEG either way."""
+SCALES = tuple(0.80 + 0.05 * i for i in range(9))
+"""Sizes searched first, as shares of the template (the generator's mean part); the best is
+then refined by SCALE_STEP either way."""
+ANGLE_STEP_DEG = 2.0
+SCALE_STEP = 0.025
+GRID_CELLS = 3
+"""The first search tries template origins every this many cells (the evidence's tolerance
+covers the cells between); the refinement tries every cell near the best."""
+TOLERANCE_MM = 3.0
+"""How far from a predicted place evidence still counts: the mean anatomy's rays differ from
+a patient's by a few mm."""
+ORIENTATIONS = 12
+"""Directions the evidence is mapped in (every 15 degrees over a half turn)."""
+MIN_FOUND: Mapping[str, int] = {"hand": 6, "foot": 4}
+"""A part counts as found only when at least this many of its finger or toe joints show a gap
+where the fitted template expects one."""
+MIN_SCORE = 0.25
+"""Mean evidence (0..1) per constellation sample below which no hand or foot is there."""
+
+
+@dataclass(frozen=True)
+class LocatedJoint:
+    """One joint placed by the locator, in stored-image pixels, with its confidence."""
+
+    region: str
+    joint: str
+    x: float  # column, from the top-left pixel's centre
+    y: float  # row
+    confidence: float  # 0..1
+    sure: bool  # confidence >= SURE
+
+
+@dataclass(frozen=True)
+class Location:
+    """What the locator found on a film: the kind of part, its regions and their joints."""
+
+    kind: str  # "hand", "foot" or "other"
+    regions: tuple[str, ...]
+    joints: tuple[LocatedJoint, ...]
+    reason: str
+    seconds: float
+
+
+class _NotAFilm(ValueError):
+    """Pixels that cannot be a hand or foot film, with why in the message."""
+
+
+# --------------------------------------------------------------------------------------------
+# Input
+
+
+def _checked_image(pixels: Any, pixel_mm: float, monochrome1: bool) -> FloatImage:
+    """The film as float, bone bright; _NotAFilm names what is wrong with the input."""
+    if not isinstance(pixel_mm, int | float) or not math.isfinite(pixel_mm) or pixel_mm <= 0:
+        raise _NotAFilm(f"the pixel spacing must be a positive number of mm, not {pixel_mm!r}")
+    try:
+        arr = np.asarray(pixels)
+    except (TypeError, ValueError) as exc:
+        raise _NotAFilm(f"the pixels are not an array ({exc})") from exc
+    if arr.ndim != 2:
+        raise _NotAFilm(f"the pixels must be a 2-D image, not an array of shape {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
+        raise _NotAFilm(f"the pixels must be real numbers, not {arr.dtype}")
+    image = arr.astype(np.float64)
+    if not np.isfinite(image).all():
+        raise _NotAFilm("the pixels hold NaN or infinite values")
+    rows_mm, cols_mm = image.shape[0] * pixel_mm, image.shape[1] * pixel_mm
+    if min(rows_mm, cols_mm) < 60.0:
+        raise _NotAFilm(
+            f"the image is {cols_mm:.0f} x {rows_mm:.0f} mm: too small to hold a hand or foot"
+        )
+    return -image if monochrome1 else image
+
+
+def _coarse(image: FloatImage, pixel_mm: float) -> tuple[FloatImage, int]:
+    """The film averaged over blocks of about CELL_MM, scaled to 0..1 (1st to 99.5th
+    percentile), and the block size in pixels."""
+    n = max(1, round(CELL_MM / pixel_mm))
+    rows, cols = (image.shape[0] // n) * n, (image.shape[1] // n) * n
+    small = image[:rows, :cols].reshape(rows // n, n, cols // n, n).mean(axis=(1, 3))
+    lo, hi = np.percentile(small, [1.0, 99.5])
+    if not hi - lo > 0:
+        raise _NotAFilm("the image is blank: every pixel has (almost) the same value")
+    return np.clip((small - lo) / (hi - lo), -0.5, 1.5), n
+
+
+# --------------------------------------------------------------------------------------------
+# Evidence maps
+
+
+def _hessian(image: FloatImage, sigma: float) -> tuple[FloatImage, FloatImage, FloatImage]:
+    """Second derivatives (xx, xy, yy) at scale ``sigma`` (cells), scale-normalised."""
+    k = sigma * sigma
+    hxx = ndimage.gaussian_filter(image, sigma, order=(0, 2)) * k
+    hxy = ndimage.gaussian_filter(image, sigma, order=(1, 1)) * k
+    hyy = ndimage.gaussian_filter(image, sigma, order=(2, 0)) * k
+    return hxx, hxy, hyy
+
+
+def _directional_maps(
+    image: FloatImage, sigma: float, sign: float, norm: float, tol: int
+) -> list[FloatImage]:
+    """Per orientation (k * 180 / ORIENTATIONS degrees), the second derivative along it,
+    signed (+1 gap: dark across the direction; -1 ridge), over ``norm``, clipped to 0..1 and
+    spread by a maximum filter of ``tol`` cells."""
+    hxx, hxy, hyy = _hessian(image, sigma)
+    out = []
+    for k in range(ORIENTATIONS):
+        phi = math.pi * k / ORIENTATIONS
+        c, s = math.cos(phi), math.sin(phi)
+        d = sign * (hxx * c * c + 2.0 * hxy * c * s + hyy * s * s) / norm
+        m = np.clip(d, 0.0, 1.0)
+        out.append(ndimage.maximum_filter(m, size=2 * tol + 1) if tol > 0 else m)
+    return out
+
+
+@dataclass(frozen=True)
+class _Sample:
+    """A place of the template where evidence is expected: mm, direction (unit), kind."""
+
+    x: float
+    y: float
+    ux: float
+    uy: float
+    gap: bool  # True: a joint gap across direction u; False: a bone shaft along u
+
+
+def _unit(dx: float, dy: float) -> tuple[float, float]:
+    n = math.hypot(dx, dy) or 1.0
+    return dx / n, dy / n
+
+
+def _samples(region: str) -> list[_Sample]:
+    """The constellation of a region: its finger or toe joints (gaps along their ray) and
+    points on the shafts between them (ridges along the ray)."""
+    t = TEMPLATES[region]
+    out: list[_Sample] = []
+
+    def seg(a: Point, b: Point, gap_at_b: bool, fracs: Sequence[float]) -> None:
+        ux, uy = _unit(b[0] - a[0], b[1] - a[1])
+        for f in fracs:
+            out.append(_Sample(a[0] + f * (b[0] - a[0]), a[1] + f * (b[1] - a[1]), ux, uy, False))
+        if gap_at_b:
+            out.append(_Sample(b[0], b[1], ux, uy, True))
+
+    if REGION_KINDS[region] == "hand":
+        seg(t["CMC1"], t["MCP1"], True, (0.35, 0.65))
+        seg(t["MCP1"], t["IP1"], True, (0.5,))
+        for i in (3, 4, 5):
+            seg(t[f"CMC{i}"], t[f"MCP{i}"], True, (0.35, 0.65))
+        base2 = (
+            t["MCP2"][0] - (t["MCP3"][0] - t["CMC3"][0]),
+            t["MCP2"][1] - (t["MCP3"][1] - t["CMC3"][1]),
+        )
+        seg(base2, t["MCP2"], True, (0.35, 0.65))
+        for i in (2, 3, 4, 5):
+            seg(t[f"MCP{i}"], t[f"PIP{i}"], True, (0.5,))
+    else:
+        for i in (1, 2, 3, 4, 5):
+            mtp = t[f"MTP{i}"]
+            seg((mtp[0], mtp[1] + 45.0), mtp, True, (0.3, 0.7))
+        seg(t["MTP1"], t["IP1"], True, (0.5,))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# The pose search
+
+
+@dataclass(frozen=True)
+class _Pose:
+    """A similarity placement of a region's template: film cell = scale * R(angle) * mm / CELL
+    + (tx, ty), with its mean evidence."""
+
+    region: str
+    angle: float  # degrees
+    scale: float
+    tx: float
+    ty: float
+    score: float
+
+    def cell(self, p: Point, cell_mm: float) -> Point:
+        c, s = math.cos(math.radians(self.angle)), math.sin(math.radians(self.angle))
+        k = self.scale / cell_mm
+        return (k * (c * p[0] - s * p[1]) + self.tx, k * (s * p[0] + c * p[1]) + self.ty)
+
+
+@dataclass(frozen=True)
+class _Evidence:
+    gaps: list[FloatImage]
+    ridges: list[FloatImage]
+    cell_mm: float
+
+
+def _orientation(ux: float, uy: float) -> int:
+    phi = math.atan2(uy, ux) % math.pi
+    return round(phi / (math.pi / ORIENTATIONS)) % ORIENTATIONS
+
+
+def _scan(
+    samples: Sequence[_Sample],
+    ev: _Evidence,
+    angle: float,
+    scale: float,
+    rows: slice,
+    cols: slice,
+    step: int,
+) -> tuple[float, int, int]:
+    """The best template origin (cells) for one rotation and size among ``rows`` x ``cols``
+    taken every ``step`` cells, and its mean evidence."""
+    c, s = math.cos(math.radians(angle)), math.sin(math.radians(angle))
+    k = scale / ev.cell_mm
+    h, w = ev.gaps[0].shape
+    ys = np.arange(h)[rows][::step]
+    xs = np.arange(w)[cols][::step]
+    acc = np.zeros((len(ys), len(xs)))
+    for smp in samples:
+        qx = round(k * (c * smp.x - s * smp.y))
+        qy = round(k * (s * smp.x + c * smp.y))
+        o = _orientation(c * smp.ux - s * smp.uy, s * smp.ux + c * smp.uy)
+        # a joint space is dark along the ray; a shaft is bright across it
+        m = ev.gaps[o] if smp.gap else ev.ridges[(o + ORIENTATIONS // 2) % ORIENTATIONS]
+        yy, xx = ys + qy, xs + qx  # sorted: the origins' sample places inside the film
+        i0, i1 = int(np.searchsorted(yy, 0)), int(np.searchsorted(yy, h))
+        j0, j1 = int(np.searchsorted(xx, 0)), int(np.searchsorted(xx, w))
+        if i1 > i0 and j1 > j0:
+            acc[i0:i1, j0:j1] += m[yy[i0] : yy[i1 - 1] + 1 : step, xx[j0] : xx[j1 - 1] + 1 : step]
+    idx = int(np.argmax(acc))
+    iy0, ix0 = divmod(idx, acc.shape[1])
+    return float(acc[iy0, ix0]) / len(samples), int(xs[ix0]), int(ys[iy0])
+
+
+def _search(region: str, ev: _Evidence, window: tuple[int, int]) -> _Pose:
+    """The best placement of ``region``'s template whose origin lies in columns ``window``
+    (cells): every rotation of ANGLES_DEG and size of SCALES with origins on a grid of
+    GRID_CELLS, then the neighbourhood of the best at every cell and finer steps."""
+    samples = _samples(region)
+    h = ev.gaps[0].shape[0]
+    best = _Pose(region, 0.0, 1.0, 0.0, 0.0, -1.0)
+    for angle in ANGLES_DEG:
+        for scale in SCALES:
+            score, tx, ty = _scan(
+                samples, ev, angle, scale, slice(0, h), slice(*window), GRID_CELLS
+            )
+            if score > best.score:
+                best = _Pose(region, angle, scale, tx, ty, score)
+    coarse = best
+    r = GRID_CELLS
+    rows = slice(max(0, int(coarse.ty) - r), int(coarse.ty) + r + 1)
+    cols = slice(max(0, int(coarse.tx) - r), int(coarse.tx) + r + 1)
+    for da in (-ANGLE_STEP_DEG, 0.0, ANGLE_STEP_DEG):
+        for ds in (-SCALE_STEP, 0.0, SCALE_STEP):
+            turned, sized = coarse.angle + da, coarse.scale + ds
+            score, tx, ty = _scan(samples, ev, turned, sized, rows, cols, 1)
+            if score > best.score:
+                best = _Pose(region, turned, sized, tx, ty, score)
+    return best
+
+
+GAP_SIGMA_MM = 1.0
+"""Scale of the joint-gap evidence: a finger joint space is 1-2 mm wide."""
+RIDGE_SIGMA_MM = 3.0
+"""Scale of the shaft evidence: a phalanx or metacarpal is 7-12 mm wide."""
+
+
+def _evidence(coarse: FloatImage, cell_mm: float) -> _Evidence:
+    """Gap and ridge maps per orientation, each normalised by its own 99th percentile over
+    the film (so the evidence does not depend on the exposure) and spread by the tolerance."""
+    tol = max(0, round(TOLERANCE_MM / cell_mm))
+    maps = []
+    for sigma_mm, sign in ((GAP_SIGMA_MM, 1.0), (RIDGE_SIGMA_MM, -1.0)):
+        raw = _directional_maps(coarse, sigma_mm / cell_mm, sign, 1.0, 0)
+        top = float(np.percentile(np.max(raw, axis=0), 99.0))
+        norm = top if top > 0 else 1.0
+        maps.append(
+            [ndimage.maximum_filter(np.clip(m / norm, 0.0, 1.0), size=2 * tol + 1) for m in raw]
+        )
+    return _Evidence(maps[0], maps[1], cell_mm)
+
+
+# --------------------------------------------------------------------------------------------
+# From the pose to every joint
+
+
+def _similarity(src: Sequence[Point], dst: Sequence[Point]) -> tuple[float, float, float, float]:
+    """Least-squares similarity (a, b, tx, ty): dst = [[a, -b], [b, a]] src + t."""
+    s = np.asarray(src, dtype=np.float64)
+    d = np.asarray(dst, dtype=np.float64)
+    sm, dm = s.mean(axis=0), d.mean(axis=0)
+    s0, d0 = s - sm, d - dm
+    den = float((s0**2).sum()) or 1.0
+    a = float((s0[:, 0] * d0[:, 0] + s0[:, 1] * d0[:, 1]).sum()) / den
+    b = float((s0[:, 0] * d0[:, 1] - s0[:, 1] * d0[:, 0]).sum()) / den
+    return a, b, float(dm[0] - a * sm[0] + b * sm[1]), float(dm[1] - b * sm[0] - a * sm[1])
+
+
+def _place(fit: tuple[float, float, float, float], p: Point) -> Point:
+    a, b, tx, ty = fit
+    return (a * p[0] - b * p[1] + tx, b * p[0] + a * p[1] + ty)
+
+
+def _ray_joints(region: str) -> tuple[str, ...]:
+    return tuple(j for j, _prox in RAYS[REGION_KINDS[region]])
+
+
+def _gap_depth(image: FloatImage, pixel_mm: float, at: Point, along: Point) -> float:
+    """How much darker the film is at ``at`` than the brighter ends on both sides along
+    ``along`` (within 3 mm): the smaller of the two drops, in the film's values."""
+    px = 1.0 / pixel_mm
+    t = np.arange(-3.0 * px, 3.0 * px + 0.5, 0.5)
+    offsets = np.arange(-1.0 * px, 1.0 * px + 0.5, 1.0)
+    nx, ny = -along[1], along[0]
+    xs = at[0] + t[None, :] * along[0] + offsets[:, None] * nx
+    ys = at[1] + t[None, :] * along[1] + offsets[:, None] * ny
+    v = ndimage.map_coordinates(image, [ys, xs], order=1, mode="nearest").mean(axis=0)
+    v = ndimage.gaussian_filter1d(v, 0.25 * px * 2, mode="nearest")
+    mid = len(v) // 2
+    centre = float(v[mid - int(0.6 * px * 2) : mid + int(0.6 * px * 2) + 1].min())
+    return min(float(v[:mid].max()), float(v[mid:].max())) - centre
+
+
+@dataclass(frozen=True)
+class _Film:
+    """The film at full resolution (bone bright) and what the search needs of it."""
+
+    image: FloatImage
+    pixel_mm: float
+    block: int  # pixels per coarse cell
+    floor: float  # the least gap depth that counts (see joint_snap.evidence_floor)
+
+    def pixel(self, cell: Point) -> Point:
+        """A coarse cell position in full-resolution pixels (cell centres to pixel centres)."""
+        k = self.block
+        return (cell[0] * k + (k - 1) / 2.0, cell[1] * k + (k - 1) / 2.0)
+
+
+def _ray_direction(region: str, joint: str, pos: Mapping[str, Point], distal: Point) -> Point:
+    """The direction of the bone proximal to a finger or toe joint on the film, distal-ward:
+    from the joint at its other end, or the part's distal direction for a metacarpal or
+    metatarsal (whose base is not a located joint)."""
+    prox = dict(RAYS[REGION_KINDS[region]])[joint]
+    if prox is None:
+        return distal
+    return _unit(pos[joint][0] - pos[prox][0], pos[joint][1] - pos[prox][1])
+
+
+@dataclass(frozen=True)
+class _PartResult:
+    region: str
+    joints: tuple[LocatedJoint, ...]
+    found: int  # finger or toe joints with a gap where expected
+    score: float
+
+
+def _place_part(film: _Film, pose: _Pose) -> _PartResult:
+    """Every joint of the posed region: the ray joints snapped to their gaps, the rest from a
+    similarity fit to the snapped ones, each with a confidence."""
+    region = pose.region
+    model = TEMPLATES[region]
+    joints = region_joints(region)
+    cell_mm = CELL_MM if film.block * film.pixel_mm == CELL_MM else film.block * film.pixel_mm
+    fitted = {j: film.pixel(pose.cell(model[j], cell_mm)) for j in joints}
+    rays = _ray_joints(region)
+    refined = refine_joints(film.image, film.pixel_mm, region, fitted, (), floor=film.floor)
+    found = [j for j in rays if refined[j] != fitted[j]]
+    c, s = math.cos(math.radians(pose.angle)), math.sin(math.radians(pose.angle))
+    fit = (c, s, 0.0, 0.0)  # only its rotation matters until the joints found refit it
+    if len(found) >= 3:
+        fit = _similarity([model[j] for j in found], [refined[j] for j in found])
+        fitted = {j: _place(fit, model[j]) for j in joints}
+        again = refine_joints(film.image, film.pixel_mm, region, fitted, (), floor=film.floor)
+        found = [j for j in rays if again[j] != fitted[j]]
+        refined = again
+        if len(found) >= 3:
+            fit = _similarity([model[j] for j in found], [refined[j] for j in found])
+            fitted = {j: _place(fit, model[j]) for j in joints}
+    out = []
+    for j in joints:
+        pos = refined[j] if j in found else fitted[j]
+        conf = _confidence(film, region, j, pos, fitted, refined, found, _unit(fit[1], -fit[0]))
+        out.append(LocatedJoint(region, j, float(pos[0]), float(pos[1]), conf, conf >= SURE))
+    return _PartResult(region, tuple(out), len(found), pose.score)
+
+
+def _confidence(
+    film: _Film,
+    region: str,
+    joint: str,
+    pos: Point,
+    fitted: Mapping[str, Point],
+    refined: Mapping[str, Point],
+    found: Sequence[str],
+    distal: Point,
+) -> float:
+    """A joint's confidence from its evidence (see the module's docstring)."""
+    rays = _ray_joints(region)
+    share = len(found) / len(rays)
+    if joint not in rays:
+        return round(0.5 * share, 3)
+    if joint not in found:
+        return round(0.3 * share, 3)
+    along = _ray_direction(region, joint, refined, distal)
+    depth = _gap_depth(film.image, film.pixel_mm, pos, along) / film.floor
+    q_gap = min(1.0, max(0.0, depth / 2.0))
+    r = math.hypot(pos[0] - fitted[joint][0], pos[1] - fitted[joint][1]) * film.pixel_mm
+    q_fit = min(1.0, max(0.0, 1.0 - (r - 4.0) / 6.0))
+    return round(min(q_gap, q_fit) * (0.5 + 0.5 * share), 3)
+
+
+# --------------------------------------------------------------------------------------------
+# The film as a whole
+
+
+def _checked_regions(regions: Sequence[str] | None) -> tuple[str, ...] | None:
+    if regions is None:
+        return None
+    wanted = tuple(dict.fromkeys(regions))
+    unknown = [r for r in wanted if r not in REGIONS]
+    if unknown or not wanted:
+        raise ValueError(f"regions must be some of {', '.join(REGIONS)}, not {list(regions)!r}")
+    kinds = {REGION_KINDS[r] for r in wanted}
+    if len(kinds) > 1 or len(wanted) > 2:
+        raise ValueError(f"one film shows hands or feet, not {', '.join(wanted)}")
+    return wanted
+
+
+def _candidates(wanted: tuple[str, ...] | None, width: int) -> list[tuple[str, tuple[int, int]]]:
+    """The regions to search and the columns (cells) their template origin may lie in: on a
+    two-sided film the right part lies left of the middle. A single part of unknown side is
+    searched both ways round over the whole film."""
+    half = width // 2
+    if wanted is None:
+        # a single part lies near the middle, a two-sided film's right part left of it
+        cut = round(0.62 * width)
+        return [
+            (r, (0, cut) if r[0] == "R" else (width - cut, width)) for r in ("RH", "LH", "RF", "LF")
+        ]
+    if len(wanted) == 2:
+        return [(r, (0, half) if r[0] == "R" else (half, width)) for r in wanted]
+    return [(wanted[0], (0, width))]
+
+
+def _overlap(a: _PartResult, b: _PartResult, pixel_mm: float) -> bool:
+    """Whether two parts found are the same part (their ray joints' centres within 40 mm)."""
+
+    def centre(p: _PartResult) -> Point:
+        pts = [(j.x, j.y) for j in p.joints if j.joint in _ray_joints(p.region)]
+        return (sum(x for x, _ in pts) / len(pts), sum(y for _, y in pts) / len(pts))
+
+    ca, cb = centre(a), centre(b)
+    return math.hypot(ca[0] - cb[0], ca[1] - cb[1]) * pixel_mm < 40.0
+
+
+def _find(film: _Film, ev: _Evidence, wanted: tuple[str, ...] | None) -> Location:
+    width = ev.gaps[0].shape[1]
+    results: list[_PartResult] = []
+    for region, window in _candidates(wanted, width):
+        pose = _search(region, ev, window)
+        if pose.score < MIN_SCORE:
+            continue
+        results.append(_place_part(film, pose))
+    good = [r for r in results if r.found >= MIN_FOUND[REGION_KINDS[r.region]]]
+    if not good:
+        best = max(results, key=lambda r: r.found, default=None)
+        what = "hand or foot" if wanted is None else " or ".join(wanted)
+        seen = "" if best is None else f" (at most {best.found} finger or toe joints seen)"
+        return Location("other", (), (), f"no {what} found on the film{seen}", 0.0)
+    # the strongest parts first; a weaker one on top of a stronger one is the same part
+    good.sort(key=lambda r: r.score, reverse=True)
+    kind = REGION_KINDS[good[0].region]
+    kept: list[_PartResult] = []
+    for r in good:
+        if REGION_KINDS[r.region] != kind or any(_overlap(r, k, film.pixel_mm) for k in kept):
+            continue
+        if any(k.region == r.region for k in kept):
+            continue
+        kept.append(r)
+    regions = tuple(r for r in REGIONS if any(k.region == r for k in kept))
+    joints = tuple(j for r in regions for k in kept if k.region == r for j in k.joints)
+    missing = [] if wanted is None else [r for r in wanted if r not in regions]
+    reason = f"{', '.join(missing)} not found on the film" if missing else ""
+    return Location(kind, regions, joints, reason, 0.0)
+
+
+def locate_joints(
+    pixels: Any,
+    pixel_mm: float,
+    *,
+    monochrome1: bool = False,
+    regions: Sequence[str] | None = None,
+) -> Location:
+    """Every joint of the hands or feet a film shows, found automatically.
+
+    ``pixels`` are the stored values (2-D, any integer depth) as decoded, ``pixel_mm`` the
+    pixel spacing, ``monochrome1`` whether low values are bright (then bone is dark and is
+    inverted here), ``regions`` what the import already believes the film shows (None: the
+    locator decides). A film that is no hand or foot, or input that cannot be a film, gives
+    kind ``other`` with the reason, never an exception; unknown ``regions`` are a ValueError.
+    """
+    start = time.perf_counter()
+    wanted = _checked_regions(regions)
+    try:
+        image = _checked_image(pixels, pixel_mm, monochrome1)
+        coarse, block = _coarse(image, float(pixel_mm))
+        floor = evidence_floor(image)
+        if floor is None:
+            raise _NotAFilm("the image is blank: every pixel has (almost) the same value")
+        film = _Film(image, float(pixel_mm), block, floor)
+        found = _find(film, _evidence(coarse, block * float(pixel_mm)), wanted)
+    except _NotAFilm as exc:
+        found = Location("other", (), (), str(exc), 0.0)
+    return Location(
+        found.kind, found.regions, found.joints, found.reason, time.perf_counter() - start
+    )
