@@ -66,6 +66,9 @@ ORIENTATIONS = 12
 MIN_FOUND: Mapping[str, int] = {"hand": 6, "foot": 4}
 """A part counts as found only when at least this many of its finger or toe joints show a gap
 where the fitted template expects one."""
+RIVAL_SHARE = 0.85
+"""Candidates (side, hand or foot) whose constellation scores below this share of the best
+one's are dropped before their joints are placed."""
 MIN_SCORE = 0.25
 """Mean evidence (0..1) per constellation sample below which no hand or foot is there."""
 
@@ -210,8 +213,20 @@ def _samples(region: str) -> list[_Sample]:
     else:
         for i in (1, 2, 3, 4, 5):
             mtp = t[f"MTP{i}"]
-            seg((mtp[0], mtp[1] + 45.0), mtp, True, (0.3, 0.7))
+            seg((mtp[0], mtp[1] + 60.0), mtp, True, (0.2, 0.45, 0.7))
         seg(t["MTP1"], t["IP1"], True, (0.5,))
+        # the toes themselves (about 30 mm from the MTP joint to the tip, the hallux's distal
+        # phalanx about 15 mm beyond IP1), along the fan of the metatarsals: they pin the
+        # constellation along the rays when damage has taken the MTP joint spaces, which
+        # otherwise slides one phalanx distally onto the toes' PIP joints
+        hx, hy = _unit(t["IP1"][0] - t["MTP1"][0], t["IP1"][1] - t["MTP1"][1])
+        ip1 = t["IP1"]
+        seg(ip1, (ip1[0] + 10.0 * hx, ip1[1] + 10.0 * hy), False, (0.5,))
+        fan = (sum(t[f"MTP{i}"][0] for i in range(1, 6)) / 5.0, 150.0)
+        for i in (2, 3, 4, 5):
+            mtp = t[f"MTP{i}"]
+            ux, uy = _unit(mtp[0] - fan[0], mtp[1] - fan[1])
+            seg(mtp, (mtp[0] + 24.0 * ux, mtp[1] + 24.0 * uy), False, (0.33, 0.66, 1.0))
     return out
 
 
@@ -309,6 +324,22 @@ def _search(region: str, ev: _Evidence, window: tuple[int, int]) -> _Pose:
     return best
 
 
+GAP_FLOORS = (0.5, 3.0)
+"""A found gap's depth, in evidence floors (joint_snap.evidence_floor), from which its
+confidence starts to rise and at which it is full: a clear joint space is several floors
+deep, a narrowed or ankylosed one (or a dip at an erosion) barely one."""
+RESIDUAL_MM = (3.0, 6.5)
+"""A found joint's distance from where the fit of all the found joints puts it, up to which
+its confidence is full and at which it is none: patients' rays differ from the mean anatomy
+by up to about 3 mm; more means the gap found may be another one."""
+ACROSS_MM = 14.0
+"""Half the width of the profile across a toe in which its bone end is centred."""
+SNAP_MM = 5.0
+"""How far along its ray a joint that joint_snap left is sought from the fitted position."""
+WRIST_TOP = 0.75
+"""The confidence of a joint placed by the fit alone (wrist, carpus, CMC) when every finger or
+toe joint was found and the fit misses them by at most 1.5 mm (root mean square); it falls to
+0 at 4.5 mm."""
 GAP_SIGMA_MM = 1.0
 """Scale of the joint-gap evidence: a finger joint space is 1-2 mm wide."""
 RIDGE_SIGMA_MM = 3.0
@@ -404,34 +435,125 @@ class _PartResult:
     score: float
 
 
+def _snap_along(film: _Film, at: Point, along: Point) -> Point | None:
+    """The deepest joint gap across ``along`` within SNAP_MM of ``at`` (a dark dip between
+    brighter ends within 3 mm either side, deeper than the film's evidence floor), or None."""
+    px = 1.0 / film.pixel_mm
+    t = np.arange(-(SNAP_MM + 3.0) * px, (SNAP_MM + 3.0) * px + 0.5, 0.5)
+    offsets = np.arange(-1.0 * px, 1.0 * px + 0.5, 1.0)
+    nx, ny = -along[1], along[0]
+    xs = at[0] + t[None, :] * along[0] + offsets[:, None] * nx
+    ys = at[1] + t[None, :] * along[1] + offsets[:, None] * ny
+    v = ndimage.map_coordinates(film.image, [ys, xs], order=1, mode="nearest").mean(axis=0)
+    v = ndimage.gaussian_filter1d(v, 0.25 * px * 2, mode="nearest")
+    window = int(3.0 * px * 2)
+    best: tuple[float, float] | None = None
+    for i in np.flatnonzero(np.abs(t) <= SNAP_MM * px):
+        if not 0 < i < len(v) - 1 or v[i] > v[i - 1] or v[i] > v[i + 1]:
+            continue
+        depth = min(float(v[max(0, i - window) : i].max()), float(v[i + 1 : i + 1 + window].max()))
+        depth -= float(v[i])
+        if depth >= film.floor and (best is None or depth > best[0]):
+            best = (depth, float(t[i]))
+    if best is None:
+        return None
+    return (at[0] + along[0] * best[1], at[1] + along[1] * best[1])
+
+
+def _centre_across(film: _Film, at: Point, along: Point) -> Point:
+    """``at`` moved across its ray to the middle of the bone end just proximal to it (the
+    bright band 3 mm proximal, between its half-height edges); unchanged when no band clearly
+    holds it. The search along a ray leaves a wide joint (the hallux's) where the pose put it
+    across."""
+    px = 1.0 / film.pixel_mm
+    nx, ny = -along[1], along[0]
+    base = (at[0] - along[0] * 3.0 * px, at[1] - along[1] * 3.0 * px)
+    t = np.arange(-ACROSS_MM * px, ACROSS_MM * px + 0.5, 0.5)
+    v = ndimage.map_coordinates(
+        film.image, [base[1] + t * ny, base[0] + t * nx], order=1, mode="nearest"
+    )
+    v = ndimage.gaussian_filter1d(v, 0.5 * px * 2, mode="nearest")
+    mid = len(v) // 2
+    lo, top = float(v.min()), float(v[mid])
+    if top - lo < 2.0 * film.floor:
+        return at
+    inside = v >= lo + (top - lo) / 2.0
+    left = mid
+    while left > 0 and inside[left - 1]:
+        left -= 1
+    right = mid
+    while right < len(v) - 1 and inside[right + 1]:
+        right += 1
+    if left == 0 or right == len(v) - 1:
+        return at  # the band runs off the profile: no edge to centre on
+    shift = (t[left] + t[right]) / 2.0
+    return (at[0] + nx * shift, at[1] + ny * shift)
+
+
+def _snap_rays(
+    film: _Film, region: str, fitted: Mapping[str, Point], distal: Point
+) -> tuple[dict[str, Point], list[str]]:
+    """The fitted joints with every finger or toe joint moved onto its gap: joint_snap's ray
+    by ray refinement, then a plain search along the ray for the joints it leaves (the
+    metacarpals and metatarsals it has no shaft for, e.g. MTP1 and MTP5, which the three-click
+    fit takes from clicks). Also which joints were found on a gap."""
+    refined = refine_joints(film.image, film.pixel_mm, region, fitted, (), floor=film.floor)
+    found = []
+    for j in _ray_joints(region):
+        if refined[j] != fitted[j]:
+            found.append(j)
+            continue
+        hit = _snap_along(film, fitted[j], _ray_direction(region, j, refined, distal))
+        if hit is not None:
+            refined[j] = hit
+            found.append(j)
+    if REGION_KINDS[region] == "foot":
+        for j in found:
+            refined[j] = _centre_across(
+                film, refined[j], _ray_direction(region, j, refined, distal)
+            )
+    return refined, found
+
+
 def _place_part(film: _Film, pose: _Pose) -> _PartResult:
     """Every joint of the posed region: the ray joints snapped to their gaps, the rest from a
-    similarity fit to the snapped ones, each with a confidence."""
+    similarity fit to the snapped ones (twice: the second snap starts from the first fit),
+    each with a confidence."""
     region = pose.region
     model = TEMPLATES[region]
     joints = region_joints(region)
-    cell_mm = CELL_MM if film.block * film.pixel_mm == CELL_MM else film.block * film.pixel_mm
-    fitted = {j: film.pixel(pose.cell(model[j], cell_mm)) for j in joints}
-    rays = _ray_joints(region)
-    refined = refine_joints(film.image, film.pixel_mm, region, fitted, (), floor=film.floor)
-    found = [j for j in rays if refined[j] != fitted[j]]
-    c, s = math.cos(math.radians(pose.angle)), math.sin(math.radians(pose.angle))
-    fit = (c, s, 0.0, 0.0)  # only its rotation matters until the joints found refit it
-    if len(found) >= 3:
+    fitted = {j: film.pixel(pose.cell(model[j], film.block * film.pixel_mm)) for j in joints}
+    a = math.radians(pose.angle)
+    fit = (math.cos(a), math.sin(a), 0.0, 0.0)  # only its rotation counts until the refit
+    refined, found = _snap_rays(film, region, fitted, _unit(fit[1], -fit[0]))
+    for _round in range(2):
+        if len(found) < 3:
+            break
         fit = _similarity([model[j] for j in found], [refined[j] for j in found])
         fitted = {j: _place(fit, model[j]) for j in joints}
-        again = refine_joints(film.image, film.pixel_mm, region, fitted, (), floor=film.floor)
-        found = [j for j in rays if again[j] != fitted[j]]
-        refined = again
-        if len(found) >= 3:
-            fit = _similarity([model[j] for j in found], [refined[j] for j in found])
-            fitted = {j: _place(fit, model[j]) for j in joints}
+        if _round == 0:
+            refined, found = _snap_rays(film, region, fitted, _unit(fit[1], -fit[0]))
+    misfit = _misfit(film, fitted, refined, found)
     out = []
     for j in joints:
         pos = refined[j] if j in found else fitted[j]
-        conf = _confidence(film, region, j, pos, fitted, refined, found, _unit(fit[1], -fit[0]))
+        conf = _confidence(
+            film, region, j, pos, fitted, refined, found, _unit(fit[1], -fit[0]), misfit
+        )
         out.append(LocatedJoint(region, j, float(pos[0]), float(pos[1]), conf, conf >= SURE))
     return _PartResult(region, tuple(out), len(found), pose.score)
+
+
+def _misfit(
+    film: _Film, fitted: Mapping[str, Point], refined: Mapping[str, Point], found: Sequence[str]
+) -> float:
+    """Root mean square distance (mm) of the joints found from the template fitted to them:
+    how far this part's anatomy is from the mean (the wrist, placed by the fit alone, is off
+    by about as much)."""
+    if len(found) < 3:
+        return math.inf
+    sq = [(refined[j][0] - fitted[j][0]) ** 2 + (refined[j][1] - fitted[j][1]) ** 2 for j in found]
+    return math.sqrt(sum(sq) / len(sq)) * film.pixel_mm
 
 
 def _confidence(
@@ -443,19 +565,20 @@ def _confidence(
     refined: Mapping[str, Point],
     found: Sequence[str],
     distal: Point,
+    misfit: float,
 ) -> float:
     """A joint's confidence from its evidence (see the module's docstring)."""
     rays = _ray_joints(region)
     share = len(found) / len(rays)
-    if joint not in rays:
-        return round(0.5 * share, 3)
+    if joint not in rays:  # placed by the fit alone: as good as the fit is
+        return round(WRIST_TOP * share * min(1.0, max(0.0, 1.0 - (misfit - 1.5) / 3.0)), 3)
     if joint not in found:
         return round(0.3 * share, 3)
     along = _ray_direction(region, joint, refined, distal)
     depth = _gap_depth(film.image, film.pixel_mm, pos, along) / film.floor
-    q_gap = min(1.0, max(0.0, depth / 2.0))
+    q_gap = min(1.0, max(0.0, (depth - GAP_FLOORS[0]) / (GAP_FLOORS[1] - GAP_FLOORS[0])))
     r = math.hypot(pos[0] - fitted[joint][0], pos[1] - fitted[joint][1]) * film.pixel_mm
-    q_fit = min(1.0, max(0.0, 1.0 - (r - 4.0) / 6.0))
+    q_fit = min(1.0, max(0.0, (RESIDUAL_MM[1] - r) / (RESIDUAL_MM[1] - RESIDUAL_MM[0])))
     return round(min(q_gap, q_fit) * (0.5 + 0.5 * share), 3)
 
 
@@ -503,14 +626,21 @@ def _overlap(a: _PartResult, b: _PartResult, pixel_mm: float) -> bool:
     return math.hypot(ca[0] - cb[0], ca[1] - cb[1]) * pixel_mm < 40.0
 
 
+def _strength(part: _PartResult) -> float:
+    """How well a part was found: the constellation's evidence times the mean confidence of
+    its finger or toe joints (a mirrored or wrong-kind template can match the shafts about
+    as well, but its joints then disagree with its fit)."""
+    rays = _ray_joints(part.region)
+    mean = sum(j.confidence for j in part.joints if j.joint in rays) / len(rays)
+    return part.score * mean
+
+
 def _find(film: _Film, ev: _Evidence, wanted: tuple[str, ...] | None) -> Location:
     width = ev.gaps[0].shape[1]
-    results: list[_PartResult] = []
-    for region, window in _candidates(wanted, width):
-        pose = _search(region, ev, window)
-        if pose.score < MIN_SCORE:
-            continue
-        results.append(_place_part(film, pose))
+    poses = [_search(region, ev, window) for region, window in _candidates(wanted, width)]
+    top = max(p.score for p in poses)
+    # a constellation far weaker than the best is not worth placing joints for
+    results = [_place_part(film, p) for p in poses if p.score >= max(MIN_SCORE, RIVAL_SHARE * top)]
     good = [r for r in results if r.found >= MIN_FOUND[REGION_KINDS[r.region]]]
     if not good:
         best = max(results, key=lambda r: r.found, default=None)
@@ -518,7 +648,7 @@ def _find(film: _Film, ev: _Evidence, wanted: tuple[str, ...] | None) -> Locatio
         seen = "" if best is None else f" (at most {best.found} finger or toe joints seen)"
         return Location("other", (), (), f"no {what} found on the film{seen}", 0.0)
     # the strongest parts first; a weaker one on top of a stronger one is the same part
-    good.sort(key=lambda r: r.score, reverse=True)
+    good.sort(key=_strength, reverse=True)
     kind = REGION_KINDS[good[0].region]
     kept: list[_PartResult] = []
     for r in good:
