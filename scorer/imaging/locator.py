@@ -534,6 +534,9 @@ def _place_part(film: _Film, pose: _Pose) -> _PartResult:
         if _round == 0:
             refined, found = _snap_rays(film, region, fitted, _unit(fit[1], -fit[0]))
     misfit = _misfit(film, fitted, refined, found)
+    if REGION_KINDS[region] == "hand" and len(found) >= 3:
+        wrist, misfit = _wrist(film, region, fitted, refined, found, _unit(fit[1], -fit[0]))
+        fitted = {**fitted, **wrist}
     out = []
     for j in joints:
         pos = refined[j] if j in found else fitted[j]
@@ -542,6 +545,48 @@ def _place_part(film: _Film, pose: _Pose) -> _PartResult:
         )
         out.append(LocatedJoint(region, j, float(pos[0]), float(pos[1]), conf, conf >= SURE))
     return _PartResult(region, tuple(out), len(found), pose.score)
+
+
+WRIST_GAPS: Mapping[str, str | None] = {"RCA": None, "CMC3": "MCP3", "CMC4": "MCP4", "CMC5": "MCP5"}
+"""The wrist's joint spaces sought on the film, each along its bone: the radiocarpal joint
+along the part's distal direction, the CMC joints along their metacarpal (to its MCP)."""
+
+
+def _wrist(
+    film: _Film,
+    region: str,
+    fitted: Mapping[str, Point],
+    refined: Mapping[str, Point],
+    found: Sequence[str],
+    distal: Point,
+) -> tuple[dict[str, Point], float]:
+    """The wrist, carpal and CMC joints placed by a similarity fit of the template to the
+    wrist's own joint spaces found on the film (radiocarpal, CMC3-5) and the MCPs found: the
+    fit to the fingers alone extrapolates a patient's finger spread into the wrist. Also the
+    fit's misfit (mm), which sets their confidence; the fingers' fit and misfit when fewer
+    than two wrist gaps show."""
+    model = TEMPLATES[region]
+    snapped: dict[str, Point] = {}
+    for joint, mcp in WRIST_GAPS.items():
+        if mcp is None:
+            along = distal
+        else:
+            end = refined[mcp] if mcp in found else fitted[mcp]
+            along = _unit(end[0] - fitted[joint][0], end[1] - fitted[joint][1])
+        hit = _snap_along(film, fitted[joint], along)
+        if hit is not None:
+            snapped[joint] = hit
+    mcps = [j for j in ("MCP2", "MCP3", "MCP4", "MCP5") if j in found]
+    if len(snapped) < 2 or len(snapped) + len(mcps) < 4:
+        return {}, _misfit(film, fitted, refined, found)
+    names = [*snapped, *mcps]
+    dst = {**snapped, **{j: refined[j] for j in mcps}}
+    fit = _similarity([model[j] for j in names], [dst[j] for j in names])
+    placed = {j: _place(fit, model[j]) for j in model if j not in _ray_joints(region)}
+    misfit = _misfit(film, {**placed, **{j: _place(fit, model[j]) for j in mcps}}, dst, names)
+    placed.update(snapped)
+    share = len(snapped) / len(WRIST_GAPS)
+    return placed, misfit / share
 
 
 def _misfit(
