@@ -66,6 +66,10 @@ ORIENTATIONS = 12
 MIN_FOUND: Mapping[str, int] = {"hand": 6, "foot": 4}
 """A part counts as found only when at least this many of its finger or toe joints show a gap
 where the fitted template expects one."""
+MIN_STRENGTH = 0.6
+"""A part's evidence times its joints' mean confidence (:func:`_strength`) below which it is
+not taken as found: the hard synthetic films' parts score 0.85 or more, a wrong side or kind
+of part on them at most 0.75, pydicom-data's chest 0.15."""
 RIVAL_SHARE = 0.85
 """Candidates (side, hand or foot) whose constellation scores below this share of the best
 one's are dropped before their joints are placed."""
@@ -686,7 +690,11 @@ def _find(film: _Film, ev: _Evidence, wanted: tuple[str, ...] | None) -> Locatio
     top = max(p.score for p in poses)
     # a constellation far weaker than the best is not worth placing joints for
     results = [_place_part(film, p) for p in poses if p.score >= max(MIN_SCORE, RIVAL_SHARE * top)]
-    good = [r for r in results if r.found >= MIN_FOUND[REGION_KINDS[r.region]]]
+    good = [
+        r
+        for r in results
+        if r.found >= MIN_FOUND[REGION_KINDS[r.region]] and _strength(r) >= MIN_STRENGTH
+    ]
     if not good:
         best = max(results, key=lambda r: r.found, default=None)
         what = "hand or foot" if wanted is None else " or ".join(wanted)
