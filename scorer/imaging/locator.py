@@ -464,15 +464,17 @@ def _snap_along(film: _Film, at: Point, along: Point) -> Point | None:
     return (at[0] + along[0] * best[1], at[1] + along[1] * best[1])
 
 
-def _centre_across(film: _Film, at: Point, along: Point) -> Point:
+def _centre_across(
+    film: _Film, at: Point, along: Point, back_mm: float = 3.0, half_mm: float = 14.0
+) -> Point:
     """``at`` moved across its ray to the middle of the bone end just proximal to it (the
     bright band 3 mm proximal, between its half-height edges); unchanged when no band clearly
     holds it. The search along a ray leaves a wide joint (the hallux's) where the pose put it
     across."""
     px = 1.0 / film.pixel_mm
     nx, ny = -along[1], along[0]
-    base = (at[0] - along[0] * 3.0 * px, at[1] - along[1] * 3.0 * px)
-    t = np.arange(-ACROSS_MM * px, ACROSS_MM * px + 0.5, 0.5)
+    base = (at[0] - along[0] * back_mm * px, at[1] - along[1] * back_mm * px)
+    t = np.arange(-half_mm * px, half_mm * px + 0.5, 0.5)
     v = ndimage.map_coordinates(
         film.image, [base[1] + t * ny, base[0] + t * nx], order=1, mode="nearest"
     )
@@ -511,8 +513,8 @@ def _snap_rays(
         if hit is not None:
             refined[j] = hit
             found.append(j)
-    if REGION_KINDS[region] == "foot":
-        for j in found:
+    for j in found:
+        if REGION_KINDS[region] == "foot" or j.startswith("MCP"):
             refined[j] = _centre_across(
                 film, refined[j], _ray_direction(region, j, refined, distal)
             )
@@ -588,7 +590,14 @@ def _wrist(
     fit = _similarity([model[j] for j in names], [dst[j] for j in names])
     placed = {j: _place(fit, model[j]) for j in model if j not in _ray_joints(region)}
     misfit = _misfit(film, {**placed, **{j: _place(fit, model[j]) for j in mcps}}, dst, names)
-    placed.update(snapped)
+    # the radius's distal end centred across the forearm: the fit leaves the wrist as far to
+    # the side as the MCPs' spread pulls it; the whole wrist moves with the radius
+    placed.update(snapped)  # moved along their bones only: across, they move with the rest
+    rad = placed["RAD"]
+    centred = _centre_across(film, rad, distal, 6.0, 18.0)
+    dx, dy = centred[0] - rad[0], centred[1] - rad[1]
+    if math.hypot(dx, dy) * film.pixel_mm <= 4.0:
+        placed = {j: (p[0] + dx, p[1] + dy) for j, p in placed.items()}
     share = len(snapped) / len(WRIST_GAPS)
     return placed, misfit / share
 
