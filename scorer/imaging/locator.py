@@ -66,15 +66,13 @@ ORIENTATIONS = 12
 MIN_FOUND: Mapping[str, int] = {"hand": 6, "foot": 4}
 """A part counts as found only when at least this many of its finger or toe joints show a gap
 where the fitted template expects one."""
-MIN_STRENGTH = 0.6
-"""A part's evidence times its joints' mean confidence (:func:`_strength`) below which it is
-not taken as found: the hard synthetic films' parts score 0.85 or more, a wrong side or kind
-of part on them at most 0.75, pydicom-data's chest 0.15."""
 RIVAL_SHARE = 0.85
 """Candidates (side, hand or foot) whose constellation scores below this share of the best
 one's are dropped before their joints are placed."""
-MIN_SCORE = 0.25
-"""Mean evidence (0..1) per constellation sample below which no hand or foot is there."""
+MIN_SCORE = 0.7
+"""Mean evidence (0..1) per constellation sample below which no hand or foot is there: the
+hard synthetic films' parts score 0.84 or more even with five ankylosed and collapsed joints
+a hand, pydicom-data's chest and leg at most 0.51."""
 
 
 @dataclass(frozen=True)
@@ -659,18 +657,20 @@ def _checked_regions(regions: Sequence[str] | None) -> tuple[str, ...] | None:
 
 def _candidates(wanted: tuple[str, ...] | None, width: int) -> list[tuple[str, tuple[int, int]]]:
     """The regions to search and the columns (cells) their template origin may lie in: on a
-    two-sided film the right part lies left of the middle. A single part of unknown side is
-    searched both ways round over the whole film."""
+    two-sided film the right part lies left of the middle, a single part near the middle.
+    The regions the import believes are searched as they are said to lie, and the same sides
+    of the other kind of part too, to check the belief."""
     half = width // 2
     if wanted is None:
-        # a single part lies near the middle, a two-sided film's right part left of it
         cut = round(0.62 * width)
         return [
             (r, (0, cut) if r[0] == "R" else (width - cut, width)) for r in ("RH", "LH", "RF", "LF")
         ]
+    other = {"H": "F", "F": "H"}
+    checks = tuple(r[0] + other[r[1]] for r in wanted)
     if len(wanted) == 2:
-        return [(r, (0, half) if r[0] == "R" else (half, width)) for r in wanted]
-    return [(wanted[0], (0, width))]
+        return [(r, (0, half) if r[0] == "R" else (half, width)) for r in (*wanted, *checks)]
+    return [(r, (0, width)) for r in (wanted[0], checks[0])]
 
 
 def _overlap(a: _PartResult, b: _PartResult, pixel_mm: float) -> bool:
@@ -685,12 +685,13 @@ def _overlap(a: _PartResult, b: _PartResult, pixel_mm: float) -> bool:
 
 
 def _strength(part: _PartResult) -> float:
-    """How well a part was found: the constellation's evidence times the mean confidence of
-    its finger or toe joints (a mirrored or wrong-kind template can match the shafts about
-    as well, but its joints then disagree with its fit)."""
+    """How well a part was found: the constellation's evidence, lowered by up to half as its
+    finger or toe joints disagree with its fit (a mirrored or wrong-kind template matches the
+    shafts nearly as well, but its joints then lack confidence; a damaged part's do too, so
+    they count for half only)."""
     rays = _ray_joints(part.region)
     mean = sum(j.confidence for j in part.joints if j.joint in rays) / len(rays)
-    return part.score * mean
+    return part.score * (0.5 + 0.5 * mean)
 
 
 def _find(film: _Film, ev: _Evidence, wanted: tuple[str, ...] | None) -> Location:
@@ -699,19 +700,17 @@ def _find(film: _Film, ev: _Evidence, wanted: tuple[str, ...] | None) -> Locatio
     top = max(p.score for p in poses)
     # a constellation far weaker than the best is not worth placing joints for
     results = [_place_part(film, p) for p in poses if p.score >= max(MIN_SCORE, RIVAL_SHARE * top)]
-    good = [
-        r
-        for r in results
-        if r.found >= MIN_FOUND[REGION_KINDS[r.region]] and _strength(r) >= MIN_STRENGTH
-    ]
+    good = [r for r in results if r.found >= MIN_FOUND[REGION_KINDS[r.region]]]
+    what = "hand or foot" if wanted is None else " or ".join(wanted)
     if not good:
         best = max(results, key=lambda r: r.found, default=None)
-        what = "hand or foot" if wanted is None else " or ".join(wanted)
         seen = "" if best is None else f" (at most {best.found} finger or toe joints seen)"
         return Location("other", (), (), f"no {what} found on the film{seen}", 0.0)
     # the strongest parts first; a weaker one on top of a stronger one is the same part
     good.sort(key=_strength, reverse=True)
     kind = REGION_KINDS[good[0].region]
+    if wanted is not None and kind != REGION_KINDS[wanted[0]]:
+        return Location("other", (), (), f"no {what} found on the film: it looks like {kind}s", 0.0)
     kept: list[_PartResult] = []
     for r in good:
         if REGION_KINDS[r.region] != kind or any(_overlap(r, k, film.pixel_mm) for k in kept):

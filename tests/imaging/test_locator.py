@@ -14,6 +14,7 @@ import pydicom
 import pytest
 
 from scorer.core.joint_fit import region_joints
+from scorer.core.methods import Area
 from scorer.imaging import synthetic as syn
 from scorer.imaging.locator import (
     LOCATOR_VERSION,
@@ -108,6 +109,26 @@ def test_a_joint_the_film_does_not_show_is_left_unsure() -> None:
     pip3 = next(j for j in location.joints if j.joint == "PIP3")
     assert not pip3.sure
     assert pip3.confidence < SURE
+
+
+@pytest.mark.parametrize(("render", "joints"), [
+    (syn.render_hands_film, ("MCP2", "PIP3", "MCP4", "PIP5", "MCP1")),
+    (syn.render_feet_film, ("MTP1", "MTP3", "MTP5")),
+])  # fmt: skip
+def test_ankylosed_joints_are_still_found_near_their_truth_but_mostly_unsure(
+    render: Callable[..., syn.SyntheticImage], joints: tuple[str, ...]
+) -> None:
+    """Grade 4 narrowing bridges the joint with bone: no gap is left to find, so the part is
+    still recognised, the joint is placed from its neighbours, and it is rarely sure."""
+    image = render({Area(r, j, "JSN"): 4 for r in ("LH", "RH", "LF", "RF") for j in joints
+                    if (r[1] == "H") == (render is syn.render_hands_film)}, 2020, hard=True)  # fmt: skip
+    location = locate_joints(image.pixels, image.pixel_mm)
+    assert location.regions == image.regions
+    errors = [e for e in _errors_mm(image, location) if e[1] in joints]
+    assert len(errors) == 2 * len(joints)
+    assert all(e <= 8.0 for _r, _j, e, _s in errors), errors
+    assert sum(s for *_x, s in errors) <= len(errors) // 3
+    assert all(e <= 4.0 for _r, _j, e, s in errors if s), errors
 
 
 def test_monochrome1_films_are_inverted_before_locating() -> None:
