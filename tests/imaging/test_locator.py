@@ -120,8 +120,8 @@ def test_ankylosed_joints_are_still_found_near_their_truth_but_mostly_unsure(
 ) -> None:
     """Grade 4 narrowing bridges the joint with bone: no gap is left to find, so the part is
     still recognised, the joint is placed from its neighbours, and it is rarely sure."""
-    image = render({Area(r, j, "JSN"): 4 for r in ("LH", "RH", "LF", "RF") for j in joints
-                    if (r[1] == "H") == (render is syn.render_hands_film)}, 2020, hard=True)  # fmt: skip
+    sides = ("LH", "RH") if render is syn.render_hands_film else ("LF", "RF")
+    image = render({Area(r, j, "JSN"): 4 for r in sides for j in joints}, 2020, hard=True)
     location = locate_joints(image.pixels, image.pixel_mm)
     assert location.regions == image.regions
     errors = [e for e in _errors_mm(image, location) if e[1] in joints]
