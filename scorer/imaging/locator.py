@@ -4,24 +4,38 @@ Classical image analysis, no trained model. On a coarse copy of the film (about 
 two kinds of evidence are mapped per direction from the image's second derivatives: *ridges*
 (a bright bone shaft across its axis) and *gaps* (a dark joint space across a ray, between two
 bright bone ends). The generator's mean anatomy (:data:`scorer.core.joint_fit.TEMPLATES`, the
-three-click fit's template) is a constellation of joints and bone shafts; it is placed on the
-film by an exhaustive search over rotation, scale and shift that maximises the evidence at the
-places it predicts (each sample scored in its own bone's direction, with a few mm of
-tolerance). From that pose the three-click fit's local snap
-(:func:`scorer.imaging.joint_snap.refine_joints`) moves every finger and toe joint, ray by ray,
-onto the gap the film shows; a similarity fit of the template to the joints so found places
-the rest (wrist, carpus, CMC) and is iterated once. Each joint's confidence comes from its
-evidence: whether a gap was found, how deep it is, and how far the joint lies from where the
-fit of the other joints puts it. Joints below :data:`SURE` are returned but marked unsure:
-the caller leaves them to the three-click fit.
+three-click fit's template) is a constellation of joints and bone shafts (for feet also the
+toes, which keep a foot whose MTP spaces damage has closed from sliding a phalanx distally);
+it is placed on the film by an exhaustive search over rotation, scale and shift that maximises
+the evidence at the places it predicts (each sample scored in its own bone's direction, with a
+few mm of tolerance), then refined at every cell near the best.
 
-A film where the constellation finds too little (a chest, a leg, a blank or noisy image, a
-film that is not a hand or foot) is kind ``other``, with the reason.
+From that pose the three-click fit's local snap (:func:`scorer.imaging.joint_snap.refine_joints`)
+moves every finger and toe joint, ray by ray, onto the gap the film shows; joints it leaves (it
+has no shaft for MTP1 and MTP5, the three-click fit's anchors) are sought along their ray, and
+MCP and toe joints are centred across their bone's head. A similarity fit of the template to
+the joints found starts a second snap. The wrist is fitted apart: the radiocarpal and CMC3-5
+joint spaces are sought along their bones, a similarity fit to them and the MCPs places every
+wrist, carpal and CMC joint, and the whole wrist is moved across to the middle of the radius's
+distal end (a fit to the fingers alone carries their spread into the wrist).
+
+Each joint's confidence comes from its evidence: whether a gap was found, how deep it is (in
+the film's evidence floor, :func:`scorer.imaging.joint_snap.evidence_floor`), and how far the
+joint lies from where the fit of the other joints puts it; a wrist joint's from the share of
+joints found and the wrist fit's misfit. Joints below :data:`SURE` are returned but marked
+unsure: the caller leaves them to the three-click fit. A damaged joint without a gap
+(ankylosis) is placed from its neighbours and is mostly unsure.
+
+A film whose best constellation scores under :data:`MIN_SCORE` or shows too few joint gaps (a
+chest, a leg, a blank or noisy image) is kind ``other``, with the reason; so is input that
+cannot be a film (not 2-D, not numbers, too small, NaN, no pixel spacing).
 
 Orientation: films are stored as displayed, fingers and toes up (within about 20 degrees),
 the patient's right on the viewer's left; a two-sided film has the right part on the left.
+Tuned on synthetic films only (seeds 1000-1999 of :mod:`scorer.imaging.synthetic`, hard mode):
+no real hand or foot film was available, so its thresholds are the synthetic films' and need
+checking on real ones.
 """
-
 from __future__ import annotations
 
 import math
