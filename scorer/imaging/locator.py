@@ -36,6 +36,7 @@ Tuned on synthetic films only (seeds 1000-1999 of :mod:`scorer.imaging.synthetic
 no real hand or foot film was available, so its thresholds are the synthetic films' and need
 checking on real ones.
 """
+
 from __future__ import annotations
 
 import math
@@ -81,8 +82,8 @@ MIN_FOUND: Mapping[str, int] = {"hand": 6, "foot": 4}
 """A part counts as found only when at least this many of its finger or toe joints show a gap
 where the fitted template expects one."""
 RIVAL_SHARE = 0.85
-"""Candidates (side, hand or foot) whose constellation scores below this share of the best
-one's are dropped before their joints are placed."""
+"""Candidates (hand or foot, mirrored or not) whose constellation scores below this share of
+the best one's on the same side are dropped before their joints are placed."""
 MIN_SCORE = 0.7
 """Mean evidence (0..1) per constellation sample below which no hand or foot is there: the
 hard synthetic films' parts score 0.84 or more even with five ankylosed and collapsed joints
@@ -711,9 +712,15 @@ def _strength(part: _PartResult) -> float:
 def _find(film: _Film, ev: _Evidence, wanted: tuple[str, ...] | None) -> Location:
     width = ev.gaps[0].shape[1]
     poses = [_search(region, ev, window) for region, window in _candidates(wanted, width)]
-    top = max(p.score for p in poses)
-    # a constellation far weaker than the best is not worth placing joints for
-    results = [_place_part(film, p) for p in poses if p.score >= max(MIN_SCORE, RIVAL_SHARE * top)]
+    # a constellation far weaker than the best on its side is not worth placing joints for
+    # (each side on its own: one hand may be far more damaged than the other)
+    top = {side: max(p.score for p in poses if p.region[0] == side) for side in ("L", "R")
+           if any(p.region[0] == side for p in poses)}  # fmt: skip
+    results = [
+        _place_part(film, p)
+        for p in poses
+        if p.score >= max(MIN_SCORE, RIVAL_SHARE * top[p.region[0]])
+    ]
     good = [r for r in results if r.found >= MIN_FOUND[REGION_KINDS[r.region]]]
     what = "hand or foot" if wanted is None else " or ".join(wanted)
     if not good:

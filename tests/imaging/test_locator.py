@@ -131,6 +131,21 @@ def test_ankylosed_joints_are_still_found_near_their_truth_but_mostly_unsure(
     assert all(e <= 4.0 for _r, _j, e, s in errors if s), errors
 
 
+def test_a_ruined_hand_beside_a_sound_one_is_still_found() -> None:
+    """Every MCP and PIP of the right hand ankylosed and collapsed: the right hand scores far
+    below the left, yet it is a hand of its own side and is returned."""
+    ruined = ("MCP1", "MCP2", "MCP3", "MCP4", "MCP5", "PIP2", "PIP3", "PIP4", "PIP5")
+    damage = {Area("RH", j, f): (4 if f == "JSN" else 5) for j in ruined for f in ("JSN", "ERO")}
+    image = syn.render_hands_film(damage, 2030, hard=True)
+    location = locate_joints(image.pixels, image.pixel_mm)
+    assert location.regions == ("LH", "RH")
+    errors = {(r, j): (e, s) for r, j, e, s in _errors_mm(image, location)}
+    # a collapsed joint still shows a dip where its space was: sure ones are near the truth
+    assert all(e <= 4.0 for e, s in errors.values() if s), errors
+    assert all(errors[("RH", j)][0] <= 8.0 for j in ruined)
+    assert all(errors[("LH", j)][1] for j in ruined)
+
+
 def test_monochrome1_films_are_inverted_before_locating() -> None:
     image = _hard("hands", 2000)
     inverted = (syn.MAX_VALUE - image.pixels.astype(np.int32)).astype(np.uint16)
