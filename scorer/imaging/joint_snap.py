@@ -102,6 +102,16 @@ def _noise_sigma(image: FloatImage) -> float:
     return float(1.4826 * np.median(diffs[np.isfinite(diffs)]) / math.sqrt(2.0))
 
 
+def evidence_floor(image: FloatImage) -> float | None:
+    """The least band height or gap depth (in the film's values) that counts as evidence on
+    this film: it must stand out of the film's contrast and, on a noisy film, of its noise.
+    None for a flat film, which shows nothing."""
+    scale = _contrast_range(image)
+    if not math.isfinite(scale) or scale <= 0:
+        return None
+    return max(MIN_GAP_DEPTH * scale, NOISE_FACTOR * _noise_sigma(image))
+
+
 def _distal_direction(region: str, fitted: Mapping[str, Point]) -> Point:
     """The part's distal direction on the film (unit, pixels), by the rotation that best maps
     the template's joints (distal is -y there) onto the fitted ones."""
@@ -183,6 +193,8 @@ def _band_edge(v: FloatImage, peak: int, step: int, half: float, height: float) 
         i += step
         if v[i] < half:
             return i
+        if not 0 < i < len(v) - 1:
+            return None  # the band runs off the profile: its edge is not seen
         top = max(top, float(v[i]))
         if v[i] <= v[i + step] and v[i] <= v[i - step] and top - v[i] >= height / 4.0:
             return i
@@ -255,6 +267,8 @@ def refine_joints(
     region: str,
     fitted: Mapping[str, Point],
     fixed: Collection[str],
+    *,
+    floor: float | None = None,
 ) -> dict[str, Point]:
     """Every joint of ``fitted`` (pixels, x column, y row), the finger and toe joints moved to
     the joint space the film shows nearby.
@@ -263,7 +277,8 @@ def refine_joints(
     ``pixel_mm`` its pixel spacing, ``region`` the part (RH, LH, RF, LF) and ``fitted`` the
     three-click fit's positions. Joints in ``fixed`` (the clicked ones) stay exactly where they
     are; so does every joint without clear evidence, and none moves more than
-    :data:`SEARCH_MM`.
+    :data:`SEARCH_MM`. ``floor`` is :func:`evidence_floor` of the film when the caller has
+    it already (the locator refines many times on one film).
     """
     image = _checked_pixels(pixels)
     if not (isinstance(pixel_mm, int | float) and math.isfinite(pixel_mm) and pixel_mm > 0):
@@ -273,11 +288,10 @@ def refine_joints(
     if missing:
         raise ValueError(f"the fitted positions lack {', '.join(missing)} of {region}")
     out = {j: (float(fitted[j][0]), float(fitted[j][1])) for j in fitted}
-    scale = _contrast_range(image)
-    if not math.isfinite(scale) or scale <= 0:
+    if floor is None:
+        floor = evidence_floor(image)
+    if floor is None:
         return out  # a flat film shows nothing to refine on
-    # evidence must stand out of the film's contrast and, on a noisy film, of its noise
-    floor = max(MIN_GAP_DEPTH * scale, NOISE_FACTOR * _noise_sigma(image))
     s = _Sampler(image, float(pixel_mm))
     up = _distal_direction(region, out)
     for joint, prox in RAYS[REGION_KINDS[region]]:
