@@ -157,7 +157,7 @@ def write_outcome(
             trial_id=trial_id,
             new={
                 "patient": group.patient,
-                "targets": [code for _id, code in group.targets],
+                "images": [code for _id, code in group.targets],
                 **counts,
                 "problems": len(outcome.problems),
             },
