@@ -34,7 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import ndimage, optimize, signal
+from scipy import fft as sfft
+from scipy import ndimage, optimize
 
 FloatImage = npt.NDArray[np.float64]
 Affine = tuple[tuple[float, float, float], tuple[float, float, float]]
@@ -57,11 +58,12 @@ MARGIN_MM = 20.0
 """Added around a region's points on the reference: the area matched shows the bones beyond
 the outermost joints, which pins rotation and scale."""
 
-SEARCH_DEGREES = tuple(float(a) for a in range(-21, 22, 3))
-"""Rotations tried in the search: positioning differs by up to 15° between visits, and a
-3° step leaves at most 1.5°, which the refinement recovers."""
-SEARCH_SCALES = (0.87, 0.93, 1.0, 1.07, 1.14)
-"""Scales tried in the search (magnification differs by up to 10 % between visits)."""
+SEARCH_DEGREES = tuple(float(a) for a in range(-32, 33, 4))
+"""Rotations tried in the search: positioning differs by up to 15° either way at each visit,
+so up to 30° between two films; a 4° step leaves at most 2°, which the refinement recovers."""
+SEARCH_SCALES = tuple(1.075**k for k in range(-3, 4))
+"""Scales tried in the search: magnification differs by up to 10 % either way at each visit,
+so by up to 1.1 / 0.9 between two films (0.80 to 1.24 here, 7.5 % apart)."""
 
 WIDE_HALF_MM = 12.0
 WIDE_SEARCH_MM = 16.0
@@ -75,6 +77,13 @@ toes spread differently at each visit, moving the distal joints a few mm."""
 
 LOCAL_MIN = 0.35
 """A patch matching below this NCC is no evidence: the joint keeps the region's position."""
+NEIGHBOURS = 3
+"""How many of a joint's nearest matched joints lend it their movement: the one on its own
+finger (a thumb's MCP1 for its IP1) need not be the nearest."""
+RETRY_BELOW = 0.8
+"""A joint matching below this NCC where the region transform puts it is also tried where its
+nearest neighbour's movement puts it, and the better match kept: a weak peak within reach may
+be another bone's, the joint itself lying beyond."""
 SURE_QUALITY = 0.6
 """A proposed joint is sure when its patch matches at least this well ..."""
 SURE_SCORE = 0.45
@@ -273,21 +282,36 @@ def _window_sums(image: FloatImage, rows: int, cols: int) -> FloatImage:
     return np.asarray(c[rows:, cols:] - c[:-rows, cols:] - c[rows:, :-cols] + c[:-rows, :-cols])
 
 
-def _ncc_map(image: FloatImage, template: FloatImage) -> FloatImage:
-    """The NCC of ``template`` at every place it fits wholly inside ``image`` (row, column of
-    its top-left corner): the correlation by FFT, the windows' means and variances from
-    running sums, as in Lewis, "Fast normalized cross-correlation", Vision Interface 1995."""
-    rows, cols = template.shape
-    t = template - template.mean()
-    t_norm = math.sqrt(float((t * t).sum()))
-    corr = np.asarray(signal.fftconvolve(image, t[::-1, ::-1], mode="valid"), dtype=np.float64)
-    n = rows * cols
-    s1 = _window_sums(image, rows, cols)
-    s2 = _window_sums(image * image, rows, cols)
-    spread = np.sqrt(np.maximum(s2 - s1 * s1 / n, 0.0)) * t_norm
-    out = np.zeros_like(corr)
-    np.divide(corr, spread, out=out, where=spread > 1e-9 * max(t_norm, 1e-12))
-    return out
+class _Correlator:
+    """The NCC of templates of one shape at every place they fit wholly inside one image (row,
+    column of their top-left corner): the correlation by FFT, the image windows' means and
+    variances from running sums (Lewis, "Fast normalized cross-correlation", Vision Interface
+    1995). The image's transform and sums are made once for all the templates tried on it."""
+
+    def __init__(self, image: FloatImage, shape: tuple[int, int]) -> None:
+        rows, cols = shape
+        n = rows * cols
+        s1 = _window_sums(image, rows, cols)
+        s2 = _window_sums(image * image, rows, cols)
+        self._spread = np.sqrt(np.maximum(s2 - s1 * s1 / n, 0.0))
+        self._shape = shape
+        self._size = image.shape
+        self._fft_shape = tuple(
+            sfft.next_fast_len(image.shape[k] + shape[k] - 1, real=True) for k in (0, 1)
+        )
+        self._image = sfft.rfft2(image, self._fft_shape)
+
+    def ncc(self, template: FloatImage) -> FloatImage:
+        rows, cols = self._shape
+        t = template - template.mean()
+        t_norm = math.sqrt(float((t * t).sum()))
+        product = self._image * sfft.rfft2(t[::-1, ::-1], self._fft_shape)
+        full = sfft.irfft2(product, self._fft_shape)
+        corr = np.asarray(full[rows - 1 : self._size[0], cols - 1 : self._size[1]])
+        den = self._spread * t_norm
+        out = np.zeros_like(corr)
+        np.divide(corr, den, out=out, where=den > 1e-9 * max(t_norm, 1e-12))
+        return out
 
 
 def _grid(x0: float, x1: float, y0: float, y1: float, step: float) -> tuple[FloatImage, FloatImage]:
@@ -333,24 +357,21 @@ def _search(ref: _Level, tgt: _Level, area: Box, where: Box) -> tuple[_Similarit
     half_w, half_h = (area[2] - area[0]) / 2.0, (area[3] - area[1]) / 2.0
     ux, uy = _grid(-half_w, half_w, -half_h, half_h, step)
     sx, sy = _grid(where[0], where[2], where[1], where[3], step)
-    window = tgt.sample(sx, sy)
+    # the area may reach past the film's edge on the target: pad with the band-passed mean, 0
+    rows, cols = ux.shape
+    window = np.pad(tgt.sample(sx, sy), ((rows // 2, rows // 2), (cols // 2, cols // 2)))
+    correlator = _Correlator(window, (rows, cols))
     best: tuple[float, _Similarity] | None = None
     for scale in SEARCH_SCALES:
         for angle in SEARCH_DEGREES:
             inverse = _Similarity(-angle, 1.0 / scale, (0.0, 0.0), (cx, cy))
-            rx, ry = inverse.apply(ux, uy)
-            template = ref.sample(rx, ry)
-            if template.shape[0] > window.shape[0] or template.shape[1] > window.shape[1]:
-                continue
+            template = ref.sample(*inverse.apply(ux, uy))
             if float(template.std()) <= 1e-9:
                 continue
-            # the area may reach past the film's edge on the target: pad with the mean (0)
-            padded = np.pad(window, ((template.shape[0] // 2,) * 2, (template.shape[1] // 2,) * 2))
-            ncc = _ncc_map(padded, template)
+            ncc = correlator.ncc(template)
             r, c = np.unravel_index(int(np.argmax(ncc)), ncc.shape)
             value = float(ncc[r, c])
             if best is None or value > best[0]:
-                rows, cols = template.shape
                 at = (
                     where[0] + (c + (cols - 1) / 2.0 - cols // 2) * step,
                     where[1] + (r + (rows - 1) / 2.0 - rows // 2) * step,
@@ -375,7 +396,7 @@ def _refine(ref: _Level, tgt: _Level, area: Box, start: _Similarity) -> tuple[_S
         np.zeros(4),
         method="Powell",
         bounds=[(-4.0, 4.0), (-6.0, 6.0), (-8.0, 8.0), (-8.0, 8.0)],
-        options={"xtol": 0.05, "ftol": 1e-4, "maxfev": 400},
+        options={"xtol": 0.1, "ftol": 1e-4, "maxfev": 300},
     )
     params = np.asarray(result.x, dtype=np.float64)
     return start.moved(params), -float(result.fun)
@@ -418,7 +439,7 @@ def _match(
     window = tgt.sample(*sim.apply(wx, wy))
     if float(patch.std()) <= 1e-9 or float(window.std()) <= 1e-9:
         return point, 0.0
-    ncc = _ncc_map(window, patch)
+    ncc = _Correlator(window, patch.shape).ncc(patch)
     r, c = np.unravel_index(int(np.argmax(ncc)), ncc.shape)
     if r in (0, ncc.shape[0] - 1) or c in (0, ncc.shape[1] - 1):
         return point, 0.0
@@ -453,26 +474,59 @@ def _wide(
     return _close(ref, tgt, sim, point, first)
 
 
+Match = tuple[tuple[float, float], float]  # position (reference mm, before the transform), NCC
+
+
+def _taken(joint: str, found: tuple[float, float], out: Mapping[str, Match]) -> bool:
+    """Whether another joint already matched within :data:`CLAIMED_MM` of ``found``."""
+    return any(
+        math.hypot(found[0] - q[0], found[1] - q[1]) < CLAIMED_MM
+        for other, (q, value) in out.items()
+        if other != joint and value >= LOCAL_MIN
+    )
+
+
+def _neighbours_moved(
+    joint: str, mm: Mapping[str, tuple[float, float]], out: Mapping[str, Match]
+) -> list[tuple[float, float]]:
+    """Where ``joint`` would be had it moved as one of its :data:`NEIGHBOURS` nearest matched
+    joints did (those that moved: where they did not, the joint was tried already)."""
+    p = mm[joint]
+    near = sorted(
+        (math.hypot(mm[o][0] - p[0], mm[o][1] - p[1]), o)
+        for o, (_, value) in out.items()
+        if o != joint and value >= LOCAL_MIN
+    )
+    places = []
+    for _, other in near[:NEIGHBOURS]:
+        dx, dy = out[other][0][0] - mm[other][0], out[other][0][1] - mm[other][1]
+        if math.hypot(dx, dy) >= 1.0:
+            places.append((p[0] + dx, p[1] + dy))
+    return places
+
+
 def _matched(
     ref: _Film, tgt: _Film, sim: _Similarity, mm: Mapping[str, tuple[float, float]]
-) -> dict[str, tuple[tuple[float, float], float]]:
-    """Every point's match (reference mm, before ``sim``) and its quality: first the close
-    search around the region transform's position; the points that fail it then the wide search,
-    whose match counts only where no other point already matched (a toe's MTP that would land on
-    its neighbour's is not found)."""
+) -> dict[str, Match]:
+    """Every point's match and its quality. First the close search around the region
+    transform's position; a point that fails it is tried where it would be had it moved as its
+    nearest matched neighbour did (a thumb turning at CMC1 carries MCP1 and IP1 along), then over
+    the wide search. Those later matches count only where no other joint already matched (a
+    toe's MTP that would land on its neighbour's is not found)."""
     out = {j: _close(ref, tgt, sim, p, p) for j, p in mm.items()}
+    for _ in range(2):  # a chain passes its movement on by one joint per round
+        for joint, p in mm.items():
+            if out[joint][1] >= RETRY_BELOW:
+                continue
+            for moved in _neighbours_moved(joint, mm, out):
+                found, quality = _close(ref, tgt, sim, p, moved)
+                if quality > max(out[joint][1], LOCAL_MIN) and not _taken(joint, found, out):
+                    out[joint] = (found, quality)
     for joint, p in mm.items():
         if out[joint][1] >= LOCAL_MIN:
             continue
         found, quality = _wide(ref, tgt, sim, p)
-        if quality < LOCAL_MIN:
-            continue
-        taken = any(
-            math.hypot(found[0] - q[0], found[1] - q[1]) < CLAIMED_MM
-            for other, (q, value) in out.items()
-            if other != joint and value >= LOCAL_MIN
-        )
-        if not taken:
+        if quality >= LOCAL_MIN and not _taken(joint, found, out):
             out[joint] = (found, quality)
     return out
 
