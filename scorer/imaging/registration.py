@@ -86,9 +86,12 @@ nearest neighbour's movement puts it, and the better match kept: a weak peak wit
 be another bone's, the joint itself lying beyond."""
 SURE_QUALITY = 0.6
 """A proposed joint is sure when its patch matches at least this well ..."""
-SURE_SCORE = 0.45
-"""... and the region as a whole registered at least this well (another patient's hand or a
-film of something else registers worse)."""
+SURE_SCORE = 0.5
+"""... and the region as a whole registered at least this well: on the synthetic tuning films
+the same patient's hand or foot scored 0.7 or more, a hand's points on a foot film or on a CR
+chest or leg 0.4 or less. (Another patient's synthetic hand scores as high as the same
+patient's: the generator's patients differ by a few % in size and a few degrees in spread, so
+registration does not tell patients apart; that is the import's patient identity's job.)"""
 
 _BAND_SIGMA_MM = {"coarse": 9.0, "mid": 5.0, "local": 3.0}
 """Low frequencies removed per level (Gaussian sigma): larger than the bones' width, smaller
