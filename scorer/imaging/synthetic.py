@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Literal, TypeAlias
 
 import numpy as np
@@ -137,6 +138,9 @@ class SyntheticImage:
     joints: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
     """True position of every joint of the covered regions, by ``(region, joint)``, in pixels
     (x the column, y the row, from the top-left pixel's centre): see :func:`joint_positions`."""
+    hard: bool = False
+    """Whether this is a hard film (see :func:`render_hand`): positioning, bone texture and soft
+    tissue as on real films, for measuring the automatic locator and registration."""
 
     @property
     def rows(self) -> int:
@@ -441,6 +445,7 @@ class _Part:
     soft: list[_Bone]
     joints: dict[str, _JointSpec]
     erosions: dict[tuple[str, str], _ErosionSpec]  # (joint, side) -> where bites go
+    placement: _Placement | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -608,6 +613,12 @@ class _Anatomy:
     scale: float
     spreads: tuple[float, ...]
     lengths: tuple[float, ...]
+    visit_spreads: tuple[float, ...] = ()
+    """Hard films only: this visit's extra angle (degrees) of each ray's digit at its MCP or
+    MTP joint, by ray (index 0 unused)."""
+    visit_base_spreads: tuple[float, ...] = ()
+    """Hard films only: this visit's extra angle of each whole ray about its base (the thumb's
+    abduction at CMC1), by ray."""
 
     @classmethod
     def draw(cls, anatomy_seed: int, kind: str) -> _Anatomy:
@@ -751,6 +762,8 @@ def _rays(
     fingers: dict[int, _Finger] = {}
     for ray, dims in rays.items():
         deg = dims.angle + anat.spreads[ray] * 0.5
+        if anat.visit_base_spreads:
+            deg += anat.visit_base_spreads[ray]
         start = dims.base
         chain: list[str] = []
         names = _HAND_PHALANX_NAMES if len(dims.bones) == 4 else ("MC", "PP", "DP")
@@ -760,6 +773,8 @@ def _rays(
             length = bone_dims[0] * anat.lengths[ray]
             if i == 1:
                 deg += dims.spread + anat.spreads[ray] * 0.5
+                if anat.visit_spreads:
+                    deg += anat.visit_spreads[ray]
                 finger_start, finger_deg = start, deg
             t = _tube(
                 pl,
@@ -962,7 +977,7 @@ def _build_hand(region: str, pl: _Placement, anat: _Anatomy) -> _Part:
     soft = _hand_soft_tissue(pl, fingers)
     joints = _hand_joints(bones, chains, k)
     ero = _hand_erosions(bones, tubes, chains)
-    return _Part(region, bones, soft, joints, ero)
+    return _Part(region, bones, soft, joints, ero, pl)
 
 
 def _build_foot(region: str, pl: _Placement, anat: _Anatomy) -> _Part:
@@ -1009,7 +1024,7 @@ def _build_foot(region: str, pl: _Placement, anat: _Anatomy) -> _Part:
     joints["IP1"] = _JointSpec("tubes", (c[1], c[2]), _FOOT_RAYS[1].gaps[1] * k)
     for side in FOOT_SIDES:
         ero[("IP1", side)] = _erosion_spec_tubes(tubes, c[1], c[2], side)
-    return _Part(region, bones, soft, joints, ero)
+    return _Part(region, bones, soft, joints, ero, pl)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1332,26 +1347,36 @@ def _render(
     seed: int,
     anatomy_seed: int,
     noise: bool,
+    hard: bool = False,
 ) -> tuple[NDArray[np.uint16], dict[Area, Box]]:
     shape = film.shape
-    soft = np.zeros(shape, dtype=np.float64)
-    for part, _ in parts:
-        for shape_ in part.soft:
-            p = film.patch(shape_.bounds())
-            if p is None:
-                continue
-            sl, x, y = p
-            cort, trab = shape_.paths(x, y)
-            soft[sl] = np.maximum(soft[sl], cort + trab)
-    atten = MU_SOFT * soft
+    if hard:
+        build = Stream(str(anatomy_seed), "synthetic-hard-build")
+        atten = _soft_hard(film, [part for part, _ in parts], _uniform(build, 0.7, 1.6))
+    else:
+        soft = np.zeros(shape, dtype=np.float64)
+        for part, _ in parts:
+            for shape_ in part.soft:
+                p = film.patch(shape_.bounds())
+                if p is None:
+                    continue
+                sl, x, y = p
+                cort, trab = shape_.paths(x, y)
+                soft[sl] = np.maximum(soft[sl], cort + trab)
+        atten = MU_SOFT * soft
     for part, damage in parts:
         bones = _apply_damage(part, damage, anatomy_seed)
+        kind = "hand" if part.region in HAND_REGIONS else "foot"
+        texture = _texture(anatomy_seed, kind) if hard else None
         for bone in bones.values():
             p = film.patch(bone.bounds())
             if p is None:
                 continue
             sl, x, y = p
             cort, trab = bone.paths(x, y)
+            if texture is not None and part.placement is not None:
+                inside = trab > 0.0
+                trab[inside] *= texture.at(part.placement, x[inside], y[inside])
             a = MU_CORTEX * cort + MU_TRABECULAR * trab
             for bite in bone.bites:
                 a = a * bite.factor(x, y)
@@ -1364,6 +1389,11 @@ def _render(
     gain = _uniform(st, 680.0, 760.0)  # stored values per unit of attenuation (log exposure)
     offset = _uniform(st, 260.0, 340.0)  # stored value of the direct beam
     electronic = 2.0
+    if hard:
+        # the heel effect: exposure falls off from the cathode to the anode end of the film
+        heel = _uniform(Stream(str(seed), "synthetic-hard-heel"), -0.12, 0.12)
+        rows = (np.arange(shape[0], dtype=np.float64) + 0.5) / shape[0] - 0.5
+        atten = atten + heel * rows[:, None]
     signal = offset + gain * atten
     if noise:
         sd = np.sqrt(gain * gain / (photons * np.exp(-np.minimum(atten, 5.0))) + electronic**2)
@@ -1414,6 +1444,173 @@ def _pose(seed: int, region: str, origin: Point, mirror: bool, scale: float) -> 
     return _Placement((origin[0] + dx, origin[1] + dy), mirror, angle, scale)
 
 
+# --------------------------------------------------------------------------------------------
+# Hard films: the positioning, bone texture and soft tissue of real films, for measuring the
+# automatic locator and registration (opt in with ``hard=True``; standard films are unchanged)
+
+HARD_ROTATION_DEG = 15.0
+"""A hard film's hand or foot is rotated by up to this many degrees either way."""
+HARD_SHIFT_MM = 8.0
+"""... shifted by up to this much along each film axis (then kept on the film) ..."""
+HARD_MAGNIFICATION = 0.10
+"""... and magnified by up to this share either way."""
+HARD_DIGIT_SPREAD_DEG = 4.0
+"""Each finger or toe's angle at its MCP or MTP joint varies by up to this much per visit."""
+HARD_THUMB_SPREAD_DEG = 6.0
+"""The thumb's abduction at CMC1 varies by up to this much per visit."""
+HARD_JOINT_MARGIN_MM = 10.0
+"""Every joint lies at least this far inside the film (and inside its half on a two-part
+film, so the two hands or feet never overlap)."""
+HARD_TIP_MARGIN_MM = 6.0
+"""Every finger and toe tip lies at least this far inside the film."""
+_HARD_PIVOT: Mapping[str, Point] = {"hand": (0.0, 70.0), "foot": (0.0, 40.0)}
+"""The local point a hard film's hand or foot is rotated and magnified about: its middle."""
+
+MU_FAT = 0.8 * MU_SOFT
+"""Subcutaneous fat attenuates less than muscle and skin, so the skin line shows a darker band."""
+FAT_LAYER_MM = 3.0
+TEXTURE_STEP_MM = 0.3
+"""Grid step of the trabecular pattern, in the part's own (unmagnified) millimetres."""
+_TEXTURE_EXTENT: Mapping[str, tuple[float, float, float, float]] = {
+    "hand": (-80.0, -140.0, 85.0, 235.0),
+    "foot": (-75.0, -95.0, 80.0, 245.0),
+}
+"""The part's local box (x0, y0, x1, y1, mm) that its trabecular pattern covers."""
+
+
+@dataclass(frozen=True)
+class _Texture:
+    """A patient's trabecular pattern: a factor around 1 on the trabecular attenuation, laid
+    out in the hand's or foot's own plane so that it moves with the bone from film to film."""
+
+    factor: FloatArray  # rows: local y, columns: local x
+    x0: float
+    y0: float
+    step: float
+
+    def at(self, pl: _Placement, x: FloatArray, y: FloatArray) -> FloatArray:
+        """The factor at film points x, y (mm) of a part placed by ``pl``."""
+        vx = (x - pl.origin[0]) * (-1.0 if pl.mirror else 1.0)
+        vy = pl.origin[1] - y
+        c, s = math.cos(math.radians(pl.angle)), math.sin(math.radians(pl.angle))
+        lx = (vx * c + vy * s) / pl.scale
+        ly = (-vx * s + vy * c) / pl.scale
+        coords = np.stack(((ly - self.y0) / self.step, (lx - self.x0) / self.step))
+        out = ndimage.map_coordinates(self.factor, coords, order=1, mode="nearest")
+        return np.asarray(out, dtype=np.float64)
+
+
+@lru_cache(maxsize=4)  # a patient's visits come together; a pattern is 2-3 MB
+def _texture(anatomy_seed: int, kind: str) -> _Texture:
+    """The trabecular pattern of a patient's hands or feet (``kind``), from ``anatomy_seed``:
+    band-pass noise, finer across the digits than along them (trabeculae run mostly along a
+    long bone's axis), with a slower variation of density on top."""
+    x0, y0, x1, y1 = _TEXTURE_EXTENT[kind]
+    step = TEXTURE_STEP_MM
+    shape = (round((y1 - y0) / step) + 1, round((x1 - x0) / step) + 1)
+    rng = np.random.Generator(np.random.PCG64([anatomy_seed % (1 << 63), len(kind)]))
+    white = rng.standard_normal(shape)
+    fine = ndimage.gaussian_filter(white, (0.75 / step, 0.35 / step))
+    coarse = ndimage.gaussian_filter(white, 1.6 / step)
+    band = fine - coarse
+    band /= float(band.std()) or 1.0
+    # the slow variation is drawn on a grid ten times coarser and enlarged: far cheaper
+    coarse_shape = (shape[0] // 10 + 2, shape[1] // 10 + 2)
+    slow = ndimage.gaussian_filter(rng.standard_normal(coarse_shape), 0.5 / step)
+    slow = ndimage.zoom(slow, 10.0, order=1)[: shape[0], : shape[1]]
+    slow /= float(slow.std()) or 1.0
+    factor = 1.0 + 0.28 * np.tanh(1.1 * band) + 0.08 * slow
+    return _Texture(np.clip(factor, 0.4, 1.6).astype(np.float32), x0, y0, step)
+
+
+def _digit_tips(part: _Part) -> list[Point]:
+    """The tips of a part's fingers or toes (film mm): the heads of its distal phalanges."""
+    return [
+        b.head for name, b in part.bones.items() if name.startswith("DP") and isinstance(b, _Tube)
+    ]
+
+
+def _hard_anatomy(seed: int, region: str, anat: _Anatomy) -> _Anatomy:
+    """The patient's anatomy with this visit's finger or toe spread drawn from ``seed``."""
+    st = Stream(str(seed), f"synthetic-hard-spread:{region}")
+    digits = tuple(_uniform(st, -HARD_DIGIT_SPREAD_DEG, HARD_DIGIT_SPREAD_DEG) for _ in range(6))
+    thumb = _uniform(st, -HARD_THUMB_SPREAD_DEG, HARD_THUMB_SPREAD_DEG)
+    base = (0.0, thumb, 0.0, 0.0, 0.0, 0.0) if region in HAND_REGIONS else (0.0,) * 6
+    return replace(anat, visit_spreads=digits, visit_base_spreads=base)
+
+
+def _hard_part(
+    film: _Film, region: str, origin: Point, seed: int, anat: _Anatomy, x_range: tuple[float, float]
+) -> _Part:
+    """A hand or foot placed as on a hard film: rotated, magnified and shifted about its middle
+    by amounts drawn from ``seed``, its digits spread for this visit, then moved (never more
+    than needed) so that every joint and digit tip stays inside ``x_range`` and the film."""
+    hand = region in HAND_REGIONS
+    build = _build_hand if hand else _build_foot
+    st = Stream(str(seed), f"synthetic-hard-pose:{region}")
+    angle = _uniform(st, -HARD_ROTATION_DEG, HARD_ROTATION_DEG)
+    scale = anat.scale * (1.0 + _uniform(st, -HARD_MAGNIFICATION, HARD_MAGNIFICATION))
+    shift = (
+        _uniform(st, -HARD_SHIFT_MM, HARD_SHIFT_MM),
+        _uniform(st, -HARD_SHIFT_MM, HARD_SHIFT_MM),
+    )
+    mirror = region[0] == "L"
+    pivot = _HARD_PIVOT["hand" if hand else "foot"]
+    # the pivot lands where the standard pose's pivot would, plus the shift
+    target = _Placement(origin, mirror, 0.0, anat.scale).point(pivot)
+    turned = _Placement((0.0, 0.0), mirror, angle, scale).point(pivot)
+    o = (target[0] - turned[0] + shift[0], target[1] - turned[1] + shift[1])
+    visit = _hard_anatomy(seed, region, anat)
+    part = build(region, _Placement(o, mirror, angle, scale), visit)
+    jm, tm = HARD_JOINT_MARGIN_MM, HARD_TIP_MARGIN_MM
+    limits = [(p, jm) for p in _part_joints(part).values()] + [(p, tm) for p in _digit_tips(part)]
+    dx = _into_range([(p[0], m) for p, m in limits], x_range)
+    dy = _into_range([(p[1], m) for p, m in limits], (0.0, film.height_mm))
+    if dx == 0.0 and dy == 0.0:
+        return part
+    return build(region, _Placement((o[0] + dx, o[1] + dy), mirror, angle, scale), visit)
+
+
+def _into_range(values: Sequence[tuple[float, float]], bounds: tuple[float, float]) -> float:
+    """The smallest move that brings every value at least its margin inside ``bounds`` (the
+    middle of the two when they cannot all fit)."""
+    lo = max(bounds[0] + m - v for v, m in values)
+    hi = min(bounds[1] - m - v for v, m in values)
+    if lo > hi:
+        return (lo + hi) / 2.0
+    return min(max(0.0, lo), hi)
+
+
+def _x_range(
+    film: _Film, layout: Sequence[tuple[str, Point]], origin: Point
+) -> tuple[float, float]:
+    """Where a part's joints may lie across the film: all of it, or its own half of a film
+    of two parts, so that the two never overlap."""
+    if len(layout) < 2:
+        return (0.0, film.width_mm)
+    middle = film.width_mm / 2.0
+    return (0.0, middle) if origin[0] < middle else (middle, film.width_mm)
+
+
+def _soft_hard(film: _Film, parts: Sequence[_Part], fat_scale: float) -> FloatArray:
+    """Soft-tissue attenuation of a hard film: the shapes merged smoothly (no crease where a
+    finger meets the palm), a fat layer under the skin attenuating less than muscle, and the
+    patient's build (``fat_scale``) thickening the fat layer."""
+    fourth = np.zeros(film.shape, dtype=np.float64)
+    for part in parts:
+        for shape_ in part.soft:
+            p = film.patch(shape_.bounds())
+            if p is None:
+                continue
+            sl, x, y = p
+            cort, trab = shape_.paths(x, y)
+            t2 = (cort + trab) ** 2
+            fourth[sl] += t2 * t2
+    thickness = np.sqrt(np.sqrt(fourth))
+    fat = np.minimum(thickness, 2.0 * FAT_LAYER_MM * fat_scale)
+    return np.asarray(MU_SOFT * (thickness - fat) + MU_FAT * fat, dtype=np.float64)
+
+
 def _image(
     film: _Film,
     layout: Sequence[tuple[str, Point]],
@@ -1422,6 +1619,7 @@ def _image(
     anatomy_seed: int | None,
     noise: bool,
     laterality: str,
+    hard: bool = False,
 ) -> SyntheticImage:
     checked = _check_damage(damage)
     aseed = seed if anatomy_seed is None else anatomy_seed
@@ -1430,13 +1628,16 @@ def _image(
     for region, origin in layout:
         hand = region in HAND_REGIONS
         anat = _Anatomy.draw(aseed, "hand" if hand else "foot")
-        pl = _pose(seed, region, origin, region[0] == "L", anat.scale)
-        part = (_build_hand if hand else _build_foot)(region, pl, anat)
+        if hard:
+            part = _hard_part(film, region, origin, seed, anat, _x_range(film, layout, origin))
+        else:
+            pl = _pose(seed, region, origin, region[0] == "L", anat.scale)
+            part = (_build_hand if hand else _build_foot)(region, pl, anat)
         parts.append((part, {a: g for a, g in checked.items() if a.region == region}))
         left = region[0] == "L"
         x = origin[0] + (30.0 if left else -42.0)
         markers.append((region[0], (min(max(x, 6.0), film.width_mm - 14.0), 8.0)))
-    pixels, boxes = _render(film, parts, markers, seed, aseed, noise)
+    pixels, boxes = _render(film, parts, markers, seed, aseed, noise, hard)
     regions = tuple(r for r in REGIONS if r in {r for r, _ in layout})
     return SyntheticImage(
         pixels=pixels,
@@ -1450,6 +1651,7 @@ def _image(
         anatomy_seed=aseed,
         window=_window(pixels),
         joints=joint_positions(film, [part for part, _ in parts]),
+        hard=hard,
     )
 
 
@@ -1465,17 +1667,28 @@ def render_hand(
     *,
     anatomy_seed: int | None = None,
     noise: bool = True,
+    hard: bool = False,
 ) -> SyntheticImage:
     """A PA film of one hand and wrist (180 x 250 mm). Damage of other regions is ignored.
 
     ``seed`` sets positioning, exposure and noise; ``anatomy_seed`` (default: ``seed``) sets
     the patient's anatomy and where erosions sit, so a patient's visits share it.
     ``noise=False`` renders the same film without detector noise.
+
+    ``hard=True`` renders a harder film, as real positioning and anatomy make them, for
+    measuring the automatic locator and registration: per film (from ``seed``) the hand is
+    rotated up to 15 degrees either way about its middle, magnified up to 10 % either way,
+    shifted up to 8 mm (then moved back as far as needed to keep every joint 10 mm and every
+    fingertip 6 mm inside the film), each finger spread up to 4 degrees at its MCP joint and
+    the thumb up to 6 at CMC1, and the exposure falls off along the film (heel effect); per
+    patient (from ``anatomy_seed``) the bones carry a trabecular pattern that moves with them
+    and the soft tissue has a fat layer under the skin. :attr:`SyntheticImage.joints` follows
+    all of it. Without it the film is exactly as before hard films existed.
     """
     region = f"{side}H"
     origin = (105.0, 213.0) if side == "L" else (75.0, 213.0)
     film = _Film(180.0, 250.0, pixel_mm)
-    return _image(film, [(region, origin)], damage, seed, anatomy_seed, noise, side)
+    return _image(film, [(region, origin)], damage, seed, anatomy_seed, noise, side, hard)
 
 
 def render_hands_film(
@@ -1485,11 +1698,13 @@ def render_hands_film(
     *,
     anatomy_seed: int | None = None,
     noise: bool = True,
+    hard: bool = False,
 ) -> SyntheticImage:
-    """A PA film of both hands (300 x 250 mm, ImageLaterality B): right hand on the left."""
+    """A PA film of both hands (300 x 250 mm, ImageLaterality B): right hand on the left.
+    ``hard``: as :func:`render_hand`, each hand kept on its own half of the film."""
     film = _Film(300.0, 250.0, pixel_mm)
     layout = [("RH", (76.0, 212.0)), ("LH", (224.0, 212.0))]
-    return _image(film, layout, damage, seed, anatomy_seed, noise, "B")
+    return _image(film, layout, damage, seed, anatomy_seed, noise, "B", hard)
 
 
 def render_foot(
@@ -1500,12 +1715,14 @@ def render_foot(
     *,
     anatomy_seed: int | None = None,
     noise: bool = True,
+    hard: bool = False,
 ) -> SyntheticImage:
-    """A dorsoplantar film of one forefoot and midfoot (160 x 250 mm)."""
+    """A dorsoplantar film of one forefoot and midfoot (160 x 250 mm). ``hard``: as
+    :func:`render_hand` (each toe spread at its MTP joint)."""
     region = f"{side}F"
     origin = (92.0, 200.0) if side == "L" else (68.0, 200.0)
     film = _Film(160.0, 250.0, pixel_mm)
-    return _image(film, [(region, origin)], damage, seed, anatomy_seed, noise, side)
+    return _image(film, [(region, origin)], damage, seed, anatomy_seed, noise, side, hard)
 
 
 def render_feet_film(
@@ -1515,11 +1732,13 @@ def render_feet_film(
     *,
     anatomy_seed: int | None = None,
     noise: bool = True,
+    hard: bool = False,
 ) -> SyntheticImage:
-    """A dorsoplantar film of both feet (300 x 250 mm, ImageLaterality B)."""
+    """A dorsoplantar film of both feet (300 x 250 mm, ImageLaterality B). ``hard``: as
+    :func:`render_hand`, each foot kept on its own half of the film."""
     film = _Film(300.0, 250.0, pixel_mm)
     layout = [("RF", (85.0, 200.0)), ("LF", (215.0, 200.0))]
-    return _image(film, layout, damage, seed, anatomy_seed, noise, "B")
+    return _image(film, layout, damage, seed, anatomy_seed, noise, "B", hard)
 
 
 def preview(image: SyntheticImage, window: tuple[int, int] | None = None) -> NDArray[np.uint8]:
