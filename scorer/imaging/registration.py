@@ -67,6 +67,8 @@ so by up to 1.1 / 0.9 between two films (0.80 to 1.24 here, 7.5 % apart)."""
 
 WIDE_HALF_MM = 12.0
 WIDE_SEARCH_MM = 16.0
+"""The wide search, for a joint the close searches did not find: its match is never sure, as
+over this reach another joint's neighbourhood can match as well."""
 CLAIMED_MM = 6.0
 LOCAL_HALF_MM = 10.0
 """Half the side of the patch matched around each joint: a joint with the bone ends on both
@@ -77,6 +79,11 @@ toes spread differently at each visit, moving the distal joints a few mm."""
 
 LOCAL_MIN = 0.35
 """A patch matching below this NCC is no evidence: the joint keeps the region's position."""
+LOCAL_TURNS = (-8.0, -4.0, 4.0, 8.0)
+"""Turns (degrees) of a weakly matching joint's patch tried: a finger or toe spreads up to a
+few degrees either way at each visit, and a turned finger's joint matches its own patch poorly
+(the shaft's edges dominate the patch)."""
+RETRY_ROUNDS = 3
 NEIGHBOURS = 3
 """How many of a joint's nearest matched joints lend it their movement: the one on its own
 finger (a thumb's MCP1 for its IP1) need not be the nearest."""
@@ -431,29 +438,42 @@ def _match(
     half: float,
     search: float,
     step: float,
+    turn: float = 0.0,
 ) -> tuple[tuple[float, float], float]:
     """Where a reference point lies on the target (reference mm, before ``sim``) by matching its
-    neighbourhood over ``search`` mm, and the peak NCC (0 when the peak lies on the search's edge:
-    the joint lies farther, and a nearer peak is something else)."""
-    px, py = _grid(point[0] - half, point[0] + half, point[1] - half, point[1] + half, step)
-    patch = ref.sample(px, py)
+    neighbourhood (turned by ``turn`` degrees about the point) over ``search`` mm, and the peak
+    NCC: the best peak inside the search (a stronger one on its edge is another bone beyond), 0
+    when there is none."""
+    ox, oy = _grid(-half, half, -half, half, step)
+    cos, sin = math.cos(math.radians(turn)), math.sin(math.radians(turn))
+    patch = ref.sample(point[0] + cos * ox - sin * oy, point[1] + sin * ox + cos * oy)
     s = half + search
     wx, wy = _grid(point[0] - s, point[0] + s, point[1] - s, point[1] + s, step)
     window = tgt.sample(*sim.apply(wx, wy))
     if float(patch.std()) <= 1e-9 or float(window.std()) <= 1e-9:
         return point, 0.0
     ncc = _Correlator(window, patch.shape).ncc(patch)
-    r, c = np.unravel_index(int(np.argmax(ncc)), ncc.shape)
-    if r in (0, ncc.shape[0] - 1) or c in (0, ncc.shape[1] - 1):
+    if min(ncc.shape) < 3:
         return point, 0.0
-    fr, fc = _subpixel(ncc, int(r), int(c))
-    return (point[0] - search + fc * step, point[1] - search + fr * step), float(ncc[r, c])
+    inner = ncc[1:-1, 1:-1]
+    r, c = (int(k) + 1 for k in np.unravel_index(int(np.argmax(inner)), inner.shape))
+    peak = float(ncc[r, c])
+    if peak < max(ncc[r - 1, c], ncc[r + 1, c], ncc[r, c - 1], ncc[r, c + 1]):
+        return point, 0.0  # a slope up to the search's edge: the best match lies beyond
+    fr, fc = _subpixel(ncc, r, c)
+    return (point[0] - search + fc * step, point[1] - search + fr * step), peak
 
 
 def _close(
-    ref: _Film, tgt: _Film, sim: _Similarity, point: tuple[float, float], moved: tuple[float, float]
+    ref: _Film,
+    tgt: _Film,
+    sim: _Similarity,
+    point: tuple[float, float],
+    moved: tuple[float, float],
+    turn: float = 0.0,
 ) -> tuple[tuple[float, float], float]:
-    """The close match of a point's patch around ``moved`` (reference mm, before ``sim``)."""
+    """The close match of a point's patch (turned by ``turn`` degrees) around ``moved``
+    (reference mm, before ``sim``)."""
     shifted = _Similarity(
         sim.angle,
         sim.scale,
@@ -461,7 +481,7 @@ def _close(
         sim.centre_t,
     )
     found, quality = _match(
-        ref.local, tgt.local, shifted, point, LOCAL_HALF_MM, LOCAL_SEARCH_MM, LOCAL_MM
+        ref.local, tgt.local, shifted, point, LOCAL_HALF_MM, LOCAL_SEARCH_MM, LOCAL_MM, turn
     )
     return (found[0] + moved[0] - point[0], found[1] + moved[1] - point[1]), quality
 
@@ -492,13 +512,14 @@ def _taken(joint: str, found: tuple[float, float], out: Mapping[str, Match]) -> 
 def _neighbours_moved(
     joint: str, mm: Mapping[str, tuple[float, float]], out: Mapping[str, Match]
 ) -> list[tuple[float, float]]:
-    """Where ``joint`` would be had it moved as one of its :data:`NEIGHBOURS` nearest matched
-    joints did (those that moved: where they did not, the joint was tried already)."""
+    """Where ``joint`` would be had it moved as one of its :data:`NEIGHBOURS` nearest well
+    matched joints did (those that moved: where they did not, the joint was tried already; a
+    weak match lends nothing, as it may be another bone's)."""
     p = mm[joint]
     near = sorted(
         (math.hypot(mm[o][0] - p[0], mm[o][1] - p[1]), o)
         for o, (_, value) in out.items()
-        if o != joint and value >= LOCAL_MIN
+        if o != joint and value >= RETRY_BELOW
     )
     places = []
     for _, other in near[:NEIGHBOURS]:
@@ -510,28 +531,45 @@ def _neighbours_moved(
 
 def _matched(
     ref: _Film, tgt: _Film, sim: _Similarity, mm: Mapping[str, tuple[float, float]]
-) -> dict[str, Match]:
-    """Every point's match and its quality. First the close search around the region
-    transform's position; a point that fails it is tried where it would be had it moved as its
-    nearest matched neighbour did (a thumb turning at CMC1 carries MCP1 and IP1 along), then over
-    the wide search. Those later matches count only where no other joint already matched (a
-    toe's MTP that would land on its neighbour's is not found)."""
+) -> tuple[dict[str, Match], set[str]]:
+    """Every point's match and its quality, and the points found only by the wide search.
+
+    First the close search around the region transform's position. A point that matches weakly
+    is then tried where it would be had it moved as a matched neighbour did (a thumb turning at
+    CMC1 carries MCP1 and IP1 along), then with its patch turned (a finger spread otherwise at
+    this visit), and a point still unmatched over the wide search. Those later matches count
+    only where no other joint already matched (a toe's MTP that would land on its neighbour's
+    is not found)."""
     out = {j: _close(ref, tgt, sim, p, p) for j, p in mm.items()}
-    for _ in range(2):  # a chain passes its movement on by one joint per round
+
+    def better(joint: str, found: tuple[float, float], quality: float) -> bool:
+        if quality > max(out[joint][1], LOCAL_MIN) and not _taken(joint, found, out):
+            out[joint] = (found, quality)
+            return True
+        return False
+
+    tried: set[tuple[str, float, float, float]] = set()
+    for _ in range(RETRY_ROUNDS):  # a chain passes its movement on by one joint per round
+        changed = False
         for joint, p in mm.items():
             if out[joint][1] >= RETRY_BELOW:
                 continue
-            for moved in _neighbours_moved(joint, mm, out):
-                found, quality = _close(ref, tgt, sim, p, moved)
-                if quality > max(out[joint][1], LOCAL_MIN) and not _taken(joint, found, out):
-                    out[joint] = (found, quality)
+            for centre in [p, *_neighbours_moved(joint, mm, out)]:
+                for turn in (0.0, *LOCAL_TURNS):
+                    key = (joint, round(centre[0], 1), round(centre[1], 1), turn)
+                    if key in tried or (centre == p and turn == 0.0):
+                        continue
+                    tried.add(key)
+                    changed |= better(joint, *_close(ref, tgt, sim, p, centre, turn))
+        if not changed:
+            break
+    wide: set[str] = set()
     for joint, p in mm.items():
-        if out[joint][1] >= LOCAL_MIN:
-            continue
-        found, quality = _wide(ref, tgt, sim, p)
-        if quality >= LOCAL_MIN and not _taken(joint, found, out):
-            out[joint] = (found, quality)
-    return out
+        if out[joint][1] < LOCAL_MIN:
+            better(joint, *_wide(ref, tgt, sim, p))
+            if out[joint][1] >= LOCAL_MIN:
+                wide.add(joint)
+    return out, wide
 
 
 def _pixel_affine(sim: _Similarity, ref_mm: float, tgt_mm: float) -> Affine:
@@ -554,7 +592,8 @@ def _region(
     sure_region = score >= SURE_SCORE
     width, height = tgt.local.extent_mm
     out: dict[str, ProposedJoint] = {}
-    for joint, ((lx, ly), quality) in _matched(ref, tgt, sim, mm).items():
+    matched, wide = _matched(ref, tgt, sim, mm)
+    for joint, ((lx, ly), quality) in matched.items():
         p = mm[joint]
         if quality < LOCAL_MIN:
             lx, ly = p
@@ -563,7 +602,10 @@ def _region(
         inside = 0.0 <= x <= width and 0.0 <= y <= height
         q = max(0.0, min(1.0, quality)) if inside else 0.0
         out[joint] = ProposedJoint(
-            x / tgt.pixel_mm, y / tgt.pixel_mm, q, sure_region and q >= SURE_QUALITY
+            x / tgt.pixel_mm,
+            y / tgt.pixel_mm,
+            q,
+            sure_region and q >= SURE_QUALITY and joint not in wide,
         )
     return out, _pixel_affine(sim, ref.pixel_mm, tgt.pixel_mm), max(0.0, score)
 
