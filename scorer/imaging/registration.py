@@ -16,7 +16,12 @@ visits (the spread differs). :func:`propose_from` therefore works per region in 
 3. **Local matching** (:data:`LOCAL_MM` per pixel): around each point a patch of the
    reference is matched in the target, resampled through the region transform so rotation and
    scale are already undone, over a search of :data:`LOCAL_SEARCH_MM`; the peak NCC is the
-   joint's ``quality``. A joint whose patch matches poorly keeps the region transform's position.
+   joint's ``quality``. A joint that matches weakly is retried with its patch turned
+   (:data:`LOCAL_TURNS`: a finger spread differently at this visit) and where its well-matched
+   neighbours' movement puts it (a thumb turned at CMC1 carries IP1 along), then over a wide
+   search; a match landing where another joint already matched is refused. A joint that still
+   matches poorly keeps the region transform's position. ``sure`` asks for a good local match
+   (:data:`SURE_QUALITY`), a region that registered well (:data:`SURE_SCORE`) and no wide search.
 
 Every step compares band-passed images (a Gaussian's low frequencies removed), so exposure,
 soft tissue and MONOCHROME1 films (inverted first) compare alike, and it works in mm, so films
