@@ -6,11 +6,12 @@ magnification and pixel spacing, and the fingers or toes move a little on their 
 visits (the spread differs). :func:`propose_from` therefore works per region in three steps:
 
 1. **Search** (:data:`COARSE_MM` per pixel): the region's area on the reference, the box around
-   its points plus :data:`MARGIN_MM`, is rotated and scaled over a grid of candidates
-   (:data:`SEARCH_DEGREES`, :data:`SEARCH_SCALES`) and each candidate is matched over the
-   target's side of the film by normalised cross-correlation (NCC); the best one gives a first
-   similarity transform. An exhaustive search, not Fourier–Mellin, because the target holds
-   more than the area (the other hand, the forearm, markers), which a global spectrum mixes in.
+   its points plus :data:`MARGIN_MM` (at least :data:`MIN_AREA_MM` across), is rotated and
+   scaled over a grid of candidates (:data:`SEARCH_DEGREES`, :data:`SEARCH_SCALES`) and each
+   candidate is matched over the target's side of the film by normalised cross-correlation
+   (NCC); the best one gives a first similarity transform. An exhaustive search, not
+   Fourier–Mellin, because the target holds more than the area (the other hand, the forearm,
+   markers), which a global spectrum mixes in.
 2. **Refinement** (:data:`MID_MM` per pixel): the four similarity parameters are optimised
    (Powell) for the NCC over the whole area; that NCC is the region's ``score``.
 3. **Local matching** (:data:`LOCAL_MM` per pixel): around each point a patch of the
@@ -21,7 +22,8 @@ visits (the spread differs). :func:`propose_from` therefore works per region in 
    neighbours' movement puts it (a thumb turned at CMC1 carries IP1 along), then over a wide
    search; a match landing where another joint already matched is refused. A joint that still
    matches poorly keeps the region transform's position. ``sure`` asks for a good local match
-   (:data:`SURE_QUALITY`), a region that registered well (:data:`SURE_SCORE`) and no wide search.
+   (:data:`SURE_QUALITY`), a region that registered well (:data:`SURE_SCORE`) from enough
+   points (:data:`SURE_POINTS`) and no wide search.
 
 Every step compares band-passed images (a Gaussian's low frequencies removed), so exposure,
 soft tissue and MONOCHROME1 films (inverted first) compare alike, and it works in mm, so films
@@ -56,6 +58,9 @@ synthetic films is well below), below the ~10 mm between neighbouring joints."""
 COARSE_MM = 3.0
 MID_MM = 1.0
 LOCAL_MM = 0.5
+MIN_AREA_MM = 100.0
+"""The area registered is at least this wide and tall: around one or two points alone it would
+hold a single finger or toe, which matches its neighbours nearly as well as itself."""
 REFINE_GRID_MM = 2.0
 """The refinement's NCC is taken at points this far apart (on the 1 mm level): enough for
 four parameters over an area of thousands of mm², at a quarter of the cost."""
@@ -104,6 +109,10 @@ the same patient's hand or foot scored 0.7 or more, a hand's points on a foot fi
 chest or leg 0.4 or less. (Another patient's synthetic hand scores as high as the same
 patient's: the generator's patients differ by a few % in size and a few degrees in spread, so
 registration does not tell patients apart; that is the import's patient identity's job.)"""
+
+SURE_POINTS = 3
+"""... from at least this many points: around one or two the area holds a few fingers or toes,
+which can register well shifted by one (seen on the tuning films)."""
 
 _BAND_SIGMA_MM = {"coarse": 9.0, "mid": 5.0, "local": 3.0}
 """Low frequencies removed per level (Gaussian sigma): larger than the bones' width, smaller
@@ -344,13 +353,18 @@ Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in film mm
 
 
 def _area(points_mm: list[tuple[float, float]], extent: tuple[float, float]) -> Box:
+    """The part of the reference registered for a region: its points' box plus
+    :data:`MARGIN_MM`, at least :data:`MIN_AREA_MM` across, on the film."""
     xs = [p[0] for p in points_mm]
     ys = [p[1] for p in points_mm]
+    half_x = max((max(xs) - min(xs)) / 2.0 + MARGIN_MM, MIN_AREA_MM / 2.0)
+    half_y = max((max(ys) - min(ys)) / 2.0 + MARGIN_MM, MIN_AREA_MM / 2.0)
+    cx, cy = (max(xs) + min(xs)) / 2.0, (max(ys) + min(ys)) / 2.0
     return (
-        max(min(xs) - MARGIN_MM, 0.0),
-        max(min(ys) - MARGIN_MM, 0.0),
-        min(max(xs) + MARGIN_MM, extent[0]),
-        min(max(ys) + MARGIN_MM, extent[1]),
+        max(cx - half_x, 0.0),
+        max(cy - half_y, 0.0),
+        min(cx + half_x, extent[0]),
+        min(cy + half_y, extent[1]),
     )
 
 
@@ -594,7 +608,7 @@ def _region(
     where = _search_area(region, tgt.coarse.extent_mm)
     start, _ = _search(ref.coarse, tgt.coarse, area, where)
     sim, score = _refine(ref.mid, tgt.mid, area, start)
-    sure_region = score >= SURE_SCORE
+    sure_region = score >= SURE_SCORE and len(mm) >= SURE_POINTS
     width, height = tgt.local.extent_mm
     out: dict[str, ProposedJoint] = {}
     matched, wide = _matched(ref, tgt, sim, mm)

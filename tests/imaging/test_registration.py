@@ -158,6 +158,28 @@ def test_a_film_that_is_no_hand_registers_poorly_and_nothing_is_sure(
         assert all(0.0 <= p.quality <= 1.0 for p in proposal.joints.values())
 
 
+def test_three_points_are_enough_and_one_is_never_sure() -> None:
+    reference, pixels, truth, mm = _pair("hands", 2008)
+    anchors = {k: p for k, p in reference.joints.items() if k[1] in ("MCP2", "MCP5", "RAD")}
+    three = propose_from(reference.pixels, reference.pixel_mm, anchors, pixels, mm)
+    assert set(three.joints) == set(anchors)
+    errors = _errors_mm(three, truth, mm)
+    assert all(p.sure for p in three.joints.values())
+    assert max(errors.values()) <= 2.0
+    one = {k: p for k, p in reference.joints.items() if k[1] == "PIP3"}
+    single = propose_from(reference.pixels, reference.pixel_mm, one, pixels, mm)
+    assert set(single.joints) == set(one)
+    assert not any(p.sure for p in single.joints.values())
+
+
+def test_a_blank_target_registers_nothing() -> None:
+    reference, _, _, _ = _pair("left foot", 2006)
+    blank = np.zeros((800, 640), dtype=np.uint16)
+    proposal = propose_from(reference.pixels, reference.pixel_mm, reference.joints, blank, 0.25)
+    assert proposal.score == {"LF": 0.0}
+    assert not any(p.sure or p.quality > 0 for p in proposal.joints.values())
+
+
 def test_registration_is_deterministic() -> None:
     reference, pixels, _, mm = _pair("right hand", 2005)
     first = propose_from(reference.pixels, reference.pixel_mm, reference.joints, pixels, mm)
