@@ -35,6 +35,7 @@ been measured on.
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -93,6 +94,10 @@ LOCAL_TURNS = (-8.0, -4.0, 4.0, 8.0)
 """Turns (degrees) of a weakly matching joint's patch tried: a finger or toe spreads up to a
 few degrees either way at each visit, and a turned finger's joint matches its own patch poorly
 (the shaft's edges dominate the patch)."""
+REFIT_MM = 2.0
+"""The similarity fitted to the well-matched joints is the region's transform when it fits them
+to within this (median); where it puts some joint this much farther than the area's transform
+does, the joints that matched poorly are matched again through it."""
 RETRY_ROUNDS = 3
 NEIGHBOURS = 3
 """How many of a joint's nearest matched joints lend it their movement: the one on its own
@@ -600,6 +605,66 @@ def _pixel_affine(sim: _Similarity, ref_mm: float, tgt_mm: float) -> Affine:
     )
 
 
+def _fitted(pairs: Mapping[str, tuple[tuple[float, float], tuple[float, float]]]) -> _Similarity:
+    """The least-squares similarity taking each pair's first point to its second (film mm)."""
+    p = np.array([complex(*a) for a, _ in pairs.values()])
+    q = np.array([complex(*b) for _, b in pairs.values()])
+    pc, qc = p - p.mean(), q - q.mean()
+    ratio = complex((np.conj(pc) * qc).sum() / max(float((np.abs(pc) ** 2).sum()), 1e-12))
+    return _Similarity(
+        math.degrees(math.atan2(ratio.imag, ratio.real)),
+        abs(ratio),
+        (float(p.mean().real), float(p.mean().imag)),
+        (float(q.mean().real), float(q.mean().imag)),
+    )
+
+
+def _mapped(sim: _Similarity, point: tuple[float, float]) -> tuple[float, float]:
+    x, y = sim.apply(np.array(point[0]), np.array(point[1]))
+    return float(x), float(y)
+
+
+def _on_target(
+    sim: _Similarity, matched: Mapping[str, Match], mm: Mapping[str, tuple[float, float]]
+) -> dict[str, tuple[tuple[float, float], float]]:
+    """Matches as target mm (a joint that matched poorly: where ``sim`` puts it) and quality."""
+    out = {}
+    for joint, (found, quality) in matched.items():
+        out[joint] = (_mapped(sim, found if quality >= LOCAL_MIN else mm[joint]), quality)
+    return out
+
+
+def _joints(
+    ref: _Film, tgt: _Film, sim: _Similarity, mm: Mapping[str, tuple[float, float]]
+) -> tuple[dict[str, tuple[tuple[float, float], float]], set[str], _Similarity]:
+    """Every joint's target position (mm) and quality, those found only by the wide search, and
+    the region's transform: the similarity fitted to the well-matched joints where they agree
+    with one (the area's transform may lean on spread fingers), else the area's. Where the fit
+    moves some joint :data:`REFIT_MM` or more, the joints that matched poorly are matched again
+    through it."""
+    matched, wide = _matched(ref, tgt, sim, mm)
+    found = _on_target(sim, matched, mm)
+    strong = {j: (mm[j], t) for j, (t, q) in found.items() if q >= RETRY_BELOW and j not in wide}
+    if len(strong) < SURE_POINTS:
+        return found, wide, sim
+    fitted = _fitted(strong)
+    residual = statistics.median(math.dist(_mapped(fitted, r), t) for r, t in strong.values())
+    if residual > REFIT_MM:
+        return found, wide, sim
+    shift = max(math.dist(_mapped(fitted, p), _mapped(sim, p)) for p in mm.values())
+    weak = {j: p for j, p in mm.items() if found[j][1] < RETRY_BELOW}
+    if shift < REFIT_MM or not weak:
+        return found, wide, fitted
+    again, wide_again = _matched(ref, tgt, fitted, mm)
+    for joint, (t, quality) in _on_target(fitted, again, mm).items():
+        if joint in weak and quality > found[joint][1]:
+            found[joint] = (t, quality)
+            wide.discard(joint)
+            if joint in wide_again:
+                wide.add(joint)
+    return found, wide, fitted
+
+
 def _region(
     ref: _Film, tgt: _Film, region: str, points: Mapping[str, tuple[float, float]]
 ) -> tuple[dict[str, ProposedJoint], Affine, float]:
@@ -610,14 +675,9 @@ def _region(
     sim, score = _refine(ref.mid, tgt.mid, area, start)
     sure_region = score >= SURE_SCORE and len(mm) >= SURE_POINTS
     width, height = tgt.local.extent_mm
+    found, wide, sim = _joints(ref, tgt, sim, mm)
     out: dict[str, ProposedJoint] = {}
-    matched, wide = _matched(ref, tgt, sim, mm)
-    for joint, ((lx, ly), quality) in matched.items():
-        p = mm[joint]
-        if quality < LOCAL_MIN:
-            lx, ly = p
-        tx, ty = sim.apply(np.array(lx), np.array(ly))
-        x, y = float(tx), float(ty)
+    for joint, ((x, y), quality) in found.items():
         inside = 0.0 <= x <= width and 0.0 <= y <= height
         q = max(0.0, min(1.0, quality)) if inside else 0.0
         out[joint] = ProposedJoint(
