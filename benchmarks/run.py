@@ -1,7 +1,7 @@
 """Run every benchmark, print the figures beside their targets, and write one JSON summary.
 
 Each benchmark is its own script (and process): startup, viewer, joint_view, reading, commit,
-analysis, imports, verify, server.
+analysis, imports, verify, server, drift, locator.
 This runs them in turn, reads the JSON each writes, and prints one table: the figure, its
 median, p95 and spread where the benchmark repeats it, the target, and whether it is met.
 
@@ -41,6 +41,7 @@ SCRIPTS = (
     "verify",
     "server",
     "drift",
+    "locator",
 )
 
 
@@ -341,6 +342,61 @@ FIGURES = [
         "/s",
     ),
 ]
+
+
+_LOCATOR_KINDS = ("hand MCP", "hand PIP", "thumb IP", "wrist", "foot MTP", "foot IP")
+
+
+def _largest_p95(method: str) -> Callable[[dict[str, Any]], Any]:
+    def get(d: dict[str, Any]) -> Any:
+        found = [r["p95_mm"] for r in d[method]["kinds"].values() if "p95_mm" in r]
+        return max(found) if found else None
+
+    return get
+
+
+def _kinds_without_sure_joints(method: str) -> Callable[[dict[str, Any]], Any]:
+    def get(d: dict[str, Any]) -> Any:
+        return sum(1 for r in d[method]["kinds"].values() if "median_mm" not in r)
+
+    return get
+
+
+def _locator_figures() -> list[Figure]:
+    """The locator's and the registration's error per area kind (synthetic hard films only):
+    the median against 1.5 mm with the p95 beside it, the largest p95 against 4 mm, and the
+    area kinds left wholly unsure (which have no error to show)."""
+    out: list[Figure] = []
+    for method in ("locator", "registration"):
+        for kind in _LOCATOR_KINDS:
+            out.append(
+                Figure(
+                    f"{method}, {kind} (synthetic)",
+                    "locator",
+                    _g(method, "kinds", kind, "median_mm"),
+                    "mm",
+                    1.5,
+                    p95=_g(method, "kinds", kind, "p95_mm"),
+                )
+            )
+        out.append(Figure(f"  {method}: largest p95", "locator", _largest_p95(method), "mm", 4.0))
+        out.append(
+            Figure(
+                f"  {method}: kinds with no sure joint",
+                "locator",
+                _kinds_without_sure_joints(method),
+                "",
+                0.0,
+            )
+        )
+    out.append(Figure("  locator time per film", "locator", _g("locator", "median_s"), "s"))
+    out.append(
+        Figure("  registration time per proposal", "locator", _g("registration", "median_s"), "s")
+    )
+    return out
+
+
+FIGURES += _locator_figures()
 
 
 def _fmt(value: Any) -> str:

@@ -260,3 +260,17 @@ def test_damage_on_a_hard_film_changes_pixels_only_inside_its_areas_boxes() -> N
         r0, c0, r1, c1 = damaged.boxes[area]
         inside[r0:r1, c0:c1] = True
     assert not (changed & ~inside).any()
+
+
+@pytest.mark.parametrize("render", [syn.render_hand, syn.render_foot])
+def test_a_one_part_hard_film_keeps_every_joint_inside_the_film(
+    render: Callable[..., syn.SyntheticImage],
+) -> None:
+    """A one-hand (180 mm) or one-foot (160 mm) film is the tightest fit: over many visits
+    every joint stays 10 mm inside it, whatever the rotation, magnification and shift."""
+    for seed in range(2700, 2716):
+        img = render("L" if seed % 2 else "R", {}, seed, anatomy_seed=2700, noise=False, hard=True)
+        margin = syn.HARD_JOINT_MARGIN_MM / img.pixel_mm
+        for key, (x, y) in img.joints.items():
+            assert margin - 1 <= x <= img.columns - margin + 1, (seed, key, x)
+            assert margin - 1 <= y <= img.rows - margin + 1, (seed, key, y)
