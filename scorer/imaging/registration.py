@@ -81,6 +81,7 @@ WIDE_SEARCH_MM = 16.0
 """The wide search, for a joint the close searches did not find: its match is never sure, as
 over this reach another joint's neighbourhood can match as well."""
 CLAIMED_MM = 6.0
+"""A retried or wide match this close to where another joint matched is that joint's."""
 LOCAL_HALF_MM = 10.0
 """Half the side of the patch matched around each joint: a joint with the bone ends on both
 sides, small enough that a finger's own movement is nearly a shift across it."""
@@ -99,13 +100,15 @@ REFIT_MM = 2.0
 to within this (median); where it puts some joint this much farther than the area's transform
 does, the joints that matched poorly are matched again through it."""
 RETRY_ROUNDS = 3
+"""Rounds of retries: a joint found in one round lends its movement to the next joint along."""
 NEIGHBOURS = 3
 """How many of a joint's nearest matched joints lend it their movement: the one on its own
 finger (a thumb's MCP1 for its IP1) need not be the nearest."""
 RETRY_BELOW = 0.8
-"""A joint matching below this NCC where the region transform puts it is also tried where its
-nearest neighbour's movement puts it, and the better match kept: a weak peak within reach may
-be another bone's, the joint itself lying beyond."""
+"""A joint matching below this NCC where the region transform puts it is retried (patch turned,
+and where its neighbours' movement puts it), the better match kept: a weak peak within reach
+may be another bone's, the joint itself lying beyond. Only joints matching at least this well
+lend their movement to others."""
 SURE_QUALITY = 0.6
 """A proposed joint is sure when its patch matches at least this well ..."""
 SURE_SCORE = 0.5
