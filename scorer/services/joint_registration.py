@@ -22,14 +22,15 @@ from typing import Any
 
 from scorer.core.joint_fit import region_joints
 from scorer.core.methods import FOOT_REGIONS, HAND_REGIONS
+from scorer.imaging.registration import DISAGREE_MM as REGISTRATION_DISAGREE_MM
 from scorer.imaging.visit_registration import RegisterOutcome, RegisterTask, run_register_task
 from scorer.services.operation import Op
 from scorer.store import repository as repo
 from scorer.store.schema import Image, Patient
 
-DISAGREE_MM = 3.0
-"""An own position farther than this from the registered one is a disagreement (QC): twice
-the locator's median error target, under a joint's half-width at a PIP (about 4 mm)."""
+DISAGREE_MM = REGISTRATION_DISAGREE_MM
+"""An own position farther than this from a sure registered one is a disagreement (QC): the
+locator's 95th-percentile target, about a PIP joint's half-width."""
 
 TRUST = {"dragged": 4, "fit": 3, "truth": 3, "locator": 1}
 """How much a position's source is trusted when a reference film is chosen (``registered``
@@ -183,7 +184,7 @@ def _write_target(
         distance = None
         if mine is not None and mine.source != "registered":
             distance = round(math.hypot(mine.x - p.x, mine.y - p.y) * mm, 2)
-            if distance > DISAGREE_MM:
+            if p.sure and distance > DISAGREE_MM:
                 counts["disagreements"] += 1
         elif p.sure:
             repo.put_joint_position(

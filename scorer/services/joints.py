@@ -120,7 +120,7 @@ def _checks(db: Any, images: list[Image]) -> list[JointCheck]:
         disagree = []
         for p in proposals.get(img.id, []):
             own = have.get((p.region, p.joint))
-            if p.distance_mm is not None and p.distance_mm > DISAGREE_MM and own is not None:
+            if p.sure and own is not None and (p.distance_mm or 0.0) > DISAGREE_MM:
                 ref = codes.get(p.reference_id) or _code_of(db, p.reference_id)
                 disagree.append(
                     Disagreement(p.region, p.joint, p.distance_mm, (own.x, own.y), (p.x, p.y), ref)
