@@ -46,7 +46,6 @@ from scorer.services.calibration import (
 from scorer.services.coordination import CoordinationService, Flag, Progress
 from scorer.services.database import DatabaseService, Restored, database_exists, resolve
 from scorer.services.drift import DriftReport, DriftService
-from scorer.services.joints import JointsService
 from scorer.services.errors import (
     AuthError,
     Conflict,
@@ -60,6 +59,7 @@ from scorer.services.errors import (
 )
 from scorer.services.exchange import ExchangeService
 from scorer.services.images import ImagesService, QcImpact
+from scorer.services.joints import JointsService
 from scorer.services.operation import Context
 from scorer.services.oversight import OversightService, TimelineEntry, verify_store
 from scorer.services.read_views import OpenedCase, ReadView, ScoreAck, content_hash
