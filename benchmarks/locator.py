@@ -175,9 +175,8 @@ def patient_films(patient: int, visits: int = 3) -> PatientFilms:
 
 def real_methods() -> tuple[Locate, Propose]:
     """The locator and the registration of scorer.imaging (issue 32)."""
-    from scorer.imaging.registration import propose_from
-
     from scorer.imaging.locator import locate_joints
+    from scorer.imaging.registration import propose_from
 
     def locate(_img: syn.SyntheticImage | None, pixels: Any, pixel_mm: float, mono1: bool) -> Any:
         return locate_joints(pixels, pixel_mm, monochrome1=mono1)

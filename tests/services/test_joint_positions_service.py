@@ -1,6 +1,6 @@
 """Joint positions through the services (issue 29, item 1): every joint of the demo's films has
-a position (the locator's, registration's or the true one), a reader's case carries them, a reader and the coordinator place joints, checked,
-audited, and blinded."""
+a position (the locator's, registration's or the true one), a reader's case carries them, a
+reader and the coordinator place joints, checked, audited, and blinded."""
 
 from __future__ import annotations
 
