@@ -120,7 +120,11 @@ def _checks(db: Any, images: list[Image]) -> list[JointCheck]:
         disagree = []
         for p in proposals.get(img.id, []):
             own = have.get((p.region, p.joint))
-            if p.sure and own is not None and (p.distance_mm or 0.0) > DISAGREE_MM:
+            # A position placed since the registration was checked against it is not listed
+            # until the next registration (the desk registers again as it saves).
+            if own is None or p.distance_mm is None or own.placed_at > p.computed_at:
+                continue
+            if p.sure and p.distance_mm > DISAGREE_MM:
                 ref = codes.get(p.reference_id) or _code_of(db, p.reference_id)
                 disagree.append(
                     Disagreement(p.region, p.joint, p.distance_mm, (own.x, own.y), (p.x, p.y), ref)
