@@ -44,6 +44,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import fft as sfft
 from scipy import ndimage, optimize
+from skimage.feature import match_template
+from skimage.transform import SimilarityTransform
 
 FloatImage = npt.NDArray[np.float64]
 Affine = tuple[tuple[float, float, float], tuple[float, float, float]]
@@ -307,6 +309,14 @@ def _ncc(a: FloatImage, b: FloatImage) -> float:
     return float((a * b).sum()) / den if den > 1e-12 else 0.0
 
 
+def _ncc_map(image: FloatImage, template: FloatImage) -> FloatImage:
+    """The NCC of ``template`` at every place it fits wholly inside ``image`` (row, column of
+    its top-left corner): scikit-image's ``match_template`` (Lewis, "Fast normalized
+    cross-correlation", Vision Interface 1995: the correlation by FFT, each window's mean and
+    variance from running sums); 0 where the window is flat."""
+    return np.asarray(match_template(image, template), dtype=np.float64)  # type: ignore[no-untyped-call]
+
+
 def _window_sums(image: FloatImage, rows: int, cols: int) -> FloatImage:
     """Sums of ``image`` over every rows x cols window lying wholly inside it."""
     c = np.zeros((image.shape[0] + 1, image.shape[1] + 1))
@@ -316,9 +326,10 @@ def _window_sums(image: FloatImage, rows: int, cols: int) -> FloatImage:
 
 class _Correlator:
     """The NCC of templates of one shape at every place they fit wholly inside one image (row,
-    column of their top-left corner): the correlation by FFT, the image windows' means and
-    variances from running sums (Lewis, "Fast normalized cross-correlation", Vision Interface
-    1995). The image's transform and sums are made once for all the templates tried on it."""
+    column of their top-left corner), as :func:`_ncc_map` gives it, with the image's transform
+    and running sums made once for all the templates tried on it: the rotation and scale
+    search tries 119 templates on one window, where ``match_template`` would transform the
+    window again for each (2.5x the registration's time)."""
 
     def __init__(self, image: FloatImage, shape: tuple[int, int]) -> None:
         rows, cols = shape
@@ -479,7 +490,7 @@ def _match(
     window = tgt.sample(*sim.apply(wx, wy))
     if float(patch.std()) <= 1e-9 or float(window.std()) <= 1e-9:
         return point, 0.0
-    ncc = _Correlator(window, patch.shape).ncc(patch)
+    ncc = _ncc_map(window, patch)
     if min(ncc.shape) < 3:
         return point, 0.0
     inner = ncc[1:-1, 1:-1]
@@ -609,16 +620,21 @@ def _pixel_affine(sim: _Similarity, ref_mm: float, tgt_mm: float) -> Affine:
 
 
 def _fitted(pairs: Mapping[str, tuple[tuple[float, float], tuple[float, float]]]) -> _Similarity:
-    """The least-squares similarity taking each pair's first point to its second (film mm)."""
-    p = np.array([complex(*a) for a, _ in pairs.values()])
-    q = np.array([complex(*b) for _, b in pairs.values()])
-    pc, qc = p - p.mean(), q - q.mean()
-    ratio = complex((np.conj(pc) * qc).sum() / max(float((np.abs(pc) ** 2).sum()), 1e-12))
+    """The least-squares similarity taking each pair's first point to its second (film mm):
+    scikit-image's ``SimilarityTransform`` estimate (Umeyama 1991). Points that cannot fix one
+    (all in one place) give the identity about their mean."""
+    p = np.array([a for a, _ in pairs.values()], dtype=np.float64)
+    q = np.array([b for _, b in pairs.values()], dtype=np.float64)
+    fitted = SimilarityTransform.from_estimate(p, q)
+    if not fitted:
+        centre = (float(p[:, 0].mean()), float(p[:, 1].mean()))
+        return _Similarity(0.0, 1.0, centre, (float(q[:, 0].mean()), float(q[:, 1].mean())))
+    m = np.asarray(fitted.params, dtype=np.float64)
     return _Similarity(
-        math.degrees(math.atan2(ratio.imag, ratio.real)),
-        abs(ratio),
-        (float(p.mean().real), float(p.mean().imag)),
-        (float(q.mean().real), float(q.mean().imag)),
+        math.degrees(math.atan2(float(m[1, 0]), float(m[0, 0]))),
+        float(math.hypot(float(m[0, 0]), float(m[1, 0]))),
+        (0.0, 0.0),
+        (float(m[0, 2]), float(m[1, 2])),
     )
 
 

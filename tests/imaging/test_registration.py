@@ -252,3 +252,19 @@ def test_a_bad_spacing_or_threshold_for_disagreements_is_refused() -> None:
         disagreements({}, empty, 0.0)
     with pytest.raises(ValueError, match="threshold"):
         disagreements({}, empty, 0.25, threshold_mm=-1.0)
+
+
+def test_the_search_correlator_gives_scikit_images_ncc() -> None:
+    """The rotation and scale search's cached correlator and scikit-image's match_template,
+    used for each joint, give the same NCC (0 where a window is flat)."""
+    from scorer.imaging.registration import _Correlator, _ncc_map
+
+    rng = np.random.default_rng(2024)
+    image = rng.normal(size=(60, 80))
+    image[:20, :30] = 5.0  # a flat patch: no correlation there
+    for shape in ((9, 9), (15, 21)):
+        template = rng.normal(size=shape)
+        ours = _Correlator(image, shape).ncc(template)
+        theirs = _ncc_map(image, template)
+        assert ours.shape == theirs.shape
+        assert np.allclose(ours, theirs, atol=1e-6)
