@@ -112,7 +112,8 @@ def analyze(
 def _read_reads(path: Path) -> Any | None:
     """The reads of a reads CSV, or None (said why) when it cannot be read or is not valid."""
     from scorer.core.methods import MethodError, builtin_methods
-    from scorer.core.readscsv import ReadsCsvError, parse_reads_csv
+    from scorer.core.readscsv import ReadsCsvError
+    from scorer.reports.reads_columns import read_reads
 
     try:
         data = path.read_bytes()
@@ -120,7 +121,7 @@ def _read_reads(path: Path) -> Any | None:
         err(f"cannot read {path}: {exc.strerror or exc}")
         return None
     try:
-        return parse_reads_csv(data, dict(builtin_methods()))
+        return read_reads(data, dict(builtin_methods()))
     except ReadsCsvError as exc:
         err(f"{path} is not a valid reads CSV:")
         print(str(exc), file=sys.stderr)

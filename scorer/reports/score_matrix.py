@@ -18,6 +18,7 @@ import numpy.typing as npt
 from scorer.core.methods import Method
 from scorer.core.reads import Read
 from scorer.core.totals import MissingDataRules
+from scorer.reports.reads_columns import ColumnScores
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -35,6 +36,9 @@ class ScoreMatrix:
 
     @classmethod
     def of(cls, method: Method, reads: Sequence[Read]) -> ScoreMatrix:
+        packed = _packed_rows(method, reads)
+        if packed is not None:
+            return packed
         areas = [d.area for d in method.areas]
         rows: list[list[int | None]] = []
         operated: list[list[bool]] = []
@@ -59,6 +63,38 @@ class ScoreMatrix:
         """The matrix of some of the reads, in the order given."""
         i = np.asarray(index, dtype=np.intp)
         return ScoreMatrix(self.method, self.scores[i], self.operated[i])
+
+
+def _packed_rows(method: Method, reads: Sequence[Read]) -> ScoreMatrix | None:
+    """The matrix of reads read by :func:`scorer.reports.reads_columns.read_reads`, from the
+    file's columns at once (no per-area Python work); None for any other reads."""
+    if not reads:
+        return None
+    first = reads[0].scores
+    if not isinstance(first, ColumnScores):
+        return None
+    packed = first.packed
+    starts: list[int] = []
+    stops: list[int] = []
+    for r in reads:
+        s = r.scores
+        if not isinstance(s, ColumnScores) or s.packed is not packed or r.method != method.id:
+            return None
+        starts.append(s.start)
+        stops.append(s.stop)
+    begin = np.array(starts, dtype=np.int64)
+    length = np.array(stops, dtype=np.int64) - begin
+    # Row i of the matrix takes the file's rows begin[i] .. begin[i] + length[i].
+    row = np.repeat(np.arange(len(reads)), length)
+    offset = np.repeat(begin - np.concatenate(([0], np.cumsum(length)[:-1])), length)
+    codes = packed.codes[np.arange(len(row)) + offset]
+    shape = (len(reads), len(method.areas))
+    scores = np.full(shape, np.nan)
+    operated = np.zeros(shape, dtype=bool)
+    column = packed.places[codes]
+    scores[row, column] = packed.grades[codes]
+    operated[row, column] = packed.operated[codes]
+    return ScoreMatrix(method, scores, operated)
 
 
 def _groups(method: Method) -> list[tuple[npt.NDArray[np.intp], FloatArray]]:
