@@ -64,7 +64,9 @@ def analyze(
     from scorer.reports.analysis import AnalysisError, AnalysisOptions
     from scorer.reports.analysis import analyze as run_analysis
     from scorer.reports.analysis_text import format_analysis
+    from scorer.stats.icc import start_loading
 
+    start_loading()  # scipy's F distribution loads while the file is read (a fifth of a second)
     parsed = _read_reads(Path(reads))
     if parsed is None:
         return EXIT_ERROR

@@ -30,6 +30,8 @@ from scorer.core.readscsv import HEADER, clean_date, clean_text, parse_reads_csv
 
 _U64 = npt.NDArray[np.uint64]
 _I64 = npt.NDArray[np.int64]
+#: Per row of a file, which of its distinct (area, score) texts the row has.
+_Codes = npt.NDArray[np.int32]
 
 _HEADER_LF = (",".join(HEADER) + "\n").encode("ascii")
 _HEADER_CRLF = (",".join(HEADER) + "\r\n").encode("ascii")
@@ -37,13 +39,13 @@ _BOM = "\ufeff".encode()
 _FIELDS = len(HEADER)
 #: Bytes handled per numpy pass: enough to keep numpy's per-call cost small, few enough that
 #: the temporaries of one pass stay a few megabytes (and in the processor's cache's reach).
-_BLOCK_BYTES = 1 << 22
+_BLOCK_BYTES = 1 << 21
 #: The longest run of fields packed into words (a read's first seven columns, say); a file
 #: with longer ones is left to the streaming reading.
 _MAX_SEGMENT = 256
 #: Masks keeping the first n bytes of a little-endian word, n = 0..8.
 _MASKS = np.array([(1 << (8 * n)) - 1 for n in range(8)] + [(1 << 64) - 1], dtype=np.uint64)
-_SLOT_BITS = 22
+_SLOT_BITS = 16
 
 
 def read_reads(data: bytes, methods: Mapping[str, Method]) -> list[Read]:
@@ -85,10 +87,10 @@ class _Rows:
         self.heads: list[_I64] = []
         #: Per read: where its first row's trial .. read_type and read_id, status are.
         self.head_spans: list[_I64] = []
-        self.combo_codes: list[_I64] = []
+        self.combo_codes: list[_Codes] = []
         self.combos: dict[bytes, int] = {}
-        #: Per digest slot, the row last seen with it (see _combo_codes).
-        self.slots = np.zeros(1 << _SLOT_BITS, dtype=np.intp)
+        #: Per digest slot, a row seen with it (see _leaders).
+        self.slots = np.zeros(1 << _SLOT_BITS, dtype=np.int32)
         self.n_rows = 0
 
     @classmethod
@@ -158,40 +160,54 @@ class _Rows:
             )
         )
         self.heads.append(heads + self.n_rows)
-        codes = self._combo_codes(arr, middle, commas[:, 4] + 1, commas[:, 12])
-        if codes is None:
-            return None
-        self.combo_codes.append(codes)
+        self.combo_codes.append(self._combo_codes(arr, middle, commas[:, 4] + 1, commas[:, 12]))
         self.n_rows += n
         return prefix[-1:], suffix[-1:]
 
     def _combo_codes(
         self, arr: npt.NDArray[np.uint8], middle: _U64, begin: _I64, end: _I64
-    ) -> _I64 | None:
+    ) -> _Codes:
         """Per row, the code of its method .. reason text (codes shared across chunks)."""
         digest = np.zeros(len(middle), dtype=np.uint64)
         for j in range(middle.shape[1]):
             digest = _mix(digest ^ middle[:, j])
-        # Each row's slot (the digest's top bits) names one row of the slot's text: a few
-        # hundred texts in four million slots rarely share one, and when two do the check
-        # below fails and a sort finds the distinct texts instead.
-        slot = (digest >> np.uint64(64 - _SLOT_BITS)).astype(np.intp)
         rows = np.arange(len(middle))
-        self.slots[slot] = rows
-        first = self.slots[slot]
-        if not (middle == middle[first]).all():
-            _, first = np.unique(middle, axis=0, return_inverse=True)
-            first = first.reshape(-1)
-            leaders = np.full(int(first.max()) + 1, -1, dtype=np.intp)
-            leaders[first[::-1]] = rows[::-1]
-            first = leaders[first]
+        first = _leaders(middle, digest, rows, self.slots)
         leaders = np.flatnonzero(first == rows)
-        local = np.empty(len(middle), dtype=np.int64)
+        local = np.empty(len(middle), dtype=np.int32)
         raw = arr.data
         for i in leaders.tolist():
             text = bytes(raw[int(begin[i]) : int(end[i])])
             local[i] = self.combos.setdefault(text, len(self.combos))
         return local[first]
+
+
+def _leaders(middle: _U64, digest: _U64, rows: _I64, slots: npt.NDArray[np.int32]) -> _I64:
+    """Per row, the first row (a leader) with the same packed text.
+
+    A row's slot (16 bits of its text's digest) names one of the rows written to it (which
+    one, numpy does not say, nor need it: that row leads itself); the rows whose text is that
+    row's have found their leader. The others (texts that met in a slot:
+    a few among hundreds) try again with the digest's next 16 bits; any left after four
+    tries are sorted out.
+    """
+    first = np.empty(len(rows), dtype=np.int64)
+    todo = rows
+    for shift in range(0, 64, _SLOT_BITS):
+        slot = ((digest[todo] >> np.uint64(shift)) & np.uint64(len(slots) - 1)).astype(np.intp)
+        slots[slot] = todo
+        leader = slots[slot]
+        same = (middle[todo] == middle[leader]).all(axis=1)
+        first[todo[same]] = leader[same]
+        todo = todo[~same]
+        if not len(todo):
+            return first
+    _, group = np.unique(middle[todo], axis=0, return_inverse=True)
+    group = group.reshape(-1)
+    heads = np.empty(int(group.max()) + 1, dtype=np.int64)
+    heads[group] = todo
+    first[todo] = heads[group]
+    return first
 
 
 def _mix(z: _U64) -> _U64:
@@ -296,7 +312,7 @@ def _build(
     heads: list[list[str]],
     ends: list[list[str]],
     bounds: _I64,
-    codes: _I64,
+    codes: _Codes,
     combos: _Checked,
     methods: Mapping[str, Method],
 ) -> list[Read] | None:
@@ -353,7 +369,7 @@ class PackedScores:
     place in the method's order; per row, which one it is."""
 
     def __init__(
-        self, areas: list[Area], values: list[AreaScore], places: _I64, codes: _I64
+        self, areas: list[Area], values: list[AreaScore], places: _I64, codes: _Codes
     ) -> None:
         self.areas = areas
         self.values = values

@@ -84,16 +84,22 @@ def _packed_rows(method: Method, reads: Sequence[Read]) -> ScoreMatrix | None:
         stops.append(s.stop)
     begin = np.array(starts, dtype=np.int64)
     length = np.array(stops, dtype=np.int64) - begin
-    # Row i of the matrix takes the file's rows begin[i] .. begin[i] + length[i].
-    row = np.repeat(np.arange(len(reads)), length)
-    offset = np.repeat(begin - np.concatenate(([0], np.cumsum(length)[:-1])), length)
-    codes = packed.codes[np.arange(len(row)) + offset]
-    shape = (len(reads), len(method.areas))
-    scores = np.full(shape, np.nan)
-    operated = np.zeros(shape, dtype=bool)
-    column = packed.places[codes]
-    scores[row, column] = packed.grades[codes]
-    operated[row, column] = packed.operated[codes]
+    # Row i of the matrix takes the file's rows begin[i] .. begin[i] + length[i]: when the
+    # reads follow one another in the file (all of a file's reads, in its order), one slice.
+    if len(reads) == 1 or (begin[1:] == begin[:-1] + length[:-1]).all():
+        codes = packed.codes[starts[0] : stops[-1]]
+    else:
+        at = np.arange(int(length.sum()), dtype=np.int64)
+        at += np.repeat(begin - np.concatenate(([0], np.cumsum(length)[:-1])), length)
+        codes = packed.codes[at]
+        del at
+    row = np.repeat(np.arange(len(reads), dtype=np.intp), length)
+    row *= len(method.areas)
+    row += packed.places[codes]  # the flat index of each file row's cell in the matrix
+    scores = np.full((len(reads), len(method.areas)), np.nan)
+    operated = np.zeros(scores.shape, dtype=bool)
+    scores.flat[row] = packed.grades[codes]
+    operated.flat[row] = packed.operated[codes]
     return ScoreMatrix(method, scores, operated)
 
 
