@@ -39,7 +39,7 @@ _BOM = "\ufeff".encode()
 _FIELDS = len(HEADER)
 #: Bytes handled per numpy pass: enough to keep numpy's per-call cost small, few enough that
 #: the temporaries of one pass stay a few megabytes (and in the processor's cache's reach).
-_BLOCK_BYTES = 1 << 21
+_BLOCK_BYTES = 1 << 20
 #: The longest run of fields packed into words (a read's first seven columns, say); a file
 #: with longer ones is left to the streaming reading.
 _MAX_SEGMENT = 256
