@@ -17,7 +17,8 @@ noise). Then, each in a fresh process, with wall time and peak resident memory:
       SCORER_BENCH_COMPARE_PYTHON=/tmp/pingouin/bin/python .venv/bin/python benchmarks/run.py
 
 - the agreement report of the same reads, written as HTML (its tables and figures: what
-  ``scorer report agreement`` builds, less reading the database);
+  ``scorer report agreement`` builds, less reading the database: the reads come from the
+  file by the column reading instead);
 - the file's parse alone (the column reading ``scorer analyze`` uses, and the row-by-row one
   of ``scorer.core.readscsv`` for comparison), timed inside the process;
 - the floor: the fastest way this machine reads the file into columns — Python's csv module
@@ -78,6 +79,8 @@ from scorer.reports.agreement_report import agreement_document
 from scorer.reports.analysis import AnalysisOptions
 from scorer.reports.document import write
 from scorer.reports.reads_columns import read_reads
+from scorer.stats.icc import start_loading
+start_loading()  # as scorer report agreement does, while it fetches the reads
 reads = read_reads(Path(sys.argv[1]).read_bytes(), dict(builtin_methods()))
 doc = agreement_document(reads, AnalysisOptions(method="svh"), trial="BENCH")
 write(doc, Path(sys.argv[2]))
