@@ -260,7 +260,9 @@ def _parse_feature(code: str, raw: Any, source: str) -> Feature:
     )
 
 
-def _grade_sources(raw: Any, grades: Mapping[int, str], source: str, entry: str) -> dict[int, str]:
+def _grade_sources(
+    raw: Any, grades: Mapping[int, str], source: str, entry: str
+) -> dict[int, str]:
     """A feature's ``sources`` table: grade = the paper, page or table its wording is from."""
     if not isinstance(raw, dict):
         raise _fail(source, f"{entry}.sources", "must be a table of grade = citation")

@@ -45,7 +45,9 @@ class CaseTimeLog(QObject):
         self.queue = EventQueue(getattr(facade, "log_events", None), session, trial)
         self.since: float | None = None  # when the case on screen was shown (or unlocked)
         self.current: Callable[[], str | None] = lambda: getattr(parent, "current_code", None)
-        self.magnifications: Callable[[], dict[str, float]] = lambda: film_magnifications(case_view)
+        self.magnifications: Callable[[], dict[str, float]] = lambda: film_magnifications(
+            case_view
+        )
         self._zoom: dict[str, float] = {}  # the last magnification seen of each film
         self._film_clock.changed = self._films_changed
         case_view.viewChanged.connect(lambda _letter: self.sample_zoom())

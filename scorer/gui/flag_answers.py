@@ -43,7 +43,9 @@ class FlagAnswersLabel(QLabel):
             asked = html.escape(_short(f.message))
             if f.closed:
                 answer = html.escape(f.answer)
-                lines.append(f"<b>Flag {f.flag}{where}</b> “{asked}” — coordinator: “{answer}”")
+                lines.append(
+                    f"<b>Flag {f.flag}{where}</b> “{asked}” — coordinator: “{answer}”"
+                )
             else:
                 lines.append(f"Flag {f.flag}{where} “{asked}” — waiting for the coordinator")
         self.setText("<br>".join(lines))

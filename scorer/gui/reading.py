@@ -237,7 +237,6 @@ class ReadingWindow(QMainWindow):
         logout = getattr(getattr(self._ws, "accounts", None), "logout", None)
         if self.logout_on_close and logout is not None and not self.locked:
             from scorer.workspace import ScorerError  # (not at start-up: the window's import)
-
             with contextlib.suppress(ScorerError):  # the session may have ended already
                 logout(self._session)
         super().closeEvent(event)

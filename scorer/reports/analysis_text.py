@@ -112,7 +112,8 @@ def _pairwise_icc(res: dict[str, Any]) -> list[str]:
     for p in rows:
         visit = (p["visit"] or "pooled") if p["measure"] == "status" else "-"
         head = (
-            f"  {p['measure']:<8} {visit:<8} {p['reader_a']:<10} {p['reader_b']:<10} {p['n']:>5} "
+            f"  {p['measure']:<8} {visit:<8} "
+            f"{p['reader_a']:<10} {p['reader_b']:<10} {p['n']:>5} "
         )
         table = p.get("icc")
         if not table:

@@ -27,10 +27,10 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
 from scorer.core.cells import csv_row, set_xlsx_cell
+from scorer.core.private_files import replacing
 
 if TYPE_CHECKING:
     from matplotlib.backends.backend_pdf import PdfPages
-from scorer.core.private_files import replacing
 
 FORMATS = ("html", "pdf", "json", "xlsx")
 

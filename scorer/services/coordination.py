@@ -323,7 +323,9 @@ def raise_case_flag(
     if visit is not None:
         letters = list(LETTERS[: len(labels)])  # a list: "BC" or "" is no letter
         if visit not in letters:
-            raise InvalidInput(f"this case has visits {', '.join(letters)}, not {visit[:20]!r}")
+            raise InvalidInput(
+                f"this case has visits {', '.join(letters)}, not {visit[:20]!r}"
+            )
         v = repo.visit_by_label(tx.session, t, labels[letters.index(visit)])
         visit_id = v.id if v is not None else None
     images = case_film_images(key, tx.session, t, c, films)
@@ -345,3 +347,4 @@ def raise_case_flag(
         shown["films"] = list(films)
     tx.audit("flag.raise", "case", c.code, trial_id=t.id, new=shown)
     return int(flag.id)
+

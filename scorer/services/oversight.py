@@ -271,7 +271,9 @@ def blinded_text(text: str, blind: bool, entity: str = "") -> str:
     return json.dumps(shown, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
-def trail_text(action: str, text: str, blind: bool, brief: bool = False, entity: str = "") -> str:
+def trail_text(
+    action: str, text: str, blind: bool, brief: bool = False, entity: str = ""
+) -> str:
     """An audit row's old/new as shown: blinded for a monitor; the rows a change wrote into
     the trail (``data.*``) as a count per table for a monitor, whose view must not tie a read
     to a patient or a visit through them, and in a ``brief`` listing."""

@@ -136,7 +136,9 @@ def _after_insert(mapper: Mapper[Any], _conn: Connection, target: Any) -> None:
     if table in EXEMPT:
         return
     values = {
-        col.key: getattr(target, prop.key) for prop in mapper.column_attrs for col in prop.columns
+        col.key: getattr(target, prop.key)
+        for prop in mapper.column_attrs
+        for col in prop.columns
     }
     _record(target, [table, "i", _pk(mapper, target), values])
 
@@ -198,7 +200,9 @@ def chunks(changes: list[list[object]]) -> Iterator[list[list[object]]]:
 
 
 def encode(changes: list[list[object]]) -> str:
-    return json.dumps({"rows": changes}, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(
+        {"rows": changes}, sort_keys=True, ensure_ascii=False, separators=(",", ":")
+    )
 
 
 def summary(text: str) -> str:
@@ -244,7 +248,9 @@ def baseline_changes(conn: Connection, key: bytes) -> Iterator[list[object]]:
             ]
 
 
-def write_baseline(conn: Connection, key: bytes, append: Callable[[str, str, str], None]) -> int:
+def write_baseline(
+    conn: Connection, key: bytes, append: Callable[[str, str, str], None]
+) -> int:
     """Write the baseline of a database into the trail through ``append(action, entity_id,
     new)``: at least one ``data.baseline`` row (the first says ``"start": true``), so a
     database with no rows has its baseline too. Returns the rows written into the trail."""
@@ -275,16 +281,7 @@ def baseline_into_trail(conn: Connection, key: bytes) -> int:
         nonlocal seq, mac
         seq += 1
         content: list[object] = [
-            seq,
-            now,
-            "system",
-            action,
-            "database",
-            entity_id,
-            "",
-            new,
-            "",
-            None,
+            seq, now, "system", action, "database", entity_id, "", new, "", None
         ]
         mac = compute_mac(key, mac, content)
         conn.execute(
@@ -473,7 +470,9 @@ class Replay:
     def _trail(self, table: str, key: str, seq: int, what: str) -> None:
         self.differences.append(Difference(table, key, "", f"audit row {seq} {what}"))
 
-    def compare(self, db: Session, key: bytes, limit: int = 1000) -> list[Difference]:
+    def compare(
+        self, db: Session, key: bytes, limit: int = 1000
+    ) -> list[Difference]:
         """Every difference between the rebuilt state and the tables (at most ``limit``
         reported in full; the count of the rest in a last entry)."""
         out = list(self.differences)

@@ -132,7 +132,9 @@ def test_masked_pixels_are_black_for_readers_and_untouched_in_the_original(
     if entry is None:  # the image belongs to the other patient's case
         other = list(cases_by_patient(ws, coord, trial, "rita").values())[1]
         entries = [
-            e for visit in ws.images.case_images(sample.session, other.code).values() for e in visit
+            e
+            for visit in ws.images.case_images(sample.session, other.code).values()
+            for e in visit
         ]
         name = film_name(ws.store.key, other.code, image.code)
         entry = next(e for e in entries if e.image == name)

@@ -49,7 +49,8 @@ def test_a_reader_sees_nothing_that_unblinds(
     coordinator = ws.accounts.login("coord", passwords["coord"])
     patient_codes = {p.code for p in ws.trials.list_patients(coordinator, TRIAL)}
     others = {
-        r: {row.code for row in ws.worklists.worklist(coordinator, TRIAL, r)} for r in READERS[:2]
+        r: {row.code for row in ws.worklists.worklist(coordinator, TRIAL, r)}
+        for r in READERS[:2]
     }
     other_reads = [code for reader in READERS[:2] for code in _reads_of(ws, passwords, reader)]
     assert other_reads  # the two readers' signed reads exist

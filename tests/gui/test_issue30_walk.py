@@ -109,7 +109,9 @@ def test_reader_flags_and_is_killed_coordinator_answers_monitor_reviews(
     index = next(i for i, f in enumerate(page.flags) if f.flag == killed["flag"])
     flag = page.flags[index]
     assert (flag.patient, flag.visit, flag.letter) == (patient, visits[1], "B")
-    shown_row = [page.table.item(index, c).text() for c in range(page.table.columnCount())]
+    shown_row = [
+        page.table.item(index, c).text() for c in range(page.table.columnCount())
+    ]
     assert patient in shown_row and any(visits[1] in text for text in shown_row), shown_row
     assert len(flag.images) == len(killed["flagged_films"]) > 0
     open_flag_images(qtbot, desk, index, flag)

@@ -380,7 +380,9 @@ def test_a_calibration_case_shows_the_reference_after_signing(
     ]
     ws.exchange.import_reads(coordinator, reading.trial, format_reads_csv(reference))
     code = next(
-        p.code for p in ws.trials.list_patients(coordinator, reading.trial) if p.real_id == "CAL-1"
+        p.code
+        for p in ws.trials.list_patients(coordinator, reading.trial)
+        if p.real_id == "CAL-1"
     )
     ws.trials.set_trial_setting(
         coordinator, reading.trial, "calibration_reference", "lead-ref", "ref"

@@ -49,11 +49,9 @@ def main(config: str) -> int:
     window.show()
     wait_until(
         app,
-        lambda: (
-            window.grid is not None
-            and window.model is not None
-            and bool(window.case_view.films_on_screen())
-        ),
+        lambda: window.grid is not None
+        and window.model is not None
+        and bool(window.case_view.films_on_screen()),
     )
     assert window.grid is not None and window.model is not None
     shown = set(window.case_view.films_on_screen())

@@ -578,7 +578,8 @@ def test_a_second_image_hidden_in_single_frame_pixel_data_is_refused(
         says = "says 1" if number else "gives no Number of Frames"
         assert by[name]["status"] == "refused", by[name]
         assert by[name]["reason"] == (
-            f"the pixel data holds 2 frames, but the header {says}: multi-frame images are refused"
+            f"the pixel data holds 2 frames, but the header {says}: multi-frame images are "
+            "refused"
         )
     assert by["split.dcm"]["status"] == "imported", by["split.dcm"]
     (image,) = desk.ws.images.list_images(desk.s, "T1")

@@ -37,7 +37,8 @@ TEMP_PW = "Temporary-Pass-99"
 #: What every failed log-in with a wrong password says: an unknown user ID, an existing one, a
 #: disabled one or one locked out alike.
 GENERIC = (
-    "wrong user ID or password (after 5 failed attempts in a row an account locks for 15 minutes)"
+    "wrong user ID or password (after 5 failed attempts in a row an account locks for 15 "
+    "minutes)"
 )
 
 

@@ -385,6 +385,8 @@ def test_sigkill_while_scoring_loses_no_committed_score(
     assert result.ok, f"{summary}\n{result.errors}"
     # A kill between a commit and its receipt leaves the receipts one step behind the head;
     # a kill while a receipt line is written leaves that line torn (the next writer ends it).
-    assert all("behind the head" in w or " is torn " in w for w in result.warnings), result.warnings
+    assert all("behind the head" in w or " is torn " in w for w in result.warnings), (
+        result.warnings
+    )
     assert result.signatures >= len(signed)
     assert result.rows["audit_events"] >= len(stored)

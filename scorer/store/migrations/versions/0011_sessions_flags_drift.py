@@ -29,7 +29,9 @@ def upgrade() -> None:
         # NULL on the flags before: the trail never named a value for them, and the replay
         # takes a column it never saw as NULL.
         batch.add_column(sa.Column("images", sa.Text(), nullable=True))
-        batch.create_foreign_key("fk_reader_flags_visit_id_visits", "visits", ["visit_id"], ["id"])
+        batch.create_foreign_key(
+            "fk_reader_flags_visit_id_visits", "visits", ["visit_id"], ["id"]
+        )
     op.create_table(
         "drift_alerts",
         sa.Column("id", sa.Integer(), nullable=False),
