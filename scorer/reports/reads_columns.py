@@ -87,7 +87,8 @@ class _Rows:
         self.heads: list[_I64] = []
         #: Per read: where its first row's trial .. read_type and read_id, status are.
         self.head_spans: list[_I64] = []
-        self.combo_codes: list[_Codes] = []
+        #: Per row, its combo code (room for every line of the file, filled as rows come).
+        self.codes: _Codes = np.empty(0, dtype=np.int32)
         self.combos: dict[bytes, int] = {}
         #: Per digest slot, a row seen with it (see _leaders).
         self.slots = np.zeros(1 << _SLOT_BITS, dtype=np.int32)
@@ -97,6 +98,7 @@ class _Rows:
     def of(cls, data: bytes, body: int) -> _Rows | None:
         arr = np.frombuffer(data, dtype=np.uint8)
         rows = cls()
+        rows.codes = np.empty(data.count(b"\n", body), dtype=np.int32)
         previous: tuple[_U64, _U64] | None = None
         line_start = body
         while line_start < len(data):
@@ -160,7 +162,8 @@ class _Rows:
             )
         )
         self.heads.append(heads + self.n_rows)
-        self.combo_codes.append(self._combo_codes(arr, middle, commas[:, 4] + 1, commas[:, 12]))
+        codes = self._combo_codes(arr, middle, commas[:, 4] + 1, commas[:, 12])
+        self.codes[self.n_rows : self.n_rows + n] = codes
         self.n_rows += n
         return prefix[-1:], suffix[-1:]
 
@@ -265,27 +268,38 @@ def _fit(row: _U64, like: _U64) -> _U64:
 
 def _reads(data: bytes, rows: _Rows, methods: Mapping[str, Method]) -> list[Read] | None:
     """The reads of ``rows`` once every distinct value is checked; None if any is not clean."""
-    spans = np.concatenate(rows.head_spans).tolist()
     try:
-        heads = [data[a:b].decode("utf-8").split(",") for a, b, _, _ in spans]
-        ends = [data[c:d].decode("utf-8").split(",") for _, _, c, d in spans]
         combo_texts = [t.decode("utf-8").split(",") for t in rows.combos]
     except UnicodeDecodeError:
         return None
-    read_ids = [e[0] for e in ends]
-    if len(set(read_ids)) != len(read_ids):
-        return None  # a read's rows apart, or a read column changing within a read
     checked = _check_combos(combo_texts, methods)
     if checked is None:
         return None
-    head_rows = np.concatenate(rows.heads)
-    bounds = np.append(head_rows, rows.n_rows)
-    codes = np.concatenate(rows.combo_codes)
-    return _build(heads, ends, bounds, codes, checked, methods)
+    codes = rows.codes[: rows.n_rows]
+    bounds = np.append(np.concatenate(rows.heads), rows.n_rows)
+    if not _rising(codes, bounds, checked[2]):
+        return None
+    packed = PackedScores(*checked, codes)
+    return _build(data, np.concatenate(rows.head_spans), bounds, packed, methods)
+
+
+def _rising(codes: _Codes, bounds: _I64, places: npt.NDArray[np.int32]) -> bool:
+    """Whether within each read the areas come in strictly rising method order (so none
+    twice, none out of order); a million rows at a time, to keep the temporaries small."""
+    step = 1 << 20
+    for at in range(0, len(codes), step):
+        order = places[codes[at : at + step + 1]]
+        rising = order[1:] > order[:-1]
+        # A read's first row may go down from the read before it.
+        firsts = bounds[(bounds > at) & (bounds < at + len(order))] - at - 1
+        rising[firsts] = True
+        if not rising.all():
+            return False
+    return True
 
 
 #: Per combo code: its area, its score, and the area's place in its method's order.
-_Checked = tuple[list[Area], list[AreaScore], "npt.NDArray[np.int64]"]
+_Checked = tuple[list[Area], list[AreaScore], "npt.NDArray[np.int32]"]
 
 
 def _check_combos(combo_texts: list[list[str]], methods: Mapping[str, Method]) -> _Checked | None:
@@ -305,47 +319,53 @@ def _check_combos(combo_texts: list[list[str]], methods: Mapping[str, Method]) -
         areas.append(area)
         values.append(value)
         places.append(method.order(area))
-    return areas, values, np.array(places, dtype=np.int64)
+    return areas, values, np.array(places, dtype=np.int32)
 
 
 def _build(
-    heads: list[list[str]],
-    ends: list[list[str]],
+    data: bytes,
+    spans: _I64,
     bounds: _I64,
-    codes: _Codes,
-    combos: _Checked,
+    packed: PackedScores,
     methods: Mapping[str, Method],
 ) -> list[Read] | None:
-    """One read per run of rows, each checked as the streaming reading checks it."""
-    areas, values, places = combos
-    # Within a read, areas in strictly rising method order: none twice, none out of order.
-    order = places[codes]
-    rising = np.ones(len(codes), dtype=bool)
-    rising[1:] = order[1:] > order[:-1]
-    rising[bounds[:-1]] = True
-    if not rising.all():
-        return None
-    packed = PackedScores(areas, values, places, codes)
+    """One read per run of rows (``spans``: where its read columns are), each checked as the
+    streaming reading checks it; None if any is not clean."""
     checked: dict[str, bool] = {}
+    # Equal texts as one str object: 90,000 reads name a few thousand patients, visits, ...
+    same: dict[str, str] = {}
     dates: dict[str, date | None] = {}
     reads: list[Read] = []
-    for r, ((trial, patient, visit, vd, reader, mid, read_type), (rid, status)) in enumerate(
-        zip(heads, ends, strict=True)
-    ):
+    read_ids: set[str] = set()
+    sizes = {mid: len(m.areas) for mid, m in methods.items()}
+    ends = bounds[1:].tolist()
+    for r, (a, b, c, d) in enumerate(spans.tolist()):
+        try:
+            head = data[a:b].decode("utf-8").split(",")
+            tail = data[c:d].decode("utf-8").split(",")
+        except UnicodeDecodeError:
+            return None
+        if len(head) != 7 or len(tail) != 2:
+            return None
+        trial, patient, visit, vd, reader, mid, read_type = map(same.setdefault, head, head)
+        rid, status = tail
         for text in (trial, patient, visit, reader):
             ok = checked.get(text)
             if ok is None:
                 ok = checked[text] = clean_text(text)
             if not ok:
                 return None
-        if not clean_text(rid) or read_type not in READ_TYPES or status not in READ_STATUSES:
+        if rid in read_ids or not clean_text(rid):
+            return None  # a read's rows apart (or a read column changing within it), ...
+        read_ids.add(rid)
+        if read_type not in READ_TYPES or status not in READ_STATUSES:
             return None
         if vd not in dates:
             if not clean_date(vd):
                 return None
             dates[vd] = date.fromisoformat(vd) if vd else None
-        s, e = int(bounds[r]), int(bounds[r + 1])
-        if status == "signed" and e - s != len(methods[mid].areas):
+        start, stop = ends[r - 1] if r else 0, ends[r]
+        if status == "signed" and stop - start != sizes[mid]:
             return None
         reads.append(
             Read(
@@ -356,9 +376,9 @@ def _build(
                 method=mid,
                 read_type=read_type,
                 read_id=rid,
-                status=status,
+                status=same.setdefault(status, status),
                 visit_date=dates[vd],
-                scores=ColumnScores(packed, s, e),
+                scores=ColumnScores(packed, start, stop),
             )
         )
     return reads
@@ -369,7 +389,11 @@ class PackedScores:
     place in the method's order; per row, which one it is."""
 
     def __init__(
-        self, areas: list[Area], values: list[AreaScore], places: _I64, codes: _Codes
+        self,
+        areas: list[Area],
+        values: list[AreaScore],
+        places: npt.NDArray[np.int32],
+        codes: _Codes,
     ) -> None:
         self.areas = areas
         self.values = values

@@ -18,7 +18,7 @@ import numpy.typing as npt
 from scorer.core.methods import Method
 from scorer.core.reads import Read
 from scorer.core.totals import MissingDataRules
-from scorer.reports.reads_columns import ColumnScores
+from scorer.reports.reads_columns import ColumnScores, PackedScores
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -82,25 +82,42 @@ def _packed_rows(method: Method, reads: Sequence[Read]) -> ScoreMatrix | None:
             return None
         starts.append(s.start)
         stops.append(s.stop)
+    scores = np.full((len(reads), len(method.areas)), np.nan)
+    operated = np.zeros(scores.shape, dtype=bool)
+    # A few thousand reads at a time: the temporaries stay a few megabytes at any size.
+    step = 4096
+    for at in range(0, len(reads), step):
+        _fill_rows(
+            packed,
+            starts[at : at + step],
+            stops[at : at + step],
+            scores[at : at + step],
+            operated[at : at + step],
+        )
+    return ScoreMatrix(method, scores, operated)
+
+
+def _fill_rows(
+    packed: PackedScores,
+    starts: list[int],
+    stops: list[int],
+    scores: FloatArray,
+    operated: BoolArray,
+) -> None:
+    """Rows of the matrix (views ``scores``, ``operated``) from the file rows of their reads:
+    row i takes the file's rows ``starts[i]`` .. ``stops[i]``."""
     begin = np.array(starts, dtype=np.int64)
     length = np.array(stops, dtype=np.int64) - begin
-    # Row i of the matrix takes the file's rows begin[i] .. begin[i] + length[i]: when the
-    # reads follow one another in the file (all of a file's reads, in its order), one slice.
-    if len(reads) == 1 or (begin[1:] == begin[:-1] + length[:-1]).all():
+    if (begin[1:] == begin[:-1] + length[:-1]).all():  # the reads follow one another: a slice
         codes = packed.codes[starts[0] : stops[-1]]
     else:
         at = np.arange(int(length.sum()), dtype=np.int64)
         at += np.repeat(begin - np.concatenate(([0], np.cumsum(length)[:-1])), length)
         codes = packed.codes[at]
-        del at
-    row = np.repeat(np.arange(len(reads), dtype=np.intp), length)
-    row *= len(method.areas)
-    row += packed.places[codes]  # the flat index of each file row's cell in the matrix
-    scores = np.full((len(reads), len(method.areas)), np.nan)
-    operated = np.zeros(scores.shape, dtype=bool)
-    scores.flat[row] = packed.grades[codes]
-    operated.flat[row] = packed.operated[codes]
-    return ScoreMatrix(method, scores, operated)
+    cell = np.repeat(np.arange(len(starts), dtype=np.intp) * scores.shape[1], length)
+    cell += packed.places[codes]  # each file row's cell in the rows' flat order
+    scores.reshape(-1)[cell] = packed.grades[codes]
+    operated.reshape(-1)[cell] = packed.operated[codes]
 
 
 def _groups(method: Method) -> list[tuple[npt.NDArray[np.intp], FloatArray]]:
