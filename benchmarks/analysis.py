@@ -18,7 +18,8 @@ noise). Then, each in a fresh process, with wall time and peak resident memory:
 
 - the agreement report of the same reads, written as HTML (its tables and figures: what
   ``scorer report agreement`` builds, less reading the database: the reads come from the
-  file by the column reading instead);
+  file by the column reading instead), in a fresh process and, timed inside, in one that
+  has its modules loaded already, as the desk has;
 - the file's parse alone (the column reading ``scorer analyze`` uses, and the row-by-row one
   of ``scorer.core.readscsv`` for comparison), timed inside the process;
 - the floor: the fastest way this machine reads the file into columns — Python's csv module
@@ -84,6 +85,25 @@ start_loading()  # as scorer report agreement does, while it fetches the reads
 reads = read_reads(Path(sys.argv[1]).read_bytes(), dict(builtin_methods()))
 doc = agreement_document(reads, AnalysisOptions(method="svh"), trial="BENCH")
 write(doc, Path(sys.argv[2]))
+"""
+
+#: The report as the desk builds it: modules loaded already, timed from the reads' bytes to
+#: the written HTML (the desk fetches the reads from its database instead of a file).
+REPORT_INNER_CHILD = r"""
+import json, sys, time
+from pathlib import Path
+import scipy.special
+from scorer.core.methods import builtin_methods
+from scorer.reports.agreement_report import agreement_document
+from scorer.reports.analysis import AnalysisOptions
+from scorer.reports.document import write
+from scorer.reports.reads_columns import read_reads
+data = Path(sys.argv[1]).read_bytes()
+started = time.perf_counter()
+reads = read_reads(data, dict(builtin_methods()))
+doc = agreement_document(reads, AnalysisOptions(method="svh"), trial="BENCH")
+write(doc, Path(sys.argv[2]))
+print(json.dumps({"s": time.perf_counter() - started}))
 """
 
 #: The file's parse alone, inside the process (imports and reading the bytes not counted).
@@ -326,7 +346,14 @@ def targets(out: dict[str, Any]) -> list[tuple[str, bool | None]]:
         check(at("analyze_over_pingouin"), TARGET_RATIO, f"analyze / pingouin <= {TARGET_RATIO}"),
         check(at("analyze", "peak_mb"), TARGET_PEAK_MB, f"analyze peak <= {TARGET_PEAK_MB:.0f} MB"),
         check(
-            at("agreement_report", "median_s"), TARGET_REPORT_S, f"report <= {TARGET_REPORT_S} s"
+            at("agreement_report", "median_s"),
+            TARGET_REPORT_S,
+            f"report <= {TARGET_REPORT_S} s, fresh process",
+        ),
+        check(
+            at("agreement_report_loaded", "median_s"),
+            TARGET_REPORT_S,
+            f"report <= {TARGET_REPORT_S} s, modules loaded (the desk's wait)",
         ),
         check(large and large["median_s"], TARGET_LARGE_S, f"{LARGE:,} patients < 8 s"),
         check(large and large["peak_mb"], TARGET_LARGE_MB, f"{LARGE:,} patients < 1 GB (MB)"),
@@ -406,9 +433,13 @@ def _main_figures(
     out["agreement_report"] = measure(
         [sys.executable, "-c", REPORT_CHILD, str(csv), str(tmp / "report.html")], runs
     )
+    out["agreement_report_loaded"] = inner(
+        [sys.executable, "-c", REPORT_INNER_CHILD, str(csv), str(tmp / "report2.html")], runs
+    )
     print(
-        f"agreement report:      {out['agreement_report']['median_s']:.2f} s, "
-        f"peak {out['agreement_report']['peak_mb']:.0f} MB"
+        f"agreement report:      {out['agreement_report']['median_s']:.2f} s in a fresh process, "
+        f"peak {out['agreement_report']['peak_mb']:.0f} MB; "
+        f"{out['agreement_report_loaded']['median_s']:.2f} s with its modules loaded (the desk)"
     )
     py = sys.executable
     out["parse"] = {
