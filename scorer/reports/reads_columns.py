@@ -46,6 +46,11 @@ _MAX_SEGMENT = 256
 #: Masks keeping the first n bytes of a little-endian word, n = 0..8.
 _MASKS = np.array([(1 << (8 * n)) - 1 for n in range(8)] + [(1 << 64) - 1], dtype=np.uint64)
 _SLOT_BITS = 16
+#: Odd 64-bit multipliers for the words of a text's digest (from SplitMix64's sequence).
+_ODD = np.array(
+    [0x9E3779B97F4A7C15 * (2 * i + 1) % (1 << 64) | 1 for i in range(_MAX_SEGMENT // 8)],
+    dtype=np.uint64,
+)
 
 
 def read_reads(data: bytes, methods: Mapping[str, Method]) -> list[Read]:
@@ -126,7 +131,7 @@ class _Rows:
         row (to find a read running on into the next chunk), or None if a row does not fit."""
         n = len(line_ends)
         stop = int(line_ends[-1])
-        found = np.flatnonzero(arr[line_start:stop] == 44) + line_start
+        found = np.flatnonzero(arr[line_start:stop] == 44)  # from line_start
         if len(found) != n * (_FIELDS - 1):
             return None
         # 14 commas a row on average; each row's 14 (its first after its start, its last
@@ -135,14 +140,19 @@ class _Rows:
         starts = np.empty(n, dtype=np.int64)
         starts[0] = line_start
         starts[1:] = line_ends[:-1] + 1
-        if not ((commas[:, 0] >= starts).all() and (commas[:, -1] < line_ends).all()):
+
+        def comma(k: int) -> _I64:
+            return commas[:, k] + line_start
+
+        if not ((comma(0) >= starts).all() and (comma(13) < line_ends).all()):
             return None
         # The read's columns: trial .. read_type (before the 7th comma), read_id and status
         # (after the 13th); the row's own: method .. reason (method and read type again, so
         # that a combo's text says which method's area and score it is).
-        prefix = _pack(data, starts, commas[:, 6])
-        suffix = _pack(data, commas[:, 12] + 1, line_ends)
-        middle = _pack(data, commas[:, 4] + 1, commas[:, 12])
+        c4, c6, c12 = comma(4), comma(6), comma(12)
+        prefix = _pack(data, starts, c6)
+        suffix = _pack(data, c12 + 1, line_ends)
+        middle = _pack(data, c4 + 1, c12)
         if prefix is None or suffix is None or middle is None:
             return None
         new = np.empty(n, dtype=bool)
@@ -157,12 +167,12 @@ class _Rows:
         heads = np.flatnonzero(new)
         self.head_spans.append(
             np.stack(
-                (starts[heads], commas[heads, 6], commas[heads, 12] + 1, line_ends[heads]),
+                (starts[heads], c6[heads], c12[heads] + 1, line_ends[heads]),
                 axis=1,
             )
         )
         self.heads.append(heads + self.n_rows)
-        codes = self._combo_codes(arr, middle, commas[:, 4] + 1, commas[:, 12])
+        codes = self._combo_codes(arr, middle, c4 + 1, c12)
         self.codes[self.n_rows : self.n_rows + n] = codes
         self.n_rows += n
         return prefix[-1:], suffix[-1:]
@@ -171,9 +181,10 @@ class _Rows:
         self, arr: npt.NDArray[np.uint8], middle: _U64, begin: _I64, end: _I64
     ) -> _Codes:
         """Per row, the code of its method .. reason text (codes shared across chunks)."""
-        digest = np.zeros(len(middle), dtype=np.uint64)
-        for j in range(middle.shape[1]):
-            digest = _mix(digest ^ middle[:, j])
+        # The words multiplied by odd constants and summed (mod 2^64), then mixed: cheap, and
+        # any clash of two texts costs only another try in _leaders, never a wrong code.
+        digest = middle @ _ODD[: middle.shape[1]]
+        digest = _mix(digest)
         rows = np.arange(len(middle))
         first = _leaders(middle, digest, rows, self.slots)
         leaders = np.flatnonzero(first == rows)
