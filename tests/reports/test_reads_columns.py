@@ -226,3 +226,24 @@ def test_score_matrix_from_columns_equals_the_one_from_dicts() -> None:
     np.testing.assert_array_equal(a.scores, b.scores)
     np.testing.assert_array_equal(a.operated, b.operated)
     assert a.operated.any() and np.isnan(a.scores).any()
+
+
+@pytest.mark.parametrize("slot_count", [2, 1 << 16])
+@pytest.mark.parametrize("same_digest", [False, True])
+def test_texts_that_share_a_slot_or_a_digest_still_get_their_own_leader(
+    slot_count: int, same_digest: bool
+) -> None:
+    from scorer.reports.reads_columns import _leaders, _mix
+
+    rng = np.random.default_rng(5)
+    texts = rng.integers(0, 2**63, size=(12, 3), dtype=np.uint64)
+    pick = rng.integers(0, len(texts), size=500)
+    middle = texts[pick]
+    # Few slots: texts meet in them every try; one digest for all: no try separates them,
+    # and the sort at the end must.
+    digest = np.zeros(len(middle), np.uint64) if same_digest else _mix(middle[:, 0])
+    rows = np.arange(len(middle))
+    first = _leaders(middle, digest, rows, np.zeros(slot_count, dtype=np.int32))
+    assert (first[first] == first).all()  # a leader leads itself
+    assert (middle[first] == middle).all()  # a row's leader has its text
+    assert len(set(first.tolist())) == len({tuple(t) for t in middle.tolist()})  # one per text
