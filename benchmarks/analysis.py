@@ -44,6 +44,7 @@ import importlib.util
 import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -404,6 +405,7 @@ def main() -> int:
         out["targets"].append({"target": text, "met": met})
         print(f"target {text} -> {verdict}")
     write_json(args.json, out)
+    shutil.rmtree(tmp, ignore_errors=True)  # its files are a trial's size
     return 0
 
 
