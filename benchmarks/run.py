@@ -251,16 +251,17 @@ FIGURES = [
         "analysis",
         _g("analyze", "median_s"),
         "s",
-        3.0,
+        0.8,
         p95=_g("analyze", "p95_s"),
         spread=_g("analyze", "spread_s"),
     ),
-    Figure("  peak memory", "analysis", _g("analyze", "peak_mb"), "MB"),
+    Figure("  peak memory", "analysis", _g("analyze", "peak_mb"), "MB", 204.0),
     Figure(
         "agreement report, trial scale",
         "analysis",
         _g("agreement_report", "median_s"),
         "s",
+        1.5,
         p95=_g("agreement_report", "p95_s"),
         spread=_g("agreement_report", "spread_s"),
     ),
@@ -269,12 +270,29 @@ FIGURES = [
         "pandas + pingouin, status ICC only", "analysis", _g("pingouin_status_icc", "median_s"), "s"
     ),
     Figure(
-        "  pingouin time / scorer analyze time",
+        "  scorer analyze time / pingouin time (paired)",
         "analysis",
-        _g("analyze_vs_pingouin"),
+        _g("analyze_over_pingouin"),
         "x",
-        1.0,
-        at_most=False,
+        0.4,
+    ),
+    Figure(
+        "  reads CSV parse alone, by columns", "analysis", _g("parse", "columns", "median_s"), "s"
+    ),
+    Figure("  floor: the file into columns", "analysis", _g("floor_s"), "s"),
+    Figure(
+        "  10,000 patients: scorer analyze",
+        "analysis",
+        _g("growth", "sizes", "10000", "median_s"),
+        "s",
+        8.0,
+    ),
+    Figure(
+        "  10,000 patients: peak memory",
+        "analysis",
+        _g("growth", "sizes", "10000", "peak_mb"),
+        "MB",
+        1024.0,
     ),
     Figure(
         "import, uncompressed",

@@ -157,7 +157,9 @@ def report_agreement(
 ) -> int:
     """reader agreement: ICC, SDC, Bland-Altman, kappa"""
     from scorer.reports.document import write
+    from scorer.stats.icc import start_loading
 
+    start_loading()  # scipy's F distribution loads while the reads are fetched
     path = _report_path(out)
     if path is None:
         return EXIT_ERROR

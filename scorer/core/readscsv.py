@@ -438,6 +438,26 @@ def _clean_text(text: str) -> bool:
     return bool(text.strip()) and not _has_control(text) and formula_lead(text) is None
 
 
+def clean_text(text: str) -> bool:
+    """Whether ``text`` is an ID the reads CSV accepts (the checks of :func:`_check_ids`)."""
+    return _clean_text(text)
+
+
+def clean_date(text: str) -> bool:
+    """Whether ``text`` is a visit date the reads CSV accepts: empty or YYYY-MM-DD."""
+    return _clean_date(text)
+
+
+def row_area_score(
+    combo: tuple[str, str, str, str, str, str, str], methods: Mapping[str, Method]
+) -> tuple[Area, AreaScore, Method] | None:
+    """The area, score and method of a row's (method, region, joint, feature, score,
+    assessable, reason), or None if the row has a problem with any of them; for readers of
+    the file's columns that check each distinct combination once, as the streaming one does.
+    """
+    return _check_combo(combo, methods)
+
+
 def _formula_message(text: str) -> str:
     return (
         f"{text!r} starts with {formula_lead(text)}, which a spreadsheet runs as a formula; "

@@ -541,17 +541,17 @@ def _change_of(
         for rd in readers
         if (p, v_from, rd) in row_of and (p, v_to, rd) in row_of
     ]
-    return dict(
-        zip(
-            both,
-            score_matrix.change_totals(
-                scores.matrix.rows([row_of[(p, v_from, rd)] for p, rd in both]),
-                scores.matrix.rows([row_of[(p, v_to, rd)] for p, rd in both]),
-                rules,
-            ).tolist(),
-            strict=True,
-        )
-    )
+    # A few thousand pairs at a time: each row's change is its own, and the copies of the
+    # rows (and the rules' temporaries) stay megabytes at any trial size.
+    change: list[float] = []
+    for at in range(0, len(both), 4096):
+        part = both[at : at + 4096]
+        change += score_matrix.change_totals(
+            scores.matrix.rows([row_of[(p, v_from, rd)] for p, rd in part]),
+            scores.matrix.rows([row_of[(p, v_to, rd)] for p, rd in part]),
+            rules,
+        ).tolist()
+    return dict(zip(both, change, strict=True))
 
 
 def _changes(

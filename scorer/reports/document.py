@@ -18,17 +18,19 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 # matplotlib's Figure API only, never pyplot: pyplot keeps global state and is not
 # thread-safe, and reports are written on worker threads (the monitor's exports).
-from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure as MplFigure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
 from scorer.core.cells import csv_row, set_xlsx_cell
 from scorer.core.private_files import replacing
+
+if TYPE_CHECKING:
+    from matplotlib.backends.backend_pdf import PdfPages
 
 FORMATS = ("html", "pdf", "json", "xlsx")
 
@@ -182,6 +184,10 @@ A4 = (8.27, 11.69)
 def to_pdf(doc: Document, target: Path) -> None:
     """A4 pages: the title and facts, then each section's blocks; long tables continue on
     further pages with their heading repeated."""
+    # Imported here: the PDF backend (and the font subsetter it brings) is a tenth of the
+    # import time of an HTML report, which never uses it.
+    from matplotlib.backends.backend_pdf import PdfPages
+
     with PdfPages(target, metadata={"Title": doc.title, "Creator": "scorer"}) as pdf:
         page = _Page(pdf)
         page.text(doc.title, size=16, bold=True, gap=0.04)

@@ -18,6 +18,7 @@ import numpy.typing as npt
 from scorer.core.methods import Method
 from scorer.core.reads import Read
 from scorer.core.totals import MissingDataRules
+from scorer.reports.reads_columns import ColumnScores, PackedScores
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -35,6 +36,9 @@ class ScoreMatrix:
 
     @classmethod
     def of(cls, method: Method, reads: Sequence[Read]) -> ScoreMatrix:
+        packed = _packed_rows(method, reads)
+        if packed is not None:
+            return packed
         areas = [d.area for d in method.areas]
         rows: list[list[int | None]] = []
         operated: list[list[bool]] = []
@@ -59,6 +63,61 @@ class ScoreMatrix:
         """The matrix of some of the reads, in the order given."""
         i = np.asarray(index, dtype=np.intp)
         return ScoreMatrix(self.method, self.scores[i], self.operated[i])
+
+
+def _packed_rows(method: Method, reads: Sequence[Read]) -> ScoreMatrix | None:
+    """The matrix of reads read by :func:`scorer.reports.reads_columns.read_reads`, from the
+    file's columns at once (no per-area Python work); None for any other reads."""
+    if not reads:
+        return None
+    first = reads[0].scores
+    if not isinstance(first, ColumnScores):
+        return None
+    packed = first.packed
+    starts: list[int] = []
+    stops: list[int] = []
+    for r in reads:
+        s = r.scores
+        if not isinstance(s, ColumnScores) or s.packed is not packed or r.method != method.id:
+            return None
+        starts.append(s.start)
+        stops.append(s.stop)
+    scores = np.full((len(reads), len(method.areas)), np.nan)
+    operated = np.zeros(scores.shape, dtype=bool)
+    # A few thousand reads at a time: the temporaries stay a few megabytes at any size.
+    step = 4096
+    for at in range(0, len(reads), step):
+        _fill_rows(
+            packed,
+            starts[at : at + step],
+            stops[at : at + step],
+            scores[at : at + step],
+            operated[at : at + step],
+        )
+    return ScoreMatrix(method, scores, operated)
+
+
+def _fill_rows(
+    packed: PackedScores,
+    starts: list[int],
+    stops: list[int],
+    scores: FloatArray,
+    operated: BoolArray,
+) -> None:
+    """Rows of the matrix (views ``scores``, ``operated``) from the file rows of their reads:
+    row i takes the file's rows ``starts[i]`` .. ``stops[i]``."""
+    begin = np.array(starts, dtype=np.int64)
+    length = np.array(stops, dtype=np.int64) - begin
+    if (begin[1:] == begin[:-1] + length[:-1]).all():  # the reads follow one another: a slice
+        codes = packed.codes[starts[0] : stops[-1]]
+    else:
+        at = np.arange(int(length.sum()), dtype=np.int64)
+        at += np.repeat(begin - np.concatenate(([0], np.cumsum(length)[:-1])), length)
+        codes = packed.codes[at]
+    cell = np.repeat(np.arange(len(starts), dtype=np.intp) * scores.shape[1], length)
+    cell += packed.places[codes]  # each file row's cell in the rows' flat order
+    scores.reshape(-1)[cell] = packed.grades[codes]
+    operated.reshape(-1)[cell] = packed.operated[codes]
 
 
 def _groups(method: Method) -> list[tuple[npt.NDArray[np.intp], FloatArray]]:

@@ -7,15 +7,15 @@ interval for absolute agreement, ICC(2,·) = ICC(A,·), with Satterthwaite degre
 
 from __future__ import annotations
 
+import importlib
 import math
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any
 
 import numpy.typing as npt
-
-# scipy.special, not scipy.stats: the same F distribution, and a fifth of the import time.
-from scipy import special
 
 from scorer.stats._json import json_float
 from scorer.stats.anova import MeanSquares, two_way_anova
@@ -124,11 +124,30 @@ def _f_quantile(q: float, df1: float, df2: float) -> float:
         return 0.0
     if q >= 1.0:
         return math.inf
-    return float(special.fdtri(df1, df2, q))
+    return float(_special().fdtri(df1, df2, q))
 
 
 def _p_value(f_value: float, df1: int, df2: int) -> float:
-    return NAN if math.isnan(f_value) else float(special.fdtrc(df1, df2, f_value))
+    return NAN if math.isnan(f_value) else float(_special().fdtrc(df1, df2, f_value))
+
+
+# scipy.special, not scipy.stats: the same F distribution, and a fifth of the import time;
+# still a fifth of a second, so imported when first needed (or ahead, by start_loading).
+_SPECIAL = "scipy.special"
+
+
+def _special() -> Any:
+    return importlib.import_module(_SPECIAL)
+
+
+def start_loading() -> None:
+    """Start importing the F distribution's module in the background: a caller that will
+    compute ICCs after a long read of its data (``scorer analyze``) has it ready by then.
+
+    The import runs on a daemon thread; a later use waits on Python's import lock for it to
+    finish, so the result is the same whether or not this was called.
+    """
+    threading.Thread(target=_special, name="load-scipy-special", daemon=True).start()
 
 
 def _f_bounds(f_value: float, df1: int, df2: int, q: float) -> tuple[float, float]:

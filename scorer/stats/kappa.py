@@ -76,9 +76,9 @@ def agreement_table(a: npt.ArrayLike, b: npt.ArrayLike, min_grade: int, max_grad
     if first.shape != second.shape:
         raise ValueError(f"a and b must have the same length, got {first.size} and {second.size}")
     size = max_grade - min_grade + 1
-    table = np.zeros((size, size), dtype=np.int64)
-    np.add.at(table, (first - min_grade, second - min_grade), 1)
-    return table
+    # Counted as one bincount over the K x K cells (np.add.at counts the same, far slower).
+    cells = (first - min_grade) * size + (second - min_grade)
+    return np.bincount(cells, minlength=size * size).astype(np.int64).reshape(size, size)
 
 
 def _kappa(proportions: FloatArray, weights: FloatArray) -> float:
