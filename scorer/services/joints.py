@@ -86,8 +86,11 @@ class JointCheck:
             worst = max(d.distance_mm for d in self.disagreements)
             parts.append(f"{len(self.disagreements)} disagree (up to {worst:.1f} mm)")
         if not parts:
-            parts.append("all placed" if self.located or not self.unplaced else "")
-        return ", ".join(p for p in parts if p) or "—"
+            parts.append("all placed")
+        if self.located:
+            found = f"locator sure of {self.sure}"
+            parts.append(found + (f", unsure of {len(self.unsure)}" if self.unsure else ""))
+        return "; ".join(parts)
 
 
 @dataclass(frozen=True)
