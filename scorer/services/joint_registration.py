@@ -22,15 +22,16 @@ from typing import Any
 
 from scorer.core.joint_fit import region_joints
 from scorer.core.methods import FOOT_REGIONS, HAND_REGIONS
-from scorer.imaging.registration import DISAGREE_MM as REGISTRATION_DISAGREE_MM
 from scorer.imaging.visit_registration import RegisterOutcome, RegisterTask, run_register_task
 from scorer.services.operation import Op
 from scorer.store import repository as repo
 from scorer.store.schema import Image, Patient
 
-DISAGREE_MM = REGISTRATION_DISAGREE_MM
+DISAGREE_MM = 4.0
 """An own position farther than this from a sure registered one is a disagreement (QC): the
-locator's 95th-percentile target, about a PIP joint's half-width."""
+locator's 95th-percentile target, about a PIP joint's half-width; registration's own
+``DISAGREE_MM`` (a test holds them equal: importing registration here would load scipy.signal
+and scikit-image into every process that opens a workspace, a second at start-up)."""
 
 TRUST = {"dragged": 4, "fit": 3, "truth": 3, "locator": 1}
 """How much a position's source is trusted when a reference film is chosen (``registered``

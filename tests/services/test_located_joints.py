@@ -188,3 +188,20 @@ def test_radiographs_that_are_not_hands_or_feet_are_left_without_positions(
         assert check.located == "other", check
         assert check.reason and not check.unplaced and check.sure == 0
         assert ws.images.joint_positions(coord, check.image) == ()
+
+
+def test_the_desk_and_registration_share_the_disagreement_threshold_and_start_up_light() -> None:
+    import subprocess
+    import sys
+
+    from scorer.imaging.registration import DISAGREE_MM as REGISTRATION_MM
+
+    assert DISAGREE_MM == REGISTRATION_MM
+    # Opening a workspace loads neither the locator's nor registration's image libraries.
+    probe = (
+        "import sys, scorer.workspace; "
+        "print(sorted(m for m in ('skimage', 'scipy.signal', 'scorer.imaging.registration', "
+        "'scorer.imaging.locator') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
