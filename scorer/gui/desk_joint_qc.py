@@ -26,14 +26,11 @@ def qc_text(joints: Any) -> str:
     if joints is None:
         return ""
     c = joints.check
-    if c.located == "other":
-        return (
-            f"Locator: not a hand or foot film ({c.reason})"
-            if c.reason
-            else ("Locator: not a hand or foot film")
-        )
     parts = []
-    if c.located:
+    if c.located == "other":
+        parts.append(f"Locator: no hand or foot found ({c.reason})" if c.reason else (
+            "Locator: no hand or foot found"))  # fmt: skip
+    elif c.located:
         parts.append(f"Locator: {c.located}, {c.sure} joint(s) sure, {len(c.unsure)} unsure")
     else:
         parts.append("Locator: did not run on this film (imported before it existed)")

@@ -121,6 +121,11 @@ class _NotAFilm(ValueError):
 # Input
 
 
+LARGEST_FILM_MM = 520.0
+"""The longest side of a film the locator takes for a hand or foot film: a 35 x 43 cm cassette,
+with room for a generous detector (a 17 x 17 in flat panel is 432 mm)."""
+
+
 def _checked_image(pixels: Any, pixel_mm: float, monochrome1: bool) -> FloatImage:
     """The film as float, bone bright; _NotAFilm names what is wrong with the input."""
     if not isinstance(pixel_mm, int | float) or not math.isfinite(pixel_mm) or pixel_mm <= 0:
@@ -140,6 +145,14 @@ def _checked_image(pixels: Any, pixel_mm: float, monochrome1: bool) -> FloatImag
     if min(rows_mm, cols_mm) < 60.0:
         raise _NotAFilm(
             f"the image is {cols_mm:.0f} x {rows_mm:.0f} mm: too small to hold a hand or foot"
+        )
+    if max(rows_mm, cols_mm) > LARGEST_FILM_MM:
+        # A wrong spacing in the header (1 mm is a common default): the search's work grows
+        # with the film's size in mm, and no hand or foot film is this large.
+        raise _NotAFilm(
+            f"the image would be {cols_mm:.0f} x {rows_mm:.0f} mm at {pixel_mm:g} mm a pixel: "
+            f"larger than any hand or foot film ({LARGEST_FILM_MM:.0f} mm); the pixel spacing "
+            "is probably wrong"
         )
     return -image if monochrome1 else image
 
@@ -731,7 +744,8 @@ def _find(film: _Film, ev: _Evidence, wanted: tuple[str, ...] | None) -> Locatio
     good.sort(key=_strength, reverse=True)
     kind = REGION_KINDS[good[0].region]
     if wanted is not None and kind != REGION_KINDS[wanted[0]]:
-        return Location("other", (), (), f"no {what} found on the film: it looks like {kind}s", 0.0)
+        looks = "hands" if kind == "hand" else "feet"
+        return Location("other", (), (), f"no {what} found on the film: it looks like {looks}", 0.0)
     kept: list[_PartResult] = []
     for r in good:
         if REGION_KINDS[r.region] != kind or any(_overlap(r, k, film.pixel_mm) for k in kept):
@@ -773,6 +787,10 @@ def locate_joints(
         found = _find(film, _evidence(coarse, block * float(pixel_mm)), wanted)
     except _NotAFilm as exc:
         found = Location("other", (), (), str(exc), 0.0)
+    except (ValueError, IndexError, FloatingPointError) as exc:
+        # A film the analysis could not make sense of (an empty search, say): no positions,
+        # and the reason says the locator gave up, for the three-click fit.
+        found = Location("other", (), (), f"the locator could not work on this film ({exc})", 0.0)
     return Location(
         found.kind, found.regions, found.joints, found.reason, time.perf_counter() - start
     )

@@ -543,6 +543,10 @@ class ImagesService(Service):
             repo.drop_joint_positions(op.db, img, wanted)
             flags = [f for f in flags if not f.startswith("regions unknown")]
         img.flags = "; ".join(flags)
+        if patient is not None or regions is not None:
+            # Registration's proposals on this film, and those it gave the others, were made
+            # for its patient and regions as they were: gone until the next registration.
+            repo.drop_proposals_involving(op.db, img)
         op.db.flush()
         new = image_place(op.db, img)
         op.tx.audit(

@@ -5,11 +5,14 @@ the registered ones.
 For each patient and body part (hands, feet) the film whose positions are trusted most (placed
 or corrected by hand first, then the locator's) is the reference; every other film of the
 patient showing the same regions is registered to it (:mod:`scorer.imaging.registration`) and
-gets a proposal per joint (``joint_proposals``). A proposal the registration is sure of is
-placed (source ``registered``) where the film has no position of its own, or only an older
-proposal; where the film has its own position, the distance between the two is kept, and over
-:data:`DISAGREE_MM` it is a disagreement for QC. The work (decoding, registering) runs outside
-any transaction; the proposals of one patient are written in one, audited.
+gets a proposal per joint (``joint_proposals``). A proposal the registration is sure of, of a
+joint placed by hand on the reference (dragged, fitted, or the demo's truth), is placed (source
+``registered``) where the film has no position of its own, or only an older proposal; one made
+from the locator's position is kept for QC only (a locator's error on the reference carried to
+another film must not be placed silently). Where the film has its own position, the distance
+between the two is kept, and over :data:`DISAGREE_MM` it is a disagreement for QC. The work
+(decoding, registering) runs outside any transaction; the proposals of one patient are written
+in one, audited.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ locator's 95th-percentile target, about a PIP joint's half-width; registration's
 and scikit-image into every process that opens a workspace, a second at start-up)."""
 
 TRUST = {"dragged": 4, "fit": 3, "truth": 3, "locator": 1}
+BY_HAND = frozenset({"dragged", "fit", "truth"})
+"""The sources of positions registration carries to other films as positions."""
 """How much a position's source is trusted when a reference film is chosen (``registered``
 positions never make a film a reference: they came from another)."""
 
@@ -53,6 +58,7 @@ class _Group:
     reference: tuple[int, str]  # image id, code
     targets: list[tuple[int, str]]
     task: RegisterTask
+    by_hand: frozenset[tuple[str, str]]  # the reference's joints placed by hand
 
 
 @dataclass
@@ -129,6 +135,11 @@ def plan(db: Any, location: Any, t: Any, patient_ids: Iterable[int] | None = Non
                 (reference.id, reference.code),
                 [(i.id, i.code) for i in targets],
                 task,
+                frozenset(
+                    (p.region, p.joint)
+                    for p in positions.get(reference.id, [])
+                    if p.source in BY_HAND and _part(p.region) == part
+                ),
             )
         )
     return groups
@@ -151,7 +162,7 @@ def write_outcome(
             img = db.get(Image, target_id)
             if img is None or k >= len(outcome.target_mm) or outcome.target_mm[k] <= 0:
                 continue
-            _write_target(tx, img, group.reference[0], k, outcome, counts)
+            _write_target(tx, img, group, k, outcome, counts)
         tx.audit(
             "image.registered",
             "image",
@@ -171,7 +182,7 @@ def write_outcome(
 
 
 def _write_target(
-    tx: Any, img: Image, reference_id: int, k: int, outcome: RegisterOutcome, counts: dict[str, int]
+    tx: Any, img: Image, group: _Group, k: int, outcome: RegisterOutcome, counts: dict[str, int]
 ) -> None:
     db = tx.session
     shown = {r.region for r in img.regions}
@@ -187,7 +198,7 @@ def _write_target(
             distance = round(math.hypot(mine.x - p.x, mine.y - p.y) * mm, 2)
             if p.sure and distance > DISAGREE_MM:
                 counts["disagreements"] += 1
-        elif p.sure:
+        elif p.sure and (p.region, p.joint) in group.by_hand:
             repo.put_joint_position(
                 db, img, p.region, p.joint, (round(p.x, 2), round(p.y, 2)), "registered", tx.now
             )
@@ -195,7 +206,7 @@ def _write_target(
         by_region.setdefault(p.region, []).append(
             {
                 "joint": p.joint,
-                "reference_id": reference_id,
+                "reference_id": group.reference[0],
                 "x": round(p.x, 2),
                 "y": round(p.y, 2),
                 "quality": round(p.quality, 3),

@@ -77,9 +77,10 @@ class JointCheck:
 
     def summary(self) -> str:
         """The check in a few words, for a table cell."""
-        if self.located == "other":
-            return "not a hand or foot film" if not self.reason else f"not located: {self.reason}"
         parts = []
+        if self.located == "other":
+            parts.append(f"no hand or foot found ({self.reason})" if self.reason else (
+                "no hand or foot found"))  # fmt: skip
         if self.unplaced:
             parts.append(f"{len(self.unplaced)} to place")
         if self.disagreements:
@@ -87,7 +88,7 @@ class JointCheck:
             parts.append(f"{len(self.disagreements)} disagree (up to {worst:.1f} mm)")
         if not parts:
             parts.append("all placed")
-        if self.located:
+        if self.located in ("hand", "foot"):
             found = f"locator sure of {self.sure}"
             parts.append(found + (f", unsure of {len(self.unsure)}" if self.unsure else ""))
         return "; ".join(parts)
@@ -132,11 +133,11 @@ def _checks(db: Any, images: list[Image]) -> list[JointCheck]:
                 disagree.append(
                     Disagreement(p.region, p.joint, p.distance_mm, (own.x, own.y), (p.x, p.y), ref)
                 )
+        # Every joint of the regions the image is taken to show needs a position (joint
+        # view centres on it), whatever the locator made of the film: one it took for no hand
+        # or foot (a wrong spacing, a film on its side, hands labelled as feet) is to check.
         unplaced = tuple(
-            _label(r, j)
-            for r in regions
-            for j in region_joints(r)
-            if (r, j) not in have and (run is None or run.kind != "other")
+            _label(r, j) for r in regions for j in region_joints(r) if (r, j) not in have
         )
         patient = db.get(Patient, img.patient_id) if img.patient_id else None
         visit = repo.visit_by_id(db, img.visit_id) if img.visit_id else None
@@ -150,7 +151,7 @@ def _checks(db: Any, images: list[Image]) -> list[JointCheck]:
                 reason=run.reason if run else "",
                 sure=sum(1 for j in located.get(img.id, []) if j.sure),
                 unsure=tuple(_label(j.region, j.joint) for j in unsure),
-                unplaced=unplaced if not (run and run.kind == "other") else (),
+                unplaced=unplaced,
                 disagreements=tuple(disagree),
             )
         )

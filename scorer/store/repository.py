@@ -1013,6 +1013,19 @@ def proposals_of(db: Session, image_ids: list[int]) -> dict[int, list[JointPropo
     return out
 
 
+def drop_proposals_involving(db: Session, image: Image) -> int:
+    """Remove registration's proposals on an image and those made from it (one ORM delete per
+    row, so the trail records each); how many were removed."""
+    rows = db.scalars(
+        select(JointProposal).where(
+            (JointProposal.image_id == image.id) | (JointProposal.reference_id == image.id)
+        )
+    ).all()
+    for row in rows:
+        db.delete(row)
+    return len(rows)
+
+
 def replace_proposals(
     db: Session, image: Image, region: str, rows: Sequence[dict[str, Any]]
 ) -> None:
