@@ -402,6 +402,10 @@ def _check_dict(c: Any) -> dict[str, Any]:
 
 
 def _check_lines(checks: list[dict[str, Any]]) -> Iterator[str]:
+    if not checks:
+        yield "no images"
+        return
+    yield f"{'image':<12}  {'patient':<12} {'visit':<6} {'region':<6} {'found':<6} joints"
     for c in checks:
         yield (
             f"{c['image']}  {c['patient'] or '?':<12} {c['visit'] or '?':<6} "
