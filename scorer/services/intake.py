@@ -575,6 +575,14 @@ def _ensure_patients(
     return codes
 
 
+class _TakenMeanwhile(Exception):
+    """The file was imported into the trial by another import since this one examined it."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
 def _commit(
     ws: ImagesService,
     op: Op,
@@ -595,6 +603,12 @@ def _commit(
         seal_readers_copy(reader_copy, loc)
         with op.write() as tx:
             t = find_trial(tx.session, trial)
+            # Another import into the trial may have taken the same file since this one
+            # examined it (two coordinators, or a receiver, at once): writes run one at a
+            # time, so asking again here is the last word.
+            twin = repo.image_by_sha256(tx.session, t.id, c.sha256)
+            if twin is not None:
+                raise _TakenMeanwhile(twin.code)
             p = repo.patient_by_real_id(tx.session, t, c.patient_id) if c.patient_id else None
             v = repo.visit_by_label(tx.session, t, c.visit) if c.visit else None
             img = repo.add_image(
@@ -639,6 +653,14 @@ def _commit(
             )
             if decoded.location is not None:
                 record_location(tx.session, img, decoded.location, tx.now)
+    except _TakenMeanwhile as exc:
+        reader_copy.unlink(missing_ok=True)  # the original is the twin's (same bytes, same name)
+        return FileOutcome(
+            c.source.name,
+            "duplicate",
+            exc.code,
+            "the same file was imported meanwhile (by another import into this trial)",
+        )
     except Exception as exc:
         reader_copy.unlink(missing_ok=True)
         return FileOutcome(c.source.name, "refused", reason=f"not saved: {exc}")

@@ -857,6 +857,16 @@ def image_by_code(db: Session, code: str) -> Image | None:
     return db.scalar(select(Image).where(Image.code == code))
 
 
+def image_by_sha256(db: Session, trial_id: int, sha256: str) -> Image | None:
+    """A trial's image imported from a file with these bytes (the first, if more)."""
+    return db.scalar(
+        select(Image)
+        .where(Image.trial_id == trial_id, Image.sha256 == sha256)
+        .order_by(Image.id)
+        .limit(1)
+    )
+
+
 def image_by_sop(db: Session, trial_id: int, sop_uid: str) -> Image | None:
     """A trial's image of an original SOP Instance UID (the first, if more)."""
     return db.scalar(
