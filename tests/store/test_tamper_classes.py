@@ -51,6 +51,9 @@ from scorer.store.schema import (
     Image,
     ImageRegion,
     JointPosition,
+    JointProposal,
+    LocatedJoint,
+    LocatorRun,
     MissingRegion,
     Patient,
     Read,
@@ -162,7 +165,7 @@ def _extend(ws: Workspace) -> None:
                 qc_reason="",
                 pixel_sha256=f"{i + 4}" * 64,
             )
-            for i in (1, 2)
+            for i in (1, 2, 3)
         ]
         s.add_all(images)
         s.flush()
@@ -177,6 +180,55 @@ def _extend(ws: Workspace) -> None:
                     y=60.25,
                     source="fit",
                     placed_at=now,
+                )
+                for n, joint in enumerate(("MCP2", "MCP5"))
+            ]
+        )
+        s.add_all(
+            [
+                JointProposal(
+                    image_id=images[0].id,
+                    region="LH",
+                    joint=joint,
+                    reference_id=images[0].id,  # images[1] stays unreferenced, to delete
+                    x=41.5 + n,
+                    y=61.0,
+                    quality=0.875,
+                    sure=n == 0,
+                    distance_mm=0.25 if n == 0 else None,
+                    computed_at=now,
+                )
+                for n, joint in enumerate(("MCP2", "MCP5"))
+            ]
+        )
+        imported = images[2]  # (images[1] stays unreferenced, to delete)
+        s.add_all(
+            [
+                LocatorRun(
+                    image_id=img.id,
+                    version="1",
+                    kind=kind,
+                    regions=regions,
+                    reason=reason,
+                    seconds=0.25,
+                    ran_at=now,
+                )
+                for img, kind, regions, reason in (
+                    (images[0], "hand", "LH RH", ""),
+                    (imported, "other", "", "no hand or foot found on the film"),
+                )
+            ]
+        )
+        s.add_all(
+            [
+                LocatedJoint(
+                    image_id=images[0].id,
+                    region="LH",
+                    joint=joint,
+                    x=40.0 + n,
+                    y=60.0,
+                    confidence=0.5 + n / 4,
+                    sure=n == 1,
                 )
                 for n, joint in enumerate(("MCP2", "MCP5"))
             ]
