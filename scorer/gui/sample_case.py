@@ -144,10 +144,13 @@ def build_sample_workspace(
     pixel_mm: float = DEMO_PIXEL_MM,
     design: str = "paired_blinded",
     before_import: Callable[[list[SampleFilm]], None] | None = None,
+    locate_joints: bool = True,
 ) -> SampleReading:
     """A new database in ``folder`` with ``patients`` synthetic patients imported and one
     reader (``rita``) assigned, worklist generated and logged in. ``before_import`` may
-    change the written films (e.g. their headers) before they are imported.
+    change the written films (e.g. their headers) before they are imported;
+    ``locate_joints=False`` imports them without the joint locator (films without positions,
+    as a centre that turned it off, or a database from before it, has them).
 
     The database and its image stores live in ``folder``; the pyramid cache follows the data
     directory (``SCORER_DATA_DIR``), so point that at a temporary folder too.
@@ -175,6 +178,7 @@ def build_sample_workspace(
         design=design,
         visits=list(SAMPLE_VISITS[:visits]),
     )
+    ws.images.locate_joints = locate_joints
     ws.images.import_images(coordinator, SAMPLE_TRIAL, [root / "incoming"], workers=1)
     ws.worklists.assign_reader(coordinator, SAMPLE_TRIAL, SAMPLE_READER)
     ws.worklists.generate_worklists(coordinator, SAMPLE_TRIAL)

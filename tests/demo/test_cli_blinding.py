@@ -108,6 +108,8 @@ def steps(w: Walk) -> list[Step]:
         ("worklist show", ["--trial", t, "--reader", "reader1", "--format", "json"], []),
         ("worklist verify", ["--trial", t], []),
         ("image list", ["--trial", t, "--format", "json"], []),
+        ("image joints", ["--trial", t, "--format", "json"], []),
+        ("image register", ["--trial", t, "--patient", "NOBODY"], []),
         ("image export-png", [c["own_image"], "--out", w.out("own.png")], []),
         ("image export-png", [c["other_image"], "--out", w.out("other.png")], []),
         ("progress", ["--trial", t, "--format", "json"], []),
@@ -387,7 +389,13 @@ def test_no_command_gives_a_role_what_it_must_not_see(
         "reader": {"trial list", "worklist show"},
         "adjudicator": {"trial list", "worklist show"},
         "monitor": {"trial list", "export audit", "report agreement", "audit verify"},
-        "coordinator": {"export reads", "export totals", "report agreement", "image list"},
+        "coordinator": {
+            "export reads",
+            "export totals",
+            "report agreement",
+            "image list",
+            "image joints",
+        },
         "admin": {"user list", "user add", "backup"},
     }[role]
     for command in allowed:

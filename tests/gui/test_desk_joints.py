@@ -30,7 +30,9 @@ def desk(
     """The desk over a one-patient trial, a hands film selected on the Images page, and the
     true left-hand positions of that film (by joint)."""
     monkeypatch.setenv("SCORER_DATA_DIR", str(tmp_path / "data"))
-    sample = build_sample_workspace(tmp_path / "trial", patients=1, visits=2, pixel_mm=PIXEL_MM)
+    sample = build_sample_workspace(
+        tmp_path / "trial", patients=1, visits=2, pixel_mm=PIXEL_MM, locate_joints=False
+    )
     ws = sample.workspace
     coord = ws.accounts.login("cora", "Willow-Compass-2024")
     window = DeskWindow(ws, coord, sample.trial)

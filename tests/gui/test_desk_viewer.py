@@ -41,7 +41,9 @@ def one_patient(
 ) -> Iterator[tuple[Any, Any, Any, dict[str, tuple[float, float]]]]:
     """(workspace, coordinator, the hands image row, its true left-hand positions)."""
     monkeypatch.setenv("SCORER_DATA_DIR", str(tmp_path / "data"))
-    sample = build_sample_workspace(tmp_path / "trial", patients=1, visits=2, pixel_mm=1.0)
+    sample = build_sample_workspace(
+        tmp_path / "trial", patients=1, visits=2, pixel_mm=1.0, locate_joints=False
+    )
     ws = sample.workspace
     coord = ws.accounts.login("cora", "Willow-Compass-2024")
     films = {str(f.path): f for f in sample.films}
@@ -92,7 +94,8 @@ def test_the_viewer_draws_a_real_film_with_window_zoom_invert_and_joint_markers(
     zoom = view.model.view.zoom
     QTest.keyClick(view, Qt.Key.Key_Plus)
     assert view.model.view.zoom > zoom
-    assert np.mean(grab(view) != windowed) > 0.2
+    # (a fifth of the pane or so: the film fills less of it with the joint QC line below)
+    assert np.mean(grab(view) != windowed) > 0.15
     # The markers are drawn where the joints are: removing them changes the pixels there only.
     QTest.keyClick(view, Qt.Key.Key_F)
     with_markers = grab(view)

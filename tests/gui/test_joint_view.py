@@ -228,7 +228,9 @@ def test_a_click_near_a_joint_selects_it_and_a_drag_moves_its_marker(
 def reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SampleReading]:
     """A new database: one synthetic patient, three visits, reader rita's worklist."""
     monkeypatch.setenv("SCORER_DATA_DIR", str(tmp_path / "data"))
-    sample = build_sample_workspace(tmp_path / "trial", patients=1, pixel_mm=1.0)
+    sample = build_sample_workspace(
+        tmp_path / "trial", patients=1, pixel_mm=1.0, locate_joints=False
+    )
     yield sample
     sample.workspace.close()
 
