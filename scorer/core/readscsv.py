@@ -35,7 +35,15 @@ from typing import NamedTuple
 from scorer.core.cells import formula_lead
 from scorer.core.methods import REASONS, Area, Method, builtin_methods
 from scorer.core.private_files import FILE_MODE, set_mode
-from scorer.core.reads import READ_STATUSES, READ_TYPES, AreaScore, Read, ReadError, validate_read
+from scorer.core.reads import (
+    READ_STATUSES,
+    READ_TYPES,
+    AreaScore,
+    Read,
+    ReadError,
+    ScoreChecks,
+    validate_read,
+)
 from scorer.core.visits import natural_key
 
 HEADER: tuple[str, ...] = (
@@ -710,7 +718,9 @@ def read_reads_csv(
 # --- export ---------------------------------------------------------------------------------
 
 
-def _read_problems(read: Read, methods: Mapping[str, Method]) -> list[str]:
+def _read_problems(
+    read: Read, methods: Mapping[str, Method], checked: dict[str, ScoreChecks]
+) -> list[str]:
     problems: list[str] = []
     for col, value in (
         ("trial", read.trial),
@@ -735,7 +745,7 @@ def _read_problems(read: Read, methods: Mapping[str, Method]) -> list[str]:
     elif method.is_derived:
         problems.append(f"method {read.method!r} is derived; it is computed, not exported")
     else:
-        problems.extend(validate_read(read, method))
+        problems.extend(validate_read(read, method, checked.setdefault(method.id, {})))
         if not read.scores:
             problems.append("a read without scores has no rows in a reads CSV")
     return problems
@@ -751,8 +761,9 @@ def format_reads_csv(reads: Iterable[Read], methods: Mapping[str, Method] | None
     reads = list(reads)
     problems: list[str] = []
     seen: set[str] = set()
+    checked: dict[str, ScoreChecks] = {}
     for read in reads:
-        for msg in _read_problems(read, methods):
+        for msg in _read_problems(read, methods, checked):
             problems.append(f"read {read.read_id!r}: {msg}")
         if read.read_id in seen:
             problems.append(f"read {read.read_id!r}: read_id is used by more than one read")
@@ -760,39 +771,82 @@ def format_reads_csv(reads: Iterable[Read], methods: Mapping[str, Method] | None
     if problems:
         raise ReadError("cannot write the reads CSV:\n" + "\n".join(problems))
 
-    out = io.StringIO(newline="")
-    writer = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
-    writer.writerow(HEADER)
+    cells = _Cells()
+    out = [cells.line(HEADER) + "\n"]
     # Visits in natural order (W4 before W24): people read these files too.
     for read in sorted(
         reads,
         key=lambda r: (r.trial, r.patient, natural_key(r.visit), r.visit, r.reader, r.read_id),
     ):
-        method = methods[read.method]
         d = read.visit_date
         visit_date = "" if d is None else f"{d.year:04d}-{d.month:02d}-{d.day:02d}"
-        for area in sorted(read.scores, key=method.order):
-            value = read.scores[area]
-            writer.writerow(
+        # A row is the read's first seven cells, its area's six, its last two: each part
+        # quoted as csv.writer quotes a row (QUOTE_MINIMAL quotes cell by cell), the area's
+        # part made once per distinct (area, score, reason) of the file.
+        head = cells.line(
+            (
+                read.trial,
+                read.patient,
+                read.visit,
+                visit_date,
+                read.reader,
+                read.method,
+                read.read_type,
+            )
+        )
+        tail = cells.line((read.read_id, read.status))
+        scores = read.scores
+        out.append(head + ",")
+        out.append(
+            f",{tail}\n{head},".join(
+                [cells.area(a, scores[a]) for a in cells.ordered(methods[read.method], scores)]
+            )
+        )
+        out.append(f",{tail}\n")
+    return "".join(out)
+
+
+class _Cells:
+    """The reads CSV's text of rows' parts, as ``csv.writer`` writes them (minimal quoting,
+    LF), each distinct area entry and area order made once."""
+
+    def __init__(self) -> None:
+        self._buffer = io.StringIO(newline="")
+        self._writer = csv.writer(self._buffer, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+        self._areas: dict[tuple[Area, int | None, str | None], str] = {}
+        self._orders: dict[tuple[str, tuple[Area, ...]], list[Area]] = {}
+
+    def line(self, cells: tuple[str, ...]) -> str:
+        """The cells (two or more: a lone empty cell is written otherwise) without the LF."""
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        self._writer.writerow(cells)
+        return self._buffer.getvalue()[:-1]
+
+    def area(self, area: Area, value: AreaScore) -> str:
+        """Region .. reason of an area's row (valid entries only: a score is an int)."""
+        key = (area, value.score, value.reason)
+        text = self._areas.get(key)
+        if text is None:
+            text = self._areas[key] = self.line(
                 (
-                    read.trial,
-                    read.patient,
-                    read.visit,
-                    visit_date,
-                    read.reader,
-                    read.method,
-                    read.read_type,
                     area[0],
                     area[1],
                     area[2],
                     "" if value.score is None else str(value.score),
                     "1" if value.score is not None else "0",
                     "" if value.score is not None else (value.reason or ""),
-                    read.read_id,
-                    read.status,
                 )
             )
-    return out.getvalue()
+        return text
+
+    def ordered(self, method: Method, scores: Mapping[Area, AreaScore]) -> list[Area]:
+        """The scores' areas in the method's order (reads of a trial share a few orders)."""
+        key = (method.id, tuple(scores))
+        found = self._orders.get(key)
+        if found is None:
+            found = self._orders[key] = sorted(scores, key=method.order)
+        return found
 
 
 def write_reads_csv(
