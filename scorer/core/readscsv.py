@@ -338,10 +338,13 @@ def _row_score(
         elif _INT_RE.fullmatch(score_text) is None:
             p.add(line, "score", f"{score_text!r} is not a whole number")
         else:
-            n = int(score_text)
+            n = _whole_number(score_text)
             if area is not None and method is not None:
                 d = method.area(area)
-                if not d.min <= n <= d.max:
+                if n is None:
+                    shown = _long_number(score_text)
+                    p.add(line, "score", f"{shown} is outside {d.min}-{d.max} for {area}")
+                elif not d.min <= n <= d.max:
                     p.add(line, "score", f"{n} is outside {d.min}-{d.max} for {area}")
                 elif not reason:
                     value = AreaScore(score=n)
@@ -415,6 +418,28 @@ _HEADER_CRLF_BYTES = (",".join(HEADER) + "\r\n").encode("ascii")
 _BOM_BYTES = _BOM.encode("utf-8")
 
 
+#: More digits than any score has (past leading zeros): such a number is out of every range,
+#: and is not made an int (Python refuses a text of over 4,300 digits).
+_MAX_SCORE_DIGITS = 18
+
+
+def _whole_number(text: str) -> int | None:
+    """The value of a whole number's text (``_INT_RE``), or None if it has more than
+    :data:`_MAX_SCORE_DIGITS` digits past its leading zeros."""
+    digits = text.lstrip("-").lstrip("0")
+    if len(digits) > _MAX_SCORE_DIGITS:
+        return None
+    # Leading zeros count towards Python's limit too: read without them.
+    n = int(digits or "0")
+    return -n if text.startswith("-") else n
+
+
+def _long_number(text: str) -> str:
+    """A whole number too long to quote in a message, described."""
+    digits = text.lstrip("-").lstrip("0")
+    return f"{text[:12]!r}... (a whole number of {len(digits):,} digits)"
+
+
 def _check_combo(
     combo: tuple[str, str, str, str, str, str, str], methods: Mapping[str, Method]
 ) -> tuple[Area, AreaScore, Method] | None:
@@ -432,9 +457,9 @@ def _check_combo(
     if assessable == "1":
         if reason or _INT_RE.fullmatch(score_text) is None:
             return None
-        n = int(score_text)
+        n = _whole_number(score_text)
         d = method.area(area)
-        if not d.min <= n <= d.max:
+        if n is None or not d.min <= n <= d.max:
             return None
         return area, AreaScore(score=n), method
     if assessable == "0" and not score_text and reason in REASONS:

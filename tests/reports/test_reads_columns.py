@@ -194,6 +194,25 @@ def test_a_bad_file_still_gets_every_problem_named(fault: str) -> None:
     assert all(i + 1 in named or i + 2 in named for i in faulty), (faulty, named)
 
 
+@pytest.mark.parametrize("score", ["9" * 5000, "0" * 5000 + "3"])
+def test_a_score_of_thousands_of_digits_reads_as_the_streaming_reading_has_it(score: str) -> None:
+    lines = _lines(trial_reads(2, 23))
+    cells = lines[5].split(",")
+    cells[10] = score
+    lines[5] = ",".join(cells)
+    data = "".join(lines).encode()
+    try:
+        slow: list[Read] | str = parse_reads_csv(data, METHODS)
+    except ReadsCsvError as exc:
+        slow = str(exc)
+    try:
+        fast: list[Read] | str = read_reads(data, METHODS)
+    except ReadsCsvError as exc:
+        fast = str(exc)
+    assert fast == slow
+    assert isinstance(slow, str) == score.startswith("9")
+
+
 def test_a_duplicate_area_is_named() -> None:
     lines = _lines(trial_reads(2, 19))
     lines.insert(10, lines[9])
