@@ -521,13 +521,33 @@ def _parse_clean(data: str | bytes, methods: Mapping[str, Method]) -> list[Read]
         except UnicodeEncodeError:  # a lone surrogate: the checked reading names the line
             return None
     start = len(_BOM_BYTES) if data.startswith(_BOM_BYTES) else 0
-    if not (data.startswith(_HEADER_BYTES, start) or data.startswith(_HEADER_CRLF_BYTES, start)):
+    if header_end(data, start) is None:
         return None  # another header, an empty file: the checked reading says which
     crs = data.count(b"\r")
     if crs and crs != data.count(b"\r\n"):
         return None  # a CR that does not end a line: the checked reading names it
     groups = _clean_groups(data, start, methods)
     return None if groups is None else _clean_reads(groups, methods)
+
+
+def header_end(data: bytes, start: int) -> int | None:
+    """Where the rows begin if the line at byte ``start`` is the header :data:`HEADER`, plain
+    or with its names quoted (R's write.csv quotes every one); None for any other first line
+    (the checked reading then says what is wrong with it, or reads a header in another
+    order)."""
+    for plain in (_HEADER_BYTES, _HEADER_CRLF_BYTES):
+        if data.startswith(plain, start):
+            return start + len(plain)
+    # A header line is a few hundred bytes even quoted: a longer first line is not one.
+    lf = data.find(b"\n", start, start + 1024)
+    if lf == -1:
+        return None
+    line = data[start:lf].removesuffix(b"\r")
+    try:
+        names = next(csv.reader([line.decode("ascii")], strict=True))
+    except (csv.Error, UnicodeDecodeError):
+        return None
+    return lf + 1 if tuple(names) == HEADER else None
 
 
 #: read_id -> (its read columns, its scores), as the one-pass reading collects them.
