@@ -304,9 +304,11 @@ def _analyze_argv(csv: Path) -> list[str]:
     return [sys.executable, "-m", "scorer", "analyze", str(csv), "--format", "json"]
 
 
-def growth(tmp: Path, sizes: list[int], main_size: int, main: dict[str, Any]) -> dict[str, Any]:
+def growth(
+    tmp: Path, sizes: list[int], main_size: int, main: dict[str, Any], fit: bool = True
+) -> dict[str, Any]:
     """``scorer analyze`` at each size (the main size's figures reused): time and peak memory
-    per size, and the least-squares slope of each against patients."""
+    per size, and (``fit``) the least-squares slope of each against patients."""
     points: dict[str, Any] = {}
     for n in sizes:
         if n == main_size:
@@ -317,11 +319,14 @@ def growth(tmp: Path, sizes: list[int], main_size: int, main: dict[str, Any]) ->
         points[str(n)] = measure(_analyze_argv(csv), 1 if n >= LARGE else 3)
         points[str(n)]["reads"] = reads
         csv.unlink()
+    if not fit:
+        return {"sizes": points, "fitted": False}
     xs = [float(n) for n in sizes]
     t0, t_per = slope(xs, [points[str(n)]["median_s"] for n in sizes])
     m0, m_per = slope(xs, [points[str(n)]["peak_mb"] for n in sizes])
     return {
         "sizes": points,
+        "fitted": True,
         "time_intercept_s": t0,
         "time_per_1000_patients_s": 1000 * t_per,
         "memory_intercept_mb": m0,
@@ -397,7 +402,11 @@ def main() -> int:
         "csv_mb": size_mb,
     }
     _main_figures(out, csv, tmp, runs, args.compare_python)
-    out["growth"] = growth(tmp, sorted(set(sizes) | {patients}), patients, out["analyze"])
+    # A quick run's sizes take a few hundredths of a second, start-up most of it: a line
+    # through them is noise (its slope came out negative), so none is fitted.
+    out["growth"] = growth(
+        tmp, sorted(set(sizes) | {patients}), patients, out["analyze"], fit=not args.quick
+    )
     _print_growth(out["growth"])
     out["targets"] = []
     for text, met in targets(out):
@@ -476,6 +485,9 @@ def _main_figures(
 def _print_growth(g: dict[str, Any]) -> None:
     for n, f in g["sizes"].items():
         print(f"  {int(n):>6,} patients: {f['median_s']:.2f} s, peak {f['peak_mb']:.0f} MB")
+    if not g["fitted"]:
+        print("growth: not fitted (sizes too small)")
+        return
     print(
         f"growth: {g['time_per_1000_patients_s']:.3f} s and "
         f"{g['memory_per_1000_patients_mb']:.0f} MB per 1,000 patients (least squares; "

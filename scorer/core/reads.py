@@ -109,8 +109,16 @@ class Read:
         return not self.missing_areas(method)
 
 
-def validate_read(read: Read, method: Method) -> list[str]:
-    """Every problem with a read, as messages; an empty list means the read is valid."""
+#: What :func:`check_score` said of an (area, score, reason) of a method: None or the problem.
+ScoreChecks = dict[tuple[Area, int | None, str | None], str | None]
+
+
+def validate_read(read: Read, method: Method, checked: ScoreChecks | None = None) -> list[str]:
+    """Every problem with a read, as messages; an empty list means the read is valid.
+
+    ``checked``, if given, holds what was said of each (area, score, reason) of ``method``
+    met before: a trial's reads hold a million areas but only hundreds of distinct ones.
+    """
     problems: list[str] = []
     if read.method != method.id:
         problems.append(f"read uses method {read.method!r}, not {method.id!r}")
@@ -119,10 +127,26 @@ def validate_read(read: Read, method: Method) -> list[str]:
     if read.status not in READ_STATUSES:
         problems.append(f"unknown read status {read.status!r} (known: {', '.join(READ_STATUSES)})")
     for area, value in read.scores.items():
-        try:
-            check_score(method, area, value)
-        except ReadError as exc:
-            problems.append(str(exc))
+        # Only a plain entry is remembered: True equals 1 as a key, a tuple equals its Area
+        # (and is named otherwise), and sides vary.
+        plain = (
+            value.sides is None
+            and (value.score is None or type(value.score) is int)
+            and type(area) is Area
+        )
+        key = (area, value.score, value.reason)
+        if checked is None or not plain or key not in checked:
+            try:
+                check_score(method, area, value)
+                said = None
+            except ReadError as exc:
+                said = str(exc)
+            if checked is not None and plain:
+                checked[key] = said
+        else:
+            said = checked[key]
+        if said is not None:
+            problems.append(said)
     if read.status == "signed":
         missing = read.missing_areas(method)
         if missing:

@@ -35,7 +35,15 @@ from typing import NamedTuple
 from scorer.core.cells import formula_lead
 from scorer.core.methods import REASONS, Area, Method, builtin_methods
 from scorer.core.private_files import FILE_MODE, set_mode
-from scorer.core.reads import READ_STATUSES, READ_TYPES, AreaScore, Read, ReadError, validate_read
+from scorer.core.reads import (
+    READ_STATUSES,
+    READ_TYPES,
+    AreaScore,
+    Read,
+    ReadError,
+    ScoreChecks,
+    validate_read,
+)
 from scorer.core.visits import natural_key
 
 HEADER: tuple[str, ...] = (
@@ -330,10 +338,13 @@ def _row_score(
         elif _INT_RE.fullmatch(score_text) is None:
             p.add(line, "score", f"{score_text!r} is not a whole number")
         else:
-            n = int(score_text)
+            n = _whole_number(score_text)
             if area is not None and method is not None:
                 d = method.area(area)
-                if not d.min <= n <= d.max:
+                if n is None:
+                    shown = _long_number(score_text)
+                    p.add(line, "score", f"{shown} is outside {d.min}-{d.max} for {area}")
+                elif not d.min <= n <= d.max:
                     p.add(line, "score", f"{n} is outside {d.min}-{d.max} for {area}")
                 elif not reason:
                     value = AreaScore(score=n)
@@ -407,6 +418,28 @@ _HEADER_CRLF_BYTES = (",".join(HEADER) + "\r\n").encode("ascii")
 _BOM_BYTES = _BOM.encode("utf-8")
 
 
+#: More digits than any score has (past leading zeros): such a number is out of every range,
+#: and is not made an int (Python refuses a text of over 4,300 digits).
+_MAX_SCORE_DIGITS = 18
+
+
+def _whole_number(text: str) -> int | None:
+    """The value of a whole number's text (``_INT_RE``), or None if it has more than
+    :data:`_MAX_SCORE_DIGITS` digits past its leading zeros."""
+    digits = text.lstrip("-").lstrip("0")
+    if len(digits) > _MAX_SCORE_DIGITS:
+        return None
+    # Leading zeros count towards Python's limit too: read without them.
+    n = int(digits or "0")
+    return -n if text.startswith("-") else n
+
+
+def _long_number(text: str) -> str:
+    """A whole number too long to quote in a message, described."""
+    digits = text.lstrip("-").lstrip("0")
+    return f"{text[:12]!r}... (a whole number of {len(digits):,} digits)"
+
+
 def _check_combo(
     combo: tuple[str, str, str, str, str, str, str], methods: Mapping[str, Method]
 ) -> tuple[Area, AreaScore, Method] | None:
@@ -424,9 +457,9 @@ def _check_combo(
     if assessable == "1":
         if reason or _INT_RE.fullmatch(score_text) is None:
             return None
-        n = int(score_text)
+        n = _whole_number(score_text)
         d = method.area(area)
-        if not d.min <= n <= d.max:
+        if n is None or not d.min <= n <= d.max:
             return None
         return area, AreaScore(score=n), method
     if assessable == "0" and not score_text and reason in REASONS:
@@ -488,13 +521,33 @@ def _parse_clean(data: str | bytes, methods: Mapping[str, Method]) -> list[Read]
         except UnicodeEncodeError:  # a lone surrogate: the checked reading names the line
             return None
     start = len(_BOM_BYTES) if data.startswith(_BOM_BYTES) else 0
-    if not (data.startswith(_HEADER_BYTES, start) or data.startswith(_HEADER_CRLF_BYTES, start)):
+    if header_end(data, start) is None:
         return None  # another header, an empty file: the checked reading says which
     crs = data.count(b"\r")
     if crs and crs != data.count(b"\r\n"):
         return None  # a CR that does not end a line: the checked reading names it
     groups = _clean_groups(data, start, methods)
     return None if groups is None else _clean_reads(groups, methods)
+
+
+def header_end(data: bytes, start: int) -> int | None:
+    """Where the rows begin if the line at byte ``start`` is the header :data:`HEADER`, plain
+    or with its names quoted (R's write.csv quotes every one); None for any other first line
+    (the checked reading then says what is wrong with it, or reads a header in another
+    order)."""
+    for plain in (_HEADER_BYTES, _HEADER_CRLF_BYTES):
+        if data.startswith(plain, start):
+            return start + len(plain)
+    # A header line is a few hundred bytes even quoted: a longer first line is not one.
+    lf = data.find(b"\n", start, start + 1024)
+    if lf == -1:
+        return None
+    line = data[start:lf].removesuffix(b"\r")
+    try:
+        names = next(csv.reader([line.decode("ascii")], strict=True))
+    except (csv.Error, UnicodeDecodeError):
+        return None
+    return lf + 1 if tuple(names) == HEADER else None
 
 
 #: read_id -> (its read columns, its scores), as the one-pass reading collects them.
@@ -710,7 +763,9 @@ def read_reads_csv(
 # --- export ---------------------------------------------------------------------------------
 
 
-def _read_problems(read: Read, methods: Mapping[str, Method]) -> list[str]:
+def _read_problems(
+    read: Read, methods: Mapping[str, Method], checked: dict[str, ScoreChecks]
+) -> list[str]:
     problems: list[str] = []
     for col, value in (
         ("trial", read.trial),
@@ -735,7 +790,7 @@ def _read_problems(read: Read, methods: Mapping[str, Method]) -> list[str]:
     elif method.is_derived:
         problems.append(f"method {read.method!r} is derived; it is computed, not exported")
     else:
-        problems.extend(validate_read(read, method))
+        problems.extend(validate_read(read, method, checked.setdefault(method.id, {})))
         if not read.scores:
             problems.append("a read without scores has no rows in a reads CSV")
     return problems
@@ -751,8 +806,9 @@ def format_reads_csv(reads: Iterable[Read], methods: Mapping[str, Method] | None
     reads = list(reads)
     problems: list[str] = []
     seen: set[str] = set()
+    checked: dict[str, ScoreChecks] = {}
     for read in reads:
-        for msg in _read_problems(read, methods):
+        for msg in _read_problems(read, methods, checked):
             problems.append(f"read {read.read_id!r}: {msg}")
         if read.read_id in seen:
             problems.append(f"read {read.read_id!r}: read_id is used by more than one read")
@@ -760,39 +816,82 @@ def format_reads_csv(reads: Iterable[Read], methods: Mapping[str, Method] | None
     if problems:
         raise ReadError("cannot write the reads CSV:\n" + "\n".join(problems))
 
-    out = io.StringIO(newline="")
-    writer = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
-    writer.writerow(HEADER)
+    cells = _Cells()
+    out = [cells.line(HEADER) + "\n"]
     # Visits in natural order (W4 before W24): people read these files too.
     for read in sorted(
         reads,
         key=lambda r: (r.trial, r.patient, natural_key(r.visit), r.visit, r.reader, r.read_id),
     ):
-        method = methods[read.method]
         d = read.visit_date
         visit_date = "" if d is None else f"{d.year:04d}-{d.month:02d}-{d.day:02d}"
-        for area in sorted(read.scores, key=method.order):
-            value = read.scores[area]
-            writer.writerow(
+        # A row is the read's first seven cells, its area's six, its last two: each part
+        # quoted as csv.writer quotes a row (QUOTE_MINIMAL quotes cell by cell), the area's
+        # part made once per distinct (area, score, reason) of the file.
+        head = cells.line(
+            (
+                read.trial,
+                read.patient,
+                read.visit,
+                visit_date,
+                read.reader,
+                read.method,
+                read.read_type,
+            )
+        )
+        tail = cells.line((read.read_id, read.status))
+        scores = read.scores
+        out.append(head + ",")
+        out.append(
+            f",{tail}\n{head},".join(
+                [cells.area(a, scores[a]) for a in cells.ordered(methods[read.method], scores)]
+            )
+        )
+        out.append(f",{tail}\n")
+    return "".join(out)
+
+
+class _Cells:
+    """The reads CSV's text of rows' parts, as ``csv.writer`` writes them (minimal quoting,
+    LF), each distinct area entry and area order made once."""
+
+    def __init__(self) -> None:
+        self._buffer = io.StringIO(newline="")
+        self._writer = csv.writer(self._buffer, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+        self._areas: dict[tuple[Area, int | None, str | None], str] = {}
+        self._orders: dict[tuple[str, tuple[Area, ...]], list[Area]] = {}
+
+    def line(self, cells: tuple[str, ...]) -> str:
+        """The cells (two or more: a lone empty cell is written otherwise) without the LF."""
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        self._writer.writerow(cells)
+        return self._buffer.getvalue()[:-1]
+
+    def area(self, area: Area, value: AreaScore) -> str:
+        """Region .. reason of an area's row (valid entries only: a score is an int)."""
+        key = (area, value.score, value.reason)
+        text = self._areas.get(key)
+        if text is None:
+            text = self._areas[key] = self.line(
                 (
-                    read.trial,
-                    read.patient,
-                    read.visit,
-                    visit_date,
-                    read.reader,
-                    read.method,
-                    read.read_type,
                     area[0],
                     area[1],
                     area[2],
                     "" if value.score is None else str(value.score),
                     "1" if value.score is not None else "0",
                     "" if value.score is not None else (value.reason or ""),
-                    read.read_id,
-                    read.status,
                 )
             )
-    return out.getvalue()
+        return text
+
+    def ordered(self, method: Method, scores: Mapping[Area, AreaScore]) -> list[Area]:
+        """The scores' areas in the method's order (reads of a trial share a few orders)."""
+        key = (method.id, tuple(scores))
+        found = self._orders.get(key)
+        if found is None:
+            found = self._orders[key] = sorted(scores, key=method.order)
+        return found
 
 
 def write_reads_csv(

@@ -26,15 +26,20 @@ import numpy.typing as npt
 
 from scorer.core.methods import Area, Method
 from scorer.core.reads import READ_STATUSES, READ_TYPES, AreaScore, Read
-from scorer.core.readscsv import HEADER, clean_date, clean_text, parse_reads_csv, row_area_score
+from scorer.core.readscsv import (
+    HEADER,
+    clean_date,
+    clean_text,
+    header_end,
+    parse_reads_csv,
+    row_area_score,
+)
 
 _U64 = npt.NDArray[np.uint64]
 _I64 = npt.NDArray[np.int64]
 #: Per row of a file, which of its distinct (area, score) texts the row has.
 _Codes = npt.NDArray[np.int32]
 
-_HEADER_LF = (",".join(HEADER) + "\n").encode("ascii")
-_HEADER_CRLF = (",".join(HEADER) + "\r\n").encode("ascii")
 _BOM = "\ufeff".encode()
 _FIELDS = len(HEADER)
 #: Bytes handled per numpy pass: enough to keep numpy's per-call cost small, few enough that
@@ -66,17 +71,26 @@ def fast_reads(data: bytes, methods: Mapping[str, Method]) -> list[Read] | None:
     """The reads of a file of the common shape without a problem; None for any other file
     (``parse_reads_csv`` then reads it)."""
     start = len(_BOM) if data.startswith(_BOM) else 0
-    if data.startswith(_HEADER_CRLF, start):
+    # The header plain or quoted (as R writes it): the rows below it are what count.
+    body = header_end(data, start)
+    if body is None:
+        return None
+    if data.startswith(b"\r\n", body - 2):
         if data.count(b"\r") != data.count(b"\r\n"):
             return None  # a CR that does not end a line
         data = data.replace(b"\r\n", b"\n")  # line numbers and fields unchanged
-    elif not data.startswith(_HEADER_LF, start) or b"\r" in data:
+        body -= 1
+    elif b"\r" in data:
         return None
-    body = start + len(_HEADER_LF)
-    # No quoting (a comma or line end inside a field), no NUL (it would pack like a shorter
-    # field), a final LF and at least one row: else the streaming reading. (An empty line has
-    # no commas: the rows' count of 14 each refuses it.)
-    if len(data) <= body or not data.endswith(b"\n") or b'"' in data or b"\0" in data:
+    # No quoting in the rows (a comma or line end inside a field), no NUL (it would pack like
+    # a shorter field), a final LF and at least one row: else the streaming reading. (An
+    # empty line has no commas: the rows' count of 14 each refuses it.)
+    if (
+        len(data) <= body
+        or not data.endswith(b"\n")
+        or data.find(b'"', body) != -1
+        or b"\0" in data
+    ):
         return None
     rows = _Rows.of(data, body)
     if rows is None:

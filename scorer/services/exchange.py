@@ -417,6 +417,7 @@ class ExchangeService(Service):
         from scorer.core.progression import parse_threshold
         from scorer.reports.agreement_report import agreement_document
         from scorer.reports.analysis import AnalysisError, AnalysisOptions
+        from scorer.reports.reads_columns import read_reads
 
         # The reads are read in one transaction, the statistics run outside any, and the
         # export is recorded in a short write of its own.
@@ -426,7 +427,10 @@ class ExchangeService(Service):
             text = format_reads_csv(csv_reads(db, t, real_ids=False))
             head = chain_head(db, t)
             lock = lock_info(db, t)
-        reads = parse_reads_csv(text, builtin_methods())
+        # The text is what `scorer export reads --blinded` writes: the columns' reading takes
+        # it (and gives the same reads as the row-by-row parse_reads_csv, a test holds).
+        data = text.encode("utf-8")
+        reads = read_reads(data, builtin_methods())
         options = AnalysisOptions(
             method=proto.methods[0],
             sdc_level=proto.sdc_level,
@@ -440,7 +444,7 @@ class ExchangeService(Service):
             else None
         )
         facts = [
-            ("Reads CSV SHA-256", hashlib.sha256(text.encode("utf-8")).hexdigest()),
+            ("Reads CSV SHA-256", hashlib.sha256(data).hexdigest()),
             ("Audit head", f"{head['rows']} rows, MAC {head['mac'][:16]}…"),
             ("Locked", f"yes, by {lock['by']} at {lock['at']}" if lock else "no (reading open)"),
             ("Generated", self._now_str()),

@@ -153,12 +153,7 @@ def reads_digest(db: Any, t: Any) -> str:
 def csv_reads(db: Any, t: Any, real_ids: bool) -> list[CoreRead]:
     """The trial's reads as the reads CSV holds them: a read opened but not yet scored
     has no rows, so it is not among them."""
-    out = []
-    for r in repo.reads_of_trial(db, t):
-        core = repo.to_core_read(db, r, real_ids=real_ids)
-        if core.scores:
-            out.append(core)
-    return out
+    return [r for r in repo.core_reads_of_trial(db, t, real_ids) if r.scores]
 
 
 def chain_head(db: Any, trial: Any = None) -> dict[str, Any]:

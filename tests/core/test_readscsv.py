@@ -477,6 +477,24 @@ def test_score_range_is_per_area() -> None:
     assert_problem(edited({(2, "score"): "-1"}), 2, "score", "-1 is outside 0-5")
 
 
+@pytest.mark.parametrize("sign", ["", "-"])
+def test_a_score_of_thousands_of_digits_is_out_of_range_not_a_crash(sign: str) -> None:
+    # Past Python's 4,300-digit limit of int(): named like any score out of range.
+    huge = sign + "9" * 5000
+    err = assert_problem(edited({(3, "score"): huge}), 3, "score", "is outside 0-5")
+    assert str(err) == (
+        f"line 3, column score: {huge[:12]!r}... (a whole number of 5,000 digits)"
+        " is outside 0-5 for LH MCP2 ERO"
+    )
+    assert_problem(edited({(3, "score"): "1" + "0" * 18}), 3, "score", "is outside 0-5")
+
+
+def test_a_score_with_thousands_of_leading_zeros_is_its_value() -> None:
+    text = edited({(3, "score"): "0" * 5000 + "3"})
+    assert parse_reads_csv(text)[0].scores[Area("LH", "MCP2", "ERO")] == AreaScore(score=3)
+    assert_problem(edited({(3, "score"): "-" + "0" * 5000 + "6"}), 3, "score", "-6 is outside")
+
+
 @pytest.mark.parametrize("value", ["2.0", "two", "1e0", " 2", "+"])
 def test_score_must_be_whole_number(value: str) -> None:
     assert_problem(edited({(3, "score"): value}), 3, "score", "is not a whole number")

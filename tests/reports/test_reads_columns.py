@@ -14,7 +14,15 @@ from hypothesis import given
 
 from scorer.core.methods import Method, builtin_methods, get_method
 from scorer.core.reads import AreaScore, Read
-from scorer.core.readscsv import ReadsCsvError, format_reads_csv, parse_reads_csv
+from scorer.core.readscsv import (
+    HEADER,
+    ReadsCsvError,
+    _parse_checked,
+    _parse_clean,
+    format_reads_csv,
+    header_end,
+    parse_reads_csv,
+)
 from scorer.reports.analysis import AnalysisOptions, analyze
 from scorer.reports.reads_columns import ColumnScores, fast_reads, read_reads
 from scorer.reports.score_matrix import ScoreMatrix
@@ -192,6 +200,69 @@ def test_a_bad_file_still_gets_every_problem_named(fault: str) -> None:
     named = {e.line for e in fast.value.errors}
     # (a read's first line changed: its other lines are the ones that differ from it)
     assert all(i + 1 in named or i + 2 in named for i in faulty), (faulty, named)
+
+
+@pytest.mark.parametrize("score", ["9" * 5000, "0" * 5000 + "3"])
+def test_a_score_of_thousands_of_digits_reads_as_the_streaming_reading_has_it(score: str) -> None:
+    lines = _lines(trial_reads(2, 23))
+    cells = lines[5].split(",")
+    cells[10] = score
+    lines[5] = ",".join(cells)
+    data = "".join(lines).encode()
+    try:
+        slow: list[Read] | str = parse_reads_csv(data, METHODS)
+    except ReadsCsvError as exc:
+        slow = str(exc)
+    try:
+        fast: list[Read] | str = read_reads(data, METHODS)
+    except ReadsCsvError as exc:
+        fast = str(exc)
+    assert fast == slow
+    assert isinstance(slow, str) == score.startswith("9")
+
+
+def _quoted(line: bytes) -> bytes:
+    """A line with every field quoted but the numbers (as R's write.csv writes a file)."""
+    end = b"\r\n" if line.endswith(b"\r\n") else b"\n"
+    cells = line.removesuffix(end).split(b",")
+    return b",".join(c if c.isdigit() else b'"' + c + b'"' for c in cells) + end
+
+
+@pytest.mark.parametrize("line_end", ["\n", "\r\n"])
+def test_a_quoted_header_is_read_as_the_plain_one(line_end: str) -> None:
+    reads = trial_reads(3, 29)
+    plain = format_reads_csv(reads).replace("\n", line_end).encode()
+    header, body = plain.split(line_end.encode(), 1)
+    quoted_header = _quoted(header + line_end.encode()) + body
+    quoted_all = b"".join(_quoted(x) for x in plain.splitlines(keepends=True))
+    assert quoted_header.startswith(b'"trial","patient",')
+    # A plain body under a quoted header: the columns' reading takes it.
+    assert both(quoted_header) == both(plain)
+    # A quoted body: the streaming reading (not the row-by-row one) takes it, the same reads.
+    assert fast_reads(quoted_all, METHODS) is None
+    assert _parse_clean(quoted_all, METHODS) == _parse_clean(plain, METHODS) == both(plain)
+    assert read_reads(quoted_all, METHODS) == both(plain)
+    strict = analysis_json(parse_reads_csv(plain, METHODS))
+    assert analysis_json(read_reads(quoted_all, METHODS)) == strict
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        '"trial","patient","visit"\n',  # columns missing
+        '"Trial",' + ",".join(HEADER[1:]) + "\n",  # a name misspelt
+        ",".join(f'"{h}"' for h in HEADER) + ' \n',  # a space after the last quote
+    ],
+)
+def test_a_quoted_header_that_is_not_the_header_is_still_named(header: str) -> None:
+    body = format_reads_csv(trial_reads(1, 31)).split("\n", 1)[1]
+    data = (header + body).encode()
+    assert header_end(data, 0) is None
+    with pytest.raises(ReadsCsvError) as fast:
+        read_reads(data, METHODS)
+    with pytest.raises(ReadsCsvError) as slow:
+        _parse_checked(data, METHODS)
+    assert fast.value.errors == slow.value.errors
 
 
 def test_a_duplicate_area_is_named() -> None:
